@@ -1,0 +1,1 @@
+//! Log formats and line parsers. (being implemented)

@@ -1,0 +1,21 @@
+//! trawl's bottom floor: the indicator model, normalisation, the compiled snapshot and the
+//! matcher. No tokio and no I/O besides reading and writing its own snapshot directories.
+//!
+//! * [`model`]: [`Indicator`], [`IndicatorType`], [`Severity`], [`Tlp`], merge rules.
+//! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
+//! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
+//!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`Matcher`]: the lookup trait, implemented by [`Snapshot`] and by the reference
+//!   [`NaiveMatcher`] that property tests compare it against.
+
+pub mod matcher;
+pub mod model;
+pub mod naive;
+pub mod normalize;
+pub mod snapshot;
+
+pub use matcher::{Hit, IndicatorId, Matcher};
+pub use model::{Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName};
+pub use naive::NaiveMatcher;
+pub use normalize::{normalize, NormalizeError, Normalized};
+pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotError, SnapshotMeta};

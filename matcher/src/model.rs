@@ -1,0 +1,486 @@
+//! The indicator data model (DESIGN §3): one normalised observable plus what we know of it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The kind of observable an indicator describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IndicatorType {
+    /// An IPv4 address or CIDR (`192.0.2.1`, `198.51.100.0/24`).
+    Ipv4,
+    /// An IPv6 address or CIDR in RFC 5952 form.
+    Ipv6,
+    /// A domain name; matches itself and every name below it unless the entry is exact-only.
+    Fqdn,
+    /// A normalised URL (`http://host/path?q`).
+    Url,
+    /// An e-mail address.
+    Email,
+    /// MD5 file hash, lower-case hex.
+    Md5,
+    /// SHA-1 file hash, lower-case hex.
+    Sha1,
+    /// SHA-256 file hash, lower-case hex.
+    Sha256,
+    /// SHA-512 file hash, lower-case hex.
+    Sha512,
+    /// JA3 TLS client fingerprint (an MD5, lower-case hex).
+    Ja3,
+    /// JA4 TLS client fingerprint (`t13d1516h2_8daaf6152771_b186095e22b6`).
+    Ja4,
+    /// SHA-1 fingerprint of an X.509 certificate, lower-case hex.
+    #[serde(rename = "x509-sha1")]
+    X509Sha1,
+    /// A substring matched by Aho-Corasick inside URLs and user agents (e.g. `/gate.php`).
+    Pattern,
+}
+
+impl IndicatorType {
+    /// Every type, in a stable order.
+    pub const ALL: [IndicatorType; 13] = [
+        IndicatorType::Ipv4,
+        IndicatorType::Ipv6,
+        IndicatorType::Fqdn,
+        IndicatorType::Url,
+        IndicatorType::Email,
+        IndicatorType::Md5,
+        IndicatorType::Sha1,
+        IndicatorType::Sha256,
+        IndicatorType::Sha512,
+        IndicatorType::Ja3,
+        IndicatorType::Ja4,
+        IndicatorType::X509Sha1,
+        IndicatorType::Pattern,
+    ];
+
+    /// The name used in config files, JSON and `--type` (`ipv4`, `fqdn`, `x509-sha1`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorType::Ipv4 => "ipv4",
+            IndicatorType::Ipv6 => "ipv6",
+            IndicatorType::Fqdn => "fqdn",
+            IndicatorType::Url => "url",
+            IndicatorType::Email => "email",
+            IndicatorType::Md5 => "md5",
+            IndicatorType::Sha1 => "sha1",
+            IndicatorType::Sha256 => "sha256",
+            IndicatorType::Sha512 => "sha512",
+            IndicatorType::Ja3 => "ja3",
+            IndicatorType::Ja4 => "ja4",
+            IndicatorType::X509Sha1 => "x509-sha1",
+            IndicatorType::Pattern => "pattern",
+        }
+    }
+
+    /// The ECS / STIX name for `threat.indicator.type` (DESIGN §6).
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            IndicatorType::Ipv4 => "ipv4-addr",
+            IndicatorType::Ipv6 => "ipv6-addr",
+            IndicatorType::Fqdn => "domain-name",
+            IndicatorType::Url | IndicatorType::Pattern => "url",
+            IndicatorType::Email => "email-addr",
+            IndicatorType::Md5
+            | IndicatorType::Sha1
+            | IndicatorType::Sha256
+            | IndicatorType::Sha512 => "file",
+            IndicatorType::X509Sha1 => "x509-certificate",
+            IndicatorType::Ja3 | IndicatorType::Ja4 => "software",
+        }
+    }
+
+    /// True for the file-hash types (md5, sha1, sha256, sha512).
+    pub fn is_file_hash(self) -> bool {
+        matches!(
+            self,
+            IndicatorType::Md5 | IndicatorType::Sha1 | IndicatorType::Sha256 | IndicatorType::Sha512
+        )
+    }
+
+    /// True for ipv4 and ipv6.
+    pub fn is_ip(self) -> bool {
+        matches!(self, IndicatorType::Ipv4 | IndicatorType::Ipv6)
+    }
+}
+
+impl fmt::Display for IndicatorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown name given where an enum value was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}; expected one of: {expected}")]
+pub struct UnknownName {
+    /// What was being parsed ("indicator type", "severity", "tlp").
+    pub what: &'static str,
+    /// The offending input.
+    pub value: String,
+    /// The accepted names.
+    pub expected: &'static str,
+}
+
+impl FromStr for IndicatorType {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = match s.trim().to_ascii_lowercase().as_str() {
+            "ipv4" | "ip" | "ipv4-addr" | "cidr" => IndicatorType::Ipv4,
+            "ipv6" | "ipv6-addr" => IndicatorType::Ipv6,
+            "fqdn" | "domain" | "domain-name" | "hostname" => IndicatorType::Fqdn,
+            "url" | "uri" => IndicatorType::Url,
+            "email" | "email-addr" => IndicatorType::Email,
+            "md5" => IndicatorType::Md5,
+            "sha1" => IndicatorType::Sha1,
+            "sha256" => IndicatorType::Sha256,
+            "sha512" => IndicatorType::Sha512,
+            "ja3" => IndicatorType::Ja3,
+            "ja4" => IndicatorType::Ja4,
+            "x509-sha1" | "x509" | "x509-certificate" => IndicatorType::X509Sha1,
+            "pattern" => IndicatorType::Pattern,
+            _ => {
+                return Err(UnknownName {
+                    what: "indicator type",
+                    value: s.to_string(),
+                    expected: "ipv4 ipv6 fqdn url email md5 sha1 sha256 sha512 ja3 ja4 x509-sha1 pattern",
+                })
+            }
+        };
+        Ok(t)
+    }
+}
+
+/// CIF's "pain scale": how bad a hit is.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Low,
+    /// Worth looking at (the default).
+    #[default]
+    Medium,
+    /// Act now.
+    High,
+}
+
+impl Severity {
+    /// `low`, `medium` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    /// The ECS `event.severity` number for this level combined with a confidence (0-100).
+    pub fn event_severity(self, confidence: u8) -> u8 {
+        let base: u16 = match self {
+            Severity::Low => 21,
+            Severity::Medium => 47,
+            Severity::High => 73,
+        };
+        (base + u16::from(confidence.min(100)) / 4).min(99) as u8
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" | "l" | "1" => Ok(Severity::Low),
+            "medium" | "med" | "m" | "2" => Ok(Severity::Medium),
+            "high" | "h" | "3" | "critical" => Ok(Severity::High),
+            _ => Err(UnknownName {
+                what: "severity",
+                value: s.to_string(),
+                expected: "low medium high",
+            }),
+        }
+    }
+}
+
+/// Traffic Light Protocol 2.0 marking; ordered from least to most restricted.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Tlp {
+    /// TLP:CLEAR (formerly WHITE; CIF `public`).
+    #[serde(rename = "clear")]
+    Clear,
+    /// TLP:GREEN.
+    #[default]
+    #[serde(rename = "green")]
+    Green,
+    /// TLP:AMBER (CIF `need-to-know`).
+    #[serde(rename = "amber")]
+    Amber,
+    /// TLP:AMBER+STRICT.
+    #[serde(rename = "amber+strict")]
+    AmberStrict,
+    /// TLP:RED (CIF `private`).
+    #[serde(rename = "red")]
+    Red,
+}
+
+impl Tlp {
+    /// `clear`, `green`, `amber`, `amber+strict` or `red`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tlp::Clear => "clear",
+            Tlp::Green => "green",
+            Tlp::Amber => "amber",
+            Tlp::AmberStrict => "amber+strict",
+            Tlp::Red => "red",
+        }
+    }
+
+    /// The ECS `threat.indicator.marking.tlp` spelling (`CLEAR`, `AMBER+STRICT`, ...).
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            Tlp::Clear => "CLEAR",
+            Tlp::Green => "GREEN",
+            Tlp::Amber => "AMBER",
+            Tlp::AmberStrict => "AMBER+STRICT",
+            Tlp::Red => "RED",
+        }
+    }
+}
+
+impl fmt::Display for Tlp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Tlp {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let lower = lower.strip_prefix("tlp:").unwrap_or(&lower);
+        match lower {
+            "clear" | "white" | "public" => Ok(Tlp::Clear),
+            "green" => Ok(Tlp::Green),
+            "amber" | "need-to-know" => Ok(Tlp::Amber),
+            "amber+strict" => Ok(Tlp::AmberStrict),
+            "red" | "private" => Ok(Tlp::Red),
+            _ => Err(UnknownName {
+                what: "tlp",
+                value: s.to_string(),
+                expected: "clear green amber amber+strict red",
+            }),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, UTC.
+pub type UnixTime = i64;
+
+/// One normalised observable plus everything known about it.
+///
+/// `value` is always in normal form (see [`crate::normalize`]); build indicators through
+/// [`Indicator::new`] or after normalising.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Indicator {
+    /// The normalised value (`evil.example`, `198.51.100.0/24`, `http://h/p`, hex hash).
+    pub value: String,
+    /// What kind of observable `value` is.
+    pub itype: IndicatorType,
+    /// 0-100, CIF v1/v2 scale (95+ certain, 85 very, 75 somewhat, 50 coin flip).
+    pub confidence: u8,
+    /// low | medium | high.
+    pub severity: Severity,
+    /// Free-form lower-case tags (malware, botnet, phishing, c2, ...), sorted and unique.
+    pub tags: Vec<String>,
+    /// Sharing restriction.
+    pub tlp: Tlp,
+    /// Who reported it (e.g. `abuse.ch`).
+    pub provider: Option<String>,
+    /// Human description.
+    pub description: Option<String>,
+    /// A reference URL or identifier (e.g. `SBL256893`).
+    pub reference: Option<String>,
+    /// First time any feed listed it.
+    pub first_seen: Option<UnixTime>,
+    /// Last time any feed listed it.
+    pub last_seen: Option<UnixTime>,
+    /// When the feed says it was reported.
+    pub reported: Option<UnixTime>,
+    /// After this instant the indicator is dropped at the next update.
+    pub expires: Option<UnixTime>,
+    /// Every feed that listed it, sorted and unique.
+    pub sources: Vec<String>,
+    /// True when derived from another indicator (a URL's host), never chained further.
+    pub derived: bool,
+    /// Domains only: match this exact name, not names below it.
+    pub exact_only: bool,
+    /// Set when an allowlist entry covers this indicator: it never alerts and never exports.
+    pub allowlisted_by: Option<String>,
+}
+
+impl Indicator {
+    /// An indicator with the given normalised value and type, default metadata
+    /// (confidence 50, medium, TLP:GREEN) and one source.
+    pub fn new(value: impl Into<String>, itype: IndicatorType, source: &str) -> Self {
+        Indicator {
+            value: value.into(),
+            itype,
+            confidence: 50,
+            severity: Severity::Medium,
+            tags: Vec::new(),
+            tlp: Tlp::Green,
+            provider: None,
+            description: None,
+            reference: None,
+            first_seen: None,
+            last_seen: None,
+            reported: None,
+            expires: None,
+            sources: vec![source.to_string()],
+            derived: false,
+            exact_only: false,
+            allowlisted_by: None,
+        }
+    }
+
+    /// Merge another record of the same `(itype, value)` into this one (DESIGN §3): highest
+    /// confidence and severity, union of tags and sources, widest time range, most
+    /// restrictive TLP, first non-empty descriptive fields. A derived record merged with a
+    /// direct one yields a direct one.
+    pub fn merge(&mut self, other: &Indicator) {
+        debug_assert_eq!(self.itype, other.itype);
+        self.confidence = self.confidence.max(other.confidence);
+        self.severity = self.severity.max(other.severity);
+        self.tlp = self.tlp.max(other.tlp);
+        union_sorted(&mut self.tags, &other.tags);
+        union_sorted(&mut self.sources, &other.sources);
+        self.first_seen = min_opt(self.first_seen, other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.reported = min_opt(self.reported, other.reported);
+        self.expires = match (self.expires, other.expires) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        if self.provider.is_none() {
+            self.provider.clone_from(&other.provider);
+        }
+        if self.description.is_none() {
+            self.description.clone_from(&other.description);
+        }
+        if self.reference.is_none() {
+            self.reference.clone_from(&other.reference);
+        }
+        self.derived = self.derived && other.derived;
+        self.exact_only = self.exact_only && other.exact_only;
+        if self.allowlisted_by.is_none() {
+            self.allowlisted_by.clone_from(&other.allowlisted_by);
+        }
+    }
+
+    /// Sort and deduplicate `tags` and `sources` (lower-casing tags).
+    pub fn tidy(&mut self) {
+        for t in &mut self.tags {
+            if t.bytes().any(|b| b.is_ascii_uppercase()) {
+                *t = t.to_ascii_lowercase();
+            }
+        }
+        self.tags.sort();
+        self.tags.dedup();
+        self.sources.sort();
+        self.sources.dedup();
+    }
+}
+
+fn min_opt(a: Option<UnixTime>, b: Option<UnixTime>) -> Option<UnixTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn union_sorted(into: &mut Vec<String>, from: &[String]) {
+    for s in from {
+        if let Err(pos) = into.binary_search(s) {
+            into.insert(pos, s.clone());
+        }
+    }
+}
+
+/// How an indicator covered an observed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchKind {
+    /// The observed value equals the indicator.
+    Exact,
+    /// The indicator is a parent domain of the observed name.
+    ParentDomain,
+    /// The indicator is a CIDR enclosing the observed address.
+    EnclosingCidr,
+    /// The indicator URL is a prefix of the observed URL at a path boundary.
+    UrlPrefix,
+    /// The indicator is a pattern found inside the observed text.
+    Substring,
+}
+
+impl MatchKind {
+    /// `exact`, `parent-domain`, `enclosing-cidr`, `url-prefix` or `substring`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::ParentDomain => "parent-domain",
+            MatchKind::EnclosingCidr => "enclosing-cidr",
+            MatchKind::UrlPrefix => "url-prefix",
+            MatchKind::Substring => "substring",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_highest_and_unions() {
+        let mut a = Indicator::new("evil.example", IndicatorType::Fqdn, "feed-b");
+        a.confidence = 60;
+        a.tags = vec!["malware".into()];
+        a.first_seen = Some(100);
+        a.last_seen = Some(200);
+        let mut b = Indicator::new("evil.example", IndicatorType::Fqdn, "feed-a");
+        b.confidence = 90;
+        b.severity = Severity::High;
+        b.tlp = Tlp::Amber;
+        b.tags = vec!["c2".into(), "malware".into()];
+        b.first_seen = Some(50);
+        b.last_seen = Some(150);
+        a.merge(&b);
+        assert_eq!(a.confidence, 90);
+        assert_eq!(a.severity, Severity::High);
+        assert_eq!(a.tlp, Tlp::Amber);
+        assert_eq!(a.tags, vec!["c2", "malware"]);
+        assert_eq!(a.sources, vec!["feed-a", "feed-b"]);
+        assert_eq!((a.first_seen, a.last_seen), (Some(50), Some(200)));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in IndicatorType::ALL {
+            assert_eq!(t.as_str().parse::<IndicatorType>(), Ok(t));
+        }
+        assert_eq!("TLP:WHITE".parse::<Tlp>(), Ok(Tlp::Clear));
+        assert_eq!("need-to-know".parse::<Tlp>(), Ok(Tlp::Amber));
+        assert!("purple".parse::<Tlp>().is_err());
+        assert!(Severity::High > Severity::Low);
+    }
+}

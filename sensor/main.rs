@@ -1,0 +1,2 @@
+//! The `trawl` binary. (being implemented)
+fn main() {}
