@@ -326,6 +326,10 @@ pub struct Indicator {
     pub exact_only: bool,
     /// Set when an allowlist entry covers this indicator: it never alerts and never exports.
     pub allowlisted_by: Option<String>,
+    /// True for an entry of an allowlist (an allowlist feed, the operator's `[allowlist]`, or
+    /// the built-in IANA special-purpose ranges): observations it covers never alert, and
+    /// firewall exports subtract it from enclosing blocklisted CIDRs.
+    pub allowlist: bool,
 }
 
 impl Indicator {
@@ -350,6 +354,7 @@ impl Indicator {
             derived: false,
             exact_only: false,
             allowlisted_by: None,
+            allowlist: false,
         }
     }
 
@@ -385,6 +390,7 @@ impl Indicator {
         if self.allowlisted_by.is_none() {
             self.allowlisted_by.clone_from(&other.allowlisted_by);
         }
+        self.allowlist = self.allowlist || other.allowlist;
     }
 
     /// Sort and deduplicate `tags` and `sources` (lower-casing tags).
