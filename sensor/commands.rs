@@ -110,13 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             export(&data, req, quiet)
         }
-        Command::Run { config } => {
-            let _ = config;
-            bail!(
-                "`trawl run` (the streaming daemon) is not implemented yet; use `trawl scan` for \
-                 logs, `trawl replay` for captures and `trawl sniff -i IFACE` for live capture"
-            )
-        }
+        Command::Run { config } => crate::daemon::run(config.as_deref()),
     }
 }
 

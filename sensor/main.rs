@@ -5,6 +5,7 @@ mod alert;
 mod cli;
 mod commands;
 mod correlate;
+mod daemon;
 mod demo_impl;
 mod progress;
 mod replay;

@@ -148,14 +148,21 @@ struct PieceStats {
 }
 
 /// Everything a piece worker needs, shared across threads.
-struct Job<'a> {
-    path: &'a str,
-    parser: &'a dyn LineParser,
-    raw: bool,
-    mode: Mode,
-    correlator: Option<&'a Correlator<'a>>,
-    ctx: &'a AlertContext,
-    now_ns: i64,
+pub struct LineJob<'a> {
+    /// `log.file.path` of the lines.
+    pub path: &'a str,
+    /// The file's line parser.
+    pub parser: &'a dyn LineParser,
+    /// `--raw`: match the text of each line, not its parsed fields.
+    pub raw: bool,
+    /// Alerts or observations.
+    pub mode: Mode,
+    /// The matcher (None: observations only).
+    pub correlator: Option<&'a Correlator<'a>>,
+    /// observer.* of alerts.
+    pub ctx: &'a AlertContext,
+    /// `@timestamp` for lines without a time of their own.
+    pub now_ns: i64,
 }
 
 /// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
@@ -186,7 +193,7 @@ pub fn scan_file(
         let data: &[u8] = &map;
         let (format, parser) = make_parser(data, opts)?;
         stats.formats.insert(name.clone(), format.as_str().into());
-        let job = Job {
+        let job = LineJob {
             path: &name,
             parser: parser.as_ref(),
             raw: format == LogFormat::Raw,
@@ -242,7 +249,7 @@ pub fn scan_file(
             let Some((format, p)) = parser.as_ref() else {
                 break;
             };
-            let job = Job {
+            let job = LineJob {
                 path: &name,
                 parser: p.as_ref(),
                 raw: *format == LogFormat::Raw,
@@ -297,10 +304,20 @@ fn make_parser(head: &[u8], opts: &ScanOptions) -> Result<(LogFormat, Box<dyn Li
     Ok((format, parser))
 }
 
+/// Match (or observe) a buffer of whole lines starting at byte `base`, in parallel, returning
+/// the output in input order and the counters (the daemon's batches use this).
+pub fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, ScanStats) {
+    let mut out = Vec::new();
+    let mut stats = ScanStats::default();
+    // Writing into a Vec cannot fail.
+    let _ = run_buffer(job, data, base, &mut out, &mut stats);
+    (out, stats)
+}
+
 /// Split `data` into line-aligned pieces, process them in parallel a round at a time, and
 /// write each round's output in order.
 fn run_buffer(
-    job: &Job<'_>,
+    job: &LineJob<'_>,
     data: &[u8],
     base: u64,
     out: &mut dyn Write,
@@ -332,7 +349,7 @@ fn run_buffer(
     Ok(())
 }
 
-fn process_piece(job: &Job<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats) {
+fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats) {
     let mut out = Vec::new();
     let mut st = PieceStats::default();
     let mut scratch = Scratch::default();
@@ -385,7 +402,7 @@ fn process_piece(job: &Job<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats)
 }
 
 fn emit_alerts(
-    job: &Job<'_>,
+    job: &LineJob<'_>,
     obs: &Observation<'_>,
     hits: &[FieldHit],
     original: Option<&[u8]>,
