@@ -64,6 +64,10 @@ fn classify(line: &[u8]) -> Option<LogFormat> {
         line.windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
     };
+    // Apache error log with a client
+    if line[0] == b'[' && find(line, b"] [client ").is_some() {
+        return Some(LogFormat::Combined);
+    }
     if find(line, b"client ").is_some() || find(line, b"named[").is_some() {
         if lower_has(b"infoblox") || find(line, b" response: ").is_some() {
             return Some(LogFormat::Infoblox);

@@ -155,8 +155,18 @@ impl LineParser for CombinedParser {
         if line.is_empty() || line[0] == b'#' {
             return Ok(None);
         }
-        if line.len() > 20 && line[4] == b'/' && line[7] == b'/' && line[10] == b' ' {
+        if is_slash_date(line) {
             return nginx_error(line);
+        }
+        if line[0] == b'[' {
+            return apache_error(line);
+        }
+        if find(line, b", client: ").is_some() {
+            // nginx error log behind a syslog prefix (`host nginx[1]: 2015/01/21 ...`)
+            if let Some(i) = (0..line.len().saturating_sub(19)).find(|&i| is_slash_date(&line[i..]))
+            {
+                return nginx_error(&line[i..]);
+            }
         }
         let lb = memchr::memchr(b'[', line).ok_or(ParseError::new("no timestamp"))?;
         let mut toks = [&b""[..]; 4];
@@ -212,6 +222,57 @@ impl LineParser for CombinedParser {
     }
 }
 
+/// Does `b` start with `YYYY/MM/DD HH:MM:SS`?
+fn is_slash_date(b: &[u8]) -> bool {
+    b.len() >= 19
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// Apache error log: `[Thu Oct 13 12:24:49.880562 2022] [mod:level] [pid N] [client IP:PORT] msg`.
+fn apache_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+    let rb = memchr::memchr(b']', line).ok_or(ParseError::new("bad timestamp"))?;
+    let mut t = Tokens::new(&line[1..rb]);
+    let (Some(_wd), Some(mon), Some(day), Some(time), Some(year)) =
+        (t.next(), t.next(), t.next(), t.next(), t.next())
+    else {
+        return Err(ParseError::new("bad timestamp"));
+    };
+    // Re-use the BIND parser's `DD-Mon-YYYY HH:MM:SS.ffffff` form.
+    let mut date = [b'0'; 11];
+    let day = match day {
+        [d] => [b'0', *d],
+        [a, b] => [*a, *b],
+        _ => return Err(ParseError::new("bad timestamp")),
+    };
+    date[..2].copy_from_slice(&day);
+    date[2] = b'-';
+    date[3..6].copy_from_slice(mon.get(..3).ok_or(ParseError::new("bad timestamp"))?);
+    date[6] = b'-';
+    date[7..11].copy_from_slice(year.get(..4).ok_or(ParseError::new("bad timestamp"))?);
+    let ts = super::util::parse_bind_time(&date, time).ok_or(ParseError::new("bad timestamp"))?;
+    let mut o = Observation {
+        timestamp_ns: Some(ts),
+        dataset: "http",
+        protocol: Some("http"),
+        ..Default::default()
+    };
+    if let Some(i) = find(line, b"[client ") {
+        let rest = &line[i + 8..];
+        let end = memchr::memchr(b']', rest).unwrap_or(rest.len());
+        let addr = &rest[..end];
+        o.source_ip = parse_ip(addr).or_else(|| {
+            let (h, p) = split_host_port(addr);
+            o.source_port = p;
+            parse_ip(h)
+        });
+    }
+    Ok(Some(o))
+}
+
 /// `2021/12/01 13:53:33 [error] 31#31: *46 ..., client: 1.2.3.4, server: s, request: "GET /x HTTP/1.1", host: "h"`
 fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
     let mut t = Tokens::new(line);
@@ -225,10 +286,19 @@ fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
         protocol: Some("http"),
         ..Default::default()
     };
-    if let Some(i) = find(line, b", client: ") {
+    // The client is the last `, client: IP, server: ` (a user name in the message may
+    // carry an injected copy earlier on the line; request targets cannot hold spaces).
+    for i in memchr::memmem::rfind_iter(line, b", client: ") {
         let rest = &line[i + 10..];
         let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
-        o.source_ip = parse_ip(&rest[..end]);
+        if let Some(ip) = parse_ip(&rest[..end]) {
+            if rest[end..].starts_with(b", server: ") || o.source_ip.is_none() {
+                o.source_ip = Some(ip);
+            }
+            if rest[end..].starts_with(b", server: ") {
+                break;
+            }
+        }
     }
     let mut vhost = None;
     if let Some(i) = find(line, b", host: ") {
