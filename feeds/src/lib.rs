@@ -1,2 +1,3 @@
 //! trawl's feed side: `trawl.toml` feed config, fetching, format parsers, normalisation,
 //! derivation, allowlists, compiling into a snapshot, and exporters. (being implemented)
+pub mod export;
