@@ -1,2 +1,44 @@
-//! The `trawl` binary. (being implemented)
-fn main() {}
+//! `trawl`: a threat-intelligence sensor. Compiles indicator feeds into a snapshot, matches
+//! logs and packets against it, writes ECS JSON alerts and exports IDS/firewall rules.
+
+mod alert;
+mod cli;
+mod commands;
+mod correlate;
+mod daemon;
+mod demo_impl;
+mod progress;
+mod replay;
+mod scan;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_tracing(args.verbose, args.quiet);
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trawl: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("TRAWL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

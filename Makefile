@@ -1,0 +1,58 @@
+# trawl — two commands do everything on a fresh Debian machine with Rust:
+#   make demo   install missing system packages, build, run `trawl demo` on samples/
+#   make test   fmt check, clippy -D warnings, every test (incl. corpus conformance), fuzz smoke
+SHELL := /bin/bash
+CARGO ?= cargo
+CORPUS ?= $(abspath ../shared/corpus)
+export TRAWL_CORPUS := $(CORPUS)
+
+# Debian packages the build and the tests need (real parsers and tools, no mocks).
+APT_PACKAGES := libpcap-dev pkg-config tshark tcpdump tcpreplay iproute2 iptables ipset \
+                nftables bind9-utils ripgrep chromium python3-pip
+PIP_PACKAGES := idstools
+
+.PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@for p in $(PIP_PACKAGES); do \
+	  python3 -c "import $$p" 2>/dev/null || python3 -m pip install -q $$p || \
+	  python3 -m pip install -q --break-system-packages $$p; \
+	done
+
+build: deps
+	$(CARGO) build --release --bin trawl
+
+demo: build
+	./target/release/trawl demo
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy: deps
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: deps
+	$(CARGO) test --workspace --all-targets
+
+corpus-check:
+	@if [ -d "$(CORPUS)" ]; then \
+	  echo "corpus: $(CORPUS) present; conformance tests ran against it"; \
+	else \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo "!!! CORPUS ABSENT: $(CORPUS) -- corpus conformance tests did NOT run !!!"; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+
+test: fmt clippy unit corpus-check
+
+bench: deps
+	$(CARGO) bench

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Reproducible scan comparison (README "Performance"): trawl scan vs grep -F / rg -F / wc -l on
+# the same generated Squid log, in the same run.
+#   benches/scan_perf.sh [WORKDIR] [LINES]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-/tmp/trawl-perf}
+lines=${2:-7000000}
+cd "$root"
+cargo build --release --bin trawl >/dev/null
+trawl="$root/target/release/trawl"
+if [ ! -f "$work/access.log" ] || [ "$(cat "$work/.lines" 2>/dev/null)" != "$lines" ]; then
+  python3 benches/gen_perf_data.py "$work" "$lines"
+  echo "$lines" > "$work/.lines"
+fi
+log="$work/access.log"
+size=$(stat -c %s "$log")
+echo "input: $log, $(wc -l < "$log") lines, $((size / 1000000)) MB"
+( cd "$work" && /usr/bin/time -f "update: %e s, max RSS %M KB" "$trawl" -q update --config trawl.toml --data data --force )
+du -sh "$work/data/snapshots" | sed 's/^/snapshot on disk: /'
+cat "$log" > /dev/null  # warm the page cache for every contender alike
+
+t() { # label, command...
+  local label=$1; shift
+  local start end
+  start=$(date +%s.%N)
+  "$@"
+  end=$(date +%s.%N)
+  echo "$label: $(echo "$end - $start" | bc) s"
+}
+t "wc -l" wc -l "$log" >/dev/null
+/usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB" \
+  "$trawl" -q scan --data "$work/data" -o "$work/trawl.alerts" "$log"
+echo "trawl alerts: $(wc -l < "$work/trawl.alerts"); distinct alerted lines: $(grep -o '"offset":[0-9]*' "$work/trawl.alerts" | sort -u | wc -l); planted: $(wc -l < "$work/planted.txt")"
+t "LC_ALL=C grep -F -f domains.txt" env LC_ALL=C grep -F -f "$work/domains.txt" "$log" > "$work/grep.out" || true
+echo "grep lines: $(wc -l < "$work/grep.out")"
+if command -v rg >/dev/null; then
+  t "rg -F -f domains.txt" rg -F -f "$work/domains.txt" "$log" > "$work/rg.out" || true
+  echo "rg lines: $(wc -l < "$work/rg.out")"
+fi
+python3 - "$work" <<'PY'
+import sys, json, re
+work = sys.argv[1]
+domains = set(open(f"{work}/domains.txt").read().split())
+def true_domain_hit(line):
+    m = re.search(r" (?:GET|CONNECT) (?:https?://)?([^/:\s]+)", line)
+    if not m:
+        return False
+    host = m.group(1).lower().split(".")
+    return any(".".join(host[i:]) in domains for i in range(len(host)))
+for tool in ("grep", "rg"):
+    try:
+        lines = open(f"{work}/{tool}.out", errors="replace").read().splitlines()
+    except FileNotFoundError:
+        continue
+    false = sum(1 for l in lines if not true_domain_hit(l))
+    print(f"{tool}: {len(lines)} lines matched, {false} of them false hits (substring, not the host or a parent)")
+PY

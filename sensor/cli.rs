@@ -1,0 +1,220 @@
+//! Command-line definitions (DESIGN §7, contract for the names).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// trawl — compile threat-intel feeds, match logs and packets, export rules.
+///
+/// Typical first steps:
+///
+///   trawl update --config trawl.toml      # fetch + compile feeds into a snapshot
+///   trawl query 203.0.113.7 evil.example  # what do we know about these?
+///   trawl scan /var/log/squid/access.log  # ECS JSON alerts on stdout
+///   trawl replay case42.pcapng            # the same for a packet capture
+///   trawl export --format suricata -c 85  # rules for your IDS
+///
+/// The data directory (snapshots, fetch cache, query log) is, in order: --data, $TRAWL_DATA,
+/// the config's [sensor] data, then ~/.local/share/trawl.
+#[derive(Debug, Parser)]
+#[command(name = "trawl", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). TRAWL_LOG=... overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr (summaries too are suppressed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the snapshot lives.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Data directory (snapshots, fetch cache, query log).
+    #[arg(long, short = 'd', value_name = "DIR", env = "TRAWL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Config file, used for its [sensor] data and name when --data is not given.
+    #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Which hits alert.
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// Minimum indicator confidence (0-100) that alerts.
+    #[arg(short = 'c', long = "confidence", value_name = "MIN", default_value_t = 0)]
+    pub min_confidence: u8,
+    /// Minimum indicator severity that alerts (low, medium, high).
+    #[arg(short = 's', long = "severity", value_name = "MIN")]
+    pub min_severity: Option<String>,
+    /// Write alerts to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// observer.name in alerts (default: the config's [sensor] name, else the host name).
+    #[arg(long, value_name = "NAME")]
+    pub sensor_name: Option<String>,
+    /// Print the end-of-run summary as JSON on stderr instead of text.
+    #[arg(long)]
+    pub summary_json: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on the bundled samples/: feeds -> snapshot -> scan + replay -> alerts.
+    Demo {
+        /// Where the demo writes its snapshot and alerts (default: a fresh temporary directory).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
+        /// The samples directory (default: samples/ next to the binary's source tree or cwd).
+        #[arg(long, value_name = "DIR")]
+        samples: Option<PathBuf>,
+    },
+    /// Fetch due feeds, parse, normalise, merge, compile and publish a new snapshot.
+    ///
+    /// Feeds come from the [[feed]] tables of the config (trawl.toml). A feed that fails keeps
+    /// its previous entries; the command fails only when nothing usable was produced.
+    Update {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Refresh every feed now, ignoring each feed's `refresh` interval and fetch cache.
+        #[arg(long)]
+        force: bool,
+        /// Summary format: text or json.
+        #[arg(long, default_value = "text", value_name = "FMT")]
+        format: String,
+    },
+    /// Match log files (or - for stdin; .gz/.zst read as is) and write ECS JSON alerts.
+    ///
+    /// The format of each file is detected from its first lines (squid, combined, zeek,
+    /// zeek-json, bind, infoblox, dnsmasq, eve, json); --format forces one; --raw (or
+    /// --format raw) finds indicators anywhere in lines of unknown format.
+    Scan {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        alert: AlertArgs,
+        /// Force the log format instead of detecting it.
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
+        /// Scan lines as free text (same as --format raw).
+        #[arg(long)]
+        raw: bool,
+        /// Fail on the first file with unparseable lines (default: count and go on).
+        #[arg(long)]
+        strict: bool,
+        /// Log files; - reads stdin.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Match packet captures (pcap or pcapng) offline, in order, at disk speed.
+    Replay {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        alert: AlertArgs,
+        /// Decoder threads (default: all cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Capture files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Capture live from an interface and alert as packets arrive.
+    Sniff {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        alert: AlertArgs,
+        /// Interface to capture on.
+        #[arg(short = 'i', long, value_name = "IFACE")]
+        interface: String,
+        /// BPF capture filter, e.g. "not port 22".
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
+        /// Bytes captured per packet.
+        #[arg(long, default_value_t = 65535)]
+        snaplen: i32,
+        /// Do not put the interface in promiscuous mode.
+        #[arg(long)]
+        no_promisc: bool,
+        /// Stop after this many packets.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+    },
+    /// Print the observations trawl extracts from logs or captures, as ECS JSON lines (no matching).
+    Observe {
+        /// Force the log format instead of detecting it.
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
+        /// Log files or captures (.pcap/.pcapng detected by their magic bytes).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// What we know about an IP, CIDR, domain, URL or hash: every covering indicator.
+    Query {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output: table or json (one object per line).
+        #[arg(long, default_value = "table", value_name = "FMT")]
+        format: String,
+        /// Do not record the query in the data directory's query log.
+        #[arg(short = 'n', long)]
+        nolog: bool,
+        /// Values to look up (defanged spellings accepted).
+        #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
+    },
+    /// Export the snapshot's indicators as rules or lists (allowlisted entries never export).
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// snort, suricata, iptables, ip6tables, ipset, nftables, zeek, rpz, csv, jsonl, json, table, html.
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: String,
+        /// Only these indicator types (repeatable: ipv4, ipv6, fqdn, url, sha256, ...).
+        #[arg(long = "type", short = 't', value_name = "T")]
+        types: Vec<String>,
+        /// Minimum confidence (0-100).
+        #[arg(short = 'c', long = "confidence", value_name = "MIN", default_value_t = 0)]
+        min_confidence: u8,
+        /// Minimum severity (low, medium, high).
+        #[arg(short = 's', long = "severity", value_name = "MIN")]
+        min_severity: Option<String>,
+        /// Only indicators with this tag (repeatable; any of them).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Only indicators at most this restricted (clear, green, amber, amber+strict, red).
+        #[arg(long, value_name = "MAX")]
+        tlp: Option<String>,
+        /// Only indicators listed by this feed (repeatable).
+        #[arg(long = "feed", value_name = "NAME")]
+        feeds: Vec<String>,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Snort: first sid of the range trawl's stable sids are drawn from.
+        #[arg(long, default_value_t = 9_000_000)]
+        sid_base: u32,
+        /// Snort: write Snort 3 rules instead of 2.9.
+        #[arg(long)]
+        snort3: bool,
+        /// Suricata: write dataset files into DIR and emit `dataset:isset` rules.
+        #[arg(long, value_name = "DIR")]
+        dataset_dir: Option<PathBuf>,
+        /// Firewall formats: REJECT instead of DROP.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// The daemon: tail logs, sniff, refresh feeds, hot-reload, ship alerts (see [[source]]/[[sink]]).
+    Run {
+        /// Config file.
+        #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}

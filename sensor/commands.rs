@@ -1,0 +1,608 @@
+//! The subcommands' implementations.
+
+use crate::alert::AlertContext;
+use crate::cli::{AlertArgs, Cli, Command, DataArgs};
+use crate::correlate::{Correlator, HitFilter};
+use crate::scan::{self, Mode, ScanOptions, ScanStats};
+use anyhow::{anyhow, bail, Context, Result};
+use feeds::config::Config;
+use ingest::logs::LogFormat;
+use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Severity, Snapshot, Tlp};
+use serde_json::json;
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Dispatch one parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Demo { workdir, samples } => crate::commands::demo(workdir, samples, quiet),
+        Command::Update {
+            data,
+            force,
+            format,
+        } => update(&data, force, &format, quiet),
+        Command::Scan {
+            data,
+            alert,
+            format,
+            raw,
+            strict,
+            files,
+        } => {
+            let format = if raw {
+                Some(LogFormat::Raw)
+            } else {
+                format.as_deref().map(parse_log_format).transpose()?
+            };
+            let opts = ScanOptions {
+                format,
+                field_map: None,
+                strict,
+            };
+            scan_cmd(&data, &alert, &opts, &files, quiet)
+        }
+        Command::Replay {
+            data,
+            alert,
+            threads,
+            files,
+        } => crate::replay::replay_cmd(&data, &alert, threads, &files, quiet),
+        Command::Sniff {
+            data,
+            alert,
+            interface,
+            bpf,
+            snaplen,
+            no_promisc,
+            count,
+            duration,
+        } => crate::replay::sniff_cmd(
+            &data,
+            &alert,
+            crate::replay::SniffArgs {
+                interface,
+                bpf,
+                snaplen,
+                promisc: !no_promisc,
+                count,
+                duration,
+            },
+            quiet,
+        ),
+        Command::Observe { format, files } => observe(format.as_deref(), &files),
+        Command::Query {
+            data,
+            format,
+            nolog,
+            values,
+        } => query(&data, &format, nolog, &values),
+        Command::Export {
+            data,
+            format,
+            types,
+            min_confidence,
+            min_severity,
+            tags,
+            tlp,
+            feeds,
+            output,
+            sid_base,
+            snort3,
+            dataset_dir,
+            reject,
+        } => {
+            let req = ExportRequest {
+                format,
+                types,
+                min_confidence,
+                min_severity,
+                tags,
+                tlp,
+                feeds,
+                output,
+                sid_base,
+                snort3,
+                dataset_dir,
+                reject,
+            };
+            export(&data, req, quiet)
+        }
+        Command::Run { config } => crate::daemon::run(config.as_deref()),
+    }
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat> {
+    s.parse::<LogFormat>()
+        .map_err(|e| anyhow!("--format {s}: {e}"))
+}
+
+/// The config named by --config/$TRAWL_CONFIG, else ./trawl.toml when present.
+pub fn load_config(explicit: Option<&Path>) -> Result<Option<(Config, PathBuf)>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = PathBuf::from("trawl.toml");
+            if !p.exists() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    Ok(Some((config, path)))
+}
+
+/// --data, $TRAWL_DATA, the config's [sensor] data, else ~/.local/share/trawl.
+pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
+    if let Some(d) = &args.data {
+        return d.clone();
+    }
+    if let Some(d) = config.and_then(|c| c.sensor.data.clone()) {
+        return d;
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("trawl")
+}
+
+fn open_snapshot(dir: &Path) -> Result<Snapshot> {
+    Snapshot::open_current(dir).with_context(|| {
+        format!(
+            "loading the snapshot from {} (run `trawl update --config trawl.toml --data {}` first)",
+            dir.display(),
+            dir.display()
+        )
+    })
+}
+
+fn sensor_name(alert: &AlertArgs, config: Option<&Config>) -> String {
+    if let Some(n) = &alert.sensor_name {
+        return n.clone();
+    }
+    if let Some(c) = config {
+        if !c.sensor.name.is_empty() {
+            return c.sensor.name.clone();
+        }
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "trawl".into())
+}
+
+/// The `-c`/`-s` options as a hit filter.
+pub fn hit_filter(alert: &AlertArgs) -> Result<HitFilter> {
+    Ok(HitFilter {
+        min_confidence: alert.min_confidence,
+        min_severity: alert
+            .min_severity
+            .as_deref()
+            .map(|s| s.parse::<Severity>())
+            .transpose()?,
+    })
+}
+
+/// Open the alert destination: -o FILE or stdout.
+pub fn alert_output(alert: &AlertArgs) -> Result<Box<dyn Write>> {
+    Ok(match &alert.output {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+    })
+}
+
+/// Everything the matching commands share: the snapshot, the alert context and filter.
+pub struct MatchSetup {
+    /// The loaded snapshot.
+    pub snapshot: Snapshot,
+    /// observer.* of alerts.
+    pub ctx: AlertContext,
+    /// -c / -s.
+    pub filter: HitFilter,
+}
+
+/// Load config, data dir and snapshot for scan/replay/sniff.
+pub fn match_setup(data: &DataArgs, alert: &AlertArgs) -> Result<MatchSetup> {
+    let config = load_config(data.config.as_deref())?;
+    let cfg = config.as_ref().map(|(c, _)| c);
+    let dir = data_dir(data, cfg);
+    let snapshot = open_snapshot(&dir)?;
+    tracing::info!(
+        version = snapshot.meta().version,
+        indicators = snapshot.len(),
+        "snapshot loaded from {}",
+        dir.display()
+    );
+    Ok(MatchSetup {
+        snapshot,
+        ctx: AlertContext {
+            observer_name: sensor_name(alert, cfg),
+        },
+        filter: hit_filter(alert)?,
+    })
+}
+
+fn scan_cmd(
+    data: &DataArgs,
+    alert: &AlertArgs,
+    opts: &ScanOptions,
+    files: &[PathBuf],
+    quiet: bool,
+) -> Result<ExitCode> {
+    let setup = match_setup(data, alert)?;
+    let correlator = Correlator::new(&setup.snapshot, setup.filter);
+    let mut out = alert_output(alert)?;
+    let mut stats = ScanStats::default();
+    let mut failed = Vec::new();
+    for file in files {
+        if let Err(e) = scan::scan_file(
+            file,
+            Mode::Alerts,
+            Some(&correlator),
+            &setup.ctx,
+            opts,
+            &mut out,
+            &mut stats,
+        ) {
+            if opts.strict {
+                out.flush().ok();
+                return Err(e);
+            }
+            eprintln!("trawl: {e:#}");
+            failed.push(file.display().to_string());
+        }
+    }
+    out.flush().context("writing alerts")?;
+    if !quiet {
+        if alert.summary_json {
+            eprintln!("{}", serde_json::to_string(&stats)?);
+        } else {
+            eprint!("{}", stats.render());
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn is_capture(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let ok = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok();
+    ok && matches!(
+        magic,
+        [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x0a, 0x0d, 0x0d, 0x0a]
+    )
+}
+
+fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
+    let opts = ScanOptions {
+        format: format.map(parse_log_format).transpose()?,
+        field_map: None,
+        strict: false,
+    };
+    let ctx = AlertContext {
+        observer_name: String::new(),
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut stats = ScanStats::default();
+    for file in files {
+        if file.as_os_str() != "-" && is_capture(file) {
+            crate::replay::observe_capture(file, &mut out)?;
+        } else {
+            scan::scan_file(file, Mode::Observations, None, &ctx, &opts, &mut out, &mut stats)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<ExitCode> {
+    let Some((config, path)) = load_config(data.config.as_deref())? else {
+        bail!(
+            "no config: pass --config FILE (or set TRAWL_CONFIG, or create ./trawl.toml) \
+             with [[feed]] tables; see README.md"
+        );
+    };
+    let dir = data_dir(data, Some(&config));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let opts = feeds::update::UpdateOptions {
+        force,
+        ..Default::default()
+    };
+    let progress = crate::progress::BarProgress::new(quiet);
+    let report = feeds::update::update(&config, &config_dir, &dir, &opts, &progress)
+        .context("updating feeds")?;
+    progress.finish();
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(&report)?),
+        _ => {
+            if !quiet {
+                print!("{}", report.render_text());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row of `trawl query` output.
+fn query_row(query: &str, ind: &Indicator, kind: matcher::MatchKind) -> serde_json::Value {
+    json!({
+        "query": query,
+        "value": ind.value,
+        "itype": ind.itype.as_str(),
+        "confidence": ind.confidence,
+        "severity": ind.severity.as_str(),
+        "tags": ind.tags,
+        "sources": ind.sources,
+        "tlp": ind.tlp.as_str(),
+        "matched": kind.as_str(),
+        "provider": ind.provider,
+        "description": ind.description,
+        "reference": ind.reference,
+        "first_seen": ind.first_seen,
+        "last_seen": ind.last_seen,
+        "expires": ind.expires,
+        "derived": ind.derived,
+        "allowlist": ind.allowlist,
+        "allowlisted_by": ind.allowlisted_by,
+    })
+}
+
+/// Parse `a.b.c.d/nn` or `v6/nn` into (network address, prefix length).
+fn parse_cidr(value: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = value.split_once('/')?;
+    Some((addr.parse().ok()?, len.parse().ok()?))
+}
+
+fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
+    let (addr, len) = match parse_cidr(outer) {
+        Some(x) => x,
+        None => match outer.parse::<IpAddr>() {
+            Ok(a) => (a, if a.is_ipv4() { 32 } else { 128 }),
+            Err(_) => return false,
+        },
+    };
+    if len > inner_len {
+        return false;
+    }
+    match (addr, inner_addr) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Every indicator of `snapshot` covering one query value.
+pub fn lookup(snapshot: &Snapshot, raw: &str) -> Result<(String, Vec<(Indicator, matcher::MatchKind)>)> {
+    let n = normalize(raw, None).map_err(|e| anyhow!("{raw}: {e}"))?;
+    let mut hits: Vec<Hit> = Vec::new();
+    match n.itype {
+        IndicatorType::Fqdn => snapshot.match_domain(&n.value, &mut hits),
+        IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
+            if let Some((addr, len)) = parse_cidr(&n.value) {
+                if let Some(id) = snapshot.find(n.itype, &n.value) {
+                    hits.push(Hit {
+                        id,
+                        kind: matcher::MatchKind::Exact,
+                    });
+                }
+                let mut inner = Vec::new();
+                snapshot.match_ip(addr, &mut inner);
+                for h in inner {
+                    let ind = snapshot.indicator(h.id);
+                    if ind.value != n.value && cidr_covers(&ind.value, addr, len) {
+                        hits.push(h);
+                    }
+                }
+            } else if let Ok(ip) = n.value.parse::<IpAddr>() {
+                snapshot.match_ip(ip, &mut hits);
+            }
+        }
+        IndicatorType::Url => {
+            snapshot.match_url(&n.value, &mut hits);
+            if let Some(host) = url_host(&n.value) {
+                snapshot.match_domain(host, &mut hits);
+            }
+        }
+        IndicatorType::Email => {
+            snapshot.match_email(&n.value, &mut hits);
+            if let Some((_, domain)) = n.value.rsplit_once('@') {
+                snapshot.match_domain(domain, &mut hits);
+            }
+        }
+        IndicatorType::Pattern => {
+            if let Some(id) = snapshot.find(n.itype, &n.value) {
+                hits.push(Hit {
+                    id,
+                    kind: matcher::MatchKind::Exact,
+                });
+            }
+        }
+        _ => snapshot.match_hash(&n.value, &mut hits),
+    }
+    hits.sort();
+    hits.dedup_by_key(|h| h.id);
+    let rows = hits
+        .into_iter()
+        .map(|h| (snapshot.indicator(h.id), h.kind))
+        .collect();
+    Ok((n.value, rows))
+}
+
+/// The host part of a normalised URL.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
+}
+
+fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Result<ExitCode> {
+    let config = load_config(data.config.as_deref())?;
+    let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
+    let snapshot = open_snapshot(&dir)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut found_any = false;
+    let mut log_rows = Vec::new();
+    for raw in values {
+        let (normal, rows) = match lookup(&snapshot, raw) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("trawl: {e:#}");
+                continue;
+            }
+        };
+        found_any |= !rows.is_empty();
+        log_rows.push(json!({"query": raw, "normalized": normal, "hits": rows.len()}));
+        if format == "json" {
+            for (ind, kind) in &rows {
+                writeln!(out, "{}", query_row(raw, ind, *kind))?;
+            }
+        } else if rows.is_empty() {
+            writeln!(out, "{raw}: no indicator covers {normal}")?;
+        } else {
+            writeln!(out, "{raw} ({normal}):")?;
+            for (ind, kind) in &rows {
+                let mut line = format!(
+                    "  {:<14} {:<40} {:<9} conf {:>3}  {:<6}  tlp:{:<6} tags [{}]  sources [{}]",
+                    kind.as_str(),
+                    ind.value,
+                    ind.itype.as_str(),
+                    ind.confidence,
+                    ind.severity.as_str(),
+                    ind.tlp.as_str(),
+                    ind.tags.join(","),
+                    ind.sources.join(","),
+                );
+                if ind.allowlist {
+                    line.push_str("  ALLOWLIST ENTRY");
+                }
+                if let Some(by) = &ind.allowlisted_by {
+                    line.push_str(&format!("  ALLOWLISTED by {by}"));
+                }
+                if ind.derived {
+                    line.push_str("  (derived)");
+                }
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    out.flush()?;
+    if !nolog {
+        let entry = json!({"time": scan::now_ns() / 1_000_000_000, "queries": log_rows});
+        let path = dir.join("query.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("appending to {} (use -n to skip the query log)", path.display()))?;
+        writeln!(f, "{entry}")?;
+    }
+    Ok(if found_any {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+struct ExportRequest {
+    format: String,
+    types: Vec<String>,
+    min_confidence: u8,
+    min_severity: Option<String>,
+    tags: Vec<String>,
+    tlp: Option<String>,
+    feeds: Vec<String>,
+    output: Option<PathBuf>,
+    sid_base: u32,
+    snort3: bool,
+    dataset_dir: Option<PathBuf>,
+    reject: bool,
+}
+
+fn export(data: &DataArgs, req: ExportRequest, quiet: bool) -> Result<ExitCode> {
+    use feeds::export::{ExportFormat, ExportOptions, Filter, FirewallAction};
+    let config = load_config(data.config.as_deref())?;
+    let cfg = config.as_ref().map(|(c, _)| c);
+    let dir = data_dir(data, cfg);
+    let snapshot = open_snapshot(&dir)?;
+    let format: ExportFormat = req
+        .format
+        .parse()
+        .map_err(|e| anyhow!("--format {}: {e}", req.format))?;
+    let filter = Filter {
+        types: req
+            .types
+            .iter()
+            .map(|t| t.parse::<IndicatorType>())
+            .collect::<Result<_, _>>()?,
+        min_confidence: req.min_confidence,
+        min_severity: req
+            .min_severity
+            .as_deref()
+            .map(str::parse::<Severity>)
+            .transpose()?,
+        tags: req.tags,
+        max_tlp: req.tlp.as_deref().map(str::parse::<Tlp>).transpose()?,
+        feeds: req.feeds,
+    };
+    let opts = ExportOptions {
+        sid_base: req.sid_base,
+        snort3: req.snort3,
+        action: if req.reject {
+            FirewallAction::Reject
+        } else {
+            FirewallAction::Drop
+        },
+        dataset_dir: req.dataset_dir,
+        snapshot_version: snapshot.meta().version,
+        created: snapshot.meta().created,
+        sensor_name: cfg.map(|c| c.sensor.name.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut out: Box<dyn Write> = match &req.output {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut iter = snapshot.iter();
+    let stats = feeds::export::export(format, &mut iter, &filter, &opts, &mut out)
+        .context("exporting")?;
+    out.flush()?;
+    if !quiet {
+        eprintln!("{}", serde_json::to_string(&stats)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub use crate::demo_impl::demo;

@@ -1,0 +1,244 @@
+//! Correlation: every matchable field of an observation looked up in the indicator set.
+
+use ingest::Observation;
+use matcher::{Hit, Indicator, Matcher, Severity, Snapshot};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// One indicator hit on one observed field.
+#[derive(Debug, Clone)]
+pub struct FieldHit {
+    /// The ECS name of the observed field (`dns.question.name`, `url.full`, ...).
+    pub field: &'static str,
+    /// The observed value that matched.
+    pub value: String,
+    /// The indicator and how it matched.
+    pub hit: Hit,
+    /// The indicator record.
+    pub indicator: Indicator,
+}
+
+/// Minimum confidence/severity a hit must have to alert (`-c`, `-s`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HitFilter {
+    /// Minimum confidence (0-100).
+    pub min_confidence: u8,
+    /// Minimum severity.
+    pub min_severity: Option<Severity>,
+}
+
+/// Looks observations up in a snapshot, caching indicator records (hits are rare, but a hot
+/// indicator may hit on every line).
+pub struct Correlator<'s> {
+    snapshot: &'s Snapshot,
+    filter: HitFilter,
+}
+
+/// Per-thread scratch: reused hit buffer and a cache of indicator records (private IPs hit
+/// the built-in allowlist on most lines; decoding that record once per thread keeps the
+/// hot path allocation-free and lock-free).
+#[derive(Default)]
+pub struct Scratch {
+    hits: Vec<Hit>,
+    records: HashMap<u32, Arc<Indicator>>,
+}
+
+impl<'s> Correlator<'s> {
+    /// A correlator over `snapshot` with the given filter.
+    pub fn new(snapshot: &'s Snapshot, filter: HitFilter) -> Self {
+        Correlator {
+            snapshot,
+            filter,
+        }
+    }
+
+    /// The snapshot in use.
+    pub fn snapshot(&self) -> &'s Snapshot {
+        self.snapshot
+    }
+
+    fn record(&self, id: u32, records: &mut HashMap<u32, Arc<Indicator>>) -> Arc<Indicator> {
+        if let Some(ind) = records.get(&id) {
+            return ind.clone();
+        }
+        let ind = Arc::new(self.snapshot.indicator(id));
+        if records.len() < 100_000 {
+            records.insert(id, ind.clone());
+        }
+        ind
+    }
+
+    /// Every indicator hit by the observation: one entry per indicator (first field wins),
+    /// allowlisted values and indicators dropped, filters applied.
+    pub fn correlate(&self, obs: &Observation<'_>, scratch: &mut Scratch, out: &mut Vec<FieldHit>) {
+        self.correlate_with(obs, true, scratch, out);
+    }
+
+    /// As [`Correlator::correlate`]; `check_ips = false` skips `source.ip`/`destination.ip`
+    /// (packet sources report IP hits once per flow, from the flow observation only).
+    pub fn correlate_with(
+        &self,
+        obs: &Observation<'_>,
+        check_ips: bool,
+        scratch: &mut Scratch,
+        out: &mut Vec<FieldHit>,
+    ) {
+        let start = out.len();
+        let m = self.snapshot;
+        let lookup = |field: &'static str,
+                          value: &str,
+                          f: &dyn Fn(&mut Vec<Hit>),
+                          scratch: &mut Scratch,
+                          out: &mut Vec<FieldHit>| {
+            scratch.hits.clear();
+            f(&mut scratch.hits);
+            if scratch.hits.is_empty() {
+                return;
+            }
+            let hits = std::mem::take(&mut scratch.hits);
+            self.push_hits(field, value, &hits, &mut scratch.records, start, out);
+            scratch.hits = hits;
+        };
+        if let Some(name) = obs.dns_question_name.as_deref() {
+            lookup("dns.question.name", name, &|h| m.match_domain(name, h), scratch, out);
+        }
+        for answer in &obs.dns_answers {
+            let data = answer.data.as_ref();
+            if let Ok(ip) = data.parse::<IpAddr>() {
+                lookup("dns.answers.data", data, &|h| m.match_ip(ip, h), scratch, out);
+            } else if !data.is_empty() {
+                lookup("dns.answers.data", data, &|h| m.match_domain(data, h), scratch, out);
+            }
+        }
+        if let Some(url) = obs.url_full.as_deref() {
+            lookup("url.full", url, &|h| m.match_url(url, h), scratch, out);
+        } else if let Some(path) = obs.url_path.as_deref() {
+            lookup(
+                "url.path",
+                path,
+                &|h| m.match_pattern(path.as_bytes(), h),
+                scratch,
+                out,
+            );
+        }
+        if let Some(host) = obs.url_domain.as_deref() {
+            lookup("url.domain", host, &|h| m.match_domain(host, h), scratch, out);
+        }
+        if let Some(sni) = obs.tls_sni.as_deref() {
+            lookup(
+                "tls.client.server_name",
+                sni,
+                &|h| m.match_domain(sni, h),
+                scratch,
+                out,
+            );
+        }
+        if let Some(ua) = obs.user_agent.as_deref() {
+            lookup(
+                "user_agent.original",
+                ua,
+                &|h| m.match_pattern(ua.as_bytes(), h),
+                scratch,
+                out,
+            );
+        }
+        let hashes: [(&'static str, &Option<std::borrow::Cow<'_, str>>); 6] = [
+            ("tls.client.ja3", &obs.ja3),
+            ("tls.client.ja4", &obs.ja4),
+            ("tls.server.hash.sha1", &obs.tls_server_sha1),
+            ("file.hash.md5", &obs.file_md5),
+            ("file.hash.sha1", &obs.file_sha1),
+            ("file.hash.sha256", &obs.file_sha256),
+        ];
+        for (field, value) in hashes {
+            if let Some(v) = value.as_deref() {
+                lookup(field, v, &|h| m.match_hash(v, h), scratch, out);
+            }
+        }
+        if let Some(addr) = obs.email_from.as_deref() {
+            lookup("email.from.address", addr, &|h| m.match_email(addr, h), scratch, out);
+        }
+        if !check_ips {
+            return;
+        }
+        for (field, ip) in [
+            ("source.ip", obs.source_ip),
+            ("destination.ip", obs.destination_ip),
+        ] {
+            if let Some(ip) = ip {
+                scratch.hits.clear();
+                m.match_ip(ip, &mut scratch.hits);
+                if !scratch.hits.is_empty() {
+                    // Only stringify on a hit: the common path stays allocation-free.
+                    let text = ip.to_string();
+                    let hits = std::mem::take(&mut scratch.hits);
+                    self.push_hits(field, &text, &hits, &mut scratch.records, start, out);
+                    scratch.hits = hits;
+                }
+            }
+        }
+    }
+
+    /// `--raw`: every indicator found in a line of unknown format.
+    pub fn correlate_text(&self, text: &[u8], scratch: &mut Scratch, out: &mut Vec<FieldHit>) {
+        scratch.hits.clear();
+        self.snapshot.match_text(text, &mut scratch.hits);
+        if scratch.hits.is_empty() {
+            return;
+        }
+        let start = out.len();
+        let hits = std::mem::take(&mut scratch.hits);
+        for hit in &hits {
+            let ind = self.record(hit.id, &mut scratch.records);
+            if ind.allowlist || ind.allowlisted_by.is_some() || !self.passes(&ind) {
+                continue;
+            }
+            if out[start..].iter().any(|f| f.hit.id == hit.id) {
+                continue;
+            }
+            out.push(FieldHit {
+                field: "event.original",
+                value: ind.value.clone(),
+                hit: *hit,
+                indicator: (*ind).clone(),
+            });
+        }
+        scratch.hits = hits;
+    }
+
+    fn passes(&self, ind: &Indicator) -> bool {
+        ind.confidence >= self.filter.min_confidence
+            && self.filter.min_severity.is_none_or(|s| ind.severity >= s)
+    }
+
+    fn push_hits(
+        &self,
+        field: &'static str,
+        value: &str,
+        hits: &[Hit],
+        cache: &mut HashMap<u32, Arc<Indicator>>,
+        start: usize,
+        out: &mut Vec<FieldHit>,
+    ) {
+        // An allowlist entry covering this value silences every hit on it.
+        if hits.iter().any(|h| self.record(h.id, cache).allowlist) {
+            return;
+        }
+        for hit in hits {
+            let ind = self.record(hit.id, cache);
+            if ind.allowlisted_by.is_some() || !self.passes(&ind) {
+                continue;
+            }
+            if out[start..].iter().any(|f| f.hit.id == hit.id) {
+                continue;
+            }
+            out.push(FieldHit {
+                field,
+                value: value.to_string(),
+                hit: *hit,
+                indicator: (*ind).clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `trawl replay`, `trawl sniff` and `trawl observe` on captures.
+
+use crate::alert::build_alert;
+use crate::cli::{AlertArgs, DataArgs};
+use crate::commands::{alert_output, match_setup};
+use crate::correlate::{Correlator, FieldHit, Scratch};
+use crate::scan::{now_ns, write_json_line};
+use anyhow::{Context, Result};
+use ingest::packet::{self, DecoderLimits, PacketDecoder};
+use ingest::{Observation, Origin};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Alerts of one observation, rendered, with the key that restores capture order.
+struct Rendered {
+    key: (usize, u64, u64),
+    bytes: Vec<u8>,
+}
+
+/// Match one observation; returns its alerts as JSON lines (empty when nothing hit).
+fn alerts_for(
+    correlator: &Correlator<'_>,
+    ctx: &crate::alert::AlertContext,
+    obs: &Observation<'_>,
+    scratch: &mut Scratch,
+    hits: &mut Vec<FieldHit>,
+    now: i64,
+    by_feed: &mut BTreeMap<String, u64>,
+) -> Vec<u8> {
+    hits.clear();
+    // IP hits come once per flow and direction: only from the flow observation.
+    let check_ips = obs.dataset == "flow";
+    correlator.correlate_with(obs, check_ips, scratch, hits);
+    let mut out = Vec::new();
+    for hit in hits.iter() {
+        write_json_line(&mut out, &build_alert(ctx, obs, hit, None, now));
+        if let Some(feed) = hit.indicator.sources.first() {
+            *by_feed.entry(feed.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// `trawl replay FILE...`.
+pub fn replay_cmd(
+    data: &DataArgs,
+    alert: &AlertArgs,
+    threads: Option<usize>,
+    files: &[PathBuf],
+    quiet: bool,
+) -> Result<ExitCode> {
+    let setup = match_setup(data, alert)?;
+    let correlator = Correlator::new(&setup.snapshot, setup.filter);
+    let workers = threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let started = Instant::now();
+    let now = now_ns();
+    let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+    let rendered: Mutex<Vec<Rendered>> = Mutex::new(Vec::new());
+    let by_feed: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    let sink = |_worker: usize, batch: Vec<Observation<'static>>| {
+        let mut scratch = Scratch::default();
+        let mut hits = Vec::new();
+        let mut local = Vec::new();
+        let mut feeds = BTreeMap::new();
+        for (seq, obs) in batch.iter().enumerate() {
+            let bytes = alerts_for(
+                &correlator,
+                &setup.ctx,
+                obs,
+                &mut scratch,
+                &mut hits,
+                now,
+                &mut feeds,
+            );
+            if bytes.is_empty() {
+                continue;
+            }
+            let key = match &obs.origin {
+                Origin::Packet { capture, number } => (
+                    names.iter().position(|n| n == capture).unwrap_or(usize::MAX),
+                    *number,
+                    seq as u64,
+                ),
+                _ => (usize::MAX, 0, seq as u64),
+            };
+            local.push(Rendered { key, bytes });
+        }
+        if let Ok(mut r) = rendered.lock() {
+            r.extend(local);
+        }
+        if let Ok(mut b) = by_feed.lock() {
+            for (k, v) in feeds {
+                *b.entry(k).or_default() += v;
+            }
+        }
+    };
+    let stats = packet::replay_parallel(files, workers, DecoderLimits::default(), &sink)
+        .context("replaying captures")?;
+    let mut rendered = rendered.into_inner().unwrap_or_default();
+    rendered.sort_by_key(|r| r.key);
+    let mut out = alert_output(alert)?;
+    let mut alerts = 0u64;
+    for r in &rendered {
+        alerts += r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        out.write_all(&r.bytes)?;
+    }
+    out.flush()?;
+    if !quiet {
+        let secs = started.elapsed().as_secs_f64();
+        let summary = serde_json::json!({
+            "files": files.len(),
+            "seconds": secs,
+            "alerts": alerts,
+            "alerts_by_feed": by_feed.into_inner().unwrap_or_default(),
+            "decode": stats,
+        });
+        if alert.summary_json {
+            eprintln!("{summary}");
+        } else {
+            eprintln!(
+                "replayed {} capture(s) in {:.2} s: {} alerts",
+                files.len(),
+                secs,
+                alerts
+            );
+            eprintln!("{}", serde_json::to_string_pretty(&summary["decode"])?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl observe` on a capture: every observation in packet order.
+pub fn observe_capture(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    let mut decoder = PacketDecoder::new(DecoderLimits::default());
+    let mut batch: Vec<Observation<'static>> = Vec::new();
+    let mut write_err = None;
+    let result = packet::read_capture(path, |pkt| {
+        batch.clear();
+        let origin = Origin::Packet {
+            capture: std::borrow::Cow::Owned(name.to_string()),
+            number: pkt.number,
+        };
+        decoder.decode(pkt.link, pkt.ts_ns, pkt.data, origin, &mut batch);
+        for obs in &batch {
+            let mut line = Vec::new();
+            write_json_line(&mut line, &Value::Object(obs.to_ecs()));
+            if let Err(e) = out.write_all(&line) {
+                write_err.get_or_insert(e);
+            }
+        }
+    });
+    if let Some(e) = write_err {
+        return Err(e).context("writing observations");
+    }
+    result.with_context(|| format!("reading {}", path.display()))?;
+    Ok(())
+}
+
+/// Options of `trawl sniff`.
+#[derive(Debug, Clone)]
+pub struct SniffArgs {
+    /// Interface.
+    pub interface: String,
+    /// BPF filter.
+    pub bpf: Option<String>,
+    /// Snap length.
+    pub snaplen: i32,
+    /// Promiscuous mode.
+    pub promisc: bool,
+    /// Stop after N packets.
+    pub count: Option<u64>,
+    /// Stop after N seconds.
+    pub duration: Option<u64>,
+}
+
+/// `trawl sniff -i IFACE`.
+pub fn sniff_cmd(
+    data: &DataArgs,
+    alert: &AlertArgs,
+    args: SniffArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let setup = match_setup(data, alert)?;
+    let correlator = Correlator::new(&setup.snapshot, setup.filter);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc_like(move || stop.store(true, Ordering::SeqCst));
+    }
+    let out = Mutex::new(alert_output(alert)?);
+    let now = now_ns();
+    let mut scratch = Scratch::default();
+    let mut hits = Vec::new();
+    let mut feeds = BTreeMap::new();
+    let cfg = packet::LiveConfig {
+        interface: args.interface.clone(),
+        bpf: args.bpf.clone(),
+        snaplen: args.snaplen,
+        promisc: args.promisc,
+        max_packets: args.count,
+        max_duration: args.duration.map(std::time::Duration::from_secs),
+        ..Default::default()
+    };
+    let stats = packet::sniff(&cfg, &stop, |batch: &[Observation<'static>]| {
+        for obs in batch {
+            let bytes = alerts_for(
+                &correlator,
+                &setup.ctx,
+                obs,
+                &mut scratch,
+                &mut hits,
+                now,
+                &mut feeds,
+            );
+            if !bytes.is_empty() {
+                if let Ok(mut o) = out.lock() {
+                    // Live alerts are written (and flushed) as they happen.
+                    let _ = o.write_all(&bytes).and_then(|_| o.flush());
+                }
+            }
+        }
+    })
+    .with_context(|| format!("capturing on {}", args.interface))?;
+    if let Ok(mut o) = out.lock() {
+        o.flush()?;
+    }
+    if !quiet {
+        eprintln!("{}", serde_json::to_string(&stats)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `f` on SIGINT/SIGTERM (graceful stop of live capture).
+fn ctrlc_like(f: impl Fn() + Send + Sync + 'static) {
+    let _ = ctrlc::set_handler(f);
+}

@@ -1,0 +1,436 @@
+//! `trawl scan` and `trawl observe` over log files: mmap (or stream), split at line
+//! boundaries, parse and match in parallel with rayon, write in input order.
+
+use crate::alert::{build_alert, AlertContext};
+use crate::correlate::{Correlator, FieldHit, Scratch};
+use anyhow::{bail, Context, Result};
+use ingest::logs::{detect_format, open_input, parser_for, FieldMap, LineParser, LogFormat};
+use ingest::{Observation, Origin};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// Bytes of input handed to one rayon task.
+const PIECE: usize = 1 << 20;
+/// Pieces processed (and held in memory) per round before output is written.
+const ROUND: usize = 64;
+
+/// What `scan`/`observe` do with each parsed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Match against the snapshot and write alerts.
+    Alerts,
+    /// Write the observations themselves (`trawl observe`), no matching.
+    Observations,
+}
+
+/// Options of one scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Forced log format; `None` = auto-detect per file.
+    pub format: Option<LogFormat>,
+    /// Field map for the generic JSON-lines format.
+    pub field_map: Option<FieldMap>,
+    /// Unparseable lines are an error.
+    pub strict: bool,
+}
+
+/// Counters reported at the end of a scan.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ScanStats {
+    /// Files read.
+    pub files: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Lines that yielded an observation.
+    pub observations: u64,
+    /// Blank, comment and header lines.
+    pub skipped: u64,
+    /// Unparseable lines by reason.
+    pub parse_failures: BTreeMap<String, u64>,
+    /// First unparseable lines (file:line: reason), at most 10.
+    pub first_failures: Vec<String>,
+    /// Alerts written.
+    pub alerts: u64,
+    /// Alerts by feed.
+    pub alerts_by_feed: BTreeMap<String, u64>,
+    /// Alerts by indicator type.
+    pub alerts_by_itype: BTreeMap<String, u64>,
+    /// Detected or forced format per file.
+    pub formats: BTreeMap<String, String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl ScanStats {
+    fn absorb(&mut self, other: PieceStats) {
+        self.lines += other.lines;
+        self.observations += other.observations;
+        self.skipped += other.skipped;
+        self.alerts += other.alerts;
+        for (k, v) in other.failures {
+            *self.parse_failures.entry(k.to_string()).or_default() += v;
+        }
+        for f in other.first_failures {
+            if self.first_failures.len() < 10 {
+                self.first_failures.push(f);
+            }
+        }
+        for (k, v) in other.by_feed {
+            *self.alerts_by_feed.entry(k).or_default() += v;
+        }
+        for (k, v) in other.by_itype {
+            *self.alerts_by_itype.entry(k.to_string()).or_default() += v;
+        }
+    }
+
+    /// Total unparseable lines.
+    pub fn failures(&self) -> u64 {
+        self.parse_failures.values().sum()
+    }
+
+    /// The human summary for stderr.
+    pub fn render(&self) -> String {
+        let mb = self.bytes as f64 / 1e6;
+        let rate = if self.seconds > 0.0 {
+            mb / self.seconds
+        } else {
+            0.0
+        };
+        let mut s = format!(
+            "scanned {} file(s), {} lines, {:.1} MB in {:.2} s ({:.0} MB/s, {:.0} lines/s): {} observations, {} skipped, {} unparseable, {} alerts\n",
+            self.files,
+            self.lines,
+            mb,
+            self.seconds,
+            rate,
+            self.lines as f64 / self.seconds.max(1e-9),
+            self.observations,
+            self.skipped,
+            self.failures(),
+            self.alerts
+        );
+        for (file, fmt) in &self.formats {
+            s.push_str(&format!("  format {fmt:<10} {file}\n"));
+        }
+        for (reason, n) in &self.parse_failures {
+            s.push_str(&format!("  unparseable: {n:>8}  {reason}\n"));
+        }
+        for f in &self.first_failures {
+            s.push_str(&format!("    e.g. {f}\n"));
+        }
+        for (feed, n) in &self.alerts_by_feed {
+            s.push_str(&format!("  alerts from feed {feed:<24} {n}\n"));
+        }
+        for (t, n) in &self.alerts_by_itype {
+            s.push_str(&format!("  alerts on {t:<10} {n}\n"));
+        }
+        s
+    }
+}
+
+#[derive(Default)]
+struct PieceStats {
+    lines: u64,
+    observations: u64,
+    skipped: u64,
+    alerts: u64,
+    failures: BTreeMap<&'static str, u64>,
+    first_failures: Vec<String>,
+    by_feed: BTreeMap<String, u64>,
+    by_itype: BTreeMap<&'static str, u64>,
+}
+
+/// Everything a piece worker needs, shared across threads.
+pub struct LineJob<'a> {
+    /// `log.file.path` of the lines.
+    pub path: &'a str,
+    /// The file's line parser.
+    pub parser: &'a dyn LineParser,
+    /// `--raw`: match the text of each line, not its parsed fields.
+    pub raw: bool,
+    /// Alerts or observations.
+    pub mode: Mode,
+    /// The matcher (None: observations only).
+    pub correlator: Option<&'a Correlator<'a>>,
+    /// observer.* of alerts.
+    pub ctx: &'a AlertContext,
+    /// `@timestamp` for lines without a time of their own.
+    pub now_ns: i64,
+}
+
+/// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
+pub fn scan_file(
+    path: &Path,
+    mode: Mode,
+    correlator: Option<&Correlator<'_>>,
+    ctx: &AlertContext,
+    opts: &ScanOptions,
+    out: &mut dyn Write,
+    stats: &mut ScanStats,
+) -> Result<()> {
+    let started = Instant::now();
+    let name = path.to_string_lossy().into_owned();
+    let now_ns = now_ns();
+    let plain = name != "-" && is_plain_file(path)?;
+    stats.files += 1;
+    if plain {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            stats.formats.insert(name, "empty".into());
+            return Ok(());
+        }
+        // SAFETY: the map is read-only; a log file truncated while we read it can fault,
+        // which is the same contract ripgrep accepts for its mmap searcher.
+        let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {name}"))?;
+        let data: &[u8] = &map;
+        let (format, parser) = make_parser(data, opts)?;
+        stats.formats.insert(name.clone(), format.as_str().into());
+        let job = LineJob {
+            path: &name,
+            parser: parser.as_ref(),
+            raw: format == LogFormat::Raw,
+            mode,
+            correlator,
+            ctx,
+            now_ns,
+        };
+        run_buffer(&job, data, 0, out, stats)?;
+        stats.bytes += data.len() as u64;
+    } else {
+        let mut reader = open_input(path).with_context(|| format!("opening {name}"))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(PIECE * ROUND);
+        let mut offset = 0u64;
+        let mut parser: Option<(LogFormat, Box<dyn LineParser>)> = None;
+        let mut eof = false;
+        let mut read_error = None;
+        while !eof {
+            // Fill the buffer up to one round's worth of pieces.
+            let target = (PIECE * ROUND).max(buf.len() + PIECE);
+            let mut chunk = [0u8; 64 * 1024];
+            while buf.len() < target {
+                match reader.read(&mut chunk) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        read_error = Some(e);
+                        eof = true;
+                        break;
+                    }
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            if parser.is_none() {
+                let (f, p) = make_parser(&buf, opts)?;
+                stats.formats.insert(name.clone(), f.as_str().into());
+                parser = Some((f, p));
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => i + 1,
+                    None => continue, // one line longer than a round: keep reading
+                }
+            };
+            let Some((format, p)) = parser.as_ref() else {
+                break;
+            };
+            let job = LineJob {
+                path: &name,
+                parser: p.as_ref(),
+                raw: *format == LogFormat::Raw,
+                mode,
+                correlator,
+                ctx,
+                now_ns,
+            };
+            run_buffer(&job, &buf[..cut], offset, out, stats)?;
+            stats.bytes += cut as u64;
+            offset += cut as u64;
+            buf.drain(..cut);
+        }
+        if let Some(e) = read_error {
+            stats.seconds += started.elapsed().as_secs_f64();
+            bail!("{name}: read error after {offset} bytes (the lines before were scanned): {e}");
+        }
+    }
+    stats.seconds += started.elapsed().as_secs_f64();
+    if opts.strict && stats.failures() > 0 {
+        bail!(
+            "{name}: {} unparseable line(s) and --strict was given; first: {}",
+            stats.failures(),
+            stats.first_failures.first().cloned().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn is_plain_file(path: &Path) -> Result<bool> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut magic))
+        .with_context(|| format!("reading {}", path.display()))?;
+    let compressed = (n >= 2 && magic[..2] == [0x1f, 0x8b])
+        || (n >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd]);
+    Ok(!compressed)
+}
+
+fn make_parser(head: &[u8], opts: &ScanOptions) -> Result<(LogFormat, Box<dyn LineParser>)> {
+    let head = &head[..head.len().min(64 * 1024)];
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect_format(head).unwrap_or(LogFormat::Raw),
+    };
+    let parser = parser_for(format, head, opts.field_map.as_ref())
+        .with_context(|| format!("setting up the {} parser", format.as_str()))?;
+    Ok((format, parser))
+}
+
+/// Match (or observe) a buffer of whole lines starting at byte `base`, in parallel, returning
+/// the output in input order and the counters (the daemon's batches use this).
+pub fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, ScanStats) {
+    let mut out = Vec::new();
+    let mut stats = ScanStats::default();
+    // Writing into a Vec cannot fail.
+    let _ = run_buffer(job, data, base, &mut out, &mut stats);
+    (out, stats)
+}
+
+/// Split `data` into line-aligned pieces, process them in parallel a round at a time, and
+/// write each round's output in order.
+fn run_buffer(
+    job: &LineJob<'_>,
+    data: &[u8],
+    base: u64,
+    out: &mut dyn Write,
+    stats: &mut ScanStats,
+) -> Result<()> {
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = (start + PIECE).min(data.len());
+        if end < data.len() {
+            end = match memchr::memchr(b'\n', &data[end..]) {
+                Some(i) => end + i + 1,
+                None => data.len(),
+            };
+        }
+        pieces.push((start, end));
+        start = end;
+    }
+    for round in pieces.chunks(ROUND) {
+        let results: Vec<(Vec<u8>, PieceStats)> = round
+            .par_iter()
+            .map(|&(s, e)| process_piece(job, &data[s..e], base + s as u64))
+            .collect();
+        for (bytes, piece) in results {
+            out.write_all(&bytes).context("writing output")?;
+            stats.absorb(piece);
+        }
+    }
+    Ok(())
+}
+
+fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats) {
+    let mut out = Vec::new();
+    let mut st = PieceStats::default();
+    let mut scratch = Scratch::default();
+    let mut hits: Vec<FieldHit> = Vec::new();
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        let mut line = &data[pos..end];
+        let offset = base + pos as u64;
+        pos = end + 1;
+        if let Some(stripped) = line.strip_suffix(b"\r") {
+            line = stripped;
+        }
+        st.lines += 1;
+        match job.parser.parse(line) {
+            Ok(None) => st.skipped += 1,
+            Err(e) => {
+                *st.failures.entry(e.reason).or_default() += 1;
+                if st.first_failures.len() < 10 {
+                    st.first_failures.push(format!(
+                        "{} at byte {}: {}",
+                        job.path, offset, e
+                    ));
+                }
+            }
+            Ok(Some(mut obs)) => {
+                st.observations += 1;
+                obs.origin = Origin::Log {
+                    path: Cow::Borrowed(job.path),
+                    offset,
+                };
+                match (job.mode, job.correlator) {
+                    (Mode::Observations, _) | (_, None) => {
+                        write_json_line(&mut out, &serde_json::Value::Object(obs.to_ecs()));
+                    }
+                    (Mode::Alerts, Some(c)) => {
+                        hits.clear();
+                        if job.raw {
+                            c.correlate_text(line, &mut scratch, &mut hits);
+                        } else {
+                            c.correlate(&obs, &mut scratch, &mut hits);
+                        }
+                        emit_alerts(job, &obs, &hits, Some(line), &mut out, &mut st);
+                    }
+                }
+            }
+        }
+    }
+    (out, st)
+}
+
+fn emit_alerts(
+    job: &LineJob<'_>,
+    obs: &Observation<'_>,
+    hits: &[FieldHit],
+    original: Option<&[u8]>,
+    out: &mut Vec<u8>,
+    st: &mut PieceStats,
+) {
+    for hit in hits {
+        let alert = build_alert(job.ctx, obs, hit, original, job.now_ns);
+        write_json_line(out, &alert);
+        st.alerts += 1;
+        if let Some(feed) = hit.indicator.sources.first() {
+            *st.by_feed.entry(feed.clone()).or_default() += 1;
+        }
+        *st.by_itype.entry(hit.indicator.itype.as_str()).or_default() += 1;
+    }
+}
+
+/// Append one JSON value and a newline.
+pub fn write_json_line(out: &mut Vec<u8>, v: &serde_json::Value) {
+    // Serialising a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+    out.push(b'\n');
+}
+
+/// Now, in nanoseconds since the epoch.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
