@@ -703,7 +703,7 @@ pub fn update(
         summaries.push(summary);
     }
     // Drop expired carried entries too.
-    all.retain(|i| !i.expires.is_some_and(|e| e <= now));
+    all.retain(|i| i.expires.is_none_or(|e| e > now));
     sort_merge(&mut all);
 
     // 4. Allowlists.

@@ -115,7 +115,7 @@ fn best_column(rows: &[Vec<Cow<str>>]) -> Option<usize> {
             .iter()
             .filter(|r| r.get(c).is_some_and(|v| guess_itype(v).is_some()))
             .count();
-        if hits * 2 > rows.len() && best.map_or(true, |(_, h)| hits > h) {
+        if hits * 2 > rows.len() && best.is_none_or(|(_, h)| hits > h) {
             best = Some((c, hits));
         }
     }

@@ -277,6 +277,9 @@ pub fn detect_format(bytes: &[u8]) -> Format {
     let share = |pred: &dyn Fn(&str) -> bool| {
         sample.iter().filter(|l| pred(l)).count() * 10 >= sample.len() * 9
     };
+    if head.starts_with(b"; Spamhaus") || has(b"\n; Spamhaus") {
+        return Format::SpamhausDrop;
+    }
     if share(&|l| {
         l.split_once(';').is_some_and(|(a, b)| {
             b.trim_start().starts_with("SBL") && guess_itype(a.trim()).is_some()

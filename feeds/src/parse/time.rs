@@ -37,7 +37,7 @@ pub fn parse_time(s: &str) -> Option<UnixTime> {
     let y = num(dp.next()?)?;
     let mo = num(dp.next()?)?;
     let d = num(dp.next()?)?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || y < 1970 || y > 9999 {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
         return None;
     }
     let mut secs = days_from_civil(i64::from(y), mo, d) * 86_400;
