@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod config;
+pub mod export;
 pub mod fetch;
 pub mod parse;
 pub mod update;

@@ -95,7 +95,10 @@ impl IndicatorType {
     pub fn is_file_hash(self) -> bool {
         matches!(
             self,
-            IndicatorType::Md5 | IndicatorType::Sha1 | IndicatorType::Sha256 | IndicatorType::Sha512
+            IndicatorType::Md5
+                | IndicatorType::Sha1
+                | IndicatorType::Sha256
+                | IndicatorType::Sha512
         )
     }
 
@@ -126,28 +129,28 @@ pub struct UnknownName {
 impl FromStr for IndicatorType {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = match s.trim().to_ascii_lowercase().as_str() {
-            "ipv4" | "ip" | "ipv4-addr" | "cidr" => IndicatorType::Ipv4,
-            "ipv6" | "ipv6-addr" => IndicatorType::Ipv6,
-            "fqdn" | "domain" | "domain-name" | "hostname" => IndicatorType::Fqdn,
-            "url" | "uri" => IndicatorType::Url,
-            "email" | "email-addr" => IndicatorType::Email,
-            "md5" => IndicatorType::Md5,
-            "sha1" => IndicatorType::Sha1,
-            "sha256" => IndicatorType::Sha256,
-            "sha512" => IndicatorType::Sha512,
-            "ja3" => IndicatorType::Ja3,
-            "ja4" => IndicatorType::Ja4,
-            "x509-sha1" | "x509" | "x509-certificate" => IndicatorType::X509Sha1,
-            "pattern" => IndicatorType::Pattern,
-            _ => {
-                return Err(UnknownName {
+        let t =
+            match s.trim().to_ascii_lowercase().as_str() {
+                "ipv4" | "ip" | "ipv4-addr" | "cidr" => IndicatorType::Ipv4,
+                "ipv6" | "ipv6-addr" => IndicatorType::Ipv6,
+                "fqdn" | "domain" | "domain-name" | "hostname" => IndicatorType::Fqdn,
+                "url" | "uri" => IndicatorType::Url,
+                "email" | "email-addr" => IndicatorType::Email,
+                "md5" => IndicatorType::Md5,
+                "sha1" => IndicatorType::Sha1,
+                "sha256" => IndicatorType::Sha256,
+                "sha512" => IndicatorType::Sha512,
+                "ja3" => IndicatorType::Ja3,
+                "ja4" => IndicatorType::Ja4,
+                "x509-sha1" | "x509" | "x509-certificate" => IndicatorType::X509Sha1,
+                "pattern" => IndicatorType::Pattern,
+                _ => return Err(UnknownName {
                     what: "indicator type",
                     value: s.to_string(),
-                    expected: "ipv4 ipv6 fqdn url email md5 sha1 sha256 sha512 ja3 ja4 x509-sha1 pattern",
-                })
-            }
-        };
+                    expected:
+                        "ipv4 ipv6 fqdn url email md5 sha1 sha256 sha512 ja3 ja4 x509-sha1 pattern",
+                }),
+            };
         Ok(t)
     }
 }

@@ -86,7 +86,11 @@ impl SnapshotBuilder {
     }
 
     /// Compile and publish atomically as a new version under `data_dir`; returns its directory.
-    pub fn publish(self, data_dir: &Path, extra: serde_json::Value) -> Result<PathBuf, SnapshotError> {
+    pub fn publish(
+        self,
+        data_dir: &Path,
+        extra: serde_json::Value,
+    ) -> Result<PathBuf, SnapshotError> {
         let _ = (data_dir, extra);
         todo!()
     }

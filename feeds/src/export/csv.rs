@@ -1,0 +1,48 @@
+//! CSV (RFC 4180 quoting) with a header row of the `trawl query --format json` keys. Text
+//! fields have control characters replaced and, when they start with `=`, `+`, `-` or `@`,
+//! a leading `'` so spreadsheets do not evaluate them as formulas.
+
+use super::{clean_text, ExportError, ExportStats, Prepared, Row, COLUMNS};
+use std::io::Write;
+
+fn cell(s: &str, guard: bool, out: &mut String) {
+    let s = clean_text(s);
+    let s = if guard && s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s
+    };
+    if s.contains([',', '"']) || s.starts_with(' ') || s.ends_with(' ') {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&s);
+    }
+}
+
+/// Write the CSV.
+pub(crate) fn write(
+    p: &Prepared,
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+) -> Result<(), ExportError> {
+    writeln!(out, "{}", COLUMNS.join(","))?;
+    let mut line = String::with_capacity(256);
+    for it in &p.items {
+        line.clear();
+        let texts = Row::of(&it.ind).texts();
+        for (i, t) in texts.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            // value/itype/numbers are validated; free text (tags.. reference) is guarded.
+            cell(t, (4..=9).contains(&i), &mut line);
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+        stats.written += 1;
+        stats.rules += 1;
+    }
+    Ok(())
+}

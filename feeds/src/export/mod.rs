@@ -1,0 +1,746 @@
+//! Exporters (DESIGN §8): the same indicator sets as IDS rules (Snort 2.9/3, Suricata),
+//! firewall input (`iptables-restore`, `ipset restore`, `nft -f`), Zeek intel, a BIND RPZ zone
+//! and CSV / JSON lines / JSON / aligned table / self-contained HTML.
+//!
+//! Every export goes through [`export`]: indicators are filtered ([`Filter`]), every value is
+//! re-validated for its itype (a value that fails is counted in
+//! [`ExportStats::skipped_invalid`] and never written), records are sorted by
+//! `(itype, value)`, and the writer for the format runs. Output is deterministic: the same
+//! indicators and options give the same bytes; the only times written are those in
+//! [`ExportOptions`] and in the indicators.
+
+mod cidr;
+mod csv;
+mod html;
+mod ipset;
+mod iptables;
+mod json;
+mod nftables;
+mod rpz;
+mod rules;
+mod table;
+mod validate;
+mod zeek;
+
+use matcher::{Indicator, IndicatorType, Severity, Tlp};
+use serde::Serialize;
+use std::fmt;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use validate::Checked;
+
+/// An output format (the `--format` names of `trawl export`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExportFormat {
+    /// Snort 2.9 rules (Snort 3 with [`ExportOptions::snort3`]).
+    Snort,
+    /// Suricata rules (plus dataset / iprep files with [`ExportOptions::dataset_dir`]).
+    Suricata,
+    /// `iptables-restore` input for IPv4.
+    Iptables,
+    /// `ip6tables-restore` input for IPv6.
+    Ip6tables,
+    /// `ipset restore` input (`hash:net`, v4 and v6 sets, atomic swap).
+    Ipset,
+    /// An `nft -f` file with interval sets and rules.
+    Nftables,
+    /// Zeek intel framework TSV.
+    Zeek,
+    /// BIND Response Policy Zone.
+    Rpz,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array.
+    Json,
+    /// An aligned text table for terminals.
+    Table,
+    /// One self-contained HTML page.
+    Html,
+}
+
+impl ExportFormat {
+    /// Every format, in a stable order.
+    pub const ALL: [ExportFormat; 13] = [
+        ExportFormat::Snort,
+        ExportFormat::Suricata,
+        ExportFormat::Iptables,
+        ExportFormat::Ip6tables,
+        ExportFormat::Ipset,
+        ExportFormat::Nftables,
+        ExportFormat::Zeek,
+        ExportFormat::Rpz,
+        ExportFormat::Csv,
+        ExportFormat::Jsonl,
+        ExportFormat::Json,
+        ExportFormat::Table,
+        ExportFormat::Html,
+    ];
+
+    /// The CLI name (`snort`, `ip6tables`, `nftables`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Snort => "snort",
+            ExportFormat::Suricata => "suricata",
+            ExportFormat::Iptables => "iptables",
+            ExportFormat::Ip6tables => "ip6tables",
+            ExportFormat::Ipset => "ipset",
+            ExportFormat::Nftables => "nftables",
+            ExportFormat::Zeek => "zeek",
+            ExportFormat::Rpz => "rpz",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Json => "json",
+            ExportFormat::Table => "table",
+            ExportFormat::Html => "html",
+        }
+    }
+}
+
+impl fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = ExportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let f = match lower.as_str() {
+            "nft" => ExportFormat::Nftables,
+            "bind" | "rpz" => ExportFormat::Rpz,
+            "zeek" | "bro" => ExportFormat::Zeek,
+            "ndjson" | "jsonl" => ExportFormat::Jsonl,
+            other => ExportFormat::ALL
+                .into_iter()
+                .find(|f| f.as_str() == other)
+                .ok_or_else(|| ExportError::UnknownFormat(s.to_string()))?,
+        };
+        Ok(f)
+    }
+}
+
+/// Which indicators an export includes. The default accepts every exportable indicator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only these types (empty: all).
+    pub types: Vec<IndicatorType>,
+    /// Minimum confidence (0-100).
+    pub min_confidence: u8,
+    /// Minimum severity.
+    pub min_severity: Option<Severity>,
+    /// At least one of these tags (empty: any).
+    pub tags: Vec<String>,
+    /// Most restrictive TLP allowed (e.g. `green` drops amber and red).
+    pub max_tlp: Option<Tlp>,
+    /// Listed by at least one of these feeds (empty: any).
+    pub feeds: Vec<String>,
+}
+
+impl Filter {
+    /// True when `ind` passes every criterion. Allowlist entries and allowlisted indicators
+    /// are never accepted.
+    pub fn accepts(&self, ind: &Indicator) -> bool {
+        if ind.allowlist || ind.allowlisted_by.is_some() {
+            return false;
+        }
+        if !self.types.is_empty() && !self.types.contains(&ind.itype) {
+            return false;
+        }
+        if ind.confidence < self.min_confidence {
+            return false;
+        }
+        if self.min_severity.is_some_and(|s| ind.severity < s) {
+            return false;
+        }
+        if self.max_tlp.is_some_and(|t| ind.tlp > t) {
+            return false;
+        }
+        if !self.tags.is_empty()
+            && !ind
+                .tags
+                .iter()
+                .any(|t| self.tags.iter().any(|w| w.eq_ignore_ascii_case(t)))
+        {
+            return false;
+        }
+        if !self.feeds.is_empty() && !ind.sources.iter().any(|s| self.feeds.contains(s)) {
+            return false;
+        }
+        true
+    }
+}
+
+/// What firewall exports do with a matching packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallAction {
+    /// Silently drop.
+    #[default]
+    Drop,
+    /// Reject (ICMP port unreachable / TCP reset).
+    Reject,
+}
+
+/// Knobs of the exporters. `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// First sid of the range rule sids are hashed into (default 9 000 000).
+    pub sid_base: u32,
+    /// Size of the sid range (default 10 000 000); `sid_base + sid_range` must fit in u32.
+    pub sid_range: u32,
+    /// Write Snort 3 syntax instead of Snort 2.9.
+    pub snort3: bool,
+    /// Most addresses in one IDS IP rule before the list is split (default 200).
+    pub ip_list_max: usize,
+    /// `threshold ... track by_src ... seconds N` on IDS rules (0: none; default 60).
+    pub threshold_seconds: u32,
+    /// Firewall action (DROP or REJECT).
+    pub action: FirewallAction,
+    /// LOG (iptables) / `log` (nftables) before the action.
+    pub log_first: bool,
+    /// Log prefix for firewall LOG rules (`[A-Za-z0-9 _:-]`, up to 28 bytes).
+    pub log_prefix: String,
+    /// Our own iptables chain (default `TRAWL`).
+    pub chain: String,
+    /// Add jumps from INPUT, FORWARD and OUTPUT to our chain (iptables) (default true).
+    pub jumps: bool,
+    /// ipset set name and nftables table name (default `trawl`).
+    pub set_name: String,
+    /// Suricata: write `dataset:isset` rules and dataset + iprep files into this directory.
+    pub dataset_dir: Option<PathBuf>,
+    /// The snapshot version (RPZ serial, headers).
+    pub snapshot_version: u64,
+    /// Creation time of the snapshot, seconds since the epoch (headers only).
+    pub created: i64,
+    /// Sensor name (headers).
+    pub sensor_name: String,
+    /// RPZ zone origin (default `rpz.trawl`).
+    pub rpz_zone: String,
+    /// RPZ TTL in seconds (default 300).
+    pub rpz_ttl: u32,
+    /// Zeek: `meta.do_notice` value (`T`/`F`) (default true).
+    pub zeek_do_notice: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            sid_base: 9_000_000,
+            sid_range: 10_000_000,
+            snort3: false,
+            ip_list_max: 200,
+            threshold_seconds: 60,
+            action: FirewallAction::Drop,
+            log_first: true,
+            log_prefix: "TRAWL ".to_string(),
+            chain: "TRAWL".to_string(),
+            jumps: true,
+            set_name: "trawl".to_string(),
+            dataset_dir: None,
+            snapshot_version: 0,
+            created: 0,
+            sensor_name: "trawl".to_string(),
+            rpz_zone: "rpz.trawl".to_string(),
+            rpz_ttl: 300,
+            zeek_do_notice: true,
+        }
+    }
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportStats {
+    /// The format written.
+    pub format: String,
+    /// Indicators read from the iterator (allowlist entries included).
+    pub read: u64,
+    /// Indicators written (each counted once even when it yields several rules).
+    pub written: u64,
+    /// Rejected by the [`Filter`].
+    pub skipped_by_filter: u64,
+    /// Allowlisted indicators (never exported).
+    pub skipped_allowlisted: u64,
+    /// Values that failed the strict re-check for their itype.
+    pub skipped_invalid: u64,
+    /// Valid indicators of a type the format cannot express (e.g. hashes in iptables).
+    pub skipped_unsupported: u64,
+    /// Allowlist entries seen (their IP ranges are cut out of firewall exports).
+    pub allowlist_entries: u64,
+    /// Records written: rules (IDS), set elements / rules (firewall), zone records, lines.
+    pub rules: u64,
+    /// Extra files written (Suricata dataset and iprep files).
+    pub files: Vec<PathBuf>,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing the output failed.
+    #[error("writing export: {0}")]
+    Io(#[from] std::io::Error),
+    /// Writing an extra file (dataset, iprep) failed.
+    #[error("writing {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An option has a value the format cannot carry safely.
+    #[error("invalid export option {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// More rules than sids in the configured range.
+    #[error("sid range of {range} from {base} is too small for {needed} rules")]
+    SidSpace {
+        /// `sid_base`.
+        base: u32,
+        /// `sid_range`.
+        range: u32,
+        /// Rules needing a sid.
+        needed: usize,
+    },
+    /// `--format` named no format.
+    #[error("unknown export format {0:?}; expected one of: snort suricata iptables ip6tables ipset nftables zeek rpz csv jsonl json table html")]
+    UnknownFormat(String),
+}
+
+/// A filtered, re-validated indicator.
+pub(crate) struct Item {
+    pub ind: Indicator,
+    pub checked: Checked,
+}
+
+/// The filtered, validated and sorted input of every writer.
+pub(crate) struct Prepared {
+    /// Exportable indicators sorted by `(itype, value)`.
+    pub items: Vec<Item>,
+    /// Valid IP allowlist entries.
+    pub allow: Vec<Item>,
+}
+
+/// Export `indicators` that pass `filter` as `format` into `out`.
+///
+/// Allowlist entries (`allowlist == true`) in the same iterator are never written; firewall
+/// formats subtract their IP ranges from enclosing blocklisted CIDRs. Deterministic: the
+/// output depends only on the set of indicators and on `opts`, not on iteration order.
+pub fn export(
+    format: ExportFormat,
+    indicators: &mut dyn Iterator<Item = Indicator>,
+    filter: &Filter,
+    opts: &ExportOptions,
+    out: &mut dyn Write,
+) -> Result<ExportStats, ExportError> {
+    check_options(format, opts)?;
+    let mut stats = ExportStats {
+        format: format.as_str().to_string(),
+        ..ExportStats::default()
+    };
+    let prepared = prepare(indicators, filter, &mut stats);
+    let mut w = BufWriter::with_capacity(1 << 16, out);
+    match format {
+        ExportFormat::Snort | ExportFormat::Suricata => {
+            rules::write(format, &prepared, opts, &mut w, &mut stats)?
+        }
+        ExportFormat::Iptables => iptables::write(false, &prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Ip6tables => iptables::write(true, &prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Ipset => ipset::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Nftables => nftables::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Zeek => zeek::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Rpz => rpz::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Csv => csv::write(&prepared, &mut w, &mut stats)?,
+        ExportFormat::Jsonl => json::write(false, &prepared, &mut w, &mut stats)?,
+        ExportFormat::Json => json::write(true, &prepared, &mut w, &mut stats)?,
+        ExportFormat::Table => table::write(&prepared, &mut w, &mut stats)?,
+        ExportFormat::Html => html::write(&prepared, opts, &mut w, &mut stats)?,
+    }
+    w.flush()?;
+    Ok(stats)
+}
+
+fn prepare(
+    indicators: &mut dyn Iterator<Item = Indicator>,
+    filter: &Filter,
+    stats: &mut ExportStats,
+) -> Prepared {
+    let mut items = Vec::new();
+    let mut allow = Vec::new();
+    for mut ind in indicators {
+        stats.read += 1;
+        if ind.allowlist {
+            stats.allowlist_entries += 1;
+            if ind.itype.is_ip() {
+                if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
+                    ind.value = v;
+                    allow.push(Item { ind, checked });
+                }
+            }
+            continue;
+        }
+        if ind.allowlisted_by.is_some() {
+            stats.skipped_allowlisted += 1;
+            continue;
+        }
+        if !filter.accepts(&ind) {
+            stats.skipped_by_filter += 1;
+            continue;
+        }
+        match validate::check(ind.itype, &ind.value) {
+            Some((v, checked)) => {
+                ind.value = v;
+                items.push(Item { ind, checked });
+            }
+            None => stats.skipped_invalid += 1,
+        }
+    }
+    items.sort_by(|a, b| {
+        (a.ind.itype, &a.ind.value)
+            .cmp(&(b.ind.itype, &b.ind.value))
+            .then_with(|| a.ind.sources.cmp(&b.ind.sources))
+    });
+    // The same (itype, value) twice (e.g. two spellings of one CIDR): merge them.
+    let mut merged: Vec<Item> = Vec::with_capacity(items.len());
+    for it in items {
+        match merged.last_mut() {
+            Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
+                last.ind.merge(&it.ind)
+            }
+            _ => merged.push(it),
+        }
+    }
+    Prepared {
+        items: merged,
+        allow,
+    }
+}
+
+fn check_options(format: ExportFormat, opts: &ExportOptions) -> Result<(), ExportError> {
+    let name_ok = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+    };
+    if !name_ok(&opts.chain, 20) {
+        return Err(ExportError::InvalidOption {
+            option: "chain",
+            reason: "must be 1-20 of [A-Za-z0-9_-], starting with a letter".into(),
+        });
+    }
+    if !name_ok(&opts.set_name, 24) {
+        return Err(ExportError::InvalidOption {
+            option: "set_name",
+            reason: "must be 1-24 of [A-Za-z0-9_-], starting with a letter".into(),
+        });
+    }
+    if opts.log_prefix.len() > 28
+        || !opts
+            .log_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" _:-".contains(&b))
+    {
+        return Err(ExportError::InvalidOption {
+            option: "log_prefix",
+            reason: "must be up to 28 of [A-Za-z0-9 _:-]".into(),
+        });
+    }
+    if opts.sid_base == 0
+        || opts.sid_range == 0
+        || opts.sid_base.checked_add(opts.sid_range).is_none()
+    {
+        return Err(ExportError::InvalidOption {
+            option: "sid_base",
+            reason:
+                "sid_base and sid_range must be non-zero and sid_base + sid_range fit in 32 bits"
+                    .into(),
+        });
+    }
+    if opts.ip_list_max == 0 {
+        return Err(ExportError::InvalidOption {
+            option: "ip_list_max",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if format == ExportFormat::Rpz && !rpz::zone_name_ok(&opts.rpz_zone) {
+        return Err(ExportError::InvalidOption {
+            option: "rpz_zone",
+            reason: "must be a domain name".into(),
+        });
+    }
+    if let Some(dir) = &opts.dataset_dir {
+        let ok = dir.to_str().is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+        });
+        if !ok {
+            return Err(ExportError::InvalidOption {
+                option: "dataset_dir",
+                reason: "path must be of [A-Za-z0-9/._+-] so rules can reference it".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+// ---- helpers shared by the writers ----
+
+/// RFC 3339 UTC for a Unix time, `None` when out of range.
+pub(crate) fn rfc3339(t: i64) -> Option<String> {
+    let dt = time::OffsetDateTime::from_unix_timestamp(t).ok()?;
+    dt.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// A value made non-clickable for messages: `evil[.]com`, `hxxp://evil[.]com/x`, `1.2.3[.]4`.
+pub(crate) fn defang(itype: IndicatorType, value: &str) -> String {
+    match itype {
+        IndicatorType::Fqdn | IndicatorType::Email => value.replace('.', "[.]"),
+        IndicatorType::Ipv4 => match value.rfind('.') {
+            Some(i) => format!("{}[.]{}", &value[..i], &value[i + 1..]),
+            None => value.to_string(),
+        },
+        IndicatorType::Url => {
+            let (scheme, rest) = if let Some(r) = value.strip_prefix("https://") {
+                ("hxxps://", r)
+            } else if let Some(r) = value.strip_prefix("http://") {
+                ("hxxp://", r)
+            } else {
+                ("", value)
+            };
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            format!(
+                "{scheme}{}{}",
+                rest[..end].replace('.', "[.]"),
+                &rest[end..]
+            )
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Keep bytes of `allowed` (plus ASCII alphanumerics), replace others with `_`, cap length.
+pub(crate) fn restrict(s: &str, allowed: &[u8], max: usize) -> String {
+    s.bytes()
+        .take(max)
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Free text with every control character (and DEL) replaced by a space.
+pub(crate) fn clean_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The plain fields every tabular format (csv, jsonl, json, table, html) shows for a row,
+/// with the same keys as `trawl query --format json`.
+#[derive(Serialize)]
+pub(crate) struct Row<'a> {
+    pub value: &'a str,
+    pub itype: IndicatorType,
+    pub confidence: u8,
+    pub severity: Severity,
+    pub tags: &'a [String],
+    pub sources: &'a [String],
+    pub tlp: Tlp,
+    pub provider: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub expires: Option<String>,
+    pub derived: bool,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn of(ind: &'a Indicator) -> Row<'a> {
+        Row {
+            value: &ind.value,
+            itype: ind.itype,
+            confidence: ind.confidence,
+            severity: ind.severity,
+            tags: &ind.tags,
+            sources: &ind.sources,
+            tlp: ind.tlp,
+            provider: ind.provider.as_deref(),
+            description: ind.description.as_deref(),
+            reference: ind.reference.as_deref(),
+            first_seen: ind.first_seen.and_then(rfc3339),
+            last_seen: ind.last_seen.and_then(rfc3339),
+            expires: ind.expires.and_then(rfc3339),
+            derived: ind.derived,
+        }
+    }
+}
+
+/// Column names of the tabular formats, in order.
+pub(crate) const COLUMNS: [&str; 14] = [
+    "value",
+    "itype",
+    "confidence",
+    "severity",
+    "tags",
+    "sources",
+    "tlp",
+    "provider",
+    "description",
+    "reference",
+    "first_seen",
+    "last_seen",
+    "expires",
+    "derived",
+];
+
+impl Row<'_> {
+    /// The columns as text (tags and sources joined by `|`), in [`COLUMNS`] order.
+    pub(crate) fn texts(&self) -> [String; 14] {
+        [
+            self.value.to_string(),
+            self.itype.as_str().to_string(),
+            self.confidence.to_string(),
+            self.severity.as_str().to_string(),
+            self.tags.join("|"),
+            self.sources.join("|"),
+            self.tlp.as_str().to_string(),
+            self.provider.unwrap_or("").to_string(),
+            self.description.unwrap_or("").to_string(),
+            self.reference.unwrap_or("").to_string(),
+            self.first_seen.clone().unwrap_or_default(),
+            self.last_seen.clone().unwrap_or_default(),
+            self.expires.clone().unwrap_or_default(),
+            self.derived.to_string(),
+        ]
+    }
+}
+
+/// The IP networks of `items` (of one family) and of the allowlist, aggregated: merged and
+/// with allowlisted ranges cut out. `v6` picks the family.
+pub(crate) fn aggregated_nets<'a>(
+    items: impl Iterator<Item = &'a Item>,
+    allow: &[Item],
+    v6: bool,
+) -> (Vec<(u128, u8)>, u64) {
+    let bits = if v6 { 128 } else { 32 };
+    let range = |c: &Checked| match (c, v6) {
+        (Checked::V4(a, l), false) => Some(cidr::net_range(u128::from(u32::from(*a)), *l, 32)),
+        (Checked::V6(a, l), true) => Some(cidr::net_range(u128::from(*a), *l, 128)),
+        _ => None,
+    };
+    let mut n = 0u64;
+    let block: Vec<_> = items
+        .filter_map(|i| range(&i.checked))
+        .inspect(|_| n += 1)
+        .collect();
+    let allow: Vec<_> = allow.iter().filter_map(|i| range(&i.checked)).collect();
+    (cidr::aggregate(block, allow, bits), n)
+}
+
+/// Text of an aggregated network (`/32` and `/128` as bare addresses).
+pub(crate) fn net_text(net: u128, len: u8, v6: bool) -> String {
+    if v6 {
+        let a = std::net::Ipv6Addr::from(net);
+        if len == 128 {
+            a.to_string()
+        } else {
+            format!("{a}/{len}")
+        }
+    } else {
+        let a = std::net::Ipv4Addr::from(net as u32);
+        if len == 32 {
+            a.to_string()
+        } else {
+            format!("{a}/{len}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in ExportFormat::ALL {
+            assert_eq!(f.as_str().parse::<ExportFormat>().ok(), Some(f));
+        }
+        assert!("yaml".parse::<ExportFormat>().is_err());
+    }
+
+    #[test]
+    fn filter_rules() {
+        let mut i = Indicator::new("evil.com", IndicatorType::Fqdn, "feed-a");
+        i.confidence = 80;
+        i.tags = vec!["c2".into()];
+        let mut f = Filter::default();
+        assert!(f.accepts(&i));
+        f.min_confidence = 85;
+        assert!(!f.accepts(&i));
+        f.min_confidence = 0;
+        f.max_tlp = Some(Tlp::Clear);
+        assert!(!f.accepts(&i));
+        f.max_tlp = None;
+        f.tags = vec!["malware".into()];
+        assert!(!f.accepts(&i));
+        f.tags = vec!["C2".into()];
+        f.feeds = vec!["feed-a".into()];
+        f.types = vec![IndicatorType::Fqdn];
+        f.min_severity = Some(Severity::Medium);
+        assert!(f.accepts(&i));
+        i.allowlisted_by = Some("top".into());
+        assert!(!f.accepts(&i));
+        i.allowlisted_by = None;
+        i.allowlist = true;
+        assert!(!f.accepts(&i));
+    }
+
+    #[test]
+    fn defanging() {
+        assert_eq!(defang(IndicatorType::Fqdn, "a.evil.com"), "a[.]evil[.]com");
+        assert_eq!(defang(IndicatorType::Ipv4, "1.2.3.4"), "1.2.3[.]4");
+        assert_eq!(
+            defang(IndicatorType::Url, "https://e.com/a.php?x=1.2"),
+            "hxxps://e[.]com/a.php?x=1.2"
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let o = ExportOptions {
+            chain: "X;rm".into(),
+            ..ExportOptions::default()
+        };
+        let mut out = Vec::new();
+        let r = export(
+            ExportFormat::Iptables,
+            &mut std::iter::empty(),
+            &Filter::default(),
+            &o,
+            &mut out,
+        );
+        assert!(matches!(
+            r,
+            Err(ExportError::InvalidOption {
+                option: "chain",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,381 @@
+//! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
+
+use super::util::{
+    domain, find, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16,
+    path_only, split_host_port, split_url, text, trim, trim_eol, Tokens,
+};
+use super::{LineParser, ParseError};
+use crate::Observation;
+use std::borrow::Cow;
+
+/// Squid native access.log:
+/// `time elapsed client action/code size method URL ident hierarchy/from type`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SquidParser;
+
+const TOO_FEW: ParseError = ParseError::new("too few fields");
+
+impl LineParser for SquidParser {
+    fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
+        let line = trim_eol(line);
+        let mut t = Tokens::new(line);
+        let Some(ts) = t.next() else {
+            return Ok(None);
+        };
+        if ts.first() == Some(&b'#') {
+            return Ok(None);
+        }
+        let ts = parse_epoch(ts).ok_or(ParseError::new("bad timestamp"))?;
+        let _elapsed = t.next().ok_or(TOO_FEW)?;
+        let client = t.next().ok_or(TOO_FEW)?;
+        let action = t.next().ok_or(TOO_FEW)?;
+        let _size = t.next().ok_or(TOO_FEW)?;
+        let method = t.next().ok_or(TOO_FEW)?;
+        let url = t.next().ok_or(TOO_FEW)?;
+        let _ident = t.next();
+        let hier = t.next();
+        let mut o = Observation {
+            timestamp_ns: Some(ts),
+            dataset: "proxy",
+            protocol: Some("http"),
+            source_ip: parse_ip(client),
+            http_method: Some(text(method)),
+            ..Default::default()
+        };
+        if let Some(slash) = memchr::memchr(b'/', action) {
+            o.http_status = parse_u16(&action[slash + 1..]).filter(|&s| s != 0);
+        }
+        if let Some(h) = hier {
+            if let Some(slash) = memchr::memchr(b'/', h) {
+                o.destination_ip = parse_ip(&h[slash + 1..]);
+            }
+        }
+        set_target(&mut o, url, None, method == b"CONNECT");
+        Ok(Some(o))
+    }
+}
+
+/// Fill `url.*` from a request target: absolute URL, `host:port` authority (CONNECT), or
+/// origin-form path (with `vhost` giving the host when known).
+fn set_target<'a>(
+    o: &mut Observation<'a>,
+    target: &'a [u8],
+    vhost: Option<&'a [u8]>,
+    connect: bool,
+) {
+    if target.is_empty() || target == b"-" {
+        return;
+    }
+    if let Some(u) = split_url(target) {
+        o.url_full = Some(text(target));
+        o.url_domain = domain(u.host);
+        o.url_path = Some(text(u.path));
+        if o.destination_port.is_none() {
+            o.destination_port = u.port;
+        }
+        return;
+    }
+    if target.first() == Some(&b'/') {
+        o.url_path = Some(text(path_only(target)));
+        if let Some(vh) = vhost {
+            let (host, port) = split_host_port(vh);
+            if let Some(d) = domain(host) {
+                let scheme = if port == Some(443) { "https" } else { "http" };
+                let hostport = match port {
+                    Some(80) | Some(443) | None => Cow::Borrowed(d.as_ref()),
+                    Some(p) => Cow::Owned(format!("{d}:{p}")),
+                };
+                o.url_full = Some(Cow::Owned(format!(
+                    "{scheme}://{hostport}{}",
+                    String::from_utf8_lossy(target)
+                )));
+                o.url_domain = Some(d);
+            }
+        }
+        return;
+    }
+    // Authority form (`CONNECT host:port`), or a bare host.
+    let (host, port) = split_host_port(target);
+    let plausible = !host.is_empty()
+        && host
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'));
+    if plausible && (connect || port.is_some()) {
+        o.url_domain = domain(host);
+        o.destination_port = port;
+    }
+}
+
+/// Apache/nginx/Traefik CLF and combined, optionally prefixed by `vhost[:port]`; nginx
+/// error-log lines are understood too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CombinedParser;
+
+/// Find the end of a double-quoted string starting after the opening quote
+/// (backslash escapes skipped). Returns the index of the closing quote.
+fn closing_quote(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A quoted field at the start of `b` (after whitespace): its content and the rest.
+fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let b = trim(b);
+    let inner = b.strip_prefix(b"\"")?;
+    let end = closing_quote(inner)?;
+    Some((&inner[..end], &inner[end + 1..]))
+}
+
+/// `METHOD target HTTP/x.y` → (method, target) when it looks like a request.
+fn split_request(req: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sp = memchr::memchr(b' ', req)?;
+    let method = &req[..sp];
+    if method.is_empty() || method.len() > 24 || !method.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut target = trim(&req[sp + 1..]);
+    if let Some(last_sp) = memchr::memrchr(b' ', target) {
+        if target[last_sp + 1..].starts_with(b"HTTP/") {
+            target = trim(&target[..last_sp]);
+        }
+    }
+    Some((method, target))
+}
+
+impl LineParser for CombinedParser {
+    fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
+        let line = trim(trim_eol(line));
+        if line.is_empty() || line[0] == b'#' {
+            return Ok(None);
+        }
+        if is_slash_date(line) {
+            return nginx_error(line);
+        }
+        if line[0] == b'[' {
+            return apache_error(line);
+        }
+        if find(line, b", client: ").is_some() {
+            // nginx error log behind a syslog prefix (`host nginx[1]: 2015/01/21 ...`)
+            if let Some(i) = (0..line.len().saturating_sub(19)).find(|&i| is_slash_date(&line[i..]))
+            {
+                return nginx_error(&line[i..]);
+            }
+        }
+        let lb = memchr::memchr(b'[', line).ok_or(ParseError::new("no timestamp"))?;
+        let mut toks = [&b""[..]; 4];
+        let mut n = 0;
+        for tok in Tokens::new(&line[..lb]) {
+            if n == toks.len() {
+                return Err(ParseError::new("bad prefix"));
+            }
+            toks[n] = tok;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(ParseError::new("too few fields"));
+        }
+        let (vhost, client) =
+            if parse_ip(toks[0]).is_none() && n >= 2 && parse_ip(toks[1]).is_some() {
+                (Some(toks[0]), toks[1])
+            } else {
+                (None, toks[0])
+            };
+        let after = &line[lb + 1..];
+        let rb = memchr::memchr(b']', after).ok_or(ParseError::new("bad timestamp"))?;
+        let ts = parse_clf_time(&after[..rb]).ok_or(ParseError::new("bad timestamp"))?;
+        let mut o = Observation {
+            timestamp_ns: Some(ts),
+            dataset: "http",
+            protocol: Some("http"),
+            source_ip: parse_ip(client),
+            ..Default::default()
+        };
+        let (req, rest) = quoted(&after[rb + 1..]).ok_or(ParseError::new("no request"))?;
+        let mut toks = Tokens::new(rest);
+        o.http_status = toks.next().and_then(parse_u16);
+        let _size = toks.next();
+        // referrer, then user agent
+        if let Some((_, rest)) = quoted(toks.rest()) {
+            if let Some((ua, _)) = quoted(rest) {
+                if !ua.is_empty() && ua != b"-" {
+                    o.user_agent = Some(text(ua));
+                }
+            }
+        }
+        if let Some((method, target)) = split_request(req) {
+            o.http_method = Some(text(method));
+            set_target(&mut o, target, vhost, method == b"CONNECT");
+        }
+        if o.url_domain.is_none() {
+            if let Some(vh) = vhost {
+                o.url_domain = domain(split_host_port(vh).0);
+            }
+        }
+        Ok(Some(o))
+    }
+}
+
+/// Does `b` start with `YYYY/MM/DD HH:MM:SS`?
+fn is_slash_date(b: &[u8]) -> bool {
+    b.len() >= 19
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// Apache error log: `[Thu Oct 13 12:24:49.880562 2022] [mod:level] [pid N] [client IP:PORT] msg`.
+fn apache_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+    let rb = memchr::memchr(b']', line).ok_or(ParseError::new("bad timestamp"))?;
+    let mut t = Tokens::new(&line[1..rb]);
+    let (Some(_wd), Some(mon), Some(day), Some(time), Some(year)) =
+        (t.next(), t.next(), t.next(), t.next(), t.next())
+    else {
+        return Err(ParseError::new("bad timestamp"));
+    };
+    // Re-use the BIND parser's `DD-Mon-YYYY HH:MM:SS.ffffff` form.
+    let mut date = [b'0'; 11];
+    let day = match day {
+        [d] => [b'0', *d],
+        [a, b] => [*a, *b],
+        _ => return Err(ParseError::new("bad timestamp")),
+    };
+    date[..2].copy_from_slice(&day);
+    date[2] = b'-';
+    date[3..6].copy_from_slice(mon.get(..3).ok_or(ParseError::new("bad timestamp"))?);
+    date[6] = b'-';
+    date[7..11].copy_from_slice(year.get(..4).ok_or(ParseError::new("bad timestamp"))?);
+    let ts = super::util::parse_bind_time(&date, time).ok_or(ParseError::new("bad timestamp"))?;
+    let mut o = Observation {
+        timestamp_ns: Some(ts),
+        dataset: "http",
+        protocol: Some("http"),
+        ..Default::default()
+    };
+    if let Some(i) = find(line, b"[client ") {
+        let rest = &line[i + 8..];
+        let end = memchr::memchr(b']', rest).unwrap_or(rest.len());
+        let addr = &rest[..end];
+        o.source_ip = parse_ip(addr).or_else(|| {
+            let (h, p) = split_host_port(addr);
+            o.source_port = p;
+            parse_ip(h)
+        });
+    }
+    Ok(Some(o))
+}
+
+/// `2021/12/01 13:53:33 [error] 31#31: *46 ..., client: 1.2.3.4, server: s, request: "GET /x HTTP/1.1", host: "h"`
+fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+    let mut t = Tokens::new(line);
+    let (Some(date), Some(time)) = (t.next(), t.next()) else {
+        return Err(ParseError::new("too few fields"));
+    };
+    let ts = parse_slash_datetime(date, time).ok_or(ParseError::new("bad timestamp"))?;
+    let mut o = Observation {
+        timestamp_ns: Some(ts),
+        dataset: "http",
+        protocol: Some("http"),
+        ..Default::default()
+    };
+    // The client is the last `, client: IP, server: ` (a user name in the message may
+    // carry an injected copy earlier on the line; request targets cannot hold spaces).
+    for i in memchr::memmem::rfind_iter(line, b", client: ") {
+        let rest = &line[i + 10..];
+        let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+        if let Some(ip) = parse_ip(&rest[..end]) {
+            if rest[end..].starts_with(b", server: ") || o.source_ip.is_none() {
+                o.source_ip = Some(ip);
+            }
+            if rest[end..].starts_with(b", server: ") {
+                break;
+            }
+        }
+    }
+    let mut vhost = None;
+    if let Some(i) = find(line, b", host: ") {
+        if let Some((h, _)) = quoted(&line[i + 8..]) {
+            vhost = Some(h);
+        }
+    }
+    if let Some(i) = find(line, b", request: ") {
+        if let Some((req, _)) = quoted(&line[i + 11..]) {
+            if let Some((method, target)) = split_request(req) {
+                o.http_method = Some(text(method));
+                set_target(&mut o, target, vhost, method == b"CONNECT");
+            }
+        }
+    }
+    if o.url_domain.is_none() {
+        if let Some(vh) = vhost {
+            o.url_domain = domain(split_host_port(vh).0);
+        }
+    }
+    Ok(Some(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squid_line() {
+        let l = b"1157689312.049   5006 10.105.21.199 TCP_MISS/200 19763 CONNECT login.yahoo.com:443 badeyek DIRECT/175.16.199.115 -\n";
+        let o = SquidParser.parse(l).unwrap().unwrap();
+        assert_eq!(o.url_domain.as_deref(), Some("login.yahoo.com"));
+        assert_eq!(o.destination_port, Some(443));
+        assert_eq!(o.destination_ip, Some("175.16.199.115".parse().unwrap()));
+        assert_eq!(o.http_status, Some(200));
+        assert!(o.url_full.is_none());
+        let l = b"1157689320.327   2864 10.105.21.199 TCP_MISS/200 10182 GET http://www.goonernews.com/a?b=1 badeyek DIRECT/175.16.199.61 text/html";
+        let o = SquidParser.parse(l).unwrap().unwrap();
+        assert!(matches!(o.url_full, Some(Cow::Borrowed(_))));
+        assert_eq!(
+            o.url_full.as_deref(),
+            Some("http://www.goonernews.com/a?b=1")
+        );
+        assert_eq!(o.url_path.as_deref(), Some("/a"));
+        assert_eq!(o.http_method.as_deref(), Some("GET"));
+        assert_eq!(
+            SquidParser.parse(b"x y").unwrap_err().reason,
+            "bad timestamp"
+        );
+        assert_eq!(
+            SquidParser.parse(b"1.5 2").unwrap_err().reason,
+            "too few fields"
+        );
+    }
+
+    #[test]
+    fn combined_vhost_variants() {
+        let l = br#"www.crowdsec11.net:8080 192.168.1.1 - - [08/Jun/2020:08:04:43 +0000] "GET /t/x.JPG?q HTTP/1.1" 301 0 "-" "curl/7""#;
+        let o = CombinedParser.parse(l).unwrap().unwrap();
+        assert_eq!(o.source_ip, Some("192.168.1.1".parse().unwrap()));
+        assert_eq!(o.url_domain.as_deref(), Some("www.crowdsec11.net"));
+        assert_eq!(
+            o.url_full.as_deref(),
+            Some("http://www.crowdsec11.net:8080/t/x.JPG?q")
+        );
+        assert_eq!(o.url_path.as_deref(), Some("/t/x.JPG"));
+        assert_eq!(o.user_agent.as_deref(), Some("curl/7"));
+        let l = br#"1.2.3.4 - - [08/Jun/2020:08:04:43 +0000] "\x16\x03\x01" 400 0 "-" "-""#;
+        let o = CombinedParser.parse(l).unwrap().unwrap();
+        assert_eq!(o.http_status, Some(400));
+        assert!(o.http_method.is_none());
+        assert_eq!(
+            CombinedParser
+                .parse(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1")
+                .unwrap_err()
+                .reason,
+            "bad timestamp"
+        );
+    }
+}

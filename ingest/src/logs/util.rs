@@ -1,0 +1,538 @@
+//! Small zero-copy helpers shared by the log parsers: tokenising, numbers, timestamps, URLs.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// Strip a trailing `\n`, `\r\n` or `\r` (any number of them).
+pub(crate) fn trim_eol(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+/// Strip ASCII whitespace on both ends.
+pub(crate) fn trim(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Bytes as text: borrowed when valid UTF-8, lossy (`U+FFFD`) owned copy otherwise.
+#[inline]
+pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Whitespace-separated tokens (runs of spaces/tabs count as one separator).
+pub(crate) struct Tokens<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Tokens<'a> {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Tokens { rest: b }
+    }
+    /// What has not been consumed yet, leading whitespace removed.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        let mut r = self.rest;
+        while let [first, tail @ ..] = r {
+            if *first == b' ' || *first == b'\t' {
+                r = tail;
+            } else {
+                break;
+            }
+        }
+        r
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a [u8];
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let r = self.rest();
+        if r.is_empty() {
+            self.rest = r;
+            return None;
+        }
+        let end = r
+            .iter()
+            .position(|&c| c == b' ' || c == b'\t')
+            .unwrap_or(r.len());
+        let (tok, tail) = r.split_at(end);
+        self.rest = tail;
+        Some(tok)
+    }
+}
+
+/// Find `needle` in `hay`.
+#[inline]
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// An IP address, optionally in `[v6]` brackets.
+pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
+    let b = match b {
+        [b'[', inner @ .., b']'] => inner,
+        _ => b,
+    };
+    if b.is_empty() || b.len() > 45 {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// A decimal `u16`.
+pub(crate) fn parse_u16(b: &[u8]) -> Option<u16> {
+    if b.is_empty() || b.len() > 5 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(v).ok()
+}
+
+/// Parse up to `n` leading ASCII digits exactly (`n` digits required).
+fn digits(b: &[u8], n: usize) -> Option<i64> {
+    let d = b.get(..n)?;
+    let mut v = 0i64;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// A fraction of a second (`.123456`): digits after the dot → nanoseconds, and how many bytes.
+fn fraction(b: &[u8]) -> (i64, usize) {
+    let mut ns = 0i64;
+    let mut scale = 100_000_000i64;
+    let mut n = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        ns += i64::from(c - b'0') * scale;
+        scale /= 10;
+        n += 1;
+    }
+    (ns, n)
+}
+
+/// Unix epoch seconds with an optional decimal fraction (`1157689312.049`) → ns.
+pub(crate) fn parse_epoch(b: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', b) {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b""[..]),
+    };
+    if int.is_empty() || int.len() > 11 {
+        return None;
+    }
+    let secs = digits(int, int.len())?;
+    let (ns, n) = fraction(frac);
+    if n != frac.len() {
+        return None;
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(ns)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `Jan`..`Dec` → 1..12.
+pub(crate) fn month_abbr(b: &[u8]) -> Option<i64> {
+    let m: &[u8; 3] = b.get(..3)?.try_into().ok()?;
+    let lower = [
+        m[0].to_ascii_lowercase(),
+        m[1].to_ascii_lowercase(),
+        m[2].to_ascii_lowercase(),
+    ];
+    let n = match &lower {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    };
+    Some(n)
+}
+
+fn civil_ns(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ns: i64) -> Option<i64> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
+    secs.checked_mul(1_000_000_000)?.checked_add(ns)
+}
+
+/// `HH:MM:SS` at the start of `b`.
+fn hms(b: &[u8]) -> Option<(i64, i64, i64)> {
+    if b.get(2) != Some(&b':') || b.get(5) != Some(&b':') {
+        return None;
+    }
+    Some((
+        digits(b, 2)?,
+        digits(b.get(3..)?, 2)?,
+        digits(b.get(6..)?, 2)?,
+    ))
+}
+
+/// A numeric UTC offset `+0000`, `-04:00`, or `Z` → seconds east, and bytes used.
+fn utc_offset(b: &[u8]) -> Option<(i64, usize)> {
+    match b.first()? {
+        b'Z' | b'z' => Some((0, 1)),
+        c @ (b'+' | b'-') => {
+            let sign = if *c == b'-' { -1 } else { 1 };
+            let h = digits(b.get(1..)?, 2)?;
+            let (m, used) = if b.get(3) == Some(&b':') {
+                (digits(b.get(4..)?, 2)?, 6)
+            } else {
+                (digits(b.get(3..)?, 2)?, 5)
+            };
+            Some((sign * (h * 3600 + m * 60), used))
+        }
+        _ => None,
+    }
+}
+
+/// Apache/nginx `%t`: `04/Jan/2020:07:25:02 +0000` → ns.
+pub(crate) fn parse_clf_time(b: &[u8]) -> Option<i64> {
+    let d = digits(b, 2)?;
+    if b.get(2) != Some(&b'/') || b.get(6) != Some(&b'/') || b.get(11) != Some(&b':') {
+        return None;
+    }
+    let mo = month_abbr(b.get(3..)?)?;
+    let y = digits(b.get(7..)?, 4)?;
+    let (h, mi, s) = hms(b.get(12..)?)?;
+    let rest = trim(b.get(20..).unwrap_or_default());
+    let off = if rest.is_empty() {
+        0
+    } else {
+        utc_offset(rest)?.0
+    };
+    civil_ns(y, mo, d, h, mi, s, 0)?.checked_sub(off * 1_000_000_000)
+}
+
+/// BIND: `19-Oct-2022 05:34:02.425` (two tokens, local time taken as UTC) → ns.
+pub(crate) fn parse_bind_time(date: &[u8], time: &[u8]) -> Option<i64> {
+    if date.len() != 11 || date.get(2) != Some(&b'-') || date.get(6) != Some(&b'-') {
+        return None;
+    }
+    let d = digits(date, 2)?;
+    let mo = month_abbr(date.get(3..)?)?;
+    let y = digits(date.get(7..)?, 4)?;
+    let (h, mi, s) = hms(time)?;
+    let (ns, n) = match time.get(8) {
+        Some(b'.') => fraction(&time[9..]),
+        _ => (0, 0),
+    };
+    let used = if n > 0 { 9 + n } else { 8 };
+    if used != time.len() {
+        return None;
+    }
+    civil_ns(y, mo, d, h, mi, s, ns)
+}
+
+/// ISO 8601 / RFC 3339: `2018-07-05T15:01:09.820360-0400`, `...Z`, space separator allowed,
+/// offset optional (then UTC) → ns.
+pub(crate) fn parse_iso8601(b: &[u8]) -> Option<i64> {
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let y = digits(b, 4)?;
+    let mo = digits(b.get(5..)?, 2)?;
+    let d = digits(b.get(8..)?, 2)?;
+    match b.get(10) {
+        Some(b'T' | b't' | b' ') => {}
+        _ => return None,
+    }
+    let (h, mi, s) = hms(b.get(11..)?)?;
+    let mut i = 19;
+    let mut ns = 0;
+    if b.get(i) == Some(&b'.') {
+        let (f, n) = fraction(b.get(i + 1..)?);
+        ns = f;
+        i += 1 + n;
+    }
+    let rest = b.get(i..).unwrap_or_default();
+    let off = if rest.is_empty() {
+        0
+    } else {
+        let (off, used) = utc_offset(rest)?;
+        if used != rest.len() {
+            return None;
+        }
+        off
+    };
+    civil_ns(y, mo, d, h, mi, s, ns)?.checked_sub(off * 1_000_000_000)
+}
+
+/// nginx error log: `2021/12/01 13:53:33` → ns (local time taken as UTC).
+pub(crate) fn parse_slash_datetime(date: &[u8], time: &[u8]) -> Option<i64> {
+    if date.len() != 10 || date.get(4) != Some(&b'/') || date.get(7) != Some(&b'/') {
+        return None;
+    }
+    let (h, mi, s) = hms(time)?;
+    civil_ns(
+        digits(date, 4)?,
+        digits(date.get(5..)?, 2)?,
+        digits(date.get(8..)?, 2)?,
+        h,
+        mi,
+        s,
+        0,
+    )
+}
+
+/// Lower-case a host name and drop one trailing dot; borrows unless a change is needed.
+pub(crate) fn norm_domain(c: Cow<'_, str>) -> Cow<'_, str> {
+    let trimmed_len = c.strip_suffix('.').map_or(c.len(), str::len);
+    let needs_lower = c.bytes().any(|b| b.is_ascii_uppercase());
+    match c {
+        Cow::Borrowed(s) if !needs_lower => Cow::Borrowed(&s[..trimmed_len]),
+        other => {
+            let mut s = other.into_owned();
+            s.truncate(trimmed_len);
+            s.make_ascii_lowercase();
+            Cow::Owned(s)
+        }
+    }
+}
+
+/// A host as text from bytes, normalised (see [`norm_domain`]); `None` when empty.
+pub(crate) fn domain(b: &[u8]) -> Option<Cow<'_, str>> {
+    if b.is_empty() {
+        return None;
+    }
+    let d = norm_domain(text(b));
+    (!d.is_empty()).then_some(d)
+}
+
+/// Split `host[:port]` / `[v6]:port` / bare IPv6 into host and port.
+pub(crate) fn split_host_port(b: &[u8]) -> (&[u8], Option<u16>) {
+    if let [b'[', rest @ ..] = b {
+        if let Some(end) = memchr::memchr(b']', rest) {
+            let host = &rest[..end];
+            let port = rest
+                .get(end + 1..)
+                .and_then(|p| p.strip_prefix(b":"))
+                .and_then(parse_u16);
+            return (host, port);
+        }
+        return (b, None);
+    }
+    match memchr::memrchr(b':', b) {
+        // More than one colon and no brackets: a bare IPv6 address.
+        Some(i) if memchr::memchr(b':', &b[..i]).is_none() => (&b[..i], parse_u16(&b[i + 1..])),
+        _ => (b, None),
+    }
+}
+
+/// The pieces of an absolute URL, all borrowed from it.
+#[derive(Debug, Default)]
+pub(crate) struct UrlParts<'a> {
+    /// Host without port or userinfo.
+    pub host: &'a [u8],
+    /// Explicit port.
+    pub port: Option<u16>,
+    /// Path without query or fragment (`/` when the URL has none).
+    pub path: &'a [u8],
+}
+
+/// Split `scheme://[userinfo@]host[:port][/path][?query][#frag]`; `None` if not absolute.
+pub(crate) fn split_url(u: &[u8]) -> Option<UrlParts<'_>> {
+    let sep = find(u, b"://")?;
+    let scheme = &u[..sep];
+    if scheme.is_empty()
+        || !scheme
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+    {
+        return None;
+    }
+    let after = &u[sep + 3..];
+    let auth_end = after
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(after.len());
+    let mut authority = &after[..auth_end];
+    if let Some(at) = memchr::memrchr(b'@', authority) {
+        authority = &authority[at + 1..];
+    }
+    let (host, port) = split_host_port(authority);
+    let rest = &after[auth_end..];
+    let path = if rest.first() == Some(&b'/') {
+        path_only(rest)
+    } else {
+        &b"/"[..]
+    };
+    Some(UrlParts { host, port, path })
+}
+
+/// An origin-form request target without its query and fragment.
+pub(crate) fn path_only(target: &[u8]) -> &[u8] {
+    let end = target
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(target.len());
+    &target[..end]
+}
+
+/// Is `s` 40 (SHA-1) hex digits? (`n` = wanted length)
+pub(crate) fn is_hex(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A hash normalised to lower-case hex, colons removed (`6a:ff:..` → `6aff..`).
+pub(crate) fn norm_hash(c: Cow<'_, str>) -> Cow<'_, str> {
+    if c.bytes().any(|b| b == b':' || b.is_ascii_uppercase()) {
+        let mut s: String = c.chars().filter(|&ch| ch != ':').collect();
+        s.make_ascii_lowercase();
+        Cow::Owned(s)
+    } else {
+        c
+    }
+}
+
+/// `tcp`/`udp`/... as a static ECS `network.transport` value.
+pub(crate) fn transport(b: &[u8]) -> Option<&'static str> {
+    let t = match b.len() {
+        3 if b.eq_ignore_ascii_case(b"tcp") => "tcp",
+        3 if b.eq_ignore_ascii_case(b"udp") => "udp",
+        4 if b.eq_ignore_ascii_case(b"icmp") => "icmp",
+        4 if b.eq_ignore_ascii_case(b"sctp") => "sctp",
+        9 if b.eq_ignore_ascii_case(b"ipv6-icmp") => "ipv6-icmp",
+        6 if b.eq_ignore_ascii_case(b"icmpv6") => "ipv6-icmp",
+        _ => return None,
+    };
+    Some(t)
+}
+
+/// DNS answer type from the shape of its data: `A`, `AAAA`, else `fallback`.
+pub(crate) fn answer_type(data: &str, fallback: &'static str) -> &'static str {
+    match data.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => "A",
+        Ok(IpAddr::V6(_)) => "AAAA",
+        Err(_) => fallback,
+    }
+}
+
+/// Does a syslog header (`Mon DD HH:MM:SS `) start `b`? Returns the bytes it spans.
+pub(crate) fn syslog_date_len(b: &[u8]) -> Option<usize> {
+    month_abbr(b)?;
+    if b.get(3) != Some(&b' ') {
+        return None;
+    }
+    let mut i = 4;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let day_start = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i == day_start || i - day_start > 2 || b.get(i) != Some(&b' ') {
+        return None;
+    }
+    hms(b.get(i + 1..)?)?;
+    Some(i + 9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        // Values checked with `date -u -d '2020-01-04 07:25:02' +%s` = 1578122702.
+        assert_eq!(
+            parse_clf_time(b"04/Jan/2020:07:25:02 +0000"),
+            Some(1_578_122_702_000_000_000)
+        );
+        assert_eq!(
+            parse_clf_time(b"04/Jan/2020:09:25:02 +0200"),
+            Some(1_578_122_702_000_000_000)
+        );
+        assert_eq!(
+            parse_epoch(b"1157689312.049"),
+            Some(1_157_689_312_049_000_000)
+        );
+        assert_eq!(
+            parse_epoch(b"1521911720.865716"),
+            Some(1_521_911_720_865_716_000)
+        );
+        assert_eq!(parse_epoch(b"12a"), None);
+        // date -u -d '2018-07-05 19:01:09' +%s = 1530817269
+        assert_eq!(
+            parse_iso8601(b"2018-07-05T15:01:09.820360-0400"),
+            Some(1_530_817_269_820_360_000)
+        );
+        assert_eq!(
+            parse_iso8601(b"2018-07-05T19:01:09.820360Z"),
+            Some(1_530_817_269_820_360_000)
+        );
+        // date -u -d '2022-10-19 05:34:02' +%s = 1666157642
+        assert_eq!(
+            parse_bind_time(b"19-Oct-2022", b"05:34:02.425"),
+            Some(1_666_157_642_425_000_000)
+        );
+        assert_eq!(syslog_date_len(b"Mar  9 23:59:59 host"), Some(15));
+        assert_eq!(syslog_date_len(b"Oct 4 10:18:07 a"), Some(14));
+    }
+
+    #[test]
+    fn urls() {
+        let u = split_url(b"http://User@WWW.Example.com:8080/a/b?c=d#e").unwrap();
+        assert_eq!(u.host, b"WWW.Example.com");
+        assert_eq!(u.port, Some(8080));
+        assert_eq!(u.path, b"/a/b");
+        let u = split_url(b"https://[2001:db8::1]:443").unwrap();
+        assert_eq!(u.host, b"2001:db8::1");
+        assert_eq!(u.path, b"/");
+        assert!(split_url(b"error:method-not-allowed").is_none());
+        assert_eq!(
+            split_host_port(b"login.yahoo.com:443"),
+            (&b"login.yahoo.com"[..], Some(443))
+        );
+        assert_eq!(split_host_port(b"::1"), (&b"::1"[..], None));
+        assert_eq!(norm_domain("P33.icloud.com.".into()), "p33.icloud.com");
+    }
+}

@@ -1,0 +1,591 @@
+//! Zeek logs, TSV (with its `#` header) and JSON, for conn, dns, http, ssl, files, x509
+//! (and the id/src/dst of any other log). Both forms fill one [`ZRec`], so the same record
+//! gives the same observation in either form.
+
+use super::util::{
+    answer_type, domain, is_hex, norm_domain, norm_hash, parse_epoch, parse_ip, parse_iso8601,
+    parse_u16, path_only, split_host_port, split_url, text, trim_eol,
+};
+use super::{LineParser, LogError, ParseError};
+use crate::{DnsAnswer, Observation};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// The Zeek fields trawl reads, whichever log they come from.
+#[derive(Debug, Default)]
+struct ZRec<'a> {
+    /// `#path`/`_path`, as one of the known names, `other`, or `` when absent.
+    path: &'static str,
+    ts: Option<i64>,
+    orig_h: Option<IpAddr>,
+    orig_p: Option<u16>,
+    resp_h: Option<IpAddr>,
+    resp_p: Option<u16>,
+    proto: Option<&'static str>,
+    service: Option<Cow<'a, str>>,
+    query: Option<Cow<'a, str>>,
+    qtype_name: Option<Cow<'a, str>>,
+    answers: Vec<Cow<'a, str>>,
+    host: Option<Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
+    status: Option<u16>,
+    server_name: Option<Cow<'a, str>>,
+    ja3: Option<Cow<'a, str>>,
+    ja4: Option<Cow<'a, str>>,
+    cert_fp: Option<Cow<'a, str>>,
+    md5: Option<Cow<'a, str>>,
+    sha1: Option<Cow<'a, str>>,
+    sha256: Option<Cow<'a, str>>,
+    tx_host: Option<IpAddr>,
+    rx_host: Option<IpAddr>,
+    fingerprint: Option<Cow<'a, str>>,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+}
+
+/// A log path as a static name.
+fn path_kind(p: &str) -> &'static str {
+    match p {
+        "dns" => "dns",
+        "http" => "http",
+        "ssl" => "ssl",
+        "x509" => "x509",
+        "files" => "files",
+        "conn" => "conn",
+        "" => "",
+        _ => "other",
+    }
+}
+
+fn nonempty(c: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    c.filter(|s| !s.is_empty() && s != "-")
+}
+
+impl<'a> ZRec<'a> {
+    fn into_observation(self) -> Observation<'a> {
+        let dataset = match self.path {
+            "dns" => "dns",
+            "http" => "http",
+            "ssl" | "x509" => "tls",
+            "files" => "file",
+            "conn" => "flow",
+            "" => {
+                if self.query.is_some() {
+                    "dns"
+                } else if self.method.is_some() || self.host.is_some() || self.uri.is_some() {
+                    "http"
+                } else if self.server_name.is_some()
+                    || self.ja3.is_some()
+                    || self.cert_fp.is_some()
+                    || self.fingerprint.is_some()
+                {
+                    "tls"
+                } else if self.md5.is_some() || self.sha1.is_some() || self.sha256.is_some() {
+                    "file"
+                } else if self.proto.is_some() {
+                    "flow"
+                } else {
+                    "log"
+                }
+            }
+            _ => "log",
+        };
+        let protocol = match dataset {
+            "dns" => Some("dns"),
+            "http" => Some("http"),
+            "tls" => Some("tls"),
+            _ => self.service.as_deref().and_then(|s| {
+                let first = s.split(',').next().unwrap_or("");
+                match first {
+                    "dns" => Some("dns"),
+                    "http" => Some("http"),
+                    "ssl" => Some("tls"),
+                    "quic" => Some("quic"),
+                    _ => None,
+                }
+            }),
+        };
+        let mut o = Observation {
+            timestamp_ns: self.ts,
+            dataset,
+            source_ip: self.orig_h.or(self.src).or(self.rx_host),
+            source_port: self.orig_p,
+            destination_ip: self.resp_h.or(self.dst).or(self.tx_host),
+            destination_port: self.resp_p,
+            transport: self.proto,
+            protocol,
+            dns_question_name: self.query.map(norm_domain).filter(|q| !q.is_empty()),
+            dns_question_type: self.qtype_name,
+            http_method: self.method,
+            http_status: self.status,
+            user_agent: self.user_agent,
+            tls_sni: self.server_name.map(norm_domain),
+            ja3: self.ja3,
+            ja4: self.ja4,
+            file_md5: self.md5.map(norm_hash),
+            file_sha1: self.sha1.map(norm_hash),
+            file_sha256: self.sha256.map(norm_hash),
+            ..Default::default()
+        };
+        let qtype = o.dns_question_type.as_deref().unwrap_or("");
+        let name_type = match qtype {
+            "PTR" | "NS" | "MX" => match qtype {
+                "PTR" => "PTR",
+                "NS" => "NS",
+                _ => "MX",
+            },
+            _ => "CNAME",
+        };
+        for a in self.answers {
+            if a.starts_with("TXT ") || a.contains(' ') {
+                continue;
+            }
+            let rtype = answer_type(&a, name_type);
+            let data = if rtype == "A" || rtype == "AAAA" {
+                a
+            } else {
+                norm_domain(a)
+            };
+            o.dns_answers.push(DnsAnswer {
+                rtype: Cow::Borrowed(rtype),
+                data,
+            });
+        }
+        for fp in [self.cert_fp, self.fingerprint].into_iter().flatten() {
+            let fp = norm_hash(fp);
+            if o.tls_server_sha1.is_none() && is_hex(&fp, 40) {
+                o.tls_server_sha1 = Some(fp);
+            }
+        }
+        if let Some(host) = self.host {
+            let (h, _port) = split_host_port(host.as_bytes());
+            let dom = domain(h).map(|d| Cow::Owned(d.into_owned()));
+            if let Some(uri) = &self.uri {
+                if split_url(uri.as_bytes()).is_some() {
+                    o.url_full = Some(uri.clone());
+                } else if uri.starts_with('/') {
+                    o.url_full = Some(Cow::Owned(format!("http://{host}{uri}")));
+                }
+            }
+            o.url_domain = dom;
+        }
+        if let Some(uri) = self.uri {
+            if let Some(u) = split_url(uri.as_bytes()) {
+                o.url_path = Some(Cow::Owned(String::from_utf8_lossy(u.path).into_owned()));
+                if o.url_domain.is_none() {
+                    o.url_domain = domain(u.host).map(|d| Cow::Owned(d.into_owned()));
+                }
+                if o.url_full.is_none() {
+                    o.url_full = Some(uri);
+                }
+            } else {
+                let p = path_only(uri.as_bytes()).len();
+                o.url_path = Some(match uri {
+                    Cow::Borrowed(s) => Cow::Borrowed(&s[..p]),
+                    Cow::Owned(mut s) => {
+                        s.truncate(p);
+                        Cow::Owned(s)
+                    }
+                });
+            }
+        }
+        o
+    }
+}
+
+// ---------------------------------------------------------------- TSV
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Ts,
+    OrigH,
+    OrigP,
+    RespH,
+    RespP,
+    Proto,
+    Service,
+    Query,
+    QtypeName,
+    Answers,
+    Host,
+    Uri,
+    Method,
+    UserAgent,
+    Status,
+    ServerName,
+    Ja3,
+    Ja4,
+    CertFps,
+    Md5,
+    Sha1,
+    Sha256,
+    TxHosts,
+    RxHosts,
+    Fingerprint,
+    Src,
+    Dst,
+}
+
+const N_SLOTS: usize = 27;
+
+fn slot_of(name: &[u8]) -> Option<Slot> {
+    Some(match name {
+        b"ts" => Slot::Ts,
+        b"id.orig_h" => Slot::OrigH,
+        b"id.orig_p" => Slot::OrigP,
+        b"id.resp_h" => Slot::RespH,
+        b"id.resp_p" => Slot::RespP,
+        b"proto" => Slot::Proto,
+        b"service" => Slot::Service,
+        b"query" => Slot::Query,
+        b"qtype_name" => Slot::QtypeName,
+        b"answers" => Slot::Answers,
+        b"host" => Slot::Host,
+        b"uri" => Slot::Uri,
+        b"method" => Slot::Method,
+        b"user_agent" => Slot::UserAgent,
+        b"status_code" => Slot::Status,
+        b"server_name" => Slot::ServerName,
+        b"ja3" => Slot::Ja3,
+        b"ja4" => Slot::Ja4,
+        b"cert_chain_fps" => Slot::CertFps,
+        b"md5" => Slot::Md5,
+        b"sha1" => Slot::Sha1,
+        b"sha256" => Slot::Sha256,
+        b"tx_hosts" => Slot::TxHosts,
+        b"rx_hosts" => Slot::RxHosts,
+        b"fingerprint" => Slot::Fingerprint,
+        b"src" => Slot::Src,
+        b"dst" => Slot::Dst,
+        _ => return None,
+    })
+}
+
+/// Zeek TSV, configured from the file's `#` header.
+#[derive(Debug, Clone)]
+pub struct ZeekTsvParser {
+    sep: u8,
+    set_sep: u8,
+    empty: Vec<u8>,
+    unset: Vec<u8>,
+    path: &'static str,
+    cols: Vec<Option<Slot>>,
+    last_col: usize,
+}
+
+/// Decode Zeek's `\xHH` escapes; borrows when there are none.
+fn unescape(b: &[u8]) -> Cow<'_, str> {
+    if memchr::memmem::find(b, b"\\x").is_none() {
+        return text(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            if let Some(h) = b.get(i + 2..i + 4) {
+                if let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(h), 16) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn single_byte(v: &[u8]) -> Option<u8> {
+    match unescape(v).as_bytes() {
+        [c] => Some(*c),
+        _ => None,
+    }
+}
+
+impl ZeekTsvParser {
+    /// Read `#separator`, `#set_separator`, `#empty_field`, `#unset_field`, `#path` and
+    /// `#fields` from the start of the file.
+    pub fn from_head(head: &[u8]) -> Result<Self, LogError> {
+        let mut p = ZeekTsvParser {
+            sep: b'\t',
+            set_sep: b',',
+            empty: b"(empty)".to_vec(),
+            unset: b"-".to_vec(),
+            path: "",
+            cols: Vec::new(),
+            last_col: 0,
+        };
+        let mut have_fields = false;
+        for line in head.split(|&b| b == b'\n') {
+            let line = trim_eol(line);
+            if line.is_empty() {
+                continue;
+            }
+            if line[0] != b'#' {
+                break;
+            }
+            if let Some(v) = line.strip_prefix(b"#separator ") {
+                p.sep =
+                    single_byte(v).ok_or_else(|| LogError::ZeekHeader("bad #separator".into()))?;
+                continue;
+            }
+            let mut parts = line.splitn(2, |&b| b == p.sep);
+            let key = parts.next().unwrap_or_default();
+            let val = parts.next().unwrap_or_default();
+            match key {
+                b"#set_separator" => {
+                    p.set_sep = single_byte(val)
+                        .ok_or_else(|| LogError::ZeekHeader("bad #set_separator".into()))?;
+                }
+                b"#empty_field" => p.empty = val.to_vec(),
+                b"#unset_field" => p.unset = val.to_vec(),
+                b"#path" => p.path = path_kind(&String::from_utf8_lossy(val)),
+                b"#fields" => {
+                    p.cols = val.split(|&b| b == p.sep).map(slot_of).collect();
+                    have_fields = true;
+                }
+                _ => {}
+            }
+        }
+        if !have_fields {
+            return Err(LogError::ZeekHeader(
+                "no #fields line in the file's header".into(),
+            ));
+        }
+        p.last_col = p.cols.iter().rposition(Option::is_some).unwrap_or(0);
+        Ok(p)
+    }
+
+    fn value<'a>(&self, v: &'a [u8]) -> Option<&'a [u8]> {
+        (v != self.unset.as_slice() && v != self.empty.as_slice() && !v.is_empty()).then_some(v)
+    }
+}
+
+impl LineParser for ZeekTsvParser {
+    fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
+        let line = trim_eol(line);
+        if line.is_empty() || line[0] == b'#' {
+            return Ok(None);
+        }
+        let mut vals: [Option<&'a [u8]>; N_SLOTS] = [None; N_SLOTS];
+        let mut n = 0;
+        for (i, field) in line.split(|&b| b == self.sep).enumerate() {
+            n = i + 1;
+            if i > self.last_col {
+                break;
+            }
+            if let Some(Some(slot)) = self.cols.get(i) {
+                vals[*slot as usize] = self.value(field);
+            }
+        }
+        if n <= self.last_col {
+            return Err(ParseError::new("too few fields"));
+        }
+        let get = |s: Slot| vals[s as usize];
+        let s = |s: Slot| get(s).map(unescape);
+        let ip = |s: Slot| get(s).and_then(parse_ip);
+        let first_ip = |s: Slot| {
+            get(s).and_then(|v| v.split(|&b| b == self.set_sep).next().and_then(parse_ip))
+        };
+        let ts = match get(Slot::Ts) {
+            Some(t) => Some(parse_epoch(t).ok_or(ParseError::new("bad timestamp"))?),
+            None => None,
+        };
+        let rec = ZRec {
+            path: self.path,
+            ts,
+            orig_h: ip(Slot::OrigH),
+            orig_p: get(Slot::OrigP).and_then(parse_u16),
+            resp_h: ip(Slot::RespH),
+            resp_p: get(Slot::RespP).and_then(parse_u16),
+            proto: get(Slot::Proto).and_then(super::util::transport),
+            service: s(Slot::Service),
+            query: s(Slot::Query),
+            qtype_name: s(Slot::QtypeName),
+            answers: get(Slot::Answers)
+                .map(|v| v.split(|&b| b == self.set_sep).map(unescape).collect())
+                .unwrap_or_default(),
+            host: s(Slot::Host),
+            uri: s(Slot::Uri),
+            method: s(Slot::Method),
+            user_agent: s(Slot::UserAgent),
+            status: get(Slot::Status).and_then(parse_u16),
+            server_name: s(Slot::ServerName),
+            ja3: s(Slot::Ja3),
+            ja4: s(Slot::Ja4),
+            cert_fp: get(Slot::CertFps)
+                .and_then(|v| v.split(|&b| b == self.set_sep).next())
+                .map(unescape),
+            md5: s(Slot::Md5),
+            sha1: s(Slot::Sha1),
+            sha256: s(Slot::Sha256),
+            tx_host: first_ip(Slot::TxHosts),
+            rx_host: first_ip(Slot::RxHosts),
+            fingerprint: s(Slot::Fingerprint),
+            src: ip(Slot::Src),
+            dst: ip(Slot::Dst),
+        };
+        Ok(Some(rec.into_observation()))
+    }
+}
+
+// ---------------------------------------------------------------- JSON
+
+#[derive(Deserialize, Default)]
+struct ZJson<'a> {
+    #[serde(rename = "_path", borrow)]
+    path: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(rename = "id.orig_h", borrow)]
+    orig_h: Option<Cow<'a, str>>,
+    #[serde(rename = "id.orig_p")]
+    orig_p: Option<u16>,
+    #[serde(rename = "id.resp_h", borrow)]
+    resp_h: Option<Cow<'a, str>>,
+    #[serde(rename = "id.resp_p")]
+    resp_p: Option<u16>,
+    #[serde(borrow)]
+    proto: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    service: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    query: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    qtype_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    answers: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    host: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    uri: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    status_code: Option<u16>,
+    #[serde(borrow)]
+    server_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ja3: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ja4: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cert_chain_fps: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    md5: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sha1: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sha256: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tx_hosts: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    rx_hosts: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    fingerprint: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    src: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dst: Option<Cow<'a, str>>,
+    /// Splunk export wrapper: `{"result":{"_raw":"<zeek json>"}}`.
+    #[serde(borrow)]
+    result: Option<SplunkResult<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SplunkResult<'a> {
+    #[serde(rename = "_raw", borrow)]
+    raw: Option<Cow<'a, str>>,
+}
+
+fn json_ts(raw: &RawValue) -> Result<i64, ParseError> {
+    let s = raw.get().as_bytes();
+    let r = match s {
+        [b'"', inner @ .., b'"'] => parse_iso8601(inner).or_else(|| parse_epoch(inner)),
+        _ => parse_epoch(s),
+    };
+    r.ok_or(ParseError::new("bad timestamp"))
+}
+
+fn ip_of(c: &Option<Cow<'_, str>>) -> Option<IpAddr> {
+    c.as_deref().and_then(|s| s.parse().ok())
+}
+
+/// Parse one JSON object as a Zeek record.
+fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+    let line = super::util::trim(trim_eol(line));
+    if line.is_empty() || line[0] == b'#' {
+        return Ok(None);
+    }
+    let z: ZJson<'_> = serde_json::from_slice(line).map_err(|e| ParseError {
+        reason: "invalid json",
+        detail: Some(e.to_string()),
+    })?;
+    if z.ts.is_none() && z.orig_h.is_none() {
+        if let Some(raw) = z.result.as_ref().and_then(|r| r.raw.as_deref()) {
+            return Ok(parse_zeek_json(raw.as_bytes())?.map(Observation::into_owned));
+        }
+    }
+    let ts = match z.ts {
+        Some(r) => Some(json_ts(r)?),
+        None => None,
+    };
+    let rec = ZRec {
+        path: z.path.as_deref().map_or("", path_kind),
+        ts,
+        orig_h: ip_of(&z.orig_h),
+        orig_p: z.orig_p,
+        resp_h: ip_of(&z.resp_h),
+        resp_p: z.resp_p,
+        proto: z
+            .proto
+            .as_deref()
+            .and_then(|p| super::util::transport(p.as_bytes())),
+        service: nonempty(z.service),
+        query: nonempty(z.query),
+        qtype_name: nonempty(z.qtype_name),
+        answers: z.answers.unwrap_or_default(),
+        host: nonempty(z.host),
+        uri: nonempty(z.uri),
+        method: nonempty(z.method),
+        user_agent: nonempty(z.user_agent),
+        status: z.status_code,
+        server_name: nonempty(z.server_name),
+        ja3: nonempty(z.ja3),
+        ja4: nonempty(z.ja4),
+        cert_fp: z.cert_chain_fps.and_then(|v| v.into_iter().next()),
+        md5: nonempty(z.md5),
+        sha1: nonempty(z.sha1),
+        sha256: nonempty(z.sha256),
+        tx_host: z
+            .tx_hosts
+            .as_ref()
+            .and_then(|v| v.first())
+            .and_then(|s| s.parse().ok()),
+        rx_host: z
+            .rx_hosts
+            .as_ref()
+            .and_then(|v| v.first())
+            .and_then(|s| s.parse().ok()),
+        fingerprint: nonempty(z.fingerprint),
+        src: ip_of(&z.src),
+        dst: ip_of(&z.dst),
+    };
+    Ok(Some(rec.into_observation()))
+}
+
+/// Zeek JSON logs (Zeek's `LogAscii::use_json`, epoch or ISO `ts`, optional `_path`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ZeekJsonParser;
+
+impl LineParser for ZeekJsonParser {
+    fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
+        parse_zeek_json(line)
+    }
+}
