@@ -259,6 +259,10 @@ fn json_item(
                 }
             }
         }
+        if itype == Some(IndicatorType::Url) && value.starts_with('/') {
+            // OTX "URI" entries are often bare paths: match them as substrings.
+            itype = Some(IndicatorType::Pattern);
+        }
         let mut meta = RecordMeta::default();
         for (target, spec) in &feed.map {
             let p: Vec<&str> = spec.split('.').collect();
@@ -417,9 +421,10 @@ fn stix_tokens(p: &str) -> Result<Vec<Tok>, String> {
                             | b')'
                     )
                 {
-                    if b[i] == b'\'' {
+                    if b[i] == b'\'' || (b[i] == b'[' && i > start) {
+                        let close = if b[i] == b'[' { b']' } else { b'\'' };
                         i += 1;
-                        while i < b.len() && b[i] != b'\'' {
+                        while i < b.len() && b[i] != close {
                             i += 1;
                         }
                     }

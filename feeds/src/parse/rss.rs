@@ -97,7 +97,8 @@ fn description_pairs(desc: &str) -> Vec<(String, Option<IndicatorType>)> {
         let Some((k, v)) = part.split_once(':') else {
             continue;
         };
-        let v = v.trim();
+        // malc0de marks shortened values with " (...)".
+        let v = v.trim().trim_end_matches("(...)").trim_end();
         if v.is_empty() {
             continue;
         }
