@@ -1,0 +1,608 @@
+//! `trawl.toml`: the sensor, feed, allowlist, source and sink tables (DESIGN §7, issue 2 item 4).
+
+use matcher::{IndicatorType, Severity, Tlp};
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Errors loading or validating a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, wrong type or unknown key (the message names it).
+    #[error("{path}: {message}")]
+    Toml {
+        /// The config file (or `<string>`).
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is syntactically fine but not acceptable.
+    #[error("feed {feed:?}: {key}: {reason}")]
+    Invalid {
+        /// The feed name (empty for non-feed tables).
+        feed: String,
+        /// The offending key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole `trawl.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Config {
+    /// `[sensor]`.
+    #[serde(default)]
+    pub sensor: SensorConfig,
+    /// `[[feed]]` tables.
+    #[serde(default, rename = "feed")]
+    pub feeds: Vec<FeedConfig>,
+    /// `[allowlist]`: the operator's own domains and networks.
+    #[serde(default)]
+    pub allowlist: AllowlistConfig,
+    /// `[[source]]` tables, passed through to the sensor.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<toml::Table>,
+    /// `[[sink]]` tables, passed through to the sensor.
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<toml::Table>,
+    /// `[log]`, passed through.
+    #[serde(default)]
+    pub log: Option<toml::Table>,
+}
+
+/// `[sensor]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SensorConfig {
+    /// Observer name in alerts.
+    #[serde(default = "default_sensor_name")]
+    pub name: String,
+    /// Data directory (snapshots, fetch cache); relative to the config file's directory.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        SensorConfig {
+            name: default_sensor_name(),
+            data: None,
+        }
+    }
+}
+
+fn default_sensor_name() -> String {
+    "trawl".to_string()
+}
+
+/// `[allowlist]`: domains (covering their subdomains) and CIDRs that never alert or export.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowlistConfig {
+    /// Domains; each covers itself and every name below it.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Addresses or CIDRs (v4 or v6).
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    /// Set to false to drop the built-in IANA special-purpose registries (default true).
+    #[serde(default)]
+    pub iana: Option<bool>,
+}
+
+/// A feed's format name (`format = "..."`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Detect from the content ([`crate::parse::detect_format`]).
+    #[default]
+    Auto,
+    /// One value a line; `#`/`;` comments and trailing comments.
+    Plain,
+    /// Comma-separated with quoting and header detection.
+    Csv,
+    /// Tab-separated.
+    Tsv,
+    /// Any single-character delimiter (`delimiter`), detected when absent.
+    Delimited,
+    /// A regex per line (`pattern`, `values`).
+    Pattern,
+    /// FireHOL `.netset`/`.ipset`.
+    Netset,
+    /// Spamhaus DROP/EDROP (`cidr ; SBLnnn`).
+    SpamhausDrop,
+    /// `/etc/hosts` style (`0.0.0.0 evil.com`).
+    Hosts,
+    /// DShield `block.txt` (start, end, prefix length, ...).
+    Dshield,
+    /// A JSON document (`field` dotted path; arrays walked).
+    Json,
+    /// One JSON object a line.
+    Jsonl,
+    /// STIX 2.0/2.1 bundle.
+    Stix2,
+    /// MISP event JSON (or MISP attribute CSV).
+    Misp,
+    /// RSS 2.0 / Atom.
+    Rss,
+    /// CIF v3/v4 JSON, or csirtg.io CSV.
+    Cif,
+    /// csirtg.io CSV (same parser as `cif` on CSV input).
+    Csirtg,
+    /// maltrail static trail file.
+    Maltrail,
+    /// Zeek intel framework file.
+    ZeekIntel,
+    /// Content we recognise but cannot use (e.g. STIX 1.x XML); every record is reported.
+    #[serde(skip)]
+    Unsupported,
+}
+
+impl Format {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Plain => "plain",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Delimited => "delimited",
+            Format::Pattern => "pattern",
+            Format::Netset => "netset",
+            Format::SpamhausDrop => "spamhaus-drop",
+            Format::Hosts => "hosts",
+            Format::Dshield => "dshield",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Stix2 => "stix2",
+            Format::Misp => "misp",
+            Format::Rss => "rss",
+            Format::Cif => "cif",
+            Format::Csirtg => "csirtg",
+            Format::Maltrail => "maltrail",
+            Format::ZeekIntel => "zeek-intel",
+            Format::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `column = "url"` or `column = 3` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    /// 1-based index.
+    Index(usize),
+    /// Header name (case-insensitive).
+    Name(String),
+}
+
+/// A duration written as `"90s"`, `"15m"`, `"1h"`, `"7d"`, `"1w"` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub Duration);
+
+impl FromStr for DurationSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("bad duration {s:?}: expected e.g. 90s, 15m, 1h, 7d"))?;
+        let mult = match unit.trim() {
+            "" | "s" | "sec" | "secs" => 1,
+            "ms" => return Ok(DurationSpec(Duration::from_millis(n))),
+            "m" | "min" | "mins" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 604_800,
+            other => return Err(format!("bad duration unit {other:?} in {s:?}")),
+        };
+        Ok(DurationSpec(Duration::from_secs(n.saturating_mul(mult))))
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(DurationSpec(Duration::from_secs(n))),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn de_fromstr_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| s.parse::<T>().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// One `[[feed]]` table. Unknown keys are an error naming the key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Unique feed name (also the indicator `sources` entry).
+    pub name: String,
+    /// Path (relative to the config file), `file://` or `http(s)://` URL.
+    pub source: String,
+    /// Format name; `auto` (default) detects by content.
+    #[serde(default)]
+    pub format: Format,
+    /// Type of every value; inferred per value when absent.
+    #[serde(default, deserialize_with = "de_fromstr_opt")]
+    pub itype: Option<IndicatorType>,
+    /// csv/tsv/delimited: header name or 1-based index of the indicator column.
+    #[serde(default)]
+    pub column: Option<Column>,
+    /// json/jsonl: dotted path of the indicator (arrays walked).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// `pattern`/`rss`: a regex applied to each line (or item description).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Names of the pattern's capture groups in order (`indicator`, `reference`,
+    /// `description`, `tags`, `first_seen`, `last_seen`, `confidence`, `severity`, `itype`).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Default confidence 0-100.
+    #[serde(default)]
+    pub confidence: Option<u8>,
+    /// Default severity.
+    #[serde(default, deserialize_with = "de_fromstr_opt")]
+    pub severity: Option<Severity>,
+    /// Tags added to every entry.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Default TLP.
+    #[serde(default, deserialize_with = "de_fromstr_opt")]
+    pub tlp: Option<Tlp>,
+    /// Provider name.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// How often `trawl update` refetches it (always when absent).
+    #[serde(default)]
+    pub refresh: Option<DurationSpec>,
+    /// True: its entries are allowlist entries.
+    #[serde(default)]
+    pub allowlist: bool,
+    /// Other per-record fields: target (`description`, `reference`, `first_seen`,
+    /// `last_seen`, `reported`, `expires`, `tags`, `confidence`, `severity`, `tlp`, `itype`,
+    /// `provider`) → column name / dotted JSON path.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// Derive a URL's host as an fqdn/IP indicator (default true).
+    #[serde(default)]
+    pub derive: Option<bool>,
+    /// Drop entries whose feed-given time is older than this.
+    #[serde(default)]
+    pub max_age: Option<DurationSpec>,
+    /// Domains match only themselves, not names below them.
+    #[serde(default)]
+    pub exact: bool,
+    /// An HTTP header sent with the request, `${VAR}` expanded from the environment at
+    /// fetch time (`"Authorization: Bearer ${OTX_KEY}"`).
+    #[serde(default)]
+    pub auth_header: Option<String>,
+    /// HTTP timeout (default 30s).
+    #[serde(default)]
+    pub timeout: Option<DurationSpec>,
+    /// Field delimiter for `delimited` (`","`, `"\t"`, `"|"`, `"tab"`, ...).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Multiplier applied to feed-given confidences (`cif`: default 10 for CIF v3's 0-10).
+    #[serde(default)]
+    pub confidence_scale: Option<f64>,
+    /// MISP: only attributes with `to_ids` set (default true).
+    #[serde(default)]
+    pub to_ids_only: Option<bool>,
+    /// HTTP retries after the first attempt (default 2).
+    #[serde(default)]
+    pub retries: Option<u32>,
+}
+
+impl FeedConfig {
+    /// A feed with just a name and a source (everything else default).
+    pub fn new(name: &str, source: &str) -> Self {
+        FeedConfig {
+            name: name.to_string(),
+            source: source.to_string(),
+            ..FeedConfig::default()
+        }
+    }
+
+    /// The delimiter byte configured for this feed, if any.
+    pub fn delimiter_byte(&self) -> Option<u8> {
+        let d = self.delimiter.as_deref()?;
+        Some(match d {
+            "\\t" | "\t" | "tab" => b'\t',
+            "comma" => b',',
+            "pipe" => b'|',
+            "semicolon" => b';',
+            "space" => b' ',
+            s if s.len() == 1 => s.as_bytes()[0],
+            _ => return None,
+        })
+    }
+
+    /// Whether derivation is on (default true; never for allowlist feeds).
+    pub fn derive_enabled(&self) -> bool {
+        self.derive.unwrap_or(true) && !self.allowlist
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, reason: String| ConfigError::Invalid {
+            feed: self.name.clone(),
+            key,
+            reason,
+        };
+        if self.name.trim().is_empty() {
+            return Err(bad("name", "must not be empty".into()));
+        }
+        if self.source.trim().is_empty() {
+            return Err(bad("source", "must not be empty".into()));
+        }
+        if let Some(c) = self.confidence {
+            if c > 100 {
+                return Err(bad("confidence", format!("{c} is above 100")));
+            }
+        }
+        if let Some(p) = &self.pattern {
+            regex::Regex::new(p).map_err(|e| bad("pattern", e.to_string()))?;
+        }
+        if self.format == Format::Pattern && self.pattern.is_none() {
+            return Err(bad("pattern", "format \"pattern\" needs a pattern".into()));
+        }
+        if self.delimiter.is_some() && self.delimiter_byte().is_none() {
+            return Err(bad(
+                "delimiter",
+                "must be one character (or tab, comma, pipe, semicolon, space)".into(),
+            ));
+        }
+        if let Some(Column::Index(0)) = self.column {
+            return Err(bad("column", "indexes are 1-based".into()));
+        }
+        if let Some(s) = self.confidence_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(bad("confidence_scale", "must be a positive number".into()));
+            }
+        }
+        const MAP_KEYS: &[&str] = &[
+            "description",
+            "reference",
+            "first_seen",
+            "last_seen",
+            "reported",
+            "expires",
+            "tags",
+            "confidence",
+            "severity",
+            "tlp",
+            "itype",
+            "provider",
+        ];
+        for k in self.map.keys() {
+            if !MAP_KEYS.contains(&k.as_str()) {
+                return Err(bad(
+                    "map",
+                    format!(
+                        "unknown target {k:?}; expected one of {}",
+                        MAP_KEYS.join(" ")
+                    ),
+                ));
+            }
+        }
+        for v in &self.values {
+            if v != "indicator" && v != "_" && !MAP_KEYS.contains(&v.as_str()) {
+                return Err(bad("values", format!("unknown value name {v:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate config text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::parse(text, Path::new("<string>"))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut names = HashSet::new();
+        for f in &config.feeds {
+            f.validate()?;
+            if !names.insert(f.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    feed: f.name.clone(),
+                    key: "name",
+                    reason: "feed names must be unique".into(),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The data directory: `[sensor] data` resolved against `config_dir`, if set.
+    pub fn data_dir(&self, config_dir: &Path) -> Option<PathBuf> {
+        self.sensor.data.as_ref().map(|d| config_dir.join(d))
+    }
+}
+
+/// Where a feed's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLocation {
+    /// A local file.
+    File(PathBuf),
+    /// An http(s) URL.
+    Http(String),
+}
+
+impl FeedConfig {
+    /// Resolve `source` against the config file's directory.
+    pub fn location(&self, config_dir: &Path) -> SourceLocation {
+        let s = self.source.trim();
+        let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            SourceLocation::Http(s.to_string())
+        } else if let Some(p) = s.strip_prefix("file://") {
+            SourceLocation::File(config_dir.join(p))
+        } else {
+            SourceLocation::File(config_dir.join(s))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[sensor]
+name = "sensor-1"
+data = "/var/lib/trawl"
+
+[[feed]]
+name = "spamhaus-drop"
+source = "feeds/drop.txt"
+format = "auto"
+itype = "ipv4"
+column = "url"
+field = "url"
+pattern = '^(\S+) ; (\S+)'
+values = ["indicator", "reference"]
+confidence = 95
+severity = "high"
+tags = ["hijacked"]
+tlp = "green"
+provider = "spamhaus.org"
+refresh = "1h"
+allowlist = false
+map = { description = "desc" }
+derive = false
+max_age = "30d"
+exact = true
+auth_header = "Authorization: Bearer ${KEY}"
+timeout = 10
+delimiter = "tab"
+confidence_scale = 10.0
+
+[[feed]]
+name = "urlhaus"
+source = "https://urlhaus.abuse.ch/downloads/csv_recent/"
+format = "csv"
+column = 3
+
+[allowlist]
+domains = ["example.com"]
+cidrs = ["192.0.2.0/24"]
+
+[[source]]
+kind = "file"
+paths = ["/var/log/squid/access.log"]
+
+[[sink]]
+kind = "jsonl"
+path = "/tmp/a.jsonl"
+"#;
+
+    #[test]
+    fn full_config_parses() {
+        let c = Config::from_toml_str(FULL).unwrap();
+        assert_eq!(c.sensor.name, "sensor-1");
+        assert_eq!(c.feeds.len(), 2);
+        let f = &c.feeds[0];
+        assert_eq!(f.itype, Some(IndicatorType::Ipv4));
+        assert_eq!(f.severity, Some(Severity::High));
+        assert_eq!(f.tlp, Some(Tlp::Green));
+        assert_eq!(f.refresh, Some(DurationSpec(Duration::from_secs(3600))));
+        assert_eq!(
+            f.max_age,
+            Some(DurationSpec(Duration::from_secs(30 * 86400)))
+        );
+        assert_eq!(f.timeout, Some(DurationSpec(Duration::from_secs(10))));
+        assert_eq!(f.delimiter_byte(), Some(b'\t'));
+        assert_eq!(f.column, Some(Column::Name("url".into())));
+        assert_eq!(c.feeds[1].column, Some(Column::Index(3)));
+        assert_eq!(c.feeds[1].format, Format::Csv);
+        assert!(matches!(
+            c.feeds[1].location(Path::new("/etc/trawl")),
+            SourceLocation::Http(_)
+        ));
+        assert_eq!(
+            f.location(Path::new("/etc/trawl")),
+            SourceLocation::File(PathBuf::from("/etc/trawl/feeds/drop.txt"))
+        );
+        assert_eq!(c.allowlist.cidrs, vec!["192.0.2.0/24"]);
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sinks.len(), 1);
+    }
+
+    #[test]
+    fn unknown_feed_key_is_named() {
+        let err = Config::from_toml_str("[[feed]]\nname = \"a\"\nsource = \"x\"\nconfidnce = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("confidnce"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        for (snippet, key) in [
+            ("confidence = 101", "confidence"),
+            ("severity = \"extreme\"", "severity"),
+            ("tlp = \"purple\"", "tlp"),
+            ("format = \"yaml\"", "yaml"),
+            ("pattern = \"(\"", "pattern"),
+            ("refresh = \"1 fortnight\"", "fortnight"),
+            ("column = 0", "column"),
+            ("map = { colour = \"x\" }", "colour"),
+        ] {
+            let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\n{snippet}\n");
+            let err = Config::from_toml_str(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{snippet}: {err}");
+        }
+        let dup =
+            "[[feed]]\nname = \"a\"\nsource = \"x\"\n[[feed]]\nname = \"a\"\nsource = \"y\"\n";
+        assert!(Config::from_toml_str(dup).is_err());
+    }
+}

@@ -1,0 +1,857 @@
+//! JSON formats: generic json/jsonl with a dotted `field`, STIX 2.0/2.1 bundles, MISP
+//! events, CIF v3/v4 indicators. serde_json's recursion limit (128) bounds nesting, so a
+//! deeply nested document is one clean reject, never a stack overflow.
+
+use super::delimited::{misp_type, misp_values};
+use super::time::parse_time;
+use super::{apply_field, scale_confidence, FeedRecord, Lines, ParsedFeed, RecordMeta};
+use crate::config::{FeedConfig, Format};
+use matcher::{IndicatorType, Severity, Tlp};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Which JSON flavour `bytes` is (called when the first byte is `{` or `[`).
+pub(crate) fn detect(bytes: &[u8]) -> Format {
+    let head = &bytes[..bytes.len().min(65536)];
+    // JSON lines: the first non-empty line is a whole object and another object follows.
+    let mut lines = Lines::new(head).filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    if let (Some((_, first)), Some((_, second))) = (lines.next(), lines.next()) {
+        if first.trim_ascii_start().starts_with(b"{")
+            && second.trim_ascii_start().starts_with(b"{")
+            && serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
+        {
+            return Format::Jsonl;
+        }
+    }
+    let has = |n: &[u8]| memchr::memmem::find(head, n).is_some();
+    if has(b"\"spec_version\"") || (has(b"\"bundle\"") && has(b"\"objects\"")) {
+        Format::Stix2
+    } else if has(b"\"to_ids\"") || has(b"\"Attribute\"") || has(b"\"threat_level_id\"") {
+        Format::Misp
+    } else if has(b"\"itype\"") && has(b"\"indicator\"") {
+        Format::Cif
+    } else {
+        Format::Json
+    }
+}
+
+fn load(bytes: &[u8], out: &mut ParsedFeed) -> Option<Value> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            out.reject(e.line(), format!("invalid JSON: {e}"));
+            None
+        }
+    }
+}
+
+/// Items of a document: array elements, or the first array of objects inside an object
+/// (`{"data": [...]}`), or the object itself.
+fn items<'a>(doc: &'a Value, first_key: Option<&str>) -> Vec<&'a Value> {
+    match doc {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) => {
+            if first_key.is_some_and(|k| o.contains_key(k)) {
+                return vec![doc];
+            }
+            for key in [
+                "data",
+                "results",
+                "indicators",
+                "items",
+                "objects",
+                "response",
+            ] {
+                if let Some(Value::Array(a)) = o.get(key) {
+                    if first_key.is_none() || a.iter().any(|x| x.is_object()) {
+                        return a.iter().collect();
+                    }
+                }
+            }
+            vec![doc]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Walk a dotted path, descending into arrays; collect `(container, value)` pairs.
+fn walk<'a>(
+    v: &'a Value,
+    path: &[&str],
+    container: &'a Value,
+    out: &mut Vec<(&'a Value, &'a Value)>,
+) {
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                walk(x, path, container, out);
+            }
+        }
+        _ => match path.split_first() {
+            None => out.push((container, v)),
+            Some((k, rest)) => {
+                if let Some(next) = v.get(*k) {
+                    walk(next, rest, v, out);
+                }
+            }
+        },
+    }
+}
+
+const VALUE_KEYS: &[&str] = &[
+    "indicator",
+    "ioc",
+    "ioc_value",
+    "url",
+    "domain",
+    "hostname",
+    "fqdn",
+    "ip",
+    "ip_address",
+    "ipaddress",
+    "value",
+    "sha256",
+    "sha1",
+    "md5",
+];
+
+/// Find a path to the indicator in a sample item: breadth-first over keys (into arrays of
+/// objects) up to depth 3.
+fn auto_field(item: &Value) -> Option<String> {
+    let mut level: Vec<(String, &Value)> = vec![(String::new(), item)];
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for (prefix, v) in &level {
+            let obj = match v {
+                Value::Array(a) => match a.iter().find(|x| x.is_object()) {
+                    Some(o) => o,
+                    None => continue,
+                },
+                o => o,
+            };
+            let Some(map) = obj.as_object() else { continue };
+            for k in VALUE_KEYS {
+                if map.get(*k).is_some_and(Value::is_string) {
+                    return Some(format!("{prefix}{k}"));
+                }
+            }
+            for (k, child) in map {
+                if child.is_object()
+                    || child
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(Value::is_object))
+                {
+                    next.push((format!("{prefix}{k}."), child));
+                }
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(a) => {
+            let parts: Vec<String> = a.iter().filter_map(as_text).collect();
+            (!parts.is_empty()).then(|| parts.join(","))
+        }
+        _ => None,
+    }
+}
+
+/// OTX / generic `type` strings: `Some(hint)`, or `None` to skip the entry.
+fn json_type(t: &str) -> Option<Option<IndicatorType>> {
+    let l = t.to_ascii_lowercase();
+    Some(match l.as_str() {
+        "ipv4" | "ip" | "cidr" | "ipv6" => None,
+        "domain" | "hostname" | "fqdn" => Some(IndicatorType::Fqdn),
+        "url" | "uri" => Some(IndicatorType::Url),
+        "email" => Some(IndicatorType::Email),
+        "filehash-md5" | "md5" => Some(IndicatorType::Md5),
+        "filehash-sha1" | "sha1" => Some(IndicatorType::Sha1),
+        "filehash-sha256" | "sha256" => Some(IndicatorType::Sha256),
+        "filehash-sha512" | "sha512" => Some(IndicatorType::Sha512),
+        "sslcertfingerprint" => Some(IndicatorType::X509Sha1),
+        "ja3" => Some(IndicatorType::Ja3),
+        "cve" | "yara" | "mutex" | "filepath" | "filehash-pehash" | "filehash-imphash"
+        | "bitcoinaddress" => return None,
+        _ => None,
+    })
+}
+
+/// Generic `json` and `jsonl`.
+pub(crate) fn parse_json(bytes: &[u8], feed: &FeedConfig, format: Format) -> ParsedFeed {
+    let mut out = ParsedFeed::new(format);
+    let scale = feed.confidence_scale.unwrap_or(1.0);
+    if format == Format::Jsonl {
+        let mut field: Option<String> = feed.field.clone();
+        for (n, line) in Lines::new(bytes) {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Value>(line) {
+                Ok(v) => {
+                    if field.is_none() {
+                        field = auto_field(&v);
+                    }
+                    json_item(&mut out, n, &v, field.as_deref(), feed, scale);
+                }
+                Err(e) => out.reject(n, format!("invalid JSON: {e}")),
+            }
+        }
+        return out;
+    }
+    let Some(doc) = load(bytes, &mut out) else {
+        return out;
+    };
+    let first_key = feed.field.as_deref().and_then(|f| f.split('.').next());
+    let list = items(&doc, first_key);
+    let field = feed
+        .field
+        .clone()
+        .or_else(|| list.iter().find_map(|i| auto_field(i)));
+    for (i, item) in list.iter().enumerate() {
+        json_item(&mut out, i + 1, item, field.as_deref(), feed, scale);
+    }
+    out
+}
+
+fn json_item(
+    out: &mut ParsedFeed,
+    n: usize,
+    item: &Value,
+    field: Option<&str>,
+    feed: &FeedConfig,
+    scale: f64,
+) {
+    let Some(field) = field else {
+        out.reject(n, "no indicator field found; set `field`");
+        return;
+    };
+    let path: Vec<&str> = field.split('.').collect();
+    let mut found = Vec::new();
+    walk(item, &path, item, &mut found);
+    if found.is_empty() {
+        out.reject(n, format!("item has no field {field:?}"));
+        return;
+    }
+    for (container, v) in found {
+        let Some(value) = v.as_str() else {
+            out.reject(n, format!("{field:?} is not a string"));
+            continue;
+        };
+        let mut itype = None;
+        if let Some(t) = container
+            .get("type")
+            .or_else(|| container.get("itype"))
+            .or_else(|| container.get("indicator_type"))
+            .and_then(Value::as_str)
+        {
+            match json_type(t) {
+                Some(h) => itype = h,
+                None => {
+                    out.skipped += 1;
+                    continue;
+                }
+            }
+        }
+        if itype == Some(IndicatorType::Url) && value.starts_with('/') {
+            // OTX "URI" entries are often bare paths: match them as substrings.
+            itype = Some(IndicatorType::Pattern);
+        }
+        let mut meta = RecordMeta::default();
+        for (target, spec) in &feed.map {
+            let p: Vec<&str> = spec.split('.').collect();
+            let mut got = Vec::new();
+            walk(container, &p, container, &mut got);
+            if got.is_empty() {
+                walk(item, &p, item, &mut got);
+            }
+            if let Some(text) = got.first().and_then(|(_, v)| as_text(v)) {
+                apply_field(&mut meta, &mut itype, target, &text, scale);
+            }
+        }
+        out.push(FeedRecord::new(n, value).with_itype(itype).with_meta(meta));
+    }
+}
+
+// ---------------------------------------------------------------- STIX 2
+
+/// Well-known TLP 1.0 marking-definition ids (STIX 2.0/2.1 spec, section 7.2.1.4).
+fn tlp_marking(id: &str) -> Option<Tlp> {
+    Some(match id {
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9" => Tlp::Clear,
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da" => Tlp::Green,
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82" => Tlp::Amber,
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed" => Tlp::Red,
+        // TLP 2.0 extension definitions (OASIS stix2 TLP 2.0 marking definitions)
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487" => Tlp::Clear,
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb" => Tlp::Green,
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421" => Tlp::Amber,
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003" => Tlp::AmberStrict,
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1" => Tlp::Red,
+        _ => return None,
+    })
+}
+
+fn stix_hash_type(name: &str) -> Option<IndicatorType> {
+    let n = name
+        .trim_matches('\'')
+        .to_ascii_uppercase()
+        .replace('-', "");
+    Some(match n.as_str() {
+        "MD5" => IndicatorType::Md5,
+        "SHA1" => IndicatorType::Sha1,
+        "SHA256" => IndicatorType::Sha256,
+        "SHA512" => IndicatorType::Sha512,
+        _ => return None,
+    })
+}
+
+/// Object path of a STIX comparison → type hint, or why we cannot use it.
+fn stix_path_type(path: &str) -> Result<Option<IndicatorType>, String> {
+    let (obj, prop) = path
+        .split_once(':')
+        .ok_or_else(|| format!("bad object path {path:?}"))?;
+    match (obj, prop) {
+        ("ipv4-addr", "value") => Ok(Some(IndicatorType::Ipv4)),
+        ("ipv6-addr", "value") => Ok(Some(IndicatorType::Ipv6)),
+        ("domain-name", "value") => Ok(Some(IndicatorType::Fqdn)),
+        ("url", "value") => Ok(Some(IndicatorType::Url)),
+        ("email-addr", "value")
+        | ("email-message", "from_ref.value")
+        | ("email-message", "sender_ref.value") => Ok(Some(IndicatorType::Email)),
+        ("network-traffic", "dst_ref.value") | ("network-traffic", "src_ref.value") => Ok(None),
+        ("file", p) | ("artifact", p) if p.starts_with("hashes.") => {
+            stix_hash_type(&p["hashes.".len()..])
+                .map(Some)
+                .ok_or_else(|| format!("unsupported hash {path}"))
+        }
+        ("x509-certificate", p) if p.starts_with("hashes.") => {
+            match stix_hash_type(&p["hashes.".len()..]) {
+                Some(IndicatorType::Sha1) => Ok(Some(IndicatorType::X509Sha1)),
+                _ => Err(format!("unsupported certificate hash {path}")),
+            }
+        }
+        _ => Err(format!("cannot express a comparison on {path}")),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Paren,
+    Word(String),
+    Str(String),
+    Op(String),
+}
+
+fn stix_tokens(p: &str) -> Result<Vec<Tok>, String> {
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'[' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            b']' => {
+                out.push(Tok::Close);
+                i += 1;
+            }
+            b'(' | b')' => {
+                out.push(Tok::Paren);
+                i += 1;
+            }
+            b'\'' => {
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    let Some(&ch) = b.get(i) else {
+                        return Err("unterminated string".into());
+                    };
+                    if ch == b'\\' {
+                        let Some(&next) = b.get(i + 1) else {
+                            return Err("dangling escape".into());
+                        };
+                        s.push(next as char);
+                        i += 2;
+                    } else if ch == b'\'' {
+                        i += 1;
+                        break;
+                    } else {
+                        // Copy one UTF-8 character.
+                        let len = p[i..].chars().next().map_or(1, char::len_utf8);
+                        s.push_str(p.get(i..i + len).unwrap_or(""));
+                        i += len;
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            b'=' | b'!' | b'<' | b'>' => {
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'=') {
+                    j += 1;
+                }
+                out.push(Tok::Op(p[i..j].to_string()));
+                i = j;
+            }
+            _ => {
+                let start = i;
+                while i < b.len()
+                    && !matches!(
+                        b[i],
+                        b' ' | b'\t'
+                            | b'\r'
+                            | b'\n'
+                            | b'='
+                            | b'!'
+                            | b'<'
+                            | b'>'
+                            | b']'
+                            | b'('
+                            | b')'
+                    )
+                {
+                    if b[i] == b'\'' || (b[i] == b'[' && i > start) {
+                        let close = if b[i] == b'[' { b']' } else { b'\'' };
+                        i += 1;
+                        while i < b.len() && b[i] != close {
+                            i += 1;
+                        }
+                    }
+                    i += 1;
+                }
+                let end = i.min(b.len());
+                out.push(Tok::Word(p.get(start..end).unwrap_or("").to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a STIX pattern made of `=` comparisons joined by `OR` into (hint, value) pairs.
+pub(crate) fn stix_pattern(p: &str) -> Result<Vec<(Option<IndicatorType>, String)>, String> {
+    let toks = stix_tokens(p)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut depth = 0usize;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Open => {
+                depth += 1;
+                i += 1;
+            }
+            Tok::Close => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            Tok::Paren => i += 1,
+            Tok::Word(w) if w.eq_ignore_ascii_case("OR") => i += 1,
+            Tok::Word(w)
+                if ["AND", "FOLLOWEDBY", "WITHIN", "START", "STOP", "REPEATS"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k)) =>
+            {
+                return Err(format!(
+                    "pattern uses {w}, which cannot be expressed as indicators"
+                ));
+            }
+            Tok::Word(path) if depth > 0 => {
+                let op = toks.get(i + 1);
+                let val = toks.get(i + 2);
+                match (op, val) {
+                    (Some(Tok::Op(o)), Some(Tok::Str(v))) if o == "=" => {
+                        out.push((stix_path_type(path)?, v.clone()));
+                        i += 3;
+                    }
+                    (Some(Tok::Op(o)), _) => return Err(format!("operator {o} is not supported")),
+                    (Some(Tok::Word(w)), _) => {
+                        return Err(format!("operator {w} is not supported"))
+                    }
+                    _ => return Err(format!("incomplete comparison on {path}")),
+                }
+            }
+            other => return Err(format!("unexpected {other:?} in pattern")),
+        }
+    }
+    if out.is_empty() {
+        return Err("empty pattern".into());
+    }
+    Ok(out)
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn get_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// STIX 2.0 / 2.1 bundles.
+pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
+    let mut out = ParsedFeed::new(Format::Stix2);
+    let Some(doc) = load(bytes, &mut out) else {
+        return out;
+    };
+    let objects: Vec<&Value> = match &doc {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) => match o.get("objects") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            _ => vec![&doc],
+        },
+        _ => Vec::new(),
+    };
+    let mut markings: HashMap<&str, Tlp> = HashMap::new();
+    let mut identities: HashMap<&str, &str> = HashMap::new();
+    for o in &objects {
+        match get_str(o, "type") {
+            Some("marking-definition") => {
+                let id = get_str(o, "id").unwrap_or("");
+                let tlp = tlp_marking(id)
+                    .or_else(|| {
+                        o.get("definition")
+                            .and_then(|d| d.get("tlp"))
+                            .and_then(Value::as_str)
+                            .and_then(|t| t.parse().ok())
+                    })
+                    .or_else(|| get_str(o, "name").and_then(|n| n.parse().ok()));
+                if let Some(t) = tlp {
+                    markings.insert(id, t);
+                }
+            }
+            Some("identity") => {
+                if let (Some(id), Some(name)) = (get_str(o, "id"), get_str(o, "name")) {
+                    identities.insert(id, name);
+                }
+            }
+            _ => {}
+        }
+    }
+    let scale = feed.confidence_scale.unwrap_or(1.0);
+    for (i, o) in objects.iter().enumerate() {
+        let n = i + 1;
+        let mut meta = RecordMeta::default();
+        if let Some(Value::Array(refs)) = o.get("object_marking_refs") {
+            meta.tlp = refs
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|r| markings.get(r).copied().or_else(|| tlp_marking(r)))
+                .max();
+        }
+        meta.provider = get_str(o, "created_by_ref")
+            .and_then(|r| identities.get(r))
+            .map(|s| (*s).to_string());
+        match get_str(o, "type") {
+            Some("indicator") => {
+                let pattern_type = get_str(o, "pattern_type").unwrap_or("stix");
+                if pattern_type != "stix" {
+                    out.reject(n, format!("pattern_type {pattern_type:?} is not supported"));
+                    continue;
+                }
+                let Some(pattern) = get_str(o, "pattern") else {
+                    out.reject(n, "indicator without a pattern");
+                    continue;
+                };
+                let comparisons = match stix_pattern(pattern) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        out.reject(
+                            n,
+                            format!("{}: {e}", get_str(o, "id").unwrap_or("indicator")),
+                        );
+                        continue;
+                    }
+                };
+                if let Some(c) = o.get("confidence").and_then(as_text) {
+                    meta.confidence = scale_confidence(&c, scale);
+                }
+                meta.reported = get_str(o, "valid_from").and_then(parse_time);
+                meta.expires = get_str(o, "valid_until").and_then(parse_time);
+                meta.tags = str_list(o.get("labels"));
+                meta.tags.extend(str_list(o.get("indicator_types")));
+                meta.description = get_str(o, "name")
+                    .or_else(|| get_str(o, "description"))
+                    .map(str::to_string);
+                meta.reference = o
+                    .get("external_references")
+                    .and_then(Value::as_array)
+                    .and_then(|a| {
+                        a.iter()
+                            .find_map(|r| get_str(r, "url").or_else(|| get_str(r, "external_id")))
+                    })
+                    .map(str::to_string);
+                for (hint, value) in comparisons {
+                    out.push(
+                        FeedRecord::new(n, value)
+                            .with_itype(hint)
+                            .with_meta(meta.clone()),
+                    );
+                }
+            }
+            Some("observed-data") => match o.get("objects") {
+                Some(Value::Object(scos)) => {
+                    let before = out.records.len();
+                    for sco in scos.values() {
+                        push_sco(&mut out, n, sco, &meta);
+                    }
+                    if out.records.len() == before {
+                        out.skipped += 1;
+                    }
+                }
+                _ => out.skipped += 1,
+            },
+            Some(_) => {
+                if !push_sco(&mut out, n, o, &meta) {
+                    out.skipped += 1;
+                }
+            }
+            None => out.reject(n, "object without a type"),
+        }
+    }
+    out
+}
+
+/// Push a STIX cyber-observable; false when it is not one we use.
+fn push_sco(out: &mut ParsedFeed, n: usize, o: &Value, meta: &RecordMeta) -> bool {
+    let t = get_str(o, "type").unwrap_or("");
+    let hint = match t {
+        "ipv4-addr" => IndicatorType::Ipv4,
+        "ipv6-addr" => IndicatorType::Ipv6,
+        "domain-name" => IndicatorType::Fqdn,
+        "url" => IndicatorType::Url,
+        "email-addr" => IndicatorType::Email,
+        "file" | "artifact" | "x509-certificate" => {
+            let Some(Value::Object(h)) = o.get("hashes") else {
+                return false;
+            };
+            let mut any = false;
+            for (k, v) in h {
+                let (Some(ht), Some(v)) = (stix_hash_type(k), v.as_str()) else {
+                    continue;
+                };
+                let ht = match (t, ht) {
+                    ("x509-certificate", IndicatorType::Sha1) => IndicatorType::X509Sha1,
+                    ("x509-certificate", _) => continue,
+                    (_, ht) => ht,
+                };
+                out.push(
+                    FeedRecord::new(n, v)
+                        .with_itype(Some(ht))
+                        .with_meta(meta.clone()),
+                );
+                any = true;
+            }
+            return any;
+        }
+        _ => return false,
+    };
+    match get_str(o, "value") {
+        Some(v) => {
+            out.push(
+                FeedRecord::new(n, v)
+                    .with_itype(Some(hint))
+                    .with_meta(meta.clone()),
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+// ---------------------------------------------------------------- MISP
+
+fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta) {
+    let Some(Value::Array(tags)) = tags else {
+        return;
+    };
+    for t in tags {
+        let Some(name) = get_str(t, "name") else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if let Some(tlp) = lower.strip_prefix("tlp:") {
+            if let Ok(t) = tlp.parse::<Tlp>() {
+                meta.tlp = Some(meta.tlp.map_or(t, |old| old.max(t)));
+            }
+        } else if let Some((_, v)) = lower.split_once("=\"") {
+            // machine tags: keep the value of galaxies and ecsirt/malware classifications
+            if lower.starts_with("misp-galaxy:") || lower.starts_with("ecsirt:") {
+                meta.tags.push(v.trim_end_matches('"').to_string());
+            }
+        } else if !lower.contains(':') {
+            meta.tags.push(lower);
+        }
+    }
+}
+
+fn misp_events(doc: &Value) -> Vec<&Value> {
+    match doc {
+        Value::Array(a) => a.iter().flat_map(misp_events).collect(),
+        Value::Object(o) => {
+            if let Some(Value::Array(r)) = o.get("response") {
+                r.iter().flat_map(misp_events).collect()
+            } else if let Some(e) = o.get("Event") {
+                vec![e]
+            } else {
+                vec![doc]
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// MISP event JSON (single event, `{"Event": ...}`, `{"response": [...]}`, arrays).
+pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
+    if super::first_non_ws(bytes).is_some_and(|b| b != b'{' && b != b'[') {
+        return super::delimited::parse(bytes, feed, Format::Misp);
+    }
+    let mut out = ParsedFeed::new(Format::Misp);
+    let Some(doc) = load(bytes, &mut out) else {
+        return out;
+    };
+    let to_ids_only = feed.to_ids_only.unwrap_or(true);
+    let mut n = 0;
+    for ev in misp_events(&doc) {
+        let mut ev_meta = RecordMeta {
+            severity: ev
+                .get("threat_level_id")
+                .and_then(as_text)
+                .and_then(|t| match t.trim() {
+                    "1" => Some(Severity::High),
+                    "2" => Some(Severity::Medium),
+                    "3" | "4" => Some(Severity::Low),
+                    _ => None,
+                }),
+            description: get_str(ev, "info").map(str::to_string),
+            provider: ev
+                .get("Orgc")
+                .and_then(|o| get_str(o, "name"))
+                .map(str::to_string),
+            ..RecordMeta::default()
+        };
+        misp_tags(ev.get("Tag"), &mut ev_meta);
+        let mut attrs: Vec<&Value> = Vec::new();
+        if let Some(Value::Array(a)) = ev.get("Attribute") {
+            attrs.extend(a.iter());
+        }
+        if let Some(Value::Array(objs)) = ev.get("Object") {
+            for o in objs {
+                if let Some(Value::Array(a)) = o.get("Attribute") {
+                    attrs.extend(a.iter());
+                }
+            }
+        }
+        for a in attrs {
+            n += 1;
+            if a.get("deleted").and_then(Value::as_bool) == Some(true) {
+                out.skipped += 1;
+                continue;
+            }
+            let t = get_str(a, "type").unwrap_or("");
+            let Some(v) = get_str(a, "value") else {
+                out.reject(n, "attribute without a value");
+                continue;
+            };
+            if misp_type(t).is_none() {
+                out.skipped += 1;
+                continue;
+            }
+            let to_ids = match a.get("to_ids") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s == "1" || s.eq_ignore_ascii_case("true"),
+                Some(Value::Number(x)) => x.as_u64() == Some(1),
+                _ => false,
+            };
+            if to_ids_only && !to_ids {
+                out.skipped += 1;
+                continue;
+            }
+            let mut meta = ev_meta.clone();
+            misp_tags(a.get("Tag"), &mut meta);
+            if let Some(c) = get_str(a, "comment") {
+                meta.description = Some(c.to_string());
+            }
+            meta.reported = a
+                .get("timestamp")
+                .and_then(as_text)
+                .and_then(|t| parse_time(&t));
+            meta.first_seen = get_str(a, "first_seen").and_then(parse_time);
+            meta.last_seen = get_str(a, "last_seen").and_then(parse_time);
+            for (value, hint) in misp_values(t, v) {
+                out.push(
+                    FeedRecord::new(n, value.trim())
+                        .with_itype(hint)
+                        .with_meta(meta.clone()),
+                );
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- CIF
+
+/// CIF v3/v4 JSON indicators (confidence × `confidence_scale`, default 10).
+pub(crate) fn parse_cif(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
+    let mut out = ParsedFeed::new(Format::Cif);
+    let Some(doc) = load(bytes, &mut out) else {
+        return out;
+    };
+    let scale = feed.confidence_scale.unwrap_or(10.0);
+    for (i, item) in items(&doc, Some("indicator")).iter().enumerate() {
+        let n = i + 1;
+        let Some(value) = get_str(item, "indicator") else {
+            out.reject(n, "CIF record without an indicator");
+            continue;
+        };
+        let itype = get_str(item, "itype").and_then(|t| t.parse::<IndicatorType>().ok());
+        let first = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| get_str(item, k))
+                .and_then(parse_time)
+        };
+        let meta = RecordMeta {
+            confidence: item
+                .get("confidence")
+                .and_then(as_text)
+                .and_then(|c| scale_confidence(&c, scale)),
+            severity: get_str(item, "severity").and_then(|s| s.parse().ok()),
+            tlp: get_str(item, "tlp").and_then(|s| s.parse().ok()),
+            tags: str_list(item.get("tags")),
+            description: get_str(item, "description").map(str::to_string),
+            reference: get_str(item, "reference")
+                .or_else(|| get_str(item, "altid"))
+                .map(str::to_string),
+            provider: get_str(item, "provider").map(str::to_string),
+            first_seen: first(&["firsttime", "first_at"]),
+            last_seen: first(&["lasttime", "last_at"]),
+            reported: first(&["reporttime", "reported_at"]),
+            expires: first(&["expires", "expire_at", "valid_until"]),
+        };
+        out.push(FeedRecord::new(n, value).with_itype(itype).with_meta(meta));
+    }
+    out
+}

@@ -1,0 +1,353 @@
+use super::*;
+use crate::config::{Column, FeedConfig, Format};
+use matcher::IndicatorType as T;
+
+fn feed(format: Format) -> FeedConfig {
+    let mut f = FeedConfig::new("t", "t");
+    f.format = format;
+    f
+}
+
+fn vals(p: &ParsedFeed) -> Vec<&str> {
+    p.records.iter().map(|r| r.value.as_str()).collect()
+}
+
+#[test]
+fn plain_comments_trailing_comments_crlf_bom() {
+    let input = b"\xEF\xBB\xBF# header\r\nevil.example # trailing\r\n; semi\r\n\r\n1.2.3.4;\r\n  http://x.example/a#frag\r\n";
+    let p = parse_feed(input, &feed(Format::Plain));
+    assert_eq!(
+        vals(&p),
+        vec!["evil.example", "1.2.3.4", "http://x.example/a"]
+    );
+    assert_eq!(p.records[0].line, 2);
+    assert_eq!(p.records[2].line, 6);
+    assert_eq!(detect_format(input), Format::Plain);
+}
+
+#[test]
+fn invalid_utf8_and_nul_lines_are_rejected_with_line_numbers() {
+    let input = b"good.example\nbad\xff\xfe.example\nnul\0.example\nlast.example";
+    let p = parse_feed(input, &feed(Format::Auto));
+    assert_eq!(p.rejected, 1);
+    assert_eq!(p.rejects[0].line, 2);
+    assert!(p.rejects[0].reason.contains("UTF-8"));
+    // The NUL line parses as a raw value; normalisation rejects it later (update tests).
+    assert_eq!(
+        vals(&p),
+        vec!["good.example", "nul\0.example", "last.example"]
+    );
+}
+
+#[test]
+fn ten_megabyte_single_line() {
+    let mut big = vec![b'a'; 10 << 20];
+    big.extend_from_slice(b".example\nok.example\n");
+    for f in [
+        Format::Auto,
+        Format::Plain,
+        Format::Csv,
+        Format::Hosts,
+        Format::Maltrail,
+    ] {
+        let p = parse_feed(&big, &feed(f));
+        assert!(
+            p.records.iter().all(|r| r.value.len() <= MAX_VALUE_LEN),
+            "{f}"
+        );
+        assert!(p.rejected >= 1, "{f}");
+        assert_eq!(p.rejects[0].line, 1, "{f}");
+    }
+    // One 10 MB JSON string value.
+    let mut j = b"[{\"url\":\"".to_vec();
+    j.extend(std::iter::repeat_n(b'x', 10 << 20));
+    j.extend_from_slice(b"\"},{\"url\":\"http://a.example/\"}]");
+    let p = parse_feed(&j, &feed(Format::Auto));
+    assert_eq!(vals(&p), vec!["http://a.example/"]);
+    assert_eq!(p.rejected, 1);
+}
+
+#[test]
+fn deeply_nested_json_is_one_reject_not_a_stack_overflow() {
+    for depth in [200usize, 100_000] {
+        let mut j = "[".repeat(depth);
+        j.push_str(&"]".repeat(depth));
+        for f in [
+            Format::Auto,
+            Format::Json,
+            Format::Stix2,
+            Format::Misp,
+            Format::Cif,
+            Format::Jsonl,
+        ] {
+            let p = parse_feed(j.as_bytes(), &feed(f));
+            assert!(p.records.is_empty(), "{f}");
+            assert!(p.rejected >= 1, "{f} depth {depth}");
+            assert!(
+                p.rejects[0].reason.contains("recursion limit"),
+                "{:?}",
+                p.rejects[0]
+            );
+        }
+        let nested_obj = format!("{}{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        let p = parse_feed(nested_obj.as_bytes(), &feed(Format::Auto));
+        assert!(p.records.is_empty() && p.rejected >= 1);
+    }
+}
+
+#[test]
+fn truncated_inputs() {
+    let json = br#"[{"url": "http://a.example/"}, {"url": "http://b.exa"#;
+    let p = parse_feed(json, &feed(Format::Auto));
+    assert_eq!(p.format, Format::Json);
+    assert!(p.records.is_empty());
+    assert_eq!(p.rejected, 1);
+    assert_eq!(p.rejects[0].line, 1);
+    let csv = b"a,b\n\"1.2.3.4\",x\n\"5.6.7.8,y\n";
+    let p = parse_feed(csv, &feed(Format::Csv));
+    assert_eq!(vals(&p), vec!["1.2.3.4"]);
+    assert_eq!(p.rejects[0].line, 3);
+    assert!(p.rejects[0].reason.contains("unterminated"));
+    let rss = b"<rss><channel><item><title>x</title><description>URL: a.example/x</description></item><item><title>tr";
+    let p = parse_feed(rss, &feed(Format::Auto));
+    assert_eq!(vals(&p), vec!["a.example/x"]);
+    assert_eq!(p.rejected, 1);
+}
+
+#[test]
+fn utf16_is_reported() {
+    let p = parse_feed(b"\xFF\xFEa\0b\0", &feed(Format::Auto));
+    assert!(p.records.is_empty());
+    assert!(p.rejects[0].reason.contains("UTF-16"));
+}
+
+#[test]
+fn hosts_files() {
+    let input = b"127.0.0.1 localhost\n0.0.0.0 evil.example ads.example # c\n::1 ip6-localhost\nnot-an-ip x\n";
+    assert_eq!(
+        detect_format(b"0.0.0.0 a.example\n0.0.0.0 b.example\n"),
+        Format::Hosts
+    );
+    let p = parse_feed(input, &feed(Format::Hosts));
+    assert_eq!(vals(&p), vec!["evil.example", "ads.example"]);
+    assert!(p.records.iter().all(|r| r.itype == Some(T::Fqdn)));
+    assert_eq!(p.skipped, 2);
+    assert_eq!(p.rejects[0].line, 4);
+}
+
+#[test]
+fn csv_columns_by_name_index_and_map() {
+    let input = b"# comment\nid,url,seen,conf,tags\n1,http://a.example/,2024-01-02,7,\"c2, botnet\"\n2,,2024-01-02,7,x\n";
+    let mut f = feed(Format::Csv);
+    f.column = Some(Column::Name("URL".into()));
+    f.map.insert("first_seen".into(), "seen".into());
+    f.map.insert("confidence".into(), "4".into());
+    f.map.insert("tags".into(), "tags".into());
+    f.confidence_scale = Some(10.0);
+    let p = parse_feed(input, &f);
+    assert_eq!(vals(&p), vec!["http://a.example/"]);
+    let m = p.records[0].meta.as_ref().unwrap();
+    assert_eq!(m.confidence, Some(70));
+    assert_eq!(m.first_seen, Some(1_704_153_600));
+    assert_eq!(m.tags, vec!["c2", "botnet"]);
+    assert_eq!(p.rejects[0].line, 4);
+    f.column = Some(Column::Index(2));
+    assert_eq!(parse_feed(input, &f).records.len(), 1);
+    f.column = Some(Column::Name("nope".into()));
+    let p = parse_feed(input, &f);
+    assert!(p.records.is_empty());
+    assert!(p.rejects[0].reason.contains("nope"));
+}
+
+#[test]
+fn tsv_and_custom_delimiter() {
+    let mut f = feed(Format::Delimited);
+    f.delimiter = Some("|".into());
+    let p = parse_feed(b"x|evil.example|y\n", &f);
+    assert_eq!(vals(&p), vec!["evil.example"]);
+    let p = parse_feed(b"1.2.3.4\t10\n5.6.7.8\t3\n", &feed(Format::Tsv));
+    assert_eq!(vals(&p), vec!["1.2.3.4", "5.6.7.8"]);
+}
+
+#[test]
+fn misp_attribute_csv() {
+    let input = b"uuid,event_id,category,type,value,comment,to_ids,date\n\
+        u1,1,Network activity,ip-dst|port,198.51.100.7|443,,1,1\n\
+        u2,1,Network activity,domain,evil.example,,0,1\n\
+        u3,1,Payload delivery,filename|md5,a.exe|d41d8cd98f00b204e9800998ecf8427e,,1,1\n\
+        u4,1,Other,text,hello,,1,1\n";
+    let p = parse_feed(input, &feed(Format::Misp));
+    assert_eq!(
+        vals(&p),
+        vec!["198.51.100.7", "d41d8cd98f00b204e9800998ecf8427e"]
+    );
+    assert_eq!(p.records[1].itype, Some(T::Md5));
+    assert_eq!(p.skipped, 2);
+}
+
+#[test]
+fn pattern_format() {
+    let mut f = feed(Format::Pattern);
+    f.pattern = Some(r"^(\S+) ; (\S+)".into());
+    f.values = vec!["indicator".into(), "reference".into()];
+    let p = parse_feed(b"1.2.3.0/24 ; SBL1\ngarbage\n", &f);
+    assert_eq!(vals(&p), vec!["1.2.3.0/24"]);
+    assert_eq!(
+        p.records[0].meta.as_ref().unwrap().reference.as_deref(),
+        Some("SBL1")
+    );
+    assert_eq!(p.rejects[0].line, 2);
+}
+
+#[test]
+fn zeek_intel() {
+    let input = b"#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n\
+        evil.example\tIntel::DOMAIN\tsrc\tbad\t-\n\
+        198.51.100.1\tIntel::ADDR\tsrc\t-\t-\n\
+        bob\tIntel::USER_NAME\tsrc\t-\t-\n\
+        a.example/x\tIntel::URL\tsrc\t-\thttp://ref\n";
+    assert_eq!(detect_format(input), Format::ZeekIntel);
+    let p = parse_feed(input, &feed(Format::Auto));
+    assert_eq!(
+        vals(&p),
+        vec!["evil.example", "198.51.100.1", "a.example/x"]
+    );
+    assert_eq!(p.records[0].itype, Some(T::Fqdn));
+    assert_eq!(
+        p.records[0].meta.as_ref().unwrap().provider.as_deref(),
+        Some("src")
+    );
+    assert_eq!(p.skipped, 1);
+}
+
+#[test]
+fn cif_json_scales_confidence() {
+    let input = br#"[{"indicator":"evil.example","itype":"fqdn","confidence":8,"tags":["botnet","c2"],"tlp":"amber","provider":"csirtg.io","reporttime":"2016-03-23T20:35:01Z","expires":"2030-01-01T00:00:00Z"},
+                     {"indicator":"192.0.2.1","itype":"ipv4","confidence":"7.5","tags":"scanner"},
+                     {"itype":"fqdn"}]"#;
+    assert_eq!(detect_format(input), Format::Cif);
+    let p = parse_feed(input, &feed(Format::Auto));
+    assert_eq!(vals(&p), vec!["evil.example", "192.0.2.1"]);
+    let m = p.records[0].meta.as_ref().unwrap();
+    assert_eq!(m.confidence, Some(80));
+    assert_eq!(m.tlp, Some(matcher::Tlp::Amber));
+    assert_eq!(m.expires, Some(1_893_456_000));
+    assert_eq!(p.records[1].meta.as_ref().unwrap().confidence, Some(75));
+    assert_eq!(p.rejects[0].line, 3);
+    // csirtg.io CSV through `cif`, defanged values kept raw for normalisation.
+    let csv = b"# id,indicator,itype\n1,hxxp://evil[.]example/x,url\n";
+    let p = parse_feed(csv, &feed(Format::Cif));
+    assert_eq!(vals(&p), vec!["hxxp://evil[.]example/x"]);
+    assert_eq!(p.records[0].itype, Some(T::Url));
+}
+
+#[test]
+fn jsonl_with_field_and_map() {
+    let input = b"{\"ioc\":{\"v\":\"evil.example\",\"d\":\"x\"}}\n{\"ioc\":{\"v\":\"b.example\"}}\nnot json\n{\"other\":1}\n";
+    assert_eq!(detect_format(input), Format::Jsonl);
+    let mut f = feed(Format::Auto);
+    f.field = Some("ioc.v".into());
+    f.map.insert("description".into(), "d".into());
+    let p = parse_feed(input, &f);
+    assert_eq!(vals(&p), vec!["evil.example", "b.example"]);
+    assert_eq!(
+        p.records[0].meta.as_ref().unwrap().description.as_deref(),
+        Some("x")
+    );
+    assert_eq!(
+        p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+}
+
+#[test]
+fn stix_patterns() {
+    let ok = json::stix_pattern(
+        "[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'evil.example'] OR [file:hashes.'SHA-256' = 'ab\\'c']",
+    )
+    .unwrap();
+    assert_eq!(ok.len(), 3);
+    assert_eq!(ok[1], (Some(T::Fqdn), "evil.example".to_string()));
+    assert_eq!(ok[2].1, "ab'c");
+    for bad in [
+        "[url:value MATCHES '^http']",
+        "[ipv4-addr:value = '1.2.3.4'] FOLLOWEDBY [domain-name:value = 'a.b']",
+        "[ipv4-addr:value = '1.2.3.4' AND domain-name:value = 'a.b']",
+        "[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS",
+        "[ipv4-addr:value != '1.2.3.4']",
+        "[process:name = 'x']",
+        "[ipv4-addr:value = '1.2.3.4",
+        "",
+    ] {
+        assert!(json::stix_pattern(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn stix_markings_confidence_valid_until() {
+    let bundle = br#"{"type":"bundle","id":"bundle--1","objects":[
+      {"type":"marking-definition","id":"marking-definition--x","definition_type":"tlp","definition":{"tlp":"red"}},
+      {"type":"identity","id":"identity--1","name":"ACME CERT"},
+      {"type":"indicator","spec_version":"2.1","id":"indicator--1","pattern":"[url:value = 'http://evil.example/a']",
+       "pattern_type":"stix","confidence":85,"valid_from":"2020-01-01T00:00:00Z","valid_until":"2031-01-01T00:00:00Z",
+       "indicator_types":["malicious-activity"],"created_by_ref":"identity--1",
+       "object_marking_refs":["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82","marking-definition--x"]},
+      {"type":"domain-name","id":"domain-name--1","value":"sco.example"},
+      {"type":"indicator","id":"indicator--2","pattern":"x","pattern_type":"sigma"}]}"#;
+    let p = parse_feed(bundle, &feed(Format::Auto));
+    assert_eq!(p.format, Format::Stix2);
+    assert_eq!(vals(&p), vec!["http://evil.example/a", "sco.example"]);
+    let m = p.records[0].meta.as_ref().unwrap();
+    assert_eq!(m.confidence, Some(85));
+    assert_eq!(m.tlp, Some(matcher::Tlp::Red));
+    assert_eq!(m.expires, Some(1_924_992_000));
+    assert_eq!(m.provider.as_deref(), Some("ACME CERT"));
+    assert_eq!(m.tags, vec!["malicious-activity"]);
+    assert_eq!(p.rejected, 1);
+    assert!(p.rejects[0].reason.contains("sigma"));
+}
+
+#[test]
+fn guess_itype_table() {
+    for (v, t) in [
+        ("1.2.3.4", Some(T::Ipv4)),
+        ("1.2.3.0/24", Some(T::Ipv4)),
+        ("1.2.3.0/33", None),
+        ("2001:db8::/32", Some(T::Ipv6)),
+        ("evil.example", Some(T::Fqdn)),
+        ("evil[.]example", Some(T::Fqdn)),
+        ("hxxp://x", Some(T::Url)),
+        ("a.example/p", Some(T::Url)),
+        ("d41d8cd98f00b204e9800998ecf8427e", Some(T::Md5)),
+        ("a@b.example", Some(T::Email)),
+        ("2024-01-01 00:00:00", None),
+        ("12345", None),
+        ("COGENT-174", None),
+        ("", None),
+    ] {
+        assert_eq!(guess_itype(v), t, "{v}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// The fuzz body: arbitrary bytes under every format never panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        for f in [Format::Auto, Format::Plain, Format::Csv, Format::Delimited, Format::Hosts,
+                  Format::SpamhausDrop, Format::Dshield, Format::Maltrail, Format::ZeekIntel,
+                  Format::Json, Format::Jsonl, Format::Stix2, Format::Misp, Format::Cif, Format::Rss] {
+            let _ = parse_feed(&bytes, &feed(f));
+        }
+        let _ = detect_format(&bytes);
+    }
+
+    /// Structured-ish inputs (feed-like characters) exercise deeper paths.
+    #[test]
+    fn feedlike_text_never_panics(s in "[a-z0-9.,;:#|/\\[\\]{}\"' \\t\\n<>=-]{0,300}") {
+        for f in [Format::Auto, Format::Csv, Format::Stix2, Format::Rss, Format::Maltrail] {
+            let _ = parse_feed(s.as_bytes(), &feed(f));
+        }
+        let _ = json::stix_pattern(&s);
+    }
+}

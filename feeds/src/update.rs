@@ -1,0 +1,826 @@
+//! `trawl update`: fetch due feeds, parse, normalise, derive, merge with what is kept from
+//! the previous snapshot, apply allowlists, expiry and history, publish a new snapshot.
+
+use crate::allowlist::{self, AllowlistIndex, CONFIG_SOURCE, IANA_SOURCE};
+use crate::config::{Config, FeedConfig, Format};
+use crate::fetch::{self, Fetched, Validators};
+use crate::parse::{parse_feed, FeedRecord, Reject};
+use crate::Progress;
+use matcher::{
+    normalize, Indicator, IndicatorType, Snapshot, SnapshotBuilder, SnapshotError, UnixTime,
+};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+/// Options for [`update`].
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    /// Refetch every feed, ignoring `refresh` and conditional-GET validators.
+    pub force: bool,
+    /// The current time (tests); the system clock when `None`.
+    pub now: Option<UnixTime>,
+}
+
+/// Errors that stop an update (only when nothing usable was produced).
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// Every feed failed and there was nothing to keep from a previous snapshot.
+    #[error("no usable feed: {0}")]
+    NothingUsable(String),
+    /// Publishing the snapshot failed.
+    #[error("publishing the snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    /// Writing feed state failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// What happened to one feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum FeedStatus {
+    /// Fetched (or read) and parsed.
+    Fetched,
+    /// The server said 304, or the file is unchanged: previous entries kept, nothing parsed.
+    NotModified,
+    /// Its `refresh` interval has not passed: previous entries kept.
+    NotDue,
+    /// Fetching failed: previous entries kept.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Per-feed summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedSummary {
+    /// Feed name.
+    pub name: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub status: FeedStatus,
+    /// Format parsed (after detection).
+    pub format: Option<Format>,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Distinct indicators it contributed (after dedup, before allowlisting).
+    pub accepted: usize,
+    /// Lines/items rejected by the parser or by normalisation.
+    pub rejected: usize,
+    /// The first reasons, with line numbers.
+    pub reject_samples: Vec<Reject>,
+    /// Records that repeated a value already seen in this feed.
+    pub duplicates: usize,
+    /// Well-formed entries carrying no usable indicator (e.g. MISP `filename`).
+    pub skipped: usize,
+    /// Indicators derived from its URLs.
+    pub derived: usize,
+    /// Of its indicators, how many an allowlist entry covers.
+    pub allowlisted: usize,
+    /// Entries dropped because `expires`/`valid_until` passed or older than `max_age`.
+    pub expired: usize,
+    /// Entries carried over from the previous snapshot (not due, not modified, failed).
+    pub kept: usize,
+}
+
+impl FeedSummary {
+    fn new(name: &str, status: FeedStatus) -> Self {
+        FeedSummary {
+            name: name.to_string(),
+            status,
+            format: None,
+            bytes: 0,
+            accepted: 0,
+            rejected: 0,
+            reject_samples: Vec::new(),
+            duplicates: 0,
+            skipped: 0,
+            derived: 0,
+            allowlisted: 0,
+            expired: 0,
+            kept: 0,
+        }
+    }
+}
+
+/// What `trawl update` did (printed as JSON with `--format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateReport {
+    /// Per-feed summaries in config order.
+    pub feeds: Vec<FeedSummary>,
+    /// Indicators in the new snapshot (allowlist entries included).
+    pub total: usize,
+    /// Of which allowlist entries.
+    pub allowlist_entries: usize,
+    /// Of which covered by an allowlist entry.
+    pub allowlisted: usize,
+    /// Counts by itype.
+    pub by_type: BTreeMap<String, usize>,
+    /// New since the previous snapshot.
+    pub added: usize,
+    /// Gone since the previous snapshot.
+    pub removed: usize,
+    /// Present in both with different metadata.
+    pub changed: usize,
+    /// The published snapshot directory.
+    pub snapshot: PathBuf,
+    /// Problems that did not stop the update (e.g. an unreadable previous snapshot).
+    pub warnings: Vec<String>,
+}
+
+impl UpdateReport {
+    /// Human summary.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        for f in &self.feeds {
+            let status = match &f.status {
+                FeedStatus::Fetched => "fetched".to_string(),
+                FeedStatus::NotModified => "not modified".to_string(),
+                FeedStatus::NotDue => "skipped (not due)".to_string(),
+                FeedStatus::Failed { reason } => format!("FAILED ({reason})"),
+            };
+            let fmt = f.format.map_or(String::new(), |x| format!(" [{x}]"));
+            let _ = write!(s, "{}{fmt}: {status}", f.name);
+            if f.status == FeedStatus::Fetched {
+                let _ = write!(
+                    s,
+                    ": {} accepted, {} rejected, {} duplicates, {} derived, {} allowlisted",
+                    f.accepted, f.rejected, f.duplicates, f.derived, f.allowlisted
+                );
+                if f.skipped > 0 {
+                    let _ = write!(s, ", {} skipped", f.skipped);
+                }
+                if f.expired > 0 {
+                    let _ = write!(s, ", {} expired", f.expired);
+                }
+            } else {
+                let _ = write!(s, ": kept {} entries from the previous snapshot", f.kept);
+            }
+            s.push('\n');
+            for r in f.reject_samples.iter().take(5) {
+                let _ = writeln!(s, "    line {}: {}", r.line, r.reason);
+            }
+        }
+        let types: Vec<String> = self
+            .by_type
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "total: {} indicators ({}), {} allowlist entries, {} allowlisted",
+            self.total,
+            types.join(", "),
+            self.allowlist_entries,
+            self.allowlisted
+        );
+        let _ = writeln!(
+            s,
+            "vs previous snapshot: {} added, {} removed, {} changed",
+            self.added, self.removed, self.changed
+        );
+        let _ = writeln!(s, "snapshot: {}", self.snapshot.display());
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+}
+
+/// Per-feed state kept in `data_dir/feeds/state.json` (and in the snapshot's `extra`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedState {
+    /// Last fetch attempt.
+    pub last_attempt: Option<UnixTime>,
+    /// Last successful fetch (new content or not modified).
+    pub last_success: Option<UnixTime>,
+    /// ETag of the last body.
+    pub etag: Option<String>,
+    /// Last-Modified of the last body.
+    pub last_modified: Option<String>,
+    /// Local files: (mtime seconds, length) of the last read.
+    pub file_stamp: Option<(i64, u64)>,
+    /// Hash of the feed's config when last parsed (a config change forces a re-parse).
+    pub config_hash: Option<u64>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Indicators accepted at the last parse.
+    pub accepted: usize,
+}
+
+const STATE_FILE: &str = "state.json";
+
+fn state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("feeds").join(STATE_FILE)
+}
+
+fn load_state(data_dir: &Path) -> BTreeMap<String, FeedState> {
+    std::fs::read(state_path(data_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_state(data_dir: &Path, state: &BTreeMap<String, FeedState>) -> Result<(), UpdateError> {
+    let path = state_path(data_dir);
+    let io = |source| UpdateError::Io {
+        path: path.clone(),
+        source,
+    };
+    let dir = data_dir.join("feeds");
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let body = serde_json::to_vec_pretty(state).unwrap_or_default();
+    std::fs::write(&tmp, body).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+fn config_hash(feed: &FeedConfig) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{feed:?}").hash(&mut h);
+    h.finish()
+}
+
+fn now_unix() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn file_stamp(path: &Path) -> Option<(i64, u64)> {
+    let md = std::fs::metadata(path).ok()?;
+    let mtime = md
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(((mtime % (i64::MAX as u128)) as i64, md.len()))
+}
+
+/// Turn one raw record into an indicator with the feed's defaults.
+pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, String> {
+    let hint = rec.itype.or(feed.itype);
+    let (value, itype, exact) = if hint == Some(IndicatorType::Pattern) {
+        let v = rec.value.trim();
+        if v.is_empty() || v.bytes().any(|b| b.is_ascii_control()) {
+            return Err("pattern is empty or has control characters".into());
+        }
+        (v.to_string(), IndicatorType::Pattern, false)
+    } else {
+        let n = normalize(&rec.value, hint).map_err(|e| e.to_string())?;
+        (n.value, n.itype, n.exact_only)
+    };
+    let mut ind = Indicator::new(value, itype, &feed.name);
+    ind.exact_only = exact || (feed.exact && itype == IndicatorType::Fqdn);
+    ind.confidence = feed.confidence.unwrap_or(ind.confidence);
+    ind.severity = feed.severity.unwrap_or(ind.severity);
+    ind.tlp = feed.tlp.unwrap_or(ind.tlp);
+    ind.tags.clone_from(&feed.tags);
+    ind.provider.clone_from(&feed.provider);
+    ind.allowlist = feed.allowlist;
+    if let Some(m) = &rec.meta {
+        if let Some(c) = m.confidence {
+            ind.confidence = c;
+        }
+        if let Some(s) = m.severity {
+            ind.severity = s;
+        }
+        if let Some(t) = m.tlp {
+            ind.tlp = t;
+        }
+        ind.tags.extend(m.tags.iter().cloned());
+        if m.provider.is_some() {
+            ind.provider.clone_from(&m.provider);
+        }
+        ind.description.clone_from(&m.description);
+        ind.reference.clone_from(&m.reference);
+        ind.first_seen = m.first_seen;
+        ind.last_seen = m.last_seen;
+        ind.reported = m.reported;
+        ind.expires = m.expires;
+    }
+    ind.tidy();
+    Ok(ind)
+}
+
+/// The host of a URL indicator as a derived fqdn/IP indicator (DESIGN §3: domain at c/2,
+/// IP at c−20, tagged `derived`, exact-only for domains: the URL names that host only).
+pub fn derive_host(url: &Indicator) -> Option<Indicator> {
+    if url.itype != IndicatorType::Url || url.derived {
+        return None;
+    }
+    let host = allowlist::url_host(&url.value)?;
+    let n = normalize(host, None).ok()?;
+    let mut d = url.clone();
+    d.value = n.value;
+    d.itype = n.itype;
+    d.derived = true;
+    match n.itype {
+        IndicatorType::Fqdn => {
+            d.confidence = url.confidence / 2;
+            d.exact_only = true;
+        }
+        IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
+            d.confidence = url.confidence.saturating_sub(20);
+            d.exact_only = false;
+        }
+        _ => return None,
+    }
+    d.reference = Some(url.value.clone());
+    d.tags.push("derived".into());
+    d.tidy();
+    Some(d)
+}
+
+fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
+    (a.itype, &a.value).cmp(&(b.itype, &b.value))
+}
+
+/// Sort by (itype, value) and merge equal keys; returns how many were merged away.
+fn sort_merge(v: &mut Vec<Indicator>) -> usize {
+    v.par_sort_unstable_by(key_cmp);
+    let before = v.len();
+    v.dedup_by(|later, kept| {
+        if later.itype == kept.itype && later.value == kept.value {
+            kept.merge(later);
+            true
+        } else {
+            false
+        }
+    });
+    before - v.len()
+}
+
+/// Result of fetching and parsing one feed.
+struct FeedRun {
+    summary: FeedSummary,
+    /// `None`: keep the previous snapshot's entries.
+    indicators: Option<Vec<Indicator>>,
+    state: FeedState,
+}
+
+fn run_feed(
+    feed: &FeedConfig,
+    config_dir: &Path,
+    prev: Option<&FeedState>,
+    opts: &UpdateOptions,
+    now: UnixTime,
+    progress: &dyn Progress,
+) -> FeedRun {
+    let mut state = prev.cloned().unwrap_or_default();
+    let hash = config_hash(feed);
+    let same_config = state.config_hash == Some(hash);
+    if !opts.force && same_config {
+        if let (Some(refresh), Some(last)) = (feed.refresh, state.last_attempt) {
+            if now < last.saturating_add(refresh.0.as_secs() as i64) {
+                return FeedRun {
+                    summary: FeedSummary::new(&feed.name, FeedStatus::NotDue),
+                    indicators: None,
+                    state,
+                };
+            }
+        }
+    }
+    state.last_attempt = Some(now);
+    let location = feed.location(config_dir);
+    let conditional = !opts.force && same_config && state.last_success.is_some();
+    // Local files: unchanged (mtime, length) and config → not modified.
+    if let crate::config::SourceLocation::File(p) = &location {
+        let stamp = file_stamp(p);
+        if conditional && stamp.is_some() && stamp == state.file_stamp {
+            state.last_success = Some(now);
+            state.last_error = None;
+            return FeedRun {
+                summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
+                indicators: None,
+                state,
+            };
+        }
+        state.file_stamp = stamp;
+    }
+    let validators = Validators {
+        etag: state.etag.clone(),
+        last_modified: state.last_modified.clone(),
+    };
+    let fetched = fetch::fetch(
+        feed,
+        &location,
+        conditional.then_some(&validators),
+        progress,
+    );
+    let (bytes, v) = match fetched {
+        Ok(Fetched::NotModified) => {
+            state.last_success = Some(now);
+            state.last_error = None;
+            return FeedRun {
+                summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
+                indicators: None,
+                state,
+            };
+        }
+        Ok(Fetched::Body { bytes, validators }) => (bytes, validators),
+        Err(e) => {
+            let reason = e.to_string();
+            state.last_error = Some(reason.clone());
+            state.file_stamp = None;
+            return FeedRun {
+                summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
+                indicators: None,
+                state,
+            };
+        }
+    };
+    state.etag = v.etag;
+    state.last_modified = v.last_modified;
+    state.last_success = Some(now);
+    state.last_error = None;
+    state.config_hash = Some(hash);
+    let (summary, indicators) = process_bytes(&bytes, feed, now);
+    state.accepted = summary.accepted;
+    FeedRun {
+        summary,
+        indicators: Some(indicators),
+        state,
+    }
+}
+
+/// Parse, normalise, derive, dedup and expire one feed's bytes (no I/O). Exposed for
+/// benchmarks and tests.
+pub fn process_bytes(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    now: UnixTime,
+) -> (FeedSummary, Vec<Indicator>) {
+    let mut summary = FeedSummary::new(&feed.name, FeedStatus::Fetched);
+    summary.bytes = bytes.len() as u64;
+    let parsed = parse_feed(bytes, feed);
+    summary.format = Some(parsed.format);
+    summary.skipped = parsed.skipped;
+    summary.rejected = parsed.rejected;
+    let mut samples = parsed.rejects;
+    let results: Vec<Result<Indicator, (usize, String)>> = parsed
+        .records
+        .par_iter()
+        .with_min_len(4096)
+        .map(|r| to_indicator(r, feed).map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value)))))
+        .collect();
+    let mut out = Vec::with_capacity(results.len());
+    let mut norm_rejects = Vec::new();
+    for r in results {
+        match r {
+            Ok(i) => out.push(i),
+            Err((line, reason)) => {
+                summary.rejected += 1;
+                if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
+                    norm_rejects.push(Reject { line, reason });
+                }
+            }
+        }
+    }
+    samples.extend(norm_rejects);
+    samples.sort_by_key(|r| r.line);
+    samples.truncate(crate::parse::MAX_KEPT_REJECTS);
+    summary.reject_samples = samples;
+    // Expiry and max_age.
+    let min_time = feed
+        .max_age
+        .map(|d| now.saturating_sub(d.0.as_secs() as i64));
+    let before = out.len();
+    out.retain(|i| {
+        if i.expires.is_some_and(|e| e <= now) {
+            return false;
+        }
+        if let Some(min) = min_time {
+            if let Some(t) = i.last_seen.or(i.reported).or(i.first_seen) {
+                return t >= min;
+            }
+        }
+        true
+    });
+    summary.expired = before - out.len();
+    summary.duplicates = sort_merge(&mut out);
+    summary.accepted = out.len();
+    if feed.derive_enabled() {
+        let derived: Vec<Indicator> = out.iter().filter_map(derive_host).collect();
+        summary.derived = derived.len();
+        if !derived.is_empty() {
+            out.extend(derived);
+            sort_merge(&mut out);
+        }
+    }
+    (summary, out)
+}
+
+fn short(v: &str) -> String {
+    if v.len() <= 80 {
+        v.to_string()
+    } else {
+        let mut end = 80;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &v[..end])
+    }
+}
+
+/// The built-in IANA special-purpose entries and the `[allowlist]` table as allowlist
+/// indicators.
+pub fn builtin_allowlist(config: &Config) -> (Vec<Indicator>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    if config.allowlist.iana.unwrap_or(true) {
+        for s in allowlist::IANA_SPECIAL_V4
+            .iter()
+            .chain(allowlist::IANA_SPECIAL_V6)
+        {
+            match normalize(s.cidr, None) {
+                Ok(n) => {
+                    let mut i = Indicator::new(n.value, n.itype, IANA_SOURCE);
+                    i.allowlist = true;
+                    i.confidence = 100;
+                    i.tlp = matcher::Tlp::Clear;
+                    i.description = Some(format!("{} ({})", s.name, s.rfc));
+                    i.provider = Some("iana.org".into());
+                    out.push(i);
+                }
+                Err(e) => warnings.push(format!("built-in allowlist {}: {e}", s.cidr)),
+            }
+        }
+    }
+    let entries = config
+        .allowlist
+        .domains
+        .iter()
+        .map(|d| (d, Some(IndicatorType::Fqdn)))
+        .chain(config.allowlist.cidrs.iter().map(|c| (c, None)));
+    for (raw, hint) in entries {
+        match normalize(raw, hint) {
+            Ok(n) => {
+                let mut i = Indicator::new(n.value, n.itype, CONFIG_SOURCE);
+                i.allowlist = true;
+                i.confidence = 100;
+                out.push(i);
+            }
+            Err(e) => warnings.push(format!("[allowlist] {raw:?}: {e}")),
+        }
+    }
+    (out, warnings)
+}
+
+/// Fingerprint of the metadata that counts as "changed" (not the seen times).
+fn fingerprint(i: &Indicator) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        i.confidence,
+        i.severity,
+        i.tlp,
+        &i.tags,
+        &i.sources,
+        i.expires,
+    )
+        .hash(&mut h);
+    (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
+    (&i.description, &i.reference, &i.provider).hash(&mut h);
+    h.finish()
+}
+
+struct PrevEntry {
+    itype: IndicatorType,
+    value: String,
+    first_seen: Option<UnixTime>,
+    last_seen: Option<UnixTime>,
+    fp: u64,
+}
+
+/// Run an update: see the module docs. Returns Err only when nothing usable was produced.
+pub fn update(
+    config: &Config,
+    config_dir: &Path,
+    data_dir: &Path,
+    opts: &UpdateOptions,
+    progress: &dyn Progress,
+) -> Result<UpdateReport, UpdateError> {
+    let now = opts.now.unwrap_or_else(now_unix);
+    let prev_state = load_state(data_dir);
+    let mut warnings = Vec::new();
+
+    // 1. Fetch and parse every feed (in parallel).
+    let runs: Vec<FeedRun> = config
+        .feeds
+        .par_iter()
+        .map(|f| {
+            let run = run_feed(f, config_dir, prev_state.get(&f.name), opts, now, progress);
+            progress.feed_finished(&f.name, &run.summary);
+            run
+        })
+        .collect();
+
+    // 2. The previous snapshot: history for everything, entries of kept feeds.
+    let kept: HashSet<&str> = runs
+        .iter()
+        .filter(|r| r.indicators.is_none())
+        .map(|r| r.summary.name.as_str())
+        .collect();
+    let allowlist_feeds: HashSet<&str> = config
+        .feeds
+        .iter()
+        .filter(|f| f.allowlist)
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut prev: Vec<PrevEntry> = Vec::new();
+    let mut carried: Vec<Indicator> = Vec::new();
+    let mut kept_counts: HashMap<String, usize> = HashMap::new();
+    match Snapshot::open_current(data_dir) {
+        Ok(snap) => {
+            for mut ind in snap.iter() {
+                prev.push(PrevEntry {
+                    itype: ind.itype,
+                    value: ind.value.clone(),
+                    first_seen: ind.first_seen,
+                    last_seen: ind.last_seen,
+                    fp: fingerprint(&ind),
+                });
+                if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
+                    continue;
+                }
+                ind.sources.retain(|s| kept.contains(s.as_str()));
+                for s in &ind.sources {
+                    *kept_counts.entry(s.clone()).or_default() += 1;
+                }
+                ind.allowlisted_by = None;
+                ind.allowlist = ind
+                    .sources
+                    .iter()
+                    .any(|s| allowlist_feeds.contains(s.as_str()));
+                carried.push(ind);
+            }
+        }
+        Err(SnapshotError::NoSnapshot(_)) => {}
+        Err(e) => warnings.push(format!(
+            "previous snapshot unreadable, starting afresh: {e}"
+        )),
+    }
+    prev.sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
+
+    // Nothing usable?
+    let any_fresh = runs.iter().any(|r| r.indicators.is_some());
+    if !config.feeds.is_empty() && !any_fresh && carried.is_empty() {
+        let reasons: Vec<String> = runs
+            .iter()
+            .map(|r| match &r.summary.status {
+                FeedStatus::Failed { reason } => format!("{}: {reason}", r.summary.name),
+                s => format!("{}: {s:?} but no previous entries", r.summary.name),
+            })
+            .collect();
+        return Err(UpdateError::NothingUsable(reasons.join("; ")));
+    }
+
+    // 3. Merge.
+    let (builtin, w) = builtin_allowlist(config);
+    warnings.extend(w);
+    let mut summaries: Vec<FeedSummary> = Vec::with_capacity(runs.len());
+    let mut states: BTreeMap<String, FeedState> = BTreeMap::new();
+    let mut all: Vec<Indicator> = carried;
+    all.extend(builtin);
+    for run in runs {
+        let mut summary = run.summary;
+        summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
+        if let Some(inds) = run.indicators {
+            all.extend(inds);
+        }
+        states.insert(summary.name.clone(), run.state);
+        summaries.push(summary);
+    }
+    // Drop expired carried entries too.
+    all.retain(|i| i.expires.is_none_or(|e| e > now));
+    sort_merge(&mut all);
+
+    // 4. Allowlists.
+    let index = AllowlistIndex::new(all.iter().filter(|i| i.allowlist));
+    let mut allowlisted_per_feed: HashMap<String, usize> = HashMap::new();
+    let mut allowlisted = 0;
+    if !index.is_empty() {
+        let marks: Vec<Option<String>> = all
+            .par_iter()
+            .map(|i| {
+                if i.allowlist {
+                    None
+                } else {
+                    index.covers(i).map(str::to_string)
+                }
+            })
+            .collect();
+        for (ind, mark) in all.iter_mut().zip(marks) {
+            if let Some(m) = mark {
+                allowlisted += 1;
+                for s in &ind.sources {
+                    *allowlisted_per_feed.entry(s.clone()).or_default() += 1;
+                }
+                ind.allowlisted_by = Some(m);
+            }
+        }
+    }
+    // Allowlist entries that are also blocklist values are covered by themselves.
+    for ind in all.iter_mut().filter(|i| i.allowlist) {
+        if ind.sources.iter().any(|s| {
+            !allowlist_feeds.contains(s.as_str()) && s != IANA_SOURCE && s != CONFIG_SOURCE
+        }) {
+            ind.allowlisted_by = Some(format!(
+                "{}:{}",
+                ind.sources
+                    .iter()
+                    .find(|s| allowlist_feeds.contains(s.as_str())
+                        || *s == IANA_SOURCE
+                        || *s == CONFIG_SOURCE)
+                    .map_or("allowlist", String::as_str),
+                ind.value
+            ));
+        }
+    }
+    for s in &mut summaries {
+        s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
+    }
+
+    // 5. History and diff (both lists sorted by key).
+    let fresh: HashSet<&str> = summaries
+        .iter()
+        .filter(|s| s.status == FeedStatus::Fetched)
+        .map(|s| s.name.as_str())
+        .collect();
+    let (mut added, mut changed) = (0, 0);
+    let mut matched = 0;
+    let mut pi = 0;
+    for ind in all.iter_mut() {
+        while pi < prev.len() && (prev[pi].itype, &prev[pi].value) < (ind.itype, &ind.value) {
+            pi += 1;
+        }
+        let listed_now = ind.sources.iter().any(|s| fresh.contains(s.as_str()));
+        let p = prev
+            .get(pi)
+            .filter(|p| p.itype == ind.itype && p.value == ind.value);
+        if listed_now {
+            ind.last_seen = Some(now);
+        }
+        match p {
+            Some(p) => {
+                matched += 1;
+                ind.first_seen = [p.first_seen, ind.first_seen].into_iter().flatten().min();
+                if !listed_now {
+                    ind.last_seen = ind.last_seen.max(p.last_seen);
+                }
+                if fingerprint(ind) != p.fp {
+                    changed += 1;
+                }
+            }
+            None => {
+                added += 1;
+                if ind.first_seen.is_none() {
+                    ind.first_seen = Some(now);
+                }
+                if ind.last_seen.is_none() {
+                    ind.last_seen = Some(now);
+                }
+            }
+        }
+    }
+    let removed = prev.len() - matched;
+
+    // 6. Publish.
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut allowlist_entries = 0;
+    for i in &all {
+        *by_type.entry(i.itype.as_str().to_string()).or_default() += 1;
+        allowlist_entries += usize::from(i.allowlist);
+    }
+    let total = all.len();
+    let mut builder = SnapshotBuilder::new();
+    for i in all {
+        builder.insert(i);
+    }
+    let extra = serde_json::json!({ "feeds": &states });
+    let snapshot = builder.publish(data_dir, extra)?;
+    save_state(data_dir, &states)?;
+    Ok(UpdateReport {
+        feeds: summaries,
+        total,
+        allowlist_entries,
+        allowlisted,
+        by_type,
+        added,
+        removed,
+        changed,
+        snapshot,
+        warnings,
+    })
+}

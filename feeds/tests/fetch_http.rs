@@ -1,0 +1,132 @@
+//! Fetching over real HTTP from a local server: conditional GET, errors and retries,
+//! gzip, auth header from the environment.
+
+mod common;
+
+use common::{gzip, Server};
+use feeds::config::FeedConfig;
+use feeds::fetch::{fetch, FetchError, Fetched, Validators};
+use feeds::NoProgress;
+
+fn feed(url: &str) -> FeedConfig {
+    let mut f = FeedConfig::new("http-feed", url);
+    f.retries = Some(0);
+    f
+}
+
+#[test]
+fn conditional_get_gives_not_modified() {
+    let srv = Server::start("/drop.txt");
+    srv.serve(b"1.2.3.0/24 ; SBL1\n", "\"v1\"");
+    let f = feed(&srv.url);
+    let loc = f.location(std::path::Path::new("."));
+    let Fetched::Body { bytes, validators } = fetch(&f, &loc, None, &NoProgress).unwrap() else {
+        panic!("expected a body")
+    };
+    assert_eq!(bytes, b"1.2.3.0/24 ; SBL1\n");
+    assert_eq!(validators.etag.as_deref(), Some("\"v1\""));
+    assert!(validators.last_modified.is_some());
+    let again = fetch(&f, &loc, Some(&validators), &NoProgress).unwrap();
+    assert!(matches!(again, Fetched::NotModified));
+    let reqs = srv.requests();
+    assert!(
+        reqs[1].iter().any(|h| h == "if-none-match: \"v1\""),
+        "{:?}",
+        reqs[1]
+    );
+    assert!(reqs[1].iter().any(|h| h.starts_with("if-modified-since: ")));
+    // A changed body is fetched again.
+    srv.serve(b"5.6.7.0/24 ; SBL2\n", "\"v2\"");
+    let Fetched::Body { bytes, .. } = fetch(&f, &loc, Some(&validators), &NoProgress).unwrap()
+    else {
+        panic!("expected a body")
+    };
+    assert_eq!(bytes, b"5.6.7.0/24 ; SBL2\n");
+}
+
+#[test]
+fn server_errors_retry_then_fail() {
+    let srv = Server::start("/x");
+    srv.serve(b"a", "\"e\"");
+    srv.fail_with(503);
+    let mut f = feed(&srv.url);
+    f.retries = Some(2);
+    let loc = f.location(std::path::Path::new("."));
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(
+        matches!(err, FetchError::Status { status: 503, .. }),
+        "{err}"
+    );
+    assert_eq!(srv.requests().len(), 3, "first attempt + 2 retries");
+    // 404 is not retried.
+    srv.fail_with(404);
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::Status { status: 404, .. }));
+    assert_eq!(srv.requests().len(), 4);
+}
+
+#[test]
+fn connection_refused_is_a_transport_error() {
+    // Bind then drop to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = feed(&format!("http://127.0.0.1:{port}/feed"));
+    let loc = f.location(std::path::Path::new("."));
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::Transport { .. }), "{err}");
+}
+
+#[test]
+fn gzip_bodies_and_auth_header() {
+    let srv = Server::start("/feed.gz");
+    srv.serve(&gzip(b"evil.example\n"), "\"g\"");
+    std::env::set_var("TRAWL_TEST_TOKEN", "s3cret");
+    let mut f = feed(&srv.url);
+    f.auth_header = Some("Authorization: Bearer ${TRAWL_TEST_TOKEN}".into());
+    let loc = f.location(std::path::Path::new("."));
+    let Fetched::Body { bytes, .. } =
+        fetch(&f, &loc, Some(&Validators::default()), &NoProgress).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(bytes, b"evil.example\n");
+    assert!(srv.requests()[0]
+        .iter()
+        .any(|h| h == "authorization: bearer s3cret"));
+    f.auth_header = Some("X-Key: ${TRAWL_TEST_UNSET_VAR}".into());
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("TRAWL_TEST_UNSET_VAR"));
+}
+
+#[test]
+fn zip_and_gzip_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("f.txt.gz");
+    std::fs::write(&gz, gzip(b"1.2.3.4\n")).unwrap();
+    assert_eq!(
+        feeds::fetch::read_file(&gz, "f", &NoProgress).unwrap(),
+        b"1.2.3.4\n"
+    );
+    let zp = dir.path().join("f.zip");
+    {
+        let file = std::fs::File::create(&zp).unwrap();
+        let mut z = zip::ZipWriter::new(file);
+        z.start_file::<_, ()>("a.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"a.example").unwrap();
+        z.start_file::<_, ()>("b.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"b.example\n").unwrap();
+        z.finish().unwrap();
+    }
+    assert_eq!(
+        feeds::fetch::read_file(&zp, "f", &NoProgress).unwrap(),
+        b"a.example\nb.example\n"
+    );
+    // A damaged gzip is an error, not a panic.
+    std::fs::write(&gz, &gzip(b"1.2.3.4\n")[..10]).unwrap();
+    assert!(feeds::fetch::read_file(&gz, "f", &NoProgress).is_err());
+}
