@@ -151,7 +151,39 @@ fn our_kinds(obs: &[Observation<'_>]) -> Kinds {
 
 /// Differences from tshark we accept: (capture, kind, value, "+" we report it / "-" we
 /// do not, reason).
-const EXCEPTIONS: &[(&str, &str, &str, &str, &str)] = &[];
+const MDNS: &str = "mDNS (UDP 5353) is link-local service discovery, not internet name resolution: trawl decodes DNS on port 53 only";
+const FRAG9: &str = "suricata-verify/ipv6-evasion_ipv6-malformed-fragments-9/frag-9.pcap";
+const FRAG9B: &str = "suricata-verify/mdns/frag-9.pcap";
+const MDNS_NA: &str = "zeek/mdns-no-assoc/mdns-no-assoc.pcap";
+const EXCEPTIONS: &[(&str, &str, &str, &str, &str)] = &[
+    ("suricata-verify/dns-over-http2/dns_over_https.pcap", "dns", "nav-edge.smartscreen.microsoft.com", "-",
+     "DNS over HTTPS (DNS inside HTTP/2 frames): trawl does not decode HTTP/2 bodies"),
+    ("suricata-verify/dns-over-http2/dns_over_https.pcap", "dns", "www.gstatic.com", "-",
+     "DNS over HTTPS (DNS inside HTTP/2 frames): trawl does not decode HTTP/2 bodies"),
+    ("suricata-verify/dns-udp-junkrequest-first/input.pcap", "dns", "", "-",
+     "the junk request is not DNS; tshark prints an empty name for it, trawl rejects and counts it"),
+    (FRAG9, "dns", "", "-", MDNS),
+    (FRAG9, "dns", "92e80812._sub._apple-mobdev2._tcp.local", "-", MDNS),
+    (FRAG9, "dns", "_apple-mobdev._tcp.local", "-", MDNS),
+    (FRAG9, "dns", "_apple-pairable._tcp.local", "-", MDNS),
+    (FRAG9B, "dns", "", "-", MDNS),
+    (FRAG9B, "dns", "92e80812._sub._apple-mobdev2._tcp.local", "-", MDNS),
+    (FRAG9B, "dns", "_apple-mobdev._tcp.local", "-", MDNS),
+    (FRAG9B, "dns", "_apple-pairable._tcp.local", "-", MDNS),
+    (MDNS_NA, "dns", "", "-", MDNS),
+    (MDNS_NA, "dns", "initial-query-a.local", "-", MDNS),
+    (MDNS_NA, "dns", "initial-query-aaaa.local", "-", MDNS),
+    (MDNS_NA, "dns", "v6-initial.local", "-", MDNS),
+    ("tcpdump/dns-badlabel.pcap", "dns", "<Name too long>", "-",
+     "tshark's placeholder for a name it could not decode; trawl rejects the message (counted)"),
+    ("tcpdump/dns_fwdptr.pcap", "dns", "<Name too long>", "-",
+     "tshark's placeholder for a name it could not decode; trawl rejects the message (counted)"),
+    ("tcpdump/dns_udp_8053.pcap", "dns", "www.tcpdump.org", "-",
+     "DNS on UDP 8053 (tshark was told decode-as); trawl decodes DNS on port 53 only"),
+    ("zeek/http-09/http_09.pcap", "http", "http://127.0.0.1/zeek.html", "+",
+     "HTTP/0.9 request (`GET /zeek.html`, no version, no headers): tshark waits for headers that \
+      never come, Zeek's http.log reports it (version 0.9) and so does trawl"),
+];
 
 #[test]
 fn tshark_truth_every_capture() {

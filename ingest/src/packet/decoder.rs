@@ -739,7 +739,11 @@ impl PacketDecoder {
                     }
                     return;
                 }
-                59 => return,
+                59 => {
+                    // No next header (Teredo bubbles): the endpoints still count.
+                    self.flow_only(src, dst, 59, None, out);
+                    return;
+                }
                 _ => break,
             }
         }
