@@ -14,9 +14,33 @@ fn ip_bytes(ip: &IpAddr, out: &mut Vec<u8>) {
 /// ICMPv4 / ICMPv6 request → reply type pairs that make a two-way "flow".
 fn icmp_counterpart(proto: u8, t: u16) -> Option<u16> {
     let pairs: &[(u16, u16)] = if proto == 1 {
-        &[(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (17, 18), (18, 17), (10, 9), (9, 10)]
+        &[
+            (8, 0),
+            (0, 8),
+            (13, 14),
+            (14, 13),
+            (15, 16),
+            (16, 15),
+            (17, 18),
+            (18, 17),
+            (10, 9),
+            (9, 10),
+        ]
     } else {
-        &[(128, 129), (129, 128), (133, 134), (134, 133), (135, 136), (136, 135), (130, 131), (131, 130), (139, 140), (140, 139), (144, 145), (145, 144)]
+        &[
+            (128, 129),
+            (129, 128),
+            (133, 134),
+            (134, 133),
+            (135, 136),
+            (136, 135),
+            (130, 131),
+            (131, 130),
+            (139, 140),
+            (140, 139),
+            (144, 145),
+            (145, 144),
+        ]
     };
     pairs.iter().find(|(a, _)| *a == t).map(|(_, b)| *b)
 }
@@ -81,22 +105,39 @@ mod tests {
     fn spec_vectors() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
-            community_id(ip("128.232.110.120"), ip("66.35.250.204"), 6, Some((34855, 80))),
+            community_id(
+                ip("128.232.110.120"),
+                ip("66.35.250.204"),
+                6,
+                Some((34855, 80))
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         // symmetric
         assert_eq!(
-            community_id(ip("66.35.250.204"), ip("128.232.110.120"), 6, Some((80, 34855))),
+            community_id(
+                ip("66.35.250.204"),
+                ip("128.232.110.120"),
+                6,
+                Some((80, 34855))
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
     }
 
-    /// suricata-verify community-id-ipv4/test.yaml: Suricata's own value for this flow.
+    /// suricata-verify community-id-ipv4/test.yaml: Suricata's own value for this flow,
+    /// computed with `community-id-seed: 7` (its suricata.yaml).
     #[test]
     fn suricata_verify_vector() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
-            community_id(ip("172.26.0.39"), ip("172.217.14.206"), 6, Some((35958, 443))),
+            community_id_seed(
+                7,
+                ip("172.26.0.39"),
+                ip("172.217.14.206"),
+                6,
+                Some((35958, 443))
+            ),
             "1:IwiTNfuO7aCaamMijl+7/X9uLx0="
         );
     }

@@ -417,111 +417,37 @@ pub(crate) fn ether_walk(
     Err("eth: too many tags")
 }
 
-/// Symmetric shard hash of the innermost IP pair reachable without reassembly
-/// (IP-in-IP, GRE, VXLAN and Teredo are followed; fragments stop the walk so that all
-/// fragments of one datagram land on one worker).
+/// Symmetric shard hash of the outermost IP pair of a packet.
+///
+/// The outermost pair is the same for every fragment of a datagram and for every packet of
+/// a tunnelled flow, so all per-flow state (streams, QUIC CRYPTO data, reassembly) stays on
+/// one worker. (Hashing inner 5-tuples would balance tunnel-heavy captures better but splits
+/// state whenever only some packets of a flow are outer-fragmented.)
 pub fn flow_shard(link: LinkType, data: &[u8]) -> u64 {
-    let Ok((l3, off)) = link_layer(link, data) else {
+    let Ok((mut l3, mut off)) = link_layer(link, data) else {
         return 0;
     };
-    let (mut l3, mut off) = (l3, off);
-    let mut last = 0u64;
-    for _ in 0..6 {
-        if l3 == L3::Ether {
-            match ether_walk(data, off, None) {
-                Ok((l, o)) => {
-                    l3 = l;
-                    off = o;
-                }
-                Err(_) => return last,
+    if l3 == L3::Ether {
+        match ether_walk(data, off, None) {
+            Ok((l, o)) => {
+                l3 = l;
+                off = o;
             }
+            Err(_) => return 0,
         }
-        let d = match data.get(off..) {
-            Some(d) => d,
-            None => return last,
-        };
-        let (a, b, proto, l4, frag) = match l3 {
-            L3::Ipv4 => {
-                if d.len() < 20 {
-                    return last;
-                }
-                let ihl = usize::from(d[0] & 0x0f) * 4;
-                let fo = be16(d, 6).unwrap_or(0);
-                let frag = fo & 0x3fff != 0;
-                (
-                    &d[12..16],
-                    &d[16..20],
-                    d[9],
-                    off + ihl.max(20),
-                    frag,
-                )
-            }
-            L3::Ipv6 => {
-                if d.len() < 40 {
-                    return last;
-                }
-                (&d[8..24], &d[24..40], d[6], off + 40, d[6] == 44)
-            }
-            _ => return last,
-        };
-        let (x, y) = if a <= b { (a, b) } else { (b, a) };
-        let mut h = FxHasher::default();
-        h.write(x);
-        h.write(y);
-        last = h.finish();
-        if frag {
-            return last;
-        }
-        match proto {
-            4 => l3 = L3::Ipv4,
-            41 => l3 = L3::Ipv6,
-            47 => {
-                let Some(fl) = be16(data, l4) else {
-                    return last;
-                };
-                let Some(pt) = be16(data, l4 + 2) else {
-                    return last;
-                };
-                let mut p = l4 + 4;
-                for bit in [0x8000u16, 0x2000, 0x1000] {
-                    if fl & bit != 0 {
-                        p += 4;
-                    }
-                }
-                off = p;
-                l3 = match pt {
-                    0x0800 => L3::Ipv4,
-                    0x86dd => L3::Ipv6,
-                    0x6558 => L3::Ether,
-                    _ => return last,
-                };
-            }
-            17 => {
-                let sp = be16(data, l4).unwrap_or(0);
-                let dp = be16(data, l4 + 2).unwrap_or(0);
-                if dp == 4789 || dp == 8472 {
-                    off = l4 + 16;
-                    l3 = L3::Ether;
-                } else if sp == 3544 || dp == 3544 {
-                    match data.get(l4 + 8).map(|b| b >> 4) {
-                        Some(6) => {
-                            off = l4 + 8;
-                            l3 = L3::Ipv6;
-                        }
-                        _ => return last,
-                    }
-                } else {
-                    return last;
-                }
-            }
-            _ => return last,
-        }
-        if l3 == L3::Ether {
-            continue;
-        }
-        off = if proto == 4 || proto == 41 { l4 } else { off };
     }
-    last
+    let Some(d) = data.get(off..) else { return 0 };
+    let (a, b) = match l3 {
+        L3::Ipv4 if d.len() >= 20 => (&d[12..16], &d[16..20]),
+        L3::Ipv6 if d.len() >= 40 => (&d[8..24], &d[24..40]),
+        _ => return 0,
+    };
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = FxHasher::default();
+    h.write(x);
+    h.write(y);
+    let v = h.finish();
+    v ^ (v >> 32)
 }
 
 impl PacketDecoder {
@@ -735,7 +661,9 @@ impl PacketDecoder {
                     match self.frags.add(key, self.ts, foff, more, next, payload) {
                         FragOutcome::Pending => {}
                         FragOutcome::Dropped(r) => self.stats.drop(r),
-                        FragOutcome::Complete(n, buf) => self.ipv6_upper(src, dst, n, &buf, depth, out),
+                        FragOutcome::Complete(n, buf) => {
+                            self.ipv6_upper(src, dst, n, &buf, depth, out)
+                        }
                     }
                     return;
                 }
@@ -910,7 +838,12 @@ impl PacketDecoder {
     }
 
     /// Find or create the flow; emit the flow observation for a new direction.
-    fn flow(&mut self, t: &Tuple, icmp: Option<(u16, u16)>, out: &mut Vec<Observation<'static>>) -> (FlowKey, u8) {
+    fn flow(
+        &mut self,
+        t: &Tuple,
+        icmp: Option<(u16, u16)>,
+        out: &mut Vec<Observation<'static>>,
+    ) -> (FlowKey, u8) {
         let (key, dir) = Self::flow_key(t);
         if !self.cur.contains_key(&key) {
             let f = match self.old.remove(&key) {
@@ -965,7 +898,12 @@ impl PacketDecoder {
         self.flow(&t, icmp, out);
     }
 
-    fn obs(&self, t: &Tuple, dataset: &'static str, protocol: Option<&'static str>) -> Observation<'static> {
+    fn obs(
+        &self,
+        t: &Tuple,
+        dataset: &'static str,
+        protocol: Option<&'static str>,
+    ) -> Observation<'static> {
         let has_ports = t.proto == 6 || t.proto == 17 || t.proto == 132;
         Observation {
             timestamp_ns: Some(self.ts),
@@ -981,13 +919,30 @@ impl PacketDecoder {
         }
     }
 
-    fn app_obs(&self, t: &Tuple, dataset: &'static str, protocol: &'static str) -> Observation<'static> {
+    fn app_obs(
+        &self,
+        t: &Tuple,
+        dataset: &'static str,
+        protocol: &'static str,
+    ) -> Observation<'static> {
         let mut o = self.obs(t, dataset, Some(protocol));
-        o.community_id = Some(community_id(t.src, t.dst, t.proto, Some((t.sport, t.dport))));
+        o.community_id = Some(community_id(
+            t.src,
+            t.dst,
+            t.proto,
+            Some((t.sport, t.dport)),
+        ));
         o
     }
 
-    fn udp(&mut self, src: IpAddr, dst: IpAddr, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
+    fn udp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        d: &[u8],
+        depth: u8,
+        out: &mut Vec<Observation<'static>>,
+    ) {
         let (Some(sport), Some(dport), Some(ulen)) = (be16(d, 0), be16(d, 2), be16(d, 4)) else {
             self.stats.drop("udp: truncated header");
             return;
@@ -1016,8 +971,11 @@ impl PacketDecoder {
             self.l3(L3::Ether, payload, 8, depth + 1, out);
             return;
         }
-        if sport == 3544 || dport == 3544 {
-            if let Some(off) = teredo_offset(payload) {
+        // Teredo: on its port, or (like Zeek) on any port when the payload is an IPv6
+        // packet of exactly the datagram's length with a Teredo (2001::/32) endpoint.
+        if let Some(off) = teredo_offset(payload) {
+            let teredo_addr = |o: usize| payload.get(o..o + 4) == Some(&[0x20, 0x01, 0x00, 0x00]);
+            if sport == 3544 || dport == 3544 || teredo_addr(off + 8) || teredo_addr(off + 24) {
                 self.tunnelled = true;
                 self.l3(L3::Ipv6, payload, off, depth + 1, out);
                 return;
@@ -1057,7 +1015,14 @@ impl PacketDecoder {
         }
     }
 
-    fn quic(&mut self, t: &Tuple, key: FlowKey, dir: u8, d: &[u8], out: &mut Vec<Observation<'static>>) {
+    fn quic(
+        &mut self,
+        t: &Tuple,
+        key: FlowKey,
+        dir: u8,
+        d: &[u8],
+        out: &mut Vec<Observation<'static>>,
+    ) {
         let max = self.limits.tls_buffer_per_flow;
         let Some(flow) = self.cur.get_mut(&key) else {
             return;
@@ -1133,7 +1098,8 @@ impl PacketDecoder {
                 self.stats.drop("quic: crypto is not a client hello");
                 st.done = true;
             } else {
-                let l = usize::from(data[1]) << 16 | usize::from(data[2]) << 8 | usize::from(data[3]);
+                let l =
+                    usize::from(data[1]) << 16 | usize::from(data[2]) << 8 | usize::from(data[3]);
                 if let Some(body) = data.get(4..4 + l) {
                     st.done = true;
                     result = Some(tls::parse_client_hello(body));
@@ -1198,7 +1164,11 @@ impl PacketDecoder {
             return;
         }
         if st.mode == Mode::Unknown {
-            st.mode = if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 1 {
+            st.mode = if payload.len() >= 6
+                && payload[0] == 22
+                && payload[1] == 3
+                && payload[5] == 1
+            {
                 Mode::TlsClient
             } else if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 2 {
                 Mode::TlsServer

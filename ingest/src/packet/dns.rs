@@ -197,7 +197,8 @@ pub fn parse(msg: &[u8]) -> Result<DnsMessage, DnsError> {
             (28, 16) => {
                 let mut a = [0u8; 16];
                 a.copy_from_slice(rd);
-                m.answers.push((28, std::net::Ipv6Addr::from(a).to_string()));
+                m.answers
+                    .push((28, std::net::Ipv6Addr::from(a).to_string()));
             }
             (5, _) => {
                 let mut n = String::new();
@@ -243,7 +244,24 @@ mod tests {
         v.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6, 3, b'c', b'd', b'n']);
         v.extend_from_slice(&[0xc0, 16]);
         let cname_at = v.len() - 8;
-        v.extend_from_slice(&[0xc0, cname_at as u8, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+        v.extend_from_slice(&[
+            0xc0,
+            cname_at as u8,
+            0,
+            1,
+            0,
+            1,
+            0,
+            0,
+            0,
+            60,
+            0,
+            4,
+            192,
+            0,
+            2,
+            7,
+        ]);
         let m = parse(&v).unwrap();
         assert!(m.is_response);
         assert_eq!(

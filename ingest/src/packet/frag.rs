@@ -228,7 +228,10 @@ mod tests {
     #[test]
     fn conflicting_overlap_dropped() {
         let mut r = Reassembler::new(1 << 20, 16, 30_000_000_000);
-        assert_eq!(r.add(key(), 0, 0, true, 17, b"abcdefgh"), FragOutcome::Pending);
+        assert_eq!(
+            r.add(key(), 0, 0, true, 17, b"abcdefgh"),
+            FragOutcome::Pending
+        );
         assert_eq!(
             r.add(key(), 0, 0, true, 17, b"abcdXfgh"),
             FragOutcome::Dropped("frag: overlap conflict")
@@ -253,7 +256,17 @@ mod tests {
             assert!(r.pending() <= 100);
         }
         assert!(dropped >= 9_900);
-        r.add(FragKey { id: 99_999, ..key() }, 10_000, 0, true, 17, &[0u8; 8]);
+        r.add(
+            FragKey {
+                id: 99_999,
+                ..key()
+            },
+            10_000,
+            0,
+            true,
+            17,
+            &[0u8; 8],
+        );
         assert_eq!(r.pending(), 1);
         assert!(r.timeouts >= 60);
     }

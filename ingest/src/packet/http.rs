@@ -219,8 +219,14 @@ mod tests {
             parse_request(b"GET / HTTP/1.1\r\nHost: x"),
             HttpParse::Incomplete
         );
-        assert_eq!(parse_request(b"HTTP/1.1 200 OK\r\n\r\n"), HttpParse::NotHttp);
-        assert_eq!(parse_request(b"GETX / HTTP/1.1\r\n\r\n"), HttpParse::NotHttp);
+        assert_eq!(
+            parse_request(b"HTTP/1.1 200 OK\r\n\r\n"),
+            HttpParse::NotHttp
+        );
+        assert_eq!(
+            parse_request(b"GETX / HTTP/1.1\r\n\r\n"),
+            HttpParse::NotHttp
+        );
     }
 
     #[test]

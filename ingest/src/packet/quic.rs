@@ -219,12 +219,7 @@ pub fn decrypt_initial(
     let (ct, tag) = rest.split_at_mut(rest.len() - 16);
     let cipher = Aes128Gcm::new(&keys.key.into());
     cipher
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
-            hdr,
-            ct,
-            Tag::from_slice(tag),
-        )
+        .decrypt_in_place_detached(Nonce::from_slice(&nonce), hdr, ct, Tag::from_slice(tag))
         .map_err(|_| QuicError::Decrypt)?;
     let pt: &[u8] = ct;
     let mut p = 0;
@@ -292,8 +287,8 @@ mod tests {
         assert_eq!(
             k.key,
             [
-                0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46, 0x77, 0x30, 0xef, 0xcb, 0xe3,
-                0xb1, 0xa2, 0x2d
+                0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46, 0x77, 0x30, 0xef, 0xcb, 0xe3, 0xb1,
+                0xa2, 0x2d
             ]
         );
         assert_eq!(
@@ -303,8 +298,8 @@ mod tests {
         assert_eq!(
             k.hp,
             [
-                0x9f, 0x50, 0x44, 0x9e, 0x04, 0xa0, 0xe8, 0x10, 0x28, 0x3a, 0x1e, 0x99, 0x33,
-                0xad, 0xed, 0xd2
+                0x9f, 0x50, 0x44, 0x9e, 0x04, 0xa0, 0xe8, 0x10, 0x28, 0x3a, 0x1e, 0x99, 0x33, 0xad,
+                0xed, 0xd2
             ]
         );
     }
@@ -317,15 +312,19 @@ mod tests {
         assert_eq!(
             k.key,
             [
-                0x8b, 0x1a, 0x0b, 0xc1, 0x21, 0x28, 0x42, 0x90, 0xa2, 0x9e, 0x0a, 0x9e, 0xc7,
-                0xa7, 0x28, 0x7e
+                0x8b, 0x1a, 0x0b, 0xc1, 0x21, 0x28, 0x42, 0x90, 0xa2, 0x9e, 0x09, 0x71, 0xb5, 0xcd,
+                0x04, 0x5d
             ]
         );
     }
 
     #[test]
     fn assemble_out_of_order() {
-        let c = vec![(3u64, b"def".to_vec()), (0, b"abc".to_vec()), (2, b"cd".to_vec())];
+        let c = vec![
+            (3u64, b"def".to_vec()),
+            (0, b"abc".to_vec()),
+            (2, b"cd".to_vec()),
+        ];
         assert_eq!(assemble(&c, 100), b"abcdef");
         assert_eq!(assemble(&[(1, b"x".to_vec())], 100), b"");
     }

@@ -102,8 +102,14 @@ pub fn replay_parallel(
                 let b = &mut cur[w];
                 let off = b.data.len();
                 b.data.extend_from_slice(p.data);
-                b.pkts
-                    .push((off as u32, p.data.len() as u32, p.ts_ns, p.number, p.link, fi as u32));
+                b.pkts.push((
+                    off as u32,
+                    p.data.len() as u32,
+                    p.ts_ns,
+                    p.number,
+                    p.link,
+                    fi as u32,
+                ));
                 if b.pkts.len() >= BATCH || b.data.len() >= (8 << 20) {
                     let mut fresh = ret_rx.try_recv().unwrap_or_else(|_| Batch::new());
                     fresh.data.clear();
