@@ -16,6 +16,7 @@ pub mod community;
 pub mod decoder;
 pub mod dns;
 pub mod frag;
+pub mod fuzzing;
 pub mod http;
 pub mod live;
 pub mod quic;
