@@ -2,8 +2,8 @@
 //! application data and fragment floods are counted, never panic, never grow memory.
 
 use ingest::packet::{
-    fuzzing, read_capture, read_capture_from, CaptureError, DecoderLimits, LinkType,
-    PacketDecoder, PcapWriter,
+    fuzzing, read_capture, read_capture_from, CaptureError, DecoderLimits, LinkType, PacketDecoder,
+    PcapWriter,
 };
 use ingest::Origin;
 use proptest::prelude::*;
@@ -13,7 +13,20 @@ fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) 
     let mut p = vec![0u8; 14];
     p[12] = 0x08;
     let total = 20 + 8 + payload.len();
-    p.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     p.extend_from_slice(&src);
     p.extend_from_slice(&dst);
     let ul = 8 + payload.len();
@@ -45,7 +58,15 @@ fn pcap_bytes(pkts: &[Vec<u8>]) -> Vec<u8> {
 #[test]
 fn truncated_capture_reports_good_packets_then_error() {
     let pkts: Vec<Vec<u8>> = (0..3)
-        .map(|i| ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 4000 + i, 53, &dns_query("a.example")))
+        .map(|i| {
+            ipv4_udp(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                4000 + i,
+                53,
+                &dns_query("a.example"),
+            )
+        })
         .collect();
     let full = pcap_bytes(&pkts);
     let cut = &full[..full.len() - 10];
@@ -69,14 +90,33 @@ fn truncated_capture_reports_good_packets_then_error() {
     let mut bogus = full.clone();
     bogus[24 + 8..24 + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
     let r = read_capture_from(Path::new("bogus.pcap"), &mut &bogus[..], &mut |_| {});
-    assert!(matches!(r, Err(CaptureError::Corrupt { after_packets: 0, .. })), "{r:?}");
-    let r = read_capture_from(Path::new("x"), &mut &b"hello world, no pcap"[..], &mut |_| {});
+    assert!(
+        matches!(
+            r,
+            Err(CaptureError::Corrupt {
+                after_packets: 0,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = read_capture_from(
+        Path::new("x"),
+        &mut &b"hello world, no pcap"[..],
+        &mut |_| {},
+    );
     assert!(matches!(r, Err(CaptureError::BadMagic { .. })));
 }
 
 #[test]
 fn snaplen_cut_packet_is_counted_and_still_yields_ips() {
-    let p = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, &dns_query("long.example.org"));
+    let p = ipv4_udp(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        4000,
+        53,
+        &dns_query("long.example.org"),
+    );
     let cut = &p[..p.len() - 6];
     let mut dec = PacketDecoder::new(DecoderLimits::default());
     let mut out = Vec::new();
@@ -84,8 +124,14 @@ fn snaplen_cut_packet_is_counted_and_still_yields_ips() {
     assert_eq!(out.len(), 1, "flow observation only");
     assert_eq!(out[0].dataset, "flow");
     let st = dec.stats().clone();
-    assert_eq!(st.dropped_by_reason.get("ipv4: truncated (snaplen)"), Some(&1));
-    assert_eq!(st.dropped_by_reason.get("udp: truncated (snaplen)"), Some(&1));
+    assert_eq!(
+        st.dropped_by_reason.get("ipv4: truncated (snaplen)"),
+        Some(&1)
+    );
+    assert_eq!(
+        st.dropped_by_reason.get("udp: truncated (snaplen)"),
+        Some(&1)
+    );
     assert!(st.dropped_by_reason.keys().any(|k| k.starts_with("dns:")));
 }
 
@@ -137,12 +183,27 @@ fn reassembled_fragments_decode_dns() {
     };
     let mut dec = PacketDecoder::new(DecoderLimits::default());
     let mut out = Vec::new();
-    dec.decode(LinkType::ETHERNET, 0, &frag(b, 16, false), Origin::None, &mut out);
+    dec.decode(
+        LinkType::ETHERNET,
+        0,
+        &frag(b, 16, false),
+        Origin::None,
+        &mut out,
+    );
     assert!(out.is_empty());
-    dec.decode(LinkType::ETHERNET, 1, &frag(a, 0, true), Origin::None, &mut out);
+    dec.decode(
+        LinkType::ETHERNET,
+        1,
+        &frag(a, 0, true),
+        Origin::None,
+        &mut out,
+    );
     let dns: Vec<_> = out.iter().filter(|o| o.dataset == "dns").collect();
     assert_eq!(dns.len(), 1);
-    assert_eq!(dns[0].dns_question_name.as_deref(), Some("fragmented.example.net"));
+    assert_eq!(
+        dns[0].dns_question_name.as_deref(),
+        Some("fragmented.example.net")
+    );
     assert_eq!(dec.stats().frag_reassembled, 1);
 }
 
@@ -171,7 +232,13 @@ fn pcapng_interfaces_and_resolutions() {
     let mut idb2 = vec![0, 101, 0, 0, 0, 0, 0xff, 0xff];
     idb2.extend_from_slice(&[0, 9, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0]); // if_tsresol=9, end
     f.extend(block(1, &idb2));
-    let eth = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 4000, 53, &dns_query("a.example"));
+    let eth = ipv4_udp(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        4000,
+        53,
+        &dns_query("a.example"),
+    );
     let raw = eth[14..].to_vec();
     for (ifid, data, ts) in [(0u32, &eth, 1_000_000u64), (1, &raw, 1_000_000_000)] {
         let mut epb = ifid.to_be_bytes().to_vec();
@@ -187,7 +254,10 @@ fn pcapng_interfaces_and_resolutions() {
     let path = dir.path().join("t.pcapng");
     std::fs::write(&path, &f).unwrap();
     let mut got = Vec::new();
-    let st = read_capture(&path, |p| got.push((p.link, p.ts_ns, p.data.len(), p.number))).unwrap();
+    let st = read_capture(&path, |p| {
+        got.push((p.link, p.ts_ns, p.data.len(), p.number))
+    })
+    .unwrap();
     assert_eq!(
         got,
         vec![
@@ -209,11 +279,16 @@ fn malformed_tls_and_quic_counted() {
     let mut dec = PacketDecoder::new(DecoderLimits::default());
     let mut out = Vec::new();
     // A QUIC v1 long header Initial with garbage ciphertext (fails authentication).
-    let mut q = vec![0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0];
+    let mut q = vec![
+        0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0,
+    ];
     q.extend(std::iter::repeat_n(0x5a, 1232));
     let p = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, &q);
     dec.decode(LinkType::ETHERNET, 0, &p, Origin::None, &mut out);
-    assert_eq!(dec.stats().dropped_by_reason.get("quic: decrypt failed"), Some(&1));
+    assert_eq!(
+        dec.stats().dropped_by_reason.get("quic: decrypt failed"),
+        Some(&1)
+    );
     assert_eq!(out.len(), 1, "flow only");
 }
 
