@@ -311,6 +311,9 @@ struct Open {
     fp: Option<Fingerprint>,
     shadowed: bool,
     pos: u64,
+    /// This handle has seen the file at least `pos` long (a taken-over copy may still be
+    /// shorter than the fingerprint's position: then it waits instead of counting as truncated).
+    reached: bool,
     seen_size: u64,
     seen_change: Instant,
     /// Size at which the last read attempt found no complete line.
@@ -758,6 +761,7 @@ impl Tailer {
                 fp: None,
                 shadowed: false,
                 pos: 0,
+                reached: true,
                 seen_size: md.len(),
                 seen_change: now,
                 idle_size: None,
@@ -787,7 +791,7 @@ impl Tailer {
                 self.identify(i, now);
             } else if o.shadowed {
                 self.try_takeover(i);
-            } else if size < o.pos {
+            } else if size < o.pos && o.reached {
                 self.truncated(i, now);
                 self.identify(i, now);
             }
@@ -857,7 +861,8 @@ impl Tailer {
             p.path = self.opens[i].path.clone();
             let o = &mut self.opens[i];
             o.shadowed = false;
-            o.pos = p.delivered.min(size);
+            o.pos = p.delivered;
+            o.reached = size >= o.pos;
             o.idle_size = None;
         }
     }
@@ -869,6 +874,7 @@ impl Tailer {
         let fp = self.opens[i].fp.take();
         let o = &mut self.opens[i];
         o.pos = 0;
+        o.reached = true;
         o.long = None;
         o.idle_size = None;
         o.shadowed = false;
@@ -958,6 +964,7 @@ impl Tailer {
             0
         };
         self.opens[i].pos = start;
+        self.opens[i].reached = true;
         self.opens[i].shadowed = false;
         if start > 0 {
             self.ckpt_dirty = true;
@@ -1051,9 +1058,14 @@ impl Tailer {
             o.seen_change = now;
         }
         if size < o.pos {
-            self.truncated(i, now);
+            if o.reached {
+                self.truncated(i, now);
+            } else {
+                o.idle_size = Some(size);
+            }
             return None;
         }
+        o.reached = true;
         if o.idle_size == Some(size) {
             return None;
         }
