@@ -3,7 +3,9 @@
 //! workers. Packet count: TRAWL_BENCH_PACKETS (default 200000).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ingest::packet::{read_capture, replay_parallel, DecoderLimits, LinkType, PacketDecoder, PcapWriter};
+use ingest::packet::{
+    read_capture, replay_parallel, DecoderLimits, LinkType, PacketDecoder, PcapWriter,
+};
 use ingest::Origin;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -114,9 +116,40 @@ pub fn generate(path: &Path, packets: usize, seed: u64) -> usize {
         let sp = 1024 + (flow as u16 % 60000);
         let kind = (x >> 16) % 100;
         let (proto, l4) = match kind {
-            0..=9 => (17, udp(sp, 53, &dns(&format!("host{}.example{}.com", x % 1000, flow % 50), i as u16))),
-            10..=14 => (6, tcp(sp, 80, 1, format!("GET /p/{} HTTP/1.1\r\nHost: site{}.example\r\nUser-Agent: bench\r\n\r\n", x % 999, flow % 300).as_bytes())),
-            15..=19 => (6, tcp(sp, 443, 1, &client_hello(&format!("sni{}.example.net", flow % 500)))),
+            0..=9 => (
+                17,
+                udp(
+                    sp,
+                    53,
+                    &dns(
+                        &format!("host{}.example{}.com", x % 1000, flow % 50),
+                        i as u16,
+                    ),
+                ),
+            ),
+            10..=14 => (
+                6,
+                tcp(
+                    sp,
+                    80,
+                    1,
+                    format!(
+                        "GET /p/{} HTTP/1.1\r\nHost: site{}.example\r\nUser-Agent: bench\r\n\r\n",
+                        x % 999,
+                        flow % 300
+                    )
+                    .as_bytes(),
+                ),
+            ),
+            15..=19 => (
+                6,
+                tcp(
+                    sp,
+                    443,
+                    1,
+                    &client_hello(&format!("sni{}.example.net", flow % 500)),
+                ),
+            ),
             20..=29 => {
                 // QUIC short-header data packets (and a long header now and then).
                 let mut q = vec![0x40u8; 1200];
@@ -138,13 +171,17 @@ pub fn generate(path: &Path, packets: usize, seed: u64) -> usize {
         let (sa, da) = if x & (1 << 40) != 0 { (a, b) } else { (b, a) };
         ip(&mut p, v6, sa, da, proto, l4.len());
         p.extend_from_slice(&l4);
-        w.write(1_700_000_000_000_000_000 + i as i64 * 1000, &p).unwrap();
+        w.write(1_700_000_000_000_000_000 + i as i64 * 1000, &p)
+            .unwrap();
     }
     packets
 }
 
 fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("TRAWL_BENCH_PACKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n: usize = std::env::var("TRAWL_BENCH_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("bench.pcap");
     generate(&path, n, 42);
@@ -169,9 +206,14 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("replay_parallel_2_workers", |b| {
         b.iter(|| {
-            replay_parallel(std::slice::from_ref(&path), 2, DecoderLimits::default(), &|_, v| {
-                drop(v);
-            })
+            replay_parallel(
+                std::slice::from_ref(&path),
+                2,
+                DecoderLimits::default(),
+                &|_, v| {
+                    drop(v);
+                },
+            )
             .unwrap()
         })
     });

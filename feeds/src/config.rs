@@ -64,6 +64,7 @@ pub struct Config {
 
 /// `[sensor]`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SensorConfig {
     /// Observer name in alerts.
     #[serde(default = "default_sensor_name")]
@@ -71,6 +72,12 @@ pub struct SensorConfig {
     /// Data directory (snapshots, fetch cache); relative to the config file's directory.
     #[serde(default)]
     pub data: Option<PathBuf>,
+    /// `trawl run`: address of the admin endpoint (`/metrics`, `/healthz`), e.g. `127.0.0.1:9102`.
+    #[serde(default)]
+    pub metrics: Option<String>,
+    /// `trawl run`: fold repeats of (indicator, source ip) within this window (`60s`, `5m`).
+    #[serde(default)]
+    pub suppress: Option<String>,
 }
 
 impl Default for SensorConfig {
@@ -78,6 +85,8 @@ impl Default for SensorConfig {
         SensorConfig {
             name: default_sensor_name(),
             data: None,
+            metrics: None,
+            suppress: None,
         }
     }
 }
