@@ -71,6 +71,12 @@ pub struct SensorConfig {
     /// Data directory (snapshots, fetch cache); relative to the config file's directory.
     #[serde(default)]
     pub data: Option<PathBuf>,
+    /// Address of the daemon's admin/metrics endpoint (`"127.0.0.1:9100"`).
+    #[serde(default)]
+    pub metrics: Option<String>,
+    /// Fold repeated alerts of the same (indicator, source ip) inside this window (`"60s"`).
+    #[serde(default)]
+    pub suppress: Option<String>,
 }
 
 impl Default for SensorConfig {
@@ -78,6 +84,8 @@ impl Default for SensorConfig {
         SensorConfig {
             name: default_sensor_name(),
             data: None,
+            metrics: None,
+            suppress: None,
         }
     }
 }
