@@ -82,12 +82,12 @@ add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 1000, 0, SYN))))
 add(eth(ipv4(s[0], c[0], 6, tcp(s[1], c[1], 5000, 1001, SYN | ACK))))
 add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 1001, 5001, ACK))))
 add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 1001, 5001, PSH | ACK, req))))
-# 3. TLS ClientHello whose SNI is below a listed phishing URL's host (derived domain).
+# 3. TLS ClientHello whose SNI is a listed phishing URL's host (derived, exact-only domain).
 c, s = ("10.0.0.22", 40002), ("93.184.216.61", 443)
 add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 2000, 0, SYN))))
 add(eth(ipv4(s[0], c[0], 6, tcp(s[1], c[1], 7000, 2001, SYN | ACK))))
 add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 2001, 7001, ACK))))
-add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 2001, 7001, PSH | ACK, client_hello("cdn.docs-share.info")))))
+add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 2001, 7001, PSH | ACK, client_hello("docs-share.info")))))
 # 4. A connection attempt to an address inside a DROP CIDR (IP hit, once per flow direction).
 c, s = ("10.0.0.23", 40003), ("185.220.100.5", 22)
 add(eth(ipv4(c[0], s[0], 6, tcp(c[1], s[1], 3000, 0, SYN))))

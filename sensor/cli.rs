@@ -44,7 +44,12 @@ pub struct DataArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AlertArgs {
     /// Minimum indicator confidence (0-100) that alerts.
-    #[arg(short = 'c', long = "confidence", value_name = "MIN", default_value_t = 0)]
+    #[arg(
+        short = 'c',
+        long = "confidence",
+        value_name = "MIN",
+        default_value_t = 0
+    )]
     pub min_confidence: u8,
     /// Minimum indicator severity that alerts (low, medium, high).
     #[arg(short = 's', long = "severity", value_name = "MIN")]
@@ -181,7 +186,12 @@ pub enum Command {
         #[arg(long = "type", short = 't', value_name = "T")]
         types: Vec<String>,
         /// Minimum confidence (0-100).
-        #[arg(short = 'c', long = "confidence", value_name = "MIN", default_value_t = 0)]
+        #[arg(
+            short = 'c',
+            long = "confidence",
+            value_name = "MIN",
+            default_value_t = 0
+        )]
         min_confidence: u8,
         /// Minimum severity (low, medium, high).
         #[arg(short = 's', long = "severity", value_name = "MIN")]

@@ -304,7 +304,15 @@ fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
         if file.as_os_str() != "-" && is_capture(file) {
             crate::replay::observe_capture(file, &mut out)?;
         } else {
-            scan::scan_file(file, Mode::Observations, None, &ctx, &opts, &mut out, &mut stats)?;
+            scan::scan_file(
+                file,
+                Mode::Observations,
+                None,
+                &ctx,
+                &opts,
+                &mut out,
+                &mut stats,
+            )?;
         }
     }
     out.flush()?;
@@ -390,7 +398,11 @@ fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -398,7 +410,10 @@ fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
 }
 
 /// Every indicator of `snapshot` covering one query value.
-pub fn lookup(snapshot: &Snapshot, raw: &str) -> Result<(String, Vec<(Indicator, matcher::MatchKind)>)> {
+pub fn lookup(
+    snapshot: &Snapshot,
+    raw: &str,
+) -> Result<(String, Vec<(Indicator, matcher::MatchKind)>)> {
     let n = normalize(raw, None).map_err(|e| anyhow!("{raw}: {e}"))?;
     let mut hits: Vec<Hit> = Vec::new();
     match n.itype {
@@ -524,7 +539,12 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
             .create(true)
             .append(true)
             .open(&path)
-            .with_context(|| format!("appending to {} (use -n to skip the query log)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "appending to {} (use -n to skip the query log)",
+                    path.display()
+                )
+            })?;
         writeln!(f, "{entry}")?;
     }
     Ok(if found_any {
@@ -596,8 +616,8 @@ fn export(data: &DataArgs, req: ExportRequest, quiet: bool) -> Result<ExitCode> 
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut iter = snapshot.iter();
-    let stats = feeds::export::export(format, &mut iter, &filter, &opts, &mut out)
-        .context("exporting")?;
+    let stats =
+        feeds::export::export(format, &mut iter, &filter, &opts, &mut out).context("exporting")?;
     out.flush()?;
     if !quiet {
         eprintln!("{}", serde_json::to_string(&stats)?);

@@ -47,15 +47,7 @@ pub struct Scratch {
 impl<'s> Correlator<'s> {
     /// A correlator over `snapshot` with the given filter.
     pub fn new(snapshot: &'s Snapshot, filter: HitFilter) -> Self {
-        Correlator {
-            snapshot,
-            filter,
-        }
-    }
-
-    /// The snapshot in use.
-    pub fn snapshot(&self) -> &'s Snapshot {
-        self.snapshot
+        Correlator { snapshot, filter }
     }
 
     fn record(&self, id: u32, records: &mut HashMap<u32, Arc<Indicator>>) -> Arc<Indicator> {
@@ -87,10 +79,10 @@ impl<'s> Correlator<'s> {
         let start = out.len();
         let m = self.snapshot;
         let lookup = |field: &'static str,
-                          value: &str,
-                          f: &dyn Fn(&mut Vec<Hit>),
-                          scratch: &mut Scratch,
-                          out: &mut Vec<FieldHit>| {
+                      value: &str,
+                      f: &dyn Fn(&mut Vec<Hit>),
+                      scratch: &mut Scratch,
+                      out: &mut Vec<FieldHit>| {
             scratch.hits.clear();
             f(&mut scratch.hits);
             if scratch.hits.is_empty() {
@@ -101,14 +93,32 @@ impl<'s> Correlator<'s> {
             scratch.hits = hits;
         };
         if let Some(name) = obs.dns_question_name.as_deref() {
-            lookup("dns.question.name", name, &|h| m.match_domain(name, h), scratch, out);
+            lookup(
+                "dns.question.name",
+                name,
+                &|h| m.match_domain(name, h),
+                scratch,
+                out,
+            );
         }
         for answer in &obs.dns_answers {
             let data = answer.data.as_ref();
             if let Ok(ip) = data.parse::<IpAddr>() {
-                lookup("dns.answers.data", data, &|h| m.match_ip(ip, h), scratch, out);
+                lookup(
+                    "dns.answers.data",
+                    data,
+                    &|h| m.match_ip(ip, h),
+                    scratch,
+                    out,
+                );
             } else if !data.is_empty() {
-                lookup("dns.answers.data", data, &|h| m.match_domain(data, h), scratch, out);
+                lookup(
+                    "dns.answers.data",
+                    data,
+                    &|h| m.match_domain(data, h),
+                    scratch,
+                    out,
+                );
             }
         }
         if let Some(url) = obs.url_full.as_deref() {
@@ -123,7 +133,13 @@ impl<'s> Correlator<'s> {
             );
         }
         if let Some(host) = obs.url_domain.as_deref() {
-            lookup("url.domain", host, &|h| m.match_domain(host, h), scratch, out);
+            lookup(
+                "url.domain",
+                host,
+                &|h| m.match_domain(host, h),
+                scratch,
+                out,
+            );
         }
         if let Some(sni) = obs.tls_sni.as_deref() {
             lookup(
@@ -157,7 +173,13 @@ impl<'s> Correlator<'s> {
             }
         }
         if let Some(addr) = obs.email_from.as_deref() {
-            lookup("email.from.address", addr, &|h| m.match_email(addr, h), scratch, out);
+            lookup(
+                "email.from.address",
+                addr,
+                &|h| m.match_email(addr, h),
+                scratch,
+                out,
+            );
         }
         if !check_ips {
             return;

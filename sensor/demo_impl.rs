@@ -46,14 +46,18 @@ fn print_alerts(path: &Path) -> Result<usize> {
         n += 1;
         let t = &v["trawl"];
         let place = if let Some(p) = v["log"]["file"]["path"].as_str() {
-            let file = Path::new(p).file_name().map_or(p.into(), |f| f.to_string_lossy());
+            let file = Path::new(p)
+                .file_name()
+                .map_or(p.into(), |f| f.to_string_lossy());
             format!("{}@{}", file, v["log"]["offset"])
         } else {
             format!(
                 "{}#{}",
                 v["trawl"]["capture"]["file"]
                     .as_str()
-                    .map(|p| Path::new(p).file_name().map_or(p.to_string(), |f| f.to_string_lossy().into_owned()))
+                    .map(|p| Path::new(p)
+                        .file_name()
+                        .map_or(p.to_string(), |f| f.to_string_lossy().into_owned()))
                     .unwrap_or_default(),
                 v["trawl"]["capture"]["packet"]
             )
@@ -69,11 +73,19 @@ fn print_alerts(path: &Path) -> Result<usize> {
             t["severity"].as_str().unwrap_or(""),
             t["sources"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+                .map(|a| a
+                    .iter()
+                    .filter_map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","))
                 .unwrap_or_default(),
             t["tags"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+                .map(|a| a
+                    .iter()
+                    .filter_map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","))
                 .unwrap_or_default(),
         );
     }
@@ -93,17 +105,25 @@ fn truncate(s: &str, n: usize) -> String {
 /// Run the demo.
 pub fn demo(workdir: Option<PathBuf>, samples: Option<PathBuf>, quiet: bool) -> Result<ExitCode> {
     let samples = find_samples(samples)?;
-    let work = workdir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("trawl-demo-{}", std::process::id()))
-    });
+    let work = workdir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("trawl-demo-{}", std::process::id())));
     let data = work.join("data");
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    println!("== trawl demo: samples {} -> work dir {}", samples.display(), work.display());
+    println!(
+        "== trawl demo: samples {} -> work dir {}",
+        samples.display(),
+        work.display()
+    );
 
     // 1. Feeds -> snapshot.
     let config_path = samples.join("trawl.toml");
-    let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
-    println!("\n== 1. trawl update --config {} --data {}", config_path.display(), data.display());
+    let config =
+        Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
+    println!(
+        "\n== 1. trawl update --config {} --data {}",
+        config_path.display(),
+        data.display()
+    );
     let progress = crate::progress::BarProgress::new(quiet);
     let report = feeds::update::update(
         &config,
@@ -137,12 +157,23 @@ pub fn demo(workdir: Option<PathBuf>, samples: Option<PathBuf>, quiet: bool) -> 
     let correlator = Correlator::new(&snapshot, HitFilter::default());
     let logs = files_in(&samples.join("logs"))?;
     let log_alerts = work.join("alerts-logs.jsonl");
-    println!("\n== 2. trawl scan samples/logs/* > {}", log_alerts.display());
+    println!(
+        "\n== 2. trawl scan samples/logs/* > {}",
+        log_alerts.display()
+    );
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&log_alerts)?);
         let mut stats = ScanStats::default();
         for log in &logs {
-            scan_file(log, Mode::Alerts, Some(&correlator), &ctx, &ScanOptions::default(), &mut out, &mut stats)?;
+            scan_file(
+                log,
+                Mode::Alerts,
+                Some(&correlator),
+                &ctx,
+                &ScanOptions::default(),
+                &mut out,
+                &mut stats,
+            )?;
         }
         out.flush()?;
         print!("{}", stats.render());
@@ -152,7 +183,10 @@ pub fn demo(workdir: Option<PathBuf>, samples: Option<PathBuf>, quiet: bool) -> 
     // 3. Captures.
     let pcaps = files_in(&samples.join("pcaps"))?;
     let pcap_alerts = work.join("alerts-pcaps.jsonl");
-    println!("\n== 3. trawl replay samples/pcaps/* > {}", pcap_alerts.display());
+    println!(
+        "\n== 3. trawl replay samples/pcaps/* > {}",
+        pcap_alerts.display()
+    );
     let exe = std::env::current_exe()?;
     let status = std::process::Command::new(&exe)
         .arg("replay")

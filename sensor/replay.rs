@@ -60,7 +60,10 @@ pub fn replay_cmd(
     let workers = threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let started = Instant::now();
     let now = now_ns();
-    let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
     let rendered: Mutex<Vec<Rendered>> = Mutex::new(Vec::new());
     let by_feed: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let sink = |_worker: usize, batch: Vec<Observation<'static>>| {
@@ -83,7 +86,10 @@ pub fn replay_cmd(
             }
             let key = match &obs.origin {
                 Origin::Packet { capture, number } => (
-                    names.iter().position(|n| n == capture).unwrap_or(usize::MAX),
+                    names
+                        .iter()
+                        .position(|n| n == capture)
+                        .unwrap_or(usize::MAX),
                     *number,
                     seq as u64,
                 ),
@@ -123,13 +129,16 @@ pub fn replay_cmd(
         if alert.summary_json {
             eprintln!("{summary}");
         } else {
+            let d = &summary["decode"]["decode"];
             eprintln!(
-                "replayed {} capture(s) in {:.2} s: {} alerts",
+                "replayed {} capture(s) in {:.2} s: {} packets, {} observations, {} alerts; dropped by reason: {}",
                 files.len(),
                 secs,
-                alerts
+                d["packets"],
+                d["observations"],
+                alerts,
+                d["dropped_by_reason"]
             );
-            eprintln!("{}", serde_json::to_string_pretty(&summary["decode"])?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -199,17 +208,14 @@ pub fn sniff_cmd(
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
     let mut feeds = BTreeMap::new();
-    let cfg = packet::LiveConfig {
-        interface: args.interface.clone(),
-        bpf: args.bpf.clone(),
-        snaplen: args.snaplen,
-        promisc: args.promisc,
-        max_packets: args.count,
-        max_duration: args.duration.map(std::time::Duration::from_secs),
-        ..Default::default()
-    };
-    let stats = packet::sniff(&cfg, &stop, |batch: &[Observation<'static>]| {
-        for obs in batch {
+    let mut cfg = packet::LiveOptions::new(&args.interface);
+    cfg.bpf = args.bpf.clone().unwrap_or_default();
+    cfg.snaplen = args.snaplen;
+    cfg.promisc = args.promisc;
+    cfg.max_packets = args.count;
+    cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
+    let stats = packet::sniff(cfg, &stop, |batch: Vec<Observation<'static>>| {
+        for obs in &batch {
             let bytes = alerts_for(
                 &correlator,
                 &setup.ctx,

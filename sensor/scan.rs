@@ -189,7 +189,8 @@ pub fn scan_file(
         }
         // SAFETY: the map is read-only; a log file truncated while we read it can fault,
         // which is the same contract ripgrep accepts for its mmap searcher.
-        let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {name}"))?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {name}"))?;
         let data: &[u8] = &map;
         let (format, parser) = make_parser(data, opts)?;
         stats.formats.insert(name.clone(), format.as_str().into());
@@ -288,8 +289,8 @@ fn is_plain_file(path: &Path) -> Result<bool> {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut magic))
         .with_context(|| format!("reading {}", path.display()))?;
-    let compressed = (n >= 2 && magic[..2] == [0x1f, 0x8b])
-        || (n >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd]);
+    let compressed =
+        (n >= 2 && magic[..2] == [0x1f, 0x8b]) || (n >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd]);
     Ok(!compressed)
 }
 
@@ -369,10 +370,8 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceSt
             Err(e) => {
                 *st.failures.entry(e.reason).or_default() += 1;
                 if st.first_failures.len() < 10 {
-                    st.first_failures.push(format!(
-                        "{} at byte {}: {}",
-                        job.path, offset, e
-                    ));
+                    st.first_failures
+                        .push(format!("{} at byte {}: {}", job.path, offset, e));
                 }
             }
             Ok(Some(mut obs)) => {

@@ -64,6 +64,7 @@ pub struct Config {
 
 /// `[sensor]`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SensorConfig {
     /// Observer name in alerts.
     #[serde(default = "default_sensor_name")]
@@ -71,10 +72,10 @@ pub struct SensorConfig {
     /// Data directory (snapshots, fetch cache); relative to the config file's directory.
     #[serde(default)]
     pub data: Option<PathBuf>,
-    /// Address of the daemon's admin/metrics endpoint (`"127.0.0.1:9100"`).
+    /// `trawl run`: address of the admin endpoint (`/metrics`, `/healthz`), e.g. `127.0.0.1:9102`.
     #[serde(default)]
     pub metrics: Option<String>,
-    /// Fold repeated alerts of the same (indicator, source ip) inside this window (`"60s"`).
+    /// `trawl run`: fold repeats of (indicator, source ip) within this window (`60s`, `5m`).
     #[serde(default)]
     pub suppress: Option<String>,
 }

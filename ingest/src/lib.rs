@@ -9,5 +9,6 @@
 pub mod logs;
 pub mod observation;
 pub mod packet;
+pub mod tail;
 
 pub use observation::{DnsAnswer, Observation, Origin};

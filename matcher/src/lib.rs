@@ -13,6 +13,7 @@ pub mod model;
 pub mod naive;
 pub mod normalize;
 pub mod snapshot;
+pub mod text;
 
 pub use matcher::{Hit, IndicatorId, Matcher};
 pub use model::{Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName};

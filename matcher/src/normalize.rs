@@ -799,5 +799,65 @@ pub fn normalize_pattern(raw: &str) -> Result<String, NormalizeError> {
     Ok(raw.to_string())
 }
 
+/// The form in which the matcher compares an observed URL with URL indicators: the URL
+/// itself when it is already canonical (the common case, no allocation), else its
+/// [`normalize_url`] form, else the trimmed input when it cannot be normalised. A URL
+/// indicator's value maps to itself, so indicator and observation meet in the same form.
+pub fn normalize_observed_url(url: &str) -> Cow<'_, str> {
+    if is_canonical_url_fast(url) {
+        return Cow::Borrowed(url);
+    }
+    match normalize_url(url) {
+        Ok(s) => Cow::Owned(s),
+        Err(_) => Cow::Borrowed(url.trim()),
+    }
+}
+
+/// Cheap check that `url` is already in [`normalize_url`] form (conservative: false means
+/// "maybe not").
+fn is_canonical_url_fast(url: &str) -> bool {
+    let Some((scheme, rest)) = split_scheme(url) else {
+        return false;
+    };
+    if !scheme
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        || scheme.starts_with("hxxp")
+        || scheme.starts_with("meow")
+        || scheme.starts_with("fxp")
+    {
+        return false;
+    }
+    let Some(slash) = rest.find('/') else {
+        return false;
+    };
+    let authority = &rest[..slash];
+    if authority.is_empty()
+        || authority.ends_with('.')
+        || authority.ends_with(':')
+        || authority.contains(".:")
+        || !authority.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_' | b':')
+        })
+    {
+        return false;
+    }
+    if let Some((host, port)) = authority.rsplit_once(':') {
+        if host.contains(':') || !is_port(port) || port.starts_with('0') {
+            return false;
+        }
+        if port.parse::<u16>().ok() == default_port(scheme) {
+            return false;
+        }
+    }
+    if authority.split(':').next().is_some_and(|h| {
+        h.bytes().all(|b| b.is_ascii_digit() || b == b'.') && parse_ipv4_strict(h).is_none()
+    }) {
+        return false;
+    }
+    rest.bytes()
+        .all(|b| b > 0x20 && b < 0x7f && !matches!(b, b'%' | b'#' | b'[' | b'(' | b'{'))
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,44 @@
-//! Compiled snapshots (DESIGN §4). PLACEHOLDER SIGNATURES: being implemented.
+//! Compiled snapshots (DESIGN §4): the indicator set compiled into FSTs, IP range tables, an
+//! Aho-Corasick automaton and compact metadata, published atomically as a versioned
+//! directory and loaded by mmap.
+//!
+//! Directory `data_dir/snapshots/<version>/`:
+//! * `domains.fst`: label-reversed names (`com.example.www`) → rank in that order;
+//!   `domains.idx`: rank → id (+ exact-only bit) and id → rank.
+//! * `values.fst`: every other indicator, key = type byte ‖ value, output = id. Keys sort in
+//!   id order, so a value is reconstructed from its id by descending the FST (values are
+//!   stored once).
+//! * `ip.bin`: non-overlapping IPv4 (u32) and IPv6 (u128) elementary ranges, each with the
+//!   list of every indicator covering it.
+//! * `records.bin`: metadata in blocks of [`BLOCK`] records, each field delta-coded against
+//!   the previous record; `strings.bin` (interned provider/description/reference/tag/source
+//!   strings) and `sets.bin` (interned tag and source sets).
+//! * `meta.json` ([`SnapshotMeta`]) and `manifest` (length and CRC-32 of every file, itself
+//!   check-summed): a damaged or truncated file is refused at open.
+
+mod build;
+mod format;
+#[cfg(test)]
+mod tests;
 
 use crate::matcher::{Hit, IndicatorId, Matcher};
-use crate::model::{Indicator, UnixTime};
+use crate::model::{Indicator, IndicatorType, MatchKind, UnixTime};
+use crate::normalize::normalize_observed_url;
+use crate::text;
+use format::{Blob, DomainIdx, IpTables, Records, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Records per metadata block.
+pub(crate) const BLOCK: usize = 32;
+
+/// How many published versions `publish` keeps.
+pub const KEEP_VERSIONS: usize = 3;
 
 /// Errors reading or writing a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +72,20 @@ pub enum SnapshotError {
     },
 }
 
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> SnapshotError {
+    SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
 /// What a snapshot says about itself (`meta.json` in its directory).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
@@ -53,9 +100,19 @@ pub struct SnapshotMeta {
 }
 
 /// Collects indicators (merging duplicates) and compiles them into a snapshot.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SnapshotBuilder {
-    _private: (),
+    items: Vec<Indicator>,
+    index: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl std::fmt::Debug for SnapshotBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotBuilder")
+            .field("len", &self.items.len())
+            .finish()
+    }
 }
 
 impl SnapshotBuilder {
@@ -64,15 +121,37 @@ impl SnapshotBuilder {
         Self::default()
     }
 
-    /// Add one normalised indicator, merging it into an existing one of the same itype and value.
-    pub fn insert(&mut self, indicator: Indicator) {
-        let _ = indicator;
-        todo!()
+    /// Add one normalised indicator, merging it into an existing one of the same itype and
+    /// value (`Indicator::merge`); tags and sources are tidied.
+    pub fn insert(&mut self, mut indicator: Indicator) {
+        use std::hash::BuildHasher;
+        let hash = self
+            .hasher
+            .hash_one((indicator.itype, indicator.value.as_str()));
+        let items = &mut self.items;
+        if let Some(&i) = self.index.find(hash, |&i| {
+            let it = &items[i as usize];
+            it.itype == indicator.itype && it.value == indicator.value
+        }) {
+            let it = &mut items[i as usize];
+            indicator.tidy();
+            it.merge(&indicator);
+            it.tidy();
+            return;
+        }
+        indicator.tidy();
+        let i = items.len() as u32;
+        items.push(indicator);
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, i, |&j| {
+            let it = &items[j as usize];
+            hasher.hash_one((it.itype, it.value.as_str()))
+        });
     }
 
     /// Number of distinct indicators so far.
     pub fn len(&self) -> usize {
-        todo!()
+        self.items.len()
     }
 
     /// True when nothing was inserted.
@@ -80,49 +159,400 @@ impl SnapshotBuilder {
         self.len() == 0
     }
 
-    /// Compile into an in-memory snapshot (tests, `trawl demo`).
+    /// Compile into an in-memory snapshot (tests, `trawl demo`); its version is 0.
     pub fn build(self) -> Result<Snapshot, SnapshotError> {
-        todo!()
+        let files = build::compile(self.items, 0, serde_json::Value::Null)?;
+        let dir = PathBuf::from("<memory>");
+        let blobs = files
+            .into_iter()
+            .map(|(name, bytes)| (name, Blob::Mem(bytes)))
+            .collect();
+        Snapshot::from_blobs(&dir, blobs)
     }
 
     /// Compile and publish atomically as a new version under `data_dir`; returns its directory.
+    ///
+    /// The files are written into `snapshots/.tmp-<pid>-<n>`, each fsynced, the directory
+    /// renamed to `snapshots/<version>` (version = newest existing + 1, 1 for the first),
+    /// then `current` is replaced (temp file, fsync, rename). Only the newest
+    /// [`KEEP_VERSIONS`] versions are kept.
     pub fn publish(
         self,
         data_dir: &Path,
         extra: serde_json::Value,
     ) -> Result<PathBuf, SnapshotError> {
-        let _ = (data_dir, extra);
-        todo!()
+        let snaps = data_dir.join("snapshots");
+        fs::create_dir_all(&snaps).map_err(io_err(&snaps))?;
+        let mut version = newest_version(data_dir, &snaps)? + 1;
+        let files = build::compile(self.items, version, extra)?;
+        let tmp = snaps.join(format!(".tmp-{}-{}", std::process::id(), next_tmp()));
+        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+        let written = (|| {
+            let mut manifest = String::from("trawl-snapshot 1\n");
+            for (name, bytes) in &files {
+                let p = tmp.join(name);
+                write_synced(&p, bytes)?;
+                manifest.push_str(&format!(
+                    "{name} {} {:08x}\n",
+                    bytes.len(),
+                    crc32fast::hash(bytes)
+                ));
+            }
+            let crc = crc32fast::hash(manifest.as_bytes());
+            manifest.push_str(&format!("end {crc:08x}\n"));
+            write_synced(&tmp.join("manifest"), manifest.as_bytes())?;
+            sync_dir(&tmp)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        // Another publisher may have taken the version meanwhile: move on to the next one.
+        // The version number inside meta.json then lags; rewrite it if so.
+        let mut final_dir = snaps.join(version.to_string());
+        let mut attempts = 0;
+        while let Err(e) = fs::rename(&tmp, &final_dir) {
+            attempts += 1;
+            if attempts > 16 || !final_dir.exists() {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(SnapshotError::Io {
+                    path: final_dir,
+                    source: e,
+                });
+            }
+            version += 1;
+            final_dir = snaps.join(version.to_string());
+        }
+        if attempts > 0 {
+            fix_version(&final_dir, version)?;
+        }
+        sync_dir(&snaps)?;
+        let cur_tmp = data_dir.join(format!(
+            ".current.tmp-{}-{}",
+            std::process::id(),
+            next_tmp()
+        ));
+        write_synced(&cur_tmp, format!("{version}\n").as_bytes())?;
+        let cur = data_dir.join("current");
+        fs::rename(&cur_tmp, &cur).map_err(io_err(&cur))?;
+        sync_dir(data_dir)?;
+        prune(&snaps, KEEP_VERSIONS);
+        Ok(final_dir)
     }
 }
 
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn next_tmp() -> u64 {
+    TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    let mut f = fs::File::create(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Versions present as numeric directory names.
+fn versions(snaps: &Path) -> Vec<u64> {
+    let mut v: Vec<u64> = fs::read_dir(snaps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn newest_version(data_dir: &Path, snaps: &Path) -> Result<u64, SnapshotError> {
+    let cur = read_current(data_dir).ok().unwrap_or(0);
+    Ok(cur.max(versions(snaps).last().copied().unwrap_or(0)))
+}
+
+fn fix_version(dir: &Path, version: u64) -> Result<(), SnapshotError> {
+    // Rewrite meta.json and the manifest for the version actually taken.
+    let meta_path = dir.join("meta.json");
+    let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+    let mut meta: SnapshotMeta =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(&meta_path, e.to_string()))?;
+    meta.version = version;
+    let new = serde_json::to_vec_pretty(&meta).map_err(|e| corrupt(&meta_path, e.to_string()))?;
+    write_synced(&meta_path, &new)?;
+    let man_path = dir.join("manifest");
+    let text = fs::read_to_string(&man_path).map_err(io_err(&man_path))?;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("end ") {
+            continue;
+        }
+        if line.starts_with("meta.json ") {
+            out.push_str(&format!(
+                "meta.json {} {:08x}\n",
+                new.len(),
+                crc32fast::hash(&new)
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let crc = crc32fast::hash(out.as_bytes());
+    out.push_str(&format!("end {crc:08x}\n"));
+    write_synced(&man_path, out.as_bytes())?;
+    sync_dir(dir)
+}
+
+/// Delete all but the newest `keep` versions (best effort: a sensor may still have one open,
+/// which is fine for mmapped files on Unix).
+fn prune(snaps: &Path, keep: usize) {
+    let v = versions(snaps);
+    if v.len() > keep {
+        for old in &v[..v.len() - keep] {
+            let _ = fs::remove_dir_all(snaps.join(old.to_string()));
+        }
+    }
+}
+
+fn read_current(data_dir: &Path) -> Result<u64, SnapshotError> {
+    let p = data_dir.join("current");
+    let text = match fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SnapshotError::NoSnapshot(data_dir.to_path_buf()))
+        }
+        Err(e) => return Err(SnapshotError::Io { path: p, source: e }),
+    };
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| corrupt(&p, format!("not a version number: {:?}", text.trim())))
+}
+
+/// File names of a snapshot directory, besides `manifest`.
+pub(crate) const FILES: [&str; 8] = [
+    "meta.json",
+    "domains.fst",
+    "domains.idx",
+    "values.fst",
+    "ip.bin",
+    "records.bin",
+    "strings.bin",
+    "sets.bin",
+];
+
 /// A loaded, immutable, `Send + Sync` compiled indicator set.
-#[derive(Debug)]
 pub struct Snapshot {
-    _private: (),
+    dir: PathBuf,
+    meta: SnapshotMeta,
+    domains: fst::Map<Blob>,
+    dom_idx: DomainIdx,
+    values: fst::Map<Blob>,
+    ips: IpTables,
+    records: Records,
+    strings: Table,
+    sets: Table,
+    /// First id of each type, in `IndicatorType::ALL` order, plus the total at the end.
+    type_start: [u32; 14],
+    patterns: Option<aho_corasick::AhoCorasick>,
+    /// Pattern number in the automaton → indicator id.
+    pattern_ids: Vec<IndicatorId>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+pub(crate) fn type_byte(t: IndicatorType) -> u8 {
+    IndicatorType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8
 }
 
 impl Snapshot {
-    /// Load the current snapshot of `data_dir` by mmap.
+    /// Load the current snapshot of `data_dir` by mmap (`data_dir/current` names the version).
     pub fn open_current(data_dir: &Path) -> Result<Snapshot, SnapshotError> {
-        let _ = data_dir;
-        todo!()
+        let v = read_current(data_dir)?;
+        Snapshot::open(&data_dir.join("snapshots").join(v.to_string()))
     }
 
-    /// Load the snapshot in `dir` by mmap.
+    /// Same as [`Snapshot::open`].
+    pub fn from_dir(dir: &Path) -> Result<Snapshot, SnapshotError> {
+        Snapshot::open(dir)
+    }
+
+    /// Load the snapshot in `dir` by mmap, after checking every file's length and CRC-32
+    /// against the manifest.
     pub fn open(dir: &Path) -> Result<Snapshot, SnapshotError> {
-        let _ = dir;
-        todo!()
+        let man_path = dir.join("manifest");
+        let text = fs::read(&man_path).map_err(io_err(&man_path))?;
+        let text = std::str::from_utf8(&text).map_err(|_| corrupt(&man_path, "not UTF-8"))?;
+        let body_end = text
+            .rfind("end ")
+            .ok_or_else(|| corrupt(&man_path, "no end line"))?;
+        let (body, end) = text.split_at(body_end);
+        let hex = end
+            .strip_prefix("end ")
+            .and_then(|e| e.strip_suffix('\n'))
+            .filter(|h| h.len() == 8)
+            .ok_or_else(|| corrupt(&man_path, "bad end line"))?;
+        let want = u32::from_str_radix(hex, 16).map_err(|_| corrupt(&man_path, "bad end line"))?;
+        if crc32fast::hash(body.as_bytes()) != want {
+            return Err(corrupt(&man_path, "manifest checksum mismatch"));
+        }
+        let mut lines = body.lines();
+        if lines.next() != Some("trawl-snapshot 1") {
+            return Err(corrupt(&man_path, "unknown snapshot format"));
+        }
+        let mut listed: BTreeMap<&str, (u64, u32)> = BTreeMap::new();
+        for line in lines {
+            let mut parts = line.split(' ');
+            let (Some(name), Some(len), Some(crc), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(corrupt(&man_path, format!("bad line {line:?}")));
+            };
+            let len: u64 = len
+                .parse()
+                .map_err(|_| corrupt(&man_path, format!("bad length in {line:?}")))?;
+            let crc = u32::from_str_radix(crc, 16)
+                .map_err(|_| corrupt(&man_path, format!("bad crc in {line:?}")))?;
+            listed.insert(name, (len, crc));
+        }
+        let mut blobs = Vec::with_capacity(FILES.len());
+        for name in FILES {
+            let p = dir.join(name);
+            let &(len, crc) = listed
+                .get(name)
+                .ok_or_else(|| corrupt(&man_path, format!("{name} not listed")))?;
+            let blob = Blob::open(&p).map_err(io_err(&p))?;
+            let bytes = blob.as_ref();
+            if bytes.len() as u64 != len {
+                return Err(corrupt(
+                    &p,
+                    format!("{} bytes, manifest says {len}", bytes.len()),
+                ));
+            }
+            if crc32fast::hash(bytes) != crc {
+                return Err(corrupt(&p, "checksum mismatch"));
+            }
+            blobs.push((name, blob));
+        }
+        Snapshot::from_blobs(dir, blobs)
+    }
+
+    fn from_blobs(dir: &Path, blobs: Vec<(&'static str, Blob)>) -> Result<Snapshot, SnapshotError> {
+        let mut map: BTreeMap<&str, Blob> = blobs.into_iter().collect();
+        let mut take = |name: &str| {
+            map.remove(name)
+                .ok_or_else(|| corrupt(&dir.join(name), "missing file"))
+        };
+        let meta_blob = take("meta.json")?;
+        let meta: SnapshotMeta = serde_json::from_slice(meta_blob.as_ref())
+            .map_err(|e| corrupt(&dir.join("meta.json"), e.to_string()))?;
+        let fst_map = |name: &str, b: Blob| {
+            fst::Map::new(b).map_err(|e| corrupt(&dir.join(name), e.to_string()))
+        };
+        let domains = fst_map("domains.fst", take("domains.fst")?)?;
+        let values = fst_map("values.fst", take("values.fst")?)?;
+        let dom_idx = DomainIdx::parse(take("domains.idx")?, &dir.join("domains.idx"))?;
+        let ips = IpTables::parse(take("ip.bin")?, &dir.join("ip.bin"))?;
+        let records = Records::parse(take("records.bin")?, &dir.join("records.bin"))?;
+        let strings = Table::parse(take("strings.bin")?, &dir.join("strings.bin"), *b"TRWS")?;
+        let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;
+        let mut type_start = [0u32; 14];
+        let mut acc = 0u64;
+        for (i, c) in records.type_counts.iter().enumerate() {
+            type_start[i] = acc as u32;
+            acc += u64::from(*c);
+        }
+        type_start[13] = acc as u32;
+        let rec_path = dir.join("records.bin");
+        if acc != u64::from(records.len) {
+            return Err(corrupt(&rec_path, "type counts do not add up"));
+        }
+        let n_dom = u64::from(records.type_counts[2]);
+        if u64::from(dom_idx.len) != n_dom || domains.len() as u64 != n_dom {
+            return Err(corrupt(&dir.join("domains.idx"), "domain count mismatch"));
+        }
+        if values.len() as u64 + n_dom != acc {
+            return Err(corrupt(&dir.join("values.fst"), "value count mismatch"));
+        }
+        for (name, c) in &meta.counts {
+            let t: IndicatorType = name
+                .parse()
+                .map_err(|_| corrupt(&dir.join("meta.json"), format!("unknown type {name}")))?;
+            if u64::from(records.type_counts[type_byte(t) as usize]) != *c {
+                return Err(corrupt(
+                    &dir.join("meta.json"),
+                    format!("count of {name} mismatch"),
+                ));
+            }
+        }
+        // Patterns: the automaton is not serialisable, so it is rebuilt from the FST's
+        // pattern keys (usually few).
+        let pb = type_byte(IndicatorType::Pattern);
+        let mut pats: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_ids = Vec::new();
+        {
+            use fst::{IntoStreamer, Streamer};
+            let mut stream = values.range().ge([pb]).lt([pb + 1]).into_stream();
+            while let Some((k, v)) = stream.next() {
+                pats.push(k.get(1..).unwrap_or_default().to_vec());
+                pattern_ids.push(v as IndicatorId);
+            }
+        }
+        let patterns = if pats.is_empty() {
+            None
+        } else {
+            Some(
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(&pats)
+                    .map_err(|e| SnapshotError::Build {
+                        what: "pattern automaton",
+                        reason: e.to_string(),
+                    })?,
+            )
+        };
+        Ok(Snapshot {
+            dir: dir.to_path_buf(),
+            meta,
+            domains,
+            dom_idx,
+            values,
+            ips,
+            records,
+            strings,
+            sets,
+            type_start,
+            patterns,
+            pattern_ids,
+        })
     }
 
     /// Its metadata.
     pub fn meta(&self) -> &SnapshotMeta {
-        todo!()
+        &self.meta
+    }
+
+    /// The directory it was loaded from (`<memory>` for [`SnapshotBuilder::build`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Number of indicators.
     pub fn len(&self) -> usize {
-        todo!()
+        self.type_start[13] as usize
     }
 
     /// True when it holds no indicator.
@@ -130,45 +560,375 @@ impl Snapshot {
         self.len() == 0
     }
 
-    /// The full record of indicator `id`.
+    /// The type of indicator `id`, `None` when out of range.
+    pub fn itype(&self, id: IndicatorId) -> Option<IndicatorType> {
+        if id >= self.type_start[13] {
+            return None;
+        }
+        let i = self.type_start[1..].partition_point(|&s| s <= id);
+        IndicatorType::ALL.get(i).copied()
+    }
+
+    /// The normalised value of indicator `id` (reconstructed from the FSTs).
+    pub fn value(&self, id: IndicatorId) -> Option<String> {
+        let t = self.itype(id)?;
+        if t == IndicatorType::Fqdn {
+            let rank = self.dom_idx.rank_of(id - self.type_start[2])?;
+            let rev = format::key_for_output(self.domains.as_fst(), u64::from(rank))?;
+            let rev = String::from_utf8(rev).ok()?;
+            Some(unreverse(&rev))
+        } else {
+            let key = format::key_for_output(self.values.as_fst(), u64::from(id))?;
+            let v = key.get(1..)?;
+            String::from_utf8(v.to_vec()).ok()
+        }
+    }
+
+    /// The full record of indicator `id`. An id out of range (or a record the snapshot cannot
+    /// decode) yields a placeholder pattern indicator with an empty value; ids from this
+    /// snapshot's hits are always in range.
     pub fn indicator(&self, id: IndicatorId) -> Indicator {
-        let _ = id;
-        todo!()
+        self.try_indicator(id)
+            .unwrap_or_else(|| Indicator::new(String::new(), IndicatorType::Pattern, ""))
+    }
+
+    /// The full record of indicator `id`, `None` when out of range or undecodable.
+    pub fn try_indicator(&self, id: IndicatorId) -> Option<Indicator> {
+        let itype = self.itype(id)?;
+        let value = self.value(id)?;
+        let f = self.records.fields(id)?;
+        let string = |v: u64| -> Option<Option<String>> {
+            if v == 0 {
+                Some(None)
+            } else {
+                let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
+                Some(Some(String::from_utf8_lossy(b).into_owned()))
+            }
+        };
+        let set = |v: u64| -> Option<Vec<String>> {
+            let b = self.sets.get(u32::try_from(v).ok()?)?;
+            b.chunks_exact(4)
+                .map(|c| {
+                    let sid = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    self.strings
+                        .get(sid)
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                })
+                .collect()
+        };
+        let time = |v: u64| -> Option<UnixTime> {
+            if v == 0 {
+                None
+            } else {
+                Some(format::unzigzag(v - 1))
+            }
+        };
+        let packed = f[1];
+        let severity = match packed & 3 {
+            0 => crate::model::Severity::Low,
+            1 => crate::model::Severity::Medium,
+            _ => crate::model::Severity::High,
+        };
+        let tlp = match (packed >> 2) & 7 {
+            0 => crate::model::Tlp::Clear,
+            1 => crate::model::Tlp::Green,
+            2 => crate::model::Tlp::Amber,
+            3 => crate::model::Tlp::AmberStrict,
+            _ => crate::model::Tlp::Red,
+        };
+        Some(Indicator {
+            value,
+            itype,
+            confidence: u8::try_from(f[0]).ok()?,
+            severity,
+            tags: set(f[2])?,
+            tlp,
+            provider: string(f[4])?,
+            description: string(f[5])?,
+            reference: string(f[6])?,
+            first_seen: time(f[8]),
+            last_seen: time(f[9]),
+            reported: time(f[10]),
+            expires: time(f[11]),
+            sources: set(f[3])?,
+            derived: packed & 32 != 0,
+            exact_only: packed & 64 != 0,
+            allowlisted_by: string(f[7])?,
+            allowlist: packed & 128 != 0,
+        })
     }
 
     /// Every indicator, ordered by (itype, value); ids are 0..len in this order.
     pub fn iter(&self) -> impl Iterator<Item = Indicator> + '_ {
         (0..self.len() as IndicatorId).map(|id| self.indicator(id))
     }
+
+    /// The id of the indicator with exactly this normalised value and type (e.g. a CIDR or
+    /// URL given to `trawl query`).
+    pub fn find(&self, itype: IndicatorType, value: &str) -> Option<IndicatorId> {
+        if itype == IndicatorType::Fqdn {
+            let rev = reverse_labels(value)?;
+            let rank = self.domains.get(&rev[..])?;
+            self.dom_idx
+                .id_of(u32::try_from(rank).ok()?)
+                .map(|(id, _)| id + self.type_start[2])
+        } else {
+            let mut key = Vec::with_capacity(value.len() + 1);
+            key.push(type_byte(itype));
+            key.extend_from_slice(value.as_bytes());
+            self.values.get(&key).and_then(|v| u32::try_from(v).ok())
+        }
+    }
+
+    fn lookup_value(&self, t: IndicatorType, value_lower: &[u8], hits: &mut Vec<Hit>) {
+        let fst = self.values.as_fst();
+        let mut node = fst.root();
+        let mut out = fst::raw::Output::zero();
+        for &b in std::iter::once(&type_byte(t)).chain(value_lower) {
+            match node.find_input(b) {
+                Some(i) => {
+                    let tr = node.transition(i);
+                    out = out.cat(tr.out);
+                    node = fst.node(tr.addr);
+                }
+                None => return,
+            }
+        }
+        if node.is_final() {
+            let id = out.cat(node.final_output()).value();
+            if let Ok(id) = u32::try_from(id) {
+                hits.push(Hit {
+                    id,
+                    kind: MatchKind::Exact,
+                });
+            }
+        }
+    }
+}
+
+/// `www.example.com` → `com.example.www` (at most 253 bytes).
+fn reverse_labels(name: &str) -> Option<Vec<u8>> {
+    if name.len() > 253 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(name.len());
+    for (i, l) in name.rsplit('.').enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(l.as_bytes());
+    }
+    Some(out)
+}
+
+fn unreverse(rev: &str) -> String {
+    let mut out = String::with_capacity(rev.len());
+    for (i, l) in rev.rsplit('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(l);
+    }
+    out
+}
+
+/// Hash-like types looked up by `match_hash`, by observed length.
+fn hash_types(len: usize) -> &'static [IndicatorType] {
+    use IndicatorType as T;
+    match len {
+        32 => &[T::Md5, T::Ja3],
+        40 => &[T::Sha1, T::X509Sha1],
+        64 => &[T::Sha256],
+        128 => &[T::Sha512],
+        36 => &[T::Ja4],
+        _ => &[],
+    }
 }
 
 impl Matcher for Snapshot {
     fn match_domain(&self, host: &str, hits: &mut Vec<Hit>) {
-        let _ = (host, hits);
-        todo!()
+        let Some(h) = text::trim_host(host) else {
+            return;
+        };
+        if let Some(ip) = text::host_as_ip(h) {
+            self.match_ip(ip, hits);
+            return;
+        }
+        // Label-reversed, lower-cased, in a stack buffer.
+        let mut buf = [0u8; text::MAX_HOST_LEN];
+        let src = h.as_bytes();
+        let mut w = 0;
+        let mut end = src.len();
+        loop {
+            let start = src[..end]
+                .iter()
+                .rposition(|&b| b == b'.')
+                .map_or(0, |p| p + 1);
+            for &b in &src[start..end] {
+                buf[w] = b.to_ascii_lowercase();
+                w += 1;
+            }
+            if start == 0 {
+                break;
+            }
+            buf[w] = b'.';
+            w += 1;
+            end = start - 1;
+        }
+        let key = &buf[..w];
+        let fst = self.domains.as_fst();
+        let mut node = fst.root();
+        let mut out = fst::raw::Output::zero();
+        let base = self.type_start[2];
+        let report = |rank: u64, exact: bool, hits: &mut Vec<Hit>| {
+            let Ok(rank) = u32::try_from(rank) else {
+                return;
+            };
+            if let Some((id, exact_only)) = self.dom_idx.id_of(rank) {
+                if exact || !exact_only {
+                    hits.push(Hit {
+                        id: id + base,
+                        kind: if exact {
+                            MatchKind::Exact
+                        } else {
+                            MatchKind::ParentDomain
+                        },
+                    });
+                }
+            }
+        };
+        for &b in key {
+            if b == b'.' && node.is_final() {
+                report(out.cat(node.final_output()).value(), false, hits);
+            }
+            match node.find_input(b) {
+                Some(i) => {
+                    let tr = node.transition(i);
+                    out = out.cat(tr.out);
+                    node = fst.node(tr.addr);
+                }
+                None => return,
+            }
+        }
+        if node.is_final() {
+            report(out.cat(node.final_output()).value(), true, hits);
+        }
     }
+
     fn match_ip(&self, ip: IpAddr, hits: &mut Vec<Hit>) {
-        let _ = (ip, hits);
-        todo!()
+        let list = match ip {
+            IpAddr::V4(a) => self.ips.lookup_v4(u32::from(a)),
+            IpAddr::V6(a) => self.ips.lookup_v6(u128::from(a)),
+        };
+        for raw in list {
+            hits.push(Hit {
+                id: raw & 0x7fff_ffff,
+                kind: if raw & 0x8000_0000 != 0 {
+                    MatchKind::EnclosingCidr
+                } else {
+                    MatchKind::Exact
+                },
+            });
+        }
     }
+
     fn match_url(&self, url: &str, hits: &mut Vec<Hit>) {
-        let _ = (url, hits);
-        todo!()
+        let u = normalize_observed_url(url);
+        let bytes = u.as_bytes();
+        let fst = self.values.as_fst();
+        let mut node = fst.root();
+        let mut out = fst::raw::Output::zero();
+        let mut ok = true;
+        match node.find_input(type_byte(IndicatorType::Url)) {
+            Some(i) => {
+                let tr = node.transition(i);
+                out = out.cat(tr.out);
+                node = fst.node(tr.addr);
+            }
+            None => ok = false,
+        }
+        let mut seen_query = false;
+        if ok {
+            for (i, &b) in bytes.iter().enumerate() {
+                match node.find_input(b) {
+                    Some(ti) => {
+                        let tr = node.transition(ti);
+                        out = out.cat(tr.out);
+                        node = fst.node(tr.addr);
+                    }
+                    None => break,
+                }
+                if b == b'?' {
+                    seen_query = true;
+                }
+                if !node.is_final() {
+                    continue;
+                }
+                let id = out.cat(node.final_output()).value();
+                let Ok(id) = u32::try_from(id) else { continue };
+                if i + 1 == bytes.len() {
+                    hits.push(Hit {
+                        id,
+                        kind: MatchKind::Exact,
+                    });
+                } else if !seen_query && (b == b'/' || matches!(bytes[i + 1], b'/' | b'?')) {
+                    hits.push(Hit {
+                        id,
+                        kind: MatchKind::UrlPrefix,
+                    });
+                }
+            }
+        }
+        self.match_pattern(bytes, hits);
     }
+
     fn match_hash(&self, value: &str, hits: &mut Vec<Hit>) {
-        let _ = (value, hits);
-        todo!()
+        let types = hash_types(value.len());
+        if types.is_empty() {
+            return;
+        }
+        let mut buf = [0u8; 128];
+        let Some(dst) = buf.get_mut(..value.len()) else {
+            return;
+        };
+        for (d, s) in dst.iter_mut().zip(value.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        for &t in types {
+            self.lookup_value(t, &buf[..value.len()], hits);
+        }
     }
+
     fn match_email(&self, address: &str, hits: &mut Vec<Hit>) {
-        let _ = (address, hits);
-        todo!()
+        let mut buf = [0u8; 320];
+        let Some(dst) = buf.get_mut(..address.len()) else {
+            return;
+        };
+        for (d, s) in dst.iter_mut().zip(address.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.lookup_value(IndicatorType::Email, &buf[..address.len()], hits);
     }
+
     fn match_pattern(&self, text: &[u8], hits: &mut Vec<Hit>) {
-        let _ = (text, hits);
-        todo!()
+        let Some(ac) = &self.patterns else {
+            return;
+        };
+        let start = hits.len();
+        for m in ac.find_overlapping_iter(text) {
+            let Some(&id) = self.pattern_ids.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            if !hits[start..].iter().any(|h| h.id == id) {
+                hits.push(Hit {
+                    id,
+                    kind: MatchKind::Substring,
+                });
+            }
+        }
     }
+
     fn match_text(&self, text: &[u8], hits: &mut Vec<Hit>) {
-        let _ = (text, hits);
-        todo!()
+        text::match_text_with(self, text, hits);
     }
 }

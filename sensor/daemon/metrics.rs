@@ -44,15 +44,39 @@ impl Metrics {
             ("trawl_lines_total", "Log lines read.", &self.lines),
             ("trawl_bytes_total", "Log bytes read.", &self.bytes),
             ("trawl_packets_total", "Packets captured.", &self.packets),
-            ("trawl_parse_failures_total", "Unparseable log lines.", &self.parse_failures),
-            ("trawl_alerts_total", "Alerts handed to the sinks.", &self.alerts),
-            ("trawl_alerts_suppressed_total", "Repeats folded by suppression.", &self.suppressed),
-            ("trawl_drops_total", "Packets dropped by kernel or interface.", &self.drops),
-            ("trawl_sink_errors_total", "Sink write failures (retried).", &self.sink_errors),
+            (
+                "trawl_parse_failures_total",
+                "Unparseable log lines.",
+                &self.parse_failures,
+            ),
+            (
+                "trawl_alerts_total",
+                "Alerts handed to the sinks.",
+                &self.alerts,
+            ),
+            (
+                "trawl_alerts_suppressed_total",
+                "Repeats folded by suppression.",
+                &self.suppressed,
+            ),
+            (
+                "trawl_drops_total",
+                "Packets dropped by kernel or interface.",
+                &self.drops,
+            ),
+            (
+                "trawl_sink_errors_total",
+                "Sink write failures (retried).",
+                &self.sink_errors,
+            ),
             ("trawl_reloads_total", "Snapshots loaded.", &self.reloads),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(
             s,
@@ -67,7 +91,11 @@ impl Metrics {
         let _ = writeln!(s, "# HELP trawl_alerts_by_feed_total Alerts by feed.\n# TYPE trawl_alerts_by_feed_total counter");
         if let Ok(m) = self.alerts_by_feed.lock() {
             for (feed, n) in m.iter() {
-                let _ = writeln!(s, "trawl_alerts_by_feed_total{{feed=\"{}\"}} {n}", escape(feed));
+                let _ = writeln!(
+                    s,
+                    "trawl_alerts_by_feed_total{{feed=\"{}\"}} {n}",
+                    escape(feed)
+                );
             }
         }
         let _ = writeln!(s, "# HELP trawl_file_lag_bytes Bytes not yet read per tailed file.\n# TYPE trawl_file_lag_bytes gauge");
@@ -81,7 +109,9 @@ impl Metrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -92,12 +122,12 @@ mod tests {
     fn renders_counters_and_labels() {
         let m = Metrics::default();
         m.lines.store(7, Ordering::Relaxed);
-        m.alerts_by_feed
-            .lock()
-            .unwrap()
-            .insert("a\"b".into(), 3);
+        m.alerts_by_feed.lock().unwrap().insert("a\"b".into(), 3);
         let text = m.render();
         assert!(text.contains("\ntrawl_lines_total 7\n"), "{text}");
-        assert!(text.contains("trawl_alerts_by_feed_total{feed=\"a\\\"b\"} 3"), "{text}");
+        assert!(
+            text.contains("trawl_alerts_by_feed_total{feed=\"a\\\"b\"} 3"),
+            "{text}"
+        );
     }
 }

@@ -21,7 +21,6 @@ use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
-use feeds::config::Config;
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use matcher::Snapshot;
 use metrics::Metrics;
@@ -80,9 +79,14 @@ struct SinkJob {
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     let Some((config, path)) = crate::commands::load_config(config_path)? else {
-        bail!("trawl run needs a config: pass --config FILE (or create ./trawl.toml); see README.md");
+        bail!(
+            "trawl run needs a config: pass --config FILE (or create ./trawl.toml); see README.md"
+        );
     };
-    let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let config_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let data = crate::commands::data_dir(
         &crate::cli::DataArgs {
             data: None,
@@ -121,7 +125,10 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         })
         .collect::<Result<_>>()?;
     if sources.is_empty() {
-        bail!("no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")", path.display());
+        bail!(
+            "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
+            path.display()
+        );
     }
     let mut sinks: Vec<Box<dyn Sink>> = sink_configs
         .iter()
@@ -137,7 +144,10 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     let snapshot = match Snapshot::open_current(&data) {
         Ok(s) => s,
         Err(_) if !config.feeds.is_empty() => {
-            tracing::info!("no snapshot yet in {}: updating feeds first", data.display());
+            tracing::info!(
+                "no snapshot yet in {}: updating feeds first",
+                data.display()
+            );
             feeds::update::update(
                 &config,
                 &config_dir,
@@ -175,9 +185,11 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     {
         let metrics = metrics.clone();
         let window = opts.suppress;
-        threads.push(std::thread::Builder::new().name("sinks".into()).spawn(move || {
-            sink_loop(sink_rx, sinks, window, &metrics)
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("sinks".into())
+                .spawn(move || sink_loop(sink_rx, sinks, window, &metrics))?,
+        );
     }
     // Sources.
     let mut source_threads = Vec::new();
@@ -209,9 +221,20 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         let stop = stop.clone();
         let reload_now = reload_now.clone();
         let data = data.clone();
-        threads.push(std::thread::Builder::new().name("reload".into()).spawn(move || {
-            reload_loop(&data, &current, &metrics, &stop, &reload_now, opts.reload_poll)
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("reload".into())
+                .spawn(move || {
+                    reload_loop(
+                        &data,
+                        &current,
+                        &metrics,
+                        &stop,
+                        &reload_now,
+                        opts.reload_poll,
+                    )
+                })?,
+        );
     }
     // Feed scheduler.
     if !config.feeds.is_empty() {
@@ -219,24 +242,28 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         let reload_now = reload_now.clone();
         let data = data.clone();
         let config = config.clone();
-        threads.push(std::thread::Builder::new().name("feeds".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                sleep_unless(&stop, Duration::from_secs(60));
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match feeds::update::update(
-                    &config,
-                    &config_dir,
-                    &data,
-                    &feeds::update::UpdateOptions::default(),
-                    &feeds::NoProgress,
-                ) {
-                    Ok(_) => reload_now.store(true, Ordering::Relaxed),
-                    Err(e) => tracing::warn!("scheduled feed update: {e:#}"),
-                }
-            }
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("feeds".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        sleep_unless(&stop, Duration::from_secs(60));
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match feeds::update::update(
+                            &config,
+                            &config_dir,
+                            &data,
+                            &feeds::update::UpdateOptions::default(),
+                            &feeds::NoProgress,
+                        ) {
+                            Ok(_) => reload_now.store(true, Ordering::Relaxed),
+                            Err(e) => tracing::warn!("scheduled feed update: {e:#}"),
+                        }
+                    }
+                })?,
+        );
     }
 
     // tokio: signals and the admin endpoint.
@@ -300,7 +327,11 @@ async fn admin_server(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) 
             let (status, ctype, body) = match path {
                 "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
                 "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                _ => ("404 Not Found", "text/plain", "try /metrics or /healthz\n".to_string()),
+                _ => (
+                    "404 Not Found",
+                    "text/plain",
+                    "try /metrics or /healthz\n".to_string(),
+                ),
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -346,7 +377,12 @@ fn reload_loop(
     }
 }
 
-fn sink_loop(rx: Receiver<SinkJob>, mut sinks: Vec<Box<dyn Sink>>, window: Duration, metrics: &Metrics) {
+fn sink_loop(
+    rx: Receiver<SinkJob>,
+    mut sinks: Vec<Box<dyn Sink>>,
+    window: Duration,
+    metrics: &Metrics,
+) {
     let mut suppressor = (!window.is_zero()).then(|| Suppressor::new(window));
     let write_all = |sinks: &mut Vec<Box<dyn Sink>>, lines: &[u8]| -> Result<(), String> {
         for s in sinks.iter_mut() {
@@ -467,7 +503,14 @@ impl SourceEnv {
     }
 
     /// Match whole lines with the snapshot loaded now.
-    fn match_batch(&self, parser: &dyn LineParser, raw: bool, path: &str, bytes: &[u8], base: u64) -> Vec<u8> {
+    fn match_batch(
+        &self,
+        parser: &dyn LineParser,
+        raw: bool,
+        path: &str,
+        bytes: &[u8],
+        base: u64,
+    ) -> Vec<u8> {
         let snapshot = self.current.load_full();
         let correlator = Correlator::new(&snapshot, HitFilter::default());
         let job = LineJob {
@@ -481,7 +524,9 @@ impl SourceEnv {
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);
-        self.metrics.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.metrics
             .parse_failures
             .fetch_add(stats.failures(), Ordering::Relaxed);
@@ -497,7 +542,9 @@ impl SourceEnv {
 fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat> {
     match spec {
         None | Some("auto") => Ok(detect_format(head).unwrap_or(LogFormat::Raw)),
-        Some(f) => f.parse::<LogFormat>().map_err(|e| anyhow::anyhow!("format {f}: {e}")),
+        Some(f) => f
+            .parse::<LogFormat>()
+            .map_err(|e| anyhow::anyhow!("format {f}: {e}")),
     }
 }
 
@@ -523,14 +570,14 @@ fn run_file_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
     if src.paths.is_empty() {
         bail!("[[source]] kind = \"file\" needs paths = [\"/var/log/...\"]");
     }
-    let cfg = TailConfig {
-        paths: src.paths.clone(),
-        read_from: match src.read_from.as_deref() {
-            Some("end") => ReadFrom::End,
-            _ => ReadFrom::Beginning,
-        },
-        checkpoint_path: env.data.join(format!("checkpoints-{}.json", env.index)),
-        ..Default::default()
+    let mut cfg = TailConfig::new(
+        src.paths.clone(),
+        env.data.join(format!("checkpoints-{}.json", env.index)),
+    );
+    cfg.read_from = match src.read_from.as_deref() {
+        None | Some("beginning") => ReadFrom::Beginning,
+        Some("end") => ReadFrom::End,
+        Some(other) => bail!("read_from = {other:?}: use \"beginning\" or \"end\""),
     };
     let mut tailer = Tailer::new(cfg).context("starting the file tailer")?;
     let mut parsers: HashMap<String, (Box<dyn LineParser>, bool)> = HashMap::new();
@@ -542,10 +589,14 @@ fn run_file_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
             continue;
         };
         let path = batch.path.to_string_lossy().into_owned();
-        let key = batch.file_id.to_string();
+        let key = batch.fingerprint.to_string();
         if !parsers.contains_key(&key) {
             let head = file_head(&batch.path);
-            let head = if head.is_empty() { batch.bytes.clone() } else { head };
+            let head = if head.is_empty() {
+                batch.bytes.clone()
+            } else {
+                head
+            };
             let format = log_format(src.format.as_deref(), &head)?;
             let parser = parser_for(format, &head, None)?;
             parsers.insert(key.clone(), (parser, format == LogFormat::Raw));
@@ -607,41 +658,45 @@ fn run_pcap_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
     let Some(interface) = src.interface.clone() else {
         bail!("[[source]] kind = \"pcap\" needs interface = \"eth0\"");
     };
-    let cfg = packet::LiveConfig {
-        interface: interface.clone(),
-        bpf: src.bpf.clone(),
-        snaplen: src.snaplen.unwrap_or(65535),
-        promisc: src.promisc.unwrap_or(true),
-        ..Default::default()
-    };
+    let mut cfg = packet::LiveOptions::new(&interface);
+    cfg.bpf = src.bpf.clone().unwrap_or_default();
+    cfg.snaplen = src.snaplen.unwrap_or(65535);
+    cfg.promisc = src.promisc.unwrap_or(true);
     let mut hits = Vec::new();
     let now = crate::scan::now_ns();
-    let stats = packet::sniff(&cfg, &env.stop, |batch: &[ingest::Observation<'static>]| {
-        // A fresh scratch per batch: its record cache belongs to one snapshot.
-        let mut scratch = crate::correlate::Scratch::default();
-        let snapshot = env.current.load_full();
-        let correlator = Correlator::new(&snapshot, HitFilter::default());
-        let mut out = Vec::new();
-        for obs in batch {
-            hits.clear();
-            correlator.correlate_with(obs, obs.dataset == "flow", &mut scratch, &mut hits);
-            for hit in &hits {
-                crate::scan::write_json_line(
-                    &mut out,
-                    &crate::alert::build_alert(&env.ctx, obs, hit, None, now),
-                );
+    let stats = packet::sniff(
+        cfg,
+        &env.stop,
+        |batch: Vec<ingest::Observation<'static>>| {
+            // A fresh scratch per batch: its record cache belongs to one snapshot.
+            let mut scratch = crate::correlate::Scratch::default();
+            let snapshot = env.current.load_full();
+            let correlator = Correlator::new(&snapshot, HitFilter::default());
+            let mut out = Vec::new();
+            for obs in &batch {
+                hits.clear();
+                correlator.correlate_with(obs, obs.dataset == "flow", &mut scratch, &mut hits);
+                for hit in &hits {
+                    crate::scan::write_json_line(
+                        &mut out,
+                        &crate::alert::build_alert(&env.ctx, obs, hit, None, now),
+                    );
+                }
             }
-        }
-        env.metrics
-            .packets
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if !out.is_empty() {
-            if let Err(e) = env.deliver(out) {
-                tracing::error!("pcap source {interface}: {e:#}");
+            env.metrics
+                .packets
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if !out.is_empty() {
+                if let Err(e) = env.deliver(out) {
+                    tracing::error!("pcap source {interface}: {e:#}");
+                }
             }
-        }
-    })
+        },
+    )
     .with_context(|| format!("capturing on {}", src.interface.as_deref().unwrap_or("")))?;
-    tracing::info!("capture on {} ended: {:?}", cfg.interface, serde_json::to_string(&stats).ok());
+    tracing::info!(
+        "capture on {interface} ended: {:?}",
+        serde_json::to_string(&stats).ok()
+    );
     Ok(())
 }

@@ -89,7 +89,10 @@ pub fn build_sink(cfg: &SinkConfig, spool_dir: &Path, index: usize) -> Result<Bo
         "syslog" => Box::new(SyslogSink::connect(
             cfg.endpoint.as_deref().unwrap_or("unix:///dev/log"),
         )?),
-        "http" => Box::new(HttpSink::new(cfg, &spool_dir.join(format!("http-{index}")))?),
+        "http" => Box::new(HttpSink::new(
+            cfg,
+            &spool_dir.join(format!("http-{index}")),
+        )?),
         other => bail!("unknown [[sink]] kind {other:?}: use jsonl, stdout, syslog or http"),
     })
 }
@@ -164,7 +167,10 @@ impl Sink for JsonlSink {
         if lines.is_empty() {
             return Ok(());
         }
-        if self.max_bytes.is_some_and(|m| self.size > 0 && self.size + lines.len() as u64 > m) {
+        if self
+            .max_bytes
+            .is_some_and(|m| self.size > 0 && self.size + lines.len() as u64 > m)
+        {
             self.rotate()?;
         }
         self.file
@@ -175,7 +181,10 @@ impl Sink for JsonlSink {
         Ok(())
     }
     fn tick(&mut self) -> Result<()> {
-        if self.max_age.is_some_and(|a| self.size > 0 && self.opened.elapsed() >= a) {
+        if self
+            .max_age
+            .is_some_and(|a| self.size > 0 && self.opened.elapsed() >= a)
+        {
             self.rotate()?;
         }
         Ok(())
@@ -223,7 +232,11 @@ impl SyslogSink {
         Ok(SyslogSink {
             endpoint: endpoint.to_string(),
             transport,
-            hostname: if hostname.is_empty() { "-".into() } else { hostname },
+            hostname: if hostname.is_empty() {
+                "-".into()
+            } else {
+                hostname
+            },
         })
     }
 
@@ -474,7 +487,10 @@ mod tests {
         s.write(b"{\"n\":1,\"pad\":\"xx\"}\n").unwrap();
         s.write(b"{\"n\":2,\"pad\":\"xx\"}\n").unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":2,\"pad\":\"xx\"}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"n\":2,\"pad\":\"xx\"}\n"
+        );
     }
 
     #[test]
@@ -488,6 +504,9 @@ mod tests {
         let msg = std::str::from_utf8(&buf[..n]).unwrap();
         assert!(msg.starts_with("<130>1 "), "{msg}");
         assert!(msg.contains(" trawl "), "{msg}");
-        assert!(msg.ends_with("{\"trawl\":{\"severity\":\"high\"}}"), "{msg}");
+        assert!(
+            msg.ends_with("{\"trawl\":{\"severity\":\"high\"}}"),
+            "{msg}"
+        );
     }
 }

@@ -22,7 +22,10 @@ fn key_of(alert: &Value) -> (String, String) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let src = alert["source"]["ip"].as_str().unwrap_or_default().to_string();
+    let src = alert["source"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     (ind, src)
 }
 

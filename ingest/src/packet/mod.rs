@@ -1,1 +1,32 @@
-//! Packet capture reading and decoding. (being implemented)
+//! Packet capture reading and decoding (DESIGN §5 "Packets").
+//!
+//! * [`read_capture`]: offline pcap / pcapng, in order, with truncation handled.
+//! * [`PacketDecoder`]: per-worker state (flows, fragments, stream buffers) turning packets
+//!   into [`Observation`]s: DNS messages, HTTP requests, TLS ClientHellos (SNI, JA3, JA4),
+//!   server certificates (TLS <= 1.2), QUIC Initial ClientHellos, and one `flow` observation
+//!   per flow direction (the packet's IPs and ports, `network.community_id`).
+//! * [`replay_parallel`]: one reader thread sharding packets by a symmetric flow hash to
+//!   decoder threads.
+//! * [`sniff`]: live capture via libpcap with the same decoder.
+//!
+//! [`Observation`]: crate::Observation
+
+pub mod capture;
+pub mod community;
+pub mod decoder;
+pub mod dns;
+pub mod frag;
+pub mod fuzzing;
+pub mod http;
+pub mod live;
+pub mod quic;
+pub mod replay;
+pub mod tls;
+
+pub use capture::{
+    read_capture, read_capture_from, CaptureError, CaptureStats, LinkType, PcapWriter, RawPacket,
+};
+pub use community::community_id;
+pub use decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};
+pub use live::{sniff, LiveCapture, LiveOptions, LiveStats};
+pub use replay::{replay_parallel, ReplayStats};

@@ -1,0 +1,224 @@
+//! Packet replay throughput: a seeded generated capture (DNS, HTTP, TLS ClientHello, QUIC,
+//! bulk TCP/UDP, ~10% IPv6) decoded by one `PacketDecoder` and by `replay_parallel` with 2
+//! workers. Packet count: TRAWL_BENCH_PACKETS (default 200000).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ingest::packet::{
+    read_capture, replay_parallel, DecoderLimits, LinkType, PacketDecoder, PcapWriter,
+};
+use ingest::Origin;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn eth(v6: bool) -> Vec<u8> {
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+    p
+}
+
+fn ip(p: &mut Vec<u8>, v6: bool, a: u32, b: u32, proto: u8, l4len: usize) {
+    if v6 {
+        p.extend_from_slice(&[0x60, 0, 0, 0]);
+        p.extend_from_slice(&(l4len as u16).to_be_bytes());
+        p.extend_from_slice(&[proto, 64]);
+        for x in [a, b] {
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
+            p.extend_from_slice(&x.to_be_bytes());
+        }
+    } else {
+        let t = (20 + l4len) as u16;
+        p.extend_from_slice(&[0x45, 0]);
+        p.extend_from_slice(&t.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+        p.extend_from_slice(&a.to_be_bytes());
+        p.extend_from_slice(&b.to_be_bytes());
+    }
+}
+
+fn tcp(sp: u16, dp: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&sp.to_be_bytes());
+    t.extend_from_slice(&dp.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+fn udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(8 + payload.len());
+    t.extend_from_slice(&sp.to_be_bytes());
+    t.extend_from_slice(&dp.to_be_bytes());
+    t.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    t.extend_from_slice(&[0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+fn client_hello(sni: &str) -> Vec<u8> {
+    let mut ext = Vec::new();
+    let n = sni.len() as u16;
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&(n + 5).to_be_bytes());
+    ext.extend_from_slice(&(n + 3).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&n.to_be_bytes());
+    ext.extend_from_slice(sni.as_bytes());
+    ext.extend_from_slice(&[0, 10, 0, 6, 0, 4, 0, 29, 0, 23, 0, 11, 0, 2, 1, 0]);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7u8; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 6, 0x13, 0x01, 0xc0, 0x2f, 0x00, 0x9c, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+fn dns(name: &str, id: u16) -> Vec<u8> {
+    let mut v = id.to_be_bytes().to_vec();
+    v.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in name.split('.') {
+        v.push(l.len() as u8);
+        v.extend_from_slice(l.as_bytes());
+    }
+    v.extend_from_slice(&[0, 0, 1, 0, 1]);
+    v
+}
+
+/// Write the seeded capture; returns the packet count.
+pub fn generate(path: &Path, packets: usize, seed: u64) -> usize {
+    let f = BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = PcapWriter::new(f, LinkType::ETHERNET).unwrap();
+    let mut r = Rng(seed | 1);
+    let bulk = vec![0x42u8; 1400];
+    let mut seqs = vec![0u32; 4096];
+    for i in 0..packets {
+        let x = r.next();
+        let flow = (x % 4096) as u32;
+        let v6 = x % 10 == 0;
+        let (a, b) = (0x0a00_0000 | flow, 0xc000_0200 | (flow % 97));
+        let sp = 1024 + (flow as u16 % 60000);
+        let kind = (x >> 16) % 100;
+        let (proto, l4) = match kind {
+            0..=9 => (
+                17,
+                udp(
+                    sp,
+                    53,
+                    &dns(
+                        &format!("host{}.example{}.com", x % 1000, flow % 50),
+                        i as u16,
+                    ),
+                ),
+            ),
+            10..=14 => (
+                6,
+                tcp(
+                    sp,
+                    80,
+                    1,
+                    format!(
+                        "GET /p/{} HTTP/1.1\r\nHost: site{}.example\r\nUser-Agent: bench\r\n\r\n",
+                        x % 999,
+                        flow % 300
+                    )
+                    .as_bytes(),
+                ),
+            ),
+            15..=19 => (
+                6,
+                tcp(
+                    sp,
+                    443,
+                    1,
+                    &client_hello(&format!("sni{}.example.net", flow % 500)),
+                ),
+            ),
+            20..=29 => {
+                // QUIC short-header data packets (and a long header now and then).
+                let mut q = vec![0x40u8; 1200];
+                if x % 50 == 0 {
+                    q[0] = 0xc0;
+                    q[1..5].copy_from_slice(&[0, 0, 0, 1]);
+                    q[5] = 8;
+                }
+                (17, udp(sp, 443, &q))
+            }
+            30..=44 => (17, udp(sp, 5000, &bulk[..(x % 1200) as usize + 20])),
+            _ => {
+                let s = seqs[flow as usize];
+                seqs[flow as usize] = s.wrapping_add(1400);
+                (6, tcp(sp, 8443, s.wrapping_add(1_000_000), &bulk))
+            }
+        };
+        let mut p = eth(v6);
+        let (sa, da) = if x & (1 << 40) != 0 { (a, b) } else { (b, a) };
+        ip(&mut p, v6, sa, da, proto, l4.len());
+        p.extend_from_slice(&l4);
+        w.write(1_700_000_000_000_000_000 + i as i64 * 1000, &p)
+            .unwrap();
+    }
+    packets
+}
+
+fn bench(c: &mut Criterion) {
+    let n: usize = std::env::var("TRAWL_BENCH_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("bench.pcap");
+    generate(&path, n, 42);
+    if let Ok(keep) = std::env::var("TRAWL_BENCH_KEEP") {
+        let _ = std::fs::copy(&path, keep);
+    }
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.bench_function("decode_1_worker", |b| {
+        b.iter(|| {
+            let mut dec = PacketDecoder::new(DecoderLimits::default());
+            let mut out = Vec::new();
+            read_capture(&path, |p| {
+                dec.decode(p.link, p.ts_ns, p.data, Origin::None, &mut out);
+                if out.len() > 4096 {
+                    out.clear();
+                }
+            })
+            .unwrap();
+        })
+    });
+    g.bench_function("replay_parallel_2_workers", |b| {
+        b.iter(|| {
+            replay_parallel(
+                std::slice::from_ref(&path),
+                2,
+                DecoderLimits::default(),
+                &|_, v| {
+                    drop(v);
+                },
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,166 @@
+//! Live capture via libpcap (the `pcap` crate) feeding the same [`PacketDecoder`].
+
+use super::capture::{CaptureError, LinkType};
+use super::decoder::{DecodeStats, DecoderLimits, PacketDecoder};
+use crate::observation::{Observation, Origin};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How to open the interface and when to stop.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Interface name (`eth0`, `any`).
+    pub iface: String,
+    /// BPF filter expression (empty: everything).
+    pub bpf: String,
+    /// Snap length in bytes.
+    pub snaplen: i32,
+    /// Promiscuous mode.
+    pub promisc: bool,
+    /// Kernel buffer size in bytes.
+    pub buffer_size: i32,
+    /// Read timeout in milliseconds (how often the stop flag is checked).
+    pub timeout_ms: i32,
+    /// Stop after this many packets (None: no limit).
+    pub max_packets: Option<u64>,
+    /// Stop after this long (None: no limit).
+    pub max_duration: Option<Duration>,
+    /// Decoder bounds.
+    pub limits: DecoderLimits,
+}
+
+impl LiveOptions {
+    /// Defaults for `iface`: no filter, 262144-byte snap length, promiscuous, 64 MiB buffer.
+    pub fn new(iface: &str) -> Self {
+        LiveOptions {
+            iface: iface.to_string(),
+            bpf: String::new(),
+            snaplen: 262_144,
+            promisc: true,
+            buffer_size: 64 << 20,
+            timeout_ms: 100,
+            max_packets: None,
+            max_duration: None,
+            limits: DecoderLimits::default(),
+        }
+    }
+}
+
+/// Counters of a live capture: the decoder's and libpcap's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LiveStats {
+    /// Decoder statistics.
+    pub decode: DecodeStats,
+    /// Packets the kernel received (libpcap `ps_recv`).
+    pub received: u64,
+    /// Packets dropped because the buffer was full (`ps_drop`).
+    pub kernel_dropped: u64,
+    /// Packets dropped by the interface / driver (`ps_ifdrop`).
+    pub if_dropped: u64,
+}
+
+/// An opened live capture.
+pub struct LiveCapture {
+    cap: pcap::Capture<pcap::Active>,
+    link: LinkType,
+    name: &'static str,
+    opts: LiveOptions,
+}
+
+impl LiveCapture {
+    /// Open the interface and install the BPF filter.
+    pub fn open(opts: LiveOptions) -> Result<Self, CaptureError> {
+        let err = |e: pcap::Error| CaptureError::Live {
+            iface: opts.iface.clone(),
+            reason: e.to_string(),
+        };
+        let mut cap = pcap::Capture::from_device(opts.iface.as_str())
+            .map_err(err)?
+            .promisc(opts.promisc)
+            .snaplen(opts.snaplen)
+            .buffer_size(opts.buffer_size)
+            .timeout(opts.timeout_ms)
+            .immediate_mode(true)
+            .open()
+            .map_err(err)?;
+        if !opts.bpf.is_empty() {
+            cap.filter(&opts.bpf, true).map_err(err)?;
+        }
+        let link = LinkType(cap.get_datalink().0 as u32);
+        let name = &*Box::leak(format!("iface:{}", opts.iface).into_boxed_str());
+        Ok(LiveCapture {
+            cap,
+            link,
+            name,
+            opts,
+        })
+    }
+
+    /// The interface's link type.
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// Capture and decode until `stop` is set or a limit in the options is reached; each
+    /// packet's observations go to `sink`.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        mut sink: impl FnMut(Vec<Observation<'static>>),
+    ) -> Result<LiveStats, CaptureError> {
+        let mut dec = PacketDecoder::new(self.opts.limits.clone());
+        let start = Instant::now();
+        let mut n: u64 = 0;
+        let mut out = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if self.opts.max_packets.is_some_and(|m| n >= m)
+                || self.opts.max_duration.is_some_and(|d| start.elapsed() >= d)
+            {
+                break;
+            }
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    n += 1;
+                    let ts = p.header.ts;
+                    let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec) * 1000;
+                    let origin = Origin::Packet {
+                        capture: Cow::Borrowed(self.name),
+                        number: n,
+                    };
+                    dec.decode(self.link, ts_ns, p.data, origin, &mut out);
+                    if !out.is_empty() {
+                        sink(std::mem::take(&mut out));
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {}
+                Err(e) => {
+                    return Err(CaptureError::Live {
+                        iface: self.opts.iface.clone(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        let mut stats = LiveStats {
+            decode: dec.stats().clone(),
+            ..Default::default()
+        };
+        if let Ok(s) = self.cap.stats() {
+            stats.received = u64::from(s.received);
+            stats.kernel_dropped = u64::from(s.dropped);
+            stats.if_dropped = u64::from(s.if_dropped);
+        }
+        Ok(stats)
+    }
+}
+
+/// Open `opts.iface` and run until `stop` (or the options' limits); see [`LiveCapture::run`].
+pub fn sniff(
+    opts: LiveOptions,
+    stop: &AtomicBool,
+    sink: impl FnMut(Vec<Observation<'static>>),
+) -> Result<LiveStats, CaptureError> {
+    LiveCapture::open(opts)?.run(stop, sink)
+}

@@ -1,0 +1,407 @@
+//! TLS: ClientHello (SNI, JA3, JA4) and the server certificate (SHA1) for TLS <= 1.2,
+//! from record-layer byte streams that may span several records and TCP segments.
+
+use md5::{Digest, Md5};
+use sha2::Sha256;
+use std::fmt::Write as _;
+
+/// The ClientHello fields fingerprints and indicators need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientHello {
+    /// `legacy_version` of the hello.
+    pub version: u16,
+    /// Cipher suites in order (GREASE included).
+    pub ciphers: Vec<u16>,
+    /// Extension types in order (GREASE included).
+    pub extensions: Vec<u16>,
+    /// server_name (host_name) if present.
+    pub sni: Option<String>,
+    /// supported_groups.
+    pub groups: Vec<u16>,
+    /// ec_point_formats.
+    pub point_formats: Vec<u8>,
+    /// signature_algorithms in order.
+    pub sig_algs: Vec<u16>,
+    /// First ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+    /// supported_versions.
+    pub supported_versions: Vec<u16>,
+}
+
+/// Why a TLS message was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    /// A length field runs past the data.
+    #[error("truncated")]
+    Truncated,
+    /// Not a ClientHello.
+    #[error("not a client hello")]
+    NotClientHello,
+    /// Record layer is not TLS.
+    #[error("not TLS")]
+    NotTls,
+    /// A handshake message longer than we buffer.
+    #[error("handshake message too large")]
+    TooLarge,
+}
+
+impl TlsError {
+    /// Static reason for the drop counters.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TlsError::Truncated => "tls: truncated",
+            TlsError::NotClientHello => "tls: not a client hello",
+            TlsError::NotTls => "tls: not tls",
+            TlsError::TooLarge => "tls: handshake too large",
+        }
+    }
+}
+
+/// Is this a GREASE value (RFC 8701)?
+pub fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+struct Rd<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Rd<'a> {
+    fn u8(&mut self) -> Result<u8, TlsError> {
+        let v = *self.b.get(self.p).ok_or(TlsError::Truncated)?;
+        self.p += 1;
+        Ok(v)
+    }
+    fn u16(&mut self) -> Result<u16, TlsError> {
+        Ok(u16::from(self.u8()?) << 8 | u16::from(self.u8()?))
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TlsError> {
+        let s = self.b.get(self.p..self.p + n).ok_or(TlsError::Truncated)?;
+        self.p += n;
+        Ok(s)
+    }
+}
+
+fn u16s(b: &[u8]) -> Vec<u16> {
+    b.chunks_exact(2)
+        .map(|c| u16::from(c[0]) << 8 | u16::from(c[1]))
+        .collect()
+}
+
+/// Parse a ClientHello handshake *body* (after the 4-byte handshake header).
+pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
+    let mut r = Rd { b: body, p: 0 };
+    let mut ch = ClientHello {
+        version: r.u16()?,
+        ..Default::default()
+    };
+    r.take(32)?;
+    let sid = r.u8()? as usize;
+    r.take(sid)?;
+    let cl = r.u16()? as usize;
+    ch.ciphers = u16s(r.take(cl)?);
+    let comp = r.u8()? as usize;
+    r.take(comp)?;
+    if r.p == body.len() {
+        return Ok(ch);
+    }
+    let el = r.u16()? as usize;
+    let ext = r.take(el)?;
+    let mut e = Rd { b: ext, p: 0 };
+    while e.p < ext.len() {
+        let t = e.u16()?;
+        let l = e.u16()? as usize;
+        let d = e.take(l)?;
+        ch.extensions.push(t);
+        let mut x = Rd { b: d, p: 0 };
+        match t {
+            0 => {
+                // server_name_list
+                let Ok(ll) = x.u16() else { continue };
+                let Ok(list) = x.take(ll as usize) else {
+                    continue;
+                };
+                let mut s = Rd { b: list, p: 0 };
+                while s.p < list.len() {
+                    let Ok(kind) = s.u8() else { break };
+                    let Ok(nl) = s.u16() else { break };
+                    let Ok(name) = s.take(nl as usize) else { break };
+                    if kind == 0 && ch.sni.is_none() {
+                        ch.sni = Some(String::from_utf8_lossy(name).into_owned());
+                    }
+                }
+            }
+            10 => {
+                if let Ok(ll) = x.u16() {
+                    if let Ok(v) = x.take(ll as usize) {
+                        ch.groups = u16s(v);
+                    }
+                }
+            }
+            11 => {
+                if let Ok(ll) = x.u8() {
+                    if let Ok(v) = x.take(ll as usize) {
+                        ch.point_formats = v.to_vec();
+                    }
+                }
+            }
+            13 => {
+                if let Ok(ll) = x.u16() {
+                    if let Ok(v) = x.take(ll as usize) {
+                        ch.sig_algs = u16s(v);
+                    }
+                }
+            }
+            16 => {
+                if let (Ok(_), Ok(pl)) = (x.u16(), x.u8()) {
+                    if let Ok(p) = x.take(pl as usize) {
+                        ch.alpn = Some(p.to_vec());
+                    }
+                }
+            }
+            43 => {
+                if let Ok(ll) = x.u8() {
+                    if let Ok(v) = x.take(ll as usize) {
+                        ch.supported_versions = u16s(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ch)
+}
+
+fn join_dec<T: std::fmt::Display>(out: &mut String, v: impl Iterator<Item = T>) {
+    for (i, x) in v.enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        let _ = write!(out, "{x}");
+    }
+}
+
+/// The JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
+pub fn ja3_string(ch: &ClientHello) -> String {
+    let mut s = String::with_capacity(256);
+    let _ = write!(s, "{},", ch.version);
+    join_dec(&mut s, ch.ciphers.iter().filter(|c| !is_grease(**c)));
+    s.push(',');
+    join_dec(&mut s, ch.extensions.iter().filter(|c| !is_grease(**c)));
+    s.push(',');
+    join_dec(&mut s, ch.groups.iter().filter(|c| !is_grease(**c)));
+    s.push(',');
+    join_dec(&mut s, ch.point_formats.iter());
+    s
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// JA3 hash: MD5 of [`ja3_string`], lower-case hex.
+pub fn ja3(ch: &ClientHello) -> String {
+    hex(&Md5::digest(ja3_string(ch).as_bytes()))
+}
+
+fn sha12(s: &str) -> String {
+    if s.is_empty() {
+        return "000000000000".into();
+    }
+    let mut h = hex(&Sha256::digest(s.as_bytes()));
+    h.truncate(12);
+    h
+}
+
+fn hex_list(v: impl Iterator<Item = u16>) -> String {
+    let mut s = String::new();
+    for (i, x) in v.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{x:04x}");
+    }
+    s
+}
+
+/// JA4 fingerprint (FoxIO JA4 TLS client), `quic` selects the `q` prefix.
+pub fn ja4(ch: &ClientHello, quic: bool) -> String {
+    let ver = ch
+        .supported_versions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .max()
+        .unwrap_or(ch.version);
+    let ver = match ver {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    };
+    let mut ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let alpn = match &ch.alpn {
+        Some(a) if !a.is_empty() => {
+            let f = a[0];
+            let l = a[a.len() - 1];
+            if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
+                format!("{}{}", f as char, l as char)
+            } else {
+                let h = hex(a);
+                let hb = h.as_bytes();
+                format!("{}{}", hb[0] as char, hb[hb.len() - 1] as char)
+            }
+        }
+        _ => "00".into(),
+    };
+    let a = format!(
+        "{}{}{}{:02}{:02}{}",
+        if quic { 'q' } else { 't' },
+        ver,
+        if ch.sni.is_some() { 'd' } else { 'i' },
+        ciphers.len().min(99),
+        exts.len().min(99),
+        alpn
+    );
+    ciphers.sort_unstable();
+    let b = sha12(&hex_list(ciphers.into_iter()));
+    let mut sorted: Vec<u16> = exts.into_iter().filter(|e| *e != 0 && *e != 16).collect();
+    sorted.sort_unstable();
+    let mut cs = hex_list(sorted.into_iter());
+    let sigs: Vec<u16> = ch
+        .sig_algs
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    if !sigs.is_empty() {
+        cs.push('_');
+        cs.push_str(&hex_list(sigs.into_iter()));
+    }
+    let c = sha12(&cs);
+    format!("{a}_{b}_{c}")
+}
+
+/// Result of scanning a record-layer stream for handshake messages.
+#[derive(Debug, Default)]
+pub struct HandshakeScan {
+    /// Complete handshake messages: (type, body).
+    pub messages: Vec<(u8, Vec<u8>)>,
+    /// The stream left the plaintext handshake (ChangeCipherSpec, alert, application data).
+    pub ended: bool,
+}
+
+/// Collect the plaintext handshake messages from the start of a TLS record stream.
+/// Messages that are not complete yet are not returned; call again with more data.
+pub fn scan_handshake(stream: &[u8], max: usize) -> Result<HandshakeScan, TlsError> {
+    let mut hs: Vec<u8> = Vec::new();
+    let mut out = HandshakeScan::default();
+    let mut p = 0;
+    while p + 5 <= stream.len() {
+        let ct = stream[p];
+        let major = stream[p + 1];
+        let len = usize::from(stream[p + 3]) << 8 | usize::from(stream[p + 4]);
+        if !(20..=24).contains(&ct) || major != 3 || len > 18432 {
+            if p == 0 {
+                return Err(TlsError::NotTls);
+            }
+            out.ended = true;
+            break;
+        }
+        if ct != 22 {
+            out.ended = true;
+            break;
+        }
+        let Some(frag) = stream.get(p + 5..p + 5 + len) else {
+            break;
+        };
+        hs.extend_from_slice(frag);
+        if hs.len() > max {
+            return Err(TlsError::TooLarge);
+        }
+        p += 5 + len;
+    }
+    let mut q = 0;
+    while q + 4 <= hs.len() {
+        let t = hs[q];
+        let l = usize::from(hs[q + 1]) << 16 | usize::from(hs[q + 2]) << 8 | usize::from(hs[q + 3]);
+        let Some(body) = hs.get(q + 4..q + 4 + l) else {
+            break;
+        };
+        out.messages.push((t, body.to_vec()));
+        q += 4 + l;
+    }
+    Ok(out)
+}
+
+/// From a ServerHello body: the negotiated version (supported_versions wins).
+pub fn server_hello_version(body: &[u8]) -> Result<u16, TlsError> {
+    let mut r = Rd { b: body, p: 0 };
+    let mut ver = r.u16()?;
+    r.take(32)?;
+    let sid = r.u8()? as usize;
+    r.take(sid)?;
+    r.u16()?; // cipher
+    r.u8()?; // compression
+    if r.p == body.len() {
+        return Ok(ver);
+    }
+    let el = r.u16()? as usize;
+    let ext = r.take(el)?;
+    let mut e = Rd { b: ext, p: 0 };
+    while e.p < ext.len() {
+        let t = e.u16()?;
+        let l = e.u16()? as usize;
+        let d = e.take(l)?;
+        if t == 43 && d.len() == 2 {
+            ver = u16::from(d[0]) << 8 | u16::from(d[1]);
+        }
+    }
+    Ok(ver)
+}
+
+/// SHA1 (lower-case hex) of the first certificate of a Certificate message body.
+pub fn first_cert_sha1(body: &[u8]) -> Result<String, TlsError> {
+    let mut r = Rd { b: body, p: 0 };
+    let total = (usize::from(r.u8()?) << 16) | usize::from(r.u16()?);
+    let list = r.take(total)?;
+    let mut c = Rd { b: list, p: 0 };
+    let l = (usize::from(c.u8()?) << 16) | usize::from(c.u16()?);
+    let der = c.take(l)?;
+    Ok(hex(&sha1::Sha1::digest(der)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grease() {
+        assert!(is_grease(0x0a0a));
+        assert!(is_grease(0xfafa));
+        assert!(!is_grease(0x0a1a));
+        assert!(!is_grease(0x1301));
+    }
+}

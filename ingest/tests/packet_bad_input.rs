@@ -1,0 +1,329 @@
+//! Bad input is normal input: truncated captures, snaplen cuts, bogus lengths, malformed
+//! application data and fragment floods are counted, never panic, never grow memory.
+
+use ingest::packet::{
+    fuzzing, read_capture, read_capture_from, CaptureError, DecoderLimits, LinkType, PacketDecoder,
+    PcapWriter,
+};
+use ingest::Origin;
+use proptest::prelude::*;
+use std::path::Path;
+
+fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 14];
+    p[12] = 0x08;
+    let total = 20 + 8 + payload.len();
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let ul = 8 + payload.len();
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&[(ul >> 8) as u8, ul as u8, 0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut v = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        v.push(l.len() as u8);
+        v.extend_from_slice(l.as_bytes());
+    }
+    v.extend_from_slice(&[0, 0, 1, 0, 1]);
+    v
+}
+
+fn pcap_bytes(pkts: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    for (i, p) in pkts.iter().enumerate() {
+        w.write(1_700_000_000_000_000_000 + i as i64, p).unwrap();
+    }
+    w.into_inner()
+}
+
+#[test]
+fn truncated_capture_reports_good_packets_then_error() {
+    let pkts: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            ipv4_udp(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                4000 + i,
+                53,
+                &dns_query("a.example"),
+            )
+        })
+        .collect();
+    let full = pcap_bytes(&pkts);
+    let cut = &full[..full.len() - 10];
+    let mut n = 0;
+    let r = read_capture_from(Path::new("cut.pcap"), &mut &cut[..], &mut |_| n += 1);
+    match r {
+        Err(CaptureError::Corrupt {
+            after_packets,
+            stats,
+            reason,
+            ..
+        }) => {
+            assert_eq!(after_packets, 2);
+            assert_eq!(stats.packets, 2);
+            assert_eq!(reason, "truncated packet data");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(n, 2);
+    // A bogus record length is refused, not allocated.
+    let mut bogus = full.clone();
+    bogus[24 + 8..24 + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let r = read_capture_from(Path::new("bogus.pcap"), &mut &bogus[..], &mut |_| {});
+    assert!(
+        matches!(
+            r,
+            Err(CaptureError::Corrupt {
+                after_packets: 0,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = read_capture_from(
+        Path::new("x"),
+        &mut &b"hello world, no pcap"[..],
+        &mut |_| {},
+    );
+    assert!(matches!(r, Err(CaptureError::BadMagic { .. })));
+}
+
+#[test]
+fn snaplen_cut_packet_is_counted_and_still_yields_ips() {
+    let p = ipv4_udp(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        4000,
+        53,
+        &dns_query("long.example.org"),
+    );
+    let cut = &p[..p.len() - 6];
+    let mut dec = PacketDecoder::new(DecoderLimits::default());
+    let mut out = Vec::new();
+    dec.decode(LinkType::ETHERNET, 0, cut, Origin::None, &mut out);
+    assert_eq!(out.len(), 1, "flow observation only");
+    assert_eq!(out[0].dataset, "flow");
+    let st = dec.stats().clone();
+    assert_eq!(
+        st.dropped_by_reason.get("ipv4: truncated (snaplen)"),
+        Some(&1)
+    );
+    assert_eq!(
+        st.dropped_by_reason.get("udp: truncated (snaplen)"),
+        Some(&1)
+    );
+    assert!(st.dropped_by_reason.keys().any(|k| k.starts_with("dns:")));
+}
+
+#[test]
+fn fragment_flood_is_bounded_and_counted() {
+    let limits = DecoderLimits {
+        max_frag_bytes: 256 * 1024,
+        max_frag_datagrams: 512,
+        ..Default::default()
+    };
+    let mut dec = PacketDecoder::new(limits);
+    let mut out = Vec::new();
+    for i in 0..20_000u32 {
+        let mut p = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, &[0u8; 1000]);
+        // id = i, MF set, offset 0: never completes.
+        p[14 + 4..14 + 6].copy_from_slice(&(i as u16).to_be_bytes());
+        p[14 + 6] = 0x20;
+        p[14 + 2..14 + 4].copy_from_slice(&1028u16.to_be_bytes());
+        p.truncate(14 + 20 + 1008);
+        dec.decode(LinkType::ETHERNET, i64::from(i), &p, Origin::None, &mut out);
+        assert!(dec.stats().frag_bytes_held <= 256 * 1024);
+    }
+    let st = dec.stats().clone();
+    assert_eq!(st.frag_fragments, 20_000);
+    let dropped: u64 = st
+        .dropped_by_reason
+        .iter()
+        .filter(|(k, _)| k.starts_with("frag:"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(dropped > 19_000, "{:?}", st.dropped_by_reason);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn reassembled_fragments_decode_dns() {
+    let payload = dns_query("fragmented.example.net");
+    let full = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 5555, 53, &payload);
+    let l4 = &full[34..];
+    let (a, b) = l4.split_at(16);
+    let frag = |data: &[u8], off: u16, more: bool| {
+        let mut p = full[..34].to_vec();
+        let total = (20 + data.len()) as u16;
+        p[14 + 2..14 + 4].copy_from_slice(&total.to_be_bytes());
+        let fo = (off / 8) | if more { 0x2000 } else { 0 };
+        p[14 + 6..14 + 8].copy_from_slice(&fo.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    };
+    let mut dec = PacketDecoder::new(DecoderLimits::default());
+    let mut out = Vec::new();
+    dec.decode(
+        LinkType::ETHERNET,
+        0,
+        &frag(b, 16, false),
+        Origin::None,
+        &mut out,
+    );
+    assert!(out.is_empty());
+    dec.decode(
+        LinkType::ETHERNET,
+        1,
+        &frag(a, 0, true),
+        Origin::None,
+        &mut out,
+    );
+    let dns: Vec<_> = out.iter().filter(|o| o.dataset == "dns").collect();
+    assert_eq!(dns.len(), 1);
+    assert_eq!(
+        dns[0].dns_question_name.as_deref(),
+        Some("fragmented.example.net")
+    );
+    assert_eq!(dec.stats().frag_reassembled, 1);
+}
+
+/// pcapng with two interfaces (Ethernet at µs, raw IP at ns via if_tsresol=9), big-endian
+/// section, an unknown block in between.
+#[test]
+fn pcapng_interfaces_and_resolutions() {
+    fn block(t: u32, body: &[u8]) -> Vec<u8> {
+        let mut b = body.to_vec();
+        while b.len() % 4 != 0 {
+            b.push(0);
+        }
+        let len = (b.len() + 12) as u32;
+        let mut v = t.to_be_bytes().to_vec();
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend_from_slice(&b);
+        v.extend_from_slice(&len.to_be_bytes());
+        v
+    }
+    let mut f = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_be_bytes().to_vec();
+    shb.extend_from_slice(&[0, 1, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_be_bytes());
+    f.extend(block(0x0a0d_0d0a, &shb));
+    f.extend(block(1, &[0, 1, 0, 0, 0, 0, 0xff, 0xff])); // Ethernet, default µs
+    let mut idb2 = vec![0, 101, 0, 0, 0, 0, 0xff, 0xff];
+    idb2.extend_from_slice(&[0, 9, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0]); // if_tsresol=9, end
+    f.extend(block(1, &idb2));
+    let eth = ipv4_udp(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        4000,
+        53,
+        &dns_query("a.example"),
+    );
+    let raw = eth[14..].to_vec();
+    for (ifid, data, ts) in [(0u32, &eth, 1_000_000u64), (1, &raw, 1_000_000_000)] {
+        let mut epb = ifid.to_be_bytes().to_vec();
+        epb.extend_from_slice(&((ts >> 32) as u32).to_be_bytes());
+        epb.extend_from_slice(&(ts as u32).to_be_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        epb.extend_from_slice(data);
+        f.extend(block(6, &epb));
+        f.extend(block(0x0bad, &[1, 2, 3, 4]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.pcapng");
+    std::fs::write(&path, &f).unwrap();
+    let mut got = Vec::new();
+    let st = read_capture(&path, |p| {
+        got.push((p.link, p.ts_ns, p.data.len(), p.number))
+    })
+    .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            (LinkType::ETHERNET, 1_000_000_000, eth.len(), 1),
+            (LinkType::RAW, 1_000_000_000, raw.len(), 2)
+        ]
+    );
+    assert_eq!(st.blocks_skipped, 2);
+    let mut dec = PacketDecoder::new(DecoderLimits::default());
+    let mut out = Vec::new();
+    for (l, d) in [(LinkType::ETHERNET, &eth), (LinkType::RAW, &raw)] {
+        dec.decode(l, 0, d, Origin::None, &mut out);
+    }
+    assert_eq!(out.iter().filter(|o| o.dataset == "dns").count(), 2);
+}
+
+#[test]
+fn malformed_tls_and_quic_counted() {
+    let mut dec = PacketDecoder::new(DecoderLimits::default());
+    let mut out = Vec::new();
+    // A QUIC v1 long header Initial with garbage ciphertext (fails authentication).
+    let mut q = vec![
+        0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0,
+    ];
+    q.extend(std::iter::repeat_n(0x5a, 1232));
+    let p = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 50000, 443, &q);
+    dec.decode(LinkType::ETHERNET, 0, &p, Origin::None, &mut out);
+    assert_eq!(
+        dec.stats().dropped_by_reason.get("quic: decrypt failed"),
+        Some(&1)
+    );
+    assert_eq!(out.len(), 1, "flow only");
+}
+
+fn arb_packets() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..1600)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dns_never_panics(d in arb_packets()) { fuzzing::dns(&d); }
+
+    #[test]
+    fn tls_never_panics(d in arb_packets()) { fuzzing::tls(&d); }
+
+    #[test]
+    fn quic_never_panics(d in arb_packets()) { fuzzing::quic(&d); }
+
+    #[test]
+    fn http_never_panics(d in arb_packets()) { fuzzing::http(&d); }
+
+    #[test]
+    fn decode_never_panics(d in arb_packets()) { fuzzing::decode(&d); }
+
+    /// Valid headers, random tails: reaches deeper parser states than pure noise.
+    #[test]
+    fn decode_structured_noise_never_panics(tail in arb_packets(), port in prop_oneof![Just(53u16), Just(80), Just(443), Just(3544), Just(4789)], proto in prop_oneof![Just(6u8), Just(17), Just(47), Just(4), Just(41)]) {
+        let mut p = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, port, &tail);
+        p[14 + 9] = proto;
+        let mut dec = PacketDecoder::new(DecoderLimits::default());
+        let mut out = Vec::new();
+        dec.decode(LinkType::ETHERNET, 0, &p, Origin::None, &mut out);
+        let mut q = p.clone();
+        q[0] ^= 1;
+        dec.decode(LinkType::ETHERNET, 1, &q, Origin::None, &mut out);
+    }
+}

@@ -1,0 +1,663 @@
+use super::*;
+use crate::model::{Severity, Tlp};
+use crate::naive::NaiveMatcher;
+use crate::normalize::normalize;
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+fn ind(raw: &str) -> Indicator {
+    let n = normalize(raw, None).unwrap_or_else(|e| panic!("{raw}: {e}"));
+    let mut i = Indicator::new(n.value, n.itype, "test");
+    i.exact_only = n.exact_only;
+    i
+}
+
+fn pattern(p: &str) -> Indicator {
+    Indicator::new(p, IndicatorType::Pattern, "test")
+}
+
+fn build(list: &[Indicator]) -> Snapshot {
+    let mut b = SnapshotBuilder::new();
+    for i in list {
+        b.insert(i.clone());
+    }
+    match b.build() {
+        Ok(s) => s,
+        Err(e) => panic!("build: {e}"),
+    }
+}
+
+type HitSet = BTreeSet<(String, IndicatorType, MatchKind)>;
+
+fn hits_of(list: &[Indicator], f: impl Fn(&mut Vec<Hit>)) -> Vec<Hit> {
+    let _ = list;
+    let mut h = Vec::new();
+    f(&mut h);
+    h
+}
+
+fn named_snap(s: &Snapshot, hits: &[Hit]) -> HitSet {
+    let ids: BTreeSet<u32> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(ids.len(), hits.len(), "duplicate ids in {hits:?}");
+    hits.iter()
+        .map(|h| {
+            let i = s.indicator(h.id);
+            (i.value, i.itype, h.kind)
+        })
+        .collect()
+}
+
+fn named_naive(n: &NaiveMatcher, hits: &[Hit]) -> HitSet {
+    hits.iter()
+        .map(|h| {
+            let i = &n.indicators[h.id as usize];
+            (i.value.clone(), i.itype, h.kind)
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, IndicatorType, MatchKind)]) -> HitSet {
+    items
+        .iter()
+        .map(|(v, t, k)| (v.to_string(), *t, *k))
+        .collect()
+}
+
+use IndicatorType as T;
+use MatchKind as K;
+
+#[test]
+fn domain_matching_at_label_boundaries() {
+    let mut exact = ind("exact.example");
+    exact.exact_only = true;
+    let list = vec![
+        ind("evil.com"),
+        ind("b.evil.com"),
+        exact,
+        ind("com.evil.org"),
+    ];
+    let s = build(&list);
+    let q = |h: &str| named_snap(&s, &hits_of(&list, |v| s.match_domain(h, v)));
+    assert_eq!(q("evil.com"), set(&[("evil.com", T::Fqdn, K::Exact)]));
+    assert_eq!(q("EVIL.com."), set(&[("evil.com", T::Fqdn, K::Exact)]));
+    assert_eq!(
+        q("a.b.evil.com"),
+        set(&[
+            ("evil.com", T::Fqdn, K::ParentDomain),
+            ("b.evil.com", T::Fqdn, K::ParentDomain)
+        ])
+    );
+    assert_eq!(q("notevil.com"), set(&[]));
+    assert_eq!(q("evil.com.au"), set(&[]));
+    assert_eq!(
+        q("exact.example"),
+        set(&[("exact.example", T::Fqdn, K::Exact)])
+    );
+    assert_eq!(q("www.exact.example"), set(&[]));
+    assert_eq!(q(&format!("{}.evil.com", "a".repeat(250))), set(&[]));
+    assert_eq!(q(""), set(&[]));
+}
+
+#[test]
+fn ip_ranges_report_every_enclosing_cidr() {
+    let list = vec![
+        ind("10.0.0.0/8"),
+        ind("10.1.0.0/16"),
+        ind("10.1.2.3"),
+        ind("0.0.0.0/0"),
+        ind("2001:db8::/32"),
+        ind("2001:db8::1"),
+        ind("255.255.255.255"),
+    ];
+    let s = build(&list);
+    let q = |ip: &str| {
+        let ip: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip}"));
+        named_snap(&s, &hits_of(&list, |v| s.match_ip(ip, v)))
+    };
+    assert_eq!(
+        q("10.1.2.3"),
+        set(&[
+            ("0.0.0.0/0", T::Ipv4, K::EnclosingCidr),
+            ("10.0.0.0/8", T::Ipv4, K::EnclosingCidr),
+            ("10.1.0.0/16", T::Ipv4, K::EnclosingCidr),
+            ("10.1.2.3", T::Ipv4, K::Exact),
+        ])
+    );
+    assert_eq!(
+        q("10.2.0.0"),
+        set(&[
+            ("0.0.0.0/0", T::Ipv4, K::EnclosingCidr),
+            ("10.0.0.0/8", T::Ipv4, K::EnclosingCidr)
+        ])
+    );
+    assert_eq!(
+        q("11.0.0.0"),
+        set(&[("0.0.0.0/0", T::Ipv4, K::EnclosingCidr)])
+    );
+    assert_eq!(
+        q("255.255.255.255"),
+        set(&[
+            ("0.0.0.0/0", T::Ipv4, K::EnclosingCidr),
+            ("255.255.255.255", T::Ipv4, K::Exact)
+        ])
+    );
+    assert_eq!(
+        q("2001:db8::1"),
+        set(&[
+            ("2001:db8::/32", T::Ipv6, K::EnclosingCidr),
+            ("2001:db8::1", T::Ipv6, K::Exact)
+        ])
+    );
+    assert_eq!(q("2001:db9::1"), set(&[]));
+    // An IP literal host goes to the IP tables.
+    let mut h = Vec::new();
+    s.match_domain("[2001:db8::1]", &mut h);
+    assert_eq!(h.len(), 2);
+}
+
+#[test]
+fn url_exact_and_prefix() {
+    let list = vec![
+        ind("http://h.example/a"),
+        ind("http://h.example/dir/"),
+        ind("http://h.example/q?x=1"),
+        pattern("/gate.php"),
+    ];
+    let s = build(&list);
+    let q = |u: &str| named_snap(&s, &hits_of(&list, |v| s.match_url(u, v)));
+    assert_eq!(
+        q("HTTP://H.example:80/a#f"),
+        set(&[("http://h.example/a", T::Url, K::Exact)])
+    );
+    assert_eq!(
+        q("http://h.example/a/b"),
+        set(&[("http://h.example/a", T::Url, K::UrlPrefix)])
+    );
+    assert_eq!(
+        q("http://h.example/a?x"),
+        set(&[("http://h.example/a", T::Url, K::UrlPrefix)])
+    );
+    assert_eq!(q("http://h.example/ab"), set(&[]));
+    assert_eq!(
+        q("h.example/dir/x/y"),
+        set(&[("http://h.example/dir/", T::Url, K::UrlPrefix)])
+    );
+    assert_eq!(
+        q("http://h.example/q?x=1"),
+        set(&[("http://h.example/q?x=1", T::Url, K::Exact)])
+    );
+    assert_eq!(q("http://h.example/q?x=12"), set(&[]));
+    assert_eq!(
+        q("http://o.example/x/GATE.php?id=1"),
+        set(&[("/gate.php", T::Pattern, K::Substring)])
+    );
+    assert_eq!(
+        s.find(T::Url, "http://h.example/dir/"),
+        Some(1 + s.find(T::Url, "http://h.example/a").unwrap_or(99))
+    );
+}
+
+#[test]
+fn hashes_emails_patterns_text() {
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let mut ja3 = Indicator::new(md5, T::Ja3, "ja3feed");
+    ja3.confidence = 90;
+    let list = vec![
+        ind(md5),
+        ja3,
+        ind("bad@evil.example"),
+        ind("evil.example"),
+        ind("203.0.113.7"),
+        ind("http://x.example/p"),
+        pattern("EvilBot/1.0"),
+    ];
+    let s = build(&list);
+    let q = |f: &dyn Fn(&mut Vec<Hit>)| named_snap(&s, &hits_of(&list, f));
+    assert_eq!(
+        q(&|v| s.match_hash(&md5.to_ascii_uppercase(), v)),
+        set(&[(md5, T::Md5, K::Exact), (md5, T::Ja3, K::Exact)])
+    );
+    assert_eq!(
+        q(&|v| s.match_email("Bad@Evil.Example", v)),
+        set(&[("bad@evil.example", T::Email, K::Exact)])
+    );
+    assert_eq!(
+        q(&|v| s.match_pattern(b"Mozilla evilbot/1.0 evilbot/1.0", v)),
+        set(&[("EvilBot/1.0", T::Pattern, K::Substring)])
+    );
+    let text = format!(
+        "x notevil.example y evil.example, a.evil.example 203.0.113.7:443 {md5} bad@evil.example \
+         http://x.example/p/q <EvilBot/1.0>"
+    );
+    assert_eq!(
+        q(&|v| s.match_text(text.as_bytes(), v)),
+        set(&[
+            ("evil.example", T::Fqdn, K::Exact),
+            ("203.0.113.7", T::Ipv4, K::Exact),
+            (md5, T::Md5, K::Exact),
+            (md5, T::Ja3, K::Exact),
+            ("bad@evil.example", T::Email, K::Exact),
+            ("http://x.example/p", T::Url, K::UrlPrefix),
+            ("EvilBot/1.0", T::Pattern, K::Substring),
+        ])
+    );
+    assert_eq!(q(&|v| s.match_text(b"notevil.example", v)), set(&[]));
+}
+
+#[test]
+fn metadata_round_trips_and_merges() {
+    let mut a = ind("evil.example");
+    a.confidence = 60;
+    a.tags = vec!["Malware".into()];
+    a.first_seen = Some(1_700_000_000);
+    a.last_seen = Some(1_700_000_100);
+    a.provider = Some("abuse.ch".into());
+    let mut b = ind("evil.example");
+    b.sources = vec!["other".into()];
+    b.confidence = 90;
+    b.severity = Severity::High;
+    b.tlp = Tlp::Amber;
+    b.tags = vec!["c2".into()];
+    b.first_seen = Some(1_600_000_000);
+    b.expires = Some(-5);
+    b.description = Some("bad".into());
+    b.reference = Some("SBL1".into());
+    let mut c = ind("198.51.100.0/24");
+    c.derived = true;
+    c.allowlist = true;
+    c.allowlisted_by = Some("iana".into());
+    c.reported = Some(0);
+    let list = vec![a.clone(), b.clone(), c.clone()];
+    let s = build(&list);
+    let naive = NaiveMatcher::new(list);
+    let got: Vec<Indicator> = s.iter().collect();
+    assert_eq!(got, naive.indicators);
+    assert_eq!(got.len(), 2);
+    let e = &got[1];
+    assert_eq!(e.value, "evil.example");
+    assert_eq!(
+        (e.confidence, e.severity, e.tlp),
+        (90, Severity::High, Tlp::Amber)
+    );
+    assert_eq!(e.tags, vec!["c2", "malware"]);
+    assert_eq!(e.sources, vec!["other", "test"]);
+    assert_eq!(e.first_seen, Some(1_600_000_000));
+    assert_eq!(e.expires, None);
+    assert_eq!(s.find(T::Fqdn, "evil.example"), Some(1));
+    assert_eq!(s.find(T::Ipv4, "198.51.100.0/24"), Some(0));
+    assert_eq!(s.find(T::Ipv4, "198.51.100.1"), None);
+    assert_eq!(s.itype(2), None);
+    assert_eq!(s.meta().counts.get("fqdn"), Some(&1));
+}
+
+#[test]
+fn publish_versions_current_and_pruning() -> Result<(), SnapshotError> {
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let d = dir.path();
+    assert!(matches!(
+        Snapshot::open_current(d),
+        Err(SnapshotError::NoSnapshot(_))
+    ));
+    let mut dirs = Vec::new();
+    for n in 1..=5u64 {
+        let mut b = SnapshotBuilder::new();
+        b.insert(ind(&format!("v{n}.example")));
+        b.insert(ind("10.0.0.0/8"));
+        dirs.push(b.publish(d, serde_json::json!({ "n": n }))?);
+        let s = Snapshot::open_current(d)?;
+        assert_eq!(s.meta().version, n);
+        assert_eq!(s.meta().extra["n"], n);
+        assert_eq!(s.find(T::Fqdn, &format!("v{n}.example")), Some(1));
+    }
+    assert_eq!(dirs[4], d.join("snapshots").join("5"));
+    assert_eq!(versions(&d.join("snapshots")), vec![3, 4, 5]);
+    let leftovers: Vec<_> = fs::read_dir(d.join("snapshots"))
+        .map_err(io_err(d))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    fs::write(d.join("current"), "garbage").map_err(io_err(d))?;
+    assert!(matches!(
+        Snapshot::open_current(d),
+        Err(SnapshotError::Corrupt { .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn damaged_files_are_refused_without_panic() -> Result<(), SnapshotError> {
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let d = dir.path();
+    let mut b = SnapshotBuilder::new();
+    for v in [
+        "evil.example",
+        "a.b.example",
+        "10.0.0.0/8",
+        "10.1.1.1",
+        "2001:db8::/48",
+        "http://h.example/x",
+    ] {
+        b.insert(ind(v));
+    }
+    b.insert(pattern("/gate.php"));
+    let snap_dir = b.publish(d, serde_json::Value::Null)?;
+    let mut names: Vec<&str> = FILES.to_vec();
+    names.push("manifest");
+    for name in names {
+        let p = snap_dir.join(name);
+        let orig = fs::read(&p).map_err(io_err(&p))?;
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for cut in [0, 1, orig.len() / 2, orig.len().saturating_sub(1)] {
+            cases.push(orig[..cut.min(orig.len())].to_vec());
+        }
+        for i in (0..orig.len()).step_by((orig.len() / 40).max(1)) {
+            let mut f = orig.clone();
+            f[i] ^= 0x55;
+            cases.push(f);
+        }
+        for case in cases {
+            if case == orig {
+                continue;
+            }
+            fs::write(&p, &case).map_err(io_err(&p))?;
+            let r = std::panic::catch_unwind(|| Snapshot::open(&snap_dir).map(|_| ()));
+            match r {
+                Ok(Err(_)) => {}
+                Ok(Ok(())) => panic!("{name}: damaged file accepted ({} bytes)", case.len()),
+                Err(_) => panic!("{name}: panic on damaged file"),
+            }
+        }
+        fs::write(&p, &orig).map_err(io_err(&p))?;
+        assert!(Snapshot::open(&snap_dir).is_ok());
+    }
+    fs::remove_file(snap_dir.join("ip.bin")).map_err(io_err(d))?;
+    assert!(matches!(
+        Snapshot::open(&snap_dir),
+        Err(SnapshotError::Io { .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn empty_snapshot_works() -> Result<(), SnapshotError> {
+    let s = SnapshotBuilder::new().build()?;
+    assert!(s.is_empty());
+    let mut h = Vec::new();
+    s.match_domain("a.example", &mut h);
+    s.match_ip(
+        "1.2.3.4"
+            .parse()
+            .map_err(|_| corrupt(Path::new("x"), "ip"))?,
+        &mut h,
+    );
+    s.match_url("http://a/", &mut h);
+    s.match_text(b"a.example 1.2.3.4", &mut h);
+    assert!(h.is_empty());
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    SnapshotBuilder::new().publish(dir.path(), serde_json::Value::Null)?;
+    assert!(Snapshot::open_current(dir.path())?.is_empty());
+    Ok(())
+}
+
+// ---- equivalence with the naive matcher ----
+
+#[derive(Debug, Clone)]
+struct Case {
+    indicators: Vec<Indicator>,
+    domains: Vec<String>,
+    urls: Vec<String>,
+    ips: Vec<IpAddr>,
+    hashes: Vec<String>,
+    texts: Vec<String>,
+}
+
+fn base_domain() -> impl Strategy<Value = String> {
+    (
+        "[a-e]{1,3}",
+        prop::sample::select(vec!["com", "org", "example", "co.uk"]),
+    )
+        .prop_map(|(a, t)| format!("{a}.{t}"))
+}
+
+fn sub(d: String) -> impl Strategy<Value = String> {
+    prop::collection::vec("[a-c]{1,2}", 0..3).prop_map(move |ls| {
+        let mut s = ls.join(".");
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s + &d
+    })
+}
+
+fn v4() -> impl Strategy<Value = (u32, u8)> {
+    // A small address space so CIDRs nest and queries land inside.
+    (
+        0u32..4096,
+        prop::sample::select(vec![20u8, 22, 24, 26, 28, 30, 31, 32, 32, 32]),
+    )
+        .prop_map(|(a, p)| (0x0a00_0000 | (a << 8) >> 4, p))
+}
+
+fn v6() -> impl Strategy<Value = (u128, u8)> {
+    (
+        0u128..4096,
+        prop::sample::select(vec![112u8, 116, 120, 124, 126, 128, 128]),
+    )
+        .prop_map(|(a, p)| ((0x2001_0db8u128 << 96) | a << 4, p))
+}
+
+fn url_of() -> impl Strategy<Value = String> {
+    (
+        base_domain(),
+        prop::collection::vec(prop::sample::select(vec!["a", "ab", "b", "x.php"]), 0..3),
+        any::<bool>(),
+        prop::option::of("[a-b]=[0-1]"),
+    )
+        .prop_map(|(h, segs, slash, q)| {
+            let mut u = format!("http://{h}/{}", segs.join("/"));
+            if slash && !u.ends_with('/') {
+                u.push('/');
+            }
+            if let Some(q) = q {
+                u.push('?');
+                u.push_str(&q);
+            }
+            u
+        })
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let doms = prop::collection::vec(
+        (
+            base_domain().prop_flat_map(sub),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        0..12,
+    );
+    let ips4 = prop::collection::vec(v4(), 0..10);
+    let ips6 = prop::collection::vec(v6(), 0..6);
+    let urls = prop::collection::vec(url_of(), 0..8);
+    let hashes = prop::collection::vec(("[0-9a-f]{4}", any::<bool>()), 0..4);
+    let pats = prop::collection::vec(
+        prop::sample::select(vec!["/gate.php", "ab", "x.PHP", "bot/1", "a.c"]),
+        0..3,
+    );
+    let qd = prop::collection::vec(base_domain().prop_flat_map(sub), 0..12);
+    let qsuffix = prop::collection::vec(
+        prop::sample::select(vec!["", "/", "/b", "b", "?x=1", "/x.php?a=1", "#f", "a/"]),
+        0..12,
+    );
+    let q4 = prop::collection::vec(0u32..(1 << 20), 0..10);
+    (doms, ips4, ips6, urls, hashes, pats, qd, qsuffix, q4).prop_map(
+        |(doms, ips4, ips6, urls, hashes, pats, qd, qsuffix, q4)| {
+            let mut indicators = Vec::new();
+            let mut qdom = qd;
+            for (d, exact, upper) in &doms {
+                let mut i = ind(d);
+                i.exact_only = *exact;
+                indicators.push(i);
+                qdom.push(d.clone());
+                qdom.push(format!("x.{d}"));
+                qdom.push(format!("not{d}"));
+                qdom.push(if *upper {
+                    format!("{}.", d.to_uppercase())
+                } else {
+                    format!("a.b.{d}")
+                });
+            }
+            let mut ips: Vec<IpAddr> = Vec::new();
+            for (a, p) in &ips4 {
+                indicators.push(ind(&format!("{}/{p}", Ipv4Addr::from(*a))));
+                ips.push(IpAddr::V4(Ipv4Addr::from(*a)));
+                ips.push(IpAddr::V4(Ipv4Addr::from(a.wrapping_add(1))));
+                ips.push(IpAddr::V4(Ipv4Addr::from(a.wrapping_sub(1))));
+                ips.push(IpAddr::V4(Ipv4Addr::from(a | 0xff)));
+            }
+            for q in q4 {
+                ips.push(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | q)));
+            }
+            for (a, p) in &ips6 {
+                indicators.push(ind(&format!("{}/{p}", Ipv6Addr::from(*a))));
+                ips.push(IpAddr::V6(Ipv6Addr::from(*a)));
+                ips.push(IpAddr::V6(Ipv6Addr::from(a.wrapping_add(3))));
+                ips.push(IpAddr::V6(Ipv6Addr::from(a | 0xffff)));
+            }
+            let mut qurls = Vec::new();
+            for (i, u) in urls.iter().enumerate() {
+                indicators.push(ind(u));
+                for s in &qsuffix {
+                    qurls.push(format!("{u}{s}"));
+                }
+                qurls.push(u.to_uppercase());
+                qurls.push(u.replacen("http://", "", 1));
+                qurls.push(format!("{}{}", u, if i % 2 == 0 { "" } else { "x" }));
+            }
+            let mut qhash = Vec::new();
+            for (h, upper) in &hashes {
+                let md5 = h.repeat(8);
+                indicators.push(ind(&md5));
+                if *upper {
+                    indicators.push(Indicator::new(md5.clone(), IndicatorType::Ja3, "j"));
+                }
+                let sha1 = h.repeat(10);
+                indicators.push(ind(&sha1));
+                qhash.push(md5.to_uppercase());
+                qhash.push(sha1.clone());
+                qhash.push(h.repeat(16));
+            }
+            for p in &pats {
+                indicators.push(pattern(p));
+            }
+            let texts = vec![
+                format!(
+                    "{} {} see {}",
+                    qdom.join(" "),
+                    qurls.join(", "),
+                    qhash.join(";")
+                ),
+                ips.iter()
+                    .map(|i| format!("{i}:80"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ];
+            Case {
+                indicators,
+                domains: qdom,
+                urls: qurls,
+                ips,
+                hashes: qhash,
+                texts,
+            }
+        },
+    )
+}
+
+fn compare(s: &Snapshot, n: &NaiveMatcher, c: &Case) -> Result<(), TestCaseError> {
+    let got: Vec<Indicator> = s.iter().collect();
+    prop_assert_eq!(&got, &n.indicators);
+    macro_rules! same {
+        ($q:expr, $call:ident, $arg:expr) => {{
+            let mut a = Vec::new();
+            s.$call($arg, &mut a);
+            let mut b = Vec::new();
+            n.$call($arg, &mut b);
+            prop_assert_eq!(
+                named_snap(s, &a),
+                named_naive(n, &b),
+                "{} {:?}",
+                stringify!($call),
+                $q
+            );
+        }};
+    }
+    for d in &c.domains {
+        same!(d, match_domain, d);
+    }
+    for u in &c.urls {
+        same!(u, match_url, u);
+        same!(u, match_pattern, u.as_bytes());
+    }
+    for ip in &c.ips {
+        same!(ip, match_ip, *ip);
+    }
+    for h in &c.hashes {
+        same!(h, match_hash, h);
+    }
+    for t in &c.texts {
+        same!(t, match_text, t.as_bytes());
+    }
+    for i in &n.indicators {
+        let id = s.find(i.itype, &i.value);
+        prop_assert!(id.is_some());
+        prop_assert_eq!(&s.indicator(id.unwrap_or(u32::MAX)), i);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn snapshot_answers_like_naive(c in case()) {
+        let naive = NaiveMatcher::new(c.indicators.clone());
+        let mut b = SnapshotBuilder::new();
+        for i in &c.indicators {
+            b.insert(i.clone());
+        }
+        prop_assert_eq!(b.len(), naive.indicators.len());
+        let mem = b.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        compare(&mem, &naive, &c)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn published_snapshot_answers_like_naive(c in case()) {
+        let naive = NaiveMatcher::new(c.indicators.clone());
+        let mut b = SnapshotBuilder::new();
+        for i in &c.indicators {
+            b.insert(i.clone());
+        }
+        let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        b.publish(dir.path(), serde_json::Value::Null).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let s = Snapshot::open_current(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        compare(&s, &naive, &c)?;
+    }
+
+    #[test]
+    fn match_text_never_panics(b in prop::collection::vec(any::<u8>(), 0..200)) {
+        let s = build(&[ind("evil.example"), ind("10.0.0.0/8"), pattern("ab")]);
+        let mut h = Vec::new();
+        s.match_text(&b, &mut h);
+        let txt = String::from_utf8_lossy(&b);
+        s.match_domain(&txt, &mut h);
+        s.match_url(&txt, &mut h);
+        s.match_hash(&txt, &mut h);
+        s.match_email(&txt, &mut h);
+    }
+}
