@@ -1,5 +1,7 @@
 fn main() {
-    let root = std::path::Path::new("/work/shared/corpus/feeds");
+    let root_buf =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/feeds");
+    let root = root_buf.as_path();
     let mut files: Vec<_> = walk(root);
     files.sort();
     for p in files {

@@ -824,3 +824,140 @@ pub fn update(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::RecordMeta;
+    use matcher::{Severity, Tlp};
+
+    fn feed() -> FeedConfig {
+        let mut f = FeedConfig::new("f", "f");
+        f.confidence = Some(80);
+        f.severity = Some(Severity::High);
+        f.tags = vec!["Phishing".into()];
+        f.provider = Some("example.org".into());
+        f
+    }
+
+    #[test]
+    fn record_overrides_feed_defaults() {
+        let mut r = FeedRecord::new(3, "HXXP://Evil[.]Example:80/a#x");
+        r.meta = Some(Box::new(RecordMeta {
+            confidence: Some(95),
+            tlp: Some(Tlp::Amber),
+            tags: vec!["c2".into()],
+            expires: Some(5),
+            ..RecordMeta::default()
+        }));
+        let i = to_indicator(&r, &feed()).unwrap();
+        assert_eq!(i.value, "http://evil.example/a");
+        assert_eq!(i.itype, IndicatorType::Url);
+        assert_eq!(
+            (i.confidence, i.severity, i.tlp),
+            (95, Severity::High, Tlp::Amber)
+        );
+        assert_eq!(i.tags, vec!["c2", "phishing"]);
+        assert_eq!(i.sources, vec!["f"]);
+        assert_eq!(i.provider.as_deref(), Some("example.org"));
+        assert_eq!(i.expires, Some(5));
+        assert!(to_indicator(&FeedRecord::new(1, "nul\0.example"), &feed()).is_err());
+    }
+
+    #[test]
+    fn derivation_lowers_confidence_and_never_chains() {
+        let r = FeedRecord::new(1, "http://a.evil.example/x");
+        let url = to_indicator(&r, &feed()).unwrap();
+        let d = derive_host(&url).unwrap();
+        assert_eq!(
+            (d.value.as_str(), d.itype, d.confidence),
+            ("a.evil.example", IndicatorType::Fqdn, 40)
+        );
+        assert!(d.derived && d.exact_only && d.tags.contains(&"derived".to_string()));
+        assert!(derive_host(&d).is_none());
+        let ip = to_indicator(&FeedRecord::new(1, "http://198.51.100.7:8080/x"), &feed()).unwrap();
+        let d = derive_host(&ip).unwrap();
+        assert_eq!(
+            (d.value.as_str(), d.itype, d.confidence),
+            ("198.51.100.7", IndicatorType::Ipv4, 60)
+        );
+    }
+
+    #[test]
+    fn process_bytes_counts_duplicates_expiry_and_derived() {
+        let mut f = feed();
+        f.max_age = Some(crate::config::DurationSpec(std::time::Duration::from_secs(
+            86_400,
+        )));
+        let csv = b"url,seen\nhttp://a.example/x,2020-01-01\nhttp://A.example/x,2020-01-01\nhttp://b.example/y,2020-01-10 00:00:00\nnot a url at all,2020-01-10\n";
+        f.format = Format::Csv;
+        f.map.insert("last_seen".into(), "seen".into());
+        let now = crate::parse::time::parse_time("2020-01-10 12:00:00").unwrap();
+        let (s, inds) = process_bytes(csv, &f, now);
+        assert_eq!(s.expired, 2, "both a.example rows are older than max_age");
+        assert_eq!(s.rejected, 1);
+        assert_eq!(s.reject_samples[0].line, 5);
+        assert_eq!(s.accepted, 1);
+        assert_eq!(s.derived, 1);
+        let v: Vec<&str> = inds.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(v, vec!["b.example", "http://b.example/y"]);
+        // Duplicates in one feed merge.
+        let (s, inds) = process_bytes(
+            b"a.example\nA.EXAMPLE\na.example.\n",
+            &FeedConfig::new("d", "d"),
+            now,
+        );
+        assert_eq!((s.accepted, s.duplicates, inds.len()), (1, 2, 1));
+    }
+
+    #[test]
+    fn builtin_allowlist_normalises_every_iana_block() {
+        let (entries, warnings) = builtin_allowlist(&Config::default());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            entries.len(),
+            allowlist::IANA_SPECIAL_V4.len() + allowlist::IANA_SPECIAL_V6.len()
+        );
+        assert!(entries.iter().all(|e| e.allowlist));
+        assert!(entries.iter().any(|e| e.value == "255.255.255.255"));
+        assert!(entries.iter().any(|e| e.value == "::1"));
+        let idx = AllowlistIndex::new(&entries);
+        let probe = |v: &str| {
+            let n = normalize(v, None).unwrap();
+            idx.covers(&Indicator::new(n.value, n.itype, "x"))
+                .map(str::to_string)
+        };
+        assert!(probe("172.20.1.1").unwrap().contains("172.16.0.0/12"));
+        assert!(probe("192.168.1.0/24").is_some());
+        assert!(probe("fe80::1").is_some());
+        assert!(probe("2001:db8::/48").is_some());
+        assert!(probe("8.8.8.8").is_none());
+        assert!(probe("2a00:1450::1").is_none());
+    }
+
+    #[test]
+    fn report_text_lists_rejects_with_lines() {
+        let (s, _) = process_bytes(b"evil.example\n???\n", &FeedConfig::new("t", "t"), 0);
+        let r = UpdateReport {
+            feeds: vec![s],
+            total: 1,
+            allowlist_entries: 0,
+            allowlisted: 0,
+            by_type: BTreeMap::new(),
+            added: 1,
+            removed: 0,
+            changed: 0,
+            snapshot: PathBuf::from("/d/v1"),
+            warnings: vec![],
+        };
+        let text = r.render_text();
+        assert!(
+            text.contains("t [plain]: fetched: 1 accepted, 1 rejected"),
+            "{text}"
+        );
+        assert!(text.contains("line 2: "), "{text}");
+        assert!(text.contains("1 added, 0 removed, 0 changed"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["feeds"][0]["status"], "fetched");
+    }
+}

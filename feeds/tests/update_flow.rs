@@ -1,0 +1,276 @@
+//! `feeds::update::update` end to end: real files and a real local HTTP server, a real
+//! snapshot published and re-opened in a temp data directory.
+
+mod common;
+
+use common::{gzip, Server};
+use feeds::config::Config;
+use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
+use feeds::NoProgress;
+use matcher::{Indicator, Snapshot, Tlp};
+use std::path::Path;
+
+const T0: i64 = 1_800_000_000;
+
+fn run(cfg: &str, dir: &Path, now: i64, force: bool) -> UpdateReport {
+    let config = Config::from_toml_str(cfg).unwrap();
+    let opts = UpdateOptions {
+        force,
+        now: Some(now),
+    };
+    update(&config, dir, &dir.join("data"), &opts, &NoProgress).unwrap()
+}
+
+fn entries(dir: &Path) -> Vec<Indicator> {
+    Snapshot::open_current(&dir.join("data"))
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+fn find<'a>(e: &'a [Indicator], v: &str) -> Option<&'a Indicator> {
+    e.iter().find(|i| i.value == v)
+}
+
+fn blocklist_only(e: &[Indicator]) -> Vec<String> {
+    let mut v: Vec<String> = e
+        .iter()
+        .filter(|i| !i.allowlist)
+        .map(|i| i.value.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn http_feed_fetch_not_modified_failure_and_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start("/drop.txt");
+    srv.serve(
+        b"; Spamhaus DROP\n1.10.16.0/20 ; SBL1\n5.34.242.0/23 ; SBL2\n",
+        "\"v1\"",
+    );
+    let cfg = format!(
+        "[[feed]]\nname = \"drop\"\nsource = \"{}\"\nretries = 0\nconfidence = 95\ntags = [\"hijacked\"]\n",
+        srv.url
+    );
+    let r = run(&cfg, dir.path(), T0, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
+    assert_eq!(r.feeds[0].accepted, 2);
+    assert_eq!((r.added, r.removed), (2 + r.allowlist_entries, 0));
+    let e = entries(dir.path());
+    let drop = find(&e, "1.10.16.0/20").unwrap();
+    assert_eq!(
+        (drop.confidence, drop.reference.as_deref()),
+        (95, Some("SBL1"))
+    );
+    assert_eq!(drop.first_seen, Some(T0));
+
+    // Second run: conditional GET → 304, nothing parsed, entries kept.
+    let r = run(&cfg, dir.path(), T0 + 60, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::NotModified);
+    assert_eq!((r.feeds[0].accepted, r.feeds[0].kept), (0, 2));
+    assert_eq!((r.added, r.removed, r.changed), (0, 0, 0));
+    let reqs = srv.requests();
+    assert!(reqs[1].iter().any(|h| h == "if-none-match: \"v1\""));
+    assert_eq!(
+        blocklist_only(&entries(dir.path())),
+        vec!["1.10.16.0/20", "5.34.242.0/23"]
+    );
+
+    // The server fails: previous entries stay, the update still succeeds.
+    srv.fail_with(500);
+    let r = run(&cfg, dir.path(), T0 + 120, false);
+    assert!(matches!(&r.feeds[0].status, FeedStatus::Failed { reason } if reason.contains("500")));
+    assert_eq!(r.feeds[0].kept, 2);
+    assert!(r.render_text().contains("FAILED"));
+    assert_eq!(
+        blocklist_only(&entries(dir.path())),
+        vec!["1.10.16.0/20", "5.34.242.0/23"]
+    );
+
+    // A changed (gzip-compressed) body replaces them.
+    srv.serve(
+        &gzip(b"5.34.242.0/23 ; SBL2\n14.4.0.0/14 ; SBL3\n"),
+        "\"v2\"",
+    );
+    let r = run(&cfg, dir.path(), T0 + 180, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
+    assert_eq!((r.added, r.removed), (1, 1));
+    let e = entries(dir.path());
+    assert_eq!(blocklist_only(&e), vec!["14.4.0.0/14", "5.34.242.0/23"]);
+    let kept = find(&e, "5.34.242.0/23").unwrap();
+    assert_eq!(
+        (kept.first_seen, kept.last_seen),
+        (Some(T0), Some(T0 + 180))
+    );
+}
+
+#[test]
+fn refresh_interval_and_force() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list.txt"), "evil.example\n").unwrap();
+    let cfg = "[[feed]]\nname = \"l\"\nsource = \"list.txt\"\nrefresh = \"1h\"\n";
+    assert_eq!(
+        run(cfg, dir.path(), T0, false).feeds[0].status,
+        FeedStatus::Fetched
+    );
+    let r = run(cfg, dir.path(), T0 + 600, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::NotDue);
+    assert_eq!(r.feeds[0].kept, 1);
+    assert_eq!(
+        run(cfg, dir.path(), T0 + 700, true).feeds[0].status,
+        FeedStatus::Fetched
+    );
+    // Due again after the interval; an unchanged file is "not modified".
+    assert_eq!(
+        run(cfg, dir.path(), T0 + 7200, false).feeds[0].status,
+        FeedStatus::NotModified
+    );
+    // Editing the config forces a re-parse even when the file is unchanged.
+    let cfg2 = format!("{cfg}confidence = 90\n");
+    let r = run(&cfg2, dir.path(), T0 + 7300, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
+    assert_eq!(r.changed, 1);
+    assert_eq!(
+        find(&entries(dir.path()), "evil.example")
+            .unwrap()
+            .confidence,
+        90
+    );
+}
+
+#[test]
+fn allowlists_mark_but_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("block.txt"),
+        "10.1.2.3\nevil.example\nwww.good.example\nhttp://cdn.good.example/x\n8.8.8.8\n9.9.9.9\n172.20.0.0/16\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("allow.txt"), "good.example\n").unwrap();
+    let cfg = r#"
+[[feed]]
+name = "block"
+source = "block.txt"
+derive = false
+
+[[feed]]
+name = "allow"
+source = "allow.txt"
+allowlist = true
+
+[allowlist]
+cidrs = ["8.8.8.0/24"]
+domains = ["corp.example"]
+"#;
+    let r = run(cfg, dir.path(), T0, false);
+    let e = entries(dir.path());
+    let by = |v: &str| find(&e, v).unwrap().allowlisted_by.clone();
+    assert!(by("10.1.2.3")
+        .unwrap()
+        .contains("iana-special-purpose:10.0.0.0/8"));
+    assert!(by("172.20.0.0/16").unwrap().contains("172.16.0.0/12"));
+    assert_eq!(
+        by("www.good.example").as_deref(),
+        Some("allow:good.example")
+    );
+    assert_eq!(
+        by("http://cdn.good.example/x").as_deref(),
+        Some("allow:good.example")
+    );
+    assert_eq!(
+        by("8.8.8.8").as_deref(),
+        Some("config-allowlist:8.8.8.0/24")
+    );
+    assert_eq!(by("evil.example"), None);
+    assert_eq!(by("9.9.9.9"), None);
+    assert!(find(&e, "good.example").unwrap().allowlist);
+    assert!(find(&e, "corp.example").unwrap().allowlist);
+    assert_eq!(r.feeds[0].allowlisted, 5);
+    assert_eq!(r.allowlisted, 5);
+}
+
+#[test]
+fn expiry_history_and_removed_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cif = format!(
+        r#"[{{"indicator":"old.example","itype":"fqdn","confidence":9,"tlp":"amber","expires":"2020-01-01T00:00:00Z"}},
+           {{"indicator":"live.example","itype":"fqdn","confidence":9,"tlp":"amber","expires":"{}"}}]"#,
+        "2030-01-01T00:00:00Z"
+    );
+    std::fs::write(dir.path().join("cif.json"), cif).unwrap();
+    std::fs::write(dir.path().join("list.txt"), "a.example\nb.example\n").unwrap();
+    let cfg = "[[feed]]\nname = \"cif\"\nsource = \"cif.json\"\n[[feed]]\nname = \"l\"\nsource = \"list.txt\"\n";
+    let r = run(cfg, dir.path(), T0, false);
+    assert_eq!(r.feeds[0].expired, 1);
+    let e = entries(dir.path());
+    assert!(find(&e, "old.example").is_none());
+    let live = find(&e, "live.example").unwrap();
+    assert_eq!((live.confidence, live.tlp), (90, Tlp::Amber));
+    assert_eq!(live.expires, Some(1_893_456_000));
+    // b.example leaves the list: removed at the next update; a.example keeps first_seen.
+    std::fs::write(dir.path().join("list.txt"), "a.example\nc.example\n").unwrap();
+    let r = run(cfg, dir.path(), T0 + 3600, false);
+    assert_eq!((r.added, r.removed), (1, 1));
+    let e = entries(dir.path());
+    assert!(find(&e, "b.example").is_none());
+    let a = find(&e, "a.example").unwrap();
+    assert_eq!((a.first_seen, a.last_seen), (Some(T0), Some(T0 + 3600)));
+    // Past live.example's expiry (2030) it drops out even though the feed is not re-read.
+    let r = run(cfg, dir.path(), 1_900_000_000, false);
+    assert!(find(&entries(dir.path()), "live.example").is_none());
+    assert!(r.removed >= 1);
+}
+
+#[test]
+fn failing_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.txt"), "evil.example\n").unwrap();
+    let cfg = "[[feed]]\nname = \"missing\"\nsource = \"nope.txt\"\n[[feed]]\nname = \"ok\"\nsource = \"ok.txt\"\n";
+    let r = run(cfg, dir.path(), T0, false);
+    assert!(matches!(r.feeds[0].status, FeedStatus::Failed { .. }));
+    assert_eq!(r.feeds[1].accepted, 1);
+    // Nothing usable at all: an error.
+    let dir2 = tempfile::tempdir().unwrap();
+    let config =
+        Config::from_toml_str("[[feed]]\nname = \"missing\"\nsource = \"nope.txt\"\n").unwrap();
+    let err = update(
+        &config,
+        dir2.path(),
+        &dir2.path().join("data"),
+        &UpdateOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn corpus_stix_misp_cif_metadata_reach_the_snapshot() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/feeds");
+    if !corpus.is_dir() {
+        eprintln!("CORPUS ABSENT: {}", corpus.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[[feed]]\nname = \"apt1\"\nsource = \"{0}/stix2/apt1.json\"\n\
+         [[feed]]\nname = \"sednit\"\nsource = \"{0}/misp/event_sednit_osint.json\"\n\
+         [[feed]]\nname = \"drop\"\nsource = \"{0}/spamhaus/drop_2015.txt\"\n",
+        corpus.display()
+    );
+    let r = run(&cfg, dir.path(), T0, false);
+    assert_eq!(r.feeds[0].accepted, 10);
+    assert_eq!(r.feeds[1].accepted, 66);
+    assert_eq!(r.feeds[2].accepted, 737);
+    let e = entries(dir.path());
+    let sednit: Vec<&Indicator> = e
+        .iter()
+        .filter(|i| i.sources.contains(&"sednit".to_string()))
+        .collect();
+    assert_eq!(sednit.len(), 66);
+    assert!(sednit
+        .iter()
+        .all(|i| i.tlp == Tlp::Clear && i.severity == matcher::Severity::Low));
+}
