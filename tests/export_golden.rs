@@ -110,3 +110,38 @@ fn filters_apply_before_export() {
         assert!(v["confidence"].as_u64().expect("num") >= 85);
     }
 }
+
+#[test]
+fn reexport_with_one_more_indicator_changes_only_that_rule() {
+    let inds = fixture();
+    let mut more = inds.clone();
+    more.push(export_support::ind(
+        "new.evil.example",
+        matcher::IndicatorType::Fqdn,
+        matcher::Severity::High,
+        90,
+        &["c2"],
+        "urlhaus",
+    ));
+    for (format, per_domain) in [(ExportFormat::Snort, 1), (ExportFormat::Suricata, 4)] {
+        let (a, _) = run(format, &inds, &Filter::default(), &options());
+        let (b, _) = run(format, &more, &Filter::default(), &options());
+        let old: Vec<&str> = a.lines().filter(|l| l.starts_with("alert")).collect();
+        let new: Vec<&str> = b.lines().filter(|l| l.starts_with("alert")).collect();
+        for l in &old {
+            assert!(new.contains(l), "{format}: rule changed on re-export: {l}");
+        }
+        let added: Vec<&&str> = new.iter().filter(|l| !old.contains(l)).collect();
+        assert_eq!(added.len(), per_domain, "{format}: {added:?}");
+        assert!(added.iter().all(|l| l.contains("new[.]evil[.]example")));
+        for l in new {
+            let sid: u32 = l
+                .split("sid:")
+                .nth(1)
+                .and_then(|s| s.split(';').next())
+                .and_then(|s| s.parse().ok())
+                .expect("sid");
+            assert!((9_000_000..19_000_000).contains(&sid), "{sid}");
+        }
+    }
+}

@@ -230,6 +230,34 @@ fn check_firewalls(inds: &[Indicator], tag: &str) -> Option<()> {
     load(&ns, "nft -f -", &nft, "nft -f (reload)");
     let listed = load(&ns, "nft list set inet trawl block_v4", "", "nft list");
     assert!(listed.contains("flags interval"), "{listed}");
+
+    // The other knobs: REJECT, no LOG, no jumps, other names.
+    let other = ExportOptions {
+        action: feeds::export::FirewallAction::Reject,
+        log_first: false,
+        jumps: false,
+        chain: "BLOCKLIST".into(),
+        set_name: "bad_hosts".into(),
+        ..options()
+    };
+    let (v4, _) = run(ExportFormat::Iptables, inds, &f, &other);
+    load(
+        &ns,
+        "iptables-restore --test --noflush",
+        &v4,
+        "iptables-restore --test (reject)",
+    );
+    let (v6, _) = run(ExportFormat::Ip6tables, inds, &f, &other);
+    load(
+        &ns,
+        "ip6tables-restore --test --noflush",
+        &v6,
+        "ip6tables-restore --test (reject)",
+    );
+    let (nft, _) = run(ExportFormat::Nftables, inds, &f, &other);
+    load(&ns, "nft -c -f -", &nft, "nft -c -f (reject)");
+    let (set, _) = run(ExportFormat::Ipset, inds, &f, &other);
+    load(&ns, "ipset restore", &set, "ipset restore (other name)");
     let _ = s4;
     Some(())
 }
