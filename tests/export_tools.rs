@@ -205,7 +205,7 @@ fn check_firewalls(inds: &[Indicator], tag: &str) -> Option<()> {
     let loaded: BTreeSet<String> = members
         .lines()
         .filter(|l| !l.is_empty())
-        .map(|l| normalise_member(l))
+        .map(normalise_member)
         .collect();
     let written: BTreeSet<String> = set
         .lines()

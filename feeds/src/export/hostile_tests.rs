@@ -224,7 +224,7 @@ fn hostile_list() -> Vec<Indicator> {
                 format!("evil{n}.example"),
                 format!("198.51.100.{i}{n}"),
                 format!("http://evil.example/{n}"),
-                format!("{n}"),
+                n.to_string(),
             ] {
                 v.push(ind(&val, t, Severity::Low, 10, &[n], n));
             }
