@@ -30,7 +30,15 @@
 //!   no longer matches the fingerprint, marks the file truncated: its identity is dropped and it
 //!   is read from 0 as a new file. The copy, if a glob lists it, carries the old fingerprint and
 //!   continues from the old position (no duplicates). While both exist with one fingerprint,
-//!   only one of them (the first seen) is read.
+//!   only one of them (the first seen) is read. A copy still shorter than the position it
+//!   inherits waits for it instead of being taken for truncated.
+//!
+//! # Acknowledgement and checkpoints
+//! Each file may have up to `max_unacked_batches` batches out; positions only advance over a
+//! prefix of acknowledged batches (acks may come in any order). Every [`Tailer::ack`] writes
+//! the checkpoint (temp file, fsync, rename, directory fsync), which costs one fsync: a caller
+//! that finishes several batches at once should use [`Tailer::ack_many`] (one write). Keep the
+//! checkpoint outside the watched directories, or its own writes wake the tailer.
 //!
 //! # Start position
 //! A file with a checkpoint resumes there. A file without one is read from its beginning,
@@ -221,6 +229,8 @@ pub struct TailStats {
     pub lines_truncated: u64,
     /// Open or read failures (the file is retried at the next scan).
     pub errors: u64,
+    /// Filesystem notifications are active (false: polling only).
+    pub notify_active: bool,
 }
 
 /// Errors of the tailer.
@@ -328,8 +338,8 @@ pub struct Tailer {
     exclude: Vec<glob::Pattern>,
     opens: Vec<Open>,
     cursor: usize,
-    /// Closed idle files: size when closed and identity, reopened when the size changes.
-    parked: HashMap<Key, (u64, Option<Fingerprint>)>,
+    /// Closed idle files: (size, mtime) when closed and identity; reopened when either changes.
+    parked: HashMap<Key, ((u64, i64, i64), Option<Fingerprint>)>,
     path_inode: HashMap<PathBuf, Key>,
     known: HashMap<Fingerprint, Progress>,
     known_lens: BTreeSet<u32>,
@@ -586,6 +596,7 @@ impl Tailer {
     /// Per-file positions and lag, and the running totals.
     pub fn stats(&self) -> TailStats {
         let mut s = self.counters.clone();
+        s.notify_active = self.watcher.is_some();
         s.files = self
             .opens
             .iter()
@@ -700,7 +711,7 @@ impl Tailer {
         if !self.unwatched.is_empty() {
             self.retry_watches();
         }
-        let mut listed: HashMap<Key, (PathBuf, u64)> = HashMap::new();
+        let mut listed: HashMap<Key, (PathBuf, (u64, i64, i64))> = HashMap::new();
         for pat in &self.cfg.paths {
             let Ok(paths) = glob::glob(pat) else { continue };
             for path in paths.flatten() {
@@ -715,14 +726,14 @@ impl Tailer {
                 }
                 listed
                     .entry((md.dev(), md.ino()))
-                    .or_insert((path, md.len()));
+                    .or_insert((path, (md.len(), md.mtime(), md.mtime_nsec())));
             }
         }
         for o in &mut self.opens {
             o.listed = false;
         }
         let mut new_path_inode = HashMap::with_capacity(listed.len());
-        for (key, (path, size)) in &listed {
+        for (key, (path, stamp)) in &listed {
             if self.path_inode.get(path).is_some_and(|old| old != key) {
                 self.counters.rotations += 1;
             }
@@ -734,7 +745,7 @@ impl Tailer {
                 }
                 continue;
             }
-            if self.parked.get(key).is_some_and(|(s, _)| s == size) {
+            if self.parked.get(key).is_some_and(|(s, _)| s == stamp) {
                 continue;
             }
             self.parked.remove(key);
@@ -811,7 +822,12 @@ impl Tailer {
             if close {
                 let o = self.opens.remove(i);
                 if o.listed && !o.broken {
-                    self.parked.insert(o.key, (o.seen_size, o.fp));
+                    let stamp = o
+                        .file
+                        .metadata()
+                        .map(|m| (m.len(), m.mtime(), m.mtime_nsec()))
+                        .unwrap_or((o.seen_size, 0, 0));
+                    self.parked.insert(o.key, (stamp, o.fp));
                 }
                 if let Some(fp) = o.fp {
                     self.release(fp, o.key);
@@ -870,6 +886,8 @@ impl Tailer {
     /// The file at `i` no longer has the content its fingerprint names: start it afresh.
     fn truncated(&mut self, i: usize, now: Instant) {
         self.counters.truncations += 1;
+        // Identify the new content at the next turn rather than the next poll.
+        self.ns_dirty.store(true, Ordering::SeqCst);
         let key = self.opens[i].key;
         let fp = self.opens[i].fp.take();
         let o = &mut self.opens[i];
@@ -1233,6 +1251,14 @@ impl Tailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tailer_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Tailer>();
+        send::<Batch>();
+        send::<StopHandle>();
+    }
 
     #[test]
     fn watch_roots() {
