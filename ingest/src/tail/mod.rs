@@ -284,6 +284,8 @@ impl StopHandle {
 }
 
 type Key = (u64, u64);
+/// (size, mtime seconds, mtime nanoseconds): a closed file is reopened when it changes.
+type Stamp = (u64, i64, i64);
 
 #[derive(Debug)]
 struct Inflight {
@@ -339,7 +341,7 @@ pub struct Tailer {
     opens: Vec<Open>,
     cursor: usize,
     /// Closed idle files: (size, mtime) when closed and identity; reopened when either changes.
-    parked: HashMap<Key, ((u64, i64, i64), Option<Fingerprint>)>,
+    parked: HashMap<Key, (Stamp, Option<Fingerprint>)>,
     path_inode: HashMap<PathBuf, Key>,
     known: HashMap<Fingerprint, Progress>,
     known_lens: BTreeSet<u32>,
@@ -711,7 +713,7 @@ impl Tailer {
         if !self.unwatched.is_empty() {
             self.retry_watches();
         }
-        let mut listed: HashMap<Key, (PathBuf, (u64, i64, i64))> = HashMap::new();
+        let mut listed: HashMap<Key, (PathBuf, Stamp)> = HashMap::new();
         for pat in &self.cfg.paths {
             let Ok(paths) = glob::glob(pat) else { continue };
             for path in paths.flatten() {
