@@ -384,3 +384,50 @@ fn stop_handle_unblocks_next_batch() {
     assert!(start.elapsed() < Duration::from_secs(20));
     th.join().unwrap();
 }
+
+#[test]
+fn idle_files_are_closed_and_reopened_when_they_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    append(&p, 0..100);
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.idle_close = Duration::from_millis(100);
+    let mut t = Tailer::new(c).unwrap();
+    assert_eq!(collect(&mut t, 100, true), (0..100).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.stats().files.is_empty() && Instant::now() < deadline {
+        assert!(t.next_batch(Duration::from_millis(50)).unwrap().is_none());
+    }
+    assert!(t.stats().files.is_empty(), "idle descriptor closed");
+    append(&p, 100..150);
+    assert_eq!(collect(&mut t, 50, true), (100..150).collect::<Vec<_>>());
+    assert_eq!(t.stats().files.len(), 1);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+}
+
+#[test]
+fn deleted_file_is_drained_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    let mut w = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .unwrap();
+    w.write_all((0..50).map(line).collect::<String>().as_bytes())
+        .unwrap();
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.drain_linger = Duration::from_millis(150);
+    let mut t = Tailer::new(c).unwrap();
+    let mut got = collect(&mut t, 10, true);
+    fs::remove_file(&p).unwrap();
+    w.write_all((50..80).map(line).collect::<String>().as_bytes())
+        .unwrap();
+    got.extend(collect(&mut t, 80 - got.len(), true));
+    assert_eq!(got, (0..80).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.stats().files.is_empty() && Instant::now() < deadline {
+        assert!(t.next_batch(Duration::from_millis(50)).unwrap().is_none());
+    }
+    assert!(t.stats().files.is_empty(), "drained deleted file closed");
+}
