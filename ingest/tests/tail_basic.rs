@@ -431,3 +431,36 @@ fn deleted_file_is_drained_then_closed() {
     }
     assert!(t.stats().files.is_empty(), "drained deleted file closed");
 }
+
+#[test]
+fn identical_copy_waiting_behind_an_idle_original_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    append(&p, 0..100);
+    let mut c = cfg(dir.path(), &["app.log*"]);
+    c.idle_close = Duration::from_millis(150);
+    let mut t = Tailer::new(c).unwrap();
+    let mut got = collect(&mut t, 100, true);
+    append(&p, 100..110);
+    fs::copy(&p, dir.path().join("app.log.1")).unwrap();
+    // Both idle long enough to be closed, in whatever order.
+    let until = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < until {
+        if let Some(b) = t.next_batch(Duration::from_millis(50)).unwrap() {
+            got.extend(b.iter_lines().map(|(_, l)| num(l)));
+            t.ack(&b.id).unwrap();
+        }
+    }
+    File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&p, 1000..1100);
+    got.extend(collect(&mut t, 210 - got.len(), true));
+    got.sort();
+    let want: Vec<u64> = (0..110).chain(1000..1100).collect();
+    assert_eq!(got, want);
+    assert!(t.next_batch(Duration::from_millis(300)).unwrap().is_none());
+}

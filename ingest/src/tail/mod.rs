@@ -820,7 +820,11 @@ impl Tailer {
                 || (o.long.is_none() && o.idle_size == Some(o.seen_size));
             let close = o.broken
                 || (!o.listed && drained && quiet >= self.cfg.drain_linger)
-                || (o.listed && drained && o.fp.is_some() && quiet >= self.cfg.idle_close);
+                || (o.listed
+                    && drained
+                    && o.fp.is_some()
+                    && !o.shadowed
+                    && quiet >= self.cfg.idle_close);
             if close {
                 let o = self.opens.remove(i);
                 if o.listed && !o.broken {
@@ -856,6 +860,9 @@ impl Tailer {
             .position(|o| o.key != key && o.fp == Some(fp) && o.shadowed)
         {
             self.try_takeover(j);
+        } else {
+            // A closed idle file with this identity is reopened at the next scan.
+            self.parked.retain(|k, (_, f)| *k == key || *f != Some(fp));
         }
     }
 
