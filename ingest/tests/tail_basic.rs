@@ -246,17 +246,55 @@ fn short_file_identity_is_stable_as_it_grows() {
     t.ack(&b.id).unwrap();
     drop(t);
     append(&p, 1..100);
-    let mut t = Tailer::new(c).unwrap();
+    // Found by its short fingerprint, then moved to its full one as it is now long enough.
+    let mut t = Tailer::new(c.clone()).unwrap();
     let b = next(&mut t);
-    assert_eq!(
-        b.fingerprint.len, 32,
-        "same identity after growing past 256 bytes"
-    );
-    assert_eq!(b.offset, 32);
+    assert_eq!(b.fingerprint.len, 256);
+    assert_eq!(b.offset, 32, "continues after the first line");
     t.ack(&b.id).unwrap();
     let mut got: Vec<u64> = b.iter_lines().map(|(_, l)| num(l)).collect();
     got.extend(collect(&mut t, 99 - got.len(), true));
     assert_eq!(got, (1..100).collect::<Vec<_>>());
+    drop(t);
+    let ck = fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+    assert!(
+        ck.contains("\"fp_len\":256") && !ck.contains("\"fp_len\":32"),
+        "{ck}"
+    );
+    append(&p, 100..110);
+    let mut t = Tailer::new(c).unwrap();
+    assert_eq!(collect(&mut t, 10, true), (100..110).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_new_file_sharing_a_grown_files_first_line_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    fs::write(&p, b"daemon starting\n").unwrap();
+    let mut t = Tailer::new(cfg(dir.path(), &["app.log*"])).unwrap();
+    let b = next(&mut t);
+    assert_eq!(
+        (b.fingerprint.len, b.bytes.as_slice()),
+        (16, &b"daemon starting\n"[..])
+    );
+    append(&p, 0..20);
+    assert_eq!(collect(&mut t, 20, true), (0..20).collect::<Vec<_>>());
+    // Delivered under the short fingerprint, acknowledged after the move to the full one.
+    t.ack(&b.id).unwrap();
+    drop(t);
+    // Rotated offline; the new log starts with the same first line.
+    fs::rename(&p, dir.path().join("app.log.1")).unwrap();
+    fs::write(&p, b"daemon starting\n").unwrap();
+    append(&p, 100..120);
+    let mut t = Tailer::new(cfg(dir.path(), &["app.log*"])).unwrap();
+    let b = next(&mut t);
+    assert_eq!(b.offset, 0);
+    assert!(b.bytes.starts_with(b"daemon starting\n"));
+    t.ack(&b.id).unwrap();
+    let mut got: Vec<u64> = b.iter_lines().skip(1).map(|(_, l)| num(l)).collect();
+    got.extend(collect(&mut t, 20 - got.len(), true));
+    assert_eq!(got, (100..120).collect::<Vec<_>>());
+    assert!(t.next_batch(Duration::from_millis(300)).unwrap().is_none());
 }
 
 #[test]

@@ -12,8 +12,12 @@
 //! * a file with at least `fingerprint_bytes` bytes is fingerprinted by exactly those bytes;
 //! * a shorter file is fingerprinted by **all of its current bytes** (`len` < `fingerprint_bytes`)
 //!   once it holds at least one complete line and has not grown for one `poll_interval`;
-//!   that (length, hash) pair is kept for good: a later candidate matches it if its first `len`
-//!   bytes hash the same (the longest matching known prefix wins);
+//!   a candidate matches that (length, hash) pair if its first `len` bytes hash the same (the
+//!   longest matching known prefix wins), so the identity survives growth and restarts;
+//! * when a short-fingerprinted file reaches `fingerprint_bytes`, its position moves to its
+//!   full fingerprint (the checkpoint keeps only that), so a later, different file that merely
+//!   starts with the same short prefix (a rotated log's identical first line) is not taken
+//!   for it. The ambiguity remains only while a file stays shorter than `fingerprint_bytes`;
 //! * an empty file, or a short one without a complete line, is not read until one rule applies.
 //!
 //! Two files with the same fingerprint are the same file: a rotated copy continues from the
@@ -345,6 +349,8 @@ pub struct Tailer {
     path_inode: HashMap<PathBuf, Key>,
     known: HashMap<Fingerprint, Progress>,
     known_lens: BTreeSet<u32>,
+    /// Short fingerprints upgraded to full ones (for acks of batches delivered before).
+    aliases: HashMap<Fingerprint, Fingerprint>,
     next_seq: u64,
     ckpt_dirty: bool,
     next_scan: Instant,
@@ -508,6 +514,7 @@ impl Tailer {
             path_inode: HashMap::new(),
             known,
             known_lens,
+            aliases: HashMap::new(),
             next_seq: 0,
             ckpt_dirty: false,
             next_scan: Instant::now(),
@@ -621,10 +628,50 @@ impl Tailer {
         s
     }
 
+    /// A short-fingerprinted file that reached `fingerprint_bytes` takes its full
+    /// fingerprint: the position moves over, the short one stays only as an alias for acks.
+    fn upgrade(&mut self, i: usize, old: Fingerprint) -> Option<Fingerprint> {
+        let fpb = self.cfg.fingerprint_bytes;
+        let mut buf = vec![0u8; fpb];
+        let n = read_full_at(&self.opens[i].file, &mut buf, 0).ok()?;
+        if n < fpb || hash(buf.get(..old.len as usize)?) != old.hash {
+            return None; // shrunk or rewritten: the truncation checks handle it
+        }
+        let full = Fingerprint {
+            len: fpb as u32,
+            hash: hash(&buf),
+        };
+        if self.known.contains_key(&full) {
+            return None;
+        }
+        let p = self.known.remove(&old)?;
+        self.known.insert(full, p);
+        self.aliases.insert(old, full);
+        for o in &mut self.opens {
+            if o.fp == Some(old) {
+                o.fp = Some(full);
+            }
+        }
+        for (_, f) in self.parked.values_mut() {
+            if *f == Some(old) {
+                *f = Some(full);
+            }
+        }
+        self.ckpt_dirty = true;
+        Some(full)
+    }
+
     fn mark_acked(&mut self, id: &BatchId) -> Result<bool, TailError> {
+        let mut fp = id.fp;
+        for _ in 0..8 {
+            match self.aliases.get(&fp) {
+                Some(next) => fp = *next,
+                None => break,
+            }
+        }
         let p = self
             .known
-            .get_mut(&id.fp)
+            .get_mut(&fp)
             .ok_or(TailError::UnknownBatch(*id))?;
         let e = p
             .inflight
@@ -673,6 +720,8 @@ impl Tailer {
         if pruned {
             self.known_lens = self.known.keys().map(|f| f.len).collect();
         }
+        let known = &self.known;
+        self.aliases.retain(|_, to| known.contains_key(to));
         let mut entries: Vec<checkpoint::Entry> = self
             .known
             .iter()
@@ -1078,6 +1127,13 @@ impl Tailer {
                 return None;
             }
         };
+        let mut fp = fp;
+        let fpb = self.cfg.fingerprint_bytes;
+        if (fp.len as usize) < fpb && size >= fpb as u64 {
+            if let Some(full) = self.upgrade(i, fp) {
+                fp = full;
+            }
+        }
         let now = Instant::now();
         let o = &mut self.opens[i];
         if size != o.seen_size {
