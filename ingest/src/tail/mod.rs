@@ -748,13 +748,29 @@ impl Tailer {
     }
 
     fn excluded(&self, path: &Path) -> bool {
-        match path.file_name() {
-            Some(n) => {
-                let n = n.to_string_lossy();
-                self.exclude.iter().any(|p| p.matches(&n))
+        let Some(name) = path.file_name() else {
+            return true;
+        };
+        // Never tail our own checkpoint (or its temp file), should a glob cover it.
+        let ck = &self.cfg.checkpoint_path;
+        if let Some(ck_name) = ck.file_name() {
+            let mut tmp = ck_name.to_owned();
+            tmp.push(".tmp");
+            if name == ck_name || name == tmp.as_os_str() {
+                let dir = |p: &Path| {
+                    p.parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .canonicalize()
+                        .ok()
+                };
+                if dir(path).is_some() && dir(path) == dir(ck) {
+                    return true;
+                }
             }
-            None => true,
         }
+        let n = name.to_string_lossy();
+        self.exclude.iter().any(|p| p.matches(&n))
     }
 
     /// Expands the globs, opens new files, identifies them, closes drained or idle ones.
