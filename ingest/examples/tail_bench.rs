@@ -31,9 +31,12 @@ fn squid_line(out: &mut Vec<u8>, n: u64, micros: u64) {
     );
 }
 
+/// The checkpoint lives beside, not inside, the watched directory (as the docs advise).
 fn cfg(dir: &Path) -> TailConfig {
+    let logs = dir.join("logs");
+    let _ = std::fs::create_dir_all(&logs);
     TailConfig::new(
-        vec![dir.join("access.log*").to_string_lossy().into_owned()],
+        vec![logs.join("access.log*").to_string_lossy().into_owned()],
         dir.join("checkpoint.json"),
     )
 }
@@ -41,7 +44,8 @@ fn cfg(dir: &Path) -> TailConfig {
 /// `group`: acknowledge this many batches at once with `ack_many` (one checkpoint fsync).
 fn catch_up(lines: u64, group: usize) -> std::io::Result<()> {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("access.log");
+    std::fs::create_dir_all(dir.path().join("logs"))?;
+    let path = dir.path().join("logs").join("access.log");
     let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
     let mut buf = Vec::with_capacity(256);
     for n in 0..lines {
@@ -87,15 +91,21 @@ fn catch_up(lines: u64, group: usize) -> std::io::Result<()> {
 
 fn live(rate: u64, seconds: u64) -> std::io::Result<()> {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("access.log");
+    std::fs::create_dir_all(dir.path().join("logs"))?;
+    let path = dir.path().join("logs").join("access.log");
     File::create(&path)?;
     let mut c = cfg(dir.path());
-    c.poll_interval = Duration::from_millis(250);
+    c.poll_interval = Duration::from_millis(
+        std::env::var("POLL_MS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(250),
+    );
     let mut t = Tailer::new(c).map_err(std::io::Error::other)?;
     let t0 = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (dir, done) = (dir.path().to_path_buf(), done.clone());
+        let (dir, done) = (dir.path().join("logs"), done.clone());
         std::thread::spawn(move || -> std::io::Result<u64> {
             let log = dir.join("access.log");
             let mut f = OpenOptions::new().append(true).open(&log)?;

@@ -1130,6 +1130,23 @@ impl Tailer {
         if o.broken || o.shadowed {
             return None;
         }
+        if o.fp.is_none() {
+            // A new file that has grown since it was last looked at: identify it now rather
+            // than at the next scan (a rotated-in file is usually empty when first seen).
+            let size = o.file.metadata().map(|m| m.len()).ok()?;
+            if size == o.seen_size {
+                return None;
+            }
+            let now = Instant::now();
+            let o = &mut self.opens[i];
+            o.seen_size = size;
+            o.seen_change = now;
+            self.identify(i, now);
+        }
+        let o = &self.opens[i];
+        if o.shadowed {
+            return None;
+        }
         let fp = o.fp?;
         let p = self.known.get(&fp)?;
         if p.inflight.len() >= self.cfg.max_unacked_batches {
