@@ -29,7 +29,9 @@
 //! * rename-and-create: the renamed file keeps its inode and open descriptor and is drained to
 //!   its end (whether or not its new name matches a glob; a file no glob lists any more is
 //!   closed once it has been read to its end and not grown for `drain_linger`); the new file
-//!   is read from its beginning.
+//!   is read from its beginning. A file renamed out of the globs before the tailer ever
+//!   opened it (it lived under a listed name for less than a scan) cannot be followed: list
+//!   the rotated names too (`access.log*`).
 //! * copytruncate: a size below the read position, or a first-bytes check after each read that
 //!   no longer matches the fingerprint, marks the file truncated: its identity is dropped and it
 //!   is read from 0 as a new file. The copy, if a glob lists it, carries the old fingerprint and
