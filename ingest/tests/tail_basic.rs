@@ -396,6 +396,9 @@ fn bad_configuration_and_checkpoint_are_errors() {
     let mut c = cfg(dir.path(), &["a.log"]);
     c.paths = vec!["[".into()];
     assert!(matches!(Tailer::new(c), Err(TailError::Pattern { .. })));
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.poll_interval = Duration::ZERO;
+    assert!(matches!(Tailer::new(c), Err(TailError::Config(_))));
     let c = cfg(dir.path(), &["a.log"]);
     fs::write(dir.path().join("checkpoint.json"), b"not json").unwrap();
     assert!(matches!(

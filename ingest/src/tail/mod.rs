@@ -437,6 +437,9 @@ impl Tailer {
                 "max_batch_bytes, max_line_bytes and max_unacked_batches must be >= 1".into(),
             ));
         }
+        if cfg.poll_interval < Duration::from_millis(1) {
+            return Err(TailError::Config("poll_interval must be >= 1 ms".into()));
+        }
         if cfg.paths.is_empty() {
             return Err(TailError::Config("no paths to tail".into()));
         }
