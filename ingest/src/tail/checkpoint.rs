@@ -96,7 +96,7 @@ pub(crate) fn store(path: &Path, files: Vec<Entry>) -> Result<(), TailError> {
     {
         let mut f = File::create(&tmp).map_err(io_err)?;
         f.write_all(&bytes).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
+        f.sync_data().map_err(io_err)?;
     }
     fs::rename(&tmp, path).map_err(io_err)?;
     let dir = match path.parent() {
