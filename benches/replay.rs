@@ -234,7 +234,10 @@ fn cpu_secs(which: &str) -> f64 {
 /// The machine is shared, so wall time undercounts: also print packets per CPU-second.
 fn one_shot_cpu_figures(path: &Path, n: usize) {
     let rounds = 5;
-    let (c0, t0) = (cpu_secs("/proc/thread-self/stat"), std::time::Instant::now());
+    let (c0, t0) = (
+        cpu_secs("/proc/thread-self/stat"),
+        std::time::Instant::now(),
+    );
     let mut obs = 0;
     for _ in 0..rounds {
         let mut dec = PacketDecoder::new(DecoderLimits::default());
@@ -249,7 +252,10 @@ fn one_shot_cpu_figures(path: &Path, n: usize) {
         .unwrap();
         obs += out.len();
     }
-    let (cpu, wall) = (cpu_secs("/proc/thread-self/stat") - c0, t0.elapsed().as_secs_f64());
+    let (cpu, wall) = (
+        cpu_secs("/proc/thread-self/stat") - c0,
+        t0.elapsed().as_secs_f64(),
+    );
     let pk = (n * rounds) as f64;
     eprintln!(
         "decode 1 worker: {} packets, {} observations, wall {wall:.2}s ({:.2} Mpps), cpu {cpu:.2}s ({:.2} Mpps per CPU-second)",
@@ -257,7 +263,13 @@ fn one_shot_cpu_figures(path: &Path, n: usize) {
     );
     let (c0, t0) = (cpu_secs("/proc/self/stat"), std::time::Instant::now());
     for _ in 0..rounds {
-        replay_parallel(&[path.to_path_buf()], 2, DecoderLimits::default(), &|_, v| drop(v)).unwrap();
+        replay_parallel(
+            &[path.to_path_buf()],
+            2,
+            DecoderLimits::default(),
+            &|_, v| drop(v),
+        )
+        .unwrap();
     }
     let (cpu, wall) = (cpu_secs("/proc/self/stat") - c0, t0.elapsed().as_secs_f64());
     eprintln!(

@@ -36,7 +36,14 @@ pub fn trawl_ok(args: &[&str]) -> String {
 pub fn sample_snapshot() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
-    trawl_ok(&["-q", "update", "--config", "samples/trawl.toml", "--data", data]);
+    trawl_ok(&[
+        "-q",
+        "update",
+        "--config",
+        "samples/trawl.toml",
+        "--data",
+        data,
+    ]);
     dir
 }
 
@@ -47,8 +54,12 @@ pub fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("writing golden file");
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with TRAWL_BLESS=1 to create it)", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with TRAWL_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     if want != actual {
         let diff: Vec<String> = want
             .lines()
@@ -76,7 +87,10 @@ pub fn corpus() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("CORPUS ABSENT: {} — corpus conformance not checked", p.display());
+        eprintln!(
+            "CORPUS ABSENT: {} — corpus conformance not checked",
+            p.display()
+        );
         None
     }
 }
