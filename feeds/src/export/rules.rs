@@ -199,15 +199,16 @@ impl Writer<'_> {
         if let Some(r) = ind.and_then(|i| i.reference.as_deref()).and_then(reference) {
             let _ = write!(self.buf, "reference:url,{r}; ");
         }
-        let mut meta = Vec::new();
+        self.buf.push_str("metadata:");
         if let Some(i) = ind {
             for s in i.sources.iter().filter(|s| !s.is_empty()).take(4) {
-                meta.push(format!("trawl_feed {}", restrict(s, b"._-", 48)));
+                self.buf.push_str("trawl_feed ");
+                push_restricted(&mut self.buf, s, b"._-", 48);
+                self.buf.push_str(", ");
             }
-            meta.push(format!("trawl_confidence {}", i.confidence));
+            let _ = write!(self.buf, "trawl_confidence {}, ", i.confidence);
         }
-        meta.push(format!("trawl_severity {}", severity.as_str()));
-        let _ = write!(self.buf, "metadata:{}; ", meta.join(", "));
+        let _ = write!(self.buf, "trawl_severity {}; ", severity.as_str());
         if self.opts.threshold_seconds > 0 && self.d != Dialect::Snort3 {
             let _ = write!(
                 self.buf,
@@ -235,6 +236,17 @@ impl Writer<'_> {
     fn open(&mut self, header: &str, m: &str) {
         self.buf.clear();
         let _ = write!(self.buf, "alert {header} (msg:\"{m}\"; ");
+    }
+}
+
+/// Append `s` to `buf` as [`restrict`] would return it.
+fn push_restricted(buf: &mut String, s: &str, allowed: &[u8], max: usize) {
+    for b in s.bytes().take(max) {
+        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+            buf.push(b as char);
+        } else {
+            buf.push('_');
+        }
     }
 }
 
@@ -523,7 +535,7 @@ fn url_rule(
             w.buf
                 .push_str("flow:established,to_server; http_header:field host; ");
             w.content(&content(host_header.as_bytes()), &[("nocase", None)]);
-            let _ = write!(w.buf, "bufferlen:={}; http_uri; ", host_header.len());
+            let _ = write!(w.buf, "bufferlen:{}; http_uri; ", host_header.len());
             w.content(&pc, &[("depth", Some(path.len()))]);
             w.buf.push_str("service:http; ");
         }
