@@ -463,32 +463,30 @@ fn domain_rules(w: &mut Writer, it: &Item, out: &mut dyn Write) -> Result<(), Ex
             w.flush(out)?;
         }
         Dialect::Suricata => {
-            let dotted = format!(".{}", ind.value);
-            for (proto, buffer, nocase) in [
-                ("dns", "dns.query", true),
-                ("tls", "tls.sni", true),
-                ("http", "http.host", false),
-                ("quic", "quic.sni", true),
+            let c = if ind.exact_only {
+                content(v)
+            } else {
+                content(format!(".{}", ind.value).as_bytes())
+            };
+            for (header, buffer, nocase) in [
+                ("dns $HOME_NET any -> any any", "dns.query", true),
+                ("tls $HOME_NET any -> any any", "tls.sni", true),
+                ("http $HOME_NET any -> any any", "http.host", false),
+                ("quic $HOME_NET any -> any any", "quic.sni", true),
             ] {
-                w.open(&format!("{proto} $HOME_NET any -> any any"), &m);
-                let _ = write!(w.buf, "{buffer}; ");
-                let mut mods: Vec<(&str, Option<usize>)> = Vec::new();
-                if ind.exact_only {
-                    mods.push(("startswith", None));
-                    mods.push(("endswith", None));
-                } else {
-                    w.buf.push_str("dotprefix; ");
-                    mods.push(("endswith", None));
-                }
-                if nocase {
-                    mods.push(("nocase", None));
-                }
-                let c = if ind.exact_only {
-                    content(v)
-                } else {
-                    content(dotted.as_bytes())
+                w.open(header, &m);
+                w.buf.push_str(buffer);
+                w.buf.push_str("; ");
+                let mods: &[(&str, Option<usize>)] = match (ind.exact_only, nocase) {
+                    (true, true) => &[("startswith", None), ("endswith", None), ("nocase", None)],
+                    (true, false) => &[("startswith", None), ("endswith", None)],
+                    (false, true) => &[("endswith", None), ("nocase", None)],
+                    (false, false) => &[("endswith", None)],
                 };
-                w.content(&c, &mods);
+                if !ind.exact_only {
+                    w.buf.push_str("dotprefix; ");
+                }
+                w.content(&c, mods);
                 w.tail(
                     Some(ind),
                     &ind.tags,
