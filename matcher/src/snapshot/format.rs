@@ -115,20 +115,60 @@ pub(crate) fn key_for_output<D: AsRef<[u8]>>(
     }
 }
 
-/// `domains.idx`: `TRWD`, n, then n × u32 rank→id (bit 31: exact-only), n × u32 id→rank.
+/// Read `width` (≤ 57) bits at bit position `bit` of `b`; bytes past the end read as 0.
+fn get_bits(b: &[u8], bit: u64, width: u32) -> Option<u64> {
+    let byte = usize::try_from(bit / 8).ok()?;
+    let shift = (bit % 8) as u32;
+    let mut w = [0u8; 8];
+    let avail = b.get(byte..)?;
+    let n = avail.len().min(8);
+    w[..n].copy_from_slice(&avail[..n]);
+    Some((u64::from_le_bytes(w) >> shift) & ((1u64 << width) - 1))
+}
+
+fn put_bits(out: &mut [u8], bit: u64, width: u32, v: u64) {
+    for i in 0..u64::from(width) {
+        if v >> i & 1 == 1 {
+            let p = bit + i;
+            out[(p / 8) as usize] |= 1 << (p % 8);
+        }
+    }
+}
+
+/// `domains.idx`: `TRWD`, n, width w; then n × (w+1) bits rank→(id, exact-only bit w) and
+/// n × w bits id→rank, bit-packed (w = bits needed for n-1).
 pub(crate) struct DomainIdx {
     blob: Blob,
     pub(crate) len: u32,
+    width: u32,
 }
 
 impl DomainIdx {
-    pub(crate) fn write(r2i: &[u32], i2r: &[u32]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 8 * r2i.len());
+    fn width_for(n: usize) -> u32 {
+        (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+    }
+
+    fn packed_len(n: u64, w: u32) -> u64 {
+        (n * (2 * u64::from(w) + 1)).div_ceil(8)
+    }
+
+    pub(crate) fn write(r2i: &[(u32, bool)], i2r: &[u32]) -> Vec<u8> {
+        let n = r2i.len();
+        let w = Self::width_for(n);
+        let mut out = Vec::with_capacity(12 + Self::packed_len(n as u64, w) as usize);
         out.extend_from_slice(b"TRWD");
-        out.extend_from_slice(&(r2i.len() as u32).to_le_bytes());
-        for v in r2i.iter().chain(i2r) {
-            out.extend_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        out.extend_from_slice(&w.to_le_bytes());
+        let mut bits = vec![0u8; Self::packed_len(n as u64, w) as usize];
+        for (r, &(id, exact)) in r2i.iter().enumerate() {
+            let v = u64::from(id) | u64::from(exact) << w;
+            put_bits(&mut bits, r as u64 * u64::from(w + 1), w + 1, v);
         }
+        let base = n as u64 * u64::from(w + 1);
+        for (i, &r) in i2r.iter().enumerate() {
+            put_bits(&mut bits, base + i as u64 * u64::from(w), w, u64::from(r));
+        }
+        out.extend_from_slice(&bits);
         out
     }
 
@@ -136,10 +176,14 @@ impl DomainIdx {
         let b = blob.as_ref();
         header(b, *b"TRWD", path)?;
         let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
-        if b.len() as u64 != 8 + 8 * u64::from(len) {
+        let width = u32_at(b, 8).ok_or_else(|| corrupt(path, "truncated header"))?;
+        if width != Self::width_for(len as usize) {
+            return Err(corrupt(path, "bad bit width"));
+        }
+        if b.len() as u64 != 12 + Self::packed_len(u64::from(len), width) {
             return Err(corrupt(path, "length does not match count"));
         }
-        Ok(DomainIdx { blob, len })
+        Ok(DomainIdx { blob, len, width })
     }
 
     /// (domain index, exact_only) of the name of `rank`.
@@ -147,8 +191,14 @@ impl DomainIdx {
         if rank >= self.len {
             return None;
         }
-        let v = u32_at(self.blob.as_ref(), 8 + 4 * rank as usize)?;
-        Some((v & 0x7fff_ffff, v & 0x8000_0000 != 0))
+        let b = self.blob.as_ref().get(12..)?;
+        let v = get_bits(
+            b,
+            u64::from(rank) * u64::from(self.width + 1),
+            self.width + 1,
+        )?;
+        let id = u32::try_from(v & ((1u64 << self.width) - 1)).ok()?;
+        Some((id, v >> self.width & 1 == 1))
     }
 
     /// Rank of the domain with index `i` (id minus the first domain id).
@@ -156,7 +206,10 @@ impl DomainIdx {
         if i >= self.len {
             return None;
         }
-        u32_at(self.blob.as_ref(), 8 + 4 * (self.len as usize + i as usize))
+        let b = self.blob.as_ref().get(12..)?;
+        let base = u64::from(self.len) * u64::from(self.width + 1);
+        let v = get_bits(b, base + u64::from(i) * u64::from(self.width), self.width)?;
+        u32::try_from(v).ok()
     }
 }
 
@@ -375,69 +428,191 @@ impl Table {
     }
 }
 
-/// Number of metadata fields per record (see `build::fields`).
-pub(crate) const NFIELDS: usize = 12;
-
-/// `records.bin`: `TRWR`, n, 13 × u32 counts per type, nblocks+1 × u32 block offsets, data.
-/// A block holds up to [`BLOCK`] records; each record is a varint bitmask of the fields that
-/// differ from the previous record (zeros before the first), then for each such field the
-/// zigzag varint of the wrapping difference.
-pub(crate) struct Records {
+/// Delta-coded rows of `N` u64 fields in blocks of [`BLOCK`]: `magic`, n, `extra` header
+/// u32s, (nblocks+1) × u32 block offsets, data. Each row is a varint bitmask of the fields
+/// that differ from the previous row of its block (zeros before the first), then for each
+/// such field the zigzag varint of the wrapping difference.
+pub(crate) struct Rows<const N: usize> {
     blob: Blob,
     pub(crate) len: u32,
-    pub(crate) type_counts: [u32; 13],
+    extra: usize,
     nblocks: usize,
 }
 
-impl Records {
-    pub(crate) fn header_len(nblocks: usize) -> usize {
-        8 + 13 * 4 + (nblocks + 1) * 4
+impl<const N: usize> Rows<N> {
+    fn header_len(extra: usize, nblocks: usize) -> usize {
+        8 + 4 * extra + (nblocks + 1) * 4
     }
 
-    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Records, SnapshotError> {
-        let b = blob.as_ref();
-        header(b, *b"TRWR", path)?;
-        let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
-        let mut type_counts = [0u32; 13];
-        for (i, c) in type_counts.iter_mut().enumerate() {
-            *c = u32_at(b, 8 + 4 * i).ok_or_else(|| corrupt(path, "truncated header"))?;
+    pub(crate) fn write(magic: [u8; 4], extra: &[u32], rows: &[[u64; N]]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut offsets = Vec::with_capacity(rows.len() / BLOCK + 2);
+        let mut prev = [0u64; N];
+        for (i, f) in rows.iter().enumerate() {
+            if i % BLOCK == 0 {
+                offsets.push(data.len() as u32);
+                prev = [0; N];
+            }
+            let mut mask = 0u64;
+            for j in 0..N {
+                if f[j] != prev[j] {
+                    mask |= 1 << j;
+                }
+            }
+            put_varint(&mut data, mask);
+            for j in 0..N {
+                if mask >> j & 1 == 1 {
+                    put_varint(&mut data, zigzag(f[j].wrapping_sub(prev[j]) as i64));
+                }
+            }
+            prev = *f;
         }
+        offsets.push(data.len() as u32);
+        let mut out = Vec::with_capacity(Self::header_len(extra.len(), offsets.len()) + data.len());
+        out.extend_from_slice(&magic);
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for x in extra.iter().chain(&offsets) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&data);
+        out
+    }
+
+    pub(crate) fn parse(
+        blob: Blob,
+        path: &Path,
+        magic: [u8; 4],
+        extra: usize,
+    ) -> Result<Self, SnapshotError> {
+        let b = blob.as_ref();
+        header(b, magic, path)?;
+        let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
         let nblocks = (len as usize).div_ceil(BLOCK);
-        let hl = Records::header_len(nblocks);
+        let hl = Self::header_len(extra, nblocks);
         let last = u32_at(b, hl - 4).ok_or_else(|| corrupt(path, "truncated block index"))?;
         if b.len() as u64 != hl as u64 + u64::from(last) {
             return Err(corrupt(path, "length does not match block index"));
         }
-        Ok(Records {
+        Ok(Rows {
             blob,
             len,
-            type_counts,
+            extra,
             nblocks,
         })
     }
 
-    /// The raw field values of record `id`.
-    pub(crate) fn fields(&self, id: u32) -> Option<[u64; NFIELDS]> {
-        if id >= self.len {
+    /// Extra header word `i`.
+    pub(crate) fn extra(&self, i: usize) -> Option<u32> {
+        if i >= self.extra {
+            return None;
+        }
+        u32_at(self.blob.as_ref(), 8 + 4 * i)
+    }
+
+    /// The fields of row `i`.
+    pub(crate) fn row(&self, i: u32) -> Option<[u64; N]> {
+        if i >= self.len {
             return None;
         }
         let b = self.blob.as_ref();
-        let blk = id as usize / BLOCK;
-        let hl = Records::header_len(self.nblocks);
-        let s = u32_at(b, 8 + 13 * 4 + 4 * blk)? as usize;
-        let e = u32_at(b, 8 + 13 * 4 + 4 * (blk + 1))? as usize;
+        let blk = i as usize / BLOCK;
+        let hl = Self::header_len(self.extra, self.nblocks);
+        let ob = 8 + 4 * self.extra;
+        let s = u32_at(b, ob + 4 * blk)? as usize;
+        let e = u32_at(b, ob + 4 * (blk + 1))? as usize;
         let data = b.get(hl.checked_add(s)?..hl.checked_add(e)?)?;
         let mut pos = 0;
-        let mut f = [0u64; NFIELDS];
-        for _ in 0..=(id as usize % BLOCK) {
+        let mut f = [0u64; N];
+        for _ in 0..=(i as usize % BLOCK) {
             let mask = get_varint(data, &mut pos)?;
-            for (i, v) in f.iter_mut().enumerate() {
-                if mask >> i & 1 == 1 {
+            for (j, v) in f.iter_mut().enumerate() {
+                if mask >> j & 1 == 1 {
                     let d = unzigzag(get_varint(data, &mut pos)?);
                     *v = v.wrapping_add(d as u64);
                 }
             }
         }
         Some(f)
+    }
+}
+
+/// Strings per front-coded block of `strings.bin`.
+const SBLOCK: usize = 16;
+
+/// `strings.bin`: `TRWS`, n, (nblocks+1) × u32 block offsets, data; each string is
+/// varint(bytes shared with the previous string of its block), varint(suffix length), suffix.
+/// Interned references (`https://urlhaus.abuse.ch/url/123/`) share long prefixes.
+pub(crate) struct Strings {
+    blob: Blob,
+    n: usize,
+}
+
+impl Strings {
+    pub(crate) fn write(items: &[&str]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut offsets = Vec::new();
+        let mut prev: &[u8] = &[];
+        for (i, s) in items.iter().enumerate() {
+            let s = s.as_bytes();
+            if i % SBLOCK == 0 {
+                offsets.push(data.len() as u32);
+                prev = &[];
+            }
+            let shared = prev.iter().zip(s).take_while(|(a, b)| a == b).count();
+            put_varint(&mut data, shared as u64);
+            put_varint(&mut data, (s.len() - shared) as u64);
+            data.extend_from_slice(&s[shared..]);
+            prev = s;
+        }
+        offsets.push(data.len() as u32);
+        let mut out = Vec::with_capacity(8 + 4 * offsets.len() + data.len());
+        out.extend_from_slice(b"TRWS");
+        out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+        for o in &offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend_from_slice(&data);
+        out
+    }
+
+    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Strings, SnapshotError> {
+        let b = blob.as_ref();
+        header(b, *b"TRWS", path)?;
+        let n = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))? as usize;
+        let nblocks = n.div_ceil(SBLOCK);
+        let hl = 8 + 4 * (nblocks + 1);
+        let last = u32_at(b, hl - 4).ok_or_else(|| corrupt(path, "truncated offsets"))?;
+        if b.len() as u64 != hl as u64 + u64::from(last) {
+            return Err(corrupt(path, "length does not match offsets"));
+        }
+        Ok(Strings { blob, n })
+    }
+
+    /// String `i`.
+    pub(crate) fn get(&self, i: u32) -> Option<Vec<u8>> {
+        let i = i as usize;
+        if i >= self.n {
+            return None;
+        }
+        let b = self.blob.as_ref();
+        let blk = i / SBLOCK;
+        let hl = 8 + 4 * (self.n.div_ceil(SBLOCK) + 1);
+        let s = u32_at(b, 8 + 4 * blk)? as usize;
+        let e = u32_at(b, 8 + 4 * (blk + 1))? as usize;
+        let data = b.get(hl.checked_add(s)?..hl.checked_add(e)?)?;
+        let mut pos = 0;
+        let mut cur: Vec<u8> = Vec::new();
+        for _ in 0..=(i % SBLOCK) {
+            let shared = usize::try_from(get_varint(data, &mut pos)?).ok()?;
+            let len = usize::try_from(get_varint(data, &mut pos)?).ok()?;
+            if shared > cur.len() {
+                return None;
+            }
+            cur.truncate(shared);
+            let end = pos.checked_add(len)?;
+            cur.extend_from_slice(data.get(pos..end)?);
+            pos = end;
+        }
+        Some(cur)
     }
 }
