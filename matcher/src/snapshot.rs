@@ -495,13 +495,19 @@ impl Snapshot {
         let values = fst_map("values.fst", take("values.fst")?)?;
         let dom_idx = DomainIdx::parse(take("domains.idx")?, &dir.join("domains.idx"))?;
         let ips = IpTables::parse(take("ip.bin")?, &dir.join("ip.bin"))?;
-        let records =
-            Rows::<2>::parse(take("records.bin")?, &dir.join("records.bin"), *b"TRWR", 13)?;
+        let records = Rows::<2>::parse(
+            take("records.bin")?,
+            &dir.join("records.bin"),
+            *b"TRWR",
+            13,
+            false,
+        )?;
         let profiles = Rows::<{ build::NPROFILE }>::parse(
             take("profiles.bin")?,
             &dir.join("profiles.bin"),
             *b"TRWP",
             0,
+            true,
         )?;
         let strings = Strings::parse(take("strings.bin")?, &dir.join("strings.bin"))?;
         let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;

@@ -108,9 +108,9 @@ pub(crate) fn compile(
         rows.push([u64::from(pid), reference]);
     }
     tick("interned");
-    let rec_file = Rows::<2>::write(*b"TRWR", &type_counts, &rows);
+    let rec_file = Rows::<2>::write(*b"TRWR", &type_counts, &rows, false);
     drop(rows);
-    let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles);
+    let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
     let strings_file = Strings::write(&interner.strings);
     let sets_file = Table::write(*b"TRWT", interner.sets.iter().map(|s| s.as_slice()));
 

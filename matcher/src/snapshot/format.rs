@@ -213,8 +213,10 @@ impl DomainIdx {
     }
 }
 
-/// `ip.bin`: `TRWI`, n4, n6, nlist; n4 × (start u32, end u32, off u32, len u32);
-/// n6 × (start u128, end u128, off u32, len u32); nlist × u32 (id, bit 31: CIDR).
+/// `ip.bin`: `TRWI`, n4, n6, nlist; n4 × (start u32, end u32, ref u32);
+/// n6 × (start u128, end u128, ref u32); nlist × u32. A `ref` with bit 31 set holds the only
+/// covering id inline (bit 30: CIDR); otherwise it is the offset of a list `len, ids...` in
+/// the list area (each id with bit 31 set for a CIDR).
 pub(crate) struct IpTables {
     blob: Blob,
     n4: usize,
@@ -222,33 +224,47 @@ pub(crate) struct IpTables {
     nlist: usize,
 }
 
-const V4_REC: usize = 16;
-const V6_REC: usize = 40;
+const V4_REC: usize = 12;
+const V6_REC: usize = 36;
 
 impl IpTables {
+    /// `v4`/`v6` are (start, end, offset, length) into `lists`.
     pub(crate) fn write(
         v4: &[(u32, u32, u32, u32)],
         v6: &[(u128, u128, u32, u32)],
         lists: &[u32],
     ) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(16 + v4.len() * V4_REC + v6.len() * V6_REC + lists.len() * 4);
-        out.extend_from_slice(b"TRWI");
-        for n in [v4.len(), v6.len(), lists.len()] {
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-        }
+        let mut packed: Vec<u32> = Vec::new();
+        let mut enc = |off: u32, len: u32| -> u32 {
+            let (o, l) = (off as usize, len as usize);
+            if l == 1 {
+                let v = lists[o];
+                0x8000_0000 | (v >> 31) << 30 | (v & 0x3fff_ffff)
+            } else {
+                let at = packed.len() as u32;
+                packed.push(len);
+                packed.extend_from_slice(&lists[o..o + l]);
+                at
+            }
+        };
+        let mut body = Vec::with_capacity(v4.len() * V4_REC + v6.len() * V6_REC);
         for &(s, e, o, l) in v4 {
-            for x in [s, e, o, l] {
-                out.extend_from_slice(&x.to_le_bytes());
+            for x in [s, e, enc(o, l)] {
+                body.extend_from_slice(&x.to_le_bytes());
             }
         }
         for &(s, e, o, l) in v6 {
-            out.extend_from_slice(&s.to_le_bytes());
-            out.extend_from_slice(&e.to_le_bytes());
-            out.extend_from_slice(&o.to_le_bytes());
-            out.extend_from_slice(&l.to_le_bytes());
+            body.extend_from_slice(&s.to_le_bytes());
+            body.extend_from_slice(&e.to_le_bytes());
+            body.extend_from_slice(&enc(o, l).to_le_bytes());
         }
-        for x in lists {
+        let mut out = Vec::with_capacity(16 + body.len() + packed.len() * 4);
+        out.extend_from_slice(b"TRWI");
+        for n in [v4.len(), v6.len(), packed.len()] {
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&body);
+        for x in &packed {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out
@@ -276,32 +292,45 @@ impl IpTables {
         })
     }
 
-    fn list(&self, off: u32, len: u32) -> IdList<'_> {
+    fn list(&self, r: u32) -> IdList<'_> {
+        if r & 0x8000_0000 != 0 {
+            return IdList {
+                b: &[],
+                pos: 0,
+                end: 0,
+                single: Some((r >> 30 & 1) << 31 | (r & 0x3fff_ffff)),
+            };
+        }
+        let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC + self.n6 * V6_REC;
-        let (off, len) = (off as usize, len as usize);
-        let ok = off.checked_add(len).is_some_and(|e| e <= self.nlist);
-        let (pos, end) = if ok {
-            (base + 4 * off, base + 4 * (off + len))
+        let off = r as usize;
+        let len = if off < self.nlist {
+            u32_at(b, base + 4 * off).map_or(0, |l| l as usize)
+        } else {
+            0
+        };
+        let ok = off
+            .checked_add(1)
+            .and_then(|s| s.checked_add(len))
+            .is_some_and(|e| e <= self.nlist);
+        let (pos, end) = if ok && len > 0 {
+            (base + 4 * (off + 1), base + 4 * (off + 1 + len))
         } else {
             (0, 0)
         };
         IdList {
-            b: self.blob.as_ref(),
+            b,
             pos,
             end,
+            single: None,
         }
     }
 
     pub(crate) fn lookup_v4(&self, ip: u32) -> IdList<'_> {
         let b = self.blob.as_ref();
-        let rec = |i: usize| -> Option<(u32, u32, u32, u32)> {
+        let rec = |i: usize| -> Option<(u32, u32, u32)> {
             let o = 16 + i * V4_REC;
-            Some((
-                u32_at(b, o)?,
-                u32_at(b, o + 4)?,
-                u32_at(b, o + 8)?,
-                u32_at(b, o + 12)?,
-            ))
+            Some((u32_at(b, o)?, u32_at(b, o + 4)?, u32_at(b, o + 8)?))
         };
         // Last range with start <= ip.
         let (mut lo, mut hi) = (0usize, self.n4);
@@ -313,7 +342,7 @@ impl IpTables {
             }
         }
         match lo.checked_sub(1).and_then(rec) {
-            Some((_, e, off, len)) if ip <= e => self.list(off, len),
+            Some((_, e, r)) if ip <= e => self.list(r),
             _ => IdList::EMPTY,
         }
     }
@@ -321,14 +350,9 @@ impl IpTables {
     pub(crate) fn lookup_v6(&self, ip: u128) -> IdList<'_> {
         let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC;
-        let rec = |i: usize| -> Option<(u128, u128, u32, u32)> {
+        let rec = |i: usize| -> Option<(u128, u128, u32)> {
             let o = base + i * V6_REC;
-            Some((
-                u128_at(b, o)?,
-                u128_at(b, o + 16)?,
-                u32_at(b, o + 32)?,
-                u32_at(b, o + 36)?,
-            ))
+            Some((u128_at(b, o)?, u128_at(b, o + 16)?, u32_at(b, o + 32)?))
         };
         let (mut lo, mut hi) = (0usize, self.n6);
         while lo < hi {
@@ -339,7 +363,7 @@ impl IpTables {
             }
         }
         match lo.checked_sub(1).and_then(rec) {
-            Some((_, e, off, len)) if ip <= e => self.list(off, len),
+            Some((_, e, r)) if ip <= e => self.list(r),
             _ => IdList::EMPTY,
         }
     }
@@ -350,6 +374,7 @@ pub(crate) struct IdList<'a> {
     b: &'a [u8],
     pos: usize,
     end: usize,
+    single: Option<u32>,
 }
 
 impl IdList<'_> {
@@ -357,12 +382,16 @@ impl IdList<'_> {
         b: &[],
         pos: 0,
         end: 0,
+        single: None,
     };
 }
 
 impl Iterator for IdList<'_> {
     type Item = u32;
     fn next(&mut self) -> Option<u32> {
+        if let Some(v) = self.single.take() {
+            return Some(v);
+        }
         if self.pos >= self.end {
             return None;
         }
@@ -428,15 +457,17 @@ impl Table {
     }
 }
 
-/// Delta-coded rows of `N` u64 fields in blocks of [`BLOCK`]: `magic`, n, `extra` header
-/// u32s, (nblocks+1) × u32 block offsets, data. Each row is a varint bitmask of the fields
+/// Rows of `N` u64 fields in blocks of [`BLOCK`]: `magic`, n, `extra` header u32s,
+/// (nblocks+1) × u32 block offsets, data. Delta-coded rows are a varint bitmask of the fields
 /// that differ from the previous row of its block (zeros before the first), then for each
-/// such field the zigzag varint of the wrapping difference.
+/// such field the zigzag varint of the wrapping difference; plain rows are N varints (for
+/// fields that change on every row, where a mask would only cost a byte).
 pub(crate) struct Rows<const N: usize> {
     blob: Blob,
     pub(crate) len: u32,
     extra: usize,
     nblocks: usize,
+    delta: bool,
 }
 
 impl<const N: usize> Rows<N> {
@@ -444,7 +475,7 @@ impl<const N: usize> Rows<N> {
         8 + 4 * extra + (nblocks + 1) * 4
     }
 
-    pub(crate) fn write(magic: [u8; 4], extra: &[u32], rows: &[[u64; N]]) -> Vec<u8> {
+    pub(crate) fn write(magic: [u8; 4], extra: &[u32], rows: &[[u64; N]], delta: bool) -> Vec<u8> {
         let mut data = Vec::new();
         let mut offsets = Vec::with_capacity(rows.len() / BLOCK + 2);
         let mut prev = [0u64; N];
@@ -452,6 +483,12 @@ impl<const N: usize> Rows<N> {
             if i % BLOCK == 0 {
                 offsets.push(data.len() as u32);
                 prev = [0; N];
+            }
+            if !delta {
+                for v in f {
+                    put_varint(&mut data, *v);
+                }
+                continue;
             }
             let mut mask = 0u64;
             for j in 0..N {
@@ -483,6 +520,7 @@ impl<const N: usize> Rows<N> {
         path: &Path,
         magic: [u8; 4],
         extra: usize,
+        delta: bool,
     ) -> Result<Self, SnapshotError> {
         let b = blob.as_ref();
         header(b, magic, path)?;
@@ -498,6 +536,7 @@ impl<const N: usize> Rows<N> {
             len,
             extra,
             nblocks,
+            delta,
         })
     }
 
@@ -523,6 +562,17 @@ impl<const N: usize> Rows<N> {
         let data = b.get(hl.checked_add(s)?..hl.checked_add(e)?)?;
         let mut pos = 0;
         let mut f = [0u64; N];
+        if !self.delta {
+            for _ in 0..(i as usize % BLOCK) {
+                for _ in 0..N {
+                    get_varint(data, &mut pos)?;
+                }
+            }
+            for v in f.iter_mut() {
+                *v = get_varint(data, &mut pos)?;
+            }
+            return Some(f);
+        }
         for _ in 0..=(i as usize % BLOCK) {
             let mask = get_varint(data, &mut pos)?;
             for (j, v) in f.iter_mut().enumerate() {
