@@ -30,12 +30,6 @@ pub(crate) fn compile(
             reason: "too many indicators (ids are 30 bits)".into(),
         });
     }
-    let t0 = std::time::Instant::now();
-    let tick = |what: &str| {
-        if std::env::var_os("TRAWL_TIMINGS").is_some() {
-            eprintln!("compile: {what} at {:.3?}", t0.elapsed());
-        }
-    };
     // Id order: (type order, value bytes); sort indices per type, not the records.
     let mut by_type: Vec<Vec<u32>> = vec![Vec::new(); 13];
     for (i, it) in items.iter().enumerate() {
@@ -54,10 +48,20 @@ pub(crate) fn compile(
     let (dom_part, other_part) = std::thread::scope(|sc| {
         let dom_thread = sc.spawn(move || {
             by_value(&mut doms);
-            tick("domains sorted");
             let (arena, entries, idx) = domain_keys(items_ref, &doms);
-            tick("domain keys sorted");
-            (doms, arena, entries, idx)
+            // Metadata interned per item (its id is not known yet; rows are reordered below).
+            let mut interner = Interner::default();
+            let by_item: Vec<[u64; 2]> = items_ref
+                .iter()
+                .map(|it| {
+                    let prof = profile(it, &mut interner);
+                    let pid = interner.profile(prof);
+                    [u64::from(pid), interner.opt(&it.reference)]
+                })
+                .collect();
+            // Most used profiles get the smallest ids (shortest varints).
+            let by_item = interner.renumber_profiles_by_use(by_item);
+            (doms, arena, entries, idx, interner, by_item)
         });
         let other = (|| {
             for (t, v) in by_type.iter_mut().enumerate() {
@@ -65,19 +69,17 @@ pub(crate) fn compile(
                     by_value(v);
                 }
             }
-            tick("values sorted");
             let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
-            tick("values fst built");
             let ip = ip_tables(items_ref, &by_type);
-            tick("ip tables built");
             Ok::<_, SnapshotError>((vals, ip))
         })();
         (dom_thread.join(), other)
     });
-    let (doms, arena, entries, dom_idx) = dom_part.map_err(|_| SnapshotError::Build {
-        what: "domain keys",
-        reason: "worker thread panicked".into(),
-    })?;
+    let (doms, arena, entries, dom_idx, interner, by_item) =
+        dom_part.map_err(|_| SnapshotError::Build {
+            what: "domain keys",
+            reason: "worker thread panicked".into(),
+        })?;
     let (values_fst, ip) = other_part?;
     by_type[fqdn_b] = doms;
     // Phase 2: the two domain shards in parallel.
@@ -93,28 +95,21 @@ pub(crate) fn compile(
         what: "domain FST",
         reason: "worker thread panicked".into(),
     })??;
-    tick("domain fst built");
     drop(entries);
     drop(arena);
 
     // Metadata: records (profile id, reference) in id order; profiles hold the rest.
-    let mut interner = Interner::default();
-    let mut rows: Vec<[u64; 2]> = Vec::with_capacity(items.len());
-    for idx in by_type.iter().flatten() {
-        let it = &items[*idx as usize];
-        let prof = profile(it, &mut interner);
-        let pid = interner.profile(prof);
-        let reference = interner.opt(&it.reference);
-        rows.push([u64::from(pid), reference]);
-    }
-    tick("interned");
+    let rows: Vec<[u64; 2]> = by_type
+        .iter()
+        .flatten()
+        .map(|&i| by_item[i as usize])
+        .collect();
+    drop(by_item);
     let rec_file = Rows::<2>::write(*b"TRWR", &type_counts, &rows, false);
     drop(rows);
     let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
     let strings_file = Strings::write(&interner.strings);
     let sets_file = Table::write(*b"TRWT", interner.sets.iter().map(|s| s.as_slice()));
-
-    tick("metadata encoded");
     let mut counts = std::collections::BTreeMap::new();
     for (i, c) in type_counts.iter().enumerate() {
         if *c > 0 {
@@ -359,6 +354,30 @@ impl<'a> Interner<'a> {
         self.sets.push(b);
         self.set_ids.insert(list, i);
         u64::from(i)
+    }
+
+    /// Renumber profiles so the most used come first; rewrites the rows' profile ids.
+    fn renumber_profiles_by_use(&mut self, mut rows: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
+        let mut uses = vec![0u32; self.profiles.len()];
+        for r in &rows {
+            if let Some(u) = uses.get_mut(r[0] as usize) {
+                *u += 1;
+            }
+        }
+        let mut order: Vec<u32> = (0..self.profiles.len() as u32).collect();
+        order.sort_by_key(|&p| (std::cmp::Reverse(uses[p as usize]), p));
+        let mut new_id = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old as usize] = new as u32;
+        }
+        self.profiles = order.iter().map(|&o| self.profiles[o as usize]).collect();
+        self.profile_ids.clear();
+        for r in &mut rows {
+            if let Some(&n) = new_id.get(r[0] as usize) {
+                r[0] = u64::from(n);
+            }
+        }
+        rows
     }
 
     fn profile(&mut self, p: [u64; NPROFILE]) -> u32 {

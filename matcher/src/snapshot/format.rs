@@ -460,8 +460,9 @@ impl Table {
 /// Rows of `N` u64 fields in blocks of [`BLOCK`]: `magic`, n, `extra` header u32s,
 /// (nblocks+1) × u32 block offsets, data. Delta-coded rows are a varint bitmask of the fields
 /// that differ from the previous row of its block (zeros before the first), then for each
-/// such field the zigzag varint of the wrapping difference; plain rows are N varints (for
-/// fields that change on every row, where a mask would only cost a byte).
+/// such field the zigzag varint of the wrapping difference. Plain rows (for fields that
+/// change on every row) are varint(field 0 << 1 | any other field non-zero), then the other
+/// fields as varints only when one is non-zero (most indicators have no reference).
 pub(crate) struct Rows<const N: usize> {
     blob: Blob,
     pub(crate) len: u32,
@@ -485,8 +486,12 @@ impl<const N: usize> Rows<N> {
                 prev = [0; N];
             }
             if !delta {
-                for v in f {
-                    put_varint(&mut data, *v);
+                let rest = f[1..].iter().any(|&v| v != 0);
+                put_varint(&mut data, f[0] << 1 | u64::from(rest));
+                if rest {
+                    for v in &f[1..] {
+                        put_varint(&mut data, *v);
+                    }
                 }
                 continue;
             }
@@ -563,13 +568,15 @@ impl<const N: usize> Rows<N> {
         let mut pos = 0;
         let mut f = [0u64; N];
         if !self.delta {
-            for _ in 0..(i as usize % BLOCK) {
-                for _ in 0..N {
-                    get_varint(data, &mut pos)?;
+            for _ in 0..=(i as usize % BLOCK) {
+                let v0 = get_varint(data, &mut pos)?;
+                f = [0; N];
+                f[0] = v0 >> 1;
+                if v0 & 1 == 1 {
+                    for v in f.iter_mut().skip(1) {
+                        *v = get_varint(data, &mut pos)?;
+                    }
                 }
-            }
-            for v in f.iter_mut() {
-                *v = get_varint(data, &mut pos)?;
             }
             return Some(f);
         }
