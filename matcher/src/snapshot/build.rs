@@ -198,12 +198,10 @@ fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
     let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
     let mut r2i = Vec::with_capacity(entries.len());
-    let mut i2r = vec![0u32; entries.len()];
-    for (rank, e) in entries.iter().enumerate() {
+    for e in entries.iter() {
         r2i.push((e.2, items[doms[e.2 as usize] as usize].exact_only));
-        i2r[e.2 as usize] = rank as u32;
     }
-    let idx = DomainIdx::write(&r2i, &i2r);
+    let idx = DomainIdx::write(&r2i);
     (arena, entries, idx)
 }
 

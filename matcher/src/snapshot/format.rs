@@ -135,12 +135,20 @@ fn put_bits(out: &mut [u8], bit: u64, width: u32, v: u64) {
     }
 }
 
-/// `domains.idx`: `TRWD`, n, width w; then n × (w+1) bits rank→(id, exact-only bit w) and
-/// n × w bits id→rank, bit-packed (w = bits needed for n-1).
+/// Spacing of the inverse-permutation shortcuts in `domains.idx`.
+const STEP: usize = 16;
+
+/// `domains.idx`: `TRWD`, n, width w, nshort; then bit-packed: n × (w+1) bits rank →
+/// (domain index, exact-only bit w) (the permutation π); a bitmap of n bits marking every
+/// [`STEP`]-th element along each cycle of π longer than STEP; per 64-bit word of the bitmap
+/// a u32 count of marks before it; nshort × w bits of shortcuts π^-STEP(m) for the marked m in
+/// order. id → rank (π⁻¹) walks at most 2·STEP steps (Munro et al.'s succinct permutations),
+/// so the inverse costs ~n/8 bytes instead of a second n-entry table.
 pub(crate) struct DomainIdx {
     blob: Blob,
     pub(crate) len: u32,
     width: u32,
+    nshort: u32,
 }
 
 impl DomainIdx {
@@ -148,27 +156,75 @@ impl DomainIdx {
         (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
     }
 
-    fn packed_len(n: u64, w: u32) -> u64 {
-        (n * (2 * u64::from(w) + 1)).div_ceil(8)
+    /// Byte offsets of (bitmap, directory, shortcuts) and the total length.
+    fn layout(n: u64, w: u32, nshort: u64) -> (u64, u64, u64, u64) {
+        let perm = (n * u64::from(w + 1)).div_ceil(8);
+        let words = n.div_ceil(64);
+        let bitmap = 16 + perm;
+        let dir = bitmap + words * 8;
+        let short = dir + words * 4;
+        let total = short + (nshort * u64::from(w)).div_ceil(8) + 8;
+        (bitmap, dir, short, total)
     }
 
-    pub(crate) fn write(r2i: &[(u32, bool)], i2r: &[u32]) -> Vec<u8> {
+    pub(crate) fn write(r2i: &[(u32, bool)]) -> Vec<u8> {
         let n = r2i.len();
         let w = Self::width_for(n);
-        let mut out = Vec::with_capacity(12 + Self::packed_len(n as u64, w) as usize);
-        out.extend_from_slice(b"TRWD");
-        out.extend_from_slice(&(n as u32).to_le_bytes());
-        out.extend_from_slice(&w.to_le_bytes());
-        let mut bits = vec![0u8; Self::packed_len(n as u64, w) as usize];
+        let pi = |r: usize| r2i[r].0 as usize;
+        // Marks and shortcuts along every cycle longer than STEP.
+        let mut marks = vec![0u64; n.div_ceil(64)];
+        let mut short_of: Vec<(u32, u32)> = Vec::new();
+        let mut seen = vec![false; n];
+        let mut cycle = Vec::new();
+        for s in 0..n {
+            if seen[s] {
+                continue;
+            }
+            cycle.clear();
+            let mut x = s;
+            while !seen[x] {
+                seen[x] = true;
+                cycle.push(x as u32);
+                x = pi(x);
+            }
+            let len = cycle.len();
+            if len > STEP {
+                for k in (0..len).step_by(STEP) {
+                    let m = cycle[k];
+                    let b = cycle[(k + len - STEP % len) % len];
+                    marks[m as usize / 64] |= 1 << (m % 64);
+                    short_of.push((m, b));
+                }
+            }
+        }
+        short_of.sort_unstable();
+        let nshort = short_of.len() as u64;
+        let (bitmap, dir, short, total) = Self::layout(n as u64, w, nshort);
+        let mut out = vec![0u8; total as usize];
+        out[..4].copy_from_slice(b"TRWD");
+        out[4..8].copy_from_slice(&(n as u32).to_le_bytes());
+        out[8..12].copy_from_slice(&w.to_le_bytes());
+        out[12..16].copy_from_slice(&(nshort as u32).to_le_bytes());
         for (r, &(id, exact)) in r2i.iter().enumerate() {
             let v = u64::from(id) | u64::from(exact) << w;
-            put_bits(&mut bits, r as u64 * u64::from(w + 1), w + 1, v);
+            put_bits(&mut out[16..], r as u64 * u64::from(w + 1), w + 1, v);
         }
-        let base = n as u64 * u64::from(w + 1);
-        for (i, &r) in i2r.iter().enumerate() {
-            put_bits(&mut bits, base + i as u64 * u64::from(w), w, u64::from(r));
+        let mut count = 0u32;
+        for (i, word) in marks.iter().enumerate() {
+            let o = bitmap as usize + 8 * i;
+            out[o..o + 8].copy_from_slice(&word.to_le_bytes());
+            let d = dir as usize + 4 * i;
+            out[d..d + 4].copy_from_slice(&count.to_le_bytes());
+            count += word.count_ones();
         }
-        out.extend_from_slice(&bits);
+        for (j, &(_, b)) in short_of.iter().enumerate() {
+            put_bits(
+                &mut out[short as usize..],
+                j as u64 * u64::from(w),
+                w,
+                u64::from(b),
+            );
+        }
         out
     }
 
@@ -177,13 +233,20 @@ impl DomainIdx {
         header(b, *b"TRWD", path)?;
         let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
         let width = u32_at(b, 8).ok_or_else(|| corrupt(path, "truncated header"))?;
+        let nshort = u32_at(b, 12).ok_or_else(|| corrupt(path, "truncated header"))?;
         if width != Self::width_for(len as usize) {
             return Err(corrupt(path, "bad bit width"));
         }
-        if b.len() as u64 != 12 + Self::packed_len(u64::from(len), width) {
+        let (.., total) = Self::layout(u64::from(len), width, u64::from(nshort));
+        if b.len() as u64 != total {
             return Err(corrupt(path, "length does not match count"));
         }
-        Ok(DomainIdx { blob, len, width })
+        Ok(DomainIdx {
+            blob,
+            len,
+            width,
+            nshort,
+        })
     }
 
     /// (domain index, exact_only) of the name of `rank`.
@@ -191,7 +254,7 @@ impl DomainIdx {
         if rank >= self.len {
             return None;
         }
-        let b = self.blob.as_ref().get(12..)?;
+        let b = self.blob.as_ref().get(16..)?;
         let v = get_bits(
             b,
             u64::from(rank) * u64::from(self.width + 1),
@@ -201,15 +264,61 @@ impl DomainIdx {
         Some((id, v >> self.width & 1 == 1))
     }
 
-    /// Rank of the domain with index `i` (id minus the first domain id).
+    fn pi(&self, r: u32) -> Option<u32> {
+        self.id_of(r).map(|(i, _)| i)
+    }
+
+    /// The shortcut π^-STEP(m) when `m` is marked.
+    fn shortcut(&self, m: u32) -> Option<Option<u32>> {
+        let b = self.blob.as_ref();
+        let (bitmap, dir, short, _) =
+            Self::layout(u64::from(self.len), self.width, u64::from(self.nshort));
+        let word_i = m as usize / 64;
+        let word = b
+            .get(bitmap as usize + 8 * word_i..bitmap as usize + 8 * word_i + 8)
+            .map(|s| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_le_bytes(a)
+            })?;
+        if word >> (m % 64) & 1 == 0 {
+            return Some(None);
+        }
+        let before =
+            u32_at(b, dir as usize + 4 * word_i)? + (word & ((1u64 << (m % 64)) - 1)).count_ones();
+        if before >= self.nshort {
+            return None;
+        }
+        let v = get_bits(
+            b.get(short as usize..)?,
+            u64::from(before) * u64::from(self.width),
+            self.width,
+        )?;
+        Some(Some(u32::try_from(v).ok()?))
+    }
+
+    /// Rank of the domain with index `i` (id minus the first domain id): π⁻¹(i).
     pub(crate) fn rank_of(&self, i: u32) -> Option<u32> {
         if i >= self.len {
             return None;
         }
-        let b = self.blob.as_ref().get(12..)?;
-        let base = u64::from(self.len) * u64::from(self.width + 1);
-        let v = get_bits(b, base + u64::from(i) * u64::from(self.width), self.width)?;
-        u32::try_from(v).ok()
+        let mut x = i;
+        let mut jumped = false;
+        for _ in 0..(2 * STEP + 2) {
+            let next = self.pi(x)?;
+            if next == i {
+                return Some(x);
+            }
+            if !jumped {
+                if let Some(b) = self.shortcut(x)? {
+                    jumped = true;
+                    x = b;
+                    continue;
+                }
+            }
+            x = next;
+        }
+        None
     }
 }
 
