@@ -40,7 +40,8 @@ impl Rng {
 }
 
 const TLDS: &[&str] = &[
-    "com", "net", "org", "ru", "info", "xyz", "top", "cn", "io", "co.uk", "de", "biz", "online", "site",
+    "com", "net", "org", "ru", "info", "xyz", "top", "cn", "io", "co.uk", "de", "biz", "online",
+    "site",
 ];
 const FEEDS: &[(&str, &str)] = &[
     ("urlhaus", "abuse.ch"),
@@ -71,7 +72,12 @@ struct Data {
 /// Metadata as trawl's feed fetcher records it: each feed has its provider, default tags and
 /// TLP; `first_seen` is the (daily) fetch at which the indicator first appeared over the past
 /// year, `last_seen` the feed's latest fetch; confidence and severity vary per indicator.
-fn meta(rng: &mut Rng, value: String, itype: IndicatorType, reference: Option<String>) -> Indicator {
+fn meta(
+    rng: &mut Rng,
+    value: String,
+    itype: IndicatorType,
+    reference: Option<String>,
+) -> Indicator {
     let f = rng.below(FEEDS.len() as u64) as usize;
     let (feed, provider) = FEEDS[f];
     let mut i = Indicator::new(value, itype, feed);
@@ -89,7 +95,10 @@ fn meta(rng: &mut Rng, value: String, itype: IndicatorType, reference: Option<St
 
 /// A word-like label (syllables), as in phishing/spam/malware-hosting names.
 fn word(rng: &mut Rng, syllables: u64) -> String {
-    const ON: &[&str] = &["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "st", "tr", "pr", "sh", "ch", "", ""];
+    const ON: &[&str] = &[
+        "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "st",
+        "tr", "pr", "sh", "ch", "", "",
+    ];
     const NU: &[&str] = &["a", "e", "i", "o", "u", "ai", "ou", "ea", "y"];
     const CO: &[&str] = &["", "", "", "n", "r", "s", "t", "x", "ck", "ng", "ll"];
     let mut w = String::new();
