@@ -3,7 +3,9 @@
 //! workers. Packet count: TRAWL_BENCH_PACKETS (default 200000).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ingest::packet::{read_capture, replay_parallel, DecoderLimits, LinkType, PacketDecoder, PcapWriter};
+use ingest::packet::{
+    read_capture, replay_parallel, DecoderLimits, LinkType, PacketDecoder, PcapWriter,
+};
 use ingest::Origin;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -118,14 +120,36 @@ pub fn generate(path: &Path, packets: usize, seed: u64) -> usize {
         // connection), QUIC 10%, bulk UDP 15%, bulk TCP 68%.
         let kind = (x >> 16) % 100;
         let (proto, l4) = match kind {
-            0..=2 => (17, udp(sp, 53, &dns(&format!("host{}.example{}.com", x % 1000, flow % 50), i as u16))),
+            0..=2 => (
+                17,
+                udp(
+                    sp,
+                    53,
+                    &dns(
+                        &format!("host{}.example{}.com", x % 1000, flow % 50),
+                        i as u16,
+                    ),
+                ),
+            ),
             3..=4 => {
-                let req = format!("GET /p/{} HTTP/1.1\r\nHost: site{}.example\r\nUser-Agent: bench\r\n\r\n", x % 999, flow % 300);
+                let req = format!(
+                    "GET /p/{} HTTP/1.1\r\nHost: site{}.example\r\nUser-Agent: bench\r\n\r\n",
+                    x % 999,
+                    flow % 300
+                );
                 let s = http_seq[flow as usize];
                 http_seq[flow as usize] = s.wrapping_add(req.len() as u32);
                 (6, tcp(sp, 80, s, req.as_bytes()))
             }
-            5..=6 => (6, tcp(1024 + (i % 60000) as u16, 443, 1, &client_hello(&format!("sni{}.example.net", flow % 500)))),
+            5..=6 => (
+                6,
+                tcp(
+                    1024 + (i % 60000) as u16,
+                    443,
+                    1,
+                    &client_hello(&format!("sni{}.example.net", flow % 500)),
+                ),
+            ),
             7..=16 => {
                 // QUIC short-header data packets (and a long header now and then).
                 let mut q = vec![0x40u8; 1200];
@@ -147,13 +171,17 @@ pub fn generate(path: &Path, packets: usize, seed: u64) -> usize {
         let (sa, da) = if x & (1 << 40) != 0 { (a, b) } else { (b, a) };
         ip(&mut p, v6, sa, da, proto, l4.len());
         p.extend_from_slice(&l4);
-        w.write(1_700_000_000_000_000_000 + i as i64 * 1000, &p).unwrap();
+        w.write(1_700_000_000_000_000_000 + i as i64 * 1000, &p)
+            .unwrap();
     }
     packets
 }
 
 fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("TRAWL_BENCH_PACKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n: usize = std::env::var("TRAWL_BENCH_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("bench.pcap");
     generate(&path, n, 42);
@@ -179,9 +207,14 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("replay_parallel_2_workers", |b| {
         b.iter(|| {
-            replay_parallel(std::slice::from_ref(&path), 2, DecoderLimits::default(), &|_, v| {
-                drop(v);
-            })
+            replay_parallel(
+                std::slice::from_ref(&path),
+                2,
+                DecoderLimits::default(),
+                &|_, v| {
+                    drop(v);
+                },
+            )
             .unwrap()
         })
     });
@@ -201,7 +234,10 @@ fn cpu_secs(which: &str) -> f64 {
 /// The machine is shared, so wall time undercounts: also print packets per CPU-second.
 fn one_shot_cpu_figures(path: &Path, n: usize) {
     let rounds = 5;
-    let (c0, t0) = (cpu_secs("/proc/thread-self/stat"), std::time::Instant::now());
+    let (c0, t0) = (
+        cpu_secs("/proc/thread-self/stat"),
+        std::time::Instant::now(),
+    );
     let mut obs = 0;
     for _ in 0..rounds {
         let mut dec = PacketDecoder::new(DecoderLimits::default());
@@ -216,7 +252,10 @@ fn one_shot_cpu_figures(path: &Path, n: usize) {
         .unwrap();
         obs += out.len();
     }
-    let (cpu, wall) = (cpu_secs("/proc/thread-self/stat") - c0, t0.elapsed().as_secs_f64());
+    let (cpu, wall) = (
+        cpu_secs("/proc/thread-self/stat") - c0,
+        t0.elapsed().as_secs_f64(),
+    );
     let pk = (n * rounds) as f64;
     eprintln!(
         "decode 1 worker: {} packets, {} observations, wall {wall:.2}s ({:.2} Mpps), cpu {cpu:.2}s ({:.2} Mpps per CPU-second)",
@@ -224,7 +263,13 @@ fn one_shot_cpu_figures(path: &Path, n: usize) {
     );
     let (c0, t0) = (cpu_secs("/proc/self/stat"), std::time::Instant::now());
     for _ in 0..rounds {
-        replay_parallel(&[path.to_path_buf()], 2, DecoderLimits::default(), &|_, v| drop(v)).unwrap();
+        replay_parallel(
+            &[path.to_path_buf()],
+            2,
+            DecoderLimits::default(),
+            &|_, v| drop(v),
+        )
+        .unwrap();
     }
     let (cpu, wall) = (cpu_secs("/proc/self/stat") - c0, t0.elapsed().as_secs_f64());
     eprintln!(
