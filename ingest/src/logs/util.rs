@@ -72,10 +72,7 @@ impl<'a> Iterator for Tokens<'a> {
             self.rest = r;
             return None;
         }
-        let end = r
-            .iter()
-            .position(|&c| c == b' ' || c == b'\t')
-            .unwrap_or(r.len());
+        let end = memchr::memchr2(b' ', b'\t', r).unwrap_or(r.len());
         let (tok, tail) = r.split_at(end);
         self.rest = tail;
         Some(tok)
