@@ -637,12 +637,26 @@ pub fn update(
     let prev_state = load_state(data_dir);
     let mut warnings = Vec::new();
 
+    // Without a readable previous snapshot there is nothing to keep: fetch everything in
+    // full (no conditional GET, no refresh skipping), or entries would silently vanish.
+    let previous = Snapshot::open_current(data_dir);
+    let run_opts = UpdateOptions {
+        force: opts.force || previous.is_err(),
+        now: opts.now,
+    };
     // 1. Fetch and parse every feed (in parallel).
     let runs: Vec<FeedRun> = config
         .feeds
         .par_iter()
         .map(|f| {
-            let run = run_feed(f, config_dir, prev_state.get(&f.name), opts, now, progress);
+            let run = run_feed(
+                f,
+                config_dir,
+                prev_state.get(&f.name),
+                &run_opts,
+                now,
+                progress,
+            );
             progress.feed_finished(&f.name, &run.summary);
             run
         })
@@ -664,7 +678,7 @@ pub fn update(
     let mut prev: Vec<PrevEntry> = Vec::new();
     let mut carried: Vec<Indicator> = Vec::new();
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
-    match Snapshot::open_current(data_dir) {
+    match previous {
         Ok(snap) => {
             let len = snap.len() as matcher::IndicatorId;
             let kept_ref = &kept;
