@@ -41,7 +41,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: deps
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 corpus-check:
 	@if [ -d "$(CORPUS)" ]; then \

@@ -188,6 +188,7 @@ fn bench(c: &mut Criterion) {
     if let Ok(keep) = std::env::var("TRAWL_BENCH_KEEP") {
         let _ = std::fs::copy(&path, keep);
     }
+    one_shot_cpu_figures(&path, n);
     let mut g = c.benchmark_group("replay");
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);
@@ -218,6 +219,63 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// CPU seconds (user + system) of this thread or process, from /proc (clock ticks).
+fn cpu_secs(which: &str) -> f64 {
+    let s = std::fs::read_to_string(which).unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// The machine is shared, so wall time undercounts: also print packets per CPU-second.
+fn one_shot_cpu_figures(path: &Path, n: usize) {
+    let rounds = 5;
+    let (c0, t0) = (
+        cpu_secs("/proc/thread-self/stat"),
+        std::time::Instant::now(),
+    );
+    let mut obs = 0;
+    for _ in 0..rounds {
+        let mut dec = PacketDecoder::new(DecoderLimits::default());
+        let mut out = Vec::new();
+        read_capture(path, |p| {
+            dec.decode(p.link, p.ts_ns, p.data, Origin::None, &mut out);
+            if out.len() > 4096 {
+                obs += out.len();
+                out.clear();
+            }
+        })
+        .unwrap();
+        obs += out.len();
+    }
+    let (cpu, wall) = (
+        cpu_secs("/proc/thread-self/stat") - c0,
+        t0.elapsed().as_secs_f64(),
+    );
+    let pk = (n * rounds) as f64;
+    eprintln!(
+        "decode 1 worker: {} packets, {} observations, wall {wall:.2}s ({:.2} Mpps), cpu {cpu:.2}s ({:.2} Mpps per CPU-second)",
+        n * rounds, obs, pk / wall / 1e6, pk / cpu.max(0.01) / 1e6
+    );
+    let (c0, t0) = (cpu_secs("/proc/self/stat"), std::time::Instant::now());
+    for _ in 0..rounds {
+        replay_parallel(
+            &[path.to_path_buf()],
+            2,
+            DecoderLimits::default(),
+            &|_, v| drop(v),
+        )
+        .unwrap();
+    }
+    let (cpu, wall) = (cpu_secs("/proc/self/stat") - c0, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "replay_parallel 2 workers: wall {wall:.2}s ({:.2} Mpps), process cpu {cpu:.2}s ({:.2} Mpps per CPU-second, {:.2} Mpps if given 2 full cores)",
+        pk / wall / 1e6, pk / cpu.max(0.01) / 1e6, 2.0 * pk / cpu.max(0.01) / 1e6
+    );
 }
 
 criterion_group!(benches, bench);

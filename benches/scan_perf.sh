@@ -26,7 +26,7 @@ t() { # label, command...
   start=$(date +%s.%N)
   "$@"
   end=$(date +%s.%N)
-  echo "$label: $(echo "$end - $start" | bc) s"
+  echo "$label: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') s"
 }
 t "wc -l" wc -l "$log" >/dev/null
 /usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB" \

@@ -14,9 +14,25 @@ fn generate(lines: usize) -> Vec<u8> {
         x ^= x >> 7;
         x ^= x << 17;
         let line = match i % 10 {
-            0 => format!("http://h{:x}.example.net/p/{}.php?id={}\n", x & 0xffff_ffff, i, x % 997),
-            1 => format!("{}.{}.{}.{}\n", (x >> 8) % 223 + 1, (x >> 16) % 256, (x >> 24) % 256, x % 256),
-            2 => format!("{}.{}.{}.0/24\n", (x >> 8) % 223 + 1, (x >> 16) % 256, (x >> 24) % 256),
+            0 => format!(
+                "http://h{:x}.example.net/p/{}.php?id={}\n",
+                x & 0xffff_ffff,
+                i,
+                x % 997
+            ),
+            1 => format!(
+                "{}.{}.{}.{}\n",
+                (x >> 8) % 223 + 1,
+                (x >> 16) % 256,
+                (x >> 24) % 256,
+                x % 256
+            ),
+            2 => format!(
+                "{}.{}.{}.0/24\n",
+                (x >> 8) % 223 + 1,
+                (x >> 16) % 256,
+                (x >> 24) % 256
+            ),
             _ => format!("d{:x}.bad{}.example.com\n", x & 0xff_ffff_ffff, i % 1000),
         };
         out.extend_from_slice(line.as_bytes());
@@ -31,14 +47,24 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(plain.len() as u64));
     let mut f = FeedConfig::new("bench", "bench");
     f.format = Format::Plain;
-    g.bench_function("parse_plain", |b| b.iter(|| feeds::parse_feed(&plain, &f).records.len()));
+    g.bench_function("parse_plain", |b| {
+        b.iter(|| feeds::parse_feed(&plain, &f).records.len())
+    });
     g.bench_function("detect_parse_normalise_plain", |b| {
         let auto = FeedConfig::new("bench", "bench");
-        b.iter(|| feeds::update::process_bytes(&plain, &auto, 1_800_000_000).1.len())
+        b.iter(|| {
+            feeds::update::process_bytes(&plain, &auto, 1_800_000_000)
+                .1
+                .len()
+        })
     });
     let csv: Vec<u8> = {
         let mut v = b"id,indicator,seen\n".to_vec();
-        for (i, l) in plain.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        for (i, l) in plain
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
             v.extend_from_slice(format!("{i},\"").as_bytes());
             v.extend_from_slice(l);
             v.extend_from_slice(b"\",2024-01-01 00:00:00\n");
@@ -49,7 +75,11 @@ fn bench(c: &mut Criterion) {
     fc.format = Format::Csv;
     g.throughput(Throughput::Bytes(csv.len() as u64));
     g.bench_function("parse_normalise_csv", |b| {
-        b.iter(|| feeds::update::process_bytes(&csv, &fc, 1_800_000_000).1.len())
+        b.iter(|| {
+            feeds::update::process_bytes(&csv, &fc, 1_800_000_000)
+                .1
+                .len()
+        })
     });
     g.finish();
 }

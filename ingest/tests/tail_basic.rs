@@ -161,6 +161,8 @@ fn new_files_are_picked_up_with_and_without_notify() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = cfg(dir.path(), &["*.log*"]);
         c.use_notify = notify;
+        // The glob covers the checkpoint (rewritten at each ack): it must never be tailed.
+        c.checkpoint_path = dir.path().join("state.log");
         let mut t = Tailer::new(c).unwrap();
         assert!(t.next_batch(Duration::from_millis(100)).unwrap().is_none());
         append(&dir.path().join("a.log"), 0..20);
@@ -171,6 +173,7 @@ fn new_files_are_picked_up_with_and_without_notify() {
         got.sort();
         assert_eq!(got, (0..40).collect::<Vec<_>>(), "notify={notify}");
         assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+        assert!(dir.path().join("state.log").exists());
     }
 }
 
@@ -246,17 +249,55 @@ fn short_file_identity_is_stable_as_it_grows() {
     t.ack(&b.id).unwrap();
     drop(t);
     append(&p, 1..100);
-    let mut t = Tailer::new(c).unwrap();
+    // Found by its short fingerprint, then moved to its full one as it is now long enough.
+    let mut t = Tailer::new(c.clone()).unwrap();
     let b = next(&mut t);
-    assert_eq!(
-        b.fingerprint.len, 32,
-        "same identity after growing past 256 bytes"
-    );
-    assert_eq!(b.offset, 32);
+    assert_eq!(b.fingerprint.len, 256);
+    assert_eq!(b.offset, 32, "continues after the first line");
     t.ack(&b.id).unwrap();
     let mut got: Vec<u64> = b.iter_lines().map(|(_, l)| num(l)).collect();
     got.extend(collect(&mut t, 99 - got.len(), true));
     assert_eq!(got, (1..100).collect::<Vec<_>>());
+    drop(t);
+    let ck = fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+    assert!(
+        ck.contains("\"fp_len\":256") && !ck.contains("\"fp_len\":32"),
+        "{ck}"
+    );
+    append(&p, 100..110);
+    let mut t = Tailer::new(c).unwrap();
+    assert_eq!(collect(&mut t, 10, true), (100..110).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_new_file_sharing_a_grown_files_first_line_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    fs::write(&p, b"daemon starting\n").unwrap();
+    let mut t = Tailer::new(cfg(dir.path(), &["app.log*"])).unwrap();
+    let b = next(&mut t);
+    assert_eq!(
+        (b.fingerprint.len, b.bytes.as_slice()),
+        (16, &b"daemon starting\n"[..])
+    );
+    append(&p, 0..20);
+    assert_eq!(collect(&mut t, 20, true), (0..20).collect::<Vec<_>>());
+    // Delivered under the short fingerprint, acknowledged after the move to the full one.
+    t.ack(&b.id).unwrap();
+    drop(t);
+    // Rotated offline; the new log starts with the same first line.
+    fs::rename(&p, dir.path().join("app.log.1")).unwrap();
+    fs::write(&p, b"daemon starting\n").unwrap();
+    append(&p, 100..120);
+    let mut t = Tailer::new(cfg(dir.path(), &["app.log*"])).unwrap();
+    let b = next(&mut t);
+    assert_eq!(b.offset, 0);
+    assert!(b.bytes.starts_with(b"daemon starting\n"));
+    t.ack(&b.id).unwrap();
+    let mut got: Vec<u64> = b.iter_lines().skip(1).map(|(_, l)| num(l)).collect();
+    got.extend(collect(&mut t, 20 - got.len(), true));
+    assert_eq!(got, (100..120).collect::<Vec<_>>());
+    assert!(t.next_batch(Duration::from_millis(300)).unwrap().is_none());
 }
 
 #[test]
@@ -355,6 +396,9 @@ fn bad_configuration_and_checkpoint_are_errors() {
     let mut c = cfg(dir.path(), &["a.log"]);
     c.paths = vec!["[".into()];
     assert!(matches!(Tailer::new(c), Err(TailError::Pattern { .. })));
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.poll_interval = Duration::ZERO;
+    assert!(matches!(Tailer::new(c), Err(TailError::Config(_))));
     let c = cfg(dir.path(), &["a.log"]);
     fs::write(dir.path().join("checkpoint.json"), b"not json").unwrap();
     assert!(matches!(
@@ -383,4 +427,84 @@ fn stop_handle_unblocks_next_batch() {
     assert!(t.next_batch(Duration::from_secs(30)).unwrap().is_none());
     assert!(start.elapsed() < Duration::from_secs(20));
     th.join().unwrap();
+}
+
+#[test]
+fn idle_files_are_closed_and_reopened_when_they_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    append(&p, 0..100);
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.idle_close = Duration::from_millis(100);
+    let mut t = Tailer::new(c).unwrap();
+    assert_eq!(collect(&mut t, 100, true), (0..100).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.stats().files.is_empty() && Instant::now() < deadline {
+        assert!(t.next_batch(Duration::from_millis(50)).unwrap().is_none());
+    }
+    assert!(t.stats().files.is_empty(), "idle descriptor closed");
+    append(&p, 100..150);
+    assert_eq!(collect(&mut t, 50, true), (100..150).collect::<Vec<_>>());
+    assert_eq!(t.stats().files.len(), 1);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+}
+
+#[test]
+fn deleted_file_is_drained_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    let mut w = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .unwrap();
+    w.write_all((0..50).map(line).collect::<String>().as_bytes())
+        .unwrap();
+    let mut c = cfg(dir.path(), &["a.log"]);
+    c.drain_linger = Duration::from_millis(150);
+    let mut t = Tailer::new(c).unwrap();
+    let mut got = collect(&mut t, 10, true);
+    fs::remove_file(&p).unwrap();
+    w.write_all((50..80).map(line).collect::<String>().as_bytes())
+        .unwrap();
+    got.extend(collect(&mut t, 80 - got.len(), true));
+    assert_eq!(got, (0..80).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.stats().files.is_empty() && Instant::now() < deadline {
+        assert!(t.next_batch(Duration::from_millis(50)).unwrap().is_none());
+    }
+    assert!(t.stats().files.is_empty(), "drained deleted file closed");
+}
+
+#[test]
+fn identical_copy_waiting_behind_an_idle_original_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    append(&p, 0..100);
+    let mut c = cfg(dir.path(), &["app.log*"]);
+    c.idle_close = Duration::from_millis(150);
+    let mut t = Tailer::new(c).unwrap();
+    let mut got = collect(&mut t, 100, true);
+    append(&p, 100..110);
+    fs::copy(&p, dir.path().join("app.log.1")).unwrap();
+    // Both idle long enough to be closed, in whatever order.
+    let until = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < until {
+        if let Some(b) = t.next_batch(Duration::from_millis(50)).unwrap() {
+            got.extend(b.iter_lines().map(|(_, l)| num(l)));
+            t.ack(&b.id).unwrap();
+        }
+    }
+    File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&p, 1000..1100);
+    got.extend(collect(&mut t, 210 - got.len(), true));
+    got.sort();
+    let want: Vec<u64> = (0..110).chain(1000..1100).collect();
+    assert_eq!(got, want);
+    assert!(t.next_batch(Duration::from_millis(300)).unwrap().is_none());
 }

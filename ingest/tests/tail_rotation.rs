@@ -5,7 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,15 @@ fn open_append(p: &Path) -> File {
 /// rename-and-create (also writing a chunk to the old descriptor after the rename, as a
 /// daemon does before it reopens) and copytruncate (copy, then truncate in place; the writer
 /// keeps its O_APPEND descriptor).
-fn writer(dir: PathBuf, done: Arc<AtomicBool>, copytruncate: bool) -> (u64, u64) {
+/// With `copytruncate` false the rotated names are not listed: a file renamed before the
+/// tailer ever opened it could not be followed (no glob names it), so the writer then waits
+/// (at most 10 s) until the reader has seen a line of the current file before renaming it.
+fn writer(
+    dir: PathBuf,
+    done: Arc<AtomicBool>,
+    copytruncate: bool,
+    reader_max: Arc<AtomicU64>,
+) -> (u64, u64) {
     let log = dir.join("app.log");
     let mut f = open_append(&log);
     let mut renames = 0;
@@ -46,6 +54,15 @@ fn writer(dir: PathBuf, done: Arc<AtomicBool>, copytruncate: bool) -> (u64, u64)
             gen += 1;
             let rotated = dir.join(format!("app.log.{gen}"));
             if gen % 2 == 1 || !copytruncate {
+                if !copytruncate {
+                    let until = Instant::now() + Duration::from_secs(10);
+                    // `reader_max` is 1 + the highest line read; this line is in the current file.
+                    while reader_max.load(Ordering::SeqCst) <= n - ROTATE_EVERY + CHUNK
+                        && Instant::now() < until
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
                 fs::rename(&log, &rotated).unwrap();
                 let s: String = (n..n + CHUNK).map(line).collect();
                 f.write_all(s.as_bytes()).unwrap();
@@ -88,9 +105,10 @@ fn run(use_notify: bool, listed_rotations: bool) {
     cfg.max_batch_bytes = 64 * 1024;
     let mut t = Tailer::new(cfg).unwrap();
     let done = Arc::new(AtomicBool::new(false));
+    let reader_max = Arc::new(AtomicU64::new(0));
     let w = {
-        let (d, done) = (dir.path().to_path_buf(), done.clone());
-        std::thread::spawn(move || writer(d, done, listed_rotations))
+        let (d, done, m) = (dir.path().to_path_buf(), done.clone(), reader_max.clone());
+        std::thread::spawn(move || writer(d, done, listed_rotations, m))
     };
     let mut seen = vec![0u32; LINES as usize];
     let mut total = 0u64;
@@ -107,6 +125,7 @@ fn run(use_notify: bool, listed_rotations: bool) {
                 let n: usize = std::str::from_utf8(&l[..10]).unwrap().parse().unwrap();
                 seen[n] += 1;
                 total += 1;
+                reader_max.fetch_max(n as u64 + 1, Ordering::SeqCst);
             }
             t.ack(&b.id).unwrap();
         }
@@ -127,11 +146,18 @@ fn run(use_notify: bool, listed_rotations: bool) {
         "notify={use_notify} renames={renames} copytruncates={copies} stats: lines={} batches={} rotations={} truncations={}",
         s.lines, s.batches, s.rotations, s.truncations
     );
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &m in &missing {
+        match ranges.last_mut() {
+            Some(r) if r.1 + 1 == m => r.1 = m,
+            _ => ranges.push((m, m)),
+        }
+    }
     assert!(
         missing.is_empty(),
-        "{} missing, first {:?}",
+        "{} missing, ranges {:?}",
         missing.len(),
-        &missing[..missing.len().min(10)]
+        &ranges[..ranges.len().min(20)]
     );
     assert!(
         dup.is_empty(),

@@ -11,6 +11,8 @@
 
 mod cidr;
 mod csv;
+#[cfg(test)]
+mod hostile_tests;
 mod html;
 mod ipset;
 mod iptables;

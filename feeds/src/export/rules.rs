@@ -108,6 +108,7 @@ const MSG_CHARS: &[u8] = b" ._:/?=&%+@[]~,#*!-";
 fn msg(tlp: Tlp, tags: &[String], what: &str) -> String {
     let tags: Vec<String> = tags
         .iter()
+        .filter(|t| !t.is_empty())
         .take(4)
         .map(|t| restrict(t, b"._+-", 24))
         .collect();
@@ -200,7 +201,7 @@ impl Writer<'_> {
         }
         let mut meta = Vec::new();
         if let Some(i) = ind {
-            for s in i.sources.iter().take(4) {
+            for s in i.sources.iter().filter(|s| !s.is_empty()).take(4) {
                 meta.push(format!("trawl_feed {}", restrict(s, b"._-", 48)));
             }
             meta.push(format!("trawl_confidence {}", i.confidence));

@@ -1,6 +1,6 @@
 //! An aligned text table for terminals: VALUE ITYPE CONF SEVERITY TLP TAGS SOURCES
 //! DESCRIPTION. Cells have control characters (escape sequences included) replaced by `?`
-//! and are cut at 60 characters with `...`.
+//! and, except the value, are cut at 60 characters with `...`.
 
 use super::{ExportError, ExportStats, Prepared};
 use std::io::Write;
@@ -41,7 +41,10 @@ pub(crate) fn write(
         .map(|it| {
             let i = &it.ind;
             [
-                cell(&i.value),
+                i.value
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect(),
                 i.itype.as_str().to_string(),
                 i.confidence.to_string(),
                 i.severity.as_str().to_string(),

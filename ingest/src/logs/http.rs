@@ -25,7 +25,16 @@ impl LineParser for SquidParser {
         if ts.first() == Some(&b'#') {
             return Ok(None);
         }
-        let ts = parse_epoch(ts).ok_or(ParseError::new("bad timestamp"))?;
+        let Some(ts) = parse_epoch(ts) else {
+            // Squid configured with `logformat combined`: a CLF line with absolute URLs.
+            if memchr::memchr(b'[', line).is_some() {
+                if let Ok(Some(mut o)) = CombinedParser.parse(line) {
+                    o.dataset = "proxy";
+                    return Ok(Some(o));
+                }
+            }
+            return Err(ParseError::new("bad timestamp"));
+        };
         let _elapsed = t.next().ok_or(TOO_FEW)?;
         let client = t.next().ok_or(TOO_FEW)?;
         let action = t.next().ok_or(TOO_FEW)?;
@@ -348,6 +357,13 @@ mod tests {
             SquidParser.parse(b"x y").unwrap_err().reason,
             "bad timestamp"
         );
+        // Squid `logformat combined`
+        let l = br#"192.0.2.7 - - [08/Jun/2020:08:04:43 +0000] "GET http://Evil.example/x?y HTTP/1.1" 200 3 "-" "ua" TCP_MISS:HIER_DIRECT"#;
+        let o = SquidParser.parse(l).unwrap().unwrap();
+        assert_eq!(o.dataset, "proxy");
+        assert_eq!(o.url_domain.as_deref(), Some("evil.example"));
+        assert_eq!(o.url_full.as_deref(), Some("http://Evil.example/x?y"));
+        assert_eq!(o.source_ip, Some("192.0.2.7".parse().unwrap()));
         assert_eq!(
             SquidParser.parse(b"1.5 2").unwrap_err().reason,
             "too few fields"

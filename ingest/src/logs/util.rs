@@ -33,7 +33,11 @@ pub(crate) fn trim(mut b: &[u8]) -> &[u8] {
 /// Bytes as text: borrowed when valid UTF-8, lossy (`U+FFFD`) owned copy otherwise.
 #[inline]
 pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(b)
+    // `from_utf8` has an ASCII fast path; the lossy decoder is only for bad bytes.
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Whitespace-separated tokens (runs of spaces/tabs count as one separator).
@@ -93,7 +97,40 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
     if b.is_empty() || b.len() > 45 {
         return None;
     }
+    if b.len() <= 15 && b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+        return parse_ipv4(b).map(IpAddr::V4);
+    }
     std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// Dotted-quad IPv4 (no leading `+`, each octet 1-3 digits, 0-255).
+fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut oct = [0u8; 4];
+    let mut i = 0;
+    let mut val: u16 = 0;
+    let mut ndig = 0;
+    for &c in b {
+        if c == b'.' {
+            if ndig == 0 || i == 3 {
+                return None;
+            }
+            oct[i] = u8::try_from(val).ok()?;
+            i += 1;
+            val = 0;
+            ndig = 0;
+        } else {
+            if ndig == 3 || (ndig == 1 && val == 0) {
+                return None; // too long, or a leading zero (std rejects those too)
+            }
+            val = val * 10 + u16::from(c - b'0');
+            ndig += 1;
+        }
+    }
+    if i != 3 || ndig == 0 {
+        return None;
+    }
+    oct[3] = u8::try_from(val).ok()?;
+    Some(std::net::Ipv4Addr::from(oct))
 }
 
 /// A decimal `u16`.
@@ -379,7 +416,10 @@ pub(crate) struct UrlParts<'a> {
 
 /// Split `scheme://[userinfo@]host[:port][/path][?query][#frag]`; `None` if not absolute.
 pub(crate) fn split_url(u: &[u8]) -> Option<UrlParts<'_>> {
-    let sep = find(u, b"://")?;
+    let sep = memchr::memchr(b':', u)?;
+    if u.get(sep + 1..sep + 3) != Some(&b"//"[..]) {
+        return None;
+    }
     let scheme = &u[..sep];
     if scheme.is_empty()
         || !scheme
@@ -516,6 +556,27 @@ mod tests {
         );
         assert_eq!(syslog_date_len(b"Mar  9 23:59:59 host"), Some(15));
         assert_eq!(syslog_date_len(b"Oct 4 10:18:07 a"), Some(14));
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_std() {
+        for s in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            ".1.2.3",
+            "1.2.3.",
+            "10.105.21.199",
+            "1.2.3.0",
+            "0.10.0.100",
+        ] {
+            assert_eq!(parse_ip(s.as_bytes()), s.parse().ok(), "{s}");
+        }
     }
 
     #[test]

@@ -589,3 +589,104 @@ impl LineParser for ZeekJsonParser {
         parse_zeek_json(line)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One record per log kind, in TSV (with its header) and in the JSON Zeek writes for it;
+    /// both must give the same observation, with the fields we expect.
+    fn pair(path: &str, fields: &str, types: &str, row: &str, json: &str) -> Observation<'static> {
+        let head = format!(
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{path}\n#fields\t{fields}\n#types\t{types}\n"
+        );
+        let tsv = ZeekTsvParser::from_head(head.as_bytes()).unwrap();
+        let a = tsv.parse(row.as_bytes()).unwrap().unwrap().into_owned();
+        let b = ZeekJsonParser
+            .parse(json.as_bytes())
+            .unwrap()
+            .unwrap()
+            .into_owned();
+        assert_eq!(a, b, "{path}");
+        a
+    }
+
+    #[test]
+    fn conn_http_ssl_files_x509() {
+        let o = pair(
+            "conn",
+            "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice",
+            "time\tstring\taddr\tport\taddr\tport\tenum\tstring",
+            "1.5\tC1\t10.0.0.1\t5000\t2001:db8::1\t443\ttcp\tssl",
+            r#"{"_path":"conn","ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":5000,"id.resp_h":"2001:db8::1","id.resp_p":443,"proto":"tcp","service":"ssl"}"#,
+        );
+        assert_eq!(o.dataset, "flow");
+        assert_eq!(o.transport, Some("tcp"));
+        assert_eq!(o.protocol, Some("tls"));
+        assert_eq!(o.destination_ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(o.timestamp_ns, Some(1_500_000_000));
+
+        let o = pair(
+            "http",
+            "ts\tid.orig_h\thost\turi\tmethod\tuser_agent\tstatus_code",
+            "time\taddr\tstring\tstring\tstring\tstring\tcount",
+            "2.0\t10.0.0.1\tEvil.example:8080\t/a/b?c=1\tPOST\tcurl/8\t404",
+            r#"{"_path":"http","ts":2.0,"id.orig_h":"10.0.0.1","host":"Evil.example:8080","uri":"/a/b?c=1","method":"POST","user_agent":"curl/8","status_code":404}"#,
+        );
+        assert_eq!(o.url_domain.as_deref(), Some("evil.example"));
+        assert_eq!(
+            o.url_full.as_deref(),
+            Some("http://Evil.example:8080/a/b?c=1")
+        );
+        assert_eq!(o.url_path.as_deref(), Some("/a/b"));
+        assert_eq!(o.http_status, Some(404));
+
+        let o = pair(
+            "ssl",
+            "ts\tserver_name\tja3\tcert_chain_fps",
+            "time\tstring\tstring\tvector[string]",
+            "3\tWWW.Bad.example\te7d705a3286e19ea42f587b344ee6865\tAB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01,ffff",
+            r#"{"_path":"ssl","ts":3,"server_name":"WWW.Bad.example","ja3":"e7d705a3286e19ea42f587b344ee6865","cert_chain_fps":["AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01","ffff"]}"#,
+        );
+        assert_eq!(o.dataset, "tls");
+        assert_eq!(o.tls_sni.as_deref(), Some("www.bad.example"));
+        assert_eq!(o.ja3.as_deref(), Some("e7d705a3286e19ea42f587b344ee6865"));
+        assert_eq!(
+            o.tls_server_sha1.as_deref(),
+            Some("abcdef0123456789abcdef0123456789abcdef01")
+        );
+
+        let o = pair(
+            "files",
+            "ts\ttx_hosts\trx_hosts\tmd5\tsha1\tsha256",
+            "time\tset[addr]\tset[addr]\tstring\tstring\tstring",
+            "4\t192.0.2.1\t10.0.0.9\td41d8cd98f00b204e9800998ecf8427e\tda39a3ee5e6b4b0d3255bfef95601890afd80709\t-",
+            r#"{"_path":"files","ts":4,"tx_hosts":["192.0.2.1"],"rx_hosts":["10.0.0.9"],"md5":"d41d8cd98f00b204e9800998ecf8427e","sha1":"da39a3ee5e6b4b0d3255bfef95601890afd80709"}"#,
+        );
+        assert_eq!(o.dataset, "file");
+        assert_eq!(
+            o.destination_ip,
+            Some("192.0.2.1".parse().unwrap()),
+            "tx = sender"
+        );
+        assert_eq!(o.source_ip, Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(
+            o.file_md5.as_deref(),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
+        assert!(o.file_sha256.is_none());
+
+        let o = pair(
+            "x509",
+            "ts\tid\tfingerprint",
+            "time\tstring\tstring",
+            "5\tFx\tda39a3ee5e6b4b0d3255bfef95601890afd80709",
+            r#"{"_path":"x509","ts":5,"id":"Fx","fingerprint":"da39a3ee5e6b4b0d3255bfef95601890afd80709"}"#,
+        );
+        assert_eq!(o.dataset, "tls");
+        assert_eq!(
+            o.tls_server_sha1.as_deref(),
+            Some("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
+    }
+}

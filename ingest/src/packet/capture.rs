@@ -241,7 +241,7 @@ fn read_pcap(
         let frac = rd_u32(&rec[4..8], le);
         let incl = rd_u32(&rec[8..12], le) as usize;
         let orig = rd_u32(&rec[12..16], le);
-        let limit = (snaplen as usize).max(262_144).min(MAX_RECORD);
+        let limit = (snaplen as usize).clamp(262_144, MAX_RECORD);
         if incl > limit {
             return Err(corrupt(
                 "record length exceeds snap length (bogus length)",

@@ -213,6 +213,8 @@ struct Flow {
     /// Nothing more to parse in this flow.
     done: bool,
     app: Option<Box<App>>,
+    /// Cached Community ID.
+    cid: Option<Box<str>>,
 }
 
 /// The 5-tuple of one packet, in packet direction.
@@ -845,39 +847,48 @@ impl PacketDecoder {
         out: &mut Vec<Observation<'static>>,
     ) -> (FlowKey, u8) {
         let (key, dir) = Self::flow_key(t);
-        if !self.cur.contains_key(&key) {
-            let f = match self.old.remove(&key) {
-                Some(f) => f,
-                None => Flow {
-                    initiator: dir,
-                    ..Default::default()
-                },
-            };
+        let bit = 1u8 << dir;
+        let new_dir = if let Some(f) = self.cur.get_mut(&key) {
+            let n = f.seen & bit == 0;
+            f.seen |= bit;
+            n
+        } else {
+            let mut f = self.old.remove(&key).unwrap_or_else(|| Flow {
+                initiator: dir,
+                ..Default::default()
+            });
+            let n = f.seen & bit == 0;
+            f.seen |= bit;
             if self.cur.len() >= self.limits.max_flows / 2 {
                 self.stats.flows_evicted += self.old.len() as u64;
                 self.old = std::mem::take(&mut self.cur);
             }
             self.cur.insert(key, f);
-        }
-        let bit = 1u8 << dir;
-        let new_dir = match self.cur.get_mut(&key) {
-            Some(f) if f.seen & bit == 0 => {
-                f.seen |= bit;
-                true
-            }
-            _ => false,
+            n
         };
         if new_dir && self.limits.flow_observations {
-            let ports = if t.proto == 6 || t.proto == 17 || t.proto == 132 {
-                Some((t.sport, t.dport))
-            } else {
-                icmp
-            };
             let mut o = self.obs(t, "flow", None);
-            o.community_id = Some(community_id(t.src, t.dst, t.proto, ports));
+            o.community_id = Some(self.cid(&key, t, icmp));
             out.push(o);
         }
         (key, dir)
+    }
+
+    /// The flow's Community ID, computed once per flow (it is direction-independent).
+    fn cid(&mut self, key: &FlowKey, t: &Tuple, icmp: Option<(u16, u16)>) -> String {
+        if let Some(c) = self.cur.get(key).and_then(|f| f.cid.as_deref()) {
+            return c.to_string();
+        }
+        let ports = if t.proto == 6 || t.proto == 17 || t.proto == 132 {
+            Some((t.sport, t.dport))
+        } else {
+            icmp
+        };
+        let c = community_id(t.src, t.dst, t.proto, ports);
+        if let Some(f) = self.cur.get_mut(key) {
+            f.cid = Some(c.clone().into_boxed_str());
+        }
+        c
     }
 
     fn flow_only(
@@ -920,18 +931,14 @@ impl PacketDecoder {
     }
 
     fn app_obs(
-        &self,
+        &mut self,
         t: &Tuple,
+        key: &FlowKey,
         dataset: &'static str,
         protocol: &'static str,
     ) -> Observation<'static> {
         let mut o = self.obs(t, dataset, Some(protocol));
-        o.community_id = Some(community_id(
-            t.src,
-            t.dst,
-            t.proto,
-            Some((t.sport, t.dport)),
-        ));
+        o.community_id = Some(self.cid(key, t, None));
         o
     }
 
@@ -982,7 +989,7 @@ impl PacketDecoder {
             }
         }
         if sport == 53 || dport == 53 {
-            self.dns_msg(&t, payload, out);
+            self.dns_msg(&t, key, payload, out);
             return;
         }
         if payload.len() >= 7 && payload[0] & 0xc0 == 0xc0 {
@@ -993,12 +1000,16 @@ impl PacketDecoder {
         }
     }
 
-    fn dns_msg(&mut self, t: &Tuple, msg: &[u8], out: &mut Vec<Observation<'static>>) {
+    fn dns_msg(
+        &mut self,
+        t: &Tuple,
+        key: FlowKey,
+        msg: &[u8],
+        out: &mut Vec<Observation<'static>>,
+    ) {
         match dns::parse(msg) {
             Ok(m) => {
-                let transport_is_tcp = t.proto == 6;
-                let mut o = self.app_obs(t, "dns", "dns");
-                let _ = transport_is_tcp;
+                let mut o = self.app_obs(t, &key, "dns", "dns");
                 o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                 o.dns_question_name = m.qname.map(Cow::Owned);
                 o.dns_answers = m
@@ -1112,7 +1123,7 @@ impl PacketDecoder {
         app.quic = Some(st);
         match result {
             Some(Ok(ch)) => {
-                let mut o = self.app_obs(t, "tls", "quic");
+                let mut o = self.app_obs(t, &key, "tls", "quic");
                 o.ja3 = Some(tls::ja3(&ch).into());
                 o.ja4 = Some(tls::ja4(&ch, true).into());
                 o.tls_sni = ch.sni.map(Cow::Owned);
@@ -1132,7 +1143,6 @@ impl PacketDecoder {
         let dport = u16::from_be_bytes([d[2], d[3]]);
         let seq = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
         let doff = usize::from(d[12] >> 4) * 4;
-        let flags = d[13];
         if doff < 20 || doff > d.len() {
             self.stats.drop("tcp: bad header length");
             return;
@@ -1149,7 +1159,6 @@ impl PacketDecoder {
         if payload.is_empty() {
             return;
         }
-        let _ = flags;
         let lim = self.limits.tls_buffer_per_flow;
         let dns_lim = self.limits.dns_tcp_buffer;
         let Some(flow) = self.cur.get_mut(&key) else {
@@ -1230,13 +1239,10 @@ impl PacketDecoder {
             }
         }
         let mut buf = std::mem::take(&mut st.buf);
-        let owned;
         let work: &[u8] = if buf.is_empty() {
             seg
         } else {
             buf.extend_from_slice(seg);
-            owned = true;
-            let _ = owned;
             &buf
         };
         let sni = app.sni.clone();
@@ -1269,7 +1275,7 @@ impl PacketDecoder {
         for ev in events {
             match ev {
                 StreamEvent::Dns(m) => {
-                    let mut o = self.app_obs(&t, "dns", "dns");
+                    let mut o = self.app_obs(&t, &key, "dns", "dns");
                     o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                     o.dns_question_name = m.qname.map(Cow::Owned);
                     o.dns_answers = m
@@ -1283,7 +1289,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::Http(h) => {
-                    let mut o = self.app_obs(&t, "http", "http");
+                    let mut o = self.app_obs(&t, &key, "http", "http");
                     let host = h.host.clone().unwrap_or_else(|| {
                         let ip = match t.dst {
                             IpAddr::V6(a) => format!("[{a}]"),
@@ -1317,7 +1323,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ClientHello(ch) => {
-                    let mut o = self.app_obs(&t, "tls", "tls");
+                    let mut o = self.app_obs(&t, &key, "tls", "tls");
                     o.ja3 = Some(tls::ja3(&ch).into());
                     o.ja4 = Some(tls::ja4(&ch, false).into());
                     new_sni = ch.sni.clone();
@@ -1325,7 +1331,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ServerCert(sha1) => {
-                    let mut o = self.app_obs(&t, "tls", "tls");
+                    let mut o = self.app_obs(&t, &key, "tls", "tls");
                     o.tls_server_sha1 = Some(sha1.into());
                     o.tls_sni = sni.clone().map(Cow::Owned);
                     out.push(o);

@@ -119,15 +119,13 @@ impl Reassembler {
         if end > MAX_DATAGRAM {
             return FragOutcome::Dropped("frag: datagram too large");
         }
-        if more && data.len() % 8 != 0 {
+        if more && !data.len().is_multiple_of(8) {
             return FragOutcome::Dropped("frag: bad length");
         }
-        if !self.map.contains_key(&key) {
+        if !self.map.contains_key(&key) && self.map.len() >= self.max_datagrams {
+            self.sweep(now);
             if self.map.len() >= self.max_datagrams {
-                self.sweep(now);
-                if self.map.len() >= self.max_datagrams {
-                    return FragOutcome::Dropped("frag: too many datagrams");
-                }
+                return FragOutcome::Dropped("frag: too many datagrams");
             }
         }
         if self.bytes + data.len() > self.max_bytes {

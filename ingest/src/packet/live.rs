@@ -124,6 +124,8 @@ impl LiveCapture {
                 Ok(p) => {
                     n += 1;
                     let ts = p.header.ts;
+                    // time_t / suseconds_t width differs by platform.
+                    #[allow(clippy::useless_conversion)]
                     let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec) * 1000;
                     let origin = Origin::Packet {
                         capture: Cow::Borrowed(self.name),

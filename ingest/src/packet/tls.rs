@@ -397,6 +397,45 @@ pub fn first_cert_sha1(body: &[u8]) -> Result<String, TlsError> {
 mod tests {
     use super::*;
 
+    fn hexes(s: &str) -> Vec<u16> {
+        s.split(',')
+            .map(|h| u16::from_str_radix(h, 16).unwrap())
+            .collect()
+    }
+
+    /// A Chrome 143 ClientHello as fingerprinted by browserleaks.com (its ja4_ro gives the
+    /// original cipher/extension/signature order, its ja3_text the groups and point formats)
+    /// with its published JA4 and JA3 results.
+    #[test]
+    fn ja4_and_ja3_against_published_vector() {
+        let ch = ClientHello {
+            version: 0x0303,
+            ciphers: hexes(
+                "1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+            ),
+            extensions: hexes(
+                "002d,0033,0010,fe0d,0017,44cd,0000,000b,000a,002b,ff01,0023,0012,0005,000d,001b",
+            ),
+            sni: Some("tls.browserleaks.com".into()),
+            groups: vec![4588, 29, 23, 24],
+            point_formats: vec![0],
+            sig_algs: hexes("0403,0804,0401,0503,0805,0501,0806,0601"),
+            alpn: Some(b"h2".to_vec()),
+            supported_versions: vec![0x0304, 0x0303],
+        };
+        assert_eq!(ja4(&ch, false), "t13d1516h2_8daaf6152771_d8a2da3f94cd");
+        assert_eq!(ja3(&ch), "98487aa16281980e7d1120d399efb6a4");
+        // GREASE values anywhere change nothing.
+        let mut g = ch.clone();
+        g.ciphers.insert(0, 0x1a1a);
+        g.extensions.insert(0, 0x2a2a);
+        g.groups.insert(0, 0x3a3a);
+        g.supported_versions.insert(0, 0x4a4a);
+        assert_eq!(ja4(&g, false), ja4(&ch, false));
+        assert_eq!(ja3(&g), ja3(&ch));
+        assert!(ja4(&ch, true).starts_with("q13d"));
+    }
+
     #[test]
     fn grease() {
         assert!(is_grease(0x0a0a));

@@ -88,14 +88,15 @@ pub(crate) fn store(path: &Path, files: Vec<Entry>) -> Result<(), TailError> {
         version: VERSION,
         files,
     };
-    let bytes = serde_json::to_vec(&doc).map_err(|e| io_err(io::Error::other(e)))?;
+    let mut bytes = serde_json::to_vec(&doc).map_err(|e| io_err(io::Error::other(e)))?;
+    bytes.push(b'\n');
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
         let mut f = File::create(&tmp).map_err(io_err)?;
         f.write_all(&bytes).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
+        f.sync_data().map_err(io_err)?;
     }
     fs::rename(&tmp, path).map_err(io_err)?;
     let dir = match path.parent() {

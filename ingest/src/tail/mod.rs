@@ -12,8 +12,12 @@
 //! * a file with at least `fingerprint_bytes` bytes is fingerprinted by exactly those bytes;
 //! * a shorter file is fingerprinted by **all of its current bytes** (`len` < `fingerprint_bytes`)
 //!   once it holds at least one complete line and has not grown for one `poll_interval`;
-//!   that (length, hash) pair is kept for good: a later candidate matches it if its first `len`
-//!   bytes hash the same (the longest matching known prefix wins);
+//!   a candidate matches that (length, hash) pair if its first `len` bytes hash the same (the
+//!   longest matching known prefix wins), so the identity survives growth and restarts;
+//! * when a short-fingerprinted file reaches `fingerprint_bytes`, its position moves to its
+//!   full fingerprint (the checkpoint keeps only that), so a later, different file that merely
+//!   starts with the same short prefix (a rotated log's identical first line) is not taken
+//!   for it. The ambiguity remains only while a file stays shorter than `fingerprint_bytes`;
 //! * an empty file, or a short one without a complete line, is not read until one rule applies.
 //!
 //! Two files with the same fingerprint are the same file: a rotated copy continues from the
@@ -25,12 +29,22 @@
 //! * rename-and-create: the renamed file keeps its inode and open descriptor and is drained to
 //!   its end (whether or not its new name matches a glob; a file no glob lists any more is
 //!   closed once it has been read to its end and not grown for `drain_linger`); the new file
-//!   is read from its beginning.
+//!   is read from its beginning. A file renamed out of the globs before the tailer ever
+//!   opened it (it lived under a listed name for less than a scan) cannot be followed: list
+//!   the rotated names too (`access.log*`).
 //! * copytruncate: a size below the read position, or a first-bytes check after each read that
 //!   no longer matches the fingerprint, marks the file truncated: its identity is dropped and it
 //!   is read from 0 as a new file. The copy, if a glob lists it, carries the old fingerprint and
 //!   continues from the old position (no duplicates). While both exist with one fingerprint,
-//!   only one of them (the first seen) is read.
+//!   only one of them (the first seen) is read. A copy still shorter than the position it
+//!   inherits waits for it instead of being taken for truncated.
+//!
+//! # Acknowledgement and checkpoints
+//! Each file may have up to `max_unacked_batches` batches out; positions only advance over a
+//! prefix of acknowledged batches (acks may come in any order). Every [`Tailer::ack`] writes
+//! the checkpoint (temp file, fsync, rename, directory fsync), which costs one fsync: a caller
+//! that finishes several batches at once should use [`Tailer::ack_many`] (one write). Keep the
+//! checkpoint outside the watched directories, or its own writes wake the tailer.
 //!
 //! # Start position
 //! A file with a checkpoint resumes there. A file without one is read from its beginning,
@@ -221,6 +235,8 @@ pub struct TailStats {
     pub lines_truncated: u64,
     /// Open or read failures (the file is retried at the next scan).
     pub errors: u64,
+    /// Filesystem notifications are active (false: polling only).
+    pub notify_active: bool,
 }
 
 /// Errors of the tailer.
@@ -274,6 +290,8 @@ impl StopHandle {
 }
 
 type Key = (u64, u64);
+/// (size, mtime seconds, mtime nanoseconds): a closed file is reopened when it changes.
+type Stamp = (u64, i64, i64);
 
 #[derive(Debug)]
 struct Inflight {
@@ -328,11 +346,13 @@ pub struct Tailer {
     exclude: Vec<glob::Pattern>,
     opens: Vec<Open>,
     cursor: usize,
-    /// Closed idle files: size when closed and identity, reopened when the size changes.
-    parked: HashMap<Key, (u64, Option<Fingerprint>)>,
+    /// Closed idle files: (size, mtime) when closed and identity; reopened when either changes.
+    parked: HashMap<Key, (Stamp, Option<Fingerprint>)>,
     path_inode: HashMap<PathBuf, Key>,
     known: HashMap<Fingerprint, Progress>,
     known_lens: BTreeSet<u32>,
+    /// Short fingerprints upgraded to full ones (for acks of batches delivered before).
+    aliases: HashMap<Fingerprint, Fingerprint>,
     next_seq: u64,
     ckpt_dirty: bool,
     next_scan: Instant,
@@ -417,6 +437,9 @@ impl Tailer {
                 "max_batch_bytes, max_line_bytes and max_unacked_batches must be >= 1".into(),
             ));
         }
+        if cfg.poll_interval < Duration::from_millis(1) {
+            return Err(TailError::Config("poll_interval must be >= 1 ms".into()));
+        }
         if cfg.paths.is_empty() {
             return Err(TailError::Config("no paths to tail".into()));
         }
@@ -496,6 +519,7 @@ impl Tailer {
             path_inode: HashMap::new(),
             known,
             known_lens,
+            aliases: HashMap::new(),
             next_seq: 0,
             ckpt_dirty: false,
             next_scan: Instant::now(),
@@ -586,6 +610,7 @@ impl Tailer {
     /// Per-file positions and lag, and the running totals.
     pub fn stats(&self) -> TailStats {
         let mut s = self.counters.clone();
+        s.notify_active = self.watcher.is_some();
         s.files = self
             .opens
             .iter()
@@ -608,10 +633,50 @@ impl Tailer {
         s
     }
 
+    /// A short-fingerprinted file that reached `fingerprint_bytes` takes its full
+    /// fingerprint: the position moves over, the short one stays only as an alias for acks.
+    fn upgrade(&mut self, i: usize, old: Fingerprint) -> Option<Fingerprint> {
+        let fpb = self.cfg.fingerprint_bytes;
+        let mut buf = vec![0u8; fpb];
+        let n = read_full_at(&self.opens[i].file, &mut buf, 0).ok()?;
+        if n < fpb || hash(buf.get(..old.len as usize)?) != old.hash {
+            return None; // shrunk or rewritten: the truncation checks handle it
+        }
+        let full = Fingerprint {
+            len: fpb as u32,
+            hash: hash(&buf),
+        };
+        if self.known.contains_key(&full) {
+            return None;
+        }
+        let p = self.known.remove(&old)?;
+        self.known.insert(full, p);
+        self.aliases.insert(old, full);
+        for o in &mut self.opens {
+            if o.fp == Some(old) {
+                o.fp = Some(full);
+            }
+        }
+        for (_, f) in self.parked.values_mut() {
+            if *f == Some(old) {
+                *f = Some(full);
+            }
+        }
+        self.ckpt_dirty = true;
+        Some(full)
+    }
+
     fn mark_acked(&mut self, id: &BatchId) -> Result<bool, TailError> {
+        let mut fp = id.fp;
+        for _ in 0..8 {
+            match self.aliases.get(&fp) {
+                Some(next) => fp = *next,
+                None => break,
+            }
+        }
         let p = self
             .known
-            .get_mut(&id.fp)
+            .get_mut(&fp)
             .ok_or(TailError::UnknownBatch(*id))?;
         let e = p
             .inflight
@@ -660,6 +725,8 @@ impl Tailer {
         if pruned {
             self.known_lens = self.known.keys().map(|f| f.len).collect();
         }
+        let known = &self.known;
+        self.aliases.retain(|_, to| known.contains_key(to));
         let mut entries: Vec<checkpoint::Entry> = self
             .known
             .iter()
@@ -686,13 +753,29 @@ impl Tailer {
     }
 
     fn excluded(&self, path: &Path) -> bool {
-        match path.file_name() {
-            Some(n) => {
-                let n = n.to_string_lossy();
-                self.exclude.iter().any(|p| p.matches(&n))
+        let Some(name) = path.file_name() else {
+            return true;
+        };
+        // Never tail our own checkpoint (or its temp file), should a glob cover it.
+        let ck = &self.cfg.checkpoint_path;
+        if let Some(ck_name) = ck.file_name() {
+            let mut tmp = ck_name.to_owned();
+            tmp.push(".tmp");
+            if name == ck_name || name == tmp.as_os_str() {
+                let dir = |p: &Path| {
+                    p.parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .canonicalize()
+                        .ok()
+                };
+                if dir(path).is_some() && dir(path) == dir(ck) {
+                    return true;
+                }
             }
-            None => true,
         }
+        let n = name.to_string_lossy();
+        self.exclude.iter().any(|p| p.matches(&n))
     }
 
     /// Expands the globs, opens new files, identifies them, closes drained or idle ones.
@@ -700,7 +783,7 @@ impl Tailer {
         if !self.unwatched.is_empty() {
             self.retry_watches();
         }
-        let mut listed: HashMap<Key, (PathBuf, u64)> = HashMap::new();
+        let mut listed: HashMap<Key, (PathBuf, Stamp)> = HashMap::new();
         for pat in &self.cfg.paths {
             let Ok(paths) = glob::glob(pat) else { continue };
             for path in paths.flatten() {
@@ -715,14 +798,14 @@ impl Tailer {
                 }
                 listed
                     .entry((md.dev(), md.ino()))
-                    .or_insert((path, md.len()));
+                    .or_insert((path, (md.len(), md.mtime(), md.mtime_nsec())));
             }
         }
         for o in &mut self.opens {
             o.listed = false;
         }
         let mut new_path_inode = HashMap::with_capacity(listed.len());
-        for (key, (path, size)) in &listed {
+        for (key, (path, stamp)) in &listed {
             if self.path_inode.get(path).is_some_and(|old| old != key) {
                 self.counters.rotations += 1;
             }
@@ -734,7 +817,7 @@ impl Tailer {
                 }
                 continue;
             }
-            if self.parked.get(key).is_some_and(|(s, _)| s == size) {
+            if self.parked.get(key).is_some_and(|(s, _)| s == stamp) {
                 continue;
             }
             self.parked.remove(key);
@@ -807,11 +890,20 @@ impl Tailer {
                 || (o.long.is_none() && o.idle_size == Some(o.seen_size));
             let close = o.broken
                 || (!o.listed && drained && quiet >= self.cfg.drain_linger)
-                || (o.listed && drained && o.fp.is_some() && quiet >= self.cfg.idle_close);
+                || (o.listed
+                    && drained
+                    && o.fp.is_some()
+                    && !o.shadowed
+                    && quiet >= self.cfg.idle_close);
             if close {
                 let o = self.opens.remove(i);
                 if o.listed && !o.broken {
-                    self.parked.insert(o.key, (o.seen_size, o.fp));
+                    let stamp = o
+                        .file
+                        .metadata()
+                        .map(|m| (m.len(), m.mtime(), m.mtime_nsec()))
+                        .unwrap_or((o.seen_size, 0, 0));
+                    self.parked.insert(o.key, (stamp, o.fp));
                 }
                 if let Some(fp) = o.fp {
                     self.release(fp, o.key);
@@ -838,6 +930,9 @@ impl Tailer {
             .position(|o| o.key != key && o.fp == Some(fp) && o.shadowed)
         {
             self.try_takeover(j);
+        } else {
+            // A closed idle file with this identity is reopened at the next scan.
+            self.parked.retain(|k, (_, f)| *k == key || *f != Some(fp));
         }
     }
 
@@ -870,6 +965,8 @@ impl Tailer {
     /// The file at `i` no longer has the content its fingerprint names: start it afresh.
     fn truncated(&mut self, i: usize, now: Instant) {
         self.counters.truncations += 1;
+        // Identify the new content at the next turn rather than the next poll.
+        self.ns_dirty.store(true, Ordering::SeqCst);
         let key = self.opens[i].key;
         let fp = self.opens[i].fp.take();
         let o = &mut self.opens[i];
@@ -1038,6 +1135,23 @@ impl Tailer {
         if o.broken || o.shadowed {
             return None;
         }
+        if o.fp.is_none() {
+            // A new file that has grown since it was last looked at: identify it now rather
+            // than at the next scan (a rotated-in file is usually empty when first seen).
+            let size = o.file.metadata().map(|m| m.len()).ok()?;
+            if size == o.seen_size {
+                return None;
+            }
+            let now = Instant::now();
+            let o = &mut self.opens[i];
+            o.seen_size = size;
+            o.seen_change = now;
+            self.identify(i, now);
+        }
+        let o = &self.opens[i];
+        if o.shadowed {
+            return None;
+        }
         let fp = o.fp?;
         let p = self.known.get(&fp)?;
         if p.inflight.len() >= self.cfg.max_unacked_batches {
@@ -1051,6 +1165,13 @@ impl Tailer {
                 return None;
             }
         };
+        let mut fp = fp;
+        let fpb = self.cfg.fingerprint_bytes;
+        if (fp.len as usize) < fpb && size >= fpb as u64 {
+            if let Some(full) = self.upgrade(i, fp) {
+                fp = full;
+            }
+        }
         let now = Instant::now();
         let o = &mut self.opens[i];
         if size != o.seen_size {
@@ -1233,6 +1354,14 @@ impl Tailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tailer_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Tailer>();
+        send::<Batch>();
+        send::<StopHandle>();
+    }
 
     #[test]
     fn watch_roots() {

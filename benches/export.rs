@@ -1,0 +1,101 @@
+//! Export throughput: 1M generated indicators (IPv4 addresses and CIDRs, IPv6, domains,
+//! URLs, hashes) through every format into a sink. Target: each format under 5 s.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use feeds::export::{export, ExportFormat, ExportOptions, Filter};
+use matcher::{Indicator, IndicatorType, Severity};
+use std::time::Duration;
+
+fn generate(n: usize) -> Vec<Indicator> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = next();
+        let (value, t) = match i % 20 {
+            0..=5 => {
+                let a = (r >> 8) as u32;
+                (std::net::Ipv4Addr::from(a).to_string(), IndicatorType::Ipv4)
+            }
+            6 => {
+                let a = ((r >> 8) as u32) & 0xffff_ff00;
+                (
+                    format!("{}/24", std::net::Ipv4Addr::from(a)),
+                    IndicatorType::Ipv4,
+                )
+            }
+            7 => (
+                format!(
+                    "2001:db8:{:x}:{:x}::{:x}",
+                    (r >> 16) & 0xffff,
+                    (r >> 32) & 0xffff,
+                    r & 0xffff
+                ),
+                IndicatorType::Ipv6,
+            ),
+            8..=15 => (
+                format!("h{:x}.d{}.example", r >> 20, r % 50_000),
+                IndicatorType::Fqdn,
+            ),
+            16..=18 => (
+                format!(
+                    "http://d{}.example/p/{:x}.php?id={}",
+                    r % 50_000,
+                    r >> 24,
+                    i
+                ),
+                IndicatorType::Url,
+            ),
+            _ => (
+                format!("{:016x}{:016x}{:016x}{:016x}", r, !r, r.rotate_left(7), i),
+                IndicatorType::Sha256,
+            ),
+        };
+        let mut ind = Indicator::new(value, t, if r % 3 == 0 { "urlhaus" } else { "feodo" });
+        ind.confidence = (r % 100) as u8;
+        ind.severity = [Severity::Low, Severity::Medium, Severity::High][(r % 3) as usize];
+        ind.tags = vec!["malware".into()];
+        ind.first_seen = Some(1_700_000_000 + (r % 1_000_000) as i64);
+        v.push(ind);
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let inds = generate(1_000_000);
+    let opts = ExportOptions {
+        snapshot_version: 1,
+        ..ExportOptions::default()
+    };
+    let mut g = c.benchmark_group("export_1m");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(Duration::from_secs(10));
+    for f in ExportFormat::ALL {
+        g.bench_function(f.as_str(), |b| {
+            b.iter_batched(
+                || inds.clone(),
+                |v| {
+                    export(
+                        f,
+                        &mut v.into_iter(),
+                        &Filter::default(),
+                        &opts,
+                        &mut std::io::sink(),
+                    )
+                    .expect("export")
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

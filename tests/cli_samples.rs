@@ -1,0 +1,481 @@
+//! End-to-end tests of the real binary on samples/: every planted hit is reported exactly once,
+//! nothing else is, and the full alert documents match golden files.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+
+/// (file, log.offset, matched field, indicator, match kind) of every alert.
+fn alert_keys(alerts: &[serde_json::Value]) -> BTreeSet<(String, u64, String, String, String)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let place = a["log"]["file"]["path"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    a["trawl"]["capture"]["file"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                });
+            let offset = a["log"]["offset"]
+                .as_u64()
+                .or_else(|| a["trawl"]["capture"]["packet"].as_u64())
+                .expect("offset or packet number");
+            (
+                place,
+                offset,
+                a["trawl"]["matched"]["field"].as_str().unwrap().to_string(),
+                a["trawl"]["matched"]["indicator"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                a["trawl"]["matched"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn key(
+    f: &str,
+    off: u64,
+    field: &str,
+    ind: &str,
+    kind: &str,
+) -> (String, u64, String, String, String) {
+    (f.into(), off, field.into(), ind.into(), kind.into())
+}
+
+#[test]
+fn scan_reports_exactly_the_planted_log_hits() {
+    let data = sample_snapshot();
+    let out = trawl_ok(&[
+        "-q",
+        "scan",
+        "--data",
+        p(data.path()),
+        "--sensor-name",
+        "test-sensor",
+        "samples/logs/access.log",
+        "samples/logs/query.log",
+        "samples/logs/eve.json",
+    ]);
+    let alerts = json_lines(&out);
+    let got = alert_keys(&alerts);
+    let a = "samples/logs/access.log";
+    let q = "samples/logs/query.log";
+    let e = "samples/logs/eve.json";
+    // Written by hand from samples/ (byte offsets of the lines: `grep -bn '' FILE`).
+    let want: BTreeSet<_> = [
+        key(a, 0, "url.domain", "update-checker.top", "parent-domain"),
+        key(
+            a,
+            251,
+            "url.full",
+            "http://secure-login-paypa1.com/verify/account.php?id=7",
+            "exact",
+        ),
+        key(a, 251, "url.domain", "secure-login-paypa1.com", "exact"),
+        key(
+            a,
+            397,
+            "url.full",
+            "https://docs-share.info/invoice/",
+            "url-prefix",
+        ),
+        key(a, 397, "url.domain", "docs-share.info", "exact"),
+        key(a, 539, "url.domain", "cdn-telemetry.xyz", "exact"),
+        key(a, 772, "url.full", "/gate.php", "substring"),
+        key(
+            a,
+            896,
+            "destination.ip",
+            "45.142.212.0/24",
+            "enclosing-cidr",
+        ),
+        key(a, 1082, "url.domain", "mail.evil-relay.org", "exact"),
+        key(a, 1442, "url.domain", "185.220.100.0/22", "enclosing-cidr"),
+        key(
+            q,
+            0,
+            "dns.question.name",
+            "bad-tracker.net",
+            "parent-domain",
+        ),
+        key(
+            q,
+            318,
+            "dns.question.name",
+            "update-checker.top",
+            "parent-domain",
+        ),
+        key(
+            e,
+            0,
+            "tls.client.server_name",
+            "cdn-telemetry.xyz",
+            "parent-domain",
+        ),
+        key(
+            e,
+            281,
+            "file.hash.md5",
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "exact",
+        ),
+        key(
+            e,
+            281,
+            "file.hash.sha256",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "exact",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "alerts differ from the planted hits");
+    assert_eq!(
+        alerts.len(),
+        want.len(),
+        "one alert per (observation, indicator)"
+    );
+    // Nothing on the look-alikes and the allowlisted entries.
+    for a in &alerts {
+        let orig = a["event"]["original"].as_str().unwrap();
+        assert!(
+            !orig.contains("notevil.com"),
+            "notevil.com must not match evil.com"
+        );
+        assert!(!orig.contains("evil.community"));
+        assert!(
+            !orig.contains("intranet.evil.com"),
+            "allowlisted name alerted"
+        );
+        assert!(
+            !orig.contains("185.220.101.17"),
+            "allowlisted /24 inside a DROP /22 alerted"
+        );
+        assert_eq!(a["event"]["kind"], "alert");
+        assert_eq!(a["observer"]["name"], "test-sensor");
+    }
+    // Enrichment: the indicator's confidence, severity, tags and sources.
+    let c2 = alerts
+        .iter()
+        .find(|a| a["trawl"]["matched"]["indicator"] == "update-checker.top")
+        .unwrap();
+    assert_eq!(c2["trawl"]["confidence"], 90);
+    assert_eq!(c2["trawl"]["severity"], "high");
+    assert_eq!(c2["trawl"]["tags"], serde_json::json!(["c2", "malware"]));
+    assert_eq!(
+        c2["trawl"]["sources"],
+        serde_json::json!(["demo-c2-domains"])
+    );
+    assert_eq!(c2["threat"]["indicator"]["type"], "domain-name");
+    assert_eq!(c2["threat"]["indicator"]["confidence"], "High");
+    assert_eq!(c2["threat"]["indicator"]["marking"]["tlp"], "GREEN");
+    assert_eq!(c2["threat"]["feed"]["name"], "demo-c2-domains");
+    assert_eq!(c2["@timestamp"], "2025-11-28T06:00:00.101Z");
+    let derived = alerts
+        .iter()
+        .find(|a| a["trawl"]["matched"]["indicator"] == "docs-share.info")
+        .unwrap();
+    assert_eq!(derived["trawl"]["derived"], true);
+    assert_eq!(derived["trawl"]["confidence"], 40, "derived domain at c/2");
+    golden("scan-samples.jsonl", &out);
+}
+
+#[test]
+fn replay_reports_exactly_the_planted_packet_hits() {
+    let data = sample_snapshot();
+    let out = trawl_ok(&[
+        "-q",
+        "replay",
+        "--data",
+        p(data.path()),
+        "--sensor-name",
+        "test-sensor",
+        "samples/pcaps/demo.pcap",
+    ]);
+    let alerts = json_lines(&out);
+    let got = alert_keys(&alerts);
+    let f = "samples/pcaps/demo.pcap";
+    // Packet numbers as `tshark -r samples/pcaps/demo.pcap` lists them.
+    let want: BTreeSet<_> = [
+        key(
+            f,
+            1,
+            "dns.question.name",
+            "update-checker.top",
+            "parent-domain",
+        ),
+        key(
+            f,
+            2,
+            "dns.question.name",
+            "update-checker.top",
+            "parent-domain",
+        ),
+        key(
+            f,
+            2,
+            "dns.answers.data",
+            "45.142.212.0/24",
+            "enclosing-cidr",
+        ),
+        key(
+            f,
+            6,
+            "url.full",
+            "http://secure-login-paypa1.com/verify/account.php?id=7",
+            "exact",
+        ),
+        key(f, 6, "url.domain", "secure-login-paypa1.com", "exact"),
+        key(f, 10, "tls.client.server_name", "docs-share.info", "exact"),
+        // IP hits once per flow and direction: the SYN and the SYN-ACK, not the ACK.
+        key(
+            f,
+            11,
+            "destination.ip",
+            "185.220.100.0/22",
+            "enclosing-cidr",
+        ),
+        key(f, 12, "source.ip", "185.220.100.0/22", "enclosing-cidr"),
+        key(f, 14, "dns.question.name", "mail.evil-relay.org", "exact"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+    assert_eq!(alerts.len(), want.len());
+    for a in &alerts {
+        assert!(a["network"]["community_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("1:"));
+        assert!(a["source"]["ip"].is_string() && a["destination"]["ip"].is_string());
+    }
+    golden("replay-samples.jsonl", &out);
+}
+
+#[test]
+fn replay_with_one_or_two_workers_is_identical() {
+    let data = sample_snapshot();
+    let one = trawl_ok(&[
+        "-q",
+        "replay",
+        "--threads",
+        "1",
+        "--data",
+        p(data.path()),
+        "samples/pcaps/demo.pcap",
+    ]);
+    let two = trawl_ok(&[
+        "-q",
+        "replay",
+        "--threads",
+        "2",
+        "--data",
+        p(data.path()),
+        "samples/pcaps/demo.pcap",
+    ]);
+    assert_eq!(one, two);
+}
+
+#[test]
+fn scan_reads_stdin_and_gzip_like_files() {
+    use std::io::Write;
+    let data = sample_snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("access.log.gz");
+    let plain = std::fs::read(root().join("samples/logs/access.log")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&plain).unwrap();
+    enc.finish().unwrap();
+    let from_gz = json_lines(&trawl_ok(&["-q", "scan", "--data", p(data.path()), p(&gz)]));
+    let from_plain = json_lines(&trawl_ok(&[
+        "-q",
+        "scan",
+        "--data",
+        p(data.path()),
+        "samples/logs/access.log",
+    ]));
+    assert_eq!(from_gz.len(), from_plain.len());
+    for (a, b) in from_gz.iter().zip(&from_plain) {
+        assert_eq!(
+            a["log"]["offset"], b["log"]["offset"],
+            "offsets are of the decompressed stream"
+        );
+        assert_eq!(a["trawl"]["matched"], b["trawl"]["matched"]);
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["-q", "scan", "--data", p(data.path()), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&plain).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let from_stdin = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(from_stdin.len(), from_plain.len());
+    assert_eq!(from_stdin[0]["log"]["file"]["path"], "-");
+}
+
+#[test]
+fn filters_by_confidence_and_severity() {
+    let data = sample_snapshot();
+    let all = json_lines(&trawl_ok(&[
+        "-q",
+        "scan",
+        "--data",
+        p(data.path()),
+        "samples/logs/access.log",
+    ]));
+    let high = json_lines(&trawl_ok(&[
+        "-q",
+        "scan",
+        "-c",
+        "85",
+        "-s",
+        "high",
+        "--data",
+        p(data.path()),
+        "samples/logs/access.log",
+    ]));
+    assert!(high.len() < all.len());
+    let expected = all
+        .iter()
+        .filter(|a| {
+            a["trawl"]["confidence"].as_u64().unwrap() >= 85 && a["trawl"]["severity"] == "high"
+        })
+        .count();
+    assert_eq!(high.len(), expected);
+}
+
+#[test]
+fn invalid_utf8_lines_keep_their_bytes() {
+    let data = sample_snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bad.log");
+    let mut line = b"1764309600.101    145 10.0.0.5 TCP_MISS/200 5120 GET http://www.update-checker.top/\xff\xfe - HIER_DIRECT/93.184.216.34 text/html\n".to_vec();
+    line.extend_from_slice(b"\x00\x01garbage\xff\n");
+    std::fs::write(&log, &line).unwrap();
+    let out = trawl(&[
+        "scan",
+        "--format",
+        "squid",
+        "--data",
+        p(data.path()),
+        p(&log),
+    ]);
+    assert!(out.status.success());
+    let alerts = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(alerts.len(), 1);
+    let b64 = alerts[0]["trawl"]["original_base64"]
+        .as_str()
+        .expect("lossless bytes");
+    assert!(b64.starts_with("MTc2NDMwOTYwMC4xMDEg"), "{b64}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 unparseable"), "{stderr}");
+}
+
+#[test]
+fn strict_makes_unparseable_lines_an_error() {
+    let data = sample_snapshot();
+    let out = trawl(&[
+        "scan",
+        "--strict",
+        "--data",
+        p(data.path()),
+        "samples/logs/access.log",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--strict"));
+}
+
+#[test]
+fn query_json_has_the_contract_keys() {
+    let data = sample_snapshot();
+    let out = trawl_ok(&[
+        "query",
+        "--format",
+        "json",
+        "--data",
+        p(data.path()),
+        "a.b.bad-tracker.net",
+        "45.142.212.77",
+        "notevil.com",
+    ]);
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 2, "{out}");
+    for key in [
+        "value",
+        "itype",
+        "confidence",
+        "severity",
+        "tags",
+        "sources",
+        "tlp",
+        "matched",
+    ] {
+        assert!(rows.iter().all(|r| r.get(key).is_some()), "missing {key}");
+    }
+    assert_eq!(rows[0]["value"], "bad-tracker.net");
+    assert_eq!(rows[0]["matched"], "parent-domain");
+    assert_eq!(rows[1]["value"], "45.142.212.0/24");
+    assert_eq!(rows[1]["matched"], "enclosing-cidr");
+    // Queries are logged unless -n.
+    let log = std::fs::read_to_string(data.path().join("query.log")).unwrap();
+    assert!(log.contains("a.b.bad-tracker.net"));
+    let before = log.len();
+    trawl_ok(&["query", "-n", "--data", p(data.path()), "evil.com"]);
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("query.log"))
+            .unwrap()
+            .len(),
+        before
+    );
+}
+
+#[test]
+fn query_shows_allowlisted_entries_marked() {
+    let data = sample_snapshot();
+    let out = trawl_ok(&["query", "-n", "--data", p(data.path()), "intranet.evil.com"]);
+    assert!(out.contains("ALLOWLIST ENTRY"), "{out}");
+    let missing = trawl(&["query", "-n", "--data", p(data.path()), "www.wikipedia.org"]);
+    assert_eq!(missing.status.code(), Some(1), "no hit exits 1 like grep");
+}
+
+#[test]
+fn missing_snapshot_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trawl(&["scan", "--data", p(dir.path()), "samples/logs/access.log"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trawl update"));
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trawl_ok(&["-q", "demo", "--workdir", p(dir.path())]);
+    assert!(
+        out.contains("15 alerts from logs, 9 from captures"),
+        "{out}"
+    );
+    for f in [
+        "trawl.rules",
+        "iptables.rules",
+        "trawl.nft",
+        "intel.dat",
+        "rpz.zone",
+        "indicators.html",
+    ] {
+        let len = std::fs::metadata(dir.path().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 0, "{f} missing or empty");
+    }
+}
