@@ -221,8 +221,10 @@ impl AllowlistIndex {
     /// subdomains (and URLs and e-mail addresses on them), a CIDR every address and
     /// narrower CIDR inside it (and URLs on those addresses).
     pub fn covers(&self, ind: &Indicator) -> Option<&str> {
-        if let Some(l) = self.exact.get(&(ind.itype, ind.value.clone())) {
-            return Some(l);
+        if !self.exact.is_empty() {
+            if let Some(l) = self.exact.get(&(ind.itype, ind.value.clone())) {
+                return Some(l);
+            }
         }
         match ind.itype {
             IndicatorType::Fqdn => self.domain(&ind.value),

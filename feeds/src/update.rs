@@ -348,18 +348,33 @@ fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
 }
 
 /// Sort by (itype, value) and merge equal keys; returns how many were merged away.
+/// Sorts a permutation of indices (indicators are large to move), then moves each once.
 fn sort_merge(v: &mut Vec<Indicator>) -> usize {
-    v.par_sort_unstable_by(key_cmp);
-    let before = v.len();
-    v.dedup_by(|later, kept| {
-        if later.itype == kept.itype && later.value == kept.value {
-            kept.merge(later);
-            true
-        } else {
-            false
+    if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
+        return 0;
+    }
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    {
+        let items: &[Indicator] = v;
+        idx.par_sort_unstable_by(|&a, &b| key_cmp(&items[a], &items[b]));
+    }
+    let mut slots: Vec<Option<Indicator>> = std::mem::take(v).into_iter().map(Some).collect();
+    let mut out: Vec<Indicator> = Vec::with_capacity(slots.len());
+    let mut merged = 0;
+    for i in idx {
+        let Some(ind) = slots.get_mut(i).and_then(Option::take) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(last) if last.itype == ind.itype && last.value == ind.value => {
+                last.merge(&ind);
+                merged += 1;
+            }
+            _ => out.push(ind),
         }
-    });
-    before - v.len()
+    }
+    *v = out;
+    merged
 }
 
 /// Result of fetching and parsing one feed.
@@ -612,20 +627,42 @@ pub fn update(
     progress: &dyn Progress,
 ) -> Result<UpdateReport, UpdateError> {
     let now = opts.now.unwrap_or_else(now_unix);
+    let timing = std::env::var_os("TRAWL_FEEDS_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let phase = |name: &str| {
+        if timing {
+            eprintln!("update: {name} at {:?}", t0.elapsed());
+        }
+    };
     let prev_state = load_state(data_dir);
     let mut warnings = Vec::new();
 
+    // Without a readable previous snapshot there is nothing to keep: fetch everything in
+    // full (no conditional GET, no refresh skipping), or entries would silently vanish.
+    let previous = Snapshot::open_current(data_dir);
+    let run_opts = UpdateOptions {
+        force: opts.force || previous.is_err(),
+        now: opts.now,
+    };
     // 1. Fetch and parse every feed (in parallel).
     let runs: Vec<FeedRun> = config
         .feeds
         .par_iter()
         .map(|f| {
-            let run = run_feed(f, config_dir, prev_state.get(&f.name), opts, now, progress);
+            let run = run_feed(
+                f,
+                config_dir,
+                prev_state.get(&f.name),
+                &run_opts,
+                now,
+                progress,
+            );
             progress.feed_finished(&f.name, &run.summary);
             run
         })
         .collect();
 
+    phase("fetched and parsed");
     // 2. The previous snapshot: history for everything, entries of kept feeds.
     let kept: HashSet<&str> = runs
         .iter()
@@ -641,19 +678,34 @@ pub fn update(
     let mut prev: Vec<PrevEntry> = Vec::new();
     let mut carried: Vec<Indicator> = Vec::new();
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
-    match Snapshot::open_current(data_dir) {
+    match previous {
         Ok(snap) => {
-            for mut ind in snap.iter() {
-                prev.push(PrevEntry {
-                    itype: ind.itype,
-                    value: ind.value.clone(),
-                    first_seen: ind.first_seen,
-                    last_seen: ind.last_seen,
-                    fp: fingerprint(&ind),
-                });
-                if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
-                    continue;
-                }
+            let len = snap.len() as matcher::IndicatorId;
+            let kept_ref = &kept;
+            let snap_ref = &snap;
+            // Decode in parallel; keep every key for history/diff and the full records of
+            // entries that kept feeds listed.
+            let decoded: Vec<(PrevEntry, Option<Indicator>)> = (0..len)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|id| {
+                    let ind = snap_ref.indicator(id);
+                    let entry = PrevEntry {
+                        itype: ind.itype,
+                        value: ind.value.clone(),
+                        first_seen: ind.first_seen,
+                        last_seen: ind.last_seen,
+                        fp: fingerprint(&ind),
+                    };
+                    let keep = !kept_ref.is_empty()
+                        && ind.sources.iter().any(|s| kept_ref.contains(s.as_str()));
+                    (entry, keep.then_some(ind))
+                })
+                .collect();
+            prev.reserve(decoded.len());
+            for (entry, ind) in decoded {
+                prev.push(entry);
+                let Some(mut ind) = ind else { continue };
                 ind.sources.retain(|s| kept.contains(s.as_str()));
                 for s in &ind.sources {
                     *kept_counts.entry(s.clone()).or_default() += 1;
@@ -671,7 +723,8 @@ pub fn update(
             "previous snapshot unreadable, starting afresh: {e}"
         )),
     }
-    prev.sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
+    prev.par_sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
+    phase("previous snapshot read");
 
     // Nothing usable?
     let any_fresh = runs.iter().any(|r| r.indicators.is_some());
@@ -705,6 +758,7 @@ pub fn update(
     // Drop expired carried entries too.
     all.retain(|i| i.expires.is_none_or(|e| e > now));
     sort_merge(&mut all);
+    phase("merged");
 
     // 4. Allowlists.
     let index = AllowlistIndex::new(all.iter().filter(|i| i.allowlist));
@@ -752,6 +806,7 @@ pub fn update(
         s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
     }
 
+    phase("allowlists applied");
     // 5. History and diff (both lists sorted by key).
     let fresh: HashSet<&str> = summaries
         .iter()
@@ -804,12 +859,15 @@ pub fn update(
         allowlist_entries += usize::from(i.allowlist);
     }
     let total = all.len();
+    phase("history and diff");
     let mut builder = SnapshotBuilder::new();
     for i in all {
         builder.insert(i);
     }
+    phase("builder filled");
     let extra = serde_json::json!({ "feeds": &states });
     let snapshot = builder.publish(data_dir, extra)?;
+    phase("published");
     save_state(data_dir, &states)?;
     Ok(UpdateReport {
         feeds: summaries,
