@@ -41,7 +41,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: deps
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
 corpus-check:
 	@if [ -d "$(CORPUS)" ]; then \
