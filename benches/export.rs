@@ -1,7 +1,7 @@
 //! Export throughput: 1M generated indicators (IPv4 addresses and CIDRs, IPv6, domains,
 //! URLs, hashes) through every format into a sink. Target: each format under 5 s.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, BatchSize, Criterion};
 use feeds::export::{export, ExportFormat, ExportOptions, Filter};
 use matcher::{Indicator, IndicatorType, Severity};
 use std::time::Duration;
@@ -98,4 +98,58 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// User + system CPU seconds of this process so far (from /proc/self/stat, 100 Hz ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// `TRAWL_EXPORT_QUICK=1`: one export per format with wall and CPU time (for a machine too
+/// loaded for criterion's samples); otherwise the criterion benchmark.
+fn main() {
+    if let Ok(only) = std::env::var("TRAWL_EXPORT_QUICK") {
+        let inds = generate(1_000_000);
+        let opts = ExportOptions {
+            snapshot_version: 1,
+            ..ExportOptions::default()
+        };
+        for f in ExportFormat::ALL {
+            if only != "1" && !only.split(',').any(|o| o == f.as_str()) {
+                continue;
+            }
+            let v = inds.clone();
+            let mut out = CountingSink(0);
+            let (c0, t0) = (cpu_seconds(), std::time::Instant::now());
+            let stats =
+                export(f, &mut v.into_iter(), &Filter::default(), &opts, &mut out).expect("export");
+            let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+            println!(
+                "{:10} wall {wall:6.2} s  cpu {cpu:6.2} s  written {:8}  records {:8}  {:6} MB",
+                f.as_str(),
+                stats.written,
+                stats.rules,
+                out.0 / 1_000_000
+            );
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+/// A sink that counts bytes.
+struct CountingSink(usize);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -13,7 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Daemon(Child);
@@ -92,8 +96,11 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// GET from the admin endpoint; empty while the daemon is not listening yet.
 fn http_get(port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
@@ -175,10 +182,18 @@ fn no_line_lost_across_rotations_and_kill9() {
         let logs = s.dir.path().join("logs");
         let written = written.clone();
         std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
             for n in 1..=total {
                 // Every 7th line hits the feed; the others are noise.
-                let host = if n % 7 == 0 { "www.bad.example" } else { "www.good.example" };
+                let host = if n % 7 == 0 {
+                    "www.bad.example"
+                } else {
+                    "www.good.example"
+                };
                 f.write_all(squid_line(n, host).as_bytes()).unwrap();
                 if n % 500 == 0 {
                     f.flush().unwrap();
@@ -204,11 +219,15 @@ fn no_line_lost_across_rotations_and_kill9() {
     };
     let mut kills = Vec::new();
     let d = Daemon::start(&s.config);
-    wait_for("7000 lines written", Duration::from_secs(60), || *written.lock().unwrap() >= 7000);
+    wait_for("7000 lines written", Duration::from_secs(60), || {
+        *written.lock().unwrap() >= 7000
+    });
     kills.push(*written.lock().unwrap());
     d.kill9();
     let d = Daemon::start(&s.config);
-    wait_for("16000 lines written", Duration::from_secs(60), || *written.lock().unwrap() >= 16_000);
+    wait_for("16000 lines written", Duration::from_secs(60), || {
+        *written.lock().unwrap() >= 16_000
+    });
     kills.push(*written.lock().unwrap());
     d.kill9();
     let d = Daemon::start(&s.config);
@@ -222,49 +241,90 @@ fn no_line_lost_across_rotations_and_kill9() {
     let seen = alerted(&s.alerts);
     let missing: Vec<_> = expected.iter().filter(|n| !seen.contains_key(n)).collect();
     assert!(missing.is_empty(), "missing alerts for lines {missing:?}");
-    assert!(seen.keys().all(|n| n % 7 == 0), "alerts on lines that do not hit");
+    assert!(
+        seen.keys().all(|n| n % 7 == 0),
+        "alerts on lines that do not hit"
+    );
     // Duplicates only for lines in flight at a kill: written before it, within the
     // unacknowledged window (16 batches of at most 1 MiB, far more than this test writes).
-    let dups: Vec<u64> = seen.iter().filter(|(_, c)| **c > 1).map(|(n, _)| *n).collect();
-    assert!(dups.iter().all(|n| kills.iter().any(|k| n <= k)), "duplicates after the last kill: {dups:?}");
+    let dups: Vec<u64> = seen
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        dups.iter().all(|n| kills.iter().any(|k| n <= k)),
+        "duplicates after the last kill: {dups:?}"
+    );
 }
 
 #[test]
 fn clean_restart_neither_skips_nor_repeats_and_reload_applies_new_indicators() {
     let s = setup("");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&s.log).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&s.log)
+        .unwrap();
     for n in 1..=100 {
-        f.write_all(squid_line(n, "a.bad.example").as_bytes()).unwrap();
+        f.write_all(squid_line(n, "a.bad.example").as_bytes())
+            .unwrap();
     }
     f.flush().unwrap();
     let d = Daemon::start(&s.config);
-    wait_for("100 alerts", Duration::from_secs(30), || alerted(&s.alerts).len() == 100);
+    wait_for("100 alerts", Duration::from_secs(30), || {
+        alerted(&s.alerts).len() == 100
+    });
     assert_eq!(metric(s.port, "trawl_snapshot_version"), 1);
     d.term();
     // Lines 101..=200 written while stopped, on a name the feed does not list yet.
     for n in 101..=200 {
-        f.write_all(squid_line(n, "x.new-bad.example").as_bytes()).unwrap();
+        f.write_all(squid_line(n, "x.new-bad.example").as_bytes())
+            .unwrap();
     }
     f.flush().unwrap();
     let d = Daemon::start(&s.config);
-    wait_for("lines read after restart", Duration::from_secs(30), || metric(s.port, "trawl_lines_total") == 100);
+    wait_for("lines read after restart", Duration::from_secs(30), || {
+        metric(s.port, "trawl_lines_total") == 100
+    });
     // A feed update in another process; the daemon picks up the new snapshot.
-    std::fs::write(s.dir.path().join("bad.txt"), "bad.example\nnew-bad.example\n").unwrap();
+    std::fs::write(
+        s.dir.path().join("bad.txt"),
+        "bad.example\nnew-bad.example\n",
+    )
+    .unwrap();
     trawl_ok(&["-q", "update", "--force", "--config", p(&s.config)]);
-    wait_for("reload", Duration::from_secs(30), || metric(s.port, "trawl_snapshot_version") == 2);
+    wait_for("reload", Duration::from_secs(30), || {
+        metric(s.port, "trawl_snapshot_version") == 2
+    });
     for n in 201..=300 {
-        f.write_all(squid_line(n, "x.new-bad.example").as_bytes()).unwrap();
+        f.write_all(squid_line(n, "x.new-bad.example").as_bytes())
+            .unwrap();
     }
     f.flush().unwrap();
-    wait_for("alerts on the new indicator", Duration::from_secs(30), || alerted(&s.alerts).len() == 200);
-    assert_eq!(metric(s.port, "trawl_lines_total"), 200, "every line written was processed");
+    wait_for(
+        "alerts on the new indicator",
+        Duration::from_secs(30),
+        || alerted(&s.alerts).len() == 200,
+    );
+    assert_eq!(
+        metric(s.port, "trawl_lines_total"),
+        200,
+        "every line written was processed"
+    );
     assert!(metric(s.port, "trawl_reloads_total") >= 2);
     assert!(http_get(s.port, "/healthz").ends_with("ok\n"));
     d.term();
     let seen = alerted(&s.alerts);
-    assert!(seen.values().all(|c| *c == 1), "a clean restart repeats nothing");
+    assert!(
+        seen.values().all(|c| *c == 1),
+        "a clean restart repeats nothing"
+    );
     assert!((1..=100).chain(201..=300).all(|n| seen.contains_key(&n)));
-    assert!(!(101..=200).any(|n| seen.contains_key(&n)), "lines before the reload use the old snapshot");
+    assert!(
+        !(101..=200).any(|n| seen.contains_key(&n)),
+        "lines before the reload use the old snapshot"
+    );
 }
 
 /// A minimal HTTP/1.1 server: answers 500 to the first `fail` requests, then 200, and records
@@ -298,11 +358,18 @@ fn flaky_server(fail: usize) -> (u16, Arc<Mutex<Vec<String>>>) {
                 continue;
             }
             count += 1;
-            let status = if count <= fail { "500 Internal Server Error" } else { "200 OK" };
+            let status = if count <= fail {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
             if count > fail {
                 seen.lock().unwrap().push(String::from_utf8(body).unwrap());
             }
-            let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
         }
     });
     (port, bodies)
@@ -315,9 +382,14 @@ fn http_sink_delivers_every_alert_once_in_order_after_outage() {
         "\n[[sink]]\nkind = \"http\"\nendpoint = \"http://127.0.0.1:{port}/bulk\"\nbatch = 7\n"
     ));
     let d = Daemon::start(&s.config);
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&s.log).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&s.log)
+        .unwrap();
     for n in 1..=60 {
-        f.write_all(squid_line(n, "c.bad.example").as_bytes()).unwrap();
+        f.write_all(squid_line(n, "c.bad.example").as_bytes())
+            .unwrap();
         f.flush().unwrap();
         if n % 20 == 0 {
             std::thread::sleep(Duration::from_millis(300));
@@ -331,11 +403,24 @@ fn http_sink_delivers_every_alert_once_in_order_after_outage() {
             .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-                v["url"]["full"].as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap()
+                v["url"]["full"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
             })
             .collect()
     };
-    wait_for("60 alerts over HTTP", Duration::from_secs(60), || received().len() >= 60);
+    wait_for("60 alerts over HTTP", Duration::from_secs(60), || {
+        received().len() >= 60
+    });
     d.term();
-    assert_eq!(received(), (1..=60).collect::<Vec<u64>>(), "exactly once, in order");
+    assert_eq!(
+        received(),
+        (1..=60).collect::<Vec<u64>>(),
+        "exactly once, in order"
+    );
 }

@@ -5,6 +5,7 @@
 //! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
 //! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
 //!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`text`]: observed-host helpers and the `--raw` tokeniser shared by every matcher.
 //! * [`Matcher`]: the lookup trait, implemented by [`Snapshot`] and by the reference
 //!   [`NaiveMatcher`] that property tests compare it against.
 

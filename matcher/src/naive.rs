@@ -18,25 +18,23 @@ pub struct NaiveMatcher {
 impl NaiveMatcher {
     /// Merge duplicates (same itype and value) like `SnapshotBuilder::insert`, tidy, and sort
     /// into id order: (itype in `IndicatorType::ALL` order, value bytes).
-    pub fn new(indicators: Vec<Indicator>) -> Self {
+    pub fn new(mut indicators: Vec<Indicator>) -> Self {
+        let pos = |t: IndicatorType| IndicatorType::ALL.iter().position(|x| *x == t);
+        // Stable sort, then merge runs of equal (itype, value) in input order.
+        indicators.sort_by(|a, b| {
+            (pos(a.itype), a.value.as_bytes()).cmp(&(pos(b.itype), b.value.as_bytes()))
+        });
         let mut merged: Vec<Indicator> = Vec::new();
         for mut ind in indicators {
             ind.tidy();
-            match merged
-                .iter_mut()
-                .find(|m| m.itype == ind.itype && m.value == ind.value)
-            {
-                Some(m) => {
+            match merged.last_mut() {
+                Some(m) if m.itype == ind.itype && m.value == ind.value => {
                     m.merge(&ind);
                     m.tidy();
                 }
-                None => merged.push(ind),
+                _ => merged.push(ind),
             }
         }
-        let pos = |t: IndicatorType| IndicatorType::ALL.iter().position(|x| *x == t);
-        merged.sort_by(|a, b| {
-            (pos(a.itype), a.value.as_bytes()).cmp(&(pos(b.itype), b.value.as_bytes()))
-        });
         NaiveMatcher { indicators: merged }
     }
 

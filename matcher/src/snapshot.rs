@@ -10,14 +10,17 @@
 //!   stored once).
 //! * `ip.bin`: non-overlapping IPv4 (u32) and IPv6 (u128) elementary ranges, each with the
 //!   list of every indicator covering it.
-//! * `records.bin`: metadata in blocks of [`BLOCK`] records, each field delta-coded against
-//!   the previous record; `strings.bin` (interned provider/description/reference/tag/source
-//!   strings) and `sets.bin` (interned tag and source sets).
+//! * `records.bin`: per id (profile id, reference string), delta-coded in blocks of
+//!   [`BLOCK`]; `profiles.bin`: the distinct (confidence, severity, TLP, flags, tags, sources,
+//!   provider, description, allowlisted_by, times) tuples, many indicators sharing one;
+//!   `strings.bin` (interned strings, front-coded in blocks) and `sets.bin` (interned tag and
+//!   source sets).
 //! * `meta.json` ([`SnapshotMeta`]) and `manifest` (length and CRC-32 of every file, itself
 //!   check-summed): a damaged or truncated file is refused at open.
 
 mod build;
 mod format;
+mod fxhash;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +28,7 @@ use crate::matcher::{Hit, IndicatorId, Matcher};
 use crate::model::{Indicator, IndicatorType, MatchKind, UnixTime};
 use crate::normalize::normalize_observed_url;
 use crate::text;
-use format::{Blob, DomainIdx, IpTables, Records, Table};
+use format::{Blob, DomainIdx, IpTables, Rows, Strings, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -103,8 +106,9 @@ pub struct SnapshotMeta {
 #[derive(Default)]
 pub struct SnapshotBuilder {
     items: Vec<Indicator>,
-    index: hashbrown::HashTable<u32>,
-    hasher: std::hash::RandomState,
+    /// (hash, index into `items`): the hash is kept so growing never re-reads the values.
+    index: hashbrown::HashTable<(u64, u32)>,
+    hasher: fxhash::FxBuild,
 }
 
 impl std::fmt::Debug for SnapshotBuilder {
@@ -129,9 +133,9 @@ impl SnapshotBuilder {
             .hasher
             .hash_one((indicator.itype, indicator.value.as_str()));
         let items = &mut self.items;
-        if let Some(&i) = self.index.find(hash, |&i| {
+        if let Some(&(_, i)) = self.index.find(hash, |&(h, i)| {
             let it = &items[i as usize];
-            it.itype == indicator.itype && it.value == indicator.value
+            h == hash && it.itype == indicator.itype && it.value == indicator.value
         }) {
             let it = &mut items[i as usize];
             indicator.tidy();
@@ -142,11 +146,7 @@ impl SnapshotBuilder {
         indicator.tidy();
         let i = items.len() as u32;
         items.push(indicator);
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| {
-            let it = &items[j as usize];
-            hasher.hash_one((it.itype, it.value.as_str()))
-        });
+        self.index.insert_unique(hash, (hash, i), |&(h, _)| h);
     }
 
     /// Number of distinct indicators so far.
@@ -335,13 +335,15 @@ fn read_current(data_dir: &Path) -> Result<u64, SnapshotError> {
 }
 
 /// File names of a snapshot directory, besides `manifest`.
-pub(crate) const FILES: [&str; 8] = [
+pub(crate) const FILES: [&str; 10] = [
     "meta.json",
     "domains.fst",
+    "domains.1.fst",
     "domains.idx",
     "values.fst",
     "ip.bin",
     "records.bin",
+    "profiles.bin",
     "strings.bin",
     "sets.bin",
 ];
@@ -350,12 +352,15 @@ pub(crate) const FILES: [&str; 8] = [
 pub struct Snapshot {
     dir: PathBuf,
     meta: SnapshotMeta,
-    domains: fst::Map<Blob>,
+    /// Domain FST shards split at top-level-label boundaries (so a name and all its
+    /// parents are in one shard), ordered by first key; built in parallel.
+    domains: Vec<DomainShard>,
     dom_idx: DomainIdx,
     values: fst::Map<Blob>,
     ips: IpTables,
-    records: Records,
-    strings: Table,
+    records: Rows<2>,
+    profiles: Rows<{ build::NPROFILE }>,
+    strings: Strings,
     sets: Table,
     /// First id of each type, in `IndicatorType::ALL` order, plus the total at the end.
     type_start: [u32; 14],
@@ -371,6 +376,14 @@ impl std::fmt::Debug for Snapshot {
             .field("meta", &self.meta)
             .finish()
     }
+}
+
+/// One domain FST shard.
+struct DomainShard {
+    map: fst::Map<Blob>,
+    /// Its smallest key (label-reversed) and that key's rank.
+    first_key: Vec<u8>,
+    first_rank: u64,
 }
 
 pub(crate) fn type_byte(t: IndicatorType) -> u8 {
@@ -461,16 +474,52 @@ impl Snapshot {
         let fst_map = |name: &str, b: Blob| {
             fst::Map::new(b).map_err(|e| corrupt(&dir.join(name), e.to_string()))
         };
-        let domains = fst_map("domains.fst", take("domains.fst")?)?;
+        let mut domains = Vec::new();
+        for name in ["domains.fst", "domains.1.fst"] {
+            let map = fst_map(name, take(name)?)?;
+            let first = {
+                use fst::Streamer;
+                let mut st = map.stream();
+                st.next().map(|(k, v)| (k.to_vec(), v))
+            };
+            if let Some((first_key, first_rank)) = first {
+                domains.push(DomainShard {
+                    map,
+                    first_key,
+                    first_rank,
+                });
+            }
+        }
+        domains.sort_by(|a, b| a.first_key.cmp(&b.first_key));
+        let dom_len: usize = domains.iter().map(|d| d.map.len()).sum();
         let values = fst_map("values.fst", take("values.fst")?)?;
         let dom_idx = DomainIdx::parse(take("domains.idx")?, &dir.join("domains.idx"))?;
         let ips = IpTables::parse(take("ip.bin")?, &dir.join("ip.bin"))?;
-        let records = Records::parse(take("records.bin")?, &dir.join("records.bin"))?;
-        let strings = Table::parse(take("strings.bin")?, &dir.join("strings.bin"), *b"TRWS")?;
+        let records = Rows::<2>::parse(
+            take("records.bin")?,
+            &dir.join("records.bin"),
+            *b"TRWR",
+            13,
+            false,
+        )?;
+        let profiles = Rows::<{ build::NPROFILE }>::parse(
+            take("profiles.bin")?,
+            &dir.join("profiles.bin"),
+            *b"TRWP",
+            0,
+            true,
+        )?;
+        let strings = Strings::parse(take("strings.bin")?, &dir.join("strings.bin"))?;
         let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;
+        let mut type_counts = [0u32; 13];
+        for (i, c) in type_counts.iter_mut().enumerate() {
+            *c = records
+                .extra(i)
+                .ok_or_else(|| corrupt(&dir.join("records.bin"), "truncated header"))?;
+        }
         let mut type_start = [0u32; 14];
         let mut acc = 0u64;
-        for (i, c) in records.type_counts.iter().enumerate() {
+        for (i, c) in type_counts.iter().enumerate() {
             type_start[i] = acc as u32;
             acc += u64::from(*c);
         }
@@ -479,8 +528,8 @@ impl Snapshot {
         if acc != u64::from(records.len) {
             return Err(corrupt(&rec_path, "type counts do not add up"));
         }
-        let n_dom = u64::from(records.type_counts[2]);
-        if u64::from(dom_idx.len) != n_dom || domains.len() as u64 != n_dom {
+        let n_dom = u64::from(type_counts[2]);
+        if u64::from(dom_idx.len) != n_dom || dom_len as u64 != n_dom {
             return Err(corrupt(&dir.join("domains.idx"), "domain count mismatch"));
         }
         if values.len() as u64 + n_dom != acc {
@@ -490,7 +539,7 @@ impl Snapshot {
             let t: IndicatorType = name
                 .parse()
                 .map_err(|_| corrupt(&dir.join("meta.json"), format!("unknown type {name}")))?;
-            if u64::from(records.type_counts[type_byte(t) as usize]) != *c {
+            if u64::from(type_counts[type_byte(t) as usize]) != *c {
                 return Err(corrupt(
                     &dir.join("meta.json"),
                     format!("count of {name} mismatch"),
@@ -532,6 +581,7 @@ impl Snapshot {
             values,
             ips,
             records,
+            profiles,
             strings,
             sets,
             type_start,
@@ -574,7 +624,12 @@ impl Snapshot {
         let t = self.itype(id)?;
         if t == IndicatorType::Fqdn {
             let rank = self.dom_idx.rank_of(id - self.type_start[2])?;
-            let rev = format::key_for_output(self.domains.as_fst(), u64::from(rank))?;
+            let shard = self
+                .domains
+                .iter()
+                .rev()
+                .find(|d| d.first_rank <= u64::from(rank))?;
+            let rev = format::key_for_output(shard.map.as_fst(), u64::from(rank))?;
             let rev = String::from_utf8(rev).ok()?;
             Some(unreverse(&rev))
         } else {
@@ -596,13 +651,14 @@ impl Snapshot {
     pub fn try_indicator(&self, id: IndicatorId) -> Option<Indicator> {
         let itype = self.itype(id)?;
         let value = self.value(id)?;
-        let f = self.records.fields(id)?;
+        let [pid, reference] = self.records.row(id)?;
+        let f = self.profiles.row(u32::try_from(pid).ok()?)?;
         let string = |v: u64| -> Option<Option<String>> {
             if v == 0 {
                 Some(None)
             } else {
                 let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
-                Some(Some(String::from_utf8_lossy(b).into_owned()))
+                Some(Some(String::from_utf8(b).ok()?))
             }
         };
         let set = |v: u64| -> Option<Vec<String>> {
@@ -612,7 +668,7 @@ impl Snapshot {
                     let sid = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                     self.strings
                         .get(sid)
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .and_then(|s| String::from_utf8(s).ok())
                 })
                 .collect()
         };
@@ -645,15 +701,15 @@ impl Snapshot {
             tlp,
             provider: string(f[4])?,
             description: string(f[5])?,
-            reference: string(f[6])?,
-            first_seen: time(f[8]),
-            last_seen: time(f[9]),
-            reported: time(f[10]),
-            expires: time(f[11]),
+            reference: string(reference)?,
+            first_seen: time(f[7]),
+            last_seen: time(f[8]),
+            reported: time(f[9]),
+            expires: time(f[10]),
             sources: set(f[3])?,
             derived: packed & 32 != 0,
             exact_only: packed & 64 != 0,
-            allowlisted_by: string(f[7])?,
+            allowlisted_by: string(f[6])?,
             allowlist: packed & 128 != 0,
         })
     }
@@ -668,7 +724,7 @@ impl Snapshot {
     pub fn find(&self, itype: IndicatorType, value: &str) -> Option<IndicatorId> {
         if itype == IndicatorType::Fqdn {
             let rev = reverse_labels(value)?;
-            let rank = self.domains.get(&rev[..])?;
+            let rank = self.domain_shard(&rev)?.map.get(&rev[..])?;
             self.dom_idx
                 .id_of(u32::try_from(rank).ok()?)
                 .map(|(id, _)| id + self.type_start[2])
@@ -678,6 +734,14 @@ impl Snapshot {
             key.extend_from_slice(value.as_bytes());
             self.values.get(&key).and_then(|v| u32::try_from(v).ok())
         }
+    }
+
+    /// The shard that holds `rev_key` and all its parents, if any can.
+    fn domain_shard(&self, rev_key: &[u8]) -> Option<&DomainShard> {
+        self.domains
+            .iter()
+            .rev()
+            .find(|d| d.first_key.as_slice() <= rev_key)
     }
 
     fn lookup_value(&self, t: IndicatorType, value_lower: &[u8], hits: &mut Vec<Hit>) {
@@ -776,7 +840,10 @@ impl Matcher for Snapshot {
             end = start - 1;
         }
         let key = &buf[..w];
-        let fst = self.domains.as_fst();
+        let Some(shard) = self.domain_shard(key) else {
+            return;
+        };
+        let fst = shard.map.as_fst();
         let mut node = fst.root();
         let mut out = fst::raw::Output::zero();
         let base = self.type_start[2];

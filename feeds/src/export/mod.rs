@@ -404,14 +404,66 @@ fn prepare(
             None => stats.skipped_invalid += 1,
         }
     }
-    items.sort_by(|a, b| {
-        (a.ind.itype, &a.ind.value)
-            .cmp(&(b.ind.itype, &b.ind.value))
-            .then_with(|| a.ind.sources.cmp(&b.ind.sources))
+    // Sort a permutation (items are a few hundred bytes; moving them n log n times costs
+    // more than the whole export). Keys carry the value's first 16 bytes inline so most
+    // comparisons never touch the heap; ties break on every field, so input order never
+    // matters.
+    let prefix = |v: &str| {
+        let mut b = [0u8; 16];
+        for (d, s) in b.iter_mut().zip(v.bytes()) {
+            *d = s;
+        }
+        u128::from_be_bytes(b)
+    };
+    let mut order: Vec<(IndicatorType, u128, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.ind.itype, prefix(&it.ind.value), i))
+        .collect();
+    order.sort_unstable_by(|x, y| {
+        (x.0, x.1).cmp(&(y.0, y.1)).then_with(|| {
+            let (a, b) = (&items[x.2].ind, &items[y.2].ind);
+            (
+                &a.value,
+                &a.sources,
+                a.confidence,
+                a.severity,
+                a.tlp,
+                &a.tags,
+            )
+                .cmp(&(
+                    &b.value,
+                    &b.sources,
+                    b.confidence,
+                    b.severity,
+                    b.tlp,
+                    &b.tags,
+                ))
+                .then_with(|| {
+                    (
+                        &a.provider,
+                        &a.description,
+                        &a.reference,
+                        a.first_seen,
+                        a.last_seen,
+                    )
+                        .cmp(&(
+                            &b.provider,
+                            &b.description,
+                            &b.reference,
+                            b.first_seen,
+                            b.last_seen,
+                        ))
+                })
+        })
     });
+    let order = order.into_iter().map(|k| k.2);
+    let n = items.len();
+    let mut slots: Vec<Option<Item>> = items.into_iter().map(Some).collect();
+    let sorted = order.filter_map(|i| slots.get_mut(i).and_then(Option::take));
     // The same (itype, value) twice (e.g. two spellings of one CIDR): merge them.
-    let mut merged: Vec<Item> = Vec::with_capacity(items.len());
-    for it in items {
+    let mut merged: Vec<Item> = Vec::with_capacity(n);
+    for it in sorted {
         match merged.last_mut() {
             Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
                 last.ind.merge(&it.ind)

@@ -199,15 +199,16 @@ impl Writer<'_> {
         if let Some(r) = ind.and_then(|i| i.reference.as_deref()).and_then(reference) {
             let _ = write!(self.buf, "reference:url,{r}; ");
         }
-        let mut meta = Vec::new();
+        self.buf.push_str("metadata:");
         if let Some(i) = ind {
             for s in i.sources.iter().filter(|s| !s.is_empty()).take(4) {
-                meta.push(format!("trawl_feed {}", restrict(s, b"._-", 48)));
+                self.buf.push_str("trawl_feed ");
+                push_restricted(&mut self.buf, s, b"._-", 48);
+                self.buf.push_str(", ");
             }
-            meta.push(format!("trawl_confidence {}", i.confidence));
+            let _ = write!(self.buf, "trawl_confidence {}, ", i.confidence);
         }
-        meta.push(format!("trawl_severity {}", severity.as_str()));
-        let _ = write!(self.buf, "metadata:{}; ", meta.join(", "));
+        let _ = write!(self.buf, "trawl_severity {}; ", severity.as_str());
         if self.opts.threshold_seconds > 0 && self.d != Dialect::Snort3 {
             let _ = write!(
                 self.buf,
@@ -235,6 +236,17 @@ impl Writer<'_> {
     fn open(&mut self, header: &str, m: &str) {
         self.buf.clear();
         let _ = write!(self.buf, "alert {header} (msg:\"{m}\"; ");
+    }
+}
+
+/// Append `s` to `buf` as [`restrict`] would return it.
+fn push_restricted(buf: &mut String, s: &str, allowed: &[u8], max: usize) {
+    for b in s.bytes().take(max) {
+        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+            buf.push(b as char);
+        } else {
+            buf.push('_');
+        }
     }
 }
 
@@ -451,32 +463,30 @@ fn domain_rules(w: &mut Writer, it: &Item, out: &mut dyn Write) -> Result<(), Ex
             w.flush(out)?;
         }
         Dialect::Suricata => {
-            let dotted = format!(".{}", ind.value);
-            for (proto, buffer, nocase) in [
-                ("dns", "dns.query", true),
-                ("tls", "tls.sni", true),
-                ("http", "http.host", false),
-                ("quic", "quic.sni", true),
+            let c = if ind.exact_only {
+                content(v)
+            } else {
+                content(format!(".{}", ind.value).as_bytes())
+            };
+            for (header, buffer, nocase) in [
+                ("dns $HOME_NET any -> any any", "dns.query", true),
+                ("tls $HOME_NET any -> any any", "tls.sni", true),
+                ("http $HOME_NET any -> any any", "http.host", false),
+                ("quic $HOME_NET any -> any any", "quic.sni", true),
             ] {
-                w.open(&format!("{proto} $HOME_NET any -> any any"), &m);
-                let _ = write!(w.buf, "{buffer}; ");
-                let mut mods: Vec<(&str, Option<usize>)> = Vec::new();
-                if ind.exact_only {
-                    mods.push(("startswith", None));
-                    mods.push(("endswith", None));
-                } else {
-                    w.buf.push_str("dotprefix; ");
-                    mods.push(("endswith", None));
-                }
-                if nocase {
-                    mods.push(("nocase", None));
-                }
-                let c = if ind.exact_only {
-                    content(v)
-                } else {
-                    content(dotted.as_bytes())
+                w.open(header, &m);
+                w.buf.push_str(buffer);
+                w.buf.push_str("; ");
+                let mods: &[(&str, Option<usize>)] = match (ind.exact_only, nocase) {
+                    (true, true) => &[("startswith", None), ("endswith", None), ("nocase", None)],
+                    (true, false) => &[("startswith", None), ("endswith", None)],
+                    (false, true) => &[("endswith", None), ("nocase", None)],
+                    (false, false) => &[("endswith", None)],
                 };
-                w.content(&c, &mods);
+                if !ind.exact_only {
+                    w.buf.push_str("dotprefix; ");
+                }
+                w.content(&c, mods);
                 w.tail(
                     Some(ind),
                     &ind.tags,
@@ -523,7 +533,7 @@ fn url_rule(
             w.buf
                 .push_str("flow:established,to_server; http_header:field host; ");
             w.content(&content(host_header.as_bytes()), &[("nocase", None)]);
-            let _ = write!(w.buf, "bufferlen:={}; http_uri; ", host_header.len());
+            let _ = write!(w.buf, "bufferlen:{}; http_uri; ", host_header.len());
             w.content(&pc, &[("depth", Some(path.len()))]);
             w.buf.push_str("service:http; ");
         }

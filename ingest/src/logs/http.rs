@@ -1,8 +1,8 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
 use super::util::{
-    domain, find, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16,
-    path_only, split_host_port, split_url, text, trim, trim_eol, Tokens,
+    find, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16, path_only,
+    split_host_port, split_url, trim, trim_eol, Line, Tokens,
 };
 use super::{LineParser, ParseError};
 use crate::Observation;
@@ -18,6 +18,7 @@ const TOO_FEW: ParseError = ParseError::new("too few fields");
 impl LineParser for SquidParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
         let line = trim_eol(line);
+        let l = Line::new(line);
         let mut t = Tokens::new(line);
         let Some(ts) = t.next() else {
             return Ok(None);
@@ -48,7 +49,7 @@ impl LineParser for SquidParser {
             dataset: "proxy",
             protocol: Some("http"),
             source_ip: parse_ip(client),
-            http_method: Some(text(method)),
+            http_method: Some(l.text(method)),
             ..Default::default()
         };
         if let Some(slash) = memchr::memchr(b'/', action) {
@@ -59,7 +60,7 @@ impl LineParser for SquidParser {
                 o.destination_ip = parse_ip(&h[slash + 1..]);
             }
         }
-        set_target(&mut o, url, None, method == b"CONNECT");
+        set_target(&l, &mut o, url, None, method == b"CONNECT");
         Ok(Some(o))
     }
 }
@@ -67,6 +68,7 @@ impl LineParser for SquidParser {
 /// Fill `url.*` from a request target: absolute URL, `host:port` authority (CONNECT), or
 /// origin-form path (with `vhost` giving the host when known).
 fn set_target<'a>(
+    l: &Line<'a>,
     o: &mut Observation<'a>,
     target: &'a [u8],
     vhost: Option<&'a [u8]>,
@@ -76,19 +78,19 @@ fn set_target<'a>(
         return;
     }
     if let Some(u) = split_url(target) {
-        o.url_full = Some(text(target));
-        o.url_domain = domain(u.host);
-        o.url_path = Some(text(u.path));
+        o.url_full = Some(l.text(target));
+        o.url_domain = l.domain(u.host);
+        o.url_path = Some(l.text(u.path));
         if o.destination_port.is_none() {
             o.destination_port = u.port;
         }
         return;
     }
     if target.first() == Some(&b'/') {
-        o.url_path = Some(text(path_only(target)));
+        o.url_path = Some(l.text(path_only(target)));
         if let Some(vh) = vhost {
             let (host, port) = split_host_port(vh);
-            if let Some(d) = domain(host) {
+            if let Some(d) = l.domain(host) {
                 let scheme = if port == Some(443) { "https" } else { "http" };
                 let hostport = match port {
                     Some(80) | Some(443) | None => Cow::Borrowed(d.as_ref()),
@@ -110,7 +112,7 @@ fn set_target<'a>(
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'));
     if plausible && (connect || port.is_some()) {
-        o.url_domain = domain(host);
+        o.url_domain = l.domain(host);
         o.destination_port = port;
     }
 }
@@ -164,6 +166,7 @@ impl LineParser for CombinedParser {
         if line.is_empty() || line[0] == b'#' {
             return Ok(None);
         }
+        let l = Line::new(line);
         if is_slash_date(line) {
             return nginx_error(line);
         }
@@ -214,17 +217,17 @@ impl LineParser for CombinedParser {
         if let Some((_, rest)) = quoted(toks.rest()) {
             if let Some((ua, _)) = quoted(rest) {
                 if !ua.is_empty() && ua != b"-" {
-                    o.user_agent = Some(text(ua));
+                    o.user_agent = Some(l.text(ua));
                 }
             }
         }
         if let Some((method, target)) = split_request(req) {
-            o.http_method = Some(text(method));
-            set_target(&mut o, target, vhost, method == b"CONNECT");
+            o.http_method = Some(l.text(method));
+            set_target(&l, &mut o, target, vhost, method == b"CONNECT");
         }
         if o.url_domain.is_none() {
             if let Some(vh) = vhost {
-                o.url_domain = domain(split_host_port(vh).0);
+                o.url_domain = l.domain(split_host_port(vh).0);
             }
         }
         Ok(Some(o))
@@ -284,6 +287,7 @@ fn apache_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
 
 /// `2021/12/01 13:53:33 [error] 31#31: *46 ..., client: 1.2.3.4, server: s, request: "GET /x HTTP/1.1", host: "h"`
 fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+    let l = Line::new(line);
     let mut t = Tokens::new(line);
     let (Some(date), Some(time)) = (t.next(), t.next()) else {
         return Err(ParseError::new("too few fields"));
@@ -318,14 +322,14 @@ fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
     if let Some(i) = find(line, b", request: ") {
         if let Some((req, _)) = quoted(&line[i + 11..]) {
             if let Some((method, target)) = split_request(req) {
-                o.http_method = Some(text(method));
-                set_target(&mut o, target, vhost, method == b"CONNECT");
+                o.http_method = Some(l.text(method));
+                set_target(&l, &mut o, target, vhost, method == b"CONNECT");
             }
         }
     }
     if o.url_domain.is_none() {
         if let Some(vh) = vhost {
-            o.url_domain = domain(split_host_port(vh).0);
+            o.url_domain = l.domain(split_host_port(vh).0);
         }
     }
     Ok(Some(o))
@@ -357,6 +361,11 @@ mod tests {
             SquidParser.parse(b"x y").unwrap_err().reason,
             "bad timestamp"
         );
+        // A path that is not a slice of the line ("/" for a bare authority) is still right.
+        let l = b"1157689320.327 1 10.0.0.1 TCP_MISS/200 1 GET http://a.example - DIRECT/- -";
+        let o = SquidParser.parse(l).unwrap().unwrap();
+        assert_eq!(o.url_path.as_deref(), Some("/"));
+        assert_eq!(o.url_full.as_deref(), Some("http://a.example"));
         // Squid `logformat combined`
         let l = br#"192.0.2.7 - - [08/Jun/2020:08:04:43 +0000] "GET http://Evil.example/x?y HTTP/1.1" 200 3 "-" "ua" TCP_MISS:HIER_DIRECT"#;
         let o = SquidParser.parse(l).unwrap().unwrap();

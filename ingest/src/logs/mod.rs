@@ -5,6 +5,40 @@
 //! Use [`detect_format`] on the first bytes of a file (or `--format`), then [`parser_for`].
 //! [`open_input`] reads plain, gzip (multi-member) and zstd files, and stdin (`-`).
 //!
+//! ```
+//! use ingest::logs::{detect_format, parser_for, LogFormat};
+//! let data = b"1157689312.049 5006 10.105.21.199 TCP_MISS/200 19763 GET http://evil.example/x - DIRECT/192.0.2.1 -\n";
+//! let format = detect_format(data).unwrap_or(LogFormat::Raw);
+//! let parser = parser_for(format, data, None).unwrap();
+//! for line in data.split(|&b| b == b'\n') {
+//!     if let Ok(Some(obs)) = parser.parse(line) {
+//!         assert_eq!(obs.url_domain.as_deref(), Some("evil.example"));
+//!     }
+//! }
+//! ```
+//!
+//! What each format yields (ECS names; see the format's parser for details):
+//! * Squid: `@timestamp`, `source.ip`, `http.request.method`, `http.response.status_code`,
+//!   `url.full`/`url.domain`/`url.path` (CONNECT `host:port` → `url.domain`,
+//!   `destination.port`), `destination.ip` from `DIRECT/1.2.3.4`. Dataset `proxy`.
+//! * Combined: `source.ip`, `@timestamp`, method, `url.path`, status, `user_agent.original`,
+//!   plus `url.full`/`url.domain` from a vhost prefix or an absolute target; Apache and nginx
+//!   error-log lines give `source.ip` (and the request when nginx logs it). Dataset `http`.
+//! * Zeek (TSV and JSON alike): `id.*` → source/destination ip/port, `proto` → transport;
+//!   dns: `query`, `qtype_name`, `answers` (A/AAAA by shape, names as CNAME, or PTR/NS/MX
+//!   for those query types); http: `host`+`uri` → `url.*`, method, user agent, status;
+//!   ssl: `server_name`, `ja3`/`ja4`, first `cert_chain_fps` if it is a SHA-1;
+//!   files: hashes, `tx_hosts` → destination, `rx_hosts` → source; x509: a SHA-1
+//!   `fingerprint`. Other logs (notice, ...): `src`/`dst`. A TSV parser reads the header in
+//!   `head` once; a second header block with other `#fields` later in the file is not
+//!   followed (its lines are checked against the first header's column count).
+//! * BIND / Infoblox: `dns.question.name`/`type`, `source.ip`/`port`, the server in
+//!   `(...)` as `destination.ip`, Infoblox response records as `dns.answers`.
+//! * dnsmasq: question name/type, client, forwarder (`destination.ip`), reply answers.
+//! * EVE: endpoints, transport, app protocol; dns (v1/v2/v3, `grouped` too), http, tls
+//!   (sni, ja3.hash, ja4, colon-free fingerprint), fileinfo hashes; alerts carry whichever
+//!   of these objects the event has.
+//!
 //! Conventions shared by every parser:
 //! * `Ok(None)` is a line without an observation: blank, `#` comment, a Zeek header, or a
 //!   known line of the format that carries nothing to match (a BIND zone-transfer summary,

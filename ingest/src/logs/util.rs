@@ -40,6 +40,49 @@ pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// A line whose UTF-8 is checked once, so fields sliced from it borrow without a second
+/// check (parts that are not sub-slices of the line, or of invalid lines, go through
+/// [`text`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Line<'a> {
+    bytes: &'a [u8],
+    s: Option<&'a str>,
+}
+
+impl<'a> Line<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Line {
+            bytes,
+            s: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    /// `part` (a sub-slice of the line) as text.
+    #[inline]
+    pub(crate) fn text(&self, part: &'a [u8]) -> Cow<'a, str> {
+        if let Some(s) = self.s {
+            let base = self.bytes.as_ptr() as usize;
+            let start = part.as_ptr() as usize;
+            if start >= base && start + part.len() <= base + self.bytes.len() {
+                if let Some(t) = s.get(start - base..start - base + part.len()) {
+                    return Cow::Borrowed(t);
+                }
+            }
+        }
+        text(part)
+    }
+
+    /// `part` as a normalised host name (see [`norm_domain`]); `None` when empty.
+    #[inline]
+    pub(crate) fn domain(&self, part: &'a [u8]) -> Option<Cow<'a, str>> {
+        if part.is_empty() {
+            return None;
+        }
+        let d = norm_domain(self.text(part));
+        (!d.is_empty()).then_some(d)
+    }
+}
+
 /// Whitespace-separated tokens (runs of spaces/tabs count as one separator).
 pub(crate) struct Tokens<'a> {
     rest: &'a [u8],
@@ -72,10 +115,7 @@ impl<'a> Iterator for Tokens<'a> {
             self.rest = r;
             return None;
         }
-        let end = r
-            .iter()
-            .position(|&c| c == b' ' || c == b'\t')
-            .unwrap_or(r.len());
+        let end = memchr::memchr2(b' ', b'\t', r).unwrap_or(r.len());
         let (tok, tail) = r.split_at(end);
         self.rest = tail;
         Some(tok)

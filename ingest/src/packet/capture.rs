@@ -124,7 +124,7 @@ pub fn read_capture(
         source,
     };
     let file = File::open(path).map_err(io)?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut r = BufReader::with_capacity(64 << 10, file);
     read_capture_from(path, &mut r, &mut f)
 }
 
@@ -224,24 +224,55 @@ fn read_pcap(
     // The link type is the low 28 bits (upper bits: FCS info).
     let link = LinkType(normalise_link(rd_u32(&hdr[16..20], le) & 0x0fff_ffff));
     let mut offset: u64 = 24;
-    let mut buf = vec![0u8; 65536];
+    // Records are parsed in place from a large chunk (no per-record copy); the unparsed tail
+    // moves to the front before each refill.
+    let limit = (snaplen as usize).clamp(262_144, MAX_RECORD);
+    let mut chunk: Vec<u8> = vec![0u8; (4 << 20).max(limit + 16)];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut eof = false;
     loop {
-        let mut rec = [0u8; 16];
-        let n = read_full(r, &mut rec).map_err(|source| CaptureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if n == 0 {
+        let avail = end - start;
+        let need = if avail >= 16 {
+            16 + rd_u32(&chunk[start + 8..start + 12], le) as usize
+        } else {
+            16
+        };
+        if avail < need.min(limit + 16) && !eof {
+            chunk.copy_within(start..end, 0);
+            end = avail;
+            start = 0;
+            while end < chunk.len() {
+                let n = r
+                    .read(&mut chunk[end..])
+                    .map_err(|source| CaptureError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                match n {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => end += k,
+                    Err(CaptureError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            continue;
+        }
+        let avail = end - start;
+        if avail == 0 {
             return Ok(stats);
         }
-        if n < 16 {
+        if avail < 16 {
             return Err(corrupt("truncated record header", offset, &stats));
         }
+        let rec = &chunk[start..start + 16];
         let sec = rd_u32(&rec[0..4], le);
         let frac = rd_u32(&rec[4..8], le);
         let incl = rd_u32(&rec[8..12], le) as usize;
         let orig = rd_u32(&rec[12..16], le);
-        let limit = (snaplen as usize).clamp(262_144, MAX_RECORD);
         if incl > limit {
             return Err(corrupt(
                 "record length exceeds snap length (bogus length)",
@@ -249,14 +280,7 @@ fn read_pcap(
                 &stats,
             ));
         }
-        if buf.len() < incl {
-            buf.resize(incl, 0);
-        }
-        let got = read_full(r, &mut buf[..incl]).map_err(|source| CaptureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if got < incl {
+        if avail < 16 + incl {
             return Err(corrupt("truncated packet data", offset, &stats));
         }
         let ts_ns = i64::from(sec)
@@ -274,10 +298,11 @@ fn read_pcap(
         f(RawPacket {
             link,
             ts_ns,
-            data: &buf[..incl],
+            data: &chunk[start + 16..start + 16 + incl],
             orig_len: orig,
             number: stats.packets,
         });
+        start += 16 + incl;
         offset += 16 + incl as u64;
     }
 }

@@ -136,7 +136,10 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // Final avalanche: the multiply-only state leaves the low bits (hashbrown's bucket
+        // index) dependent on the last few words only (protocol, ports).
+        let x = self.0;
+        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
     }
 }
 
@@ -845,12 +848,14 @@ impl PacketDecoder {
         t: &Tuple,
         icmp: Option<(u16, u16)>,
         out: &mut Vec<Observation<'static>>,
-    ) -> (FlowKey, u8) {
+    ) -> (FlowKey, u8, bool) {
         let (key, dir) = Self::flow_key(t);
         let bit = 1u8 << dir;
+        let mut done = false;
         let new_dir = if let Some(f) = self.cur.get_mut(&key) {
             let n = f.seen & bit == 0;
             f.seen |= bit;
+            done = f.done;
             n
         } else {
             let mut f = self.old.remove(&key).unwrap_or_else(|| Flow {
@@ -871,7 +876,7 @@ impl PacketDecoder {
             o.community_id = Some(self.cid(&key, t, icmp));
             out.push(o);
         }
-        (key, dir)
+        (key, dir, done)
     }
 
     /// The flow's Community ID, computed once per flow (it is direction-independent).
@@ -971,7 +976,7 @@ impl PacketDecoder {
             dport,
             proto: 17,
         };
-        let (key, dir) = self.flow(&t, None, out);
+        let (key, dir, _) = self.flow(&t, None, out);
         // Tunnels carried in UDP.
         if (dport == 4789 || dport == 8472) && payload.len() >= 8 && payload[0] & 0x08 != 0 {
             self.tunnelled = true;
@@ -1155,8 +1160,8 @@ impl PacketDecoder {
             dport,
             proto: 6,
         };
-        let (key, dir) = self.flow(&t, None, out);
-        if payload.is_empty() {
+        let (key, dir, done) = self.flow(&t, None, out);
+        if payload.is_empty() || done {
             return;
         }
         let lim = self.limits.tls_buffer_per_flow;

@@ -472,3 +472,20 @@ proptest! {
         let _ = normalize(&s, None);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The matcher's fast path for observed URLs agrees with full normalisation.
+    #[test]
+    fn observed_url_fast_path_agrees(
+        scheme in prop::sample::select(vec!["", "http://", "HTTP://", "https://", "ftp://", "hxxp://", "x-y://"]),
+        host in prop::sample::select(vec!["a.example", "A.example", "a.example.", "1.2.3.4", "01.2.3.4", "[::1]", "1.2.3", "a..b", "u@h.example", "b\u{fc}cher.de"]),
+        port in prop::sample::select(vec!["", ":80", ":443", ":8080", ":", ":080", ":99999"]),
+        path in "[a-zA-Z0-9/%._~?=&#:@\\[\\]() -]{0,12}",
+    ) {
+        let raw = format!("{scheme}{host}{port}{path}");
+        let want = normalize_url(&raw).unwrap_or_else(|_| raw.trim().to_string());
+        prop_assert_eq!(normalize_observed_url(&raw).into_owned(), want);
+    }
+}

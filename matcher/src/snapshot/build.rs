@@ -1,7 +1,8 @@
 //! Compiling indicators into the snapshot files (in memory).
 
-use super::format::{put_varint, zigzag, DomainIdx, IpTables, Table, NFIELDS};
-use super::{type_byte, SnapshotError, SnapshotMeta, BLOCK};
+use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
+use super::fxhash::FxBuild;
+use super::{type_byte, SnapshotError, SnapshotMeta};
 use crate::model::{Indicator, IndicatorType, Severity, Tlp};
 use crate::normalize::parse_cidr;
 use std::collections::HashMap;
@@ -15,168 +16,100 @@ fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
 }
 
 /// Compile merged, tidied indicators into `(file name, bytes)` for every snapshot file.
+///
+/// Two threads: one sorts the domains and builds `domains.fst`, the other sorts everything
+/// else and builds `values.fst` and the IP tables; then the metadata is encoded.
 pub(crate) fn compile(
     items: Vec<Indicator>,
     version: u64,
     extra: serde_json::Value,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
-    if items.len() >= 0x7fff_ffff {
+    if items.len() >= 0x3fff_ffff {
         return Err(SnapshotError::Build {
             what: "snapshot",
-            reason: "too many indicators (ids are 31 bits)".into(),
+            reason: "too many indicators (ids are 30 bits)".into(),
         });
     }
-    // Id order: (type order, value bytes). Sort small tuples, not the records.
-    let mut order: Vec<(u8, &str, u32)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (type_byte(it.itype), it.value.as_str(), i as u32))
-        .collect();
-    order.sort_unstable();
-    let sorted: Vec<&Indicator> = order.iter().map(|&(_, _, i)| &items[i as usize]).collect();
-    drop(order);
-
+    // Id order: (type order, value bytes); sort indices per type, not the records.
+    let mut by_type: Vec<Vec<u32>> = vec![Vec::new(); 13];
+    for (i, it) in items.iter().enumerate() {
+        by_type[type_byte(it.itype) as usize].push(i as u32);
+    }
     let mut type_counts = [0u32; 13];
-    for it in &sorted {
-        type_counts[type_byte(it.itype) as usize] += 1;
+    for (c, v) in type_counts.iter_mut().zip(&by_type) {
+        *c = v.len() as u32;
     }
     let fqdn_b = type_byte(IndicatorType::Fqdn) as usize;
-    let dom_start: u32 = type_counts[..fqdn_b].iter().sum();
-    let dom_end = dom_start + type_counts[fqdn_b];
+    let mut doms = std::mem::take(&mut by_type[fqdn_b]);
+    let items_ref = &items;
+    let by_value = |v: &mut Vec<u32>| sort_by_value(items_ref, v);
 
-    // values.fst: every non-domain indicator, key = type byte ‖ value, output = id.
-    let mut vb = fst::MapBuilder::memory();
-    let mut key = Vec::with_capacity(256);
-    for (id, it) in sorted.iter().enumerate() {
-        if it.itype == IndicatorType::Fqdn {
-            continue;
-        }
-        key.clear();
-        key.push(type_byte(it.itype));
-        key.extend_from_slice(it.value.as_bytes());
-        vb.insert(&key, id as u64).map_err(build_err("value FST"))?;
-    }
-    let values_fst = vb.into_inner().map_err(build_err("value FST"))?;
-
-    // domains.fst: label-reversed names → rank; domains.idx maps ranks and ids.
-    let doms = &sorted[dom_start as usize..dom_end as usize];
-    let mut arena: Vec<u8> = Vec::with_capacity(doms.iter().map(|d| d.value.len()).sum());
-    let mut entries: Vec<(u32, u32, u32)> = Vec::with_capacity(doms.len());
-    for (i, d) in doms.iter().enumerate() {
-        let start = arena.len();
-        for (n, l) in d.value.rsplit('.').enumerate() {
-            if n > 0 {
-                arena.push(b'.');
+    // Phase 1: domain keys on one thread, everything else on this one.
+    let (dom_part, other_part) = std::thread::scope(|sc| {
+        let dom_thread = sc.spawn(move || {
+            by_value(&mut doms);
+            let (arena, entries, idx) = domain_keys(items_ref, &doms);
+            // Metadata interned per item (its id is not known yet; rows are reordered below).
+            let mut interner = Interner::default();
+            let by_item: Vec<[u64; 2]> = items_ref
+                .iter()
+                .map(|it| {
+                    let prof = profile(it, &mut interner);
+                    let pid = interner.profile(prof);
+                    [u64::from(pid), interner.opt(&it.reference)]
+                })
+                .collect();
+            // Most used profiles get the smallest ids (shortest varints).
+            let by_item = interner.renumber_profiles_by_use(by_item);
+            (doms, arena, entries, idx, interner, by_item)
+        });
+        let other = (|| {
+            for (t, v) in by_type.iter_mut().enumerate() {
+                if t != fqdn_b {
+                    by_value(v);
+                }
             }
-            arena.extend_from_slice(l.as_bytes());
-        }
-        entries.push((start as u32, (arena.len() - start) as u32, i as u32));
-    }
-    let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
-    entries.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
-    let mut db = fst::MapBuilder::memory();
-    let mut r2i = Vec::with_capacity(entries.len());
-    let mut i2r = vec![0u32; entries.len()];
-    for (rank, e) in entries.iter().enumerate() {
-        db.insert(slice(e), rank as u64)
-            .map_err(build_err("domain FST"))?;
-        let exact = if doms[e.2 as usize].exact_only {
-            0x8000_0000
-        } else {
-            0
-        };
-        r2i.push(e.2 | exact);
-        i2r[e.2 as usize] = rank as u32;
-    }
-    let domains_fst = db.into_inner().map_err(build_err("domain FST"))?;
+            let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
+            let ip = ip_tables(items_ref, &by_type);
+            Ok::<_, SnapshotError>((vals, ip))
+        })();
+        (dom_thread.join(), other)
+    });
+    let (doms, arena, entries, dom_idx, interner, by_item) =
+        dom_part.map_err(|_| SnapshotError::Build {
+            what: "domain keys",
+            reason: "worker thread panicked".into(),
+        })?;
+    let (values_fst, ip) = other_part?;
+    by_type[fqdn_b] = doms;
+    // Phase 2: the two domain shards in parallel.
+    let split = shard_split(&arena, &entries);
+    let (first, second) = entries.split_at(split);
+    let (s0, s1) = std::thread::scope(|sc| {
+        let t1 = sc.spawn(|| shard_fst(&arena, second, split));
+        let s0 = shard_fst(&arena, first, 0);
+        (s0, t1.join())
+    });
+    let domains_fst = s0?;
+    let domains1_fst = s1.map_err(|_| SnapshotError::Build {
+        what: "domain FST",
+        reason: "worker thread panicked".into(),
+    })??;
     drop(entries);
     drop(arena);
-    let dom_idx = DomainIdx::write(&r2i, &i2r);
 
-    // IP range tables.
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for (id, it) in sorted.iter().enumerate() {
-        if !it.itype.is_ip() {
-            continue;
-        }
-        let Some((net, p)) = parse_cidr(&it.value) else {
-            continue;
-        };
-        match net {
-            IpAddr::V4(a) => {
-                let lo = u128::from(u32::from(a));
-                let hi = lo | u128::from(!crate::normalize::mask_v4(u32::MAX, p));
-                let tag = id as u32 | if p < 32 { 0x8000_0000 } else { 0 };
-                v4.push((lo, hi, tag));
-            }
-            IpAddr::V6(a) => {
-                let lo = u128::from(a);
-                let hi = lo | !crate::normalize::mask_v6(u128::MAX, p);
-                let tag = id as u32 | if p < 128 { 0x8000_0000 } else { 0 };
-                v6.push((lo, hi, tag));
-            }
-        }
-    }
-    let mut lists = Vec::new();
-    let r4: Vec<(u32, u32, u32, u32)> = elementary(v4, &mut lists)
-        .into_iter()
-        .map(|(s, e, o, l)| (s as u32, e as u32, o, l))
+    // Metadata: records (profile id, reference) in id order; profiles hold the rest.
+    let rows: Vec<[u64; 2]> = by_type
+        .iter()
+        .flatten()
+        .map(|&i| by_item[i as usize])
         .collect();
-    let r6 = elementary(v6, &mut lists);
-    let ip = IpTables::write(&r4, &r6, &lists);
-
-    // Metadata: interned strings and sets, delta-coded records.
-    let mut interner = Interner::default();
-    let mut records = Vec::new();
-    let nblocks = sorted.len().div_ceil(BLOCK);
-    let mut offsets: Vec<u32> = Vec::with_capacity(nblocks + 1);
-    let mut prev = [0u64; NFIELDS];
-    for (id, it) in sorted.iter().enumerate() {
-        if id % BLOCK == 0 {
-            offsets.push(records.len() as u32);
-            prev = [0; NFIELDS];
-        }
-        let f = fields(it, &mut interner);
-        let mut mask = 0u64;
-        for i in 0..NFIELDS {
-            if f[i] != prev[i] {
-                mask |= 1 << i;
-            }
-        }
-        put_varint(&mut records, mask);
-        for i in 0..NFIELDS {
-            if mask >> i & 1 == 1 {
-                put_varint(&mut records, zigzag(f[i].wrapping_sub(prev[i]) as i64));
-            }
-        }
-        prev = f;
-    }
-    offsets.push(records.len() as u32);
-    if records.len() > u32::MAX as usize {
-        return Err(SnapshotError::Build {
-            what: "records",
-            reason: "metadata larger than 4 GiB".into(),
-        });
-    }
-    let mut rec_file =
-        Vec::with_capacity(super::format::Records::header_len(nblocks) + records.len());
-    rec_file.extend_from_slice(b"TRWR");
-    rec_file.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
-    for c in type_counts {
-        rec_file.extend_from_slice(&c.to_le_bytes());
-    }
-    if offsets.len() != nblocks + 1 {
-        // Empty set: one offset (0) only.
-        offsets.truncate(nblocks + 1);
-    }
-    for o in &offsets {
-        rec_file.extend_from_slice(&o.to_le_bytes());
-    }
-    rec_file.extend_from_slice(&records);
-    let strings_file = Table::write(*b"TRWS", interner.strings.iter().map(|s| s.as_bytes()));
+    drop(by_item);
+    let rec_file = Rows::<2>::write(*b"TRWR", &type_counts, &rows, false);
+    drop(rows);
+    let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
+    let strings_file = Strings::write(&interner.strings);
     let sets_file = Table::write(*b"TRWT", interner.sets.iter().map(|s| s.as_slice()));
-
     let mut counts = std::collections::BTreeMap::new();
     for (i, c) in type_counts.iter().enumerate() {
         if *c > 0 {
@@ -199,21 +132,196 @@ pub(crate) fn compile(
     Ok(vec![
         ("meta.json", meta_json),
         ("domains.fst", domains_fst),
+        ("domains.1.fst", domains1_fst),
         ("domains.idx", dom_idx),
         ("values.fst", values_fst),
         ("ip.bin", ip),
         ("records.bin", rec_file),
+        ("profiles.bin", prof_file),
         ("strings.bin", strings_file),
         ("sets.bin", sets_file),
     ])
 }
 
+/// The first 8 bytes, big-endian, zero-padded: orders like the bytes (ties need a full
+/// compare), without touching the string's heap memory in most comparisons.
+fn prefix8(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = b.len().min(8);
+    a[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(a)
+}
+
+/// Sort indices into `items` by value bytes.
+fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
+    let mut keyed: Vec<(u64, u32)> = v
+        .iter()
+        .map(|&i| (prefix8(items[i as usize].value.as_bytes()), i))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| items[a.1 as usize].value.cmp(&items[b.1 as usize].value))
+    });
+    v.clear();
+    v.extend(keyed.into_iter().map(|k| k.1));
+}
+
+/// (start in the arena, length, domain index) of one label-reversed key.
+type KeyRef = (u32, u32, u32);
+
+/// Domains below this count go into one FST shard (tiny in tests, so property tests cover
+/// the two-shard layout).
+#[cfg(not(test))]
+const SHARD_MIN: usize = 50_000;
+#[cfg(test)]
+const SHARD_MIN: usize = 3;
+
+/// Label-reversed keys of the domains sorted by value, sorted; plus `domains.idx`.
+/// Returns (arena, entries (start, len, domain index) in key order, idx file).
+fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<u8>) {
+    let mut arena: Vec<u8> =
+        Vec::with_capacity(doms.iter().map(|&d| items[d as usize].value.len()).sum());
+    let mut entries: Vec<(u32, u32, u32)> = Vec::with_capacity(doms.len());
+    for (i, &d) in doms.iter().enumerate() {
+        let start = arena.len();
+        for (n, l) in items[d as usize].value.rsplit('.').enumerate() {
+            if n > 0 {
+                arena.push(b'.');
+            }
+            arena.extend_from_slice(l.as_bytes());
+        }
+        entries.push((start as u32, (arena.len() - start) as u32, i as u32));
+    }
+    let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
+    let mut keyed: Vec<(u64, (u32, u32, u32))> =
+        entries.iter().map(|e| (prefix8(slice(e)), *e)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
+    let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
+    let mut r2i = Vec::with_capacity(entries.len());
+    for e in entries.iter() {
+        r2i.push((e.2, items[doms[e.2 as usize] as usize].exact_only));
+    }
+    let idx = DomainIdx::write(&r2i);
+    (arena, entries, idx)
+}
+
+/// Where to split the sorted keys into two shards: where the first byte changes, nearest
+/// the middle. A name and all its parents start with the same byte (they share the
+/// top-level label), so one shard holds them all.
+fn shard_split(arena: &[u8], entries: &[(u32, u32, u32)]) -> usize {
+    let n = entries.len();
+    if n < SHARD_MIN {
+        return n;
+    }
+    let first = |i: usize| arena.get(entries[i].0 as usize).copied();
+    let mid = n / 2;
+    let b = first(mid);
+    let mut start = mid;
+    while start > 0 && first(start - 1) == b {
+        start -= 1;
+    }
+    let mut end = mid;
+    while end < n && first(end) == b {
+        end += 1;
+    }
+    if start > 0 && (mid - start <= end - mid || end == n) {
+        start
+    } else {
+        end
+    }
+}
+
+/// One shard FST of keys `entries[range]`, outputs = global rank.
+fn shard_fst(
+    arena: &[u8],
+    entries: &[(u32, u32, u32)],
+    first_rank: usize,
+) -> Result<Vec<u8>, SnapshotError> {
+    let mut db = fst::MapBuilder::memory();
+    for (i, e) in entries.iter().enumerate() {
+        db.insert(
+            &arena[e.0 as usize..(e.0 + e.1) as usize],
+            (first_rank + i) as u64,
+        )
+        .map_err(build_err("domain FST"))?;
+    }
+    db.into_inner().map_err(build_err("domain FST"))
+}
+
+/// `values.fst`: every non-domain indicator, key = type byte ‖ value, output = id.
+fn values_fst(
+    items: &[Indicator],
+    by_type: &[Vec<u32>],
+    fqdn_b: usize,
+    n_domains: u32,
+) -> Result<Vec<u8>, SnapshotError> {
+    let mut vb = fst::MapBuilder::memory();
+    let mut key = Vec::with_capacity(256);
+    let mut id = 0u64;
+    for (t, list) in by_type.iter().enumerate() {
+        if t == fqdn_b {
+            id += u64::from(n_domains);
+            continue;
+        }
+        for &i in list {
+            key.clear();
+            key.push(t as u8);
+            key.extend_from_slice(items[i as usize].value.as_bytes());
+            vb.insert(&key, id).map_err(build_err("value FST"))?;
+            id += 1;
+        }
+    }
+    vb.into_inner().map_err(build_err("value FST"))
+}
+
+/// `ip.bin` from the ipv4/ipv6 indicators (types 0 and 1, ids from 0).
+fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    let mut id = 0u32;
+    for list in by_type.iter().take(2) {
+        for &i in list {
+            let tag_id = id;
+            id += 1;
+            let Some((net, p)) = parse_cidr(&items[i as usize].value) else {
+                continue;
+            };
+            match net {
+                IpAddr::V4(a) => {
+                    let lo = u128::from(u32::from(a));
+                    let hi = lo | u128::from(!crate::normalize::mask_v4(u32::MAX, p));
+                    let tag = tag_id | if p < 32 { 0x8000_0000 } else { 0 };
+                    v4.push((lo, hi, tag));
+                }
+                IpAddr::V6(a) => {
+                    let lo = u128::from(a);
+                    let hi = lo | !crate::normalize::mask_v6(u128::MAX, p);
+                    let tag = tag_id | if p < 128 { 0x8000_0000 } else { 0 };
+                    v6.push((lo, hi, tag));
+                }
+            }
+        }
+    }
+    let mut lists = Vec::new();
+    let r4: Vec<(u32, u32, u32, u32)> = elementary(v4, &mut lists)
+        .into_iter()
+        .map(|(s, e, o, l)| (s as u32, e as u32, o, l))
+        .collect();
+    let r6 = elementary(v6, &mut lists);
+    IpTables::write(&r4, &r6, &lists)
+}
+
+/// Fields of a profile (everything but the value and the reference).
+pub(crate) const NPROFILE: usize = 11;
+
 #[derive(Default)]
 struct Interner<'a> {
     strings: Vec<&'a str>,
-    string_ids: HashMap<&'a str, u32>,
+    string_ids: HashMap<&'a str, u32, FxBuild>,
     sets: Vec<Vec<u8>>,
-    set_ids: HashMap<&'a [String], u32>,
+    set_ids: HashMap<&'a [String], u32, FxBuild>,
+    profiles: Vec<[u64; NPROFILE]>,
+    profile_ids: HashMap<[u64; NPROFILE], u32, FxBuild>,
 }
 
 impl<'a> Interner<'a> {
@@ -245,14 +353,48 @@ impl<'a> Interner<'a> {
         self.set_ids.insert(list, i);
         u64::from(i)
     }
+
+    /// Renumber profiles so the most used come first; rewrites the rows' profile ids.
+    fn renumber_profiles_by_use(&mut self, mut rows: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
+        let mut uses = vec![0u32; self.profiles.len()];
+        for r in &rows {
+            if let Some(u) = uses.get_mut(r[0] as usize) {
+                *u += 1;
+            }
+        }
+        let mut order: Vec<u32> = (0..self.profiles.len() as u32).collect();
+        order.sort_by_key(|&p| (std::cmp::Reverse(uses[p as usize]), p));
+        let mut new_id = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old as usize] = new as u32;
+        }
+        self.profiles = order.iter().map(|&o| self.profiles[o as usize]).collect();
+        self.profile_ids.clear();
+        for r in &mut rows {
+            if let Some(&n) = new_id.get(r[0] as usize) {
+                r[0] = u64::from(n);
+            }
+        }
+        rows
+    }
+
+    fn profile(&mut self, p: [u64; NPROFILE]) -> u32 {
+        if let Some(&i) = self.profile_ids.get(&p) {
+            return i;
+        }
+        let i = self.profiles.len() as u32;
+        self.profiles.push(p);
+        self.profile_ids.insert(p, i);
+        i
+    }
 }
 
 fn time(t: Option<i64>) -> u64 {
     t.map_or(0, |t| zigzag(t) + 1)
 }
 
-/// The record fields of one indicator (layout read back by `Snapshot::try_indicator`).
-fn fields<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NFIELDS] {
+/// The profile fields of one indicator (layout read back by `Snapshot::try_indicator`).
+fn profile<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NPROFILE] {
     let sev = match it.severity {
         Severity::Low => 0,
         Severity::Medium => 1,
@@ -277,7 +419,6 @@ fn fields<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NFIELDS] {
         int.set(&it.sources),
         int.opt(&it.provider),
         int.opt(&it.description),
-        int.opt(&it.reference),
         int.opt(&it.allowlisted_by),
         time(it.first_seen),
         time(it.last_seen),

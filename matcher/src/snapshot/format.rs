@@ -115,19 +115,115 @@ pub(crate) fn key_for_output<D: AsRef<[u8]>>(
     }
 }
 
-/// `domains.idx`: `TRWD`, n, then n × u32 rank→id (bit 31: exact-only), n × u32 id→rank.
+/// Read `width` (≤ 57) bits at bit position `bit` of `b`; bytes past the end read as 0.
+fn get_bits(b: &[u8], bit: u64, width: u32) -> Option<u64> {
+    let byte = usize::try_from(bit / 8).ok()?;
+    let shift = (bit % 8) as u32;
+    let mut w = [0u8; 8];
+    let avail = b.get(byte..)?;
+    let n = avail.len().min(8);
+    w[..n].copy_from_slice(&avail[..n]);
+    Some((u64::from_le_bytes(w) >> shift) & ((1u64 << width) - 1))
+}
+
+fn put_bits(out: &mut [u8], bit: u64, width: u32, v: u64) {
+    for i in 0..u64::from(width) {
+        if v >> i & 1 == 1 {
+            let p = bit + i;
+            out[(p / 8) as usize] |= 1 << (p % 8);
+        }
+    }
+}
+
+/// Spacing of the inverse-permutation shortcuts in `domains.idx`.
+const STEP: usize = 16;
+
+/// `domains.idx`: `TRWD`, n, width w, nshort; then bit-packed: n × (w+1) bits rank →
+/// (domain index, exact-only bit w) (the permutation π); a bitmap of n bits marking every
+/// [`STEP`]-th element along each cycle of π longer than STEP; per 64-bit word of the bitmap
+/// a u32 count of marks before it; nshort × w bits of shortcuts π^-STEP(m) for the marked m in
+/// order. id → rank (π⁻¹) walks at most 2·STEP steps (Munro et al.'s succinct permutations),
+/// so the inverse costs ~n/8 bytes instead of a second n-entry table.
 pub(crate) struct DomainIdx {
     blob: Blob,
     pub(crate) len: u32,
+    width: u32,
+    nshort: u32,
 }
 
 impl DomainIdx {
-    pub(crate) fn write(r2i: &[u32], i2r: &[u32]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 8 * r2i.len());
-        out.extend_from_slice(b"TRWD");
-        out.extend_from_slice(&(r2i.len() as u32).to_le_bytes());
-        for v in r2i.iter().chain(i2r) {
-            out.extend_from_slice(&v.to_le_bytes());
+    fn width_for(n: usize) -> u32 {
+        (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+    }
+
+    /// Byte offsets of (bitmap, directory, shortcuts) and the total length.
+    fn layout(n: u64, w: u32, nshort: u64) -> (u64, u64, u64, u64) {
+        let perm = (n * u64::from(w + 1)).div_ceil(8);
+        let words = n.div_ceil(64);
+        let bitmap = 16 + perm;
+        let dir = bitmap + words * 8;
+        let short = dir + words * 4;
+        let total = short + (nshort * u64::from(w)).div_ceil(8) + 8;
+        (bitmap, dir, short, total)
+    }
+
+    pub(crate) fn write(r2i: &[(u32, bool)]) -> Vec<u8> {
+        let n = r2i.len();
+        let w = Self::width_for(n);
+        let pi = |r: usize| r2i[r].0 as usize;
+        // Marks and shortcuts along every cycle longer than STEP.
+        let mut marks = vec![0u64; n.div_ceil(64)];
+        let mut short_of: Vec<(u32, u32)> = Vec::new();
+        let mut seen = vec![false; n];
+        let mut cycle = Vec::new();
+        for s in 0..n {
+            if seen[s] {
+                continue;
+            }
+            cycle.clear();
+            let mut x = s;
+            while !seen[x] {
+                seen[x] = true;
+                cycle.push(x as u32);
+                x = pi(x);
+            }
+            let len = cycle.len();
+            if len > STEP {
+                for k in (0..len).step_by(STEP) {
+                    let m = cycle[k];
+                    let b = cycle[(k + len - STEP % len) % len];
+                    marks[m as usize / 64] |= 1 << (m % 64);
+                    short_of.push((m, b));
+                }
+            }
+        }
+        short_of.sort_unstable();
+        let nshort = short_of.len() as u64;
+        let (bitmap, dir, short, total) = Self::layout(n as u64, w, nshort);
+        let mut out = vec![0u8; total as usize];
+        out[..4].copy_from_slice(b"TRWD");
+        out[4..8].copy_from_slice(&(n as u32).to_le_bytes());
+        out[8..12].copy_from_slice(&w.to_le_bytes());
+        out[12..16].copy_from_slice(&(nshort as u32).to_le_bytes());
+        for (r, &(id, exact)) in r2i.iter().enumerate() {
+            let v = u64::from(id) | u64::from(exact) << w;
+            put_bits(&mut out[16..], r as u64 * u64::from(w + 1), w + 1, v);
+        }
+        let mut count = 0u32;
+        for (i, word) in marks.iter().enumerate() {
+            let o = bitmap as usize + 8 * i;
+            out[o..o + 8].copy_from_slice(&word.to_le_bytes());
+            let d = dir as usize + 4 * i;
+            out[d..d + 4].copy_from_slice(&count.to_le_bytes());
+            count += word.count_ones();
+        }
+        for (j, &(_, b)) in short_of.iter().enumerate() {
+            put_bits(
+                &mut out[short as usize..],
+                j as u64 * u64::from(w),
+                w,
+                u64::from(b),
+            );
         }
         out
     }
@@ -136,10 +232,21 @@ impl DomainIdx {
         let b = blob.as_ref();
         header(b, *b"TRWD", path)?;
         let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
-        if b.len() as u64 != 8 + 8 * u64::from(len) {
+        let width = u32_at(b, 8).ok_or_else(|| corrupt(path, "truncated header"))?;
+        let nshort = u32_at(b, 12).ok_or_else(|| corrupt(path, "truncated header"))?;
+        if width != Self::width_for(len as usize) {
+            return Err(corrupt(path, "bad bit width"));
+        }
+        let (.., total) = Self::layout(u64::from(len), width, u64::from(nshort));
+        if b.len() as u64 != total {
             return Err(corrupt(path, "length does not match count"));
         }
-        Ok(DomainIdx { blob, len })
+        Ok(DomainIdx {
+            blob,
+            len,
+            width,
+            nshort,
+        })
     }
 
     /// (domain index, exact_only) of the name of `rank`.
@@ -147,21 +254,78 @@ impl DomainIdx {
         if rank >= self.len {
             return None;
         }
-        let v = u32_at(self.blob.as_ref(), 8 + 4 * rank as usize)?;
-        Some((v & 0x7fff_ffff, v & 0x8000_0000 != 0))
+        let b = self.blob.as_ref().get(16..)?;
+        let v = get_bits(
+            b,
+            u64::from(rank) * u64::from(self.width + 1),
+            self.width + 1,
+        )?;
+        let id = u32::try_from(v & ((1u64 << self.width) - 1)).ok()?;
+        Some((id, v >> self.width & 1 == 1))
     }
 
-    /// Rank of the domain with index `i` (id minus the first domain id).
+    fn pi(&self, r: u32) -> Option<u32> {
+        self.id_of(r).map(|(i, _)| i)
+    }
+
+    /// The shortcut π^-STEP(m) when `m` is marked.
+    fn shortcut(&self, m: u32) -> Option<Option<u32>> {
+        let b = self.blob.as_ref();
+        let (bitmap, dir, short, _) =
+            Self::layout(u64::from(self.len), self.width, u64::from(self.nshort));
+        let word_i = m as usize / 64;
+        let word = b
+            .get(bitmap as usize + 8 * word_i..bitmap as usize + 8 * word_i + 8)
+            .map(|s| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_le_bytes(a)
+            })?;
+        if word >> (m % 64) & 1 == 0 {
+            return Some(None);
+        }
+        let before =
+            u32_at(b, dir as usize + 4 * word_i)? + (word & ((1u64 << (m % 64)) - 1)).count_ones();
+        if before >= self.nshort {
+            return None;
+        }
+        let v = get_bits(
+            b.get(short as usize..)?,
+            u64::from(before) * u64::from(self.width),
+            self.width,
+        )?;
+        Some(Some(u32::try_from(v).ok()?))
+    }
+
+    /// Rank of the domain with index `i` (id minus the first domain id): π⁻¹(i).
     pub(crate) fn rank_of(&self, i: u32) -> Option<u32> {
         if i >= self.len {
             return None;
         }
-        u32_at(self.blob.as_ref(), 8 + 4 * (self.len as usize + i as usize))
+        let mut x = i;
+        let mut jumped = false;
+        for _ in 0..(2 * STEP + 2) {
+            let next = self.pi(x)?;
+            if next == i {
+                return Some(x);
+            }
+            if !jumped {
+                if let Some(b) = self.shortcut(x)? {
+                    jumped = true;
+                    x = b;
+                    continue;
+                }
+            }
+            x = next;
+        }
+        None
     }
 }
 
-/// `ip.bin`: `TRWI`, n4, n6, nlist; n4 × (start u32, end u32, off u32, len u32);
-/// n6 × (start u128, end u128, off u32, len u32); nlist × u32 (id, bit 31: CIDR).
+/// `ip.bin`: `TRWI`, n4, n6, nlist; n4 × (start u32, end u32, ref u32);
+/// n6 × (start u128, end u128, ref u32); nlist × u32. A `ref` with bit 31 set holds the only
+/// covering id inline (bit 30: CIDR); otherwise it is the offset of a list `len, ids...` in
+/// the list area (each id with bit 31 set for a CIDR).
 pub(crate) struct IpTables {
     blob: Blob,
     n4: usize,
@@ -169,33 +333,47 @@ pub(crate) struct IpTables {
     nlist: usize,
 }
 
-const V4_REC: usize = 16;
-const V6_REC: usize = 40;
+const V4_REC: usize = 12;
+const V6_REC: usize = 36;
 
 impl IpTables {
+    /// `v4`/`v6` are (start, end, offset, length) into `lists`.
     pub(crate) fn write(
         v4: &[(u32, u32, u32, u32)],
         v6: &[(u128, u128, u32, u32)],
         lists: &[u32],
     ) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(16 + v4.len() * V4_REC + v6.len() * V6_REC + lists.len() * 4);
-        out.extend_from_slice(b"TRWI");
-        for n in [v4.len(), v6.len(), lists.len()] {
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-        }
+        let mut packed: Vec<u32> = Vec::new();
+        let mut enc = |off: u32, len: u32| -> u32 {
+            let (o, l) = (off as usize, len as usize);
+            if l == 1 {
+                let v = lists[o];
+                0x8000_0000 | (v >> 31) << 30 | (v & 0x3fff_ffff)
+            } else {
+                let at = packed.len() as u32;
+                packed.push(len);
+                packed.extend_from_slice(&lists[o..o + l]);
+                at
+            }
+        };
+        let mut body = Vec::with_capacity(v4.len() * V4_REC + v6.len() * V6_REC);
         for &(s, e, o, l) in v4 {
-            for x in [s, e, o, l] {
-                out.extend_from_slice(&x.to_le_bytes());
+            for x in [s, e, enc(o, l)] {
+                body.extend_from_slice(&x.to_le_bytes());
             }
         }
         for &(s, e, o, l) in v6 {
-            out.extend_from_slice(&s.to_le_bytes());
-            out.extend_from_slice(&e.to_le_bytes());
-            out.extend_from_slice(&o.to_le_bytes());
-            out.extend_from_slice(&l.to_le_bytes());
+            body.extend_from_slice(&s.to_le_bytes());
+            body.extend_from_slice(&e.to_le_bytes());
+            body.extend_from_slice(&enc(o, l).to_le_bytes());
         }
-        for x in lists {
+        let mut out = Vec::with_capacity(16 + body.len() + packed.len() * 4);
+        out.extend_from_slice(b"TRWI");
+        for n in [v4.len(), v6.len(), packed.len()] {
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&body);
+        for x in &packed {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out
@@ -223,32 +401,45 @@ impl IpTables {
         })
     }
 
-    fn list(&self, off: u32, len: u32) -> IdList<'_> {
+    fn list(&self, r: u32) -> IdList<'_> {
+        if r & 0x8000_0000 != 0 {
+            return IdList {
+                b: &[],
+                pos: 0,
+                end: 0,
+                single: Some((r >> 30 & 1) << 31 | (r & 0x3fff_ffff)),
+            };
+        }
+        let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC + self.n6 * V6_REC;
-        let (off, len) = (off as usize, len as usize);
-        let ok = off.checked_add(len).is_some_and(|e| e <= self.nlist);
-        let (pos, end) = if ok {
-            (base + 4 * off, base + 4 * (off + len))
+        let off = r as usize;
+        let len = if off < self.nlist {
+            u32_at(b, base + 4 * off).map_or(0, |l| l as usize)
+        } else {
+            0
+        };
+        let ok = off
+            .checked_add(1)
+            .and_then(|s| s.checked_add(len))
+            .is_some_and(|e| e <= self.nlist);
+        let (pos, end) = if ok && len > 0 {
+            (base + 4 * (off + 1), base + 4 * (off + 1 + len))
         } else {
             (0, 0)
         };
         IdList {
-            b: self.blob.as_ref(),
+            b,
             pos,
             end,
+            single: None,
         }
     }
 
     pub(crate) fn lookup_v4(&self, ip: u32) -> IdList<'_> {
         let b = self.blob.as_ref();
-        let rec = |i: usize| -> Option<(u32, u32, u32, u32)> {
+        let rec = |i: usize| -> Option<(u32, u32, u32)> {
             let o = 16 + i * V4_REC;
-            Some((
-                u32_at(b, o)?,
-                u32_at(b, o + 4)?,
-                u32_at(b, o + 8)?,
-                u32_at(b, o + 12)?,
-            ))
+            Some((u32_at(b, o)?, u32_at(b, o + 4)?, u32_at(b, o + 8)?))
         };
         // Last range with start <= ip.
         let (mut lo, mut hi) = (0usize, self.n4);
@@ -260,7 +451,7 @@ impl IpTables {
             }
         }
         match lo.checked_sub(1).and_then(rec) {
-            Some((_, e, off, len)) if ip <= e => self.list(off, len),
+            Some((_, e, r)) if ip <= e => self.list(r),
             _ => IdList::EMPTY,
         }
     }
@@ -268,14 +459,9 @@ impl IpTables {
     pub(crate) fn lookup_v6(&self, ip: u128) -> IdList<'_> {
         let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC;
-        let rec = |i: usize| -> Option<(u128, u128, u32, u32)> {
+        let rec = |i: usize| -> Option<(u128, u128, u32)> {
             let o = base + i * V6_REC;
-            Some((
-                u128_at(b, o)?,
-                u128_at(b, o + 16)?,
-                u32_at(b, o + 32)?,
-                u32_at(b, o + 36)?,
-            ))
+            Some((u128_at(b, o)?, u128_at(b, o + 16)?, u32_at(b, o + 32)?))
         };
         let (mut lo, mut hi) = (0usize, self.n6);
         while lo < hi {
@@ -286,7 +472,7 @@ impl IpTables {
             }
         }
         match lo.checked_sub(1).and_then(rec) {
-            Some((_, e, off, len)) if ip <= e => self.list(off, len),
+            Some((_, e, r)) if ip <= e => self.list(r),
             _ => IdList::EMPTY,
         }
     }
@@ -297,6 +483,7 @@ pub(crate) struct IdList<'a> {
     b: &'a [u8],
     pos: usize,
     end: usize,
+    single: Option<u32>,
 }
 
 impl IdList<'_> {
@@ -304,12 +491,16 @@ impl IdList<'_> {
         b: &[],
         pos: 0,
         end: 0,
+        single: None,
     };
 }
 
 impl Iterator for IdList<'_> {
     type Item = u32;
     fn next(&mut self) -> Option<u32> {
+        if let Some(v) = self.single.take() {
+            return Some(v);
+        }
         if self.pos >= self.end {
             return None;
         }
@@ -375,69 +566,219 @@ impl Table {
     }
 }
 
-/// Number of metadata fields per record (see `build::fields`).
-pub(crate) const NFIELDS: usize = 12;
-
-/// `records.bin`: `TRWR`, n, 13 × u32 counts per type, nblocks+1 × u32 block offsets, data.
-/// A block holds up to [`BLOCK`] records; each record is a varint bitmask of the fields that
-/// differ from the previous record (zeros before the first), then for each such field the
-/// zigzag varint of the wrapping difference.
-pub(crate) struct Records {
+/// Rows of `N` u64 fields in blocks of [`BLOCK`]: `magic`, n, `extra` header u32s,
+/// (nblocks+1) × u32 block offsets, data. Delta-coded rows are a varint bitmask of the fields
+/// that differ from the previous row of its block (zeros before the first), then for each
+/// such field the zigzag varint of the wrapping difference. Plain rows (for fields that
+/// change on every row) are varint(field 0 << 1 | any other field non-zero), then the other
+/// fields as varints only when one is non-zero (most indicators have no reference).
+pub(crate) struct Rows<const N: usize> {
     blob: Blob,
     pub(crate) len: u32,
-    pub(crate) type_counts: [u32; 13],
+    extra: usize,
     nblocks: usize,
+    delta: bool,
 }
 
-impl Records {
-    pub(crate) fn header_len(nblocks: usize) -> usize {
-        8 + 13 * 4 + (nblocks + 1) * 4
+impl<const N: usize> Rows<N> {
+    fn header_len(extra: usize, nblocks: usize) -> usize {
+        8 + 4 * extra + (nblocks + 1) * 4
     }
 
-    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Records, SnapshotError> {
-        let b = blob.as_ref();
-        header(b, *b"TRWR", path)?;
-        let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
-        let mut type_counts = [0u32; 13];
-        for (i, c) in type_counts.iter_mut().enumerate() {
-            *c = u32_at(b, 8 + 4 * i).ok_or_else(|| corrupt(path, "truncated header"))?;
+    pub(crate) fn write(magic: [u8; 4], extra: &[u32], rows: &[[u64; N]], delta: bool) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut offsets = Vec::with_capacity(rows.len() / BLOCK + 2);
+        let mut prev = [0u64; N];
+        for (i, f) in rows.iter().enumerate() {
+            if i % BLOCK == 0 {
+                offsets.push(data.len() as u32);
+                prev = [0; N];
+            }
+            if !delta {
+                let rest = f[1..].iter().any(|&v| v != 0);
+                put_varint(&mut data, f[0] << 1 | u64::from(rest));
+                if rest {
+                    for v in &f[1..] {
+                        put_varint(&mut data, *v);
+                    }
+                }
+                continue;
+            }
+            let mut mask = 0u64;
+            for j in 0..N {
+                if f[j] != prev[j] {
+                    mask |= 1 << j;
+                }
+            }
+            put_varint(&mut data, mask);
+            for j in 0..N {
+                if mask >> j & 1 == 1 {
+                    put_varint(&mut data, zigzag(f[j].wrapping_sub(prev[j]) as i64));
+                }
+            }
+            prev = *f;
         }
+        offsets.push(data.len() as u32);
+        let mut out = Vec::with_capacity(Self::header_len(extra.len(), offsets.len()) + data.len());
+        out.extend_from_slice(&magic);
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for x in extra.iter().chain(&offsets) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&data);
+        out
+    }
+
+    pub(crate) fn parse(
+        blob: Blob,
+        path: &Path,
+        magic: [u8; 4],
+        extra: usize,
+        delta: bool,
+    ) -> Result<Self, SnapshotError> {
+        let b = blob.as_ref();
+        header(b, magic, path)?;
+        let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
         let nblocks = (len as usize).div_ceil(BLOCK);
-        let hl = Records::header_len(nblocks);
+        let hl = Self::header_len(extra, nblocks);
         let last = u32_at(b, hl - 4).ok_or_else(|| corrupt(path, "truncated block index"))?;
         if b.len() as u64 != hl as u64 + u64::from(last) {
             return Err(corrupt(path, "length does not match block index"));
         }
-        Ok(Records {
+        Ok(Rows {
             blob,
             len,
-            type_counts,
+            extra,
             nblocks,
+            delta,
         })
     }
 
-    /// The raw field values of record `id`.
-    pub(crate) fn fields(&self, id: u32) -> Option<[u64; NFIELDS]> {
-        if id >= self.len {
+    /// Extra header word `i`.
+    pub(crate) fn extra(&self, i: usize) -> Option<u32> {
+        if i >= self.extra {
+            return None;
+        }
+        u32_at(self.blob.as_ref(), 8 + 4 * i)
+    }
+
+    /// The fields of row `i`.
+    pub(crate) fn row(&self, i: u32) -> Option<[u64; N]> {
+        if i >= self.len {
             return None;
         }
         let b = self.blob.as_ref();
-        let blk = id as usize / BLOCK;
-        let hl = Records::header_len(self.nblocks);
-        let s = u32_at(b, 8 + 13 * 4 + 4 * blk)? as usize;
-        let e = u32_at(b, 8 + 13 * 4 + 4 * (blk + 1))? as usize;
+        let blk = i as usize / BLOCK;
+        let hl = Self::header_len(self.extra, self.nblocks);
+        let ob = 8 + 4 * self.extra;
+        let s = u32_at(b, ob + 4 * blk)? as usize;
+        let e = u32_at(b, ob + 4 * (blk + 1))? as usize;
         let data = b.get(hl.checked_add(s)?..hl.checked_add(e)?)?;
         let mut pos = 0;
-        let mut f = [0u64; NFIELDS];
-        for _ in 0..=(id as usize % BLOCK) {
+        let mut f = [0u64; N];
+        if !self.delta {
+            for _ in 0..=(i as usize % BLOCK) {
+                let v0 = get_varint(data, &mut pos)?;
+                f = [0; N];
+                f[0] = v0 >> 1;
+                if v0 & 1 == 1 {
+                    for v in f.iter_mut().skip(1) {
+                        *v = get_varint(data, &mut pos)?;
+                    }
+                }
+            }
+            return Some(f);
+        }
+        for _ in 0..=(i as usize % BLOCK) {
             let mask = get_varint(data, &mut pos)?;
-            for (i, v) in f.iter_mut().enumerate() {
-                if mask >> i & 1 == 1 {
+            for (j, v) in f.iter_mut().enumerate() {
+                if mask >> j & 1 == 1 {
                     let d = unzigzag(get_varint(data, &mut pos)?);
                     *v = v.wrapping_add(d as u64);
                 }
             }
         }
         Some(f)
+    }
+}
+
+/// Strings per front-coded block of `strings.bin`.
+const SBLOCK: usize = 16;
+
+/// `strings.bin`: `TRWS`, n, (nblocks+1) × u32 block offsets, data; each string is
+/// varint(bytes shared with the previous string of its block), varint(suffix length), suffix.
+/// Interned references (`https://urlhaus.abuse.ch/url/123/`) share long prefixes.
+pub(crate) struct Strings {
+    blob: Blob,
+    n: usize,
+}
+
+impl Strings {
+    pub(crate) fn write(items: &[&str]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut offsets = Vec::new();
+        let mut prev: &[u8] = &[];
+        for (i, s) in items.iter().enumerate() {
+            let s = s.as_bytes();
+            if i % SBLOCK == 0 {
+                offsets.push(data.len() as u32);
+                prev = &[];
+            }
+            let shared = prev.iter().zip(s).take_while(|(a, b)| a == b).count();
+            put_varint(&mut data, shared as u64);
+            put_varint(&mut data, (s.len() - shared) as u64);
+            data.extend_from_slice(&s[shared..]);
+            prev = s;
+        }
+        offsets.push(data.len() as u32);
+        let mut out = Vec::with_capacity(8 + 4 * offsets.len() + data.len());
+        out.extend_from_slice(b"TRWS");
+        out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+        for o in &offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend_from_slice(&data);
+        out
+    }
+
+    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Strings, SnapshotError> {
+        let b = blob.as_ref();
+        header(b, *b"TRWS", path)?;
+        let n = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))? as usize;
+        let nblocks = n.div_ceil(SBLOCK);
+        let hl = 8 + 4 * (nblocks + 1);
+        let last = u32_at(b, hl - 4).ok_or_else(|| corrupt(path, "truncated offsets"))?;
+        if b.len() as u64 != hl as u64 + u64::from(last) {
+            return Err(corrupt(path, "length does not match offsets"));
+        }
+        Ok(Strings { blob, n })
+    }
+
+    /// String `i`.
+    pub(crate) fn get(&self, i: u32) -> Option<Vec<u8>> {
+        let i = i as usize;
+        if i >= self.n {
+            return None;
+        }
+        let b = self.blob.as_ref();
+        let blk = i / SBLOCK;
+        let hl = 8 + 4 * (self.n.div_ceil(SBLOCK) + 1);
+        let s = u32_at(b, 8 + 4 * blk)? as usize;
+        let e = u32_at(b, 8 + 4 * (blk + 1))? as usize;
+        let data = b.get(hl.checked_add(s)?..hl.checked_add(e)?)?;
+        let mut pos = 0;
+        let mut cur: Vec<u8> = Vec::new();
+        for _ in 0..=(i % SBLOCK) {
+            let shared = usize::try_from(get_varint(data, &mut pos)?).ok()?;
+            let len = usize::try_from(get_varint(data, &mut pos)?).ok()?;
+            if shared > cur.len() {
+                return None;
+            }
+            cur.truncate(shared);
+            let end = pos.checked_add(len)?;
+            cur.extend_from_slice(data.get(pos..end)?);
+            pos = end;
+        }
+        Some(cur)
     }
 }

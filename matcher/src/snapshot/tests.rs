@@ -661,3 +661,30 @@ proptest! {
         s.match_email(&txt, &mut h);
     }
 }
+
+#[test]
+fn domain_index_inverts_large_permutations() {
+    use super::format::{Blob, DomainIdx};
+    for n in [0usize, 1, 2, 15, 16, 17, 100, 5000] {
+        // A permutation with one long cycle, fixed points and short cycles.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ n as u64;
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            perm.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let r2i: Vec<(u32, bool)> = perm.iter().map(|&p| (p, p % 3 == 0)).collect();
+        let bytes = DomainIdx::write(&r2i);
+        let idx = match DomainIdx::parse(Blob::Mem(bytes), Path::new("t")) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        for (r, &(id, exact)) in r2i.iter().enumerate() {
+            assert_eq!(idx.id_of(r as u32), Some((id, exact)));
+            assert_eq!(idx.rank_of(id), Some(r as u32), "n={n} id={id}");
+        }
+        assert_eq!(idx.rank_of(n as u32), None);
+    }
+}
