@@ -959,6 +959,11 @@ impl PacketDecoder {
             self.stats.drop("udp: truncated header");
             return;
         };
+        if d.len() < 8 {
+            // The checksum is cut off: found by the pkt_decode fuzz target.
+            self.stats.drop("udp: truncated header");
+            return;
+        }
         let ulen = usize::from(ulen);
         let payload = if ulen < 8 {
             self.stats.drop("udp: bad length");
