@@ -26,16 +26,16 @@ t() { # label, command...
   start=$(date +%s.%N)
   "$@"
   end=$(date +%s.%N)
-  echo "$label: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') s"
+  echo "$label: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') s" >&2
 }
 t "wc -l" wc -l "$log" >/dev/null
 /usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB" \
   "$trawl" -q scan --data "$work/data" -o "$work/trawl.alerts" "$log"
 echo "trawl alerts: $(wc -l < "$work/trawl.alerts"); distinct alerted lines: $(grep -o '"offset":[0-9]*' "$work/trawl.alerts" | sort -u | wc -l); planted: $(wc -l < "$work/planted.txt")"
-t "LC_ALL=C grep -F -f domains.txt" env LC_ALL=C grep -F -f "$work/domains.txt" "$log" > "$work/grep.out" || true
+t "LC_ALL=C grep -F -f domains.txt" timeout 900 env LC_ALL=C grep -F -f "$work/domains.txt" "$log" > "$work/grep.out" || true
 echo "grep lines: $(wc -l < "$work/grep.out")"
 if command -v rg >/dev/null; then
-  t "rg -F -f domains.txt" rg -F -f "$work/domains.txt" "$log" > "$work/rg.out" || true
+  t "rg -F -f domains.txt" timeout 900 rg -F -f "$work/domains.txt" "$log" > "$work/rg.out" || true
   echo "rg lines: $(wc -l < "$work/rg.out")"
 fi
 python3 - "$work" <<'PY'
