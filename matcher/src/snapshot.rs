@@ -649,8 +649,13 @@ impl Snapshot {
 
     /// The full record of indicator `id`, `None` when out of range or undecodable.
     pub fn try_indicator(&self, id: IndicatorId) -> Option<Indicator> {
-        let itype = self.itype(id)?;
         let value = self.value(id)?;
+        self.record_with_value(id, value)
+    }
+
+    /// The record of `id` around an already known value.
+    fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
+        let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
         let f = self.profiles.row(u32::try_from(pid).ok()?)?;
         let string = |v: u64| -> Option<Option<String>> {
@@ -714,9 +719,48 @@ impl Snapshot {
         })
     }
 
+    /// Every value indexed by id, decoded in one streaming pass over each FST (a value
+    /// rebuilt per id costs a reverse walk of its FST; whole-set readers such as exports
+    /// and `trawl update`'s history use this instead).
+    fn all_values(&self) -> Vec<String> {
+        use fst::Streamer;
+        let mut vals = vec![String::new(); self.len()];
+        let dom_base = self.type_start[2];
+        for shard in &self.domains {
+            let mut stream = shard.map.stream();
+            while let Some((key, rank)) = stream.next() {
+                let Some((i, _)) = u32::try_from(rank).ok().and_then(|r| self.dom_idx.id_of(r))
+                else {
+                    continue;
+                };
+                let slot = dom_base
+                    .checked_add(i)
+                    .and_then(|id| vals.get_mut(id as usize));
+                if let (Some(slot), Ok(rev)) = (slot, std::str::from_utf8(key)) {
+                    *slot = unreverse(rev);
+                }
+            }
+        }
+        let mut stream = self.values.stream();
+        while let Some((key, id)) = stream.next() {
+            let slot = usize::try_from(id).ok().and_then(|id| vals.get_mut(id));
+            if let (Some(slot), Some(v)) = (slot, key.get(1..)) {
+                if let Ok(v) = std::str::from_utf8(v) {
+                    *slot = v.to_string();
+                }
+            }
+        }
+        vals
+    }
+
     /// Every indicator, ordered by (itype, value); ids are 0..len in this order.
     pub fn iter(&self) -> impl Iterator<Item = Indicator> + '_ {
-        (0..self.len() as IndicatorId).map(|id| self.indicator(id))
+        let vals = self.all_values();
+        vals.into_iter().enumerate().map(|(id, value)| {
+            let id = id as IndicatorId;
+            self.record_with_value(id, value)
+                .unwrap_or_else(|| Indicator::new(String::new(), IndicatorType::Pattern, ""))
+        })
     }
 
     /// The id of the indicator with exactly this normalised value and type (e.g. a CIDR or
