@@ -16,7 +16,14 @@ use std::path::PathBuf;
 /// The data directory (snapshots, fetch cache, query log) is, in order: --data, $TRAWL_DATA,
 /// the config's [sensor] data, then ~/.local/share/trawl.
 #[derive(Debug, Parser)]
-#[command(name = "trawl", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "trawl",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). TRAWL_LOG=... overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
