@@ -70,6 +70,10 @@ pub struct AlertArgs {
     /// Print the end-of-run summary as JSON on stderr instead of text.
     #[arg(long)]
     pub summary_json: bool,
+    /// Fold repeats of the same (indicator, source ip) within WINDOW of event time (`60s`,
+    /// `5m`) into one alert carrying `trawl.repeat_count` (default: report every hit).
+    #[arg(long, value_name = "WINDOW")]
+    pub suppress: Option<String>,
 }
 
 /// The subcommands.

@@ -198,6 +198,55 @@ pub fn alert_output(alert: &AlertArgs) -> Result<Box<dyn Write>> {
     })
 }
 
+/// The alert stream of scan/replay/sniff: plain, or folded by `--suppress`.
+pub enum AlertOut {
+    /// Every alert as it comes.
+    Plain(Box<dyn Write>),
+    /// Repeats folded by event time.
+    Folding(crate::daemon::suppress::SuppressWriter<Box<dyn Write>>),
+}
+
+impl AlertOut {
+    /// The destination of `alert` (-o or stdout), folding when --suppress was given.
+    pub fn open(alert: &AlertArgs) -> Result<AlertOut> {
+        let out = alert_output(alert)?;
+        Ok(match alert.suppress.as_deref() {
+            None => AlertOut::Plain(out),
+            Some(w) => AlertOut::Folding(crate::daemon::suppress::SuppressWriter::new(
+                out,
+                crate::daemon::sinks::parse_duration(w)
+                    .with_context(|| format!("--suppress {w}"))?,
+            )),
+        })
+    }
+
+    /// Flush (and emit what is still folded); returns how many alerts were folded.
+    pub fn finish(self) -> Result<u64> {
+        Ok(match self {
+            AlertOut::Plain(mut w) => {
+                w.flush().context("writing alerts")?;
+                0
+            }
+            AlertOut::Folding(w) => w.finish().context("writing alerts")?,
+        })
+    }
+}
+
+impl Write for AlertOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            AlertOut::Plain(w) => w.write(buf),
+            AlertOut::Folding(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            AlertOut::Plain(w) => w.flush(),
+            AlertOut::Folding(w) => w.flush(),
+        }
+    }
+}
+
 /// Everything the matching commands share: the snapshot, the alert context and filter.
 pub struct MatchSetup {
     /// The loaded snapshot.
@@ -238,7 +287,7 @@ fn scan_cmd(
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
-    let mut out = alert_output(alert)?;
+    let mut out = AlertOut::open(alert)?;
     let mut stats = ScanStats::default();
     let mut failed = Vec::new();
     for file in files {
@@ -252,14 +301,17 @@ fn scan_cmd(
             &mut stats,
         ) {
             if opts.strict {
-                out.flush().ok();
+                out.finish().ok();
                 return Err(e);
             }
             eprintln!("trawl: {e:#}");
             failed.push(file.display().to_string());
         }
     }
-    out.flush().context("writing alerts")?;
+    let folded = out.finish()?;
+    if folded > 0 && !quiet {
+        eprintln!("--suppress folded {folded} repeated alert(s) into trawl.repeat_count");
+    }
     if !quiet {
         if alert.summary_json {
             eprintln!("{}", serde_json::to_string(&stats)?);

@@ -2,7 +2,7 @@
 
 use crate::alert::build_alert;
 use crate::cli::{AlertArgs, DataArgs};
-use crate::commands::{alert_output, match_setup};
+use crate::commands::{match_setup, AlertOut};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use crate::scan::{now_ns, write_json_line};
 use anyhow::{Context, Result};
@@ -110,19 +110,20 @@ pub fn replay_cmd(
         .context("replaying captures")?;
     let mut rendered = rendered.into_inner().unwrap_or_default();
     rendered.sort_by_key(|r| r.key);
-    let mut out = alert_output(alert)?;
+    let mut out = crate::commands::AlertOut::open(alert)?;
     let mut alerts = 0u64;
     for r in &rendered {
         alerts += r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         out.write_all(&r.bytes)?;
     }
-    out.flush()?;
+    let folded = out.finish()?;
     if !quiet {
         let secs = started.elapsed().as_secs_f64();
         let summary = serde_json::json!({
             "files": files.len(),
             "seconds": secs,
             "alerts": alerts,
+            "folded_by_suppress": folded,
             "alerts_by_feed": by_feed.into_inner().unwrap_or_default(),
             "decode": stats,
         });
@@ -203,7 +204,7 @@ pub fn sniff_cmd(
         let stop = stop.clone();
         ctrlc_like(move || stop.store(true, Ordering::SeqCst));
     }
-    let out = Mutex::new(alert_output(alert)?);
+    let out = Mutex::new(AlertOut::open(alert)?);
     let now = now_ns();
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
@@ -234,8 +235,8 @@ pub fn sniff_cmd(
         }
     })
     .with_context(|| format!("capturing on {}", args.interface))?;
-    if let Ok(mut o) = out.lock() {
-        o.flush()?;
+    if let Ok(o) = out.into_inner() {
+        o.finish()?;
     }
     if !quiet {
         eprintln!("{}", serde_json::to_string(&stats)?);

@@ -496,3 +496,53 @@ fn demo_runs_the_whole_pipeline() {
         assert!(len > 0, "{f} missing or empty");
     }
 }
+
+#[test]
+fn suppress_folds_repeats_by_event_time_without_dropping_them() {
+    let data = sample_snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut text = String::new();
+    for t in [0, 1, 2, 3, 4, 200] {
+        text.push_str(&format!(
+            "{}.000     10 10.0.0.5 TCP_MISS/200 100 GET http://www.update-checker.top/t{t} - HIER_DIRECT/93.184.216.34 text/html\n",
+            1764309600 + t
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let all = json_lines(&trawl_ok(&[
+        "-q",
+        "scan",
+        "--data",
+        p(data.path()),
+        p(&log),
+    ]));
+    assert_eq!(all.len(), 6, "without --suppress every hit is reported");
+    let folded = json_lines(&trawl_ok(&[
+        "-q",
+        "scan",
+        "--suppress",
+        "60s",
+        "--data",
+        p(data.path()),
+        p(&log),
+    ]));
+    let urls: Vec<&str> = folded
+        .iter()
+        .map(|a| a["url"]["full"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://www.update-checker.top/t0",
+            "http://www.update-checker.top/t4",
+            "http://www.update-checker.top/t200"
+        ]
+    );
+    assert!(folded[0]["trawl"].get("repeat_count").is_none());
+    assert_eq!(
+        folded[1]["trawl"]["repeat_count"], 4,
+        "t1..t4 folded into the window's last"
+    );
+    assert!(folded[2]["trawl"].get("repeat_count").is_none());
+}

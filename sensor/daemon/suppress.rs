@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 struct Entry {
@@ -108,6 +109,97 @@ impl Suppressor {
     }
 }
 
+/// A `Write` adaptor for `scan`/`replay --suppress`: alert lines pass through a
+/// [`Suppressor`] clocked by each alert's own `@timestamp` (event time, so an offline replay
+/// folds exactly as the live sensor would have). Call [`SuppressWriter::finish`] at the end.
+pub struct SuppressWriter<W: Write> {
+    inner: W,
+    suppressor: Suppressor,
+    epoch: Instant,
+    pending: Vec<u8>,
+    /// Alerts folded into later ones.
+    pub folded: u64,
+}
+
+impl<W: Write> SuppressWriter<W> {
+    /// Fold repeats within `window` before writing to `inner`.
+    pub fn new(inner: W, window: Duration) -> Self {
+        SuppressWriter {
+            inner,
+            suppressor: Suppressor::new(window),
+            epoch: Instant::now(),
+            pending: Vec::new(),
+            folded: 0,
+        }
+    }
+
+    fn event_instant(&self, alert: &Value) -> Instant {
+        // Map event time onto the Instant scale: epoch + (t - 2000-01-01).
+        let ms = alert["@timestamp"]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64 - 946_684_800_000)
+            .unwrap_or(0)
+            .max(0);
+        self.epoch + Duration::from_millis(ms as u64)
+    }
+
+    fn line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            self.inner.write_all(line)?;
+            return self.inner.write_all(b"\n");
+        };
+        let now = self.event_instant(&v);
+        for old in self.suppressor.expire(now) {
+            serde_json::to_writer(&mut self.inner, &old)?;
+            self.inner.write_all(b"\n")?;
+        }
+        match self.suppressor.offer(v, now) {
+            Some(v) => {
+                serde_json::to_writer(&mut self.inner, &v)?;
+                self.inner.write_all(b"\n")
+            }
+            None => {
+                self.folded += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Write what is still folded (with its count) and flush.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.line(&rest)?;
+        }
+        for v in self.suppressor.drain() {
+            serde_json::to_writer(&mut self.inner, &v)?;
+            self.inner.write_all(b"\n")?;
+        }
+        self.inner.flush()?;
+        Ok(self.folded)
+    }
+}
+
+impl<W: Write> Write for SuppressWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(i) = memchr::memchr(b'\n', &self.pending) {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            let line = &line[..line.len() - 1];
+            if !line.is_empty() {
+                self.line(line)?;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +219,31 @@ mod tests {
         let next = s.offer(alert(4), t0 + Duration::from_secs(61)).unwrap();
         assert_eq!(next["trawl"]["repeat_count"], 2);
         assert_eq!(next["n"], 4);
+    }
+
+    #[test]
+    fn writer_folds_by_event_time() {
+        let mut out = Vec::new();
+        let mut w = SuppressWriter::new(&mut out, Duration::from_secs(60));
+        for (n, t) in [(1, "00:00"), (2, "00:10"), (3, "00:20"), (4, "02:00")] {
+            let a = json!({"@timestamp": format!("2026-11-28T06:{t}.000Z"),
+                "source":{"ip":"10.0.0.1"},"trawl":{"matched":{"indicator":"evil.example"}},"n":n});
+            w.write_all(format!("{a}\n").as_bytes()).unwrap();
+        }
+        assert_eq!(w.finish().unwrap(), 2);
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The first alert, then (window over) the last repeat carrying the folded count,
+        // then the alert of the new window.
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["n"], 1);
+        assert!(lines[0]["trawl"].get("repeat_count").is_none());
+        assert_eq!(lines[1]["n"], 3);
+        assert_eq!(lines[1]["trawl"]["repeat_count"], 2);
+        assert_eq!(lines[2]["n"], 4);
     }
 
     #[test]
