@@ -236,8 +236,21 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                 })?,
         );
     }
-    // Feed scheduler.
-    if !config.feeds.is_empty() {
+    // Feed scheduler: only feeds with a `refresh` interval are refreshed by the daemon (the
+    // update itself skips those not yet due); without any, snapshots come from `trawl update`
+    // run elsewhere (cron, another host) and are picked up by the reload thread.
+    let min_refresh = config
+        .feeds
+        .iter()
+        .filter_map(|f| f.refresh.map(|r| r.0))
+        .min();
+    if min_refresh.is_none() {
+        tracing::info!(
+            "no [[feed]] has refresh = \"...\": the daemon will not refresh feeds itself"
+        );
+    }
+    if let Some(interval) = min_refresh {
+        let interval = interval.max(Duration::from_secs(60));
         let stop = stop.clone();
         let reload_now = reload_now.clone();
         let data = data.clone();
@@ -247,7 +260,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                 .name("feeds".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        sleep_unless(&stop, Duration::from_secs(60));
+                        sleep_unless(&stop, interval);
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }

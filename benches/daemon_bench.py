@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Daemon benchmarks for `trawl run` (README "Performance", issue 7).
+
+  benches/daemon_bench.py latency [RATE] [SECONDS]
+      Appends Squid lines to a tailed file at RATE lines/s (default 100000) for SECONDS
+      (default 10); every 100th line hits the feed and carries its write time. Reports
+      lines processed, and the p50/p99/max latency from write to alert on disk.
+  benches/daemon_bench.py reload [DOMAINS] [RELOADS]
+      Compiles DOMAINS domains (default 1000000), starts the daemon, then publishes RELOADS
+      (default 20) new snapshots with `trawl update --force`; reports each reload's time
+      (update published -> /metrics shows the version) and the daemon's RSS after each.
+
+Needs a release build (cargo build --release); uses only the standard library.
+"""
+import json, os, random, re, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAWL = os.path.join(ROOT, "target", "release", "trawl")
+
+def free_port():
+    import socket
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def setup(work, domains):
+    os.makedirs(f"{work}/logs", exist_ok=True)
+    with open(f"{work}/bad.txt", "w") as f:
+        f.write("\n".join(domains) + "\n")
+    port = free_port()
+    with open(f"{work}/trawl.toml", "w") as f:
+        f.write(f'''[sensor]
+name = "bench"
+data = "{work}/data"
+metrics = "127.0.0.1:{port}"
+
+[[feed]]
+name = "bad"
+source = "bad.txt"
+format = "plain"
+itype = "fqdn"
+
+[[source]]
+kind = "file"
+paths = ["{work}/logs/access.log*"]
+format = "squid"
+
+[[sink]]
+kind = "jsonl"
+path = "{work}/alerts.jsonl"
+''')
+    subprocess.run([TRAWL, "-q", "update", "--config", f"{work}/trawl.toml"], check=True)
+    return port
+
+def metrics(port):
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r"^([a-z_]+) (\d+)$", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+def wait_metrics(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if metrics(port):
+            return
+        time.sleep(0.05)
+    raise SystemExit("daemon did not start")
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
+
+def latency(rate, seconds):
+    work = tempfile.mkdtemp(prefix="trawl-lat-")
+    port = setup(work, ["bad.example"])
+    d = subprocess.Popen([TRAWL, "run", "--config", f"{work}/trawl.toml"], stderr=subprocess.DEVNULL)
+    try:
+        wait_metrics(port)
+        log = open(f"{work}/logs/access.log", "a")
+        tick, written, hits = 0.01, 0, 0
+        per_tick = max(1, int(rate * tick))
+        start = time.time()
+        next_t = start
+        lat, seen, pos = [], 0, 0
+        alerts_path = f"{work}/alerts.jsonl"
+        def drain():
+            nonlocal pos, seen
+            try:
+                with open(alerts_path) as f:
+                    f.seek(pos)
+                    data = f.read()
+            except FileNotFoundError:
+                return
+            cut = data.rfind("\n") + 1
+            pos += len(data[:cut].encode())
+            now = time.time_ns()
+            for line in data[:cut].splitlines():
+                url = json.loads(line)["url"]["full"]
+                lat.append((now - int(url.rsplit("/", 1)[1])) / 1e6)
+                seen += 1
+        while time.time() - start < seconds:
+            now_ns = time.time_ns()
+            chunk = []
+            for i in range(per_tick):
+                written += 1
+                if written % 100 == 0:
+                    hits += 1
+                    chunk.append(f"{now_ns // 10**9}.000 5 10.0.0.5 TCP_MISS/200 10 GET http://www.bad.example/w/{now_ns} - HIER_DIRECT/93.184.216.34 -\n")
+                else:
+                    chunk.append(f"{now_ns // 10**9}.000 5 10.0.0.5 TCP_MISS/200 10 GET http://www.good.example/{written} - HIER_DIRECT/93.184.216.34 -\n")
+            log.write("".join(chunk)); log.flush()
+            drain()
+            next_t += tick
+            delay = next_t - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        elapsed = time.time() - start
+        end = time.time() + 30
+        while seen < hits and time.time() < end:
+            drain(); time.sleep(0.005)
+        m = metrics(port)
+        print(f"latency: wrote {written} lines in {elapsed:.1f} s ({written/elapsed:,.0f} lines/s offered); "
+              f"daemon processed {m.get('trawl_lines_total', 0)} lines; {seen}/{hits} alerts; "
+              f"write->alert p50 {pct(lat, .5):.0f} ms, p99 {pct(lat, .99):.0f} ms, max {max(lat or [0]):.0f} ms")
+    finally:
+        d.terminate(); d.wait()
+
+def reload_bench(n_domains, reloads):
+    work = tempfile.mkdtemp(prefix="trawl-reload-")
+    rng = random.Random(7)
+    alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+    domains = sorted({"".join(rng.choice(alnum) for _ in range(12)) + ".com" for _ in range(n_domains)})
+    port = setup(work, domains)
+    d = subprocess.Popen([TRAWL, "run", "--config", f"{work}/trawl.toml"], stderr=subprocess.DEVNULL)
+    try:
+        wait_metrics(port)
+        time.sleep(1)
+        base = rss_kb(d.pid)
+        print(f"reload: {len(domains)} domains; daemon RSS after first load {base/1024:.0f} MiB")
+        for i in range(reloads):
+            with open(f"{work}/bad.txt", "a") as f:
+                f.write(f"reload{i}.example\n")
+            subprocess.run([TRAWL, "-q", "update", "--force", "--config", f"{work}/trawl.toml"], check=True)
+            t0 = time.time()
+            want = i + 2
+            while metrics(port).get("trawl_snapshot_version") != want:
+                if time.time() - t0 > 60:
+                    raise SystemExit("reload not seen")
+                time.sleep(0.01)
+            took = (time.time() - t0) * 1000
+            time.sleep(0.3)
+            print(f"  reload {i+1:2d}: seen after {took:5.0f} ms; RSS {rss_kb(d.pid)/1024:6.0f} MiB")
+    finally:
+        d.terminate(); d.wait()
+
+if __name__ == "__main__":
+    if not os.path.exists(TRAWL):
+        raise SystemExit("build first: cargo build --release")
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "latency"
+    if cmd == "latency":
+        latency(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000, float(sys.argv[3]) if len(sys.argv) > 3 else 10)
+    elif cmd == "reload":
+        reload_bench(int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000, int(sys.argv[3]) if len(sys.argv) > 3 else 20)
+    else:
+        raise SystemExit(__doc__)
