@@ -96,14 +96,19 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// GET from the admin endpoint; empty while the daemon is not listening yet.
+/// GET from the admin endpoint; empty while the daemon is not answering.
 fn http_get(port: u16, path: &str) -> String {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // A daemon starting or stopping may accept and drop the connection: treat any I/O
+    // error as "not answering yet" (callers poll).
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").is_err()
+        || s.read_to_string(&mut out).is_err()
+    {
+        return String::new();
+    }
     out
 }
 

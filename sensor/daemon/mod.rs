@@ -333,8 +333,16 @@ async fn admin_server(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) 
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = sock.read(&mut buf).await.unwrap_or(0);
+            // Read the whole request head (it may arrive in several segments): closing with
+            // unread bytes would make the kernel reset the connection under the response.
+            let mut buf = [0u8; 4096];
+            let mut n = 0;
+            while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf[n..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => n += k,
+                }
+            }
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("/");
             let (status, ctype, body) = match path {
