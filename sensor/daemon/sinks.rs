@@ -61,13 +61,16 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => bail!("bad duration {s:?}: use s, m, h or d"),
     };
+    let secs = n
+        .checked_mul(unit_secs)
+        .with_context(|| format!("duration {s:?} is too long"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -477,6 +480,11 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
         assert!(parse_duration("5 weeks").is_err());
+        assert!(
+            parse_duration("99999999999999999d").is_err(),
+            "overflow is an error, not a panic"
+        );
+        assert!(parse_duration("").is_err());
     }
 
     #[test]
