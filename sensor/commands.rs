@@ -7,6 +7,8 @@ use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use anyhow::{anyhow, bail, Context, Result};
 use feeds::config::Config;
 use ingest::logs::LogFormat;
+use matcher::normalize::parse_cidr;
+use matcher::text::url_host;
 use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Severity, Snapshot, Tlp};
 use serde_json::json;
 use std::io::{BufWriter, Write};
@@ -427,19 +429,9 @@ fn query_row(query: &str, ind: &Indicator, kind: matcher::MatchKind) -> serde_js
     })
 }
 
-/// Parse `a.b.c.d/nn` or `v6/nn` into (network address, prefix length).
-fn parse_cidr(value: &str) -> Option<(IpAddr, u8)> {
-    let (addr, len) = value.split_once('/')?;
-    Some((addr.parse().ok()?, len.parse().ok()?))
-}
-
 fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
-    let (addr, len) = match parse_cidr(outer) {
-        Some(x) => x,
-        None => match outer.parse::<IpAddr>() {
-            Ok(a) => (a, if a.is_ipv4() { 32 } else { 128 }),
-            Err(_) => return false,
-        },
+    let Some((addr, len)) = parse_cidr(outer) else {
+        return false;
     };
     if len > inner_len {
         return false;
@@ -471,7 +463,7 @@ pub fn lookup(
     match n.itype {
         IndicatorType::Fqdn => snapshot.match_domain(&n.value, &mut hits),
         IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
-            if let Some((addr, len)) = parse_cidr(&n.value) {
+            if let Some((addr, len)) = parse_cidr(&n.value).filter(|_| n.value.contains('/')) {
                 if let Some(id) = snapshot.find(n.itype, &n.value) {
                     hits.push(Hit {
                         id,
@@ -519,18 +511,6 @@ pub fn lookup(
         .map(|h| (snapshot.indicator(h.id), h.kind))
         .collect();
     Ok((n.value, rows))
-}
-
-/// The host part of a normalised URL.
-pub fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split_once(']').map(|(h, _)| h);
-    }
-    Some(authority.split(':').next().unwrap_or(authority))
 }
 
 fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Result<ExitCode> {
