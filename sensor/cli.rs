@@ -190,47 +190,8 @@ pub enum Command {
     Export {
         #[command(flatten)]
         data: DataArgs,
-        /// snort, suricata, iptables, ip6tables, ipset, nftables, zeek, rpz, csv, jsonl, json, table, html.
-        #[arg(long, short = 'f', value_name = "FORMAT")]
-        format: String,
-        /// Only these indicator types (repeatable: ipv4, ipv6, fqdn, url, sha256, ...).
-        #[arg(long = "type", short = 't', value_name = "T")]
-        types: Vec<String>,
-        /// Minimum confidence (0-100).
-        #[arg(
-            short = 'c',
-            long = "confidence",
-            value_name = "MIN",
-            default_value_t = 0
-        )]
-        min_confidence: u8,
-        /// Minimum severity (low, medium, high).
-        #[arg(short = 's', long = "severity", value_name = "MIN")]
-        min_severity: Option<String>,
-        /// Only indicators with this tag (repeatable; any of them).
-        #[arg(long = "tag", value_name = "TAG")]
-        tags: Vec<String>,
-        /// Only indicators at most this restricted (clear, green, amber, amber+strict, red).
-        #[arg(long, value_name = "MAX")]
-        tlp: Option<String>,
-        /// Only indicators listed by this feed (repeatable).
-        #[arg(long = "feed", value_name = "NAME")]
-        feeds: Vec<String>,
-        /// Write to FILE instead of stdout.
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Snort: first sid of the range trawl's stable sids are drawn from.
-        #[arg(long, default_value_t = 9_000_000)]
-        sid_base: u32,
-        /// Snort: write Snort 3 rules instead of 2.9.
-        #[arg(long)]
-        snort3: bool,
-        /// Suricata: write dataset files into DIR and emit `dataset:isset` rules.
-        #[arg(long, value_name = "DIR")]
-        dataset_dir: Option<PathBuf>,
-        /// Firewall formats: REJECT instead of DROP.
-        #[arg(long)]
-        reject: bool,
+        #[command(flatten)]
+        args: ExportArgs,
     },
     /// The daemon: tail logs, sniff, refresh feeds, hot-reload, ship alerts (see [[source]]/[[sink]]).
     Run {
@@ -238,4 +199,50 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+/// What `trawl export` writes and which indicators it takes.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// snort, suricata, iptables, ip6tables, ipset, nftables, zeek, rpz, csv, jsonl, json, table, html.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    pub format: String,
+    /// Only these indicator types (repeatable: ipv4, ipv6, fqdn, url, sha256, ...).
+    #[arg(long = "type", short = 't', value_name = "T")]
+    pub types: Vec<String>,
+    /// Minimum confidence (0-100).
+    #[arg(
+        short = 'c',
+        long = "confidence",
+        value_name = "MIN",
+        default_value_t = 0
+    )]
+    pub min_confidence: u8,
+    /// Minimum severity (low, medium, high).
+    #[arg(short = 's', long = "severity", value_name = "MIN")]
+    pub min_severity: Option<String>,
+    /// Only indicators with this tag (repeatable; any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only indicators at most this restricted (clear, green, amber, amber+strict, red).
+    #[arg(long, value_name = "MAX")]
+    pub tlp: Option<String>,
+    /// Only indicators listed by this feed (repeatable).
+    #[arg(long = "feed", value_name = "NAME")]
+    pub feeds: Vec<String>,
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Snort: first sid of the range trawl's stable sids are drawn from.
+    #[arg(long, default_value_t = 9_000_000)]
+    pub sid_base: u32,
+    /// Snort: write Snort 3 rules instead of 2.9.
+    #[arg(long)]
+    pub snort3: bool,
+    /// Suricata: write dataset files into DIR and emit `dataset:isset` rules.
+    #[arg(long, value_name = "DIR")]
+    pub dataset_dir: Option<PathBuf>,
+    /// Firewall formats: REJECT instead of DROP.
+    #[arg(long)]
+    pub reject: bool,
 }

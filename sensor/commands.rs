@@ -1,7 +1,7 @@
 //! The subcommands' implementations.
 
 use crate::alert::AlertContext;
-use crate::cli::{AlertArgs, Cli, Command, DataArgs};
+use crate::cli::{AlertArgs, Cli, Command, DataArgs, ExportArgs};
 use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use anyhow::{anyhow, bail, Context, Result};
@@ -81,37 +81,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             nolog,
             values,
         } => query(&data, &format, nolog, &values),
-        Command::Export {
-            data,
-            format,
-            types,
-            min_confidence,
-            min_severity,
-            tags,
-            tlp,
-            feeds,
-            output,
-            sid_base,
-            snort3,
-            dataset_dir,
-            reject,
-        } => {
-            let req = ExportRequest {
-                format,
-                types,
-                min_confidence,
-                min_severity,
-                tags,
-                tlp,
-                feeds,
-                output,
-                sid_base,
-                snort3,
-                dataset_dir,
-                reject,
-            };
-            export(&data, req, quiet)
-        }
+        Command::Export { data, args } => export(&data, args, quiet),
         Command::Run { config } => crate::daemon::run(config.as_deref()),
     }
 }
@@ -586,22 +556,7 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
     })
 }
 
-struct ExportRequest {
-    format: String,
-    types: Vec<String>,
-    min_confidence: u8,
-    min_severity: Option<String>,
-    tags: Vec<String>,
-    tlp: Option<String>,
-    feeds: Vec<String>,
-    output: Option<PathBuf>,
-    sid_base: u32,
-    snort3: bool,
-    dataset_dir: Option<PathBuf>,
-    reject: bool,
-}
-
-fn export(data: &DataArgs, req: ExportRequest, quiet: bool) -> Result<ExitCode> {
+fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
     use feeds::export::{ExportFormat, ExportOptions, Filter, FirewallAction};
     let config = load_config(data.config.as_deref())?;
     let cfg = config.as_ref().map(|(c, _)| c);
