@@ -343,21 +343,39 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
+/// The first 8 bytes, big-endian, zero-padded: orders like the bytes up to ties.
+fn prefix8(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = b.len().min(8);
+    a[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(a)
+}
+
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     (a.itype, &a.value).cmp(&(b.itype, &b.value))
 }
 
 /// Sort by (itype, value) and merge equal keys; returns how many were merged away.
-/// Sorts a permutation of indices (indicators are large to move), then moves each once.
+/// Sorts compact keys (itype, first 8 value bytes, index) rather than the indicators
+/// (large to move, and their values live behind a pointer), then moves each once.
 fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
-    let mut idx: Vec<usize> = (0..v.len()).collect();
+    let mut keyed: Vec<(u8, u64, u32)> = v
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.itype as u8, prefix8(it.value.as_bytes()), i as u32))
+        .collect();
     {
         let items: &[Indicator] = v;
-        idx.par_sort_unstable_by(|&a, &b| key_cmp(&items[a], &items[b]));
+        keyed.par_sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| items[a.2 as usize].value.cmp(&items[b.2 as usize].value))
+        });
     }
+    let idx = keyed.into_iter().map(|k| k.2 as usize);
     let mut slots: Vec<Option<Indicator>> = std::mem::take(v).into_iter().map(Some).collect();
     let mut out: Vec<Indicator> = Vec::with_capacity(slots.len());
     let mut merged = 0;
@@ -860,10 +878,8 @@ pub fn update(
     }
     let total = all.len();
     phase("history and diff");
-    let mut builder = SnapshotBuilder::new();
-    for i in all {
-        builder.insert(i);
-    }
+    // `all` is sorted and merged: the builder takes it without re-hashing.
+    let builder = SnapshotBuilder::from_indicators(all);
     phase("builder filled");
     let extra = serde_json::json!({ "feeds": &states });
     let snapshot = builder.publish(data_dir, extra)?;

@@ -44,11 +44,22 @@ pub(crate) fn compile(
     let items_ref = &items;
     let by_value = |v: &mut Vec<u32>| sort_by_value(items_ref, v);
 
-    // Phase 1: domain keys on one thread, everything else on this one.
+    // Phase 1: domain keys on one thread; the other FST, the IP tables and the metadata
+    // interning on this one (about the same work each for a typical domain-heavy set).
     let (dom_part, other_part) = std::thread::scope(|sc| {
         let dom_thread = sc.spawn(move || {
             by_value(&mut doms);
             let (arena, entries, idx) = domain_keys(items_ref, &doms);
+            (doms, arena, entries, idx)
+        });
+        let other = (|| {
+            for (t, v) in by_type.iter_mut().enumerate() {
+                if t != fqdn_b {
+                    by_value(v);
+                }
+            }
+            let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
+            let ip = ip_tables(items_ref, &by_type);
             // Metadata interned per item (its id is not known yet; rows are reordered below).
             let mut interner = Interner::default();
             let by_item: Vec<[u64; 2]> = items_ref
@@ -61,26 +72,15 @@ pub(crate) fn compile(
                 .collect();
             // Most used profiles get the smallest ids (shortest varints).
             let by_item = interner.renumber_profiles_by_use(by_item);
-            (doms, arena, entries, idx, interner, by_item)
-        });
-        let other = (|| {
-            for (t, v) in by_type.iter_mut().enumerate() {
-                if t != fqdn_b {
-                    by_value(v);
-                }
-            }
-            let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
-            let ip = ip_tables(items_ref, &by_type);
-            Ok::<_, SnapshotError>((vals, ip))
+            Ok::<_, SnapshotError>((vals, ip, interner, by_item))
         })();
         (dom_thread.join(), other)
     });
-    let (doms, arena, entries, dom_idx, interner, by_item) =
-        dom_part.map_err(|_| SnapshotError::Build {
-            what: "domain keys",
-            reason: "worker thread panicked".into(),
-        })?;
-    let (values_fst, ip) = other_part?;
+    let (doms, arena, entries, dom_idx) = dom_part.map_err(|_| SnapshotError::Build {
+        what: "domain keys",
+        reason: "worker thread panicked".into(),
+    })?;
+    let (values_fst, ip, interner, by_item) = other_part?;
     by_type[fqdn_b] = doms;
     // Phase 2: the two domain shards in parallel.
     let split = shard_split(&arena, &entries);
@@ -129,6 +129,12 @@ pub(crate) fn compile(
         what: "meta.json",
         reason: e.to_string(),
     })?;
+    drop(interner);
+    // Freeing a million indicators' strings takes a good part of a second: a thread does
+    // it while the caller writes the files (if it cannot start, they are freed here).
+    let _ = std::thread::Builder::new()
+        .name("trawl-free".into())
+        .spawn(move || drop(items));
     Ok(vec![
         ("meta.json", meta_json),
         ("domains.fst", domains_fst),
@@ -152,8 +158,14 @@ fn prefix8(b: &[u8]) -> u64 {
     u64::from_be_bytes(a)
 }
 
-/// Sort indices into `items` by value bytes.
+/// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them
+/// over: one pass to check).
 fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
+    if v.windows(2)
+        .all(|w| items[w[0] as usize].value <= items[w[1] as usize].value)
+    {
+        return;
+    }
     let mut keyed: Vec<(u64, u32)> = v
         .iter()
         .map(|&i| (prefix8(items[i as usize].value.as_bytes()), i))

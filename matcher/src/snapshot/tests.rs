@@ -292,6 +292,43 @@ fn metadata_round_trips_and_merges() {
 }
 
 #[test]
+fn from_indicators_takes_merged_input_and_merges_the_rest() {
+    let mut a = ind("evil.example");
+    a.tags = vec!["Malware".into(), "c2".into(), "c2".into()];
+    let b = ind("www.evil.example");
+    let c = ind("198.51.100.7");
+    // Sorted by (itype, value) and unique: taken as is (tidied), ids as with insert.
+    let mut sorted = vec![a.clone(), b.clone(), c.clone()];
+    sorted.sort_by(|x, y| (x.itype, &x.value).cmp(&(y.itype, &y.value)));
+    let fast = SnapshotBuilder::from_indicators(sorted.clone());
+    assert_eq!(fast.len(), 3);
+    let slow = build(&sorted);
+    let fast_snap = fast.build().unwrap_or_else(|e| panic!("build: {e}"));
+    let got: Vec<Indicator> = fast_snap.iter().collect();
+    assert_eq!(got, slow.iter().collect::<Vec<_>>());
+    let evil = got.iter().find(|i| i.value == "evil.example");
+    assert_eq!(
+        evil.map(|i| i.tags.clone()),
+        Some(vec!["c2".into(), "malware".into()])
+    );
+    // Unsorted with a duplicate: merged like insert does.
+    let mut dup = a.clone();
+    dup.confidence = 99;
+    let mut fb = SnapshotBuilder::from_indicators(vec![c.clone(), a.clone(), dup, b.clone()]);
+    assert_eq!(fb.len(), 3);
+    // An insert after from_indicators still finds the existing entries.
+    let mut fast = SnapshotBuilder::from_indicators(sorted);
+    let mut again = ind("www.evil.example");
+    again.confidence = 1;
+    fast.insert(again);
+    fb.insert(ind("198.51.100.7"));
+    assert_eq!((fast.len(), fb.len()), (3, 3));
+    let snap = fb.build().unwrap_or_else(|e| panic!("build: {e}"));
+    let id = snap.find(T::Fqdn, "evil.example");
+    assert_eq!(id.map(|id| snap.indicator(id).confidence), Some(99));
+}
+
+#[test]
 fn publish_versions_current_and_pruning() -> Result<(), SnapshotError> {
     let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
     let d = dir.path();
