@@ -691,8 +691,9 @@ impl Snapshot {
         self.record_with_value(id, value)
     }
 
-    /// The record of `id` around an already known value.
-    fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
+    /// The record of `id` around its already known value (from [`Snapshot::all_values`]),
+    /// `None` when out of range or undecodable.
+    pub fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
         let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
         let f = self.profiles.row(u32::try_from(pid).ok()?)?;
@@ -760,7 +761,7 @@ impl Snapshot {
     /// Every value indexed by id, decoded in one streaming pass over each FST (a value
     /// rebuilt per id costs a reverse walk of its FST; whole-set readers such as exports
     /// and `trawl update`'s history use this instead).
-    fn all_values(&self) -> Vec<String> {
+    pub fn all_values(&self) -> Vec<String> {
         use fst::Streamer;
         let mut vals = vec![String::new(); self.len()];
         let dom_base = self.type_start[2];
