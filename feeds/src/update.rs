@@ -434,12 +434,14 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
-/// The first 8 bytes, big-endian, zero-padded: orders like the bytes up to ties.
-fn prefix8(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    let n = b.len().min(8);
+/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
+/// need a full compare; most comparisons then never touch the value's heap memory (16, not
+/// 8: URLs share `https://` and domain keys their top-level labels).
+fn prefix16(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    let n = b.len().min(16);
     a[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(a)
+    u128::from_be_bytes(a)
 }
 
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
@@ -453,10 +455,10 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
-    let mut keyed: Vec<(u8, u64, u32)> = v
+    let mut keyed: Vec<(u8, u128, u32)> = v
         .iter()
         .enumerate()
-        .map(|(i, it)| (it.itype as u8, prefix8(it.value.as_bytes()), i as u32))
+        .map(|(i, it)| (it.itype as u8, prefix16(it.value.as_bytes()), i as u32))
         .collect();
     {
         let items: &[Indicator] = v;

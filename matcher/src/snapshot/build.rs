@@ -149,13 +149,14 @@ pub(crate) fn compile(
     ])
 }
 
-/// The first 8 bytes, big-endian, zero-padded: orders like the bytes (ties need a full
-/// compare), without touching the string's heap memory in most comparisons.
-fn prefix8(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    let n = b.len().min(8);
+/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
+/// need a full compare; most comparisons then never touch the value's heap memory (16, not
+/// 8: URLs share `https://` and domain keys their top-level labels).
+fn prefix16(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    let n = b.len().min(16);
     a[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(a)
+    u128::from_be_bytes(a)
 }
 
 /// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them
@@ -166,9 +167,9 @@ fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
     {
         return;
     }
-    let mut keyed: Vec<(u64, u32)> = v
+    let mut keyed: Vec<(u128, u32)> = v
         .iter()
-        .map(|&i| (prefix8(items[i as usize].value.as_bytes()), i))
+        .map(|&i| (prefix16(items[i as usize].value.as_bytes()), i))
         .collect();
     keyed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
@@ -205,8 +206,8 @@ fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<
         entries.push((start as u32, (arena.len() - start) as u32, i as u32));
     }
     let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
-    let mut keyed: Vec<(u64, (u32, u32, u32))> =
-        entries.iter().map(|e| (prefix8(slice(e)), *e)).collect();
+    let mut keyed: Vec<(u128, (u32, u32, u32))> =
+        entries.iter().map(|e| (prefix16(slice(e)), *e)).collect();
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
     let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
     let mut r2i = Vec::with_capacity(entries.len());

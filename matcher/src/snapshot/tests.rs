@@ -154,6 +154,36 @@ fn ip_ranges_report_every_enclosing_cidr() {
     let mut h = Vec::new();
     s.match_domain("[2001:db8::1]", &mut h);
     assert_eq!(h.len(), 2);
+
+    // Lookups go through a /16 directory: ranges spanning many /16s, /16s where no range
+    // starts, and the ends of the address space.
+    let list = vec![
+        ind("10.0.0.0/8"),
+        ind("10.200.0.0/16"),
+        ind("10.200.255.255"),
+        ind("0.0.0.0"),
+    ];
+    let s = build(&list);
+    let q = |ip: &str| {
+        let ip: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip}"));
+        named_snap(&s, &hits_of(&list, |v| s.match_ip(ip, v)))
+    };
+    let eight = ("10.0.0.0/8", T::Ipv4, K::EnclosingCidr);
+    let sixteen = ("10.200.0.0/16", T::Ipv4, K::EnclosingCidr);
+    assert_eq!(q("10.100.5.5"), set(&[eight]));
+    assert_eq!(q("10.199.255.255"), set(&[eight]));
+    assert_eq!(q("10.200.0.0"), set(&[eight, sixteen]));
+    assert_eq!(
+        q("10.200.255.255"),
+        set(&[eight, sixteen, ("10.200.255.255", T::Ipv4, K::Exact)])
+    );
+    assert_eq!(q("10.201.0.0"), set(&[eight]));
+    assert_eq!(q("10.255.255.255"), set(&[eight]));
+    assert_eq!(q("11.0.0.0"), set(&[]));
+    assert_eq!(q("9.255.255.255"), set(&[]));
+    assert_eq!(q("0.0.0.0"), set(&[("0.0.0.0", T::Ipv4, K::Exact)]));
+    assert_eq!(q("0.0.0.1"), set(&[]));
+    assert_eq!(q("255.255.255.255"), set(&[]));
 }
 
 #[test]
