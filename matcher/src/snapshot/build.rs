@@ -17,8 +17,9 @@ fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
 
 /// Compile merged, tidied indicators into `(file name, bytes)` for every snapshot file.
 ///
-/// Two threads: one sorts the domains and builds `domains.fst`, the other sorts everything
-/// else and builds `values.fst` and the IP tables; then the metadata is encoded.
+/// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
+/// rest is sorted into `values.fst` and the IP tables and the metadata is interned; then
+/// the metadata is encoded.
 pub(crate) fn compile(
     items: Vec<Indicator>,
     version: u64,
@@ -44,59 +45,56 @@ pub(crate) fn compile(
     let items_ref = &items;
     let by_value = |v: &mut Vec<u32>| sort_by_value(items_ref, v);
 
-    // Phase 1: domain keys on one thread; the other FST, the IP tables and the metadata
-    // interning on this one (about the same work each for a typical domain-heavy set).
-    let (dom_part, other_part) = std::thread::scope(|sc| {
-        let dom_thread = sc.spawn(move || {
+    // Two branches joined on rayon's pool, so whichever thread is free picks up the next
+    // piece: the domain keys and then their two FST shards on one side; the other values'
+    // FST, the IP tables and the metadata interning on the other.
+    let (dom_part, other_part) = rayon::join(
+        || {
             by_value(&mut doms);
             let (arena, entries, idx) = domain_keys(items_ref, &doms);
-            (doms, arena, entries, idx)
-        });
-        let other = (|| {
+            let split = shard_split(&arena, &entries);
+            let (first, second) = entries.split_at(split);
+            let (s0, s1) = rayon::join(
+                || shard_fst(&arena, first, 0),
+                || shard_fst(&arena, second, split),
+            );
+            Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
+        },
+        || {
             for (t, v) in by_type.iter_mut().enumerate() {
                 if t != fqdn_b {
                     by_value(v);
                 }
             }
-            let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
-            let ip = ip_tables(items_ref, &by_type);
-            // Metadata interned per item (its id is not known yet; rows are reordered below).
-            let mut interner = Interner::default();
-            let by_item: Vec<[u64; 2]> = items_ref
-                .iter()
-                .map(|it| {
-                    let prof = profile(it, &mut interner);
-                    let pid = interner.profile(prof);
-                    [u64::from(pid), interner.opt(&it.reference)]
-                })
-                .collect();
-            // Most used profiles get the smallest ids (shortest varints).
-            let by_item = interner.renumber_profiles_by_use(by_item);
-            Ok::<_, SnapshotError>((vals, ip, interner, by_item))
-        })();
-        (dom_thread.join(), other)
-    });
-    let (doms, arena, entries, dom_idx) = dom_part.map_err(|_| SnapshotError::Build {
-        what: "domain keys",
-        reason: "worker thread panicked".into(),
-    })?;
+            let by_type = &by_type;
+            let ((vals, ip), (interner, by_item)) = rayon::join(
+                || {
+                    let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
+                    (vals, ip_tables(items_ref, by_type))
+                },
+                || {
+                    // Metadata interned per item (ids are not known yet; rows are reordered
+                    // below).
+                    let mut interner = Interner::default();
+                    let by_item: Vec<[u64; 2]> = items_ref
+                        .iter()
+                        .map(|it| {
+                            let prof = profile(it, &mut interner);
+                            let pid = interner.profile(prof);
+                            [u64::from(pid), interner.opt(&it.reference)]
+                        })
+                        .collect();
+                    // Most used profiles get the smallest ids (shortest varints).
+                    let by_item = interner.renumber_profiles_by_use(by_item);
+                    (interner, by_item)
+                },
+            );
+            Ok::<_, SnapshotError>((vals?, ip, interner, by_item))
+        },
+    );
+    let (doms, domains_fst, domains1_fst, dom_idx) = dom_part?;
     let (values_fst, ip, interner, by_item) = other_part?;
     by_type[fqdn_b] = doms;
-    // Phase 2: the two domain shards in parallel.
-    let split = shard_split(&arena, &entries);
-    let (first, second) = entries.split_at(split);
-    let (s0, s1) = std::thread::scope(|sc| {
-        let t1 = sc.spawn(|| shard_fst(&arena, second, split));
-        let s0 = shard_fst(&arena, first, 0);
-        (s0, t1.join())
-    });
-    let domains_fst = s0?;
-    let domains1_fst = s1.map_err(|_| SnapshotError::Build {
-        what: "domain FST",
-        reason: "worker thread panicked".into(),
-    })??;
-    drop(entries);
-    drop(arena);
 
     // Metadata: records (profile id, reference) in id order; profiles hold the rest.
     let rows: Vec<[u64; 2]> = by_type
