@@ -776,19 +776,19 @@ fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> R
         if !batches.is_empty() {
             let mut alerts = Vec::new();
             for batch in &batches {
-                if !parsers.contains_key(&batch.fingerprint) {
-                    let head = file_head(&batch.path);
-                    let head = if head.is_empty() {
-                        batch.bytes.clone()
-                    } else {
-                        head
-                    };
-                    let format = log_format(src.format.as_deref(), &head)?;
-                    let parser = parser_for(format, &head, None)?;
-                    parsers.insert(batch.fingerprint, (parser, format == LogFormat::Raw));
-                }
-                let Some((parser, raw)) = parsers.get(&batch.fingerprint) else {
-                    continue;
+                let (parser, raw) = match parsers.entry(batch.fingerprint) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let head = file_head(&batch.path);
+                        let head = if head.is_empty() {
+                            batch.bytes.clone()
+                        } else {
+                            head
+                        };
+                        let format = log_format(src.format.as_deref(), &head)?;
+                        let parser = parser_for(format, &head, None)?;
+                        e.insert((parser, format == LogFormat::Raw))
+                    }
                 };
                 let path = batch.path.to_string_lossy();
                 alerts.extend(env.match_batch(

@@ -362,7 +362,8 @@ impl Sink for SyslogSink {
 /// spool is never read into memory whole). While the endpoint is down, POSTs are retried with
 /// exponential backoff (200 ms doubling to 30 s) and the undelivered part of the spool grows up
 /// to `spool_max_bytes`; beyond that `write` fails, so the daemon stops acknowledging input:
-/// backpressure, not loss. Delivery is at-least-once: a crash between a successful POST and
+/// backpressure, not loss (an empty spool takes one write whole even above the bound, so a
+/// batch bigger than the bound cannot wedge the sink). Delivery is at-least-once: a crash between a successful POST and
 /// the position update re-sends that batch (Elasticsearch dedups it: every alert is created
 /// with an `_id` derived from its bytes, and a `409` on create counts as delivered).
 pub struct HttpSink {
@@ -658,7 +659,9 @@ impl Sink for HttpSink {
             if self.pending_bytes() + lines.len() as u64 > self.spool_max {
                 self.drain()?;
                 let pending = self.pending_bytes();
-                if pending + lines.len() as u64 > self.spool_max {
+                // An empty spool takes any one write whole (a batch larger than the bound
+                // would otherwise never fit).
+                if pending > 0 && pending + lines.len() as u64 > self.spool_max {
                     bail!(
                         "http sink {}: endpoint down and spool full ({pending} bytes undelivered, spool_max_bytes = {})",
                         self.url,
