@@ -656,6 +656,15 @@ path = "{dir}/alerts.jsonl"
         assert!(body.contains(&format!("# TYPE {name} ")), "{name}");
     }
     assert!(http_get(s.port, "/healthz").ends_with("\r\n\r\nok\n"));
+    // SIGHUP reloads the snapshot (same version: nothing was published since).
+    Command::new("kill")
+        .args(["-HUP", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for("the SIGHUP reload", Duration::from_secs(10), || {
+        metric(s.port, "trawl_reloads_total") == Some(2)
+    });
+    assert_eq!(m("trawl_snapshot_version"), 1);
     assert!(daemon.term().success());
 }
 
@@ -676,7 +685,7 @@ path = "{dir}/alerts.jsonl"
     std::fs::write(
         &stdin_cfg,
         format!(
-            "{}[[source]]\nkind = \"stdin\"\nformat = \"squid\"\n\n{}",
+            "{}[[source]]\nkind = \"stdin\"\nformat = \"squid\"\n\n{}\n[[sink]]\nkind = \"stdout\"\n",
             &text[..start],
             &text[end..]
         ),
@@ -685,11 +694,17 @@ path = "{dir}/alerts.jsonl"
     let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .args(["run", "--config", p(&stdin_cfg)])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).unwrap();
+        out
+    });
     for n in 1..=50 {
         let host = if n % 5 == 0 {
             "x.bad.example"
@@ -718,4 +733,50 @@ path = "{dir}/alerts.jsonl"
     assert!(status.success());
     let got: Vec<u64> = json_lines(&alerts).iter().map(line_no).collect();
     assert_eq!(got, (1..=10).map(|n| n * 5).collect::<Vec<u64>>());
+    // The stdout sink wrote the same alerts.
+    let printed: Vec<serde_json::Value> = reader
+        .join()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed, json_lines(&alerts));
+}
+
+#[test]
+fn read_from_end_skips_what_was_there_and_reads_new_files_from_their_beginning() {
+    let s = setup(
+        "",
+        r#"[[sink]]
+kind = "jsonl"
+path = "{dir}/alerts.jsonl"
+"#,
+    );
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "format = \"squid\"",
+        "format = \"squid\"\nread_from = \"end\"",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    s.hits(1..=10);
+    let daemon = Daemon::start(&s.config);
+    wait_for("the daemon", Duration::from_secs(30), || {
+        metric(s.port, "trawl_lines_total").is_some()
+    });
+    s.hits(11..=15);
+    // A file that appears later (a rotation) is read from its beginning.
+    std::fs::write(
+        s.path("logs/access.log.new"),
+        (16..=18)
+            .map(|n| squid_line(n, "www.bad.example"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let alerts = s.path("alerts.jsonl");
+    wait_for("8 alerts", Duration::from_secs(30), || {
+        json_lines(&alerts).len() >= 8
+    });
+    assert!(daemon.term().success());
+    let mut got: Vec<u64> = json_lines(&alerts).iter().map(line_no).collect();
+    got.sort();
+    assert_eq!(got, (11..=18).collect::<Vec<u64>>());
 }
