@@ -418,12 +418,14 @@ fn reload_loop(
         match Snapshot::open_current(data) {
             Ok(s) => {
                 let version = s.meta().version;
-                metrics.snapshot_version.store(version, Ordering::Relaxed);
+                let indicators = s.len() as u64;
+                // The old snapshot is freed when the last batch using it drops its Arc. The
+                // metrics follow the swap: a version seen on /metrics is the one in use.
+                current.store(Arc::new(s));
+                metrics.snapshot_version.store(version, Ordering::SeqCst);
                 metrics
                     .snapshot_indicators
-                    .store(s.len() as u64, Ordering::Relaxed);
-                // The old snapshot is freed when the last batch using it drops its Arc.
-                current.store(Arc::new(s));
+                    .store(indicators, Ordering::Relaxed);
                 metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "snapshot reloaded");
                 seen = now;
