@@ -303,3 +303,37 @@ path = "{alerts}"
     assert_eq!(http["destination"]["port"], http_port);
     drop(veth);
 }
+
+#[test]
+fn a_bad_interface_or_filter_fails_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("doms.txt"), "planted.example\n").unwrap();
+    for (source, want) in [
+        ("interface = \"trawl-no-such0\"", "trawl-no-such0"),
+        ("interface = \"lo\"\nbpf = \"udp and and\"", "udp and and"),
+        ("bpf = \"udp\"", "needs interface"),
+    ] {
+        let config = d.join("trawl.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[sensor]\ndata = \"{}\"\n\n[[feed]]\nname = \"doms\"\nsource = \"doms.txt\"\nformat = \"plain\"\nitype = \"fqdn\"\n\n[[source]]\nkind = \"pcap\"\n{source}\n\n[[sink]]\nkind = \"jsonl\"\npath = \"{}\"\n",
+                p(&d.join("data")),
+                p(&d.join("alerts.jsonl"))
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["run", "--config", p(&config)])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("ermission") || err.contains("not permitted") {
+            eprintln!("LIVE CAPTURE UNAVAILABLE: {}", err.trim());
+            return;
+        }
+        assert!(!out.status.success(), "{source}: started anyway");
+        assert!(err.contains(want), "{source}: {err}");
+    }
+}

@@ -86,7 +86,11 @@ impl LiveCapture {
             .open()
             .map_err(err)?;
         if !opts.bpf.is_empty() {
-            cap.filter(&opts.bpf, true).map_err(err)?;
+            cap.filter(&opts.bpf, true)
+                .map_err(|e| CaptureError::Live {
+                    iface: opts.iface.clone(),
+                    reason: format!("BPF filter {:?}: {e}", opts.bpf),
+                })?;
         }
         // Non-blocking reads plus our own poll(2): libpcap's read timeout is not honoured
         // in every mode (an idle interface would block `next_packet` for good, so the stop
