@@ -145,6 +145,16 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         sinks.push(Box::new(sinks::StdoutSink));
     }
 
+    // Bind the admin endpoint first: a port in use fails the start before anything runs.
+    let admin = match &opts.metrics_addr {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the admin endpoint {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
@@ -308,11 +318,11 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        if let Some(addr) = &opts.metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the admin endpoint {addr}"))?;
-            tracing::info!("admin endpoint on http://{addr}/metrics");
+        if let Some(listener) = admin {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("admin endpoint on http://{addr}/metrics");
+            }
             let metrics = metrics.clone();
             tokio::spawn(async move { admin_server(listener, metrics).await });
         }
