@@ -780,3 +780,34 @@ path = "{dir}/alerts.jsonl"
     got.sort();
     assert_eq!(got, (11..=18).collect::<Vec<u64>>());
 }
+
+#[test]
+fn a_bad_file_source_fails_the_start_with_the_reason() {
+    let s = setup(
+        "",
+        r#"[[sink]]
+kind = "jsonl"
+path = "{dir}/alerts.jsonl"
+"#,
+    );
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    for (from, to, want) in [
+        ("format = \"squid\"", "format = \"squidd\"", "squidd"),
+        ("access.log*", "access.log[", "access.log["),
+        (
+            "format = \"squid\"",
+            "format = \"squid\"\nread_from = \"middle\"",
+            "middle",
+        ),
+        ("kind = \"file\"", "kind = \"kafka\"", "kafka"),
+    ] {
+        std::fs::write(&s.config, good.replace(from, to)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["run", "--config", p(&s.config)])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{to}: started anyway");
+        assert!(err.contains(want), "{to}: {err}");
+    }
+}

@@ -720,6 +720,10 @@ fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
 
 fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepared> {
     use ingest::tail::{ReadFrom, TailConfig};
+    if let Some(f) = src.format.as_deref().filter(|f| *f != "auto") {
+        f.parse::<LogFormat>()
+            .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
+    }
     Ok(match src.kind.as_str() {
         "file" => {
             if src.paths.is_empty() {
