@@ -16,7 +16,12 @@ struct Entry {
 pub struct Suppressor {
     window: Duration,
     entries: HashMap<(String, String), Entry>,
+    max_keys: usize,
 }
+
+/// Open windows tracked at most. Each may hold its last repeat (a few KiB as JSON), so this
+/// bounds the memory of suppression; beyond it alerts pass unfolded.
+const MAX_KEYS: usize = 50_000;
 
 fn key_of(alert: &Value) -> (String, String) {
     let ind = alert["trawl"]["matched"]["indicator"]
@@ -43,6 +48,7 @@ impl Suppressor {
         Suppressor {
             window,
             entries: HashMap::new(),
+            max_keys: MAX_KEYS,
         }
     }
 
@@ -67,14 +73,18 @@ impl Suppressor {
                 out.push(alert);
             }
             None => {
-                self.entries.insert(
-                    key,
-                    Entry {
-                        window_start: now,
-                        suppressed: 0,
-                        last: None,
-                    },
-                );
+                // Bounded memory: past `max_keys` open windows new keys are not tracked (their
+                // alerts pass unfolded) until windows close.
+                if self.entries.len() < self.max_keys {
+                    self.entries.insert(
+                        key,
+                        Entry {
+                            window_start: now,
+                            suppressed: 0,
+                            last: None,
+                        },
+                    );
+                }
                 out.push(alert);
             }
         }
@@ -256,6 +266,24 @@ mod tests {
         assert_eq!(lines[1]["n"], 3);
         assert_eq!(lines[1]["trawl"]["repeat_count"], 2);
         assert_eq!(lines[2]["n"], 4);
+    }
+
+    #[test]
+    fn past_the_key_bound_alerts_pass_unfolded() {
+        let mut s = Suppressor::new(Duration::from_secs(60));
+        s.max_keys = 2;
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.3"] {
+            let a = json!({"source":{"ip":ip},"trawl":{"matched":{"indicator":"evil.example"}}});
+            s.offer(a, t0, &mut out);
+        }
+        assert_eq!(
+            out.len(),
+            4,
+            "the untracked key is not folded, nothing is lost"
+        );
+        assert_eq!(s.entries.len(), 2);
     }
 
     #[test]
