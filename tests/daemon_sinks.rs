@@ -811,3 +811,43 @@ path = "{dir}/alerts.jsonl"
         assert!(err.contains(want), "{to}: {err}");
     }
 }
+
+#[test]
+fn the_feed_scheduler_refreshes_a_feed_when_its_refresh_is_due() {
+    let s = setup(
+        "",
+        r#"[[sink]]
+kind = "jsonl"
+path = "{dir}/alerts.jsonl"
+"#,
+    );
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "severity = \"high\"",
+        "severity = \"high\"\nrefresh = \"1s\"",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let daemon = Daemon::start(&s.config);
+    wait_for("the daemon", Duration::from_secs(30), || {
+        metric(s.port, "trawl_snapshot_version").is_some()
+    });
+    let before = metric(s.port, "trawl_snapshot_indicators").unwrap();
+    // The feed changes on disk; no `trawl update` is run: the daemon's scheduler fetches it
+    // and swaps in a snapshot with one more indicator.
+    std::fs::write(s.path("bad.txt"), "bad.example\nnew-bad.example\n").unwrap();
+    wait_for("the scheduled refresh", Duration::from_secs(20), || {
+        metric(s.port, "trawl_snapshot_indicators") == Some(before + 1)
+    });
+    s.append(&squid_line(1, "x.new-bad.example"));
+    let alerts = s.path("alerts.jsonl");
+    wait_for(
+        "an alert on the new indicator",
+        Duration::from_secs(20),
+        || json_lines(&alerts).len() == 1,
+    );
+    assert_eq!(
+        json_lines(&alerts)[0]["trawl"]["matched"]["indicator"],
+        "new-bad.example"
+    );
+    assert!(metric(s.port, "trawl_reloads_total").unwrap() >= 2);
+    assert!(daemon.term().success());
+}

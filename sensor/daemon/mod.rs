@@ -284,7 +284,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         );
     }
     if let Some(interval) = min_refresh {
-        let interval = interval.max(Duration::from_secs(60));
+        let interval = interval.max(Duration::from_secs(1));
         let stop = stop.clone();
         let reload_now = reload_now.clone();
         let data = data.clone();
