@@ -51,12 +51,18 @@ pub(crate) fn compile(
     let (dom_part, other_part) = rayon::join(
         || {
             by_value(&mut doms);
-            let (arena, entries, idx) = domain_keys(items_ref, &doms);
+            let (arena, entries, r2i) = domain_keys(items_ref, &doms);
             let split = shard_split(&arena, &entries);
             let (first, second) = entries.split_at(split);
-            let (s0, s1) = rayon::join(
-                || shard_fst(&arena, first, 0),
-                || shard_fst(&arena, second, split),
+            // The rank/id permutation (a cache-missing cycle walk) beside the two shards.
+            let ((s0, s1), idx) = rayon::join(
+                || {
+                    rayon::join(
+                        || shard_fst(&arena, first, 0),
+                        || shard_fst(&arena, second, split),
+                    )
+                },
+                || DomainIdx::write(&r2i),
             );
             Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
         },
@@ -187,15 +193,22 @@ const SHARD_MIN: usize = 50_000;
 #[cfg(test)]
 const SHARD_MIN: usize = 3;
 
-/// Label-reversed keys of the domains sorted by value, sorted; plus `domains.idx`.
-/// Returns (arena, entries (start, len, domain index) in key order, idx file).
-fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<u8>) {
+/// Label-reversed keys of the domains sorted by value, sorted; plus what `domains.idx`
+/// is written from. Returns (arena, entries (start, len, domain index) in key order,
+/// (domain index, exact-only) in key order).
+fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<(u32, bool)>) {
+    use rayon::slice::ParallelSliceMut;
     let mut arena: Vec<u8> =
         Vec::with_capacity(doms.iter().map(|&d| items[d as usize].value.len()).sum());
     let mut entries: Vec<(u32, u32, u32)> = Vec::with_capacity(doms.len());
+    // Read in domain order (sequential in `items` when they come sorted), so the key-order
+    // pass below looks flags up here instead of chasing each indicator again.
+    let mut exact = Vec::with_capacity(doms.len());
     for (i, &d) in doms.iter().enumerate() {
         let start = arena.len();
-        for (n, l) in items[d as usize].value.rsplit('.').enumerate() {
+        let it = &items[d as usize];
+        exact.push(it.exact_only);
+        for (n, l) in it.value.rsplit('.').enumerate() {
             if n > 0 {
                 arena.push(b'.');
             }
@@ -206,14 +219,10 @@ fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<
     let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
     let mut keyed: Vec<(u128, (u32, u32, u32))> =
         entries.iter().map(|e| (prefix16(slice(e)), *e)).collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
+    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
     let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
-    let mut r2i = Vec::with_capacity(entries.len());
-    for e in entries.iter() {
-        r2i.push((e.2, items[doms[e.2 as usize] as usize].exact_only));
-    }
-    let idx = DomainIdx::write(&r2i);
-    (arena, entries, idx)
+    let r2i = entries.iter().map(|e| (e.2, exact[e.2 as usize])).collect();
+    (arena, entries, r2i)
 }
 
 /// Where to split the sorted keys into two shards: where the first byte changes, nearest
