@@ -488,6 +488,51 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     merged
 }
 
+/// Merge lists each sorted by (itype, value) with no repeats inside one, merging equal
+/// keys across them: one sequential pass, each indicator moved once.
+fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    /// The head of one part, ordered by key (then part, for a stable merge).
+    struct Head(Indicator, usize);
+    impl PartialEq for Head {
+        fn eq(&self, o: &Self) -> bool {
+            self.cmp(o).is_eq()
+        }
+    }
+    impl Eq for Head {}
+    impl PartialOrd for Head {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Head {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            key_cmp(&self.0, &o.0).then(self.1.cmp(&o.1))
+        }
+    }
+    let total = parts.iter().map(Vec::len).sum();
+    let mut out: Vec<Indicator> = Vec::with_capacity(total);
+    let mut iters: Vec<std::vec::IntoIter<Indicator>> =
+        parts.into_iter().map(Vec::into_iter).collect();
+    let mut heap = BinaryHeap::with_capacity(iters.len());
+    for (k, it) in iters.iter_mut().enumerate() {
+        if let Some(first) = it.next() {
+            heap.push(Reverse(Head(first, k)));
+        }
+    }
+    while let Some(Reverse(Head(ind, k))) = heap.pop() {
+        if let Some(next) = iters[k].next() {
+            heap.push(Reverse(Head(next, k)));
+        }
+        match out.last_mut() {
+            Some(last) if last.itype == ind.itype && last.value == ind.value => last.merge(&ind),
+            _ => out.push(ind),
+        }
+    }
+    out
+}
+
 /// Result of fetching and parsing one feed.
 struct FeedRun {
     summary: FeedSummary,
@@ -870,20 +915,23 @@ pub fn update(
     warnings.extend(w);
     let mut summaries: Vec<FeedSummary> = Vec::with_capacity(runs.len());
     let mut states: BTreeMap<String, FeedState> = BTreeMap::new();
-    let mut all: Vec<Indicator> = carried;
-    all.extend(builtin);
+    // Every part is sorted (or sorted here), so they are merged rather than re-sorted.
+    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin];
     for run in runs {
         let mut summary = run.summary;
         summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
         if let Some(inds) = run.indicators {
-            all.extend(inds);
+            parts.push(inds);
         }
         states.insert(summary.name.clone(), run.state);
         summaries.push(summary);
     }
-    // Drop expired carried entries too.
-    all.retain(|i| i.expires.is_none_or(|e| e > now));
-    sort_merge(&mut all);
+    for p in &mut parts {
+        // Drop expired carried entries too.
+        p.retain(|i| i.expires.is_none_or(|e| e > now));
+        sort_merge(p);
+    }
+    let mut all = merge_sorted(parts);
     phase("merged");
 
     // 4. Allowlists.
@@ -1084,6 +1132,33 @@ mod tests {
             (d.value.as_str(), d.itype, d.confidence),
             ("198.51.100.7", IndicatorType::Ipv4, 60)
         );
+    }
+
+    #[test]
+    fn merge_sorted_equals_sort_merge_of_the_concatenation() {
+        let mk = |v: &str, t: IndicatorType, src: &str, conf: u8| {
+            let mut i = Indicator::new(v, t, src);
+            i.confidence = conf;
+            i
+        };
+        let a = vec![
+            mk("1.2.3.4", IndicatorType::Ipv4, "a", 10),
+            mk("evil.example", IndicatorType::Fqdn, "a", 50),
+            mk("x.example", IndicatorType::Fqdn, "a", 50),
+        ];
+        let b = vec![
+            mk("0.0.0.1", IndicatorType::Ipv4, "b", 20),
+            mk("evil.example", IndicatorType::Fqdn, "b", 90),
+        ];
+        let c = vec![mk("x.example", IndicatorType::Fqdn, "c", 70)];
+        let mut expect: Vec<Indicator> = a.iter().chain(&b).chain(&c).cloned().collect();
+        sort_merge(&mut expect);
+        let got = merge_sorted(vec![a, Vec::new(), b, c]);
+        assert_eq!(got, expect);
+        let values: Vec<&str> = got.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(values, ["0.0.0.1", "1.2.3.4", "evil.example", "x.example"]);
+        let evil = &got[2];
+        assert_eq!((evil.confidence, evil.sources.len()), (90, 2));
     }
 
     #[test]
