@@ -28,21 +28,26 @@ pub(crate) fn write(
     stats: &mut ExportStats,
 ) -> Result<(), ExportError> {
     writeln!(out, "{}", COLUMNS.join(","))?;
-    let mut line = String::with_capacity(256);
-    for it in &p.items {
-        line.clear();
-        let texts = Row::of(&it.ind).texts();
-        for (i, t) in texts.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
+    super::par_write_with(
+        &p.items,
+        out,
+        stats,
+        || String::with_capacity(256),
+        |_, it, buf, n, line| {
+            line.clear();
+            let texts = Row::of(&it.ind).texts();
+            for (i, t) in texts.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                // value/itype/numbers are validated; free text (tags.. reference) is guarded.
+                cell(t, (4..=9).contains(&i), line);
             }
-            // value/itype/numbers are validated; free text (tags.. reference) is guarded.
-            cell(t, (4..=9).contains(&i), &mut line);
-        }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
-        stats.written += 1;
-        stats.rules += 1;
-    }
-    Ok(())
+            line.push('\n');
+            buf.extend_from_slice(line.as_bytes());
+            n.written += 1;
+            n.rules += 1;
+            Ok(())
+        },
+    )
 }

@@ -102,25 +102,31 @@ pub(crate) fn write(
         p.items.len()
     )?;
     writeln!(out, "<table id=\"rows\"><thead><tr><th>value</th><th>itype</th><th data-num=\"1\">confidence</th><th>severity</th><th>tlp</th><th>tags</th><th>sources</th><th>provider</th><th>description</th><th>reference</th><th>first_seen</th><th>last_seen</th><th>expires</th><th>derived</th></tr></thead>\n<tbody>")?;
-    let mut line = String::with_capacity(512);
-    for it in &p.items {
-        let t = Row::of(&it.ind).texts();
-        line.clear();
-        line.push_str("<tr>");
-        for (i, c) in t.iter().enumerate() {
-            if i == 3 {
-                line.push_str(&format!("<td class=\"sev-{}\">", esc(c)));
-            } else {
-                line.push_str("<td>");
+    super::par_write_with(
+        &p.items,
+        out,
+        stats,
+        || String::with_capacity(512),
+        |_, it, out, stats, line| {
+            let t = Row::of(&it.ind).texts();
+            line.clear();
+            line.push_str("<tr>");
+            for (i, c) in t.iter().enumerate() {
+                if i == 3 {
+                    line.push_str(&format!("<td class=\"sev-{}\">", esc(c)));
+                } else {
+                    line.push_str("<td>");
+                }
+                line.push_str(&esc(c));
+                line.push_str("</td>");
             }
-            line.push_str(&esc(c));
-            line.push_str("</td>");
-        }
-        line.push_str("</tr>\n");
-        out.write_all(line.as_bytes())?;
-        stats.written += 1;
-        stats.rules += 1;
-    }
+            line.push_str("</tr>\n");
+            out.extend_from_slice(line.as_bytes());
+            stats.written += 1;
+            stats.rules += 1;
+            Ok(())
+        },
+    )?;
     writeln!(
         out,
         "</tbody></table>\n<script>{SCRIPT}</script>\n</body></html>"

@@ -348,7 +348,7 @@ pub fn export(
         ..ExportStats::default()
     };
     let prepared = prepare(indicators, filter, &mut stats);
-    let mut w = BufWriter::with_capacity(1 << 16, out);
+    let mut w = BufWriter::with_capacity(1 << 20, out);
     match format {
         ExportFormat::Snort | ExportFormat::Suricata => {
             rules::write(format, &prepared, opts, &mut w, &mut stats)?
@@ -369,41 +369,105 @@ pub fn export(
     Ok(stats)
 }
 
+/// Indicators sent from the iterating thread to the validating one at a time.
+const PREPARE_BATCH: usize = 8192;
+
+/// What [`classify`] decided for one indicator.
+enum Class {
+    Item(Item),
+    Allow(Item),
+    AllowEntry,
+    Allowlisted,
+    Filtered,
+    Invalid,
+}
+
+fn classify(mut ind: Indicator, filter: &Filter) -> Class {
+    if ind.allowlist {
+        if ind.itype.is_ip() {
+            if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
+                ind.value = v;
+                return Class::Allow(Item { ind, checked });
+            }
+        }
+        return Class::AllowEntry;
+    }
+    if ind.allowlisted_by.is_some() {
+        return Class::Allowlisted;
+    }
+    if !filter.accepts(&ind) {
+        return Class::Filtered;
+    }
+    match validate::check(ind.itype, &ind.value) {
+        Some((v, checked)) => {
+            ind.value = v;
+            Class::Item(Item { ind, checked })
+        }
+        None => Class::Invalid,
+    }
+}
+
 fn prepare(
     indicators: &mut dyn Iterator<Item = Indicator>,
     filter: &Filter,
     stats: &mut ExportStats,
 ) -> Prepared {
-    let mut items = Vec::new();
-    let mut allow = Vec::new();
-    for mut ind in indicators {
-        stats.read += 1;
-        if ind.allowlist {
-            stats.allowlist_entries += 1;
-            if ind.itype.is_ip() {
-                if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
-                    ind.value = v;
-                    allow.push(Item { ind, checked });
+    use rayon::prelude::*;
+    // The iterator (not `Send`) is drained on this thread in batches while another thread
+    // filters and re-validates the previous batches (in parallel within a batch); batches
+    // are appended in order, so `allow` keeps the input order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Indicator>>(4);
+    let (mut items, allow, counts) = std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let mut items = Vec::new();
+            let mut allow = Vec::new();
+            let mut counts = ExportStats::default();
+            for batch in rx {
+                let classes: Vec<Class> = batch
+                    .into_par_iter()
+                    .map(|ind| classify(ind, filter))
+                    .collect();
+                for c in classes {
+                    counts.read += 1;
+                    match c {
+                        Class::Item(it) => items.push(it),
+                        Class::Allow(it) => {
+                            counts.allowlist_entries += 1;
+                            allow.push(it);
+                        }
+                        Class::AllowEntry => counts.allowlist_entries += 1,
+                        Class::Allowlisted => counts.skipped_allowlisted += 1,
+                        Class::Filtered => counts.skipped_by_filter += 1,
+                        Class::Invalid => counts.skipped_invalid += 1,
+                    }
                 }
             }
-            continue;
-        }
-        if ind.allowlisted_by.is_some() {
-            stats.skipped_allowlisted += 1;
-            continue;
-        }
-        if !filter.accepts(&ind) {
-            stats.skipped_by_filter += 1;
-            continue;
-        }
-        match validate::check(ind.itype, &ind.value) {
-            Some((v, checked)) => {
-                ind.value = v;
-                items.push(Item { ind, checked });
+            (items, allow, counts)
+        });
+        let mut batch = Vec::with_capacity(PREPARE_BATCH);
+        for ind in indicators {
+            batch.push(ind);
+            if batch.len() == PREPARE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PREPARE_BATCH));
+                if tx.send(full).is_err() {
+                    break;
+                }
             }
-            None => stats.skipped_invalid += 1,
         }
-    }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    stats.read += counts.read;
+    stats.allowlist_entries += counts.allowlist_entries;
+    stats.skipped_allowlisted += counts.skipped_allowlisted;
+    stats.skipped_by_filter += counts.skipped_by_filter;
+    stats.skipped_invalid += counts.skipped_invalid;
     // Sort a permutation (items are a few hundred bytes; moving them n log n times costs
     // more than the whole export). Keys carry the value's first 16 bytes inline so most
     // comparisons never touch the heap; ties break on every field, so input order never
@@ -416,11 +480,11 @@ fn prepare(
         u128::from_be_bytes(b)
     };
     let mut order: Vec<(IndicatorType, u128, usize)> = items
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, it)| (it.ind.itype, prefix(&it.ind.value), i))
         .collect();
-    order.sort_unstable_by(|x, y| {
+    order.par_sort_unstable_by(|x, y| {
         (x.0, x.1).cmp(&(y.0, y.1)).then_with(|| {
             let (a, b) = (&items[x.2].ind, &items[y.2].ind);
             (
@@ -457,24 +521,111 @@ fn prepare(
                 })
         })
     });
-    let order = order.into_iter().map(|k| k.2);
     let n = items.len();
+    // Already in order (a snapshot iterates sorted): keep the vector, no moves.
+    if order.iter().enumerate().all(|(i, k)| k.2 == i) {
+        let mut merged: Vec<Item> = Vec::with_capacity(n);
+        for it in items.drain(..) {
+            push_merged(&mut merged, it);
+        }
+        return Prepared {
+            items: merged,
+            allow,
+        };
+    }
+    let order = order.into_iter().map(|k| k.2);
     let mut slots: Vec<Option<Item>> = items.into_iter().map(Some).collect();
     let sorted = order.filter_map(|i| slots.get_mut(i).and_then(Option::take));
-    // The same (itype, value) twice (e.g. two spellings of one CIDR): merge them.
     let mut merged: Vec<Item> = Vec::with_capacity(n);
     for it in sorted {
-        match merged.last_mut() {
-            Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
-                last.ind.merge(&it.ind)
-            }
-            _ => merged.push(it),
-        }
+        push_merged(&mut merged, it);
     }
     Prepared {
         items: merged,
         allow,
     }
+}
+
+/// Append `it`, merging it into the last item when both have the same `(itype, value)`
+/// (e.g. two spellings of one CIDR).
+fn push_merged(merged: &mut Vec<Item>, it: Item) {
+    match merged.last_mut() {
+        Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
+            last.ind.merge(&it.ind)
+        }
+        _ => merged.push(it),
+    }
+}
+
+/// Per-chunk counters of a parallel writer, added to [`ExportStats`] in order.
+#[derive(Default)]
+pub(crate) struct Counts {
+    /// Indicators written.
+    pub written: u64,
+    /// Records written.
+    pub rules: u64,
+    /// Valid but not expressible in the format.
+    pub unsupported: u64,
+    /// Failed a format-specific check.
+    pub invalid: u64,
+}
+
+/// Items formatted per parallel task.
+const CHUNK: usize = 1024;
+
+/// Format `items` in parallel chunks (each into its own buffer with `f(index, item, buf,
+/// counts)`) and write the buffers in item order, so the output is the same as a
+/// sequential loop's. A group of chunks is formatted at a time to bound memory.
+pub(crate) fn par_write<T: Sync>(
+    items: &[T],
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+    f: impl Fn(usize, &T, &mut Vec<u8>, &mut Counts) -> Result<(), ExportError> + Sync,
+) -> Result<(), ExportError> {
+    par_write_with(
+        items,
+        out,
+        stats,
+        || (),
+        |i, it, buf, n, _| f(i, it, buf, n),
+    )
+}
+
+/// [`par_write`] with per-chunk state made by `init` (reusable scratch buffers).
+pub(crate) fn par_write_with<T: Sync, S>(
+    items: &[T],
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(usize, &T, &mut Vec<u8>, &mut Counts, &mut S) -> Result<(), ExportError> + Sync,
+) -> Result<(), ExportError> {
+    use rayon::prelude::*;
+    let group = CHUNK * 8 * rayon::current_num_threads().max(1);
+    for (g, items) in items.chunks(group).enumerate() {
+        let base = g * group;
+        let done: Vec<Result<(Vec<u8>, Counts), ExportError>> = items
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut buf = Vec::with_capacity(chunk.len() * 128);
+                let mut n = Counts::default();
+                let mut state = init();
+                for (i, it) in chunk.iter().enumerate() {
+                    f(base + c * CHUNK + i, it, &mut buf, &mut n, &mut state)?;
+                }
+                Ok((buf, n))
+            })
+            .collect();
+        for r in done {
+            let (buf, n) = r?;
+            out.write_all(&buf)?;
+            stats.written += n.written;
+            stats.rules += n.rules;
+            stats.skipped_unsupported += n.unsupported;
+            stats.skipped_invalid += n.invalid;
+        }
+    }
+    Ok(())
 }
 
 fn check_options(format: ExportFormat, opts: &ExportOptions) -> Result<(), ExportError> {

@@ -35,9 +35,10 @@ pub(crate) fn write(
         "SOURCES",
         "DESCRIPTION",
     ];
+    use rayon::prelude::*;
     let rows: Vec<[String; 8]> = p
         .items
-        .iter()
+        .par_iter()
         .map(|it| {
             let i = &it.ind;
             [
@@ -61,8 +62,7 @@ pub(crate) fn write(
             *w = (*w).max(c.chars().count());
         }
     }
-    let mut line = String::new();
-    let mut emit = |cells: &[&str], out: &mut dyn Write| -> std::io::Result<()> {
+    let emit = |cells: &[&str], line: &mut String| {
         line.clear();
         for (i, c) in cells.iter().enumerate() {
             line.push_str(c);
@@ -74,14 +74,16 @@ pub(crate) fn write(
         let trimmed = line.trim_end().len();
         line.truncate(trimmed);
         line.push('\n');
-        out.write_all(line.as_bytes())
     };
-    emit(&header, out)?;
-    for r in &rows {
+    let mut line = String::new();
+    emit(&header, &mut line);
+    out.write_all(line.as_bytes())?;
+    super::par_write_with(&rows, out, stats, String::new, |_, r, buf, n, line| {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        emit(&cells, out)?;
-        stats.written += 1;
-        stats.rules += 1;
-    }
-    Ok(())
+        emit(&cells, line);
+        buf.extend_from_slice(line.as_bytes());
+        n.written += 1;
+        n.rules += 1;
+        Ok(())
+    })
 }

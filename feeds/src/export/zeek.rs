@@ -40,7 +40,7 @@ pub(crate) fn write(
         "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\tmeta.do_notice"
     )?;
     let notice = if opts.zeek_do_notice { "T" } else { "F" };
-    for it in &p.items {
+    super::par_write(&p.items, out, stats, |_, it, out, stats| {
         let ind = &it.ind;
         let (value, kind): (&str, &str) = match (&it.checked, ind.itype) {
             (Checked::V4(_, 32), _) | (Checked::V6(_, 128), _) => (&ind.value, "Intel::ADDR"),
@@ -58,8 +58,8 @@ pub(crate) fn write(
             (Checked::Plain, t) if t.is_file_hash() => (&ind.value, "Intel::FILE_HASH"),
             (Checked::Plain, IndicatorType::X509Sha1) => (&ind.value, "Intel::CERT_HASH"),
             _ => {
-                stats.skipped_unsupported += 1;
-                continue;
+                stats.unsupported += 1;
+                return Ok(());
             }
         };
         let source = field(&format!("trawl:{}", ind.sources.join(",")), 200);
@@ -79,6 +79,6 @@ pub(crate) fn write(
         writeln!(out, "{value}\t{kind}\t{source}\t{desc}\t{url}\t{notice}")?;
         stats.written += 1;
         stats.rules += 1;
-    }
-    Ok(())
+        Ok(())
+    })
 }
