@@ -10,6 +10,12 @@ use std::io::Write;
 /// Escape text for HTML element content and quoted attributes.
 pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
+    esc_into(s, &mut o);
+    o
+}
+
+/// Append [`esc`]`(s)` to `o`.
+fn esc_into(s: &str, o: &mut String) {
     for c in s.chars() {
         match c {
             '&' => o.push_str("&amp;"),
@@ -21,7 +27,6 @@ pub(crate) fn esc(s: &str) -> String {
             c => o.push(c),
         }
     }
-    o
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\
@@ -106,20 +111,21 @@ pub(crate) fn write(
         &p.items,
         out,
         stats,
-        || String::with_capacity(512),
-        |_, it, out, stats, line| {
-            let t = Row::of(&it.ind).texts();
+        || (String::with_capacity(512), String::new()),
+        |_, it, out, stats, (line, scratch)| {
             line.clear();
             line.push_str("<tr>");
-            for (i, c) in t.iter().enumerate() {
+            Row::of(&it.ind).each_text(scratch, |i, c| {
                 if i == 3 {
-                    line.push_str(&format!("<td class=\"sev-{}\">", esc(c)));
+                    line.push_str("<td class=\"sev-");
+                    esc_into(c, line);
+                    line.push_str("\">");
                 } else {
                     line.push_str("<td>");
                 }
-                line.push_str(&esc(c));
+                esc_into(c, line);
                 line.push_str("</td>");
-            }
+            });
             line.push_str("</tr>\n");
             out.extend_from_slice(line.as_bytes());
             stats.written += 1;
