@@ -780,13 +780,20 @@ impl Snapshot {
         let mut vals = vals.into_iter();
         (0..n.div_ceil(BLOCK)).flat_map(move |b| {
             let block: Vec<String> = vals.by_ref().take(BLOCK).collect();
-            self.decode_block(b * BLOCK, block, threads).into_iter()
+            self.decode_block(b * BLOCK, block, threads)
+                .into_iter()
+                .flatten()
         })
     }
 
     /// The indicators with ids `first..first + values.len()`, decoded on up to `threads`
-    /// threads.
-    fn decode_block(&self, first: usize, values: Vec<String>, threads: usize) -> Vec<Indicator> {
+    /// threads, as consecutive parts.
+    fn decode_block(
+        &self,
+        first: usize,
+        values: Vec<String>,
+        threads: usize,
+    ) -> Vec<Vec<Indicator>> {
         let decode = |first: usize, values: Vec<String>| -> Vec<Indicator> {
             values
                 .into_iter()
@@ -802,7 +809,7 @@ impl Snapshot {
                 .collect()
         };
         if threads <= 1 || values.len() < 4096 {
-            return decode(first, values);
+            return vec![decode(first, values)];
         }
         let per = values.len().div_ceil(threads);
         let mut rest = values;
@@ -818,10 +825,9 @@ impl Snapshot {
             let mut parts = parts.into_iter();
             let head = parts.next();
             let handles: Vec<_> = parts.map(|(f, v)| s.spawn(move || decode(f, v))).collect();
-            let mut out = head.map(|(f, v)| decode(f, v)).unwrap_or_default();
-            for h in handles {
-                out.extend(join(h));
-            }
+            let mut out: Vec<Vec<Indicator>> =
+                head.map(|(f, v)| decode(f, v)).into_iter().collect();
+            out.extend(handles.into_iter().map(join));
             out
         })
     }

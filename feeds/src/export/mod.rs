@@ -374,20 +374,21 @@ const PREPARE_BATCH: usize = 8192;
 
 /// What [`classify`] decided for one indicator.
 enum Class {
-    Item(Item),
-    Allow(Item),
+    Item(Checked),
+    Allow(Checked),
     AllowEntry,
     Allowlisted,
     Filtered,
     Invalid,
 }
 
-fn classify(mut ind: Indicator, filter: &Filter) -> Class {
+/// Filter and re-validate `ind` in place (its value becomes the canonical spelling).
+fn classify(ind: &mut Indicator, filter: &Filter) -> Class {
     if ind.allowlist {
         if ind.itype.is_ip() {
             if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
                 ind.value = v;
-                return Class::Allow(Item { ind, checked });
+                return Class::Allow(checked);
             }
         }
         return Class::AllowEntry;
@@ -395,13 +396,13 @@ fn classify(mut ind: Indicator, filter: &Filter) -> Class {
     if ind.allowlisted_by.is_some() {
         return Class::Allowlisted;
     }
-    if !filter.accepts(&ind) {
+    if !filter.accepts(ind) {
         return Class::Filtered;
     }
     match validate::check(ind.itype, &ind.value) {
         Some((v, checked)) => {
             ind.value = v;
-            Class::Item(Item { ind, checked })
+            Class::Item(checked)
         }
         None => Class::Invalid,
     }
@@ -422,18 +423,18 @@ fn prepare(
             let mut items = Vec::new();
             let mut allow = Vec::new();
             let mut counts = ExportStats::default();
-            for batch in rx {
+            for mut batch in rx {
                 let classes: Vec<Class> = batch
-                    .into_par_iter()
+                    .par_iter_mut()
                     .map(|ind| classify(ind, filter))
                     .collect();
-                for c in classes {
+                for (ind, c) in batch.into_iter().zip(classes) {
                     counts.read += 1;
                     match c {
-                        Class::Item(it) => items.push(it),
-                        Class::Allow(it) => {
+                        Class::Item(checked) => items.push(Item { ind, checked }),
+                        Class::Allow(checked) => {
                             counts.allowlist_entries += 1;
-                            allow.push(it);
+                            allow.push(Item { ind, checked });
                         }
                         Class::AllowEntry => counts.allowlist_entries += 1,
                         Class::Allowlisted => counts.skipped_allowlisted += 1,

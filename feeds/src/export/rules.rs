@@ -37,7 +37,11 @@ enum Dialect {
 
 /// FNV-1a 64 over `parts`, each followed by a 0 byte.
 pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_from(0xcbf2_9ce4_8422_2325, parts)
+}
+
+/// [`fnv`] continued from the state `h` (the hash of the parts before).
+fn fnv_from(mut h: u64, parts: &[&[u8]]) -> u64 {
     for p in parts {
         for &b in p.iter().chain(std::iter::once(&0u8)) {
             h ^= u64::from(b);
@@ -493,10 +497,14 @@ fn item_hashes(d: Dialect, dataset: bool, it: &Item) -> ([u64; 4], u8) {
         Kind::Domain if dataset => ([0; 4], 0),
         Kind::Domain => match d {
             Dialect::Snort2 | Dialect::Snort3 => ([fnv(&[b"fqdn", v, b"dns"]), 0, 0, 0], 1),
-            Dialect::Suricata => (
-                SURICATA_BUFFERS.map(|(_, buffer, _)| fnv(&[b"fqdn", v, buffer.as_bytes()])),
-                4,
-            ),
+            Dialect::Suricata => {
+                // The four keys share `fqdn`, value: hash that prefix once.
+                let prefix = fnv(&[b"fqdn", v]);
+                (
+                    SURICATA_BUFFERS.map(|(_, buffer, _)| fnv_from(prefix, &[buffer.as_bytes()])),
+                    4,
+                )
+            }
         },
         Kind::Url(_) => ([fnv(&[b"url", v]), 0, 0, 0], 1),
         Kind::Ip | Kind::Unsupported => ([0; 4], 0),
@@ -959,6 +967,14 @@ mod tests {
     fn content_escapes_structure() {
         assert_eq!(content(b"a;b\"c|d\\e:f"), "a|3B|b|22|c|7C|d|5C|e|3A|f");
         assert_eq!(content(b"\x00\x01x"), "|00 01|x");
+    }
+
+    #[test]
+    fn fnv_continues_over_parts() {
+        let whole = fnv(&[b"fqdn", b"evil.example", b"tls.sni"]);
+        let prefix = fnv(&[b"fqdn", b"evil.example"]);
+        assert_eq!(fnv_from(prefix, &[b"tls.sni"]), whole);
+        assert_ne!(fnv(&[b"fqdn", b"evil.example", b"dns.query"]), whole);
     }
 
     #[test]
