@@ -606,7 +606,8 @@ pub(crate) fn par_write_with<T: Sync, S>(
 ) -> Result<(), ExportError> {
     use rayon::prelude::*;
     type Done = Vec<Result<(Vec<u8>, Counts), ExportError>>;
-    let group = CHUNK * 4 * rayon::current_num_threads().max(1);
+    // Two groups are in flight (one formatting, one writing): a few MB each.
+    let group = CHUNK * 4 * rayon::current_num_threads().clamp(1, 16);
     let format = |g: usize, items: &[T]| -> Done {
         let base = g * group;
         items
