@@ -192,10 +192,16 @@ impl<'s> Correlator<'s> {
                 scratch.hits.clear();
                 m.match_ip(ip, &mut scratch.hits);
                 if !scratch.hits.is_empty() {
-                    // Only stringify on a hit: the common path stays allocation-free.
-                    let text = ip.to_string();
                     let hits = std::mem::take(&mut scratch.hits);
-                    self.push_hits(field, &text, &hits, &mut scratch.records, start, out);
+                    // Internal addresses hit the built-in allowlist on nearly every line:
+                    // settle that from the cached records before stringifying anything.
+                    let allowlisted = hits
+                        .iter()
+                        .any(|h| self.record(h.id, &mut scratch.records).allowlist);
+                    if !allowlisted {
+                        let text = ip.to_string();
+                        self.push_hits(field, &text, &hits, &mut scratch.records, start, out);
+                    }
                     scratch.hits = hits;
                 }
             }

@@ -44,7 +44,14 @@ fn main() {
     }
     eprintln!("generated {} lines in {:?}", per * 30, t.elapsed());
     let config = feeds::Config::from_toml_str(&cfg).expect("config");
-    for run in 0..2 {
+    for run in 0..3 {
+        if run == 2 {
+            // One feed of 30 changes (its last line goes): the usual scheduled refresh.
+            let p = dir.path().join("feed00.txt");
+            let body = std::fs::read_to_string(&p).expect("read");
+            let cut = body.trim_end().rfind('\n').map_or(0, |i| i + 1);
+            std::fs::write(&p, &body[..cut]).expect("write");
+        }
         let t = Instant::now();
         let opts = feeds::UpdateOptions {
             force: run == 0,
@@ -59,15 +66,16 @@ fn main() {
         )
         .expect("update");
         eprintln!(
-            "update {run}: {:?}: total {} added {} removed {} ({})",
+            "update {run}: {:?}: total {} added {} removed {} unchanged {} ({})",
             t.elapsed(),
             r.total,
             r.added,
             r.removed,
-            if run == 0 {
-                "forced parse"
-            } else {
-                "files unchanged: not modified"
+            r.unchanged,
+            match run {
+                0 => "forced parse",
+                1 => "files unchanged: not modified",
+                _ => "one feed changed: 29 kept from the previous snapshot",
             }
         );
     }

@@ -131,8 +131,11 @@ pub struct UpdateReport {
     pub removed: usize,
     /// Present in both with different metadata.
     pub changed: usize,
-    /// The published snapshot directory.
+    /// The published snapshot directory (the previous one when `unchanged`).
     pub snapshot: PathBuf,
+    /// Nothing was fetched anew, nothing expired and the config is the same: the previous
+    /// snapshot stays current and nothing was rebuilt.
+    pub unchanged: bool,
     /// Problems that did not stop the update (e.g. an unreadable previous snapshot).
     pub warnings: Vec<String>,
 }
@@ -189,7 +192,15 @@ impl UpdateReport {
             "vs previous snapshot: {} added, {} removed, {} changed",
             self.added, self.removed, self.changed
         );
-        let _ = writeln!(s, "snapshot: {}", self.snapshot.display());
+        if self.unchanged {
+            let _ = writeln!(
+                s,
+                "snapshot: {} (unchanged: no feed had new content, nothing expired)",
+                self.snapshot.display()
+            );
+        } else {
+            let _ = writeln!(s, "snapshot: {}", self.snapshot.display());
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -243,6 +254,86 @@ fn save_state(data_dir: &Path, state: &BTreeMap<String, FeedState>) -> Result<()
     let body = serde_json::to_vec_pretty(state).unwrap_or_default();
     std::fs::write(&tmp, body).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)
+}
+
+/// Everything besides the feeds' content that decides a snapshot's entries: trawl's version
+/// (the built-in allowlist), every feed's config in order, and the `[allowlist]` table.
+fn inputs_fingerprint(config: &Config) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    for f in &config.feeds {
+        config_hash(f).hash(&mut h);
+    }
+    format!("{:?}", config.allowlist).hash(&mut h);
+    h.finish()
+}
+
+/// What an update records in the snapshot's `extra` so that the next one can tell nothing
+/// changed and answer without rebuilding.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+struct PublishedFacts {
+    /// [`inputs_fingerprint`] of the config that built it.
+    inputs: u64,
+    /// The earliest `expires` of any entry.
+    next_expiry: Option<UnixTime>,
+    /// Entries listing each source.
+    per_source: BTreeMap<String, usize>,
+    /// Entries an allowlist entry covers, per source.
+    allowlisted_per_source: BTreeMap<String, usize>,
+    /// Allowlist entries.
+    allowlist_entries: usize,
+    /// Entries an allowlist entry covers.
+    allowlisted: usize,
+}
+
+/// The report for an update that keeps `snap` as it is, or `None` when something may have
+/// changed (a feed was parsed anew, the config differs, an entry expired, or the snapshot
+/// predates these facts).
+fn unchanged_report(
+    snap: &Snapshot,
+    config: &Config,
+    runs: &[FeedRun],
+    now: UnixTime,
+) -> Option<UpdateReport> {
+    if runs.iter().any(|r| r.indicators.is_some()) {
+        return None;
+    }
+    let facts: PublishedFacts =
+        serde_json::from_value(snap.meta().extra.get("facts")?.clone()).ok()?;
+    if facts.inputs != inputs_fingerprint(config) || facts.next_expiry.is_some_and(|e| e <= now) {
+        return None;
+    }
+    let feeds = runs
+        .iter()
+        .map(|r| {
+            let mut s = r.summary.clone();
+            s.kept = facts.per_source.get(&s.name).copied().unwrap_or(0);
+            s.allowlisted = facts
+                .allowlisted_per_source
+                .get(&s.name)
+                .copied()
+                .unwrap_or(0);
+            s
+        })
+        .collect();
+    Some(UpdateReport {
+        feeds,
+        total: snap.len(),
+        allowlist_entries: facts.allowlist_entries,
+        allowlisted: facts.allowlisted,
+        by_type: snap
+            .meta()
+            .counts
+            .iter()
+            .map(|(k, v)| (k.clone(), *v as usize))
+            .collect(),
+        added: 0,
+        removed: 0,
+        changed: 0,
+        snapshot: snap.dir().to_path_buf(),
+        unchanged: true,
+        warnings: Vec::new(),
+    })
 }
 
 fn config_hash(feed: &FeedConfig) -> u64 {
@@ -343,21 +434,41 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
+/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
+/// need a full compare; most comparisons then never touch the value's heap memory (16, not
+/// 8: URLs share `https://` and domain keys their top-level labels).
+fn prefix16(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    let n = b.len().min(16);
+    a[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(a)
+}
+
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     (a.itype, &a.value).cmp(&(b.itype, &b.value))
 }
 
 /// Sort by (itype, value) and merge equal keys; returns how many were merged away.
-/// Sorts a permutation of indices (indicators are large to move), then moves each once.
+/// Sorts compact keys (itype, first 8 value bytes, index) rather than the indicators
+/// (large to move, and their values live behind a pointer), then moves each once.
 fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
-    let mut idx: Vec<usize> = (0..v.len()).collect();
+    let mut keyed: Vec<(u8, u128, u32)> = v
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.itype as u8, prefix16(it.value.as_bytes()), i as u32))
+        .collect();
     {
         let items: &[Indicator] = v;
-        idx.par_sort_unstable_by(|&a, &b| key_cmp(&items[a], &items[b]));
+        keyed.par_sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| items[a.2 as usize].value.cmp(&items[b.2 as usize].value))
+        });
     }
+    let idx = keyed.into_iter().map(|k| k.2 as usize);
     let mut slots: Vec<Option<Indicator>> = std::mem::take(v).into_iter().map(Some).collect();
     let mut out: Vec<Indicator> = Vec::with_capacity(slots.len());
     let mut merged = 0;
@@ -663,6 +774,16 @@ pub fn update(
         .collect();
 
     phase("fetched and parsed");
+    if let Ok(snap) = &previous {
+        if let Some(report) = unchanged_report(snap, config, &runs, now) {
+            let states: BTreeMap<String, FeedState> = runs
+                .into_iter()
+                .map(|r| (r.summary.name, r.state))
+                .collect();
+            save_state(data_dir, &states)?;
+            return Ok(report);
+        }
+    }
     // 2. The previous snapshot: history for everything, entries of kept feeds.
     let kept: HashSet<&str> = runs
         .iter()
@@ -680,16 +801,21 @@ pub fn update(
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
     match previous {
         Ok(snap) => {
-            let len = snap.len() as matcher::IndicatorId;
             let kept_ref = &kept;
             let snap_ref = &snap;
             // Decode in parallel; keep every key for history/diff and the full records of
             // entries that kept feeds listed.
-            let decoded: Vec<(PrevEntry, Option<Indicator>)> = (0..len)
+            // Values in one streaming pass per FST (rebuilding each from its id would walk
+            // the FST backwards once per indicator), then the records in parallel.
+            let values = snap.all_values();
+            let decoded: Vec<(PrevEntry, Option<Indicator>)> = values
                 .into_par_iter()
+                .enumerate()
                 .with_min_len(4096)
-                .map(|id| {
-                    let ind = snap_ref.indicator(id);
+                .map(|(id, value)| {
+                    let ind = snap_ref
+                        .record_with_value(id as matcher::IndicatorId, value)
+                        .unwrap_or_else(|| snap_ref.indicator(id as matcher::IndicatorId));
                     let entry = PrevEntry {
                         itype: ind.itype,
                         value: ind.value.clone(),
@@ -859,13 +985,31 @@ pub fn update(
         allowlist_entries += usize::from(i.allowlist);
     }
     let total = all.len();
-    phase("history and diff");
-    let mut builder = SnapshotBuilder::new();
-    for i in all {
-        builder.insert(i);
+    let mut facts = PublishedFacts {
+        inputs: inputs_fingerprint(config),
+        next_expiry: all.iter().filter_map(|i| i.expires).min(),
+        allowlist_entries,
+        allowlisted,
+        ..PublishedFacts::default()
+    };
+    for i in &all {
+        for s in &i.sources {
+            if let Some(n) = facts.per_source.get_mut(s) {
+                *n += 1;
+            } else {
+                facts.per_source.insert(s.clone(), 1);
+            }
+        }
     }
+    facts.allowlisted_per_source = allowlisted_per_feed
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    phase("history and diff");
+    // `all` is sorted and merged: the builder takes it without re-hashing.
+    let builder = SnapshotBuilder::from_indicators(all);
     phase("builder filled");
-    let extra = serde_json::json!({ "feeds": &states });
+    let extra = serde_json::json!({ "feeds": &states, "facts": &facts });
     let snapshot = builder.publish(data_dir, extra)?;
     phase("published");
     save_state(data_dir, &states)?;
@@ -879,6 +1023,7 @@ pub fn update(
         removed,
         changed,
         snapshot,
+        unchanged: false,
         warnings,
     })
 }
@@ -1006,6 +1151,7 @@ mod tests {
             removed: 0,
             changed: 0,
             snapshot: PathBuf::from("/d/v1"),
+            unchanged: false,
             warnings: vec![],
         };
         let text = r.render_text();

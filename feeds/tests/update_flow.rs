@@ -71,6 +71,10 @@ fn http_feed_fetch_not_modified_failure_and_change() {
     assert_eq!(r.feeds[0].status, FeedStatus::NotModified);
     assert_eq!((r.feeds[0].accepted, r.feeds[0].kept), (0, 2));
     assert_eq!((r.added, r.removed, r.changed), (0, 0, 0));
+    // Nothing new: the first snapshot stays current, nothing is rebuilt.
+    assert!(r.unchanged, "{}", r.render_text());
+    assert!(r.snapshot.ends_with("snapshots/1"), "{:?}", r.snapshot);
+    assert!(r.render_text().contains("unchanged"));
     let reqs = srv.requests();
     assert!(reqs[1].iter().any(|h| h == "if-none-match: \"v1\""));
     assert_eq!(
@@ -83,6 +87,7 @@ fn http_feed_fetch_not_modified_failure_and_change() {
     let r = run(&cfg, dir.path(), T0 + 120, false);
     assert!(matches!(&r.feeds[0].status, FeedStatus::Failed { reason } if reason.contains("500")));
     assert_eq!(r.feeds[0].kept, 2);
+    assert!(r.unchanged);
     assert!(r.render_text().contains("FAILED"));
     assert_eq!(
         blocklist_only(&entries(dir.path())),
@@ -219,8 +224,20 @@ fn expiry_history_and_removed_counts() {
     assert_eq!((a.first_seen, a.last_seen), (Some(T0), Some(T0 + 3600)));
     // Past live.example's expiry (2030) it drops out even though the feed is not re-read.
     let r = run(cfg, dir.path(), 1_900_000_000, false);
+    assert!(!r.unchanged);
     assert!(find(&entries(dir.path()), "live.example").is_none());
     assert!(r.removed >= 1);
+    // Before that, with both files unchanged, nothing is rebuilt...
+    let r = run(cfg, dir.path(), 1_900_000_100, false);
+    assert!(r.unchanged, "{}", r.render_text());
+    assert_eq!(r.feeds[1].kept, 2);
+    // ...but an `[allowlist]` edit is a new snapshot even though no feed changed.
+    let cfg2 = format!("{cfg}[allowlist]\ndomains = [\"example\"]\n");
+    let r = run(&cfg2, dir.path(), 1_900_000_200, false);
+    assert!(!r.unchanged);
+    assert_eq!(r.allowlisted, 2, "{}", r.render_text());
+    let e = entries(dir.path());
+    assert!(find(&e, "a.example").is_some_and(|a| a.allowlisted_by.is_some()));
 }
 
 #[test]

@@ -107,7 +107,10 @@ pub struct SnapshotMeta {
 pub struct SnapshotBuilder {
     items: Vec<Indicator>,
     /// (hash, index into `items`): the hash is kept so growing never re-reads the values.
+    /// Covers `items[..indexed]`; [`SnapshotBuilder::from_indicators`] leaves it empty
+    /// until the first `insert`.
     index: hashbrown::HashTable<(u64, u32)>,
+    indexed: usize,
     hasher: fxhash::FxBuild,
 }
 
@@ -129,6 +132,7 @@ impl SnapshotBuilder {
     /// value (`Indicator::merge`); tags and sources are tidied.
     pub fn insert(&mut self, mut indicator: Indicator) {
         use std::hash::BuildHasher;
+        self.index_all();
         let hash = self
             .hasher
             .hash_one((indicator.itype, indicator.value.as_str()));
@@ -147,6 +151,40 @@ impl SnapshotBuilder {
         let i = items.len() as u32;
         items.push(indicator);
         self.index.insert_unique(hash, (hash, i), |&(h, _)| h);
+        self.indexed = self.items.len();
+    }
+
+    /// A builder holding `indicators`. When they are sorted by (itype, value) with no two
+    /// equal (as `trawl update` merges them), they are taken as they are, without hashing
+    /// each one; otherwise they are inserted one by one, merging duplicates.
+    pub fn from_indicators(indicators: Vec<Indicator>) -> Self {
+        let merged = indicators
+            .windows(2)
+            .all(|w| (w[0].itype, &w[0].value) < (w[1].itype, &w[1].value));
+        let mut b = Self::new();
+        if merged {
+            b.items = indicators;
+            for it in &mut b.items {
+                it.tidy();
+            }
+        } else {
+            for it in indicators {
+                b.insert(it);
+            }
+        }
+        b
+    }
+
+    /// Hash the items taken without an index (by `from_indicators`) into it.
+    fn index_all(&mut self) {
+        use std::hash::BuildHasher;
+        while self.indexed < self.items.len() {
+            let it = &self.items[self.indexed];
+            let hash = self.hasher.hash_one((it.itype, it.value.as_str()));
+            self.index
+                .insert_unique(hash, (hash, self.indexed as u32), |&(h, _)| h);
+            self.indexed += 1;
+        }
     }
 
     /// Number of distinct indicators so far.
@@ -653,8 +691,9 @@ impl Snapshot {
         self.record_with_value(id, value)
     }
 
-    /// The record of `id` around an already known value.
-    fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
+    /// The record of `id` around its already known value (from [`Snapshot::all_values`]),
+    /// `None` when out of range or undecodable.
+    pub fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
         let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
         let f = self.profiles.row(u32::try_from(pid).ok()?)?;
@@ -723,7 +762,7 @@ impl Snapshot {
     /// rebuilt per id costs a reverse walk of its FST; whole-set readers such as exports
     /// and `trawl update`'s history use this instead). The FSTs are streamed on threads of
     /// their own.
-    fn all_values(&self) -> Vec<String> {
+    pub fn all_values(&self) -> Vec<String> {
         use fst::Streamer;
         let dom_base = self.type_start[2];
         let domains = |shard: &DomainShard| {

@@ -2,11 +2,15 @@
 //! snapshots and ships alerts to sinks, without losing a line.
 //!
 //! Shape (Vector's sources → transform → sinks):
-//! * one thread per `[[source]]`: file sources own an `ingest::tail::Tailer`, parse and match each
-//!   batch against the snapshot loaded at that moment (rayon inside the batch), hand the alerts to
-//!   the sink thread and wait for its answer before acknowledging the batch, which checkpoints the
-//!   read position — so a crash never skips a line;
-//! * the sink thread: suppression, then every sink, durably, in order;
+//! * one thread per `[[source]]`, opened before the daemon starts (a bad glob, interface or BPF
+//!   filter fails `trawl run` at once): file sources own an `ingest::tail::Tailer`, take the
+//!   batches ready (one or several files), parse and match them against the snapshot loaded at
+//!   that moment (rayon inside a batch), hand the alerts to the sink thread and wait for its
+//!   answer before acknowledging them all (`ack_many`: one checkpoint write), so a crash never
+//!   skips a line; pcap sources match what was captured every 200 ms (or 4096 observations)
+//!   and publish libpcap's packet, byte and drop counters as they go;
+//! * the sink thread: suppression, then every sink, durably, in order; a failing sink is
+//!   retried with backoff until it works (backpressure) or the daemon stops;
 //! * a reload thread: watches `data/current` (new snapshots from the scheduler, from `trawl
 //!   update` in another process, or SIGHUP) and swaps the snapshot with `ArcSwap` between batches;
 //! * a feed scheduler thread running `feeds::update` when a feed's `refresh` is due;
@@ -22,6 +26,8 @@ use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
+use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
+use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
 use metrics::Metrics;
 use serde::Deserialize;
@@ -30,7 +36,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +145,16 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         sinks.push(Box::new(sinks::StdoutSink));
     }
 
+    // Bind the admin endpoint first: a port in use fails the start before anything runs.
+    let admin = match &opts.metrics_addr {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the admin endpoint {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
@@ -181,35 +197,53 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     let (sink_tx, sink_rx) = mpsc::sync_channel::<SinkJob>(16);
     let mut threads = Vec::new();
 
+    // Open every source first: configuration errors stop the start, not a thread later.
+    let prepared: Vec<(SourceConfig, Prepared)> = sources
+        .into_iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let p = prepare_source(&src, &data, i)
+                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind))?;
+            Ok((src, p))
+        })
+        .collect::<Result<_>>()?;
+
     // Sink thread.
     {
         let metrics = metrics.clone();
         let window = opts.suppress;
+        let stop = stop.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("sinks".into())
-                .spawn(move || sink_loop(sink_rx, sinks, window, &metrics))?,
+                .spawn(move || sink_loop(sink_rx, sinks, window, &metrics, &stop))?,
         );
     }
-    // Sources.
+    // Sources. When every source has ended (stdin at end of input) the daemon stops.
+    let live_sources = Arc::new(AtomicUsize::new(prepared.len()));
+    let source_failed = Arc::new(AtomicBool::new(false));
     let mut source_threads = Vec::new();
-    for (i, src) in sources.into_iter().enumerate() {
+    for (i, (src, prepared)) in prepared.into_iter().enumerate() {
         let env = SourceEnv {
             current: current.clone(),
             ctx: ctx.clone(),
             metrics: metrics.clone(),
             stop: stop.clone(),
             sink: sink_tx.clone(),
-            data: data.clone(),
             index: i,
         };
+        let live_sources = live_sources.clone();
+        let source_failed = source_failed.clone();
         source_threads.push(
             std::thread::Builder::new()
                 .name(format!("source-{i}-{}", src.kind))
                 .spawn(move || {
-                    if let Err(e) = run_source(&src, &env) {
+                    if let Err(e) = run_source(&src, prepared, &env) {
                         tracing::error!("source {} ({}): {e:#}", env.index, src.kind);
+                        source_failed.store(true, Ordering::Relaxed);
                     }
+                    drop(env);
+                    live_sources.fetch_sub(1, Ordering::SeqCst);
                 })?,
         );
     }
@@ -250,7 +284,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         );
     }
     if let Some(interval) = min_refresh {
-        let interval = interval.max(Duration::from_secs(60));
+        let interval = interval.max(Duration::from_secs(1));
         let stop = stop.clone();
         let reload_now = reload_now.clone();
         let data = data.clone();
@@ -284,21 +318,28 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        if let Some(addr) = &opts.metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the admin endpoint {addr}"))?;
-            tracing::info!("admin endpoint on http://{addr}/metrics");
+        if let Some(listener) = admin {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("admin endpoint on http://{addr}/metrics");
+            }
             let metrics = metrics.clone();
             tokio::spawn(async move { admin_server(listener, metrics).await });
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut check = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
+                _ = check.tick() => {
+                    if live_sources.load(Ordering::SeqCst) == 0 {
+                        tracing::info!("every source has ended");
+                        break;
+                    }
+                }
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading the snapshot");
                     reload_now.store(true, Ordering::Relaxed);
@@ -315,7 +356,11 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     for t in threads {
         let _ = t.join();
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if source_failed.load(Ordering::Relaxed) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
@@ -383,12 +428,14 @@ fn reload_loop(
         match Snapshot::open_current(data) {
             Ok(s) => {
                 let version = s.meta().version;
-                metrics.snapshot_version.store(version, Ordering::Relaxed);
+                let indicators = s.len() as u64;
+                // The old snapshot is freed when the last batch using it drops its Arc. The
+                // metrics follow the swap: a version seen on /metrics is the one in use.
+                current.store(Arc::new(s));
+                metrics.snapshot_version.store(version, Ordering::SeqCst);
                 metrics
                     .snapshot_indicators
-                    .store(s.len() as u64, Ordering::Relaxed);
-                // The old snapshot is freed when the last batch using it drops its Arc.
-                current.store(Arc::new(s));
+                    .store(indicators, Ordering::Relaxed);
                 metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "snapshot reloaded");
                 seen = now;
@@ -403,47 +450,68 @@ fn sink_loop(
     mut sinks: Vec<Box<dyn Sink>>,
     window: Duration,
     metrics: &Metrics,
+    stop: &AtomicBool,
 ) {
     let mut suppressor = (!window.is_zero()).then(|| Suppressor::new(window));
+    // A failing sink is retried with backoff (100 ms doubling to 5 s) until it takes the
+    // alerts: the sources wait (backpressure) instead of losing them. Once the daemon is
+    // stopping a sink gets three more tries; then the batch stays unacknowledged (read again
+    // after the restart). Sinks that already took the batch are not written twice.
     let write_all = |sinks: &mut Vec<Box<dyn Sink>>, lines: &[u8]| -> Result<(), String> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         for s in sinks.iter_mut() {
-            // Retry a failing sink a few times before reporting: the source keeps the batch
-            // unacknowledged (and re-reads it after a restart) when we give up.
-            let mut attempt = 0;
+            let mut attempt = 0u32;
+            let mut after_stop = 0;
             loop {
                 match s.write(lines) {
                     Ok(()) => break,
-                    Err(e) if attempt < 5 => {
-                        attempt += 1;
+                    Err(e) => {
                         metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("sink {}: {e:#} (retry {attempt})", s.name());
-                        std::thread::sleep(Duration::from_millis(100 << attempt));
+                        if stop.load(Ordering::Relaxed) {
+                            after_stop += 1;
+                            if after_stop > 3 {
+                                return Err(format!("sink {}: {e:#}", s.name()));
+                            }
+                        }
+                        attempt += 1;
+                        let wait = Duration::from_millis(100 << attempt.min(6))
+                            .min(Duration::from_secs(5));
+                        tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", s.name());
+                        std::thread::sleep(wait);
                     }
-                    Err(e) => return Err(format!("sink {}: {e:#}", s.name())),
                 }
             }
         }
         Ok(())
     };
+    let mut emit = Vec::new();
     loop {
-        match rx.recv_timeout(Duration::from_millis(500)) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(job) => {
                 let lines = match suppressor.as_mut() {
                     None => job.lines,
                     Some(sup) => {
                         let now = Instant::now();
                         let mut out = Vec::with_capacity(job.lines.len());
+                        // Windows that are over are closed first, in order.
+                        for v in sup.expire(now) {
+                            crate::scan::write_json_line(&mut out, &v);
+                        }
                         for line in job.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                             let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
                                 out.extend_from_slice(line);
                                 out.push(b'\n');
                                 continue;
                             };
-                            match sup.offer(v, now) {
-                                Some(v) => crate::scan::write_json_line(&mut out, &v),
-                                None => {
-                                    metrics.suppressed.fetch_add(1, Ordering::Relaxed);
-                                }
+                            emit.clear();
+                            sup.offer(v, now, &mut emit);
+                            if emit.is_empty() {
+                                metrics.suppressed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            for v in &emit {
+                                crate::scan::write_json_line(&mut out, v);
                             }
                         }
                         out
@@ -468,8 +536,13 @@ fn sink_loop(
                 for v in &expired {
                     crate::scan::write_json_line(&mut out, v);
                 }
-                if let Err(e) = write_all(&mut sinks, &out) {
-                    tracing::error!("{e}");
+                match write_all(&mut sinks, &out) {
+                    Ok(()) => {
+                        metrics
+                            .alerts
+                            .fetch_add(expired.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::error!("{e}"),
                 }
             }
         }
@@ -479,13 +552,21 @@ fn sink_loop(
             }
         }
     }
+    // Shutdown: what suppression still holds is written with its count, then every sink is
+    // flushed and closed.
     if let Some(sup) = suppressor.as_mut() {
         let mut out = Vec::new();
-        for v in sup.drain() {
-            crate::scan::write_json_line(&mut out, &v);
+        let held = sup.drain();
+        for v in &held {
+            crate::scan::write_json_line(&mut out, v);
         }
-        if let Err(e) = write_all(&mut sinks, &out) {
-            tracing::error!("{e}");
+        match write_all(&mut sinks, &out) {
+            Ok(()) => {
+                metrics
+                    .alerts
+                    .fetch_add(held.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!("{e}"),
         }
     }
     for s in sinks.iter_mut() {
@@ -502,7 +583,6 @@ struct SourceEnv {
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     sink: SyncSender<SinkJob>,
-    data: PathBuf,
     index: usize,
 }
 
@@ -520,6 +600,49 @@ impl SourceEnv {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => bail!("{e}"),
             Err(_) => bail!("the sink thread stopped"),
+        }
+    }
+
+    /// Match captured observations with the snapshot loaded now and queue their alerts for
+    /// the sinks (no acknowledgement to wait for: a capture cannot be re-read). Empties
+    /// `pending`. The bounded queue blocks when the sinks fall behind; the kernel buffer then
+    /// fills and its drops show in the capture metrics.
+    fn ship_packets(&self, pending: &mut Vec<ingest::Observation<'static>>) {
+        if pending.is_empty() {
+            return;
+        }
+        let snapshot = self.current.load_full();
+        let correlator = Correlator::new(&snapshot, HitFilter::default());
+        let mut scratch = crate::correlate::Scratch::default();
+        let mut hits = Vec::new();
+        let now = crate::scan::now_ns();
+        let mut out = Vec::new();
+        let mut by_feed: HashMap<String, u64> = HashMap::new();
+        for obs in pending.iter() {
+            hits.clear();
+            // IP hits come once per flow and direction: only from the flow observation.
+            correlator.correlate_with(obs, obs.dataset == "flow", &mut scratch, &mut hits);
+            for hit in &hits {
+                crate::scan::write_json_line(
+                    &mut out,
+                    &crate::alert::build_alert(&self.ctx, obs, hit, None, now),
+                );
+                if let Some(feed) = hit.indicator.sources.first() {
+                    *by_feed.entry(feed.clone()).or_default() += 1;
+                }
+            }
+        }
+        if let Ok(mut m) = self.metrics.alerts_by_feed.lock() {
+            for (feed, n) in by_feed {
+                *m.entry(feed).or_default() += n;
+            }
+        }
+        pending.clear();
+        if !out.is_empty() {
+            let _ = self.sink.send(SinkJob {
+                lines: out,
+                done: None,
+            });
         }
     }
 
@@ -577,88 +700,214 @@ fn file_head(path: &Path) -> Vec<u8> {
     head
 }
 
-fn run_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
-    match src.kind.as_str() {
-        "file" => run_file_source(src, env),
-        "stdin" => run_stdin_source(src, env),
-        "pcap" => run_pcap_source(src, env),
-        other => bail!("unknown [[source]] kind {other:?}: use file, pcap or stdin"),
+/// A source opened before the daemon starts.
+enum Prepared {
+    File(Box<Tailer>),
+    Stdin,
+    Pcap(Box<LiveCapture>, LiveOptions),
+}
+
+fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
+    let Some(interface) = src.interface.as_deref() else {
+        bail!("kind = \"pcap\" needs interface = \"eth0\"");
+    };
+    let mut cfg = LiveOptions::new(interface);
+    cfg.bpf = src.bpf.clone().unwrap_or_default();
+    cfg.snaplen = src.snaplen.unwrap_or(65535);
+    cfg.promisc = src.promisc.unwrap_or(true);
+    Ok(cfg)
+}
+
+fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepared> {
+    use ingest::tail::{ReadFrom, TailConfig};
+    if let Some(f) = src.format.as_deref().filter(|f| *f != "auto") {
+        f.parse::<LogFormat>()
+            .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
+    }
+    Ok(match src.kind.as_str() {
+        "file" => {
+            if src.paths.is_empty() {
+                bail!("kind = \"file\" needs paths = [\"/var/log/...\"]");
+            }
+            let mut cfg = TailConfig::new(
+                src.paths.clone(),
+                data.join(format!("checkpoints-{index}.json")),
+            );
+            cfg.read_from = match src.read_from.as_deref() {
+                None | Some("beginning") => ReadFrom::Beginning,
+                Some("end") => ReadFrom::End,
+                Some(other) => bail!("read_from = {other:?}: use \"beginning\" or \"end\""),
+            };
+            Prepared::File(Box::new(
+                Tailer::new(cfg).context("starting the file tailer")?,
+            ))
+        }
+        "stdin" => Prepared::Stdin,
+        "pcap" => {
+            let opts = live_options(src)?;
+            let cap = LiveCapture::open(opts.clone())
+                .with_context(|| format!("opening interface {}", opts.iface))?;
+            Prepared::Pcap(Box::new(cap), opts)
+        }
+        other => bail!("unknown kind {other:?}: use file, pcap or stdin"),
+    })
+}
+
+fn run_source(src: &SourceConfig, prepared: Prepared, env: &SourceEnv) -> Result<()> {
+    match prepared {
+        Prepared::File(tailer) => run_file_source(src, *tailer, env),
+        Prepared::Stdin => run_stdin_source(src, env),
+        Prepared::Pcap(cap, opts) => run_pcap_source(*cap, opts, env),
     }
 }
 
-fn run_file_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
-    use ingest::tail::{ReadFrom, TailConfig, Tailer};
-    if src.paths.is_empty() {
-        bail!("[[source]] kind = \"file\" needs paths = [\"/var/log/...\"]");
-    }
-    let mut cfg = TailConfig::new(
-        src.paths.clone(),
-        env.data.join(format!("checkpoints-{}.json", env.index)),
-    );
-    cfg.read_from = match src.read_from.as_deref() {
-        None | Some("beginning") => ReadFrom::Beginning,
-        Some("end") => ReadFrom::End,
-        Some(other) => bail!("read_from = {other:?}: use \"beginning\" or \"end\""),
-    };
-    let mut tailer = Tailer::new(cfg).context("starting the file tailer")?;
-    let mut parsers: HashMap<String, (Box<dyn LineParser>, bool)> = HashMap::new();
+/// At most this many ready batches (and bytes) are matched, delivered and acknowledged as one.
+const GROUP_BATCHES: usize = 8;
+const GROUP_BYTES: usize = 8 << 20;
+
+fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> Result<()> {
+    let mut parsers: HashMap<Fingerprint, (Box<dyn LineParser>, bool)> = HashMap::new();
+    let mut last_stats = Instant::now();
+    let mut counted = (0u64, 0u64, 0u64);
     while !env.stop.load(Ordering::Relaxed) {
-        let Some(batch) = tailer
+        let mut batches = Vec::new();
+        if let Some(first) = tailer
             .next_batch(Duration::from_millis(250))
             .context("tailing")?
-        else {
-            continue;
-        };
-        let path = batch.path.to_string_lossy().into_owned();
-        let key = batch.fingerprint.to_string();
-        if !parsers.contains_key(&key) {
-            let head = file_head(&batch.path);
-            let head = if head.is_empty() {
-                batch.bytes.clone()
-            } else {
-                head
-            };
-            let format = log_format(src.format.as_deref(), &head)?;
-            let parser = parser_for(format, &head, None)?;
-            parsers.insert(key.clone(), (parser, format == LogFormat::Raw));
+        {
+            // Take what else is ready now (a backlog, the rest of a rotated file and its
+            // successor): one sink write and one checkpoint write for the group.
+            let mut bytes = first.bytes.len();
+            batches.push(first);
+            while batches.len() < GROUP_BATCHES && bytes < GROUP_BYTES {
+                match tailer.next_batch(Duration::ZERO).context("tailing")? {
+                    Some(b) => {
+                        bytes += b.bytes.len();
+                        batches.push(b);
+                    }
+                    None => break,
+                }
+            }
         }
-        let Some((parser, raw)) = parsers.get(&key) else {
-            continue;
-        };
-        let alerts = env.match_batch(parser.as_ref(), *raw, &path, &batch.bytes, batch.offset);
-        env.deliver(alerts)?;
-        tailer.ack(&batch.id).context("checkpointing")?;
-        if let Ok(mut lag) = env.metrics.lag_by_file.lock() {
-            for f in tailer.stats().files {
-                lag.insert(f.path.to_string_lossy().into_owned(), f.lag_bytes);
+        if !batches.is_empty() {
+            let mut alerts = Vec::new();
+            for batch in &batches {
+                let (parser, raw) = match parsers.entry(batch.fingerprint) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let head = file_head(&batch.path);
+                        let head = if head.is_empty() {
+                            batch.bytes.clone()
+                        } else {
+                            head
+                        };
+                        let format = log_format(src.format.as_deref(), &head)?;
+                        let parser = parser_for(format, &head, None)?;
+                        e.insert((parser, format == LogFormat::Raw))
+                    }
+                };
+                let path = batch.path.to_string_lossy();
+                alerts.extend(env.match_batch(
+                    parser.as_ref(),
+                    *raw,
+                    &path,
+                    &batch.bytes,
+                    batch.offset,
+                ));
+            }
+            env.deliver(alerts)?;
+            let ids: Vec<BatchId> = batches.iter().map(|b| b.id).collect();
+            tailer.ack_many(&ids).context("checkpointing")?;
+        }
+        if !batches.is_empty() || last_stats.elapsed() >= Duration::from_millis(250) {
+            last_stats = Instant::now();
+            let stats = tailer.stats();
+            let m = &env.metrics;
+            m.rotations
+                .fetch_add(stats.rotations.saturating_sub(counted.0), Ordering::Relaxed);
+            m.truncations.fetch_add(
+                stats.truncations.saturating_sub(counted.1),
+                Ordering::Relaxed,
+            );
+            m.lines_truncated.fetch_add(
+                stats.lines_truncated.saturating_sub(counted.2),
+                Ordering::Relaxed,
+            );
+            counted = (stats.rotations, stats.truncations, stats.lines_truncated);
+            let lag: std::collections::BTreeMap<String, u64> = stats
+                .files
+                .iter()
+                .map(|f| (f.path.to_string_lossy().into_owned(), f.lag_bytes))
+                .collect();
+            if let Ok(mut l) = m.lag_by_source.lock() {
+                l.insert(env.index, lag);
+            }
+            // Forget the parsers of files no longer open (months of rotations).
+            if parsers.len() > stats.files.len() + 16 {
+                let open: std::collections::HashSet<Fingerprint> =
+                    stats.files.iter().filter_map(|f| f.fingerprint).collect();
+                parsers.retain(|fp, _| open.contains(fp));
             }
         }
     }
     Ok(())
 }
 
+/// Reads stdin in chunks of whole lines on its own thread (a blocking read must not hold up
+/// shutdown); ends the channel at end of input.
+fn stdin_reader(tx: SyncSender<Vec<u8>>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match stdin.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::error!("reading stdin: {e}");
+                0
+            }
+        };
+        if n == 0 {
+            if !carry.is_empty() {
+                carry.push(b'\n');
+                let _ = tx.send(carry);
+            }
+            return;
+        }
+        carry.extend_from_slice(&chunk[..n]);
+        let cut = match memchr::memrchr(b'\n', &carry) {
+            Some(i) => i + 1,
+            // A line longer than 1 MiB without its end yet: pass it on as it is.
+            None if carry.len() >= chunk.len() => {
+                carry.push(b'\n');
+                carry.len()
+            }
+            None => continue,
+        };
+        let rest = carry.split_off(cut);
+        if tx.send(std::mem::replace(&mut carry, rest)).is_err() {
+            return;
+        }
+    }
+}
+
 fn run_stdin_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
-    use std::io::BufRead;
-    let stdin = std::io::stdin();
-    let mut reader = stdin.lock();
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::Builder::new()
+        .name("stdin-reader".into())
+        .spawn(move || stdin_reader(tx))?;
     let mut offset = 0u64;
     let mut parser: Option<(Box<dyn LineParser>, bool)> = None;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        // Batches of whole lines, up to ~1 MiB.
-        while buf.len() < (1 << 20) {
-            let n = reader.read_until(b'\n', &mut buf)?;
-            if n == 0 {
-                break;
+    while !env.stop.load(Ordering::Relaxed) {
+        let buf = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(b) => b,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                tracing::info!("stdin: end of input after {offset} bytes");
+                return Ok(());
             }
-            if !reader.fill_buf().map(|b| !b.is_empty()).unwrap_or(false) {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            return Ok(());
-        }
+        };
         if parser.is_none() {
             let format = log_format(src.format.as_deref(), &buf)?;
             parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
@@ -668,56 +917,60 @@ fn run_stdin_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
             env.deliver(alerts)?;
         }
         offset += buf.len() as u64;
-        if env.stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
-fn run_pcap_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
-    use ingest::packet;
-    let Some(interface) = src.interface.clone() else {
-        bail!("[[source]] kind = \"pcap\" needs interface = \"eth0\"");
-    };
-    let mut cfg = packet::LiveOptions::new(&interface);
-    cfg.bpf = src.bpf.clone().unwrap_or_default();
-    cfg.snaplen = src.snaplen.unwrap_or(65535);
-    cfg.promisc = src.promisc.unwrap_or(true);
-    let mut hits = Vec::new();
-    let now = crate::scan::now_ns();
-    let stats = packet::sniff(
-        cfg,
-        &env.stop,
-        |batch: Vec<ingest::Observation<'static>>| {
-            // A fresh scratch per batch: its record cache belongs to one snapshot.
-            let mut scratch = crate::correlate::Scratch::default();
-            let snapshot = env.current.load_full();
-            let correlator = Correlator::new(&snapshot, HitFilter::default());
-            let mut out = Vec::new();
-            for obs in &batch {
-                hits.clear();
-                correlator.correlate_with(obs, obs.dataset == "flow", &mut scratch, &mut hits);
-                for hit in &hits {
-                    crate::scan::write_json_line(
-                        &mut out,
-                        &crate::alert::build_alert(&env.ctx, obs, hit, None, now),
-                    );
+/// Observations held before matching: at most this many, or 200 ms' worth.
+const PCAP_BATCH: usize = 4096;
+
+fn run_pcap_source(cap: LiveCapture, opts: LiveOptions, env: &SourceEnv) -> Result<()> {
+    let iface = opts.iface.clone();
+    let mut cap = Some(cap);
+    let mut pending: Vec<ingest::Observation<'static>> = Vec::new();
+    while !env.stop.load(Ordering::Relaxed) {
+        let mut c = match cap.take() {
+            Some(c) => c,
+            None => match LiveCapture::open(opts.clone()) {
+                Ok(c) => {
+                    tracing::info!("capture on {iface} re-opened");
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!("re-opening {iface}: {e}");
+                    sleep_unless(&env.stop, Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        let mut last = LiveStats::default();
+        let result = c.run_events(&env.stop, Duration::from_millis(200), |ev| match ev {
+            LiveEvent::Observations(obs) => {
+                pending.extend(obs);
+                if pending.len() >= PCAP_BATCH {
+                    env.ship_packets(&mut pending);
                 }
             }
-            env.metrics
-                .packets
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            if !out.is_empty() {
-                if let Err(e) = env.deliver(out) {
-                    tracing::error!("pcap source {interface}: {e:#}");
-                }
+            LiveEvent::Stats(st) => {
+                env.ship_packets(&mut pending);
+                env.metrics.record_capture(&iface, st, &mut last);
             }
-        },
-    )
-    .with_context(|| format!("capturing on {}", src.interface.as_deref().unwrap_or("")))?;
-    tracing::info!(
-        "capture on {interface} ended: {:?}",
-        serde_json::to_string(&stats).ok()
-    );
+        });
+        env.ship_packets(&mut pending);
+        match result {
+            Ok(st) => {
+                env.metrics.record_capture(&iface, &st, &mut last);
+                tracing::info!(
+                    "capture on {iface} ended: {}",
+                    serde_json::to_string(&st).unwrap_or_default()
+                );
+            }
+            Err(e) => {
+                env.metrics.capture_error(&iface);
+                tracing::error!("capture on {iface}: {e}; re-opening");
+                sleep_unless(&env.stop, Duration::from_secs(1));
+            }
+        }
+    }
     Ok(())
 }

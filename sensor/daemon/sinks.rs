@@ -32,6 +32,9 @@ pub struct SinkConfig {
     /// http: name of the environment variable holding the token (`Authorization` header:
     /// `Bearer` for ndjson/es-bulk, `Splunk` for splunk-hec).
     pub token_env: Option<String>,
+    /// http: `Authorization` scheme before the token (default `Bearer`, `Splunk` for
+    /// splunk-hec; e.g. `ApiKey` for an Elasticsearch API key).
+    pub auth_scheme: Option<String>,
     /// http: alerts per POST (default 500).
     pub batch: Option<usize>,
     /// http: maximum bytes spooled on disk while the endpoint is down (default 1 GiB).
@@ -152,12 +155,27 @@ impl JsonlSink {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
+        // Never overwrite an earlier rotation (several can happen in one millisecond).
         let mut target = self.path.clone().into_os_string();
         target.push(format!(".{stamp}"));
+        let mut n = 0;
+        while Path::new(&target).exists() {
+            n += 1;
+            target = self.path.clone().into_os_string();
+            target.push(format!(".{stamp}-{n}"));
+        }
         self.file.sync_all().ok();
         std::fs::rename(&self.path, &target)
             .with_context(|| format!("rotating {}", self.path.display()))?;
         *self = JsonlSink::open(self.path.clone(), self.max_bytes, self.max_age)?;
+        Ok(())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 }
@@ -170,17 +188,41 @@ impl Sink for JsonlSink {
         if lines.is_empty() {
             return Ok(());
         }
-        if self
-            .max_bytes
-            .is_some_and(|m| self.size > 0 && self.size + lines.len() as u64 > m)
-        {
-            self.rotate()?;
+        match self.max_bytes {
+            None => self.append(lines)?,
+            Some(max) => {
+                // Rotate between lines, so no file exceeds max_bytes unless one alert does.
+                let mut rest = lines;
+                while !rest.is_empty() {
+                    let room = max.saturating_sub(self.size) as usize;
+                    let mut take = 0;
+                    for l in rest.split_inclusive(|&b| b == b'\n') {
+                        if take + l.len() > room {
+                            break;
+                        }
+                        take += l.len();
+                    }
+                    if take == 0 {
+                        if self.size > 0 {
+                            self.file.sync_data().ok();
+                            self.rotate()?;
+                            continue;
+                        }
+                        // One alert larger than max_bytes: it gets a file of its own.
+                        take = rest
+                            .iter()
+                            .position(|&b| b == b'\n')
+                            .map_or(rest.len(), |i| i + 1);
+                    }
+                    let (now, later) = rest.split_at(take);
+                    self.append(now)?;
+                    rest = later;
+                }
+            }
         }
         self.file
-            .write_all(lines)
-            .and_then(|_| self.file.sync_data())
+            .sync_data()
             .with_context(|| format!("writing {}", self.path.display()))?;
-        self.size += lines.len() as u64;
         Ok(())
     }
     fn tick(&mut self) -> Result<()> {
@@ -207,39 +249,56 @@ pub struct SyslogSink {
     hostname: String,
 }
 
+fn syslog_transport(endpoint: &str) -> Result<SyslogTransport> {
+    Ok(if let Some(addr) = endpoint.strip_prefix("udp://") {
+        let sock = UdpSocket::bind(if addr.starts_with('[') {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        })?;
+        SyslogTransport::Udp(sock, addr.to_string())
+    } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
+        SyslogTransport::Tcp(
+            TcpStream::connect(addr).with_context(|| format!("connecting to {endpoint}"))?,
+        )
+    } else if let Some(path) = endpoint.strip_prefix("unix://") {
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        sock.connect(path)
+            .with_context(|| format!("connecting to {endpoint}"))?;
+        SyslogTransport::Unix(sock)
+    } else {
+        bail!(
+            "syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log"
+        );
+    })
+}
+
+/// The host name for the HOSTNAME field: printable ASCII without spaces, at most 255 bytes
+/// (RFC 5424 §6.2.4), or `-`.
+fn syslog_hostname() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let h: String = raw
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(255)
+        .collect();
+    if h.is_empty() {
+        "-".into()
+    } else {
+        h
+    }
+}
+
 impl SyslogSink {
     /// Connect to `udp://host:port`, `tcp://host:port` or `unix:///path`.
     pub fn connect(endpoint: &str) -> Result<Self> {
-        let transport = if let Some(addr) = endpoint.strip_prefix("udp://") {
-            let sock = UdpSocket::bind(if addr.starts_with('[') {
-                "[::]:0"
-            } else {
-                "0.0.0.0:0"
-            })?;
-            SyslogTransport::Udp(sock, addr.to_string())
-        } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
-            SyslogTransport::Tcp(
-                TcpStream::connect(addr).with_context(|| format!("connecting to {endpoint}"))?,
-            )
-        } else if let Some(path) = endpoint.strip_prefix("unix://") {
-            let sock = std::os::unix::net::UnixDatagram::unbound()?;
-            sock.connect(path)
-                .with_context(|| format!("connecting to {endpoint}"))?;
-            SyslogTransport::Unix(sock)
-        } else {
-            bail!("syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log");
-        };
-        let hostname = std::fs::read_to_string("/etc/hostname")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "-".into());
         Ok(SyslogSink {
             endpoint: endpoint.to_string(),
-            transport,
-            hostname: if hostname.is_empty() {
-                "-".into()
-            } else {
-                hostname
-            },
+            transport: syslog_transport(endpoint)?,
+            hostname: syslog_hostname(),
         })
     }
 
@@ -261,6 +320,16 @@ impl SyslogSink {
             std::process::id()
         )
     }
+
+    fn send(&mut self, msg: &str) -> std::io::Result<()> {
+        match &mut self.transport {
+            SyslogTransport::Udp(sock, addr) => {
+                sock.send_to(msg.as_bytes(), addr.as_str()).map(drop)
+            }
+            SyslogTransport::Tcp(stream) => write!(stream, "{} {}", msg.len(), msg),
+            SyslogTransport::Unix(sock) => sock.send(msg.as_bytes()).map(drop),
+        }
+    }
 }
 
 impl Sink for SyslogSink {
@@ -270,16 +339,13 @@ impl Sink for SyslogSink {
     fn write(&mut self, lines: &[u8]) -> Result<()> {
         for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let msg = self.format_message(&String::from_utf8_lossy(line));
-            match &mut self.transport {
-                SyslogTransport::Udp(sock, addr) => {
-                    sock.send_to(msg.as_bytes(), addr.as_str())?;
-                }
-                SyslogTransport::Tcp(stream) => {
-                    write!(stream, "{} {}", msg.len(), msg)?;
-                }
-                SyslogTransport::Unix(sock) => {
-                    sock.send(msg.as_bytes())?;
-                }
+            if let Err(e) = self.send(&msg) {
+                // The collector restarted (TCP reset, unix socket re-created): reconnect and
+                // send again once; a second failure goes back to the daemon, which retries.
+                tracing::warn!("syslog {}: {e}; reconnecting", self.endpoint);
+                self.transport = syslog_transport(&self.endpoint)?;
+                self.send(&msg)
+                    .with_context(|| format!("sending to {}", self.endpoint))?;
             }
         }
         if let SyslogTransport::Tcp(stream) = &mut self.transport {
@@ -289,24 +355,53 @@ impl Sink for SyslogSink {
     }
 }
 
-/// Batched HTTP POST of alerts with retries and an on-disk spool.
+/// Batched HTTP POST of alerts with retries and a bounded on-disk spool.
 ///
-/// Every write is appended to the spool (fsynced) first, then the spool is delivered in order;
-/// while the endpoint is down the spool grows up to `spool_max_bytes` (beyond that `write`
-/// fails, which stops the daemon from checkpointing: backpressure, not loss). Delivery is
-/// at-least-once: a crash between a successful POST and the spool truncation re-sends that batch.
+/// Every write is appended to the spool (`spool.jsonl`, fsynced) first, then the spool is
+/// delivered in order from the position in `spool.pos`, `batch` alerts per POST, streaming (the
+/// spool is never read into memory whole). While the endpoint is down, POSTs are retried with
+/// exponential backoff (200 ms doubling to 30 s) and the undelivered part of the spool grows up
+/// to `spool_max_bytes`; beyond that `write` fails, so the daemon stops acknowledging input:
+/// backpressure, not loss (an empty spool takes one write whole even above the bound, so a
+/// batch bigger than the bound cannot wedge the sink). Delivery is at-least-once: a crash between a successful POST and
+/// the position update re-sends that batch (Elasticsearch dedups it: every alert is created
+/// with an `_id` derived from its bytes, and a `409` on create counts as delivered).
 pub struct HttpSink {
     url: String,
     format: String,
-    token: Option<String>,
+    auth: Option<String>,
     batch: usize,
     spool: PathBuf,
+    pos_path: PathBuf,
+    rejected: PathBuf,
     spool_max: u64,
     agent: ureq::Agent,
     backoff: Duration,
     next_try: Instant,
     /// Alerts delivered so far.
     pub delivered: u64,
+}
+
+/// Bytes of one POST body at most (besides `batch`).
+const HTTP_MAX_BODY: usize = 8 << 20;
+
+/// FNV-1a 64 of an alert line: its Elasticsearch `_id`, stable across retries and restarts.
+fn doc_id(line: &[u8]) -> u64 {
+    line.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The alert's `@timestamp` as Unix seconds with milliseconds (Splunk HEC `time`).
+fn epoch_seconds(alert: &serde_json::Value) -> Option<String> {
+    let ts = alert["@timestamp"].as_str()?;
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    Some(format!(
+        "{}.{:03}",
+        ms.div_euclid(1000),
+        ms.rem_euclid(1000)
+    ))
 }
 
 impl HttpSink {
@@ -320,11 +415,19 @@ impl HttpSink {
         if !["ndjson", "es-bulk", "splunk-hec"].contains(&format.as_str()) {
             bail!("http sink format {format:?}: use ndjson, es-bulk or splunk-hec");
         }
-        let token = match &cfg.token_env {
-            Some(var) => Some(
-                std::env::var(var)
-                    .with_context(|| format!("http sink: environment variable {var} is not set"))?,
-            ),
+        let auth = match &cfg.token_env {
+            Some(var) => {
+                let token = std::env::var(var)
+                    .with_context(|| format!("http sink: environment variable {var} is not set"))?;
+                let scheme = cfg.auth_scheme.clone().unwrap_or_else(|| {
+                    if format == "splunk-hec" {
+                        "Splunk".into()
+                    } else {
+                        "Bearer".into()
+                    }
+                });
+                Some(format!("{scheme} {token}"))
+            }
             None => None,
         };
         std::fs::create_dir_all(spool_dir)
@@ -332,59 +435,167 @@ impl HttpSink {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(cfg.timeout.unwrap_or(10)))
             .build();
-        Ok(HttpSink {
+        let sink = HttpSink {
             url,
             format,
-            token,
+            auth,
             batch: cfg.batch.unwrap_or(500).max(1),
             spool: spool_dir.join("spool.jsonl"),
+            pos_path: spool_dir.join("spool.pos"),
+            rejected: spool_dir.join("rejected.jsonl"),
             spool_max: cfg.spool_max_bytes.unwrap_or(1 << 30),
             agent,
             backoff: Duration::from_millis(200),
             next_try: Instant::now(),
             delivered: 0,
-        })
+        };
+        sink.repair_spool()?;
+        Ok(sink)
     }
 
-    fn body(&self, lines: &[&str]) -> String {
-        let mut body = String::new();
+    /// A crash in the middle of an append leaves a partial last line: cut it (its input was
+    /// not acknowledged, so it is read again).
+    fn repair_spool(&self) -> Result<()> {
+        let Ok(bytes) = std::fs::read(&self.spool) else {
+            return Ok(());
+        };
+        let keep = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        if keep < bytes.len() {
+            tracing::warn!(
+                "http spool {}: cutting {} bytes of a partial line",
+                self.spool.display(),
+                bytes.len() - keep
+            );
+            let f = OpenOptions::new().write(true).open(&self.spool)?;
+            f.set_len(keep as u64)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn pos(&self) -> u64 {
+        std::fs::read_to_string(&self.pos_path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn set_pos(&self, pos: u64) -> Result<()> {
+        let tmp = self.pos_path.with_extension("pos.tmp");
+        std::fs::write(&tmp, pos.to_string())?;
+        std::fs::rename(&tmp, &self.pos_path)?;
+        Ok(())
+    }
+
+    /// Bytes spooled and not yet delivered.
+    pub fn pending_bytes(&self) -> u64 {
+        let len = std::fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
+        len.saturating_sub(self.pos())
+    }
+
+    fn body(&self, lines: &[Vec<u8>]) -> Vec<u8> {
+        let mut body = Vec::new();
         for line in lines {
             match self.format.as_str() {
                 "es-bulk" => {
-                    body.push_str("{\"create\":{}}\n");
-                    body.push_str(line);
+                    body.extend_from_slice(
+                        format!("{{\"create\":{{\"_id\":\"{:016x}\"}}}}\n", doc_id(line))
+                            .as_bytes(),
+                    );
+                    body.extend_from_slice(line);
                 }
                 "splunk-hec" => {
-                    body.push_str("{\"sourcetype\":\"trawl:alert\",\"event\":");
-                    body.push_str(line);
-                    body.push('}');
+                    body.push(b'{');
+                    let time = serde_json::from_slice::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| epoch_seconds(&v));
+                    if let Some(t) = time {
+                        body.extend_from_slice(format!("\"time\":{t},").as_bytes());
+                    }
+                    body.extend_from_slice(b"\"sourcetype\":\"trawl:alert\",\"event\":");
+                    body.extend_from_slice(line);
+                    body.push(b'}');
                 }
-                _ => body.push_str(line),
+                _ => body.extend_from_slice(line),
             }
-            body.push('\n');
+            body.push(b'\n');
         }
         body
     }
 
-    fn post(&self, body: &str) -> Result<()> {
+    /// POST one batch. Elasticsearch answers 200 even when some documents failed: those
+    /// that may succeed later (429, 5xx) fail the whole batch (retried; the `_id`s make the
+    /// retry idempotent); those rejected for good (mapping errors) go to `rejected.jsonl`
+    /// beside the spool rather than blocking the stream forever.
+    fn post(&self, lines: &[Vec<u8>]) -> Result<()> {
         let ctype = if self.format == "splunk-hec" {
             "application/json"
         } else {
             "application/x-ndjson"
         };
         let mut req = self.agent.post(&self.url).set("Content-Type", ctype);
-        if let Some(t) = &self.token {
-            let scheme = if self.format == "splunk-hec" {
-                "Splunk"
-            } else {
-                "Bearer"
-            };
-            req = req.set("Authorization", &format!("{scheme} {t}"));
+        if let Some(a) = &self.auth {
+            req = req.set("Authorization", a);
         }
-        match req.send_string(body) {
-            Ok(_) => Ok(()),
+        let resp = match req.send_bytes(&self.body(lines)) {
+            Ok(r) => r,
             Err(e) => bail!("POST {}: {e}", self.url),
+        };
+        if self.format != "es-bulk" {
+            return Ok(());
         }
+        let text = resp.into_string().unwrap_or_default();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Ok(());
+        };
+        if v["errors"] != serde_json::Value::Bool(true) {
+            return Ok(());
+        }
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        let mut rejected = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let r = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or_default();
+            let status = r["status"].as_u64().unwrap_or(0);
+            match status {
+                200..=299 | 409 => {}
+                429 | 500..=599 | 0 => {
+                    bail!(
+                        "POST {}: bulk item {i} failed with {status}: {}",
+                        self.url,
+                        r["error"]
+                    )
+                }
+                _ => {
+                    tracing::warn!(
+                        "http sink {}: alert rejected ({status}): {}; kept in {}",
+                        self.url,
+                        r["error"],
+                        self.rejected.display()
+                    );
+                    if let Some(l) = lines.get(i) {
+                        rejected.extend_from_slice(l);
+                        rejected.push(b'\n');
+                    }
+                }
+            }
+        }
+        if !rejected.is_empty() {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.rejected)?;
+            f.write_all(&rejected)?;
+            f.sync_data()?;
+        }
+        Ok(())
     }
 
     /// Deliver the spool in order; stop at the first failure (kept for the next try).
@@ -395,40 +606,46 @@ impl HttpSink {
         let Ok(file) = File::open(&self.spool) else {
             return Ok(());
         };
-        let lines: Vec<String> = BufReader::new(file)
-            .lines()
-            .collect::<std::io::Result<_>>()
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut pos = self.pos().min(len);
+        let mut reader = BufReader::new(file);
+        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(pos))
             .context("reading the http spool")?;
-        let mut sent = 0;
-        while sent < lines.len() {
-            let end = (sent + self.batch).min(lines.len());
-            let chunk: Vec<&str> = lines[sent..end].iter().map(String::as_str).collect();
-            if let Err(e) = self.post(&self.body(&chunk)) {
+        loop {
+            let mut lines = Vec::new();
+            let mut bytes = 0usize;
+            while lines.len() < self.batch && bytes < HTTP_MAX_BODY {
+                let mut line = Vec::new();
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .context("reading the http spool")?;
+                if n == 0 || line.last() != Some(&b'\n') {
+                    break;
+                }
+                bytes += n;
+                line.pop();
+                lines.push(line);
+            }
+            if lines.is_empty() {
+                break;
+            }
+            if let Err(e) = self.post(&lines) {
                 tracing::warn!("http sink: {e:#}; retrying in {:?}", self.backoff);
                 self.next_try = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
-                self.rewrite_spool(&lines[sent..])?;
                 return Ok(());
             }
-            sent = end;
-            self.delivered += chunk.len() as u64;
+            pos += bytes as u64;
+            self.set_pos(pos)?;
+            self.delivered += lines.len() as u64;
         }
         self.backoff = Duration::from_millis(200);
-        std::fs::remove_file(&self.spool).ok();
-        Ok(())
-    }
-
-    fn rewrite_spool(&self, rest: &[String]) -> Result<()> {
-        let tmp = self.spool.with_extension("tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            for l in rest {
-                f.write_all(l.as_bytes())?;
-                f.write_all(b"\n")?;
-            }
-            f.sync_all()?;
+        if pos >= len {
+            // Everything delivered: start an empty spool. The position goes first: a crash
+            // in between re-sends (duplicates), never skips.
+            std::fs::remove_file(&self.pos_path).ok();
+            std::fs::remove_file(&self.spool).ok();
         }
-        std::fs::rename(&tmp, &self.spool)?;
         Ok(())
     }
 }
@@ -439,17 +656,21 @@ impl Sink for HttpSink {
     }
     fn write(&mut self, lines: &[u8]) -> Result<()> {
         if !lines.is_empty() {
-            let size = std::fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
-            if size + lines.len() as u64 > self.spool_max {
+            if self.pending_bytes() + lines.len() as u64 > self.spool_max {
                 self.drain()?;
-                let size = std::fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
-                if size + lines.len() as u64 > self.spool_max {
+                let pending = self.pending_bytes();
+                // An empty spool takes any one write whole (a batch larger than the bound
+                // would otherwise never fit).
+                if pending > 0 && pending + lines.len() as u64 > self.spool_max {
                     bail!(
-                        "http sink {}: endpoint down and spool full ({} bytes)",
+                        "http sink {}: endpoint down and spool full ({pending} bytes undelivered, spool_max_bytes = {})",
                         self.url,
-                        size
+                        self.spool_max
                     );
                 }
+            }
+            if self.pos() > 0 && self.pos() >= self.spool_max / 2 {
+                self.compact()?;
             }
             let mut f = OpenOptions::new()
                 .create(true)
@@ -467,6 +688,26 @@ impl Sink for HttpSink {
     fn close(&mut self) -> Result<()> {
         self.next_try = Instant::now();
         self.drain()
+    }
+}
+
+impl HttpSink {
+    /// Drop the delivered head of a spool that never drains completely (the endpoint keeps
+    /// up only partly), so the file on disk stays within `spool_max_bytes` too.
+    fn compact(&self) -> Result<()> {
+        let pos = self.pos();
+        let mut src = File::open(&self.spool)?;
+        std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(pos))?;
+        let tmp = self.spool.with_extension("tmp");
+        {
+            let mut dst = File::create(&tmp)?;
+            std::io::copy(&mut src, &mut dst)?;
+            dst.sync_all()?;
+        }
+        // Position 0 first: a crash before the rename re-sends the head, never skips.
+        self.set_pos(0)?;
+        std::fs::rename(&tmp, &self.spool)?;
+        Ok(())
     }
 }
 

@@ -16,7 +16,12 @@ struct Entry {
 pub struct Suppressor {
     window: Duration,
     entries: HashMap<(String, String), Entry>,
+    max_keys: usize,
 }
+
+/// Open windows tracked at most. Each may hold its last repeat (a few KiB as JSON), so this
+/// bounds the memory of suppression; beyond it alerts pass unfolded.
+const MAX_KEYS: usize = 50_000;
 
 fn key_of(alert: &Value) -> (String, String) {
     let ind = alert["trawl"]["matched"]["indicator"]
@@ -43,40 +48,44 @@ impl Suppressor {
         Suppressor {
             window,
             entries: HashMap::new(),
+            max_keys: MAX_KEYS,
         }
     }
 
-    /// Offer one alert at `now`: returns the alerts to emit now (zero or one).
-    pub fn offer(&mut self, alert: Value, now: Instant) -> Option<Value> {
+    /// Offer one alert at `now`; what must be written now goes to `out`: nothing (a repeat,
+    /// folded), the alert itself (the first of its window), or — when it opens a new window
+    /// before [`Suppressor::expire`] closed the old one — the old window's last repeat with its
+    /// count, then the alert. Either way an alert with `trawl.repeat_count = N` stands for N
+    /// hits (itself included) and one without it for one, so the counts always add up.
+    pub fn offer(&mut self, alert: Value, now: Instant, out: &mut Vec<Value>) {
         let key = key_of(&alert);
         match self.entries.get_mut(&key) {
             Some(e) if now.duration_since(e.window_start) < self.window => {
                 e.suppressed += 1;
                 e.last = Some(alert);
-                None
             }
             Some(e) => {
-                // A new window: this alert carries the count folded in the last one.
-                let count = e.suppressed;
+                if let Some(last) = e.last.take() {
+                    out.push(with_count(last, e.suppressed));
+                }
                 e.window_start = now;
                 e.suppressed = 0;
-                e.last = None;
-                Some(if count > 0 {
-                    with_count(alert, count)
-                } else {
-                    alert
-                })
+                out.push(alert);
             }
             None => {
-                self.entries.insert(
-                    key,
-                    Entry {
-                        window_start: now,
-                        suppressed: 0,
-                        last: None,
-                    },
-                );
-                Some(alert)
+                // Bounded memory: past `max_keys` open windows new keys are not tracked (their
+                // alerts pass unfolded) until windows close.
+                if self.entries.len() < self.max_keys {
+                    self.entries.insert(
+                        key,
+                        Entry {
+                            window_start: now,
+                            suppressed: 0,
+                            last: None,
+                        },
+                    );
+                }
+                out.push(alert);
             }
         }
     }
@@ -156,16 +165,16 @@ impl<W: Write> SuppressWriter<W> {
             serde_json::to_writer(&mut self.inner, &old)?;
             self.inner.write_all(b"\n")?;
         }
-        match self.suppressor.offer(v, now) {
-            Some(v) => {
-                serde_json::to_writer(&mut self.inner, &v)?;
-                self.inner.write_all(b"\n")
-            }
-            None => {
-                self.folded += 1;
-                Ok(())
-            }
+        let mut emit = Vec::new();
+        self.suppressor.offer(v, now, &mut emit);
+        if emit.is_empty() {
+            self.folded += 1;
         }
+        for v in emit {
+            serde_json::to_writer(&mut self.inner, &v)?;
+            self.inner.write_all(b"\n")?;
+        }
+        Ok(())
     }
 
     /// Write what is still folded (with its count) and flush.
@@ -213,12 +222,25 @@ mod tests {
     fn folds_and_counts() {
         let mut s = Suppressor::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        assert!(s.offer(alert(1), t0).is_some());
-        assert!(s.offer(alert(2), t0 + Duration::from_secs(1)).is_none());
-        assert!(s.offer(alert(3), t0 + Duration::from_secs(2)).is_none());
-        let next = s.offer(alert(4), t0 + Duration::from_secs(61)).unwrap();
-        assert_eq!(next["trawl"]["repeat_count"], 2);
-        assert_eq!(next["n"], 4);
+        let mut out = Vec::new();
+        s.offer(alert(1), t0, &mut out);
+        assert_eq!(out.len(), 1, "the first alert passes");
+        s.offer(alert(2), t0 + Duration::from_secs(1), &mut out);
+        s.offer(alert(3), t0 + Duration::from_secs(2), &mut out);
+        assert_eq!(out.len(), 1, "repeats are folded");
+        // A new window before expire() ran: the old window's last repeat, with the count of
+        // the hits it stands for, comes out before the new alert (none is lost or merged).
+        s.offer(alert(4), t0 + Duration::from_secs(61), &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1]["n"], 3);
+        assert_eq!(out[1]["trawl"]["repeat_count"], 2);
+        assert_eq!(out[2]["n"], 4);
+        assert!(out[2]["trawl"].get("repeat_count").is_none());
+        let hits: u64 = out
+            .iter()
+            .map(|a| a["trawl"]["repeat_count"].as_u64().unwrap_or(1))
+            .sum();
+        assert_eq!(hits, 4, "counts add up to the hits offered");
     }
 
     #[test]
@@ -247,11 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn past_the_key_bound_alerts_pass_unfolded() {
+        let mut s = Suppressor::new(Duration::from_secs(60));
+        s.max_keys = 2;
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.3"] {
+            let a = json!({"source":{"ip":ip},"trawl":{"matched":{"indicator":"evil.example"}}});
+            s.offer(a, t0, &mut out);
+        }
+        assert_eq!(
+            out.len(),
+            4,
+            "the untracked key is not folded, nothing is lost"
+        );
+        assert_eq!(s.entries.len(), 2);
+    }
+
+    #[test]
     fn expiry_emits_folded_repeats() {
         let mut s = Suppressor::new(Duration::from_secs(10));
         let t0 = Instant::now();
-        s.offer(alert(1), t0);
-        s.offer(alert(2), t0 + Duration::from_secs(1));
+        let mut out = Vec::new();
+        s.offer(alert(1), t0, &mut out);
+        s.offer(alert(2), t0 + Duration::from_secs(1), &mut out);
         let out = s.expire(t0 + Duration::from_secs(11));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0]["trawl"]["repeat_count"], 1);

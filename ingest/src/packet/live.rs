@@ -86,8 +86,16 @@ impl LiveCapture {
             .open()
             .map_err(err)?;
         if !opts.bpf.is_empty() {
-            cap.filter(&opts.bpf, true).map_err(err)?;
+            cap.filter(&opts.bpf, true)
+                .map_err(|e| CaptureError::Live {
+                    iface: opts.iface.clone(),
+                    reason: format!("BPF filter {:?}: {e}", opts.bpf),
+                })?;
         }
+        // Non-blocking reads plus our own poll(2): libpcap's read timeout is not honoured
+        // in every mode (an idle interface would block `next_packet` for good, so the stop
+        // flag and the periodic statistics would wait for the next packet).
+        let cap = cap.setnonblock().map_err(err)?;
         let link = LinkType(cap.get_datalink().0 as u32);
         let name = &*Box::leak(format!("iface:{}", opts.iface).into_boxed_str());
         Ok(LiveCapture {
@@ -110,8 +118,26 @@ impl LiveCapture {
         stop: &AtomicBool,
         mut sink: impl FnMut(Vec<Observation<'static>>),
     ) -> Result<LiveStats, CaptureError> {
+        self.run_events(stop, Duration::MAX, |ev| {
+            if let LiveEvent::Observations(obs) = ev {
+                sink(obs);
+            }
+        })
+    }
+
+    /// Like [`LiveCapture::run`], but also hands `on` the running counters (libpcap's
+    /// polled afresh) every `every` while capturing, even when no packet arrives (the read
+    /// timeout bounds the wait), so a long-running capture reports live packet, byte and
+    /// drop counts.
+    pub fn run_events(
+        &mut self,
+        stop: &AtomicBool,
+        every: Duration,
+        mut on: impl FnMut(LiveEvent<'_>),
+    ) -> Result<LiveStats, CaptureError> {
         let mut dec = PacketDecoder::new(self.opts.limits.clone());
         let start = Instant::now();
+        let mut last_tick = start;
         let mut n: u64 = 0;
         let mut out = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -133,10 +159,15 @@ impl LiveCapture {
                     };
                     dec.decode(self.link, ts_ns, p.data, origin, &mut out);
                     if !out.is_empty() {
-                        sink(std::mem::take(&mut out));
+                        on(LiveEvent::Observations(std::mem::take(&mut out)));
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::TimeoutExpired) => {
+                    let wait = every
+                        .saturating_sub(last_tick.elapsed())
+                        .min(Duration::from_millis(self.opts.timeout_ms.max(1) as u64));
+                    wait_readable(&self.cap, wait);
+                }
                 Err(e) => {
                     return Err(CaptureError::Live {
                         iface: self.opts.iface.clone(),
@@ -144,7 +175,17 @@ impl LiveCapture {
                     })
                 }
             }
+            if last_tick.elapsed() >= every {
+                last_tick = Instant::now();
+                let stats = self.stats(&mut dec);
+                on(LiveEvent::Stats(&stats));
+            }
         }
+        Ok(self.stats(&mut dec))
+    }
+
+    /// The decoder's counters with libpcap's (cumulative since open).
+    fn stats(&mut self, dec: &mut PacketDecoder) -> LiveStats {
         let mut stats = LiveStats {
             decode: dec.stats().clone(),
             ..Default::default()
@@ -154,8 +195,33 @@ impl LiveCapture {
             stats.kernel_dropped = u64::from(s.dropped);
             stats.if_dropped = u64::from(s.if_dropped);
         }
-        Ok(stats)
+        stats
     }
+}
+
+/// Wait until the capture's descriptor is readable or `wait` passes (EINTR: return early).
+fn wait_readable(cap: &pcap::Capture<pcap::Active>, wait: Duration) {
+    use std::os::unix::io::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: cap.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd for the duration of the call; the descriptor stays open
+    // (owned by `cap`, borrowed here).
+    unsafe {
+        libc::poll(&mut pfd, 1, ms);
+    }
+}
+
+/// What [`LiveCapture::run_events`] hands its callback.
+#[derive(Debug)]
+pub enum LiveEvent<'a> {
+    /// The observations decoded from one packet.
+    Observations(Vec<Observation<'static>>),
+    /// Periodic: the counters so far (cumulative since the capture was opened).
+    Stats(&'a LiveStats),
 }
 
 /// Open `opts.iface` and run until `stop` (or the options' limits); see [`LiveCapture::run`].

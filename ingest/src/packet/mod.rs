@@ -28,5 +28,5 @@ pub use capture::{
 };
 pub use community::community_id;
 pub use decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};
-pub use live::{sniff, LiveCapture, LiveOptions, LiveStats};
+pub use live::{sniff, LiveCapture, LiveEvent, LiveOptions, LiveStats};
 pub use replay::{replay_parallel, ReplayStats};

@@ -17,8 +17,9 @@ fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
 
 /// Compile merged, tidied indicators into `(file name, bytes)` for every snapshot file.
 ///
-/// Two threads: one sorts the domains and builds `domains.fst`, the other sorts everything
-/// else and builds `values.fst` and the IP tables; then the metadata is encoded.
+/// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
+/// rest is sorted into `values.fst` and the IP tables and the metadata is interned; then
+/// the metadata is encoded.
 pub(crate) fn compile(
     items: Vec<Indicator>,
     version: u64,
@@ -44,59 +45,56 @@ pub(crate) fn compile(
     let items_ref = &items;
     let by_value = |v: &mut Vec<u32>| sort_by_value(items_ref, v);
 
-    // Phase 1: domain keys on one thread, everything else on this one.
-    let (dom_part, other_part) = std::thread::scope(|sc| {
-        let dom_thread = sc.spawn(move || {
+    // Two branches joined on rayon's pool, so whichever thread is free picks up the next
+    // piece: the domain keys and then their two FST shards on one side; the other values'
+    // FST, the IP tables and the metadata interning on the other.
+    let (dom_part, other_part) = rayon::join(
+        || {
             by_value(&mut doms);
             let (arena, entries, idx) = domain_keys(items_ref, &doms);
-            // Metadata interned per item (its id is not known yet; rows are reordered below).
-            let mut interner = Interner::default();
-            let by_item: Vec<[u64; 2]> = items_ref
-                .iter()
-                .map(|it| {
-                    let prof = profile(it, &mut interner);
-                    let pid = interner.profile(prof);
-                    [u64::from(pid), interner.opt(&it.reference)]
-                })
-                .collect();
-            // Most used profiles get the smallest ids (shortest varints).
-            let by_item = interner.renumber_profiles_by_use(by_item);
-            (doms, arena, entries, idx, interner, by_item)
-        });
-        let other = (|| {
+            let split = shard_split(&arena, &entries);
+            let (first, second) = entries.split_at(split);
+            let (s0, s1) = rayon::join(
+                || shard_fst(&arena, first, 0),
+                || shard_fst(&arena, second, split),
+            );
+            Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
+        },
+        || {
             for (t, v) in by_type.iter_mut().enumerate() {
                 if t != fqdn_b {
                     by_value(v);
                 }
             }
-            let vals = values_fst(items_ref, &by_type, fqdn_b, type_counts[fqdn_b])?;
-            let ip = ip_tables(items_ref, &by_type);
-            Ok::<_, SnapshotError>((vals, ip))
-        })();
-        (dom_thread.join(), other)
-    });
-    let (doms, arena, entries, dom_idx, interner, by_item) =
-        dom_part.map_err(|_| SnapshotError::Build {
-            what: "domain keys",
-            reason: "worker thread panicked".into(),
-        })?;
-    let (values_fst, ip) = other_part?;
+            let by_type = &by_type;
+            let ((vals, ip), (interner, by_item)) = rayon::join(
+                || {
+                    let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
+                    (vals, ip_tables(items_ref, by_type))
+                },
+                || {
+                    // Metadata interned per item (ids are not known yet; rows are reordered
+                    // below).
+                    let mut interner = Interner::default();
+                    let by_item: Vec<[u64; 2]> = items_ref
+                        .iter()
+                        .map(|it| {
+                            let prof = profile(it, &mut interner);
+                            let pid = interner.profile(prof);
+                            [u64::from(pid), interner.opt(&it.reference)]
+                        })
+                        .collect();
+                    // Most used profiles get the smallest ids (shortest varints).
+                    let by_item = interner.renumber_profiles_by_use(by_item);
+                    (interner, by_item)
+                },
+            );
+            Ok::<_, SnapshotError>((vals?, ip, interner, by_item))
+        },
+    );
+    let (doms, domains_fst, domains1_fst, dom_idx) = dom_part?;
+    let (values_fst, ip, interner, by_item) = other_part?;
     by_type[fqdn_b] = doms;
-    // Phase 2: the two domain shards in parallel.
-    let split = shard_split(&arena, &entries);
-    let (first, second) = entries.split_at(split);
-    let (s0, s1) = std::thread::scope(|sc| {
-        let t1 = sc.spawn(|| shard_fst(&arena, second, split));
-        let s0 = shard_fst(&arena, first, 0);
-        (s0, t1.join())
-    });
-    let domains_fst = s0?;
-    let domains1_fst = s1.map_err(|_| SnapshotError::Build {
-        what: "domain FST",
-        reason: "worker thread panicked".into(),
-    })??;
-    drop(entries);
-    drop(arena);
 
     // Metadata: records (profile id, reference) in id order; profiles hold the rest.
     let rows: Vec<[u64; 2]> = by_type
@@ -129,6 +127,12 @@ pub(crate) fn compile(
         what: "meta.json",
         reason: e.to_string(),
     })?;
+    drop(interner);
+    // Freeing a million indicators' strings takes a good part of a second: a thread does
+    // it while the caller writes the files (if it cannot start, they are freed here).
+    let _ = std::thread::Builder::new()
+        .name("trawl-free".into())
+        .spawn(move || drop(items));
     Ok(vec![
         ("meta.json", meta_json),
         ("domains.fst", domains_fst),
@@ -143,20 +147,27 @@ pub(crate) fn compile(
     ])
 }
 
-/// The first 8 bytes, big-endian, zero-padded: orders like the bytes (ties need a full
-/// compare), without touching the string's heap memory in most comparisons.
-fn prefix8(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    let n = b.len().min(8);
+/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
+/// need a full compare; most comparisons then never touch the value's heap memory (16, not
+/// 8: URLs share `https://` and domain keys their top-level labels).
+fn prefix16(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    let n = b.len().min(16);
     a[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(a)
+    u128::from_be_bytes(a)
 }
 
-/// Sort indices into `items` by value bytes.
+/// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them
+/// over: one pass to check).
 fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
-    let mut keyed: Vec<(u64, u32)> = v
+    if v.windows(2)
+        .all(|w| items[w[0] as usize].value <= items[w[1] as usize].value)
+    {
+        return;
+    }
+    let mut keyed: Vec<(u128, u32)> = v
         .iter()
-        .map(|&i| (prefix8(items[i as usize].value.as_bytes()), i))
+        .map(|&i| (prefix16(items[i as usize].value.as_bytes()), i))
         .collect();
     keyed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
@@ -193,8 +204,8 @@ fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<
         entries.push((start as u32, (arena.len() - start) as u32, i as u32));
     }
     let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
-    let mut keyed: Vec<(u64, (u32, u32, u32))> =
-        entries.iter().map(|e| (prefix8(slice(e)), *e)).collect();
+    let mut keyed: Vec<(u128, (u32, u32, u32))> =
+        entries.iter().map(|e| (prefix16(slice(e)), *e)).collect();
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
     let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
     let mut r2i = Vec::with_capacity(entries.len());

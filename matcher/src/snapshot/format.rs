@@ -331,6 +331,10 @@ pub(crate) struct IpTables {
     n4: usize,
     n6: usize,
     nlist: usize,
+    /// For each /16 prefix `p` (and one past the last), the index of the first IPv4 range
+    /// starting at or after `p << 16`: a lookup binary-searches only its /16's few ranges
+    /// instead of the whole table (built at open: one pass over the starts, 256 KiB).
+    dir4: Vec<u32>,
 }
 
 const V4_REC: usize = 12;
@@ -393,11 +397,20 @@ impl IpTables {
         if b.len() as u64 != want {
             return Err(corrupt(path, "length does not match counts"));
         }
+        let mut dir4 = Vec::with_capacity(65537);
+        let mut i = 0usize;
+        for p in 0..=65536u64 {
+            while i < n4 && u32_at(b, 16 + i * V4_REC).is_some_and(|s| u64::from(s) < p << 16) {
+                i += 1;
+            }
+            dir4.push(i as u32);
+        }
         Ok(IpTables {
             blob,
             n4,
             n6,
             nlist,
+            dir4,
         })
     }
 
@@ -441,8 +454,12 @@ impl IpTables {
             let o = 16 + i * V4_REC;
             Some((u32_at(b, o)?, u32_at(b, o + 4)?, u32_at(b, o + 8)?))
         };
-        // Last range with start <= ip.
-        let (mut lo, mut hi) = (0usize, self.n4);
+        // Last range with start <= ip: it starts in ip's /16 or is the last one before it.
+        let p = (ip >> 16) as usize;
+        let (mut lo, mut hi) = match (self.dir4.get(p), self.dir4.get(p + 1)) {
+            (Some(&a), Some(&b)) if a <= b => (a as usize, (b as usize).min(self.n4)),
+            _ => (0, self.n4),
+        };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match rec(mid) {

@@ -154,6 +154,36 @@ fn ip_ranges_report_every_enclosing_cidr() {
     let mut h = Vec::new();
     s.match_domain("[2001:db8::1]", &mut h);
     assert_eq!(h.len(), 2);
+
+    // Lookups go through a /16 directory: ranges spanning many /16s, /16s where no range
+    // starts, and the ends of the address space.
+    let list = vec![
+        ind("10.0.0.0/8"),
+        ind("10.200.0.0/16"),
+        ind("10.200.255.255"),
+        ind("0.0.0.0"),
+    ];
+    let s = build(&list);
+    let q = |ip: &str| {
+        let ip: IpAddr = ip.parse().unwrap_or_else(|_| panic!("{ip}"));
+        named_snap(&s, &hits_of(&list, |v| s.match_ip(ip, v)))
+    };
+    let eight = ("10.0.0.0/8", T::Ipv4, K::EnclosingCidr);
+    let sixteen = ("10.200.0.0/16", T::Ipv4, K::EnclosingCidr);
+    assert_eq!(q("10.100.5.5"), set(&[eight]));
+    assert_eq!(q("10.199.255.255"), set(&[eight]));
+    assert_eq!(q("10.200.0.0"), set(&[eight, sixteen]));
+    assert_eq!(
+        q("10.200.255.255"),
+        set(&[eight, sixteen, ("10.200.255.255", T::Ipv4, K::Exact)])
+    );
+    assert_eq!(q("10.201.0.0"), set(&[eight]));
+    assert_eq!(q("10.255.255.255"), set(&[eight]));
+    assert_eq!(q("11.0.0.0"), set(&[]));
+    assert_eq!(q("9.255.255.255"), set(&[]));
+    assert_eq!(q("0.0.0.0"), set(&[("0.0.0.0", T::Ipv4, K::Exact)]));
+    assert_eq!(q("0.0.0.1"), set(&[]));
+    assert_eq!(q("255.255.255.255"), set(&[]));
 }
 
 #[test]
@@ -289,6 +319,43 @@ fn metadata_round_trips_and_merges() {
     assert_eq!(s.find(T::Ipv4, "198.51.100.1"), None);
     assert_eq!(s.itype(2), None);
     assert_eq!(s.meta().counts.get("fqdn"), Some(&1));
+}
+
+#[test]
+fn from_indicators_takes_merged_input_and_merges_the_rest() {
+    let mut a = ind("evil.example");
+    a.tags = vec!["Malware".into(), "c2".into(), "c2".into()];
+    let b = ind("www.evil.example");
+    let c = ind("198.51.100.7");
+    // Sorted by (itype, value) and unique: taken as is (tidied), ids as with insert.
+    let mut sorted = vec![a.clone(), b.clone(), c.clone()];
+    sorted.sort_by(|x, y| (x.itype, &x.value).cmp(&(y.itype, &y.value)));
+    let fast = SnapshotBuilder::from_indicators(sorted.clone());
+    assert_eq!(fast.len(), 3);
+    let slow = build(&sorted);
+    let fast_snap = fast.build().unwrap_or_else(|e| panic!("build: {e}"));
+    let got: Vec<Indicator> = fast_snap.iter().collect();
+    assert_eq!(got, slow.iter().collect::<Vec<_>>());
+    let evil = got.iter().find(|i| i.value == "evil.example");
+    assert_eq!(
+        evil.map(|i| i.tags.clone()),
+        Some(vec!["c2".into(), "malware".into()])
+    );
+    // Unsorted with a duplicate: merged like insert does.
+    let mut dup = a.clone();
+    dup.confidence = 99;
+    let mut fb = SnapshotBuilder::from_indicators(vec![c.clone(), a.clone(), dup, b.clone()]);
+    assert_eq!(fb.len(), 3);
+    // An insert after from_indicators still finds the existing entries.
+    let mut fast = SnapshotBuilder::from_indicators(sorted);
+    let mut again = ind("www.evil.example");
+    again.confidence = 1;
+    fast.insert(again);
+    fb.insert(ind("198.51.100.7"));
+    assert_eq!((fast.len(), fb.len()), (3, 3));
+    let snap = fb.build().unwrap_or_else(|e| panic!("build: {e}"));
+    let id = snap.find(T::Fqdn, "evil.example");
+    assert_eq!(id.map(|id| snap.indicator(id).confidence), Some(99));
 }
 
 #[test]
