@@ -760,45 +760,114 @@ impl Snapshot {
 
     /// Every value indexed by id, decoded in one streaming pass over each FST (a value
     /// rebuilt per id costs a reverse walk of its FST; whole-set readers such as exports
-    /// and `trawl update`'s history use this instead).
+    /// and `trawl update`'s history use this instead). The FSTs are streamed on threads of
+    /// their own.
     pub fn all_values(&self) -> Vec<String> {
         use fst::Streamer;
-        let mut vals = vec![String::new(); self.len()];
         let dom_base = self.type_start[2];
-        for shard in &self.domains {
+        let domains = |shard: &DomainShard| {
+            let mut part: Vec<(usize, String)> = Vec::new();
             let mut stream = shard.map.stream();
             while let Some((key, rank)) = stream.next() {
                 let Some((i, _)) = u32::try_from(rank).ok().and_then(|r| self.dom_idx.id_of(r))
                 else {
                     continue;
                 };
-                let slot = dom_base
-                    .checked_add(i)
-                    .and_then(|id| vals.get_mut(id as usize));
-                if let (Some(slot), Ok(rev)) = (slot, std::str::from_utf8(key)) {
-                    *slot = unreverse(rev);
+                if let (Some(id), Ok(rev)) = (dom_base.checked_add(i), std::str::from_utf8(key)) {
+                    part.push((id as usize, unreverse(rev)));
                 }
             }
-        }
-        let mut stream = self.values.stream();
-        while let Some((key, id)) = stream.next() {
-            let slot = usize::try_from(id).ok().and_then(|id| vals.get_mut(id));
-            if let (Some(slot), Some(v)) = (slot, key.get(1..)) {
-                if let Ok(v) = std::str::from_utf8(v) {
-                    *slot = v.to_string();
+            part
+        };
+        let others = || {
+            let mut part: Vec<(usize, String)> = Vec::new();
+            let mut stream = self.values.stream();
+            while let Some((key, id)) = stream.next() {
+                let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
+                if let (Ok(id), Some(v)) = (usize::try_from(id), v) {
+                    part.push((id, v.to_string()));
                 }
+            }
+            part
+        };
+        let parts: Vec<Vec<(usize, String)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .domains
+                .iter()
+                .map(|shard| s.spawn(move || domains(shard)))
+                .collect();
+            let mut parts = vec![others()];
+            parts.extend(handles.into_iter().map(join));
+            parts
+        });
+        let mut vals = vec![String::new(); self.len()];
+        for (id, v) in parts.into_iter().flatten() {
+            if let Some(slot) = vals.get_mut(id) {
+                *slot = v;
             }
         }
         vals
     }
 
-    /// Every indicator, ordered by (itype, value); ids are 0..len in this order.
+    /// Every indicator, ordered by (itype, value); ids are 0..len in this order. Records
+    /// are decoded a block at a time, each block split over the available cores.
     pub fn iter(&self) -> impl Iterator<Item = Indicator> + '_ {
+        const BLOCK: usize = 1 << 16;
         let vals = self.all_values();
-        vals.into_iter().enumerate().map(|(id, value)| {
-            let id = id as IndicatorId;
-            self.record_with_value(id, value)
-                .unwrap_or_else(|| Indicator::new(String::new(), IndicatorType::Pattern, ""))
+        let n = vals.len();
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(4));
+        let mut vals = vals.into_iter();
+        (0..n.div_ceil(BLOCK)).flat_map(move |b| {
+            let block: Vec<String> = vals.by_ref().take(BLOCK).collect();
+            self.decode_block(b * BLOCK, block, threads)
+                .into_iter()
+                .flatten()
+        })
+    }
+
+    /// The indicators with ids `first..first + values.len()`, decoded on up to `threads`
+    /// threads, as consecutive parts.
+    fn decode_block(
+        &self,
+        first: usize,
+        values: Vec<String>,
+        threads: usize,
+    ) -> Vec<Vec<Indicator>> {
+        let decode = |first: usize, values: Vec<String>| -> Vec<Indicator> {
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    u32::try_from(first + i)
+                        .ok()
+                        .and_then(|id| self.record_with_value(id, value))
+                        .unwrap_or_else(|| {
+                            Indicator::new(String::new(), IndicatorType::Pattern, "")
+                        })
+                })
+                .collect()
+        };
+        if threads <= 1 || values.len() < 4096 {
+            return vec![decode(first, values)];
+        }
+        let per = values.len().div_ceil(threads);
+        let mut rest = values;
+        let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
+        let mut start = first;
+        while !rest.is_empty() {
+            let tail = rest.split_off(per.min(rest.len()));
+            let len = rest.len();
+            parts.push((start, std::mem::replace(&mut rest, tail)));
+            start += len;
+        }
+        std::thread::scope(|s| {
+            let mut parts = parts.into_iter();
+            let head = parts.next();
+            let handles: Vec<_> = parts.map(|(f, v)| s.spawn(move || decode(f, v))).collect();
+            let mut out: Vec<Vec<Indicator>> =
+                head.map(|(f, v)| decode(f, v)).into_iter().collect();
+            out.extend(handles.into_iter().map(join));
+            out
         })
     }
 
@@ -850,6 +919,14 @@ impl Snapshot {
                 });
             }
         }
+    }
+}
+
+/// The result of a scoped thread; its panic, if any, continues on this thread.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match h.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

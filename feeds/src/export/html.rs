@@ -10,6 +10,12 @@ use std::io::Write;
 /// Escape text for HTML element content and quoted attributes.
 pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
+    esc_into(s, &mut o);
+    o
+}
+
+/// Append [`esc`]`(s)` to `o`.
+fn esc_into(s: &str, o: &mut String) {
     for c in s.chars() {
         match c {
             '&' => o.push_str("&amp;"),
@@ -21,7 +27,6 @@ pub(crate) fn esc(s: &str) -> String {
             c => o.push(c),
         }
     }
-    o
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\
@@ -102,25 +107,32 @@ pub(crate) fn write(
         p.items.len()
     )?;
     writeln!(out, "<table id=\"rows\"><thead><tr><th>value</th><th>itype</th><th data-num=\"1\">confidence</th><th>severity</th><th>tlp</th><th>tags</th><th>sources</th><th>provider</th><th>description</th><th>reference</th><th>first_seen</th><th>last_seen</th><th>expires</th><th>derived</th></tr></thead>\n<tbody>")?;
-    let mut line = String::with_capacity(512);
-    for it in &p.items {
-        let t = Row::of(&it.ind).texts();
-        line.clear();
-        line.push_str("<tr>");
-        for (i, c) in t.iter().enumerate() {
-            if i == 3 {
-                line.push_str(&format!("<td class=\"sev-{}\">", esc(c)));
-            } else {
-                line.push_str("<td>");
-            }
-            line.push_str(&esc(c));
-            line.push_str("</td>");
-        }
-        line.push_str("</tr>\n");
-        out.write_all(line.as_bytes())?;
-        stats.written += 1;
-        stats.rules += 1;
-    }
+    super::par_write_with(
+        &p.items,
+        out,
+        stats,
+        || (String::with_capacity(512), String::new()),
+        |_, it, out, stats, (line, scratch)| {
+            line.clear();
+            line.push_str("<tr>");
+            Row::of(&it.ind).each_text(scratch, |i, c| {
+                if i == 3 {
+                    line.push_str("<td class=\"sev-");
+                    esc_into(c, line);
+                    line.push_str("\">");
+                } else {
+                    line.push_str("<td>");
+                }
+                esc_into(c, line);
+                line.push_str("</td>");
+            });
+            line.push_str("</tr>\n");
+            out.extend_from_slice(line.as_bytes());
+            stats.written += 1;
+            stats.rules += 1;
+            Ok(())
+        },
+    )?;
     writeln!(
         out,
         "</tbody></table>\n<script>{SCRIPT}</script>\n</body></html>"

@@ -15,17 +15,18 @@ pub(crate) fn write(
     if array {
         out.write_all(b"[")?;
     }
-    for (i, it) in p.items.iter().enumerate() {
+    super::par_write(&p.items, out, stats, |i, it, buf, n| {
         if array {
-            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
         }
-        serde_json::to_writer(&mut *out, &Row::of(&it.ind)).map_err(std::io::Error::from)?;
+        serde_json::to_writer(&mut *buf, &Row::of(&it.ind)).map_err(std::io::Error::from)?;
         if !array {
-            out.write_all(b"\n")?;
+            buf.push(b'\n');
         }
-        stats.written += 1;
-        stats.rules += 1;
-    }
+        n.written += 1;
+        n.rules += 1;
+        Ok(())
+    })?;
     if array {
         out.write_all(b"\n]\n")?;
     }

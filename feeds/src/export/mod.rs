@@ -348,7 +348,7 @@ pub fn export(
         ..ExportStats::default()
     };
     let prepared = prepare(indicators, filter, &mut stats);
-    let mut w = BufWriter::with_capacity(1 << 16, out);
+    let mut w = BufWriter::with_capacity(1 << 20, out);
     match format {
         ExportFormat::Snort | ExportFormat::Suricata => {
             rules::write(format, &prepared, opts, &mut w, &mut stats)?
@@ -369,41 +369,106 @@ pub fn export(
     Ok(stats)
 }
 
+/// Indicators sent from the iterating thread to the validating one at a time.
+const PREPARE_BATCH: usize = 8192;
+
+/// What [`classify`] decided for one indicator.
+enum Class {
+    Item(Checked),
+    Allow(Checked),
+    AllowEntry,
+    Allowlisted,
+    Filtered,
+    Invalid,
+}
+
+/// Filter and re-validate `ind` in place (its value becomes the canonical spelling).
+fn classify(ind: &mut Indicator, filter: &Filter) -> Class {
+    if ind.allowlist {
+        if ind.itype.is_ip() {
+            if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
+                ind.value = v;
+                return Class::Allow(checked);
+            }
+        }
+        return Class::AllowEntry;
+    }
+    if ind.allowlisted_by.is_some() {
+        return Class::Allowlisted;
+    }
+    if !filter.accepts(ind) {
+        return Class::Filtered;
+    }
+    match validate::check(ind.itype, &ind.value) {
+        Some((v, checked)) => {
+            ind.value = v;
+            Class::Item(checked)
+        }
+        None => Class::Invalid,
+    }
+}
+
 fn prepare(
     indicators: &mut dyn Iterator<Item = Indicator>,
     filter: &Filter,
     stats: &mut ExportStats,
 ) -> Prepared {
-    let mut items = Vec::new();
-    let mut allow = Vec::new();
-    for mut ind in indicators {
-        stats.read += 1;
-        if ind.allowlist {
-            stats.allowlist_entries += 1;
-            if ind.itype.is_ip() {
-                if let Some((v, checked)) = validate::check(ind.itype, &ind.value) {
-                    ind.value = v;
-                    allow.push(Item { ind, checked });
+    use rayon::prelude::*;
+    // The iterator (not `Send`) is drained on this thread in batches while another thread
+    // filters and re-validates the previous batches (in parallel within a batch); batches
+    // are appended in order, so `allow` keeps the input order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Indicator>>(4);
+    let (mut items, allow, counts) = std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let mut items = Vec::new();
+            let mut allow = Vec::new();
+            let mut counts = ExportStats::default();
+            for mut batch in rx {
+                let classes: Vec<Class> = batch
+                    .par_iter_mut()
+                    .map(|ind| classify(ind, filter))
+                    .collect();
+                for (ind, c) in batch.into_iter().zip(classes) {
+                    counts.read += 1;
+                    match c {
+                        Class::Item(checked) => items.push(Item { ind, checked }),
+                        Class::Allow(checked) => {
+                            counts.allowlist_entries += 1;
+                            allow.push(Item { ind, checked });
+                        }
+                        Class::AllowEntry => counts.allowlist_entries += 1,
+                        Class::Allowlisted => counts.skipped_allowlisted += 1,
+                        Class::Filtered => counts.skipped_by_filter += 1,
+                        Class::Invalid => counts.skipped_invalid += 1,
+                    }
                 }
             }
-            continue;
-        }
-        if ind.allowlisted_by.is_some() {
-            stats.skipped_allowlisted += 1;
-            continue;
-        }
-        if !filter.accepts(&ind) {
-            stats.skipped_by_filter += 1;
-            continue;
-        }
-        match validate::check(ind.itype, &ind.value) {
-            Some((v, checked)) => {
-                ind.value = v;
-                items.push(Item { ind, checked });
+            (items, allow, counts)
+        });
+        let mut batch = Vec::with_capacity(PREPARE_BATCH);
+        for ind in indicators {
+            batch.push(ind);
+            if batch.len() == PREPARE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PREPARE_BATCH));
+                if tx.send(full).is_err() {
+                    break;
+                }
             }
-            None => stats.skipped_invalid += 1,
         }
-    }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    stats.read += counts.read;
+    stats.allowlist_entries += counts.allowlist_entries;
+    stats.skipped_allowlisted += counts.skipped_allowlisted;
+    stats.skipped_by_filter += counts.skipped_by_filter;
+    stats.skipped_invalid += counts.skipped_invalid;
     // Sort a permutation (items are a few hundred bytes; moving them n log n times costs
     // more than the whole export). Keys carry the value's first 16 bytes inline so most
     // comparisons never touch the heap; ties break on every field, so input order never
@@ -416,11 +481,11 @@ fn prepare(
         u128::from_be_bytes(b)
     };
     let mut order: Vec<(IndicatorType, u128, usize)> = items
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, it)| (it.ind.itype, prefix(&it.ind.value), i))
         .collect();
-    order.sort_unstable_by(|x, y| {
+    order.par_sort_unstable_by(|x, y| {
         (x.0, x.1).cmp(&(y.0, y.1)).then_with(|| {
             let (a, b) = (&items[x.2].ind, &items[y.2].ind);
             (
@@ -457,24 +522,148 @@ fn prepare(
                 })
         })
     });
-    let order = order.into_iter().map(|k| k.2);
     let n = items.len();
+    // Already in order (a snapshot iterates sorted): merge in place, no moves unless there
+    // are duplicates.
+    if order.iter().enumerate().all(|(i, k)| k.2 == i) {
+        items.dedup_by(|later, kept| {
+            let same = later.ind.itype == kept.ind.itype && later.ind.value == kept.ind.value;
+            if same {
+                kept.ind.merge(&later.ind);
+            }
+            same
+        });
+        return Prepared { items, allow };
+    }
+    let order = order.into_iter().map(|k| k.2);
     let mut slots: Vec<Option<Item>> = items.into_iter().map(Some).collect();
     let sorted = order.filter_map(|i| slots.get_mut(i).and_then(Option::take));
-    // The same (itype, value) twice (e.g. two spellings of one CIDR): merge them.
     let mut merged: Vec<Item> = Vec::with_capacity(n);
     for it in sorted {
-        match merged.last_mut() {
-            Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
-                last.ind.merge(&it.ind)
-            }
-            _ => merged.push(it),
-        }
+        push_merged(&mut merged, it);
     }
     Prepared {
         items: merged,
         allow,
     }
+}
+
+/// Append `it`, merging it into the last item when both have the same `(itype, value)`
+/// (e.g. two spellings of one CIDR; `merged` is sorted).
+fn push_merged(merged: &mut Vec<Item>, it: Item) {
+    match merged.last_mut() {
+        Some(last) if last.ind.itype == it.ind.itype && last.ind.value == it.ind.value => {
+            last.ind.merge(&it.ind)
+        }
+        _ => merged.push(it),
+    }
+}
+
+/// Per-chunk counters of a parallel writer, added to [`ExportStats`] in order.
+#[derive(Default)]
+pub(crate) struct Counts {
+    /// Indicators written.
+    pub written: u64,
+    /// Records written.
+    pub rules: u64,
+    /// Valid but not expressible in the format.
+    pub unsupported: u64,
+    /// Failed a format-specific check.
+    pub invalid: u64,
+}
+
+/// Items formatted per parallel task.
+const CHUNK: usize = 1024;
+
+/// Format `items` in parallel chunks (each into its own buffer with `f(index, item, buf,
+/// counts)`) and write the buffers in item order, so the output is the same as a
+/// sequential loop's. A group of chunks is formatted at a time to bound memory.
+pub(crate) fn par_write<T: Sync>(
+    items: &[T],
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+    f: impl Fn(usize, &T, &mut Vec<u8>, &mut Counts) -> Result<(), ExportError> + Sync,
+) -> Result<(), ExportError> {
+    par_write_with(
+        items,
+        out,
+        stats,
+        || (),
+        |i, it, buf, n, _| f(i, it, buf, n),
+    )
+}
+
+/// [`par_write`] with per-chunk state made by `init` (reusable scratch buffers).
+///
+/// Outside a rayon pool the next group is formatted by the pool while this thread writes
+/// the previous one.
+pub(crate) fn par_write_with<T: Sync, S>(
+    items: &[T],
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(usize, &T, &mut Vec<u8>, &mut Counts, &mut S) -> Result<(), ExportError> + Sync,
+) -> Result<(), ExportError> {
+    use rayon::prelude::*;
+    type Done = Vec<Result<(Vec<u8>, Counts), ExportError>>;
+    // Two groups are in flight (one formatting, one writing): a few MB each.
+    let group = CHUNK * 4 * rayon::current_num_threads().clamp(1, 16);
+    let format = |g: usize, items: &[T]| -> Done {
+        let base = g * group;
+        items
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut buf = Vec::with_capacity(chunk.len() * 128);
+                let mut n = Counts::default();
+                let mut state = init();
+                for (i, it) in chunk.iter().enumerate() {
+                    f(base + c * CHUNK + i, it, &mut buf, &mut n, &mut state)?;
+                }
+                Ok((buf, n))
+            })
+            .collect()
+    };
+    let mut emit = |done: Done| -> Result<(), ExportError> {
+        for r in done {
+            let (buf, n) = r?;
+            out.write_all(&buf)?;
+            stats.written += n.written;
+            stats.rules += n.rules;
+            stats.skipped_unsupported += n.unsupported;
+            stats.skipped_invalid += n.invalid;
+        }
+        Ok(())
+    };
+    if rayon::current_thread_index().is_some() {
+        // On a pool thread: waiting on a channel could starve the pool; no overlap.
+        for (g, items) in items.chunks(group).enumerate() {
+            emit(format(g, items))?;
+        }
+        return Ok(());
+    }
+    rayon::in_place_scope(|s| {
+        let format = &format;
+        let mut pending: Option<std::sync::mpsc::Receiver<Done>> = None;
+        for (g, items) in items.chunks(group).enumerate() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.spawn(move |_| {
+                let _ = tx.send(format(g, items));
+            });
+            if let Some(prev) = pending.replace(rx) {
+                emit(prev.recv().map_err(|_| lost())?)?;
+            }
+        }
+        if let Some(prev) = pending {
+            emit(prev.recv().map_err(|_| lost())?)?;
+        }
+        Ok(())
+    })
+}
+
+/// A formatting task ended without a result (it panicked).
+fn lost() -> ExportError {
+    ExportError::Io(std::io::Error::other("export formatting task failed"))
 }
 
 fn check_options(format: ExportFormat, opts: &ExportOptions) -> Result<(), ExportError> {
@@ -551,9 +740,62 @@ fn check_options(format: ExportFormat, opts: &ExportOptions) -> Result<(), Expor
 
 /// RFC 3339 UTC for a Unix time, `None` when out of range.
 pub(crate) fn rfc3339(t: i64) -> Option<String> {
-    let dt = time::OffsetDateTime::from_unix_timestamp(t).ok()?;
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .ok()
+    Stamp::new(t).map(|s| s.as_str().to_string())
+}
+
+/// A Unix time as RFC 3339 UTC, `YYYY-MM-DDTHH:MM:SSZ`, formatted without allocating
+/// (the same text as the `time` crate's `Rfc3339` for whole seconds).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp([u8; 20]);
+
+impl Stamp {
+    /// `None` outside years 0000-9999 (which RFC 3339 cannot write).
+    pub(crate) fn new(t: i64) -> Option<Stamp> {
+        let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+        let z = days.checked_add(719_468)?;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe
+            .checked_add(era.checked_mul(400)?)?
+            .checked_add(i64::from(month <= 2))?;
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, v: i64, width: usize| {
+            let mut v = v;
+            for i in (0..width).rev() {
+                if let Some(d) = b.get_mut(at + i) {
+                    *d = b'0' + (v % 10) as u8;
+                }
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, secs / 3600, 2);
+        put(14, secs / 60 % 60, 2);
+        put(17, secs % 60, 2);
+        Some(Stamp(b))
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// A value made non-clickable for messages: `evil[.]com`, `hxxp://evil[.]com/x`, `1.2.3[.]4`.
@@ -618,9 +860,9 @@ pub(crate) struct Row<'a> {
     pub provider: Option<&'a str>,
     pub description: Option<&'a str>,
     pub reference: Option<&'a str>,
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
-    pub expires: Option<String>,
+    pub first_seen: Option<Stamp>,
+    pub last_seen: Option<Stamp>,
+    pub expires: Option<Stamp>,
     pub derived: bool,
 }
 
@@ -637,9 +879,9 @@ impl<'a> Row<'a> {
             provider: ind.provider.as_deref(),
             description: ind.description.as_deref(),
             reference: ind.reference.as_deref(),
-            first_seen: ind.first_seen.and_then(rfc3339),
-            last_seen: ind.last_seen.and_then(rfc3339),
-            expires: ind.expires.and_then(rfc3339),
+            first_seen: ind.first_seen.and_then(Stamp::new),
+            last_seen: ind.last_seen.and_then(Stamp::new),
+            expires: ind.expires.and_then(Stamp::new),
             derived: ind.derived,
         }
     }
@@ -664,24 +906,36 @@ pub(crate) const COLUMNS: [&str; 14] = [
 ];
 
 impl Row<'_> {
-    /// The columns as text (tags and sources joined by `|`), in [`COLUMNS`] order.
-    pub(crate) fn texts(&self) -> [String; 14] {
-        [
-            self.value.to_string(),
-            self.itype.as_str().to_string(),
-            self.confidence.to_string(),
-            self.severity.as_str().to_string(),
-            self.tags.join("|"),
-            self.sources.join("|"),
-            self.tlp.as_str().to_string(),
-            self.provider.unwrap_or("").to_string(),
-            self.description.unwrap_or("").to_string(),
-            self.reference.unwrap_or("").to_string(),
-            self.first_seen.clone().unwrap_or_default(),
-            self.last_seen.clone().unwrap_or_default(),
-            self.expires.clone().unwrap_or_default(),
-            self.derived.to_string(),
-        ]
+    /// Call `f(column, text)` for every column in [`COLUMNS`] order (tags and sources
+    /// joined by `|` in `scratch`), without allocating per row.
+    pub(crate) fn each_text(&self, scratch: &mut String, mut f: impl FnMut(usize, &str)) {
+        let mut num = itoa::Buffer::new();
+        f(0, self.value);
+        f(1, self.itype.as_str());
+        f(2, num.format(self.confidence));
+        f(3, self.severity.as_str());
+        for (col, list) in [(4, self.tags), (5, self.sources)] {
+            scratch.clear();
+            for (i, t) in list.iter().enumerate() {
+                if i > 0 {
+                    scratch.push('|');
+                }
+                scratch.push_str(t);
+            }
+            f(col, scratch);
+        }
+        f(6, self.tlp.as_str());
+        f(7, self.provider.unwrap_or(""));
+        f(8, self.description.unwrap_or(""));
+        f(9, self.reference.unwrap_or(""));
+        for (col, t) in [
+            (10, self.first_seen),
+            (11, self.last_seen),
+            (12, self.expires),
+        ] {
+            f(col, t.as_ref().map_or("", |s| s.as_str()));
+        }
+        f(13, if self.derived { "true" } else { "false" });
     }
 }
 
@@ -763,6 +1017,43 @@ mod tests {
         i.allowlisted_by = None;
         i.allowlist = true;
         assert!(!f.accepts(&i));
+    }
+
+    #[test]
+    fn stamps_match_the_time_crate() {
+        let reference = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .ok()
+                .and_then(|d| {
+                    d.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+        };
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut ts: Vec<i64> = vec![
+            0,
+            -1,
+            1,
+            86_399,
+            86_400,
+            951_782_400, // 2000-02-29
+            1_700_000_000,
+            -62_167_219_200, // 0000-01-01T00:00:00Z
+            -62_167_219_201,
+            253_402_300_799, // 9999-12-31T23:59:59Z
+            253_402_300_800,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ts.push((x % 316_000_000_000) as i64 - 62_200_000_000);
+        }
+        for t in ts {
+            assert_eq!(rfc3339(t), reference(t), "{t}");
+        }
     }
 
     #[test]

@@ -40,15 +40,15 @@ pub(crate) fn write(
     )?;
     // Owner name wire length: value + 2 ("*." ) + zone + 2 (length bytes / root) <= 255.
     let room = 255usize.saturating_sub(opts.rpz_zone.len() + 4);
-    for it in &p.items {
+    super::par_write(&p.items, out, stats, |_, it, out, stats| {
         if it.checked != Checked::Domain {
-            stats.skipped_unsupported += 1;
-            continue;
+            stats.unsupported += 1;
+            return Ok(());
         }
         let v = &it.ind.value;
         if v.len() > room {
-            stats.skipped_invalid += 1;
-            continue;
+            stats.invalid += 1;
+            return Ok(());
         }
         writeln!(out, "{v}\tCNAME\t.")?;
         stats.rules += 1;
@@ -57,6 +57,6 @@ pub(crate) fn write(
             stats.rules += 1;
         }
         stats.written += 1;
-    }
-    Ok(())
+        Ok(())
+    })
 }

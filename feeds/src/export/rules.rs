@@ -37,7 +37,11 @@ enum Dialect {
 
 /// FNV-1a 64 over `parts`, each followed by a 0 byte.
 pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_from(0xcbf2_9ce4_8422_2325, parts)
+}
+
+/// [`fnv`] continued from the state `h` (the hash of the parts before).
+fn fnv_from(mut h: u64, parts: &[&[u8]]) -> u64 {
     for p in parts {
         for &b in p.iter().chain(std::iter::once(&0u8)) {
             h ^= u64::from(b);
@@ -51,23 +55,75 @@ pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
 struct Sids {
     base: u32,
     range: u32,
-    used: HashSet<u32>,
+    used: Used,
 }
 
+/// The sids handed out: a bitmap over the range (1.25 MB for the default 10M sids), or a
+/// hash set when the range is too large for a bitmap.
+enum Used {
+    Bits { bits: Vec<u64>, count: usize },
+    Set(HashSet<u32>),
+}
+
+/// Largest range tracked with a bitmap (32 MiB of bits).
+const MAX_BITMAP_RANGE: u32 = 1 << 28;
+
 impl Sids {
+    fn new(base: u32, range: u32) -> Sids {
+        let used = if range <= MAX_BITMAP_RANGE {
+            Used::Bits {
+                bits: vec![0; (range as usize).div_ceil(64)],
+                count: 0,
+            }
+        } else {
+            Used::Set(HashSet::new())
+        };
+        Sids { base, range, used }
+    }
+
+    fn len(&self) -> usize {
+        match &self.used {
+            Used::Bits { count, .. } => *count,
+            Used::Set(s) => s.len(),
+        }
+    }
+
+    /// Mark `off` (an offset in the range) used; false when it already was.
+    fn insert(&mut self, off: u32) -> bool {
+        match &mut self.used {
+            Used::Bits { bits, count } => {
+                let Some(word) = bits.get_mut((off / 64) as usize) else {
+                    return false;
+                };
+                let bit = 1u64 << (off % 64);
+                if *word & bit != 0 {
+                    return false;
+                }
+                *word |= bit;
+                *count += 1;
+                true
+            }
+            Used::Set(s) => s.insert(off),
+        }
+    }
+
     fn next(&mut self, key: &[&[u8]]) -> Result<u32, ExportError> {
-        if self.used.len() >= self.range as usize {
+        self.next_hashed(fnv(key))
+    }
+
+    /// The sid for a key whose [`fnv`] hash is `h`.
+    fn next_hashed(&mut self, mut h: u64) -> Result<u32, ExportError> {
+        if self.len() >= self.range as usize {
             return Err(ExportError::SidSpace {
                 base: self.base,
                 range: self.range,
-                needed: self.used.len() + 1,
+                needed: self.len() + 1,
             });
         }
-        let mut h = fnv(key);
         loop {
-            let sid = self.base + (h % u64::from(self.range)) as u32;
-            if self.used.insert(sid) {
-                return Ok(sid);
+            let off = (h % u64::from(self.range)) as u32;
+            if self.insert(off) {
+                return Ok(self.base + off);
             }
             h = fnv(&[&h.to_le_bytes()]);
         }
@@ -77,30 +133,37 @@ impl Sids {
 /// Escape bytes for a rule `content:"..."`: printable ASCII stays, except `"` `;` `\` `|`
 /// `:` which, like every other byte, become `|XX|` hex.
 pub(crate) fn content(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() + 8);
+    let mut v = Vec::with_capacity(bytes.len() + 8);
+    push_content(&mut v, bytes);
+    // Only ASCII is pushed.
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Append [`content`]`(bytes)` to `out`.
+fn push_content(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut in_hex = false;
     for &b in bytes {
         let plain = (0x20..0x7f).contains(&b) && !b"\";\\|:".contains(&b);
         if plain {
             if in_hex {
-                s.push('|');
+                out.push(b'|');
                 in_hex = false;
             }
-            s.push(b as char);
+            out.push(b);
         } else {
             if in_hex {
-                s.push(' ');
+                out.push(b' ');
             } else {
-                s.push('|');
+                out.push(b'|');
                 in_hex = true;
             }
-            let _ = write!(s, "{b:02X}");
+            out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
     if in_hex {
-        s.push('|');
+        out.push(b'|');
     }
-    s
 }
 
 const MSG_CHARS: &[u8] = b" ._:/?=&%+@[]~,#*!-";
@@ -158,7 +221,6 @@ fn priority(s: Severity) -> u8 {
 struct Writer<'o> {
     d: Dialect,
     opts: &'o ExportOptions,
-    sids: Sids,
     buf: String,
     rules: u64,
 }
@@ -188,13 +250,7 @@ impl Writer<'_> {
     }
 
     /// The common tail: classtype, reference, metadata, threshold, priority, sid, rev.
-    fn tail(
-        &mut self,
-        ind: Option<&Indicator>,
-        tags: &[String],
-        severity: Severity,
-        key: &[&[u8]],
-    ) -> Result<(), ExportError> {
+    fn tail(&mut self, ind: Option<&Indicator>, tags: &[String], severity: Severity, sid: u32) {
         let _ = write!(self.buf, "classtype:{}; ", classtype(tags));
         if let Some(r) = ind.and_then(|i| i.reference.as_deref()).and_then(reference) {
             let _ = write!(self.buf, "reference:url,{r}; ");
@@ -216,13 +272,11 @@ impl Writer<'_> {
                 self.opts.threshold_seconds
             );
         }
-        let sid = self.sids.next(key)?;
         let _ = write!(
             self.buf,
             "priority:{}; sid:{sid}; rev:1;)",
             priority(severity)
         );
-        Ok(())
     }
 
     fn flush(&mut self, w: &mut dyn Write) -> Result<(), ExportError> {
@@ -271,6 +325,7 @@ pub(crate) fn write(
     out: &mut dyn Write,
     stats: &mut ExportStats,
 ) -> Result<(), ExportError> {
+    use rayon::prelude::*;
     let d = match (format, opts.snort3) {
         (ExportFormat::Suricata, _) => Dialect::Suricata,
         (_, true) => Dialect::Snort3,
@@ -300,14 +355,10 @@ pub(crate) fn write(
     let mut w = Writer {
         d,
         opts,
-        sids: Sids {
-            base: opts.sid_base,
-            range: opts.sid_range,
-            used: HashSet::new(),
-        },
         buf: String::with_capacity(512),
         rules: 0,
     };
+    let mut sids = Sids::new(opts.sid_base, opts.sid_range);
     let dataset = if d == Dialect::Suricata {
         opts.dataset_dir.as_deref()
     } else {
@@ -316,45 +367,85 @@ pub(crate) fn write(
 
     // IPs.
     if let Some(dir) = dataset {
-        iprep(&mut w, p, dir, out, stats)?;
+        iprep(&mut w, &mut sids, p, dir, out, stats)?;
     } else {
-        ip_rules(&mut w, p, out, stats)?;
+        ip_rules(&mut w, &mut sids, p, out, stats)?;
     }
 
-    // Domains and URLs.
-    let mut dataset_domains: Vec<&str> = Vec::new();
-    let mut domain_tags: Vec<String> = Vec::new();
-    let mut domain_sev = Severity::Low;
-    let mut domain_tlp = Tlp::Clear;
-    for it in &p.items {
-        match (&it.checked, it.ind.itype) {
-            (Checked::V4(..) | Checked::V6(..), _) => {}
-            (Checked::Domain, IndicatorType::Fqdn) => {
-                if dataset.is_some() {
-                    dataset_domains.push(&it.ind.value);
-                    for t in &it.ind.tags {
-                        if !domain_tags.contains(t) && domain_tags.len() < 4 {
-                            domain_tags.push(t.clone());
-                        }
-                    }
-                    domain_sev = domain_sev.max(it.ind.severity);
-                    domain_tlp = domain_tlp.max(it.ind.tlp);
-                } else {
-                    domain_rules(&mut w, it, out)?;
-                }
-                stats.written += 1;
-            }
-            (Checked::Url(u), IndicatorType::Url) if !u.https && u.host_kind != HostKind::V6 => {
-                url_rule(&mut w, it, u, out)?;
-                stats.written += 1;
-            }
-            _ => stats.skipped_unsupported += 1,
+    // Domains and URLs: sids are allocated in item order first (hashed in parallel, probed
+    // in order, as a sequential writer would), then the rules are formatted in parallel.
+    let per_item: Vec<([u64; 4], u8)> = p
+        .items
+        .par_iter()
+        .map(|it| item_hashes(d, dataset.is_some(), it))
+        .collect();
+    let mut offsets: Vec<usize> = Vec::with_capacity(per_item.len() + 1);
+    let mut item_sids: Vec<u32> = Vec::new();
+    for (h, k) in &per_item {
+        offsets.push(item_sids.len());
+        for x in h.iter().take(usize::from(*k)) {
+            item_sids.push(sids.next_hashed(*x)?);
         }
     }
+    offsets.push(item_sids.len());
+    drop(per_item);
+    let init = || Scratch {
+        w: Writer {
+            d,
+            opts,
+            buf: String::with_capacity(512),
+            rules: 0,
+        },
+        msg: Vec::with_capacity(256),
+        tail: Vec::with_capacity(256),
+        content: Vec::with_capacity(256),
+    };
+    super::par_write_with(&p.items, out, stats, init, |i, it, buf, n, sc| {
+        let mine = offsets
+            .get(i)
+            .zip(offsets.get(i + 1))
+            .and_then(|(&a, &b)| item_sids.get(a..b))
+            .unwrap_or(&[]);
+        match kind(it) {
+            Kind::Ip => {}
+            Kind::Domain => {
+                if dataset.is_none() {
+                    domain_rules(d, opts, &it.ind, mine, sc, buf);
+                    n.rules += mine.len() as u64;
+                }
+                n.written += 1;
+            }
+            Kind::Url(u) => {
+                if let Some(&sid) = mine.first() {
+                    url_rule(&mut sc.w, it, u, sid, buf)?;
+                    n.rules += 1;
+                }
+                n.written += 1;
+            }
+            Kind::Unsupported => n.unsupported += 1,
+        }
+        Ok(())
+    })?;
+
     if let Some(dir) = dataset {
+        let mut dataset_domains: Vec<&str> = Vec::new();
+        let mut domain_tags: Vec<String> = Vec::new();
+        let mut domain_sev = Severity::Low;
+        let mut domain_tlp = Tlp::Clear;
+        for it in p.items.iter().filter(|it| matches!(kind(it), Kind::Domain)) {
+            dataset_domains.push(&it.ind.value);
+            for t in &it.ind.tags {
+                if !domain_tags.contains(t) && domain_tags.len() < 4 {
+                    domain_tags.push(t.clone());
+                }
+            }
+            domain_sev = domain_sev.max(it.ind.severity);
+            domain_tlp = domain_tlp.max(it.ind.tlp);
+        }
         if !dataset_domains.is_empty() {
             domain_dataset(
                 &mut w,
+                &mut sids,
                 &dataset_domains,
                 (&domain_tags, domain_sev, domain_tlp),
                 dir,
@@ -367,8 +458,274 @@ pub(crate) fn write(
     Ok(())
 }
 
+/// What rules an item gets.
+enum Kind<'a> {
+    /// Part of the IP list rules (written before the items).
+    Ip,
+    /// DNS (Snort) or four sticky-buffer rules (Suricata), or a dataset entry.
+    Domain,
+    /// One HTTP rule.
+    Url(&'a UrlParts),
+    /// Not expressible.
+    Unsupported,
+}
+
+fn kind(it: &Item) -> Kind<'_> {
+    match (&it.checked, it.ind.itype) {
+        (Checked::V4(..) | Checked::V6(..), _) => Kind::Ip,
+        (Checked::Domain, IndicatorType::Fqdn) => Kind::Domain,
+        (Checked::Url(u), IndicatorType::Url) if !u.https && u.host_kind != HostKind::V6 => {
+            Kind::Url(u)
+        }
+        _ => Kind::Unsupported,
+    }
+}
+
+/// The Suricata sticky buffers a domain gets a rule for, with their rule header and
+/// whether the match ignores case.
+const SURICATA_BUFFERS: [(&str, &str, bool); 4] = [
+    ("dns $HOME_NET any -> any any", "dns.query", true),
+    ("tls $HOME_NET any -> any any", "tls.sni", true),
+    ("http $HOME_NET any -> any any", "http.host", false),
+    ("quic $HOME_NET any -> any any", "quic.sni", true),
+];
+
+/// The sid key hashes of an item's rules, in rule order, and how many there are.
+fn item_hashes(d: Dialect, dataset: bool, it: &Item) -> ([u64; 4], u8) {
+    let v = it.ind.value.as_bytes();
+    match kind(it) {
+        Kind::Domain if dataset => ([0; 4], 0),
+        Kind::Domain => match d {
+            Dialect::Snort2 | Dialect::Snort3 => ([fnv(&[b"fqdn", v, b"dns"]), 0, 0, 0], 1),
+            Dialect::Suricata => {
+                // The four keys share `fqdn`, value: hash that prefix once.
+                let prefix = fnv(&[b"fqdn", v]);
+                (
+                    SURICATA_BUFFERS.map(|(_, buffer, _)| fnv_from(prefix, &[buffer.as_bytes()])),
+                    4,
+                )
+            }
+        },
+        Kind::Url(_) => ([fnv(&[b"url", v]), 0, 0, 0], 1),
+        Kind::Ip | Kind::Unsupported => ([0; 4], 0),
+    }
+}
+
+/// Per-chunk reusable buffers of the parallel rule writer.
+struct Scratch<'o> {
+    w: Writer<'o>,
+    msg: Vec<u8>,
+    tail: Vec<u8>,
+    content: Vec<u8>,
+}
+
+/// Append `n` in decimal.
+fn push_num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Append `s` with the bytes [`restrict`] keeps (others as `_`), at most `max` bytes.
+fn push_restricted_bytes(out: &mut Vec<u8>, s: &[u8], allowed: &[u8], max: usize) {
+    out.extend(s.iter().take(max).map(|&b| {
+        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+            b
+        } else {
+            b'_'
+        }
+    }));
+}
+
+/// Append [`msg`]`(tlp, tags, defang(Fqdn, domain))` without building the pieces.
+fn push_domain_msg(out: &mut Vec<u8>, tlp: Tlp, tags: &[String], domain: &str) {
+    out.extend_from_slice(b"TRAWL TLP:");
+    out.extend(tlp.as_str().bytes().map(|b| b.to_ascii_uppercase()));
+    out.push(b' ');
+    let mut any = false;
+    for t in tags.iter().filter(|t| !t.is_empty()).take(4) {
+        if any {
+            out.push(b',');
+        }
+        push_restricted_bytes(out, t.as_bytes(), b"._+-", 24);
+        any = true;
+    }
+    if !any {
+        out.push(b'-');
+    }
+    out.push(b' ');
+    // The defanged name (`.` as `[.]`), cut at 200 bytes, restricted.
+    let start = out.len();
+    for &b in domain.as_bytes() {
+        if b == b'.' {
+            out.extend_from_slice(b"[.]");
+        } else {
+            out.push(b);
+        }
+        if out.len() - start >= 200 {
+            break;
+        }
+    }
+    out.truncate(start + 200.min(out.len() - start));
+    for b in out.iter_mut().skip(start) {
+        if !(b.is_ascii_alphanumeric() || MSG_CHARS.contains(b)) {
+            *b = b'_';
+        }
+    }
+}
+
+/// Append the common rule tail of [`Writer::tail`] for `ind` up to and including `sid:`.
+fn push_tail_head(out: &mut Vec<u8>, d: Dialect, opts: &ExportOptions, ind: &Indicator) {
+    out.extend_from_slice(b"classtype:");
+    out.extend_from_slice(classtype(&ind.tags).as_bytes());
+    out.extend_from_slice(b"; ");
+    if let Some(r) = ind.reference.as_deref().and_then(reference) {
+        out.extend_from_slice(b"reference:url,");
+        out.extend_from_slice(r.as_bytes());
+        out.extend_from_slice(b"; ");
+    }
+    out.extend_from_slice(b"metadata:");
+    for s in ind.sources.iter().filter(|s| !s.is_empty()).take(4) {
+        out.extend_from_slice(b"trawl_feed ");
+        push_restricted_bytes(out, s.as_bytes(), b"._-", 48);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(b"trawl_confidence ");
+    push_num(out, ind.confidence);
+    out.extend_from_slice(b", trawl_severity ");
+    out.extend_from_slice(ind.severity.as_str().as_bytes());
+    out.extend_from_slice(b"; ");
+    if opts.threshold_seconds > 0 && d != Dialect::Snort3 {
+        out.extend_from_slice(b"threshold:type limit, track by_src, count 1, seconds ");
+        push_num(out, opts.threshold_seconds);
+        out.extend_from_slice(b"; ");
+    }
+    out.extend_from_slice(b"priority:");
+    push_num(out, priority(ind.severity));
+    out.extend_from_slice(b"; sid:");
+}
+
+/// Append content modifiers as [`Writer::content`] writes them, and the closing `; `.
+fn push_mods(out: &mut Vec<u8>, d: Dialect, mods: &[(&str, Option<usize>)]) {
+    for (name, val) in mods {
+        out.extend_from_slice(if d == Dialect::Snort3 { b"," } else { b"; " });
+        out.extend_from_slice(name.as_bytes());
+        if let Some(v) = val {
+            out.push(if d == Dialect::Snort3 { b' ' } else { b':' });
+            push_num(out, *v);
+        }
+    }
+    out.extend_from_slice(b"; ");
+}
+
+/// Append `|XX|` for a label length as `{:02X}` would.
+fn push_len_hex(out: &mut Vec<u8>, n: usize) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'|');
+    if n < 256 {
+        out.extend_from_slice(&[HEX[n >> 4], HEX[n & 15]]);
+    } else {
+        out.extend_from_slice(format!("{n:02X}").as_bytes());
+    }
+    out.push(b'|');
+}
+
+/// The rules of one domain (one per sid in `sids`: one for Snort, four for Suricata),
+/// written into `out` without per-rule allocation.
+fn domain_rules(
+    d: Dialect,
+    opts: &ExportOptions,
+    ind: &Indicator,
+    sids: &[u32],
+    sc: &mut Scratch,
+    out: &mut Vec<u8>,
+) {
+    sc.msg.clear();
+    push_domain_msg(&mut sc.msg, ind.tlp, &ind.tags, &ind.value);
+    sc.tail.clear();
+    push_tail_head(&mut sc.tail, d, opts, ind);
+    let open = |out: &mut Vec<u8>, header: &str, msg: &[u8]| {
+        out.extend_from_slice(b"alert ");
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(b" (msg:\"");
+        out.extend_from_slice(msg);
+        out.extend_from_slice(b"\"; ");
+    };
+    let close = |out: &mut Vec<u8>, tail: &[u8], sid: u32| {
+        out.extend_from_slice(tail);
+        push_num(out, sid);
+        out.extend_from_slice(b"; rev:1;)\n");
+    };
+    match d {
+        Dialect::Snort2 | Dialect::Snort3 => {
+            let Some(&sid) = sids.first() else {
+                return;
+            };
+            // |04|evil|03|com|00| : label lengths always as hex.
+            let q = &mut sc.content;
+            q.clear();
+            let mut qlen = 1;
+            for label in ind.value.split('.') {
+                push_len_hex(q, label.len());
+                push_content(q, label.as_bytes());
+                qlen += label.len() + 1;
+            }
+            q.extend_from_slice(b"|00|");
+            open(out, "udp $HOME_NET any -> any 53", &sc.msg);
+            out.extend_from_slice(b"byte_test:1,!&,0xF8,2; content:\"|00 01|\"");
+            push_mods(out, d, &[("offset", Some(4)), ("depth", Some(2))]);
+            out.extend_from_slice(b"content:\"");
+            out.extend_from_slice(q);
+            out.push(b'"');
+            if ind.exact_only {
+                push_mods(
+                    out,
+                    d,
+                    &[
+                        ("distance", Some(6)),
+                        ("within", Some(qlen)),
+                        ("nocase", None),
+                    ],
+                );
+            } else {
+                push_mods(out, d, &[("distance", Some(6)), ("nocase", None)]);
+            }
+            if d == Dialect::Snort3 {
+                out.extend_from_slice(b"service:dns; ");
+            }
+            close(out, &sc.tail, sid);
+        }
+        Dialect::Suricata => {
+            let c = &mut sc.content;
+            c.clear();
+            if !ind.exact_only {
+                push_content(c, b".");
+            }
+            push_content(c, ind.value.as_bytes());
+            for ((header, buffer, nocase), &sid) in SURICATA_BUFFERS.iter().zip(sids) {
+                open(out, header, &sc.msg);
+                out.extend_from_slice(buffer.as_bytes());
+                out.extend_from_slice(b"; ");
+                let mods: &[(&str, Option<usize>)] = match (ind.exact_only, nocase) {
+                    (true, true) => &[("startswith", None), ("endswith", None), ("nocase", None)],
+                    (true, false) => &[("startswith", None), ("endswith", None)],
+                    (false, true) => &[("endswith", None), ("nocase", None)],
+                    (false, false) => &[("endswith", None)],
+                };
+                if !ind.exact_only {
+                    out.extend_from_slice(b"dotprefix; ");
+                }
+                out.extend_from_slice(b"content:\"");
+                out.extend_from_slice(c);
+                out.push(b'"');
+                push_mods(out, d, mods);
+                close(out, &sc.tail, sid);
+            }
+        }
+    }
+}
+
 fn ip_rules(
     w: &mut Writer,
+    sids: &mut Sids,
     p: &Prepared,
     out: &mut dyn Write,
     stats: &mut ExportStats,
@@ -401,12 +758,8 @@ fn ip_rules(
                 &m,
             );
             let idx = (i as u64).to_le_bytes();
-            w.tail(
-                None,
-                &tags,
-                sev,
-                &[b"ip-list", sev.as_str().as_bytes(), &idx],
-            )?;
+            let sid = sids.next(&[b"ip-list", sev.as_str().as_bytes(), &idx])?;
+            w.tail(None, &tags, sev, sid);
             w.flush(out)?;
         }
     }
@@ -427,83 +780,11 @@ fn group_meta(group: &[&Item]) -> (Vec<String>, Tlp) {
     (tags, tlp)
 }
 
-fn domain_rules(w: &mut Writer, it: &Item, out: &mut dyn Write) -> Result<(), ExportError> {
-    let ind = &it.ind;
-    let m = msg(ind.tlp, &ind.tags, &defang(ind.itype, &ind.value));
-    let v = ind.value.as_bytes();
-    match w.d {
-        Dialect::Snort2 | Dialect::Snort3 => {
-            // |04|evil|03|com|00| : label lengths always as hex.
-            let mut q = String::with_capacity(ind.value.len() + 16);
-            let mut qlen = 1;
-            for label in ind.value.split('.') {
-                let _ = write!(q, "|{:02X}|{}", label.len(), content(label.as_bytes()));
-                qlen += label.len() + 1;
-            }
-            q.push_str("|00|");
-            w.open("udp $HOME_NET any -> any 53", &m);
-            w.buf.push_str("byte_test:1,!&,0xF8,2; ");
-            w.content("|00 01|", &[("offset", Some(4)), ("depth", Some(2))]);
-            if ind.exact_only {
-                w.content(
-                    &q,
-                    &[
-                        ("distance", Some(6)),
-                        ("within", Some(qlen)),
-                        ("nocase", None),
-                    ],
-                );
-            } else {
-                w.content(&q, &[("distance", Some(6)), ("nocase", None)]);
-            }
-            if w.d == Dialect::Snort3 {
-                w.buf.push_str("service:dns; ");
-            }
-            w.tail(Some(ind), &ind.tags, ind.severity, &[b"fqdn", v, b"dns"])?;
-            w.flush(out)?;
-        }
-        Dialect::Suricata => {
-            let c = if ind.exact_only {
-                content(v)
-            } else {
-                content(format!(".{}", ind.value).as_bytes())
-            };
-            for (header, buffer, nocase) in [
-                ("dns $HOME_NET any -> any any", "dns.query", true),
-                ("tls $HOME_NET any -> any any", "tls.sni", true),
-                ("http $HOME_NET any -> any any", "http.host", false),
-                ("quic $HOME_NET any -> any any", "quic.sni", true),
-            ] {
-                w.open(header, &m);
-                w.buf.push_str(buffer);
-                w.buf.push_str("; ");
-                let mods: &[(&str, Option<usize>)] = match (ind.exact_only, nocase) {
-                    (true, true) => &[("startswith", None), ("endswith", None), ("nocase", None)],
-                    (true, false) => &[("startswith", None), ("endswith", None)],
-                    (false, true) => &[("endswith", None), ("nocase", None)],
-                    (false, false) => &[("endswith", None)],
-                };
-                if !ind.exact_only {
-                    w.buf.push_str("dotprefix; ");
-                }
-                w.content(&c, mods);
-                w.tail(
-                    Some(ind),
-                    &ind.tags,
-                    ind.severity,
-                    &[b"fqdn", v, buffer.as_bytes()],
-                )?;
-                w.flush(out)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 fn url_rule(
     w: &mut Writer,
     it: &Item,
     u: &UrlParts,
+    sid: u32,
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     let ind = &it.ind;
@@ -549,12 +830,7 @@ fn url_rule(
             w.content(&pc, &[("startswith", None)]);
         }
     }
-    w.tail(
-        Some(ind),
-        &ind.tags,
-        ind.severity,
-        &[b"url", ind.value.as_bytes()],
-    )?;
+    w.tail(Some(ind), &ind.tags, ind.severity, sid);
     w.flush(out)
 }
 
@@ -593,6 +869,7 @@ fn write_file(path: &Path, data: &[u8], stats: &mut ExportStats) -> Result<(), E
 
 fn domain_dataset(
     w: &mut Writer,
+    sids: &mut Sids,
     domains: &[&str],
     meta: (&[String], Severity, Tlp),
     dir: &Path,
@@ -621,12 +898,8 @@ fn domain_dataset(
             w.buf,
             "{buffer}; dataset:isset,{set},type string,load {path_s}; "
         );
-        w.tail(
-            None,
-            tags,
-            sev,
-            &[b"dataset", set.as_bytes(), buffer.as_bytes()],
-        )?;
+        let sid = sids.next(&[b"dataset", set.as_bytes(), buffer.as_bytes()])?;
+        w.tail(None, tags, sev, sid);
         w.flush(out)?;
     }
     Ok(())
@@ -634,6 +907,7 @@ fn domain_dataset(
 
 fn iprep(
     w: &mut Writer,
+    sids: &mut Sids,
     p: &Prepared,
     dir: &Path,
     out: &mut dyn Write,
@@ -678,12 +952,8 @@ fn iprep(
         let m = msg(tlp, &tags, &format!("iprep {cat} {side}"));
         w.open("ip $HOME_NET any -> any any", &m);
         let _ = write!(w.buf, "iprep:{side},{cat},>,0; ");
-        w.tail(
-            None,
-            &tags,
-            sev,
-            &[b"iprep", cat.as_bytes(), side.as_bytes()],
-        )?;
+        let sid = sids.next(&[b"iprep", cat.as_bytes(), side.as_bytes()])?;
+        w.tail(None, &tags, sev, sid);
         w.flush(out)?;
     }
     Ok(())
@@ -697,6 +967,14 @@ mod tests {
     fn content_escapes_structure() {
         assert_eq!(content(b"a;b\"c|d\\e:f"), "a|3B|b|22|c|7C|d|5C|e|3A|f");
         assert_eq!(content(b"\x00\x01x"), "|00 01|x");
+    }
+
+    #[test]
+    fn fnv_continues_over_parts() {
+        let whole = fnv(&[b"fqdn", b"evil.example", b"tls.sni"]);
+        let prefix = fnv(&[b"fqdn", b"evil.example"]);
+        assert_eq!(fnv_from(prefix, &[b"tls.sni"]), whole);
+        assert_ne!(fnv(&[b"fqdn", b"evil.example", b"dns.query"]), whole);
     }
 
     #[test]
@@ -717,11 +995,7 @@ mod tests {
 
     #[test]
     fn sids_are_deterministic_and_unique() {
-        let mut a = Sids {
-            base: 100,
-            range: 3,
-            used: HashSet::new(),
-        };
+        let mut a = Sids::new(100, 3);
         let got: Vec<u32> = (0..3u8).map(|i| a.next(&[&[i]]).expect("room")).collect();
         let mut sorted = got.clone();
         sorted.sort();

@@ -755,3 +755,29 @@ fn domain_index_inverts_large_permutations() {
         assert_eq!(idx.rank_of(n as u32), None);
     }
 }
+
+/// More indicators than one decode block (65 536), so `iter` streams the FSTs on threads and
+/// decodes blocks split over threads; the result must equal the naive matcher's sorted list
+/// and the per-id reader's.
+#[test]
+fn iter_over_several_blocks_equals_per_id_reads() {
+    let mut list = Vec::new();
+    for i in 0..60_000u32 {
+        let mut d = ind(&format!("h{i}.d{}.example", i % 977));
+        d.confidence = (i % 101) as u8;
+        d.tags = vec![format!("t{}", i % 7)];
+        list.push(d);
+    }
+    for i in 0..12_000u32 {
+        list.push(ind(&format!("http://u{}.example/p/{i}", i % 313)));
+        list.push(ind(&Ipv4Addr::from(0x0a00_0000 + i * 3).to_string()));
+    }
+    let s = build(&list);
+    let naive = NaiveMatcher::new(list);
+    let got: Vec<Indicator> = s.iter().collect();
+    assert_eq!(got.len(), 84_000);
+    assert_eq!(got, naive.indicators);
+    for id in [0u32, 1, 11_999, 12_000, 65_535, 65_536, 70_001, 83_999] {
+        assert_eq!(got[id as usize], s.indicator(id), "id {id}");
+    }
+}
