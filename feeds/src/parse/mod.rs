@@ -451,9 +451,11 @@ fn parse_spamhaus(bytes: &[u8]) -> ParsedFeed {
             Some((v, r)) => (v.trim(), Some(r.trim())),
             None => (t, None),
         };
-        if value.len() > 2
-            && value[..2].eq_ignore_ascii_case("AS")
-            && value[2..].bytes().all(|b| b.is_ascii_digit())
+        // Byte slices: a multi-byte character at the start must not split a `str`.
+        let vb = value.as_bytes();
+        if vb.len() > 2
+            && vb[..2].eq_ignore_ascii_case(b"AS")
+            && vb[2..].iter().all(u8::is_ascii_digit)
         {
             out.reject(
                 n,

@@ -329,6 +329,19 @@ fn guess_itype_table() {
     }
 }
 
+#[test]
+fn spamhaus_line_starting_with_a_multibyte_character_is_rejected_not_a_panic() {
+    // Found by the proptest below: `value[..2]` split the 3-byte U+0800.
+    let p = parse_feed(&[224, 160, 128, 0], &feed(Format::SpamhausDrop));
+    assert_eq!(p.records.len() + p.rejected, 1);
+    let p = parse_feed(
+        b"AS12345 ; SBL1\n1.2.3.0/24 ; SBL2\n",
+        &feed(Format::SpamhausDrop),
+    );
+    assert_eq!((p.records.len(), p.rejected), (1, 1));
+    assert!(p.rejects[0].reason.contains("AS number"), "{:?}", p.rejects);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
     /// The fuzz body: arbitrary bytes under every format never panic.
