@@ -491,40 +491,30 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
 /// Merge lists each sorted by (itype, value) with no repeats inside one, merging equal
 /// keys across them: one sequential pass, each indicator moved once.
 fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    /// The head of one part, ordered by key (then part, for a stable merge).
-    struct Head(Indicator, usize);
-    impl PartialEq for Head {
-        fn eq(&self, o: &Self) -> bool {
-            self.cmp(o).is_eq()
-        }
-    }
-    impl Eq for Head {}
-    impl PartialOrd for Head {
-        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(o))
-        }
-    }
-    impl Ord for Head {
-        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-            key_cmp(&self.0, &o.0).then(self.1.cmp(&o.1))
-        }
-    }
     let total = parts.iter().map(Vec::len).sum();
     let mut out: Vec<Indicator> = Vec::with_capacity(total);
     let mut iters: Vec<std::vec::IntoIter<Indicator>> =
         parts.into_iter().map(Vec::into_iter).collect();
-    let mut heap = BinaryHeap::with_capacity(iters.len());
-    for (k, it) in iters.iter_mut().enumerate() {
-        if let Some(first) = it.next() {
-            heap.push(Reverse(Head(first, k)));
+    // A handful of parts (feeds): a linear scan of their heads beats a heap, whose sifts
+    // would move the large records around.
+    let mut heads: Vec<Option<Indicator>> = iters.iter_mut().map(Iterator::next).collect();
+    loop {
+        let mut best: Option<usize> = None;
+        for (k, h) in heads.iter().enumerate() {
+            let Some(h) = h else { continue };
+            let better = match best.and_then(|b| heads[b].as_ref()) {
+                Some(cur) => key_cmp(h, cur).is_lt(),
+                None => true,
+            };
+            if better {
+                best = Some(k);
+            }
         }
-    }
-    while let Some(Reverse(Head(ind, k))) = heap.pop() {
-        if let Some(next) = iters[k].next() {
-            heap.push(Reverse(Head(next, k)));
-        }
+        let Some(k) = best else { break };
+        let next = iters[k].next();
+        let Some(ind) = std::mem::replace(&mut heads[k], next) else {
+            break;
+        };
         match out.last_mut() {
             Some(last) if last.itype == ind.itype && last.value == ind.value => last.merge(&ind),
             _ => out.push(ind),
