@@ -298,6 +298,21 @@ fn benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // What `trawl update` hands over after parsing: merged and sorted by (itype, value),
+    // taken without per-insert hashing (SnapshotBuilder::from_indicators).
+    let merged: Vec<Indicator> = {
+        let snap = compile(data.indicators.clone()).build().expect("build");
+        let mut all: Vec<Indicator> = snap.iter().collect();
+        all.sort_by(|x, y| (x.itype, &x.value).cmp(&(y.itype, &y.value)));
+        all
+    };
+    g.bench_function("compile_1.21M_merged", |bch| {
+        bch.iter_batched(
+            || merged.clone(),
+            |v| SnapshotBuilder::from_indicators(v).build().expect("build"),
+            BatchSize::PerIteration,
+        )
+    });
     g.throughput(Throughput::Elements(1));
     g.bench_function("open_current", |bch| {
         bch.iter(|| Snapshot::open_current(tmp.path()).expect("open"))
