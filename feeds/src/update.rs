@@ -1016,12 +1016,29 @@ pub fn update(
     let removed = prev.len() - matched;
 
     // 6. Publish.
-    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    // Counted per itype and per source without an allocation or tree walk per indicator.
+    let mut type_counts = [0usize; IndicatorType::ALL.len()];
     let mut allowlist_entries = 0;
+    let mut per_source: HashMap<&str, usize> = HashMap::new();
     for i in &all {
-        *by_type.entry(i.itype.as_str().to_string()).or_default() += 1;
+        if let Some(n) = IndicatorType::ALL
+            .iter()
+            .position(|t| *t == i.itype)
+            .and_then(|k| type_counts.get_mut(k))
+        {
+            *n += 1;
+        }
         allowlist_entries += usize::from(i.allowlist);
+        for s in &i.sources {
+            *per_source.entry(s.as_str()).or_default() += 1;
+        }
     }
+    let by_type: BTreeMap<String, usize> = IndicatorType::ALL
+        .iter()
+        .zip(type_counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, n)| (t.as_str().to_string(), n))
+        .collect();
     let total = all.len();
     let mut facts = PublishedFacts {
         inputs: inputs_fingerprint(config),
@@ -1030,15 +1047,10 @@ pub fn update(
         allowlisted,
         ..PublishedFacts::default()
     };
-    for i in &all {
-        for s in &i.sources {
-            if let Some(n) = facts.per_source.get_mut(s) {
-                *n += 1;
-            } else {
-                facts.per_source.insert(s.clone(), 1);
-            }
-        }
-    }
+    facts.per_source = per_source
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     facts.allowlisted_per_source = allowlisted_per_feed
         .iter()
         .map(|(k, v)| (k.clone(), *v))
