@@ -38,6 +38,12 @@ struct Setup {
 }
 
 impl Setup {
+    /// Rewrite the config with `from` replaced by `to`.
+    fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, text.replace(from, to)).unwrap();
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -96,6 +102,12 @@ format = "squid"
         port,
     }
 }
+
+/// The plain alert file sink most tests write to.
+const JSONL_SINK: &str = r#"[[sink]]
+kind = "jsonl"
+path = "{dir}/alerts.jsonl"
+"#;
 
 /// Every file of `dir` whose name starts with `prefix`.
 fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -602,13 +614,7 @@ batch = 4
 
 #[test]
 fn suppression_counts_repeats_and_metrics_expose_every_name() {
-    let s = setup(
-        "suppress = \"1s\"",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/alerts.jsonl"
-"#,
-    );
+    let s = setup("suppress = \"1s\"", JSONL_SINK);
     let daemon = Daemon::start(&s.config);
     // Four hits on one (indicator, source ip) in one write, one unparseable line.
     s.hits(1..=4);
@@ -670,13 +676,7 @@ path = "{dir}/alerts.jsonl"
 
 #[test]
 fn stdin_source_matches_until_end_of_input_then_the_daemon_exits() {
-    let s = setup(
-        "",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/alerts.jsonl"
-"#,
-    );
+    let s = setup("", JSONL_SINK);
     // The same config with the file source replaced by stdin.
     let text = std::fs::read_to_string(&s.config).unwrap();
     let start = text.find("[[source]]").unwrap();
@@ -745,18 +745,11 @@ path = "{dir}/alerts.jsonl"
 
 #[test]
 fn read_from_end_skips_what_was_there_and_reads_new_files_from_their_beginning() {
-    let s = setup(
-        "",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/alerts.jsonl"
-"#,
-    );
-    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+    let s = setup("", JSONL_SINK);
+    s.edit_config(
         "format = \"squid\"",
         "format = \"squid\"\nread_from = \"end\"",
     );
-    std::fs::write(&s.config, text).unwrap();
     s.hits(1..=10);
     let daemon = Daemon::start(&s.config);
     wait_for("the daemon", Duration::from_secs(30), || {
@@ -783,13 +776,7 @@ path = "{dir}/alerts.jsonl"
 
 #[test]
 fn a_bad_file_source_fails_the_start_with_the_reason() {
-    let s = setup(
-        "",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/alerts.jsonl"
-"#,
-    );
+    let s = setup("", JSONL_SINK);
     let good = std::fs::read_to_string(&s.config).unwrap();
     for (from, to, want) in [
         ("format = \"squid\"", "format = \"squidd\"", "squidd"),
@@ -814,18 +801,11 @@ path = "{dir}/alerts.jsonl"
 
 #[test]
 fn the_feed_scheduler_refreshes_a_feed_when_its_refresh_is_due() {
-    let s = setup(
-        "",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/alerts.jsonl"
-"#,
-    );
-    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+    let s = setup("", JSONL_SINK);
+    s.edit_config(
         "severity = \"high\"",
         "severity = \"high\"\nrefresh = \"1s\"",
     );
-    std::fs::write(&s.config, text).unwrap();
     let daemon = Daemon::start(&s.config);
     wait_for("the daemon", Duration::from_secs(30), || {
         metric(s.port, "trawl_snapshot_version").is_some()
