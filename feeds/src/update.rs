@@ -434,16 +434,6 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
-/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
-/// need a full compare; most comparisons then never touch the value's heap memory (16, not
-/// 8: URLs share `https://` and domain keys their top-level labels).
-fn prefix16(b: &[u8]) -> u128 {
-    let mut a = [0u8; 16];
-    let n = b.len().min(16);
-    a[..n].copy_from_slice(&b[..n]);
-    u128::from_be_bytes(a)
-}
-
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     (a.itype, &a.value).cmp(&(b.itype, &b.value))
 }
@@ -458,7 +448,13 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     let mut keyed: Vec<(u8, u128, u32)> = v
         .iter()
         .enumerate()
-        .map(|(i, it)| (it.itype as u8, prefix16(it.value.as_bytes()), i as u32))
+        .map(|(i, it)| {
+            (
+                it.itype as u8,
+                matcher::model::order_prefix(it.value.as_bytes()),
+                i as u32,
+            )
+        })
         .collect();
     {
         let items: &[Indicator] = v;
@@ -848,9 +844,12 @@ pub fn update(
                 .enumerate()
                 .with_min_len(4096)
                 .map(|(id, value)| {
+                    // An undecodable record becomes the same placeholder `indicator` gives.
                     let ind = snap_ref
                         .record_with_value(id as matcher::IndicatorId, value)
-                        .unwrap_or_else(|| snap_ref.indicator(id as matcher::IndicatorId));
+                        .unwrap_or_else(|| {
+                            Indicator::new(String::new(), IndicatorType::Pattern, "")
+                        });
                     let entry = PrevEntry {
                         itype: ind.itype,
                         value: ind.value.clone(),

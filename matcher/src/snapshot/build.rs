@@ -3,7 +3,7 @@
 use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
 use super::fxhash::FxBuild;
 use super::{type_byte, SnapshotError, SnapshotMeta};
-use crate::model::{Indicator, IndicatorType, Severity, Tlp};
+use crate::model::{order_prefix, Indicator, IndicatorType, Severity, Tlp};
 use crate::normalize::parse_cidr;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -153,16 +153,6 @@ pub(crate) fn compile(
     ])
 }
 
-/// The first 16 bytes, big-endian, zero-padded: orders like the bytes up to ties, which
-/// need a full compare; most comparisons then never touch the value's heap memory (16, not
-/// 8: URLs share `https://` and domain keys their top-level labels).
-fn prefix16(b: &[u8]) -> u128 {
-    let mut a = [0u8; 16];
-    let n = b.len().min(16);
-    a[..n].copy_from_slice(&b[..n]);
-    u128::from_be_bytes(a)
-}
-
 /// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them
 /// over: one pass to check).
 fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
@@ -173,7 +163,7 @@ fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
     }
     let mut keyed: Vec<(u128, u32)> = v
         .iter()
-        .map(|&i| (prefix16(items[i as usize].value.as_bytes()), i))
+        .map(|&i| (order_prefix(items[i as usize].value.as_bytes()), i))
         .collect();
     keyed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
@@ -222,8 +212,10 @@ fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<
         entries.push((start as u32, (arena.len() - start) as u32, i as u32));
     }
     let slice = |e: &(u32, u32, u32)| &arena[e.0 as usize..(e.0 + e.1) as usize];
-    let mut keyed: Vec<(u128, (u32, u32, u32))> =
-        entries.iter().map(|e| (prefix16(slice(e)), *e)).collect();
+    let mut keyed: Vec<(u128, (u32, u32, u32))> = entries
+        .iter()
+        .map(|e| (order_prefix(slice(e)), *e))
+        .collect();
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(&a.1).cmp(slice(&b.1))));
     let entries: Vec<(u32, u32, u32)> = keyed.into_iter().map(|k| k.1).collect();
     let r2i = entries.iter().map(|e| (e.2, exact[e.2 as usize])).collect();

@@ -448,18 +448,15 @@ impl IpTables {
         }
     }
 
-    pub(crate) fn lookup_v4(&self, ip: u32) -> IdList<'_> {
-        let b = self.blob.as_ref();
-        let rec = |i: usize| -> Option<(u32, u32, u32)> {
-            let o = 16 + i * V4_REC;
-            Some((u32_at(b, o)?, u32_at(b, o + 4)?, u32_at(b, o + 8)?))
-        };
-        // Last range with start <= ip: it starts in ip's /16 or is the last one before it.
-        let p = (ip >> 16) as usize;
-        let (mut lo, mut hi) = match (self.dir4.get(p), self.dir4.get(p + 1)) {
-            (Some(&a), Some(&b)) if a <= b => (a as usize, (b as usize).min(self.n4)),
-            _ => (0, self.n4),
-        };
+    /// The id list of the range covering `ip`, searching records `lo..hi` (sorted by start,
+    /// disjoint) for the last one starting at or before `ip`; `rec(i)` = (start, end, list).
+    fn covering<T: Ord + Copy>(
+        &self,
+        mut lo: usize,
+        mut hi: usize,
+        ip: T,
+        rec: impl Fn(usize) -> Option<(T, T, u32)>,
+    ) -> IdList<'_> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match rec(mid) {
@@ -473,6 +470,21 @@ impl IpTables {
         }
     }
 
+    pub(crate) fn lookup_v4(&self, ip: u32) -> IdList<'_> {
+        let b = self.blob.as_ref();
+        let rec = |i: usize| -> Option<(u32, u32, u32)> {
+            let o = 16 + i * V4_REC;
+            Some((u32_at(b, o)?, u32_at(b, o + 4)?, u32_at(b, o + 8)?))
+        };
+        // Last range with start <= ip: it starts in ip's /16 or is the last one before it.
+        let p = (ip >> 16) as usize;
+        let (lo, hi) = match (self.dir4.get(p), self.dir4.get(p + 1)) {
+            (Some(&a), Some(&b)) if a <= b => (a as usize, (b as usize).min(self.n4)),
+            _ => (0, self.n4),
+        };
+        self.covering(lo, hi, ip, rec)
+    }
+
     pub(crate) fn lookup_v6(&self, ip: u128) -> IdList<'_> {
         let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC;
@@ -480,18 +492,8 @@ impl IpTables {
             let o = base + i * V6_REC;
             Some((u128_at(b, o)?, u128_at(b, o + 16)?, u32_at(b, o + 32)?))
         };
-        let (mut lo, mut hi) = (0usize, self.n6);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match rec(mid) {
-                Some((s, ..)) if s <= ip => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        match lo.checked_sub(1).and_then(rec) {
-            Some((_, e, r)) if ip <= e => self.list(r),
-            _ => IdList::EMPTY,
-        }
+        let (lo, hi) = (0usize, self.n6);
+        self.covering(lo, hi, ip, rec)
     }
 }
 
