@@ -121,6 +121,11 @@ pub enum Command {
         /// Fail on the first file with unparseable lines (default: count and go on).
         #[arg(long)]
         strict: bool,
+        /// Parse and look up every line in full instead of first asking the snapshot's
+        /// prefilter whether any of its values can alert. Same alerts, slower; for
+        /// checking that claim and for measuring.
+        #[arg(long)]
+        no_prefilter: bool,
         /// Log files; - reads stdin.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             format,
             raw,
             strict,
+            no_prefilter,
             files,
         } => {
             let format = if raw {
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 format,
                 field_map: None,
                 strict,
+                no_prefilter,
             };
             scan_cmd(&data, &alert, &opts, &files, quiet)
         }
@@ -258,7 +260,10 @@ fn scan_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
-    let correlator = Correlator::new(&setup.snapshot, setup.filter);
+    let mut correlator = Correlator::new(&setup.snapshot, setup.filter);
+    if opts.no_prefilter {
+        correlator = correlator.without_prefilter();
+    }
     let mut out = AlertOut::open(alert)?;
     let mut stats = ScanStats::default();
     let mut failed = Vec::new();
@@ -318,6 +323,7 @@ fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
         format: format.map(parse_log_format).transpose()?,
         field_map: None,
         strict: false,
+        no_prefilter: false,
     };
     let ctx = AlertContext {
         observer_name: String::new(),

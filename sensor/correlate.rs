@@ -1,5 +1,6 @@
 //! Correlation: every matchable field of an observation looked up in the indicator set.
 
+use ingest::logs::AlertProbe;
 use ingest::Observation;
 use matcher::{Hit, Indicator, Matcher, Severity, Snapshot};
 use std::collections::HashMap;
@@ -33,6 +34,30 @@ pub struct HitFilter {
 pub struct Correlator<'s> {
     snapshot: &'s Snapshot,
     filter: HitFilter,
+    screening: bool,
+}
+
+/// The snapshot's prefilter answers "could this value alert?" for the log parsers' cheap
+/// pre-screen ([`ingest::logs::LineParser::screen`]).
+impl AlertProbe for Correlator<'_> {
+    fn ip(&self, ip: IpAddr) -> bool {
+        self.snapshot.may_alert_ip(ip)
+    }
+    fn domain(&self, host: &str) -> bool {
+        self.snapshot.may_alert_domain(host)
+    }
+    fn url(&self, url: &str) -> bool {
+        self.snapshot.may_alert_url(url)
+    }
+    fn url_and_domain(&self, url: &[u8], host: &str) -> bool {
+        self.snapshot.may_alert_url_and_domain(url, host)
+    }
+    fn prefetch_ip(&self, ip: IpAddr) {
+        self.snapshot.prefetch_ip(ip);
+    }
+    fn pattern(&self, text: &[u8]) -> bool {
+        self.snapshot.may_alert_pattern(text)
+    }
 }
 
 /// Per-thread scratch: reused hit buffer and a cache of indicator records (private IPs hit
@@ -47,7 +72,24 @@ pub struct Scratch {
 impl<'s> Correlator<'s> {
     /// A correlator over `snapshot` with the given filter.
     pub fn new(snapshot: &'s Snapshot, filter: HitFilter) -> Self {
-        Correlator { snapshot, filter }
+        Correlator {
+            snapshot,
+            filter,
+            screening: true,
+        }
+    }
+
+    /// Turn the pre-screen off (`--no-prefilter`): every line is parsed and looked up in
+    /// full. The output is the same; this exists to show that, and to measure it.
+    pub fn without_prefilter(mut self) -> Self {
+        self.screening = false;
+        self
+    }
+
+    /// The probe for [`ingest::logs::LineParser::screen`], when the snapshot has a prefilter
+    /// and screening is on.
+    pub fn probe(&self) -> Option<&dyn AlertProbe> {
+        (self.screening && self.snapshot.has_prefilter()).then_some(self as &dyn AlertProbe)
     }
 
     fn record(&self, id: u32, records: &mut HashMap<u32, Arc<Indicator>>) -> Arc<Indicator> {

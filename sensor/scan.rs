@@ -4,7 +4,9 @@
 use crate::alert::{build_alert, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use anyhow::{bail, Context, Result};
-use ingest::logs::{detect_format, open_input, parser_for, FieldMap, LineParser, LogFormat};
+use ingest::logs::{
+    detect_format, open_input, parser_for, FieldMap, LineParser, LogFormat, Screened,
+};
 use ingest::{Observation, Origin};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -37,6 +39,8 @@ pub struct ScanOptions {
     pub field_map: Option<FieldMap>,
     /// Unparseable lines are an error.
     pub strict: bool,
+    /// Skip the prefilter pre-screen (`--no-prefilter`).
+    pub no_prefilter: bool,
 }
 
 /// Counters reported at the end of a scan.
@@ -355,6 +359,12 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceSt
     let mut st = PieceStats::default();
     let mut scratch = Scratch::default();
     let mut hits: Vec<FieldHit> = Vec::new();
+    // The cheap pre-screen: lines none of whose values can alert are counted and skipped
+    // without building an observation (exact: see `LineParser::screen`).
+    let probe = match (job.mode, job.correlator) {
+        (Mode::Alerts, Some(c)) if !job.raw => c.probe(),
+        _ => None,
+    };
     let mut pos = 0usize;
     while pos < data.len() {
         let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
@@ -365,6 +375,12 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceSt
             line = stripped;
         }
         st.lines += 1;
+        if let Some(p) = probe {
+            if job.parser.screen(line, p) == Screened::Clean {
+                st.observations += 1;
+                continue;
+            }
+        }
         match job.parser.parse(line) {
             Ok(None) => st.skipped += 1,
             Err(e) => {

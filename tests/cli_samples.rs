@@ -546,3 +546,127 @@ fn suppress_folds_repeats_by_event_time_without_dropping_them() {
     );
     assert!(folded[2]["trawl"].get("repeat_count").is_none());
 }
+
+/// A Squid log of every shape the pre-screen meets, around the samples' indicators: exact and
+/// parent domains in any case, with a trailing dot, CONNECT authorities, URL exact and prefix
+/// hits, URL hosts that are addresses, addresses in DROP ranges (client and server side),
+/// allowlisted ones, IPv6, a path that is not UTF-8, near misses (`notevil.com`), and plain
+/// traffic between them.
+fn screen_shapes_log() -> Vec<u8> {
+    let hosts = [
+        "www.update-checker.top",
+        "UPDATE-CHECKER.TOP",
+        "cdn-telemetry.xyz.",
+        "a.b.bad-tracker.net",
+        "mail.evil-relay.org",
+        "intranet.evil.com",
+        "evil.com",
+        "notevil.com",
+        "evil.com.example",
+        "secure-login-paypa1.com",
+        "docs-share.info",
+        "45.142.212.9",
+        "185.220.101.7",
+        "ok.example",
+        "cdn.ok.example",
+    ];
+    let paths = [
+        "/",
+        "/verify/account.php?id=7",
+        "/invoice/",
+        "/invoice/2026.pdf",
+        "/gate.php",
+        "/x/\u{e9}t\u{e9}",
+        "/",
+    ];
+    let ips = [
+        "10.0.0.5",
+        "45.142.212.77",
+        "185.220.100.3",
+        "185.220.101.3",
+        "2a0e:1c80::5",
+        "2001:db8::1",
+        "93.184.216.34",
+    ];
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    for (i, h) in hosts.iter().enumerate() {
+        for (j, p) in paths.iter().enumerate() {
+            for (k, ip) in ips.iter().enumerate() {
+                n += 1;
+                let scheme = if (i + j) % 3 == 0 { "https" } else { "http" };
+                let (method, target) = if (i + j + k) % 11 == 0 {
+                    ("CONNECT", format!("{h}:443"))
+                } else {
+                    ("GET", format!("{scheme}://{h}{p}"))
+                };
+                let server = ips[(k + j) % ips.len()];
+                out.extend_from_slice(
+                    format!(
+                        "1764309600.{n:03} 12 {ip} TCP_MISS/200 100 {method} {target} - HIER_DIRECT/{server} text/html\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+    }
+    // A path byte that is not UTF-8 after a listed host, and one after a plain host.
+    out.extend_from_slice(b"1764309700.000 1 10.0.0.9 TCP_MISS/200 1 GET http://docs-share.info/invoice/\xff - HIER_DIRECT/93.184.216.34 -\n");
+    out.extend_from_slice(b"1764309700.001 1 10.0.0.9 TCP_MISS/200 1 GET http://ok.example/\xff - HIER_DIRECT/93.184.216.34 -\n");
+    out
+}
+
+#[test]
+fn the_prefilter_changes_nothing_but_speed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("shapes.log");
+    std::fs::write(&log, screen_shapes_log()).expect("write log");
+    // The samples' snapshot has a pattern feed (every URL takes the full path); one without
+    // it lets plain http(s) hosts take the one-probe path.
+    let full = sample_snapshot();
+    let config = std::fs::read_to_string(root().join("samples/trawl.toml")).expect("config");
+    let feeds = root().join("samples/feeds");
+    let no_patterns: String = config
+        .split("[[feed]]")
+        .filter(|block| !block.contains("itype = \"pattern\""))
+        .collect::<Vec<_>>()
+        .join("[[feed]]")
+        .replace(
+            "source = \"feeds/",
+            &format!("source = \"{}/", feeds.display()),
+        );
+    assert!(!no_patterns.contains("itype = \"pattern\""));
+    let cfg = tmp.path().join("trawl.toml");
+    std::fs::write(&cfg, no_patterns).expect("write config");
+    let plain = tmp.path().join("data");
+    trawl_ok(&["-q", "update", "--config", p(&cfg), "--data", p(&plain)]);
+    let mut files = vec![p(&log).to_string(), "samples/logs/access.log".to_string()];
+    if let Some(c) = corpus() {
+        files.push(
+            c.join("logs/squid/elastic_test-access.log")
+                .display()
+                .to_string(),
+        );
+    }
+    for data in [full.path(), plain.as_path()] {
+        let scan = |extra: &[&str]| {
+            let mut args = vec!["-q", "scan", "--data", p(data), "--sensor-name", "t"];
+            args.extend_from_slice(extra);
+            args.extend(files.iter().map(String::as_str));
+            trawl_ok(&args)
+        };
+        let screened = scan(&[]);
+        let exhaustive = scan(&["--no-prefilter"]);
+        assert_eq!(screened, exhaustive, "snapshot {}", data.display());
+        let alerts = json_lines(&screened);
+        // Every kind of hit is among them (so the comparison is not of two empty outputs).
+        let fields: BTreeSet<&str> = alerts
+            .iter()
+            .filter_map(|a| a["trawl"]["matched"]["field"].as_str())
+            .collect();
+        for f in ["url.domain", "url.full", "source.ip", "destination.ip"] {
+            assert!(fields.contains(f), "no {f} alert in {fields:?}");
+        }
+        assert!(alerts.len() > 500, "{} alerts", alerts.len());
+    }
+}

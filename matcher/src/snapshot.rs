@@ -21,6 +21,7 @@
 mod build;
 mod format;
 mod fxhash;
+mod prefilter;
 #[cfg(test)]
 mod tests;
 
@@ -386,6 +387,9 @@ pub(crate) const FILES: [&str; 10] = [
     "sets.bin",
 ];
 
+/// Files a snapshot may lack (older snapshots): loaded when the manifest lists them.
+pub(crate) const OPTIONAL_FILES: [&str; 1] = ["prefilter.bin"];
+
 /// A loaded, immutable, `Send + Sync` compiled indicator set.
 pub struct Snapshot {
     dir: PathBuf,
@@ -405,6 +409,11 @@ pub struct Snapshot {
     patterns: Option<aho_corasick::AhoCorasick>,
     /// Pattern number in the automaton → indicator id.
     pattern_ids: Vec<IndicatorId>,
+    /// `prefilter.bin` (absent in snapshots written before it existed).
+    prefilter: Option<prefilter::Prefilter>,
+    /// One bit per IPv4 /24: set when a range of an alerting indicator touches it (built
+    /// from `ip.bin` and the prefilter's quiet ids on the first `may_alert_ip`, 2 MiB).
+    loud_v4: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -497,6 +506,18 @@ impl Snapshot {
             }
             blobs.push((name, blob));
         }
+        for name in OPTIONAL_FILES {
+            let Some(&(len, crc)) = listed.get(name) else {
+                continue;
+            };
+            let p = dir.join(name);
+            let blob = Blob::open(&p).map_err(io_err(&p))?;
+            let bytes = blob.as_ref();
+            if bytes.len() as u64 != len || crc32fast::hash(bytes) != crc {
+                return Err(corrupt(&p, "length or checksum differs from the manifest"));
+            }
+            blobs.push((name, blob));
+        }
         Snapshot::from_blobs(dir, blobs)
     }
 
@@ -549,6 +570,10 @@ impl Snapshot {
         )?;
         let strings = Strings::parse(take("strings.bin")?, &dir.join("strings.bin"))?;
         let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;
+        let prefilter = match map.remove("prefilter.bin") {
+            Some(b) => Some(prefilter::Prefilter::parse(b, &dir.join("prefilter.bin"))?),
+            None => None,
+        };
         let mut type_counts = [0u32; 13];
         for (i, c) in type_counts.iter_mut().enumerate() {
             *c = records
@@ -625,7 +650,128 @@ impl Snapshot {
             type_start,
             patterns,
             pattern_ids,
+            prefilter,
+            loud_v4: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Whether the snapshot carries `prefilter.bin` (snapshots written before it existed do
+    /// not; then every `may_alert_*` answers `true`).
+    pub fn has_prefilter(&self) -> bool {
+        self.prefilter.is_some()
+    }
+
+    /// Could [`Matcher::match_domain`] on `host` return a hit that alerts (one that is not
+    /// an allowlist entry or allowlisted)? `false` is exact; `true` means "look it up".
+    /// A Bloom probe per label boundary, no FST walk.
+    pub fn may_alert_domain(&self, host: &str) -> bool {
+        let Some(pf) = &self.prefilter else {
+            return true;
+        };
+        let Some(h) = text::trim_host(host) else {
+            return false;
+        };
+        if let Some(ip) = text::host_as_ip(h) {
+            return self.may_alert_ip(ip);
+        }
+        pf.may_contain_name(h.as_bytes())
+    }
+
+    /// Start loading what [`Snapshot::may_alert_ip`] will read for `ip` (its /24 bit), so
+    /// that cache miss overlaps the caller's other work. A hint only.
+    #[inline]
+    pub fn prefetch_ip(&self, ip: IpAddr) {
+        let (IpAddr::V4(a), Some(loud)) = (ip, self.loud_v4.get()) else {
+            return;
+        };
+        let block = (u32::from(a) >> 8) as usize;
+        if let Some(w) = loud.get(block / 64) {
+            prefetch(w);
+        }
+    }
+
+    /// Could [`Matcher::match_ip`] on `ip` return a hit that alerts? Exact: the range lookup
+    /// itself, with hits of allowlist entries (private ranges on most lines) discounted.
+    pub fn may_alert_ip(&self, ip: IpAddr) -> bool {
+        let Some(pf) = &self.prefilter else {
+            return true;
+        };
+        let list = match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                // One bit per /24: does any alerting range touch it? (built on first use)
+                let loud = self
+                    .loud_v4
+                    .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id)));
+                let block = (a >> 8) as usize;
+                if loud
+                    .get(block / 64)
+                    .is_some_and(|w| w & (1 << (block % 64)) == 0)
+                {
+                    return false;
+                }
+                self.ips.lookup_v4(a)
+            }
+            IpAddr::V6(a) => self.ips.lookup_v6(u128::from(a)),
+        };
+        list.into_iter().any(|raw| !pf.quiet(raw & 0x7fff_ffff))
+    }
+
+    /// Could [`Matcher::match_url`] on `url` return a hit that alerts? `false` is exact: no
+    /// URL indicator has the URL's host (Bloom probe) and no pattern occurs in it.
+    pub fn may_alert_url(&self, url: &str) -> bool {
+        let Some(pf) = &self.prefilter else {
+            return true;
+        };
+        if self.patterns.is_none() {
+            let t = type_byte(IndicatorType::Url) as usize;
+            if self.type_start[t] == self.type_start[t + 1] {
+                return false;
+            }
+            // The common case, a plain http(s) host, in one pass over it.
+            if let Some(host) = text::plain_http_host(url.as_bytes()) {
+                return pf.may_contain(prefilter::host_hash(host));
+            }
+        }
+        let u = normalize_observed_url(url);
+        if self.may_alert_pattern(u.as_bytes()) {
+            return true;
+        }
+        let t = type_byte(IndicatorType::Url) as usize;
+        if self.type_start[t] == self.type_start[t + 1] {
+            return false;
+        }
+        match text::url_host(&u) {
+            Some(host) => pf.may_contain(prefilter::host_hash(host.as_bytes())),
+            None => true,
+        }
+    }
+
+    /// `may_alert_url(url) || may_alert_domain(host)` for a URL and its host (`url.full`
+    /// and `url.domain` of one observation), with one hash walk when the URL's host is
+    /// plain: the Bloom probes of the name's suffixes include the full name's, which is the
+    /// one a URL indicator's host is filed under.
+    /// `url` is the observed bytes: when its host is plain the rest of it is not looked at
+    /// (every URL indicator with that host answers "maybe", whatever its path); otherwise
+    /// text that is not UTF-8 answers "maybe".
+    pub fn may_alert_url_and_domain(&self, url: &[u8], host: &str) -> bool {
+        if self.prefilter.is_some() && self.patterns.is_none() {
+            if let Some(h) = text::plain_http_host(url) {
+                if h.eq_ignore_ascii_case(host.as_bytes()) {
+                    return self.may_alert_domain(host);
+                }
+            }
+        }
+        match std::str::from_utf8(url) {
+            Ok(u) => self.may_alert_url(u) || self.may_alert_domain(host),
+            Err(_) => true,
+        }
+    }
+
+    /// Could [`Matcher::match_pattern`] on `text` return a hit? Exact (the automaton's
+    /// `is_match`).
+    pub fn may_alert_pattern(&self, text: &[u8]) -> bool {
+        self.patterns.as_ref().is_some_and(|ac| ac.is_match(text))
     }
 
     /// Its metadata.
@@ -956,6 +1102,45 @@ fn unreverse(rev: &str) -> String {
     out
 }
 
+/// Ask the CPU to start loading the cache line of `p` (no effect on other targets).
+#[inline]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and reads nothing into the program;
+    // `sse` is part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (p as *const T).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// `src` (at most [`text::MAX_HOST_LEN`] bytes) label-reversed and lower-cased into `buf`,
+/// as the domain FST keys names: `www.Example.com` → `com.example.www`.
+fn reversed_key<'b>(src: &[u8], buf: &'b mut [u8; text::MAX_HOST_LEN]) -> &'b [u8] {
+    let mut w = 0;
+    let mut end = src.len().min(buf.len());
+    loop {
+        let start = src[..end]
+            .iter()
+            .rposition(|&b| b == b'.')
+            .map_or(0, |p| p + 1);
+        for &b in &src[start..end] {
+            buf[w] = b.to_ascii_lowercase();
+            w += 1;
+        }
+        if start == 0 {
+            break;
+        }
+        buf[w] = b'.';
+        w += 1;
+        end = start - 1;
+    }
+    &buf[..w]
+}
+
 /// Hash-like types looked up by `match_hash`, by observed length.
 fn hash_types(len: usize) -> &'static [IndicatorType] {
     use IndicatorType as T;
@@ -978,28 +1163,8 @@ impl Matcher for Snapshot {
             self.match_ip(ip, hits);
             return;
         }
-        // Label-reversed, lower-cased, in a stack buffer.
         let mut buf = [0u8; text::MAX_HOST_LEN];
-        let src = h.as_bytes();
-        let mut w = 0;
-        let mut end = src.len();
-        loop {
-            let start = src[..end]
-                .iter()
-                .rposition(|&b| b == b'.')
-                .map_or(0, |p| p + 1);
-            for &b in &src[start..end] {
-                buf[w] = b.to_ascii_lowercase();
-                w += 1;
-            }
-            if start == 0 {
-                break;
-            }
-            buf[w] = b'.';
-            w += 1;
-            end = start - 1;
-        }
-        let key = &buf[..w];
+        let key = reversed_key(h.as_bytes(), &mut buf);
         let Some(shard) = self.domain_shard(key) else {
             return;
         };

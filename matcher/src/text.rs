@@ -37,6 +37,30 @@ pub fn host_as_ip(host: &str) -> Option<IpAddr> {
     None
 }
 
+/// The host of an `http`/`https` URL whose authority is a plain lower-case name (letters,
+/// digits, dots, hyphens; not all digits and dots; no port or userinfo) followed by `/`:
+/// normalising never changes such a host, so `url_host(normalize_observed_url(url))` is
+/// exactly this. `None` means "not that simple", not "invalid". One pass over the host.
+pub fn plain_http_host(url: &[u8]) -> Option<&[u8]> {
+    let rest = url
+        .strip_prefix(b"http://")
+        .or_else(|| url.strip_prefix(b"https://"))?;
+    let mut digits_only = true;
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'a'..=b'z' | b'-' => digits_only = false,
+            b'0'..=b'9' | b'.' => {}
+            b'/' => {
+                let host = &rest[..i];
+                // Dotted numbers need the strict IPv4 reading: leave them to the full path.
+                return (!host.is_empty() && !host.ends_with(b".") && !digits_only).then_some(host);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// The host of a normalised-or-observed URL (`scheme://[userinfo@]host[:port]/...`), without
 /// port; IPv6 literals keep their brackets.
 pub fn url_host(url: &str) -> Option<&str> {
@@ -278,5 +302,60 @@ mod tests {
         assert_eq!(classify("12:34:56"), None);
         assert_eq!(url_host("http://u@[::1]:80/x"), Some("[::1]"));
         assert_eq!(url_host("evil.example:8080/x"), Some("evil.example"));
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+    use crate::normalize::normalize_observed_url;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// When the one-pass check answers, it answers what normalising and then taking the
+        /// host does, whatever the path holds.
+        #[test]
+        fn plain_http_host_agrees_with_normalise_then_host(
+            url in "(https?|HTTP|ftp|hxxp)://[a-zA-Z0-9._:@%\\[\\]-]{0,12}(/[a-zA-Z0-9/._?#%=&( \\\\@:\\[\\]\t\u{e9}\u{3002}-]{0,16})?"
+        ) {
+            if let Some(h) = plain_http_host(url.as_bytes()) {
+                let n = normalize_observed_url(&url);
+                prop_assert_eq!(url_host(&n).map(str::as_bytes), Some(h), "{:?} -> {:?}", url, n);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_http_host_takes_the_plain_case_only() {
+        assert_eq!(
+            plain_http_host(b"http://a.example/x?y=1"),
+            Some(&b"a.example"[..])
+        );
+        assert_eq!(
+            plain_http_host(b"https://a-b.example/"),
+            Some(&b"a-b.example"[..])
+        );
+        assert_eq!(
+            plain_http_host(b"http://a.example/%41 x"),
+            Some(&b"a.example"[..])
+        );
+        for other in [
+            &b"http://A.example/"[..],
+            b"http://a.example",
+            b"http://a.example:8080/",
+            b"http://u@a.example/",
+            b"http://1.2.3.4/",
+            b"http://a.example./",
+            b"ftp://a.example/",
+        ] {
+            assert_eq!(
+                plain_http_host(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 }

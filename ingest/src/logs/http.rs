@@ -4,7 +4,7 @@ use super::util::{
     find, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16, path_only,
     split_host_port, split_url, trim, trim_eol, Line, Tokens,
 };
-use super::{LineParser, ParseError};
+use super::{AlertProbe, LineParser, ParseError, Screened};
 use crate::Observation;
 use std::borrow::Cow;
 
@@ -63,6 +63,81 @@ impl LineParser for SquidParser {
         set_target(&l, &mut o, url, None, method == b"CONNECT");
         Ok(Some(o))
     }
+
+    fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
+        // The same tokens and checks as `parse`, handing the probe what `parse` would put
+        // in `source.ip`, `destination.ip` and `url.*`.
+        let line = trim_eol(line);
+        let mut t = Tokens::new(line);
+        let Some(ts) = t.next() else {
+            return Screened::Unsure;
+        };
+        if parse_epoch(ts).is_none() {
+            return Screened::Unsure; // comments, `logformat combined`, errors
+        }
+        let (Some(_elapsed), Some(client), Some(_action), Some(_size), Some(method), Some(url)) =
+            (t.next(), t.next(), t.next(), t.next(), t.next(), t.next())
+        else {
+            return Screened::Unsure;
+        };
+        let _ident = t.next();
+        let hier = t.next();
+        let client = parse_ip(client);
+        let server = hier
+            .and_then(|h| memchr::memchr(b'/', h).map(|slash| &h[slash + 1..]))
+            .and_then(parse_ip);
+        // Start both addresses' memory loads, then work on the URL while they arrive.
+        for ip in [client, server].into_iter().flatten() {
+            probe.prefetch_ip(ip);
+        }
+        if screen_target(url, method == b"CONNECT", probe)
+            || [client, server]
+                .into_iter()
+                .flatten()
+                .any(|ip| probe.ip(ip))
+        {
+            Screened::Unsure
+        } else {
+            Screened::Clean
+        }
+    }
+}
+
+/// [`set_target`] without a vhost, for [`LineParser::screen`]: does any value it would set
+/// and the correlator look up (`url.full`, `url.domain`, or `url.path` when there is no
+/// full URL) maybe alert? Text that is not UTF-8 answers "maybe" (`parse` would decode it
+/// lossily).
+fn screen_target(target: &[u8], connect: bool, probe: &dyn AlertProbe) -> bool {
+    let domain = |host: &[u8]| -> bool {
+        // `domain()`: UTF-8 text, lower-cased (the probe does that) and one trailing dot off.
+        let Ok(h) = std::str::from_utf8(host) else {
+            return true;
+        };
+        let h = h.strip_suffix('.').unwrap_or(h);
+        !h.is_empty() && probe.domain(h)
+    };
+    if target.is_empty() || target == b"-" {
+        return false;
+    }
+    if let Some(u) = split_url(target) {
+        // `domain()` of the host: UTF-8, one trailing dot off, none when empty.
+        let host = std::str::from_utf8(u.host).map(|h| h.strip_suffix('.').unwrap_or(h));
+        return match host {
+            Ok("") => std::str::from_utf8(target).map_or(true, |full| probe.url(full)),
+            Ok(h) => probe.url_and_domain(target, h),
+            Err(_) => true,
+        };
+    }
+    if target.first() == Some(&b'/') {
+        let path = path_only(target);
+        return std::str::from_utf8(path).is_err() || probe.pattern(path);
+    }
+    let (host, port) = split_host_port(target);
+    let plausible = !host.is_empty()
+        && host
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'));
+    plausible && (connect || port.is_some()) && domain(host)
 }
 
 /// Fill `url.*` from a request target: absolute URL, `host:port` authority (CONNECT), or
@@ -338,6 +413,172 @@ fn nginx_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::cell::RefCell;
+
+    /// Records what `screen` asks; answers `answer` to everything.
+    struct Recorder {
+        answer: bool,
+        asked: RefCell<Vec<(&'static str, String)>>,
+    }
+
+    impl AlertProbe for Recorder {
+        fn ip(&self, ip: std::net::IpAddr) -> bool {
+            self.asked.borrow_mut().push(("ip", ip.to_string()));
+            self.answer
+        }
+        fn domain(&self, host: &str) -> bool {
+            self.asked
+                .borrow_mut()
+                .push(("domain", host.to_ascii_lowercase()));
+            self.answer
+        }
+        fn url(&self, url: &str) -> bool {
+            self.asked.borrow_mut().push(("url", url.to_string()));
+            self.answer
+        }
+        fn prefetch_ip(&self, ip: std::net::IpAddr) {
+            self.asked.borrow_mut().push(("prefetch", ip.to_string()));
+        }
+        fn pattern(&self, text: &[u8]) -> bool {
+            self.asked
+                .borrow_mut()
+                .push(("pattern", String::from_utf8_lossy(text).into_owned()));
+            self.answer
+        }
+    }
+
+    /// What the correlator looks up for an observation, in `Recorder`'s terms.
+    fn lookups(o: &Observation<'_>) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        for ip in [o.source_ip, o.destination_ip].into_iter().flatten() {
+            v.push(("ip", ip.to_string()));
+        }
+        if let Some(u) = &o.url_full {
+            v.push(("url", u.to_string()));
+        } else if let Some(p) = &o.url_path {
+            v.push(("pattern", p.to_string()));
+        }
+        if let Some(d) = &o.url_domain {
+            v.push(("domain", d.to_string()));
+        }
+        if let Some(ua) = &o.user_agent {
+            v.push(("pattern", ua.to_string()));
+        }
+        v.sort();
+        v
+    }
+
+    fn squidish() -> impl Strategy<Value = Vec<u8>> {
+        let pick =
+            |v: Vec<&'static str>| prop::sample::select(v).prop_map(|s| s.as_bytes().to_vec());
+        let field = prop_oneof![
+            pick(vec![
+                "1157689312.049",
+                "1157689312",
+                "12x.5",
+                "#Fields",
+                "-1.0",
+                ""
+            ]),
+            pick(vec!["5006", "0", "-"]),
+            pick(vec![
+                "10.0.0.1",
+                "::1",
+                "[2001:db8::2]",
+                "010.1.1.1",
+                "host",
+                "-"
+            ]),
+            pick(vec!["TCP_MISS/200", "NONE/000", "TCP_DENIED/403"]),
+            pick(vec!["GET", "CONNECT", "POST", "get"]),
+            pick(vec![
+                "http://Evil.Example./a?b=1",
+                "http://user@evil.example:8080/x#f",
+                "https://[2001:db8::1]:443/p",
+                "http://203.0.113.9/",
+                "http://",
+                "ftp://x.example",
+                "login.example:443",
+                "Login.Example.",
+                "[2001:db8::3]:443",
+                "/only/path?q",
+                "evil..example:80",
+                "a b",
+                "-",
+                "http://\u{e9}x.example/\u{fc}",
+            ]),
+            pick(vec![
+                "DIRECT/198.51.100.1",
+                "HIER_NONE/-",
+                "FIRST_UP_PARENT/proxy.example",
+                "DIRECT/::2",
+                "-"
+            ]),
+            prop::collection::vec(any::<u8>(), 0..6),
+        ];
+        let sep = pick(vec![" ", "  ", "\t", " \t "]);
+        prop::collection::vec((field, sep), 0..12).prop_map(|parts| {
+            let mut line = Vec::new();
+            for (f, s) in parts {
+                line.extend_from_slice(&f);
+                line.extend_from_slice(&s);
+            }
+            line
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// `screen` asks exactly what the correlator would look up after `parse`, and is
+        /// `Clean` only for lines `parse` turns into an observation.
+        #[test]
+        fn squid_screen_asks_what_parse_yields(line in squidish(), well_formed in any::<bool>()) {
+            let line = if well_formed {
+                let mut l = b"1157689312.049 5 10.1.2.3 TCP_MISS/200 9 GET ".to_vec();
+                l.extend_from_slice(&line);
+                l
+            } else {
+                line
+            };
+            let no = Recorder { answer: false, asked: RefCell::new(Vec::new()) };
+            let parsed = SquidParser.parse(&line);
+            match SquidParser.screen(&line, &no) {
+                Screened::Clean => {
+                    let o = match parsed {
+                        Ok(Some(o)) => o,
+                        other => return Err(TestCaseError::fail(format!("clean but parse gave {other:?}"))),
+                    };
+                    let mut asked = no.asked.into_inner();
+                    // Every address is prefetched before it is asked about.
+                    let prefetched: Vec<_> = asked.iter().filter(|a| a.0 == "prefetch").map(|a| a.1.clone()).collect();
+                    asked.retain(|a| a.0 != "prefetch");
+                    let ips: Vec<_> = asked.iter().filter(|a| a.0 == "ip").map(|a| a.1.clone()).collect();
+                    prop_assert_eq!(prefetched, ips);
+                    asked.sort();
+                    prop_assert_eq!(asked, lookups(&o), "{:?}", String::from_utf8_lossy(&line));
+                    // A probe that says "maybe" to anything must get an unsure line, unless
+                    // there was nothing to look up.
+                    let yes = Recorder { answer: true, asked: RefCell::new(Vec::new()) };
+                    prop_assert_eq!(
+                        SquidParser.screen(&line, &yes) == Screened::Clean,
+                        lookups(&o).is_empty()
+                    );
+                }
+                Screened::Unsure => {
+                    // Only for lines `parse` does not turn into an observation, or whose
+                    // fields are not UTF-8 / use `logformat combined`.
+                    let ok = matches!(parsed, Ok(Some(_)));
+                    prop_assert!(
+                        !ok || std::str::from_utf8(&line).is_err()
+                            || parse_epoch(Tokens::new(&line).next().unwrap_or_default()).is_none(),
+                        "needlessly unsure: {:?}", String::from_utf8_lossy(&line)
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn squid_line() {

@@ -204,6 +204,53 @@ pub trait LineParser: Send + Sync {
     /// `Ok(None)`: blank/comment/header line (or a line carrying nothing to match).
     /// `Err`: unparseable, with a stable reason. The line may still end in `\n`/`\r\n`.
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError>;
+
+    /// A cheap pre-screen for matching, without building an observation:
+    /// [`Screened::Clean`] only when [`LineParser::parse`] would return an observation and
+    /// `probe` answers "cannot alert" for every value of it that the correlator looks up
+    /// (the same values, normalised the same way). Anything else, including lines this
+    /// parser does not screen, is [`Screened::Unsure`]: parse and match the line fully.
+    fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
+        let _ = (line, probe);
+        Screened::Unsure
+    }
+}
+
+/// The outcome of [`LineParser::screen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screened {
+    /// A well-formed line none of whose values can alert: count it as an observation, done.
+    Clean,
+    /// Parse and match the line fully.
+    Unsure,
+}
+
+/// "Could this observed value alert?", asked by [`LineParser::screen`]. `false` must be
+/// exact (no hit that would alert); `true` means "maybe". Each method receives the value
+/// exactly as the correlator would pass it to the matcher for that field.
+pub trait AlertProbe {
+    /// `source.ip` / `destination.ip` (the matcher's `match_ip`).
+    fn ip(&self, ip: std::net::IpAddr) -> bool;
+    /// `url.domain`, `dns.question.name`, ... (`match_domain`).
+    fn domain(&self, host: &str) -> bool;
+    /// `url.full` (`match_url`, which includes the pattern set).
+    fn url(&self, url: &str) -> bool;
+    /// `url.full` (as bytes: "maybe" when it is not UTF-8, as `parse` would decode it
+    /// lossily) and its `url.domain` together: `url(url) || domain(host)`, which an
+    /// implementation may answer with one lookup.
+    fn url_and_domain(&self, url: &[u8], host: &str) -> bool {
+        match std::str::from_utf8(url) {
+            Ok(u) => self.url(u) || self.domain(host),
+            Err(_) => true,
+        }
+    }
+    /// A hint that `ip(ip)` will be asked soon (lets an implementation start a memory
+    /// load early). Does nothing by default.
+    fn prefetch_ip(&self, ip: std::net::IpAddr) {
+        let _ = ip;
+    }
+    /// `url.path` without a full URL, `user_agent.original` (`match_pattern`).
+    fn pattern(&self, text: &[u8]) -> bool;
 }
 
 /// The parser for `format`. `head` is the start of the file (Zeek TSV reads its header

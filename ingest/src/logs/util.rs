@@ -137,40 +137,58 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
     if b.is_empty() || b.len() > 45 {
         return None;
     }
-    if b.len() <= 15 && b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
-        return parse_ipv4(b).map(IpAddr::V4);
+    if b.len() <= 15 {
+        match parse_ipv4(b) {
+            Dotted::Ip(a) => return Some(IpAddr::V4(a)),
+            Dotted::Invalid => return None,
+            Dotted::Other => {}
+        }
     }
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-/// Dotted-quad IPv4 (no leading `+`, each octet 1-3 digits, 0-255).
-fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+/// What [`parse_ipv4`] made of its input.
+enum Dotted {
+    /// A valid dotted quad.
+    Ip(std::net::Ipv4Addr),
+    /// Only digits and dots, but not a valid dotted quad.
+    Invalid,
+    /// Holds some other byte: not a dotted quad at all (maybe IPv6).
+    Other,
+}
+
+/// Dotted-quad IPv4 (no leading `+`, each octet 1-3 digits, 0-255), in one pass.
+fn parse_ipv4(b: &[u8]) -> Dotted {
     let mut oct = [0u8; 4];
     let mut i = 0;
     let mut val: u16 = 0;
     let mut ndig = 0;
+    let mut bad = false;
     for &c in b {
         if c == b'.' {
-            if ndig == 0 || i == 3 {
-                return None;
+            if ndig == 0 || i == 3 || val > 255 {
+                bad = true;
+            } else {
+                oct[i] = val as u8;
+                i += 1;
             }
-            oct[i] = u8::try_from(val).ok()?;
-            i += 1;
             val = 0;
             ndig = 0;
-        } else {
+        } else if c.is_ascii_digit() {
             if ndig == 3 || (ndig == 1 && val == 0) {
-                return None; // too long, or a leading zero (std rejects those too)
+                bad = true; // too long, or a leading zero (std rejects those too)
             }
-            val = val * 10 + u16::from(c - b'0');
+            val = (val * 10 + u16::from(c - b'0')).min(1000);
             ndig += 1;
+        } else {
+            return Dotted::Other;
         }
     }
-    if i != 3 || ndig == 0 {
-        return None;
+    if bad || i != 3 || ndig == 0 || val > 255 {
+        return Dotted::Invalid;
     }
-    oct[3] = u8::try_from(val).ok()?;
-    Some(std::net::Ipv4Addr::from(oct))
+    oct[3] = val as u8;
+    Dotted::Ip(std::net::Ipv4Addr::from(oct))
 }
 
 /// A decimal `u16`.
@@ -559,6 +577,17 @@ pub(crate) fn syslog_date_len(b: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The one-pass parser answers exactly like the standard library.
+        #[test]
+        fn parse_ip_agrees_with_std(s in "[0-9.:a-fA-Fx ]{0,20}|[0-9]{1,3}(\\.[0-9]{1,4}){0,4}") {
+            prop_assert_eq!(parse_ip(s.as_bytes()), s.parse::<IpAddr>().ok(), "{:?}", s);
+        }
+    }
 
     #[test]
     fn timestamps() {

@@ -102,15 +102,20 @@ pub(crate) fn compile(
     let (values_fst, ip, interner, by_item) = other_part?;
     by_type[fqdn_b] = doms;
 
-    // Metadata: records (profile id, reference) in id order; profiles hold the rest.
-    let rows: Vec<[u64; 2]> = by_type
-        .iter()
-        .flatten()
-        .map(|&i| by_item[i as usize])
-        .collect();
+    // Metadata: records (profile id, reference) in id order; profiles hold the rest. The
+    // prefilter (hashes of a million names) is built beside it.
+    let (prefilter_file, rec_file) = rayon::join(
+        || super::prefilter::write(&items, by_type.iter().flatten().copied()),
+        || {
+            let rows: Vec<[u64; 2]> = by_type
+                .iter()
+                .flatten()
+                .map(|&i| by_item[i as usize])
+                .collect();
+            Rows::<2>::write(*b"TRWR", &type_counts, &rows, false)
+        },
+    );
     drop(by_item);
-    let rec_file = Rows::<2>::write(*b"TRWR", &type_counts, &rows, false);
-    drop(rows);
     let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
     let strings_file = Strings::write(&interner.strings);
     let sets_file = Table::write(*b"TRWT", interner.sets.iter().map(|s| s.as_slice()));
@@ -150,6 +155,7 @@ pub(crate) fn compile(
         ("profiles.bin", prof_file),
         ("strings.bin", strings_file),
         ("sets.bin", sets_file),
+        ("prefilter.bin", prefilter_file),
     ])
 }
 

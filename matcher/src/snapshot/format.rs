@@ -485,6 +485,27 @@ impl IpTables {
         self.covering(lo, hi, ip, rec)
     }
 
+    /// One bit per IPv4 /24 (2^24 bits): set when a range whose list holds an id that is
+    /// not `quiet` overlaps that /24.
+    pub(crate) fn loud_v4_blocks(&self, quiet: impl Fn(u32) -> bool) -> Vec<u64> {
+        let b = self.blob.as_ref();
+        let mut bits = vec![0u64; (1 << 24) / 64];
+        for i in 0..self.n4 {
+            let o = 16 + i * V4_REC;
+            let (Some(s), Some(e), Some(r)) = (u32_at(b, o), u32_at(b, o + 4), u32_at(b, o + 8))
+            else {
+                continue;
+            };
+            if !self.list(r).any(|raw| !quiet(raw & 0x7fff_ffff)) {
+                continue;
+            }
+            for blk in (s >> 8) as usize..=(e >> 8) as usize {
+                bits[blk / 64] |= 1 << (blk % 64);
+            }
+        }
+        bits
+    }
+
     pub(crate) fn lookup_v6(&self, ip: u128) -> IdList<'_> {
         let b = self.blob.as_ref();
         let base = 16 + self.n4 * V4_REC;

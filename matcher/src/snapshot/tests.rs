@@ -684,8 +684,64 @@ fn compare(s: &Snapshot, n: &NaiveMatcher, c: &Case) -> Result<(), TestCaseError
     Ok(())
 }
 
+/// The prefilter never says "no" where the real lookup has a hit that would alert (one not
+/// from an allowlist entry or an allowlisted indicator).
+fn prefilter_is_sound(s: &Snapshot, c: &Case) -> Result<(), TestCaseError> {
+    prop_assert!(s.has_prefilter());
+    let loud = |hits: &[Hit]| {
+        hits.iter().any(|h| {
+            let i = s.indicator(h.id);
+            !i.allowlist && i.allowlisted_by.is_none()
+        })
+    };
+    for d in &c.domains {
+        let mut h = Vec::new();
+        s.match_domain(d, &mut h);
+        prop_assert!(s.may_alert_domain(d) || !loud(&h), "domain {:?}", d);
+    }
+    for u in &c.urls {
+        let mut h = Vec::new();
+        s.match_url(u, &mut h);
+        prop_assert!(s.may_alert_url(u) || !loud(&h), "url {:?}", u);
+        let mut h = Vec::new();
+        s.match_pattern(u.as_bytes(), &mut h);
+        prop_assert_eq!(s.may_alert_pattern(u.as_bytes()), !h.is_empty());
+        if let Some(host) = crate::text::url_host(u) {
+            let mut h = Vec::new();
+            s.match_url(u, &mut h);
+            s.match_domain(host, &mut h);
+            prop_assert!(
+                s.may_alert_url_and_domain(u.as_bytes(), host) || !loud(&h),
+                "url+host {:?}",
+                u
+            );
+        }
+    }
+    for ip in &c.ips {
+        let mut h = Vec::new();
+        s.match_ip(*ip, &mut h);
+        prop_assert_eq!(s.may_alert_ip(*ip), loud(&h), "ip {:?}", ip);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn prefilter_never_drops_a_hit(c in case(), quiet_every in 2usize..5) {
+        // Some indicators allowlist entries, some allowlisted: their hits must not count.
+        let mut list = c.indicators.clone();
+        for (i, ind) in list.iter_mut().enumerate() {
+            if i % quiet_every == 0 {
+                ind.allowlist = true;
+            } else if i % quiet_every == 1 && i % 2 == 0 {
+                ind.allowlisted_by = Some("allow".into());
+            }
+        }
+        prefilter_is_sound(&build(&list), &c)?;
+        prefilter_is_sound(&build(&c.indicators), &c)?;
+    }
 
     #[test]
     fn snapshot_answers_like_naive(c in case()) {
@@ -714,6 +770,20 @@ proptest! {
         b.publish(dir.path(), serde_json::Value::Null).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let s = Snapshot::open_current(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         compare(&s, &naive, &c)?;
+    }
+
+    #[test]
+    fn published_prefilter_never_drops_a_hit(c in case()) {
+        let mut b = SnapshotBuilder::new();
+        for (i, ind) in c.indicators.iter().enumerate() {
+            let mut ind = ind.clone();
+            ind.allowlist = i % 3 == 0;
+            b.insert(ind);
+        }
+        let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        b.publish(dir.path(), serde_json::Value::Null).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let s = Snapshot::open_current(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prefilter_is_sound(&s, &c)?;
     }
 
     #[test]
@@ -780,4 +850,46 @@ fn iter_over_several_blocks_equals_per_id_reads() {
     for id in [0u32, 1, 11_999, 12_000, 65_535, 65_536, 70_001, 83_999] {
         assert_eq!(got[id as usize], s.indicator(id), "id {id}");
     }
+}
+
+#[test]
+fn prefilter_says_no_to_what_cannot_alert() {
+    let mut private = ind("10.0.0.0/8");
+    private.allowlist = true;
+    let list = vec![
+        ind("evil.example"),
+        ind("http://phish.example/login"),
+        ind("198.51.100.0/24"),
+        private,
+        pattern("/gate.php"),
+    ];
+    let s = build(&list);
+    assert!(s.has_prefilter());
+    for yes in ["evil.example", "a.b.EVIL.example.", "198.51.100.7"] {
+        assert!(s.may_alert_domain(yes), "{yes}");
+    }
+    for no in [
+        "notevil.example",
+        "example",
+        "evil.example.com",
+        "10.1.2.3",
+        "198.51.101.1",
+    ] {
+        assert!(!s.may_alert_domain(no), "{no}");
+    }
+    assert!(s.may_alert_url("http://phish.example/login/x"));
+    assert!(
+        s.may_alert_url("HTTP://Phish.Example/other"),
+        "same host: look it up"
+    );
+    assert!(s.may_alert_url("http://ok.example/gate.php?x=1"), "pattern");
+    assert!(!s.may_alert_url("http://ok.example/login"));
+    assert!(s.may_alert_ip("198.51.100.200".parse().unwrap()));
+    assert!(
+        !s.may_alert_ip("10.9.9.9".parse().unwrap()),
+        "allowlisted range only"
+    );
+    assert!(!s.may_alert_ip("192.0.2.1".parse().unwrap()));
+    assert!(s.may_alert_pattern(b"/x/GATE.php"));
+    assert!(!s.may_alert_pattern(b"/x/gate.asp"));
 }
