@@ -297,9 +297,34 @@ impl LineParser for RawParser {
 #[doc(hidden)]
 pub fn fuzz_parse(format: LogFormat, data: &[u8]) {
     let _ = detect_format(data);
+    /// Answers the same to every question.
+    struct Always(bool);
+    impl AlertProbe for Always {
+        fn ip(&self, _: std::net::IpAddr) -> bool {
+            self.0
+        }
+        fn domain(&self, _: &str) -> bool {
+            self.0
+        }
+        fn url(&self, _: &str) -> bool {
+            self.0
+        }
+        fn pattern(&self, _: &[u8]) -> bool {
+            self.0
+        }
+    }
     if let Ok(p) = parser_for(format, data, None) {
         for line in data.split(|&b| b == b'\n') {
-            if let Ok(Some(o)) = p.parse(line) {
+            let parsed = p.parse(line);
+            // The pre-screen never calls a line clean that `parse` rejects.
+            if p.screen(line, &Always(false)) == Screened::Clean {
+                assert!(
+                    matches!(parsed, Ok(Some(_))),
+                    "screened clean, parse: {parsed:?}"
+                );
+            }
+            let _ = p.screen(line, &Always(true));
+            if let Ok(Some(o)) = parsed {
                 let _ = o.to_ecs();
             }
         }
