@@ -15,6 +15,9 @@
 //!   provider, description, allowlisted_by, times) tuples, many indicators sharing one;
 //!   `strings.bin` (interned strings, front-coded in blocks) and `sets.bin` (interned tag and
 //!   source sets).
+//! * `prefilter.bin` (optional; older snapshots lack it): a Bloom filter over the domain
+//!   names and URL hosts of the indicators that can alert and a bitset of the ids that
+//!   cannot (allowlist entries, allowlisted indicators), for the `may_alert_*` pre-checks.
 //! * `meta.json` ([`SnapshotMeta`]) and `manifest` (length and CRC-32 of every file, itself
 //!   check-summed): a damaged or truncated file is refused at open.
 
