@@ -29,8 +29,21 @@ t() { # label, command...
   echo "$label: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') s" >&2
 }
 t "wc -l" wc -l "$log" >/dev/null
-/usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB" \
+/usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB (incl. the mapped input)" \
   "$trawl" -q scan --data "$work/data" -o "$work/trawl.alerts" "$log"
+# Memory beyond the mapped input: peak anonymous RSS, sampled every 20 ms.
+"$trawl" -q scan --data "$work/data" -o /dev/null "$log" & pid=$!
+peak=0
+while kill -0 "$pid" 2>/dev/null; do
+  a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  [ "${a:-0}" -gt "$peak" ] && peak=$a
+  sleep 0.02
+done
+wait "$pid"
+echo "trawl scan: peak anonymous RSS (beyond the mapped input and snapshot) $((peak / 1024)) MB"
+/usr/bin/time -f "trawl scan --no-prefilter (every line parsed and looked up in full): %e s wall, %U s user" \
+  "$trawl" -q scan --no-prefilter --data "$work/data" -o "$work/trawl.full.alerts" "$log"
+cmp -s "$work/trawl.alerts" "$work/trawl.full.alerts" && echo "with and without the prefilter: identical alerts" || echo "with and without the prefilter: DIFFERENT alerts"
 echo "trawl alerts: $(wc -l < "$work/trawl.alerts"); distinct alerted lines: $(grep -o '"offset":[0-9]*' "$work/trawl.alerts" | sort -u | wc -l); planted: $(wc -l < "$work/planted.txt")"
 t "LC_ALL=C grep -F -f domains.txt" timeout 900 env LC_ALL=C grep -F -f "$work/domains.txt" "$log" > "$work/grep.out" || true
 echo "grep lines: $(wc -l < "$work/grep.out")"

@@ -120,6 +120,8 @@ impl<'s> Correlator<'s> {
     ) {
         let start = out.len();
         let m = self.snapshot;
+        // The prefilter's exact "cannot alert" skips the FST walk or range search.
+        let pre = self.screening;
         let lookup = |field: &'static str,
                       value: &str,
                       f: &dyn Fn(&mut Vec<Hit>),
@@ -138,7 +140,11 @@ impl<'s> Correlator<'s> {
             lookup(
                 "dns.question.name",
                 name,
-                &|h| m.match_domain(name, h),
+                &|h| {
+                    if !pre || m.may_alert_domain(name) {
+                        m.match_domain(name, h)
+                    }
+                },
                 scratch,
                 out,
             );
@@ -149,7 +155,11 @@ impl<'s> Correlator<'s> {
                 lookup(
                     "dns.answers.data",
                     data,
-                    &|h| m.match_ip(ip, h),
+                    &|h| {
+                        if !pre || m.may_alert_ip(ip) {
+                            m.match_ip(ip, h)
+                        }
+                    },
                     scratch,
                     out,
                 );
@@ -157,14 +167,28 @@ impl<'s> Correlator<'s> {
                 lookup(
                     "dns.answers.data",
                     data,
-                    &|h| m.match_domain(data, h),
+                    &|h| {
+                        if !pre || m.may_alert_domain(data) {
+                            m.match_domain(data, h)
+                        }
+                    },
                     scratch,
                     out,
                 );
             }
         }
         if let Some(url) = obs.url_full.as_deref() {
-            lookup("url.full", url, &|h| m.match_url(url, h), scratch, out);
+            lookup(
+                "url.full",
+                url,
+                &|h| {
+                    if !pre || m.may_alert_url(url) {
+                        m.match_url(url, h)
+                    }
+                },
+                scratch,
+                out,
+            );
         } else if let Some(path) = obs.url_path.as_deref() {
             lookup(
                 "url.path",
@@ -178,7 +202,11 @@ impl<'s> Correlator<'s> {
             lookup(
                 "url.domain",
                 host,
-                &|h| m.match_domain(host, h),
+                &|h| {
+                    if !pre || m.may_alert_domain(host) {
+                        m.match_domain(host, h)
+                    }
+                },
                 scratch,
                 out,
             );
@@ -187,7 +215,11 @@ impl<'s> Correlator<'s> {
             lookup(
                 "tls.client.server_name",
                 sni,
-                &|h| m.match_domain(sni, h),
+                &|h| {
+                    if !pre || m.may_alert_domain(sni) {
+                        m.match_domain(sni, h)
+                    }
+                },
                 scratch,
                 out,
             );
@@ -230,7 +262,7 @@ impl<'s> Correlator<'s> {
             ("source.ip", obs.source_ip),
             ("destination.ip", obs.destination_ip),
         ] {
-            if let Some(ip) = ip {
+            if let Some(ip) = ip.filter(|&ip| !pre || m.may_alert_ip(ip)) {
                 scratch.hits.clear();
                 m.match_ip(ip, &mut scratch.hits);
                 if !scratch.hits.is_empty() {
