@@ -136,15 +136,23 @@ impl<'s> Correlator<'s> {
             self.push_hits(field, value, &hits, &mut scratch.records, start, out);
             scratch.hits = hits;
         };
+        // Domain, address and URL lookups, each skipped when the prefilter says the value
+        // cannot alert.
+        let domain = |name: &str, h: &mut Vec<Hit>| {
+            if !pre || m.may_alert_domain(name) {
+                m.match_domain(name, h);
+            }
+        };
+        let address = |ip: IpAddr, h: &mut Vec<Hit>| {
+            if !pre || m.may_alert_ip(ip) {
+                m.match_ip(ip, h);
+            }
+        };
         if let Some(name) = obs.dns_question_name.as_deref() {
             lookup(
                 "dns.question.name",
                 name,
-                &|h| {
-                    if !pre || m.may_alert_domain(name) {
-                        m.match_domain(name, h)
-                    }
-                },
+                &|h| domain(name, h),
                 scratch,
                 out,
             );
@@ -152,29 +160,9 @@ impl<'s> Correlator<'s> {
         for answer in &obs.dns_answers {
             let data = answer.data.as_ref();
             if let Ok(ip) = data.parse::<IpAddr>() {
-                lookup(
-                    "dns.answers.data",
-                    data,
-                    &|h| {
-                        if !pre || m.may_alert_ip(ip) {
-                            m.match_ip(ip, h)
-                        }
-                    },
-                    scratch,
-                    out,
-                );
+                lookup("dns.answers.data", data, &|h| address(ip, h), scratch, out);
             } else if !data.is_empty() {
-                lookup(
-                    "dns.answers.data",
-                    data,
-                    &|h| {
-                        if !pre || m.may_alert_domain(data) {
-                            m.match_domain(data, h)
-                        }
-                    },
-                    scratch,
-                    out,
-                );
+                lookup("dns.answers.data", data, &|h| domain(data, h), scratch, out);
             }
         }
         if let Some(url) = obs.url_full.as_deref() {
@@ -199,27 +187,13 @@ impl<'s> Correlator<'s> {
             );
         }
         if let Some(host) = obs.url_domain.as_deref() {
-            lookup(
-                "url.domain",
-                host,
-                &|h| {
-                    if !pre || m.may_alert_domain(host) {
-                        m.match_domain(host, h)
-                    }
-                },
-                scratch,
-                out,
-            );
+            lookup("url.domain", host, &|h| domain(host, h), scratch, out);
         }
         if let Some(sni) = obs.tls_sni.as_deref() {
             lookup(
                 "tls.client.server_name",
                 sni,
-                &|h| {
-                    if !pre || m.may_alert_domain(sni) {
-                        m.match_domain(sni, h)
-                    }
-                },
+                &|h| domain(sni, h),
                 scratch,
                 out,
             );
