@@ -411,6 +411,7 @@ fn damaged_files_are_refused_without_panic() -> Result<(), SnapshotError> {
     b.insert(pattern("/gate.php"));
     let snap_dir = b.publish(d, serde_json::Value::Null)?;
     let mut names: Vec<&str> = FILES.to_vec();
+    names.extend(OPTIONAL_FILES);
     names.push("manifest");
     for name in names {
         let p = snap_dir.join(name);
@@ -892,4 +893,33 @@ fn prefilter_says_no_to_what_cannot_alert() {
     assert!(!s.may_alert_ip("192.0.2.1".parse().unwrap()));
     assert!(s.may_alert_pattern(b"/x/GATE.php"));
     assert!(!s.may_alert_pattern(b"/x/gate.asp"));
+}
+
+#[test]
+fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), SnapshotError> {
+    // As written before prefilter.bin existed: not in the manifest, not on disk.
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let mut b = SnapshotBuilder::new();
+    b.insert(ind("evil.example"));
+    b.insert(ind("198.51.100.0/24"));
+    let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
+    let man = snap_dir.join("manifest");
+    let text = fs::read_to_string(&man).map_err(io_err(&man))?;
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("prefilter.bin ") && !l.starts_with("end "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let crc = crc32fast::hash(body.as_bytes());
+    fs::write(&man, format!("{body}end {crc:08x}\n")).map_err(io_err(&man))?;
+    fs::remove_file(snap_dir.join("prefilter.bin")).map_err(io_err(&snap_dir))?;
+    let s = Snapshot::open(&snap_dir)?;
+    assert!(!s.has_prefilter());
+    // Without a prefilter every answer is "maybe": the full lookup decides.
+    assert!(s.may_alert_domain("ok.example"));
+    assert!(s.may_alert_ip("192.0.2.1".parse().unwrap()));
+    let mut h = Vec::new();
+    s.match_domain("a.evil.example", &mut h);
+    assert_eq!(h.len(), 1);
+    Ok(())
 }
