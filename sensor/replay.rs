@@ -106,7 +106,8 @@ pub fn replay_cmd(
             }
         }
     };
-    let stats = packet::replay_parallel(files, workers, DecoderLimits::default(), &sink)
+    let limits = DecoderLimits::default();
+    let stats = packet::replay_parallel(files, workers, limits.clone(), &sink)
         .context("replaying captures")?;
     let mut rendered = rendered.into_inner().unwrap_or_default();
     rendered.sort_by_key(|r| r.key);
@@ -126,6 +127,8 @@ pub fn replay_cmd(
             "folded_by_suppress": folded,
             "alerts_by_feed": by_feed.into_inner().unwrap_or_default(),
             "decode": stats,
+            "workers": workers,
+            "limits_per_worker": limits,
         });
         if alert.summary_json {
             eprintln!("{summary}");
@@ -139,6 +142,18 @@ pub fn replay_cmd(
                 d["observations"],
                 alerts,
                 d["dropped_by_reason"]
+            );
+            // State is capped per worker; say what the caps did.
+            eprintln!(
+                "state: flows {} tracked at end, {} evicted (cap {} per worker x {workers}); fragments {} reassembled, {} timed out, {} bytes held (cap {} bytes, {} datagrams per worker)",
+                d["flows_active"],
+                d["flows_evicted"],
+                limits.max_flows,
+                d["frag_reassembled"],
+                d["frag_timeouts"],
+                d["frag_bytes_held"],
+                limits.max_frag_bytes,
+                limits.max_frag_datagrams,
             );
         }
     }

@@ -344,3 +344,97 @@ fn fuzz_regression_udp_header_cut_after_length() {
         ingest::packet::fuzzing::decode(&crash[..n]);
     }
 }
+
+/// Packets and outcome of one reader, for comparing readers.
+type ReadOutcome = (Vec<(u64, i64, Vec<u8>)>, String);
+
+fn outcome(r: Result<ingest::packet::CaptureStats, CaptureError>) -> String {
+    match r {
+        Ok(s) => format!("ok {s:?}"),
+        Err(CaptureError::Corrupt {
+            reason,
+            after_packets,
+            offset,
+            stats,
+            ..
+        }) => format!("corrupt {reason} {after_packets} {offset} {stats:?}"),
+        Err(e) => format!("other {e}"),
+    }
+}
+
+/// The memory-mapped reader used by the parallel replay delivers exactly what the streaming
+/// reader does (packets, statistics, errors and their offsets) across many windows, on the
+/// whole file and cut at and around every window boundary, and with a bogus length late in
+/// the file.
+#[test]
+fn mapped_reader_equals_streaming_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~3 MB: the smallest window (snap length 262144 + 128 KiB) is crossed about eight times.
+    let pkts: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| {
+            let pad = vec![(i % 251) as u8; 600 + (i as usize * 37) % 700];
+            ipv4_udp(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                4000 + (i % 100) as u16,
+                9,
+                &pad,
+            )
+        })
+        .collect();
+    let full = pcap_bytes(&pkts);
+    let mut cuts: Vec<usize> = vec![full.len(), 24, 30, 40, 1000];
+    for k in 1..(full.len() / (64 << 10)) {
+        for d in [-17i64, -1, 0, 1, 15, 16, 300] {
+            cuts.push(((k * (64 << 10)) as i64 + d) as usize);
+        }
+    }
+    let mut bogus = full.clone();
+    // Record header of some packet past the second window: its length set huge.
+    let mut off = 24;
+    let mut n = 0;
+    while off < 1_200_000 {
+        let incl = u32::from_le_bytes(bogus[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16 + incl;
+        n += 1;
+    }
+    bogus[off + 8..off + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let mut files: Vec<(String, Vec<u8>)> = cuts
+        .iter()
+        .filter(|&&c| c <= full.len())
+        .map(|&c| (format!("cut {c}"), full[..c].to_vec()))
+        .collect();
+    files.push((format!("bogus at packet {n}"), bogus));
+    let mut compared = 0;
+    for (what, bytes) in &files {
+        let path = dir.path().join("t.pcap");
+        std::fs::write(&path, bytes).unwrap();
+        let mut streamed: ReadOutcome = (Vec::new(), String::new());
+        let r = read_capture(&path, |p| {
+            streamed.0.push((p.number, p.ts_ns, p.data.to_vec()))
+        });
+        streamed.1 = outcome(r);
+        let mut mapped: ReadOutcome = (Vec::new(), String::new());
+        let r = ingest::packet::read_pcap_mapped(&path, 0, |w, p| {
+            // The packet bytes lie inside the window handed with them.
+            let (w0, p0) = (w.as_ptr() as usize, p.data.as_ptr() as usize);
+            assert!(p0 >= w0 && p0 + p.data.len() <= w0 + w.len(), "{what}");
+            mapped.0.push((p.number, p.ts_ns, p.data.to_vec()))
+        });
+        let Some(r) = r else {
+            // Only a file shorter than the global header is left to the streaming reader.
+            assert!(bytes.len() < 24, "{what}: not mapped");
+            continue;
+        };
+        mapped.1 = outcome(r);
+        assert_eq!(mapped.1, streamed.1, "{what}");
+        assert_eq!(mapped.0.len(), streamed.0.len(), "{what}");
+        assert!(mapped.0 == streamed.0, "{what}: packets differ");
+        compared += 1;
+    }
+    assert!(compared > 40, "{compared}");
+    // Not pcap (pcapng, text): left to the streaming reader.
+    let path = dir.path().join("x.txt");
+    std::fs::write(&path, vec![b'x'; 100]).unwrap();
+    assert!(ingest::packet::read_pcap_mapped(&path, 0, |_, _| {}).is_none());
+}

@@ -307,6 +307,169 @@ fn read_pcap(
     }
 }
 
+/// A memory-mapped window of a capture file; packets handed out by [`read_pcap_mapped`]
+/// borrow from it, so a consumer that keeps an `Arc` can refer to packet bytes without a copy.
+pub type Window = std::sync::Arc<memmap2::Mmap>;
+
+/// Window offsets are aligned to this (a multiple of every common page size).
+const WINDOW_ALIGN: u64 = 64 << 10;
+
+/// How far ahead of the record walk [`read_pcap_mapped`] asks for cache lines.
+const PREFETCH_AHEAD: usize = 16 << 10;
+
+/// Hint the CPU to fetch the cache line at `p` (no effect on other targets; never faults).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint; it never dereferences or faults, whatever `p`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Classic pcap read through memory-mapped windows of about `window` bytes, without copying
+/// packet bytes: `f(window, packet)` gets each packet with `packet.data` inside `window`.
+///
+/// Same packets, statistics and errors as [`read_capture`]. Returns `None` (nothing was
+/// delivered) when the file is not a regular classic pcap file of at least one header, or
+/// cannot be mapped: the caller then uses [`read_capture`], which reports open errors and
+/// reads pcapng. Only the windows still referenced stay mapped, so memory stays bounded
+/// however long the file is. (Like every reader of a mapped file, the file must not be
+/// truncated while it is being read.)
+pub fn read_pcap_mapped(
+    path: &Path,
+    window: usize,
+    mut f: impl FnMut(&Window, RawPacket<'_>),
+) -> Option<Result<CaptureStats, CaptureError>> {
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let file_len = meta.len();
+    if !meta.is_file() || file_len < 24 {
+        return None;
+    }
+    let mut hdr = [0u8; 24];
+    read_full(&mut &file, &mut hdr).ok().filter(|&n| n == 24)?;
+    let m = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+    if !matches!(m, 0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1) {
+        return None;
+    }
+    let le = matches!(m, 0xa1b2_c3d4 | 0xa1b2_3c4d);
+    let nanos = matches!(m, 0xa1b2_3c4d | 0x4d3c_b2a1);
+    let snaplen = rd_u32(&hdr[16..20], le);
+    let link = LinkType(normalise_link(rd_u32(&hdr[20..24], le) & 0x0fff_ffff));
+    let limit = (snaplen as usize).clamp(262_144, MAX_RECORD);
+    // A fresh window always holds a whole record, so every window makes progress.
+    let window = (window as u64).max(limit as u64 + 16 + 2 * WINDOW_ALIGN);
+    let mut stats = CaptureStats::default();
+    let corrupt = |reason, offset, stats: &CaptureStats| CaptureError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+        after_packets: stats.packets,
+        offset,
+        stats: stats.clone(),
+    };
+    let mut pos: u64 = 24;
+    let mut first = true;
+    loop {
+        if pos >= file_len {
+            return Some(Ok(stats));
+        }
+        let base = pos - pos % WINDOW_ALIGN;
+        let wlen = window.min(file_len - base);
+        let at_eof = base + wlen >= file_len;
+        // SAFETY: read-only private mapping of a file we opened; the documented condition is
+        // that the file is not truncated meanwhile (the same as `trawl scan`'s mapped logs).
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(base)
+                .len(wlen as usize)
+                .populate()
+                .map(&file)
+        };
+        let map = match map {
+            Ok(m) => std::sync::Arc::new(m),
+            // Nothing delivered yet: let the streaming reader try (and report).
+            Err(_) if first => return None,
+            Err(source) => {
+                return Some(Err(CaptureError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }))
+            }
+        };
+        first = false;
+        let mut i = (pos - base) as usize;
+        let buf: &[u8] = &map;
+        // Record headers form a dependent chain (each length gives the next position), so
+        // every record would wait for memory: fetch the lines ahead of the walk instead.
+        let mut ahead = i;
+        loop {
+            while ahead < (i + PREFETCH_AHEAD).min(buf.len()) {
+                prefetch(buf.as_ptr().wrapping_add(ahead));
+                ahead += 64;
+            }
+            let avail = buf.len() - i;
+            if avail == 0 {
+                if at_eof {
+                    return Some(Ok(stats));
+                }
+                break;
+            }
+            if avail < 16 {
+                if at_eof {
+                    return Some(Err(corrupt("truncated record header", pos, &stats)));
+                }
+                break;
+            }
+            let rec = &buf[i..i + 16];
+            let sec = rd_u32(&rec[0..4], le);
+            let frac = rd_u32(&rec[4..8], le);
+            let incl = rd_u32(&rec[8..12], le) as usize;
+            let orig = rd_u32(&rec[12..16], le);
+            if incl > limit {
+                return Some(Err(corrupt(
+                    "record length exceeds snap length (bogus length)",
+                    pos,
+                    &stats,
+                )));
+            }
+            if avail < 16 + incl {
+                if at_eof {
+                    return Some(Err(corrupt("truncated packet data", pos, &stats)));
+                }
+                break;
+            }
+            let ts_ns = i64::from(sec)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(if nanos {
+                    i64::from(frac)
+                } else {
+                    i64::from(frac).saturating_mul(1000)
+                });
+            stats.packets += 1;
+            stats.bytes += incl as u64;
+            if (incl as u64) < u64::from(orig) {
+                stats.snaplen_cut += 1;
+            }
+            f(
+                &map,
+                RawPacket {
+                    link,
+                    ts_ns,
+                    data: &buf[i + 16..i + 16 + incl],
+                    orig_len: orig,
+                    number: stats.packets,
+                },
+            );
+            i += 16 + incl;
+            pos += 16 + incl as u64;
+        }
+    }
+}
+
 /// Map historical DLT aliases onto the canonical link types.
 fn normalise_link(l: u32) -> u32 {
     match l {

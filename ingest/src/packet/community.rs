@@ -4,13 +4,6 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
-fn ip_bytes(ip: &IpAddr, out: &mut Vec<u8>) {
-    match ip {
-        IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
-        IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
-    }
-}
-
 /// ICMPv4 / ICMPv6 request → reply type pairs that make a two-way "flow".
 fn icmp_counterpart(proto: u8, t: u16) -> Option<u16> {
     let pairs: &[(u16, u16)] = if proto == 1 {
@@ -69,31 +62,39 @@ pub fn community_id_seed(
             None => one_way = true,
         }
     }
-    let ordered = one_way || {
-        let mut a = Vec::with_capacity(16);
-        let mut b = Vec::with_capacity(16);
-        ip_bytes(&src, &mut a);
-        ip_bytes(&dst, &mut b);
-        (a.as_slice(), sp) < (b.as_slice(), dp)
+    // Addresses as bytes on the stack: this runs for every new flow.
+    let bytes = |ip: &IpAddr| -> ([u8; 16], usize) {
+        let mut b = [0u8; 16];
+        match ip {
+            IpAddr::V4(a) => {
+                b[..4].copy_from_slice(&a.octets());
+                (b, 4)
+            }
+            IpAddr::V6(a) => (a.octets(), 16),
+        }
     };
-    let (s, d) = if ordered {
-        (src, dst)
+    let (sb, sl) = bytes(&src);
+    let (db, dl) = bytes(&dst);
+    let ordered = one_way || (&sb[..sl], sp) < (&db[..dl], dp);
+    let ((s, s_len), (d, d_len)) = if ordered {
+        ((sb, sl), (db, dl))
     } else {
         std::mem::swap(&mut sp, &mut dp);
-        (dst, src)
+        ((db, dl), (sb, sl))
     };
-    let mut buf = Vec::with_capacity(40);
-    buf.extend_from_slice(&seed.to_be_bytes());
-    ip_bytes(&s, &mut buf);
-    ip_bytes(&d, &mut buf);
-    buf.push(proto);
-    buf.push(0);
+    let mut h = Sha1::new();
+    h.update(seed.to_be_bytes());
+    h.update(&s[..s_len]);
+    h.update(&d[..d_len]);
+    h.update([proto, 0]);
     if ports.is_some() {
-        buf.extend_from_slice(&sp.to_be_bytes());
-        buf.extend_from_slice(&dp.to_be_bytes());
+        h.update(sp.to_be_bytes());
+        h.update(dp.to_be_bytes());
     }
-    let h = Sha1::digest(&buf);
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h))
+    let mut out = String::with_capacity(30);
+    out.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 
 use super::capture::LinkType;
 use super::community::community_id;
+use super::flowtable::FlowTable;
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::{dns, http, quic, tls};
 use crate::observation::{DnsAnswer, Observation, Origin};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
+use std::hash::Hasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Bounds on the decoder's per-worker state.
@@ -150,16 +151,51 @@ impl FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// A canonical (direction-free) flow key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A canonical (direction-free) flow key, packed for the flow table: both addresses as 16
+/// bytes (IPv4 in the last four), ports, protocol and family in one word. Comparing and
+/// hashing it is a few word operations (the `IpAddr` enum pair cost a branchy compare and
+/// byte-wise hashing on every packet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
-    a: IpAddr,
-    b: IpAddr,
-    pa: u16,
-    pb: u16,
-    proto: u8,
+    a: [u8; 16],
+    b: [u8; 16],
+    /// ports (a, b), protocol, family (bit 40: IPv6).
+    rest: u64,
+}
+
+impl FlowKey {
+    fn new(a: IpAddr, b: IpAddr, pa: u16, pb: u16, proto: u8) -> Self {
+        let bytes = |ip: IpAddr| match ip {
+            IpAddr::V4(v) => {
+                let mut x = [0u8; 16];
+                x[12..].copy_from_slice(&v.octets());
+                x
+            }
+            IpAddr::V6(v) => v.octets(),
+        };
+        let v6 = u64::from(a.is_ipv6());
+        FlowKey {
+            a: bytes(a),
+            b: bytes(b),
+            rest: u64::from(pa) | u64::from(pb) << 16 | u64::from(proto) << 32 | v6 << 40,
+        }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        for half in [&self.a, &self.b] {
+            let (x, y) = half.split_at(8);
+            let word = |s: &[u8]| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(s);
+                u64::from_le_bytes(w)
+            };
+            h.write_u64(word(x));
+            h.write_u64(word(y));
+        }
+        h.write_u64(self.rest);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,8 +270,8 @@ struct Tuple {
 pub struct PacketDecoder {
     limits: DecoderLimits,
     stats: DecodeStats,
-    cur: FxMap<FlowKey, Flow>,
-    old: FxMap<FlowKey, Flow>,
+    cur: FlowTable<FlowKey, Flow>,
+    old: FlowTable<FlowKey, Flow>,
     frags: Reassembler,
     ts: i64,
     origin: Origin<'static>,
@@ -466,8 +502,8 @@ impl PacketDecoder {
         PacketDecoder {
             limits,
             stats: DecodeStats::default(),
-            cur: FxMap::default(),
-            old: FxMap::default(),
+            cur: FlowTable::default(),
+            old: FlowTable::default(),
             frags,
             ts: 0,
             origin: Origin::None,
@@ -482,6 +518,66 @@ impl PacketDecoder {
         self.stats.frag_timeouts = self.frags.timeouts;
         self.stats.frag_bytes_held = self.frags.bytes_held() as u64;
         &self.stats
+    }
+
+    /// Prefetch the flow-table slot of a packet that will be decoded soon (plain TCP/UDP
+    /// over Ethernet/VLAN/raw IP, unfragmented; anything else is left alone). Decoding is
+    /// unchanged whether or not this is called: it only hides the memory latency of the
+    /// lookup when called a couple of packets ahead.
+    pub fn prefetch_flow(&self, link: LinkType, data: &[u8]) {
+        let Ok((mut l3, mut off)) = link_layer(link, data) else {
+            return;
+        };
+        if l3 == L3::Ether {
+            let Ok((l, o)) = ether_walk(data, off, None) else {
+                return;
+            };
+            (l3, off) = (l, o);
+        }
+        let Some(d) = data.get(off..) else { return };
+        let (src, dst, proto, l4) = match l3 {
+            L3::Ipv4 if d.len() >= 20 && d[0] >> 4 == 4 => {
+                let ihl = usize::from(d[0] & 0x0f) * 4;
+                if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
+                    return;
+                }
+                (
+                    IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15])),
+                    IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19])),
+                    d[9],
+                    ihl,
+                )
+            }
+            L3::Ipv6 if d.len() >= 40 && d[0] >> 4 == 6 => {
+                let (Ok(a), Ok(b)) = (
+                    <[u8; 16]>::try_from(&d[8..24]),
+                    <[u8; 16]>::try_from(&d[24..40]),
+                ) else {
+                    return;
+                };
+                (
+                    IpAddr::V6(Ipv6Addr::from(a)),
+                    IpAddr::V6(Ipv6Addr::from(b)),
+                    d[6],
+                    40,
+                )
+            }
+            _ => return,
+        };
+        if proto != 6 && proto != 17 {
+            return;
+        }
+        let (Some(sport), Some(dport)) = (be16(d, l4), be16(d, l4 + 2)) else {
+            return;
+        };
+        let t = Tuple {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+        };
+        self.cur.prefetch(&Self::flow_key(&t).0);
     }
 
     /// Decode one captured packet; push every observation it yields (DNS message, HTTP
@@ -818,27 +914,9 @@ impl PacketDecoder {
 
     fn flow_key(t: &Tuple) -> (FlowKey, u8) {
         if (t.src, t.sport) <= (t.dst, t.dport) {
-            (
-                FlowKey {
-                    a: t.src,
-                    b: t.dst,
-                    pa: t.sport,
-                    pb: t.dport,
-                    proto: t.proto,
-                },
-                0,
-            )
+            (FlowKey::new(t.src, t.dst, t.sport, t.dport, t.proto), 0)
         } else {
-            (
-                FlowKey {
-                    a: t.dst,
-                    b: t.src,
-                    pa: t.dport,
-                    pb: t.sport,
-                    proto: t.proto,
-                },
-                1,
-            )
+            (FlowKey::new(t.dst, t.src, t.dport, t.sport, t.proto), 1)
         }
     }
 
@@ -866,7 +944,10 @@ impl PacketDecoder {
             f.seen |= bit;
             if self.cur.len() >= self.limits.max_flows / 2 {
                 self.stats.flows_evicted += self.old.len() as u64;
-                self.old = std::mem::take(&mut self.cur);
+                // The evicted generation's table is reused (cleared, capacity kept): no
+                // regrowth and no fresh pages for every generation.
+                self.old.clear();
+                std::mem::swap(&mut self.old, &mut self.cur);
             }
             self.cur.insert(key, f);
             n

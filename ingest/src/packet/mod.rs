@@ -15,6 +15,7 @@ pub mod capture;
 pub mod community;
 pub mod decoder;
 pub mod dns;
+mod flowtable;
 pub mod frag;
 pub mod fuzzing;
 pub mod http;
@@ -24,7 +25,8 @@ pub mod replay;
 pub mod tls;
 
 pub use capture::{
-    read_capture, read_capture_from, CaptureError, CaptureStats, LinkType, PcapWriter, RawPacket,
+    read_capture, read_capture_from, read_pcap_mapped, CaptureError, CaptureStats, LinkType,
+    PcapWriter, RawPacket, Window,
 };
 pub use community::community_id;
 pub use decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};

@@ -2,12 +2,16 @@
 //! flow hash ([`flow_shard`]) to decoder threads over bounded channels, so all per-flow
 //! state stays on one worker.
 
-use super::capture::{read_capture, CaptureError, CaptureStats, LinkType};
+use super::capture::{
+    prefetch, read_capture, read_pcap_mapped, CaptureError, CaptureStats, LinkType, RawPacket,
+    Window,
+};
 use super::decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};
 use crate::observation::{Observation, Origin};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What a parallel replay did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -21,19 +25,51 @@ pub struct ReplayStats {
 }
 
 /// Packets per batch sent to a worker.
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
 
+/// Packets ahead of the one being decoded whose headers a worker prefetches.
+const PREFETCH_PACKETS: usize = 6;
+
+/// Packets ahead of the one being decoded whose flow-table slot a worker prefetches.
+const PREFETCH_FLOW: usize = 3;
+
+/// Bytes of a capture file mapped at once: batches keep their window alive until their
+/// worker is done, so a few windows per worker bound the mapped (resident) part of the file.
+const WINDOW: usize = 32 << 20;
+
+/// One packet of a batch: where its bytes are (in the batch's window, or in `data` for
+/// captures read by copy) and its metadata.
+#[derive(Clone, Copy)]
+struct Pkt {
+    off: u32,
+    len: u32,
+    ts: i64,
+    number: u64,
+    link: LinkType,
+    file: u32,
+}
+
+/// Packets for one worker: either slices of a mapped window of the capture (no copy) or,
+/// for pcapng / non-regular files, bytes copied into `data`.
 struct Batch {
+    window: Option<Window>,
     data: Vec<u8>,
-    /// (offset, len, ts_ns, number, link, file index)
-    pkts: Vec<(u32, u32, i64, u64, LinkType, u32)>,
+    pkts: Vec<Pkt>,
 }
 
 impl Batch {
     fn new() -> Self {
         Batch {
-            data: Vec::with_capacity(BATCH * 256),
+            window: None,
+            data: Vec::new(),
             pkts: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.window {
+            Some(w) => w,
+            None => &self.data,
         }
     }
 }
@@ -68,21 +104,41 @@ pub fn replay_parallel(
             handles.push(s.spawn(move || {
                 let mut dec = PacketDecoder::new(limits);
                 let mut out = Vec::new();
-                for b in rx {
-                    for &(off, len, ts, num, link, file) in &b.pkts {
-                        let (o, l) = (off as usize, len as usize);
-                        let Some(data) = b.data.get(o..o + l) else {
+                for mut b in rx {
+                    let bytes = b.bytes();
+                    for (k, p) in b.pkts.iter().enumerate() {
+                        // Packet bytes are cold here (read by another core, or never): ask for
+                        // the headers of a packet a few ahead while this one is decoded.
+                        if let Some(n) = b.pkts.get(k + PREFETCH_PACKETS) {
+                            let at = bytes.as_ptr().wrapping_add(n.off as usize);
+                            prefetch(at);
+                            prefetch(at.wrapping_add(64));
+                        }
+                        // ... and, its headers having arrived meanwhile, the flow-table slot
+                        // of a nearer one.
+                        if let Some(n) = b.pkts.get(k + PREFETCH_FLOW) {
+                            let (o, l) = (n.off as usize, n.len as usize);
+                            if let Some(data) = bytes.get(o..o + l) {
+                                dec.prefetch_flow(n.link, data);
+                            }
+                        }
+                        let (o, l) = (p.off as usize, p.len as usize);
+                        let Some(data) = bytes.get(o..o + l) else {
                             continue;
                         };
                         let origin = Origin::Packet {
-                            capture: Cow::Borrowed(names.get(file as usize).copied().unwrap_or("")),
-                            number: num,
+                            capture: Cow::Borrowed(
+                                names.get(p.file as usize).copied().unwrap_or(""),
+                            ),
+                            number: p.number,
                         };
-                        dec.decode(link, ts, data, origin, &mut out);
+                        dec.decode(p.link, p.ts, data, origin, &mut out);
                     }
                     if !out.is_empty() {
                         sink(w, std::mem::take(&mut out));
                     }
+                    // Unmap as soon as no batch needs the window any more.
+                    b.window = None;
                     let _ = ret_tx.try_send(b);
                 }
                 dec.stats().clone()
@@ -92,32 +148,77 @@ pub fn replay_parallel(
         let mut stats = ReplayStats::default();
         let mut cur: Vec<Batch> = (0..workers).map(|_| Batch::new()).collect();
         let mut fatal = None;
+        let shard = |p: &RawPacket<'_>| {
+            if workers == 1 {
+                0
+            } else {
+                (flow_shard(p.link, p.data) % workers as u64) as usize
+            }
+        };
+        let fresh = |ret_rx: &crossbeam_channel::Receiver<Batch>| {
+            let mut b = ret_rx.try_recv().unwrap_or_else(|_| Batch::new());
+            b.window = None;
+            b.data.clear();
+            b.pkts.clear();
+            b
+        };
+        let send = |w: usize, b: &mut Batch| {
+            let full = std::mem::replace(b, fresh(&ret_rx));
+            let _ = txs[w].send(full);
+        };
         for (fi, path) in paths.iter().enumerate() {
-            let r = read_capture(path, |p| {
-                let w = if workers == 1 {
-                    0
-                } else {
-                    (flow_shard(p.link, p.data) % workers as u64) as usize
-                };
+            // Mapped: batches carry offsets into a shared window; a batch refers to one window,
+            // so a worker's pending batch goes out when its next packet is in another one.
+            let mapped = read_pcap_mapped(path, WINDOW, |win, p| {
+                let w = shard(&p);
                 let b = &mut cur[w];
-                let off = b.data.len();
-                b.data.extend_from_slice(p.data);
-                b.pkts.push((
-                    off as u32,
-                    p.data.len() as u32,
-                    p.ts_ns,
-                    p.number,
-                    p.link,
-                    fi as u32,
-                ));
-                if b.pkts.len() >= BATCH || b.data.len() >= (8 << 20) {
-                    let mut fresh = ret_rx.try_recv().unwrap_or_else(|_| Batch::new());
-                    fresh.data.clear();
-                    fresh.pkts.clear();
-                    let full = std::mem::replace(b, fresh);
-                    let _ = txs[w].send(full);
+                if !b.pkts.is_empty() && !b.window.as_ref().is_some_and(|x| Arc::ptr_eq(x, win)) {
+                    send(w, b);
+                }
+                if b.window.is_none() {
+                    b.window = Some(Arc::clone(win));
+                }
+                let off = (p.data.as_ptr() as usize).wrapping_sub(win.as_ptr() as usize);
+                b.pkts.push(Pkt {
+                    off: off as u32,
+                    len: p.data.len() as u32,
+                    ts: p.ts_ns,
+                    number: p.number,
+                    link: p.link,
+                    file: fi as u32,
+                });
+                if b.pkts.len() >= BATCH {
+                    send(w, b);
                 }
             });
+            // Before a file read by copy, pending mapped batches go out.
+            if mapped.is_none() {
+                for (i, b) in cur.iter_mut().enumerate() {
+                    if b.window.is_some() && !b.pkts.is_empty() {
+                        send(i, b);
+                    }
+                }
+            }
+            let r = match mapped {
+                Some(r) => r,
+                None => read_capture(path, |p| {
+                    let w = shard(&p);
+                    let b = &mut cur[w];
+                    let off = b.data.len();
+                    b.data.extend_from_slice(p.data);
+                    b.pkts.push(Pkt {
+                        off: off as u32,
+                        len: p.data.len() as u32,
+                        ts: p.ts_ns,
+                        number: p.number,
+                        link: p.link,
+                        file: fi as u32,
+                    });
+                    if b.pkts.len() >= BATCH || b.data.len() >= (8 << 20) {
+                        send(w, b);
+                    }
+                }),
+            };
             match r {
                 Ok(cs) => stats.files.push((path.display().to_string(), cs)),
                 Err(e @ CaptureError::Corrupt { .. }) => {

@@ -199,10 +199,13 @@ pub fn ja3_string(ch: &ClientHello) -> String {
 fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        let _ = write!(s, "{x:02x}");
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
     }
     s
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// JA3 hash: MD5 of [`ja3_string`], lower-case hex.
 pub fn ja3(ch: &ClientHello) -> String {
@@ -224,7 +227,9 @@ fn hex_list(v: impl Iterator<Item = u16>) -> String {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{x:04x}");
+        for shift in [12, 8, 4, 0] {
+            s.push(char::from(HEX[usize::from((x >> shift) & 15)]));
+        }
     }
     s
 }
