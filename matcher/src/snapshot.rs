@@ -116,6 +116,9 @@ pub struct SnapshotBuilder {
     index: hashbrown::HashTable<(u64, u32)>,
     indexed: usize,
     hasher: fxhash::FxBuild,
+    /// `items` are known to be sorted by (itype, value) (taken as merged by
+    /// `from_indicators`, nothing inserted since): the compiler skips its order checks.
+    sorted: bool,
 }
 
 impl std::fmt::Debug for SnapshotBuilder {
@@ -154,6 +157,7 @@ impl SnapshotBuilder {
         indicator.tidy();
         let i = items.len() as u32;
         items.push(indicator);
+        self.sorted = false;
         self.index.insert_unique(hash, (hash, i), |&(h, _)| h);
         self.indexed = self.items.len();
     }
@@ -162,15 +166,16 @@ impl SnapshotBuilder {
     /// equal (as `trawl update` merges them), they are taken as they are, without hashing
     /// each one; otherwise they are inserted one by one, merging duplicates.
     pub fn from_indicators(indicators: Vec<Indicator>) -> Self {
+        use rayon::prelude::*;
+        // Both passes touch every indicator's heap data: on rayon's pool.
         let merged = indicators
-            .windows(2)
+            .par_windows(2)
             .all(|w| (w[0].itype, &w[0].value) < (w[1].itype, &w[1].value));
         let mut b = Self::new();
         if merged {
             b.items = indicators;
-            for it in &mut b.items {
-                it.tidy();
-            }
+            b.sorted = true;
+            b.items.par_iter_mut().for_each(Indicator::tidy);
         } else {
             for it in indicators {
                 b.insert(it);
@@ -203,7 +208,7 @@ impl SnapshotBuilder {
 
     /// Compile into an in-memory snapshot (tests, `trawl demo`); its version is 0.
     pub fn build(self) -> Result<Snapshot, SnapshotError> {
-        let files = build::compile(self.items, 0, serde_json::Value::Null)?;
+        let files = build::compile(self.items, self.sorted, 0, serde_json::Value::Null)?;
         let dir = PathBuf::from("<memory>");
         let blobs = files
             .into_iter()
@@ -226,7 +231,7 @@ impl SnapshotBuilder {
         let snaps = data_dir.join("snapshots");
         fs::create_dir_all(&snaps).map_err(io_err(&snaps))?;
         let mut version = newest_version(data_dir, &snaps)? + 1;
-        let files = build::compile(self.items, version, extra)?;
+        let files = build::compile(self.items, self.sorted, version, extra)?;
         let tmp = snaps.join(format!(".tmp-{}-{}", std::process::id(), next_tmp()));
         fs::create_dir(&tmp).map_err(io_err(&tmp))?;
         let written = (|| {

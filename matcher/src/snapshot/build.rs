@@ -8,6 +8,22 @@ use crate::normalize::parse_cidr;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// `TRAWL_COMPILE_TIMING=1`: print when each piece of the compile ends (stderr), to see
+/// where the time goes and whether a core idles.
+struct Timing(Option<std::time::Instant>);
+
+impl Timing {
+    fn new() -> Self {
+        Timing(std::env::var_os("TRAWL_COMPILE_TIMING").map(|_| std::time::Instant::now()))
+    }
+
+    fn at(&self, what: &str) {
+        if let Some(t) = self.0 {
+            eprintln!("compile: {what:<24} at {:7.3} s", t.elapsed().as_secs_f64());
+        }
+    }
+}
+
 fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
     move |e| SnapshotError::Build {
         what,
@@ -16,12 +32,15 @@ fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
 }
 
 /// Compile merged, tidied indicators into `(file name, bytes)` for every snapshot file.
+/// `sorted`: the caller knows `items` are sorted by (itype, value), so the order checks
+/// (a pass over every value) are skipped.
 ///
 /// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
 /// rest is sorted into `values.fst` and the IP tables and the metadata is interned; then
 /// the metadata is encoded.
 pub(crate) fn compile(
     items: Vec<Indicator>,
+    sorted: bool,
     version: u64,
     extra: serde_json::Value,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
@@ -31,6 +50,8 @@ pub(crate) fn compile(
             reason: "too many indicators (ids are 30 bits)".into(),
         });
     }
+    let tm = Timing::new();
+    let tm = &tm;
     // Id order: (type order, value bytes); sort indices per type, not the records.
     let mut by_type: Vec<Vec<u32>> = vec![Vec::new(); 13];
     for (i, it) in items.iter().enumerate() {
@@ -43,7 +64,11 @@ pub(crate) fn compile(
     let fqdn_b = type_byte(IndicatorType::Fqdn) as usize;
     let mut doms = std::mem::take(&mut by_type[fqdn_b]);
     let items_ref = &items;
-    let by_value = |v: &mut Vec<u32>| sort_by_value(items_ref, v);
+    let by_value = |v: &mut Vec<u32>| {
+        if !sorted {
+            sort_by_value(items_ref, v);
+        }
+    };
 
     // Two branches joined on rayon's pool, so whichever thread is free picks up the next
     // piece: the domain keys and then their two FST shards on one side; the other values'
@@ -51,18 +76,32 @@ pub(crate) fn compile(
     let (dom_part, other_part) = rayon::join(
         || {
             by_value(&mut doms);
+            tm.at("domains sorted by value");
             let (arena, entries, r2i) = domain_keys(items_ref, &doms);
+            tm.at("domain keys sorted");
             let split = shard_split(&arena, &entries);
             let (first, second) = entries.split_at(split);
             // The rank/id permutation (a cache-missing cycle walk) beside the two shards.
             let ((s0, s1), idx) = rayon::join(
                 || {
                     rayon::join(
-                        || shard_fst(&arena, first, 0),
-                        || shard_fst(&arena, second, split),
+                        || {
+                            let r = shard_fst(&arena, first, 0);
+                            tm.at("domain shard 0");
+                            r
+                        },
+                        || {
+                            let r = shard_fst(&arena, second, split);
+                            tm.at("domain shard 1");
+                            r
+                        },
                     )
                 },
-                || DomainIdx::write(&r2i),
+                || {
+                    let r = DomainIdx::write(&r2i);
+                    tm.at("domains.idx");
+                    r
+                },
             );
             Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
         },
@@ -76,7 +115,10 @@ pub(crate) fn compile(
             let ((vals, ip), (interner, by_item)) = rayon::join(
                 || {
                     let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
-                    (vals, ip_tables(items_ref, by_type))
+                    tm.at("values.fst");
+                    let ip = ip_tables(items_ref, by_type);
+                    tm.at("ip.bin");
+                    (vals, ip)
                 },
                 || {
                     // Metadata interned per item (ids are not known yet; rows are reordered
@@ -92,12 +134,14 @@ pub(crate) fn compile(
                         .collect();
                     // Most used profiles get the smallest ids (shortest varints).
                     let by_item = interner.renumber_profiles_by_use(by_item);
+                    tm.at("metadata interned");
                     (interner, by_item)
                 },
             );
             Ok::<_, SnapshotError>((vals?, ip, interner, by_item))
         },
     );
+    tm.at("join");
     let (doms, domains_fst, domains1_fst, dom_idx) = dom_part?;
     let (values_fst, ip, interner, by_item) = other_part?;
     by_type[fqdn_b] = doms;
@@ -139,6 +183,7 @@ pub(crate) fn compile(
         reason: e.to_string(),
     })?;
     drop(interner);
+    tm.at("metadata written");
     // Freeing a million indicators' strings takes a good part of a second: a thread does
     // it while the caller writes the files (if it cannot start, they are freed here).
     let _ = std::thread::Builder::new()

@@ -923,3 +923,57 @@ fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), Snapsh
     assert_eq!(h.len(), 1);
     Ok(())
 }
+
+/// `from_indicators` on merged input tells the compiler the items are sorted, which skips
+/// its order checks: the files must be exactly those of the checked path, except
+/// `meta.json`'s creation time; an insert clears the flag.
+#[test]
+fn sorted_input_compiles_to_the_same_files() {
+    let mut items: Vec<Indicator> = [
+        "evil.example",
+        "www.evil.example",
+        "a.b.c.example.org",
+        "c.example.org",
+        "xn--bcher-kva.example",
+        "zz.top",
+        "198.51.100.7",
+        "198.51.100.0/24",
+        "10.0.0.0/8",
+        "2001:db8::1",
+        "2001:db8::/32",
+        "http://evil.example/a/b.php",
+        "https://evil.example/",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, v)| {
+        let mut i = ind(v);
+        i.tags = vec![["malware", "c2", "phishing"][n % 3].to_string()];
+        i.confidence = 50 + n as u8;
+        i.reference = (n % 2 == 0).then(|| format!("https://ref.example/{n}"));
+        i
+    })
+    .collect();
+    items.sort_by(|x, y| (x.itype, &x.value).cmp(&(y.itype, &y.value)));
+    let fast = SnapshotBuilder::from_indicators(items.clone());
+    assert!(fast.sorted);
+    // The same items through the checked path (a builder that does not know the order).
+    let mut slow = SnapshotBuilder::from_indicators(items.clone());
+    slow.sorted = false;
+    let compile = |b: SnapshotBuilder| {
+        build::compile(b.items, b.sorted, 1, serde_json::Value::Null)
+            .unwrap_or_else(|e| panic!("compile: {e}"))
+    };
+    let mut inserted = SnapshotBuilder::from_indicators(items.clone());
+    inserted.insert(ind("new.example"));
+    assert!(!inserted.sorted);
+    let (f, s) = (compile(fast), compile(slow));
+    assert_eq!(f.len(), s.len());
+    for ((fname, fbytes), (sname, sbytes)) in f.iter().zip(&s) {
+        assert_eq!(fname, sname);
+        if *fname != "meta.json" {
+            assert_eq!(fbytes, sbytes, "{fname} differs");
+        }
+    }
+}

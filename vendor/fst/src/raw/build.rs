@@ -75,6 +75,9 @@ pub struct Builder<W> {
 #[derive(Debug)]
 struct UnfinishedNodes {
     stack: Vec<BuilderNodeUnfinished>,
+    /// Emptied transition lists of compiled nodes, reused by new nodes (trawl patch: one
+    /// allocation and free per compiled node otherwise; see vendor/README.md).
+    spare: Vec<Vec<Transition>>,
 }
 
 #[derive(Debug)]
@@ -266,6 +269,7 @@ impl<W: io::Write> Builder<W> {
                 self.unfinished.pop_freeze(addr)
             };
             addr = self.compile(&node)?;
+            self.unfinished.recycle(node);
             assert!(addr != NONE_ADDRESS);
         }
         self.unfinished.top_last_freeze(addr);
@@ -305,9 +309,7 @@ impl<W: io::Write> Builder<W> {
                 .into());
             }
             last.clear();
-            for &b in bs {
-                last.push(b);
-            }
+            last.extend_from_slice(bs);
         } else {
             self.last = Some(bs.to_vec());
         }
@@ -327,7 +329,10 @@ impl<W: io::Write> Builder<W> {
 
 impl UnfinishedNodes {
     fn new() -> UnfinishedNodes {
-        let mut unfinished = UnfinishedNodes { stack: Vec::with_capacity(64) };
+        let mut unfinished = UnfinishedNodes {
+            stack: Vec::with_capacity(64),
+            spare: Vec::with_capacity(64),
+        };
         unfinished.push_empty(false);
         unfinished
     }
@@ -337,10 +342,22 @@ impl UnfinishedNodes {
     }
 
     fn push_empty(&mut self, is_final: bool) {
+        let trans = self.spare.pop().unwrap_or_default();
         self.stack.push(BuilderNodeUnfinished {
-            node: BuilderNode { is_final, ..BuilderNode::default() },
+            node: BuilderNode {
+                is_final,
+                final_output: Output::zero(),
+                trans,
+            },
             last: None,
         });
+    }
+
+    /// Keep a compiled node's transition list (emptied) for a later node.
+    fn recycle(&mut self, node: BuilderNode) {
+        let mut trans = node.trans;
+        trans.clear();
+        self.spare.push(trans);
     }
 
     fn pop_root(&mut self) -> BuilderNode {
@@ -379,8 +396,13 @@ impl UnfinishedNodes {
         assert!(self.stack[last].last.is_none());
         self.stack[last].last = Some(LastTransition { inp: bs[0], out });
         for &b in &bs[1..] {
+            let trans = self.spare.pop().unwrap_or_default();
             self.stack.push(BuilderNodeUnfinished {
-                node: BuilderNode::default(),
+                node: BuilderNode {
+                    is_final: false,
+                    final_output: Output::zero(),
+                    trans,
+                },
                 last: Some(LastTransition { inp: b, out: Output::zero() }),
             });
         }
