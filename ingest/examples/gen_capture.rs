@@ -9,6 +9,7 @@
 //!
 //! Usage: `cargo run --release -p trawl-ingest --example gen_capture -- OUT.pcap PACKETS [INDICATOR_DIR]`
 //! Writes OUT.pcap and OUT.pcap.planted (one line per planted packet: number, kind, value).
+//! `TRAWL_GEN_ACKS=1` makes the bulk TCP packets of one direction pure ACKs.
 
 use ingest::packet::{LinkType, PcapWriter};
 use std::io::{BufWriter, Write};
@@ -142,6 +143,10 @@ fn main() -> std::io::Result<()> {
     let mut planted = BufWriter::new(std::fs::File::create(format!("{out}.planted"))?);
     let mut r = Rng(42);
     let bulk = vec![0x42u8; 1400];
+    // TRAWL_GEN_ACKS=1: bulk TCP packets sent towards the client carry no payload (pure
+    // ACKs, as in a real transfer, where about every second segment is answered) instead of
+    // 1400 bytes each way.
+    let acks = std::env::var("TRAWL_GEN_ACKS").is_ok_and(|v| v == "1");
     let mut seqs = vec![0u32; 4096];
     let mut http_seq = vec![1u32; 4096];
     let mut p = Vec::with_capacity(1600);
@@ -247,6 +252,10 @@ fn main() -> std::io::Result<()> {
                     (17, udp(sp, 443, &q))
                 }
                 17..=31 => (17, udp(sp, 5000, &bulk[..(x % 1200) as usize + 20])),
+                _ if acks && x & (1 << 40) == 0 => {
+                    // The receiver's side of a bulk transfer: a pure ACK.
+                    (6, tcp(sp, 8443, seqs[slot as usize].wrapping_add(1_000_000), &[]))
+                }
                 _ => {
                     let s = seqs[slot as usize];
                     seqs[slot as usize] = s.wrapping_add(1400);
