@@ -254,7 +254,10 @@ fn main() -> std::io::Result<()> {
                 17..=31 => (17, udp(sp, 5000, &bulk[..(x % 1200) as usize + 20])),
                 _ if acks && x & (1 << 40) == 0 => {
                     // The receiver's side of a bulk transfer: a pure ACK.
-                    (6, tcp(sp, 8443, seqs[slot as usize].wrapping_add(1_000_000), &[]))
+                    (
+                        6,
+                        tcp(sp, 8443, seqs[slot as usize].wrapping_add(1_000_000), &[]),
+                    )
                 }
                 _ => {
                     let s = seqs[slot as usize];
