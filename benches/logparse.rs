@@ -5,12 +5,20 @@
 //! thread's on-CPU time from `/proc/thread-self/schedstat`), because the 2-core build
 //! machine is shared and wall time there mostly measures the other tenants.
 //!
+//! `squid_screened` is what `trawl scan` does per Squid line: the pre-screen against a real
+//! snapshot's prefilter (250k domains, 20k URLs, 20k IPv4, the private ranges allowlisted),
+//! and the full parse only for the lines it cannot clear; `squid_parsed_then_prefiltered` is
+//! the same answer without the screen (full parse, then the prefilter per value), and
+//! `squid_varied` the full parse of those lines alone (hosts spread over a million names).
+//!
 //! `cargo bench --bench logparse`. Lines are generated with a fixed-seed xorshift, so every
 //! run parses the same bytes.
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ingest::logs::{parser_for, LineParser, LogFormat};
+use ingest::logs::{parser_for, AlertProbe, LineParser, LogFormat, Screened};
+use matcher::{Indicator, IndicatorType, Snapshot, SnapshotBuilder};
+use std::net::IpAddr;
 
 struct Rng(u64);
 impl Rng {
@@ -55,10 +63,20 @@ const ACTIONS: &[&str] = &[
 ];
 
 fn squid_lines(n: usize) -> Vec<u8> {
+    squid_lines_with(n, false)
+}
+
+/// `varied`: every line's host gets a random label in front (as real proxy logs spread
+/// over many thousands of names), so no single name dominates the pre-screen's answers.
+fn squid_lines_with(n: usize, varied: bool) -> Vec<u8> {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::with_capacity(n * 140);
     for i in 0..n {
-        let host = r.pick(HOSTS);
+        let host = if varied {
+            format!("n{:x}.{}", r.next() % 1_000_000, r.pick(HOSTS))
+        } else {
+            r.pick(HOSTS).to_string()
+        };
         let method = if r.next() % 10 == 0 { "CONNECT" } else { "GET" };
         let url = if method == "CONNECT" {
             format!("{host}:443")
@@ -206,9 +224,120 @@ fn bench_format<M: Measurement>(c: &mut Criterion<M>, name: &str, format: LogFor
     g.finish();
 }
 
+/// The snapshot's prefilter as the scan's correlator asks it.
+struct Probe<'a>(&'a Snapshot);
+
+impl AlertProbe for Probe<'_> {
+    fn ip(&self, ip: IpAddr) -> bool {
+        self.0.may_alert_ip(ip)
+    }
+    fn domain(&self, host: &str) -> bool {
+        self.0.may_alert_domain(host)
+    }
+    fn url(&self, url: &str) -> bool {
+        self.0.may_alert_url(url)
+    }
+    fn url_and_domain(&self, url: &[u8], host: &str) -> bool {
+        self.0.may_alert_url_and_domain(url, host)
+    }
+    fn prefetch_ip(&self, ip: IpAddr) {
+        self.0.prefetch_ip(ip);
+    }
+    fn pattern(&self, text: &[u8]) -> bool {
+        self.0.may_alert_pattern(text)
+    }
+}
+
+/// 250k random domains, 20k URLs on them, 20k IPv4 addresses, and 10/8 allowlisted (the
+/// generated clients), none of which the generated lines hit.
+fn screen_snapshot() -> Snapshot {
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let mut items = Vec::new();
+    let mut name = || {
+        let v = r.next();
+        format!(
+            "{:x}.{}",
+            v >> 20,
+            ["com", "net", "org", "io"][(v % 4) as usize]
+        )
+    };
+    for _ in 0..250_000 {
+        items.push(Indicator::new(name(), IndicatorType::Fqdn, "bench"));
+    }
+    for _ in 0..20_000 {
+        items.push(Indicator::new(
+            format!("http://{}/x/", name()),
+            IndicatorType::Url,
+            "bench",
+        ));
+    }
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    for _ in 0..20_000 {
+        let a = std::net::Ipv4Addr::from((r.next() as u32) | 0x0100_0000);
+        items.push(Indicator::new(a.to_string(), IndicatorType::Ipv4, "bench"));
+    }
+    let mut private = Indicator::new("10.0.0.0/8", IndicatorType::Ipv4, "bench");
+    private.allowlist = true;
+    items.push(private);
+    let mut b = SnapshotBuilder::new();
+    for i in items {
+        b.insert(i);
+    }
+    b.build().expect("snapshot")
+}
+
+fn bench_screened<M: Measurement>(c: &mut Criterion<M>, data: &[u8]) {
+    let snap = screen_snapshot();
+    let probe = Probe(&snap);
+    let p: Box<dyn LineParser> = parser_for(LogFormat::Squid, data, None).expect("parser");
+    let lines = data.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    let (total, clean) = lines.fold((0, 0), |(t, c), l| {
+        (
+            t + 1,
+            c + usize::from(p.screen(l, &probe) == Screened::Clean),
+        )
+    });
+    eprintln!("squid_screened: {clean} of {total} lines cleared by the pre-screen");
+    let mut g = c.benchmark_group(GROUP.with(|g| *g.borrow()));
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    // Without the pre-screen: parse every line, then ask the prefilter about each value the
+    // correlator would look up (what the scan does for formats that have no screen).
+    g.bench_function("squid_parsed_then_prefiltered", |b| {
+        b.iter(|| {
+            let mut maybe = 0usize;
+            for line in data.split(|&b| b == b'\n') {
+                if let Ok(Some(o)) = p.parse(line) {
+                    let ips = [o.source_ip, o.destination_ip].into_iter().flatten();
+                    let hit = ips.into_iter().any(|ip| probe.ip(ip))
+                        || o.url_full.as_deref().is_some_and(|u| probe.url(u))
+                        || o.url_domain.as_deref().is_some_and(|d| probe.domain(d));
+                    maybe += usize::from(hit);
+                }
+            }
+            black_box(maybe)
+        })
+    });
+    g.bench_function("squid_screened", |b| {
+        b.iter(|| {
+            let mut full = 0usize;
+            for line in data.split(|&b| b == b'\n') {
+                if p.screen(line, &probe) == Screened::Unsure {
+                    full += usize::from(matches!(p.parse(line), Ok(Some(_))));
+                }
+            }
+            black_box(full)
+        })
+    });
+    g.finish();
+}
+
 fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let n = 100_000;
     bench_format(c, "squid", LogFormat::Squid, &squid_lines(n));
+    // The same lines over many names: full parse, then what `trawl scan` does instead.
+    let varied = squid_lines_with(n, true);
+    bench_format(c, "squid_varied", LogFormat::Squid, &varied);
+    bench_screened(c, &varied);
     bench_format(c, "combined", LogFormat::Combined, &combined_lines(n));
     bench_format(c, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns_lines(n));
 }
