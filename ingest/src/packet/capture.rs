@@ -186,6 +186,32 @@ fn rd_u16(b: &[u8], le: bool) -> u16 {
     }
 }
 
+/// A classic pcap record header's timestamp in nanoseconds (`nanos`: the file's fraction is
+/// nanoseconds, else microseconds), with the record counted in `stats` (packets, bytes,
+/// snaplen-cut). Shared by the streaming and the mapped reader.
+#[inline]
+fn pcap_record(
+    sec: u32,
+    frac: u32,
+    nanos: bool,
+    incl: usize,
+    orig: u32,
+    stats: &mut CaptureStats,
+) -> i64 {
+    stats.packets += 1;
+    stats.bytes += incl as u64;
+    if (incl as u64) < u64::from(orig) {
+        stats.snaplen_cut += 1;
+    }
+    i64::from(sec)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(if nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac).saturating_mul(1000)
+        })
+}
+
 fn rd_u32(b: &[u8], le: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
     if le {
@@ -283,18 +309,7 @@ fn read_pcap(
         if avail < 16 + incl {
             return Err(corrupt("truncated packet data", offset, &stats));
         }
-        let ts_ns = i64::from(sec)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(if nanos {
-                i64::from(frac)
-            } else {
-                i64::from(frac).saturating_mul(1000)
-            });
-        stats.packets += 1;
-        stats.bytes += incl as u64;
-        if (incl as u64) < u64::from(orig) {
-            stats.snaplen_cut += 1;
-        }
+        let ts_ns = pcap_record(sec, frac, nanos, incl, orig, &mut stats);
         f(RawPacket {
             link,
             ts_ns,
@@ -442,18 +457,7 @@ pub fn read_pcap_mapped(
                 }
                 break;
             }
-            let ts_ns = i64::from(sec)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(if nanos {
-                    i64::from(frac)
-                } else {
-                    i64::from(frac).saturating_mul(1000)
-                });
-            stats.packets += 1;
-            stats.bytes += incl as u64;
-            if (incl as u64) < u64::from(orig) {
-                stats.snaplen_cut += 1;
-            }
+            let ts_ns = pcap_record(sec, frac, nanos, incl, orig, &mut stats);
             f(
                 &map,
                 RawPacket {

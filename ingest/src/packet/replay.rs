@@ -49,6 +49,20 @@ struct Pkt {
     file: u32,
 }
 
+impl Pkt {
+    /// Packet `p` of file number `file`, its bytes at `off` in the batch's window or buffer.
+    fn of(p: &RawPacket<'_>, off: usize, file: usize) -> Pkt {
+        Pkt {
+            off: off as u32,
+            len: p.data.len() as u32,
+            ts: p.ts_ns,
+            number: p.number,
+            link: p.link,
+            file: file as u32,
+        }
+    }
+}
+
 /// Packets for one worker: either slices of a mapped window of the capture (no copy) or,
 /// for pcapng / non-regular files, bytes copied into `data`.
 struct Batch {
@@ -179,14 +193,7 @@ pub fn replay_parallel(
                     b.window = Some(Arc::clone(win));
                 }
                 let off = (p.data.as_ptr() as usize).wrapping_sub(win.as_ptr() as usize);
-                b.pkts.push(Pkt {
-                    off: off as u32,
-                    len: p.data.len() as u32,
-                    ts: p.ts_ns,
-                    number: p.number,
-                    link: p.link,
-                    file: fi as u32,
-                });
+                b.pkts.push(Pkt::of(&p, off, fi));
                 if b.pkts.len() >= BATCH {
                     send(w, b);
                 }
@@ -206,14 +213,7 @@ pub fn replay_parallel(
                     let b = &mut cur[w];
                     let off = b.data.len();
                     b.data.extend_from_slice(p.data);
-                    b.pkts.push(Pkt {
-                        off: off as u32,
-                        len: p.data.len() as u32,
-                        ts: p.ts_ns,
-                        number: p.number,
-                        link: p.link,
-                        file: fi as u32,
-                    });
+                    b.pkts.push(Pkt::of(&p, off, fi));
                     if b.pkts.len() >= BATCH || b.data.len() >= (8 << 20) {
                         send(w, b);
                     }
