@@ -189,3 +189,33 @@ fn every_line_exactly_once_across_rotations_polling_only() {
 fn renamed_files_outside_the_glob_are_drained_exactly_once() {
     run(true, false);
 }
+
+/// A scan that falls between the rename and the creation of the successor (the path names
+/// no file for a moment) must still count the successor as a rotation.
+#[test]
+fn a_scan_between_rename_and_create_still_counts_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut cfg = TailConfig::new(
+        vec![dir.path().join("app*.log").to_string_lossy().into_owned()],
+        dir.path().join("ck.json"),
+    );
+    cfg.poll_interval = Duration::from_millis(10);
+    let mut t = Tailer::new(cfg).unwrap();
+    let drain = |t: &mut Tailer| {
+        let mut n = 0;
+        while let Some(b) = t.next_batch(Duration::from_millis(200)).unwrap() {
+            n += b.iter_lines().count();
+            t.ack(&b.id).unwrap();
+        }
+        n
+    };
+    fs::write(&log, "one\n").unwrap();
+    assert_eq!(drain(&mut t), 1);
+    fs::rename(&log, dir.path().join("app-1.log")).unwrap();
+    // Scans run while the path is missing.
+    assert_eq!(drain(&mut t), 0);
+    fs::write(&log, "two\n").unwrap();
+    assert_eq!(drain(&mut t), 1);
+    assert_eq!(t.stats().rotations, 1);
+}

@@ -852,6 +852,14 @@ impl Tailer {
                 from_first_scan: !self.first_scan_done,
             });
         }
+        // A path missing from this scan (renamed away, its successor not created yet) keeps
+        // its old file while that file is still open, so the successor is counted as a
+        // rotation whenever it appears.
+        for (path, key) in self.path_inode.drain() {
+            if !new_path_inode.contains_key(&path) && self.opens.iter().any(|o| o.key == key) {
+                new_path_inode.insert(path, key);
+            }
+        }
         self.path_inode = new_path_inode;
         self.parked.retain(|k, _| listed.contains_key(k));
         self.first_scan_done = true;
