@@ -963,7 +963,9 @@ impl Snapshot {
         vals
     }
 
-    /// Every indicator, ordered by (itype, value); ids are 0..len in this order. Records
+    /// Every indicator in id order: by itype, then by value, except that domains come in
+    /// the order of their label-reversed names (`com.example`, `com.example.www`, `net.a`),
+    /// as the domain FST holds them. Records
     /// are decoded a block at a time, each block split over the available cores.
     pub fn iter(&self) -> impl Iterator<Item = Indicator> + '_ {
         const BLOCK: usize = 1 << 16;
@@ -1085,6 +1087,20 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 }
 
 /// `www.example.com` → `com.example.www` (at most 253 bytes).
+/// The order of snapshot ids (and of [`Snapshot::iter`]): by itype, then by value bytes,
+/// except that two domains compare by their label-reversed names (`com.example.www`),
+/// the domain FST's key order.
+pub fn id_order(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
+    a.itype.cmp(&b.itype).then_with(|| {
+        if a.itype == IndicatorType::Fqdn {
+            let key = |v: &str| reverse_labels(v).unwrap_or_else(|| v.as_bytes().to_vec());
+            key(&a.value).cmp(&key(&b.value))
+        } else {
+            a.value.cmp(&b.value)
+        }
+    })
+}
+
 fn reverse_labels(name: &str) -> Option<Vec<u8>> {
     if name.len() > 253 {
         return None;

@@ -46,8 +46,18 @@ fn check(s: &Snapshot) {
         assert!(!ind.value.is_empty());
     }
     let mut sorted = streamed.clone();
-    sorted.sort_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
-    assert_eq!(sorted, streamed, "ids are ordered by (itype, value)");
+    sorted.sort_by(matcher::snapshot::id_order);
+    assert_eq!(sorted, streamed, "ids follow snapshot::id_order");
+    // Domains by label-reversed name (net.example.sub0.host7 < net.example.sub1.host1,
+    // the reverse of their value order).
+    let doms: Vec<&str> = streamed
+        .iter()
+        .filter(|i| i.itype == matcher::IndicatorType::Fqdn)
+        .map(|i| i.value.as_str())
+        .collect();
+    assert!(doms.len() > 100);
+    let pos = |v: &str| doms.iter().position(|d| *d == v).unwrap();
+    assert!(pos("host7.sub0.example.net") < pos("host1.sub1.example.net"));
 }
 
 #[test]

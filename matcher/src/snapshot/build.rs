@@ -52,7 +52,8 @@ pub(crate) fn compile(
     }
     let tm = Timing::new();
     let tm = &tm;
-    // Id order: (type order, value bytes); sort indices per type, not the records.
+    // Id order: type order, then value bytes (domains: label-reversed key bytes, the FST's
+    // order); sort indices per type, not the records.
     let mut by_type: Vec<Vec<u32>> = vec![Vec::new(); 13];
     for (i, it) in items.iter().enumerate() {
         by_type[type_byte(it.itype) as usize].push(i as u32);
@@ -75,10 +76,12 @@ pub(crate) fn compile(
     // FST, the IP tables and the metadata interning on the other.
     let (dom_part, other_part) = rayon::join(
         || {
-            by_value(&mut doms);
-            tm.at("domains sorted by value");
+            // Domain ids follow the label-reversed key order, so an FST output (the key's
+            // rank) is the id itself: no rank/id permutation on disk or per lookup.
             let (arena, entries, r2i) = domain_keys(items_ref, &doms);
             tm.at("domain keys sorted");
+            let in_key_order: Vec<u32> = r2i.iter().map(|&(i, _)| doms[i as usize]).collect();
+            doms = in_key_order;
             let split = shard_split(&arena, &entries);
             let (first, second) = entries.split_at(split);
             // The rank/id permutation (a cache-missing cycle walk) beside the two shards.
@@ -98,7 +101,7 @@ pub(crate) fn compile(
                     )
                 },
                 || {
-                    let r = DomainIdx::write(&r2i);
+                    let r = DomainIdx::write_identity(r2i.iter().map(|&(_, exact)| exact));
                     tm.at("domains.idx");
                     r
                 },

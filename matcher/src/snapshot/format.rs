@@ -126,6 +126,7 @@ fn get_bits(b: &[u8], bit: u64, width: u32) -> Option<u64> {
     Some((u64::from_le_bytes(w) >> shift) & ((1u64 << width) - 1))
 }
 
+#[cfg(test)]
 fn put_bits(out: &mut [u8], bit: u64, width: u32, v: u64) {
     for i in 0..u64::from(width) {
         if v >> i & 1 == 1 {
@@ -138,7 +139,13 @@ fn put_bits(out: &mut [u8], bit: u64, width: u32, v: u64) {
 /// Spacing of the inverse-permutation shortcuts in `domains.idx`.
 const STEP: usize = 16;
 
-/// `domains.idx`: `TRWD`, n, width w, nshort; then bit-packed: n × (w+1) bits rank →
+/// `domains.idx` maps an FST output (the rank of a domain's label-reversed key) to the
+/// domain's index among the domain ids and its exact-only flag, and back.
+///
+/// Snapshots written by this version number domains in key order, so the map is the
+/// identity and the file (`TRWE`, n, then n exact-only bits) is 1 bit per domain.
+/// Snapshots written before numbered domains by value and still open: `TRWD`, n, width w,
+/// nshort; then bit-packed: n × (w+1) bits rank →
 /// (domain index, exact-only bit w) (the permutation π); a bitmap of n bits marking every
 /// [`STEP`]-th element along each cycle of π longer than STEP; per 64-bit word of the bitmap
 /// a u32 count of marks before it; nshort × w bits of shortcuts π^-STEP(m) for the marked m in
@@ -149,7 +156,12 @@ pub(crate) struct DomainIdx {
     pub(crate) len: u32,
     width: u32,
     nshort: u32,
+    /// `TRWE`: rank = domain index; only the exact-only bits are stored.
+    identity: bool,
 }
+
+/// Header bytes of the identity layout (`TRWE`, n).
+const IDENTITY_HEADER: usize = 8;
 
 impl DomainIdx {
     fn width_for(n: usize) -> u32 {
@@ -167,6 +179,23 @@ impl DomainIdx {
         (bitmap, dir, short, total)
     }
 
+    /// The identity layout: the exact-only flag of each domain, in key (= id) order.
+    pub(crate) fn write_identity(exact: impl ExactSizeIterator<Item = bool>) -> Vec<u8> {
+        let n = exact.len();
+        let mut out = vec![0u8; IDENTITY_HEADER + n.div_ceil(8)];
+        out[..4].copy_from_slice(b"TRWE");
+        out[4..8].copy_from_slice(&(n as u32).to_le_bytes());
+        for (i, e) in exact.enumerate() {
+            if e {
+                out[IDENTITY_HEADER + i / 8] |= 1 << (i % 8);
+            }
+        }
+        out
+    }
+
+    /// The permuted layout of snapshots written before domains were numbered in key order
+    /// (kept so tests can write one and check that such snapshots still open).
+    #[cfg(test)]
     pub(crate) fn write(r2i: &[(u32, bool)]) -> Vec<u8> {
         let n = r2i.len();
         let w = Self::width_for(n);
@@ -230,6 +259,19 @@ impl DomainIdx {
 
     pub(crate) fn parse(blob: Blob, path: &Path) -> Result<DomainIdx, SnapshotError> {
         let b = blob.as_ref();
+        if b.get(..4) == Some(b"TRWE") {
+            let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
+            if b.len() as u64 != IDENTITY_HEADER as u64 + u64::from(len).div_ceil(8) {
+                return Err(corrupt(path, "length does not match count"));
+            }
+            return Ok(DomainIdx {
+                blob,
+                len,
+                width: 0,
+                nshort: 0,
+                identity: true,
+            });
+        }
         header(b, *b"TRWD", path)?;
         let len = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))?;
         let width = u32_at(b, 8).ok_or_else(|| corrupt(path, "truncated header"))?;
@@ -246,13 +288,22 @@ impl DomainIdx {
             len,
             width,
             nshort,
+            identity: false,
         })
     }
 
     /// (domain index, exact_only) of the name of `rank`.
+    #[inline]
     pub(crate) fn id_of(&self, rank: u32) -> Option<(u32, bool)> {
         if rank >= self.len {
             return None;
+        }
+        if self.identity {
+            let byte = self
+                .blob
+                .as_ref()
+                .get(IDENTITY_HEADER + rank as usize / 8)?;
+            return Some((rank, byte >> (rank % 8) & 1 == 1));
         }
         let b = self.blob.as_ref().get(16..)?;
         let v = get_bits(
@@ -301,6 +352,9 @@ impl DomainIdx {
     pub(crate) fn rank_of(&self, i: u32) -> Option<u32> {
         if i >= self.len {
             return None;
+        }
+        if self.identity {
+            return Some(i);
         }
         let mut x = i;
         let mut jumped = false;
