@@ -138,6 +138,10 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
         return None;
     }
     if b.len() <= 15 {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(a) = parse_ipv4_sse2(b) {
+            return Some(IpAddr::V4(a));
+        }
         match parse_ipv4(b) {
             Dotted::Ip(a) => return Some(IpAddr::V4(a)),
             Dotted::Invalid => return None,
@@ -189,6 +193,59 @@ fn parse_ipv4(b: &[u8]) -> Dotted {
     }
     oct[3] = val as u8;
     Dotted::Ip(std::net::Ipv4Addr::from(oct))
+}
+
+/// The common case of [`parse_ipv4`] without a branch per byte: one 16-byte compare finds
+/// the dots and checks that every other byte is a digit, then each octet is read from its
+/// length. `None` for anything that is not a plain valid dotted quad (the caller falls back
+/// to the full parser, which gives the answer for those).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn parse_ipv4_sse2(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    use core::arch::x86_64::*;
+    let n = b.len();
+    if !(7..=15).contains(&n) {
+        return None;
+    }
+    // Three zero bytes before the text, so an octet's three digit slots never underflow.
+    let mut buf = [0u8; 19];
+    buf[3..3 + n].copy_from_slice(b);
+    let (dots, digits) = {
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads 16 bytes of `buf`
+        // (19 long) from offset 3.
+        unsafe {
+            let v = _mm_loadu_si128(buf.as_ptr().add(3).cast());
+            let dots = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32;
+            let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let le9 = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+            (dots, _mm_movemask_epi8(le9) as u32)
+        }
+    };
+    let live = (1u32 << n) - 1;
+    if (dots | digits) & live != live || dots & live != dots || dots.count_ones() != 3 {
+        return None;
+    }
+    let p1 = dots.trailing_zeros() as usize;
+    let p2 = (dots & (dots - 1)).trailing_zeros() as usize;
+    let p3 = 31 - dots.leading_zeros() as usize;
+    let mut a = [0u8; 4];
+    for (k, (s, e)) in [(0, p1), (p1 + 1, p2), (p2 + 1, p3), (p3 + 1, n)]
+        .into_iter()
+        .enumerate()
+    {
+        let len = e.wrapping_sub(s);
+        if !(1..=3).contains(&len) {
+            return None;
+        }
+        // Digits of the octet right-aligned in three slots (slots before it are masked).
+        let d = |i: usize| u32::from(buf[3 + e - i].wrapping_sub(b'0'));
+        let v = d(1) + if len >= 2 { 10 * d(2) } else { 0 } + if len == 3 { 100 * d(3) } else { 0 };
+        if v > 255 || (len > 1 && buf[3 + s] == b'0') {
+            return None;
+        }
+        a[k] = v as u8;
+    }
+    Some(std::net::Ipv4Addr::from(a))
 }
 
 /// A decimal `u16`.
@@ -586,6 +643,24 @@ mod tests {
         #[test]
         fn parse_ip_agrees_with_std(s in "[0-9.:a-fA-Fx ]{0,20}|[0-9]{1,3}(\\.[0-9]{1,4}){0,4}") {
             prop_assert_eq!(parse_ip(s.as_bytes()), s.parse::<IpAddr>().ok(), "{:?}", s);
+        }
+
+        /// The vector fast path never answers differently from the one-pass parser: it
+        /// either agrees or declines.
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn sse2_ipv4_agrees_or_declines(s in "[0-9]{0,4}(\\.[0-9]{0,4}){0,4}|[0-9./:x ]{0,16}") {
+            let fast = parse_ipv4_sse2(s.as_bytes());
+            let full = match parse_ipv4(s.as_bytes()) {
+                Dotted::Ip(a) => Some(a),
+                _ => None,
+            };
+            if let Some(a) = fast {
+                prop_assert_eq!(Some(a), full, "{:?}", s);
+            }
+            if s.len() >= 7 && s.len() <= 15 {
+                prop_assert_eq!(fast, full, "{:?}", s);
+            }
         }
     }
 
