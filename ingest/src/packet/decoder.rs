@@ -2,11 +2,11 @@
 //! flow table, and dispatch to the DNS / HTTP / TLS / QUIC parsers.
 
 use super::capture::LinkType;
-use super::community::community_id;
+use super::community::FlowTuple;
 use super::flowtable::FlowTable;
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::{dns, http, quic, tls};
-use crate::observation::{DnsAnswer, Observation, Origin};
+use crate::observation::{CommunityId, DnsAnswer, Observation, Origin};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -252,8 +252,11 @@ struct Flow {
     /// Nothing more to parse in this flow.
     done: bool,
     app: Option<Box<App>>,
-    /// Cached Community ID.
-    cid: Option<Box<str>>,
+    /// ICMP flows only: the packet direction and (type, code) the flow's Community ID was
+    /// first taken from. An ICMP flow's ID depends on its first packet's type (and, for a
+    /// type without a reply type, on that packet's direction), and every direction of the
+    /// flow reports that same ID. TCP/UDP IDs are symmetric in the tuple: nothing is kept.
+    icmp_cid: Option<(u8, Option<(u8, u8)>)>,
 }
 
 /// The 5-tuple of one packet, in packet direction.
@@ -837,7 +840,7 @@ impl PacketDecoder {
             }
             1 | 58 => {
                 let ports = match (d.first(), d.get(1)) {
-                    (Some(t), Some(c)) => Some((u16::from(*t), u16::from(*c))),
+                    (Some(t), Some(c)) => Some((*t, *c)),
                     _ => None,
                 };
                 self.flow_only(src, dst, proto, ports, out);
@@ -924,23 +927,28 @@ impl PacketDecoder {
     fn flow(
         &mut self,
         t: &Tuple,
-        icmp: Option<(u16, u16)>,
+        icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
     ) -> (FlowKey, u8, bool) {
         let (key, dir) = Self::flow_key(t);
         let bit = 1u8 << dir;
         let mut done = false;
-        let new_dir = if let Some(f) = self.cur.get_mut(&key) {
-            let n = f.seen & bit == 0;
+        let emit = self.limits.flow_observations;
+        let mut cid = None;
+        if let Some(f) = self.cur.get_mut(&key) {
+            if f.seen & bit == 0 && emit {
+                cid = Some(Self::cid(f, t, dir, icmp));
+            }
             f.seen |= bit;
             done = f.done;
-            n
         } else {
             let mut f = self.old.remove(&key).unwrap_or_else(|| Flow {
                 initiator: dir,
                 ..Default::default()
             });
-            let n = f.seen & bit == 0;
+            if f.seen & bit == 0 && emit {
+                cid = Some(Self::cid(&mut f, t, dir, icmp));
+            }
             f.seen |= bit;
             if self.cur.len() >= self.limits.max_flows / 2 {
                 self.stats.flows_evicted += self.old.len() as u64;
@@ -950,31 +958,46 @@ impl PacketDecoder {
                 std::mem::swap(&mut self.old, &mut self.cur);
             }
             self.cur.insert(key, f);
-            n
-        };
-        if new_dir && self.limits.flow_observations {
+        }
+        if let Some(cid) = cid {
             let mut o = self.obs(t, "flow", None);
-            o.community_id = Some(self.cid(&key, t, icmp));
+            o.community_id = Some(CommunityId::Flow(cid));
             out.push(o);
         }
         (key, dir, done)
     }
 
-    /// The flow's Community ID, computed once per flow (it is direction-independent).
-    fn cid(&mut self, key: &FlowKey, t: &Tuple, icmp: Option<(u16, u16)>) -> String {
-        if let Some(c) = self.cur.get(key).and_then(|f| f.cid.as_deref()) {
-            return c.to_string();
+    /// What the Community ID of packet `t` (direction `dir` of flow `f`) is computed from
+    /// when it is rendered. The same for every packet of a flow: TCP/UDP/SCTP and
+    /// port-less tuples hash the same either way round; an ICMP flow keeps the tuple of
+    /// the packet it was first taken from (`Flow::icmp_cid`).
+    fn cid(f: &mut Flow, t: &Tuple, dir: u8, icmp: Option<(u8, u8)>) -> FlowTuple {
+        if t.proto == 1 || t.proto == 58 {
+            let (first, tc) = *f.icmp_cid.get_or_insert((dir, icmp));
+            let (src, dst) = if first == dir {
+                (t.src, t.dst)
+            } else {
+                (t.dst, t.src)
+            };
+            return FlowTuple {
+                src,
+                dst,
+                proto: t.proto,
+                ports: tc.map(|(ty, code)| (u16::from(ty), u16::from(code))),
+            };
         }
-        let ports = if t.proto == 6 || t.proto == 17 || t.proto == 132 {
-            Some((t.sport, t.dport))
-        } else {
-            icmp
-        };
-        let c = community_id(t.src, t.dst, t.proto, ports);
-        if let Some(f) = self.cur.get_mut(key) {
-            f.cid = Some(c.clone().into_boxed_str());
+        Self::port_cid(t)
+    }
+
+    /// The Community ID tuple of a TCP/UDP/SCTP packet or one of a protocol without ports.
+    fn port_cid(t: &Tuple) -> FlowTuple {
+        let has_ports = t.proto == 6 || t.proto == 17 || t.proto == 132;
+        FlowTuple {
+            src: t.src,
+            dst: t.dst,
+            proto: t.proto,
+            ports: has_ports.then_some((t.sport, t.dport)),
         }
-        c
     }
 
     fn flow_only(
@@ -982,7 +1005,7 @@ impl PacketDecoder {
         src: IpAddr,
         dst: IpAddr,
         proto: u8,
-        icmp: Option<(u16, u16)>,
+        icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
     ) {
         let t = Tuple {
@@ -1016,15 +1039,15 @@ impl PacketDecoder {
         }
     }
 
+    /// An application-layer observation (DNS, HTTP, TLS, QUIC: TCP or UDP) of packet `t`.
     fn app_obs(
-        &mut self,
+        &self,
         t: &Tuple,
-        key: &FlowKey,
         dataset: &'static str,
         protocol: &'static str,
     ) -> Observation<'static> {
         let mut o = self.obs(t, dataset, Some(protocol));
-        o.community_id = Some(self.cid(key, t, None));
+        o.community_id = Some(CommunityId::Flow(Self::port_cid(t)));
         o
     }
 
@@ -1080,7 +1103,7 @@ impl PacketDecoder {
             }
         }
         if sport == 53 || dport == 53 {
-            self.dns_msg(&t, key, payload, out);
+            self.dns_msg(&t, payload, out);
             return;
         }
         if payload.len() >= 7 && payload[0] & 0xc0 == 0xc0 {
@@ -1091,16 +1114,10 @@ impl PacketDecoder {
         }
     }
 
-    fn dns_msg(
-        &mut self,
-        t: &Tuple,
-        key: FlowKey,
-        msg: &[u8],
-        out: &mut Vec<Observation<'static>>,
-    ) {
+    fn dns_msg(&mut self, t: &Tuple, msg: &[u8], out: &mut Vec<Observation<'static>>) {
         match dns::parse(msg) {
             Ok(m) => {
-                let mut o = self.app_obs(t, &key, "dns", "dns");
+                let mut o = self.app_obs(t, "dns", "dns");
                 o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                 o.dns_question_name = m.qname.map(Cow::Owned);
                 o.dns_answers = m
@@ -1214,7 +1231,7 @@ impl PacketDecoder {
         app.quic = Some(st);
         match result {
             Some(Ok(ch)) => {
-                let mut o = self.app_obs(t, &key, "tls", "quic");
+                let mut o = self.app_obs(t, "tls", "quic");
                 o.ja3 = Some(tls::ja3(&ch).into());
                 o.ja4 = Some(tls::ja4(&ch, true).into());
                 o.tls_sni = ch.sni.map(Cow::Owned);
@@ -1366,7 +1383,7 @@ impl PacketDecoder {
         for ev in events {
             match ev {
                 StreamEvent::Dns(m) => {
-                    let mut o = self.app_obs(&t, &key, "dns", "dns");
+                    let mut o = self.app_obs(&t, "dns", "dns");
                     o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                     o.dns_question_name = m.qname.map(Cow::Owned);
                     o.dns_answers = m
@@ -1380,7 +1397,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::Http(h) => {
-                    let mut o = self.app_obs(&t, &key, "http", "http");
+                    let mut o = self.app_obs(&t, "http", "http");
                     let host = h.host.clone().unwrap_or_else(|| {
                         let ip = match t.dst {
                             IpAddr::V6(a) => format!("[{a}]"),
@@ -1414,7 +1431,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ClientHello(ch) => {
-                    let mut o = self.app_obs(&t, &key, "tls", "tls");
+                    let mut o = self.app_obs(&t, "tls", "tls");
                     o.ja3 = Some(tls::ja3(&ch).into());
                     o.ja4 = Some(tls::ja4(&ch, false).into());
                     new_sni = ch.sni.clone();
@@ -1422,7 +1439,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ServerCert(sha1) => {
-                    let mut o = self.app_obs(&t, &key, "tls", "tls");
+                    let mut o = self.app_obs(&t, "tls", "tls");
                     o.tls_server_sha1 = Some(sha1.into());
                     o.tls_sni = sni.clone().map(Cow::Owned);
                     out.push(o);
@@ -1599,4 +1616,47 @@ fn teredo_offset(p: &[u8]) -> Option<usize> {
     }
     let plen = usize::from(u16::from_be_bytes([v[4], v[5]]));
     (o + 40 + plen == p.len()).then_some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::community::community_id;
+
+    /// A raw IPv4 ICMP packet.
+    fn icmp4(src: [u8; 4], dst: [u8; 4], typ: u8, code: u8) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[typ, code, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+
+    fn flow_cids(packets: &[Vec<u8>]) -> Vec<(IpAddr, String)> {
+        let mut d = PacketDecoder::new(DecoderLimits::default());
+        let mut out = Vec::new();
+        for p in packets {
+            d.decode(LinkType::RAW, 0, p, Origin::None, &mut out);
+        }
+        out.iter()
+            .filter(|o| o.dataset == "flow")
+            .filter_map(|o| Some((o.source_ip?, o.community_id.as_ref()?.to_string())))
+            .collect()
+    }
+
+    /// Every direction of an ICMP flow reports the Community ID of the flow's first packet:
+    /// its type decides the pairing, and for a type without a reply type its direction.
+    #[test]
+    fn icmp_flow_keeps_first_packets_community_id() {
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let ip = |x: [u8; 4]| IpAddr::from(x);
+        // Destination unreachable (one-way) from b, then an echo request from a.
+        let got = flow_cids(&[icmp4(b, a, 3, 1), icmp4(a, b, 8, 0)]);
+        let want = community_id(ip(b), ip(a), 1, Some((3, 1)));
+        assert_eq!(got, vec![(ip(b), want.clone()), (ip(a), want)]);
+        // Echo request and reply: the same ID both ways, whichever comes first.
+        let got = flow_cids(&[icmp4(a, b, 0, 0), icmp4(b, a, 8, 0)]);
+        let want = community_id(ip(b), ip(a), 1, Some((8, 0)));
+        assert_eq!(got, vec![(ip(a), want.clone()), (ip(b), want)]);
+    }
 }

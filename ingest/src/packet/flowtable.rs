@@ -65,7 +65,8 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         }
     }
 
-    /// The value of `key`.
+    /// The value of `key` (the decoder only needs [`FlowTable::get_mut`]).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         let i = self.find(Self::hash(key), key)?;
         self.slots.get(i)?.as_ref().map(|s| &s.2)
