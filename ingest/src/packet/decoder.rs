@@ -115,9 +115,20 @@ pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
             let mut a = [0u8; 8];
-            a[..c.len()].copy_from_slice(c);
+            a.copy_from_slice(c);
+            self.add(u64::from_le_bytes(a));
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            // Zero-padded, as a short last chunk always was; byte by byte, because a
+            // variable-length copy is a memcpy call (flow_shard hashes 4-byte addresses).
+            let mut a = [0u8; 8];
+            for (x, y) in a.iter_mut().zip(tail) {
+                *x = *y;
+            }
             self.add(u64::from_le_bytes(a));
         }
     }
@@ -164,7 +175,9 @@ struct FlowKey {
 }
 
 impl FlowKey {
-    fn new(a: IpAddr, b: IpAddr, pa: u16, pb: u16, proto: u8) -> Self {
+    /// The canonical key of a packet's tuple, and the packet's direction in it (0: the
+    /// source is `a`): the smaller (family, address, port) end first, as `IpAddr` orders.
+    fn of(t: &Tuple) -> (Self, u8) {
         let bytes = |ip: IpAddr| match ip {
             IpAddr::V4(v) => {
                 let mut x = [0u8; 16];
@@ -173,12 +186,20 @@ impl FlowKey {
             }
             IpAddr::V6(v) => v.octets(),
         };
-        let v6 = u64::from(a.is_ipv6());
-        FlowKey {
-            a: bytes(a),
-            b: bytes(b),
-            rest: u64::from(pa) | u64::from(pb) << 16 | u64::from(proto) << 32 | v6 << 40,
-        }
+        let (s, d) = (bytes(t.src), bytes(t.dst));
+        // IPv4 sorts before IPv6; within a family the 16-byte forms compare as the
+        // addresses do (big-endian integers), so this is `(src, sport) <= (dst, dport)`
+        // without IpAddr's branchy comparison.
+        let key = |ip: IpAddr, b: [u8; 16], port: u16| (ip.is_ipv6(), u128::from_be_bytes(b), port);
+        let forward = key(t.src, s, t.sport) <= key(t.dst, d, t.dport);
+        let (a, b, pa, pb, v6, dir) = if forward {
+            (s, d, t.sport, t.dport, t.src.is_ipv6(), 0)
+        } else {
+            (d, s, t.dport, t.sport, t.dst.is_ipv6(), 1)
+        };
+        let rest =
+            u64::from(pa) | u64::from(pb) << 16 | u64::from(t.proto) << 32 | u64::from(v6) << 40;
+        (FlowKey { a, b, rest }, dir)
     }
 }
 
@@ -916,11 +937,7 @@ impl PacketDecoder {
     }
 
     fn flow_key(t: &Tuple) -> (FlowKey, u8) {
-        if (t.src, t.sport) <= (t.dst, t.dport) {
-            (FlowKey::new(t.src, t.dst, t.sport, t.dport, t.proto), 0)
-        } else {
-            (FlowKey::new(t.dst, t.src, t.dport, t.sport, t.proto), 1)
-        }
+        FlowKey::of(t)
     }
 
     /// Find or create the flow; emit the flow observation for a new direction.
@@ -1658,5 +1675,37 @@ mod tests {
         let got = flow_cids(&[icmp4(a, b, 0, 0), icmp4(b, a, 8, 0)]);
         let want = community_id(ip(b), ip(a), 1, Some((8, 0)));
         assert_eq!(got, vec![(ip(a), want.clone()), (ip(b), want)]);
+    }
+
+    fn addr(v6: bool, x: u128) -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(x))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(x as u32))
+        }
+    }
+
+    proptest::proptest! {
+        /// The packed key orders a tuple's ends as `(IpAddr, port)` does (families mixed
+        /// too), and both directions of a flow get the same key.
+        #[test]
+        fn flow_key_orders_as_ipaddr(
+            (v6a, v6b) in (proptest::bool::ANY, proptest::bool::ANY),
+            (x, y) in (0u128..4, 0u128..4),
+            (hx, hy) in (proptest::num::u128::ANY, proptest::num::u128::ANY),
+            (sp, dp) in (0u16..3, 0u16..3),
+        ) {
+            // Few distinct values, so that equal addresses and ports come up.
+            let (src, dst) = (addr(v6a, x << 100 | x + hx % 2), addr(v6b, y << 100 | y + hy % 2));
+            let t = Tuple { src, dst, sport: sp, dport: dp, proto: 6 };
+            let r = Tuple { src: dst, dst: src, sport: dp, dport: sp, proto: 6 };
+            let (k, dir) = FlowKey::of(&t);
+            let (kr, dir_r) = FlowKey::of(&r);
+            proptest::prop_assert_eq!(dir, u8::from((src, sp) > (dst, dp)));
+            if (src, sp) != (dst, dp) {
+                proptest::prop_assert_eq!(k, kr);
+                proptest::prop_assert_eq!(dir, 1 - dir_r);
+            }
+        }
     }
 }
