@@ -229,23 +229,12 @@ enum Mode {
     Off,
 }
 
-#[derive(Debug)]
+/// The parsing state of one TCP stream direction (its [`Mode`] is kept in [`Flow::modes`]).
+#[derive(Debug, Default)]
 struct Stream {
-    mode: Mode,
     next_seq: Option<u32>,
     buf: Vec<u8>,
     skip: u64,
-}
-
-impl Default for Stream {
-    fn default() -> Self {
-        Stream {
-            mode: Mode::Unknown,
-            next_seq: None,
-            buf: Vec::new(),
-            skip: 0,
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -257,6 +246,8 @@ struct QuicState {
     done: bool,
 }
 
+/// Application-layer state of a flow, allocated only when a direction has something to
+/// parse (a TCP stream in a mode other than `Off`, QUIC Initials).
 #[derive(Debug, Default)]
 struct App {
     dirs: [Stream; 2],
@@ -264,20 +255,62 @@ struct App {
     sni: Option<String>,
 }
 
-#[derive(Debug, Default)]
+/// One flow-table entry, 16 bytes (a slot with its hash and key is 64).
+#[derive(Debug)]
 struct Flow {
-    /// bit 0: a→b seen, bit 1: b→a seen.
-    seen: u8,
-    /// Direction of the first packet (0: a→b).
-    initiator: u8,
-    /// Nothing more to parse in this flow.
-    done: bool,
+    /// bit 0: a→b seen, bit 1: b→a seen, bit 2: the first packet was b→a
+    /// ([`Flow::initiator`]), bit 3: nothing more to parse ([`Flow::done`]).
+    bits: u8,
+    /// Per direction (a→b, b→a): what its TCP stream carries, decided on its first payload.
+    /// Kept here rather than in [`App`], so that the bulk of flows, whose streams carry
+    /// nothing to parse, never allocate one.
+    modes: [Mode; 2],
     app: Option<Box<App>>,
     /// ICMP flows only: the packet direction and (type, code) the flow's Community ID was
     /// first taken from. An ICMP flow's ID depends on its first packet's type (and, for a
     /// type without a reply type, on that packet's direction), and every direction of the
     /// flow reports that same ID. TCP/UDP IDs are symmetric in the tuple: nothing is kept.
     icmp_cid: Option<(u8, Option<(u8, u8)>)>,
+}
+
+impl Flow {
+    const DONE: u8 = 8;
+
+    /// A flow whose first packet went in direction `dir`.
+    fn new(dir: u8) -> Self {
+        Flow {
+            bits: (dir & 1) << 2,
+            modes: [Mode::Unknown; 2],
+            app: None,
+            icmp_cid: None,
+        }
+    }
+
+    /// Direction of the first packet (0: a→b).
+    fn initiator(&self) -> u8 {
+        (self.bits >> 2) & 1
+    }
+
+    /// Nothing more to parse in this flow.
+    fn done(&self) -> bool {
+        self.bits & Self::DONE != 0
+    }
+
+    /// Mark direction `dir` seen; whether it was new.
+    fn see(&mut self, dir: u8) -> bool {
+        let bit = 1u8 << (dir & 1);
+        let new = self.bits & bit == 0;
+        self.bits |= bit;
+        new
+    }
+
+    /// Stop parsing the flow when both directions are `Off` (its state is dropped).
+    fn finish_if_off(&mut self) {
+        if self.modes == [Mode::Off; 2] {
+            self.bits |= Self::DONE;
+            self.app = None;
+        }
+    }
 }
 
 /// The 5-tuple of one packet, in packet direction.
@@ -948,25 +981,19 @@ impl PacketDecoder {
         out: &mut Vec<Observation<'static>>,
     ) -> (FlowKey, u8, bool) {
         let (key, dir) = Self::flow_key(t);
-        let bit = 1u8 << dir;
         let mut done = false;
         let emit = self.limits.flow_observations;
         let mut cid = None;
         if let Some(f) = self.cur.get_mut(&key) {
-            if f.seen & bit == 0 && emit {
+            if f.see(dir) && emit {
                 cid = Some(Self::cid(f, t, dir, icmp));
             }
-            f.seen |= bit;
-            done = f.done;
+            done = f.done();
         } else {
-            let mut f = self.old.remove(&key).unwrap_or_else(|| Flow {
-                initiator: dir,
-                ..Default::default()
-            });
-            if f.seen & bit == 0 && emit {
+            let mut f = self.old.remove(&key).unwrap_or_else(|| Flow::new(dir));
+            if f.see(dir) && emit {
                 cid = Some(Self::cid(&mut f, t, dir, icmp));
             }
-            f.seen |= bit;
             if self.cur.len() >= self.limits.max_flows / 2 {
                 self.stats.flows_evicted += self.old.len() as u64;
                 // The evicted generation's table is reused (cleared, capacity kept): no
@@ -1163,7 +1190,7 @@ impl PacketDecoder {
         let Some(flow) = self.cur.get_mut(&key) else {
             return;
         };
-        if flow.done || flow.initiator != dir {
+        if flow.done() || flow.initiator() != dir {
             return;
         }
         let app = flow.app.get_or_insert_with(Box::default);
@@ -1289,20 +1316,16 @@ impl PacketDecoder {
         let Some(flow) = self.cur.get_mut(&key) else {
             return;
         };
-        if flow.done {
+        if flow.done() {
             return;
         }
-        let app = flow.app.get_or_insert_with(Box::default);
-        let st = &mut app.dirs[usize::from(dir)];
-        if st.mode == Mode::Off {
+        let d = usize::from(dir & 1);
+        let mut mode = flow.modes[d];
+        if mode == Mode::Off {
             return;
         }
-        if st.mode == Mode::Unknown {
-            st.mode = if payload.len() >= 6
-                && payload[0] == 22
-                && payload[1] == 3
-                && payload[5] == 1
-            {
+        if mode == Mode::Unknown {
+            mode = if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 1 {
                 Mode::TlsClient
             } else if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 2 {
                 Mode::TlsServer
@@ -1313,18 +1336,17 @@ impl PacketDecoder {
             } else {
                 Mode::Off
             };
-            if st.mode == Mode::Off {
+            flow.modes[d] = mode;
+            if mode == Mode::Off {
                 // Both directions decided and nothing to parse: stop looking at this flow.
-                if app.dirs.iter().all(|s| s.mode == Mode::Off) {
-                    flow.done = true;
-                    flow.app = None;
-                }
+                flow.finish_if_off();
                 return;
             }
         }
+        let app = flow.app.get_or_insert_with(Box::default);
+        let st = &mut app.dirs[d];
         // Append in sequence order; retransmitted bytes skipped; a gap ends the stream for
         // length-framed protocols (HTTP resynchronises on the next request line).
-        let mode = st.mode;
         let cap = if mode == Mode::Dns { dns_lim } else { lim };
         let mut data_start = 0usize;
         match st.next_seq {
@@ -1343,7 +1365,7 @@ impl PacketDecoder {
                     st.skip = 0;
                     st.next_seq = Some(seq.wrapping_add(payload.len() as u32));
                     if mode != Mode::Http {
-                        st.mode = Mode::Off;
+                        flow.modes[d] = Mode::Off;
                         self.stats.drop("tcp: gap in stream");
                         return;
                     }
@@ -1392,8 +1414,8 @@ impl PacketDecoder {
             final_mode = Mode::Off;
             final_keep = Vec::new();
         }
-        let st = &mut app.dirs[usize::from(dir)];
-        st.mode = final_mode;
+        let st = &mut app.dirs[d];
+        flow.modes[d] = final_mode;
         st.buf = final_keep;
         st.skip = skip;
         let mut new_sni = None;
@@ -1472,11 +1494,8 @@ impl PacketDecoder {
             }
         }
         if let Some(f) = self.cur.get_mut(&key) {
-            if let Some(app) = f.app.as_ref() {
-                if app.dirs.iter().all(|s| s.mode == Mode::Off) {
-                    f.done = true;
-                    f.app = None;
-                }
+            if f.app.is_some() {
+                f.finish_if_off();
             }
         }
     }
@@ -1675,6 +1694,13 @@ mod tests {
         let got = flow_cids(&[icmp4(a, b, 0, 0), icmp4(b, a, 8, 0)]);
         let want = community_id(ip(b), ip(a), 1, Some((8, 0)));
         assert_eq!(got, vec![(ip(a), want.clone()), (ip(b), want)]);
+    }
+
+    /// A flow-table slot (hash, key, flow) fills one 64-byte cache line.
+    #[test]
+    fn flow_slot_is_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Flow>(), 16);
+        assert_eq!(std::mem::size_of::<Option<(u64, FlowKey, Flow)>>(), 64);
     }
 
     fn addr(v6: bool, x: u128) -> IpAddr {
