@@ -1696,7 +1696,8 @@ mod tests {
         assert_eq!(got, vec![(ip(a), want.clone()), (ip(b), want)]);
     }
 
-    /// A flow-table slot (hash, key, flow) fills one 64-byte cache line.
+    /// A flow-table slot (hash, key, flow) fills one 64-byte cache line (the table aligns
+    /// its slots to 64; one byte more would double them).
     #[test]
     fn flow_slot_is_a_cache_line() {
         assert_eq!(std::mem::size_of::<Flow>(), 16);
