@@ -150,9 +150,9 @@ pub fn replay_parallel(
                     }
                     if !out.is_empty() {
                         // The sink takes the batch's observations; the next batch's vector
-                        // starts at this one's size instead of growing (and moving its
-                        // observations) from empty.
-                        let fresh = Vec::with_capacity(out.len());
+                        // starts at the capacity this one grew to instead of growing (and
+                        // moving its observations) from empty.
+                        let fresh = Vec::with_capacity(out.capacity());
                         sink(w, std::mem::replace(&mut out, fresh));
                     }
                     // Unmap as soon as no batch needs the window any more.
