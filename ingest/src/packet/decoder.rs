@@ -333,6 +333,9 @@ pub struct PacketDecoder {
     ts: i64,
     origin: Origin<'static>,
     tunnelled: bool,
+    /// Observations by dataset not yet added to `stats` (a few names, counted without the
+    /// BTreeMap's string compares on every observation; folded in by [`PacketDecoder::stats`]).
+    by_dataset: Vec<(&'static str, u64)>,
 }
 
 fn transport_name(p: u8) -> Option<&'static str> {
@@ -540,7 +543,9 @@ pub fn flow_shard(link: LinkType, data: &[u8]) -> u64 {
         L3::Ipv6 if d.len() >= 40 => (&d[8..24], &d[24..40]),
         _ => return 0,
     };
-    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    // Equal lengths: as big-endian integers they order as the slices do (no memcmp call).
+    let be = |s: &[u8]| s.iter().fold(0u128, |acc, &x| acc << 8 | u128::from(x));
+    let (x, y) = if be(a) <= be(b) { (a, b) } else { (b, a) };
     let mut h = FxHasher::default();
     h.write(x);
     h.write(y);
@@ -565,11 +570,18 @@ impl PacketDecoder {
             ts: 0,
             origin: Origin::None,
             tunnelled: false,
+            by_dataset: Vec::new(),
         }
     }
 
     /// Counters so far (gauges refreshed).
     pub fn stats(&mut self) -> &DecodeStats {
+        for (k, n) in &mut self.by_dataset {
+            if *n > 0 {
+                *self.stats.observations_by_dataset.entry(k).or_default() += *n;
+                *n = 0;
+            }
+        }
         self.stats.flows_active = (self.cur.len() + self.old.len()) as u64;
         self.stats.frag_reassembled = self.frags.reassembled;
         self.stats.frag_timeouts = self.frags.timeouts;
@@ -664,11 +676,12 @@ impl PacketDecoder {
         let n = out.len() - before;
         self.stats.observations += n as u64;
         for o in &out[before..] {
-            *self
-                .stats
-                .observations_by_dataset
-                .entry(o.dataset)
-                .or_default() += 1;
+            // Dataset names are string constants: the same pointer, almost always.
+            let same = |k: &str| std::ptr::eq(k, o.dataset) || k == o.dataset;
+            match self.by_dataset.iter_mut().find(|(k, _)| same(k)) {
+                Some((_, n)) => *n += 1,
+                None => self.by_dataset.push((o.dataset, 1)),
+            }
         }
     }
 
