@@ -543,9 +543,15 @@ pub fn flow_shard(link: LinkType, data: &[u8]) -> u64 {
         L3::Ipv6 if d.len() >= 40 => (&d[8..24], &d[24..40]),
         _ => return 0,
     };
-    // Equal lengths: as big-endian integers they order as the slices do (no memcmp call).
-    let be = |s: &[u8]| s.iter().fold(0u128, |acc, &x| acc << 8 | u128::from(x));
-    let (x, y) = if be(a) <= be(b) { (a, b) } else { (b, a) };
+    // As big-endian integers the addresses order as the slices do (no memcmp call).
+    let le = match (<[u8; 4]>::try_from(a), <[u8; 4]>::try_from(b)) {
+        (Ok(x), Ok(y)) => u32::from_be_bytes(x) <= u32::from_be_bytes(y),
+        _ => match (<[u8; 16]>::try_from(a), <[u8; 16]>::try_from(b)) {
+            (Ok(x), Ok(y)) => u128::from_be_bytes(x) <= u128::from_be_bytes(y),
+            _ => a <= b,
+        },
+    };
+    let (x, y) = if le { (a, b) } else { (b, a) };
     let mut h = FxHasher::default();
     h.write(x);
     h.write(y);
