@@ -1742,7 +1742,7 @@ mod tests {
             (sp, dp) in (0u16..3, 0u16..3),
         ) {
             // Few distinct values, so that equal addresses and ports come up.
-            let (src, dst) = (addr(v6a, x << 100 | x + hx % 2), addr(v6b, y << 100 | y + hy % 2));
+            let (src, dst) = (addr(v6a, (x << 100) | (x + hx % 2)), addr(v6b, (y << 100) | (y + hy % 2)));
             let t = Tuple { src, dst, sport: sp, dport: dp, proto: 6 };
             let r = Tuple { src: dst, dst: src, sport: dp, dport: sp, proto: 6 };
             let (k, dir) = FlowKey::of(&t);
