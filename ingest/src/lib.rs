@@ -11,4 +11,4 @@ pub mod observation;
 pub mod packet;
 pub mod tail;
 
-pub use observation::{DnsAnswer, Observation, Origin};
+pub use observation::{CommunityId, DnsAnswer, Observation, Origin};

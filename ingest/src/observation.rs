@@ -1,8 +1,42 @@
 //! [`Observation`]: what a log line or a packet-level event says, under ECS names (DESIGN §5).
 
+use crate::packet::community::FlowTuple;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::fmt;
 use std::net::IpAddr;
+
+/// `network.community_id`: as the input gave it, or the flow tuple it is computed from when
+/// it is rendered ([`fmt::Display`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommunityId {
+    /// The finished ID, as a log record carries it (`1:...`).
+    Text(String),
+    /// A packet flow's tuple; the ID (SHA-1, base64) is computed only when displayed, so
+    /// the observations that never alert do not pay for it.
+    Flow(FlowTuple),
+}
+
+impl fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommunityId::Text(s) => f.write_str(s),
+            CommunityId::Flow(t) => f.write_str(&t.community_id()),
+        }
+    }
+}
+
+impl From<String> for CommunityId {
+    fn from(s: String) -> Self {
+        CommunityId::Text(s)
+    }
+}
+
+impl From<FlowTuple> for CommunityId {
+    fn from(t: FlowTuple) -> Self {
+        CommunityId::Flow(t)
+    }
+}
 
 /// One DNS answer record (`dns.answers[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +91,8 @@ pub struct Observation<'a> {
     pub transport: Option<&'static str>,
     /// `network.protocol`: `dns`, `http`, `tls`, `quic`, ...
     pub protocol: Option<&'static str>,
-    /// `network.community_id` (packets).
-    pub community_id: Option<String>,
+    /// `network.community_id` (packets: computed when rendered, see [`CommunityId`]).
+    pub community_id: Option<CommunityId>,
     /// `dns.question.name`.
     pub dns_question_name: Option<Cow<'a, str>>,
     /// `dns.question.type` (`A`, `AAAA`, ...).
@@ -178,7 +212,7 @@ impl Observation<'_> {
             ins("network.protocol", p.into());
         }
         if let Some(c) = &self.community_id {
-            ins("network.community_id", c.clone().into());
+            ins("network.community_id", c.to_string().into());
         }
         let strs: [(&str, &Option<Cow<'_, str>>); 15] = [
             ("dns.question.name", &self.dns_question_name),

@@ -423,7 +423,7 @@ fn community_id_matches_suricata() {
     assert!(tcp.len() >= 3, "flow both ways + ClientHello");
     for o in tcp {
         assert_eq!(
-            o.community_id.as_deref(),
+            o.community_id.as_ref().map(|c| c.to_string()).as_deref(),
             Some("1:0rRFlkfZsYZ0l7PqLoMEAxHMqrI=")
         );
         let (s, d) = (o.source_ip.unwrap(), o.destination_ip.unwrap());

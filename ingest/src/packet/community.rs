@@ -4,6 +4,31 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
+/// What a Community ID hashes: the flow's addresses, protocol and ports (ICMP type and code
+/// for ICMP/ICMPv6), as the arguments of [`community_id`].
+///
+/// The packet decoder attaches this to its observations instead of the finished string, so
+/// the SHA-1 and base64 are paid only for an observation that is rendered (an alert, or
+/// `trawl observe`), not for every new flow direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowTuple {
+    /// Source address (for a one-way ICMP type the order matters).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Ports for TCP/UDP/SCTP, (type, code) for ICMP/ICMPv6, `None` for other protocols.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl FlowTuple {
+    /// The Community ID v1 (seed 0) of this tuple: `1:` + base64(SHA1(...)).
+    pub fn community_id(&self) -> String {
+        community_id(self.src, self.dst, self.proto, self.ports)
+    }
+}
+
 /// ICMPv4 / ICMPv6 request → reply type pairs that make a two-way "flow".
 fn icmp_counterpart(proto: u8, t: u16) -> Option<u16> {
     let pairs: &[(u16, u16)] = if proto == 1 {

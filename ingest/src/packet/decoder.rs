@@ -2,11 +2,11 @@
 //! flow table, and dispatch to the DNS / HTTP / TLS / QUIC parsers.
 
 use super::capture::LinkType;
-use super::community::community_id;
+use super::community::FlowTuple;
 use super::flowtable::FlowTable;
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::{dns, http, quic, tls};
-use crate::observation::{DnsAnswer, Observation, Origin};
+use crate::observation::{CommunityId, DnsAnswer, Observation, Origin};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -115,9 +115,20 @@ pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
             let mut a = [0u8; 8];
-            a[..c.len()].copy_from_slice(c);
+            a.copy_from_slice(c);
+            self.add(u64::from_le_bytes(a));
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            // Zero-padded, as a short last chunk always was; byte by byte, because a
+            // variable-length copy is a memcpy call (flow_shard hashes 4-byte addresses).
+            let mut a = [0u8; 8];
+            for (x, y) in a.iter_mut().zip(tail) {
+                *x = *y;
+            }
             self.add(u64::from_le_bytes(a));
         }
     }
@@ -164,7 +175,9 @@ struct FlowKey {
 }
 
 impl FlowKey {
-    fn new(a: IpAddr, b: IpAddr, pa: u16, pb: u16, proto: u8) -> Self {
+    /// The canonical key of a packet's tuple, and the packet's direction in it (0: the
+    /// source is `a`): the smaller (family, address, port) end first, as `IpAddr` orders.
+    fn of(t: &Tuple) -> (Self, u8) {
         let bytes = |ip: IpAddr| match ip {
             IpAddr::V4(v) => {
                 let mut x = [0u8; 16];
@@ -173,12 +186,20 @@ impl FlowKey {
             }
             IpAddr::V6(v) => v.octets(),
         };
-        let v6 = u64::from(a.is_ipv6());
-        FlowKey {
-            a: bytes(a),
-            b: bytes(b),
-            rest: u64::from(pa) | u64::from(pb) << 16 | u64::from(proto) << 32 | v6 << 40,
-        }
+        let (s, d) = (bytes(t.src), bytes(t.dst));
+        // IPv4 sorts before IPv6; within a family the 16-byte forms compare as the
+        // addresses do (big-endian integers), so this is `(src, sport) <= (dst, dport)`
+        // without IpAddr's branchy comparison.
+        let key = |ip: IpAddr, b: [u8; 16], port: u16| (ip.is_ipv6(), u128::from_be_bytes(b), port);
+        let forward = key(t.src, s, t.sport) <= key(t.dst, d, t.dport);
+        let (a, b, pa, pb, v6, dir) = if forward {
+            (s, d, t.sport, t.dport, t.src.is_ipv6(), 0)
+        } else {
+            (d, s, t.dport, t.sport, t.dst.is_ipv6(), 1)
+        };
+        let rest =
+            u64::from(pa) | u64::from(pb) << 16 | u64::from(t.proto) << 32 | u64::from(v6) << 40;
+        (FlowKey { a, b, rest }, dir)
     }
 }
 
@@ -208,23 +229,12 @@ enum Mode {
     Off,
 }
 
-#[derive(Debug)]
+/// The parsing state of one TCP stream direction (its [`Mode`] is kept in [`Flow::modes`]).
+#[derive(Debug, Default)]
 struct Stream {
-    mode: Mode,
     next_seq: Option<u32>,
     buf: Vec<u8>,
     skip: u64,
-}
-
-impl Default for Stream {
-    fn default() -> Self {
-        Stream {
-            mode: Mode::Unknown,
-            next_seq: None,
-            buf: Vec::new(),
-            skip: 0,
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +246,8 @@ struct QuicState {
     done: bool,
 }
 
+/// Application-layer state of a flow, allocated only when a direction has something to
+/// parse (a TCP stream in a mode other than `Off`, QUIC Initials).
 #[derive(Debug, Default)]
 struct App {
     dirs: [Stream; 2],
@@ -243,17 +255,62 @@ struct App {
     sni: Option<String>,
 }
 
-#[derive(Debug, Default)]
+/// One flow-table entry, 16 bytes (a slot with its hash and key is 64).
+#[derive(Debug)]
 struct Flow {
-    /// bit 0: a→b seen, bit 1: b→a seen.
-    seen: u8,
-    /// Direction of the first packet (0: a→b).
-    initiator: u8,
-    /// Nothing more to parse in this flow.
-    done: bool,
+    /// bit 0: a→b seen, bit 1: b→a seen, bit 2: the first packet was b→a
+    /// ([`Flow::initiator`]), bit 3: nothing more to parse ([`Flow::done`]).
+    bits: u8,
+    /// Per direction (a→b, b→a): what its TCP stream carries, decided on its first payload.
+    /// Kept here rather than in [`App`], so that the bulk of flows, whose streams carry
+    /// nothing to parse, never allocate one.
+    modes: [Mode; 2],
     app: Option<Box<App>>,
-    /// Cached Community ID.
-    cid: Option<Box<str>>,
+    /// ICMP flows only: the packet direction and (type, code) the flow's Community ID was
+    /// first taken from. An ICMP flow's ID depends on its first packet's type (and, for a
+    /// type without a reply type, on that packet's direction), and every direction of the
+    /// flow reports that same ID. TCP/UDP IDs are symmetric in the tuple: nothing is kept.
+    icmp_cid: Option<(u8, Option<(u8, u8)>)>,
+}
+
+impl Flow {
+    const DONE: u8 = 8;
+
+    /// A flow whose first packet went in direction `dir`.
+    fn new(dir: u8) -> Self {
+        Flow {
+            bits: (dir & 1) << 2,
+            modes: [Mode::Unknown; 2],
+            app: None,
+            icmp_cid: None,
+        }
+    }
+
+    /// Direction of the first packet (0: a→b).
+    fn initiator(&self) -> u8 {
+        (self.bits >> 2) & 1
+    }
+
+    /// Nothing more to parse in this flow.
+    fn done(&self) -> bool {
+        self.bits & Self::DONE != 0
+    }
+
+    /// Mark direction `dir` seen; whether it was new.
+    fn see(&mut self, dir: u8) -> bool {
+        let bit = 1u8 << (dir & 1);
+        let new = self.bits & bit == 0;
+        self.bits |= bit;
+        new
+    }
+
+    /// Stop parsing the flow when both directions are `Off` (its state is dropped).
+    fn finish_if_off(&mut self) {
+        if self.modes == [Mode::Off; 2] {
+            self.bits |= Self::DONE;
+            self.app = None;
+        }
+    }
 }
 
 /// The 5-tuple of one packet, in packet direction.
@@ -276,6 +333,9 @@ pub struct PacketDecoder {
     ts: i64,
     origin: Origin<'static>,
     tunnelled: bool,
+    /// Observations by dataset not yet added to `stats` (a few names, counted without the
+    /// BTreeMap's string compares on every observation; folded in by [`PacketDecoder::stats`]).
+    by_dataset: Vec<(&'static str, u64)>,
 }
 
 fn transport_name(p: u8) -> Option<&'static str> {
@@ -483,7 +543,15 @@ pub fn flow_shard(link: LinkType, data: &[u8]) -> u64 {
         L3::Ipv6 if d.len() >= 40 => (&d[8..24], &d[24..40]),
         _ => return 0,
     };
-    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    // As big-endian integers the addresses order as the slices do (no memcmp call).
+    let le = match (<[u8; 4]>::try_from(a), <[u8; 4]>::try_from(b)) {
+        (Ok(x), Ok(y)) => u32::from_be_bytes(x) <= u32::from_be_bytes(y),
+        _ => match (<[u8; 16]>::try_from(a), <[u8; 16]>::try_from(b)) {
+            (Ok(x), Ok(y)) => u128::from_be_bytes(x) <= u128::from_be_bytes(y),
+            _ => a <= b,
+        },
+    };
+    let (x, y) = if le { (a, b) } else { (b, a) };
     let mut h = FxHasher::default();
     h.write(x);
     h.write(y);
@@ -508,11 +576,18 @@ impl PacketDecoder {
             ts: 0,
             origin: Origin::None,
             tunnelled: false,
+            by_dataset: Vec::new(),
         }
     }
 
     /// Counters so far (gauges refreshed).
     pub fn stats(&mut self) -> &DecodeStats {
+        for (k, n) in &mut self.by_dataset {
+            if *n > 0 {
+                *self.stats.observations_by_dataset.entry(k).or_default() += *n;
+                *n = 0;
+            }
+        }
         self.stats.flows_active = (self.cur.len() + self.old.len()) as u64;
         self.stats.frag_reassembled = self.frags.reassembled;
         self.stats.frag_timeouts = self.frags.timeouts;
@@ -607,11 +682,12 @@ impl PacketDecoder {
         let n = out.len() - before;
         self.stats.observations += n as u64;
         for o in &out[before..] {
-            *self
-                .stats
-                .observations_by_dataset
-                .entry(o.dataset)
-                .or_default() += 1;
+            // Dataset names are string constants: the same pointer, almost always.
+            let same = |k: &str| std::ptr::eq(k, o.dataset) || k == o.dataset;
+            match self.by_dataset.iter_mut().find(|(k, _)| same(k)) {
+                Some((_, n)) => *n += 1,
+                None => self.by_dataset.push((o.dataset, 1)),
+            }
         }
     }
 
@@ -837,7 +913,7 @@ impl PacketDecoder {
             }
             1 | 58 => {
                 let ports = match (d.first(), d.get(1)) {
-                    (Some(t), Some(c)) => Some((u16::from(*t), u16::from(*c))),
+                    (Some(t), Some(c)) => Some((*t, *c)),
                     _ => None,
                 };
                 self.flow_only(src, dst, proto, ports, out);
@@ -913,35 +989,30 @@ impl PacketDecoder {
     }
 
     fn flow_key(t: &Tuple) -> (FlowKey, u8) {
-        if (t.src, t.sport) <= (t.dst, t.dport) {
-            (FlowKey::new(t.src, t.dst, t.sport, t.dport, t.proto), 0)
-        } else {
-            (FlowKey::new(t.dst, t.src, t.dport, t.sport, t.proto), 1)
-        }
+        FlowKey::of(t)
     }
 
     /// Find or create the flow; emit the flow observation for a new direction.
     fn flow(
         &mut self,
         t: &Tuple,
-        icmp: Option<(u16, u16)>,
+        icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
     ) -> (FlowKey, u8, bool) {
         let (key, dir) = Self::flow_key(t);
-        let bit = 1u8 << dir;
         let mut done = false;
-        let new_dir = if let Some(f) = self.cur.get_mut(&key) {
-            let n = f.seen & bit == 0;
-            f.seen |= bit;
-            done = f.done;
-            n
+        let emit = self.limits.flow_observations;
+        let mut cid = None;
+        if let Some(f) = self.cur.get_mut(&key) {
+            if f.see(dir) && emit {
+                cid = Some(Self::cid(f, t, dir, icmp));
+            }
+            done = f.done();
         } else {
-            let mut f = self.old.remove(&key).unwrap_or_else(|| Flow {
-                initiator: dir,
-                ..Default::default()
-            });
-            let n = f.seen & bit == 0;
-            f.seen |= bit;
+            let mut f = self.old.remove(&key).unwrap_or_else(|| Flow::new(dir));
+            if f.see(dir) && emit {
+                cid = Some(Self::cid(&mut f, t, dir, icmp));
+            }
             if self.cur.len() >= self.limits.max_flows / 2 {
                 self.stats.flows_evicted += self.old.len() as u64;
                 // The evicted generation's table is reused (cleared, capacity kept): no
@@ -950,31 +1021,46 @@ impl PacketDecoder {
                 std::mem::swap(&mut self.old, &mut self.cur);
             }
             self.cur.insert(key, f);
-            n
-        };
-        if new_dir && self.limits.flow_observations {
+        }
+        if let Some(cid) = cid {
             let mut o = self.obs(t, "flow", None);
-            o.community_id = Some(self.cid(&key, t, icmp));
+            o.community_id = Some(CommunityId::Flow(cid));
             out.push(o);
         }
         (key, dir, done)
     }
 
-    /// The flow's Community ID, computed once per flow (it is direction-independent).
-    fn cid(&mut self, key: &FlowKey, t: &Tuple, icmp: Option<(u16, u16)>) -> String {
-        if let Some(c) = self.cur.get(key).and_then(|f| f.cid.as_deref()) {
-            return c.to_string();
+    /// What the Community ID of packet `t` (direction `dir` of flow `f`) is computed from
+    /// when it is rendered. The same for every packet of a flow: TCP/UDP/SCTP and
+    /// port-less tuples hash the same either way round; an ICMP flow keeps the tuple of
+    /// the packet it was first taken from (`Flow::icmp_cid`).
+    fn cid(f: &mut Flow, t: &Tuple, dir: u8, icmp: Option<(u8, u8)>) -> FlowTuple {
+        if t.proto == 1 || t.proto == 58 {
+            let (first, tc) = *f.icmp_cid.get_or_insert((dir, icmp));
+            let (src, dst) = if first == dir {
+                (t.src, t.dst)
+            } else {
+                (t.dst, t.src)
+            };
+            return FlowTuple {
+                src,
+                dst,
+                proto: t.proto,
+                ports: tc.map(|(ty, code)| (u16::from(ty), u16::from(code))),
+            };
         }
-        let ports = if t.proto == 6 || t.proto == 17 || t.proto == 132 {
-            Some((t.sport, t.dport))
-        } else {
-            icmp
-        };
-        let c = community_id(t.src, t.dst, t.proto, ports);
-        if let Some(f) = self.cur.get_mut(key) {
-            f.cid = Some(c.clone().into_boxed_str());
+        Self::port_cid(t)
+    }
+
+    /// The Community ID tuple of a TCP/UDP/SCTP packet or one of a protocol without ports.
+    fn port_cid(t: &Tuple) -> FlowTuple {
+        let has_ports = t.proto == 6 || t.proto == 17 || t.proto == 132;
+        FlowTuple {
+            src: t.src,
+            dst: t.dst,
+            proto: t.proto,
+            ports: has_ports.then_some((t.sport, t.dport)),
         }
-        c
     }
 
     fn flow_only(
@@ -982,7 +1068,7 @@ impl PacketDecoder {
         src: IpAddr,
         dst: IpAddr,
         proto: u8,
-        icmp: Option<(u16, u16)>,
+        icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
     ) {
         let t = Tuple {
@@ -1016,15 +1102,15 @@ impl PacketDecoder {
         }
     }
 
+    /// An application-layer observation (DNS, HTTP, TLS, QUIC: TCP or UDP) of packet `t`.
     fn app_obs(
-        &mut self,
+        &self,
         t: &Tuple,
-        key: &FlowKey,
         dataset: &'static str,
         protocol: &'static str,
     ) -> Observation<'static> {
         let mut o = self.obs(t, dataset, Some(protocol));
-        o.community_id = Some(self.cid(key, t, None));
+        o.community_id = Some(CommunityId::Flow(Self::port_cid(t)));
         o
     }
 
@@ -1080,7 +1166,7 @@ impl PacketDecoder {
             }
         }
         if sport == 53 || dport == 53 {
-            self.dns_msg(&t, key, payload, out);
+            self.dns_msg(&t, payload, out);
             return;
         }
         if payload.len() >= 7 && payload[0] & 0xc0 == 0xc0 {
@@ -1091,16 +1177,10 @@ impl PacketDecoder {
         }
     }
 
-    fn dns_msg(
-        &mut self,
-        t: &Tuple,
-        key: FlowKey,
-        msg: &[u8],
-        out: &mut Vec<Observation<'static>>,
-    ) {
+    fn dns_msg(&mut self, t: &Tuple, msg: &[u8], out: &mut Vec<Observation<'static>>) {
         match dns::parse(msg) {
             Ok(m) => {
-                let mut o = self.app_obs(t, &key, "dns", "dns");
+                let mut o = self.app_obs(t, "dns", "dns");
                 o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                 o.dns_question_name = m.qname.map(Cow::Owned);
                 o.dns_answers = m
@@ -1129,7 +1209,7 @@ impl PacketDecoder {
         let Some(flow) = self.cur.get_mut(&key) else {
             return;
         };
-        if flow.done || flow.initiator != dir {
+        if flow.done() || flow.initiator() != dir {
             return;
         }
         let app = flow.app.get_or_insert_with(Box::default);
@@ -1214,7 +1294,7 @@ impl PacketDecoder {
         app.quic = Some(st);
         match result {
             Some(Ok(ch)) => {
-                let mut o = self.app_obs(t, &key, "tls", "quic");
+                let mut o = self.app_obs(t, "tls", "quic");
                 o.ja3 = Some(tls::ja3(&ch).into());
                 o.ja4 = Some(tls::ja4(&ch, true).into());
                 o.tls_sni = ch.sni.map(Cow::Owned);
@@ -1255,20 +1335,16 @@ impl PacketDecoder {
         let Some(flow) = self.cur.get_mut(&key) else {
             return;
         };
-        if flow.done {
+        if flow.done() {
             return;
         }
-        let app = flow.app.get_or_insert_with(Box::default);
-        let st = &mut app.dirs[usize::from(dir)];
-        if st.mode == Mode::Off {
+        let d = usize::from(dir & 1);
+        let mut mode = flow.modes[d];
+        if mode == Mode::Off {
             return;
         }
-        if st.mode == Mode::Unknown {
-            st.mode = if payload.len() >= 6
-                && payload[0] == 22
-                && payload[1] == 3
-                && payload[5] == 1
-            {
+        if mode == Mode::Unknown {
+            mode = if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 1 {
                 Mode::TlsClient
             } else if payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == 2 {
                 Mode::TlsServer
@@ -1279,18 +1355,17 @@ impl PacketDecoder {
             } else {
                 Mode::Off
             };
-            if st.mode == Mode::Off {
+            flow.modes[d] = mode;
+            if mode == Mode::Off {
                 // Both directions decided and nothing to parse: stop looking at this flow.
-                if app.dirs.iter().all(|s| s.mode == Mode::Off) {
-                    flow.done = true;
-                    flow.app = None;
-                }
+                flow.finish_if_off();
                 return;
             }
         }
+        let app = flow.app.get_or_insert_with(Box::default);
+        let st = &mut app.dirs[d];
         // Append in sequence order; retransmitted bytes skipped; a gap ends the stream for
         // length-framed protocols (HTTP resynchronises on the next request line).
-        let mode = st.mode;
         let cap = if mode == Mode::Dns { dns_lim } else { lim };
         let mut data_start = 0usize;
         match st.next_seq {
@@ -1309,7 +1384,7 @@ impl PacketDecoder {
                     st.skip = 0;
                     st.next_seq = Some(seq.wrapping_add(payload.len() as u32));
                     if mode != Mode::Http {
-                        st.mode = Mode::Off;
+                        flow.modes[d] = Mode::Off;
                         self.stats.drop("tcp: gap in stream");
                         return;
                     }
@@ -1358,15 +1433,15 @@ impl PacketDecoder {
             final_mode = Mode::Off;
             final_keep = Vec::new();
         }
-        let st = &mut app.dirs[usize::from(dir)];
-        st.mode = final_mode;
+        let st = &mut app.dirs[d];
+        flow.modes[d] = final_mode;
         st.buf = final_keep;
         st.skip = skip;
         let mut new_sni = None;
         for ev in events {
             match ev {
                 StreamEvent::Dns(m) => {
-                    let mut o = self.app_obs(&t, &key, "dns", "dns");
+                    let mut o = self.app_obs(&t, "dns", "dns");
                     o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
                     o.dns_question_name = m.qname.map(Cow::Owned);
                     o.dns_answers = m
@@ -1380,7 +1455,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::Http(h) => {
-                    let mut o = self.app_obs(&t, &key, "http", "http");
+                    let mut o = self.app_obs(&t, "http", "http");
                     let host = h.host.clone().unwrap_or_else(|| {
                         let ip = match t.dst {
                             IpAddr::V6(a) => format!("[{a}]"),
@@ -1414,7 +1489,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ClientHello(ch) => {
-                    let mut o = self.app_obs(&t, &key, "tls", "tls");
+                    let mut o = self.app_obs(&t, "tls", "tls");
                     o.ja3 = Some(tls::ja3(&ch).into());
                     o.ja4 = Some(tls::ja4(&ch, false).into());
                     new_sni = ch.sni.clone();
@@ -1422,7 +1497,7 @@ impl PacketDecoder {
                     out.push(o);
                 }
                 StreamEvent::ServerCert(sha1) => {
-                    let mut o = self.app_obs(&t, &key, "tls", "tls");
+                    let mut o = self.app_obs(&t, "tls", "tls");
                     o.tls_server_sha1 = Some(sha1.into());
                     o.tls_sni = sni.clone().map(Cow::Owned);
                     out.push(o);
@@ -1438,11 +1513,8 @@ impl PacketDecoder {
             }
         }
         if let Some(f) = self.cur.get_mut(&key) {
-            if let Some(app) = f.app.as_ref() {
-                if app.dirs.iter().all(|s| s.mode == Mode::Off) {
-                    f.done = true;
-                    f.app = None;
-                }
+            if f.app.is_some() {
+                f.finish_if_off();
             }
         }
     }
@@ -1599,4 +1671,87 @@ fn teredo_offset(p: &[u8]) -> Option<usize> {
     }
     let plen = usize::from(u16::from_be_bytes([v[4], v[5]]));
     (o + 40 + plen == p.len()).then_some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::community::community_id;
+
+    /// A raw IPv4 ICMP packet.
+    fn icmp4(src: [u8; 4], dst: [u8; 4], typ: u8, code: u8) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[typ, code, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+
+    fn flow_cids(packets: &[Vec<u8>]) -> Vec<(IpAddr, String)> {
+        let mut d = PacketDecoder::new(DecoderLimits::default());
+        let mut out = Vec::new();
+        for p in packets {
+            d.decode(LinkType::RAW, 0, p, Origin::None, &mut out);
+        }
+        out.iter()
+            .filter(|o| o.dataset == "flow")
+            .filter_map(|o| Some((o.source_ip?, o.community_id.as_ref()?.to_string())))
+            .collect()
+    }
+
+    /// Every direction of an ICMP flow reports the Community ID of the flow's first packet:
+    /// its type decides the pairing, and for a type without a reply type its direction.
+    #[test]
+    fn icmp_flow_keeps_first_packets_community_id() {
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let ip = |x: [u8; 4]| IpAddr::from(x);
+        // Destination unreachable (one-way) from b, then an echo request from a.
+        let got = flow_cids(&[icmp4(b, a, 3, 1), icmp4(a, b, 8, 0)]);
+        let want = community_id(ip(b), ip(a), 1, Some((3, 1)));
+        assert_eq!(got, vec![(ip(b), want.clone()), (ip(a), want)]);
+        // Echo request and reply: the same ID both ways, whichever comes first.
+        let got = flow_cids(&[icmp4(a, b, 0, 0), icmp4(b, a, 8, 0)]);
+        let want = community_id(ip(b), ip(a), 1, Some((8, 0)));
+        assert_eq!(got, vec![(ip(a), want.clone()), (ip(b), want)]);
+    }
+
+    /// A flow-table slot (hash, key, flow) fills one 64-byte cache line (the table aligns
+    /// its slots to 64; one byte more would double them).
+    #[test]
+    fn flow_slot_is_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Flow>(), 16);
+        assert_eq!(std::mem::size_of::<Option<(u64, FlowKey, Flow)>>(), 64);
+    }
+
+    fn addr(v6: bool, x: u128) -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(x))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(x as u32))
+        }
+    }
+
+    proptest::proptest! {
+        /// The packed key orders a tuple's ends as `(IpAddr, port)` does (families mixed
+        /// too), and both directions of a flow get the same key.
+        #[test]
+        fn flow_key_orders_as_ipaddr(
+            (v6a, v6b) in (proptest::bool::ANY, proptest::bool::ANY),
+            (x, y) in (0u128..4, 0u128..4),
+            (hx, hy) in (proptest::num::u128::ANY, proptest::num::u128::ANY),
+            (sp, dp) in (0u16..3, 0u16..3),
+        ) {
+            // Few distinct values, so that equal addresses and ports come up.
+            let (src, dst) = (addr(v6a, (x << 100) | (x + hx % 2)), addr(v6b, (y << 100) | (y + hy % 2)));
+            let t = Tuple { src, dst, sport: sp, dport: dp, proto: 6 };
+            let r = Tuple { src: dst, dst: src, sport: dp, dport: sp, proto: 6 };
+            let (k, dir) = FlowKey::of(&t);
+            let (kr, dir_r) = FlowKey::of(&r);
+            proptest::prop_assert_eq!(dir, u8::from((src, sp) > (dst, dp)));
+            if (src, sp) != (dst, dp) {
+                proptest::prop_assert_eq!(k, kr);
+                proptest::prop_assert_eq!(dir, 1 - dir_r);
+            }
+        }
+    }
 }

@@ -12,9 +12,15 @@ use super::decoder::FxHasher;
 /// A hash map from `K` to `V` with linear probing (load factor at most 1/2) and
 /// backward-shift deletion; capacity only grows (cleared tables keep it).
 pub(crate) struct FlowTable<K, V> {
-    slots: Vec<Option<(u64, K, V)>>,
+    slots: Vec<Slot<K, V>>,
     len: usize,
 }
+
+/// One slot, aligned to a cache line: the decoder's (hash, key, flow) is 64 bytes, and a
+/// slot that straddled two lines (a large allocation starts 16 bytes past a page) cost a
+/// second cache miss on every lookup, one the prefetch of its first line does not cover.
+#[repr(align(64))]
+struct Slot<K, V>(Option<(u64, K, V)>);
 
 impl<K: Hash + Eq, V> Default for FlowTable<K, V> {
     fn default() -> Self {
@@ -57,7 +63,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         let mask = self.mask();
         let mut i = self.home(h);
         loop {
-            match self.slots.get(i)? {
+            match &self.slots.get(i)?.0 {
                 None => return None,
                 Some((hh, k, _)) if *hh == h && k == key => return Some(i),
                 Some(_) => i = (i + 1) & mask,
@@ -65,22 +71,23 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         }
     }
 
-    /// The value of `key`.
+    /// The value of `key` (the decoder only needs [`FlowTable::get_mut`]).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         let i = self.find(Self::hash(key), key)?;
-        self.slots.get(i)?.as_ref().map(|s| &s.2)
+        self.slots.get(i)?.0.as_ref().map(|s| &s.2)
     }
 
     /// The value of `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.find(Self::hash(key), key)?;
-        self.slots.get_mut(i)?.as_mut().map(|s| &mut s.2)
+        self.slots.get_mut(i)?.0.as_mut().map(|s| &mut s.2)
     }
 
     /// Ask the CPU for the cache line where `key`'s probe starts.
     pub(crate) fn prefetch(&self, key: &K) {
         if let Some(s) = self.slots.get(self.home(Self::hash(key))) {
-            prefetch((s as *const Option<(u64, K, V)>).cast::<u8>());
+            prefetch((s as *const Slot<K, V>).cast::<u8>());
         }
     }
 
@@ -89,7 +96,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         let h = Self::hash(&key);
         if let Some(i) = self.find(h, &key) {
             if let Some(s) = self.slots.get_mut(i) {
-                *s = Some((h, key, value));
+                s.0 = Some((h, key, value));
             }
             return;
         }
@@ -98,26 +105,26 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         }
         let mask = self.mask();
         let mut i = self.home(h);
-        while let Some(Some(_)) = self.slots.get(i) {
+        while let Some(Slot(Some(_))) = self.slots.get(i) {
             i = (i + 1) & mask;
         }
         if let Some(s) = self.slots.get_mut(i) {
-            *s = Some((h, key, value));
+            s.0 = Some((h, key, value));
             self.len += 1;
         }
     }
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, (0..cap).map(|_| None).collect());
+        let old = std::mem::replace(&mut self.slots, (0..cap).map(|_| Slot(None)).collect());
         let mask = cap - 1;
-        for (h, k, v) in old.into_iter().flatten() {
+        for (h, k, v) in old.into_iter().filter_map(|s| s.0) {
             let mut i = self.home(h);
-            while let Some(Some(_)) = self.slots.get(i) {
+            while let Some(Slot(Some(_))) = self.slots.get(i) {
                 i = (i + 1) & mask;
             }
             if let Some(s) = self.slots.get_mut(i) {
-                *s = Some((h, k, v));
+                s.0 = Some((h, k, v));
             }
         }
     }
@@ -125,18 +132,18 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
     /// Remove `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let i = self.find(Self::hash(key), key)?;
-        let (_, _, v) = self.slots.get_mut(i)?.take()?;
+        let (_, _, v) = self.slots.get_mut(i)?.0.take()?;
         self.len -= 1;
         // Backward shift: later entries of the probe run move up into the hole unless their
         // home slot lies (cyclically) after the hole.
         let mask = self.mask();
         let (mut hole, mut j) = (i, (i + 1) & mask);
-        while let Some(Some((h, _, _))) = self.slots.get(j) {
+        while let Some(Slot(Some((h, _, _)))) = self.slots.get(j) {
             let home = self.home(*h);
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                let moved = self.slots.get_mut(j).and_then(Option::take);
+                let moved = self.slots.get_mut(j).and_then(|s| s.0.take());
                 if let Some(s) = self.slots.get_mut(hole) {
-                    *s = moved;
+                    s.0 = moved;
                 }
                 hole = j;
             }
@@ -148,7 +155,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
     /// Drop every entry, keeping the capacity.
     pub(crate) fn clear(&mut self) {
         if self.len > 0 {
-            self.slots.iter_mut().for_each(|s| *s = None);
+            self.slots.iter_mut().for_each(|s| s.0 = None);
             self.len = 0;
         }
     }

@@ -149,7 +149,11 @@ pub fn replay_parallel(
                         dec.decode(p.link, p.ts, data, origin, &mut out);
                     }
                     if !out.is_empty() {
-                        sink(w, std::mem::take(&mut out));
+                        // The sink takes the batch's observations; the next batch's vector
+                        // starts at the capacity this one grew to instead of growing (and
+                        // moving its observations) from empty.
+                        let fresh = Vec::with_capacity(out.capacity());
+                        sink(w, std::mem::replace(&mut out, fresh));
                     }
                     // Unmap as soon as no batch needs the window any more.
                     b.window = None;

@@ -3,7 +3,6 @@
 
 use md5::{Digest, Md5};
 use sha2::Sha256;
-use std::fmt::Write as _;
 
 /// The ClientHello fields fingerprints and indicators need.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -173,26 +172,52 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
     Ok(ch)
 }
 
-fn join_dec<T: std::fmt::Display>(out: &mut String, v: impl Iterator<Item = T>) {
+fn join_dec<T: Into<u16>>(out: &mut String, v: impl Iterator<Item = T>) {
     for (i, x) in v.enumerate() {
         if i > 0 {
             out.push('-');
         }
-        let _ = write!(out, "{x}");
+        push_dec(out, x.into());
+    }
+}
+
+/// `x` in decimal, as `write!(out, "{x}")` would, without the formatting machinery (it
+/// runs for every cipher and extension of every ClientHello).
+fn push_dec(out: &mut String, x: u16) {
+    let mut digits = [0u8; 5];
+    let mut n = x;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        out.push(char::from(*d));
     }
 }
 
 /// The JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
 pub fn ja3_string(ch: &ClientHello) -> String {
     let mut s = String::with_capacity(256);
-    let _ = write!(s, "{},", ch.version);
-    join_dec(&mut s, ch.ciphers.iter().filter(|c| !is_grease(**c)));
+    push_dec(&mut s, ch.version);
     s.push(',');
-    join_dec(&mut s, ch.extensions.iter().filter(|c| !is_grease(**c)));
+    join_dec(
+        &mut s,
+        ch.ciphers.iter().copied().filter(|c| !is_grease(*c)),
+    );
     s.push(',');
-    join_dec(&mut s, ch.groups.iter().filter(|c| !is_grease(**c)));
+    join_dec(
+        &mut s,
+        ch.extensions.iter().copied().filter(|c| !is_grease(*c)),
+    );
     s.push(',');
-    join_dec(&mut s, ch.point_formats.iter());
+    join_dec(&mut s, ch.groups.iter().copied().filter(|c| !is_grease(*c)));
+    s.push(',');
+    join_dec(&mut s, ch.point_formats.iter().copied());
     s
 }
 
@@ -212,17 +237,17 @@ pub fn ja3(ch: &ClientHello) -> String {
     hex(&Md5::digest(ja3_string(ch).as_bytes()))
 }
 
+/// The first 12 hex digits of the SHA-256 of `s` (`000000000000` for an empty `s`).
 fn sha12(s: &str) -> String {
     if s.is_empty() {
         return "000000000000".into();
     }
-    let mut h = hex(&Sha256::digest(s.as_bytes()));
-    h.truncate(12);
-    h
+    let h = Sha256::digest(s.as_bytes());
+    hex(h.get(..6).unwrap_or(&[]))
 }
 
-fn hex_list(v: impl Iterator<Item = u16>) -> String {
-    let mut s = String::new();
+fn hex_list(v: impl ExactSizeIterator<Item = u16>) -> String {
+    let mut s = String::with_capacity(v.len() * 5);
     for (i, x) in v.enumerate() {
         if i > 0 {
             s.push(',');
@@ -272,24 +297,27 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
             let f = a[0];
             let l = a[a.len() - 1];
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-                format!("{}{}", f as char, l as char)
+                [char::from(f), char::from(l)].iter().collect::<String>()
             } else {
                 let h = hex(a);
                 let hb = h.as_bytes();
-                format!("{}{}", hb[0] as char, hb[hb.len() - 1] as char)
+                [char::from(hb[0]), char::from(hb[hb.len() - 1])]
+                    .iter()
+                    .collect()
             }
         }
         _ => "00".into(),
     };
-    let a = format!(
-        "{}{}{}{:02}{:02}{}",
-        if quic { 'q' } else { 't' },
-        ver,
-        if ch.sni.is_some() { 'd' } else { 'i' },
-        ciphers.len().min(99),
-        exts.len().min(99),
-        alpn
-    );
+    // `{q|t}{ver}{d|i}{ciphers:02}{extensions:02}{alpn}_{b}_{c}`, built without format!.
+    let mut out = String::with_capacity(36);
+    out.push(if quic { 'q' } else { 't' });
+    out.push_str(ver);
+    out.push(if ch.sni.is_some() { 'd' } else { 'i' });
+    for n in [ciphers.len().min(99), exts.len().min(99)] {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    }
+    out.push_str(&alpn);
     ciphers.sort_unstable();
     let b = sha12(&hex_list(ciphers.into_iter()));
     let mut sorted: Vec<u16> = exts.into_iter().filter(|e| *e != 0 && *e != 16).collect();
@@ -305,8 +333,11 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
         cs.push('_');
         cs.push_str(&hex_list(sigs.into_iter()));
     }
-    let c = sha12(&cs);
-    format!("{a}_{b}_{c}")
+    out.push('_');
+    out.push_str(&b);
+    out.push('_');
+    out.push_str(&sha12(&cs));
+    out
 }
 
 /// Result of scanning a record-layer stream for handshake messages.
@@ -411,6 +442,16 @@ mod tests {
     /// A Chrome 143 ClientHello as fingerprinted by browserleaks.com (its ja4_ro gives the
     /// original cipher/extension/signature order, its ja3_text the groups and point formats)
     /// with its published JA4 and JA3 results.
+    /// [`push_dec`] writes what `{}` does, for every value.
+    #[test]
+    fn push_dec_is_display() {
+        for x in 0..=u16::MAX {
+            let mut s = String::from("-");
+            push_dec(&mut s, x);
+            assert_eq!(s, format!("-{x}"));
+        }
+    }
+
     #[test]
     fn ja4_and_ja3_against_published_vector() {
         let ch = ClientHello {
