@@ -652,7 +652,7 @@ impl PacketDecoder {
             dport,
             proto,
         };
-        self.cur.prefetch(&Self::flow_key(&t).0);
+        self.cur.prefetch(&FlowKey::of(&t).0);
     }
 
     /// Decode one captured packet; push every observation it yields (DNS message, HTTP
@@ -988,10 +988,6 @@ impl PacketDecoder {
         }
     }
 
-    fn flow_key(t: &Tuple) -> (FlowKey, u8) {
-        FlowKey::of(t)
-    }
-
     /// Find or create the flow; emit the flow observation for a new direction.
     fn flow(
         &mut self,
@@ -999,7 +995,7 @@ impl PacketDecoder {
         icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
     ) -> (FlowKey, u8, bool) {
-        let (key, dir) = Self::flow_key(t);
+        let (key, dir) = FlowKey::of(t);
         let mut done = false;
         let emit = self.limits.flow_observations;
         let mut cid = None;

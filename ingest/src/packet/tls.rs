@@ -439,9 +439,6 @@ mod tests {
             .collect()
     }
 
-    /// A Chrome 143 ClientHello as fingerprinted by browserleaks.com (its ja4_ro gives the
-    /// original cipher/extension/signature order, its ja3_text the groups and point formats)
-    /// with its published JA4 and JA3 results.
     /// [`push_dec`] writes what `{}` does, for every value.
     #[test]
     fn push_dec_is_display() {
@@ -452,6 +449,9 @@ mod tests {
         }
     }
 
+    /// A Chrome 143 ClientHello as fingerprinted by browserleaks.com (its ja4_ro gives the
+    /// original cipher/extension/signature order, its ja3_text the groups and point formats)
+    /// with its published JA4 and JA3 results.
     #[test]
     fn ja4_and_ja3_against_published_vector() {
         let ch = ClientHello {
