@@ -222,7 +222,8 @@ fn parse_ipv4_sse2(b: &[u8]) -> Option<std::net::Ipv4Addr> {
         }
     };
     let live = (1u32 << n) - 1;
-    if (dots | digits) & live != live || dots & live != dots || dots.count_ones() != 3 {
+    // The zero bytes past the text are neither dots nor digits, so `dots` lies within it.
+    if (dots | digits) & live != live || dots.count_ones() != 3 {
         return None;
     }
     let p1 = dots.trailing_zeros() as usize;
