@@ -965,8 +965,8 @@ impl Snapshot {
 
     /// Every indicator in id order: by itype, then by value, except that domains come in
     /// the order of their label-reversed names (`com.example`, `com.example.www`, `net.a`),
-    /// as the domain FST holds them. Records
-    /// are decoded a block at a time, each block split over the available cores.
+    /// as the domain FST holds them. Records are decoded a block at a time, each block split
+    /// over the available cores.
     pub fn iter(&self) -> impl Iterator<Item = Indicator> + '_ {
         const BLOCK: usize = 1 << 16;
         let vals = self.all_values();
@@ -1086,7 +1086,6 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     }
 }
 
-/// `www.example.com` → `com.example.www` (at most 253 bytes).
 /// The order of snapshot ids (and of [`Snapshot::iter`]): by itype, then by value bytes,
 /// except that two domains compare by their label-reversed names (`com.example.www`),
 /// the domain FST's key order.
@@ -1101,6 +1100,7 @@ pub fn id_order(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     })
 }
 
+/// `www.example.com` → `com.example.www` (at most 253 bytes).
 fn reverse_labels(name: &str) -> Option<Vec<u8>> {
     if name.len() > 253 {
         return None;

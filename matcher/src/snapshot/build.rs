@@ -84,7 +84,7 @@ pub(crate) fn compile(
             doms = in_key_order;
             let split = shard_split(&arena, &entries);
             let (first, second) = entries.split_at(split);
-            // The rank/id permutation (a cache-missing cycle walk) beside the two shards.
+            // The exact-only bits (`domains.idx`) beside the two shards.
             let ((s0, s1), idx) = rayon::join(
                 || {
                     rayon::join(
