@@ -144,7 +144,7 @@ const STEP: usize = 16;
 ///
 /// Snapshots written by this version number domains in key order, so the map is the
 /// identity and the file (`TRWE`, n, then n exact-only bits) is 1 bit per domain.
-/// Snapshots written before numbered domains by value and still open: `TRWD`, n, width w,
+/// Snapshots written before that numbered domains by value; they still open: `TRWD`, n, width w,
 /// nshort; then bit-packed: n × (w+1) bits rank →
 /// (domain index, exact-only bit w) (the permutation π); a bitmap of n bits marking every
 /// [`STEP`]-th element along each cycle of π longer than STEP; per 64-bit word of the bitmap
