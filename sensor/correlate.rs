@@ -52,6 +52,9 @@ impl AlertProbe for Correlator<'_> {
     fn url_and_domain(&self, url: &[u8], host: &str) -> bool {
         self.snapshot.may_alert_url_and_domain(url, host)
     }
+    fn plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
+        self.snapshot.may_alert_plain_http_url(url, host)
+    }
     fn prefetch_ip(&self, ip: IpAddr) {
         self.snapshot.prefetch_ip(ip);
     }

@@ -776,6 +776,18 @@ impl Snapshot {
         }
     }
 
+    /// [`Snapshot::may_alert_url_and_domain`] for a URL whose host [`text::plain_http_host`]
+    /// returned: such a host is ASCII, its own normalised form and no IP literal, so without
+    /// patterns only its Bloom probes remain. A `host` that is not UTF-8 answers "maybe".
+    pub fn may_alert_plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
+        match &self.prefilter {
+            Some(pf) if self.patterns.is_none() => {
+                host.len() <= text::MAX_HOST_LEN && pf.may_contain_name(host)
+            }
+            _ => std::str::from_utf8(host).map_or(true, |h| self.may_alert_url_and_domain(url, h)),
+        }
+    }
+
     /// Could [`Matcher::match_pattern`] on `text` return a hit? Exact (the automaton's
     /// `is_match`).
     pub fn may_alert_pattern(&self, text: &[u8]) -> bool {

@@ -1,11 +1,12 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
 use super::util::{
-    find, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16, path_only,
-    split_host_port, split_url, trim, trim_eol, Line, Tokens,
+    find, first_tokens, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16,
+    path_only, split_host_port, split_url, trim, trim_eol, Line, Tokens,
 };
 use super::{AlertProbe, LineParser, ParseError, Screened};
 use crate::Observation;
+use matcher::text::plain_http_host;
 use std::borrow::Cow;
 
 /// Squid native access.log:
@@ -68,23 +69,21 @@ impl LineParser for SquidParser {
         // The same tokens and checks as `parse`, handing the probe what `parse` would put
         // in `source.ip`, `destination.ip` and `url.*`.
         let line = trim_eol(line);
-        let mut t = Tokens::new(line);
-        let Some(ts) = t.next() else {
-            return Screened::Unsure;
-        };
-        if parse_epoch(ts).is_none() {
+        let [ts, _elapsed, client, _action, _size, method, url, _ident, hier] =
+            first_tokens::<9>(line);
+        if ts.and_then(parse_epoch).is_none() {
             return Screened::Unsure; // comments, `logformat combined`, errors
         }
-        let (Some(_elapsed), Some(client), Some(_action), Some(_size), Some(method), Some(url)) =
-            (t.next(), t.next(), t.next(), t.next(), t.next(), t.next())
-        else {
-            return Screened::Unsure;
+        let (Some(client), Some(method), Some(url)) = (client, method, url) else {
+            return Screened::Unsure; // too few fields
         };
-        let _ident = t.next();
-        let hier = t.next();
         let client = parse_ip(client);
         let server = hier
-            .and_then(|h| memchr::memchr(b'/', h).map(|slash| &h[slash + 1..]))
+            .and_then(|h| {
+                h.iter()
+                    .position(|&c| c == b'/')
+                    .map(|slash| &h[slash + 1..])
+            })
             .and_then(parse_ip);
         // Start both addresses' memory loads, then work on the URL while they arrive.
         for ip in [client, server].into_iter().flatten() {
@@ -118,6 +117,11 @@ fn screen_target(target: &[u8], connect: bool, probe: &dyn AlertProbe) -> bool {
     };
     if target.is_empty() || target == b"-" {
         return false;
+    }
+    // Most proxy URLs: `http(s)://host/...` with a plain lower-case host, which `split_url`
+    // and `domain()` would hand over unchanged.
+    if let Some(host) = plain_http_host(target) {
+        return probe.plain_http_url(target, host);
     }
     if let Some(u) = split_url(target) {
         // `domain()` of the host: UTF-8, one trailing dot off, none when empty.
@@ -494,6 +498,9 @@ mod tests {
             pick(vec!["GET", "CONNECT", "POST", "get"]),
             pick(vec![
                 "http://Evil.Example./a?b=1",
+                "http://evil.example/a?b=1",
+                "https://a-b.example/",
+                "http://x1.example",
                 "http://user@evil.example:8080/x#f",
                 "https://[2001:db8::1]:443/p",
                 "http://203.0.113.9/",

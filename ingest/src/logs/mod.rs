@@ -244,6 +244,13 @@ pub trait AlertProbe {
             Err(_) => true,
         }
     }
+    /// [`AlertProbe::url_and_domain`] for a URL whose host
+    /// [`matcher::text::plain_http_host`] found (`http(s)://host/...` with a plain
+    /// lower-case ASCII host: `host` is its `url.domain` as is), which an implementation
+    /// may answer without looking at the URL again.
+    fn plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
+        std::str::from_utf8(host).map_or(true, |h| self.url_and_domain(url, h))
+    }
     /// A hint that `ip(ip)` will be asked soon (lets an implementation start a memory
     /// load early). Does nothing by default.
     fn prefetch_ip(&self, ip: std::net::IpAddr) {

@@ -122,6 +122,81 @@ impl<'a> Iterator for Tokens<'a> {
     }
 }
 
+/// The first `N` blank-separated tokens of `line`, exactly as [`Tokens`] yields them
+/// (`None` past the last one), found 16 bytes at a time: one compare per block marks the
+/// blanks, and every token edge is a bit of the block's blank/non-blank transitions. The
+/// hot-path tokeniser of the Squid pre-screen (no call per token).
+#[inline]
+pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
+    let mut out = [None; N];
+    let mut count = 0;
+    // Start of the token being read; `usize::MAX` between tokens.
+    let mut start = usize::MAX;
+    // The byte before the block was not blank (there is nothing before the line: blank).
+    let mut carry = 0u32;
+    let mut base = 0;
+    while base < line.len() {
+        let non_blank = !blank_mask16(&line[base..]) & 0xffff;
+        // A bit per byte whose blankness differs from the byte before it: token edges.
+        let mut edges = (non_blank ^ ((non_blank << 1) | carry)) & 0xffff;
+        carry = non_blank >> 15;
+        while edges != 0 {
+            let pos = base + edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            if start == usize::MAX {
+                start = pos;
+            } else {
+                // Blank-padding past the line's end closes its last token at `line.len()`.
+                out[count] = line.get(start..pos.min(line.len()));
+                count += 1;
+                if count == N {
+                    return out;
+                }
+                start = usize::MAX;
+            }
+        }
+        base += 16;
+    }
+    if start != usize::MAX {
+        out[count] = line.get(start..);
+    }
+    out
+}
+
+/// Bit `i` set when byte `i` of `b` (the first 16; bytes past its end count as blank) is a
+/// space or a tab.
+#[inline]
+fn blank_mask16(b: &[u8]) -> u32 {
+    let mut pad = [b' '; 16];
+    let block: &[u8] = if b.len() >= 16 {
+        &b[..16]
+    } else {
+        pad[..b.len()].copy_from_slice(b);
+        &pad
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let blank = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
+            );
+            _mm_movemask_epi8(blank) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b' ' || c == b'\t')
+            .fold(0u32, |m, (i, _)| m | 1 << i)
+    }
+}
+
 /// Find `needle` in `hay`.
 #[inline]
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -207,14 +282,27 @@ fn parse_ipv4_sse2(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     if !(7..=15).contains(&n) {
         return None;
     }
-    // Three zero bytes before the text, so an octet's three digit slots never underflow.
-    let mut buf = [0u8; 19];
-    buf[3..3 + n].copy_from_slice(b);
+    // The text in the low `n` bytes of a vector and zeros above it, from two overlapping
+    // loads straight from the slice (a copy into a buffer would stall the vector load).
+    let le64 = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (lo, hi) = if n == 7 {
+        let le32 =
+            |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+        (le32(0) | le32(3) << 24, 0)
+    } else if n == 8 {
+        (le64(0), 0)
+    } else {
+        (le64(0), le64(n - 8) >> ((16 - n) * 8))
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline; no memory is read.
+    let v = unsafe { _mm_set_epi64x(hi as i64, lo as i64) };
     let (dots, digits) = {
-        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads 16 bytes of `buf`
-        // (19 long) from offset 3.
+        // SAFETY: as above.
         unsafe {
-            let v = _mm_loadu_si128(buf.as_ptr().add(3).cast());
             let dots = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32;
             let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
             let le9 = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
@@ -229,22 +317,19 @@ fn parse_ipv4_sse2(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     let p1 = dots.trailing_zeros() as usize;
     let p2 = (dots & (dots - 1)).trailing_zeros() as usize;
     let p3 = 31 - dots.leading_zeros() as usize;
+    let d = |i: usize| u32::from(b[i].wrapping_sub(b'0'));
     let mut a = [0u8; 4];
     for (k, (s, e)) in [(0, p1), (p1 + 1, p2), (p2 + 1, p3), (p3 + 1, n)]
         .into_iter()
         .enumerate()
     {
-        let len = e.wrapping_sub(s);
-        if !(1..=3).contains(&len) {
-            return None;
-        }
-        // Digits of the octet right-aligned in three slots (slots before it are masked).
-        let d = |i: usize| u32::from(buf[3 + e - i].wrapping_sub(b'0'));
-        let v = d(1) + if len >= 2 { 10 * d(2) } else { 0 } + if len == 3 { 100 * d(3) } else { 0 };
-        if v > 255 || (len > 1 && buf[3 + s] == b'0') {
-            return None;
-        }
-        a[k] = v as u8;
+        let v = match e.wrapping_sub(s) {
+            1 => d(s),
+            2 if b[s] != b'0' => 10 * d(s) + d(s + 1),
+            3 if b[s] != b'0' => 100 * d(s) + 10 * d(s + 1) + d(s + 2),
+            _ => return None, // empty, too long, or a leading zero (std rejects those too)
+        };
+        a[k] = u8::try_from(v).ok()?;
     }
     Some(std::net::Ipv4Addr::from(a))
 }
@@ -639,6 +724,14 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The block tokeniser yields exactly the first tokens `Tokens` does.
+        #[test]
+        fn first_tokens_agree_with_tokens(s in prop::collection::vec(prop::sample::select(vec![b' ', b'\t', b'a', b'.', b'\n', 0xff]), 0..80)) {
+            let want: Vec<Option<&[u8]>> = Tokens::new(&s).map(Some).chain(std::iter::repeat(None)).take(9).collect();
+            prop_assert_eq!(first_tokens::<9>(&s).to_vec(), want.clone());
+            prop_assert_eq!(first_tokens::<3>(&s).to_vec(), want[..3].to_vec());
+        }
 
         /// The one-pass parser answers exactly like the standard library.
         #[test]

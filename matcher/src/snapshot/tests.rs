@@ -723,6 +723,16 @@ fn prefilter_is_sound(s: &Snapshot, c: &Case) -> Result<(), TestCaseError> {
                 "url+host {:?}",
                 u
             );
+            // The scanner's shortcut for plain `http(s)://host/` URLs answers the same.
+            if let Some(plain) = crate::text::plain_http_host(u.as_bytes()) {
+                prop_assert_eq!(plain, host.as_bytes());
+                prop_assert_eq!(
+                    s.may_alert_plain_http_url(u.as_bytes(), plain),
+                    s.may_alert_url_and_domain(u.as_bytes(), host),
+                    "plain url {:?}",
+                    u
+                );
+            }
         }
     }
     for ip in &c.ips {
