@@ -815,6 +815,19 @@ mod tests {
         ] {
             assert_eq!(parse_ip(s.as_bytes()), s.parse().ok(), "{s}");
         }
+        // Every octet text of one to three digits (leading zeros included), in every slot.
+        for v in 0..1000 {
+            for octet in [format!("{v}"), format!("{v:02}"), format!("{v:03}")] {
+                for s in [
+                    format!("{octet}.1.22.3"),
+                    format!("1.{octet}.2.33"),
+                    format!("11.2.{octet}.3"),
+                    format!("1.2.3.{octet}"),
+                ] {
+                    assert_eq!(parse_ip(s.as_bytes()), s.parse().ok(), "{s}");
+                }
+            }
+        }
     }
 
     #[test]
