@@ -708,9 +708,12 @@ impl Snapshot {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
                 // One bit per /24: does any alerting range touch it? (built on first use)
-                let loud = self
-                    .loud_v4
-                    .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id)));
+                let loud = match self.loud_v4.get() {
+                    Some(loud) => loud,
+                    None => self
+                        .loud_v4
+                        .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id))),
+                };
                 let block = (a >> 8) as usize;
                 if loud
                     .get(block / 64)

@@ -1,8 +1,8 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
 use super::util::{
-    find, first_tokens, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime, parse_u16,
-    path_only, split_host_port, split_url, trim, trim_eol, Line, Tokens,
+    find, first_tokens, is_epoch, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime,
+    parse_u16, path_only, split_host_port, split_url, trim, trim_eol, Line, Tokens,
 };
 use super::{AlertProbe, LineParser, ParseError, Screened};
 use crate::Observation;
@@ -71,7 +71,7 @@ impl LineParser for SquidParser {
         let line = trim_eol(line);
         let [ts, _elapsed, client, _action, _size, method, url, _ident, hier] =
             first_tokens::<9>(line);
-        if ts.and_then(parse_epoch).is_none() {
+        if !ts.is_some_and(is_epoch) {
             return Screened::Unsure; // comments, `logformat combined`, errors
         }
         let (Some(client), Some(method), Some(url)) = (client, method, url) else {

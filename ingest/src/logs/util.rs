@@ -349,6 +349,30 @@ pub(crate) fn parse_u16(b: &[u8]) -> Option<u16> {
     u16::try_from(v).ok()
 }
 
+/// `parse_epoch(b).is_some()` without computing the value or calling out for the dot (the
+/// Squid pre-screen's timestamp check); only an integer part past 9,223,372,035 s, where
+/// the nanosecond value may overflow, goes to [`parse_epoch`] itself.
+#[inline]
+pub(crate) fn is_epoch(b: &[u8]) -> bool {
+    let int_len = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
+    let fraction_ok = match &b[int_len..] {
+        [] => true,
+        [b'.', fraction @ ..] => fraction.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if int_len == 0 || !fraction_ok {
+        return false;
+    }
+    // Equal-length digit strings compare like their values.
+    if int_len <= 9 || (int_len == 10 && b[..10] < b"9223372036"[..]) {
+        return true;
+    }
+    parse_epoch(b).is_some()
+}
+
 /// Parse up to `n` leading ASCII digits exactly (`n` digits required).
 fn digits(b: &[u8], n: usize) -> Option<i64> {
     let d = b.get(..n)?;
@@ -724,6 +748,12 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The screen's timestamp check answers exactly like the parser.
+        #[test]
+        fn is_epoch_agrees_with_parse_epoch(s in "[0-9]{0,12}(\\.[0-9]{0,12})?[.x0-9]{0,2}|92233720[0-9]{2,3}(\\.[0-9]{0,10})?") {
+            prop_assert_eq!(is_epoch(s.as_bytes()), parse_epoch(s.as_bytes()).is_some(), "{:?}", s);
+        }
 
         /// The block tokeniser yields exactly the first tokens `Tokens` does.
         #[test]
