@@ -616,11 +616,58 @@ fn screen_shapes_log() -> Vec<u8> {
     out
 }
 
+/// The shapes of [`screen_shapes_log`] as Apache/nginx combined lines (origin-form paths and
+/// absolute URLs, user agents that do and do not name a pattern, odd request lines).
+fn combined_shapes_log() -> Vec<u8> {
+    let agents = [
+        "Mozilla/5.0",
+        "-",
+        "",
+        "bot (+http://x.example/gate.php)",
+        "curl/8.0",
+    ];
+    let mut out = Vec::new();
+    let squid = screen_shapes_log();
+    for (n, line) in squid.split(|&b| b == b'\n').enumerate() {
+        let f: Vec<&[u8]> = line
+            .split(|&b| b == b' ')
+            .filter(|t| !t.is_empty())
+            .collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let (client, method, target) = (f[2], f[5], f[6]);
+        let path_form = target
+            .iter()
+            .position(|&b| b == b'/')
+            .filter(|&i| n % 3 == 0 && target.get(i + 1) == Some(&b'/'))
+            .and_then(|i| {
+                target[i + 2..]
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map(|j| &target[i + 2 + j..])
+            });
+        out.extend_from_slice(client);
+        out.extend_from_slice(b" - - [04/Jan/2020:07:25:02 +0000] \"");
+        out.extend_from_slice(method);
+        out.push(b' ');
+        out.extend_from_slice(path_form.unwrap_or(target));
+        out.extend_from_slice(b" HTTP/1.1\" 200 512 \"-\" \"");
+        out.extend_from_slice(agents[n % agents.len()].as_bytes());
+        out.extend_from_slice(b"\"\n");
+    }
+    out.extend_from_slice(b"10.0.0.9 - - [04/Jan/2020:07:25:02 +0000] \"-\" 400 0 \"-\" \"-\"\n");
+    out.extend_from_slice(b"www.example.org 10.0.0.9 - - [04/Jan/2020:07:25:02 +0000] \"GET /gate.php HTTP/1.1\" 200 1 \"-\" \"-\"\n");
+    out
+}
+
 #[test]
 fn the_prefilter_changes_nothing_but_speed() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("shapes.log");
     std::fs::write(&log, screen_shapes_log()).expect("write log");
+    let combined = tmp.path().join("combined.log");
+    std::fs::write(&combined, combined_shapes_log()).expect("write log");
     // The samples' snapshot has a pattern feed (every URL takes the full path); one without
     // it lets plain http(s) hosts take the one-probe path.
     let full = sample_snapshot();
@@ -640,9 +687,11 @@ fn the_prefilter_changes_nothing_but_speed() {
     std::fs::write(&cfg, no_patterns).expect("write config");
     let plain = tmp.path().join("data");
     trawl_ok(&["-q", "update", "--config", p(&cfg), "--data", p(&plain)]);
-    // Squid lines are pre-screened; every other format's lookups are prefiltered one by one.
+    // Squid and combined lines are pre-screened; every other format's lookups are
+    // prefiltered one by one.
     let mut files = vec![
         p(&log).to_string(),
+        p(&combined).to_string(),
         "samples/logs/access.log".to_string(),
         "samples/logs/query.log".to_string(),
         "samples/logs/eve.json".to_string(),
@@ -654,6 +703,10 @@ fn the_prefilter_changes_nothing_but_speed() {
             "logs/suricata/elastic_test-eve-small.log",
             "logs/zeek-wrccdc/dns.log",
             "logs/zeek-misc/elastic_test-http.json.log",
+            "logs/crowdsec/apache2-logs/apache2-logs.log",
+            "logs/crowdsec/nginx_http-logs/nginx_http-logs.log",
+            "logs/fail2ban/apache-botsearch.log",
+            "logs/fail2ban/nginx-botsearch.log",
         ] {
             files.push(c.join(f).display().to_string());
         }
@@ -682,6 +735,12 @@ fn the_prefilter_changes_nothing_but_speed() {
             "dns.question.name",
         ] {
             assert!(fields.contains(f), "no {f} alert in {fields:?}");
+        }
+        // The pattern feed reaches paths and user agents (only with the full samples).
+        if data == full.path() {
+            for f in ["url.path", "user_agent.original"] {
+                assert!(fields.contains(f), "no {f} alert in {fields:?}");
+            }
         }
         assert!(alerts.len() > 500, "{} alerts", alerts.len());
     }

@@ -311,6 +311,58 @@ impl LineParser for CombinedParser {
         }
         Ok(Some(o))
     }
+
+    fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
+        // The same steps as `parse` for a plain access-log line; error logs, vhost-prefixed
+        // lines (whose URL `parse` assembles) and text that is not UTF-8 are left to it.
+        let line = trim(trim_eol(line));
+        if line.is_empty() || line[0] == b'#' || line[0] == b'[' || is_slash_date(line) {
+            return Screened::Unsure;
+        }
+        if find(line, b", client: ").is_some() {
+            return Screened::Unsure;
+        }
+        let Some(lb) = memchr::memchr(b'[', line) else {
+            return Screened::Unsure;
+        };
+        let [client, second, _, _, fifth] = first_tokens::<5>(&line[..lb]);
+        let (Some(client), None) = (client, fifth) else {
+            return Screened::Unsure; // no field, or a bad prefix
+        };
+        let client_ip = parse_ip(client);
+        if client_ip.is_none() && second.is_some_and(|t| parse_ip(t).is_some()) {
+            return Screened::Unsure; // `vhost client ...`
+        }
+        let after = &line[lb + 1..];
+        let Some(rb) = memchr::memchr(b']', after) else {
+            return Screened::Unsure;
+        };
+        if parse_clf_time(&after[..rb]).is_none() {
+            return Screened::Unsure;
+        }
+        let Some((req, rest)) = quoted(&after[rb + 1..]) else {
+            return Screened::Unsure;
+        };
+        if let Some(ip) = client_ip {
+            probe.prefetch_ip(ip);
+        }
+        let mut toks = Tokens::new(rest);
+        let _status = toks.next();
+        let _size = toks.next();
+        let user_agent = quoted(toks.rest())
+            .and_then(|(_, rest)| quoted(rest))
+            .map(|(ua, _)| ua)
+            .filter(|ua| !ua.is_empty() && *ua != b"-");
+        let ua_may_alert =
+            user_agent.is_some_and(|ua| std::str::from_utf8(ua).is_err() || probe.pattern(ua));
+        let target_may_alert = split_request(req)
+            .is_some_and(|(method, target)| screen_target(target, method == b"CONNECT", probe));
+        if ua_may_alert || target_may_alert || client_ip.is_some_and(|ip| probe.ip(ip)) {
+            Screened::Unsure
+        } else {
+            Screened::Clean
+        }
+    }
 }
 
 /// Does `b` start with `YYYY/MM/DD HH:MM:SS`?
@@ -585,6 +637,110 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn combinedish() -> impl Strategy<Value = Vec<u8>> {
+        let pick = |v: Vec<&'static str>| prop::sample::select(v).prop_map(String::from);
+        (
+            pick(vec![
+                "",
+                "",
+                "www.example.org ",
+                "www.example.org:8080 ",
+                "2001:db8::5 ",
+            ]),
+            pick(vec![
+                "10.0.0.1",
+                "::1",
+                "host",
+                "-",
+                "203.0.113.7",
+                "010.1.1.1",
+            ]),
+            pick(vec![" - - ", " - frank ", " ", " a b c d "]),
+            pick(vec![
+                "[10/Oct/2000:13:55:36 -0700]",
+                "[10/Oct/2000:13:55:36 +0000]",
+                "[10/Foo/2000:13:55:36 -0700]",
+                "[bad]",
+                "",
+            ]),
+            pick(vec![
+                " \"GET http://evil.example/a?b=1 HTTP/1.1\"",
+                " \"GET http://Evil.Example./x HTTP/1.0\"",
+                " \"GET /only/path?q HTTP/1.1\"",
+                " \"CONNECT login.example:443 HTTP/1.1\"",
+                " \"get /x HTTP/1.1\"",
+                " \"-\"",
+                " \"GET https://[2001:db8::1]:443/p HTTP/2.0\"",
+                " \"POST http://\u{e9}x.example/\u{fc} HTTP/1.1\"",
+                " \"GET /a\\\"b HTTP/1.1\"",
+                " \"GET http://a.example",
+            ]),
+            pick(vec![" 200 2326", " 404 -", " - -", ""]),
+            pick(vec![
+                " \"-\" \"Mozilla/5.0\"",
+                " \"http://ref.example/\" \"curl/8.0\"",
+                " \"-\" \"-\"",
+                " \"-\" \"\"",
+                " \"-\"",
+                "",
+            ]),
+            prop::collection::vec(any::<u8>(), 0..4),
+        )
+            .prop_map(|(vhost, client, mid, time, req, status, tail, junk)| {
+                let mut line =
+                    format!("{vhost}{client}{mid}{time}{req}{status}{tail}").into_bytes();
+                line.extend_from_slice(&junk);
+                line
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The combined-log screen, like the Squid one: it asks exactly what the correlator
+        /// would look up after `parse`, and is `Clean` only for lines `parse` turns into an
+        /// observation.
+        #[test]
+        fn combined_screen_asks_what_parse_yields(line in combinedish()) {
+            let no = Recorder { answer: false, asked: RefCell::new(Vec::new()) };
+            let parsed = CombinedParser.parse(&line);
+            if CombinedParser.screen(&line, &no) == Screened::Clean {
+                let o = match parsed {
+                    Ok(Some(o)) => o,
+                    other => return Err(TestCaseError::fail(format!("clean but parse gave {other:?}"))),
+                };
+                let mut asked = no.asked.into_inner();
+                asked.retain(|a| a.0 != "prefetch");
+                asked.sort();
+                prop_assert_eq!(asked, lookups(&o), "{:?}", String::from_utf8_lossy(&line));
+                let yes = Recorder { answer: true, asked: RefCell::new(Vec::new()) };
+                prop_assert_eq!(
+                    CombinedParser.screen(&line, &yes) == Screened::Clean,
+                    lookups(&o).is_empty()
+                );
+            }
+        }
+    }
+
+    /// The common combined line is screened (not merely passed on to `parse`).
+    #[test]
+    fn combined_screen_settles_plain_lines() {
+        let no = Recorder {
+            answer: false,
+            asked: RefCell::new(Vec::new()),
+        };
+        let line = b"203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET http://evil.example/a?b=1 HTTP/1.1\" 200 2326 \"-\" \"Mozilla/5.0\"\n";
+        assert_eq!(CombinedParser.screen(line, &no), Screened::Clean);
+        let yes = Recorder {
+            answer: true,
+            asked: RefCell::new(Vec::new()),
+        };
+        assert_eq!(CombinedParser.screen(line, &yes), Screened::Unsure);
+        // A vhost-prefixed line is left to `parse`, which builds its URL.
+        let vhost = b"www.example.org 203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 1 \"-\" \"-\"";
+        assert_eq!(CombinedParser.screen(vhost, &no), Screened::Unsure);
     }
 
     #[test]
