@@ -10,6 +10,9 @@
 //! and the full parse only for the lines it cannot clear; `squid_parsed_then_prefiltered` is
 //! the same answer without the screen (full parse, then the prefilter per value), and
 //! `squid_varied` the full parse of those lines alone (hosts spread over a million names).
+//! `combined_screened` and `combined_parsed_then_prefiltered` are the same pair for
+//! Apache/nginx combined lines (origin-form paths and a user agent, both asked of the
+//! pattern set).
 //!
 //! `cargo bench --bench logparse`. Lines are generated with a fixed-seed xorshift, so every
 //! run parses the same bytes.
@@ -240,6 +243,9 @@ impl AlertProbe for Probe<'_> {
     fn url_and_domain(&self, url: &[u8], host: &str) -> bool {
         self.0.may_alert_url_and_domain(url, host)
     }
+    fn plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
+        self.0.may_alert_plain_http_url(url, host)
+    }
     fn prefetch_ip(&self, ip: IpAddr) {
         self.0.prefetch_ip(ip);
     }
@@ -286,10 +292,15 @@ fn screen_snapshot() -> Snapshot {
     b.build().expect("snapshot")
 }
 
-fn bench_screened<M: Measurement>(c: &mut Criterion<M>, data: &[u8]) {
-    let snap = screen_snapshot();
-    let probe = Probe(&snap);
-    let p: Box<dyn LineParser> = parser_for(LogFormat::Squid, data, None).expect("parser");
+fn bench_screened<M: Measurement>(
+    c: &mut Criterion<M>,
+    snap: &Snapshot,
+    name: &str,
+    format: LogFormat,
+    data: &[u8],
+) {
+    let probe = Probe(snap);
+    let p: Box<dyn LineParser> = parser_for(format, data, None).expect("parser");
     let lines = data.split(|&b| b == b'\n').filter(|l| !l.is_empty());
     let (total, clean) = lines.fold((0, 0), |(t, c), l| {
         (
@@ -297,27 +308,36 @@ fn bench_screened<M: Measurement>(c: &mut Criterion<M>, data: &[u8]) {
             c + usize::from(p.screen(l, &probe) == Screened::Clean),
         )
     });
-    eprintln!("squid_screened: {clean} of {total} lines cleared by the pre-screen");
+    eprintln!("{name}_screened: {clean} of {total} lines cleared by the pre-screen");
     let mut g = c.benchmark_group(GROUP.with(|g| *g.borrow()));
     g.throughput(Throughput::Bytes(data.len() as u64));
     // Without the pre-screen: parse every line, then ask the prefilter about each value the
     // correlator would look up (what the scan does for formats that have no screen).
-    g.bench_function("squid_parsed_then_prefiltered", |b| {
+    g.bench_function(format!("{name}_parsed_then_prefiltered"), |b| {
         b.iter(|| {
             let mut maybe = 0usize;
             for line in data.split(|&b| b == b'\n') {
                 if let Ok(Some(o)) = p.parse(line) {
                     let ips = [o.source_ip, o.destination_ip].into_iter().flatten();
+                    let path = o
+                        .url_full
+                        .is_none()
+                        .then_some(o.url_path.as_deref())
+                        .flatten();
                     let hit = ips.into_iter().any(|ip| probe.ip(ip))
                         || o.url_full.as_deref().is_some_and(|u| probe.url(u))
-                        || o.url_domain.as_deref().is_some_and(|d| probe.domain(d));
+                        || path.is_some_and(|p| probe.pattern(p.as_bytes()))
+                        || o.url_domain.as_deref().is_some_and(|d| probe.domain(d))
+                        || o.user_agent
+                            .as_deref()
+                            .is_some_and(|ua| probe.pattern(ua.as_bytes()));
                     maybe += usize::from(hit);
                 }
             }
             black_box(maybe)
         })
     });
-    g.bench_function("squid_screened", |b| {
+    g.bench_function(format!("{name}_screened"), |b| {
         b.iter(|| {
             let mut full = 0usize;
             for line in data.split(|&b| b == b'\n') {
@@ -337,8 +357,11 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     // The same lines over many names: full parse, then what `trawl scan` does instead.
     let varied = squid_lines_with(n, true);
     bench_format(c, "squid_varied", LogFormat::Squid, &varied);
-    bench_screened(c, &varied);
-    bench_format(c, "combined", LogFormat::Combined, &combined_lines(n));
+    let snap = screen_snapshot();
+    bench_screened(c, &snap, "squid", LogFormat::Squid, &varied);
+    let combined = combined_lines(n);
+    bench_format(c, "combined", LogFormat::Combined, &combined);
+    bench_screened(c, &snap, "combined", LogFormat::Combined, &combined);
     bench_format(c, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns_lines(n));
 }
 
