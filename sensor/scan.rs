@@ -474,3 +474,29 @@ pub fn now_ns() -> i64 {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline newline search finds what `memchr` finds: in the first block, past
+        /// several, past the 256-byte hand-over, or nowhere.
+        #[test]
+        fn find_newline_agrees_with_memchr(
+            len in 0usize..600,
+            at in prop::option::of(0usize..600),
+            noise in prop::collection::vec(prop::sample::select(vec![b'a', b'\r', 0x0b, 0x8a, 0xff]), 600),
+        ) {
+            let mut hay = noise[..len].to_vec();
+            if let Some(i) = at.filter(|&i| i < len) {
+                hay[i] = b'\n';
+                if i + 40 < len {
+                    hay[i + 40] = b'\n';
+                }
+            }
+            prop_assert_eq!(find_newline(&hay), memchr::memchr(b'\n', &hay));
+        }
+    }
+}
