@@ -478,6 +478,54 @@ mod tests {
         asked: RefCell<Vec<(&'static str, String)>>,
     }
 
+    impl Recorder {
+        fn new(answer: bool) -> Self {
+            Recorder {
+                answer,
+                asked: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    /// For a line `parser` screened clean, asking `no` (a [`Recorder`] answering "no"):
+    /// `parse` gave an observation, every address was prefetched before it was asked about,
+    /// the screen asked exactly what the correlator looks up in that observation, and a
+    /// probe answering "maybe" gets an unsure line unless there is nothing to look up.
+    fn clean_screen_asked_what_parse_yields(
+        parser: &dyn LineParser,
+        line: &[u8],
+        no: Recorder,
+    ) -> Result<(), TestCaseError> {
+        let o = match parser.parse(line) {
+            Ok(Some(o)) => o,
+            other => {
+                return Err(TestCaseError::fail(format!(
+                    "clean but parse gave {other:?}"
+                )))
+            }
+        };
+        let mut asked = no.asked.into_inner();
+        let prefetched: Vec<_> = asked
+            .iter()
+            .filter(|a| a.0 == "prefetch")
+            .map(|a| a.1.clone())
+            .collect();
+        asked.retain(|a| a.0 != "prefetch");
+        let ips: Vec<_> = asked
+            .iter()
+            .filter(|a| a.0 == "ip")
+            .map(|a| a.1.clone())
+            .collect();
+        prop_assert_eq!(prefetched, ips);
+        asked.sort();
+        prop_assert_eq!(asked, lookups(&o), "{:?}", String::from_utf8_lossy(line));
+        prop_assert_eq!(
+            parser.screen(line, &Recorder::new(true)) == Screened::Clean,
+            lookups(&o).is_empty()
+        );
+        Ok(())
+    }
+
     impl AlertProbe for Recorder {
         fn ip(&self, ip: std::net::IpAddr) -> bool {
             self.asked.borrow_mut().push(("ip", ip.to_string()));
@@ -601,30 +649,10 @@ mod tests {
             } else {
                 line
             };
-            let no = Recorder { answer: false, asked: RefCell::new(Vec::new()) };
+            let no = Recorder::new(false);
             let parsed = SquidParser.parse(&line);
             match SquidParser.screen(&line, &no) {
-                Screened::Clean => {
-                    let o = match parsed {
-                        Ok(Some(o)) => o,
-                        other => return Err(TestCaseError::fail(format!("clean but parse gave {other:?}"))),
-                    };
-                    let mut asked = no.asked.into_inner();
-                    // Every address is prefetched before it is asked about.
-                    let prefetched: Vec<_> = asked.iter().filter(|a| a.0 == "prefetch").map(|a| a.1.clone()).collect();
-                    asked.retain(|a| a.0 != "prefetch");
-                    let ips: Vec<_> = asked.iter().filter(|a| a.0 == "ip").map(|a| a.1.clone()).collect();
-                    prop_assert_eq!(prefetched, ips);
-                    asked.sort();
-                    prop_assert_eq!(asked, lookups(&o), "{:?}", String::from_utf8_lossy(&line));
-                    // A probe that says "maybe" to anything must get an unsure line, unless
-                    // there was nothing to look up.
-                    let yes = Recorder { answer: true, asked: RefCell::new(Vec::new()) };
-                    prop_assert_eq!(
-                        SquidParser.screen(&line, &yes) == Screened::Clean,
-                        lookups(&o).is_empty()
-                    );
-                }
+                Screened::Clean => clean_screen_asked_what_parse_yields(&SquidParser, &line, no)?,
                 Screened::Unsure => {
                     // Only for lines `parse` does not turn into an observation, or whose
                     // fields are not UTF-8 / use `logformat combined`.
@@ -704,22 +732,9 @@ mod tests {
         /// observation.
         #[test]
         fn combined_screen_asks_what_parse_yields(line in combinedish()) {
-            let no = Recorder { answer: false, asked: RefCell::new(Vec::new()) };
-            let parsed = CombinedParser.parse(&line);
+            let no = Recorder::new(false);
             if CombinedParser.screen(&line, &no) == Screened::Clean {
-                let o = match parsed {
-                    Ok(Some(o)) => o,
-                    other => return Err(TestCaseError::fail(format!("clean but parse gave {other:?}"))),
-                };
-                let mut asked = no.asked.into_inner();
-                asked.retain(|a| a.0 != "prefetch");
-                asked.sort();
-                prop_assert_eq!(asked, lookups(&o), "{:?}", String::from_utf8_lossy(&line));
-                let yes = Recorder { answer: true, asked: RefCell::new(Vec::new()) };
-                prop_assert_eq!(
-                    CombinedParser.screen(&line, &yes) == Screened::Clean,
-                    lookups(&o).is_empty()
-                );
+                clean_screen_asked_what_parse_yields(&CombinedParser, &line, no)?;
             }
         }
     }
@@ -727,17 +742,13 @@ mod tests {
     /// The common combined line is screened (not merely passed on to `parse`).
     #[test]
     fn combined_screen_settles_plain_lines() {
-        let no = Recorder {
-            answer: false,
-            asked: RefCell::new(Vec::new()),
-        };
+        let no = Recorder::new(false);
         let line = b"203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET http://evil.example/a?b=1 HTTP/1.1\" 200 2326 \"-\" \"Mozilla/5.0\"\n";
         assert_eq!(CombinedParser.screen(line, &no), Screened::Clean);
-        let yes = Recorder {
-            answer: true,
-            asked: RefCell::new(Vec::new()),
-        };
-        assert_eq!(CombinedParser.screen(line, &yes), Screened::Unsure);
+        assert_eq!(
+            CombinedParser.screen(line, &Recorder::new(true)),
+            Screened::Unsure
+        );
         // A vhost-prefixed line is left to `parse`, which builds its URL.
         let vhost = b"www.example.org 203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 1 \"-\" \"-\"";
         assert_eq!(CombinedParser.screen(vhost, &no), Screened::Unsure);
