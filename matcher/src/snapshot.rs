@@ -766,10 +766,10 @@ impl Snapshot {
     /// (every URL indicator with that host answers "maybe", whatever its path); otherwise
     /// text that is not UTF-8 answers "maybe".
     pub fn may_alert_url_and_domain(&self, url: &[u8], host: &str) -> bool {
-        if self.prefilter.is_some() && self.patterns.is_none() {
+        if let (Some(pf), None) = (&self.prefilter, &self.patterns) {
             if let Some(h) = text::plain_http_host(url) {
                 if h.eq_ignore_ascii_case(host.as_bytes()) {
-                    return self.may_alert_domain(host);
+                    return plain_host_may_alert(pf, h);
                 }
             }
         }
@@ -784,9 +784,7 @@ impl Snapshot {
     /// patterns only its Bloom probes remain. A `host` that is not UTF-8 answers "maybe".
     pub fn may_alert_plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
         match &self.prefilter {
-            Some(pf) if self.patterns.is_none() => {
-                host.len() <= text::MAX_HOST_LEN && pf.may_contain_name(host)
-            }
+            Some(pf) if self.patterns.is_none() => plain_host_may_alert(pf, host),
             _ => std::str::from_utf8(host).map_or(true, |h| self.may_alert_url_and_domain(url, h)),
         }
     }
@@ -1143,6 +1141,14 @@ fn unreverse(rev: &str) -> String {
 
 /// Ask the CPU to start loading the cache line of `p` (no effect on other targets).
 #[inline]
+/// `may_alert_domain` of a host [`text::plain_http_host`] returned, with no patterns
+/// loaded: such a host is its own normalised form, has no trailing dot and is no IP
+/// literal, so only its length and the Bloom probes of its suffixes remain. Also the whole
+/// answer for its URL: every URL indicator's host is among the probed names.
+fn plain_host_may_alert(pf: &prefilter::Prefilter, host: &[u8]) -> bool {
+    host.len() <= text::MAX_HOST_LEN && pf.may_contain_name(host)
+}
+
 fn prefetch<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults and reads nothing into the program;
