@@ -330,7 +330,14 @@ fn bench_screened<M: Measurement>(
                         || o.url_domain.as_deref().is_some_and(|d| probe.domain(d))
                         || o.user_agent
                             .as_deref()
-                            .is_some_and(|ua| probe.pattern(ua.as_bytes()));
+                            .is_some_and(|ua| probe.pattern(ua.as_bytes()))
+                        || o.dns_question_name
+                            .as_deref()
+                            .is_some_and(|q| probe.domain(q))
+                        || o.dns_answers.iter().any(|a| match a.data.parse() {
+                            Ok(ip) => probe.ip(ip),
+                            Err(_) => !a.data.is_empty() && probe.domain(&a.data),
+                        });
                     maybe += usize::from(hit);
                 }
             }
@@ -362,7 +369,9 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let combined = combined_lines(n);
     bench_format(c, "combined", LogFormat::Combined, &combined);
     bench_screened(c, &snap, "combined", LogFormat::Combined, &combined);
-    bench_format(c, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns_lines(n));
+    let zeek_dns = zeek_dns_lines(n);
+    bench_format(c, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns);
+    bench_screened(c, &snap, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns);
 }
 
 thread_local! {

@@ -661,6 +661,79 @@ fn combined_shapes_log() -> Vec<u8> {
     out
 }
 
+/// The hosts and addresses of [`screen_shapes_log`] as Zeek TSV: a dns.log (queries in any
+/// case, with a trailing dot or a `\x` escape; answers that are addresses, names, TXT text,
+/// `(empty)` or unset; PTR and CNAME query types) and a conn.log, each with its header.
+fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>) {
+    let squid = screen_shapes_log();
+    let head = |path: &str, fields: &str, types: &str| {
+        format!(
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{path}\n#fields\t{fields}\n#types\t{types}\n"
+        )
+        .into_bytes()
+    };
+    let mut dns = head(
+        "dns",
+        "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tqtype_name\trcode_name\tanswers\tTTLs",
+        "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tstring\tstring\tvector[string]\tvector[interval]",
+    );
+    let mut conn = head(
+        "conn",
+        "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration",
+        "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval",
+    );
+    for (n, line) in squid.split(|&b| b == b'\n').enumerate() {
+        let f: Vec<String> = String::from_utf8_lossy(line)
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        if f.len() < 9 {
+            continue;
+        }
+        let (client, target) = (&f[2], &f[6]);
+        let server = f[8].rsplit('/').next().unwrap_or("-");
+        let host = target
+            .split("://")
+            .nth(1)
+            .unwrap_or(target)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("-");
+        let query = match n % 7 {
+            0 => host.to_ascii_uppercase(),
+            1 => format!("{host}."),
+            2 => host.replacen('.', "\\x2e", 1),
+            _ => host.to_string(),
+        };
+        let (qtype, answers) = match n % 9 {
+            0 => ("A", server.to_string()),
+            1 => ("A", format!("cdn.ok.example,{server}")),
+            2 => ("CNAME", "mail.evil-relay.org".to_string()),
+            3 => ("TXT", "TXT 12 v=spf1 -all".to_string()),
+            4 => ("A", "(empty)".to_string()),
+            5 => ("-", "-".to_string()),
+            6 => ("PTR", "Intranet.Evil.com.".to_string()),
+            7 => ("AAAA", "2a0e:1c80::5,cdn-telemetry.xyz".to_string()),
+            _ => ("A", format!("{server},{client}")),
+        };
+        dns.extend_from_slice(
+            format!(
+                "1764309600.{n:06}\tC{n}\t{client}\t5353\t{server}\t53\tudp\t{query}\t{qtype}\tNOERROR\t{answers}\t60.0\n"
+            )
+            .as_bytes(),
+        );
+        let service = ["http", "ssl", "-", "dns"][n % 4];
+        conn.extend_from_slice(
+            format!(
+                "1764309600.{n:06}\tC{n}\t{client}\t40000\t{server}\t443\ttcp\t{service}\t1.5\n"
+            )
+            .as_bytes(),
+        );
+    }
+    (dns, conn)
+}
+
 #[test]
 fn the_prefilter_changes_nothing_but_speed() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -668,6 +741,11 @@ fn the_prefilter_changes_nothing_but_speed() {
     std::fs::write(&log, screen_shapes_log()).expect("write log");
     let combined = tmp.path().join("combined.log");
     std::fs::write(&combined, combined_shapes_log()).expect("write log");
+    let (zeek_dns, zeek_conn) = zeek_shapes_logs();
+    let zeek_dns_log = tmp.path().join("dns.log");
+    std::fs::write(&zeek_dns_log, zeek_dns).expect("write log");
+    let zeek_conn_log = tmp.path().join("conn.log");
+    std::fs::write(&zeek_conn_log, zeek_conn).expect("write log");
     // The samples' snapshot has a pattern feed (every URL takes the full path); one without
     // it lets plain http(s) hosts take the one-probe path.
     let full = sample_snapshot();
@@ -687,11 +765,13 @@ fn the_prefilter_changes_nothing_but_speed() {
     std::fs::write(&cfg, no_patterns).expect("write config");
     let plain = tmp.path().join("data");
     trawl_ok(&["-q", "update", "--config", p(&cfg), "--data", p(&plain)]);
-    // Squid and combined lines are pre-screened; every other format's lookups are
-    // prefiltered one by one.
+    // Squid, combined and Zeek TSV lines are pre-screened; every other format's lookups
+    // are prefiltered one by one.
     let mut files = vec![
         p(&log).to_string(),
         p(&combined).to_string(),
+        p(&zeek_dns_log).to_string(),
+        p(&zeek_conn_log).to_string(),
         "samples/logs/access.log".to_string(),
         "samples/logs/query.log".to_string(),
         "samples/logs/eve.json".to_string(),
@@ -733,6 +813,7 @@ fn the_prefilter_changes_nothing_but_speed() {
             "source.ip",
             "destination.ip",
             "dns.question.name",
+            "dns.answers.data",
         ] {
             assert!(fields.contains(f), "no {f} alert in {fields:?}");
         }
@@ -743,5 +824,26 @@ fn the_prefilter_changes_nothing_but_speed() {
             }
         }
         assert!(alerts.len() > 500, "{} alerts", alerts.len());
+        // The Zeek shapes hit too: questions, answers and addresses of both logs.
+        for (file, want) in [
+            (
+                &zeek_dns_log,
+                &["dns.question.name", "dns.answers.data", "source.ip"][..],
+            ),
+            (&zeek_conn_log, &["source.ip", "destination.ip"][..]),
+        ] {
+            let hit: BTreeSet<&str> = alerts
+                .iter()
+                .filter(|a| a["log"]["file"]["path"].as_str() == Some(p(file)))
+                .filter_map(|a| a["trawl"]["matched"]["field"].as_str())
+                .collect();
+            for f in want {
+                assert!(
+                    hit.contains(f),
+                    "no {f} alert from {}: {hit:?}",
+                    file.display()
+                );
+            }
+        }
     }
 }

@@ -761,3 +761,46 @@ fn json_lines_round_trip_of_ecs() {
         assert_eq!(back, want, "{}", String::from_utf8_lossy(&ecs));
     }
 }
+
+/// On every line of every corpus log, the pre-screen keeps its contract (a clean line is
+/// one `parse` turns into an observation, and the screen asked exactly what the correlator
+/// looks up in it); on the formats that screen, real lines are settled by it.
+#[test]
+fn the_screen_keeps_its_contract_on_the_corpus() {
+    let Some(root) = corpus() else { return };
+    let mut clean_by_file = BTreeMap::new();
+    for path in walk(&root) {
+        let data = std::fs::read(&path).unwrap();
+        let Some(format) = detect_format(&data) else {
+            continue;
+        };
+        let Ok(p) = parser_for(format, &data, None) else {
+            continue;
+        };
+        let mut clean = 0;
+        for line in lines(&data) {
+            match ingest::logs::check_screen(p.as_ref(), line) {
+                Ok(true) => clean += 1,
+                Ok(false) => {}
+                Err(e) => panic!("{}: {e}", path.display()),
+            }
+        }
+        let rel = path.strip_prefix(&root).unwrap().display().to_string();
+        clean_by_file.insert(rel, clean);
+    }
+    // Every data line of these two (the Zeek header and `#close` lines are no observations).
+    for (file, all) in [
+        ("squid/elastic_test-access.log", 100),
+        ("zeek-wrccdc/dns.log", 3000),
+    ] {
+        assert_eq!(
+            clean_by_file.get(file),
+            Some(&all),
+            "{file}: {clean_by_file:?}"
+        );
+    }
+    assert!(
+        clean_by_file["crowdsec/nginx_http-logs/nginx_http-logs.log"] > 0,
+        "{clean_by_file:?}"
+    );
+}

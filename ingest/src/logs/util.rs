@@ -226,6 +226,45 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
+/// Exactly `s.parse::<IpAddr>().ok()` (no brackets), with the dotted-quad fast path.
+#[inline]
+pub(crate) fn parse_ip_str(s: &str) -> Option<IpAddr> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(a) = parse_ipv4_sse2(s.as_bytes()) {
+        return Some(IpAddr::V4(a));
+    }
+    s.parse().ok()
+}
+
+/// Bit `i` set when byte `i` of `b` (the first 16; none past its end) is `sep`.
+#[inline]
+pub(crate) fn byte_mask16(b: &[u8], sep: u8) -> u32 {
+    let mut pad = [!sep; 16];
+    let block: &[u8] = if b.len() >= 16 {
+        &b[..16]
+    } else {
+        pad[..b.len()].copy_from_slice(b);
+        &pad
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(sep as i8))) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c == sep)
+            .fold(0u32, |m, (i, _)| m | 1 << i)
+    }
+}
+
 /// What [`parse_ipv4`] made of its input.
 enum Dotted {
     /// A valid dotted quad.
@@ -713,10 +752,10 @@ pub(crate) fn transport(b: &[u8]) -> Option<&'static str> {
 
 /// DNS answer type from the shape of its data: `A`, `AAAA`, else `fallback`.
 pub(crate) fn answer_type(data: &str, fallback: &'static str) -> &'static str {
-    match data.parse::<IpAddr>() {
-        Ok(IpAddr::V4(_)) => "A",
-        Ok(IpAddr::V6(_)) => "AAAA",
-        Err(_) => fallback,
+    match parse_ip_str(data) {
+        Some(IpAddr::V4(_)) => "A",
+        Some(IpAddr::V6(_)) => "AAAA",
+        None => fallback,
     }
 }
 
@@ -767,6 +806,20 @@ mod tests {
         #[test]
         fn parse_ip_agrees_with_std(s in "[0-9.:a-fA-Fx ]{0,20}|[0-9]{1,3}(\\.[0-9]{1,4}){0,4}") {
             prop_assert_eq!(parse_ip(s.as_bytes()), s.parse::<IpAddr>().ok(), "{:?}", s);
+        }
+
+        /// The text form answers exactly like the standard library, brackets and all.
+        #[test]
+        fn parse_ip_str_agrees_with_std(s in "\\[?[0-9.:a-fA-F]{0,50}\\]?|[0-9]{1,3}(\\.[0-9]{1,4}){0,4}\\.?") {
+            prop_assert_eq!(parse_ip_str(&s), s.parse::<IpAddr>().ok(), "{:?}", s);
+        }
+
+        /// The separator mask marks exactly the bytes equal to the separator, none past
+        /// the end.
+        #[test]
+        fn byte_mask16_marks_the_separator(b in prop::collection::vec(prop::sample::select(vec![b'\t', b'a', 0xf6, 0x09 ^ 0xff]), 0..20)) {
+            let want = b.iter().take(16).enumerate().filter(|(_, &c)| c == b'\t').fold(0u32, |m, (i, _)| m | 1 << i);
+            prop_assert_eq!(byte_mask16(&b, b'\t'), want);
         }
 
         /// The vector fast path never answers differently from the one-pass parser: it

@@ -3,10 +3,11 @@
 //! gives the same observation in either form.
 
 use super::util::{
-    answer_type, domain, is_hex, norm_domain, norm_hash, parse_epoch, parse_ip, parse_iso8601,
-    parse_u16, path_only, split_host_port, split_url, text, trim_eol,
+    answer_type, byte_mask16, domain, is_epoch, is_hex, norm_domain, norm_hash, parse_epoch,
+    parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only, split_host_port, split_url, text,
+    trim_eol,
 };
-use super::{LineParser, LogError, ParseError};
+use super::{AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -131,29 +132,14 @@ impl<'a> ZRec<'a> {
             file_sha256: self.sha256.map(norm_hash),
             ..Default::default()
         };
-        let qtype = o.dns_question_type.as_deref().unwrap_or("");
-        let name_type = match qtype {
-            "PTR" | "NS" | "MX" => match qtype {
-                "PTR" => "PTR",
-                "NS" => "NS",
-                _ => "MX",
-            },
-            _ => "CNAME",
-        };
+        let name_type = answer_name_type(o.dns_question_type.as_deref().unwrap_or(""));
         for a in self.answers {
-            if a.starts_with("TXT ") || a.contains(' ') {
-                continue;
+            if let Some((rtype, data)) = zeek_answer(a, name_type) {
+                o.dns_answers.push(DnsAnswer {
+                    rtype: Cow::Borrowed(rtype),
+                    data,
+                });
             }
-            let rtype = answer_type(&a, name_type);
-            let data = if rtype == "A" || rtype == "AAAA" {
-                a
-            } else {
-                norm_domain(a)
-            };
-            o.dns_answers.push(DnsAnswer {
-                rtype: Cow::Borrowed(rtype),
-                data,
-            });
         }
         for fp in [self.cert_fp, self.fingerprint].into_iter().flatten() {
             let fp = norm_hash(fp);
@@ -195,6 +181,34 @@ impl<'a> ZRec<'a> {
         }
         o
     }
+}
+
+/// The record type of an answer that is no address, from the query type.
+fn answer_name_type(qtype: &str) -> &'static str {
+    match qtype {
+        "PTR" => "PTR",
+        "NS" => "NS",
+        "MX" => "MX",
+        _ => "CNAME",
+    }
+}
+
+/// One Zeek `answers` entry as a `dns.answers` record type and value: an address as it is,
+/// a name normalised; `None` for TXT records and other text with spaces.
+fn zeek_answer<'a>(
+    a: Cow<'a, str>,
+    name_type: &'static str,
+) -> Option<(&'static str, Cow<'a, str>)> {
+    if a.starts_with("TXT ") || a.contains(' ') {
+        return None;
+    }
+    let rtype = answer_type(&a, name_type);
+    let data = if rtype == "A" || rtype == "AAAA" {
+        a
+    } else {
+        norm_domain(a)
+    };
+    Some((rtype, data))
 }
 
 // ---------------------------------------------------------------- TSV
@@ -364,7 +378,66 @@ impl ZeekTsvParser {
     fn value<'a>(&self, v: &'a [u8]) -> Option<&'a [u8]> {
         (v != self.unset.as_slice() && v != self.empty.as_slice() && !v.is_empty()).then_some(v)
     }
+
+    /// The values of the columns trawl reads, by slot (unset and empty ones `None`); an
+    /// error when the line ends before the last of them.
+    fn fields<'a>(&self, line: &'a [u8]) -> Result<[Option<&'a [u8]>; N_SLOTS], ParseError> {
+        let mut vals: [Option<&'a [u8]>; N_SLOTS] = [None; N_SLOTS];
+        let mut col = 0;
+        let mut start = 0;
+        let mut keep = |col: usize, field: &'a [u8]| {
+            if let Some(Some(slot)) = self.cols.get(col) {
+                vals[*slot as usize] = self.value(field);
+            }
+        };
+        // Separators found 16 bytes at a time (fields are short: a call per field costs
+        // more than the search).
+        let mut base = 0;
+        while base < line.len() {
+            let mut seps = byte_mask16(&line[base..], self.sep);
+            while seps != 0 {
+                let end = base + seps.trailing_zeros() as usize;
+                seps &= seps - 1;
+                keep(col, &line[start..end]);
+                if col == self.last_col {
+                    return Ok(vals);
+                }
+                col += 1;
+                start = end + 1;
+            }
+            base += 16;
+        }
+        if col < self.last_col {
+            return Err(ParseError::new("too few fields"));
+        }
+        keep(col, &line[start..]);
+        Ok(vals)
+    }
 }
+
+/// `unescape(v)` when that borrows `v` unchanged (no backslash, valid UTF-8); `None` otherwise.
+fn plain_text(v: &[u8]) -> Option<&str> {
+    if memchr::memchr(b'\\', v).is_some() {
+        return None;
+    }
+    std::str::from_utf8(v).ok()
+}
+
+/// Columns whose values the Zeek TSV screen does not read (HTTP, TLS and file fields): a
+/// line with any of them set takes the full path.
+const UNSCREENED: [Slot; 11] = [
+    Slot::Host,
+    Slot::Uri,
+    Slot::UserAgent,
+    Slot::ServerName,
+    Slot::Ja3,
+    Slot::Ja4,
+    Slot::CertFps,
+    Slot::Md5,
+    Slot::Sha1,
+    Slot::Sha256,
+    Slot::Fingerprint,
+];
 
 impl LineParser for ZeekTsvParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
@@ -372,20 +445,7 @@ impl LineParser for ZeekTsvParser {
         if line.is_empty() || line[0] == b'#' {
             return Ok(None);
         }
-        let mut vals: [Option<&'a [u8]>; N_SLOTS] = [None; N_SLOTS];
-        let mut n = 0;
-        for (i, field) in line.split(|&b| b == self.sep).enumerate() {
-            n = i + 1;
-            if i > self.last_col {
-                break;
-            }
-            if let Some(Some(slot)) = self.cols.get(i) {
-                vals[*slot as usize] = self.value(field);
-            }
-        }
-        if n <= self.last_col {
-            return Err(ParseError::new("too few fields"));
-        }
+        let vals = self.fields(line)?;
         let get = |s: Slot| vals[s as usize];
         let s = |s: Slot| get(s).map(unescape);
         let ip = |s: Slot| get(s).and_then(parse_ip);
@@ -431,6 +491,80 @@ impl LineParser for ZeekTsvParser {
             dst: ip(Slot::Dst),
         };
         Ok(Some(rec.into_observation()))
+    }
+
+    fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
+        // The values `parse` would put in `source.ip`, `destination.ip`, `dns.question.name`
+        // and `dns.answers` (conn, dns and other logs without HTTP, TLS or file columns),
+        // read as `parse` reads them; a value with escapes or bad UTF-8 takes the full path.
+        let line = trim_eol(line);
+        if line.is_empty() || line[0] == b'#' {
+            return Screened::Unsure;
+        }
+        let Ok(vals) = self.fields(line) else {
+            return Screened::Unsure;
+        };
+        let get = |s: Slot| vals[s as usize];
+        if UNSCREENED.iter().any(|&s| get(s).is_some()) {
+            return Screened::Unsure;
+        }
+        if get(Slot::Ts).is_some_and(|t| !is_epoch(t)) {
+            return Screened::Unsure; // `parse` fails
+        }
+        let ip = |s: Slot| get(s).and_then(parse_ip);
+        let first_ip = |s: Slot| {
+            get(s).and_then(|v| v.split(|&b| b == self.set_sep).next().and_then(parse_ip))
+        };
+        let source = ip(Slot::OrigH)
+            .or_else(|| ip(Slot::Src))
+            .or_else(|| first_ip(Slot::RxHosts));
+        let destination = ip(Slot::RespH)
+            .or_else(|| ip(Slot::Dst))
+            .or_else(|| first_ip(Slot::TxHosts));
+        for ip in [source, destination].into_iter().flatten() {
+            probe.prefetch_ip(ip);
+        }
+        if let Some(q) = get(Slot::Query) {
+            let Some(q) = plain_text(q) else {
+                return Screened::Unsure;
+            };
+            let name = norm_domain(Cow::Borrowed(q));
+            if !name.is_empty() && probe.domain(&name) {
+                return Screened::Unsure;
+            }
+        }
+        if let Some(answers) = get(Slot::Answers) {
+            let qtype = match get(Slot::QtypeName).map(plain_text) {
+                None => "",
+                Some(Some(q)) => q,
+                Some(None) => return Screened::Unsure,
+            };
+            let name_type = answer_name_type(qtype);
+            for a in answers.split(|&b| b == self.set_sep) {
+                let Some(a) = plain_text(a) else {
+                    return Screened::Unsure;
+                };
+                // As the correlator looks a `dns.answers.data` value up.
+                if let Some((_, data)) = zeek_answer(Cow::Borrowed(a), name_type) {
+                    let may_alert = match parse_ip_str(&data) {
+                        Some(ip) => probe.ip(ip),
+                        None => !data.is_empty() && probe.domain(&data),
+                    };
+                    if may_alert {
+                        return Screened::Unsure;
+                    }
+                }
+            }
+        }
+        if [source, destination]
+            .into_iter()
+            .flatten()
+            .any(|ip| probe.ip(ip))
+        {
+            Screened::Unsure
+        } else {
+            Screened::Clean
+        }
     }
 }
 
@@ -592,7 +726,112 @@ impl LineParser for ZeekJsonParser {
 
 #[cfg(test)]
 mod tests {
+    use super::super::check_screen;
     use super::*;
+    use proptest::prelude::*;
+
+    /// A TSV parser for `fields` (tab-separated names) with Zeek's usual header.
+    fn tsv_parser(path: &str, fields: &str) -> ZeekTsvParser {
+        let head = format!(
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{path}\n#fields\t{fields}\n"
+        );
+        ZeekTsvParser::from_head(head.as_bytes()).unwrap()
+    }
+
+    const DNS_FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tqtype_name\tanswers\tTTLs";
+
+    /// Values of every shape a column may hold, plain and hostile.
+    fn zeek_value() -> impl Strategy<Value = Vec<u8>> {
+        let pick =
+            |v: Vec<&'static str>| prop::sample::select(v).prop_map(|s| s.as_bytes().to_vec());
+        prop_oneof![
+            pick(vec![
+                "1521911720.865716",
+                "1521911720",
+                "12x",
+                "-",
+                "(empty)",
+                ""
+            ]),
+            pick(vec![
+                "10.47.1.100",
+                "2001:db8::1",
+                "[2001:db8::2]",
+                "010.1.1.1",
+                "host",
+                "-"
+            ]),
+            pick(vec![
+                "evil.example",
+                "Evil.Example.",
+                "a\\x2eb.example",
+                "a\\b.example",
+                ".",
+                "x y",
+                "\u{e9}.example"
+            ]),
+            pick(vec![
+                "A", "AAAA", "PTR", "NS", "MX", "CNAME", "TXT", "-", "P\\x54R"
+            ]),
+            pick(vec![
+                "ise.wrccdc.cpp.edu,134.71.3.16",
+                "134.71.3.16",
+                "1.2.3.4.",
+                "TXT 12 v=spf1 -all",
+                "Mail.Example.,2001:db8::5",
+                ",",
+                "(empty)",
+                "-",
+                "a\\x2cb",
+            ]),
+            pick(vec!["udp", "tcp", "53", "0.00087"]),
+            prop::collection::vec(any::<u8>(), 0..5),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The Zeek TSV screen keeps the contract of `LineParser::screen` for dns and conn
+        /// logs (the columns it reads), and for an http log (whose columns send every line
+        /// to `parse`), on lines with any values, too few or too many columns.
+        #[test]
+        fn zeek_tsv_screen_keeps_its_contract(
+            values in prop::collection::vec(zeek_value(), 0..14),
+            log in 0usize..3,
+        ) {
+            let parser = match log {
+                0 => tsv_parser("dns", DNS_FIELDS),
+                1 => tsv_parser("conn", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice"),
+                _ => tsv_parser("http", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\thost\turi\tuser_agent"),
+            };
+            let line = values.join(&b'\t');
+            check_screen(&parser, &line).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    /// Plain dns and conn lines are settled by the screen; escapes, and http lines, are not.
+    #[test]
+    fn zeek_tsv_screen_settles_plain_lines() {
+        let dns = tsv_parser("dns", DNS_FIELDS);
+        let line = b"1521911720.865716\tC1\t10.47.1.100\t41772\t10.0.0.100\t53\tudp\tise.wrccdc.org\tA\tise.wrccdc.cpp.edu,134.71.3.16\t2230.0,41830.0";
+        assert_eq!(check_screen(&dns, line), Ok(true));
+        let escaped = b"1521911720.865716\tC1\t10.47.1.100\t41772\t10.0.0.100\t53\tudp\tise\\x2ewrccdc.org\tA\t-\t-";
+        assert_eq!(check_screen(&dns, escaped), Ok(false));
+        let conn = tsv_parser(
+            "conn",
+            "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto",
+        );
+        assert_eq!(
+            check_screen(&conn, b"1.5\tC2\t10.0.0.1\t1\t192.0.2.9\t443\ttcp"),
+            Ok(true)
+        );
+        let http = tsv_parser("http", "ts\tid.orig_h\thost\turi");
+        assert_eq!(
+            check_screen(&http, b"1.5\t10.0.0.1\ta.example\t/x"),
+            Ok(false)
+        );
+    }
 
     /// One record per log kind, in TSV (with its header) and in the JSON Zeek writes for it;
     /// both must give the same observation, with the fields we expect.
