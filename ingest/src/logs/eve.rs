@@ -1,7 +1,10 @@
 //! Suricata EVE JSON: dns (v1 per-answer, v2 `answers`/`grouped`, v3 `queries`), http, tls,
 //! fileinfo, flow, alert (with whatever app-layer object it carries), anything else as `log`.
 
-use super::util::{answer_type, domain, norm_domain, norm_hash, parse_iso8601, trim, trim_eol};
+use super::util::{
+    answer_type, domain, json_from_line, norm_domain, norm_hash, parse_ip_str, parse_iso8601, trim,
+    trim_eol,
+};
 use super::{LineParser, ParseError};
 use crate::{DnsAnswer, Observation};
 use serde::Deserialize;
@@ -138,7 +141,7 @@ impl LineParser for EveParser {
         if line.is_empty() {
             return Ok(None);
         }
-        let e: Eve<'a> = serde_json::from_slice(line).map_err(|err| ParseError {
+        let e: Eve<'a> = json_from_line(line).map_err(|err| ParseError {
             reason: "invalid json",
             detail: Some(err.to_string()),
         })?;
@@ -149,9 +152,9 @@ impl LineParser for EveParser {
         let et = e.event_type.as_deref().unwrap_or("");
         let mut o = Observation {
             timestamp_ns: ts,
-            source_ip: e.src_ip.as_deref().and_then(|s| s.parse().ok()),
+            source_ip: e.src_ip.as_deref().and_then(parse_ip_str),
             source_port: e.src_port,
-            destination_ip: e.dest_ip.as_deref().and_then(|s| s.parse().ok()),
+            destination_ip: e.dest_ip.as_deref().and_then(parse_ip_str),
             destination_port: e.dest_port,
             transport: e
                 .proto

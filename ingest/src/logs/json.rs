@@ -2,8 +2,8 @@
 //! [`FieldMap`] (`[log.field_map]` in the config), ECS names by default.
 
 use super::util::{
-    answer_type, domain, norm_domain, norm_hash, parse_epoch, parse_ip, parse_iso8601, path_only,
-    split_url, trim, trim_eol,
+    answer_type, domain, json_from_line, norm_domain, norm_hash, parse_epoch, parse_ip,
+    parse_iso8601, path_only, split_url, trim, trim_eol,
 };
 use super::{LineParser, LogError, ParseError};
 use crate::{DnsAnswer, Observation};
@@ -228,7 +228,7 @@ impl LineParser for JsonParser {
         if line.is_empty() {
             return Ok(None);
         }
-        let v: Value = serde_json::from_slice(line).map_err(|e| ParseError {
+        let v: Value = json_from_line(line).map_err(|e| ParseError {
             reason: "invalid json",
             detail: Some(e.to_string()),
         })?;

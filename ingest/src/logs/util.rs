@@ -236,6 +236,18 @@ pub(crate) fn parse_ip_str(s: &str) -> Option<IpAddr> {
     s.parse().ok()
 }
 
+/// `serde_json::from_slice(line)`, the line's UTF-8 checked once up front so that
+/// serde_json skips its check of every string (a tenth of an EVE line's parse); the same
+/// answer for every input.
+pub(crate) fn json_from_line<'a, T: serde::Deserialize<'a>>(
+    line: &'a [u8],
+) -> serde_json::Result<T> {
+    match std::str::from_utf8(line) {
+        Ok(s) => serde_json::from_str(s),
+        Err(_) => serde_json::from_slice(line),
+    }
+}
+
 /// Bit `i` set when byte `i` of `b` (the first 16; none past its end) is `sep`.
 #[inline]
 pub(crate) fn byte_mask16(b: &[u8], sep: u8) -> u32 {
@@ -812,6 +824,15 @@ mod tests {
         #[test]
         fn parse_ip_str_agrees_with_std(s in "\\[?[0-9.:a-fA-F]{0,50}\\]?|[0-9]{1,3}(\\.[0-9]{1,4}){0,4}\\.?") {
             prop_assert_eq!(parse_ip_str(&s), s.parse::<IpAddr>().ok(), "{:?}", s);
+        }
+
+        /// Checking the line's UTF-8 first changes nothing: the same value or the same error
+        /// as `from_slice`, for JSON-ish text with escapes and bytes that are not UTF-8.
+        #[test]
+        fn json_from_line_agrees_with_from_slice(b in prop::collection::vec(prop::sample::select(vec![b'{', b'}', b'"', b':', b',', b'a', b'1', b'\\', b'u', b'[', b']', 0xc3, 0xa9, 0xff]), 0..40)) {
+            let fast = json_from_line::<serde_json::Value>(&b).map_err(|e| e.to_string());
+            let slow = serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string());
+            prop_assert_eq!(fast, slow);
         }
 
         /// The separator mask marks exactly the bytes equal to the separator, none past

@@ -3,9 +3,9 @@
 //! gives the same observation in either form.
 
 use super::util::{
-    answer_type, byte_mask16, domain, is_epoch, is_hex, norm_domain, norm_hash, parse_epoch,
-    parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only, split_host_port, split_url, text,
-    trim_eol,
+    answer_type, byte_mask16, domain, is_epoch, is_hex, json_from_line, norm_domain, norm_hash,
+    parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only, split_host_port,
+    split_url, text, trim_eol,
 };
 use super::{AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
@@ -648,7 +648,7 @@ fn json_ts(raw: &RawValue) -> Result<i64, ParseError> {
 }
 
 fn ip_of(c: &Option<Cow<'_, str>>) -> Option<IpAddr> {
-    c.as_deref().and_then(|s| s.parse().ok())
+    c.as_deref().and_then(parse_ip_str)
 }
 
 /// Parse one JSON object as a Zeek record.
@@ -657,7 +657,7 @@ fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
     }
-    let z: ZJson<'_> = serde_json::from_slice(line).map_err(|e| ParseError {
+    let z: ZJson<'_> = json_from_line(line).map_err(|e| ParseError {
         reason: "invalid json",
         detail: Some(e.to_string()),
     })?;
