@@ -663,8 +663,9 @@ fn combined_shapes_log() -> Vec<u8> {
 
 /// The hosts and addresses of [`screen_shapes_log`] as Zeek TSV: a dns.log (queries in any
 /// case, with a trailing dot or a `\x` escape; answers that are addresses, names, TXT text,
-/// `(empty)` or unset; PTR and CNAME query types) and a conn.log, each with its header.
-fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>) {
+/// `(empty)` or unset; PTR and CNAME query types), a conn.log and an http.log (host and
+/// origin-form URI, absolute URIs, CONNECT authorities, user agents), each with its header.
+fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let squid = screen_shapes_log();
     let head = |path: &str, fields: &str, types: &str| {
         format!(
@@ -676,6 +677,11 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>) {
         "dns",
         "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tqtype_name\trcode_name\tanswers\tTTLs",
         "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tstring\tstring\tvector[string]\tvector[interval]",
+    );
+    let mut http = head(
+        "http",
+        "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tmethod\thost\turi\tuser_agent\tstatus_code",
+        "time\tstring\taddr\tport\taddr\tport\tstring\tstring\tstring\tstring\tcount",
     );
     let mut conn = head(
         "conn",
@@ -723,6 +729,30 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>) {
             )
             .as_bytes(),
         );
+        // The request as Zeek logs it: `host` and an origin-form `uri`, an absolute `uri`
+        // (proxy requests, sometimes without `host`), or a CONNECT authority.
+        let method = &f[5];
+        let (host_col, uri_col) = match (target.split_once("://"), n % 4) {
+            (Some((_, rest)), 0) => ("-".to_string(), format!("http://{rest}")),
+            (Some(_), 1) => (host.to_string(), target.to_string()),
+            (Some((_, rest)), _) => {
+                let (h, path) = rest.split_once('/').unwrap_or((rest, ""));
+                (h.to_string(), format!("/{path}"))
+            }
+            (None, _) => (target.to_string(), target.to_string()),
+        };
+        let agent = [
+            "Mozilla/5.0",
+            "-",
+            "bot (+http://x.example/gate.php)",
+            "curl/8.0",
+        ][n % 4];
+        http.extend_from_slice(
+            format!(
+                "1764309600.{n:06}\tC{n}\t{client}\t40000\t{server}\t80\t{method}\t{host_col}\t{uri_col}\t{agent}\t200\n"
+            )
+            .as_bytes(),
+        );
         let service = ["http", "ssl", "-", "dns"][n % 4];
         conn.extend_from_slice(
             format!(
@@ -731,7 +761,7 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>) {
             .as_bytes(),
         );
     }
-    (dns, conn)
+    (dns, conn, http)
 }
 
 #[test]
@@ -741,7 +771,9 @@ fn the_prefilter_changes_nothing_but_speed() {
     std::fs::write(&log, screen_shapes_log()).expect("write log");
     let combined = tmp.path().join("combined.log");
     std::fs::write(&combined, combined_shapes_log()).expect("write log");
-    let (zeek_dns, zeek_conn) = zeek_shapes_logs();
+    let (zeek_dns, zeek_conn, zeek_http) = zeek_shapes_logs();
+    let zeek_http_log = tmp.path().join("http.log");
+    std::fs::write(&zeek_http_log, zeek_http).expect("write log");
     let zeek_dns_log = tmp.path().join("dns.log");
     std::fs::write(&zeek_dns_log, zeek_dns).expect("write log");
     let zeek_conn_log = tmp.path().join("conn.log");
@@ -772,6 +804,7 @@ fn the_prefilter_changes_nothing_but_speed() {
         p(&combined).to_string(),
         p(&zeek_dns_log).to_string(),
         p(&zeek_conn_log).to_string(),
+        p(&zeek_http_log).to_string(),
         "samples/logs/access.log".to_string(),
         "samples/logs/query.log".to_string(),
         "samples/logs/eve.json".to_string(),
@@ -831,6 +864,7 @@ fn the_prefilter_changes_nothing_but_speed() {
                 &["dns.question.name", "dns.answers.data", "source.ip"][..],
             ),
             (&zeek_conn_log, &["source.ip", "destination.ip"][..]),
+            (&zeek_http_log, &["url.full", "url.domain", "source.ip"][..]),
         ] {
             let hit: BTreeSet<&str> = alerts
                 .iter()

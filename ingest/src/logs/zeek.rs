@@ -9,6 +9,7 @@ use super::util::{
 };
 use super::{AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
+use matcher::text::plain_http_host;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -423,12 +424,9 @@ fn plain_text(v: &[u8]) -> Option<&str> {
     std::str::from_utf8(v).ok()
 }
 
-/// Columns whose values the Zeek TSV screen does not read (HTTP, TLS and file fields): a
-/// line with any of them set takes the full path.
-const UNSCREENED: [Slot; 11] = [
-    Slot::Host,
-    Slot::Uri,
-    Slot::UserAgent,
+/// Columns whose values the Zeek TSV screen does not read (TLS and file fields): a line
+/// with any of them set takes the full path.
+const UNSCREENED: [Slot; 8] = [
     Slot::ServerName,
     Slot::Ja3,
     Slot::Ja4,
@@ -556,6 +554,22 @@ impl LineParser for ZeekTsvParser {
                 }
             }
         }
+        let (host, uri, agent) = match (
+            get(Slot::Host).map(plain_text),
+            get(Slot::Uri).map(plain_text),
+            get(Slot::UserAgent).map(plain_text),
+        ) {
+            (Some(None), _, _) | (_, Some(None), _) | (_, _, Some(None)) => {
+                return Screened::Unsure
+            }
+            (h, u, a) => (h.flatten(), u.flatten(), a.flatten()),
+        };
+        if (host.is_some() || uri.is_some()) && http_may_alert(host, uri, probe) {
+            return Screened::Unsure;
+        }
+        if agent.is_some_and(|ua| probe.pattern(ua.as_bytes())) {
+            return Screened::Unsure;
+        }
         if [source, destination]
             .into_iter()
             .flatten()
@@ -566,6 +580,48 @@ impl LineParser for ZeekTsvParser {
             Screened::Clean
         }
     }
+}
+
+/// Could the `url.full`, `url.path` or `url.domain` that [`ZRec::into_observation`] makes of
+/// an http.log `host` and `uri` alert? The same values, asked of the probe as the
+/// correlator looks them up; an assembled URL too long for the stack buffer answers "maybe".
+fn http_may_alert(host: Option<&str>, uri: Option<&str>, probe: &dyn AlertProbe) -> bool {
+    let absolute = uri.and_then(|u| split_url(u.as_bytes()));
+    let mut buf = [0u8; 2048];
+    let url_full: Option<&str> = match (host, uri) {
+        (_, Some(u)) if absolute.is_some() => Some(u),
+        (Some(h), Some(u)) if u.starts_with('/') => {
+            let n = "http://".len() + h.len() + u.len();
+            let Some(out) = buf.get_mut(..n) else {
+                return true;
+            };
+            out[..7].copy_from_slice(b"http://");
+            out[7..7 + h.len()].copy_from_slice(h.as_bytes());
+            out[7 + h.len()..].copy_from_slice(u.as_bytes());
+            // Two `str`s joined: always UTF-8.
+            let Ok(full) = std::str::from_utf8(out) else {
+                return true;
+            };
+            Some(full)
+        }
+        _ => None,
+    };
+    // The host column's name; when it has none, an absolute URI's host.
+    let url_domain = host
+        .and_then(|h| domain(split_host_port(h.as_bytes()).0))
+        .or_else(|| absolute.and_then(|u| domain(u.host)));
+    if let (Some(full), Some(d)) = (url_full, url_domain.as_deref()) {
+        // The common request: one probe answers for the URL and its plain host.
+        if plain_http_host(full.as_bytes()) == Some(d.as_bytes()) {
+            return probe.plain_http_url(full.as_bytes(), d.as_bytes());
+        }
+    }
+    let target = match (url_full, uri) {
+        (Some(full), _) => probe.url(full),
+        (None, Some(u)) => probe.pattern(path_only(u.as_bytes())),
+        (None, None) => false,
+    };
+    target || url_domain.is_some_and(|d| probe.domain(&d))
 }
 
 // ---------------------------------------------------------------- JSON
@@ -785,6 +841,19 @@ mod tests {
                 "a\\x2cb",
             ]),
             pick(vec!["udp", "tcp", "53", "0.00087"]),
+            pick(vec![
+                "/x/y.php?q=1",
+                "/",
+                "http://Evil.Example:8080/a?b",
+                "https://[2001:db8::1]/p",
+                "*",
+                "login.example:443",
+                "http:///nohost",
+                "a.example:80",
+                ":80",
+                "[2001:db8::9]:8443",
+                "Mozilla/5.0 (X11)",
+            ]),
             prop::collection::vec(any::<u8>(), 0..5),
         ]
     }
@@ -792,25 +861,56 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
-        /// The Zeek TSV screen keeps the contract of `LineParser::screen` for dns and conn
-        /// logs (the columns it reads), and for an http log (whose columns send every line
-        /// to `parse`), on lines with any values, too few or too many columns.
+        /// The Zeek TSV screen keeps the contract of `LineParser::screen` for dns, conn and
+        /// http logs (the columns it reads), and for an ssl log (whose columns send every
+        /// line to `parse`), on lines with any values, too few or too many columns.
         #[test]
         fn zeek_tsv_screen_keeps_its_contract(
             values in prop::collection::vec(zeek_value(), 0..14),
-            log in 0usize..3,
+            log in 0usize..4,
         ) {
             let parser = match log {
                 0 => tsv_parser("dns", DNS_FIELDS),
                 1 => tsv_parser("conn", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice"),
-                _ => tsv_parser("http", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\thost\turi\tuser_agent"),
+                2 => tsv_parser("http", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\thost\turi\tuser_agent"),
+                _ => tsv_parser("ssl", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tserver_name\tja3"),
             };
             let line = values.join(&b'\t');
             check_screen(&parser, &line).map_err(TestCaseError::fail)?;
         }
     }
 
-    /// Plain dns and conn lines are settled by the screen; escapes, and http lines, are not.
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// http.log lines column by column: every way `parse` builds `url.full`,
+        /// `url.path` and `url.domain` from `host` and `uri` (assembled, absolute, path only,
+        /// a host without a name, escapes), asked exactly as the correlator looks them up.
+        #[test]
+        fn zeek_http_screen_keeps_its_contract(
+            ts in prop::sample::select(vec!["1521911720.5", "-", "x"]),
+            orig in prop::sample::select(vec!["10.0.0.1", "45.142.212.7", "-", "2001:db8::1"]),
+            host in prop::sample::select(vec![
+                "a.example", "Evil.Example.", "a.example:8080", ":80", "[2001:db8::1]:443",
+                "192.0.2.1", "-", "(empty)", "a\\x2eexample", "\u{e9}t\u{e9}.example",
+            ]),
+            uri in prop::sample::select(vec![
+                "/x/y.php?q=1#f", "/", "http://Evil.Example:8080/a?b", "https://[2001:db8::1]/p",
+                "http://b.example/c", "*", "login.example:443", "http:///nohost", "-",
+                "/p\\x3fq", "/caf\u{e9}",
+            ]),
+            agent in prop::sample::select(vec!["curl/8.0", "-", "(empty)", "a\\x20b", "Mozilla/5.0 (X11)"]),
+            long in any::<bool>(),
+        ) {
+            let parser = tsv_parser("http", "ts\tuid\tid.orig_h\thost\turi\tuser_agent");
+            let uri = if long && uri.starts_with('/') { format!("{uri}{}", "a".repeat(2100)) } else { uri.to_string() };
+            let line = format!("{ts}\tC1\t{orig}\t{host}\t{uri}\t{agent}");
+            check_screen(&parser, line.as_bytes()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    /// Plain dns, conn and http lines are settled by the screen; escapes, and ssl lines, are
+    /// not.
     #[test]
     fn zeek_tsv_screen_settles_plain_lines() {
         let dns = tsv_parser("dns", DNS_FIELDS);
@@ -826,11 +926,17 @@ mod tests {
             check_screen(&conn, b"1.5\tC2\t10.0.0.1\t1\t192.0.2.9\t443\ttcp"),
             Ok(true)
         );
-        let http = tsv_parser("http", "ts\tid.orig_h\thost\turi");
+        let http = tsv_parser("http", "ts\tid.orig_h\thost\turi\tuser_agent");
         assert_eq!(
-            check_screen(&http, b"1.5\t10.0.0.1\ta.example\t/x"),
+            check_screen(&http, b"1.5\t10.0.0.1\ta.example\t/x\tcurl/8"),
+            Ok(true)
+        );
+        assert_eq!(
+            check_screen(&http, b"1.5\t10.0.0.1\ta.example\t/x\tcurl\\x2f8"),
             Ok(false)
         );
+        let ssl = tsv_parser("ssl", "ts\tid.orig_h\tserver_name");
+        assert_eq!(check_screen(&ssl, b"1.5\t10.0.0.1\ta.example"), Ok(false));
     }
 
     /// One record per log kind, in TSV (with its header) and in the JSON Zeek writes for it;
