@@ -2,8 +2,8 @@
 //! fileinfo, flow, alert (with whatever app-layer object it carries), anything else as `log`.
 
 use super::util::{
-    answer_type, domain, json_from_line, norm_domain, norm_hash, parse_ip_str, parse_iso8601, trim,
-    trim_eol,
+    answer_type, domain, json_from_line, norm_domain, norm_hash, opt_str, parse_ip_str,
+    parse_iso8601, trim, trim_eol, BorrowedStr,
 };
 use super::{LineParser, ParseError};
 use crate::{DnsAnswer, Observation};
@@ -14,19 +14,19 @@ use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 struct Eve<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     event_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     src_ip: Option<Cow<'a, str>>,
     src_port: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     dest_ip: Option<Cow<'a, str>>,
     dest_port: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     proto: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     app_proto: Option<Cow<'a, str>>,
     #[serde(borrow)]
     dns: Option<EveDns<'a>>,
@@ -40,9 +40,9 @@ struct Eve<'a> {
 
 #[derive(Deserialize)]
 struct EveRr<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     rrname: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     rrtype: Option<Cow<'a, str>>,
     #[serde(borrow)]
     rdata: Option<&'a RawValue>,
@@ -50,9 +50,9 @@ struct EveRr<'a> {
 
 #[derive(Deserialize)]
 struct EveDns<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     rrname: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     rrtype: Option<Cow<'a, str>>,
     #[serde(borrow)]
     rdata: Option<&'a RawValue>,
@@ -69,43 +69,43 @@ struct EveDns<'a> {
 
 #[derive(Deserialize)]
 struct EveHttp<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     hostname: Option<Cow<'a, str>>,
     http_port: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     url: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     http_method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     http_user_agent: Option<Cow<'a, str>>,
     status: Option<u16>,
 }
 
 #[derive(Deserialize)]
 struct EveJa3<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     hash: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct EveTls<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     sni: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     fingerprint: Option<Cow<'a, str>>,
     #[serde(borrow)]
     ja3: Option<EveJa3<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     ja4: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct EveFile<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     md5: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     sha1: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     sha256: Option<Cow<'a, str>>,
 }
 
@@ -119,7 +119,9 @@ fn some<'a>(c: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
 
 /// An `rdata` that is a JSON string, as a borrowed/owned str.
 fn rdata_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
+    serde_json::from_str::<BorrowedStr<'_>>(raw.get())
+        .ok()
+        .map(|s| s.0)
 }
 
 fn push_answer<'a>(o: &mut Observation<'a>, rtype: Option<Cow<'a, str>>, data: Cow<'a, str>) {
@@ -213,9 +215,9 @@ impl LineParser for EveParser {
                     if !matches!(ty.as_ref(), "A" | "AAAA" | "CNAME" | "PTR" | "NS") {
                         continue;
                     }
-                    if let Ok(list) = serde_json::from_str::<Vec<Cow<'a, str>>>(raw.get()) {
+                    if let Ok(list) = serde_json::from_str::<Vec<BorrowedStr<'a>>>(raw.get()) {
                         for data in list {
-                            push_answer(&mut o, Some(ty.clone()), data);
+                            push_answer(&mut o, Some(ty.clone()), data.0);
                         }
                     }
                 }

@@ -248,6 +248,31 @@ pub(crate) fn json_from_line<'a, T: serde::Deserialize<'a>>(
     }
 }
 
+/// A JSON string borrowed from the line when it has no escapes. serde borrows a field of
+/// type `Cow<'a, str>` marked `#[serde(borrow)]`, but not one inside an `Option`, `Vec` or
+/// map, whose every string it copies (serde-rs/serde#1497): these helpers borrow there too.
+#[derive(serde::Deserialize)]
+pub(crate) struct BorrowedStr<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
+
+/// `Option<Cow<str>>` borrowed where it can be (`#[serde(borrow, default, deserialize_with =
+/// "opt_str")]`).
+pub(crate) fn opt_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<BorrowedStr<'a>>::deserialize(d)?.map(|s| s.0))
+}
+
+/// `Option<Vec<Cow<str>>>` borrowed where it can be (`#[serde(borrow, default,
+/// deserialize_with = "opt_str_vec")]`).
+pub(crate) fn opt_str_vec<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Cow<'a, str>>>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<Vec<BorrowedStr<'a>>>::deserialize(d)?
+        .map(|v| v.into_iter().map(|s| s.0).collect()))
+}
+
 /// Bit `i` set when byte `i` of `b` (the first 16; none past its end) is `sep`.
 #[inline]
 pub(crate) fn byte_mask16(b: &[u8], sep: u8) -> u32 {
@@ -932,6 +957,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Strings without escapes are borrowed from the line, inside `Option` and `Vec` too;
+    /// escaped ones are decoded; absent and `null` fields are `None`.
+    #[test]
+    fn optional_strings_borrow_from_the_line() {
+        #[derive(serde::Deserialize)]
+        struct Rec<'a> {
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            a: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            b: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str_vec")]
+            v: Option<Vec<Cow<'a, str>>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            n: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            missing: Option<Cow<'a, str>>,
+        }
+        let line = br#"{"a":"plain.example","b":"a\u002eb","v":["x","y\"z"],"n":null}"#;
+        let r: Rec<'_> = json_from_line(line).unwrap();
+        assert!(matches!(r.a, Some(Cow::Borrowed("plain.example"))));
+        assert!(matches!(r.b.as_ref(), Some(Cow::Owned(s)) if s == "a.b"));
+        let v = r.v.unwrap();
+        assert!(matches!(v[0], Cow::Borrowed("x")));
+        assert_eq!(v[1], "y\"z");
+        assert!(r.n.is_none() && r.missing.is_none());
     }
 
     #[test]

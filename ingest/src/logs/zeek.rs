@@ -4,8 +4,8 @@
 
 use super::util::{
     answer_type, byte_mask16, domain, is_epoch, is_hex, json_from_line, norm_domain, norm_hash,
-    parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only, split_host_port,
-    split_url, text, trim_eol,
+    opt_str, opt_str_vec, parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only,
+    split_host_port, split_url, text, trim_eol,
 };
 use super::{AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
@@ -628,60 +628,60 @@ fn http_may_alert(host: Option<&str>, uri: Option<&str>, probe: &dyn AlertProbe)
 
 #[derive(Deserialize, Default)]
 struct ZJson<'a> {
-    #[serde(rename = "_path", borrow)]
+    #[serde(rename = "_path", borrow, default, deserialize_with = "opt_str")]
     path: Option<Cow<'a, str>>,
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
-    #[serde(rename = "id.orig_h", borrow)]
+    #[serde(rename = "id.orig_h", borrow, default, deserialize_with = "opt_str")]
     orig_h: Option<Cow<'a, str>>,
     #[serde(rename = "id.orig_p")]
     orig_p: Option<u16>,
-    #[serde(rename = "id.resp_h", borrow)]
+    #[serde(rename = "id.resp_h", borrow, default, deserialize_with = "opt_str")]
     resp_h: Option<Cow<'a, str>>,
     #[serde(rename = "id.resp_p")]
     resp_p: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     proto: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     service: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     query: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     qtype_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str_vec")]
     answers: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     host: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     uri: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     user_agent: Option<Cow<'a, str>>,
     status_code: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     server_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     ja3: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     ja4: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str_vec")]
     cert_chain_fps: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     md5: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     sha1: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     sha256: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str_vec")]
     tx_hosts: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str_vec")]
     rx_hosts: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     fingerprint: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     src: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "opt_str")]
     dst: Option<Cow<'a, str>>,
     /// Splunk export wrapper: `{"result":{"_raw":"<zeek json>"}}`.
     #[serde(borrow)]
@@ -690,7 +690,7 @@ struct ZJson<'a> {
 
 #[derive(Deserialize, Default)]
 struct SplunkResult<'a> {
-    #[serde(rename = "_raw", borrow)]
+    #[serde(rename = "_raw", borrow, default, deserialize_with = "opt_str")]
     raw: Option<Cow<'a, str>>,
 }
 
