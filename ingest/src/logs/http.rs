@@ -4,7 +4,7 @@ use super::util::{
     find, first_tokens, is_epoch, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime,
     parse_u16, path_only, split_host_port, split_url, trim, trim_eol, Line, Tokens,
 };
-use super::{AlertProbe, LineParser, ParseError, Screened};
+use super::{any_ip_may_alert, AlertProbe, LineParser, ParseError, Screened};
 use crate::Observation;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
@@ -89,16 +89,10 @@ impl LineParser for SquidParser {
         for ip in [client, server].into_iter().flatten() {
             probe.prefetch_ip(ip);
         }
-        if screen_target(url, method == b"CONNECT", probe)
-            || [client, server]
-                .into_iter()
-                .flatten()
-                .any(|ip| probe.ip(ip))
-        {
-            Screened::Unsure
-        } else {
-            Screened::Clean
-        }
+        Screened::unless(
+            screen_target(url, method == b"CONNECT", probe)
+                || any_ip_may_alert([client, server], probe),
+        )
     }
 }
 
@@ -357,11 +351,9 @@ impl LineParser for CombinedParser {
             user_agent.is_some_and(|ua| std::str::from_utf8(ua).is_err() || probe.pattern(ua));
         let target_may_alert = split_request(req)
             .is_some_and(|(method, target)| screen_target(target, method == b"CONNECT", probe));
-        if ua_may_alert || target_may_alert || client_ip.is_some_and(|ip| probe.ip(ip)) {
-            Screened::Unsure
-        } else {
-            Screened::Clean
-        }
+        Screened::unless(
+            ua_may_alert || target_may_alert || any_ip_may_alert([client_ip, None], probe),
+        )
     }
 }
 

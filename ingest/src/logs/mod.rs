@@ -228,6 +228,22 @@ pub enum Screened {
     Unsure,
 }
 
+impl Screened {
+    /// `Unsure` when some value of the line may alert, else `Clean`.
+    pub fn unless(may_alert: bool) -> Screened {
+        if may_alert {
+            Screened::Unsure
+        } else {
+            Screened::Clean
+        }
+    }
+}
+
+/// Could any of a line's addresses (`source.ip`, `destination.ip`) alert?
+pub(crate) fn any_ip_may_alert(ips: [Option<std::net::IpAddr>; 2], probe: &dyn AlertProbe) -> bool {
+    ips.into_iter().flatten().any(|ip| probe.ip(ip))
+}
+
 /// "Could this observed value alert?", asked by [`LineParser::screen`]. `false` must be
 /// exact (no hit that would alert); `true` means "maybe". Each method receives the value
 /// exactly as the correlator would pass it to the matcher for that field.

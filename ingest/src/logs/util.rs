@@ -163,17 +163,23 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
     out
 }
 
+/// The first 16 bytes of `b`, or all of it followed by the filler already in `pad`.
+#[inline]
+fn first16<'b>(b: &'b [u8], pad: &'b mut [u8; 16]) -> &'b [u8] {
+    if b.len() >= 16 {
+        &b[..16]
+    } else {
+        pad[..b.len()].copy_from_slice(b);
+        pad
+    }
+}
+
 /// Bit `i` set when byte `i` of `b` (the first 16; bytes past its end count as blank) is a
 /// space or a tab.
 #[inline]
 fn blank_mask16(b: &[u8]) -> u32 {
     let mut pad = [b' '; 16];
-    let block: &[u8] = if b.len() >= 16 {
-        &b[..16]
-    } else {
-        pad[..b.len()].copy_from_slice(b);
-        &pad
-    };
+    let block = first16(b, &mut pad);
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::*;
@@ -277,12 +283,7 @@ pub(crate) fn opt_str_vec<'de: 'a, 'a, D: serde::Deserializer<'de>>(
 #[inline]
 pub(crate) fn byte_mask16(b: &[u8], sep: u8) -> u32 {
     let mut pad = [!sep; 16];
-    let block: &[u8] = if b.len() >= 16 {
-        &b[..16]
-    } else {
-        pad[..b.len()].copy_from_slice(b);
-        &pad
-    };
+    let block = first16(b, &mut pad);
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::*;

@@ -7,7 +7,7 @@ use super::util::{
     opt_str, opt_str_vec, parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only,
     split_host_port, split_url, text, trim_eol,
 };
-use super::{AlertProbe, LineParser, LogError, ParseError, Screened};
+use super::{any_ip_may_alert, AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
 use matcher::text::plain_http_host;
 use serde::Deserialize;
@@ -567,18 +567,10 @@ impl LineParser for ZeekTsvParser {
         if (host.is_some() || uri.is_some()) && http_may_alert(host, uri, probe) {
             return Screened::Unsure;
         }
-        if agent.is_some_and(|ua| probe.pattern(ua.as_bytes())) {
-            return Screened::Unsure;
-        }
-        if [source, destination]
-            .into_iter()
-            .flatten()
-            .any(|ip| probe.ip(ip))
-        {
-            Screened::Unsure
-        } else {
-            Screened::Clean
-        }
+        Screened::unless(
+            agent.is_some_and(|ua| probe.pattern(ua.as_bytes()))
+                || any_ip_may_alert([source, destination], probe),
+        )
     }
 }
 
