@@ -140,6 +140,46 @@ fn zeek_dns_lines(n: usize) -> Vec<u8> {
     out
 }
 
+/// Zeek http.log lines: `host` and an origin-form `uri`, a browser user agent.
+fn zeek_http_lines(n: usize) -> Vec<u8> {
+    let mut r = Rng(0x005e_ed0f_7a11_c0de);
+    let mut out = b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\thttp\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\ttrans_depth\tmethod\thost\turi\treferrer\tversion\tuser_agent\tstatus_code\n#types\ttime\tstring\taddr\tport\taddr\tport\tcount\tstring\tstring\tstring\tstring\tstring\tstring\tcount\n".to_vec();
+    for i in 0..n {
+        out.extend_from_slice(
+            format!(
+                "1521911720.{:06}\tCqKst53mF3det3eDV9\t10.47.1.{}\t41772\t192.0.2.{}\t80\t1\tGET\t{}\t{}\t-\t1.1\tMozilla/5.0 (Windows NT 10.0; Win64; x64)\t200\n",
+                i % 1_000_000,
+                r.next() % 256,
+                r.next() % 256,
+                r.pick(HOSTS),
+                r.pick(PATHS),
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Suricata EVE dns v2 answer events.
+fn eve_dns_lines(n: usize) -> Vec<u8> {
+    let mut r = Rng(0x0e0e_dead_beef_0001);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let host = r.pick(HOSTS);
+        out.extend_from_slice(
+            format!(
+                "{{\"timestamp\":\"2024-05-01T10:00:00.{:06}+0000\",\"flow_id\":{i},\"event_type\":\"dns\",\"src_ip\":\"10.47.1.{}\",\"src_port\":41772,\"dest_ip\":\"10.0.0.100\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{{\"version\":2,\"type\":\"answer\",\"id\":{},\"rrname\":\"{host}\",\"rrtype\":\"A\",\"rcode\":\"NOERROR\",\"answers\":[{{\"rrname\":\"{host}\",\"rrtype\":\"A\",\"ttl\":300,\"rdata\":\"192.0.2.{}\"}}]}}}}\n",
+                i % 1_000_000,
+                r.next() % 256,
+                i % 65536,
+                r.next() % 256,
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
 /// On-CPU nanoseconds of the calling thread (Linux schedstat), wall clock elsewhere.
 struct CpuTime;
 
@@ -372,6 +412,10 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let zeek_dns = zeek_dns_lines(n);
     bench_format(c, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns);
     bench_screened(c, &snap, "zeek_dns_tsv", LogFormat::ZeekTsv, &zeek_dns);
+    let zeek_http = zeek_http_lines(n);
+    bench_format(c, "zeek_http_tsv", LogFormat::ZeekTsv, &zeek_http);
+    bench_screened(c, &snap, "zeek_http_tsv", LogFormat::ZeekTsv, &zeek_http);
+    bench_format(c, "eve_dns", LogFormat::SuricataEve, &eve_dns_lines(n));
 }
 
 thread_local! {
