@@ -5,6 +5,7 @@ SOC scans, for the per-format figures in README "Performance".
 Each Squid line (client, URL, server address) becomes one record of:
   zeek-dns.log    Zeek TSV dns.log: query = the URL's host, answers = the server address
   zeek-http.log   Zeek TSV http.log: host and origin-form uri, a browser user agent
+  zeek-ssl.log    Zeek TSV ssl.log: server_name = the URL's host, a SHA-256 certificate chain
   zeek-dns.json   the dns.log records as Zeek JSON
   bind-query.log  BIND 9 query log lines (client @0x..., query: NAME IN A)
   eve-dns.json    Suricata EVE dns v2 answers
@@ -28,6 +29,10 @@ DNS_TYPES = ("time string addr port addr port enum count interval string count s
 HTTP_FIELDS = ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p trans_depth method host uri "
                "referrer version user_agent request_body_len response_body_len status_code "
                "status_msg resp_fuids resp_mime_types")
+SSL_FIELDS = ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p version cipher curve server_name "
+              "resumed established ssl_history cert_chain_fps sni_matches_cert")
+SSL_TYPES = ("time string addr port addr port string string string string bool bool string "
+             "vector[string] bool")
 HTTP_TYPES = ("time string addr port addr port count string string string string string string "
               "count count count string vector[string] vector[string]")
 
@@ -40,10 +45,12 @@ def out(name):
     return open(os.path.join(perf, name), "w")
 
 
-dns, http, zjson, bind, eve = (out(n) for n in (
-    "zeek-dns.log", "zeek-http.log", "zeek-dns.json", "bind-query.log", "eve-dns.json"))
+dns, http, ssl, zjson, bind, eve = (out(n) for n in (
+    "zeek-dns.log", "zeek-http.log", "zeek-ssl.log", "zeek-dns.json", "bind-query.log",
+    "eve-dns.json"))
 dns.write(HEAD.format(path="dns", fields=tabs(DNS_FIELDS), types=tabs(DNS_TYPES)))
 http.write(HEAD.format(path="http", fields=tabs(HTTP_FIELDS), types=tabs(HTTP_TYPES)))
+ssl.write(HEAD.format(path="ssl", fields=tabs(SSL_FIELDS), types=tabs(SSL_TYPES)))
 with open(os.path.join(perf, "access.log")) as f:
     for i, line in enumerate(f):
         if i >= limit:
@@ -66,6 +73,9 @@ with open(os.path.join(perf, "access.log")) as f:
             http.write(f"{ts}\tC{i:017d}\t{client}\t51234\t{server}\t80\t1\t{method}\t{host_port}\t"
                        f"/{path}\t-\t1.1\tMozilla/5.0 (Windows NT 10.0; Win64; x64)\t0\t{t[4]}\t"
                        f"200\tOK\tF{i:017d}\t{ctype}\n")
+        fp = f"{i * 2654435761 % (1 << 64):016x}" * 4
+        ssl.write(f"{ts}\tC{i:017d}\t{client}\t51234\t{server}\t443\tTLSv13\t"
+                  f"TLS_AES_128_GCM_SHA256\tx25519\t{host}\tF\tT\tCsiI\t{fp},{fp[::-1]}\tT\n")
         when = time.strftime("%d-%b-%Y %H:%M:%S", time.gmtime(float(ts)))
         bind.write(f"{when}.{i % 1000:03d} client @0x7f1c2c0a1b20 {client}#41772 ({host}): "
                    f"query: {host} IN A +E(0)K (10.0.0.100)\n")
@@ -77,5 +87,6 @@ with open(os.path.join(perf, "access.log")) as f:
                     "rrtype": "A", "rcode": "NOERROR",
                     "answers": [{"rrname": host, "rrtype": "A", "ttl": 300, "rdata": server}]}},
             separators=(",", ":")) + "\n")
-print(f"{perf}: {min(i + 1, limit)} records in zeek-dns.log, zeek-http.log, zeek-dns.json, "
+print(f"{perf}: {min(i + 1, limit)} records in zeek-dns.log, zeek-http.log, zeek-ssl.log, "
+      "zeek-dns.json, "
       "bind-query.log, eve-dns.json")

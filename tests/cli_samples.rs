@@ -663,9 +663,10 @@ fn combined_shapes_log() -> Vec<u8> {
 
 /// The hosts and addresses of [`screen_shapes_log`] as Zeek TSV: a dns.log (queries in any
 /// case, with a trailing dot or a `\x` escape; answers that are addresses, names, TXT text,
-/// `(empty)` or unset; PTR and CNAME query types), a conn.log and an http.log (host and
-/// origin-form URI, absolute URIs, CONNECT authorities, user agents), each with its header.
-fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+/// `(empty)` or unset; PTR and CNAME query types), a conn.log, an http.log (host and
+/// origin-form URI, absolute URIs, CONNECT authorities, user agents) and an ssl.log (SNI,
+/// SHA-256 and SHA-1 certificate fingerprints), each with its header.
+fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     let squid = screen_shapes_log();
     let head = |path: &str, fields: &str, types: &str| {
         format!(
@@ -682,6 +683,11 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         "http",
         "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tmethod\thost\turi\tuser_agent\tstatus_code",
         "time\tstring\taddr\tport\taddr\tport\tstring\tstring\tstring\tstring\tcount",
+    );
+    let mut ssl = head(
+        "ssl",
+        "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tversion\tserver_name\testablished\tcert_chain_fps",
+        "time\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tvector[string]",
     );
     let mut conn = head(
         "conn",
@@ -753,6 +759,17 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             )
             .as_bytes(),
         );
+        let fps = [
+            "3f2a0c5e9b8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29,0c5e9b8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2913",
+            "-",
+            "0C:5E:9B:8D:7A:6F:5E:4D:3C:2B:1A:0F:9E:8D:7C:6B:5A:4F:3E:2D",
+        ][n % 3];
+        ssl.extend_from_slice(
+            format!(
+                "1764309600.{n:06}\tC{n}\t{client}\t40000\t{server}\t443\tTLSv13\t{query}\tT\t{fps}\n"
+            )
+            .as_bytes(),
+        );
         let service = ["http", "ssl", "-", "dns"][n % 4];
         conn.extend_from_slice(
             format!(
@@ -761,7 +778,7 @@ fn zeek_shapes_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             .as_bytes(),
         );
     }
-    (dns, conn, http)
+    (dns, conn, http, ssl)
 }
 
 #[test]
@@ -771,7 +788,9 @@ fn the_prefilter_changes_nothing_but_speed() {
     std::fs::write(&log, screen_shapes_log()).expect("write log");
     let combined = tmp.path().join("combined.log");
     std::fs::write(&combined, combined_shapes_log()).expect("write log");
-    let (zeek_dns, zeek_conn, zeek_http) = zeek_shapes_logs();
+    let (zeek_dns, zeek_conn, zeek_http, zeek_ssl) = zeek_shapes_logs();
+    let zeek_ssl_log = tmp.path().join("ssl.log");
+    std::fs::write(&zeek_ssl_log, zeek_ssl).expect("write log");
     let zeek_http_log = tmp.path().join("http.log");
     std::fs::write(&zeek_http_log, zeek_http).expect("write log");
     let zeek_dns_log = tmp.path().join("dns.log");
@@ -805,6 +824,7 @@ fn the_prefilter_changes_nothing_but_speed() {
         p(&zeek_dns_log).to_string(),
         p(&zeek_conn_log).to_string(),
         p(&zeek_http_log).to_string(),
+        p(&zeek_ssl_log).to_string(),
         "samples/logs/access.log".to_string(),
         "samples/logs/query.log".to_string(),
         "samples/logs/eve.json".to_string(),
@@ -865,6 +885,10 @@ fn the_prefilter_changes_nothing_but_speed() {
             ),
             (&zeek_conn_log, &["source.ip", "destination.ip"][..]),
             (&zeek_http_log, &["url.full", "url.domain", "source.ip"][..]),
+            (
+                &zeek_ssl_log,
+                &["tls.client.server_name", "destination.ip"][..],
+            ),
         ] {
             let hit: BTreeSet<&str> = alerts
                 .iter()

@@ -424,18 +424,9 @@ fn plain_text(v: &[u8]) -> Option<&str> {
     std::str::from_utf8(v).ok()
 }
 
-/// Columns whose values the Zeek TSV screen does not read (TLS and file fields): a line
-/// with any of them set takes the full path.
-const UNSCREENED: [Slot; 8] = [
-    Slot::ServerName,
-    Slot::Ja3,
-    Slot::Ja4,
-    Slot::CertFps,
-    Slot::Md5,
-    Slot::Sha1,
-    Slot::Sha256,
-    Slot::Fingerprint,
-];
+/// Columns whose values the Zeek TSV screen does not read (hashes, which the prefilter
+/// cannot answer for): a line with any of them set takes the full path.
+const UNSCREENED: [Slot; 5] = [Slot::Ja3, Slot::Ja4, Slot::Md5, Slot::Sha1, Slot::Sha256];
 
 impl LineParser for ZeekTsvParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
@@ -552,6 +543,24 @@ impl LineParser for ZeekTsvParser {
                         return Screened::Unsure;
                     }
                 }
+            }
+        }
+        // ssl.log: the SNI as a name; a certificate fingerprint that `parse` would keep as
+        // `tls.server.hash.sha1` (40 hex digits) is a hash lookup: full path.
+        if let Some(sni) = get(Slot::ServerName) {
+            let Some(sni) = plain_text(sni) else {
+                return Screened::Unsure;
+            };
+            let name = norm_domain(Cow::Borrowed(sni));
+            if !name.is_empty() && probe.domain(&name) {
+                return Screened::Unsure;
+            }
+        }
+        let first_fp = get(Slot::CertFps).and_then(|v| v.split(|&b| b == self.set_sep).next());
+        for fp in [first_fp, get(Slot::Fingerprint)].into_iter().flatten() {
+            match plain_text(fp) {
+                Some(fp) if !is_hex(&norm_hash(Cow::Borrowed(fp)), 40) => {}
+                _ => return Screened::Unsure,
             }
         }
         let (host, uri, agent) = match (
@@ -834,6 +843,13 @@ mod tests {
             ]),
             pick(vec!["udp", "tcp", "53", "0.00087"]),
             pick(vec![
+                "0123456789abcdef0123456789abcdef01234567",
+                "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67",
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,0123456789abcdef0123456789abcdef01234567",
+                "0123456789abcdef0123456789abcdef",
+                "xyz",
+            ]),
+            pick(vec![
                 "/x/y.php?q=1",
                 "/",
                 "http://Evil.Example:8080/a?b",
@@ -853,9 +869,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
-        /// The Zeek TSV screen keeps the contract of `LineParser::screen` for dns, conn and
-        /// http logs (the columns it reads), and for an ssl log (whose columns send every
-        /// line to `parse`), on lines with any values, too few or too many columns.
+        /// The Zeek TSV screen keeps the contract of `LineParser::screen` for dns, conn,
+        /// http and ssl logs (SNI and certificate fingerprints, SHA-1 or not; a `ja3` column
+        /// sends the line to `parse`), on lines with any values, too few or too many columns.
         #[test]
         fn zeek_tsv_screen_keeps_its_contract(
             values in prop::collection::vec(zeek_value(), 0..14),
@@ -865,7 +881,7 @@ mod tests {
                 0 => tsv_parser("dns", DNS_FIELDS),
                 1 => tsv_parser("conn", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice"),
                 2 => tsv_parser("http", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\thost\turi\tuser_agent"),
-                _ => tsv_parser("ssl", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tserver_name\tja3"),
+                _ => tsv_parser("ssl", "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tserver_name\tcert_chain_fps\tfingerprint\tja3"),
             };
             let line = values.join(&b'\t');
             check_screen(&parser, &line).map_err(TestCaseError::fail)?;
@@ -901,8 +917,8 @@ mod tests {
         }
     }
 
-    /// Plain dns, conn and http lines are settled by the screen; escapes, and ssl lines, are
-    /// not.
+    /// Plain dns, conn, http and ssl lines are settled by the screen; escapes, hashes the
+    /// correlator looks up (a SHA-1 certificate, a JA3) are not.
     #[test]
     fn zeek_tsv_screen_settles_plain_lines() {
         let dns = tsv_parser("dns", DNS_FIELDS);
@@ -927,8 +943,25 @@ mod tests {
             check_screen(&http, b"1.5\t10.0.0.1\ta.example\t/x\tcurl\\x2f8"),
             Ok(false)
         );
-        let ssl = tsv_parser("ssl", "ts\tid.orig_h\tserver_name");
-        assert_eq!(check_screen(&ssl, b"1.5\t10.0.0.1\ta.example"), Ok(false));
+        let ssl = tsv_parser("ssl", "ts\tid.orig_h\tserver_name\tcert_chain_fps\tja3");
+        let sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let ssl_line = |fps: &str, ja3: &str| format!("1.5\t10.0.0.1\tA.Example\t{fps}\t{ja3}");
+        assert_eq!(
+            check_screen(&ssl, ssl_line(sha256, "-").as_bytes()),
+            Ok(true)
+        );
+        assert_eq!(
+            check_screen(&ssl, ssl_line(sha1, "-").as_bytes()),
+            Ok(false)
+        );
+        assert_eq!(
+            check_screen(
+                &ssl,
+                ssl_line(sha256, "e7d705a3286e19ea42f587b344ee6865").as_bytes()
+            ),
+            Ok(false)
+        );
     }
 
     /// One record per log kind, in TSV (with its header) and in the JSON Zeek writes for it;
