@@ -790,7 +790,12 @@ pub(crate) fn transport(b: &[u8]) -> Option<&'static str> {
 
 /// DNS answer type from the shape of its data: `A`, `AAAA`, else `fallback`.
 pub(crate) fn answer_type(data: &str, fallback: &'static str) -> &'static str {
-    match parse_ip_str(data) {
+    answer_type_of(parse_ip_str(data), fallback)
+}
+
+/// [`answer_type`] of data already parsed (`ip` is `parse_ip_str` of it).
+pub(crate) fn answer_type_of(ip: Option<IpAddr>, fallback: &'static str) -> &'static str {
+    match ip {
         Some(IpAddr::V4(_)) => "A",
         Some(IpAddr::V6(_)) => "AAAA",
         None => fallback,

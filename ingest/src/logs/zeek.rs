@@ -3,7 +3,7 @@
 //! gives the same observation in either form.
 
 use super::util::{
-    answer_type, byte_mask16, domain, is_epoch, is_hex, json_from_line, norm_domain, norm_hash,
+    answer_type_of, byte_mask16, domain, is_epoch, is_hex, json_from_line, norm_domain, norm_hash,
     opt_str, opt_str_vec, parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only,
     split_host_port, split_url, text, trim_eol,
 };
@@ -114,9 +114,9 @@ impl<'a> ZRec<'a> {
         let mut o = Observation {
             timestamp_ns: self.ts,
             dataset,
-            source_ip: self.orig_h.or(self.src).or(self.rx_host),
+            source_ip: endpoint(self.orig_h, self.src, self.rx_host),
             source_port: self.orig_p,
-            destination_ip: self.resp_h.or(self.dst).or(self.tx_host),
+            destination_ip: endpoint(self.resp_h, self.dst, self.tx_host),
             destination_port: self.resp_p,
             transport: self.proto,
             protocol,
@@ -135,7 +135,7 @@ impl<'a> ZRec<'a> {
         };
         let name_type = answer_name_type(o.dns_question_type.as_deref().unwrap_or(""));
         for a in self.answers {
-            if let Some((rtype, data)) = zeek_answer(a, name_type) {
+            if let Some((rtype, data, _)) = zeek_answer(a, name_type) {
                 o.dns_answers.push(DnsAnswer {
                     rtype: Cow::Borrowed(rtype),
                     data,
@@ -184,6 +184,12 @@ impl<'a> ZRec<'a> {
     }
 }
 
+/// `source.ip` / `destination.ip` of a record: the connection's `id.*` address, else the
+/// log's own `src`/`dst`, else the first of `rx_hosts`/`tx_hosts` (files.log).
+fn endpoint(id: Option<IpAddr>, own: Option<IpAddr>, hosts: Option<IpAddr>) -> Option<IpAddr> {
+    id.or(own).or(hosts)
+}
+
 /// The record type of an answer that is no address, from the query type.
 fn answer_name_type(qtype: &str) -> &'static str {
     match qtype {
@@ -195,21 +201,19 @@ fn answer_name_type(qtype: &str) -> &'static str {
 }
 
 /// One Zeek `answers` entry as a `dns.answers` record type and value: an address as it is,
-/// a name normalised; `None` for TXT records and other text with spaces.
+/// a name normalised; `None` for TXT records and other text with spaces. The third part is
+/// the address when the entry is one (so the screen need not parse it again).
 fn zeek_answer<'a>(
     a: Cow<'a, str>,
     name_type: &'static str,
-) -> Option<(&'static str, Cow<'a, str>)> {
+) -> Option<(&'static str, Cow<'a, str>, Option<IpAddr>)> {
     if a.starts_with("TXT ") || a.contains(' ') {
         return None;
     }
-    let rtype = answer_type(&a, name_type);
-    let data = if rtype == "A" || rtype == "AAAA" {
-        a
-    } else {
-        norm_domain(a)
-    };
-    Some((rtype, data))
+    let ip = parse_ip_str(&a);
+    let rtype = answer_type_of(ip, name_type);
+    let data = if ip.is_some() { a } else { norm_domain(a) };
+    Some((rtype, data, ip))
 }
 
 // ---------------------------------------------------------------- TSV
@@ -382,7 +386,7 @@ impl ZeekTsvParser {
 
     /// The values of the columns trawl reads, by slot (unset and empty ones `None`); an
     /// error when the line ends before the last of them.
-    fn fields<'a>(&self, line: &'a [u8]) -> Result<[Option<&'a [u8]>; N_SLOTS], ParseError> {
+    fn fields<'a>(&self, line: &'a [u8]) -> Result<Row<'a>, ParseError> {
         let mut vals: [Option<&'a [u8]>; N_SLOTS] = [None; N_SLOTS];
         let mut col = 0;
         let mut start = 0;
@@ -401,7 +405,10 @@ impl ZeekTsvParser {
                 seps &= seps - 1;
                 keep(col, &line[start..end]);
                 if col == self.last_col {
-                    return Ok(vals);
+                    return Ok(Row {
+                        vals,
+                        set_sep: self.set_sep,
+                    });
                 }
                 col += 1;
                 start = end + 1;
@@ -412,8 +419,47 @@ impl ZeekTsvParser {
             return Err(ParseError::new("too few fields"));
         }
         keep(col, &line[start..]);
-        Ok(vals)
+        Ok(Row {
+            vals,
+            set_sep: self.set_sep,
+        })
     }
+}
+
+/// One TSV line's values by slot, as `parse` and `screen` both read them.
+struct Row<'a> {
+    vals: [Option<&'a [u8]>; N_SLOTS],
+    set_sep: u8,
+}
+
+impl<'a> Row<'a> {
+    /// The column's value (unset and empty ones `None`).
+    fn get(&self, s: Slot) -> Option<&'a [u8]> {
+        self.vals[s as usize]
+    }
+    /// The elements of a set or vector column.
+    fn elements(&self, s: Slot) -> impl Iterator<Item = &'a [u8]> {
+        let sep = self.set_sep;
+        self.get(s)
+            .into_iter()
+            .flat_map(move |v| v.split(move |&b| b == sep))
+    }
+    /// An address column.
+    fn ip(&self, s: Slot) -> Option<IpAddr> {
+        self.get(s).and_then(parse_ip)
+    }
+    /// The first element of a set column, as an address.
+    fn first_ip(&self, s: Slot) -> Option<IpAddr> {
+        self.elements(s).next().and_then(parse_ip)
+    }
+}
+
+/// Could a name column (`query`, `server_name`) alert, read as `parse` reads it (unescaped,
+/// normalised, none when empty)? `None` when it has escapes or is not UTF-8: the full path
+/// decides.
+fn name_may_alert(v: &[u8], probe: &dyn AlertProbe) -> Option<bool> {
+    let name = norm_domain(Cow::Borrowed(plain_text(v)?));
+    Some(!name.is_empty() && probe.domain(&name))
 }
 
 /// `unescape(v)` when that borrows `v` unchanged (no backslash, valid UTF-8); `None` otherwise.
@@ -434,13 +480,11 @@ impl LineParser for ZeekTsvParser {
         if line.is_empty() || line[0] == b'#' {
             return Ok(None);
         }
-        let vals = self.fields(line)?;
-        let get = |s: Slot| vals[s as usize];
+        let row = self.fields(line)?;
+        let get = |s: Slot| row.get(s);
         let s = |s: Slot| get(s).map(unescape);
-        let ip = |s: Slot| get(s).and_then(parse_ip);
-        let first_ip = |s: Slot| {
-            get(s).and_then(|v| v.split(|&b| b == self.set_sep).next().and_then(parse_ip))
-        };
+        let ip = |s: Slot| row.ip(s);
+        let first_ip = |s: Slot| row.first_ip(s);
         let ts = match get(Slot::Ts) {
             Some(t) => Some(parse_epoch(t).ok_or(ParseError::new("bad timestamp"))?),
             None => None,
@@ -456,9 +500,7 @@ impl LineParser for ZeekTsvParser {
             service: s(Slot::Service),
             query: s(Slot::Query),
             qtype_name: s(Slot::QtypeName),
-            answers: get(Slot::Answers)
-                .map(|v| v.split(|&b| b == self.set_sep).map(unescape).collect())
-                .unwrap_or_default(),
+            answers: row.elements(Slot::Answers).map(unescape).collect(),
             host: s(Slot::Host),
             uri: s(Slot::Uri),
             method: s(Slot::Method),
@@ -467,9 +509,7 @@ impl LineParser for ZeekTsvParser {
             server_name: s(Slot::ServerName),
             ja3: s(Slot::Ja3),
             ja4: s(Slot::Ja4),
-            cert_fp: get(Slot::CertFps)
-                .and_then(|v| v.split(|&b| b == self.set_sep).next())
-                .map(unescape),
+            cert_fp: row.elements(Slot::CertFps).next().map(unescape),
             md5: s(Slot::Md5),
             sha1: s(Slot::Sha1),
             sha256: s(Slot::Sha256),
@@ -483,59 +523,56 @@ impl LineParser for ZeekTsvParser {
     }
 
     fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
-        // The values `parse` would put in `source.ip`, `destination.ip`, `dns.question.name`
-        // and `dns.answers` (conn, dns and other logs without HTTP, TLS or file columns),
-        // read as `parse` reads them; a value with escapes or bad UTF-8 takes the full path.
+        // The values `parse` would put in `source.ip`, `destination.ip`, `dns.question.name`,
+        // `dns.answers`, `tls.client.server_name`, `tls.server.hash.sha1` and `url.*`, read
+        // as `parse` reads them; a value with escapes or bad UTF-8 takes the full path.
         let line = trim_eol(line);
         if line.is_empty() || line[0] == b'#' {
             return Screened::Unsure;
         }
-        let Ok(vals) = self.fields(line) else {
+        let Ok(row) = self.fields(line) else {
             return Screened::Unsure;
         };
-        let get = |s: Slot| vals[s as usize];
+        let get = |s: Slot| row.get(s);
         if UNSCREENED.iter().any(|&s| get(s).is_some()) {
             return Screened::Unsure;
         }
         if get(Slot::Ts).is_some_and(|t| !is_epoch(t)) {
             return Screened::Unsure; // `parse` fails
         }
-        let ip = |s: Slot| get(s).and_then(parse_ip);
-        let first_ip = |s: Slot| {
-            get(s).and_then(|v| v.split(|&b| b == self.set_sep).next().and_then(parse_ip))
-        };
-        let source = ip(Slot::OrigH)
-            .or_else(|| ip(Slot::Src))
-            .or_else(|| first_ip(Slot::RxHosts));
-        let destination = ip(Slot::RespH)
-            .or_else(|| ip(Slot::Dst))
-            .or_else(|| first_ip(Slot::TxHosts));
+        let source = endpoint(
+            row.ip(Slot::OrigH),
+            row.ip(Slot::Src),
+            row.first_ip(Slot::RxHosts),
+        );
+        let destination = endpoint(
+            row.ip(Slot::RespH),
+            row.ip(Slot::Dst),
+            row.first_ip(Slot::TxHosts),
+        );
         for ip in [source, destination].into_iter().flatten() {
             probe.prefetch_ip(ip);
         }
-        if let Some(q) = get(Slot::Query) {
-            let Some(q) = plain_text(q) else {
-                return Screened::Unsure;
-            };
-            let name = norm_domain(Cow::Borrowed(q));
-            if !name.is_empty() && probe.domain(&name) {
+        for name in [Slot::Query, Slot::ServerName] {
+            if get(name).is_some_and(|v| name_may_alert(v, probe) != Some(false)) {
                 return Screened::Unsure;
             }
         }
-        if let Some(answers) = get(Slot::Answers) {
+        if get(Slot::Answers).is_some() {
             let qtype = match get(Slot::QtypeName).map(plain_text) {
                 None => "",
                 Some(Some(q)) => q,
                 Some(None) => return Screened::Unsure,
             };
             let name_type = answer_name_type(qtype);
-            for a in answers.split(|&b| b == self.set_sep) {
+            for a in row.elements(Slot::Answers) {
                 let Some(a) = plain_text(a) else {
                     return Screened::Unsure;
                 };
-                // As the correlator looks a `dns.answers.data` value up.
-                if let Some((_, data)) = zeek_answer(Cow::Borrowed(a), name_type) {
-                    let may_alert = match parse_ip_str(&data) {
+                // As the correlator looks a `dns.answers.data` value up (a normalised name
+                // may read as an address: `1.2.3.4.`).
+                if let Some((_, data, ip)) = zeek_answer(Cow::Borrowed(a), name_type) {
+                    let may_alert = match ip.or_else(|| parse_ip_str(&data)) {
                         Some(ip) => probe.ip(ip),
                         None => !data.is_empty() && probe.domain(&data),
                     };
@@ -545,18 +582,9 @@ impl LineParser for ZeekTsvParser {
                 }
             }
         }
-        // ssl.log: the SNI as a name; a certificate fingerprint that `parse` would keep as
-        // `tls.server.hash.sha1` (40 hex digits) is a hash lookup: full path.
-        if let Some(sni) = get(Slot::ServerName) {
-            let Some(sni) = plain_text(sni) else {
-                return Screened::Unsure;
-            };
-            let name = norm_domain(Cow::Borrowed(sni));
-            if !name.is_empty() && probe.domain(&name) {
-                return Screened::Unsure;
-            }
-        }
-        let first_fp = get(Slot::CertFps).and_then(|v| v.split(|&b| b == self.set_sep).next());
+        // A certificate fingerprint `parse` keeps as `tls.server.hash.sha1` (40 hex digits)
+        // is a hash lookup: full path.
+        let first_fp = row.elements(Slot::CertFps).next();
         for fp in [first_fp, get(Slot::Fingerprint)].into_iter().flatten() {
             match plain_text(fp) {
                 Some(fp) if !is_hex(&norm_hash(Cow::Borrowed(fp)), 40) => {}
