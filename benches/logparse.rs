@@ -122,11 +122,38 @@ fn combined_lines(n: usize) -> Vec<u8> {
     out
 }
 
-fn zeek_dns_lines(n: usize) -> Vec<u8> {
-    let mut r = Rng(0x0bad_cafe_dead_beef);
-    let mut out = b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\ttrans_id\trtt\tquery\tqclass\tqclass_name\tqtype\tqtype_name\trcode\trcode_name\tAA\tTC\tRD\tRA\tZ\tanswers\tTTLs\trejected\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount\tinterval\tstring\tcount\tstring\tcount\tstring\tcount\tstring\tbool\tbool\tbool\tbool\tcount\tvector[string]\tvector[interval]\tbool\n".to_vec();
+/// A Zeek TSV log: the header for `path` with `fields` and `types` (space-separated), then
+/// `n` rows from `row(i, rng)`.
+fn zeek_log(
+    path: &str,
+    fields: &str,
+    types: &str,
+    seed: u64,
+    n: usize,
+    mut row: impl FnMut(usize, &mut Rng) -> String,
+) -> Vec<u8> {
+    let tabs = |s: &str| s.replace(' ', "\t");
+    let mut out = format!(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{path}\n#fields\t{}\n#types\t{}\n",
+        tabs(fields),
+        tabs(types)
+    )
+    .into_bytes();
+    let mut r = Rng(seed);
     for i in 0..n {
-        out.extend_from_slice(
+        out.extend_from_slice(row(i, &mut r).as_bytes());
+    }
+    out
+}
+
+fn zeek_dns_lines(n: usize) -> Vec<u8> {
+    zeek_log(
+        "dns",
+        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto trans_id rtt query qclass qclass_name qtype qtype_name rcode rcode_name AA TC RD RA Z answers TTLs rejected",
+        "time string addr port addr port enum count interval string count string count string count string bool bool bool bool count vector[string] vector[interval] bool",
+        0x0bad_cafe_dead_beef,
+        n,
+        |i, r| {
             format!(
                 "1521911720.{:06}\tCqKst53mF3det3eDV9\t10.47.1.{}\t41772\t10.0.0.100\t53\tudp\t36329\t0.000870\t{}\t1\tC_INTERNET\t1\tA\t0\tNOERROR\tF\tF\tT\tT\t0\tx.cdn.example.net,192.0.2.{}\t2230.000000,41830.000000\tF\n",
                 i % 1_000_000,
@@ -134,18 +161,19 @@ fn zeek_dns_lines(n: usize) -> Vec<u8> {
                 r.pick(HOSTS),
                 r.next() % 256
             )
-            .as_bytes(),
-        );
-    }
-    out
+        },
+    )
 }
 
 /// Zeek http.log lines: `host` and an origin-form `uri`, a browser user agent.
 fn zeek_http_lines(n: usize) -> Vec<u8> {
-    let mut r = Rng(0x005e_ed0f_7a11_c0de);
-    let mut out = b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\thttp\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\ttrans_depth\tmethod\thost\turi\treferrer\tversion\tuser_agent\tstatus_code\n#types\ttime\tstring\taddr\tport\taddr\tport\tcount\tstring\tstring\tstring\tstring\tstring\tstring\tcount\n".to_vec();
-    for i in 0..n {
-        out.extend_from_slice(
+    zeek_log(
+        "http",
+        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p trans_depth method host uri referrer version user_agent status_code",
+        "time string addr port addr port count string string string string string string count",
+        0x005e_ed0f_7a11_c0de,
+        n,
+        |i, r| {
             format!(
                 "1521911720.{:06}\tCqKst53mF3det3eDV9\t10.47.1.{}\t41772\t192.0.2.{}\t80\t1\tGET\t{}\t{}\t-\t1.1\tMozilla/5.0 (Windows NT 10.0; Win64; x64)\t200\n",
                 i % 1_000_000,
@@ -154,10 +182,8 @@ fn zeek_http_lines(n: usize) -> Vec<u8> {
                 r.pick(HOSTS),
                 r.pick(PATHS),
             )
-            .as_bytes(),
-        );
-    }
-    out
+        },
+    )
 }
 
 /// Suricata EVE dns v2 answer events.
