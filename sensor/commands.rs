@@ -125,13 +125,22 @@ pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
 }
 
 fn open_snapshot(dir: &Path) -> Result<Snapshot> {
-    Snapshot::open_current(dir).with_context(|| {
+    let snapshot = Snapshot::open_current(dir).with_context(|| {
         format!(
             "loading the snapshot from {} (run `trawl update --config trawl.toml --data {}` first)",
             dir.display(),
             dir.display()
         )
-    })
+    })?;
+    if snapshot.prefilter_outdated() {
+        tracing::warn!(
+            "the snapshot in {} has a pre-screen written by another trawl version: scans stay \
+             exact but run slower until it is rebuilt (`trawl update --force --data {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(snapshot)
 }
 
 fn sensor_name(alert: &AlertArgs, config: Option<&Config>) -> String {

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -417,8 +417,11 @@ pub struct Snapshot {
     patterns: Option<aho_corasick::AhoCorasick>,
     /// Pattern number in the automaton → indicator id.
     pattern_ids: Vec<IndicatorId>,
-    /// `prefilter.bin` (absent in snapshots written before it existed).
+    /// `prefilter.bin` (absent in snapshots written before it existed, or by a trawl whose
+    /// prefilter hashed differently).
     prefilter: Option<prefilter::Prefilter>,
+    /// `prefilter.bin` is there but from another trawl version (so unused).
+    prefilter_outdated: bool,
     /// One bit per IPv4 /24: set when a range of an alerting indicator touches it (built
     /// from `ip.bin` and the prefilter's quiet ids on the first `may_alert_ip`, 2 MiB).
     loud_v4: std::sync::OnceLock<Vec<u64>>,
@@ -578,9 +581,13 @@ impl Snapshot {
         )?;
         let strings = Strings::parse(take("strings.bin")?, &dir.join("strings.bin"))?;
         let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;
-        let prefilter = match map.remove("prefilter.bin") {
-            Some(b) => Some(prefilter::Prefilter::parse(b, &dir.join("prefilter.bin"))?),
-            None => None,
+        let (prefilter, prefilter_outdated) = match map.remove("prefilter.bin") {
+            Some(b) => {
+                let pf = prefilter::Prefilter::parse(b, &dir.join("prefilter.bin"))?;
+                let outdated = pf.is_none();
+                (pf, outdated)
+            }
+            None => (None, false),
         };
         let mut type_counts = [0u32; 13];
         for (i, c) in type_counts.iter_mut().enumerate() {
@@ -659,6 +666,7 @@ impl Snapshot {
             patterns,
             pattern_ids,
             prefilter,
+            prefilter_outdated,
             loud_v4: std::sync::OnceLock::new(),
         })
     }
@@ -667,6 +675,13 @@ impl Snapshot {
     /// not; then every `may_alert_*` answers `true`).
     pub fn has_prefilter(&self) -> bool {
         self.prefilter.is_some()
+    }
+
+    /// Whether `prefilter.bin` is there but was written by a trawl whose prefilter format
+    /// differs, so it is not used: scans stay exact but skip the pre-screen until the
+    /// snapshot is rebuilt (`trawl update --force`).
+    pub fn prefilter_outdated(&self) -> bool {
+        self.prefilter_outdated
     }
 
     /// Could [`Matcher::match_domain`] on `host` return a hit that alerts (one that is not
@@ -689,7 +704,15 @@ impl Snapshot {
     /// that cache miss overlaps the caller's other work. A hint only.
     #[inline]
     pub fn prefetch_ip(&self, ip: IpAddr) {
-        let (IpAddr::V4(a), Some(loud)) = (ip, self.loud_v4.get()) else {
+        if let IpAddr::V4(a) = ip {
+            self.prefetch_ipv4(a);
+        }
+    }
+
+    /// [`Snapshot::prefetch_ip`] of an IPv4 address.
+    #[inline]
+    pub fn prefetch_ipv4(&self, a: Ipv4Addr) {
+        let Some(loud) = self.loud_v4.get() else {
             return;
         };
         let block = (u32::from(a) >> 8) as usize;
@@ -701,31 +724,43 @@ impl Snapshot {
     /// Could [`Matcher::match_ip`] on `ip` return a hit that alerts? Exact: the range lookup
     /// itself, with hits of allowlist entries (private ranges on most lines) discounted.
     pub fn may_alert_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.may_alert_ipv4(a),
+            IpAddr::V6(a) => {
+                let Some(pf) = &self.prefilter else {
+                    return true;
+                };
+                let list = self.ips.lookup_v6(u128::from(a));
+                list.into_iter().any(|raw| !pf.quiet(raw & 0x7fff_ffff))
+            }
+        }
+    }
+
+    /// [`Snapshot::may_alert_ip`] of an IPv4 address.
+    #[inline]
+    pub fn may_alert_ipv4(&self, a: Ipv4Addr) -> bool {
         let Some(pf) = &self.prefilter else {
             return true;
         };
-        let list = match ip {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                // One bit per /24: does any alerting range touch it? (built on first use)
-                let loud = match self.loud_v4.get() {
-                    Some(loud) => loud,
-                    None => self
-                        .loud_v4
-                        .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id))),
-                };
-                let block = (a >> 8) as usize;
-                if loud
-                    .get(block / 64)
-                    .is_some_and(|w| w & (1 << (block % 64)) == 0)
-                {
-                    return false;
-                }
-                self.ips.lookup_v4(a)
-            }
-            IpAddr::V6(a) => self.ips.lookup_v6(u128::from(a)),
+        let a = u32::from(a);
+        // One bit per /24: does any alerting range touch it? (built on first use)
+        let loud = match self.loud_v4.get() {
+            Some(loud) => loud,
+            None => self
+                .loud_v4
+                .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id))),
         };
-        list.into_iter().any(|raw| !pf.quiet(raw & 0x7fff_ffff))
+        let block = (a >> 8) as usize;
+        if loud
+            .get(block / 64)
+            .is_some_and(|w| w & (1 << (block % 64)) == 0)
+        {
+            return false;
+        }
+        self.ips
+            .lookup_v4(a)
+            .into_iter()
+            .any(|raw| !pf.quiet(raw & 0x7fff_ffff))
     }
 
     /// Could [`Matcher::match_url`] on `url` return a hit that alerts? `false` is exact: no
@@ -769,7 +804,7 @@ impl Snapshot {
         if let (Some(pf), None) = (&self.prefilter, &self.patterns) {
             if let Some(h) = text::plain_http_host(url) {
                 if h.eq_ignore_ascii_case(host.as_bytes()) {
-                    return plain_host_may_alert(pf, h);
+                    return plain_host_may_alert(pf, url, h);
                 }
             }
         }
@@ -784,7 +819,7 @@ impl Snapshot {
     /// patterns only its Bloom probes remain. A `host` that is not UTF-8 answers "maybe".
     pub fn may_alert_plain_http_url(&self, url: &[u8], host: &[u8]) -> bool {
         match &self.prefilter {
-            Some(pf) if self.patterns.is_none() => plain_host_may_alert(pf, host),
+            Some(pf) if self.patterns.is_none() => plain_host_may_alert(pf, url, host),
             _ => std::str::from_utf8(host).map_or(true, |h| self.may_alert_url_and_domain(url, h)),
         }
     }
@@ -1145,8 +1180,18 @@ fn unreverse(rev: &str) -> String {
 /// loaded: such a host is its own normalised form, has no trailing dot and is no IP
 /// literal, so only its length and the Bloom probes of its suffixes remain. Also the whole
 /// answer for its URL: every URL indicator's host is among the probed names.
-fn plain_host_may_alert(pf: &prefilter::Prefilter, host: &[u8]) -> bool {
-    host.len() <= text::MAX_HOST_LEN && pf.may_contain_name(host)
+fn plain_host_may_alert(pf: &prefilter::Prefilter, url: &[u8], host: &[u8]) -> bool {
+    if host.len() > text::MAX_HOST_LEN {
+        return false;
+    }
+    // When `host` is the slice of `url` that `plain_http_host` returned (not a copy), the
+    // bytes after it are there to read whole words and 16-byte blocks from.
+    match text::plain_http_rest(url) {
+        Some(rest) if rest.as_ptr() == host.as_ptr() && rest.len() > host.len() => {
+            pf.may_contain_lower_name(rest, host.len())
+        }
+        _ => pf.may_contain_name(host),
+    }
 }
 
 fn prefetch<T>(p: &T) {

@@ -2,7 +2,7 @@
 //! a scanner skip the FST walks (and the full parse) of the ~99.9% of log lines that touch no
 //! indicator.
 //!
-//! * A blocked Bloom filter (one 64-byte block per key, six bits in it) over the hashes of
+//! * A blocked Bloom filter (one 64-bit block per key, five bits in it) over the hashes of
 //!   the label-reversed names of every domain indicator and of the host of every URL
 //!   indicator. A domain lookup hashes each label-boundary prefix of the reversed name (the
 //!   parents `match_domain` would report), a URL lookup the host of the normalised URL.
@@ -19,16 +19,24 @@ use crate::model::Indicator;
 use std::path::Path;
 
 const MAGIC: [u8; 4] = *b"TRWF";
-const VERSION: u32 = 1;
+/// 2: names hashed a label and eight bytes at a time, one 64-bit Bloom block per key
+/// (1 hashed them byte by byte into 512-bit blocks).
+const VERSION: u32 = 2;
 const HEADER: usize = 16;
-/// Bytes (and bits) of one Bloom block: one cache line.
-const BLOCK_BYTES: usize = 64;
-const BLOCK_BITS: u64 = 512;
-/// Bloom bits per key (with six bits set per key in one block: ~1-2% false positives).
-const BITS_PER_KEY: usize = 10;
+/// Bytes (and bits) of one Bloom block: one word, so a probe is one load and one compare.
+const BLOCK_BYTES: usize = 8;
+const BLOCK_BITS: u64 = 64;
+/// Bloom bits per key: with five of them set per key in its block, ~0.4% false positives
+/// (a Poisson model of keys per block; 10 bits and 512-bit blocks gave ~1%).
+const BITS_PER_KEY: usize = 16;
+/// Bits set per key, all in its one 64-bit block.
+const BITS_SET: u32 = 5;
 
-/// The hash state of a label-reversed name, fed byte by byte (FNV-1a, finalised by
-/// [`finish`]), so every label-boundary prefix is hashed in one pass.
+/// The multiplier of the name hash (the 64-bit golden ratio: odd, bits spread evenly).
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The hash state of a label-reversed name, fed a label at a time, eight bytes to a step:
+/// every label-boundary suffix of a name is hashed in one right-to-left pass.
 #[derive(Clone, Copy)]
 pub(crate) struct KeyHash(u64);
 
@@ -36,14 +44,40 @@ impl KeyHash {
     pub(crate) fn new() -> Self {
         KeyHash(0xcbf2_9ce4_8422_2325)
     }
+
+    /// Feed the label `name[start..end]` (ASCII lower-cased): its length, then its bytes
+    /// eight at a time, the last word zero-filled. Reads only `name`, but whole words of it
+    /// where they fit, so a label costs a step per eight bytes, not per byte.
+    /// `LOWER = false` skips the lower-casing, for names known to be lower-case already.
     #[inline]
-    pub(crate) fn push(&mut self, b: u8) {
-        self.0 = (self.0 ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3);
+    pub(crate) fn push_label<const LOWER: bool>(&mut self, name: &[u8], start: usize, end: usize) {
+        let mut h = (self.0 ^ (end - start) as u64 ^ 0x100).wrapping_mul(MIX);
+        let mut at = start;
+        while end - at >= 8 {
+            h = (h ^ lower8::<LOWER>(word_at(name, at))).wrapping_mul(MIX);
+            at += 8;
+        }
+        let rest = end - at;
+        if rest > 0 {
+            let w = if at + 8 <= name.len() {
+                word_at(name, at) & (u64::MAX >> (64 - 8 * rest))
+            } else if end >= 8 {
+                word_at(name, end - 8) >> (64 - 8 * rest)
+            } else {
+                name[at..end]
+                    .iter()
+                    .rev()
+                    .fold(0u64, |w, &b| w << 8 | u64::from(b))
+            };
+            h = (h ^ lower8::<LOWER>(w)).wrapping_mul(MIX);
+        }
+        self.0 = h;
     }
-    /// The finalised hash of the bytes pushed so far.
+
+    /// The finalised hash of the labels pushed so far.
     #[inline]
     pub(crate) fn finish(self) -> u64 {
-        // murmur3's fmix64: FNV's low bits are weak.
+        // murmur3's fmix64: the multiply steps leave the low bits weak.
         let mut h = self.0;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -53,24 +87,42 @@ impl KeyHash {
     }
 }
 
+/// The eight bytes of `b` at `at` (the caller checks they exist), little-endian.
+#[inline]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+        None => 0,
+    }
+}
+
+/// The eight bytes of `w` with ASCII `A`-`Z` lower-cased and every other byte unchanged,
+/// without a branch per byte (`w` itself when not `LOWER`).
+#[inline]
+fn lower8<const LOWER: bool>(w: u64) -> u64 {
+    if !LOWER {
+        return w;
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = w & (0x7f * ONES);
+    // Per byte, the high bit of: low7 >= 'A', low7 > 'Z' (no carry crosses a byte).
+    let ge_a = low7 + (0x80 - u64::from(b'A')) * ONES;
+    let gt_z = low7 + (0x7f - u64::from(b'Z')) * ONES;
+    let upper = ge_a & !gt_z & !w & (0x80 * ONES);
+    w | upper >> 2
+}
+
 /// The hash of a host name as the domain FST keys it: labels last to first, joined by dots,
 /// lower-cased (`www.Example.com` → `com.example.www`).
 pub(crate) fn host_hash(host: &[u8]) -> u64 {
     let mut h = KeyHash::new();
     let mut end = host.len();
-    let mut first = true;
     loop {
         let start = host[..end]
             .iter()
             .rposition(|&b| b == b'.')
             .map_or(0, |p| p + 1);
-        if !first {
-            h.push(b'.');
-        }
-        first = false;
-        for &b in &host[start..end] {
-            h.push(b);
-        }
+        h.push_label::<true>(host, start, end);
         if start == 0 {
             break;
         }
@@ -79,16 +131,16 @@ pub(crate) fn host_hash(host: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The block (one 64-bit word) of a key's hash and the bits the key sets in it.
 #[inline]
-fn block_and_bits(h: u64, n_blocks: u64) -> (usize, [u64; 8]) {
+fn block_and_mask(h: u64, n_blocks: u64) -> (usize, u64) {
     let block = ((h >> 32) * n_blocks) >> 32;
-    let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let mut words = [0u64; 8];
-    for i in 0..6 {
-        let bit = (g >> (i * 9)) & (BLOCK_BITS - 1);
-        words[(bit / 64) as usize] |= 1 << (bit % 64);
+    let g = h.wrapping_mul(MIX);
+    let mut mask = 0u64;
+    for i in 0..BITS_SET {
+        mask |= 1 << ((g >> (64 - 6 * (i + 1))) & (BLOCK_BITS - 1));
     }
-    (block as usize, words)
+    (block as usize, mask)
 }
 
 /// Write `prefilter.bin` for `items` (ids follow `order`, the id-ordered item indices).
@@ -126,12 +178,10 @@ pub(crate) fn write(items: &[Indicator], order: impl Iterator<Item = u32>) -> Ve
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(n_blocks as u32).to_le_bytes());
     out.extend_from_slice(&n_ids.to_le_bytes());
-    let mut bloom = vec![0u64; n_blocks * 8];
+    let mut bloom = vec![0u64; n_blocks];
     for h in hashes {
-        let (b, words) = block_and_bits(h, n_blocks as u64);
-        for (w, bits) in bloom[b * 8..b * 8 + 8].iter_mut().zip(words) {
-            *w |= bits;
-        }
+        let (b, mask) = block_and_mask(h, n_blocks as u64);
+        bloom[b] |= mask;
     }
     for w in bloom.iter().chain(&quiet) {
         out.extend_from_slice(&w.to_le_bytes());
@@ -147,7 +197,9 @@ pub(crate) struct Prefilter {
 }
 
 impl Prefilter {
-    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Prefilter, SnapshotError> {
+    /// Read `prefilter.bin`. One written by another version of trawl (another hash) is
+    /// `Ok(None)`: the snapshot is used without it (exact, only slower) until rebuilt.
+    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<Option<Prefilter>, SnapshotError> {
         let corrupt = |reason: &str| SnapshotError::Corrupt {
             path: path.to_path_buf(),
             reason: reason.to_string(),
@@ -158,7 +210,7 @@ impl Prefilter {
         }
         let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         if word(4) != VERSION {
-            return Err(corrupt("unknown prefilter version"));
+            return Ok(None);
         }
         let n_blocks = word(8) as usize;
         let n_ids = word(12);
@@ -166,11 +218,11 @@ impl Prefilter {
         if n_blocks == 0 || b.len() != want {
             return Err(corrupt("prefilter length mismatch"));
         }
-        Ok(Prefilter {
+        Ok(Some(Prefilter {
             blob,
             n_blocks: n_blocks as u64,
             n_ids,
-        })
+        }))
     }
 
     #[inline]
@@ -186,20 +238,8 @@ impl Prefilter {
     /// May a key with this hash be in the set?
     #[inline]
     pub(crate) fn may_contain(&self, h: u64) -> bool {
-        // The bits `block_and_bits` sets, tested one by one in the loaded block (the same
-        // answer without building the eight masks).
-        let block = ((h >> 32) * self.n_blocks) >> 32;
-        let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let at = HEADER + block as usize * BLOCK_BYTES;
-        let Some(block) = self.blob.as_ref().get(at..at + BLOCK_BYTES) else {
-            return true; // unreachable for a parsed file; "maybe" is always safe
-        };
-        let mut all = true;
-        for i in 0..6 {
-            let bit = ((g >> (i * 9)) & (BLOCK_BITS - 1)) as usize;
-            all &= (block[bit / 8] >> (bit % 8)) & 1 == 1;
-        }
-        all
+        let (block, mask) = block_and_mask(h, self.n_blocks);
+        self.word(block) & mask == mask
     }
 
     /// May a name hash into the set under any of its label-boundary suffixes (the name
@@ -214,16 +254,43 @@ impl Prefilter {
             while start > 0 && host[start - 1] != b'.' {
                 start -= 1;
             }
-            for &b in &host[start..end] {
-                h.push(b);
-            }
+            h.push_label::<true>(host, start, end);
             if start == 0 {
                 return self.may_contain(h.finish());
             }
             if self.may_contain(h.finish()) {
                 return true;
             }
-            h.push(b'.');
+            end = start - 1;
+        }
+    }
+
+    /// [`Prefilter::may_contain_name`] of the lower-case name `text[..len]` (a plain URL
+    /// host: `text` is the rest of its URL), with its dots found 16 bytes at a time and its
+    /// labels read as words from `text`.
+    pub(crate) fn may_contain_lower_name(&self, text: &[u8], len: usize) -> bool {
+        let Some(mut dots) = crate::text::dot_mask(text, len) else {
+            return self.may_contain_name(&text[..len.min(text.len())]);
+        };
+        let mut h = KeyHash::new();
+        let mut end = len;
+        loop {
+            // The last dot left of `end`: the label starts after it.
+            let start = match dots {
+                0 => 0,
+                _ => {
+                    let dot = 63 - dots.leading_zeros() as usize;
+                    dots ^= 1 << dot;
+                    dot + 1
+                }
+            };
+            h.push_label::<false>(text, start, end);
+            if start == 0 {
+                return self.may_contain(h.finish());
+            }
+            if self.may_contain(h.finish()) {
+                return true;
+            }
             end = start - 1;
         }
     }
@@ -234,7 +301,7 @@ impl Prefilter {
         if id >= self.n_ids {
             return false;
         }
-        let at = self.n_blocks as usize * 8 + id as usize / 64;
+        let at = self.n_blocks as usize + id as usize / 64;
         self.word(at) & (1 << (id % 64)) != 0
     }
 }

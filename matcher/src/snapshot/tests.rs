@@ -973,6 +973,45 @@ fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), Snapsh
     Ok(())
 }
 
+#[test]
+fn a_prefilter_of_another_version_is_set_aside() -> Result<(), SnapshotError> {
+    // Written by a trawl whose prefilter hashed differently (version 1): the snapshot opens,
+    // reports it, and answers every "could it alert?" with "maybe", so scans stay exact.
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let mut b = SnapshotBuilder::new();
+    b.insert(ind("evil.example"));
+    let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
+    assert!(!Snapshot::open(&snap_dir)?.prefilter_outdated());
+    let pf = snap_dir.join("prefilter.bin");
+    let mut bytes = fs::read(&pf).map_err(io_err(&pf))?;
+    bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+    fs::write(&pf, &bytes).map_err(io_err(&pf))?;
+    let man = snap_dir.join("manifest");
+    let text = fs::read_to_string(&man).map_err(io_err(&man))?;
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("end "))
+        .map(|l| match l.strip_prefix("prefilter.bin ") {
+            Some(_) => format!(
+                "prefilter.bin {} {:08x}\n",
+                bytes.len(),
+                crc32fast::hash(&bytes)
+            ),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let crc = crc32fast::hash(body.as_bytes());
+    fs::write(&man, format!("{body}end {crc:08x}\n")).map_err(io_err(&man))?;
+    let s = Snapshot::open(&snap_dir)?;
+    assert!(s.prefilter_outdated());
+    assert!(!s.has_prefilter());
+    assert!(s.may_alert_domain("ok.example"));
+    let mut h = Vec::new();
+    s.match_domain("a.evil.example", &mut h);
+    assert_eq!(h.len(), 1);
+    Ok(())
+}
+
 /// `from_indicators` on merged input tells the compiler the items are sorted, which skips
 /// its order checks: the files must be exactly those of the checked path, except
 /// `meta.json`'s creation time; an insert clears the flag.
