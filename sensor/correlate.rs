@@ -4,7 +4,7 @@ use ingest::logs::AlertProbe;
 use ingest::Observation;
 use matcher::{Hit, Indicator, Matcher, Severity, Snapshot};
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// One indicator hit on one observed field.
@@ -57,6 +57,12 @@ impl AlertProbe for Correlator<'_> {
     }
     fn prefetch_ip(&self, ip: IpAddr) {
         self.snapshot.prefetch_ip(ip);
+    }
+    fn ipv4(&self, ip: Ipv4Addr) -> bool {
+        self.snapshot.may_alert_ipv4(ip)
+    }
+    fn prefetch_ipv4(&self, ip: Ipv4Addr) {
+        self.snapshot.prefetch_ipv4(ip);
     }
     fn pattern(&self, text: &[u8]) -> bool {
         self.snapshot.may_alert_pattern(text)

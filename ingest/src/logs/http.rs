@@ -1,10 +1,11 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
 use super::util::{
-    find, first_tokens, is_epoch, parse_clf_time, parse_epoch, parse_ip, parse_slash_datetime,
-    parse_u16, path_only, split_host_port, split_url, trim, trim_eol, Line, Tokens,
+    byte_mask16, find, first_tokens, is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch,
+    parse_ip, parse_slash_datetime, parse_u16, path_only, split_host_port, split_url, trim,
+    trim_eol, Line, Tokens,
 };
-use super::{any_ip_may_alert, AlertProbe, LineParser, ParseError, Screened};
+use super::{any_ip_may_alert, AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
 use crate::Observation;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
@@ -71,29 +72,43 @@ impl LineParser for SquidParser {
         let line = trim_eol(line);
         let [ts, _elapsed, client, _action, _size, method, url, _ident, hier] =
             first_tokens::<9>(line);
-        if !ts.is_some_and(is_epoch) {
+        // The timestamp usually opens the line: read from the line's first 16 bytes.
+        let epoch = |ts: &[u8]| match ts.as_ptr() == line.as_ptr() {
+            true => is_epoch_at_start(line, ts.len()),
+            false => is_epoch(ts),
+        };
+        if !ts.is_some_and(epoch) {
             return Screened::Unsure; // comments, `logformat combined`, errors
         }
         let (Some(client), Some(method), Some(url)) = (client, method, url) else {
             return Screened::Unsure; // too few fields
         };
-        let client = parse_ip(client);
+        let client = ScreenAddr::read(client);
         let server = hier
-            .and_then(|h| {
-                h.iter()
-                    .position(|&c| c == b'/')
-                    .map(|slash| &h[slash + 1..])
-            })
-            .and_then(parse_ip);
+            .and_then(|h| after_slash(h))
+            .map_or(ScreenAddr::Absent, ScreenAddr::read);
         // Start both addresses' memory loads, then work on the URL while they arrive.
-        for ip in [client, server].into_iter().flatten() {
-            probe.prefetch_ip(ip);
-        }
+        client.prefetch(probe);
+        server.prefetch(probe);
         Screened::unless(
             screen_target(url, method == b"CONNECT", probe)
-                || any_ip_may_alert([client, server], probe),
+                || client.may_alert(probe)
+                || server.may_alert(probe),
         )
     }
+}
+
+/// What follows the first `/` of `b` (`HIER_DIRECT/192.0.2.1` → `192.0.2.1`).
+#[inline]
+fn after_slash(b: &[u8]) -> Option<&[u8]> {
+    let slash = match b.len() {
+        16.. => match byte_mask16(b, b'/') {
+            0 => memchr::memchr(b'/', &b[16..]).map(|i| i + 16),
+            m => Some(m.trailing_zeros() as usize),
+        },
+        _ => memchr::memchr(b'/', b),
+    }?;
+    b.get(slash + 1..)
 }
 
 /// [`set_target`] without a vhost, for [`LineParser::screen`]: does any value it would set

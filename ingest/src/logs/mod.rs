@@ -244,6 +244,51 @@ pub(crate) fn any_ip_may_alert(ips: [Option<std::net::IpAddr>; 2], probe: &dyn A
     ips.into_iter().flatten().any(|ip| probe.ip(ip))
 }
 
+/// An address field as a screen reads it: a plain dotted quad straight into a register,
+/// anything else through [`util::parse_ip`] (`parse`'s reading either way).
+#[derive(Clone, Copy)]
+pub(crate) enum ScreenAddr {
+    /// No address (`parse` sets none).
+    Absent,
+    /// An IPv4 address.
+    V4(std::net::Ipv4Addr),
+    /// An IPv6 address.
+    V6(std::net::IpAddr),
+}
+
+impl ScreenAddr {
+    /// Read `text` exactly as `util::parse_ip` does.
+    #[inline]
+    pub(crate) fn read(text: &[u8]) -> ScreenAddr {
+        if let Some(a) = util::parse_ipv4_fast(text) {
+            return ScreenAddr::V4(a);
+        }
+        match util::parse_ip(text) {
+            Some(std::net::IpAddr::V4(a)) => ScreenAddr::V4(a),
+            Some(ip) => ScreenAddr::V6(ip),
+            None => ScreenAddr::Absent,
+        }
+    }
+
+    /// Hint the probe that this address will be asked about.
+    #[inline]
+    pub(crate) fn prefetch(self, probe: &dyn AlertProbe) {
+        if let ScreenAddr::V4(a) = self {
+            probe.prefetch_ipv4(a);
+        }
+    }
+
+    /// Could this address alert? (`false` when absent: nothing is looked up.)
+    #[inline]
+    pub(crate) fn may_alert(self, probe: &dyn AlertProbe) -> bool {
+        match self {
+            ScreenAddr::Absent => false,
+            ScreenAddr::V4(a) => probe.ipv4(a),
+            ScreenAddr::V6(ip) => probe.ip(ip),
+        }
+    }
+}
+
 /// "Could this observed value alert?", asked by [`LineParser::screen`]. `false` must be
 /// exact (no hit that would alert); `true` means "maybe". Each method receives the value
 /// exactly as the correlator would pass it to the matcher for that field.
@@ -274,6 +319,14 @@ pub trait AlertProbe {
     /// load early). Does nothing by default.
     fn prefetch_ip(&self, ip: std::net::IpAddr) {
         let _ = ip;
+    }
+    /// `ip` of an IPv4 address (passed in a register, not as an `IpAddr` in memory).
+    fn ipv4(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.ip(std::net::IpAddr::V4(ip))
+    }
+    /// `prefetch_ip` of an IPv4 address.
+    fn prefetch_ipv4(&self, ip: std::net::Ipv4Addr) {
+        self.prefetch_ip(std::net::IpAddr::V4(ip));
     }
     /// `url.path` without a full URL, `user_agent.original` (`match_pattern`).
     fn pattern(&self, text: &[u8]) -> bool;

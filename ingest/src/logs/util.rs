@@ -232,6 +232,21 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
+/// A plain dotted quad (what `parse_ip` reads as IPv4 without brackets), or `None` when
+/// `b` is anything else: then ask [`parse_ip`].
+#[inline]
+pub(crate) fn parse_ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        parse_ipv4_sse2(b)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    match parse_ipv4(b) {
+        Dotted::Ip(a) => Some(a),
+        _ => None,
+    }
+}
+
 /// Exactly `s.parse::<IpAddr>().ok()` (no brackets), with the dotted-quad fast path.
 #[inline]
 pub(crate) fn parse_ip_str(s: &str) -> Option<IpAddr> {
@@ -388,25 +403,42 @@ fn parse_ipv4_sse2(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     };
     let live = (1u32 << n) - 1;
     // The zero bytes past the text are neither dots nor digits, so `dots` lies within it.
-    if (dots | digits) & live != live || dots.count_ones() != 3 {
+    // Exactly three dots: clearing the lowest two leaves one bit.
+    let two_off = {
+        let one_off = dots & dots.wrapping_sub(1);
+        one_off & one_off.wrapping_sub(1)
+    };
+    if (dots | digits) & live != live || two_off == 0 || two_off & (two_off - 1) != 0 {
         return None;
     }
     let p1 = dots.trailing_zeros() as usize;
     let p2 = (dots & (dots - 1)).trailing_zeros() as usize;
-    let p3 = 31 - dots.leading_zeros() as usize;
-    let d = |i: usize| u32::from(b[i].wrapping_sub(b'0'));
-    let mut a = [0u8; 4];
-    for (k, (s, e)) in [(0, p1), (p1 + 1, p2), (p2 + 1, p3), (p3 + 1, n)]
-        .into_iter()
-        .enumerate()
-    {
-        let v = match e.wrapping_sub(s) {
-            1 => d(s),
-            2 if b[s] != b'0' => 10 * d(s) + d(s + 1),
-            3 if b[s] != b'0' => 100 * d(s) + 10 * d(s + 1) + d(s + 2),
-            _ => return None, // empty, too long, or a leading zero (std rejects those too)
-        };
-        a[k] = u8::try_from(v).ok()?;
+    let p3 = two_off.trailing_zeros() as usize;
+    // The text as bytes again, indexed below 16 (no bounds checks, no branch per length:
+    // random addresses mix one-, two- and three-digit octets).
+    let mut text = [0u8; 16];
+    text[..8].copy_from_slice(&lo.to_le_bytes());
+    text[8..].copy_from_slice(&hi.to_le_bytes());
+    let digit = |i: usize| u32::from(text[i & 15].wrapping_sub(b'0'));
+    let mut bad = false;
+    let mut octet = |s: usize, e: usize| -> u8 {
+        // The digits' weights by octet length (a length past 3 is caught below).
+        const WEIGHTS: [[u32; 3]; 4] = [[0, 0, 0], [1, 0, 0], [10, 1, 0], [100, 10, 1]];
+        let len = e.wrapping_sub(s);
+        let w = WEIGHTS[len & 3];
+        let v = digit(s) * w[0] + digit(s + 1) * w[1] + digit(s + 2) * w[2];
+        // Empty or longer than three digits; a leading zero (std rejects those too); > 255.
+        bad |= (len.wrapping_sub(1) > 2) | ((len > 1) & (digit(s) == 0)) | (v > 255);
+        v as u8
+    };
+    let a = [
+        octet(0, p1),
+        octet(p1 + 1, p2),
+        octet(p2 + 1, p3),
+        octet(p3 + 1, n),
+    ];
+    if bad {
+        return None;
     }
     Some(std::net::Ipv4Addr::from(a))
 }
@@ -448,6 +480,40 @@ pub(crate) fn is_epoch(b: &[u8]) -> bool {
         return true;
     }
     parse_epoch(b).is_some()
+}
+
+/// [`is_epoch`] of `line[..len]` (the first token of a line), read from one 16-byte block
+/// when the token and the line allow: digits, at most one dot, not first.
+#[inline]
+pub(crate) fn is_epoch_at_start(line: &[u8], len: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (1..=16, Some(block)) = (len, line.get(..16)) {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
+        let (digits, dots) = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let le9 = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+            let dot = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8));
+            (_mm_movemask_epi8(le9) as u32, _mm_movemask_epi8(dot) as u32)
+        };
+        let live = (1u32 << len) - 1;
+        let (digits, dots) = (digits & live, dots & live);
+        // Only digits and dots; at most one dot, and not the first byte.
+        if digits | dots != live || dots & dots.wrapping_sub(1) != 0 || dots & 1 != 0 {
+            return false;
+        }
+        let int_len = if dots == 0 {
+            len
+        } else {
+            dots.trailing_zeros() as usize
+        };
+        // Ten digits starting below 9 are below 9,223,372,036 (see `is_epoch`).
+        if int_len <= 9 || (int_len == 10 && block[0] < b'9') {
+            return true;
+        }
+    }
+    is_epoch(line.get(..len).unwrap_or(line))
 }
 
 /// Parse up to `n` leading ASCII digits exactly (`n` digits required).
@@ -839,7 +905,7 @@ mod tests {
 
         /// The block tokeniser yields exactly the first tokens `Tokens` does.
         #[test]
-        fn first_tokens_agree_with_tokens(s in prop::collection::vec(prop::sample::select(vec![b' ', b'\t', b'a', b'.', b'\n', 0xff]), 0..80)) {
+        fn first_tokens_agree_with_tokens(s in prop::collection::vec(prop::sample::select(vec![b' ', b'\t', b'a', b'.', b'\n', 0xff]), 0..220)) {
             let want: Vec<Option<&[u8]>> = Tokens::new(&s).map(Some).chain(std::iter::repeat(None)).take(9).collect();
             prop_assert_eq!(first_tokens::<9>(&s).to_vec(), want.clone());
             prop_assert_eq!(first_tokens::<3>(&s).to_vec(), want[..3].to_vec());
@@ -890,6 +956,17 @@ mod tests {
             if s.len() >= 7 && s.len() <= 15 {
                 prop_assert_eq!(fast, full, "{:?}", s);
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The block read of a line's first token answers exactly like `is_epoch`.
+        #[test]
+        fn is_epoch_at_start_agrees_with_is_epoch(s in "[0-9]{0,12}(\\.[0-9]{0,12})?[.x0-9]{0,2}|9?22337[0-9]{3,5}(\\.[0-9]{0,10})?|[.0-9 ]{0,20}", tail in "[ .0-9a]{0,20}") {
+            let line = format!("{s}{tail}");
+            prop_assert_eq!(is_epoch_at_start(line.as_bytes(), s.len()), is_epoch(s.as_bytes()), "{:?} in {:?}", s, line);
         }
     }
 
