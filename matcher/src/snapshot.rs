@@ -746,9 +746,7 @@ impl Snapshot {
         // One bit per /24: does any alerting range touch it? (built on first use)
         let loud = match self.loud_v4.get() {
             Some(loud) => loud,
-            None => self
-                .loud_v4
-                .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id))),
+            None => self.init_loud_v4(pf),
         };
         let block = (a >> 8) as usize;
         if loud
@@ -757,6 +755,21 @@ impl Snapshot {
         {
             return false;
         }
+        self.ipv4_alerts(pf, a)
+    }
+
+    /// Build the one-bit-per-/24 "loud" map on first use.
+    #[cold]
+    #[inline(never)]
+    fn init_loud_v4(&self, pf: &prefilter::Prefilter) -> &[u64] {
+        self.loud_v4
+            .get_or_init(|| self.ips.loud_v4_blocks(|id| pf.quiet(id)))
+    }
+
+    /// The range lookup behind [`Snapshot::may_alert_ipv4`] for an address in a loud /24
+    /// (rare: kept out of line so the common "no" saves no registers).
+    #[inline(never)]
+    fn ipv4_alerts(&self, pf: &prefilter::Prefilter, a: u32) -> bool {
         self.ips
             .lookup_v4(a)
             .into_iter()

@@ -19,10 +19,11 @@ use crate::model::Indicator;
 use std::path::Path;
 
 const MAGIC: [u8; 4] = *b"TRWF";
-/// 2: names hashed a label and eight bytes at a time, one 64-bit Bloom block per key
-/// (1 hashed them byte by byte into 512-bit blocks).
-const VERSION: u32 = 2;
-const HEADER: usize = 16;
+/// 3: the header records the fewest labels of a key. 2: names hashed a label and eight
+/// bytes at a time, one 64-bit Bloom block per key. 1: byte by byte, 512-bit blocks.
+const VERSION: u32 = 3;
+/// Magic, version, block count, id count, fewest labels of a key, reserved (0).
+const HEADER: usize = 24;
 /// Bytes (and bits) of one Bloom block: one word, so a probe is one load and one compare.
 const BLOCK_BYTES: usize = 8;
 const BLOCK_BITS: u64 = 64;
@@ -149,6 +150,8 @@ pub(crate) fn write(items: &[Indicator], order: impl Iterator<Item = u32>) -> Ve
     let mut hashes: Vec<u64> = Vec::new();
     let mut quiet: Vec<u64> = Vec::new();
     let mut n_ids = 0u32;
+    // No key has fewer labels: shorter suffixes of an observed name need no probe.
+    let mut min_labels = u32::MAX;
     for (id, i) in order.enumerate() {
         n_ids = id as u32 + 1;
         let it = &items[i as usize];
@@ -159,14 +162,15 @@ pub(crate) fn write(items: &[Indicator], order: impl Iterator<Item = u32>) -> Ve
             quiet[id / 64] |= 1 << (id % 64);
             continue;
         }
-        match it.itype {
-            T::Fqdn => hashes.push(host_hash(it.value.as_bytes())),
-            T::Url => {
-                if let Some(host) = crate::text::url_host(&it.value) {
-                    hashes.push(host_hash(host.as_bytes()));
-                }
-            }
-            _ => {}
+        let host = match it.itype {
+            T::Fqdn => Some(it.value.as_str()),
+            T::Url => crate::text::url_host(&it.value),
+            _ => None,
+        };
+        if let Some(host) = host {
+            hashes.push(host_hash(host.as_bytes()));
+            let labels = host.bytes().filter(|&b| b == b'.').count() as u32 + 1;
+            min_labels = min_labels.min(labels);
         }
     }
     quiet.resize((n_ids as usize).div_ceil(64), 0);
@@ -178,6 +182,8 @@ pub(crate) fn write(items: &[Indicator], order: impl Iterator<Item = u32>) -> Ve
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(n_blocks as u32).to_le_bytes());
     out.extend_from_slice(&n_ids.to_le_bytes());
+    out.extend_from_slice(&min_labels.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
     let mut bloom = vec![0u64; n_blocks];
     for h in hashes {
         let (b, mask) = block_and_mask(h, n_blocks as u64);
@@ -194,6 +200,8 @@ pub(crate) struct Prefilter {
     blob: Blob,
     n_blocks: u64,
     n_ids: u32,
+    /// The fewest labels of any key (`u32::MAX` when there is none).
+    min_labels: u32,
 }
 
 impl Prefilter {
@@ -214,6 +222,7 @@ impl Prefilter {
         }
         let n_blocks = word(8) as usize;
         let n_ids = word(12);
+        let min_labels = word(16);
         let want = HEADER + n_blocks * BLOCK_BYTES + (n_ids as usize).div_ceil(64) * 8;
         if n_blocks == 0 || b.len() != want {
             return Err(corrupt("prefilter length mismatch"));
@@ -222,6 +231,7 @@ impl Prefilter {
             blob,
             n_blocks: n_blocks as u64,
             n_ids,
+            min_labels,
         }))
     }
 
@@ -249,17 +259,18 @@ impl Prefilter {
     pub(crate) fn may_contain_name(&self, host: &[u8]) -> bool {
         let mut h = KeyHash::new();
         let mut end = host.len();
+        let mut labels = 0;
         loop {
             let mut start = end;
             while start > 0 && host[start - 1] != b'.' {
                 start -= 1;
             }
             h.push_label::<true>(host, start, end);
-            if start == 0 {
-                return self.may_contain(h.finish());
-            }
-            if self.may_contain(h.finish()) {
-                return true;
+            labels += 1;
+            // Suffixes with fewer labels than any key need no probe.
+            let probe = labels >= self.min_labels && self.may_contain(h.finish());
+            if start == 0 || probe {
+                return probe;
             }
             end = start - 1;
         }
@@ -274,6 +285,7 @@ impl Prefilter {
         };
         let mut h = KeyHash::new();
         let mut end = len;
+        let mut labels = 0;
         loop {
             // The last dot left of `end`: the label starts after it.
             let start = match dots {
@@ -285,11 +297,10 @@ impl Prefilter {
                 }
             };
             h.push_label::<false>(text, start, end);
-            if start == 0 {
-                return self.may_contain(h.finish());
-            }
-            if self.may_contain(h.finish()) {
-                return true;
+            labels += 1;
+            let probe = labels >= self.min_labels && self.may_contain(h.finish());
+            if start == 0 || probe {
+                return probe;
             }
             end = start - 1;
         }

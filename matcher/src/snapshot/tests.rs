@@ -945,6 +945,23 @@ fn prefilter_says_no_to_what_cannot_alert() {
 }
 
 #[test]
+fn the_prefilter_probes_only_suffixes_as_long_as_a_key() {
+    // Keys of three labels: two-label parents need no probe, and still answer "no".
+    let s = build(&[ind("a.evil.example"), ind("http://b.phish.example/x")]);
+    assert!(s.may_alert_domain("x.a.evil.example"));
+    assert!(s.may_alert_plain_http_url(b"http://b.phish.example/y", b"b.phish.example"));
+    assert!(!s.may_alert_domain("evil.example"));
+    assert!(!s.may_alert_domain("example"));
+    // A one-label key (a TLD, allowed with the fqdn hint): every name under it may alert.
+    let tld = Indicator::new("zip", IndicatorType::Fqdn, "test");
+    let s = build(&[ind("a.evil.example"), tld]);
+    assert!(s.may_alert_domain("anything.zip"));
+    let url = b"http://files.anything.zip/a";
+    assert!(s.may_alert_plain_http_url(url, &url[7..25]));
+    assert!(!s.may_alert_domain("anything.example"));
+}
+
+#[test]
 fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), SnapshotError> {
     // As written before prefilter.bin existed: not in the manifest, not on disk.
     let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
