@@ -123,11 +123,23 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 /// The first `N` blank-separated tokens of `line`, exactly as [`Tokens`] yields them
-/// (`None` past the last one), found 16 bytes at a time: one compare per block marks the
-/// blanks, and every token edge is a bit of the block's blank/non-blank transitions. The
+/// (`None` past the last one), found 16 bytes at a time (32 where the CPU has AVX2): one
+/// compare per block marks the blanks, and every token edge is a bit of the block's
+/// blank/non-blank transitions. The
 /// hot-path tokeniser of the Squid pre-screen (no call per token).
 #[inline]
 pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
+    #[cfg(target_arch = "x86_64")]
+    if line.len() >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { first_tokens_avx2(line) };
+    }
+    first_tokens_sse2(line)
+}
+
+/// [`first_tokens`] 16 bytes a compare.
+#[inline]
+fn first_tokens_sse2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
     let mut out = [None; N];
     let mut count = 0;
     // Start of the token being read; `usize::MAX` between tokens.
@@ -135,8 +147,19 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
     // The byte before the block was not blank (there is nothing before the line: blank).
     let mut carry = 0u32;
     let mut base = 0;
-    while base < line.len() {
-        let non_blank = !blank_mask16(&line[base..]) & 0xffff;
+    let len = line.len();
+    while base < len {
+        // Whole blocks straight from the line; the last partial one as the line's last 16
+        // bytes shifted down (or padded with blanks when the line is shorter than that).
+        let blank = match line.get(base..base + 16) {
+            Some(block) => blank_mask16(block),
+            None if len >= 16 => {
+                let shift = base + 16 - len;
+                (blank_mask16(&line[len - 16..]) >> shift) | (0xffff << (16 - shift))
+            }
+            None => blank_mask16(&line[base..]),
+        };
+        let non_blank = !blank & 0xffff;
         // A bit per byte whose blankness differs from the byte before it: token edges.
         let mut edges = (non_blank ^ ((non_blank << 1) | carry)) & 0xffff;
         carry = non_blank >> 15;
@@ -146,8 +169,8 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
             if start == usize::MAX {
                 start = pos;
             } else {
-                // Blank-padding past the line's end closes its last token at `line.len()`.
-                out[count] = line.get(start..pos.min(line.len()));
+                // Blank-padding past the line's end closes its last token at `len`.
+                out[count] = line.get(start..pos.min(len));
                 count += 1;
                 if count == N {
                     return out;
@@ -156,6 +179,67 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
             }
         }
         base += 16;
+    }
+    if start != usize::MAX {
+        out[count] = line.get(start..);
+    }
+    out
+}
+
+/// [`first_tokens`] 32 bytes a compare, for a line of 32 bytes or more.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn first_tokens_avx2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
+    use core::arch::x86_64::*;
+    let blank_mask32 = |block: &[u8]| -> u32 {
+        debug_assert!(block.len() >= 32);
+        // SAFETY: AVX2 per this function's contract; the load reads block[..32], which
+        // every caller below guarantees.
+        unsafe {
+            let v = _mm256_loadu_si256(block.as_ptr().cast());
+            let blank = _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b' ' as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\t' as i8)),
+            );
+            _mm256_movemask_epi8(blank) as u32
+        }
+    };
+    let mut out = [None; N];
+    let mut count = 0;
+    let mut start = usize::MAX;
+    let mut carry = 0u32;
+    let mut base = 0;
+    let len = line.len();
+    while base < len {
+        let blank = match line.get(base..base + 32) {
+            Some(block) => blank_mask32(block),
+            None => {
+                // The line's last 32 bytes shifted down, blanks past its end.
+                let shift = base + 32 - len;
+                (blank_mask32(&line[len - 32..]) >> shift) | (u32::MAX << (32 - shift))
+            }
+        };
+        let non_blank = !blank;
+        let mut edges = non_blank ^ ((non_blank << 1) | carry);
+        carry = non_blank >> 31;
+        while edges != 0 {
+            let pos = base + edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            if start == usize::MAX {
+                start = pos;
+            } else {
+                out[count] = line.get(start..pos.min(len));
+                count += 1;
+                if count == N {
+                    return out;
+                }
+                start = usize::MAX;
+            }
+        }
+        base += 32;
     }
     if start != usize::MAX {
         out[count] = line.get(start..);
@@ -996,6 +1080,13 @@ mod tests {
             let want: Vec<Option<&[u8]>> = Tokens::new(&s).map(Some).chain(std::iter::repeat(None)).take(9).collect();
             prop_assert_eq!(first_tokens::<9>(&s).to_vec(), want.clone());
             prop_assert_eq!(first_tokens::<3>(&s).to_vec(), want[..3].to_vec());
+            // Both block widths, whichever the CPU picks above.
+            prop_assert_eq!(first_tokens_sse2::<9>(&s).to_vec(), want.clone());
+            #[cfg(target_arch = "x86_64")]
+            if s.len() >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 checked just above.
+                prop_assert_eq!(unsafe { first_tokens_avx2::<9>(&s) }.to_vec(), want.clone());
+            }
         }
 
         /// The one-pass parser answers exactly like the standard library.
