@@ -125,7 +125,7 @@ impl<'a> ZRec<'a> {
             http_method: self.method,
             http_status: self.status,
             user_agent: self.user_agent,
-            tls_sni: self.server_name.map(norm_domain),
+            tls_sni: self.server_name.map(norm_domain).filter(|n| !n.is_empty()),
             ja3: self.ja3,
             ja4: self.ja4,
             file_md5: self.md5.map(norm_hash),
