@@ -641,8 +641,9 @@ fn http_may_alert(host: Option<&str>, uri: Option<&str>, probe: &dyn AlertProbe)
         .or_else(|| absolute.and_then(|u| domain(u.host)));
     if let (Some(full), Some(d)) = (url_full, url_domain.as_deref()) {
         // The common request: one probe answers for the URL and its plain host.
-        if plain_http_host(full.as_bytes()) == Some(d.as_bytes()) {
-            return probe.plain_http_url(full.as_bytes(), d.as_bytes());
+        // (The host handed over is the URL's own slice: the probe reads on past it.)
+        if let Some(h) = plain_http_host(full.as_bytes()).filter(|h| *h == d.as_bytes()) {
+            return probe.plain_http_url(full.as_bytes(), h);
         }
     }
     let target = match (url_full, uri) {
