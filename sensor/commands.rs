@@ -135,8 +135,8 @@ fn open_snapshot(dir: &Path) -> Result<Snapshot> {
     if snapshot.prefilter_outdated() {
         tracing::warn!(
             "the snapshot in {} has a pre-screen written by another trawl version: scans stay \
-             exact but run slower until it is rebuilt (`trawl update --force --data {}`)",
-            dir.display(),
+             exact but run slower until it is rebuilt (run `trawl update --force` with the \
+             config that builds it)",
             dir.display()
         );
     }

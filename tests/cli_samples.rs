@@ -904,4 +904,44 @@ fn the_prefilter_changes_nothing_but_speed() {
             }
         }
     }
+    // A `prefilter.bin` an older trawl wrote (another hash: version 1) is set aside with a
+    // warning, and the scan still writes exactly the same alerts.
+    let mut args = vec!["-q", "scan", "--data", p(&plain), "--sensor-name", "t"];
+    args.extend(files.iter().map(String::as_str));
+    let before = trawl_ok(&args);
+    let current = std::fs::read_to_string(plain.join("current")).expect("current");
+    let snap = plain.join("snapshots").join(current.trim());
+    let pf = snap.join("prefilter.bin");
+    let mut bytes = std::fs::read(&pf).expect("prefilter.bin");
+    bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&pf, &bytes).expect("write prefilter.bin");
+    let manifest = std::fs::read_to_string(snap.join("manifest")).expect("manifest");
+    let body: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("end "))
+        .map(|l| match l.starts_with("prefilter.bin ") {
+            true => format!(
+                "prefilter.bin {} {:08x}\n",
+                bytes.len(),
+                crc32fast::hash(&bytes)
+            ),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    let crc = crc32fast::hash(body.as_bytes());
+    std::fs::write(snap.join("manifest"), format!("{body}end {crc:08x}\n")).expect("manifest");
+    args.remove(0); // not quiet: the warning is wanted
+    let out = trawl(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pre-screen written by another trawl version")
+            && stderr.contains("trawl update --force"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), before);
 }
