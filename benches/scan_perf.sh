@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproducible scan comparison (README "Performance"): trawl scan vs grep -F / rg -F / wc -l on
 # the same generated Squid log, in the same run.
-#   benches/scan_perf.sh [WORKDIR] [LINES]
+#   benches/scan_perf.sh [WORKDIR] [LINES]     (RUNS=N: alternated runs of wc -l and trawl, 5)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/trawl-perf}
@@ -28,7 +28,28 @@ t() { # label, command...
   end=$(date +%s.%N)
   echo "$label: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') s" >&2
 }
-t "wc -l" wc -l "$log" >/dev/null
+# The read floor and trawl, alternated RUNS times (default 5) so both see the same machine
+# (other tenants come and go): min and median of each, and their ratios.
+secs() { # command... -> wall seconds
+  local start end
+  start=$(date +%s.%N)
+  "$@" >/dev/null
+  end=$(date +%s.%N)
+  awk -v a="$start" -v b="$end" 'BEGIN{printf "%.3f\n", b-a}'
+}
+runs=${RUNS:-5}
+wc_times=(); trawl_times=()
+for _ in $(seq "$runs"); do
+  wc_times+=("$(secs wc -l "$log")")
+  trawl_times+=("$(secs "$trawl" -q scan --data "$work/data" -o /dev/null "$log")")
+done
+stats() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{printf "%s %s", v[1], v[int((NR+1)/2)]}'; }
+read -r wc_min wc_med <<< "$(stats "${wc_times[@]}")"
+read -r tr_min tr_med <<< "$(stats "${trawl_times[@]}")"
+echo "wc -l: min ${wc_min} s, median ${wc_med} s over ${runs} runs"
+echo "trawl scan: min ${tr_min} s, median ${tr_med} s over ${runs} runs (alternated with wc -l)"
+awk -v a="$tr_min" -v b="$wc_min" -v c="$tr_med" -v d="$wc_med" \
+  'BEGIN{printf "trawl scan / wc -l: %.2fx (mins), %.2fx (medians)\n", a/b, c/d}'
 /usr/bin/time -f "trawl scan: %e s wall, %U s user, max RSS %M KB (incl. the mapped input)" \
   "$trawl" -q scan --data "$work/data" -o "$work/trawl.alerts" "$log"
 # Memory beyond the mapped input: peak anonymous RSS, sampled every 20 ms.
