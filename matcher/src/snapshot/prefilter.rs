@@ -316,3 +316,48 @@ impl Prefilter {
         self.word(at) & (1 << (id % 64)) != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-wise lower-casing is `to_ascii_lowercase` in every byte lane, for every
+    /// byte value, whatever its neighbours.
+    #[test]
+    fn lower8_is_ascii_lowercase_per_byte() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [b'Z', 0xc1, b'a', b'@', b'[', 0x80, b'A', 0xff];
+                bytes[lane] = b;
+                let want: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
+                let got = lower8::<true>(u64::from_le_bytes(bytes)).to_le_bytes();
+                assert_eq!(got.to_vec(), want, "byte {b:#04x} in lane {lane}");
+                assert_eq!(
+                    lower8::<false>(u64::from_le_bytes(bytes)),
+                    u64::from_le_bytes(bytes)
+                );
+            }
+        }
+    }
+
+    /// A label hashes the same whichever way its last word is read (ahead within the name,
+    /// back from its end, or byte by byte when the name is shorter than a word).
+    #[test]
+    fn a_label_hashes_the_same_from_every_read() {
+        let hash = |name: &[u8], start: usize, end: usize| {
+            let mut h = KeyHash::new();
+            h.push_label::<true>(name, start, end);
+            h.finish()
+        };
+        let label = b"Mail";
+        let alone = hash(label, 0, 4);
+        assert_eq!(hash(b"mail.example.org", 0, 4), alone, "read ahead");
+        assert_eq!(
+            hash(b"www.example.MAIL", 12, 16),
+            alone,
+            "read back from the end"
+        );
+        assert_ne!(hash(b"mails", 0, 5), alone);
+        assert_ne!(hash(b"mai", 0, 3), alone);
+    }
+}
