@@ -5,7 +5,7 @@ use super::util::{
     parse_ip, parse_slash_datetime, parse_u16, path_only, split_host_port, split_url, trim,
     trim_eol, Line, Tokens,
 };
-use super::{any_ip_may_alert, AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
+use super::{AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
 use crate::Observation;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
@@ -57,11 +57,7 @@ impl LineParser for SquidParser {
         if let Some(slash) = memchr::memchr(b'/', action) {
             o.http_status = parse_u16(&action[slash + 1..]).filter(|&s| s != 0);
         }
-        if let Some(h) = hier {
-            if let Some(slash) = memchr::memchr(b'/', h) {
-                o.destination_ip = parse_ip(&h[slash + 1..]);
-            }
-        }
+        o.destination_ip = hier.and_then(after_slash).and_then(parse_ip);
         set_target(&l, &mut o, url, None, method == b"CONNECT");
         Ok(Some(o))
     }
@@ -85,7 +81,7 @@ impl LineParser for SquidParser {
         };
         let client = ScreenAddr::read(client);
         let server = hier
-            .and_then(|h| after_slash(h))
+            .and_then(after_slash)
             .map_or(ScreenAddr::Absent, ScreenAddr::read);
         // Start both addresses' memory loads, then work on the URL while they arrive.
         client.prefetch(probe);
@@ -338,8 +334,8 @@ impl LineParser for CombinedParser {
         let (Some(client), None) = (client, fifth) else {
             return Screened::Unsure; // no field, or a bad prefix
         };
-        let client_ip = parse_ip(client);
-        if client_ip.is_none() && second.is_some_and(|t| parse_ip(t).is_some()) {
+        let client = ScreenAddr::read(client);
+        if matches!(client, ScreenAddr::Absent) && second.is_some_and(|t| parse_ip(t).is_some()) {
             return Screened::Unsure; // `vhost client ...`
         }
         let after = &line[lb + 1..];
@@ -352,9 +348,7 @@ impl LineParser for CombinedParser {
         let Some((req, rest)) = quoted(&after[rb + 1..]) else {
             return Screened::Unsure;
         };
-        if let Some(ip) = client_ip {
-            probe.prefetch_ip(ip);
-        }
+        client.prefetch(probe);
         let mut toks = Tokens::new(rest);
         let _status = toks.next();
         let _size = toks.next();
@@ -366,9 +360,7 @@ impl LineParser for CombinedParser {
             user_agent.is_some_and(|ua| std::str::from_utf8(ua).is_err() || probe.pattern(ua));
         let target_may_alert = split_request(req)
             .is_some_and(|(method, target)| screen_target(target, method == b"CONNECT", probe));
-        Screened::unless(
-            ua_may_alert || target_may_alert || any_ip_may_alert([client_ip, None], probe),
-        )
+        Screened::unless(ua_may_alert || target_may_alert || client.may_alert(probe))
     }
 }
 

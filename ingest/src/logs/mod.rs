@@ -241,7 +241,8 @@ impl Screened {
 
 /// Could any of a line's addresses (`source.ip`, `destination.ip`) alert?
 pub(crate) fn any_ip_may_alert(ips: [Option<std::net::IpAddr>; 2], probe: &dyn AlertProbe) -> bool {
-    ips.into_iter().flatten().any(|ip| probe.ip(ip))
+    ips.into_iter()
+        .any(|ip| ScreenAddr::from(ip).may_alert(probe))
 }
 
 /// An address field as a screen reads it: a plain dotted quad straight into a register,
@@ -256,17 +257,23 @@ pub(crate) enum ScreenAddr {
     V6(std::net::IpAddr),
 }
 
+impl From<Option<std::net::IpAddr>> for ScreenAddr {
+    fn from(ip: Option<std::net::IpAddr>) -> Self {
+        match ip {
+            None => ScreenAddr::Absent,
+            Some(std::net::IpAddr::V4(a)) => ScreenAddr::V4(a),
+            Some(ip) => ScreenAddr::V6(ip),
+        }
+    }
+}
+
 impl ScreenAddr {
     /// Read `text` exactly as `util::parse_ip` does.
     #[inline]
     pub(crate) fn read(text: &[u8]) -> ScreenAddr {
-        if let Some(a) = util::parse_ipv4_fast(text) {
-            return ScreenAddr::V4(a);
-        }
-        match util::parse_ip(text) {
-            Some(std::net::IpAddr::V4(a)) => ScreenAddr::V4(a),
-            Some(ip) => ScreenAddr::V6(ip),
-            None => ScreenAddr::Absent,
+        match util::parse_ipv4_fast(text) {
+            Some(a) => ScreenAddr::V4(a),
+            None => util::parse_ip_unless_plain_v4(text).into(),
         }
     }
 

@@ -295,6 +295,14 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// An IP address, optionally in `[v6]` brackets.
 pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
+    match parse_ipv4_fast(b) {
+        Some(a) => Some(IpAddr::V4(a)),
+        None => parse_ip_unless_plain_v4(b),
+    }
+}
+
+/// [`parse_ip`] of text [`parse_ipv4_fast`] declined: brackets, IPv6, or no address.
+pub(crate) fn parse_ip_unless_plain_v4(b: &[u8]) -> Option<IpAddr> {
     let b = match b {
         [b'[', inner @ .., b']'] => inner,
         _ => b,
@@ -303,10 +311,6 @@ pub(crate) fn parse_ip(b: &[u8]) -> Option<IpAddr> {
         return None;
     }
     if b.len() <= 15 {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(a) = parse_ipv4_sse2(b) {
-            return Some(IpAddr::V4(a));
-        }
         match parse_ipv4(b) {
             Dotted::Ip(a) => return Some(IpAddr::V4(a)),
             Dotted::Invalid => return None,
