@@ -116,20 +116,46 @@ fn lower8<const LOWER: bool>(w: u64) -> u64 {
 /// The hash of a host name as the domain FST keys it: labels last to first, joined by dots,
 /// lower-cased (`www.Example.com` → `com.example.www`).
 pub(crate) fn host_hash(host: &[u8]) -> u64 {
+    walk_suffixes::<true>(host, host.len(), |end| label_start(host, end), |_, _| false)
+        .1
+        .finish()
+}
+
+/// Where the label of `name` ending at `end` starts: after the last dot before `end`.
+#[inline]
+fn label_start(name: &[u8], end: usize) -> usize {
+    name[..end]
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map_or(0, |p| p + 1)
+}
+
+/// Hash the label-boundary suffixes of the name `text[..len]` right to left, as the
+/// label-reversed keys (`com`, `com.example`, `com.example.www`), handing each suffix's label
+/// count and hash state to `found` until it says yes. `start_of(end)` is where the label
+/// ending at `end` starts. Returns whether `found` said yes, and the last hash state.
+#[inline(always)]
+fn walk_suffixes<const LOWER: bool>(
+    text: &[u8],
+    len: usize,
+    mut start_of: impl FnMut(usize) -> usize,
+    mut found: impl FnMut(u32, KeyHash) -> bool,
+) -> (bool, KeyHash) {
     let mut h = KeyHash::new();
-    let mut end = host.len();
+    let mut end = len;
+    let mut labels = 0;
     loop {
-        let start = host[..end]
-            .iter()
-            .rposition(|&b| b == b'.')
-            .map_or(0, |p| p + 1);
-        h.push_label::<true>(host, start, end);
+        let start = start_of(end);
+        h.push_label::<LOWER>(text, start, end);
+        labels += 1;
+        if found(labels, h) {
+            return (true, h);
+        }
         if start == 0 {
-            break;
+            return (false, h);
         }
         end = start - 1;
     }
-    h.finish()
 }
 
 /// The block (one 64-bit word) of a key's hash and the bits the key sets in it.
@@ -257,23 +283,7 @@ impl Prefilter {
     /// name without a trailing dot; hashed right to left as the label-reversed key, no
     /// buffer.
     pub(crate) fn may_contain_name(&self, host: &[u8]) -> bool {
-        let mut h = KeyHash::new();
-        let mut end = host.len();
-        let mut labels = 0;
-        loop {
-            let mut start = end;
-            while start > 0 && host[start - 1] != b'.' {
-                start -= 1;
-            }
-            h.push_label::<true>(host, start, end);
-            labels += 1;
-            // Suffixes with fewer labels than any key need no probe.
-            let probe = labels >= self.min_labels && self.may_contain(h.finish());
-            if start == 0 || probe {
-                return probe;
-            }
-            end = start - 1;
-        }
+        self.any_suffix::<true>(host, host.len(), |end| label_start(host, end))
     }
 
     /// [`Prefilter::may_contain_name`] of the lower-case name `text[..len]` (a plain URL
@@ -283,27 +293,30 @@ impl Prefilter {
         let Some(mut dots) = crate::text::dot_mask(text, len) else {
             return self.may_contain_name(&text[..len.min(text.len())]);
         };
-        let mut h = KeyHash::new();
-        let mut end = len;
-        let mut labels = 0;
-        loop {
-            // The last dot left of `end`: the label starts after it.
-            let start = match dots {
-                0 => 0,
-                _ => {
-                    let dot = 63 - dots.leading_zeros() as usize;
-                    dots ^= 1 << dot;
-                    dot + 1
-                }
-            };
-            h.push_label::<false>(text, start, end);
-            labels += 1;
-            let probe = labels >= self.min_labels && self.may_contain(h.finish());
-            if start == 0 || probe {
-                return probe;
+        // The labels right to left: each starts after the highest dot left.
+        self.any_suffix::<false>(text, len, |_| match dots {
+            0 => 0,
+            _ => {
+                let dot = 63 - dots.leading_zeros() as usize;
+                dots ^= 1 << dot;
+                dot + 1
             }
-            end = start - 1;
-        }
+        })
+    }
+
+    /// May any label-boundary suffix of `text[..len]` be a key? Suffixes with fewer labels
+    /// than every key need no probe.
+    #[inline(always)]
+    fn any_suffix<const LOWER: bool>(
+        &self,
+        text: &[u8],
+        len: usize,
+        start_of: impl FnMut(usize) -> usize,
+    ) -> bool {
+        walk_suffixes::<LOWER>(text, len, start_of, |labels, h| {
+            labels >= self.min_labels && self.may_contain(h.finish())
+        })
+        .0
     }
 
     /// Is `id` an allowlist entry or allowlisted (its hits never alert)?
