@@ -123,10 +123,9 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 /// The first `N` blank-separated tokens of `line`, exactly as [`Tokens`] yields them
-/// (`None` past the last one), found 16 bytes at a time (32 where the CPU has AVX2): one
-/// compare per block marks the blanks, and every token edge is a bit of the block's
-/// blank/non-blank transitions. The
-/// hot-path tokeniser of the Squid pre-screen (no call per token).
+/// (`None` past the last one), found 16 bytes at a time (32 where the CPU has AVX2): see
+/// [`tokens_by_blocks`]. The hot-path tokeniser of the Squid and CLF pre-screens (no call
+/// per token).
 #[inline]
 pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
     #[cfg(target_arch = "x86_64")]
@@ -140,53 +139,10 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
 /// [`first_tokens`] 16 bytes a compare.
 #[inline]
 fn first_tokens_sse2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
-    let mut out = [None; N];
-    let mut count = 0;
-    // Start of the token being read; `usize::MAX` between tokens.
-    let mut start = usize::MAX;
-    // The byte before the block was not blank (there is nothing before the line: blank).
-    let mut carry = 0u32;
-    let mut base = 0;
-    let len = line.len();
-    while base < len {
-        // Whole blocks straight from the line; the last partial one as the line's last 16
-        // bytes shifted down (or padded with blanks when the line is shorter than that).
-        let blank = match line.get(base..base + 16) {
-            Some(block) => blank_mask16(block),
-            None if len >= 16 => {
-                let shift = base + 16 - len;
-                (blank_mask16(&line[len - 16..]) >> shift) | (0xffff << (16 - shift))
-            }
-            None => blank_mask16(&line[base..]),
-        };
-        let non_blank = !blank & 0xffff;
-        // A bit per byte whose blankness differs from the byte before it: token edges.
-        let mut edges = (non_blank ^ ((non_blank << 1) | carry)) & 0xffff;
-        carry = non_blank >> 15;
-        while edges != 0 {
-            let pos = base + edges.trailing_zeros() as usize;
-            edges &= edges - 1;
-            if start == usize::MAX {
-                start = pos;
-            } else {
-                // Blank-padding past the line's end closes its last token at `len`.
-                out[count] = line.get(start..pos.min(len));
-                count += 1;
-                if count == N {
-                    return out;
-                }
-                start = usize::MAX;
-            }
-        }
-        base += 16;
-    }
-    if start != usize::MAX {
-        out[count] = line.get(start..);
-    }
-    out
+    tokens_by_blocks::<N, 16>(line, |block| u64::from(blank_mask16(block)))
 }
 
-/// [`first_tokens`] 32 bytes a compare, for a line of 32 bytes or more.
+/// [`first_tokens`] 32 bytes a compare.
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -194,43 +150,64 @@ fn first_tokens_sse2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
 #[target_feature(enable = "avx2")]
 unsafe fn first_tokens_avx2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
     use core::arch::x86_64::*;
-    let blank_mask32 = |block: &[u8]| -> u32 {
-        debug_assert!(block.len() >= 32);
-        // SAFETY: AVX2 per this function's contract; the load reads block[..32], which
-        // every caller below guarantees.
-        unsafe {
-            let v = _mm256_loadu_si256(block.as_ptr().cast());
+    tokens_by_blocks::<N, 32>(line, |block| match block.get(..32) {
+        // SAFETY: AVX2 per this function's contract; the load reads the 32 bytes of `b`.
+        Some(b) => unsafe {
+            let v = _mm256_loadu_si256(b.as_ptr().cast());
             let blank = _mm256_or_si256(
                 _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b' ' as i8)),
                 _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\t' as i8)),
             );
-            _mm256_movemask_epi8(blank) as u32
-        }
-    };
+            u64::from(_mm256_movemask_epi8(blank) as u32)
+        },
+        // A line shorter than a block (the caller sends none): bytes past it are blank.
+        None => (0..32).fold(0, |m, i| match block.get(i) {
+            Some(b' ' | b'\t') | None => m | 1 << i,
+            Some(_) => m,
+        }),
+    })
+}
+
+/// The block loop behind [`first_tokens`], `W` bytes a step (16 or 32): `blank_mask` marks
+/// the blanks of a block (bit `i`: byte `i` is a space or tab; bytes past a short block's
+/// end count as blank). Whole blocks are read straight from the line, the last partial
+/// one as the line's last block shifted down; every token edge is a bit of a block's
+/// blank/non-blank transitions.
+#[inline(always)]
+fn tokens_by_blocks<const N: usize, const W: usize>(
+    line: &[u8],
+    blank_mask: impl Fn(&[u8]) -> u64,
+) -> [Option<&[u8]>; N] {
+    const { assert!(W == 16 || W == 32) };
+    let lanes = (1u64 << W) - 1;
     let mut out = [None; N];
     let mut count = 0;
+    // Start of the token being read; `usize::MAX` between tokens.
     let mut start = usize::MAX;
-    let mut carry = 0u32;
+    // The byte before the block was not blank (there is nothing before the line: blank).
+    let mut carry = 0u64;
     let mut base = 0;
     let len = line.len();
     while base < len {
-        let blank = match line.get(base..base + 32) {
-            Some(block) => blank_mask32(block),
-            None => {
-                // The line's last 32 bytes shifted down, blanks past its end.
-                let shift = base + 32 - len;
-                (blank_mask32(&line[len - 32..]) >> shift) | (u32::MAX << (32 - shift))
+        let blank = match line.get(base..base + W) {
+            Some(block) => blank_mask(block),
+            None if len >= W => {
+                let shift = base + W - len;
+                (blank_mask(&line[len - W..]) >> shift) | (lanes << (W - shift))
             }
+            None => blank_mask(&line[base..]),
         };
-        let non_blank = !blank;
-        let mut edges = non_blank ^ ((non_blank << 1) | carry);
-        carry = non_blank >> 31;
+        let non_blank = !blank & lanes;
+        // A bit per byte whose blankness differs from the byte before it: token edges.
+        let mut edges = (non_blank ^ ((non_blank << 1) | carry)) & lanes;
+        carry = non_blank >> (W - 1);
         while edges != 0 {
             let pos = base + edges.trailing_zeros() as usize;
             edges &= edges - 1;
             if start == usize::MAX {
                 start = pos;
             } else {
+                // Blank padding past the line's end closes its last token at `len`.
                 out[count] = line.get(start..pos.min(len));
                 count += 1;
                 if count == N {
@@ -239,7 +216,7 @@ unsafe fn first_tokens_avx2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
                 start = usize::MAX;
             }
         }
-        base += 32;
+        base += W;
     }
     if start != usize::MAX {
         out[count] = line.get(start..);
