@@ -915,21 +915,7 @@ fn the_prefilter_changes_nothing_but_speed() {
     let mut bytes = std::fs::read(&pf).expect("prefilter.bin");
     bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
     std::fs::write(&pf, &bytes).expect("write prefilter.bin");
-    let manifest = std::fs::read_to_string(snap.join("manifest")).expect("manifest");
-    let body: String = manifest
-        .lines()
-        .filter(|l| !l.starts_with("end "))
-        .map(|l| match l.starts_with("prefilter.bin ") {
-            true => format!(
-                "prefilter.bin {} {:08x}\n",
-                bytes.len(),
-                crc32fast::hash(&bytes)
-            ),
-            false => format!("{l}\n"),
-        })
-        .collect();
-    let crc = crc32fast::hash(body.as_bytes());
-    std::fs::write(snap.join("manifest"), format!("{body}end {crc:08x}\n")).expect("manifest");
+    matcher::snapshot::reseal_manifest(&snap, "prefilter.bin", Some(&bytes)).expect("manifest");
     args.remove(0); // not quiet: the warning is wanted
     let out = trawl(&args);
     assert!(

@@ -332,6 +332,15 @@ fn fix_version(dir: &Path, version: u64) -> Result<(), SnapshotError> {
     meta.version = version;
     let new = serde_json::to_vec_pretty(&meta).map_err(|e| corrupt(&meta_path, e.to_string()))?;
     write_synced(&meta_path, &new)?;
+    reseal_manifest(dir, "meta.json", Some(&new))
+}
+
+/// Record in the manifest of the snapshot directory `dir` that file `name` now holds
+/// `bytes` (its length and CRC), or is gone (`None`: its entry is dropped), and re-seal the
+/// manifest's own checksum. For a publish that renumbers its version, and for tests that
+/// stand in for another trawl's files.
+#[doc(hidden)]
+pub fn reseal_manifest(dir: &Path, name: &str, bytes: Option<&[u8]>) -> Result<(), SnapshotError> {
     let man_path = dir.join("manifest");
     let text = fs::read_to_string(&man_path).map_err(io_err(&man_path))?;
     let mut out = String::new();
@@ -339,15 +348,16 @@ fn fix_version(dir: &Path, version: u64) -> Result<(), SnapshotError> {
         if line.starts_with("end ") {
             continue;
         }
-        if line.starts_with("meta.json ") {
-            out.push_str(&format!(
-                "meta.json {} {:08x}\n",
-                new.len(),
-                crc32fast::hash(&new)
-            ));
-        } else {
-            out.push_str(line);
-            out.push('\n');
+        match line.strip_prefix(name).filter(|rest| rest.starts_with(' ')) {
+            Some(_) => {
+                if let Some(b) = bytes {
+                    out.push_str(&format!("{name} {} {:08x}\n", b.len(), crc32fast::hash(b)));
+                }
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
     let crc = crc32fast::hash(out.as_bytes());

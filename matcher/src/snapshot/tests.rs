@@ -962,6 +962,32 @@ fn the_prefilter_probes_only_suffixes_as_long_as_a_key() {
 }
 
 #[test]
+fn a_resealed_manifest_vouches_for_exactly_the_new_bytes() -> Result<(), SnapshotError> {
+    // What a publish that renumbers its version does to meta.json, and what the
+    // older-prefilter tests do: the manifest records the new bytes, and only them.
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let mut b = SnapshotBuilder::new();
+    b.insert(ind("evil.example"));
+    let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
+    let meta = snap_dir.join("meta.json");
+    let mut bytes = fs::read(&meta).map_err(io_err(&meta))?;
+    bytes.extend_from_slice(b"\n");
+    fs::write(&meta, &bytes).map_err(io_err(&meta))?;
+    assert!(
+        Snapshot::open(&snap_dir).is_err(),
+        "the old entry no longer matches"
+    );
+    reseal_manifest(&snap_dir, "meta.json", Some(&bytes))?;
+    assert_eq!(Snapshot::open(&snap_dir)?.len(), 1);
+    reseal_manifest(&snap_dir, "meta.json", Some(b"{}"))?;
+    assert!(
+        Snapshot::open(&snap_dir).is_err(),
+        "an entry for other bytes"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), SnapshotError> {
     // As written before prefilter.bin existed: not in the manifest, not on disk.
     let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
@@ -969,15 +995,7 @@ fn a_snapshot_without_a_prefilter_still_opens_and_answers() -> Result<(), Snapsh
     b.insert(ind("evil.example"));
     b.insert(ind("198.51.100.0/24"));
     let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
-    let man = snap_dir.join("manifest");
-    let text = fs::read_to_string(&man).map_err(io_err(&man))?;
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with("prefilter.bin ") && !l.starts_with("end "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let crc = crc32fast::hash(body.as_bytes());
-    fs::write(&man, format!("{body}end {crc:08x}\n")).map_err(io_err(&man))?;
+    reseal_manifest(&snap_dir, "prefilter.bin", None)?;
     fs::remove_file(snap_dir.join("prefilter.bin")).map_err(io_err(&snap_dir))?;
     let s = Snapshot::open(&snap_dir)?;
     assert!(!s.has_prefilter());
@@ -1003,22 +1021,7 @@ fn a_prefilter_of_another_version_is_set_aside() -> Result<(), SnapshotError> {
     let mut bytes = fs::read(&pf).map_err(io_err(&pf))?;
     bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
     fs::write(&pf, &bytes).map_err(io_err(&pf))?;
-    let man = snap_dir.join("manifest");
-    let text = fs::read_to_string(&man).map_err(io_err(&man))?;
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with("end "))
-        .map(|l| match l.strip_prefix("prefilter.bin ") {
-            Some(_) => format!(
-                "prefilter.bin {} {:08x}\n",
-                bytes.len(),
-                crc32fast::hash(&bytes)
-            ),
-            None => format!("{l}\n"),
-        })
-        .collect();
-    let crc = crc32fast::hash(body.as_bytes());
-    fs::write(&man, format!("{body}end {crc:08x}\n")).map_err(io_err(&man))?;
+    reseal_manifest(&snap_dir, "prefilter.bin", Some(&bytes))?;
     let s = Snapshot::open(&snap_dir)?;
     assert!(s.prefilter_outdated());
     assert!(!s.has_prefilter());
