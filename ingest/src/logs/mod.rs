@@ -254,7 +254,7 @@ pub(crate) enum ScreenAddr {
     /// An IPv4 address.
     V4(std::net::Ipv4Addr),
     /// An IPv6 address.
-    V6(std::net::IpAddr),
+    V6(std::net::Ipv6Addr),
 }
 
 impl From<Option<std::net::IpAddr>> for ScreenAddr {
@@ -262,7 +262,7 @@ impl From<Option<std::net::IpAddr>> for ScreenAddr {
         match ip {
             None => ScreenAddr::Absent,
             Some(std::net::IpAddr::V4(a)) => ScreenAddr::V4(a),
-            Some(ip) => ScreenAddr::V6(ip),
+            Some(std::net::IpAddr::V6(a)) => ScreenAddr::V6(a),
         }
     }
 }
@@ -291,7 +291,7 @@ impl ScreenAddr {
         match self {
             ScreenAddr::Absent => false,
             ScreenAddr::V4(a) => probe.ipv4(a),
-            ScreenAddr::V6(ip) => probe.ip(ip),
+            ScreenAddr::V6(a) => probe.ip(std::net::IpAddr::V6(a)),
         }
     }
 }
