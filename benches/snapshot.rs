@@ -313,6 +313,7 @@ fn benches(c: &mut Criterion) {
         bch.iter(|| Snapshot::open_current(tmp.path()).expect("open"))
     });
     g.finish();
+    fst_fork(c, &merged);
 
     let snap = Snapshot::open_current(tmp.path()).expect("open");
     let mut g = c.benchmark_group("match");
@@ -364,6 +365,49 @@ fn benches(c: &mut Criterion) {
                 n += snap.indicator(id).value.len();
             }
             n
+        })
+    });
+    g.finish();
+}
+
+/// The vendored fst against the crates.io release, in the same run, on the 1M domain names of
+/// the set as `domains.fst` keys them (label-reversed, sorted, rank outputs). Both write the
+/// same bytes (`matcher/src/snapshot/fst_fork_tests.rs`); this is what the fork buys.
+fn fst_fork(c: &mut Criterion, merged: &[Indicator]) {
+    let mut keys: Vec<Vec<u8>> = merged
+        .iter()
+        .filter(|i| i.itype == IndicatorType::Fqdn)
+        .map(|i| {
+            i.value
+                .rsplit('.')
+                .collect::<Vec<_>>()
+                .join(".")
+                .into_bytes()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut g = c.benchmark_group("fst_fork");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Elements(keys.len() as u64));
+    g.bench_function("vendored", |bch| {
+        bch.iter(|| {
+            let mut b = fst::MapBuilder::memory();
+            for (rank, k) in keys.iter().enumerate() {
+                b.insert(k, rank as u64).expect("sorted");
+            }
+            b.into_inner().expect("in memory").len()
+        })
+    });
+    g.bench_function("upstream", |bch| {
+        bch.iter(|| {
+            let mut b = fst_upstream::MapBuilder::memory();
+            for (rank, k) in keys.iter().enumerate() {
+                b.insert(k, rank as u64).expect("sorted");
+            }
+            b.into_inner().expect("in memory").len()
         })
     });
     g.finish();

@@ -23,6 +23,8 @@
 
 mod build;
 mod format;
+#[cfg(test)]
+mod fst_fork_tests;
 mod fxhash;
 mod prefilter;
 #[cfg(test)]
