@@ -1,7 +1,7 @@
 //! Correlation: every matchable field of an observation looked up in the indicator set.
 
 use ingest::logs::AlertProbe;
-use ingest::Observation;
+use ingest::{MatchValue, Observation};
 use matcher::{Hit, Indicator, Matcher, Severity, Snapshot};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -131,138 +131,74 @@ impl<'s> Correlator<'s> {
         let m = self.snapshot;
         // The prefilter's exact "cannot alert" skips the FST walk or range search.
         let pre = self.screening;
-        let lookup = |field: &'static str,
-                      value: &str,
-                      f: &dyn Fn(&mut Vec<Hit>),
-                      scratch: &mut Scratch,
-                      out: &mut Vec<FieldHit>| {
+        obs.for_each_matchable(check_ips, |field, value| {
             scratch.hits.clear();
-            f(&mut scratch.hits);
+            let text = match value {
+                MatchValue::Domain(name) => {
+                    if !pre || m.may_alert_domain(name) {
+                        m.match_domain(name, &mut scratch.hits);
+                    }
+                    name
+                }
+                MatchValue::Address(ip, text) => {
+                    if !pre || m.may_alert_ip(ip) {
+                        m.match_ip(ip, &mut scratch.hits);
+                    }
+                    match text {
+                        Some(text) => text,
+                        None => {
+                            // source.ip / destination.ip: internal addresses hit the
+                            // built-in allowlist on nearly every line, so settle that from
+                            // the cached records before stringifying anything.
+                            if scratch.hits.is_empty() {
+                                return;
+                            }
+                            let hits = std::mem::take(&mut scratch.hits);
+                            let allowlisted = hits
+                                .iter()
+                                .any(|h| self.record(h.id, &mut scratch.records).allowlist);
+                            if !allowlisted {
+                                let text = ip.to_string();
+                                self.push_hits(
+                                    field,
+                                    &text,
+                                    &hits,
+                                    &mut scratch.records,
+                                    start,
+                                    out,
+                                );
+                            }
+                            scratch.hits = hits;
+                            return;
+                        }
+                    }
+                }
+                MatchValue::Url(url) => {
+                    if !pre || m.may_alert_url(url) {
+                        m.match_url(url, &mut scratch.hits);
+                    }
+                    url
+                }
+                MatchValue::Pattern(text) => {
+                    m.match_pattern(text.as_bytes(), &mut scratch.hits);
+                    text
+                }
+                MatchValue::Hash(hash) => {
+                    m.match_hash(hash, &mut scratch.hits);
+                    hash
+                }
+                MatchValue::Email(address) => {
+                    m.match_email(address, &mut scratch.hits);
+                    address
+                }
+            };
             if scratch.hits.is_empty() {
                 return;
             }
             let hits = std::mem::take(&mut scratch.hits);
-            self.push_hits(field, value, &hits, &mut scratch.records, start, out);
+            self.push_hits(field, text, &hits, &mut scratch.records, start, out);
             scratch.hits = hits;
-        };
-        // Domain, address and URL lookups, each skipped when the prefilter says the value
-        // cannot alert.
-        let domain = |name: &str, h: &mut Vec<Hit>| {
-            if !pre || m.may_alert_domain(name) {
-                m.match_domain(name, h);
-            }
-        };
-        let address = |ip: IpAddr, h: &mut Vec<Hit>| {
-            if !pre || m.may_alert_ip(ip) {
-                m.match_ip(ip, h);
-            }
-        };
-        if let Some(name) = obs.dns_question_name.as_deref() {
-            lookup(
-                "dns.question.name",
-                name,
-                &|h| domain(name, h),
-                scratch,
-                out,
-            );
-        }
-        for answer in &obs.dns_answers {
-            let data = answer.data.as_ref();
-            if let Ok(ip) = data.parse::<IpAddr>() {
-                lookup("dns.answers.data", data, &|h| address(ip, h), scratch, out);
-            } else if !data.is_empty() {
-                lookup("dns.answers.data", data, &|h| domain(data, h), scratch, out);
-            }
-        }
-        if let Some(url) = obs.url_full.as_deref() {
-            lookup(
-                "url.full",
-                url,
-                &|h| {
-                    if !pre || m.may_alert_url(url) {
-                        m.match_url(url, h)
-                    }
-                },
-                scratch,
-                out,
-            );
-        } else if let Some(path) = obs.url_path.as_deref() {
-            lookup(
-                "url.path",
-                path,
-                &|h| m.match_pattern(path.as_bytes(), h),
-                scratch,
-                out,
-            );
-        }
-        if let Some(host) = obs.url_domain.as_deref() {
-            lookup("url.domain", host, &|h| domain(host, h), scratch, out);
-        }
-        if let Some(sni) = obs.tls_sni.as_deref() {
-            lookup(
-                "tls.client.server_name",
-                sni,
-                &|h| domain(sni, h),
-                scratch,
-                out,
-            );
-        }
-        if let Some(ua) = obs.user_agent.as_deref() {
-            lookup(
-                "user_agent.original",
-                ua,
-                &|h| m.match_pattern(ua.as_bytes(), h),
-                scratch,
-                out,
-            );
-        }
-        let hashes: [(&'static str, &Option<std::borrow::Cow<'_, str>>); 6] = [
-            ("tls.client.ja3", &obs.ja3),
-            ("tls.client.ja4", &obs.ja4),
-            ("tls.server.hash.sha1", &obs.tls_server_sha1),
-            ("file.hash.md5", &obs.file_md5),
-            ("file.hash.sha1", &obs.file_sha1),
-            ("file.hash.sha256", &obs.file_sha256),
-        ];
-        for (field, value) in hashes {
-            if let Some(v) = value.as_deref() {
-                lookup(field, v, &|h| m.match_hash(v, h), scratch, out);
-            }
-        }
-        if let Some(addr) = obs.email_from.as_deref() {
-            lookup(
-                "email.from.address",
-                addr,
-                &|h| m.match_email(addr, h),
-                scratch,
-                out,
-            );
-        }
-        if !check_ips {
-            return;
-        }
-        for (field, ip) in [
-            ("source.ip", obs.source_ip),
-            ("destination.ip", obs.destination_ip),
-        ] {
-            if let Some(ip) = ip.filter(|&ip| !pre || m.may_alert_ip(ip)) {
-                scratch.hits.clear();
-                m.match_ip(ip, &mut scratch.hits);
-                if !scratch.hits.is_empty() {
-                    let hits = std::mem::take(&mut scratch.hits);
-                    // Internal addresses hit the built-in allowlist on nearly every line:
-                    // settle that from the cached records before stringifying anything.
-                    let allowlisted = hits
-                        .iter()
-                        .any(|h| self.record(h.id, &mut scratch.records).allowlist);
-                    if !allowlisted {
-                        let text = ip.to_string();
-                        self.push_hits(field, &text, &hits, &mut scratch.records, start, out);
-                    }
-                    scratch.hits = hits;
-                }
-            }
-        }
+        });
     }
 
     /// `--raw`: every indicator found in a line of unknown format.

@@ -11,4 +11,6 @@ pub mod observation;
 pub mod packet;
 pub mod tail;
 
-pub use observation::{CommunityId, DnsAnswer, Observation, Origin};
+pub use observation::{
+    CommunityId, DnsAnswer, Lookup, MatchValue, Observation, Origin, MATCH_FIELDS,
+};

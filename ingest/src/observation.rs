@@ -1,4 +1,7 @@
-//! [`Observation`]: what a log line or a packet-level event says, under ECS names (DESIGN §5).
+//! [`Observation`]: what a log line or a packet-level event says, under ECS names
+//! (ARCHITECTURE.md §5), and the one table of its matchable fields ([`MATCH_FIELDS`],
+//! [`Observation::for_each_matchable`]) that the correlator, the log pre-screen's contract and
+//! the ECS rendering all read.
 
 use crate::packet::community::FlowTuple;
 use serde_json::{Map, Value};
@@ -67,6 +70,65 @@ pub enum Origin<'a> {
         /// 1-based packet number in the capture.
         number: u64,
     },
+}
+
+/// How the correlator looks a matchable field up in the indicator set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lookup {
+    /// A domain name: the name and its parents at label boundaries.
+    Domain,
+    /// An address: every range covering it.
+    Address,
+    /// `dns.answers.data`: an address or a name, by its shape.
+    AddressOrDomain,
+    /// A URL: exact, and URL prefixes at a path boundary.
+    Url,
+    /// Substring patterns (Aho-Corasick).
+    Pattern,
+    /// A hash or fingerprint: exact, case-insensitive.
+    Hash,
+    /// An e-mail address: exact, case-insensitive.
+    Email,
+}
+
+/// Every matchable field of an [`Observation`], in the order the correlator looks them up
+/// (and so the order of the alerts of one observation): the ECS name and how it is looked
+/// up. [`Observation::for_each_matchable`] yields exactly these fields; tests check that the
+/// rendering ([`Observation::to_ecs`]) names them too, so the three cannot drift apart.
+pub const MATCH_FIELDS: [(&str, Lookup); 16] = [
+    ("dns.question.name", Lookup::Domain),
+    ("dns.answers.data", Lookup::AddressOrDomain),
+    ("url.full", Lookup::Url),
+    ("url.path", Lookup::Pattern),
+    ("url.domain", Lookup::Domain),
+    ("tls.client.server_name", Lookup::Domain),
+    ("user_agent.original", Lookup::Pattern),
+    ("tls.client.ja3", Lookup::Hash),
+    ("tls.client.ja4", Lookup::Hash),
+    ("tls.server.hash.sha1", Lookup::Hash),
+    ("file.hash.md5", Lookup::Hash),
+    ("file.hash.sha1", Lookup::Hash),
+    ("file.hash.sha256", Lookup::Hash),
+    ("email.from.address", Lookup::Email),
+    ("source.ip", Lookup::Address),
+    ("destination.ip", Lookup::Address),
+];
+
+/// One value to look up, as [`Observation::for_each_matchable`] hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchValue<'v> {
+    /// A domain name ([`Lookup::Domain`], or a `dns.answers.data` that is not an address).
+    Domain(&'v str),
+    /// An address, with its text when the input wrote one (`dns.answers.data`).
+    Address(IpAddr, Option<&'v str>),
+    /// A URL.
+    Url(&'v str),
+    /// Text searched for substring patterns.
+    Pattern(&'v str),
+    /// A hash or fingerprint.
+    Hash(&'v str),
+    /// An e-mail address.
+    Email(&'v str),
 }
 
 /// One observed event: a log record, a DNS message, an HTTP request, a ClientHello, a flow.
@@ -182,6 +244,70 @@ impl Observation<'_> {
                     number,
                 },
             },
+        }
+    }
+
+    /// Every matchable value, in [`MATCH_FIELDS`] order, with its field's ECS name: the one
+    /// definition of what the correlator looks up (and so of what a log pre-screen must
+    /// ask). `url.path` is searched only when there is no `url.full`; `dns.answers.data` is an
+    /// address or a name by its shape (empty data is skipped); `source.ip` and
+    /// `destination.ip` only with `addresses` (packet sources report them from the flow
+    /// observation alone).
+    #[inline]
+    pub fn for_each_matchable<'s>(
+        &'s self,
+        addresses: bool,
+        mut f: impl FnMut(&'static str, MatchValue<'s>),
+    ) {
+        let [question, answers, full, path, domain, sni, ua, ja3, ja4, cert, md5, sha1, sha256, email, source, destination] =
+            MATCH_FIELDS.map(|(name, _)| name);
+        if let Some(name) = self.dns_question_name.as_deref() {
+            f(question, MatchValue::Domain(name));
+        }
+        for answer in &self.dns_answers {
+            let data = answer.data.as_ref();
+            if let Ok(ip) = data.parse::<IpAddr>() {
+                f(answers, MatchValue::Address(ip, Some(data)));
+            } else if !data.is_empty() {
+                f(answers, MatchValue::Domain(data));
+            }
+        }
+        if let Some(url) = self.url_full.as_deref() {
+            f(full, MatchValue::Url(url));
+        } else if let Some(p) = self.url_path.as_deref() {
+            f(path, MatchValue::Pattern(p));
+        }
+        if let Some(host) = self.url_domain.as_deref() {
+            f(domain, MatchValue::Domain(host));
+        }
+        if let Some(name) = self.tls_sni.as_deref() {
+            f(sni, MatchValue::Domain(name));
+        }
+        if let Some(agent) = self.user_agent.as_deref() {
+            f(ua, MatchValue::Pattern(agent));
+        }
+        for (field, value) in [
+            (ja3, &self.ja3),
+            (ja4, &self.ja4),
+            (cert, &self.tls_server_sha1),
+            (md5, &self.file_md5),
+            (sha1, &self.file_sha1),
+            (sha256, &self.file_sha256),
+        ] {
+            if let Some(v) = value.as_deref() {
+                f(field, MatchValue::Hash(v));
+            }
+        }
+        if let Some(address) = self.email_from.as_deref() {
+            f(email, MatchValue::Email(address));
+        }
+        if addresses {
+            if let Some(ip) = self.source_ip {
+                f(source, MatchValue::Address(ip, None));
+            }
+            if let Some(ip) = self.destination_ip {
+                f(destination, MatchValue::Address(ip, None));
+            }
         }
     }
 
@@ -330,5 +456,161 @@ mod tests {
         assert_eq!(v["source"]["ip"], "10.0.0.5");
         assert_eq!(v["log"]["offset"], 42);
         assert_eq!(v["@timestamp"], "2025-11-28T05:00:00.123Z");
+    }
+
+    /// An observation with every field set. A struct literal without `..Default::default()`:
+    /// a new field does not compile until it is set here, and then the tests below ask
+    /// whether it is matched and rendered.
+    fn every_field() -> Observation<'static> {
+        Observation {
+            timestamp_ns: Some(1_764_306_000_123_000_000),
+            dataset: "dns",
+            source_ip: Some("10.0.0.5".parse().unwrap()),
+            source_port: Some(53124),
+            destination_ip: Some("192.0.2.53".parse().unwrap()),
+            destination_port: Some(53),
+            transport: Some("udp"),
+            protocol: Some("dns"),
+            community_id: Some(CommunityId::Text("1:abc".into())),
+            dns_question_name: Some("q.example".into()),
+            dns_question_type: Some("A".into()),
+            dns_answers: vec![
+                DnsAnswer {
+                    rtype: "A".into(),
+                    data: "192.0.2.7".into(),
+                },
+                DnsAnswer {
+                    rtype: "CNAME".into(),
+                    data: "c.example".into(),
+                },
+            ],
+            url_full: Some("http://h.example/p".into()),
+            url_domain: Some("h.example".into()),
+            url_path: Some("/p".into()),
+            http_method: Some("GET".into()),
+            http_status: Some(200),
+            user_agent: Some("curl/8".into()),
+            tls_sni: Some("s.example".into()),
+            ja3: Some("a".repeat(32).into()),
+            ja4: Some("t13d1516h2_8daaf6152771_02713d6af862".into()),
+            tls_server_sha1: Some("b".repeat(40).into()),
+            file_md5: Some("c".repeat(32).into()),
+            file_sha1: Some("d".repeat(40).into()),
+            file_sha256: Some("e".repeat(64).into()),
+            email_from: Some("x@m.example".into()),
+            origin: Origin::Log {
+                path: "q.log".into(),
+                offset: 42,
+            },
+        }
+    }
+
+    /// Rendered fields that are deliberately not looked up, and why.
+    const NOT_MATCHED: [&str; 15] = [
+        "@timestamp",
+        "event.dataset",
+        "source.port",
+        "destination.port",
+        "network.transport",
+        "network.protocol",
+        "network.community_id",
+        "dns.question.type",
+        "dns.answers.type",
+        "http.request.method",
+        "http.response.status_code",
+        "log.file.path",
+        "log.offset",
+        "trawl.capture.file",
+        "trawl.capture.packet",
+    ];
+
+    fn leaves(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&p, v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| leaves(prefix, i, out)),
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_matchable_field_is_in_the_table_with_its_lookup() {
+        let o = every_field();
+        let mut seen = Vec::new();
+        o.for_each_matchable(true, |field, value| {
+            let (_, lookup) = MATCH_FIELDS
+                .iter()
+                .find(|(name, _)| *name == field)
+                .unwrap_or_else(|| panic!("{field} is matched but not in MATCH_FIELDS"));
+            let fits = matches!(
+                (lookup, value),
+                (Lookup::Domain, MatchValue::Domain(_))
+                    | (Lookup::Address, MatchValue::Address(_, None))
+                    | (Lookup::AddressOrDomain, MatchValue::Address(_, Some(_)))
+                    | (Lookup::AddressOrDomain, MatchValue::Domain(_))
+                    | (Lookup::Url, MatchValue::Url(_))
+                    | (Lookup::Pattern, MatchValue::Pattern(_))
+                    | (Lookup::Hash, MatchValue::Hash(_))
+                    | (Lookup::Email, MatchValue::Email(_))
+            );
+            assert!(fits, "{field}: {value:?} is not a {lookup:?} lookup");
+            seen.push(field);
+        });
+        // url.path is searched only without url.full.
+        let mut no_full = every_field();
+        no_full.url_full = None;
+        no_full.for_each_matchable(true, |field, _| seen.push(field));
+        for (name, _) in MATCH_FIELDS {
+            assert!(
+                seen.contains(&name),
+                "{name} is in MATCH_FIELDS but never looked up"
+            );
+        }
+        // In the table's order.
+        let order: Vec<usize> = seen[..seen.len() / 2]
+            .iter()
+            .map(|f| MATCH_FIELDS.iter().position(|(n, _)| n == f).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        let mut without = Vec::new();
+        o.for_each_matchable(false, |field, _| without.push(field));
+        assert!(!without.contains(&"source.ip") && !without.contains(&"destination.ip"));
+    }
+
+    #[test]
+    fn every_rendered_field_is_matched_or_deliberately_not() {
+        let mut rendered = Vec::new();
+        leaves("", &Value::Object(every_field().to_ecs()), &mut rendered);
+        let packet = Observation {
+            origin: Origin::Packet {
+                capture: "c.pcap".into(),
+                number: 1,
+            },
+            ..every_field()
+        };
+        leaves("", &Value::Object(packet.to_ecs()), &mut rendered);
+        rendered.sort();
+        rendered.dedup();
+        for field in &rendered {
+            let matched = MATCH_FIELDS.iter().any(|(n, _)| n == field);
+            assert!(
+                matched || NOT_MATCHED.contains(&field.as_str()),
+                "{field} is rendered but neither matched (MATCH_FIELDS) nor listed as not matched"
+            );
+        }
+        for (name, _) in MATCH_FIELDS {
+            assert!(
+                rendered.iter().any(|r| r == name),
+                "{name} is matched but never rendered"
+            );
+        }
     }
 }

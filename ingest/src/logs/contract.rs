@@ -2,7 +2,7 @@
 //! tests and the fuzz targets of every screening parser call [`check_screen`].
 
 use super::{AlertProbe, LineParser, Screened};
-use crate::Observation;
+use crate::{MatchValue, Observation};
 use std::cell::RefCell;
 use std::net::IpAddr;
 
@@ -44,52 +44,22 @@ impl AlertProbe for Recorder {
     }
 }
 
-/// What the correlator looks up for an observation, in the recorder's terms (sorted).
-/// Hashes and e-mail addresses, which no probe question covers, appear as `hash` and
-/// `email`: a clean screen of a line that has them is wrong.
+/// What the correlator looks up for an observation, in the recorder's terms (sorted): read
+/// from [`Observation::for_each_matchable`], the correlator's own list. Hashes and e-mail
+/// addresses, which no probe question covers, appear as `hash` and `email`: a clean screen
+/// of a line that has them is wrong.
 fn lookups(o: &Observation<'_>) -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
-    for ip in [o.source_ip, o.destination_ip].into_iter().flatten() {
-        v.push(("ip", ip.to_string()));
-    }
-    if let Some(name) = &o.dns_question_name {
-        v.push(("domain", name.to_string()));
-    }
-    for answer in &o.dns_answers {
-        let data = answer.data.as_ref();
-        if let Ok(ip) = data.parse::<IpAddr>() {
-            v.push(("ip", ip.to_string()));
-        } else if !data.is_empty() {
-            v.push(("domain", data.to_string()));
-        }
-    }
-    if let Some(u) = &o.url_full {
-        v.push(("url", u.to_string()));
-    } else if let Some(p) = &o.url_path {
-        v.push(("pattern", p.to_string()));
-    }
-    for name in [&o.url_domain, &o.tls_sni].into_iter().flatten() {
-        v.push(("domain", name.to_string()));
-    }
-    if let Some(ua) = &o.user_agent {
-        v.push(("pattern", ua.to_string()));
-    }
-    for hash in [
-        &o.ja3,
-        &o.ja4,
-        &o.tls_server_sha1,
-        &o.file_md5,
-        &o.file_sha1,
-        &o.file_sha256,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        v.push(("hash", hash.to_string()));
-    }
-    if let Some(e) = &o.email_from {
-        v.push(("email", e.to_string()));
-    }
+    o.for_each_matchable(true, |_, value| {
+        v.push(match value {
+            MatchValue::Domain(name) => ("domain", name.to_string()),
+            MatchValue::Address(ip, _) => ("ip", ip.to_string()),
+            MatchValue::Url(url) => ("url", url.to_string()),
+            MatchValue::Pattern(text) => ("pattern", text.to_string()),
+            MatchValue::Hash(hash) => ("hash", hash.to_string()),
+            MatchValue::Email(address) => ("email", address.to_string()),
+        })
+    });
     v.sort();
     v
 }
