@@ -7,11 +7,11 @@ CORPUS ?= $(abspath ../shared/corpus)
 export TRAWL_CORPUS := $(CORPUS)
 
 # Debian packages the build and the tests need (real parsers and tools, no mocks).
-APT_PACKAGES := libpcap-dev pkg-config tshark tcpdump tcpreplay iproute2 iptables ipset \
+APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium python3-pip
 PIP_PACKAGES := idstools
 
-.PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf
+.PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -69,7 +69,35 @@ fuzz-smoke:
 	  echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs' $$dir.log)"; rm -rf $$dir $$dir.log; \
 	done
 
-test: fmt clippy unit fuzz-smoke corpus-check
+# The Debian package: binary, man pages and completions (generated from the clap
+# definitions), systemd unit, example config. Output: target/debian/trawl_<version>_<arch>.deb
+ASSETS := target/assets
+deb: build
+	rm -rf $(ASSETS) && mkdir -p $(ASSETS)/man $(ASSETS)/completions
+	./target/release/trawl generate man --out $(ASSETS)/man
+	gzip -9n $(ASSETS)/man/*.1
+	./target/release/trawl generate bash > $(ASSETS)/completions/trawl
+	./target/release/trawl generate zsh > $(ASSETS)/completions/_trawl
+	./target/release/trawl generate fish > $(ASSETS)/completions/trawl.fish
+	@command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked
+	$(CARGO) deb --no-build --strip --output target/debian/
+
+# Install the package for real (root, or sudo), check what it put where, remove it again.
+deb-check: deb
+	@set -e; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	deb=$$(ls -t target/debian/trawl_*.deb | head -1); \
+	$$SUDO dpkg -i $$deb; \
+	trap '$$SUDO dpkg -P trawl >/dev/null' EXIT; \
+	/usr/bin/trawl --version; \
+	for f in /usr/share/man/man1/trawl.1.gz /usr/share/man/man1/trawl-scan.1.gz \
+	         /usr/share/bash-completion/completions/trawl /lib/systemd/system/trawl.service \
+	         /etc/trawl/trawl.toml; do test -s $$f || { echo "deb-check: $$f missing"; exit 1; }; done; \
+	zcat /usr/share/man/man1/trawl-scan.1.gz | grep -q 'trawl-scan' ; \
+	grep -q '^ExecStart=/usr/bin/trawl run' /lib/systemd/system/trawl.service; \
+	dpkg -s trawl | grep -q '^Depends:.*libpcap'; \
+	echo "deb-check: $$deb installs, runs and carries its man pages, completions, unit and config"
+
+test: fmt clippy unit fuzz-smoke deb-check corpus-check
 
 bench: deps
 	$(CARGO) bench

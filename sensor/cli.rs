@@ -204,6 +204,34 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Write man pages or a shell completion script, generated from these very definitions.
+    ///
+    ///   trawl generate man --out /usr/local/share/man/man1
+    ///   trawl generate bash > /etc/bash_completion.d/trawl
+    ///   trawl generate zsh > "${fpath[1]}/_trawl"
+    ///   trawl generate fish > ~/.config/fish/completions/trawl.fish
+    #[command(verbatim_doc_comment)]
+    Generate {
+        /// What to write.
+        #[arg(value_enum)]
+        what: GenerateWhat,
+        /// man: the directory the pages are written into (trawl.1, trawl-scan.1, ...).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// What `trawl generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateWhat {
+    /// Man pages (roff), one per command, into --out.
+    Man,
+    /// Bash completion script, on stdout.
+    Bash,
+    /// Zsh completion script, on stdout.
+    Zsh,
+    /// Fish completion script, on stdout.
+    Fish,
 }
 
 /// What `trawl export` writes and which indicators it takes.

@@ -85,6 +85,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => query(&data, &format, nolog, &values),
         Command::Export { data, args } => export(&data, args, quiet),
         Command::Run { config } => crate::daemon::run(config.as_deref()),
+        Command::Generate { what, out } => crate::generate::generate(what, &out),
     }
 }
 

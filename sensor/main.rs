@@ -7,6 +7,7 @@ mod commands;
 mod correlate;
 mod daemon;
 mod demo_impl;
+mod generate;
 mod progress;
 mod replay;
 mod scan;
