@@ -154,7 +154,8 @@ pub enum Format {
     /// Zeek intel framework file.
     ZeekIntel,
     /// Content we recognise but cannot use (e.g. STIX 1.x XML); every record is reported.
-    #[serde(skip)]
+    /// Never a config value, but named in summaries (`--format json`).
+    #[serde(skip_deserializing)]
     Unsupported,
 }
 
@@ -335,6 +336,60 @@ pub struct FeedConfig {
     /// HTTP retries after the first attempt (default 2).
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Cap on the body, raw and decompressed (`"64MiB"` or bytes; default 512 MiB): a larger
+    /// one (a gzip bomb, `/dev/zero`) fails the feed.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+    /// A fresh parse with fewer than this fraction of the last good parse's entries is a
+    /// failure that keeps the previous entries (0 to 1; default 0.5; 0 turns it off).
+    #[serde(default)]
+    pub min_ratio: Option<f64>,
+}
+
+/// A size written as a number of bytes or with a binary unit (`"512KiB"`, `"64MiB"`, `"1G"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("bad size {s:?}: expected e.g. 64MiB, 1GiB or a number of bytes")
+        })?;
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            "t" | "tb" | "tib" => 40,
+            _ => {
+                return Err(format!(
+                    "bad size unit in {s:?}: expected B, KiB, MiB, GiB or TiB"
+                ))
+            }
+        };
+        n.checked_mul(1 << shift)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size {s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl FeedConfig {
@@ -359,6 +414,17 @@ impl FeedConfig {
             s if s.len() == 1 => s.as_bytes()[0],
             _ => return None,
         })
+    }
+
+    /// The body cap: `max_bytes`, else [`crate::fetch::DEFAULT_MAX_BYTES`].
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+            .map_or(crate::fetch::DEFAULT_MAX_BYTES, |b| b.0)
+    }
+
+    /// The shrink guard: `min_ratio`, else 0.5.
+    pub fn min_ratio(&self) -> f64 {
+        self.min_ratio.unwrap_or(0.5)
     }
 
     /// Whether derivation is on (default true; never for allowlist feeds).
@@ -397,6 +463,14 @@ impl FeedConfig {
         }
         if let Some(Column::Index(0)) = self.column {
             return Err(bad("column", "indexes are 1-based".into()));
+        }
+        if let Some(r) = self.min_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(bad("min_ratio", format!("{r} is not between 0 and 1")));
+            }
+        }
+        if self.max_bytes == Some(ByteSize(0)) {
+            return Err(bad("max_bytes", "must be more than 0".into()));
         }
         if let Some(s) = self.confidence_scale {
             if !(s.is_finite() && s > 0.0) {

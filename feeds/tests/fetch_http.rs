@@ -107,7 +107,7 @@ fn zip_and_gzip_files() {
     let gz = dir.path().join("f.txt.gz");
     std::fs::write(&gz, gzip(b"1.2.3.4\n")).unwrap();
     assert_eq!(
-        feeds::fetch::read_file(&gz, "f", &NoProgress).unwrap(),
+        feeds::fetch::read_file(&gz, "f", 1 << 20, &NoProgress).unwrap(),
         b"1.2.3.4\n"
     );
     let zp = dir.path().join("f.zip");
@@ -123,10 +123,50 @@ fn zip_and_gzip_files() {
         z.finish().unwrap();
     }
     assert_eq!(
-        feeds::fetch::read_file(&zp, "f", &NoProgress).unwrap(),
+        feeds::fetch::read_file(&zp, "f", 1 << 20, &NoProgress).unwrap(),
         b"a.example\nb.example\n"
     );
     // A damaged gzip is an error, not a panic.
     std::fs::write(&gz, &gzip(b"1.2.3.4\n")[..10]).unwrap();
-    assert!(feeds::fetch::read_file(&gz, "f", &NoProgress).is_err());
+    assert!(feeds::fetch::read_file(&gz, "f", 1 << 20, &NoProgress).is_err());
+}
+
+#[test]
+fn redirects_only_to_http_and_bounded() {
+    // A good redirect (absolute, to another server) is followed.
+    let real = Server::start("/real.txt");
+    real.serve(b"evil.example\n", "\"r\"");
+    let hop = Server::start("/feed");
+    hop.redirect_to(&real.url);
+    let f = feed(&hop.url);
+    let loc = f.location(std::path::Path::new("."));
+    let Fetched::Body { bytes, .. } = fetch(&f, &loc, None, &NoProgress).unwrap() else {
+        panic!("expected a body")
+    };
+    assert_eq!(bytes, b"evil.example\n");
+    // Anything but http(s), and loops, are this feed's failure, never a panic.
+    for target in [
+        "file:///etc/passwd".to_string(),
+        "data:text/plain,evil.example".to_string(),
+        "gopher://127.0.0.1/x".to_string(),
+        "nosuchscheme:whatever".to_string(),
+        "http://[::1".to_string(),
+        hop.url.clone(),
+    ] {
+        hop.redirect_to(&target);
+        let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+        assert!(
+            matches!(err, FetchError::Redirect { .. }),
+            "{target}: {err}"
+        );
+        assert!(err.to_string().contains("redirect"), "{target}: {err}");
+    }
+    // The loop stopped after a bounded number of hops.
+    let before = hop.requests().len();
+    let _ = fetch(&f, &loc, None, &NoProgress);
+    let hops = hop.requests().len() - before;
+    assert!(
+        hops as u32 == feeds::fetch::MAX_REDIRECTS + 1,
+        "{hops} requests"
+    );
 }
