@@ -39,8 +39,10 @@ pub enum ConfigError {
     },
 }
 
-/// The whole `trawl.toml`.
+/// The whole `trawl.toml`. Unknown tables and keys are errors naming the line and the
+/// nearest valid name.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[sensor]`.
     #[serde(default)]
@@ -60,6 +62,9 @@ pub struct Config {
     /// `[log]`, passed through.
     #[serde(default)]
     pub log: Option<toml::Table>,
+    /// The config file's directory (empty: the working directory).
+    #[serde(skip)]
+    base_dir: PathBuf,
 }
 
 /// `[sensor]`.
@@ -493,13 +498,14 @@ impl FeedConfig {
         ];
         for k in self.map.keys() {
             if !MAP_KEYS.contains(&k.as_str()) {
-                return Err(bad(
-                    "map",
-                    format!(
+                let reason = match nearest(k, MAP_KEYS.iter().copied()) {
+                    Some(n) => format!("unknown target {k:?}, did you mean {n:?}?"),
+                    None => format!(
                         "unknown target {k:?}; expected one of {}",
                         MAP_KEYS.join(" ")
                     ),
-                ));
+                };
+                return Err(bad("map", reason));
             }
         }
         for v in &self.values {
@@ -527,10 +533,11 @@ impl Config {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: toml_message(text, &e),
         })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut names = HashSet::new();
         for f in &config.feeds {
             f.validate()?;
@@ -545,9 +552,60 @@ impl Config {
         Ok(config)
     }
 
-    /// The data directory: `[sensor] data` resolved against `config_dir`, if set.
-    pub fn data_dir(&self, config_dir: &Path) -> Option<PathBuf> {
-        self.sensor.data.as_ref().map(|d| config_dir.join(d))
+    /// The directory relative paths in the config are relative to: the config file's
+    /// (empty, i.e. the working directory, for a config parsed from a string).
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// A path from the config resolved against [`Config::base_dir`] (absolute ones as is).
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.base_dir.join(path)
+    }
+
+    /// The data directory: `[sensor] data` resolved against the config's directory, if set.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.sensor.data.as_deref().map(|d| self.resolve(d))
+    }
+}
+
+/// The name in `candidates` closest to `name`, when close enough to be a likely typo.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// One line for a TOML error: where it is, and for an unknown key or table its nearest
+/// valid name ("unknown key `confidnce` at line 12, did you mean `confidence`?").
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let start = e.span().map_or(0, |s| s.start.min(text.len()));
+    let line = text[..start].matches('\n').count() + 1;
+    let msg = e.message().trim();
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return format!("{msg} at line {line}");
+    };
+    let Some((name, expected)) = rest.split_once('`') else {
+        return format!("{msg} at line {line}");
+    };
+    // serde lists the valid names in backquotes: "expected one of `a`, `b`".
+    let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
+    let what = if text[line_start..].trim_start().starts_with('[') {
+        "table"
+    } else {
+        "key"
+    };
+    match nearest(name, valid.iter().copied()) {
+        Some(n) => format!("unknown {what} `{name}` at line {line}, did you mean `{n}`?"),
+        None if valid.is_empty() => format!("unknown {what} `{name}` at line {line}"),
+        None => format!(
+            "unknown {what} `{name}` at line {line}; expected one of {}",
+            valid.join(", ")
+        ),
     }
 }
 
@@ -658,6 +716,58 @@ path = "/tmp/a.jsonl"
         assert_eq!(c.allowlist.cidrs, vec!["192.0.2.0/24"]);
         assert_eq!(c.sources.len(), 1);
         assert_eq!(c.sinks.len(), 1);
+    }
+
+    #[test]
+    fn unknown_tables_and_keys_name_the_line_and_nearest_name() {
+        for (text, expect) in [
+            (
+                "[[feed]]\nname = \"a\"\nsource = \"x\"\nconfidnce = 5\n",
+                "unknown key `confidnce` at line 4, did you mean `confidence`?",
+            ),
+            (
+                "[sensors]\nname = \"s\"\n",
+                "unknown table `sensors` at line 1, did you mean `sensor`?",
+            ),
+            (
+                "[sensor]\nname = \"s\"\n\n[[feeds]]\nname = \"a\"\nsource = \"x\"\n",
+                "unknown table `feeds` at line 4, did you mean `feed`?",
+            ),
+            (
+                "[[sinks]]\nkind = \"stdout\"\n",
+                "unknown table `sinks` at line 1, did you mean `sink`?",
+            ),
+            (
+                "[sensor]\nname = \"s\"\ndat = \"d\"\n",
+                "unknown key `dat` at line 3, did you mean `data`?",
+            ),
+            (
+                "[allowlist]\ndomain = [\"a.example\"]\n",
+                "unknown key `domain` at line 2, did you mean `domains`?",
+            ),
+            (
+                "colour = 1\n",
+                "unknown key `colour` at line 1; expected one of",
+            ),
+        ] {
+            let err = Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trawl.toml");
+        std::fs::write(&path, "[sensor]\ndata = \"state\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.base_dir(), dir.path());
+        assert_eq!(c.data_dir(), Some(dir.path().join("state")));
+        assert_eq!(c.resolve(Path::new("/abs/x")), PathBuf::from("/abs/x"));
+        assert_eq!(
+            c.resolve(Path::new("sink.jsonl")),
+            dir.path().join("sink.jsonl")
+        );
     }
 
     #[test]
