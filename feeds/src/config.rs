@@ -582,8 +582,11 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// One line for a TOML error: where it is, and for an unknown key or table its nearest
 /// valid name ("unknown key `confidnce` at line 12, did you mean `confidence`?").
 fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    let start = e.span().map_or(0, |s| s.start.min(text.len()));
-    let line = text[..start].matches('\n').count() + 1;
+    let before = e
+        .span()
+        .and_then(|s| text.get(..s.start))
+        .unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
     let msg = e.message().trim();
     let Some(rest) = msg.strip_prefix("unknown field `") else {
         return format!("{msg} at line {line}");
@@ -593,7 +596,7 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
     };
     // serde lists the valid names in backquotes: "expected one of `a`, `b`".
     let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
     let what = if text[line_start..].trim_start().starts_with('[') {
         "table"
     } else {
@@ -768,6 +771,16 @@ path = "/tmp/a.jsonl"
             c.resolve(Path::new("sink.jsonl")),
             dir.path().join("sink.jsonl")
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// The body of the `config_toml` fuzz target: any text is a config or an error.
+        #[test]
+        fn any_text_loads_or_errs(text in "(\\[{0,2}[a-z_]{0,9}\\]{0,2}\n|[a-z_ ]{0,10}=[ -~]{0,12}\n|\\PC{0,20}\n){0,8}") {
+            let _ = Config::from_toml_str(&text);
+        }
     }
 
     #[test]

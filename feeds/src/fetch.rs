@@ -197,6 +197,14 @@ fn read_body(
     Ok(out)
 }
 
+/// Decode a body held in memory as a fetched one is decoded (gzip or zip by their magic
+/// bytes, at most `limit` bytes out): the fuzz targets' way in.
+pub fn decode_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
+    read_body(bytes, limit, "<memory>", &|e| {
+        FetchError::Decompress(e.to_string())
+    })
+}
+
 /// What a file type is, for [`FetchError::NotAFile`].
 fn file_kind(t: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

@@ -170,3 +170,71 @@ fn redirects_only_to_http_and_bounded() {
         "{hops} requests"
     );
 }
+
+#[test]
+fn bombs_and_oversized_bodies_fail_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 1 << 20;
+    let zeros = vec![0u8; 8 << 20];
+    let gz = dir.path().join("bomb.gz");
+    std::fs::write(&gz, gzip(&zeros)).unwrap();
+    let zp = dir.path().join("bomb.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zp).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file::<_, ()>("a.txt", opts).unwrap();
+        std::io::Write::write_all(&mut z, &zeros).unwrap();
+        z.finish().unwrap();
+    }
+    let plain = dir.path().join("big.txt");
+    std::fs::write(&plain, &zeros[..cap as usize + 1]).unwrap();
+    for p in [&gz, &zp, &plain] {
+        let err = feeds::fetch::read_file(p, "f", cap, &NoProgress).unwrap_err();
+        assert!(
+            matches!(err, FetchError::TooLarge { limit, .. } if limit == cap),
+            "{}: {err}",
+            p.display()
+        );
+    }
+    // Exactly at the cap is fine.
+    std::fs::write(&plain, &zeros[..cap as usize]).unwrap();
+    assert_eq!(
+        feeds::fetch::read_file(&plain, "f", cap, &NoProgress)
+            .unwrap()
+            .len() as u64,
+        cap
+    );
+    let err = feeds::fetch::read_file(std::path::Path::new("/dev/zero"), "f", cap, &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, FetchError::NotAFile { .. }), "{err}");
+    let err = feeds::fetch::read_file(dir.path(), "f", cap, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("a directory"), "{err}");
+    // Over HTTP, with and without a Content-Length announcing it.
+    let srv = Server::start("/big.gz");
+    srv.serve(&gzip(&zeros), "\"b\"");
+    let mut f = feed(&srv.url);
+    f.max_bytes = Some(feeds::config::ByteSize(cap));
+    let loc = f.location(std::path::Path::new("."));
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    srv.serve(&zeros[..cap as usize + 10], "\"c\"");
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The body of the `feed_body` fuzz target: any body, plain or with a gzip or zip magic,
+    /// decodes to at most the cap or fails, never panics.
+    #[test]
+    fn decode_body_never_panics_nor_exceeds_the_cap(
+        magic in proptest::sample::select(vec![&b""[..], b"\x1f\x8b\x08\x00", b"PK\x03\x04"]),
+        rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+    ) {
+        let body = [magic, &rest[..]].concat();
+        if let Ok(out) = feeds::fetch::decode_body(&body, 256) {
+            proptest::prop_assert!(out.len() <= 256);
+        }
+    }
+}
