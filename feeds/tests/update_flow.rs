@@ -507,3 +507,50 @@ fn bombs_and_devices_fail_their_feed_in_bounded_memory() {
     assert!(t.elapsed() < std::time::Duration::from_secs(60));
     println!("PEAK_RSS_KIB={}", peak_rss_kib());
 }
+
+/// A progress display that panics when one feed starts: a panic in the middle of that
+/// feed's fetch, wherever it comes from.
+struct PanicsOn(&'static str);
+
+impl feeds::Progress for PanicsOn {
+    fn feed_started(&self, name: &str, _total_bytes: Option<u64>) {
+        assert_ne!(name, self.0, "boom in {name}");
+    }
+    fn feed_bytes(&self, _name: &str, _n: u64) {}
+    fn feed_finished(&self, _name: &str, _summary: &feeds::FeedSummary) {}
+}
+
+#[test]
+fn a_panic_in_one_feed_fails_only_that_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a.example\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "b.example\n").unwrap();
+    let cfg =
+        "[[feed]]\nname = \"a\"\nsource = \"a.txt\"\n[[feed]]\nname = \"b\"\nsource = \"b.txt\"\n";
+    run(cfg, dir.path(), T0, false);
+    std::fs::write(dir.path().join("a.txt"), "a2.example\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "b2.example\n").unwrap();
+    let config = Config::from_toml_str(cfg).unwrap();
+    let opts = UpdateOptions {
+        now: Some(T0 + 60),
+        ..UpdateOptions::default()
+    };
+    let r = update(
+        &config,
+        dir.path(),
+        &dir.path().join("data"),
+        &opts,
+        &PanicsOn("a"),
+    )
+    .unwrap();
+    assert!(
+        matches!(&r.feeds[0].status, FeedStatus::Failed { reason } if reason.contains("internal error") && reason.contains("boom in a")),
+        "{:?}",
+        r.feeds[0]
+    );
+    assert_eq!(r.feeds[1].status, FeedStatus::Fetched);
+    assert_eq!(
+        blocklist_only(&entries(dir.path())),
+        vec!["a.example", "b2.example"]
+    );
+}
