@@ -784,6 +784,34 @@ path = "/tmp/a.jsonl"
     }
 
     #[test]
+    fn body_cap_and_shrink_guard_keys() {
+        let f = FeedConfig::new("a", "b");
+        assert_eq!((f.max_bytes(), f.min_ratio()), (512 << 20, 0.5));
+        for (v, want) in [
+            ("1024", Some(1024)),
+            ("\"64MiB\"", Some(64 << 20)),
+            ("\"1 G\"", Some(1 << 30)),
+            ("\"100kb\"", Some(100 << 10)),
+            ("\"12 parsecs\"", None),
+            ("\"99999999999TiB\"", None),
+            ("0", None),
+        ] {
+            let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\nmax_bytes = {v}\n");
+            let got = Config::from_toml_str(&text).map(|c| c.feeds[0].max_bytes());
+            assert_eq!(got.as_ref().ok().copied(), want, "{v}: {got:?}");
+        }
+        for (v, ok) in [
+            ("0.0", true),
+            ("0.9", true),
+            ("1.5", false),
+            ("-0.1", false),
+        ] {
+            let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\nmin_ratio = {v}\n");
+            assert_eq!(Config::from_toml_str(&text).is_ok(), ok, "{v}");
+        }
+    }
+
+    #[test]
     fn unknown_feed_key_is_named() {
         let err = Config::from_toml_str("[[feed]]\nname = \"a\"\nsource = \"x\"\nconfidnce = 5\n")
             .unwrap_err()
