@@ -314,7 +314,15 @@ fn a_bad_redirect_fails_only_its_feed() {
         ));
         servers.push(srv);
     }
+    // A loop: the server redirects to itself.
+    let looping = Server::start("/loop");
+    looping.redirect_to(&looping.url);
+    cfg.push_str(&format!(
+        "[[feed]]\nname = \"loop\"\nsource = \"{}\"\nretries = 0\n",
+        looping.url
+    ));
     let r = run(&cfg, dir.path(), T0, false);
+    assert_eq!(r.feeds.len(), 5);
     assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
     assert_eq!(r.feeds[0].accepted, 1);
     for f in &r.feeds[1..] {
