@@ -1,6 +1,6 @@
 //! Getting a feed's bytes: local files, and HTTP(S) with conditional GET (ETag /
-//! Last-Modified), timeouts, retries with backoff, an auth header from the environment,
-//! and gzip / zip bodies.
+//! Last-Modified), timeouts, retries with backoff, redirects (http(s) only, bounded), an auth
+//! header from the environment, and gzip / zip bodies, all under a size cap.
 
 use crate::config::{FeedConfig, SourceLocation};
 use crate::Progress;
