@@ -90,14 +90,25 @@ pub enum Command {
     },
     /// Fetch due feeds, parse, normalise, merge, compile and publish a new snapshot.
     ///
-    /// Feeds come from the [[feed]] tables of the config (trawl.toml). A feed that fails keeps
-    /// its previous entries; the command fails only when nothing usable was produced.
+    /// Feeds come from the [[feed]] tables of the config (trawl.toml). A feed that fails (or
+    /// answers an HTML page, an empty body, only rejected lines, or shrinks below its
+    /// min_ratio) keeps its previous entries; the command fails only when nothing usable was
+    /// produced. A config without feeds, or a result without any feed indicator where the
+    /// current snapshot has some, is not published unless --allow-empty.
+    #[command(mut_arg("config", |a| a.help(
+        "Config file whose [[feed]] tables are fetched, else ./trawl.toml; its [sensor] data \
+         is the data directory when --data is not given"
+    )))]
     Update {
         #[command(flatten)]
         data: DataArgs,
         /// Refresh every feed now, ignoring each feed's `refresh` interval and fetch cache.
         #[arg(long)]
         force: bool,
+        /// Publish even with no [[feed]] in the config, or when the new snapshot would hold no
+        /// feed indicator where the current one has some.
+        #[arg(long)]
+        allow_empty: bool,
         /// Summary format: text or json.
         #[arg(long, default_value = "text", value_name = "FMT")]
         format: String,

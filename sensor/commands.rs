@@ -24,8 +24,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Update {
             data,
             force,
+            allow_empty,
             format,
-        } => update(&data, force, &format, quiet),
+        } => update(&data, force, allow_empty, &format, quiet),
         Command::Scan {
             data,
             alert,
@@ -115,7 +116,7 @@ pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
     if let Some(d) = &args.data {
         return d.clone();
     }
-    if let Some(d) = config.and_then(|c| c.sensor.data.clone()) {
+    if let Some(d) = config.and_then(Config::data_dir) {
         return d;
     }
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -359,8 +360,14 @@ fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<ExitCode> {
-    let Some((config, path)) = load_config(data.config.as_deref())? else {
+fn update(
+    data: &DataArgs,
+    force: bool,
+    allow_empty: bool,
+    format: &str,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let Some((config, _)) = load_config(data.config.as_deref())? else {
         bail!(
             "no config: pass --config FILE (or set TRAWL_CONFIG, or create ./trawl.toml) \
              with [[feed]] tables; see README.md"
@@ -368,16 +375,13 @@ fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<Exi
     };
     let dir = data_dir(data, Some(&config));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let config_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
     let opts = feeds::update::UpdateOptions {
         force,
+        allow_empty,
         ..Default::default()
     };
     let progress = crate::progress::BarProgress::new(quiet);
-    let report = feeds::update::update(&config, &config_dir, &dir, &opts, &progress)
+    let report = feeds::update::update(&config, config.base_dir(), &dir, &opts, &progress)
         .context("updating feeds")?;
     progress.finish();
     match format {

@@ -2,6 +2,7 @@
 //! nothing else is, and the full alert documents match golden files.
 
 mod common;
+mod update_cli;
 use common::*;
 use std::collections::BTreeSet;
 

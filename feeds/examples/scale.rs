@@ -55,7 +55,7 @@ fn main() {
         let t = Instant::now();
         let opts = feeds::UpdateOptions {
             force: run == 0,
-            now: None,
+            ..Default::default()
         };
         let r = feeds::update(
             &config,

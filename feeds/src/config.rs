@@ -39,8 +39,10 @@ pub enum ConfigError {
     },
 }
 
-/// The whole `trawl.toml`.
+/// The whole `trawl.toml`. Unknown tables and keys are errors naming the line and the
+/// nearest valid name.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[sensor]`.
     #[serde(default)]
@@ -60,6 +62,9 @@ pub struct Config {
     /// `[log]`, passed through.
     #[serde(default)]
     pub log: Option<toml::Table>,
+    /// The config file's directory (empty: the working directory).
+    #[serde(skip)]
+    base_dir: PathBuf,
 }
 
 /// `[sensor]`.
@@ -154,7 +159,8 @@ pub enum Format {
     /// Zeek intel framework file.
     ZeekIntel,
     /// Content we recognise but cannot use (e.g. STIX 1.x XML); every record is reported.
-    #[serde(skip)]
+    /// Never a config value, but named in summaries (`--format json`).
+    #[serde(skip_deserializing)]
     Unsupported,
 }
 
@@ -335,6 +341,60 @@ pub struct FeedConfig {
     /// HTTP retries after the first attempt (default 2).
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Cap on the body, raw and decompressed (`"64MiB"` or bytes; default 512 MiB): a larger
+    /// one (a gzip bomb, `/dev/zero`) fails the feed.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+    /// A fresh parse with fewer than this fraction of the last good parse's entries is a
+    /// failure that keeps the previous entries (0 to 1; default 0.5; 0 turns it off).
+    #[serde(default)]
+    pub min_ratio: Option<f64>,
+}
+
+/// A size written as a number of bytes or with a binary unit (`"512KiB"`, `"64MiB"`, `"1G"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("bad size {s:?}: expected e.g. 64MiB, 1GiB or a number of bytes")
+        })?;
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            "t" | "tb" | "tib" => 40,
+            _ => {
+                return Err(format!(
+                    "bad size unit in {s:?}: expected B, KiB, MiB, GiB or TiB"
+                ))
+            }
+        };
+        n.checked_mul(1 << shift)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size {s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl FeedConfig {
@@ -359,6 +419,17 @@ impl FeedConfig {
             s if s.len() == 1 => s.as_bytes()[0],
             _ => return None,
         })
+    }
+
+    /// The body cap: `max_bytes`, else [`crate::fetch::DEFAULT_MAX_BYTES`].
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+            .map_or(crate::fetch::DEFAULT_MAX_BYTES, |b| b.0)
+    }
+
+    /// The shrink guard: `min_ratio`, else 0.5.
+    pub fn min_ratio(&self) -> f64 {
+        self.min_ratio.unwrap_or(0.5)
     }
 
     /// Whether derivation is on (default true; never for allowlist feeds).
@@ -398,6 +469,14 @@ impl FeedConfig {
         if let Some(Column::Index(0)) = self.column {
             return Err(bad("column", "indexes are 1-based".into()));
         }
+        if let Some(r) = self.min_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(bad("min_ratio", format!("{r} is not between 0 and 1")));
+            }
+        }
+        if self.max_bytes == Some(ByteSize(0)) {
+            return Err(bad("max_bytes", "must be more than 0".into()));
+        }
         if let Some(s) = self.confidence_scale {
             if !(s.is_finite() && s > 0.0) {
                 return Err(bad("confidence_scale", "must be a positive number".into()));
@@ -419,13 +498,14 @@ impl FeedConfig {
         ];
         for k in self.map.keys() {
             if !MAP_KEYS.contains(&k.as_str()) {
-                return Err(bad(
-                    "map",
-                    format!(
+                let reason = match nearest(k, MAP_KEYS.iter().copied()) {
+                    Some(n) => format!("unknown target {k:?}, did you mean {n:?}?"),
+                    None => format!(
                         "unknown target {k:?}; expected one of {}",
                         MAP_KEYS.join(" ")
                     ),
-                ));
+                };
+                return Err(bad("map", reason));
             }
         }
         for v in &self.values {
@@ -453,10 +533,11 @@ impl Config {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: toml_message(text, &e),
         })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut names = HashSet::new();
         for f in &config.feeds {
             f.validate()?;
@@ -471,9 +552,63 @@ impl Config {
         Ok(config)
     }
 
-    /// The data directory: `[sensor] data` resolved against `config_dir`, if set.
-    pub fn data_dir(&self, config_dir: &Path) -> Option<PathBuf> {
-        self.sensor.data.as_ref().map(|d| config_dir.join(d))
+    /// The directory relative paths in the config are relative to: the config file's
+    /// (empty, i.e. the working directory, for a config parsed from a string).
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// A path from the config resolved against [`Config::base_dir`] (absolute ones as is).
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.base_dir.join(path)
+    }
+
+    /// The data directory: `[sensor] data` resolved against the config's directory, if set.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.sensor.data.as_deref().map(|d| self.resolve(d))
+    }
+}
+
+/// The name in `candidates` closest to `name`, when close enough to be a likely typo.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// One line for a TOML error: where it is, and for an unknown key or table its nearest
+/// valid name ("unknown key `confidnce` at line 12, did you mean `confidence`?").
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let before = e
+        .span()
+        .and_then(|s| text.get(..s.start))
+        .unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let msg = e.message().trim();
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return format!("{msg} at line {line}");
+    };
+    let Some((name, expected)) = rest.split_once('`') else {
+        return format!("{msg} at line {line}");
+    };
+    // serde lists the valid names in backquotes: "expected one of `a`, `b`".
+    let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let what = if text[line_start..].trim_start().starts_with('[') {
+        "table"
+    } else {
+        "key"
+    };
+    match nearest(name, valid.iter().copied()) {
+        Some(n) => format!("unknown {what} `{name}` at line {line}, did you mean `{n}`?"),
+        None if valid.is_empty() => format!("unknown {what} `{name}` at line {line}"),
+        None => format!(
+            "unknown {what} `{name}` at line {line}; expected one of {}",
+            valid.join(", ")
+        ),
     }
 }
 
@@ -584,6 +719,96 @@ path = "/tmp/a.jsonl"
         assert_eq!(c.allowlist.cidrs, vec!["192.0.2.0/24"]);
         assert_eq!(c.sources.len(), 1);
         assert_eq!(c.sinks.len(), 1);
+    }
+
+    #[test]
+    fn unknown_tables_and_keys_name_the_line_and_nearest_name() {
+        for (text, expect) in [
+            (
+                "[[feed]]\nname = \"a\"\nsource = \"x\"\nconfidnce = 5\n",
+                "unknown key `confidnce` at line 4, did you mean `confidence`?",
+            ),
+            (
+                "[sensors]\nname = \"s\"\n",
+                "unknown table `sensors` at line 1, did you mean `sensor`?",
+            ),
+            (
+                "[sensor]\nname = \"s\"\n\n[[feeds]]\nname = \"a\"\nsource = \"x\"\n",
+                "unknown table `feeds` at line 4, did you mean `feed`?",
+            ),
+            (
+                "[[sinks]]\nkind = \"stdout\"\n",
+                "unknown table `sinks` at line 1, did you mean `sink`?",
+            ),
+            (
+                "[sensor]\nname = \"s\"\ndat = \"d\"\n",
+                "unknown key `dat` at line 3, did you mean `data`?",
+            ),
+            (
+                "[allowlist]\ndomain = [\"a.example\"]\n",
+                "unknown key `domain` at line 2, did you mean `domains`?",
+            ),
+            (
+                "colour = 1\n",
+                "unknown key `colour` at line 1; expected one of",
+            ),
+        ] {
+            let err = Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trawl.toml");
+        std::fs::write(&path, "[sensor]\ndata = \"state\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.base_dir(), dir.path());
+        assert_eq!(c.data_dir(), Some(dir.path().join("state")));
+        assert_eq!(c.resolve(Path::new("/abs/x")), PathBuf::from("/abs/x"));
+        assert_eq!(
+            c.resolve(Path::new("sink.jsonl")),
+            dir.path().join("sink.jsonl")
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// The body of the `config_toml` fuzz target: any text is a config or an error.
+        #[test]
+        fn any_text_loads_or_errs(text in "(\\[{0,2}[a-z_]{0,9}\\]{0,2}\n|[a-z_ ]{0,10}=[ -~]{0,12}\n|\\PC{0,20}\n){0,8}") {
+            let _ = Config::from_toml_str(&text);
+        }
+    }
+
+    #[test]
+    fn body_cap_and_shrink_guard_keys() {
+        let f = FeedConfig::new("a", "b");
+        assert_eq!((f.max_bytes(), f.min_ratio()), (512 << 20, 0.5));
+        for (v, want) in [
+            ("1024", Some(1024)),
+            ("\"64MiB\"", Some(64 << 20)),
+            ("\"1 G\"", Some(1 << 30)),
+            ("\"100kb\"", Some(100 << 10)),
+            ("\"12 parsecs\"", None),
+            ("\"99999999999TiB\"", None),
+            ("0", None),
+        ] {
+            let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\nmax_bytes = {v}\n");
+            let got = Config::from_toml_str(&text).map(|c| c.feeds[0].max_bytes());
+            assert_eq!(got.as_ref().ok().copied(), want, "{v}: {got:?}");
+        }
+        for (v, ok) in [
+            ("0.0", true),
+            ("0.9", true),
+            ("1.5", false),
+            ("-0.1", false),
+        ] {
+            let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\nmin_ratio = {v}\n");
+            assert_eq!(Config::from_toml_str(&text).is_ok(), ok, "{v}");
+        }
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Getting a feed's bytes: local files, and HTTP(S) with conditional GET (ETag /
-//! Last-Modified), timeouts, retries with backoff, an auth header from the environment,
-//! and gzip / zip bodies.
+//! Last-Modified), timeouts, retries with backoff, redirects (http(s) only, bounded), an auth
+//! header from the environment, and gzip / zip bodies, all under a size cap.
 
 use crate::config::{FeedConfig, SourceLocation};
 use crate::Progress;
 use std::io::Read;
 use std::time::Duration;
 
-/// Decompressed bodies larger than this are refused (zip bombs).
-pub const MAX_BODY: u64 = 4 << 30;
+/// Default cap on a feed's body, raw and decompressed (a feed's `max_bytes` changes it).
+pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
+
+/// Redirects followed for one fetch; one more is a failure (loops end here).
+pub const MAX_REDIRECTS: u32 = 5;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,14 @@ pub enum FetchError {
         path: String,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A local source that is a device, a directory or a socket.
+    #[error("{path}: not a regular file ({kind})")]
+    NotAFile {
+        /// The path.
+        path: String,
+        /// What it is instead.
+        kind: &'static str,
     },
     /// The server answered with an error status.
     #[error("HTTP {status} from {url}")]
@@ -36,6 +47,22 @@ pub enum FetchError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// A redirect that is not followed: not to http(s), malformed, or one too many.
+    #[error("{url}: {reason}")]
+    Redirect {
+        /// The URL that redirected.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The body, raw or decompressed, is larger than the feed's `max_bytes`.
+    #[error("{origin}: body larger than max_bytes = {limit} bytes (decompressed)")]
+    TooLarge {
+        /// The file or URL.
+        origin: String,
+        /// The cap.
+        limit: u64,
     },
     /// The auth header names an environment variable that is not set.
     #[error("auth_header: environment variable {0} is not set")]
@@ -88,80 +115,193 @@ pub fn expand_env(s: &str) -> Result<String, FetchError> {
     Ok(out)
 }
 
-/// Decompress gzip (also concatenated members) and zip (all files concatenated) bodies,
-/// recognised by their magic bytes; anything else is returned as is.
-pub fn decompress(bytes: Vec<u8>) -> Result<Vec<u8>, FetchError> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .take(MAX_BODY)
-            .read_to_end(&mut out)
-            .map_err(|e| FetchError::Decompress(format!("gzip: {e}")))?;
-        return Ok(out);
-    }
-    if bytes.starts_with(b"PK\x03\x04") {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
-            .map_err(|e| FetchError::Decompress(format!("zip: {e}")))?;
-        let mut out = Vec::new();
-        for i in 0..zip.len() {
-            let mut f = zip
-                .by_index(i)
-                .map_err(|e| FetchError::Decompress(format!("zip: {e}")))?;
-            if f.is_dir() {
-                continue;
-            }
-            if !out.is_empty() && !out.ends_with(b"\n") {
-                out.push(b'\n');
-            }
-            let budget = MAX_BODY.saturating_sub(out.len() as u64);
-            (&mut f)
-                .take(budget)
-                .read_to_end(&mut out)
-                .map_err(|e| FetchError::Decompress(format!("zip: {e}")))?;
-        }
-        return Ok(out);
-    }
-    Ok(bytes)
+/// Counts the raw bytes read through it into the feed's progress.
+struct Counted<'a, R> {
+    inner: R,
+    name: &'a str,
+    progress: &'a dyn Progress,
 }
 
-/// Read a local feed file (decompressing `.gz`/`.zip` content).
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.feed_bytes(self.name, n as u64);
+        Ok(n)
+    }
+}
+
+/// Everything `r` yields, or `None` when that is more than `limit` bytes (read stops there).
+fn read_capped(r: impl Read, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    Ok((out.len() as u64 <= limit).then_some(out))
+}
+
+/// Read a body, decompressing gzip (also concatenated members, while streaming) and zip
+/// (all files concatenated), recognised by their magic bytes; more than `limit` bytes, raw or
+/// decompressed, is [`FetchError::TooLarge`]. `io_err` turns a read error of `r` into the
+/// caller's error.
+fn read_body(
+    mut r: impl Read,
+    limit: u64,
+    origin: &str,
+    io_err: &dyn Fn(std::io::Error) -> FetchError,
+) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::TooLarge {
+        origin: origin.to_string(),
+        limit,
+    };
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(e)),
+        }
+    }
+    let head = &head[..got];
+    let r = head.chain(r);
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return read_capped(flate2::read::MultiGzDecoder::new(r), limit)
+            .map_err(|e| FetchError::Decompress(format!("gzip: {e}")))?
+            .ok_or_else(too_large);
+    }
+    let raw = read_capped(r, limit)
+        .map_err(io_err)?
+        .ok_or_else(too_large)?;
+    if !raw.starts_with(b"PK\x03\x04") {
+        return Ok(raw);
+    }
+    let zip_err = |e: &dyn std::fmt::Display| FetchError::Decompress(format!("zip: {e}"));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&raw[..])).map_err(|e| zip_err(&e))?;
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).map_err(|e| zip_err(&e))?;
+        if f.is_dir() {
+            continue;
+        }
+        if !out.is_empty() && !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        let budget = limit.saturating_sub(out.len() as u64);
+        (&mut f)
+            .take(budget.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(|e| zip_err(&e))?;
+        if out.len() as u64 > limit {
+            return Err(too_large());
+        }
+    }
+    Ok(out)
+}
+
+/// Decode a body held in memory as a fetched one is decoded (gzip or zip by their magic
+/// bytes, at most `limit` bytes out): the fuzz targets' way in.
+pub fn decode_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
+    read_body(bytes, limit, "<memory>", &|e| {
+        FetchError::Decompress(e.to_string())
+    })
+}
+
+/// What a file type is, for [`FetchError::NotAFile`].
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+/// Read a local feed file (decompressing gzip/zip content), refusing devices, directories
+/// and more than `limit` bytes. Named pipes are read (up to `limit`).
 pub fn read_file(
     path: &std::path::Path,
     name: &str,
+    limit: u64,
     progress: &dyn Progress,
 ) -> Result<Vec<u8>, FetchError> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = path.display().to_string();
     let io = |source| FetchError::Io {
-        path: path.display().to_string(),
+        path: shown.clone(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    progress.feed_started(name, Some(len));
-    let bytes = std::fs::read(path).map_err(io)?;
-    progress.feed_bytes(name, bytes.len() as u64);
-    decompress(bytes)
+    let md = std::fs::metadata(path).map_err(io)?;
+    let kind = md.file_type();
+    if !kind.is_file() && !kind.is_fifo() {
+        return Err(FetchError::NotAFile {
+            path: shown,
+            kind: file_kind(kind),
+        });
+    }
+    if md.len() > limit {
+        return Err(FetchError::TooLarge {
+            origin: shown,
+            limit,
+        });
+    }
+    progress.feed_started(name, kind.is_file().then_some(md.len()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let counted = Counted {
+        inner: file,
+        name,
+        progress,
+    };
+    read_body(counted, limit, &shown, &io)
+}
+
+/// Where a redirect from `from` goes, when it may be followed: http(s) with a host only.
+fn redirect_target(from: &url::Url, location: Option<&str>) -> Result<url::Url, String> {
+    let loc = location.ok_or("redirect without a Location header")?;
+    let shown: String = loc.chars().take(100).collect();
+    let next = from
+        .join(loc)
+        .map_err(|e| format!("redirect to {shown:?} refused: {e}"))?;
+    match next.scheme() {
+        "http" | "https" if next.host_str().is_some() => Ok(next),
+        _ => Err(format!(
+            "redirect to {shown:?} refused: only http and https are followed"
+        )),
+    }
 }
 
 /// Fetch a feed from its location. `validators` are sent for a conditional GET (pass
-/// `None` to force a full download).
+/// `None` to force a full download). Redirects are followed by hand (at most
+/// [`MAX_REDIRECTS`], to http(s) only); the auth header goes to the feed's own origin only.
 pub fn fetch(
     feed: &FeedConfig,
     location: &SourceLocation,
     validators: Option<&Validators>,
     progress: &dyn Progress,
 ) -> Result<Fetched, FetchError> {
+    let limit = feed.max_bytes();
     let url = match location {
         SourceLocation::File(p) => {
             return Ok(Fetched::Body {
-                bytes: read_file(p, &feed.name, progress)?,
+                bytes: read_file(p, &feed.name, limit, progress)?,
                 validators: Validators::default(),
             })
         }
         SourceLocation::Http(u) => u,
     };
+    let start = url::Url::parse(url).map_err(|e| FetchError::Transport {
+        url: url.clone(),
+        reason: format!("bad URL: {e}"),
+    })?;
     let timeout = feed.timeout.map_or(Duration::from_secs(30), |d| d.0);
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout(timeout)
+        .redirects(0)
         .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
         .build();
     let auth = match &feed.auth_header {
@@ -176,8 +316,12 @@ pub fn fetch(
     };
     let retries = feed.retries.unwrap_or(2);
     let mut attempt = 0;
+    let mut redirects = 0;
+    let mut current = start.clone();
     loop {
-        let mut req = agent.get(url).set("Accept-Encoding", "gzip");
+        let mut req = agent
+            .request_url("GET", &current)
+            .set("Accept-Encoding", "gzip");
         if let Some(v) = validators {
             if let Some(e) = &v.etag {
                 req = req.set("If-None-Match", e);
@@ -187,24 +331,41 @@ pub fn fetch(
             }
         }
         if let Some((k, v)) = &auth {
-            req = req.set(k, v);
+            if current.origin() == start.origin() {
+                req = req.set(k, v);
+            }
         }
         let result = req.call();
         let retry_err = match result {
             Ok(resp) if resp.status() == 304 => return Ok(Fetched::NotModified),
-            Ok(resp) => return read_response(resp, url, &feed.name, progress),
+            Ok(resp) if (300..400).contains(&resp.status()) => {
+                let refused = |reason| FetchError::Redirect {
+                    url: current.to_string(),
+                    reason,
+                };
+                let next = redirect_target(&current, resp.header("Location")).map_err(refused)?;
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(refused(format!(
+                        "more than {MAX_REDIRECTS} redirects (a loop?)"
+                    )));
+                }
+                current = next;
+                continue;
+            }
+            Ok(resp) => return read_response(resp, current.as_str(), &feed.name, limit, progress),
             Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => FetchError::Status {
                 status: code,
-                url: url.clone(),
+                url: current.to_string(),
             },
             Err(ureq::Error::Status(code, _)) => {
                 return Err(FetchError::Status {
                     status: code,
-                    url: url.clone(),
+                    url: current.to_string(),
                 })
             }
             Err(ureq::Error::Transport(t)) => FetchError::Transport {
-                url: url.clone(),
+                url: current.to_string(),
                 reason: t.to_string(),
             },
         };
@@ -220,30 +381,32 @@ fn read_response(
     resp: ureq::Response,
     url: &str,
     name: &str,
+    limit: u64,
     progress: &dyn Progress,
 ) -> Result<Fetched, FetchError> {
     let validators = Validators {
         etag: resp.header("ETag").map(str::to_string),
         last_modified: resp.header("Last-Modified").map(str::to_string),
     };
-    let total = resp.header("Content-Length").and_then(|l| l.parse().ok());
-    progress.feed_started(name, total);
-    let mut reader = resp.into_reader().take(MAX_BODY);
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 28) as usize);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| FetchError::Transport {
-            url: url.to_string(),
-            reason: format!("reading body: {e}"),
-        })?;
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        progress.feed_bytes(name, n as u64);
+    let total: Option<u64> = resp.header("Content-Length").and_then(|l| l.parse().ok());
+    if total.is_some_and(|t| t > limit) {
+        return Err(FetchError::TooLarge {
+            origin: url.to_string(),
+            limit,
+        });
     }
+    progress.feed_started(name, total);
+    let counted = Counted {
+        inner: resp.into_reader(),
+        name,
+        progress,
+    };
+    let io_err = |e: std::io::Error| FetchError::Transport {
+        url: url.to_string(),
+        reason: format!("reading body: {e}"),
+    };
     Ok(Fetched::Body {
-        bytes: decompress(bytes)?,
+        bytes: read_body(counted, limit, url, &io_err)?,
         validators,
     })
 }

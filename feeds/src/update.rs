@@ -22,6 +22,9 @@ pub struct UpdateOptions {
     pub force: bool,
     /// The current time (tests); the system clock when `None`.
     pub now: Option<UnixTime>,
+    /// Publish even with no `[[feed]]`, or when the result would hold no feed indicator
+    /// where the current snapshot has some (`trawl update --allow-empty`).
+    pub allow_empty: bool,
 }
 
 /// Errors that stop an update (only when nothing usable was produced).
@@ -30,6 +33,16 @@ pub enum UpdateError {
     /// Every feed failed and there was nothing to keep from a previous snapshot.
     #[error("no usable feed: {0}")]
     NothingUsable(String),
+    /// The config has no `[[feed]]` (and `allow_empty` is off).
+    #[error("the config has no [[feed]] table: nothing to update (pass --allow-empty to publish an empty snapshot)")]
+    NoFeeds,
+    /// The new snapshot would hold no feed indicator where the current one has some (and
+    /// `allow_empty` is off); nothing was published.
+    #[error("the new snapshot would hold no feed indicators where the current one has {previous}: not publishing it (pass --allow-empty to publish it anyway)")]
+    WouldEmpty {
+        /// Feed indicators in the current snapshot.
+        previous: usize,
+    },
     /// Publishing the snapshot failed.
     #[error("publishing the snapshot: {0}")]
     Snapshot(#[from] SnapshotError),
@@ -53,7 +66,8 @@ pub enum FeedStatus {
     NotModified,
     /// Its `refresh` interval has not passed: previous entries kept.
     NotDue,
-    /// Fetching failed: previous entries kept.
+    /// Fetching failed, or the content is unusable (an HTML page, empty, every line
+    /// rejected, shrunk below `min_ratio`): previous entries kept.
     Failed {
         /// Why.
         reason: String,
@@ -225,8 +239,20 @@ pub struct FeedState {
     pub config_hash: Option<u64>,
     /// Last error.
     pub last_error: Option<String>,
-    /// Indicators accepted at the last parse.
+    /// Indicators accepted at the last good parse (the base of `min_ratio`).
     pub accepted: usize,
+    /// Failed attempts since the last success (0 when the last attempt succeeded).
+    #[serde(default)]
+    pub consecutive_failures: u32,
+}
+
+impl FeedState {
+    /// Record a failed attempt: the previous entries stay, the next attempt refetches in full.
+    fn failed(&mut self, reason: &str) {
+        self.last_error = Some(reason.to_string());
+        self.file_stamp = None;
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+    }
 }
 
 const STATE_FILE: &str = "state.json";
@@ -235,7 +261,9 @@ fn state_path(data_dir: &Path) -> PathBuf {
     data_dir.join("feeds").join(STATE_FILE)
 }
 
-fn load_state(data_dir: &Path) -> BTreeMap<String, FeedState> {
+/// Each feed's state after the last update in `data_dir` (last success, last error with its
+/// reason, consecutive failures): what a daemon publishes per feed. Empty when there is none.
+pub fn feed_states(data_dir: &Path) -> BTreeMap<String, FeedState> {
     std::fs::read(state_path(data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -527,11 +555,94 @@ struct FeedRun {
     state: FeedState,
 }
 
+/// Why freshly parsed content must not replace the feed's previous entries, if it must not:
+/// an empty body, an HTML page (a login or error page), every record rejected, or fewer
+/// entries than `min_ratio` of `baseline` (the last good parse, when there is one to keep).
+fn unusable(
+    bytes: &[u8],
+    summary: &FeedSummary,
+    feed: &FeedConfig,
+    baseline: Option<usize>,
+) -> Option<String> {
+    let text = bytes.trim_ascii_start();
+    let text = text
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(text)
+        .trim_ascii();
+    if text.is_empty() {
+        return Some("the content is empty".into());
+    }
+    let head = text.get(..14).unwrap_or(text).to_ascii_lowercase();
+    if feed.format != Format::Pattern
+        && (head.starts_with(b"<!doctype html") || head.starts_with(b"<html"))
+    {
+        return Some("the content is an HTML page, not a feed".into());
+    }
+    if summary.accepted == 0 && summary.rejected > 0 {
+        let first = summary.reject_samples.first().map_or(String::new(), |r| {
+            format!("; line {}: {}", r.line, r.reason)
+        });
+        return Some(format!(
+            "every record was rejected ({}){first}",
+            summary.rejected
+        ));
+    }
+    let base = baseline.unwrap_or(0);
+    let ratio = feed.min_ratio();
+    if base > 0 && (summary.accepted as f64) < ratio * base as f64 {
+        return Some(format!(
+            "it shrank to {} entries from {base} at the last good fetch, below min_ratio = {ratio}",
+            summary.accepted
+        ));
+    }
+    None
+}
+
+/// The text of a caught panic's payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
+}
+
+/// [`run_feed`], with a panic anywhere in fetching or parsing turned into that feed's
+/// failure: the other feeds go on and this one keeps its previous entries.
+fn run_feed_caught(
+    feed: &FeedConfig,
+    config_dir: &Path,
+    prev: Option<&FeedState>,
+    opts: &UpdateOptions,
+    keep: bool,
+    now: UnixTime,
+    progress: &dyn Progress,
+) -> FeedRun {
+    let run = || run_feed(feed, config_dir, prev, opts, keep, now, progress);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        let reason = format!(
+            "internal error while fetching or parsing (please report it): {}",
+            panic_text(payload.as_ref())
+        );
+        let mut state = prev.cloned().unwrap_or_default();
+        state.last_attempt = Some(now);
+        state.failed(&reason);
+        FeedRun {
+            summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
+            indicators: None,
+            state,
+        }
+    })
+}
+
+/// Fetch and parse one feed. `keep`: a previous snapshot holds entries this feed could keep
+/// (without one, any usable content is taken, however small).
 fn run_feed(
     feed: &FeedConfig,
     config_dir: &Path,
     prev: Option<&FeedState>,
     opts: &UpdateOptions,
+    keep: bool,
     now: UnixTime,
     progress: &dyn Progress,
 ) -> FeedRun {
@@ -558,6 +669,7 @@ fn run_feed(
         if conditional && stamp.is_some() && stamp == state.file_stamp {
             state.last_success = Some(now);
             state.last_error = None;
+            state.consecutive_failures = 0;
             return FeedRun {
                 summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
                 indicators: None,
@@ -580,6 +692,7 @@ fn run_feed(
         Ok(Fetched::NotModified) => {
             state.last_success = Some(now);
             state.last_error = None;
+            state.consecutive_failures = 0;
             return FeedRun {
                 summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
                 indicators: None,
@@ -589,8 +702,7 @@ fn run_feed(
         Ok(Fetched::Body { bytes, validators }) => (bytes, validators),
         Err(e) => {
             let reason = e.to_string();
-            state.last_error = Some(reason.clone());
-            state.file_stamp = None;
+            state.failed(&reason);
             return FeedRun {
                 summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
                 indicators: None,
@@ -598,12 +710,26 @@ fn run_feed(
             };
         }
     };
+    let (mut summary, indicators) = process_bytes(&bytes, feed, now);
+    // The shrink guard compares with the last good parse of the same config, when there
+    // are previous entries to keep (`keep` is false without a previous snapshot).
+    let baseline = (same_config && keep).then_some(state.accepted);
+    if let Some(reason) = unusable(&bytes, &summary, feed, baseline) {
+        // Validators are not stored: the next attempt refetches and judges again.
+        state.failed(&reason);
+        summary.status = FeedStatus::Failed { reason };
+        return FeedRun {
+            summary,
+            indicators: None,
+            state,
+        };
+    }
     state.etag = v.etag;
     state.last_modified = v.last_modified;
     state.last_success = Some(now);
     state.last_error = None;
+    state.consecutive_failures = 0;
     state.config_hash = Some(hash);
-    let (summary, indicators) = process_bytes(&bytes, feed, now);
     state.accepted = summary.accepted;
     FeedRun {
         summary,
@@ -760,7 +886,16 @@ struct PrevEntry {
     fp: u64,
 }
 
-/// Run an update: see the module docs. Returns Err only when nothing usable was produced.
+/// Whether an entry comes from a `[[feed]]` (not only from the built-in or config allowlist).
+fn from_a_feed(i: &Indicator) -> bool {
+    i.sources
+        .iter()
+        .any(|s| s != IANA_SOURCE && s != CONFIG_SOURCE)
+}
+
+/// Run an update: see the module docs. Returns Err when nothing usable was produced, when
+/// the config has no feed, or when the result would empty the feeds' indicators (the last
+/// two unless `allow_empty`); nothing is published then.
 pub fn update(
     config: &Config,
     config_dir: &Path,
@@ -768,6 +903,9 @@ pub fn update(
     opts: &UpdateOptions,
     progress: &dyn Progress,
 ) -> Result<UpdateReport, UpdateError> {
+    if config.feeds.is_empty() && !opts.allow_empty {
+        return Err(UpdateError::NoFeeds);
+    }
     let now = opts.now.unwrap_or_else(now_unix);
     let timing = std::env::var_os("TRAWL_FEEDS_TIMING").is_some();
     let t0 = std::time::Instant::now();
@@ -776,7 +914,7 @@ pub fn update(
             eprintln!("update: {name} at {:?}", t0.elapsed());
         }
     };
-    let prev_state = load_state(data_dir);
+    let prev_state = feed_states(data_dir);
     let mut warnings = Vec::new();
 
     // Without a readable previous snapshot there is nothing to keep: fetch everything in
@@ -784,18 +922,20 @@ pub fn update(
     let previous = Snapshot::open_current(data_dir);
     let run_opts = UpdateOptions {
         force: opts.force || previous.is_err(),
-        now: opts.now,
+        ..opts.clone()
     };
+    let keep = previous.is_ok();
     // 1. Fetch and parse every feed (in parallel).
     let runs: Vec<FeedRun> = config
         .feeds
         .par_iter()
         .map(|f| {
-            let run = run_feed(
+            let run = run_feed_caught(
                 f,
                 config_dir,
                 prev_state.get(&f.name),
                 &run_opts,
+                keep,
                 now,
                 progress,
             );
@@ -830,6 +970,7 @@ pub fn update(
     let mut prev: Vec<PrevEntry> = Vec::new();
     let mut carried: Vec<Indicator> = Vec::new();
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
+    let mut prev_from_feeds = 0;
     match previous {
         Ok(snap) => {
             let kept_ref = &kept;
@@ -839,7 +980,7 @@ pub fn update(
             // Values in one streaming pass per FST (rebuilding each from its id would walk
             // the FST backwards once per indicator), then the records in parallel.
             let values = snap.all_values();
-            let decoded: Vec<(PrevEntry, Option<Indicator>)> = values
+            let decoded: Vec<(PrevEntry, bool, Option<Indicator>)> = values
                 .into_par_iter()
                 .enumerate()
                 .with_min_len(4096)
@@ -859,12 +1000,13 @@ pub fn update(
                     };
                     let keep = !kept_ref.is_empty()
                         && ind.sources.iter().any(|s| kept_ref.contains(s.as_str()));
-                    (entry, keep.then_some(ind))
+                    (entry, from_a_feed(&ind), keep.then_some(ind))
                 })
                 .collect();
             prev.reserve(decoded.len());
-            for (entry, ind) in decoded {
+            for (entry, feed_entry, ind) in decoded {
                 prev.push(entry);
+                prev_from_feeds += usize::from(feed_entry);
                 let Some(mut ind) = ind else { continue };
                 ind.sources.retain(|s| kept.contains(s.as_str()));
                 for s in &ind.sources {
@@ -922,6 +1064,11 @@ pub fn update(
     }
     let mut all = merge_sorted(parts);
     phase("merged");
+    if !opts.allow_empty && prev_from_feeds > 0 && !all.iter().any(from_a_feed) {
+        return Err(UpdateError::WouldEmpty {
+            previous: prev_from_feeds,
+        });
+    }
 
     // 4. Allowlists.
     let index = AllowlistIndex::new(all.iter().filter(|i| i.allowlist));

@@ -107,7 +107,7 @@ fn zip_and_gzip_files() {
     let gz = dir.path().join("f.txt.gz");
     std::fs::write(&gz, gzip(b"1.2.3.4\n")).unwrap();
     assert_eq!(
-        feeds::fetch::read_file(&gz, "f", &NoProgress).unwrap(),
+        feeds::fetch::read_file(&gz, "f", 1 << 20, &NoProgress).unwrap(),
         b"1.2.3.4\n"
     );
     let zp = dir.path().join("f.zip");
@@ -123,10 +123,118 @@ fn zip_and_gzip_files() {
         z.finish().unwrap();
     }
     assert_eq!(
-        feeds::fetch::read_file(&zp, "f", &NoProgress).unwrap(),
+        feeds::fetch::read_file(&zp, "f", 1 << 20, &NoProgress).unwrap(),
         b"a.example\nb.example\n"
     );
     // A damaged gzip is an error, not a panic.
     std::fs::write(&gz, &gzip(b"1.2.3.4\n")[..10]).unwrap();
-    assert!(feeds::fetch::read_file(&gz, "f", &NoProgress).is_err());
+    assert!(feeds::fetch::read_file(&gz, "f", 1 << 20, &NoProgress).is_err());
+}
+
+#[test]
+fn redirects_only_to_http_and_bounded() {
+    // A good redirect (absolute, to another server) is followed.
+    let real = Server::start("/real.txt");
+    real.serve(b"evil.example\n", "\"r\"");
+    let hop = Server::start("/feed");
+    hop.redirect_to(&real.url);
+    let f = feed(&hop.url);
+    let loc = f.location(std::path::Path::new("."));
+    let Fetched::Body { bytes, .. } = fetch(&f, &loc, None, &NoProgress).unwrap() else {
+        panic!("expected a body")
+    };
+    assert_eq!(bytes, b"evil.example\n");
+    // Anything but http(s), and loops, are this feed's failure, never a panic.
+    for target in [
+        "file:///etc/passwd".to_string(),
+        "data:text/plain,evil.example".to_string(),
+        "gopher://127.0.0.1/x".to_string(),
+        "nosuchscheme:whatever".to_string(),
+        "http://[::1".to_string(),
+        hop.url.clone(),
+    ] {
+        hop.redirect_to(&target);
+        let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+        assert!(
+            matches!(err, FetchError::Redirect { .. }),
+            "{target}: {err}"
+        );
+        assert!(err.to_string().contains("redirect"), "{target}: {err}");
+    }
+    // The loop stopped after a bounded number of hops.
+    let before = hop.requests().len();
+    let _ = fetch(&f, &loc, None, &NoProgress);
+    let hops = hop.requests().len() - before;
+    assert!(
+        hops as u32 == feeds::fetch::MAX_REDIRECTS + 1,
+        "{hops} requests"
+    );
+}
+
+#[test]
+fn bombs_and_oversized_bodies_fail_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 1 << 20;
+    let zeros = vec![0u8; 8 << 20];
+    let gz = dir.path().join("bomb.gz");
+    std::fs::write(&gz, gzip(&zeros)).unwrap();
+    let zp = dir.path().join("bomb.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zp).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file::<_, ()>("a.txt", opts).unwrap();
+        std::io::Write::write_all(&mut z, &zeros).unwrap();
+        z.finish().unwrap();
+    }
+    let plain = dir.path().join("big.txt");
+    std::fs::write(&plain, &zeros[..cap as usize + 1]).unwrap();
+    for p in [&gz, &zp, &plain] {
+        let err = feeds::fetch::read_file(p, "f", cap, &NoProgress).unwrap_err();
+        assert!(
+            matches!(err, FetchError::TooLarge { limit, .. } if limit == cap),
+            "{}: {err}",
+            p.display()
+        );
+    }
+    // Exactly at the cap is fine.
+    std::fs::write(&plain, &zeros[..cap as usize]).unwrap();
+    assert_eq!(
+        feeds::fetch::read_file(&plain, "f", cap, &NoProgress)
+            .unwrap()
+            .len() as u64,
+        cap
+    );
+    let err = feeds::fetch::read_file(std::path::Path::new("/dev/zero"), "f", cap, &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, FetchError::NotAFile { .. }), "{err}");
+    let err = feeds::fetch::read_file(dir.path(), "f", cap, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("a directory"), "{err}");
+    // Over HTTP, with and without a Content-Length announcing it.
+    let srv = Server::start("/big.gz");
+    srv.serve(&gzip(&zeros), "\"b\"");
+    let mut f = feed(&srv.url);
+    f.max_bytes = Some(feeds::config::ByteSize(cap));
+    let loc = f.location(std::path::Path::new("."));
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    srv.serve(&zeros[..cap as usize + 10], "\"c\"");
+    let err = fetch(&f, &loc, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The body of the `feed_body` fuzz target: any body, plain or with a gzip or zip magic,
+    /// decodes to at most the cap or fails, never panics.
+    #[test]
+    fn decode_body_never_panics_nor_exceeds_the_cap(
+        magic in proptest::sample::select(vec![&b""[..], b"\x1f\x8b\x08\x00", b"PK\x03\x04"]),
+        rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+    ) {
+        let body = [magic, &rest[..]].concat();
+        if let Ok(out) = feeds::fetch::decode_body(&body, 256) {
+            proptest::prop_assert!(out.len() <= 256);
+        }
+    }
 }

@@ -17,6 +17,7 @@ fn run(cfg: &str, dir: &Path, now: i64, force: bool) -> UpdateReport {
     let opts = UpdateOptions {
         force,
         now: Some(now),
+        allow_empty: false,
     };
     update(&config, dir, &dir.join("data"), &opts, &NoProgress).unwrap()
 }
@@ -265,7 +266,10 @@ fn failing_feeds() {
 
 #[test]
 fn corpus_stix_misp_cif_metadata_reach_the_snapshot() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/feeds");
+    let corpus = std::env::var_os("TRAWL_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+        .join("feeds");
     if !corpus.is_dir() {
         eprintln!("CORPUS ABSENT: {}", corpus.display());
         return;
@@ -290,4 +294,271 @@ fn corpus_stix_misp_cif_metadata_reach_the_snapshot() {
     assert!(sednit
         .iter()
         .all(|i| i.tlp == Tlp::Clear && i.severity == matcher::Severity::Low));
+}
+
+#[test]
+fn a_bad_redirect_fails_only_its_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.txt"), "evil.example\n").unwrap();
+    let mut cfg = "[[feed]]\nname = \"ok\"\nsource = \"ok.txt\"\n".to_string();
+    let mut servers = Vec::new();
+    for (i, target) in ["file:///etc/passwd", "data:,x.example", "foo://bar/"]
+        .iter()
+        .enumerate()
+    {
+        let srv = Server::start("/feed");
+        srv.redirect_to(target);
+        cfg.push_str(&format!(
+            "[[feed]]\nname = \"bad{i}\"\nsource = \"{}\"\nretries = 0\n",
+            srv.url
+        ));
+        servers.push(srv);
+    }
+    // A loop: the server redirects to itself.
+    let looping = Server::start("/loop");
+    looping.redirect_to(&looping.url);
+    cfg.push_str(&format!(
+        "[[feed]]\nname = \"loop\"\nsource = \"{}\"\nretries = 0\n",
+        looping.url
+    ));
+    let r = run(&cfg, dir.path(), T0, false);
+    assert_eq!(r.feeds.len(), 5);
+    assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
+    assert_eq!(r.feeds[0].accepted, 1);
+    for f in &r.feeds[1..] {
+        assert!(
+            matches!(&f.status, FeedStatus::Failed { reason } if reason.contains("redirect")),
+            "{f:?}"
+        );
+    }
+    assert!(find(&entries(dir.path()), "evil.example").is_some());
+}
+
+#[test]
+fn a_feed_that_goes_bad_keeps_its_last_good_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start("/list.txt");
+    srv.serve(b"a.example\nb.example\nc.example\nd.example\n", "\"good\"");
+    let cfg = format!(
+        "[[feed]]\nname = \"strict\"\nsource = \"{0}\"\nretries = 0\n\
+         [[feed]]\nname = \"lenient\"\nsource = \"{0}\"\nretries = 0\nmin_ratio = 0.2\n",
+        srv.url
+    );
+    let r = run(&cfg, dir.path(), T0, false);
+    assert_eq!((r.feeds[0].accepted, r.feeds[1].accepted), (4, 4));
+    let good = blocklist_only(&entries(dir.path()));
+    let bad: [(&[u8], &str); 5] = [
+        (
+            b"<!DOCTYPE html>\n<html><body>Please log in</body></html>\n",
+            "HTML page",
+        ),
+        (b"\n  <HTML>\n<p>maintenance</p>\n", "HTML page"),
+        (b"Error: rate limit exceeded, try again later\n", "rejected"),
+        (b"", "empty"),
+        (b" \n\r\n\t\n", "empty"),
+    ];
+    for (i, (body, why)) in bad.iter().enumerate() {
+        srv.serve(body, &format!("\"bad{i}\""));
+        let r = run(&cfg, dir.path(), T0 + 60 * (i as i64 + 1), false);
+        for f in &r.feeds {
+            assert!(
+                matches!(&f.status, FeedStatus::Failed { reason } if reason.contains(why)),
+                "{why}: {f:?}"
+            );
+            assert_eq!(f.kept, 4, "{why}");
+        }
+        assert_eq!(blocklist_only(&entries(dir.path())), good, "{why}");
+        assert!(
+            r.render_text().contains("FAILED (the content is")
+                || r.render_text().contains("FAILED (every record"),
+            "{}",
+            r.render_text()
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["feeds"][0]["status"], "failed");
+        assert!(json["feeds"][0]["reason"].as_str().unwrap().contains(why));
+        let state = &feeds::update::feed_states(&dir.path().join("data"))["strict"];
+        assert!(state.last_error.as_deref().unwrap().contains(why));
+        assert_eq!(state.consecutive_failures, i as u32 + 1);
+    }
+    // Down to 1 of 4 entries: below the default half, above the lenient feed's 20%.
+    srv.serve(b"a.example\n", "\"small\"");
+    let r = run(&cfg, dir.path(), T0 + 3600, false);
+    assert!(
+        matches!(&r.feeds[0].status, FeedStatus::Failed { reason } if reason.contains("shrank to 1 entries from 4")),
+        "{:?}",
+        r.feeds[0]
+    );
+    assert_eq!(r.feeds[1].status, FeedStatus::Fetched);
+    let e = entries(dir.path());
+    assert_eq!(blocklist_only(&e), good);
+    assert_eq!(find(&e, "d.example").unwrap().sources, vec!["strict"]);
+    assert_eq!(
+        find(&e, "a.example").unwrap().sources,
+        vec!["lenient", "strict"]
+    );
+    // Good content again: accepted, the failure count resets.
+    srv.serve(b"a.example\nb.example\nc.example\n", "\"good2\"");
+    let r = run(&cfg, dir.path(), T0 + 7200, false);
+    assert_eq!(r.feeds[0].status, FeedStatus::Fetched);
+    let state = &feeds::update::feed_states(&dir.path().join("data"))["strict"];
+    assert_eq!((state.consecutive_failures, state.accepted), (0, 3));
+}
+
+#[test]
+fn no_feeds_or_an_emptied_result_do_not_publish_without_allow_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let go = |cfg: &str, allow_empty: bool| {
+        let config = Config::from_toml_str(cfg).unwrap();
+        let opts = UpdateOptions {
+            force: false,
+            now: Some(T0),
+            allow_empty,
+        };
+        update(&config, dir.path(), &data, &opts, &NoProgress)
+    };
+    let err = go("[sensor]\nname = \"s\"\n", false).unwrap_err();
+    assert!(err.to_string().contains("--allow-empty"), "{err}");
+    assert!(Snapshot::open_current(&data).is_err(), "nothing published");
+    std::fs::write(dir.path().join("l.txt"), "evil.example\nbad.example\n").unwrap();
+    go("[[feed]]\nname = \"l\"\nsource = \"l.txt\"\n", false).unwrap();
+    let before = Snapshot::open_current(&data).unwrap().meta().version;
+    // Every feed removed from the config: the feeds' entries would all go.
+    let err = go("[allowlist]\ndomains = [\"corp.example\"]\n", false).unwrap_err();
+    assert!(err.to_string().contains("--allow-empty"), "{err}");
+    // A feed renamed and now legitimately empty (comments only): same.
+    std::fs::write(dir.path().join("e.txt"), "# nothing listed today\n").unwrap();
+    let err = go("[[feed]]\nname = \"e\"\nsource = \"e.txt\"\n", false).unwrap_err();
+    assert!(err.to_string().contains("has 2"), "{err}");
+    assert_eq!(
+        Snapshot::open_current(&data).unwrap().meta().version,
+        before
+    );
+    let r = go("[[feed]]\nname = \"e\"\nsource = \"e.txt\"\n", true).unwrap();
+    assert!(!r.unchanged);
+    assert!(blocklist_only(&entries(dir.path())).is_empty());
+}
+
+/// Gzip members of 1 MiB of zeros each: `mib` MiB once decompressed, about 1 KiB each.
+fn gzip_bomb(mib: usize) -> Vec<u8> {
+    gzip(&vec![0u8; 1 << 20]).repeat(mib)
+}
+
+/// The peak resident memory of this process (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn bombs_and_devices_fail_their_feed_in_bounded_memory() {
+    const CHILD: &str = "TRAWL_TEST_BOMB_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        // Measured in a child process of its own, so no other test's memory counts.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "bombs_and_devices_fail_their_feed_in_bounded_memory",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let peak: u64 = stdout
+            .split("PEAK_RSS_KIB=")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("the child reports no peak: {stdout}"));
+        // A 1 GiB bomb against a 32 MiB cap: the peak stays near the cap.
+        assert!(peak < 128 << 10, "peak RSS {peak} KiB");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.txt"), "evil.example\n").unwrap();
+    let srv = Server::start("/feed.gz");
+    srv.serve(&gzip_bomb(1024), "\"bomb\"");
+    let cfg = format!(
+        "[[feed]]\nname = \"bomb\"\nsource = \"{}\"\nretries = 0\nmax_bytes = \"32MiB\"\n\
+         [[feed]]\nname = \"zero\"\nsource = \"/dev/zero\"\n\
+         [[feed]]\nname = \"ok\"\nsource = \"ok.txt\"\n",
+        srv.url
+    );
+    let t = std::time::Instant::now();
+    let r = run(&cfg, dir.path(), T0, false);
+    let reason = |i: usize| match &r.feeds[i].status {
+        FeedStatus::Failed { reason } => reason.clone(),
+        s => panic!("{s:?}"),
+    };
+    assert!(
+        reason(0).contains("larger than max_bytes = 33554432"),
+        "{}",
+        reason(0)
+    );
+    assert!(
+        reason(1).contains("/dev/zero: not a regular file (a character device)"),
+        "{}",
+        reason(1)
+    );
+    assert_eq!(r.feeds[2].accepted, 1);
+    assert!(t.elapsed() < std::time::Duration::from_secs(60));
+    println!("PEAK_RSS_KIB={}", peak_rss_kib());
+}
+
+/// A progress display that panics when one feed starts: a panic in the middle of that
+/// feed's fetch, wherever it comes from.
+struct PanicsOn(&'static str);
+
+impl feeds::Progress for PanicsOn {
+    fn feed_started(&self, name: &str, _total_bytes: Option<u64>) {
+        assert_ne!(name, self.0, "boom in {name}");
+    }
+    fn feed_bytes(&self, _name: &str, _n: u64) {}
+    fn feed_finished(&self, _name: &str, _summary: &feeds::FeedSummary) {}
+}
+
+#[test]
+fn a_panic_in_one_feed_fails_only_that_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a.example\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "b.example\n").unwrap();
+    let cfg =
+        "[[feed]]\nname = \"a\"\nsource = \"a.txt\"\n[[feed]]\nname = \"b\"\nsource = \"b.txt\"\n";
+    run(cfg, dir.path(), T0, false);
+    std::fs::write(dir.path().join("a.txt"), "a2.example\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "b2.example\n").unwrap();
+    let config = Config::from_toml_str(cfg).unwrap();
+    let opts = UpdateOptions {
+        now: Some(T0 + 60),
+        ..UpdateOptions::default()
+    };
+    let r = update(
+        &config,
+        dir.path(),
+        &dir.path().join("data"),
+        &opts,
+        &PanicsOn("a"),
+    )
+    .unwrap();
+    assert!(
+        matches!(&r.feeds[0].status, FeedStatus::Failed { reason } if reason.contains("internal error") && reason.contains("boom in a")),
+        "{:?}",
+        r.feeds[0]
+    );
+    assert_eq!(r.feeds[1].status, FeedStatus::Fetched);
+    assert_eq!(
+        blocklist_only(&entries(dir.path())),
+        vec!["a.example", "b2.example"]
+    );
 }

@@ -14,6 +14,8 @@ pub struct Served {
     pub etag: String,
     pub status: Option<u16>,
     pub gzip_encoding: bool,
+    /// Answer `302 Found` with this `Location` instead of the body.
+    pub location: Option<String>,
 }
 
 /// Shared state: what to serve and the requests seen (lower-cased header lines).
@@ -57,7 +59,9 @@ impl Server {
                 s.requests.push(headers);
                 let served = s.served.clone();
                 drop(s);
-                let resp = if let Some(code) = served.status {
+                let resp = if let Some(loc) = &served.location {
+                    format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
+                } else if let Some(code) = served.status {
                     format!("HTTP/1.1 {code} Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops").into_bytes()
                 } else if inm.as_deref() == Some(served.etag.to_ascii_lowercase().as_str()) {
                     format!(
@@ -90,7 +94,13 @@ impl Server {
             etag: etag.to_string(),
             status: None,
             gzip_encoding: false,
+            location: None,
         };
+    }
+
+    /// Answer every request with a redirect to `location`.
+    pub fn redirect_to(&self, location: &str) {
+        self.state.lock().unwrap().served.location = Some(location.to_string());
     }
 
     pub fn fail_with(&self, status: u16) {
