@@ -37,6 +37,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// An `[allowlist]` entry so broad it would silence everything under it.
+    #[error("{path}: [allowlist] {source}")]
+    BroadAllowlist {
+        /// The config file.
+        path: PathBuf,
+        /// The entry and why.
+        source: crate::breadth::BroadAllowlistEntry,
+    },
 }
 
 /// The whole `trawl.toml`.
@@ -335,6 +343,10 @@ pub struct FeedConfig {
     /// HTTP retries after the first attempt (default 2).
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Shortest IP prefixes accepted (`{ ipv4 = 8, ipv6 = 16 }` by default); wider networks
+    /// are rejected like malformed lines ([`crate::breadth`]).
+    #[serde(default)]
+    pub min_prefix: Option<crate::breadth::MinPrefix>,
 }
 
 impl FeedConfig {
@@ -468,6 +480,12 @@ impl Config {
                 });
             }
         }
+        crate::breadth::check_allowlist(&config.allowlist).map_err(|source| {
+            ConfigError::BroadAllowlist {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         Ok(config)
     }
 
