@@ -63,7 +63,7 @@ impl<'de> Deserialize<'de> for MinPrefix {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TooBroad {
     /// A network shorter than the limit.
-    #[error("/{len} is wider than the /{min} limit for IPv{family} (min_prefix)")]
+    #[error("/{len} is wider than the /{min} limit for IPv{family}")]
     Prefix {
         /// Its prefix length.
         len: u8,
@@ -95,6 +95,20 @@ pub fn too_broad(itype: IndicatorType, value: &str, min: MinPrefix) -> Option<To
         }
         IndicatorType::Fqdn => public_suffix(value),
         _ => None,
+    }
+}
+
+/// A feed value's breadth check with the feed's `min_prefix` (the defaults when `None`): the
+/// reject reason of a value that is too broad.
+pub fn check_feed_value(
+    itype: IndicatorType,
+    value: &str,
+    min_prefix: Option<MinPrefix>,
+) -> Result<(), String> {
+    match too_broad(itype, value, min_prefix.unwrap_or_default()) {
+        None => Ok(()),
+        Some(why @ TooBroad::Prefix { .. }) => Err(format!("too broad: {why} (min_prefix)")),
+        Some(why) => Err(format!("too broad: {why}")),
     }
 }
 
@@ -220,6 +234,24 @@ mod tests {
         // Other types have no breadth.
         assert!(!broad(IndicatorType::Url, "http://com/"));
         assert!(!broad(IndicatorType::Email, "a@com"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prefix_rule_is_exactly_len_below_min(a: u32, b: u128, len4 in 0u8..=32, len6 in 0u8..=128, min4 in 0u8..=32, min6 in 0u8..=128) {
+            let min = MinPrefix { ipv4: min4, ipv6: min6 };
+            let v4 = format!("{}/{len4}", std::net::Ipv4Addr::from(a));
+            let v6 = format!("{}/{len6}", std::net::Ipv6Addr::from(b));
+            proptest::prop_assert_eq!(too_broad(IndicatorType::Ipv4, &v4, min).is_some(), len4 < min4);
+            proptest::prop_assert_eq!(too_broad(IndicatorType::Ipv6, &v6, min).is_some(), len6 < min6);
+        }
+
+        #[test]
+        fn any_text_is_judged_without_panicking(s in "\\PC{0,80}", t in 0usize..13) {
+            let itype = IndicatorType::ALL[t % IndicatorType::ALL.len()];
+            let _ = too_broad(itype, &s, MinPrefix::DEFAULT);
+            let _ = public_suffix(&s);
+        }
     }
 
     #[test]

@@ -372,10 +372,7 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
         let n = normalize(&rec.value, hint).map_err(|e| e.to_string())?;
         (n.value, n.itype, n.exact_only)
     };
-    if let Some(why) = crate::breadth::too_broad(itype, &value, feed.min_prefix.unwrap_or_default())
-    {
-        return Err(format!("too broad: {why}"));
-    }
+    crate::breadth::check_feed_value(itype, &value, feed.min_prefix)?;
     let mut ind = Indicator::new(value, itype, &feed.name);
     ind.exact_only = exact || (feed.exact && itype == IndicatorType::Fqdn);
     ind.confidence = feed.confidence.unwrap_or(ind.confidence);
