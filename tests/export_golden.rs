@@ -285,3 +285,68 @@ fn every_tabular_header_names_its_cells() {
         }
     }
 }
+
+#[test]
+fn urls_rules_cannot_say_survive_update_into_csv_and_json() {
+    use feeds::update::{update, UpdateOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let urls = [
+        "http://evil.example/q?x=\"<b>\"",
+        "ftp://files.evil.example/payload.exe",
+        "https://evil.example/a>b",
+    ];
+    std::fs::write(dir.path().join("u.txt"), urls.join("\n")).expect("write feed");
+    let config = feeds::Config::from_toml_str(
+        "[[feed]]\nname = \"u\"\nsource = \"u.txt\"\nitype = \"url\"\nderive = false\n",
+    )
+    .expect("config");
+    let data = dir.path().join("data");
+    let report = update(
+        &config,
+        dir.path(),
+        &data,
+        &UpdateOptions::default(),
+        &feeds::NoProgress,
+    )
+    .expect("update");
+    assert_eq!(
+        report.feeds[0].accepted,
+        urls.len(),
+        "{}",
+        report.render_text()
+    );
+    let snap = matcher::Snapshot::open_current(&data).expect("snapshot");
+    let inds: Vec<matcher::Indicator> = snap.iter().filter(|i| !i.allowlist).collect();
+    let (csv, stats) = run(ExportFormat::Csv, &inds, &Filter::default(), &options());
+    assert_eq!(stats.written, urls.len() as u64, "{stats:?}");
+    assert!(
+        csv.contains("\"http://evil.example/q?x=\"\"<b>\"\"\","),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nftp://files.evil.example/payload.exe,"),
+        "{csv}"
+    );
+    let (jsonl, _) = run(ExportFormat::Jsonl, &inds, &Filter::default(), &options());
+    let mut got: Vec<String> = jsonl
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("jsonl");
+            v["value"].as_str().expect("value").to_string()
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    let (_, stats) = run(
+        ExportFormat::Suricata,
+        &inds,
+        &Filter::default(),
+        &options(),
+    );
+    assert_eq!(
+        (stats.written, stats.skipped_unexpressible),
+        (0, urls.len() as u64)
+    );
+}
