@@ -38,12 +38,12 @@ pub enum ConfigError {
         reason: String,
     },
     /// An `[allowlist]` entry so broad it would silence everything under it.
-    #[error("{path}: [allowlist] {source}")]
+    #[error("{path}: [allowlist] {entry}")]
     BroadAllowlist {
         /// The config file.
         path: PathBuf,
-        /// The entry and why.
-        source: crate::breadth::BroadAllowlistEntry,
+        /// The entry and why (in the message, not a separate cause, so it is said once).
+        entry: crate::breadth::BroadAllowlistEntry,
     },
 }
 
@@ -480,10 +480,10 @@ impl Config {
                 });
             }
         }
-        crate::breadth::check_allowlist(&config.allowlist).map_err(|source| {
+        crate::breadth::check_allowlist(&config.allowlist).map_err(|entry| {
             ConfigError::BroadAllowlist {
                 path: path.to_path_buf(),
-                source,
+                entry,
             }
         })?;
         Ok(config)
