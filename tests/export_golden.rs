@@ -145,3 +145,208 @@ fn reexport_with_one_more_indicator_changes_only_that_rule() {
         }
     }
 }
+
+/// One row's cells by header name, for each tabular format, read back independently of the
+/// writers (the table by the header's column offsets, HTML by its `<th>` and `<td>` cells).
+fn cells_by_name(format: ExportFormat, out: &str) -> Vec<(String, String)> {
+    fn json_text(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a.iter().map(json_text).collect::<Vec<_>>().join("|"),
+            other => other.to_string(),
+        }
+    }
+    fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+        s.split(open)
+            .skip(1)
+            .filter(|p| p.starts_with(['>', ' ']))
+            .filter_map(|p| p.split_once('>').map(|(_, rest)| rest))
+            .filter_map(|p| p.split(close).next())
+            .collect()
+    }
+    match format {
+        ExportFormat::Csv => {
+            let mut lines = out.lines();
+            let head = lines.next().expect("header").split(',');
+            let row = lines.next().expect("row").split(',');
+            head.zip(row)
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        }
+        ExportFormat::Jsonl | ExportFormat::Json => {
+            let v: serde_json::Value = if format == ExportFormat::Json {
+                serde_json::from_str::<Vec<serde_json::Value>>(out).expect("json")[0].clone()
+            } else {
+                serde_json::from_str(out.lines().next().expect("line")).expect("jsonl")
+            };
+            v.as_object()
+                .expect("object")
+                .iter()
+                .map(|(k, v)| (k.clone(), json_text(v)))
+                .collect()
+        }
+        ExportFormat::Table => {
+            let mut lines = out.lines();
+            let head = lines.next().expect("header");
+            let row = lines.next().expect("row");
+            let starts: Vec<usize> = head
+                .char_indices()
+                .filter(|&(i, c)| c != ' ' && (i == 0 || head.as_bytes()[i - 1] == b' '))
+                .map(|(i, _)| i)
+                .collect();
+            starts
+                .iter()
+                .enumerate()
+                .map(|(k, &s)| {
+                    let end = starts.get(k + 1).copied().unwrap_or(usize::MAX);
+                    let name = head[s..end.min(head.len())].trim().to_ascii_lowercase();
+                    let cell = row.get(s..end.min(row.len())).unwrap_or("").trim();
+                    let name = if name == "conf" {
+                        "confidence".into()
+                    } else {
+                        name
+                    };
+                    (name, cell.replace(',', "|"))
+                })
+                .collect()
+        }
+        ExportFormat::Html => {
+            let table = out.split("<table id=\"rows\">").nth(1).expect("rows table");
+            let (head, body) = table.split_once("<tbody>").expect("tbody");
+            let row = body.split("</tr>").next().expect("a row");
+            between(head, "<th", "</th>")
+                .into_iter()
+                .zip(between(row, "<td", "</td>"))
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        }
+        other => panic!("{other} is not tabular"),
+    }
+}
+
+#[test]
+fn every_tabular_header_names_its_cells() {
+    use matcher::{IndicatorType, Severity, Tlp};
+    let mut i = export_support::ind(
+        "cells.evil.example",
+        IndicatorType::Fqdn,
+        Severity::Medium,
+        77,
+        &["tag-one", "tag-two"],
+        "feed-src",
+    );
+    i.tlp = Tlp::Amber;
+    i.provider = Some("prov-name".into());
+    i.description = Some("desc-text".into());
+    i.reference = Some("ref-text".into());
+    i.expires = Some(1_770_000_000);
+    i.derived = true;
+    let want: std::collections::BTreeMap<&str, &str> = [
+        ("value", "cells.evil.example"),
+        ("itype", "fqdn"),
+        ("confidence", "77"),
+        ("severity", "medium"),
+        ("tags", "tag-one|tag-two"),
+        ("sources", "feed-src"),
+        ("tlp", "amber"),
+        ("provider", "prov-name"),
+        ("description", "desc-text"),
+        ("reference", "ref-text"),
+        ("first_seen", "2023-11-14T22:13:20Z"),
+        ("last_seen", "2025-11-24T16:00:00Z"),
+        ("expires", "2026-02-02T02:40:00Z"),
+        ("derived", "true"),
+    ]
+    .into_iter()
+    .collect();
+    for (format, columns) in [
+        (ExportFormat::Csv, 14),
+        (ExportFormat::Jsonl, 14),
+        (ExportFormat::Json, 14),
+        (ExportFormat::Table, 8),
+        (ExportFormat::Html, 14),
+    ] {
+        let (out, _) = run(
+            format,
+            std::slice::from_ref(&i),
+            &Filter::default(),
+            &options(),
+        );
+        let cells = cells_by_name(format, &out);
+        assert_eq!(cells.len(), columns, "{format}: {cells:?}");
+        for (name, cell) in &cells {
+            let expected = want
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("{format}: unknown column {name:?}"));
+            assert_eq!(
+                cell, expected,
+                "{format}: column {name:?} shows another field"
+            );
+        }
+    }
+}
+
+#[test]
+fn urls_rules_cannot_say_survive_update_into_csv_and_json() {
+    use feeds::update::{update, UpdateOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let urls = [
+        "http://evil.example/q?x=\"<b>\"",
+        "ftp://files.evil.example/payload.exe",
+        "https://evil.example/a>b",
+    ];
+    std::fs::write(dir.path().join("u.txt"), urls.join("\n")).expect("write feed");
+    let config = feeds::Config::from_toml_str(
+        "[[feed]]\nname = \"u\"\nsource = \"u.txt\"\nitype = \"url\"\nderive = false\n",
+    )
+    .expect("config");
+    let data = dir.path().join("data");
+    let report = update(
+        &config,
+        dir.path(),
+        &data,
+        &UpdateOptions::default(),
+        &feeds::NoProgress,
+    )
+    .expect("update");
+    assert_eq!(
+        report.feeds[0].accepted,
+        urls.len(),
+        "{}",
+        report.render_text()
+    );
+    let snap = matcher::Snapshot::open_current(&data).expect("snapshot");
+    let inds: Vec<matcher::Indicator> = snap.iter().filter(|i| !i.allowlist).collect();
+    let (csv, stats) = run(ExportFormat::Csv, &inds, &Filter::default(), &options());
+    assert_eq!(stats.written, urls.len() as u64, "{stats:?}");
+    assert!(
+        csv.contains("\"http://evil.example/q?x=\"\"<b>\"\"\","),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nftp://files.evil.example/payload.exe,"),
+        "{csv}"
+    );
+    let (jsonl, _) = run(ExportFormat::Jsonl, &inds, &Filter::default(), &options());
+    let mut got: Vec<String> = jsonl
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("jsonl");
+            v["value"].as_str().expect("value").to_string()
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    let (_, stats) = run(
+        ExportFormat::Suricata,
+        &inds,
+        &Filter::default(),
+        &options(),
+    );
+    assert_eq!(
+        (stats.written, stats.skipped_unexpressible),
+        (0, urls.len() as u64)
+    );
+}

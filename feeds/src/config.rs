@@ -37,6 +37,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// An `[allowlist]` entry so broad it would silence everything under it.
+    #[error("{path}: [allowlist] {entry}")]
+    BroadAllowlist {
+        /// The config file.
+        path: PathBuf,
+        /// The entry and why (in the message, not a separate cause, so it is said once).
+        entry: crate::breadth::BroadAllowlistEntry,
+    },
 }
 
 /// The whole `trawl.toml`. Unknown tables and keys are errors naming the line and the
@@ -349,6 +357,10 @@ pub struct FeedConfig {
     /// failure that keeps the previous entries (0 to 1; default 0.5; 0 turns it off).
     #[serde(default)]
     pub min_ratio: Option<f64>,
+    /// Shortest IP prefixes accepted (`{ ipv4 = 8, ipv6 = 16 }` by default); wider networks
+    /// are rejected like malformed lines ([`crate::breadth`]).
+    #[serde(default)]
+    pub min_prefix: Option<crate::breadth::MinPrefix>,
 }
 
 /// A size written as a number of bytes or with a binary unit (`"512KiB"`, `"64MiB"`, `"1G"`).
@@ -549,6 +561,12 @@ impl Config {
                 });
             }
         }
+        crate::breadth::check_allowlist(&config.allowlist).map_err(|entry| {
+            ConfigError::BroadAllowlist {
+                path: path.to_path_buf(),
+                entry,
+            }
+        })?;
         Ok(config)
     }
 

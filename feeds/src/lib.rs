@@ -3,6 +3,7 @@
 //! that normalises, derives, merges, expires and publishes a snapshot ([`update`]).
 
 pub mod allowlist;
+pub mod breadth;
 pub mod config;
 pub mod export;
 pub mod fetch;

@@ -400,6 +400,7 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
         let n = normalize(&rec.value, hint).map_err(|e| e.to_string())?;
         (n.value, n.itype, n.exact_only)
     };
+    crate::breadth::check_feed_value(itype, &value, feed.min_prefix)?;
     let mut ind = Indicator::new(value, itype, &feed.name);
     ind.exact_only = exact || (feed.exact && itype == IndicatorType::Fqdn);
     ind.confidence = feed.confidence.unwrap_or(ind.confidence);
@@ -441,6 +442,10 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     }
     let host = allowlist::url_host(&url.value)?;
     let n = normalize(host, None).ok()?;
+    // `http://github.io/x` is a narrow URL, but its host alone would not be.
+    if n.itype == IndicatorType::Fqdn && crate::breadth::public_suffix(&n.value).is_some() {
+        return None;
+    }
     let mut d = url.clone();
     d.value = n.value;
     d.itype = n.itype;

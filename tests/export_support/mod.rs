@@ -3,7 +3,6 @@
 
 use feeds::export::{export, ExportFormat, ExportOptions, ExportStats, Filter};
 use matcher::{Indicator, IndicatorType, Severity, Tlp};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// An indicator with the fields the fixtures vary.
@@ -238,16 +237,11 @@ pub fn have(tool: &str) -> bool {
     ok
 }
 
-/// The shared corpus directory, or `None` after a loud line.
-pub fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("CORPUS ABSENT: {}", p.display());
-        None
-    }
-}
+/// The shared corpus (`$TRAWL_CORPUS`, else `../shared/corpus`), the CLI tests' helper.
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)]
+pub use common::corpus;
 
 /// A network namespace for the life of the value (deleted on drop).
 pub struct Netns(pub String);

@@ -147,6 +147,32 @@ fn check_structure(f: ExportFormat, out: &str, stats: &ExportStats) {
             assert_eq!(r.len(), 14, "csv record {r:?}");
         }
     }
+    // Every indicator read is accounted for exactly once.
+    let s = stats;
+    assert_eq!(
+        s.read,
+        s.written
+            + s.skipped_by_filter
+            + s.skipped_allowlisted
+            + s.skipped_invalid
+            + s.skipped_unsupported
+            + s.skipped_unexpressible
+            + s.skipped_too_broad
+            + s.allowlist_entries,
+        "{f}: {s:?}"
+    );
+}
+
+/// Formats that carry any value as quoted or escaped text.
+fn tabular(f: ExportFormat) -> bool {
+    matches!(
+        f,
+        ExportFormat::Csv
+            | ExportFormat::Jsonl
+            | ExportFormat::Json
+            | ExportFormat::Table
+            | ExportFormat::Html
+    )
 }
 
 fn count_rows_of_counts(out: &str) -> u64 {
@@ -241,6 +267,15 @@ fn hostile_feed_cannot_change_structure() {
         check_structure(f, &out, &stats);
         assert!(!out.contains('\0'), "{f}: NUL written");
     }
+    // URLs with quotes, brackets, pipes... are carried as text, never as rules.
+    for f in ExportFormat::ALL {
+        let (_, stats) = run(f, &inds, &Filter::default(), &options());
+        let says_urls = matches!(
+            f,
+            ExportFormat::Snort | ExportFormat::Suricata | ExportFormat::Zeek
+        );
+        assert_eq!(stats.skipped_unexpressible > 0, says_urls, "{f}: {stats:?}");
+    }
     // Nothing but the 7 good values (and the few hostile ones that happen to be valid, e.g.
     // "evil%0a.example" is not) survives: count the survivors from jsonl.
     let (out, _) = run(ExportFormat::Jsonl, &inds, &Filter::default(), &options());
@@ -253,6 +288,149 @@ fn hostile_feed_cannot_change_structure() {
                 || v["itype"] == "url",
             "suspicious value exported: {val:?}"
         );
+    }
+}
+
+/// URLs normalisation keeps but no rule grammar can say: quotes, angle brackets, a scheme
+/// other than http(s).
+const TEXT_URLS: &[&str] = &[
+    "http://evil.example/q?x=\"<b>\"",
+    "https://evil.example/a>b",
+    "ftp://files.evil.example/payload.exe",
+    "javascript://evil.example/%0Aalert(1)",
+    "http://user@evil.example/\"|x",
+];
+
+#[test]
+fn text_urls_reach_tabular_formats_and_are_counted_out_of_rules() {
+    let inds: Vec<Indicator> = TEXT_URLS
+        .iter()
+        .map(|u| {
+            let n = matcher::normalize(u, None).expect("normalises");
+            assert_eq!(n.value, *u, "already canonical");
+            ind(&n.value, n.itype, Severity::High, 90, &["c2"], "f")
+        })
+        .collect();
+    let n = TEXT_URLS.len() as u64;
+    for f in ExportFormat::ALL {
+        let (out, stats) = run(f, &inds, &Filter::default(), &options());
+        check_structure(f, &out, &stats);
+        assert_eq!(stats.skipped_invalid, 0, "{f}");
+        if tabular(f) {
+            assert_eq!(stats.written, n, "{f}: {stats:?}");
+        } else if matches!(
+            f,
+            ExportFormat::Snort | ExportFormat::Suricata | ExportFormat::Zeek
+        ) {
+            assert_eq!((stats.written, stats.skipped_unexpressible), (0, n), "{f}");
+        } else {
+            assert_eq!((stats.written, stats.skipped_unsupported), (0, n), "{f}");
+        }
+    }
+    // Read back: each URL comes out exactly as it went in.
+    let (csv, _) = run(ExportFormat::Csv, &inds, &Filter::default(), &options());
+    let mut got: Vec<String> = csv_records(&csv)
+        .into_iter()
+        .skip(1)
+        .map(|r| r[0].clone())
+        .collect();
+    let mut want: Vec<String> = TEXT_URLS.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    for array in [false, true] {
+        let f = if array {
+            ExportFormat::Json
+        } else {
+            ExportFormat::Jsonl
+        };
+        let (out, _) = run(f, &inds, &Filter::default(), &options());
+        let rows: Vec<serde_json::Value> = if array {
+            serde_json::from_str(&out).expect("json")
+        } else {
+            out.lines()
+                .map(|l| serde_json::from_str(l).expect("jsonl"))
+                .collect()
+        };
+        let mut got: Vec<String> = rows
+            .iter()
+            .map(|v| v["value"].as_str().expect("value").to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{f}");
+    }
+    let (html, _) = run(ExportFormat::Html, &inds, &Filter::default(), &options());
+    assert!(html.contains("<td>http://evil.example/q?x=&quot;&lt;b&gt;&quot;</td>"));
+    assert!(!html.contains("<b>"));
+}
+
+#[test]
+fn blocking_formats_refuse_what_is_too_broad() {
+    use IndicatorType as T;
+    let wide = [
+        ("0.0.0.0/0", T::Ipv4),
+        ("128.0.0.0/1", T::Ipv4),
+        ("10.0.0.0/7", T::Ipv4),
+        ("::/0", T::Ipv6),
+        ("2000::/3", T::Ipv6),
+        ("co.uk", T::Fqdn),
+        ("github.io", T::Fqdn),
+    ];
+    let narrow = [
+        ("45.0.0.0/8", T::Ipv4),
+        ("2a00::/16", T::Ipv6),
+        ("evil.co.uk", T::Fqdn),
+        ("user.github.io", T::Fqdn),
+    ];
+    let inds: Vec<Indicator> = wide
+        .iter()
+        .chain(&narrow)
+        .map(|(v, t)| {
+            ind(
+                v,
+                *t,
+                Severity::High,
+                90,
+                &["c2"],
+                "snapshot-from-elsewhere",
+            )
+        })
+        .collect();
+    for (f, refused, kept) in [
+        (ExportFormat::Iptables, 3, &["45.0.0.0/8"][..]),
+        (ExportFormat::Ip6tables, 2, &["2a00::/16"][..]),
+        (ExportFormat::Ipset, 5, &["45.0.0.0/8", "2a00::/16"][..]),
+        (ExportFormat::Nftables, 5, &["45.0.0.0/8", "2a00::/16"][..]),
+        (ExportFormat::Rpz, 2, &["evil.co.uk", "user.github.io"][..]),
+    ] {
+        let (out, stats) = run(f, &inds, &Filter::default(), &options());
+        check_structure(f, &out, &stats);
+        assert_eq!(stats.skipped_too_broad, refused, "{f}: {stats:?}");
+        for k in kept {
+            assert!(out.contains(k), "{f} lost {k}:\n{out}");
+        }
+        for (w, _) in wide {
+            let needle = match f {
+                ExportFormat::Rpz => format!("\n{w}\t"),
+                _ => format!(" {w}"),
+            };
+            assert!(!out.contains(&needle), "{f} wrote {w}:\n{out}");
+        }
+    }
+    // The limits are an option; what is not blocking (alerts, lists) is not refused.
+    let loose = ExportOptions {
+        min_prefix: crate::breadth::MinPrefix { ipv4: 0, ipv6: 0 },
+        ..options()
+    };
+    let (_, stats) = run(ExportFormat::Ipset, &inds, &Filter::default(), &loose);
+    assert_eq!(stats.skipped_too_broad, 0);
+    for f in [
+        ExportFormat::Suricata,
+        ExportFormat::Csv,
+        ExportFormat::Zeek,
+    ] {
+        let (_, stats) = run(f, &inds, &Filter::default(), &options());
+        assert_eq!(stats.skipped_too_broad, 0, "{f}");
     }
 }
 

@@ -3,7 +3,7 @@
 //! resources (a Content-Security-Policy forbids them), static inline script and style, and
 //! every value HTML-escaped: data never enters the script.
 
-use super::{rfc3339, ExportError, ExportOptions, ExportStats, Prepared, Row};
+use super::{rfc3339, ExportError, ExportOptions, ExportStats, Prepared, Row, COLUMNS};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -106,7 +106,18 @@ pub(crate) fn write(
         "</div>\n<p><label>Filter: <input id=\"q\" type=\"search\" placeholder=\"type to filter rows\"></label> <span id=\"shown\">{}</span> shown</p>",
         p.items.len()
     )?;
-    writeln!(out, "<table id=\"rows\"><thead><tr><th>value</th><th>itype</th><th data-num=\"1\">confidence</th><th>severity</th><th>tlp</th><th>tags</th><th>sources</th><th>provider</th><th>description</th><th>reference</th><th>first_seen</th><th>last_seen</th><th>expires</th><th>derived</th></tr></thead>\n<tbody>")?;
+    // The header comes from the same list, in the same order, as the cells of each row.
+    let mut head = String::from("<table id=\"rows\"><thead><tr>");
+    for name in COLUMNS {
+        head.push_str(if name == "confidence" {
+            "<th data-num=\"1\">"
+        } else {
+            "<th>"
+        });
+        esc_into(name, &mut head);
+        head.push_str("</th>");
+    }
+    writeln!(out, "{head}</tr></thead>\n<tbody>")?;
     super::par_write_with(
         &p.items,
         out,

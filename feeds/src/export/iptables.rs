@@ -1,8 +1,10 @@
 //! `iptables-restore` / `ip6tables-restore` input: our own chain holding one source and one
-//! destination rule per aggregated network, a block chain (LOG, then DROP or REJECT), and
-//! jumps from INPUT, FORWARD and OUTPUT. Load with `iptables-restore --noflush` so the rest
-//! of the filter table is kept; declaring our chains flushes them, so a reload replaces our
-//! rules (with `jumps` off for reloads, as `-I` would add the jumps again).
+//! destination rule per aggregated network and a block chain (LOG, then DROP or REJECT).
+//! Loaded with `iptables-restore --noflush` the rest of the filter table is kept, and
+//! declaring our chains flushes them, so every load replaces our rules. The jumps from
+//! INPUT, FORWARD and OUTPUT are not in the file: a restore file can only add a rule, never
+//! add it only when absent, so each reload would add another jump. The header's load line
+//! adds each jump once (`iptables -C ... || iptables -I ...`) and is safe to repeat.
 
 use super::{
     aggregated_nets, net_text, rfc3339, ExportError, ExportOptions, ExportStats, FirewallAction,
@@ -31,11 +33,22 @@ pub(crate) fn write(
     let block = format!("{chain}-BLOCK");
     writeln!(
         out,
-        "# trawl {tool}-restore input; snapshot {} created {}; {} networks\n# load with: {tool}-restore --noflush < FILE",
+        "# trawl {tool}-restore input; snapshot {} created {}; {} networks",
         opts.snapshot_version,
         rfc3339(opts.created).unwrap_or_default(),
         nets.len()
     )?;
+    if opts.jumps {
+        writeln!(
+            out,
+            "# load with (safe to repeat: replaces the rules of {chain} and {block}, adds each jump once):\n#   {tool}-restore --noflush < FILE && for c in INPUT FORWARD OUTPUT; do {tool} -C $c -j {chain} 2>/dev/null || {tool} -I $c 1 -j {chain}; done"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "# load with (safe to repeat: replaces the rules of {chain} and {block}):\n#   {tool}-restore --noflush < FILE"
+        )?;
+    }
     writeln!(out, "*filter\n:{chain} - [0:0]\n:{block} - [0:0]")?;
     for (net, len) in &nets {
         let t = net_text(*net, *len, v6);
@@ -65,12 +78,6 @@ pub(crate) fn write(
         }
     }
     stats.rules += 1;
-    if opts.jumps {
-        for builtin in ["INPUT", "FORWARD", "OUTPUT"] {
-            writeln!(out, "-I {builtin} 1 -j {chain}")?;
-            stats.rules += 1;
-        }
-    }
     writeln!(out, "COMMIT")?;
     Ok(())
 }

@@ -31,6 +31,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::breadth::{self, MinPrefix};
 use validate::Checked;
 
 /// An output format (the `--format` names of `trawl export`).
@@ -209,7 +210,8 @@ pub struct ExportOptions {
     pub log_prefix: String,
     /// Our own iptables chain (default `TRAWL`).
     pub chain: String,
-    /// Add jumps from INPUT, FORWARD and OUTPUT to our chain (iptables) (default true).
+    /// iptables: the header's load line also hooks our chain into INPUT, FORWARD and OUTPUT,
+    /// each jump added only when absent (default true).
     pub jumps: bool,
     /// ipset set name and nftables table name (default `trawl`).
     pub set_name: String,
@@ -227,6 +229,9 @@ pub struct ExportOptions {
     pub rpz_ttl: u32,
     /// Zeek: `meta.do_notice` value (`T`/`F`) (default true).
     pub zeek_do_notice: bool,
+    /// Blocking formats (iptables, ip6tables, ipset, nftables, RPZ) refuse networks wider
+    /// than this and domains that are public suffixes (default `/8` and `/16`).
+    pub min_prefix: MinPrefix,
 }
 
 impl Default for ExportOptions {
@@ -250,6 +255,7 @@ impl Default for ExportOptions {
             rpz_zone: "rpz.trawl".to_string(),
             rpz_ttl: 300,
             zeek_do_notice: true,
+            min_prefix: MinPrefix::DEFAULT,
         }
     }
 }
@@ -271,6 +277,12 @@ pub struct ExportStats {
     pub skipped_invalid: u64,
     /// Valid indicators of a type the format cannot express (e.g. hashes in iptables).
     pub skipped_unsupported: u64,
+    /// URLs the rule formats (Snort, Suricata, Zeek) cannot say safely (a scheme other than
+    /// http(s), quotes, angle brackets, ...): written only by the tabular formats.
+    pub skipped_unexpressible: u64,
+    /// Networks and domains wider than the breadth limits, refused by the blocking formats
+    /// (a snapshot built by an older trawl, or crafted, may hold them).
+    pub skipped_too_broad: u64,
     /// Allowlist entries seen (their IP ranges are cut out of firewall exports).
     pub allowlist_entries: u64,
     /// Records written: rules (IDS), set elements / rules (firewall), zone records, lines.
@@ -347,7 +359,8 @@ pub fn export(
         format: format.as_str().to_string(),
         ..ExportStats::default()
     };
-    let prepared = prepare(indicators, filter, &mut stats);
+    let mut prepared = prepare(indicators, filter, &mut stats);
+    withhold(format, &mut prepared, opts, &mut stats);
     let mut w = BufWriter::with_capacity(1 << 20, out);
     match format {
         ExportFormat::Snort | ExportFormat::Suricata => {
@@ -367,6 +380,61 @@ pub fn export(
     }
     w.flush()?;
     Ok(stats)
+}
+
+/// Take out of `p` what `format` must not write, counted: URLs only text can carry (rule
+/// formats) and entries wider than the breadth limits (blocking formats).
+fn withhold(format: ExportFormat, p: &mut Prepared, opts: &ExportOptions, stats: &mut ExportStats) {
+    use rayon::prelude::*;
+    use ExportFormat as F;
+    let says_urls = matches!(format, F::Snort | F::Suricata | F::Zeek);
+    // The types each blocking format writes.
+    let blocks = |t: IndicatorType| match format {
+        F::Iptables => t == IndicatorType::Ipv4,
+        F::Ip6tables => t == IndicatorType::Ipv6,
+        F::Ipset | F::Nftables => t.is_ip(),
+        F::Rpz => t == IndicatorType::Fqdn,
+        _ => false,
+    };
+    let blocking = matches!(
+        format,
+        F::Iptables | F::Ip6tables | F::Ipset | F::Nftables | F::Rpz
+    );
+    if !says_urls && !blocking {
+        return;
+    }
+    // 0: keep, 1: unexpressible, 2: too broad.
+    let verdicts: Vec<u8> = p
+        .items
+        .par_iter()
+        .with_min_len(4096)
+        .map(|it| {
+            if says_urls && it.checked == Checked::TextUrl {
+                1
+            } else if blocks(it.ind.itype)
+                && breadth::too_broad(it.ind.itype, &it.ind.value, opts.min_prefix).is_some()
+            {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
+    if verdicts.iter().all(|&v| v == 0) {
+        return;
+    }
+    let mut v = verdicts.into_iter();
+    p.items.retain(|_| match v.next() {
+        Some(1) => {
+            stats.skipped_unexpressible += 1;
+            false
+        }
+        Some(2) => {
+            stats.skipped_too_broad += 1;
+            false
+        }
+        _ => true,
+    });
 }
 
 /// Indicators sent from the iterating thread to the validating one at a time.

@@ -24,6 +24,10 @@ pub(crate) enum Checked {
     Domain,
     /// An http(s) URL split into parts.
     Url(UrlParts),
+    /// A URL that is safe as quoted or escaped text (printable ASCII, no space) but that no
+    /// rule grammar can carry: a scheme other than http(s), or `"`, `<`, `>`, `\`, `|`,
+    /// `{`, ... in it. Only the tabular formats write it.
+    TextUrl,
     /// Any other type whose canonical value is safe as plain text (emails, hashes, ja4,
     /// patterns).
     Plain,
@@ -85,10 +89,10 @@ pub(crate) fn check(itype: IndicatorType, value: &str) -> Option<(String, Checke
             let v = value.to_ascii_lowercase();
             is_domain(&v).then_some((v, Checked::Domain))
         }
-        IndicatorType::Url => {
-            let parts = parse_url(value)?;
-            Some((value.to_string(), Checked::Url(parts)))
-        }
+        IndicatorType::Url => match parse_url(value) {
+            Some(parts) => Some((value.to_string(), Checked::Url(parts))),
+            None => is_text_url(value).then(|| (value.to_string(), Checked::TextUrl)),
+        },
         IndicatorType::Email => {
             let (local, domain) = value.rsplit_once('@')?;
             let ok_local = !local.is_empty()
@@ -174,6 +178,24 @@ pub(crate) fn is_domain(s: &str) -> bool {
         last = label;
     }
     labels >= 2 && !last.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// A URL writable as quoted text: `scheme://rest`, the scheme `[a-z][a-z0-9+.-]*`, every
+/// byte printable ASCII other than space (what normalisation leaves), at most [`MAX_URL`].
+fn is_text_url(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    s.len() <= MAX_URL
+        && scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
+        && !rest.is_empty()
+        && rest.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
 
 /// Bytes allowed in a URL path or query (RFC 3986 unreserved, sub-delims, `:@/?` and `%`
@@ -375,6 +397,38 @@ mod tests {
             assert!(parse_url(bad).is_none(), "{bad:?}");
         }
         assert_eq!(percent_decode("/a%3Bb%2"), b"/a;b%2".to_vec());
+    }
+
+    #[test]
+    fn urls_rules_cannot_say_are_text_only() {
+        for text in [
+            "ftp://evil.com/x",
+            "http://evil.com/a\"b",
+            "http://evil.com/<script>",
+            "http://u@evil.com/",
+            "javascript://evil.com/%0Aalert(1)",
+        ] {
+            assert_eq!(
+                check(IndicatorType::Url, text),
+                Some((text.to_string(), Checked::TextUrl)),
+                "{text:?}"
+            );
+        }
+        for bad in [
+            "http://evil.com/a b",
+            "http://evil.com/\n",
+            "http://evil.com/\u{0}",
+            "http://evil.com/é",
+            "HTTP://evil.com/",
+            "://evil.com/",
+            "1http://evil.com/",
+            "http://",
+            "evil.com/x",
+        ] {
+            assert_eq!(check(IndicatorType::Url, bad), None, "{bad:?}");
+        }
+        let long = format!("ftp://evil.com/{}", "a".repeat(MAX_URL));
+        assert_eq!(check(IndicatorType::Url, &long), None);
     }
 
     #[test]
