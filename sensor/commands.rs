@@ -367,6 +367,13 @@ fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<Exi
     };
     let dir = data_dir(data, Some(&config));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // One update at a time per data directory (a daemon's scheduled updates included).
+    let _lock = crate::data_files::DataLock::lock(&dir, crate::data_files::Role::Update, || {
+        eprintln!(
+            "trawl: another update is running on {}; waiting for it to finish",
+            dir.display()
+        )
+    })?;
     let config_dir = path
         .parent()
         .map(Path::to_path_buf)
