@@ -5,6 +5,8 @@
 //! stdin source.
 
 mod daemon_support;
+#[path = "daemon_sinks/trust.rs"]
+mod trust;
 use daemon_support::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
