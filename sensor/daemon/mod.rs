@@ -21,6 +21,7 @@
 //! shown on `/healthz` and the worker restarted.
 
 pub mod admin;
+pub mod config;
 pub mod metrics;
 pub mod sinks;
 pub mod spool;
@@ -32,13 +33,13 @@ use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
+use config::{PcapSource, SourceConfig};
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
 use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
 use metrics::{lock, Metrics};
-use serde::Deserialize;
-use sinks::{build_sink, parse_duration, Sink, SinkConfig, SinkError};
+use sinks::{build_sink, parse_duration, Sink, SinkError};
 use spool::Spool;
 use std::collections::HashMap;
 use std::io::Read;
@@ -52,29 +53,6 @@ use supervise::{fault, supervise};
 use suppress::Suppressor;
 
 use crate::data_files::{DataLock, Role};
-
-/// One `[[source]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// `file`, `pcap` or `stdin`.
-    pub kind: String,
-    /// file: globs; list rotated names too (`access.log*`).
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// file/stdin: log format or `auto`.
-    pub format: Option<String>,
-    /// file: `beginning` (default) or `end` for files first seen.
-    pub read_from: Option<String>,
-    /// pcap: interface.
-    pub interface: Option<String>,
-    /// pcap: BPF filter.
-    pub bpf: Option<String>,
-    /// pcap: snap length.
-    pub snaplen: Option<i32>,
-    /// pcap: promiscuous mode (default true).
-    pub promisc: Option<bool>,
-}
 
 /// Daemon options read from `[sensor]` (beyond name and data).
 #[derive(Debug, Clone)]
@@ -131,24 +109,8 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             .unwrap_or(Duration::ZERO),
         reload_poll: Duration::from_secs(1),
     };
-    let sources: Vec<SourceConfig> = config
-        .sources
-        .iter()
-        .map(|t| {
-            toml::Value::Table(t.clone())
-                .try_into::<SourceConfig>()
-                .context("in a [[source]] table")
-        })
-        .collect::<Result<_>>()?;
-    let sink_configs: Vec<SinkConfig> = config
-        .sinks
-        .iter()
-        .map(|t| {
-            toml::Value::Table(t.clone())
-                .try_into::<SinkConfig>()
-                .context("in a [[sink]] table")
-        })
-        .collect::<Result<_>>()?;
+    // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
+    let (sources, sink_configs) = config::load(&path)?;
     if sources.is_empty() {
         bail!(
             "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
@@ -161,8 +123,8 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .map(|(i, c)| {
             let sink = build_sink(c)?;
             let spool = Spool::open(
-                &data.join("spool").join(format!("{}-{i}", c.kind)),
-                c.spool_max_bytes.unwrap_or(DEFAULT_SPOOL_MAX),
+                &data.join("spool").join(format!("{}-{i}", c.kind())),
+                c.spool_max_bytes().unwrap_or(DEFAULT_SPOOL_MAX),
             )?;
             Ok((sink, spool))
         })
@@ -233,7 +195,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .enumerate()
         .map(|(i, src)| {
             let p = prepare_source(&src, &data, i)
-                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind))?;
+                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind()))?;
             Ok((src, p))
         })
         .collect::<Result<_>>()?;
@@ -313,7 +275,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         let worker = format!("source-{i}");
         source_threads.push(
             std::thread::Builder::new()
-                .name(format!("source-{i}-{}", src.kind))
+                .name(format!("source-{i}-{}", src.kind()))
                 .spawn(move || {
                     // A restarted file or pcap source is opened afresh (from its checkpoints:
                     // what was not acknowledged is read again); stdin goes on where it was.
@@ -331,7 +293,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                         run_source(&src, p, &env)
                     });
                     if let Err(e) = r {
-                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind);
+                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind());
                         source_failed.store(true, Ordering::Relaxed);
                     }
                     drop(env);
@@ -966,7 +928,7 @@ enum Prepared {
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
-fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
+fn live_options(src: &PcapSource) -> Result<LiveOptions> {
     let Some(interface) = src.interface.as_deref() else {
         bail!("kind = \"pcap\" needs interface = \"eth0\"");
     };
@@ -979,12 +941,12 @@ fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
 
 fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepared> {
     use ingest::tail::{ReadFrom, TailConfig};
-    if let Some(f) = src.format.as_deref().filter(|f| *f != "auto") {
+    if let Some(f) = src.format().filter(|f| *f != "auto") {
         f.parse::<LogFormat>()
             .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
     }
-    Ok(match src.kind.as_str() {
-        "file" => {
+    Ok(match src {
+        SourceConfig::File(src) => {
             if src.paths.is_empty() {
                 bail!("kind = \"file\" needs paths = [\"/var/log/...\"]");
             }
@@ -1001,20 +963,19 @@ fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepa
                 Tailer::new(cfg).context("starting the file tailer")?,
             ))
         }
-        "stdin" => {
+        SourceConfig::Stdin(_) => {
             let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
             std::thread::Builder::new()
                 .name("stdin-reader".into())
                 .spawn(move || stdin_reader(tx))?;
             Prepared::Stdin(rx, 0)
         }
-        "pcap" => {
+        SourceConfig::Pcap(src) => {
             let opts = live_options(src)?;
             let cap = LiveCapture::open(opts.clone())
                 .with_context(|| format!("opening interface {}", opts.iface))?;
             Prepared::Pcap(Some(Box::new(cap)), opts)
         }
-        other => bail!("unknown kind {other:?}: use file, pcap or stdin"),
     })
 }
 
@@ -1066,7 +1027,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                         } else {
                             head
                         };
-                        let format = log_format(src.format.as_deref(), &head)?;
+                        let format = log_format(src.format(), &head)?;
                         let parser = parser_for(format, &head, None)?;
                         e.insert((parser, format == LogFormat::Raw))
                     }
@@ -1175,7 +1136,7 @@ fn run_stdin_source(
             }
         };
         if parser.is_none() {
-            let format = log_format(src.format.as_deref(), &buf)?;
+            let format = log_format(src.format(), &buf)?;
             parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &parser {

@@ -6,43 +6,13 @@
 //! to the file, sent on the socket, POSTed), and the spool position moves on only then, by the
 //! whole lines the sink reports as taken, so a failure never loses nor repeats an alert.
 
+use super::config::{HttpSinkConfig, SinkConfig};
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use std::fs::File;
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-
-/// One `[[sink]]` table of trawl.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
-    /// `jsonl`, `stdout`, `syslog` or `http`.
-    pub kind: String,
-    /// jsonl: the file alerts are appended to.
-    pub path: Option<PathBuf>,
-    /// jsonl: rotate when the file reaches this many bytes (e.g. 104857600).
-    pub max_bytes: Option<u64>,
-    /// jsonl: rotate after this long (`1h`, `1d`).
-    pub rotate: Option<String>,
-    /// syslog: `udp://host:514`, `tcp://host:601` or `unix:///dev/log`; http: the URL.
-    pub endpoint: Option<String>,
-    /// http: `ndjson` (default), `es-bulk` (Elasticsearch `_bulk`) or `splunk-hec`.
-    pub format: Option<String>,
-    /// http: name of the environment variable holding the token (`Authorization` header:
-    /// `Bearer` for ndjson/es-bulk, `Splunk` for splunk-hec).
-    pub token_env: Option<String>,
-    /// http: `Authorization` scheme before the token (default `Bearer`, `Splunk` for
-    /// splunk-hec; e.g. `ApiKey` for an Elasticsearch API key).
-    pub auth_scheme: Option<String>,
-    /// http: alerts per POST (default 500).
-    pub batch: Option<usize>,
-    /// Any kind: maximum bytes spooled on disk while the sink is failing (default 1 GiB).
-    pub spool_max_bytes: Option<u64>,
-    /// http: request timeout in seconds (default 10).
-    pub timeout: Option<u64>,
-}
 
 /// Why a sink did not take a whole batch.
 #[derive(Debug)]
@@ -112,24 +82,17 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
 /// host down or not resolving) still starts: it fails its writes, which are retried.
 pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>> {
-    Ok(match cfg.kind.as_str() {
-        "stdout" => Box::new(StdoutSink),
-        "jsonl" => {
-            let path = cfg
-                .path
-                .clone()
-                .context("[[sink]] kind = \"jsonl\" needs path = \"...\"")?;
-            Box::new(JsonlSink::open(
-                path,
-                cfg.max_bytes,
-                cfg.rotate.as_deref().map(parse_duration).transpose()?,
-            )?)
-        }
-        "syslog" => Box::new(SyslogSink::new(
-            cfg.endpoint.as_deref().unwrap_or("unix:///dev/log"),
+    Ok(match cfg {
+        SinkConfig::Stdout(_) => Box::new(StdoutSink),
+        SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
+            c.path.clone(),
+            c.max_bytes,
+            c.rotate.as_deref().map(parse_duration).transpose()?,
         )?),
-        "http" => Box::new(HttpSink::new(cfg)?),
-        other => bail!("unknown [[sink]] kind {other:?}: use jsonl, stdout, syslog or http"),
+        SinkConfig::Syslog(c) => Box::new(SyslogSink::new(
+            c.endpoint.as_deref().unwrap_or("unix:///dev/log"),
+        )?),
+        SinkConfig::Http(c) => Box::new(HttpSink::new(c)?),
     })
 }
 
@@ -468,11 +431,8 @@ fn epoch_seconds(alert: &serde_json::Value) -> Option<String> {
 
 impl HttpSink {
     /// A sink for `cfg.endpoint`.
-    pub fn new(cfg: &SinkConfig) -> Result<Self> {
-        let url = cfg
-            .endpoint
-            .clone()
-            .context("[[sink]] kind = \"http\" needs endpoint = \"http(s)://...\"")?;
+    pub fn new(cfg: &HttpSinkConfig) -> Result<Self> {
+        let url = cfg.endpoint.clone();
         let format = cfg.format.clone().unwrap_or_else(|| "ndjson".into());
         if !["ndjson", "es-bulk", "splunk-hec"].contains(&format.as_str()) {
             bail!("http sink format {format:?}: use ndjson, es-bulk or splunk-hec");

@@ -470,3 +470,47 @@ fn idle_and_slow_admin_connections_are_timed_out_and_never_stall_detection() {
     assert!(daemon.term().success());
     assert_eq!(numbers(&[alerts]), once(1..=20));
 }
+
+#[test]
+fn source_and_sink_tables_refuse_unknown_keys_and_take_paths_relative_to_the_config() {
+    let s = setup(
+        "",
+        "[[sink]]\nkind = \"jsonl\"\npath = \"out/alerts.jsonl\"\n",
+    );
+    // The daemon runs elsewhere (the test's directory): relative paths follow the config.
+    s.edit_config(
+        &format!("paths = [\"{}/logs/access.log*\"]", p(s.dir.path())),
+        "paths = [\"logs/access.log*\"]",
+    );
+    s.hits(1..=3);
+    let daemon = Daemon::start(&s.config);
+    let alerts = s.path("out/alerts.jsonl");
+    wait_for("alerts beside the config", Duration::from_secs(30), || {
+        json_lines(&alerts).len() == 3
+    });
+    assert!(daemon.term().success());
+    // A typo in a sink table: refused, with its line and the key meant.
+    s.edit_config(
+        "path = \"out/alerts.jsonl\"",
+        "path = \"out/alerts.jsonl\"\nmax_byte = 1000",
+    );
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("max_byte"))
+        .unwrap()
+        + 1;
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", p(&s.config)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started anyway: {err}");
+    assert!(
+        err.contains(&format!(
+            "trawl.toml: line {line}: unknown field `max_byte`"
+        )) && err.contains("did you mean `max_bytes`?"),
+        "{err}"
+    );
+}
