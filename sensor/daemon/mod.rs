@@ -194,7 +194,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .into_iter()
         .enumerate()
         .map(|(i, src)| {
-            let p = prepare_source(&src, &data, i)
+            let p = prepare_source(&src, &data, i, &metrics)
                 .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind()))?;
             Ok((src, p))
         })
@@ -288,7 +288,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                         fresh = false;
                         let p = match &mut state {
                             Some(p) => p,
-                            None => state.insert(prepare_source(&src, &data, i)?),
+                            None => state.insert(prepare_source(&src, &data, i, &env.metrics)?),
                         };
                         run_source(&src, p, &env)
                     });
@@ -939,7 +939,12 @@ fn live_options(src: &PcapSource) -> Result<LiveOptions> {
     Ok(cfg)
 }
 
-fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepared> {
+fn prepare_source(
+    src: &SourceConfig,
+    data: &Path,
+    index: usize,
+    metrics: &Arc<Metrics>,
+) -> Result<Prepared> {
     use ingest::tail::{ReadFrom, TailConfig};
     if let Some(f) = src.format().filter(|f| *f != "auto") {
         f.parse::<LogFormat>()
@@ -965,9 +970,17 @@ fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepa
         }
         SourceConfig::Stdin(_) => {
             let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+            let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name("stdin-reader".into())
-                .spawn(move || stdin_reader(tx))?;
+                .spawn(move || {
+                    // Ends with the input; a panic is counted and reading goes on.
+                    let never = AtomicBool::new(false);
+                    let _ = supervise("stdin-reader", &metrics, &never, || {
+                        stdin_reader(&tx);
+                        Ok(())
+                    });
+                })?;
             Prepared::Stdin(rx, 0)
         }
         SourceConfig::Pcap(src) => {
@@ -1082,7 +1095,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
 
 /// Reads stdin in chunks of whole lines on its own thread (a blocking read must not hold up
 /// shutdown); ends the channel at end of input.
-fn stdin_reader(tx: SyncSender<Vec<u8>>) {
+fn stdin_reader(tx: &SyncSender<Vec<u8>>) {
     let mut stdin = std::io::stdin().lock();
     let mut chunk = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();

@@ -514,3 +514,71 @@ fn source_and_sink_tables_refuse_unknown_keys_and_take_paths_relative_to_the_con
         "{err}"
     );
 }
+
+#[test]
+fn a_second_update_on_the_same_data_directory_says_so_and_waits_for_the_first() {
+    let s = setup("", JSONL_SINK);
+    // A feed server that holds its first answer until the test lets it go.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (fetching_tx, fetching) = std::sync::mpsc::channel::<()>();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            if n == 0 {
+                let _ = fetching_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            }
+            let body = "slow.example\n";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!("{text}\n[[feed]]\nname = \"slow\"\nsource = \"http://127.0.0.1:{port}/feed\"\nformat = \"plain\"\nitype = \"fqdn\"\n"),
+    )
+    .unwrap();
+    let update = |log: &str| {
+        Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["update", "--force", "--config", p(&s.config)])
+            .env_remove("TRAWL_DATA")
+            .env_remove("TRAWL_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(s.path(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = update("first.stderr");
+    fetching
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the first update to fetch");
+    let mut second = update("second.stderr");
+    wait_for(
+        "the second update to say it waits",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(s.path("second.stderr"))
+                .unwrap()
+                .contains("another update is running")
+        },
+    );
+    assert!(second.try_wait().unwrap().is_none(), "it did not wait");
+    release.send(()).unwrap();
+    assert!(first.wait().unwrap().success());
+    assert!(
+        second.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(s.path("second.stderr")).unwrap()
+    );
+}
