@@ -78,6 +78,8 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             "trawl run needs a config: pass --config FILE (or create ./trawl.toml); see README.md"
         );
     };
+    // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
+    let (sources, sink_configs) = config::load(&path)?;
     let config_dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -109,8 +111,6 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             .unwrap_or(Duration::ZERO),
         reload_poll: Duration::from_secs(1),
     };
-    // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
-    let (sources, sink_configs) = config::load(&path)?;
     if sources.is_empty() {
         bail!(
             "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
@@ -775,7 +775,8 @@ fn deliver_spool(
                 }
                 metrics.sink(&name, |c| c.failures += 1);
                 metrics.health.degrade(&component, &format!("{error:#}"));
-                if closing.load(Ordering::SeqCst) {
+                // Stopping: three quick tries, then what is left waits for the next start.
+                let wait = if closing.load(Ordering::SeqCst) {
                     tries_closing += 1;
                     if tries_closing > 3 {
                         tracing::error!(
@@ -784,9 +785,12 @@ fn deliver_spool(
                         );
                         return Ok(());
                     }
-                }
-                tracing::warn!("sink {name}: {error:#} (retry in {backoff:?})");
-                std::thread::sleep(backoff);
+                    Duration::from_millis(200)
+                } else {
+                    backoff
+                };
+                tracing::warn!("sink {name}: {error:#} (retry in {wait:?})");
+                std::thread::sleep(wait);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }

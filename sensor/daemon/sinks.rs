@@ -174,8 +174,9 @@ impl JsonlSink {
         Ok(())
     }
 
-    /// Append `lines`, rotating between lines; returns the bytes of `lines` now in rotated
-    /// (closed, synced) files when it fails, with the current file's length before this write.
+    /// Append `lines` and sync, rotating between lines. On failure `done` holds the bytes of
+    /// `lines` already in rotated (synced) files and `base` the current file's length before
+    /// the rest was appended: what to cut back to.
     fn write_lines(&mut self, lines: &[u8], done: &mut usize, base: &mut u64) -> Result<()> {
         match self.max_bytes {
             None => self.append(lines)?,
