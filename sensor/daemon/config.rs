@@ -88,6 +88,19 @@ pub enum SinkConfig {
     Http(HttpSinkConfig),
 }
 
+/// What a sink's spool does when it is full (the sink has been failing for long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Refuse: the sources wait until the sink takes alerts again (nothing is lost, but every
+    /// sink waits).
+    #[default]
+    Block,
+    /// Drop the new alerts for this sink only (counted, shown on `/healthz`): the other sinks
+    /// go on.
+    Drop,
+}
+
 /// `kind = "jsonl"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +113,8 @@ pub struct JsonlSinkConfig {
     pub rotate: Option<String>,
     /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
     pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
 }
 
 /// `kind = "stdout"`.
@@ -108,6 +123,8 @@ pub struct JsonlSinkConfig {
 pub struct StdoutSinkConfig {
     /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
     pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
 }
 
 /// `kind = "syslog"`.
@@ -118,6 +135,8 @@ pub struct SyslogSinkConfig {
     pub endpoint: Option<String>,
     /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
     pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
 }
 
 /// `kind = "http"`.
@@ -138,6 +157,8 @@ pub struct HttpSinkConfig {
     pub batch: Option<usize>,
     /// Undelivered bytes kept in the spool while the endpoint is down (default 1 GiB).
     pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
     /// Request timeout in seconds (default 10).
     pub timeout: Option<u64>,
 }
@@ -153,13 +174,13 @@ impl SinkConfig {
         }
     }
 
-    /// `spool_max_bytes`, if set.
-    pub fn spool_max_bytes(&self) -> Option<u64> {
+    /// `spool_max_bytes` and `when_full`, if set.
+    pub fn spool(&self) -> (Option<u64>, Option<WhenFull>) {
         match self {
-            SinkConfig::Jsonl(c) => c.spool_max_bytes,
-            SinkConfig::Stdout(c) => c.spool_max_bytes,
-            SinkConfig::Syslog(c) => c.spool_max_bytes,
-            SinkConfig::Http(c) => c.spool_max_bytes,
+            SinkConfig::Jsonl(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Stdout(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Syslog(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Http(c) => (c.spool_max_bytes, c.when_full),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct SinkCounters {
     pub failures: u64,
     /// Alerts refused for good and moved to the dead-letter file.
     pub dead_letter: u64,
+    /// Alerts dropped for this sink because its spool was full (`when_full = "drop"`).
+    pub dropped: u64,
     /// Bytes spooled and not yet delivered.
     pub spool_bytes: u64,
 }
@@ -303,7 +305,7 @@ impl Metrics {
         {
             let sinks = lock(&self.sinks);
             type Field = fn(&SinkCounters) -> u64;
-            let per_sink: [(&str, &str, &str, Field); 4] = [
+            let per_sink: [(&str, &str, &str, Field); 5] = [
                 (
                     "trawl_sink_delivered_total",
                     "counter",
@@ -321,6 +323,12 @@ impl Metrics {
                     "counter",
                     "Alerts refused for good per sink, kept in its dead-letter file.",
                     |c| c.dead_letter,
+                ),
+                (
+                    "trawl_sink_dropped_total",
+                    "counter",
+                    "Alerts dropped per sink because its spool was full (when_full = drop).",
+                    |c| c.dropped,
                 ),
                 (
                     "trawl_sink_spool_bytes",

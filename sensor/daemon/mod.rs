@@ -33,6 +33,7 @@ use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
+use config::WhenFull;
 use config::{PcapSource, SourceConfig};
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
@@ -40,7 +41,7 @@ use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
 use metrics::{lock, Metrics};
 use sinks::{build_sink, parse_duration, Sink, SinkError};
-use spool::Spool;
+use spool::{Appended, Spool};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -117,21 +118,22 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             path.display()
         );
     }
-    let mut sinks: Vec<(Box<dyn Sink>, Spool)> = sink_configs
+    let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let sink = build_sink(c)?;
+            let (max, when_full) = c.spool();
             let spool = Spool::open(
                 &data.join("spool").join(format!("{}-{i}", c.kind())),
-                c.spool_max_bytes().unwrap_or(DEFAULT_SPOOL_MAX),
+                max.unwrap_or(DEFAULT_SPOOL_MAX),
             )?;
-            Ok((sink, spool))
+            Ok((sink, spool, when_full.unwrap_or_default()))
         })
         .collect::<Result<_>>()?;
     if sinks.is_empty() {
         let spool = Spool::open(&data.join("spool").join("stdout-0"), DEFAULT_SPOOL_MAX)?;
-        sinks.push((Box::new(sinks::StdoutSink), spool));
+        sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
     }
 
     // Bind the admin endpoint first: a port in use fails the start before anything runs.
@@ -204,13 +206,14 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     let closing = Arc::new(AtomicBool::new(false));
     let mut slots = Vec::new();
     let mut sink_threads = Vec::new();
-    for (i, (mut sink, spool)) in sinks.into_iter().enumerate() {
+    for (i, (mut sink, spool, when_full)) in sinks.into_iter().enumerate() {
         let spool = Arc::new(spool);
         let (wake_tx, wake_rx) = mpsc::sync_channel::<()>(1);
         let name = sink.name();
         slots.push(SinkSlot {
             name,
             spool: spool.clone(),
+            when_full,
             wake: wake_tx,
         });
         let metrics = metrics.clone();
@@ -574,14 +577,16 @@ fn reload_loop(
 struct SinkSlot {
     name: String,
     spool: Arc<Spool>,
+    when_full: WhenFull,
     wake: SyncSender<()>,
 }
 
-/// Append `lines` to every sink's spool. A spool that refuses (full, or its disk failing) is
-/// retried with backoff (100 ms doubling to 5 s): the sources wait (backpressure) instead of
-/// losing alerts. Once the daemon is stopping a spool gets three more tries; then the batch
-/// stays unacknowledged (read again after the restart). Spools that already took the batch
-/// are not written twice.
+/// Append `lines` to every sink's spool. A spool that refuses (its disk failing, or full with
+/// `when_full = "block"`) is retried with backoff (100 ms doubling to 5 s): the sources wait
+/// (backpressure) instead of losing alerts. A full spool with `when_full = "drop"` drops the
+/// lines for that sink only, counted. Once the daemon is stopping a spool gets three more
+/// tries; then the batch stays unacknowledged (read again after the restart). Spools that
+/// already took the batch are not written twice.
 fn spool_all(
     slots: &[SinkSlot],
     lines: &[u8],
@@ -594,26 +599,45 @@ fn spool_all(
     for slot in slots {
         let mut attempt = 0u32;
         let mut after_stop = 0;
-        let component = format!("sink {}", slot.name);
+        let component = format!("sink {} spool", slot.name);
         loop {
-            match slot.spool.append(lines) {
-                Ok(()) => break,
-                Err(e) => {
-                    metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-                    metrics.health.degrade(&component, &format!("{e:#}"));
-                    if stop.load(Ordering::Relaxed) {
-                        after_stop += 1;
-                        if after_stop > 3 {
-                            return Err(format!("sink {}: {e:#}", slot.name));
-                        }
-                    }
-                    attempt += 1;
-                    let wait =
-                        Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
-                    tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", slot.name);
-                    std::thread::sleep(wait);
+            let e = match slot.spool.append(lines) {
+                Ok(Appended::Written) => {
+                    metrics.health.recover(&component);
+                    break;
+                }
+                Ok(Appended::Full(pending)) if slot.when_full == WhenFull::Drop => {
+                    let n = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+                    metrics.sink(&slot.name, |c| c.dropped += n);
+                    metrics.health.degrade(
+                        &component,
+                        &format!("spool full ({pending} bytes undelivered): dropping new alerts"),
+                    );
+                    tracing::error!(
+                        "sink {}: spool full ({pending} bytes undelivered, spool_max_bytes = {}): {n} alert(s) dropped for this sink",
+                        slot.name,
+                        slot.spool.max_bytes()
+                    );
+                    break;
+                }
+                Ok(Appended::Full(pending)) => anyhow::anyhow!(
+                    "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
+                    slot.spool.max_bytes()
+                ),
+                Err(e) => e,
+            };
+            metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
+            metrics.health.degrade(&component, &format!("{e:#}"));
+            if stop.load(Ordering::Relaxed) {
+                after_stop += 1;
+                if after_stop > 3 {
+                    return Err(format!("sink {}: {e:#}", slot.name));
                 }
             }
+            attempt += 1;
+            let wait = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
+            tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", slot.name);
+            std::thread::sleep(wait);
         }
         let pending = slot.spool.pending_bytes();
         metrics.sink(&slot.name, |c| c.spool_bytes = pending);

@@ -4,7 +4,7 @@
 //! position in order and moves it on, so a slow or failing sink never holds up another one.
 
 use crate::data_files::{open_append, refusing_symlink, replace};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -20,6 +20,15 @@ pub struct Spool {
     /// The delivered position; held while the files change, so appends, reads and the
     /// clean-up after delivery never interleave.
     pos: Mutex<u64>,
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Written and synced.
+    Written,
+    /// Refused: this many bytes are undelivered and the append would pass the bound.
+    Full(u64),
 }
 
 /// Whole lines read from a spool, to deliver.
@@ -109,18 +118,15 @@ impl Spool {
     /// cut back, so the spool never holds half a line nor, after a retry, a line twice.
     /// Refused when the undelivered part would exceed the bound (an empty spool takes any one
     /// append whole, so a batch bigger than the bound cannot wedge the sink).
-    pub fn append(&self, lines: &[u8]) -> Result<()> {
+    pub fn append(&self, lines: &[u8]) -> Result<Appended> {
         if lines.is_empty() {
-            return Ok(());
+            return Ok(Appended::Written);
         }
         let pos = super::metrics::lock(&self.pos);
         let before = self.len();
         let pending = before.saturating_sub(*pos);
         if pending > 0 && pending + lines.len() as u64 > self.max_bytes {
-            bail!(
-                "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
-                self.max_bytes
-            );
+            return Ok(Appended::Full(pending));
         }
         let mut f = open_append(&self.file)?;
         if let Err(e) = f.write_all(lines).and_then(|()| f.sync_data()) {
@@ -133,7 +139,12 @@ impl Spool {
             }
             return Err(e).with_context(|| format!("appending to {}", self.file.display()));
         }
-        Ok(())
+        Ok(Appended::Written)
+    }
+
+    /// The bound on undelivered bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// The next whole lines to deliver from the position: at most `max_lines` lines and about
@@ -246,9 +257,9 @@ mod tests {
             "starts over empty"
         );
         // Bounded: a non-empty spool refuses what would exceed it.
-        spool.append(&[b'x'; 30]).unwrap();
+        assert_eq!(spool.append(&[b'x'; 30]).unwrap(), Appended::Written);
         spool.append(b"\n").unwrap();
-        assert!(spool.append(&[b'y'; 20]).is_err());
+        assert_eq!(spool.append(&[b'y'; 20]).unwrap(), Appended::Full(31));
         // A partial line (crash mid-append) is cut when the spool is opened again.
         std::fs::OpenOptions::new()
             .append(true)

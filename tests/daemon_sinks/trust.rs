@@ -582,3 +582,36 @@ fn a_second_update_on_the_same_data_directory_says_so_and_waits_for_the_first() 
         std::fs::read_to_string(s.path("second.stderr")).unwrap()
     );
 }
+
+#[test]
+fn a_sink_with_a_full_spool_and_when_full_drop_drops_its_own_alerts_and_stops_no_other() {
+    // Nothing listens on the HTTP endpoint: its spool fills up.
+    let http_port = free_port();
+    let s = setup(
+        "",
+        &format!(
+            r#"[[sink]]
+kind = "http"
+endpoint = "http://127.0.0.1:{http_port}/ingest"
+spool_max_bytes = 4000
+when_full = "drop"
+
+{JSONL_SINK}"#
+        ),
+    );
+    let daemon = Daemon::start(&s.config);
+    let alerts = s.path("alerts.jsonl");
+    for k in 0..6u64 {
+        s.hits(k * 10 + 1..=k * 10 + 10);
+        wait_for("the jsonl sink to keep up", Duration::from_secs(30), || {
+            json_lines(&alerts).len() as u64 == k * 10 + 10
+        });
+    }
+    let http_sink = format!("http:http://127.0.0.1:{http_port}/ingest");
+    let dropped = sink_metric(s.port, "dropped_total", &http_sink);
+    assert!((40..60).contains(&dropped), "dropped {dropped}");
+    let health = healthz(s.port);
+    assert!(health.contains("dropping new alerts"), "{health}");
+    assert!(daemon.term().success());
+    assert_eq!(numbers(&[alerts]), once(1..=60));
+}
