@@ -1,11 +1,11 @@
-//! Files trawl writes in its data directory and beside it: the writer lock (`DATA/.lock`) and
-//! appends and replacements that never follow a symlink.
+//! Files trawl writes in its data directory: the writer locks and appends and replacements
+//! that never follow a symlink.
 //!
-//! The lock is a Linux open-file-description lock on one byte of `DATA/.lock` per role, so the
-//! roles are independent: one `trawl run` per data directory (byte 0, held for the daemon's
-//! life) and one snapshot update at a time (byte 1, held by `trawl update` and by the daemon's
-//! own scheduled updates while they run). A lock ends with the process that holds it, even on
-//! `kill -9`: there is no stale lock file to clean up.
+//! The locks are `flock`s, one file per role so the roles are independent: one `trawl run` per
+//! data directory (`DATA/.lock`, held for the daemon's life) and one snapshot update at a time
+//! (`DATA/.update.lock`, held by `trawl update` and by the daemon's own scheduled updates while
+//! they run). A lock ends with the process that holds it, even on `kill -9`: there is no stale
+//! lock to clean up.
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
@@ -18,9 +18,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// `trawl run`: one daemon per data directory.
-    Daemon = 0,
+    Daemon,
     /// Publishing a snapshot (`trawl update`, the daemon's feed scheduler).
-    Update = 1,
+    Update,
+}
+
+impl Role {
+    fn file(self, data: &Path) -> PathBuf {
+        data.join(match self {
+            Role::Daemon => ".lock",
+            Role::Update => ".update.lock",
+        })
+    }
 }
 
 /// A held lock on a data directory; released when dropped (or when the process ends).
@@ -29,36 +38,29 @@ pub struct DataLock {
     _file: File,
 }
 
-fn lock_byte(file: &File, role: Role, wait: bool) -> std::io::Result<bool> {
-    // SAFETY: `flock` is plain data; zeroed is a valid value, the fields that matter are set.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = role as libc::off_t;
-    fl.l_len = 1;
-    let cmd = if wait {
-        libc::F_OFD_SETLKW
+/// `flock` the file, waiting or not; `false` when someone else holds it and we do not wait.
+fn flock(file: &File, wait: bool) -> std::io::Result<bool> {
+    let op = if wait {
+        libc::LOCK_EX
     } else {
-        libc::F_OFD_SETLK
+        libc::LOCK_EX | libc::LOCK_NB
     };
     loop {
-        // SAFETY: a valid descriptor and a pointer to a live, initialised `flock`.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
-        if rc == 0 {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
             return Ok(true);
         }
         let err = std::io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
             _ => return Err(err),
         }
     }
 }
 
 impl DataLock {
-    fn open(data: &Path) -> Result<File> {
-        let path = data.join(".lock");
+    fn open(path: &Path) -> Result<File> {
         OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -66,15 +68,16 @@ impl DataLock {
             .write(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(0o644)
-            .open(&path)
+            .open(path)
+            .map_err(|e| refusing_symlink(path, e))
             .with_context(|| format!("opening the lock file {}", path.display()))
     }
 
     /// Take `role` on `data` if nobody holds it; `None` when another process does.
     pub fn try_lock(data: &Path, role: Role) -> Result<Option<DataLock>> {
-        let file = Self::open(data)?;
-        let got = lock_byte(&file, role, false)
-            .with_context(|| format!("locking {}", data.join(".lock").display()))?;
+        let path = role.file(data);
+        let file = Self::open(&path)?;
+        let got = flock(&file, false).with_context(|| format!("locking {}", path.display()))?;
         Ok(got.then_some(DataLock { _file: file }))
     }
 
@@ -85,9 +88,9 @@ impl DataLock {
             return Ok(l);
         }
         on_wait();
-        let file = Self::open(data)?;
-        lock_byte(&file, role, true)
-            .with_context(|| format!("locking {}", data.join(".lock").display()))?;
+        let path = role.file(data);
+        let file = Self::open(&path)?;
+        flock(&file, true).with_context(|| format!("locking {}", path.display()))?;
         Ok(DataLock { _file: file })
     }
 }
