@@ -158,7 +158,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             let _update_lock = DataLock::lock(&data, Role::Update, || {
                 tracing::warn!("another update is running; waiting for it to finish")
             })?;
-            feeds::update::update(
+            let report = feeds::update::update(
                 &config,
                 &config_dir,
                 &data,
@@ -166,6 +166,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                 &feeds::NoProgress,
             )
             .context("first feed update")?;
+            record_feed_report(&metrics, &report);
             Snapshot::open_current(&data)?
         }
         Err(e) => return Err(e).context("loading the snapshot"),
@@ -471,6 +472,25 @@ fn raise_fd_limit() {
     }
 }
 
+/// Count and show on `/healthz` the feeds an update could not fetch (a later success clears
+/// them).
+fn record_feed_report(metrics: &Metrics, report: &feeds::update::UpdateReport) {
+    use feeds::update::FeedStatus;
+    for f in &report.feeds {
+        let component = format!("feed {}", f.name);
+        match &f.status {
+            FeedStatus::Failed { reason } => {
+                Metrics::bump(&metrics.feed_failures, &f.name);
+                metrics
+                    .health
+                    .degrade(&component, &format!("{reason} (previous entries kept)"));
+            }
+            FeedStatus::NotDue => {}
+            _ => metrics.health.recover(&component),
+        }
+    }
+}
+
 /// The feed scheduler: every `interval`, update the feeds that are due (holding the data
 /// directory's update lock), report each feed's failure on `/healthz` and in
 /// `trawl_feed_failures_total`, and have the new snapshot loaded.
@@ -483,7 +503,6 @@ fn schedule_feeds(
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<()> {
-    use feeds::update::FeedStatus;
     while !stop.load(Ordering::Relaxed) {
         sleep_unless(stop, interval);
         // Wait for an update running in another process, but stay stoppable.
@@ -505,19 +524,7 @@ fn schedule_feeds(
         ) {
             Ok(report) => {
                 metrics.health.recover("feeds");
-                for f in &report.feeds {
-                    let component = format!("feed {}", f.name);
-                    match &f.status {
-                        FeedStatus::Failed { reason } => {
-                            Metrics::bump(&metrics.feed_failures, &f.name);
-                            metrics
-                                .health
-                                .degrade(&component, &format!("{reason} (previous entries kept)"));
-                        }
-                        FeedStatus::NotDue => {}
-                        _ => metrics.health.recover(&component),
-                    }
-                }
+                record_feed_report(metrics, &report);
                 reload_now.store(true, Ordering::Relaxed);
             }
             Err(e) => {

@@ -615,3 +615,39 @@ when_full = "drop"
     assert!(daemon.term().success());
     assert_eq!(numbers(&[alerts]), once(1..=60));
 }
+
+#[test]
+fn a_feed_that_fails_its_scheduled_fetch_is_named_on_healthz_until_it_works_again() {
+    let s = setup("", JSONL_SINK);
+    s.edit_config(
+        "severity = \"high\"",
+        "severity = \"high\"\nrefresh = \"1s\"",
+    );
+    let daemon = Daemon::start(&s.config);
+    wait_for("the daemon", Duration::from_secs(30), || {
+        healthz(s.port).ends_with("\r\n\r\nok\n")
+    });
+    let feed = s.path("bad.txt");
+    std::fs::rename(&feed, s.path("bad.txt.away")).unwrap();
+    wait_for("the failed fetch counted", Duration::from_secs(30), || {
+        metric(s.port, "trawl_feed_failures_total{feed=\"bad\"}").unwrap_or(0) >= 1
+    });
+    let health = healthz(s.port);
+    assert!(
+        health.starts_with("HTTP/1.1 503") && health.contains("feed bad: "),
+        "{health}"
+    );
+    // Its previous entries still alert.
+    s.hits(1..=2);
+    let alerts = s.path("alerts.jsonl");
+    wait_for(
+        "alerts from the kept entries",
+        Duration::from_secs(30),
+        || json_lines(&alerts).len() == 2,
+    );
+    std::fs::rename(s.path("bad.txt.away"), &feed).unwrap();
+    wait_for("healthz ok again", Duration::from_secs(30), || {
+        healthz(s.port).ends_with("\r\n\r\nok\n")
+    });
+    assert!(daemon.term().success());
+}
