@@ -549,13 +549,13 @@ batch = 4
     });
     // One line at a time, each processed before the next is written (so every spool write
     // is one small alert) until the spool is full and refuses; then the rest at once.
-    let errors = || metric(s.port, "trawl_sink_errors_total").unwrap_or(0);
+    let refused = || http_get(s.port, "/healthz").contains(": spool full (");
     for n in 1..=60 {
         s.hits(n..=n);
         wait_for("the line to be processed", Duration::from_secs(30), || {
-            metric(s.port, "trawl_lines_total").unwrap_or(0) >= n || errors() > 0
+            metric(s.port, "trawl_alerts_total").unwrap_or(0) >= n || refused()
         });
-        if errors() > 0 {
+        if refused() {
             if n < 60 {
                 s.hits(n + 1..=60);
             }
@@ -570,7 +570,7 @@ batch = 4
             assert!(len <= 20000, "spool is {len} bytes, above spool_max_bytes");
             // Refused writes (spool full) are retried, not dropped: the batch stays
             // unacknowledged while the daemon waits (backpressure).
-            len > 0 && metric(s.port, "trawl_sink_errors_total").unwrap_or(0) > 0
+            len > 0 && refused()
         },
     );
     daemon.kill9();

@@ -40,7 +40,7 @@ pub struct Metrics {
     pub truncations: AtomicU64,
     /// Over-long lines cut by the tailers.
     pub lines_truncated: AtomicU64,
-    /// Alert batches a sink's spool refused (full or unwritable; retried, never dropped).
+    /// Sink failures, all sinks: failed deliveries and refused spool appends (each retried).
     pub sink_errors: AtomicU64,
     /// Snapshots loaded since start (the first counts).
     pub reloads: AtomicU64,
@@ -233,7 +233,7 @@ impl Metrics {
             ),
             (
                 "trawl_sink_errors_total",
-                "Alert batches a sink spool refused (retried).",
+                "Sink failures: failed deliveries and refused spool appends (retried).",
                 &self.sink_errors,
             ),
             ("trawl_reloads_total", "Snapshots loaded.", &self.reloads),

@@ -118,22 +118,32 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             path.display()
         );
     }
+    let spool_root = data.join("spool");
+    let mut spool_dirs = Vec::new();
     let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let sink = build_sink(c)?;
             let (max, when_full) = c.spool();
-            let spool = Spool::open(
-                &data.join("spool").join(format!("{}-{i}", c.kind())),
-                max.unwrap_or(DEFAULT_SPOOL_MAX),
-            )?;
+            let dir = spool_root.join(format!("{}-{i}", c.kind()));
+            let spool = Spool::open(&dir, max.unwrap_or(DEFAULT_SPOOL_MAX))?;
+            spool_dirs.push(dir);
             Ok((sink, spool, when_full.unwrap_or_default()))
         })
         .collect::<Result<_>>()?;
     if sinks.is_empty() {
-        let spool = Spool::open(&data.join("spool").join("stdout-0"), DEFAULT_SPOOL_MAX)?;
+        let dir = spool_root.join("stdout-0");
+        let spool = Spool::open(&dir, DEFAULT_SPOOL_MAX)?;
+        spool_dirs.push(dir);
         sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
+    }
+    for (dir, bytes) in spool::orphans(&spool_root, &spool_dirs) {
+        tracing::warn!(
+            "{} holds {bytes} bytes of alerts for a sink no longer configured there; \
+             they are not delivered (restore that [[sink]] in its place, or remove the directory)",
+            dir.display()
+        );
     }
 
     // Bind the admin endpoint first: a port in use fails the start before anything runs.
@@ -805,6 +815,7 @@ fn deliver_spool(
                     metrics.sink(&name, |c| c.delivered += count(&batch.lines[..done]));
                 }
                 metrics.sink(&name, |c| c.failures += 1);
+                metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
                 metrics.health.degrade(&component, &format!("{error:#}"));
                 // Stopping: three quick tries, then what is left waits for the next start.
                 let wait = if closing.load(Ordering::SeqCst) {

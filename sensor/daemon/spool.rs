@@ -78,6 +78,24 @@ pub fn cut_partial_line(path: &Path) -> Result<u64> {
     Ok(len - end)
 }
 
+/// Spools under `root` that no configured sink uses (`used`) and that still hold alerts: a
+/// sink removed from the config, or moved to another position, with alerts undelivered.
+pub fn orphans(root: &Path, used: &[PathBuf]) -> Vec<(PathBuf, u64)> {
+    let Ok(dirs) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, u64)> = dirs
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| !used.contains(d))
+        .filter_map(|d| {
+            let len = std::fs::metadata(d.join("spool.jsonl")).ok()?.len();
+            (len > 0).then_some((d, len))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 impl Spool {
     /// Open (create) the spool in `dir`, holding at most `max_bytes` undelivered.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool> {
@@ -269,5 +287,19 @@ mod tests {
             .unwrap();
         let spool = Spool::open(dir.path(), 40).unwrap();
         assert_eq!(spool.pending_bytes(), 31);
+    }
+
+    #[test]
+    fn spools_no_sink_uses_any_more_are_found_when_they_hold_alerts() {
+        let root = tempfile::tempdir().unwrap();
+        for (name, text) in [("jsonl-0", "a\n"), ("http-1", "b\n"), ("syslog-2", "")] {
+            let spool = Spool::open(&root.path().join(name), 1000).unwrap();
+            spool.append(text.as_bytes()).unwrap();
+        }
+        let used = [root.path().join("jsonl-0")];
+        assert_eq!(
+            orphans(root.path(), &used),
+            [(root.path().join("http-1"), 2)]
+        );
     }
 }
