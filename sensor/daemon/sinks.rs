@@ -294,6 +294,13 @@ fn syslog_transport(endpoint: &str) -> Result<SyslogTransport> {
     })
 }
 
+/// The OS error code at the root of `e`, if it is an I/O error.
+fn os_error(e: &anyhow::Error) -> Option<i32> {
+    e.root_cause()
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+}
+
 /// The host name for the HOSTNAME field: printable ASCII without spaces, at most 255 bytes
 /// (RFC 5424 §6.2.4), or `-`.
 fn syslog_hostname() -> String {
@@ -373,6 +380,9 @@ impl Sink for SyslogSink {
     }
     fn write(&mut self, lines: &[u8]) -> Result<(), SinkError> {
         let mut done = 0;
+        // Alerts too long for a datagram can never be sent: they go to the dead-letter file.
+        let mut too_long = Vec::new();
+        let mut first_too_long = None;
         for line in lines.split_inclusive(|&b| b == b'\n') {
             let text = line.strip_suffix(b"\n").unwrap_or(line);
             if !text.is_empty() {
@@ -382,21 +392,40 @@ impl Sink for SyslogSink {
                     // and send again once; a second failure is retried from the spool.
                     tracing::warn!("{e:#}; reconnecting");
                     self.transport = None;
-                    if let Err(error) = self.send(&msg) {
-                        self.transport = None;
-                        return Err(SinkError::Retry { done, error });
+                    match self.send(&msg) {
+                        Ok(()) => {}
+                        Err(e) if os_error(&e) == Some(libc::EMSGSIZE) => {
+                            first_too_long.get_or_insert(done);
+                            too_long.extend_from_slice(text);
+                            too_long.push(b'\n');
+                        }
+                        Err(error) => {
+                            self.transport = None;
+                            // Resend from the first refused alert: it must reach the
+                            // dead-letter file.
+                            let done = first_too_long.unwrap_or(done);
+                            return Err(SinkError::Retry { done, error });
+                        }
                     }
                 }
             }
             done += line.len();
         }
-        Ok(())
+        if too_long.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected {
+                lines: too_long,
+                reason: format!("too long for a datagram to {}", self.endpoint),
+            })
+        }
     }
 }
 
 /// Batched HTTP POST of alerts, `batch` alerts per POST, in order from the sink's spool.
-/// A transport error, `429` or a `5xx` is retried (with backoff, from the spool); any other
-/// `4xx` refuses the batch for good: it goes to the dead-letter file and what follows is sent.
+/// A transport error, a `5xx` or a `4xx` about the endpoint (see [`permanent_refusal`]) is
+/// retried (with backoff, from the spool); any other `4xx` refuses the batch for good: it goes
+/// to the dead-letter file and what follows is sent.
 /// Delivery is at-least-once: a crash between a successful POST and the spool position update
 /// re-sends that batch (Elasticsearch dedups it: every alert is created with an `_id` derived
 /// from its bytes, and a `409` on create counts as delivered).
@@ -581,10 +610,11 @@ impl HttpSink {
     }
 }
 
-/// An HTTP status that retrying the same request cannot change: a 4xx other than 408
-/// (request timeout) and 429 (too many requests).
+/// An HTTP status that refuses the batch itself, which retrying cannot change: a 4xx other
+/// than those about the endpoint or the moment (401/403 credentials, 404 wrong URL, 407
+/// proxy, 408 timeout, 429 rate limit), which are retried from the spool until fixed.
 fn permanent_refusal(code: u16) -> bool {
-    (400..500).contains(&code) && code != 408 && code != 429
+    (400..500).contains(&code) && ![401, 403, 404, 407, 408, 429].contains(&code)
 }
 
 impl Sink for HttpSink {
@@ -635,6 +665,38 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "{\"n\":2,\"pad\":\"xx\"}\n"
         );
+    }
+
+    #[test]
+    fn an_alert_too_long_for_a_datagram_is_refused_for_good_and_the_others_are_sent() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut s = SyslogSink::new(&format!("udp://{addr}")).unwrap();
+        let big = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(70_000));
+        let batch = format!("{{\"n\":1}}\n{big}{{\"n\":3}}\n");
+        match s.write(batch.as_bytes()) {
+            Err(SinkError::Rejected { lines, .. }) => assert_eq!(lines, big.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+        let mut buf = vec![0u8; 70_000];
+        for want in ["{\"n\":1}", "{\"n\":3}"] {
+            let n = server.recv(&mut buf).unwrap();
+            let msg = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(msg.ends_with(want), "{msg}");
+        }
+    }
+
+    #[test]
+    fn http_statuses_about_the_batch_are_final_those_about_the_endpoint_are_retried() {
+        for code in [400, 413, 422] {
+            assert!(permanent_refusal(code), "{code}");
+        }
+        for code in [200, 401, 403, 404, 407, 408, 429, 500, 503] {
+            assert!(!permanent_refusal(code), "{code}");
+        }
     }
 
     #[test]
