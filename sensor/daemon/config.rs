@@ -229,9 +229,11 @@ fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
         .span()
         .map(|s| s.start.min(text.len())..s.end.min(text.len()));
     // The span is the whole table for an unknown key: point at the key's own line.
+    // 1-based line of a byte offset (bytes: an offset inside a character cannot panic).
+    let line_of = |at: usize| bytecount_newlines(&text.as_bytes()[..at]) + 1;
     let key_line = unknown_name(&msg).and_then(|(key, _)| {
         let span = span.clone()?;
-        let first = text[..span.start].matches('\n').count() + 1;
+        let first = line_of(span.start);
         text.get(span)?
             .lines()
             .position(|l| {
@@ -241,10 +243,7 @@ fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
             })
             .map(|i| first + i)
     });
-    let line = key_line.or_else(|| {
-        span.as_ref()
-            .map(|s| text[..s.start].matches('\n').count() + 1)
-    });
+    let line = key_line.or_else(|| span.as_ref().map(|s| line_of(s.start)));
     if let Some(near) = nearest_suggestion(&msg) {
         msg.push_str(&format!("; did you mean `{near}`?"));
     }
@@ -252,6 +251,11 @@ fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
         Some(l) => format!("{}: line {l}: {msg}", path.display()),
         None => format!("{}: {msg}", path.display()),
     }
+}
+
+/// Newlines in `bytes`.
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// In serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"): `x` and
@@ -333,6 +337,20 @@ mod tests {
             err.contains("unknown field `colour`") && !err.contains("did you mean"),
             "{err}"
         );
+    }
+
+    proptest::proptest! {
+        // Whatever the text (broken TOML, odd keys, multi-byte characters), loading answers
+        // with tables or an error, never a panic.
+        #[test]
+        fn any_text_loads_or_fails_cleanly(
+            head in "[\\PC\n]{0,40}",
+            key in "[a-zé_ü\"=\\[\\] ]{1,12}",
+            tail in "[\\PC\n]{0,40}",
+        ) {
+            let text = format!("[[sink]]\nkind = \"jsonl\"\npath = \"a\"\n{head}\n{key} = 1\n{tail}");
+            let _ = load_text(&text);
+        }
     }
 
     #[test]
