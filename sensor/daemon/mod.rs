@@ -568,6 +568,8 @@ fn reload_loop(
         let now = std::fs::read_to_string(&pointer).unwrap_or_default();
         let forced = reload_now.swap(false, Ordering::Relaxed);
         if now == seen && !forced {
+            // The pointer names the snapshot in use (again, after a failed reload).
+            metrics.health.recover("snapshot");
             continue;
         }
         match Snapshot::open_current(data) {
@@ -583,9 +585,16 @@ fn reload_loop(
                     .store(indicators, Ordering::Relaxed);
                 metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "snapshot reloaded");
+                metrics.health.recover("snapshot");
                 seen = now;
             }
-            Err(e) => tracing::warn!("reload failed, keeping the current snapshot: {e:#}"),
+            Err(e) => {
+                tracing::warn!("reload failed, keeping the current snapshot: {e:#}");
+                metrics.health.degrade(
+                    "snapshot",
+                    &format!("reload failed, the previous one stays in use: {e:#}"),
+                );
+            }
         }
     }
 }

@@ -655,3 +655,32 @@ fn a_feed_that_fails_its_scheduled_fetch_is_named_on_healthz_until_it_works_agai
     });
     assert!(daemon.term().success());
 }
+
+#[test]
+fn a_snapshot_that_cannot_be_loaded_is_named_on_healthz_and_the_current_one_keeps_alerting() {
+    let s = setup("", JSONL_SINK);
+    let daemon = Daemon::start(&s.config);
+    wait_for("the daemon", Duration::from_secs(30), || {
+        healthz(s.port).ends_with("\r\n\r\nok\n")
+    });
+    let pointer = s.path("data/current");
+    let good = std::fs::read_to_string(&pointer).unwrap();
+    std::fs::write(&pointer, "999\n").unwrap();
+    wait_for(
+        "the failed reload on healthz",
+        Duration::from_secs(30),
+        || healthz(s.port).contains("snapshot: reload failed"),
+    );
+    s.hits(1..=2);
+    let alerts = s.path("alerts.jsonl");
+    wait_for(
+        "alerts from the snapshot in use",
+        Duration::from_secs(30),
+        || json_lines(&alerts).len() == 2,
+    );
+    std::fs::write(&pointer, good).unwrap();
+    wait_for("healthz ok again", Duration::from_secs(30), || {
+        healthz(s.port).ends_with("\r\n\r\nok\n")
+    });
+    assert!(daemon.term().success());
+}
