@@ -563,6 +563,8 @@ fn reload_loop(
 ) {
     let pointer = data.join("current");
     let mut seen = std::fs::read_to_string(&pointer).unwrap_or_default();
+    // The pointer whose snapshot last failed to load: retried, but logged once.
+    let mut failed: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(poll.min(Duration::from_millis(200)));
         let now = std::fs::read_to_string(&pointer).unwrap_or_default();
@@ -589,7 +591,10 @@ fn reload_loop(
                 seen = now;
             }
             Err(e) => {
-                tracing::warn!("reload failed, keeping the current snapshot: {e:#}");
+                if failed.as_ref() != Some(&now) || forced {
+                    tracing::warn!("reload failed, keeping the current snapshot: {e:#}");
+                    failed = Some(now);
+                }
                 metrics.health.degrade(
                     "snapshot",
                     &format!("reload failed, the previous one stays in use: {e:#}"),
