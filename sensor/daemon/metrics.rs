@@ -270,6 +270,11 @@ impl Metrics {
             "# HELP trawl_snapshot_indicators Indicators in the snapshot in use.\n# TYPE trawl_snapshot_indicators gauge\ntrawl_snapshot_indicators {}",
             self.snapshot_indicators.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            s,
+            "# HELP trawl_degraded_components Sources, sinks, feeds and workers /healthz names as degraded.\n# TYPE trawl_degraded_components gauge\ntrawl_degraded_components {}",
+            self.health.report().len()
+        );
         labelled(
             &mut s,
             "trawl_alerts_by_feed_total",

@@ -233,6 +233,7 @@ path = "{dir}/alerts.jsonl"
         health.contains(&format!("sink {full_sink}:")) && health.contains("No space left"),
         "{health}"
     );
+    assert_eq!(metric(s.port, "trawl_degraded_components"), Some(1));
     // Space returns: the sink goes on exactly where it stopped.
     std::fs::remove_file(&filler).unwrap();
     wait_for("the full sink to catch up", Duration::from_secs(30), || {
@@ -245,6 +246,7 @@ path = "{dir}/alerts.jsonl"
         healthz(s.port).ends_with("\r\n\r\nok\n")
     });
     assert_eq!(sink_metric(s.port, "spool_bytes", &full_sink), 0);
+    assert_eq!(metric(s.port, "trawl_degraded_components"), Some(0));
     assert!(daemon.term().success());
 }
 
