@@ -482,8 +482,11 @@ impl HttpSink {
             }
             None => None,
         };
+        // Redirects are not followed: a POST endpoint that moved is a configuration to fix
+        // (and the HTTP client panics on a redirect to a non-HTTP scheme).
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(cfg.timeout.unwrap_or(10)))
+            .redirects(0)
             .build();
         Ok(HttpSink {
             url,
@@ -559,6 +562,15 @@ impl HttpSink {
             }
             Err(e) => return Err(anyhow::anyhow!("POST {}: {e}", self.url).into()),
         };
+        if resp.status() >= 300 {
+            let to = resp.header("location").unwrap_or("nowhere").to_string();
+            return Err(anyhow::anyhow!(
+                "POST {} answered {} (to {to}): redirects are not followed, set endpoint to the final URL",
+                self.url,
+                resp.status()
+            )
+            .into());
+        }
         if self.format != "es-bulk" {
             return Ok(());
         }

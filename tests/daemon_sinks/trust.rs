@@ -686,3 +686,63 @@ fn a_snapshot_that_cannot_be_loaded_is_named_on_healthz_and_the_current_one_keep
     });
     assert!(daemon.term().success());
 }
+
+#[test]
+fn an_http_sink_redirected_to_file_fails_cleanly_and_the_other_sink_goes_on() {
+    // The endpoint answers every POST with a redirect to file:// (the HTTP client panicked).
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in http.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let _ = conn.write_all(
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let s = setup(
+        "",
+        &format!(
+            "[[sink]]\nkind = \"http\"\nendpoint = \"http://127.0.0.1:{http_port}/ingest\"\n\n{JSONL_SINK}"
+        ),
+    );
+    let daemon = Daemon::start(&s.config);
+    s.hits(1..=5);
+    let alerts = s.path("alerts.jsonl");
+    wait_for("the jsonl sink's alerts", Duration::from_secs(30), || {
+        json_lines(&alerts).len() == 5
+    });
+    let http_sink = format!("http:http://127.0.0.1:{http_port}/ingest");
+    wait_for(
+        "the redirect counted as a failure",
+        Duration::from_secs(30),
+        || sink_metric(s.port, "failures_total", &http_sink) >= 2,
+    );
+    assert_eq!(
+        metric(s.port, "trawl_worker_panics_total{worker=\"sink-0\"}"),
+        None,
+        "the sink panicked"
+    );
+    let health = healthz(s.port);
+    assert!(
+        health.contains(&format!("sink {http_sink}: POST"))
+            && health.contains("redirects are not followed"),
+        "{health}"
+    );
+    assert!(
+        sink_metric(s.port, "spool_bytes", &http_sink) > 0,
+        "kept for later"
+    );
+    assert!(daemon.term().success());
+}
