@@ -367,13 +367,6 @@ fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<Exi
     };
     let dir = data_dir(data, Some(&config));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // One update at a time per data directory (a daemon's scheduled updates included).
-    let _lock = crate::data_files::DataLock::lock(&dir, crate::data_files::Role::Update, || {
-        eprintln!(
-            "trawl: another update is running on {}; waiting for it to finish",
-            dir.display()
-        )
-    })?;
     let config_dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -382,6 +375,13 @@ fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<Exi
         force,
         ..Default::default()
     };
+    // One update at a time per data directory (a daemon's scheduled updates included).
+    let _lock = crate::data_files::DataLock::lock(&dir, crate::data_files::Role::Update, || {
+        eprintln!(
+            "trawl: another update is running on {}; waiting for it to finish",
+            dir.display()
+        )
+    })?;
     let progress = crate::progress::BarProgress::new(quiet);
     let report = feeds::update::update(&config, &config_dir, &dir, &opts, &progress)
         .context("updating feeds")?;
