@@ -380,6 +380,13 @@ fn update(
         allow_empty,
         ..Default::default()
     };
+    // One update at a time per data directory (a daemon's scheduled updates included).
+    let _lock = crate::data_files::DataLock::lock(&dir, crate::data_files::Role::Update, || {
+        eprintln!(
+            "trawl: another update is running on {}; waiting for it to finish",
+            dir.display()
+        )
+    })?;
     let progress = crate::progress::BarProgress::new(quiet);
     let report = feeds::update::update(&config, config.base_dir(), &dir, &opts, &progress)
         .context("updating feeds")?;

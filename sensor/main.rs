@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod correlate;
 mod daemon;
+mod data_files;
 mod demo_impl;
 mod generate;
 mod progress;

@@ -4,7 +4,14 @@ use ingest::packet::LiveStats;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Lock a mutex even if a thread panicked while holding it: the counters behind it stay
+/// usable (a worker that panicked is restarted, and its figures must keep moving).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Counters shared by every daemon thread.
 #[derive(Default)]
@@ -33,7 +40,7 @@ pub struct Metrics {
     pub truncations: AtomicU64,
     /// Over-long lines cut by the tailers.
     pub lines_truncated: AtomicU64,
-    /// Sink write failures (the batch is retried, never dropped).
+    /// Sink failures, all sinks: failed deliveries and refused spool appends (each retried).
     pub sink_errors: AtomicU64,
     /// Snapshots loaded since start (the first counts).
     pub reloads: AtomicU64,
@@ -47,6 +54,68 @@ pub struct Metrics {
     pub lag_by_source: Mutex<BTreeMap<usize, BTreeMap<String, u64>>>,
     /// Live capture counters per interface.
     pub captures: Mutex<BTreeMap<String, CaptureCounters>>,
+    /// Counters and spool size per sink (by sink name).
+    pub sinks: Mutex<BTreeMap<String, SinkCounters>>,
+    /// Panics caught per worker thread.
+    pub worker_panics: Mutex<BTreeMap<String, u64>>,
+    /// Restarts per worker thread (after a panic or an error).
+    pub worker_restarts: Mutex<BTreeMap<String, u64>>,
+    /// Failed fetches per feed (scheduled updates of the daemon).
+    pub feed_failures: Mutex<BTreeMap<String, u64>>,
+    /// What is degraded now, for `/healthz`.
+    pub health: Health,
+}
+
+/// Counters of one sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkCounters {
+    /// Alerts the sink took.
+    pub delivered: u64,
+    /// Failed deliveries (retried from the spool).
+    pub failures: u64,
+    /// Alerts refused for good and moved to the dead-letter file.
+    pub dead_letter: u64,
+    /// Alerts dropped for this sink because its spool was full (`when_full = "drop"`).
+    pub dropped: u64,
+    /// Bytes spooled and not yet delivered.
+    pub spool_bytes: u64,
+}
+
+/// Components (sources, sinks, feeds, workers) that are not working as they should, with why.
+#[derive(Default)]
+pub struct Health {
+    degraded: Mutex<BTreeMap<String, (String, Option<Instant>)>>,
+}
+
+impl Health {
+    /// Mark `component` degraded until [`Health::recover`].
+    pub fn degrade(&self, component: &str, reason: &str) {
+        lock(&self.degraded).insert(component.to_string(), (reason.to_string(), None));
+    }
+
+    /// Mark `component` degraded for `how_long` (an event such as a restart, not a state).
+    pub fn degrade_for(&self, component: &str, reason: &str, how_long: Duration) {
+        lock(&self.degraded).insert(
+            component.to_string(),
+            (reason.to_string(), Some(Instant::now() + how_long)),
+        );
+    }
+
+    /// `component` works again.
+    pub fn recover(&self, component: &str) {
+        let mut m = lock(&self.degraded);
+        if m.contains_key(component) {
+            m.remove(component);
+        }
+    }
+
+    /// What is degraded now: `component: reason` lines, sorted; empty when all is well.
+    pub fn report(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut m = lock(&self.degraded);
+        m.retain(|_, (_, until)| until.is_none_or(|u| u > now));
+        m.iter().map(|(c, (r, _))| format!("{c}: {r}")).collect()
+    }
 }
 
 /// Live counters of one interface (cumulative since the daemon started, across re-opens).
@@ -91,7 +160,8 @@ impl Metrics {
         self.packet_decode_errors
             .fetch_add(decode_errors, Ordering::Relaxed);
         self.drops.fetch_add(kernel + ifdrop, Ordering::Relaxed);
-        if let Ok(mut m) = self.captures.lock() {
+        {
+            let mut m = lock(&self.captures);
             let c = m.entry(iface.to_string()).or_default();
             c.packets += packets;
             c.bytes += bytes;
@@ -104,9 +174,20 @@ impl Metrics {
 
     /// Count a capture error on `iface`.
     pub fn capture_error(&self, iface: &str) {
-        if let Ok(mut m) = self.captures.lock() {
-            m.entry(iface.to_string()).or_default().errors += 1;
-        }
+        lock(&self.captures)
+            .entry(iface.to_string())
+            .or_default()
+            .errors += 1;
+    }
+
+    /// Count one for `key` in a labelled counter.
+    pub fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
+        *lock(map).entry(key.to_string()).or_default() += 1;
+    }
+
+    /// Update the counters of sink `name`.
+    pub fn sink(&self, name: &str, f: impl FnOnce(&mut SinkCounters)) {
+        f(lock(&self.sinks).entry(name.to_string()).or_default());
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -152,7 +233,7 @@ impl Metrics {
             ),
             (
                 "trawl_sink_errors_total",
-                "Sink write failures (retried).",
+                "Sink failures: failed deliveries and refused spool appends (retried).",
                 &self.sink_errors,
             ),
             ("trawl_reloads_total", "Snapshots loaded.", &self.reloads),
@@ -189,25 +270,95 @@ impl Metrics {
             "# HELP trawl_snapshot_indicators Indicators in the snapshot in use.\n# TYPE trawl_snapshot_indicators gauge\ntrawl_snapshot_indicators {}",
             self.snapshot_indicators.load(Ordering::Relaxed)
         );
-        let _ = writeln!(s, "# HELP trawl_alerts_by_feed_total Alerts by feed.\n# TYPE trawl_alerts_by_feed_total counter");
-        if let Ok(m) = self.alerts_by_feed.lock() {
-            for (feed, n) in m.iter() {
-                let _ = writeln!(
-                    s,
-                    "trawl_alerts_by_feed_total{{feed=\"{}\"}} {n}",
-                    escape(feed)
-                );
+        let _ = writeln!(
+            s,
+            "# HELP trawl_degraded_components Sources, sinks, feeds and workers /healthz names as degraded.\n# TYPE trawl_degraded_components gauge\ntrawl_degraded_components {}",
+            self.health.report().len()
+        );
+        labelled(
+            &mut s,
+            "trawl_alerts_by_feed_total",
+            "counter",
+            "Alerts by feed.",
+            "feed",
+            &lock(&self.alerts_by_feed),
+        );
+        labelled(
+            &mut s,
+            "trawl_feed_failures_total",
+            "counter",
+            "Failed scheduled fetches per feed (previous entries kept).",
+            "feed",
+            &lock(&self.feed_failures),
+        );
+        labelled(
+            &mut s,
+            "trawl_worker_panics_total",
+            "counter",
+            "Panics caught per daemon worker (the worker is restarted).",
+            "worker",
+            &lock(&self.worker_panics),
+        );
+        labelled(
+            &mut s,
+            "trawl_worker_restarts_total",
+            "counter",
+            "Worker restarts after a panic or an error.",
+            "worker",
+            &lock(&self.worker_restarts),
+        );
+        {
+            let sinks = lock(&self.sinks);
+            type Field = fn(&SinkCounters) -> u64;
+            let per_sink: [(&str, &str, &str, Field); 5] = [
+                (
+                    "trawl_sink_delivered_total",
+                    "counter",
+                    "Alerts delivered per sink.",
+                    |c| c.delivered,
+                ),
+                (
+                    "trawl_sink_failures_total",
+                    "counter",
+                    "Failed deliveries per sink (retried from its spool).",
+                    |c| c.failures,
+                ),
+                (
+                    "trawl_sink_dead_letter_total",
+                    "counter",
+                    "Alerts refused for good per sink, kept in its dead-letter file.",
+                    |c| c.dead_letter,
+                ),
+                (
+                    "trawl_sink_dropped_total",
+                    "counter",
+                    "Alerts dropped per sink because its spool was full (when_full = drop).",
+                    |c| c.dropped,
+                ),
+                (
+                    "trawl_sink_spool_bytes",
+                    "gauge",
+                    "Bytes spooled and not yet delivered per sink.",
+                    |c| c.spool_bytes,
+                ),
+            ];
+            for (name, kind, help, field) in per_sink {
+                let values: BTreeMap<String, u64> =
+                    sinks.iter().map(|(k, c)| (k.clone(), field(c))).collect();
+                labelled(&mut s, name, kind, help, "sink", &values);
             }
         }
         let _ = writeln!(s, "# HELP trawl_file_lag_bytes Bytes not yet read per tailed file.\n# TYPE trawl_file_lag_bytes gauge");
-        if let Ok(m) = self.lag_by_source.lock() {
+        {
+            let m = lock(&self.lag_by_source);
             let files: BTreeMap<&String, u64> =
                 m.values().flatten().map(|(f, n)| (f, *n)).collect();
             for (file, n) in files {
                 let _ = writeln!(s, "trawl_file_lag_bytes{{file=\"{}\"}} {n}", escape(file));
             }
         }
-        if let Ok(m) = self.captures.lock() {
+        {
+            let m = lock(&self.captures);
             type Field = fn(&CaptureCounters) -> u64;
             let per_iface: [(&str, &str, Field); 6] = [
                 (
@@ -249,6 +400,21 @@ impl Metrics {
             }
         }
         s
+    }
+}
+
+/// One labelled metric family: HELP, TYPE and a sample per key.
+fn labelled(
+    s: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<String, u64>,
+) {
+    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (k, n) in values {
+        let _ = writeln!(s, "{name}{{{label}=\"{}\"}} {n}", escape(k));
     }
 }
 

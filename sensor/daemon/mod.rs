@@ -9,15 +9,23 @@
 //!   answer before acknowledging them all (`ack_many`: one checkpoint write), so a crash never
 //!   skips a line; pcap sources match what was captured every 200 ms (or 4096 observations)
 //!   and publish libpcap's packet, byte and drop counters as they go;
-//! * the sink thread: suppression, then every sink, durably, in order; a failing sink is
-//!   retried with backoff until it works (backpressure) or the daemon stops;
+//! * the sink dispatcher: suppression, then the alerts are appended to every sink's own
+//!   durable spool (`spool.rs`) and the source answered; one thread per sink delivers its
+//!   spool in order, retrying with backoff, so a failing sink never holds up the others;
 //! * a reload thread: watches `data/current` (new snapshots from the scheduler, from `trawl
 //!   update` in another process, or SIGHUP) and swaps the snapshot with `ArcSwap` between batches;
 //! * a feed scheduler thread running `feeds::update` when a feed's `refresh` is due;
 //! * tokio for the admin endpoint (`/metrics`, `/healthz`) and signals.
+//!
+//! Every worker runs under [`supervise::supervise`]: a panic or an error is logged, counted,
+//! shown on `/healthz` and the worker restarted.
 
+pub mod admin;
+pub mod config;
 pub mod metrics;
 pub mod sinks;
+pub mod spool;
+pub mod supervise;
 pub mod suppress;
 
 use crate::alert::AlertContext;
@@ -25,13 +33,15 @@ use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
+use config::WhenFull;
+use config::{PcapSource, SourceConfig};
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
 use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
-use metrics::Metrics;
-use serde::Deserialize;
-use sinks::{build_sink, parse_duration, Sink, SinkConfig};
+use metrics::{lock, Metrics};
+use sinks::{build_sink, parse_duration, Sink, SinkError};
+use spool::{Appended, Spool};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -40,30 +50,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use supervise::{fault, supervise};
 use suppress::Suppressor;
 
-/// One `[[source]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// `file`, `pcap` or `stdin`.
-    pub kind: String,
-    /// file: globs; list rotated names too (`access.log*`).
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// file/stdin: log format or `auto`.
-    pub format: Option<String>,
-    /// file: `beginning` (default) or `end` for files first seen.
-    pub read_from: Option<String>,
-    /// pcap: interface.
-    pub interface: Option<String>,
-    /// pcap: BPF filter.
-    pub bpf: Option<String>,
-    /// pcap: snap length.
-    pub snaplen: Option<i32>,
-    /// pcap: promiscuous mode (default true).
-    pub promisc: Option<bool>,
-}
+use crate::data_files::{DataLock, Role};
 
 /// Daemon options read from `[sensor]` (beyond name and data).
 #[derive(Debug, Clone)]
@@ -76,7 +66,7 @@ pub struct DaemonOptions {
     pub reload_poll: Duration,
 }
 
-/// What the sink thread receives: alert lines and where to answer once they are durable.
+/// What the sink dispatcher receives: alert lines and where to answer once they are spooled.
 struct SinkJob {
     lines: Vec<u8>,
     done: Option<SyncSender<Result<(), String>>>,
@@ -89,6 +79,8 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             "trawl run needs a config: pass --config FILE (or create ./trawl.toml); see README.md"
         );
     };
+    // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
+    let (sources, sink_configs) = config::load(&path)?;
     let config_dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -101,6 +93,14 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         Some(&config),
     );
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let _daemon_lock = DataLock::try_lock(&data, Role::Daemon)?.with_context(|| {
+        format!(
+            "another trawl run is already using the data directory {}: one daemon per data \
+             directory (stop it, or give this one its own [sensor] data)",
+            data.display()
+        )
+    })?;
+    raise_fd_limit();
     let opts = DaemonOptions {
         metrics_addr: config.sensor.metrics.clone(),
         suppress: config
@@ -112,37 +112,38 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             .unwrap_or(Duration::ZERO),
         reload_poll: Duration::from_secs(1),
     };
-    let sources: Vec<SourceConfig> = config
-        .sources
-        .iter()
-        .map(|t| {
-            toml::Value::Table(t.clone())
-                .try_into::<SourceConfig>()
-                .context("in a [[source]] table")
-        })
-        .collect::<Result<_>>()?;
-    let sink_configs: Vec<SinkConfig> = config
-        .sinks
-        .iter()
-        .map(|t| {
-            toml::Value::Table(t.clone())
-                .try_into::<SinkConfig>()
-                .context("in a [[sink]] table")
-        })
-        .collect::<Result<_>>()?;
     if sources.is_empty() {
         bail!(
             "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
             path.display()
         );
     }
-    let mut sinks: Vec<Box<dyn Sink>> = sink_configs
+    let spool_root = data.join("spool");
+    let mut spool_dirs = Vec::new();
+    let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
         .iter()
         .enumerate()
-        .map(|(i, c)| build_sink(c, &data.join("spool"), i))
+        .map(|(i, c)| {
+            let sink = build_sink(c)?;
+            let (max, when_full) = c.spool();
+            let dir = spool_root.join(format!("{}-{i}", c.kind()));
+            let spool = Spool::open(&dir, max.unwrap_or(DEFAULT_SPOOL_MAX))?;
+            spool_dirs.push(dir);
+            Ok((sink, spool, when_full.unwrap_or_default()))
+        })
         .collect::<Result<_>>()?;
     if sinks.is_empty() {
-        sinks.push(Box::new(sinks::StdoutSink));
+        let dir = spool_root.join("stdout-0");
+        let spool = Spool::open(&dir, DEFAULT_SPOOL_MAX)?;
+        spool_dirs.push(dir);
+        sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
+    }
+    for (dir, bytes) in spool::orphans(&spool_root, &spool_dirs) {
+        tracing::warn!(
+            "{} holds {bytes} bytes of alerts for a sink no longer configured there; \
+             they are not delivered (restore that [[sink]] in its place, or remove the directory)",
+            dir.display()
+        );
     }
 
     // Bind the admin endpoint first: a port in use fails the start before anything runs.
@@ -164,7 +165,10 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                 "no snapshot yet in {}: updating feeds first",
                 data.display()
             );
-            feeds::update::update(
+            let _update_lock = DataLock::lock(&data, Role::Update, || {
+                tracing::warn!("another update is running; waiting for it to finish")
+            })?;
+            let report = feeds::update::update(
                 &config,
                 &config_dir,
                 &data,
@@ -172,6 +176,7 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                 &feeds::NoProgress,
             )
             .context("first feed update")?;
+            record_feed_report(&metrics, &report);
             Snapshot::open_current(&data)?
         }
         Err(e) => return Err(e).context("loading the snapshot"),
@@ -202,21 +207,67 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .into_iter()
         .enumerate()
         .map(|(i, src)| {
-            let p = prepare_source(&src, &data, i)
-                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind))?;
+            let p = prepare_source(&src, &data, i, &metrics)
+                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind()))?;
             Ok((src, p))
         })
         .collect::<Result<_>>()?;
 
-    // Sink thread.
+    // Sinks: the dispatcher spools, one thread per sink delivers.
+    let closing = Arc::new(AtomicBool::new(false));
+    let mut slots = Vec::new();
+    let mut sink_threads = Vec::new();
+    for (i, (mut sink, spool, when_full)) in sinks.into_iter().enumerate() {
+        let spool = Arc::new(spool);
+        let (wake_tx, wake_rx) = mpsc::sync_channel::<()>(1);
+        let name = sink.name();
+        slots.push(SinkSlot {
+            name,
+            spool: spool.clone(),
+            when_full,
+            wake: wake_tx,
+        });
+        let metrics = metrics.clone();
+        let closing = closing.clone();
+        let worker = format!("sink-{i}");
+        sink_threads.push(
+            std::thread::Builder::new()
+                .name(worker.clone())
+                .spawn(move || {
+                    let r = supervise(&worker, &metrics, &closing, || {
+                        deliver_spool(sink.as_mut(), &spool, &wake_rx, &metrics, &closing)
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("sink {}: {e:#}", sink.name());
+                    }
+                    if let Err(e) = sink.close() {
+                        tracing::error!("closing sink {}: {e:#}", sink.name());
+                    }
+                })?,
+        );
+    }
     {
         let metrics = metrics.clone();
         let window = opts.suppress;
         let stop = stop.clone();
+        let closing = closing.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("sinks".into())
-                .spawn(move || sink_loop(sink_rx, sinks, window, &metrics, &stop))?,
+                .spawn(move || {
+                    let mut suppressor = (!window.is_zero()).then(|| Suppressor::new(window));
+                    let never = AtomicBool::new(false);
+                    let r = supervise("sinks", &metrics, &never, || {
+                        dispatch(&sink_rx, &slots, &mut suppressor, &metrics, &stop)
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("{e:#}");
+                    }
+                    closing.store(true, Ordering::SeqCst);
+                    for slot in &slots {
+                        let _ = slot.wake.try_send(());
+                    }
+                })?,
         );
     }
     // Sources. When every source has ended (stdin at end of input) the daemon stops.
@@ -234,12 +285,29 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         };
         let live_sources = live_sources.clone();
         let source_failed = source_failed.clone();
+        let data = data.clone();
+        let worker = format!("source-{i}");
         source_threads.push(
             std::thread::Builder::new()
-                .name(format!("source-{i}-{}", src.kind))
+                .name(format!("source-{i}-{}", src.kind()))
                 .spawn(move || {
-                    if let Err(e) = run_source(&src, prepared, &env) {
-                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind);
+                    // A restarted file or pcap source is opened afresh (from its checkpoints:
+                    // what was not acknowledged is read again); stdin goes on where it was.
+                    let mut state = Some(prepared);
+                    let mut fresh = true;
+                    let r = supervise(&worker, &env.metrics, &env.stop, || {
+                        if !fresh && !matches!(state, Some(Prepared::Stdin(..))) {
+                            state = None;
+                        }
+                        fresh = false;
+                        let p = match &mut state {
+                            Some(p) => p,
+                            None => state.insert(prepare_source(&src, &data, i, &env.metrics)?),
+                        };
+                        run_source(&src, p, &env)
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind());
                         source_failed.store(true, Ordering::Relaxed);
                     }
                     drop(env);
@@ -259,14 +327,20 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
             std::thread::Builder::new()
                 .name("reload".into())
                 .spawn(move || {
-                    reload_loop(
-                        &data,
-                        &current,
-                        &metrics,
-                        &stop,
-                        &reload_now,
-                        opts.reload_poll,
-                    )
+                    let r = supervise("reload", &metrics, &stop, || {
+                        reload_loop(
+                            &data,
+                            &current,
+                            &metrics,
+                            &stop,
+                            &reload_now,
+                            opts.reload_poll,
+                        );
+                        Ok(())
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("{e:#}");
+                    }
                 })?,
         );
     }
@@ -289,25 +363,24 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         let reload_now = reload_now.clone();
         let data = data.clone();
         let config = config.clone();
+        let metrics = metrics.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("feeds".into())
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        sleep_unless(&stop, interval);
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        match feeds::update::update(
+                    let r = supervise("feeds", &metrics, &stop, || {
+                        schedule_feeds(
                             &config,
                             &config_dir,
                             &data,
-                            &feeds::update::UpdateOptions::default(),
-                            &feeds::NoProgress,
-                        ) {
-                            Ok(_) => reload_now.store(true, Ordering::Relaxed),
-                            Err(e) => tracing::warn!("scheduled feed update: {e:#}"),
-                        }
+                            interval,
+                            &reload_now,
+                            &metrics,
+                            &stop,
+                        )
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("{e:#}");
                     }
                 })?,
         );
@@ -318,14 +391,22 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        if let Some(listener) = admin {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!("admin endpoint on http://{addr}/metrics");
+        let admin = match admin {
+            Some(listener) => {
+                let listener = Arc::new(tokio::net::TcpListener::from_std(listener)?);
+                if let Ok(addr) = listener.local_addr() {
+                    tracing::info!("admin endpoint on http://{addr}/metrics");
+                }
+                Some(listener)
             }
-            let metrics = metrics.clone();
-            tokio::spawn(async move { admin_server(listener, metrics).await });
-        }
+            None => None,
+        };
+        let spawn_admin = || {
+            admin
+                .clone()
+                .map(|l| tokio::spawn(admin::serve(l, metrics.clone())))
+        };
+        let mut admin_task = spawn_admin();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -338,6 +419,22 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
                     if live_sources.load(Ordering::SeqCst) == 0 {
                         tracing::info!("every source has ended");
                         break;
+                    }
+                    // The admin endpoint is a worker too: if it ever ends, count and restart it.
+                    if admin_task.as_ref().is_some_and(|t| t.is_finished()) {
+                        if let Some(task) = admin_task.take() {
+                            let why = match task.await {
+                                Err(e) if e.is_panic() => {
+                                    Metrics::bump(&metrics.worker_panics, "admin");
+                                    supervise::panic_message(e.into_panic().as_ref())
+                                }
+                                Err(e) => e.to_string(),
+                                Ok(()) => "ended".into(),
+                            };
+                            tracing::error!("admin endpoint: {why}; restarting it");
+                            Metrics::bump(&metrics.worker_restarts, "admin");
+                        }
+                        admin_task = spawn_admin();
                     }
                 }
                 _ = hup.recv() => {
@@ -356,6 +453,9 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     for t in threads {
         let _ = t.join();
     }
+    for t in sink_threads {
+        let _ = t.join();
+    }
     Ok(if source_failed.load(Ordering::Relaxed) {
         ExitCode::FAILURE
     } else {
@@ -363,48 +463,93 @@ pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
     })
 }
 
+/// Bytes a sink's spool holds undelivered at most, unless `spool_max_bytes` says otherwise.
+const DEFAULT_SPOOL_MAX: u64 = 1 << 30;
+
+/// Raise the soft limit on open files to the hard one: the admin endpoint's connections are
+/// capped, but files, sockets and snapshots must never run short because of a low default.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a pointer to a live `rlimit`.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Count and show on `/healthz` the feeds an update could not fetch (a later success clears
+/// them).
+fn record_feed_report(metrics: &Metrics, report: &feeds::update::UpdateReport) {
+    use feeds::update::FeedStatus;
+    for f in &report.feeds {
+        let component = format!("feed {}", f.name);
+        match &f.status {
+            FeedStatus::Failed { reason } => {
+                Metrics::bump(&metrics.feed_failures, &f.name);
+                metrics
+                    .health
+                    .degrade(&component, &format!("{reason} (previous entries kept)"));
+            }
+            FeedStatus::NotDue => {}
+            _ => metrics.health.recover(&component),
+        }
+    }
+}
+
+/// The feed scheduler: every `interval`, update the feeds that are due (holding the data
+/// directory's update lock), report each feed's failure on `/healthz` and in
+/// `trawl_feed_failures_total`, and have the new snapshot loaded.
+fn schedule_feeds(
+    config: &feeds::config::Config,
+    config_dir: &Path,
+    data: &Path,
+    interval: Duration,
+    reload_now: &AtomicBool,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        sleep_unless(stop, interval);
+        // Wait for an update running in another process, but stay stoppable.
+        let _lock = loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if let Some(l) = DataLock::try_lock(data, Role::Update)? {
+                break l;
+            }
+            sleep_unless(stop, Duration::from_millis(200));
+        };
+        match feeds::update::update(
+            config,
+            config_dir,
+            data,
+            &feeds::update::UpdateOptions::default(),
+            &feeds::NoProgress,
+        ) {
+            Ok(report) => {
+                metrics.health.recover("feeds");
+                record_feed_report(metrics, &report);
+                reload_now.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!("scheduled feed update: {e:#}");
+                metrics.health.degrade("feeds", &format!("{e:#}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let until = Instant::now() + total;
     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-async fn admin_server(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            // Read the whole request head (it may arrive in several segments): closing with
-            // unread bytes would make the kernel reset the connection under the response.
-            let mut buf = [0u8; 4096];
-            let mut n = 0;
-            while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                match sock.read(&mut buf[n..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => n += k,
-                }
-            }
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let path = req.split_whitespace().nth(1).unwrap_or("/");
-            let (status, ctype, body) = match path {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                _ => (
-                    "404 Not Found",
-                    "text/plain",
-                    "try /metrics or /healthz\n".to_string(),
-                ),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
     }
 }
 
@@ -418,11 +563,15 @@ fn reload_loop(
 ) {
     let pointer = data.join("current");
     let mut seen = std::fs::read_to_string(&pointer).unwrap_or_default();
+    // The pointer whose snapshot last failed to load: retried, but logged once.
+    let mut failed: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(poll.min(Duration::from_millis(200)));
         let now = std::fs::read_to_string(&pointer).unwrap_or_default();
         let forced = reload_now.swap(false, Ordering::Relaxed);
         if now == seen && !forced {
+            // The pointer names the snapshot in use (again, after a failed reload).
+            metrics.health.recover("snapshot");
             continue;
         }
         match Snapshot::open_current(data) {
@@ -438,54 +587,106 @@ fn reload_loop(
                     .store(indicators, Ordering::Relaxed);
                 metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "snapshot reloaded");
+                metrics.health.recover("snapshot");
                 seen = now;
             }
-            Err(e) => tracing::warn!("reload failed, keeping the current snapshot: {e:#}"),
+            Err(e) => {
+                if failed.as_ref() != Some(&now) || forced {
+                    tracing::warn!("reload failed, keeping the current snapshot: {e:#}");
+                    failed = Some(now);
+                }
+                metrics.health.degrade(
+                    "snapshot",
+                    &format!("reload failed, the previous one stays in use: {e:#}"),
+                );
+            }
         }
     }
 }
 
-fn sink_loop(
-    rx: Receiver<SinkJob>,
-    mut sinks: Vec<Box<dyn Sink>>,
-    window: Duration,
+/// A sink as the dispatcher sees it: its spool, and how to wake its delivery thread.
+struct SinkSlot {
+    name: String,
+    spool: Arc<Spool>,
+    when_full: WhenFull,
+    wake: SyncSender<()>,
+}
+
+/// Append `lines` to every sink's spool. A spool that refuses (its disk failing, or full with
+/// `when_full = "block"`) is retried with backoff (100 ms doubling to 5 s): the sources wait
+/// (backpressure) instead of losing alerts. A full spool with `when_full = "drop"` drops the
+/// lines for that sink only, counted. Once the daemon is stopping a spool gets three more
+/// tries; then the batch stays unacknowledged (read again after the restart). Spools that
+/// already took the batch are not written twice.
+fn spool_all(
+    slots: &[SinkSlot],
+    lines: &[u8],
     metrics: &Metrics,
     stop: &AtomicBool,
-) {
-    let mut suppressor = (!window.is_zero()).then(|| Suppressor::new(window));
-    // A failing sink is retried with backoff (100 ms doubling to 5 s) until it takes the
-    // alerts: the sources wait (backpressure) instead of losing them. Once the daemon is
-    // stopping a sink gets three more tries; then the batch stays unacknowledged (read again
-    // after the restart). Sinks that already took the batch are not written twice.
-    let write_all = |sinks: &mut Vec<Box<dyn Sink>>, lines: &[u8]| -> Result<(), String> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        for s in sinks.iter_mut() {
-            let mut attempt = 0u32;
-            let mut after_stop = 0;
-            loop {
-                match s.write(lines) {
-                    Ok(()) => break,
-                    Err(e) => {
-                        metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-                        if stop.load(Ordering::Relaxed) {
-                            after_stop += 1;
-                            if after_stop > 3 {
-                                return Err(format!("sink {}: {e:#}", s.name()));
-                            }
-                        }
-                        attempt += 1;
-                        let wait = Duration::from_millis(100 << attempt.min(6))
-                            .min(Duration::from_secs(5));
-                        tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", s.name());
-                        std::thread::sleep(wait);
-                    }
+) -> Result<(), String> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    for slot in slots {
+        let mut attempt = 0u32;
+        let mut after_stop = 0;
+        let component = format!("sink {} spool", slot.name);
+        loop {
+            let e = match slot.spool.append(lines) {
+                Ok(Appended::Written) => {
+                    metrics.health.recover(&component);
+                    break;
+                }
+                Ok(Appended::Full(pending)) if slot.when_full == WhenFull::Drop => {
+                    let n = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+                    metrics.sink(&slot.name, |c| c.dropped += n);
+                    metrics.health.degrade(
+                        &component,
+                        &format!("spool full ({pending} bytes undelivered): dropping new alerts"),
+                    );
+                    tracing::error!(
+                        "sink {}: spool full ({pending} bytes undelivered, spool_max_bytes = {}): {n} alert(s) dropped for this sink",
+                        slot.name,
+                        slot.spool.max_bytes()
+                    );
+                    break;
+                }
+                Ok(Appended::Full(pending)) => anyhow::anyhow!(
+                    "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
+                    slot.spool.max_bytes()
+                ),
+                Err(e) => e,
+            };
+            metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
+            metrics.health.degrade(&component, &format!("{e:#}"));
+            if stop.load(Ordering::Relaxed) {
+                after_stop += 1;
+                if after_stop > 3 {
+                    return Err(format!("sink {}: {e:#}", slot.name));
                 }
             }
+            attempt += 1;
+            let wait = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
+            tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", slot.name);
+            std::thread::sleep(wait);
         }
-        Ok(())
-    };
+        let pending = slot.spool.pending_bytes();
+        metrics.sink(&slot.name, |c| c.spool_bytes = pending);
+        let _ = slot.wake.try_send(());
+    }
+    Ok(())
+}
+
+/// The sink dispatcher: suppression, then every sink's spool; answers each job once its
+/// alerts are spooled. Returns when every source is gone, after writing what suppression
+/// still holds.
+fn dispatch(
+    rx: &Receiver<SinkJob>,
+    slots: &[SinkSlot],
+    suppressor: &mut Option<Suppressor>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<()> {
     let mut emit = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -518,7 +719,10 @@ fn sink_loop(
                     }
                 };
                 let n = lines.iter().filter(|&&b| b == b'\n').count() as u64;
-                let result = write_all(&mut sinks, &lines);
+                if cfg!(debug_assertions) {
+                    fault::inject("sinks-job");
+                }
+                let result = spool_all(slots, &lines, metrics, stop);
                 if result.is_ok() {
                     metrics.alerts.fetch_add(n, Ordering::Relaxed);
                 }
@@ -536,7 +740,7 @@ fn sink_loop(
                 for v in &expired {
                     crate::scan::write_json_line(&mut out, v);
                 }
-                match write_all(&mut sinks, &out) {
+                match spool_all(slots, &out, metrics, stop) {
                     Ok(()) => {
                         metrics
                             .alerts
@@ -546,21 +750,15 @@ fn sink_loop(
                 }
             }
         }
-        for s in sinks.iter_mut() {
-            if let Err(e) = s.tick() {
-                tracing::warn!("sink {}: {e:#}", s.name());
-            }
-        }
     }
-    // Shutdown: what suppression still holds is written with its count, then every sink is
-    // flushed and closed.
+    // Shutdown: what suppression still holds is written with its count.
     if let Some(sup) = suppressor.as_mut() {
         let mut out = Vec::new();
         let held = sup.drain();
         for v in &held {
             crate::scan::write_json_line(&mut out, v);
         }
-        match write_all(&mut sinks, &out) {
+        match spool_all(slots, &out, metrics, stop) {
             Ok(()) => {
                 metrics
                     .alerts
@@ -569,9 +767,88 @@ fn sink_loop(
             Err(e) => tracing::error!("{e}"),
         }
     }
-    for s in sinks.iter_mut() {
-        if let Err(e) = s.close() {
-            tracing::error!("closing sink {}: {e:#}", s.name());
+    Ok(())
+}
+
+/// A sink's delivery thread: hand its spool to the sink in order, moving the spool position
+/// on by what the sink took; a failure is retried with backoff (100 ms doubling to 5 s), a
+/// refusal for good goes to the dead-letter file. Returns once `closing` is set and the
+/// spool is delivered (or after three more failed tries: the rest stays spooled for the next
+/// start).
+fn deliver_spool(
+    sink: &mut dyn Sink,
+    spool: &Spool,
+    wake: &Receiver<()>,
+    metrics: &Metrics,
+    closing: &AtomicBool,
+) -> Result<()> {
+    let name = sink.name();
+    let component = format!("sink {name}");
+    let mut backoff = Duration::from_millis(100);
+    let mut tries_closing = 0;
+    let count = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
+    loop {
+        let pending = spool.pending_bytes();
+        metrics.sink(&name, |c| c.spool_bytes = pending);
+        let Some(batch) = spool.next_batch(sink.batch_lines(), sinks::MAX_WRITE_BYTES)? else {
+            if closing.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let _ = wake.recv_timeout(Duration::from_millis(200));
+            if let Err(e) = sink.tick() {
+                tracing::warn!("sink {name}: {e:#}");
+                metrics.health.degrade(&component, &format!("{e:#}"));
+            }
+            continue;
+        };
+        match sink.write(&batch.lines) {
+            Ok(()) => {
+                spool.consume(&batch, batch.lines.len())?;
+                metrics.sink(&name, |c| c.delivered += batch.count as u64);
+                metrics.health.recover(&component);
+                backoff = Duration::from_millis(100);
+            }
+            Err(SinkError::Rejected { lines, reason }) => {
+                let path = spool.reject(&lines)?;
+                let refused = count(&lines);
+                tracing::warn!(
+                    "sink {name}: {refused} alert(s) refused for good ({reason}); kept in {}",
+                    path.display()
+                );
+                spool.consume(&batch, batch.lines.len())?;
+                metrics.sink(&name, |c| {
+                    c.dead_letter += refused;
+                    c.delivered += (batch.count as u64).saturating_sub(refused);
+                });
+                metrics.health.recover(&component);
+            }
+            Err(SinkError::Retry { done, error }) => {
+                let done = done.min(batch.lines.len());
+                if done > 0 {
+                    spool.consume(&batch, done)?;
+                    metrics.sink(&name, |c| c.delivered += count(&batch.lines[..done]));
+                }
+                metrics.sink(&name, |c| c.failures += 1);
+                metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
+                metrics.health.degrade(&component, &format!("{error:#}"));
+                // Stopping: three quick tries, then what is left waits for the next start.
+                let wait = if closing.load(Ordering::SeqCst) {
+                    tries_closing += 1;
+                    if tries_closing > 3 {
+                        tracing::error!(
+                            "sink {name}: {error:#}; stopping with {} bytes spooled (delivered at the next start)",
+                            spool.pending_bytes()
+                        );
+                        return Ok(());
+                    }
+                    Duration::from_millis(200)
+                } else {
+                    backoff
+                };
+                tracing::warn!("sink {name}: {error:#} (retry in {wait:?})");
+                std::thread::sleep(wait);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -632,7 +909,8 @@ impl SourceEnv {
                 }
             }
         }
-        if let Ok(mut m) = self.metrics.alerts_by_feed.lock() {
+        {
+            let mut m = lock(&self.metrics.alerts_by_feed);
             for (feed, n) in by_feed {
                 *m.entry(feed).or_default() += n;
             }
@@ -674,7 +952,8 @@ impl SourceEnv {
         self.metrics
             .parse_failures
             .fetch_add(stats.failures(), Ordering::Relaxed);
-        if let Ok(mut m) = self.metrics.alerts_by_feed.lock() {
+        {
+            let mut m = lock(&self.metrics.alerts_by_feed);
             for (feed, n) in &stats.alerts_by_feed {
                 *m.entry(feed.clone()).or_default() += n;
             }
@@ -703,11 +982,13 @@ fn file_head(path: &Path) -> Vec<u8> {
 /// A source opened before the daemon starts.
 enum Prepared {
     File(Box<Tailer>),
-    Stdin,
-    Pcap(Box<LiveCapture>, LiveOptions),
+    /// Chunks of whole lines from the stdin reader thread.
+    Stdin(Receiver<Vec<u8>>, u64),
+    /// `None` once handed to the capture loop.
+    Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
-fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
+fn live_options(src: &PcapSource) -> Result<LiveOptions> {
     let Some(interface) = src.interface.as_deref() else {
         bail!("kind = \"pcap\" needs interface = \"eth0\"");
     };
@@ -718,14 +999,19 @@ fn live_options(src: &SourceConfig) -> Result<LiveOptions> {
     Ok(cfg)
 }
 
-fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepared> {
+fn prepare_source(
+    src: &SourceConfig,
+    data: &Path,
+    index: usize,
+    metrics: &Arc<Metrics>,
+) -> Result<Prepared> {
     use ingest::tail::{ReadFrom, TailConfig};
-    if let Some(f) = src.format.as_deref().filter(|f| *f != "auto") {
+    if let Some(f) = src.format().filter(|f| *f != "auto") {
         f.parse::<LogFormat>()
             .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
     }
-    Ok(match src.kind.as_str() {
-        "file" => {
+    Ok(match src {
+        SourceConfig::File(src) => {
             if src.paths.is_empty() {
                 bail!("kind = \"file\" needs paths = [\"/var/log/...\"]");
             }
@@ -742,22 +1028,35 @@ fn prepare_source(src: &SourceConfig, data: &Path, index: usize) -> Result<Prepa
                 Tailer::new(cfg).context("starting the file tailer")?,
             ))
         }
-        "stdin" => Prepared::Stdin,
-        "pcap" => {
+        SourceConfig::Stdin(_) => {
+            let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name("stdin-reader".into())
+                .spawn(move || {
+                    // Ends with the input; a panic is counted and reading goes on.
+                    let never = AtomicBool::new(false);
+                    let _ = supervise("stdin-reader", &metrics, &never, || {
+                        stdin_reader(&tx);
+                        Ok(())
+                    });
+                })?;
+            Prepared::Stdin(rx, 0)
+        }
+        SourceConfig::Pcap(src) => {
             let opts = live_options(src)?;
             let cap = LiveCapture::open(opts.clone())
                 .with_context(|| format!("opening interface {}", opts.iface))?;
-            Prepared::Pcap(Box::new(cap), opts)
+            Prepared::Pcap(Some(Box::new(cap)), opts)
         }
-        other => bail!("unknown kind {other:?}: use file, pcap or stdin"),
     })
 }
 
-fn run_source(src: &SourceConfig, prepared: Prepared, env: &SourceEnv) -> Result<()> {
+fn run_source(src: &SourceConfig, prepared: &mut Prepared, env: &SourceEnv) -> Result<()> {
     match prepared {
-        Prepared::File(tailer) => run_file_source(src, *tailer, env),
-        Prepared::Stdin => run_stdin_source(src, env),
-        Prepared::Pcap(cap, opts) => run_pcap_source(*cap, opts, env),
+        Prepared::File(tailer) => run_file_source(src, tailer, env),
+        Prepared::Stdin(rx, offset) => run_stdin_source(src, rx, offset, env),
+        Prepared::Pcap(cap, opts) => run_pcap_source(cap.take(), opts, env),
     }
 }
 
@@ -765,7 +1064,7 @@ fn run_source(src: &SourceConfig, prepared: Prepared, env: &SourceEnv) -> Result
 const GROUP_BATCHES: usize = 8;
 const GROUP_BYTES: usize = 8 << 20;
 
-fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> Result<()> {
+fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> Result<()> {
     let mut parsers: HashMap<Fingerprint, (Box<dyn LineParser>, bool)> = HashMap::new();
     let mut last_stats = Instant::now();
     let mut counted = (0u64, 0u64, 0u64);
@@ -801,7 +1100,7 @@ fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> R
                         } else {
                             head
                         };
-                        let format = log_format(src.format.as_deref(), &head)?;
+                        let format = log_format(src.format(), &head)?;
                         let parser = parser_for(format, &head, None)?;
                         e.insert((parser, format == LogFormat::Raw))
                     }
@@ -814,6 +1113,9 @@ fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> R
                     &batch.bytes,
                     batch.offset,
                 ));
+            }
+            if cfg!(debug_assertions) {
+                fault::inject(&format!("source-{}-batch", env.index));
             }
             env.deliver(alerts)?;
             let ids: Vec<BatchId> = batches.iter().map(|b| b.id).collect();
@@ -839,9 +1141,7 @@ fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> R
                 .iter()
                 .map(|f| (f.path.to_string_lossy().into_owned(), f.lag_bytes))
                 .collect();
-            if let Ok(mut l) = m.lag_by_source.lock() {
-                l.insert(env.index, lag);
-            }
+            lock(&m.lag_by_source).insert(env.index, lag);
             // Forget the parsers of files no longer open (months of rotations).
             if parsers.len() > stats.files.len() + 16 {
                 let open: std::collections::HashSet<Fingerprint> =
@@ -855,7 +1155,7 @@ fn run_file_source(src: &SourceConfig, mut tailer: Tailer, env: &SourceEnv) -> R
 
 /// Reads stdin in chunks of whole lines on its own thread (a blocking read must not hold up
 /// shutdown); ends the channel at end of input.
-fn stdin_reader(tx: SyncSender<Vec<u8>>) {
+fn stdin_reader(tx: &SyncSender<Vec<u8>>) {
     let mut stdin = std::io::stdin().lock();
     let mut chunk = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
@@ -892,12 +1192,12 @@ fn stdin_reader(tx: SyncSender<Vec<u8>>) {
     }
 }
 
-fn run_stdin_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
-    std::thread::Builder::new()
-        .name("stdin-reader".into())
-        .spawn(move || stdin_reader(tx))?;
-    let mut offset = 0u64;
+fn run_stdin_source(
+    src: &SourceConfig,
+    rx: &Receiver<Vec<u8>>,
+    offset: &mut u64,
+    env: &SourceEnv,
+) -> Result<()> {
     let mut parser: Option<(Box<dyn LineParser>, bool)> = None;
     while !env.stop.load(Ordering::Relaxed) {
         let buf = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -909,14 +1209,14 @@ fn run_stdin_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
             }
         };
         if parser.is_none() {
-            let format = log_format(src.format.as_deref(), &buf)?;
+            let format = log_format(src.format(), &buf)?;
             parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &parser {
-            let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, offset);
+            let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
             env.deliver(alerts)?;
         }
-        offset += buf.len() as u64;
+        *offset += buf.len() as u64;
     }
     Ok(())
 }
@@ -924,9 +1224,14 @@ fn run_stdin_source(src: &SourceConfig, env: &SourceEnv) -> Result<()> {
 /// Observations held before matching: at most this many, or 200 ms' worth.
 const PCAP_BATCH: usize = 4096;
 
-fn run_pcap_source(cap: LiveCapture, opts: LiveOptions, env: &SourceEnv) -> Result<()> {
+fn run_pcap_source(
+    cap: Option<Box<LiveCapture>>,
+    opts: &LiveOptions,
+    env: &SourceEnv,
+) -> Result<()> {
     let iface = opts.iface.clone();
-    let mut cap = Some(cap);
+    let component = format!("source {} (pcap {iface})", env.index);
+    let mut cap = cap.map(|c| *c);
     let mut pending: Vec<ingest::Observation<'static>> = Vec::new();
     while !env.stop.load(Ordering::Relaxed) {
         let mut c = match cap.take() {
@@ -934,10 +1239,14 @@ fn run_pcap_source(cap: LiveCapture, opts: LiveOptions, env: &SourceEnv) -> Resu
             None => match LiveCapture::open(opts.clone()) {
                 Ok(c) => {
                     tracing::info!("capture on {iface} re-opened");
+                    env.metrics.health.recover(&component);
                     c
                 }
                 Err(e) => {
                     tracing::warn!("re-opening {iface}: {e}");
+                    env.metrics
+                        .health
+                        .degrade(&component, &format!("re-opening: {e}"));
                     sleep_unless(&env.stop, Duration::from_secs(1));
                     continue;
                 }
@@ -967,6 +1276,7 @@ fn run_pcap_source(cap: LiveCapture, opts: LiveOptions, env: &SourceEnv) -> Resu
             }
             Err(e) => {
                 env.metrics.capture_error(&iface);
+                env.metrics.health.degrade(&component, &format!("{e}"));
                 tracing::error!("capture on {iface}: {e}; re-opening");
                 sleep_unless(&env.stop, Duration::from_secs(1));
             }

@@ -1,55 +1,57 @@
 //! Alert sinks of the daemon: jsonl file (rotation), stdout, syslog (RFC 5424), HTTP (batched
-//! POST with retries and a bounded on-disk spool).
+//! POST).
 //!
-//! A sink's `write` returns only once the alerts are durable in the sink's sense (written and
-//! flushed to the file, sent on the socket, POSTed or spooled to disk and fsynced): the daemon
-//! checkpoints the input position after every sink has returned, so no alert is lost on a crash.
+//! Each sink runs on its own thread and is fed from its own durable spool (`spool.rs`): a
+//! sink's `write` returns once the alerts are delivered in the sink's sense (written and synced
+//! to the file, sent on the socket, POSTed), and the spool position moves on only then, by the
+//! whole lines the sink reports as taken, so a failure never loses nor repeats an alert.
 
+use super::config::{HttpSinkConfig, SinkConfig};
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-/// One `[[sink]]` table of trawl.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
-    /// `jsonl`, `stdout`, `syslog` or `http`.
-    pub kind: String,
-    /// jsonl: the file alerts are appended to.
-    pub path: Option<PathBuf>,
-    /// jsonl: rotate when the file reaches this many bytes (e.g. 104857600).
-    pub max_bytes: Option<u64>,
-    /// jsonl: rotate after this long (`1h`, `1d`).
-    pub rotate: Option<String>,
-    /// syslog: `udp://host:514`, `tcp://host:601` or `unix:///dev/log`; http: the URL.
-    pub endpoint: Option<String>,
-    /// http: `ndjson` (default), `es-bulk` (Elasticsearch `_bulk`) or `splunk-hec`.
-    pub format: Option<String>,
-    /// http: name of the environment variable holding the token (`Authorization` header:
-    /// `Bearer` for ndjson/es-bulk, `Splunk` for splunk-hec).
-    pub token_env: Option<String>,
-    /// http: `Authorization` scheme before the token (default `Bearer`, `Splunk` for
-    /// splunk-hec; e.g. `ApiKey` for an Elasticsearch API key).
-    pub auth_scheme: Option<String>,
-    /// http: alerts per POST (default 500).
-    pub batch: Option<usize>,
-    /// http: maximum bytes spooled on disk while the endpoint is down (default 1 GiB).
-    pub spool_max_bytes: Option<u64>,
-    /// http: request timeout in seconds (default 10).
-    pub timeout: Option<u64>,
+/// Why a sink did not take a whole batch.
+#[derive(Debug)]
+pub enum SinkError {
+    /// Failed for now (disk full, endpoint down): retried later. The first `done` bytes of
+    /// the batch (whole lines) were delivered before the failure and are not sent again.
+    Retry {
+        /// Bytes of the batch delivered before the failure.
+        done: usize,
+        /// What failed.
+        error: anyhow::Error,
+    },
+    /// The destination refused these lines for good (the rest of the batch was delivered):
+    /// they go to the sink's dead-letter file instead of blocking what follows.
+    Rejected {
+        /// The refused alert lines, each ending in `\n`.
+        lines: Vec<u8>,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<anyhow::Error> for SinkError {
+    fn from(error: anyhow::Error) -> Self {
+        SinkError::Retry { done: 0, error }
+    }
 }
 
 /// An alert destination.
 pub trait Sink: Send {
     /// Human name for logs and metrics (`jsonl:/var/log/trawl/alerts.jsonl`).
     fn name(&self) -> String;
-    /// Deliver JSON lines (each ending in `\n`); durable when this returns Ok.
-    fn write(&mut self, lines: &[u8]) -> Result<()>;
-    /// Periodic work (retries of spooled data, time-based rotation).
+    /// Alerts handed to one `write` at most.
+    fn batch_lines(&self) -> usize {
+        500
+    }
+    /// Deliver JSON lines (each ending in `\n`); delivered (durable for files) when Ok.
+    fn write(&mut self, lines: &[u8]) -> Result<(), SinkError>;
+    /// Periodic work (time-based rotation).
     fn tick(&mut self) -> Result<()> {
         Ok(())
     }
@@ -77,29 +79,20 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Build the sink a table describes; `spool_dir` is where HTTP sinks keep undelivered alerts.
-pub fn build_sink(cfg: &SinkConfig, spool_dir: &Path, index: usize) -> Result<Box<dyn Sink>> {
-    Ok(match cfg.kind.as_str() {
-        "stdout" => Box::new(StdoutSink),
-        "jsonl" => {
-            let path = cfg
-                .path
-                .clone()
-                .context("[[sink]] kind = \"jsonl\" needs path = \"...\"")?;
-            Box::new(JsonlSink::open(
-                path,
-                cfg.max_bytes,
-                cfg.rotate.as_deref().map(parse_duration).transpose()?,
-            )?)
-        }
-        "syslog" => Box::new(SyslogSink::connect(
-            cfg.endpoint.as_deref().unwrap_or("unix:///dev/log"),
+/// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
+/// host down or not resolving) still starts: it fails its writes, which are retried.
+pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>> {
+    Ok(match cfg {
+        SinkConfig::Stdout(_) => Box::new(StdoutSink),
+        SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
+            c.path.clone(),
+            c.max_bytes,
+            c.rotate.as_deref().map(parse_duration).transpose()?,
         )?),
-        "http" => Box::new(HttpSink::new(
-            cfg,
-            &spool_dir.join(format!("http-{index}")),
+        SinkConfig::Syslog(c) => Box::new(SyslogSink::new(
+            c.endpoint.as_deref().unwrap_or("unix:///dev/log"),
         )?),
-        other => bail!("unknown [[sink]] kind {other:?}: use jsonl, stdout, syslog or http"),
+        SinkConfig::Http(c) => Box::new(HttpSink::new(c)?),
     })
 }
 
@@ -110,10 +103,11 @@ impl Sink for StdoutSink {
     fn name(&self) -> String {
         "stdout".into()
     }
-    fn write(&mut self, lines: &[u8]) -> Result<()> {
+    fn write(&mut self, lines: &[u8]) -> Result<(), SinkError> {
         let mut out = std::io::stdout().lock();
-        out.write_all(lines)?;
-        out.flush()?;
+        out.write_all(lines)
+            .and_then(|()| out.flush())
+            .context("writing to stdout")?;
         Ok(())
     }
 }
@@ -129,16 +123,17 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
-    /// Open (append) the file, creating its directory.
+    /// Open (append) the file, creating its directory; a symlink in its place is refused, and
+    /// an unfinished last line (a crash mid-write; not delivered, so it is written again) cut.
     pub fn open(path: PathBuf, max_bytes: Option<u64>, max_age: Option<Duration>) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let cut = super::spool::cut_partial_line(&path)?;
+        if cut > 0 {
+            tracing::warn!("{}: cut {cut} bytes of a partial line", path.display());
+        }
+        let file = crate::data_files::open_append(&path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(JsonlSink {
             path,
@@ -178,16 +173,11 @@ impl JsonlSink {
         self.size += bytes.len() as u64;
         Ok(())
     }
-}
 
-impl Sink for JsonlSink {
-    fn name(&self) -> String {
-        format!("jsonl:{}", self.path.display())
-    }
-    fn write(&mut self, lines: &[u8]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
+    /// Append `lines` and sync, rotating between lines. On failure `done` holds the bytes of
+    /// `lines` already in rotated (synced) files and `base` the current file's length before
+    /// the rest was appended: what to cut back to.
+    fn write_lines(&mut self, lines: &[u8], done: &mut usize, base: &mut u64) -> Result<()> {
         match self.max_bytes {
             None => self.append(lines)?,
             Some(max) => {
@@ -204,8 +194,12 @@ impl Sink for JsonlSink {
                     }
                     if take == 0 {
                         if self.size > 0 {
-                            self.file.sync_data().ok();
+                            self.file
+                                .sync_data()
+                                .with_context(|| format!("writing {}", self.path.display()))?;
                             self.rotate()?;
+                            *done = lines.len() - rest.len();
+                            *base = 0;
                             continue;
                         }
                         // One alert larger than max_bytes: it gets a file of its own.
@@ -222,7 +216,33 @@ impl Sink for JsonlSink {
         }
         self.file
             .sync_data()
-            .with_context(|| format!("writing {}", self.path.display()))?;
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+impl Sink for JsonlSink {
+    fn name(&self) -> String {
+        format!("jsonl:{}", self.path.display())
+    }
+    fn write(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut done = 0;
+        let mut base = self.size;
+        if let Err(error) = self.write_lines(lines, &mut done, &mut base) {
+            // Disk full or another write error: cut what this write added to the current file
+            // (never leave half a line, never keep what will be written again on the retry).
+            let undo = self.file.set_len(base).and_then(|()| self.file.sync_data());
+            match undo {
+                Ok(()) => self.size = base,
+                Err(u) => tracing::error!(
+                    "{}: cutting a failed write: {u} (cut again at the next start)",
+                    self.path.display()
+                ),
+            }
+            return Err(SinkError::Retry { done, error });
+        }
         Ok(())
     }
     fn tick(&mut self) -> Result<()> {
@@ -245,7 +265,8 @@ enum SyslogTransport {
 /// RFC 5424 syslog; each alert's JSON is the MSG. TCP uses octet-counting framing (RFC 6587).
 pub struct SyslogSink {
     endpoint: String,
-    transport: SyslogTransport,
+    /// Connected on first use and again after a failure.
+    transport: Option<SyslogTransport>,
     hostname: String,
 }
 
@@ -273,6 +294,13 @@ fn syslog_transport(endpoint: &str) -> Result<SyslogTransport> {
     })
 }
 
+/// The OS error code at the root of `e`, if it is an I/O error.
+fn os_error(e: &anyhow::Error) -> Option<i32> {
+    e.root_cause()
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+}
+
 /// The host name for the HOSTNAME field: printable ASCII without spaces, at most 255 bytes
 /// (RFC 5424 §6.2.4), or `-`.
 fn syslog_hostname() -> String {
@@ -293,11 +321,20 @@ fn syslog_hostname() -> String {
 }
 
 impl SyslogSink {
-    /// Connect to `udp://host:port`, `tcp://host:port` or `unix:///path`.
-    pub fn connect(endpoint: &str) -> Result<Self> {
+    /// A sink for `udp://host:port`, `tcp://host:port` or `unix:///path` (checked now,
+    /// connected at the first write).
+    pub fn new(endpoint: &str) -> Result<Self> {
+        if !["udp://", "tcp://", "unix://"]
+            .iter()
+            .any(|p| endpoint.starts_with(p))
+        {
+            bail!(
+                "syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log"
+            );
+        }
         Ok(SyslogSink {
             endpoint: endpoint.to_string(),
-            transport: syslog_transport(endpoint)?,
+            transport: None,
             hostname: syslog_hostname(),
         })
     }
@@ -321,14 +358,19 @@ impl SyslogSink {
         )
     }
 
-    fn send(&mut self, msg: &str) -> std::io::Result<()> {
-        match &mut self.transport {
+    fn send(&mut self, msg: &str) -> Result<()> {
+        let transport = match &mut self.transport {
+            Some(t) => t,
+            None => self.transport.insert(syslog_transport(&self.endpoint)?),
+        };
+        let sent = match transport {
             SyslogTransport::Udp(sock, addr) => {
                 sock.send_to(msg.as_bytes(), addr.as_str()).map(drop)
             }
             SyslogTransport::Tcp(stream) => write!(stream, "{} {}", msg.len(), msg),
             SyslogTransport::Unix(sock) => sock.send(msg.as_bytes()).map(drop),
-        }
+        };
+        sent.with_context(|| format!("sending to {}", self.endpoint))
     }
 }
 
@@ -336,54 +378,67 @@ impl Sink for SyslogSink {
     fn name(&self) -> String {
         format!("syslog:{}", self.endpoint)
     }
-    fn write(&mut self, lines: &[u8]) -> Result<()> {
-        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let msg = self.format_message(&String::from_utf8_lossy(line));
-            if let Err(e) = self.send(&msg) {
-                // The collector restarted (TCP reset, unix socket re-created): reconnect and
-                // send again once; a second failure goes back to the daemon, which retries.
-                tracing::warn!("syslog {}: {e}; reconnecting", self.endpoint);
-                self.transport = syslog_transport(&self.endpoint)?;
-                self.send(&msg)
-                    .with_context(|| format!("sending to {}", self.endpoint))?;
+    fn write(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        let mut done = 0;
+        // Alerts too long for a datagram can never be sent: they go to the dead-letter file.
+        let mut too_long = Vec::new();
+        let mut first_too_long = None;
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
+            if !text.is_empty() {
+                let msg = self.format_message(&String::from_utf8_lossy(text));
+                if let Err(e) = self.send(&msg) {
+                    // The collector restarted (TCP reset, unix socket re-created): reconnect
+                    // and send again once; a second failure is retried from the spool.
+                    tracing::warn!("{e:#}; reconnecting");
+                    self.transport = None;
+                    match self.send(&msg) {
+                        Ok(()) => {}
+                        Err(e) if os_error(&e) == Some(libc::EMSGSIZE) => {
+                            first_too_long.get_or_insert(done);
+                            too_long.extend_from_slice(text);
+                            too_long.push(b'\n');
+                        }
+                        Err(error) => {
+                            self.transport = None;
+                            // Resend from the first refused alert: it must reach the
+                            // dead-letter file.
+                            let done = first_too_long.unwrap_or(done);
+                            return Err(SinkError::Retry { done, error });
+                        }
+                    }
+                }
             }
+            done += line.len();
         }
-        if let SyslogTransport::Tcp(stream) = &mut self.transport {
-            stream.flush()?;
+        if too_long.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected {
+                lines: too_long,
+                reason: format!("too long for a datagram to {}", self.endpoint),
+            })
         }
-        Ok(())
     }
 }
 
-/// Batched HTTP POST of alerts with retries and a bounded on-disk spool.
-///
-/// Every write is appended to the spool (`spool.jsonl`, fsynced) first, then the spool is
-/// delivered in order from the position in `spool.pos`, `batch` alerts per POST, streaming (the
-/// spool is never read into memory whole). While the endpoint is down, POSTs are retried with
-/// exponential backoff (200 ms doubling to 30 s) and the undelivered part of the spool grows up
-/// to `spool_max_bytes`; beyond that `write` fails, so the daemon stops acknowledging input:
-/// backpressure, not loss (an empty spool takes one write whole even above the bound, so a
-/// batch bigger than the bound cannot wedge the sink). Delivery is at-least-once: a crash between a successful POST and
-/// the position update re-sends that batch (Elasticsearch dedups it: every alert is created
-/// with an `_id` derived from its bytes, and a `409` on create counts as delivered).
+/// Batched HTTP POST of alerts, `batch` alerts per POST, in order from the sink's spool.
+/// A transport error, a `5xx` or a `4xx` about the endpoint (see [`permanent_refusal`]) is
+/// retried (with backoff, from the spool); any other `4xx` refuses the batch for good: it goes
+/// to the dead-letter file and what follows is sent.
+/// Delivery is at-least-once: a crash between a successful POST and the spool position update
+/// re-sends that batch (Elasticsearch dedups it: every alert is created with an `_id` derived
+/// from its bytes, and a `409` on create counts as delivered).
 pub struct HttpSink {
     url: String,
     format: String,
     auth: Option<String>,
     batch: usize,
-    spool: PathBuf,
-    pos_path: PathBuf,
-    rejected: PathBuf,
-    spool_max: u64,
     agent: ureq::Agent,
-    backoff: Duration,
-    next_try: Instant,
-    /// Alerts delivered so far.
-    pub delivered: u64,
 }
 
-/// Bytes of one POST body at most (besides `batch`).
-const HTTP_MAX_BODY: usize = 8 << 20;
+/// Bytes of alerts handed to a sink in one write at most (besides its batch size).
+pub const MAX_WRITE_BYTES: usize = 8 << 20;
 
 /// FNV-1a 64 of an alert line: its Elasticsearch `_id`, stable across retries and restarts.
 fn doc_id(line: &[u8]) -> u64 {
@@ -405,12 +460,9 @@ fn epoch_seconds(alert: &serde_json::Value) -> Option<String> {
 }
 
 impl HttpSink {
-    /// A sink for `cfg.endpoint`, spooling into `spool_dir`.
-    pub fn new(cfg: &SinkConfig, spool_dir: &Path) -> Result<Self> {
-        let url = cfg
-            .endpoint
-            .clone()
-            .context("[[sink]] kind = \"http\" needs endpoint = \"http(s)://...\"")?;
+    /// A sink for `cfg.endpoint`.
+    pub fn new(cfg: &HttpSinkConfig) -> Result<Self> {
+        let url = cfg.endpoint.clone();
         let format = cfg.format.clone().unwrap_or_else(|| "ndjson".into());
         if !["ndjson", "es-bulk", "splunk-hec"].contains(&format.as_str()) {
             bail!("http sink format {format:?}: use ndjson, es-bulk or splunk-hec");
@@ -430,76 +482,24 @@ impl HttpSink {
             }
             None => None,
         };
-        std::fs::create_dir_all(spool_dir)
-            .with_context(|| format!("creating {}", spool_dir.display()))?;
+        // Redirects are not followed: a POST endpoint that moved is a configuration to fix
+        // (and the HTTP client panics on a redirect to a non-HTTP scheme).
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(cfg.timeout.unwrap_or(10)))
+            .redirects(0)
             .build();
-        let sink = HttpSink {
+        Ok(HttpSink {
             url,
             format,
             auth,
             batch: cfg.batch.unwrap_or(500).max(1),
-            spool: spool_dir.join("spool.jsonl"),
-            pos_path: spool_dir.join("spool.pos"),
-            rejected: spool_dir.join("rejected.jsonl"),
-            spool_max: cfg.spool_max_bytes.unwrap_or(1 << 30),
             agent,
-            backoff: Duration::from_millis(200),
-            next_try: Instant::now(),
-            delivered: 0,
-        };
-        sink.repair_spool()?;
-        Ok(sink)
+        })
     }
 
-    /// A crash in the middle of an append leaves a partial last line: cut it (its input was
-    /// not acknowledged, so it is read again).
-    fn repair_spool(&self) -> Result<()> {
-        let Ok(bytes) = std::fs::read(&self.spool) else {
-            return Ok(());
-        };
-        let keep = bytes
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        if keep < bytes.len() {
-            tracing::warn!(
-                "http spool {}: cutting {} bytes of a partial line",
-                self.spool.display(),
-                bytes.len() - keep
-            );
-            let f = OpenOptions::new().write(true).open(&self.spool)?;
-            f.set_len(keep as u64)?;
-            f.sync_all()?;
-        }
-        Ok(())
-    }
-
-    fn pos(&self) -> u64 {
-        std::fs::read_to_string(&self.pos_path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn set_pos(&self, pos: u64) -> Result<()> {
-        let tmp = self.pos_path.with_extension("pos.tmp");
-        std::fs::write(&tmp, pos.to_string())?;
-        std::fs::rename(&tmp, &self.pos_path)?;
-        Ok(())
-    }
-
-    /// Bytes spooled and not yet delivered.
-    pub fn pending_bytes(&self) -> u64 {
-        let len = std::fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
-        len.saturating_sub(self.pos())
-    }
-
-    fn body(&self, lines: &[Vec<u8>]) -> Vec<u8> {
+    fn body(&self, lines: &[&[u8]]) -> Vec<u8> {
         let mut body = Vec::new();
-        for line in lines {
+        for &line in lines {
             match self.format.as_str() {
                 "es-bulk" => {
                     body.extend_from_slice(
@@ -529,9 +529,9 @@ impl HttpSink {
 
     /// POST one batch. Elasticsearch answers 200 even when some documents failed: those
     /// that may succeed later (429, 5xx) fail the whole batch (retried; the `_id`s make the
-    /// retry idempotent); those rejected for good (mapping errors) go to `rejected.jsonl`
-    /// beside the spool rather than blocking the stream forever.
-    fn post(&self, lines: &[Vec<u8>]) -> Result<()> {
+    /// retry idempotent); those rejected for good (mapping errors) go to the dead-letter file
+    /// rather than blocking the stream forever.
+    fn post(&self, lines: &[&[u8]]) -> Result<(), SinkError> {
         let ctype = if self.format == "splunk-hec" {
             "application/json"
         } else {
@@ -543,8 +543,34 @@ impl HttpSink {
         }
         let resp = match req.send_bytes(&self.body(lines)) {
             Ok(r) => r,
-            Err(e) => bail!("POST {}: {e}", self.url),
+            Err(ureq::Error::Status(code, r)) if permanent_refusal(code) => {
+                let detail: String = r
+                    .into_string()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                return Err(SinkError::Rejected {
+                    lines: lines
+                        .iter()
+                        .flat_map(|l| [*l, b"\n"])
+                        .flatten()
+                        .copied()
+                        .collect(),
+                    reason: format!("POST {} answered {code}: {}", self.url, detail.trim()),
+                });
+            }
+            Err(e) => return Err(anyhow::anyhow!("POST {}: {e}", self.url).into()),
         };
+        if resp.status() >= 300 {
+            let to = resp.header("location").unwrap_or("nowhere").to_string();
+            return Err(anyhow::anyhow!(
+                "POST {} answered {} (to {to}): redirects are not followed, set endpoint to the final URL",
+                self.url,
+                resp.status()
+            )
+            .into());
+        }
         if self.format != "es-bulk" {
             return Ok(());
         }
@@ -557,6 +583,7 @@ impl HttpSink {
         }
         let items = v["items"].as_array().cloned().unwrap_or_default();
         let mut rejected = Vec::new();
+        let mut reason = String::new();
         for (i, item) in items.iter().enumerate() {
             let r = item
                 .as_object()
@@ -567,19 +594,17 @@ impl HttpSink {
             match status {
                 200..=299 | 409 => {}
                 429 | 500..=599 | 0 => {
-                    bail!(
+                    return Err(anyhow::anyhow!(
                         "POST {}: bulk item {i} failed with {status}: {}",
                         self.url,
                         r["error"]
                     )
+                    .into())
                 }
                 _ => {
-                    tracing::warn!(
-                        "http sink {}: alert rejected ({status}): {}; kept in {}",
-                        self.url,
-                        r["error"],
-                        self.rejected.display()
-                    );
+                    if reason.is_empty() {
+                        reason = format!("bulk item refused ({status}): {}", r["error"]);
+                    }
                     if let Some(l) = lines.get(i) {
                         rejected.extend_from_slice(l);
                         rejected.push(b'\n');
@@ -587,127 +612,39 @@ impl HttpSink {
                 }
             }
         }
-        if !rejected.is_empty() {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.rejected)?;
-            f.write_all(&rejected)?;
-            f.sync_data()?;
+        if rejected.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        Err(SinkError::Rejected {
+            lines: rejected,
+            reason,
+        })
     }
+}
 
-    /// Deliver the spool in order; stop at the first failure (kept for the next try).
-    fn drain(&mut self) -> Result<()> {
-        if Instant::now() < self.next_try {
-            return Ok(());
-        }
-        let Ok(file) = File::open(&self.spool) else {
-            return Ok(());
-        };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut pos = self.pos().min(len);
-        let mut reader = BufReader::new(file);
-        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(pos))
-            .context("reading the http spool")?;
-        loop {
-            let mut lines = Vec::new();
-            let mut bytes = 0usize;
-            while lines.len() < self.batch && bytes < HTTP_MAX_BODY {
-                let mut line = Vec::new();
-                let n = reader
-                    .read_until(b'\n', &mut line)
-                    .context("reading the http spool")?;
-                if n == 0 || line.last() != Some(&b'\n') {
-                    break;
-                }
-                bytes += n;
-                line.pop();
-                lines.push(line);
-            }
-            if lines.is_empty() {
-                break;
-            }
-            if let Err(e) = self.post(&lines) {
-                tracing::warn!("http sink: {e:#}; retrying in {:?}", self.backoff);
-                self.next_try = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
-                return Ok(());
-            }
-            pos += bytes as u64;
-            self.set_pos(pos)?;
-            self.delivered += lines.len() as u64;
-        }
-        self.backoff = Duration::from_millis(200);
-        if pos >= len {
-            // Everything delivered: start an empty spool. The position goes first: a crash
-            // in between re-sends (duplicates), never skips.
-            std::fs::remove_file(&self.pos_path).ok();
-            std::fs::remove_file(&self.spool).ok();
-        }
-        Ok(())
-    }
+/// An HTTP status that refuses the batch itself, which retrying cannot change: a 4xx other
+/// than those about the endpoint or the moment (401/403 credentials, 404 wrong URL, 407
+/// proxy, 408 timeout, 429 rate limit), which are retried from the spool until fixed.
+fn permanent_refusal(code: u16) -> bool {
+    (400..500).contains(&code) && ![401, 403, 404, 407, 408, 429].contains(&code)
 }
 
 impl Sink for HttpSink {
     fn name(&self) -> String {
         format!("http:{}", self.url)
     }
-    fn write(&mut self, lines: &[u8]) -> Result<()> {
-        if !lines.is_empty() {
-            if self.pending_bytes() + lines.len() as u64 > self.spool_max {
-                self.drain()?;
-                let pending = self.pending_bytes();
-                // An empty spool takes any one write whole (a batch larger than the bound
-                // would otherwise never fit).
-                if pending > 0 && pending + lines.len() as u64 > self.spool_max {
-                    bail!(
-                        "http sink {}: endpoint down and spool full ({pending} bytes undelivered, spool_max_bytes = {})",
-                        self.url,
-                        self.spool_max
-                    );
-                }
-            }
-            if self.pos() > 0 && self.pos() >= self.spool_max / 2 {
-                self.compact()?;
-            }
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.spool)
-                .with_context(|| format!("opening {}", self.spool.display()))?;
-            f.write_all(lines)?;
-            f.sync_data()?;
+    fn batch_lines(&self) -> usize {
+        self.batch
+    }
+    fn write(&mut self, lines: &[u8]) -> Result<(), SinkError> {
+        let lines: Vec<&[u8]> = lines
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
         }
-        self.drain()
-    }
-    fn tick(&mut self) -> Result<()> {
-        self.drain()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.next_try = Instant::now();
-        self.drain()
-    }
-}
-
-impl HttpSink {
-    /// Drop the delivered head of a spool that never drains completely (the endpoint keeps
-    /// up only partly), so the file on disk stays within `spool_max_bytes` too.
-    fn compact(&self) -> Result<()> {
-        let pos = self.pos();
-        let mut src = File::open(&self.spool)?;
-        std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(pos))?;
-        let tmp = self.spool.with_extension("tmp");
-        {
-            let mut dst = File::create(&tmp)?;
-            std::io::copy(&mut src, &mut dst)?;
-            dst.sync_all()?;
-        }
-        // Position 0 first: a crash before the rename re-sends the head, never skips.
-        self.set_pos(0)?;
-        std::fs::rename(&tmp, &self.spool)?;
-        Ok(())
+        self.post(&lines)
     }
 }
 
@@ -743,10 +680,42 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_too_long_for_a_datagram_is_refused_for_good_and_the_others_are_sent() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut s = SyslogSink::new(&format!("udp://{addr}")).unwrap();
+        let big = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(70_000));
+        let batch = format!("{{\"n\":1}}\n{big}{{\"n\":3}}\n");
+        match s.write(batch.as_bytes()) {
+            Err(SinkError::Rejected { lines, .. }) => assert_eq!(lines, big.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+        let mut buf = vec![0u8; 70_000];
+        for want in ["{\"n\":1}", "{\"n\":3}"] {
+            let n = server.recv(&mut buf).unwrap();
+            let msg = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(msg.ends_with(want), "{msg}");
+        }
+    }
+
+    #[test]
+    fn http_statuses_about_the_batch_are_final_those_about_the_endpoint_are_retried() {
+        for code in [400, 413, 422] {
+            assert!(permanent_refusal(code), "{code}");
+        }
+        for code in [200, 401, 403, 404, 407, 408, 429, 500, 503] {
+            assert!(!permanent_refusal(code), "{code}");
+        }
+    }
+
+    #[test]
     fn syslog_udp_message_is_rfc5424() {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap();
-        let mut s = SyslogSink::connect(&format!("udp://{addr}")).unwrap();
+        let mut s = SyslogSink::new(&format!("udp://{addr}")).unwrap();
         s.write(b"{\"trawl\":{\"severity\":\"high\"}}\n").unwrap();
         let mut buf = [0u8; 2048];
         let n = server.recv(&mut buf).unwrap();

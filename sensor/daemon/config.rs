@@ -1,0 +1,382 @@
+//! The daemon's `[[source]]` and `[[sink]]` tables: one struct per `kind`, each refusing keys
+//! it does not know (the error names the line and the nearest valid key), and relative paths
+//! resolved against the config file's directory, as feed sources are.
+
+use anyhow::{anyhow, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// One `[[source]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceConfig {
+    /// Log files, tailed.
+    File(FileSource),
+    /// A live capture.
+    Pcap(PcapSource),
+    /// Standard input, until its end.
+    Stdin(StdinSource),
+}
+
+/// `kind = "file"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// Globs (relative ones to the config file's directory); list rotated names too
+    /// (`access.log*`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Log format or `auto`.
+    pub format: Option<String>,
+    /// `beginning` (default) or `end` for files first seen.
+    pub read_from: Option<String>,
+}
+
+/// `kind = "pcap"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcapSource {
+    /// The interface.
+    pub interface: Option<String>,
+    /// BPF filter.
+    pub bpf: Option<String>,
+    /// Snap length.
+    pub snaplen: Option<i32>,
+    /// Promiscuous mode (default true).
+    pub promisc: Option<bool>,
+}
+
+/// `kind = "stdin"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSource {
+    /// Log format or `auto`.
+    pub format: Option<String>,
+}
+
+impl SourceConfig {
+    /// The `kind` as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::File(_) => "file",
+            SourceConfig::Pcap(_) => "pcap",
+            SourceConfig::Stdin(_) => "stdin",
+        }
+    }
+
+    /// The log format of a file or stdin source.
+    pub fn format(&self) -> Option<&str> {
+        match self {
+            SourceConfig::File(f) => f.format.as_deref(),
+            SourceConfig::Stdin(s) => s.format.as_deref(),
+            SourceConfig::Pcap(_) => None,
+        }
+    }
+}
+
+/// One `[[sink]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkConfig {
+    /// Alerts appended to a file.
+    Jsonl(JsonlSinkConfig),
+    /// Alerts on standard output.
+    Stdout(StdoutSinkConfig),
+    /// RFC 5424 syslog.
+    Syslog(SyslogSinkConfig),
+    /// Batched HTTP POST.
+    Http(HttpSinkConfig),
+}
+
+/// What a sink's spool does when it is full (the sink has been failing for long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Refuse: the sources wait until the sink takes alerts again (nothing is lost, but every
+    /// sink waits).
+    #[default]
+    Block,
+    /// Drop the new alerts for this sink only (counted, shown on `/healthz`): the other sinks
+    /// go on.
+    Drop,
+}
+
+/// `kind = "jsonl"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSinkConfig {
+    /// The file alerts are appended to (relative: to the config file's directory).
+    pub path: PathBuf,
+    /// Rotate when the file reaches this many bytes (e.g. 104857600).
+    pub max_bytes: Option<u64>,
+    /// Rotate after this long (`1h`, `1d`).
+    pub rotate: Option<String>,
+    /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+}
+
+/// `kind = "stdout"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkConfig {
+    /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+}
+
+/// `kind = "syslog"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSinkConfig {
+    /// `udp://host:514`, `tcp://host:601` or `unix:///dev/log` (the default).
+    pub endpoint: Option<String>,
+    /// Undelivered bytes kept in the spool while the sink fails (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+}
+
+/// `kind = "http"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSinkConfig {
+    /// The URL alerts are POSTed to.
+    pub endpoint: String,
+    /// `ndjson` (default), `es-bulk` (Elasticsearch `_bulk`) or `splunk-hec`.
+    pub format: Option<String>,
+    /// Name of the environment variable holding the token (`Authorization` header:
+    /// `Bearer` for ndjson/es-bulk, `Splunk` for splunk-hec).
+    pub token_env: Option<String>,
+    /// `Authorization` scheme before the token (default `Bearer`, `Splunk` for
+    /// splunk-hec; e.g. `ApiKey` for an Elasticsearch API key).
+    pub auth_scheme: Option<String>,
+    /// Alerts per POST (default 500).
+    pub batch: Option<usize>,
+    /// Undelivered bytes kept in the spool while the endpoint is down (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+    /// Request timeout in seconds (default 10).
+    pub timeout: Option<u64>,
+}
+
+impl SinkConfig {
+    /// The `kind` as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Syslog(_) => "syslog",
+            SinkConfig::Http(_) => "http",
+        }
+    }
+
+    /// `spool_max_bytes` and `when_full`, if set.
+    pub fn spool(&self) -> (Option<u64>, Option<WhenFull>) {
+        match self {
+            SinkConfig::Jsonl(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Stdout(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Syslog(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Http(c) => (c.spool_max_bytes, c.when_full),
+        }
+    }
+}
+
+/// The `[[source]]` and `[[sink]]` tables of a config file (the other tables are the feeds
+/// config's).
+#[derive(Deserialize)]
+struct Tables {
+    #[serde(default, rename = "source")]
+    sources: Vec<SourceConfig>,
+    #[serde(default, rename = "sink")]
+    sinks: Vec<SinkConfig>,
+}
+
+/// Read the `[[source]]` and `[[sink]]` tables of the config file at `path`, relative paths
+/// resolved against its directory.
+pub fn load(path: &Path) -> Result<(Vec<SourceConfig>, Vec<SinkConfig>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut tables: Tables =
+        toml::from_str(&text).map_err(|e| anyhow!(describe(path, &text, &e)))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for s in &mut tables.sources {
+        if let SourceConfig::File(f) = s {
+            for glob in &mut f.paths {
+                if Path::new(glob.as_str()).is_relative() {
+                    *glob = dir.join(&*glob).to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+    for s in &mut tables.sinks {
+        if let SinkConfig::Jsonl(j) = s {
+            if j.path.is_relative() {
+                j.path = dir.join(&j.path);
+            }
+        }
+    }
+    Ok((tables.sources, tables.sinks))
+}
+
+/// A config error with its file, line and, for an unknown key or kind, the nearest valid one.
+fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().trim().to_string();
+    let span = e
+        .span()
+        .map(|s| s.start.min(text.len())..s.end.min(text.len()));
+    // The span is the whole table for an unknown key: point at the key's own line.
+    // 1-based line of a byte offset (bytes: an offset inside a character cannot panic).
+    let line_of = |at: usize| bytecount_newlines(&text.as_bytes()[..at]) + 1;
+    let key_line = unknown_name(&msg).and_then(|(key, _)| {
+        let span = span.clone()?;
+        let first = line_of(span.start);
+        text.get(span)?
+            .lines()
+            .position(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|i| first + i)
+    });
+    let line = key_line.or_else(|| span.as_ref().map(|s| line_of(s.start)));
+    if let Some(near) = nearest_suggestion(&msg) {
+        msg.push_str(&format!("; did you mean `{near}`?"));
+    }
+    match line {
+        Some(l) => format!("{}: line {l}: {msg}", path.display()),
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
+/// Newlines in `bytes`.
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
+/// In serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"): `x` and
+/// the valid names.
+fn unknown_name(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message
+        .strip_prefix("unknown field ")
+        .or_else(|| message.strip_prefix("unknown variant "))?;
+    let mut names = rest.split('`').skip(1).step_by(2);
+    let wrong = names.next()?;
+    Some((wrong, names.collect()))
+}
+
+/// The valid name nearest to the unknown one, if one is close enough to be a typo.
+fn nearest_suggestion(message: &str) -> Option<String> {
+    let (wrong, valid) = unknown_name(message)?;
+    valid
+        .into_iter()
+        .map(|n| (strsim::jaro_winkler(wrong, n), n))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<(Vec<SourceConfig>, Vec<SinkConfig>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trawl.toml");
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_name_the_line_and_the_nearest_valid_name() {
+        let base = "[sensor]\nname = \"s\"\n\n[[feed]]\nname = \"f\"\n\n";
+        for (table, line, want) in [
+            (
+                "[[source]]\nkind = \"file\"\npathz = [\"a.log\"]\n",
+                9,
+                "unknown field `pathz`, expected one of `paths`, `format`, `read_from`; did you mean `paths`?",
+            ),
+            (
+                "[[source]]\nkind = \"pcap\"\nread_from = \"end\"\ninterface = \"lo\"\n",
+                9,
+                "unknown field `read_from`",
+            ),
+            (
+                "[[source]]\nkind = \"fille\"\n",
+                8,
+                "unknown variant `fille`, expected one of `file`, `pcap`, `stdin`; did you mean `file`?",
+            ),
+            (
+                "[[sink]]\nkind = \"jsonl\"\npath = \"a\"\nmax_byte = 5\n",
+                10,
+                "did you mean `max_bytes`?",
+            ),
+            (
+                "[[sink]]\nkind = \"http\"\nendpoint = \"http://127.0.0.1:1/\"\nbatch_size = 5\n",
+                10,
+                "did you mean `batch`?",
+            ),
+        ] {
+            let err = format!("{:#}", load_text(&format!("{base}{table}")).unwrap_err());
+            assert!(err.contains(want), "{table}: {err}");
+            assert!(
+                err.contains(&format!("trawl.toml: line {line}: ")),
+                "{table}: {err}"
+            );
+        }
+        // Far from every valid key: no guess.
+        let err = format!(
+            "{:#}",
+            load_text("[[sink]]\nkind = \"stdout\"\ncolour = true\n").unwrap_err()
+        );
+        assert!(
+            err.contains("unknown field `colour`") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    proptest::proptest! {
+        // Whatever the text (broken TOML, odd keys, multi-byte characters), loading answers
+        // with tables or an error, never a panic.
+        #[test]
+        fn any_text_loads_or_fails_cleanly(
+            head in "[\\PC\n]{0,40}",
+            key in "[a-zé_ü\"=\\[\\] ]{1,12}",
+            tail in "[\\PC\n]{0,40}",
+        ) {
+            let text = format!("[[sink]]\nkind = \"jsonl\"\npath = \"a\"\n{head}\n{key} = 1\n{tail}");
+            let _ = load_text(&text);
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        let path = dir.path().join("etc/trawl.toml");
+        std::fs::write(
+            &path,
+            "[[source]]\nkind = \"file\"\npaths = [\"logs/a.log*\", \"/var/log/b.log\"]\n\n[[sink]]\nkind = \"jsonl\"\npath = \"out/alerts.jsonl\"\n",
+        )
+        .unwrap();
+        let (sources, sinks) = load(&path).unwrap();
+        let SourceConfig::File(f) = &sources[0] else {
+            panic!("{sources:?}")
+        };
+        assert_eq!(
+            f.paths,
+            [
+                dir.path().join("etc/logs/a.log*").to_string_lossy(),
+                "/var/log/b.log".into()
+            ]
+        );
+        let SinkConfig::Jsonl(j) = &sinks[0] else {
+            panic!("{sinks:?}")
+        };
+        assert_eq!(j.path, dir.path().join("etc/out/alerts.jsonl"));
+    }
+}
