@@ -972,6 +972,14 @@ pub fn update(
         .filter(|f| f.allowlist)
         .map(|f| f.name.as_str())
         .collect();
+    // Each feed's breadth limits: an entry an older build accepted and the rule now refuses
+    // is not carried over (it would otherwise stay until its feed fetches again).
+    let min_prefix: HashMap<&str, crate::breadth::MinPrefix> = config
+        .feeds
+        .iter()
+        .map(|f| (f.name.as_str(), f.min_prefix.unwrap_or_default()))
+        .collect();
+    let mut too_broad_dropped = 0usize;
     let mut prev: Vec<PrevEntry> = Vec::new();
     let mut carried: Vec<Indicator> = Vec::new();
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
@@ -1014,6 +1022,14 @@ pub fn update(
                 prev_from_feeds += usize::from(feed_entry);
                 let Some(mut ind) = ind else { continue };
                 ind.sources.retain(|s| kept.contains(s.as_str()));
+                let broad_for = |s: &String| {
+                    let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
+                    crate::breadth::too_broad(ind.itype, &ind.value, min).is_some()
+                };
+                if ind.sources.iter().all(broad_for) {
+                    too_broad_dropped += 1;
+                    continue;
+                }
                 for s in &ind.sources {
                     *kept_counts.entry(s.clone()).or_default() += 1;
                 }
@@ -1029,6 +1045,12 @@ pub fn update(
         Err(e) => warnings.push(format!(
             "previous snapshot unreadable, starting afresh: {e}"
         )),
+    }
+    if too_broad_dropped > 0 {
+        warnings.push(format!(
+            "{too_broad_dropped} entries of the previous snapshot are too broad (min_prefix, \
+             public suffixes) and were not carried over"
+        ));
     }
     prev.par_sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
     phase("previous snapshot read");

@@ -175,3 +175,36 @@ fn broad_allowlist_table_is_a_config_error() {
     )
     .unwrap();
 }
+
+#[test]
+fn broad_entries_of_the_previous_snapshot_are_not_carried_over() {
+    // A snapshot an older build (or a looser min_prefix) published with a /4 in it; then the
+    // limit tightens and the feed's next fetch fails: its narrow entries are kept, the /4
+    // is not.
+    let dir = tempfile::tempdir().unwrap();
+    write_feed(dir.path(), "16.0.0.0/4\nevil.example\n45.142.0.0/16\n");
+    let loose = "[[feed]]\nname = \"f\"\nsource = \"wide.txt\"\nmin_prefix = { ipv4 = 4 }\n";
+    let r = run(loose, dir.path(), T0, false);
+    assert_eq!(r.feeds[0].accepted, 3, "{}", r.render_text());
+    assert!(blocklist_only(&entries(dir.path())).contains(&"16.0.0.0/4".to_string()));
+    std::fs::remove_file(dir.path().join("wide.txt")).unwrap();
+    let strict = "[[feed]]\nname = \"f\"\nsource = \"wide.txt\"\n";
+    let r = run(strict, dir.path(), T0 + 10, true);
+    assert!(
+        matches!(r.feeds[0].status, feeds::FeedStatus::Failed { .. }),
+        "{}",
+        r.render_text()
+    );
+    assert_eq!(r.feeds[0].kept, 2, "{}", r.render_text());
+    assert_eq!(
+        blocklist_only(&entries(dir.path())),
+        ["45.142.0.0/16", "evil.example"]
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("1 entries of the previous snapshot are too broad")),
+        "{:?}",
+        r.warnings
+    );
+}
