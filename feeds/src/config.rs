@@ -67,9 +67,6 @@ pub struct Config {
     /// `[[sink]]` tables, passed through to the sensor.
     #[serde(default, rename = "sink")]
     pub sinks: Vec<toml::Table>,
-    /// `[log]`, passed through.
-    #[serde(default)]
-    pub log: Option<toml::Table>,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,
@@ -236,9 +233,15 @@ impl FromStr for DurationSpec {
             "h" | "hour" | "hours" => 3600,
             "d" | "day" | "days" => 86_400,
             "w" | "week" | "weeks" => 604_800,
-            other => return Err(format!("bad duration unit {other:?} in {s:?}")),
+            other => {
+                return Err(format!(
+                    "bad duration unit {other:?} in {s:?}: use s, m, h, d or w"
+                ))
+            }
         };
-        Ok(DurationSpec(Duration::from_secs(n.saturating_mul(mult))))
+        n.checked_mul(mult)
+            .map(|secs| DurationSpec(Duration::from_secs(secs)))
+            .ok_or_else(|| format!("duration {s:?} is too long"))
     }
 }
 

@@ -61,22 +61,12 @@ pub trait Sink: Send {
     }
 }
 
-/// Parse `30s`, `5m`, `1h`, `1d` (a bare number is seconds).
+/// A duration option (`suppress`, `rotate`, `--suppress`): the same grammar as a feed's
+/// `refresh` ([`feeds::config::DurationSpec`]: `90s`, `15m`, `1h`, `7d`, `1w`, seconds).
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
-    let unit_secs: u64 = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => bail!("bad duration {s:?}: use s, m, h or d"),
-    };
-    let secs = n
-        .checked_mul(unit_secs)
-        .with_context(|| format!("duration {s:?} is too long"))?;
-    Ok(Duration::from_secs(secs))
+    s.parse::<feeds::config::DurationSpec>()
+        .map(|d| d.0)
+        .map_err(anyhow::Error::msg)
 }
 
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
@@ -657,7 +647,13 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
-        assert!(parse_duration("5 weeks").is_err());
+        // The feeds' grammar: `refresh = "1w"` and `suppress = "1w"` mean the same.
+        assert_eq!(parse_duration("1w").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(
+            parse_duration("2 weeks").unwrap(),
+            Duration::from_secs(1_209_600)
+        );
+        assert!(parse_duration("5 fortnights").is_err());
         assert!(
             parse_duration("99999999999999999d").is_err(),
             "overflow is an error, not a panic"
