@@ -7,6 +7,7 @@ mod commands;
 mod correlate;
 mod daemon;
 mod demo_impl;
+mod exit;
 mod progress;
 mod replay;
 mod scan;
@@ -20,13 +21,14 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trawl: error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("trawl: error: {}", exit::render(&e));
+            exit::code_of(&e).into()
         }
     }
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -40,5 +42,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour escapes only for a person at a terminal, never into journald or a file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -66,6 +66,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
+/// The default cap on a line's length (without its newline): longer lines are cut to it and
+/// counted. `trawl scan` applies the same cap.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Where to start reading a file seen for the first time (no checkpoint) at startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadFrom {
@@ -124,7 +128,7 @@ impl TailConfig {
             read_from: ReadFrom::Beginning,
             poll_interval: Duration::from_millis(250),
             max_batch_bytes: 1 << 20,
-            max_line_bytes: 1 << 20,
+            max_line_bytes: MAX_LINE_BYTES,
             fingerprint_bytes: 256,
             checkpoint_path: checkpoint_path.into(),
             drain_linger: Duration::from_secs(1),
