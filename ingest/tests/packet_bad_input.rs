@@ -456,7 +456,8 @@ fn capture_shrinking_while_read_is_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shrinks.pcap");
     let full = big_capture();
-    type Reader = fn(&Path, &mut dyn FnMut()) -> (u64, Result<ingest::packet::CaptureStats, CaptureError>);
+    type Reader =
+        fn(&Path, &mut dyn FnMut()) -> (u64, Result<ingest::packet::CaptureStats, CaptureError>);
     let windowed: Reader = |path, at_first| {
         let mut n = 0;
         let r = ingest::packet::read_pcap_windows(path, 0, |_, _| {
@@ -494,7 +495,7 @@ fn capture_shrinking_while_read_is_reported_not_fatal() {
                     unreachable!()
                 };
                 assert_eq!(after_packets, n, "{what}");
-                assert!(n >= 1 && n < 6000, "{what}: {n} packets");
+                assert!((1..6000).contains(&n), "{what}: {n} packets");
             }
             other => panic!("{what}: {other:?}"),
         }
@@ -509,7 +510,11 @@ fn empty_header_only_and_undeclared_interface_captures_are_errors() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.pcap", Vec::new(), "empty file"),
         ("header.pcap", full[..24].to_vec(), "no packets"),
-        ("short.pcap", full[..10].to_vec(), "truncated pcap file header"),
+        (
+            "short.pcap",
+            full[..10].to_vec(),
+            "truncated pcap file header",
+        ),
     ];
     for (name, bytes, reason) in cases {
         let path = dir.path().join(name);
@@ -528,9 +533,14 @@ fn empty_header_only_and_undeclared_interface_captures_are_errors() {
     let path = dir.path().join("iface.pcapng");
     std::fs::write(&path, &f).unwrap();
     let mut n = 0;
-    let e = read_capture(&path, |_| n += 1).expect_err("iface").to_string();
+    let e = read_capture(&path, |_| n += 1)
+        .expect_err("iface")
+        .to_string();
     assert_eq!(n, 1);
-    assert!(e.contains("undeclared interface") && e.contains("packet 2 at byte offset"), "{e}");
+    assert!(
+        e.contains("undeclared interface") && e.contains("packet 2 at byte offset"),
+        "{e}"
+    );
 }
 
 fn pcapng_block(le: bool, t: u32, body: &[u8]) -> Vec<u8> {
@@ -589,7 +599,15 @@ fn pcapng_section(le: bool, pkts: &[(u32, &[u8])]) -> Vec<u8> {
 /// order, are read whole, in order; tshark, when installed, reads the same packets.
 #[test]
 fn pcapng_sections_are_read_whole() {
-    let pkt = |i: u32| ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 4000 + i as u16, 53, &dns_query("a.example"));
+    let pkt = |i: u32| {
+        ipv4_udp(
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            4000 + i as u16,
+            53,
+            &dns_query("a.example"),
+        )
+    };
     let (a, b, c) = (pkt(1), pkt(2), pkt(3));
     let mut f = pcapng_section(true, &[(0, &a), (0, &b)]);
     f.extend(pcapng_section(false, &[(0, &c)]));
@@ -609,7 +627,11 @@ fn pcapng_sections_are_read_whole() {
         .output()
     {
         Ok(out) => {
-            assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "tshark: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let lens: Vec<usize> = String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .map(|l| l.trim().parse().unwrap())
