@@ -338,6 +338,9 @@ struct Open {
     reached: bool,
     seen_size: u64,
     seen_change: Instant,
+    /// Found truncated since it was last identified: its content is new, whatever its
+    /// first bytes say.
+    cut: bool,
     /// Size at which the last read attempt found no complete line.
     idle_size: Option<u64>,
     long: Option<LongLine>,
@@ -851,6 +854,7 @@ impl Tailer {
                 reached: true,
                 seen_size: md.len(),
                 seen_change: now,
+                cut: false,
                 idle_size: None,
                 long: None,
                 from_first_scan: !self.first_scan_done,
@@ -989,6 +993,7 @@ impl Tailer {
         o.shadowed = false;
         o.from_first_scan = false;
         o.seen_change = now;
+        o.cut = true;
         if let Some(fp) = fp {
             self.release(fp, key);
         }
@@ -1060,11 +1065,14 @@ impl Tailer {
     fn attach(&mut self, i: usize, fp: Fingerprint, size: u64) {
         self.known_lens.insert(fp.len);
         let key = self.opens[i].key;
+        let cut = std::mem::take(&mut self.opens[i].cut);
         self.opens[i].fp = Some(fp);
         self.opens[i].idle_size = None;
         if self.known.contains_key(&fp) {
-            self.opens[i].shadowed = true;
-            self.try_takeover(i);
+            if !self.restart_if_rewritten(i, fp, size, cut) {
+                self.opens[i].shadowed = true;
+                self.try_takeover(i);
+            }
             return;
         }
         let start = if self.opens[i].from_first_scan && self.cfg.read_from == ReadFrom::End {
@@ -1089,6 +1097,49 @@ impl Tailer {
                 seen: now_unix(),
             },
         );
+    }
+
+    /// A known fingerprint on a file shorter than the position it reached, where that
+    /// position was read (this file, found truncated; or the path it was read from, the file
+    /// re-created or cut while we were stopped): the content is new and is read from its
+    /// start. Elsewhere (a copy still being written by copytruncate) it waits for the
+    /// position instead. Returns whether the position was restarted.
+    fn restart_if_rewritten(&mut self, i: usize, fp: Fingerprint, size: u64, cut: bool) -> bool {
+        let key = self.opens[i].key;
+        let Some(p) = self.known.get(&fp) else {
+            return false;
+        };
+        let owner_alive = p.owner.is_some_and(|k| {
+            k != key
+                && self
+                    .opens
+                    .iter()
+                    .any(|o| o.key == k && o.fp == Some(fp) && !o.shadowed)
+        });
+        let here = cut || p.path == self.opens[i].path;
+        if owner_alive || !here || size >= p.delivered {
+            return false;
+        }
+        if !cut {
+            self.counters.truncations += 1;
+        }
+        let path = self.opens[i].path.clone();
+        if let Some(p) = self.known.get_mut(&fp) {
+            p.committed = 0;
+            p.delivered = 0;
+            // Acks of batches of the old content must not move the new position.
+            for e in &mut p.inflight {
+                e.end = 0;
+            }
+            p.owner = Some(key);
+            p.path = path;
+        }
+        let o = &mut self.opens[i];
+        o.pos = 0;
+        o.reached = true;
+        o.shadowed = false;
+        self.ckpt_dirty = true;
+        true
     }
 
     /// Offset just past the last `\n` before `size` (0 if none).
