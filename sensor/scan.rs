@@ -21,8 +21,30 @@ use std::time::Instant;
 const PIECE: usize = 1 << 20;
 /// Pieces processed (and held in memory) per round before output is written.
 const ROUND: usize = 64;
-/// Bytes read at once: a round's worth of pieces (the memory a scan holds, whatever the input).
-const BLOCK: usize = PIECE * ROUND;
+/// Bytes read at once: one piece per thread. Small enough that the lines are still in the
+/// CPU cache when matched after the copy (64 MiB blocks ran 30% slower than a mapping, 2 MiB
+/// ones as fast), large enough to keep every thread busy; the memory a scan holds.
+fn block_len() -> usize {
+    PIECE * rayon::current_num_threads().max(2)
+}
+
+/// Read into `buf[filled..]` until it is full or the input ends; returns the new fill and,
+/// when the input ended, `Ok(())` at its end or the read error that ended it.
+fn fill(
+    reader: &mut (dyn Read + Send),
+    buf: &mut [u8],
+    mut filled: usize,
+) -> (usize, Option<std::io::Result<()>>) {
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return (filled, Some(Ok(()))),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(Err(e))),
+        }
+    }
+    (filled, None)
+}
 
 /// Drop the first `n` bytes of the block (they were scanned or skipped), keeping the rest.
 fn consume(buf: &mut [u8], filled: &mut usize, n: usize, offset: &mut u64, stats: &mut ScanStats) {
@@ -207,7 +229,7 @@ pub fn scan_file(
     stats.files += 1;
     // Plain files are read (not mapped: a file truncated under a mapping kills the reader with
     // SIGBUS) up to the length they had when opened, straight into the block buffer.
-    let (mut reader, expected): (Box<dyn Read>, Option<u64>) = if plain {
+    let (mut reader, expected): (Box<dyn Read + Send>, Option<u64>) = if plain {
         let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
@@ -221,8 +243,10 @@ pub fn scan_file(
             None,
         )
     };
-    let cap = expected.map_or(BLOCK, |len| BLOCK.min(len as usize + 1));
+    let cap = expected.map_or(block_len(), |len| block_len().min(len as usize + 1));
     let mut buf = vec![0u8; cap];
+    // The next block is read into `spare` while this one is matched.
+    let mut spare: Vec<u8> = Vec::new();
     let mut filled = 0usize;
     let mut offset = 0u64;
     let mut parser: Option<(LogFormat, Box<dyn LineParser>)> = None;
@@ -231,16 +255,11 @@ pub fn scan_file(
     // Inside an over-long line whose first MAX_LINE_BYTES were scanned: drop up to its end.
     let mut skipping = false;
     while !eof || filled > 0 {
-        while filled < buf.len() && !eof {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => eof = true,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    read_error = Some(e);
-                    eof = true;
-                }
-            }
+        if !eof {
+            let (n, end) = fill(&mut *reader, &mut buf, filled);
+            filled = n;
+            eof = end.is_some();
+            read_error = end.and_then(|e| e.err());
         }
         if skipping {
             let drop = memchr::memchr(b'\n', &buf[..filled]).map_or(filled, |i| {
@@ -286,8 +305,32 @@ pub fn scan_file(
                 }
             }
         };
-        run_buffer(&job, &buf[..cut], offset, out, stats)?;
-        consume(&mut buf, &mut filled, cut, &mut offset, stats);
+        if eof {
+            run_buffer(&job, &buf[..cut], offset, out, stats)?;
+            consume(&mut buf, &mut filled, cut, &mut offset, stats);
+            continue;
+        }
+        // Carry the partial last line to the spare block and read on into it while this
+        // block is matched, so reading costs no wall time (as a mapping did).
+        spare.resize(cap, 0);
+        let rest = filled - cut;
+        spare[..rest].copy_from_slice(&buf[cut..filled]);
+        let (matched, (n, end)) = std::thread::scope(|s| {
+            let reading = s.spawn(|| fill(&mut *reader, &mut spare, rest));
+            let matched = run_buffer(&job, &buf[..cut], offset, out, stats);
+            let read = reading.join().unwrap_or_else(|_| {
+                let e = std::io::Error::other("the reading thread failed");
+                (rest, Some(Err(e)))
+            });
+            (matched, read)
+        });
+        offset += cut as u64;
+        stats.bytes += cut as u64;
+        matched?;
+        std::mem::swap(&mut buf, &mut spare);
+        filled = n;
+        eof = end.is_some();
+        read_error = end.and_then(|e| e.err());
     }
     if let Some(e) = read_error {
         stats.seconds += started.elapsed().as_secs_f64();
