@@ -361,14 +361,15 @@ fn scan_of_a_log_truncated_while_read_keeps_what_was_read() {
     let data = sample_snapshot();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("big.log");
-    // 64 MiB, many of the scan's blocks; a planted hit every 4000 lines.
+    // 160 MiB: many blocks (the mapped scan of old: several 64 MiB rounds, alerts written
+    // after each); a planted hit every 4000 lines.
     let planted = "from 45.142.212.9 seen\n";
     let filler = format!("{:<99}\n", "nothing to see here, just some filler text");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
         let mut written = 0usize;
         let mut i = 0usize;
-        while written < 64 << 20 {
+        while written < 160 << 20 {
             let line = if i % 4000 == 0 {
                 planted
             } else {
