@@ -372,9 +372,11 @@ fn observe(format: Option<LogFormat>, files: &[PathBuf]) -> Result<ExitCode> {
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut stats = ScanStats::default();
+    let mut partial = false;
     for file in files {
-        if file.as_os_str() != "-" && is_capture(file) {
-            crate::replay::observe_capture(file, &mut out)?;
+        // Like scan and replay: a file read only in part is reported, the others still read.
+        let read = if file.as_os_str() != "-" && is_capture(file) {
+            crate::replay::observe_capture(file, &mut out)
         } else {
             scan::scan_file(
                 file,
@@ -384,11 +386,20 @@ fn observe(format: Option<LogFormat>, files: &[PathBuf]) -> Result<ExitCode> {
                 &opts,
                 &mut out,
                 &mut stats,
-            )?;
+            )
+        };
+        if let Err(e) = read {
+            eprintln!("trawl: {}", crate::exit::render(&e));
+            partial = true;
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if partial {
+        crate::exit::Exit::Partial
+    } else {
+        crate::exit::Exit::Ok
+    }
+    .into())
 }
 
 fn update(data: &DataArgs, force: bool, format: &str, quiet: bool) -> Result<ExitCode> {

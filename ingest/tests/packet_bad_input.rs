@@ -641,3 +641,32 @@ fn pcapng_sections_are_read_whole() {
         Err(e) => eprintln!("TSHARK ABSENT ({e}): checked against the spec only"),
     }
 }
+
+proptest! {
+    /// Multi-section pcapng (both byte orders) with bytes flipped and cut anywhere: the reader
+    /// never panics, and what it delivers before an error is a prefix of the packets.
+    #[test]
+    fn pcapng_sections_cut_or_corrupted_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let pkt = |i: u8| vec![i; 20 + usize::from(i)];
+        let (a, b, c) = (pkt(1), pkt(2), pkt(3));
+        let mut f = pcapng_section(true, &[(0, &a), (0, &b)]);
+        f.extend(pcapng_section(false, &[(0, &c)]));
+        let want = [a, b, c];
+        let clean = f.clone();
+        for (at, v) in &flips {
+            let i = at.index(f.len());
+            f[i] ^= v;
+        }
+        f.truncate(cut.index(f.len() + 1));
+        let mut got = Vec::new();
+        let r = read_capture_from(Path::new("p.pcapng"), &mut &f[..], &mut |p| got.push(p.data.to_vec()));
+        if flips.is_empty() {
+            let n = got.len();
+            prop_assert_eq!(&got[..], &want[..n]);
+            prop_assert_eq!(r.is_ok(), f.len() == clean.len());
+        }
+    }
+}

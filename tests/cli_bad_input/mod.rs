@@ -349,6 +349,18 @@ fn replay_reports_each_bad_capture_and_keeps_the_alerts_of_the_rest() {
             "{file}: {what} not reported:\n{err}"
         );
     }
+    // `observe` too: each bad file reported, the good one read.
+    let out = trawl(&["observe", p(&header), p(&cut), p(&good)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("header.pcap") && err.contains("cut.pcap"),
+        "{err}"
+    );
+    let observed = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert!(observed
+        .iter()
+        .any(|o| o["trawl"]["capture"]["file"] == p(&good)));
 }
 
 /// A log truncated while `trawl scan` reads it (logrotate's copytruncate): the scan keeps
