@@ -116,13 +116,17 @@ pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
 }
 
 fn open_snapshot(dir: &Path) -> Result<Snapshot> {
-    let snapshot = Snapshot::open_current(dir).with_context(|| {
-        format!(
-            "loading the snapshot from {} (run `trawl update --config trawl.toml --data {}` first)",
+    let snapshot = match Snapshot::open_current(dir) {
+        Ok(s) => s,
+        Err(matcher::SnapshotError::NoSnapshot(_)) => bail!(
+            "no snapshot in {}: run `trawl update --config trawl.toml --data {}` first",
             dir.display(),
             dir.display()
-        )
-    })?;
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("loading the snapshot from {}", dir.display()))
+        }
+    };
     if snapshot.prefilter_outdated() {
         tracing::warn!(
             "the snapshot in {} has a pre-screen written by another trawl version: scans stay \

@@ -247,6 +247,14 @@ fn errors_say_each_cause_once_and_exit_codes_are_documented() {
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
     assert_eq!(err.matches("/nonexistent/trawl.toml").count(), 1, "{err}");
     assert_eq!(out.status.code(), Some(4), "{err}");
+    let out = trawl(&["scan", "--data", "/nonexistent/data", "x.log"]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("trawl update").count(), 1, "{err}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    let out = trawl(&["scan", "--data", p(data.path()), "/nonexistent/x.log"]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("/nonexistent/x.log").count(), 1, "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     let help = trawl_ok(&["--help"]);
     for code in [
         "0  success",
