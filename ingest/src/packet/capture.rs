@@ -388,6 +388,9 @@ fn read_pcap(
 /// borrow from it, so a consumer that keeps an `Arc` can refer to packet bytes without a copy.
 pub type Window = std::sync::Arc<Vec<u8>>;
 
+/// Windows [`read_pcap_windows`] keeps for reuse.
+const WINDOW_POOL: usize = 64;
+
 /// How far ahead of the record walk [`read_pcap_windows`] asks for cache lines.
 const PREFETCH_AHEAD: usize = 16 << 10;
 
@@ -448,6 +451,9 @@ pub fn read_pcap_windows(
     };
     let mut pos: u64 = 24;
     let mut first = true;
+    // Windows no batch refers to any more are read into again: fresh ones would cost a page
+    // fault for every 4 KiB, more than the copy itself.
+    let mut pool: Vec<Window> = Vec::new();
     loop {
         if pos >= file_len {
             return Some(
@@ -458,7 +464,17 @@ pub fn read_pcap_windows(
         }
         let wlen = window.min(file_len - pos) as usize;
         let at_eof = pos + wlen as u64 >= file_len;
-        let mut buf = vec![0u8; wlen];
+        let mut map = match pool
+            .iter_mut()
+            .position(|w| std::sync::Arc::get_mut(w).is_some())
+        {
+            Some(k) => pool.swap_remove(k),
+            None => std::sync::Arc::new(Vec::new()),
+        };
+        let Some(buf) = std::sync::Arc::get_mut(&mut map) else {
+            return None; // not reachable: the window was just taken unshared
+        };
+        buf.resize(wlen, 0);
         let mut got = 0;
         while got < wlen {
             match file.read_at(&mut buf[got..], pos + got as u64) {
@@ -481,7 +497,9 @@ pub fn read_pcap_windows(
         }
         let shrunk = got < wlen;
         first = false;
-        let map: Window = std::sync::Arc::new(buf);
+        if pool.len() < WINDOW_POOL {
+            pool.push(std::sync::Arc::clone(&map));
+        }
         let mut i = 0usize;
         let buf: &[u8] = &map;
         // Record headers form a dependent chain (each length gives the next position), so

@@ -35,8 +35,10 @@ const PREFETCH_PACKETS: usize = 6;
 const PREFETCH_FLOW: usize = 3;
 
 /// Bytes of a capture file read at once: batches keep their window alive until their
-/// worker is done, so a few windows per worker bound the memory held.
-const WINDOW: usize = 32 << 20;
+/// worker is done, so a few windows per worker bound the memory held. Small, so the
+/// packets are still in the CPU cache when a worker decodes them after the copy (2 MiB
+/// windows replay as fast as the mapped 32 MiB ones did; 32 MiB read ones 30% slower).
+const WINDOW: usize = 2 << 20;
 
 /// One packet of a batch: where its bytes are (in the batch's window, or in `data` for
 /// captures read by copy) and its metadata.
