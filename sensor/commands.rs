@@ -557,7 +557,7 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         let (normal, rows) = match lookup(&snapshot, raw) {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("trawl: {e:#}");
+                eprintln!("trawl: {}", crate::exit::render(&e));
                 continue;
             }
         };
