@@ -534,9 +534,17 @@ fn a_file_cut_and_rewritten_with_the_same_first_bytes_is_read_from_its_start() {
     assert_eq!(collect(&mut t, 25, true), want);
     assert!(t.stats().truncations >= 1);
     assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+    // Running: re-created (a new inode at the same path) with the same first lines, the old
+    // one deleted; 23 lines, below the position 800.
+    fs::remove_file(&p).unwrap();
+    append(&p, 0..20);
+    append(&p, 600..603);
+    let want: Vec<u64> = (0..20).chain(600..603).collect();
+    assert_eq!(collect(&mut t, 23, true), want);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
     drop(t);
     // Stopped: re-created (a new inode) with the same first lines, shorter than the
-    // checkpointed position 800.
+    // checkpointed position 736.
     fs::remove_file(&p).unwrap();
     append(&p, 0..20);
     append(&p, 700..702);

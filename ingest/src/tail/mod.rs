@@ -963,10 +963,11 @@ impl Tailer {
                     .iter()
                     .any(|o| o.key == k && o.fp == Some(fp) && !o.shadowed)
         });
-        if owner_alive {
+        if owner_alive || self.restart_if_rewritten(i, fp) {
             return;
         }
         let size = self.opens[i].seen_size;
+        self.opens[i].cut = false;
         if let Some(p) = self.known.get_mut(&fp) {
             p.owner = Some(key);
             p.path = self.opens[i].path.clone();
@@ -1065,16 +1066,14 @@ impl Tailer {
     fn attach(&mut self, i: usize, fp: Fingerprint, size: u64) {
         self.known_lens.insert(fp.len);
         let key = self.opens[i].key;
-        let cut = std::mem::take(&mut self.opens[i].cut);
         self.opens[i].fp = Some(fp);
         self.opens[i].idle_size = None;
         if self.known.contains_key(&fp) {
-            if !self.restart_if_rewritten(i, fp, size, cut) {
-                self.opens[i].shadowed = true;
-                self.try_takeover(i);
-            }
+            self.opens[i].shadowed = true;
+            self.try_takeover(i);
             return;
         }
+        self.opens[i].cut = false;
         let start = if self.opens[i].from_first_scan && self.cfg.read_from == ReadFrom::End {
             self.last_line_end(i, size)
         } else {
@@ -1099,25 +1098,19 @@ impl Tailer {
         );
     }
 
-    /// A known fingerprint on a file shorter than the position it reached, where that
-    /// position was read (this file, found truncated; or the path it was read from, the file
-    /// re-created or cut while we were stopped): the content is new and is read from its
-    /// start. Elsewhere (a copy still being written by copytruncate) it waits for the
-    /// position instead. Returns whether the position was restarted.
-    fn restart_if_rewritten(&mut self, i: usize, fp: Fingerprint, size: u64, cut: bool) -> bool {
+    /// A file taking over a known fingerprint while shorter than the position it reached,
+    /// where that position was read (this file, found truncated; or the path it was read
+    /// from: the file re-created, or cut while we were stopped): the content is new and is
+    /// read from its start. Elsewhere (a copy still being written by copytruncate) it waits
+    /// for the position instead. Returns whether the position was restarted.
+    fn restart_if_rewritten(&mut self, i: usize, fp: Fingerprint) -> bool {
         let key = self.opens[i].key;
+        let (size, cut) = (self.opens[i].seen_size, self.opens[i].cut);
         let Some(p) = self.known.get(&fp) else {
             return false;
         };
-        let owner_alive = p.owner.is_some_and(|k| {
-            k != key
-                && self
-                    .opens
-                    .iter()
-                    .any(|o| o.key == k && o.fp == Some(fp) && !o.shadowed)
-        });
         let here = cut || p.path == self.opens[i].path;
-        if owner_alive || !here || size >= p.delivered {
+        if !here || size >= p.delivered {
             return false;
         }
         if !cut {
@@ -1138,6 +1131,8 @@ impl Tailer {
         o.pos = 0;
         o.reached = true;
         o.shadowed = false;
+        o.cut = false;
+        o.idle_size = None;
         self.ckpt_dirty = true;
         true
     }
