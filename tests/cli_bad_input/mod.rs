@@ -533,3 +533,65 @@ fn scan_of_stdin_bounds_an_endless_line() {
     assert_eq!(summary["lines_truncated"], 1);
     assert_eq!(summary["lines"], 2);
 }
+
+/// A capture truncated while `trawl replay` reads it: reported (`shrank`), exit 3, the
+/// alerts of what was read are written, and no death by SIGBUS (the mapped reader of old).
+#[test]
+fn replay_of_a_capture_truncated_while_read_is_reported() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let data = sample_snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read(root().join("samples/pcaps/demo.pcap")).unwrap();
+    let cap = dir.path().join("big.pcap");
+    {
+        // The demo's packets (hits among them) again and again: ~150 MB.
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&cap).unwrap());
+        f.write_all(&demo[..24]).unwrap();
+        for _ in 0..100_000 {
+            f.write_all(&demo[24..]).unwrap();
+        }
+    }
+    let out_path = dir.path().join("alerts.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["-q", "replay", "--threads", "1", "-d", p(data.path()), "-o"])
+        .arg(&out_path)
+        .arg(&cap)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let rchar = || {
+        std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("rchar: "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    // Cut it to 1 MiB once the reader is well into it (a mapping reads without read(2):
+    // then after half a second).
+    let started = std::time::Instant::now();
+    while rchar() < 16 << 20 && started.elapsed() < std::time::Duration::from_millis(500) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be cut"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cap)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.signal(), None, "killed by a signal: {err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("big.pcap") && err.contains("shrank"), "{err}");
+    let alerts = json_lines(&std::fs::read_to_string(&out_path).unwrap());
+    assert!(!alerts.is_empty(), "the alerts of what was read are kept");
+}
