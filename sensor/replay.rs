@@ -224,6 +224,7 @@ pub fn sniff_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
+    crate::commands::refuse_overwrite(alert.output.as_deref(), &[], &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let stop = Arc::new(AtomicBool::new(false));
     {

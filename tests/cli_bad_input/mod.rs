@@ -145,6 +145,17 @@ fn an_output_naming_an_input_is_refused_before_it_is_truncated() {
         vec!["replay", "-d", d, "-o", p(&pcap), p(&hard)],
         vec!["scan", "-d", d, "-o", p(&snap_file), p(&log)],
         vec!["export", "-f", "csv", "-d", d, "-o", p(&snap_file)],
+        vec![
+            "sniff",
+            "-i",
+            "lo",
+            "--count",
+            "1",
+            "-d",
+            d,
+            "-o",
+            p(&snap_file),
+        ],
     ];
     for args in cases {
         let out = trawl(&args);
