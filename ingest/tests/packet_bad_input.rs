@@ -314,6 +314,9 @@ proptest! {
     #[test]
     fn decode_never_panics(d in arb_packets()) { fuzzing::decode(&d); }
 
+    #[test]
+    fn capture_never_panics(d in arb_packets()) { fuzzing::capture(&d); }
+
     /// Valid headers, random tails: reaches deeper parser states than pure noise.
     #[test]
     fn decode_structured_noise_never_panics(tail in arb_packets(), port in prop_oneof![Just(53u16), Just(80), Just(443), Just(3544), Just(4789)], proto in prop_oneof![Just(6u8), Just(17), Just(47), Just(4), Just(41)]) {
