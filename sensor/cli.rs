@@ -1,7 +1,33 @@
 //! Command-line definitions (DESIGN §7, contract for the names).
 
+use clap::builder::{RangedI64ValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand};
+use feeds::export::ExportFormat;
+use ingest::logs::LogFormat;
+use matcher::{IndicatorType, Severity, Tlp};
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Most decoder threads `replay --threads` accepts.
+pub const MAX_THREADS: u64 = 256;
+
+/// A value parsed by its type's `FromStr`, whose error names the accepted values.
+fn named<T: FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| e.to_string())
+}
+
+/// A `--suppress` window: a positive duration (`60s`, `5m`, `1h`).
+fn window(s: &str) -> Result<Duration, String> {
+    match crate::daemon::sinks::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the window must be at least 1s".into()),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
 
 /// trawl — compile threat-intel feeds, match logs and packets, export rules.
 ///
@@ -22,7 +48,8 @@ use std::path::PathBuf;
     about,
     long_about,
     propagate_version = true,
-    verbatim_doc_comment
+    verbatim_doc_comment,
+    after_help = crate::exit::HELP
 )]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). TRAWL_LOG=... overrides.
@@ -55,12 +82,13 @@ pub struct AlertArgs {
         short = 'c',
         long = "confidence",
         value_name = "MIN",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=100)
     )]
     pub min_confidence: u8,
     /// Minimum indicator severity that alerts (low, medium, high).
-    #[arg(short = 's', long = "severity", value_name = "MIN")]
-    pub min_severity: Option<String>,
+    #[arg(short = 's', long = "severity", value_name = "MIN", value_parser = named::<Severity>)]
+    pub min_severity: Option<Severity>,
     /// Write alerts to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -72,8 +100,8 @@ pub struct AlertArgs {
     pub summary_json: bool,
     /// Fold repeats of the same (indicator, source ip) within WINDOW of event time (`60s`,
     /// `5m`) into one alert carrying `trawl.repeat_count` (default: report every hit).
-    #[arg(long, value_name = "WINDOW")]
-    pub suppress: Option<String>,
+    #[arg(long, value_name = "WINDOW", value_parser = window)]
+    pub suppress: Option<Duration>,
 }
 
 /// The subcommands.
@@ -110,7 +138,7 @@ pub enum Command {
         #[arg(long)]
         allow_empty: bool,
         /// Summary format: text or json.
-        #[arg(long, default_value = "text", value_name = "FMT")]
+        #[arg(long, default_value = "text", value_name = "FMT", value_parser = ["text", "json"])]
         format: String,
     },
     /// Match log files (or - for stdin; .gz/.zst read as is) and write ECS JSON alerts.
@@ -124,8 +152,8 @@ pub enum Command {
         #[command(flatten)]
         alert: AlertArgs,
         /// Force the log format instead of detecting it.
-        #[arg(long, short = 'f', value_name = "FORMAT")]
-        format: Option<String>,
+        #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<LogFormat>)]
+        format: Option<LogFormat>,
         /// Scan lines as free text (same as --format raw).
         #[arg(long)]
         raw: bool,
@@ -147,8 +175,9 @@ pub enum Command {
         data: DataArgs,
         #[command(flatten)]
         alert: AlertArgs,
-        /// Decoder threads (default: all cores).
-        #[arg(long, value_name = "N")]
+        /// Decoder threads, 1-256 (default: all cores).
+        #[arg(long, value_name = "N",
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
         threads: Option<usize>,
         /// Capture files.
         #[arg(required = true, value_name = "FILE")]
@@ -166,24 +195,25 @@ pub enum Command {
         /// BPF capture filter, e.g. "not port 22".
         #[arg(long, value_name = "EXPR")]
         bpf: Option<String>,
-        /// Bytes captured per packet.
-        #[arg(long, default_value_t = 65535)]
+        /// Bytes captured per packet (1-262144).
+        #[arg(long, default_value_t = 65535,
+              value_parser = RangedI64ValueParser::<i32>::new().range(1..=262_144))]
         snaplen: i32,
         /// Do not put the interface in promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
-        /// Stop after this many packets.
-        #[arg(long, value_name = "N")]
+        /// Stop after this many packets (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
-        /// Stop after this many seconds.
-        #[arg(long, value_name = "SECS")]
+        /// Stop after this many seconds (at least 1).
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         duration: Option<u64>,
     },
     /// Print the observations trawl extracts from logs or captures, as ECS JSON lines (no matching).
     Observe {
         /// Force the log format instead of detecting it.
-        #[arg(long, short = 'f', value_name = "FORMAT")]
-        format: Option<String>,
+        #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<LogFormat>)]
+        format: Option<LogFormat>,
         /// Log files or captures (.pcap/.pcapng detected by their magic bytes).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -193,7 +223,7 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
         /// Output: table or json (one object per line).
-        #[arg(long, default_value = "table", value_name = "FMT")]
+        #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
         format: String,
         /// Do not record the query in the data directory's query log.
         #[arg(short = 'n', long)]
@@ -249,36 +279,39 @@ pub enum GenerateWhat {
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// snort, suricata, iptables, ip6tables, ipset, nftables, zeek, rpz, csv, jsonl, json, table, html.
-    #[arg(long, short = 'f', value_name = "FORMAT")]
-    pub format: String,
+    #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<ExportFormat>)]
+    pub format: ExportFormat,
     /// Only these indicator types (repeatable: ipv4, ipv6, fqdn, url, sha256, ...).
-    #[arg(long = "type", short = 't', value_name = "T")]
-    pub types: Vec<String>,
+    #[arg(long = "type", short = 't', value_name = "T", value_parser = named::<IndicatorType>)]
+    pub types: Vec<IndicatorType>,
     /// Minimum confidence (0-100).
     #[arg(
         short = 'c',
         long = "confidence",
         value_name = "MIN",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=100)
     )]
     pub min_confidence: u8,
     /// Minimum severity (low, medium, high).
-    #[arg(short = 's', long = "severity", value_name = "MIN")]
-    pub min_severity: Option<String>,
+    #[arg(short = 's', long = "severity", value_name = "MIN", value_parser = named::<Severity>)]
+    pub min_severity: Option<Severity>,
     /// Only indicators with this tag (repeatable; any of them).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Only indicators at most this restricted (clear, green, amber, amber+strict, red).
-    #[arg(long, value_name = "MAX")]
-    pub tlp: Option<String>,
+    #[arg(long, value_name = "MAX", value_parser = named::<Tlp>)]
+    pub tlp: Option<Tlp>,
     /// Only indicators listed by this feed (repeatable).
     #[arg(long = "feed", value_name = "NAME")]
     pub feeds: Vec<String>,
     /// Write to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Snort: first sid of the range trawl's stable sids are drawn from.
-    #[arg(long, default_value_t = 9_000_000)]
+    /// Snort: first sid of the range trawl's stable sids are drawn from (its 10,000,000 sids
+    /// must fit in 32 bits: 1-4284967295).
+    #[arg(long, default_value_t = 9_000_000,
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(u32::MAX - 10_000_000)))]
     pub sid_base: u32,
     /// Snort: write Snort 3 rules instead of 2.9.
     #[arg(long)]

@@ -9,7 +9,7 @@ use feeds::config::Config;
 use ingest::logs::LogFormat;
 use matcher::normalize::parse_cidr;
 use matcher::text::url_host;
-use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Severity, Snapshot, Tlp};
+use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Snapshot};
 use serde_json::json;
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
@@ -36,11 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_prefilter,
             files,
         } => {
-            let format = if raw {
-                Some(LogFormat::Raw)
-            } else {
-                format.as_deref().map(parse_log_format).transpose()?
-            };
+            let format = if raw { Some(LogFormat::Raw) } else { format };
             let opts = ScanOptions {
                 format,
                 field_map: None,
@@ -77,7 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
             quiet,
         ),
-        Command::Observe { format, files } => observe(format.as_deref(), &files),
+        Command::Observe { format, files } => observe(format, &files),
         Command::Query {
             data,
             format,
@@ -88,11 +84,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run { config } => crate::daemon::run(config.as_deref()),
         Command::Generate { what, out } => crate::generate::generate(what, &out),
     }
-}
-
-fn parse_log_format(s: &str) -> Result<LogFormat> {
-    s.parse::<LogFormat>()
-        .map_err(|e| anyhow!("--format {s}: {e}"))
 }
 
 /// The config named by --config/$TRAWL_CONFIG, else ./trawl.toml when present.
@@ -127,13 +118,17 @@ pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
 }
 
 fn open_snapshot(dir: &Path) -> Result<Snapshot> {
-    let snapshot = Snapshot::open_current(dir).with_context(|| {
-        format!(
-            "loading the snapshot from {} (run `trawl update --config trawl.toml --data {}` first)",
+    let snapshot = match Snapshot::open_current(dir) {
+        Ok(s) => s,
+        Err(matcher::SnapshotError::NoSnapshot(_)) => bail!(
+            "no snapshot in {}: run `trawl update --config trawl.toml --data {}` first",
             dir.display(),
             dir.display()
-        )
-    })?;
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("loading the snapshot from {}", dir.display()))
+        }
+    };
     if snapshot.prefilter_outdated() {
         tracing::warn!(
             "the snapshot in {} has a pre-screen written by another trawl version: scans stay \
@@ -162,15 +157,11 @@ fn sensor_name(alert: &AlertArgs, config: Option<&Config>) -> String {
 }
 
 /// The `-c`/`-s` options as a hit filter.
-pub fn hit_filter(alert: &AlertArgs) -> Result<HitFilter> {
-    Ok(HitFilter {
+pub fn hit_filter(alert: &AlertArgs) -> HitFilter {
+    HitFilter {
         min_confidence: alert.min_confidence,
-        min_severity: alert
-            .min_severity
-            .as_deref()
-            .map(|s| s.parse::<Severity>())
-            .transpose()?,
-    })
+        min_severity: alert.min_severity,
+    }
 }
 
 /// Open the alert destination: -o FILE or stdout.
@@ -181,6 +172,52 @@ pub fn alert_output(alert: &AlertArgs) -> Result<Box<dyn Write>> {
         )),
         None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
     })
+}
+
+/// `-o` must not name one of the inputs (a log, a capture, a file of the data directory):
+/// compared by device and inode, so a symlink or a hard link to an input is caught too.
+/// Checked before the output is created, which would truncate it.
+pub fn refuse_overwrite(output: Option<&Path>, inputs: &[PathBuf], data_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = output else { return Ok(()) };
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(()); // a new file cannot be an input
+    };
+    if !o.is_file() {
+        return Ok(()); // /dev/null, a FIFO: writing there destroys nothing
+    }
+    let same =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == o.dev() && m.ino() == o.ino());
+    let refuse = |what: String| -> Result<()> {
+        Err(crate::exit::Usage(format!(
+            "-o {}: that is {what}; refusing to overwrite an input",
+            out.display()
+        ))
+        .into())
+    };
+    for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
+        if same(input) {
+            return refuse(format!("the input {}", input.display()));
+        }
+    }
+    // The data directory holds the snapshot (mapped while we run), feed state and query log.
+    let mut dirs = vec![(data_dir.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth < 3 => dirs.push((path, depth + 1)),
+                Ok(_) if same(&path) => {
+                    return refuse(format!("{}, in the data directory", path.display()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The alert stream of scan/replay/sniff: plain, or folded by `--suppress`.
@@ -195,13 +232,9 @@ impl AlertOut {
     /// The destination of `alert` (-o or stdout), folding when --suppress was given.
     pub fn open(alert: &AlertArgs) -> Result<AlertOut> {
         let out = alert_output(alert)?;
-        Ok(match alert.suppress.as_deref() {
+        Ok(match alert.suppress {
             None => AlertOut::Plain(out),
-            Some(w) => AlertOut::Folding(crate::daemon::suppress::SuppressWriter::new(
-                out,
-                crate::daemon::sinks::parse_duration(w)
-                    .with_context(|| format!("--suppress {w}"))?,
-            )),
+            Some(w) => AlertOut::Folding(crate::daemon::suppress::SuppressWriter::new(out, w)),
         })
     }
 
@@ -236,6 +269,8 @@ impl Write for AlertOut {
 pub struct MatchSetup {
     /// The loaded snapshot.
     pub snapshot: Snapshot,
+    /// The data directory it came from.
+    pub dir: PathBuf,
     /// observer.* of alerts.
     pub ctx: AlertContext,
     /// -c / -s.
@@ -256,10 +291,11 @@ pub fn match_setup(data: &DataArgs, alert: &AlertArgs) -> Result<MatchSetup> {
     );
     Ok(MatchSetup {
         snapshot,
+        dir,
         ctx: AlertContext {
             observer_name: sensor_name(alert, cfg),
         },
-        filter: hit_filter(alert)?,
+        filter: hit_filter(alert),
     })
 }
 
@@ -271,6 +307,7 @@ fn scan_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
+    refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let mut correlator = Correlator::new(&setup.snapshot, setup.filter);
     if opts.no_prefilter {
         correlator = correlator.without_prefilter();
@@ -288,12 +325,11 @@ fn scan_cmd(
             &mut out,
             &mut stats,
         ) {
-            if opts.strict {
-                out.finish().ok();
-                return Err(e);
-            }
-            eprintln!("trawl: {e:#}");
+            eprintln!("trawl: {}", crate::exit::render(&e));
             failed.push(file.display().to_string());
+            if opts.strict {
+                break;
+            }
         }
     }
     let folded = out.finish()?;
@@ -308,10 +344,11 @@ fn scan_cmd(
         }
     }
     Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
+        crate::exit::Exit::Ok
     } else {
-        ExitCode::from(1)
-    })
+        crate::exit::Exit::Partial
+    }
+    .into())
 }
 
 fn is_capture(path: &Path) -> bool {
@@ -329,9 +366,9 @@ fn is_capture(path: &Path) -> bool {
     )
 }
 
-fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
+fn observe(format: Option<LogFormat>, files: &[PathBuf]) -> Result<ExitCode> {
     let opts = ScanOptions {
-        format: format.map(parse_log_format).transpose()?,
+        format,
         field_map: None,
         strict: false,
         no_prefilter: false,
@@ -341,9 +378,11 @@ fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut stats = ScanStats::default();
+    let mut partial = false;
     for file in files {
-        if file.as_os_str() != "-" && is_capture(file) {
-            crate::replay::observe_capture(file, &mut out)?;
+        // Like scan and replay: a file read only in part is reported, the others still read.
+        let read = if file.as_os_str() != "-" && is_capture(file) {
+            crate::replay::observe_capture(file, &mut out)
         } else {
             scan::scan_file(
                 file,
@@ -353,11 +392,20 @@ fn observe(format: Option<&str>, files: &[PathBuf]) -> Result<ExitCode> {
                 &opts,
                 &mut out,
                 &mut stats,
-            )?;
+            )
+        };
+        if let Err(e) = read {
+            eprintln!("trawl: {}", crate::exit::render(&e));
+            partial = true;
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if partial {
+        crate::exit::Exit::Partial
+    } else {
+        crate::exit::Exit::Ok
+    }
+    .into())
 }
 
 fn update(
@@ -521,7 +569,7 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         let (normal, rows) = match lookup(&snapshot, raw) {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("trawl: {e:#}");
+                eprintln!("trawl: {}", crate::exit::render(&e));
                 continue;
             }
         };
@@ -564,49 +612,81 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
     if !nolog {
         let entry = json!({"time": scan::now_ns() / 1_000_000_000, "queries": log_rows});
         let path = dir.join("query.log");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| {
-                format!(
-                    "appending to {} (use -n to skip the query log)",
-                    path.display()
-                )
-            })?;
-        writeln!(f, "{entry}")?;
+        // The answer is printed already: a log that cannot be written (read-only data
+        // directory) is worth a warning, not a failure.
+        if let Err(e) = append_line(&path, &entry.to_string()) {
+            tracing::warn!(
+                "not recorded in the query log {}: {e} (use -n to skip the query log)",
+                path.display()
+            );
+        }
     }
     Ok(if found_any {
-        ExitCode::SUCCESS
+        crate::exit::Exit::Ok
     } else {
-        ExitCode::from(1)
-    })
+        crate::exit::Exit::NoMatch
+    }
+    .into())
+}
+
+/// Append one line to a log file, never through a symlink (O_NOFOLLOW): a link planted in the
+/// data directory cannot make trawl append to another file.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())
+}
+
+/// `--feed` names must be feeds of the snapshot (the ones its last update recorded, or that
+/// list one of its indicators): a typo would otherwise export nothing, quietly.
+fn check_feeds(snapshot: &Snapshot, wanted: &[String]) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut known: std::collections::BTreeSet<String> = snapshot
+        .meta()
+        .extra
+        .get("feeds")
+        .and_then(|f| f.as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let missing = |known: &std::collections::BTreeSet<String>| {
+        wanted.iter().find(|w| !known.contains(w.as_str())).cloned()
+    };
+    if missing(&known).is_some() {
+        for ind in snapshot.iter() {
+            known.extend(ind.sources);
+        }
+    }
+    match missing(&known) {
+        None => Ok(()),
+        Some(name) => Err(crate::exit::Usage(format!(
+            "--feed {name}: no such feed in the snapshot; its feeds are: {}",
+            known.into_iter().collect::<Vec<_>>().join(" ")
+        ))
+        .into()),
+    }
 }
 
 fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
-    use feeds::export::{ExportFormat, ExportOptions, Filter, FirewallAction};
+    use feeds::export::{ExportOptions, Filter, FirewallAction};
     let config = load_config(data.config.as_deref())?;
     let cfg = config.as_ref().map(|(c, _)| c);
     let dir = data_dir(data, cfg);
     let snapshot = open_snapshot(&dir)?;
-    let format: ExportFormat = req
-        .format
-        .parse()
-        .map_err(|e| anyhow!("--format {}: {e}", req.format))?;
+    check_feeds(&snapshot, &req.feeds)?;
+    refuse_overwrite(req.output.as_deref(), &[], &dir)?;
+    let format = req.format;
     let filter = Filter {
-        types: req
-            .types
-            .iter()
-            .map(|t| t.parse::<IndicatorType>())
-            .collect::<Result<_, _>>()?,
+        types: req.types,
         min_confidence: req.min_confidence,
-        min_severity: req
-            .min_severity
-            .as_deref()
-            .map(str::parse::<Severity>)
-            .transpose()?,
+        min_severity: req.min_severity,
         tags: req.tags,
-        max_tlp: req.tlp.as_deref().map(str::parse::<Tlp>).transpose()?,
+        max_tlp: req.tlp,
         feeds: req.feeds,
     };
     let opts = ExportOptions {

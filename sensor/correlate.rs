@@ -220,12 +220,32 @@ impl<'s> Correlator<'s> {
             }
             out.push(FieldHit {
                 field: "event.original",
-                value: ind.value.clone(),
+                value: self.observed_in(text, hit.id, &ind.value),
                 hit: *hit,
                 indicator: (*ind).clone(),
             });
         }
         scratch.hits = hits;
+    }
+
+    /// The text of `text` that hit indicator `id` (value `indicator`) in `--raw` mode: the
+    /// token it was looked up as, else the bytes a pattern matched. Runs only for hits.
+    fn observed_in(&self, text: &[u8], id: u32, indicator: &str) -> String {
+        let mut probe = Vec::new();
+        for t in matcher::text::tokens(text) {
+            probe.clear();
+            matcher::text::match_token(self.snapshot, t, &mut probe);
+            if probe.iter().any(|h| h.id == id) {
+                return t.to_string();
+            }
+        }
+        let needle = indicator.as_bytes();
+        text.windows(needle.len().max(1))
+            .find(|w| w.eq_ignore_ascii_case(needle))
+            .map_or_else(
+                || indicator.to_string(),
+                |w| String::from_utf8_lossy(w).into_owned(),
+            )
     }
 
     fn passes(&self, ind: &Indicator) -> bool {

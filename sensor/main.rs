@@ -8,6 +8,7 @@ mod correlate;
 mod daemon;
 mod data_files;
 mod demo_impl;
+mod exit;
 mod generate;
 mod progress;
 mod replay;
@@ -22,13 +23,14 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trawl: error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("trawl: error: {}", exit::render(&e));
+            exit::code_of(&e).into()
         }
     }
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -42,5 +44,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour escapes only for a person at a terminal, never into journald or a file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -56,6 +56,7 @@ pub fn replay_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
+    crate::commands::refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let workers = threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let started = Instant::now();
@@ -118,6 +119,11 @@ pub fn replay_cmd(
         out.write_all(&r.bytes)?;
     }
     let folded = out.finish()?;
+    // Like tshark: each capture read only in part (or not at all) is an error on stderr, and
+    // the alerts of what could be read are kept.
+    for e in &stats.errors {
+        eprintln!("trawl: {e}");
+    }
     if !quiet {
         let secs = started.elapsed().as_secs_f64();
         let summary = serde_json::json!({
@@ -157,7 +163,12 @@ pub fn replay_cmd(
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if stats.errors.is_empty() {
+        crate::exit::Exit::Ok
+    } else {
+        crate::exit::Exit::Partial
+    }
+    .into())
 }
 
 /// `trawl observe` on a capture: every observation in packet order.
@@ -213,6 +224,7 @@ pub fn sniff_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
+    crate::commands::refuse_overwrite(alert.output.as_deref(), &[], &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let stop = Arc::new(AtomicBool::new(false));
     {

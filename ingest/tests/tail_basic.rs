@@ -508,3 +508,88 @@ fn identical_copy_waiting_behind_an_idle_original_loses_nothing() {
     assert_eq!(got, want);
     assert!(t.next_batch(Duration::from_millis(300)).unwrap().is_none());
 }
+
+/// A file cut (truncated, or re-created) and rewritten with the same first bytes, shorter
+/// than the position its fingerprint had reached, is new content: it is read again from its
+/// start, while running and after a restart, and the lag says how much is unread.
+#[test]
+fn a_file_cut_and_rewritten_with_the_same_first_bytes_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    append(&p, 0..100);
+    let c = cfg(dir.path(), &["app.log"]);
+    let mut t = Tailer::new(c.clone()).unwrap();
+    assert_eq!(collect(&mut t, 100, true), (0..100).collect::<Vec<_>>());
+    // Running: truncated in place, then the same first 20 lines (the fingerprint's 256 bytes
+    // and more) and 5 new ones: 800 bytes, below the position 3200.
+    File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&p, 0..20);
+    append(&p, 500..505);
+    let want: Vec<u64> = (0..20).chain(500..505).collect();
+    assert_eq!(collect(&mut t, 25, true), want);
+    assert!(t.stats().truncations >= 1);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+    // Running: re-created (a new inode at the same path) with the same first lines, the old
+    // one deleted; 23 lines, below the position 800.
+    fs::remove_file(&p).unwrap();
+    append(&p, 0..20);
+    append(&p, 600..603);
+    let want: Vec<u64> = (0..20).chain(600..603).collect();
+    assert_eq!(collect(&mut t, 23, true), want);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+    drop(t);
+    // Stopped: re-created (a new inode) with the same first lines, shorter than the
+    // checkpointed position 736.
+    fs::remove_file(&p).unwrap();
+    append(&p, 0..20);
+    append(&p, 700..702);
+    let mut t = Tailer::new(c.clone()).unwrap();
+    let lag: u64 = t.stats().files.iter().map(|f| f.lag_bytes).sum();
+    assert_eq!(lag, 22 * 32, "the lag counts the unread file, not 0");
+    let want: Vec<u64> = (0..20).chain(700..702).collect();
+    assert_eq!(collect(&mut t, 22, true), want);
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+    drop(t);
+    // Stopped, then truncated in place to the same first lines only.
+    File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(10 * 32)
+        .unwrap();
+    let mut t = Tailer::new(c).unwrap();
+    assert_eq!(collect(&mut t, 10, true), (0..10).collect::<Vec<_>>());
+    assert!(t.next_batch(Duration::from_millis(200)).unwrap().is_none());
+}
+
+/// The checkpoint is written through a temp file that is never a symlink's target: a link
+/// planted there is replaced, and what it pointed to is left alone.
+#[test]
+fn the_checkpoint_is_never_written_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    append(&p, 0..10);
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious\n").unwrap();
+    let c = cfg(dir.path(), &["a.log"]);
+    std::os::unix::fs::symlink(&victim, dir.path().join("checkpoint.json.tmp")).unwrap();
+    let mut t = Tailer::new(c.clone()).unwrap();
+    assert_eq!(collect(&mut t, 10, true), (0..10).collect::<Vec<_>>());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+    assert!(!fs::symlink_metadata(dir.path().join("checkpoint.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    drop(t);
+    let t = Tailer::new(c).unwrap();
+    assert_eq!(
+        t.stats().files[0].committed,
+        320,
+        "the checkpoint was written"
+    );
+}

@@ -322,22 +322,28 @@ fn token_ip(t: &str) -> Option<IpAddr> {
 pub fn match_text_with<M: Matcher + ?Sized>(m: &M, text: &[u8], hits: &mut Vec<Hit>) {
     let start = hits.len();
     for t in tokens(text) {
-        match classify(t) {
-            Some(TokenKind::Url(u)) => {
-                m.match_url(u, hits);
-                if let Some(h) = url_host(u) {
-                    m.match_domain(h, hits);
-                }
-            }
-            Some(TokenKind::Ip(ip)) => m.match_ip(ip, hits),
-            Some(TokenKind::Email(e)) => m.match_email(e, hits),
-            Some(TokenKind::Hash(h)) => m.match_hash(h, hits),
-            Some(TokenKind::Domain(d)) => m.match_domain(d, hits),
-            None => {}
-        }
+        match_token(m, t, hits);
     }
     m.match_pattern(text, hits);
     dedup_hits(hits, start);
+}
+
+/// Look up one token of [`tokens`] the way [`match_text_with`] does (as its [`classify`]
+/// kind); also tells which token of a text produced a hit.
+pub fn match_token<M: Matcher + ?Sized>(m: &M, t: &str, hits: &mut Vec<Hit>) {
+    match classify(t) {
+        Some(TokenKind::Url(u)) => {
+            m.match_url(u, hits);
+            if let Some(h) = url_host(u) {
+                m.match_domain(h, hits);
+            }
+        }
+        Some(TokenKind::Ip(ip)) => m.match_ip(ip, hits),
+        Some(TokenKind::Email(e)) => m.match_email(e, hits),
+        Some(TokenKind::Hash(h)) => m.match_hash(h, hits),
+        Some(TokenKind::Domain(d)) => m.match_domain(d, hits),
+        None => {}
+    }
 }
 
 /// Keep each id of `hits[start..]` once, with its smallest kind; ordered by id.

@@ -82,7 +82,7 @@ pub enum CaptureError {
         magic: u32,
     },
     /// The file ends or is corrupt after `after_packets` good packets.
-    #[error("{path}: {reason} after packet {after_packets} (byte offset {offset})")]
+    #[error("{}", corrupt_message(path, reason, *after_packets, *offset))]
     Corrupt {
         /// The capture path.
         path: PathBuf,
@@ -108,6 +108,19 @@ pub enum CaptureError {
     Worker,
 }
 
+/// "FILE: packet N at byte offset B: REASON", with how many packets were read before it.
+fn corrupt_message(path: &Path, reason: &str, after_packets: u64, offset: u64) -> String {
+    let place = format!(
+        "{}: packet {} at byte offset {offset}: {reason}",
+        path.display(),
+        after_packets + 1
+    );
+    match after_packets {
+        0 => place,
+        n => format!("{place} (the {n} packet(s) before it were read)"),
+    }
+}
+
 /// Largest record we accept (256 MiB), so a bogus length cannot make us allocate wildly.
 const MAX_RECORD: usize = 256 << 20;
 
@@ -124,8 +137,52 @@ pub fn read_capture(
         source,
     };
     let file = File::open(path).map_err(io)?;
-    let mut r = BufReader::with_capacity(64 << 10, file);
-    read_capture_from(path, &mut r, &mut f)
+    let len = file.metadata().map_err(io)?.len();
+    let mut consumed = 0u64;
+    let mut r = BufReader::with_capacity(
+        64 << 10,
+        Counted {
+            inner: &file,
+            n: &mut consumed,
+        },
+    );
+    let result = read_capture_from(path, &mut r, &mut f);
+    drop(r);
+    let now = file.metadata().map_err(io)?.len();
+    if now < len && consumed < len {
+        // Cut short by a truncation while we read: say so rather than "corrupt" or "done".
+        let stats = match result {
+            Ok(stats) | Err(CaptureError::Corrupt { stats, .. }) => stats,
+            Err(e) => return Err(e),
+        };
+        return Err(shrank(path, now, stats));
+    }
+    result
+}
+
+/// A reader that counts the bytes it delivered.
+struct Counted<'a, R> {
+    inner: R,
+    n: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        *self.n += k as u64;
+        Ok(k)
+    }
+}
+
+/// The error of a capture that became shorter (`now` bytes) while it was read.
+fn shrank(path: &Path, now: u64, stats: CaptureStats) -> CaptureError {
+    CaptureError::Corrupt {
+        path: path.to_path_buf(),
+        reason: "the file shrank while it was read (truncated under the reader); the rest is lost",
+        after_packets: stats.packets,
+        offset: now,
+        stats,
+    }
 }
 
 /// [`read_capture`] over any reader (stdin, memory); `path` is used in errors only.
@@ -137,10 +194,14 @@ pub fn read_capture_from(
     let mut magic = [0u8; 4];
     match read_full(r, &mut magic) {
         Ok(4) => {}
-        Ok(_) => {
+        Ok(n) => {
             return Err(CaptureError::Corrupt {
                 path: path.to_path_buf(),
-                reason: "file shorter than a header",
+                reason: if n == 0 {
+                    "empty file (0 bytes): not a capture"
+                } else {
+                    "file shorter than a header"
+                },
                 after_packets: 0,
                 offset: 0,
                 stats: CaptureStats::default(),
@@ -289,6 +350,7 @@ fn read_pcap(
         }
         let avail = end - start;
         if avail == 0 {
+            no_packets(&stats).map_err(|r| corrupt(r, offset, &stats))?;
             return Ok(stats);
         }
         if avail < 16 {
@@ -322,14 +384,14 @@ fn read_pcap(
     }
 }
 
-/// A memory-mapped window of a capture file; packets handed out by [`read_pcap_mapped`]
+/// A window of a capture file read into memory; packets handed out by [`read_pcap_windows`]
 /// borrow from it, so a consumer that keeps an `Arc` can refer to packet bytes without a copy.
-pub type Window = std::sync::Arc<memmap2::Mmap>;
+pub type Window = std::sync::Arc<Vec<u8>>;
 
-/// Window offsets are aligned to this (a multiple of every common page size).
-const WINDOW_ALIGN: u64 = 64 << 10;
+/// Windows [`read_pcap_windows`] keeps for reuse.
+const WINDOW_POOL: usize = 64;
 
-/// How far ahead of the record walk [`read_pcap_mapped`] asks for cache lines.
+/// How far ahead of the record walk [`read_pcap_windows`] asks for cache lines.
 const PREFETCH_AHEAD: usize = 16 << 10;
 
 /// Hint the CPU to fetch the cache line at `p` (no effect on other targets; never faults).
@@ -345,20 +407,21 @@ pub(crate) fn prefetch(p: *const u8) {
     let _ = p;
 }
 
-/// Classic pcap read through memory-mapped windows of about `window` bytes, without copying
-/// packet bytes: `f(window, packet)` gets each packet with `packet.data` inside `window`.
+/// Classic pcap read a window of about `window` bytes at a time, each read once into memory
+/// and shared: `f(window, packet)` gets each packet with `packet.data` inside `window`.
 ///
 /// Same packets, statistics and errors as [`read_capture`]. Returns `None` (nothing was
 /// delivered) when the file is not a regular classic pcap file of at least one header, or
-/// cannot be mapped: the caller then uses [`read_capture`], which reports open errors and
-/// reads pcapng. Only the windows still referenced stay mapped, so memory stays bounded
-/// however long the file is. (Like every reader of a mapped file, the file must not be
-/// truncated while it is being read.)
-pub fn read_pcap_mapped(
+/// its first window cannot be read: the caller then uses [`read_capture`], which reports open
+/// errors and reads pcapng. Only the windows still referenced stay in memory, so memory stays
+/// bounded however long the file is. The windows are read, not mapped: a file truncated while
+/// it is read ends the read with an error saying so (a mapping would die of SIGBUS).
+pub fn read_pcap_windows(
     path: &Path,
     window: usize,
     mut f: impl FnMut(&Window, RawPacket<'_>),
 ) -> Option<Result<CaptureStats, CaptureError>> {
+    use std::os::unix::fs::FileExt;
     let file = File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     let file_len = meta.len();
@@ -377,7 +440,7 @@ pub fn read_pcap_mapped(
     let link = LinkType(normalise_link(rd_u32(&hdr[20..24], le) & 0x0fff_ffff));
     let limit = (snaplen as usize).clamp(262_144, MAX_RECORD);
     // A fresh window always holds a whole record, so every window makes progress.
-    let window = (window as u64).max(limit as u64 + 16 + 2 * WINDOW_ALIGN);
+    let window = (window as u64).max(limit as u64 + 16);
     let mut stats = CaptureStats::default();
     let corrupt = |reason, offset, stats: &CaptureStats| CaptureError::Corrupt {
         path: path.to_path_buf(),
@@ -388,35 +451,56 @@ pub fn read_pcap_mapped(
     };
     let mut pos: u64 = 24;
     let mut first = true;
+    // Windows no batch refers to any more are read into again: fresh ones would cost a page
+    // fault for every 4 KiB, more than the copy itself.
+    let mut pool: Vec<Window> = Vec::new();
     loop {
         if pos >= file_len {
-            return Some(Ok(stats));
+            return Some(
+                no_packets(&stats)
+                    .map(|()| stats.clone())
+                    .map_err(|r| corrupt(r, pos, &stats)),
+            );
         }
-        let base = pos - pos % WINDOW_ALIGN;
-        let wlen = window.min(file_len - base);
-        let at_eof = base + wlen >= file_len;
-        // SAFETY: read-only private mapping of a file we opened; the documented condition is
-        // that the file is not truncated meanwhile (the same as `trawl scan`'s mapped logs).
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(base)
-                .len(wlen as usize)
-                .populate()
-                .map(&file)
+        let wlen = window.min(file_len - pos) as usize;
+        let at_eof = pos + wlen as u64 >= file_len;
+        let mut map = match pool
+            .iter_mut()
+            .position(|w| std::sync::Arc::get_mut(w).is_some())
+        {
+            Some(k) => pool.swap_remove(k),
+            None => std::sync::Arc::new(Vec::new()),
         };
-        let map = match map {
-            Ok(m) => std::sync::Arc::new(m),
-            // Nothing delivered yet: let the streaming reader try (and report).
-            Err(_) if first => return None,
-            Err(source) => {
-                return Some(Err(CaptureError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }))
+        let Some(buf) = std::sync::Arc::get_mut(&mut map) else {
+            return None; // not reachable: the window was just taken unshared
+        };
+        buf.resize(wlen, 0);
+        let mut got = 0;
+        while got < wlen {
+            match file.read_at(&mut buf[got..], pos + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // Nothing delivered yet: let the streaming reader try (and report).
+                Err(_) if first => return None,
+                Err(source) => {
+                    return Some(Err(CaptureError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    }))
+                }
             }
-        };
+        }
+        if got < wlen {
+            // Shorter than when opened: the packets up to here are kept, the rest is lost.
+            buf.truncate(got);
+        }
+        let shrunk = got < wlen;
         first = false;
-        let mut i = (pos - base) as usize;
+        if pool.len() < WINDOW_POOL {
+            pool.push(std::sync::Arc::clone(&map));
+        }
+        let mut i = 0usize;
         let buf: &[u8] = &map;
         // Record headers form a dependent chain (each length gives the next position), so
         // every record would wait for memory: fetch the lines ahead of the walk instead.
@@ -427,15 +511,26 @@ pub fn read_pcap_mapped(
                 ahead += 64;
             }
             let avail = buf.len() - i;
+            let cut = |reason| {
+                let now = file.metadata().map_or(pos, |m| m.len());
+                if shrunk {
+                    shrank(path, now, stats.clone())
+                } else {
+                    corrupt(reason, pos, &stats)
+                }
+            };
             if avail == 0 {
+                if shrunk {
+                    return Some(Err(cut("")));
+                }
                 if at_eof {
                     return Some(Ok(stats));
                 }
                 break;
             }
             if avail < 16 {
-                if at_eof {
-                    return Some(Err(corrupt("truncated record header", pos, &stats)));
+                if at_eof || shrunk {
+                    return Some(Err(cut("truncated record header")));
                 }
                 break;
             }
@@ -452,8 +547,8 @@ pub fn read_pcap_mapped(
                 )));
             }
             if avail < 16 + incl {
-                if at_eof {
-                    return Some(Err(corrupt("truncated packet data", pos, &stats)));
+                if at_eof || shrunk {
+                    return Some(Err(cut("truncated packet data")));
                 }
                 break;
             }
@@ -471,6 +566,16 @@ pub fn read_pcap_mapped(
             i += 16 + incl;
             pos += 16 + incl as u64;
         }
+    }
+}
+
+/// The end of a capture: a file with no packet at all is reported (a capture cut right after
+/// its header looks exactly like that), one with packets is done.
+fn no_packets(stats: &CaptureStats) -> Result<(), &'static str> {
+    if stats.packets == 0 {
+        Err("no packets: the file ends after its header(s)")
+    } else {
+        Ok(())
     }
 }
 
@@ -565,6 +670,7 @@ fn read_pcapng(
         } else {
             let n = read_full(r, &mut h).map_err(io)?;
             if n == 0 {
+                no_packets(&stats).map_err(|r| corrupt(r, offset, &stats))?;
                 return Ok(stats);
             }
             if n < 8 {
@@ -587,9 +693,10 @@ fn read_pcapng(
                 if !(28..=MAX_RECORD).contains(&blen) || blen % 4 != 0 {
                     return Err(corrupt("bad block length", offset, &stats));
                 }
+                // The rest of the block, its trailing length included (as for the first).
                 body.clear();
                 body.extend_from_slice(&bom);
-                let rest = blen - 16;
+                let rest = blen - 12;
                 body.resize(4 + rest, 0);
                 if read_full(r, &mut body[4..]).map_err(io)? < rest {
                     return Err(corrupt("truncated block", offset, &stats));

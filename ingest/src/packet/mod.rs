@@ -25,7 +25,7 @@ pub mod replay;
 pub mod tls;
 
 pub use capture::{
-    read_capture, read_capture_from, read_pcap_mapped, CaptureError, CaptureStats, LinkType,
+    read_capture, read_capture_from, read_pcap_windows, CaptureError, CaptureStats, LinkType,
     PcapWriter, RawPacket, Window,
 };
 pub use community::community_id;

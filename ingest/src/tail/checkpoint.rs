@@ -4,6 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,19 @@ pub(crate) fn store(path: &Path, files: Vec<Entry>) -> Result<(), TailError> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
-        let mut f = File::create(&tmp).map_err(io_err)?;
+        // A fresh temp file, never a symlink's target: whatever is at the temp name (a stale
+        // temp file, a planted link) is removed, and O_EXCL | O_NOFOLLOW refuse a new one.
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io_err)?;
         f.write_all(&bytes).map_err(io_err)?;
         f.sync_data().map_err(io_err)?;
     }

@@ -66,6 +66,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
+/// The default cap on a line's length (without its newline): longer lines are cut to it and
+/// counted. `trawl scan` applies the same cap.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Where to start reading a file seen for the first time (no checkpoint) at startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadFrom {
@@ -124,7 +128,7 @@ impl TailConfig {
             read_from: ReadFrom::Beginning,
             poll_interval: Duration::from_millis(250),
             max_batch_bytes: 1 << 20,
-            max_line_bytes: 1 << 20,
+            max_line_bytes: MAX_LINE_BYTES,
             fingerprint_bytes: 256,
             checkpoint_path: checkpoint_path.into(),
             drain_linger: Duration::from_secs(1),
@@ -334,6 +338,9 @@ struct Open {
     reached: bool,
     seen_size: u64,
     seen_change: Instant,
+    /// Found truncated since it was last identified: its content is new, whatever its
+    /// first bytes say.
+    cut: bool,
     /// Size at which the last read attempt found no complete line.
     idle_size: Option<u64>,
     long: Option<LongLine>,
@@ -847,6 +854,7 @@ impl Tailer {
                 reached: true,
                 seen_size: md.len(),
                 seen_change: now,
+                cut: false,
                 idle_size: None,
                 long: None,
                 from_first_scan: !self.first_scan_done,
@@ -955,10 +963,11 @@ impl Tailer {
                     .iter()
                     .any(|o| o.key == k && o.fp == Some(fp) && !o.shadowed)
         });
-        if owner_alive {
+        if owner_alive || self.restart_if_rewritten(i, fp) {
             return;
         }
         let size = self.opens[i].seen_size;
+        self.opens[i].cut = false;
         if let Some(p) = self.known.get_mut(&fp) {
             p.owner = Some(key);
             p.path = self.opens[i].path.clone();
@@ -985,6 +994,7 @@ impl Tailer {
         o.shadowed = false;
         o.from_first_scan = false;
         o.seen_change = now;
+        o.cut = true;
         if let Some(fp) = fp {
             self.release(fp, key);
         }
@@ -1063,6 +1073,7 @@ impl Tailer {
             self.try_takeover(i);
             return;
         }
+        self.opens[i].cut = false;
         let start = if self.opens[i].from_first_scan && self.cfg.read_from == ReadFrom::End {
             self.last_line_end(i, size)
         } else {
@@ -1085,6 +1096,45 @@ impl Tailer {
                 seen: now_unix(),
             },
         );
+    }
+
+    /// A file taking over a known fingerprint while shorter than the position it reached,
+    /// where that position was read (this file, found truncated; or the path it was read
+    /// from: the file re-created, or cut while we were stopped): the content is new and is
+    /// read from its start. Elsewhere (a copy still being written by copytruncate) it waits
+    /// for the position instead. Returns whether the position was restarted.
+    fn restart_if_rewritten(&mut self, i: usize, fp: Fingerprint) -> bool {
+        let key = self.opens[i].key;
+        let (size, cut) = (self.opens[i].seen_size, self.opens[i].cut);
+        let Some(p) = self.known.get(&fp) else {
+            return false;
+        };
+        let here = cut || p.path == self.opens[i].path;
+        if !here || size >= p.delivered {
+            return false;
+        }
+        if !cut {
+            self.counters.truncations += 1;
+        }
+        let path = self.opens[i].path.clone();
+        if let Some(p) = self.known.get_mut(&fp) {
+            p.committed = 0;
+            p.delivered = 0;
+            // Acks of batches of the old content must not move the new position.
+            for e in &mut p.inflight {
+                e.end = 0;
+            }
+            p.owner = Some(key);
+            p.path = path;
+        }
+        let o = &mut self.opens[i];
+        o.pos = 0;
+        o.reached = true;
+        o.shadowed = false;
+        o.cut = false;
+        o.idle_size = None;
+        self.ckpt_dirty = true;
+        true
     }
 
     /// Offset just past the last `\n` before `size` (0 if none).
