@@ -87,10 +87,37 @@ fn detects_every_corpus_log() {
         let head = &data[..data.len().min(32 * 1024)];
         assert_eq!(detect_format(head), want, "{rel}");
     }
-    // Every log file in the corpus (not the truth files / OSSEC ini) is in the table above.
+    // Every log file in the corpus (not the truth files / OSSEC ini) is in the table above,
+    // except in the directories of formats trawl does not parse yet (custom Apache/nginx/
+    // Squid format strings, W3C, CEF, LEEF, FortiGate, PAN-OS, Umbrella, Zscaler, Windows DNS:
+    // the open issue on the logs SOCs have). Their parsers bring their expectations; a new
+    // directory still fails here until it is placed in one list or the other.
+    const NOT_YET_PARSED: [&str; 12] = [
+        "apache-logformat",
+        "cef",
+        "fortigate",
+        "leef",
+        "nginx-logformat",
+        "panos",
+        "squid-logformat",
+        "umbrella",
+        "w3c-iis",
+        "w3c-proxysg",
+        "windows-dns",
+        "zscaler",
+    ];
     let mut n = 0;
     for dir in std::fs::read_dir(&root).unwrap() {
-        for f in walk(&dir.unwrap().path()) {
+        let dir = dir.unwrap();
+        if NOT_YET_PARSED.contains(&dir.file_name().to_string_lossy().as_ref()) {
+            // Not parsed yet, but never a crash: detection reads any bytes.
+            for f in walk(&dir.path()) {
+                let data = std::fs::read(&f).unwrap();
+                let _ = detect_format(&data[..data.len().min(32 * 1024)]);
+            }
+            continue;
+        }
+        for f in walk(&dir.path()) {
             let rel = f
                 .strip_prefix(&root)
                 .unwrap()

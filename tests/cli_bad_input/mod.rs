@@ -47,7 +47,7 @@ fn absurd_option_values_are_refused_before_any_work() {
         ),
         (
             vec!["scan", "--suppress", "5y", "-d", d, "-o", o, log],
-            "s, m, h or d",
+            "s, m, h, d or w",
         ),
         (vec!["observe", "--format", "xml", log], "zeek-json"),
         (
