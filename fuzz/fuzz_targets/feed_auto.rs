@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz feed format detection and every feed parser through `auto` (the same body runs as a
-//! proptest in feeds/tests/fuzz_bodies.rs).
+//! proptest in feeds/tests/feeds_tests/fuzz_bodies.rs).
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 #![no_main]
-//! Fuzz indicator normalisation (the same body runs as a proptest in feeds/tests/fuzz_bodies.rs).
+//! Fuzz indicator normalisation (the same body runs as a proptest in feeds/tests/feeds_tests/fuzz_bodies.rs).
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,7 @@
 //! SIGKILLs (nothing lost), a feed update mid-stream (hot reload), the HTTP sink against a
 //! local server that fails for a while (every alert arrives, in order), and /metrics.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpListener;

@@ -8,8 +8,7 @@
 //! Needs CAP_NET_RAW and CAP_NET_ADMIN (root): without them the test prints
 //! `LIVE CAPTURE UNAVAILABLE: reason` and returns.
 
-mod daemon_support;
-use daemon_support::*;
+use crate::daemon_support::*;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};

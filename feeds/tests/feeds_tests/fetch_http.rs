@@ -1,9 +1,7 @@
 //! Fetching over real HTTP from a local server: conditional GET, errors and retries,
 //! gzip, auth header from the environment.
 
-mod common;
-
-use common::{gzip, Server};
+use crate::common::{gzip, Server};
 use feeds::config::FeedConfig;
 use feeds::fetch::{fetch, FetchError, Fetched, Validators};
 use feeds::NoProgress;

@@ -1,10 +1,8 @@
 //! Golden files for every export format over a small fixed indicator list (hostile entries
-//! included), plus determinism. `TRAWL_BLESS=1 cargo test --test export_golden` rewrites
+//! included), plus determinism. `TRAWL_BLESS=1 cargo test --test cli export_golden` rewrites
 //! the files in tests/golden/export/; review the diff before committing.
 
-mod export_support;
-
-use export_support::{fixture, options, run, INVALID};
+use crate::export_support::{self, fixture, options, run, INVALID};
 use feeds::export::{ExportFormat, ExportOptions, Filter};
 use std::path::Path;
 

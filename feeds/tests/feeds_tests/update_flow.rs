@@ -3,9 +3,8 @@
 
 #[path = "update_flow/breadth.rs"]
 mod breadth;
-mod common;
 
-use common::{gzip, Server};
+use crate::common::{gzip, Server};
 use feeds::config::Config;
 use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
 use feeds::NoProgress;
@@ -462,13 +461,15 @@ fn bombs_and_devices_fail_their_feed_in_bounded_memory() {
     const CHILD: &str = "TRAWL_TEST_BOMB_CHILD";
     if std::env::var_os(CHILD).is_none() {
         // Measured in a child process of its own, so no other test's memory counts.
+        // The test's name as libtest knows it: its module path without the crate's name.
+        let name = match module_path!().split_once("::") {
+            Some((_, module)) => {
+                format!("{module}::bombs_and_devices_fail_their_feed_in_bounded_memory")
+            }
+            None => "bombs_and_devices_fail_their_feed_in_bounded_memory".to_string(),
+        };
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "bombs_and_devices_fail_their_feed_in_bounded_memory",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", name.as_str(), "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
             .output()
             .unwrap();

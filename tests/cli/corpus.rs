@@ -3,8 +3,7 @@
 //! `trawl export --format jsonl` holds exactly the valid entries of each file (counted here by
 //! an independent, deliberately simple parse), and `trawl query` answers correctly.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

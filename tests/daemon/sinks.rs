@@ -2,12 +2,10 @@
 //! and by time, syslog RFC 5424 over UDP, TCP and a unix socket, HTTP in the Splunk HEC and
 //! Elasticsearch `_bulk` forms with tokens from the environment, the bounded on-disk HTTP
 //! spool across an outage and a `kill -9`, suppression counts, the /metrics names, and a
-//! stdin source; `daemon_sinks/trust.rs`: the same daemon under bad conditions.
+//! stdin source; `sinks/trust.rs`: the same daemon under bad conditions.
 
-mod daemon_support;
-#[path = "daemon_sinks/trust.rs"]
 mod trust;
-use daemon_support::*;
+use crate::daemon_support::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, UdpSocket};

@@ -4,9 +4,7 @@
 //! the fixture of the golden tests and real feeds from the shared corpus. A missing tool or
 //! corpus prints a loud `... ABSENT` line and skips that check.
 
-mod export_support;
-
-use export_support::{corpus, fixture, have, ind, options, run, Netns};
+use crate::export_support::{corpus, fixture, have, ind, options, run, Netns};
 use feeds::export::{ExportFormat, ExportOptions, ExportStats, Filter};
 use matcher::{Indicator, IndicatorType, Severity};
 use std::collections::BTreeSet;

@@ -1,10 +1,7 @@
 //! End-to-end tests of the real binary on samples/: every planted hit is reported exactly once,
 //! nothing else is, and the full alert documents match golden files.
 
-mod cli_bad_input;
-mod common;
-mod update_cli;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 /// (file, log.offset, matched field, indicator, match kind) of every alert.

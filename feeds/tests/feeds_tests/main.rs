@@ -1,0 +1,11 @@
+//! trawl-feeds end to end, one test binary: every corpus feed parsed and counted, fetching
+//! from a real local HTTP server, the update pipeline, and the fuzz bodies run as proptests.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod corpus;
+mod fetch_http;
+mod fuzz_bodies;
+mod itype_counts;
+mod update_flow;

@@ -1,0 +1,15 @@
+//! The command line end to end, one test binary: the real `trawl` on samples/ and on the
+//! shared corpus, bad input and careless use, `trawl update`, and every export format against
+//! golden files and the real tools that load them.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../export_support/mod.rs"]
+mod export_support;
+
+mod bad_input;
+mod corpus;
+mod export_golden;
+mod export_tools;
+mod samples;
+mod update;

@@ -1,0 +1,11 @@
+//! `trawl run` end to end, one test binary: file sources (rotation, `kill -9`, hot reload),
+//! live capture, every sink, and the daemon under bad conditions.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../daemon_support/mod.rs"]
+mod daemon_support;
+
+mod files;
+mod pcap;
+mod sinks;
