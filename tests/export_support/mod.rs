@@ -238,10 +238,7 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// The shared corpus (`$TRAWL_CORPUS`, else `../shared/corpus`), the CLI tests' helper.
-#[path = "../common/mod.rs"]
-mod common;
-#[allow(unused_imports)]
-pub use common::corpus;
+pub use crate::common::corpus;
 
 /// A network namespace for the life of the value (deleted on drop).
 pub struct Netns(pub String);
