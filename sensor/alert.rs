@@ -1,4 +1,4 @@
-//! ECS alert documents (DESIGN §6, contract): one JSON object per indicator hit.
+//! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit.
 
 use crate::correlate::FieldHit;
 use ingest::observation::{format_timestamp, insert_path};

@@ -1,4 +1,4 @@
-//! Command-line definitions (DESIGN §7, contract for the names).
+//! Command-line definitions (the names are a contract: README "Commands").
 
 use clap::builder::{RangedI64ValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand};

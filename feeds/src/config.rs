@@ -1,4 +1,5 @@
-//! `trawl.toml`: the sensor, feed, allowlist, source and sink tables (DESIGN §7, issue 2 item 4).
+//! `trawl.toml`: the sensor, feed and allowlist tables, and the source and sink tables passed
+//! to the daemon (README "Configuration"; ARCHITECTURE.md §2.1).
 
 use matcher::{IndicatorType, Severity, Tlp};
 use serde::{Deserialize, Deserializer};

@@ -434,7 +434,7 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
     Ok(ind)
 }
 
-/// The host of a URL indicator as a derived fqdn/IP indicator (DESIGN §3: domain at c/2,
+/// The host of a URL indicator as a derived fqdn/IP indicator (ARCHITECTURE.md §2.1: domain at c/2,
 /// IP at c−20, tagged `derived`, exact-only for domains: the URL names that host only).
 pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     if url.itype != IndicatorType::Url || url.derived {

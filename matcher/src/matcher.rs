@@ -15,7 +15,7 @@ pub struct Hit {
     pub kind: MatchKind,
 }
 
-/// Lookups of observed values against an indicator set (DESIGN §4 semantics).
+/// Lookups of observed values against an indicator set (ARCHITECTURE.md §4 semantics).
 ///
 /// Every method appends the hits it finds to `hits` and never clears it, so a caller can
 /// reuse one buffer per batch (no allocation on the hot path). Inputs are values as

@@ -1,4 +1,4 @@
-//! The indicator data model (DESIGN §3): one normalised observable plus what we know of it.
+//! The indicator data model (ARCHITECTURE.md §3): one normalised observable plus what we know of it.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -74,7 +74,7 @@ impl IndicatorType {
         }
     }
 
-    /// The ECS / STIX name for `threat.indicator.type` (DESIGN §6).
+    /// The ECS / STIX name for `threat.indicator.type` (ARCHITECTURE.md §6).
     pub fn ecs_name(self) -> &'static str {
         match self {
             IndicatorType::Ipv4 => "ipv4-addr",
@@ -361,7 +361,7 @@ impl Indicator {
         }
     }
 
-    /// Merge another record of the same `(itype, value)` into this one (DESIGN §3): highest
+    /// Merge another record of the same `(itype, value)` into this one (ARCHITECTURE.md §3): highest
     /// confidence and severity, union of tags and sources, widest time range, most
     /// restrictive TLP, first non-empty descriptive fields. A derived record merged with a
     /// direct one yields a direct one.

@@ -1,4 +1,4 @@
-//! The naive reference matcher: a plain list scanned linearly, with DESIGN §4 semantics
+//! The naive reference matcher: a plain list scanned linearly, with ARCHITECTURE.md §4 semantics
 //! written as directly as possible. Property tests check that [`crate::Snapshot`] answers
 //! exactly like it.
 

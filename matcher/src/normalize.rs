@@ -1,4 +1,4 @@
-//! Normalisation (DESIGN §3, contract): one canonical spelling per observable.
+//! Normalisation (ARCHITECTURE.md §3, a contract): one canonical spelling per observable.
 //!
 //! * Domains: lower-case ASCII, IDN → punycode, no trailing dot, a leading `*.` or `.`
 //!   stripped (it means "this domain and below", which is the default anyway). Labels are

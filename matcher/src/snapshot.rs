@@ -1,4 +1,4 @@
-//! Compiled snapshots (DESIGN §4): the indicator set compiled into FSTs, IP range tables, an
+//! Compiled snapshots (ARCHITECTURE.md §4): the indicator set compiled into FSTs, IP range tables, an
 //! Aho-Corasick automaton and compact metadata, published atomically as a versioned
 //! directory and loaded by mmap.
 //!

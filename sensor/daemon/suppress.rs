@@ -1,4 +1,4 @@
-//! Repeat suppression (DESIGN §6): repeats of the same (indicator, source ip) inside a window
+//! Repeat suppression (ARCHITECTURE.md §6): repeats of the same (indicator, source ip) inside a window
 //! are folded into one alert carrying `trawl.repeat_count`, never silently dropped.
 
 use serde_json::Value;

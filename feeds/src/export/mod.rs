@@ -1,4 +1,4 @@
-//! Exporters (DESIGN §8): the same indicator sets as IDS rules (Snort 2.9/3, Suricata),
+//! Exporters (ARCHITECTURE.md §2.1, §7): the same indicator sets as IDS rules (Snort 2.9/3, Suricata),
 //! firewall input (`iptables-restore`, `ipset restore`, `nft -f`), Zeek intel, a BIND RPZ zone
 //! and CSV / JSON lines / JSON / aligned table / self-contained HTML.
 //!
