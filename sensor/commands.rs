@@ -81,7 +81,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             values,
         } => query(&data, &format, nolog, &values),
         Command::Export { data, args } => export(&data, args, quiet),
-        Command::Run { config } => crate::daemon::run(config.as_deref()),
+        Command::Run { config } => {
+            let Some((config, path)) = load_config(config.as_deref())? else {
+                bail!(
+                    "trawl run needs a config: pass --config FILE (or create ./trawl.toml); \
+                     see README.md"
+                );
+            };
+            let data = data_dir(
+                &DataArgs {
+                    data: None,
+                    config: None,
+                },
+                Some(&config),
+            );
+            crate::daemon::run(config, &path, data)
+        }
         Command::Generate { what, out } => crate::generate::generate(what, &out),
     }
 }

@@ -283,3 +283,145 @@ impl<'s> Correlator<'s> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matcher::{IndicatorType, SnapshotBuilder};
+
+    fn indicator(value: &str, itype: IndicatorType, confidence: u8) -> Indicator {
+        let mut i = Indicator::new(value, itype, "feed");
+        i.confidence = confidence;
+        i
+    }
+
+    /// A published snapshot (so it has its prefilter), kept with its directory.
+    fn snapshot(list: Vec<Indicator>) -> (tempfile::TempDir, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = SnapshotBuilder::new();
+        for i in list {
+            b.insert(i);
+        }
+        b.publish(dir.path(), serde_json::Value::Null).unwrap();
+        let s = Snapshot::open_current(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn set() -> (tempfile::TempDir, Snapshot) {
+        let mut allow = indicator("good.evil.example", IndicatorType::Fqdn, 100);
+        allow.allowlist = true;
+        snapshot(vec![
+            indicator("evil.example", IndicatorType::Fqdn, 90),
+            indicator("weak.example", IndicatorType::Fqdn, 20),
+            indicator("203.0.113.0/24", IndicatorType::Ipv4, 80),
+            indicator("http://evil.example/gate.php", IndicatorType::Url, 95),
+            indicator(&"a".repeat(32), IndicatorType::Ja3, 70),
+            allow,
+        ])
+    }
+
+    /// (field, observed value, indicator) of every hit, in order, with and without the
+    /// prefilter (which must not change the answer).
+    fn hits(
+        s: &Snapshot,
+        filter: HitFilter,
+        obs: &Observation<'_>,
+        ips: bool,
+    ) -> Vec<(&'static str, String, String)> {
+        let mut all = Vec::new();
+        for c in [
+            Correlator::new(s, filter),
+            Correlator::new(s, filter).without_prefilter(),
+        ] {
+            let mut out = Vec::new();
+            c.correlate_with(obs, ips, &mut Scratch::default(), &mut out);
+            all.push(
+                out.into_iter()
+                    .map(|h| (h.field, h.value, h.indicator.value))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(all[0], all[1], "the prefilter changed the answer");
+        all.pop().unwrap()
+    }
+
+    #[test]
+    fn every_matchable_field_is_looked_up_once_per_indicator_in_table_order() {
+        let (_d, s) = set();
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            url_full: Some("http://evil.example/gate.php".into()),
+            url_domain: Some("evil.example".into()),
+            ja3: Some("A".repeat(32).to_lowercase().into()),
+            destination_ip: Some("203.0.113.9".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            hits(&s, HitFilter::default(), &obs, true),
+            [
+                // evil.example hits by name first; url.domain names it again: one alert.
+                (
+                    "dns.question.name",
+                    "www.evil.example".into(),
+                    "evil.example".into()
+                ),
+                (
+                    "url.full",
+                    "http://evil.example/gate.php".into(),
+                    "http://evil.example/gate.php".into()
+                ),
+                ("tls.client.ja3", "a".repeat(32), "a".repeat(32)),
+                (
+                    "destination.ip",
+                    "203.0.113.9".into(),
+                    "203.0.113.0/24".into()
+                ),
+            ]
+        );
+        // Packet sources report addresses from the flow observation only.
+        let without_ips = hits(&s, HitFilter::default(), &obs, false);
+        assert_eq!(without_ips.len(), 3);
+        assert!(without_ips.iter().all(|(f, _, _)| *f != "destination.ip"));
+    }
+
+    #[test]
+    fn an_allowlist_entry_silences_every_hit_on_the_value_it_covers() {
+        let (_d, s) = set();
+        let name = |n: &'static str| Observation {
+            dns_question_name: Some(n.into()),
+            ..Default::default()
+        };
+        assert!(hits(&s, HitFilter::default(), &name("a.good.evil.example"), true).is_empty());
+        assert_eq!(
+            hits(&s, HitFilter::default(), &name("bad.evil.example"), true).len(),
+            1
+        );
+        // Not a label boundary: no hit.
+        assert!(hits(&s, HitFilter::default(), &name("notevil.example"), true).is_empty());
+    }
+
+    #[test]
+    fn the_filters_drop_weak_and_mild_indicators() {
+        let (_d, s) = set();
+        let obs = Observation {
+            dns_question_name: Some("x.weak.example".into()),
+            url_domain: Some("evil.example".into()),
+            ..Default::default()
+        };
+        assert_eq!(hits(&s, HitFilter::default(), &obs, true).len(), 2);
+        let strict = HitFilter {
+            min_confidence: 50,
+            min_severity: None,
+        };
+        assert_eq!(
+            hits(&s, strict, &obs, true),
+            [("url.domain", "evil.example".into(), "evil.example".into())]
+        );
+        let high = HitFilter {
+            min_confidence: 0,
+            min_severity: Some(Severity::High),
+        };
+        // Indicator::new's default severity is below high.
+        assert!(hits(&s, high, &obs, true).is_empty());
+    }
+}

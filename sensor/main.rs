@@ -1,18 +1,16 @@
 //! `trawl`: a threat-intelligence sensor. Compiles indicator feeds into a snapshot, matches
 //! logs and packets against it, writes ECS JSON alerts and exports IDS/firewall rules.
 
-mod alert;
+// The engine lives in the library (sensor/lib.rs); the binary is the command line.
+use sensor::{alert, correlate, daemon, data_files, scan};
+
 mod cli;
 mod commands;
-mod correlate;
-mod daemon;
-mod data_files;
 mod demo_impl;
 mod exit;
 mod generate;
 mod progress;
 mod replay;
-mod scan;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -35,6 +35,7 @@ use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 use config::WhenFull;
 use config::{PcapSource, SourceConfig};
+use feeds::Config;
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
 use ingest::tail::{BatchId, Fingerprint, Tailer};
@@ -72,26 +73,17 @@ struct SinkJob {
     done: Option<SyncSender<Result<(), String>>>,
 }
 
-/// Run the daemon until SIGTERM/SIGINT.
-pub fn run(config_path: Option<&Path>) -> Result<ExitCode> {
-    let Some((config, path)) = crate::commands::load_config(config_path)? else {
-        bail!(
-            "trawl run needs a config: pass --config FILE (or create ./trawl.toml); see README.md"
-        );
-    };
+/// Run the daemon until SIGTERM/SIGINT: `config` was read from `path` (its `[[source]]` and
+/// `[[sink]]` tables are read from there again, with their line numbers, for the errors);
+/// `data` is the data directory.
+pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
+    let path = path.to_path_buf();
     // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
     let (sources, sink_configs) = config::load(&path)?;
     let config_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let data = crate::commands::data_dir(
-        &crate::cli::DataArgs {
-            data: None,
-            config: None,
-        },
-        Some(&config),
-    );
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let _daemon_lock = DataLock::try_lock(&data, Role::Daemon)?.with_context(|| {
         format!(
