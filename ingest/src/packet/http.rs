@@ -4,7 +4,7 @@
 //! Lenient the way servers and tshark are: lines may end in LF alone, the version may be
 //! missing (HTTP/0.9 `GET /path`), the URI may be missing (`OPTIONS`).
 
-use nom::bytes::complete::{tag, take_till, take_until, take_while_m_n};
+use nom::bytes::complete::{tag, take_till, take_till1, take_until};
 use nom::character::complete::{char, one_of};
 use nom::combinator::{map, opt, peek, rest, verify};
 use nom::sequence::{preceded, separated_pair, terminated, tuple};
@@ -97,14 +97,19 @@ const MAX_REQUEST_LINE: usize = 8192;
 const MAX_HEAD: usize = 16384;
 
 /// A request method: a known token followed by a space or a line end (not consumed).
+///
+/// This runs on the first payload of every TCP flow, so it looks at no more than the longest
+/// method and its delimiter (nom's `take_while_m_n` would scan the whole payload).
 fn method(i: &[u8]) -> IResult<&[u8], &[u8], ()> {
-    terminated(
+    let window = &i[..i.len().min(MAX_METHOD + 1)];
+    let (_, m) = terminated(
         verify(
-            take_while_m_n(1, MAX_METHOD, |b| !matches!(b, b' ' | b'\r' | b'\n')),
+            take_till1(|b| matches!(b, b' ' | b'\r' | b'\n')),
             |m: &[u8]| METHODS.iter().any(|k| k.as_bytes() == m),
         ),
         peek(one_of(" \r\n")),
-    )(i)
+    )(window)?;
+    Ok((&i[m.len()..], m))
 }
 
 /// A line ending in LF; the CR before it, if any, is not part of the line.
