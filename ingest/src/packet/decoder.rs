@@ -7,11 +7,17 @@ use super::flowtable::FlowTable;
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::{dns, http, quic, tls};
 use crate::observation::{CommunityId, DnsAnswer, Observation, Origin};
+use etherparse::err::{ipv4, ipv6};
+use etherparse::{
+    Ethernet2Header, Ethernet2HeaderSlice, Ipv4Header, Ipv4HeaderSlice, Ipv6Header,
+    Ipv6HeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, TcpHeader, TcpHeaderSlice,
+    UdpHeaderSlice,
+};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::Hasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Bounds on the decoder's per-worker state.
 #[derive(Debug, Clone, Serialize)]
@@ -469,6 +475,21 @@ fn ethertype_l3(t: u16, off: usize) -> Result<(L3, usize), &'static str> {
     })
 }
 
+/// The ethertype of the Ethernet II header at `start` (etherparse) and the offset after it.
+fn ethernet2(
+    d: &[u8],
+    start: usize,
+    truncated: &'static str,
+) -> Result<(u16, usize), &'static str> {
+    let eth = d
+        .get(start..)
+        .and_then(|e| Ethernet2HeaderSlice::from_slice(e).ok());
+    Ok((
+        eth.ok_or(truncated)?.ether_type().0,
+        start + Ethernet2Header::LEN,
+    ))
+}
+
 /// Walk an Ethernet header (or, with `typ` given, continue after an ethertype) through
 /// VLAN/QinQ, MPLS and PPPoE to the IP header.
 pub(crate) fn ether_walk(
@@ -478,15 +499,18 @@ pub(crate) fn ether_walk(
 ) -> Result<(L3, usize), &'static str> {
     let (mut t, mut p) = match typ {
         Some(t) => (t, start),
-        None => (be16(d, start + 12).ok_or("eth: truncated")?, start + 14),
+        None => ethernet2(d, start, "eth: truncated")?,
     };
     for _ in 0..8 {
         match t {
             0x0800 => return Ok((L3::Ipv4, p)),
             0x86dd => return Ok((L3::Ipv6, p)),
             0x8100 | 0x88a8 | 0x9100 => {
-                t = be16(d, p + 2).ok_or("vlan: truncated")?;
-                p += 4;
+                let vlan = d
+                    .get(p..)
+                    .and_then(|v| SingleVlanHeaderSlice::from_slice(v).ok());
+                t = vlan.ok_or("vlan: truncated")?.ether_type().0;
+                p += SingleVlanHeader::LEN;
             }
             0x8847 | 0x8848 => {
                 loop {
@@ -501,9 +525,7 @@ pub(crate) fn ether_walk(
                     Some(6) => return Ok((L3::Ipv6, p)),
                     Some(0) => {
                         // pseudowire control word, then Ethernet
-                        p += 4;
-                        t = be16(d, p + 12).ok_or("mpls: truncated")?;
-                        p += 14;
+                        (t, p) = ethernet2(d, p + 4, "mpls: truncated")?;
                     }
                     _ => return Err("mpls: unknown payload"),
                 }
@@ -611,30 +633,29 @@ impl PacketDecoder {
         }
         let Some(d) = data.get(off..) else { return };
         let (src, dst, proto, l4) = match l3 {
-            L3::Ipv4 if d.len() >= 20 && d[0] >> 4 == 4 => {
-                let ihl = usize::from(d[0] & 0x0f) * 4;
-                if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
+            L3::Ipv4 => {
+                let Ok(h) = Ipv4HeaderSlice::from_slice(d) else {
+                    return;
+                };
+                if h.more_fragments() || h.fragments_offset().value() != 0 {
                     return;
                 }
                 (
-                    IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15])),
-                    IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19])),
-                    d[9],
-                    ihl,
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr()),
+                    h.protocol().0,
+                    h.slice().len(),
                 )
             }
-            L3::Ipv6 if d.len() >= 40 && d[0] >> 4 == 6 => {
-                let (Ok(a), Ok(b)) = (
-                    <[u8; 16]>::try_from(&d[8..24]),
-                    <[u8; 16]>::try_from(&d[24..40]),
-                ) else {
+            L3::Ipv6 => {
+                let Ok(h) = Ipv6HeaderSlice::from_slice(d) else {
                     return;
                 };
                 (
-                    IpAddr::V6(Ipv6Addr::from(a)),
-                    IpAddr::V6(Ipv6Addr::from(b)),
-                    d[6],
-                    40,
+                    IpAddr::V6(h.source_addr()),
+                    IpAddr::V6(h.destination_addr()),
+                    h.next_header().0,
+                    Ipv6Header::LEN,
                 )
             }
             _ => return,
@@ -719,17 +740,27 @@ impl PacketDecoder {
     }
 
     fn ipv4(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
-        if d.len() < 20 {
+        if d.len() < Ipv4Header::MIN_LEN {
             self.stats.drop("ipv4: truncated header");
             return;
         }
-        if d[0] >> 4 != 4 {
-            self.stats.drop("ipv4: bad version");
-            return;
-        }
-        let ihl = usize::from(d[0] & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([d[2], d[3]]));
-        if ihl < 20 || total < ihl || d.len() < ihl {
+        let h = match Ipv4HeaderSlice::from_slice(d) {
+            Ok(h) => h,
+            Err(ipv4::HeaderSliceError::Content(ipv4::HeaderError::UnexpectedVersion {
+                ..
+            })) => {
+                self.stats.drop("ipv4: bad version");
+                return;
+            }
+            // The IHL is below 5 or runs past the captured bytes.
+            Err(_) => {
+                self.stats.drop("ipv4: bad length");
+                return;
+            }
+        };
+        let ihl = h.slice().len();
+        let total = usize::from(h.total_len());
+        if total < ihl {
             self.stats.drop("ipv4: bad length");
             return;
         }
@@ -740,19 +771,18 @@ impl PacketDecoder {
         } else {
             total
         };
-        let src = IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15]));
-        let dst = IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19]));
-        let proto = d[9];
-        let fo = u16::from_be_bytes([d[6], d[7]]);
-        let more = fo & 0x2000 != 0;
-        let foff = usize::from(fo & 0x1fff) * 8;
+        let src = IpAddr::V4(h.source_addr());
+        let dst = IpAddr::V4(h.destination_addr());
+        let proto = h.protocol().0;
+        let more = h.more_fragments();
+        let foff = usize::from(h.fragments_offset().value()) * 8;
         let payload = &d[ihl..end];
         if more || foff != 0 {
             self.stats.frag_fragments += 1;
             let key = FragKey {
                 src,
                 dst,
-                id: u32::from(u16::from_be_bytes([d[4], d[5]])),
+                id: u32::from(h.identification()),
                 proto,
             };
             match self.frags.add(key, self.ts, foff, more, proto, payload) {
@@ -766,15 +796,18 @@ impl PacketDecoder {
     }
 
     fn ipv6(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
-        if d.len() < 40 {
-            self.stats.drop("ipv6: truncated header");
-            return;
-        }
-        if d[0] >> 4 != 6 {
-            self.stats.drop("ipv6: bad version");
-            return;
-        }
-        let plen = usize::from(u16::from_be_bytes([d[4], d[5]]));
+        let h = match Ipv6HeaderSlice::from_slice(d) {
+            Ok(h) => h,
+            Err(ipv6::HeaderSliceError::Len(_)) => {
+                self.stats.drop("ipv6: truncated header");
+                return;
+            }
+            Err(ipv6::HeaderSliceError::Content(_)) => {
+                self.stats.drop("ipv6: bad version");
+                return;
+            }
+        };
+        let plen = usize::from(h.payload_length());
         let end = if 40 + plen > d.len() {
             self.stats.drop("ipv6: truncated (snaplen)");
             d.len()
@@ -784,13 +817,12 @@ impl PacketDecoder {
         } else {
             40 + plen
         };
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&d[8..24]);
-        let src = IpAddr::V6(Ipv6Addr::from(a));
-        a.copy_from_slice(&d[24..40]);
-        let dst = IpAddr::V6(Ipv6Addr::from(a));
-        let mut nh = d[6];
-        let mut p = 40;
+        let src = IpAddr::V6(h.source_addr());
+        let dst = IpAddr::V6(h.destination_addr());
+        // Extension headers are walked here: etherparse stops at mobility, HIP and shim6
+        // headers, and fragments go to our own reassembly policy.
+        let mut nh = h.next_header().0;
+        let mut p = Ipv6Header::LEN;
         for _ in 0..16 {
             match nh {
                 0 | 43 | 60 | 135 | 139 | 140 => {
@@ -1118,16 +1150,14 @@ impl PacketDecoder {
         depth: u8,
         out: &mut Vec<Observation<'static>>,
     ) {
-        let (Some(sport), Some(dport), Some(ulen)) = (be16(d, 0), be16(d, 2), be16(d, 4)) else {
+        // A header whose checksum is cut off is truncated too (found by the pkt_decode fuzz
+        // target).
+        let Ok(h) = UdpHeaderSlice::from_slice(d) else {
             self.stats.drop("udp: truncated header");
             return;
         };
-        if d.len() < 8 {
-            // The checksum is cut off: found by the pkt_decode fuzz target.
-            self.stats.drop("udp: truncated header");
-            return;
-        }
-        let ulen = usize::from(ulen);
+        let (sport, dport) = (h.source_port(), h.destination_port());
+        let ulen = usize::from(h.length());
         let payload = if ulen < 8 {
             self.stats.drop("udp: bad length");
             return;
@@ -1302,19 +1332,17 @@ impl PacketDecoder {
     }
 
     fn tcp(&mut self, src: IpAddr, dst: IpAddr, d: &[u8], out: &mut Vec<Observation<'static>>) {
-        if d.len() < 20 {
+        if d.len() < TcpHeader::MIN_LEN {
             self.stats.drop("tcp: truncated header");
             return;
         }
-        let sport = u16::from_be_bytes([d[0], d[1]]);
-        let dport = u16::from_be_bytes([d[2], d[3]]);
-        let seq = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
-        let doff = usize::from(d[12] >> 4) * 4;
-        if doff < 20 || doff > d.len() {
+        // The data offset is below 5 or runs past the captured bytes.
+        let Ok(h) = TcpHeaderSlice::from_slice(d) else {
             self.stats.drop("tcp: bad header length");
             return;
-        }
-        let payload = &d[doff..];
+        };
+        let (sport, dport, seq) = (h.source_port(), h.destination_port(), h.sequence_number());
+        let payload = &d[h.slice().len()..];
         let t = Tuple {
             src,
             dst,
@@ -1673,6 +1701,7 @@ fn teredo_offset(p: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::packet::community::community_id;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// A raw IPv4 ICMP packet.
     fn icmp4(src: [u8; 4], dst: [u8; 4], typ: u8, code: u8) -> Vec<u8> {
@@ -1693,6 +1722,83 @@ mod tests {
             .filter(|o| o.dataset == "flow")
             .filter_map(|o| Some((o.source_ip?, o.community_id.as_ref()?.to_string())))
             .collect()
+    }
+
+    /// The reasons the IP, TCP and UDP header checks (etherparse's slices) give for each kind
+    /// of malformed header, one packet each (the same reasons as the hand-written checks).
+    #[test]
+    fn malformed_headers_are_dropped_with_their_reason() {
+        let v4 = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut p = icmp4([10, 0, 0, 1], [10, 0, 0, 2], 8, 0);
+            f(&mut p);
+            p
+        };
+        let l4 = |proto: u8, hdr: &[u8]| {
+            v4(&|p| {
+                p.truncate(20);
+                p[9] = proto;
+                p.extend_from_slice(hdr);
+                p[3] = p.len() as u8;
+            })
+        };
+        let mut tcp = vec![
+            0, 80, 0, 81, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 0, 0, 0, 0, 0, 0,
+        ];
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+        v6.extend_from_slice(&[0; 32]);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (v4(&|p| p.truncate(19)), "ipv4: truncated header"),
+            (v4(&|p| p[0] = 0x55), "ipv4: bad version"),
+            (v4(&|p| p[0] = 0x44), "ipv4: bad length"),
+            (v4(&|p| p[0] = 0x4f), "ipv4: bad length"),
+            (v4(&|p| p[3] = 16), "ipv4: bad length"),
+            (v4(&|p| p[3] = 40), "ipv4: truncated (snaplen)"),
+            (l4(6, &tcp[..19]), "tcp: truncated header"),
+            (
+                l4(6, &{
+                    tcp[12] = 0x40;
+                    tcp.clone()
+                }),
+                "tcp: bad header length",
+            ),
+            (
+                l4(6, &{
+                    tcp[12] = 0x60;
+                    tcp.clone()
+                }),
+                "tcp: bad header length",
+            ),
+            (l4(17, &[0, 53, 0, 53, 0, 8, 0]), "udp: truncated header"),
+            (l4(17, &[0, 53, 0, 53, 0, 7, 0, 0]), "udp: bad length"),
+            (v6[..39].to_vec(), "ipv6: truncated header"),
+            (
+                {
+                    v6[0] = 0x40;
+                    v6.clone()
+                },
+                "ipv6: bad version",
+            ),
+        ];
+        for (ip, reason) in cases {
+            // Behind Ethernet, which names the IP version (raw IP links take it from the header).
+            let mut packet = vec![0; 12];
+            packet.extend_from_slice(if reason.starts_with("ipv6") {
+                &[0x86, 0xdd]
+            } else {
+                &[8, 0]
+            });
+            packet.extend_from_slice(&ip);
+            let mut d = PacketDecoder::new(DecoderLimits::default());
+            d.decode(
+                LinkType::ETHERNET,
+                0,
+                &packet,
+                Origin::None,
+                &mut Vec::new(),
+            );
+            let dropped: Vec<_> = d.stats().dropped_by_reason.keys().copied().collect();
+            assert_eq!(dropped, [reason], "{packet:02x?}");
+        }
     }
 
     /// Every direction of an ICMP flow reports the Community ID of the flow's first packet:

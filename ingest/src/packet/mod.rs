@@ -12,6 +12,7 @@
 //! [`Observation`]: crate::Observation
 
 pub mod capture;
+mod combinators;
 pub mod community;
 pub mod decoder;
 pub mod dns;
