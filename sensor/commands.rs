@@ -88,9 +88,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                      see README.md"
                 );
             };
+            // As for every command: $TRAWL_DATA, else the config's [sensor] data, else the
+            // default (trawl run has no --data: the config says where its state lives).
             let data = data_dir(
                 &DataArgs {
-                    data: None,
+                    data: std::env::var_os("TRAWL_DATA").map(PathBuf::from),
                     config: None,
                 },
                 Some(&config),
