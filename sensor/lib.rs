@@ -1,5 +1,6 @@
 //! The trawl engine as a library: correlation of observations with a snapshot
-//! ([`correlate`]), the ECS alert document ([`alert`]), the log scan pipeline ([`scan`]), and
+//! ([`correlate`]), the ECS alert document ([`alert`]), the log scan pipeline ([`scan`]), the
+//! packet alert step of replay, sniff and the daemon ([`packets`]), and
 //! the daemon (`trawl run`: sources, supervised workers, per-sink spools, suppression,
 //! reload, the admin endpoint) with the data-directory files it owns ([`daemon`],
 //! [`data_files`]). The `trawl` binary (`sensor/main.rs`) parses the command line and calls
@@ -9,4 +10,5 @@ pub mod alert;
 pub mod correlate;
 pub mod daemon;
 pub mod data_files;
+pub mod packets;
 pub mod scan;

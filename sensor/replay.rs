@@ -1,13 +1,13 @@
 //! `trawl replay`, `trawl sniff` and `trawl observe` on captures.
 
-use crate::alert::build_alert;
 use crate::cli::{AlertArgs, DataArgs};
 use crate::commands::{match_setup, AlertOut};
-use crate::correlate::{Correlator, FieldHit, Scratch};
+use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
 use anyhow::{Context, Result};
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
+use sensor::packets::{alerts_for_packet, PacketScratch};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,30 +21,6 @@ use std::time::Instant;
 struct Rendered {
     key: (usize, u64, u64),
     bytes: Vec<u8>,
-}
-
-/// Match one observation; returns its alerts as JSON lines (empty when nothing hit).
-fn alerts_for(
-    correlator: &Correlator<'_>,
-    ctx: &crate::alert::AlertContext,
-    obs: &Observation<'_>,
-    scratch: &mut Scratch,
-    hits: &mut Vec<FieldHit>,
-    now: i64,
-    by_feed: &mut BTreeMap<String, u64>,
-) -> Vec<u8> {
-    hits.clear();
-    // IP hits come once per flow and direction: only from the flow observation.
-    let check_ips = obs.dataset == "flow";
-    correlator.correlate_with(obs, check_ips, scratch, hits);
-    let mut out = Vec::new();
-    for hit in hits.iter() {
-        write_json_line(&mut out, &build_alert(ctx, obs, hit, None, now));
-        if let Some(feed) = hit.indicator.sources.first() {
-            *by_feed.entry(feed.clone()).or_default() += 1;
-        }
-    }
-    out
 }
 
 /// `trawl replay FILE...`.
@@ -68,21 +44,21 @@ pub fn replay_cmd(
     let rendered: Mutex<Vec<Rendered>> = Mutex::new(Vec::new());
     let by_feed: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let sink = |_worker: usize, batch: Vec<Observation<'static>>| {
-        let mut scratch = Scratch::default();
-        let mut hits = Vec::new();
+        let mut buffers = PacketScratch::default();
         let mut local = Vec::new();
         let mut feeds = BTreeMap::new();
         for (seq, obs) in batch.iter().enumerate() {
-            let bytes = alerts_for(
+            let mut bytes = Vec::new();
+            let n = alerts_for_packet(
                 &correlator,
                 &setup.ctx,
                 obs,
-                &mut scratch,
-                &mut hits,
                 now,
+                &mut buffers,
+                &mut bytes,
                 &mut feeds,
             );
-            if bytes.is_empty() {
+            if n == 0 {
                 continue;
             }
             let key = match &obs.origin {
@@ -233,8 +209,7 @@ pub fn sniff_cmd(
     }
     let out = Mutex::new(AlertOut::open(alert)?);
     let now = now_ns();
-    let mut scratch = Scratch::default();
-    let mut hits = Vec::new();
+    let mut buffers = PacketScratch::default();
     let mut feeds = BTreeMap::new();
     let mut cfg = packet::LiveOptions::new(&args.interface);
     cfg.bpf = args.bpf.clone().unwrap_or_default();
@@ -244,16 +219,17 @@ pub fn sniff_cmd(
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
     let stats = packet::sniff(cfg, &stop, |batch: Vec<Observation<'static>>| {
         for obs in &batch {
-            let bytes = alerts_for(
+            let mut bytes = Vec::new();
+            if alerts_for_packet(
                 &correlator,
                 &setup.ctx,
                 obs,
-                &mut scratch,
-                &mut hits,
                 now,
+                &mut buffers,
+                &mut bytes,
                 &mut feeds,
-            );
-            if !bytes.is_empty() {
+            ) > 0
+            {
                 if let Ok(mut o) = out.lock() {
                     // Live alerts are written (and flushed) as they happen.
                     let _ = o.write_all(&bytes).and_then(|_| o.flush());

@@ -882,24 +882,20 @@ impl SourceEnv {
         }
         let snapshot = self.current.load_full();
         let correlator = Correlator::new(&snapshot, HitFilter::default());
-        let mut scratch = crate::correlate::Scratch::default();
-        let mut hits = Vec::new();
+        let mut buffers = crate::packets::PacketScratch::default();
         let now = crate::scan::now_ns();
         let mut out = Vec::new();
-        let mut by_feed: HashMap<String, u64> = HashMap::new();
+        let mut by_feed = std::collections::BTreeMap::new();
         for obs in pending.iter() {
-            hits.clear();
-            // IP hits come once per flow and direction: only from the flow observation.
-            correlator.correlate_with(obs, obs.dataset == "flow", &mut scratch, &mut hits);
-            for hit in &hits {
-                crate::scan::write_json_line(
-                    &mut out,
-                    &crate::alert::build_alert(&self.ctx, obs, hit, None, now),
-                );
-                if let Some(feed) = hit.indicator.sources.first() {
-                    *by_feed.entry(feed.clone()).or_default() += 1;
-                }
-            }
+            crate::packets::alerts_for_packet(
+                &correlator,
+                &self.ctx,
+                obs,
+                now,
+                &mut buffers,
+                &mut out,
+                &mut by_feed,
+            );
         }
         {
             let mut m = lock(&self.metrics.alerts_by_feed);

@@ -1,0 +1,43 @@
+//! The packet alert step, one for `trawl replay`, `trawl sniff` and the daemon's pcap
+//! sources: an observation decoded from a capture, matched and rendered as alert lines.
+
+use crate::alert::{build_alert, AlertContext};
+use crate::correlate::{Correlator, FieldHit, Scratch};
+use crate::scan::write_json_line;
+use ingest::Observation;
+use std::collections::BTreeMap;
+
+/// Reusable buffers of [`alerts_for_packet`], one per thread.
+#[derive(Default)]
+pub struct PacketScratch {
+    scratch: Scratch,
+    hits: Vec<FieldHit>,
+}
+
+/// Match one captured observation and append its alerts to `out` as JSON lines; count the
+/// hits by feed (the first feed of each indicator) in `by_feed`. IP hits come once per flow
+/// and direction: from the flow observation only. Returns how many alerts were written.
+pub fn alerts_for_packet(
+    correlator: &Correlator<'_>,
+    ctx: &AlertContext,
+    obs: &Observation<'_>,
+    now_ns: i64,
+    buffers: &mut PacketScratch,
+    out: &mut Vec<u8>,
+    by_feed: &mut BTreeMap<String, u64>,
+) -> usize {
+    buffers.hits.clear();
+    correlator.correlate_with(
+        obs,
+        obs.dataset == "flow",
+        &mut buffers.scratch,
+        &mut buffers.hits,
+    );
+    for hit in &buffers.hits {
+        write_json_line(out, &build_alert(ctx, obs, hit, None, now_ns));
+        if let Some(feed) = hit.indicator.sources.first() {
+            *by_feed.entry(feed.clone()).or_default() += 1;
+        }
+    }
+    buffers.hits.len()
+}
