@@ -1,5 +1,5 @@
 #![no_main]
-//! Fuzz the Combined log parser (the same body runs as a proptest in ingest/tests/logs_bad_input.rs).
+//! Fuzz the Combined log parser (the same body runs as a proptest in ingest/tests/ingest_tests/logs_bad_input.rs).
 use ingest::logs::{fuzz_parse, LogFormat};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,5 @@
 #![no_main]
-//! Fuzz target: ingest::packet::fuzzing::tls (also exercised by ingest/tests/packet_bad_input.rs).
+//! Fuzz target: ingest::packet::fuzzing::tls (also exercised by ingest/tests/ingest_tests/packet_bad_input.rs).
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //!
 //! After each batch's lines are written and flushed to stdout, the batch is acknowledged
 //! and a marker line `#ACK <fingerprint> <end offset>` is printed. Used by the `kill -9`
-//! integration test (ingest/tests/tail_kill.rs); handy for trying the tailer by hand.
+//! integration test (ingest/tests/ingest_tests/tail_kill.rs); handy for trying the tailer by hand.
 
 use std::io::Write;
 use std::process::ExitCode;

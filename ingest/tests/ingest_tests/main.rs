@@ -1,0 +1,14 @@
+//! trawl-ingest end to end, one test binary: log parsers on the corpus and on bad input,
+//! packet decoding against tshark and Zeek and on bad input, live capture, and file tailing
+//! (rotation, truncation, a real SIGKILL).
+
+mod logs_bad_input;
+mod logs_corpus;
+mod packet_bad_input;
+mod packet_corpus;
+mod packet_live;
+mod tail_basic;
+mod tail_corpus;
+mod tail_kill;
+mod tail_prop;
+mod tail_rotation;
