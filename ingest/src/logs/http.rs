@@ -4,10 +4,11 @@ use super::address::{parse_ip, parse_u16};
 use super::timestamps::{
     is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch, parse_slash_datetime,
 };
-use super::tokens::{byte_mask16, find, first_tokens, trim, trim_eol, Line, Tokens};
+use super::tokens::{find, first_tokens, trim, trim_eol, Line, Tokens};
 use super::url::{path_only, split_host_port, split_url};
 use super::{AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
 use crate::Observation;
+use matcher::simd::byte_mask16;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
 

@@ -1,5 +1,7 @@
 //! Timestamps as log formats write them (epoch, CLF, ISO 8601, BIND, nginx, syslog) → ns.
 
+use matcher::simd::{self, Bytes16};
+
 use super::tokens::trim;
 
 /// `parse_epoch(b).is_some()` without computing the value or calling out for the dot (the
@@ -30,17 +32,8 @@ pub(crate) fn is_epoch(b: &[u8]) -> bool {
 /// when the token and the line allow: digits, at most one dot, not first.
 #[inline]
 pub(crate) fn is_epoch_at_start(line: &[u8], len: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if let (1..=16, Some(block)) = (len, line.get(..16)) {
-        use core::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
-        let (digits, dots) = unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
-            let le9 = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
-            let dot = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8));
-            (_mm_movemask_epi8(le9) as u32, _mm_movemask_epi8(dot) as u32)
-        };
+    if let (1..=16, Some(block)) = (len, line.first_chunk::<16>()) {
+        let (digits, dots) = simd::digit_dot_masks(simd::Native::load(block));
         let live = (1u32 << len) - 1;
         let (digits, dots) = (digits & live, dots & live);
         // Only digits and dots; at most one dot, and not the first byte.

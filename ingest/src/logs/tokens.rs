@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use matcher::simd;
+
 use super::url::norm_domain;
 
 /// Strip a trailing `\n`, `\r\n` or `\r` (any number of them).
@@ -141,7 +143,7 @@ pub(crate) fn first_tokens<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
 /// [`first_tokens`] 16 bytes a compare.
 #[inline]
 fn first_tokens_sse2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
-    tokens_by_blocks::<N, 16>(line, |block| u64::from(blank_mask16(block)))
+    tokens_by_blocks::<N, 16>(line, |block| u64::from(simd::blank_mask16(block)))
 }
 
 /// [`first_tokens`] 32 bytes a compare.
@@ -151,22 +153,11 @@ fn first_tokens_sse2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn first_tokens_avx2<const N: usize>(line: &[u8]) -> [Option<&[u8]>; N] {
-    use core::arch::x86_64::*;
-    tokens_by_blocks::<N, 32>(line, |block| match block.get(..32) {
-        // SAFETY: AVX2 per this function's contract; the load reads the 32 bytes of `b`.
-        Some(b) => unsafe {
-            let v = _mm256_loadu_si256(b.as_ptr().cast());
-            let blank = _mm256_or_si256(
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b' ' as i8)),
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\t' as i8)),
-            );
-            u64::from(_mm256_movemask_epi8(blank) as u32)
-        },
+    tokens_by_blocks::<N, 32>(line, |block| match block.first_chunk::<32>() {
+        // SAFETY: AVX2 per this function's contract.
+        Some(b) => u64::from(unsafe { simd::blank_mask32_avx2(b) }),
         // A line shorter than a block (the caller sends none): bytes past it are blank.
-        None => (0..32).fold(0, |m, i| match block.get(i) {
-            Some(b' ' | b'\t') | None => m | 1 << i,
-            Some(_) => m,
-        }),
+        None => simd::blank_mask_scalar(block, 32),
     })
 }
 
@@ -226,74 +217,10 @@ fn tokens_by_blocks<const N: usize, const W: usize>(
     out
 }
 
-/// The first 16 bytes of `b`, or all of it followed by the filler already in `pad`.
-#[inline]
-fn first16<'b>(b: &'b [u8], pad: &'b mut [u8; 16]) -> &'b [u8] {
-    if b.len() >= 16 {
-        &b[..16]
-    } else {
-        pad[..b.len()].copy_from_slice(b);
-        pad
-    }
-}
-
-/// Bit `i` set when byte `i` of `b` (the first 16; bytes past its end count as blank) is a
-/// space or a tab.
-#[inline]
-fn blank_mask16(b: &[u8]) -> u32 {
-    let mut pad = [b' '; 16];
-    let block = first16(b, &mut pad);
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
-        unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            let blank = _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
-            );
-            _mm_movemask_epi8(blank) as u32
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c == b' ' || c == b'\t')
-            .fold(0u32, |m, (i, _)| m | 1 << i)
-    }
-}
-
 /// Find `needle` in `hay`.
 #[inline]
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
-}
-
-/// Bit `i` set when byte `i` of `b` (the first 16; none past its end) is `sep`.
-#[inline]
-pub(crate) fn byte_mask16(b: &[u8], sep: u8) -> u32 {
-    let mut pad = [!sep; 16];
-    let block = first16(b, &mut pad);
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; `block` is 16 bytes long.
-        unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(sep as i8))) as u32
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c == sep)
-            .fold(0u32, |m, (i, _)| m | 1 << i)
-    }
 }
 
 #[cfg(test)]
@@ -317,14 +244,6 @@ mod tests {
                 // SAFETY: AVX2 checked just above.
                 prop_assert_eq!(unsafe { first_tokens_avx2::<9>(&s) }.to_vec(), want.clone());
             }
-        }
-
-        /// The separator mask marks exactly the bytes equal to the separator, none past
-        /// the end.
-        #[test]
-        fn byte_mask16_marks_the_separator(b in prop::collection::vec(prop::sample::select(vec![b'\t', b'a', 0xf6, 0x09 ^ 0xff]), 0..20)) {
-            let want = b.iter().take(16).enumerate().filter(|(_, &c)| c == b'\t').fold(0u32, |m, (i, _)| m | 1 << i);
-            prop_assert_eq!(byte_mask16(&b, b'\t'), want);
         }
     }
 }

@@ -332,18 +332,7 @@ const WINDOW_ALIGN: u64 = 64 << 10;
 /// How far ahead of the record walk [`read_pcap_mapped`] asks for cache lines.
 const PREFETCH_AHEAD: usize = 16 << 10;
 
-/// Hint the CPU to fetch the cache line at `p` (no effect on other targets; never faults).
-#[inline(always)]
-pub(crate) fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is only a hint; it never dereferences or faults, whatever `p`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
+pub(crate) use matcher::simd::prefetch;
 
 /// Classic pcap read through memory-mapped windows of about `window` bytes, without copying
 /// packet bytes: `f(window, packet)` gets each packet with `packet.data` inside `window`.
