@@ -5,12 +5,14 @@
 //! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
 //! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
 //!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`fxhash`]: the one fast hasher for maps without hostile keys.
 //! * [`simd`]: every SIMD primitive (byte-class masks, the octet shuffle) beside its scalar
 //!   twin, shared with the log parsers.
 //! * [`text`]: observed-host helpers and the `--raw` tokeniser shared by every matcher.
 //! * [`Matcher`]: the lookup trait, implemented by [`Snapshot`] and by the reference
 //!   [`NaiveMatcher`] that property tests compare it against.
 
+pub mod fxhash;
 pub mod matcher;
 pub mod model;
 pub mod naive;

@@ -25,7 +25,6 @@ mod build;
 mod format;
 #[cfg(test)]
 mod fst_fork_tests;
-mod fxhash;
 mod prefilter;
 #[cfg(test)]
 mod tests;
@@ -117,7 +116,7 @@ pub struct SnapshotBuilder {
     /// until the first `insert`.
     index: hashbrown::HashTable<(u64, u32)>,
     indexed: usize,
-    hasher: fxhash::FxBuild,
+    hasher: crate::fxhash::FxBuild,
     /// `items` are known to be sorted by (itype, value) (taken as merged by
     /// `from_indicators`, nothing inserted since): the compiler skips its order checks.
     sorted: bool,
