@@ -5,6 +5,7 @@
 //! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
 //! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
 //!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`calendar`]: civil dates ↔ days since the epoch, for every timestamp parser.
 //! * [`fxhash`]: the one fast hasher for maps without hostile keys.
 //! * [`simd`]: every SIMD primitive (byte-class masks, the octet shuffle) beside its scalar
 //!   twin, shared with the log parsers.
@@ -12,6 +13,7 @@
 //! * [`Matcher`]: the lookup trait, implemented by [`Snapshot`] and by the reference
 //!   [`NaiveMatcher`] that property tests compare it against.
 
+pub mod calendar;
 pub mod fxhash;
 pub mod matcher;
 pub mod model;

@@ -1,5 +1,6 @@
 //! Timestamps as log formats write them (epoch, CLF, ISO 8601, BIND, nginx, syslog) → ns.
 
+use matcher::calendar::days_from_civil;
 use matcher::simd::{self, Bytes16};
 
 use super::tokens::trim;
@@ -97,17 +98,6 @@ pub(crate) fn parse_epoch(b: &[u8]) -> Option<i64> {
         return None;
     }
     secs.checked_mul(1_000_000_000)?.checked_add(ns)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `Jan`..`Dec` → 1..12.
