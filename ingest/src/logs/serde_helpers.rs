@@ -5,6 +5,7 @@ use std::borrow::Cow;
 /// `serde_json::from_slice(line)`, the line's UTF-8 checked once up front so that
 /// serde_json skips its check of every string (a tenth of an EVE line's parse); the same
 /// answer for every input.
+#[inline]
 pub(crate) fn json_from_line<'a, T: serde::Deserialize<'a>>(
     line: &'a [u8],
 ) -> serde_json::Result<T> {
@@ -22,6 +23,7 @@ pub(crate) struct BorrowedStr<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
 
 /// `Option<Cow<str>>` borrowed where it can be (`#[serde(borrow, default, deserialize_with =
 /// "opt_str")]`).
+#[inline]
 pub(crate) fn opt_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Cow<'a, str>>, D::Error> {
@@ -31,6 +33,7 @@ pub(crate) fn opt_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
 
 /// `Option<Vec<Cow<str>>>` borrowed where it can be (`#[serde(borrow, default,
 /// deserialize_with = "opt_str_vec")]`).
+#[inline]
 pub(crate) fn opt_str_vec<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Vec<Cow<'a, str>>>, D::Error> {
