@@ -216,6 +216,7 @@ pub fn blank_mask16(b: &[u8]) -> u32 {
 
 /// Bit `i` (below `width`, at most 64) set when byte `i` of `b` is a space or a tab, or
 /// lies past its end: the scalar twin of [`blank_mask16`] and [`blank_mask32_avx2`].
+#[inline]
 pub fn blank_mask_scalar(b: &[u8], width: usize) -> u64 {
     (0..width).fold(0, |m, i| match b.get(i) {
         Some(b' ' | b'\t') | None => m | 1 << i,

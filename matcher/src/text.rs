@@ -47,7 +47,7 @@ pub fn plain_http_host(url: &[u8]) -> Option<&[u8]> {
     // Whole 16-byte blocks classified at once; the last few bytes one by one.
     let mut base = 0;
     let mut named = false; // a letter or hyphen seen: not all digits and dots
-    while let Some(block) = rest.get(base..).and_then(<[u8]>::first_chunk::<16>) {
+    while let Some(Ok(block)) = rest.get(base..base + 16).map(<&[u8; 16]>::try_from) {
         let (host_bytes, name_bytes) = simd::host_masks::<simd::Native>(block);
         let stop = !host_bytes & 0xffff;
         if stop != 0 {
@@ -98,7 +98,7 @@ pub fn dot_mask(b: &[u8], len: usize) -> Option<u64> {
     let mut dots = 0u64;
     let mut base = 0;
     while base < len {
-        let block = b.get(base..)?.first_chunk::<16>()?;
+        let block = <&[u8; 16]>::try_from(b.get(base..base + 16)?).ok()?;
         dots |= u64::from(simd::eq_mask::<simd::Native>(block, b'.')) << base;
         base += 16;
     }
