@@ -1,5 +1,7 @@
 //! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit.
 
+use base64::Engine as _;
+
 use crate::correlate::FieldHit;
 use ingest::observation::{format_timestamp, insert_path};
 use ingest::Observation;
@@ -69,7 +71,7 @@ pub fn build_alert(
                     "original".into(),
                     String::from_utf8_lossy(line).into_owned().into(),
                 );
-                lossless = Some(base64_encode(line));
+                lossless = Some(base64::engine::general_purpose::STANDARD.encode(line));
             }
         }
     }
@@ -152,46 +154,9 @@ pub fn build_alert(
     Value::Object(root)
 }
 
-/// Standard base64 with padding (RFC 4648), for lossless bytes in JSON.
-pub fn base64_encode(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(input.as_bytes()), want);
-        }
-    }
 
     #[test]
     fn confidence_buckets() {

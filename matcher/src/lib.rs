@@ -5,14 +5,21 @@
 //! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
 //! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
 //!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`calendar`]: civil dates ↔ days since the epoch, for every timestamp parser.
+//! * [`fxhash`]: the one fast hasher for maps without hostile keys.
+//! * [`simd`]: every SIMD primitive (byte-class masks, the octet shuffle) beside its scalar
+//!   twin, shared with the log parsers.
 //! * [`text`]: observed-host helpers and the `--raw` tokeniser shared by every matcher.
 //! * [`Matcher`]: the lookup trait, implemented by [`Snapshot`] and by the reference
 //!   [`NaiveMatcher`] that property tests compare it against.
 
+pub mod calendar;
+pub mod fxhash;
 pub mod matcher;
 pub mod model;
 pub mod naive;
 pub mod normalize;
+pub mod simd;
 pub mod snapshot;
 pub mod text;
 

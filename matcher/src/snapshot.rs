@@ -25,7 +25,6 @@ mod build;
 mod format;
 #[cfg(test)]
 mod fst_fork_tests;
-mod fxhash;
 mod prefilter;
 #[cfg(test)]
 mod tests;
@@ -117,7 +116,7 @@ pub struct SnapshotBuilder {
     /// until the first `insert`.
     index: hashbrown::HashTable<(u64, u32)>,
     indexed: usize,
-    hasher: fxhash::FxBuild,
+    hasher: crate::fxhash::FxBuild,
     /// `items` are known to be sorted by (itype, value) (taken as merged by
     /// `from_indicators`, nothing inserted since): the compiler skips its order checks.
     sorted: bool,
@@ -729,7 +728,7 @@ impl Snapshot {
         };
         let block = (u32::from(a) >> 8) as usize;
         if let Some(w) = loud.get(block / 64) {
-            prefetch(w);
+            crate::simd::prefetch(w);
         }
     }
 
@@ -1217,19 +1216,6 @@ fn plain_host_may_alert(pf: &prefilter::Prefilter, url: &[u8], host: &[u8]) -> b
         }
         _ => pf.may_contain_name(host),
     }
-}
-
-fn prefetch<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults and reads nothing into the program;
-    // `sse` is part of the x86_64 baseline.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (p as *const T).cast(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// `src` (at most [`text::MAX_HOST_LEN`] bytes) label-reversed and lower-cased into `buf`,

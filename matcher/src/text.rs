@@ -4,6 +4,7 @@
 //! lookups independently.
 
 use crate::matcher::{Hit, Matcher};
+use crate::simd;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Longest observed host name (after one trailing dot is stripped) that can match: longer
@@ -46,9 +47,8 @@ pub fn plain_http_host(url: &[u8]) -> Option<&[u8]> {
     // Whole 16-byte blocks classified at once; the last few bytes one by one.
     let mut base = 0;
     let mut named = false; // a letter or hyphen seen: not all digits and dots
-    #[cfg(target_arch = "x86_64")]
-    while let Some(block) = rest.get(base..base + 16) {
-        let (host_bytes, name_bytes) = host_masks16(block);
+    while let Some(Ok(block)) = rest.get(base..base + 16).map(<&[u8; 16]>::try_from) {
+        let (host_bytes, name_bytes) = simd::host_masks::<simd::Native>(block);
         let stop = !host_bytes & 0xffff;
         if stop != 0 {
             let i = stop.trailing_zeros() as usize;
@@ -87,36 +87,6 @@ fn plain_host_end(rest: &[u8], end: usize, named: bool) -> Option<&[u8]> {
         .then_some(host)
 }
 
-/// For 16 bytes: bit `i` set in the first mask when byte `i` may be in a plain host
-/// (`a`-`z`, `0`-`9`, `-`, `.`), in the second when it is a letter or hyphen.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn host_masks16(block: &[u8]) -> (u32, u32) {
-    use std::arch::x86_64::*;
-    debug_assert!(block.len() >= 16);
-    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads block[..16], which the
-    // callers' `get(base..base + 16)` guarantees.
-    unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let in_range = |lo: u8, span: u8| {
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span as i8)), d)
-        };
-        let name = _mm_or_si128(
-            in_range(b'a', b'z' - b'a'),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8)),
-        );
-        let host = _mm_or_si128(
-            _mm_or_si128(name, in_range(b'0', 9)),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8)),
-        );
-        (
-            _mm_movemask_epi8(host) as u32,
-            _mm_movemask_epi8(name) as u32,
-        )
-    }
-}
-
 /// Bit `i` set when byte `i` of `b[..len]` is a dot, for `len` up to 64; `None` when `len`
 /// is longer or the 16-byte blocks covering it run past `b` (the caller then finds the
 /// dots itself).
@@ -125,33 +95,18 @@ pub fn dot_mask(b: &[u8], len: usize) -> Option<u64> {
     if len > 64 {
         return None;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let mut dots = 0u64;
-        let mut base = 0;
-        while base < len {
-            let block = b.get(base..base + 16)?;
-            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
-            // `block`.
-            let m = unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().cast());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32
-            };
-            dots |= u64::from(m) << base;
-            base += 16;
-        }
-        Some(if len == 64 {
-            dots
-        } else {
-            dots & ((1 << len) - 1)
-        })
+    let mut dots = 0u64;
+    let mut base = 0;
+    while base < len {
+        let block = <&[u8; 16]>::try_from(b.get(base..base + 16)?).ok()?;
+        dots |= u64::from(simd::eq_mask::<simd::Native>(block, b'.')) << base;
+        base += 16;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = b;
-        None
-    }
+    Some(if len == 64 {
+        dots
+    } else {
+        dots & ((1 << len) - 1)
+    })
 }
 
 /// The host of a normalised-or-observed URL (`scheme://[userinfo@]host[:port]/...`), without
@@ -475,7 +430,7 @@ mod canonical_tests {
             let want = b[..len].iter().take(64).enumerate().filter(|(_, &c)| c == b'.').fold(0u64, |m, (i, _)| m | 1 << i);
             match dot_mask(&b, len) {
                 Some(m) => prop_assert_eq!(m, want),
-                None => prop_assert!(len > 64 || len.div_ceil(16) * 16 > b.len() || cfg!(not(target_arch = "x86_64"))),
+                None => prop_assert!(len > 64 || len.div_ceil(16) * 16 > b.len()),
             }
         }
     }

@@ -820,18 +820,7 @@ impl Stamp {
     /// `None` outside years 0000-9999 (which RFC 3339 cannot write).
     pub(crate) fn new(t: i64) -> Option<Stamp> {
         let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-        let z = days.checked_add(719_468)?;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe
-            .checked_add(era.checked_mul(400)?)?
-            .checked_add(i64::from(month <= 2))?;
+        let (year, month, day) = matcher::calendar::civil_from_days(days);
         if !(0..=9999).contains(&year) {
             return None;
         }

@@ -836,20 +836,7 @@ fn url_rule(
 
 /// Standard base64 (RFC 4648, padded), as Suricata's string datasets expect.
 pub(crate) fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= c.len() {
-                s.push(T[((n >> shift) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    ::base64::Engine::encode(&::base64::engine::general_purpose::STANDARD, data)
 }
 
 fn write_file(path: &Path, data: &[u8], stats: &mut ExportStats) -> Result<(), ExportError> {

@@ -1,17 +1,7 @@
 //! Timestamps as feeds write them: RFC 3339, `YYYY-MM-DD HH:MM:SS[ UTC]`, dates, Unix epochs.
 
+use matcher::calendar::{civil_from_days, days_from_civil};
 use matcher::UnixTime;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 fn num(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -40,7 +30,7 @@ pub fn parse_time(s: &str) -> Option<UnixTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
         return None;
     }
-    let mut secs = days_from_civil(i64::from(y), mo, d) * 86_400;
+    let mut secs = days_from_civil(i64::from(y), i64::from(mo), i64::from(d)) * 86_400;
     let rest = s.get(10..)?;
     let rest = rest.strip_prefix(['T', 't', ' ']).unwrap_or(rest);
     if rest.is_empty() {
@@ -80,17 +70,7 @@ pub fn parse_time(s: &str) -> Option<UnixTime> {
 pub fn format_time(t: UnixTime) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
-    // civil_from_days
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
+    let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,

@@ -1,6 +1,8 @@
 //! Format auto-detection from the first lines of a file.
 
-use super::util::{find, parse_epoch, parse_ip, trim, trim_eol, Tokens};
+use super::address::parse_ip;
+use super::timestamps::parse_epoch;
+use super::tokens::{find, trim, trim_eol, Tokens};
 use super::LogFormat;
 
 /// How many lines of the head are looked at.
@@ -99,7 +101,7 @@ fn classify(line: &[u8]) -> Option<LogFormat> {
     // A BIND file-form line without a client (`28-Sep-2015 11:35:12.123 queries: ...`).
     let mut t = Tokens::new(line);
     if let (Some(d), Some(tm)) = (t.next(), t.next()) {
-        if super::util::parse_bind_time(d, tm).is_some() {
+        if super::timestamps::parse_bind_time(d, tm).is_some() {
             return Some(LogFormat::Bind);
         }
     }

@@ -1,9 +1,10 @@
 //! DNS server logs: BIND 9 query log (file and syslog forms), Infoblox NIOS, dnsmasq.
 
-use super::util::{
-    answer_type, domain, find, parse_bind_time, parse_ip, parse_u16, syslog_date_len, text, trim,
-    trim_eol, Tokens,
-};
+use super::address::{parse_ip, parse_u16};
+use super::ecs_values::answer_type;
+use super::timestamps::{parse_bind_time, syslog_date_len};
+use super::tokens::{find, text, trim, trim_eol, Tokens};
+use super::url::domain;
 use super::{LineParser, ParseError};
 use crate::{DnsAnswer, Observation};
 use std::borrow::Cow;

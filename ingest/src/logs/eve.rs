@@ -1,10 +1,12 @@
 //! Suricata EVE JSON: dns (v1 per-answer, v2 `answers`/`grouped`, v3 `queries`), http, tls,
 //! fileinfo, flow, alert (with whatever app-layer object it carries), anything else as `log`.
 
-use super::util::{
-    answer_type, domain, json_from_line, norm_domain, norm_hash, opt_str, parse_ip_str,
-    parse_iso8601, trim, trim_eol, BorrowedStr,
-};
+use super::address::parse_ip_str;
+use super::ecs_values::{answer_type, norm_hash};
+use super::serde_helpers::{json_from_line, opt_str, BorrowedStr};
+use super::timestamps::parse_iso8601;
+use super::tokens::{trim, trim_eol};
+use super::url::{domain, norm_domain};
 use super::{LineParser, ParseError};
 use crate::{DnsAnswer, Observation};
 use serde::Deserialize;
@@ -161,7 +163,7 @@ impl LineParser for EveParser {
             transport: e
                 .proto
                 .as_deref()
-                .and_then(|p| super::util::transport(p.as_bytes())),
+                .and_then(|p| super::ecs_values::transport(p.as_bytes())),
             ..Default::default()
         };
         o.protocol = match e.app_proto.as_deref() {
@@ -230,7 +232,7 @@ impl LineParser for EveParser {
             o.protocol = Some("http");
             let host = some(h.hostname).map(norm_domain);
             if let Some(url) = some(h.url) {
-                if let Some(u) = super::util::split_url(url.as_bytes()) {
+                if let Some(u) = super::url::split_url(url.as_bytes()) {
                     o.url_path = Some(Cow::Owned(String::from_utf8_lossy(u.path).into_owned()));
                     if host.is_none() {
                         o.url_domain = domain(u.host).map(|d| Cow::Owned(d.into_owned()));
@@ -244,7 +246,7 @@ impl LineParser for EveParser {
                         };
                         o.url_full = Some(Cow::Owned(format!("http://{hn}{port}{url}")));
                     }
-                    let p = super::util::path_only(url.as_bytes()).len();
+                    let p = super::url::path_only(url.as_bytes()).len();
                     o.url_path = Some(match url {
                         Cow::Borrowed(s) => Cow::Borrowed(&s[..p]),
                         Cow::Owned(mut s) => {

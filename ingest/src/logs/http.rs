@@ -1,12 +1,14 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
-use super::util::{
-    byte_mask16, find, first_tokens, is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch,
-    parse_ip, parse_slash_datetime, parse_u16, path_only, split_host_port, split_url, trim,
-    trim_eol, Line, Tokens,
+use super::address::{parse_ip, parse_u16};
+use super::timestamps::{
+    is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch, parse_slash_datetime,
 };
+use super::tokens::{find, first_tokens, trim, trim_eol, Line, Tokens};
+use super::url::{path_only, split_host_port, split_url};
 use super::{AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
 use crate::Observation;
+use matcher::simd::byte_mask16;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
 
@@ -395,7 +397,8 @@ fn apache_error(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
     date[3..6].copy_from_slice(mon.get(..3).ok_or(ParseError::new("bad timestamp"))?);
     date[6] = b'-';
     date[7..11].copy_from_slice(year.get(..4).ok_or(ParseError::new("bad timestamp"))?);
-    let ts = super::util::parse_bind_time(&date, time).ok_or(ParseError::new("bad timestamp"))?;
+    let ts =
+        super::timestamps::parse_bind_time(&date, time).ok_or(ParseError::new("bad timestamp"))?;
     let mut o = Observation {
         timestamp_ns: Some(ts),
         dataset: "http",

@@ -1,10 +1,12 @@
 //! Generic JSON lines: each observation field is read from a dotted key chosen by a
 //! [`FieldMap`] (`[log.field_map]` in the config), ECS names by default.
 
-use super::util::{
-    answer_type, domain, json_from_line, norm_domain, norm_hash, parse_epoch, parse_ip,
-    parse_iso8601, path_only, split_url, trim, trim_eol,
-};
+use super::address::parse_ip;
+use super::ecs_values::{answer_type, norm_hash};
+use super::serde_helpers::json_from_line;
+use super::timestamps::{parse_epoch, parse_iso8601};
+use super::tokens::{trim, trim_eol};
+use super::url::{domain, norm_domain, path_only, split_url};
 use super::{LineParser, LogError, ParseError};
 use crate::{DnsAnswer, Observation};
 use serde_json::Value;
@@ -291,7 +293,7 @@ impl LineParser for JsonParser {
                 EcsField::SourcePort => o.source_port = s.parse().ok(),
                 EcsField::DestinationIp => o.destination_ip = ip(&s),
                 EcsField::DestinationPort => o.destination_port = s.parse().ok(),
-                EcsField::Transport => o.transport = super::util::transport(s.as_bytes()),
+                EcsField::Transport => o.transport = super::ecs_values::transport(s.as_bytes()),
                 EcsField::DnsQuestionName => o.dns_question_name = dom(s),
                 EcsField::DnsQuestionType => o.dns_question_type = Some(s.into()),
                 EcsField::DnsAnswers => {}

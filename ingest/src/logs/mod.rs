@@ -54,14 +54,19 @@
 //!   have no year, so a line whose only date is a syslog header has no `@timestamp`.
 //! * `origin` is left [`Origin::None`](crate::Origin::None): the caller sets it.
 
+mod address;
 mod contract;
 mod detect;
 mod dns;
+mod ecs_values;
 mod eve;
 mod http;
 mod input;
 mod json;
-pub(crate) mod util;
+mod serde_helpers;
+mod timestamps;
+mod tokens;
+mod url;
 mod zeek;
 
 use crate::Observation;
@@ -246,7 +251,7 @@ pub(crate) fn any_ip_may_alert(ips: [Option<std::net::IpAddr>; 2], probe: &dyn A
 }
 
 /// An address field as a screen reads it: a plain dotted quad straight into a register,
-/// anything else through [`util::parse_ip`] (`parse`'s reading either way).
+/// anything else through [`address::parse_ip`] (`parse`'s reading either way).
 #[derive(Clone, Copy)]
 pub(crate) enum ScreenAddr {
     /// No address (`parse` sets none).
@@ -268,12 +273,12 @@ impl From<Option<std::net::IpAddr>> for ScreenAddr {
 }
 
 impl ScreenAddr {
-    /// Read `text` exactly as `util::parse_ip` does.
+    /// Read `text` exactly as `address::parse_ip` does.
     #[inline]
     pub(crate) fn read(text: &[u8]) -> ScreenAddr {
-        match util::parse_ipv4_fast(text) {
+        match address::parse_ipv4_fast(text) {
             Some(a) => ScreenAddr::V4(a),
-            None => util::parse_ip_unless_plain_v4(text).into(),
+            None => address::parse_ip_unless_plain_v4(text).into(),
         }
     }
 
@@ -367,7 +372,7 @@ pub struct RawParser;
 
 impl LineParser for RawParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
-        if util::trim_eol(line).is_empty() {
+        if tokens::trim_eol(line).is_empty() {
             return Ok(None);
         }
         Ok(Some(Observation {

@@ -2,13 +2,15 @@
 //! (and the id/src/dst of any other log). Both forms fill one [`ZRec`], so the same record
 //! gives the same observation in either form.
 
-use super::util::{
-    answer_type_of, byte_mask16, domain, is_epoch, is_hex, json_from_line, norm_domain, norm_hash,
-    opt_str, opt_str_vec, parse_epoch, parse_ip, parse_ip_str, parse_iso8601, parse_u16, path_only,
-    split_host_port, split_url, text, trim_eol,
-};
+use super::address::{parse_ip, parse_ip_str, parse_u16};
+use super::ecs_values::{answer_type_of, is_hex, norm_hash};
+use super::serde_helpers::{json_from_line, opt_str, opt_str_vec};
+use super::timestamps::{is_epoch, parse_epoch, parse_iso8601};
+use super::tokens::{text, trim_eol};
+use super::url::{domain, norm_domain, path_only, split_host_port, split_url};
 use super::{any_ip_may_alert, AlertProbe, LineParser, LogError, ParseError, Screened};
 use crate::{DnsAnswer, Observation};
+use matcher::simd::byte_mask16;
 use matcher::text::plain_http_host;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -496,7 +498,7 @@ impl LineParser for ZeekTsvParser {
             orig_p: get(Slot::OrigP).and_then(parse_u16),
             resp_h: ip(Slot::RespH),
             resp_p: get(Slot::RespP).and_then(parse_u16),
-            proto: get(Slot::Proto).and_then(super::util::transport),
+            proto: get(Slot::Proto).and_then(super::ecs_values::transport),
             service: s(Slot::Service),
             query: s(Slot::Query),
             qtype_name: s(Slot::QtypeName),
@@ -739,7 +741,7 @@ fn ip_of(c: &Option<Cow<'_, str>>) -> Option<IpAddr> {
 
 /// Parse one JSON object as a Zeek record.
 fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
-    let line = super::util::trim(trim_eol(line));
+    let line = super::tokens::trim(trim_eol(line));
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
     }
@@ -766,7 +768,7 @@ fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
         proto: z
             .proto
             .as_deref()
-            .and_then(|p| super::util::transport(p.as_bytes())),
+            .and_then(|p| super::ecs_values::transport(p.as_bytes())),
         service: nonempty(z.service),
         query: nonempty(z.query),
         qtype_name: nonempty(z.qtype_name),

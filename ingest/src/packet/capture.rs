@@ -394,18 +394,7 @@ const WINDOW_POOL: usize = 64;
 /// How far ahead of the record walk [`read_pcap_windows`] asks for cache lines.
 const PREFETCH_AHEAD: usize = 16 << 10;
 
-/// Hint the CPU to fetch the cache line at `p` (no effect on other targets; never faults).
-#[inline(always)]
-pub(crate) fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is only a hint; it never dereferences or faults, whatever `p`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
+pub(crate) use matcher::simd::prefetch;
 
 /// Classic pcap read a window of about `window` bytes at a time, each read once into memory
 /// and shared: `f(window, packet)` gets each packet with `packet.data` inside `window`.

@@ -13,6 +13,7 @@ use etherparse::{
     Ipv6HeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, TcpHeader, TcpHeaderSlice,
     UdpHeaderSlice,
 };
+use matcher::fxhash::FxHasher;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -111,60 +112,6 @@ impl DecodeStats {
 
     fn drop(&mut self, reason: &'static str) {
         *self.dropped_by_reason.entry(reason).or_default() += 1;
-    }
-}
-
-/// FxHash-style hasher: flow keys are not attacker-chosen hash-flooding targets at this
-/// layer because the table is bounded and evicted in bulk.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            self.add(u64::from_le_bytes(a));
-        }
-        let tail = chunks.remainder();
-        if !tail.is_empty() {
-            // Zero-padded, as a short last chunk always was; byte by byte, because a
-            // variable-length copy is a memcpy call (flow_shard hashes 4-byte addresses).
-            let mut a = [0u8; 8];
-            for (x, y) in a.iter_mut().zip(tail) {
-                *x = *y;
-            }
-            self.add(u64::from_le_bytes(a));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // Final avalanche: the multiply-only state leaves the low bits (hashbrown's bucket
-        // index) dependent on the last few words only (protocol, ports).
-        let x = self.0;
-        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
-    }
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 

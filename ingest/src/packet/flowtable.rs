@@ -7,7 +7,7 @@
 use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 
 use super::capture::prefetch;
-use super::decoder::FxHasher;
+use matcher::fxhash::FxHasher;
 
 /// A hash map from `K` to `V` with linear probing (load factor at most 1/2) and
 /// backward-shift deletion; capacity only grows (cleared tables keep it).

@@ -1,8 +1,8 @@
 //! Compiling indicators into the snapshot files (in memory).
 
 use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
-use super::fxhash::FxBuild;
 use super::{type_byte, SnapshotError, SnapshotMeta};
+use crate::fxhash::FxBuild;
 use crate::model::{order_prefix, Indicator, IndicatorType, Severity, Tlp};
 use crate::normalize::parse_cidr;
 use std::collections::HashMap;
