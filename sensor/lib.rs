@@ -10,5 +10,6 @@ pub mod alert;
 pub mod correlate;
 pub mod daemon;
 pub mod data_files;
+pub mod mapped;
 pub mod packets;
 pub mod scan;

@@ -3,6 +3,7 @@
 
 use crate::alert::{build_alert, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
+use crate::mapped::ShrinkGuardedMap;
 use anyhow::{bail, Context, Result};
 use ingest::logs::{
     detect_format, open_input, parser_for, FieldMap, LineParser, LogFormat, Screened,
@@ -227,14 +228,40 @@ pub fn scan_file(
     let now_ns = now_ns();
     let plain = name != "-" && is_plain_file(path)?;
     stats.files += 1;
-    // Plain files are read (not mapped: a file truncated under a mapping kills the reader with
-    // SIGBUS) up to the length they had when opened, straight into the block buffer.
+    // Plain files are mapped up to the length they had when opened, with a guard that turns
+    // the SIGBUS of a file shrinking under the map into zeros and a report; read into the
+    // block buffer when no guarded map can be had.
     let (mut reader, expected): (Box<dyn Read + Send>, Option<u64>) = if plain {
         let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
             stats.formats.insert(name, "empty".into());
             return Ok(());
+        }
+        if let Ok(Some(map)) = ShrinkGuardedMap::map(&file, len) {
+            let data = map.bytes();
+            let (format, parser) = make_parser(data, opts)?;
+            stats.formats.insert(name.clone(), format.as_str().into());
+            let job = LineJob {
+                path: &name,
+                parser: parser.as_ref(),
+                raw: format == LogFormat::Raw,
+                mode,
+                correlator,
+                ctx,
+                now_ns,
+            };
+            let shrunk = || {
+                let now = std::fs::metadata(path).map_or(0, |m| m.len());
+                (map.faulted() || now < len).then_some(now)
+            };
+            let cut = run_rounds(&job, data, 0, out, stats, &shrunk)?;
+            stats.bytes += cut.map_or(len, |(scanned, _)| scanned);
+            stats.seconds += started.elapsed().as_secs_f64();
+            if let Some((scanned, now)) = cut {
+                bail!(shrank_message(&name, len, now, scanned));
+            }
+            return strict_check(&name, opts, stats);
         }
         (Box::new(file.take(len)), Some(len))
     } else {
@@ -339,12 +366,22 @@ pub fn scan_file(
     if let Some(len) = expected.filter(|&len| offset < len) {
         stats.seconds += started.elapsed().as_secs_f64();
         let now = std::fs::metadata(path).map_or(0, |m| m.len());
-        bail!(
-            "{name}: the file shrank while it was read (from {len} to {now} bytes; truncated or \
-             rotated by copytruncate?): the {offset} bytes before were scanned, the rest is lost"
-        );
+        bail!(shrank_message(&name, len, now, offset));
     }
     stats.seconds += started.elapsed().as_secs_f64();
+    strict_check(&name, opts, stats)
+}
+
+/// What a scan says of a file that shrank under it.
+fn shrank_message(name: &str, len: u64, now: u64, scanned: u64) -> String {
+    format!(
+        "{name}: the file shrank while it was read (from {len} to {now} bytes; truncated or \
+         rotated by copytruncate?): the {scanned} bytes before were scanned, the rest is lost"
+    )
+}
+
+/// `--strict`: unparseable lines make the file an error.
+fn strict_check(name: &str, opts: &ScanOptions, stats: &ScanStats) -> Result<()> {
     if opts.strict && stats.failures() > 0 {
         bail!(
             "{name}: {} unparseable line(s) and --strict was given; first: {}",
@@ -399,6 +436,21 @@ fn run_buffer(
     out: &mut dyn Write,
     stats: &mut ScanStats,
 ) -> Result<()> {
+    run_rounds(job, data, base, out, stats, &|| None).map(|_| ())
+}
+
+/// [`run_buffer`] over a mapped file: after each round `shrunk` says whether the file is now
+/// shorter than the map (its length then). The round's pieces that end within that length
+/// are written, the rest dropped (they may have read zeros or vanished bytes), and the bytes
+/// scanned before the first dropped piece are returned with the length.
+fn run_rounds(
+    job: &LineJob<'_>,
+    data: &[u8],
+    base: u64,
+    out: &mut dyn Write,
+    stats: &mut ScanStats,
+    shrunk: &dyn Fn() -> Option<u64>,
+) -> Result<Option<(u64, u64)>> {
     let mut pieces: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     while start < data.len() {
@@ -417,12 +469,20 @@ fn run_buffer(
             .par_iter()
             .map(|&(s, e)| process_piece(job, &data[s..e], base + s as u64))
             .collect();
-        for (bytes, piece) in results {
+        let limit = shrunk();
+        for (&(s, e), (bytes, piece)) in round.iter().zip(results) {
+            if let Some(now) = limit.filter(|&now| base + e as u64 > now) {
+                return Ok(Some((base + s as u64, now)));
+            }
             out.write_all(&bytes).context("writing output")?;
             stats.absorb(piece);
         }
+        if let Some(now) = limit {
+            let scanned = base + round.last().map_or(0, |&(_, e)| e as u64);
+            return Ok(Some((scanned, now)));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats) {
