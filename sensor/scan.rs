@@ -555,25 +555,16 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceSt
 /// beats a library call's set-up; past 256 bytes `memchr` takes over.
 #[inline]
 fn find_newline(hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let mut at = 0;
-        while at + 16 <= hay.len().min(256) {
-            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads hay[at..at + 16].
-            let hits = unsafe {
-                let v = _mm_loadu_si128(hay.as_ptr().add(at).cast());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)))
-            };
-            if hits != 0 {
-                return Some(at + hits.trailing_zeros() as usize);
-            }
-            at += 16;
+    let mut at = 0;
+    while at + 16 <= hay.len().min(256) {
+        let block: &[u8; 16] = hay[at..at + 16].try_into().ok()?;
+        let hits = matcher::simd::eq_mask::<matcher::simd::Native>(block, b'\n');
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize);
         }
-        memchr::memchr(b'\n', &hay[at..]).map(|i| at + i)
+        at += 16;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    memchr::memchr(b'\n', hay)
+    memchr::memchr(b'\n', &hay[at..]).map(|i| at + i)
 }
 
 fn emit_alerts(
