@@ -597,3 +597,25 @@ fn parse_stream(
         Mode::Unknown | Mode::Off => (data.len(), Mode::Off, 0, ev),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream direction places segments by sequence number: the first one starts it,
+    /// an overlapping one yields only its new bytes, a retransmission nothing, and a gap
+    /// drops what was buffered.
+    #[test]
+    fn segments_are_placed_by_sequence_number() {
+        let mut st = Stream::default();
+        assert!(matches!(st.sequence(u32::MAX - 1, 4), Seq::From(0)));
+        // Wraps around: next expected is 2.
+        assert!(matches!(st.sequence(0, 6), Seq::From(2)));
+        assert!(matches!(st.sequence(2, 4), Seq::Retransmitted));
+        st.buf.extend_from_slice(b"held");
+        st.skip = 7;
+        assert!(matches!(st.sequence(9, 1), Seq::Gap));
+        assert!(st.buf.is_empty() && st.skip == 0);
+        assert!(matches!(st.sequence(10, 3), Seq::From(0)));
+    }
+}
