@@ -1,7 +1,7 @@
 //! The per-worker packet decoder: [`PacketDecoder`], its bounds and counters. What it does
-//! is split by layer: link layers, tunnels and IP in [`super::link`], flow keys and the flow
-//! table's observations in [`super::flow`], TCP streams and the DNS / HTTP / TLS / QUIC
-//! dispatch in [`super::stream`].
+//! is split by layer: link layers, tunnels and IP in `packet::link`, flow keys and the flow
+//! table's observations in `packet::flow`, TCP streams and the DNS / HTTP / TLS / QUIC
+//! dispatch in `packet::stream`.
 
 use super::capture::LinkType;
 use super::flow::{Flow, FlowKey, Tuple};
