@@ -16,13 +16,16 @@ mod combinators;
 pub mod community;
 pub mod decoder;
 pub mod dns;
+mod flow;
 mod flowtable;
 pub mod frag;
 pub mod fuzzing;
 pub mod http;
+mod link;
 pub mod live;
 pub mod quic;
 pub mod replay;
+mod stream;
 pub mod tls;
 
 pub use capture::{

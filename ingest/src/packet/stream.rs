@@ -1,0 +1,621 @@
+//! TCP streams and the application-layer dispatch: per-direction stream state (sequence
+//! tracking, buffers across segments), the stream's [`Mode`] decided on its first payload,
+//! DNS over TCP, HTTP request heads, TLS ClientHellos and server certificates; and for UDP,
+//! DNS messages and QUIC Initials (CRYPTO data gathered across packets).
+
+use super::decoder::PacketDecoder;
+use super::flow::{FlowKey, Tuple};
+use super::link::be16;
+use super::{dns, http, quic, tls};
+use crate::observation::{DnsAnswer, Observation};
+use etherparse::{TcpHeader, TcpHeaderSlice};
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Unknown,
+    TlsClient,
+    TlsServer,
+    Dns,
+    Http,
+    Off,
+}
+
+impl Mode {
+    /// What a stream direction carries, judged on its first payload.
+    #[inline]
+    fn of_first_payload(payload: &[u8], sport: u16, dport: u16) -> Mode {
+        let tls_handshake = |typ: u8| {
+            payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == typ
+        };
+        if tls_handshake(1) {
+            Mode::TlsClient
+        } else if tls_handshake(2) {
+            Mode::TlsServer
+        } else if sport == 53 || dport == 53 {
+            Mode::Dns
+        } else if http::looks_like_request(payload) {
+            Mode::Http
+        } else {
+            Mode::Off
+        }
+    }
+}
+
+/// The parsing state of one TCP stream direction (its [`Mode`] is kept in [`Flow::modes`]).
+#[derive(Debug, Default)]
+struct Stream {
+    next_seq: Option<u32>,
+    buf: Vec<u8>,
+    skip: u64,
+}
+
+/// Where a segment falls in its stream direction (see [`Stream::sequence`]).
+enum Seq {
+    /// New bytes start at this offset of the payload (before it: retransmitted bytes).
+    From(usize),
+    /// Only bytes already seen.
+    Retransmitted,
+    /// Bytes are missing before this segment; the buffered ones were dropped.
+    Gap,
+}
+
+impl Stream {
+    /// Place a segment of `len` bytes starting at `seq` in the stream and advance the next
+    /// expected sequence number past it.
+    #[inline]
+    fn sequence(&mut self, seq: u32, len: usize) -> Seq {
+        let next = Some(seq.wrapping_add(len as u32));
+        let Some(n) = self.next_seq else {
+            self.next_seq = next;
+            return Seq::From(0);
+        };
+        let diff = seq.wrapping_sub(n) as i32;
+        if diff < 0 {
+            let skip = diff.unsigned_abs() as usize;
+            if skip >= len {
+                return Seq::Retransmitted;
+            }
+            self.next_seq = next;
+            Seq::From(skip)
+        } else if diff > 0 {
+            self.buf.clear();
+            self.skip = 0;
+            self.next_seq = next;
+            Seq::Gap
+        } else {
+            self.next_seq = next;
+            Seq::From(0)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct QuicState {
+    orig_dcid: Vec<u8>,
+    version: u32,
+    crypto: Vec<(u64, Vec<u8>)>,
+    bytes: usize,
+    done: bool,
+}
+
+/// Application-layer state of a flow, allocated only when a direction has something to
+/// parse (a TCP stream in a mode other than `Off`, QUIC Initials).
+#[derive(Debug, Default)]
+pub(super) struct App {
+    dirs: [Stream; 2],
+    quic: Option<QuicState>,
+    sni: Option<String>,
+}
+
+impl PacketDecoder {
+    pub(super) fn dns_msg(&mut self, t: &Tuple, msg: &[u8], out: &mut Vec<Observation<'static>>) {
+        match dns::parse(msg) {
+            Ok(m) => {
+                let o = self.dns_obs(t, m);
+                out.push(o);
+            }
+            Err(e) => self.stats.drop(e.reason()),
+        }
+    }
+
+    pub(super) fn quic(
+        &mut self,
+        t: &Tuple,
+        key: FlowKey,
+        dir: u8,
+        d: &[u8],
+        out: &mut Vec<Observation<'static>>,
+    ) {
+        let max = self.limits.tls_buffer_per_flow;
+        let Some(flow) = self.cur.get_mut(&key) else {
+            return;
+        };
+        if flow.done() || flow.initiator() != dir {
+            return;
+        }
+        let app = flow.app.get_or_insert_with(Box::default);
+        let mut st = app.quic.take().unwrap_or_default();
+        if st.done {
+            app.quic = Some(st);
+            return;
+        }
+        let mut start = 0;
+        let mut err: Option<&'static str> = None;
+        while start < d.len() {
+            let h = match quic::long_header(d, start) {
+                Ok(h) => h,
+                Err(e) => {
+                    if start == 0 {
+                        err = Some(e.reason());
+                    }
+                    break;
+                }
+            };
+            if h.initial {
+                if st.orig_dcid.is_empty() {
+                    st.orig_dcid = h.dcid.to_vec();
+                    st.version = h.version;
+                }
+                let mut ok = false;
+                for dc in [st.orig_dcid.clone(), h.dcid.to_vec()] {
+                    let Some(keys) = quic::InitialKeys::client(h.version, &dc) else {
+                        continue;
+                    };
+                    let mut frames = Vec::new();
+                    match quic::decrypt_initial(d, start, &h, &keys, &mut frames) {
+                        Ok(()) => {
+                            for f in frames {
+                                st.bytes += f.1.len();
+                                st.crypto.push(f);
+                            }
+                            ok = true;
+                            break;
+                        }
+                        Err(e) => err = Some(e.reason()),
+                    }
+                    if dc == h.dcid {
+                        break;
+                    }
+                }
+                if ok {
+                    err = None;
+                }
+            }
+            if h.end <= start {
+                break;
+            }
+            start = h.end;
+        }
+        if let Some(r) = err {
+            self.stats.drop(r);
+        }
+        if st.bytes > max {
+            self.stats.drop("quic: crypto buffer overflow");
+            st.done = true;
+            st.crypto = Vec::new();
+        }
+        let data = quic::assemble(&st.crypto, max);
+        let mut result = None;
+        if data.len() >= 4 {
+            if data[0] != 1 {
+                self.stats.drop("quic: crypto is not a client hello");
+                st.done = true;
+            } else {
+                let l =
+                    usize::from(data[1]) << 16 | usize::from(data[2]) << 8 | usize::from(data[3]);
+                if let Some(body) = data.get(4..4 + l) {
+                    st.done = true;
+                    result = Some(tls::parse_client_hello(body));
+                }
+            }
+        }
+        if st.done {
+            st.crypto = Vec::new();
+        }
+        app.quic = Some(st);
+        match result {
+            Some(Ok(ch)) => {
+                let mut o = self.app_obs(t, "tls", "quic");
+                o.ja3 = Some(tls::ja3(&ch).into());
+                o.ja4 = Some(tls::ja4(&ch, true).into());
+                o.tls_sni = ch.sni.map(Cow::Owned);
+                out.push(o);
+            }
+            Some(Err(e)) => self.stats.drop(e.reason()),
+            None => {}
+        }
+    }
+
+    /// A TCP segment: header checks, the flow (and its `flow` observation), then the
+    /// stream direction's reassembly and parsing, and the observations of what it yields.
+    pub(super) fn tcp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        d: &[u8],
+        out: &mut Vec<Observation<'static>>,
+    ) {
+        let Some((t, seq, payload)) = self.tcp_segment(src, dst, d) else {
+            return;
+        };
+        let (key, dir, done) = self.flow(&t, None, out);
+        if payload.is_empty() || done {
+            return;
+        }
+        let Some((events, sni)) = self.stream_advance(key, dir, &t, seq, payload) else {
+            return;
+        };
+        let new_sni = self.stream_events(&t, events, sni, out);
+        self.stream_settle(key, new_sni);
+    }
+
+    /// The tuple, sequence number and payload of a TCP segment; a malformed header is
+    /// counted and yields nothing.
+    #[inline]
+    fn tcp_segment<'d>(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        d: &'d [u8],
+    ) -> Option<(Tuple, u32, &'d [u8])> {
+        if d.len() < TcpHeader::MIN_LEN {
+            self.stats.drop("tcp: truncated header");
+            return None;
+        }
+        // The data offset is below 5 or runs past the captured bytes.
+        let Ok(h) = TcpHeaderSlice::from_slice(d) else {
+            self.stats.drop("tcp: bad header length");
+            return None;
+        };
+        let t = Tuple {
+            src,
+            dst,
+            sport: h.source_port(),
+            dport: h.destination_port(),
+            proto: 6,
+        };
+        Some((t, h.sequence_number(), &d[h.slice().len()..]))
+    }
+
+    /// Add a segment's payload to its stream direction (mode decided on the first payload,
+    /// in sequence order, bounded buffering) and parse what has accumulated. Returns the
+    /// events and the flow's SNI as it was before them, or `None` when the segment gives
+    /// the stream nothing to parse.
+    fn stream_advance(
+        &mut self,
+        key: FlowKey,
+        dir: u8,
+        t: &Tuple,
+        seq: u32,
+        payload: &[u8],
+    ) -> Option<(Vec<StreamEvent>, Option<String>)> {
+        let lim = self.limits.tls_buffer_per_flow;
+        let dns_lim = self.limits.dns_tcp_buffer;
+        let flow = self.cur.get_mut(&key)?;
+        if flow.done() {
+            return None;
+        }
+        let d = usize::from(dir & 1);
+        let mut mode = flow.modes[d];
+        if mode == Mode::Off {
+            return None;
+        }
+        if mode == Mode::Unknown {
+            mode = Mode::of_first_payload(payload, t.sport, t.dport);
+            flow.modes[d] = mode;
+            if mode == Mode::Off {
+                // Both directions decided and nothing to parse: stop looking at this flow.
+                flow.finish_if_off();
+                return None;
+            }
+        }
+        let app = flow.app.get_or_insert_with(Box::default);
+        let st = &mut app.dirs[d];
+        let mut seg = match st.sequence(seq, payload.len()) {
+            Seq::Retransmitted => return None,
+            Seq::From(start) => &payload[start..],
+            // A gap ends the stream for length-framed protocols (HTTP resynchronises on
+            // the next request line).
+            Seq::Gap if mode == Mode::Http => payload,
+            Seq::Gap => {
+                flow.modes[d] = Mode::Off;
+                self.stats.drop("tcp: gap in stream");
+                return None;
+            }
+        };
+        // HTTP body skipping without buffering.
+        if mode == Mode::Http && st.skip > 0 && st.buf.is_empty() {
+            let n = (st.skip as usize).min(seg.len());
+            st.skip -= n as u64;
+            seg = &seg[n..];
+            if seg.is_empty() {
+                return None;
+            }
+        }
+        let mut buf = std::mem::take(&mut st.buf);
+        let work: &[u8] = if buf.is_empty() {
+            seg
+        } else {
+            buf.extend_from_slice(seg);
+            &buf
+        };
+        let sni = app.sni.clone();
+        let (consumed, new_mode, skip, events) = parse_stream(mode, work, st.skip, lim);
+        let rest = work.get(consumed..).unwrap_or(&[]);
+        let cap = if mode == Mode::Dns { dns_lim } else { lim };
+        let (final_mode, keep) = if new_mode == Mode::Off || rest.is_empty() {
+            (new_mode, Vec::new())
+        } else if rest.len() > cap {
+            self.stats.drop(if mode == Mode::Dns {
+                "dns: tcp buffer overflow"
+            } else {
+                "tls: buffer overflow"
+            });
+            (Mode::Off, Vec::new())
+        } else {
+            (new_mode, rest.to_vec())
+        };
+        flow.modes[d] = final_mode;
+        st.buf = keep;
+        st.skip = skip;
+        Some((events, sni))
+    }
+
+    /// Turn a stream's events into observations (`sni`: the flow's SNI before them, for a
+    /// server certificate). Returns the SNI of a ClientHello among them.
+    fn stream_events(
+        &mut self,
+        t: &Tuple,
+        events: Vec<StreamEvent>,
+        sni: Option<String>,
+        out: &mut Vec<Observation<'static>>,
+    ) -> Option<String> {
+        let mut new_sni = None;
+        for ev in events {
+            match ev {
+                StreamEvent::Dns(m) => out.push(self.dns_obs(t, m)),
+                StreamEvent::Http(h) => out.push(self.http_obs(t, h)),
+                StreamEvent::ClientHello(ch) => {
+                    let mut o = self.app_obs(t, "tls", "tls");
+                    o.ja3 = Some(tls::ja3(&ch).into());
+                    o.ja4 = Some(tls::ja4(&ch, false).into());
+                    new_sni = ch.sni.clone();
+                    o.tls_sni = ch.sni.map(Cow::Owned);
+                    out.push(o);
+                }
+                StreamEvent::ServerCert(sha1) => {
+                    let mut o = self.app_obs(t, "tls", "tls");
+                    o.tls_server_sha1 = Some(sha1.into());
+                    o.tls_sni = sni.clone().map(Cow::Owned);
+                    out.push(o);
+                }
+                StreamEvent::Error(r) => self.stats.drop(r),
+            }
+        }
+        new_sni
+    }
+
+    /// After a segment: keep a ClientHello's SNI on the flow, and drop the flow's state
+    /// when both directions have nothing more to parse.
+    fn stream_settle(&mut self, key: FlowKey, new_sni: Option<String>) {
+        if let Some(s) = new_sni {
+            if let Some(f) = self.cur.get_mut(&key) {
+                if let Some(app) = f.app.as_mut() {
+                    app.sni = Some(s);
+                }
+            }
+        }
+        if let Some(f) = self.cur.get_mut(&key) {
+            if f.app.is_some() {
+                f.finish_if_off();
+            }
+        }
+    }
+
+    /// The observation of a DNS message (UDP datagram or TCP stream).
+    fn dns_obs(&self, t: &Tuple, m: dns::DnsMessage) -> Observation<'static> {
+        let mut o = self.app_obs(t, "dns", "dns");
+        o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
+        o.dns_question_name = m.qname.map(Cow::Owned);
+        o.dns_answers = m
+            .answers
+            .into_iter()
+            .map(|(t, data)| DnsAnswer {
+                rtype: dns::type_name(t),
+                data: Cow::Owned(data),
+            })
+            .collect();
+        o
+    }
+
+    /// The observation of an HTTP request head: the full URL rebuilt from the request
+    /// target and `Host` (the destination address when there is none).
+    fn http_obs(&self, t: &Tuple, h: OwnedHttp) -> Observation<'static> {
+        let mut o = self.app_obs(t, "http", "http");
+        let host = h.host.clone().unwrap_or_else(|| {
+            let ip = match t.dst {
+                IpAddr::V6(a) => format!("[{a}]"),
+                a => a.to_string(),
+            };
+            if t.dport == 80 {
+                ip
+            } else {
+                format!("{ip}:{}", t.dport)
+            }
+        });
+        let domain = http::host_domain(&host).to_string();
+        let full = if h.uri.starts_with("http://") || h.uri.starts_with("https://") {
+            h.uri.clone()
+        } else if h.method == "CONNECT" && !h.uri.starts_with('/') {
+            format!("https://{}", h.uri)
+        } else if h.uri.starts_with('/') {
+            format!("http://{host}{}", h.uri)
+        } else {
+            format!("http://{host}/{}", h.uri)
+        };
+        let path = full
+            .split_once("://")
+            .and_then(|(_, r)| r.find('/').map(|i| &r[i..]))
+            .map(|p| p.split(['?', '#']).next().unwrap_or(p).to_string());
+        o.url_full = Some(full.into());
+        o.url_domain = Some(domain.into());
+        o.url_path = path.map(Cow::Owned);
+        o.http_method = Some(h.method.into());
+        o.user_agent = h.user_agent.map(Cow::Owned);
+        o
+    }
+}
+
+/// An owned HTTP request head (the stream buffer does not outlive parsing).
+#[derive(Debug)]
+struct OwnedHttp {
+    method: String,
+    uri: String,
+    host: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Debug)]
+enum StreamEvent {
+    Dns(dns::DnsMessage),
+    Http(OwnedHttp),
+    ClientHello(tls::ClientHello),
+    ServerCert(String),
+    Error(&'static str),
+}
+
+/// Parse what a stream direction has accumulated. Returns (bytes consumed, next mode,
+/// HTTP body bytes still to skip, events).
+fn parse_stream(
+    mode: Mode,
+    data: &[u8],
+    mut skip: u64,
+    max: usize,
+) -> (usize, Mode, u64, Vec<StreamEvent>) {
+    let mut ev = Vec::new();
+    match mode {
+        Mode::Dns => {
+            let mut p = 0;
+            while let Some(l) = be16(data, p) {
+                let l = usize::from(l);
+                let Some(msg) = data.get(p + 2..p + 2 + l) else {
+                    break;
+                };
+                match dns::parse(msg) {
+                    Ok(m) => ev.push(StreamEvent::Dns(m)),
+                    Err(e) => ev.push(StreamEvent::Error(e.reason())),
+                }
+                p += 2 + l;
+            }
+            (p, Mode::Dns, 0, ev)
+        }
+        Mode::Http => {
+            let mut p = 0;
+            loop {
+                if skip > 0 {
+                    let n = (skip as usize).min(data.len() - p);
+                    skip -= n as u64;
+                    p += n;
+                }
+                if p >= data.len() {
+                    return (p, Mode::Http, skip, ev);
+                }
+                match http::parse_request(&data[p..]) {
+                    http::HttpParse::Request(r) => {
+                        ev.push(StreamEvent::Http(OwnedHttp {
+                            method: r.method.to_string(),
+                            uri: r.uri.to_string(),
+                            host: r.host.map(str::to_string),
+                            user_agent: r.user_agent.map(str::to_string),
+                        }));
+                        p += r.head_len;
+                        skip = r.content_length.unwrap_or(0);
+                    }
+                    http::HttpParse::Incomplete => return (p, Mode::Http, skip, ev),
+                    http::HttpParse::NotHttp => return (data.len(), Mode::Http, 0, ev),
+                }
+            }
+        }
+        Mode::TlsClient => match tls::scan_handshake(data, max) {
+            Ok(scan) => {
+                if let Some((_, body)) = scan.messages.iter().find(|m| m.0 == 1) {
+                    match tls::parse_client_hello(body) {
+                        Ok(ch) => ev.push(StreamEvent::ClientHello(ch)),
+                        Err(e) => ev.push(StreamEvent::Error(e.reason())),
+                    }
+                    (data.len(), Mode::Off, 0, ev)
+                } else if scan.ended || !scan.messages.is_empty() {
+                    ev.push(StreamEvent::Error("tls: no client hello"));
+                    (data.len(), Mode::Off, 0, ev)
+                } else {
+                    (0, Mode::TlsClient, 0, ev)
+                }
+            }
+            Err(e) => {
+                ev.push(StreamEvent::Error(e.reason()));
+                (data.len(), Mode::Off, 0, ev)
+            }
+        },
+        Mode::TlsServer => match tls::scan_handshake(data, max) {
+            Ok(scan) => {
+                let mut version = None;
+                for (t, body) in &scan.messages {
+                    match *t {
+                        2 => match tls::server_hello_version(body) {
+                            Ok(v) => version = Some(v),
+                            Err(e) => {
+                                ev.push(StreamEvent::Error(e.reason()));
+                                return (data.len(), Mode::Off, 0, ev);
+                            }
+                        },
+                        11 => {
+                            if version.is_some_and(|v| v <= 0x0303) {
+                                match tls::first_cert_sha1(body) {
+                                    Ok(h) => ev.push(StreamEvent::ServerCert(h)),
+                                    Err(e) => ev.push(StreamEvent::Error(e.reason())),
+                                }
+                            }
+                            return (data.len(), Mode::Off, 0, ev);
+                        }
+                        14 => return (data.len(), Mode::Off, 0, ev),
+                        _ => {}
+                    }
+                }
+                if version.is_some_and(|v| v > 0x0303) || scan.ended {
+                    (data.len(), Mode::Off, 0, ev)
+                } else {
+                    (0, Mode::TlsServer, 0, ev)
+                }
+            }
+            Err(e) => {
+                ev.push(StreamEvent::Error(e.reason()));
+                (data.len(), Mode::Off, 0, ev)
+            }
+        },
+        Mode::Unknown | Mode::Off => (data.len(), Mode::Off, 0, ev),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream direction places segments by sequence number: the first one starts it,
+    /// an overlapping one yields only its new bytes, a retransmission nothing, and a gap
+    /// drops what was buffered.
+    #[test]
+    fn segments_are_placed_by_sequence_number() {
+        let mut st = Stream::default();
+        assert!(matches!(st.sequence(u32::MAX - 1, 4), Seq::From(0)));
+        // Wraps around: next expected is 2.
+        assert!(matches!(st.sequence(0, 6), Seq::From(2)));
+        assert!(matches!(st.sequence(2, 4), Seq::Retransmitted));
+        st.buf.extend_from_slice(b"held");
+        st.skip = 7;
+        assert!(matches!(st.sequence(9, 1), Seq::Gap));
+        assert!(st.buf.is_empty() && st.skip == 0);
+        assert!(matches!(st.sequence(10, 3), Seq::From(0)));
+    }
+}
