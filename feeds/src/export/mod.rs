@@ -24,6 +24,7 @@ mod table;
 mod validate;
 mod zeek;
 
+use matcher::normalize::prefix_range;
 use matcher::{Indicator, IndicatorType, Severity, Tlp};
 use serde::Serialize;
 use std::fmt;
@@ -1005,8 +1006,8 @@ pub(crate) fn aggregated_nets<'a>(
 ) -> (Vec<(u128, u8)>, u64) {
     let bits = if v6 { 128 } else { 32 };
     let range = |c: &Checked| match (c, v6) {
-        (Checked::V4(a, l), false) => Some(cidr::net_range(u128::from(u32::from(*a)), *l, 32)),
-        (Checked::V6(a, l), true) => Some(cidr::net_range(u128::from(*a), *l, 128)),
+        (Checked::V4(a, l), false) => Some(prefix_range(u128::from(u32::from(*a)), *l, true)),
+        (Checked::V6(a, l), true) => Some(prefix_range(u128::from(*a), *l, false)),
         _ => None,
     };
     let mut n = 0u64;
