@@ -885,16 +885,21 @@ pub(crate) fn defang(itype: IndicatorType, value: &str) -> String {
 
 /// Keep bytes of `allowed` (plus ASCII alphanumerics), replace others with `_`, cap length.
 pub(crate) fn restrict(s: &str, allowed: &[u8], max: usize) -> String {
-    s.bytes()
-        .take(max)
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || allowed.contains(&b) {
-                b as char
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.len().min(max));
+    push_restricted(&mut out, s.as_bytes(), allowed, max);
+    // Only ASCII is pushed.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Append [`restrict`]`(s, allowed, max)` to `out`.
+pub(crate) fn push_restricted(out: &mut Vec<u8>, s: &[u8], allowed: &[u8], max: usize) {
+    out.extend(s.iter().take(max).map(|&b| {
+        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+            b
+        } else {
+            b'_'
+        }
+    }));
 }
 
 /// Free text with every control character (and DEL) replaced by a space.
