@@ -729,3 +729,27 @@ fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 pub use crate::demo_impl::demo;
+
+#[cfg(test)]
+mod tests {
+    use super::cidr_covers;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn cidr_covers_wider_networks_of_the_same_family_only() {
+        assert!(cidr_covers("10.0.0.0/8", ip("10.1.0.0"), 16));
+        assert!(cidr_covers("0.0.0.0/0", ip("203.0.113.7"), 32));
+        assert!(cidr_covers("10.1.0.0/16", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.0.0.0/16", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.1.0.0/24", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.0.0.0/8", ip("2001:db8::"), 32));
+        assert!(cidr_covers("2001:db8::/32", ip("2001:db8:ff::"), 48));
+        assert!(cidr_covers("::/0", ip("ffff::1"), 128));
+        assert!(!cidr_covers("2001:db9::/32", ip("2001:db8::"), 48));
+        assert!(!cidr_covers("not a net", ip("10.0.0.0"), 8));
+    }
+}
