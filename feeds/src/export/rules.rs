@@ -775,39 +775,30 @@ fn url_rule(
         Some(p) => format!("{}:{p}", u.host),
         None => u.host.clone(),
     };
+    // Snort matches TCP to the HTTP ports, Suricata its `http` protocol on any port.
+    let header = match (w.d, u.port) {
+        (Dialect::Suricata, Some(p)) => format!("http $HOME_NET any -> any {p}"),
+        (Dialect::Suricata, None) => "http $HOME_NET any -> any any".to_string(),
+        (_, Some(p)) => format!("tcp $HOME_NET any -> $EXTERNAL_NET {p}"),
+        (_, None) => "tcp $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS".to_string(),
+    };
+    w.open(&header, ind.tlp, &ind.tags, &what);
+    w.raw("flow:established,to_server; ");
+    // The Host and the URI prefix, in each dialect's buffers.
     match w.d {
         Dialect::Snort2 => {
-            let port = u
-                .port
-                .map_or_else(|| "$HTTP_PORTS".to_string(), |p| p.to_string());
-            let header = format!("tcp $HOME_NET any -> $EXTERNAL_NET {port}");
-            w.open(&header, ind.tlp, &ind.tags, &what);
-            w.raw("flow:established,to_server; ");
             let h = format!("Host|3A| {}|0D 0A|", content(host_header.as_bytes()));
             w.content(&h, &[("http_header", None), ("nocase", None)]);
             w.content(&pc, &[("http_uri", None), ("depth", Some(path.len()))]);
         }
         Dialect::Snort3 => {
-            let port = u
-                .port
-                .map_or_else(|| "$HTTP_PORTS".to_string(), |p| p.to_string());
-            let header = format!("tcp $HOME_NET any -> $EXTERNAL_NET {port}");
-            w.open(&header, ind.tlp, &ind.tags, &what);
-            w.raw("flow:established,to_server; http_header:field host; ");
+            w.raw("http_header:field host; ");
             w.content(&content(host_header.as_bytes()), &[("nocase", None)]);
             w.raw(&format!("bufferlen:{}; http_uri; ", host_header.len()));
             w.content(&pc, &[("depth", Some(path.len()))]);
-            w.d.push_service(&mut w.buf, "http");
         }
         Dialect::Suricata => {
-            let port = u.port.map_or_else(|| "any".to_string(), |p| p.to_string());
-            w.open(
-                &format!("http $HOME_NET any -> any {port}"),
-                ind.tlp,
-                &ind.tags,
-                &what,
-            );
-            w.raw("flow:established,to_server; http.host; ");
+            w.raw("http.host; ");
             w.content(
                 &content(u.host.as_bytes()),
                 &[("startswith", None), ("endswith", None)],
@@ -816,6 +807,7 @@ fn url_rule(
             w.content(&pc, &[("startswith", None)]);
         }
     }
+    w.d.push_service(&mut w.buf, "http");
     w.tail(Some(ind), &ind.tags, ind.severity, sid);
     w.flush(out)
 }
