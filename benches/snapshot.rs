@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench snapshot`.
 
 use criterion::{BatchSize, Criterion, Throughput};
+use matcher::normalize::mask_v4;
 use matcher::{Hit, Indicator, IndicatorType, Matcher, Severity, Snapshot, SnapshotBuilder, Tlp};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -174,8 +175,8 @@ fn generate() -> Data {
         indicators.push(meta(&mut rng, a.to_string(), IndicatorType::Ipv4, None));
     }
     for _ in 0..10_000 {
-        let p = 16 + rng.below(15) as u32;
-        let a = (rng.next() as u32) & (u32::MAX << (32 - p));
+        let p = 16 + rng.below(15) as u8;
+        let a = mask_v4(rng.next() as u32, p);
         let v = format!("{}/{p}", Ipv4Addr::from(a));
         indicators.push(meta(&mut rng, v, IndicatorType::Ipv4, None));
     }

@@ -7,7 +7,7 @@ use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use anyhow::{anyhow, bail, Context, Result};
 use feeds::config::Config;
 use ingest::logs::LogFormat;
-use matcher::normalize::parse_cidr;
+use matcher::normalize::{parse_cidr, prefix_range};
 use matcher::text::url_host;
 use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Snapshot};
 use serde_json::json;
@@ -498,21 +498,13 @@ fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
     if len > inner_len {
         return false;
     }
-    match (addr, inner_addr) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
+    let (net, inner, v4) = match (addr, inner_addr) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a).into(), u32::from(b).into(), true),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (a.into(), b.into(), false),
+        _ => return false,
+    };
+    let (lo, hi) = prefix_range(net, len, v4);
+    (lo..=hi).contains(&inner)
 }
 
 /// Every indicator of `snapshot` covering one query value.
@@ -737,3 +729,27 @@ fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 pub use crate::demo_impl::demo;
+
+#[cfg(test)]
+mod tests {
+    use super::cidr_covers;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn cidr_covers_wider_networks_of_the_same_family_only() {
+        assert!(cidr_covers("10.0.0.0/8", ip("10.1.0.0"), 16));
+        assert!(cidr_covers("0.0.0.0/0", ip("203.0.113.7"), 32));
+        assert!(cidr_covers("10.1.0.0/16", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.0.0.0/16", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.1.0.0/24", ip("10.1.0.0"), 16));
+        assert!(!cidr_covers("10.0.0.0/8", ip("2001:db8::"), 32));
+        assert!(cidr_covers("2001:db8::/32", ip("2001:db8:ff::"), 48));
+        assert!(cidr_covers("::/0", ip("ffff::1"), 128));
+        assert!(!cidr_covers("2001:db9::/32", ip("2001:db8::"), 48));
+        assert!(!cidr_covers("not a net", ip("10.0.0.0"), 8));
+    }
+}

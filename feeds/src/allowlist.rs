@@ -2,6 +2,7 @@
 //! and its successors), the operator's `[allowlist]` table and allowlist feeds, and the
 //! index that decides which indicator an allowlist entry covers.
 
+use matcher::normalize::{parse_cidr, prefix_range};
 use matcher::{Indicator, IndicatorType};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -84,49 +85,14 @@ pub const IANA_SPECIAL_V6: &[SpecialRange] = &[
 
 /// Parse `addr` or `addr/len` into (network bits as u128, prefix length, is_v4).
 pub fn parse_net(value: &str) -> Option<(u128, u8, bool)> {
-    let (a, p) = match value.split_once('/') {
-        Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
-        None => (value, None),
-    };
-    match a.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => {
-            let len = p.unwrap_or(32);
-            if len > 32 {
-                return None;
-            }
-            let bits = u32::from(v4);
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            Some((u128::from(bits & mask), len, true))
-        }
-        IpAddr::V6(v6) => {
-            let len = p.unwrap_or(128);
-            if len > 128 {
-                return None;
-            }
-            let bits = u128::from(v6);
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            Some((bits & mask, len, false))
-        }
-    }
+    Some(match parse_cidr(value)? {
+        (IpAddr::V4(a), len) => (u128::from(u32::from(a)), len, true),
+        (IpAddr::V6(a), len) => (u128::from(a), len, false),
+    })
 }
 
 fn mask(bits: u128, len: u8, v4: bool) -> u128 {
-    let width = if v4 { 32 } else { 128 };
-    if len == 0 {
-        0
-    } else {
-        let m = if v4 {
-            u128::from(u32::MAX << (32 - u32::from(len)))
-        } else {
-            u128::MAX << (128 - u32::from(len))
-        };
-        let _ = width;
-        bits & m
-    }
+    prefix_range(bits, len, v4).0
 }
 
 /// The host part of a normalised URL (`scheme://[userinfo@]host[:port]/...`), IPv6

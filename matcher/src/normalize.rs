@@ -455,6 +455,22 @@ pub fn mask_v6(addr: u128, prefix: u8) -> u128 {
     }
 }
 
+/// The inclusive range `(network address, last address)` of `addr/prefix`, the host bits of
+/// `addr` ignored. With `v4` the address is IPv4 in the low 32 bits (the result too) and a
+/// prefix above 32 counts as 32; otherwise IPv6, a prefix above 128 counting as 128.
+pub fn prefix_range(addr: u128, prefix: u8, v4: bool) -> (u128, u128) {
+    if v4 {
+        let net = mask_v4(addr as u32, prefix);
+        (
+            u128::from(net),
+            u128::from(net | !mask_v4(u32::MAX, prefix)),
+        )
+    } else {
+        let net = mask_v6(addr, prefix);
+        (net, net | !mask_v6(u128::MAX, prefix))
+    }
+}
+
 /// Parse a normalised (or any) IP/CIDR text into its network address and prefix length.
 /// A plain address has the full prefix (32 or 128).
 pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {

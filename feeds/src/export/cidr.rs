@@ -4,17 +4,6 @@
 /// An inclusive address range.
 pub(crate) type Range = (u128, u128);
 
-/// The inclusive range covered by `addr/len` in a family of `bits` bits (32 or 128).
-pub(crate) fn net_range(addr: u128, len: u8, bits: u32) -> Range {
-    let host_bits = bits - u32::from(len).min(bits);
-    let span = if host_bits >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << host_bits) - 1
-    };
-    (addr, addr.saturating_add(span))
-}
-
 /// Sort and merge overlapping and adjacent ranges.
 pub(crate) fn merge(mut v: Vec<Range>) -> Vec<Range> {
     v.sort_unstable();
@@ -110,7 +99,12 @@ pub(crate) fn aggregate(block: Vec<Range>, allow: Vec<Range>, bits: u32) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use matcher::normalize::prefix_range;
     use proptest::prelude::*;
+
+    fn net_range(addr: u128, len: u8) -> Range {
+        prefix_range(addr, len, true)
+    }
 
     fn v4(s: &str) -> u128 {
         u128::from(u32::from(s.parse::<std::net::Ipv4Addr>().expect("ip")))
@@ -119,20 +113,20 @@ mod tests {
     #[test]
     fn adjacent_and_nested_merge() {
         let b = vec![
-            net_range(v4("10.0.0.0"), 25, 32),
-            net_range(v4("10.0.0.128"), 25, 32),
-            net_range(v4("10.0.0.7"), 32, 32),
-            net_range(v4("10.0.1.0"), 24, 32),
+            net_range(v4("10.0.0.0"), 25),
+            net_range(v4("10.0.0.128"), 25),
+            net_range(v4("10.0.0.7"), 32),
+            net_range(v4("10.0.1.0"), 24),
         ];
         assert_eq!(aggregate(b, vec![], 32), vec![(v4("10.0.0.0"), 23)]);
     }
 
     #[test]
     fn allow_is_cut_out() {
-        let b = vec![net_range(v4("10.0.0.0"), 24, 32)];
+        let b = vec![net_range(v4("10.0.0.0"), 24)];
         let a = vec![
-            net_range(v4("10.0.0.0"), 25, 32),
-            net_range(v4("10.0.0.255"), 32, 32),
+            net_range(v4("10.0.0.0"), 25),
+            net_range(v4("10.0.0.255"), 32),
         ];
         assert_eq!(
             aggregate(b, a, 32),
@@ -162,9 +156,7 @@ mod tests {
         fn cover_is_exact(nets in proptest::collection::vec((0u32..4096, 20u8..=32), 0..20),
                           allow in proptest::collection::vec((0u32..4096, 22u8..=32), 0..5)) {
             let r = |(a, l): (u32, u8)| {
-                let a = u128::from(a) << 20;
-                let (s, _) = net_range(a & !((1u128 << (32 - u32::from(l))) - 1), l, 32);
-                net_range(s, l, 32)
+                net_range(u128::from(a) << 20, l)
             };
             let b: Vec<Range> = nets.iter().copied().map(r).collect();
             let al: Vec<Range> = allow.iter().copied().map(r).collect();
@@ -175,13 +167,13 @@ mod tests {
                     let x = probe + off;
                     let want = b.iter().any(|&(s, e)| s <= x && x <= e)
                         && !al.iter().any(|&(s, e)| s <= x && x <= e);
-                    let got = cidrs.iter().any(|&(n, l)| { let (s, e) = net_range(n, l, 32); s <= x && x <= e });
+                    let got = cidrs.iter().any(|&(n, l)| { let (s, e) = net_range(n, l); s <= x && x <= e });
                     prop_assert_eq!(want, got);
                 }
             }
             // Output sorted, disjoint, non-adjacent mergeable blocks are fine but no overlap.
             for w in cidrs.windows(2) {
-                prop_assert!(net_range(w[0].0, w[0].1, 32).1 < w[1].0);
+                prop_assert!(net_range(w[0].0, w[0].1).1 < w[1].0);
             }
         }
     }

@@ -24,6 +24,7 @@ mod table;
 mod validate;
 mod zeek;
 
+use matcher::normalize::prefix_range;
 use matcher::{Indicator, IndicatorType, Severity, Tlp};
 use serde::Serialize;
 use std::fmt;
@@ -884,16 +885,21 @@ pub(crate) fn defang(itype: IndicatorType, value: &str) -> String {
 
 /// Keep bytes of `allowed` (plus ASCII alphanumerics), replace others with `_`, cap length.
 pub(crate) fn restrict(s: &str, allowed: &[u8], max: usize) -> String {
-    s.bytes()
-        .take(max)
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || allowed.contains(&b) {
-                b as char
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.len().min(max));
+    push_restricted(&mut out, s.as_bytes(), allowed, max);
+    // Only ASCII is pushed.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Append [`restrict`]`(s, allowed, max)` to `out`.
+pub(crate) fn push_restricted(out: &mut Vec<u8>, s: &[u8], allowed: &[u8], max: usize) {
+    out.extend(s.iter().take(max).map(|&b| {
+        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
+            b
+        } else {
+            b'_'
+        }
+    }));
 }
 
 /// Free text with every control character (and DEL) replaced by a space.
@@ -1005,8 +1011,8 @@ pub(crate) fn aggregated_nets<'a>(
 ) -> (Vec<(u128, u8)>, u64) {
     let bits = if v6 { 128 } else { 32 };
     let range = |c: &Checked| match (c, v6) {
-        (Checked::V4(a, l), false) => Some(cidr::net_range(u128::from(u32::from(*a)), *l, 32)),
-        (Checked::V6(a, l), true) => Some(cidr::net_range(u128::from(*a), *l, 128)),
+        (Checked::V4(a, l), false) => Some(prefix_range(u128::from(u32::from(*a)), *l, true)),
+        (Checked::V6(a, l), true) => Some(prefix_range(u128::from(*a), *l, false)),
         _ => None,
     };
     let mut n = 0u64;

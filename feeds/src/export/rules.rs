@@ -18,8 +18,8 @@
 
 use super::validate::{percent_decode, Checked, HostKind, UrlParts};
 use super::{
-    aggregated_nets, defang, net_text, restrict, rfc3339, ExportError, ExportFormat, ExportOptions,
-    ExportStats, Item, Prepared,
+    aggregated_nets, defang, net_text, push_restricted, restrict, rfc3339, ExportError,
+    ExportFormat, ExportOptions, ExportStats, Item, Prepared,
 };
 use matcher::{Indicator, IndicatorType, Severity, Tlp};
 use std::collections::HashSet;
@@ -28,11 +28,38 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+/// The rule language written. The dialects share one writer; what differs between them
+/// (option syntax, threshold, service) is answered here.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dialect {
     Snort2,
     Snort3,
     Suricata,
+}
+
+impl Dialect {
+    /// What goes before a content modifier, and between its name and value: Snort 3 writes
+    /// `content:"x",depth 4`, the others `content:"x"; depth:4`.
+    fn modifier_syntax(self) -> (&'static [u8], u8) {
+        match self {
+            Dialect::Snort3 => (b",", b' '),
+            Dialect::Snort2 | Dialect::Suricata => (b"; ", b':'),
+        }
+    }
+
+    /// Whether a rule carries `threshold:` (Snort 3 rate-limits with `event_filter` instead).
+    fn has_threshold(self) -> bool {
+        self != Dialect::Snort3
+    }
+
+    /// Append the `service:` option (Snort 3 only).
+    fn push_service(self, out: &mut Vec<u8>, service: &str) {
+        if self == Dialect::Snort3 {
+            out.extend_from_slice(b"service:");
+            out.extend_from_slice(service.as_bytes());
+            out.extend_from_slice(b"; ");
+        }
+    }
 }
 
 /// FNV-1a 64 over `parts`, each followed by a 0 byte.
@@ -168,24 +195,30 @@ fn push_content(out: &mut Vec<u8>, bytes: &[u8]) {
 
 const MSG_CHARS: &[u8] = b" ._:/?=&%+@[]~,#*!-";
 
-fn msg(tlp: Tlp, tags: &[String], what: &str) -> String {
-    let tags: Vec<String> = tags
-        .iter()
-        .filter(|t| !t.is_empty())
-        .take(4)
-        .map(|t| restrict(t, b"._+-", 24))
-        .collect();
-    let tags = if tags.is_empty() {
-        "-".to_string()
-    } else {
-        tags.join(",")
-    };
-    format!(
-        "TRAWL TLP:{} {} {}",
-        tlp.as_str().to_ascii_uppercase(),
-        tags,
-        restrict(what, MSG_CHARS, 200)
-    )
+/// Append a rule's `msg` text: `TRAWL TLP:<TLP> <tags or -> ` followed by `what`, restricted
+/// to [`MSG_CHARS`] and at most 200 bytes.
+fn push_msg(out: &mut Vec<u8>, tlp: Tlp, tags: &[String], what: &[u8]) {
+    push_msg_head(out, tlp, tags);
+    push_restricted(out, what, MSG_CHARS, 200);
+}
+
+/// Append `TRAWL TLP:<TLP> <tags or -> `, the part of a `msg` before what it names.
+fn push_msg_head(out: &mut Vec<u8>, tlp: Tlp, tags: &[String]) {
+    out.extend_from_slice(b"TRAWL TLP:");
+    out.extend(tlp.as_str().bytes().map(|b| b.to_ascii_uppercase()));
+    out.push(b' ');
+    let mut any = false;
+    for t in tags.iter().filter(|t| !t.is_empty()).take(4) {
+        if any {
+            out.push(b',');
+        }
+        push_restricted(out, t.as_bytes(), b"._+-", 24);
+        any = true;
+    }
+    if !any {
+        out.push(b'-');
+    }
+    out.push(b' ');
 }
 
 fn classtype(tags: &[String]) -> &'static str {
@@ -218,90 +251,81 @@ fn priority(s: Severity) -> u8 {
     }
 }
 
+/// One rule at a time, written into `buf` and flushed to the output.
 struct Writer<'o> {
     d: Dialect,
     opts: &'o ExportOptions,
-    buf: String,
+    buf: Vec<u8>,
+    msg: Vec<u8>,
     rules: u64,
 }
 
-impl Writer<'_> {
-    /// `content` with modifiers, in the dialect's syntax.
-    fn content(&mut self, c: &str, mods: &[(&str, Option<usize>)]) {
-        let b = &mut self.buf;
-        let _ = write!(b, "content:\"{c}\"");
-        for (name, val) in mods {
-            match (self.d, val) {
-                (Dialect::Snort3, None) => {
-                    let _ = write!(b, ",{name}");
-                }
-                (Dialect::Snort3, Some(v)) => {
-                    let _ = write!(b, ",{name} {v}");
-                }
-                (_, None) => {
-                    let _ = write!(b, "; {name}");
-                }
-                (_, Some(v)) => {
-                    let _ = write!(b, "; {name}:{v}");
-                }
-            }
+impl<'o> Writer<'o> {
+    fn new(d: Dialect, opts: &'o ExportOptions) -> Writer<'o> {
+        Writer {
+            d,
+            opts,
+            buf: Vec::with_capacity(512),
+            msg: Vec::with_capacity(256),
+            rules: 0,
         }
-        b.push_str("; ");
+    }
+
+    /// Start a rule: `alert <header> (msg:"..."; ` naming `what`.
+    fn open(&mut self, header: &str, tlp: Tlp, tags: &[String], what: &str) {
+        self.msg.clear();
+        push_msg(&mut self.msg, tlp, tags, what.as_bytes());
+        self.buf.clear();
+        push_open(&mut self.buf, header, &self.msg);
+    }
+
+    /// Append options written as they are.
+    fn raw(&mut self, options: &str) {
+        self.buf.extend_from_slice(options.as_bytes());
+    }
+
+    /// `content` (already escaped) with modifiers, in the dialect's syntax.
+    fn content(&mut self, c: &str, mods: &[(&str, Option<usize>)]) {
+        push_content_option(&mut self.buf, self.d, c.as_bytes(), mods);
     }
 
     /// The common tail: classtype, reference, metadata, threshold, priority, sid, rev.
     fn tail(&mut self, ind: Option<&Indicator>, tags: &[String], severity: Severity, sid: u32) {
-        let _ = write!(self.buf, "classtype:{}; ", classtype(tags));
-        if let Some(r) = ind.and_then(|i| i.reference.as_deref()).and_then(reference) {
-            let _ = write!(self.buf, "reference:url,{r}; ");
-        }
-        self.buf.push_str("metadata:");
-        if let Some(i) = ind {
-            for s in i.sources.iter().filter(|s| !s.is_empty()).take(4) {
-                self.buf.push_str("trawl_feed ");
-                push_restricted(&mut self.buf, s, b"._-", 48);
-                self.buf.push_str(", ");
-            }
-            let _ = write!(self.buf, "trawl_confidence {}, ", i.confidence);
-        }
-        let _ = write!(self.buf, "trawl_severity {}; ", severity.as_str());
-        if self.opts.threshold_seconds > 0 && self.d != Dialect::Snort3 {
-            let _ = write!(
-                self.buf,
-                "threshold:type limit, track by_src, count 1, seconds {}; ",
-                self.opts.threshold_seconds
-            );
-        }
-        let _ = write!(
-            self.buf,
-            "priority:{}; sid:{sid}; rev:1;)",
-            priority(severity)
-        );
+        push_tail_head(&mut self.buf, self.d, self.opts, ind, tags, severity);
+        push_close(&mut self.buf, &[], sid);
     }
 
     fn flush(&mut self, w: &mut dyn Write) -> Result<(), ExportError> {
-        self.buf.push('\n');
-        w.write_all(self.buf.as_bytes())?;
+        w.write_all(&self.buf)?;
         self.buf.clear();
         self.rules += 1;
         Ok(())
     }
-
-    fn open(&mut self, header: &str, m: &str) {
-        self.buf.clear();
-        let _ = write!(self.buf, "alert {header} (msg:\"{m}\"; ");
-    }
 }
 
-/// Append `s` to `buf` as [`restrict`] would return it.
-fn push_restricted(buf: &mut String, s: &str, allowed: &[u8], max: usize) {
-    for b in s.bytes().take(max) {
-        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
-            buf.push(b as char);
-        } else {
-            buf.push('_');
-        }
-    }
+/// Append `alert <header> (msg:"<msg>"; `.
+fn push_open(out: &mut Vec<u8>, header: &str, msg: &[u8]) {
+    out.extend_from_slice(b"alert ");
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(b" (msg:\"");
+    out.extend_from_slice(msg);
+    out.extend_from_slice(b"\"; ");
+}
+
+/// Append `tail_head` (from [`push_tail_head`]), the sid and the rule's end `; rev:1;)` and
+/// newline.
+fn push_close(out: &mut Vec<u8>, tail_head: &[u8], sid: u32) {
+    out.extend_from_slice(tail_head);
+    push_num(out, sid);
+    out.extend_from_slice(b"; rev:1;)\n");
+}
+
+/// Append `content:"<c>"` (already escaped) and its modifiers.
+fn push_content_option(out: &mut Vec<u8>, d: Dialect, c: &[u8], mods: &[(&str, Option<usize>)]) {
+    out.extend_from_slice(b"content:\"");
+    out.extend_from_slice(c);
+    out.push(b'"');
+    push_mods(out, d, mods);
 }
 
 /// `host/path` of an `http(s)://` reference safe inside `reference:url,...;`.
@@ -352,12 +376,7 @@ pub(crate) fn write(
             opts.threshold_seconds
         )?;
     }
-    let mut w = Writer {
-        d,
-        opts,
-        buf: String::with_capacity(512),
-        rules: 0,
-    };
+    let mut w = Writer::new(d, opts);
     let mut sids = Sids::new(opts.sid_base, opts.sid_range);
     let dataset = if d == Dialect::Suricata {
         opts.dataset_dir.as_deref()
@@ -390,13 +409,7 @@ pub(crate) fn write(
     offsets.push(item_sids.len());
     drop(per_item);
     let init = || Scratch {
-        w: Writer {
-            d,
-            opts,
-            buf: String::with_capacity(512),
-            rules: 0,
-        },
-        msg: Vec::with_capacity(256),
+        w: Writer::new(d, opts),
         tail: Vec::with_capacity(256),
         content: Vec::with_capacity(256),
     };
@@ -514,7 +527,6 @@ fn item_hashes(d: Dialect, dataset: bool, it: &Item) -> ([u64; 4], u8) {
 /// Per-chunk reusable buffers of the parallel rule writer.
 struct Scratch<'o> {
     w: Writer<'o>,
-    msg: Vec<u8>,
     tail: Vec<u8>,
     content: Vec<u8>,
 }
@@ -524,34 +536,9 @@ fn push_num(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// Append `s` with the bytes [`restrict`] keeps (others as `_`), at most `max` bytes.
-fn push_restricted_bytes(out: &mut Vec<u8>, s: &[u8], allowed: &[u8], max: usize) {
-    out.extend(s.iter().take(max).map(|&b| {
-        if b.is_ascii_alphanumeric() || allowed.contains(&b) {
-            b
-        } else {
-            b'_'
-        }
-    }));
-}
-
-/// Append [`msg`]`(tlp, tags, defang(Fqdn, domain))` without building the pieces.
+/// Append [`push_msg`]`(tlp, tags, defang(Fqdn, domain))` without building the defanged name.
 fn push_domain_msg(out: &mut Vec<u8>, tlp: Tlp, tags: &[String], domain: &str) {
-    out.extend_from_slice(b"TRAWL TLP:");
-    out.extend(tlp.as_str().bytes().map(|b| b.to_ascii_uppercase()));
-    out.push(b' ');
-    let mut any = false;
-    for t in tags.iter().filter(|t| !t.is_empty()).take(4) {
-        if any {
-            out.push(b',');
-        }
-        push_restricted_bytes(out, t.as_bytes(), b"._+-", 24);
-        any = true;
-    }
-    if !any {
-        out.push(b'-');
-    }
-    out.push(b' ');
+    push_msg_head(out, tlp, tags);
     // The defanged name (`.` as `[.]`), cut at 200 bytes, restricted.
     let start = out.len();
     for &b in domain.as_bytes() {
@@ -572,44 +559,57 @@ fn push_domain_msg(out: &mut Vec<u8>, tlp: Tlp, tags: &[String], domain: &str) {
     }
 }
 
-/// Append the common rule tail of [`Writer::tail`] for `ind` up to and including `sid:`.
-fn push_tail_head(out: &mut Vec<u8>, d: Dialect, opts: &ExportOptions, ind: &Indicator) {
+/// Append the common rule tail up to and including `sid:`: classtype (from `tags`), the
+/// indicator's reference, feeds and confidence (when the rule is for one indicator),
+/// severity, threshold and priority.
+fn push_tail_head(
+    out: &mut Vec<u8>,
+    d: Dialect,
+    opts: &ExportOptions,
+    ind: Option<&Indicator>,
+    tags: &[String],
+    severity: Severity,
+) {
     out.extend_from_slice(b"classtype:");
-    out.extend_from_slice(classtype(&ind.tags).as_bytes());
+    out.extend_from_slice(classtype(tags).as_bytes());
     out.extend_from_slice(b"; ");
-    if let Some(r) = ind.reference.as_deref().and_then(reference) {
+    if let Some(r) = ind.and_then(|i| i.reference.as_deref()).and_then(reference) {
         out.extend_from_slice(b"reference:url,");
         out.extend_from_slice(r.as_bytes());
         out.extend_from_slice(b"; ");
     }
     out.extend_from_slice(b"metadata:");
-    for s in ind.sources.iter().filter(|s| !s.is_empty()).take(4) {
-        out.extend_from_slice(b"trawl_feed ");
-        push_restricted_bytes(out, s.as_bytes(), b"._-", 48);
+    if let Some(ind) = ind {
+        for s in ind.sources.iter().filter(|s| !s.is_empty()).take(4) {
+            out.extend_from_slice(b"trawl_feed ");
+            push_restricted(out, s.as_bytes(), b"._-", 48);
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"trawl_confidence ");
+        push_num(out, ind.confidence);
         out.extend_from_slice(b", ");
     }
-    out.extend_from_slice(b"trawl_confidence ");
-    push_num(out, ind.confidence);
-    out.extend_from_slice(b", trawl_severity ");
-    out.extend_from_slice(ind.severity.as_str().as_bytes());
+    out.extend_from_slice(b"trawl_severity ");
+    out.extend_from_slice(severity.as_str().as_bytes());
     out.extend_from_slice(b"; ");
-    if opts.threshold_seconds > 0 && d != Dialect::Snort3 {
+    if opts.threshold_seconds > 0 && d.has_threshold() {
         out.extend_from_slice(b"threshold:type limit, track by_src, count 1, seconds ");
         push_num(out, opts.threshold_seconds);
         out.extend_from_slice(b"; ");
     }
     out.extend_from_slice(b"priority:");
-    push_num(out, priority(ind.severity));
+    push_num(out, priority(severity));
     out.extend_from_slice(b"; sid:");
 }
 
-/// Append content modifiers as [`Writer::content`] writes them, and the closing `; `.
+/// Append content modifiers in the dialect's syntax, and the closing `; `.
 fn push_mods(out: &mut Vec<u8>, d: Dialect, mods: &[(&str, Option<usize>)]) {
+    let (before, between) = d.modifier_syntax();
     for (name, val) in mods {
-        out.extend_from_slice(if d == Dialect::Snort3 { b"," } else { b"; " });
+        out.extend_from_slice(before);
         out.extend_from_slice(name.as_bytes());
         if let Some(v) = val {
-            out.push(if d == Dialect::Snort3 { b' ' } else { b':' });
+            out.push(between);
             push_num(out, *v);
         }
     }
@@ -638,22 +638,11 @@ fn domain_rules(
     sc: &mut Scratch,
     out: &mut Vec<u8>,
 ) {
-    sc.msg.clear();
-    push_domain_msg(&mut sc.msg, ind.tlp, &ind.tags, &ind.value);
+    let msg = &mut sc.w.msg;
+    msg.clear();
+    push_domain_msg(msg, ind.tlp, &ind.tags, &ind.value);
     sc.tail.clear();
-    push_tail_head(&mut sc.tail, d, opts, ind);
-    let open = |out: &mut Vec<u8>, header: &str, msg: &[u8]| {
-        out.extend_from_slice(b"alert ");
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(b" (msg:\"");
-        out.extend_from_slice(msg);
-        out.extend_from_slice(b"\"; ");
-    };
-    let close = |out: &mut Vec<u8>, tail: &[u8], sid: u32| {
-        out.extend_from_slice(tail);
-        push_num(out, sid);
-        out.extend_from_slice(b"; rev:1;)\n");
-    };
+    push_tail_head(&mut sc.tail, d, opts, Some(ind), &ind.tags, ind.severity);
     match d {
         Dialect::Snort2 | Dialect::Snort3 => {
             let Some(&sid) = sids.first() else {
@@ -669,29 +658,26 @@ fn domain_rules(
                 qlen += label.len() + 1;
             }
             q.extend_from_slice(b"|00|");
-            open(out, "udp $HOME_NET any -> any 53", &sc.msg);
-            out.extend_from_slice(b"byte_test:1,!&,0xF8,2; content:\"|00 01|\"");
-            push_mods(out, d, &[("offset", Some(4)), ("depth", Some(2))]);
-            out.extend_from_slice(b"content:\"");
-            out.extend_from_slice(q);
-            out.push(b'"');
-            if ind.exact_only {
-                push_mods(
-                    out,
-                    d,
-                    &[
-                        ("distance", Some(6)),
-                        ("within", Some(qlen)),
-                        ("nocase", None),
-                    ],
-                );
+            push_open(out, "udp $HOME_NET any -> any 53", msg);
+            out.extend_from_slice(b"byte_test:1,!&,0xF8,2; ");
+            push_content_option(
+                out,
+                d,
+                b"|00 01|",
+                &[("offset", Some(4)), ("depth", Some(2))],
+            );
+            let mods: &[(&str, Option<usize>)] = if ind.exact_only {
+                &[
+                    ("distance", Some(6)),
+                    ("within", Some(qlen)),
+                    ("nocase", None),
+                ]
             } else {
-                push_mods(out, d, &[("distance", Some(6)), ("nocase", None)]);
-            }
-            if d == Dialect::Snort3 {
-                out.extend_from_slice(b"service:dns; ");
-            }
-            close(out, &sc.tail, sid);
+                &[("distance", Some(6)), ("nocase", None)]
+            };
+            push_content_option(out, d, q, mods);
+            d.push_service(out, "dns");
+            push_close(out, &sc.tail, sid);
         }
         Dialect::Suricata => {
             let c = &mut sc.content;
@@ -701,7 +687,7 @@ fn domain_rules(
             }
             push_content(c, ind.value.as_bytes());
             for ((header, buffer, nocase), &sid) in SURICATA_BUFFERS.iter().zip(sids) {
-                open(out, header, &sc.msg);
+                push_open(out, header, msg);
                 out.extend_from_slice(buffer.as_bytes());
                 out.extend_from_slice(b"; ");
                 let mods: &[(&str, Option<usize>)] = match (ind.exact_only, nocase) {
@@ -713,11 +699,8 @@ fn domain_rules(
                 if !ind.exact_only {
                     out.extend_from_slice(b"dotprefix; ");
                 }
-                out.extend_from_slice(b"content:\"");
-                out.extend_from_slice(c);
-                out.push(b'"');
-                push_mods(out, d, mods);
-                close(out, &sc.tail, sid);
+                push_content_option(out, d, c, mods);
+                push_close(out, &sc.tail, sid);
             }
         }
     }
@@ -748,14 +731,11 @@ fn ip_rules(
         }
         let parts = nets.len().div_ceil(w.opts.ip_list_max);
         for (i, chunk) in nets.chunks(w.opts.ip_list_max).enumerate() {
-            let m = msg(
+            w.open(
+                &format!("ip $HOME_NET any -> [{}] any", chunk.join(",")),
                 tlp,
                 &tags,
                 &format!("ip-list {} {}/{}", sev.as_str(), i + 1, parts),
-            );
-            w.open(
-                &format!("ip $HOME_NET any -> [{}] any", chunk.join(",")),
-                &m,
             );
             let idx = (i as u64).to_le_bytes();
             let sid = sids.next(&[b"ip-list", sev.as_str().as_bytes(), &idx])?;
@@ -788,48 +768,46 @@ fn url_rule(
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     let ind = &it.ind;
-    let m = msg(ind.tlp, &ind.tags, &defang(ind.itype, &ind.value));
+    let what = defang(ind.itype, &ind.value);
     let path = percent_decode(&u.path_query);
     let pc = content(&path);
     let host_header = match u.port {
         Some(p) => format!("{}:{p}", u.host),
         None => u.host.clone(),
     };
+    // Snort matches TCP to the HTTP ports, Suricata its `http` protocol on any port.
+    let header = match (w.d, u.port) {
+        (Dialect::Suricata, Some(p)) => format!("http $HOME_NET any -> any {p}"),
+        (Dialect::Suricata, None) => "http $HOME_NET any -> any any".to_string(),
+        (_, Some(p)) => format!("tcp $HOME_NET any -> $EXTERNAL_NET {p}"),
+        (_, None) => "tcp $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS".to_string(),
+    };
+    w.open(&header, ind.tlp, &ind.tags, &what);
+    w.raw("flow:established,to_server; ");
+    // The Host and the URI prefix, in each dialect's buffers.
     match w.d {
         Dialect::Snort2 => {
-            let port = u
-                .port
-                .map_or_else(|| "$HTTP_PORTS".to_string(), |p| p.to_string());
-            w.open(&format!("tcp $HOME_NET any -> $EXTERNAL_NET {port}"), &m);
-            w.buf.push_str("flow:established,to_server; ");
             let h = format!("Host|3A| {}|0D 0A|", content(host_header.as_bytes()));
             w.content(&h, &[("http_header", None), ("nocase", None)]);
             w.content(&pc, &[("http_uri", None), ("depth", Some(path.len()))]);
         }
         Dialect::Snort3 => {
-            let port = u
-                .port
-                .map_or_else(|| "$HTTP_PORTS".to_string(), |p| p.to_string());
-            w.open(&format!("tcp $HOME_NET any -> $EXTERNAL_NET {port}"), &m);
-            w.buf
-                .push_str("flow:established,to_server; http_header:field host; ");
+            w.raw("http_header:field host; ");
             w.content(&content(host_header.as_bytes()), &[("nocase", None)]);
-            let _ = write!(w.buf, "bufferlen:{}; http_uri; ", host_header.len());
+            w.raw(&format!("bufferlen:{}; http_uri; ", host_header.len()));
             w.content(&pc, &[("depth", Some(path.len()))]);
-            w.buf.push_str("service:http; ");
         }
         Dialect::Suricata => {
-            let port = u.port.map_or_else(|| "any".to_string(), |p| p.to_string());
-            w.open(&format!("http $HOME_NET any -> any {port}"), &m);
-            w.buf.push_str("flow:established,to_server; http.host; ");
+            w.raw("http.host; ");
             w.content(
                 &content(u.host.as_bytes()),
                 &[("startswith", None), ("endswith", None)],
             );
-            w.buf.push_str("http.uri; ");
+            w.raw("http.uri; ");
             w.content(&pc, &[("startswith", None)]);
         }
     }
+    w.d.push_service(&mut w.buf, "http");
     w.tail(Some(ind), &ind.tags, ind.severity, sid);
     w.flush(out)
 }
@@ -873,18 +851,11 @@ fn domain_dataset(
     }
     write_file(&path, data.as_bytes(), stats)?;
     let path_s = path.to_string_lossy().into_owned();
-    for (proto, buffer) in [
-        ("dns", "dns.query"),
-        ("tls", "tls.sni"),
-        ("http", "http.host"),
-        ("quic", "quic.sni"),
-    ] {
-        let m = msg(tlp, tags, &format!("dataset {set} {buffer}"));
-        w.open(&format!("{proto} $HOME_NET any -> any any"), &m);
-        let _ = write!(
-            w.buf,
+    for (header, buffer, _) in SURICATA_BUFFERS {
+        w.open(header, tlp, tags, &format!("dataset {set} {buffer}"));
+        w.raw(&format!(
             "{buffer}; dataset:isset,{set},type string,load {path_s}; "
-        );
+        ));
         let sid = sids.next(&[b"dataset", set.as_bytes(), buffer.as_bytes()])?;
         w.tail(None, tags, sev, sid);
         w.flush(out)?;
@@ -936,9 +907,13 @@ fn iprep(
     let (tags, tlp) = group_meta(&ips);
     let sev = ips.iter().map(|i| i.ind.severity).max().unwrap_or_default();
     for side in ["dst", "src"] {
-        let m = msg(tlp, &tags, &format!("iprep {cat} {side}"));
-        w.open("ip $HOME_NET any -> any any", &m);
-        let _ = write!(w.buf, "iprep:{side},{cat},>,0; ");
+        w.open(
+            "ip $HOME_NET any -> any any",
+            tlp,
+            &tags,
+            &format!("iprep {cat} {side}"),
+        );
+        w.raw(&format!("iprep:{side},{cat},>,0; "));
         let sid = sids.next(&[b"iprep", cat.as_bytes(), side.as_bytes()])?;
         w.tail(None, &tags, sev, sid);
         w.flush(out)?;

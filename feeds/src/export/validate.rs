@@ -5,6 +5,8 @@
 //! output grammar (quotes, `;`, `|`, whitespace, control bytes, backticks, `$`, ...) survives
 //! where it could change structure.
 
+use super::net_text;
+use matcher::normalize::{mask_v4, mask_v6};
 use matcher::IndicatorType;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -66,24 +68,17 @@ pub(crate) fn check(itype: IndicatorType, value: &str) -> Option<(String, Checke
         IndicatorType::Ipv4 => {
             let (addr, len) = split_prefix(value, 32)?;
             let a: Ipv4Addr = addr.parse().ok()?;
-            let masked = if len == 0 {
-                0
-            } else {
-                u32::from(a) & (u32::MAX << (32 - u32::from(len)))
-            };
-            let a = Ipv4Addr::from(masked);
-            Some((net_string(&a.to_string(), len, 32), Checked::V4(a, len)))
+            let net = mask_v4(u32::from(a), len);
+            Some((
+                net_text(net.into(), len, false),
+                Checked::V4(net.into(), len),
+            ))
         }
         IndicatorType::Ipv6 => {
             let (addr, len) = split_prefix(value, 128)?;
             let a: Ipv6Addr = addr.parse().ok()?;
-            let masked = if len == 0 {
-                0
-            } else {
-                u128::from(a) & (u128::MAX << (128 - u32::from(len)))
-            };
-            let a = Ipv6Addr::from(masked);
-            Some((net_string(&a.to_string(), len, 128), Checked::V6(a, len)))
+            let net = mask_v6(u128::from(a), len);
+            Some((net_text(net, len, true), Checked::V6(net.into(), len)))
         }
         IndicatorType::Fqdn => {
             let v = value.to_ascii_lowercase();
@@ -128,14 +123,6 @@ pub(crate) fn check(itype: IndicatorType, value: &str) -> Option<(String, Checke
 fn hex(value: &str, len: usize) -> Option<(String, Checked)> {
     (value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| (value.to_ascii_lowercase(), Checked::Plain))
-}
-
-fn net_string(addr: &str, len: u8, full: u8) -> String {
-    if len == full {
-        addr.to_string()
-    } else {
-        format!("{addr}/{len}")
-    }
 }
 
 /// Split `a/len` (or a bare address) into the address and a checked prefix length.

@@ -18,6 +18,32 @@ fn bad(raw: &str, hint: Option<IndicatorType>) -> String {
 use IndicatorType as T;
 
 #[test]
+fn prefix_range_edges() {
+    assert_eq!(
+        prefix_range(0x0a01_0203, 8, true),
+        (0x0a00_0000, 0x0aff_ffff)
+    );
+    assert_eq!(
+        prefix_range(0x0a01_0203, 32, true),
+        (0x0a01_0203, 0x0a01_0203)
+    );
+    assert_eq!(
+        prefix_range(0x0a01_0203, 40, true),
+        (0x0a01_0203, 0x0a01_0203)
+    );
+    assert_eq!(
+        prefix_range(0x0a01_0203, 0, true),
+        (0, u128::from(u32::MAX))
+    );
+    assert_eq!(prefix_range(7, 0, false), (0, u128::MAX));
+    assert_eq!(prefix_range(7, 128, false), (7, 7));
+    assert_eq!(
+        prefix_range(u128::MAX, 127, false),
+        (u128::MAX - 1, u128::MAX)
+    );
+}
+
+#[test]
 fn domains() {
     assert_eq!(ok("Evil.EXAMPLE.", None), (T::Fqdn, "evil.example".into()));
     assert_eq!(ok("*.evil.example", None), (T::Fqdn, "evil.example".into()));
@@ -443,6 +469,21 @@ proptest! {
         let (net, plen) = parse_cidr(&v).ok_or_else(|| TestCaseError::fail("parse_cidr"))?;
         prop_assert_eq!(plen, p);
         prop_assert_eq!(net, IpAddr::V4(Ipv4Addr::from(mask_v4(a, p))));
+    }
+
+    #[test]
+    fn prefix_range_is_the_masked_block(a in any::<u32>(), x in any::<u32>(), p in 0u8..=32, a6 in any::<u128>(), x6 in any::<u128>(), p6 in 0u8..=128) {
+        // The network is what normalisation writes; the block holds exactly the addresses
+        // with that network, and has 2^(bits - prefix) of them.
+        let (lo, hi) = prefix_range(u128::from(a), p, true);
+        prop_assert_eq!(lo, u128::from(mask_v4(a, p)));
+        prop_assert_eq!(hi - lo, (1u128 << (32 - u32::from(p))) - 1);
+        let x = u128::from(x);
+        prop_assert_eq!(lo <= x && x <= hi, mask_v4(x as u32, p) == mask_v4(a, p));
+        let (lo6, hi6) = prefix_range(a6, p6, false);
+        prop_assert_eq!(lo6, mask_v6(a6, p6));
+        prop_assert_eq!(hi6 - lo6, u128::MAX.checked_shr(u32::from(p6)).unwrap_or(0));
+        prop_assert_eq!(lo6 <= x6 && x6 <= hi6, mask_v6(x6, p6) == mask_v6(a6, p6));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
 use super::{type_byte, SnapshotError, SnapshotMeta};
 use crate::fxhash::FxBuild;
 use crate::model::{order_prefix, Indicator, IndicatorType, Severity, Tlp};
-use crate::normalize::parse_cidr;
+use crate::normalize::{parse_cidr, prefix_range};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -359,14 +359,12 @@ fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
             };
             match net {
                 IpAddr::V4(a) => {
-                    let lo = u128::from(u32::from(a));
-                    let hi = lo | u128::from(!crate::normalize::mask_v4(u32::MAX, p));
+                    let (lo, hi) = prefix_range(u32::from(a).into(), p, true);
                     let tag = tag_id | if p < 32 { 0x8000_0000 } else { 0 };
                     v4.push((lo, hi, tag));
                 }
                 IpAddr::V6(a) => {
-                    let lo = u128::from(a);
-                    let hi = lo | !crate::normalize::mask_v6(u128::MAX, p);
+                    let (lo, hi) = prefix_range(a.into(), p, false);
                     let tag = tag_id | if p < 128 { 0x8000_0000 } else { 0 };
                     v6.push((lo, hi, tag));
                 }
