@@ -11,6 +11,7 @@ mod exit;
 mod generate;
 mod progress;
 mod replay;
+mod setup;
 
 use clap::Parser;
 use std::process::ExitCode;

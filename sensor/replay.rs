@@ -1,9 +1,9 @@
 //! `trawl replay`, `trawl sniff` and `trawl observe` on captures.
 
 use crate::cli::{AlertArgs, DataArgs};
-use crate::commands::{match_setup, AlertOut};
 use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
+use crate::setup::{match_setup, refuse_overwrite, AlertOut};
 use anyhow::{Context, Result};
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
@@ -32,7 +32,7 @@ pub fn replay_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
-    crate::commands::refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
+    refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let workers = threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let started = Instant::now();
@@ -88,7 +88,7 @@ pub fn replay_cmd(
         .context("replaying captures")?;
     let mut rendered = rendered.into_inner().unwrap_or_default();
     rendered.sort_by_key(|r| r.key);
-    let mut out = crate::commands::AlertOut::open(alert)?;
+    let mut out = AlertOut::open(alert)?;
     let mut alerts = 0u64;
     for r in &rendered {
         alerts += r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -200,7 +200,7 @@ pub fn sniff_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
-    crate::commands::refuse_overwrite(alert.output.as_deref(), &[], &setup.dir)?;
+    refuse_overwrite(alert.output.as_deref(), &[], &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let stop = Arc::new(AtomicBool::new(false));
     {

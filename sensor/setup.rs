@@ -1,0 +1,226 @@
+//! What the matching commands share: the config and data directory, the snapshot with its
+//! hit filter and alert context, the alert output (with `--suppress`), and the guard that
+//! refuses an output naming an input. `commands` and `replay` both use it; neither imports
+//! the other.
+
+use crate::alert::AlertContext;
+use crate::cli::{AlertArgs, DataArgs};
+use crate::correlate::HitFilter;
+use anyhow::{bail, Context, Result};
+use feeds::config::Config;
+use matcher::Snapshot;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The config named by --config/$TRAWL_CONFIG, else ./trawl.toml when present.
+pub fn load_config(explicit: Option<&Path>) -> Result<Option<(Config, PathBuf)>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = PathBuf::from("trawl.toml");
+            if !p.exists() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    Ok(Some((config, path)))
+}
+
+/// --data, $TRAWL_DATA, the config's [sensor] data, else ~/.local/share/trawl.
+pub fn data_dir(args: &DataArgs, config: Option<&Config>) -> PathBuf {
+    if let Some(d) = &args.data {
+        return d.clone();
+    }
+    if let Some(d) = config.and_then(Config::data_dir) {
+        return d;
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("trawl")
+}
+
+pub fn open_snapshot(dir: &Path) -> Result<Snapshot> {
+    let snapshot = match Snapshot::open_current(dir) {
+        Ok(s) => s,
+        Err(matcher::SnapshotError::NoSnapshot(_)) => bail!(
+            "no snapshot in {}: run `trawl update --config trawl.toml --data {}` first",
+            dir.display(),
+            dir.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("loading the snapshot from {}", dir.display()))
+        }
+    };
+    if snapshot.prefilter_outdated() {
+        tracing::warn!(
+            "the snapshot in {} has a pre-screen written by another trawl version: scans stay \
+             exact but run slower until it is rebuilt (run `trawl update --force` with the \
+             config that builds it)",
+            dir.display()
+        );
+    }
+    Ok(snapshot)
+}
+
+fn sensor_name(alert: &AlertArgs, config: Option<&Config>) -> String {
+    if let Some(n) = &alert.sensor_name {
+        return n.clone();
+    }
+    if let Some(c) = config {
+        if !c.sensor.name.is_empty() {
+            return c.sensor.name.clone();
+        }
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "trawl".into())
+}
+
+/// The `-c`/`-s` options as a hit filter.
+pub fn hit_filter(alert: &AlertArgs) -> HitFilter {
+    HitFilter {
+        min_confidence: alert.min_confidence,
+        min_severity: alert.min_severity,
+    }
+}
+
+/// Open the alert destination: -o FILE or stdout.
+pub fn alert_output(alert: &AlertArgs) -> Result<Box<dyn Write>> {
+    Ok(match &alert.output {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+    })
+}
+
+/// `-o` must not name one of the inputs (a log, a capture, a file of the data directory):
+/// compared by device and inode, so a symlink or a hard link to an input is caught too.
+/// Checked before the output is created, which would truncate it.
+pub fn refuse_overwrite(output: Option<&Path>, inputs: &[PathBuf], data_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = output else { return Ok(()) };
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(()); // a new file cannot be an input
+    };
+    if !o.is_file() {
+        return Ok(()); // /dev/null, a FIFO: writing there destroys nothing
+    }
+    let same =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == o.dev() && m.ino() == o.ino());
+    let refuse = |what: String| -> Result<()> {
+        Err(crate::exit::Usage(format!(
+            "-o {}: that is {what}; refusing to overwrite an input",
+            out.display()
+        ))
+        .into())
+    };
+    for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
+        if same(input) {
+            return refuse(format!("the input {}", input.display()));
+        }
+    }
+    // The data directory holds the snapshot (mapped while we run), feed state and query log.
+    let mut dirs = vec![(data_dir.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth < 3 => dirs.push((path, depth + 1)),
+                Ok(_) if same(&path) => {
+                    return refuse(format!("{}, in the data directory", path.display()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The alert stream of scan/replay/sniff: plain, or folded by `--suppress`.
+pub enum AlertOut {
+    /// Every alert as it comes.
+    Plain(Box<dyn Write>),
+    /// Repeats folded by event time.
+    Folding(crate::daemon::suppress::SuppressWriter<Box<dyn Write>>),
+}
+
+impl AlertOut {
+    /// The destination of `alert` (-o or stdout), folding when --suppress was given.
+    pub fn open(alert: &AlertArgs) -> Result<AlertOut> {
+        let out = alert_output(alert)?;
+        Ok(match alert.suppress {
+            None => AlertOut::Plain(out),
+            Some(w) => AlertOut::Folding(crate::daemon::suppress::SuppressWriter::new(out, w)),
+        })
+    }
+
+    /// Flush (and emit what is still folded); returns how many alerts were folded.
+    pub fn finish(self) -> Result<u64> {
+        Ok(match self {
+            AlertOut::Plain(mut w) => {
+                w.flush().context("writing alerts")?;
+                0
+            }
+            AlertOut::Folding(w) => w.finish().context("writing alerts")?,
+        })
+    }
+}
+
+impl Write for AlertOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            AlertOut::Plain(w) => w.write(buf),
+            AlertOut::Folding(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            AlertOut::Plain(w) => w.flush(),
+            AlertOut::Folding(w) => w.flush(),
+        }
+    }
+}
+
+/// Everything the matching commands share: the snapshot, the alert context and filter.
+pub struct MatchSetup {
+    /// The loaded snapshot.
+    pub snapshot: Snapshot,
+    /// The data directory it came from.
+    pub dir: PathBuf,
+    /// observer.* of alerts.
+    pub ctx: AlertContext,
+    /// -c / -s.
+    pub filter: HitFilter,
+}
+
+/// Load config, data dir and snapshot for scan/replay/sniff.
+pub fn match_setup(data: &DataArgs, alert: &AlertArgs) -> Result<MatchSetup> {
+    let config = load_config(data.config.as_deref())?;
+    let cfg = config.as_ref().map(|(c, _)| c);
+    let dir = data_dir(data, cfg);
+    let snapshot = open_snapshot(&dir)?;
+    tracing::info!(
+        version = snapshot.meta().version,
+        indicators = snapshot.len(),
+        "snapshot loaded from {}",
+        dir.display()
+    );
+    Ok(MatchSetup {
+        snapshot,
+        dir,
+        ctx: AlertContext {
+            observer_name: sensor_name(alert, cfg),
+        },
+        filter: hit_filter(alert),
+    })
+}
