@@ -1,4 +1,4 @@
-//! Log formats and line parsers (DESIGN §5).
+//! Log formats and line parsers (ARCHITECTURE.md §2.2, §5).
 //!
 //! Every format has a [`LineParser`] that turns one line into an [`Observation`] whose
 //! text fields borrow from the line (`Cow::Borrowed`), so the common path does not allocate.

@@ -1,4 +1,4 @@
-//! Packet capture reading and decoding (DESIGN §5 "Packets").
+//! Packet capture reading and decoding (ARCHITECTURE.md §2.3, §5).
 //!
 //! * [`read_capture`]: offline pcap / pcapng, in order, with truncation handled.
 //! * [`PacketDecoder`]: per-worker state (flows, fragments, stream buffers) turning packets
