@@ -292,6 +292,21 @@ pub struct ExportStats {
     pub files: Vec<PathBuf>,
 }
 
+impl ExportStats {
+    /// Every indicator read, by what became of it: written, or skipped for one reason, or an
+    /// allowlist entry. Equals [`ExportStats::read`] when nothing went uncounted.
+    pub fn accounted(&self) -> u64 {
+        self.written
+            + self.skipped_by_filter
+            + self.skipped_allowlisted
+            + self.skipped_invalid
+            + self.skipped_unsupported
+            + self.skipped_unexpressible
+            + self.skipped_too_broad
+            + self.allowlist_entries
+    }
+}
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

@@ -30,16 +30,5 @@ pub fn feed_export(data: &[u8]) {
         &mut out,
     )
     .expect("export into memory");
-    assert_eq!(
-        s.read,
-        s.written
-            + s.skipped_by_filter
-            + s.skipped_allowlisted
-            + s.skipped_invalid
-            + s.skipped_unsupported
-            + s.skipped_unexpressible
-            + s.skipped_too_broad
-            + s.allowlist_entries,
-        "{format}: {s:?}"
-    );
+    assert_eq!(s.read, s.accounted(), "{format}: {s:?}");
 }
