@@ -3,60 +3,14 @@
 //! local server that fails for a while (every alert arrives, in order), and /metrics.
 
 use crate::common::*;
+use crate::daemon_support::{free_port, http_get, wait_for, Daemon};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["run", "--config", p(config)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting trawl run");
-        Daemon(child)
-    }
-    fn kill9(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-        std::mem::forget(self);
-    }
-    fn term(mut self) {
-        let pid = self.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.0.try_wait().unwrap().is_some() {
-                std::mem::forget(self);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("trawl run did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::time::Duration;
 
 fn squid_line(n: u64, host: &str) -> String {
     format!(
@@ -84,40 +38,9 @@ fn alerted(alerts: &Path) -> BTreeMap<u64, u32> {
     seen
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// GET from the admin endpoint; empty while the daemon is not answering.
-fn http_get(port: u16, path: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    // A daemon starting or stopping may accept and drop the connection: treat any I/O
-    // error as "not answering yet" (callers poll).
-    let mut out = String::new();
-    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").is_err()
-        || s.read_to_string(&mut out).is_err()
-    {
-        return String::new();
-    }
-    out
-}
-
+/// /metrics sample `name`, 0 while absent or not answering.
 fn metric(port: u16, name: &str) -> u64 {
-    let body = http_get(port, "/metrics");
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    crate::daemon_support::metric(port, name).unwrap_or(0)
 }
 
 struct Setup {
