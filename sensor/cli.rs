@@ -33,7 +33,9 @@ fn window(s: &str) -> Result<Duration, String> {
 ///
 /// Typical first steps:
 ///
-///   trawl update --config trawl.toml      # fetch + compile feeds into a snapshot
+///   trawl init                            # write trawl.toml with curated public feeds
+///   trawl update                          # fetch + compile feeds into a snapshot
+///   trawl feeds                           # is every feed fetched? how many indicators?
 ///   trawl query 203.0.113.7 evil.example  # what do we know about these?
 ///   trawl scan /var/log/squid/access.log  # ECS JSON alerts on stdout
 ///   trawl replay case42.pcapng            # the same for a packet capture
@@ -115,6 +117,37 @@ pub enum Command {
         /// The samples directory (default: samples/ next to the binary's source tree or cwd).
         #[arg(long, value_name = "DIR")]
         samples: Option<PathBuf>,
+    },
+    /// Write a commented trawl.toml with a curated set of free public feeds.
+    ///
+    /// The feeds are grouped by content (botnet C2 addresses, malware URLs, phishing,
+    /// scanners and brute-forcers, hijacked netblocks, malware hashes, TLS certificate and JA3
+    /// fingerprints), each with its provider, terms of use, format, confidence, severity and
+    /// refresh interval. Feeds that need a key or restrict their use are there but commented
+    /// out, with the reason. Nothing is fetched: run `trawl update` next.
+    Init {
+        /// Directory to write trawl.toml into (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Replace an existing trawl.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Each configured feed: last fetch and outcome, indicators, change, data age, next due.
+    ///
+    /// Read from the data directory's feed state (written by `trawl update` and by
+    /// `trawl run`'s feed scheduler); nothing is fetched. A failed feed shows why, and how
+    /// many last good entries it kept.
+    #[command(mut_arg("config", |a| a.help(
+        "Config file whose [[feed]] tables are listed, else ./trawl.toml; its [sensor] data \
+         is the data directory when --data is not given"
+    )))]
+    Feeds {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output: table or json.
+        #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
+        format: String,
     },
     /// Fetch due feeds, parse, normalise, merge, compile and publish a new snapshot.
     ///

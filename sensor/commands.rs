@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             allow_empty,
             format,
         } => update(&data, force, allow_empty, &format, quiet),
+        Command::Init { dir, force } => init(&dir, force, quiet),
+        Command::Feeds { data, format } => feeds_cmd(&data, &format),
         Command::Scan {
             data,
             alert,
@@ -219,12 +221,7 @@ fn update(
     format: &str,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let Some((config, _)) = load_config(data.config.as_deref())? else {
-        bail!(
-            "no config: pass --config FILE (or set TRAWL_CONFIG, or create ./trawl.toml) \
-             with [[feed]] tables; see README.md"
-        );
-    };
+    let config = config_or_init_hint(data)?;
     let dir = data_dir(data, Some(&config));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let opts = feeds::update::UpdateOptions {
@@ -250,6 +247,85 @@ fn update(
                 print!("{}", report.render_text());
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config of `update` and `feeds`; without one, how to get one (trawl never fetches a
+/// feed the user did not configure).
+fn config_or_init_hint(data: &DataArgs) -> Result<feeds::config::Config> {
+    match load_config(data.config.as_deref())? {
+        Some((config, _)) => Ok(config),
+        None => Err(crate::exit::Usage(
+            "no config: no --config FILE, no $TRAWL_CONFIG and no ./trawl.toml. Run \
+             `trawl init` to write a trawl.toml with a curated set of free public feeds \
+             (nothing is fetched until you run `trawl update`), or pass --config FILE with \
+             your own [[feed]] tables; see README.md \"First real run\""
+                .into(),
+        )
+        .into()),
+    }
+}
+
+/// `trawl init`: write the default trawl.toml into `dir`, never over an existing one
+/// without `--force`.
+fn init(dir: &Path, force: bool, quiet: bool) -> Result<ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("trawl.toml");
+    let text = feeds::defaults::TRAWL_TOML;
+    if force {
+        // Replace by rename: a symlink named trawl.toml is replaced, not followed.
+        let tmp = dir.join(".trawl.toml.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    } else {
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        let mut f = match created {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(crate::exit::Usage(format!(
+                    "{} exists: not overwriting it (pass --force to replace it, or --dir to \
+                     write one elsewhere)",
+                    path.display()
+                ))
+                .into())
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        };
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let config = feeds::config::Config::load(&path)
+        .with_context(|| format!("checking {}", path.display()))?;
+    if !quiet {
+        let disabled = text.lines().filter(|l| *l == "# [[feed]]").count();
+        let shown = path.display();
+        eprintln!(
+            "wrote {shown}: {} feeds enabled, {disabled} more commented out (they need a key \
+             or restrict their use; see the file).\nNext:\n  trawl update --config {shown}    \
+             # fetch them (nothing was fetched yet)\n  trawl feeds --config {shown}     \
+             # how each feed went",
+            config.feeds.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl feeds`: each configured feed's state.
+fn feeds_cmd(data: &DataArgs, format: &str) -> Result<ExitCode> {
+    let config = config_or_init_hint(data)?;
+    let dir = data_dir(data, Some(&config));
+    let now = scan::now_ns() / 1_000_000_000;
+    let rows = feeds::status::feed_rows(&config, &dir, now);
+    match format {
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&feeds::status::render_json(&rows))?
+        ),
+        _ => print!("{}", feeds::status::render_table(&rows)),
     }
     Ok(ExitCode::SUCCESS)
 }

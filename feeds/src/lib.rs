@@ -1,13 +1,17 @@
 //! trawl's feed side: `trawl.toml` feed config ([`config`]), format parsers and detection
 //! ([`parse`]), fetching ([`fetch`]), allowlists ([`allowlist`]) and the update pipeline
-//! that normalises, derives, merges, expires and publishes a snapshot ([`update`]).
+//! that normalises, derives, merges, expires and publishes a snapshot ([`update`]), each
+//! feed's state as `trawl feeds` shows it ([`status`]) and the default feed set `trawl init`
+//! writes ([`defaults`]).
 
 pub mod allowlist;
 pub mod breadth;
 pub mod config;
+pub mod defaults;
 pub mod export;
 pub mod fetch;
 pub mod parse;
+pub mod status;
 pub mod update;
 
 pub use config::{Config, ConfigError, FeedConfig, Format};

@@ -244,6 +244,28 @@ pub struct FeedState {
     /// Failed attempts since the last success (0 when the last attempt succeeded).
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// How the last attempt went (absent in state files of older versions).
+    #[serde(default)]
+    pub last_outcome: Option<FetchOutcome>,
+    /// Entries listing this feed in the snapshot after the last update (fresh or kept).
+    #[serde(default)]
+    pub indicators: Option<usize>,
+    /// [`FeedState::indicators`] as it was before the last attempt: the change since the
+    /// previous fetch is `indicators - previous_indicators`.
+    #[serde(default)]
+    pub previous_indicators: Option<usize>,
+}
+
+/// How a feed's last fetch attempt went (`trawl feeds`, the daemon's feed gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchOutcome {
+    /// New content, parsed and used.
+    Fresh,
+    /// The server said 304 or the file is unchanged: the entries stay as they were.
+    NotModified,
+    /// Fetching failed or the content was unusable: the last good entries were kept.
+    Failed,
 }
 
 impl FeedState {
@@ -252,6 +274,15 @@ impl FeedState {
         self.last_error = Some(reason.to_string());
         self.file_stamp = None;
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.last_outcome = Some(FetchOutcome::Failed);
+    }
+
+    /// Record a successful attempt whose content was unchanged.
+    fn not_modified(&mut self, now: UnixTime) {
+        self.last_success = Some(now);
+        self.last_error = None;
+        self.consecutive_failures = 0;
+        self.last_outcome = Some(FetchOutcome::NotModified);
     }
 }
 
@@ -364,7 +395,8 @@ fn unchanged_report(
     })
 }
 
-fn config_hash(feed: &FeedConfig) -> u64 {
+/// A hash of everything in a feed's config (a change forces a fetch and a re-parse).
+pub(crate) fn config_hash(feed: &FeedConfig) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!("{feed:?}").hash(&mut h);
     h.finish()
@@ -666,15 +698,14 @@ fn run_feed(
         }
     }
     state.last_attempt = Some(now);
+    state.previous_indicators = state.indicators;
     let location = feed.location(config_dir);
     let conditional = !opts.force && same_config && state.last_success.is_some();
     // Local files: unchanged (mtime, length) and config → not modified.
     if let crate::config::SourceLocation::File(p) = &location {
         let stamp = file_stamp(p);
         if conditional && stamp.is_some() && stamp == state.file_stamp {
-            state.last_success = Some(now);
-            state.last_error = None;
-            state.consecutive_failures = 0;
+            state.not_modified(now);
             return FeedRun {
                 summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
                 indicators: None,
@@ -695,9 +726,7 @@ fn run_feed(
     );
     let (bytes, v) = match fetched {
         Ok(Fetched::NotModified) => {
-            state.last_success = Some(now);
-            state.last_error = None;
-            state.consecutive_failures = 0;
+            state.not_modified(now);
             return FeedRun {
                 summary: FeedSummary::new(&feed.name, FeedStatus::NotModified),
                 indicators: None,
@@ -734,6 +763,7 @@ fn run_feed(
     state.last_success = Some(now);
     state.last_error = None;
     state.consecutive_failures = 0;
+    state.last_outcome = Some(FetchOutcome::Fresh);
     state.config_hash = Some(hash);
     state.accepted = summary.accepted;
     FeedRun {
@@ -954,7 +984,11 @@ pub fn update(
         if let Some(report) = unchanged_report(snap, config, &runs, now) {
             let states: BTreeMap<String, FeedState> = runs
                 .into_iter()
-                .map(|r| (r.summary.name, r.state))
+                .zip(&report.feeds)
+                .map(|(mut r, summary)| {
+                    r.state.indicators = Some(summary.kept);
+                    (r.summary.name, r.state)
+                })
                 .collect();
             save_state(data_dir, &states)?;
             return Ok(report);
@@ -1065,6 +1099,16 @@ pub fn update(
                 s => format!("{}: {s:?} but no previous entries", r.summary.name),
             })
             .collect();
+        // Each feed's attempt is still recorded (`trawl feeds` shows why it failed); it
+        // has no entry in any snapshot.
+        let states: BTreeMap<String, FeedState> = runs
+            .into_iter()
+            .map(|mut r| {
+                r.state.indicators = Some(0);
+                (r.summary.name, r.state)
+            })
+            .collect();
+        save_state(data_dir, &states)?;
         return Err(UpdateError::NothingUsable(reasons.join("; ")));
     }
 
@@ -1228,6 +1272,9 @@ pub fn update(
         .iter()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    for (name, state) in &mut states {
+        state.indicators = Some(facts.per_source.get(name).copied().unwrap_or(0));
+    }
     phase("history and diff");
     // `all` is sorted and merged: the builder takes it without re-hashing.
     let builder = SnapshotBuilder::from_indicators(all);

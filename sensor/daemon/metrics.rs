@@ -64,6 +64,9 @@ pub struct Metrics {
     pub feed_failures: Mutex<BTreeMap<String, u64>>,
     /// What is degraded now, for `/healthz`.
     pub health: Health,
+    /// The feeds whose state (`trawl feeds`) is published as gauges, and the data directory
+    /// holding it; read at each scrape, so updates by another process show too.
+    pub feed_status: Mutex<Option<(feeds::config::Config, std::path::PathBuf)>>,
 }
 
 /// Counters of one sink.
@@ -188,6 +191,11 @@ impl Metrics {
     /// Update the counters of sink `name`.
     pub fn sink(&self, name: &str, f: impl FnOnce(&mut SinkCounters)) {
         f(lock(&self.sinks).entry(name.to_string()).or_default());
+    }
+
+    /// Publish the state of `config`'s feeds (in `data`) as the `trawl_feed_*` gauges.
+    pub fn watch_feeds(&self, config: feeds::config::Config, data: std::path::PathBuf) {
+        *lock(&self.feed_status) = Some((config, data));
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -399,7 +407,72 @@ impl Metrics {
                 }
             }
         }
+        if let Some((config, data)) = &*lock(&self.feed_status) {
+            let now = crate::scan::now_ns() / 1_000_000_000;
+            feed_gauges(&mut s, &feeds::status::feed_rows(config, data, now));
+        }
         s
+    }
+}
+
+/// The `trawl feeds` facts as gauges, one sample per feed (absent facts are not written).
+fn feed_gauges(s: &mut String, rows: &[feeds::status::FeedRow]) {
+    use feeds::status::{FeedRow, Outcome};
+    type Fact = fn(&FeedRow) -> Option<i64>;
+    let facts: [(&str, &str, Fact); 8] = [
+        (
+            "trawl_feed_up",
+            "1 when the feed's last fetch succeeded (fresh or not modified), else 0.",
+            |r| {
+                Some(i64::from(matches!(
+                    r.outcome,
+                    Outcome::Fresh | Outcome::NotModified | Outcome::Ok
+                )))
+            },
+        ),
+        (
+            "trawl_feed_indicators",
+            "Indicators listing the feed in the snapshot (after a failure: the kept ones).",
+            |r| r.indicators.and_then(|n| i64::try_from(n).ok()),
+        ),
+        (
+            "trawl_feed_indicators_change",
+            "Change of trawl_feed_indicators since the feed's previous fetch.",
+            |r| r.change,
+        ),
+        (
+            "trawl_feed_last_fetch_timestamp_seconds",
+            "Unix time of the feed's last fetch attempt.",
+            |r| r.last_fetch,
+        ),
+        (
+            "trawl_feed_last_success_timestamp_seconds",
+            "Unix time the feed last delivered good content or confirmed it unchanged.",
+            |r| r.last_success,
+        ),
+        (
+            "trawl_feed_data_age_seconds",
+            "Seconds since trawl_feed_last_success_timestamp_seconds.",
+            |r| r.data_age_secs,
+        ),
+        (
+            "trawl_feed_consecutive_failures",
+            "Failed fetches of the feed in a row.",
+            |r| Some(i64::from(r.consecutive_failures)),
+        ),
+        (
+            "trawl_feed_next_due_timestamp_seconds",
+            "Unix time the feed's refresh interval makes it due again.",
+            |r| r.next_due,
+        ),
+    ];
+    for (name, help, fact) in facts {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in rows {
+            if let Some(v) = fact(r) {
+                let _ = writeln!(s, "{name}{{feed=\"{}\"}} {v}", escape(&r.name));
+            }
+        }
     }
 }
 
@@ -439,6 +512,37 @@ mod tests {
             text.contains("trawl_alerts_by_feed_total{feed=\"a\\\"b\"} 3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn feed_state_is_published_as_gauges() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("l.txt"), "evil.example\nbad.example\n").unwrap();
+        let config = feeds::config::Config::from_toml_str(
+            "[[feed]]\nname = \"l\"\nsource = \"l.txt\"\nrefresh = \"1h\"\n\
+             [[feed]]\nname = \"gone\"\nsource = \"missing.txt\"\n",
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        let opts = feeds::update::UpdateOptions::default();
+        feeds::update::update(&config, dir.path(), &data, &opts, &feeds::NoProgress).unwrap();
+        let m = Metrics::default();
+        assert!(!m.render().contains("trawl_feed_up"));
+        m.watch_feeds(config, data);
+        let text = m.render();
+        for want in [
+            "trawl_feed_up{feed=\"l\"} 1\n",
+            "trawl_feed_up{feed=\"gone\"} 0\n",
+            "trawl_feed_indicators{feed=\"l\"} 2\n",
+            "trawl_feed_indicators{feed=\"gone\"} 0\n",
+            "trawl_feed_consecutive_failures{feed=\"gone\"} 1\n",
+            "trawl_feed_data_age_seconds{feed=\"l\"} ",
+            "trawl_feed_next_due_timestamp_seconds{feed=\"l\"} ",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        // No refresh: due at every update, no next-due time.
+        assert!(!text.contains("trawl_feed_next_due_timestamp_seconds{feed=\"gone\"}"));
     }
 
     #[test]

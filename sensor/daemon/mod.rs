@@ -149,6 +149,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         None => None,
     };
     let metrics = Arc::new(Metrics::default());
+    metrics.watch_feeds(config.clone(), data.clone());
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
         Ok(s) => s,

@@ -11,5 +11,6 @@ mod bad_input;
 mod corpus;
 mod export_golden;
 mod export_tools;
+mod first_run;
 mod samples;
 mod update;

@@ -655,6 +655,9 @@ fn suppression_counts_repeats_and_metrics_expose_every_name() {
     assert_eq!(m("trawl_snapshot_version"), 1);
     assert!(m("trawl_snapshot_indicators") > 0);
     assert_eq!(m("trawl_sink_errors_total"), 0);
+    // `trawl feeds` facts as gauges.
+    assert_eq!(m("trawl_feed_up{feed=\"bad\"}"), 1);
+    assert!(m("trawl_feed_indicators{feed=\"bad\"}") > 0);
     let body = http_get(s.port, "/metrics");
     assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
     assert!(body.contains("Content-Type: text/plain; version=0.0.4"));

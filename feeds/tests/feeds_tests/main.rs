@@ -5,6 +5,7 @@
 mod common;
 
 mod corpus;
+mod default_feeds;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
