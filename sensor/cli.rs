@@ -155,7 +155,9 @@ pub enum Command {
     /// answers an HTML page, an empty body, only rejected lines, or shrinks below its
     /// min_ratio) keeps its previous entries; the command fails only when nothing usable was
     /// produced. A config without feeds, or a result without any feed indicator where the
-    /// current snapshot has some, is not published unless --allow-empty.
+    /// current snapshot has some, is not published unless --allow-empty. Without a config,
+    /// `trawl init` writes one with a curated set of free public feeds; nothing is fetched
+    /// that the config does not name.
     #[command(mut_arg("config", |a| a.help(
         "Config file whose [[feed]] tables are fetched, else ./trawl.toml; its [sensor] data \
          is the data directory when --data is not given"

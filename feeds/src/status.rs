@@ -297,6 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn state_files_of_older_versions_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("feeds")).unwrap();
+        // What trawl wrote before `last_outcome` and the indicator counts existed.
+        std::fs::write(
+            dir.path().join("feeds/state.json"),
+            r#"{"a": {"last_attempt": 1000, "last_success": 900, "etag": null,
+                "last_modified": null, "file_stamp": null, "config_hash": 7,
+                "last_error": "HTTP 500", "accepted": 12, "consecutive_failures": 1}}"#,
+        )
+        .unwrap();
+        let rows = feed_rows(&config(), dir.path(), 2_000);
+        assert_eq!(rows[0].outcome, Outcome::Failed);
+        assert_eq!(rows[0].reason.as_deref(), Some("HTTP 500"));
+        assert_eq!((rows[0].indicators, rows[0].change), (None, None));
+        assert_eq!(rows[0].data_age_secs, Some(1_100));
+        assert_eq!(rows[1].outcome, Outcome::Never);
+    }
+
+    #[test]
     fn a_changed_config_is_due_now() {
         let c = config();
         let st = FeedState {
