@@ -84,6 +84,12 @@ const COPIES: &[Copy] = &[
         "maltrail/static_suspicious_crypto_mining.txt",
         &[T::Ipv4, T::Fqdn, T::Url],
     ),
+    // The unauthenticated csirtg.io CSV (its `itype` column says ipv4).
+    copy(
+        "csirtg-port-scanners",
+        "csirtg/csirtg_io_feed.csv",
+        &[T::Ipv4],
+    ),
     copy("dshield-block", "dshield/block.txt", &[T::Ipv4]),
     // The same format as dataplane's sshpwauth report (which has no copy).
     copy("dataplane-dnsrd", "dataplane/dnsrd.txt", &[T::Ipv4]),
