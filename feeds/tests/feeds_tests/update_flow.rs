@@ -565,3 +565,58 @@ fn a_panic_in_one_feed_fails_only_that_feed() {
         vec!["a.example", "b2.example"]
     );
 }
+
+#[test]
+fn feed_state_records_each_outcome_and_the_change_in_indicators() {
+    use feeds::status::{feed_rows, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("l.txt");
+    std::fs::write(&list, "a.example\nb.example\n").unwrap();
+    let cfg = "[[feed]]\nname = \"l\"\nsource = \"l.txt\"\n";
+    let config = Config::from_toml_str(cfg).unwrap();
+    let row = |now: i64| feed_rows(&config, &dir.path().join("data"), now).remove(0);
+    assert_eq!(row(T0).outcome, Outcome::Never);
+    run(cfg, dir.path(), T0, false);
+    let r = row(T0);
+    assert_eq!(
+        (r.outcome, r.indicators, r.change),
+        (Outcome::Fresh, Some(2), None)
+    );
+    std::fs::write(&list, "a.example\nb.example\nc.example\n").unwrap();
+    run(cfg, dir.path(), T0 + 10, false);
+    let r = row(T0 + 10);
+    assert_eq!(
+        (r.outcome, r.indicators, r.change),
+        (Outcome::Fresh, Some(3), Some(1))
+    );
+    run(cfg, dir.path(), T0 + 20, false);
+    let r = row(T0 + 30);
+    assert_eq!(
+        (r.outcome, r.indicators, r.change),
+        (Outcome::NotModified, Some(3), Some(0))
+    );
+    assert_eq!((r.last_fetch, r.data_age_secs), (Some(T0 + 20), Some(10)));
+    std::fs::remove_file(&list).unwrap();
+    run(cfg, dir.path(), T0 + 40, false);
+    let r = row(T0 + 100);
+    assert_eq!(
+        (r.outcome, r.indicators),
+        (Outcome::Failed, Some(3)),
+        "kept"
+    );
+    assert!(r.reason.as_deref().unwrap_or("").contains("l.txt"), "{r:?}");
+    assert_eq!((r.consecutive_failures, r.data_age_secs), (1, Some(80)));
+
+    // Nothing usable at all: no snapshot, but the failed attempt is recorded.
+    let dir2 = tempfile::tempdir().unwrap();
+    let config = Config::from_toml_str("[[feed]]\nname = \"m\"\nsource = \"nope.txt\"\n").unwrap();
+    let data = dir2.path().join("data");
+    let opts = UpdateOptions::default();
+    assert!(update(&config, dir2.path(), &data, &opts, &NoProgress).is_err());
+    let r = feed_rows(&config, &data, T0).remove(0);
+    assert_eq!((r.outcome, r.indicators), (Outcome::Failed, Some(0)));
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains("nope.txt"),
+        "{r:?}"
+    );
+}
