@@ -1,4 +1,6 @@
-//! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit.
+//! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit,
+//! made as a typed [`Alert`] that carries what repeat suppression groups it by, so nothing
+//! reads a rendered alert back.
 
 use base64::Engine as _;
 
@@ -7,6 +9,162 @@ use ingest::observation::{format_timestamp, insert_path};
 use ingest::Observation;
 use matcher::{IndicatorType, UnixTime};
 use serde_json::{Map, Value};
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// What repeat suppression groups alerts by (ARCHITECTURE.md §6): the indicator hit
+/// (`trawl.matched.indicator`) and the observation's `source.ip`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SuppressKey {
+    /// The indicator's value.
+    pub indicator: String,
+    /// The observation's source address, when it has one.
+    pub source_ip: Option<IpAddr>,
+}
+
+/// One alert: its ECS document, with its suppression key and event time taken from the
+/// observation and the hit while the document was built.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// What suppression groups this alert by.
+    pub key: SuppressKey,
+    /// `@timestamp` in nanoseconds since the epoch: the observation's time, else the time the
+    /// alert was made.
+    pub time_ns: i64,
+    doc: Map<String, Value>,
+}
+
+impl Alert {
+    /// The ECS document.
+    pub fn doc(&self) -> &Map<String, Value> {
+        &self.doc
+    }
+
+    /// Mark the alert as standing for `count` hits (a folded repeat): `trawl.repeat_count`.
+    pub fn set_repeat_count(&mut self, count: u64) {
+        if let Some(Value::Object(t)) = self.doc.get_mut("trawl") {
+            t.insert("repeat_count".into(), count.into());
+        }
+    }
+
+    /// Write the document as one JSON line.
+    pub fn write_line<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.doc)?;
+        out.write_all(b"\n")
+    }
+
+    /// An alert with the given parts (suppression tests).
+    #[cfg(test)]
+    pub(crate) fn from_parts(key: SuppressKey, time_ns: i64, doc: Map<String, Value>) -> Self {
+        Alert { key, time_ns, doc }
+    }
+}
+
+/// Alerts as they are made: rendered into JSON lines at once (the common case, so rendering
+/// runs on the threads that matched), or kept typed for an output that folds repeats. Which
+/// of the two is chosen when the batch is made; one batch holds alerts or (for `observe`)
+/// observation lines, never both.
+#[derive(Debug, Default)]
+pub struct AlertBatch {
+    /// Rendered lines, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// Alerts kept typed (only in a batch made with `typed`).
+    pub typed: Vec<Alert>,
+    keep_typed: bool,
+    alerts: usize,
+}
+
+impl AlertBatch {
+    /// An empty batch; `typed` keeps alerts as values instead of rendering them.
+    pub fn new(typed: bool) -> Self {
+        AlertBatch {
+            keep_typed: typed,
+            ..AlertBatch::default()
+        }
+    }
+
+    /// Add one alert.
+    pub fn push(&mut self, alert: Alert) {
+        self.alerts += 1;
+        if self.keep_typed {
+            self.typed.push(alert);
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = alert.write_line(&mut self.lines);
+        }
+    }
+
+    /// Add the alerts of `other` after these.
+    pub fn append(&mut self, mut other: AlertBatch) {
+        self.alerts += other.alerts;
+        self.lines.append(&mut other.lines);
+        if self.keep_typed {
+            self.typed.append(&mut other.typed);
+        } else {
+            for a in other.typed {
+                let _ = a.write_line(&mut self.lines);
+            }
+        }
+    }
+
+    /// Alerts pushed (observation lines are not counted).
+    pub fn len(&self) -> usize {
+        self.alerts
+    }
+
+    /// No alert and no line.
+    pub fn is_empty(&self) -> bool {
+        self.alerts == 0 && self.lines.is_empty()
+    }
+
+    /// Every alert rendered, in order.
+    pub fn into_lines(mut self) -> Vec<u8> {
+        for a in std::mem::take(&mut self.typed) {
+            let _ = a.write_line(&mut self.lines);
+        }
+        self.lines
+    }
+}
+
+/// Where alerts are written: a plain writer takes them rendered; an output that folds
+/// repeats ([`crate::daemon::suppress::SuppressWriter`]) asks for them typed.
+pub trait AlertOutput {
+    /// Whether producers should make [`AlertBatch`]es with `typed` for this output.
+    fn wants_typed(&self) -> bool {
+        false
+    }
+    /// Write a batch (lines as they are, typed alerts rendered or folded).
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()>;
+    /// Flush what was written.
+    fn flush_alerts(&mut self) -> io::Result<()>;
+}
+
+/// A batch is an output too: what is written to it is appended (the daemon's batches).
+impl AlertOutput for AlertBatch {
+    fn wants_typed(&self) -> bool {
+        self.keep_typed
+    }
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()> {
+        self.append(batch);
+        Ok(())
+    }
+    fn flush_alerts(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> AlertOutput for W {
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()> {
+        self.write_all(&batch.lines)?;
+        for a in &batch.typed {
+            a.write_line(self)?;
+        }
+        Ok(())
+    }
+    fn flush_alerts(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
 
 /// What every alert says about the sensor that raised it.
 #[derive(Debug, Clone)]
@@ -41,7 +199,7 @@ pub fn build_alert(
     hit: &FieldHit,
     original: Option<&[u8]>,
     now_ns: i64,
-) -> Value {
+) -> Alert {
     let mut root = obs.to_ecs();
     if !root.contains_key("@timestamp") {
         root.insert("@timestamp".into(), format_timestamp(now_ns).into());
@@ -151,7 +309,14 @@ pub fn build_alert(
         trawl.insert("original_base64".into(), b.into());
     }
     root.insert("trawl".into(), Value::Object(trawl));
-    Value::Object(root)
+    Alert {
+        key: SuppressKey {
+            indicator: ind.value.clone(),
+            source_ip: obs.source_ip,
+        },
+        time_ns: obs.timestamp_ns.unwrap_or(now_ns),
+        doc: root,
+    }
 }
 
 #[cfg(test)]

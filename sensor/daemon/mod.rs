@@ -20,15 +20,15 @@
 //! Every worker runs under [`supervise::supervise`]: a panic or an error is logged, counted,
 //! shown on `/healthz` and the worker restarted.
 
-pub mod admin;
+mod admin;
 pub mod config;
-pub mod metrics;
-pub mod sinks;
-pub mod spool;
-pub mod supervise;
+mod metrics;
+mod sinks;
+mod spool;
+mod supervise;
 pub mod suppress;
 
-use crate::alert::AlertContext;
+use crate::alert::{AlertBatch, AlertContext};
 use crate::correlate::{Correlator, HitFilter};
 use crate::scan::{match_lines, LineJob, Mode};
 use anyhow::{bail, Context, Result};
@@ -54,11 +54,83 @@ use std::time::{Duration, Instant};
 use supervise::{fault, supervise};
 use suppress::Suppressor;
 
-use crate::data_files::{DataLock, Role};
+use crate::data_files::{DataFileError, DataLock, Role};
+
+/// Why `trawl run` could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The `[[source]]` / `[[sink]]` tables.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// `[sensor] suppress` is not a duration.
+    #[error("[sensor] suppress = {value:?}: {reason}")]
+    Suppress {
+        /// As written.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The config has no `[[source]]`.
+    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")", .0.display())]
+    NoSource(PathBuf),
+    /// The data directory could not be created.
+    #[error("creating {}", path.display())]
+    DataDir {
+        /// The data directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A lock file of the data directory.
+    #[error(transparent)]
+    DataFile(#[from] DataFileError),
+    /// Another daemon holds the data directory.
+    #[error(
+        "another trawl run is already using the data directory {}: one daemon per data \
+         directory (stop it, or give this one its own [sensor] data)",
+        .0.display()
+    )]
+    Busy(PathBuf),
+    /// The admin endpoint's address could not be bound.
+    #[error("binding the admin endpoint {addr}")]
+    Admin {
+        /// `[sensor] metrics`.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No snapshot yet, and compiling the feeds failed.
+    #[error("first feed update")]
+    FirstUpdate(#[source] feeds::update::UpdateError),
+    /// The snapshot could not be loaded.
+    #[error("loading the snapshot")]
+    Snapshot(#[source] matcher::SnapshotError),
+    /// A source could not be opened (a bad glob, interface or BPF filter).
+    #[error("[[source]] {index} (kind = {kind:?})")]
+    Source {
+        /// 1-based, in the config's order.
+        index: usize,
+        /// Its `kind`.
+        kind: &'static str,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A sink or its spool could not be set up.
+    #[error(transparent)]
+    Sink(Box<dyn std::error::Error + Send + Sync>),
+    /// The daemon's threads, runtime or signal handlers could not be started.
+    #[error("{what}")]
+    Start {
+        /// What was being started.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
 
 /// Daemon options read from `[sensor]` (beyond name and data).
 #[derive(Debug, Clone)]
-pub struct DaemonOptions {
+struct DaemonOptions {
     /// Admin endpoint address (`/metrics`, `/healthz`); `None` disables it.
     pub metrics_addr: Option<String>,
     /// Suppression window; zero disables.
@@ -67,16 +139,17 @@ pub struct DaemonOptions {
     pub reload_poll: Duration,
 }
 
-/// What the sink dispatcher receives: alert lines and where to answer once they are spooled.
+/// What the sink dispatcher receives: alerts (typed when suppression is on) and where to
+/// answer once they are spooled.
 struct SinkJob {
-    lines: Vec<u8>,
+    alerts: AlertBatch,
     done: Option<SyncSender<Result<(), String>>>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT: `config` was read from `path` (its `[[source]]` and
 /// `[[sink]]` tables are read from there again, with their line numbers, for the errors);
 /// `data` is the data directory.
-pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
+pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, DaemonError> {
     let path = path.to_path_buf();
     // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
     let (sources, sink_configs) = config::load(&path)?;
@@ -84,31 +157,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let _daemon_lock = DataLock::try_lock(&data, Role::Daemon)?.with_context(|| {
-        format!(
-            "another trawl run is already using the data directory {}: one daemon per data \
-             directory (stop it, or give this one its own [sensor] data)",
-            data.display()
-        )
+    std::fs::create_dir_all(&data).map_err(|source| DaemonError::DataDir {
+        path: data.clone(),
+        source,
     })?;
+    let Some(_daemon_lock) = DataLock::try_lock(&data, Role::Daemon)? else {
+        return Err(DaemonError::Busy(data));
+    };
     raise_fd_limit();
+    let suppress = match config.sensor.suppress.as_deref() {
+        None => Duration::ZERO,
+        Some(value) => parse_duration(value).map_err(|reason| DaemonError::Suppress {
+            value: value.to_string(),
+            reason,
+        })?,
+    };
     let opts = DaemonOptions {
         metrics_addr: config.sensor.metrics.clone(),
-        suppress: config
-            .sensor
-            .suppress
-            .as_deref()
-            .map(parse_duration)
-            .transpose()?
-            .unwrap_or(Duration::ZERO),
+        suppress,
         reload_poll: Duration::from_secs(1),
     };
     if sources.is_empty() {
-        bail!(
-            "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
-            path.display()
-        );
+        return Err(DaemonError::NoSource(path));
     }
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
@@ -123,10 +193,12 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
             spool_dirs.push(dir);
             Ok((sink, spool, when_full.unwrap_or_default()))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_>>()
+        .map_err(|e| DaemonError::Sink(e.into()))?;
     if sinks.is_empty() {
         let dir = spool_root.join("stdout-0");
-        let spool = Spool::open(&dir, DEFAULT_SPOOL_MAX)?;
+        let spool =
+            Spool::open(&dir, DEFAULT_SPOOL_MAX).map_err(|e| DaemonError::Sink(e.into()))?;
         spool_dirs.push(dir);
         sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
     }
@@ -141,9 +213,12 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
     // Bind the admin endpoint first: a port in use fails the start before anything runs.
     let admin = match &opts.metrics_addr {
         Some(addr) => {
-            let l = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("binding the admin endpoint {addr}"))?;
-            l.set_nonblocking(true)?;
+            let admin_error = |source| DaemonError::Admin {
+                addr: addr.clone(),
+                source,
+            };
+            let l = std::net::TcpListener::bind(addr).map_err(admin_error)?;
+            l.set_nonblocking(true).map_err(admin_error)?;
             Some(l)
         }
         None => None,
@@ -167,11 +242,11 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 &feeds::update::UpdateOptions::default(),
                 &feeds::NoProgress,
             )
-            .context("first feed update")?;
+            .map_err(DaemonError::FirstUpdate)?;
             record_feed_report(&metrics, &report);
-            Snapshot::open_current(&data)?
+            Snapshot::open_current(&data).map_err(DaemonError::Snapshot)?
         }
-        Err(e) => return Err(e).context("loading the snapshot"),
+        Err(e) => return Err(DaemonError::Snapshot(e)),
     };
     metrics.reloads.fetch_add(1, Ordering::Relaxed);
     metrics
@@ -189,6 +264,10 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         },
     });
 
+    let thread_error = |source| DaemonError::Start {
+        what: "starting the daemon's threads",
+        source,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reload_now = Arc::new(AtomicBool::new(false));
     let (sink_tx, sink_rx) = mpsc::sync_channel::<SinkJob>(16);
@@ -199,11 +278,14 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         .into_iter()
         .enumerate()
         .map(|(i, src)| {
-            let p = prepare_source(&src, &data, i, &metrics)
-                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind()))?;
+            let p = prepare_source(&src, &data, i, &metrics).map_err(|e| DaemonError::Source {
+                index: i + 1,
+                kind: src.kind(),
+                source: e.into(),
+            })?;
             Ok((src, p))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, DaemonError>>()?;
 
     // Sinks: the dispatcher spools, one thread per sink delivers.
     let closing = Arc::new(AtomicBool::new(false));
@@ -235,7 +317,8 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     if let Err(e) = sink.close() {
                         tracing::error!("closing sink {}: {e:#}", sink.name());
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     {
@@ -259,7 +342,8 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     for slot in &slots {
                         let _ = slot.wake.try_send(());
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     // Sources. When every source has ended (stdin at end of input) the daemon stops.
@@ -274,6 +358,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
             stop: stop.clone(),
             sink: sink_tx.clone(),
             index: i,
+            typed: !opts.suppress.is_zero(),
         };
         let live_sources = live_sources.clone();
         let source_failed = source_failed.clone();
@@ -304,7 +389,8 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     }
                     drop(env);
                     live_sources.fetch_sub(1, Ordering::SeqCst);
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     drop(sink_tx);
@@ -333,7 +419,8 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     // Feed scheduler: only feeds with a `refresh` interval are refreshed by the daemon (the
@@ -374,18 +461,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
 
     // tokio: signals and the admin endpoint.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(|source| DaemonError::Start {
+            what: "starting the admin endpoint's runtime",
+            source,
+        })?;
     rt.block_on(async {
         let admin = match admin {
             Some(listener) => {
-                let listener = Arc::new(tokio::net::TcpListener::from_std(listener)?);
+                let listener = Arc::new(tokio::net::TcpListener::from_std(listener).map_err(
+                    |source| DaemonError::Start {
+                        what: "starting the admin endpoint",
+                        source,
+                    },
+                )?);
                 if let Ok(addr) = listener.local_addr() {
                     tracing::info!("admin endpoint on http://{addr}/metrics");
                 }
@@ -399,9 +496,16 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 .map(|l| tokio::spawn(admin::serve(l, metrics.clone())))
         };
         let mut admin_task = spawn_admin();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let signal = |kind| {
+            tokio::signal::unix::signal(kind).map_err(|source| DaemonError::Start {
+                what: "handling signals",
+                source,
+            })
+        };
+        use tokio::signal::unix::SignalKind;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let mut check = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
@@ -435,7 +539,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 }
             }
         }
-        anyhow::Ok(())
+        Ok::<(), DaemonError>(())
     })?;
     tracing::info!("stopping: finishing in-flight batches and flushing sinks");
     stop.store(true, Ordering::Relaxed);
@@ -647,7 +751,7 @@ fn spool_all(
                     "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
                     slot.spool.max_bytes()
                 ),
-                Err(e) => e,
+                Err(e) => e.into(),
             };
             metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
             metrics.health.degrade(&component, &format!("{e:#}"));
@@ -684,30 +788,27 @@ fn dispatch(
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(job) => {
                 let lines = match suppressor.as_mut() {
-                    None => job.lines,
+                    None => job.alerts.into_lines(),
                     Some(sup) => {
                         let now = Instant::now();
-                        let mut out = Vec::with_capacity(job.lines.len());
+                        let AlertBatch {
+                            mut lines, typed, ..
+                        } = job.alerts;
                         // Windows that are over are closed first, in order.
-                        for v in sup.expire(now) {
-                            crate::scan::write_json_line(&mut out, &v);
+                        for a in sup.expire(now) {
+                            let _ = a.write_line(&mut lines);
                         }
-                        for line in job.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                            let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-                                out.extend_from_slice(line);
-                                out.push(b'\n');
-                                continue;
-                            };
+                        for alert in typed {
                             emit.clear();
-                            sup.offer(v, now, &mut emit);
+                            sup.offer(alert, now, &mut emit);
                             if emit.is_empty() {
                                 metrics.suppressed.fetch_add(1, Ordering::Relaxed);
                             }
-                            for v in &emit {
-                                crate::scan::write_json_line(&mut out, v);
+                            for a in &emit {
+                                let _ = a.write_line(&mut lines);
                             }
                         }
-                        out
+                        lines
                     }
                 };
                 let n = lines.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -729,8 +830,8 @@ fn dispatch(
             let expired = sup.expire(Instant::now());
             if !expired.is_empty() {
                 let mut out = Vec::new();
-                for v in &expired {
-                    crate::scan::write_json_line(&mut out, v);
+                for a in &expired {
+                    let _ = a.write_line(&mut out);
                 }
                 match spool_all(slots, &out, metrics, stop) {
                     Ok(()) => {
@@ -747,8 +848,8 @@ fn dispatch(
     if let Some(sup) = suppressor.as_mut() {
         let mut out = Vec::new();
         let held = sup.drain();
-        for v in &held {
-            crate::scan::write_json_line(&mut out, v);
+        for a in &held {
+            let _ = a.write_line(&mut out);
         }
         match spool_all(slots, &out, metrics, stop) {
             Ok(()) => {
@@ -853,15 +954,17 @@ struct SourceEnv {
     stop: Arc<AtomicBool>,
     sink: SyncSender<SinkJob>,
     index: usize,
+    /// Suppression is on: alerts go to the dispatcher typed.
+    typed: bool,
 }
 
 impl SourceEnv {
-    /// Hand alert lines to the sinks and wait until they are durable.
-    fn deliver(&self, lines: Vec<u8>) -> Result<()> {
+    /// Hand alerts to the sinks and wait until they are durable.
+    fn deliver(&self, alerts: AlertBatch) -> Result<()> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.sink
             .send(SinkJob {
-                lines,
+                alerts,
                 done: Some(tx),
             })
             .map_err(|_| anyhow::anyhow!("the sink thread stopped"))?;
@@ -884,7 +987,7 @@ impl SourceEnv {
         let correlator = Correlator::new(&snapshot, HitFilter::default());
         let mut buffers = crate::packets::PacketScratch::default();
         let now = crate::scan::now_ns();
-        let mut out = Vec::new();
+        let mut out = AlertBatch::new(self.typed);
         let mut by_feed = std::collections::BTreeMap::new();
         for obs in pending.iter() {
             crate::packets::alerts_for_packet(
@@ -906,7 +1009,7 @@ impl SourceEnv {
         pending.clear();
         if !out.is_empty() {
             let _ = self.sink.send(SinkJob {
-                lines: out,
+                alerts: out,
                 done: None,
             });
         }
@@ -920,7 +1023,7 @@ impl SourceEnv {
         path: &str,
         bytes: &[u8],
         base: u64,
-    ) -> Vec<u8> {
+    ) -> AlertBatch {
         let snapshot = self.current.load_full();
         let correlator = Correlator::new(&snapshot, HitFilter::default());
         let job = LineJob {
@@ -931,6 +1034,7 @@ impl SourceEnv {
             correlator: Some(&correlator),
             ctx: &self.ctx,
             now_ns: crate::scan::now_ns(),
+            typed: self.typed,
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);
@@ -1077,7 +1181,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
             }
         }
         if !batches.is_empty() {
-            let mut alerts = Vec::new();
+            let mut alerts = AlertBatch::new(env.typed);
             for batch in &batches {
                 let (parser, raw) = match parsers.entry(batch.fingerprint) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -1094,7 +1198,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                     }
                 };
                 let path = batch.path.to_string_lossy();
-                alerts.extend(env.match_batch(
+                alerts.append(env.match_batch(
                     parser.as_ref(),
                     *raw,
                     &path,

@@ -62,11 +62,10 @@ pub trait Sink: Send {
 }
 
 /// A duration option (`suppress`, `rotate`, `--suppress`): the same grammar as a feed's
-/// `refresh` ([`feeds::config::DurationSpec`]: `90s`, `15m`, `1h`, `7d`, `1w`, seconds).
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    s.parse::<feeds::config::DurationSpec>()
-        .map(|d| d.0)
-        .map_err(anyhow::Error::msg)
+/// `refresh` ([`feeds::config::DurationSpec`]: `90s`, `15m`, `1h`, `7d`, `1w`, seconds); the
+/// error says what is accepted.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<feeds::config::DurationSpec>().map(|d| d.0)
 }
 
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
@@ -77,7 +76,11 @@ pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>> {
         SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
             c.path.clone(),
             c.max_bytes,
-            c.rotate.as_deref().map(parse_duration).transpose()?,
+            c.rotate
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         )?),
         SinkConfig::Syslog(c) => Box::new(SyslogSink::new(
             c.endpoint.as_deref().unwrap_or("unix:///dev/log"),
