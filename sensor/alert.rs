@@ -322,6 +322,111 @@ pub fn build_alert(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use matcher::{Hit, Indicator, MatchKind};
+
+    fn hit_on(value: &str, itype: IndicatorType) -> FieldHit {
+        FieldHit {
+            field: "dns.question.name",
+            value: format!("www.{value}"),
+            hit: Hit {
+                id: 0,
+                kind: MatchKind::ParentDomain,
+            },
+            indicator: Indicator::new(value, itype, "feed"),
+        }
+    }
+
+    /// The document as its rendered line reads back.
+    fn rendered(a: &Alert) -> Value {
+        let mut line = Vec::new();
+        a.write_line(&mut line).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        serde_json::from_slice(&line).unwrap()
+    }
+
+    #[test]
+    fn the_suppression_key_and_time_are_what_the_document_says() {
+        let ctx = AlertContext {
+            observer_name: "s".into(),
+        };
+        let hit = hit_on("evil.example", IndicatorType::Fqdn);
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            source_ip: Some("2001:db8::5".parse().unwrap()),
+            timestamp_ns: Some(1_764_306_000_123_456_789),
+            ..Default::default()
+        };
+        let a = build_alert(&ctx, &obs, &hit, None, 42);
+        let doc = rendered(&a);
+        assert_eq!(
+            doc["trawl"]["matched"]["indicator"].as_str(),
+            Some(a.key.indicator.as_str())
+        );
+        assert_eq!(
+            doc["source"]["ip"].as_str().map(str::to_string),
+            a.key.source_ip.map(|ip| ip.to_string())
+        );
+        assert_eq!(doc["@timestamp"], format_timestamp(a.time_ns));
+        assert_eq!(a.time_ns, 1_764_306_000_123_456_789);
+        // No source address and no time of its own: the key has none, the time is `now`.
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            ..Default::default()
+        };
+        let a = build_alert(&ctx, &obs, &hit, None, 1_700_000_000_000_000_000);
+        let doc = rendered(&a);
+        assert_eq!(a.key.source_ip, None);
+        assert!(doc.get("source").is_none());
+        assert_eq!(a.time_ns, 1_700_000_000_000_000_000);
+        assert_eq!(doc["@timestamp"], format_timestamp(a.time_ns));
+    }
+
+    #[test]
+    fn a_batch_renders_or_keeps_alerts_typed_in_order() {
+        let ctx = AlertContext {
+            observer_name: "s".into(),
+        };
+        let obs = Observation {
+            dns_question_name: Some("www.a.example".into()),
+            ..Default::default()
+        };
+        let alerts: Vec<Alert> = ["a.example", "b.example", "c.example"]
+            .iter()
+            .map(|v| build_alert(&ctx, &obs, &hit_on(v, IndicatorType::Fqdn), None, 0))
+            .collect();
+        let mut rendered = AlertBatch::new(false);
+        let mut typed = AlertBatch::new(true);
+        for a in &alerts {
+            rendered.push(a.clone());
+            typed.push(a.clone());
+        }
+        assert!(rendered.typed.is_empty() && typed.lines.is_empty());
+        assert_eq!((rendered.len(), typed.len()), (3, 3));
+        let mut repeat = alerts[2].clone();
+        repeat.set_repeat_count(4);
+        let mut tail = AlertBatch::new(true);
+        tail.push(repeat);
+        rendered.append(tail);
+        let lines = rendered.into_lines();
+        let text = String::from_utf8(lines).unwrap();
+        let docs: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let names: Vec<&str> = docs
+            .iter()
+            .map(|d| d["trawl"]["matched"]["indicator"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a.example", "b.example", "c.example", "c.example"]);
+        assert_eq!(docs[3]["trawl"]["repeat_count"], 4);
+        assert!(docs[2]["trawl"].get("repeat_count").is_none());
+        // The typed batch renders the same bytes as the rendered one did.
+        let mut once = Vec::new();
+        for a in &alerts {
+            a.write_line(&mut once).unwrap();
+        }
+        assert_eq!(typed.into_lines(), once);
+    }
 
     #[test]
     fn confidence_buckets() {

@@ -280,7 +280,7 @@ struct PieceStats {
 }
 
 /// Everything a piece worker needs, shared across threads.
-pub struct LineJob<'a> {
+pub(crate) struct LineJob<'a> {
     /// `log.file.path` of the lines.
     pub path: &'a str,
     /// The file's line parser.
@@ -532,7 +532,7 @@ fn make_parser(
 
 /// Match (or observe) a buffer of whole lines starting at byte `base`, in parallel, returning
 /// the output in input order and the counters (the daemon's batches use this).
-pub fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, ScanStats) {
+pub(crate) fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, ScanStats) {
     let mut out = AlertBatch::new(job.typed);
     let mut stats = ScanStats::default();
     // Appending to a batch cannot fail.

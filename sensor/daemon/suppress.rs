@@ -13,7 +13,7 @@ struct Entry {
 }
 
 /// Folds repeated alerts.
-pub struct Suppressor {
+pub(crate) struct Suppressor {
     window: Duration,
     entries: HashMap<SuppressKey, Entry>,
     max_keys: usize,
