@@ -30,20 +30,23 @@ pub mod suppress;
 
 use crate::alert::{AlertBatch, AlertContext};
 use crate::correlate::{Correlator, HitFilter};
+use crate::error_chain::one_line;
 use crate::scan::{match_lines, LineJob, Mode};
-use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 use config::WhenFull;
 use config::{PcapSource, SourceConfig};
 use feeds::Config;
+use ingest::logs::LogError;
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
+use ingest::tail::TailError;
 use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
 use metrics::{lock, Metrics};
-use sinks::{build_sink, parse_duration, Sink, SinkError};
-use spool::{Appended, Spool};
+use sinks::{build_sink, parse_duration, Sink, SinkError, SinkFailure};
+use spool::{Appended, Spool, SpoolError};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,11 +116,14 @@ pub enum DaemonError {
         /// Its `kind`.
         kind: &'static str,
         /// The cause.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Box<SourceError>,
     },
-    /// A sink or its spool could not be set up.
+    /// A sink could not be set up.
     #[error(transparent)]
-    Sink(Box<dyn std::error::Error + Send + Sync>),
+    Sink(#[from] SinkFailure),
+    /// A sink's spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
     /// The daemon's threads, runtime or signal handlers could not be started.
     #[error("{what}")]
     Start {
@@ -126,6 +132,58 @@ pub enum DaemonError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// Why a source could not be opened, or stopped (its worker is restarted).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `format` names no log format.
+    #[error("format = {spec:?}: {source}")]
+    Format {
+        /// As written.
+        spec: String,
+        /// Why it is refused.
+        source: LogError,
+    },
+    /// The format's parser refused the file's head (a Zeek file without its header).
+    #[error("setting up the {format} parser")]
+    Parser {
+        /// The format's name.
+        format: &'static str,
+        /// The cause.
+        source: LogError,
+    },
+    /// A table misses a key or has a value out of its range.
+    #[error("{0}")]
+    Config(&'static str),
+    /// `read_from` is neither `beginning` nor `end`.
+    #[error("read_from = {0:?}: use \"beginning\" or \"end\"")]
+    ReadFrom(String),
+    /// The file tailer failed.
+    #[error("{what}")]
+    Tail {
+        /// `starting the file tailer`, `tailing` or `checkpointing`.
+        what: &'static str,
+        /// The cause.
+        source: TailError,
+    },
+    /// The interface could not be opened.
+    #[error("opening interface {iface}")]
+    Capture {
+        /// The interface.
+        iface: String,
+        /// The cause.
+        source: ingest::packet::CaptureError,
+    },
+    /// The stdin reader thread could not be started.
+    #[error("starting the stdin reader")]
+    Thread(#[source] std::io::Error),
+    /// The sinks did not take the alerts (their spools refused them as the daemon stopped).
+    #[error("{0}")]
+    Delivery(String),
+    /// The sink thread is gone.
+    #[error("the sink thread stopped")]
+    SinkThread,
 }
 
 /// Daemon options read from `[sensor]` (beyond name and data).
@@ -193,12 +251,10 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             spool_dirs.push(dir);
             Ok((sink, spool, when_full.unwrap_or_default()))
         })
-        .collect::<Result<_>>()
-        .map_err(|e| DaemonError::Sink(e.into()))?;
+        .collect::<Result<_, DaemonError>>()?;
     if sinks.is_empty() {
         let dir = spool_root.join("stdout-0");
-        let spool =
-            Spool::open(&dir, DEFAULT_SPOOL_MAX).map_err(|e| DaemonError::Sink(e.into()))?;
+        let spool = Spool::open(&dir, DEFAULT_SPOOL_MAX)?;
         spool_dirs.push(dir);
         sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
     }
@@ -281,7 +337,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             let p = prepare_source(&src, &data, i, &metrics).map_err(|e| DaemonError::Source {
                 index: i + 1,
                 kind: src.kind(),
-                source: e.into(),
+                source: Box::new(e),
             })?;
             Ok((src, p))
         })
@@ -312,10 +368,10 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                         deliver_spool(sink.as_mut(), &spool, &wake_rx, &metrics, &closing)
                     });
                     if let Err(e) = r {
-                        tracing::error!("sink {}: {e:#}", sink.name());
+                        tracing::error!("sink {}: {}", sink.name(), one_line(&e));
                     }
                     if let Err(e) = sink.close() {
-                        tracing::error!("closing sink {}: {e:#}", sink.name());
+                        tracing::error!("closing sink {}: {}", sink.name(), one_line(&e));
                     }
                 })
                 .map_err(thread_error)?,
@@ -384,7 +440,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                         run_source(&src, p, &env)
                     });
                     if let Err(e) = r {
-                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind());
+                        tracing::error!("source {} ({}): {}", env.index, src.kind(), one_line(&e));
                         source_failed.store(true, Ordering::Relaxed);
                     }
                     drop(env);
@@ -414,7 +470,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                             &reload_now,
                             opts.reload_poll,
                         );
-                        Ok(())
+                        Ok::<(), Infallible>(())
                     });
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
@@ -608,7 +664,7 @@ fn schedule_feeds(
     reload_now: &AtomicBool,
     metrics: &Metrics,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), DataFileError> {
     while !stop.load(Ordering::Relaxed) {
         sleep_unless(stop, interval);
         // Wait for an update running in another process, but stay stoppable.
@@ -634,8 +690,9 @@ fn schedule_feeds(
                 reload_now.store(true, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::warn!("scheduled feed update: {e:#}");
-                metrics.health.degrade("feeds", &format!("{e:#}"));
+                let e = one_line(&e);
+                tracing::warn!("scheduled feed update: {e}");
+                metrics.health.degrade("feeds", &e);
             }
         }
     }
@@ -747,23 +804,23 @@ fn spool_all(
                     );
                     break;
                 }
-                Ok(Appended::Full(pending)) => anyhow::anyhow!(
+                Ok(Appended::Full(pending)) => format!(
                     "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
                     slot.spool.max_bytes()
                 ),
-                Err(e) => e.into(),
+                Err(e) => one_line(&e),
             };
             metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-            metrics.health.degrade(&component, &format!("{e:#}"));
+            metrics.health.degrade(&component, &e);
             if stop.load(Ordering::Relaxed) {
                 after_stop += 1;
                 if after_stop > 3 {
-                    return Err(format!("sink {}: {e:#}", slot.name));
+                    return Err(format!("sink {}: {e}", slot.name));
                 }
             }
             attempt += 1;
             let wait = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
-            tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", slot.name);
+            tracing::warn!("sink {}: {e} (retry {attempt} in {wait:?})", slot.name);
             std::thread::sleep(wait);
         }
         let pending = slot.spool.pending_bytes();
@@ -782,7 +839,7 @@ fn dispatch(
     suppressor: &mut Option<Suppressor>,
     metrics: &Metrics,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), Infallible> {
     let mut emit = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -874,7 +931,7 @@ fn deliver_spool(
     wake: &Receiver<()>,
     metrics: &Metrics,
     closing: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), SpoolError> {
     let name = sink.name();
     let component = format!("sink {name}");
     let mut backoff = Duration::from_millis(100);
@@ -889,8 +946,9 @@ fn deliver_spool(
             }
             let _ = wake.recv_timeout(Duration::from_millis(200));
             if let Err(e) = sink.tick() {
-                tracing::warn!("sink {name}: {e:#}");
-                metrics.health.degrade(&component, &format!("{e:#}"));
+                let e = one_line(&e);
+                tracing::warn!("sink {name}: {e}");
+                metrics.health.degrade(&component, &e);
             }
             continue;
         };
@@ -923,13 +981,14 @@ fn deliver_spool(
                 }
                 metrics.sink(&name, |c| c.failures += 1);
                 metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-                metrics.health.degrade(&component, &format!("{error:#}"));
+                let error = one_line(&error);
+                metrics.health.degrade(&component, &error);
                 // Stopping: three quick tries, then what is left waits for the next start.
                 let wait = if closing.load(Ordering::SeqCst) {
                     tries_closing += 1;
                     if tries_closing > 3 {
                         tracing::error!(
-                            "sink {name}: {error:#}; stopping with {} bytes spooled (delivered at the next start)",
+                            "sink {name}: {error}; stopping with {} bytes spooled (delivered at the next start)",
                             spool.pending_bytes()
                         );
                         return Ok(());
@@ -938,7 +997,7 @@ fn deliver_spool(
                 } else {
                     backoff
                 };
-                tracing::warn!("sink {name}: {error:#} (retry in {wait:?})");
+                tracing::warn!("sink {name}: {error} (retry in {wait:?})");
                 std::thread::sleep(wait);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -960,18 +1019,18 @@ struct SourceEnv {
 
 impl SourceEnv {
     /// Hand alerts to the sinks and wait until they are durable.
-    fn deliver(&self, alerts: AlertBatch) -> Result<()> {
+    fn deliver(&self, alerts: AlertBatch) -> Result<(), SourceError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.sink
             .send(SinkJob {
                 alerts,
                 done: Some(tx),
             })
-            .map_err(|_| anyhow::anyhow!("the sink thread stopped"))?;
+            .map_err(|_| SourceError::SinkThread)?;
         match rx.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("the sink thread stopped"),
+            Ok(Err(e)) => Err(SourceError::Delivery(e)),
+            Err(_) => Err(SourceError::SinkThread),
         }
     }
 
@@ -1054,13 +1113,25 @@ impl SourceEnv {
     }
 }
 
-fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat> {
+/// The log format a source's `format` names (`auto` or none: detected from `head`).
+fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat, SourceError> {
     match spec {
         None | Some("auto") => Ok(detect_format(head).unwrap_or(LogFormat::Raw)),
         Some(f) => f
             .parse::<LogFormat>()
-            .map_err(|e| anyhow::anyhow!("format {f}: {e}")),
+            .map_err(|source| SourceError::Format {
+                spec: f.to_string(),
+                source,
+            }),
     }
+}
+
+/// The parser of `format` for a file whose first bytes are `head`.
+fn source_parser(format: LogFormat, head: &[u8]) -> Result<Box<dyn LineParser>, SourceError> {
+    parser_for(format, head, None).map_err(|source| SourceError::Parser {
+        format: format.as_str(),
+        source,
+    })
 }
 
 fn file_head(path: &Path) -> Vec<u8> {
@@ -1080,9 +1151,11 @@ enum Prepared {
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
-fn live_options(src: &PcapSource) -> Result<LiveOptions> {
+fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     let Some(interface) = src.interface.as_deref() else {
-        bail!("kind = \"pcap\" needs interface = \"eth0\"");
+        return Err(SourceError::Config(
+            "kind = \"pcap\" needs interface = \"eth0\"",
+        ));
     };
     let mut cfg = LiveOptions::new(interface);
     cfg.bpf = src.bpf.clone().unwrap_or_default();
@@ -1096,16 +1169,15 @@ fn prepare_source(
     data: &Path,
     index: usize,
     metrics: &Arc<Metrics>,
-) -> Result<Prepared> {
+) -> Result<Prepared, SourceError> {
     use ingest::tail::{ReadFrom, TailConfig};
-    if let Some(f) = src.format().filter(|f| *f != "auto") {
-        f.parse::<LogFormat>()
-            .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
-    }
+    log_format(src.format(), b"")?;
     Ok(match src {
         SourceConfig::File(src) => {
             if src.paths.is_empty() {
-                bail!("kind = \"file\" needs paths = [\"/var/log/...\"]");
+                return Err(SourceError::Config(
+                    "kind = \"file\" needs paths = [\"/var/log/...\"]",
+                ));
             }
             let mut cfg = TailConfig::new(
                 src.paths.clone(),
@@ -1114,11 +1186,14 @@ fn prepare_source(
             cfg.read_from = match src.read_from.as_deref() {
                 None | Some("beginning") => ReadFrom::Beginning,
                 Some("end") => ReadFrom::End,
-                Some(other) => bail!("read_from = {other:?}: use \"beginning\" or \"end\""),
+                Some(other) => return Err(SourceError::ReadFrom(other.to_string())),
             };
-            Prepared::File(Box::new(
-                Tailer::new(cfg).context("starting the file tailer")?,
-            ))
+            Prepared::File(Box::new(Tailer::new(cfg).map_err(|source| {
+                SourceError::Tail {
+                    what: "starting the file tailer",
+                    source,
+                }
+            })?))
         }
         SourceConfig::Stdin(_) => {
             let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
@@ -1130,21 +1205,28 @@ fn prepare_source(
                     let never = AtomicBool::new(false);
                     let _ = supervise("stdin-reader", &metrics, &never, || {
                         stdin_reader(&tx);
-                        Ok(())
+                        Ok::<(), Infallible>(())
                     });
-                })?;
+                })
+                .map_err(SourceError::Thread)?;
             Prepared::Stdin(rx, 0)
         }
         SourceConfig::Pcap(src) => {
             let opts = live_options(src)?;
-            let cap = LiveCapture::open(opts.clone())
-                .with_context(|| format!("opening interface {}", opts.iface))?;
+            let cap = LiveCapture::open(opts.clone()).map_err(|source| SourceError::Capture {
+                iface: opts.iface.clone(),
+                source,
+            })?;
             Prepared::Pcap(Some(Box::new(cap)), opts)
         }
     })
 }
 
-fn run_source(src: &SourceConfig, prepared: &mut Prepared, env: &SourceEnv) -> Result<()> {
+fn run_source(
+    src: &SourceConfig,
+    prepared: &mut Prepared,
+    env: &SourceEnv,
+) -> Result<(), SourceError> {
     match prepared {
         Prepared::File(tailer) => run_file_source(src, tailer, env),
         Prepared::Stdin(rx, offset) => run_stdin_source(src, rx, offset, env),
@@ -1156,7 +1238,12 @@ fn run_source(src: &SourceConfig, prepared: &mut Prepared, env: &SourceEnv) -> R
 const GROUP_BATCHES: usize = 8;
 const GROUP_BYTES: usize = 8 << 20;
 
-fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> Result<()> {
+fn run_file_source(
+    src: &SourceConfig,
+    tailer: &mut Tailer,
+    env: &SourceEnv,
+) -> Result<(), SourceError> {
+    let tail_error = |what| move |source| SourceError::Tail { what, source };
     let mut parsers: HashMap<Fingerprint, (Box<dyn LineParser>, bool)> = HashMap::new();
     let mut last_stats = Instant::now();
     let mut counted = (0u64, 0u64, 0u64);
@@ -1164,14 +1251,17 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
         let mut batches = Vec::new();
         if let Some(first) = tailer
             .next_batch(Duration::from_millis(250))
-            .context("tailing")?
+            .map_err(tail_error("tailing"))?
         {
             // Take what else is ready now (a backlog, the rest of a rotated file and its
             // successor): one sink write and one checkpoint write for the group.
             let mut bytes = first.bytes.len();
             batches.push(first);
             while batches.len() < GROUP_BATCHES && bytes < GROUP_BYTES {
-                match tailer.next_batch(Duration::ZERO).context("tailing")? {
+                match tailer
+                    .next_batch(Duration::ZERO)
+                    .map_err(tail_error("tailing"))?
+                {
                     Some(b) => {
                         bytes += b.bytes.len();
                         batches.push(b);
@@ -1193,7 +1283,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                             head
                         };
                         let format = log_format(src.format(), &head)?;
-                        let parser = parser_for(format, &head, None)?;
+                        let parser = source_parser(format, &head)?;
                         e.insert((parser, format == LogFormat::Raw))
                     }
                 };
@@ -1211,7 +1301,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
             }
             env.deliver(alerts)?;
             let ids: Vec<BatchId> = batches.iter().map(|b| b.id).collect();
-            tailer.ack_many(&ids).context("checkpointing")?;
+            tailer.ack_many(&ids).map_err(tail_error("checkpointing"))?;
         }
         if !batches.is_empty() || last_stats.elapsed() >= Duration::from_millis(250) {
             last_stats = Instant::now();
@@ -1289,7 +1379,7 @@ fn run_stdin_source(
     rx: &Receiver<Vec<u8>>,
     offset: &mut u64,
     env: &SourceEnv,
-) -> Result<()> {
+) -> Result<(), SourceError> {
     let mut parser: Option<(Box<dyn LineParser>, bool)> = None;
     while !env.stop.load(Ordering::Relaxed) {
         let buf = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -1302,7 +1392,7 @@ fn run_stdin_source(
         };
         if parser.is_none() {
             let format = log_format(src.format(), &buf)?;
-            parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
+            parser = Some((source_parser(format, &buf)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &parser {
             let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
@@ -1320,7 +1410,7 @@ fn run_pcap_source(
     cap: Option<Box<LiveCapture>>,
     opts: &LiveOptions,
     env: &SourceEnv,
-) -> Result<()> {
+) -> Result<(), SourceError> {
     let iface = opts.iface.clone();
     let component = format!("source {} (pcap {iface})", env.index);
     let mut cap = cap.map(|c| *c);
