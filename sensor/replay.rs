@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Alerts of one observation with the key that restores capture order.
-struct Rendered {
+struct PacketAlerts {
     key: (usize, u64, u64),
     alerts: AlertBatch,
 }
@@ -44,7 +44,7 @@ pub fn replay_cmd(
         .collect();
     // --suppress folds typed alerts; the output is opened once the captures are read.
     let typed = alert.suppress.is_some();
-    let rendered: Mutex<Vec<Rendered>> = Mutex::new(Vec::new());
+    let made: Mutex<Vec<PacketAlerts>> = Mutex::new(Vec::new());
     let by_feed: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let sink = |_worker: usize, batch: Vec<Observation<'static>>| {
         let mut buffers = PacketScratch::default();
@@ -75,9 +75,9 @@ pub fn replay_cmd(
                 ),
                 _ => (usize::MAX, 0, seq as u64),
             };
-            local.push(Rendered { key, alerts });
+            local.push(PacketAlerts { key, alerts });
         }
-        if let Ok(mut r) = rendered.lock() {
+        if let Ok(mut r) = made.lock() {
             r.extend(local);
         }
         if let Ok(mut b) = by_feed.lock() {
@@ -89,11 +89,11 @@ pub fn replay_cmd(
     let limits = DecoderLimits::default();
     let stats = packet::replay_parallel(files, workers, limits.clone(), &sink)
         .context("replaying captures")?;
-    let mut rendered = rendered.into_inner().unwrap_or_default();
-    rendered.sort_by_key(|r| r.key);
+    let mut made = made.into_inner().unwrap_or_default();
+    made.sort_by_key(|r| r.key);
     let mut out = AlertOut::open(alert)?;
     let mut alerts = 0u64;
-    for r in rendered {
+    for r in made {
         alerts += r.alerts.len() as u64;
         out.write_batch(r.alerts).context("writing alerts")?;
     }
