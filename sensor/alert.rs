@@ -153,6 +153,7 @@ impl AlertOutput for AlertBatch {
     }
 }
 
+/// Any writer takes alerts rendered (it folds nothing).
 impl<W: Write> AlertOutput for W {
     fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()> {
         self.write_all(&batch.lines)?;
