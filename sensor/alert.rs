@@ -1,4 +1,6 @@
-//! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit.
+//! ECS alert documents (ARCHITECTURE.md §6, a contract): one JSON object per indicator hit,
+//! made as a typed [`Alert`] that carries what repeat suppression groups it by, so nothing
+//! reads a rendered alert back.
 
 use base64::Engine as _;
 
@@ -7,6 +9,163 @@ use ingest::observation::{format_timestamp, insert_path};
 use ingest::Observation;
 use matcher::{IndicatorType, UnixTime};
 use serde_json::{Map, Value};
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// What repeat suppression groups alerts by (ARCHITECTURE.md §6): the indicator hit
+/// (`trawl.matched.indicator`) and the observation's `source.ip`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SuppressKey {
+    /// The indicator's value.
+    pub indicator: String,
+    /// The observation's source address, when it has one.
+    pub source_ip: Option<IpAddr>,
+}
+
+/// One alert: its ECS document, with its suppression key and event time taken from the
+/// observation and the hit while the document was built.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// What suppression groups this alert by.
+    pub key: SuppressKey,
+    /// `@timestamp` in nanoseconds since the epoch: the observation's time, else the time the
+    /// alert was made.
+    pub time_ns: i64,
+    doc: Map<String, Value>,
+}
+
+impl Alert {
+    /// The ECS document.
+    pub fn doc(&self) -> &Map<String, Value> {
+        &self.doc
+    }
+
+    /// Mark the alert as standing for `count` hits (a folded repeat): `trawl.repeat_count`.
+    pub fn set_repeat_count(&mut self, count: u64) {
+        if let Some(Value::Object(t)) = self.doc.get_mut("trawl") {
+            t.insert("repeat_count".into(), count.into());
+        }
+    }
+
+    /// Write the document as one JSON line.
+    pub fn write_line<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.doc)?;
+        out.write_all(b"\n")
+    }
+
+    /// An alert with the given parts (suppression tests).
+    #[cfg(test)]
+    pub(crate) fn from_parts(key: SuppressKey, time_ns: i64, doc: Map<String, Value>) -> Self {
+        Alert { key, time_ns, doc }
+    }
+}
+
+/// Alerts as they are made: rendered into JSON lines at once (the common case, so rendering
+/// runs on the threads that matched), or kept typed for an output that folds repeats. Which
+/// of the two is chosen when the batch is made; one batch holds alerts or (for `observe`)
+/// observation lines, never both.
+#[derive(Debug, Default)]
+pub struct AlertBatch {
+    /// Rendered lines, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// Alerts kept typed (only in a batch made with `typed`).
+    pub typed: Vec<Alert>,
+    keep_typed: bool,
+    alerts: usize,
+}
+
+impl AlertBatch {
+    /// An empty batch; `typed` keeps alerts as values instead of rendering them.
+    pub fn new(typed: bool) -> Self {
+        AlertBatch {
+            keep_typed: typed,
+            ..AlertBatch::default()
+        }
+    }
+
+    /// Add one alert.
+    pub fn push(&mut self, alert: Alert) {
+        self.alerts += 1;
+        if self.keep_typed {
+            self.typed.push(alert);
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = alert.write_line(&mut self.lines);
+        }
+    }
+
+    /// Add the alerts of `other` after these.
+    pub fn append(&mut self, mut other: AlertBatch) {
+        self.alerts += other.alerts;
+        self.lines.append(&mut other.lines);
+        if self.keep_typed {
+            self.typed.append(&mut other.typed);
+        } else {
+            for a in other.typed {
+                let _ = a.write_line(&mut self.lines);
+            }
+        }
+    }
+
+    /// Alerts pushed (observation lines are not counted).
+    pub fn len(&self) -> usize {
+        self.alerts
+    }
+
+    /// No alert and no line.
+    pub fn is_empty(&self) -> bool {
+        self.alerts == 0 && self.lines.is_empty()
+    }
+
+    /// Every alert rendered, in order.
+    pub fn into_lines(mut self) -> Vec<u8> {
+        for a in std::mem::take(&mut self.typed) {
+            let _ = a.write_line(&mut self.lines);
+        }
+        self.lines
+    }
+}
+
+/// Where alerts are written: a plain writer takes them rendered; an output that folds
+/// repeats ([`crate::daemon::suppress::SuppressWriter`]) asks for them typed.
+pub trait AlertOutput {
+    /// Whether producers should make [`AlertBatch`]es with `typed` for this output.
+    fn wants_typed(&self) -> bool {
+        false
+    }
+    /// Write a batch (lines as they are, typed alerts rendered or folded).
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()>;
+    /// Flush what was written.
+    fn flush_alerts(&mut self) -> io::Result<()>;
+}
+
+/// A batch is an output too: what is written to it is appended (the daemon's batches).
+impl AlertOutput for AlertBatch {
+    fn wants_typed(&self) -> bool {
+        self.keep_typed
+    }
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()> {
+        self.append(batch);
+        Ok(())
+    }
+    fn flush_alerts(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Any writer takes alerts rendered (it folds nothing).
+impl<W: Write> AlertOutput for W {
+    fn write_batch(&mut self, batch: AlertBatch) -> io::Result<()> {
+        self.write_all(&batch.lines)?;
+        for a in &batch.typed {
+            a.write_line(self)?;
+        }
+        Ok(())
+    }
+    fn flush_alerts(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
 
 /// What every alert says about the sensor that raised it.
 #[derive(Debug, Clone)]
@@ -41,7 +200,7 @@ pub fn build_alert(
     hit: &FieldHit,
     original: Option<&[u8]>,
     now_ns: i64,
-) -> Value {
+) -> Alert {
     let mut root = obs.to_ecs();
     if !root.contains_key("@timestamp") {
         root.insert("@timestamp".into(), format_timestamp(now_ns).into());
@@ -151,12 +310,124 @@ pub fn build_alert(
         trawl.insert("original_base64".into(), b.into());
     }
     root.insert("trawl".into(), Value::Object(trawl));
-    Value::Object(root)
+    Alert {
+        key: SuppressKey {
+            indicator: ind.value.clone(),
+            source_ip: obs.source_ip,
+        },
+        time_ns: obs.timestamp_ns.unwrap_or(now_ns),
+        doc: root,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use matcher::{Hit, Indicator, MatchKind};
+
+    fn hit_on(value: &str, itype: IndicatorType) -> FieldHit {
+        FieldHit {
+            field: "dns.question.name",
+            value: format!("www.{value}"),
+            hit: Hit {
+                id: 0,
+                kind: MatchKind::ParentDomain,
+            },
+            indicator: Indicator::new(value, itype, "feed"),
+        }
+    }
+
+    /// The document as its rendered line reads back.
+    fn rendered(a: &Alert) -> Value {
+        let mut line = Vec::new();
+        a.write_line(&mut line).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        serde_json::from_slice(&line).unwrap()
+    }
+
+    #[test]
+    fn the_suppression_key_and_time_are_what_the_document_says() {
+        let ctx = AlertContext {
+            observer_name: "s".into(),
+        };
+        let hit = hit_on("evil.example", IndicatorType::Fqdn);
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            source_ip: Some("2001:db8::5".parse().unwrap()),
+            timestamp_ns: Some(1_764_306_000_123_456_789),
+            ..Default::default()
+        };
+        let a = build_alert(&ctx, &obs, &hit, None, 42);
+        let doc = rendered(&a);
+        assert_eq!(
+            doc["trawl"]["matched"]["indicator"].as_str(),
+            Some(a.key.indicator.as_str())
+        );
+        assert_eq!(
+            doc["source"]["ip"].as_str().map(str::to_string),
+            a.key.source_ip.map(|ip| ip.to_string())
+        );
+        assert_eq!(doc["@timestamp"], format_timestamp(a.time_ns));
+        assert_eq!(a.time_ns, 1_764_306_000_123_456_789);
+        // No source address and no time of its own: the key has none, the time is `now`.
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            ..Default::default()
+        };
+        let a = build_alert(&ctx, &obs, &hit, None, 1_700_000_000_000_000_000);
+        let doc = rendered(&a);
+        assert_eq!(a.key.source_ip, None);
+        assert!(doc.get("source").is_none());
+        assert_eq!(a.time_ns, 1_700_000_000_000_000_000);
+        assert_eq!(doc["@timestamp"], format_timestamp(a.time_ns));
+    }
+
+    #[test]
+    fn a_batch_renders_or_keeps_alerts_typed_in_order() {
+        let ctx = AlertContext {
+            observer_name: "s".into(),
+        };
+        let obs = Observation {
+            dns_question_name: Some("www.a.example".into()),
+            ..Default::default()
+        };
+        let alerts: Vec<Alert> = ["a.example", "b.example", "c.example"]
+            .iter()
+            .map(|v| build_alert(&ctx, &obs, &hit_on(v, IndicatorType::Fqdn), None, 0))
+            .collect();
+        let mut rendered = AlertBatch::new(false);
+        let mut typed = AlertBatch::new(true);
+        for a in &alerts {
+            rendered.push(a.clone());
+            typed.push(a.clone());
+        }
+        assert!(rendered.typed.is_empty() && typed.lines.is_empty());
+        assert_eq!((rendered.len(), typed.len()), (3, 3));
+        let mut repeat = alerts[2].clone();
+        repeat.set_repeat_count(4);
+        let mut tail = AlertBatch::new(true);
+        tail.push(repeat);
+        rendered.append(tail);
+        let lines = rendered.into_lines();
+        let text = String::from_utf8(lines).unwrap();
+        let docs: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let names: Vec<&str> = docs
+            .iter()
+            .map(|d| d["trawl"]["matched"]["indicator"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a.example", "b.example", "c.example", "c.example"]);
+        assert_eq!(docs[3]["trawl"]["repeat_count"], 4);
+        assert!(docs[2]["trawl"].get("repeat_count").is_none());
+        // The typed batch renders the same bytes as the rendered one did.
+        let mut once = Vec::new();
+        for a in &alerts {
+            a.write_line(&mut once).unwrap();
+        }
+        assert_eq!(typed.into_lines(), once);
+    }
 
     #[test]
     fn confidence_buckets() {

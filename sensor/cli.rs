@@ -22,10 +22,10 @@ where
 
 /// A `--suppress` window: a positive duration (`60s`, `5m`, `1h`).
 fn window(s: &str) -> Result<Duration, String> {
-    match crate::daemon::sinks::parse_duration(s) {
+    match s.parse::<feeds::config::DurationSpec>().map(|d| d.0) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("the window must be at least 1s".into()),
-        Err(e) => Err(format!("{e:#}")),
+        Err(e) => Err(e),
     }
 }
 

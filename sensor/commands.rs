@@ -99,7 +99,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 Some(&config),
             );
-            crate::daemon::run(config, &path, data)
+            Ok(crate::daemon::run(config, &path, data)?)
         }
         Command::Generate { what, out } => crate::generate::generate(what, &out),
     }
@@ -131,7 +131,7 @@ fn scan_cmd(
             &mut out,
             &mut stats,
         ) {
-            eprintln!("trawl: {}", crate::exit::render(&e));
+            eprintln!("trawl: {}", crate::exit::render(&e.into()));
             failed.push(file.display().to_string());
             if opts.strict {
                 break;
@@ -199,6 +199,7 @@ fn observe(format: Option<LogFormat>, files: &[PathBuf]) -> Result<ExitCode> {
                 &mut out,
                 &mut stats,
             )
+            .map_err(anyhow::Error::from)
         };
         if let Err(e) = read {
             eprintln!("trawl: {}", crate::exit::render(&e));

@@ -7,12 +7,56 @@
 //! they run). A lock ends with the process that holds it, even on `kill -9`: there is no stale
 //! lock to clean up.
 
-use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+/// A file of the data directory that could not be locked, opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum DataFileError {
+    /// A lock file could not be opened (or is a symlink).
+    #[error("opening the lock file {}", path.display())]
+    OpenLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `flock` failed.
+    #[error("locking {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file could not be opened to append (or is a symlink).
+    #[error("opening {} to append", path.display())]
+    Append {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A replacement's temporary file could not be written.
+    #[error("writing {}", path.display())]
+    Write {
+        /// The temporary file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The temporary file could not be renamed over the file.
+    #[error("replacing {}", path.display())]
+    Replace {
+        /// The file replaced.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
 
 /// What a lock holder does with the data directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +104,7 @@ fn flock(file: &File, wait: bool) -> std::io::Result<bool> {
 }
 
 impl DataLock {
-    fn open(path: &Path) -> Result<File> {
+    fn open(path: &Path) -> Result<File, DataFileError> {
         OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -69,59 +113,70 @@ impl DataLock {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(0o644)
             .open(path)
-            .map_err(|e| refusing_symlink(path, e))
-            .with_context(|| format!("opening the lock file {}", path.display()))
+            .map_err(|e| DataFileError::OpenLock {
+                path: path.to_path_buf(),
+                source: refusing_symlink(path, e),
+            })
     }
 
     /// Take `role` on `data` if nobody holds it; `None` when another process does.
-    pub fn try_lock(data: &Path, role: Role) -> Result<Option<DataLock>> {
+    pub fn try_lock(data: &Path, role: Role) -> Result<Option<DataLock>, DataFileError> {
         let path = role.file(data);
         let file = Self::open(&path)?;
-        let got = flock(&file, false).with_context(|| format!("locking {}", path.display()))?;
+        let got = flock(&file, false).map_err(|source| DataFileError::Lock { path, source })?;
         Ok(got.then_some(DataLock { _file: file }))
     }
 
     /// Take `role` on `data`, waiting for its holder to finish; `on_wait` runs once first
     /// when someone holds it.
-    pub fn lock(data: &Path, role: Role, on_wait: impl FnOnce()) -> Result<DataLock> {
+    pub fn lock(
+        data: &Path,
+        role: Role,
+        on_wait: impl FnOnce(),
+    ) -> Result<DataLock, DataFileError> {
         if let Some(l) = Self::try_lock(data, role)? {
             return Ok(l);
         }
         on_wait();
         let path = role.file(data);
         let file = Self::open(&path)?;
-        flock(&file, true).with_context(|| format!("locking {}", path.display()))?;
+        flock(&file, true).map_err(|source| DataFileError::Lock { path, source })?;
         Ok(DataLock { _file: file })
     }
 }
 
 /// Open `path` for appending (created 0644 if missing), refusing a symlink in its place.
-pub fn open_append(path: &Path) -> Result<File> {
+pub fn open_append(path: &Path) -> Result<File, DataFileError> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| refusing_symlink(path, e))
-        .with_context(|| format!("opening {} to append", path.display()))
+        .map_err(|e| DataFileError::Append {
+            path: path.to_path_buf(),
+            source: refusing_symlink(path, e),
+        })
 }
 
 /// Replace `path` with `bytes` (write a temp file beside it, rename over), following no symlink.
-pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), DataFileError> {
     let mut tmp = PathBuf::from(path);
     tmp.as_mut_os_string().push(".tmp");
-    let mut f = OpenOptions::new()
+    let written = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)
         .map_err(|e| refusing_symlink(&tmp, e))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+        .and_then(|mut f| f.write_all(bytes));
+    if let Err(source) = written {
+        return Err(DataFileError::Write { path: tmp, source });
+    }
+    std::fs::rename(&tmp, path).map_err(|source| DataFileError::Replace {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// `O_NOFOLLOW` on a symlink fails with ELOOP: say so in words.
@@ -173,8 +228,14 @@ mod tests {
         std::fs::write(&target, "precious\n").unwrap();
         let link = dir.path().join("spool.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = format!("{:#}", open_append(&link).unwrap_err());
-        assert!(err.contains("symbolic link"), "{err}");
+        let err = open_append(&link).unwrap_err();
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains("symbolic link")),
+            "{err}: {cause:?}"
+        );
         let pos = dir.path().join("spool.pos");
         std::os::unix::fs::symlink(&target, dir.path().join("spool.pos.tmp")).unwrap();
         assert!(replace(&pos, b"12").is_err());

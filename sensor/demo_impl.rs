@@ -71,25 +71,23 @@ fn print_alerts(path: &Path) -> Result<usize> {
             t["matched"]["kind"].as_str().unwrap_or(""),
             t["confidence"],
             t["severity"].as_str().unwrap_or(""),
-            t["sources"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","))
-                .unwrap_or_default(),
-            t["tags"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","))
-                .unwrap_or_default(),
+            joined(&t["sources"]),
+            joined(&t["tags"]),
         );
     }
     Ok(n)
+}
+
+/// The strings of a JSON array, comma-separated.
+fn joined(list: &Value) -> String {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -57,33 +57,10 @@ pub fn code_of(e: &anyhow::Error) -> Exit {
     }
 }
 
-/// An error chain as one line, each cause said once: a link that already prints its source
-/// (`"{path}: {source}"`) is cut before it, and a subject the line already named (the path in
-/// `opening /x` followed by `/x: No such file`) is not repeated.
+/// An error chain as one line, each cause said once ([`sensor::error_chain::one_line`]).
 pub fn render(e: &anyhow::Error) -> String {
-    let texts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    let mut line = String::new();
-    for (i, text) in texts.iter().enumerate() {
-        let mut own = text.as_str();
-        if let Some(next) = texts.get(i + 1).filter(|n| !n.is_empty()) {
-            if let Some(head) = own.strip_suffix(next.as_str()) {
-                own = head.trim_end_matches([':', ' ']);
-            }
-        }
-        if let Some((subject, rest)) = own.split_once(": ") {
-            if !rest.is_empty() && line.contains(subject) {
-                own = rest;
-            }
-        }
-        if own.is_empty() || line.contains(own) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(own);
-    }
-    line
+    let e: &(dyn std::error::Error + 'static) = e.as_ref();
+    sensor::error_chain::one_line(e)
 }
 
 #[cfg(test)]

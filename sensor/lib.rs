@@ -10,6 +10,7 @@ pub mod alert;
 pub mod correlate;
 pub mod daemon;
 pub mod data_files;
+pub mod error_chain;
 pub mod mapped;
 pub mod packets;
 pub mod scan;

@@ -1,9 +1,8 @@
 //! The packet alert step, one for `trawl replay`, `trawl sniff` and the daemon's pcap
-//! sources: an observation decoded from a capture, matched and rendered as alert lines.
+//! sources: an observation decoded from a capture, matched and made into alerts.
 
-use crate::alert::{build_alert, AlertContext};
+use crate::alert::{build_alert, AlertBatch, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
-use crate::scan::write_json_line;
 use ingest::Observation;
 use std::collections::BTreeMap;
 
@@ -14,7 +13,7 @@ pub struct PacketScratch {
     hits: Vec<FieldHit>,
 }
 
-/// Match one captured observation and append its alerts to `out` as JSON lines; count the
+/// Match one captured observation and append its alerts to `out`; count the
 /// hits by feed (the first feed of each indicator) in `by_feed`. IP hits come once per flow
 /// and direction: from the flow observation only. Returns how many alerts were written.
 pub fn alerts_for_packet(
@@ -23,7 +22,7 @@ pub fn alerts_for_packet(
     obs: &Observation<'_>,
     now_ns: i64,
     buffers: &mut PacketScratch,
-    out: &mut Vec<u8>,
+    out: &mut AlertBatch,
     by_feed: &mut BTreeMap<String, u64>,
 ) -> usize {
     buffers.hits.clear();
@@ -34,7 +33,7 @@ pub fn alerts_for_packet(
         &mut buffers.hits,
     );
     for hit in &buffers.hits {
-        write_json_line(out, &build_alert(ctx, obs, hit, None, now_ns));
+        out.push(build_alert(ctx, obs, hit, None, now_ns));
         if let Some(feed) = hit.indicator.sources.first() {
             *by_feed.entry(feed.clone()).or_default() += 1;
         }

@@ -1,5 +1,6 @@
 //! `trawl replay`, `trawl sniff` and `trawl observe` on captures.
 
+use crate::alert::{AlertBatch, AlertOutput};
 use crate::cli::{AlertArgs, DataArgs};
 use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
@@ -17,10 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Alerts of one observation, rendered, with the key that restores capture order.
-struct Rendered {
+/// Alerts of one observation with the key that restores capture order.
+struct PacketAlerts {
     key: (usize, u64, u64),
-    bytes: Vec<u8>,
+    alerts: AlertBatch,
 }
 
 /// `trawl replay FILE...`.
@@ -41,21 +42,23 @@ pub fn replay_cmd(
         .iter()
         .map(|f| f.to_string_lossy().into_owned())
         .collect();
-    let rendered: Mutex<Vec<Rendered>> = Mutex::new(Vec::new());
+    // --suppress folds typed alerts; the output is opened once the captures are read.
+    let typed = alert.suppress.is_some();
+    let made: Mutex<Vec<PacketAlerts>> = Mutex::new(Vec::new());
     let by_feed: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let sink = |_worker: usize, batch: Vec<Observation<'static>>| {
         let mut buffers = PacketScratch::default();
         let mut local = Vec::new();
         let mut feeds = BTreeMap::new();
         for (seq, obs) in batch.iter().enumerate() {
-            let mut bytes = Vec::new();
+            let mut alerts = AlertBatch::new(typed);
             let n = alerts_for_packet(
                 &correlator,
                 &setup.ctx,
                 obs,
                 now,
                 &mut buffers,
-                &mut bytes,
+                &mut alerts,
                 &mut feeds,
             );
             if n == 0 {
@@ -72,9 +75,9 @@ pub fn replay_cmd(
                 ),
                 _ => (usize::MAX, 0, seq as u64),
             };
-            local.push(Rendered { key, bytes });
+            local.push(PacketAlerts { key, alerts });
         }
-        if let Ok(mut r) = rendered.lock() {
+        if let Ok(mut r) = made.lock() {
             r.extend(local);
         }
         if let Ok(mut b) = by_feed.lock() {
@@ -86,13 +89,13 @@ pub fn replay_cmd(
     let limits = DecoderLimits::default();
     let stats = packet::replay_parallel(files, workers, limits.clone(), &sink)
         .context("replaying captures")?;
-    let mut rendered = rendered.into_inner().unwrap_or_default();
-    rendered.sort_by_key(|r| r.key);
+    let mut made = made.into_inner().unwrap_or_default();
+    made.sort_by_key(|r| r.key);
     let mut out = AlertOut::open(alert)?;
     let mut alerts = 0u64;
-    for r in &rendered {
-        alerts += r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        out.write_all(&r.bytes)?;
+    for r in made {
+        alerts += r.alerts.len() as u64;
+        out.write_batch(r.alerts).context("writing alerts")?;
     }
     let folded = out.finish()?;
     // Like tshark: each capture read only in part (or not at all) is an error on stderr, and
@@ -209,6 +212,7 @@ pub fn sniff_cmd(
     }
     let out = Mutex::new(AlertOut::open(alert)?);
     let now = now_ns();
+    let typed = out.lock().is_ok_and(|o| o.wants_typed());
     let mut buffers = PacketScratch::default();
     let mut feeds = BTreeMap::new();
     let mut cfg = packet::LiveOptions::new(&args.interface);
@@ -219,20 +223,20 @@ pub fn sniff_cmd(
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
     let stats = packet::sniff(cfg, &stop, |batch: Vec<Observation<'static>>| {
         for obs in &batch {
-            let mut bytes = Vec::new();
+            let mut alerts = AlertBatch::new(typed);
             if alerts_for_packet(
                 &correlator,
                 &setup.ctx,
                 obs,
                 now,
                 &mut buffers,
-                &mut bytes,
+                &mut alerts,
                 &mut feeds,
             ) > 0
             {
                 if let Ok(mut o) = out.lock() {
                     // Live alerts are written (and flushed) as they happen.
-                    let _ = o.write_all(&bytes).and_then(|_| o.flush());
+                    let _ = o.write_batch(alerts).and_then(|_| o.flush_alerts());
                 }
             }
         }

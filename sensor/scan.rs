@@ -1,12 +1,11 @@
 //! `trawl scan` and `trawl observe` over log files: mmap (or stream), split at line
 //! boundaries, parse and match in parallel with rayon, write in input order.
 
-use crate::alert::{build_alert, AlertContext};
+use crate::alert::{build_alert, AlertBatch, AlertContext, AlertOutput};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use crate::mapped::ShrinkGuardedMap;
-use anyhow::{bail, Context, Result};
 use ingest::logs::{
-    detect_format, open_input, parser_for, FieldMap, LineParser, LogFormat, Screened,
+    detect_format, open_input, parser_for, FieldMap, LineParser, LogError, LogFormat, Screened,
 };
 use ingest::tail::MAX_LINE_BYTES;
 use ingest::{Observation, Origin};
@@ -14,9 +13,94 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
+
+/// Why a scan of one file stopped (or, with `--strict`, failed at its end). The alerts of
+/// what was scanned before are written.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The file could not be looked at.
+    #[error("{path}")]
+    Stat {
+        /// The input.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file could not be opened (or its first bytes read).
+    #[error("opening {path}")]
+    Open {
+        /// The input.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A compressed file or stdin could not be opened.
+    #[error("opening {path}")]
+    Input {
+        /// The input.
+        path: String,
+        /// The cause.
+        source: LogError,
+    },
+    /// The file's first bytes could not be read.
+    #[error("reading {path}")]
+    Head {
+        /// The input.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The format's parser refused the file's head (a Zeek file without its header, a bad
+    /// field map).
+    #[error("setting up the {format} parser")]
+    Parser {
+        /// The format's name.
+        format: &'static str,
+        /// The cause.
+        source: LogError,
+    },
+    /// Reading failed part way.
+    #[error("{path}: read error after {offset} bytes (the lines before were scanned): {error}")]
+    Read {
+        /// The input.
+        path: String,
+        /// Bytes read (and scanned) before.
+        offset: u64,
+        /// The cause.
+        error: std::io::Error,
+    },
+    /// The file shrank under its mapping or while it was read.
+    #[error(
+        "{path}: the file shrank while it was read (from {len} to {now} bytes; truncated or \
+         rotated by copytruncate?): the {scanned} bytes before were scanned, the rest is lost"
+    )]
+    Shrank {
+        /// The input.
+        path: String,
+        /// Its length when opened.
+        len: u64,
+        /// Its length now.
+        now: u64,
+        /// Bytes scanned.
+        scanned: u64,
+    },
+    /// `--strict` and some lines could not be parsed.
+    #[error("{path}: {count} unparseable line(s) and --strict was given; first: {first}")]
+    Strict {
+        /// The input.
+        path: String,
+        /// Unparseable lines.
+        count: u64,
+        /// The first of them (file, byte and reason).
+        first: String,
+    },
+    /// The output could not be written.
+    #[error("writing output")]
+    Write(#[source] std::io::Error),
+}
 
 /// Bytes of input handed to one rayon task.
 const PIECE: usize = 1 << 20;
@@ -196,7 +280,7 @@ struct PieceStats {
 }
 
 /// Everything a piece worker needs, shared across threads.
-pub struct LineJob<'a> {
+pub(crate) struct LineJob<'a> {
     /// `log.file.path` of the lines.
     pub path: &'a str,
     /// The file's line parser.
@@ -211,6 +295,8 @@ pub struct LineJob<'a> {
     pub ctx: &'a AlertContext,
     /// `@timestamp` for lines without a time of their own.
     pub now_ns: i64,
+    /// Keep alerts typed (the output folds repeats) instead of rendering them.
+    pub typed: bool,
 }
 
 /// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
@@ -220,10 +306,11 @@ pub fn scan_file(
     correlator: Option<&Correlator<'_>>,
     ctx: &AlertContext,
     opts: &ScanOptions,
-    out: &mut dyn Write,
+    out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
-) -> Result<()> {
+) -> Result<(), ScanError> {
     let started = Instant::now();
+    let typed = out.wants_typed();
     let name = path.to_string_lossy().into_owned();
     let now_ns = now_ns();
     let plain = name != "-" && is_plain_file(path)?;
@@ -232,7 +319,10 @@ pub fn scan_file(
     // the SIGBUS of a file shrinking under the map into zeros and a report; read into the
     // block buffer when no guarded map can be had.
     let (mut reader, expected): (Box<dyn Read + Send>, Option<u64>) = if plain {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+        let file = std::fs::File::open(path).map_err(|source| ScanError::Open {
+            path: name.clone(),
+            source,
+        })?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
             stats.formats.insert(name, "empty".into());
@@ -250,6 +340,7 @@ pub fn scan_file(
                 correlator,
                 ctx,
                 now_ns,
+                typed,
             };
             let shrunk = || {
                 let now = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -259,14 +350,22 @@ pub fn scan_file(
             stats.bytes += cut.map_or(len, |(scanned, _)| scanned);
             stats.seconds += started.elapsed().as_secs_f64();
             if let Some((scanned, now)) = cut {
-                bail!(shrank_message(&name, len, now, scanned));
+                return Err(ScanError::Shrank {
+                    path: name,
+                    len,
+                    now,
+                    scanned,
+                });
             }
             return strict_check(&name, opts, stats);
         }
         (Box::new(file.take(len)), Some(len))
     } else {
         (
-            Box::new(open_input(path).with_context(|| format!("opening {name}"))?),
+            Box::new(open_input(path).map_err(|source| ScanError::Input {
+                path: name.clone(),
+                source,
+            })?),
             None,
         )
     };
@@ -315,6 +414,7 @@ pub fn scan_file(
             correlator,
             ctx,
             now_ns,
+            typed,
         };
         let cut = if eof {
             filled
@@ -359,70 +459,83 @@ pub fn scan_file(
         eof = end.is_some();
         read_error = end.and_then(|e| e.err());
     }
-    if let Some(e) = read_error {
+    if let Some(error) = read_error {
         stats.seconds += started.elapsed().as_secs_f64();
-        bail!("{name}: read error after {offset} bytes (the lines before were scanned): {e}");
+        return Err(ScanError::Read {
+            path: name,
+            offset,
+            error,
+        });
     }
     if let Some(len) = expected.filter(|&len| offset < len) {
         stats.seconds += started.elapsed().as_secs_f64();
         let now = std::fs::metadata(path).map_or(0, |m| m.len());
-        bail!(shrank_message(&name, len, now, offset));
+        return Err(ScanError::Shrank {
+            path: name,
+            len,
+            now,
+            scanned: offset,
+        });
     }
     stats.seconds += started.elapsed().as_secs_f64();
     strict_check(&name, opts, stats)
 }
 
-/// What a scan says of a file that shrank under it.
-fn shrank_message(name: &str, len: u64, now: u64, scanned: u64) -> String {
-    format!(
-        "{name}: the file shrank while it was read (from {len} to {now} bytes; truncated or \
-         rotated by copytruncate?): the {scanned} bytes before were scanned, the rest is lost"
-    )
-}
-
 /// `--strict`: unparseable lines make the file an error.
-fn strict_check(name: &str, opts: &ScanOptions, stats: &ScanStats) -> Result<()> {
+fn strict_check(name: &str, opts: &ScanOptions, stats: &ScanStats) -> Result<(), ScanError> {
     if opts.strict && stats.failures() > 0 {
-        bail!(
-            "{name}: {} unparseable line(s) and --strict was given; first: {}",
-            stats.failures(),
-            stats.first_failures.first().cloned().unwrap_or_default()
-        );
+        return Err(ScanError::Strict {
+            path: name.to_string(),
+            count: stats.failures(),
+            first: stats.first_failures.first().cloned().unwrap_or_default(),
+        });
     }
     Ok(())
 }
 
-fn is_plain_file(path: &Path) -> Result<bool> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+fn is_plain_file(path: &Path) -> Result<bool, ScanError> {
+    let meta = std::fs::metadata(path).map_err(|source| ScanError::Stat {
+        path: path.display().to_string(),
+        source,
+    })?;
     if !meta.is_file() {
         return Ok(false);
     }
     let mut magic = [0u8; 4];
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut magic))
-        .with_context(|| format!("reading {}", path.display()))?;
+        .map_err(|source| ScanError::Head {
+            path: path.display().to_string(),
+            source,
+        })?;
     let compressed =
         (n >= 2 && magic[..2] == [0x1f, 0x8b]) || (n >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd]);
     Ok(!compressed)
 }
 
-fn make_parser(head: &[u8], opts: &ScanOptions) -> Result<(LogFormat, Box<dyn LineParser>)> {
+fn make_parser(
+    head: &[u8],
+    opts: &ScanOptions,
+) -> Result<(LogFormat, Box<dyn LineParser>), ScanError> {
     let head = &head[..head.len().min(64 * 1024)];
     let format = match opts.format {
         Some(f) => f,
         None => detect_format(head).unwrap_or(LogFormat::Raw),
     };
-    let parser = parser_for(format, head, opts.field_map.as_ref())
-        .with_context(|| format!("setting up the {} parser", format.as_str()))?;
+    let parser =
+        parser_for(format, head, opts.field_map.as_ref()).map_err(|source| ScanError::Parser {
+            format: format.as_str(),
+            source,
+        })?;
     Ok((format, parser))
 }
 
 /// Match (or observe) a buffer of whole lines starting at byte `base`, in parallel, returning
 /// the output in input order and the counters (the daemon's batches use this).
-pub fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, ScanStats) {
-    let mut out = Vec::new();
+pub(crate) fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, ScanStats) {
+    let mut out = AlertBatch::new(job.typed);
     let mut stats = ScanStats::default();
-    // Writing into a Vec cannot fail.
+    // Appending to a batch cannot fail.
     let _ = run_buffer(job, data, base, &mut out, &mut stats);
     (out, stats)
 }
@@ -433,9 +546,9 @@ fn run_buffer(
     job: &LineJob<'_>,
     data: &[u8],
     base: u64,
-    out: &mut dyn Write,
+    out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
-) -> Result<()> {
+) -> Result<(), ScanError> {
     run_rounds(job, data, base, out, stats, &|| None).map(|_| ())
 }
 
@@ -447,10 +560,10 @@ fn run_rounds(
     job: &LineJob<'_>,
     data: &[u8],
     base: u64,
-    out: &mut dyn Write,
+    out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
     shrunk: &dyn Fn() -> Option<u64>,
-) -> Result<Option<(u64, u64)>> {
+) -> Result<Option<(u64, u64)>, ScanError> {
     let mut pieces: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     while start < data.len() {
@@ -465,7 +578,7 @@ fn run_rounds(
         start = end;
     }
     for round in pieces.chunks(ROUND) {
-        let results: Vec<(Vec<u8>, PieceStats)> = round
+        let results: Vec<(AlertBatch, PieceStats)> = round
             .par_iter()
             .map(|&(s, e)| process_piece(job, &data[s..e], base + s as u64))
             .collect();
@@ -474,7 +587,7 @@ fn run_rounds(
             if let Some(now) = limit.filter(|&now| base + e as u64 > now) {
                 return Ok(Some((base + s as u64, now)));
             }
-            out.write_all(&bytes).context("writing output")?;
+            out.write_batch(bytes).map_err(ScanError::Write)?;
             stats.absorb(piece);
         }
         if let Some(now) = limit {
@@ -485,8 +598,8 @@ fn run_rounds(
     Ok(None)
 }
 
-fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceStats) {
-    let mut out = Vec::new();
+fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, PieceStats) {
+    let mut out = AlertBatch::new(job.typed);
     let mut st = PieceStats::default();
     let mut scratch = Scratch::default();
     let mut hits: Vec<FieldHit> = Vec::new();
@@ -533,7 +646,7 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (Vec<u8>, PieceSt
                 };
                 match (job.mode, job.correlator) {
                     (Mode::Observations, _) | (_, None) => {
-                        write_json_line(&mut out, &serde_json::Value::Object(obs.to_ecs()));
+                        write_json_line(&mut out.lines, &serde_json::Value::Object(obs.to_ecs()));
                     }
                     (Mode::Alerts, Some(c)) => {
                         hits.clear();
@@ -572,12 +685,11 @@ fn emit_alerts(
     obs: &Observation<'_>,
     hits: &[FieldHit],
     original: Option<&[u8]>,
-    out: &mut Vec<u8>,
+    out: &mut AlertBatch,
     st: &mut PieceStats,
 ) {
     for hit in hits {
-        let alert = build_alert(job.ctx, obs, hit, original, job.now_ns);
-        write_json_line(out, &alert);
+        out.push(build_alert(job.ctx, obs, hit, original, job.now_ns));
         st.alerts += 1;
         if let Some(feed) = hit.indicator.sources.first() {
             *st.by_feed.entry(feed.clone()).or_default() += 1;

@@ -3,9 +3,10 @@
 //! refuses an output naming an input. `commands` and `replay` both use it; neither imports
 //! the other.
 
-use crate::alert::AlertContext;
+use crate::alert::{AlertBatch, AlertContext, AlertOutput};
 use crate::cli::{AlertArgs, DataArgs};
 use crate::correlate::HitFilter;
+use crate::daemon::suppress::SuppressWriter;
 use anyhow::{bail, Context, Result};
 use feeds::config::Config;
 use matcher::Snapshot;
@@ -151,7 +152,7 @@ pub enum AlertOut {
     /// Every alert as it comes.
     Plain(Box<dyn Write>),
     /// Repeats folded by event time.
-    Folding(crate::daemon::suppress::SuppressWriter<Box<dyn Write>>),
+    Folding(SuppressWriter<Box<dyn Write>>),
 }
 
 impl AlertOut {
@@ -160,7 +161,7 @@ impl AlertOut {
         let out = alert_output(alert)?;
         Ok(match alert.suppress {
             None => AlertOut::Plain(out),
-            Some(w) => AlertOut::Folding(crate::daemon::suppress::SuppressWriter::new(out, w)),
+            Some(w) => AlertOut::Folding(SuppressWriter::new(out, w)),
         })
     }
 
@@ -176,17 +177,23 @@ impl AlertOut {
     }
 }
 
-impl Write for AlertOut {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl AlertOutput for AlertOut {
+    fn wants_typed(&self) -> bool {
         match self {
-            AlertOut::Plain(w) => w.write(buf),
-            AlertOut::Folding(w) => w.write(buf),
+            AlertOut::Plain(w) => w.wants_typed(),
+            AlertOut::Folding(w) => w.wants_typed(),
         }
     }
-    fn flush(&mut self) -> std::io::Result<()> {
+    fn write_batch(&mut self, batch: AlertBatch) -> std::io::Result<()> {
         match self {
-            AlertOut::Plain(w) => w.flush(),
-            AlertOut::Folding(w) => w.flush(),
+            AlertOut::Plain(w) => w.write_batch(batch),
+            AlertOut::Folding(w) => w.write_batch(batch),
+        }
+    }
+    fn flush_alerts(&mut self) -> std::io::Result<()> {
+        match self {
+            AlertOut::Plain(w) => w.flush_alerts(),
+            AlertOut::Folding(w) => w.flush_alerts(),
         }
     }
 }

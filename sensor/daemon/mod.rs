@@ -20,30 +20,33 @@
 //! Every worker runs under [`supervise::supervise`]: a panic or an error is logged, counted,
 //! shown on `/healthz` and the worker restarted.
 
-pub mod admin;
+mod admin;
 pub mod config;
-pub mod metrics;
-pub mod sinks;
-pub mod spool;
-pub mod supervise;
+mod metrics;
+mod sinks;
+mod spool;
+mod supervise;
 pub mod suppress;
 
-use crate::alert::AlertContext;
+use crate::alert::{AlertBatch, AlertContext};
 use crate::correlate::{Correlator, HitFilter};
+use crate::error_chain::one_line;
 use crate::scan::{match_lines, LineJob, Mode};
-use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 use config::WhenFull;
 use config::{PcapSource, SourceConfig};
 use feeds::Config;
+use ingest::logs::LogError;
 use ingest::logs::{detect_format, parser_for, LineParser, LogFormat};
 use ingest::packet::{LiveCapture, LiveEvent, LiveOptions, LiveStats};
+use ingest::tail::TailError;
 use ingest::tail::{BatchId, Fingerprint, Tailer};
 use matcher::Snapshot;
 use metrics::{lock, Metrics};
-use sinks::{build_sink, parse_duration, Sink, SinkError};
-use spool::{Appended, Spool};
+use sinks::{build_sink, parse_duration, Sink, SinkError, SinkFailure};
+use spool::{Appended, Spool, SpoolError};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,11 +57,138 @@ use std::time::{Duration, Instant};
 use supervise::{fault, supervise};
 use suppress::Suppressor;
 
-use crate::data_files::{DataLock, Role};
+use crate::data_files::{DataFileError, DataLock, Role};
+
+/// Why `trawl run` could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The `[[source]]` / `[[sink]]` tables.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// `[sensor] suppress` is not a duration.
+    #[error("[sensor] suppress = {value:?}: {reason}")]
+    Suppress {
+        /// As written.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The config has no `[[source]]`.
+    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")", .0.display())]
+    NoSource(PathBuf),
+    /// The data directory could not be created.
+    #[error("creating {}", path.display())]
+    DataDir {
+        /// The data directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A lock file of the data directory.
+    #[error(transparent)]
+    DataFile(#[from] DataFileError),
+    /// Another daemon holds the data directory.
+    #[error(
+        "another trawl run is already using the data directory {}: one daemon per data \
+         directory (stop it, or give this one its own [sensor] data)",
+        .0.display()
+    )]
+    Busy(PathBuf),
+    /// The admin endpoint's address could not be bound.
+    #[error("binding the admin endpoint {addr}")]
+    Admin {
+        /// `[sensor] metrics`.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No snapshot yet, and compiling the feeds failed.
+    #[error("first feed update")]
+    FirstUpdate(#[source] feeds::update::UpdateError),
+    /// The snapshot could not be loaded.
+    #[error("loading the snapshot")]
+    Snapshot(#[source] matcher::SnapshotError),
+    /// A source could not be opened (a bad glob, interface or BPF filter).
+    #[error("[[source]] {index} (kind = {kind:?})")]
+    Source {
+        /// 1-based, in the config's order.
+        index: usize,
+        /// Its `kind`.
+        kind: &'static str,
+        /// The cause.
+        source: Box<SourceError>,
+    },
+    /// A sink could not be set up.
+    #[error(transparent)]
+    Sink(#[from] SinkFailure),
+    /// A sink's spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The daemon's threads, runtime or signal handlers could not be started.
+    #[error("{what}")]
+    Start {
+        /// What was being started.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Why a source could not be opened, or stopped (its worker is restarted).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `format` names no log format.
+    #[error("format = {spec:?}: {source}")]
+    Format {
+        /// As written.
+        spec: String,
+        /// Why it is refused.
+        source: LogError,
+    },
+    /// The format's parser refused the file's head (a Zeek file without its header).
+    #[error("setting up the {format} parser")]
+    Parser {
+        /// The format's name.
+        format: &'static str,
+        /// The cause.
+        source: LogError,
+    },
+    /// A table misses a key or has a value out of its range.
+    #[error("{0}")]
+    Config(&'static str),
+    /// `read_from` is neither `beginning` nor `end`.
+    #[error("read_from = {0:?}: use \"beginning\" or \"end\"")]
+    ReadFrom(String),
+    /// The file tailer failed.
+    #[error("{what}")]
+    Tail {
+        /// `starting the file tailer`, `tailing` or `checkpointing`.
+        what: &'static str,
+        /// The cause.
+        source: TailError,
+    },
+    /// The interface could not be opened.
+    #[error("opening interface {iface}")]
+    Capture {
+        /// The interface.
+        iface: String,
+        /// The cause.
+        source: ingest::packet::CaptureError,
+    },
+    /// The stdin reader thread could not be started.
+    #[error("starting the stdin reader")]
+    Thread(#[source] std::io::Error),
+    /// The sinks did not take the alerts (their spools refused them as the daemon stopped).
+    #[error("{0}")]
+    Delivery(String),
+    /// The sink thread is gone.
+    #[error("the sink thread stopped")]
+    SinkThread,
+}
 
 /// Daemon options read from `[sensor]` (beyond name and data).
 #[derive(Debug, Clone)]
-pub struct DaemonOptions {
+struct DaemonOptions {
     /// Admin endpoint address (`/metrics`, `/healthz`); `None` disables it.
     pub metrics_addr: Option<String>,
     /// Suppression window; zero disables.
@@ -67,16 +197,17 @@ pub struct DaemonOptions {
     pub reload_poll: Duration,
 }
 
-/// What the sink dispatcher receives: alert lines and where to answer once they are spooled.
+/// What the sink dispatcher receives: alerts (typed when suppression is on) and where to
+/// answer once they are spooled.
 struct SinkJob {
-    lines: Vec<u8>,
+    alerts: AlertBatch,
     done: Option<SyncSender<Result<(), String>>>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT: `config` was read from `path` (its `[[source]]` and
 /// `[[sink]]` tables are read from there again, with their line numbers, for the errors);
 /// `data` is the data directory.
-pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
+pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, DaemonError> {
     let path = path.to_path_buf();
     // The [[source]] and [[sink]] tables, read with their line numbers for the errors.
     let (sources, sink_configs) = config::load(&path)?;
@@ -84,31 +215,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let _daemon_lock = DataLock::try_lock(&data, Role::Daemon)?.with_context(|| {
-        format!(
-            "another trawl run is already using the data directory {}: one daemon per data \
-             directory (stop it, or give this one its own [sensor] data)",
-            data.display()
-        )
+    std::fs::create_dir_all(&data).map_err(|source| DaemonError::DataDir {
+        path: data.clone(),
+        source,
     })?;
+    let Some(_daemon_lock) = DataLock::try_lock(&data, Role::Daemon)? else {
+        return Err(DaemonError::Busy(data));
+    };
     raise_fd_limit();
+    let suppress = match config.sensor.suppress.as_deref() {
+        None => Duration::ZERO,
+        Some(value) => parse_duration(value).map_err(|reason| DaemonError::Suppress {
+            value: value.to_string(),
+            reason,
+        })?,
+    };
     let opts = DaemonOptions {
         metrics_addr: config.sensor.metrics.clone(),
-        suppress: config
-            .sensor
-            .suppress
-            .as_deref()
-            .map(parse_duration)
-            .transpose()?
-            .unwrap_or(Duration::ZERO),
+        suppress,
         reload_poll: Duration::from_secs(1),
     };
     if sources.is_empty() {
-        bail!(
-            "no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")",
-            path.display()
-        );
+        return Err(DaemonError::NoSource(path));
     }
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
@@ -123,7 +251,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
             spool_dirs.push(dir);
             Ok((sink, spool, when_full.unwrap_or_default()))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, DaemonError>>()?;
     if sinks.is_empty() {
         let dir = spool_root.join("stdout-0");
         let spool = Spool::open(&dir, DEFAULT_SPOOL_MAX)?;
@@ -141,9 +269,12 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
     // Bind the admin endpoint first: a port in use fails the start before anything runs.
     let admin = match &opts.metrics_addr {
         Some(addr) => {
-            let l = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("binding the admin endpoint {addr}"))?;
-            l.set_nonblocking(true)?;
+            let admin_error = |source| DaemonError::Admin {
+                addr: addr.clone(),
+                source,
+            };
+            let l = std::net::TcpListener::bind(addr).map_err(admin_error)?;
+            l.set_nonblocking(true).map_err(admin_error)?;
             Some(l)
         }
         None => None,
@@ -168,11 +299,11 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 &feeds::update::UpdateOptions::default(),
                 &feeds::NoProgress,
             )
-            .context("first feed update")?;
+            .map_err(DaemonError::FirstUpdate)?;
             record_feed_report(&metrics, &report);
-            Snapshot::open_current(&data)?
+            Snapshot::open_current(&data).map_err(DaemonError::Snapshot)?
         }
-        Err(e) => return Err(e).context("loading the snapshot"),
+        Err(e) => return Err(DaemonError::Snapshot(e)),
     };
     metrics.reloads.fetch_add(1, Ordering::Relaxed);
     metrics
@@ -190,6 +321,10 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         },
     });
 
+    let thread_error = |source| DaemonError::Start {
+        what: "starting the daemon's threads",
+        source,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reload_now = Arc::new(AtomicBool::new(false));
     let (sink_tx, sink_rx) = mpsc::sync_channel::<SinkJob>(16);
@@ -200,11 +335,14 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
         .into_iter()
         .enumerate()
         .map(|(i, src)| {
-            let p = prepare_source(&src, &data, i, &metrics)
-                .with_context(|| format!("[[source]] {} (kind = {:?})", i + 1, src.kind()))?;
+            let p = prepare_source(&src, &data, i, &metrics).map_err(|e| DaemonError::Source {
+                index: i + 1,
+                kind: src.kind(),
+                source: Box::new(e),
+            })?;
             Ok((src, p))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, DaemonError>>()?;
 
     // Sinks: the dispatcher spools, one thread per sink delivers.
     let closing = Arc::new(AtomicBool::new(false));
@@ -231,12 +369,13 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                         deliver_spool(sink.as_mut(), &spool, &wake_rx, &metrics, &closing)
                     });
                     if let Err(e) = r {
-                        tracing::error!("sink {}: {e:#}", sink.name());
+                        tracing::error!("sink {}: {}", sink.name(), one_line(&e));
                     }
                     if let Err(e) = sink.close() {
-                        tracing::error!("closing sink {}: {e:#}", sink.name());
+                        tracing::error!("closing sink {}: {}", sink.name(), one_line(&e));
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     {
@@ -260,7 +399,8 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     for slot in &slots {
                         let _ = slot.wake.try_send(());
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     // Sources. When every source has ended (stdin at end of input) the daemon stops.
@@ -275,6 +415,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
             stop: stop.clone(),
             sink: sink_tx.clone(),
             index: i,
+            typed: !opts.suppress.is_zero(),
         };
         let live_sources = live_sources.clone();
         let source_failed = source_failed.clone();
@@ -300,12 +441,13 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                         run_source(&src, p, &env)
                     });
                     if let Err(e) = r {
-                        tracing::error!("source {} ({}): {e:#}", env.index, src.kind());
+                        tracing::error!("source {} ({}): {}", env.index, src.kind(), one_line(&e));
                         source_failed.store(true, Ordering::Relaxed);
                     }
                     drop(env);
                     live_sources.fetch_sub(1, Ordering::SeqCst);
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     drop(sink_tx);
@@ -329,12 +471,13 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                             &reload_now,
                             opts.reload_poll,
                         );
-                        Ok(())
+                        Ok::<(), Infallible>(())
                     });
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
     // Feed scheduler: only feeds with a `refresh` interval are refreshed by the daemon (the
@@ -375,18 +518,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
                     }
-                })?,
+                })
+                .map_err(thread_error)?,
         );
     }
 
     // tokio: signals and the admin endpoint.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(|source| DaemonError::Start {
+            what: "starting the admin endpoint's runtime",
+            source,
+        })?;
     rt.block_on(async {
         let admin = match admin {
             Some(listener) => {
-                let listener = Arc::new(tokio::net::TcpListener::from_std(listener)?);
+                let listener = Arc::new(tokio::net::TcpListener::from_std(listener).map_err(
+                    |source| DaemonError::Start {
+                        what: "starting the admin endpoint",
+                        source,
+                    },
+                )?);
                 if let Ok(addr) = listener.local_addr() {
                     tracing::info!("admin endpoint on http://{addr}/metrics");
                 }
@@ -400,9 +553,16 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 .map(|l| tokio::spawn(admin::serve(l, metrics.clone())))
         };
         let mut admin_task = spawn_admin();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let signal = |kind| {
+            tokio::signal::unix::signal(kind).map_err(|source| DaemonError::Start {
+                what: "handling signals",
+                source,
+            })
+        };
+        use tokio::signal::unix::SignalKind;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let mut check = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
@@ -436,7 +596,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode> {
                 }
             }
         }
-        anyhow::Ok(())
+        Ok::<(), DaemonError>(())
     })?;
     tracing::info!("stopping: finishing in-flight batches and flushing sinks");
     stop.store(true, Ordering::Relaxed);
@@ -505,7 +665,7 @@ fn schedule_feeds(
     reload_now: &AtomicBool,
     metrics: &Metrics,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), DataFileError> {
     while !stop.load(Ordering::Relaxed) {
         sleep_unless(stop, interval);
         // Wait for an update running in another process, but stay stoppable.
@@ -531,8 +691,9 @@ fn schedule_feeds(
                 reload_now.store(true, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::warn!("scheduled feed update: {e:#}");
-                metrics.health.degrade("feeds", &format!("{e:#}"));
+                let e = one_line(&e);
+                tracing::warn!("scheduled feed update: {e}");
+                metrics.health.degrade("feeds", &e);
             }
         }
     }
@@ -644,23 +805,23 @@ fn spool_all(
                     );
                     break;
                 }
-                Ok(Appended::Full(pending)) => anyhow::anyhow!(
+                Ok(Appended::Full(pending)) => format!(
                     "spool full ({pending} bytes undelivered, spool_max_bytes = {})",
                     slot.spool.max_bytes()
                 ),
-                Err(e) => e,
+                Err(e) => one_line(&e),
             };
             metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-            metrics.health.degrade(&component, &format!("{e:#}"));
+            metrics.health.degrade(&component, &e);
             if stop.load(Ordering::Relaxed) {
                 after_stop += 1;
                 if after_stop > 3 {
-                    return Err(format!("sink {}: {e:#}", slot.name));
+                    return Err(format!("sink {}: {e}", slot.name));
                 }
             }
             attempt += 1;
             let wait = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
-            tracing::warn!("sink {}: {e:#} (retry {attempt} in {wait:?})", slot.name);
+            tracing::warn!("sink {}: {e} (retry {attempt} in {wait:?})", slot.name);
             std::thread::sleep(wait);
         }
         let pending = slot.spool.pending_bytes();
@@ -679,36 +840,33 @@ fn dispatch(
     suppressor: &mut Option<Suppressor>,
     metrics: &Metrics,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), Infallible> {
     let mut emit = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(job) => {
                 let lines = match suppressor.as_mut() {
-                    None => job.lines,
+                    None => job.alerts.into_lines(),
                     Some(sup) => {
                         let now = Instant::now();
-                        let mut out = Vec::with_capacity(job.lines.len());
+                        let AlertBatch {
+                            mut lines, typed, ..
+                        } = job.alerts;
                         // Windows that are over are closed first, in order.
-                        for v in sup.expire(now) {
-                            crate::scan::write_json_line(&mut out, &v);
+                        for a in sup.expire(now) {
+                            let _ = a.write_line(&mut lines);
                         }
-                        for line in job.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                            let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-                                out.extend_from_slice(line);
-                                out.push(b'\n');
-                                continue;
-                            };
+                        for alert in typed {
                             emit.clear();
-                            sup.offer(v, now, &mut emit);
+                            sup.offer(alert, now, &mut emit);
                             if emit.is_empty() {
                                 metrics.suppressed.fetch_add(1, Ordering::Relaxed);
                             }
-                            for v in &emit {
-                                crate::scan::write_json_line(&mut out, v);
+                            for a in &emit {
+                                let _ = a.write_line(&mut lines);
                             }
                         }
-                        out
+                        lines
                     }
                 };
                 let n = lines.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -730,8 +888,8 @@ fn dispatch(
             let expired = sup.expire(Instant::now());
             if !expired.is_empty() {
                 let mut out = Vec::new();
-                for v in &expired {
-                    crate::scan::write_json_line(&mut out, v);
+                for a in &expired {
+                    let _ = a.write_line(&mut out);
                 }
                 match spool_all(slots, &out, metrics, stop) {
                     Ok(()) => {
@@ -748,8 +906,8 @@ fn dispatch(
     if let Some(sup) = suppressor.as_mut() {
         let mut out = Vec::new();
         let held = sup.drain();
-        for v in &held {
-            crate::scan::write_json_line(&mut out, v);
+        for a in &held {
+            let _ = a.write_line(&mut out);
         }
         match spool_all(slots, &out, metrics, stop) {
             Ok(()) => {
@@ -774,7 +932,7 @@ fn deliver_spool(
     wake: &Receiver<()>,
     metrics: &Metrics,
     closing: &AtomicBool,
-) -> Result<()> {
+) -> Result<(), SpoolError> {
     let name = sink.name();
     let component = format!("sink {name}");
     let mut backoff = Duration::from_millis(100);
@@ -789,8 +947,9 @@ fn deliver_spool(
             }
             let _ = wake.recv_timeout(Duration::from_millis(200));
             if let Err(e) = sink.tick() {
-                tracing::warn!("sink {name}: {e:#}");
-                metrics.health.degrade(&component, &format!("{e:#}"));
+                let e = one_line(&e);
+                tracing::warn!("sink {name}: {e}");
+                metrics.health.degrade(&component, &e);
             }
             continue;
         };
@@ -823,13 +982,14 @@ fn deliver_spool(
                 }
                 metrics.sink(&name, |c| c.failures += 1);
                 metrics.sink_errors.fetch_add(1, Ordering::Relaxed);
-                metrics.health.degrade(&component, &format!("{error:#}"));
+                let error = one_line(&error);
+                metrics.health.degrade(&component, &error);
                 // Stopping: three quick tries, then what is left waits for the next start.
                 let wait = if closing.load(Ordering::SeqCst) {
                     tries_closing += 1;
                     if tries_closing > 3 {
                         tracing::error!(
-                            "sink {name}: {error:#}; stopping with {} bytes spooled (delivered at the next start)",
+                            "sink {name}: {error}; stopping with {} bytes spooled (delivered at the next start)",
                             spool.pending_bytes()
                         );
                         return Ok(());
@@ -838,7 +998,7 @@ fn deliver_spool(
                 } else {
                     backoff
                 };
-                tracing::warn!("sink {name}: {error:#} (retry in {wait:?})");
+                tracing::warn!("sink {name}: {error} (retry in {wait:?})");
                 std::thread::sleep(wait);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -854,22 +1014,24 @@ struct SourceEnv {
     stop: Arc<AtomicBool>,
     sink: SyncSender<SinkJob>,
     index: usize,
+    /// Suppression is on: alerts go to the dispatcher typed.
+    typed: bool,
 }
 
 impl SourceEnv {
-    /// Hand alert lines to the sinks and wait until they are durable.
-    fn deliver(&self, lines: Vec<u8>) -> Result<()> {
+    /// Hand alerts to the sinks and wait until they are durable.
+    fn deliver(&self, alerts: AlertBatch) -> Result<(), SourceError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.sink
             .send(SinkJob {
-                lines,
+                alerts,
                 done: Some(tx),
             })
-            .map_err(|_| anyhow::anyhow!("the sink thread stopped"))?;
+            .map_err(|_| SourceError::SinkThread)?;
         match rx.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("the sink thread stopped"),
+            Ok(Err(e)) => Err(SourceError::Delivery(e)),
+            Err(_) => Err(SourceError::SinkThread),
         }
     }
 
@@ -885,7 +1047,7 @@ impl SourceEnv {
         let correlator = Correlator::new(&snapshot, HitFilter::default());
         let mut buffers = crate::packets::PacketScratch::default();
         let now = crate::scan::now_ns();
-        let mut out = Vec::new();
+        let mut out = AlertBatch::new(self.typed);
         let mut by_feed = std::collections::BTreeMap::new();
         for obs in pending.iter() {
             crate::packets::alerts_for_packet(
@@ -907,7 +1069,7 @@ impl SourceEnv {
         pending.clear();
         if !out.is_empty() {
             let _ = self.sink.send(SinkJob {
-                lines: out,
+                alerts: out,
                 done: None,
             });
         }
@@ -921,7 +1083,7 @@ impl SourceEnv {
         path: &str,
         bytes: &[u8],
         base: u64,
-    ) -> Vec<u8> {
+    ) -> AlertBatch {
         let snapshot = self.current.load_full();
         let correlator = Correlator::new(&snapshot, HitFilter::default());
         let job = LineJob {
@@ -932,6 +1094,7 @@ impl SourceEnv {
             correlator: Some(&correlator),
             ctx: &self.ctx,
             now_ns: crate::scan::now_ns(),
+            typed: self.typed,
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);
@@ -951,13 +1114,25 @@ impl SourceEnv {
     }
 }
 
-fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat> {
+/// The log format a source's `format` names (`auto` or none: detected from `head`).
+fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat, SourceError> {
     match spec {
         None | Some("auto") => Ok(detect_format(head).unwrap_or(LogFormat::Raw)),
         Some(f) => f
             .parse::<LogFormat>()
-            .map_err(|e| anyhow::anyhow!("format {f}: {e}")),
+            .map_err(|source| SourceError::Format {
+                spec: f.to_string(),
+                source,
+            }),
     }
+}
+
+/// The parser of `format` for a file whose first bytes are `head`.
+fn source_parser(format: LogFormat, head: &[u8]) -> Result<Box<dyn LineParser>, SourceError> {
+    parser_for(format, head, None).map_err(|source| SourceError::Parser {
+        format: format.as_str(),
+        source,
+    })
 }
 
 fn file_head(path: &Path) -> Vec<u8> {
@@ -977,9 +1152,11 @@ enum Prepared {
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
-fn live_options(src: &PcapSource) -> Result<LiveOptions> {
+fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     let Some(interface) = src.interface.as_deref() else {
-        bail!("kind = \"pcap\" needs interface = \"eth0\"");
+        return Err(SourceError::Config(
+            "kind = \"pcap\" needs interface = \"eth0\"",
+        ));
     };
     let mut cfg = LiveOptions::new(interface);
     cfg.bpf = src.bpf.clone().unwrap_or_default();
@@ -993,16 +1170,15 @@ fn prepare_source(
     data: &Path,
     index: usize,
     metrics: &Arc<Metrics>,
-) -> Result<Prepared> {
+) -> Result<Prepared, SourceError> {
     use ingest::tail::{ReadFrom, TailConfig};
-    if let Some(f) = src.format().filter(|f| *f != "auto") {
-        f.parse::<LogFormat>()
-            .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
-    }
+    log_format(src.format(), b"")?;
     Ok(match src {
         SourceConfig::File(src) => {
             if src.paths.is_empty() {
-                bail!("kind = \"file\" needs paths = [\"/var/log/...\"]");
+                return Err(SourceError::Config(
+                    "kind = \"file\" needs paths = [\"/var/log/...\"]",
+                ));
             }
             let mut cfg = TailConfig::new(
                 src.paths.clone(),
@@ -1011,11 +1187,14 @@ fn prepare_source(
             cfg.read_from = match src.read_from.as_deref() {
                 None | Some("beginning") => ReadFrom::Beginning,
                 Some("end") => ReadFrom::End,
-                Some(other) => bail!("read_from = {other:?}: use \"beginning\" or \"end\""),
+                Some(other) => return Err(SourceError::ReadFrom(other.to_string())),
             };
-            Prepared::File(Box::new(
-                Tailer::new(cfg).context("starting the file tailer")?,
-            ))
+            Prepared::File(Box::new(Tailer::new(cfg).map_err(|source| {
+                SourceError::Tail {
+                    what: "starting the file tailer",
+                    source,
+                }
+            })?))
         }
         SourceConfig::Stdin(_) => {
             let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
@@ -1027,21 +1206,28 @@ fn prepare_source(
                     let never = AtomicBool::new(false);
                     let _ = supervise("stdin-reader", &metrics, &never, || {
                         stdin_reader(&tx);
-                        Ok(())
+                        Ok::<(), Infallible>(())
                     });
-                })?;
+                })
+                .map_err(SourceError::Thread)?;
             Prepared::Stdin(rx, 0)
         }
         SourceConfig::Pcap(src) => {
             let opts = live_options(src)?;
-            let cap = LiveCapture::open(opts.clone())
-                .with_context(|| format!("opening interface {}", opts.iface))?;
+            let cap = LiveCapture::open(opts.clone()).map_err(|source| SourceError::Capture {
+                iface: opts.iface.clone(),
+                source,
+            })?;
             Prepared::Pcap(Some(Box::new(cap)), opts)
         }
     })
 }
 
-fn run_source(src: &SourceConfig, prepared: &mut Prepared, env: &SourceEnv) -> Result<()> {
+fn run_source(
+    src: &SourceConfig,
+    prepared: &mut Prepared,
+    env: &SourceEnv,
+) -> Result<(), SourceError> {
     match prepared {
         Prepared::File(tailer) => run_file_source(src, tailer, env),
         Prepared::Stdin(rx, offset) => run_stdin_source(src, rx, offset, env),
@@ -1053,7 +1239,12 @@ fn run_source(src: &SourceConfig, prepared: &mut Prepared, env: &SourceEnv) -> R
 const GROUP_BATCHES: usize = 8;
 const GROUP_BYTES: usize = 8 << 20;
 
-fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> Result<()> {
+fn run_file_source(
+    src: &SourceConfig,
+    tailer: &mut Tailer,
+    env: &SourceEnv,
+) -> Result<(), SourceError> {
+    let tail_error = |what| move |source| SourceError::Tail { what, source };
     let mut parsers: HashMap<Fingerprint, (Box<dyn LineParser>, bool)> = HashMap::new();
     let mut last_stats = Instant::now();
     let mut counted = (0u64, 0u64, 0u64);
@@ -1061,14 +1252,17 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
         let mut batches = Vec::new();
         if let Some(first) = tailer
             .next_batch(Duration::from_millis(250))
-            .context("tailing")?
+            .map_err(tail_error("tailing"))?
         {
             // Take what else is ready now (a backlog, the rest of a rotated file and its
             // successor): one sink write and one checkpoint write for the group.
             let mut bytes = first.bytes.len();
             batches.push(first);
             while batches.len() < GROUP_BATCHES && bytes < GROUP_BYTES {
-                match tailer.next_batch(Duration::ZERO).context("tailing")? {
+                match tailer
+                    .next_batch(Duration::ZERO)
+                    .map_err(tail_error("tailing"))?
+                {
                     Some(b) => {
                         bytes += b.bytes.len();
                         batches.push(b);
@@ -1078,7 +1272,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
             }
         }
         if !batches.is_empty() {
-            let mut alerts = Vec::new();
+            let mut alerts = AlertBatch::new(env.typed);
             for batch in &batches {
                 let (parser, raw) = match parsers.entry(batch.fingerprint) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -1090,12 +1284,12 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                             head
                         };
                         let format = log_format(src.format(), &head)?;
-                        let parser = parser_for(format, &head, None)?;
+                        let parser = source_parser(format, &head)?;
                         e.insert((parser, format == LogFormat::Raw))
                     }
                 };
                 let path = batch.path.to_string_lossy();
-                alerts.extend(env.match_batch(
+                alerts.append(env.match_batch(
                     parser.as_ref(),
                     *raw,
                     &path,
@@ -1108,7 +1302,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
             }
             env.deliver(alerts)?;
             let ids: Vec<BatchId> = batches.iter().map(|b| b.id).collect();
-            tailer.ack_many(&ids).context("checkpointing")?;
+            tailer.ack_many(&ids).map_err(tail_error("checkpointing"))?;
         }
         if !batches.is_empty() || last_stats.elapsed() >= Duration::from_millis(250) {
             last_stats = Instant::now();
@@ -1186,7 +1380,7 @@ fn run_stdin_source(
     rx: &Receiver<Vec<u8>>,
     offset: &mut u64,
     env: &SourceEnv,
-) -> Result<()> {
+) -> Result<(), SourceError> {
     let mut parser: Option<(Box<dyn LineParser>, bool)> = None;
     while !env.stop.load(Ordering::Relaxed) {
         let buf = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -1199,7 +1393,7 @@ fn run_stdin_source(
         };
         if parser.is_none() {
             let format = log_format(src.format(), &buf)?;
-            parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
+            parser = Some((source_parser(format, &buf)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &parser {
             let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
@@ -1217,7 +1411,7 @@ fn run_pcap_source(
     cap: Option<Box<LiveCapture>>,
     opts: &LiveOptions,
     env: &SourceEnv,
-) -> Result<()> {
+) -> Result<(), SourceError> {
     let iface = opts.iface.clone();
     let component = format!("source {} (pcap {iface})", env.index);
     let mut cap = cap.map(|c| *c);

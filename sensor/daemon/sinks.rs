@@ -7,12 +7,54 @@
 //! whole lines the sink reports as taken, so a failure never loses nor repeats an alert.
 
 use super::config::{HttpSinkConfig, SinkConfig};
-use anyhow::{bail, Context, Result};
+use super::spool::SpoolError;
+use crate::data_files::DataFileError;
 use std::fs::File;
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+/// What made a sink fail a write (retried) or refuse to start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkFailure {
+    /// An I/O error; `what` says on which file or endpoint.
+    #[error("{what}")]
+    Io {
+        /// What was being done (`writing /var/log/trawl/alerts.jsonl`).
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The jsonl file's partial last line could not be cut.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The jsonl file could not be opened to append (or is a symlink).
+    #[error(transparent)]
+    File(#[from] DataFileError),
+    /// The sink's table asks for something unusable (a scheme, a format, a missing token).
+    #[error("{0}")]
+    Config(String),
+    /// The HTTP endpoint failed, or answered what cannot count as delivered.
+    #[error("{0}")]
+    Http(String),
+}
+
+impl SinkFailure {
+    /// The OS error code behind an I/O failure.
+    fn os_error(&self) -> Option<i32> {
+        match self {
+            SinkFailure::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// `map_err` for an I/O error while doing `what`.
+fn io_failure(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkFailure {
+    let what = what.into();
+    move |source| SinkFailure::Io { what, source }
+}
 
 /// Why a sink did not take a whole batch.
 #[derive(Debug)]
@@ -23,7 +65,7 @@ pub enum SinkError {
         /// Bytes of the batch delivered before the failure.
         done: usize,
         /// What failed.
-        error: anyhow::Error,
+        error: SinkFailure,
     },
     /// The destination refused these lines for good (the rest of the batch was delivered):
     /// they go to the sink's dead-letter file instead of blocking what follows.
@@ -35,8 +77,8 @@ pub enum SinkError {
     },
 }
 
-impl From<anyhow::Error> for SinkError {
-    fn from(error: anyhow::Error) -> Self {
+impl From<SinkFailure> for SinkError {
+    fn from(error: SinkFailure) -> Self {
         SinkError::Retry { done: 0, error }
     }
 }
@@ -52,32 +94,35 @@ pub trait Sink: Send {
     /// Deliver JSON lines (each ending in `\n`); delivered (durable for files) when Ok.
     fn write(&mut self, lines: &[u8]) -> Result<(), SinkError>;
     /// Periodic work (time-based rotation).
-    fn tick(&mut self) -> Result<()> {
+    fn tick(&mut self) -> Result<(), SinkFailure> {
         Ok(())
     }
     /// Flush everything before shutdown.
-    fn close(&mut self) -> Result<()> {
+    fn close(&mut self) -> Result<(), SinkFailure> {
         Ok(())
     }
 }
 
 /// A duration option (`suppress`, `rotate`, `--suppress`): the same grammar as a feed's
-/// `refresh` ([`feeds::config::DurationSpec`]: `90s`, `15m`, `1h`, `7d`, `1w`, seconds).
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    s.parse::<feeds::config::DurationSpec>()
-        .map(|d| d.0)
-        .map_err(anyhow::Error::msg)
+/// `refresh` ([`feeds::config::DurationSpec`]: `90s`, `15m`, `1h`, `7d`, `1w`, seconds); the
+/// error says what is accepted.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<feeds::config::DurationSpec>().map(|d| d.0)
 }
 
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
 /// host down or not resolving) still starts: it fails its writes, which are retried.
-pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>> {
+pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
     Ok(match cfg {
         SinkConfig::Stdout(_) => Box::new(StdoutSink),
         SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
             c.path.clone(),
             c.max_bytes,
-            c.rotate.as_deref().map(parse_duration).transpose()?,
+            c.rotate
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| SinkFailure::Config(format!("rotate: {e}")))?,
         )?),
         SinkConfig::Syslog(c) => Box::new(SyslogSink::new(
             c.endpoint.as_deref().unwrap_or("unix:///dev/log"),
@@ -97,7 +142,7 @@ impl Sink for StdoutSink {
         let mut out = std::io::stdout().lock();
         out.write_all(lines)
             .and_then(|()| out.flush())
-            .context("writing to stdout")?;
+            .map_err(io_failure("writing to stdout"))?;
         Ok(())
     }
 }
@@ -115,9 +160,14 @@ pub struct JsonlSink {
 impl JsonlSink {
     /// Open (append) the file, creating its directory; a symlink in its place is refused, and
     /// an unfinished last line (a crash mid-write; not delivered, so it is written again) cut.
-    pub fn open(path: PathBuf, max_bytes: Option<u64>, max_age: Option<Duration>) -> Result<Self> {
+    pub fn open(
+        path: PathBuf,
+        max_bytes: Option<u64>,
+        max_age: Option<Duration>,
+    ) -> Result<Self, SinkFailure> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(io_failure(format!("creating {}", dir.display())))?;
         }
         let cut = super::spool::cut_partial_line(&path)?;
         if cut > 0 {
@@ -135,7 +185,7 @@ impl JsonlSink {
         })
     }
 
-    fn rotate(&mut self) -> Result<()> {
+    fn rotate(&mut self) -> Result<(), SinkFailure> {
         let stamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -151,15 +201,15 @@ impl JsonlSink {
         }
         self.file.sync_all().ok();
         std::fs::rename(&self.path, &target)
-            .with_context(|| format!("rotating {}", self.path.display()))?;
+            .map_err(io_failure(format!("rotating {}", self.path.display())))?;
         *self = JsonlSink::open(self.path.clone(), self.max_bytes, self.max_age)?;
         Ok(())
     }
 
-    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+    fn append(&mut self, bytes: &[u8]) -> Result<(), SinkFailure> {
         self.file
             .write_all(bytes)
-            .with_context(|| format!("writing {}", self.path.display()))?;
+            .map_err(io_failure(format!("writing {}", self.path.display())))?;
         self.size += bytes.len() as u64;
         Ok(())
     }
@@ -167,7 +217,12 @@ impl JsonlSink {
     /// Append `lines` and sync, rotating between lines. On failure `done` holds the bytes of
     /// `lines` already in rotated (synced) files and `base` the current file's length before
     /// the rest was appended: what to cut back to.
-    fn write_lines(&mut self, lines: &[u8], done: &mut usize, base: &mut u64) -> Result<()> {
+    fn write_lines(
+        &mut self,
+        lines: &[u8],
+        done: &mut usize,
+        base: &mut u64,
+    ) -> Result<(), SinkFailure> {
         match self.max_bytes {
             None => self.append(lines)?,
             Some(max) => {
@@ -186,7 +241,7 @@ impl JsonlSink {
                         if self.size > 0 {
                             self.file
                                 .sync_data()
-                                .with_context(|| format!("writing {}", self.path.display()))?;
+                                .map_err(io_failure(format!("writing {}", self.path.display())))?;
                             self.rotate()?;
                             *done = lines.len() - rest.len();
                             *base = 0;
@@ -206,7 +261,7 @@ impl JsonlSink {
         }
         self.file
             .sync_data()
-            .with_context(|| format!("writing {}", self.path.display()))
+            .map_err(io_failure(format!("writing {}", self.path.display())))
     }
 }
 
@@ -235,7 +290,7 @@ impl Sink for JsonlSink {
         }
         Ok(())
     }
-    fn tick(&mut self) -> Result<()> {
+    fn tick(&mut self) -> Result<(), SinkFailure> {
         if self
             .max_age
             .is_some_and(|a| self.size > 0 && self.opened.elapsed() >= a)
@@ -260,35 +315,32 @@ pub struct SyslogSink {
     hostname: String,
 }
 
-fn syslog_transport(endpoint: &str) -> Result<SyslogTransport> {
+/// The refusal of an endpoint that is not syslog's.
+fn bad_endpoint(endpoint: &str) -> SinkFailure {
+    SinkFailure::Config(format!(
+        "syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log"
+    ))
+}
+
+fn syslog_transport(endpoint: &str) -> Result<SyslogTransport, SinkFailure> {
+    let connecting = || io_failure(format!("connecting to {endpoint}"));
     Ok(if let Some(addr) = endpoint.strip_prefix("udp://") {
         let sock = UdpSocket::bind(if addr.starts_with('[') {
             "[::]:0"
         } else {
             "0.0.0.0:0"
-        })?;
+        })
+        .map_err(connecting())?;
         SyslogTransport::Udp(sock, addr.to_string())
     } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
-        SyslogTransport::Tcp(
-            TcpStream::connect(addr).with_context(|| format!("connecting to {endpoint}"))?,
-        )
+        SyslogTransport::Tcp(TcpStream::connect(addr).map_err(connecting())?)
     } else if let Some(path) = endpoint.strip_prefix("unix://") {
-        let sock = std::os::unix::net::UnixDatagram::unbound()?;
-        sock.connect(path)
-            .with_context(|| format!("connecting to {endpoint}"))?;
+        let sock = std::os::unix::net::UnixDatagram::unbound().map_err(connecting())?;
+        sock.connect(path).map_err(connecting())?;
         SyslogTransport::Unix(sock)
     } else {
-        bail!(
-            "syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log"
-        );
+        return Err(bad_endpoint(endpoint));
     })
-}
-
-/// The OS error code at the root of `e`, if it is an I/O error.
-fn os_error(e: &anyhow::Error) -> Option<i32> {
-    e.root_cause()
-        .downcast_ref::<std::io::Error>()
-        .and_then(std::io::Error::raw_os_error)
 }
 
 /// The host name for the HOSTNAME field: printable ASCII without spaces, at most 255 bytes
@@ -313,14 +365,12 @@ fn syslog_hostname() -> String {
 impl SyslogSink {
     /// A sink for `udp://host:port`, `tcp://host:port` or `unix:///path` (checked now,
     /// connected at the first write).
-    pub fn new(endpoint: &str) -> Result<Self> {
+    pub fn new(endpoint: &str) -> Result<Self, SinkFailure> {
         if !["udp://", "tcp://", "unix://"]
             .iter()
             .any(|p| endpoint.starts_with(p))
         {
-            bail!(
-                "syslog endpoint {endpoint:?}: use udp://host:port, tcp://host:port or unix:///dev/log"
-            );
+            return Err(bad_endpoint(endpoint));
         }
         Ok(SyslogSink {
             endpoint: endpoint.to_string(),
@@ -348,7 +398,7 @@ impl SyslogSink {
         )
     }
 
-    fn send(&mut self, msg: &str) -> Result<()> {
+    fn send(&mut self, msg: &str) -> Result<(), SinkFailure> {
         let transport = match &mut self.transport {
             Some(t) => t,
             None => self.transport.insert(syslog_transport(&self.endpoint)?),
@@ -360,7 +410,7 @@ impl SyslogSink {
             SyslogTransport::Tcp(stream) => write!(stream, "{} {}", msg.len(), msg),
             SyslogTransport::Unix(sock) => sock.send(msg.as_bytes()).map(drop),
         };
-        sent.with_context(|| format!("sending to {}", self.endpoint))
+        sent.map_err(io_failure(format!("sending to {}", self.endpoint)))
     }
 }
 
@@ -384,7 +434,7 @@ impl Sink for SyslogSink {
                     self.transport = None;
                     match self.send(&msg) {
                         Ok(()) => {}
-                        Err(e) if os_error(&e) == Some(libc::EMSGSIZE) => {
+                        Err(e) if e.os_error() == Some(libc::EMSGSIZE) => {
                             first_too_long.get_or_insert(done);
                             too_long.extend_from_slice(text);
                             too_long.push(b'\n');
@@ -451,16 +501,19 @@ fn epoch_seconds(alert: &serde_json::Value) -> Option<String> {
 
 impl HttpSink {
     /// A sink for `cfg.endpoint`.
-    pub fn new(cfg: &HttpSinkConfig) -> Result<Self> {
+    pub fn new(cfg: &HttpSinkConfig) -> Result<Self, SinkFailure> {
         let url = cfg.endpoint.clone();
         let format = cfg.format.clone().unwrap_or_else(|| "ndjson".into());
         if !["ndjson", "es-bulk", "splunk-hec"].contains(&format.as_str()) {
-            bail!("http sink format {format:?}: use ndjson, es-bulk or splunk-hec");
+            return Err(SinkFailure::Config(format!(
+                "http sink format {format:?}: use ndjson, es-bulk or splunk-hec"
+            )));
         }
         let auth = match &cfg.token_env {
             Some(var) => {
-                let token = std::env::var(var)
-                    .with_context(|| format!("http sink: environment variable {var} is not set"))?;
+                let token = std::env::var(var).map_err(|_| {
+                    SinkFailure::Config(format!("http sink: environment variable {var} is not set"))
+                })?;
                 let scheme = cfg.auth_scheme.clone().unwrap_or_else(|| {
                     if format == "splunk-hec" {
                         "Splunk".into()
@@ -550,15 +603,15 @@ impl HttpSink {
                     reason: format!("POST {} answered {code}: {}", self.url, detail.trim()),
                 });
             }
-            Err(e) => return Err(anyhow::anyhow!("POST {}: {e}", self.url).into()),
+            Err(e) => return Err(SinkFailure::Http(format!("POST {}: {e}", self.url)).into()),
         };
         if resp.status() >= 300 {
             let to = resp.header("location").unwrap_or("nowhere").to_string();
-            return Err(anyhow::anyhow!(
+            return Err(SinkFailure::Http(format!(
                 "POST {} answered {} (to {to}): redirects are not followed, set endpoint to the final URL",
                 self.url,
                 resp.status()
-            )
+            ))
             .into());
         }
         if self.format != "es-bulk" {
@@ -584,11 +637,10 @@ impl HttpSink {
             match status {
                 200..=299 | 409 => {}
                 429 | 500..=599 | 0 => {
-                    return Err(anyhow::anyhow!(
+                    return Err(SinkFailure::Http(format!(
                         "POST {}: bulk item {i} failed with {status}: {}",
-                        self.url,
-                        r["error"]
-                    )
+                        self.url, r["error"]
+                    ))
                     .into())
                 }
                 _ => {

@@ -3,13 +3,40 @@
 //! the input once every sink's spool took the alerts; the sink's own thread delivers from the
 //! position in order and moves it on, so a slow or failing sink never holds up another one.
 
-use crate::data_files::{open_append, refusing_symlink, replace};
-use anyhow::{Context, Result};
+use crate::data_files::{open_append, refusing_symlink, replace, DataFileError};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// A spool file that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// An I/O error on one of the spool's files.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done (`appending to`, `reading`, ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The position or dead-letter file.
+    #[error(transparent)]
+    File(#[from] DataFileError),
+}
+
+/// `map_err` for an I/O error while doing `action` on `path`.
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError {
+    let path = path.to_path_buf();
+    move |source| SpoolError::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// A sink's on-disk queue (shared by the dispatcher, which appends, and the sink's thread).
 pub struct Spool {
@@ -42,7 +69,7 @@ pub struct Batch {
 
 /// Cut an unfinished last line (a crash or a failed write in the middle of an append) from
 /// the file at `path`; returns the bytes cut. A missing file has none.
-pub fn cut_partial_line(path: &Path) -> Result<u64> {
+pub fn cut_partial_line(path: &Path) -> Result<u64, SpoolError> {
     let mut f = match OpenOptions::new()
         .read(true)
         .write(true)
@@ -51,19 +78,17 @@ pub fn cut_partial_line(path: &Path) -> Result<u64> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => {
-            return Err(refusing_symlink(path, e))
-                .with_context(|| format!("opening {}", path.display()))
-        }
+        Err(e) => return Err(io_error("opening", path)(refusing_symlink(path, e))),
     };
-    let len = f.metadata()?.len();
+    let len = f.metadata().map_err(io_error("reading", path))?.len();
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
         let chunk = &mut buf[..(end - start) as usize];
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(chunk)?;
+        f.seek(SeekFrom::Start(start))
+            .and_then(|_| f.read_exact(chunk))
+            .map_err(io_error("reading", path))?;
         if let Some(i) = memchr::memrchr(b'\n', chunk) {
             end = start + i as u64 + 1;
             break;
@@ -72,8 +97,8 @@ pub fn cut_partial_line(path: &Path) -> Result<u64> {
     }
     if end < len {
         f.set_len(end)
-            .with_context(|| format!("cutting a partial line from {}", path.display()))?;
-        f.sync_all()?;
+            .and_then(|()| f.sync_all())
+            .map_err(io_error("cutting a partial line from", path))?;
     }
     Ok(len - end)
 }
@@ -98,8 +123,8 @@ pub fn orphans(root: &Path, used: &[PathBuf]) -> Vec<(PathBuf, u64)> {
 
 impl Spool {
     /// Open (create) the spool in `dir`, holding at most `max_bytes` undelivered.
-    pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
+        std::fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
         let file = dir.join("spool.jsonl");
         let cut = cut_partial_line(&file)?;
         if cut > 0 {
@@ -136,7 +161,7 @@ impl Spool {
     /// cut back, so the spool never holds half a line nor, after a retry, a line twice.
     /// Refused when the undelivered part would exceed the bound (an empty spool takes any one
     /// append whole, so a batch bigger than the bound cannot wedge the sink).
-    pub fn append(&self, lines: &[u8]) -> Result<Appended> {
+    pub fn append(&self, lines: &[u8]) -> Result<Appended, SpoolError> {
         if lines.is_empty() {
             return Ok(Appended::Written);
         }
@@ -155,7 +180,7 @@ impl Spool {
                     self.file.display()
                 );
             }
-            return Err(e).with_context(|| format!("appending to {}", self.file.display()));
+            return Err(io_error("appending to", &self.file)(e));
         }
         Ok(Appended::Written)
     }
@@ -167,15 +192,21 @@ impl Spool {
 
     /// The next whole lines to deliver from the position: at most `max_lines` lines and about
     /// `max_bytes` bytes (one line more than that is not split). `None` when all is delivered.
-    pub fn next_batch(&self, max_lines: usize, max_bytes: usize) -> Result<Option<Batch>> {
+    pub fn next_batch(
+        &self,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Batch>, SpoolError> {
         let pos = super::metrics::lock(&self.pos);
         let file = match File::open(&self.file) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.file.display())),
+            Err(e) => return Err(io_error("reading", &self.file)(e)),
         };
         let mut reader = BufReader::new(file);
-        reader.seek(SeekFrom::Start(*pos))?;
+        reader
+            .seek(SeekFrom::Start(*pos))
+            .map_err(io_error("reading", &self.file))?;
         let mut batch = Batch {
             lines: Vec::new(),
             count: 0,
@@ -185,7 +216,7 @@ impl Spool {
             let before = batch.lines.len();
             let n = reader
                 .read_until(b'\n', &mut batch.lines)
-                .with_context(|| format!("reading {}", self.file.display()))?;
+                .map_err(io_error("reading", &self.file))?;
             if n == 0 || batch.lines.last() != Some(&b'\n') {
                 batch.lines.truncate(before);
                 break;
@@ -198,7 +229,7 @@ impl Spool {
     /// The first `bytes` of `batch` (whole lines) were delivered: move the position on. A
     /// spool delivered to its end starts over empty; one whose delivered head reaches half the
     /// bound is compacted, so the file stays within the bound too.
-    pub fn consume(&self, batch: &Batch, bytes: usize) -> Result<()> {
+    pub fn consume(&self, batch: &Batch, bytes: usize) -> Result<(), SpoolError> {
         let mut pos = super::metrics::lock(&self.pos);
         let new = batch.start + bytes as u64;
         let len = self.len();
@@ -221,18 +252,19 @@ impl Spool {
 
     /// Keep alert lines the destination refused for good in `rejected.jsonl` beside the
     /// spool (fsynced); returns its path.
-    pub fn reject(&self, lines: &[u8]) -> Result<&Path> {
+    pub fn reject(&self, lines: &[u8]) -> Result<&Path, SpoolError> {
         let mut f = open_append(&self.dead_letter)?;
         f.write_all(lines)
             .and_then(|()| f.sync_data())
-            .with_context(|| format!("appending to {}", self.dead_letter.display()))?;
+            .map_err(io_error("appending to", &self.dead_letter))?;
         Ok(&self.dead_letter)
     }
 
     /// Drop the delivered head (`pos` bytes) of a spool that never drains completely.
-    fn compact(&self, pos: u64) -> Result<()> {
-        let mut src = File::open(&self.file)?;
-        src.seek(SeekFrom::Start(pos))?;
+    fn compact(&self, pos: u64) -> Result<(), SpoolError> {
+        let failed = || io_error("compacting", &self.file);
+        let mut src = File::open(&self.file).map_err(failed())?;
+        src.seek(SeekFrom::Start(pos)).map_err(failed())?;
         let mut tmp = self.file.clone();
         tmp.as_mut_os_string().push(".tmp");
         {
@@ -242,14 +274,14 @@ impl Spool {
                 .truncate(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
-                .map_err(|e| refusing_symlink(&tmp, e))
-                .with_context(|| format!("compacting {}", self.file.display()))?;
-            std::io::copy(&mut src, &mut dst)?;
-            dst.sync_all()?;
+                .map_err(|e| failed()(refusing_symlink(&tmp, e)))?;
+            std::io::copy(&mut src, &mut dst)
+                .and_then(|_| dst.sync_all())
+                .map_err(failed())?;
         }
         // Position 0 first: a crash before the rename re-sends the head, never skips.
         replace(&self.pos_path, b"0")?;
-        std::fs::rename(&tmp, &self.file)?;
+        std::fs::rename(&tmp, &self.file).map_err(failed())?;
         Ok(())
     }
 }

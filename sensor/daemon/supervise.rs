@@ -3,7 +3,8 @@
 //! `/healthz` and restarted with backoff; no thread dies silently.
 
 use super::metrics::Metrics;
-use anyhow::Result;
+use crate::error_chain::one_line;
+use std::error::Error;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,15 +21,31 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// A worker that the daemon stopped while it was failing.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped<E: Error + 'static> {
+    /// Its last run failed with this error.
+    #[error(transparent)]
+    Failed(E),
+    /// Its last run panicked (or failed as the daemon began to stop).
+    #[error("worker {worker} {reason}")]
+    Ended {
+        /// The worker.
+        worker: String,
+        /// `panicked: <message>` or `failed: <error>`.
+        reason: String,
+    },
+}
+
 /// Run `body` until it returns `Ok` or the daemon stops; a panic or an error restarts it after
 /// a backoff (100 ms doubling to 30 s; back to 100 ms after a minute of good running).
-/// Returns the last error if the daemon stopped while the worker was failing.
-pub fn supervise(
+/// Returns the last failure if the daemon stopped while the worker was failing.
+pub fn supervise<E: Error + 'static>(
     worker: &str,
     metrics: &Metrics,
     stop: &AtomicBool,
-    mut body: impl FnMut() -> Result<()>,
-) -> Result<()> {
+    mut body: impl FnMut() -> Result<(), E>,
+) -> Result<(), Stopped<E>> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
@@ -40,9 +57,9 @@ pub fn supervise(
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => {
                 if stop.load(Ordering::Relaxed) {
-                    return Err(e);
+                    return Err(Stopped::Failed(e));
                 }
-                format!("failed: {e:#}")
+                format!("failed: {}", one_line(&e))
             }
             Err(payload) => {
                 Metrics::bump(&metrics.worker_panics, worker);
@@ -54,7 +71,10 @@ pub fn supervise(
         }
         if stop.load(Ordering::Relaxed) {
             tracing::error!("worker {worker} {reason}; the daemon is stopping");
-            anyhow::bail!("worker {worker} {reason}");
+            return Err(Stopped::Ended {
+                worker: worker.to_string(),
+                reason,
+            });
         }
         tracing::error!("worker {worker} {reason}; restarting in {backoff:?}");
         Metrics::bump(&metrics.worker_restarts, worker);
@@ -112,7 +132,7 @@ mod tests {
                 panic!("boom");
             }
             if runs == 2 {
-                anyhow::bail!("broken");
+                return Err(std::io::Error::other("broken"));
             }
             Ok(())
         });

@@ -1,7 +1,7 @@
 //! Repeat suppression (ARCHITECTURE.md §6): repeats of the same (indicator, source ip) inside a window
 //! are folded into one alert carrying `trawl.repeat_count`, never silently dropped.
 
-use serde_json::Value;
+use crate::alert::{Alert, AlertBatch, AlertOutput, SuppressKey};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -9,37 +9,30 @@ use std::time::{Duration, Instant};
 struct Entry {
     window_start: Instant,
     suppressed: u64,
-    last: Option<Value>,
+    last: Option<Alert>,
 }
 
 /// Folds repeated alerts.
-pub struct Suppressor {
+pub(crate) struct Suppressor {
     window: Duration,
-    entries: HashMap<(String, String), Entry>,
+    entries: HashMap<SuppressKey, Entry>,
     max_keys: usize,
 }
 
-/// Open windows tracked at most. Each may hold its last repeat (a few KiB as JSON), so this
-/// bounds the memory of suppression; beyond it alerts pass unfolded.
+/// Open windows tracked at most. Each may hold its last repeat (a few KiB), so this bounds
+/// the memory of suppression; beyond it alerts pass unfolded.
 const MAX_KEYS: usize = 50_000;
 
-fn key_of(alert: &Value) -> (String, String) {
-    let ind = alert["trawl"]["matched"]["indicator"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let src = alert["source"]["ip"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    (ind, src)
+fn with_count(mut alert: Alert, count: u64) -> Alert {
+    alert.set_repeat_count(count);
+    alert
 }
 
-fn with_count(mut alert: Value, count: u64) -> Value {
-    if let Some(t) = alert.get_mut("trawl").and_then(Value::as_object_mut) {
-        t.insert("repeat_count".into(), count.into());
-    }
-    alert
+/// Windows closing together come out in the order of their last repeat's event time (then
+/// key), not in the hash map's: the same input gives the same output.
+fn in_order(mut alerts: Vec<Alert>) -> Vec<Alert> {
+    alerts.sort_by(|a, b| (a.time_ns, &a.key).cmp(&(b.time_ns, &b.key)));
+    alerts
 }
 
 impl Suppressor {
@@ -57,9 +50,8 @@ impl Suppressor {
     /// before [`Suppressor::expire`] closed the old one — the old window's last repeat with its
     /// count, then the alert. Either way an alert with `trawl.repeat_count = N` stands for N
     /// hits (itself included) and one without it for one, so the counts always add up.
-    pub fn offer(&mut self, alert: Value, now: Instant, out: &mut Vec<Value>) {
-        let key = key_of(&alert);
-        match self.entries.get_mut(&key) {
+    pub fn offer(&mut self, alert: Alert, now: Instant, out: &mut Vec<Alert>) {
+        match self.entries.get_mut(&alert.key) {
             Some(e) if now.duration_since(e.window_start) < self.window => {
                 e.suppressed += 1;
                 e.last = Some(alert);
@@ -77,7 +69,7 @@ impl Suppressor {
                 // alerts pass unfolded) until windows close.
                 if self.entries.len() < self.max_keys {
                     self.entries.insert(
-                        key,
+                        alert.key.clone(),
                         Entry {
                             window_start: now,
                             suppressed: 0,
@@ -92,7 +84,7 @@ impl Suppressor {
 
     /// Windows that ended with folded repeats and no later alert: emit their last repeat with
     /// the count, so nothing is silently dropped. Idle entries are forgotten.
-    pub fn expire(&mut self, now: Instant) -> Vec<Value> {
+    pub fn expire(&mut self, now: Instant) -> Vec<Alert> {
         let mut out = Vec::new();
         let window = self.window;
         self.entries.retain(|_, e| {
@@ -104,28 +96,27 @@ impl Suppressor {
             }
             false
         });
-        out
+        in_order(out)
     }
 
     /// Everything still folded (shutdown).
-    pub fn drain(&mut self) -> Vec<Value> {
-        let out = self
-            .entries
-            .drain()
-            .filter_map(|(_, mut e)| e.last.take().map(|l| with_count(l, e.suppressed)))
-            .collect();
-        out
+    pub fn drain(&mut self) -> Vec<Alert> {
+        in_order(
+            self.entries
+                .drain()
+                .filter_map(|(_, mut e)| e.last.take().map(|l| with_count(l, e.suppressed)))
+                .collect(),
+        )
     }
 }
 
-/// A `Write` adaptor for `scan`/`replay --suppress`: alert lines pass through a
-/// [`Suppressor`] clocked by each alert's own `@timestamp` (event time, so an offline replay
+/// The alert output of `scan`/`replay`/`sniff --suppress`: alerts pass through a
+/// [`Suppressor`] clocked by each alert's own event time (`@timestamp`, so an offline replay
 /// folds exactly as the live sensor would have). Call [`SuppressWriter::finish`] at the end.
 pub struct SuppressWriter<W: Write> {
     inner: W,
     suppressor: Suppressor,
     epoch: Instant,
-    pending: Vec<u8>,
     /// Alerts folded into later ones.
     pub folded: u64,
 }
@@ -137,74 +128,61 @@ impl<W: Write> SuppressWriter<W> {
             inner,
             suppressor: Suppressor::new(window),
             epoch: Instant::now(),
-            pending: Vec::new(),
             folded: 0,
         }
     }
 
-    fn event_instant(&self, alert: &Value) -> Instant {
-        // Map event time onto the Instant scale: epoch + (t - 2000-01-01).
-        let ms = alert["@timestamp"]
-            .as_str()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64 - 946_684_800_000)
-            .unwrap_or(0)
+    /// Event time on the Instant scale: epoch + (t - 2000-01-01), at millisecond precision
+    /// (that of `@timestamp`); earlier times are the epoch.
+    fn event_instant(&self, time_ns: i64) -> Instant {
+        let ms = time_ns
+            .div_euclid(1_000_000)
+            .saturating_sub(946_684_800_000)
             .max(0);
         self.epoch + Duration::from_millis(ms as u64)
     }
 
-    fn line(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            self.inner.write_all(line)?;
-            return self.inner.write_all(b"\n");
-        };
-        let now = self.event_instant(&v);
+    fn alert(&mut self, alert: Alert) -> std::io::Result<()> {
+        let now = self.event_instant(alert.time_ns);
         for old in self.suppressor.expire(now) {
-            serde_json::to_writer(&mut self.inner, &old)?;
-            self.inner.write_all(b"\n")?;
+            old.write_line(&mut self.inner)?;
         }
         let mut emit = Vec::new();
-        self.suppressor.offer(v, now, &mut emit);
+        self.suppressor.offer(alert, now, &mut emit);
         if emit.is_empty() {
             self.folded += 1;
         }
-        for v in emit {
-            serde_json::to_writer(&mut self.inner, &v)?;
-            self.inner.write_all(b"\n")?;
+        for a in &emit {
+            a.write_line(&mut self.inner)?;
         }
         Ok(())
     }
 
-    /// Write what is still folded (with its count) and flush.
+    /// Write what is still folded (with its count) and flush; returns how many alerts were
+    /// folded.
     pub fn finish(mut self) -> std::io::Result<u64> {
-        if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
-            self.line(&rest)?;
-        }
-        for v in self.suppressor.drain() {
-            serde_json::to_writer(&mut self.inner, &v)?;
-            self.inner.write_all(b"\n")?;
+        for a in self.suppressor.drain() {
+            a.write_line(&mut self.inner)?;
         }
         self.inner.flush()?;
         Ok(self.folded)
     }
 }
 
-impl<W: Write> Write for SuppressWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        while let Some(i) = memchr::memchr(b'\n', &self.pending) {
-            let line: Vec<u8> = self.pending.drain(..=i).collect();
-            let line = &line[..line.len() - 1];
-            if !line.is_empty() {
-                self.line(line)?;
-            }
-        }
-        Ok(buf.len())
+impl<W: Write> AlertOutput for SuppressWriter<W> {
+    fn wants_typed(&self) -> bool {
+        true
     }
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Lines (observations, or alerts rendered by a producer that did not ask
+    /// [`AlertOutput::wants_typed`]) pass as they are; typed alerts are folded.
+    fn write_batch(&mut self, batch: AlertBatch) -> std::io::Result<()> {
+        self.inner.write_all(&batch.lines)?;
+        for a in batch.typed {
+            self.alert(a)?;
+        }
+        Ok(())
+    }
+    fn flush_alerts(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
 }
@@ -212,10 +190,28 @@ impl<W: Write> Write for SuppressWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn alert(n: u64) -> Value {
-        json!({"source":{"ip":"10.0.0.1"},"trawl":{"matched":{"indicator":"evil.example"}},"n":n})
+    /// An alert on `evil.example` from `ip` at `time_ns`, numbered `n` in its document.
+    fn alert_from(ip: &str, time_ns: i64, n: u64) -> Alert {
+        let doc =
+            json!({"source":{"ip":ip},"trawl":{"matched":{"indicator":"evil.example"}},"n":n});
+        let Value::Object(doc) = doc else {
+            unreachable!("an object literal")
+        };
+        let key = SuppressKey {
+            indicator: "evil.example".into(),
+            source_ip: Some(ip.parse().unwrap()),
+        };
+        Alert::from_parts(key, time_ns, doc)
+    }
+
+    fn alert(n: u64) -> Alert {
+        alert_from("10.0.0.1", 0, n)
+    }
+
+    fn doc(a: &Alert) -> Value {
+        Value::Object(a.doc().clone())
     }
 
     #[test]
@@ -232,6 +228,7 @@ mod tests {
         // the hits it stands for, comes out before the new alert (none is lost or merged).
         s.offer(alert(4), t0 + Duration::from_secs(61), &mut out);
         assert_eq!(out.len(), 3);
+        let out: Vec<Value> = out.iter().map(doc).collect();
         assert_eq!(out[1]["n"], 3);
         assert_eq!(out[1]["trawl"]["repeat_count"], 2);
         assert_eq!(out[2]["n"], 4);
@@ -247,10 +244,12 @@ mod tests {
     fn writer_folds_by_event_time() {
         let mut out = Vec::new();
         let mut w = SuppressWriter::new(&mut out, Duration::from_secs(60));
-        for (n, t) in [(1, "00:00"), (2, "00:10"), (3, "00:20"), (4, "02:00")] {
-            let a = json!({"@timestamp": format!("2026-11-28T06:{t}.000Z"),
-                "source":{"ip":"10.0.0.1"},"trawl":{"matched":{"indicator":"evil.example"}},"n":n});
-            w.write_all(format!("{a}\n").as_bytes()).unwrap();
+        // 2026-11-28T06:00:00Z, then 10 s, 20 s and 2 min later.
+        let t0 = 1_795_845_600_000_000_000i64;
+        for (n, secs) in [(1, 0), (2, 10), (3, 20), (4, 120)] {
+            let mut batch = AlertBatch::new(w.wants_typed());
+            batch.push(alert_from("10.0.0.1", t0 + secs * 1_000_000_000, n));
+            w.write_batch(batch).unwrap();
         }
         assert_eq!(w.finish().unwrap(), 2);
         let lines: Vec<Value> = String::from_utf8(out)
@@ -269,14 +268,37 @@ mod tests {
     }
 
     #[test]
+    fn times_before_2000_share_the_epoch_and_fold_together() {
+        let mut out = Vec::new();
+        let mut w = SuppressWriter::new(&mut out, Duration::from_secs(60));
+        for (n, t) in [(1, -5_000_000_000i64), (2, 0), (3, 900_000_000_000_000_000)] {
+            let mut batch = AlertBatch::new(true);
+            batch.push(alert_from("10.0.0.1", t, n));
+            w.write_batch(batch).unwrap();
+        }
+        assert_eq!(w.finish().unwrap(), 2, "1999 and earlier are one instant");
+    }
+
+    #[test]
+    fn rendered_lines_pass_the_writer_unfolded() {
+        let mut out = Vec::new();
+        let mut w = SuppressWriter::new(&mut out, Duration::from_secs(60));
+        let mut batch = AlertBatch::new(false);
+        batch.push(alert(1));
+        batch.push(alert(2));
+        w.write_batch(batch).unwrap();
+        assert_eq!(w.finish().unwrap(), 0);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2);
+    }
+
+    #[test]
     fn past_the_key_bound_alerts_pass_unfolded() {
         let mut s = Suppressor::new(Duration::from_secs(60));
         s.max_keys = 2;
         let t0 = Instant::now();
         let mut out = Vec::new();
         for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.3"] {
-            let a = json!({"source":{"ip":ip},"trawl":{"matched":{"indicator":"evil.example"}}});
-            s.offer(a, t0, &mut out);
+            s.offer(alert_from(ip, 0, 0), t0, &mut out);
         }
         assert_eq!(
             out.len(),
@@ -284,6 +306,44 @@ mod tests {
             "the untracked key is not folded, nothing is lost"
         );
         assert_eq!(s.entries.len(), 2);
+    }
+
+    #[test]
+    fn windows_closing_together_come_out_in_event_time_order() {
+        let t0 = Instant::now();
+        let ips = ["10.0.0.9", "10.0.0.1", "10.0.0.5", "10.0.0.3", "10.0.0.7"];
+        for rotate in 0..ips.len() {
+            let mut s = Suppressor::new(Duration::from_secs(10));
+            let mut out = Vec::new();
+            // Each address: a first alert, then a repeat whose event time orders them.
+            for (i, ip) in ips.iter().cycle().skip(rotate).take(ips.len()).enumerate() {
+                s.offer(alert_from(ip, 0, 0), t0, &mut out);
+                let at = 1_000 - i64::try_from(i).unwrap();
+                s.offer(alert_from(ip, at, 1), t0, &mut out);
+            }
+            let times: Vec<i64> = s
+                .expire(t0 + Duration::from_secs(11))
+                .iter()
+                .map(|a| a.time_ns)
+                .collect();
+            let mut sorted = times.clone();
+            sorted.sort_unstable();
+            assert_eq!(times.len(), ips.len());
+            assert_eq!(times, sorted, "offered from {rotate}");
+        }
+        // Shutdown drains in the same order.
+        let mut s = Suppressor::new(Duration::from_secs(10));
+        let mut out = Vec::new();
+        for (i, ip) in ips.iter().enumerate() {
+            s.offer(alert_from(ip, 0, 0), t0, &mut out);
+            s.offer(
+                alert_from(ip, 50 - i64::try_from(i).unwrap(), 1),
+                t0,
+                &mut out,
+            );
+        }
+        let drained: Vec<i64> = s.drain().iter().map(|a| a.time_ns).collect();
+        assert_eq!(drained, [46, 47, 48, 49, 50]);
     }
 
     #[test]
@@ -295,8 +355,8 @@ mod tests {
         s.offer(alert(2), t0 + Duration::from_secs(1), &mut out);
         let out = s.expire(t0 + Duration::from_secs(11));
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0]["trawl"]["repeat_count"], 1);
-        assert_eq!(out[0]["n"], 2);
+        assert_eq!(doc(&out[0])["trawl"]["repeat_count"], 1);
+        assert_eq!(doc(&out[0])["n"], 2);
         assert!(s.expire(t0 + Duration::from_secs(30)).is_empty());
     }
 }
