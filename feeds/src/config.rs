@@ -591,44 +591,86 @@ impl Config {
     }
 }
 
-/// The name in `candidates` closest to `name`, when close enough to be a likely typo.
+/// The name in `candidates` closest to `name`, when close enough to be a likely typo: the
+/// smallest edit distance within a third of the length, else a shared stem (Jaro-Winkler
+/// 0.8 or more, so `batch_size` finds `batch`).
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let by_edits = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), *c))
         .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    by_edits.or_else(|| {
+        candidates
+            .iter()
+            .map(|c| (strsim::jaro_winkler(name, c), *c))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, c)| c)
+    })
 }
 
-/// One line for a TOML error: where it is, and for an unknown key or table its nearest
-/// valid name ("unknown key `confidnce` at line 12, did you mean `confidence`?").
-fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    let before = e
+/// One line for an error deserialising the TOML text `text`: where it is, and for an
+/// unknown key, table or value (a `kind`) its nearest valid name ("unknown key `confidnce`
+/// at line 12, did you mean `confidence`?"). Every reader of `trawl.toml` renders its
+/// errors with this, the feeds config and the daemon's `[[source]]`/`[[sink]]` tables alike.
+pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let span = e
         .span()
-        .and_then(|s| text.get(..s.start))
-        .unwrap_or_default();
-    let line = before.matches('\n').count() + 1;
+        .map(|s| s.start.min(text.len())..s.end.min(text.len()));
+    // 1-based line of a byte offset (bytes: an offset inside a character cannot panic).
+    let line_of = |at: usize| memchr::memchr_iter(b'\n', &text.as_bytes()[..at]).count() + 1;
     let msg = e.message().trim();
-    let Some(rest) = msg.strip_prefix("unknown field `") else {
-        return format!("{msg} at line {line}");
+    let unknown = msg
+        .strip_prefix("unknown field `")
+        .map(|rest| ("key", rest))
+        .or_else(|| {
+            msg.strip_prefix("unknown variant `")
+                .map(|rest| ("value", rest))
+        });
+    let Some((mut what, rest)) = unknown else {
+        return match span {
+            Some(s) => format!("{msg} at line {}", line_of(s.start)),
+            None => msg.to_string(),
+        };
     };
     let Some((name, expected)) = rest.split_once('`') else {
-        return format!("{msg} at line {line}");
+        return msg.to_string();
     };
     // serde lists the valid names in backquotes: "expected one of `a`, `b`".
     let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-    let what = if text[line_start..].trim_start().starts_with('[') {
-        "table"
-    } else {
-        "key"
-    };
+    let mut line = span.as_ref().map(|s| line_of(s.start));
+    if let (Some(s), "key") = (&span, what) {
+        let first = line_of(s.start);
+        let line_start = text
+            .get(..s.start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |p| p + 1);
+        let at_header = text
+            .get(line_start..)
+            .is_some_and(|t| t.trim_start().starts_with('['));
+        // A key of a table tagged by `kind` is reported with the whole table's span: point
+        // at the key's own line. Otherwise a span starting at `[` names an unknown table.
+        match text.get(s.clone()).and_then(|t| {
+            t.lines().position(|l| {
+                l.trim_start()
+                    .strip_prefix(name)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+        }) {
+            Some(i) => line = Some(first + i),
+            None if at_header => what = "table",
+            None => {}
+        }
+    }
+    let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
     match nearest(name, valid.iter().copied()) {
-        Some(n) => format!("unknown {what} `{name}` at line {line}, did you mean `{n}`?"),
-        None if valid.is_empty() => format!("unknown {what} `{name}` at line {line}"),
+        Some(n) => format!("unknown {what} `{name}`{at}, did you mean `{n}`?"),
+        None if valid.is_empty() => format!("unknown {what} `{name}`{at}"),
         None => format!(
-            "unknown {what} `{name}` at line {line}; expected one of {}",
+            "unknown {what} `{name}`{at}; expected one of {}",
             valid.join(", ")
         ),
     }

@@ -515,8 +515,8 @@ fn source_and_sink_tables_refuse_unknown_keys_and_take_paths_relative_to_the_con
     assert!(!out.status.success(), "started anyway: {err}");
     assert!(
         err.contains(&format!(
-            "trawl.toml: line {line}: unknown field `max_byte`"
-        )) && err.contains("did you mean `max_bytes`?"),
+            "trawl.toml: unknown key `max_byte` at line {line}, did you mean `max_bytes`?"
+        )),
         "{err}"
     );
 }
