@@ -1,15 +1,15 @@
 //! IP headers and the transport headers they carry, as functions from bytes to the next
 //! layer: IPv4 and IPv6 (with the IPv6 extension walk and fragment reassembly) to a
-//! [`Transport`] payload; the UDP and TCP headers; ICMP's type and code. What is malformed
-//! is counted in the [`DecodeStats`] given and yields nothing.
+//! [`Transport`] payload; the UDP, TCP and ICMP headers. What is malformed is counted in
+//! the [`DecodeStats`] given and yields nothing.
 
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::stats::DecodeStats;
 use super::tuple::Tuple;
 use etherparse::err::{ipv4, ipv6};
 use etherparse::{
-    Ipv4Header, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice, TcpHeader, TcpHeaderSlice,
-    UdpHeaderSlice,
+    Icmpv4Slice, Icmpv6Slice, Ipv4Header, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice, TcpHeader,
+    TcpHeaderSlice, UdpHeaderSlice,
 };
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -299,10 +299,23 @@ pub(super) fn tcp_segment<'d>(
     })
 }
 
-/// An ICMP or ICMPv6 message's type and code (its Community ID "ports"), if captured.
-pub(super) fn icmp_type_code(d: &[u8]) -> Option<(u8, u8)> {
-    match (d.first(), d.get(1)) {
+/// The type and code (its Community ID "ports") of an ICMP (`proto` 1) or ICMPv6 message,
+/// if captured. etherparse's slices read them from a whole 8-byte header; a message they
+/// refuse (cut under 8 bytes, or an ICMP timestamp of another length than 20) still names
+/// its type and code in its first two bytes, read as captured so that its flow keeps the
+/// same Community ID.
+pub(super) fn icmp_type_code(proto: u8, d: &[u8]) -> Option<(u8, u8)> {
+    let whole = if proto == 1 {
+        Icmpv4Slice::from_slice(d)
+            .ok()
+            .map(|m| (m.type_u8(), m.code_u8()))
+    } else {
+        Icmpv6Slice::from_slice(d)
+            .ok()
+            .map(|m| (m.type_u8(), m.code_u8()))
+    };
+    whole.or_else(|| match (d.first(), d.get(1)) {
         (Some(t), Some(c)) => Some((*t, *c)),
         _ => None,
-    }
+    })
 }

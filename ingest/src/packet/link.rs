@@ -4,7 +4,11 @@
 //! are `packet::ip`'s; `packet::decoder` follows one layer to the next.
 
 use super::capture::LinkType;
-use etherparse::{Ethernet2Header, Ethernet2HeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice};
+use etherparse::err::linux_sll;
+use etherparse::{
+    Ethernet2Header, Ethernet2HeaderSlice, LinuxSllHeader, LinuxSllHeaderSlice, SingleVlanHeader,
+    SingleVlanHeaderSlice,
+};
 
 #[inline]
 pub(super) fn be16(d: &[u8], p: usize) -> Option<u16> {
@@ -63,10 +67,8 @@ pub(super) fn link_layer(link: LinkType, d: &[u8]) -> Result<(L3, usize), &'stat
             }
             ppp_proto(d, p)
         }
-        LinkType::LINUX_SLL => {
-            let t = be16(d, 14).ok_or("link: truncated")?;
-            ethertype_l3(t, 16)
-        }
+        LinkType::LINUX_SLL => linux_sll(d),
+        // SLL2 is read by hand: etherparse 0.16 has no SLL2 header.
         LinkType::LINUX_SLL2 => {
             let t = be16(d, 0).ok_or("link: truncated")?;
             ethertype_l3(t, 20)
@@ -93,6 +95,22 @@ pub(super) fn link_layer(link: LinkType, d: &[u8]) -> Result<(L3, usize), &'stat
         }
         _ => Err("link: unsupported link type"),
     }
+}
+
+/// A Linux cooked (SLL) header, read by etherparse (kept out of [`link_layer`], which every
+/// packet goes through three times: its shard, its prefetch, its decoding).
+#[inline(never)]
+fn linux_sll(d: &[u8]) -> Result<(L3, usize), &'static str> {
+    let t = match LinuxSllHeaderSlice::from_slice(d) {
+        Ok(h) => u16::from(h.protocol_type()),
+        Err(linux_sll::HeaderSliceError::Len(_)) => return Err("link: truncated"),
+        // etherparse knows packet types 0-7 and the ARPHRD types Ethernet, netlink,
+        // IP-in-GRE, radiotap and FRAD only; a capture on Linux's "any" device also holds
+        // loopback (772), tun (0xfffe), PPP (512), ... interfaces, whose protocol field is
+        // an ethertype all the same.
+        Err(linux_sll::HeaderSliceError::Content(_)) => be16(d, 14).ok_or("link: truncated")?,
+    };
+    ethertype_l3(t, LinuxSllHeader::LEN)
 }
 
 fn ppp_proto(d: &[u8], mut p: usize) -> Result<(L3, usize), &'static str> {
