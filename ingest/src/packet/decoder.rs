@@ -7,7 +7,7 @@
 //! `packet::stats` hold what they share.
 
 use super::capture::LinkType;
-use super::flow::Flows;
+use super::flow::{Flows, Seen};
 use super::frag::Reassembler;
 use super::ip;
 use super::link::{self, be16, be32, ether_walk, link_layer, L3};
@@ -273,7 +273,7 @@ impl PacketDecoder {
             dport,
             proto: 17,
         };
-        let (key, dir, _) = self.flow(&t, None, out);
+        let Seen { key, dir, .. } = self.flow(&t, None, out);
         // Tunnels carried in UDP.
         if let Some((l3, off)) = link::udp_tunnel(sport, dport, payload) {
             self.tunnelled = true;
@@ -306,10 +306,13 @@ impl PacketDecoder {
         let Some(seg) = ip::tcp_segment(src, dst, d, &mut self.stats) else {
             return;
         };
-        let (key, dir, done) = self.flow(&seg.t, None, out);
-        if seg.payload.is_empty() || done {
+        let seen = self.flow(&seg.t, None, out);
+        // A direction whose stream is `Off` gives `stream::tcp_payload` nothing to do:
+        // skip its flow lookup (most segments of bulk transfers).
+        if seg.payload.is_empty() || seen.done || seen.direction_off {
             return;
         }
+        let (key, dir) = (seen.key, seen.dir);
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -322,15 +325,14 @@ impl PacketDecoder {
     }
 
     /// Find or create the flow of packet `t` (ICMP: its type and code); emit the `flow`
-    /// observation for a new direction. Returns the flow's key, the packet's direction and
-    /// whether the flow has nothing more to parse.
+    /// observation for a new direction. Returns where the packet stands in its flow.
     #[inline]
     fn flow(
         &mut self,
         t: &Tuple,
         icmp: Option<(u8, u8)>,
         out: &mut Vec<Observation<'static>>,
-    ) -> (FlowKey, u8, bool) {
+    ) -> Seen {
         let seen = self.flows.see(
             t,
             icmp,
@@ -342,7 +344,7 @@ impl PacketDecoder {
             o.community_id = Some(CommunityId::Flow(cid));
             out.push(o);
         }
-        (seen.key, seen.dir, seen.done)
+        seen
     }
 
     /// The flow of a packet without ports (ICMP: its type and code).

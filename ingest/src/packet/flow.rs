@@ -117,6 +117,9 @@ pub(super) struct Seen {
     pub(super) dir: u8,
     /// Nothing more to parse in the flow.
     pub(super) done: bool,
+    /// Nothing more to parse in the packet's direction of the flow: its stream [`Mode`] is
+    /// `Off` (what `packet::stream` would do with a segment of it is nothing).
+    pub(super) direction_off: bool,
     /// The direction is new (and flow observations are wanted): the Community ID tuple of
     /// its `flow` observation.
     pub(super) new_direction: Option<FlowTuple>,
@@ -174,16 +177,20 @@ impl<A> Flows<A> {
         let (key, dir) = FlowKey::of(t);
         let mut done = false;
         let mut cid = None;
+        let off = |f: &Flow<A>| f.modes[usize::from(dir & 1)] == Mode::Off;
+        let direction_off;
         if let Some(f) = self.cur.get_mut(&key) {
             if f.see(dir) && emit {
                 cid = Some(f.cid(t, dir, icmp));
             }
             done = f.done();
+            direction_off = off(f);
         } else {
             let mut f = self.old.remove(&key).unwrap_or_else(|| Flow::new(dir));
             if f.see(dir) && emit {
                 cid = Some(f.cid(t, dir, icmp));
             }
+            direction_off = off(&f);
             if self.cur.len() >= max_flows / 2 {
                 self.evicted += self.old.len() as u64;
                 // The evicted generation's table is reused (cleared, capacity kept): no
@@ -197,6 +204,7 @@ impl<A> Flows<A> {
             key,
             dir,
             done,
+            direction_off,
             new_direction: cid,
         }
     }
