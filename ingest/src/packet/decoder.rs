@@ -1,129 +1,40 @@
-//! The per-worker packet decoder: [`PacketDecoder`], its bounds and counters. What it does
-//! is split by layer: link layers, tunnels and IP in `packet::link`, flow keys and the flow
-//! table's observations in `packet::flow`, TCP streams and the DNS / HTTP / TLS / QUIC
-//! dispatch in `packet::stream`.
+//! The per-worker packet decoder: [`PacketDecoder`] owns the state (flows, fragments,
+//! counters) and follows each packet layer by layer, the only module that does. Below it,
+//! each layer is functions from bytes (and the state they need) to the next layer:
+//! `packet::link` (link layers, tunnel framing), `packet::ip` (IP and transport headers,
+//! fragments), `packet::flow` (the flow table), `packet::stream` (TCP streams and the
+//! DNS / HTTP / TLS / QUIC dispatch); `packet::tuple`, `packet::limits` and
+//! `packet::stats` hold what they share.
 
 use super::capture::LinkType;
-use super::flow::{Flow, FlowKey, Tuple};
-use super::flowtable::FlowTable;
+use super::flow::{Flows, Seen};
 use super::frag::Reassembler;
-use super::link::{be16, ether_walk, link_layer, L3};
-use crate::observation::{Observation, Origin};
+use super::ip;
+use super::link::{self, be16, be32, ether_walk, link_layer, L3};
+use super::quic;
+use super::stream::{self, App, Emit};
+use super::tuple::{FlowKey, PacketMeta, Tuple};
+use crate::observation::{CommunityId, Observation, Origin};
 use etherparse::{Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use super::flow::flow_shard;
-
-/// Bounds on the decoder's per-worker state.
-#[derive(Debug, Clone, Serialize)]
-pub struct DecoderLimits {
-    /// Flows tracked at once (per worker); older flows are evicted in bulk (two generations).
-    pub max_flows: usize,
-    /// Fragment bytes held for reassembly (per worker).
-    pub max_frag_bytes: usize,
-    /// Datagrams being reassembled at once (per worker).
-    pub max_frag_datagrams: usize,
-    /// Give up on an incomplete datagram after this long (capture time), nanoseconds.
-    pub frag_timeout_ns: i64,
-    /// Bytes buffered per flow direction for a ClientHello / server Certificate / HTTP head /
-    /// QUIC CRYPTO data that spans segments or packets.
-    pub tls_buffer_per_flow: usize,
-    /// Bytes buffered per flow direction for DNS over TCP (a message is up to 64 KiB).
-    pub dns_tcp_buffer: usize,
-    /// Nested tunnels / encapsulations followed.
-    pub max_depth: u8,
-    /// Emit a `flow` observation for the first packet of each flow direction.
-    pub flow_observations: bool,
-}
-
-impl Default for DecoderLimits {
-    fn default() -> Self {
-        DecoderLimits {
-            max_flows: 262_144,
-            max_frag_bytes: 16 << 20,
-            max_frag_datagrams: 8192,
-            frag_timeout_ns: 30_000_000_000,
-            tls_buffer_per_flow: 32 * 1024,
-            dns_tcp_buffer: 65_537,
-            max_depth: 6,
-            flow_observations: true,
-        }
-    }
-}
-
-/// Counters of one decoder; [`DecodeStats::merge`] adds several workers up.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct DecodeStats {
-    /// Packets given to `decode`.
-    pub packets: u64,
-    /// Captured bytes given to `decode`.
-    pub bytes: u64,
-    /// Observations produced.
-    pub observations: u64,
-    /// Packets (or layers) not decoded, by reason.
-    pub dropped_by_reason: BTreeMap<&'static str, u64>,
-    /// Packets that carry no IP (ARP, LLDP, STP, ...), not an error.
-    pub non_ip: u64,
-    /// Packets decoded through at least one tunnel.
-    pub tunnelled: u64,
-    /// Flow table entries evicted to keep within `max_flows`.
-    pub flows_evicted: u64,
-    /// Flows currently tracked (gauge; summed over workers).
-    pub flows_active: u64,
-    /// Fragments received.
-    pub frag_fragments: u64,
-    /// Datagrams reassembled.
-    pub frag_reassembled: u64,
-    /// Datagrams abandoned on timeout.
-    pub frag_timeouts: u64,
-    /// Fragment bytes currently held (gauge).
-    pub frag_bytes_held: u64,
-    /// Observations by dataset.
-    pub observations_by_dataset: BTreeMap<&'static str, u64>,
-}
-
-impl DecodeStats {
-    /// Add another worker's counters to these.
-    pub fn merge(&mut self, o: &DecodeStats) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.observations += o.observations;
-        for (k, v) in &o.dropped_by_reason {
-            *self.dropped_by_reason.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.observations_by_dataset {
-            *self.observations_by_dataset.entry(k).or_default() += v;
-        }
-        self.non_ip += o.non_ip;
-        self.tunnelled += o.tunnelled;
-        self.flows_evicted += o.flows_evicted;
-        self.flows_active += o.flows_active;
-        self.frag_fragments += o.frag_fragments;
-        self.frag_reassembled += o.frag_reassembled;
-        self.frag_timeouts += o.frag_timeouts;
-        self.frag_bytes_held += o.frag_bytes_held;
-    }
-
-    pub(super) fn drop(&mut self, reason: &'static str) {
-        *self.dropped_by_reason.entry(reason).or_default() += 1;
-    }
-}
+pub use super::limits::DecoderLimits;
+pub use super::stats::DecodeStats;
 
 /// Per-worker decoder state: flows, fragments, TLS/TCP-DNS/HTTP buffers.
 pub struct PacketDecoder {
-    pub(super) limits: DecoderLimits,
-    pub(super) stats: DecodeStats,
-    pub(super) cur: FlowTable<FlowKey, Flow>,
-    pub(super) old: FlowTable<FlowKey, Flow>,
-    pub(super) frags: Reassembler,
-    pub(super) ts: i64,
-    pub(super) origin: Origin<'static>,
-    pub(super) tunnelled: bool,
+    limits: DecoderLimits,
+    stats: DecodeStats,
+    flows: Flows<App>,
+    frags: Reassembler,
+    /// Time and origin of the packet being decoded.
+    pkt: PacketMeta,
+    /// The packet being decoded went through a tunnel.
+    tunnelled: bool,
     /// Observations by dataset not yet added to `stats` (a few names, counted without the
     /// BTreeMap's string compares on every observation; folded in by [`PacketDecoder::stats`]).
-    pub(super) by_dataset: Vec<(&'static str, u64)>,
+    by_dataset: Vec<(&'static str, u64)>,
 }
 
 impl PacketDecoder {
@@ -137,11 +48,12 @@ impl PacketDecoder {
         PacketDecoder {
             limits,
             stats: DecodeStats::default(),
-            cur: FlowTable::default(),
-            old: FlowTable::default(),
+            flows: Flows::default(),
             frags,
-            ts: 0,
-            origin: Origin::None,
+            pkt: PacketMeta {
+                ts: 0,
+                origin: Origin::None,
+            },
             tunnelled: false,
             by_dataset: Vec::new(),
         }
@@ -155,7 +67,8 @@ impl PacketDecoder {
                 *n = 0;
             }
         }
-        self.stats.flows_active = (self.cur.len() + self.old.len()) as u64;
+        self.stats.flows_evicted = self.flows.evicted;
+        self.stats.flows_active = self.flows.len() as u64;
         self.stats.frag_reassembled = self.frags.reassembled;
         self.stats.frag_timeouts = self.frags.timeouts;
         self.stats.frag_bytes_held = self.frags.bytes_held() as u64;
@@ -218,7 +131,7 @@ impl PacketDecoder {
             dport,
             proto,
         };
-        self.cur.prefetch(&FlowKey::of(&t).0);
+        self.flows.prefetch(&FlowKey::of(&t).0);
     }
 
     /// Decode one captured packet; push every observation it yields (DNS message, HTTP
@@ -234,8 +147,8 @@ impl PacketDecoder {
     ) {
         self.stats.packets += 1;
         self.stats.bytes += data.len() as u64;
-        self.ts = ts_ns;
-        self.origin = origin;
+        self.pkt.ts = ts_ns;
+        self.pkt.origin = origin;
         self.tunnelled = false;
         let before = out.len();
         match link_layer(link, data) {
@@ -256,12 +169,209 @@ impl PacketDecoder {
             }
         }
     }
+
+    /// The layer-3 packet at `off` of `d` (`depth`: tunnels followed so far).
+    fn l3(&mut self, l3: L3, d: &[u8], off: usize, depth: u8, out: &mut Vec<Observation<'static>>) {
+        if depth > self.limits.max_depth {
+            self.stats.drop("tunnel: too deep");
+            return;
+        }
+        let (l3, off) = if l3 == L3::Ether {
+            match ether_walk(d, off, None) {
+                Ok(x) => x,
+                Err(r) => {
+                    self.stats.drop(r);
+                    return;
+                }
+            }
+        } else {
+            (l3, off)
+        };
+        let Some(ip) = d.get(off..) else {
+            self.stats.drop("link: truncated");
+            return;
+        };
+        // One `l4` call per IP version: the address family stays known to the compiler
+        // (a merged `IpAddr` cost ~70 instructions a packet in copies).
+        match l3 {
+            L3::Ipv4 => {
+                if let Some(t) = ip::ipv4(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
+                    self.l4(t.src, t.dst, t.proto, &t.payload, depth, out);
+                }
+            }
+            L3::Ipv6 => {
+                if let Some(t) = ip::ipv6(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
+                    self.l4(t.src, t.dst, t.proto, &t.payload, depth, out);
+                }
+            }
+            _ => self.stats.non_ip += 1,
+        }
+    }
+
+    /// The transport payload `d` of an IP packet: TCP, UDP, IP-in-IP, GRE, ICMP, or only
+    /// its flow.
+    fn l4(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        d: &[u8],
+        depth: u8,
+        out: &mut Vec<Observation<'static>>,
+    ) {
+        match proto {
+            6 => self.tcp(src, dst, d, out),
+            17 => self.udp(src, dst, d, depth, out),
+            4 | 41 => {
+                self.flow_only(src, dst, proto, None, out);
+                self.tunnelled = true;
+                let l3 = if proto == 4 { L3::Ipv4 } else { L3::Ipv6 };
+                self.l3(l3, d, 0, depth + 1, out);
+            }
+            47 => {
+                self.flow_only(src, dst, proto, None, out);
+                self.gre(d, depth, out);
+            }
+            1 | 58 => {
+                let icmp = ip::icmp_type_code(proto, d);
+                self.flow_only(src, dst, proto, icmp, out);
+            }
+            _ => self.flow_only(src, dst, proto, None, out),
+        }
+    }
+
+    fn gre(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
+        let (pt, p) = match link::gre_header(d) {
+            Ok(x) => x,
+            Err(r) => {
+                self.stats.drop(r);
+                return;
+            }
+        };
+        self.tunnelled = true;
+        match link::gre_payload(d, pt, p) {
+            Ok((l3, o)) => self.l3(l3, d, o, depth + 1, out),
+            Err(r) => self.stats.drop(r),
+        }
+    }
+
+    fn udp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        d: &[u8],
+        depth: u8,
+        out: &mut Vec<Observation<'static>>,
+    ) {
+        let Some((sport, dport, payload)) = ip::udp_datagram(d, &mut self.stats) else {
+            return;
+        };
+        let t = Tuple {
+            src,
+            dst,
+            sport,
+            dport,
+            proto: 17,
+        };
+        let Seen { key, dir, .. } = self.flow(&t, None, out);
+        // Tunnels carried in UDP.
+        if let Some((l3, off)) = link::udp_tunnel(sport, dport, payload) {
+            self.tunnelled = true;
+            self.l3(l3, payload, off, depth + 1, out);
+            return;
+        }
+        let mut emit = Emit {
+            pkt: &self.pkt,
+            stats: &mut self.stats,
+            out,
+        };
+        if sport == 53 || dport == 53 {
+            stream::dns_datagram(&t, payload, &mut emit);
+            return;
+        }
+        if payload.len() >= 7 && payload[0] & 0xc0 == 0xc0 {
+            let v = be32(payload, 1).unwrap_or(0);
+            if v == quic::V1 || v == quic::V2 {
+                if let Some(flow) = self.flows.get_mut(&key) {
+                    let max = self.limits.tls_buffer_per_flow;
+                    stream::quic_initial(&t, payload, flow, dir, max, &mut emit);
+                }
+            }
+        }
+    }
+
+    /// A TCP segment: header checks, the flow (and its `flow` observation), then the
+    /// stream direction's reassembly and parsing, and the observations of what it yields.
+    fn tcp(&mut self, src: IpAddr, dst: IpAddr, d: &[u8], out: &mut Vec<Observation<'static>>) {
+        let Some(seg) = ip::tcp_segment(src, dst, d, &mut self.stats) else {
+            return;
+        };
+        let seen = self.flow(&seg.t, None, out);
+        // A direction whose stream is `Off` gives `stream::tcp_payload` nothing to do:
+        // skip its flow lookup (most segments of bulk transfers).
+        if seg.payload.is_empty() || seen.done || seen.direction_off {
+            return;
+        }
+        let (key, dir) = (seen.key, seen.dir);
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let mut emit = Emit {
+            pkt: &self.pkt,
+            stats: &mut self.stats,
+            out,
+        };
+        stream::tcp_payload(&seg, flow, dir, &self.limits, &mut emit);
+    }
+
+    /// Find or create the flow of packet `t` (ICMP: its type and code); emit the `flow`
+    /// observation for a new direction. Returns where the packet stands in its flow.
+    #[inline]
+    fn flow(
+        &mut self,
+        t: &Tuple,
+        icmp: Option<(u8, u8)>,
+        out: &mut Vec<Observation<'static>>,
+    ) -> Seen {
+        let seen = self.flows.see(
+            t,
+            icmp,
+            self.limits.max_flows,
+            self.limits.flow_observations,
+        );
+        if let Some(cid) = seen.new_direction {
+            let mut o = self.pkt.obs(t, "flow", None);
+            o.community_id = Some(CommunityId::Flow(cid));
+            out.push(o);
+        }
+        seen
+    }
+
+    /// The flow of a packet without ports (ICMP: its type and code).
+    fn flow_only(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        icmp: Option<(u8, u8)>,
+        out: &mut Vec<Observation<'static>>,
+    ) {
+        let t = Tuple {
+            src,
+            dst,
+            sport: 0,
+            dport: 0,
+            proto,
+        };
+        self.flow(&t, icmp, out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::packet::community::community_id;
+    use crate::packet::flow::Flow;
 
     /// A raw IPv4 ICMP packet.
     fn icmp4(src: [u8; 4], dst: [u8; 4], typ: u8, code: u8) -> Vec<u8> {
@@ -282,6 +392,14 @@ mod tests {
             .filter(|o| o.dataset == "flow")
             .filter_map(|o| Some((o.source_ip?, o.community_id.as_ref()?.to_string())))
             .collect()
+    }
+
+    /// A flow-table slot (hash, key, flow) fills one 64-byte cache line (the table aligns
+    /// its slots to 64; one byte more would double them).
+    #[test]
+    fn flow_slot_is_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Flow<App>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<(u64, FlowKey, Flow<App>)>>(), 64);
     }
 
     /// The reasons the IP, TCP and UDP header checks (etherparse's slices) give for each kind
@@ -358,6 +476,46 @@ mod tests {
             );
             let dropped: Vec<_> = d.stats().dropped_by_reason.keys().copied().collect();
             assert_eq!(dropped, [reason], "{packet:02x?}");
+        }
+    }
+
+    /// An ICMP or ICMPv6 message shorter than its 8-byte header (or an ICMP timestamp
+    /// message of another length than 20 bytes) still has its flow, whose Community ID
+    /// takes the type and code the message has (none under two bytes).
+    #[test]
+    fn short_icmp_messages_keep_their_flow() {
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let (a6, b6) = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe; 16],
+        );
+        let cases = [
+            (1u8, vec![], None),
+            (1, vec![8], None),
+            (1, vec![8, 0], Some((8u16, 0u16))),
+            (1, vec![3, 1, 0, 0, 0, 0, 0], Some((3, 1))),
+            (1, vec![13, 0, 0, 0, 0, 0, 0, 0], Some((13, 0))),
+            (1, vec![14, 0, 0, 0, 0, 0, 0, 0, 0], Some((14, 0))),
+            (58, vec![128], None),
+            (58, vec![135, 0], Some((135, 0))),
+            (58, vec![1, 4, 0, 0, 0], Some((1, 4))),
+        ];
+        for (proto, icmp, tc) in cases {
+            let (packet, src, dst) = if proto == 1 {
+                let mut p = icmp4(a, b, 0, 0);
+                p.truncate(20);
+                p.extend_from_slice(&icmp);
+                p[3] = p.len() as u8;
+                (p, IpAddr::from(a), IpAddr::from(b))
+            } else {
+                let mut p = vec![0x60, 0, 0, 0, 0, icmp.len() as u8, 58, 64];
+                p.extend_from_slice(&a6);
+                p.extend_from_slice(&b6);
+                p.extend_from_slice(&icmp);
+                (p, IpAddr::from(a6), IpAddr::from(b6))
+            };
+            let want = community_id(src, dst, proto, tc);
+            assert_eq!(flow_cids(&[packet]), vec![(src, want)], "{proto} {icmp:?}");
         }
     }
 

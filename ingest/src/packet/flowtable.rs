@@ -56,6 +56,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         self.len
     }
 
+    #[inline]
     fn find(&self, h: u64, key: &K) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
@@ -79,6 +80,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
     }
 
     /// The value of `key`, mutable.
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.find(Self::hash(key), key)?;
         self.slots.get_mut(i)?.0.as_mut().map(|s| &mut s.2)
@@ -92,6 +94,7 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
     }
 
     /// Insert (or replace) `key`.
+    #[inline]
     pub(crate) fn insert(&mut self, key: K, value: V) {
         let h = Self::hash(&key);
         if let Some(i) = self.find(h, &key) {

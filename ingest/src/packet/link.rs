@@ -1,21 +1,14 @@
-//! Link layers and tunnels down to the transport: Ethernet II / VLAN / MPLS / PPPoE, raw IP,
-//! NULL / LOOP, PPP, Linux SLL / SLL2 and NFLOG framing; IPv4 and IPv6 headers (with the
-//! IPv6 extension walk and fragment reassembly); IP-in-IP, GRE (ERSPAN, PPTP), and the UDP
-//! tunnels VXLAN and Teredo. TCP payloads go on to [`super::stream`], UDP ones to its DNS
-//! and QUIC dispatch.
+//! Link layers and tunnel framing, as functions from bytes to where the next layer starts:
+//! Ethernet II / VLAN / MPLS / PPPoE, raw IP, NULL / LOOP, PPP, Linux SLL / SLL2 and NFLOG
+//! framing; the GRE header (ERSPAN, PPTP) and the UDP tunnels VXLAN and Teredo. IP headers
+//! are `packet::ip`'s; `packet::decoder` follows one layer to the next.
 
 use super::capture::LinkType;
-use super::decoder::PacketDecoder;
-use super::flow::Tuple;
-use super::frag::{FragKey, FragOutcome};
-use super::quic;
-use crate::observation::Observation;
-use etherparse::err::{ipv4, ipv6};
+use etherparse::err::linux_sll;
 use etherparse::{
-    Ethernet2Header, Ethernet2HeaderSlice, Ipv4Header, Ipv4HeaderSlice, Ipv6Header,
-    Ipv6HeaderSlice, SingleVlanHeader, SingleVlanHeaderSlice, UdpHeaderSlice,
+    Ethernet2Header, Ethernet2HeaderSlice, LinuxSllHeader, LinuxSllHeaderSlice, SingleVlanHeader,
+    SingleVlanHeaderSlice,
 };
-use std::net::IpAddr;
 
 #[inline]
 pub(super) fn be16(d: &[u8], p: usize) -> Option<u16> {
@@ -23,7 +16,7 @@ pub(super) fn be16(d: &[u8], p: usize) -> Option<u16> {
 }
 
 #[inline]
-fn be32(d: &[u8], p: usize) -> Option<u32> {
+pub(super) fn be32(d: &[u8], p: usize) -> Option<u32> {
     Some(u32::from_be_bytes([
         *d.get(p)?,
         *d.get(p + 1)?,
@@ -74,10 +67,8 @@ pub(super) fn link_layer(link: LinkType, d: &[u8]) -> Result<(L3, usize), &'stat
             }
             ppp_proto(d, p)
         }
-        LinkType::LINUX_SLL => {
-            let t = be16(d, 14).ok_or("link: truncated")?;
-            ethertype_l3(t, 16)
-        }
+        LinkType::LINUX_SLL => linux_sll(d),
+        // SLL2 is read by hand: etherparse 0.16 has no SLL2 header.
         LinkType::LINUX_SLL2 => {
             let t = be16(d, 0).ok_or("link: truncated")?;
             ethertype_l3(t, 20)
@@ -104,6 +95,22 @@ pub(super) fn link_layer(link: LinkType, d: &[u8]) -> Result<(L3, usize), &'stat
         }
         _ => Err("link: unsupported link type"),
     }
+}
+
+/// A Linux cooked (SLL) header, read by etherparse (kept out of [`link_layer`], which every
+/// packet goes through three times: its shard, its prefetch, its decoding).
+#[inline(never)]
+fn linux_sll(d: &[u8]) -> Result<(L3, usize), &'static str> {
+    let t = match LinuxSllHeaderSlice::from_slice(d) {
+        Ok(h) => u16::from(h.protocol_type()),
+        Err(linux_sll::HeaderSliceError::Len(_)) => return Err("link: truncated"),
+        // etherparse knows packet types 0-7 and the ARPHRD types Ethernet, netlink,
+        // IP-in-GRE, radiotap and FRAD only; a capture on Linux's "any" device also holds
+        // loopback (772), tun (0xfffe), PPP (512), ... interfaces, whose protocol field is
+        // an ethertype all the same.
+        Err(linux_sll::HeaderSliceError::Content(_)) => be16(d, 14).ok_or("link: truncated")?,
+    };
+    ethertype_l3(t, LinuxSllHeader::LEN)
 }
 
 fn ppp_proto(d: &[u8], mut p: usize) -> Result<(L3, usize), &'static str> {
@@ -199,382 +206,78 @@ pub(super) fn ether_walk(
     Err("eth: too many tags")
 }
 
-impl PacketDecoder {
-    pub(super) fn l3(
-        &mut self,
-        l3: L3,
-        d: &[u8],
-        off: usize,
-        depth: u8,
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        if depth > self.limits.max_depth {
-            self.stats.drop("tunnel: too deep");
-            return;
+/// The GRE header at the start of `d`: its protocol type and where its payload starts.
+pub(super) fn gre_header(d: &[u8]) -> Result<(u16, usize), &'static str> {
+    let (Some(fl), Some(pt)) = (be16(d, 0), be16(d, 2)) else {
+        return Err("gre: truncated");
+    };
+    let ver = fl & 7;
+    let mut p = 4;
+    if ver == 0 {
+        if fl & 0x4000 != 0 {
+            return Err("gre: source routing unsupported");
         }
-        let (l3, off) = if l3 == L3::Ether {
-            match ether_walk(d, off, None) {
-                Ok(x) => x,
-                Err(r) => {
-                    self.stats.drop(r);
-                    return;
-                }
-            }
-        } else {
-            (l3, off)
-        };
-        let Some(ip) = d.get(off..) else {
-            self.stats.drop("link: truncated");
-            return;
-        };
-        match l3 {
-            L3::Ipv4 => self.ipv4(ip, depth, out),
-            L3::Ipv6 => self.ipv6(ip, depth, out),
-            _ => self.stats.non_ip += 1,
-        }
-    }
-
-    fn ipv4(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
-        if d.len() < Ipv4Header::MIN_LEN {
-            self.stats.drop("ipv4: truncated header");
-            return;
-        }
-        let h = match Ipv4HeaderSlice::from_slice(d) {
-            Ok(h) => h,
-            Err(ipv4::HeaderSliceError::Content(ipv4::HeaderError::UnexpectedVersion {
-                ..
-            })) => {
-                self.stats.drop("ipv4: bad version");
-                return;
-            }
-            // The IHL is below 5 or runs past the captured bytes.
-            Err(_) => {
-                self.stats.drop("ipv4: bad length");
-                return;
-            }
-        };
-        let ihl = h.slice().len();
-        let total = usize::from(h.total_len());
-        if total < ihl {
-            self.stats.drop("ipv4: bad length");
-            return;
-        }
-        let end = if total > d.len() {
-            // snap length cut: decode what we have
-            self.stats.drop("ipv4: truncated (snaplen)");
-            d.len()
-        } else {
-            total
-        };
-        let src = IpAddr::V4(h.source_addr());
-        let dst = IpAddr::V4(h.destination_addr());
-        let proto = h.protocol().0;
-        let more = h.more_fragments();
-        let foff = usize::from(h.fragments_offset().value()) * 8;
-        let payload = &d[ihl..end];
-        if more || foff != 0 {
-            self.stats.frag_fragments += 1;
-            let key = FragKey {
-                src,
-                dst,
-                id: u32::from(h.identification()),
-                proto,
-            };
-            match self.frags.add(key, self.ts, foff, more, proto, payload) {
-                FragOutcome::Pending => {}
-                FragOutcome::Dropped(r) => self.stats.drop(r),
-                FragOutcome::Complete(p, buf) => self.l4(src, dst, p, &buf, depth, out),
-            }
-            return;
-        }
-        self.l4(src, dst, proto, payload, depth, out);
-    }
-
-    fn ipv6(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
-        let h = match Ipv6HeaderSlice::from_slice(d) {
-            Ok(h) => h,
-            Err(ipv6::HeaderSliceError::Len(_)) => {
-                self.stats.drop("ipv6: truncated header");
-                return;
-            }
-            Err(ipv6::HeaderSliceError::Content(_)) => {
-                self.stats.drop("ipv6: bad version");
-                return;
-            }
-        };
-        let plen = usize::from(h.payload_length());
-        let end = if 40 + plen > d.len() {
-            self.stats.drop("ipv6: truncated (snaplen)");
-            d.len()
-        } else if plen == 0 {
-            // jumbogram or bogus: use what was captured
-            d.len()
-        } else {
-            40 + plen
-        };
-        let src = IpAddr::V6(h.source_addr());
-        let dst = IpAddr::V6(h.destination_addr());
-        // Extension headers are walked here: etherparse stops at mobility, HIP and shim6
-        // headers, and fragments go to our own reassembly policy.
-        let mut nh = h.next_header().0;
-        let mut p = Ipv6Header::LEN;
-        for _ in 0..16 {
-            match nh {
-                0 | 43 | 60 | 135 | 139 | 140 => {
-                    let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
-                        self.stats.drop("ipv6: truncated extension");
-                        return;
-                    };
-                    nh = *n;
-                    p += (usize::from(*l) + 1) * 8;
-                }
-                51 => {
-                    let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
-                        self.stats.drop("ipv6: truncated extension");
-                        return;
-                    };
-                    nh = *n;
-                    p += (usize::from(*l) + 2) * 4;
-                }
-                44 => {
-                    let Some(fh) = d.get(p..p + 8) else {
-                        self.stats.drop("ipv6: truncated extension");
-                        return;
-                    };
-                    let next = fh[0];
-                    let fo = u16::from_be_bytes([fh[2], fh[3]]);
-                    let id = u32::from_be_bytes([fh[4], fh[5], fh[6], fh[7]]);
-                    let more = fo & 1 != 0;
-                    let foff = usize::from(fo >> 3) * 8;
-                    let Some(payload) = d.get(p + 8..end) else {
-                        self.stats.drop("ipv6: bad fragment length");
-                        return;
-                    };
-                    self.stats.frag_fragments += 1;
-                    if !more && foff == 0 {
-                        // atomic fragment
-                        self.l4(src, dst, next, payload, depth, out);
-                        return;
-                    }
-                    let key = FragKey {
-                        src,
-                        dst,
-                        id,
-                        proto: 0,
-                    };
-                    match self.frags.add(key, self.ts, foff, more, next, payload) {
-                        FragOutcome::Pending => {}
-                        FragOutcome::Dropped(r) => self.stats.drop(r),
-                        FragOutcome::Complete(n, buf) => {
-                            self.ipv6_upper(src, dst, n, &buf, depth, out)
-                        }
-                    }
-                    return;
-                }
-                59 => {
-                    // No next header (Teredo bubbles): the endpoints still count.
-                    self.flow_only(src, dst, 59, None, out);
-                    return;
-                }
-                _ => break,
+        for bit in [0x8000u16, 0x2000, 0x1000] {
+            if fl & bit != 0 {
+                p += 4;
             }
         }
-        let Some(payload) = d.get(p..end) else {
-            self.stats.drop("ipv6: extension past end");
-            return;
-        };
-        self.l4(src, dst, nh, payload, depth, out);
-    }
-
-    /// After IPv6 reassembly: the unfragmentable part is gone, but extension headers after
-    /// the fragment header (destination options) may remain.
-    fn ipv6_upper(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        mut nh: u8,
-        d: &[u8],
-        depth: u8,
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        let mut p = 0;
-        for _ in 0..8 {
-            match nh {
-                0 | 43 | 60 => {
-                    let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
-                        self.stats.drop("ipv6: truncated extension");
-                        return;
-                    };
-                    nh = *n;
-                    p += (usize::from(*l) + 1) * 8;
-                }
-                _ => break,
-            }
-        }
-        if let Some(payload) = d.get(p..) {
-            self.l4(src, dst, nh, payload, depth, out);
-        }
-    }
-
-    fn l4(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        proto: u8,
-        d: &[u8],
-        depth: u8,
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        match proto {
-            6 => self.tcp(src, dst, d, out),
-            17 => self.udp(src, dst, d, depth, out),
-            4 | 41 => {
-                self.flow_only(src, dst, proto, None, out);
-                self.tunnelled = true;
-                let l3 = if proto == 4 { L3::Ipv4 } else { L3::Ipv6 };
-                self.l3(l3, d, 0, depth + 1, out);
-            }
-            47 => {
-                self.flow_only(src, dst, proto, None, out);
-                self.gre(d, depth, out);
-            }
-            1 | 58 => {
-                let ports = match (d.first(), d.get(1)) {
-                    (Some(t), Some(c)) => Some((*t, *c)),
-                    _ => None,
-                };
-                self.flow_only(src, dst, proto, ports, out);
-            }
-            _ => self.flow_only(src, dst, proto, None, out),
-        }
-    }
-
-    fn gre(&mut self, d: &[u8], depth: u8, out: &mut Vec<Observation<'static>>) {
-        let (Some(fl), Some(pt)) = (be16(d, 0), be16(d, 2)) else {
-            self.stats.drop("gre: truncated");
-            return;
-        };
-        let ver = fl & 7;
-        let mut p = 4;
-        if ver == 0 {
-            if fl & 0x4000 != 0 {
-                self.stats.drop("gre: source routing unsupported");
-                return;
-            }
-            for bit in [0x8000u16, 0x2000, 0x1000] {
-                if fl & bit != 0 {
-                    p += 4;
-                }
-            }
-        } else if ver == 1 {
-            // Enhanced GRE (PPTP): key always present; sequence (S) and ack (A) optional.
+    } else if ver == 1 {
+        // Enhanced GRE (PPTP): key always present; sequence (S) and ack (A) optional.
+        p += 4;
+        if fl & 0x1000 != 0 {
             p += 4;
-            if fl & 0x1000 != 0 {
-                p += 4;
-            }
-            if fl & 0x0080 != 0 {
-                p += 4;
-            }
-        } else {
-            self.stats.drop("gre: unknown version");
-            return;
         }
-        if p > d.len() {
-            self.stats.drop("gre: truncated");
-            return;
+        if fl & 0x0080 != 0 {
+            p += 4;
         }
-        self.tunnelled = true;
-        match pt {
-            0x0800 => self.l3(L3::Ipv4, d, p, depth + 1, out),
-            0x86dd => self.l3(L3::Ipv6, d, p, depth + 1, out),
-            0x6558 => self.l3(L3::Ether, d, p, depth + 1, out),
-            0x8847 | 0x8848 | 0x8100 => match ether_walk(d, p, Some(pt)) {
-                Ok((l3, o)) => self.l3(l3, d, o, depth + 1, out),
-                Err(r) => self.stats.drop(r),
-            },
-            0x88be => {
-                // ERSPAN type II: 8-byte header, then the mirrored Ethernet frame.
-                self.l3(L3::Ether, d, p + 8, depth + 1, out)
-            }
-            0x22eb => {
-                // ERSPAN type III: 12-byte header (+8 platform-specific if O bit).
-                let o = d.get(p + 11).map_or(0, |b| if b & 1 != 0 { 8 } else { 0 });
-                self.l3(L3::Ether, d, p + 12 + o, depth + 1, out)
-            }
-            0x880b => {
-                let mut q = p;
-                if d.get(q..q + 2) == Some(&[0xff, 0x03]) {
-                    q += 2;
-                }
-                match ppp_proto(d, q) {
-                    Ok((l3, o)) => self.l3(l3, d, o, depth + 1, out),
-                    Err(r) => self.stats.drop(r),
-                }
-            }
-            _ => self.stats.drop("gre: unknown payload"),
-        }
+    } else {
+        return Err("gre: unknown version");
     }
+    if p > d.len() {
+        return Err("gre: truncated");
+    }
+    Ok((pt, p))
+}
 
-    fn udp(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        d: &[u8],
-        depth: u8,
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        // A header whose checksum is cut off is truncated too (found by the pkt_decode fuzz
-        // target).
-        let Ok(h) = UdpHeaderSlice::from_slice(d) else {
-            self.stats.drop("udp: truncated header");
-            return;
-        };
-        let (sport, dport) = (h.source_port(), h.destination_port());
-        let ulen = usize::from(h.length());
-        let payload = if ulen < 8 {
-            self.stats.drop("udp: bad length");
-            return;
-        } else if ulen > d.len() {
-            self.stats.drop("udp: truncated (snaplen)");
-            &d[8..]
-        } else {
-            &d[8..ulen]
-        };
-        let t = Tuple {
-            src,
-            dst,
-            sport,
-            dport,
-            proto: 17,
-        };
-        let (key, dir, _) = self.flow(&t, None, out);
-        // Tunnels carried in UDP.
-        if (dport == 4789 || dport == 8472) && payload.len() >= 8 && payload[0] & 0x08 != 0 {
-            self.tunnelled = true;
-            self.l3(L3::Ether, payload, 8, depth + 1, out);
-            return;
+/// What a GRE payload of protocol type `pt` at `p` is, and where it starts (an Ethernet
+/// frame is left for [`ether_walk`], after the tunnel depth check).
+pub(super) fn gre_payload(d: &[u8], pt: u16, p: usize) -> Result<(L3, usize), &'static str> {
+    match pt {
+        0x0800 => Ok((L3::Ipv4, p)),
+        0x86dd => Ok((L3::Ipv6, p)),
+        0x6558 => Ok((L3::Ether, p)),
+        0x8847 | 0x8848 | 0x8100 => ether_walk(d, p, Some(pt)),
+        // ERSPAN type II: 8-byte header, then the mirrored Ethernet frame.
+        0x88be => Ok((L3::Ether, p + 8)),
+        0x22eb => {
+            // ERSPAN type III: 12-byte header (+8 platform-specific if O bit).
+            let o = d.get(p + 11).map_or(0, |b| if b & 1 != 0 { 8 } else { 0 });
+            Ok((L3::Ether, p + 12 + o))
         }
-        // Teredo: on its port, or (like Zeek) on any port when the payload is an IPv6
-        // packet of exactly the datagram's length with a Teredo (2001::/32) endpoint.
-        if let Some(off) = teredo_offset(payload) {
-            let teredo_addr = |o: usize| payload.get(o..o + 4) == Some(&[0x20, 0x01, 0x00, 0x00]);
-            if sport == 3544 || dport == 3544 || teredo_addr(off + 8) || teredo_addr(off + 24) {
-                self.tunnelled = true;
-                self.l3(L3::Ipv6, payload, off, depth + 1, out);
-                return;
+        0x880b => {
+            let mut q = p;
+            if d.get(q..q + 2) == Some(&[0xff, 0x03]) {
+                q += 2;
             }
+            ppp_proto(d, q)
         }
-        if sport == 53 || dport == 53 {
-            self.dns_msg(&t, payload, out);
-            return;
-        }
-        if payload.len() >= 7 && payload[0] & 0xc0 == 0xc0 {
-            let v = be32(payload, 1).unwrap_or(0);
-            if v == quic::V1 || v == quic::V2 {
-                self.quic(&t, key, dir, payload, out);
-            }
-        }
+        _ => Err("gre: unknown payload"),
     }
+}
+
+/// The tunnel a UDP payload carries, if any, and where its inner packet starts: VXLAN on
+/// its ports; Teredo on its port, or (like Zeek) on any port when the payload is an IPv6
+/// packet of exactly the datagram's length with a Teredo (2001::/32) endpoint.
+#[inline]
+pub(super) fn udp_tunnel(sport: u16, dport: u16, payload: &[u8]) -> Option<(L3, usize)> {
+    if (dport == 4789 || dport == 8472) && payload.len() >= 8 && payload[0] & 0x08 != 0 {
+        return Some((L3::Ether, 8));
+    }
+    let off = teredo_offset(payload)?;
+    let teredo_addr = |o: usize| payload.get(o..o + 4) == Some(&[0x20, 0x01, 0x00, 0x00]);
+    (sport == 3544 || dport == 3544 || teredo_addr(off + 8) || teredo_addr(off + 24))
+        .then_some((L3::Ipv6, off))
 }
 
 /// Where the IPv6 packet starts in a Teredo payload (after origin indication and
@@ -598,4 +301,70 @@ fn teredo_offset(p: &[u8]) -> Option<usize> {
     }
     let plen = usize::from(u16::from_be_bytes([v[4], v[5]]));
     (o + 40 + plen == p.len()).then_some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Linux cooked (SLL) header: packet type, ARPHRD type, a 6-byte address, protocol.
+    fn sll(packet_type: u16, arphrd: u16, proto: u16) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&packet_type.to_be_bytes());
+        h.extend_from_slice(&arphrd.to_be_bytes());
+        h.extend_from_slice(&6u16.to_be_bytes());
+        h.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+        h.extend_from_slice(&proto.to_be_bytes());
+        h
+    }
+
+    /// An SLL2 header: protocol, reserved, interface index, ARPHRD type, packet type, a
+    /// 6-byte address.
+    fn sll2(proto: u16, arphrd: u16) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&proto.to_be_bytes());
+        h.extend_from_slice(&[0, 0, 0, 0, 0, 3]);
+        h.extend_from_slice(&arphrd.to_be_bytes());
+        h.extend_from_slice(&[0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+        h
+    }
+
+    /// A cooked header leads to what its protocol field names, after the header, whatever
+    /// its ARPHRD and packet types (a capture on Linux's "any" device has loopback and tun
+    /// interfaces too); a header cut before its protocol field is truncated.
+    #[test]
+    fn linux_cooked_headers_lead_to_their_protocol() {
+        let cases = [
+            (LinkType::LINUX_SLL, sll(0, 1, 0x0800), Ok((L3::Ipv4, 16))),
+            (LinkType::LINUX_SLL, sll(4, 1, 0x86dd), Ok((L3::Ipv6, 16))),
+            // ARPHRD_LOOPBACK, ARPHRD_NONE (tun), ARPHRD_PPP, ARPHRD_IPGRE
+            (LinkType::LINUX_SLL, sll(0, 772, 0x0800), Ok((L3::Ipv4, 16))),
+            (
+                LinkType::LINUX_SLL,
+                sll(4, 0xfffe, 0x86dd),
+                Ok((L3::Ipv6, 16)),
+            ),
+            (LinkType::LINUX_SLL, sll(0, 512, 0x0800), Ok((L3::Ipv4, 16))),
+            (LinkType::LINUX_SLL, sll(0, 778, 0x86dd), Ok((L3::Ipv6, 16))),
+            // A packet type past Linux's 0-7.
+            (LinkType::LINUX_SLL, sll(9, 1, 0x0800), Ok((L3::Ipv4, 16))),
+            (LinkType::LINUX_SLL, sll(0, 1, 0x8100), Ok((L3::Ether, 16))),
+            // ARP, and 802.2 LLC (one of Linux's non-Ethernet protocol numbers)
+            (LinkType::LINUX_SLL, sll(0, 1, 0x0806), Ok((L3::None, 16))),
+            (LinkType::LINUX_SLL, sll(0, 1, 0x0004), Ok((L3::None, 16))),
+            (
+                LinkType::LINUX_SLL,
+                sll(0, 1, 0x0800)[..15].to_vec(),
+                Err("link: truncated"),
+            ),
+            (LinkType::LINUX_SLL2, sll2(0x0800, 1), Ok((L3::Ipv4, 20))),
+            (LinkType::LINUX_SLL2, sll2(0x86dd, 772), Ok((L3::Ipv6, 20))),
+            (LinkType::LINUX_SLL2, sll2(0x88a8, 1), Ok((L3::Ether, 20))),
+            (LinkType::LINUX_SLL2, sll2(0x0806, 1), Ok((L3::None, 20))),
+            (LinkType::LINUX_SLL2, vec![8], Err("link: truncated")),
+        ];
+        for (link, h, want) in cases {
+            assert_eq!(link_layer(link, &h), want, "{link:?} {h:02x?}");
+        }
+    }
 }

@@ -21,12 +21,16 @@ mod flowtable;
 pub mod frag;
 pub mod fuzzing;
 pub mod http;
+mod ip;
+mod limits;
 mod link;
 pub mod live;
 pub mod quic;
 pub mod replay;
+mod stats;
 mod stream;
 pub mod tls;
+mod tuple;
 
 pub use capture::{
     read_capture, read_capture_from, read_pcap_windows, CaptureError, CaptureStats, LinkType,

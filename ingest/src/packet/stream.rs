@@ -1,45 +1,35 @@
 //! TCP streams and the application-layer dispatch: per-direction stream state (sequence
 //! tracking, buffers across segments), the stream's [`Mode`] decided on its first payload,
 //! DNS over TCP, HTTP request heads, TLS ClientHellos and server certificates; and for UDP,
-//! DNS messages and QUIC Initials (CRYPTO data gathered across packets).
+//! DNS messages and QUIC Initials (CRYPTO data gathered across packets). Each function takes
+//! the flow entry and the bounds it needs and reports into an [`Emit`].
 
-use super::decoder::PacketDecoder;
-use super::flow::{FlowKey, Tuple};
+use super::flow::{Flow, Mode};
+use super::ip::Segment;
+use super::limits::DecoderLimits;
 use super::link::be16;
+use super::stats::DecodeStats;
+use super::tuple::{PacketMeta, Tuple};
 use super::{dns, http, quic, tls};
 use crate::observation::{DnsAnswer, Observation};
-use etherparse::{TcpHeader, TcpHeaderSlice};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
-    Unknown,
-    TlsClient,
-    TlsServer,
-    Dns,
-    Http,
-    Off,
-}
-
-impl Mode {
-    /// What a stream direction carries, judged on its first payload.
-    #[inline]
-    fn of_first_payload(payload: &[u8], sport: u16, dport: u16) -> Mode {
-        let tls_handshake = |typ: u8| {
-            payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == typ
-        };
-        if tls_handshake(1) {
-            Mode::TlsClient
-        } else if tls_handshake(2) {
-            Mode::TlsServer
-        } else if sport == 53 || dport == 53 {
-            Mode::Dns
-        } else if http::looks_like_request(payload) {
-            Mode::Http
-        } else {
-            Mode::Off
-        }
+/// What a stream direction carries, judged on its first payload.
+#[inline]
+fn mode_of_first_payload(payload: &[u8], sport: u16, dport: u16) -> Mode {
+    let tls_handshake =
+        |typ: u8| payload.len() >= 6 && payload[0] == 22 && payload[1] == 3 && payload[5] == typ;
+    if tls_handshake(1) {
+        Mode::TlsClient
+    } else if tls_handshake(2) {
+        Mode::TlsServer
+    } else if sport == 53 || dport == 53 {
+        Mode::Dns
+    } else if http::looks_like_request(payload) {
+        Mode::Http
+    } else {
+        Mode::Off
     }
 }
 
@@ -109,363 +99,323 @@ pub(super) struct App {
     sni: Option<String>,
 }
 
-impl PacketDecoder {
-    pub(super) fn dns_msg(&mut self, t: &Tuple, msg: &[u8], out: &mut Vec<Observation<'static>>) {
-        match dns::parse(msg) {
-            Ok(m) => {
-                let o = self.dns_obs(t, m);
-                out.push(o);
-            }
-            Err(e) => self.stats.drop(e.reason()),
-        }
-    }
+/// Where the stream functions' results go: observations of the packet being decoded
+/// (`pkt`) into `out`, messages that do not parse counted in `stats`.
+pub(super) struct Emit<'a> {
+    pub(super) pkt: &'a PacketMeta,
+    pub(super) stats: &'a mut DecodeStats,
+    pub(super) out: &'a mut Vec<Observation<'static>>,
+}
 
-    pub(super) fn quic(
-        &mut self,
-        t: &Tuple,
-        key: FlowKey,
-        dir: u8,
-        d: &[u8],
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        let max = self.limits.tls_buffer_per_flow;
-        let Some(flow) = self.cur.get_mut(&key) else {
-            return;
-        };
-        if flow.done() || flow.initiator() != dir {
-            return;
+/// A DNS message in a UDP datagram of packet `t`.
+pub(super) fn dns_datagram(t: &Tuple, msg: &[u8], emit: &mut Emit) {
+    match dns::parse(msg) {
+        Ok(m) => {
+            let o = dns_obs(emit.pkt, t, m);
+            emit.out.push(o);
         }
-        let app = flow.app.get_or_insert_with(Box::default);
-        let mut st = app.quic.take().unwrap_or_default();
-        if st.done {
-            app.quic = Some(st);
-            return;
-        }
-        let mut start = 0;
-        let mut err: Option<&'static str> = None;
-        while start < d.len() {
-            let h = match quic::long_header(d, start) {
-                Ok(h) => h,
-                Err(e) => {
-                    if start == 0 {
-                        err = Some(e.reason());
-                    }
-                    break;
+        Err(err) => emit.stats.drop(err.reason()),
+    }
+}
+
+/// A QUIC long-header datagram `d` of packet `t`, direction `dir` of `flow`: the client's
+/// Initials are decrypted and their CRYPTO data gathered (up to `max` bytes) until the
+/// ClientHello is whole.
+pub(super) fn quic_initial(
+    t: &Tuple,
+    d: &[u8],
+    flow: &mut Flow<App>,
+    dir: u8,
+    max: usize,
+    emit: &mut Emit,
+) {
+    if flow.done() || flow.initiator() != dir {
+        return;
+    }
+    let app = flow.app.get_or_insert_with(Box::default);
+    let mut st = app.quic.take().unwrap_or_default();
+    if st.done {
+        app.quic = Some(st);
+        return;
+    }
+    let mut start = 0;
+    let mut err: Option<&'static str> = None;
+    while start < d.len() {
+        let h = match quic::long_header(d, start) {
+            Ok(h) => h,
+            Err(e) => {
+                if start == 0 {
+                    err = Some(e.reason());
                 }
-            };
-            if h.initial {
-                if st.orig_dcid.is_empty() {
-                    st.orig_dcid = h.dcid.to_vec();
-                    st.version = h.version;
-                }
-                let mut ok = false;
-                for dc in [st.orig_dcid.clone(), h.dcid.to_vec()] {
-                    let Some(keys) = quic::InitialKeys::client(h.version, &dc) else {
-                        continue;
-                    };
-                    let mut frames = Vec::new();
-                    match quic::decrypt_initial(d, start, &h, &keys, &mut frames) {
-                        Ok(()) => {
-                            for f in frames {
-                                st.bytes += f.1.len();
-                                st.crypto.push(f);
-                            }
-                            ok = true;
-                            break;
-                        }
-                        Err(e) => err = Some(e.reason()),
-                    }
-                    if dc == h.dcid {
-                        break;
-                    }
-                }
-                if ok {
-                    err = None;
-                }
-            }
-            if h.end <= start {
                 break;
             }
-            start = h.end;
+        };
+        if h.initial {
+            if st.orig_dcid.is_empty() {
+                st.orig_dcid = h.dcid.to_vec();
+                st.version = h.version;
+            }
+            let mut ok = false;
+            for dc in [st.orig_dcid.clone(), h.dcid.to_vec()] {
+                let Some(keys) = quic::InitialKeys::client(h.version, &dc) else {
+                    continue;
+                };
+                let mut frames = Vec::new();
+                match quic::decrypt_initial(d, start, &h, &keys, &mut frames) {
+                    Ok(()) => {
+                        for f in frames {
+                            st.bytes += f.1.len();
+                            st.crypto.push(f);
+                        }
+                        ok = true;
+                        break;
+                    }
+                    Err(e) => err = Some(e.reason()),
+                }
+                if dc == h.dcid {
+                    break;
+                }
+            }
+            if ok {
+                err = None;
+            }
         }
-        if let Some(r) = err {
-            self.stats.drop(r);
+        if h.end <= start {
+            break;
         }
-        if st.bytes > max {
-            self.stats.drop("quic: crypto buffer overflow");
+        start = h.end;
+    }
+    if let Some(r) = err {
+        emit.stats.drop(r);
+    }
+    if st.bytes > max {
+        emit.stats.drop("quic: crypto buffer overflow");
+        st.done = true;
+        st.crypto = Vec::new();
+    }
+    let data = quic::assemble(&st.crypto, max);
+    let mut result = None;
+    if data.len() >= 4 {
+        if data[0] != 1 {
+            emit.stats.drop("quic: crypto is not a client hello");
             st.done = true;
-            st.crypto = Vec::new();
-        }
-        let data = quic::assemble(&st.crypto, max);
-        let mut result = None;
-        if data.len() >= 4 {
-            if data[0] != 1 {
-                self.stats.drop("quic: crypto is not a client hello");
+        } else {
+            let l = usize::from(data[1]) << 16 | usize::from(data[2]) << 8 | usize::from(data[3]);
+            if let Some(body) = data.get(4..4 + l) {
                 st.done = true;
-            } else {
-                let l =
-                    usize::from(data[1]) << 16 | usize::from(data[2]) << 8 | usize::from(data[3]);
-                if let Some(body) = data.get(4..4 + l) {
-                    st.done = true;
-                    result = Some(tls::parse_client_hello(body));
-                }
+                result = Some(tls::parse_client_hello(body));
             }
         }
-        if st.done {
-            st.crypto = Vec::new();
+    }
+    if st.done {
+        st.crypto = Vec::new();
+    }
+    app.quic = Some(st);
+    match result {
+        Some(Ok(ch)) => {
+            let mut o = emit.pkt.app_obs(t, "tls", "quic");
+            o.ja3 = Some(tls::ja3(&ch).into());
+            o.ja4 = Some(tls::ja4(&ch, true).into());
+            o.tls_sni = ch.sni.map(Cow::Owned);
+            emit.out.push(o);
         }
-        app.quic = Some(st);
-        match result {
-            Some(Ok(ch)) => {
-                let mut o = self.app_obs(t, "tls", "quic");
-                o.ja3 = Some(tls::ja3(&ch).into());
-                o.ja4 = Some(tls::ja4(&ch, true).into());
-                o.tls_sni = ch.sni.map(Cow::Owned);
-                out.push(o);
-            }
-            Some(Err(e)) => self.stats.drop(e.reason()),
-            None => {}
+        Some(Err(err)) => emit.stats.drop(err.reason()),
+        None => {}
+    }
+}
+
+/// A TCP segment with a payload, direction `dir` of `flow`: the stream direction's
+/// reassembly and parsing, and the observations of what it yields.
+pub(super) fn tcp_payload(
+    seg: &Segment,
+    flow: &mut Flow<App>,
+    dir: u8,
+    limits: &DecoderLimits,
+    emit: &mut Emit,
+) {
+    let Some((events, sni)) = stream_advance(seg, flow, dir, limits, emit.stats) else {
+        return;
+    };
+    let new_sni = stream_events(&seg.t, events, sni, emit);
+    // Keep a ClientHello's SNI on the flow, and drop the flow's state when both directions
+    // have nothing more to parse.
+    if let Some(s) = new_sni {
+        if let Some(app) = flow.app.as_mut() {
+            app.sni = Some(s);
         }
     }
-
-    /// A TCP segment: header checks, the flow (and its `flow` observation), then the
-    /// stream direction's reassembly and parsing, and the observations of what it yields.
-    pub(super) fn tcp(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        d: &[u8],
-        out: &mut Vec<Observation<'static>>,
-    ) {
-        let Some((t, seq, payload)) = self.tcp_segment(src, dst, d) else {
-            return;
-        };
-        let (key, dir, done) = self.flow(&t, None, out);
-        if payload.is_empty() || done {
-            return;
-        }
-        let Some((events, sni)) = self.stream_advance(key, dir, &t, seq, payload) else {
-            return;
-        };
-        let new_sni = self.stream_events(&t, events, sni, out);
-        self.stream_settle(key, new_sni);
+    if flow.app.is_some() {
+        flow.finish_if_off();
     }
+}
 
-    /// The tuple, sequence number and payload of a TCP segment; a malformed header is
-    /// counted and yields nothing.
-    #[inline]
-    fn tcp_segment<'d>(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        d: &'d [u8],
-    ) -> Option<(Tuple, u32, &'d [u8])> {
-        if d.len() < TcpHeader::MIN_LEN {
-            self.stats.drop("tcp: truncated header");
-            return None;
-        }
-        // The data offset is below 5 or runs past the captured bytes.
-        let Ok(h) = TcpHeaderSlice::from_slice(d) else {
-            self.stats.drop("tcp: bad header length");
-            return None;
-        };
-        let t = Tuple {
-            src,
-            dst,
-            sport: h.source_port(),
-            dport: h.destination_port(),
-            proto: 6,
-        };
-        Some((t, h.sequence_number(), &d[h.slice().len()..]))
+/// Add a segment's payload to its stream direction (mode decided on the first payload,
+/// in sequence order, bounded buffering) and parse what has accumulated. Returns the
+/// events and the flow's SNI as it was before them, or `None` when the segment gives
+/// the stream nothing to parse.
+fn stream_advance(
+    seg: &Segment,
+    flow: &mut Flow<App>,
+    dir: u8,
+    limits: &DecoderLimits,
+    stats: &mut DecodeStats,
+) -> Option<(Vec<StreamEvent>, Option<String>)> {
+    let (t, seq, payload) = (&seg.t, seg.seq, seg.payload);
+    let lim = limits.tls_buffer_per_flow;
+    let dns_lim = limits.dns_tcp_buffer;
+    if flow.done() {
+        return None;
     }
-
-    /// Add a segment's payload to its stream direction (mode decided on the first payload,
-    /// in sequence order, bounded buffering) and parse what has accumulated. Returns the
-    /// events and the flow's SNI as it was before them, or `None` when the segment gives
-    /// the stream nothing to parse.
-    fn stream_advance(
-        &mut self,
-        key: FlowKey,
-        dir: u8,
-        t: &Tuple,
-        seq: u32,
-        payload: &[u8],
-    ) -> Option<(Vec<StreamEvent>, Option<String>)> {
-        let lim = self.limits.tls_buffer_per_flow;
-        let dns_lim = self.limits.dns_tcp_buffer;
-        let flow = self.cur.get_mut(&key)?;
-        if flow.done() {
-            return None;
-        }
-        let d = usize::from(dir & 1);
-        let mut mode = flow.modes[d];
+    let d = usize::from(dir & 1);
+    let mut mode = flow.modes[d];
+    if mode == Mode::Off {
+        return None;
+    }
+    if mode == Mode::Unknown {
+        mode = mode_of_first_payload(payload, t.sport, t.dport);
+        flow.modes[d] = mode;
         if mode == Mode::Off {
+            // Both directions decided and nothing to parse: stop looking at this flow.
+            flow.finish_if_off();
             return None;
         }
-        if mode == Mode::Unknown {
-            mode = Mode::of_first_payload(payload, t.sport, t.dport);
-            flow.modes[d] = mode;
-            if mode == Mode::Off {
-                // Both directions decided and nothing to parse: stop looking at this flow.
-                flow.finish_if_off();
-                return None;
-            }
+    }
+    let app = flow.app.get_or_insert_with(Box::default);
+    let st = &mut app.dirs[d];
+    let mut seg = match st.sequence(seq, payload.len()) {
+        Seq::Retransmitted => return None,
+        Seq::From(start) => &payload[start..],
+        // A gap ends the stream for length-framed protocols (HTTP resynchronises on
+        // the next request line).
+        Seq::Gap if mode == Mode::Http => payload,
+        Seq::Gap => {
+            flow.modes[d] = Mode::Off;
+            stats.drop("tcp: gap in stream");
+            return None;
         }
-        let app = flow.app.get_or_insert_with(Box::default);
-        let st = &mut app.dirs[d];
-        let mut seg = match st.sequence(seq, payload.len()) {
-            Seq::Retransmitted => return None,
-            Seq::From(start) => &payload[start..],
-            // A gap ends the stream for length-framed protocols (HTTP resynchronises on
-            // the next request line).
-            Seq::Gap if mode == Mode::Http => payload,
-            Seq::Gap => {
-                flow.modes[d] = Mode::Off;
-                self.stats.drop("tcp: gap in stream");
-                return None;
-            }
-        };
-        // HTTP body skipping without buffering.
-        if mode == Mode::Http && st.skip > 0 && st.buf.is_empty() {
-            let n = (st.skip as usize).min(seg.len());
-            st.skip -= n as u64;
-            seg = &seg[n..];
-            if seg.is_empty() {
-                return None;
-            }
+    };
+    // HTTP body skipping without buffering.
+    if mode == Mode::Http && st.skip > 0 && st.buf.is_empty() {
+        let n = (st.skip as usize).min(seg.len());
+        st.skip -= n as u64;
+        seg = &seg[n..];
+        if seg.is_empty() {
+            return None;
         }
-        let mut buf = std::mem::take(&mut st.buf);
-        let work: &[u8] = if buf.is_empty() {
-            seg
+    }
+    let mut buf = std::mem::take(&mut st.buf);
+    let work: &[u8] = if buf.is_empty() {
+        seg
+    } else {
+        buf.extend_from_slice(seg);
+        &buf
+    };
+    let sni = app.sni.clone();
+    let (consumed, new_mode, skip, events) = parse_stream(mode, work, st.skip, lim);
+    let rest = work.get(consumed..).unwrap_or(&[]);
+    let cap = if mode == Mode::Dns { dns_lim } else { lim };
+    let (final_mode, keep) = if new_mode == Mode::Off || rest.is_empty() {
+        (new_mode, Vec::new())
+    } else if rest.len() > cap {
+        stats.drop(if mode == Mode::Dns {
+            "dns: tcp buffer overflow"
         } else {
-            buf.extend_from_slice(seg);
-            &buf
-        };
-        let sni = app.sni.clone();
-        let (consumed, new_mode, skip, events) = parse_stream(mode, work, st.skip, lim);
-        let rest = work.get(consumed..).unwrap_or(&[]);
-        let cap = if mode == Mode::Dns { dns_lim } else { lim };
-        let (final_mode, keep) = if new_mode == Mode::Off || rest.is_empty() {
-            (new_mode, Vec::new())
-        } else if rest.len() > cap {
-            self.stats.drop(if mode == Mode::Dns {
-                "dns: tcp buffer overflow"
-            } else {
-                "tls: buffer overflow"
-            });
-            (Mode::Off, Vec::new())
-        } else {
-            (new_mode, rest.to_vec())
-        };
-        flow.modes[d] = final_mode;
-        st.buf = keep;
-        st.skip = skip;
-        Some((events, sni))
-    }
-
-    /// Turn a stream's events into observations (`sni`: the flow's SNI before them, for a
-    /// server certificate). Returns the SNI of a ClientHello among them.
-    fn stream_events(
-        &mut self,
-        t: &Tuple,
-        events: Vec<StreamEvent>,
-        sni: Option<String>,
-        out: &mut Vec<Observation<'static>>,
-    ) -> Option<String> {
-        let mut new_sni = None;
-        for ev in events {
-            match ev {
-                StreamEvent::Dns(m) => out.push(self.dns_obs(t, m)),
-                StreamEvent::Http(h) => out.push(self.http_obs(t, h)),
-                StreamEvent::ClientHello(ch) => {
-                    let mut o = self.app_obs(t, "tls", "tls");
-                    o.ja3 = Some(tls::ja3(&ch).into());
-                    o.ja4 = Some(tls::ja4(&ch, false).into());
-                    new_sni = ch.sni.clone();
-                    o.tls_sni = ch.sni.map(Cow::Owned);
-                    out.push(o);
-                }
-                StreamEvent::ServerCert(sha1) => {
-                    let mut o = self.app_obs(t, "tls", "tls");
-                    o.tls_server_sha1 = Some(sha1.into());
-                    o.tls_sni = sni.clone().map(Cow::Owned);
-                    out.push(o);
-                }
-                StreamEvent::Error(r) => self.stats.drop(r),
-            }
-        }
-        new_sni
-    }
-
-    /// After a segment: keep a ClientHello's SNI on the flow, and drop the flow's state
-    /// when both directions have nothing more to parse.
-    fn stream_settle(&mut self, key: FlowKey, new_sni: Option<String>) {
-        if let Some(s) = new_sni {
-            if let Some(f) = self.cur.get_mut(&key) {
-                if let Some(app) = f.app.as_mut() {
-                    app.sni = Some(s);
-                }
-            }
-        }
-        if let Some(f) = self.cur.get_mut(&key) {
-            if f.app.is_some() {
-                f.finish_if_off();
-            }
-        }
-    }
-
-    /// The observation of a DNS message (UDP datagram or TCP stream).
-    fn dns_obs(&self, t: &Tuple, m: dns::DnsMessage) -> Observation<'static> {
-        let mut o = self.app_obs(t, "dns", "dns");
-        o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
-        o.dns_question_name = m.qname.map(Cow::Owned);
-        o.dns_answers = m
-            .answers
-            .into_iter()
-            .map(|(t, data)| DnsAnswer {
-                rtype: dns::type_name(t),
-                data: Cow::Owned(data),
-            })
-            .collect();
-        o
-    }
-
-    /// The observation of an HTTP request head: the full URL rebuilt from the request
-    /// target and `Host` (the destination address when there is none).
-    fn http_obs(&self, t: &Tuple, h: OwnedHttp) -> Observation<'static> {
-        let mut o = self.app_obs(t, "http", "http");
-        let host = h.host.clone().unwrap_or_else(|| {
-            let ip = match t.dst {
-                IpAddr::V6(a) => format!("[{a}]"),
-                a => a.to_string(),
-            };
-            if t.dport == 80 {
-                ip
-            } else {
-                format!("{ip}:{}", t.dport)
-            }
+            "tls: buffer overflow"
         });
-        let domain = http::host_domain(&host).to_string();
-        let full = if h.uri.starts_with("http://") || h.uri.starts_with("https://") {
-            h.uri.clone()
-        } else if h.method == "CONNECT" && !h.uri.starts_with('/') {
-            format!("https://{}", h.uri)
-        } else if h.uri.starts_with('/') {
-            format!("http://{host}{}", h.uri)
-        } else {
-            format!("http://{host}/{}", h.uri)
-        };
-        let path = full
-            .split_once("://")
-            .and_then(|(_, r)| r.find('/').map(|i| &r[i..]))
-            .map(|p| p.split(['?', '#']).next().unwrap_or(p).to_string());
-        o.url_full = Some(full.into());
-        o.url_domain = Some(domain.into());
-        o.url_path = path.map(Cow::Owned);
-        o.http_method = Some(h.method.into());
-        o.user_agent = h.user_agent.map(Cow::Owned);
-        o
+        (Mode::Off, Vec::new())
+    } else {
+        (new_mode, rest.to_vec())
+    };
+    flow.modes[d] = final_mode;
+    st.buf = keep;
+    st.skip = skip;
+    Some((events, sni))
+}
+
+/// Turn a stream's events into observations (`sni`: the flow's SNI before them, for a
+/// server certificate). Returns the SNI of a ClientHello among them.
+fn stream_events(
+    t: &Tuple,
+    events: Vec<StreamEvent>,
+    sni: Option<String>,
+    emit: &mut Emit,
+) -> Option<String> {
+    let mut new_sni = None;
+    for ev in events {
+        match ev {
+            StreamEvent::Dns(m) => emit.out.push(dns_obs(emit.pkt, t, m)),
+            StreamEvent::Http(h) => emit.out.push(http_obs(emit.pkt, t, h)),
+            StreamEvent::ClientHello(ch) => {
+                let mut o = emit.pkt.app_obs(t, "tls", "tls");
+                o.ja3 = Some(tls::ja3(&ch).into());
+                o.ja4 = Some(tls::ja4(&ch, false).into());
+                new_sni = ch.sni.clone();
+                o.tls_sni = ch.sni.map(Cow::Owned);
+                emit.out.push(o);
+            }
+            StreamEvent::ServerCert(sha1) => {
+                let mut o = emit.pkt.app_obs(t, "tls", "tls");
+                o.tls_server_sha1 = Some(sha1.into());
+                o.tls_sni = sni.clone().map(Cow::Owned);
+                emit.out.push(o);
+            }
+            StreamEvent::Error(r) => emit.stats.drop(r),
+        }
     }
+    new_sni
+}
+
+/// The observation of a DNS message (UDP datagram or TCP stream).
+fn dns_obs(pkt: &PacketMeta, t: &Tuple, m: dns::DnsMessage) -> Observation<'static> {
+    let mut o = pkt.app_obs(t, "dns", "dns");
+    o.dns_question_type = m.qname.as_ref().map(|_| dns::type_name(m.qtype));
+    o.dns_question_name = m.qname.map(Cow::Owned);
+    o.dns_answers = m
+        .answers
+        .into_iter()
+        .map(|(t, data)| DnsAnswer {
+            rtype: dns::type_name(t),
+            data: Cow::Owned(data),
+        })
+        .collect();
+    o
+}
+
+/// The observation of an HTTP request head: the full URL rebuilt from the request
+/// target and `Host` (the destination address when there is none).
+fn http_obs(pkt: &PacketMeta, t: &Tuple, h: OwnedHttp) -> Observation<'static> {
+    let mut o = pkt.app_obs(t, "http", "http");
+    let host = h.host.clone().unwrap_or_else(|| {
+        let ip = match t.dst {
+            IpAddr::V6(a) => format!("[{a}]"),
+            a => a.to_string(),
+        };
+        if t.dport == 80 {
+            ip
+        } else {
+            format!("{ip}:{}", t.dport)
+        }
+    });
+    let domain = http::host_domain(&host).to_string();
+    let full = if h.uri.starts_with("http://") || h.uri.starts_with("https://") {
+        h.uri.clone()
+    } else if h.method == "CONNECT" && !h.uri.starts_with('/') {
+        format!("https://{}", h.uri)
+    } else if h.uri.starts_with('/') {
+        format!("http://{host}{}", h.uri)
+    } else {
+        format!("http://{host}/{}", h.uri)
+    };
+    let path = full
+        .split_once("://")
+        .and_then(|(_, r)| r.find('/').map(|i| &r[i..]))
+        .map(|p| p.split(['?', '#']).next().unwrap_or(p).to_string());
+    o.url_full = Some(full.into());
+    o.url_domain = Some(domain.into());
+    o.url_path = path.map(Cow::Owned);
+    o.http_method = Some(h.method.into());
+    o.user_agent = h.user_agent.map(Cow::Owned);
+    o
 }
 
 /// An owned HTTP request head (the stream buffer does not outlive parsing).
