@@ -233,7 +233,7 @@ impl PacketDecoder {
                 self.gre(d, depth, out);
             }
             1 | 58 => {
-                let icmp = ip::icmp_type_code(proto, d);
+                let icmp = ip::icmp_type_code(d);
                 self.flow_only(src, dst, proto, icmp, out);
             }
             _ => self.flow_only(src, dst, proto, None, out),

@@ -8,8 +8,8 @@ use super::stats::DecodeStats;
 use super::tuple::Tuple;
 use etherparse::err::{ipv4, ipv6};
 use etherparse::{
-    Icmpv4Slice, Icmpv6Slice, Ipv4Header, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice, TcpHeader,
-    TcpHeaderSlice, UdpHeaderSlice,
+    Ipv4Header, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice, TcpHeader, TcpHeaderSlice,
+    UdpHeaderSlice,
 };
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -299,23 +299,13 @@ pub(super) fn tcp_segment<'d>(
     })
 }
 
-/// The type and code (its Community ID "ports") of an ICMP (`proto` 1) or ICMPv6 message,
-/// if captured. etherparse's slices read them from a whole 8-byte header; a message they
-/// refuse (cut under 8 bytes, or an ICMP timestamp of another length than 20) still names
-/// its type and code in its first two bytes, read as captured so that its flow keeps the
-/// same Community ID.
-pub(super) fn icmp_type_code(proto: u8, d: &[u8]) -> Option<(u8, u8)> {
-    let whole = if proto == 1 {
-        Icmpv4Slice::from_slice(d)
-            .ok()
-            .map(|m| (m.type_u8(), m.code_u8()))
-    } else {
-        Icmpv6Slice::from_slice(d)
-            .ok()
-            .map(|m| (m.type_u8(), m.code_u8()))
-    };
-    whole.or_else(|| match (d.first(), d.get(1)) {
-        (Some(t), Some(c)) => Some((*t, *c)),
+/// The type and code (its Community ID "ports") of an ICMP or ICMPv6 message, if captured:
+/// its first two bytes. Not etherparse's `Icmpv4Slice`/`Icmpv6Slice`: they refuse a message
+/// cut under 8 bytes or an ICMP timestamp of another length than 20, which real captures
+/// carry and whose flow must keep its Community ID, and only these two bytes are needed.
+pub(super) fn icmp_type_code(d: &[u8]) -> Option<(u8, u8)> {
+    match d {
+        [t, c, ..] => Some((*t, *c)),
         _ => None,
-    })
+    }
 }
