@@ -28,6 +28,8 @@ pub struct FileSource {
     pub paths: Vec<String>,
     /// Log format or `auto`.
     pub format: Option<String>,
+    /// The server's format string (`--logformat`), with `format` squid, nginx or apache.
+    pub logformat: Option<String>,
     /// `beginning` (default) or `end` for files first seen.
     pub read_from: Option<String>,
 }
@@ -52,6 +54,8 @@ pub struct PcapSource {
 pub struct StdinSource {
     /// Log format or `auto`.
     pub format: Option<String>,
+    /// The server's format string (`--logformat`), with `format` squid, nginx or apache.
+    pub logformat: Option<String>,
 }
 
 impl SourceConfig {
@@ -69,6 +73,15 @@ impl SourceConfig {
         match self {
             SourceConfig::File(f) => f.format.as_deref(),
             SourceConfig::Stdin(s) => s.format.as_deref(),
+            SourceConfig::Pcap(_) => None,
+        }
+    }
+
+    /// The `logformat` of a file or stdin source.
+    pub fn logformat(&self) -> Option<&str> {
+        match self {
+            SourceConfig::File(f) => f.logformat.as_deref(),
+            SourceConfig::Stdin(s) => s.logformat.as_deref(),
             SourceConfig::Pcap(_) => None,
         }
     }
@@ -298,7 +311,7 @@ mod tests {
             (
                 "[[source]]\nkind = \"file\"\npathz = [\"a.log\"]\n",
                 9,
-                "unknown field `pathz`, expected one of `paths`, `format`, `read_from`; did you mean `paths`?",
+                "unknown field `pathz`, expected one of `paths`, `format`, `logformat`, `read_from`; did you mean `paths`?",
             ),
             (
                 "[[source]]\nkind = \"pcap\"\nread_from = \"end\"\ninterface = \"lo\"\n",

@@ -959,6 +959,23 @@ fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat> {
     }
 }
 
+/// A source's parser: its `logformat` plan when it has one, else the format's.
+fn source_parser(
+    src: &SourceConfig,
+    format: LogFormat,
+    head: &[u8],
+) -> Result<Box<dyn LineParser>> {
+    Ok(match src.logformat() {
+        Some(text) => {
+            let forced = src.format().filter(|f| *f != "auto").map(|_| format);
+            let plan = ingest::logs::FormatPlan::for_format(forced, text)
+                .map_err(|e| anyhow::anyhow!("logformat: {e}"))?;
+            Box::new(ingest::logs::PlanParser::new(plan))
+        }
+        None => parser_for(format, head, None)?,
+    })
+}
+
 fn file_head(path: &Path) -> Vec<u8> {
     let mut head = Vec::new();
     if let Ok(f) = std::fs::File::open(path) {
@@ -997,6 +1014,14 @@ fn prepare_source(
     if let Some(f) = src.format().filter(|f| *f != "auto") {
         f.parse::<LogFormat>()
             .map_err(|e| anyhow::anyhow!("format = {f:?}: {e}"))?;
+    }
+    if let Some(text) = src.logformat() {
+        let forced = match src.format().filter(|f| *f != "auto") {
+            Some(f) => Some(f.parse::<LogFormat>()?),
+            None => None,
+        };
+        ingest::logs::FormatPlan::for_format(forced, text)
+            .map_err(|e| anyhow::anyhow!("logformat = {text:?}: {e}"))?;
     }
     Ok(match src {
         SourceConfig::File(src) => {
@@ -1089,7 +1114,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                             head
                         };
                         let format = log_format(src.format(), &head)?;
-                        let parser = parser_for(format, &head, None)?;
+                        let parser = source_parser(src, format, &head)?;
                         e.insert((parser, format == LogFormat::Raw))
                     }
                 };
@@ -1198,7 +1223,7 @@ fn run_stdin_source(
         };
         if parser.is_none() {
             let format = log_format(src.format(), &buf)?;
-            parser = Some((parser_for(format, &buf, None)?, format == LogFormat::Raw));
+            parser = Some((source_parser(src, format, &buf)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &parser {
             let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);

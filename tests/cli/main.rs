@@ -11,5 +11,6 @@ mod bad_input;
 mod corpus;
 mod export_golden;
 mod export_tools;
+mod log_formats;
 mod samples;
 mod update;
