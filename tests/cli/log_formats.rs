@@ -65,6 +65,13 @@ fn scan(data: &Path, extra: &[&str], file: &Path) -> (Vec<(usize, String, String
     (alerts, String::from_utf8(out.stderr).unwrap())
 }
 
+/// A corpus file, the format the summary must name, and its alerts (line, field, value).
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<(usize, &'static str, &'static str)>,
+);
+
 #[test]
 fn every_vendor_format_alerts_on_exactly_the_planted_values() {
     let Some(corpus) = corpus() else { return };
@@ -81,7 +88,7 @@ fn every_vendor_format_alerts_on_exactly_the_planted_values() {
     let data = data.path().join("data");
     // (file, format the summary must name, the alerts: line, field, value). Each list is
     // read off the file's truth: the lines whose observed field holds a planted value.
-    let cases: Vec<(&str, &str, Vec<(usize, &str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "fortigate/elastic_test-fortinet_part1.log",
             "fortigate",

@@ -7,7 +7,7 @@
 //! LEEF: `LEEF:1.0|Vendor|Product|Version|EventID|k=v<TAB>k=v`; LEEF 2.0 may add a delimiter
 //! field after the event ID (`^|`, `x40|`, `0x40|`), else the delimiter is a tab.
 
-use super::keyvalue::{fill, slot, Slot};
+use super::keyvalue::{fill, slot, Pair, Slot};
 use super::timestamps::parse_iso8601;
 use super::tokens::{find, trim_eol, Line};
 use super::{LineParser, ParseError};
@@ -97,7 +97,7 @@ fn prefix_time(prefix: &[u8]) -> Option<i64> {
 
 /// Split a header into `n` `|`-separated fields (`\|` and `\\` escaped); returns the fields
 /// and the rest after the `n`-th `|`.
-fn header<'a>(b: &'a [u8], n: usize) -> Option<(Vec<&'a [u8]>, &'a [u8])> {
+fn header(b: &[u8], n: usize) -> Option<(Vec<&[u8]>, &[u8])> {
     let mut fields = Vec::with_capacity(n);
     let mut start = 0;
     let mut i = 0;
@@ -148,8 +148,8 @@ fn cef_unescape<'a>(l: &Line<'a>, v: &'a [u8]) -> Cow<'a, str> {
 
 /// CEF extension pairs: each `=` that has a blank between it and the previous key's `=`
 /// starts a new key (the text after that blank).
-fn cef_pairs(ext: &[u8]) -> Result<Vec<(&[u8], &[u8])>, ParseError> {
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+fn cef_pairs(ext: &[u8]) -> Result<Vec<Pair<'_>>, ParseError> {
+    let mut pairs: Vec<Pair<'_>> = Vec::new();
     let key_start = 0;
     let mut value_start: Option<usize> = None;
     let mut current_key: &[u8] = &[];
@@ -211,7 +211,7 @@ fn trim_value(v: &[u8]) -> &[u8] {
 fn apply<'a>(
     o: &mut Observation<'a>,
     l: &Line<'a>,
-    pairs: &[(&'a [u8], &'a [u8])],
+    pairs: &[Pair<'a>],
     table: &[(&str, Slot)],
     unescape: fn(&Line<'a>, &'a [u8]) -> Cow<'a, str>,
 ) -> Result<(), ParseError> {

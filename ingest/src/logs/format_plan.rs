@@ -1041,7 +1041,7 @@ mod tests {
     #[test]
     fn unknown_codes_are_named() {
         let e = FormatPlan::compile(Dialect::Squid, "%ts %>a %zz %rm %qq").unwrap_err();
-        assert_eq!(e.to_string().contains("%zz, %qq"), true, "{e}");
+        assert!(e.to_string().contains("%zz, %qq"), "{e}");
         let e = FormatPlan::compile(Dialect::Nginx, "$remote_adr $status").unwrap_err();
         assert!(e.to_string().contains("$remote_adr"), "{e}");
         let e = FormatPlan::compile(Dialect::Apache, "%h %J").unwrap_err();

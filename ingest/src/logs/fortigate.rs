@@ -4,7 +4,7 @@
 
 use super::address::parse_ip_str;
 use super::dns::skip_pri;
-use super::keyvalue::{fill, slot, Slot};
+use super::keyvalue::{fill, slot, Pair, Slot};
 use super::timestamps::parse_iso8601;
 use super::tokens::{find, trim_eol, Line};
 use super::{LineParser, ParseError};
@@ -26,7 +26,7 @@ const KEYS: &[(&str, Slot)] = &[
 ];
 
 /// `key=value` pairs of a FortiOS line: `(key, value, quoted)`.
-fn pairs(b: &[u8]) -> Result<Vec<(&[u8], &[u8])>, ParseError> {
+fn pairs(b: &[u8]) -> Result<Vec<Pair<'_>>, ParseError> {
     let mut out = Vec::with_capacity(48);
     let mut i = 0;
     while i < b.len() {

@@ -10,6 +10,9 @@ use super::ParseError;
 use crate::Observation;
 use std::borrow::Cow;
 
+/// One `key=value` pair of a line, both borrowed from it.
+pub(crate) type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The observation field a key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
