@@ -13,6 +13,7 @@ use super::tokens::{trim_eol, Line};
 use super::{AlertProbe, LineParser, LogFormat, ParseError, ScreenAddr, Screened};
 use crate::Observation;
 use std::fmt;
+use std::net::IpAddr;
 
 /// Whose format-string language a plan was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -709,10 +710,11 @@ fn compile_apache(s: &str, b: &mut Builder) {
 /// The fields of one line, borrowed from it, after the shape checks.
 #[derive(Default)]
 struct Parts<'a> {
-    client: Option<&'a [u8]>,
-    client_must_be_ip: bool,
+    /// The client address, read once (`None` for a host name or `-`).
+    client: Option<IpAddr>,
     client_port: Option<u16>,
-    server: Option<&'a [u8]>,
+    /// The server address, read once (`None` for a host name or `-`).
+    server: Option<IpAddr>,
     server_port: Option<u16>,
     method: Option<&'a [u8]>,
     target: Option<&'a [u8]>,
@@ -792,7 +794,7 @@ impl FormatPlan {
     fn split<'a>(&self, line: &'a [u8]) -> Result<Parts<'a>, ParseError> {
         let mut p = Parts::default();
         let mut rest = line;
-        let mut secs: Option<&[u8]> = None;
+        let mut secs: Option<i64> = None;
         let mut millis: Option<&[u8]> = None;
         let mut items = self.items.iter().peekable();
         while let Some(item) = items.next() {
@@ -818,14 +820,12 @@ impl FormatPlan {
             rest = &rest[end..];
             match role {
                 Role::Skip => {}
-                Role::ClientIp | Role::ClientHost => {
-                    p.client = value(v);
-                    p.client_must_be_ip = role == Role::ClientIp;
-                    if role == Role::ClientIp && parse_ip(v).is_none() {
-                        return Err(ParseError::new("client is not an address"));
-                    }
+                Role::ClientIp => {
+                    p.client =
+                        Some(parse_ip(v).ok_or(ParseError::new("client is not an address"))?);
                 }
-                Role::ServerHost => p.server = value(v),
+                Role::ClientHost => p.client = value(v).and_then(parse_ip),
+                Role::ServerHost => p.server = value(v).and_then(parse_ip),
                 Role::ClientPort | Role::ServerPort => {
                     let port = match value(v) {
                         None => None,
@@ -869,10 +869,7 @@ impl FormatPlan {
                 Role::Sni => p.sni = value(v),
                 Role::EpochSeconds => {
                     let s = v.iter().position(|&c| !is_blank(c)).map_or(v, |i| &v[i..]);
-                    if parse_epoch(s).is_none() {
-                        return Err(ParseError::new("bad timestamp"));
-                    }
-                    secs = Some(s);
+                    secs = Some(parse_epoch(s).ok_or(ParseError::new("bad timestamp"))?);
                 }
                 Role::EpochMillis => {
                     if !digits(v) {
@@ -894,8 +891,7 @@ impl FormatPlan {
                 }
             }
         }
-        if let Some(s) = secs {
-            let base = parse_epoch(s).ok_or(ParseError::new("bad timestamp"))?;
+        if let Some(base) = secs {
             let ms = match millis {
                 // `%03tu`: milliseconds, at most three digits.
                 Some(m) if m.len() <= 3 => parse_u16(m).map_or(0, i64::from) * 1_000_000,
@@ -944,9 +940,9 @@ impl LineParser for PlanParser {
             timestamp_ns: p.timestamp,
             dataset: self.dataset(),
             protocol: Some("http"),
-            source_ip: p.client.and_then(parse_ip),
+            source_ip: p.client,
             source_port: p.client_port,
-            destination_ip: p.server.and_then(parse_ip),
+            destination_ip: p.server,
             destination_port: p.server_port,
             http_method: p.method.map(|m| l.text(m)),
             http_status: p.status,
@@ -973,8 +969,8 @@ impl LineParser for PlanParser {
         let Ok(p) = self.plan.split(line) else {
             return Screened::Unsure;
         };
-        let client = p.client.map_or(ScreenAddr::Absent, ScreenAddr::read);
-        let server = p.server.map_or(ScreenAddr::Absent, ScreenAddr::read);
+        let client = ScreenAddr::from(p.client);
+        let server = ScreenAddr::from(p.server);
         client.prefetch(probe);
         server.prefetch(probe);
         let sni = p.sni.is_some_and(|s| match std::str::from_utf8(s) {
