@@ -84,6 +84,7 @@ fn every_vendor_format_alerts_on_exactly_the_planted_values() {
         "test.virot.eu",
         "settings-win.data.microsoft.com",
         "pixel.tapad.com",
+        "example.com.com",
     ]);
     let data = data.path().join("data");
     // (file, format the summary must name, the alerts: line, field, value). Each list is
@@ -154,6 +155,14 @@ fn every_vendor_format_alerts_on_exactly_the_planted_values() {
             "panos/metron_BasicPaloAltoFirewallParserTest_part1.csv",
             "panos",
             vec![(3, "url.domain", "settings-win.data.microsoft.com")],
+        ),
+        (
+            "zscaler/elastic_test-web_part1.log",
+            "zscaler",
+            vec![
+                (2, "url.domain", "www.example.com.com"),
+                (4, "url.domain", "www.example.com.com"),
+            ],
         ),
     ];
     for (rel, format, want) in cases {

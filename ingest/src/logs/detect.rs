@@ -203,7 +203,9 @@ fn classify(line: &[u8]) -> Option<LogFormat> {
 
 fn classify_json(line: &[u8]) -> LogFormat {
     let has = |k: &[u8]| find(line, k).is_some();
-    if has(b"\"event_type\"") && (has(b"\"timestamp\"") || has(b"\"src_ip\"")) {
+    if has(b"\"zscalernss-web\"") || (has(b"\"eurl\"") && has(b"\"reqmethod\"")) {
+        LogFormat::Zscaler
+    } else if has(b"\"event_type\"") && (has(b"\"timestamp\"") || has(b"\"src_ip\"")) {
         LogFormat::SuricataEve
     } else if has(b"\"_path\"")
         || has(b"\"id.orig_h\"")

@@ -76,6 +76,7 @@ mod url;
 mod w3c;
 mod windows_dns;
 mod zeek;
+mod zscaler;
 
 use crate::Observation;
 use std::fmt;
@@ -124,13 +125,15 @@ pub enum LogFormat {
     WindowsDns,
     /// Palo Alto Networks PAN-OS syslog CSV (TRAFFIC, THREAT).
     Panos,
+    /// Zscaler ZIA NSS web logs as JSON lines.
+    Zscaler,
     /// Unknown text: no fields, the caller scans the raw line.
     Raw,
 }
 
 impl LogFormat {
     /// Every format, in a stable order.
-    pub const ALL: [LogFormat; 17] = [
+    pub const ALL: [LogFormat; 18] = [
         LogFormat::Squid,
         LogFormat::Combined,
         LogFormat::ZeekTsv,
@@ -147,6 +150,7 @@ impl LogFormat {
         LogFormat::Umbrella,
         LogFormat::WindowsDns,
         LogFormat::Panos,
+        LogFormat::Zscaler,
         LogFormat::Raw,
     ];
 
@@ -169,6 +173,7 @@ impl LogFormat {
             LogFormat::Umbrella => "umbrella",
             LogFormat::WindowsDns => "windows-dns",
             LogFormat::Panos => "panos",
+            LogFormat::Zscaler => "zscaler",
             LogFormat::Raw => "raw",
         }
     }
@@ -201,6 +206,7 @@ impl FromStr for LogFormat {
             "umbrella" => LogFormat::Umbrella,
             "windows-dns" | "windns" => LogFormat::WindowsDns,
             "panos" | "pan-os" | "paloalto" => LogFormat::Panos,
+            "zscaler" | "zia" | "nss" => LogFormat::Zscaler,
             "raw" => LogFormat::Raw,
             _ => return Err(LogError::UnknownFormat(s.to_string())),
         };
@@ -241,7 +247,7 @@ pub enum LogError {
         source: std::io::Error,
     },
     /// A `--format` name we do not know.
-    #[error("unknown log format {0:?} (try squid, combined, nginx, apache, zeek, zeek-json, bind, infoblox, dnsmasq, eve, json, w3c, cef, leef, fortigate, umbrella, windows-dns, panos, raw)")]
+    #[error("unknown log format {0:?} (try squid, combined, nginx, apache, zeek, zeek-json, bind, infoblox, dnsmasq, eve, json, w3c, cef, leef, fortigate, umbrella, windows-dns, panos, zscaler, raw)")]
     UnknownFormat(String),
     /// A Zeek TSV file without a usable header.
     #[error("zeek header: {0}")]
@@ -427,6 +433,7 @@ pub fn parser_for(
         LogFormat::Umbrella => Box::new(umbrella::UmbrellaParser),
         LogFormat::WindowsDns => Box::new(windows_dns::WindowsDnsParser),
         LogFormat::Panos => Box::new(panos::PanosParser),
+        LogFormat::Zscaler => Box::new(zscaler::ZscalerParser),
         LogFormat::Raw => Box::new(RawParser),
     })
 }

@@ -815,3 +815,38 @@ fn panos_records() {
         }
     }
 }
+
+#[test]
+fn zscaler_records() {
+    let rel = "zscaler/elastic_test-web_part1.log";
+    let Some((data, rows)) = load(rel) else {
+        return;
+    };
+    assert_eq!(detect_format(&data), Some(LogFormat::Zscaler));
+    let p = parser_for(LogFormat::Zscaler, &data, None).unwrap();
+    let n = check(
+        rel,
+        p.as_ref(),
+        &rows,
+        &data,
+        &[
+            "timestamp",
+            "destination.ip",
+            "url.domain",
+            "http.request.method",
+            "http.response.status_code",
+            "user_agent.original",
+        ],
+    );
+    assert_eq!(n, rows.len() * 6);
+    for (&n, row) in &rows {
+        let o = p.parse(line(&data, n)).unwrap().unwrap();
+        assert_eq!(
+            o.url_full.as_deref(),
+            Some(row["url.original"].as_str()),
+            "{n}"
+        );
+        // `cip` is Elastic's source.nat.ip: not an observed field.
+        assert!(o.source_ip.is_none());
+    }
+}
