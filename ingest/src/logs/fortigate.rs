@@ -65,6 +65,22 @@ fn pairs(b: &[u8]) -> Result<Vec<Pair<'_>>, ParseError> {
     Ok(out)
 }
 
+/// Where the first `key=` token (a key of letters, digits and `_`) starts in `b`.
+fn first_pair(b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let token = &b[at..];
+        let key_len = token
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        if key_len > 0 && token.get(key_len) == Some(&b'=') {
+            return Some(at);
+        }
+        at += memchr::memchr(b' ', token)? + 1;
+    }
+}
+
 /// FortiGate lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FortigateParser;
@@ -76,15 +92,13 @@ impl LineParser for FortigateParser {
             return Ok(None);
         }
         let body = skip_pri(line);
-        // After an optional syslog header, the pairs start at `date=` (FortiOS writes it
-        // first), or at the first `key=` for logs that begin elsewhere.
-        let start = if body.starts_with(b"date=") {
-            0
-        } else {
-            find(body, b" date=")
-                .map(|i| i + 1)
-                .ok_or(ParseError::new("no date= field"))?
-        };
+        // After an optional syslog header (`Apr 23 12:17:48 fw1 `), the pairs start at the
+        // first `key=` token (FortiOS writes `date=` first; forwarders may put `logver=` or
+        // `itime=` before it).
+        let start = first_pair(body).ok_or(ParseError::new("no key=value pairs"))?;
+        if find(&body[start..], b"date=").is_none() {
+            return Err(ParseError::new("no date= field"));
+        }
         let kv = pairs(&body[start..])?;
         let get = |k: &[u8]| kv.iter().find(|(key, _)| *key == k).map(|&(_, v)| v);
         if get(b"logid").is_none() && get(b"type").is_none() {
@@ -177,5 +191,10 @@ mod tests {
         assert!(FortigateParser
             .parse(b"date=2019-05-15 time=18:03:36 type=\"x\" srcip=host")
             .is_err());
+        // Behind a syslog header, `date=` not first.
+        let h = br#"<189>Apr 23 01:16:08 fw1 logver=700 date=2020-04-23 time=01:16:08 logid="0000000013" type="traffic" srcip=10.10.10.10 dstip=67.43.156.13"#;
+        let o = FortigateParser.parse(h).unwrap().unwrap();
+        assert_eq!(o.destination_ip, Some("67.43.156.13".parse().unwrap()));
+        assert_eq!(o.timestamp_ns, Some(1_587_604_568_000_000_000));
     }
 }
