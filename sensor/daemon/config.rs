@@ -305,6 +305,16 @@ mod tests {
     }
 
     #[test]
+    fn file_and_stdin_sources_take_a_logformat() {
+        let (sources, _) = load_text(
+            "[[source]]\nkind = \"file\"\npaths = [\"a.log\"]\nformat = \"squid\"\nlogformat = \"%ts %>a %rm %ru\"\n\n[[source]]\nkind = \"stdin\"\nlogformat = \"$remote_addr $request\"\n",
+        )
+        .unwrap();
+        assert_eq!(sources[0].logformat(), Some("%ts %>a %rm %ru"));
+        assert_eq!(sources[1].logformat(), Some("$remote_addr $request"));
+    }
+
+    #[test]
     fn unknown_keys_and_kinds_name_the_line_and_the_nearest_valid_name() {
         let base = "[sensor]\nname = \"s\"\n\n[[feed]]\nname = \"f\"\n\n";
         for (table, line, want) in [
