@@ -573,7 +573,7 @@ fn line_at(data: &[u8], at: usize) -> &[u8] {
 }
 
 /// The last directive line in `data`, if any.
-fn last_directive<'d>(parser: &dyn LineParser, data: &'d [u8]) -> Option<&'d [u8]> {
+pub fn last_directive<'d>(parser: &dyn LineParser, data: &'d [u8]) -> Option<&'d [u8]> {
     directive_starts(parser, data)
         .last()
         .map(|&at| line_at(data, at))

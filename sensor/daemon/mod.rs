@@ -976,6 +976,16 @@ fn source_parser(
     })
 }
 
+/// After a batch, the parser of its last directive line (W3C `#Fields:` changing
+/// mid-file), so the next batches are read by it.
+fn follow_directive(parser: &mut Box<dyn LineParser>, batch: &[u8]) {
+    if let Some(next) =
+        crate::scan::last_directive(parser.as_ref(), batch).and_then(|d| parser.after_directive(d))
+    {
+        *parser = next;
+    }
+}
+
 fn file_head(path: &Path) -> Vec<u8> {
     let mut head = Vec::new();
     if let Ok(f) = std::fs::File::open(path) {
@@ -1108,13 +1118,20 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
                         let head = file_head(&batch.path);
+                        let head_from_file = !head.is_empty();
                         let head = if head.is_empty() {
                             batch.bytes.clone()
                         } else {
                             head
                         };
                         let format = log_format(src.format(), &head)?;
-                        let parser = source_parser(src, format, &head)?;
+                        let mut parser = source_parser(src, format, &head)?;
+                        // The directive in force where this batch starts, when the head
+                        // reaches that far (a small file's fingerprint changes as it grows).
+                        if head_from_file {
+                            let before = usize::try_from(batch.offset).unwrap_or(usize::MAX);
+                            follow_directive(&mut parser, &head[..before.min(head.len())]);
+                        }
                         e.insert((parser, format == LogFormat::Raw))
                     }
                 };
@@ -1126,6 +1143,7 @@ fn run_file_source(src: &SourceConfig, tailer: &mut Tailer, env: &SourceEnv) -> 
                     &batch.bytes,
                     batch.offset,
                 ));
+                follow_directive(parser, &batch.bytes);
             }
             if cfg!(debug_assertions) {
                 fault::inject(&format!("source-{}-batch", env.index));
@@ -1225,8 +1243,9 @@ fn run_stdin_source(
             let format = log_format(src.format(), &buf)?;
             parser = Some((source_parser(src, format, &buf)?, format == LogFormat::Raw));
         }
-        if let Some((p, raw)) = &parser {
+        if let Some((p, raw)) = &mut parser {
             let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
+            follow_directive(p, &buf);
             env.deliver(alerts)?;
         }
         *offset += buf.len() as u64;
