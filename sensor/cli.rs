@@ -146,8 +146,10 @@ pub enum Command {
     /// The format of each file is detected from its first lines (squid, combined, zeek,
     /// zeek-json, bind, infoblox, dnsmasq, eve, json, w3c, cef, leef, fortigate, umbrella,
     /// windows-dns, panos, zscaler); --format forces one; --raw (or --format raw) finds indicators
-    /// anywhere in lines of unknown format. A proxy or web server writing its own format:
-    ///   trawl scan --format squid --logformat '%ts.%03tu %>a %Ss/%03>Hs %rm %ru %ssl::>sni' access.log
+    /// anywhere in lines of unknown format. A proxy or web server writing its own format
+    /// is read with its format string (--logformat), for a Squid logging the TLS SNI:
+    ///
+    /// trawl scan --format squid --logformat '%ts.%03tu %>a %Ss/%03>Hs %rm %ru %ssl::>sni' access.log
     Scan {
         #[command(flatten)]
         data: DataArgs,
