@@ -9,6 +9,16 @@ Each Squid line (client, URL, server address) becomes one record of:
   zeek-dns.json   the dns.log records as Zeek JSON
   bind-query.log  BIND 9 query log lines (client @0x..., query: NAME IN A)
   eve-dns.json    Suricata EVE dns v2 answers
+  squid-plan.log  Squid with a custom logformat (client port, SNI), read with --logformat
+                  (the format string is in squid-plan.format)
+  iis-w3c.log     IIS W3C extended (#Fields: header, cs(Host), cs(User-Agent))
+  cef.log         CEF behind a syslog header (src, dst, spt, dpt, request, requestMethod)
+  leef.log        LEEF 2.0 with a ^ delimiter (src, dst, srcPort, dstPort, url)
+  fortigate.log   FortiGate utm webfilter (srcip, dstip, hostname, url)
+  umbrella-dns.csv  Cisco Umbrella DNS log export
+  umbrella-proxy.csv  Cisco Umbrella proxy log export
+  windows-dns.log Windows DNS Server debug log PACKET lines
+  panos.csv       PAN-OS THREAT url CSV
 
 Usage: gen_format_logs.py PERFDIR [LINES]   (default 1,000,000; reads PERFDIR/access.log)
 """
@@ -48,6 +58,16 @@ def out(name):
 dns, http, ssl, zjson, bind, eve = (out(n) for n in (
     "zeek-dns.log", "zeek-http.log", "zeek-ssl.log", "zeek-dns.json", "bind-query.log",
     "eve-dns.json"))
+plan, iis, cef, leef, forti, udns, uproxy, windns, panos = (out(n) for n in (
+    "squid-plan.log", "iis-w3c.log", "cef.log", "leef.log", "fortigate.log", "umbrella-dns.csv",
+    "umbrella-proxy.csv", "windows-dns.log", "panos.csv"))
+PLAN = "logformat sni %ts.%03tu %6tr %>a:%>p %Ss/%03>Hs %<st %rm %ru %un %Sh/%<a %mt %ssl::>sni"
+with out("squid-plan.format") as f:
+    f.write(PLAN + "\n")
+iis.write("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+          "#Date: 2025-11-28 03:20:00\n#Fields: date time s-ip cs-method cs-uri-stem "
+          "cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) cs(Host) sc-status "
+          "sc-substatus sc-win32-status time-taken\n")
 dns.write(HEAD.format(path="dns", fields=tabs(DNS_FIELDS), types=tabs(DNS_TYPES)))
 http.write(HEAD.format(path="http", fields=tabs(HTTP_FIELDS), types=tabs(HTTP_TYPES)))
 ssl.write(HEAD.format(path="ssl", fields=tabs(SSL_FIELDS), types=tabs(SSL_TYPES)))
@@ -87,6 +107,45 @@ with open(os.path.join(perf, "access.log")) as f:
                     "rrtype": "A", "rcode": "NOERROR",
                     "answers": [{"rrname": host, "rrtype": "A", "ttl": 300, "rdata": server}]}},
             separators=(",", ":")) + "\n")
+        # The vendor formats of issue 22, from the same record.
+        when = time.gmtime(float(ts))
+        day, clock = time.strftime("%Y-%m-%d", when), time.strftime("%H:%M:%S", when)
+        secs, _, ms = ts.partition(".")
+        sni = host if method == "CONNECT" else "-"
+        plan.write(f"{secs}.{ms} {t[1]:>6} {client}:{41772 + i % 1000} {t[3]} {t[4]} {method} "
+                   f"{url} {t[7]} {hier} {ctype} {sni}\n")
+        stem = "/" + path.split("?")[0]
+        query = path.split("?", 1)[1] if "?" in path else "-"
+        iis.write(f"{day} {clock} {server if server[0].isdigit() else '10.0.0.100'} {method} "
+                  f"{stem} {query} 80 - {client} Mozilla/5.0+(Windows+NT+10.0) - {host} 200 0 0 "
+                  f"{t[1]}\n")
+        syslog = time.strftime("%b %d %H:%M:%S", when)
+        cef.write(f"<14>{syslog} proxy1 CEF:0|Vendor|Proxy|1.0|100|request|3|src={client} "
+                  f"dst=10.0.0.100 spt=41772 dpt=80 requestMethod={method} request={url} "
+                  f"requestClientApplication=Mozilla/5.0 rt={secs}{ms}\n")
+        leef.write(f"LEEF:2.0|Vendor|Proxy|1.0|100|^|src={client}^dst=10.0.0.100^srcPort=41772"
+                   f"^dstPort=80^url={url}^devTime={secs}{ms}\n")
+        forti.write(f"<189>date={day} time={clock} devname=\"fw1\" logid=\"0316013056\" "
+                    f"type=\"utm\" subtype=\"webfilter\" srcip={client} srcport=41772 "
+                    f"dstip=10.0.0.100 dstport=80 proto=6 service=\"HTTP\" hostname=\"{host}\" "
+                    f"action=\"passthrough\" url=\"{stem}\" method=\"domain\"\n")
+        udns.write(f'"{day} {clock}","user{i % 97}","user{i % 97},Site","{client}",'
+                   f'"198.51.100.1","Allowed","1 (A)","NOERROR","{host}.","Business Services",'
+                   f'"Policy","AD Users",""\n')
+        uproxy.write(f'"{day} {clock}","Site","{client}","198.51.100.1","10.0.0.100",'
+                     f'"{ctype}","ALLOWED","{url}","","Mozilla/5.0","200","100","{t[4]}","",'
+                     f'"","Business Services","","","","","","Networks",""\n')
+        labels = "".join(f"({len(l)}){l}" for l in host.split(".")) + "(0)"
+        us = time.strftime("%m/%d/%Y %I:%M:%S %p", when).lstrip("0").replace("/0", "/")
+        windns.write(f"{us} 0E24 PACKET  0000009AC98841A0 UDP Rcv {client:<15} {i % 65536:04x}"
+                     f"   Q [0001   D   NOERROR] A      {labels}\n")
+        pdate = time.strftime("%Y/%m/%d %H:%M:%S", when)
+        panos.write(f"1,{pdate},0006C000005,THREAT,url,0,{pdate},{client},10.0.0.100,"
+                    f"198.51.100.1,10.0.0.100,out,,,web-browsing,vsys1,trust,untrust,eth1/1,"
+                    f"eth1/2,fwd,{pdate},{i},1,41772,80,12211,80,0x40b000,tcp,alert,"
+                    f"\"{rest}\",(9999),business,informational,client-to-server,{i},0x0,"
+                    f"10.0.0.0-10.255.255.255,US,0,,0,,,0,,,,,,,,0,16,11,0,0,,PAN1,\n")
 print(f"{perf}: {min(i + 1, limit)} records in zeek-dns.log, zeek-http.log, zeek-ssl.log, "
       "zeek-dns.json, "
-      "bind-query.log, eve-dns.json")
+      "bind-query.log, eve-dns.json, squid-plan.log, iis-w3c.log, cef.log, leef.log, "
+      "fortigate.log, umbrella-dns.csv, umbrella-proxy.csv, windows-dns.log, panos.csv")

@@ -179,8 +179,12 @@ pub enum Command {
     /// Match log files (or - for stdin; .gz/.zst read as is) and write ECS JSON alerts.
     ///
     /// The format of each file is detected from its first lines (squid, combined, zeek,
-    /// zeek-json, bind, infoblox, dnsmasq, eve, json); --format forces one; --raw (or
-    /// --format raw) finds indicators anywhere in lines of unknown format.
+    /// zeek-json, bind, infoblox, dnsmasq, eve, json, w3c, cef, leef, fortigate, umbrella,
+    /// windows-dns, panos, zscaler); --format forces one; --raw (or --format raw) finds indicators
+    /// anywhere in lines of unknown format. A proxy or web server writing its own format
+    /// is read with its format string (--logformat), for a Squid logging the TLS SNI:
+    ///
+    /// trawl scan --format squid --logformat '%ts.%03tu %>a %Ss/%03>Hs %rm %ru %ssl::>sni' access.log
     Scan {
         #[command(flatten)]
         data: DataArgs,
@@ -189,6 +193,11 @@ pub enum Command {
         /// Force the log format instead of detecting it.
         #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<LogFormat>)]
         format: Option<LogFormat>,
+        /// The server's own format string, copied from its config: Squid's `logformat`
+        /// line, nginx's `log_format`, Apache's `LogFormat` (with --format squid, nginx or
+        /// apache). Lines that do not fit it are counted unparseable.
+        #[arg(long, value_name = "STRING")]
+        logformat: Option<String>,
         /// Scan lines as free text (same as --format raw).
         #[arg(long)]
         raw: bool,
@@ -249,6 +258,9 @@ pub enum Command {
         /// Force the log format instead of detecting it.
         #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<LogFormat>)]
         format: Option<LogFormat>,
+        /// The server's own format string (see `trawl scan --help`).
+        #[arg(long, value_name = "STRING")]
+        logformat: Option<String>,
         /// Log files or captures (.pcap/.pcapng detected by their magic bytes).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

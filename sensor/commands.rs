@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             data,
             alert,
             format,
+            logformat,
             raw,
             strict,
             no_prefilter,
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let opts = ScanOptions {
                 format,
                 field_map: None,
+                logformat: compile_logformat(format, logformat.as_deref())?,
                 strict,
                 no_prefilter,
             };
@@ -75,7 +77,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
             quiet,
         ),
-        Command::Observe { format, files } => observe(format, &files),
+        Command::Observe {
+            format,
+            logformat,
+            files,
+        } => observe(format, logformat.as_deref(), &files),
         Command::Query {
             data,
             format,
@@ -172,10 +178,28 @@ fn is_capture(path: &Path) -> bool {
     )
 }
 
-fn observe(format: Option<LogFormat>, files: &[PathBuf]) -> Result<ExitCode> {
+/// `--logformat`, compiled once for the dialect `--format` names.
+fn compile_logformat(
+    format: Option<LogFormat>,
+    logformat: Option<&str>,
+) -> Result<Option<ingest::logs::FormatPlan>> {
+    logformat
+        .map(|text| {
+            ingest::logs::FormatPlan::for_format(format, text)
+                .map_err(|e| anyhow::anyhow!("--logformat: {e}"))
+        })
+        .transpose()
+}
+
+fn observe(
+    format: Option<LogFormat>,
+    logformat: Option<&str>,
+    files: &[PathBuf],
+) -> Result<ExitCode> {
     let opts = ScanOptions {
         format,
         field_map: None,
+        logformat: compile_logformat(format, logformat)?,
         strict: false,
         no_prefilter: false,
     };

@@ -5,7 +5,8 @@ use crate::alert::{build_alert, AlertBatch, AlertContext, AlertOutput};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use crate::mapped::ShrinkGuardedMap;
 use ingest::logs::{
-    detect_format, open_input, parser_for, FieldMap, LineParser, LogError, LogFormat, Screened,
+    detect_format_explained, open_input, parser_for, FieldMap, FormatPlan, LineParser, LogError,
+    LogFormat, PlanParser, Screened,
 };
 use ingest::tail::MAX_LINE_BYTES;
 use ingest::{Observation, Origin};
@@ -155,6 +156,8 @@ pub struct ScanOptions {
     pub format: Option<LogFormat>,
     /// Field map for the generic JSON-lines format.
     pub field_map: Option<FieldMap>,
+    /// `--logformat`: the server's format string, compiled (used instead of `format`).
+    pub logformat: Option<FormatPlan>,
     /// Unparseable lines are an error.
     pub strict: bool,
     /// Skip the prefilter pre-screen (`--no-prefilter`).
@@ -188,6 +191,10 @@ pub struct ScanStats {
     pub alerts_by_itype: BTreeMap<String, u64>,
     /// Detected or forced format per file.
     pub formats: BTreeMap<String, String>,
+    /// Why each file's format was chosen (detected from which lines, or forced).
+    pub format_reasons: BTreeMap<String, String>,
+    /// Files most of whose lines did not parse, with what to try instead.
+    pub warnings: Vec<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -247,8 +254,14 @@ impl ScanStats {
                 self.lines_truncated, MAX_LINE_BYTES, MAX_LINE_BYTES
             ));
         }
+        for w in &self.warnings {
+            s.push_str(&format!("  WARNING: {w}\n"));
+        }
         for (file, fmt) in &self.formats {
-            s.push_str(&format!("  format {fmt:<10} {file}\n"));
+            match self.format_reasons.get(file) {
+                Some(why) => s.push_str(&format!("  format {fmt:<10} {file} ({why})\n")),
+                None => s.push_str(&format!("  format {fmt:<10} {file}\n")),
+            }
         }
         for (reason, n) in &self.parse_failures {
             s.push_str(&format!("  unparseable: {n:>8}  {reason}\n"));
@@ -300,6 +313,8 @@ pub(crate) struct LineJob<'a> {
 }
 
 /// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
+/// When most of its lines do not parse, the summary gets a warning saying so and what
+/// format to try.
 pub fn scan_file(
     path: &Path,
     mode: Mode,
@@ -308,6 +323,50 @@ pub fn scan_file(
     opts: &ScanOptions,
     out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
+) -> Result<(), ScanError> {
+    let (observed, failed) = (stats.observations, stats.failures());
+    let mut suggestion = None;
+    let result = scan_one(
+        path,
+        mode,
+        correlator,
+        ctx,
+        opts,
+        out,
+        stats,
+        &mut suggestion,
+    );
+    let observed = stats.observations - observed;
+    let failed = stats.failures() - failed;
+    if failed > observed {
+        let name = path.to_string_lossy();
+        let format = stats
+            .formats
+            .get(name.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let advice = match suggestion {
+            Some(f) => format!("it looks like {f}: try --format {f}"),
+            None => "if it is a custom format, give --logformat with the server's format string, or use --raw".to_string(),
+        };
+        stats.warnings.push(format!(
+            "{failed} of {} lines of {name} did not parse as {format}; {advice}",
+            failed + observed
+        ));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_one(
+    path: &Path,
+    mode: Mode,
+    correlator: Option<&Correlator<'_>>,
+    ctx: &AlertContext,
+    opts: &ScanOptions,
+    out: &mut dyn AlertOutput,
+    stats: &mut ScanStats,
+    suggestion: &mut Option<LogFormat>,
 ) -> Result<(), ScanError> {
     let started = Instant::now();
     let typed = out.wants_typed();
@@ -330,8 +389,9 @@ pub fn scan_file(
         }
         if let Ok(Some(map)) = ShrinkGuardedMap::map(&file, len) {
             let data = map.bytes();
-            let (format, parser) = make_parser(data, opts)?;
-            stats.formats.insert(name.clone(), format.as_str().into());
+            let chosen = make_parser(data, opts)?;
+            chosen.record(&name, stats, suggestion);
+            let (format, parser) = (chosen.format, chosen.parser);
             let job = LineJob {
                 path: &name,
                 parser: parser.as_ref(),
@@ -346,7 +406,7 @@ pub fn scan_file(
                 let now = std::fs::metadata(path).map_or(0, |m| m.len());
                 (map.faulted() || now < len).then_some(now)
             };
-            let cut = run_rounds(&job, data, 0, out, stats, &shrunk)?;
+            let cut = run_rounds(&job, data, 0, out, stats, &shrunk, None)?;
             stats.bytes += cut.map_or(len, |(scanned, _)| scanned);
             stats.seconds += started.elapsed().as_secs_f64();
             if let Some((scanned, now)) = cut {
@@ -376,6 +436,8 @@ pub fn scan_file(
     let mut filled = 0usize;
     let mut offset = 0u64;
     let mut parser: Option<(LogFormat, Box<dyn LineParser>)> = None;
+    // The last directive line (W3C `#Fields:`) of the blocks already matched.
+    let mut directive: Option<Vec<u8>> = None;
     let mut eof = false;
     let mut read_error = None;
     // Inside an over-long line whose first MAX_LINE_BYTES were scanned: drop up to its end.
@@ -399,9 +461,9 @@ pub fn scan_file(
             break;
         }
         if parser.is_none() {
-            let (f, p) = make_parser(&buf[..filled], opts)?;
-            stats.formats.insert(name.clone(), f.as_str().into());
-            parser = Some((f, p));
+            let chosen = make_parser(&buf[..filled], opts)?;
+            chosen.record(&name, stats, suggestion);
+            parser = Some((chosen.format, chosen.parser));
         }
         let Some((format, p)) = parser.as_ref() else {
             break;
@@ -423,7 +485,8 @@ pub fn scan_file(
                 Some(i) => i + 1,
                 None => {
                     // One line fills the whole block: scan its head, as the daemon does.
-                    run_buffer(&job, &buf[..MAX_LINE_BYTES.min(filled)], offset, out, stats)?;
+                    let head = &buf[..MAX_LINE_BYTES.min(filled)];
+                    run_buffer(&job, head, offset, out, stats, directive.as_deref())?;
                     stats.lines_truncated += 1;
                     skipping = true;
                     let all = filled;
@@ -433,7 +496,7 @@ pub fn scan_file(
             }
         };
         if eof {
-            run_buffer(&job, &buf[..cut], offset, out, stats)?;
+            run_buffer(&job, &buf[..cut], offset, out, stats, directive.as_deref())?;
             consume(&mut buf, &mut filled, cut, &mut offset, stats);
             continue;
         }
@@ -444,7 +507,7 @@ pub fn scan_file(
         spare[..rest].copy_from_slice(&buf[cut..filled]);
         let (matched, (n, end)) = std::thread::scope(|s| {
             let reading = s.spawn(|| fill(&mut *reader, &mut spare, rest));
-            let matched = run_buffer(&job, &buf[..cut], offset, out, stats);
+            let matched = run_buffer(&job, &buf[..cut], offset, out, stats, directive.as_deref());
             let read = reading.join().unwrap_or_else(|_| {
                 let e = std::io::Error::other("the reading thread failed");
                 (rest, Some(Err(e)))
@@ -454,6 +517,9 @@ pub fn scan_file(
         offset += cut as u64;
         stats.bytes += cut as u64;
         matched?;
+        if let Some(d) = last_directive(p.as_ref(), &buf[..cut]) {
+            directive = Some(d.to_vec());
+        }
         std::mem::swap(&mut buf, &mut spare);
         filled = n;
         eof = end.is_some();
@@ -513,21 +579,64 @@ fn is_plain_file(path: &Path) -> Result<bool, ScanError> {
     Ok(!compressed)
 }
 
-fn make_parser(
-    head: &[u8],
-    opts: &ScanOptions,
-) -> Result<(LogFormat, Box<dyn LineParser>), ScanError> {
+/// A file's parser and how its format was chosen.
+struct Chosen {
+    format: LogFormat,
+    parser: Box<dyn LineParser>,
+    /// The summary's words for it (`squid logformat "..."`, the detection's reason).
+    reason: String,
+    /// The format to suggest if most lines fail this one.
+    suggestion: Option<LogFormat>,
+}
+
+impl Chosen {
+    fn record(&self, name: &str, stats: &mut ScanStats, suggestion: &mut Option<LogFormat>) {
+        stats
+            .formats
+            .insert(name.to_string(), self.format.as_str().into());
+        stats
+            .format_reasons
+            .insert(name.to_string(), self.reason.clone());
+        *suggestion = self.suggestion;
+    }
+}
+
+fn make_parser(head: &[u8], opts: &ScanOptions) -> Result<Chosen, ScanError> {
     let head = &head[..head.len().min(64 * 1024)];
-    let format = match opts.format {
-        Some(f) => f,
-        None => detect_format(head).unwrap_or(LogFormat::Raw),
+    let detected = detect_format_explained(head);
+    if let Some(plan) = &opts.logformat {
+        let format = opts.format.unwrap_or(LogFormat::Combined);
+        return Ok(Chosen {
+            format,
+            parser: Box::new(PlanParser::new(plan.clone())),
+            reason: format!("{plan}"),
+            suggestion: detected.map(|d| d.format),
+        });
+    }
+    let (format, reason, suggestion) = match (opts.format, &detected) {
+        (Some(f), d) => (
+            f,
+            "forced by --format".to_string(),
+            d.as_ref().map(|d| d.format).filter(|&d| d != f),
+        ),
+        (None, Some(d)) => (d.format, format!("detected: {}", d.reason), d.runner_up),
+        (None, None) => (
+            LogFormat::Raw,
+            "no line looked like a known format".to_string(),
+            None,
+        ),
     };
     let parser =
         parser_for(format, head, opts.field_map.as_ref()).map_err(|source| ScanError::Parser {
             format: format.as_str(),
             source,
         })?;
-    Ok((format, parser))
+    Ok(Chosen {
+        format,
+        parser,
+        reason,
+        suggestion,
+    })
 }
 
 /// Match (or observe) a buffer of whole lines starting at byte `base`, in parallel, returning
@@ -536,7 +645,7 @@ pub(crate) fn match_lines(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBa
     let mut out = AlertBatch::new(job.typed);
     let mut stats = ScanStats::default();
     // Appending to a batch cannot fail.
-    let _ = run_buffer(job, data, base, &mut out, &mut stats);
+    let _ = run_buffer(job, data, base, &mut out, &mut stats, None);
     (out, stats)
 }
 
@@ -548,8 +657,36 @@ fn run_buffer(
     base: u64,
     out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
+    directive: Option<&[u8]>,
 ) -> Result<(), ScanError> {
-    run_rounds(job, data, base, out, stats, &|| None).map(|_| ())
+    run_rounds(job, data, base, out, stats, &|| None, directive).map(|_| ())
+}
+
+/// Where the lines opening with the parser's directive prefix start in `data`.
+fn directive_starts(parser: &dyn LineParser, data: &[u8]) -> Vec<usize> {
+    let Some(prefix) = parser.directive_prefix() else {
+        return Vec::new();
+    };
+    let mut marks = Vec::new();
+    if data.starts_with(prefix) {
+        marks.push(0);
+    }
+    let needle = [b"\n", prefix].concat();
+    marks.extend(memchr::memmem::find_iter(data, &needle).map(|i| i + 1));
+    marks
+}
+
+/// The line starting at `at`.
+fn line_at(data: &[u8], at: usize) -> &[u8] {
+    let rest = &data[at..];
+    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+}
+
+/// The last directive line in `data`, if any.
+pub fn last_directive<'d>(parser: &dyn LineParser, data: &'d [u8]) -> Option<&'d [u8]> {
+    directive_starts(parser, data)
+        .last()
+        .map(|&at| line_at(data, at))
 }
 
 /// [`run_buffer`] over a mapped file: after each round `shrunk` says whether the file is now
@@ -563,7 +700,11 @@ fn run_rounds(
     out: &mut dyn AlertOutput,
     stats: &mut ScanStats,
     shrunk: &dyn Fn() -> Option<u64>,
+    directive: Option<&[u8]>,
 ) -> Result<Option<(u64, u64)>, ScanError> {
+    // Formats read by directives (W3C `#Fields:`): each piece starts with the parser of
+    // the last directive before it.
+    let marks = directive_starts(job.parser, data);
     let mut pieces: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     while start < data.len() {
@@ -580,7 +721,14 @@ fn run_rounds(
     for round in pieces.chunks(ROUND) {
         let results: Vec<(AlertBatch, PieceStats)> = round
             .par_iter()
-            .map(|&(s, e)| process_piece(job, &data[s..e], base + s as u64))
+            .map(|&(s, e)| {
+                let before = marks.partition_point(|&m| m < s);
+                let start = match before.checked_sub(1) {
+                    Some(i) => Some(line_at(data, marks[i])),
+                    None => directive,
+                };
+                process_piece(job, &data[s..e], base + s as u64, start)
+            })
             .collect();
         let limit = shrunk();
         for (&(s, e), (bytes, piece)) in round.iter().zip(results) {
@@ -598,7 +746,16 @@ fn run_rounds(
     Ok(None)
 }
 
-fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, PieceStats) {
+fn process_piece(
+    job: &LineJob<'_>,
+    data: &[u8],
+    base: u64,
+    directive: Option<&[u8]>,
+) -> (AlertBatch, PieceStats) {
+    // The parser of the directive in force (W3C `#Fields:` changing mid-file).
+    let directive_prefix = job.parser.directive_prefix();
+    let mut switched: Option<Box<dyn LineParser>> =
+        directive.and_then(|d| job.parser.after_directive(d));
     let mut out = AlertBatch::new(job.typed);
     let mut st = PieceStats::default();
     let mut scratch = Scratch::default();
@@ -623,13 +780,19 @@ fn process_piece(job: &LineJob<'_>, data: &[u8], base: u64) -> (AlertBatch, Piec
             st.lines_truncated += 1;
         }
         st.lines += 1;
+        if directive_prefix.is_some_and(|d| line.starts_with(d)) {
+            if let Some(next) = job.parser.after_directive(line) {
+                switched = Some(next);
+            }
+        }
+        let parser: &dyn LineParser = switched.as_deref().unwrap_or(job.parser);
         if let Some(p) = probe {
-            if job.parser.screen(line, p) == Screened::Clean {
+            if parser.screen(line, p) == Screened::Clean {
                 st.observations += 1;
                 continue;
             }
         }
-        match job.parser.parse(line) {
+        match parser.parse(line) {
             Ok(None) => st.skipped += 1,
             Err(e) => {
                 *st.failures.entry(e.reason).or_default() += 1;

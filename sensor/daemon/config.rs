@@ -44,6 +44,8 @@ pub struct FileSource {
     pub paths: Vec<String>,
     /// Log format or `auto`.
     pub format: Option<String>,
+    /// The server's format string (`--logformat`), with `format` squid, nginx or apache.
+    pub logformat: Option<String>,
     /// `beginning` (default) or `end` for files first seen.
     pub read_from: Option<String>,
 }
@@ -68,6 +70,8 @@ pub struct PcapSource {
 pub struct StdinSource {
     /// Log format or `auto`.
     pub format: Option<String>,
+    /// The server's format string (`--logformat`), with `format` squid, nginx or apache.
+    pub logformat: Option<String>,
 }
 
 impl SourceConfig {
@@ -85,6 +89,15 @@ impl SourceConfig {
         match self {
             SourceConfig::File(f) => f.format.as_deref(),
             SourceConfig::Stdin(s) => s.format.as_deref(),
+            SourceConfig::Pcap(_) => None,
+        }
+    }
+
+    /// The `logformat` of a file or stdin source.
+    pub fn logformat(&self) -> Option<&str> {
+        match self {
+            SourceConfig::File(f) => f.logformat.as_deref(),
+            SourceConfig::Stdin(s) => s.logformat.as_deref(),
             SourceConfig::Pcap(_) => None,
         }
     }
@@ -258,6 +271,16 @@ mod tests {
         let path = dir.path().join("trawl.toml");
         std::fs::write(&path, text).unwrap();
         load(&path)
+    }
+
+    #[test]
+    fn file_and_stdin_sources_take_a_logformat() {
+        let (sources, _) = load_text(
+            "[[source]]\nkind = \"file\"\npaths = [\"a.log\"]\nformat = \"squid\"\nlogformat = \"%ts %>a %rm %ru\"\n\n[[source]]\nkind = \"stdin\"\nlogformat = \"$remote_addr $request\"\n",
+        )
+        .unwrap();
+        assert_eq!(sources[0].logformat(), Some("%ts %>a %rm %ru"));
+        assert_eq!(sources[1].logformat(), Some("$remote_addr $request"));
     }
 
     #[test]

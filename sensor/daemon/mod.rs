@@ -156,6 +156,14 @@ pub enum SourceError {
     /// A table misses a key or has a value out of its range.
     #[error("{0}")]
     Config(&'static str),
+    /// `logformat` is not a format string trawl can compile.
+    #[error("logformat = {text:?}: {source}")]
+    Logformat {
+        /// As written.
+        text: String,
+        /// Why it is refused.
+        source: ingest::logs::PlanError,
+    },
     /// `read_from` is neither `beginning` nor `end`.
     #[error("read_from = {0:?}: use \"beginning\" or \"end\"")]
     ReadFrom(String),
@@ -1127,12 +1135,38 @@ fn log_format(spec: Option<&str>, head: &[u8]) -> Result<LogFormat, SourceError>
     }
 }
 
-/// The parser of `format` for a file whose first bytes are `head`.
-fn source_parser(format: LogFormat, head: &[u8]) -> Result<Box<dyn LineParser>, SourceError> {
-    parser_for(format, head, None).map_err(|source| SourceError::Parser {
-        format: format.as_str(),
-        source,
+/// A source's parser: its `logformat` plan when it has one, else the format's.
+fn source_parser(
+    src: &SourceConfig,
+    format: LogFormat,
+    head: &[u8],
+) -> Result<Box<dyn LineParser>, SourceError> {
+    Ok(match src.logformat() {
+        Some(text) => {
+            let forced = src.format().filter(|f| *f != "auto").map(|_| format);
+            let plan = ingest::logs::FormatPlan::for_format(forced, text).map_err(|source| {
+                SourceError::Logformat {
+                    text: text.to_string(),
+                    source,
+                }
+            })?;
+            Box::new(ingest::logs::PlanParser::new(plan))
+        }
+        None => parser_for(format, head, None).map_err(|source| SourceError::Parser {
+            format: format.as_str(),
+            source,
+        })?,
     })
+}
+
+/// After a batch, the parser of its last directive line (W3C `#Fields:` changing
+/// mid-file), so the next batches are read by it.
+fn follow_directive(parser: &mut Box<dyn LineParser>, batch: &[u8]) {
+    if let Some(next) =
+        crate::scan::last_directive(parser.as_ref(), batch).and_then(|d| parser.after_directive(d))
+    {
+        *parser = next;
+    }
 }
 
 fn file_head(path: &Path) -> Vec<u8> {
@@ -1172,7 +1206,16 @@ fn prepare_source(
     metrics: &Arc<Metrics>,
 ) -> Result<Prepared, SourceError> {
     use ingest::tail::{ReadFrom, TailConfig};
-    log_format(src.format(), b"")?;
+    let format = log_format(src.format(), b"")?;
+    if let Some(text) = src.logformat() {
+        let forced = src.format().filter(|f| *f != "auto").map(|_| format);
+        ingest::logs::FormatPlan::for_format(forced, text).map_err(|source| {
+            SourceError::Logformat {
+                text: text.to_string(),
+                source,
+            }
+        })?;
+    }
     Ok(match src {
         SourceConfig::File(src) => {
             if src.paths.is_empty() {
@@ -1278,13 +1321,20 @@ fn run_file_source(
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
                         let head = file_head(&batch.path);
+                        let head_from_file = !head.is_empty();
                         let head = if head.is_empty() {
                             batch.bytes.clone()
                         } else {
                             head
                         };
                         let format = log_format(src.format(), &head)?;
-                        let parser = source_parser(format, &head)?;
+                        let mut parser = source_parser(src, format, &head)?;
+                        // The directive in force where this batch starts, when the head
+                        // reaches that far (a small file's fingerprint changes as it grows).
+                        if head_from_file {
+                            let before = usize::try_from(batch.offset).unwrap_or(usize::MAX);
+                            follow_directive(&mut parser, &head[..before.min(head.len())]);
+                        }
                         e.insert((parser, format == LogFormat::Raw))
                     }
                 };
@@ -1296,6 +1346,7 @@ fn run_file_source(
                     &batch.bytes,
                     batch.offset,
                 ));
+                follow_directive(parser, &batch.bytes);
             }
             if cfg!(debug_assertions) {
                 fault::inject(&format!("source-{}-batch", env.index));
@@ -1393,10 +1444,11 @@ fn run_stdin_source(
         };
         if parser.is_none() {
             let format = log_format(src.format(), &buf)?;
-            parser = Some((source_parser(format, &buf)?, format == LogFormat::Raw));
+            parser = Some((source_parser(src, format, &buf)?, format == LogFormat::Raw));
         }
-        if let Some((p, raw)) = &parser {
+        if let Some((p, raw)) = &mut parser {
             let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
+            follow_directive(p, &buf);
             env.deliver(alerts)?;
         }
         *offset += buf.len() as u64;

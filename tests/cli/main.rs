@@ -12,5 +12,6 @@ mod corpus;
 mod export_golden;
 mod export_tools;
 mod first_run;
+mod log_formats;
 mod samples;
 mod update;

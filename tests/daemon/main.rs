@@ -7,5 +7,6 @@ mod common;
 mod daemon_support;
 
 mod files;
+mod log_formats;
 mod pcap;
 mod sinks;

@@ -1,9 +1,11 @@
 //! Format auto-detection from the first lines of a file.
 
 use super::address::parse_ip;
+use super::panos::PanosParser;
 use super::timestamps::parse_epoch;
-use super::tokens::{find, trim, trim_eol, Tokens};
-use super::LogFormat;
+use super::tokens::{find, first_tokens, trim, trim_eol, Tokens};
+use super::umbrella::UmbrellaParser;
+use super::{LineParser, LogFormat};
 
 /// How many lines of the head are looked at.
 const MAX_LINES: usize = 50;
@@ -11,9 +13,26 @@ const MAX_LINES: usize = 50;
 /// Guess the format of a file from its first bytes (the first ~32 KiB is plenty).
 ///
 /// Each non-empty, non-comment line votes for the format it looks like; the format with
-/// most votes wins. A Zeek header decides at once. `None` when no line looks like a
-/// format we know (the caller then falls back to [`LogFormat::Raw`]).
+/// most votes wins. A Zeek header or a W3C `#Fields:` directive decides at once. `None`
+/// when no line looks like a format we know (the caller then falls back to
+/// [`LogFormat::Raw`]).
 pub fn detect_format(head: &[u8]) -> Option<LogFormat> {
+    detect_format_explained(head).map(|d| d.format)
+}
+
+/// What [`detect_format_explained`] found, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// The format chosen.
+    pub format: LogFormat,
+    /// Why, in words for the scan summary.
+    pub reason: String,
+    /// The format with the next most votes, if any line voted for another.
+    pub runner_up: Option<LogFormat>,
+}
+
+/// [`detect_format`], saying why the format was chosen (for the scan summary).
+pub fn detect_format_explained(head: &[u8]) -> Option<Detection> {
     let mut votes = [0usize; LogFormat::ALL.len()];
     let mut seen = 0;
     for line in head.split(|&b| b == b'\n') {
@@ -22,7 +41,18 @@ pub fn detect_format(head: &[u8]) -> Option<LogFormat> {
             continue;
         }
         if line.starts_with(b"#separator") || line.starts_with(b"#fields") {
-            return Some(LogFormat::ZeekTsv);
+            return Some(Detection {
+                format: LogFormat::ZeekTsv,
+                reason: "a Zeek #fields header".into(),
+                runner_up: None,
+            });
+        }
+        if line.starts_with(b"#Fields:") {
+            return Some(Detection {
+                format: LogFormat::W3c,
+                reason: "a W3C #Fields: directive".into(),
+                runner_up: None,
+            });
         }
         if line[0] == b'#' {
             continue;
@@ -36,17 +66,80 @@ pub fn detect_format(head: &[u8]) -> Option<LogFormat> {
             votes[i] += 1;
         }
     }
-    let (best, &n) = votes
+    let mut ranked: Vec<(usize, usize)> = votes
         .iter()
+        .copied()
         .enumerate()
-        .max_by_key(|&(i, n)| (*n, usize::MAX - i))?;
-    (n > 0).then(|| LogFormat::ALL[best])
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    // Most votes first; ties go to the earlier format in `ALL`.
+    ranked.sort_by_key(|&(i, n)| (usize::MAX - n, i));
+    let &(best, n) = ranked.first()?;
+    let sampled = seen.min(MAX_LINES);
+    Some(Detection {
+        format: LogFormat::ALL[best],
+        reason: format!(
+            "{n} of {sampled} sampled line(s) look like {}",
+            LogFormat::ALL[best]
+        ),
+        runner_up: ranked.get(1).map(|&(i, _)| LogFormat::ALL[i]),
+    })
 }
 
 /// What one line looks like.
 fn classify(line: &[u8]) -> Option<LogFormat> {
     if line[0] == b'{' {
         return Some(classify_json(line));
+    }
+    // Vendor formats with a tag or a strict shape first.
+    if let Some(i) = find(line, b"CEF:") {
+        let v = trim(&line[i + 4..]);
+        if v.first().is_some_and(u8::is_ascii_digit) && v.get(1) == Some(&b'|') {
+            return Some(LogFormat::Cef);
+        }
+    }
+    if line.first().is_some_and(u8::is_ascii_digit)
+        && line.get(1) == Some(&b'|')
+        && line.iter().filter(|&&c| c == b'|').count() >= 7
+    {
+        return Some(LogFormat::Cef);
+    }
+    if find(line, b"LEEF:1.").is_some() || find(line, b"LEEF:2.").is_some() {
+        return Some(LogFormat::Leef);
+    }
+    if find(line, b" PACKET ").is_some() && find(line, b"(0)").is_some() {
+        return Some(LogFormat::WindowsDns);
+    }
+    if find(line, b"date=").is_some()
+        && find(line, b" time=").is_some()
+        && (find(line, b"logid=").is_some() || find(line, b"devname=").is_some())
+    {
+        return Some(LogFormat::Fortigate);
+    }
+    if memchr::memchr(b',', line).is_some() {
+        if line[0] == b'"' && UmbrellaParser.parse(line).is_ok() {
+            return Some(LogFormat::Umbrella);
+        }
+        if PanosParser.parse(line).is_ok() {
+            return Some(LogFormat::Panos);
+        }
+    }
+    // Squid's predefined `referrer` format: `time client referer url`.
+    if let [Some(a), Some(b), Some(_), Some(_), None] = first_tokens::<5>(line) {
+        if memchr::memchr(b'.', a).is_some() && parse_epoch(a).is_some() && parse_ip(b).is_some() {
+            return Some(LogFormat::Squid);
+        }
+    }
+    // Squid's predefined `useragent` format: `client [time] "agent"`, nothing after.
+    let before_quote = line.split(|&c| c == b'"').next().unwrap_or_default();
+    if let [Some(client), Some(_), Some(_), None] = first_tokens::<4>(before_quote) {
+        if parse_ip(client).is_some()
+            && line.ends_with(b"\"")
+            && memchr::memchr(b'[', line).is_some()
+            && line.iter().filter(|&&c| c == b'"').count() == 2
+        {
+            return Some(LogFormat::Squid);
+        }
     }
     // Squid native: epoch.millis elapsed client action/code ...
     let mut t = Tokens::new(line);
@@ -105,13 +198,14 @@ fn classify(line: &[u8]) -> Option<LogFormat> {
             return Some(LogFormat::Bind);
         }
     }
-    let _ = parse_ip;
     None
 }
 
 fn classify_json(line: &[u8]) -> LogFormat {
     let has = |k: &[u8]| find(line, k).is_some();
-    if has(b"\"event_type\"") && (has(b"\"timestamp\"") || has(b"\"src_ip\"")) {
+    if has(b"\"zscalernss-web\"") || (has(b"\"eurl\"") && has(b"\"reqmethod\"")) {
+        LogFormat::Zscaler
+    } else if has(b"\"event_type\"") && (has(b"\"timestamp\"") || has(b"\"src_ip\"")) {
         LogFormat::SuricataEve
     } else if has(b"\"_path\"")
         || has(b"\"id.orig_h\"")

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 pub struct BindParser;
 
 /// Skip a `<PRI>` syslog priority.
-fn skip_pri(b: &[u8]) -> &[u8] {
+pub(crate) fn skip_pri(b: &[u8]) -> &[u8] {
     if let [b'<', rest @ ..] = b {
         if let Some(end) = memchr::memchr(b'>', rest) {
             if end <= 3 && rest[..end].iter().all(u8::is_ascii_digit) {

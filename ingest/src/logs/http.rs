@@ -1,6 +1,7 @@
 //! HTTP-ish access logs: Squid native, Apache/nginx/Traefik common & combined, nginx error log.
 
 use super::address::{parse_ip, parse_u16};
+use super::format_plan::{FormatPlan, PlanParser};
 use super::timestamps::{
     is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch, parse_slash_datetime,
 };
@@ -11,6 +12,7 @@ use crate::Observation;
 use matcher::simd::byte_mask16;
 use matcher::text::plain_http_host;
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// Squid native access.log:
 /// `time elapsed client action/code size method URL ident hierarchy/from type`.
@@ -31,8 +33,13 @@ impl LineParser for SquidParser {
             return Ok(None);
         }
         let Some(ts) = parse_epoch(ts) else {
-            // Squid configured with `logformat combined`: a CLF line with absolute URLs.
             if memchr::memchr(b'[', line).is_some() {
+                // Squid's predefined `logformat useragent`: `client [time] "agent"`.
+                if let Some(Ok(o)) = squid_predefined(&SQUID_USERAGENT).map(|p| p.parse(line)) {
+                    return Ok(o);
+                }
+                // Squid configured with `logformat combined` or `common`: a CLF line with
+                // absolute URLs.
                 if let Ok(Some(mut o)) = CombinedParser.parse(line) {
                     o.dataset = "proxy";
                     return Ok(Some(o));
@@ -40,25 +47,31 @@ impl LineParser for SquidParser {
             }
             return Err(ParseError::new("bad timestamp"));
         };
-        let _elapsed = t.next().ok_or(TOO_FEW)?;
+        if let [Some(_), Some(_), Some(_), Some(_), None] = first_tokens::<5>(line) {
+            // Squid's predefined `logformat referrer`: `time client referer url`.
+            if let Some(Ok(o)) = squid_predefined(&SQUID_REFERRER).map(|p| p.parse(line)) {
+                return Ok(o);
+            }
+        }
+        let elapsed = t.next().ok_or(TOO_FEW)?;
         let client = t.next().ok_or(TOO_FEW)?;
         let action = t.next().ok_or(TOO_FEW)?;
-        let _size = t.next().ok_or(TOO_FEW)?;
+        let size = t.next().ok_or(TOO_FEW)?;
         let method = t.next().ok_or(TOO_FEW)?;
         let url = t.next().ok_or(TOO_FEW)?;
         let _ident = t.next();
         let hier = t.next();
+        let code = squid_shape(elapsed, action, size, method)?;
+        let client = parse_ip(client).ok_or(ParseError::new("client is not an address"))?;
         let mut o = Observation {
             timestamp_ns: Some(ts),
             dataset: "proxy",
             protocol: Some("http"),
-            source_ip: parse_ip(client),
+            source_ip: Some(client),
             http_method: Some(l.text(method)),
             ..Default::default()
         };
-        if let Some(slash) = memchr::memchr(b'/', action) {
-            o.http_status = parse_u16(&action[slash + 1..]).filter(|&s| s != 0);
-        }
+        o.http_status = parse_u16(code).filter(|&s| s != 0);
         o.destination_ip = hier.and_then(after_slash).and_then(parse_ip);
         set_target(&l, &mut o, url, None, method == b"CONNECT");
         Ok(Some(o))
@@ -68,7 +81,7 @@ impl LineParser for SquidParser {
         // The same tokens and checks as `parse`, handing the probe what `parse` would put
         // in `source.ip`, `destination.ip` and `url.*`.
         let line = trim_eol(line);
-        let [ts, _elapsed, client, _action, _size, method, url, _ident, hier] =
+        let [ts, elapsed, client, action, size, method, url, _ident, hier] =
             first_tokens::<9>(line);
         // The timestamp usually opens the line: read from the line's first 16 bytes.
         let epoch = |ts: &[u8]| match ts.as_ptr() == line.as_ptr() {
@@ -78,10 +91,18 @@ impl LineParser for SquidParser {
         if !ts.is_some_and(epoch) {
             return Screened::Unsure; // comments, `logformat combined`, errors
         }
-        let (Some(client), Some(method), Some(url)) = (client, method, url) else {
+        let (Some(elapsed), Some(client), Some(action), Some(size), Some(method), Some(url)) =
+            (elapsed, client, action, size, method, url)
+        else {
             return Screened::Unsure; // too few fields
         };
+        if squid_shape(elapsed, action, size, method).is_err() {
+            return Screened::Unsure; // `parse` rejects it
+        }
         let client = ScreenAddr::read(client);
+        if matches!(client, ScreenAddr::Absent) {
+            return Screened::Unsure; // `parse` rejects it
+        }
         let server = hier
             .and_then(after_slash)
             .map_or(ScreenAddr::Absent, ScreenAddr::read);
@@ -94,6 +115,52 @@ impl LineParser for SquidParser {
                 || server.may_alert(probe),
         )
     }
+}
+
+/// The plans of Squid's predefined `useragent` and `referrer` formats, compiled on first use.
+static SQUID_USERAGENT: (&str, OnceLock<Option<PlanParser>>) = ("useragent", OnceLock::new());
+static SQUID_REFERRER: (&str, OnceLock<Option<PlanParser>>) = ("referrer", OnceLock::new());
+
+fn squid_predefined(
+    (name, plan): &'static (&'static str, OnceLock<Option<PlanParser>>),
+) -> Option<&'static PlanParser> {
+    plan.get_or_init(|| FormatPlan::squid_predefined(name).map(PlanParser::new))
+        .as_ref()
+}
+
+/// The shape of a native Squid line's fixed fields, which a line written with another
+/// `logformat` does not have (ARCHITECTURE.md §2.2: no silent misparse): `elapsed` and
+/// `size` are numbers, `action` is `CODE/status` with a numeric status, `method` is a
+/// request method. Returns the status digits.
+fn squid_shape<'a>(
+    elapsed: &[u8],
+    action: &'a [u8],
+    size: &[u8],
+    method: &[u8],
+) -> Result<&'a [u8], ParseError> {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    if !digits(elapsed) {
+        return Err(ParseError::new("elapsed time is not a number"));
+    }
+    let code = memchr::memchr(b'/', action)
+        .map(|slash| &action[slash + 1..])
+        .filter(|code| digits(code))
+        .ok_or(ParseError::new("result code is not ACTION/status"))?;
+    if !digits(size) {
+        return Err(ParseError::new("size is not a number"));
+    }
+    if !is_method(method) {
+        return Err(ParseError::new("not a request method"));
+    }
+    Ok(code)
+}
+
+/// Does `b` look like an HTTP request method as proxies log it (`GET`, `CONNECT`,
+/// `PROPFIND`, Squid's `NONE`, extension methods): 1 to 24 upper-case letters, `_` or `-`?
+pub(crate) fn is_method(b: &[u8]) -> bool {
+    (1..=24).contains(&b.len())
+        && b.iter()
+            .all(|&c| c.is_ascii_uppercase() || c == b'_' || c == b'-')
 }
 
 /// What follows the first `/` of `b` (`HIER_DIRECT/192.0.2.1` → `192.0.2.1`).
@@ -113,7 +180,7 @@ fn after_slash(b: &[u8]) -> Option<&[u8]> {
 /// and the correlator look up (`url.full`, `url.domain`, or `url.path` when there is no
 /// full URL) maybe alert? Text that is not UTF-8 answers "maybe" (`parse` would decode it
 /// lossily).
-fn screen_target(target: &[u8], connect: bool, probe: &dyn AlertProbe) -> bool {
+pub(crate) fn screen_target(target: &[u8], connect: bool, probe: &dyn AlertProbe) -> bool {
     let domain = |host: &[u8]| -> bool {
         // `domain()`: UTF-8 text, lower-cased (the probe does that) and one trailing dot off.
         let Ok(h) = std::str::from_utf8(host) else {
@@ -153,7 +220,7 @@ fn screen_target(target: &[u8], connect: bool, probe: &dyn AlertProbe) -> bool {
 
 /// Fill `url.*` from a request target: absolute URL, `host:port` authority (CONNECT), or
 /// origin-form path (with `vhost` giving the host when known).
-fn set_target<'a>(
+pub(crate) fn set_target<'a>(
     l: &Line<'a>,
     o: &mut Observation<'a>,
     target: &'a [u8],
@@ -231,7 +298,7 @@ fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// `METHOD target HTTP/x.y` → (method, target) when it looks like a request.
-fn split_request(req: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_request(req: &[u8]) -> Option<(&[u8], &[u8])> {
     let sp = memchr::memchr(b' ', req)?;
     let method = &req[..sp];
     if method.is_empty() || method.len() > 24 || !method.iter().all(u8::is_ascii_uppercase) {

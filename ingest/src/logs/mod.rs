@@ -55,19 +55,28 @@
 //! * `origin` is left [`Origin::None`](crate::Origin::None): the caller sets it.
 
 mod address;
+mod cef;
 mod contract;
 mod detect;
 mod dns;
 mod ecs_values;
 mod eve;
+mod format_plan;
+mod fortigate;
 mod http;
 mod input;
 mod json;
+mod keyvalue;
+mod panos;
 mod serde_helpers;
 mod timestamps;
 mod tokens;
+mod umbrella;
 mod url;
+mod w3c;
+mod windows_dns;
 mod zeek;
+mod zscaler;
 
 use crate::Observation;
 use std::fmt;
@@ -75,7 +84,8 @@ use std::str::FromStr;
 
 #[doc(hidden)]
 pub use contract::check_screen;
-pub use detect::detect_format;
+pub use detect::{detect_format, detect_format_explained, Detection};
+pub use format_plan::{Dialect, FormatPlan, PlanError, PlanParser};
 pub use input::open_input;
 pub use json::{EcsField, FieldMap};
 
@@ -101,13 +111,29 @@ pub enum LogFormat {
     SuricataEve,
     /// Any JSON lines, fields picked by a [`FieldMap`].
     JsonLines,
+    /// W3C extended log files (IIS, ProxySG): `#Fields:` directives, possibly changing.
+    W3c,
+    /// ArcSight CEF, with or without a syslog header.
+    Cef,
+    /// IBM QRadar LEEF 1.0 and 2.0.
+    Leef,
+    /// FortiGate (FortiOS) `key=value` logs.
+    Fortigate,
+    /// Cisco Umbrella DNS and proxy CSV exports.
+    Umbrella,
+    /// Windows DNS Server debug log.
+    WindowsDns,
+    /// Palo Alto Networks PAN-OS syslog CSV (TRAFFIC, THREAT).
+    Panos,
+    /// Zscaler ZIA NSS web logs as JSON lines.
+    Zscaler,
     /// Unknown text: no fields, the caller scans the raw line.
     Raw,
 }
 
 impl LogFormat {
     /// Every format, in a stable order.
-    pub const ALL: [LogFormat; 10] = [
+    pub const ALL: [LogFormat; 18] = [
         LogFormat::Squid,
         LogFormat::Combined,
         LogFormat::ZeekTsv,
@@ -117,6 +143,14 @@ impl LogFormat {
         LogFormat::Dnsmasq,
         LogFormat::SuricataEve,
         LogFormat::JsonLines,
+        LogFormat::W3c,
+        LogFormat::Cef,
+        LogFormat::Leef,
+        LogFormat::Fortigate,
+        LogFormat::Umbrella,
+        LogFormat::WindowsDns,
+        LogFormat::Panos,
+        LogFormat::Zscaler,
         LogFormat::Raw,
     ];
 
@@ -132,6 +166,14 @@ impl LogFormat {
             LogFormat::Dnsmasq => "dnsmasq",
             LogFormat::SuricataEve => "eve",
             LogFormat::JsonLines => "json",
+            LogFormat::W3c => "w3c",
+            LogFormat::Cef => "cef",
+            LogFormat::Leef => "leef",
+            LogFormat::Fortigate => "fortigate",
+            LogFormat::Umbrella => "umbrella",
+            LogFormat::WindowsDns => "windows-dns",
+            LogFormat::Panos => "panos",
+            LogFormat::Zscaler => "zscaler",
             LogFormat::Raw => "raw",
         }
     }
@@ -157,6 +199,14 @@ impl FromStr for LogFormat {
             "dnsmasq" => LogFormat::Dnsmasq,
             "eve" | "suricata" => LogFormat::SuricataEve,
             "json" | "jsonl" | "ndjson" => LogFormat::JsonLines,
+            "w3c" | "iis" | "proxysg" | "bluecoat" => LogFormat::W3c,
+            "cef" => LogFormat::Cef,
+            "leef" => LogFormat::Leef,
+            "fortigate" | "fortinet" | "fortios" => LogFormat::Fortigate,
+            "umbrella" => LogFormat::Umbrella,
+            "windows-dns" | "windns" => LogFormat::WindowsDns,
+            "panos" | "pan-os" | "paloalto" => LogFormat::Panos,
+            "zscaler" | "zia" | "nss" => LogFormat::Zscaler,
             "raw" => LogFormat::Raw,
             _ => return Err(LogError::UnknownFormat(s.to_string())),
         };
@@ -197,7 +247,7 @@ pub enum LogError {
         source: std::io::Error,
     },
     /// A `--format` name we do not know.
-    #[error("unknown log format {0:?} (try squid, combined, zeek, zeek-json, bind, infoblox, dnsmasq, eve, json, raw)")]
+    #[error("unknown log format {0:?} (try squid, combined, nginx, apache, zeek, zeek-json, bind, infoblox, dnsmasq, eve, json, w3c, cef, leef, fortigate, umbrella, windows-dns, panos, zscaler, raw)")]
     UnknownFormat(String),
     /// A Zeek TSV file without a usable header.
     #[error("zeek header: {0}")]
@@ -221,6 +271,20 @@ pub trait LineParser: Send + Sync {
     fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
         let _ = (line, probe);
         Screened::Unsure
+    }
+
+    /// For formats whose records are read by a directive earlier in the file (W3C's
+    /// `#Fields:`): the text that opens such a directive line. `None` (the default): the
+    /// format has none, and the file's lines are independent.
+    fn directive_prefix(&self) -> Option<&'static [u8]> {
+        None
+    }
+
+    /// The parser for the lines after the directive `line` (a line opening with
+    /// [`LineParser::directive_prefix`]); `None` when `line` is not one.
+    fn after_directive(&self, line: &[u8]) -> Option<Box<dyn LineParser>> {
+        let _ = line;
+        None
     }
 }
 
@@ -362,6 +426,14 @@ pub fn parser_for(
         LogFormat::JsonLines => Box::new(json::JsonParser::new(
             field_map.cloned().unwrap_or_else(FieldMap::ecs),
         )),
+        LogFormat::W3c => Box::new(w3c::W3cParser::from_head(head)),
+        LogFormat::Cef => Box::new(cef::CefParser),
+        LogFormat::Leef => Box::new(cef::LeefParser),
+        LogFormat::Fortigate => Box::new(fortigate::FortigateParser),
+        LogFormat::Umbrella => Box::new(umbrella::UmbrellaParser),
+        LogFormat::WindowsDns => Box::new(windows_dns::WindowsDnsParser),
+        LogFormat::Panos => Box::new(panos::PanosParser),
+        LogFormat::Zscaler => Box::new(zscaler::ZscalerParser),
         LogFormat::Raw => Box::new(RawParser),
     })
 }
@@ -379,6 +451,36 @@ impl LineParser for RawParser {
             dataset: "log",
             ..Default::default()
         }))
+    }
+}
+
+/// Compile the first line of `data` as a format string in each dialect and run the plans
+/// that compile, and the predefined Squid ones, over the other lines, checking the screen's
+/// contract: the body of the `log_logformat` fuzz target. It must never panic.
+#[doc(hidden)]
+pub fn fuzz_logformat(data: &[u8]) {
+    let mut parts = data.splitn(2, |&b| b == b'\n');
+    let first = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let rest = parts.next().unwrap_or_default();
+    let mut plans: Vec<FormatPlan> = [Dialect::Squid, Dialect::Nginx, Dialect::Apache]
+        .into_iter()
+        .filter_map(|d| FormatPlan::compile(d, &first).ok())
+        .collect();
+    plans.extend(
+        ["squid", "common", "combined", "referrer", "useragent"]
+            .into_iter()
+            .filter_map(FormatPlan::squid_predefined),
+    );
+    for plan in plans {
+        let p = PlanParser::new(plan);
+        for line in rest.split(|&b| b == b'\n') {
+            if let Err(e) = check_screen(&p, line) {
+                panic!("{e}");
+            }
+            if let Ok(Some(o)) = p.parse(line) {
+                let _ = o.to_ecs();
+            }
+        }
     }
 }
 
@@ -404,12 +506,17 @@ pub fn fuzz_parse(format: LogFormat, data: &[u8]) {
             self.0
         }
     }
-    if let Ok(p) = parser_for(format, data, None) {
+    if let Ok(first) = parser_for(format, data, None) {
+        let mut switched: Option<Box<dyn LineParser>> = None;
         for line in data.split(|&b| b == b'\n') {
+            if let Some(next) = first.after_directive(line) {
+                switched = Some(next);
+            }
+            let p: &dyn LineParser = switched.as_deref().unwrap_or(first.as_ref());
             let parsed = p.parse(line);
             // The pre-screen never calls a line clean that `parse` rejects, and asks
             // exactly what the correlator would look up.
-            if let Err(e) = check_screen(p.as_ref(), line) {
+            if let Err(e) = check_screen(p, line) {
                 panic!("{e}");
             }
             let _ = p.screen(line, &Always(true));

@@ -254,6 +254,42 @@ pub(crate) fn parse_slash_datetime(date: &[u8], time: &[u8]) -> Option<i64> {
     )
 }
 
+/// CEF `rt` / LEEF `devTime` text dates: `Apr 07 2017 00:10:10 GMT`,
+/// `May 1 2016 09:29:11.356 -0400` (month, day, year, time with an optional fraction, then
+/// an optional `GMT`/`UTC`/`Z`/numeric zone; none is UTC) → ns.
+pub(crate) fn parse_month_day_year(b: &[u8]) -> Option<i64> {
+    let mo = month_abbr(b)?;
+    let mut parts = b.get(3..)?.split(|&c| c == b' ').filter(|p| !p.is_empty());
+    let day = parts.next()?;
+    let year = parts.next()?;
+    let time = parts.next()?;
+    let zone = parts.next();
+    if parts.next().is_some() || day.len() > 2 || year.len() != 4 {
+        return None;
+    }
+    let d = digits(day, day.len())?;
+    let y = digits(year, 4)?;
+    let (h, mi, s) = hms(time)?;
+    let (ns, n) = match time.get(8) {
+        Some(b'.') => fraction(&time[9..]),
+        _ => (0, 0),
+    };
+    if time.len() != if n > 0 { 9 + n } else { 8 } {
+        return None;
+    }
+    let off = match zone {
+        None | Some(b"GMT" | b"UTC") => 0,
+        Some(z) => {
+            let (off, used) = utc_offset(z)?;
+            if used != z.len() {
+                return None;
+            }
+            off
+        }
+    };
+    civil_ns(y, mo, d, h, mi, s, ns)?.checked_sub(off * 1_000_000_000)
+}
+
 /// Does a syslog header (`Mon DD HH:MM:SS `) start `b`? Returns the bytes it spans.
 pub(crate) fn syslog_date_len(b: &[u8]) -> Option<usize> {
     month_abbr(b)?;
@@ -333,5 +369,19 @@ mod tests {
         );
         assert_eq!(syslog_date_len(b"Mar  9 23:59:59 host"), Some(15));
         assert_eq!(syslog_date_len(b"Oct 4 10:18:07 a"), Some(14));
+    }
+
+    #[test]
+    fn month_day_year() {
+        assert_eq!(
+            parse_month_day_year(b"May 1 2016 09:29:11.356 -0400"),
+            parse_iso8601(b"2016-05-01T09:29:11.356-0400")
+        );
+        assert_eq!(
+            parse_month_day_year(b"Apr 07 2017 00:10:10 GMT"),
+            parse_iso8601(b"2017-04-07T00:10:10Z")
+        );
+        assert!(parse_month_day_year(b"Apr 07 2017").is_none());
+        assert!(parse_month_day_year(b"Apr 07 2017 00:10:10 GMT x").is_none());
     }
 }

@@ -217,6 +217,68 @@ fn tokens_by_blocks<const N: usize, const W: usize>(
     out
 }
 
+/// Split a CSV record at commas into `(start, end, quoted)` spans of `line` (a quoted
+/// field's span is its inside; `""` in it stands for a quote). Blanks after a comma are
+/// skipped (some exports write `", "`). `None` when a quote is not closed.
+pub(crate) fn split_csv(line: &[u8], out: &mut Vec<(usize, usize, bool)>) -> Option<()> {
+    out.clear();
+    let mut i = 0;
+    loop {
+        // Blanks before a quoted field are not part of it.
+        let blanks = line[i..]
+            .iter()
+            .take_while(|&&c| c == b' ' || c == b'\t')
+            .count();
+        if line.get(i + blanks) == Some(&b'"') {
+            i += blanks;
+        }
+        if line.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            let end = loop {
+                let q = memchr::memchr(b'"', line.get(j..)?)? + j;
+                if line.get(q + 1) == Some(&b'"') {
+                    j = q + 2;
+                } else {
+                    break q;
+                }
+            };
+            out.push((start, end, true));
+            i = end + 1;
+            // Up to the next comma (nothing but blanks is expected there).
+            match memchr::memchr(b',', &line[i..]) {
+                Some(c) => i += c + 1,
+                None => return Some(()),
+            }
+        } else {
+            match memchr::memchr(b',', &line[i..]) {
+                Some(c) => {
+                    out.push((i, i + c, false));
+                    i += c + 1;
+                }
+                None => {
+                    out.push((i, line.len(), false));
+                    return Some(());
+                }
+            }
+        }
+    }
+}
+
+/// A CSV field as text: borrowed unless it is quoted and holds `""`.
+pub(crate) fn csv_text<'a>(
+    l: &Line<'a>,
+    line: &'a [u8],
+    span: (usize, usize, bool),
+) -> Cow<'a, str> {
+    let v = &line[span.0..span.1];
+    if span.2 && find(v, b"\"\"").is_some() {
+        Cow::Owned(String::from_utf8_lossy(v).replace("\"\"", "\""))
+    } else {
+        l.text(v)
+    }
+}
+
 /// Find `needle` in `hay`.
 #[inline]
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -227,6 +289,20 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn csv() {
+        let line = br#""a",b, "c ""d""",,"e,f""#;
+        let mut spans = Vec::new();
+        split_csv(line, &mut spans).unwrap();
+        let l = Line::new(line);
+        let got: Vec<String> = spans
+            .iter()
+            .map(|&s| csv_text(&l, line, s).into_owned())
+            .collect();
+        assert_eq!(got, ["a", "b", "c \"d\"", "", "e,f"]);
+        assert!(split_csv(b"\"open,x", &mut spans).is_none());
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]

@@ -1,7 +1,7 @@
 //! Bad input is normal input: garbage, huge lines, invalid UTF-8, NULs, truncated and
 //! concatenated compressed streams. Plus the proptest that covers every `log_*` fuzz target.
 
-use ingest::logs::{fuzz_parse, open_input, parser_for, LogFormat};
+use ingest::logs::{fuzz_logformat, fuzz_parse, open_input, parser_for, LogFormat};
 use proptest::prelude::*;
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -239,6 +239,30 @@ proptest! {
         for f in LogFormat::ALL {
             fuzz_parse(f, &data);
         }
+        fuzz_logformat(&data);
+    }
+
+    /// The body of the `log_logformat` fuzz target on format strings and lines built from
+    /// the pieces they are made of.
+    #[test]
+    fn format_plans_never_panic(
+        format in proptest::collection::vec(prop_oneof![
+            Just("%ts"), Just("."), Just("%03tu"), Just(" "), Just("%6tr"), Just("%>a"), Just("%>p"),
+            Just(":"), Just("%rm"), Just("%ru"), Just("%ssl::>sni"), Just("\""), Just("%{User-Agent}>h"),
+            Just("$remote_addr"), Just("$request"), Just("[$time_local]"), Just("$status"), Just("%h"),
+            Just("%t"), Just("%r"), Just("%U%q"), Just("%{Host}i"), Just("%zz"), Just("$msec"), Just("%Ss/%03>Hs"),
+        ], 0..12),
+        line in proptest::collection::vec(prop_oneof![
+            Just(&b"1157689320.327 "[..]), Just(&b"10.0.0.1"[..]), Just(&b" "[..]), Just(&b"\""[..]),
+            Just(&b"GET"[..]), Just(&b"http://evil.example/a?b"[..]), Just(&b"evil.example:443"[..]),
+            Just(&b"[10/Oct/2000:13:55:36 -0700]"[..]), Just(&b"200"[..]), Just(&b"TCP_MISS/200"[..]),
+            Just(&b":"[..]), Just(&b"-"[..]), Just(&b"\xff"[..]), Just(&b"."[..]), Just(&b"\\\""[..]),
+        ], 0..20),
+    ) {
+        let mut data = format.concat().into_bytes();
+        data.push(b'\n');
+        data.extend_from_slice(&line.concat());
+        fuzz_logformat(&data);
     }
 
     /// Lines built from format-ish pieces reach deeper into the parsers.

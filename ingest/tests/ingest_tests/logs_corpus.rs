@@ -10,7 +10,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/logs");
+    let p = std::env::var_os("TRAWL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+        .join("logs");
     if p.is_dir() {
         Some(p)
     } else {
@@ -81,31 +84,134 @@ fn detects_every_corpus_log() {
         ),
         // ssh-auth-logger JSON (named cef.log upstream, but its lines are JSON objects).
         ("misc/cef.log", Some(LogFormat::JsonLines)),
+        // Custom format strings: the Squid samples are `logformat squid` (native); the
+        // nginx and Apache ones are combined-like where they are, and need their
+        // `--logformat` otherwise.
+        (
+            "squid-logformat/logstash_squid_spec_part1.log",
+            Some(LogFormat::Squid),
+        ),
+        (
+            "squid-logformat/metron_SquidExampleOutput.log",
+            Some(LogFormat::Squid),
+        ),
+        (
+            "nginx-logformat/lua_nginx_combined.log",
+            Some(LogFormat::Combined),
+        ),
+        ("nginx-logformat/lua_nginx_msec.log", None),
+        ("nginx-logformat/lua_nginx_upstream.log", None),
+        (
+            "nginx-logformat/vrl_ingress_upstreaminfo_part1.log",
+            Some(LogFormat::Combined),
+        ),
+        (
+            "nginx-logformat/vrl_main_part1.log",
+            Some(LogFormat::Combined),
+        ),
+        (
+            "apache-logformat/apachelogs_test_parse_custom_tid.log",
+            None,
+        ),
+        (
+            "apache-logformat/apachelogs_test_parse_vhost_combined_joomla_rce.log",
+            Some(LogFormat::Combined),
+        ),
+        (
+            "apache-logformat/apachelogs_vhost_combined.log",
+            Some(LogFormat::Combined),
+        ),
+        ("apache-logformat/lua_apache_custom.log", None),
+        (
+            "apache-logformat/lua_apache_custom_method.log",
+            Some(LogFormat::Combined),
+        ),
+        ("w3c-iis/lnav_logfile_w3c.0", Some(LogFormat::W3c)),
+        ("w3c-iis/lnav_logfile_w3c.1", Some(LogFormat::W3c)),
+        ("w3c-iis/lnav_logfile_w3c.3", Some(LogFormat::W3c)),
+        ("w3c-iis/lnav_logfile_w3c.6", Some(LogFormat::W3c)),
+        ("w3c-iis/lnav_logfile_w3c_big.0", Some(LogFormat::W3c)),
+        ("w3c-iis/plaso_iis10.log", Some(LogFormat::W3c)),
+        ("w3c-iis/plaso_iis10_cookies.log", Some(LogFormat::W3c)),
+        ("w3c-iis/plaso_iis6.log", Some(LogFormat::W3c)),
+        ("w3c-iis/plaso_iis7_owa.log", Some(LogFormat::W3c)),
+        (
+            "w3c-proxysg/elastic_proxy-onprem_part1.log",
+            Some(LogFormat::W3c),
+        ),
+        (
+            "w3c-proxysg/elastic_test-proxy-main.log",
+            Some(LogFormat::W3c),
+        ),
+        ("cef/crowdsec_cef-logs.log", Some(LogFormat::Cef)),
+        (
+            "cef/elastic-beats_decode_cef_samples.log",
+            Some(LogFormat::Cef),
+        ),
+        ("cef/metron_adallom.cef", Some(LogFormat::Cef)),
+        ("cef/metron_palo.cef", Some(LogFormat::Cef)),
+        ("cef/metron_waf.cef", Some(LogFormat::Cef)),
+        ("cef/vrl_parse_cef_tests.cef", Some(LogFormat::Cef)),
+        (
+            "leef/axosyslog_parse_leef_tests_part1.leef",
+            Some(LogFormat::Leef),
+        ),
+        (
+            "leef/metron_LEEFParserTest_inline.leef",
+            Some(LogFormat::Leef),
+        ),
+        ("leef/metron_sample.leef", Some(LogFormat::Leef)),
+        (
+            "fortigate/elastic_test-fortinet-7-4_part1.log",
+            Some(LogFormat::Fortigate),
+        ),
+        (
+            "fortigate/elastic_test-fortinet_part1.log",
+            Some(LogFormat::Fortigate),
+        ),
+        (
+            "umbrella/elastic_test-umbrella-dnslogs_part1.log",
+            Some(LogFormat::Umbrella),
+        ),
+        (
+            "umbrella/elastic_test-umbrella-proxylogs_part1.log",
+            Some(LogFormat::Umbrella),
+        ),
+        (
+            "windows-dns/jschpp_dns-Locale-de-DE-WindowsUnknown.log",
+            Some(LogFormat::WindowsDns),
+        ),
+        (
+            "windows-dns/jschpp_dns-Locale_en-US-Windows2012.log",
+            Some(LogFormat::WindowsDns),
+        ),
+        (
+            "windows-dns/usiem-windns_tests_part1.log",
+            Some(LogFormat::WindowsDns),
+        ),
+        (
+            "panos/crowdsec_palo-alto-threat.log",
+            Some(LogFormat::Panos),
+        ),
+        (
+            "panos/metron_BasicPaloAltoFirewallParserTest_part1.csv",
+            Some(LogFormat::Panos),
+        ),
+        (
+            "zscaler/elastic_test-web_part1.log",
+            Some(LogFormat::Zscaler),
+        ),
     ];
     for (rel, want) in expect {
         let data = std::fs::read(root.join(rel)).unwrap();
         let head = &data[..data.len().min(32 * 1024)];
         assert_eq!(detect_format(head), want, "{rel}");
     }
-    // Every log file in the corpus (not the truth files / OSSEC ini) is in the table above,
-    // except in the directories of formats trawl does not parse yet (custom Apache/nginx/
-    // Squid format strings, W3C, CEF, LEEF, FortiGate, PAN-OS, Umbrella, Zscaler, Windows DNS:
-    // the open issue on the logs SOCs have). Their parsers bring their expectations; a new
-    // directory still fails here until it is placed in one list or the other.
-    const NOT_YET_PARSED: [&str; 12] = [
-        "apache-logformat",
-        "cef",
-        "fortigate",
-        "leef",
-        "nginx-logformat",
-        "panos",
-        "squid-logformat",
-        "umbrella",
-        "w3c-iis",
-        "w3c-proxysg",
-        "windows-dns",
-        "zscaler",
-    ];
+    // Every log file in the corpus (not the truth files / OSSEC ini / `.format` directives)
+    // is in the table above, except in the directories of formats trawl does not parse yet
+    // (none now). A new directory still fails here until it is placed in one list or the
+    // other.
+    const NOT_YET_PARSED: [&str; 0] = [];
     let mut n = 0;
     for dir in std::fs::read_dir(&root).unwrap() {
         let dir = dir.unwrap();
@@ -123,7 +229,7 @@ fn detects_every_corpus_log() {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if rel.ends_with("parser.assert") || rel.ends_with(".ini") {
+            if rel.ends_with("parser.assert") || rel.ends_with(".ini") || rel.ends_with(".format") {
                 continue;
             }
             assert!(

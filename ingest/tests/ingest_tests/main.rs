@@ -4,6 +4,7 @@
 
 mod logs_bad_input;
 mod logs_corpus;
+mod logs_vendor_corpus;
 mod packet_bad_input;
 mod packet_corpus;
 mod packet_live;
