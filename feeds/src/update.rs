@@ -406,6 +406,9 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
     ind.confidence = feed.confidence.unwrap_or(ind.confidence);
     ind.severity = feed.severity.unwrap_or(ind.severity);
     ind.tlp = feed.tlp.unwrap_or(ind.tlp);
+    if feed.group.is_some() {
+        ind.groups = vec![feed.group().to_string()];
+    }
     ind.tags.clone_from(&feed.tags);
     ind.provider.clone_from(&feed.provider);
     ind.allowlist = feed.allowlist;
@@ -879,7 +882,7 @@ fn fingerprint(i: &Indicator) -> u64 {
     )
         .hash(&mut h);
     (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
-    (&i.description, &i.reference, &i.provider).hash(&mut h);
+    (&i.description, &i.reference, &i.provider, &i.groups).hash(&mut h);
     h.finish()
 }
 
