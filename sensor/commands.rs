@@ -7,12 +7,9 @@ use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use crate::setup::{data_dir, load_config, match_setup, open_snapshot, refuse_overwrite, AlertOut};
 use anyhow::{anyhow, bail, Context, Result};
 use ingest::logs::LogFormat;
-use matcher::normalize::{parse_cidr, prefix_range};
-use matcher::text::url_host;
-use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Snapshot};
+use matcher::Snapshot;
 use serde_json::json;
 use std::io::{BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -100,6 +97,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::daemon::run(config, &path, data)
         }
         Command::Generate { what, out } => crate::generate::generate(what, &out),
+        Command::Serve {
+            data,
+            listen,
+            ready_file,
+        } => crate::serve_cmd::serve(&data, listen, ready_file),
+        Command::Token { action } => crate::serve_cmd::token(action),
     }
 }
 
@@ -254,106 +257,6 @@ fn update(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row of `trawl query` output.
-fn query_row(query: &str, ind: &Indicator, kind: matcher::MatchKind) -> serde_json::Value {
-    json!({
-        "query": query,
-        "value": ind.value,
-        "itype": ind.itype.as_str(),
-        "confidence": ind.confidence,
-        "severity": ind.severity.as_str(),
-        "tags": ind.tags,
-        "sources": ind.sources,
-        "tlp": ind.tlp.as_str(),
-        "matched": kind.as_str(),
-        "provider": ind.provider,
-        "description": ind.description,
-        "reference": ind.reference,
-        "first_seen": ind.first_seen,
-        "last_seen": ind.last_seen,
-        "expires": ind.expires,
-        "derived": ind.derived,
-        "allowlist": ind.allowlist,
-        "allowlisted_by": ind.allowlisted_by,
-    })
-}
-
-fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
-    let Some((addr, len)) = parse_cidr(outer) else {
-        return false;
-    };
-    if len > inner_len {
-        return false;
-    }
-    let (net, inner, v4) = match (addr, inner_addr) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a).into(), u32::from(b).into(), true),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (a.into(), b.into(), false),
-        _ => return false,
-    };
-    let (lo, hi) = prefix_range(net, len, v4);
-    (lo..=hi).contains(&inner)
-}
-
-/// Every indicator of `snapshot` covering one query value.
-pub fn lookup(
-    snapshot: &Snapshot,
-    raw: &str,
-) -> Result<(String, Vec<(Indicator, matcher::MatchKind)>)> {
-    let n = normalize(raw, None).map_err(|e| anyhow!("{raw}: {e}"))?;
-    let mut hits: Vec<Hit> = Vec::new();
-    match n.itype {
-        IndicatorType::Fqdn => snapshot.match_domain(&n.value, &mut hits),
-        IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
-            if let Some((addr, len)) = parse_cidr(&n.value).filter(|_| n.value.contains('/')) {
-                if let Some(id) = snapshot.find(n.itype, &n.value) {
-                    hits.push(Hit {
-                        id,
-                        kind: matcher::MatchKind::Exact,
-                    });
-                }
-                let mut inner = Vec::new();
-                snapshot.match_ip(addr, &mut inner);
-                for h in inner {
-                    let ind = snapshot.indicator(h.id);
-                    if ind.value != n.value && cidr_covers(&ind.value, addr, len) {
-                        hits.push(h);
-                    }
-                }
-            } else if let Ok(ip) = n.value.parse::<IpAddr>() {
-                snapshot.match_ip(ip, &mut hits);
-            }
-        }
-        IndicatorType::Url => {
-            snapshot.match_url(&n.value, &mut hits);
-            if let Some(host) = url_host(&n.value) {
-                snapshot.match_domain(host, &mut hits);
-            }
-        }
-        IndicatorType::Email => {
-            snapshot.match_email(&n.value, &mut hits);
-            if let Some((_, domain)) = n.value.rsplit_once('@') {
-                snapshot.match_domain(domain, &mut hits);
-            }
-        }
-        IndicatorType::Pattern => {
-            if let Some(id) = snapshot.find(n.itype, &n.value) {
-                hits.push(Hit {
-                    id,
-                    kind: matcher::MatchKind::Exact,
-                });
-            }
-        }
-        _ => snapshot.match_hash(&n.value, &mut hits),
-    }
-    hits.sort();
-    hits.dedup_by_key(|h| h.id);
-    let rows = hits
-        .into_iter()
-        .map(|h| (snapshot.indicator(h.id), h.kind))
-        .collect();
-    Ok((n.value, rows))
-}
-
 fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Result<ExitCode> {
     let config = load_config(data.config.as_deref())?;
     let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
@@ -362,10 +265,10 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
     let mut found_any = false;
     let mut log_rows = Vec::new();
     for raw in values {
-        let (normal, rows) = match lookup(&snapshot, raw) {
-            Ok(x) => x,
+        let (normal, rows) = match matcher::query::lookup(&snapshot, raw) {
+            Ok(l) => (l.normalized, l.hits),
             Err(e) => {
-                eprintln!("trawl: {}", crate::exit::render(&e));
+                eprintln!("trawl: {}", crate::exit::render(&anyhow!("{raw}: {e}")));
                 continue;
             }
         };
@@ -373,7 +276,7 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         log_rows.push(json!({"query": raw, "normalized": normal, "hits": rows.len()}));
         if format == "json" {
             for (ind, kind) in &rows {
-                writeln!(out, "{}", query_row(raw, ind, *kind))?;
+                writeln!(out, "{}", matcher::query::row_json(raw, ind, *kind))?;
             }
         } else if rows.is_empty() {
             writeln!(out, "{raw}: no indicator covers {normal}")?;
@@ -516,27 +419,3 @@ fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 pub use crate::demo_impl::demo;
-
-#[cfg(test)]
-mod tests {
-    use super::cidr_covers;
-    use std::net::IpAddr;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("address")
-    }
-
-    #[test]
-    fn cidr_covers_wider_networks_of_the_same_family_only() {
-        assert!(cidr_covers("10.0.0.0/8", ip("10.1.0.0"), 16));
-        assert!(cidr_covers("0.0.0.0/0", ip("203.0.113.7"), 32));
-        assert!(cidr_covers("10.1.0.0/16", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.0.0.0/16", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.1.0.0/24", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.0.0.0/8", ip("2001:db8::"), 32));
-        assert!(cidr_covers("2001:db8::/32", ip("2001:db8:ff::"), 48));
-        assert!(cidr_covers("::/0", ip("ffff::1"), 128));
-        assert!(!cidr_covers("2001:db9::/32", ip("2001:db8::"), 48));
-        assert!(!cidr_covers("not a net", ip("10.0.0.0"), 8));
-    }
-}

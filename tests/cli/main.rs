@@ -12,4 +12,5 @@ mod corpus;
 mod export_golden;
 mod export_tools;
 mod samples;
+mod serve;
 mod update;

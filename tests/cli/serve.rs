@@ -1,0 +1,186 @@
+//! `trawl serve` and `trawl token` end to end: the real binary on 127.0.0.1 (port 0, the
+//! address read from `--ready-file`), tokens made and revoked by another process, groups
+//! from `[[feed]] group`, the snapshot reloaded when `trawl update` publishes, and `[server]`
+//! typos refused with their line.
+
+use crate::common::*;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `trawl serve`, killed on drop.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(cfg: &Path) -> Serve {
+    let ready = cfg.with_file_name("ready");
+    let _ = std::fs::remove_file(&ready);
+    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["serve", "--config", p(cfg), "--listen", "127.0.0.1:0"])
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting trawl serve");
+    // Owned at once, so a failed wait below still kills it.
+    let mut s = Serve {
+        child,
+        url: String::new(),
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(u) = std::fs::read_to_string(&ready) {
+            if u.ends_with('\n') {
+                s.url = u.trim().to_string();
+                return s;
+            }
+        }
+        assert!(Instant::now() < until, "trawl serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(url: &str, token: &str) -> (u16, serde_json::Value) {
+    let r = ureq::get(url)
+        .set("Authorization", &format!("Token token={token}"))
+        .call();
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn values(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["indicator"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn token(cfg: &Path, args: &[&str]) -> String {
+    let mut all = vec!["token", "create", "--config", p(cfg), "--format", "json"];
+    all.extend_from_slice(args);
+    let out = trawl_ok(&all);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("token json");
+    v["token"].as_str().expect("token field").to_string()
+}
+
+#[test]
+fn serve_answers_by_group_reloads_and_honours_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("trawl.toml");
+    std::fs::write(dir.path().join("pub.txt"), "public.example\n").unwrap();
+    std::fs::write(dir.path().join("priv.txt"), "private.example\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[sensor]\ndata = \"state\"\n\n[server]\nrate_limit = 0\n\n\
+         [[feed]]\nname = \"pub\"\nsource = \"pub.txt\"\n\n\
+         [[feed]]\nname = \"priv\"\nsource = \"priv.txt\"\ngroup = \"csirt\"\n",
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let public = token(&cfg, &["--user", "alice"]);
+    let csirt = token(&cfg, &["--user", "bob", "--groups", "everyone,csirt"]);
+    let list = trawl_ok(&["token", "list", "--config", p(&cfg)]);
+    assert!(list.contains("alice") && list.contains("bob"), "{list}");
+    assert!(!list.contains(&public), "a listing never shows a secret");
+
+    let s = serve(&cfg);
+    let feed = |t: &str| values(&get(&format!("{}/feed?itype=fqdn", s.url), t).1);
+    assert_eq!(feed(&public), vec!["public.example"]);
+    assert_eq!(feed(&csirt), vec!["private.example", "public.example"]);
+
+    // A new snapshot is picked up without a restart.
+    std::fs::write(
+        dir.path().join("pub.txt"),
+        "public.example\nnewer.example\n",
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !feed(&public).contains(&"newer.example".to_string()) {
+        assert!(Instant::now() < until, "snapshot not reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Revoked by another process: refused on the next request.
+    trawl_ok(&["token", "revoke", "--config", p(&cfg), "--user", "alice"]);
+    assert_eq!(get(&format!("{}/ping", s.url), &public).0, 401);
+    assert_eq!(get(&format!("{}/ping", s.url), &csirt).0, 200);
+    let again = trawl(&["token", "revoke", "--config", p(&cfg), "--user", "alice"]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn server_table_typos_name_the_line_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("trawl.toml");
+    std::fs::write(
+        &cfg,
+        "[sensor]\ndata = \"state\"\n\n[server]\nlisten = \"127.0.0.1:0\"\nmax_bdy = \"1MiB\"\n",
+    )
+    .unwrap();
+    let out = trawl(&["serve", "--config", p(&cfg)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 6") && err.contains("max_body"), "{err}");
+    // tokens too read the config, so the same typo stops them.
+    let out = trawl(&["token", "list", "--config", p(&cfg)]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn token_create_checks_its_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = p(dir.path());
+    for bad in [
+        vec!["--user", "x", "--groups", "Bad Group"],
+        vec!["--user", "x", "--max-tlp", "purple"],
+        vec!["--user", "x", "--itypes", "ftp"],
+        vec!["--user", "x", "--expires", "soon"],
+    ] {
+        let mut args = vec!["token", "create", "--data", d];
+        args.extend(bad.iter().copied());
+        let out = trawl(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = trawl_ok(&[
+        "token",
+        "create",
+        "--data",
+        d,
+        "--user",
+        "x",
+        "--expires",
+        "90d",
+    ]);
+    assert_eq!(out.trim().len(), 64);
+}
