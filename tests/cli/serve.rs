@@ -184,3 +184,91 @@ fn token_create_checks_its_arguments() {
     ]);
     assert_eq!(out.trim().len(), 64);
 }
+
+/// CIF v3's own client (`cif` from cifsdk 3.x, installed by `make deps`) against `trawl
+/// serve`: ping, search, feed in its csv and json formats, submit, then the submission found.
+#[test]
+fn the_genuine_cif_client_pings_searches_pulls_feeds_and_submits() {
+    let cif = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("cif"))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the `cif` command of cifsdk 3.x is not installed: run `make deps` \
+                 (pip install 'cifsdk~=3.0')"
+            )
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("trawl.toml");
+    let samples = root().join("samples");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sensor]\ndata = \"state\"\n\n[[feed]]\nname = \"c2\"\nsource = \"{}\"\n\
+             format = \"plain\"\nitype = \"fqdn\"\nconfidence = 90\ntags = [\"c2\", \"malware\"]\n",
+            samples.join("feeds/c2-domains.txt").display()
+        ),
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let tok = token(&cfg, &["--user", "analyst", "--read", "--write"]);
+    let s = serve(&cfg);
+    let yml = dir.path().join("cif.yml");
+    std::fs::write(
+        &yml,
+        format!("client:\n  remote: \"{}\"\n  token: \"{tok}\"\n", s.url),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(&cif)
+            .arg("--config")
+            .arg(&yml)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("running cif");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "cif {args:?}: {text}");
+        text
+    };
+    let ping = run(&["-p"]);
+    assert!(ping.contains("roundtrip"), "{ping}");
+    let found = run(&["-q", "a.b.bad-tracker.net", "-f", "json"]);
+    let rows: serde_json::Value =
+        serde_json::from_str(found.lines().find(|l| l.starts_with('[')).unwrap_or("null")).unwrap();
+    assert_eq!(rows[0]["indicator"], "bad-tracker.net", "{found}");
+    assert_eq!(rows[0]["confidence"], 9.0);
+    let feed = run(&[
+        "--feed", "--itype", "fqdn", "--tags", "malware", "-f", "csv",
+    ]);
+    let feed_values: Vec<&str> = feed
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with('"'))
+        .collect();
+    let listed = std::fs::read_to_string(samples.join("feeds/c2-domains.txt")).unwrap();
+    let want = listed
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .count();
+    assert_eq!(feed_values.len(), want, "{feed}");
+    let submitted = run(&[
+        "--submit",
+        "--indicator",
+        "submitted-by-cif.example",
+        "--tags",
+        "phishing",
+        "--confidence",
+        "7",
+    ]);
+    assert!(submitted.contains("success"), "{submitted}");
+    let again = run(&["-q", "submitted-by-cif.example", "-f", "csv"]);
+    assert!(
+        again.contains("submitted-by-cif.example") && again.contains("analyst"),
+        "{again}"
+    );
+}
