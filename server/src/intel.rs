@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// The source name of submitted indicators.
-pub const SUBMISSIONS_SOURCE: &str = "trawl-serve";
+pub use feeds::update::{SUBMISSIONS_FILE, SUBMISSIONS_SOURCE};
 /// The source name of logged searches.
 pub const SEARCH_SOURCE: &str = "search-log";
 /// The tag of logged searches.
@@ -119,9 +118,14 @@ impl Intel {
         if subs_gen != self.submissions_gen.load(Ordering::SeqCst)
             || now >= self.next_expiry.load(Ordering::SeqCst)
         {
+            let subs = self.store.submissions(now)?;
+            // For the next `trawl update`: the submissions reach the snapshot sensors pull.
+            if let Err(e) = write_submissions(&self.data, &subs) {
+                tracing::warn!("submissions not handed to the next update: {e}");
+            }
             let mut b = SnapshotBuilder::new();
             let mut next = i64::MAX;
-            for s in self.store.submissions(now)? {
+            for s in subs {
                 next = next.min(s.expires.unwrap_or(i64::MAX));
                 b.insert(s);
             }
@@ -231,6 +235,30 @@ impl Intel {
         }
         rows
     }
+}
+
+/// Replace `DATA/server/submissions.jsonl` atomically (temporary file, fsync, rename) with
+/// `subs`, one JSON indicator a line; no file when there are none.
+fn write_submissions(data: &Path, subs: &[Indicator]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = data.join(SUBMISSIONS_FILE);
+    if subs.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let dir = path.parent().unwrap_or(data);
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".submissions.{}.tmp", std::process::id()));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    for s in subs {
+        serde_json::to_writer(&mut f, s)?;
+        f.write_all(b"\n")?;
+    }
+    let f = f.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)
 }
 
 fn open_snapshot(data: &Path) -> Option<Snapshot> {

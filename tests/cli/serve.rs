@@ -126,6 +126,49 @@ fn serve_answers_by_group_reloads_and_honours_revocation() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A submission answers at once, then reaches the snapshot through `trawl update`.
+    let writer = token(
+        &cfg,
+        &[
+            "--user",
+            "carol",
+            "--read",
+            "--write",
+            "--groups",
+            "everyone,csirt",
+        ],
+    );
+    let posted = ureq::post(&format!("{}/indicators", s.url))
+        .set("Authorization", &format!("Token token={writer}"))
+        .send_string(r#"{"indicator": "submitted.example", "group": "csirt", "confidence": 6}"#);
+    assert_eq!(posted.map(|r| r.status()).unwrap_or(0), 201);
+    assert_eq!(
+        values(
+            &get(
+                &format!("{}/search?q=submitted.example&nolog=1", s.url),
+                &csirt
+            )
+            .1
+        ),
+        vec!["submitted.example"]
+    );
+    assert!(values(&get(&format!("{}/search?q=submitted.example", s.url), &public).1).is_empty());
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let q = trawl_ok(&[
+        "query",
+        "-n",
+        "--format",
+        "json",
+        "--config",
+        p(&cfg),
+        "submitted.example",
+    ]);
+    let row: serde_json::Value = serde_json::from_str(q.lines().next().unwrap_or("null")).unwrap();
+    assert_eq!(row["groups"], serde_json::json!(["csirt"]), "{q}");
+    assert_eq!(row["sources"], serde_json::json!(["trawl-serve"]));
+    assert_eq!(row["provider"], "carol");
+    assert_eq!(row["confidence"], 60);
+
     // Revoked by another process: refused on the next request.
     trawl_ok(&["token", "revoke", "--config", p(&cfg), "--user", "alice"]);
     assert_eq!(get(&format!("{}/ping", s.url), &public).0, 401);

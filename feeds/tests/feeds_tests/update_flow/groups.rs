@@ -32,3 +32,46 @@ fn feed_groups_reach_the_snapshot_and_merge_as_a_union() {
         .to_string();
     assert!(err.contains("group") && err.contains("Bad Group"), "{err}");
 }
+
+/// `trawl serve`'s submissions file joins the next update, each line checked again like a
+/// feed value: lines that are not normal, too broad or badly grouped are warnings.
+#[test]
+fn server_submissions_join_the_update_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pub.txt"), "public.example\n").unwrap();
+    let cfg = "[[feed]]\nname = \"pub\"\nsource = \"pub.txt\"\n";
+    run(cfg, dir.path(), T0, false);
+    let sub_dir = dir.path().join("data/server");
+    std::fs::create_dir_all(&sub_dir).unwrap();
+    let mut good = matcher::Indicator::new("submitted.example", matcher::IndicatorType::Fqdn, "x");
+    good.groups = vec!["csirt".into()];
+    good.provider = Some("alice".into());
+    let mut upper = good.clone();
+    upper.value = "UPPER.example".into();
+    let mut broad = good.clone();
+    broad.value = "com".into();
+    let mut bad_group = good.clone();
+    bad_group.value = "grouped.example".into();
+    bad_group.groups = vec!["Not A Group".into()];
+    let lines: Vec<String> = [&good, &upper, &broad, &bad_group]
+        .iter()
+        .map(|i| serde_json::to_string(i).unwrap())
+        .collect();
+    std::fs::write(
+        sub_dir.join("submissions.jsonl"),
+        lines.join("\n") + "\n{oops\n",
+    )
+    .unwrap();
+    let (subs, warnings, hash) = feeds::update::served_submissions(&dir.path().join("data"));
+    assert_eq!(subs.len(), 1, "{warnings:?}");
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(hash.is_some());
+    let r = run(cfg, dir.path(), T0 + 60, false);
+    assert!(!r.unchanged, "a new submissions file is a change");
+    let e = entries(dir.path());
+    let s = find(&e, "submitted.example").expect("submission in the snapshot");
+    assert_eq!(s.sources, vec![feeds::update::SUBMISSIONS_SOURCE]);
+    assert_eq!(s.groups, vec!["csirt"]);
+    assert_eq!(s.provider.as_deref(), Some("alice"));
+    assert!(find(&e, "upper.example").is_none() && find(&e, "com").is_none());
+}
