@@ -16,11 +16,15 @@ fn server_setup(data: &DataArgs) -> Result<(PathBuf, ServerConfig)> {
     let config = load_config(data.config.as_deref())?;
     let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
     let server = match &config {
-        Some((_, path)) => {
+        Some((c, path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            ServerConfig::from_config_text(&text)
-                .map_err(|e| crate::exit::Usage(format!("{}: {e}", path.display())))?
+            let mut s = ServerConfig::from_config_text(&text)
+                .map_err(|e| crate::exit::Usage(format!("{}: {e}", path.display())))?;
+            // Relative certificate paths are relative to the config file, like feed paths.
+            s.tls_cert = s.tls_cert.map(|p| c.resolve(&p));
+            s.tls_key = s.tls_key.map(|p| c.resolve(&p));
+            s
         }
         None => ServerConfig::default(),
     };
