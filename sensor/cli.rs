@@ -225,9 +225,22 @@ pub enum Command {
         /// Output: table or json (one object per line).
         #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
         format: String,
-        /// Do not record the query in the data directory's query log.
+        /// Do not record the query in the data directory's query log (with --remote: in the
+        /// server's search log).
         #[arg(short = 'n', long)]
         nolog: bool,
+        /// Ask this `trawl serve` (http(s)://host:port) instead of the local snapshot; rows
+        /// then also say how often their value was searched.
+        #[arg(long, value_name = "URL", env = "TRAWL_REMOTE")]
+        remote: Option<String>,
+        /// The API token for --remote.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "TRAWL_TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
         /// Values to look up (defanged spellings accepted).
         #[arg(required = true, value_name = "VALUE")]
         values: Vec<String>,

@@ -75,8 +75,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             data,
             format,
             nolog,
+            remote,
+            token,
             values,
-        } => query(&data, &format, nolog, &values),
+        } => query(
+            &data,
+            &format,
+            nolog,
+            &QuerySource {
+                remote: remote.as_deref(),
+                token: token.as_deref(),
+            },
+            &values,
+        ),
         Command::Export { data, args } => export(&data, args, quiet),
         Command::Run { config } => {
             let Some((config, path)) = load_config(config.as_deref())? else {
@@ -257,58 +268,75 @@ fn update(
     Ok(ExitCode::SUCCESS)
 }
 
-fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Result<ExitCode> {
-    let config = load_config(data.config.as_deref())?;
-    let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
-    let snapshot = open_snapshot(&dir)?;
+/// Where `trawl query` looks: the local snapshot, or a `trawl serve` (`--remote`).
+pub struct QuerySource<'a> {
+    /// The server's base URL.
+    pub remote: Option<&'a str>,
+    /// Its API token.
+    pub token: Option<&'a str>,
+}
+
+fn query(
+    data: &DataArgs,
+    format: &str,
+    nolog: bool,
+    source: &QuerySource<'_>,
+    values: &[String],
+) -> Result<ExitCode> {
+    enum Where<'a> {
+        Local(PathBuf, Box<Snapshot>),
+        Remote(&'a str),
+    }
+    let place = match source.remote {
+        Some(url) => Where::Remote(url),
+        None => {
+            let config = load_config(data.config.as_deref())?;
+            let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
+            let snapshot = open_snapshot(&dir)?;
+            Where::Local(dir, Box::new(snapshot))
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut found_any = false;
     let mut log_rows = Vec::new();
     for raw in values {
-        let (normal, rows) = match matcher::query::lookup(&snapshot, raw) {
-            Ok(l) => (l.normalized, l.hits),
+        let found = match &place {
+            Where::Local(_, snapshot) => matcher::query::lookup(snapshot, raw)
+                .map(|l| {
+                    let rows = l
+                        .hits
+                        .iter()
+                        .map(|(ind, kind)| matcher::query::row_json(raw, ind, *kind))
+                        .collect::<Vec<_>>();
+                    (l.normalized, rows)
+                })
+                .map_err(|e| anyhow!("{raw}: {e}")),
+            Where::Remote(url) => remote_lookup(url, source.token, raw, nolog)?,
+        };
+        let (normal, rows) = match found {
+            Ok(x) => x,
             Err(e) => {
-                eprintln!("trawl: {}", crate::exit::render(&anyhow!("{raw}: {e}")));
+                eprintln!("trawl: {}", crate::exit::render(&e));
                 continue;
             }
         };
         found_any |= !rows.is_empty();
         log_rows.push(json!({"query": raw, "normalized": normal, "hits": rows.len()}));
         if format == "json" {
-            for (ind, kind) in &rows {
-                writeln!(out, "{}", matcher::query::row_json(raw, ind, *kind))?;
+            for row in &rows {
+                writeln!(out, "{row}")?;
             }
         } else if rows.is_empty() {
             writeln!(out, "{raw}: no indicator covers {normal}")?;
         } else {
             writeln!(out, "{raw} ({normal}):")?;
-            for (ind, kind) in &rows {
-                let mut line = format!(
-                    "  {:<14} {:<40} {:<9} conf {:>3}  {:<6}  tlp:{:<6} tags [{}]  sources [{}]",
-                    kind.as_str(),
-                    ind.value,
-                    ind.itype.as_str(),
-                    ind.confidence,
-                    ind.severity.as_str(),
-                    ind.tlp.as_str(),
-                    ind.tags.join(","),
-                    ind.sources.join(","),
-                );
-                if ind.allowlist {
-                    line.push_str("  ALLOWLIST ENTRY");
-                }
-                if let Some(by) = &ind.allowlisted_by {
-                    line.push_str(&format!("  ALLOWLISTED by {by}"));
-                }
-                if ind.derived {
-                    line.push_str("  (derived)");
-                }
-                writeln!(out, "{line}")?;
+            for row in &rows {
+                writeln!(out, "{}", table_line(row))?;
             }
         }
     }
     out.flush()?;
-    if !nolog {
+    if let (Where::Local(dir, _), false) = (&place, nolog) {
         let entry = json!({"time": scan::now_ns() / 1_000_000_000, "queries": log_rows});
         let path = dir.join("query.log");
         // The answer is printed already: a log that cannot be written (read-only data
@@ -326,6 +354,96 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         crate::exit::Exit::NoMatch
     }
     .into())
+}
+
+/// One row of `trawl query`'s table, from the row as `--format json` prints it (so a local
+/// and a remote answer print alike).
+fn table_line(row: &serde_json::Value) -> String {
+    let text = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+    let list = |k: &str| {
+        row[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    let mut line = format!(
+        "  {:<14} {:<40} {:<9} conf {:>3}  {:<6}  tlp:{:<6} tags [{}]  sources [{}]",
+        text("matched"),
+        text("value"),
+        text("itype"),
+        row["confidence"].as_u64().unwrap_or(0),
+        text("severity"),
+        text("tlp"),
+        list("tags"),
+        list("sources"),
+    );
+    if row["allowlist"].as_bool() == Some(true) {
+        line.push_str("  ALLOWLIST ENTRY");
+    }
+    if let Some(by) = row["allowlisted_by"].as_str() {
+        line.push_str(&format!("  ALLOWLISTED by {by}"));
+    }
+    if row["derived"].as_bool() == Some(true) {
+        line.push_str("  (derived)");
+    }
+    if let Some(n) = row["searched"].as_u64().filter(|n| *n > 0) {
+        line.push_str(&format!("  searched {n}x"));
+    }
+    line
+}
+
+/// Ask a `trawl serve` (`GET /v1/search`) about one value: `Ok(Err(..))` for a value the
+/// server (or the local normaliser) refuses, which is reported and skipped like a local
+/// one; `Err` when the server cannot be asked at all.
+fn remote_lookup(
+    url: &str,
+    token: Option<&str>,
+    raw: &str,
+    nolog: bool,
+) -> Result<Result<(String, Vec<serde_json::Value>)>> {
+    let normal = match matcher::normalize(raw, None) {
+        Ok(n) => n.value,
+        Err(e) => return Ok(Err(anyhow!("{raw}: {e}"))),
+    };
+    let Some(token) = token else {
+        bail!(crate::exit::Usage(
+            "--remote needs a token: --token T or $TRAWL_TOKEN (`trawl token create` on the \
+             server)"
+                .into()
+        ));
+    };
+    let endpoint = format!("{}/v1/search", url.trim_end_matches('/'));
+    let r = ureq::get(&endpoint)
+        .timeout(std::time::Duration::from_secs(60))
+        .set("Authorization", &format!("Token token={token}"))
+        .query("q", raw)
+        .query("nolog", if nolog { "1" } else { "0" })
+        .call();
+    let (status, resp) = match r {
+        Ok(resp) => (200, resp),
+        Err(ureq::Error::Status(code, resp)) => (code, resp),
+        Err(e) => bail!("asking {endpoint}: {e}"),
+    };
+    let body: serde_json::Value = resp
+        .into_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let message = body["message"].as_str().unwrap_or("no message").to_string();
+    match status {
+        200 => Ok(Ok((
+            normal,
+            body["data"].as_array().cloned().unwrap_or_default(),
+        ))),
+        400 | 403 => Ok(Err(anyhow!("{raw}: the server refused it: {message}"))),
+        401 => bail!("{endpoint}: the server refused the token ({message})"),
+        code => bail!("{endpoint}: HTTP {code}: {message}"),
+    }
 }
 
 /// Append one line to a log file, never through a symlink (O_NOFOLLOW): a link planted in the

@@ -169,6 +169,45 @@ fn serve_answers_by_group_reloads_and_honours_revocation() {
     assert_eq!(row["provider"], "carol");
     assert_eq!(row["confidence"], 60);
 
+    // `trawl query --remote` prints what `trawl query` prints locally, as the token may see it.
+    let remote = |t: &str, fmt: &str, v: &str| {
+        trawl(&[
+            "query", "-n", "--remote", &s.url, "--token", t, "--format", fmt, v,
+        ])
+    };
+    let local = trawl_ok(&[
+        "query",
+        "-n",
+        "--format",
+        "json",
+        "--config",
+        p(&cfg),
+        "public.example",
+    ]);
+    let r = remote(&public, "json", "public.example");
+    assert!(r.status.success());
+    let mut remote_row: serde_json::Value =
+        serde_json::from_slice(r.stdout.split(|b| *b == b'\n').next().unwrap_or_default()).unwrap();
+    assert_eq!(remote_row["origin"], "snapshot");
+    if let Some(o) = remote_row.as_object_mut() {
+        o.remove("origin");
+        o.remove("searched");
+    }
+    let local_row: serde_json::Value =
+        serde_json::from_str(local.lines().next().unwrap_or("null")).unwrap();
+    assert_eq!(remote_row, local_row);
+    let table = remote(&csirt, "table", "private.example");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.status.success() && text.contains("private.example") && text.contains("tlp:green"),
+        "{text}"
+    );
+    assert_eq!(
+        remote(&public, "table", "private.example").status.code(),
+        Some(1),
+        "no match for a token without the group"
+    );
+
     // Revoked by another process: refused on the next request.
     trawl_ok(&["token", "revoke", "--config", p(&cfg), "--user", "alice"]);
     assert_eq!(get(&format!("{}/ping", s.url), &public).0, 401);
