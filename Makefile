@@ -9,7 +9,9 @@ export TRAWL_CORPUS := $(CORPUS)
 # Debian packages the build and the tests need (real parsers and tools, no mocks).
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium python3-pip
-PIP_PACKAGES := idstools
+# module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
+# client, run against `trawl serve` by tests/cli/serve.rs.
+PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0
 
 .PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 
@@ -24,8 +26,9 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@for p in $(PIP_PACKAGES); do \
-	  python3 -c "import $$p" 2>/dev/null || python3 -m pip install -q $$p || \
-	  python3 -m pip install -q --break-system-packages $$p; \
+	  mod="$${p%%:*}"; req="$${p#*:}"; \
+	  python3 -c "import $$mod" 2>/dev/null || python3 -m pip install -q "$$req" || \
+	  python3 -m pip install -q --break-system-packages "$$req"; \
 	done
 
 build: deps

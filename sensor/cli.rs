@@ -272,9 +272,22 @@ pub enum Command {
         /// Output: table or json (one object per line).
         #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
         format: String,
-        /// Do not record the query in the data directory's query log.
+        /// Do not record the query in the data directory's query log (with --remote: in the
+        /// server's search log).
         #[arg(short = 'n', long)]
         nolog: bool,
+        /// Ask this `trawl serve` (http(s)://host:port) instead of the local snapshot; rows
+        /// then also say how often their value was searched.
+        #[arg(long, value_name = "URL", env = "TRAWL_REMOTE")]
+        remote: Option<String>,
+        /// The API token for --remote.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "TRAWL_TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
         /// Values to look up (defanged spellings accepted).
         #[arg(required = true, value_name = "VALUE")]
         values: Vec<String>,
@@ -292,6 +305,30 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// The CIF v3-compatible server: searches, feeds and submissions over HTTP(S), with tokens,
+    /// groups and TLP ceilings (README "Server").
+    ///
+    ///   trawl token create --user alice --groups everyone,csirt --max-tlp amber
+    ///   trawl serve --config trawl.toml --listen 127.0.0.1:5000
+    ///   curl -H 'Authorization: Token token=...' 'http://127.0.0.1:5000/search?q=evil.example'
+    #[command(verbatim_doc_comment)]
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Address to listen on (default: [server] listen, else 127.0.0.1:5000; port 0 picks
+        /// a free port, printed on stderr).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Write the server's URL (scheme://address:port) into FILE once it listens.
+        #[arg(long, value_name = "FILE")]
+        ready_file: Option<PathBuf>,
+    },
+    /// Create, list and revoke the API tokens of `trawl serve` (kept in DATA/server.db).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Write man pages or a shell completion script, generated from these very definitions.
     ///
     ///   trawl generate man --out /usr/local/share/man/man1
@@ -306,6 +343,71 @@ pub enum Command {
         /// man: the directory the pages are written into (trawl.1, trawl-scan.1, ...).
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
+    },
+}
+
+/// `trawl token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it, once (only its SHA-256 is stored).
+    ///
+    ///   trawl token create --user alice --groups everyone,csirt --write --max-tlp amber
+    ///   trawl token create --user elastic --itypes ipv4,fqdn --expires 90d --format json
+    #[command(verbatim_doc_comment)]
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Who it is for; the provider of everything it submits.
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// Groups whose indicators it sees (default: everyone).
+        #[arg(long, value_name = "A,B", value_delimiter = ',')]
+        groups: Vec<String>,
+        /// May search and pull feeds (the default when no right is given).
+        #[arg(long)]
+        read: bool,
+        /// May submit indicators.
+        #[arg(long)]
+        write: bool,
+        /// Sees every group; may delete indicators and manage tokens over the API.
+        #[arg(long)]
+        admin: bool,
+        /// The most restricted TLP it sees (clear, green, amber, amber+strict, red).
+        #[arg(long, value_name = "LEVEL", default_value = "green", value_parser = named::<Tlp>)]
+        max_tlp: Tlp,
+        /// The only indicator types it may search and see (default: all).
+        #[arg(long, value_name = "T,U", value_delimiter = ',', value_parser = named::<IndicatorType>)]
+        itypes: Vec<IndicatorType>,
+        /// Refuse it after this long (`90d`, `12h`, `4w`).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Output: text or json (`{"token": ...}` plus the grant).
+        #[arg(long, default_value = "text", value_name = "FMT", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// List the tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output: text or json.
+        #[arg(long, default_value = "text", value_name = "FMT", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Revoke one token, or every token of a user; takes effect on the next request.
+    Revoke {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The token to revoke.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            required_unless_present = "user",
+            conflicts_with = "user"
+        )]
+        token: Option<String>,
+        /// Revoke every token of this user.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
     },
 }
 

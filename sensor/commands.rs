@@ -7,12 +7,9 @@ use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use crate::setup::{data_dir, load_config, match_setup, open_snapshot, refuse_overwrite, AlertOut};
 use anyhow::{anyhow, bail, Context, Result};
 use ingest::logs::LogFormat;
-use matcher::normalize::{parse_cidr, prefix_range};
-use matcher::text::url_host;
-use matcher::{normalize, Hit, Indicator, IndicatorType, Matcher, Snapshot};
+use matcher::Snapshot;
 use serde_json::json;
 use std::io::{BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,8 +83,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             data,
             format,
             nolog,
+            remote,
+            token,
             values,
-        } => query(&data, &format, nolog, &values),
+        } => query(
+            &data,
+            &format,
+            nolog,
+            &QuerySource {
+                remote: remote.as_deref(),
+                token: token.as_deref(),
+            },
+            &values,
+        ),
         Command::Export { data, args } => export(&data, args, quiet),
         Command::Run { config } => {
             let Some((config, path)) = load_config(config.as_deref())? else {
@@ -108,6 +116,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(crate::daemon::run(config, &path, data)?)
         }
         Command::Generate { what, out } => crate::generate::generate(what, &out),
+        Command::Serve {
+            data,
+            listen,
+            ready_file,
+        } => crate::serve_cmd::serve(&data, listen, ready_file),
+        Command::Token { action } => crate::serve_cmd::token(action),
     }
 }
 
@@ -355,115 +369,52 @@ fn feeds_cmd(data: &DataArgs, format: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row of `trawl query` output.
-fn query_row(query: &str, ind: &Indicator, kind: matcher::MatchKind) -> serde_json::Value {
-    json!({
-        "query": query,
-        "value": ind.value,
-        "itype": ind.itype.as_str(),
-        "confidence": ind.confidence,
-        "severity": ind.severity.as_str(),
-        "tags": ind.tags,
-        "sources": ind.sources,
-        "tlp": ind.tlp.as_str(),
-        "matched": kind.as_str(),
-        "provider": ind.provider,
-        "description": ind.description,
-        "reference": ind.reference,
-        "first_seen": ind.first_seen,
-        "last_seen": ind.last_seen,
-        "expires": ind.expires,
-        "derived": ind.derived,
-        "allowlist": ind.allowlist,
-        "allowlisted_by": ind.allowlisted_by,
-    })
+/// Where `trawl query` looks: the local snapshot, or a `trawl serve` (`--remote`).
+pub struct QuerySource<'a> {
+    /// The server's base URL.
+    pub remote: Option<&'a str>,
+    /// Its API token.
+    pub token: Option<&'a str>,
 }
 
-fn cidr_covers(outer: &str, inner_addr: IpAddr, inner_len: u8) -> bool {
-    let Some((addr, len)) = parse_cidr(outer) else {
-        return false;
-    };
-    if len > inner_len {
-        return false;
+fn query(
+    data: &DataArgs,
+    format: &str,
+    nolog: bool,
+    source: &QuerySource<'_>,
+    values: &[String],
+) -> Result<ExitCode> {
+    enum Where<'a> {
+        Local(PathBuf, Box<Snapshot>),
+        Remote(&'a str),
     }
-    let (net, inner, v4) = match (addr, inner_addr) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a).into(), u32::from(b).into(), true),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (a.into(), b.into(), false),
-        _ => return false,
+    let place = match source.remote {
+        Some(url) => Where::Remote(url),
+        None => {
+            let config = load_config(data.config.as_deref())?;
+            let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
+            let snapshot = open_snapshot(&dir)?;
+            Where::Local(dir, Box::new(snapshot))
+        }
     };
-    let (lo, hi) = prefix_range(net, len, v4);
-    (lo..=hi).contains(&inner)
-}
-
-/// Every indicator of `snapshot` covering one query value.
-pub fn lookup(
-    snapshot: &Snapshot,
-    raw: &str,
-) -> Result<(String, Vec<(Indicator, matcher::MatchKind)>)> {
-    let n = normalize(raw, None).map_err(|e| anyhow!("{raw}: {e}"))?;
-    let mut hits: Vec<Hit> = Vec::new();
-    match n.itype {
-        IndicatorType::Fqdn => snapshot.match_domain(&n.value, &mut hits),
-        IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
-            if let Some((addr, len)) = parse_cidr(&n.value).filter(|_| n.value.contains('/')) {
-                if let Some(id) = snapshot.find(n.itype, &n.value) {
-                    hits.push(Hit {
-                        id,
-                        kind: matcher::MatchKind::Exact,
-                    });
-                }
-                let mut inner = Vec::new();
-                snapshot.match_ip(addr, &mut inner);
-                for h in inner {
-                    let ind = snapshot.indicator(h.id);
-                    if ind.value != n.value && cidr_covers(&ind.value, addr, len) {
-                        hits.push(h);
-                    }
-                }
-            } else if let Ok(ip) = n.value.parse::<IpAddr>() {
-                snapshot.match_ip(ip, &mut hits);
-            }
-        }
-        IndicatorType::Url => {
-            snapshot.match_url(&n.value, &mut hits);
-            if let Some(host) = url_host(&n.value) {
-                snapshot.match_domain(host, &mut hits);
-            }
-        }
-        IndicatorType::Email => {
-            snapshot.match_email(&n.value, &mut hits);
-            if let Some((_, domain)) = n.value.rsplit_once('@') {
-                snapshot.match_domain(domain, &mut hits);
-            }
-        }
-        IndicatorType::Pattern => {
-            if let Some(id) = snapshot.find(n.itype, &n.value) {
-                hits.push(Hit {
-                    id,
-                    kind: matcher::MatchKind::Exact,
-                });
-            }
-        }
-        _ => snapshot.match_hash(&n.value, &mut hits),
-    }
-    hits.sort();
-    hits.dedup_by_key(|h| h.id);
-    let rows = hits
-        .into_iter()
-        .map(|h| (snapshot.indicator(h.id), h.kind))
-        .collect();
-    Ok((n.value, rows))
-}
-
-fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Result<ExitCode> {
-    let config = load_config(data.config.as_deref())?;
-    let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
-    let snapshot = open_snapshot(&dir)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut found_any = false;
     let mut log_rows = Vec::new();
     for raw in values {
-        let (normal, rows) = match lookup(&snapshot, raw) {
+        let found = match &place {
+            Where::Local(_, snapshot) => matcher::query::lookup(snapshot, raw)
+                .map(|l| {
+                    let rows = l
+                        .hits
+                        .iter()
+                        .map(|(ind, kind)| matcher::query::row_json(raw, ind, *kind))
+                        .collect::<Vec<_>>();
+                    (l.normalized, rows)
+                })
+                .map_err(|e| anyhow!("{raw}: {e}")),
+            Where::Remote(url) => remote_lookup(url, source.token, raw, nolog)?,
+        };
+        let (normal, rows) = match found {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("trawl: {}", crate::exit::render(&e));
@@ -473,40 +424,20 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         found_any |= !rows.is_empty();
         log_rows.push(json!({"query": raw, "normalized": normal, "hits": rows.len()}));
         if format == "json" {
-            for (ind, kind) in &rows {
-                writeln!(out, "{}", query_row(raw, ind, *kind))?;
+            for row in &rows {
+                writeln!(out, "{row}")?;
             }
         } else if rows.is_empty() {
             writeln!(out, "{raw}: no indicator covers {normal}")?;
         } else {
             writeln!(out, "{raw} ({normal}):")?;
-            for (ind, kind) in &rows {
-                let mut line = format!(
-                    "  {:<14} {:<40} {:<9} conf {:>3}  {:<6}  tlp:{:<6} tags [{}]  sources [{}]",
-                    kind.as_str(),
-                    ind.value,
-                    ind.itype.as_str(),
-                    ind.confidence,
-                    ind.severity.as_str(),
-                    ind.tlp.as_str(),
-                    ind.tags.join(","),
-                    ind.sources.join(","),
-                );
-                if ind.allowlist {
-                    line.push_str("  ALLOWLIST ENTRY");
-                }
-                if let Some(by) = &ind.allowlisted_by {
-                    line.push_str(&format!("  ALLOWLISTED by {by}"));
-                }
-                if ind.derived {
-                    line.push_str("  (derived)");
-                }
-                writeln!(out, "{line}")?;
+            for row in &rows {
+                writeln!(out, "{}", table_line(row))?;
             }
         }
     }
     out.flush()?;
-    if !nolog {
+    if let (Where::Local(dir, _), false) = (&place, nolog) {
         let entry = json!({"time": scan::now_ns() / 1_000_000_000, "queries": log_rows});
         let path = dir.join("query.log");
         // The answer is printed already: a log that cannot be written (read-only data
@@ -524,6 +455,96 @@ fn query(data: &DataArgs, format: &str, nolog: bool, values: &[String]) -> Resul
         crate::exit::Exit::NoMatch
     }
     .into())
+}
+
+/// One row of `trawl query`'s table, from the row as `--format json` prints it (so a local
+/// and a remote answer print alike).
+fn table_line(row: &serde_json::Value) -> String {
+    let text = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+    let list = |k: &str| {
+        row[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    let mut line = format!(
+        "  {:<14} {:<40} {:<9} conf {:>3}  {:<6}  tlp:{:<6} tags [{}]  sources [{}]",
+        text("matched"),
+        text("value"),
+        text("itype"),
+        row["confidence"].as_u64().unwrap_or(0),
+        text("severity"),
+        text("tlp"),
+        list("tags"),
+        list("sources"),
+    );
+    if row["allowlist"].as_bool() == Some(true) {
+        line.push_str("  ALLOWLIST ENTRY");
+    }
+    if let Some(by) = row["allowlisted_by"].as_str() {
+        line.push_str(&format!("  ALLOWLISTED by {by}"));
+    }
+    if row["derived"].as_bool() == Some(true) {
+        line.push_str("  (derived)");
+    }
+    if let Some(n) = row["searched"].as_u64().filter(|n| *n > 0) {
+        line.push_str(&format!("  searched {n}x"));
+    }
+    line
+}
+
+/// Ask a `trawl serve` (`GET /v1/search`) about one value: `Ok(Err(..))` for a value the
+/// server (or the local normaliser) refuses, which is reported and skipped like a local
+/// one; `Err` when the server cannot be asked at all.
+fn remote_lookup(
+    url: &str,
+    token: Option<&str>,
+    raw: &str,
+    nolog: bool,
+) -> Result<Result<(String, Vec<serde_json::Value>)>> {
+    let normal = match matcher::normalize(raw, None) {
+        Ok(n) => n.value,
+        Err(e) => return Ok(Err(anyhow!("{raw}: {e}"))),
+    };
+    let Some(token) = token else {
+        bail!(crate::exit::Usage(
+            "--remote needs a token: --token T or $TRAWL_TOKEN (`trawl token create` on the \
+             server)"
+                .into()
+        ));
+    };
+    let endpoint = format!("{}/v1/search", url.trim_end_matches('/'));
+    let r = ureq::get(&endpoint)
+        .timeout(std::time::Duration::from_secs(60))
+        .set("Authorization", &format!("Token token={token}"))
+        .query("q", raw)
+        .query("nolog", if nolog { "1" } else { "0" })
+        .call();
+    let (status, resp) = match r {
+        Ok(resp) => (200, resp),
+        Err(ureq::Error::Status(code, resp)) => (code, resp),
+        Err(e) => bail!("asking {endpoint}: {e}"),
+    };
+    let body: serde_json::Value = resp
+        .into_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let message = body["message"].as_str().unwrap_or("no message").to_string();
+    match status {
+        200 => Ok(Ok((
+            normal,
+            body["data"].as_array().cloned().unwrap_or_default(),
+        ))),
+        400 | 403 => Ok(Err(anyhow!("{raw}: the server refused it: {message}"))),
+        401 => bail!("{endpoint}: the server refused the token ({message})"),
+        code => bail!("{endpoint}: HTTP {code}: {message}"),
+    }
 }
 
 /// Append one line to a log file, never through a symlink (O_NOFOLLOW): a link planted in the
@@ -617,27 +638,3 @@ fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 pub use crate::demo_impl::demo;
-
-#[cfg(test)]
-mod tests {
-    use super::cidr_covers;
-    use std::net::IpAddr;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("address")
-    }
-
-    #[test]
-    fn cidr_covers_wider_networks_of_the_same_family_only() {
-        assert!(cidr_covers("10.0.0.0/8", ip("10.1.0.0"), 16));
-        assert!(cidr_covers("0.0.0.0/0", ip("203.0.113.7"), 32));
-        assert!(cidr_covers("10.1.0.0/16", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.0.0.0/16", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.1.0.0/24", ip("10.1.0.0"), 16));
-        assert!(!cidr_covers("10.0.0.0/8", ip("2001:db8::"), 32));
-        assert!(cidr_covers("2001:db8::/32", ip("2001:db8:ff::"), 48));
-        assert!(cidr_covers("::/0", ip("ffff::1"), 128));
-        assert!(!cidr_covers("2001:db9::/32", ip("2001:db8::"), 48));
-        assert!(!cidr_covers("not a net", ip("10.0.0.0"), 8));
-    }
-}

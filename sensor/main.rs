@@ -11,6 +11,7 @@ mod exit;
 mod generate;
 mod progress;
 mod replay;
+mod serve_cmd;
 mod setup;
 
 use clap::Parser;
@@ -37,6 +38,12 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, 2) => "debug",
         _ => "trace",
+    };
+    // `trawl serve`'s audit lines (one per request) show unless -q.
+    let default = if quiet {
+        default.to_string()
+    } else {
+        format!("{default},trawl::audit=info")
     };
     let filter = EnvFilter::try_from_env("TRAWL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -68,6 +68,9 @@ pub struct Config {
     /// `[[sink]]` tables, passed through to the sensor.
     #[serde(default, rename = "sink")]
     pub sinks: Vec<toml::Table>,
+    /// `[server]`, passed through to `trawl serve` (which reads it with [`server_table`]).
+    #[serde(default)]
+    pub server: Option<toml::Table>,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,
@@ -365,6 +368,10 @@ pub struct FeedConfig {
     /// are rejected like malformed lines ([`crate::breadth`]).
     #[serde(default)]
     pub min_prefix: Option<crate::breadth::MinPrefix>,
+    /// Privilege group of its entries (`trawl serve` shows them only to tokens of that
+    /// group; ARCHITECTURE.md §3); `everyone` when absent.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// A size written as a number of bytes or with a binary unit (`"512KiB"`, `"64MiB"`, `"1G"`).
@@ -448,6 +455,13 @@ impl FeedConfig {
         self.min_ratio.unwrap_or(0.5)
     }
 
+    /// The privilege group of this feed's entries (`group`, else `everyone`).
+    pub fn group(&self) -> &str {
+        self.group
+            .as_deref()
+            .unwrap_or(matcher::model::DEFAULT_GROUP)
+    }
+
     /// Whether derivation is on (default true; never for allowlist feeds).
     pub fn derive_enabled(&self) -> bool {
         self.derive.unwrap_or(true) && !self.allowlist
@@ -481,6 +495,11 @@ impl FeedConfig {
                 "delimiter",
                 "must be one character (or tab, comma, pipe, semicolon, space)".into(),
             ));
+        }
+        if let Some(g) = &self.group {
+            if let Err(reason) = check_group_name(g) {
+                return Err(bad("group", reason));
+            }
         }
         if let Some(Column::Index(0)) = self.column {
             return Err(bad("column", "indexes are 1-based".into()));
@@ -589,6 +608,34 @@ impl Config {
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.sensor.data.as_deref().map(|d| self.resolve(d))
     }
+}
+
+/// A group name is 1-64 of `a-z 0-9 . _ -` (it travels in tokens, URLs and files).
+pub fn check_group_name(g: &str) -> Result<(), String> {
+    let ok = !g.is_empty()
+        && g.len() <= 64
+        && g.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{g:?} is not a group name: use 1-64 of a-z, 0-9, '.', '_', '-'"
+        ))
+    }
+}
+
+/// The `[server]` table of a config file's `text` as `T` (`T::default()` when absent), with
+/// the same error messages as the rest of the file: the line of an unknown or invalid key and
+/// the nearest valid name.
+pub fn server_table<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T, String> {
+    #[derive(Deserialize)]
+    struct Only<T> {
+        #[serde(default)]
+        server: Option<T>,
+    }
+    let only: Only<T> = toml::from_str(text).map_err(|e| toml_message(text, &e))?;
+    Ok(only.server.unwrap_or_default())
 }
 
 /// The name in `candidates` closest to `name`, when close enough to be a likely typo: the

@@ -316,15 +316,71 @@ fn save_state(data_dir: &Path, state: &BTreeMap<String, FeedState>) -> Result<()
 }
 
 /// Everything besides the feeds' content that decides a snapshot's entries: trawl's version
-/// (the built-in allowlist), every feed's config in order, and the `[allowlist]` table.
-fn inputs_fingerprint(config: &Config) -> u64 {
+/// (the built-in allowlist), every feed's config in order, the `[allowlist]` table, and the
+/// server's submissions file when there is one.
+fn inputs_fingerprint(config: &Config, submissions: Option<u64>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     env!("CARGO_PKG_VERSION").hash(&mut h);
     for f in &config.feeds {
         config_hash(f).hash(&mut h);
     }
     format!("{:?}", config.allowlist).hash(&mut h);
+    if let Some(s) = submissions {
+        s.hash(&mut h);
+    }
     h.finish()
+}
+
+/// Where `trawl serve` keeps its live submissions for the next update (relative to the data
+/// directory; one JSON indicator a line, replaced atomically by the server).
+pub const SUBMISSIONS_FILE: &str = "server/submissions.jsonl";
+/// The source name of indicators submitted to `trawl serve`.
+pub const SUBMISSIONS_SOURCE: &str = "trawl-serve";
+
+/// The indicators `trawl serve` accepted, from [`SUBMISSIONS_FILE`], each checked again as
+/// a feed's value is (normal form, breadth, group name): a line that fails is a warning and
+/// is left out. Also a hash of the file, so an update notices when it changed.
+pub fn served_submissions(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Option<u64>) {
+    let path = data_dir.join(SUBMISSIONS_FILE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return (Vec::new(), Vec::new(), None);
+    }
+    let limit = crate::fetch::DEFAULT_MAX_BYTES;
+    let text = match crate::fetch::read_file(&path, SUBMISSIONS_SOURCE, limit, &crate::NoProgress) {
+        Ok(t) => t,
+        Err(e) => return (Vec::new(), vec![e.to_string()], None),
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for (n, line) in String::from_utf8_lossy(&text).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let checked = serde_json::from_str::<Indicator>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|mut i| {
+                let norm = normalize(&i.value, Some(i.itype)).map_err(|e| e.to_string())?;
+                if norm.value != i.value || norm.itype != i.itype {
+                    return Err(format!("{} is not in normal form", i.value));
+                }
+                crate::breadth::check_feed_value(i.itype, &i.value, None)?;
+                for g in &i.groups {
+                    crate::config::check_group_name(g)?;
+                }
+                i.sources = vec![SUBMISSIONS_SOURCE.to_string()];
+                i.allowlist = false;
+                i.allowlisted_by = None;
+                i.tidy();
+                Ok(i)
+            });
+        match checked {
+            Ok(i) => out.push(i),
+            Err(e) => warnings.push(format!("{}:{}: {e}", path.display(), n + 1)),
+        }
+    }
+    (out, warnings, Some(h.finish()))
 }
 
 /// What an update records in the snapshot's `extra` so that the next one can tell nothing
@@ -351,6 +407,7 @@ struct PublishedFacts {
 fn unchanged_report(
     snap: &Snapshot,
     config: &Config,
+    submissions: Option<u64>,
     runs: &[FeedRun],
     now: UnixTime,
 ) -> Option<UpdateReport> {
@@ -359,7 +416,9 @@ fn unchanged_report(
     }
     let facts: PublishedFacts =
         serde_json::from_value(snap.meta().extra.get("facts")?.clone()).ok()?;
-    if facts.inputs != inputs_fingerprint(config) || facts.next_expiry.is_some_and(|e| e <= now) {
+    if facts.inputs != inputs_fingerprint(config, submissions)
+        || facts.next_expiry.is_some_and(|e| e <= now)
+    {
         return None;
     }
     let feeds = runs
@@ -438,6 +497,9 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
     ind.confidence = feed.confidence.unwrap_or(ind.confidence);
     ind.severity = feed.severity.unwrap_or(ind.severity);
     ind.tlp = feed.tlp.unwrap_or(ind.tlp);
+    if feed.group.is_some() {
+        ind.groups = vec![feed.group().to_string()];
+    }
     ind.tags.clone_from(&feed.tags);
     ind.provider.clone_from(&feed.provider);
     ind.allowlist = feed.allowlist;
@@ -909,7 +971,7 @@ fn fingerprint(i: &Indicator) -> u64 {
     )
         .hash(&mut h);
     (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
-    (&i.description, &i.reference, &i.provider).hash(&mut h);
+    (&i.description, &i.reference, &i.provider, &i.groups).hash(&mut h);
     h.finish()
 }
 
@@ -951,6 +1013,8 @@ pub fn update(
     };
     let prev_state = feed_states(data_dir);
     let mut warnings = Vec::new();
+    let (submitted, w, submitted_hash) = served_submissions(data_dir);
+    warnings.extend(w);
 
     // Without a readable previous snapshot there is nothing to keep: fetch everything in
     // full (no conditional GET, no refresh skipping), or entries would silently vanish.
@@ -981,7 +1045,7 @@ pub fn update(
 
     phase("fetched and parsed");
     if let Ok(snap) = &previous {
-        if let Some(report) = unchanged_report(snap, config, &runs, now) {
+        if let Some(report) = unchanged_report(snap, config, submitted_hash, &runs, now) {
             let states: BTreeMap<String, FeedState> = runs
                 .into_iter()
                 .zip(&report.feeds)
@@ -1118,7 +1182,7 @@ pub fn update(
     let mut summaries: Vec<FeedSummary> = Vec::with_capacity(runs.len());
     let mut states: BTreeMap<String, FeedState> = BTreeMap::new();
     // Every part is sorted (or sorted here), so they are merged rather than re-sorted.
-    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin];
+    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted];
     for run in runs {
         let mut summary = run.summary;
         summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
@@ -1258,7 +1322,7 @@ pub fn update(
         .collect();
     let total = all.len();
     let mut facts = PublishedFacts {
-        inputs: inputs_fingerprint(config),
+        inputs: inputs_fingerprint(config, submitted_hash),
         next_expiry: all.iter().filter_map(|i| i.expires).min(),
         allowlist_entries,
         allowlisted,

@@ -5,6 +5,7 @@
 //! * [`normalize`]: canonical forms of domains, IPs/CIDRs, URLs, hashes; refanging.
 //! * [`snapshot`]: [`SnapshotBuilder`] (immutable builder) → a versioned directory published
 //!   atomically → [`Snapshot`] loaded by mmap.
+//! * [`query`]: the lookup of one value of any type, shared by `trawl query` and the server.
 //! * [`calendar`]: civil dates ↔ days since the epoch, for every timestamp parser.
 //! * [`fxhash`]: the one fast hasher for maps without hostile keys.
 //! * [`simd`]: every SIMD primitive (byte-class masks, the octet shuffle) beside its scalar
@@ -19,12 +20,16 @@ pub mod matcher;
 pub mod model;
 pub mod naive;
 pub mod normalize;
+pub mod query;
 pub mod simd;
 pub mod snapshot;
 pub mod text;
 
 pub use matcher::{Hit, IndicatorId, Matcher};
-pub use model::{Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName};
+pub use model::{
+    default_groups, Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName,
+    DEFAULT_GROUP,
+};
 pub use naive::NaiveMatcher;
 pub use normalize::{normalize, NormalizeError, Normalized};
 pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotError, SnapshotMeta};

@@ -333,6 +333,20 @@ pub struct Indicator {
     /// the built-in IANA special-purpose ranges): observations it covers never alert, and
     /// firewall exports subtract it from enclosing blocklisted CIDRs.
     pub allowlist: bool,
+    /// Privilege groups (ARCHITECTURE.md §3): who may see it through `trawl serve`. Sorted,
+    /// unique, never empty; [`DEFAULT_GROUP`] unless a feed says otherwise. A record merged
+    /// from feeds of several groups carries all of them and is shown only to a token that is
+    /// a member of every one, so no merged field can reveal a group's data to an outsider.
+    #[serde(default = "default_groups")]
+    pub groups: Vec<String>,
+}
+
+/// The group of every indicator whose feed names none (CIF's `everyone`).
+pub const DEFAULT_GROUP: &str = "everyone";
+
+/// `[DEFAULT_GROUP]`.
+pub fn default_groups() -> Vec<String> {
+    vec![DEFAULT_GROUP.to_string()]
 }
 
 impl Indicator {
@@ -358,13 +372,19 @@ impl Indicator {
             exact_only: false,
             allowlisted_by: None,
             allowlist: false,
+            groups: default_groups(),
         }
+    }
+
+    /// Whether the groups are exactly [`DEFAULT_GROUP`] (the common case, stored as nothing).
+    pub fn in_default_group_only(&self) -> bool {
+        matches!(self.groups.as_slice(), [g] if g == DEFAULT_GROUP)
     }
 
     /// Merge another record of the same `(itype, value)` into this one (ARCHITECTURE.md §3): highest
     /// confidence and severity, union of tags and sources, widest time range, most
-    /// restrictive TLP, first non-empty descriptive fields. A derived record merged with a
-    /// direct one yields a direct one.
+    /// restrictive TLP, first non-empty descriptive fields, union of groups (seen only by a
+    /// token in all of them). A derived record merged with a direct one yields a direct one.
     pub fn merge(&mut self, other: &Indicator) {
         debug_assert_eq!(self.itype, other.itype);
         self.confidence = self.confidence.max(other.confidence);
@@ -372,6 +392,7 @@ impl Indicator {
         self.tlp = self.tlp.max(other.tlp);
         union_sorted(&mut self.tags, &other.tags);
         union_sorted(&mut self.sources, &other.sources);
+        union_sorted(&mut self.groups, &other.groups);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         self.reported = min_opt(self.reported, other.reported);
@@ -396,7 +417,8 @@ impl Indicator {
         self.allowlist = self.allowlist || other.allowlist;
     }
 
-    /// Sort and deduplicate `tags` and `sources` (lower-casing tags).
+    /// Sort and deduplicate `tags`, `sources` and `groups` (lower-casing tags; no groups at
+    /// all becomes [`DEFAULT_GROUP`]).
     pub fn tidy(&mut self) {
         for t in &mut self.tags {
             if t.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -407,6 +429,11 @@ impl Indicator {
         self.tags.dedup();
         self.sources.sort();
         self.sources.dedup();
+        self.groups.sort();
+        self.groups.dedup();
+        if self.groups.is_empty() {
+            self.groups = default_groups();
+        }
     }
 }
 
@@ -511,6 +538,24 @@ mod tests {
         assert_eq!(a.tags, vec!["c2", "malware"]);
         assert_eq!(a.sources, vec!["feed-a", "feed-b"]);
         assert_eq!((a.first_seen, a.last_seen), (Some(50), Some(200)));
+        assert_eq!(a.groups, vec![DEFAULT_GROUP]);
+    }
+
+    /// Groups merge as a union, whichever record comes first: the merged record mixes both
+    /// feeds' fields, so it must need both groups.
+    #[test]
+    fn merge_unions_groups_in_either_order() {
+        let mut public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
+        let mut private = Indicator::new("evil.example", IndicatorType::Fqdn, "private");
+        private.groups = vec!["csirt".into()];
+        let mut a = public.clone();
+        a.merge(&private);
+        private.merge(&public);
+        assert_eq!(a.groups, vec!["csirt", DEFAULT_GROUP]);
+        assert_eq!(private.groups, a.groups);
+        public.groups.clear();
+        public.tidy();
+        assert!(public.in_default_group_only());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!   list of every indicator covering it.
 //! * `records.bin`: per id (profile id, reference string), delta-coded in blocks of
 //!   [`BLOCK`]; `profiles.bin`: the distinct (confidence, severity, TLP, flags, tags, sources,
-//!   provider, description, allowlisted_by, times) tuples, many indicators sharing one;
+//!   provider, description, allowlisted_by, times, groups) tuples, many indicators sharing one;
 //!   `strings.bin` (interned strings, front-coded in blocks) and `sets.bin` (interned tag and
 //!   source sets).
 //! * `prefilter.bin` (optional; older snapshots lack it): a Bloom filter over the domain
@@ -981,6 +981,10 @@ impl Snapshot {
             exact_only: packed & 64 != 0,
             allowlisted_by: string(f[6])?,
             allowlist: packed & 128 != 0,
+            groups: match f[11] {
+                0 => crate::model::default_groups(),
+                g => set(g - 1)?,
+            },
         })
     }
 

@@ -14,4 +14,5 @@ mod export_tools;
 mod first_run;
 mod log_formats;
 mod samples;
+mod serve;
 mod update;

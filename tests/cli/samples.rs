@@ -436,9 +436,14 @@ fn query_json_has_the_contract_keys() {
         "sources",
         "tlp",
         "matched",
+        "groups",
     ] {
         assert!(rows.iter().all(|r| r.get(key).is_some()), "missing {key}");
     }
+    // samples/trawl.toml names no group: everything is `everyone`'s.
+    assert!(rows
+        .iter()
+        .all(|r| r["groups"] == serde_json::json!(["everyone"])));
     assert_eq!(rows[0]["value"], "bad-tracker.net");
     assert_eq!(rows[0]["matched"], "parent-domain");
     assert_eq!(rows[1]["value"], "45.142.212.0/24");

@@ -3,6 +3,8 @@
 
 #[path = "update_flow/breadth.rs"]
 mod breadth;
+#[path = "update_flow/groups.rs"]
+mod groups;
 
 use crate::common::{gzip, Server};
 use feeds::config::Config;

@@ -381,7 +381,10 @@ fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
 }
 
 /// Fields of a profile (everything but the value and the reference).
-pub(crate) const NPROFILE: usize = 11;
+/// Column 11, the groups, is 0 for [`crate::model::DEFAULT_GROUP`] alone, else 1 + a set id:
+/// profiles written before groups existed have 11 columns, and a delta-coded row never marks
+/// a column past its writer's, so they read back as `everyone`.
+pub(crate) const NPROFILE: usize = 12;
 
 #[derive(Default)]
 struct Interner<'a> {
@@ -493,6 +496,11 @@ fn profile<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NPROFILE] {
         time(it.last_seen),
         time(it.reported),
         time(it.expires),
+        if it.in_default_group_only() {
+            0
+        } else {
+            int.set(&it.groups) + 1
+        },
     ]
 }
 

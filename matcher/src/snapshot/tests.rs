@@ -1085,3 +1085,71 @@ fn sorted_input_compiles_to_the_same_files() {
         }
     }
 }
+
+/// Groups survive the published snapshot; the default group costs nothing in the profile.
+#[test]
+fn groups_round_trip_and_merge() -> Result<(), SnapshotError> {
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let public = ind("evil.example");
+    let mut private = ind("evil.example");
+    private.sources = vec!["private".into()];
+    private.groups = vec!["csirt".into()];
+    let mut only_private = ind("198.51.100.7");
+    only_private.groups = vec!["csirt".into(), "ops".into()];
+    let plain = ind("203.0.113.9");
+    let list = vec![public, private, only_private.clone(), plain];
+    let mut b = SnapshotBuilder::new();
+    for i in &list {
+        b.insert(i.clone());
+    }
+    let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
+    let s = Snapshot::open(&snap_dir)?;
+    let got: Vec<Indicator> = s.iter().collect();
+    assert_eq!(got, in_id_order(&NaiveMatcher::new(list).indicators));
+    let groups = |v: &str| {
+        got.iter()
+            .find(|i| i.value == v)
+            .map(|i| i.groups.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(groups("evil.example"), vec!["csirt", "everyone"]);
+    assert_eq!(groups("198.51.100.7"), only_private.groups);
+    assert_eq!(groups("203.0.113.9"), vec!["everyone"]);
+    Ok(())
+}
+
+/// `profiles.bin` written before groups existed (11 columns) reads back with the groups
+/// column 0, i.e. `everyone`, and a 12-column writer emits the same bytes for such rows: old
+/// snapshots open unchanged, no format version bump needed.
+#[test]
+fn profiles_without_the_groups_column_read_as_everyone() {
+    let old_rows: Vec<[u64; 11]> = (0..70u64)
+        .map(|i| [i % 7, 5, i / 3, 1, 0, i % 2, 0, 9 + i, 10 + i, 0, 0])
+        .collect();
+    let new_rows: Vec<[u64; build::NPROFILE]> = old_rows
+        .iter()
+        .map(|r| {
+            let mut n = [0u64; build::NPROFILE];
+            n[..11].copy_from_slice(r);
+            n
+        })
+        .collect();
+    let old = Rows::<11>::write(*b"TRWP", &[], &old_rows, true);
+    assert_eq!(
+        old,
+        Rows::<{ build::NPROFILE }>::write(*b"TRWP", &[], &new_rows, true)
+    );
+    let parsed = match Rows::<{ build::NPROFILE }>::parse(
+        Blob::Mem(old),
+        Path::new("profiles.bin"),
+        *b"TRWP",
+        0,
+        true,
+    ) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    for (i, want) in new_rows.iter().enumerate() {
+        assert_eq!(parsed.row(i as u32).as_ref(), Some(want));
+    }
+}

@@ -1,0 +1,24 @@
+//! `trawl serve`: a CIF v3-compatible threat-intelligence server over trawl's snapshot
+//! (ARCHITECTURE.md §9).
+//!
+//! * [`store`]: tokens, submissions and the search log behind the [`store::Store`] trait;
+//!   [`store::sqlite::SqliteStore`] is the embedded default, with versioned migrations.
+//! * [`token`]: secrets (256 random bits, stored as SHA-256, compared in constant time) and
+//!   the privilege rule [`token::Token::may_see`].
+//! * [`intel`]: what a search sees: the published snapshot, the submissions overlay, the
+//!   search log; every row passes the privilege rule.
+//! * [`query`]: the query-parameter parser (CIF's names and scales).
+//! * [`cif`]: CIF v3's and the native API's JSON shapes, submission parsing.
+//! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
+//! * [`serve`]: binding, TLS, reloads, shutdown.
+//! * [`config`]: the `[server]` table.
+
+pub mod cif;
+pub mod config;
+pub mod http;
+pub mod intel;
+pub mod limit;
+pub mod query;
+pub mod serve;
+pub mod store;
+pub mod token;

@@ -1,0 +1,172 @@
+//! A server on 127.0.0.1 over a temporary data directory with a published snapshot, and a
+//! small HTTP client.
+
+use matcher::{Indicator, IndicatorType, SnapshotBuilder, Tlp};
+use server::config::ServerConfig;
+use server::http::{now, router, App};
+use server::intel::Intel;
+use server::store::sqlite::SqliteStore;
+use server::store::Store;
+use server::token::{Grant, Secret};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct Server {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub app: Arc<App>,
+    _dir: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// One indicator of the test snapshot.
+pub fn ind(value: &str, itype: IndicatorType, tlp: Tlp, groups: &[&str]) -> Indicator {
+    let mut i = Indicator::new(value, itype, "test-feed");
+    i.tlp = tlp;
+    i.confidence = 80;
+    i.tags = vec!["malware".into()];
+    i.groups = groups.iter().map(|g| g.to_string()).collect();
+    i.reported = Some(now() - 60);
+    i
+}
+
+/// The snapshot every API test searches: public, amber, private-group and red entries.
+pub fn indicators() -> Vec<Indicator> {
+    use IndicatorType as T;
+    vec![
+        ind("public.example", T::Fqdn, Tlp::Green, &["everyone"]),
+        ind("amber-only.example", T::Fqdn, Tlp::Amber, &["everyone"]),
+        ind("csirt-only.example", T::Fqdn, Tlp::Green, &["csirt"]),
+        ind("red-only.example", T::Fqdn, Tlp::Red, &["everyone"]),
+        // As a value listed by a public and a csirt feed merges: both groups.
+        ind("mixed.example", T::Fqdn, Tlp::Green, &["csirt", "everyone"]),
+        ind("198.51.100.0/24", T::Ipv4, Tlp::Green, &["everyone"]),
+        ind("203.0.113.9", T::Ipv4, Tlp::Green, &["csirt"]),
+        ind(
+            "44d88612fea8a8f36de82e1278abb02f",
+            T::Md5,
+            Tlp::Green,
+            &["everyone"],
+        ),
+    ]
+}
+
+impl Server {
+    pub fn start(config: ServerConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = SnapshotBuilder::new();
+        for i in indicators() {
+            b.insert(i);
+        }
+        b.publish(dir.path(), serde_json::Value::Null).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("server.db")).unwrap());
+        let intel = Intel::open(dir.path(), store.clone(), now()).unwrap();
+        let app = Arc::new(App::new(intel, config));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let svc = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        rt.spawn(async move {
+            let _ = axum::serve(listener, svc).await;
+        });
+        Server {
+            url: format!("http://{addr}"),
+            store,
+            app,
+            _dir: dir,
+            _rt: rt,
+        }
+    }
+
+    /// A new token with this grant.
+    pub fn token(&self, grant: Grant) -> String {
+        let s = Secret::generate().unwrap();
+        self.store.create_token(&s.hash(), &grant, now()).unwrap();
+        s.expose().to_string()
+    }
+
+    /// A read token of `groups` seeing up to `max_tlp`.
+    pub fn reader(&self, groups: &[&str], max_tlp: Tlp) -> String {
+        self.token(grant("reader", groups, max_tlp))
+    }
+}
+
+pub fn grant(user: &str, groups: &[&str], max_tlp: Tlp) -> Grant {
+    Grant {
+        user: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        read: true,
+        write: false,
+        admin: false,
+        max_tlp,
+        itypes: Vec::new(),
+        expires: None,
+    }
+}
+
+/// (status, parsed JSON body or Null, raw body).
+pub struct Answer {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub text: String,
+    pub retry_after: Option<String>,
+}
+
+impl Answer {
+    /// The `data` of the envelope as a list of indicator values (`indicator` or `value`).
+    pub fn values(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.json["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["indicator"].as_str().or(r["value"].as_str()))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+fn answer(r: Result<ureq::Response, ureq::Error>) -> Answer {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport: {e}"),
+    };
+    let status = resp.status();
+    let retry_after = resp.header("retry-after").map(str::to_string);
+    let text = resp.into_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        json,
+        text,
+        retry_after,
+    }
+}
+
+pub fn get(url: &str, token: Option<&str>) -> Answer {
+    let mut r = ureq::get(url);
+    if let Some(t) = token {
+        r = r.set("Authorization", &format!("Token token={t}"));
+    }
+    answer(r.call())
+}
+
+pub fn send(method: &str, url: &str, token: &str, body: &[u8]) -> Answer {
+    answer(
+        ureq::request(method, url)
+            .set("Authorization", &format!("Token token={token}"))
+            .set("Content-Type", "application/json")
+            .send_bytes(body),
+    )
+}
