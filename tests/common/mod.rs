@@ -79,20 +79,11 @@ pub fn golden(name: &str, actual: &str) {
     }
 }
 
+pub mod corpus;
+
 /// The corpus directory, or None with a loud note.
 pub fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("TRAWL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/corpus"));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!(
-            "CORPUS ABSENT: {} — corpus conformance not checked",
-            p.display()
-        );
-        None
-    }
+    corpus::corpus_dir()
 }
 
 /// Parse JSON lines.

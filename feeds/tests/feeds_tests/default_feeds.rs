@@ -9,7 +9,7 @@ use feeds::defaults::{with_everything_enabled, TRAWL_TOML};
 use feeds::update::{process_bytes, update, FeedStatus, UpdateOptions};
 use matcher::IndicatorType as T;
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A default feed, the corpus copy of it (below `feeds/`), the itypes its provider documents,
 /// and the lines it rejects on purpose (with a word of the reason).
@@ -127,10 +127,7 @@ const UNTESTED: &[&str] = &[
 const NOW: i64 = 1_900_000_000;
 
 fn corpus_feeds() -> Option<PathBuf> {
-    let p = std::env::var_os("TRAWL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("feeds");
+    let p = crate::corpus_dir::corpus_dir()?.join("feeds");
     if p.is_dir() {
         Some(p)
     } else {

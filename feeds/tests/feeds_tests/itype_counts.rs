@@ -6,12 +6,9 @@ use feeds::update::process_bytes;
 use matcher::{Indicator, IndicatorType as T};
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 
 fn read(rel: &str) -> Option<Vec<u8>> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/feeds")
-        .join(rel);
+    let p = crate::corpus_dir::corpus_dir()?.join("feeds").join(rel);
     if !p.exists() {
         eprintln!("CORPUS ABSENT: {}", p.display());
         return None;

@@ -5,6 +5,8 @@
 mod common;
 
 mod corpus;
+#[path = "../../../tests/common/corpus.rs"]
+mod corpus_dir;
 mod default_feeds;
 mod fetch_http;
 mod fuzz_bodies;

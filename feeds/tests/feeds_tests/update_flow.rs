@@ -269,14 +269,9 @@ fn failing_feeds() {
 
 #[test]
 fn corpus_stix_misp_cif_metadata_reach_the_snapshot() {
-    let corpus = std::env::var_os("TRAWL_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("feeds");
-    if !corpus.is_dir() {
-        eprintln!("CORPUS ABSENT: {}", corpus.display());
+    let Some(corpus) = crate::corpus_dir::corpus_dir().map(|c| c.join("feeds")) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
         "[[feed]]\nname = \"apt1\"\nsource = \"{0}/stix2/apt1.json\"\n\

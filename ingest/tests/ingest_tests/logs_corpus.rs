@@ -10,16 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("TRAWL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("logs");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("CORPUS ABSENT: {}", p.display());
-        None
-    }
+    Some(crate::corpus::corpus_dir()?.join("logs"))
 }
 
 fn read(rel: &str) -> Option<Vec<u8>> {

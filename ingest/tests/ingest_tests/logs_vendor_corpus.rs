@@ -12,15 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn root() -> Option<PathBuf> {
-    let p = std::env::var_os("TRAWL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("CORPUS ABSENT: {}", p.display());
-        None
-    }
+    crate::corpus::corpus_dir()
 }
 
 /// One truth row: column → value (unescaped).

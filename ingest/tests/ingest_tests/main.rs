@@ -2,6 +2,8 @@
 //! packet decoding against tshark and Zeek and on bad input, live capture, and file tailing
 //! (rotation, truncation, a real SIGKILL).
 
+#[path = "../../../tests/common/corpus.rs"]
+mod corpus;
 mod logs_bad_input;
 mod logs_corpus;
 mod logs_vendor_corpus;

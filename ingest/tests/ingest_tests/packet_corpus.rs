@@ -11,13 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("CORPUS ABSENT: {}", p.display());
-        None
-    }
+    crate::corpus::corpus_dir()
 }
 
 /// Decode a capture in one worker, in order.

@@ -4,7 +4,6 @@
 
 use ingest::packet::{read_capture, DecoderLimits, LiveOptions, PacketDecoder};
 use ingest::{Observation, Origin};
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -77,11 +76,9 @@ fn norm(o: &Observation<'_>) -> String {
 
 #[test]
 fn live_capture_equals_offline_decode() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    if !corpus.is_dir() {
-        eprintln!("CORPUS ABSENT: {}", corpus.display());
+    let Some(corpus) = crate::corpus::corpus_dir() else {
         return;
-    }
+    };
     let root = Command::new("id")
         .arg("-u")
         .output()

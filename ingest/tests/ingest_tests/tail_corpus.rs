@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use ingest::tail::{TailConfig, Tailer};
 
 fn corpus(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(rel);
+    let p = crate::corpus::corpus_dir()?.join(rel);
     if p.exists() {
         Some(p)
     } else {

@@ -8,7 +8,7 @@ use matcher::{
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/feeds");
+    let p = crate::corpus_dir::corpus_dir()?.join("feeds");
     if p.is_dir() {
         Some(p)
     } else {

@@ -2,4 +2,6 @@
 //! streaming iteration over a published snapshot.
 
 mod corpus;
+#[path = "../../../tests/common/corpus.rs"]
+mod corpus_dir;
 mod iter;
