@@ -71,13 +71,15 @@ pub fn now() -> UnixTime {
 }
 
 /// What a handler answers.
-struct Reply {
-    status: StatusCode,
-    body: Vec<u8>,
-    content_type: &'static str,
-    results: usize,
-    retry_after: Option<u64>,
-    user: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
+    pub(crate) content_type: &'static str,
+    pub(crate) results: usize,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) user: Option<String>,
+    /// Further headers (the web page's CSP, cookies, redirects).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -96,6 +98,7 @@ impl Reply {
             results,
             retry_after: None,
             user: None,
+            headers: Vec::new(),
         }
     }
 
@@ -103,7 +106,7 @@ impl Reply {
         Reply::envelope(StatusCode::OK, "success", data)
     }
 
-    fn error(status: StatusCode, message: &str) -> Reply {
+    pub(crate) fn error(status: StatusCode, message: &str) -> Reply {
         Reply::envelope(status, message, Value::Null)
     }
 }
@@ -191,6 +194,9 @@ fn respond(reply: Reply, accept: &str) -> Response {
     if let Some(s) = reply.retry_after {
         b = b.header(header::RETRY_AFTER, s);
     }
+    for (k, v) in reply.headers {
+        b = b.header(k, v);
+    }
     b.body(Body::from(body)).unwrap_or_else(|_| {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -270,7 +276,17 @@ fn presented_secret(headers: &HeaderMap) -> Option<Secret> {
 }
 
 fn authenticate(app: &App, headers: &HeaderMap, right: Right) -> Result<Token, Reply> {
-    let Some(secret) = presented_secret(headers) else {
+    authenticate_secret(app, presented_secret(headers), right)
+}
+
+/// The token of `secret` if it holds `right` and is within its rate limit (the one check
+/// of the API and the web page).
+pub(crate) fn authenticate_secret(
+    app: &App,
+    secret: Option<Secret>,
+    right: Right,
+) -> Result<Token, Reply> {
+    let Some(secret) = secret else {
         return Err(Reply::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized: send Authorization: Token token=YOUR_TOKEN",
@@ -311,6 +327,9 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Reply {
+    if let Some(r) = crate::web::handle(app, method, path, query, headers, body) {
+        return r;
+    }
     let path = path.trim_end_matches('/');
     let (native, endpoint) = match path.strip_prefix("/v1") {
         Some(rest) => (true, rest),
@@ -395,17 +414,30 @@ fn bad_request(e: impl std::fmt::Display) -> Reply {
 }
 
 fn search(app: &App, token: &Token, query: &str, scale: Scale, native: bool) -> Reply {
-    let t = now();
-    let f = match Filters::parse(query, scale, t) {
+    let f = match Filters::parse(query, scale, now()) {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
+    match search_rows(app, token, &f) {
+        Ok((q, rows)) => render(&q, &rows, native),
+        Err(r) => r,
+    }
+}
+
+/// The rows of one search (`f.q`, else a listing), logged unless `f.nolog`, at most `f`'s
+/// limit: the one search of the API and the web page.
+pub(crate) fn search_rows(
+    app: &App,
+    token: &Token,
+    f: &Filters,
+) -> Result<(String, Vec<Row>), Reply> {
+    let t = now();
     if let Some(it) = f.itype {
         if !token.may_use_itype(it) {
-            return Reply::error(
+            return Err(Reply::error(
                 StatusCode::FORBIDDEN,
                 &format!("this token may not search itype {it}"),
-            );
+            ));
         }
     }
     let limit = f
@@ -414,15 +446,15 @@ fn search(app: &App, token: &Token, query: &str, scale: Scale, native: bool) -> 
         .min(app.config.max_results());
     let (q, mut rows) = match &f.q {
         Some(q) => {
-            let (normal, itype, rows) = match app.intel.search_value(token, q, &f) {
+            let (normal, itype, rows) = match app.intel.search_value(token, q, f) {
                 Ok(x) => x,
-                Err(e) => return bad_request(format!("{}: {e}", short(q))),
+                Err(e) => return Err(bad_request(format!("{}: {e}", short(q)))),
             };
             if !token.may_use_itype(itype) {
-                return Reply::error(
+                return Err(Reply::error(
                     StatusCode::FORBIDDEN,
                     &format!("this token may not search itype {itype}"),
-                );
+                ));
             }
             if !f.nolog && !q.contains('*') {
                 let rec = search_record(token, itype, &normal, t);
@@ -432,10 +464,10 @@ fn search(app: &App, token: &Token, query: &str, scale: Scale, native: bool) -> 
             }
             (q.clone(), rows)
         }
-        None => (String::new(), app.intel.list(token, &f, false)),
+        None => (String::new(), app.intel.list(token, f, false)),
     };
     rows.truncate(limit);
-    render(&q, &rows, native)
+    Ok((q, rows))
 }
 
 fn render(q: &str, rows: &[Row], native: bool) -> Reply {
@@ -481,29 +513,39 @@ fn feed(app: &App, token: &Token, query: &str, scale: Scale, native: bool) -> Re
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
-    let Some(itype) = f.itype else {
-        return bad_request(
-            "itype: a feed needs one (ipv4, ipv6, fqdn, url, email, md5, sha1, sha256, ...)",
-        );
+    let rows = match feed_rows(app, token, &f) {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
-    if !token.may_use_itype(itype) {
-        return Reply::error(
-            StatusCode::FORBIDDEN,
-            &format!("this token may not pull itype {itype}"),
-        );
-    }
-    let limit = f.limit.unwrap_or(FEED_LIMIT).min(app.config.max_results());
-    let mut rows = dedup_sorted(app.intel.list(token, &f, true));
-    rows.truncate(limit);
     if let (true, Some(format)) = (native, f.format.as_deref()) {
         return export_feed(format, rows);
     }
     render("", &rows, native)
 }
 
+/// The rows of a feed of `f.itype`: deduplicated, sorted, at most `f`'s limit (the one
+/// feed of the API and the web page).
+pub(crate) fn feed_rows(app: &App, token: &Token, f: &Filters) -> Result<Vec<Row>, Reply> {
+    let Some(itype) = f.itype else {
+        return Err(bad_request(
+            "itype: a feed needs one (ipv4, ipv6, fqdn, url, email, md5, sha1, sha256, ...)",
+        ));
+    };
+    if !token.may_use_itype(itype) {
+        return Err(Reply::error(
+            StatusCode::FORBIDDEN,
+            &format!("this token may not pull itype {itype}"),
+        ));
+    }
+    let limit = f.limit.unwrap_or(FEED_LIMIT).min(app.config.max_results());
+    let mut rows = dedup_sorted(app.intel.list(token, f, true));
+    rows.truncate(limit);
+    Ok(rows)
+}
+
 /// `/v1/feed?format=...`: the rows through `feeds::export`, the one implementation of every
 /// format.
-fn export_feed(format: &str, rows: Vec<Row>) -> Reply {
+pub(crate) fn export_feed(format: &str, rows: Vec<Row>) -> Reply {
     use feeds::export::{export, ExportFormat, ExportOptions, Filter};
     let fmt: ExportFormat = match format.parse() {
         Ok(f) => f,
@@ -530,6 +572,7 @@ fn export_feed(format: &str, rows: Vec<Row>) -> Reply {
             results: usize::try_from(stats.written).unwrap_or(n),
             retry_after: None,
             user: None,
+            headers: Vec::new(),
         },
         Err(e) => bad_request(format!("format {format}: {e}")),
     }

@@ -10,6 +10,7 @@
 //! * [`query`]: the query-parameter parser (CIF's names and scales).
 //! * [`cif`]: CIF v3's and the native API's JSON shapes, submission parsing.
 //! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
+//! * [`web`]: the analyst web page at `/` (sign in, search, feeds; no script, strict CSP).
 //! * [`serve`]: binding, TLS, reloads, shutdown.
 //! * [`config`]: the `[server]` table.
 
@@ -22,3 +23,4 @@ pub mod query;
 pub mod serve;
 pub mod store;
 pub mod token;
+pub mod web;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Escape text for HTML element content and quoted attributes.
-pub(crate) fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
     esc_into(s, &mut o);
     o

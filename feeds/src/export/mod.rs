@@ -14,6 +14,8 @@ mod csv;
 #[cfg(test)]
 mod hostile_tests;
 mod html;
+/// HTML-escape text for element content and quoted attributes (the export's own escaper).
+pub use html::esc as html_escape;
 mod ipset;
 mod iptables;
 mod json;

@@ -1,6 +1,9 @@
 //! The server crate end to end, one test binary: the store and its migrations, and the HTTP
-//! API served on a real socket, tried with every leak path we know of.
+//! API served on a real socket, tried with every leak path we know of; the web page over HTTP
+//! and in headless Chromium.
 
 mod api;
+mod browser;
 mod harness;
 mod store;
+mod web;
