@@ -138,9 +138,10 @@ impl PgStore {
             StoreError::Db {
                 path: self.shown.clone(),
                 message: format!(
-                    "cannot connect to PostgreSQL: {e}; check that it runs and listens on \
+                    "cannot connect to PostgreSQL: {}; check that it runs and listens on \
                      {host} port {port} (pg_isready -h {host} -p {port}), and the URL's user, \
-                     password and database"
+                     password and database",
+                    reason(&e)
                 ),
             }
         })
@@ -221,18 +222,26 @@ impl PgStore {
     }
 
     fn db(&self, e: ::postgres::Error) -> StoreError {
-        let message = match e.as_db_error() {
-            Some(d) => format!("{}: {}", d.code().code(), d.message()),
-            None => e.to_string(),
-        };
         StoreError::Db {
             path: self.shown.clone(),
-            message,
+            message: reason(&e),
         }
     }
 
     fn bump(tx: &mut impl GenericClient, what: &str) -> Result<u64, ::postgres::Error> {
         tx.execute(&format!("UPDATE changes SET {what} = {what} + 1"), &[])
+    }
+}
+
+/// What went wrong, in full: the server's message and code, or the error and its cause
+/// (`postgres::Error` alone prints only "db error" or "error connecting to server").
+fn reason(e: &::postgres::Error) -> String {
+    if let Some(d) = e.as_db_error() {
+        return format!("{} ({})", d.message(), d.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -569,7 +578,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("127.0.0.1 port 1") && e.contains("pg_isready"),
+            e.contains("127.0.0.1 port 1") && e.contains("pg_isready") && e.contains("refused"),
             "{e}"
         );
     }
