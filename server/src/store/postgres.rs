@@ -17,6 +17,7 @@ use ::postgres::config::{Host, SslMode};
 use ::postgres::error::SqlState;
 use ::postgres::{Client, Config, GenericClient, NoTls, Row};
 use matcher::{Indicator, IndicatorType, UnixTime};
+use std::cell::Cell;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -186,7 +187,8 @@ impl PgStore {
 
     /// Run `f` on a pooled connection. When the connection turns out dead (the server
     /// restarted since it was last used), all idle ones are dropped and `f` runs once more on
-    /// a fresh connection.
+    /// a fresh connection, unless it died while committing (through [`commit`]): then the
+    /// change may be stored or not, and the caller gets the error rather than a second copy.
     fn with<T>(
         &self,
         mut f: impl FnMut(&mut Client) -> Result<T, ::postgres::Error>,
@@ -194,6 +196,7 @@ impl PgStore {
         let mut retried = false;
         loop {
             let mut client = self.checkout()?;
+            COMMITTING.with(|c| c.set(false));
             match f(&mut client) {
                 Ok(v) => {
                     self.checkin(client);
@@ -206,6 +209,16 @@ impl PgStore {
                     let stale: Vec<Client> = std::mem::take(&mut self.lock().idle);
                     for _ in &stale {
                         self.discarded();
+                    }
+                    if COMMITTING.with(Cell::get) {
+                        return Err(StoreError::Db {
+                            path: self.shown.clone(),
+                            message: format!(
+                                "connection lost while committing, the change may or may not \
+                                 be stored: {}",
+                                reason(&e)
+                            ),
+                        });
                     }
                     if retried {
                         return Err(self.db(e));
@@ -231,6 +244,18 @@ impl PgStore {
     fn bump(tx: &mut impl GenericClient, what: &str) -> Result<u64, ::postgres::Error> {
         tx.execute(&format!("UPDATE changes SET {what} = {what} + 1"), &[])
     }
+}
+
+thread_local! {
+    /// Whether the call running on this thread has sent its COMMIT ([`commit`]).
+    static COMMITTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Commit a write's transaction, noting that from here a lost connection leaves its outcome
+/// unknown (so [`PgStore::with`] must not run it again).
+fn commit(tx: ::postgres::Transaction<'_>) -> Result<(), ::postgres::Error> {
+    COMMITTING.with(|c| c.set(true));
+    tx.commit()
 }
 
 /// What went wrong, in full: the server's message and code, or the error and its cause
@@ -333,24 +358,30 @@ impl Store for PgStore {
         let groups = join(&grant.groups);
         let itypes = join(grant.itypes.iter().map(|t| t.as_str()));
         let id: i64 = self.with(|c| {
-            c.query_one(
-                "INSERT INTO tokens (hash, username, groups, can_read, can_write, is_admin, \
-                 max_tlp, itypes, expires, revoked, created) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) RETURNING id",
-                &[
-                    &hex,
-                    &grant.user,
-                    &groups,
-                    &i32::from(grant.read),
-                    &i32::from(grant.write),
-                    &i32::from(grant.admin),
-                    &grant.max_tlp.as_str(),
-                    &itypes,
-                    &grant.expires,
-                    &now,
-                ],
-            )?
-            .try_get(0)
+            // A transaction, so a dead connection shows at BEGIN (safe to run again) and a
+            // loss at COMMIT is not retried into a duplicate.
+            let mut tx = c.transaction()?;
+            let id = tx
+                .query_one(
+                    "INSERT INTO tokens (hash, username, groups, can_read, can_write, \
+                     is_admin, max_tlp, itypes, expires, revoked, created) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) RETURNING id",
+                    &[
+                        &hex,
+                        &grant.user,
+                        &groups,
+                        &i32::from(grant.read),
+                        &i32::from(grant.write),
+                        &i32::from(grant.admin),
+                        &grant.max_tlp.as_str(),
+                        &itypes,
+                        &grant.expires,
+                        &now,
+                    ],
+                )?
+                .try_get(0)?;
+            commit(tx)?;
+            Ok(id)
         })?;
         Ok(Token {
             id,
@@ -441,7 +472,7 @@ impl Store for PgStore {
                 ids.push(id);
             }
             Self::bump(&mut tx, "submissions")?;
-            tx.commit()?;
+            commit(tx)?;
             Ok(ids)
         })
     }
@@ -479,7 +510,7 @@ impl Store for PgStore {
             if n > 0 {
                 Self::bump(&mut tx, "submissions")?;
             }
-            tx.commit()?;
+            commit(tx)?;
             Ok(n as usize)
         })
     }
@@ -507,7 +538,7 @@ impl Store for PgStore {
                 ],
             )?;
             Self::bump(&mut tx, "searches")?;
-            tx.commit()
+            commit(tx)
         })
     }
 

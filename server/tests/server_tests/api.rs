@@ -105,6 +105,11 @@ fn a_restarted_postgresql_costs_no_request() {
     );
     assert_eq!(r.values(), vec!["after-restart.example"]);
     assert_eq!(s.store.submissions(0).unwrap().len(), 1, "stored once");
+    // A write as the first call after a restart: run again on a new connection, once.
+    cluster.restart();
+    let ind = matcher::Indicator::new("second.example", IndicatorType::Fqdn, "writer");
+    assert_eq!(s.store.add_submissions(&[ind], 0).unwrap().len(), 1);
+    assert_eq!(s.store.submissions(0).unwrap().len(), 2, "stored once");
     // Down: 503, and the store's error names where and what to check.
     cluster.stop();
     let e = s.store.tokens().unwrap_err().to_string();
