@@ -23,7 +23,12 @@ pub struct PgCluster {
 
 /// The newest `/usr/lib/postgresql/N/bin` holding `initdb`, or a failure saying what to do.
 fn binaries() -> PathBuf {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    binaries_in(Path::new("/usr/lib/postgresql"))
+}
+
+/// The newest `ROOT/N/bin` holding `initdb`; a panic saying to run `make deps` when none.
+fn binaries_in(root: &Path) -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
         .flatten()
@@ -37,9 +42,10 @@ fn binaries() -> PathBuf {
     match found.pop() {
         Some((_, bin)) => bin,
         None => panic!(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found under \
-             /usr/lib/postgresql/*/bin: run `make deps` (it installs the Debian package \
-             `postgresql`); the server tests run against both SQLite and PostgreSQL"
+            "PostgreSQL server binaries (initdb, pg_ctl) not found under {}/*/bin: run \
+             `make deps` (it installs the Debian package `postgresql`); the server tests run \
+             against both SQLite and PostgreSQL",
+            root.display()
         ),
     }
 }
@@ -251,4 +257,15 @@ impl Drop for PgCluster {
             let _ = w.wait();
         }
     }
+}
+
+#[test]
+fn missing_postgresql_binaries_fail_saying_to_run_make_deps() {
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(empty.path().join("15/bin")).unwrap(); // no initdb in it
+    let e = std::panic::catch_unwind(|| binaries_in(empty.path())).unwrap_err();
+    let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("make deps"), "{msg}");
+    // And the real ones are found here.
+    assert!(binaries().join("pg_ctl").is_file());
 }
