@@ -16,7 +16,7 @@ pub struct ServerConfig {
     /// Address to listen on (default [`DEFAULT_LISTEN`]; port 0 picks a free one).
     pub listen: Option<String>,
     /// The store: a path to the SQLite file (relative to the data directory; default
-    /// `server.db`).
+    /// `server.db`), or a `postgres://user[:password]@host:port/db` URL.
     pub database: Option<PathBuf>,
     /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,

@@ -5,8 +5,7 @@
 use crate::config::{ServerConfig, DEFAULT_LISTEN};
 use crate::http::{now, router, App};
 use crate::intel::{Intel, IntelError};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,9 +49,10 @@ pub struct ServeOptions {
     pub poll: Duration,
 }
 
-/// The store file: `[server] database` relative to the data directory, else `server.db`.
-pub fn store_path(data: &Path, config: &ServerConfig) -> PathBuf {
-    data.join(config.database.as_deref().unwrap_or(Path::new("server.db")))
+/// The store: `[server] database` (a `postgres://` URL, or a SQLite file relative to the
+/// data directory), else `DATA/server.db`.
+pub fn store_location(data: &Path, config: &ServerConfig) -> Location {
+    Location::new(data, config.database.as_deref())
 }
 
 /// Open the store named by the configuration.
@@ -61,7 +61,7 @@ pub fn open_store(data: &Path, config: &ServerConfig) -> Result<Arc<dyn Store>, 
         what: format!("creating {}", data.display()),
         source,
     })?;
-    Ok(Arc::new(SqliteStore::open(&store_path(data, config))?))
+    Ok(store_location(data, config).open()?)
 }
 
 /// Serve until SIGINT/SIGTERM. Prints `listening on ADDR` on stderr once bound.

@@ -1,9 +1,13 @@
 //! The embedded store: one SQLite file (`DATA/server.db` by default) in WAL mode, so the
 //! server and `trawl token ...` in another process can use it at once.
 
-use super::{join, split, LoggedSearch, Store, StoreError, MIGRATIONS};
+use super::{
+    check_version, decode_search, decode_submission, encode_submission, join, Dialect,
+    LoggedSearch, SearchRow, Store, StoreError, TokenRow, MIGRATIONS, SEARCH_COLUMNS,
+    TOKEN_COLUMNS,
+};
 use crate::token::{Grant, Token, TokenHash};
-use matcher::{Indicator, IndicatorType, Tlp, UnixTime};
+use matcher::{Indicator, IndicatorType, UnixTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -63,17 +67,10 @@ impl SqliteStore {
             .map_err(db)?;
         let mut version = current_version(&conn).map_err(db)?;
         let known = migrations.len() as u32;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
-        while version < known {
-            let step = migrations[version as usize];
+        check_version(&self.path, version, known)?;
+        for step in migrations.iter().skip(version as usize) {
             let tx = conn.transaction().map_err(db)?;
-            tx.execute_batch(step).map_err(db)?;
+            tx.execute_batch(&Dialect::Sqlite.step(step)).map_err(db)?;
             tx.execute("DELETE FROM schema_version", []).map_err(db)?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
@@ -97,14 +94,6 @@ impl SqliteStore {
         StoreError::Db {
             path: self.path.clone(),
             message: e.to_string(),
-        }
-    }
-
-    fn damaged(&self, table: &'static str, reason: String) -> StoreError {
-        StoreError::Damaged {
-            path: self.path.clone(),
-            table,
-            reason,
         }
     }
 
@@ -134,71 +123,21 @@ fn current_version(conn: &Connection) -> rusqlite::Result<u32> {
     )
 }
 
-/// The columns of a token row, in `TOKEN_COLUMNS` order.
-const TOKEN_COLUMNS: &str = "id, hash, username, groups, can_read, can_write, is_admin, \
-                             max_tlp, itypes, expires, revoked, created";
-
-type TokenRow = (
-    i64,
-    String,
-    String,
-    String,
-    bool,
-    bool,
-    bool,
-    String,
-    String,
-    Option<i64>,
-    bool,
-    i64,
-);
-
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-    ))
-}
-
-impl SqliteStore {
-    fn decode_token(&self, row: TokenRow) -> Result<Token, StoreError> {
-        let (id, hash, user, groups, read, write, admin, max_tlp, itypes, expires, revoked, c) =
-            row;
-        let max_tlp: Tlp = max_tlp
-            .parse()
-            .map_err(|e: matcher::UnknownName| self.damaged("tokens", e.to_string()))?;
-        let itypes = split(&itypes)
-            .iter()
-            .map(|t| t.parse::<IndicatorType>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.damaged("tokens", e.to_string()))?;
-        Ok(Token {
-            id,
-            grant: Grant {
-                user,
-                groups: split(&groups),
-                read,
-                write,
-                admin,
-                max_tlp,
-                itypes,
-                expires,
-            },
-            created: c,
-            revoked,
-            hash_prefix: hash.get(..8).unwrap_or_default().to_string(),
-        })
-    }
+    Ok(TokenRow {
+        id: r.get(0)?,
+        hash: r.get(1)?,
+        user: r.get(2)?,
+        groups: r.get(3)?,
+        read: r.get(4)?,
+        write: r.get(5)?,
+        admin: r.get(6)?,
+        max_tlp: r.get(7)?,
+        itypes: r.get(8)?,
+        expires: r.get(9)?,
+        revoked: r.get(10)?,
+        created: r.get(11)?,
+    })
 }
 
 impl Store for SqliteStore {
@@ -251,14 +190,10 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(|e| self.db(e))?;
-        let Some(row) = row else { return Ok(None) };
-        // The index found it by hash; compare once more in constant time, so no timing
-        // difference depends on how much of a guess was right.
-        let stored = parse_hash(&row.1);
-        if !stored.is_some_and(|s| s.matches(hash)) {
-            return Ok(None);
+        match row {
+            Some(row) if row.matches(hash) => row.decode(&self.path).map(Some),
+            _ => Ok(None),
         }
-        self.decode_token(row).map(Some)
     }
 
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
@@ -274,7 +209,7 @@ impl Store for SqliteStore {
                 .map_err(|e| self.db(e))?;
             rows
         };
-        rows.into_iter().map(|r| self.decode_token(r)).collect()
+        rows.into_iter().map(|r| r.decode(&self.path)).collect()
     }
 
     fn revoke_hash(&self, hash: &TokenHash) -> Result<usize, StoreError> {
@@ -308,8 +243,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             for ind in items {
-                let json = serde_json::to_string(ind)
-                    .map_err(|e| self.damaged("submissions", e.to_string()))?;
+                let json = encode_submission(&self.path, ind)?;
                 st.execute(params![
                     ind.itype.as_str(),
                     ind.value,
@@ -344,9 +278,7 @@ impl Store for SqliteStore {
             rows
         };
         rows.iter()
-            .map(|j| {
-                serde_json::from_str(j).map_err(|e| self.damaged("submissions", e.to_string()))
-            })
+            .map(|j| decode_submission(&self.path, j))
             .collect()
     }
 
@@ -381,7 +313,8 @@ impl Store for SqliteStore {
             "INSERT INTO search_log (itype, value, username, groups, tlp, count, first_seen, \
              last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (itype, value, username, groups, tlp) DO UPDATE SET \
-             count = count + excluded.count, last_seen = MAX(last_seen, excluded.last_seen)",
+             count = search_log.count + excluded.count, \
+             last_seen = MAX(search_log.last_seen, excluded.last_seen)",
             params![
                 s.itype.as_str(),
                 s.value,
@@ -399,14 +332,12 @@ impl Store for SqliteStore {
     }
 
     fn searches(&self) -> Result<Vec<LoggedSearch>, StoreError> {
-        type Row = (String, String, String, String, String, i64, i64, i64);
-        let rows: Vec<Row> = {
+        let rows: Vec<SearchRow> = {
             let conn = self.lock();
             let mut st = conn
-                .prepare(
-                    "SELECT itype, value, username, groups, tlp, count, first_seen, last_seen \
-                     FROM search_log ORDER BY itype, value",
-                )
+                .prepare(&format!(
+                    "SELECT {SEARCH_COLUMNS} FROM search_log ORDER BY itype, value"
+                ))
                 .map_err(|e| self.db(e))?;
             let rows = st
                 .query_map([], |r| {
@@ -427,19 +358,7 @@ impl Store for SqliteStore {
             rows
         };
         rows.into_iter()
-            .map(|(itype, value, user, groups, tlp, count, first, last)| {
-                let bad = |e: matcher::UnknownName| self.damaged("search_log", e.to_string());
-                Ok(LoggedSearch {
-                    itype: itype.parse().map_err(bad)?,
-                    value,
-                    user,
-                    groups: split(&groups),
-                    tlp: tlp.parse().map_err(bad)?,
-                    count: u64::try_from(count).unwrap_or(0),
-                    first_seen: first,
-                    last_seen: last,
-                })
-            })
+            .map(|r| decode_search(&self.path, r))
             .collect()
     }
 
@@ -450,17 +369,4 @@ impl Store for SqliteStore {
             })
             .map_err(|e| self.db(e))
     }
-}
-
-fn parse_hash(hex: &str) -> Option<TokenHash> {
-    let b = hex.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        let s = std::str::from_utf8(b.get(2 * i..2 * i + 2)?).ok()?;
-        *o = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(TokenHash(out))
 }

@@ -1,20 +1,105 @@
-//! A server on 127.0.0.1 over a temporary data directory with a published snapshot, and a
-//! small HTTP client.
+//! A server on 127.0.0.1 over a temporary data directory with a published snapshot, on
+//! either store ([`Backend`]), and a small HTTP client.
 
+use crate::pg::PgCluster;
 use matcher::{Indicator, IndicatorType, SnapshotBuilder, Tlp};
 use server::config::ServerConfig;
 use server::http::{now, router, App};
 use server::intel::Intel;
+use server::store::postgres::PgStore;
 use server::store::sqlite::SqliteStore;
-use server::store::Store;
+use server::store::{Store, StoreError};
 use server::token::{Grant, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A test run on each store: `on_both_stores! { fn name(backend) { ... } }` makes the tests
+/// `name::sqlite` and `name::postgres`.
+macro_rules! on_both_stores {
+    ($(fn $name:ident($b:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($b: $crate::harness::Backend) $body
+            #[test]
+            fn sqlite() {
+                run($crate::harness::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                run($crate::harness::Backend::Postgres)
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_stores;
+
+/// An empty store of either kind, opened as often as a test likes.
+pub struct Db {
+    pub backend: Backend,
+    /// The SQLite file (in a temporary directory), or the PostgreSQL URL.
+    pub location: String,
+    pub dir: tempfile::TempDir,
+    pub cluster: Option<Arc<PgCluster>>,
+}
+
+impl Db {
+    pub fn new(backend: Backend) -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let (location, cluster) = match backend {
+            Backend::Sqlite => (dir.path().join("server.db").display().to_string(), None),
+            Backend::Postgres => {
+                let c = PgCluster::shared();
+                (c.create_database(), Some(c))
+            }
+        };
+        Db {
+            backend,
+            location,
+            dir,
+            cluster,
+        }
+    }
+
+    /// A new database on `cluster` (a test's own, to restart it).
+    pub fn on(cluster: Arc<PgCluster>) -> Db {
+        Db {
+            backend: Backend::Postgres,
+            location: cluster.create_database(),
+            dir: tempfile::tempdir().unwrap(),
+            cluster: Some(cluster),
+        }
+    }
+
+    /// Open with the schema up to `migrations`.
+    pub fn open_with(&self, migrations: &[&str]) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => Arc::new(SqliteStore::open_with(
+                std::path::Path::new(&self.location),
+                migrations,
+            )?),
+            Backend::Postgres => Arc::new(PgStore::open_with(&self.location, migrations)?),
+        })
+    }
+
+    /// Open with the current schema.
+    pub fn open(&self) -> Arc<dyn Store> {
+        self.open_with(server::store::MIGRATIONS).unwrap()
+    }
+}
 
 pub struct Server {
     pub url: String,
     pub store: Arc<dyn Store>,
     pub app: Arc<App>,
+    _db: Db,
     _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
 }
@@ -52,15 +137,25 @@ pub fn indicators() -> Vec<Indicator> {
 }
 
 impl Server {
+    /// A server on SQLite.
     pub fn start(config: ServerConfig) -> Server {
+        Server::start_on(Backend::Sqlite, config)
+    }
+
+    /// A server on a new store of `backend`.
+    pub fn start_on(backend: Backend, config: ServerConfig) -> Server {
+        Server::start_with(Db::new(backend), config)
+    }
+
+    /// A server on the store `db`.
+    pub fn start_with(db: Db, config: ServerConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut b = SnapshotBuilder::new();
         for i in indicators() {
             b.insert(i);
         }
         b.publish(dir.path(), serde_json::Value::Null).unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("server.db")).unwrap());
+        let store = db.open();
         let intel = Intel::open(dir.path(), store.clone(), now()).unwrap();
         let app = Arc::new(App::new(intel, config));
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -80,6 +175,7 @@ impl Server {
             url: format!("http://{addr}"),
             store,
             app,
+            _db: db,
             _dir: dir,
             _rt: rt,
         }
