@@ -373,6 +373,7 @@ fn health(app: &App) -> Reply {
     Reply::ok(json!({
         "status": "ok",
         "snapshot_version": app.intel.snapshot_version(),
+        "snapshot_created": app.intel.snapshot_created(),
     }))
 }
 

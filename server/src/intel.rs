@@ -101,6 +101,11 @@ impl Intel {
         Option::as_ref(&**self.snapshot.load()).map_or(0, |s| s.meta().version)
     }
 
+    /// When the snapshot in use was built (0: none yet).
+    pub fn snapshot_created(&self) -> UnixTime {
+        Option::as_ref(&**self.snapshot.load()).map_or(0, |s| s.meta().created)
+    }
+
     /// Reopen the published snapshot (after `DATA/current` changed). A snapshot that fails to
     /// open leaves the previous one in use; the error is returned for the log.
     pub fn reload_snapshot(&self) -> Result<u64, matcher::SnapshotError> {
