@@ -317,8 +317,9 @@ pub enum Command {
     ///       -c 80 -s high --tags c2,phishing --tlp amber --group csirt --expires 30d
     #[command(verbatim_doc_comment)]
     Submit {
-        #[command(flatten)]
-        data: DataArgs,
+        /// Config file, for its [remote] table.
+        #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
+        config: Option<PathBuf>,
         #[command(flatten)]
         remote: RemoteArgs,
         /// Confidence (0-100; default 50, the server's).

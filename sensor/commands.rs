@@ -89,7 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => query(&data, &format, nolog, &remote, &values),
         Command::Export { data, args, remote } => export(&data, args, &remote, quiet),
         Command::Submit {
-            data,
+            config,
             remote,
             confidence,
             severity,
@@ -118,7 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 description,
                 reference,
             };
-            submit(&data, &remote, &sub, &format, &values)
+            submit(config.as_deref(), &remote, &sub, &format, &values)
         }
         Command::Run { config } => {
             let Some((config, path)) = load_config(config.as_deref())? else {
@@ -569,13 +569,13 @@ fn expiry(text: &str) -> Result<i64> {
 
 /// `trawl submit`: POST the values to `/v1/indicators`, then print them as stored.
 fn submit(
-    data: &DataArgs,
+    config: Option<&Path>,
     remote: &RemoteArgs,
     sub: &Submission,
     format: &str,
     values: &[String],
 ) -> Result<ExitCode> {
-    let config = load_config(data.config.as_deref())?;
+    let config = load_config(config)?;
     let Some(r) = Remote::resolve(remote, config.as_ref().map(|(c, _)| c))? else {
         bail!(crate::exit::Usage(
             "trawl submit needs a server: --remote URL, $TRAWL_REMOTE or [remote] url in the \
