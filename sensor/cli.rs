@@ -76,6 +76,25 @@ pub struct DataArgs {
     pub config: Option<PathBuf>,
 }
 
+/// Where a client command finds a `trawl serve`: --remote/--token, $TRAWL_REMOTE/$TRAWL_TOKEN,
+/// else the config's `[remote]` table (`url`, `token` or `token_env`).
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Ask this `trawl serve` (http(s)://host:port) instead of the local snapshot (default:
+    /// the config's [remote] url); query rows then also say how often their value was
+    /// searched.
+    #[arg(long, value_name = "URL", env = "TRAWL_REMOTE")]
+    pub remote: Option<String>,
+    /// The API token for the server (default: the config's [remote] token or token_env).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRAWL_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
 /// Which hits alert.
 #[derive(Debug, Clone, Args)]
 pub struct AlertArgs {
@@ -276,18 +295,8 @@ pub enum Command {
         /// server's search log).
         #[arg(short = 'n', long)]
         nolog: bool,
-        /// Ask this `trawl serve` (http(s)://host:port) instead of the local snapshot; rows
-        /// then also say how often their value was searched.
-        #[arg(long, value_name = "URL", env = "TRAWL_REMOTE")]
-        remote: Option<String>,
-        /// The API token for --remote.
-        #[arg(
-            long,
-            value_name = "TOKEN",
-            env = "TRAWL_TOKEN",
-            hide_env_values = true
-        )]
-        token: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// Values to look up (defanged spellings accepted).
         #[arg(required = true, value_name = "VALUE")]
         values: Vec<String>,
@@ -298,6 +307,56 @@ pub enum Command {
         data: DataArgs,
         #[command(flatten)]
         args: ExportArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Submit indicators to a `trawl serve` (POST /v1/indicators; the token needs the write
+    /// right). The provider is the token's user; values are normalised as feeds' are.
+    ///
+    ///   trawl submit --remote https://cif.example:5000 evil.example 203.0.113.7 \
+    ///       -c 80 -s high --tags c2,phishing --tlp amber --group csirt --expires 30d
+    #[command(verbatim_doc_comment)]
+    Submit {
+        /// Config file, for its [remote] table.
+        #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Confidence (0-100; default 50, the server's).
+        #[arg(short = 'c', long, value_name = "N",
+              value_parser = clap::value_parser!(u8).range(0..=100))]
+        confidence: Option<u8>,
+        /// Severity (low, medium, high).
+        #[arg(short = 's', long, value_name = "SEV", value_parser = named::<Severity>)]
+        severity: Option<Severity>,
+        /// Tags, comma-separated (`c2,phishing`).
+        #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+        tags: Vec<String>,
+        /// TLP marking (clear, green, amber, amber+strict, red).
+        #[arg(long, value_name = "TLP", value_parser = named::<Tlp>)]
+        tlp: Option<Tlp>,
+        /// The group that may see them (one of the token's; default everyone).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// The type, when a value alone is ambiguous (ipv4, fqdn, url, sha256, ...).
+        #[arg(long = "type", short = 't', value_name = "T", value_parser = named::<IndicatorType>)]
+        itype: Option<IndicatorType>,
+        /// When they stop counting: a duration from now (`30d`, `12h`) or a time
+        /// (`2027-01-31T00:00:00Z`).
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+        /// A description.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// A reference (a URL, a ticket).
+        #[arg(long, value_name = "TEXT")]
+        reference: Option<String>,
+        /// Output: table or json (one object per line).
+        #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
+        format: String,
+        /// Values to submit (defanged spellings accepted).
+        #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
     },
     /// The daemon: tail logs, sniff, refresh feeds, hot-reload, ship alerts (see [[source]]/[[sink]]).
     Run {

@@ -1,8 +1,9 @@
 //! The subcommands' implementations.
 
 use crate::alert::AlertContext;
-use crate::cli::{AlertArgs, Cli, Command, DataArgs, ExportArgs};
+use crate::cli::{AlertArgs, Cli, Command, DataArgs, ExportArgs, RemoteArgs};
 use crate::correlate::Correlator;
+use crate::remote::{Remote, Submission};
 use crate::scan::{self, Mode, ScanOptions, ScanStats};
 use crate::setup::{data_dir, load_config, match_setup, open_snapshot, refuse_overwrite, AlertOut};
 use anyhow::{anyhow, bail, Context, Result};
@@ -84,19 +85,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             format,
             nolog,
             remote,
-            token,
             values,
-        } => query(
-            &data,
-            &format,
-            nolog,
-            &QuerySource {
-                remote: remote.as_deref(),
-                token: token.as_deref(),
-            },
-            &values,
-        ),
-        Command::Export { data, args } => export(&data, args, quiet),
+        } => query(&data, &format, nolog, &remote, &values),
+        Command::Export { data, args, remote } => export(&data, args, &remote, quiet),
+        Command::Submit {
+            config,
+            remote,
+            confidence,
+            severity,
+            tags,
+            tlp,
+            group,
+            itype,
+            expires,
+            description,
+            reference,
+            format,
+            values,
+        } => {
+            let expires = match expires {
+                Some(e) => Some(expiry(&e)?),
+                None => None,
+            };
+            let sub = Submission {
+                itype,
+                confidence,
+                severity,
+                tags,
+                tlp,
+                group,
+                expires,
+                description,
+                reference,
+            };
+            submit(config.as_deref(), &remote, &sub, &format, &values)
+        }
         Command::Run { config } => {
             let Some((config, path)) = load_config(config.as_deref())? else {
                 bail!(
@@ -369,30 +392,25 @@ fn feeds_cmd(data: &DataArgs, format: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where `trawl query` looks: the local snapshot, or a `trawl serve` (`--remote`).
-pub struct QuerySource<'a> {
-    /// The server's base URL.
-    pub remote: Option<&'a str>,
-    /// Its API token.
-    pub token: Option<&'a str>,
-}
-
+/// `trawl query`: the local snapshot, or a `trawl serve` (`--remote`, $TRAWL_REMOTE or
+/// `[remote]`).
 fn query(
     data: &DataArgs,
     format: &str,
     nolog: bool,
-    source: &QuerySource<'_>,
+    remote: &RemoteArgs,
     values: &[String],
 ) -> Result<ExitCode> {
-    enum Where<'a> {
+    enum Where {
         Local(PathBuf, Box<Snapshot>),
-        Remote(&'a str),
+        Remote(Remote),
     }
-    let place = match source.remote {
-        Some(url) => Where::Remote(url),
+    let config = load_config(data.config.as_deref())?;
+    let cfg = config.as_ref().map(|(c, _)| c);
+    let place = match Remote::resolve(remote, cfg)? {
+        Some(r) => Where::Remote(r),
         None => {
-            let config = load_config(data.config.as_deref())?;
-            let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
+            let dir = data_dir(data, cfg);
             let snapshot = open_snapshot(&dir)?;
             Where::Local(dir, Box::new(snapshot))
         }
@@ -412,7 +430,7 @@ fn query(
                     (l.normalized, rows)
                 })
                 .map_err(|e| anyhow!("{raw}: {e}")),
-            Where::Remote(url) => remote_lookup(url, source.token, raw, nolog)?,
+            Where::Remote(r) => remote_lookup(r, raw, nolog)?,
         };
         let (normal, rows) = match found {
             Ok(x) => x,
@@ -502,8 +520,7 @@ fn table_line(row: &serde_json::Value) -> String {
 /// server (or the local normaliser) refuses, which is reported and skipped like a local
 /// one; `Err` when the server cannot be asked at all.
 fn remote_lookup(
-    url: &str,
-    token: Option<&str>,
+    remote: &Remote,
     raw: &str,
     nolog: bool,
 ) -> Result<Result<(String, Vec<serde_json::Value>)>> {
@@ -511,40 +528,99 @@ fn remote_lookup(
         Ok(n) => n.value,
         Err(e) => return Ok(Err(anyhow!("{raw}: {e}"))),
     };
-    let Some(token) = token else {
+    let params = [
+        ("q", raw.to_string()),
+        ("nolog", if nolog { "1" } else { "0" }.to_string()),
+    ];
+    let a = remote.get("/v1/search", &params, crate::remote::ASK_TIMEOUT)?;
+    match a.status {
+        200 => {
+            let mut rows = a.data().as_array().cloned().unwrap_or_default();
+            // The fields `export --remote` needs, which a local query does not print.
+            for r in &mut rows {
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("exact_only");
+                    o.remove("reported");
+                }
+            }
+            Ok(Ok((normal, rows)))
+        }
+        400 | 403 => Ok(Err(anyhow!(
+            "{raw}: the server refused it: {}",
+            a.message()
+        ))),
+        _ => Err(a.refusal()),
+    }
+}
+
+/// `--expires`: a duration from now (`30d`) or a time (`2027-01-31T00:00:00Z`).
+fn expiry(text: &str) -> Result<i64> {
+    if let Some(t) = server::query::parse_time(text) {
+        return Ok(t);
+    }
+    let d: feeds::config::DurationSpec = text.parse().map_err(|e: String| {
+        crate::exit::Usage(format!(
+            "--expires {text:?}: {e}; or give a time like 2027-01-31T00:00:00Z"
+        ))
+    })?;
+    let secs = i64::try_from(d.0.as_secs()).unwrap_or(i64::MAX);
+    Ok(server::http::now().saturating_add(secs))
+}
+
+/// `trawl submit`: POST the values to `/v1/indicators`, then print them as stored.
+fn submit(
+    config: Option<&Path>,
+    remote: &RemoteArgs,
+    sub: &Submission,
+    format: &str,
+    values: &[String],
+) -> Result<ExitCode> {
+    let config = load_config(config)?;
+    let Some(r) = Remote::resolve(remote, config.as_ref().map(|(c, _)| c))? else {
         bail!(crate::exit::Usage(
-            "--remote needs a token: --token T or $TRAWL_TOKEN (`trawl token create` on the \
-             server)"
+            "trawl submit needs a server: --remote URL, $TRAWL_REMOTE or [remote] url in the \
+             config"
                 .into()
         ));
     };
-    let endpoint = format!("{}/v1/search", url.trim_end_matches('/'));
-    let r = ureq::get(&endpoint)
-        .timeout(std::time::Duration::from_secs(60))
-        .set("Authorization", &format!("Token token={token}"))
-        .query("q", raw)
-        .query("nolog", if nolog { "1" } else { "0" })
-        .call();
-    let (status, resp) = match r {
-        Ok(resp) => (200, resp),
-        Err(ureq::Error::Status(code, resp)) => (code, resp),
-        Err(e) => bail!("asking {endpoint}: {e}"),
-    };
-    let body: serde_json::Value = resp
-        .into_string()
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let message = body["message"].as_str().unwrap_or("no message").to_string();
-    match status {
-        200 => Ok(Ok((
-            normal,
-            body["data"].as_array().cloned().unwrap_or_default(),
-        ))),
-        400 | 403 => Ok(Err(anyhow!("{raw}: the server refused it: {message}"))),
-        401 => bail!("{endpoint}: the server refused the token ({message})"),
-        code => bail!("{endpoint}: HTTP {code}: {message}"),
+    let body = serde_json::Value::Array(values.iter().map(|v| sub.object(v)).collect());
+    let a = r.post("/v1/indicators", &body, crate::remote::ASK_TIMEOUT)?;
+    match a.status {
+        200 | 201 => {}
+        422 => {
+            for e in a.data().as_array().map(Vec::as_slice).unwrap_or_default() {
+                eprintln!("trawl: refused: {}", e.as_str().unwrap_or_default());
+            }
+            bail!(crate::exit::Usage(format!(
+                "{}: nothing was stored ({}); fix the values above and submit again",
+                a.endpoint,
+                a.message()
+            )));
+        }
+        _ => return Err(a.refusal()),
     }
+    let now = server::http::now();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if format != "json" {
+        writeln!(
+            out,
+            "stored {} indicator(s) on {}:",
+            a.data().as_u64().unwrap_or(values.len() as u64),
+            r.url()
+        )?;
+    }
+    for v in values {
+        let ind = sub.stored(v, now)?;
+        let mut row = matcher::query::row_json(v, &ind, matcher::MatchKind::Exact);
+        row["matched"] = json!("submitted");
+        if format == "json" {
+            writeln!(out, "{row}")?;
+        } else {
+            writeln!(out, "{}  group {}", table_line(&row), ind.groups.join(","))?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Append one line to a log file, never through a symlink (O_NOFOLLOW): a link planted in the
@@ -590,14 +666,27 @@ fn check_feeds(snapshot: &Snapshot, wanted: &[String]) -> Result<()> {
     }
 }
 
-fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
+/// `trawl export`: the local snapshot's indicators, or (`--remote`) the server's that the
+/// token may see, through the same filters and exporter.
+fn export(data: &DataArgs, req: ExportArgs, remote: &RemoteArgs, quiet: bool) -> Result<ExitCode> {
     use feeds::export::{ExportOptions, Filter, FirewallAction};
     let config = load_config(data.config.as_deref())?;
     let cfg = config.as_ref().map(|(c, _)| c);
-    let dir = data_dir(data, cfg);
-    let snapshot = open_snapshot(&dir)?;
+    let (snapshot, version, created) = match Remote::resolve(remote, cfg)? {
+        Some(r) => {
+            // Nothing local is read: no input to protect from -o.
+            let f = r.feed(&req.types, req.min_confidence, quiet)?;
+            (f.snapshot, f.version, f.created)
+        }
+        None => {
+            let dir = data_dir(data, cfg);
+            let snapshot = open_snapshot(&dir)?;
+            refuse_overwrite(req.output.as_deref(), &[], &dir)?;
+            let (v, c) = (snapshot.meta().version, snapshot.meta().created);
+            (snapshot, v, c)
+        }
+    };
     check_feeds(&snapshot, &req.feeds)?;
-    refuse_overwrite(req.output.as_deref(), &[], &dir)?;
     let format = req.format;
     let filter = Filter {
         types: req.types,
@@ -616,8 +705,8 @@ fn export(data: &DataArgs, req: ExportArgs, quiet: bool) -> Result<ExitCode> {
             FirewallAction::Drop
         },
         dataset_dir: req.dataset_dir,
-        snapshot_version: snapshot.meta().version,
-        created: snapshot.meta().created,
+        snapshot_version: version,
+        created,
         sensor_name: cfg.map(|c| c.sensor.name.clone()).unwrap_or_default(),
         ..Default::default()
     };

@@ -10,6 +10,7 @@ mod demo_impl;
 mod exit;
 mod generate;
 mod progress;
+mod remote;
 mod replay;
 mod serve_cmd;
 mod setup;

@@ -71,9 +71,45 @@ pub struct Config {
     /// `[server]`, passed through to `trawl serve` (which reads it with [`server_table`]).
     #[serde(default)]
     pub server: Option<toml::Table>,
+    /// `[remote]`: the `trawl serve` that `query`, `export` and `submit` ask.
+    #[serde(default)]
+    pub remote: Option<RemoteConfig>,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,
+}
+
+/// `[remote]`: where `trawl query`, `export` and `submit` find a `trawl serve`, and the
+/// token they present (`token` in the file, or `token_env`: the name of the variable that
+/// holds it, to keep secrets out of config files).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// The server's base URL (`https://cif.example.org:8443`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The API token itself.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The environment variable holding the API token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+impl RemoteConfig {
+    /// The token: `token`, else the value of the variable `token_env` names; an error when
+    /// `token_env` names an unset variable (a silent fallback would send no token at all).
+    pub fn token(&self) -> Result<Option<String>, String> {
+        if let Some(t) = &self.token {
+            return Ok(Some(t.clone()));
+        }
+        match &self.token_env {
+            None => Ok(None),
+            Some(var) => std::env::var(var).map(Some).map_err(|_| {
+                format!("[remote] token_env = {var:?}, but ${var} is not set (or not UTF-8)")
+            }),
+        }
+    }
 }
 
 /// `[sensor]`.
@@ -867,6 +903,25 @@ path = "/tmp/a.jsonl"
             let err = Config::from_toml_str(text).unwrap_err().to_string();
             assert!(err.contains(expect), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn remote_table_gives_url_and_token() {
+        let c = Config::from_toml_str(
+            "[remote]\nurl = \"https://cif.example:8443\"\ntoken = \"abc\"\n",
+        )
+        .unwrap();
+        let r = c.remote.unwrap();
+        assert_eq!(r.url.as_deref(), Some("https://cif.example:8443"));
+        assert_eq!(r.token().unwrap().as_deref(), Some("abc"));
+        let c = Config::from_toml_str("[remote]\ntoken_env = \"TRAWL_TEST_SURELY_UNSET_VAR\"\n")
+            .unwrap();
+        let err = c.remote.unwrap().token().unwrap_err();
+        assert!(err.contains("TRAWL_TEST_SURELY_UNSET_VAR"), "{err}");
+        let err = Config::from_toml_str("[remote]\nurll = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `url`"), "{err}");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub fn native_row(query: &str, r: &Row) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.insert("origin".into(), json!(r.origin));
         o.insert("searched".into(), json!(r.searched));
+        // What `trawl export --remote` needs to export a row as a local export would.
+        o.insert("exact_only".into(), json!(r.ind.exact_only));
+        o.insert("reported".into(), json!(r.ind.reported));
     }
     v
 }

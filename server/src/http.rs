@@ -145,11 +145,19 @@ async fn dispatch(
                 let headers = parts.headers;
                 let m = method.clone();
                 let p = path.clone();
-                tokio::task::spawn_blocking(move || handle(&app2, &m, &p, &query, &headers, &bytes))
+                if is_lookup(&method, &path, &query) {
+                    // A search for one value takes microseconds: answered on this worker, as
+                    // a hand-off to the blocking pool and back costs more than the search.
+                    handle(&app2, &m, &p, &query, &headers, &bytes)
+                } else {
+                    tokio::task::spawn_blocking(move || {
+                        handle(&app2, &m, &p, &query, &headers, &bytes)
+                    })
                     .await
                     .unwrap_or_else(|_| {
                         Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
                     })
+                }
             }
         }
     };
@@ -165,6 +173,17 @@ async fn dispatch(
         "request"
     );
     respond(reply, &accept)
+}
+
+/// A `GET /search` or `/indicators` for one value (not a listing, which may be long).
+fn is_lookup(method: &Method, path: &str, query: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    method == Method::GET
+        && matches!(path, "/search" | "/indicators")
+        && form_urlencoded::parse(query.as_bytes()).any(|(k, v)| {
+            (k == "q" || k == "indicator") && !v.trim().is_empty() && !v.contains('*')
+        })
 }
 
 /// The response, deflate- or gzip-compressed when the client asks, always with a
@@ -392,6 +411,7 @@ fn health(app: &App) -> Reply {
     Reply::ok(json!({
         "status": "ok",
         "snapshot_version": app.intel.snapshot_version(),
+        "snapshot_created": app.intel.snapshot_created(),
     }))
 }
 
@@ -458,7 +478,7 @@ pub(crate) fn search_rows(
             }
             if !f.nolog && !q.contains('*') {
                 let rec = search_record(token, itype, &normal, t);
-                if let Err(e) = app.intel.store().log_search(&rec) {
+                if let Err(e) = app.intel.log_search(rec) {
                     tracing::warn!("search not logged: {e}");
                 }
             }
@@ -496,16 +516,30 @@ fn dedup_sorted(rows: Vec<Row>) -> Vec<Row> {
             }
         }
     }
-    let mut out: Vec<Row> = by_key.into_values().collect();
+    use std::cmp::Reverse;
+    let out: Vec<Row> = by_key.into_values().collect();
     let when = |i: &Indicator| i.reported.or(i.last_seen).or(i.first_seen).unwrap_or(0);
-    out.sort_by(|a, b| {
-        b.ind
-            .confidence
-            .cmp(&a.ind.confidence)
-            .then(when(&b.ind).cmp(&when(&a.ind)))
-            .then(a.ind.value.cmp(&b.ind.value))
-    });
-    out
+    // Sort small keys, not the rows: moving 100k indicators through a sort cost more than
+    // comparing them.
+    let mut keys: Vec<(Reverse<u8>, Reverse<i64>, &str, usize)> = out
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            (
+                Reverse(r.ind.confidence),
+                Reverse(when(&r.ind)),
+                r.ind.value.as_str(),
+                n,
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.into_iter().map(|k| k.3).collect();
+    let mut slots: Vec<Option<Row>> = out.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|n| slots.get_mut(n).and_then(Option::take))
+        .collect()
 }
 
 fn feed(app: &App, token: &Token, query: &str, scale: Scale, native: bool) -> Reply {

@@ -11,7 +11,7 @@ use matcher::{Indicator, IndicatorType, MatchKind, Snapshot, SnapshotBuilder, Un
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use feeds::update::{SUBMISSIONS_FILE, SUBMISSIONS_SOURCE};
 /// The source name of logged searches.
@@ -22,6 +22,13 @@ pub const SEARCH_TAG: &str = "search";
 pub const SEARCH_CONFIDENCE: u8 = 20;
 /// The group of a search made by a token with no group (an admin's): admins only.
 pub const ADMIN_GROUP: &str = "admin";
+
+/// Most distinct (value, searcher) pairs buffered before a search request writes them
+/// itself (the bound on the buffer's memory).
+pub const MAX_PENDING_SEARCHES: usize = 100_000;
+
+/// A logged search's identity in the buffer: what the store merges on.
+type SearchKey = (IndicatorType, String, String, Vec<String>, matcher::Tlp);
 
 /// Where a row came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -59,7 +66,18 @@ pub struct Intel {
     /// overlay is rebuilt once it passes, so an expired submission stops answering.
     next_expiry: AtomicI64,
     searches_gen: AtomicI64,
+    /// Searches not yet written: merged by (value, searcher), written by
+    /// [`Intel::flush_searches`] (each refresh), so a search costs no store write of its own.
+    pending: Mutex<HashMap<SearchKey, LoggedSearch>>,
     store: Arc<dyn Store>,
+}
+
+impl Drop for Intel {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_searches() {
+            tracing::warn!("searches not logged at shutdown: {e}");
+        }
+    }
 }
 
 /// Errors answering a request.
@@ -85,6 +103,7 @@ impl Intel {
             submissions_gen: AtomicI64::new(i64::MIN),
             next_expiry: AtomicI64::new(i64::MAX),
             searches_gen: AtomicI64::new(i64::MIN),
+            pending: Mutex::new(HashMap::new()),
             store,
         };
         intel.refresh(now)?;
@@ -101,6 +120,11 @@ impl Intel {
         Option::as_ref(&**self.snapshot.load()).map_or(0, |s| s.meta().version)
     }
 
+    /// When the snapshot in use was built (0: none yet).
+    pub fn snapshot_created(&self) -> UnixTime {
+        Option::as_ref(&**self.snapshot.load()).map_or(0, |s| s.meta().created)
+    }
+
     /// Reopen the published snapshot (after `DATA/current` changed). A snapshot that fails to
     /// open leaves the previous one in use; the error is returned for the log.
     pub fn reload_snapshot(&self) -> Result<u64, matcher::SnapshotError> {
@@ -110,9 +134,62 @@ impl Intel {
         Ok(v)
     }
 
+    /// Log a search: buffered and merged with the pending searches of the same value by the
+    /// same searcher; written at the next refresh (or at once when the buffer is full).
+    pub fn log_search(&self, rec: LoggedSearch) -> Result<(), StoreError> {
+        let full = {
+            let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = (
+                rec.itype,
+                rec.value.clone(),
+                rec.user.clone(),
+                rec.groups.clone(),
+                rec.tlp,
+            );
+            match p.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let s = o.get_mut();
+                    s.count = s.count.saturating_add(rec.count);
+                    s.first_seen = s.first_seen.min(rec.first_seen);
+                    s.last_seen = s.last_seen.max(rec.last_seen);
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(rec);
+                }
+            }
+            p.len() >= MAX_PENDING_SEARCHES
+        };
+        if full {
+            self.flush_searches()?;
+        }
+        Ok(())
+    }
+
+    /// Write the buffered searches to the store (one write per distinct value and searcher);
+    /// what a failing store refused stays buffered for the next try.
+    pub fn flush_searches(&self) -> Result<usize, StoreError> {
+        let batch =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let n = batch.len();
+        let mut left = batch.into_iter();
+        for (key, s) in left.by_ref() {
+            if let Err(e) = self.store.log_search(&s) {
+                let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                for (k, v) in std::iter::once((key, s)).chain(left) {
+                    if p.len() < MAX_PENDING_SEARCHES {
+                        p.entry(k).or_insert(v);
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(n)
+    }
+
     /// Rebuild the submissions overlay and the search log from the store if they changed
-    /// (by this process or another sharing the store).
+    /// (by this process or another sharing the store), after writing the buffered searches.
     pub fn refresh(&self, now: UnixTime) -> Result<bool, IntelError> {
+        self.flush_searches()?;
         let (subs_gen, searches_gen) = self.store.generations()?;
         let mut changed = false;
         if subs_gen != self.submissions_gen.load(Ordering::SeqCst)
@@ -202,19 +279,23 @@ impl Intel {
                 && f.keeps(ind)
         };
         if let Some(s) = Option::as_ref(&**snap) {
-            rows.extend(s.iter().filter(|i| keep(i)).map(|ind| Row {
+            rows.extend(of_type(s, f.itype).filter(|i| keep(i)).map(|ind| Row {
                 ind,
                 kind: MatchKind::Exact,
                 origin: Origin::Snapshot,
                 searched: 0,
             }));
         }
-        rows.extend(overlay.iter().filter(|i| keep(i)).map(|ind| Row {
-            ind,
-            kind: MatchKind::Exact,
-            origin: Origin::Submission,
-            searched: 0,
-        }));
+        rows.extend(
+            of_type(&overlay, f.itype)
+                .filter(|i| keep(i))
+                .map(|ind| Row {
+                    ind,
+                    kind: MatchKind::Exact,
+                    origin: Origin::Submission,
+                    searched: 0,
+                }),
+        );
         if f.tags.iter().any(|t| t == SEARCH_TAG) {
             for list in searches.values() {
                 for s in list {
@@ -235,6 +316,40 @@ impl Intel {
         }
         rows
     }
+}
+
+/// The indicators of `s`, only those of type `itype` when given: the ids of one type are
+/// contiguous (by type, then value), so a feed of 100k IPv4 decodes those, not the whole set.
+fn of_type(s: &Snapshot, itype: Option<IndicatorType>) -> Box<dyn Iterator<Item = Indicator> + '_> {
+    let Some(t) = itype else {
+        return Box::new(s.iter());
+    };
+    let rank = |id: u32| {
+        s.itype(id)
+            .and_then(|x| IndicatorType::ALL.iter().position(|a| *a == x))
+            .unwrap_or(usize::MAX)
+    };
+    let want = IndicatorType::ALL
+        .iter()
+        .position(|a| *a == t)
+        .unwrap_or(usize::MAX);
+    let n = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    // The first id whose type ranks at or after `t` (`at`: strictly after).
+    let first = |after: bool| {
+        let (mut lo, mut hi) = (0u32, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let r = rank(mid);
+            if r < want || (after && r == want) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    let (lo, hi) = (first(false), first(true));
+    Box::new((lo..hi).filter_map(move |id| s.try_indicator(id)))
 }
 
 /// Replace `DATA/server/submissions.jsonl` atomically (temporary file, fsync, rename) with

@@ -354,3 +354,235 @@ fn the_genuine_cif_client_pings_searches_pulls_feeds_and_submits() {
         "{again}"
     );
 }
+
+/// The samples' feeds in a temporary directory, with `[server]` rate limits `rate` (0: off).
+/// The allowlist keeps its domain but not its network: the server serves no allowlist
+/// entries, so a remote export cannot cut allowlisted ranges out of firewall rules.
+fn sample_server_config(dir: &Path, rate: u32) -> std::path::PathBuf {
+    let samples = root().join("samples");
+    let allow = dir.join("allowlist.txt");
+    std::fs::write(&allow, "intranet.evil.com\n").unwrap();
+    let text = std::fs::read_to_string(samples.join("trawl.toml"))
+        .unwrap()
+        .replace(
+            "source = \"feeds/allowlist.txt\"",
+            &format!("source = \"{}\"", allow.display()),
+        )
+        .replace(
+            "name = \"demo-sensor\"",
+            "name = \"demo-sensor\"\ndata = \"state\"",
+        )
+        .replace(
+            "source = \"feeds/",
+            &format!("source = \"{}/", samples.join("feeds").display()),
+        );
+    let cfg = dir.join("trawl.toml");
+    std::fs::write(
+        &cfg,
+        format!("[server]\nrate_limit = {rate}\nrate_limit_per_address = 0\n\n{text}"),
+    )
+    .unwrap();
+    cfg
+}
+
+/// `trawl export --remote` writes what `trawl export` writes from the same indicators, in
+/// every format and with the local filters.
+#[test]
+fn remote_export_is_the_local_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sample_server_config(dir.path(), 0);
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let tok = token(&cfg, &["--user", "siem", "--max-tlp", "red"]);
+    let s = serve(&cfg);
+    for args in [
+        vec!["-f", "snort"],
+        vec!["-f", "snort", "--snort3", "--sid-base", "1000"],
+        vec!["-f", "suricata", "-t", "fqdn", "-t", "url"],
+        vec!["-f", "rpz"],
+        vec!["-f", "csv", "-c", "85"],
+        vec!["-f", "jsonl", "--tag", "phishing"],
+        vec!["-f", "json", "-s", "high", "--tlp", "green"],
+        vec!["-f", "zeek", "--feed", "demo-c2-domains"],
+        vec!["-f", "html"],
+    ] {
+        let mut local = vec!["-q", "export", "--config", p(&cfg)];
+        local.extend(args.iter().copied());
+        // The config too, for the sensor name in the headers (nothing else is read).
+        let mut remote = vec![
+            "-q",
+            "export",
+            "--remote",
+            &s.url,
+            "--token",
+            &tok,
+            "--config",
+            p(&cfg),
+        ];
+        remote.extend(args.iter().copied());
+        let (l, r) = (trawl_ok(&local), trawl_ok(&remote));
+        assert!(
+            l.lines().count() > 2,
+            "{args:?}: too little to compare:\n{l}"
+        );
+        assert_eq!(l, r, "{args:?}");
+    }
+    // A token without the right to an itype is refused when it asks for that type.
+    let fqdn_only = token(&cfg, &["--user", "dns", "--itypes", "fqdn"]);
+    let out = trawl(&[
+        "export", "-f", "csv", "-t", "url", "--remote", &s.url, "--token", &fqdn_only,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("may not"), "{err}");
+    let all = trawl_ok(&[
+        "-q", "export", "-f", "csv", "--remote", &s.url, "--token", &fqdn_only,
+    ]);
+    assert!(all.lines().skip(1).all(|l| l.contains(",fqdn,")), "{all}");
+}
+
+/// `trawl submit`: stores, prints what was stored, and says what went wrong on 401, 422 and
+/// 429; the server and token also come from `[remote]` (`token_env`).
+#[test]
+fn submit_stores_prints_and_explains_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sample_server_config(dir.path(), 1);
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let writer = token(&cfg, &["--user", "carol", "--write", "--read"]);
+    let reader = token(&cfg, &["--user", "dave", "--max-tlp", "amber"]);
+    let s = serve(&cfg);
+    let client = dir.path().join("client.toml");
+    std::fs::write(
+        &client,
+        format!(
+            "[remote]\nurl = \"{}\"\ntoken_env = \"I18_TEST_TOKEN\"\n",
+            s.url
+        ),
+    )
+    .unwrap();
+    let run = |tok: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(args)
+            .current_dir(root())
+            .env_remove("TRAWL_REMOTE")
+            .env_remove("TRAWL_TOKEN")
+            .env("I18_TEST_TOKEN", tok)
+            .output()
+            .expect("running trawl")
+    };
+    let out = run(
+        &writer,
+        &[
+            "submit",
+            "--config",
+            p(&client),
+            "evil-submitted[.]example",
+            "203.0.113.99",
+            "-c",
+            "70",
+            "-s",
+            "high",
+            "--tags",
+            "c2,botnet",
+            "--tlp",
+            "amber",
+            "--expires",
+            "30d",
+            "--description",
+            "seen in case 42",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("stored 2 indicator(s)"), "{text}");
+    assert!(
+        text.contains("evil-submitted.example") && text.contains("203.0.113.99"),
+        "{text}"
+    );
+    assert!(
+        text.contains("conf  70") && text.contains("tlp:amber") && text.contains("botnet,c2"),
+        "{text}"
+    );
+    // What the server stored, asked through the same [remote] table.
+    std::thread::sleep(Duration::from_millis(1100));
+    let q = run(
+        &reader,
+        &[
+            "query",
+            "-n",
+            "--format",
+            "json",
+            "--config",
+            p(&client),
+            "evil-submitted.example",
+        ],
+    );
+    let row: serde_json::Value =
+        serde_json::from_slice(q.stdout.split(|b| *b == b'\n').next().unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(row["provider"], "carol", "{row}");
+    assert_eq!(row["confidence"], 70);
+    assert_eq!(row["severity"], "high");
+    assert_eq!(row["tlp"], "amber");
+    assert_eq!(row["description"], "seen in case 42");
+    assert!(row["expires"].as_i64().unwrap_or(0) > 0, "{row}");
+
+    // 422: nothing stored, each refused value named.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run(
+        &writer,
+        &[
+            "submit",
+            "--config",
+            p(&client),
+            "fine.example",
+            "not a value",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("item 1") && err.contains("nothing was stored"),
+        "{err}"
+    );
+    // 403: a read-only token.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run(&reader, &["submit", "--config", p(&client), "x.example"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("may not"), "{err}");
+    // 401: a token the server does not know.
+    let out = run(
+        &"0".repeat(64),
+        &["submit", "--config", p(&client), "x.example"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("refused the token") && err.contains("--token"),
+        "{err}"
+    );
+    // 429: one request a second (burst two) for this token.
+    let mut limited = None;
+    for _ in 0..10 {
+        let out = run(
+            &writer,
+            &["query", "-n", "--config", p(&client), "fine.example"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if err.contains("rate limited") {
+            limited = Some(err);
+            break;
+        }
+    }
+    let err = limited.expect("no 429 within 10 rapid requests at 1/s");
+    assert!(err.contains("retry after"), "{err}");
+    // No server anywhere: a usage error that says where one comes from.
+    let out = trawl(&["submit", "x.example"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--remote") && err.contains("[remote]"),
+        "{err}"
+    );
+}
