@@ -145,9 +145,10 @@ async fn dispatch(
                 let headers = parts.headers;
                 let m = method.clone();
                 let p = path.clone();
-                if is_lookup(&method, &path, &query) {
+                if is_lookup(&method, &path, &query) && !app.intel.store().needs_blocking_pool() {
                     // A search for one value takes microseconds: answered on this worker, as
-                    // a hand-off to the blocking pool and back costs more than the search.
+                    // a hand-off to the blocking pool and back costs more than the search
+                    // (not with PostgreSQL: its sync client blocks on a runtime of its own).
                     handle(&app2, &m, &p, &query, &headers, &bytes)
                 } else {
                     tokio::task::spawn_blocking(move || {

@@ -74,7 +74,14 @@ pub struct Intel {
 
 impl Drop for Intel {
     fn drop(&mut self) {
-        if let Err(e) = self.flush_searches() {
+        // The last holder may drop it on an async worker, where a store that blocks on a
+        // runtime of its own (PostgreSQL) must not run: flush from a plain thread then.
+        let flushed = if self.store.needs_blocking_pool() {
+            std::thread::scope(|s| s.spawn(|| self.flush_searches()).join().unwrap_or(Ok(0)))
+        } else {
+            self.flush_searches()
+        };
+        if let Err(e) = flushed {
             tracing::warn!("searches not logged at shutdown: {e}");
         }
     }

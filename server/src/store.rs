@@ -185,6 +185,11 @@ pub struct LoggedSearch {
 /// What the server keeps. Every method is one short transaction; implementations are
 /// shared between the server's threads.
 pub trait Store: Send + Sync {
+    /// Whether a call may start a runtime of its own (the sync PostgreSQL client does), so it
+    /// must never run on an async worker: requests then always go to the blocking pool.
+    fn needs_blocking_pool(&self) -> bool {
+        false
+    }
     /// The schema version after migrations.
     fn schema_version(&self) -> Result<u32, StoreError>;
     /// Store a new token's hash and grant.

@@ -344,6 +344,10 @@ fn token_row(r: &Row) -> Result<TokenRow, ::postgres::Error> {
 }
 
 impl Store for PgStore {
+    fn needs_blocking_pool(&self) -> bool {
+        true
+    }
+
     fn schema_version(&self) -> Result<u32, StoreError> {
         self.with(current_version)
     }

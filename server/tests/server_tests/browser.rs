@@ -265,6 +265,7 @@ fn headless_chromium_signs_in_searches_and_sees_only_its_groups_rows() {
         .contains("1 value(s) searched, 0 match(es)"));
     assert!(!d.source().contains("id=\"results\""));
     assert!(d.text("#missed").contains("csirt-only.example"));
+    s.app.intel.flush_searches().unwrap();
     assert!(
         s.store.searches().unwrap().is_empty(),
         "the ticked box kept both searches out of the log"

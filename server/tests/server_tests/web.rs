@@ -290,9 +290,12 @@ fn searches_are_logged_unless_the_box_is_ticked() {
     b.sign_in(&s.reader(&["everyone"], Tlp::Green));
     let p = b.search("public.example", true);
     assert!(p.text.contains("not logged"));
+    // Searches are buffered and written at each refresh: flush before reading the store.
+    s.app.intel.flush_searches().unwrap();
     assert!(s.store.searches().unwrap().is_empty());
     let p = b.search("public.example\nnever-listed.example", false);
     assert_eq!(p.status, 200);
+    s.app.intel.flush_searches().unwrap();
     let mut logged: Vec<String> = s
         .store
         .searches()
