@@ -9,7 +9,7 @@
 use super::address::{parse_ip, parse_u16};
 use super::http::{screen_target, set_target, split_request};
 use super::timestamps::{parse_clf_time, parse_epoch, parse_iso8601};
-use super::tokens::{trim_eol, Line};
+use super::tokens::{closing_quote, trim_eol, Line};
 use super::{AlertProbe, LineParser, LogFormat, ParseError, ScreenAddr, Screened};
 use crate::Observation;
 use std::fmt;
@@ -732,19 +732,6 @@ fn is_blank(c: u8) -> bool {
 /// `-` (and empty) is how every dialect writes "no value".
 fn value(v: &[u8]) -> Option<&[u8]> {
     (!v.is_empty() && v != b"-").then_some(v)
-}
-
-/// The end of a quoted field's text (the index of its closing `"`, `\` escapes skipped).
-fn closing_quote(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
 }
 
 /// Match literal `lit` at the start of `rest`: a run of blanks matches one or more

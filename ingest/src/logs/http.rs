@@ -5,7 +5,7 @@ use super::format_plan::{FormatPlan, PlanParser};
 use super::timestamps::{
     is_epoch, is_epoch_at_start, parse_clf_time, parse_epoch, parse_slash_datetime,
 };
-use super::tokens::{find, first_tokens, trim, trim_eol, Line, Tokens};
+use super::tokens::{closing_quote, find, first_tokens, trim, trim_eol, Line, Tokens};
 use super::url::{path_only, split_host_port, split_url};
 use super::{AlertProbe, LineParser, ParseError, ScreenAddr, Screened};
 use crate::Observation;
@@ -274,20 +274,6 @@ pub(crate) fn set_target<'a>(
 /// error-log lines are understood too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CombinedParser;
-
-/// Find the end of a double-quoted string starting after the opening quote
-/// (backslash escapes skipped). Returns the index of the closing quote.
-fn closing_quote(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
 
 /// A quoted field at the start of `b` (after whitespace): its content and the rest.
 fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {

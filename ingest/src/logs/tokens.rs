@@ -279,6 +279,20 @@ pub(crate) fn csv_text<'a>(
     }
 }
 
+/// The end of a double-quoted field's text, which starts after the opening quote: the index
+/// of its closing `"` (backslash escapes skipped), if any.
+pub(crate) fn closing_quote(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Find `needle` in `hay`.
 #[inline]
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
