@@ -282,7 +282,7 @@ fn indicator_of(row: &Value) -> Result<matcher::Indicator> {
         .parse()
         .map_err(|e| anyhow!("tlp: {e}"))?;
     ind.tags = list("tags");
-    ind.groups = list("groups");
+    ind.groups = matcher::Groups::from_names(list("groups"));
     ind.provider = text("provider");
     ind.description = text("description");
     ind.reference = text("reference");
@@ -371,7 +371,7 @@ impl Submission {
             i.tlp = t;
         }
         if let Some(g) = &self.group {
-            i.groups = vec![g.clone()];
+            i.groups = matcher::Groups::one(g);
         }
         i.expires = self.expires;
         i.description.clone_from(&self.description);

@@ -366,7 +366,7 @@ pub fn served_submissions(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Opti
                     return Err(format!("{} is not in normal form", i.value));
                 }
                 crate::breadth::check_feed_value(i.itype, &i.value, None)?;
-                for g in &i.groups {
+                for g in i.groups.iter() {
                     crate::config::check_group_name(g)?;
                 }
                 i.sources = vec![SUBMISSIONS_SOURCE.to_string()];
@@ -498,7 +498,7 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
     ind.severity = feed.severity.unwrap_or(ind.severity);
     ind.tlp = feed.tlp.unwrap_or(ind.tlp);
     if feed.group.is_some() {
-        ind.groups = vec![feed.group().to_string()];
+        ind.groups = matcher::Groups::one(feed.group());
     }
     ind.tags.clone_from(&feed.tags);
     ind.provider.clone_from(&feed.provider);

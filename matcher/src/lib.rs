@@ -27,7 +27,7 @@ pub mod text;
 
 pub use matcher::{Hit, IndicatorId, Matcher};
 pub use model::{
-    default_groups, Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName,
+    Groups, Indicator, IndicatorType, MatchKind, Severity, Tlp, UnixTime, UnknownName,
     DEFAULT_GROUP,
 };
 pub use naive::NaiveMatcher;

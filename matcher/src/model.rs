@@ -337,16 +337,103 @@ pub struct Indicator {
     /// unique, never empty; [`DEFAULT_GROUP`] unless a feed says otherwise. A record merged
     /// from feeds of several groups carries all of them and is shown only to a token that is
     /// a member of every one, so no merged field can reveal a group's data to an outsider.
-    #[serde(default = "default_groups")]
-    pub groups: Vec<String>,
+    #[serde(default)]
+    pub groups: Groups,
 }
 
 /// The group of every indicator whose feed names none (CIF's `everyone`).
 pub const DEFAULT_GROUP: &str = "everyone";
 
-/// `[DEFAULT_GROUP]`.
-pub fn default_groups() -> Vec<String> {
-    vec![DEFAULT_GROUP.to_string()]
+/// The privilege groups of an indicator: a sorted, unique, never-empty set of names. Only
+/// [`DEFAULT_GROUP`] (nearly every indicator) is held as an empty list, so the common case
+/// costs no allocation; every reader sees the group names through [`Groups::iter`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Groups(Vec<String>);
+
+impl Groups {
+    /// Only [`DEFAULT_GROUP`].
+    pub const fn everyone() -> Self {
+        Groups(Vec::new())
+    }
+
+    /// Exactly one group.
+    pub fn one(name: &str) -> Self {
+        if name == DEFAULT_GROUP {
+            Groups::everyone()
+        } else {
+            Groups(vec![name.to_string()])
+        }
+    }
+
+    /// The set of the given names (sorted and deduplicated; none at all is [`DEFAULT_GROUP`]).
+    pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let mut v: Vec<String> = names.into_iter().map(Into::into).collect();
+        v.sort();
+        v.dedup();
+        Groups::normal(v)
+    }
+
+    fn normal(v: Vec<String>) -> Self {
+        if matches!(v.as_slice(), [g] if g == DEFAULT_GROUP) {
+            Groups::everyone()
+        } else {
+            Groups(v)
+        }
+    }
+
+    /// Whether the set is exactly [`DEFAULT_GROUP`].
+    pub fn is_everyone(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let default = self.0.is_empty().then_some(DEFAULT_GROUP);
+        default.into_iter().chain(self.0.iter().map(String::as_str))
+    }
+
+    /// The names, sorted, as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+
+    /// The names joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+
+    /// Whether `name` is one of the groups.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|g| g == name)
+    }
+
+    /// Add every group of `other`.
+    pub fn union(&mut self, other: &Groups) {
+        if self == other {
+            return;
+        }
+        let mut v = self.to_vec();
+        union_sorted(&mut v, &other.to_vec());
+        *self = Groups::normal(v);
+    }
+
+    /// The stored names when not the default set (what the snapshot interns); `None` for
+    /// [`DEFAULT_GROUP`] alone.
+    pub fn explicit(&self) -> Option<&[String]> {
+        (!self.0.is_empty()).then_some(self.0.as_slice())
+    }
+}
+
+impl Serialize for Groups {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Groups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Groups::from_names(Vec::<String>::deserialize(d)?))
+    }
 }
 
 impl Indicator {
@@ -372,13 +459,8 @@ impl Indicator {
             exact_only: false,
             allowlisted_by: None,
             allowlist: false,
-            groups: default_groups(),
+            groups: Groups::everyone(),
         }
-    }
-
-    /// Whether the groups are exactly [`DEFAULT_GROUP`] (the common case, stored as nothing).
-    pub fn in_default_group_only(&self) -> bool {
-        matches!(self.groups.as_slice(), [g] if g == DEFAULT_GROUP)
     }
 
     /// Merge another record of the same `(itype, value)` into this one (ARCHITECTURE.md §3): highest
@@ -392,7 +474,7 @@ impl Indicator {
         self.tlp = self.tlp.max(other.tlp);
         union_sorted(&mut self.tags, &other.tags);
         union_sorted(&mut self.sources, &other.sources);
-        union_sorted(&mut self.groups, &other.groups);
+        self.groups.union(&other.groups);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         self.reported = min_opt(self.reported, other.reported);
@@ -417,8 +499,8 @@ impl Indicator {
         self.allowlist = self.allowlist || other.allowlist;
     }
 
-    /// Sort and deduplicate `tags`, `sources` and `groups` (lower-casing tags; no groups at
-    /// all becomes [`DEFAULT_GROUP`]).
+    /// Sort and deduplicate `tags` and `sources`, lower-casing tags (`groups` is kept in
+    /// normal form by [`Groups`] itself).
     pub fn tidy(&mut self) {
         for t in &mut self.tags {
             if t.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -429,11 +511,6 @@ impl Indicator {
         self.tags.dedup();
         self.sources.sort();
         self.sources.dedup();
-        self.groups.sort();
-        self.groups.dedup();
-        if self.groups.is_empty() {
-            self.groups = default_groups();
-        }
     }
 }
 
@@ -538,7 +615,8 @@ mod tests {
         assert_eq!(a.tags, vec!["c2", "malware"]);
         assert_eq!(a.sources, vec!["feed-a", "feed-b"]);
         assert_eq!((a.first_seen, a.last_seen), (Some(50), Some(200)));
-        assert_eq!(a.groups, vec![DEFAULT_GROUP]);
+        assert_eq!(a.groups.to_vec(), vec![DEFAULT_GROUP]);
+        assert!(a.groups.is_everyone());
     }
 
     /// Groups merge as a union, whichever record comes first: the merged record mixes both
@@ -547,15 +625,31 @@ mod tests {
     fn merge_unions_groups_in_either_order() {
         let mut public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
         let mut private = Indicator::new("evil.example", IndicatorType::Fqdn, "private");
-        private.groups = vec!["csirt".into()];
+        private.groups = Groups::one("csirt");
         let mut a = public.clone();
         a.merge(&private);
         private.merge(&public);
-        assert_eq!(a.groups, vec!["csirt", DEFAULT_GROUP]);
+        assert_eq!(a.groups.to_vec(), vec!["csirt", DEFAULT_GROUP]);
         assert_eq!(private.groups, a.groups);
-        public.groups.clear();
-        public.tidy();
-        assert!(public.in_default_group_only());
+        assert!(!a.groups.is_everyone());
+    }
+
+    /// The default set is stored as nothing, spelled out when read or serialised, and
+    /// normalised from every spelling (listed alone, or no list at all).
+    #[test]
+    fn default_group_is_free_and_normal() {
+        assert_eq!(
+            std::mem::size_of::<Groups>(),
+            std::mem::size_of::<Vec<String>>()
+        );
+        let g = Groups::one(DEFAULT_GROUP);
+        assert!(g.is_everyone() && g.explicit().is_none());
+        assert_eq!(g, Groups::from_names(Vec::<String>::new()));
+        assert_eq!(g, Groups::from_names(["everyone", "everyone"]));
+        assert_eq!(serde_json::to_string(&g).unwrap(), r#"["everyone"]"#);
+        let two: Groups = serde_json::from_str(r#"["ops","csirt","ops"]"#).unwrap();
+        assert_eq!(two.join(","), "csirt,ops");
+        assert!(two.contains("ops") && !two.contains(DEFAULT_GROUP));
     }
 
     #[test]

@@ -982,8 +982,8 @@ impl Snapshot {
             allowlisted_by: string(f[6])?,
             allowlist: packed & 128 != 0,
             groups: match f[11] {
-                0 => crate::model::default_groups(),
-                g => set(g - 1)?,
+                0 => crate::model::Groups::everyone(),
+                g => crate::model::Groups::from_names(set(g - 1)?),
             },
         })
     }

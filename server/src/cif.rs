@@ -194,7 +194,7 @@ fn one(
             return Err(format!("group: this token is not a member of {g:?}"));
         }
     }
-    ind.groups = groups;
+    ind.groups = matcher::Groups::from_names(groups);
     for (key, field) in [
         ("description", &mut ind.description),
         ("reference", &mut ind.reference),

@@ -401,7 +401,7 @@ pub fn search_indicator(s: &LoggedSearch) -> Indicator {
     i.confidence = SEARCH_CONFIDENCE;
     i.tags = vec![SEARCH_TAG.to_string()];
     i.tlp = s.tlp;
-    i.groups.clone_from(&s.groups);
+    i.groups = matcher::Groups::from_names(s.groups.iter().cloned());
     i.provider = Some(s.user.clone());
     i.first_seen = Some(s.first_seen);
     i.last_seen = Some(s.last_seen);

@@ -246,7 +246,12 @@ impl Filters {
                 return false;
             }
         }
-        if !self.groups.is_empty() && !ind.groups.iter().any(|g| self.groups.contains(g)) {
+        if !self.groups.is_empty()
+            && !ind
+                .groups
+                .iter()
+                .any(|g| self.groups.iter().any(|s| s == g))
+        {
             return false;
         }
         if self.tlp.is_some_and(|t| t != ind.tlp) {

@@ -248,7 +248,7 @@ mod tests {
         assert!(!green.may_see(&ind));
         assert!(amber.may_see(&ind));
         assert!(!none.may_see(&ind));
-        ind.groups = vec!["csirt".into(), "everyone".into()];
+        ind.groups = matcher::Groups::from_names(["csirt", "everyone"]);
         assert!(!amber.may_see(&ind));
         let both = token(&["csirt", "everyone"], Tlp::Red);
         assert!(both.may_see(&ind));

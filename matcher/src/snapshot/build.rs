@@ -496,11 +496,7 @@ fn profile<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NPROFILE] {
         time(it.last_seen),
         time(it.reported),
         time(it.expires),
-        if it.in_default_group_only() {
-            0
-        } else {
-            int.set(&it.groups) + 1
-        },
+        it.groups.explicit().map_or(0, |g| int.set(g) + 1),
     ]
 }
 

@@ -1093,9 +1093,9 @@ fn groups_round_trip_and_merge() -> Result<(), SnapshotError> {
     let public = ind("evil.example");
     let mut private = ind("evil.example");
     private.sources = vec!["private".into()];
-    private.groups = vec!["csirt".into()];
+    private.groups = crate::Groups::one("csirt");
     let mut only_private = ind("198.51.100.7");
-    only_private.groups = vec!["csirt".into(), "ops".into()];
+    only_private.groups = crate::Groups::from_names(["csirt", "ops"]);
     let plain = ind("203.0.113.9");
     let list = vec![public, private, only_private.clone(), plain];
     let mut b = SnapshotBuilder::new();
@@ -1109,11 +1109,11 @@ fn groups_round_trip_and_merge() -> Result<(), SnapshotError> {
     let groups = |v: &str| {
         got.iter()
             .find(|i| i.value == v)
-            .map(|i| i.groups.clone())
+            .map(|i| i.groups.to_vec())
             .unwrap_or_default()
     };
     assert_eq!(groups("evil.example"), vec!["csirt", "everyone"]);
-    assert_eq!(groups("198.51.100.7"), only_private.groups);
+    assert_eq!(groups("198.51.100.7"), only_private.groups.to_vec());
     assert_eq!(groups("203.0.113.9"), vec!["everyone"]);
     Ok(())
 }

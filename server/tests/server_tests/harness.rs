@@ -110,7 +110,7 @@ pub fn ind(value: &str, itype: IndicatorType, tlp: Tlp, groups: &[&str]) -> Indi
     i.tlp = tlp;
     i.confidence = 80;
     i.tags = vec!["malware".into()];
-    i.groups = groups.iter().map(|g| g.to_string()).collect();
+    i.groups = matcher::Groups::from_names(groups.iter().copied());
     i.reported = Some(now() - 60);
     i
 }

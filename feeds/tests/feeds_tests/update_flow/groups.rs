@@ -20,7 +20,7 @@ fn feed_groups_reach_the_snapshot_and_merge_as_a_union() {
                [[feed]]\nname = \"csirt\"\nsource = \"csirt.txt\"\ngroup = \"csirt\"\n";
     run(cfg, dir.path(), T0, false);
     let e = entries(dir.path());
-    let groups = |v: &str| find(&e, v).map(|i| i.groups.clone()).unwrap_or_default();
+    let groups = |v: &str| find(&e, v).map(|i| i.groups.to_vec()).unwrap_or_default();
     assert_eq!(groups("public-only.example"), vec!["everyone"]);
     assert_eq!(groups("private-only.example"), vec!["csirt"]);
     assert_eq!(groups("evil.example"), vec!["csirt", "everyone"]);
@@ -44,7 +44,7 @@ fn server_submissions_join_the_update_checked_again() {
     let sub_dir = dir.path().join("data/server");
     std::fs::create_dir_all(&sub_dir).unwrap();
     let mut good = matcher::Indicator::new("submitted.example", matcher::IndicatorType::Fqdn, "x");
-    good.groups = vec!["csirt".into()];
+    good.groups = matcher::Groups::one("csirt");
     good.provider = Some("alice".into());
     let mut upper = good.clone();
     upper.value = "UPPER.example".into();
@@ -52,7 +52,7 @@ fn server_submissions_join_the_update_checked_again() {
     broad.value = "com".into();
     let mut bad_group = good.clone();
     bad_group.value = "grouped.example".into();
-    bad_group.groups = vec!["Not A Group".into()];
+    bad_group.groups = matcher::Groups::one("Not A Group");
     let lines: Vec<String> = [&good, &upper, &broad, &bad_group]
         .iter()
         .map(|i| serde_json::to_string(i).unwrap())
@@ -71,7 +71,7 @@ fn server_submissions_join_the_update_checked_again() {
     let e = entries(dir.path());
     let s = find(&e, "submitted.example").expect("submission in the snapshot");
     assert_eq!(s.sources, vec![feeds::update::SUBMISSIONS_SOURCE]);
-    assert_eq!(s.groups, vec!["csirt"]);
+    assert_eq!(s.groups.to_vec(), vec!["csirt"]);
     assert_eq!(s.provider.as_deref(), Some("alice"));
     assert!(find(&e, "upper.example").is_none() && find(&e, "com").is_none());
 }
