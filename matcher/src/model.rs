@@ -345,24 +345,23 @@ pub struct Indicator {
 pub const DEFAULT_GROUP: &str = "everyone";
 
 /// The privilege groups of an indicator: a sorted, unique, never-empty set of names. Only
-/// [`DEFAULT_GROUP`] (nearly every indicator) is held as an empty list, so the common case
-/// costs no allocation; every reader sees the group names through [`Groups::iter`].
+/// [`DEFAULT_GROUP`] (nearly every indicator) is held as nothing, so the common case costs
+/// one pointer-sized word and no allocation; every reader sees the names through
+/// [`Groups::iter`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Groups(Vec<String>);
+// A boxed Vec on purpose: one word in every `Indicator`, where a Vec would be three.
+#[allow(clippy::box_collection)]
+pub struct Groups(Option<Box<Vec<String>>>);
 
 impl Groups {
     /// Only [`DEFAULT_GROUP`].
     pub const fn everyone() -> Self {
-        Groups(Vec::new())
+        Groups(None)
     }
 
     /// Exactly one group.
     pub fn one(name: &str) -> Self {
-        if name == DEFAULT_GROUP {
-            Groups::everyone()
-        } else {
-            Groups(vec![name.to_string()])
-        }
+        Groups::normal(vec![name.to_string()])
     }
 
     /// The set of the given names (sorted and deduplicated; none at all is [`DEFAULT_GROUP`]).
@@ -374,22 +373,23 @@ impl Groups {
     }
 
     fn normal(v: Vec<String>) -> Self {
-        if matches!(v.as_slice(), [g] if g == DEFAULT_GROUP) {
-            Groups::everyone()
-        } else {
-            Groups(v)
+        match v.as_slice() {
+            [] => Groups::everyone(),
+            [g] if g == DEFAULT_GROUP => Groups::everyone(),
+            _ => Groups(Some(Box::new(v))),
         }
     }
 
     /// Whether the set is exactly [`DEFAULT_GROUP`].
     pub fn is_everyone(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     /// The names, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        let default = self.0.is_empty().then_some(DEFAULT_GROUP);
-        default.into_iter().chain(self.0.iter().map(String::as_str))
+        let default = self.0.is_none().then_some(DEFAULT_GROUP);
+        let named = self.0.iter().flat_map(|v| v.iter().map(String::as_str));
+        default.into_iter().chain(named)
     }
 
     /// The names, sorted, as owned strings.
@@ -420,7 +420,7 @@ impl Groups {
     /// The stored names when not the default set (what the snapshot interns); `None` for
     /// [`DEFAULT_GROUP`] alone.
     pub fn explicit(&self) -> Option<&[String]> {
-        (!self.0.is_empty()).then_some(self.0.as_slice())
+        self.0.as_deref().map(Vec::as_slice)
     }
 }
 
@@ -623,7 +623,7 @@ mod tests {
     /// feeds' fields, so it must need both groups.
     #[test]
     fn merge_unions_groups_in_either_order() {
-        let mut public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
+        let public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
         let mut private = Indicator::new("evil.example", IndicatorType::Fqdn, "private");
         private.groups = Groups::one("csirt");
         let mut a = public.clone();
@@ -638,10 +638,7 @@ mod tests {
     /// normalised from every spelling (listed alone, or no list at all).
     #[test]
     fn default_group_is_free_and_normal() {
-        assert_eq!(
-            std::mem::size_of::<Groups>(),
-            std::mem::size_of::<Vec<String>>()
-        );
+        assert_eq!(std::mem::size_of::<Groups>(), std::mem::size_of::<usize>());
         let g = Groups::one(DEFAULT_GROUP);
         assert!(g.is_everyone() && g.explicit().is_none());
         assert_eq!(g, Groups::from_names(Vec::<String>::new()));
