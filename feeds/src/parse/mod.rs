@@ -11,6 +11,7 @@ mod delimited;
 mod json;
 mod lines;
 mod rss;
+pub mod stix_pattern;
 pub mod time;
 
 use crate::config::{FeedConfig, Format};
