@@ -193,6 +193,8 @@ pub enum Format {
     Stix2,
     /// MISP event JSON (or MISP attribute CSV).
     Misp,
+    /// A TAXII 2.1 collection (`source` = its `objects/` URL), pulled incrementally.
+    Taxii,
     /// RSS 2.0 / Atom.
     Rss,
     /// CIF v3/v4 JSON, or csirtg.io CSV.
@@ -227,6 +229,7 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Stix2 => "stix2",
             Format::Misp => "misp",
+            Format::Taxii => "taxii",
             Format::Rss => "rss",
             Format::Cif => "cif",
             Format::Csirtg => "csirtg",
@@ -522,6 +525,16 @@ impl FeedConfig {
         }
         if let Some(p) = &self.pattern {
             regex::Regex::new(p).map_err(|e| bad("pattern", e.to_string()))?;
+        }
+        if self.format == Format::Taxii
+            && !(self.source.starts_with("http://") || self.source.starts_with("https://"))
+        {
+            return Err(bad(
+                "source",
+                "format \"taxii\" needs the http(s) URL of a collection's objects \
+                 (https://HOST/API-ROOT/collections/ID/objects/)"
+                    .into(),
+            ));
         }
         if self.format == Format::Pattern && self.pattern.is_none() {
             return Err(bad("pattern", "format \"pattern\" needs a pattern".into()));

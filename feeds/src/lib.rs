@@ -12,6 +12,7 @@ pub mod export;
 pub mod fetch;
 pub mod parse;
 pub mod status;
+pub mod taxii;
 pub mod update;
 
 pub use config::{Config, ConfigError, FeedConfig, Format};

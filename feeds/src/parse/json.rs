@@ -321,7 +321,8 @@ fn get_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 
 /// STIX 2.0 / 2.1 bundles.
 pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
-    let mut out = ParsedFeed::new(Format::Stix2);
+    let taxii = feed.format == Format::Taxii;
+    let mut out = ParsedFeed::new(if taxii { Format::Taxii } else { Format::Stix2 });
     let Some(doc) = load(bytes, &mut out) else {
         return out;
     };
@@ -374,6 +375,9 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             .and_then(|r| identities.get(r))
             .map(|s| (*s).to_string());
         match get_str(o, "type") {
+            Some("indicator") if o.get("revoked").and_then(Value::as_bool) == Some(true) => {
+                out.revoked += 1;
+            }
             Some("indicator") => {
                 let pattern_type = get_str(o, "pattern_type").unwrap_or("stix");
                 if pattern_type != "stix" {
@@ -412,6 +416,10 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                             .find_map(|r| get_str(r, "url").or_else(|| get_str(r, "external_id")))
                     })
                     .map(str::to_string);
+                if taxii {
+                    // The STIX id: what a sighting refers to (ARCHITECTURE.md, TAXII feeds).
+                    meta.reference = get_str(o, "id").map(str::to_string).or(meta.reference);
+                }
                 for (hint, value) in comparisons {
                     out.push(
                         FeedRecord::new(n, value)

@@ -32,7 +32,8 @@ enum Expr {
         op: String,
         value: Literal,
     },
-    And,
+    /// A conjunction (`AND`, `FOLLOWEDBY`), with the object paths it joins.
+    And(Vec<String>),
     Or(Vec<Expr>),
 }
 
@@ -161,10 +162,7 @@ fn object_path<'a>(i: &'a str) -> IResult<&'a str, String> {
         ),
     ));
     map(
-        pair(
-            recognize(pair(ident, pair(char(':'), ident))),
-            many0(step),
-        ),
+        pair(recognize(pair(ident, pair(char(':'), ident))), many0(step)),
         |(head, steps): (&str, Vec<String>)| {
             // Hash names are compared without their quotes (`hashes.'SHA-256'`).
             let mut p = head.to_string();
@@ -188,7 +186,14 @@ fn operator(i: &str) -> IResult<&str, String> {
         take_while1(|c: char| c.is_ascii_alphabetic()),
     ))(i)?;
     let op = op.to_ascii_uppercase();
-    Ok((i, if not.is_some() { format!("NOT {op}") } else { op }))
+    Ok((
+        i,
+        if not.is_some() {
+            format!("NOT {op}")
+        } else {
+            op
+        },
+    ))
 }
 
 fn comparison(i: &str) -> IResult<&str, Expr> {
@@ -219,13 +224,13 @@ fn cmp_or(i: &str, depth: u32) -> IResult<&str, Expr> {
 
 fn cmp_and(i: &str, depth: u32) -> IResult<&str, Expr> {
     let (mut i, first) = cmp_atom(i, depth)?;
-    let mut and = false;
+    let mut terms = vec![first];
     while let Ok((rest, _)) = ws(tag_no_case::<_, _, nom::error::Error<&str>>("AND"))(i) {
-        let (rest, _) = cmp_atom(rest, depth)?;
-        and = true;
+        let (rest, t) = cmp_atom(rest, depth)?;
+        terms.push(t);
         i = rest;
     }
-    Ok((i, if and { Expr::And } else { first }))
+    Ok((i, and_of(terms)))
 }
 
 fn cmp_atom(i: &str, depth: u32) -> IResult<&str, Expr> {
@@ -253,23 +258,20 @@ fn obs_or(i: &str, depth: u32) -> IResult<&str, Expr> {
     }
     let (mut i, first) = observation(i, depth)?;
     let mut terms = vec![first];
-    loop {
-        if let Ok((rest, kw)) = ws(alt((
-            tag_no_case::<_, _, nom::error::Error<&str>>("OR"),
-            tag_no_case("AND"),
-            tag_no_case("FOLLOWEDBY"),
-        )))(i)
-        {
-            let (rest, t) = observation(rest, depth)?;
-            terms.push(if kw.eq_ignore_ascii_case("OR") {
-                t
-            } else {
-                Expr::And
-            });
-            i = rest;
+    while let Ok((rest, kw)) = ws(alt((
+        tag_no_case::<_, _, nom::error::Error<&str>>("OR"),
+        tag_no_case("AND"),
+        tag_no_case("FOLLOWEDBY"),
+    )))(i)
+    {
+        let (rest, t) = observation(rest, depth)?;
+        if kw.eq_ignore_ascii_case("OR") {
+            terms.push(t);
         } else {
-            break;
+            let before = terms.pop().unwrap_or(Expr::Or(Vec::new()));
+            terms.push(and_of(vec![before, t]));
         }
+        i = rest;
     }
     Ok((i, one_or(terms)))
 }
@@ -295,6 +297,28 @@ fn observation(i: &str, depth: u32) -> IResult<&str, Expr> {
     Ok((i, e))
 }
 
+fn and_of(mut terms: Vec<Expr>) -> Expr {
+    if terms.len() == 1 {
+        return terms.pop().unwrap_or(Expr::Or(Vec::new()));
+    }
+    let mut paths = Vec::new();
+    for t in &terms {
+        t.paths(&mut paths);
+    }
+    paths.dedup();
+    Expr::And(paths)
+}
+
+impl Expr {
+    fn paths(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Cmp { path, .. } => out.push(path.clone()),
+            Expr::And(p) => out.extend(p.iter().cloned()),
+            Expr::Or(t) => t.iter().for_each(|t| t.paths(out)),
+        }
+    }
+}
+
 fn one_or(mut terms: Vec<Expr>) -> Expr {
     if terms.len() == 1 {
         terms.pop().unwrap_or(Expr::Or(Vec::new()))
@@ -305,24 +329,28 @@ fn one_or(mut terms: Vec<Expr>) -> Expr {
 
 fn collect(e: Expr, out: &mut Vec<Comparison>) -> Result<(), String> {
     match e {
-        Expr::And => Err("pattern uses AND (or FOLLOWEDBY): a conjunction is not matchable as \
-                          one indicator"
-            .into()),
+        Expr::And(paths) => Err(format!(
+            "pattern uses AND (or FOLLOWEDBY) of {}: a conjunction is not matchable as one \
+             indicator",
+            paths.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        )),
         Expr::Or(terms) => terms.into_iter().try_for_each(|t| collect(t, out)),
         Expr::Cmp { path, op, value } => {
+            let unsupported = || format!("operator {op} is not supported (on {path})");
+            if op != "=" && op != "ISSUBSET" {
+                return Err(unsupported());
+            }
             let hint = path_type(&path)?;
+            let address = matches!(
+                hint,
+                Some(IndicatorType::Ipv4) | Some(IndicatorType::Ipv6) | None
+            );
+            if op == "ISSUBSET" && !address {
+                return Err(unsupported());
+            }
             let Literal::Str(v) = value else {
                 return Err(format!("comparison on {path} with a non-string value"));
             };
-            match op.as_str() {
-                "=" => {}
-                "ISSUBSET"
-                    if matches!(
-                        hint,
-                        Some(IndicatorType::Ipv4) | Some(IndicatorType::Ipv6) | None
-                    ) => {}
-                _ => return Err(format!("operator {op} is not supported (on {path})")),
-            }
             out.push((hint, v));
             Ok(())
         }
@@ -358,9 +386,11 @@ pub fn parse(p: &str) -> Result<Vec<Comparison>, String> {
             .iter()
             .any(|q| word.to_ascii_uppercase().starts_with(q))
         {
-            return Err("pattern uses a qualifier (WITHIN, REPEATS, START/STOP), which cannot \
+            return Err(
+                "pattern uses a qualifier (WITHIN, REPEATS, START/STOP), which cannot \
                         be expressed as indicators"
-                .into());
+                    .into(),
+            );
         }
         return Err(format!("syntax error at {:?}", short(rest)));
     }
@@ -422,7 +452,10 @@ mod tests {
                 "AND",
             ),
             ("[ipv4-addr:value = '1.2.3.4'] AND [url:value = 'a']", "AND"),
-            ("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS", "qualifier"),
+            (
+                "[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS",
+                "qualifier",
+            ),
             ("[ipv4-addr:value != '1.2.3.4']", "!="),
             ("[domain-name:value ISSUBSET 'a.b']", "ISSUBSET"),
             ("[process:name = 'x']", "process:name"),

@@ -11,4 +11,5 @@ mod default_feeds;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
+mod taxii;
 mod update_flow;
