@@ -1,6 +1,5 @@
 //! TAXII 2.1 collections as feeds (`format = "taxii"`, `source` = the collection's
-//! `objects/` URL): incremental pulls kept in the data directory (ARCHITECTURE.md §2.1,
-//! TAXII feeds).
+//! `objects/` URL): incremental pulls kept in the data directory (ARCHITECTURE.md §2.5).
 //!
 //! Each pull asks for `match[type]=indicator` objects added after the cursor kept from the
 //! last successful pull, page by page (`more` with `next`; without `next`, the

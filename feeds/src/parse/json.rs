@@ -417,7 +417,7 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                     })
                     .map(str::to_string);
                 if taxii {
-                    // The STIX id: what a sighting refers to (ARCHITECTURE.md, TAXII feeds).
+                    // The STIX id: what a sighting refers to (ARCHITECTURE.md §2.5).
                     meta.reference = get_str(o, "id").map(str::to_string).or(meta.reference);
                 }
                 for (hint, value) in comparisons {

@@ -1,5 +1,5 @@
-//! STIX 2 patterning: the subset that says "this observable" (ARCHITECTURE.md §2.1, STIX
-//! and TAXII feeds), parsed with `nom`.
+//! STIX 2 patterning: the subset that says "this observable" (ARCHITECTURE.md §2.5),
+//! parsed with `nom`.
 //!
 //! A pattern is turned into the comparisons an indicator set can hold: `=` on a value
 //! property (`domain-name:value`, `url:value`, `email-addr:value`, `ipv4-addr:value`,
