@@ -8,9 +8,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(comparisons) = feeds::parse::stix_pattern::parse(text) {
-        assert!(!comparisons.is_empty());
-        for (_, value) in comparisons {
+    if let Ok(pattern) = feeds::parse::stix_pattern::parse(text) {
+        assert!(!pattern.comparisons.is_empty());
+        for (_, value) in pattern.comparisons {
             assert!(value.len() <= text.len());
         }
     }

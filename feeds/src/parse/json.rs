@@ -389,7 +389,20 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                     continue;
                 };
                 let comparisons = match super::stix_pattern::parse(pattern) {
-                    Ok(c) => c,
+                    Ok(p) => {
+                        if let Some(why) = p.dropped.first() {
+                            // Counted as a reject, although the rest of the pattern is kept.
+                            out.reject(
+                                n,
+                                format!(
+                                    "{}: {} of its OR terms left out, first: {why}",
+                                    get_str(o, "id").unwrap_or("indicator"),
+                                    p.dropped.len()
+                                ),
+                            );
+                        }
+                        p.comparisons
+                    }
                     Err(e) => {
                         out.reject(
                             n,

@@ -327,14 +327,23 @@ fn one_or(mut terms: Vec<Expr>) -> Expr {
     }
 }
 
-fn collect(e: Expr, out: &mut Vec<Comparison>) -> Result<(), String> {
+/// The comparisons of `e`; a term of an `OR` that cannot be held is left out with its
+/// reason in `dropped` (matching the other terms alone is still sound: any one suffices).
+fn collect(e: Expr, out: &mut Vec<Comparison>, dropped: &mut Vec<String>) -> Result<(), String> {
     match e {
         Expr::And(paths) => Err(format!(
             "pattern uses AND (or FOLLOWEDBY) of {}: a conjunction is not matchable as one \
              indicator",
             paths.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         )),
-        Expr::Or(terms) => terms.into_iter().try_for_each(|t| collect(t, out)),
+        Expr::Or(terms) => {
+            for t in terms {
+                if let Err(e) = collect(t, out, dropped) {
+                    dropped.push(e);
+                }
+            }
+            Ok(())
+        }
         Expr::Cmp { path, op, value } => {
             let unsupported = || format!("operator {op} is not supported (on {path})");
             if op != "=" && op != "ISSUBSET" {
@@ -357,9 +366,18 @@ fn collect(e: Expr, out: &mut Vec<Comparison>) -> Result<(), String> {
     }
 }
 
-/// Parse a STIX pattern into the comparisons it is made of (`OR`ed; each one indicator), or
-/// say why it cannot be held as indicators.
-pub fn parse(p: &str) -> Result<Vec<Comparison>, String> {
+/// What a pattern gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    /// The comparisons it is made of (`OR`ed: each one an indicator).
+    pub comparisons: Vec<Comparison>,
+    /// Why terms of its `OR`s were left out (a certificate's SHA-256, an `AND` group, ...).
+    pub dropped: Vec<String>,
+}
+
+/// Parse a STIX pattern into the comparisons it is made of, or say why none of it can be
+/// held as indicators.
+pub fn parse(p: &str) -> Result<Pattern, String> {
     if p.trim().is_empty() {
         return Err("empty pattern".into());
     }
@@ -395,11 +413,18 @@ pub fn parse(p: &str) -> Result<Vec<Comparison>, String> {
         return Err(format!("syntax error at {:?}", short(rest)));
     }
     let mut out = Vec::new();
-    collect(e, &mut out)?;
+    let mut dropped = Vec::new();
+    collect(e, &mut out, &mut dropped)?;
     if out.is_empty() {
-        return Err("empty pattern".into());
+        return Err(dropped
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "empty pattern".into()));
     }
-    Ok(out)
+    Ok(Pattern {
+        comparisons: out,
+        dropped,
+    })
 }
 
 fn short(s: &str) -> String {
@@ -417,7 +442,8 @@ mod tests {
             "[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'evil.example'] OR \
              [file:hashes.'SHA-256' = 'ab\\'c'] OR ([url:value = 'http://x.example/a'])",
         )
-        .unwrap();
+        .unwrap()
+        .comparisons;
         assert_eq!(ok.len(), 4);
         assert_eq!(ok[0], (Some(T::Ipv4), "198.51.100.1".to_string()));
         assert_eq!(ok[1], (Some(T::Fqdn), "evil.example".to_string()));
@@ -428,14 +454,24 @@ mod tests {
     #[test]
     fn issubset_certificates_and_mail() {
         let ok = parse("[ipv4-addr:value ISSUBSET '198.51.100.0/24']").unwrap();
-        assert_eq!(ok, vec![(Some(T::Ipv4), "198.51.100.0/24".to_string())]);
-        let ok = parse("[ipv6-addr:value ISSUBSET '2001:db8::/32']").unwrap();
+        assert_eq!(
+            ok.comparisons,
+            vec![(Some(T::Ipv4), "198.51.100.0/24".to_string())]
+        );
+        assert!(ok.dropped.is_empty());
+        let ok = parse("[ipv6-addr:value ISSUBSET '2001:db8::/32']")
+            .unwrap()
+            .comparisons;
         assert_eq!(ok[0].0, Some(T::Ipv6));
-        let ok = parse("[x509-certificate:hashes.'SHA-1' = 'aa']").unwrap();
+        let ok = parse("[x509-certificate:hashes.'SHA-1' = 'aa']")
+            .unwrap()
+            .comparisons;
         assert_eq!(ok[0].0, Some(T::X509Sha1));
-        let ok = parse("[email-addr:value = 'a@b.example']").unwrap();
+        let ok = parse("[email-addr:value = 'a@b.example']")
+            .unwrap()
+            .comparisons;
         assert_eq!(ok[0].0, Some(T::Email));
-        let ok = parse("[file:hashes.MD5 = 'aa']").unwrap();
+        let ok = parse("[file:hashes.MD5 = 'aa']").unwrap().comparisons;
         assert_eq!(ok[0].0, Some(T::Md5));
     }
 
@@ -467,6 +503,22 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn or_terms_that_cannot_be_held_are_dropped_and_named() {
+        let p = parse(
+            "[x509-certificate:hashes.'SHA-256' = 'aa' OR x509-certificate:hashes.'SHA-1' = 'bb'] \
+             OR ([url:value = 'u'] AND [domain-name:value = 'd'])",
+        )
+        .unwrap();
+        assert_eq!(p.comparisons, vec![(Some(T::X509Sha1), "bb".to_string())]);
+        assert_eq!(p.dropped.len(), 2);
+        assert!(p.dropped[0].contains("certificate hash"), "{:?}", p.dropped);
+        assert!(p.dropped[1].contains("AND (or FOLLOWEDBY) of url:value, domain-name:value"));
+        // Nothing left: the first reason is the error.
+        let e = parse("[process:name = 'a' OR url:value MATCHES 'b']").unwrap_err();
+        assert!(e.contains("process:name"), "{e}");
     }
 
     #[test]

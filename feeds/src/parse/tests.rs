@@ -265,7 +265,8 @@ fn stix_patterns() {
     let ok = stix_pattern::parse(
         "[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'evil.example'] OR [file:hashes.'SHA-256' = 'ab\\'c']",
     )
-    .unwrap();
+    .unwrap()
+    .comparisons;
     assert_eq!(ok.len(), 3);
     assert_eq!(ok[1], (Some(T::Fqdn), "evil.example".to_string()));
     assert_eq!(ok[2].1, "ab'c");
