@@ -195,6 +195,8 @@ pub enum Format {
     Misp,
     /// A TAXII 2.1 collection (`source` = its `objects/` URL), pulled incrementally.
     Taxii,
+    /// A MISP feed (`source` = the directory of its `manifest.json`), pulled incrementally.
+    MispFeed,
     /// RSS 2.0 / Atom.
     Rss,
     /// CIF v3/v4 JSON, or csirtg.io CSV.
@@ -230,6 +232,7 @@ impl Format {
             Format::Stix2 => "stix2",
             Format::Misp => "misp",
             Format::Taxii => "taxii",
+            Format::MispFeed => "misp-feed",
             Format::Rss => "rss",
             Format::Cif => "cif",
             Format::Csirtg => "csirtg",
@@ -526,13 +529,20 @@ impl FeedConfig {
         if let Some(p) = &self.pattern {
             regex::Regex::new(p).map_err(|e| bad("pattern", e.to_string()))?;
         }
-        if self.format == Format::Taxii
-            && !(self.source.starts_with("http://") || self.source.starts_with("https://"))
-        {
+        let http = self.source.starts_with("http://") || self.source.starts_with("https://");
+        if self.format == Format::Taxii && !http {
             return Err(bad(
                 "source",
                 "format \"taxii\" needs the http(s) URL of a collection's objects \
                  (https://HOST/API-ROOT/collections/ID/objects/)"
+                    .into(),
+            ));
+        }
+        if self.format == Format::MispFeed && !http {
+            return Err(bad(
+                "source",
+                "format \"misp-feed\" needs the http(s) URL of the feed's directory, the one \
+                 holding manifest.json (https://www.circl.lu/doc/misp/feed-osint/)"
                     .into(),
             ));
         }

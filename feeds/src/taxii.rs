@@ -8,7 +8,8 @@
 //! into the feed's store, `DATA/feeds/taxii/<feed>.json`, an envelope holding every indicator
 //! the collection has given so far. The store is what is parsed (as a STIX 2.1 envelope), so
 //! a quiet pull keeps the feed's entries, and it is written back only when the update accepts
-//! the parse ([`Pulled::save`]): a failed update pulls the same objects again next time.
+//! the parse ([`crate::pull_store::Pulled::save`]): a failed update pulls the same objects
+//! again next time.
 
 use crate::config::FeedConfig;
 use crate::fetch::{self, FetchError, HeaderExchange};
@@ -52,7 +53,7 @@ pub enum TaxiiError {
     /// The pulled objects together are larger than the feed's `max_bytes`.
     #[error("the collection's indicators are larger than max_bytes = {0} bytes")]
     TooLarge(u64),
-    /// The store in the data directory could not be read or written.
+    /// The store in the data directory could not be read.
     #[error("{path}: {reason}")]
     Store {
         /// The store file.
@@ -62,55 +63,9 @@ pub enum TaxiiError {
     },
 }
 
-/// A pull's result: the merged envelope to parse, and what to save once it is accepted.
-#[derive(Debug)]
-pub struct Pulled {
-    /// The store (every indicator so far) as a STIX envelope, what the feed's parse reads.
-    pub bytes: Vec<u8>,
-    /// Pages fetched.
-    pub pages: usize,
-    /// Objects the pages held (new or newer versions of known ones).
-    pub received: usize,
-    path: PathBuf,
-}
-
-impl Pulled {
-    /// Write the store back (atomically), making this pull's cursor the next one's.
-    pub fn save(&self) -> Result<(), TaxiiError> {
-        let err = |e: std::io::Error| TaxiiError::Store {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, &self.bytes).map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)
-    }
-}
-
-/// The store file of a feed: its name made safe for a file name, plus a hash of the name so
-/// that two names that sanitise alike do not share one.
+/// The store file of a TAXII feed.
 pub fn store_path(data_dir: &Path, feed: &str) -> PathBuf {
-    let safe: String = feed
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let hash = feed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    data_dir
-        .join("feeds")
-        .join("taxii")
-        .join(format!("{safe}-{:08x}.json", hash as u32))
+    crate::pull_store::path(data_dir, "taxii", feed)
 }
 
 /// What the store holds between pulls.
@@ -219,7 +174,7 @@ pub fn pull(
     feed: &FeedConfig,
     data_dir: &Path,
     progress: &dyn Progress,
-) -> Result<Pulled, TaxiiError> {
+) -> Result<crate::pull_store::Pulled, TaxiiError> {
     let path = store_path(data_dir, &feed.name);
     let mut store = Store::load(&path, feed)?;
     if store.source != feed.source {
@@ -318,10 +273,11 @@ pub fn pull(
     if bytes.len() as u64 > limit {
         return Err(TaxiiError::TooLarge(limit));
     }
-    Ok(Pulled {
+    Ok(crate::pull_store::Pulled {
         bytes,
-        pages,
+        requests: pages,
         received,
+        skipped: 0,
         path,
     })
 }
@@ -355,15 +311,5 @@ mod tests {
             "https://t.example/api1/collections/c/objects/?match%5Btype%5D=indicator&limit=1000\
              &added_after=2024-01-01T00%3A00%3A00.000Z&next=a+b"
         );
-    }
-
-    #[test]
-    fn store_paths_are_safe_and_distinct() {
-        let d = Path::new("/d");
-        let a = store_path(d, "a/b");
-        let b = store_path(d, "a_b");
-        assert_ne!(a, b);
-        assert!(a.starts_with("/d/feeds/taxii"));
-        assert!(!a.file_name().unwrap().to_str().unwrap().contains('/'));
     }
 }

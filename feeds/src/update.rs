@@ -56,12 +56,12 @@ pub enum UpdateError {
     },
 }
 
-/// What one TAXII pull brought.
+/// What one pull of a TAXII collection or a MISP feed brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TaxiiPull {
-    /// Pages fetched.
-    pub pages: usize,
-    /// Indicator objects they held.
+pub struct PullCounts {
+    /// HTTP requests made (TAXII pages; a MISP manifest and its changed events).
+    pub requests: usize,
+    /// Objects they brought: TAXII indicators, MISP events (new or changed).
     pub received: usize,
 }
 
@@ -107,9 +107,9 @@ pub struct FeedSummary {
     pub skipped: usize,
     /// STIX indicators marked `revoked` (dropped).
     pub revoked: usize,
-    /// TAXII feeds: pages fetched and indicator objects they held (new or updated).
+    /// Pulled feeds (TAXII, MISP feeds): requests made and what they brought.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub taxii: Option<TaxiiPull>,
+    pub pull: Option<PullCounts>,
     /// Indicators derived from its URLs.
     pub derived: usize,
     /// Of its indicators, how many an allowlist entry covers.
@@ -133,7 +133,7 @@ impl FeedSummary {
             duplicates: 0,
             skipped: 0,
             revoked: 0,
-            taxii: None,
+            pull: None,
             derived: 0,
             allowlisted: 0,
             expired: 0,
@@ -199,11 +199,11 @@ impl UpdateReport {
                 if f.revoked > 0 {
                     let _ = write!(s, ", {} revoked", f.revoked);
                 }
-                if let Some(t) = &f.taxii {
+                if let Some(p) = &f.pull {
                     let _ = write!(
                         s,
-                        " (TAXII: {} new or updated objects in {} pages)",
-                        t.received, t.pages
+                        " (pulled {} new or changed objects in {} requests)",
+                        p.received, p.requests
                     );
                 }
             } else {
@@ -809,8 +809,8 @@ fn run_feed(
         }
         state.file_stamp = stamp;
     }
-    if feed.format == Format::Taxii {
-        return run_taxii(
+    if matches!(feed.format, Format::Taxii | Format::MispFeed) {
+        return run_pulled(
             feed,
             dirs.data,
             state,
@@ -890,9 +890,9 @@ fn succeeded(
     }
 }
 
-/// A TAXII feed's run ([`crate::taxii`]): pull into the store, parse the store, and save it
-/// (the next pull's cursor) only when the parse is usable.
-fn run_taxii(
+/// A pulled feed's run ([`crate::taxii`], [`crate::misp_feed`]): pull into the store, parse
+/// the store, and save it (the next pull's starting point) only when the parse is usable.
+fn run_pulled(
     feed: &FeedConfig,
     data_dir: &Path,
     state: FeedState,
@@ -912,13 +912,18 @@ fn run_taxii(
             state,
         }
     };
-    let pulled = match crate::taxii::pull(feed, data_dir, progress) {
+    let pulled = match feed.format {
+        Format::Taxii => crate::taxii::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+        _ => crate::misp_feed::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+    };
+    let pulled = match pulled {
         Ok(p) => p,
-        Err(e) => return failed(state, None, e.to_string()),
+        Err(e) => return failed(state, None, e),
     };
     let (mut summary, indicators) = process_bytes(&pulled.bytes, feed, now);
-    summary.taxii = Some(TaxiiPull {
-        pages: pulled.pages,
+    summary.skipped += pulled.skipped;
+    summary.pull = Some(PullCounts {
+        requests: pulled.requests,
         received: pulled.received,
     });
     // A collection whose every indicator was revoked or expired is empty, not broken.
@@ -930,7 +935,8 @@ fn run_taxii(
         }
     }
     if let Err(e) = pulled.save() {
-        return failed(state, Some(summary), e.to_string());
+        let reason = format!("{}: {e}", pulled.path.display());
+        return failed(state, Some(summary), reason);
     }
     succeeded(state, summary, indicators, hash, now)
 }

@@ -513,7 +513,9 @@ fn push_sco(out: &mut ParsedFeed, n: usize, o: &Value, meta: &RecordMeta) -> boo
 
 // ---------------------------------------------------------------- MISP
 
-fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta) {
+/// `tlp:*` → TLP; plain tags, and galaxy/ecsirt values, → tags; other taxonomies
+/// (`type:OSINT`, `source:...`) → tags too when `taxonomies` (MISP feeds).
+fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta, taxonomies: bool) {
     let Some(Value::Array(tags)) = tags else {
         return;
     };
@@ -531,7 +533,7 @@ fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta) {
             if lower.starts_with("misp-galaxy:") || lower.starts_with("ecsirt:") {
                 meta.tags.push(v.trim_end_matches('"').to_string());
             }
-        } else if !lower.contains(':') {
+        } else if taxonomies || !lower.contains(':') {
             meta.tags.push(lower);
         }
     }
@@ -558,7 +560,12 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
     if super::first_non_ws(bytes).is_some_and(|b| b != b'{' && b != b'[') {
         return super::delimited::parse(bytes, feed, Format::Misp);
     }
-    let mut out = ParsedFeed::new(Format::Misp);
+    let misp_feed = feed.format == Format::MispFeed;
+    let mut out = ParsedFeed::new(if misp_feed {
+        Format::MispFeed
+    } else {
+        Format::Misp
+    });
     let Some(doc) = load(bytes, &mut out) else {
         return out;
     };
@@ -582,7 +589,7 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                 .map(str::to_string),
             ..RecordMeta::default()
         };
-        misp_tags(ev.get("Tag"), &mut ev_meta);
+        misp_tags(ev.get("Tag"), &mut ev_meta, misp_feed);
         let mut attrs: Vec<&Value> = Vec::new();
         if let Some(Value::Array(a)) = ev.get("Attribute") {
             attrs.extend(a.iter());
@@ -620,7 +627,11 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                 continue;
             }
             let mut meta = ev_meta.clone();
-            misp_tags(a.get("Tag"), &mut meta);
+            misp_tags(a.get("Tag"), &mut meta, misp_feed);
+            if misp_feed {
+                // The attribute's uuid: what a sighting refers to (ARCHITECTURE.md §2.5).
+                meta.reference = get_str(a, "uuid").map(str::to_string);
+            }
             if let Some(c) = get_str(a, "comment") {
                 meta.description = Some(c.to_string());
             }

@@ -190,7 +190,7 @@ pub fn parse_feed(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
         }
         Format::Json | Format::Jsonl => json::parse_json(bytes, feed, format),
         Format::Stix2 | Format::Taxii => json::parse_stix2(bytes, feed),
-        Format::Misp => json::parse_misp(bytes, feed),
+        Format::Misp | Format::MispFeed => json::parse_misp(bytes, feed),
         Format::Cif => {
             if first_non_ws(bytes).is_some_and(|b| b == b'[' || b == b'{') {
                 json::parse_cif(bytes, feed)

@@ -226,8 +226,8 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
     let r = run(&cfg, dir.path());
     let f = &r.feeds[0];
     assert_eq!(f.status, FeedStatus::Fetched, "{}", r.render_text());
-    let pull = f.taxii.unwrap();
-    assert_eq!((pull.pages, pull.received), (3, 6));
+    let pull = f.pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (3, 6));
     assert_eq!(f.revoked, 1);
     assert_eq!(f.expired, 1);
     assert_eq!(f.rejected, 1, "{:?}", f.reject_samples);
@@ -270,8 +270,8 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
 
     // A quiet pull brings nothing and keeps every entry.
     let r = run(&cfg, dir.path());
-    let pull = r.feeds[0].taxii.unwrap();
-    assert_eq!((pull.pages, pull.received), (1, 0));
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (1, 0));
     assert_eq!(entries(dir.path()).len(), e.len());
 
     // A producer revokes indicator 1 and adds a new one: only those two come, and merge.
@@ -286,7 +286,7 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
         ],
     );
     let r = run(&cfg, dir.path());
-    let pull = r.feeds[0].taxii.unwrap();
+    let pull = r.feeds[0].pull.unwrap();
     assert_eq!(pull.received, 2, "{}", r.render_text());
     let e = entries(dir.path());
     assert!(
@@ -404,8 +404,8 @@ fn corpus_collection_matches_its_truth() {
     let r = run(&cfg, dir.path());
     let f = &r.feeds[0];
     assert_eq!(f.status, FeedStatus::Fetched, "{}", r.render_text());
-    let pull = f.taxii.unwrap();
-    assert_eq!((pull.pages, pull.received), (5, 21));
+    let pull = f.pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (5, 21));
     assert_eq!(f.revoked, revoked);
     assert_eq!(f.expired, expired);
     assert_eq!(f.rejected, refused.len(), "{:?}", f.reject_samples);
