@@ -430,3 +430,121 @@ fn time_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// A TAXII server of our own for what medallion never does: `more` without `next` (paging
+/// by `X-TAXII-Date-Added-Last`), and answers a server must not give. `answer` maps the
+/// request's query to (status, `X-TAXII-Date-Added-Last`, body).
+fn scripted_server(
+    answer: impl Fn(&str) -> (u16, Option<&'static str>, String) + Send + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/api1/collections/c/objects/",
+        listener.local_addr().unwrap()
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            let query = request
+                .split(' ')
+                .nth(1)
+                .and_then(|p| p.split_once('?'))
+                .map(|(_, q)| q.to_string())
+                .unwrap_or_default();
+            log.lock().unwrap().push(query.clone());
+            let (status, last, body) = answer(&query);
+            let header = last.map_or(String::new(), |l| {
+                format!("X-TAXII-Date-Added-Last: {l}\r\n")
+            });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/taxii+json;version=2.1\r\n\
+                 {header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn paging_without_next_follows_the_date_added_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = |more: bool, o: Value| json!({"more": more, "objects": [o]}).to_string();
+    let (url, seen) = scripted_server(move |q| {
+        if q.contains("added_after=2024-02-01") {
+            let o = indicator(2, "[domain-name:value = 'second.example']", json!({}));
+            (200, Some("2024-02-02T00:00:00.000Z"), page(false, o))
+        } else {
+            let o = indicator(1, "[domain-name:value = 'first.example']", json!({}));
+            (200, Some("2024-02-01T00:00:00.000Z"), page(true, o))
+        }
+    });
+    let r = run(&config(&url, BASIC), dir.path());
+    assert_eq!(r.feeds[0].pull.unwrap().requests, 2, "{}", r.render_text());
+    let e = entries(dir.path());
+    assert!(find(&e, "first.example").is_some() && find(&e, "second.example").is_some());
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen[1].contains("added_after=2024-02-01T00%3A00%3A00.000Z"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_server_that_misbehaves_fails_the_feed_and_keeps_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(0u8));
+    let m = mode.clone();
+    let (url, _) = scripted_server(move |_| {
+        let o = indicator(1, "[domain-name:value = 'kept.example']", json!({}));
+        match *m.lock().unwrap() {
+            0 => (
+                200,
+                None,
+                json!({"more": false, "objects": [o]}).to_string(),
+            ),
+            // `more` with neither `next` nor the header: no way to go on.
+            1 => (200, None, json!({"more": true, "objects": []}).to_string()),
+            // The same date again: paging would never end.
+            2 => (
+                200,
+                Some("2024-01-01T00:00:00.000Z"),
+                json!({"more": true}).to_string(),
+            ),
+            3 => (200, None, "<html>maintenance</html>".to_string()),
+            _ => (200, None, json!({"objects": {"not": "a list"}}).to_string()),
+        }
+    });
+    let cfg = config(&url, BASIC);
+    run(&cfg, dir.path());
+    for (n, says) in [
+        (1u8, "neither `next` nor X-TAXII-Date-Added-Last"),
+        (2, "does not advance"),
+        (3, "not a TAXII 2.1 envelope"),
+        (4, "`objects` is not an array"),
+    ] {
+        *mode.lock().unwrap() = n;
+        let r = run(&cfg, dir.path());
+        let FeedStatus::Failed { reason } = &r.feeds[0].status else {
+            panic!("{n}: {:?}", r.feeds[0].status)
+        };
+        assert!(reason.contains(says), "{n}: {reason}");
+        assert!(
+            find(&entries(dir.path()), "kept.example").is_some(),
+            "{n}: the last good entries stay"
+        );
+    }
+}
