@@ -10,8 +10,9 @@ export TRAWL_CORPUS := $(CORPUS)
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
-# client, run against `trawl serve` by tests/cli/serve.rs.
-PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0
+# client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
+# server that feeds_tests/taxii.rs pulls from.
+PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion
 
 .PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 

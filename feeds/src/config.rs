@@ -193,6 +193,10 @@ pub enum Format {
     Stix2,
     /// MISP event JSON (or MISP attribute CSV).
     Misp,
+    /// A TAXII 2.1 collection (`source` = its `objects/` URL), pulled incrementally.
+    Taxii,
+    /// A MISP feed (`source` = the directory of its `manifest.json`), pulled incrementally.
+    MispFeed,
     /// RSS 2.0 / Atom.
     Rss,
     /// CIF v3/v4 JSON, or csirtg.io CSV.
@@ -227,6 +231,8 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Stix2 => "stix2",
             Format::Misp => "misp",
+            Format::Taxii => "taxii",
+            Format::MispFeed => "misp-feed",
             Format::Rss => "rss",
             Format::Cif => "cif",
             Format::Csirtg => "csirtg",
@@ -410,6 +416,14 @@ pub struct FeedConfig {
     pub group: Option<String>,
 }
 
+/// A URL of a CIF v3 `/feed` (or `/v1/feed`) that names no `itype` (which CIF requires).
+fn cif_feed_without_itype(source: &str) -> bool {
+    let Ok(u) = url::Url::parse(source) else {
+        return false;
+    };
+    u.path().trim_end_matches('/').ends_with("/feed") && !u.query_pairs().any(|(k, _)| k == "itype")
+}
+
 /// A size written as a number of bytes or with a binary unit (`"512KiB"`, `"64MiB"`, `"1G"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
@@ -522,6 +536,31 @@ impl FeedConfig {
         }
         if let Some(p) = &self.pattern {
             regex::Regex::new(p).map_err(|e| bad("pattern", e.to_string()))?;
+        }
+        let http = self.source.starts_with("http://") || self.source.starts_with("https://");
+        if self.format == Format::Taxii && !http {
+            return Err(bad(
+                "source",
+                "format \"taxii\" needs the http(s) URL of a collection's objects \
+                 (https://HOST/API-ROOT/collections/ID/objects/)"
+                    .into(),
+            ));
+        }
+        if self.format == Format::Cif && http && cif_feed_without_itype(&self.source) {
+            return Err(bad(
+                "source",
+                "a CIF v3 /feed answers one itype at a time: add it to the URL \
+                 (…/feed?itype=fqdn&confidence=7.5&tags=phishing)"
+                    .into(),
+            ));
+        }
+        if self.format == Format::MispFeed && !http {
+            return Err(bad(
+                "source",
+                "format \"misp-feed\" needs the http(s) URL of the feed's directory, the one \
+                 holding manifest.json (https://www.circl.lu/doc/misp/feed-osint/)"
+                    .into(),
+            ));
         }
         if self.format == Format::Pattern && self.pattern.is_none() {
             return Err(bad("pattern", "format \"pattern\" needs a pattern".into()));
@@ -835,6 +874,32 @@ paths = ["/var/log/squid/access.log"]
 kind = "jsonl"
 path = "/tmp/a.jsonl"
 "#;
+
+    #[test]
+    fn pulled_formats_check_their_source() {
+        let cfg = |source: &str, format: &str| {
+            Config::from_toml_str(&format!(
+                "[[feed]]\nname = \"x\"\nsource = \"{source}\"\nformat = \"{format}\"\n"
+            ))
+        };
+        for (source, format, says) in [
+            ("feed.json", "taxii", "objects"),
+            ("dir/", "misp-feed", "manifest.json"),
+            ("https://cif.example/feed?confidence=7", "cif", "itype"),
+            ("https://cif.example/v1/feed/", "cif", "itype"),
+        ] {
+            let e = cfg(source, format).unwrap_err().to_string();
+            assert!(e.contains(says), "{source} {format}: {e}");
+        }
+        for (source, format) in [
+            ("https://t.example/api1/collections/c/objects/", "taxii"),
+            ("https://m.example/feed-osint/", "misp-feed"),
+            ("https://cif.example/feed?itype=fqdn", "cif"),
+            ("https://csirtg.example/feeds/x.csv", "cif"),
+        ] {
+            assert!(cfg(source, format).is_ok(), "{source} {format}");
+        }
+    }
 
     #[test]
     fn full_config_parses() {

@@ -293,8 +293,48 @@ pub fn fetch(
         }
         SourceLocation::Http(u) => u,
     };
+    let none = HeaderExchange::default();
+    http_get(feed, url, validators, &none, progress).map(|(f, _)| f)
+}
+
+/// Extra request headers to send and response headers to hand back, for protocols on top of
+/// a plain GET (TAXII's `Accept` and `X-TAXII-Date-Added-Last`).
+#[derive(Debug, Default)]
+pub struct HeaderExchange<'a> {
+    /// Sent with every request (after the auth header; to every origin).
+    pub send: &'a [(&'a str, &'a str)],
+    /// Response headers whose values are returned, in this order.
+    pub want: &'a [&'a str],
+}
+
+/// One GET of `url` through the feed's fetch rules (auth, timeouts, retries, redirects, the
+/// `max_bytes` cap), sending `exchange.send` and returning the values of `exchange.want`.
+pub fn get_with_headers(
+    feed: &FeedConfig,
+    url: &str,
+    exchange: &HeaderExchange<'_>,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Vec<Option<String>>), FetchError> {
+    match http_get(feed, url, None, exchange, progress)? {
+        (Fetched::Body { bytes, .. }, headers) => Ok((bytes, headers)),
+        // No validators were sent: a 304 is the server's mistake.
+        (Fetched::NotModified, _) => Err(FetchError::Status {
+            status: 304,
+            url: url.to_string(),
+        }),
+    }
+}
+
+fn http_get(
+    feed: &FeedConfig,
+    url: &str,
+    validators: Option<&Validators>,
+    exchange: &HeaderExchange<'_>,
+    progress: &dyn Progress,
+) -> Result<(Fetched, Vec<Option<String>>), FetchError> {
+    let limit = feed.max_bytes();
     let start = url::Url::parse(url).map_err(|e| FetchError::Transport {
-        url: url.clone(),
+        url: url.to_string(),
         reason: format!("bad URL: {e}"),
     })?;
     let timeout = feed.timeout.map_or(Duration::from_secs(30), |d| d.0);
@@ -335,9 +375,12 @@ pub fn fetch(
                 req = req.set(k, v);
             }
         }
+        for (k, v) in exchange.send {
+            req = req.set(k, v);
+        }
         let result = req.call();
         let retry_err = match result {
-            Ok(resp) if resp.status() == 304 => return Ok(Fetched::NotModified),
+            Ok(resp) if resp.status() == 304 => return Ok((Fetched::NotModified, Vec::new())),
             Ok(resp) if (300..400).contains(&resp.status()) => {
                 let refused = |reason| FetchError::Redirect {
                     url: current.to_string(),
@@ -353,7 +396,15 @@ pub fn fetch(
                 current = next;
                 continue;
             }
-            Ok(resp) => return read_response(resp, current.as_str(), &feed.name, limit, progress),
+            Ok(resp) => {
+                let wanted = exchange
+                    .want
+                    .iter()
+                    .map(|h| resp.header(h).map(str::to_string))
+                    .collect();
+                let body = read_response(resp, current.as_str(), &feed.name, limit, progress)?;
+                return Ok((body, wanted));
+            }
             Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => FetchError::Status {
                 status: code,
                 url: current.to_string(),

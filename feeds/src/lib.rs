@@ -10,8 +10,11 @@ pub mod config;
 pub mod defaults;
 pub mod export;
 pub mod fetch;
+pub mod misp_feed;
 pub mod parse;
+pub mod pull_store;
 pub mod status;
+pub mod taxii;
 pub mod update;
 
 pub use config::{Config, ConfigError, FeedConfig, Format};

@@ -56,6 +56,15 @@ pub enum UpdateError {
     },
 }
 
+/// What one pull of a TAXII collection or a MISP feed brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PullCounts {
+    /// HTTP requests made (TAXII pages; a MISP manifest and its changed events).
+    pub requests: usize,
+    /// Objects they brought: TAXII indicators, MISP events (new or changed).
+    pub received: usize,
+}
+
 /// What happened to one feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -96,6 +105,11 @@ pub struct FeedSummary {
     pub duplicates: usize,
     /// Well-formed entries carrying no usable indicator (e.g. MISP `filename`).
     pub skipped: usize,
+    /// STIX indicators marked `revoked` (dropped).
+    pub revoked: usize,
+    /// Pulled feeds (TAXII, MISP feeds): requests made and what they brought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<PullCounts>,
     /// Indicators derived from its URLs.
     pub derived: usize,
     /// Of its indicators, how many an allowlist entry covers.
@@ -118,6 +132,8 @@ impl FeedSummary {
             reject_samples: Vec::new(),
             duplicates: 0,
             skipped: 0,
+            revoked: 0,
+            pull: None,
             derived: 0,
             allowlisted: 0,
             expired: 0,
@@ -179,6 +195,16 @@ impl UpdateReport {
                 }
                 if f.expired > 0 {
                     let _ = write!(s, ", {} expired", f.expired);
+                }
+                if f.revoked > 0 {
+                    let _ = write!(s, ", {} revoked", f.revoked);
+                }
+                if let Some(p) = &f.pull {
+                    let _ = write!(
+                        s,
+                        " (pulled {} new or changed objects in {} requests)",
+                        p.received, p.requests
+                    );
                 }
             } else {
                 let _ = write!(s, ": kept {} entries from the previous snapshot", f.kept);
@@ -706,18 +732,25 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("panic")
 }
 
+/// Where a feed's relative paths start, and the data directory (TAXII stores).
+#[derive(Clone, Copy)]
+struct Dirs<'a> {
+    config: &'a Path,
+    data: &'a Path,
+}
+
 /// [`run_feed`], with a panic anywhere in fetching or parsing turned into that feed's
 /// failure: the other feeds go on and this one keeps its previous entries.
 fn run_feed_caught(
     feed: &FeedConfig,
-    config_dir: &Path,
+    dirs: Dirs<'_>,
     prev: Option<&FeedState>,
     opts: &UpdateOptions,
     keep: bool,
     now: UnixTime,
     progress: &dyn Progress,
 ) -> FeedRun {
-    let run = || run_feed(feed, config_dir, prev, opts, keep, now, progress);
+    let run = || run_feed(feed, dirs, prev, opts, keep, now, progress);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
         let reason = format!(
             "internal error while fetching or parsing (please report it): {}",
@@ -738,7 +771,7 @@ fn run_feed_caught(
 /// (without one, any usable content is taken, however small).
 fn run_feed(
     feed: &FeedConfig,
-    config_dir: &Path,
+    dirs: Dirs<'_>,
     prev: Option<&FeedState>,
     opts: &UpdateOptions,
     keep: bool,
@@ -761,7 +794,7 @@ fn run_feed(
     }
     state.last_attempt = Some(now);
     state.previous_indicators = state.indicators;
-    let location = feed.location(config_dir);
+    let location = feed.location(dirs.config);
     let conditional = !opts.force && same_config && state.last_success.is_some();
     // Local files: unchanged (mtime, length) and config → not modified.
     if let crate::config::SourceLocation::File(p) = &location {
@@ -775,6 +808,17 @@ fn run_feed(
             };
         }
         state.file_stamp = stamp;
+    }
+    if matches!(feed.format, Format::Taxii | Format::MispFeed) {
+        return run_pulled(
+            feed,
+            dirs.data,
+            state,
+            same_config && keep,
+            hash,
+            now,
+            progress,
+        );
     }
     let validators = Validators {
         etag: state.etag.clone(),
@@ -822,6 +866,17 @@ fn run_feed(
     }
     state.etag = v.etag;
     state.last_modified = v.last_modified;
+    succeeded(state, summary, indicators, hash, now)
+}
+
+/// A feed's run that fetched and parsed usable content: its state says so.
+fn succeeded(
+    mut state: FeedState,
+    summary: FeedSummary,
+    indicators: Vec<Indicator>,
+    hash: u64,
+    now: UnixTime,
+) -> FeedRun {
     state.last_success = Some(now);
     state.last_error = None;
     state.consecutive_failures = 0;
@@ -833,6 +888,57 @@ fn run_feed(
         indicators: Some(indicators),
         state,
     }
+}
+
+/// A pulled feed's run ([`crate::taxii`], [`crate::misp_feed`]): pull into the store, parse
+/// the store, and save it (the next pull's starting point) only when the parse is usable.
+fn run_pulled(
+    feed: &FeedConfig,
+    data_dir: &Path,
+    state: FeedState,
+    guard: bool,
+    hash: u64,
+    now: UnixTime,
+    progress: &dyn Progress,
+) -> FeedRun {
+    let failed = |mut state: FeedState, summary: Option<FeedSummary>, reason: String| {
+        state.failed(&reason);
+        let mut summary =
+            summary.unwrap_or_else(|| FeedSummary::new(&feed.name, FeedStatus::Fetched));
+        summary.status = FeedStatus::Failed { reason };
+        FeedRun {
+            summary,
+            indicators: None,
+            state,
+        }
+    };
+    let pulled = match feed.format {
+        Format::Taxii => crate::taxii::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+        _ => crate::misp_feed::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+    };
+    let pulled = match pulled {
+        Ok(p) => p,
+        Err(e) => return failed(state, None, e),
+    };
+    let (mut summary, indicators) = process_bytes(&pulled.bytes, feed, now);
+    summary.skipped += pulled.skipped;
+    summary.pull = Some(PullCounts {
+        requests: pulled.requests,
+        received: pulled.received,
+    });
+    // A collection whose every indicator was revoked or expired is empty, not broken.
+    let gone = summary.revoked + summary.expired;
+    let baseline = guard.then_some(state.accepted);
+    if gone == 0 || summary.accepted > 0 {
+        if let Some(reason) = unusable(&pulled.bytes, &summary, feed, baseline) {
+            return failed(state, Some(summary), reason);
+        }
+    }
+    if let Err(e) = pulled.save() {
+        let reason = format!("{}: {e}", pulled.path.display());
+        return failed(state, Some(summary), reason);
+    }
+    succeeded(state, summary, indicators, hash, now)
 }
 
 /// Parse, normalise, derive, dedup and expire one feed's bytes (no I/O). Exposed for
@@ -847,6 +953,7 @@ pub fn process_bytes(
     let parsed = parse_feed(bytes, feed);
     summary.format = Some(parsed.format);
     summary.skipped = parsed.skipped;
+    summary.revoked = parsed.revoked;
     summary.rejected = parsed.rejected;
     let mut samples = parsed.rejects;
     let results: Vec<Result<Indicator, (usize, String)>> = parsed
@@ -1031,7 +1138,10 @@ pub fn update(
         .map(|f| {
             let run = run_feed_caught(
                 f,
-                config_dir,
+                Dirs {
+                    config: config_dir,
+                    data: data_dir,
+                },
                 prev_state.get(&f.name),
                 &run_opts,
                 keep,

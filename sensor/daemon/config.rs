@@ -115,6 +115,8 @@ pub enum SinkConfig {
     Syslog(SyslogSinkConfig),
     /// Batched HTTP POST.
     Http(HttpSinkConfig),
+    /// STIX 2.1 sightings POSTed to a TAXII 2.1 collection.
+    Taxii(TaxiiSinkConfig),
 }
 
 /// What a sink's spool does when it is full (the sink has been failing for long).
@@ -192,6 +194,28 @@ pub struct HttpSinkConfig {
     pub timeout: Option<u64>,
 }
 
+/// `kind = "taxii"`: a STIX 2.1 `sighting` (with the sensor as an `identity`) for every
+/// alerted indicator that came from a TAXII feed, POSTed to a writable collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxiiSinkConfig {
+    /// The collection's `objects/` URL.
+    pub collection: String,
+    /// Name of the environment variable holding the credentials (after `auth_scheme`).
+    pub token_env: Option<String>,
+    /// `Authorization` scheme: `Basic` (the variable holds base64 of `user:password`) or
+    /// `Bearer` (default).
+    pub auth_scheme: Option<String>,
+    /// Alerts per POST (default 500; each POST folds them into one sighting per indicator).
+    pub batch: Option<usize>,
+    /// Undelivered bytes kept in the spool while the server is down (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+    /// Request timeout in seconds (default 10).
+    pub timeout: Option<u64>,
+}
+
 impl SinkConfig {
     /// The `kind` as written.
     pub fn kind(&self) -> &'static str {
@@ -200,6 +224,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Syslog(_) => "syslog",
             SinkConfig::Http(_) => "http",
+            SinkConfig::Taxii(_) => "taxii",
         }
     }
 
@@ -210,6 +235,7 @@ impl SinkConfig {
             SinkConfig::Stdout(c) => (c.spool_max_bytes, c.when_full),
             SinkConfig::Syslog(c) => (c.spool_max_bytes, c.when_full),
             SinkConfig::Http(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Taxii(c) => (c.spool_max_bytes, c.when_full),
         }
     }
 }

@@ -23,6 +23,7 @@
 mod admin;
 pub mod config;
 mod metrics;
+mod sighting;
 mod sinks;
 mod spool;
 mod supervise;

@@ -6,7 +6,7 @@
 //! to the file, sent on the socket, POSTed), and the spool position moves on only then, by the
 //! whole lines the sink reports as taken, so a failure never loses nor repeats an alert.
 
-use super::config::{HttpSinkConfig, SinkConfig};
+use super::config::{HttpSinkConfig, SinkConfig, TaxiiSinkConfig};
 use super::spool::SpoolError;
 use crate::data_files::DataFileError;
 use std::fs::File;
@@ -128,6 +128,7 @@ pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
             c.endpoint.as_deref().unwrap_or("unix:///dev/log"),
         )?),
         SinkConfig::Http(c) => Box::new(HttpSink::new(c)?),
+        SinkConfig::Taxii(c) => Box::new(HttpSink::taxii(c)?),
     })
 }
 
@@ -540,7 +541,29 @@ impl HttpSink {
         })
     }
 
+    /// A sink POSTing STIX sightings to the TAXII collection `cfg.collection`
+    /// ([`super::sighting`]).
+    pub fn taxii(cfg: &TaxiiSinkConfig) -> Result<Self, SinkFailure> {
+        let scheme = cfg.auth_scheme.clone().unwrap_or_else(|| "Bearer".into());
+        let mut sink = HttpSink::new(&HttpSinkConfig {
+            endpoint: cfg.collection.clone(),
+            format: None,
+            token_env: cfg.token_env.clone(),
+            auth_scheme: Some(scheme),
+            batch: cfg.batch,
+            spool_max_bytes: cfg.spool_max_bytes,
+            when_full: cfg.when_full,
+            timeout: cfg.timeout,
+        })
+        .map_err(|e| SinkFailure::Config(e.to_string().replace("http sink", "taxii sink")))?;
+        sink.format = "taxii".into();
+        Ok(sink)
+    }
+
     fn body(&self, lines: &[&[u8]]) -> Vec<u8> {
+        if self.format == "taxii" {
+            return super::sighting::envelope(lines).unwrap_or_default();
+        }
         let mut body = Vec::new();
         for &line in lines {
             match self.format.as_str() {
@@ -575,16 +598,24 @@ impl HttpSink {
     /// retry idempotent); those rejected for good (mapping errors) go to the dead-letter file
     /// rather than blocking the stream forever.
     fn post(&self, lines: &[&[u8]]) -> Result<(), SinkError> {
-        let ctype = if self.format == "splunk-hec" {
-            "application/json"
-        } else {
-            "application/x-ndjson"
+        let ctype = match self.format.as_str() {
+            "splunk-hec" => "application/json",
+            "taxii" => feeds::taxii::ACCEPT,
+            _ => "application/x-ndjson",
         };
+        let body = self.body(lines);
+        if body.is_empty() {
+            // A TAXII batch without an alert of a STIX indicator: nothing to tell.
+            return Ok(());
+        }
         let mut req = self.agent.post(&self.url).set("Content-Type", ctype);
+        if self.format == "taxii" {
+            req = req.set("Accept", ctype);
+        }
         if let Some(a) = &self.auth {
             req = req.set("Authorization", a);
         }
-        let resp = match req.send_bytes(&self.body(lines)) {
+        let resp = match req.send_bytes(&body) {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) if permanent_refusal(code) => {
                 let detail: String = r
@@ -613,6 +644,9 @@ impl HttpSink {
                 resp.status()
             ))
             .into());
+        }
+        if self.format == "taxii" {
+            return taxii_status(resp, &self.url, lines);
         }
         if self.format != "es-bulk" {
             return Ok(());
@@ -662,6 +696,28 @@ impl HttpSink {
             reason,
         })
     }
+}
+
+/// A TAXII status resource: objects the server refused go (with the batch's alerts, which
+/// were folded into them) to the dead-letter file; the rest counts as delivered.
+fn taxii_status(resp: ureq::Response, url: &str, lines: &[&[u8]]) -> Result<(), SinkError> {
+    let status: serde_json::Value =
+        serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or_default();
+    if status["failure_count"].as_u64().unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let why = status["failures"][0]["message"]
+        .as_str()
+        .unwrap_or("no reason given");
+    Err(SinkError::Rejected {
+        lines: lines
+            .iter()
+            .flat_map(|l| [*l, b"\n"])
+            .flatten()
+            .copied()
+            .collect(),
+        reason: format!("POST {url}: the TAXII server refused sightings: {why}"),
+    })
 }
 
 /// An HTTP status that refuses the batch itself, which retrying cannot change: a 4xx other

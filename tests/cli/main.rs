@@ -8,6 +8,7 @@ mod common;
 mod export_support;
 
 mod bad_input;
+mod cif_pull;
 mod corpus;
 mod export_golden;
 mod export_tools;

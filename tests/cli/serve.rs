@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `trawl serve`, killed on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Serve {
@@ -21,7 +21,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve(cfg: &Path) -> Serve {
+pub(crate) fn serve(cfg: &Path) -> Serve {
     let ready = cfg.with_file_name("ready");
     let _ = std::fs::remove_file(&ready);
     let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
@@ -80,7 +80,7 @@ fn values(v: &serde_json::Value) -> Vec<String> {
     out
 }
 
-fn token(cfg: &Path, args: &[&str]) -> String {
+pub(crate) fn token(cfg: &Path, args: &[&str]) -> String {
     let mut all = vec!["token", "create", "--config", p(cfg), "--format", "json"];
     all.extend_from_slice(args);
     let out = trawl_ok(&all);

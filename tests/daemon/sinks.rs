@@ -4,6 +4,7 @@
 //! spool across an outage and a `kill -9`, suppression counts, the /metrics names, and a
 //! stdin source; `sinks/trust.rs`: the same daemon under bad conditions.
 
+mod taxii;
 mod trust;
 use crate::daemon_support::*;
 use std::collections::BTreeMap;

@@ -298,197 +298,6 @@ fn tlp_marking(id: &str) -> Option<Tlp> {
     })
 }
 
-fn stix_hash_type(name: &str) -> Option<IndicatorType> {
-    let n = name
-        .trim_matches('\'')
-        .to_ascii_uppercase()
-        .replace('-', "");
-    Some(match n.as_str() {
-        "MD5" => IndicatorType::Md5,
-        "SHA1" => IndicatorType::Sha1,
-        "SHA256" => IndicatorType::Sha256,
-        "SHA512" => IndicatorType::Sha512,
-        _ => return None,
-    })
-}
-
-/// Object path of a STIX comparison → type hint, or why we cannot use it.
-fn stix_path_type(path: &str) -> Result<Option<IndicatorType>, String> {
-    let (obj, prop) = path
-        .split_once(':')
-        .ok_or_else(|| format!("bad object path {path:?}"))?;
-    match (obj, prop) {
-        ("ipv4-addr", "value") => Ok(Some(IndicatorType::Ipv4)),
-        ("ipv6-addr", "value") => Ok(Some(IndicatorType::Ipv6)),
-        ("domain-name", "value") => Ok(Some(IndicatorType::Fqdn)),
-        ("url", "value") => Ok(Some(IndicatorType::Url)),
-        ("email-addr", "value")
-        | ("email-message", "from_ref.value")
-        | ("email-message", "sender_ref.value") => Ok(Some(IndicatorType::Email)),
-        ("network-traffic", "dst_ref.value") | ("network-traffic", "src_ref.value") => Ok(None),
-        ("file", p) | ("artifact", p) if p.starts_with("hashes.") => {
-            stix_hash_type(&p["hashes.".len()..])
-                .map(Some)
-                .ok_or_else(|| format!("unsupported hash {path}"))
-        }
-        ("x509-certificate", p) if p.starts_with("hashes.") => {
-            match stix_hash_type(&p["hashes.".len()..]) {
-                Some(IndicatorType::Sha1) => Ok(Some(IndicatorType::X509Sha1)),
-                _ => Err(format!("unsupported certificate hash {path}")),
-            }
-        }
-        _ => Err(format!("cannot express a comparison on {path}")),
-    }
-}
-
-#[derive(Debug, PartialEq)]
-enum Tok {
-    Open,
-    Close,
-    Paren,
-    Word(String),
-    Str(String),
-    Op(String),
-}
-
-fn stix_tokens(p: &str) -> Result<Vec<Tok>, String> {
-    let b = p.as_bytes();
-    let mut i = 0;
-    let mut out = Vec::new();
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'[' => {
-                out.push(Tok::Open);
-                i += 1;
-            }
-            b']' => {
-                out.push(Tok::Close);
-                i += 1;
-            }
-            b'(' | b')' => {
-                out.push(Tok::Paren);
-                i += 1;
-            }
-            b'\'' => {
-                i += 1;
-                let mut s = String::new();
-                loop {
-                    let Some(&ch) = b.get(i) else {
-                        return Err("unterminated string".into());
-                    };
-                    if ch == b'\\' {
-                        let Some(&next) = b.get(i + 1) else {
-                            return Err("dangling escape".into());
-                        };
-                        s.push(next as char);
-                        i += 2;
-                    } else if ch == b'\'' {
-                        i += 1;
-                        break;
-                    } else {
-                        // Copy one UTF-8 character.
-                        let len = p[i..].chars().next().map_or(1, char::len_utf8);
-                        s.push_str(p.get(i..i + len).unwrap_or(""));
-                        i += len;
-                    }
-                }
-                out.push(Tok::Str(s));
-            }
-            b'=' | b'!' | b'<' | b'>' => {
-                let mut j = i + 1;
-                if b.get(j) == Some(&b'=') {
-                    j += 1;
-                }
-                out.push(Tok::Op(p[i..j].to_string()));
-                i = j;
-            }
-            _ => {
-                let start = i;
-                while i < b.len()
-                    && !matches!(
-                        b[i],
-                        b' ' | b'\t'
-                            | b'\r'
-                            | b'\n'
-                            | b'='
-                            | b'!'
-                            | b'<'
-                            | b'>'
-                            | b']'
-                            | b'('
-                            | b')'
-                    )
-                {
-                    if b[i] == b'\'' || (b[i] == b'[' && i > start) {
-                        let close = if b[i] == b'[' { b']' } else { b'\'' };
-                        i += 1;
-                        while i < b.len() && b[i] != close {
-                            i += 1;
-                        }
-                    }
-                    i += 1;
-                }
-                let end = i.min(b.len());
-                out.push(Tok::Word(p.get(start..end).unwrap_or("").to_string()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Parse a STIX pattern made of `=` comparisons joined by `OR` into (hint, value) pairs.
-pub(crate) fn stix_pattern(p: &str) -> Result<Vec<(Option<IndicatorType>, String)>, String> {
-    let toks = stix_tokens(p)?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut depth = 0usize;
-    while i < toks.len() {
-        match &toks[i] {
-            Tok::Open => {
-                depth += 1;
-                i += 1;
-            }
-            Tok::Close => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            Tok::Paren => i += 1,
-            Tok::Word(w) if w.eq_ignore_ascii_case("OR") => i += 1,
-            Tok::Word(w)
-                if ["AND", "FOLLOWEDBY", "WITHIN", "START", "STOP", "REPEATS"]
-                    .iter()
-                    .any(|k| w.eq_ignore_ascii_case(k)) =>
-            {
-                return Err(format!(
-                    "pattern uses {w}, which cannot be expressed as indicators"
-                ));
-            }
-            Tok::Word(path) if depth > 0 => {
-                let op = toks.get(i + 1);
-                let val = toks.get(i + 2);
-                match (op, val) {
-                    (Some(Tok::Op(o)), Some(Tok::Str(v))) if o == "=" => {
-                        out.push((stix_path_type(path)?, v.clone()));
-                        i += 3;
-                    }
-                    (Some(Tok::Op(o)), _) => return Err(format!("operator {o} is not supported")),
-                    (Some(Tok::Word(w)), _) => {
-                        return Err(format!("operator {w} is not supported"))
-                    }
-                    _ => return Err(format!("incomplete comparison on {path}")),
-                }
-            }
-            other => return Err(format!("unexpected {other:?} in pattern")),
-        }
-    }
-    if out.is_empty() {
-        return Err("empty pattern".into());
-    }
-    Ok(out)
-}
-
 fn str_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(a)) => a
@@ -512,7 +321,8 @@ fn get_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 
 /// STIX 2.0 / 2.1 bundles.
 pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
-    let mut out = ParsedFeed::new(Format::Stix2);
+    let taxii = feed.format == Format::Taxii;
+    let mut out = ParsedFeed::new(if taxii { Format::Taxii } else { Format::Stix2 });
     let Some(doc) = load(bytes, &mut out) else {
         return out;
     };
@@ -565,6 +375,9 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             .and_then(|r| identities.get(r))
             .map(|s| (*s).to_string());
         match get_str(o, "type") {
+            Some("indicator") if o.get("revoked").and_then(Value::as_bool) == Some(true) => {
+                out.revoked += 1;
+            }
             Some("indicator") => {
                 let pattern_type = get_str(o, "pattern_type").unwrap_or("stix");
                 if pattern_type != "stix" {
@@ -575,8 +388,21 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                     out.reject(n, "indicator without a pattern");
                     continue;
                 };
-                let comparisons = match stix_pattern(pattern) {
-                    Ok(c) => c,
+                let comparisons = match super::stix_pattern::parse(pattern) {
+                    Ok(p) => {
+                        if let Some(why) = p.dropped.first() {
+                            // Counted as a reject, although the rest of the pattern is kept.
+                            out.reject(
+                                n,
+                                format!(
+                                    "{}: {} of its OR terms left out, first: {why}",
+                                    get_str(o, "id").unwrap_or("indicator"),
+                                    p.dropped.len()
+                                ),
+                            );
+                        }
+                        p.comparisons
+                    }
                     Err(e) => {
                         out.reject(
                             n,
@@ -603,6 +429,10 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                             .find_map(|r| get_str(r, "url").or_else(|| get_str(r, "external_id")))
                     })
                     .map(str::to_string);
+                if taxii {
+                    // The STIX id: what a sighting refers to (ARCHITECTURE.md §2.5).
+                    meta.reference = get_str(o, "id").map(str::to_string).or(meta.reference);
+                }
                 for (hint, value) in comparisons {
                     out.push(
                         FeedRecord::new(n, value)
@@ -649,7 +479,7 @@ fn push_sco(out: &mut ParsedFeed, n: usize, o: &Value, meta: &RecordMeta) -> boo
             };
             let mut any = false;
             for (k, v) in h {
-                let (Some(ht), Some(v)) = (stix_hash_type(k), v.as_str()) else {
+                let (Some(ht), Some(v)) = (super::stix_pattern::hash_type(k), v.as_str()) else {
                     continue;
                 };
                 let ht = match (t, ht) {
@@ -683,7 +513,9 @@ fn push_sco(out: &mut ParsedFeed, n: usize, o: &Value, meta: &RecordMeta) -> boo
 
 // ---------------------------------------------------------------- MISP
 
-fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta) {
+/// `tlp:*` → TLP; plain tags, and galaxy/ecsirt values, → tags; other taxonomies
+/// (`type:OSINT`, `source:...`) → tags too when `taxonomies` (MISP feeds).
+fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta, taxonomies: bool) {
     let Some(Value::Array(tags)) = tags else {
         return;
     };
@@ -701,7 +533,7 @@ fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta) {
             if lower.starts_with("misp-galaxy:") || lower.starts_with("ecsirt:") {
                 meta.tags.push(v.trim_end_matches('"').to_string());
             }
-        } else if !lower.contains(':') {
+        } else if taxonomies || !lower.contains(':') {
             meta.tags.push(lower);
         }
     }
@@ -728,7 +560,12 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
     if super::first_non_ws(bytes).is_some_and(|b| b != b'{' && b != b'[') {
         return super::delimited::parse(bytes, feed, Format::Misp);
     }
-    let mut out = ParsedFeed::new(Format::Misp);
+    let misp_feed = feed.format == Format::MispFeed;
+    let mut out = ParsedFeed::new(if misp_feed {
+        Format::MispFeed
+    } else {
+        Format::Misp
+    });
     let Some(doc) = load(bytes, &mut out) else {
         return out;
     };
@@ -752,7 +589,7 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                 .map(str::to_string),
             ..RecordMeta::default()
         };
-        misp_tags(ev.get("Tag"), &mut ev_meta);
+        misp_tags(ev.get("Tag"), &mut ev_meta, misp_feed);
         let mut attrs: Vec<&Value> = Vec::new();
         if let Some(Value::Array(a)) = ev.get("Attribute") {
             attrs.extend(a.iter());
@@ -790,7 +627,11 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                 continue;
             }
             let mut meta = ev_meta.clone();
-            misp_tags(a.get("Tag"), &mut meta);
+            misp_tags(a.get("Tag"), &mut meta, misp_feed);
+            if misp_feed {
+                // The attribute's uuid: what a sighting refers to (ARCHITECTURE.md §2.5).
+                meta.reference = get_str(a, "uuid").map(str::to_string);
+            }
             if let Some(c) = get_str(a, "comment") {
                 meta.description = Some(c.to_string());
             }

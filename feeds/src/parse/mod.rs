@@ -11,6 +11,7 @@ mod delimited;
 mod json;
 mod lines;
 mod rss;
+pub mod stix_pattern;
 pub mod time;
 
 use crate::config::{FeedConfig, Format};
@@ -119,6 +120,8 @@ pub struct ParsedFeed {
     /// Entries that are well-formed but carry no indicator we use (MISP `filename`
     /// attributes, STIX objects that are not indicators, ...).
     pub skipped: usize,
+    /// STIX indicators marked `revoked` (dropped).
+    pub revoked: usize,
 }
 
 impl ParsedFeed {
@@ -186,8 +189,8 @@ pub fn parse_feed(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             delimited::parse(bytes, feed, format)
         }
         Format::Json | Format::Jsonl => json::parse_json(bytes, feed, format),
-        Format::Stix2 => json::parse_stix2(bytes, feed),
-        Format::Misp => json::parse_misp(bytes, feed),
+        Format::Stix2 | Format::Taxii => json::parse_stix2(bytes, feed),
+        Format::Misp | Format::MispFeed => json::parse_misp(bytes, feed),
         Format::Cif => {
             if first_non_ws(bytes).is_some_and(|b| b == b'[' || b == b'{') {
                 json::parse_cif(bytes, feed)

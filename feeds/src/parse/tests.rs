@@ -262,10 +262,11 @@ fn jsonl_with_field_and_map() {
 
 #[test]
 fn stix_patterns() {
-    let ok = json::stix_pattern(
+    let ok = stix_pattern::parse(
         "[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'evil.example'] OR [file:hashes.'SHA-256' = 'ab\\'c']",
     )
-    .unwrap();
+    .unwrap()
+    .comparisons;
     assert_eq!(ok.len(), 3);
     assert_eq!(ok[1], (Some(T::Fqdn), "evil.example".to_string()));
     assert_eq!(ok[2].1, "ab'c");
@@ -279,7 +280,7 @@ fn stix_patterns() {
         "[ipv4-addr:value = '1.2.3.4",
         "",
     ] {
-        assert!(json::stix_pattern(bad).is_err(), "{bad}");
+        assert!(stix_pattern::parse(bad).is_err(), "{bad}");
     }
 }
 
@@ -361,6 +362,6 @@ proptest::proptest! {
         for f in [Format::Auto, Format::Csv, Format::Stix2, Format::Rss, Format::Maltrail] {
             let _ = parse_feed(s.as_bytes(), &feed(f));
         }
-        let _ = json::stix_pattern(&s);
+        let _ = stix_pattern::parse(&s);
     }
 }

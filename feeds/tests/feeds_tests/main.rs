@@ -11,4 +11,6 @@ mod default_feeds;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
+mod misp_feed;
+mod taxii;
 mod update_flow;

@@ -1,0 +1,200 @@
+//! `format = "misp-feed"`: a real public MISP feed sample (DigitalSide's OSINT feed, from the
+//! corpus) served by Python's `http.server` on 127.0.0.1, pulled incrementally and checked
+//! against the corpus's hand-checked truth.
+
+use feeds::config::Config;
+use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
+use feeds::NoProgress;
+use matcher::{Indicator, Snapshot, Tlp};
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FIRST: &str = "5ecea68b-9bc0-493b-9c23-7555c0a80102";
+const SECOND: &str = "6b1f53f8-296c-4c09-9556-6a2045024452";
+
+/// `python3 -m http.server` over a directory, killed when dropped; its log is a file.
+struct HttpServer {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl HttpServer {
+    fn start(root: &Path, log: &Path) -> HttpServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "http.server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/feed"),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Paths of the GET requests so far.
+    fn gets(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split("\"GET ").nth(1))
+            .filter_map(|r| r.split(' ').next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn run(config: &Config, dir: &Path) -> UpdateReport {
+    let opts = UpdateOptions {
+        force: true,
+        now: None,
+        allow_empty: false,
+    };
+    update(config, dir, &dir.join("data"), &opts, &NoProgress).unwrap()
+}
+
+fn values(dir: &Path) -> Vec<Indicator> {
+    let mut v: Vec<Indicator> = Snapshot::open_current(&dir.join("data"))
+        .unwrap()
+        .iter()
+        .filter(|i| !i.allowlist && !i.derived)
+        .collect();
+    v.sort_by(|a, b| a.value.cmp(&b.value));
+    v
+}
+
+#[test]
+fn misp_feed_pulled_incrementally_matches_its_truth() {
+    let Some(corpus) = crate::corpus_dir::corpus_dir() else {
+        return;
+    };
+    let src = corpus.join("intel/misp-feed/digitalside");
+    let Ok(truth) =
+        std::fs::read_to_string(corpus.join("truth/intel/misp-feed_digitalside.truth.tsv"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    let feed_dir = root.join("feed");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    for f in [
+        "manifest.json",
+        &format!("{FIRST}.json"),
+        &format!("{SECOND}.json"),
+    ] {
+        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
+    }
+    let server = HttpServer::start(&root, &dir.path().join("http.log"));
+    let cfg = Config::from_toml_str(&format!(
+        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
+        server.url
+    ))
+    .unwrap();
+
+    // The truth: every attribute MISP flags to_ids with a type a sensor matches on.
+    let mut expected: Vec<(String, String, String)> = truth
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|c| c[7] == "true" && c[8] != "-")
+        .map(|c| (c[6].to_string(), c[2].to_string(), c[0].to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), 42);
+
+    let r = run(&cfg, dir.path());
+    let f = &r.feeds[0];
+    assert_eq!(f.status, FeedStatus::Fetched, "{}", r.render_text());
+    let pull = f.pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (3, 2));
+    let got = values(dir.path());
+    let got_values: Vec<&str> = got.iter().map(|i| i.value.as_str()).collect();
+    let want: Vec<&str> = expected.iter().map(|(v, _, _)| v.as_str()).collect();
+    assert_eq!(got_values, want);
+    // Each keeps its MISP attribute uuid, but for an address that is also the host of a
+    // listed URL: the merge with the derived host may keep the URL as its reference.
+    for (i, (_, uuid, _)) in got.iter().zip(&expected) {
+        let r = i.reference.as_deref().unwrap_or_default();
+        let url_host = r.starts_with("http://") && r.contains(&format!("//{}", i.value));
+        assert!(r == uuid || url_host, "{}: {r} (want {uuid})", i.value);
+    }
+    for i in &got {
+        assert_eq!(i.tlp, Tlp::Clear, "tlp:white");
+        assert!(i.tags.iter().any(|t| t == "type:osint"), "{:?}", i.tags);
+        assert!(i.tags.iter().any(|t| t == "source:digitalside.it"));
+    }
+    assert_eq!(server.gets().len(), 3);
+
+    // Nothing changed: only the manifest is read, every entry kept.
+    let r = run(&cfg, dir.path());
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (1, 0));
+    assert_eq!(values(dir.path()).len(), 42);
+    assert_eq!(server.gets()[3..], ["/feed/manifest.json".to_string()]);
+
+    // The second event changes (a new timestamp) and the first leaves the manifest.
+    let manifest_path = feed_dir.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let m = manifest.as_object_mut().unwrap();
+    m.remove(FIRST);
+    m[SECOND]["timestamp"] = Value::from("1700000000");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let mut cfg2 = cfg.clone();
+    cfg2.feeds[0].min_ratio = Some(0.0);
+    let r = run(&cfg2, dir.path());
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!(
+        (pull.requests, pull.received),
+        (2, 1),
+        "{}",
+        r.render_text()
+    );
+    assert_eq!(
+        server.gets()[4..],
+        [
+            "/feed/manifest.json".to_string(),
+            format!("/feed/{SECOND}.json")
+        ]
+    );
+    let left: Vec<String> = values(dir.path()).into_iter().map(|i| i.value).collect();
+    let want: Vec<String> = expected
+        .iter()
+        .filter(|(_, _, ev)| ev == SECOND)
+        .map(|(v, _, _)| v.clone())
+        .collect();
+    assert_eq!(left, want);
+}

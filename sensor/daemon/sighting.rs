@@ -1,0 +1,169 @@
+//! STIX 2.1 sightings of alerted indicators, for the `taxii` sink (ARCHITECTURE.md §2.5).
+//!
+//! A batch of alert lines becomes one TAXII envelope: the sensor as an `identity` (from
+//! `observer.name`) and one `sighting` per indicator whose `threat.indicator.reference` is a
+//! STIX indicator id (what a `format = "taxii"` feed keeps), with the batch's `count` and the
+//! first and last `@timestamp`. Alerts of other indicators are not sent. Ids and times come
+//! from the alerts alone, so a batch retried from the spool is the same objects again (the
+//! server keeps one version).
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A STIX id of the type named, with a UUID (version 4 layout) made from `seed`: the same
+/// seed, the same id.
+fn stix_id(kind: &str, seed: &[u8]) -> String {
+    let h = |salt: u64| {
+        seed.iter().fold(0xcbf2_9ce4_8422_2325u64 ^ salt, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let (a, b) = (h(0), h(0x9e37_79b9_7f4a_7c15));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_be_bytes());
+    bytes[8..].copy_from_slice(&b.to_be_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{kind}--{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A STIX indicator id (`indicator--` and a UUID's 36 characters).
+fn is_indicator_id(s: &str) -> bool {
+    s.strip_prefix("indicator--")
+        .is_some_and(|u| u.len() == 36 && u.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+}
+
+/// Per indicator: sightings in the batch, first and last time.
+struct Seen {
+    count: u64,
+    first: String,
+    last: String,
+}
+
+/// The TAXII envelope (JSON) of the sightings in `lines`, or `None` when no alert is of a
+/// STIX indicator. Lines that are not JSON alerts are skipped (the spool only holds ours).
+pub(crate) fn envelope(lines: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    let mut sensor = String::new();
+    for line in lines {
+        let Ok(alert) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let Some(id) = alert["threat"]["indicator"]["reference"].as_str() else {
+            continue;
+        };
+        if !is_indicator_id(id) {
+            continue;
+        }
+        let Some(at) = alert["@timestamp"].as_str() else {
+            continue;
+        };
+        if sensor.is_empty() {
+            sensor = alert["observer"]["name"].as_str().unwrap_or("trawl").into();
+        }
+        let repeats = alert["trawl"]["repeat_count"].as_u64().unwrap_or(1).max(1);
+        let e = seen.entry(id.to_string()).or_insert_with(|| Seen {
+            count: 0,
+            first: at.to_string(),
+            last: at.to_string(),
+        });
+        e.count += repeats;
+        if at < e.first.as_str() {
+            e.first = at.to_string();
+        }
+        if at > e.last.as_str() {
+            e.last = at.to_string();
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    let identity = stix_id("identity", sensor.as_bytes());
+    let mut objects = vec![json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity,
+        "created": "2020-01-01T00:00:00.000Z",
+        "modified": "2020-01-01T00:00:00.000Z",
+        "name": sensor,
+        "identity_class": "system",
+    })];
+    for (id, s) in seen {
+        let seed = format!("{id}|{}|{}|{}|{sensor}", s.first, s.last, s.count);
+        objects.push(json!({
+            "type": "sighting",
+            "spec_version": "2.1",
+            "id": stix_id("sighting", seed.as_bytes()),
+            "created": s.last,
+            "modified": s.last,
+            "created_by_ref": identity,
+            "sighting_of_ref": id,
+            "first_seen": s.first,
+            "last_seen": s.last,
+            "count": s.count,
+            "where_sighted_refs": [identity],
+        }));
+    }
+    serde_json::to_vec(&json!({ "objects": objects })).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str, at: &str, repeats: Option<u64>) -> Vec<u8> {
+        let mut a = json!({
+            "@timestamp": at,
+            "observer": {"name": "edge-1"},
+            "threat": {"indicator": {"reference": id}},
+        });
+        if let Some(r) = repeats {
+            a["trawl"] = json!({ "repeat_count": r });
+        }
+        a.to_string().into_bytes()
+    }
+
+    #[test]
+    fn one_sighting_per_stix_indicator_with_count_and_times() {
+        let id = "indicator--00000000-0000-4000-8000-000000000001";
+        let lines = [
+            alert(id, "2026-01-01T00:00:05.000Z", None),
+            alert(id, "2026-01-01T00:00:01.000Z", Some(3)),
+            alert("SBL123", "2026-01-01T00:00:02.000Z", None),
+            b"not json".to_vec(),
+        ];
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let env: Value = serde_json::from_slice(&envelope(&refs).unwrap()).unwrap();
+        let objs = env["objects"].as_array().unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0]["type"], "identity");
+        assert_eq!(objs[0]["name"], "edge-1");
+        let s = &objs[1];
+        assert_eq!(s["sighting_of_ref"], id);
+        assert_eq!(s["count"], 4);
+        assert_eq!(s["first_seen"], "2026-01-01T00:00:01.000Z");
+        assert_eq!(s["last_seen"], "2026-01-01T00:00:05.000Z");
+        assert_eq!(s["where_sighted_refs"][0], objs[0]["id"]);
+        // The same batch gives the same ids (a retry repeats, it does not add).
+        assert_eq!(envelope(&refs), envelope(&refs));
+        let sid = s["id"].as_str().unwrap();
+        assert!(sid.starts_with("sighting--") && sid.len() == "sighting--".len() + 36);
+        assert_eq!(&sid[24..25], "4", "{sid}");
+    }
+
+    #[test]
+    fn batches_without_stix_indicators_send_nothing() {
+        let lines = [alert("https://ref.example/1", "2026-01-01T00:00:00Z", None)];
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        assert!(envelope(&refs).is_none());
+        assert!(!is_indicator_id("indicator--../../x"));
+    }
+}
