@@ -142,6 +142,39 @@ on_both_stores! {
         assert_eq!(get(&format!("{}/health", s.url), None).status, 200);
     }
 
+    fn a_cached_token_revoked_elsewhere_fails_on_the_next_request(backend) {
+        // The server caches tokens; another handle on the store (as `trawl token revoke` in
+        // another process) revokes one between two requests.
+        let s = server(backend);
+        let url = format!("{}/search?q=public.example&nolog=1", s.url);
+        let t = s.reader(&["everyone"], Tlp::Green);
+        let other = s.reader(&["everyone"], Tlp::Green);
+        for _ in 0..3 {
+            assert_eq!(get(&url, Some(&t)).status, 200);
+            assert_eq!(get(&url, Some(&other)).status, 200);
+        }
+        let elsewhere = s.db.open();
+        assert_eq!(
+            elsewhere
+                .revoke_hash(&server::token::Secret::presented(&t).hash())
+                .unwrap(),
+            1
+        );
+        let r = get(&url, Some(&t));
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.text.contains("revoked"), "{}", r.text);
+        assert_eq!(get(&url, Some(&other)).status, 200);
+        // A token cached while valid stops at its expiry, with no store change in between.
+        let mut g = grant("brief", &["everyone"], Tlp::Green);
+        g.expires = Some(server::http::now() + 2);
+        let brief = s.token(g);
+        assert_eq!(get(&url, Some(&brief)).status, 200);
+        std::thread::sleep(std::time::Duration::from_millis(3100));
+        let r = get(&url, Some(&brief));
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.text.contains("expired"), "{}", r.text);
+    }
+
     fn ping_search_and_the_cif_envelope_and_scale(backend) {
         let s = server(backend);
         let t = s.reader(&["everyone"], Tlp::Green);

@@ -99,7 +99,8 @@ pub struct Server {
     pub url: String,
     pub store: Arc<dyn Store>,
     pub app: Arc<App>,
-    _db: Db,
+    /// The store's location (open another handle on it, as another process would).
+    pub db: Db,
     _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
 }
@@ -175,7 +176,7 @@ impl Server {
             url: format!("http://{addr}"),
             store,
             app,
-            _db: db,
+            db,
             _dir: dir,
             _rt: rt,
         }
