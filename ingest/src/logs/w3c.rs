@@ -5,7 +5,7 @@
 //! the parser for the lines after a new one.
 
 use super::address::{parse_ip, parse_u16};
-use super::http::set_target;
+use super::request::set_target;
 use super::timestamps::parse_iso8601;
 use super::tokens::{find, trim, trim_eol, Line};
 use super::{LineParser, ParseError};
