@@ -27,6 +27,10 @@ pub const ADMIN_GROUP: &str = "admin";
 /// itself (the bound on the buffer's memory).
 pub const MAX_PENDING_SEARCHES: usize = 100_000;
 
+/// The search log in memory, by value: each refresh that adds searches copies the table
+/// (pointers), not the rows, and only the lists it changes.
+type SearchLog = HashMap<(IndicatorType, Arc<str>), Arc<Vec<LoggedSearch>>>;
+
 /// A logged search's identity in the buffer: what the store merges on.
 type SearchKey = (IndicatorType, String, String, Vec<String>, matcher::Tlp);
 
@@ -60,7 +64,7 @@ pub struct Intel {
     data: PathBuf,
     snapshot: ArcSwap<Option<Snapshot>>,
     overlay: ArcSwap<Snapshot>,
-    searches: ArcSwap<HashMap<(IndicatorType, String), Vec<LoggedSearch>>>,
+    searches: ArcSwap<SearchLog>,
     submissions_gen: AtomicI64,
     /// The earliest `expires` among the submissions in the overlay (`i64::MAX`: none): the
     /// overlay is rebuilt once it passes, so an expired submission stops answering.
@@ -236,7 +240,10 @@ impl Intel {
         if only_ours {
             let mut map = HashMap::clone(&self.searches.load());
             for w in written {
-                let list = map.entry((w.itype, w.value.clone())).or_default();
+                let list = Arc::make_mut(
+                    map.entry((w.itype, Arc::from(w.value.as_str())))
+                        .or_default(),
+                );
                 match list
                     .iter_mut()
                     .find(|s| s.user == w.user && s.groups == w.groups && s.tlp == w.tlp)
@@ -249,10 +256,13 @@ impl Intel {
             self.searches_gen.store(searches_gen, Ordering::SeqCst);
             changed = true;
         } else if searches_gen != known {
-            let mut map: HashMap<(IndicatorType, String), Vec<LoggedSearch>> = HashMap::new();
+            let mut map: HashMap<(IndicatorType, Arc<str>), Vec<LoggedSearch>> = HashMap::new();
             for s in self.store.searches()? {
-                map.entry((s.itype, s.value.clone())).or_default().push(s);
+                map.entry((s.itype, Arc::from(s.value.as_str())))
+                    .or_default()
+                    .push(s);
             }
+            let map: SearchLog = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
             self.searches.store(Arc::new(map));
             self.searches_gen.store(searches_gen, Ordering::SeqCst);
             changed = true;
@@ -286,7 +296,7 @@ impl Intel {
         let l = lookup(&overlay, raw)?;
         let (normal, itype) = (l.normalized, l.itype);
         push(l.hits, Origin::Submission);
-        if let Some(list) = searches.get(&(itype, normal.clone())) {
+        if let Some(list) = searches.get(&(itype, Arc::from(normal.as_str()))) {
             rows.extend(list.iter().map(|s| Row {
                 ind: search_indicator(s),
                 kind: MatchKind::Exact,
@@ -335,7 +345,7 @@ impl Intel {
         );
         if f.tags.iter().any(|t| t == SEARCH_TAG) {
             for list in searches.values() {
-                for s in list {
+                for s in list.iter() {
                     let ind = search_indicator(s);
                     if keep(&ind) {
                         rows.push(Row {
@@ -475,13 +485,8 @@ fn merge_count(s: &mut LoggedSearch, more: &LoggedSearch) {
 }
 
 /// How often `value` was searched, counting the logged searches `token` may see.
-fn searched(
-    map: &HashMap<(IndicatorType, String), Vec<LoggedSearch>>,
-    token: &Token,
-    itype: IndicatorType,
-    value: &str,
-) -> u64 {
-    map.get(&(itype, value.to_string())).map_or(0, |list| {
+fn searched(map: &SearchLog, token: &Token, itype: IndicatorType, value: &str) -> u64 {
+    map.get(&(itype, Arc::from(value))).map_or(0, |list| {
         list.iter()
             .filter(|s| token.may_see(&search_indicator(s)))
             .map(|s| s.count)

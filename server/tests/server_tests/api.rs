@@ -343,6 +343,52 @@ on_both_stores! {
         assert!(feed(&clear).is_empty());
     }
 
+    fn the_in_memory_search_log_matches_the_store_across_refreshes(backend) {
+        // A refresh after this process's own flush merges it in memory; one after another
+        // process wrote to the log reads it back. Either way the counts are the store's.
+        let s = server(backend);
+        let t = s.token(grant("analyst", &["everyone"], Tlp::Green));
+        let q = "counted.example";
+        let searched = || {
+            get(&format!("{}/v1/search?q={q}&nolog=1", s.url), Some(&t)).json["data"][0]
+                ["searched"]
+                .as_u64()
+        };
+        let search = |n: usize| {
+            for _ in 0..n {
+                assert_eq!(get(&format!("{}/search?q={q}", s.url), Some(&t)).status, 200);
+            }
+        };
+        search(2);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(2));
+        search(3);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(5));
+        // Another handle (another replica) logs a search of the same value by the same user.
+        let elsewhere = s.db.open();
+        let mut other = server::intel::search_record(
+            &s.store.tokens().unwrap()[0],
+            matcher::IndicatorType::Fqdn,
+            q,
+            server::http::now(),
+        );
+        other.count = 10;
+        elsewhere.log_searches(&[other]).unwrap();
+        search(1);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(16));
+        let stored: u64 = s
+            .store
+            .searches()
+            .unwrap()
+            .iter()
+            .filter(|l| l.value == q)
+            .map(|l| l.count)
+            .sum();
+        assert_eq!(stored, 16);
+    }
+
     fn submissions_are_searchable_at_once_within_the_writers_groups(backend) {
         let s = server(backend);
         let mut w = grant("writer", &["everyone"], Tlp::Amber);
