@@ -8,7 +8,8 @@ export TRAWL_CORPUS := $(CORPUS)
 
 # Debian packages the build and the tests need (real parsers and tools, no mocks).
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
-                nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql
+                nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql \
+                openssl curl wrk
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
 # server that feeds_tests/taxii.rs pulls from.

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub max_body: Option<ByteSize>,
     /// Longest a request may take, reading the body included (default `"30s"`).
     pub timeout: Option<DurationSpec>,
+    /// Longest a client may take to send a request's head (request line and headers), and
+    /// longest an idle keep-alive connection stays open (default `"10s"`): slow-header
+    /// (slowloris) clients are disconnected.
+    pub header_timeout: Option<DurationSpec>,
     /// Most results one search or feed returns (default 100000; CIF's clients ask less).
     pub max_results: Option<usize>,
 }
@@ -54,6 +58,11 @@ impl ServerConfig {
     /// The request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout.map_or(Duration::from_secs(30), |d| d.0)
+    }
+
+    /// The request-head timeout.
+    pub fn header_timeout(&self) -> Duration {
+        self.header_timeout.map_or(Duration::from_secs(10), |d| d.0)
     }
 
     /// The result cap.

@@ -10,6 +10,7 @@ use crate::intel::{search_record, Intel, Row};
 use crate::limit::RateLimiter;
 use crate::query::{Filters, Scale};
 use crate::token::{Grant, Refused, Right, Secret, Token};
+use crate::token_cache::TokenCache;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -35,6 +36,7 @@ pub struct App {
     pub config: ServerConfig,
     per_token: RateLimiter<i64>,
     per_address: RateLimiter<IpAddr>,
+    tokens: TokenCache,
 }
 
 impl App {
@@ -43,6 +45,7 @@ impl App {
         App {
             per_token: RateLimiter::new(config.token_rate()),
             per_address: RateLimiter::new(config.address_rate()),
+            tokens: TokenCache::default(),
             intel,
             config,
         }
@@ -312,7 +315,7 @@ pub(crate) fn authenticate_secret(
             "unauthorized: send Authorization: Token token=YOUR_TOKEN",
         ));
     };
-    let token = match app.intel.store().token(&secret.hash()) {
+    let token = match app.tokens.get(app.intel.store().as_ref(), &secret.hash()) {
         Ok(Some(t)) => t,
         Ok(None) => return Err(Reply::error(StatusCode::UNAUTHORIZED, "unauthorized")),
         Err(e) => {

@@ -27,6 +27,10 @@ pub const ADMIN_GROUP: &str = "admin";
 /// itself (the bound on the buffer's memory).
 pub const MAX_PENDING_SEARCHES: usize = 100_000;
 
+/// The search log in memory, by value: each refresh that adds searches copies the table
+/// (pointers), not the rows, and only the lists it changes.
+type SearchLog = HashMap<(IndicatorType, Arc<str>), Arc<Vec<LoggedSearch>>>;
+
 /// A logged search's identity in the buffer: what the store merges on.
 type SearchKey = (IndicatorType, String, String, Vec<String>, matcher::Tlp);
 
@@ -60,7 +64,7 @@ pub struct Intel {
     data: PathBuf,
     snapshot: ArcSwap<Option<Snapshot>>,
     overlay: ArcSwap<Snapshot>,
-    searches: ArcSwap<HashMap<(IndicatorType, String), Vec<LoggedSearch>>>,
+    searches: ArcSwap<SearchLog>,
     submissions_gen: AtomicI64,
     /// The earliest `expires` among the submissions in the overlay (`i64::MAX`: none): the
     /// overlay is rebuilt once it passes, so an expired submission stops answering.
@@ -155,10 +159,7 @@ impl Intel {
             );
             match p.entry(key) {
                 std::collections::hash_map::Entry::Occupied(mut o) => {
-                    let s = o.get_mut();
-                    s.count = s.count.saturating_add(rec.count);
-                    s.first_seen = s.first_seen.min(rec.first_seen);
-                    s.last_seen = s.last_seen.max(rec.last_seen);
+                    merge_count(o.get_mut(), &rec)
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(rec);
@@ -172,31 +173,47 @@ impl Intel {
         Ok(())
     }
 
-    /// Write the buffered searches to the store (one write per distinct value and searcher);
-    /// what a failing store refused stays buffered for the next try.
+    /// Write the buffered searches to the store in one transaction; what a failing store
+    /// refused stays buffered for the next try.
     pub fn flush_searches(&self) -> Result<usize, StoreError> {
+        self.flush_batch().map(|b| b.len())
+    }
+
+    /// [`Intel::flush_searches`], returning what was written.
+    fn flush_batch(&self) -> Result<Vec<LoggedSearch>, StoreError> {
         let batch =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
-        let n = batch.len();
-        let mut left = batch.into_iter();
-        for (key, s) in left.by_ref() {
-            if let Err(e) = self.store.log_search(&s) {
-                let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-                for (k, v) in std::iter::once((key, s)).chain(left) {
-                    if p.len() < MAX_PENDING_SEARCHES {
-                        p.entry(k).or_insert(v);
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let written: Vec<LoggedSearch> = batch.values().cloned().collect();
+        if let Err(e) = self.store.log_searches(&written) {
+            let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for (k, v) in batch {
+                if p.len() >= MAX_PENDING_SEARCHES {
+                    break;
+                }
+                match p.entry(k) {
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        merge_count(o.get_mut(), &v)
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(v);
                     }
                 }
-                return Err(e);
             }
+            return Err(e);
         }
-        Ok(n)
+        Ok(written)
     }
 
     /// Rebuild the submissions overlay and the search log from the store if they changed
     /// (by this process or another sharing the store), after writing the buffered searches.
+    /// When only this process's own flush changed the search log, the flushed searches are
+    /// merged into the in-memory log instead of reading the whole log back.
     pub fn refresh(&self, now: UnixTime) -> Result<bool, IntelError> {
-        self.flush_searches()?;
+        let (_, before) = self.store.generations()?;
+        let written = self.flush_batch()?;
         let (subs_gen, searches_gen) = self.store.generations()?;
         let mut changed = false;
         if subs_gen != self.submissions_gen.load(Ordering::SeqCst)
@@ -218,11 +235,34 @@ impl Intel {
             self.submissions_gen.store(subs_gen, Ordering::SeqCst);
             changed = true;
         }
-        if searches_gen != self.searches_gen.load(Ordering::SeqCst) {
-            let mut map: HashMap<(IndicatorType, String), Vec<LoggedSearch>> = HashMap::new();
-            for s in self.store.searches()? {
-                map.entry((s.itype, s.value.clone())).or_default().push(s);
+        let known = self.searches_gen.load(Ordering::SeqCst);
+        let only_ours = before == known && !written.is_empty() && searches_gen == before + 1;
+        if only_ours {
+            let mut map = HashMap::clone(&self.searches.load());
+            for w in written {
+                let list = Arc::make_mut(
+                    map.entry((w.itype, Arc::from(w.value.as_str())))
+                        .or_default(),
+                );
+                match list
+                    .iter_mut()
+                    .find(|s| s.user == w.user && s.groups == w.groups && s.tlp == w.tlp)
+                {
+                    Some(s) => merge_count(s, &w),
+                    None => list.push(w),
+                }
             }
+            self.searches.store(Arc::new(map));
+            self.searches_gen.store(searches_gen, Ordering::SeqCst);
+            changed = true;
+        } else if searches_gen != known {
+            let mut map: HashMap<(IndicatorType, Arc<str>), Vec<LoggedSearch>> = HashMap::new();
+            for s in self.store.searches()? {
+                map.entry((s.itype, Arc::from(s.value.as_str())))
+                    .or_default()
+                    .push(s);
+            }
+            let map: SearchLog = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
             self.searches.store(Arc::new(map));
             self.searches_gen.store(searches_gen, Ordering::SeqCst);
             changed = true;
@@ -256,7 +296,7 @@ impl Intel {
         let l = lookup(&overlay, raw)?;
         let (normal, itype) = (l.normalized, l.itype);
         push(l.hits, Origin::Submission);
-        if let Some(list) = searches.get(&(itype, normal.clone())) {
+        if let Some(list) = searches.get(&(itype, Arc::from(normal.as_str()))) {
             rows.extend(list.iter().map(|s| Row {
                 ind: search_indicator(s),
                 kind: MatchKind::Exact,
@@ -305,7 +345,7 @@ impl Intel {
         );
         if f.tags.iter().any(|t| t == SEARCH_TAG) {
             for list in searches.values() {
-                for s in list {
+                for s in list.iter() {
                     let ind = search_indicator(s);
                     if keep(&ind) {
                         rows.push(Row {
@@ -436,14 +476,17 @@ pub fn search_record(
     }
 }
 
+/// Add `more` to the record `s` of the same value and searcher, as the store does: the
+/// counts add up, the first search is kept and the last one is the later.
+fn merge_count(s: &mut LoggedSearch, more: &LoggedSearch) {
+    s.count = s.count.saturating_add(more.count);
+    s.first_seen = s.first_seen.min(more.first_seen);
+    s.last_seen = s.last_seen.max(more.last_seen);
+}
+
 /// How often `value` was searched, counting the logged searches `token` may see.
-fn searched(
-    map: &HashMap<(IndicatorType, String), Vec<LoggedSearch>>,
-    token: &Token,
-    itype: IndicatorType,
-    value: &str,
-) -> u64 {
-    map.get(&(itype, value.to_string())).map_or(0, |list| {
+fn searched(map: &SearchLog, token: &Token, itype: IndicatorType, value: &str) -> u64 {
+    map.get(&(itype, Arc::from(value))).map_or(0, |list| {
         list.iter()
             .filter(|s| token.may_see(&search_indicator(s)))
             .map(|s| s.count)

@@ -5,6 +5,7 @@
 //!   [`store::sqlite::SqliteStore`] is the embedded default, with versioned migrations.
 //! * [`token`]: secrets (256 random bits, stored as SHA-256, compared in constant time) and
 //!   the privilege rule [`token::Token::may_see`].
+//! * [`token_cache`]: tokens already looked up, valid until the store changes.
 //! * [`intel`]: what a search sees: the published snapshot, the submissions overlay, the
 //!   search log; every row passes the privilege rule.
 //! * [`query`]: the query-parameter parser (CIF's names and scales).
@@ -23,4 +24,5 @@ pub mod query;
 pub mod serve;
 pub mod store;
 pub mod token;
+pub mod token_cache;
 pub mod web;

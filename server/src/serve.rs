@@ -34,6 +34,9 @@ pub enum ServeError {
     Tls(String),
 }
 
+/// A server-side TLS configuration (rustls).
+pub type TlsConfig = axum_server::tls_rustls::RustlsConfig;
+
 /// What `trawl serve` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -96,7 +99,7 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let tls = match (&opts.config.tls_cert, &opts.config.tls_key) {
-        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        (Some(c), Some(k)) => Some(tls_from_pem(c, k)?),
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -137,21 +140,7 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
             tracing::info!("stopping");
             h.graceful_shutdown(Some(Duration::from_secs(10)));
         });
-        let svc = router(app).into_make_service_with_connect_info::<SocketAddr>();
-        match tls {
-            Some(cfg) => {
-                axum_server::from_tcp_rustls(listener, cfg)
-                    .handle(handle)
-                    .serve(svc)
-                    .await
-            }
-            None => {
-                axum_server::from_tcp(listener)
-                    .handle(handle)
-                    .serve(svc)
-                    .await
-            }
-        }
+        serve_listener(listener, app, tls, handle).await
     });
     stop.store(true, Ordering::SeqCst);
     let _ = watcher.join();
@@ -159,6 +148,39 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
         what: "serving".into(),
         source,
     })
+}
+
+/// Serve `app` on `listener` (non-blocking, bound) until `handle` stops it: HTTP/1.1 and
+/// HTTP/2, over TLS when `tls` is given (its handshake limited to 10 s), a client that has
+/// not sent a whole request head within `[server] header_timeout` (idle keep-alive time
+/// included) is disconnected, and a request (its body included) that takes longer than
+/// `[server] timeout` is answered 408 (the router's layer).
+pub async fn serve_listener(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsConfig>,
+    handle: axum_server::Handle,
+) -> std::io::Result<()> {
+    let header_timeout = app.config.header_timeout();
+    let svc = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let limit = |b: &mut hyper_util::server::conn::auto::Builder<_>| {
+        b.http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        b.http2().timer(hyper_util::rt::TokioTimer::new());
+    };
+    match tls {
+        Some(cfg) => {
+            let mut server = axum_server::from_tcp_rustls(listener, cfg).handle(handle);
+            limit(server.http_builder());
+            server.serve(svc).await
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            limit(server.http_builder());
+            server.serve(svc).await
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -212,10 +234,9 @@ fn watch(app: &App, data: &Path, stop: &AtomicBool, poll: Duration) {
     }
 }
 
-fn tls_config(
-    cert: &Path,
-    key: &Path,
-) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
+/// The TLS configuration of `[server] tls_cert` / `tls_key` (PEM), offering HTTP/2 and
+/// HTTP/1.1 by ALPN.
+pub fn tls_from_pem(cert: &Path, key: &Path) -> Result<TlsConfig, ServeError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)

@@ -201,6 +201,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Token, StoreError>;
     /// The token with this hash, if any (revoked and expired ones too: the caller decides).
     fn token(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError>;
+    /// A number that changes whenever any process may have changed the store (so a token
+    /// read before it may be stale), read without waiting for the store's writers; `None`
+    /// when the store has no such cheap probe (then every request looks its token up).
+    fn tokens_version(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
     /// Every token, oldest first.
     fn tokens(&self) -> Result<Vec<Token>, StoreError>;
     /// Revoke the token with this hash; how many were revoked (0 or 1).
@@ -217,8 +223,9 @@ pub trait Store: Send + Sync {
         itype: Option<IndicatorType>,
         value: &str,
     ) -> Result<usize, StoreError>;
-    /// Count one search (adds to an existing record of the same value, user, groups, TLP).
-    fn log_search(&self, search: &LoggedSearch) -> Result<(), StoreError>;
+    /// Count searches (each adds to an existing record of the same value, user, groups,
+    /// TLP), all in one transaction that bumps the search log's generation once.
+    fn log_searches(&self, searches: &[LoggedSearch]) -> Result<(), StoreError>;
     /// Every logged search.
     fn searches(&self) -> Result<Vec<LoggedSearch>, StoreError>;
     /// Two numbers that change whenever the submissions, resp. the search log, change (from

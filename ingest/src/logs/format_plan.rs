@@ -7,7 +7,7 @@
 //! counted unparseable with a reason instead of being read wrong.
 
 use super::address::{parse_ip, parse_u16};
-use super::http::{screen_target, set_target, split_request};
+use super::request::{screen_target, set_target, split_request};
 use super::timestamps::{parse_clf_time, parse_epoch, parse_iso8601};
 use super::tokens::{closing_quote, trim_eol, Line};
 use super::{AlertProbe, LineParser, LogFormat, ParseError, ScreenAddr, Screened};

@@ -98,19 +98,25 @@ pub(crate) fn fill<'a>(
         Slot::Url => set_url(o, value),
         Slot::Host => {
             if o.url_domain.is_none() {
-                o.url_domain = owned_domain(v);
+                o.url_domain = value_domain(&value);
             }
         }
         Slot::Method => o.http_method = Some(trimmed(value)),
         Slot::UserAgent => o.user_agent = Some(trimmed(value)),
-        Slot::DnsQuestion => o.dns_question_name = owned_domain(v),
+        Slot::DnsQuestion => o.dns_question_name = value_domain(&value),
         Slot::DnsType => o.dns_question_type = Some(trimmed(value)),
         Slot::Hash => {
-            let h = Cow::Owned(v.to_ascii_lowercase());
+            let h = || {
+                if v.bytes().any(|c| c.is_ascii_uppercase()) {
+                    Cow::Owned(v.to_ascii_lowercase())
+                } else {
+                    trimmed(value.clone())
+                }
+            };
             match hash_kind(v) {
-                Some(32) => o.file_md5 = Some(h),
-                Some(40) => o.file_sha1 = Some(h),
-                Some(64) => o.file_sha256 = Some(h),
+                Some(32) => o.file_md5 = Some(h()),
+                Some(40) => o.file_sha1 = Some(h()),
+                Some(64) => o.file_sha256 = Some(h()),
                 _ => {}
             }
         }
@@ -143,13 +149,30 @@ fn trimmed(value: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-fn owned_domain(v: &str) -> Option<Cow<'static, str>> {
-    domain(v.as_bytes()).map(|d| Cow::Owned(d.into_owned()))
+/// The normalised host name of a value, borrowed from the line when the value is and
+/// normalising changes nothing.
+fn value_domain<'a>(value: &Cow<'a, str>) -> Option<Cow<'a, str>> {
+    match value {
+        Cow::Borrowed(s) => domain(s.trim().as_bytes()),
+        Cow::Owned(s) => domain(s.trim().as_bytes()).map(|d| Cow::Owned(d.into_owned())),
+    }
 }
 
 /// `url.*` from a URL value: absolute, scheme-less `host/path` (taken as `http://`), or a
-/// bare path.
+/// bare path. An absolute URL borrowed from the line is not copied.
 fn set_url<'a>(o: &mut Observation<'a>, value: Cow<'a, str>) {
+    if let Cow::Borrowed(s) = value {
+        let v = s.trim();
+        if let Some(u) = split_url(v.as_bytes()) {
+            o.url_domain = domain(u.host);
+            o.url_path = Some(super::tokens::text(u.path));
+            if o.destination_port.is_none() {
+                o.destination_port = u.port;
+            }
+            o.url_full = Some(Cow::Borrowed(v));
+            return;
+        }
+    }
     let v = value.trim();
     if v.starts_with('/') {
         let end = v.find(['?', '#']).unwrap_or(v.len());

@@ -68,6 +68,7 @@ mod input;
 mod json;
 mod keyvalue;
 mod panos;
+mod request;
 mod serde_helpers;
 mod timestamps;
 mod tokens;

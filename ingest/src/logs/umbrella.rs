@@ -60,7 +60,7 @@ impl LineParser for UmbrellaParser {
             if spans.len() > 25 {
                 let m = f(25).unwrap_or_default();
                 if !m.is_empty() {
-                    if !super::http::is_method(m.as_bytes()) {
+                    if !super::request::is_method(m.as_bytes()) {
                         return Err(ParseError::new("not a request method"));
                     }
                     o.http_method = Some(m);

@@ -5,7 +5,7 @@
 //! the parser for the lines after a new one.
 
 use super::address::{parse_ip, parse_u16};
-use super::http::set_target;
+use super::request::set_target;
 use super::timestamps::parse_iso8601;
 use super::tokens::{find, trim, trim_eol, Line};
 use super::{LineParser, ParseError};
@@ -162,8 +162,36 @@ impl LineParser for W3cParser {
         if self.fields.is_empty() {
             return Err(ParseError::new("no #Fields: directive before this line"));
         }
-        let mut spans = Vec::with_capacity(self.fields.len() + 4);
-        split_record(line, &mut spans).ok_or(ParseError::new("unclosed quote"))?;
+        SPANS.with(|spans| {
+            let mut spans = spans.borrow_mut();
+            self.parse_record(line, &mut spans)
+        })
+    }
+
+    fn directive_prefix(&self) -> Option<&'static [u8]> {
+        Some(b"#Fields:")
+    }
+
+    fn after_directive(&self, line: &[u8]) -> Option<Box<dyn LineParser>> {
+        line.starts_with(b"#Fields:")
+            .then(|| Box::new(W3cParser::with_fields(line, self.proxy)) as Box<dyn LineParser>)
+    }
+}
+
+thread_local! {
+    /// The field spans of the record being parsed, reused from line to line.
+    static SPANS: std::cell::RefCell<Vec<(usize, usize, bool)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl W3cParser {
+    /// [`LineParser::parse`] of a record line (not blank, not a directive).
+    fn parse_record<'a>(
+        &self,
+        line: &'a [u8],
+        spans: &mut Vec<(usize, usize, bool)>,
+    ) -> Result<Option<Observation<'a>>, ParseError> {
+        split_record(line, spans).ok_or(ParseError::new("unclosed quote"))?;
         let main;
         let fields: &[Field] = if spans.len() == self.fields.len() {
             &self.fields
@@ -271,20 +299,31 @@ impl LineParser for W3cParser {
                     |s| std::str::from_utf8(s).unwrap_or("http"),
                 );
                 let path = stem.unwrap_or(b"/");
-                let port = match (scheme, uri_port) {
-                    ("http", Some(80)) | ("https", Some(443)) | (_, None) => String::new(),
-                    (_, Some(p)) => format!(":{p}"),
-                };
-                let mut full = format!(
-                    "{scheme}://{}{port}{}",
-                    o.url_domain.as_deref().unwrap_or_default(),
-                    String::from_utf8_lossy(path)
+                let domain = o.url_domain.as_deref().unwrap_or_default();
+                let (path_text, query_text) = (l.text(path), query.map(|q| l.text(q)));
+                let mut full = String::with_capacity(
+                    scheme.len()
+                        + domain.len()
+                        + path_text.len()
+                        + query_text.as_ref().map_or(0, |q| q.len() + 1)
+                        + 12,
                 );
-                if let Some(q) = query {
-                    if q.first() != Some(&b'?') {
+                full.push_str(scheme);
+                full.push_str("://");
+                full.push_str(domain);
+                match (scheme, uri_port) {
+                    ("http", Some(80)) | ("https", Some(443)) | (_, None) => {}
+                    (_, Some(p)) => {
+                        use std::fmt::Write;
+                        let _ = write!(full, ":{p}");
+                    }
+                }
+                full.push_str(&path_text);
+                if let Some(q) = query_text {
+                    if !q.starts_with('?') {
                         full.push('?');
                     }
-                    full.push_str(&String::from_utf8_lossy(q));
+                    full.push_str(&q);
                 }
                 o.url_full = Some(Cow::Owned(full));
                 o.url_path = Some(l.text(super::url::path_only(path)));
@@ -293,15 +332,6 @@ impl LineParser for W3cParser {
             o.url_path = Some(l.text(s));
         }
         Ok(Some(o))
-    }
-
-    fn directive_prefix(&self) -> Option<&'static [u8]> {
-        Some(b"#Fields:")
-    }
-
-    fn after_directive(&self, line: &[u8]) -> Option<Box<dyn LineParser>> {
-        line.starts_with(b"#Fields:")
-            .then(|| Box::new(W3cParser::with_fields(line, self.proxy)) as Box<dyn LineParser>)
     }
 }
 

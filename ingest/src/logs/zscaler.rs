@@ -99,7 +99,7 @@ impl LineParser for ZscalerParser {
         let scheme = if https { "https" } else { "http" };
         fill(&mut o, Slot::Url, Cow::Owned(format!("{scheme}://{eurl}")))?;
         if let Some(m) = text("reqmethod") {
-            if !super::http::is_method(m.as_bytes()) {
+            if !super::request::is_method(m.as_bytes()) {
                 return Err(ParseError::new("not a request method"));
             }
             o.http_method = Some(Cow::Owned(m.to_string()));

@@ -519,28 +519,38 @@ impl Store for PgStore {
         })
     }
 
-    fn log_search(&self, s: &LoggedSearch) -> Result<(), StoreError> {
-        let groups = join(&s.groups);
-        let count = i64::try_from(s.count).unwrap_or(i64::MAX);
+    fn log_searches(&self, searches: &[LoggedSearch]) -> Result<(), StoreError> {
+        if searches.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, i64)> = searches
+            .iter()
+            .map(|s| (join(&s.groups), i64::try_from(s.count).unwrap_or(i64::MAX)))
+            .collect();
         self.with(|c| {
             let mut tx = c.transaction()?;
-            tx.execute(
+            let st = tx.prepare(
                 "INSERT INTO search_log (itype, value, username, groups, tlp, count, \
                  first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (itype, value, username, groups, tlp) DO UPDATE SET \
                  count = search_log.count + excluded.count, \
                  last_seen = GREATEST(search_log.last_seen, excluded.last_seen)",
-                &[
-                    &s.itype.as_str(),
-                    &s.value,
-                    &s.user,
-                    &groups,
-                    &s.tlp.as_str(),
-                    &count,
-                    &s.first_seen,
-                    &s.last_seen,
-                ],
             )?;
+            for (s, (groups, count)) in searches.iter().zip(&rows) {
+                tx.execute(
+                    &st,
+                    &[
+                        &s.itype.as_str(),
+                        &s.value,
+                        &s.user,
+                        groups,
+                        &s.tlp.as_str(),
+                        count,
+                        &s.first_seen,
+                        &s.last_seen,
+                    ],
+                )?;
+            }
             Self::bump(&mut tx, "searches")?;
             commit(tx)
         })

@@ -12,9 +12,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
 
-/// A SQLite store. One connection behind a mutex: every call is a short transaction.
+/// A SQLite store. One connection behind a mutex for everything but token lookups: every
+/// call is a short transaction. Token lookups and [`Store::tokens_version`] use a second,
+/// read-only connection, so a request never waits behind a search-log flush (WAL readers do
+/// not wait for writers).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    probe: Mutex<Connection>,
     path: String,
 }
 
@@ -51,8 +55,14 @@ impl SqliteStore {
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(db)?;
+        let probe = Connection::open(path).map_err(db)?;
+        probe
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        probe.execute_batch("PRAGMA query_only=ON;").map_err(db)?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            probe: Mutex::new(probe),
             path: shown,
         };
         store.migrate(migrations)?;
@@ -88,6 +98,10 @@ impl SqliteStore {
         // A panic while holding the lock leaves the connection usable (every call is its own
         // transaction, rolled back when dropped).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_probe(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.probe.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn db(&self, e: rusqlite::Error) -> StoreError {
@@ -181,19 +195,32 @@ impl Store for SqliteStore {
     }
 
     fn token(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
-        let row = self
-            .lock()
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"),
-                [hash.to_hex()],
-                token_row,
-            )
-            .optional()
-            .map_err(|e| self.db(e))?;
+        let row = {
+            let conn = self.lock_probe();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
+                ))
+                .map_err(|e| self.db(e))?;
+            st.query_row([hash.to_hex()], token_row)
+                .optional()
+                .map_err(|e| self.db(e))?
+        };
         match row {
             Some(row) if row.matches(hash) => row.decode(&self.path).map(Some),
             _ => Ok(None),
         }
+    }
+
+    fn tokens_version(&self) -> Result<Option<i64>, StoreError> {
+        // Changes with every commit of any other connection, this process's writer included.
+        let conn = self.lock_probe();
+        let mut st = conn
+            .prepare_cached("PRAGMA data_version")
+            .map_err(|e| self.db(e))?;
+        st.query_row([], |r| r.get(0))
+            .map(Some)
+            .map_err(|e| self.db(e))
     }
 
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
@@ -305,28 +332,37 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
-    fn log_search(&self, s: &LoggedSearch) -> Result<(), StoreError> {
+    fn log_searches(&self, searches: &[LoggedSearch]) -> Result<(), StoreError> {
+        if searches.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.lock();
         let db = |e: rusqlite::Error| self.db(e);
         let tx = conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO search_log (itype, value, username, groups, tlp, count, first_seen, \
-             last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (itype, value, username, groups, tlp) DO UPDATE SET \
-             count = search_log.count + excluded.count, \
-             last_seen = MAX(search_log.last_seen, excluded.last_seen)",
-            params![
-                s.itype.as_str(),
-                s.value,
-                s.user,
-                join(&s.groups),
-                s.tlp.as_str(),
-                s.count as i64,
-                s.first_seen,
-                s.last_seen,
-            ],
-        )
-        .map_err(db)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO search_log (itype, value, username, groups, tlp, count, \
+                     first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (itype, value, username, groups, tlp) DO UPDATE SET \
+                     count = search_log.count + excluded.count, \
+                     last_seen = MAX(search_log.last_seen, excluded.last_seen)",
+                )
+                .map_err(db)?;
+            for s in searches {
+                st.execute(params![
+                    s.itype.as_str(),
+                    s.value,
+                    s.user,
+                    join(&s.groups),
+                    s.tlp.as_str(),
+                    i64::try_from(s.count).unwrap_or(i64::MAX),
+                    s.first_seen,
+                    s.last_seen,
+                ])
+                .map_err(db)?;
+            }
+        }
         Self::bump(&tx, Changed::Searches).map_err(db)?;
         tx.commit().map_err(db)
     }

@@ -142,6 +142,39 @@ on_both_stores! {
         assert_eq!(get(&format!("{}/health", s.url), None).status, 200);
     }
 
+    fn a_cached_token_revoked_elsewhere_fails_on_the_next_request(backend) {
+        // The server caches tokens; another handle on the store (as `trawl token revoke` in
+        // another process) revokes one between two requests.
+        let s = server(backend);
+        let url = format!("{}/search?q=public.example&nolog=1", s.url);
+        let t = s.reader(&["everyone"], Tlp::Green);
+        let other = s.reader(&["everyone"], Tlp::Green);
+        for _ in 0..3 {
+            assert_eq!(get(&url, Some(&t)).status, 200);
+            assert_eq!(get(&url, Some(&other)).status, 200);
+        }
+        let elsewhere = s.db.open();
+        assert_eq!(
+            elsewhere
+                .revoke_hash(&server::token::Secret::presented(&t).hash())
+                .unwrap(),
+            1
+        );
+        let r = get(&url, Some(&t));
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.text.contains("revoked"), "{}", r.text);
+        assert_eq!(get(&url, Some(&other)).status, 200);
+        // A token cached while valid stops at its expiry, with no store change in between.
+        let mut g = grant("brief", &["everyone"], Tlp::Green);
+        g.expires = Some(server::http::now() + 2);
+        let brief = s.token(g);
+        assert_eq!(get(&url, Some(&brief)).status, 200);
+        std::thread::sleep(std::time::Duration::from_millis(3100));
+        let r = get(&url, Some(&brief));
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.text.contains("expired"), "{}", r.text);
+    }
+
     fn ping_search_and_the_cif_envelope_and_scale(backend) {
         let s = server(backend);
         let t = s.reader(&["everyone"], Tlp::Green);
@@ -308,6 +341,52 @@ on_both_stores! {
         let feed = |t: &str| get(&format!("{}/feed?itype=fqdn&tags=search", s.url), Some(t)).values();
         assert_eq!(feed(&green), vec![q]);
         assert!(feed(&clear).is_empty());
+    }
+
+    fn the_in_memory_search_log_matches_the_store_across_refreshes(backend) {
+        // A refresh after this process's own flush merges it in memory; one after another
+        // process wrote to the log reads it back. Either way the counts are the store's.
+        let s = server(backend);
+        let t = s.token(grant("analyst", &["everyone"], Tlp::Green));
+        let q = "counted.example";
+        let searched = || {
+            get(&format!("{}/v1/search?q={q}&nolog=1", s.url), Some(&t)).json["data"][0]
+                ["searched"]
+                .as_u64()
+        };
+        let search = |n: usize| {
+            for _ in 0..n {
+                assert_eq!(get(&format!("{}/search?q={q}", s.url), Some(&t)).status, 200);
+            }
+        };
+        search(2);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(2));
+        search(3);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(5));
+        // Another handle (another replica) logs a search of the same value by the same user.
+        let elsewhere = s.db.open();
+        let mut other = server::intel::search_record(
+            &s.store.tokens().unwrap()[0],
+            matcher::IndicatorType::Fqdn,
+            q,
+            server::http::now(),
+        );
+        other.count = 10;
+        elsewhere.log_searches(&[other]).unwrap();
+        search(1);
+        s.app.intel.refresh(server::http::now()).unwrap();
+        assert_eq!(searched(), Some(16));
+        let stored: u64 = s
+            .store
+            .searches()
+            .unwrap()
+            .iter()
+            .filter(|l| l.value == q)
+            .map(|l| l.count)
+            .sum();
+        assert_eq!(stored, 16);
     }
 
     fn submissions_are_searchable_at_once_within_the_writers_groups(backend) {

@@ -4,13 +4,12 @@
 use crate::pg::PgCluster;
 use matcher::{Indicator, IndicatorType, SnapshotBuilder, Tlp};
 use server::config::ServerConfig;
-use server::http::{now, router, App};
+use server::http::{now, App};
 use server::intel::Intel;
 use server::store::postgres::PgStore;
 use server::store::sqlite::SqliteStore;
 use server::store::{Store, StoreError};
 use server::token::{Grant, Secret};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Which store a test runs on.
@@ -99,7 +98,8 @@ pub struct Server {
     pub url: String,
     pub store: Arc<dyn Store>,
     pub app: Arc<App>,
-    _db: Db,
+    /// The store's location (open another handle on it, as another process would).
+    pub db: Db,
     _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
 }
@@ -149,6 +149,16 @@ impl Server {
 
     /// A server on the store `db`.
     pub fn start_with(db: Db, config: ServerConfig) -> Server {
+        Server::start_full(db, config, None)
+    }
+
+    /// A server on SQLite speaking HTTPS only, with this TLS configuration.
+    pub fn start_tls(config: ServerConfig, tls: server::serve::TlsConfig) -> Server {
+        Server::start_full(Db::new(Backend::Sqlite), config, Some(tls))
+    }
+
+    /// A server on the store `db`, served as `trawl serve` serves (its timeouts, TLS).
+    fn start_full(db: Db, config: ServerConfig, tls: Option<server::serve::TlsConfig>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut b = SnapshotBuilder::new();
         for i in indicators() {
@@ -163,19 +173,20 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let svc = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let served = app.clone();
         rt.spawn(async move {
-            let _ = axum::serve(listener, svc).await;
+            let handle = axum_server::Handle::new();
+            let _ = server::serve::serve_listener(listener, served, tls, handle).await;
         });
         Server {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             store,
             app,
-            _db: db,
+            db,
             _dir: dir,
             _rt: rt,
         }

@@ -8,4 +8,5 @@ mod browser;
 mod harness;
 mod pg;
 mod store;
+mod transport;
 mod web;

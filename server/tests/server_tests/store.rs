@@ -141,10 +141,13 @@ on_both_stores! {
             first_seen: t,
             last_seen: t,
         };
-        s.log_search(&search("alice", 5)).unwrap();
-        s.log_search(&search("alice", 9)).unwrap();
-        s.log_search(&search("alice", 7)).unwrap();
-        s.log_search(&search("bob", 7)).unwrap();
+        s.log_searches(&[search("alice", 5), search("alice", 9)])
+            .unwrap();
+        let h2 = s.generations().unwrap().1;
+        assert_eq!(h2, h1 + 1, "one batch, one generation");
+        s.log_searches(&[search("alice", 7), search("bob", 7)])
+            .unwrap();
+        s.log_searches(&[]).unwrap();
         let logged = s.searches().unwrap();
         assert_eq!(logged.len(), 2);
         let alice = logged.iter().find(|l| l.user == "alice").unwrap();
