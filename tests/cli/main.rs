@@ -9,6 +9,7 @@ mod export_support;
 
 mod bad_input;
 mod corpus;
+mod evasion;
 mod export_golden;
 mod export_tools;
 mod first_run;

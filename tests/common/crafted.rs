@@ -28,6 +28,8 @@ pub struct Frame {
     /// Whether the frame's flow to the listed address is new in the capture (it alerts once
     /// when the capture is replayed in order).
     pub new_flow_to_listed: bool,
+    /// The listed address is IPv6 (else IPv4).
+    pub listed_v6: bool,
 }
 
 /// An IPv4 header and payload: protocol, identification, flags+offset word.
@@ -114,10 +116,11 @@ pub fn evasion_frames() -> Vec<Frame> {
     let (c4, x4, c6, x6) = (CLIENT4, LISTED4, CLIENT6, LISTED6);
     let v4 = |b: Vec<u8>| eth(0x0800, &b);
     let v6 = |b: Vec<u8>| eth(0x86dd, &b);
-    let frame = |case, bytes, new_flow_to_listed| Frame {
+    let frame = |case, bytes, new_flow_to_listed, listed_v6| Frame {
         case,
         bytes,
         new_flow_to_listed,
+        listed_v6,
     };
     // A SYN with 4 bytes of data: 24 bytes, a multiple of 8 as a first fragment's must be.
     let mut syn_data = tcp_syn(40001, 443);
@@ -141,31 +144,37 @@ pub fn evasion_frames() -> Vec<Frame> {
             "IPv4 first fragment of a SYN, never completed",
             v4(ipv4(c4, x4, 6, 0x1001, 0x2000, &syn_data)),
             true,
+            false,
         ),
         frame(
             "IPv4 SYN cut to 12 bytes of TCP header (same flow as the first fragment)",
             v4(ipv4(c4, x4, 6, 0x1002, 0, &syn_cut)),
+            false,
             false,
         ),
         frame(
             "IPv4 later fragment of another datagram (no ports)",
             v4(ipv4(c4, x4, 6, 0x1003, 3, b"later fragment data")),
             true,
+            false,
         ),
         frame(
             "IPv4 later fragment again (same addresses: reported once)",
             v4(ipv4(c4, x4, 6, 0x1004, 3, b"later fragment data")),
+            false,
             false,
         ),
         frame(
             "IPv4 TCP header of 2 bytes (no ports)",
             v4(ipv4(c4, x4, 6, 0x1005, 0, &[0x9c])),
             false,
+            false,
         ),
         frame(
             "IPv4 UDP header cut to 6 bytes",
             v4(ipv4(c4, x4, 17, 0x1006, 0, &udp(40003, 53, b"")[..6])),
             true,
+            false,
         ),
         frame(
             "IPv6 first fragment of a UDP datagram",
@@ -176,26 +185,31 @@ pub fn evasion_frames() -> Vec<Frame> {
                 &frag6(17, 0, true, 0x2001, &udp(40004, 53, b"16 bytes")),
             )),
             true,
+            true,
         ),
         frame(
             "IPv6 later fragment (no ports)",
             v6(ipv6(c6, x6, 44, &frag6(17, 64, false, 0x2002, b"later"))),
+            true,
             true,
         ),
         frame(
             "IPv4 in IPv4",
             v4(ipv4(TUN_A, TUN_B, 4, 1, 0, &inner_udp4(40005))),
             true,
+            false,
         ),
         frame(
             "IPv6 in IPv4",
             v4(ipv4(TUN_A, TUN_B, 41, 2, 0, &inner_udp6(40006))),
+            true,
             true,
         ),
         frame(
             "IPv4 in IPv6",
             v6(ipv6(TUN_A6, TUN_B6, 4, &inner_udp4(40007))),
             true,
+            false,
         ),
         frame(
             "GRE with an IPv4 payload",
@@ -208,6 +222,7 @@ pub fn evasion_frames() -> Vec<Frame> {
                 &gre(0x0800, &inner_udp4(40008)),
             )),
             true,
+            false,
         ),
         frame(
             "GRE with an Ethernet payload (transparent Ethernet bridging)",
@@ -220,11 +235,13 @@ pub fn evasion_frames() -> Vec<Frame> {
                 &gre(0x6558, &inner_eth4(40009)),
             )),
             true,
+            false,
         ),
         frame(
             "VXLAN (UDP 4789) with an Ethernet payload",
             v4(ipv4(TUN_A, TUN_B, 17, 5, 0, &udp(50000, 4789, &vxlan))),
             true,
+            false,
         ),
         frame(
             "Teredo (UDP 3544) with an IPv6 payload",
@@ -237,15 +254,18 @@ pub fn evasion_frames() -> Vec<Frame> {
                 &udp(50001, 3544, &inner_udp6(40010)),
             )),
             true,
+            true,
         ),
         frame(
             "ICMP destination unreachable quoting a UDP packet",
             v4(ipv4(ROUTER4, c4, 1, 7, 0, &icmp(3, 3, &quoted4))),
             true,
+            false,
         ),
         frame(
             "ICMPv6 time exceeded quoting a TCP SYN",
             v6(ipv6(ROUTER6, c6, 58, &icmp(3, 0, &quoted6))),
+            true,
             true,
         ),
     ]
