@@ -265,6 +265,16 @@ pub enum Command {
         /// Do not put the interface in promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
+        /// Kernel capture ring in MiB (1-2047): what absorbs bursts while packets are
+        /// decoded. Raise it when the summary shows kernel drops.
+        #[arg(long, value_name = "MIB", default_value_t = ingest::packet::live::DEFAULT_BUFFER_MIB,
+              value_parser = RangedI64ValueParser::<i32>::new().range(1..=2047))]
+        buffer: i32,
+        /// After opening the capture, drop root privileges to this user (and its groups),
+        /// e.g. "trawl" or "nobody"; the output file is opened before. Default: keep the
+        /// user trawl was started as.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
         /// Stop after this many packets (at least 1).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,

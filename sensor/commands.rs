@@ -60,6 +60,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             bpf,
             snaplen,
             no_promisc,
+            buffer,
+            user,
             count,
             duration,
         } => crate::replay::sniff_cmd(
@@ -70,6 +72,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 bpf,
                 snaplen,
                 promisc: !no_promisc,
+                buffer_mib: buffer,
+                user,
                 count,
                 duration,
             },

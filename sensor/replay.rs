@@ -6,9 +6,11 @@ use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
 use crate::setup::{match_setup, refuse_overwrite, AlertOut};
 use anyhow::{Context, Result};
+use ingest::packet::LiveEvent;
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
-use sensor::packets::{alerts_for_packet, PacketScratch};
+use sensor::packets::{alerts_for_packet, warn_new_drops, PacketScratch};
+use sensor::privilege::drop_to_user;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -189,6 +191,10 @@ pub struct SniffArgs {
     pub snaplen: i32,
     /// Promiscuous mode.
     pub promisc: bool,
+    /// Kernel ring size in MiB.
+    pub buffer_mib: i32,
+    /// Drop to this user once the capture is open.
+    pub user: Option<String>,
     /// Stop after N packets.
     pub count: Option<u64>,
     /// Stop after N seconds.
@@ -221,31 +227,54 @@ pub fn sniff_cmd(
     cfg.promisc = args.promisc;
     cfg.max_packets = args.count;
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
-    let stats = packet::sniff(cfg, &stop, |batch: Vec<Observation<'static>>| {
-        for obs in &batch {
-            let mut alerts = AlertBatch::new(typed);
-            if alerts_for_packet(
-                &correlator,
-                &setup.ctx,
-                obs,
-                now,
-                &mut buffers,
-                &mut alerts,
-                &mut feeds,
-            ) > 0
-            {
-                if let Ok(mut o) = out.lock() {
-                    // Live alerts are written (and flushed) as they happen.
-                    let _ = o.write_batch(alerts).and_then(|_| o.flush_alerts());
+    cfg.buffer_size = args.buffer_mib << 20;
+    let mut cap = packet::LiveCapture::open(cfg)
+        .with_context(|| format!("opening {} for capture", args.interface))?;
+    // The capture handle and the output are open: nothing below needs root.
+    if let Some(user) = &args.user {
+        drop_to_user(user)?;
+        tracing::info!("capturing on {} as user {user}", args.interface);
+    }
+    let mut lost = 0;
+    let tick = std::time::Duration::from_secs(1);
+    let stats = cap
+        .run_events(&stop, tick, |ev| {
+            let batch = match ev {
+                LiveEvent::Observations(batch) => batch,
+                LiveEvent::Stats(st) => {
+                    warn_new_drops(&args.interface, st, &mut lost);
+                    return;
+                }
+            };
+            for obs in &batch {
+                let mut alerts = AlertBatch::new(typed);
+                if alerts_for_packet(
+                    &correlator,
+                    &setup.ctx,
+                    obs,
+                    now,
+                    &mut buffers,
+                    &mut alerts,
+                    &mut feeds,
+                ) > 0
+                {
+                    if let Ok(mut o) = out.lock() {
+                        // Live alerts are written (and flushed) as they happen.
+                        let _ = o.write_batch(alerts).and_then(|_| o.flush_alerts());
+                    }
                 }
             }
-        }
-    })
-    .with_context(|| format!("capturing on {}", args.interface))?;
+        })
+        .with_context(|| format!("capturing on {}", args.interface))?;
     if let Ok(o) = out.into_inner() {
         o.finish()?;
     }
+    warn_new_drops(&args.interface, &stats, &mut lost);
     if !quiet {
+        eprintln!(
+            "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the interface",
+            stats.decode.packets, args.interface, stats.kernel_dropped, stats.if_dropped
+        );
         eprintln!("{}", serde_json::to_string(&stats)?);
     }
     Ok(ExitCode::SUCCESS)

@@ -62,6 +62,8 @@ pub struct PcapSource {
     pub snaplen: Option<i32>,
     /// Promiscuous mode (default true).
     pub promisc: Option<bool>,
+    /// Kernel capture ring in MiB (1-2047, default 64).
+    pub buffer: Option<i32>,
 }
 
 /// `kind = "stdin"`.

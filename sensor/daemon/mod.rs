@@ -1196,6 +1196,14 @@ fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     cfg.bpf = src.bpf.clone().unwrap_or_default();
     cfg.snaplen = src.snaplen.unwrap_or(65535);
     cfg.promisc = src.promisc.unwrap_or(true);
+    if let Some(mib) = src.buffer {
+        if !(1..=2047).contains(&mib) {
+            return Err(SourceError::Config(
+                "a pcap source's buffer is the kernel ring in MiB, 1 to 2047 (default 64)",
+            ));
+        }
+        cfg.buffer_size = mib << 20;
+    }
     Ok(cfg)
 }
 
@@ -1488,6 +1496,7 @@ fn run_pcap_source(
             },
         };
         let mut last = LiveStats::default();
+        let mut lost = 0;
         let result = c.run_events(&env.stop, Duration::from_millis(200), |ev| match ev {
             LiveEvent::Observations(obs) => {
                 pending.extend(obs);
@@ -1498,6 +1507,7 @@ fn run_pcap_source(
             LiveEvent::Stats(st) => {
                 env.ship_packets(&mut pending);
                 env.metrics.record_capture(&iface, st, &mut last);
+                crate::packets::warn_new_drops(&iface, st, &mut lost);
             }
         });
         env.ship_packets(&mut pending);

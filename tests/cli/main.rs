@@ -14,6 +14,7 @@ mod export_golden;
 mod export_tools;
 mod first_run;
 mod log_formats;
+mod privilege;
 mod samples;
 mod serve;
 mod update;

@@ -8,6 +8,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The kernel ring's default size in MiB (`trawl sniff --buffer`, a pcap source's `buffer`).
+pub const DEFAULT_BUFFER_MIB: i32 = 64;
+
 /// How to open the interface and when to stop.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -19,7 +22,8 @@ pub struct LiveOptions {
     pub snaplen: i32,
     /// Promiscuous mode.
     pub promisc: bool,
-    /// Kernel buffer size in bytes.
+    /// Kernel ring size in bytes (libpcap `buffer_size`; TPACKET_V3 on Linux): what absorbs
+    /// bursts while the decoder is busy.
     pub buffer_size: i32,
     /// Read timeout in milliseconds (how often the stop flag is checked).
     pub timeout_ms: i32,
@@ -32,14 +36,15 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
-    /// Defaults for `iface`: no filter, 262144-byte snap length, promiscuous, 64 MiB buffer.
+    /// Defaults for `iface`: no filter, 262144-byte snap length, promiscuous, a
+    /// [`DEFAULT_BUFFER_MIB`] MiB kernel ring.
     pub fn new(iface: &str) -> Self {
         LiveOptions {
             iface: iface.to_string(),
             bpf: String::new(),
             snaplen: 262_144,
             promisc: true,
-            buffer_size: 64 << 20,
+            buffer_size: DEFAULT_BUFFER_MIB << 20,
             timeout_ms: 100,
             max_packets: None,
             max_duration: None,
@@ -59,6 +64,13 @@ pub struct LiveStats {
     pub kernel_dropped: u64,
     /// Packets dropped by the interface / driver (`ps_ifdrop`).
     pub if_dropped: u64,
+}
+
+impl LiveStats {
+    /// Packets lost before decoding: the kernel's (ring full) and the interface's.
+    pub fn lost(&self) -> u64 {
+        self.kernel_dropped + self.if_dropped
+    }
 }
 
 /// An opened live capture.
@@ -82,7 +94,9 @@ impl LiveCapture {
             .snaplen(opts.snaplen)
             .buffer_size(opts.buffer_size)
             .timeout(opts.timeout_ms)
-            .immediate_mode(true)
+            // Not immediate: the kernel hands over whole ring blocks (or what the read timeout
+            // found), one wake-up per block rather than per packet.
+            .immediate_mode(false)
             .open()
             .map_err(err)?;
         if !opts.bpf.is_empty() {
