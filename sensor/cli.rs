@@ -275,6 +275,12 @@ pub enum Command {
         /// user trawl was started as.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// Capture threads (1-64), each with its own kernel ring, sharing the interface by
+        /// flow (Linux PACKET_FANOUT hash: both directions of a flow to one thread), for
+        /// traffic one thread cannot keep up with.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+        workers: usize,
         /// Stop after this many packets (at least 1).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,

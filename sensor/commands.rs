@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_promisc,
             buffer,
             user,
+            workers,
             count,
             duration,
         } => crate::replay::sniff_cmd(
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 promisc: !no_promisc,
                 buffer_mib: buffer,
                 user,
+                workers,
                 count,
                 duration,
             },

@@ -195,6 +195,8 @@ pub struct SniffArgs {
     pub buffer_mib: i32,
     /// Drop to this user once the capture is open.
     pub user: Option<String>,
+    /// Capture handles in one kernel fanout group, one thread each.
+    pub workers: usize,
     /// Stop after N packets.
     pub count: Option<u64>,
     /// Stop after N seconds.
@@ -216,11 +218,15 @@ pub fn sniff_cmd(
         let stop = stop.clone();
         ctrlc_like(move || stop.store(true, Ordering::SeqCst));
     }
-    let out = Mutex::new(AlertOut::open(alert)?);
+    let mut out = AlertOut::open(alert)?;
     let now = now_ns();
-    let typed = out.lock().is_ok_and(|o| o.wants_typed());
-    let mut buffers = PacketScratch::default();
-    let mut feeds = BTreeMap::new();
+    let typed = out.wants_typed();
+    if args.workers > 1 && args.count.is_some() {
+        anyhow::bail!(
+            "--count stops one capture; with --workers {} stop with --duration or Ctrl-C",
+            args.workers
+        );
+    }
     let mut cfg = packet::LiveOptions::new(&args.interface);
     cfg.bpf = args.bpf.clone().unwrap_or_default();
     cfg.snaplen = args.snaplen;
@@ -228,21 +234,38 @@ pub fn sniff_cmd(
     cfg.max_packets = args.count;
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
     cfg.buffer_size = args.buffer_mib << 20;
-    let mut cap = packet::LiveCapture::open(cfg)
-        .with_context(|| format!("opening {} for capture", args.interface))?;
-    // The capture handle and the output are open: nothing below needs root.
+    // Several workers: one handle each, in one kernel fanout group (a group id is per network
+    // namespace: the process id keeps two sniffers apart).
+    if args.workers > 1 {
+        cfg.fanout = Some((std::process::id() & 0xffff) as u16);
+    }
+    let mut caps = Vec::new();
+    for _ in 0..args.workers {
+        caps.push(
+            packet::LiveCapture::open(cfg.clone())
+                .with_context(|| format!("opening {} for capture", args.interface))?,
+        );
+    }
+    // The capture handles and the output are open: nothing below needs root.
     if let Some(user) = &args.user {
         drop_to_user(user)?;
         tracing::info!("capturing on {} as user {user}", args.interface);
     }
-    let mut lost = 0;
-    let tick = std::time::Duration::from_secs(1);
-    let stats = cap
-        .run_events(&stop, tick, |ev| {
+    // Workers match; the alerts go to this thread, which writes them (and flushes each batch:
+    // live alerts are written as they happen).
+    let (alerts_tx, alerts_rx) = std::sync::mpsc::sync_channel::<AlertBatch>(1024);
+    let worker = |cap: &mut packet::LiveCapture,
+                  label: String,
+                  tx: std::sync::mpsc::SyncSender<AlertBatch>| {
+        let mut buffers = PacketScratch::default();
+        let mut feeds = BTreeMap::new();
+        let mut lost = 0;
+        let tick = std::time::Duration::from_secs(1);
+        let stats = cap.run_events(&stop, tick, |ev| {
             let batch = match ev {
                 LiveEvent::Observations(batch) => batch,
                 LiveEvent::Stats(st) => {
-                    warn_new_drops(&args.interface, st, &mut lost);
+                    warn_new_drops(&label, st, &mut lost);
                     return;
                 }
             };
@@ -258,18 +281,45 @@ pub fn sniff_cmd(
                     &mut feeds,
                 ) > 0
                 {
-                    if let Ok(mut o) = out.lock() {
-                        // Live alerts are written (and flushed) as they happen.
-                        let _ = o.write_batch(alerts).and_then(|_| o.flush_alerts());
-                    }
+                    let _ = tx.send(alerts);
                 }
             }
-        })
-        .with_context(|| format!("capturing on {}", args.interface))?;
-    if let Ok(o) = out.into_inner() {
-        o.finish()?;
+        });
+        if let Ok(st) = &stats {
+            warn_new_drops(&label, st, &mut lost);
+        }
+        // One worker ending (an error, its duration) ends them all.
+        stop.store(true, Ordering::SeqCst);
+        stats
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = caps
+            .iter_mut()
+            .enumerate()
+            .map(|(i, cap)| {
+                let label = if args.workers > 1 {
+                    format!("{} (worker {i})", args.interface)
+                } else {
+                    args.interface.clone()
+                };
+                let (worker, tx) = (&worker, alerts_tx.clone());
+                scope.spawn(move || worker(cap, label, tx))
+            })
+            .collect();
+        drop(alerts_tx);
+        for alerts in alerts_rx {
+            let _ = out.write_batch(alerts).and_then(|_| out.flush_alerts());
+        }
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut stats = packet::LiveStats::default();
+    for r in results {
+        let st = r
+            .map_err(|_| anyhow::anyhow!("a capture worker panicked"))?
+            .with_context(|| format!("capturing on {}", args.interface))?;
+        stats.merge(&st);
     }
-    warn_new_drops(&args.interface, &stats, &mut lost);
+    out.finish()?;
     if !quiet {
         eprintln!(
             "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the interface",

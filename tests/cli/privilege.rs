@@ -29,7 +29,7 @@ fn sniff_drops_to_the_named_user_after_opening_the_capture() {
     }
     let data = sample_snapshot();
     let out_file = data.path().join("alerts.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .current_dir(root())
         .env_remove("TRAWL_DATA")
         .env_remove("TRAWL_CONFIG")
