@@ -65,6 +65,19 @@ pub enum DaemonError {
     /// The `[[source]]` / `[[sink]]` tables.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// `[sensor] user`: could not become that user.
+    #[error("[sensor] user: {0}")]
+    Privilege(#[from] crate::privilege::PrivilegeError),
+    /// `[sensor] user`: the data directory is not writable as that user.
+    #[error("[sensor] user = {user:?} cannot write the data directory {}: {source} (give it to that user: `chown -R {user} {}`)", path.display(), path.display())]
+    DataNotWritable {
+        /// The user.
+        user: String,
+        /// The data directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// `[sensor] suppress` is not a duration.
     #[error("[sensor] suppress = {value:?}: {reason}")]
     Suppress {
@@ -351,6 +364,20 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             Ok((src, p))
         })
         .collect::<Result<_, DaemonError>>()?;
+    // Captures, sinks, spools, the admin socket and the data lock are open: nothing below
+    // needs root (a pcap source that fails later is re-opened as this user, and may not be).
+    if let Some(user) = &config.sensor.user {
+        crate::privilege::drop_to_user(user)?;
+        let probe = data.join(".trawl-write-check");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|source| DaemonError::DataNotWritable {
+                user: user.clone(),
+                path: data.clone(),
+                source,
+            })?;
+        tracing::info!("running as user {user}");
+    }
 
     // Sinks: the dispatcher spools, one thread per sink delivers.
     let closing = Arc::new(AtomicBool::new(false));

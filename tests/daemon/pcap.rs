@@ -336,3 +336,106 @@ fn a_bad_interface_or_filter_fails_the_start_with_the_reason() {
         assert!(err.contains(want), "{source}: {err}");
     }
 }
+
+/// `[sensor] user`: the daemon opens its capture and sink as root, then runs as that user with
+/// no capability left, and still captures and alerts; a data directory that user cannot
+/// write stops the start with the command that fixes it.
+#[test]
+fn sensor_user_runs_the_daemon_unprivileged_after_opening_captures() {
+    // SAFETY: a plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test needs root (make test runs as root): it checks the drop from root");
+    }
+    let id = |flag: &str| {
+        let o = Command::new("id").args([flag, "nobody"]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let (uid, gid) = (id("-u"), id("-g"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config_for = |port: u16, name: &str| {
+        format!(
+            r#"[sensor]
+name = "{name}"
+data = "{data}"
+metrics = "127.0.0.1:{port}"
+user = "nobody"
+
+[[feed]]
+name = "doms"
+source = "doms.txt"
+format = "plain"
+itype = "fqdn"
+confidence = 90
+
+[[source]]
+kind = "pcap"
+interface = "lo"
+bpf = "udp and dst port 53 and src host 127.0.0.1"
+promisc = false
+
+[[sink]]
+kind = "jsonl"
+path = "{alerts}"
+"#,
+            data = p(&d.join("data")),
+            alerts = p(&d.join("out/alerts.jsonl")),
+        )
+    };
+    std::fs::write(d.join("doms.txt"), "unprivileged-planted.example\n").unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let config = d.join("trawl.toml");
+    let port = free_port();
+    std::fs::write(&config, config_for(port, "user-test")).unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&config)]);
+
+    // The data directory still root's: refused, with the fix.
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", p(&config)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot write the data directory") && err.contains("chown -R nobody"),
+        "{err}"
+    );
+
+    let chown = |path: &Path| {
+        assert!(Command::new("chown")
+            .args(["-R", "nobody:", p(path)])
+            .status()
+            .unwrap()
+            .success());
+    };
+    chown(&d.join("data"));
+    chown(&d.join("out"));
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut daemon = Daemon::start(&config);
+    wait_for("the admin endpoint", Duration::from_secs(30), || {
+        assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
+        !http_get(port, "/healthz").is_empty()
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(field("Uid:"), Some(format!("{uid} {uid} {uid} {uid}")));
+    assert_eq!(field("Gid:"), Some(format!("{gid} {gid} {gid} {gid}")));
+    assert_eq!(field("CapEff:").as_deref(), Some("0000000000000000"));
+    // Capturing and alerting as nobody.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let alerts = d.join("out/alerts.jsonl");
+    wait_for("the alert", Duration::from_secs(20), || {
+        let _ = udp.send_to(
+            &dns_query(0x5151, "unprivileged-planted.example"),
+            "127.0.0.1:53",
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::read_to_string(&alerts).is_ok_and(|s| s.contains("unprivileged-planted.example"))
+    });
+    assert!(daemon.term().success());
+}
