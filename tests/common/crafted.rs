@@ -200,6 +200,12 @@ pub fn evasion_frames() -> Vec<Frame> {
             false,
         ),
         frame(
+            "IPv4 in IPv4, first fragment of the outer packet, never completed",
+            v4(ipv4(TUN_A, TUN_B, 4, 8, 0x2000, &inner_udp4(40014)[..32])),
+            true,
+            false,
+        ),
+        frame(
             "IPv6 in IPv4",
             v4(ipv4(TUN_A, TUN_B, 41, 2, 0, &inner_udp6(40006))),
             true,

@@ -196,12 +196,12 @@ impl PacketDecoder {
         match l3 {
             L3::Ipv4 => match ip::ipv4(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
                 Datagram::Whole(t) => self.l4(t.src, t.dst, t.proto, &t.payload, depth, out),
-                Datagram::Partial(p) => self.unparsed(&p, out),
+                Datagram::Partial(p) => self.unparsed(&p, true, out),
                 Datagram::Nothing => {}
             },
             L3::Ipv6 => match ip::ipv6(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
                 Datagram::Whole(t) => self.l4(t.src, t.dst, t.proto, &t.payload, depth, out),
-                Datagram::Partial(p) => self.unparsed(&p, out),
+                Datagram::Partial(p) => self.unparsed(&p, true, out),
                 Datagram::Nothing => {}
             },
             _ => self.stats.non_ip += 1,
@@ -212,7 +212,9 @@ impl PacketDecoder {
     /// malformed transport header, the header an ICMP error quotes): with its ports when the
     /// first four bytes of a TCP/UDP/SCTP header are there (the flow the whole packet would
     /// have: reported once), ICMP with its type and code, else by its addresses alone.
-    fn unparsed(&mut self, p: &ip::Partial<'_>, out: &mut Vec<Observation<'static>>) {
+    /// `inner`: also report the header an IP-in-IP first fragment carries (one level: its own
+    /// inner header is not followed).
+    fn unparsed(&mut self, p: &ip::Partial<'_>, inner: bool, out: &mut Vec<Observation<'static>>) {
         let (src, dst, proto) = (p.src, p.dst, p.proto);
         match proto {
             6 | 17 | 132 => {
@@ -247,6 +249,14 @@ impl PacketDecoder {
                 let icmp = p.head.and_then(ip::icmp_type_code);
                 self.flow_only(src, dst, proto, icmp, out);
             }
+            4 | 41 => {
+                self.flow_only(src, dst, proto, None, out);
+                let tunnelled = p.head.filter(|_| inner);
+                if let Some(q) = tunnelled.and_then(|d| ip::header_only(proto == 41, d)) {
+                    self.tunnelled = true;
+                    self.unparsed(&q, false, out);
+                }
+            }
             _ => self.flow_only(src, dst, proto, None, out),
         }
     }
@@ -280,7 +290,7 @@ impl PacketDecoder {
                 self.flow_only(src, dst, proto, icmp, out);
                 // An error's quoted header: its endpoints count too (not parsed further).
                 if let Some(q) = ip::icmp_quoted(proto, d) {
-                    self.unparsed(&q, out);
+                    self.unparsed(&q, false, out);
                 }
             }
             _ => self.flow_only(src, dst, proto, None, out),
@@ -311,7 +321,7 @@ impl PacketDecoder {
         out: &mut Vec<Observation<'static>>,
     ) {
         let Some((sport, dport, payload)) = ip::udp_datagram(d, &mut self.stats) else {
-            self.unparsed(&ip::Partial::of(src, dst, 17, d), out);
+            self.unparsed(&ip::Partial::of(src, dst, 17, d), false, out);
             return;
         };
         let t = Tuple {
@@ -352,7 +362,7 @@ impl PacketDecoder {
     /// stream direction's reassembly and parsing, and the observations of what it yields.
     fn tcp(&mut self, src: IpAddr, dst: IpAddr, d: &[u8], out: &mut Vec<Observation<'static>>) {
         let Some(seg) = ip::tcp_segment(src, dst, d, &mut self.stats) else {
-            self.unparsed(&ip::Partial::of(src, dst, 6, d), out);
+            self.unparsed(&ip::Partial::of(src, dst, 6, d), false, out);
             return;
         };
         let seen = self.flow(&seg.t, None, out);

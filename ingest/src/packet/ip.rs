@@ -385,41 +385,49 @@ pub(super) fn icmp_quoted(proto: u8, d: &[u8]) -> Option<Partial<'_>> {
     let typ = *d.first()?;
     let q = d.get(8..)?;
     match (proto, typ) {
-        (1, 3 | 4 | 5 | 11 | 12) => {
-            let h = Ipv4HeaderSlice::from_slice(q).ok()?;
-            let later = h.fragments_offset().value() != 0;
-            Some(Partial {
-                src: IpAddr::V4(h.source_addr()),
-                dst: IpAddr::V4(h.destination_addr()),
-                proto: h.protocol().0,
-                head: (!later).then(|| &q[h.slice().len()..]),
-            })
-        }
-        (58, 1..=4) => {
-            let h = Ipv6HeaderSlice::from_slice(q).ok()?;
-            let rest = &q[Ipv6Header::LEN..];
-            let (mut proto, mut head) = (h.next_header().0, None);
-            if let Some((nh, off)) = ipv6_upper(proto, rest) {
-                proto = nh;
-                head = rest.get(off..);
-            }
-            if proto == 44 {
-                // A fragment header: its next header, and the transport header only in the
-                // first fragment.
-                let fh = head?.get(..8)?;
-                let first = u16::from_be_bytes([fh[2], fh[3]]) >> 3 == 0;
-                proto = fh[0];
-                head = head.and_then(|x| x.get(8..)).filter(|_| first);
-            }
-            Some(Partial {
-                src: IpAddr::V6(h.source_addr()),
-                dst: IpAddr::V6(h.destination_addr()),
-                proto,
-                head,
-            })
-        }
+        (1, 3 | 4 | 5 | 11 | 12) => header_only(false, q),
+        (58, 1..=4) => header_only(true, q),
         _ => None,
     }
+}
+
+/// The IPv4 (or, `v6`, IPv6) header at the start of `q`, read but not decoded further (an
+/// ICMP error's quote, the inner header of a tunnel's first fragment): addresses, protocol
+/// and the first bytes of its transport header (`None` when `q` is a later fragment). The
+/// lengths are not checked against what follows (such a packet is cut); `None` when the
+/// header itself is cut or malformed.
+pub(super) fn header_only(v6: bool, q: &[u8]) -> Option<Partial<'_>> {
+    if !v6 {
+        let h = Ipv4HeaderSlice::from_slice(q).ok()?;
+        let later = h.fragments_offset().value() != 0;
+        return Some(Partial {
+            src: IpAddr::V4(h.source_addr()),
+            dst: IpAddr::V4(h.destination_addr()),
+            proto: h.protocol().0,
+            head: (!later).then(|| &q[h.slice().len()..]),
+        });
+    }
+    let h = Ipv6HeaderSlice::from_slice(q).ok()?;
+    let rest = &q[Ipv6Header::LEN..];
+    let (mut proto, mut head) = (h.next_header().0, None);
+    if let Some((nh, off)) = ipv6_upper(proto, rest) {
+        proto = nh;
+        head = rest.get(off..);
+    }
+    if proto == 44 {
+        // A fragment header: its next header, and the transport header only in the first
+        // fragment.
+        let fh = head?.get(..8)?;
+        let first = u16::from_be_bytes([fh[2], fh[3]]) >> 3 == 0;
+        proto = fh[0];
+        head = head.and_then(|x| x.get(8..)).filter(|_| first);
+    }
+    Some(Partial {
+        src: IpAddr::V6(h.source_addr()),
+        dst: IpAddr::V6(h.destination_addr()),
+        proto,
+        head,
+    })
 }
 
 /// The type and code (its Community ID "ports") of an ICMP or ICMPv6 message, if captured:

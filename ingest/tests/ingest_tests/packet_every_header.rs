@@ -31,7 +31,15 @@ fn addresses(obs: &[Observation<'_>]) -> BTreeSet<String> {
 /// (outer, inner and quoted headers alike).
 fn tshark_addresses(pcap: &std::path::Path) -> Vec<BTreeSet<String>> {
     let out = Command::new("tshark")
-        .args(["-n", "-r"])
+        // No reassembly: a first fragment's payload is dissected as far as it goes.
+        .args([
+            "-n",
+            "-o",
+            "ip.defragment:FALSE",
+            "-o",
+            "ipv6.defragment:FALSE",
+            "-r",
+        ])
         .arg(pcap)
         .args(["-T", "fields", "-E", "separator=,", "-E", "occurrence=a"])
         .args(["-E", "aggregator=,"])
