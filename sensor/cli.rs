@@ -242,6 +242,10 @@ pub enum Command {
         #[arg(long, value_name = "N",
               value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
         threads: Option<usize>,
+        /// BPF filter, as for sniff (libpcap syntax), e.g. "not port 22": only the packets it
+        /// passes are decoded.
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
         /// Capture files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

@@ -51,8 +51,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             data,
             alert,
             threads,
+            bpf,
             files,
-        } => crate::replay::replay_cmd(&data, &alert, threads, &files, quiet),
+        } => crate::replay::replay_cmd(&data, &alert, threads, bpf.as_deref(), &files, quiet),
         Command::Sniff {
             data,
             alert,

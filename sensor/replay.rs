@@ -31,9 +31,11 @@ pub fn replay_cmd(
     data: &DataArgs,
     alert: &AlertArgs,
     threads: Option<usize>,
+    bpf: Option<&str>,
     files: &[PathBuf],
     quiet: bool,
 ) -> Result<ExitCode> {
+    let filter = bpf.map(packet::BpfFilter::new).transpose()?;
     let setup = match_setup(data, alert)?;
     refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
@@ -89,7 +91,7 @@ pub fn replay_cmd(
         }
     };
     let limits = DecoderLimits::default();
-    let stats = packet::replay_parallel(files, workers, limits.clone(), &sink)
+    let stats = packet::replay_parallel_filtered(files, workers, limits.clone(), filter, &sink)
         .context("replaying captures")?;
     let mut made = made.into_inner().unwrap_or_default();
     made.sort_by_key(|r| r.key);
@@ -121,6 +123,9 @@ pub fn replay_cmd(
             eprintln!("{summary}");
         } else {
             let d = &summary["decode"]["decode"];
+            if bpf.is_some() {
+                eprintln!("BPF filter: {} packets left out", stats.filtered_out);
+            }
             eprintln!(
                 "replayed {} capture(s) in {:.2} s: {} packets, {} observations, {} alerts; dropped by reason: {}",
                 files.len(),

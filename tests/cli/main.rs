@@ -15,6 +15,7 @@ mod export_tools;
 mod first_run;
 mod log_formats;
 mod privilege;
+mod replay_filter;
 mod samples;
 mod serve;
 mod update;

@@ -95,6 +95,14 @@ pub enum CaptureError {
         /// Statistics up to the problem.
         stats: CaptureStats,
     },
+    /// A BPF filter expression libpcap refused.
+    #[error("BPF filter {expr:?}: {reason}")]
+    Filter {
+        /// The expression.
+        expr: String,
+        /// libpcap's message.
+        reason: String,
+    },
     /// Live capture error from libpcap.
     #[error("live capture on {iface}: {reason}")]
     Live {
