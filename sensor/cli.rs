@@ -246,8 +246,9 @@ pub enum Command {
         /// passes are decoded.
         #[arg(long, value_name = "EXPR")]
         bpf: Option<String>,
-        /// Capture files.
-        #[arg(required = true, value_name = "FILE")]
+        /// Capture files, or directories of them (replayed in the order of their first
+        /// packet's timestamp; flows continue from one file to the next).
+        #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
     },
     /// Capture live from an interface and alert as packets arrive.

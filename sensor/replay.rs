@@ -36,6 +36,7 @@ pub fn replay_cmd(
     quiet: bool,
 ) -> Result<ExitCode> {
     let filter = bpf.map(packet::BpfFilter::new).transpose()?;
+    let files = &capture_files(files)?;
     let setup = match_setup(data, alert)?;
     refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
@@ -155,6 +156,46 @@ pub fn replay_cmd(
         crate::exit::Exit::Partial
     }
     .into())
+}
+
+/// The captures to replay: files as given; a directory's files in the order of their first
+/// packet's timestamp (then by name), so that flows continue across them. A file of a
+/// directory with no packet in its first MiB (not a capture) is skipped, and said so.
+fn capture_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if !input.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries =
+            std::fs::read_dir(input).with_context(|| format!("listing {}", input.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("listing {}", input.display()))?
+                .path();
+            if !path.is_file() {
+                continue;
+            }
+            match packet::first_timestamp(&path) {
+                Some(ts) => found.push((ts, path)),
+                None => eprintln!(
+                    "trawl: {}: no packet in its first MiB (not a capture?), skipped",
+                    path.display()
+                ),
+            }
+        }
+        if found.is_empty() {
+            anyhow::bail!(
+                "{}: no capture in this directory (replay takes pcap/pcapng files or directories of them)",
+                input.display()
+            );
+        }
+        found.sort();
+        files.extend(found.into_iter().map(|(_, p)| p));
+    }
+    Ok(files)
 }
 
 /// `trawl observe` on a capture: every observation in packet order.

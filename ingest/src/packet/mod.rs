@@ -35,8 +35,8 @@ mod tuple;
 
 pub use bpf::BpfFilter;
 pub use capture::{
-    read_capture, read_capture_from, read_pcap_windows, CaptureError, CaptureStats, LinkType,
-    PcapWriter, RawPacket, Window,
+    first_timestamp, read_capture, read_capture_from, read_pcap_windows, CaptureError,
+    CaptureStats, LinkType, PcapWriter, RawPacket, Window,
 };
 pub use community::community_id;
 pub use decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};
