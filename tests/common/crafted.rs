@@ -139,6 +139,14 @@ pub fn evasion_frames() -> Vec<Frame> {
     vxlan.extend_from_slice(&eth(0x0800, &ipv4(c4, x4, 6, 9, 0, &tcp_syn(40011, 443))));
     let quoted4 = ipv4(c4, x4, 17, 11, 0, &udp(40012, 33434, b"probe-data"))[..28].to_vec();
     let quoted6 = ipv6(c6, x6, 6, &tcp_syn(40013, 443))[..48].to_vec();
+    let quoted_first6 = ipv6(
+        c6,
+        x6,
+        44,
+        &frag6(17, 0, true, 0x3001, &udp(40015, 53, b"16 bytes")),
+    )[..56]
+        .to_vec();
+    let quoted_later4 = ipv4(c4, x4, 17, 12, 3, b"a later fragment, quoted")[..28].to_vec();
     vec![
         frame(
             "IPv4 first fragment of a SYN, never completed",
@@ -273,6 +281,18 @@ pub fn evasion_frames() -> Vec<Frame> {
             v6(ipv6(ROUTER6, c6, 58, &icmp(3, 0, &quoted6))),
             true,
             true,
+        ),
+        frame(
+            "ICMPv6 packet too big quoting the first fragment of a UDP datagram",
+            v6(ipv6(ROUTER6, c6, 58, &icmp(2, 0, &quoted_first6))),
+            true,
+            true,
+        ),
+        frame(
+            "ICMP time exceeded quoting a later fragment (no ports)",
+            v4(ipv4(ROUTER4, c4, 1, 13, 0, &icmp(11, 1, &quoted_later4))),
+            true,
+            false,
         ),
     ]
 }
