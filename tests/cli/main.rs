@@ -18,4 +18,5 @@ mod privilege;
 mod replay_filter;
 mod samples;
 mod serve;
+mod sniff_workers;
 mod update;
