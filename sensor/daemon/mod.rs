@@ -259,6 +259,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     if sources.is_empty() {
         return Err(DaemonError::NoSource(path));
     }
+    let sources = expand_pcap_workers(sources)?;
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
     let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
@@ -1213,6 +1214,42 @@ enum Prepared {
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
+/// A pcap source with `workers = N` becomes N sources on its interface, one capture thread
+/// each, in one kernel fanout group (by flow): each is opened, counted and re-opened as a
+/// source of its own.
+fn expand_pcap_workers(sources: Vec<SourceConfig>) -> Result<Vec<SourceConfig>, DaemonError> {
+    let mut out = Vec::with_capacity(sources.len());
+    for (i, src) in sources.into_iter().enumerate() {
+        let SourceConfig::Pcap(p) = &src else {
+            out.push(src);
+            continue;
+        };
+        let n = p.workers.unwrap_or(1);
+        if !(1..=64).contains(&n) {
+            return Err(DaemonError::Source {
+                index: i + 1,
+                kind: src.kind(),
+                source: Box::new(SourceError::Config(
+                    "a pcap source's workers is 1 to 64 capture threads (default 1)",
+                )),
+            });
+        }
+        if n == 1 {
+            out.push(src);
+            continue;
+        }
+        // Fanout group ids are per network namespace: the process id and the source's place
+        // keep them apart.
+        let group = (std::process::id().wrapping_add(i as u32) & 0xffff) as u16;
+        for _ in 0..n {
+            let mut w = p.clone();
+            w.fanout = Some(group);
+            out.push(SourceConfig::Pcap(w));
+        }
+    }
+    Ok(out)
+}
+
 fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     let Some(interface) = src.interface.as_deref() else {
         return Err(SourceError::Config(
@@ -1223,6 +1260,7 @@ fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     cfg.bpf = src.bpf.clone().unwrap_or_default();
     cfg.snaplen = src.snaplen.unwrap_or(65535);
     cfg.promisc = src.promisc.unwrap_or(true);
+    cfg.fanout = src.fanout;
     if let Some(mib) = src.buffer {
         if !(1..=2047).contains(&mib) {
             return Err(SourceError::Config(

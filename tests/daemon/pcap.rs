@@ -439,3 +439,77 @@ path = "{alerts}"
     });
     assert!(daemon.term().success());
 }
+
+/// A pcap source with `workers = 2`: two capture threads on `lo` in one kernel fanout group;
+/// every planted query alerts once (not once per worker) and /metrics counts every packet.
+#[test]
+fn pcap_source_workers_share_the_interface_by_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let alerts = d.join("alerts.jsonl");
+    std::fs::write(d.join("doms.txt"), "fanout-planted.example\n").unwrap();
+    let config = d.join("trawl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[sensor]
+name = "workers-test"
+data = "{data}"
+metrics = "127.0.0.1:{port}"
+
+[[feed]]
+name = "doms"
+source = "doms.txt"
+format = "plain"
+itype = "fqdn"
+confidence = 90
+
+[[source]]
+kind = "pcap"
+interface = "lo"
+bpf = "udp and dst port 53 and src host 127.0.0.1"
+promisc = false
+workers = 2
+
+[[sink]]
+kind = "jsonl"
+path = "{alerts}"
+"#,
+            data = p(&d.join("data")),
+            alerts = p(&alerts),
+        ),
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&config)]);
+    let mut daemon = Daemon::start(&config);
+    wait_for("the admin endpoint", Duration::from_secs(30), || {
+        assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
+        !http_get(port, "/healthz").is_empty()
+    });
+    let packets0 = metric(port, "trawl_packets_total").unwrap();
+    // 16 sockets: 16 flows for the kernel to spread over the two workers.
+    let want: BTreeSet<String> = (0..16)
+        .map(|i| format!("q{i}.fanout-planted.example"))
+        .collect();
+    for (i, name) in want.iter().enumerate() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(&dns_query(0x6000 + i as u16, name), "127.0.0.1:53")
+            .unwrap();
+    }
+    let names = || -> Vec<String> {
+        let text = std::fs::read_to_string(&alerts).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|a| Some(a["dns"]["question"]["name"].as_str()?.to_string()))
+            .filter(|n| n.ends_with(".fanout-planted.example"))
+            .collect()
+    };
+    wait_for("16 alerts", Duration::from_secs(20), || names().len() >= 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = names();
+    assert_eq!(got.len(), 16, "each query alerted once: {got:?}");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    assert!(metric(port, "trawl_packets_total").unwrap() >= packets0 + 16);
+    assert!(daemon.term().success());
+}
