@@ -1,5 +1,7 @@
 //! Least privilege: once its capture handles are open, the sensor becomes an unprivileged
-//! user (`trawl sniff --user`), so the packet parsers never run as root.
+//! user (`trawl sniff --user`, `[sensor] user`), or gives up every capability it was started
+//! with (a non-root user given CAP_NET_RAW by systemd's `AmbientCapabilities`), so the packet
+//! parsers run with no privilege at all.
 
 use std::ffi::CString;
 use thiserror::Error;
@@ -71,6 +73,56 @@ pub fn drop_to_user(name: &str) -> Result<(), PrivilegeError> {
         }
         if uid != 0 && (libc::setuid(0) == 0 || libc::geteuid() == 0) {
             return Err(PrivilegeError::NotDropped(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Give up every capability (effective, permitted, inheritable and ambient) for good, keeping
+/// the uid: what a capture needs is already open.
+pub fn drop_capabilities() -> Result<(), PrivilegeError> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let refused = |call| PrivilegeError::Refused {
+        call,
+        user: "(current)".into(),
+        source: std::io::Error::last_os_error(),
+    };
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: prctl on integers; capset reads one header and the two data words version 3
+    // defines, both alive for the call.
+    unsafe {
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(refused("prctl(PR_CAP_AMBIENT_CLEAR_ALL)"));
+        }
+        if libc::syscall(libc::SYS_capset, &header, data.as_ptr()) != 0 {
+            return Err(refused("capset"));
         }
     }
     Ok(())

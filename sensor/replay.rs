@@ -10,7 +10,7 @@ use ingest::packet::LiveEvent;
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
 use sensor::packets::{alerts_for_packet, warn_new_drops, PacketScratch};
-use sensor::privilege::drop_to_user;
+use sensor::privilege::{drop_capabilities, drop_to_user};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -293,9 +293,12 @@ pub fn sniff_cmd(
         );
     }
     // The capture handles and the output are open: nothing below needs root.
-    if let Some(user) = &args.user {
-        drop_to_user(user)?;
-        tracing::info!("capturing on {} as user {user}", args.interface);
+    match &args.user {
+        Some(user) => {
+            drop_to_user(user)?;
+            tracing::info!("capturing on {} as user {user}", args.interface);
+        }
+        None => drop_capabilities()?,
     }
     // Workers match; the alerts go to this thread, which writes them (and flushes each batch:
     // live alerts are written as they happen).

@@ -378,6 +378,14 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                 source,
             })?;
         tracing::info!("running as user {user}");
+    } else {
+        // SAFETY: a plain system call.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            // Started with capabilities (systemd's AmbientCapabilities=CAP_NET_RAW): the
+            // captures are open, none is needed any more.
+            crate::privilege::drop_capabilities()?;
+        }
     }
 
     // Sinks: the dispatcher spools, one thread per sink delivers.

@@ -73,16 +73,9 @@ fn sniff_drops_to_the_named_user_after_opening_the_capture() {
         "0000000000000000".to_string(),
     );
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let start = Instant::now();
-    let mut seen = None;
-    while start.elapsed() < Duration::from_secs(3) {
+    let seen = status_until(child.id(), &want, || {
         let _ = sock.send_to(b"trawl privilege test", "127.0.0.1:9");
-        seen = status_of(child.id());
-        if seen.as_ref() == Some(&want) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     assert_eq!(
         seen,
         Some(want),
@@ -178,4 +171,112 @@ fn sniff_workers_alert_each_planted_query_once() {
     want.sort();
     assert_eq!(names, want, "{err}");
     assert!(captured(&err) >= 16, "{err}");
+}
+
+/// The `/proc` status fields (uid, gid, effective capabilities) of a running sniff, polled
+/// while `poke` runs, until they equal `want` or three seconds pass (`None`: never trawl).
+fn status_until(
+    pid: u32,
+    want: &(String, String, String),
+    poke: impl Fn(),
+) -> Option<(String, String, String)> {
+    let start = Instant::now();
+    let mut seen = None;
+    while start.elapsed() < Duration::from_secs(3) {
+        poke();
+        // Only trawl's own status counts (not a launcher's before it execs trawl).
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != "trawl" {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        seen = status_of(pid);
+        if seen.as_ref() == Some(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
+/// Root without --user keeps its uid but no capability once the capture is open; a non-root
+/// user given CAP_NET_RAW as an ambient capability (systemd's AmbientCapabilities, here
+/// setpriv) captures, then holds no capability either.
+#[test]
+fn sniff_gives_up_every_capability_once_the_capture_is_open() {
+    let data = sample_snapshot();
+    std::fs::set_permissions(
+        data.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let poke = || {
+        let _ = sock.send_to(b"trawl capability test", "127.0.0.1:9");
+    };
+    let no_caps = "0000000000000000".to_string();
+    // As root.
+    let child = spawn_sniff(&[
+        "-i",
+        "lo",
+        "--duration",
+        "2",
+        "-d",
+        p(data.path()),
+        "-o",
+        "/dev/null",
+    ]);
+    let want = (
+        "0 0 0 0".to_string(),
+        "0 0 0 0".to_string(),
+        no_caps.clone(),
+    );
+    assert_eq!(status_until(child.id(), &want, poke), Some(want));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // As nobody with CAP_NET_RAW ambient.
+    let (uid, gid) = (id("-u"), id("-g"));
+    let child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+        ])
+        .args(["--inh-caps=+net_raw", "--ambient-caps=+net_raw"])
+        .arg(env!("CARGO_BIN_EXE_trawl"))
+        .args([
+            "sniff",
+            "-i",
+            "lo",
+            "--duration",
+            "2",
+            "-d",
+            p(data.path()),
+            "-o",
+            "/dev/null",
+        ])
+        .current_dir(root())
+        .env_remove("TRAWL_DATA")
+        .env_remove("TRAWL_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let want = (
+        format!("{uid} {uid} {uid} {uid}"),
+        format!("{gid} {gid} {gid} {gid}"),
+        no_caps,
+    );
+    assert_eq!(status_until(child.id(), &want, poke), Some(want));
+    for _ in 0..5 {
+        poke();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(captured(&err) >= 5, "{err}");
 }
