@@ -242,8 +242,13 @@ pub enum Command {
         #[arg(long, value_name = "N",
               value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
         threads: Option<usize>,
-        /// Capture files.
-        #[arg(required = true, value_name = "FILE")]
+        /// BPF filter, as for sniff (libpcap syntax), e.g. "not port 22": only the packets it
+        /// passes are decoded.
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
+        /// Capture files, or directories of them (replayed in the order of their first
+        /// packet's timestamp; flows continue from one file to the next).
+        #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
     },
     /// Capture live from an interface and alert as packets arrive.
@@ -265,6 +270,22 @@ pub enum Command {
         /// Do not put the interface in promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
+        /// Kernel capture ring in MiB (1-2047): what absorbs bursts while packets are
+        /// decoded. Raise it when the summary shows kernel drops.
+        #[arg(long, value_name = "MIB", default_value_t = ingest::packet::live::DEFAULT_BUFFER_MIB,
+              value_parser = RangedI64ValueParser::<i32>::new().range(1..=2047))]
+        buffer: i32,
+        /// After opening the capture, drop root privileges to this user (and its groups),
+        /// e.g. "trawl" or "nobody"; the output file is opened before. Default: keep the
+        /// user trawl was started as.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Capture threads (1-64), each with its own kernel ring, sharing the interface by
+        /// flow (Linux PACKET_FANOUT hash: both directions of a flow to one thread), for
+        /// traffic one thread cannot keep up with.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+        workers: usize,
         /// Stop after this many packets (at least 1).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,

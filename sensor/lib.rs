@@ -13,4 +13,5 @@ pub mod data_files;
 pub mod error_chain;
 pub mod mapped;
 pub mod packets;
+pub mod privilege;
 pub mod scan;

@@ -3,6 +3,7 @@
 
 use crate::alert::{build_alert, AlertBatch, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
+use ingest::packet::LiveStats;
 use ingest::Observation;
 use std::collections::BTreeMap;
 
@@ -39,4 +40,21 @@ pub fn alerts_for_packet(
         }
     }
     buffers.hits.len()
+}
+
+/// Warn when a live capture on `iface` has lost packets since the last call (`lost`: the
+/// count then, updated): the kernel's ring was full or the interface dropped them.
+pub fn warn_new_drops(iface: &str, now: &LiveStats, lost: &mut u64) {
+    let total = now.lost();
+    if total > *lost {
+        tracing::warn!(
+            "capture on {iface}: {} packets lost since the last report ({} by the kernel, ring \
+             full; {} by the interface, in all): raise the ring (sniff --buffer, a pcap \
+             source's buffer) or narrow the BPF filter",
+            total - *lost,
+            now.kernel_dropped,
+            now.if_dropped
+        );
+    }
+    *lost = total;
 }

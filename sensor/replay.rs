@@ -6,9 +6,11 @@ use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
 use crate::setup::{match_setup, refuse_overwrite, AlertOut};
 use anyhow::{Context, Result};
+use ingest::packet::LiveEvent;
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
-use sensor::packets::{alerts_for_packet, PacketScratch};
+use sensor::packets::{alerts_for_packet, warn_new_drops, PacketScratch};
+use sensor::privilege::{drop_capabilities, drop_to_user};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,9 +31,12 @@ pub fn replay_cmd(
     data: &DataArgs,
     alert: &AlertArgs,
     threads: Option<usize>,
+    bpf: Option<&str>,
     files: &[PathBuf],
     quiet: bool,
 ) -> Result<ExitCode> {
+    let filter = bpf.map(packet::BpfFilter::new).transpose()?;
+    let files = &capture_files(files)?;
     let setup = match_setup(data, alert)?;
     refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
@@ -87,7 +92,7 @@ pub fn replay_cmd(
         }
     };
     let limits = DecoderLimits::default();
-    let stats = packet::replay_parallel(files, workers, limits.clone(), &sink)
+    let stats = packet::replay_parallel_filtered(files, workers, limits.clone(), filter, &sink)
         .context("replaying captures")?;
     let mut made = made.into_inner().unwrap_or_default();
     made.sort_by_key(|r| r.key);
@@ -119,6 +124,9 @@ pub fn replay_cmd(
             eprintln!("{summary}");
         } else {
             let d = &summary["decode"]["decode"];
+            if bpf.is_some() {
+                eprintln!("BPF filter: {} packets left out", stats.filtered_out);
+            }
             eprintln!(
                 "replayed {} capture(s) in {:.2} s: {} packets, {} observations, {} alerts; dropped by reason: {}",
                 files.len(),
@@ -148,6 +156,46 @@ pub fn replay_cmd(
         crate::exit::Exit::Partial
     }
     .into())
+}
+
+/// The captures to replay: files as given; a directory's files in the order of their first
+/// packet's timestamp (then by name), so that flows continue across them. A file of a
+/// directory with no packet in its first MiB (not a capture) is skipped, and said so.
+fn capture_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if !input.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries =
+            std::fs::read_dir(input).with_context(|| format!("listing {}", input.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("listing {}", input.display()))?
+                .path();
+            if !path.is_file() {
+                continue;
+            }
+            match packet::first_timestamp(&path) {
+                Some(ts) => found.push((ts, path)),
+                None => eprintln!(
+                    "trawl: {}: no packet in its first MiB (not a capture?), skipped",
+                    path.display()
+                ),
+            }
+        }
+        if found.is_empty() {
+            anyhow::bail!(
+                "{}: no capture in this directory (replay takes pcap/pcapng files or directories of them)",
+                input.display()
+            );
+        }
+        found.sort();
+        files.extend(found.into_iter().map(|(_, p)| p));
+    }
+    Ok(files)
 }
 
 /// `trawl observe` on a capture: every observation in packet order.
@@ -189,6 +237,12 @@ pub struct SniffArgs {
     pub snaplen: i32,
     /// Promiscuous mode.
     pub promisc: bool,
+    /// Kernel ring size in MiB.
+    pub buffer_mib: i32,
+    /// Drop to this user once the capture is open.
+    pub user: Option<String>,
+    /// Capture handles in one kernel fanout group, one thread each.
+    pub workers: usize,
     /// Stop after N packets.
     pub count: Option<u64>,
     /// Stop after N seconds.
@@ -210,42 +264,116 @@ pub fn sniff_cmd(
         let stop = stop.clone();
         ctrlc_like(move || stop.store(true, Ordering::SeqCst));
     }
-    let out = Mutex::new(AlertOut::open(alert)?);
+    let mut out = AlertOut::open(alert)?;
     let now = now_ns();
-    let typed = out.lock().is_ok_and(|o| o.wants_typed());
-    let mut buffers = PacketScratch::default();
-    let mut feeds = BTreeMap::new();
+    let typed = out.wants_typed();
+    if args.workers > 1 && args.count.is_some() {
+        anyhow::bail!(
+            "--count stops one capture; with --workers {} stop with --duration or Ctrl-C",
+            args.workers
+        );
+    }
     let mut cfg = packet::LiveOptions::new(&args.interface);
     cfg.bpf = args.bpf.clone().unwrap_or_default();
     cfg.snaplen = args.snaplen;
     cfg.promisc = args.promisc;
     cfg.max_packets = args.count;
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
-    let stats = packet::sniff(cfg, &stop, |batch: Vec<Observation<'static>>| {
-        for obs in &batch {
-            let mut alerts = AlertBatch::new(typed);
-            if alerts_for_packet(
-                &correlator,
-                &setup.ctx,
-                obs,
-                now,
-                &mut buffers,
-                &mut alerts,
-                &mut feeds,
-            ) > 0
-            {
-                if let Ok(mut o) = out.lock() {
-                    // Live alerts are written (and flushed) as they happen.
-                    let _ = o.write_batch(alerts).and_then(|_| o.flush_alerts());
+    cfg.buffer_size = args.buffer_mib << 20;
+    // Several workers: one handle each, in one kernel fanout group (a group id is per network
+    // namespace: the process id keeps two sniffers apart).
+    if args.workers > 1 {
+        cfg.fanout = Some((std::process::id() & 0xffff) as u16);
+    }
+    let mut caps = Vec::new();
+    for _ in 0..args.workers {
+        caps.push(
+            packet::LiveCapture::open(cfg.clone())
+                .with_context(|| format!("opening {} for capture", args.interface))?,
+        );
+    }
+    // The capture handles and the output are open: nothing below needs root.
+    match &args.user {
+        Some(user) => {
+            drop_to_user(user)?;
+            tracing::info!("capturing on {} as user {user}", args.interface);
+        }
+        None => drop_capabilities()?,
+    }
+    // Workers match; the alerts go to this thread, which writes them (and flushes each batch:
+    // live alerts are written as they happen).
+    let (alerts_tx, alerts_rx) = std::sync::mpsc::sync_channel::<AlertBatch>(1024);
+    let worker = |cap: &mut packet::LiveCapture,
+                  label: String,
+                  tx: std::sync::mpsc::SyncSender<AlertBatch>| {
+        let mut buffers = PacketScratch::default();
+        let mut feeds = BTreeMap::new();
+        let mut lost = 0;
+        let tick = std::time::Duration::from_secs(1);
+        let stats = cap.run_events(&stop, tick, |ev| {
+            let batch = match ev {
+                LiveEvent::Observations(batch) => batch,
+                LiveEvent::Stats(st) => {
+                    warn_new_drops(&label, st, &mut lost);
+                    return;
+                }
+            };
+            for obs in &batch {
+                let mut alerts = AlertBatch::new(typed);
+                if alerts_for_packet(
+                    &correlator,
+                    &setup.ctx,
+                    obs,
+                    now,
+                    &mut buffers,
+                    &mut alerts,
+                    &mut feeds,
+                ) > 0
+                {
+                    let _ = tx.send(alerts);
                 }
             }
+        });
+        if let Ok(st) = &stats {
+            warn_new_drops(&label, st, &mut lost);
         }
-    })
-    .with_context(|| format!("capturing on {}", args.interface))?;
-    if let Ok(o) = out.into_inner() {
-        o.finish()?;
+        // One worker ending (an error, its duration) ends them all.
+        stop.store(true, Ordering::SeqCst);
+        stats
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = caps
+            .iter_mut()
+            .enumerate()
+            .map(|(i, cap)| {
+                let label = if args.workers > 1 {
+                    format!("{} (worker {i})", args.interface)
+                } else {
+                    args.interface.clone()
+                };
+                let (worker, tx) = (&worker, alerts_tx.clone());
+                scope.spawn(move || worker(cap, label, tx))
+            })
+            .collect();
+        drop(alerts_tx);
+        for alerts in alerts_rx {
+            let _ = out.write_batch(alerts).and_then(|_| out.flush_alerts());
+        }
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut stats = packet::LiveStats::default();
+    for r in results {
+        let st = r
+            .map_err(|_| anyhow::anyhow!("a capture worker panicked"))?
+            .with_context(|| format!("capturing on {}", args.interface))?;
+        stats.merge(&st);
     }
+    out.finish()?;
     if !quiet {
+        eprintln!(
+            "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the interface",
+            stats.decode.packets, args.interface, stats.kernel_dropped, stats.if_dropped
+        );
         eprintln!("{}", serde_json::to_string(&stats)?);
     }
     Ok(ExitCode::SUCCESS)

@@ -128,6 +128,10 @@ pub struct SensorConfig {
     /// `trawl run`: fold repeats of (indicator, source ip) within this window (`60s`, `5m`).
     #[serde(default)]
     pub suppress: Option<String>,
+    /// `trawl run`: once captures, sinks and spools are open, run as this user (its groups,
+    /// gid and uid), e.g. `trawl`; the data directory must be writable by it.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 impl Default for SensorConfig {
@@ -137,6 +141,7 @@ impl Default for SensorConfig {
             data: None,
             metrics: None,
             suppress: None,
+            user: None,
         }
     }
 }

@@ -62,6 +62,14 @@ pub struct PcapSource {
     pub snaplen: Option<i32>,
     /// Promiscuous mode (default true).
     pub promisc: Option<bool>,
+    /// Kernel capture ring in MiB (1-2047, default 64).
+    pub buffer: Option<i32>,
+    /// Capture threads (1-64, default 1), each with its own ring, sharing the interface by
+    /// flow in one kernel fanout group.
+    pub workers: Option<usize>,
+    /// The fanout group this source's handle joins (set when `workers` is expanded).
+    #[serde(skip)]
+    pub fanout: Option<u16>,
 }
 
 /// `kind = "stdin"`.

@@ -66,6 +66,19 @@ pub enum DaemonError {
     /// The `[[source]]` / `[[sink]]` tables.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// `[sensor] user`: could not become that user.
+    #[error("[sensor] user: {0}")]
+    Privilege(#[from] crate::privilege::PrivilegeError),
+    /// `[sensor] user`: the data directory is not writable as that user.
+    #[error("[sensor] user = {user:?} cannot write the data directory {}: {source} (give it to that user: `chown -R {user} {}`)", path.display(), path.display())]
+    DataNotWritable {
+        /// The user.
+        user: String,
+        /// The data directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// `[sensor] suppress` is not a duration.
     #[error("[sensor] suppress = {value:?}: {reason}")]
     Suppress {
@@ -247,6 +260,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     if sources.is_empty() {
         return Err(DaemonError::NoSource(path));
     }
+    let sources = expand_pcap_workers(sources)?;
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
     let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
@@ -352,6 +366,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             Ok((src, p))
         })
         .collect::<Result<_, DaemonError>>()?;
+    // Captures, sinks, spools, the admin socket and the data lock are open: nothing below
+    // needs root (a pcap source that fails later is re-opened as this user, and may not be).
+    if let Some(user) = &config.sensor.user {
+        crate::privilege::drop_to_user(user)?;
+        let probe = data.join(".trawl-write-check");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|source| DaemonError::DataNotWritable {
+                user: user.clone(),
+                path: data.clone(),
+                source,
+            })?;
+        tracing::info!("running as user {user}");
+    } else {
+        // SAFETY: a plain system call.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            // Started with capabilities (systemd's AmbientCapabilities=CAP_NET_RAW): the
+            // captures are open, none is needed any more.
+            crate::privilege::drop_capabilities()?;
+        }
+    }
 
     // Sinks: the dispatcher spools, one thread per sink delivers.
     let closing = Arc::new(AtomicBool::new(false));
@@ -1187,6 +1223,42 @@ enum Prepared {
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
 }
 
+/// A pcap source with `workers = N` becomes N sources on its interface, one capture thread
+/// each, in one kernel fanout group (by flow): each is opened, counted and re-opened as a
+/// source of its own.
+fn expand_pcap_workers(sources: Vec<SourceConfig>) -> Result<Vec<SourceConfig>, DaemonError> {
+    let mut out = Vec::with_capacity(sources.len());
+    for (i, src) in sources.into_iter().enumerate() {
+        let SourceConfig::Pcap(p) = &src else {
+            out.push(src);
+            continue;
+        };
+        let n = p.workers.unwrap_or(1);
+        if !(1..=64).contains(&n) {
+            return Err(DaemonError::Source {
+                index: i + 1,
+                kind: src.kind(),
+                source: Box::new(SourceError::Config(
+                    "a pcap source's workers is 1 to 64 capture threads (default 1)",
+                )),
+            });
+        }
+        if n == 1 {
+            out.push(src);
+            continue;
+        }
+        // Fanout group ids are per network namespace: the process id and the source's place
+        // keep them apart.
+        let group = (std::process::id().wrapping_add(i as u32) & 0xffff) as u16;
+        for _ in 0..n {
+            let mut w = p.clone();
+            w.fanout = Some(group);
+            out.push(SourceConfig::Pcap(w));
+        }
+    }
+    Ok(out)
+}
+
 fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     let Some(interface) = src.interface.as_deref() else {
         return Err(SourceError::Config(
@@ -1197,6 +1269,15 @@ fn live_options(src: &PcapSource) -> Result<LiveOptions, SourceError> {
     cfg.bpf = src.bpf.clone().unwrap_or_default();
     cfg.snaplen = src.snaplen.unwrap_or(65535);
     cfg.promisc = src.promisc.unwrap_or(true);
+    cfg.fanout = src.fanout;
+    if let Some(mib) = src.buffer {
+        if !(1..=2047).contains(&mib) {
+            return Err(SourceError::Config(
+                "a pcap source's buffer is the kernel ring in MiB, 1 to 2047 (default 64)",
+            ));
+        }
+        cfg.buffer_size = mib << 20;
+    }
     Ok(cfg)
 }
 
@@ -1489,6 +1570,7 @@ fn run_pcap_source(
             },
         };
         let mut last = LiveStats::default();
+        let mut lost = 0;
         let result = c.run_events(&env.stop, Duration::from_millis(200), |ev| match ev {
             LiveEvent::Observations(obs) => {
                 pending.extend(obs);
@@ -1499,6 +1581,7 @@ fn run_pcap_source(
             LiveEvent::Stats(st) => {
                 env.ship_packets(&mut pending);
                 env.metrics.record_capture(&iface, st, &mut last);
+                crate::packets::warn_new_drops(&iface, st, &mut lost);
             }
         });
         env.ship_packets(&mut pending);

@@ -80,6 +80,7 @@ pub fn golden(name: &str, actual: &str) {
 }
 
 pub mod corpus;
+pub mod crafted;
 
 /// The corpus directory, or None with a loud note.
 pub fn corpus() -> Option<PathBuf> {

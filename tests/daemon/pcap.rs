@@ -336,3 +336,180 @@ fn a_bad_interface_or_filter_fails_the_start_with_the_reason() {
         assert!(err.contains(want), "{source}: {err}");
     }
 }
+
+/// `[sensor] user`: the daemon opens its capture and sink as root, then runs as that user with
+/// no capability left, and still captures and alerts; a data directory that user cannot
+/// write stops the start with the command that fixes it.
+#[test]
+fn sensor_user_runs_the_daemon_unprivileged_after_opening_captures() {
+    // SAFETY: a plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test needs root (make test runs as root): it checks the drop from root");
+    }
+    let id = |flag: &str| {
+        let o = Command::new("id").args([flag, "nobody"]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let (uid, gid) = (id("-u"), id("-g"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config_for = |port: u16, name: &str| {
+        format!(
+            r#"[sensor]
+name = "{name}"
+data = "{data}"
+metrics = "127.0.0.1:{port}"
+user = "nobody"
+
+[[feed]]
+name = "doms"
+source = "doms.txt"
+format = "plain"
+itype = "fqdn"
+confidence = 90
+
+[[source]]
+kind = "pcap"
+interface = "lo"
+bpf = "udp and dst port 53 and src host 127.0.0.1"
+promisc = false
+
+[[sink]]
+kind = "jsonl"
+path = "{alerts}"
+"#,
+            data = p(&d.join("data")),
+            alerts = p(&d.join("out/alerts.jsonl")),
+        )
+    };
+    std::fs::write(d.join("doms.txt"), "unprivileged-planted.example\n").unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let config = d.join("trawl.toml");
+    let port = free_port();
+    std::fs::write(&config, config_for(port, "user-test")).unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&config)]);
+
+    // The data directory still root's: refused, with the fix.
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", p(&config)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot write the data directory") && err.contains("chown -R nobody"),
+        "{err}"
+    );
+
+    let chown = |path: &Path| {
+        assert!(Command::new("chown")
+            .args(["-R", "nobody:", p(path)])
+            .status()
+            .unwrap()
+            .success());
+    };
+    chown(&d.join("data"));
+    chown(&d.join("out"));
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut daemon = Daemon::start(&config);
+    wait_for("the admin endpoint", Duration::from_secs(30), || {
+        assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
+        !http_get(port, "/healthz").is_empty()
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(field("Uid:"), Some(format!("{uid} {uid} {uid} {uid}")));
+    assert_eq!(field("Gid:"), Some(format!("{gid} {gid} {gid} {gid}")));
+    assert_eq!(field("CapEff:").as_deref(), Some("0000000000000000"));
+    // Capturing and alerting as nobody.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let alerts = d.join("out/alerts.jsonl");
+    wait_for("the alert", Duration::from_secs(20), || {
+        let _ = udp.send_to(
+            &dns_query(0x5151, "unprivileged-planted.example"),
+            "127.0.0.1:53",
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::read_to_string(&alerts).is_ok_and(|s| s.contains("unprivileged-planted.example"))
+    });
+    assert!(daemon.term().success());
+}
+
+/// A pcap source with `workers = 2`: two capture threads on `lo` in one kernel fanout group;
+/// every planted query alerts once (not once per worker) and /metrics counts every packet.
+#[test]
+fn pcap_source_workers_share_the_interface_by_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let alerts = d.join("alerts.jsonl");
+    std::fs::write(d.join("doms.txt"), "fanout-planted.example\n").unwrap();
+    let config = d.join("trawl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[sensor]
+name = "workers-test"
+data = "{data}"
+metrics = "127.0.0.1:{port}"
+
+[[feed]]
+name = "doms"
+source = "doms.txt"
+format = "plain"
+itype = "fqdn"
+confidence = 90
+
+[[source]]
+kind = "pcap"
+interface = "lo"
+bpf = "udp and dst port 53 and src host 127.0.0.1"
+promisc = false
+workers = 2
+
+[[sink]]
+kind = "jsonl"
+path = "{alerts}"
+"#,
+            data = p(&d.join("data")),
+            alerts = p(&alerts),
+        ),
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&config)]);
+    let mut daemon = Daemon::start(&config);
+    wait_for("the admin endpoint", Duration::from_secs(30), || {
+        assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
+        !http_get(port, "/healthz").is_empty()
+    });
+    let packets0 = metric(port, "trawl_packets_total").unwrap();
+    // 16 sockets: 16 flows for the kernel to spread over the two workers.
+    let want: BTreeSet<String> = (0..16)
+        .map(|i| format!("q{i}.fanout-planted.example"))
+        .collect();
+    for (i, name) in want.iter().enumerate() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(&dns_query(0x6000 + i as u16, name), "127.0.0.1:53")
+            .unwrap();
+    }
+    let names = || -> Vec<String> {
+        let text = std::fs::read_to_string(&alerts).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|a| Some(a["dns"]["question"]["name"].as_str()?.to_string()))
+            .filter(|n| n.ends_with(".fanout-planted.example"))
+            .collect()
+    };
+    wait_for("16 alerts", Duration::from_secs(20), || names().len() >= 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = names();
+    assert_eq!(got.len(), 16, "each query alerted once: {got:?}");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    assert!(metric(port, "trawl_packets_total").unwrap() >= packets0 + 16);
+    assert!(daemon.term().success());
+}

@@ -95,6 +95,14 @@ pub enum CaptureError {
         /// Statistics up to the problem.
         stats: CaptureStats,
     },
+    /// A BPF filter expression libpcap refused.
+    #[error("BPF filter {expr:?}: {reason}")]
+    Filter {
+        /// The expression.
+        expr: String,
+        /// libpcap's message.
+        reason: String,
+    },
     /// Live capture error from libpcap.
     #[error("live capture on {iface}: {reason}")]
     Live {
@@ -183,6 +191,18 @@ fn shrank(path: &Path, now: u64, stats: CaptureStats) -> CaptureError {
         offset: now,
         stats,
     }
+}
+
+/// The timestamp of the first packet of the capture at `path` (read from its first MiB),
+/// or `None` when it cannot be read or holds no packet there. Orders the files of a directory
+/// for `trawl replay DIR`.
+pub fn first_timestamp(path: &Path) -> Option<i64> {
+    let file = File::open(path).ok()?;
+    let mut first = None;
+    let _ = read_capture_from(path, &mut file.take(1 << 20), &mut |p: RawPacket<'_>| {
+        first.get_or_insert(p.ts_ns);
+    });
+    first
 }
 
 /// [`read_capture`] over any reader (stdin, memory); `path` is used in errors only.

@@ -9,7 +9,7 @@
 use super::capture::LinkType;
 use super::flow::{Flows, Seen};
 use super::frag::Reassembler;
-use super::ip;
+use super::ip::{self, Datagram};
 use super::link::{self, be16, be32, ether_walk, link_layer, L3};
 use super::quic;
 use super::stream::{self, App, Emit};
@@ -194,17 +194,70 @@ impl PacketDecoder {
         // One `l4` call per IP version: the address family stays known to the compiler
         // (a merged `IpAddr` cost ~70 instructions a packet in copies).
         match l3 {
-            L3::Ipv4 => {
-                if let Some(t) = ip::ipv4(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
-                    self.l4(t.src, t.dst, t.proto, &t.payload, depth, out);
-                }
-            }
-            L3::Ipv6 => {
-                if let Some(t) = ip::ipv6(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
-                    self.l4(t.src, t.dst, t.proto, &t.payload, depth, out);
-                }
-            }
+            L3::Ipv4 => match ip::ipv4(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
+                Datagram::Whole(t) => self.l4(t.src, t.dst, t.proto, &t.payload, depth, out),
+                Datagram::Partial(p) => self.unparsed(&p, true, out),
+                Datagram::Nothing => {}
+            },
+            L3::Ipv6 => match ip::ipv6(ip, self.pkt.ts, &mut self.frags, &mut self.stats) {
+                Datagram::Whole(t) => self.l4(t.src, t.dst, t.proto, &t.payload, depth, out),
+                Datagram::Partial(p) => self.unparsed(&p, true, out),
+                Datagram::Nothing => {}
+            },
             _ => self.stats.non_ip += 1,
+        }
+    }
+
+    /// The flow of an IP header whose transport header is not decoded (a fragment, a cut or
+    /// malformed transport header, the header an ICMP error quotes): with its ports when the
+    /// first four bytes of a TCP/UDP/SCTP header are there (the flow the whole packet would
+    /// have: reported once), ICMP with its type and code, else by its addresses alone.
+    /// `inner`: also report the header an IP-in-IP first fragment carries (one level: its own
+    /// inner header is not followed).
+    fn unparsed(&mut self, p: &ip::Partial<'_>, inner: bool, out: &mut Vec<Observation<'static>>) {
+        let (src, dst, proto) = (p.src, p.dst, p.proto);
+        match proto {
+            6 | 17 | 132 => {
+                let ports = p.head.and_then(|d| Some((be16(d, 0)?, be16(d, 2)?)));
+                let (sport, dport) = ports.unwrap_or((0, 0));
+                let t = Tuple {
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    proto,
+                };
+                if ports.is_some() {
+                    self.flow(&t, None, out);
+                    return;
+                }
+                let seen = self.flows.see(
+                    &t,
+                    None,
+                    self.limits.max_flows,
+                    self.limits.flow_observations,
+                );
+                if seen.new_direction.is_some() {
+                    // Ports unknown: no made-up port 0, no Community ID.
+                    let mut o = self.pkt.obs(&t, "flow", None);
+                    o.source_port = None;
+                    o.destination_port = None;
+                    out.push(o);
+                }
+            }
+            1 | 58 => {
+                let icmp = p.head.and_then(ip::icmp_type_code);
+                self.flow_only(src, dst, proto, icmp, out);
+            }
+            4 | 41 => {
+                self.flow_only(src, dst, proto, None, out);
+                let tunnelled = p.head.filter(|_| inner);
+                if let Some(q) = tunnelled.and_then(|d| ip::header_only(proto == 41, d)) {
+                    self.tunnelled = true;
+                    self.unparsed(&q, false, out);
+                }
+            }
+            _ => self.flow_only(src, dst, proto, None, out),
         }
     }
 
@@ -235,6 +288,10 @@ impl PacketDecoder {
             1 | 58 => {
                 let icmp = ip::icmp_type_code(d);
                 self.flow_only(src, dst, proto, icmp, out);
+                // An error's quoted header: its endpoints count too (not parsed further).
+                if let Some(q) = ip::icmp_quoted(proto, d) {
+                    self.unparsed(&q, false, out);
+                }
             }
             _ => self.flow_only(src, dst, proto, None, out),
         }
@@ -264,6 +321,7 @@ impl PacketDecoder {
         out: &mut Vec<Observation<'static>>,
     ) {
         let Some((sport, dport, payload)) = ip::udp_datagram(d, &mut self.stats) else {
+            self.unparsed(&ip::Partial::of(src, dst, 17, d), false, out);
             return;
         };
         let t = Tuple {
@@ -304,6 +362,7 @@ impl PacketDecoder {
     /// stream direction's reassembly and parsing, and the observations of what it yields.
     fn tcp(&mut self, src: IpAddr, dst: IpAddr, d: &[u8], out: &mut Vec<Observation<'static>>) {
         let Some(seg) = ip::tcp_segment(src, dst, d, &mut self.stats) else {
+            self.unparsed(&ip::Partial::of(src, dst, 6, d), false, out);
             return;
         };
         let seen = self.flow(&seg.t, None, out);

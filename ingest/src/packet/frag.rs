@@ -84,6 +84,13 @@ impl Reassembler {
         self.map.len()
     }
 
+    /// Whether the pending datagram `key` holds its first fragment (offset 0).
+    pub fn has_first(&self, key: &FragKey) -> bool {
+        self.map
+            .get(key)
+            .is_some_and(|e| e.parts.iter().any(|p| p.0 == 0))
+    }
+
     fn sweep(&mut self, now: i64) {
         let timeout = self.timeout_ns;
         let mut freed = 0;

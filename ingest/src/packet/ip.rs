@@ -1,7 +1,7 @@
 //! IP headers and the transport headers they carry, as functions from bytes to the next
 //! layer: IPv4 and IPv6 (with the IPv6 extension walk and fragment reassembly) to a
-//! [`Transport`] payload; the UDP, TCP and ICMP headers. What is malformed is counted in
-//! the [`DecodeStats`] given and yields nothing.
+//! [`Datagram`]; the UDP, TCP and ICMP headers, and the IP header an ICMP error quotes. What
+//! is malformed is counted in the [`DecodeStats`] given and yields nothing.
 
 use super::frag::{FragKey, FragOutcome, Reassembler};
 use super::stats::DecodeStats;
@@ -23,15 +23,63 @@ pub(super) struct Transport<'d> {
     pub(super) payload: Cow<'d, [u8]>,
 }
 
-/// The IPv4 packet `d` (captured at `ts`): its transport payload, or `None` when it is
-/// malformed (counted) or a fragment of a datagram not yet complete (held in `frags`).
+/// The addresses of an IP header whose transport header is not decoded now: a fragment of a
+/// datagram not complete (held or dropped by reassembly), or an IPv6 packet whose extension
+/// headers cannot be walked. Its flow is still reported, so that no address hides behind
+/// fragmentation (application parsing waits for the reassembled datagram).
+pub(super) struct Partial<'d> {
+    pub(super) src: IpAddr,
+    pub(super) dst: IpAddr,
+    pub(super) proto: u8,
+    /// The first bytes of the transport header (a first fragment), for its ports.
+    pub(super) head: Option<&'d [u8]>,
+}
+
+impl<'d> Partial<'d> {
+    /// A packet from `src` to `dst` whose `proto` header at the start of `d` is malformed.
+    pub(super) fn of(src: IpAddr, dst: IpAddr, proto: u8, d: &'d [u8]) -> Self {
+        Partial {
+            src,
+            dst,
+            proto,
+            head: Some(d),
+        }
+    }
+}
+
+/// What an IP header leads to.
+pub(super) enum Datagram<'d> {
+    /// A whole datagram (unfragmented or just reassembled).
+    Whole(Transport<'d>),
+    /// Addresses (and maybe ports) only: see [`Partial`].
+    Partial(Partial<'d>),
+    /// Nothing to report: a malformed header (counted), or a later fragment of a datagram
+    /// whose first fragment, held, already reported the flow.
+    Nothing,
+}
+
+/// The IPv4 packet `d` (captured at `ts`): its transport payload, or only its addresses
+/// when it is a fragment of a datagram not yet complete (held in `frags`).
 #[inline]
 pub(super) fn ipv4<'d>(
     d: &'d [u8],
     ts: i64,
     frags: &mut Reassembler,
     stats: &mut DecodeStats,
-) -> Option<Transport<'d>> {
+) -> Datagram<'d> {
+    match ipv4_inner(d, ts, frags, stats) {
+        Some(x) => x,
+        None => Datagram::Nothing,
+    }
+}
+
+#[inline]
+fn ipv4_inner<'d>(
+    d: &'d [u8],
+    ts: i64,
+    frags: &mut Reassembler,
+    stats: &mut DecodeStats,
+) -> Option<Datagram<'d>> {
     if d.len() < Ipv4Header::MIN_LEN {
         stats.drop("ipv4: truncated header");
         return None;
@@ -75,48 +123,55 @@ pub(super) fn ipv4<'d>(
             id: u32::from(h.identification()),
             proto,
         };
-        return match frags.add(key, ts, foff, more, proto, payload) {
-            FragOutcome::Pending => None,
+        let partial = Datagram::Partial(Partial {
+            src,
+            dst,
+            proto,
+            head: (foff == 0).then_some(payload),
+        });
+        return Some(match frags.add(key, ts, foff, more, proto, payload) {
+            FragOutcome::Pending if foff != 0 && frags.has_first(&key) => Datagram::Nothing,
+            FragOutcome::Pending => partial,
             FragOutcome::Dropped(r) => {
                 stats.drop(r);
-                None
+                partial
             }
-            FragOutcome::Complete(p, buf) => Some(Transport {
+            FragOutcome::Complete(p, buf) => Datagram::Whole(Transport {
                 src,
                 dst,
                 proto: p,
                 payload: Cow::Owned(buf),
             }),
-        };
+        });
     }
-    Some(Transport {
+    Some(Datagram::Whole(Transport {
         src,
         dst,
         proto,
         payload: Cow::Borrowed(payload),
-    })
+    }))
 }
 
 /// The IPv6 packet `d` (captured at `ts`): its transport payload after the extension
-/// headers, or `None` when it is malformed (counted) or a fragment of a datagram not yet
-/// complete (held in `frags`). "No next header" (Teredo bubbles) is protocol 59 with an
-/// empty payload: the endpoints still count.
+/// headers, or only its addresses when it is a fragment of a datagram not yet complete (held
+/// in `frags`) or its extension headers cannot be walked (counted). "No next header"
+/// (Teredo bubbles) is protocol 59 with an empty payload: the endpoints still count.
 #[inline]
 pub(super) fn ipv6<'d>(
     d: &'d [u8],
     ts: i64,
     frags: &mut Reassembler,
     stats: &mut DecodeStats,
-) -> Option<Transport<'d>> {
+) -> Datagram<'d> {
     let h = match Ipv6HeaderSlice::from_slice(d) {
         Ok(h) => h,
         Err(ipv6::HeaderSliceError::Len(_)) => {
             stats.drop("ipv6: truncated header");
-            return None;
+            return Datagram::Nothing;
         }
         Err(ipv6::HeaderSliceError::Content(_)) => {
             stats.drop("ipv6: bad version");
-            return None;
+            return Datagram::Nothing;
         }
     };
     let plen = usize::from(h.payload_length());
@@ -132,11 +187,19 @@ pub(super) fn ipv6<'d>(
     let src = IpAddr::V6(h.source_addr());
     let dst = IpAddr::V6(h.destination_addr());
     let transport = |proto, payload| {
-        Some(Transport {
+        Datagram::Whole(Transport {
             src,
             dst,
             proto,
             payload,
+        })
+    };
+    let partial = |proto, head| {
+        Datagram::Partial(Partial {
+            src,
+            dst,
+            proto,
+            head,
         })
     };
     // Extension headers are walked here: etherparse stops at mobility, HIP and shim6
@@ -148,7 +211,7 @@ pub(super) fn ipv6<'d>(
             0 | 43 | 60 | 135 | 139 | 140 => {
                 let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
                     stats.drop("ipv6: truncated extension");
-                    return None;
+                    return partial(nh, None);
                 };
                 nh = *n;
                 p += (usize::from(*l) + 1) * 8;
@@ -156,7 +219,7 @@ pub(super) fn ipv6<'d>(
             51 => {
                 let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
                     stats.drop("ipv6: truncated extension");
-                    return None;
+                    return partial(nh, None);
                 };
                 nh = *n;
                 p += (usize::from(*l) + 2) * 4;
@@ -164,7 +227,7 @@ pub(super) fn ipv6<'d>(
             44 => {
                 let Some(fh) = d.get(p..p + 8) else {
                     stats.drop("ipv6: truncated extension");
-                    return None;
+                    return partial(nh, None);
                 };
                 let next = fh[0];
                 let fo = u16::from_be_bytes([fh[2], fh[3]]);
@@ -173,7 +236,7 @@ pub(super) fn ipv6<'d>(
                 let foff = usize::from(fo >> 3) * 8;
                 let Some(payload) = d.get(p + 8..end) else {
                     stats.drop("ipv6: bad fragment length");
-                    return None;
+                    return partial(next, None);
                 };
                 stats.frag_fragments += 1;
                 if !more && foff == 0 {
@@ -186,15 +249,29 @@ pub(super) fn ipv6<'d>(
                     id,
                     proto: 0,
                 };
+                // A first fragment's transport header may follow more extension headers.
+                let first = || match ipv6_upper(next, payload) {
+                    Some((nh, off)) => partial(nh, payload.get(off..)),
+                    None => partial(next, None),
+                };
                 return match frags.add(key, ts, foff, more, next, payload) {
-                    FragOutcome::Pending => None,
+                    FragOutcome::Pending if foff == 0 => first(),
+                    FragOutcome::Pending if frags.has_first(&key) => Datagram::Nothing,
+                    FragOutcome::Pending => partial(next, None),
                     FragOutcome::Dropped(r) => {
                         stats.drop(r);
-                        None
+                        if foff == 0 {
+                            first()
+                        } else {
+                            partial(next, None)
+                        }
                     }
                     FragOutcome::Complete(n, mut buf) => {
-                        let (nh, off) = ipv6_upper(n, &buf, stats)?;
-                        buf.get(off..)?;
+                        let Some((nh, off)) = ipv6_upper(n, &buf).filter(|u| u.1 <= buf.len())
+                        else {
+                            stats.drop("ipv6: truncated extension");
+                            return partial(n, None);
+                        };
                         buf.drain(..off);
                         transport(nh, Cow::Owned(buf))
                     }
@@ -207,21 +284,20 @@ pub(super) fn ipv6<'d>(
     }
     let Some(payload) = d.get(p..end) else {
         stats.drop("ipv6: extension past end");
-        return None;
+        return partial(nh, None);
     };
     transport(nh, Cow::Borrowed(payload))
 }
 
 /// After IPv6 reassembly: the unfragmentable part is gone, but extension headers after
 /// the fragment header (destination options) may remain. The upper-layer protocol and
-/// where its header starts in `d`.
-fn ipv6_upper(mut nh: u8, d: &[u8], stats: &mut DecodeStats) -> Option<(u8, usize)> {
+/// where its header starts in `d` (`None`: an extension header is cut).
+fn ipv6_upper(mut nh: u8, d: &[u8]) -> Option<(u8, usize)> {
     let mut p = 0;
     for _ in 0..8 {
         match nh {
             0 | 43 | 60 => {
                 let (Some(n), Some(l)) = (d.get(p), d.get(p + 1)) else {
-                    stats.drop("ipv6: truncated extension");
                     return None;
                 };
                 nh = *n;
@@ -296,6 +372,61 @@ pub(super) fn tcp_segment<'d>(
         t,
         seq: h.sequence_number(),
         payload: &d[h.slice().len()..],
+    })
+}
+
+/// The IP header an ICMP (`proto` 1) or ICMPv6 (58) error message `d` quotes (destination
+/// unreachable, time exceeded, parameter problem, redirect, source quench / packet too big),
+/// of the same IP version: its addresses, protocol and the first bytes of its transport
+/// header (`None` when the quoted packet is a later fragment). `None` for other messages
+/// and for a quoted header that is cut or malformed. The quoted packet is usually cut, so
+/// only the header is read: its lengths are not checked against what follows.
+pub(super) fn icmp_quoted(proto: u8, d: &[u8]) -> Option<Partial<'_>> {
+    let typ = *d.first()?;
+    let q = d.get(8..)?;
+    match (proto, typ) {
+        (1, 3 | 4 | 5 | 11 | 12) => header_only(false, q),
+        (58, 1..=4) => header_only(true, q),
+        _ => None,
+    }
+}
+
+/// The IPv4 (or, `v6`, IPv6) header at the start of `q`, read but not decoded further (an
+/// ICMP error's quote, the inner header of a tunnel's first fragment): addresses, protocol
+/// and the first bytes of its transport header (`None` when `q` is a later fragment). The
+/// lengths are not checked against what follows (such a packet is cut); `None` when the
+/// header itself is cut or malformed.
+pub(super) fn header_only(v6: bool, q: &[u8]) -> Option<Partial<'_>> {
+    if !v6 {
+        let h = Ipv4HeaderSlice::from_slice(q).ok()?;
+        let later = h.fragments_offset().value() != 0;
+        return Some(Partial {
+            src: IpAddr::V4(h.source_addr()),
+            dst: IpAddr::V4(h.destination_addr()),
+            proto: h.protocol().0,
+            head: (!later).then(|| &q[h.slice().len()..]),
+        });
+    }
+    let h = Ipv6HeaderSlice::from_slice(q).ok()?;
+    let rest = &q[Ipv6Header::LEN..];
+    let (mut proto, mut head) = (h.next_header().0, None);
+    if let Some((nh, off)) = ipv6_upper(proto, rest) {
+        proto = nh;
+        head = rest.get(off..);
+    }
+    if proto == 44 {
+        // A fragment header: its next header, and the transport header only in the first
+        // fragment.
+        let fh = head?.get(..8)?;
+        let first = u16::from_be_bytes([fh[2], fh[3]]) >> 3 == 0;
+        proto = fh[0];
+        head = head.and_then(|x| x.get(8..)).filter(|_| first);
+    }
+    Some(Partial {
+        src: IpAddr::V6(h.source_addr()),
+        dst: IpAddr::V6(h.destination_addr()),
+        proto,
+        head,
     })
 }
 

@@ -8,6 +8,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The kernel ring's default size in MiB (`trawl sniff --buffer`, a pcap source's `buffer`).
+pub const DEFAULT_BUFFER_MIB: i32 = 64;
+
 /// How to open the interface and when to stop.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -19,10 +22,15 @@ pub struct LiveOptions {
     pub snaplen: i32,
     /// Promiscuous mode.
     pub promisc: bool,
-    /// Kernel buffer size in bytes.
+    /// Kernel ring size in bytes (libpcap `buffer_size`; TPACKET_V3 on Linux): what absorbs
+    /// bursts while the decoder is busy.
     pub buffer_size: i32,
     /// Read timeout in milliseconds (how often the stop flag is checked).
     pub timeout_ms: i32,
+    /// Join this kernel fanout group (Linux `PACKET_FANOUT`, by symmetric flow hash, fragments
+    /// defragmented first): the handles of one group on one interface share its packets, each
+    /// flow (both directions) to one handle. `None`: this handle sees every packet.
+    pub fanout: Option<u16>,
     /// Stop after this many packets (None: no limit).
     pub max_packets: Option<u64>,
     /// Stop after this long (None: no limit).
@@ -32,15 +40,17 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
-    /// Defaults for `iface`: no filter, 262144-byte snap length, promiscuous, 64 MiB buffer.
+    /// Defaults for `iface`: no filter, 262144-byte snap length, promiscuous, a
+    /// [`DEFAULT_BUFFER_MIB`] MiB kernel ring.
     pub fn new(iface: &str) -> Self {
         LiveOptions {
             iface: iface.to_string(),
             bpf: String::new(),
             snaplen: 262_144,
             promisc: true,
-            buffer_size: 64 << 20,
+            buffer_size: DEFAULT_BUFFER_MIB << 20,
             timeout_ms: 100,
+            fanout: None,
             max_packets: None,
             max_duration: None,
             limits: DecoderLimits::default(),
@@ -59,6 +69,21 @@ pub struct LiveStats {
     pub kernel_dropped: u64,
     /// Packets dropped by the interface / driver (`ps_ifdrop`).
     pub if_dropped: u64,
+}
+
+impl LiveStats {
+    /// Packets lost before decoding: the kernel's (ring full) and the interface's.
+    pub fn lost(&self) -> u64 {
+        self.kernel_dropped + self.if_dropped
+    }
+
+    /// Add another handle's counters (the workers of one fanout group).
+    pub fn merge(&mut self, o: &LiveStats) {
+        self.decode.merge(&o.decode);
+        self.received += o.received;
+        self.kernel_dropped += o.kernel_dropped;
+        self.if_dropped += o.if_dropped;
+    }
 }
 
 /// An opened live capture.
@@ -82,9 +107,17 @@ impl LiveCapture {
             .snaplen(opts.snaplen)
             .buffer_size(opts.buffer_size)
             .timeout(opts.timeout_ms)
-            .immediate_mode(true)
+            // Not immediate: the kernel hands over whole ring blocks (or what the read timeout
+            // found), one wake-up per block rather than per packet.
+            .immediate_mode(false)
             .open()
             .map_err(err)?;
+        if let Some(group) = opts.fanout {
+            join_fanout(&cap, group).map_err(|e| CaptureError::Live {
+                iface: opts.iface.clone(),
+                reason: format!("joining fanout group {group}: {e}"),
+            })?;
+        }
         if !opts.bpf.is_empty() {
             cap.filter(&opts.bpf, true)
                 .map_err(|e| CaptureError::Live {
@@ -197,6 +230,37 @@ impl LiveCapture {
         }
         stats
     }
+}
+
+/// Join the capture's packet socket to fanout group `group`, by flow hash (symmetric: both
+/// directions of a flow go to one socket) with IP fragments defragmented before hashing.
+#[cfg(target_os = "linux")]
+fn join_fanout(cap: &pcap::Capture<pcap::Active>, group: u16) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+    let arg = (u32::from(group) | mode << 16) as libc::c_int;
+    // SAFETY: the option value is a c_int that lives for the call; the descriptor is the
+    // capture's open packet socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            cap.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            (&arg as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn join_fanout(_: &pcap::Capture<pcap::Active>, _: u16) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "kernel fanout (PACKET_FANOUT) is Linux only",
+    ))
 }
 
 /// Wait until the capture's descriptor is readable or `wait` passes (EINTR: return early).

@@ -11,6 +11,7 @@
 //!
 //! [`Observation`]: crate::Observation
 
+pub mod bpf;
 pub mod capture;
 mod combinators;
 pub mod community;
@@ -32,11 +33,12 @@ mod stream;
 pub mod tls;
 mod tuple;
 
+pub use bpf::BpfFilter;
 pub use capture::{
-    read_capture, read_capture_from, read_pcap_windows, CaptureError, CaptureStats, LinkType,
-    PcapWriter, RawPacket, Window,
+    first_timestamp, read_capture, read_capture_from, read_pcap_windows, CaptureError,
+    CaptureStats, LinkType, PcapWriter, RawPacket, Window,
 };
 pub use community::community_id;
 pub use decoder::{flow_shard, DecodeStats, DecoderLimits, PacketDecoder};
 pub use live::{sniff, LiveCapture, LiveEvent, LiveOptions, LiveStats};
-pub use replay::{replay_parallel, ReplayStats};
+pub use replay::{replay_parallel, replay_parallel_filtered, ReplayStats};

@@ -2,6 +2,7 @@
 //! flow hash ([`flow_shard`]) to decoder threads over bounded channels, so all per-flow
 //! state stays on one worker.
 
+use super::bpf::BpfFilter;
 use super::capture::{
     prefetch, read_capture, read_pcap_windows, CaptureError, CaptureStats, LinkType, RawPacket,
     Window,
@@ -23,6 +24,8 @@ pub struct ReplayStats {
     /// Errors of files that could not be read, or only in part (the packets before the
     /// error were decoded): one per file, naming it, the packet number and byte offset.
     pub errors: Vec<String>,
+    /// Packets the BPF filter left out (not decoded).
+    pub filtered_out: u64,
 }
 
 /// Packets per batch sent to a worker.
@@ -103,6 +106,18 @@ pub fn replay_parallel(
     limits: DecoderLimits,
     sink: &(dyn Fn(usize, Vec<Observation<'static>>) + Sync),
 ) -> Result<ReplayStats, CaptureError> {
+    replay_parallel_filtered(paths, workers, limits, None, sink)
+}
+
+/// [`replay_parallel`] of the packets `filter` passes (the reader thread runs it; the
+/// others are counted in [`ReplayStats::filtered_out`] and never decoded).
+pub fn replay_parallel_filtered(
+    paths: &[PathBuf],
+    workers: usize,
+    limits: DecoderLimits,
+    mut filter: Option<BpfFilter>,
+    sink: &(dyn Fn(usize, Vec<Observation<'static>>) + Sync),
+) -> Result<ReplayStats, CaptureError> {
     let workers = workers.max(1);
     // Capture names live as long as the observations that cite them: one leak per file.
     let names: Vec<&'static str> = paths
@@ -168,6 +183,7 @@ pub fn replay_parallel(
         }
         drop(ret_tx);
         let mut stats = ReplayStats::default();
+        let mut filtered_out = 0;
         let mut cur: Vec<Batch> = (0..workers).map(|_| Batch::new()).collect();
         let shard = |p: &RawPacket<'_>| {
             if workers == 1 {
@@ -191,6 +207,12 @@ pub fn replay_parallel(
             // Mapped: batches carry offsets into a shared window; a batch refers to one window,
             // so a worker's pending batch goes out when its next packet is in another one.
             let mapped = read_pcap_windows(path, WINDOW, |win, p| {
+                if let Some(f) = &mut filter {
+                    if !f.matches(p.link, p.data) {
+                        filtered_out += 1;
+                        return;
+                    }
+                }
                 let w = shard(&p);
                 let b = &mut cur[w];
                 if !b.pkts.is_empty() && !b.window.as_ref().is_some_and(|x| Arc::ptr_eq(x, win)) {
@@ -216,6 +238,12 @@ pub fn replay_parallel(
             let r = match mapped {
                 Some(r) => r,
                 None => read_capture(path, |p| {
+                    if let Some(f) = &mut filter {
+                        if !f.matches(p.link, p.data) {
+                            filtered_out += 1;
+                            return;
+                        }
+                    }
                     let w = shard(&p);
                     let b = &mut cur[w];
                     let off = b.data.len();
@@ -254,6 +282,7 @@ pub fn replay_parallel(
         if failed {
             return Err(CaptureError::Worker);
         }
+        stats.filtered_out = filtered_out;
         Ok(stats)
     })
 }

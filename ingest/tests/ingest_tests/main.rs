@@ -4,11 +4,14 @@
 
 #[path = "../../../tests/common/corpus.rs"]
 mod corpus;
+#[path = "../../../tests/common/crafted.rs"]
+mod crafted;
 mod logs_bad_input;
 mod logs_corpus;
 mod logs_vendor_corpus;
 mod packet_bad_input;
 mod packet_corpus;
+mod packet_every_header;
 mod packet_live;
 mod tail_basic;
 mod tail_corpus;

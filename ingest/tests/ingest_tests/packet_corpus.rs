@@ -152,6 +152,10 @@ const TEREDO: &str =
 const FRAG9: &str = "suricata-verify/ipv6-evasion_ipv6-malformed-fragments-9/frag-9.pcap";
 const FRAG9B: &str = "suricata-verify/mdns/frag-9.pcap";
 const MDNS_NA: &str = "zeek/mdns-no-assoc/mdns-no-assoc.pcap";
+const CUT_FRAGMENT_HEADER: &str =
+    "a whole IPv6 header whose fragment header is cut or bogus (tcpdump's crash regression \
+     captures): tshark leaves the malformed packet out of its conversations, trawl reports the \
+     addresses of every IP header it sees (no address hides behind a malformed header)";
 const EXCEPTIONS: &[(&str, &str, &str, &str, &str)] = &[
     ("suricata-verify/dns-over-http2/dns_over_https.pcap", "dns", "nav-edge.smartscreen.microsoft.com", "-",
      "DNS over HTTPS (DNS inside HTTP/2 frames): trawl does not decode HTTP/2 bodies"),
@@ -177,6 +181,11 @@ const EXCEPTIONS: &[(&str, &str, &str, &str, &str)] = &[
      "tshark's placeholder for a name it could not decode; trawl rejects the message (counted)"),
     ("tcpdump/dns_udp_8053.pcap", "dns", "www.tcpdump.org", "-",
      "DNS on UDP 8053 (tshark was told decode-as); trawl decodes DNS on port 53 only"),
+    ("tcpdump/ip6_frag_asan.pcap", "ip",
+     "2243:80:1400:100:19:ffff:ffff:fffb 452:22:19:0:41a:e4ff:10ff:484d", "+", CUT_FRAGMENT_HEADER),
+    ("tcpdump/ipv6_frag6_negative_len.pcap", "ip",
+     "7fff:ffff:c3b2:a102:1305:80:38:2949 9675:86dd:7300:2c:1c7f:ffff:ffc3:b2a1", "+",
+     CUT_FRAGMENT_HEADER),
     ("zeek/teredo/Teredo.pcap", "http", "http://ipv6.google.com/", "+", TEREDO),
     ("zeek/teredo/Teredo.pcap", "http", "http://ipv6.google.com/search?hl=en&q=Wireshark+%21&btnG=Google+Search", "+", TEREDO),
     ("zeek/http-09/http_09.pcap", "http", "http://127.0.0.1/zeek.html", "+",

@@ -2,8 +2,11 @@
 //! sending a corpus capture into it, `sniff` listening on the other end. The observations
 //! must equal the offline decode of the same file (timestamps and origin aside).
 
-use ingest::packet::{read_capture, DecoderLimits, LiveOptions, PacketDecoder};
+use ingest::packet::{
+    read_capture, DecoderLimits, LinkType, LiveCapture, LiveOptions, PacketDecoder, PcapWriter,
+};
 use ingest::{Observation, Origin};
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -23,13 +26,14 @@ fn run(args: &[&str]) -> bool {
 }
 
 impl Veth {
-    fn new() -> Option<Veth> {
+    /// A pair named after the process and `tag` (tests of one process run side by side).
+    fn new(tag: &str) -> Option<Veth> {
         let id = std::process::id();
         let v = Veth {
-            ns: format!("trawl-t{id}"),
-            host: format!("trwa{id}"),
+            ns: format!("trawl-t{id}{tag}"),
+            host: format!("trwa{id}{tag}"),
         };
-        let peer = format!("trwb{id}");
+        let peer = v.peer();
         let ok = run(&["ip", "netns", "add", &v.ns])
             && run(&[
                 "ip", "link", "add", &v.host, "type", "veth", "peer", "name", &peer, "netns", &v.ns,
@@ -57,6 +61,13 @@ impl Veth {
         } else {
             None
         }
+    }
+}
+
+impl Veth {
+    /// The end inside the namespace.
+    fn peer(&self) -> String {
+        self.host.replacen("trwa", "trwb", 1)
     }
 }
 
@@ -93,10 +104,10 @@ fn live_capture_equals_offline_decode() {
         eprintln!("LIVE CAPTURE SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
         return;
     }
-    let Some(veth) = Veth::new() else {
+    let Some(veth) = Veth::new("") else {
         panic!("could not create netns/veth (ip netns / ip link failed)");
     };
-    let peer = format!("trwb{}", std::process::id());
+    let peer = veth.peer();
     for rel in [
         "pcaps/suricata-verify/dns_bug-1158/input.pcap",
         "pcaps/zeek/tls1.2/tls1.2.pcap",
@@ -157,5 +168,109 @@ fn live_capture_equals_offline_decode() {
         );
         assert_eq!(st.decode.packets, n, "{rel}: packets captured");
         assert_eq!(a, b, "{rel}");
+    }
+}
+
+/// Two handles in one kernel fanout group share the interface by flow: every packet is
+/// captured once, both directions of each flow by the same handle, and each handle gets some.
+#[test]
+fn fanout_workers_split_the_interface_by_flow() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root || !run(&["sh", "-c", "command -v tcpreplay >/dev/null"]) {
+        eprintln!("FANOUT SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+        return;
+    }
+    let Some(veth) = Veth::new("f") else {
+        panic!("could not create netns/veth (ip netns / ip link failed)");
+    };
+    // 64 UDP flows, a query and a reply each.
+    let (a, b) = (
+        std::net::Ipv4Addr::new(10, 9, 0, 1),
+        std::net::Ipv4Addr::new(10, 9, 0, 2),
+    );
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    let mut n = 0u64;
+    for port in 40_000..40_064u16 {
+        let q = crate::crafted::udp(port, 7777, b"fanout query");
+        let r = crate::crafted::udp(7777, port, b"fanout reply");
+        for frame in [
+            crate::crafted::ipv4(a, b, 17, port, 0, &q),
+            crate::crafted::ipv4(b, a, 17, port, 0, &r),
+        ] {
+            w.write(i64::from(port), &crate::crafted::eth(0x0800, &frame))
+                .unwrap();
+            n += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.pcap");
+    std::fs::write(&file, w.into_inner()).unwrap();
+    let mut opts = LiveOptions::new(&veth.host);
+    opts.fanout = Some((std::process::id() & 0xffff) as u16);
+    opts.timeout_ms = 50;
+    opts.max_duration = Some(Duration::from_secs(20));
+    let caps: Vec<LiveCapture> = (0..2)
+        .map(|_| LiveCapture::open(opts.clone()).expect("open veth in the fanout group"))
+        .collect();
+    let stop = AtomicBool::new(false);
+    let per_worker = std::thread::scope(|s| {
+        let handles: Vec<_> = caps
+            .into_iter()
+            .map(|mut cap| {
+                let stop = &stop;
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    let st = cap.run(stop, |v| got.extend(v)).expect("capture");
+                    (got, st)
+                })
+            })
+            .collect();
+        let ok = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &veth.ns,
+            "tcpreplay",
+            "-q",
+            "--pps=2000",
+            "-i",
+            &veth.peer(),
+            file.to_str().unwrap(),
+        ]);
+        assert!(ok, "tcpreplay failed");
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let flows = |obs: &[Observation<'_>]| -> BTreeSet<String> {
+        obs.iter()
+            .filter(|o| o.dataset == "flow")
+            .filter_map(|o| Some(o.community_id.as_ref()?.to_string()))
+            .collect()
+    };
+    let packets: Vec<u64> = per_worker.iter().map(|(_, st)| st.decode.packets).collect();
+    assert_eq!(
+        packets.iter().sum::<u64>(),
+        n,
+        "every packet once: {packets:?}"
+    );
+    assert!(
+        packets.iter().all(|&p| p > 0),
+        "both workers busy: {packets:?}"
+    );
+    let (f0, f1) = (flows(&per_worker[0].0), flows(&per_worker[1].0));
+    assert!(f0.is_disjoint(&f1), "a flow on both workers");
+    assert_eq!(f0.len() + f1.len(), 64);
+    // Both directions of each flow on one worker: two flow observations per flow there.
+    for (obs, _) in &per_worker {
+        let dirs = obs.iter().filter(|o| o.dataset == "flow").count();
+        assert_eq!(dirs, 2 * flows(obs).len());
     }
 }
