@@ -1,0 +1,185 @@
+//! Recording: observations → per-hour stats in memory ([`Pending`], one per worker) →
+//! hour segments at each flush ([`Recorder`]), then compaction and pruning.
+
+use super::config::RetroConfig;
+use super::key::{field_bit, key_of};
+use super::segment::Stats;
+use super::store::{Partitions, RetroStore};
+use super::{RetroError, HOUR};
+use ingest::Observation;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Events more than this far ahead of now are rejected (clock skew allowance).
+pub const MAX_FUTURE_SECS: i64 = 86_400;
+/// Distinct (hour, value) pairs held in memory before a flush is forced.
+pub const MAX_PENDING: usize = 2_000_000;
+
+/// Observations not yet written: stats per (hour start, key).
+#[derive(Debug, Default)]
+pub struct Pending {
+    map: HashMap<(i64, Vec<u8>), Stats>,
+    clients: usize,
+    oldest: i64,
+    newest: i64,
+    /// Observations whose time was outside the accepted window (older than the retention,
+    /// or more than a day ahead).
+    pub rejected: u64,
+    /// Observations recorded.
+    pub observed: u64,
+}
+
+impl Pending {
+    /// An empty buffer accepting events from `now − retention` to `now + 1 day`.
+    pub fn new(cfg: &RetroConfig, now: i64) -> Pending {
+        Pending {
+            map: HashMap::new(),
+            clients: cfg.clients,
+            oldest: now.saturating_sub(cfg.retention_secs()),
+            newest: now.saturating_add(MAX_FUTURE_SECS),
+            rejected: 0,
+            observed: 0,
+        }
+    }
+
+    /// Distinct (hour, value) pairs held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Record every matchable value of `obs` (patterns aside) at its time, else at
+    /// `default_ns` (an input line without a time of its own).
+    pub fn observe(&mut self, obs: &Observation<'_>, default_ns: i64) {
+        let t = obs
+            .timestamp_ns
+            .unwrap_or(default_ns)
+            .div_euclid(1_000_000_000);
+        if t < self.oldest || t > self.newest {
+            self.rejected += 1;
+            return;
+        }
+        self.observed += 1;
+        let hour = t.div_euclid(HOUR) * HOUR;
+        let client = obs.source_ip;
+        let cap = self.clients;
+        obs.for_each_matchable(true, |field, value| {
+            let Some(key) = key_of(value) else { return };
+            let one = Stats::one(t, field_bit(field), client, cap);
+            match self.map.get_mut(&(hour, key.clone())) {
+                Some(s) => s.merge(&one, cap),
+                None => {
+                    self.map.insert((hour, key), one);
+                }
+            }
+        });
+    }
+
+    /// Fold another buffer (a worker's) into this one.
+    pub fn absorb(&mut self, other: Pending) {
+        self.rejected += other.rejected;
+        self.observed += other.observed;
+        let cap = self.clients;
+        if self.map.is_empty() {
+            self.map = other.map;
+            return;
+        }
+        for (k, s) in other.map {
+            match self.map.get_mut(&k) {
+                Some(m) => m.merge(&s, cap),
+                None => {
+                    self.map.insert(k, s);
+                }
+            }
+        }
+    }
+
+    fn take_partitions(&mut self) -> Partitions {
+        let mut parts = Partitions::new();
+        for ((hour, key), s) in self.map.drain() {
+            parts.entry(hour).or_default().insert(key, s);
+        }
+        parts
+    }
+}
+
+/// What a recording did, for the summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecordTotals {
+    /// Observations recorded.
+    pub observed: u64,
+    /// Observations rejected for their time.
+    pub rejected: u64,
+    /// Segments written.
+    pub segments: u64,
+}
+
+/// The writer of the index: what workers observed, flushed into segments.
+#[derive(Debug)]
+pub struct Recorder {
+    store: RetroStore,
+    cfg: RetroConfig,
+    pending: Pending,
+    totals: RecordTotals,
+}
+
+/// Now, in Unix seconds.
+pub fn now_secs() -> i64 {
+    crate::scan::now_ns().div_euclid(1_000_000_000)
+}
+
+impl Recorder {
+    /// Open the index of `data_dir` for recording.
+    pub fn open(data_dir: &Path, cfg: RetroConfig) -> Result<Recorder, RetroError> {
+        let store = RetroStore::open(&RetroStore::dir_of(data_dir))?;
+        Ok(Recorder {
+            pending: Pending::new(&cfg, now_secs()),
+            store,
+            cfg,
+            totals: RecordTotals::default(),
+        })
+    }
+
+    /// An empty buffer for a worker, with this recorder's window and client cap.
+    pub fn buffer(&self) -> Pending {
+        Pending::new(&self.cfg, now_secs())
+    }
+
+    /// Take a worker's buffer; flushes when too much is held.
+    pub fn absorb(&mut self, p: Pending) -> Result<(), RetroError> {
+        self.pending.absorb(p);
+        if self.pending.len() >= MAX_PENDING {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Write what is held as hour segments, compact the days that are over and prune.
+    pub fn flush(&mut self) -> Result<(), RetroError> {
+        let parts = self.pending.take_partitions();
+        self.totals.segments += parts.len() as u64;
+        self.totals.observed += std::mem::take(&mut self.pending.observed);
+        self.totals.rejected += std::mem::take(&mut self.pending.rejected);
+        self.store.write_hours(parts)?;
+        let now = now_secs();
+        self.store.compact(now, self.cfg.clients)?;
+        self.store
+            .prune(now, self.cfg.retention_secs(), self.cfg.max_bytes);
+        self.pending = Pending::new(&self.cfg, now);
+        Ok(())
+    }
+
+    /// What was recorded so far (flushed).
+    pub fn totals(&self) -> RecordTotals {
+        self.totals
+    }
+
+    /// The index being written.
+    pub fn store(&self) -> &RetroStore {
+        &self.store
+    }
+}
