@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
 use sensor::packets::{alerts_for_packet, PacketScratch};
+use sensor::retro::record::Recorder;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,6 +30,7 @@ pub fn replay_cmd(
     data: &DataArgs,
     alert: &AlertArgs,
     threads: Option<usize>,
+    record: Option<&Mutex<Recorder>>,
     files: &[PathBuf],
     quiet: bool,
 ) -> Result<ExitCode> {
@@ -50,7 +52,14 @@ pub fn replay_cmd(
         let mut buffers = PacketScratch::default();
         let mut local = Vec::new();
         let mut feeds = BTreeMap::new();
+        let mut recording = record.map(|r| {
+            r.lock()
+                .map_or_else(|p| p.into_inner().buffer(), |r| r.buffer())
+        });
         for (seq, obs) in batch.iter().enumerate() {
+            if let Some(p) = recording.as_mut() {
+                p.observe(obs, now);
+            }
             let mut alerts = AlertBatch::new(typed);
             let n = alerts_for_packet(
                 &correlator,
@@ -79,6 +88,12 @@ pub fn replay_cmd(
         }
         if let Ok(mut r) = made.lock() {
             r.extend(local);
+        }
+        if let (Some(p), Some(r)) = (recording, record) {
+            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = r.absorb(p) {
+                tracing::warn!("recording the retro index: {e}");
+            }
         }
         if let Ok(mut b) = by_feed.lock() {
             for (k, v) in feeds {

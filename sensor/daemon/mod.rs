@@ -1103,6 +1103,7 @@ impl SourceEnv {
             ctx: &self.ctx,
             now_ns: crate::scan::now_ns(),
             typed: self.typed,
+            record: None,
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);

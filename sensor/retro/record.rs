@@ -27,6 +27,7 @@ pub struct Pending {
     pub rejected: u64,
     /// Observations recorded.
     pub observed: u64,
+    scratch: Vec<(Vec<u8>, u32)>,
 }
 
 impl Pending {
@@ -39,6 +40,7 @@ impl Pending {
             newest: now.saturating_add(MAX_FUTURE_SECS),
             rejected: 0,
             observed: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -67,16 +69,26 @@ impl Pending {
         let hour = t.div_euclid(HOUR) * HOUR;
         let client = obs.source_ip;
         let cap = self.clients;
+        // A value seen in several fields of one observation counts once.
+        let mut keys = std::mem::take(&mut self.scratch);
         obs.for_each_matchable(true, |field, value| {
             let Some(key) = key_of(value) else { return };
-            let one = Stats::one(t, field_bit(field), client, cap);
-            match self.map.get_mut(&(hour, key.clone())) {
-                Some(s) => s.merge(&one, cap),
-                None => {
-                    self.map.insert((hour, key), one);
-                }
+            let bit = field_bit(field);
+            match keys.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, bits)) => *bits |= bit,
+                None => keys.push((key, bit)),
             }
         });
+        for (key, bits) in keys.drain(..) {
+            let one = Stats::one(t, bits, client, cap);
+            match self.map.entry((hour, key)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&one, cap),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(one);
+                }
+            }
+        }
+        self.scratch = keys;
     }
 
     /// Fold another buffer (a worker's) into this one.
