@@ -13,6 +13,7 @@ mod export_golden;
 mod export_tools;
 mod first_run;
 mod log_formats;
+mod retro;
 mod samples;
 mod serve;
 mod update;
