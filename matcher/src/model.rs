@@ -623,7 +623,7 @@ mod tests {
     /// feeds' fields, so it must need both groups.
     #[test]
     fn merge_unions_groups_in_either_order() {
-        let mut public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
+        let public = Indicator::new("evil.example", IndicatorType::Fqdn, "public");
         let mut private = Indicator::new("evil.example", IndicatorType::Fqdn, "private");
         private.groups = Groups::one("csirt");
         let mut a = public.clone();

@@ -209,6 +209,9 @@ struct DaemonOptions {
     pub reload_poll: Duration,
 }
 
+/// What runs after each snapshot load, given the previous snapshot and the new one.
+type OnLoad = dyn Fn(Option<&Snapshot>, &Snapshot) + Send;
+
 /// What the sink dispatcher receives: alerts (typed when suppression is on) and where to
 /// answer once they are spooled.
 struct SinkJob {
@@ -478,7 +481,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                 .map_err(thread_error)?,
         );
     }
-    let on_load: Box<dyn Fn(Option<&Snapshot>, &Snapshot) + Send> = match &retro {
+    let on_load: Box<OnLoad> = match &retro {
         Some(retro) => {
             let retro = retro.clone();
             let sink = sink_tx.clone();
@@ -785,7 +788,7 @@ fn reload_loop(
     stop: &AtomicBool,
     reload_now: &AtomicBool,
     poll: Duration,
-    on_load: &dyn Fn(Option<&Snapshot>, &Snapshot),
+    on_load: &OnLoad,
 ) {
     let pointer = data.join("current");
     let mut seen = std::fs::read_to_string(&pointer).unwrap_or_default();

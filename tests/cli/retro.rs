@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+/// One hunt answer: first and last seen (RFC 3339), count, clients.
+type Row = (String, String, u64, Vec<String>);
+
 /// (first, last, count, clients) of one observed value.
 type Seen = (i64, i64, u64, BTreeSet<String>);
 
@@ -75,10 +78,7 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// `trawl hunt --format json` → (indicator, observed value) → (first, last, count, clients).
-fn hunt_json(
-    cfg: &Path,
-    values: &[&str],
-) -> BTreeMap<(String, String), (String, String, u64, Vec<String>)> {
+fn hunt_json(cfg: &Path, values: &[&str]) -> BTreeMap<(String, String), Row> {
     let mut args = vec!["hunt", "--config", p(cfg), "--format", "json"];
     args.extend_from_slice(values);
     let mut out = BTreeMap::new();
