@@ -46,6 +46,15 @@ pub enum RetroError {
         /// What is wrong.
         reason: String,
     },
+    /// Another process is writing the index.
+    #[error(
+        "{0}: another trawl is recording into this retro index (a `trawl run` with [retro], \
+         or a `scan --record`); wait for it to finish or record into another --data"
+    )]
+    Busy(String),
+    /// The index's lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] crate::data_files::DataFileError),
     /// `[retro]` is invalid.
     #[error("[retro]: {0}")]
     Config(String),

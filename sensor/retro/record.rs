@@ -6,6 +6,7 @@ use super::key::{field_bit, key_of};
 use super::segment::Stats;
 use super::store::{Partitions, RetroStore};
 use super::{RetroError, HOUR};
+use crate::data_files::{DataLock, Role};
 use ingest::Observation;
 use std::collections::HashMap;
 use std::path::Path;
@@ -133,6 +134,7 @@ pub struct RecordTotals {
 /// The writer of the index: what workers observed, flushed into segments.
 #[derive(Debug)]
 pub struct Recorder {
+    _lock: DataLock,
     store: RetroStore,
     cfg: RetroConfig,
     pending: Pending,
@@ -147,8 +149,13 @@ pub fn now_secs() -> i64 {
 impl Recorder {
     /// Open the index of `data_dir` for recording.
     pub fn open(data_dir: &Path, cfg: RetroConfig) -> Result<Recorder, RetroError> {
+        std::fs::create_dir_all(data_dir).map_err(RetroError::io(data_dir))?;
+        let Some(lock) = DataLock::try_lock(data_dir, Role::Retro)? else {
+            return Err(RetroError::Busy(data_dir.display().to_string()));
+        };
         let store = RetroStore::open(&RetroStore::dir_of(data_dir))?;
         Ok(Recorder {
+            _lock: lock,
             pending: Pending::new(&cfg, now_secs()),
             store,
             cfg,
@@ -193,5 +200,54 @@ impl Recorder {
     /// The index being written.
     pub fn store(&self) -> &RetroStore {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Recorder::open(dir.path(), RetroConfig::default()).unwrap();
+        let second = Recorder::open(dir.path(), RetroConfig::default()).unwrap_err();
+        assert!(
+            second.to_string().contains("another trawl is recording"),
+            "{second}"
+        );
+        drop(first);
+        assert!(Recorder::open(dir.path(), RetroConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn a_value_in_two_fields_of_one_observation_counts_once_and_times_are_bounded() {
+        let cfg = RetroConfig::default();
+        let now = 100 * 86_400;
+        let mut p = Pending::new(&cfg, now);
+        let obs = Observation {
+            timestamp_ns: Some((now - 10) * 1_000_000_000),
+            dns_question_name: Some(Cow::Borrowed("a.example")),
+            tls_sni: Some(Cow::Borrowed("A.example.")),
+            ..Observation::default()
+        };
+        p.observe(&obs, 0);
+        let mut late = obs.clone();
+        late.timestamp_ns = Some((now + 2 * 86_400) * 1_000_000_000);
+        p.observe(&late, 0);
+        let mut old = obs.clone();
+        old.timestamp_ns = Some((now - 91 * 86_400) * 1_000_000_000);
+        p.observe(&old, 0);
+        assert_eq!((p.observed, p.rejected, p.len()), (1, 2, 1));
+        let parts = p.take_partitions();
+        let (hour, values) = parts.iter().next().unwrap();
+        assert_eq!(*hour, (now - 10).div_euclid(HOUR) * HOUR);
+        let s = values.values().next().unwrap();
+        assert_eq!(s.count, 1);
+        assert_eq!(
+            crate::retro::key::field_names(s.fields),
+            ["dns.question.name", "tls.client.server_name"]
+        );
     }
 }
