@@ -213,6 +213,11 @@ impl Segment {
     /// FST does not parse, is [`RetroError::Damaged`].
     pub fn open(path: &Path) -> Result<Segment, RetroError> {
         let bytes = std::fs::read(path).map_err(RetroError::io(path))?;
+        Segment::parse(&bytes, path)
+    }
+
+    /// [`Segment::open`] of bytes already read (`path` names them in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Segment, RetroError> {
         let damaged = |reason: &str| RetroError::Damaged {
             path: path.display().to_string(),
             reason: reason.to_string(),
@@ -234,10 +239,10 @@ impl Segment {
             1 => Span::Day,
             _ => return Err(damaged("unknown partition span")),
         };
-        let start = u64_at(&bytes, 8) as i64;
-        let seq = u64_at(&bytes, 16);
-        let fst_len = usize::try_from(u64_at(&bytes, 32)).map_err(|_| damaged("FST length"))?;
-        let data_len = usize::try_from(u64_at(&bytes, 40)).map_err(|_| damaged("data length"))?;
+        let start = u64_at(bytes, 8) as i64;
+        let seq = u64_at(bytes, 16);
+        let fst_len = usize::try_from(u64_at(bytes, 32)).map_err(|_| damaged("FST length"))?;
+        let data_len = usize::try_from(u64_at(bytes, 40)).map_err(|_| damaged("data length"))?;
         if HEADER
             .checked_add(fst_len)
             .and_then(|n| n.checked_add(data_len))
