@@ -4,8 +4,8 @@
 use super::config::RetroConfig;
 use super::key::{field_bit, key_of};
 use super::segment::Stats;
-use super::store::{Partitions, RetroStore};
-use super::{RetroError, HOUR};
+use super::store::{day_of, Partitions, RetroStore};
+use super::{RetroError, DAY, HOUR};
 use crate::data_files::{DataLock, Role};
 use ingest::Observation;
 use std::collections::HashMap;
@@ -183,8 +183,25 @@ impl Recorder {
         self.totals.segments += parts.len() as u64;
         self.totals.observed += std::mem::take(&mut self.pending.observed);
         self.totals.rejected += std::mem::take(&mut self.pending.rejected);
-        self.store.write_hours(parts)?;
         let now = now_secs();
+        // Days already over go straight into their day segments.
+        let (closed, open): (Partitions, Partitions) = parts
+            .into_iter()
+            .partition(|(hour, _)| day_of(*hour) + DAY + HOUR <= now);
+        let mut days = Partitions::new();
+        for (hour, entries) in closed {
+            let day = days.entry(day_of(hour)).or_default();
+            for (k, s) in entries {
+                match day.get_mut(&k) {
+                    Some(m) => m.merge(&s, self.cfg.clients),
+                    None => {
+                        day.insert(k, s);
+                    }
+                }
+            }
+        }
+        self.store.write_days(days, self.cfg.clients)?;
+        self.store.write_hours(open)?;
         self.store.compact(now, self.cfg.clients)?;
         self.store
             .prune(now, self.cfg.retention_secs(), self.cfg.max_bytes);

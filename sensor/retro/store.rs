@@ -124,6 +124,63 @@ impl RetroStore {
         Ok(())
     }
 
+    /// Write what was observed in days already over straight into their day segments
+    /// (merged with what the index holds for those days), skipping the hour segments a
+    /// backfill would only write to compact at once.
+    pub fn write_days(&mut self, days: Partitions, clients: usize) -> Result<(), RetroError> {
+        for (day, entries) in days {
+            if entries.is_empty() {
+                continue;
+            }
+            self.fold_day(day, entries, clients)?;
+        }
+        Ok(())
+    }
+
+    /// Merge every segment of `day` and `extra` into one new day segment, then delete the
+    /// inputs. Its sequence number is above every input's, so an interrupted fold is
+    /// finished at the next open ([`RetroStore::open`]).
+    fn fold_day(
+        &mut self,
+        day: i64,
+        mut merged: BTreeMap<Vec<u8>, Stats>,
+        clients: usize,
+    ) -> Result<(), RetroError> {
+        let (inputs, rest): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
+            .into_iter()
+            .partition(|s| day_of(s.start) == day);
+        self.segments = rest;
+        for seg in &inputs {
+            for (k, s) in seg.entries() {
+                match merged.get_mut(&k) {
+                    Some(m) => m.merge(&s, clients),
+                    None => {
+                        merged.insert(k, s);
+                    }
+                }
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let written = segment::write(&self.dir, Span::Day, day, seq, &merged)
+            .and_then(|(path, _)| Segment::open(&path));
+        let result = match written {
+            Ok(seg) => {
+                for old in &inputs {
+                    let _ = std::fs::remove_file(&old.path);
+                }
+                self.segments.push(seg);
+                Ok(())
+            }
+            Err(e) => {
+                self.segments.extend(inputs);
+                Err(e)
+            }
+        };
+        self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        result
+    }
+
     /// Fold the hour segments of every day over (its end an hour or more before `now`) and
     /// that day's earlier compaction into one day segment; returns how many days.
     pub fn compact(&mut self, now: i64, clients: usize) -> Result<usize, RetroError> {
@@ -135,37 +192,7 @@ impl RetroStore {
             .filter(|&d| d + DAY + HOUR <= now)
             .collect();
         for &day in &days {
-            let (inputs, rest): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
-                .into_iter()
-                .partition(|s| day_of(s.start) == day);
-            self.segments = rest;
-            let mut merged: BTreeMap<Vec<u8>, Stats> = BTreeMap::new();
-            for seg in &inputs {
-                for (k, s) in seg.entries() {
-                    match merged.get_mut(&k) {
-                        Some(m) => m.merge(&s, clients),
-                        None => {
-                            merged.insert(k, s);
-                        }
-                    }
-                }
-            }
-            let seq = inputs.iter().map(|s| s.seq).max().unwrap_or(0);
-            let written = segment::write(&self.dir, Span::Day, day, seq, &merged)
-                .and_then(|(path, _)| Segment::open(&path));
-            match written {
-                Ok(seg) => {
-                    for old in inputs.iter().filter(|s| s.path != seg.path) {
-                        let _ = std::fs::remove_file(&old.path);
-                    }
-                    self.segments.push(seg);
-                }
-                Err(e) => {
-                    self.segments.extend(inputs);
-                    self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
-                    return Err(e);
-                }
-            }
+            self.fold_day(day, BTreeMap::new(), clients)?;
         }
         self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
         Ok(days.len())
