@@ -111,12 +111,33 @@ impl Pending {
         }
     }
 
-    fn take_partitions(&mut self) -> Partitions {
-        let mut parts = Partitions::new();
-        for ((hour, key), s) in self.map.drain() {
-            parts.entry(hour).or_default().insert(key, s);
+    /// Everything held, by partition: the days over at `now` (a day and an hour of grace
+    /// before it) as whole days, the others by hour; sorted once into the segments' order.
+    fn take_partitions(&mut self, now: i64) -> (Partitions, Partitions) {
+        let mut all: Vec<(bool, i64, Vec<u8>, Stats)> = self
+            .map
+            .drain()
+            .map(|((hour, key), s)| {
+                let day = day_of(hour);
+                if day + DAY + HOUR <= now {
+                    (true, day, key, s)
+                } else {
+                    (false, hour, key, s)
+                }
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        let (mut days, mut hours) = (Partitions::new(), Partitions::new());
+        let cap = self.clients;
+        for (closed, start, key, s) in all {
+            let part = if closed { &mut days } else { &mut hours };
+            let entries = part.entry(start).or_default();
+            match entries.last_mut() {
+                Some((k, have)) if *k == key => have.merge(&s, cap),
+                _ => entries.push((key, s)),
+            }
         }
-        parts
+        (days, hours)
     }
 }
 
@@ -179,29 +200,14 @@ impl Recorder {
 
     /// Write what is held as hour segments, compact the days that are over and prune.
     pub fn flush(&mut self) -> Result<(), RetroError> {
-        let parts = self.pending.take_partitions();
-        self.totals.segments += parts.len() as u64;
+        let now = now_secs();
+        let (days, hours) = self.pending.take_partitions(now);
+        self.totals.segments += (days.len() + hours.len()) as u64;
         self.totals.observed += std::mem::take(&mut self.pending.observed);
         self.totals.rejected += std::mem::take(&mut self.pending.rejected);
-        let now = now_secs();
         // Days already over go straight into their day segments.
-        let (closed, open): (Partitions, Partitions) = parts
-            .into_iter()
-            .partition(|(hour, _)| day_of(*hour) + DAY + HOUR <= now);
-        let mut days = Partitions::new();
-        for (hour, entries) in closed {
-            let day = days.entry(day_of(hour)).or_default();
-            for (k, s) in entries {
-                match day.get_mut(&k) {
-                    Some(m) => m.merge(&s, self.cfg.clients),
-                    None => {
-                        day.insert(k, s);
-                    }
-                }
-            }
-        }
         self.store.write_days(days, self.cfg.clients)?;
-        self.store.write_hours(open)?;
+        self.store.write_hours(hours)?;
         self.store.compact(now, self.cfg.clients)?;
         self.store
             .prune(now, self.cfg.retention_secs(), self.cfg.max_bytes);
@@ -257,10 +263,11 @@ mod tests {
         old.timestamp_ns = Some((now - 91 * 86_400) * 1_000_000_000);
         p.observe(&old, 0);
         assert_eq!((p.observed, p.rejected, p.len()), (1, 2, 1));
-        let parts = p.take_partitions();
-        let (hour, values) = parts.iter().next().unwrap();
+        let (days, hours) = p.take_partitions(now);
+        assert!(days.is_empty());
+        let (hour, values) = hours.iter().next().unwrap();
         assert_eq!(*hour, (now - 10).div_euclid(HOUR) * HOUR);
-        let s = values.values().next().unwrap();
+        let s = &values[0].1;
         assert_eq!(s.count, 1);
         assert_eq!(
             crate::retro::key::field_names(s.fields),

@@ -10,7 +10,6 @@
 
 use super::{RetroError, DAY, HOUR};
 use fst::{IntoStreamer, Streamer};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -131,14 +130,14 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-/// Write a segment of `entries` (sorted by key) to `dir`, crash-safely: a temporary file,
+/// Write a segment of `entries` (sorted by key, each key once) to `dir`, crash-safely: a temporary file,
 /// fsynced, renamed, the directory fsynced. Returns its path and size.
 pub fn write(
     dir: &Path,
     span: Span,
     start: i64,
     seq: u64,
-    entries: &BTreeMap<Vec<u8>, Stats>,
+    entries: &[(Vec<u8>, Stats)],
 ) -> Result<(PathBuf, u64), RetroError> {
     let mut data = Vec::new();
     let mut builder = fst::MapBuilder::memory();
@@ -350,8 +349,8 @@ impl Segment {
 mod tests {
     use super::*;
 
-    fn sample() -> BTreeMap<Vec<u8>, Stats> {
-        let mut m = BTreeMap::new();
+    fn sample() -> Vec<(Vec<u8>, Stats)> {
+        let mut m = std::collections::BTreeMap::new();
         m.insert(b"dcom.example".to_vec(), Stats::one(7200 + 5, 1, None, 0));
         let mut s = Stats::one(7200 + 9, 3, Some("10.0.0.1".parse().unwrap()), 2);
         s.merge(
@@ -359,7 +358,7 @@ mod tests {
             2,
         );
         m.insert(b"dcom.example.www".to_vec(), s);
-        m
+        m.into_iter().collect()
     }
 
     #[test]
@@ -384,10 +383,7 @@ mod tests {
             true
         });
         assert_eq!(seen.len(), 2);
-        assert_eq!(
-            seg.entries().into_iter().collect::<BTreeMap<_, _>>(),
-            sample()
-        );
+        assert_eq!(seg.entries(), sample());
         assert!(!dir.path().read_dir().unwrap().any(|e| e
             .unwrap()
             .file_name()

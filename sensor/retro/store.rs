@@ -7,8 +7,9 @@ use super::{RetroError, DAY, HOUR};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// An hour partition's values, by hour start: what one flush writes.
-pub type Partitions = BTreeMap<i64, BTreeMap<Vec<u8>, Stats>>;
+/// Values by partition start, each partition's sorted by key, each key once: what one
+/// flush writes.
+pub type Partitions = BTreeMap<i64, Vec<(Vec<u8>, Stats)>>;
 
 /// The open index.
 pub struct RetroStore {
@@ -143,23 +144,29 @@ impl RetroStore {
     fn fold_day(
         &mut self,
         day: i64,
-        mut merged: BTreeMap<Vec<u8>, Stats>,
+        extra: Vec<(Vec<u8>, Stats)>,
         clients: usize,
     ) -> Result<(), RetroError> {
         let (inputs, rest): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
             .into_iter()
             .partition(|s| day_of(s.start) == day);
         self.segments = rest;
-        for seg in &inputs {
-            for (k, s) in seg.entries() {
-                match merged.get_mut(&k) {
-                    Some(m) => m.merge(&s, clients),
-                    None => {
-                        merged.insert(k, s);
+        let merged: Vec<(Vec<u8>, Stats)> = if inputs.is_empty() {
+            extra
+        } else {
+            let mut m: BTreeMap<Vec<u8>, Stats> = extra.into_iter().collect();
+            for seg in &inputs {
+                for (k, s) in seg.entries() {
+                    match m.get_mut(&k) {
+                        Some(have) => have.merge(&s, clients),
+                        None => {
+                            m.insert(k, s);
+                        }
                     }
                 }
             }
-        }
+            m.into_iter().collect()
+        };
         let seq = self.next_seq;
         self.next_seq += 1;
         let written = segment::write(&self.dir, Span::Day, day, seq, &merged)
@@ -192,7 +199,7 @@ impl RetroStore {
             .filter(|&d| d + DAY + HOUR <= now)
             .collect();
         for &day in &days {
-            self.fold_day(day, BTreeMap::new(), clients)?;
+            self.fold_day(day, Vec::new(), clients)?;
         }
         self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
         Ok(days.len())
@@ -227,11 +234,12 @@ mod tests {
     use super::*;
 
     fn part(start: i64, keys: &[(&str, i64)]) -> Partitions {
-        let mut p = Partitions::new();
-        let m = p.entry(start).or_default();
+        let mut m: BTreeMap<Vec<u8>, Stats> = BTreeMap::new();
         for (k, t) in keys {
             m.insert(k.as_bytes().to_vec(), Stats::one(*t, 1, None, 0));
         }
+        let mut p = Partitions::new();
+        p.insert(start, m.into_iter().collect());
         p
     }
 
