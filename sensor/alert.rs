@@ -47,6 +47,11 @@ impl Alert {
         }
     }
 
+    /// Set a field at a dotted path (`trawl.retro`), creating the objects above it.
+    pub fn insert_path(&mut self, path: &str, value: Value) {
+        insert_path(&mut self.doc, path, value);
+    }
+
     /// Write the document as one JSON line.
     pub fn write_line<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
         serde_json::to_writer(&mut *out, &self.doc)?;

@@ -228,6 +228,12 @@ pub enum Command {
         /// checking that claim and for measuring.
         #[arg(long)]
         no_prefilter: bool,
+        /// Also record every observed value (names, addresses, URLs, hashes) in the data
+        /// directory's retro index (DATA/retro), to backfill it from archived logs; the
+        /// config's [retro] gives the retention and client sample. Then ask it with
+        /// `trawl hunt`.
+        #[arg(long)]
+        record: bool,
         /// Log files; - reads stdin.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -246,6 +252,9 @@ pub enum Command {
         /// passes are decoded.
         #[arg(long, value_name = "EXPR")]
         bpf: Option<String>,
+        /// Also record every observed value in the retro index (see `trawl scan --record`).
+        #[arg(long)]
+        record: bool,
         /// Capture files, or directories of them (replayed in the order of their first
         /// packet's timestamp; flows continue from one file to the next).
         #[arg(required = true, value_name = "FILE|DIR")]
@@ -320,6 +329,37 @@ pub enum Command {
         remote: RemoteArgs,
         /// Values to look up (defanged spellings accepted).
         #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
+    },
+    /// Did anything here already see these indicators? Asked of the retro index (what
+    /// `scan --record`, `replay --record` and `trawl run` with [retro] recorded), with the
+    /// snapshot's matching semantics: a domain finds every observed name below it, a CIDR
+    /// every observed address in it, a URL every observed URL under it. No log is re-read.
+    ///
+    ///   trawl hunt evil.example 203.0.113.0/24       # these values
+    ///   trawl hunt --indicators iocs.txt --since 7d  # one value a line (# comments)
+    ///   trawl hunt --feed abuse-ch-feodo --format json
+    ///
+    /// Table or JSON lines (one per indicator and observed value, with trawl.observed.value,
+    /// first_seen, last_seen, count, clients and threat.indicator.* as a retro alert has).
+    #[command(verbatim_doc_comment)]
+    Hunt {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only partitions of this recent period (`30d`, `12h`; default: all retained).
+        #[arg(long, value_name = "DURATION", value_parser = window)]
+        since: Option<Duration>,
+        /// Output: table or json (one object per line).
+        #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
+        format: String,
+        /// A file of values to hunt, one a line (blank lines and # comments skipped).
+        #[arg(long, value_name = "FILE", conflicts_with = "feed")]
+        indicators: Option<PathBuf>,
+        /// Hunt every indicator of this feed in the current snapshot.
+        #[arg(long, value_name = "NAME", conflicts_with = "values")]
+        feed: Option<String>,
+        /// Values to hunt (defanged spellings accepted).
+        #[arg(value_name = "VALUE")]
         values: Vec<String>,
     },
     /// Export the snapshot's indicators as rules or lists (allowlisted entries never export).

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             raw,
             strict,
             no_prefilter,
+            record,
             files,
         } => {
             let format = if raw { Some(LogFormat::Raw) } else { format };
@@ -44,16 +45,58 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 logformat: compile_logformat(format, logformat.as_deref())?,
                 strict,
                 no_prefilter,
+                record: record
+                    .then(|| crate::retro_cmd::open_recorder(&data))
+                    .transpose()?,
             };
-            scan_cmd(&data, &alert, &opts, &files, quiet)
+            let code = scan_cmd(&data, &alert, &opts, &files, quiet)?;
+            if let Some(r) = &opts.record {
+                crate::retro_cmd::finish_recorder(r, quiet)?;
+            }
+            Ok(code)
         }
         Command::Replay {
             data,
             alert,
             threads,
             bpf,
+            record,
             files,
-        } => crate::replay::replay_cmd(&data, &alert, threads, bpf.as_deref(), &files, quiet),
+        } => {
+            let recorder = record
+                .then(|| crate::retro_cmd::open_recorder(&data))
+                .transpose()?;
+            let code = crate::replay::replay_cmd(
+                &data,
+                &alert,
+                threads,
+                bpf.as_deref(),
+                recorder.as_deref(),
+                &files,
+                quiet,
+            )?;
+            if let Some(r) = &recorder {
+                crate::retro_cmd::finish_recorder(r, quiet)?;
+            }
+            Ok(code)
+        }
+        Command::Hunt {
+            data,
+            since,
+            format,
+            indicators,
+            feed,
+            values,
+        } => crate::retro_cmd::hunt_cmd(
+            &data,
+            crate::retro_cmd::HuntArgs {
+                since,
+                json: format == "json",
+                indicators,
+                feed,
+                values,
+            },
+        ),
         Command::Sniff {
             data,
             alert,
@@ -246,6 +289,7 @@ fn observe(
         logformat: compile_logformat(format, logformat)?,
         strict: false,
         no_prefilter: false,
+        record: None,
     };
     let ctx = AlertContext {
         observer_name: String::new(),

@@ -65,6 +65,9 @@ pub enum Role {
     Daemon,
     /// Publishing a snapshot (`trawl update`, the daemon's feed scheduler).
     Update,
+    /// Writing the retro index (`scan --record`, `replay --record`, `trawl run` with
+    /// `[retro]`): one writer at a time.
+    Retro,
 }
 
 impl Role {
@@ -72,6 +75,7 @@ impl Role {
         data.join(match self {
             Role::Daemon => ".lock",
             Role::Update => ".update.lock",
+            Role::Retro => ".retro.lock",
         })
     }
 }

@@ -12,6 +12,7 @@ mod generate;
 mod progress;
 mod remote;
 mod replay;
+mod retro_cmd;
 mod serve_cmd;
 mod setup;
 

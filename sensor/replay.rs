@@ -11,6 +11,7 @@ use ingest::packet::{self, DecoderLimits, PacketDecoder};
 use ingest::{Observation, Origin};
 use sensor::packets::{alerts_for_packet, warn_new_drops, PacketScratch};
 use sensor::privilege::{drop_capabilities, drop_to_user};
+use sensor::retro::record::Recorder;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,6 +33,7 @@ pub fn replay_cmd(
     alert: &AlertArgs,
     threads: Option<usize>,
     bpf: Option<&str>,
+    record: Option<&Mutex<Recorder>>,
     files: &[PathBuf],
     quiet: bool,
 ) -> Result<ExitCode> {
@@ -55,7 +57,14 @@ pub fn replay_cmd(
         let mut buffers = PacketScratch::default();
         let mut local = Vec::new();
         let mut feeds = BTreeMap::new();
+        let mut recording = record.map(|r| {
+            r.lock()
+                .map_or_else(|p| p.into_inner().buffer(), |r| r.buffer())
+        });
         for (seq, obs) in batch.iter().enumerate() {
+            if let Some(p) = recording.as_mut() {
+                p.observe(obs, now);
+            }
             let mut alerts = AlertBatch::new(typed);
             let n = alerts_for_packet(
                 &correlator,
@@ -84,6 +93,12 @@ pub fn replay_cmd(
         }
         if let Ok(mut r) = made.lock() {
             r.extend(local);
+        }
+        if let (Some(p), Some(r)) = (recording, record) {
+            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = r.absorb(p) {
+                tracing::warn!("recording the retro index: {e}");
+            }
         }
         if let Ok(mut b) = by_feed.lock() {
             for (k, v) in feeds {

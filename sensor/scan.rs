@@ -4,6 +4,7 @@
 use crate::alert::{build_alert, AlertBatch, AlertContext, AlertOutput};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use crate::mapped::ShrinkGuardedMap;
+use crate::retro::record::{Pending, Recorder};
 use ingest::logs::{
     detect_format_explained, open_input, parser_for, FieldMap, FormatPlan, LineParser, LogError,
     LogFormat, PlanParser, Screened,
@@ -162,6 +163,9 @@ pub struct ScanOptions {
     pub strict: bool,
     /// Skip the prefilter pre-screen (`--no-prefilter`).
     pub no_prefilter: bool,
+    /// `--record`: every observation's values also go to the retro index (the pre-screen
+    /// is then off: every line is parsed).
+    pub record: Option<std::sync::Arc<std::sync::Mutex<Recorder>>>,
 }
 
 /// Counters reported at the end of a scan.
@@ -219,6 +223,12 @@ impl ScanStats {
         }
         for (k, v) in other.by_itype {
             *self.alerts_by_itype.entry(k.to_string()).or_default() += v;
+        }
+        for e in other.record_errors {
+            let w = format!("recording the retro index: {e}");
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
         }
     }
 
@@ -290,6 +300,7 @@ struct PieceStats {
     first_failures: Vec<String>,
     by_feed: BTreeMap<String, u64>,
     by_itype: BTreeMap<&'static str, u64>,
+    record_errors: Vec<String>,
 }
 
 /// Everything a piece worker needs, shared across threads.
@@ -310,6 +321,8 @@ pub(crate) struct LineJob<'a> {
     pub now_ns: i64,
     /// Keep alerts typed (the output folds repeats) instead of rendering them.
     pub typed: bool,
+    /// Where observations are recorded (`--record`, the daemon's `[retro]`).
+    pub record: Option<&'a std::sync::Mutex<Recorder>>,
 }
 
 /// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
@@ -401,6 +414,7 @@ fn scan_one(
                 ctx,
                 now_ns,
                 typed,
+                record: opts.record.as_deref(),
             };
             let shrunk = || {
                 let now = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -477,6 +491,7 @@ fn scan_one(
             ctx,
             now_ns,
             typed,
+            record: opts.record.as_deref(),
         };
         let cut = if eof {
             filled
@@ -763,9 +778,13 @@ fn process_piece(
     // The cheap pre-screen: lines none of whose values can alert are counted and skipped
     // without building an observation (exact: see `LineParser::screen`).
     let probe = match (job.mode, job.correlator) {
-        (Mode::Alerts, Some(c)) if !job.raw => c.probe(),
+        (Mode::Alerts, Some(c)) if !job.raw && job.record.is_none() => c.probe(),
         _ => None,
     };
+    let mut recording: Option<Pending> = job.record.map(|r| {
+        r.lock()
+            .map_or_else(|p| p.into_inner().buffer(), |r| r.buffer())
+    });
     let mut pos = 0usize;
     while pos < data.len() {
         let end = find_newline(&data[pos..]).map_or(data.len(), |i| pos + i);
@@ -803,6 +822,9 @@ fn process_piece(
             }
             Ok(Some(mut obs)) => {
                 st.observations += 1;
+                if let Some(p) = recording.as_mut() {
+                    p.observe(&obs, job.now_ns);
+                }
                 obs.origin = Origin::Log {
                     path: Cow::Borrowed(job.path),
                     offset,
@@ -822,6 +844,12 @@ fn process_piece(
                     }
                 }
             }
+        }
+    }
+    if let (Some(p), Some(r)) = (recording, job.record) {
+        let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = r.absorb(p) {
+            st.record_errors.push(e.to_string());
         }
     }
     (out, st)

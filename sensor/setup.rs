@@ -67,9 +67,10 @@ pub fn open_snapshot(dir: &Path) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-fn sensor_name(alert: &AlertArgs, config: Option<&Config>) -> String {
-    if let Some(n) = &alert.sensor_name {
-        return n.clone();
+/// `observer.name`: --sensor-name, the config's [sensor] name, the host name, else `trawl`.
+pub fn sensor_name(explicit: Option<&str>, config: Option<&Config>) -> String {
+    if let Some(n) = explicit {
+        return n.to_string();
     }
     if let Some(c) = config {
         if !c.sensor.name.is_empty() {
@@ -226,7 +227,7 @@ pub fn match_setup(data: &DataArgs, alert: &AlertArgs) -> Result<MatchSetup> {
         snapshot,
         dir,
         ctx: AlertContext {
-            observer_name: sensor_name(alert, cfg),
+            observer_name: sensor_name(alert.sensor_name.as_deref(), cfg),
         },
         filter: hit_filter(alert),
     })

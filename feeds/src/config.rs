@@ -74,6 +74,10 @@ pub struct Config {
     /// `[remote]`: the `trawl serve` that `query`, `export` and `submit` ask.
     #[serde(default)]
     pub remote: Option<RemoteConfig>,
+    /// `[retro]`: the retro-hunt observation index, passed through to the sensor (which
+    /// reads it with its own struct).
+    #[serde(default)]
+    pub retro: Option<toml::Table>,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,

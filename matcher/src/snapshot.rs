@@ -1176,6 +1176,25 @@ pub fn id_order(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     })
 }
 
+/// The domain FST's key of an observed name: trimmed as [`Matcher::match_domain`] trims it
+/// (one trailing dot), label-reversed and lower-cased (`www.Example.com` →
+/// `com.example.www`); `None` for an empty, over-long or IP-literal host. Other indexes of
+/// observed names (the retro-hunt index) key them with this, so one prefix range over the
+/// keys finds a domain and every name below it.
+pub fn domain_key(host: &str) -> Option<Vec<u8>> {
+    let h = text::trim_host(host)?;
+    if h.len() > text::MAX_HOST_LEN || text::host_as_ip(h).is_some() {
+        return None;
+    }
+    let mut buf = [0u8; text::MAX_HOST_LEN];
+    Some(reversed_key(h.as_bytes(), &mut buf).to_vec())
+}
+
+/// The name a [`domain_key`] stands for (`com.example.www` → `www.example.com`).
+pub fn domain_of_key(key: &str) -> String {
+    unreverse(key)
+}
+
 /// `www.example.com` → `com.example.www` (at most 253 bytes).
 fn reverse_labels(name: &str) -> Option<Vec<u8>> {
     if name.len() > 253 {

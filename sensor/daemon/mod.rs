@@ -23,6 +23,7 @@
 mod admin;
 pub mod config;
 mod metrics;
+mod retro;
 mod sighting;
 mod sinks;
 mod spool;
@@ -79,6 +80,9 @@ pub enum DaemonError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `[retro]` or its index.
+    #[error("retro index: {0}")]
+    Retro(#[from] crate::retro::RetroError),
     /// `[sensor] suppress` is not a duration.
     #[error("[sensor] suppress = {value:?}: {reason}")]
     Suppress {
@@ -219,6 +223,9 @@ struct DaemonOptions {
     pub reload_poll: Duration,
 }
 
+/// What runs after each snapshot load, given the previous snapshot and the new one.
+type OnLoad = dyn Fn(Option<&Snapshot>, &Snapshot) + Send;
+
 /// What the sink dispatcher receives: alerts (typed when suppression is on) and where to
 /// answer once they are spooled.
 struct SinkJob {
@@ -245,6 +252,10 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         return Err(DaemonError::Busy(data));
     };
     raise_fd_limit();
+    let retro: Option<Arc<retro::RetroDaemon>> = match &config.retro {
+        Some(table) => Some(Arc::new(retro::RetroDaemon::open(&data, table)?)),
+        None => None,
+    };
     let suppress = match config.sensor.suppress.as_deref() {
         None => Duration::ZERO,
         Some(value) => parse_duration(value).map_err(|reason| DaemonError::Suppress {
@@ -461,6 +472,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             sink: sink_tx.clone(),
             index: i,
             typed: !opts.suppress.is_zero(),
+            retro: retro.clone(),
         };
         let live_sources = live_sources.clone();
         let source_failed = source_failed.clone();
@@ -495,6 +507,53 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                 .map_err(thread_error)?,
         );
     }
+    // Retro: the index flushed every `flush`; retro alerts at every snapshot load.
+    if let Some(retro) = &retro {
+        let retro = retro.clone();
+        let stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("retro-flush".into())
+                .spawn(move || retro.flush_loop(&stop))
+                .map_err(thread_error)?,
+        );
+    }
+    let on_load: Box<OnLoad> = match &retro {
+        Some(retro) => {
+            let retro = retro.clone();
+            let sink = sink_tx.clone();
+            let ctx = ctx.clone();
+            let typed = !opts.suppress.is_zero();
+            Box::new(move |prev: Option<&Snapshot>, new: &Snapshot| {
+                let deliver = |alerts: AlertBatch| {
+                    let (tx, rx) = mpsc::sync_channel(1);
+                    sink.send(SinkJob {
+                        alerts,
+                        done: Some(tx),
+                    })
+                    .map_err(|_| "the sink thread has ended".to_string())?;
+                    rx.recv()
+                        .map_err(|_| "the sink thread has ended".to_string())?
+                };
+                if let Err(e) = retro.check(prev, new, &ctx, typed, deliver) {
+                    tracing::warn!("retro alerts not delivered, retried at the next load: {e}");
+                }
+            })
+        }
+        None => Box::new(|_: Option<&Snapshot>, _: &Snapshot| {}),
+    };
+    // The first snapshot against the one last checked (a restart checks only what changed).
+    let first_check = retro.as_ref().and_then(|r| {
+        let now = current.load_full();
+        match r.checked_version() {
+            Some(v) if v == now.meta().version => None,
+            Some(v) => Some((
+                Snapshot::open(&data.join("snapshots").join(v.to_string())).ok(),
+                now,
+            )),
+            None => Some((None, now)),
+        }
+    });
     drop(sink_tx);
     // Reloads.
     {
@@ -507,6 +566,9 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             std::thread::Builder::new()
                 .name("reload".into())
                 .spawn(move || {
+                    if let Some((prev, now)) = &first_check {
+                        on_load(prev.as_ref(), now);
+                    }
                     let r = supervise("reload", &metrics, &stop, || {
                         reload_loop(
                             &data,
@@ -515,6 +577,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                             &stop,
                             &reload_now,
                             opts.reload_poll,
+                            &*on_load,
                         );
                         Ok::<(), Infallible>(())
                     });
@@ -651,6 +714,9 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     for t in threads {
         let _ = t.join();
     }
+    if let Some(retro) = &retro {
+        retro.flush();
+    }
     for t in sink_threads {
         let _ = t.join();
     }
@@ -759,6 +825,7 @@ fn reload_loop(
     stop: &AtomicBool,
     reload_now: &AtomicBool,
     poll: Duration,
+    on_load: &OnLoad,
 ) {
     let pointer = data.join("current");
     let mut seen = std::fs::read_to_string(&pointer).unwrap_or_default();
@@ -779,7 +846,8 @@ fn reload_loop(
                 let indicators = s.len() as u64;
                 // The old snapshot is freed when the last batch using it drops its Arc. The
                 // metrics follow the swap: a version seen on /metrics is the one in use.
-                current.store(Arc::new(s));
+                let new = Arc::new(s);
+                let old = current.swap(new.clone());
                 metrics.snapshot_version.store(version, Ordering::SeqCst);
                 metrics
                     .snapshot_indicators
@@ -788,6 +856,7 @@ fn reload_loop(
                 tracing::info!(version, "snapshot reloaded");
                 metrics.health.recover("snapshot");
                 seen = now;
+                on_load(Some(&old), &new);
             }
             Err(e) => {
                 if failed.as_ref() != Some(&now) || forced {
@@ -1061,6 +1130,8 @@ struct SourceEnv {
     index: usize,
     /// Suppression is on: alerts go to the dispatcher typed.
     typed: bool,
+    /// `[retro]`: where observations are recorded.
+    retro: Option<Arc<retro::RetroDaemon>>,
 }
 
 impl SourceEnv {
@@ -1094,6 +1165,16 @@ impl SourceEnv {
         let now = crate::scan::now_ns();
         let mut out = AlertBatch::new(self.typed);
         let mut by_feed = std::collections::BTreeMap::new();
+        if let Some(retro) = &self.retro {
+            let mut r = retro.recorder().lock().unwrap_or_else(|p| p.into_inner());
+            let mut buffer = r.buffer();
+            for obs in pending.iter() {
+                buffer.observe(obs, now);
+            }
+            if let Err(e) = r.absorb(buffer) {
+                tracing::warn!("retro index: {e}");
+            }
+        }
         for obs in pending.iter() {
             crate::packets::alerts_for_packet(
                 &correlator,
@@ -1140,6 +1221,7 @@ impl SourceEnv {
             ctx: &self.ctx,
             now_ns: crate::scan::now_ns(),
             typed: self.typed,
+            record: self.retro.as_deref().map(retro::RetroDaemon::recorder),
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);

@@ -16,6 +16,7 @@ mod export_tools;
 mod first_run;
 mod log_formats;
 mod replay_filter;
+mod retro;
 mod samples;
 mod serve;
 mod sniff;

@@ -9,4 +9,5 @@ mod daemon_support;
 mod files;
 mod log_formats;
 mod pcap;
+mod retro;
 mod sinks;

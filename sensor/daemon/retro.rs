@@ -1,0 +1,197 @@
+//! `[retro]` in the daemon (ARCHITECTURE.md §10): every batch's observations recorded, the
+//! index flushed every `flush`, and at every snapshot load the indicators that are new or
+//! whose confidence rose checked against the index; each hit is a retro alert to the sinks,
+//! once per (indicator, observed value, day partition), remembered across restarts in
+//! `DATA/retro/alerted` (written only after the sinks made the alerts durable).
+
+use crate::alert::{AlertBatch, AlertContext};
+use crate::correlate::{Correlator, HitFilter};
+use crate::retro::config::RetroConfig;
+use crate::retro::hunt::{hunt, HuntScope};
+use crate::retro::record::{now_secs, Recorder};
+use crate::retro::store::RetroStore;
+use crate::retro::RetroError;
+use matcher::Snapshot;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The daemon's retro index: the recorder its sources feed and what was already alerted.
+pub struct RetroDaemon {
+    recorder: Mutex<Recorder>,
+    cfg: RetroConfig,
+    dir: PathBuf,
+    alerted: Mutex<HashSet<String>>,
+}
+
+/// The key of one retro alert in `DATA/retro/alerted`: itype, indicator, observed value and
+/// day partition, tab-separated (values hold no tabs: they are normalised).
+fn alert_key(itype: &str, indicator: &str, observed: &str, partition: i64) -> String {
+    format!("{itype}\t{indicator}\t{observed}\t{partition}")
+}
+
+impl RetroDaemon {
+    /// Open the index of `data` for `[retro]`.
+    pub fn open(data: &Path, table: &toml::Table) -> Result<RetroDaemon, RetroError> {
+        let cfg = RetroConfig::from_table(table)?;
+        let recorder = Recorder::open(data, cfg.clone())?;
+        for e in &recorder.store().set_aside {
+            tracing::warn!("retro index: {e}; set aside, the rest still answers");
+        }
+        let dir = RetroStore::dir_of(data);
+        let horizon = now_secs().saturating_sub(cfg.retention_secs());
+        // What was alerted, minus the partitions the retention has dropped.
+        let alerted: HashSet<String> = std::fs::read_to_string(dir.join("alerted"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.rsplit('\t')
+                    .next()
+                    .and_then(|p| p.parse::<i64>().ok())
+                    .is_some_and(|p| p + crate::retro::DAY > horizon)
+            })
+            .map(str::to_string)
+            .collect();
+        Ok(RetroDaemon {
+            recorder: Mutex::new(recorder),
+            cfg,
+            dir,
+            alerted: Mutex::new(alerted),
+        })
+    }
+
+    /// The recorder the sources hand their observations to.
+    pub fn recorder(&self) -> &Mutex<Recorder> {
+        &self.recorder
+    }
+
+    /// Write what was observed; a failure (a full disk) is a warning and recording goes on
+    /// trying at the next flush, while alerting never stops.
+    pub fn flush(&self) {
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = r.flush() {
+            tracing::warn!("retro index: recording failed, retrying at the next flush: {e}");
+        }
+    }
+
+    /// Flush every `flush` until `stop`.
+    pub fn flush_loop(&self, stop: &AtomicBool) {
+        let mut last = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            if last.elapsed() >= self.cfg.flush {
+                self.flush();
+                last = Instant::now();
+            }
+        }
+    }
+
+    /// The snapshot version last checked, from `DATA/retro/checked`.
+    pub fn checked_version(&self) -> Option<u64> {
+        std::fs::read_to_string(self.dir.join("checked"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// The retro alerts of `new` (its indicators absent from `prev` or of higher confidence
+    /// there), not yet alerted; `deliver` hands them to the sinks and returns once durable,
+    /// after which they are remembered. Returns how many were delivered.
+    pub fn check(
+        &self,
+        prev: Option<&Snapshot>,
+        new: &Snapshot,
+        ctx: &AlertContext,
+        typed: bool,
+        deliver: impl FnOnce(AlertBatch) -> Result<(), String>,
+    ) -> Result<usize, String> {
+        let started = Instant::now();
+        let ids: Vec<u32> = new
+            .iter()
+            .enumerate()
+            .filter(|(_, ind)| {
+                let before = prev.and_then(|p| {
+                    p.find(ind.itype, &ind.value)
+                        .and_then(|id| p.try_indicator(id))
+                });
+                before.is_none_or(|b| ind.confidence > b.confidence)
+            })
+            .filter_map(|(id, _)| u32::try_from(id).ok())
+            .collect();
+        self.flush();
+        let now = now_secs();
+        let scope = HuntScope {
+            since: now.saturating_sub(self.cfg.retention_secs()),
+            per_partition: true,
+            clients: self.cfg.clients,
+        };
+        let correlator = Correlator::new(new, HitFilter::default());
+        let found = {
+            let r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            hunt(r.store(), new, &correlator, ids.iter().copied(), scope)
+        };
+        let mut batch = AlertBatch::new(typed);
+        let mut keys = Vec::new();
+        {
+            let alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
+            for s in &found {
+                let key = alert_key(
+                    s.hit.indicator.itype.as_str(),
+                    &s.hit.indicator.value,
+                    &s.observed.text(),
+                    s.partition.unwrap_or(0),
+                );
+                if alerted.contains(&key) || keys.contains(&key) {
+                    continue;
+                }
+                batch.push(s.alert(ctx, now.saturating_mul(1_000_000_000)));
+                keys.push(key);
+            }
+        }
+        let n = keys.len();
+        if n > 0 {
+            deliver(batch)?;
+            self.remember(&keys).map_err(|e| e.to_string())?;
+        }
+        let _ = write_small(&self.dir.join("checked"), &new.meta().version.to_string());
+        tracing::info!(
+            indicators = ids.len(),
+            alerts = n,
+            seconds = started.elapsed().as_secs_f64(),
+            "retro check of snapshot {}",
+            new.meta().version
+        );
+        Ok(n)
+    }
+
+    fn remember(&self, keys: &[String]) -> Result<(), RetroError> {
+        let path = self.dir.join("alerted");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(RetroError::io(&path))?;
+        let mut text = String::new();
+        for k in keys {
+            text.push_str(k);
+            text.push('\n');
+        }
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(RetroError::io(&path))?;
+        let mut alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
+        alerted.extend(keys.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Replace a small file crash-safely (temp, fsync, rename).
+fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

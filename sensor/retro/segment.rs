@@ -1,0 +1,411 @@
+//! One segment file: the observed values of one partition (an hour or a day) and their
+//! statistics, immutable once written.
+//!
+//! Layout (integers little-endian): `TRRS`, version (u8 = 1), span (u8: 0 hour, 1 day), two
+//! zero bytes, partition start (i64, Unix seconds), sequence number (u64), key count (u64),
+//! FST length (u64), data length (u64); the FST (key → offset of its stats in the data); the
+//! data; a CRC-32 of everything before it. Stats, as varints: first seen − start, last −
+//! first, count, field set ([`super::key::field_bit`]), client count, then each client as a
+//! family byte (4 or 6) and its address bytes.
+
+use super::{RetroError, DAY, HOUR};
+use fst::{IntoStreamer, Streamer};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 4] = b"TRRS";
+const HEADER: usize = 48;
+
+/// What is known of one observed value in one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// First time seen (Unix seconds).
+    pub first: i64,
+    /// Last time seen (Unix seconds).
+    pub last: i64,
+    /// How many times.
+    pub count: u64,
+    /// The fields it was seen in ([`super::key::field_bit`]).
+    pub fields: u32,
+    /// A sample of the clients (`source.ip`) that produced it, at most the configured number.
+    pub clients: Vec<IpAddr>,
+}
+
+impl Stats {
+    /// One sighting at `t` in `field_bits`, by `client`.
+    pub fn one(t: i64, fields: u32, client: Option<IpAddr>, cap: usize) -> Stats {
+        Stats {
+            first: t,
+            last: t,
+            count: 1,
+            fields,
+            clients: client.filter(|_| cap > 0).into_iter().collect(),
+        }
+    }
+
+    /// Fold `other` in, keeping at most `cap` distinct clients.
+    pub fn merge(&mut self, other: &Stats, cap: usize) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.count = self.count.saturating_add(other.count);
+        self.fields |= other.fields;
+        for c in &other.clients {
+            if self.clients.len() >= cap {
+                break;
+            }
+            if !self.clients.contains(c) {
+                self.clients.push(*c);
+            }
+        }
+    }
+}
+
+/// A partition's length: an hour (as recorded) or a day (compacted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Span {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    Day,
+}
+
+impl Span {
+    /// Its length in seconds.
+    pub fn secs(self) -> i64 {
+        match self {
+            Span::Hour => HOUR,
+            Span::Day => DAY,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Span::Hour => 'h',
+            Span::Day => 'd',
+        }
+    }
+}
+
+/// An open segment (read whole into memory and checked).
+pub struct Segment {
+    /// Its partition's length.
+    pub span: Span,
+    /// Its partition's start (Unix seconds).
+    pub start: i64,
+    /// Its sequence number: a compacted day holds every hour segment of the day numbered
+    /// up to its own.
+    pub seq: u64,
+    /// Its file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    map: fst::Map<Vec<u8>>,
+    data: Vec<u8>,
+}
+
+/// The file name of a segment: `h<start>-<seq>.seg` or `d<start>-<seq>.seg`.
+pub fn file_name(span: Span, start: i64, seq: u64) -> String {
+    format!("{}{start}-{seq}.seg", span.letter())
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Write a segment of `entries` (sorted by key, each key once) to `dir`, crash-safely: a temporary file,
+/// fsynced, renamed, the directory fsynced. Returns its path and size.
+pub fn write(
+    dir: &Path,
+    span: Span,
+    start: i64,
+    seq: u64,
+    entries: &[(Vec<u8>, Stats)],
+) -> Result<(PathBuf, u64), RetroError> {
+    let mut data = Vec::new();
+    let mut builder = fst::MapBuilder::memory();
+    for (key, s) in entries {
+        let at = data.len() as u64;
+        put_varint(&mut data, u64::try_from(s.first - start).unwrap_or(0));
+        put_varint(&mut data, u64::try_from(s.last - s.first).unwrap_or(0));
+        put_varint(&mut data, s.count);
+        put_varint(&mut data, u64::from(s.fields));
+        put_varint(&mut data, s.clients.len() as u64);
+        for c in &s.clients {
+            match c {
+                IpAddr::V4(a) => {
+                    data.push(4);
+                    data.extend_from_slice(&a.octets());
+                }
+                IpAddr::V6(a) => {
+                    data.push(6);
+                    data.extend_from_slice(&a.octets());
+                }
+            }
+        }
+        builder.insert(key, at).map_err(|e| RetroError::Damaged {
+            path: dir.display().to_string(),
+            reason: format!("building the segment: {e}"),
+        })?;
+    }
+    let fst_bytes = builder.into_inner().map_err(|e| RetroError::Damaged {
+        path: dir.display().to_string(),
+        reason: format!("building the segment: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(HEADER + fst_bytes.len() + data.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.push(1);
+    out.push(u8::from(span == Span::Day));
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(fst_bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fst_bytes);
+    out.extend_from_slice(&data);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+
+    let name = file_name(span, start, seq);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(RetroError::io(&path)(e));
+    }
+    Ok((path, out.len() as u64))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+impl Segment {
+    /// Read and check a segment file: a short, mis-sized or mis-summed file, or one whose
+    /// FST does not parse, is [`RetroError::Damaged`].
+    pub fn open(path: &Path) -> Result<Segment, RetroError> {
+        let bytes = std::fs::read(path).map_err(RetroError::io(path))?;
+        Segment::parse(&bytes, path)
+    }
+
+    /// [`Segment::open`] of bytes already read (`path` names them in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Segment, RetroError> {
+        let damaged = |reason: &str| RetroError::Damaged {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        };
+        if bytes.len() < HEADER + 4 || &bytes[..4] != MAGIC {
+            return Err(damaged("not a segment (no TRRS header)"));
+        }
+        if bytes[4] != 1 {
+            return Err(damaged(&format!("unknown segment version {}", bytes[4])));
+        }
+        let body = bytes.len() - 4;
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&bytes[body..]);
+        if crc32fast::hash(&bytes[..body]) != u32::from_le_bytes(crc) {
+            return Err(damaged("checksum mismatch"));
+        }
+        let span = match bytes[5] {
+            0 => Span::Hour,
+            1 => Span::Day,
+            _ => return Err(damaged("unknown partition span")),
+        };
+        let start = u64_at(bytes, 8) as i64;
+        let seq = u64_at(bytes, 16);
+        let fst_len = usize::try_from(u64_at(bytes, 32)).map_err(|_| damaged("FST length"))?;
+        let data_len = usize::try_from(u64_at(bytes, 40)).map_err(|_| damaged("data length"))?;
+        if HEADER
+            .checked_add(fst_len)
+            .and_then(|n| n.checked_add(data_len))
+            != Some(body)
+        {
+            return Err(damaged("section lengths do not add up to the file's"));
+        }
+        let map = fst::Map::new(bytes[HEADER..HEADER + fst_len].to_vec())
+            .map_err(|e| damaged(&format!("FST: {e}")))?;
+        let data = bytes[HEADER + fst_len..body].to_vec();
+        Ok(Segment {
+            span,
+            start,
+            seq,
+            path: path.to_path_buf(),
+            bytes: bytes.len() as u64,
+            map,
+            data,
+        })
+    }
+
+    /// The partition's end (exclusive, Unix seconds).
+    pub fn end(&self) -> i64 {
+        self.start.saturating_add(self.span.secs())
+    }
+
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn stats_at(&self, at: u64) -> Option<Stats> {
+        let b = &self.data;
+        let mut pos = usize::try_from(at).ok()?;
+        let first = self
+            .start
+            .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+        let last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+        let count = get_varint(b, &mut pos)?;
+        let fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
+        let n = get_varint(b, &mut pos)?;
+        let mut clients = Vec::new();
+        for _ in 0..n.min(super::config::MAX_CLIENTS as u64) {
+            let family = *b.get(pos)?;
+            pos += 1;
+            let ip = match family {
+                4 => IpAddr::V4(Ipv4Addr::from(
+                    <[u8; 4]>::try_from(b.get(pos..pos + 4)?).ok()?,
+                )),
+                6 => IpAddr::V6(Ipv6Addr::from(
+                    <[u8; 16]>::try_from(b.get(pos..pos + 16)?).ok()?,
+                )),
+                _ => return None,
+            };
+            pos += if family == 4 { 4 } else { 16 };
+            clients.push(ip);
+        }
+        Some(Stats {
+            first,
+            last,
+            count,
+            fields,
+            clients,
+        })
+    }
+
+    /// Every key and its stats within `lo..=hi` (`hi = None`: to the end), while `keep`
+    /// says the key still qualifies (a prefix scan stops at the first key past the prefix).
+    pub fn range(&self, lo: &[u8], hi: Option<&[u8]>, mut f: impl FnMut(&[u8], Stats) -> bool) {
+        let mut r = self.map.range().ge(lo);
+        if let Some(hi) = hi {
+            r = r.le(hi);
+        }
+        let mut stream = r.into_stream();
+        while let Some((k, at)) = stream.next() {
+            let Some(s) = self.stats_at(at) else { continue };
+            if !f(k, s) {
+                break;
+            }
+        }
+    }
+
+    /// The stats of exactly `key`.
+    pub fn get(&self, key: &[u8]) -> Option<Stats> {
+        self.map.get(key).and_then(|at| self.stats_at(at))
+    }
+
+    /// Every key and its stats, in key order.
+    pub fn entries(&self) -> Vec<(Vec<u8>, Stats)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.range(&[], None, |k, s| {
+            out.push((k.to_vec(), s));
+            true
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<(Vec<u8>, Stats)> {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(b"dcom.example".to_vec(), Stats::one(7200 + 5, 1, None, 0));
+        let mut s = Stats::one(7200 + 9, 3, Some("10.0.0.1".parse().unwrap()), 2);
+        s.merge(
+            &Stats::one(7200 + 99, 4, Some("::1".parse().unwrap()), 2),
+            2,
+        );
+        m.insert(b"dcom.example.www".to_vec(), s);
+        m.into_iter().collect()
+    }
+
+    #[test]
+    fn round_trip_and_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, len) = write(dir.path(), Span::Hour, 7200, 3, &sample()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        let seg = Segment::open(&path).unwrap();
+        assert_eq!(
+            (seg.span, seg.start, seg.seq, seg.len()),
+            (Span::Hour, 7200, 3, 2)
+        );
+        let www = seg.get(b"dcom.example.www").unwrap();
+        assert_eq!(
+            (www.first, www.last, www.count, www.fields),
+            (7209, 7299, 2, 7)
+        );
+        assert_eq!(www.clients.len(), 2);
+        let mut seen = Vec::new();
+        seg.range(b"dcom.example", None, |k, _| {
+            seen.push(k.to_vec());
+            true
+        });
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seg.entries(), sample());
+        assert!(!dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+    }
+
+    #[test]
+    fn every_truncation_and_flipped_byte_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write(dir.path(), Span::Day, 0, 1, &sample()).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let bad = dir.path().join("bad.seg");
+        for cut in 0..good.len() {
+            std::fs::write(&bad, &good[..cut]).unwrap();
+            assert!(Segment::open(&bad).is_err(), "cut at {cut}");
+        }
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0x40;
+            std::fs::write(&bad, &b).unwrap();
+            assert!(Segment::open(&bad).is_err(), "flipped byte {i}");
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The directory of segments, `DATA/retro/`: opened with damaged segments set aside,
+//! written one segment per hour partition, compacted into days once a day is over, pruned
+//! by retention and size, oldest first.
+
+use super::segment::{self, Segment, Span, Stats};
+use super::{RetroError, DAY, HOUR};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Values by partition start, each partition's sorted by key, each key once: what one
+/// flush writes.
+pub type Partitions = BTreeMap<i64, Vec<(Vec<u8>, Stats)>>;
+
+/// The open index.
+pub struct RetroStore {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    next_seq: u64,
+    /// Damaged segments renamed `*.damaged` at open, each with why.
+    pub set_aside: Vec<String>,
+}
+
+impl std::fmt::Debug for RetroStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetroStore")
+            .field("dir", &self.dir)
+            .field("segments", &self.segments.len())
+            .finish()
+    }
+}
+
+/// The start of the UTC day holding `t`.
+pub fn day_of(t: i64) -> i64 {
+    t.div_euclid(DAY) * DAY
+}
+
+impl RetroStore {
+    /// The index directory of a data directory.
+    pub fn dir_of(data_dir: &Path) -> PathBuf {
+        data_dir.join("retro")
+    }
+
+    /// Open (creating) the index in `dir`: temporary files of an interrupted write are
+    /// removed, damaged segments renamed `<name>.damaged` with a warning, and segments
+    /// already folded into a compacted day (a compaction interrupted before it deleted
+    /// them) removed.
+    pub fn open(dir: &Path) -> Result<RetroStore, RetroError> {
+        std::fs::create_dir_all(dir).map_err(RetroError::io(dir))?;
+        let mut store = RetroStore {
+            dir: dir.to_path_buf(),
+            segments: Vec::new(),
+            next_seq: 1,
+            set_aside: Vec::new(),
+        };
+        for entry in std::fs::read_dir(dir).map_err(RetroError::io(dir))? {
+            let entry = entry.map_err(RetroError::io(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if !name.ends_with(".seg") || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            match Segment::open(&path) {
+                Ok(seg) => store.segments.push(seg),
+                Err(e @ RetroError::Damaged { .. }) => {
+                    tracing::warn!("retro index: {e}; set aside as {name}.damaged");
+                    let _ = std::fs::rename(&path, dir.join(format!("{name}.damaged")));
+                    store.set_aside.push(e.to_string());
+                }
+                Err(e) => tracing::warn!("retro index: {e}; skipped"),
+            }
+        }
+        store.drop_folded();
+        store.next_seq = store.segments.iter().map(|s| s.seq).max().unwrap_or(0) + 1;
+        store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        Ok(store)
+    }
+
+    /// Remove the segments a newer compacted day already holds.
+    fn drop_folded(&mut self) {
+        let mut newest_day: BTreeMap<i64, u64> = BTreeMap::new();
+        for s in self.segments.iter().filter(|s| s.span == Span::Day) {
+            let e = newest_day.entry(s.start).or_insert(s.seq);
+            *e = (*e).max(s.seq);
+        }
+        self.segments.retain(|s| {
+            let folded = match s.span {
+                Span::Day => newest_day.get(&s.start).is_some_and(|&n| n > s.seq),
+                Span::Hour => newest_day
+                    .get(&day_of(s.start))
+                    .is_some_and(|&n| n >= s.seq),
+            };
+            if folded {
+                let _ = std::fs::remove_file(&s.path);
+            }
+            !folded
+        });
+    }
+
+    /// The open segments, oldest partition first.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The index's size on disk.
+    pub fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Write one hour segment per partition.
+    pub fn write_hours(&mut self, parts: Partitions) -> Result<(), RetroError> {
+        for (start, entries) in parts {
+            if entries.is_empty() {
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let (path, _) = segment::write(&self.dir, Span::Hour, start, seq, &entries)?;
+            self.segments.push(Segment::open(&path)?);
+        }
+        self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        Ok(())
+    }
+
+    /// Write what was observed in days already over straight into their day segments
+    /// (merged with what the index holds for those days), skipping the hour segments a
+    /// backfill would only write to compact at once.
+    pub fn write_days(&mut self, days: Partitions, clients: usize) -> Result<(), RetroError> {
+        for (day, entries) in days {
+            if entries.is_empty() {
+                continue;
+            }
+            self.fold_day(day, entries, clients)?;
+        }
+        Ok(())
+    }
+
+    /// Merge every segment of `day` and `extra` into one new day segment, then delete the
+    /// inputs. Its sequence number is above every input's, so an interrupted fold is
+    /// finished at the next open ([`RetroStore::open`]).
+    fn fold_day(
+        &mut self,
+        day: i64,
+        extra: Vec<(Vec<u8>, Stats)>,
+        clients: usize,
+    ) -> Result<(), RetroError> {
+        let (inputs, rest): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
+            .into_iter()
+            .partition(|s| day_of(s.start) == day);
+        self.segments = rest;
+        let merged: Vec<(Vec<u8>, Stats)> = if inputs.is_empty() {
+            extra
+        } else {
+            let mut m: BTreeMap<Vec<u8>, Stats> = extra.into_iter().collect();
+            for seg in &inputs {
+                for (k, s) in seg.entries() {
+                    match m.get_mut(&k) {
+                        Some(have) => have.merge(&s, clients),
+                        None => {
+                            m.insert(k, s);
+                        }
+                    }
+                }
+            }
+            m.into_iter().collect()
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let written = segment::write(&self.dir, Span::Day, day, seq, &merged)
+            .and_then(|(path, _)| Segment::open(&path));
+        let result = match written {
+            Ok(seg) => {
+                for old in &inputs {
+                    let _ = std::fs::remove_file(&old.path);
+                }
+                self.segments.push(seg);
+                Ok(())
+            }
+            Err(e) => {
+                self.segments.extend(inputs);
+                Err(e)
+            }
+        };
+        self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        result
+    }
+
+    /// Fold the hour segments of every day over (its end an hour or more before `now`) and
+    /// that day's earlier compaction into one day segment; returns how many days.
+    pub fn compact(&mut self, now: i64, clients: usize) -> Result<usize, RetroError> {
+        let days: std::collections::BTreeSet<i64> = self
+            .segments
+            .iter()
+            .filter(|s| s.span == Span::Hour)
+            .map(|s| day_of(s.start))
+            .filter(|&d| d + DAY + HOUR <= now)
+            .collect();
+        for &day in &days {
+            self.fold_day(day, Vec::new(), clients)?;
+        }
+        self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        Ok(days.len())
+    }
+
+    /// Delete the partitions that ended `retention` seconds or more before `now`, then the
+    /// oldest while the index is over `max_bytes`; returns how many segments went.
+    pub fn prune(&mut self, now: i64, retention: i64, max_bytes: Option<u64>) -> usize {
+        let horizon = now.saturating_sub(retention);
+        let before = self.segments.len();
+        self.segments.retain(|s| {
+            let keep = s.end() > horizon;
+            if !keep {
+                let _ = std::fs::remove_file(&s.path);
+            }
+            keep
+        });
+        if let Some(max) = max_bytes {
+            let mut total = self.total_bytes();
+            while total > max && !self.segments.is_empty() {
+                let old = self.segments.remove(0);
+                total -= old.bytes;
+                let _ = std::fs::remove_file(&old.path);
+            }
+        }
+        before - self.segments.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(start: i64, keys: &[(&str, i64)]) -> Partitions {
+        let mut m: BTreeMap<Vec<u8>, Stats> = BTreeMap::new();
+        for (k, t) in keys {
+            m.insert(k.as_bytes().to_vec(), Stats::one(*t, 1, None, 0));
+        }
+        let mut p = Partitions::new();
+        p.insert(start, m.into_iter().collect());
+        p
+    }
+
+    #[test]
+    fn compaction_folds_a_day_once_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = RetroStore::open(dir.path()).unwrap();
+        st.write_hours(part(0, &[("da", 10), ("db", 20)])).unwrap();
+        st.write_hours(part(3600, &[("da", 3700)])).unwrap();
+        st.write_hours(part(DAY, &[("da", DAY + 1)])).unwrap();
+        assert_eq!(st.compact(DAY + 2 * HOUR, 0).unwrap(), 1);
+        let spans: Vec<_> = st.segments().iter().map(|s| (s.span, s.start)).collect();
+        assert_eq!(spans, vec![(Span::Day, 0), (Span::Hour, DAY)]);
+        let da = st.segments()[0].get(b"da").unwrap();
+        assert_eq!((da.first, da.last, da.count), (10, 3700, 2));
+        // A late event for the compacted day, then compaction again.
+        st.write_hours(part(7200, &[("da", 7300)])).unwrap();
+        st.compact(DAY + 2 * HOUR, 0).unwrap();
+        let st = RetroStore::open(dir.path()).unwrap();
+        let days: Vec<_> = st
+            .segments()
+            .iter()
+            .filter(|s| s.span == Span::Day)
+            .collect();
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].get(b"da").unwrap().count, 3);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_interrupted_compaction_is_finished_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = RetroStore::open(dir.path()).unwrap();
+        st.write_hours(part(0, &[("da", 10)])).unwrap();
+        let hour = st.segments()[0].path.clone();
+        let kept = std::fs::read(&hour).unwrap();
+        st.compact(DAY + HOUR, 0).unwrap();
+        // As if the process died after writing the day but before deleting the hour.
+        std::fs::write(&hour, kept).unwrap();
+        let st = RetroStore::open(dir.path()).unwrap();
+        assert_eq!(st.segments().len(), 1);
+        assert_eq!(st.segments()[0].get(b"da").unwrap().count, 1);
+        assert!(!hour.exists());
+    }
+
+    #[test]
+    fn damaged_segments_are_set_aside_and_the_rest_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = RetroStore::open(dir.path()).unwrap();
+        st.write_hours(part(0, &[("da", 10)])).unwrap();
+        st.write_hours(part(HOUR, &[("db", HOUR + 1)])).unwrap();
+        let victim = st.segments()[1].path.clone();
+        let mut b = std::fs::read(&victim).unwrap();
+        let n = b.len();
+        b[n / 2] ^= 1;
+        std::fs::write(&victim, b).unwrap();
+        std::fs::write(dir.path().join(".h5-9.seg.tmp"), b"half").unwrap();
+        let st = RetroStore::open(dir.path()).unwrap();
+        assert_eq!(st.segments().len(), 1);
+        assert_eq!(st.set_aside.len(), 1);
+        assert!(st.set_aside[0].contains("checksum"), "{:?}", st.set_aside);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().any(|n| n.ends_with(".seg.damaged")));
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")));
+    }
+
+    #[test]
+    fn retention_and_size_prune_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = RetroStore::open(dir.path()).unwrap();
+        for h in 0..4 {
+            st.write_hours(part(h * HOUR, &[("dx", h * HOUR)])).unwrap();
+        }
+        // Retention: partitions ending at or before now - retention go.
+        assert_eq!(st.prune(4 * HOUR, 3 * HOUR, None), 1);
+        let one = st.segments()[0].bytes;
+        assert_eq!(st.prune(4 * HOUR, 100 * HOUR, Some(2 * one)), 1);
+        let starts: Vec<i64> = st.segments().iter().map(|s| s.start).collect();
+        assert_eq!(starts, vec![2 * HOUR, 3 * HOUR]);
+    }
+}
