@@ -10,6 +10,7 @@ pub mod config;
 pub mod defaults;
 pub mod export;
 pub mod fetch;
+pub mod fleet;
 pub mod parse;
 pub mod status;
 pub mod update;
