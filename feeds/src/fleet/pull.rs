@@ -24,8 +24,8 @@ pub const STATE_FILE: &str = "upstream/state.json";
 /// they never mix with a local feed of the same name.
 pub const SOURCE_PREFIX: &str = "upstream:";
 
-/// Default `[upstream] refresh`.
-const DEFAULT_REFRESH: i64 = 3600;
+/// Default `[upstream] refresh`, in seconds.
+pub const DEFAULT_REFRESH: u64 = 3600;
 
 /// The release a sensor holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +140,38 @@ impl UpstreamSummary {
     }
 }
 
+/// What is wrong with the upstream intel now, for `/healthz`: the last pull refused or
+/// failed, or the intel is older than `max_age` (seconds since the sensor last knew it held
+/// the latest release). Empty when all is well.
+pub fn health(cfg: &UpstreamConfig, state: &UpstreamState, now: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    if state.held.is_none() {
+        out.push("no upstream release held yet".to_string());
+    }
+    if let Some(e) = &state.last_error {
+        out.push(format!(
+            "last pull {}: {e} (last good release kept)",
+            state.last_outcome
+        ));
+    }
+    if let (Some(max), Some(age)) = (cfg.max_age, state.age(now)) {
+        if age > max.0.as_secs() as i64 {
+            out.push(format!(
+                "intel is {age}s old, older than max_age = {}s",
+                max.0.as_secs()
+            ));
+        }
+    }
+    out
+}
+
+impl UpstreamState {
+    /// Seconds since the sensor last knew it held the latest release (`None`: never).
+    pub fn age(&self, now: i64) -> Option<i64> {
+        (self.verified_at > 0 && self.held.is_some()).then(|| (now - self.verified_at).max(0))
+    }
+}
+
 /// The pull state in `data_dir` (default when absent or unreadable).
 pub fn load_state(data_dir: &Path) -> UpstreamState {
     std::fs::read(data_dir.join(STATE_FILE))
@@ -239,7 +271,7 @@ pub fn pull(
     let refresh = cfg
         .refresh
         .as_ref()
-        .map_or(DEFAULT_REFRESH, |d| d.0.as_secs() as i64);
+        .map_or(DEFAULT_REFRESH, |d| d.0.as_secs()) as i64;
     let has_set = data_dir.join(SET_FILE).is_file();
     let due = force || !has_set || state.held.is_none() || now - state.last_attempt >= refresh;
     let outcome = if due {
