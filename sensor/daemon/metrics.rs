@@ -209,7 +209,7 @@ impl Metrics {
         };
         let now = crate::scan::now_ns() / 1_000_000_000;
         let state = feeds::fleet::pull::load_state(data);
-        feeds::fleet::pull::health(up, &state, now as i64)
+        feeds::fleet::pull::health(up, &state, now)
             .into_iter()
             .map(|r| format!("upstream: {r}"))
             .collect()
@@ -428,7 +428,7 @@ impl Metrics {
             let now = crate::scan::now_ns() / 1_000_000_000;
             feed_gauges(&mut s, &feeds::status::feed_rows(config, data, now));
             if config.upstream.is_some() {
-                upstream_gauges(&mut s, &feeds::fleet::pull::load_state(data), now as i64);
+                upstream_gauges(&mut s, &feeds::fleet::pull::load_state(data), now);
             }
         }
         s
