@@ -12,6 +12,7 @@ mod corpus;
 mod export_golden;
 mod export_tools;
 mod first_run;
+mod fleet;
 mod log_formats;
 mod samples;
 mod serve;

@@ -129,6 +129,12 @@ pub fn keygen(prefix: &Path) -> Result<(PathBuf, PathBuf), FleetError> {
         PathBuf::from(p)
     };
     let (key_path, pub_path) = (with(".key"), with(".pub"));
+    if pub_path.exists() {
+        return Err(FleetError::Key(format!(
+            "{} exists: choose another prefix (a key pair is never overwritten)",
+            pub_path.display()
+        )));
+    }
     // ring does not give a key's seed back: keep the seed the key is made from.
     let seed = random_seed()?;
     let key = SigningKey::from_seed(&seed)?;

@@ -239,7 +239,14 @@ impl Client {
 
     /// A release file, its content checked against the manifest's hash.
     fn file(&self, file: &FileRef) -> Result<Vec<u8>, FleetError> {
-        match self.get(&file.path, None)? {
+        let fetched = self.get(&file.path, None).map_err(|e| match e {
+            // A body that does not decompress was damaged on the way or on the server.
+            FleetError::Fetch(crate::fetch::FetchError::Decompress(why)) => FleetError::Refused(
+                format!("{}: corrupt ({why}): tampered or truncated", file.path),
+            ),
+            e => e,
+        })?;
+        match fetched {
             Fetched::Body { bytes, .. } => {
                 let got = sha256_hex(&bytes);
                 if got != file.sha256 {
