@@ -501,3 +501,47 @@ pub fn upstream_indicators(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Opt
         Err(e) => (Vec::new(), vec![e.to_string()], Some(hash)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn upstream(extra: &str) -> UpstreamConfig {
+        let text =
+            format!("[upstream]\nurl = \"http://127.0.0.1:9/\"\npublic_key = \"k.pub\"\n{extra}");
+        Config::from_toml_str(&text).unwrap().upstream.unwrap()
+    }
+
+    #[test]
+    fn upstream_config_is_checked_at_load() {
+        assert_eq!(upstream("").max_shrink(), 0.5);
+        for bad in ["max_shrink = 1.5\n", "refesh = \"1h\"\n", "url2 = 1\n"] {
+            let text = format!("[upstream]\nurl = \"http://x/\"\npublic_key = \"k\"\n{bad}");
+            assert!(Config::from_toml_str(&text).is_err(), "{bad}");
+        }
+        let text = "[upstream]\nurl = \"file:///etc/\"\npublic_key = \"k\"\n";
+        let err = Config::from_toml_str(text).unwrap_err().to_string();
+        assert!(err.contains("http"), "{err}");
+    }
+
+    #[test]
+    fn health_names_refusals_and_intel_older_than_max_age() {
+        let cfg = upstream("max_age = \"1h\"\n");
+        let mut st = UpstreamState::default();
+        assert_eq!(health(&cfg, &st, 1000).len(), 1, "nothing held yet");
+        st.held = Some(Held {
+            id: "1-aaaaaaaaaaaa".into(),
+            ..Held::default()
+        });
+        st.verified_at = 10_000;
+        assert!(health(&cfg, &st, 10_000 + 3600).is_empty());
+        let stale = health(&cfg, &st, 10_000 + 3601);
+        assert!(stale[0].contains("older than max_age"), "{stale:?}");
+        assert_eq!(st.age(10_000 + 3601), Some(3601));
+        st.last_outcome = "refused".into();
+        st.last_error = Some("manifest signature does not verify".into());
+        let h = health(&cfg, &st, 10_000);
+        assert!(h[0].contains("signature") && h[0].contains("kept"), "{h:?}");
+    }
+}
