@@ -110,7 +110,7 @@ fn read_set(to: &Path, id: &str) -> Option<IndicatorSet> {
         &crate::NoProgress,
     )
     .ok()?;
-    IndicatorSet::parse(&bytes, &name).ok()
+    IndicatorSet::parse_known(&bytes, &name).ok()
 }
 
 /// Publish the data directory's current snapshot to `to` (see the module docs).

@@ -457,7 +457,7 @@ fn read_held(data_dir: &Path) -> Result<IndicatorSet, FleetError> {
         path: path.clone(),
         source,
     })?;
-    IndicatorSet::parse(&bytes, &path.display().to_string())
+    IndicatorSet::parse_known(&bytes, &path.display().to_string())
 }
 
 /// The held upstream set as indicators for the update pipeline (sources behind
@@ -478,7 +478,8 @@ pub fn upstream_indicators(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Opt
         bytes.hash(&mut h);
         h.finish()
     };
-    match IndicatorSet::parse(&bytes, &path.display().to_string()) {
+    // Verified line by line when pulled; read back as such.
+    match IndicatorSet::parse_known(&bytes, &path.display().to_string()) {
         Ok(set) => {
             let out = set
                 .indicators()
