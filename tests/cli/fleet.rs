@@ -5,58 +5,10 @@
 //! every bad release (tampered, truncated, replayed, wrong key, empty, halved) or a server
 //! gone refused with the last good snapshot kept and the reason said.
 
-use std::io::{BufRead, BufReader};
+use crate::common::static_server;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
-
-/// `python3 -m http.server` over a directory, killed on drop.
-struct StaticServer {
-    child: Child,
-    url: String,
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn static_server(dir: &Path, log: &Path) -> StaticServer {
-    let child = Command::new("python3")
-        .args([
-            "-u",
-            "-m",
-            "http.server",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("server log"))
-        .spawn()
-        .expect("starting python3 -m http.server");
-    let mut s = StaticServer {
-        child,
-        url: String::new(),
-    };
-    let out = s.child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .expect("server banner");
-    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-    let port = line
-        .split_whitespace()
-        .skip_while(|w| *w != "port")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    s.url = format!("http://127.0.0.1:{port}/");
-    s
-}
 
 /// A publisher, its release directory and sensors, all in one temporary directory.
 struct Fleet {
@@ -216,7 +168,7 @@ fn a_sensor_pulls_a_bundle_then_deltas_equal_to_the_publishers_set_then_a_304() 
     let r1 = f.release(&domains(0..20), &[]);
     assert!(r1.contains("20 indicators"), "{r1}");
     let log = f.path("http.log");
-    let server = static_server(&f.path("www"), &log);
+    let server = static_server(&f.path("www"), 0, &log);
     f.sensor("s1", &server.url, "fleet.pub", "v3.fleet.example");
 
     let (good, out) = f.pull("s1");
@@ -277,7 +229,7 @@ fn bad_releases_are_refused_and_the_last_good_snapshot_kept() {
     let mut f = Fleet::new();
     f.release(&domains(0..20), &[]);
     let log = f.path("http.log");
-    let server = static_server(&f.path("www"), &log);
+    let server = static_server(&f.path("www"), 0, &log);
     f.sensor("s1", &server.url, "fleet.pub", "none.example");
     assert!(f.pull("s1").0);
     let good = f.manifest();
@@ -389,7 +341,7 @@ fn bad_releases_are_refused_and_the_last_good_snapshot_kept() {
 fn a_wrong_key_or_a_server_gone_keeps_the_last_good_snapshot() {
     let mut f = Fleet::new();
     f.release(&domains(0..10), &[]);
-    let server = static_server(&f.path("www"), &f.path("http.log"));
+    let server = static_server(&f.path("www"), 0, &f.path("http.log"));
     std::fs::copy(f.path("fleet.pub"), f.path("trusted.pub")).unwrap();
     f.sensor("s1", &server.url, "trusted.pub", "none.example");
     assert!(f.pull("s1").0);
