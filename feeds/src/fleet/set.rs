@@ -1,6 +1,6 @@
 //! The indicator set a fleet publisher releases: one JSON indicator a line, sorted by
 //! (itype, value), no allowlist entries and nothing an allowlist covers (what the publisher
-//! would alert on). Its content hash is the SHA-256 of those bytes; a delta from one set to
+//! would alert on), without `last_seen` (it changes at every fetch of a feed). Its content hash is the SHA-256 of those bytes; a delta from one set to
 //! another lists removed keys and added or changed lines, so applying it reproduces the new
 //! set's exact bytes (and hash) without re-serialising anything.
 
@@ -65,6 +65,12 @@ impl IndicatorSet {
             for s in &ind.sources {
                 *counts.by_feed.entry(s.clone()).or_default() += 1;
             }
+            // `last_seen` moves on every fetch of a feed: published, it would make every
+            // line a change and every delta as large as the bundle.
+            let ind = Indicator {
+                last_seen: None,
+                ..ind
+            };
             if let Ok(line) = serde_json::to_string(&ind) {
                 set.lines.insert(key_of(&ind), line);
             }
