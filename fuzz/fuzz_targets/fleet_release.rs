@@ -7,12 +7,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(key) = SigningKey::generate() {
-        let _ = Manifest::open(data, &key.public());
+        assert!(Manifest::open(data, &key.public()).is_err(), "unsigned bytes opened");
     }
     if let Ok(set) = IndicatorSet::parse(data, "fuzz") {
         let again = IndicatorSet::parse(&set.to_bytes(), "again").expect("own bytes parse");
         assert_eq!(again.content_hash(), set.content_hash());
     }
+    let _ = IndicatorSet::parse_known(data, "fuzz");
     let ind = matcher::Indicator::new("evil.example", matcher::IndicatorType::Fqdn, "f");
     let line = serde_json::to_string(&ind).unwrap_or_default() + "\n";
     let held = IndicatorSet::parse(line.as_bytes(), "held").unwrap_or_default();
