@@ -1037,11 +1037,9 @@ pub fn update(
         .upstream
         .as_ref()
         .map(|u| crate::fleet::pull::pull(u, config_dir, data_dir, now, opts.force));
-    let (upstream_set, w, upstream_hash) = match &upstream {
-        Some(_) => crate::fleet::pull::upstream_indicators(data_dir),
-        None => (Vec::new(), Vec::new(), None),
-    };
-    warnings.extend(w);
+    let upstream_hash = upstream
+        .as_ref()
+        .and_then(|_| crate::fleet::pull::upstream_fingerprint(data_dir));
 
     // Without a readable previous snapshot there is nothing to keep: fetch everything in
     // full (no conditional GET, no refresh skipping), or entries would silently vanish.
@@ -1211,6 +1209,15 @@ pub fn update(
     let mut summaries: Vec<FeedSummary> = Vec::with_capacity(runs.len());
     let mut states: BTreeMap<String, FeedState> = BTreeMap::new();
     // Every part is sorted (or sorted here), so they are merged rather than re-sorted.
+    // Read only now: an unchanged update never decodes the upstream set.
+    let upstream_set = match &upstream {
+        Some(_) => {
+            let (set, w) = crate::fleet::pull::upstream_indicators(data_dir);
+            warnings.extend(w);
+            set
+        }
+        None => Vec::new(),
+    };
     let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted, upstream_set];
     for run in runs {
         let mut summary = run.summary;

@@ -460,23 +460,23 @@ fn read_held(data_dir: &Path) -> Result<IndicatorSet, FleetError> {
     IndicatorSet::parse_known(&bytes, &path.display().to_string())
 }
 
+/// A hash of the held set's file, so an update notices a change (`None`: no set held).
+pub fn upstream_fingerprint(data_dir: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(data_dir.join(SET_FILE)).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
 /// The held upstream set as indicators for the update pipeline (sources behind
-/// [`SOURCE_PREFIX`], groups kept), warnings, and a hash of the file so an update notices a
-/// change. Nothing when no set is held.
-pub fn upstream_indicators(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Option<u64>) {
+/// [`SOURCE_PREFIX`], groups kept), and warnings. Nothing when no set is held.
+pub fn upstream_indicators(data_dir: &Path) -> (Vec<Indicator>, Vec<String>) {
     let path = data_dir.join(SET_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return (Vec::new(), Vec::new(), None)
-        }
-        Err(e) => return (Vec::new(), vec![format!("{}: {e}", path.display())], None),
-    };
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        h.finish()
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+        Err(e) => return (Vec::new(), vec![format!("{}: {e}", path.display())]),
     };
     // Verified line by line when pulled; read back as such.
     match IndicatorSet::parse_known(&bytes, &path.display().to_string()) {
@@ -497,9 +497,9 @@ pub fn upstream_indicators(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Opt
                     i
                 })
                 .collect();
-            (out, Vec::new(), Some(hash))
+            (out, Vec::new())
         }
-        Err(e) => (Vec::new(), vec![e.to_string()], Some(hash)),
+        Err(e) => (Vec::new(), vec![e.to_string()]),
     }
 }
 
