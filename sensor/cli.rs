@@ -176,7 +176,9 @@ pub enum Command {
     /// produced. A config without feeds, or a result without any feed indicator where the
     /// current snapshot has some, is not published unless --allow-empty. Without a config,
     /// `trawl init` writes one with a curated set of free public feeds; nothing is fetched
-    /// that the config does not name.
+    /// that the config does not name. With an [upstream] table, a fleet publisher's signed
+    /// release is pulled first and compiled with the feeds; a release that does not verify or
+    /// fails a guard is refused and the last good one kept (README "A sensor fleet").
     #[command(mut_arg("config", |a| a.help(
         "Config file whose [[feed]] tables are fetched, else ./trawl.toml; its [sensor] data \
          is the data directory when --data is not given"
