@@ -176,7 +176,9 @@ pub enum Command {
     /// produced. A config without feeds, or a result without any feed indicator where the
     /// current snapshot has some, is not published unless --allow-empty. Without a config,
     /// `trawl init` writes one with a curated set of free public feeds; nothing is fetched
-    /// that the config does not name.
+    /// that the config does not name. With an [upstream] table, a fleet publisher's signed
+    /// release is pulled first and compiled with the feeds; a release that does not verify or
+    /// fails a guard is refused and the last good one kept (README "A sensor fleet").
     #[command(mut_arg("config", |a| a.help(
         "Config file whose [[feed]] tables are fetched, else ./trawl.toml; its [sensor] data \
          is the data directory when --data is not given"
@@ -448,6 +450,47 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Make an Ed25519 key pair for signing fleet releases (`trawl publish`).
+    ///
+    /// Writes PREFIX.key (the private key, mode 0600; never overwritten) and PREFIX.pub (the
+    /// public key, one base64 line: give it to sensors as [upstream] public_key).
+    ///
+    ///   trawl keygen --out /etc/trawl/fleet
+    #[command(verbatim_doc_comment)]
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// Publish the current snapshot as a signed release (and deltas) for a sensor fleet.
+    ///
+    /// Writes DIR/latest.json (the signed manifest), DIR/bundles/ID.jsonl.gz (the full set)
+    /// and DIR/deltas/FROM-ID.delta.gz (from each of the last K releases): serve DIR with any
+    /// static web server and point sensors' [upstream] url at it. Publishing an unchanged
+    /// snapshot writes nothing (sensors then get a 304). Run it after each `trawl update`.
+    ///
+    ///   trawl update && trawl publish --to /var/www/fleet --key /etc/trawl/fleet.key
+    #[command(verbatim_doc_comment)]
+    Publish {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The release directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The signing key (default: the config's [server] signing_key).
+        #[arg(long, value_name = "PREFIX.key")]
+        key: Option<PathBuf>,
+        /// Keep deltas from this many previous releases (older sensors fetch the bundle).
+        #[arg(long, default_value_t = 24, value_name = "K")]
+        keep: usize,
+        /// Mark this release as an intended shrink: sensors accept it even when it is empty
+        /// or smaller than their max_shrink allows.
+        #[arg(long)]
+        intended_shrink: bool,
+        /// Summary format: text or json.
+        #[arg(long, default_value = "text", value_name = "FMT", value_parser = ["text", "json"])]
+        format: String,
     },
     /// Write man pages or a shell completion script, generated from these very definitions.
     ///

@@ -195,6 +195,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ready_file,
         } => crate::serve_cmd::serve(&data, listen, ready_file),
         Command::Token { action } => crate::serve_cmd::token(action),
+        Command::Keygen { out } => crate::fleet_cmd::keygen(&out, quiet),
+        Command::Publish {
+            data,
+            to,
+            key,
+            keep,
+            intended_shrink,
+            format,
+        } => crate::fleet_cmd::publish(&data, &to, key, keep, intended_shrink, &format, quiet),
     }
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod demo_impl;
 mod exit;
+mod fleet_cmd;
 mod generate;
 mod progress;
 mod remote;

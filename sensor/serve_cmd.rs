@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The data directory and `[server]` table, as every command resolves them.
-fn server_setup(data: &DataArgs) -> Result<(PathBuf, ServerConfig)> {
+pub(crate) fn server_setup(data: &DataArgs) -> Result<(PathBuf, ServerConfig)> {
     let config = load_config(data.config.as_deref())?;
     let dir = data_dir(data, config.as_ref().map(|(c, _)| c));
     let server = match &config {
@@ -24,6 +24,7 @@ fn server_setup(data: &DataArgs) -> Result<(PathBuf, ServerConfig)> {
             // Relative certificate paths are relative to the config file, like feed paths.
             s.tls_cert = s.tls_cert.map(|p| c.resolve(&p));
             s.tls_key = s.tls_key.map(|p| c.resolve(&p));
+            s.signing_key = s.signing_key.map(|p| c.resolve(&p));
             s
         }
         None => ServerConfig::default(),

@@ -78,6 +78,10 @@ pub struct Config {
     /// reads it with its own struct).
     #[serde(default)]
     pub retro: Option<toml::Table>,
+    /// `[upstream]`: a signed snapshot published by `trawl publish` / `trawl serve` that
+    /// `trawl update` pulls and combines with the local feeds ([`crate::fleet`]).
+    #[serde(default)]
+    pub upstream: Option<UpstreamConfig>,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,
@@ -104,15 +108,96 @@ impl RemoteConfig {
     /// The token: `token`, else the value of the variable `token_env` names; an error when
     /// `token_env` names an unset variable (a silent fallback would send no token at all).
     pub fn token(&self) -> Result<Option<String>, String> {
-        if let Some(t) = &self.token {
-            return Ok(Some(t.clone()));
+        resolve_token("remote", self.token.as_deref(), self.token_env.as_deref())
+    }
+}
+
+/// A table's token: `token`, else the value of the variable `token_env` names; an error
+/// when `token_env` names an unset variable (a silent fallback would send no token at all).
+fn resolve_token(
+    table: &str,
+    token: Option<&str>,
+    token_env: Option<&str>,
+) -> Result<Option<String>, String> {
+    if let Some(t) = token {
+        return Ok(Some(t.to_string()));
+    }
+    match token_env {
+        None => Ok(None),
+        Some(var) => std::env::var(var).map(Some).map_err(|_| {
+            format!("[{table}] token_env = {var:?}, but ${var} is not set (or not UTF-8)")
+        }),
+    }
+}
+
+/// `[upstream]`: the signed snapshot a sensor pulls (ARCHITECTURE.md §10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Where `latest.json` is: a `trawl publish` directory served over HTTP(S)
+    /// (`https://intel.example/fleet/`) or a `trawl serve` (`https://cif.example:8443`).
+    pub url: String,
+    /// A token sent as `Authorization: Bearer ...`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The environment variable holding that token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// The publisher's public key: the path of `PREFIX.pub` (relative to the config file)
+    /// or its one base64 line.
+    pub public_key: String,
+    /// Pull no more often than this (default 1h; `trawl update --force` ignores it).
+    #[serde(default)]
+    pub refresh: Option<DurationSpec>,
+    /// Intel older than this (since the last good pull) is stale: `/healthz` degraded.
+    #[serde(default)]
+    pub max_age: Option<DurationSpec>,
+    /// Refuse a release that shrank by more than this fraction of the last good one
+    /// (0 to 1, default 0.5) unless the publisher marked it intended.
+    #[serde(default)]
+    pub max_shrink: Option<f64>,
+    /// Cap on each download, raw and decompressed (default 512 MiB).
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+    /// HTTP timeout (default 30s).
+    #[serde(default)]
+    pub timeout: Option<DurationSpec>,
+}
+
+impl UpstreamConfig {
+    /// The token to present, if any (see [`RemoteConfig::token`]).
+    pub fn token(&self) -> Result<Option<String>, String> {
+        resolve_token("upstream", self.token.as_deref(), self.token_env.as_deref())
+    }
+
+    /// `max_shrink`, default 0.5.
+    pub fn max_shrink(&self) -> f64 {
+        self.max_shrink.unwrap_or(0.5)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: String| ConfigError::Invalid {
+            feed: "[upstream]".into(),
+            key,
+            reason,
+        };
+        match url::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(_) => {
+                return Err(bad(
+                    "url",
+                    "only http:// and https:// URLs are pulled".into(),
+                ))
+            }
+            Err(e) => return Err(bad("url", format!("{:?} is not a URL: {e}", self.url))),
         }
-        match &self.token_env {
-            None => Ok(None),
-            Some(var) => std::env::var(var).map(Some).map_err(|_| {
-                format!("[remote] token_env = {var:?}, but ${var} is not set (or not UTF-8)")
-            }),
+        if !(0.0..=1.0).contains(&self.max_shrink()) {
+            return Err(bad(
+                "max_shrink",
+                "must be between 0 and 1 (0.5: half)".into(),
+            ));
         }
+        Ok(())
     }
 }
 
@@ -667,6 +752,9 @@ impl Config {
                     reason: "feed names must be unique".into(),
                 });
             }
+        }
+        if let Some(u) = &config.upstream {
+            u.validate()?;
         }
         crate::breadth::check_allowlist(&config.allowlist).map_err(|entry| {
             ConfigError::BroadAllowlist {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod defaults;
 pub mod export;
 pub mod fetch;
+pub mod fleet;
 pub mod misp_feed;
 pub mod parse;
 pub mod pull_store;

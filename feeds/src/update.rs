@@ -168,6 +168,9 @@ pub struct UpdateReport {
     pub unchanged: bool,
     /// Problems that did not stop the update (e.g. an unreadable previous snapshot).
     pub warnings: Vec<String>,
+    /// What the `[upstream]` pull did, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<crate::fleet::pull::UpstreamSummary>,
 }
 
 impl UpdateReport {
@@ -175,6 +178,9 @@ impl UpdateReport {
     pub fn render_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
+        if let Some(u) = &self.upstream {
+            let _ = writeln!(s, "{}", u.render());
+        }
         for f in &self.feeds {
             let status = match &f.status {
                 FeedStatus::Fetched => "fetched".to_string(),
@@ -344,7 +350,7 @@ fn save_state(data_dir: &Path, state: &BTreeMap<String, FeedState>) -> Result<()
 /// Everything besides the feeds' content that decides a snapshot's entries: trawl's version
 /// (the built-in allowlist), every feed's config in order, the `[allowlist]` table, and the
 /// server's submissions file when there is one.
-fn inputs_fingerprint(config: &Config, submissions: Option<u64>) -> u64 {
+fn inputs_fingerprint(config: &Config, submissions: Option<u64>, upstream: Option<u64>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     env!("CARGO_PKG_VERSION").hash(&mut h);
     for f in &config.feeds {
@@ -353,6 +359,9 @@ fn inputs_fingerprint(config: &Config, submissions: Option<u64>) -> u64 {
     format!("{:?}", config.allowlist).hash(&mut h);
     if let Some(s) = submissions {
         s.hash(&mut h);
+    }
+    if let Some(u) = upstream {
+        ("upstream", u).hash(&mut h);
     }
     h.finish()
 }
@@ -384,29 +393,34 @@ pub fn served_submissions(data_dir: &Path) -> (Vec<Indicator>, Vec<String>, Opti
         if line.trim().is_empty() {
             continue;
         }
-        let checked = serde_json::from_str::<Indicator>(line)
-            .map_err(|e| e.to_string())
-            .and_then(|mut i| {
-                let norm = normalize(&i.value, Some(i.itype)).map_err(|e| e.to_string())?;
-                if norm.value != i.value || norm.itype != i.itype {
-                    return Err(format!("{} is not in normal form", i.value));
-                }
-                crate::breadth::check_feed_value(i.itype, &i.value, None)?;
-                for g in i.groups.iter() {
-                    crate::config::check_group_name(g)?;
-                }
-                i.sources = vec![SUBMISSIONS_SOURCE.to_string()];
-                i.allowlist = false;
-                i.allowlisted_by = None;
-                i.tidy();
-                Ok(i)
-            });
+        let checked = check_served_line(line).map(|mut i| {
+            i.sources = vec![SUBMISSIONS_SOURCE.to_string()];
+            i.allowlist = false;
+            i.allowlisted_by = None;
+            i.tidy();
+            i
+        });
         match checked {
             Ok(i) => out.push(i),
             Err(e) => warnings.push(format!("{}:{}: {e}", path.display(), n + 1)),
         }
     }
     (out, warnings, Some(h.finish()))
+}
+
+/// One JSON indicator line from another trawl (a server's submissions, a fleet publisher's
+/// set), checked as a feed's value is: normal form, breadth, group names.
+pub fn check_served_line(line: &str) -> Result<Indicator, String> {
+    let i = serde_json::from_str::<Indicator>(line).map_err(|e| e.to_string())?;
+    let norm = normalize(&i.value, Some(i.itype)).map_err(|e| e.to_string())?;
+    if norm.value != i.value || norm.itype != i.itype {
+        return Err(format!("{} is not in normal form", i.value));
+    }
+    crate::breadth::check_feed_value(i.itype, &i.value, None)?;
+    for g in i.groups.iter() {
+        crate::config::check_group_name(g)?;
+    }
+    Ok(i)
 }
 
 /// What an update records in the snapshot's `extra` so that the next one can tell nothing
@@ -434,6 +448,7 @@ fn unchanged_report(
     snap: &Snapshot,
     config: &Config,
     submissions: Option<u64>,
+    upstream: Option<u64>,
     runs: &[FeedRun],
     now: UnixTime,
 ) -> Option<UpdateReport> {
@@ -442,7 +457,7 @@ fn unchanged_report(
     }
     let facts: PublishedFacts =
         serde_json::from_value(snap.meta().extra.get("facts")?.clone()).ok()?;
-    if facts.inputs != inputs_fingerprint(config, submissions)
+    if facts.inputs != inputs_fingerprint(config, submissions, upstream)
         || facts.next_expiry.is_some_and(|e| e <= now)
     {
         return None;
@@ -477,6 +492,7 @@ fn unchanged_report(
         snapshot: snap.dir().to_path_buf(),
         unchanged: true,
         warnings: Vec::new(),
+        upstream: None,
     })
 }
 
@@ -1107,7 +1123,7 @@ pub fn update(
     opts: &UpdateOptions,
     progress: &dyn Progress,
 ) -> Result<UpdateReport, UpdateError> {
-    if config.feeds.is_empty() && !opts.allow_empty {
+    if config.feeds.is_empty() && config.upstream.is_none() && !opts.allow_empty {
         return Err(UpdateError::NoFeeds);
     }
     let now = opts.now.unwrap_or_else(now_unix);
@@ -1122,6 +1138,15 @@ pub fn update(
     let mut warnings = Vec::new();
     let (submitted, w, submitted_hash) = served_submissions(data_dir);
     warnings.extend(w);
+    // The fleet publisher's set: pulled first (fail-closed: the last good set stays), then
+    // read like the submissions, so the local allowlist applies to it as to every feed.
+    let upstream = config
+        .upstream
+        .as_ref()
+        .map(|u| crate::fleet::pull::pull(u, config_dir, data_dir, now, opts.force));
+    let upstream_hash = upstream
+        .as_ref()
+        .and_then(|_| crate::fleet::pull::upstream_fingerprint(data_dir));
 
     // Without a readable previous snapshot there is nothing to keep: fetch everything in
     // full (no conditional GET, no refresh skipping), or entries would silently vanish.
@@ -1155,7 +1180,9 @@ pub fn update(
 
     phase("fetched and parsed");
     if let Ok(snap) = &previous {
-        if let Some(report) = unchanged_report(snap, config, submitted_hash, &runs, now) {
+        if let Some(report) =
+            unchanged_report(snap, config, submitted_hash, upstream_hash, &runs, now)
+        {
             let states: BTreeMap<String, FeedState> = runs
                 .into_iter()
                 .zip(&report.feeds)
@@ -1165,7 +1192,7 @@ pub fn update(
                 })
                 .collect();
             save_state(data_dir, &states)?;
-            return Ok(report);
+            return Ok(UpdateReport { upstream, ..report });
         }
     }
     // 2. The previous snapshot: history for everything, entries of kept feeds.
@@ -1292,7 +1319,16 @@ pub fn update(
     let mut summaries: Vec<FeedSummary> = Vec::with_capacity(runs.len());
     let mut states: BTreeMap<String, FeedState> = BTreeMap::new();
     // Every part is sorted (or sorted here), so they are merged rather than re-sorted.
-    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted];
+    // Read only now: an unchanged update never decodes the upstream set.
+    let upstream_set = match &upstream {
+        Some(_) => {
+            let (set, w) = crate::fleet::pull::upstream_indicators(data_dir);
+            warnings.extend(w);
+            set
+        }
+        None => Vec::new(),
+    };
+    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted, upstream_set];
     for run in runs {
         let mut summary = run.summary;
         summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
@@ -1432,7 +1468,7 @@ pub fn update(
         .collect();
     let total = all.len();
     let mut facts = PublishedFacts {
-        inputs: inputs_fingerprint(config, submitted_hash),
+        inputs: inputs_fingerprint(config, submitted_hash, upstream_hash),
         next_expiry: all.iter().filter_map(|i| i.expires).min(),
         allowlist_entries,
         allowlisted,
@@ -1469,6 +1505,7 @@ pub fn update(
         snapshot,
         unchanged: false,
         warnings,
+        upstream,
     })
 }
 
@@ -1624,6 +1661,7 @@ mod tests {
             snapshot: PathBuf::from("/d/v1"),
             unchanged: false,
             warnings: vec![],
+            upstream: None,
         };
         let text = r.render_text();
         assert!(

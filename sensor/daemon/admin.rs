@@ -49,7 +49,8 @@ pub async fn serve(listener: Arc<TcpListener>, metrics: Arc<Metrics>) {
 /// `/healthz`: `200 ok` when every source, sink, feed and worker works; otherwise `503` and
 /// one `component: reason` line per degraded one.
 pub fn healthz(metrics: &Metrics) -> (&'static str, String) {
-    let degraded = metrics.health.report();
+    let mut degraded = metrics.health.report();
+    degraded.extend(metrics.upstream_health());
     if degraded.is_empty() {
         ("200 OK", "ok\n".to_string())
     } else {

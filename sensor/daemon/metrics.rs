@@ -198,6 +198,23 @@ impl Metrics {
         *lock(&self.feed_status) = Some((config, data));
     }
 
+    /// `upstream: reason` lines for `/healthz` (read from the pull state at each call).
+    pub fn upstream_health(&self) -> Vec<String> {
+        let guard = lock(&self.feed_status);
+        let Some((config, data)) = &*guard else {
+            return Vec::new();
+        };
+        let Some(up) = &config.upstream else {
+            return Vec::new();
+        };
+        let now = crate::scan::now_ns() / 1_000_000_000;
+        let state = feeds::fleet::pull::load_state(data);
+        feeds::fleet::pull::health(up, &state, now)
+            .into_iter()
+            .map(|r| format!("upstream: {r}"))
+            .collect()
+    }
+
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -281,7 +298,7 @@ impl Metrics {
         let _ = writeln!(
             s,
             "# HELP trawl_degraded_components Sources, sinks, feeds and workers /healthz names as degraded.\n# TYPE trawl_degraded_components gauge\ntrawl_degraded_components {}",
-            self.health.report().len()
+            self.health.report().len() + self.upstream_health().len()
         );
         labelled(
             &mut s,
@@ -410,8 +427,83 @@ impl Metrics {
         if let Some((config, data)) = &*lock(&self.feed_status) {
             let now = crate::scan::now_ns() / 1_000_000_000;
             feed_gauges(&mut s, &feeds::status::feed_rows(config, data, now));
+            if config.upstream.is_some() {
+                upstream_gauges(&mut s, &feeds::fleet::pull::load_state(data), now);
+            }
         }
         s
+    }
+}
+
+/// The `[upstream]` pull state (`trawl_upstream_*`) and the intel's age.
+fn upstream_gauges(s: &mut String, st: &feeds::fleet::pull::UpstreamState, now: i64) {
+    let held = st.held.as_ref();
+    let rows: [(&str, &str, &str, Option<i64>); 10] = [
+        (
+            "trawl_upstream_up",
+            "gauge",
+            "1 when the last upstream pull succeeded (applied or unchanged), else 0.",
+            Some(i64::from(st.last_error.is_none() && held.is_some())),
+        ),
+        (
+            "trawl_upstream_release_serial",
+            "gauge",
+            "Serial of the upstream release held (the last good one).",
+            held.map(|h| h.serial as i64),
+        ),
+        (
+            "trawl_upstream_indicators",
+            "gauge",
+            "Indicators in the upstream release held.",
+            held.map(|h| h.total as i64),
+        ),
+        (
+            "trawl_upstream_last_attempt_timestamp_seconds",
+            "gauge",
+            "Unix time of the last upstream pull attempt.",
+            (st.last_attempt > 0).then_some(st.last_attempt),
+        ),
+        (
+            "trawl_snapshot_age_seconds",
+            "gauge",
+            "Seconds since the sensor last knew it held the latest upstream release.",
+            st.age(now),
+        ),
+        (
+            "trawl_upstream_refused_total",
+            "counter",
+            "Upstream releases refused (signature, hash, replay, empty, shrink); the last good one kept.",
+            Some(st.refused_total as i64),
+        ),
+        (
+            "trawl_upstream_failures_total",
+            "counter",
+            "Upstream pulls that failed (network, HTTP, size); the last good release kept.",
+            Some(st.failed_total as i64),
+        ),
+        (
+            "trawl_upstream_deltas_total",
+            "counter",
+            "Upstream releases applied from a delta.",
+            Some(st.deltas_total as i64),
+        ),
+        (
+            "trawl_upstream_bundles_total",
+            "counter",
+            "Upstream releases applied from the full bundle.",
+            Some(st.bundles_total as i64),
+        ),
+        (
+            "trawl_upstream_bytes_total",
+            "counter",
+            "Bytes of upstream release files downloaded (as stored, compressed).",
+            Some(st.bytes_total as i64),
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        if let Some(v) = v {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
     }
 }
 

@@ -318,7 +318,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
         Ok(s) => s,
-        Err(_) if !config.feeds.is_empty() => {
+        Err(_) if !config.feeds.is_empty() || config.upstream.is_some() => {
             tracing::info!(
                 "no snapshot yet in {}: updating feeds first",
                 data.display()
@@ -591,10 +591,18 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     // Feed scheduler: only feeds with a `refresh` interval are refreshed by the daemon (the
     // update itself skips those not yet due); without any, snapshots come from `trawl update`
     // run elsewhere (cron, another host) and are picked up by the reload thread.
+    // An `[upstream]` is pulled by the same scheduler, every `refresh` (default 1h).
+    let upstream_refresh = config.upstream.as_ref().map(|u| {
+        u.refresh.map_or(
+            Duration::from_secs(feeds::fleet::pull::DEFAULT_REFRESH),
+            |r| r.0,
+        )
+    });
     let min_refresh = config
         .feeds
         .iter()
         .filter_map(|f| f.refresh.map(|r| r.0))
+        .chain(upstream_refresh)
         .min();
     if min_refresh.is_none() {
         tracing::info!(
@@ -761,6 +769,16 @@ fn record_feed_report(metrics: &Metrics, report: &feeds::update::UpdateReport) {
             }
             FeedStatus::NotDue => {}
             _ => metrics.health.recover(&component),
+        }
+    }
+    if let Some(u) = &report.upstream {
+        use feeds::fleet::pull::PullOutcome;
+        match &u.outcome {
+            PullOutcome::Refused { .. } | PullOutcome::Failed { .. } => {
+                tracing::warn!("{}", u.render())
+            }
+            PullOutcome::Applied { .. } => tracing::info!("{}", u.render()),
+            PullOutcome::NotDue | PullOutcome::Unchanged => {}
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub header_timeout: Option<DurationSpec>,
     /// Most results one search or feed returns (default 100000; CIF's clients ask less).
     pub max_results: Option<usize>,
+    /// The Ed25519 key (`trawl keygen`'s `PREFIX.key`) that `trawl publish` signs fleet
+    /// releases with when `--key` is not given.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl ServerConfig {

@@ -14,6 +14,7 @@ mod evasion;
 mod export_golden;
 mod export_tools;
 mod first_run;
+mod fleet;
 mod log_formats;
 mod replay_filter;
 mod retro;

@@ -1,8 +1,9 @@
 //! Helpers shared by the CLI integration tests: run the real `trawl` binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root (the tests' working directory).
 pub fn root() -> PathBuf {
@@ -97,4 +98,48 @@ pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
 /// A path as &str.
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
+}
+
+/// `python3 -m http.server` over a directory (a static web server as a CDN would be), killed
+/// on drop.
+pub struct StaticServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serve `dir` on 127.0.0.1:`port` (0: a free one), the access log into `log`.
+pub fn static_server(dir: &Path, port: u16, log: &Path) -> StaticServer {
+    let child = Command::new("python3")
+        .args(["-u", "-m", "http.server", &port.to_string()])
+        .args(["--bind", "127.0.0.1", "--directory"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("server log"))
+        .spawn()
+        .expect("starting python3 -m http.server");
+    let mut s = StaticServer {
+        child,
+        url: String::new(),
+    };
+    let out = s.child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("server banner");
+    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+    let port = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    s.url = format!("http://127.0.0.1:{port}/");
+    s
 }

@@ -7,6 +7,7 @@ mod common;
 mod daemon_support;
 
 mod files;
+mod fleet;
 mod log_formats;
 mod pcap;
 mod retro;

@@ -41,3 +41,39 @@ proptest! {
         }
     }
 }
+
+/// The body of the `fleet_release` fuzz target.
+fn fleet_release(data: &[u8]) {
+    use feeds::fleet::{keys::SigningKey, manifest::Manifest, set::IndicatorSet};
+    if let Ok(key) = SigningKey::generate() {
+        assert!(
+            Manifest::open(data, &key.public()).is_err(),
+            "unsigned bytes opened"
+        );
+    }
+    if let Ok(set) = IndicatorSet::parse(data, "fuzz") {
+        let again = IndicatorSet::parse(&set.to_bytes(), "again").expect("own bytes parse");
+        assert_eq!(again.content_hash(), set.content_hash());
+    }
+    let _ = IndicatorSet::parse_known(data, "fuzz");
+    let ind = matcher::Indicator::new("evil.example", matcher::IndicatorType::Fqdn, "f");
+    let line = serde_json::to_string(&ind).unwrap() + "\n";
+    let mut held = IndicatorSet::parse(line.as_bytes(), "held").unwrap();
+    let _ = held.apply_delta(data, "1-aaaaaaaaaaaa", "2-bbbbbbbbbbbb");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn fleet_release_never_panics(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        fleet_release(&data);
+    }
+
+    #[test]
+    fn fleet_delta_like_text_never_panics(
+        data in "trawl-delta 1 1-aaaaaaaaaaaa 2-bbbbbbbbbbbb\n([-+][ -~]{0,60}\n){0,10}"
+    ) {
+        fleet_release(data.as_bytes());
+    }
+}

@@ -1,0 +1,296 @@
+//! The indicator set a fleet publisher releases: one JSON indicator a line, sorted by
+//! (itype, value), no allowlist entries and nothing an allowlist covers (what the publisher
+//! would alert on), without `last_seen` (it changes at every fetch of a feed). Its content hash is the SHA-256 of those bytes; a delta from one set to
+//! another lists removed keys and added or changed lines, so applying it reproduces the new
+//! set's exact bytes (and hash) without re-serialising anything.
+
+use super::FleetError;
+use matcher::{Indicator, Snapshot};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// An indicator's key in a set: its itype name and value.
+pub type Key = (String, String);
+
+/// First line of a delta: `trawl-delta 1 FROM TO`.
+const DELTA_MAGIC: &str = "trawl-delta 1";
+
+/// A published indicator set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorSet {
+    lines: BTreeMap<Key, String>,
+}
+
+/// Counts of a set, for the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct SetCounts {
+    /// Indicators per itype name.
+    pub by_itype: BTreeMap<String, usize>,
+    /// Indicators per source (feed) name.
+    pub by_feed: BTreeMap<String, usize>,
+}
+
+fn key_of(ind: &Indicator) -> Key {
+    (ind.itype.as_str().to_string(), ind.value.clone())
+}
+
+/// The SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in d {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+impl IndicatorSet {
+    /// What `snap` would alert on (no allowlist entries, nothing allowlisted), and its
+    /// counts.
+    pub fn from_snapshot(snap: &Snapshot) -> (IndicatorSet, SetCounts) {
+        let mut set = IndicatorSet::default();
+        let mut counts = SetCounts::default();
+        for (id, value) in snap.all_values().into_iter().enumerate() {
+            let Some(ind) = snap.record_with_value(id as matcher::IndicatorId, value) else {
+                continue;
+            };
+            if ind.allowlist || ind.allowlisted_by.is_some() {
+                continue;
+            }
+            *counts
+                .by_itype
+                .entry(ind.itype.as_str().to_string())
+                .or_default() += 1;
+            for s in &ind.sources {
+                *counts.by_feed.entry(s.clone()).or_default() += 1;
+            }
+            // `last_seen` moves on every fetch of a feed: published, it would make every
+            // line a change and every delta as large as the bundle.
+            let ind = Indicator {
+                last_seen: None,
+                ..ind
+            };
+            if let Ok(line) = serde_json::to_string(&ind) {
+                set.lines.insert(key_of(&ind), line);
+            }
+        }
+        (set, counts)
+    }
+
+    /// A set from its canonical bytes; every line is checked as a served indicator is
+    /// (normal form, breadth, group names), and must be unique and in order.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<IndicatorSet, FleetError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| FleetError::Refused(format!("{origin}: not UTF-8: {e}")))?;
+        let mut set = IndicatorSet::default();
+        let mut last: Option<Key> = None;
+        for (n, line) in text.lines().enumerate() {
+            let ind = checked_line(line)
+                .map_err(|e| FleetError::Refused(format!("{origin}:{}: {e}", n + 1)))?;
+            let key = key_of(&ind);
+            if last.as_ref().is_some_and(|l| *l >= key) {
+                return Err(FleetError::Refused(format!(
+                    "{origin}:{}: out of order or repeated",
+                    n + 1
+                )));
+            }
+            last = Some(key.clone());
+            set.lines.insert(key, line.to_string());
+        }
+        Ok(set)
+    }
+
+    /// A set from bytes this trawl verified before (the publisher's own bundles, a
+    /// sensor's held set, whose content hash is checked again after a delta): lines must be
+    /// JSON with an `itype` and a `value`, unique and in order; values are not normalised
+    /// again (a tenth of [`IndicatorSet::parse`]'s cost on a large set).
+    pub fn parse_known(bytes: &[u8], origin: &str) -> Result<IndicatorSet, FleetError> {
+        #[derive(serde::Deserialize)]
+        struct KeyOnly {
+            itype: matcher::IndicatorType,
+            value: String,
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| FleetError::Local(format!("{origin}: not UTF-8: {e}")))?;
+        let mut set = IndicatorSet::default();
+        let mut last: Option<Key> = None;
+        for (n, line) in text.lines().enumerate() {
+            let k: KeyOnly = serde_json::from_str(line)
+                .map_err(|e| FleetError::Local(format!("{origin}:{}: {e}", n + 1)))?;
+            let key = (k.itype.as_str().to_string(), k.value);
+            if last.as_ref().is_some_and(|l| *l >= key) {
+                return Err(FleetError::Local(format!(
+                    "{origin}:{}: out of order or repeated",
+                    n + 1
+                )));
+            }
+            last = Some(key.clone());
+            set.lines.insert(key, line.to_string());
+        }
+        Ok(set)
+    }
+
+    /// The canonical bytes: every line in key order, each ending in a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.lines.values().map(|l| l.len() + 1).sum());
+        for l in self.lines.values() {
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// SHA-256 of [`IndicatorSet::to_bytes`].
+    pub fn content_hash(&self) -> String {
+        sha256_hex(&self.to_bytes())
+    }
+
+    /// Number of indicators.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The delta from `self` (release `from`) to `new` (release `to`): a header, `-KEY`
+    /// lines (a JSON `[itype, value]`) for removed indicators, `+LINE` for added or changed
+    /// ones.
+    pub fn delta_to(&self, new: &IndicatorSet, from: &str, to: &str) -> Vec<u8> {
+        let mut out = format!("{DELTA_MAGIC} {from} {to}\n").into_bytes();
+        for (k, _) in self
+            .lines
+            .iter()
+            .filter(|(k, _)| !new.lines.contains_key(*k))
+        {
+            out.push(b'-');
+            out.extend_from_slice(
+                serde_json::to_string(&[&k.0, &k.1])
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            out.push(b'\n');
+        }
+        for (k, l) in &new.lines {
+            if self.lines.get(k) != Some(l) {
+                out.push(b'+');
+                out.extend_from_slice(l.as_bytes());
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    /// Apply a delta made by [`IndicatorSet::delta_to`] from release `from` to `to`. A
+    /// delta for other releases, a malformed line, or a removal of an absent key is an
+    /// error (the caller then fetches the full bundle).
+    pub fn apply_delta(&mut self, delta: &[u8], from: &str, to: &str) -> Result<(), FleetError> {
+        let bad = |n: usize, why: String| FleetError::Refused(format!("delta line {n}: {why}"));
+        let text = std::str::from_utf8(delta).map_err(|e| bad(1, format!("not UTF-8: {e}")))?;
+        let mut lines = text.lines().enumerate();
+        let header = lines.next().map(|(_, l)| l).unwrap_or_default();
+        if header != format!("{DELTA_MAGIC} {from} {to}") {
+            return Err(bad(
+                1,
+                format!("header {header:?} is not a delta from {from} to {to}"),
+            ));
+        }
+        for (n, line) in lines {
+            let n = n + 1;
+            if let Some(k) = line.strip_prefix('-') {
+                let (itype, value): (String, String) =
+                    serde_json::from_str(k).map_err(|e| bad(n, format!("removal: {e}")))?;
+                if self.lines.remove(&(itype, value)).is_none() {
+                    return Err(bad(
+                        n,
+                        "removes an indicator the held set does not have".into(),
+                    ));
+                }
+            } else if let Some(l) = line.strip_prefix('+') {
+                let ind = checked_line(l).map_err(|e| bad(n, e))?;
+                self.lines.insert(key_of(&ind), l.to_string());
+            } else {
+                return Err(bad(n, "neither a removal (-) nor an addition (+)".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The indicators, for the update pipeline.
+    pub fn indicators(&self) -> impl Iterator<Item = Indicator> + '_ {
+        self.lines
+            .values()
+            .filter_map(|l| serde_json::from_str::<Indicator>(l).ok())
+    }
+}
+
+/// One line of a set or delta as an indicator, checked like a served submission.
+fn checked_line(line: &str) -> Result<Indicator, String> {
+    let ind = crate::update::check_served_line(line)?;
+    if ind.allowlist || ind.allowlisted_by.is_some() {
+        return Err("an allowlist entry or allowlisted indicator in a published set".into());
+    }
+    Ok(ind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matcher::IndicatorType;
+
+    fn set(values: &[(&str, u8)]) -> IndicatorSet {
+        let mut s = IndicatorSet::default();
+        for (v, c) in values {
+            let mut i = Indicator::new(v.to_string(), IndicatorType::Fqdn, "f");
+            i.confidence = *c;
+            s.lines
+                .insert(key_of(&i), serde_json::to_string(&i).unwrap());
+        }
+        s
+    }
+
+    #[test]
+    fn a_delta_reproduces_the_new_set_byte_for_byte() {
+        let old = set(&[("a.example", 50), ("b.example", 50), ("c.example", 50)]);
+        let new = set(&[("b.example", 90), ("c.example", 50), ("d.example", 50)]);
+        let delta = old.delta_to(&new, "1-aaaaaaaaaaaa", "2-bbbbbbbbbbbb");
+        let text = String::from_utf8(delta.clone()).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}"); // header, -a, +b, +d
+        let mut applied = old.clone();
+        applied
+            .apply_delta(&delta, "1-aaaaaaaaaaaa", "2-bbbbbbbbbbbb")
+            .unwrap();
+        assert_eq!(applied.content_hash(), new.content_hash());
+        assert_eq!(IndicatorSet::parse(&new.to_bytes(), "t").unwrap(), new);
+        assert_eq!(
+            IndicatorSet::parse_known(&new.to_bytes(), "t").unwrap(),
+            new
+        );
+        // A delta for other releases, or one removing what is not held, is refused.
+        let mut other = old.clone();
+        assert!(other
+            .apply_delta(&delta, "9-aaaaaaaaaaaa", "2-bbbbbbbbbbbb")
+            .is_err());
+        let mut twice = applied.clone();
+        assert!(twice
+            .apply_delta(&delta, "1-aaaaaaaaaaaa", "2-bbbbbbbbbbbb")
+            .is_err());
+    }
+
+    #[test]
+    fn parse_refuses_disorder_duplicates_and_bad_values() {
+        let s = set(&[("a.example", 50), ("b.example", 50)]);
+        let text = String::from_utf8(s.to_bytes()).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.reverse();
+        assert!(IndicatorSet::parse(lines.join("\n").as_bytes(), "t").is_err());
+        let dup = format!("{}\n{}\n", lines[0], lines[0]);
+        assert!(IndicatorSet::parse(dup.as_bytes(), "t").is_err());
+        let bad = text.replace("a.example", "A.EXAMPLE");
+        assert!(IndicatorSet::parse(bad.as_bytes(), "t").is_err());
+        assert!(IndicatorSet::parse(b"\xff\n", "t").is_err());
+    }
+}
