@@ -83,11 +83,78 @@ enum Item {
     Field { role: Role, quoted: bool },
 }
 
+/// An [`Item`] as `split` runs it, with what each line would otherwise recompute (a
+/// literal's blanks, where a field ends) worked out once at compile time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A literal: one or more blanks first when `lead`, then `core` exactly, then one or more
+    /// blanks when `trail`.
+    Lit {
+        lead: bool,
+        core: Vec<u8>,
+        trail: bool,
+    },
+    /// A field and how its end is found.
+    Field { role: Role, quoted: bool, end: End },
+}
+
+/// How an unquoted field's end is found: by the literal that follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// Nothing follows: the rest of the line.
+    Rest,
+    /// Blanks follow: the first blank.
+    Blank,
+    /// A one-byte literal (after trailing blanks are dropped).
+    Byte(u8),
+    /// A longer literal (after trailing blanks are dropped).
+    Seq(Vec<u8>),
+}
+
+fn steps_of(items: &[Item]) -> Vec<Step> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(match item {
+            Item::Lit(lit) => {
+                let lead = lit.iter().take_while(|&&c| is_blank(c)).count();
+                let body = &lit[lead..];
+                let trail = body.iter().rev().take_while(|&&c| is_blank(c)).count();
+                Step::Lit {
+                    lead: lead > 0,
+                    core: body[..body.len() - trail].to_vec(),
+                    trail: trail > 0 && body.len() > trail,
+                }
+            }
+            Item::Field { role, quoted } => {
+                let next: &[u8] = match items.get(i + 1) {
+                    Some(Item::Lit(l)) => l,
+                    _ => &[],
+                };
+                let core_len = next.len() - next.iter().rev().take_while(|&&c| is_blank(c)).count();
+                let end = match &next[..core_len] {
+                    [] if next.is_empty() => End::Rest,
+                    [] => End::Blank,
+                    [c] => End::Byte(*c),
+                    core => End::Seq(core.to_vec()),
+                };
+                Step::Field {
+                    role: *role,
+                    quoted: *quoted,
+                    end,
+                }
+            }
+        });
+    }
+    out
+}
+
 /// A compiled format string (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatPlan {
     dialect: Dialect,
     items: Vec<Item>,
+    /// `items` as `split` runs them.
+    steps: Vec<Step>,
     /// The format string as given (for messages).
     source: String,
     /// Has the plan a Host field? (`parse` builds URLs from it; the screen leaves those
@@ -462,6 +529,7 @@ impl FormatPlan {
         });
         Ok(FormatPlan {
             dialect,
+            steps: steps_of(&items),
             items,
             source,
             has_host,
@@ -734,21 +802,13 @@ fn value(v: &[u8]) -> Option<&[u8]> {
     (!v.is_empty() && v != b"-").then_some(v)
 }
 
-/// Match literal `lit` at the start of `rest`: a run of blanks matches one or more
+/// Match a compiled literal at the start of `rest`: a run of blanks matches one or more
 /// blanks (Squid pads fields with spaces); other text must match exactly.
-fn eat_lit<'a>(rest: &'a [u8], lit: &[u8]) -> Option<&'a [u8]> {
-    let lead = lit.iter().take_while(|&&c| is_blank(c)).count();
+fn eat_lit<'a>(rest: &'a [u8], lead: bool, core: &[u8], trail: bool) -> Option<&'a [u8]> {
     let mut r = rest;
-    if lead > 0 {
-        let n = r.iter().take_while(|&&c| is_blank(c)).count();
-        if n == 0 {
-            return None;
-        }
-        r = &r[n..];
+    if lead {
+        r = skip_blanks(r)?;
     }
-    let body = &lit[lead..];
-    let trail = body.iter().rev().take_while(|&&c| is_blank(c)).count();
-    let (core, has_trail) = (&body[..body.len() - trail], trail > 0 && body.len() > trail);
     // Most literals are one byte (`.`, `:`, `/`) or only blanks: compare them without a
     // call to `memcmp` (a tenth of a plan's screen time before).
     r = match core {
@@ -759,25 +819,25 @@ fn eat_lit<'a>(rest: &'a [u8], lit: &[u8]) -> Option<&'a [u8]> {
         },
         _ => r.strip_prefix(core)?,
     };
-    if has_trail {
-        let n = r.iter().take_while(|&&c| is_blank(c)).count();
-        if n == 0 {
-            return None;
-        }
-        r = &r[n..];
+    if trail {
+        r = skip_blanks(r)?;
     }
     Some(r)
 }
 
-/// Where the field ends in `rest` when the literal `next` follows it: the first blank for
-/// a literal of blanks, else the first occurrence of the literal (without trailing blanks).
-fn field_end(rest: &[u8], next: &[u8]) -> Option<usize> {
-    let core_len = next.len() - next.iter().rev().take_while(|&&c| is_blank(c)).count();
-    match &next[..core_len] {
-        [] if next.is_empty() => Some(rest.len()),
-        [] => memchr::memchr2(b' ', b'\t', rest),
-        [c] => memchr::memchr(*c, rest),
-        core => memchr::memmem::find(rest, core),
+/// `r` after its leading blanks, of which there must be at least one.
+fn skip_blanks(r: &[u8]) -> Option<&[u8]> {
+    let n = r.iter().take_while(|&&c| is_blank(c)).count();
+    (n > 0).then(|| &r[n..])
+}
+
+/// Where an unquoted field ends in `rest`.
+fn field_end(rest: &[u8], end: &End) -> Option<usize> {
+    match end {
+        End::Rest => Some(rest.len()),
+        End::Blank => memchr::memchr2(b' ', b'\t', rest),
+        End::Byte(c) => memchr::memchr(*c, rest),
+        End::Seq(core) => memchr::memmem::find(rest, core),
     }
 }
 
@@ -792,24 +852,19 @@ impl FormatPlan {
         let mut rest = line;
         let mut secs: Option<i64> = None;
         let mut millis: Option<&[u8]> = None;
-        let mut items = self.items.iter().peekable();
-        while let Some(item) = items.next() {
-            let (role, quoted) = match item {
-                Item::Lit(l) => {
-                    rest =
-                        eat_lit(rest, l).ok_or(ParseError::new("does not match the log format"))?;
+        for step in &self.steps {
+            let (role, quoted, end) = match step {
+                Step::Lit { lead, core, trail } => {
+                    rest = eat_lit(rest, *lead, core, *trail)
+                        .ok_or(ParseError::new("does not match the log format"))?;
                     continue;
                 }
-                Item::Field { role, quoted } => (*role, *quoted),
-            };
-            let next: &[u8] = match items.peek() {
-                Some(Item::Lit(l)) => l,
-                _ => &[],
+                Step::Field { role, quoted, end } => (*role, *quoted, end),
             };
             let end = if quoted {
                 closing_quote(rest)
             } else {
-                field_end(rest, next)
+                field_end(rest, end)
             }
             .ok_or(ParseError::new("does not match the log format"))?;
             let v = &rest[..end];
