@@ -33,6 +33,8 @@ use crate::matcher::{Hit, IndicatorId, Matcher};
 use crate::model::{Indicator, IndicatorType, MatchKind, UnixTime};
 use crate::normalize::normalize_observed_url;
 use crate::text;
+/// The varint coding of the snapshot files, for other compact files built beside them.
+pub use format::{get_varint, put_varint};
 use format::{Blob, DomainIdx, IpTables, Rows, Strings, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

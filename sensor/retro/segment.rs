@@ -10,6 +10,7 @@
 
 use super::{RetroError, DAY, HOUR};
 use fst::{IntoStreamer, Streamer};
+use matcher::snapshot::{get_varint, put_varint};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -107,27 +108,6 @@ pub struct Segment {
 /// The file name of a segment: `h<start>-<seq>.seg` or `d<start>-<seq>.seg`.
 pub fn file_name(span: Span, start: i64, seq: u64) -> String {
     format!("{}{start}-{seq}.seg", span.letter())
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
 }
 
 /// Write a segment of `entries` (sorted by key, each key once) to `dir`, crash-safely: a temporary file,
