@@ -95,7 +95,10 @@ pub enum Lookup {
 /// (and so the order of the alerts of one observation): the ECS name and how it is looked
 /// up. [`Observation::for_each_matchable`] yields exactly these fields; tests check that the
 /// rendering ([`Observation::to_ecs`]) names them too, so the three cannot drift apart.
-pub const MATCH_FIELDS: [(&str, Lookup); 16] = [
+///
+/// New fields are appended: a field's index is its bit in the retro-hunt index's stored
+/// field sets (`sensor::retro::key::field_bit`), so the order of existing rows is fixed.
+pub const MATCH_FIELDS: [(&str, Lookup); 18] = [
     ("dns.question.name", Lookup::Domain),
     ("dns.answers.data", Lookup::AddressOrDomain),
     ("url.full", Lookup::Url),
@@ -112,6 +115,8 @@ pub const MATCH_FIELDS: [(&str, Lookup); 16] = [
     ("email.from.address", Lookup::Email),
     ("source.ip", Lookup::Address),
     ("destination.ip", Lookup::Address),
+    ("tls.server.hash.sha256", Lookup::Hash),
+    ("tls.server.ja4s", Lookup::Hash),
 ];
 
 /// One value to look up, as [`Observation::for_each_matchable`] hands it over.
@@ -181,6 +186,10 @@ pub struct Observation<'a> {
     pub ja4: Option<Cow<'a, str>>,
     /// `tls.server.hash.sha1` (certificate fingerprint).
     pub tls_server_sha1: Option<Cow<'a, str>>,
+    /// `tls.server.hash.sha256` (certificate fingerprint).
+    pub tls_server_sha256: Option<Cow<'a, str>>,
+    /// `tls.server.ja4s` (FoxIO JA4S of the ServerHello).
+    pub tls_server_ja4s: Option<Cow<'a, str>>,
     /// `file.hash.md5`.
     pub file_md5: Option<Cow<'a, str>>,
     /// `file.hash.sha1`.
@@ -229,6 +238,8 @@ impl Observation<'_> {
             ja3: own(self.ja3),
             ja4: own(self.ja4),
             tls_server_sha1: own(self.tls_server_sha1),
+            tls_server_sha256: own(self.tls_server_sha256),
+            tls_server_ja4s: own(self.tls_server_ja4s),
             file_md5: own(self.file_md5),
             file_sha1: own(self.file_sha1),
             file_sha256: own(self.file_sha256),
@@ -259,7 +270,7 @@ impl Observation<'_> {
         addresses: bool,
         mut f: impl FnMut(&'static str, MatchValue<'s>),
     ) {
-        let [question, answers, full, path, domain, sni, ua, ja3, ja4, cert, md5, sha1, sha256, email, source, destination] =
+        let [question, answers, full, path, domain, sni, ua, ja3, ja4, cert, md5, sha1, sha256, email, source, destination, cert256, ja4s] =
             MATCH_FIELDS.map(|(name, _)| name);
         if let Some(name) = self.dns_question_name.as_deref() {
             f(question, MatchValue::Domain(name));
@@ -309,6 +320,14 @@ impl Observation<'_> {
                 f(destination, MatchValue::Address(ip, None));
             }
         }
+        for (field, value) in [
+            (cert256, &self.tls_server_sha256),
+            (ja4s, &self.tls_server_ja4s),
+        ] {
+            if let Some(v) = value.as_deref() {
+                f(field, MatchValue::Hash(v));
+            }
+        }
     }
 
     /// The observation as a nested ECS JSON object (`{"dns":{"question":{"name":..}}}`),
@@ -340,7 +359,7 @@ impl Observation<'_> {
         if let Some(c) = &self.community_id {
             ins("network.community_id", c.to_string().into());
         }
-        let strs: [(&str, &Option<Cow<'_, str>>); 15] = [
+        let strs: [(&str, &Option<Cow<'_, str>>); 17] = [
             ("dns.question.name", &self.dns_question_name),
             ("dns.question.type", &self.dns_question_type),
             ("url.full", &self.url_full),
@@ -352,6 +371,8 @@ impl Observation<'_> {
             ("tls.client.ja3", &self.ja3),
             ("tls.client.ja4", &self.ja4),
             ("tls.server.hash.sha1", &self.tls_server_sha1),
+            ("tls.server.hash.sha256", &self.tls_server_sha256),
+            ("tls.server.ja4s", &self.tls_server_ja4s),
             ("file.hash.md5", &self.file_md5),
             ("file.hash.sha1", &self.file_sha1),
             ("file.hash.sha256", &self.file_sha256),
@@ -494,6 +515,8 @@ mod tests {
             ja3: Some("a".repeat(32).into()),
             ja4: Some("t13d1516h2_8daaf6152771_02713d6af862".into()),
             tls_server_sha1: Some("b".repeat(40).into()),
+            tls_server_sha256: Some("f".repeat(64).into()),
+            tls_server_ja4s: Some("t120400_c030_4e8089b08790".into()),
             file_md5: Some("c".repeat(32).into()),
             file_sha1: Some("d".repeat(40).into()),
             file_sha256: Some("e".repeat(64).into()),

@@ -28,7 +28,8 @@ pub enum IndicatorType {
     Sha512,
     /// JA3 TLS client fingerprint (an MD5, lower-case hex).
     Ja3,
-    /// JA4 TLS client fingerprint (`t13d1516h2_8daaf6152771_b186095e22b6`).
+    /// JA4 TLS client fingerprint (`t13d1516h2_8daaf6152771_b186095e22b6`), or JA4S, the
+    /// server's of the same family (`t120400_c030_4e8089b08790`).
     Ja4,
     /// SHA-1 fingerprint of an X.509 certificate, lower-case hex.
     #[serde(rename = "x509-sha1")]

@@ -21,7 +21,8 @@
 //!   case-insensitively (so `match_email` can compare case-insensitively).
 //! * Hashes: lower-case hex; the type follows the length (32 md5, 40 sha1, 64 sha256, 128
 //!   sha512) unless hinted (`ja3` is md5-length, `x509-sha1` is 40 and may be written with
-//!   colons). `ja4` is checked against the JA4 `a_b_c` format.
+//!   colons). `ja4` is checked against the JA4 `a_b_c` format, or JA4S's (the server's
+//!   fingerprint of the same family, matched the same way).
 //! * `pattern` keeps the value verbatim (non-empty, at most 1024 bytes), no refanging.
 //!
 //! Defanged spellings are refanged first (see [`refang`]).
@@ -758,12 +759,17 @@ pub fn normalize_hash(
 }
 
 fn looks_like_ja4(s: &str) -> bool {
-    s.len() == 36 && s.as_bytes().get(10) == Some(&b'_') && s.as_bytes().get(23) == Some(&b'_')
+    let b = s.as_bytes();
+    (s.len() == 36 && b.get(10) == Some(&b'_') && b.get(23) == Some(&b'_'))
+        || (s.len() == 25 && b.get(7) == Some(&b'_') && b.get(12) == Some(&b'_'))
 }
 
 /// Normalise a JA4 fingerprint `a_b_c`: `a` is 10 characters (protocol `t`/`q`/`d`, a
 /// two-character TLS version, `d`/`i` for SNI, two digits of cipher count, two digits of
-/// extension count, two alphanumerics of ALPN), `b` and `c` are 12 hex each. Lower-cased.
+/// extension count, two alphanumerics of ALPN), `b` and `c` are 12 hex each. Or a JA4S
+/// (FoxIO's server fingerprint, also `ja4`): `a` is 7 characters (protocol, version, two
+/// digits of extension count, ALPN), `b` the chosen cipher (4 hex), `c` 12 hex.
+/// Lower-cased.
 pub fn normalize_ja4(raw: &str) -> Result<String, NormalizeError> {
     const WHAT: &str = "ja4";
     let s = raw.trim().to_ascii_lowercase();
@@ -772,29 +778,43 @@ pub fn normalize_ja4(raw: &str) -> Result<String, NormalizeError> {
         return Err(invalid(WHAT, "expected three '_'-separated parts"));
     };
     let ab = a.as_bytes();
-    if ab.len() != 10 {
-        return Err(invalid(WHAT, "first part must be 10 characters"));
-    }
+    // JA4 has the SNI flag and a cipher count that JA4S has not.
+    let (counts, b_len) = match ab.len() {
+        10 => {
+            if !matches!(ab[3], b'd' | b'i') {
+                return Err(invalid(WHAT, "SNI flag must be d or i"));
+            }
+            (&ab[4..8], 12)
+        }
+        7 => (&ab[3..5], 4),
+        _ => {
+            return Err(invalid(
+                WHAT,
+                "first part must be 10 characters (JA4) or 7 (JA4S)",
+            ))
+        }
+    };
     if !matches!(ab[0], b't' | b'q' | b'd') {
         return Err(invalid(WHAT, "protocol must be t, q or d"));
     }
     if !ab[1..3].iter().all(u8::is_ascii_alphanumeric) {
         return Err(invalid(WHAT, "bad TLS version"));
     }
-    if !matches!(ab[3], b'd' | b'i') {
-        return Err(invalid(WHAT, "SNI flag must be d or i"));
-    }
-    if !ab[4..8].iter().all(u8::is_ascii_digit) {
+    if !counts.iter().all(u8::is_ascii_digit) {
         return Err(invalid(WHAT, "cipher and extension counts must be digits"));
     }
-    if !ab[8..10].iter().all(u8::is_ascii_alphanumeric) {
+    if !ab[ab.len() - 2..].iter().all(u8::is_ascii_alphanumeric) {
         return Err(invalid(WHAT, "bad ALPN characters"));
     }
-    for p in [b, c] {
-        if p.len() != 12 || !p.bytes().all(|x| x.is_ascii_hexdigit()) {
+    for (p, len) in [(b, b_len), (c, 12)] {
+        if p.len() != len || !p.bytes().all(|x| x.is_ascii_hexdigit()) {
             return Err(invalid(
                 WHAT,
-                "second and third parts must be 12 hex digits",
+                if b_len == 12 {
+                    "second and third parts must be 12 hex digits"
+                } else {
+                    "JA4S: second part must be 4 hex digits (the cipher), third 12"
+                },
             ));
         }
     }

@@ -1275,7 +1275,7 @@ fn hash_types(len: usize) -> &'static [IndicatorType] {
         40 => &[T::Sha1, T::X509Sha1],
         64 => &[T::Sha256],
         128 => &[T::Sha512],
-        36 => &[T::Ja4],
+        36 | 25 => &[T::Ja4],
         _ => &[],
     }
 }

@@ -131,6 +131,8 @@ impl Observed {
             Observed::Hash(h) => match field {
                 "tls.client.ja4" => o.ja4 = s(h),
                 "tls.server.hash.sha1" => o.tls_server_sha1 = s(h),
+                "tls.server.hash.sha256" => o.tls_server_sha256 = s(h),
+                "tls.server.ja4s" => o.tls_server_ja4s = s(h),
                 "file.hash.md5" => o.file_md5 = s(h),
                 "file.hash.sha1" => o.file_sha1 = s(h),
                 "file.hash.sha256" => o.file_sha256 = s(h),

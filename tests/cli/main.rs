@@ -21,4 +21,5 @@ mod retro;
 mod samples;
 mod serve;
 mod sniff;
+mod tls_server;
 mod update;

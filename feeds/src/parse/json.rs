@@ -482,10 +482,10 @@ fn push_sco(out: &mut ParsedFeed, n: usize, o: &Value, meta: &RecordMeta) -> boo
                 let (Some(ht), Some(v)) = (super::stix_pattern::hash_type(k), v.as_str()) else {
                     continue;
                 };
-                let ht = match (t, ht) {
-                    ("x509-certificate", IndicatorType::Sha1) => IndicatorType::X509Sha1,
-                    ("x509-certificate", _) => continue,
-                    (_, ht) => ht,
+                let ht = match (t, super::stix_pattern::x509_hash_type(k)) {
+                    ("x509-certificate", Some(x)) => x,
+                    ("x509-certificate", None) => continue,
+                    _ => ht,
                 };
                 out.push(
                     FeedRecord::new(n, v)

@@ -58,6 +58,17 @@ pub(crate) fn hash_type(name: &str) -> Option<IndicatorType> {
     })
 }
 
+/// The indicator type of an `x509-certificate` hash: SHA-1 is `x509-sha1`, SHA-256 a
+/// `sha256` (both meet the sensor's `tls.server.hash.sha1`/`sha256`, which are looked up
+/// as hashes of their length); other algorithms are not observed.
+pub(crate) fn x509_hash_type(name: &str) -> Option<IndicatorType> {
+    match hash_type(name)? {
+        IndicatorType::Sha1 => Some(IndicatorType::X509Sha1),
+        IndicatorType::Sha256 => Some(IndicatorType::Sha256),
+        _ => None,
+    }
+}
+
 /// Object path of a comparison → type hint, or why we cannot use it.
 fn path_type(path: &str) -> Result<Option<IndicatorType>, String> {
     let (obj, prop) = path
@@ -75,10 +86,9 @@ fn path_type(path: &str) -> Result<Option<IndicatorType>, String> {
         ("file", p) | ("artifact", p) if p.starts_with("hashes.") => hash_type(&p[7..])
             .map(Some)
             .ok_or_else(|| format!("unsupported hash {path}")),
-        ("x509-certificate", p) if p.starts_with("hashes.") => match hash_type(&p[7..]) {
-            Some(IndicatorType::Sha1) => Ok(Some(IndicatorType::X509Sha1)),
-            _ => Err(format!("unsupported certificate hash {path}")),
-        },
+        ("x509-certificate", p) if p.starts_with("hashes.") => x509_hash_type(&p[7..])
+            .map(Some)
+            .ok_or_else(|| format!("unsupported certificate hash {path}")),
         _ => Err(format!("cannot express a comparison on {path}")),
     }
 }
@@ -467,6 +477,10 @@ mod tests {
             .unwrap()
             .comparisons;
         assert_eq!(ok[0].0, Some(T::X509Sha1));
+        let ok = parse("[x509-certificate:hashes.'SHA-256' = 'aa']")
+            .unwrap()
+            .comparisons;
+        assert_eq!(ok[0].0, Some(T::Sha256));
         let ok = parse("[email-addr:value = 'a@b.example']")
             .unwrap()
             .comparisons;
@@ -508,7 +522,7 @@ mod tests {
     #[test]
     fn or_terms_that_cannot_be_held_are_dropped_and_named() {
         let p = parse(
-            "[x509-certificate:hashes.'SHA-256' = 'aa' OR x509-certificate:hashes.'SHA-1' = 'bb'] \
+            "[x509-certificate:hashes.MD5 = 'aa' OR x509-certificate:hashes.'SHA-1' = 'bb'] \
              OR ([url:value = 'u'] AND [domain-name:value = 'd'])",
         )
         .unwrap();

@@ -18,6 +18,8 @@ pub(super) enum Mode {
     Unknown,
     TlsClient,
     TlsServer,
+    /// The ServerHello (TLS <= 1.2) was reported; the Certificate is awaited.
+    TlsCertificate,
     Dns,
     Http,
     Off,

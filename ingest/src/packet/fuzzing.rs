@@ -11,15 +11,17 @@ pub fn dns(data: &[u8]) {
     let _ = dns::parse(data);
 }
 
-/// TLS: record-stream scan, ClientHello (+ JA3/JA4), ServerHello, Certificate.
+/// TLS: record-stream scan, ClientHello (+ JA3/JA4), ServerHello (+ JA4S), Certificate.
 pub fn tls(data: &[u8]) {
     if let Ok(ch) = tls::parse_client_hello(data) {
         let _ = tls::ja3(&ch);
         let _ = tls::ja4(&ch, false);
     }
     let _ = tls::scan_handshake(data, 1 << 16);
-    let _ = tls::server_hello_version(data);
-    let _ = tls::first_cert_sha1(data);
+    if let Ok(sh) = tls::parse_server_hello(data) {
+        let _ = tls::ja4s(&sh, false);
+    }
+    let _ = tls::first_cert_hashes(data);
 }
 
 /// QUIC: long headers, Initial decryption with keys from the packet's DCID, CRYPTO assembly.

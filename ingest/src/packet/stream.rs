@@ -1,6 +1,6 @@
 //! TCP streams and the application-layer dispatch: per-direction stream state (sequence
 //! tracking, buffers across segments), the stream's [`Mode`] decided on its first payload,
-//! DNS over TCP, HTTP request heads, TLS ClientHellos and server certificates; and for UDP,
+//! DNS over TCP, HTTP request heads, TLS ClientHellos, ServerHellos and server certificates; and for UDP,
 //! DNS messages and QUIC Initials (CRYPTO data gathered across packets). Each function takes
 //! the flow entry and the bounds it needs and reports into an [`Emit`].
 
@@ -353,9 +353,16 @@ fn stream_events(
                 o.tls_sni = ch.sni.map(Cow::Owned);
                 emit.out.push(o);
             }
-            StreamEvent::ServerCert(sha1) => {
+            StreamEvent::ServerHello(ja4s) => {
                 let mut o = emit.pkt.app_obs(t, "tls", "tls");
-                o.tls_server_sha1 = Some(sha1.into());
+                o.tls_server_ja4s = Some(ja4s.into());
+                o.tls_sni = sni.clone().map(Cow::Owned);
+                emit.out.push(o);
+            }
+            StreamEvent::ServerCert(h) => {
+                let mut o = emit.pkt.app_obs(t, "tls", "tls");
+                o.tls_server_sha1 = Some(h.sha1.into());
+                o.tls_server_sha256 = Some(h.sha256.into());
                 o.tls_sni = sni.clone().map(Cow::Owned);
                 emit.out.push(o);
             }
@@ -432,7 +439,9 @@ enum StreamEvent {
     Dns(dns::DnsMessage),
     Http(OwnedHttp),
     ClientHello(tls::ClientHello),
-    ServerCert(String),
+    /// The JA4S of a ServerHello.
+    ServerHello(String),
+    ServerCert(tls::CertHashes),
     Error(&'static str),
 }
 
@@ -508,43 +517,67 @@ fn parse_stream(
                 (data.len(), Mode::Off, 0, ev)
             }
         },
-        Mode::TlsServer => match tls::scan_handshake(data, max) {
-            Ok(scan) => {
-                let mut version = None;
-                for (t, body) in &scan.messages {
-                    match *t {
-                        2 => match tls::server_hello_version(body) {
-                            Ok(v) => version = Some(v),
-                            Err(e) => {
-                                ev.push(StreamEvent::Error(e.reason()));
-                                return (data.len(), Mode::Off, 0, ev);
-                            }
-                        },
-                        11 => {
-                            if version.is_some_and(|v| v <= 0x0303) {
-                                match tls::first_cert_sha1(body) {
-                                    Ok(h) => ev.push(StreamEvent::ServerCert(h)),
-                                    Err(e) => ev.push(StreamEvent::Error(e.reason())),
-                                }
-                            }
-                            return (data.len(), Mode::Off, 0, ev);
-                        }
-                        14 => return (data.len(), Mode::Off, 0, ev),
-                        _ => {}
+        Mode::TlsServer | Mode::TlsCertificate => {
+            let (consumed, next) = server_handshake(mode, data, max, &mut ev);
+            (consumed, next, 0, ev)
+        }
+        Mode::Unknown | Mode::Off => (data.len(), Mode::Off, 0, ev),
+    }
+}
+
+/// The server side of a TLS handshake: the ServerHello (reported once, then the stream is
+/// in [`Mode::TlsCertificate`]) and, for TLS <= 1.2, the leaf certificate of the Certificate
+/// message. The stream is rescanned from its start until the Certificate is whole (bounded
+/// by `max`); it ends at the Certificate, a ServerHelloDone without one, TLS 1.3 (the
+/// certificate is encrypted) or anything that is not a plaintext handshake record.
+/// Returns (bytes consumed, next mode).
+fn server_handshake(
+    mode: Mode,
+    data: &[u8],
+    max: usize,
+    ev: &mut Vec<StreamEvent>,
+) -> (usize, Mode) {
+    let scan = match tls::scan_handshake(data, max) {
+        Ok(scan) => scan,
+        Err(e) => {
+            ev.push(StreamEvent::Error(e.reason()));
+            return (data.len(), Mode::Off);
+        }
+    };
+    let mut hello_seen = mode == Mode::TlsCertificate;
+    for (t, body) in &scan.messages {
+        match *t {
+            2 if !hello_seen => match tls::parse_server_hello(body) {
+                Ok(sh) => {
+                    hello_seen = true;
+                    let clear_certificate = sh.version <= 0x0303;
+                    ev.push(StreamEvent::ServerHello(tls::ja4s(&sh, false)));
+                    if !clear_certificate {
+                        return (data.len(), Mode::Off);
                     }
                 }
-                if version.is_some_and(|v| v > 0x0303) || scan.ended {
-                    (data.len(), Mode::Off, 0, ev)
-                } else {
-                    (0, Mode::TlsServer, 0, ev)
+                Err(e) => {
+                    ev.push(StreamEvent::Error(e.reason()));
+                    return (data.len(), Mode::Off);
                 }
+            },
+            11 if hello_seen => {
+                match tls::first_cert_hashes(body) {
+                    Ok(h) => ev.push(StreamEvent::ServerCert(h)),
+                    Err(e) => ev.push(StreamEvent::Error(e.reason())),
+                }
+                return (data.len(), Mode::Off);
             }
-            Err(e) => {
-                ev.push(StreamEvent::Error(e.reason()));
-                (data.len(), Mode::Off, 0, ev)
-            }
-        },
-        Mode::Unknown | Mode::Off => (data.len(), Mode::Off, 0, ev),
+            14 => return (data.len(), Mode::Off),
+            _ => {}
+        }
+    }
+    if scan.ended {
+        (data.len(), Mode::Off)
+    } else if hello_seen {
+        (0, Mode::TlsCertificate)
+    } else {
+        (0, Mode::TlsServer)
     }
 }
 

@@ -1,6 +1,7 @@
-//! TLS: ClientHello (SNI, JA3, JA4) and the server certificate (SHA1) for TLS <= 1.2,
-//! from record-layer byte streams that may span several records and TCP segments. The
-//! record, handshake and hello structures are zero-copy `nom` combinators.
+//! TLS: ClientHello (SNI, JA3, JA4), ServerHello (JA4S) and the server's leaf certificate
+//! (SHA-1, SHA-256) for TLS <= 1.2, from record-layer byte streams that may span several
+//! records and TCP segments. The record, handshake and hello structures are zero-copy `nom`
+//! combinators.
 
 use super::combinators::{error_of, or_fail};
 use md5::{Digest, Md5};
@@ -33,6 +34,28 @@ pub struct ClientHello {
     pub alpn: Option<Vec<u8>>,
     /// supported_versions.
     pub supported_versions: Vec<u16>,
+}
+
+/// The ServerHello fields JA4S needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerHello {
+    /// The negotiated version: `supported_versions` when present, else `legacy_version`.
+    pub version: u16,
+    /// The cipher suite the server chose.
+    pub cipher: u16,
+    /// Extension types in the order the server sent them.
+    pub extensions: Vec<u16>,
+    /// The ALPN protocol the server chose.
+    pub alpn: Option<Vec<u8>>,
+}
+
+/// The fingerprints of a certificate: hashes of its DER bytes, lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertHashes {
+    /// SHA-1 (`tls.server.hash.sha1`).
+    pub sha1: String,
+    /// SHA-256 (`tls.server.hash.sha256`).
+    pub sha256: String,
 }
 
 /// Why a TLS message was rejected.
@@ -256,16 +279,9 @@ fn hex_list(v: impl ExactSizeIterator<Item = u16>) -> String {
     s
 }
 
-/// JA4 fingerprint (FoxIO JA4 TLS client), `quic` selects the `q` prefix.
-pub fn ja4(ch: &ClientHello, quic: bool) -> String {
-    let ver = ch
-        .supported_versions
-        .iter()
-        .copied()
-        .filter(|v| !is_grease(*v))
-        .max()
-        .unwrap_or(ch.version);
-    let ver = match ver {
+/// The two-character TLS version of JA4 and JA4S (`13`, `12`, ..., `00` when unknown).
+fn version_code(v: u16) -> &'static str {
+    match v {
         0x0304 => "13",
         0x0303 => "12",
         0x0302 => "11",
@@ -276,7 +292,36 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
         0xfefd => "d2",
         0xfefc => "d3",
         _ => "00",
+    }
+}
+
+/// The ALPN part of JA4 and JA4S: first and last character of the protocol when both are
+/// alphanumeric, else the first and last hex digit of its bytes; `00` without one.
+fn alpn_code(alpn: Option<&[u8]>) -> String {
+    let Some(a @ [f, ..]) = alpn else {
+        return "00".into();
     };
+    let l = a[a.len() - 1];
+    if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
+        return [char::from(*f), char::from(l)].iter().collect();
+    }
+    let h = hex(a);
+    let hb = h.as_bytes();
+    [char::from(hb[0]), char::from(hb[hb.len() - 1])]
+        .iter()
+        .collect()
+}
+
+/// JA4 fingerprint (FoxIO JA4 TLS client), `quic` selects the `q` prefix.
+pub fn ja4(ch: &ClientHello, quic: bool) -> String {
+    let ver = ch
+        .supported_versions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .max()
+        .unwrap_or(ch.version);
+    let ver = version_code(ver);
     let mut ciphers: Vec<u16> = ch
         .ciphers
         .iter()
@@ -289,22 +334,7 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
         .copied()
         .filter(|c| !is_grease(*c))
         .collect();
-    let alpn = match &ch.alpn {
-        Some(a) if !a.is_empty() => {
-            let f = a[0];
-            let l = a[a.len() - 1];
-            if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-                [char::from(f), char::from(l)].iter().collect::<String>()
-            } else {
-                let h = hex(a);
-                let hb = h.as_bytes();
-                [char::from(hb[0]), char::from(hb[hb.len() - 1])]
-                    .iter()
-                    .collect()
-            }
-        }
-        _ => "00".into(),
-    };
+    let alpn = alpn_code(ch.alpn.as_deref());
     // `{q|t}{ver}{d|i}{ciphers:02}{extensions:02}{alpn}_{b}_{c}`, built without format!.
     let mut out = String::with_capacity(36);
     out.push(if quic { 'q' } else { 't' });
@@ -402,31 +432,69 @@ fn record_header(i: &[u8]) -> IResult<&[u8], RecordHeader, ()> {
     )(i)
 }
 
-/// From a ServerHello body: the negotiated version (supported_versions wins).
-pub fn server_hello_version(body: &[u8]) -> Result<u16, TlsError> {
-    let parsed = (|| -> PResult<'_, u16> {
-        let (i, mut ver) = hello_prefix(body)?;
-        let (i, _cipher_and_compression) = or_fail(TlsError::Truncated, pair(be_u16, be_u8))(i)?;
+/// Parse a ServerHello handshake *body* (after the 4-byte handshake header). The framing
+/// of the hello and of its extension list must be whole; a malformed `supported_versions`
+/// or ALPN extension is left out.
+pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
+    let parsed = (|| -> PResult<'_, ServerHello> {
+        let (i, version) = hello_prefix(body)?;
+        let (i, (cipher, _compression)) = or_fail(TlsError::Truncated, pair(be_u16, be_u8))(i)?;
         let (i, mut exts) = extensions_block(i)?;
+        let mut sh = ServerHello {
+            version,
+            cipher,
+            ..Default::default()
+        };
         while !exts.is_empty() {
             let (rest, (t, d)) = extension(exts)?;
             exts = rest;
-            if let (43, &[hi, lo]) = (t, d) {
-                ver = u16::from_be_bytes([hi, lo]);
+            sh.extensions.push(t);
+            match (t, d) {
+                (43, &[hi, lo]) => sh.version = u16::from_be_bytes([hi, lo]),
+                (16, _) => sh.alpn = first_alpn(d).map(<[u8]>::to_vec).or(sh.alpn),
+                _ => {}
             }
         }
-        Ok((i, ver))
+        Ok((i, sh))
     })();
     parsed
-        .map(|(_, v)| v)
+        .map(|(_, sh)| sh)
         .map_err(|e| error_of(e, TlsError::Truncated))
 }
 
-/// SHA1 (lower-case hex) of the first certificate of a Certificate message body.
-pub fn first_cert_sha1(body: &[u8]) -> Result<String, TlsError> {
+/// JA4S (FoxIO): `{t|q}{version}{extension count:02}{alpn}_{cipher:04x}_{c}` where `c` is
+/// the first 12 hex digits of the SHA-256 of the extension types in the order sent
+/// (`000000000000` for none). GREASE values are left out, as JA4 does.
+pub fn ja4s(sh: &ServerHello, quic: bool) -> String {
+    let exts: Vec<u16> = sh
+        .extensions
+        .iter()
+        .copied()
+        .filter(|e| !is_grease(*e))
+        .collect();
+    let mut out = String::with_capacity(25);
+    out.push(if quic { 'q' } else { 't' });
+    out.push_str(version_code(sh.version));
+    let n = exts.len().min(99);
+    out.push(char::from(b'0' + (n / 10) as u8));
+    out.push(char::from(b'0' + (n % 10) as u8));
+    out.push_str(&alpn_code(sh.alpn.as_deref()));
+    out.push('_');
+    out.push_str(&hex_list(std::iter::once(sh.cipher)));
+    out.push('_');
+    out.push_str(&sha12(&hex_list(exts.into_iter())));
+    out
+}
+
+/// SHA-1 and SHA-256 of the first (leaf) certificate of a Certificate message body (TLS
+/// <= 1.2: `certificate_list<0..2^24-1>` of `ASN.1Cert<1..2^24-1>`).
+pub fn first_cert_hashes(body: &[u8]) -> Result<CertHashes, TlsError> {
     let (_, der) = or_fail(TlsError::Truncated, map_parser(vec24, vec24))(body)
         .map_err(|e| error_of(e, TlsError::Truncated))?;
-    Ok(hex(&sha1::Sha1::digest(der)))
+    Ok(CertHashes {
+        sha1: hex(&sha1::Sha1::digest(der)),
+        sha256: hex(&Sha256::digest(der)),
+    })
 }
 
 #[cfg(test)]
@@ -555,7 +623,29 @@ mod tests {
         let [(2, body)] = scan.messages.as_slice() else {
             panic!("{:?}", scan.messages)
         };
-        assert_eq!(server_hello_version(body), Ok(0x0303));
+        // tshark 4.0: version 0x0303, cipher 0xc02f, extensions ff01,0000,000b,0010,0017 in
+        // that order, ALPN h2.
+        let sh = parse_server_hello(body).unwrap();
+        assert_eq!(
+            sh,
+            ServerHello {
+                version: 0x0303,
+                cipher: 0xc02f,
+                extensions: vec![0xff01, 0, 0x0b, 0x10, 0x17],
+                alpn: Some(b"h2".to_vec()),
+            }
+        );
+        // c = SHA-256("ff01,0000,000b,0010,0017") = 8763c20bf469… (sha256sum).
+        assert_eq!(ja4s(&sh, false), "t1205h2_c02f_8763c20bf469");
+        for cut in 0..body.len() {
+            let no_extensions = 32 + 2 + 1 + body[34] as usize + 3;
+            let r = parse_server_hello(&body[..cut]);
+            if cut == no_extensions {
+                assert_eq!(r.map(|s| s.extensions), Ok(vec![]));
+            } else {
+                assert_eq!(r, Err(TlsError::Truncated), "{cut}");
+            }
+        }
         assert_eq!(
             scan_handshake(&SERVER_HELLO_RECORDS[5..], 1 << 16).unwrap_err(),
             TlsError::NotTls
@@ -564,6 +654,54 @@ mod tests {
             scan_handshake(&CLIENT_HELLO_RECORD, 100).unwrap_err(),
             TlsError::TooLarge
         );
+    }
+
+    /// FoxIO's example in JA4S.md: TLS 1.2, cipher c030, extensions 0005,0017,ff01,0000, no
+    /// ALPN. supported_versions decides the version; GREASE is left out.
+    #[test]
+    fn ja4s_against_published_vector() {
+        let mut sh = ServerHello {
+            version: 0x0303,
+            cipher: 0xc030,
+            extensions: vec![0x0005, 0x0017, 0xff01, 0x0000],
+            alpn: None,
+        };
+        assert_eq!(ja4s(&sh, false), "t120400_c030_4e8089b08790");
+        sh.extensions.insert(1, 0x3a3a);
+        assert_eq!(ja4s(&sh, false), "t120400_c030_4e8089b08790");
+        sh.extensions.clear();
+        assert_eq!(ja4s(&sh, true), "q120000_c030_000000000000");
+        // A ServerHello body: legacy 0x0303, random, empty session id, TLS_AES_128_GCM_SHA256,
+        // null compression, supported_versions = 0x0304, ALPN "h2".
+        let mut body = vec![3, 3];
+        body.extend([7; 32]);
+        body.extend([0, 0x13, 0x01, 0]);
+        body.extend([0, 15, 0, 43, 0, 2, 3, 4, 0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+        let sh = parse_server_hello(&body).unwrap();
+        assert_eq!((sh.version, sh.cipher), (0x0304, 0x1301));
+        assert!(ja4s(&sh, false).starts_with("t1302h2_1301_"));
+    }
+
+    /// The leaf certificate's hashes, from a Certificate body of two certificates.
+    #[test]
+    fn first_certificate_hashes() {
+        let leaf = b"leaf certificate DER";
+        let mut body = Vec::new();
+        let list_len = 3 + leaf.len() + 3 + 2;
+        body.extend(&u32::to_be_bytes(list_len as u32)[1..]);
+        body.extend(&u32::to_be_bytes(leaf.len() as u32)[1..]);
+        body.extend(leaf);
+        body.extend([0, 0, 2, 0xaa, 0xbb]);
+        let h = first_cert_hashes(&body).unwrap();
+        // sha1sum / sha256sum of the same bytes.
+        assert_eq!(h.sha1, "4a56a4aa87ff84b073d42b8b785a7ea056286331");
+        assert_eq!(
+            h.sha256,
+            "5908f84ad44474a4e344a6e376786ee8cf041ef7acc3ca9e3242f7d8c041b579"
+        );
+        for cut in 0..3 + 3 + leaf.len() {
+            assert_eq!(first_cert_hashes(&body[..cut]), Err(TlsError::Truncated));
+        }
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn our_kinds(obs: &[Observation<'_>]) -> Kinds {
         if let Some(s) = &o.tls_sni {
             if o.protocol == Some("quic") {
                 k.quic.insert(s.to_string());
-            } else if o.tls_server_sha1.is_none() {
+            } else if o.ja3.is_some() {
                 k.tls.insert(s.to_string());
             }
         }
@@ -486,4 +486,150 @@ fn parallel_replay_equals_serial() {
         assert_eq!(stats.decode.observations as usize, serial.len());
         assert_eq!(stats.files.len(), paths.len());
     }
+}
+
+/// What tshark decodes of the server side of each TCP TLS handshake in `pcap`: the JA4S
+/// built from its ServerHello fields (version, supported_versions, cipher, extension types in
+/// order, ALPN) and the SHA-1 and SHA-256 of the first certificate of the Certificate message
+/// sent in the ServerHello's direction (TLS <= 1.2).
+fn tshark_server_side(pcap: &Path) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
+    use sha2::Digest;
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-Y",
+            "tcp && (tls.handshake.type == 2 || tls.handshake.type == 11)",
+        ])
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=,"])
+        .args([
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tls.handshake.type",
+        ])
+        .args([
+            "-e",
+            "tls.handshake.version",
+            "-e",
+            "tls.handshake.ciphersuite",
+        ])
+        .args(["-e", "tls.handshake.extension.type"])
+        .args(["-e", "tls.handshake.extensions.supported_version"])
+        .args(["-e", "tls.handshake.extensions_alpn_str"])
+        .args(["-e", "tls.handshake.certificate"])
+        .output()
+        .expect("tshark (Debian package tshark, in the Makefile's APT_PACKAGES) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let num = |s: &str| u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut ja4s = BTreeSet::new();
+    let mut certs = BTreeSet::new();
+    // tcp.stream → the server's port, from its ServerHello.
+    let mut server: BTreeMap<String, String> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let field = |i: usize| f.get(i).copied().unwrap_or("");
+        let types: Vec<&str> = field(2).split(',').collect();
+        if types.contains(&"2") && !server.contains_key(field(0)) {
+            server.insert(field(0).into(), field(1).into());
+            // One ServerHello per frame: its version and cipher are the first of the frame.
+            let legacy = field(3).split(',').next().map_or(0, num);
+            let version = match field(6) {
+                "" => legacy,
+                v => num(v),
+            };
+            let code = match version {
+                0x0304 => "13",
+                0x0303 => "12",
+                0x0302 => "11",
+                0x0301 => "10",
+                0x0300 => "s3",
+                _ => "00",
+            };
+            let exts: Vec<String> = field(5)
+                .split(',')
+                .filter(|e| !e.is_empty())
+                .map(|e| format!("{:04x}", e.parse::<u16>().unwrap()))
+                .collect();
+            let alpn = match field(7).as_bytes() {
+                [] => "00".to_string(),
+                [a, .., b] | [a @ b] => format!("{}{}", char::from(*a), char::from(*b)),
+            };
+            let c = if exts.is_empty() {
+                "000000000000".to_string()
+            } else {
+                hex(&sha2::Sha256::digest(exts.join(",").as_bytes()))[..12].to_string()
+            };
+            let cipher = field(4).trim_start_matches("0x").to_ascii_lowercase();
+            ja4s.insert(format!("t{code}{:02}{alpn}_{cipher}_{c}", exts.len()));
+        }
+        if types.contains(&"11") && server.get(field(0)).map(String::as_str) == Some(field(1)) {
+            let first = field(8).split(',').next().unwrap_or("");
+            let der: Vec<u8> = (0..first.len() / 2)
+                .map(|i| u8::from_str_radix(&first[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            certs.insert((
+                hex(&sha1::Sha1::digest(&der)),
+                hex(&sha2::Sha256::digest(&der)),
+            ));
+        }
+    }
+    (ja4s, certs)
+}
+
+/// JA4S and the leaf certificate's SHA-1 and SHA-256 of every TCP TLS handshake of every
+/// corpus capture that carries one (tshark's INDEX lists a ClientHello; and no other capture
+/// gives us a server observation), against tshark's fields. tshark 4.0 has no JA4S field:
+/// the fingerprint is assembled here from the ServerHello fields tshark decodes, the
+/// assembly itself checked against FoxIO's published example in `tls.rs`'s unit tests.
+#[test]
+fn ja4s_and_cert_hashes_against_tshark() {
+    let Some(c) = corpus() else { return };
+    let index = read_tsv(&c.join("truth/tshark/INDEX.tsv"));
+    let with_tls: BTreeSet<String> = index
+        .iter()
+        .skip(1)
+        .filter(|r| r.get(4).is_some_and(|n| n != "0") || r.get(5).is_some_and(|n| n != "0"))
+        .map(|r| r[0].clone())
+        .collect();
+    let (mut hellos, mut certs) = (0, 0);
+    for r in index.iter().skip(1) {
+        let obs = observe(&c.join("pcaps").join(&r[0]));
+        let ours_ja4s: BTreeSet<String> = obs
+            .iter()
+            .filter_map(|o| o.tls_server_ja4s.as_deref().map(str::to_string))
+            .collect();
+        let ours_certs: BTreeSet<(String, String)> = obs
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o.tls_server_sha1.as_deref()?.to_string(),
+                    o.tls_server_sha256.as_deref()?.to_string(),
+                ))
+            })
+            .collect();
+        if !with_tls.contains(&r[0]) {
+            assert!(
+                ours_ja4s.is_empty() && ours_certs.is_empty(),
+                "{}: server observations in a capture tshark lists no TLS for",
+                r[0]
+            );
+            continue;
+        }
+        let (ja4s, cert) = tshark_server_side(&c.join("pcaps").join(&r[0]));
+        assert_eq!(ours_ja4s, ja4s, "{}: JA4S", r[0]);
+        assert_eq!(ours_certs, cert, "{}: certificate hashes", r[0]);
+        hellos += ja4s.len();
+        certs += cert.len();
+    }
+    eprintln!("{hellos} ServerHellos and {certs} certificates agree with tshark");
+    assert!(hellos >= 8 && certs >= 4, "{hellos} hellos, {certs} certs");
 }

@@ -273,6 +273,16 @@ fn emails_hashes_patterns() {
     );
     assert!(bad("x13d1516h2_8daaf6152771_b186095e22b6", Some(T::Ja4)).contains("protocol"));
     assert!(bad("t13d1516h2_8daaf615277_b186095e22b6", Some(T::Ja4)).contains("12 hex"));
+    // JA4S (FoxIO's example in JA4S.md) is of the same family: inferred and hinted alike.
+    let ja4s = "t120400_c030_4e8089b08790";
+    assert_eq!(ok(ja4s, None), (T::Ja4, ja4s.into()));
+    assert_eq!(
+        ok(&ja4s.to_ascii_uppercase(), Some(T::Ja4)),
+        (T::Ja4, ja4s.into())
+    );
+    assert!(bad("t1204000_c030_4e8089b08790", Some(T::Ja4)).contains("7 (JA4S)"));
+    assert!(bad("t120400_c03_4e8089b08790", Some(T::Ja4)).contains("4 hex"));
+    assert!(bad("t12x400_c030_4e8089b08790", Some(T::Ja4)).contains("digits"));
     assert_eq!(
         ok(" /Gate.PHP[.] ", Some(T::Pattern)),
         (T::Pattern, " /Gate.PHP[.] ".into())
