@@ -492,7 +492,7 @@ fn parallel_replay_equals_serial() {
 /// built from its ServerHello fields (version, supported_versions, cipher, extension types in
 /// order, ALPN) and the SHA-1 and SHA-256 of the first certificate of the Certificate message
 /// sent in the ServerHello's direction (TLS <= 1.2).
-fn tshark_server_side(pcap: &Path) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
+fn tshark_server_side(pcap: &Path) -> (Vec<String>, Vec<(String, String)>) {
     use sha2::Digest;
     let out = std::process::Command::new("tshark")
         .args(["-n", "-r"])
@@ -530,8 +530,8 @@ fn tshark_server_side(pcap: &Path) -> (BTreeSet<String>, BTreeSet<(String, Strin
     );
     let num = |s: &str| u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0);
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut ja4s = BTreeSet::new();
-    let mut certs = BTreeSet::new();
+    let mut ja4s = Vec::new();
+    let mut certs = Vec::new();
     // tcp.stream → the server's port, from its ServerHello.
     let mut server: BTreeMap<String, String> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -569,19 +569,21 @@ fn tshark_server_side(pcap: &Path) -> (BTreeSet<String>, BTreeSet<(String, Strin
                 hex(&sha2::Sha256::digest(exts.join(",").as_bytes()))[..12].to_string()
             };
             let cipher = field(4).trim_start_matches("0x").to_ascii_lowercase();
-            ja4s.insert(format!("t{code}{:02}{alpn}_{cipher}_{c}", exts.len()));
+            ja4s.push(format!("t{code}{:02}{alpn}_{cipher}_{c}", exts.len()));
         }
         if types.contains(&"11") && server.get(field(0)).map(String::as_str) == Some(field(1)) {
             let first = field(8).split(',').next().unwrap_or("");
             let der: Vec<u8> = (0..first.len() / 2)
                 .map(|i| u8::from_str_radix(&first[2 * i..2 * i + 2], 16).unwrap())
                 .collect();
-            certs.insert((
+            certs.push((
                 hex(&sha1::Sha1::digest(&der)),
                 hex(&sha2::Sha256::digest(&der)),
             ));
         }
     }
+    ja4s.sort();
+    certs.sort();
     (ja4s, certs)
 }
 
@@ -603,11 +605,13 @@ fn ja4s_and_cert_hashes_against_tshark() {
     let (mut hellos, mut certs) = (0, 0);
     for r in index.iter().skip(1) {
         let obs = observe(&c.join("pcaps").join(&r[0]));
-        let ours_ja4s: BTreeSet<String> = obs
+        // As many as tshark shows (one per handshake: a ServerHello is not reported again
+        // while its Certificate is awaited).
+        let mut ours_ja4s: Vec<String> = obs
             .iter()
             .filter_map(|o| o.tls_server_ja4s.as_deref().map(str::to_string))
             .collect();
-        let ours_certs: BTreeSet<(String, String)> = obs
+        let mut ours_certs: Vec<(String, String)> = obs
             .iter()
             .filter_map(|o| {
                 Some((
@@ -616,6 +620,8 @@ fn ja4s_and_cert_hashes_against_tshark() {
                 ))
             })
             .collect();
+        ours_ja4s.sort();
+        ours_certs.sort();
         if !with_tls.contains(&r[0]) {
             assert!(
                 ours_ja4s.is_empty() && ours_certs.is_empty(),
