@@ -297,6 +297,13 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 1,
               value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
         workers: usize,
+        /// Depth of each worker's queue from its capture thread to its decoder, in batches
+        /// of up to 256 packets (1-4096); a batch that finds it full is dropped and counted
+        /// as a queue drop. Hidden: for tests and benchmarks.
+        #[arg(long, value_name = "N", hide = true,
+              default_value_t = ingest::packet::live::DEFAULT_QUEUE_BATCHES,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=4096))]
+        queue_batches: usize,
         /// Stop after this many packets (at least 1).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,

@@ -107,6 +107,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             buffer,
             user,
             workers,
+            queue_batches,
             count,
             duration,
         } => crate::replay::sniff_cmd(
@@ -120,6 +121,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 buffer_mib: buffer,
                 user,
                 workers,
+                queue_batches,
                 count,
                 duration,
             },

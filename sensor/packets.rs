@@ -43,17 +43,20 @@ pub fn alerts_for_packet(
 }
 
 /// Warn when a live capture on `iface` has lost packets since the last call (`lost`: the
-/// count then, updated): the kernel's ring was full or the interface dropped them.
+/// count then, updated): the kernel's ring was full, the interface dropped them, or the
+/// decoder fell behind and its queue was full.
 pub fn warn_new_drops(iface: &str, now: &LiveStats, lost: &mut u64) {
     let total = now.lost();
     if total > *lost {
         tracing::warn!(
             "capture on {iface}: {} packets lost since the last report ({} by the kernel, ring \
-             full; {} by the interface, in all): raise the ring (sniff --buffer, a pcap \
-             source's buffer) or narrow the BPF filter",
+             full; {} by the interface; {} by trawl, decoder queue full; in all): raise the \
+             ring (sniff --buffer, a pcap source's buffer), add workers (sniff --workers, a \
+             pcap source's workers) or narrow the BPF filter",
             total - *lost,
             now.kernel_dropped,
-            now.if_dropped
+            now.if_dropped,
+            now.queue_dropped
         );
     }
     *lost = total;

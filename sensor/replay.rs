@@ -258,6 +258,8 @@ pub struct SniffArgs {
     pub user: Option<String>,
     /// Capture handles in one kernel fanout group, one thread each.
     pub workers: usize,
+    /// Each worker's capture → decoder queue, in batches.
+    pub queue_batches: usize,
     /// Stop after N packets.
     pub count: Option<u64>,
     /// Stop after N seconds.
@@ -295,6 +297,7 @@ pub fn sniff_cmd(
     cfg.max_packets = args.count;
     cfg.max_duration = args.duration.map(std::time::Duration::from_secs);
     cfg.buffer_size = args.buffer_mib << 20;
+    cfg.queue_batches = args.queue_batches;
     // Several workers: one handle each, in one kernel fanout group (a group id is per network
     // namespace: the process id keeps two sniffers apart).
     if args.workers > 1 {
@@ -386,8 +389,13 @@ pub fn sniff_cmd(
     out.finish()?;
     if !quiet {
         eprintln!(
-            "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the interface",
-            stats.decode.packets, args.interface, stats.kernel_dropped, stats.if_dropped
+            "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the \
+             interface, {} by trawl (decoder queue full)",
+            stats.decode.packets,
+            args.interface,
+            stats.kernel_dropped,
+            stats.if_dropped,
+            stats.queue_dropped
         );
         eprintln!("{}", serde_json::to_string(&stats)?);
     }

@@ -134,6 +134,8 @@ pub struct CaptureCounters {
     pub kernel_dropped: u64,
     /// Dropped by the interface or driver (`ps_ifdrop`).
     pub if_dropped: u64,
+    /// Read from the ring but dropped: the queue to the decoder was full.
+    pub queue_dropped: u64,
     /// Capture errors (the interface is re-opened).
     pub errors: u64,
 }
@@ -158,11 +160,13 @@ impl Metrics {
         let received = delta32(now.received, last.received);
         let kernel = delta32(now.kernel_dropped, last.kernel_dropped);
         let ifdrop = delta32(now.if_dropped, last.if_dropped);
+        let queue = now.queue_dropped.saturating_sub(last.queue_dropped);
         self.packets.fetch_add(packets, Ordering::Relaxed);
         self.packet_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.packet_decode_errors
             .fetch_add(decode_errors, Ordering::Relaxed);
-        self.drops.fetch_add(kernel + ifdrop, Ordering::Relaxed);
+        self.drops
+            .fetch_add(kernel + ifdrop + queue, Ordering::Relaxed);
         {
             let mut m = lock(&self.captures);
             let c = m.entry(iface.to_string()).or_default();
@@ -171,6 +175,7 @@ impl Metrics {
             c.received += received;
             c.kernel_dropped += kernel;
             c.if_dropped += ifdrop;
+            c.queue_dropped += queue;
         }
         *last = now.clone();
     }
@@ -385,7 +390,7 @@ impl Metrics {
         {
             let m = lock(&self.captures);
             type Field = fn(&CaptureCounters) -> u64;
-            let per_iface: [(&str, &str, Field); 6] = [
+            let per_iface: [(&str, &str, Field); 7] = [
                 (
                     "trawl_capture_packets_total",
                     "Packets captured per interface.",
@@ -410,6 +415,11 @@ impl Metrics {
                     "trawl_capture_interface_drops_total",
                     "Packets dropped by the interface or driver (ps_ifdrop).",
                     |c| c.if_dropped,
+                ),
+                (
+                    "trawl_capture_queue_drops_total",
+                    "Packets read from the ring but dropped, the queue to the decoder full.",
+                    |c| c.queue_dropped,
                 ),
                 (
                     "trawl_capture_errors_total",
@@ -652,17 +662,23 @@ mod tests {
         now.received = 5; // the 32-bit libpcap counter wrapped
         now.kernel_dropped = 3;
         now.if_dropped = 4;
+        now.queue_dropped = 6;
         m.record_capture("lo", &now, &mut last);
         let c = m.captures.lock().unwrap()["lo"].clone();
         assert_eq!((c.packets, c.bytes), (15, 1500));
         assert_eq!(c.received, (1 << 32) + 5);
         assert_eq!((c.kernel_dropped, c.if_dropped), (3, 4));
-        assert_eq!(m.drops.load(Ordering::Relaxed), 7);
+        assert_eq!(c.queue_dropped, 6);
+        assert_eq!(m.drops.load(Ordering::Relaxed), 13);
         let text = m.render();
         assert!(text.contains("\ntrawl_packets_total 15\n"), "{text}");
         assert!(text.contains("\ntrawl_packet_bytes_total 1500\n"), "{text}");
         assert!(
             text.contains("trawl_capture_kernel_drops_total{interface=\"lo\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("trawl_capture_queue_drops_total{interface=\"lo\"} 6"),
             "{text}"
         );
     }

@@ -61,6 +61,8 @@ fn sniff_drops_to_the_named_user_after_opening_the_capture() {
         "3",
         "--buffer",
         "8",
+        "--queue-batches",
+        "2",
         "-d",
         p(data.path()),
         "-o",
@@ -90,6 +92,9 @@ fn sniff_drops_to_the_named_user_after_opening_the_capture() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(captured(&err) >= 5, "{err}");
+    // The summary counts the capture → decoder queue's drops beside the kernel's.
+    assert!(err.contains("by trawl (decoder queue full)"), "{err}");
+    assert!(err.contains("\"queue_dropped\":0"), "{err}");
     assert!(out_file.exists());
 }
 

@@ -265,6 +265,7 @@ path = "{alerts}"
         "trawl_drops_total",
         "trawl_capture_kernel_drops_total{interface=\"lo\"}",
         "trawl_capture_interface_drops_total{interface=\"lo\"}",
+        "trawl_capture_queue_drops_total{interface=\"lo\"}",
         "trawl_capture_received_total{interface=\"lo\"}",
     ] {
         assert!(metric(port, name).is_some(), "{name} missing from /metrics");

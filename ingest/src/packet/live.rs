@@ -1,15 +1,32 @@
 //! Live capture via libpcap (the `pcap` crate) feeding the same [`PacketDecoder`].
+//!
+//! A capture runs on two threads: the capture thread only reads the kernel ring and copies
+//! packets into batches, which it hands to the decoding thread through a bounded queue of
+//! [`LiveOptions::queue_batches`]. When the decoder falls behind and the queue is full, the
+//! batch is dropped and counted ([`LiveStats::queue_dropped`]) rather than the ring left
+//! unread, so a slow moment of matching costs counted packets, not a stalled capture.
 
 use super::capture::{CaptureError, LinkType};
 use super::decoder::{DecodeStats, DecoderLimits, PacketDecoder};
 use crate::observation::{Observation, Origin};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::time::{Duration, Instant};
 
 /// The kernel ring's default size in MiB (`trawl sniff --buffer`, a pcap source's `buffer`).
 pub const DEFAULT_BUFFER_MIB: i32 = 64;
+
+/// The most packets one batch from the capture thread to the decoder carries (a batch is
+/// also handed over whenever the ring has nothing more to read at the moment).
+pub const BATCH_PACKETS: usize = 256;
+
+/// The default depth of the capture → decoder queue, in batches (up to 16,384 packets).
+pub const DEFAULT_QUEUE_BATCHES: usize = 64;
+
+/// How often the capture thread refreshes libpcap's counters for the decoder's reports.
+const PCAP_STATS_EVERY: Duration = Duration::from_millis(100);
 
 /// How to open the interface and when to stop.
 #[derive(Debug, Clone)]
@@ -31,6 +48,9 @@ pub struct LiveOptions {
     /// defragmented first): the handles of one group on one interface share its packets, each
     /// flow (both directions) to one handle. `None`: this handle sees every packet.
     pub fanout: Option<u16>,
+    /// Depth of the queue from the capture thread to the decoder, in batches of up to
+    /// [`BATCH_PACKETS`] (at least 1). A batch that finds it full is dropped and counted.
+    pub queue_batches: usize,
     /// Stop after this many packets (None: no limit).
     pub max_packets: Option<u64>,
     /// Stop after this long (None: no limit).
@@ -51,6 +71,7 @@ impl LiveOptions {
             buffer_size: DEFAULT_BUFFER_MIB << 20,
             timeout_ms: 100,
             fanout: None,
+            queue_batches: DEFAULT_QUEUE_BATCHES,
             max_packets: None,
             max_duration: None,
             limits: DecoderLimits::default(),
@@ -69,12 +90,15 @@ pub struct LiveStats {
     pub kernel_dropped: u64,
     /// Packets dropped by the interface / driver (`ps_ifdrop`).
     pub if_dropped: u64,
+    /// Packets read from the ring but dropped because the queue to the decoder was full.
+    pub queue_dropped: u64,
 }
 
 impl LiveStats {
-    /// Packets lost before decoding: the kernel's (ring full) and the interface's.
+    /// Packets lost before decoding: the kernel's (ring full), the interface's and ours
+    /// (decoder queue full).
     pub fn lost(&self) -> u64 {
-        self.kernel_dropped + self.if_dropped
+        self.kernel_dropped + self.if_dropped + self.queue_dropped
     }
 
     /// Add another handle's counters (the workers of one fanout group).
@@ -83,6 +107,62 @@ impl LiveStats {
         self.received += o.received;
         self.kernel_dropped += o.kernel_dropped;
         self.if_dropped += o.if_dropped;
+        self.queue_dropped += o.queue_dropped;
+    }
+}
+
+/// Packets the capture thread copied out of the ring, handed to the decoder at once.
+#[derive(Default)]
+struct Batch {
+    /// The packets' bytes, one after another.
+    data: Vec<u8>,
+    /// Per packet: timestamp (ns), 1-based number on the interface, end offset in `data`.
+    packets: Vec<(i64, u64, usize)>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.packets.clear();
+    }
+
+    /// Each packet: (timestamp, number, bytes).
+    fn iter(&self) -> impl Iterator<Item = (i64, u64, &[u8])> {
+        let mut start = 0;
+        self.packets.iter().map(move |&(ts, n, end)| {
+            let d = self.data.get(start..end).unwrap_or(&[]);
+            start = end;
+            (ts, n, d)
+        })
+    }
+}
+
+/// libpcap's and the queue's counters, written by the capture thread, read by the decoder's.
+#[derive(Default)]
+struct SharedCounters {
+    received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    if_dropped: AtomicU64,
+    queue_dropped: AtomicU64,
+}
+
+impl SharedCounters {
+    fn fill(&self, st: &mut LiveStats) {
+        st.received = self.received.load(Ordering::Relaxed);
+        st.kernel_dropped = self.kernel_dropped.load(Ordering::Relaxed);
+        st.if_dropped = self.if_dropped.load(Ordering::Relaxed);
+        st.queue_dropped = self.queue_dropped.load(Ordering::Relaxed);
+    }
+
+    fn refresh_pcap(&self, cap: &mut pcap::Capture<pcap::Active>) {
+        if let Ok(s) = cap.stats() {
+            self.received
+                .store(u64::from(s.received), Ordering::Relaxed);
+            self.kernel_dropped
+                .store(u64::from(s.dropped), Ordering::Relaxed);
+            self.if_dropped
+                .store(u64::from(s.if_dropped), Ordering::Relaxed);
+        }
     }
 }
 
@@ -168,68 +248,153 @@ impl LiveCapture {
         every: Duration,
         mut on: impl FnMut(LiveEvent<'_>),
     ) -> Result<LiveStats, CaptureError> {
-        let mut dec = PacketDecoder::new(self.opts.limits.clone());
-        let start = Instant::now();
-        let mut last_tick = start;
-        let mut n: u64 = 0;
-        let mut out = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            if self.opts.max_packets.is_some_and(|m| n >= m)
-                || self.opts.max_duration.is_some_and(|d| start.elapsed() >= d)
-            {
-                break;
-            }
-            match self.cap.next_packet() {
-                Ok(p) => {
-                    n += 1;
-                    let ts = p.header.ts;
-                    // time_t / suseconds_t width differs by platform.
-                    #[allow(clippy::useless_conversion)]
-                    let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec) * 1000;
-                    let origin = Origin::Packet {
-                        capture: Cow::Borrowed(self.name),
-                        number: n,
-                    };
-                    dec.decode(self.link, ts_ns, p.data, origin, &mut out);
-                    if !out.is_empty() {
-                        on(LiveEvent::Observations(std::mem::take(&mut out)));
+        let LiveCapture {
+            cap,
+            link,
+            name,
+            opts,
+        } = self;
+        let (link, name) = (*link, *name);
+        let counters = SharedCounters::default();
+        let depth = opts.queue_batches.max(1);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(depth);
+        // Emptied batches go back to the capture thread, so steady state allocates nothing.
+        let (free_tx, free_rx) = mpsc::sync_channel::<Batch>(depth + 2);
+        let mut dec = PacketDecoder::new(opts.limits.clone());
+        let opts = &*opts;
+        std::thread::scope(|scope| {
+            let counters_ref = &counters;
+            // The reader owns the queue's sender: the queue closes when it ends.
+            let reader =
+                scope.spawn(move || read_ring(cap, opts, stop, counters_ref, &full_tx, &free_rx));
+            let mut last_tick = Instant::now();
+            let mut out = Vec::new();
+            loop {
+                let wait = every
+                    .saturating_sub(last_tick.elapsed())
+                    .min(PCAP_STATS_EVERY);
+                match full_rx.recv_timeout(wait) {
+                    Ok(mut batch) => {
+                        for (ts_ns, number, data) in batch.iter() {
+                            let origin = Origin::Packet {
+                                capture: Cow::Borrowed(name),
+                                number,
+                            };
+                            dec.decode(link, ts_ns, data, origin, &mut out);
+                            if !out.is_empty() {
+                                on(LiveEvent::Observations(std::mem::take(&mut out)));
+                            }
+                        }
+                        batch.clear();
+                        let _ = free_tx.try_send(batch);
                     }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
-                Err(pcap::Error::TimeoutExpired) => {
-                    let wait = every
-                        .saturating_sub(last_tick.elapsed())
-                        .min(Duration::from_millis(self.opts.timeout_ms.max(1) as u64));
-                    wait_readable(&self.cap, wait);
-                }
-                Err(e) => {
-                    return Err(CaptureError::Live {
-                        iface: self.opts.iface.clone(),
-                        reason: e.to_string(),
-                    })
+                if last_tick.elapsed() >= every {
+                    last_tick = Instant::now();
+                    let mut stats = LiveStats {
+                        decode: dec.stats().clone(),
+                        ..Default::default()
+                    };
+                    counters.fill(&mut stats);
+                    on(LiveEvent::Stats(&stats));
                 }
             }
-            if last_tick.elapsed() >= every {
-                last_tick = Instant::now();
-                let stats = self.stats(&mut dec);
-                on(LiveEvent::Stats(&stats));
-            }
-        }
-        Ok(self.stats(&mut dec))
+            // The queue is closed only when the capture thread has ended.
+            let read = reader.join().unwrap_or_else(|_| {
+                Err(CaptureError::Live {
+                    iface: opts.iface.clone(),
+                    reason: "the capture thread panicked".into(),
+                })
+            });
+            read.map(|()| {
+                let mut stats = LiveStats {
+                    decode: dec.stats().clone(),
+                    ..Default::default()
+                };
+                counters.fill(&mut stats);
+                stats
+            })
+        })
     }
+}
 
-    /// The decoder's counters with libpcap's (cumulative since open).
-    fn stats(&mut self, dec: &mut PacketDecoder) -> LiveStats {
-        let mut stats = LiveStats {
-            decode: dec.stats().clone(),
-            ..Default::default()
-        };
-        if let Ok(s) = self.cap.stats() {
-            stats.received = u64::from(s.received);
-            stats.kernel_dropped = u64::from(s.dropped);
-            stats.if_dropped = u64::from(s.if_dropped);
+/// The capture thread: read the ring into batches and hand each to the decoder without
+/// waiting (a full queue drops the batch, counted), until `stop` or a limit of `opts`.
+fn read_ring(
+    cap: &mut pcap::Capture<pcap::Active>,
+    opts: &LiveOptions,
+    stop: &AtomicBool,
+    counters: &SharedCounters,
+    full: &mpsc::SyncSender<Batch>,
+    free: &mpsc::Receiver<Batch>,
+) -> Result<(), CaptureError> {
+    let start = Instant::now();
+    let mut last_stats = start;
+    let mut n: u64 = 0;
+    let mut batch = Batch::default();
+    // Hand the batch over; false when the decoder is gone.
+    let hand_over = |batch: &mut Batch| -> bool {
+        if batch.packets.is_empty() {
+            return true;
         }
-        stats
-    }
+        let next = free.try_recv().unwrap_or_default();
+        match full.try_send(std::mem::replace(batch, next)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(mut back)) => {
+                counters
+                    .queue_dropped
+                    .fetch_add(back.packets.len() as u64, Ordering::Relaxed);
+                back.clear();
+                *batch = back;
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    };
+    let result = loop {
+        if stop.load(Ordering::Relaxed)
+            || opts.max_packets.is_some_and(|m| n >= m)
+            || opts.max_duration.is_some_and(|d| start.elapsed() >= d)
+        {
+            break Ok(());
+        }
+        match cap.next_packet() {
+            Ok(p) => {
+                n += 1;
+                let ts = p.header.ts;
+                // time_t / suseconds_t width differs by platform.
+                #[allow(clippy::useless_conversion)]
+                let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec) * 1000;
+                batch.data.extend_from_slice(p.data);
+                batch.packets.push((ts_ns, n, batch.data.len()));
+                if batch.packets.len() >= BATCH_PACKETS && !hand_over(&mut batch) {
+                    break Ok(());
+                }
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing more in the ring now: what was read goes to the decoder.
+                if !hand_over(&mut batch) {
+                    break Ok(());
+                }
+                wait_readable(cap, Duration::from_millis(opts.timeout_ms.max(1) as u64));
+            }
+            Err(e) => {
+                break Err(CaptureError::Live {
+                    iface: opts.iface.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+        if last_stats.elapsed() >= PCAP_STATS_EVERY {
+            last_stats = Instant::now();
+            counters.refresh_pcap(cap);
+        }
+    };
+    hand_over(&mut batch);
+    counters.refresh_pcap(cap);
+    result
 }
 
 /// Join the capture's packet socket to fanout group `group`, by flow hash (symmetric: both

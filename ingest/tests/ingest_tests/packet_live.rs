@@ -274,3 +274,88 @@ fn fanout_workers_split_the_interface_by_flow() {
         assert_eq!(dirs, 2 * flows(obs).len());
     }
 }
+
+/// A decoder that falls behind does not stall the capture: with a queue of one batch and a
+/// consumer that sleeps on every observation, the capture thread keeps reading the ring and
+/// drops whole batches, counted as queue drops; every packet sent is either decoded or
+/// counted (none is lost to the kernel: the ring is read on), and the capture still ends on
+/// its duration.
+#[test]
+fn a_slow_decoder_costs_counted_queue_drops_not_the_ring() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root || !run(&["sh", "-c", "command -v tcpreplay >/dev/null"]) {
+        eprintln!("QUEUE SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+        return;
+    }
+    let Some(veth) = Veth::new("q") else {
+        panic!("could not create netns/veth (ip netns / ip link failed)");
+    };
+    // 2,000 UDP packets of 200 flows: each flow's first packet gives an observation.
+    let (a, b) = (
+        std::net::Ipv4Addr::new(10, 9, 1, 1),
+        std::net::Ipv4Addr::new(10, 9, 1, 2),
+    );
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    let mut sent = 0u64;
+    for round in 0..10u16 {
+        for port in 30_000..30_200u16 {
+            let u = crate::crafted::udp(port, 9999, b"slow decoder");
+            let frame = crate::crafted::ipv4(a, b, 17, port + round, 0, &u);
+            w.write(i64::from(port), &crate::crafted::eth(0x0800, &frame))
+                .unwrap();
+            sent += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("burst.pcap");
+    std::fs::write(&file, w.into_inner()).unwrap();
+    let mut opts = LiveOptions::new(&veth.host);
+    opts.timeout_ms = 20;
+    opts.queue_batches = 1;
+    opts.max_duration = Some(Duration::from_secs(3));
+    let mut cap = LiveCapture::open(opts).expect("open veth");
+    let stop = AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let st = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            cap.run(&stop, |_| std::thread::sleep(Duration::from_millis(5)))
+                .expect("capture")
+        });
+        let ok = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &veth.ns,
+            "tcpreplay",
+            "-q",
+            "--topspeed",
+            "-i",
+            &veth.peer(),
+            file.to_str().unwrap(),
+        ]);
+        assert!(ok, "tcpreplay failed");
+        h.join().unwrap()
+    });
+    let took = started.elapsed();
+    eprintln!(
+        "sent {sent}: decoded {}, queue drops {}, kernel drops {}, received {} in {took:?}",
+        st.decode.packets, st.queue_dropped, st.kernel_dropped, st.received
+    );
+    assert!(
+        st.queue_dropped > 0,
+        "the slow decoder caused no queue drop"
+    );
+    assert_eq!(st.kernel_dropped, 0, "the ring was left unread");
+    // Every packet read was decoded or counted (IPv6 is off on the pair: nothing else on it).
+    assert_eq!(st.decode.packets + st.queue_dropped, st.received, "{st:?}");
+    assert_eq!(st.received, sent, "{st:?}");
+    assert_eq!(st.lost(), st.queue_dropped + st.if_dropped);
+    assert!(
+        took < Duration::from_secs(8),
+        "capture overran its duration: {took:?}"
+    );
+}
