@@ -137,6 +137,12 @@ pub fn evasion_frames() -> Vec<Frame> {
     };
     let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
     vxlan.extend_from_slice(&eth(0x0800, &ipv4(c4, x4, 6, 9, 0, &tcp_syn(40011, 443))));
+    let mut vxlan_first = vec![0x08, 0, 0, 0, 0, 0, 43, 0];
+    vxlan_first.extend_from_slice(&eth(0x0800, &ipv4(c4, x4, 6, 14, 0, &tcp_syn(40017, 443))));
+    // Outer first fragments carry a multiple of 8 bytes: GRE (4) + inner IPv4 (20) + UDP (8);
+    // UDP (8) + VXLAN (8) + Ethernet (14) + inner IPv4 (20) + 14 bytes of TCP.
+    let gre_first = gre(0x0800, &inner_udp4(40016))[..32].to_vec();
+    let vxlan_first = udp(50002, 4789, &vxlan_first)[..64].to_vec();
     let quoted4 = ipv4(c4, x4, 17, 11, 0, &udp(40012, 33434, b"probe-data"))[..28].to_vec();
     let quoted6 = ipv6(c6, x6, 6, &tcp_syn(40013, 443))[..48].to_vec();
     let quoted_first6 = ipv6(
@@ -252,6 +258,18 @@ pub fn evasion_frames() -> Vec<Frame> {
             false,
         ),
         frame(
+            "GRE with an IPv4 payload, first fragment of the outer packet, never completed",
+            v4(ipv4(TUN_A, TUN_B, 47, 15, 0x2000, &gre_first)),
+            true,
+            false,
+        ),
+        frame(
+            "VXLAN with an Ethernet payload, first fragment of the outer packet, never completed",
+            v4(ipv4(TUN_A, TUN_B, 17, 16, 0x2000, &vxlan_first)),
+            true,
+            false,
+        ),
+        frame(
             "VXLAN (UDP 4789) with an Ethernet payload",
             v4(ipv4(TUN_A, TUN_B, 17, 5, 0, &udp(50000, 4789, &vxlan))),
             true,
@@ -294,6 +312,26 @@ pub fn evasion_frames() -> Vec<Frame> {
             true,
             false,
         ),
+    ]
+}
+
+/// A DNS query for `name` from the client to the listed address inside GRE, its outer IPv4
+/// packet in two fragments: the first carries the GRE header, the inner IPv4 and UDP headers
+/// and the start of the query; the second the rest.
+pub fn gre_dns_in_fragments(name: &str) -> [Vec<u8>; 2] {
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let inner = ipv4(CLIENT4, LISTED4, 17, 21, 0, &udp(40018, 53, &q));
+    let mut g = vec![0, 0, 0x08, 0x00];
+    g.extend_from_slice(&inner);
+    let (first, rest) = g.split_at(40);
+    [
+        eth(0x0800, &ipv4(TUN_A, TUN_B, 47, 22, 0x2000, first)),
+        eth(0x0800, &ipv4(TUN_A, TUN_B, 47, 22, 40 / 8, rest)),
     ]
 }
 

@@ -212,8 +212,9 @@ impl PacketDecoder {
     /// malformed transport header, the header an ICMP error quotes): with its ports when the
     /// first four bytes of a TCP/UDP/SCTP header are there (the flow the whole packet would
     /// have: reported once), ICMP with its type and code, else by its addresses alone.
-    /// `inner`: also report the header an IP-in-IP first fragment carries (one level: its own
-    /// inner header is not followed).
+    /// `inner`: also report the inner header a tunnel's first fragment carries (IP-in-IP,
+    /// GRE, VXLAN, Teredo: [`tunnelled_header`]; one level: its own inner header is not
+    /// followed).
     fn unparsed(&mut self, p: &ip::Partial<'_>, inner: bool, out: &mut Vec<Observation<'static>>) {
         let (src, dst, proto) = (p.src, p.dst, p.proto);
         match proto {
@@ -229,35 +230,32 @@ impl PacketDecoder {
                 };
                 if ports.is_some() {
                     self.flow(&t, None, out);
-                    return;
-                }
-                let seen = self.flows.see(
-                    &t,
-                    None,
-                    self.limits.max_flows,
-                    self.limits.flow_observations,
-                );
-                if seen.new_direction.is_some() {
-                    // Ports unknown: no made-up port 0, no Community ID.
-                    let mut o = self.pkt.obs(&t, "flow", None);
-                    o.source_port = None;
-                    o.destination_port = None;
-                    out.push(o);
+                } else {
+                    let seen = self.flows.see(
+                        &t,
+                        None,
+                        self.limits.max_flows,
+                        self.limits.flow_observations,
+                    );
+                    if seen.new_direction.is_some() {
+                        // Ports unknown: no made-up port 0, no Community ID.
+                        let mut o = self.pkt.obs(&t, "flow", None);
+                        o.source_port = None;
+                        o.destination_port = None;
+                        out.push(o);
+                    }
                 }
             }
             1 | 58 => {
                 let icmp = p.head.and_then(ip::icmp_type_code);
                 self.flow_only(src, dst, proto, icmp, out);
             }
-            4 | 41 => {
-                self.flow_only(src, dst, proto, None, out);
-                let tunnelled = p.head.filter(|_| inner);
-                if let Some(q) = tunnelled.and_then(|d| ip::header_only(proto == 41, d)) {
-                    self.tunnelled = true;
-                    self.unparsed(&q, false, out);
-                }
-            }
             _ => self.flow_only(src, dst, proto, None, out),
+        }
+        let tunnelled = p.head.filter(|_| inner);
+        if let Some(q) = tunnelled.and_then(|d| tunnelled_header(proto, d)) {
+            self.tunnelled = true;
+            self.unparsed(&q, false, out);
         }
     }
 
@@ -423,6 +421,35 @@ impl PacketDecoder {
             proto,
         };
         self.flow(&t, icmp, out);
+    }
+}
+
+/// The inner IP header a tunnel's first fragment carries in `head` (the first bytes of its
+/// `proto` header: IP-in-IP, GRE, or UDP carrying VXLAN or Teredo), read but not decoded.
+fn tunnelled_header(proto: u8, head: &[u8]) -> Option<ip::Partial<'_>> {
+    let (l3, off) = match proto {
+        4 => (L3::Ipv4, 0),
+        41 => (L3::Ipv6, 0),
+        47 => {
+            let (pt, p) = link::gre_header(head).ok()?;
+            link::gre_payload(head, pt, p).ok()?
+        }
+        17 => {
+            let (sport, dport) = (be16(head, 0)?, be16(head, 2)?);
+            let (l3, off) = link::udp_tunnel(sport, dport, head.get(8..)?)?;
+            (l3, off + 8)
+        }
+        _ => return None,
+    };
+    let (l3, off) = if l3 == L3::Ether {
+        ether_walk(head, off, None).ok()?
+    } else {
+        (l3, off)
+    };
+    match l3 {
+        L3::Ipv4 => ip::header_only(false, head.get(off..)?),
+        L3::Ipv6 => ip::header_only(true, head.get(off..)?),
+        _ => None,
     }
 }
 

@@ -154,3 +154,67 @@ fn tunnel_nesting_is_bounded() {
         Some(&1)
     );
 }
+
+/// A GRE packet whose outer IPv4 packet is fragmented: the first fragment already reports
+/// the inner flow to the listed address (with its ports, read from the inner headers it
+/// carries); once the second fragment completes the datagram, the inner DNS query is parsed
+/// (as tshark, reassembling, decodes it) and the flow is not reported again.
+#[test]
+fn a_fragmented_gre_packet_reports_its_inner_flow_then_parses_it_reassembled() {
+    let frames = crate::crafted::gre_dns_in_fragments("tunnelled.example");
+    let mut dec = PacketDecoder::new(DecoderLimits::default());
+    let mut first = Vec::new();
+    dec.decode(LinkType::ETHERNET, 0, &frames[0], Origin::None, &mut first);
+    let inner: Vec<_> = first
+        .iter()
+        .filter(|o| o.destination_ip == Some(IpAddr::from(LISTED4)))
+        .collect();
+    assert_eq!(inner.len(), 1, "{first:?}");
+    assert_eq!(
+        (
+            inner[0].dataset,
+            inner[0].source_port,
+            inner[0].destination_port
+        ),
+        ("flow", Some(40018), Some(53))
+    );
+    assert!(first.iter().all(|o| o.dns_question_name.is_none()));
+    let mut second = Vec::new();
+    dec.decode(LinkType::ETHERNET, 1, &frames[1], Origin::None, &mut second);
+    assert_eq!(dec.stats().frag_reassembled, 1);
+    let names: Vec<_> = second
+        .iter()
+        .filter_map(|o| o.dns_question_name.as_deref())
+        .collect();
+    assert_eq!(names, ["tunnelled.example"], "{second:?}");
+    assert!(
+        !second
+            .iter()
+            .any(|o| o.dataset == "flow" && o.destination_ip == Some(IpAddr::from(LISTED4))),
+        "the inner flow reported again: {second:?}"
+    );
+
+    // tshark, reassembling (its default), finds the same query in the second frame.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("gre-fragments.pcap");
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(1_700_000_000_000_000_000 + i as i64, f).unwrap();
+    }
+    std::fs::write(&pcap, w.into_inner()).unwrap();
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "frame.number", "-e", "dns.qry.name"])
+        .output()
+        .expect("tshark (Debian package tshark, in the Makefile's APT_PACKAGES) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\t\n2\ttunnelled.example\n"
+    );
+}
