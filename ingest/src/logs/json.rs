@@ -55,6 +55,10 @@ pub enum EcsField {
     Ja4,
     /// `tls.server.hash.sha1`.
     TlsServerSha1,
+    /// `tls.server.hash.sha256`.
+    TlsServerSha256,
+    /// `tls.server.ja4s`.
+    TlsServerJa4s,
     /// `file.hash.md5`.
     FileMd5,
     /// `file.hash.sha1`.
@@ -67,7 +71,7 @@ pub enum EcsField {
 
 impl EcsField {
     /// Every field.
-    pub const ALL: [EcsField; 23] = [
+    pub const ALL: [EcsField; 25] = [
         EcsField::Timestamp,
         EcsField::SourceIp,
         EcsField::SourcePort,
@@ -87,6 +91,8 @@ impl EcsField {
         EcsField::Ja3,
         EcsField::Ja4,
         EcsField::TlsServerSha1,
+        EcsField::TlsServerSha256,
+        EcsField::TlsServerJa4s,
         EcsField::FileMd5,
         EcsField::FileSha1,
         EcsField::FileSha256,
@@ -115,6 +121,8 @@ impl EcsField {
             EcsField::Ja3 => "tls.client.ja3",
             EcsField::Ja4 => "tls.client.ja4",
             EcsField::TlsServerSha1 => "tls.server.hash.sha1",
+            EcsField::TlsServerSha256 => "tls.server.hash.sha256",
+            EcsField::TlsServerJa4s => "tls.server.ja4s",
             EcsField::FileMd5 => "file.hash.md5",
             EcsField::FileSha1 => "file.hash.sha1",
             EcsField::FileSha256 => "file.hash.sha256",
@@ -309,6 +317,10 @@ impl LineParser for JsonParser {
                 EcsField::TlsServerSha1 => {
                     o.tls_server_sha1 = Some(norm_hash(s.into()).into_owned().into())
                 }
+                EcsField::TlsServerSha256 => {
+                    o.tls_server_sha256 = Some(norm_hash(s.into()).into_owned().into())
+                }
+                EcsField::TlsServerJa4s => o.tls_server_ja4s = Some(s.into()),
                 EcsField::FileMd5 => o.file_md5 = Some(norm_hash(s.into()).into_owned().into()),
                 EcsField::FileSha1 => o.file_sha1 = Some(norm_hash(s.into()).into_owned().into()),
                 EcsField::FileSha256 => {
@@ -353,5 +365,29 @@ mod tests {
         assert_eq!(o.url_path.as_deref(), Some("/x"));
         assert!(FieldMap::from_pairs([("url.nope", "x")]).is_err());
         assert_eq!(p.parse(b"[1]").unwrap_err().reason, "not a json object");
+    }
+
+    /// The server side of a TLS observation, as `trawl observe` prints it, reads back.
+    #[test]
+    fn ecs_tls_server_fields_read_back() {
+        let p = JsonParser::new(FieldMap::ecs());
+        let o = p
+            .parse(
+                br#"{"tls":{"server":{"ja4s":"t120400_c030_4e8089b08790","hash":{"sha1":"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709","sha256":"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}}}}"#,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.tls_server_ja4s.as_deref(),
+            Some("t120400_c030_4e8089b08790")
+        );
+        assert_eq!(
+            o.tls_server_sha1.as_deref(),
+            Some("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
+        assert_eq!(
+            o.tls_server_sha256.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
     }
 }

@@ -27,9 +27,9 @@
 //! * Zeek (TSV and JSON alike): `id.*` → source/destination ip/port, `proto` → transport;
 //!   dns: `query`, `qtype_name`, `answers` (A/AAAA by shape, names as CNAME, or PTR/NS/MX
 //!   for those query types); http: `host`+`uri` → `url.*`, method, user agent, status;
-//!   ssl: `server_name`, `ja3`/`ja4`, first `cert_chain_fps` if it is a SHA-1;
-//!   files: hashes, `tx_hosts` → destination, `rx_hosts` → source; x509: a SHA-1
-//!   `fingerprint`. Other logs (notice, ...): `src`/`dst`. A TSV parser reads the header in
+//!   ssl: `server_name`, `ja3`/`ja4`, first `cert_chain_fps` (a SHA-1 or SHA-256, as
+//!   `tls.server.hash.sha1`/`sha256`); files: hashes, `tx_hosts` → destination, `rx_hosts` →
+//!   source; x509: `fingerprint` (SHA-1 or SHA-256). Other logs (notice, ...): `src`/`dst`. A TSV parser reads the header in
 //!   `head` once; a second header block with other `#fields` later in the file is not
 //!   followed (its lines are checked against the first header's column count).
 //! * BIND / Infoblox: `dns.question.name`/`type`, `source.ip`/`port`, the server in

@@ -144,10 +144,13 @@ impl<'a> ZRec<'a> {
                 });
             }
         }
+        // The leaf's fingerprint: SHA-1 (older Zeek) or SHA-256 (Zeek's default since 4.0).
         for fp in [self.cert_fp, self.fingerprint].into_iter().flatten() {
             let fp = norm_hash(fp);
             if o.tls_server_sha1.is_none() && is_hex(&fp, 40) {
                 o.tls_server_sha1 = Some(fp);
+            } else if o.tls_server_sha256.is_none() && is_hex(&fp, 64) {
+                o.tls_server_sha256 = Some(fp);
             }
         }
         if let Some(host) = self.host {
@@ -585,11 +588,11 @@ impl LineParser for ZeekTsvParser {
             }
         }
         // A certificate fingerprint `parse` keeps as `tls.server.hash.sha1` (40 hex digits)
-        // is a hash lookup: full path.
+        // or `sha256` (64) is a hash lookup: full path.
         let first_fp = row.elements(Slot::CertFps).next();
         for fp in [first_fp, get(Slot::Fingerprint)].into_iter().flatten() {
             match plain_text(fp) {
-                Some(fp) if !is_hex(&norm_hash(Cow::Borrowed(fp)), 40) => {}
+                Some(fp) if !is_fingerprint(&norm_hash(Cow::Borrowed(fp))) => {}
                 _ => return Screened::Unsure,
             }
         }
@@ -812,6 +815,11 @@ impl LineParser for ZeekJsonParser {
     }
 }
 
+/// A certificate fingerprint `parse` keeps: SHA-1 or SHA-256, lower-case hex.
+fn is_fingerprint(fp: &str) -> bool {
+    is_hex(fp, 40) || is_hex(fp, 64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::check_screen;
@@ -949,7 +957,7 @@ mod tests {
     }
 
     /// Plain dns, conn, http and ssl lines are settled by the screen; escapes, hashes the
-    /// correlator looks up (a SHA-1 certificate, a JA3) are not.
+    /// correlator looks up (a SHA-1 or SHA-256 certificate, a JA3) are not.
     #[test]
     fn zeek_tsv_screen_settles_plain_lines() {
         let dns = tsv_parser("dns", DNS_FIELDS);
@@ -978,9 +986,10 @@ mod tests {
         let sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let sha1 = "0123456789abcdef0123456789abcdef01234567";
         let ssl_line = |fps: &str, ja3: &str| format!("1.5\t10.0.0.1\tA.Example\t{fps}\t{ja3}");
+        assert_eq!(check_screen(&ssl, ssl_line("-", "-").as_bytes()), Ok(true));
         assert_eq!(
             check_screen(&ssl, ssl_line(sha256, "-").as_bytes()),
-            Ok(true)
+            Ok(false)
         );
         assert_eq!(
             check_screen(&ssl, ssl_line(sha1, "-").as_bytes()),
@@ -1088,6 +1097,19 @@ mod tests {
         assert_eq!(
             o.tls_server_sha1.as_deref(),
             Some("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
+        let sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let o = pair(
+            "x509",
+            "ts\tid\tfingerprint",
+            "time\tstring\tstring",
+            &format!("5\tFx\t{sha256}"),
+            &format!(r#"{{"_path":"x509","ts":5,"id":"Fx","fingerprint":"{sha256}"}}"#),
+        );
+        assert_eq!(o.tls_server_sha1, None);
+        assert_eq!(
+            o.tls_server_sha256.as_deref(),
+            Some(sha256.to_ascii_lowercase().as_str())
         );
     }
 }

@@ -629,7 +629,7 @@ fn zeek_wrccdc_ssl_json() {
     };
     let (_, p) = parser(&data);
     let mut n = 0;
-    let mut sni = 0;
+    let (mut sni, mut certs) = (0, 0);
     for line in lines(&data) {
         let v: serde_json::Value = serde_json::from_slice(line).unwrap();
         let o = p.parse(line).unwrap().unwrap();
@@ -650,13 +650,21 @@ fn zeek_wrccdc_ssl_json() {
         )
         .unwrap();
         assert_eq!(o.timestamp_ns, Some(ts.unix_timestamp_nanos() as i64));
-        // Zeek 6 cert_chain_fps are SHA-256: not a tls.server.hash.sha1.
+        // Zeek 6 cert_chain_fps are SHA-256: the leaf's is tls.server.hash.sha256.
         assert!(o.tls_server_sha1.is_none());
+        let leaf = v
+            .get("cert_chain_fps")
+            .and_then(|f| f.get(0))
+            .and_then(|f| f.as_str())
+            .map(str::to_ascii_lowercase);
+        assert_eq!(o.tls_server_sha256.as_deref(), leaf.as_deref());
+        certs += usize::from(leaf.is_some());
         sni += usize::from(want.is_some());
         n += 1;
     }
     assert_eq!(n, 3000);
     assert!(sni > 0);
+    assert!(certs > 0);
 }
 
 /// Elastic's Zeek http sample, including the Splunk-wrapped copy of record 2.
