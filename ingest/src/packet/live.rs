@@ -22,7 +22,13 @@ pub const DEFAULT_BUFFER_MIB: i32 = 64;
 /// also handed over whenever the ring has nothing more to read at the moment).
 pub const BATCH_PACKETS: usize = 256;
 
-/// The default depth of the capture → decoder queue, in batches (up to 16,384 packets).
+/// A batch is handed over once it holds this many bytes, so the queue's memory is bounded
+/// by its depth whatever the packet sizes (offloaded packets reach 64 KiB): at most
+/// `queue_batches + 4` batches of `BATCH_BYTES` plus one packet exist at once.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// The default depth of the capture → decoder queue, in batches (up to 16,384 packets or
+/// 64 MiB).
 pub const DEFAULT_QUEUE_BATCHES: usize = 64;
 
 /// How often the capture thread refreshes libpcap's counters for the decoder's reports.
@@ -369,7 +375,8 @@ fn read_ring(
                 let ts_ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec) * 1000;
                 batch.data.extend_from_slice(p.data);
                 batch.packets.push((ts_ns, n, batch.data.len()));
-                if batch.packets.len() >= BATCH_PACKETS && !hand_over(&mut batch) {
+                let full = batch.packets.len() >= BATCH_PACKETS || batch.data.len() >= BATCH_BYTES;
+                if full && !hand_over(&mut batch) {
                     break Ok(());
                 }
             }
