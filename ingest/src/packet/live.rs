@@ -269,6 +269,9 @@ impl LiveCapture {
         let mut dec = PacketDecoder::new(opts.limits.clone());
         let opts = &*opts;
         std::thread::scope(|scope| {
+            // Owned here, so that a panic in `on` drops the queue's receiver while unwinding:
+            // the capture thread then sees the queue closed and ends (the scope waits for it).
+            let (full_rx, free_tx) = (full_rx, free_tx);
             let counters_ref = &counters;
             // The reader owns the queue's sender: the queue closes when it ends.
             let reader =

@@ -359,3 +359,42 @@ fn a_slow_decoder_costs_counted_queue_drops_not_the_ring() {
         "capture overran its duration: {took:?}"
     );
 }
+
+/// A panic in the consumer ends the capture at once: the capture thread sees its queue
+/// closed instead of reading on until its duration.
+#[test]
+fn a_panicking_consumer_ends_the_capture_thread() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root {
+        eprintln!("PANIC TEST SKIPPED: needs root to capture on lo");
+        return;
+    }
+    let mut opts = LiveOptions::new("lo");
+    opts.bpf = "udp port 9".into();
+    opts.timeout_ms = 20;
+    opts.max_duration = Some(Duration::from_secs(30));
+    let mut cap = LiveCapture::open(opts).expect("open lo");
+    let stop = AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let sender = std::thread::spawn(|| {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..50 {
+            let _ = sock.send_to(b"trawl panic test", "127.0.0.1:9");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cap.run(&stop, |_| panic!("consumer failed"))
+    }));
+    assert!(r.is_err(), "the consumer's panic is not passed on");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the capture ran on after its consumer panicked: {:?}",
+        started.elapsed()
+    );
+    sender.join().unwrap();
+}
