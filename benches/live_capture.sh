@@ -63,7 +63,7 @@ listen() {
 
 echo "capture: $cap ($(stat -c %s "$cap") bytes), loop $loop, trawl --workers $workers --buffer $buffer"
 echo "load before: $(uptime)"
-printf '| rate | tool | sent | sent pps | captured | kernel dropped | if dropped |\n|---|---|---|---|---|---|---|\n'
+printf '| rate | tool | sent | sent pps | captured | kernel dropped | if dropped | queue dropped |\n|---|---|---|---|---|---|---|---|\n'
 best=0
 for rate in $rates; do
   listen tcpdump tcpdump -n -i "$host" -B $((buffer * 1024)) -w /dev/null
@@ -71,16 +71,19 @@ for rate in $rates; do
   got=$(awk '/packets captured/{print $1}' "$work/tcpdump.err")
   drop=$(awk '/dropped by kernel/{print $1}' "$work/tcpdump.err")
   ifdrop=$(awk '/dropped by interface/{print $1}' "$work/tcpdump.err")
-  echo "| $rate | tcpdump -w /dev/null | $sent | $pps | ${got:-?} | ${drop:-?} | ${ifdrop:-0} |"
+  echo "| $rate | tcpdump -w /dev/null | $sent | $pps | ${got:-?} | ${drop:-?} | ${ifdrop:-0} | - |"
 
   listen trawl "$trawl" sniff -i "$host" --data "$data" -o /dev/null --buffer "$buffer" --workers "$workers"
   read -r sent pps < "$work/trawl.sent"
   line=$(grep '^captured ' "$work/trawl.err" || true)
   got=$(awk '{print $2}' <<< "$line")
   drop=$(awk '{print $6}' <<< "$line")
-  ifdrop=$(awk '{for(i=1;i<=NF;i++) if($i=="by" && $(i+1)=="the" && $(i+2)=="interface") print $(i-1)}' <<< "$line")
-  echo "| $rate | trawl sniff | $sent | $pps | ${got:-?} | ${drop:-?} | ${ifdrop:-?} |"
-  if [ "${drop:-1}" = 0 ] && [ "${ifdrop:-1}" = 0 ] && [ "$pps" -gt "$best" ]; then best=$pps; fi
+  # "captured N packets on IFACE: K dropped by the kernel (ring full), I by the interface,
+  # Q by trawl (decoder queue full)"
+  ifdrop=$(awk '{for(i=1;i<=NF;i++) if($i=="by" && $(i+1)=="the" && $(i+2)~/^interface/) print $(i-1)}' <<< "$line")
+  qdrop=$(awk '{for(i=1;i<=NF;i++) if($i=="by" && $(i+1)=="trawl") print $(i-1)}' <<< "$line")
+  echo "| $rate | trawl sniff | $sent | $pps | ${got:-?} | ${drop:-?} | ${ifdrop:-?} | ${qdrop:-?} |"
+  if [ "${drop:-1}" = 0 ] && [ "${ifdrop:-1}" = 0 ] && [ "${qdrop:-1}" = 0 ] && [ "$pps" -gt "$best" ]; then best=$pps; fi
 done
 echo "load after: $(uptime)"
 echo "highest sending rate (packets/s) at which trawl dropped nothing: $best"
