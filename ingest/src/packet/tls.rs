@@ -92,6 +92,11 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
+/// `v` with its GREASE values left out, in order.
+fn without_grease(v: &[u16]) -> Vec<u16> {
+    v.iter().copied().filter(|x| !is_grease(*x)).collect()
+}
+
 type PResult<'a, T> = IResult<&'a [u8], T, TlsError>;
 
 /// A vector of 16-bit values (cipher suites, groups, ...); an odd last byte is ignored.
@@ -322,18 +327,8 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
         .max()
         .unwrap_or(ch.version);
     let ver = version_code(ver);
-    let mut ciphers: Vec<u16> = ch
-        .ciphers
-        .iter()
-        .copied()
-        .filter(|c| !is_grease(*c))
-        .collect();
-    let exts: Vec<u16> = ch
-        .extensions
-        .iter()
-        .copied()
-        .filter(|c| !is_grease(*c))
-        .collect();
+    let mut ciphers = without_grease(&ch.ciphers);
+    let exts = without_grease(&ch.extensions);
     let alpn = alpn_code(ch.alpn.as_deref());
     // `{q|t}{ver}{d|i}{ciphers:02}{extensions:02}{alpn}_{b}_{c}`, built without format!.
     let mut out = String::with_capacity(36);
@@ -350,12 +345,7 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
     let mut sorted: Vec<u16> = exts.into_iter().filter(|e| *e != 0 && *e != 16).collect();
     sorted.sort_unstable();
     let mut cs = hex_list(sorted.into_iter());
-    let sigs: Vec<u16> = ch
-        .sig_algs
-        .iter()
-        .copied()
-        .filter(|c| !is_grease(*c))
-        .collect();
+    let sigs = without_grease(&ch.sig_algs);
     if !sigs.is_empty() {
         cs.push('_');
         cs.push_str(&hex_list(sigs.into_iter()));
@@ -466,12 +456,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
 /// the first 12 hex digits of the SHA-256 of the extension types in the order sent
 /// (`000000000000` for none). GREASE values are left out, as JA4 does.
 pub fn ja4s(sh: &ServerHello, quic: bool) -> String {
-    let exts: Vec<u16> = sh
-        .extensions
-        .iter()
-        .copied()
-        .filter(|e| !is_grease(*e))
-        .collect();
+    let exts = without_grease(&sh.extensions);
     let mut out = String::with_capacity(25);
     out.push(if quic { 'q' } else { 't' });
     out.push_str(version_code(sh.version));

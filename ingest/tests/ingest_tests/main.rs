@@ -18,3 +18,4 @@ mod tail_corpus;
 mod tail_kill;
 mod tail_prop;
 mod tail_rotation;
+mod tshark;

@@ -494,47 +494,26 @@ fn parallel_replay_equals_serial() {
 /// sent in the ServerHello's direction (TLS <= 1.2).
 fn tshark_server_side(pcap: &Path) -> (Vec<String>, Vec<(String, String)>) {
     use sha2::Digest;
-    let out = std::process::Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "-Y",
-            "tcp && (tls.handshake.type == 2 || tls.handshake.type == 11)",
-        ])
-        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
-        .args(["-E", "aggregator=,"])
-        .args([
-            "-e",
-            "tcp.stream",
-            "-e",
-            "tcp.srcport",
-            "-e",
-            "tls.handshake.type",
-        ])
-        .args([
-            "-e",
-            "tls.handshake.version",
-            "-e",
-            "tls.handshake.ciphersuite",
-        ])
-        .args(["-e", "tls.handshake.extension.type"])
-        .args(["-e", "tls.handshake.extensions.supported_version"])
-        .args(["-e", "tls.handshake.extensions_alpn_str"])
-        .args(["-e", "tls.handshake.certificate"])
-        .output()
-        .expect("tshark (Debian package tshark, in the Makefile's APT_PACKAGES) must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let pcap = pcap.to_str().expect("a UTF-8 corpus path");
+    #[rustfmt::skip]
+    let out = crate::tshark::output(&[
+        "-n", "-r", pcap,
+        "-Y", "tcp && (tls.handshake.type == 2 || tls.handshake.type == 11)",
+        "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
+        "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tls.handshake.type",
+        "-e", "tls.handshake.version", "-e", "tls.handshake.ciphersuite",
+        "-e", "tls.handshake.extension.type",
+        "-e", "tls.handshake.extensions.supported_version",
+        "-e", "tls.handshake.extensions_alpn_str",
+        "-e", "tls.handshake.certificate",
+    ]);
     let num = |s: &str| u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0);
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut ja4s = Vec::new();
     let mut certs = Vec::new();
     // tcp.stream → the server's port, from its ServerHello.
     let mut server: BTreeMap<String, String> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let field = |i: usize| f.get(i).copied().unwrap_or("");
         let types: Vec<&str> = field(2).split(',').collect();

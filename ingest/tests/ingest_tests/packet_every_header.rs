@@ -8,7 +8,6 @@ use ingest::packet::{DecoderLimits, LinkType, PacketDecoder, PcapWriter};
 use ingest::{Observation, Origin};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::process::Command;
 
 /// The `flow` observations of one frame decoded by a fresh decoder.
 fn flows_of(frame: &[u8]) -> Vec<Observation<'static>> {
@@ -30,31 +29,15 @@ fn addresses(obs: &[Observation<'_>]) -> BTreeSet<String> {
 /// Every IPv4/IPv6 source and destination address tshark decodes in each frame of `pcap`
 /// (outer, inner and quoted headers alike).
 fn tshark_addresses(pcap: &std::path::Path) -> Vec<BTreeSet<String>> {
-    let out = Command::new("tshark")
-        // No reassembly: a first fragment's payload is dissected as far as it goes.
-        .args([
-            "-n",
-            "-o",
-            "ip.defragment:FALSE",
-            "-o",
-            "ipv6.defragment:FALSE",
-            "-r",
-        ])
-        .arg(pcap)
-        .args(["-T", "fields", "-E", "separator=,", "-E", "occurrence=a"])
-        .args(["-E", "aggregator=,"])
-        .args([
-            "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
-        ])
-        .output()
-        .expect("tshark (Debian package tshark, in the Makefile's APT_PACKAGES) must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let pcap = pcap.to_str().expect("a UTF-8 temporary path");
+    // No reassembly: a first fragment's payload is dissected as far as it goes.
+    #[rustfmt::skip]
+    let out = crate::tshark::output(&[
+        "-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE", "-r", pcap,
+        "-T", "fields", "-E", "separator=,", "-E", "occurrence=a", "-E", "aggregator=,",
+        "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
+    ]);
+    out.lines()
         .map(|l| {
             l.split(',')
                 .filter(|a| !a.is_empty())
@@ -202,19 +185,10 @@ fn a_fragmented_gre_packet_reports_its_inner_flow_then_parses_it_reassembled() {
         w.write(1_700_000_000_000_000_000 + i as i64, f).unwrap();
     }
     std::fs::write(&pcap, w.into_inner()).unwrap();
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(&pcap)
-        .args(["-T", "fields", "-e", "frame.number", "-e", "dns.qry.name"])
-        .output()
-        .expect("tshark (Debian package tshark, in the Makefile's APT_PACKAGES) must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "1\t\n2\ttunnelled.example\n"
-    );
+    let pcap = pcap.to_str().expect("a UTF-8 temporary path");
+    #[rustfmt::skip]
+    let out = crate::tshark::output(&[
+        "-n", "-r", pcap, "-T", "fields", "-e", "frame.number", "-e", "dns.qry.name",
+    ]);
+    assert_eq!(out, "1\t\n2\ttunnelled.example\n");
 }

@@ -64,7 +64,36 @@ impl Veth {
     }
 }
 
+/// Whether the tests run as root (capture and network namespaces need it).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
 impl Veth {
+    /// The pair for a test that replays into it, or `None` (said on stderr, `what` naming
+    /// the test) when this is not root or tcpreplay or iproute2 is missing; creating the pair
+    /// failing otherwise fails the test.
+    fn for_replay(tag: &str, what: &str) -> Option<Veth> {
+        let root = is_root();
+        let have = run(&[
+            "sh",
+            "-c",
+            "command -v tcpreplay >/dev/null && command -v ip >/dev/null",
+        ]);
+        if !root || !have {
+            eprintln!("{what} SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+            return None;
+        }
+        match Veth::new(tag) {
+            Some(v) => Some(v),
+            None => panic!("could not create netns/veth (ip netns / ip link failed)"),
+        }
+    }
+
     /// The end inside the namespace.
     fn peer(&self) -> String {
         self.host.replacen("trwa", "trwb", 1)
@@ -90,22 +119,8 @@ fn live_capture_equals_offline_decode() {
     let Some(corpus) = crate::corpus::corpus_dir() else {
         return;
     };
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let have = run(&[
-        "sh",
-        "-c",
-        "command -v tcpreplay >/dev/null && command -v ip >/dev/null",
-    ]);
-    if !root || !have {
-        eprintln!("LIVE CAPTURE SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+    let Some(veth) = Veth::for_replay("", "LIVE CAPTURE") else {
         return;
-    }
-    let Some(veth) = Veth::new("") else {
-        panic!("could not create netns/veth (ip netns / ip link failed)");
     };
     let peer = veth.peer();
     for rel in [
@@ -175,17 +190,8 @@ fn live_capture_equals_offline_decode() {
 /// captured once, both directions of each flow by the same handle, and each handle gets some.
 #[test]
 fn fanout_workers_split_the_interface_by_flow() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root || !run(&["sh", "-c", "command -v tcpreplay >/dev/null"]) {
-        eprintln!("FANOUT SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+    let Some(veth) = Veth::for_replay("f", "FANOUT") else {
         return;
-    }
-    let Some(veth) = Veth::new("f") else {
-        panic!("could not create netns/veth (ip netns / ip link failed)");
     };
     // 64 UDP flows, a query and a reply each.
     let (a, b) = (
@@ -282,17 +288,8 @@ fn fanout_workers_split_the_interface_by_flow() {
 /// its duration.
 #[test]
 fn a_slow_decoder_costs_counted_queue_drops_not_the_ring() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root || !run(&["sh", "-c", "command -v tcpreplay >/dev/null"]) {
-        eprintln!("QUEUE SKIPPED: needs root, iproute2 and tcpreplay (root={root})");
+    let Some(veth) = Veth::for_replay("q", "QUEUE") else {
         return;
-    }
-    let Some(veth) = Veth::new("q") else {
-        panic!("could not create netns/veth (ip netns / ip link failed)");
     };
     // 2,000 UDP packets of 200 flows: each flow's first packet gives an observation.
     let (a, b) = (
@@ -364,12 +361,7 @@ fn a_slow_decoder_costs_counted_queue_drops_not_the_ring() {
 /// closed instead of reading on until its duration.
 #[test]
 fn a_panicking_consumer_ends_the_capture_thread() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root {
+    if !is_root() {
         eprintln!("PANIC TEST SKIPPED: needs root to capture on lo");
         return;
     }
