@@ -94,6 +94,26 @@ impl Veth {
         }
     }
 
+    /// Send `file` from the namespace's end with tcpreplay at `speed` (`--pps=N`,
+    /// `--topspeed`); fails the test if tcpreplay does.
+    fn replay(&self, file: &std::path::Path, speed: &str) {
+        let file = file.to_str().expect("a UTF-8 capture path");
+        let peer = self.peer();
+        let args = [
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            "tcpreplay",
+            "-q",
+            speed,
+            "-i",
+            &peer,
+            file,
+        ];
+        assert!(run(&args), "tcpreplay failed");
+    }
+
     /// The end inside the namespace.
     fn peer(&self) -> String {
         self.host.replacen("trwa", "trwb", 1)
@@ -122,7 +142,6 @@ fn live_capture_equals_offline_decode() {
     let Some(veth) = Veth::for_replay("", "LIVE CAPTURE") else {
         return;
     };
-    let peer = veth.peer();
     for rel in [
         "pcaps/suricata-verify/dns_bug-1158/input.pcap",
         "pcaps/zeek/tls1.2/tls1.2.pcap",
@@ -154,19 +173,7 @@ fn live_capture_equals_offline_decode() {
                 (got, st)
             });
             rx.recv().unwrap();
-            let ok = run(&[
-                "ip",
-                "netns",
-                "exec",
-                &veth.ns,
-                "tcpreplay",
-                "-q",
-                "--pps=3000",
-                "-i",
-                &peer,
-                file.to_str().unwrap(),
-            ]);
-            assert!(ok, "tcpreplay failed");
+            veth.replay(&file, "--pps=3000");
             h.join().unwrap()
         });
         let (got, st) = live;
@@ -235,19 +242,7 @@ fn fanout_workers_split_the_interface_by_flow() {
                 })
             })
             .collect();
-        let ok = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &veth.ns,
-            "tcpreplay",
-            "-q",
-            "--pps=2000",
-            "-i",
-            &veth.peer(),
-            file.to_str().unwrap(),
-        ]);
-        assert!(ok, "tcpreplay failed");
+        veth.replay(&file, "--pps=2000");
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         handles
@@ -322,19 +317,7 @@ fn a_slow_decoder_costs_counted_queue_drops_not_the_ring() {
             cap.run(&stop, |_| std::thread::sleep(Duration::from_millis(5)))
                 .expect("capture")
         });
-        let ok = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &veth.ns,
-            "tcpreplay",
-            "-q",
-            "--topspeed",
-            "-i",
-            &veth.peer(),
-            file.to_str().unwrap(),
-        ]);
-        assert!(ok, "tcpreplay failed");
+        veth.replay(&file, "--topspeed");
         h.join().unwrap()
     });
     let took = started.elapsed();
