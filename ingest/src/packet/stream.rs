@@ -585,6 +585,91 @@ fn server_handshake(
 mod tests {
     use super::*;
 
+    /// A TLS record of `content_type` holding `body`.
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// A handshake message of type `t`.
+    fn handshake(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![t];
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A TLS 1.2 server flight: ServerHello (cipher c030, extensions 0005,0017,ff01,0000 as
+    /// in FoxIO's JA4S example), then a Certificate of one `leaf` certificate.
+    fn server_flight(leaf: &[u8]) -> Vec<u8> {
+        let mut hello = vec![3, 3];
+        hello.extend_from_slice(&[9; 32]);
+        hello.extend_from_slice(&[0, 0xc0, 0x30, 0]);
+        hello.extend_from_slice(&[
+            0, 17, 0, 5, 0, 0, 0, 0x17, 0, 0, 0xff, 1, 0, 1, 0, 0, 0, 0, 0,
+        ]);
+        let mut cert = (leaf.len() as u32 + 3).to_be_bytes()[1..].to_vec();
+        cert.extend_from_slice(&(leaf.len() as u32).to_be_bytes()[1..]);
+        cert.extend_from_slice(leaf);
+        let mut flight = record(22, &handshake(2, &hello));
+        flight.extend(record(22, &handshake(11, &cert)));
+        flight
+    }
+
+    /// The ServerHello is reported once, as soon as it is whole; the Certificate when the
+    /// rest of the flight has arrived; and a flight longer than the bound is counted, with the
+    /// ServerHello already reported.
+    #[test]
+    fn server_hello_once_then_the_certificate() {
+        let leaf = vec![0x30; 3000];
+        let flight = server_flight(&leaf);
+        let hello_end = 5 + 4 + 38 + 2 + 17;
+        let mut ev = Vec::new();
+        // Part of the hello: nothing yet.
+        let (n, mode) = server_handshake(Mode::TlsServer, &flight[..20], 1 << 15, &mut ev);
+        assert_eq!((n, mode, ev.len()), (0, Mode::TlsServer, 0));
+        // The hello and part of the certificate.
+        let (n, mode) = server_handshake(
+            Mode::TlsServer,
+            &flight[..hello_end + 100],
+            1 << 15,
+            &mut ev,
+        );
+        assert_eq!((n, mode), (0, Mode::TlsCertificate));
+        let [StreamEvent::ServerHello(ja4s)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(ja4s, "t120400_c030_4e8089b08790");
+        // Rescanned with more data: the hello is not reported again.
+        ev.clear();
+        let (_, mode) = server_handshake(mode, &flight[..flight.len() - 1], 1 << 15, &mut ev);
+        assert_eq!((mode, ev.len()), (Mode::TlsCertificate, 0));
+        let (n, mode) = server_handshake(mode, &flight, 1 << 15, &mut ev);
+        assert_eq!((n, mode), (flight.len(), Mode::Off));
+        let [StreamEvent::ServerCert(h)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
+        // Python's hashlib over 3000 bytes of 0x30.
+        assert_eq!(h.sha1, "d311444b465b4fbc3fda3dc3a2985ae25ea598a1");
+        assert_eq!(
+            h.sha256,
+            "d17fa6df5d48f90ad1e0eb2aa69a44df6a883aa298f4e3e6db97d5ca65221bf5"
+        );
+        // Over the bound: the scan refuses it (counted by the caller), the hello was reported.
+        ev.clear();
+        let (n, mode) = server_handshake(Mode::TlsCertificate, &flight, 1000, &mut ev);
+        assert_eq!((n, mode), (flight.len(), Mode::Off));
+        assert!(
+            matches!(
+                ev.as_slice(),
+                [StreamEvent::Error("tls: handshake too large")]
+            ),
+            "{ev:?}"
+        );
+    }
+
     /// A stream direction places segments by sequence number: the first one starts it,
     /// an overlapping one yields only its new bytes, a retransmission nothing, and a gap
     /// drops what was buffered.
