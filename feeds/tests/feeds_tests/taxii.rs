@@ -2,6 +2,7 @@
 //! started here with its memory backend on 127.0.0.1: paging (a page size of 2), basic auth,
 //! revoked and expired indicators, an AND pattern, incremental pulls and what they merge.
 
+use base64::Engine;
 use feeds::config::Config;
 use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
 use feeds::NoProgress;
@@ -58,30 +59,29 @@ fn manifest_entry(o: &Value, day: u32) -> Value {
 }
 
 fn start(dir: &Path, objects: &[Value]) -> Medallion {
-    let port = free_port();
     let manifest: Vec<Value> = objects
         .iter()
         .enumerate()
         .map(|(i, o)| manifest_entry(o, i as u32 + 1))
         .collect();
-    let data = json!({
-        "/discovery": {"title": "trawl test", "default": format!("http://127.0.0.1:{port}/api1/"),
-                       "api_roots": [format!("http://127.0.0.1:{port}/api1/")]},
-        "api1": {
-            "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
-                            "max_content_length": 10_000_000},
-            "status": [],
-            "collections": [{
-                "id": COLLECTION, "title": "indicators", "can_read": true, "can_write": true,
-                "media_types": ["application/stix+json;version=2.1"],
-                "objects": objects, "manifest": manifest,
-            }],
-        },
-    });
-    let data_path = dir.join("medallion-data.json");
-    std::fs::write(&data_path, data.to_string()).unwrap();
-    let url = format!("http://127.0.0.1:{port}/api1/collections/{COLLECTION}/objects/");
-    spawn(dir, &data_path, ("u", "p"), 2, port, url)
+    spawn(dir, ("u", "p"), 2, |port| {
+        let data = json!({
+            "/discovery": {"title": "trawl test", "default": format!("http://127.0.0.1:{port}/api1/"),
+                           "api_roots": [format!("http://127.0.0.1:{port}/api1/")]},
+            "api1": {
+                "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
+                                "max_content_length": 10_000_000},
+                "status": [],
+                "collections": [{
+                    "id": COLLECTION, "title": "indicators", "can_read": true, "can_write": true,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": objects, "manifest": manifest,
+                }],
+            },
+        });
+        let url = format!("http://127.0.0.1:{port}/api1/collections/{COLLECTION}/objects/");
+        (data, url)
+    })
 }
 
 fn free_port() -> u16 {
@@ -92,38 +92,72 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Start medallion on `port` serving the memory-backend data file `data`.
+/// Start medallion on a free port serving what `build(port)` returns (the memory backend's
+/// data and the objects URL). The port is free when chosen but another process may take it
+/// before medallion binds it (tests run in parallel), so the server is asked for a discovery
+/// title unique to this start, with this start's credentials, and started again on another
+/// port when the answer is not its own.
 fn spawn(
     dir: &Path,
-    data: &Path,
     user: (&str, &str),
     page: usize,
-    port: u16,
-    objects_url: String,
+    build: impl Fn(u16) -> (Value, String),
 ) -> Medallion {
-    let config = json!({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": data},
-        "users": {user.0: user.1},
-        "taxii": {"max_page_size": page},
-    });
     let config_path = dir.join("medallion.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let child = Command::new("medallion")
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("medallion (pip install medallion; `make deps` does) must be on PATH");
-    let server = Medallion { child, objects_url };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "medallion did not start");
-        std::thread::sleep(Duration::from_millis(100));
+    let data_path = dir.join("medallion-data.json");
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.0, user.1))
+    );
+    for attempt in 0..5 {
+        let port = free_port();
+        let (mut data, objects_url) = build(port);
+        let title = format!("trawl test {} #{attempt}", dir.display());
+        data["/discovery"]["title"] = json!(title);
+        std::fs::write(&data_path, data.to_string()).unwrap();
+        let config = json!({
+            "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                        "filename": data_path},
+            "users": {user.0: user.1},
+            "taxii": {"max_page_size": page},
+        });
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let child = Command::new("medallion")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("medallion (pip install medallion; `make deps` does) must be on PATH");
+        let mut server = Medallion { child, objects_url };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ours = loop {
+            if server.child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let answer = ureq::get(&format!("http://127.0.0.1:{port}/taxii2/"))
+                    .set("Authorization", &auth)
+                    .set("Accept", "application/taxii+json;version=2.1")
+                    .call()
+                    .ok()
+                    .and_then(|r| serde_json::from_reader::<_, Value>(r.into_reader()).ok());
+                match answer {
+                    Some(doc) if doc["title"] == json!(title) => break true,
+                    // Someone else's server holds the port; ours exits when its bind fails.
+                    _ => {}
+                }
+            }
+            assert!(Instant::now() < deadline, "medallion did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if ours {
+            return server;
+        }
+        drop(server);
     }
-    server
+    panic!("medallion could not get a free port in 5 attempts");
 }
 
 /// Add objects the way a producer does: POST an envelope to the collection.
@@ -324,16 +358,10 @@ fn corpus_collection_matches_its_truth() {
         .unwrap()
         .to_string();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/intel/collections/{collection}/objects/");
-    let server = spawn(
-        dir.path(),
-        &data,
-        ("trawl", "trawl-test-only"),
-        5,
-        port,
-        url,
-    );
+    let server = spawn(dir.path(), ("trawl", "trawl-test-only"), 5, |port| {
+        let url = format!("http://127.0.0.1:{port}/intel/collections/{collection}/objects/");
+        (doc.clone(), url)
+    });
 
     // The truth: rows with status ok (or partial: an AND, which we refuse whole).
     let now = time_now();
