@@ -36,9 +36,13 @@ pub struct ServerConfig {
     pub header_timeout: Option<DurationSpec>,
     /// Most results one search or feed returns (default 100000; CIF's clients ask less).
     pub max_results: Option<usize>,
-    /// The Ed25519 key (`trawl keygen`'s `PREFIX.key`) that `trawl publish` signs fleet
-    /// releases with when `--key` is not given.
+    /// The Ed25519 key (`trawl keygen`'s `PREFIX.key`) that signs fleet releases: those
+    /// `trawl serve` serves at `/v1/snapshot/...`, and `trawl publish`'s when `--key` is not
+    /// given. Unset: `/v1/snapshot/...` answers 404.
     pub signing_key: Option<PathBuf>,
+    /// Deltas kept per token grant's release: from this many previous releases (default
+    /// 24); a sensor further behind gets the full bundle.
+    pub snapshot_keep: Option<usize>,
 }
 
 impl ServerConfig {

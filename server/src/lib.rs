@@ -11,6 +11,7 @@
 //! * [`query`]: the query-parameter parser (CIF's names and scales).
 //! * [`cif`]: CIF v3's and the native API's JSON shapes, submission parsing.
 //! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
+//! * [`releases`]: fleet releases per token grant at `/v1/snapshot/...`.
 //! * [`web`]: the analyst web page at `/` (sign in, search, feeds; no script, strict CSP).
 //! * [`serve`]: binding, TLS, reloads, shutdown.
 //! * [`config`]: the `[server]` table.
@@ -21,6 +22,7 @@ pub mod http;
 pub mod intel;
 pub mod limit;
 pub mod query;
+pub mod releases;
 pub mod serve;
 pub mod store;
 pub mod token;
