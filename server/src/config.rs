@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Deltas kept per token grant's release: from this many previous releases (default
     /// 24); a sensor further behind gets the full bundle.
     pub snapshot_keep: Option<usize>,
+    /// A fleet sensor whose last pull is older than this is stale in `trawl fleet`, the
+    /// web page's Fleet page and `trawl_fleet_sensors_stale` (default `"3h"`).
+    pub fleet_stale: Option<DurationSpec>,
 }
 
 impl ServerConfig {
@@ -70,6 +73,12 @@ impl ServerConfig {
     /// The request-head timeout.
     pub fn header_timeout(&self) -> Duration {
         self.header_timeout.map_or(Duration::from_secs(10), |d| d.0)
+    }
+
+    /// `fleet_stale`.
+    pub fn fleet_stale(&self) -> Duration {
+        self.fleet_stale
+            .map_or(Duration::from_secs(crate::fleet::DEFAULT_STALE), |d| d.0)
     }
 
     /// The result cap.

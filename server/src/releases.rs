@@ -12,6 +12,7 @@ use crate::intel::Intel;
 use crate::token::Token;
 use axum::http::{header, HeaderMap, StatusCode};
 use feeds::fleet::keys::SigningKey;
+use feeds::fleet::manifest::Manifest;
 use feeds::fleet::publish::{publish_set, PublishOptions};
 use feeds::fleet::set::{sha256_hex, IndicatorSet};
 use std::collections::HashMap;
@@ -90,6 +91,18 @@ impl Releases {
         }
     }
 
+    /// The id of grant `grant`'s latest published release (`None`: none yet, or no key).
+    pub fn latest_id(&self, grant: &str) -> Option<String> {
+        let KeyState::Ready(key) = &self.key else {
+            return None;
+        };
+        if grant.len() != 16 || !grant.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = std::fs::read(self.dir.join(grant).join("latest.json")).ok()?;
+        Manifest::open(&bytes, &key.public()).ok().map(|m| m.id)
+    }
+
     /// Answer `GET /v1/snapshot/REST` for `token`.
     pub(crate) fn serve(
         &self,
@@ -120,10 +133,23 @@ impl Releases {
                 "no such release file: GET /v1/snapshot/latest.json names the bundle and deltas",
             );
         };
+        let pull = if rel == "latest.json" {
+            match crate::fleet::pull_of(headers, token, now()) {
+                Ok(p) => p,
+                Err(why) => return Reply::error(StatusCode::BAD_REQUEST, &why),
+            }
+        } else {
+            None
+        };
         let dir = match self.ensure(intel, token, key) {
             Ok(d) => d,
             Err(r) => return r,
         };
+        if let Some(p) = pull {
+            if let Err(e) = intel.store().record_pull(&p) {
+                tracing::warn!(sensor = %p.name, "fleet pull not recorded: {e}");
+            }
+        }
         let path = dir.join(rel);
         let body = match std::fs::read(&path) {
             Ok(b) => b,

@@ -9,6 +9,33 @@ use crate::serve::{serve, token};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// `trawl fleet --format json` against `url` with `token`: (exit code, sensors by name).
+fn fleet(url: &str, token: &str) -> (i32, std::collections::BTreeMap<String, serde_json::Value>) {
+    let out = trawl(&[
+        "fleet", "--remote", url, "--token", token, "--format", "json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let by_name = rows
+        .into_iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r))
+        .collect();
+    (out.status.code().unwrap_or(-1), by_name)
+}
+
+/// The value of metric `name` on the server's `/metrics`.
+fn metric(url: &str, name: &str) -> Option<i64> {
+    let text = ureq::get(&format!("{url}/metrics"))
+        .call()
+        .ok()?
+        .into_string()
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// GET `url` with `token` (and `If-None-Match`): status, ETag, body.
 fn get(url: &str, token: &str, etag: Option<&str>) -> (u16, Option<String>, Vec<u8>) {
     let mut req = ureq::get(url).set("Authorization", &format!("Bearer {token}"));
@@ -41,7 +68,8 @@ fn sensor(dir: &Path, name: &str, base: &str, token: &str, key: &str) {
         dir.join(format!("{name}.toml")),
         format!(
             "[sensor]\ndata = \"{name}-data\"\n\
-             [upstream]\nurl = \"{base}\"\ntoken = \"{token}\"\npublic_key = \"{key}\"\n"
+             [upstream]\nurl = \"{base}\"\ntoken = \"{token}\"\npublic_key = \"{key}\"\n\
+             name = \"{name}\"\n"
         ),
     )
     .unwrap();
@@ -106,6 +134,7 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
             "red",
         ],
     );
+    let admin = token(&cfg, &["--user", "ops", "--admin"]);
     let s = serve(&cfg);
     let base = format!("{}/v1/snapshot/", s.url);
     let key = p(&d.join("fleet.pub")).to_string();
@@ -138,6 +167,22 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
         .collect();
     assert_eq!(grants.len(), 2, "one release directory per distinct grant");
 
+    // The fleet registry: both sensors, their users, the release each runs, their version.
+    let (code, sensors) = fleet(&s.url, &admin);
+    assert_eq!(code, 0, "{sensors:?}");
+    assert_eq!(sensors.len(), 2, "{sensors:?}");
+    assert_eq!(sensors["low"]["user"], "branch");
+    assert_eq!(sensors["high"]["user"], "hq");
+    assert_eq!(sensors["low"]["release"], m_low["id"]);
+    assert_eq!(sensors["high"]["release"], m_high["id"]);
+    assert_eq!(sensors["low"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(sensors["low"]["last_sighting_batch"].is_null());
+    assert_eq!(sensors["low"]["behind"], false);
+    // Only an admin sees the fleet.
+    let out = trawl(&["fleet", "--remote", &s.url, "--token", &low]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not"));
+
     // Unchanged: the sensor's conditional GET is a 304 (and so is ours with its ETag).
     let (good, out) = pull(d, "low");
     assert!(good && out.contains("unchanged"), "{out}");
@@ -158,10 +203,22 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Before the sensor pulls it, `low` is behind its grant's new release.
+    let (code, sensors) = fleet(&s.url, &admin);
+    assert_eq!(
+        (code, &sensors["low"]["behind"]),
+        (1, &serde_json::json!(true))
+    );
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors_behind"), Some(1));
     for name in ["low", "high"] {
         let (good, out) = pull(d, name);
         assert!(good && out.contains("applied delta"), "{name}: {out}");
     }
+    // Having applied it, each sensor told the server: nobody is behind.
+    let (code, sensors) = fleet(&s.url, &admin);
+    assert_eq!(code, 0, "{sensors:?}");
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors"), Some(2));
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors_behind"), Some(0));
     let (m_low, m_high) = (manifest(&base, &low), manifest(&base, &high));
     assert_eq!(m_high["serial"], 2);
     assert_eq!(held_hash(d, "low"), m_low["content_hash"].as_str().unwrap());
@@ -180,6 +237,23 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
         "{out}"
     );
     assert!(!holds(d, "wrong", "public.example"));
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors"), Some(3));
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors_behind"), Some(1));
+    // A bad sensor name is refused with what to fix.
+    let (status, _, body) = {
+        let r = ureq::get(&format!("{base}latest.json"))
+            .set("Authorization", &format!("Bearer {low}"))
+            .set("X-Trawl-Sensor", "no spaces/please")
+            .call();
+        let r = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        (r.status(), (), r.into_string().unwrap_or_default())
+    };
+    assert_eq!(status, 400);
+    assert!(body.contains("[upstream] name"), "{body}");
 
     // Another token's path is no way around the grant: a file name is checked, and without
     // a token there is nothing.
@@ -193,10 +267,19 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
     std::fs::write(
         &cfg,
         "[sensor]\ndata = \"state\"\n\n[server]\nrate_limit = 0\n\n\
+         fleet_stale = \"1s\"\n\
          [[feed]]\nname = \"pub\"\nsource = \"pub.txt\"\n",
     )
     .unwrap();
     let s = serve(&cfg);
+    // The registry is the store's: the same sensors, now stale (no pull for fleet_stale).
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(metric(&s.url, "trawl_fleet_sensors_stale"), Some(3));
+    let (code, sensors) = fleet(&s.url, &admin);
+    assert_eq!(
+        (code, &sensors["high"]["stale"]),
+        (1, &serde_json::json!(true))
+    );
     let (status, _, body) = get(&format!("{}/v1/snapshot/latest.json", s.url), &low, None);
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("signing_key"));
