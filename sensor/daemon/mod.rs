@@ -27,6 +27,7 @@ mod retro;
 mod sighting;
 mod sinks;
 mod spool;
+mod stale;
 mod supervise;
 pub mod suppress;
 
@@ -554,6 +555,30 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             None => Some((None, now)),
         }
     });
+    // The intel-stale warning: one event to the sinks per episode past [upstream] max_age.
+    if let Some(up) = config.upstream.clone().filter(|u| u.max_age.is_some()) {
+        let sink = sink_tx.clone();
+        let stop = stop.clone();
+        let data = data.clone();
+        let observer = ctx.observer_name.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("stale-watch".into())
+                .spawn(move || {
+                    stale::watch(&up, &data, &observer, &stop, |alerts| {
+                        let (tx, rx) = mpsc::sync_channel(1);
+                        sink.send(SinkJob {
+                            alerts,
+                            done: Some(tx),
+                        })
+                        .map_err(|_| "the sink thread has ended".to_string())?;
+                        rx.recv()
+                            .map_err(|_| "the sink thread has ended".to_string())?
+                    })
+                })
+                .map_err(thread_error)?,
+        );
+    }
     drop(sink_tx);
     // Reloads.
     {
