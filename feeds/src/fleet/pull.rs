@@ -541,7 +541,12 @@ mod tests {
     #[test]
     fn upstream_config_is_checked_at_load() {
         assert_eq!(upstream("").max_shrink(), 0.5);
-        for bad in ["max_shrink = 1.5\n", "refesh = \"1h\"\n", "url2 = 1\n"] {
+        for bad in [
+            "max_shrink = 1.5\n",
+            "refesh = \"1h\"\n",
+            "url2 = 1\n",
+            "name = \"a b\"\n",
+        ] {
             let text = format!("[upstream]\nurl = \"http://x/\"\npublic_key = \"k\"\n{bad}");
             assert!(Config::from_toml_str(&text).is_err(), "{bad}");
         }
