@@ -43,6 +43,9 @@ pub struct Releases {
     /// Per grant key: the snapshot version its release directory was last published for
     /// (the lock also keeps two requests of one grant from publishing at once).
     published: Mutex<HashMap<String, Arc<Mutex<u64>>>>,
+    /// One publish at a time, whatever the grant: a publish holds the whole set in memory
+    /// (about a GB for 1.21M indicators), so grants publishing at once would multiply it.
+    publishing: Mutex<()>,
 }
 
 /// A grant's identity for releases: everything [`Token::may_see`] reads, and nothing else
@@ -88,6 +91,7 @@ impl Releases {
             key,
             keep: config.snapshot_keep.unwrap_or(DEFAULT_KEEP),
             published: Mutex::new(HashMap::new()),
+            publishing: Mutex::new(()),
         }
     }
 
@@ -190,6 +194,10 @@ impl Releases {
         if *done == version && dir.join("latest.json").is_file() {
             return Ok(dir);
         }
+        let _one = self
+            .publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let started = std::time::Instant::now();
         let (set, counts) = IndicatorSet::from_snapshot_where(snap, |i| token.may_see(i));
         let opts = PublishOptions {
