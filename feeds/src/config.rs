@@ -168,6 +168,15 @@ pub struct UpstreamConfig {
     pub name: Option<String>,
 }
 
+/// This host's name as the kernel (else `/etc/hostname`) has it, trimmed; empty if neither
+/// says.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Whether `name` is a fleet sensor name: 1-64 letters, digits, `-`, `.`, `_`.
 pub fn valid_sensor_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
@@ -183,11 +192,7 @@ impl UpstreamConfig {
         if let Some(n) = &self.name {
             return n.clone();
         }
-        let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-            .unwrap_or_default();
-        let h: String = raw
-            .trim()
+        let h: String = host_name()
             .chars()
             .take(64)
             .map(|c| {

@@ -234,6 +234,19 @@ struct SinkJob {
     done: Option<SyncSender<Result<(), String>>>,
 }
 
+/// Hand `alerts` to the sink dispatcher and wait until they are spooled (retro alerts, the
+/// intel-stale event).
+fn to_sinks(sink: &SyncSender<SinkJob>, alerts: AlertBatch) -> Result<(), String> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    sink.send(SinkJob {
+        alerts,
+        done: Some(tx),
+    })
+    .map_err(|_| "the sink thread has ended".to_string())?;
+    rx.recv()
+        .map_err(|_| "the sink thread has ended".to_string())?
+}
+
 /// Run the daemon until SIGTERM/SIGINT: `config` was read from `path` (its `[[source]]` and
 /// `[[sink]]` tables are read from there again, with their line numbers, for the errors);
 /// `data` is the data directory.
@@ -526,16 +539,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             let ctx = ctx.clone();
             let typed = !opts.suppress.is_zero();
             Box::new(move |prev: Option<&Snapshot>, new: &Snapshot| {
-                let deliver = |alerts: AlertBatch| {
-                    let (tx, rx) = mpsc::sync_channel(1);
-                    sink.send(SinkJob {
-                        alerts,
-                        done: Some(tx),
-                    })
-                    .map_err(|_| "the sink thread has ended".to_string())?;
-                    rx.recv()
-                        .map_err(|_| "the sink thread has ended".to_string())?
-                };
+                let deliver = |alerts: AlertBatch| to_sinks(&sink, alerts);
                 if let Err(e) = retro.check(prev, new, &ctx, typed, deliver) {
                     tracing::warn!("retro alerts not delivered, retried at the next load: {e}");
                 }
@@ -566,14 +570,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                 .name("stale-watch".into())
                 .spawn(move || {
                     stale::watch(&up, &data, &observer, &stop, |alerts| {
-                        let (tx, rx) = mpsc::sync_channel(1);
-                        sink.send(SinkJob {
-                            alerts,
-                            done: Some(tx),
-                        })
-                        .map_err(|_| "the sink thread has ended".to_string())?;
-                        rx.recv()
-                            .map_err(|_| "the sink thread has ended".to_string())?
+                        to_sinks(&sink, alerts)
                     })
                 })
                 .map_err(thread_error)?,
