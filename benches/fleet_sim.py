@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import zlib
 
 ap = argparse.ArgumentParser()
 ap.add_argument("dir")
@@ -137,13 +138,23 @@ try:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def get(_conn, path, headers, tok=token):
-        """One request on a new connection, as `trawl update` makes them."""
+    def get(_conn, path, headers, tok=token, gz_sha256=False):
+        """One request on a new connection, as `trawl update` makes them. With `gz_sha256`
+        the body is streamed: (status, bytes received, SHA-256 of its gunzipped content),
+        so 100 sensors never hold 100 inflated bundles (1.21M: 250 MB each)."""
         conn = http.client.HTTPConnection(host.hostname, host.port, timeout=600)
         h = {"Authorization": f"Bearer {tok}", "User-Agent": "trawl/sim", **headers}
         conn.request("GET", path, headers=h)
         r = conn.getresponse()
-        out = r.status, r.getheader("ETag"), r.read()
+        if gz_sha256:
+            inflate, digest, n = zlib.decompressobj(wbits=31), hashlib.sha256(), 0
+            while chunk := r.read(1 << 16):
+                n += len(chunk)
+                digest.update(inflate.decompress(chunk))
+            digest.update(inflate.flush())
+            out = r.status, n, digest.hexdigest()
+        else:
+            out = r.status, r.getheader("ETag"), r.read()
         conn.close()
         return out
 
@@ -179,16 +190,15 @@ try:
                 return "same", 0, time.time() - t
             delta = next((x["file"] for x in m["deltas"] if x["from"] == self.held), None)
             f = delta["path"] if delta else m["bundle"]["path"]
-            status, _, data = get(conn, f"/v1/snapshot/{f}", {"X-Trawl-Sensor": self.name})
-            assert status == 200 and hashlib.sha256(
-                __import__("gzip").decompress(data)).hexdigest() == (
-                    delta["sha256"] if delta else m["bundle"]["sha256"]), f
+            status, size, sha = get(conn, f"/v1/snapshot/{f}", {"X-Trawl-Sensor": self.name},
+                                    gz_sha256=True)
+            assert status == 200 and sha == (delta or m["bundle"])["sha256"], f
             self.held, self.etag = m["id"], etag
             # Confirm, as `trawl update` does: the registry learns the new release.
             get(conn, "/v1/snapshot/latest.json",
                 {"X-Trawl-Sensor": self.name, "X-Trawl-Release": self.held,
                  "If-None-Match": etag})
-            return ("delta" if delta else "bundle"), len(data), time.time() - t
+            return ("delta" if delta else "bundle"), size, time.time() - t
 
     sensors = [Sensor(i) for i in range(args.sensors)]
     if args.real_sensor:

@@ -178,6 +178,16 @@ fn serve_releases_per_grant_as_deltas_with_304_and_refuses_a_wrong_key() {
     assert_eq!(sensors["low"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(sensors["low"]["last_sighting_batch"].is_null());
     assert_eq!(sensors["low"]["behind"], false);
+    let table = trawl_ok(&["fleet", "--remote", &s.url, "--token", &admin]);
+    let low_row = table
+        .lines()
+        .find(|l| l.starts_with("low "))
+        .unwrap_or_default();
+    assert!(
+        table.starts_with("SENSOR") && low_row.contains(" ok "),
+        "{table}"
+    );
+    assert!(low_row.contains(m_low["id"].as_str().unwrap()), "{table}");
     // Only an admin sees the fleet.
     let out = trawl(&["fleet", "--remote", &s.url, "--token", &low]);
     assert!(!out.status.success());
