@@ -113,7 +113,9 @@ on_both_stores! {
     }
 
     fn submissions_expire_and_delete_and_searches_count_up(backend) {
-        let s = Db::new(backend).open();
+        // The Db holds the PostgreSQL cluster: kept alive for the whole test.
+        let db = Db::new(backend);
+        let s = db.open();
         let (g0, h0) = s.generations().unwrap();
         let mut a = Indicator::new("a.example", IndicatorType::Fqdn, "trawl-serve");
         a.expires = Some(100);
