@@ -499,6 +499,25 @@ pub enum Command {
         #[arg(long, default_value = "text", value_name = "FMT", value_parser = ["text", "json"])]
         format: String,
     },
+    /// List the sensors pulling fleet releases from a `trawl serve` (admin token).
+    ///
+    /// One row per sensor (its [upstream] name and token user): the release it runs, the
+    /// latest release of its token's grant, its state (stale: no pull for [server]
+    /// fleet_stale; behind: not on the latest release), last pull, trawl version, last
+    /// sighting batch. Exits 1 when a sensor is stale or behind (for monitoring).
+    ///
+    ///   trawl fleet --remote https://intel.example:5000 --token "$ADMIN_TOKEN"
+    ///   trawl fleet --config trawl.toml --format json     # [remote] url and token
+    #[command(verbatim_doc_comment)]
+    Fleet {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Output: table or json.
+        #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
+        format: String,
+    },
     /// Write man pages or a shell completion script, generated from these very definitions.
     ///
     ///   trawl generate man --out /usr/local/share/man/man1

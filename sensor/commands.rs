@@ -206,6 +206,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             intended_shrink,
             format,
         } => crate::fleet_cmd::publish(&data, &to, key, keep, intended_shrink, &format, quiet),
+        Command::Fleet {
+            data,
+            remote,
+            format,
+        } => crate::fleet_cmd::fleet(&data, &remote, &format),
     }
 }
 

@@ -1,9 +1,11 @@
-//! `trawl keygen` and `trawl publish`: the publisher's side of a sensor fleet over
-//! `feeds::fleet` (a sensor pulls with `[upstream]` in `trawl update`).
+//! `trawl keygen`, `trawl publish` and `trawl fleet`: the publisher's side of a sensor fleet
+//! over `feeds::fleet` (a sensor pulls with `[upstream]` in `trawl update`).
 
-use crate::cli::DataArgs;
+use crate::cli::{DataArgs, RemoteArgs};
+use crate::remote::Remote;
 use crate::serve_cmd::server_setup;
-use anyhow::{Context, Result};
+use crate::setup::load_config;
+use anyhow::{bail, Context, Result};
 use feeds::fleet::{keys, publish};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -86,4 +88,93 @@ pub fn publish(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl fleet`: the server's `GET /v1/fleet` as a table or JSON; exit 1 when a sensor is
+/// stale or behind.
+pub fn fleet(data: &DataArgs, remote: &RemoteArgs, format: &str) -> Result<ExitCode> {
+    let config = load_config(data.config.as_deref())?;
+    let Some(r) = Remote::resolve(remote, config.as_ref().map(|(c, _)| c))? else {
+        bail!(crate::exit::Usage(
+            "trawl fleet asks a server: --remote URL --token T, $TRAWL_REMOTE/$TRAWL_TOKEN or \
+             [remote] url and token in the config"
+                .into()
+        ));
+    };
+    let answer = r.get("/v1/fleet", &[], std::time::Duration::from_secs(30))?;
+    if answer.status != 200 {
+        return Err(answer.refusal());
+    }
+    let empty = Vec::new();
+    let rows = answer.data().as_array().unwrap_or(&empty);
+    let flag = |v: &serde_json::Value, k: &str| v[k].as_bool().unwrap_or(false);
+    let troubled = rows.iter().any(|v| flag(v, "stale") || flag(v, "behind"));
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(answer.data())?);
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("-").to_string();
+        let mut table = vec![[
+            "SENSOR",
+            "USER",
+            "RUNS",
+            "LATEST",
+            "STATE",
+            "LAST PULL",
+            "VERSION",
+            "SIGHTINGS",
+        ]
+        .map(String::from)];
+        for v in rows {
+            let state = match (flag(v, "stale"), flag(v, "behind")) {
+                (true, true) => "STALE,BEHIND",
+                (true, false) => "STALE",
+                (false, true) => "BEHIND",
+                (false, false) => "ok",
+            };
+            let ago = |k: &str| {
+                v[k].as_i64().map_or("never".to_string(), |t| {
+                    format!("{}s ago", (now - t).max(0))
+                })
+            };
+            let runs = text(v, "release");
+            table.push([
+                text(v, "name"),
+                text(v, "user"),
+                if runs.is_empty() { "none".into() } else { runs },
+                text(v, "latest"),
+                state.to_string(),
+                ago("last_pull"),
+                text(v, "version"),
+                ago("last_sighting_batch"),
+            ]);
+        }
+        let widths: Vec<usize> = (0..8)
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &table {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("{}", line.join("  ").trim_end());
+        }
+        if rows.is_empty() {
+            println!("(no sensor has pulled a release from {} yet)", r.url());
+        }
+    }
+    Ok(if troubled {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -162,9 +162,54 @@ pub struct UpstreamConfig {
     /// HTTP timeout (default 30s).
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
+    /// The name this sensor gives the server (`X-Trawl-Sensor`, shown by `trawl fleet`):
+    /// 1-64 letters, digits, `-`, `.`, `_` (default: the host name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// This host's name as the kernel (else `/etc/hostname`) has it, trimmed; empty if neither
+/// says.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `name` is a fleet sensor name: 1-64 letters, digits, `-`, `.`, `_`.
+pub fn valid_sensor_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
 }
 
 impl UpstreamConfig {
+    /// The name sent as `X-Trawl-Sensor`: `name`, else the host name made into a valid name
+    /// (other characters become `-`; none at all: `trawl`).
+    pub fn sensor_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let h: String = host_name()
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if h.is_empty() {
+            "trawl".into()
+        } else {
+            h
+        }
+    }
+
     /// The token to present, if any (see [`RemoteConfig::token`]).
     pub fn token(&self) -> Result<Option<String>, String> {
         resolve_token("upstream", self.token.as_deref(), self.token_env.as_deref())
@@ -195,6 +240,12 @@ impl UpstreamConfig {
             return Err(bad(
                 "max_shrink",
                 "must be between 0 and 1 (0.5: half)".into(),
+            ));
+        }
+        if let Some(n) = self.name.as_deref().filter(|n| !valid_sensor_name(n)) {
+            return Err(bad(
+                "name",
+                format!("{n:?}: use 1-64 letters, digits, '-', '.', '_'"),
             ));
         }
         Ok(())

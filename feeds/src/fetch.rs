@@ -297,6 +297,18 @@ pub fn fetch(
     http_get(feed, url, validators, &none, progress).map(|(f, _)| f)
 }
 
+/// [`fetch`] of an http(s) `url` sending the extra request headers `send` too.
+pub fn fetch_sending(
+    feed: &FeedConfig,
+    url: &str,
+    validators: Option<&Validators>,
+    send: &[(&str, &str)],
+    progress: &dyn Progress,
+) -> Result<Fetched, FetchError> {
+    let exchange = HeaderExchange { send, want: &[] };
+    http_get(feed, url, validators, &exchange, progress).map(|(f, _)| f)
+}
+
 /// Extra request headers to send and response headers to hand back, for protocols on top of
 /// a plain GET (TAXII's `Accept` and `X-TAXII-Date-Added-Last`).
 #[derive(Debug, Default)]

@@ -27,6 +27,7 @@ mod retro;
 mod sighting;
 mod sinks;
 mod spool;
+mod stale;
 mod supervise;
 pub mod suppress;
 
@@ -231,6 +232,19 @@ type OnLoad = dyn Fn(Option<&Snapshot>, &Snapshot) + Send;
 struct SinkJob {
     alerts: AlertBatch,
     done: Option<SyncSender<Result<(), String>>>,
+}
+
+/// Hand `alerts` to the sink dispatcher and wait until they are spooled (retro alerts, the
+/// intel-stale event).
+fn to_sinks(sink: &SyncSender<SinkJob>, alerts: AlertBatch) -> Result<(), String> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    sink.send(SinkJob {
+        alerts,
+        done: Some(tx),
+    })
+    .map_err(|_| "the sink thread has ended".to_string())?;
+    rx.recv()
+        .map_err(|_| "the sink thread has ended".to_string())?
 }
 
 /// Run the daemon until SIGTERM/SIGINT: `config` was read from `path` (its `[[source]]` and
@@ -525,16 +539,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             let ctx = ctx.clone();
             let typed = !opts.suppress.is_zero();
             Box::new(move |prev: Option<&Snapshot>, new: &Snapshot| {
-                let deliver = |alerts: AlertBatch| {
-                    let (tx, rx) = mpsc::sync_channel(1);
-                    sink.send(SinkJob {
-                        alerts,
-                        done: Some(tx),
-                    })
-                    .map_err(|_| "the sink thread has ended".to_string())?;
-                    rx.recv()
-                        .map_err(|_| "the sink thread has ended".to_string())?
-                };
+                let deliver = |alerts: AlertBatch| to_sinks(&sink, alerts);
                 if let Err(e) = retro.check(prev, new, &ctx, typed, deliver) {
                     tracing::warn!("retro alerts not delivered, retried at the next load: {e}");
                 }
@@ -554,6 +559,23 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
             None => Some((None, now)),
         }
     });
+    // The intel-stale warning: one event to the sinks per episode past [upstream] max_age.
+    if let Some(up) = config.upstream.clone().filter(|u| u.max_age.is_some()) {
+        let sink = sink_tx.clone();
+        let stop = stop.clone();
+        let data = data.clone();
+        let observer = ctx.observer_name.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("stale-watch".into())
+                .spawn(move || {
+                    stale::watch(&up, &data, &observer, &stop, |alerts| {
+                        to_sinks(&sink, alerts)
+                    })
+                })
+                .map_err(thread_error)?,
+        );
+    }
     drop(sink_tx);
     // Reloads.
     {

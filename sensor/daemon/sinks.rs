@@ -347,11 +347,7 @@ fn syslog_transport(endpoint: &str) -> Result<SyslogTransport, SinkFailure> {
 /// The host name for the HOSTNAME field: printable ASCII without spaces, at most 255 bytes
 /// (RFC 5424 §6.2.4), or `-`.
 fn syslog_hostname() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_default();
-    let h: String = raw
-        .trim()
+    let h: String = feeds::config::host_name()
         .chars()
         .filter(|c| c.is_ascii_graphic())
         .take(255)

@@ -36,9 +36,16 @@ pub struct ServerConfig {
     pub header_timeout: Option<DurationSpec>,
     /// Most results one search or feed returns (default 100000; CIF's clients ask less).
     pub max_results: Option<usize>,
-    /// The Ed25519 key (`trawl keygen`'s `PREFIX.key`) that `trawl publish` signs fleet
-    /// releases with when `--key` is not given.
+    /// The Ed25519 key (`trawl keygen`'s `PREFIX.key`) that signs fleet releases: those
+    /// `trawl serve` serves at `/v1/snapshot/...`, and `trawl publish`'s when `--key` is not
+    /// given. Unset: `/v1/snapshot/...` answers 404.
     pub signing_key: Option<PathBuf>,
+    /// Deltas kept per token grant's release: from this many previous releases (default
+    /// 24); a sensor further behind gets the full bundle.
+    pub snapshot_keep: Option<usize>,
+    /// A fleet sensor whose last pull is older than this is stale in `trawl fleet`, the
+    /// web page's Fleet page and `trawl_fleet_sensors_stale` (default `"3h"`).
+    pub fleet_stale: Option<DurationSpec>,
 }
 
 impl ServerConfig {
@@ -66,6 +73,12 @@ impl ServerConfig {
     /// The request-head timeout.
     pub fn header_timeout(&self) -> Duration {
         self.header_timeout.map_or(Duration::from_secs(10), |d| d.0)
+    }
+
+    /// `fleet_stale`.
+    pub fn fleet_stale(&self) -> Duration {
+        self.fleet_stale
+            .map_or(Duration::from_secs(crate::fleet::DEFAULT_STALE), |d| d.0)
     }
 
     /// The result cap.

@@ -9,6 +9,7 @@ use crate::config::ServerConfig;
 use crate::intel::{search_record, Intel, Row};
 use crate::limit::RateLimiter;
 use crate::query::{Filters, Scale};
+use crate::releases::{Releases, GZIP_TYPE};
 use crate::token::{Grant, Refused, Right, Secret, Token};
 use crate::token_cache::TokenCache;
 use axum::body::Body;
@@ -34,6 +35,8 @@ pub struct App {
     pub intel: Intel,
     /// `[server]`.
     pub config: ServerConfig,
+    /// Fleet releases per token grant.
+    pub releases: Releases,
     per_token: RateLimiter<i64>,
     per_address: RateLimiter<IpAddr>,
     tokens: TokenCache,
@@ -46,6 +49,7 @@ impl App {
             per_token: RateLimiter::new(config.token_rate()),
             per_address: RateLimiter::new(config.address_rate()),
             tokens: TokenCache::default(),
+            releases: Releases::new(intel.data_dir(), &config),
             intel,
             config,
         }
@@ -198,9 +202,11 @@ fn respond(reply: Reply, accept: &str) -> Response {
             .split(',')
             .any(|p| p.split(';').next().is_some_and(|e| e.trim() == enc))
     };
-    let (body, encoding) = if reply.body.len() > 256 && wants("gzip") {
+    // Stored gzip files (fleet bundles and deltas) go as they are.
+    let compressible = reply.body.len() > 256 && reply.content_type != GZIP_TYPE;
+    let (body, encoding) = if compressible && wants("gzip") {
         (gzip(&reply.body), Some("gzip"))
-    } else if reply.body.len() > 256 && wants("deflate") {
+    } else if compressible && wants("deflate") {
         (deflate(&reply.body), Some("deflate"))
     } else {
         (reply.body, None)
@@ -361,6 +367,7 @@ fn handle(
     let scale = if native { Scale::Native } else { Scale::Cif };
     let right = match (method, endpoint) {
         (&Method::GET, "/health") => return health(app),
+        (&Method::GET, "/metrics") if !native => return metrics(app),
         (&Method::GET, "" | "/help") => return help(),
         (&Method::GET, "/ping") => {
             if query.contains("write=1") {
@@ -370,9 +377,11 @@ fn handle(
             }
         }
         (&Method::GET, "/indicators" | "/search" | "/feed") => Right::Read,
+        (&Method::GET, e) if native && e.starts_with("/snapshot/") => Right::Read,
         (&Method::POST, "/indicators") => Right::Write,
         (&Method::DELETE, "/indicators") => Right::Admin,
         (_, "/tokens") => Right::Admin,
+        (&Method::GET, "/fleet") if native => Right::Admin,
         _ => {
             return Reply::error(
                 StatusCode::NOT_FOUND,
@@ -388,6 +397,10 @@ fn handle(
         (&Method::GET, "/ping") => Reply::ok(json!(now())),
         (&Method::GET, "/indicators" | "/search") => search(app, &token, query, scale, native),
         (&Method::GET, "/feed") => feed(app, &token, query, scale, native),
+        (&Method::GET, e) if e.starts_with("/snapshot/") => {
+            let rest = e.trim_start_matches("/snapshot/");
+            app.releases.serve(&app.intel, &token, rest, headers)
+        }
         (&Method::POST, "/indicators") => match inflate(headers, body, app.config.max_body()) {
             Ok(b) => submit(app, &token, &b, scale),
             Err(r) => r,
@@ -397,6 +410,7 @@ fn handle(
             Err(r) => r,
         },
         (&Method::GET, "/tokens") => list_tokens(app),
+        (&Method::GET, "/fleet") => fleet(app),
         (&Method::POST, "/tokens") => match inflate(headers, body, app.config.max_body()) {
             Ok(b) => create_token(app, &b),
             Err(r) => r,
@@ -409,6 +423,35 @@ fn handle(
     };
     reply.user = Some(token.grant.user);
     reply
+}
+
+/// `GET /metrics` (no token: counts only, no names).
+fn metrics(app: &App) -> Reply {
+    Reply {
+        status: StatusCode::OK,
+        body: crate::fleet::metrics(app, now()).into_bytes(),
+        content_type: "text/plain; version=0.0.4",
+        results: 0,
+        retry_after: None,
+        user: None,
+        headers: Vec::new(),
+    }
+}
+
+/// `GET /v1/fleet` (admin): every sensor that pulled a release, with its state.
+fn fleet(app: &App) -> Reply {
+    match crate::fleet::view(app, now()) {
+        Ok(v) => {
+            let data = serde_json::to_value(&v).unwrap_or(Value::Null);
+            let mut r = Reply::ok(data);
+            r.results = v.len();
+            r
+        }
+        Err(e) => {
+            tracing::error!("fleet view: {e}");
+            Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+        }
+    }
 }
 
 fn health(app: &App) -> Reply {
@@ -428,6 +471,9 @@ fn help() -> Reply {
         "DELETE /indicators": "admin: delete submissions of {\"indicator\": ..., \"itype\": ...}",
         "GET /feed": "itype required; the filters of /search; allowlist applied, deduplicated, by confidence then time",
         "GET|POST|DELETE /tokens": "admin: list, create ({\"username\", \"groups\", \"read\", \"write\", \"admin\", \"max_tlp\", \"itypes\", \"expires\"}), revoke ({\"username\"} or {\"token\"})",
+        "GET /v1/fleet": "admin: every sensor that pulled a release (name, user, release, version, last pull, stale, behind)",
+        "GET /metrics": "no token: trawl_fleet_sensors, trawl_fleet_sensors_stale, trawl_fleet_sensors_behind",
+        "GET /v1/snapshot/latest.json": "the signed fleet release of what this token may see ([server] signing_key); bundles/... and deltas/... beside it, as `trawl publish` lays them out",
         "/v1/...": "the same with trawl's field names and confidence 0-100; GET /v1/feed?format=snort|suricata|iptables|ipset|nftables|zeek|rpz|csv|jsonl|json|html",
         "Authorization": "Token token=YOUR_TOKEN",
     }))

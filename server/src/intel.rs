@@ -126,6 +126,16 @@ impl Intel {
         &self.store
     }
 
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// The snapshot in use (`None`: none published yet).
+    pub fn snapshot(&self) -> Arc<Option<Snapshot>> {
+        self.snapshot.load_full()
+    }
+
     /// The version of the snapshot in use (0: none yet).
     pub fn snapshot_version(&self) -> u64 {
         Option::as_ref(&**self.snapshot.load()).map_or(0, |s| s.meta().version)

@@ -11,16 +11,20 @@
 //! * [`query`]: the query-parameter parser (CIF's names and scales).
 //! * [`cif`]: CIF v3's and the native API's JSON shapes, submission parsing.
 //! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
+//! * [`fleet`]: the fleet registry (who pulls which release) and its `/metrics`.
+//! * [`releases`]: fleet releases per token grant at `/v1/snapshot/...`.
 //! * [`web`]: the analyst web page at `/` (sign in, search, feeds; no script, strict CSP).
 //! * [`serve`]: binding, TLS, reloads, shutdown.
 //! * [`config`]: the `[server]` table.
 
 pub mod cif;
 pub mod config;
+pub mod fleet;
 pub mod http;
 pub mod intel;
 pub mod limit;
 pub mod query;
+pub mod releases;
 pub mod serve;
 pub mod store;
 pub mod token;

@@ -90,7 +90,57 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE changes (submissions BIGINT NOT NULL, searches BIGINT NOT NULL);
     INSERT INTO changes (submissions, searches) VALUES (0, 0);",
+    // 3 (fleet registry, issue 19): one row per sensor (name, token user) pulling releases.
+    // `last_sighting_batch` is filled by the sightings side.
+    "CREATE TABLE fleet_sensors (
+        name TEXT NOT NULL,
+        username TEXT NOT NULL,
+        grant_key TEXT NOT NULL,
+        release_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        first_pull BIGINT NOT NULL,
+        last_pull BIGINT NOT NULL,
+        pulls BIGINT NOT NULL,
+        last_sighting_batch BIGINT,
+        PRIMARY KEY (name, username)
+    );",
 ];
+
+/// The upsert of one pull into `fleet_sensors` (parameters: name, user, grant key, release,
+/// version, now), in SQLite's `?N` spelling; PostgreSQL's is the same with `$N`.
+pub(crate) const RECORD_PULL_SQL: &str = "INSERT INTO fleet_sensors (name, username, \
+     grant_key, release_id, version, first_pull, last_pull, pulls) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1) ON CONFLICT (name, username) DO UPDATE SET \
+     grant_key = excluded.grant_key, release_id = excluded.release_id, \
+     version = excluded.version, last_pull = excluded.last_pull, \
+     pulls = fleet_sensors.pulls + 1";
+
+/// The columns of a fleet sensor row, in [`FleetSensor`] order.
+pub(crate) const FLEET_COLUMNS: &str = "name, username, grant_key, release_id, version, \
+     first_pull, last_pull, pulls, last_sighting_batch";
+
+/// A sensor of the fleet as the server last saw it pull (`fleet_sensors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetSensor {
+    /// Its name (`X-Trawl-Sensor`, `[upstream] name`).
+    pub name: String,
+    /// The user of the token it pulls with.
+    pub user: String,
+    /// Its token's grant ([`crate::releases::grant_key`]): which release it should run.
+    pub grant_key: String,
+    /// The release it said it holds (empty: none yet).
+    pub release: String,
+    /// Its trawl version (from `User-Agent`).
+    pub version: String,
+    /// First pull seen.
+    pub first_pull: UnixTime,
+    /// Last pull seen.
+    pub last_pull: UnixTime,
+    /// Pulls seen.
+    pub pulls: i64,
+    /// When its last sighting batch arrived (filled by the sightings side; `None`: never).
+    pub last_sighting_batch: Option<UnixTime>,
+}
 
 /// The SQL dialect a step of [`MIGRATIONS`] is run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +281,11 @@ pub trait Store: Send + Sync {
     /// Two numbers that change whenever the submissions, resp. the search log, change (from
     /// any process sharing the store).
     fn generations(&self) -> Result<(i64, i64), StoreError>;
+    /// Record a sensor's pull of its release (`sensor.first_pull`, `pulls` and
+    /// `last_sighting_batch` are ignored: kept from the stored row).
+    fn record_pull(&self, sensor: &FleetSensor) -> Result<(), StoreError>;
+    /// Every sensor seen, by name then user.
+    fn fleet_sensors(&self) -> Result<Vec<FleetSensor>, StoreError>;
 }
 
 /// Comma-joined names (group names and itypes never contain a comma).

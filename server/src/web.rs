@@ -40,7 +40,7 @@ word-break:break-all}textarea{width:40em;max-width:100%;height:8em;font-family:m
 .sev-medium{color:#a60}form.inline{display:inline}fieldset{border:1px solid #ccc;margin:.8em 0}";
 
 /// The page's routes: `GET /`, `GET /web/style.css`, `POST /web/login`, `POST /web/logout`,
-/// `POST /web/search`, `GET /web/feed`. `None` for every other request (the API's).
+/// `POST /web/search`, `GET /web/feed`, `GET /web/fleet`. `None` for every other request (the API's).
 pub(crate) fn handle(
     app: &App,
     method: &Method,
@@ -63,6 +63,7 @@ pub(crate) fn handle(
         (&Method::POST, "/web/logout") => logout(app, headers, body),
         (&Method::POST, "/web/search") => search(app, headers, body),
         (&Method::GET, "/web/feed") => feed(app, headers, query),
+        (&Method::GET, "/web/fleet") => fleet(app, headers),
         (_, "/web/login" | "/web/logout" | "/web/search") => html(
             StatusCode::METHOD_NOT_ALLOWED,
             page(
@@ -361,7 +362,7 @@ fn signed_in(token: &Token, secret: &Secret, searched: &str, results: &str) -> R
         "<p>Signed in as <b>{user}</b>; groups {groups}; TLP up to {tlp}. \
          <form class=\"inline\" method=\"post\" action=\"/web/logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Sign out</button></form></p>\n\
+         <button type=\"submit\">Sign out</button></form>{fleet}</p>\n\
          <h2>Search</h2><form method=\"post\" action=\"/web/search\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p><label for=\"q\">Values (IP, CIDR, domain, URL, e-mail, hash), one per line or \
@@ -383,6 +384,11 @@ fn signed_in(token: &Token, secret: &Secret, searched: &str, results: &str) -> R
         groups = esc(&groups),
         tlp = esc(g.max_tlp.as_str()),
         searched = esc(searched),
+        fleet = if g.admin {
+            " <a id=\"fleet-link\" href=\"/web/fleet\">Fleet</a>"
+        } else {
+            ""
+        },
     );
     let mut r = html(StatusCode::OK, page("intelligence search", &main));
     r.user = Some(g.user.clone());
@@ -550,6 +556,85 @@ fn row_html(searched: &str, r: &Row) -> String {
     }
     o.push_str("</tr>");
     o
+}
+
+/// `GET /web/fleet` (admin tokens): the sensors pulling releases, as `trawl fleet` lists them.
+fn fleet(app: &App, headers: &HeaderMap) -> Reply {
+    let (token, _) = match session(app, headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !token.grant.admin {
+        let mut r = html(
+            StatusCode::FORBIDDEN,
+            page(
+                "Fleet",
+                "<p class=\"err\">The fleet is shown to admin tokens only. \
+                 <a href=\"/\">Back</a>.</p>",
+            ),
+        );
+        r.user = Some(token.grant.user);
+        return r;
+    }
+    let t = crate::http::now();
+    let entries = match crate::fleet::view(app, t) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("fleet view: {e}");
+            return html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page("Fleet", "<p class=\"err\">The store is unavailable.</p>"),
+            );
+        }
+    };
+    let time = |t: Option<i64>| t.and_then(format_time).unwrap_or_else(|| "never".into());
+    let mut rows = String::new();
+    for e in &entries {
+        let s = &e.sensor;
+        let state = match (e.stale, e.behind) {
+            (true, true) => "stale, behind",
+            (true, false) => "stale",
+            (false, true) => "behind",
+            (false, false) => "ok",
+        };
+        let cells = [
+            esc(&s.name),
+            esc(&s.user),
+            esc(if s.release.is_empty() {
+                "none"
+            } else {
+                &s.release
+            }),
+            esc(e.latest.as_deref().unwrap_or("-")),
+            format!(
+                "<span class=\"fleet-{}\">{state}</span>",
+                state.replace(", ", "-")
+            ),
+            esc(&time(Some(s.last_pull))),
+            esc(&s.version),
+            esc(&time(s.last_sighting_batch)),
+        ];
+        rows.push_str("<tr>");
+        for c in cells {
+            rows.push_str(&format!("<td>{c}</td>"));
+        }
+        rows.push_str("</tr>");
+    }
+    let stale = entries.iter().filter(|e| e.stale).count();
+    let behind = entries.iter().filter(|e| e.behind).count();
+    let main = format!(
+        "<p><a href=\"/\">Back to search</a></p>\
+         <p id=\"fleet-summary\">{n} sensor(s), {stale} stale (no pull for {after}s), \
+         {behind} behind their grant's latest release.</p>\
+         <table id=\"fleet\"><thead><tr><th>Sensor</th><th>User</th><th>Runs</th>\
+         <th>Latest</th><th>State</th><th>Last pull</th><th>Version</th>\
+         <th>Last sighting batch</th></tr></thead><tbody>{rows}</tbody></table>",
+        n = entries.len(),
+        after = app.config.fleet_stale().as_secs(),
+    );
+    let mut r = html(StatusCode::OK, page("Fleet", &main));
+    r.user = Some(token.grant.user);
+    r
 }
 
 fn feed(app: &App, headers: &HeaderMap, query: &str) -> Reply {

@@ -15,6 +15,7 @@ mod export_golden;
 mod export_tools;
 mod first_run;
 mod fleet;
+mod fleet_serve;
 mod log_formats;
 mod replay_filter;
 mod retro;

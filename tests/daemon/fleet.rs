@@ -80,13 +80,31 @@ fn the_daemon_pulls_says_when_upstream_is_gone_or_stale_and_catches_up() {
         http_get(admin, "/healthz").contains("older than max_age")
     });
     assert_eq!(metric(admin, "trawl_upstream_release_serial"), Some(1));
+    // Stale: ONE intel-stale event reaches the sink, however long it stays stale.
+    let alerts = d.join("alerts.jsonl");
+    wait_for("the intel-stale event", Duration::from_secs(30), || {
+        stale_events(&alerts).len() == 1
+    });
+    let e = &stale_events(&alerts)[0];
+    assert_eq!(e["event"]["kind"], "event");
+    assert!(
+        e["trawl"]["upstream"]["age_seconds"].as_i64().unwrap() > 3,
+        "{e}"
+    );
+    assert_eq!(e["trawl"]["upstream"]["release_serial"], 1);
+    assert!(e["trawl"]["upstream"]["release"]
+        .as_str()
+        .unwrap()
+        .starts_with("1-"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(stale_events(&alerts).len(), 1, "warned more than once");
 
     // It comes back with a new release: the sensor catches up (a delta) and is healthy.
     publish(
         d,
         "one.fleet.example\ntwo.fleet.example\nthree.fleet.example\n",
     );
-    let _server = static_server(&d.join("www"), web_port, &d.join("http2.log"));
+    let server = static_server(&d.join("www"), web_port, &d.join("http2.log"));
     wait_for("release 2 held", Duration::from_secs(60), || {
         metric(admin, "trawl_upstream_release_serial") == Some(2)
     });
@@ -97,4 +115,28 @@ fn the_daemon_pulls_says_when_upstream_is_gone_or_stale_and_catches_up() {
     wait_for("the new snapshot loaded", Duration::from_secs(30), || {
         metric(admin, "trawl_snapshot_version") == Some(2)
     });
+
+    // Recovered, then stale again: one more event, naming the release now held.
+    assert_eq!(stale_events(&alerts).len(), 1);
+    drop(server);
+    wait_for(
+        "the second intel-stale event",
+        Duration::from_secs(30),
+        || stale_events(&alerts).len() == 2,
+    );
+    assert_eq!(
+        stale_events(&alerts)[1]["trawl"]["upstream"]["release_serial"],
+        2
+    );
+    assert!(Daemon::stderr(&config).contains("upstream intel is stale"));
+}
+
+/// The intel-stale events in the sink's file.
+fn stale_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"]["action"] == "intel-stale")
+        .collect()
 }

@@ -10,7 +10,7 @@ use super::keys::PublicKey;
 use super::manifest::{FileRef, Manifest};
 use super::set::{sha256_hex, IndicatorSet};
 use super::FleetError;
-use crate::config::{FeedConfig, SourceLocation, UpstreamConfig};
+use crate::config::{FeedConfig, UpstreamConfig};
 use crate::fetch::{Fetched, Validators};
 use matcher::Indicator;
 use serde::{Deserialize, Serialize};
@@ -204,10 +204,14 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FleetError> {
 struct Client {
     base: url::Url,
     feed: FeedConfig,
+    /// `X-Trawl-Sensor` and `X-Trawl-Release` (the held release), for a `trawl serve`'s
+    /// fleet registry; a static web server ignores them.
+    sensor: String,
+    held: String,
 }
 
 impl Client {
-    fn new(cfg: &UpstreamConfig) -> Result<Client, FleetError> {
+    fn new(cfg: &UpstreamConfig, held: Option<&Held>) -> Result<Client, FleetError> {
         let mut base = cfg.url.clone();
         if !base.ends_with('/') {
             base.push('/');
@@ -220,7 +224,12 @@ impl Client {
         feed.max_bytes = cfg.max_bytes;
         feed.timeout = cfg.timeout;
         feed.retries = Some(1);
-        Ok(Client { base, feed })
+        Ok(Client {
+            base,
+            feed,
+            sensor: cfg.sensor_name(),
+            held: held.map(|h| h.id.clone()).unwrap_or_default(),
+        })
     }
 
     fn get(&self, path: &str, validators: Option<&Validators>) -> Result<Fetched, FleetError> {
@@ -228,11 +237,15 @@ impl Client {
             .base
             .join(path)
             .map_err(|e| FleetError::Local(format!("{path}: {e}")))?;
-        let loc = SourceLocation::Http(url.to_string());
-        Ok(crate::fetch::fetch(
+        let mut send = vec![("X-Trawl-Sensor", self.sensor.as_str())];
+        if !self.held.is_empty() {
+            send.push(("X-Trawl-Release", self.held.as_str()));
+        }
+        Ok(crate::fetch::fetch_sending(
             &self.feed,
-            &loc,
+            url.as_str(),
             validators,
+            &send,
             &crate::NoProgress,
         )?)
     }
@@ -340,8 +353,8 @@ fn pull_once(
     has_set: bool,
 ) -> Result<PullOutcome, FleetError> {
     let key = PublicKey::from_config(&cfg.public_key, config_dir)?;
-    let client = Client::new(cfg)?;
     let held = state.held.clone().filter(|_| has_set);
+    let client = Client::new(cfg, held.as_ref())?;
     let validators = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
@@ -395,6 +408,17 @@ fn pull_once(
     });
     state.etag = validators.etag;
     state.last_modified = validators.last_modified;
+    // Tell a `trawl serve`'s fleet registry what this sensor runs now: one conditional GET
+    // (a 304) carrying the new release id; a failure here changes nothing.
+    let confirm = Validators {
+        etag: state.etag.clone(),
+        last_modified: state.last_modified.clone(),
+    };
+    if let Ok(c) = Client::new(cfg, state.held.as_ref()) {
+        if let Err(e) = c.get("latest.json", Some(&confirm)) {
+            tracing::debug!(error = %e, "confirming the new release to the server");
+        }
+    }
     state.bytes_total += downloaded;
     if how == "delta" {
         state.deltas_total += 1;
@@ -517,7 +541,12 @@ mod tests {
     #[test]
     fn upstream_config_is_checked_at_load() {
         assert_eq!(upstream("").max_shrink(), 0.5);
-        for bad in ["max_shrink = 1.5\n", "refesh = \"1h\"\n", "url2 = 1\n"] {
+        for bad in [
+            "max_shrink = 1.5\n",
+            "refesh = \"1h\"\n",
+            "url2 = 1\n",
+            "name = \"a b\"\n",
+        ] {
             let text = format!("[upstream]\nurl = \"http://x/\"\npublic_key = \"k\"\n{bad}");
             assert!(Config::from_toml_str(&text).is_err(), "{bad}");
         }

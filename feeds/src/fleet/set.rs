@@ -49,13 +49,22 @@ impl IndicatorSet {
     /// What `snap` would alert on (no allowlist entries, nothing allowlisted), and its
     /// counts.
     pub fn from_snapshot(snap: &Snapshot) -> (IndicatorSet, SetCounts) {
+        IndicatorSet::from_snapshot_where(snap, |_| true)
+    }
+
+    /// [`IndicatorSet::from_snapshot`] keeping only the indicators `keep` accepts (a
+    /// server's release for one token grant: what that token may see).
+    pub fn from_snapshot_where(
+        snap: &Snapshot,
+        keep: impl Fn(&Indicator) -> bool,
+    ) -> (IndicatorSet, SetCounts) {
         let mut set = IndicatorSet::default();
         let mut counts = SetCounts::default();
         for (id, value) in snap.all_values().into_iter().enumerate() {
             let Some(ind) = snap.record_with_value(id as matcher::IndicatorId, value) else {
                 continue;
             };
-            if ind.allowlist || ind.allowlisted_by.is_some() {
+            if ind.allowlist || ind.allowlisted_by.is_some() || !keep(&ind) {
                 continue;
             }
             *counts

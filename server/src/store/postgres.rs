@@ -8,9 +8,9 @@
 //! `prefer`, which falls back to plain); meant for loopback or a trusted network.
 
 use super::{
-    check_version, decode_search, decode_submission, encode_submission, join, Dialect,
-    LoggedSearch, SearchRow, Store, StoreError, TokenRow, MIGRATIONS, SEARCH_COLUMNS,
-    TOKEN_COLUMNS,
+    check_version, decode_search, decode_submission, encode_submission, join, Dialect, FleetSensor,
+    LoggedSearch, SearchRow, Store, StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS,
+    RECORD_PULL_SQL, SEARCH_COLUMNS, TOKEN_COLUMNS,
 };
 use crate::token::{Grant, Token, TokenHash};
 use ::postgres::config::{Host, SslMode};
@@ -586,6 +586,48 @@ impl Store for PgStore {
         self.with(|c| {
             let r = c.query_one("SELECT submissions, searches FROM changes", &[])?;
             Ok((r.try_get(0)?, r.try_get(1)?))
+        })
+    }
+
+    fn record_pull(&self, s: &FleetSensor) -> Result<(), StoreError> {
+        let sql = RECORD_PULL_SQL.replace('?', "$");
+        self.with(|c| {
+            c.execute(
+                sql.as_str(),
+                &[
+                    &s.name,
+                    &s.user,
+                    &s.grant_key,
+                    &s.release,
+                    &s.version,
+                    &s.last_pull,
+                ],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn fleet_sensors(&self) -> Result<Vec<FleetSensor>, StoreError> {
+        self.with(|c| {
+            c.query(
+                &format!("SELECT {FLEET_COLUMNS} FROM fleet_sensors ORDER BY name, username"),
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(FleetSensor {
+                    name: r.try_get(0)?,
+                    user: r.try_get(1)?,
+                    grant_key: r.try_get(2)?,
+                    release: r.try_get(3)?,
+                    version: r.try_get(4)?,
+                    first_pull: r.try_get(5)?,
+                    last_pull: r.try_get(6)?,
+                    pulls: r.try_get(7)?,
+                    last_sighting_batch: r.try_get(8)?,
+                })
+            })
+            .collect()
         })
     }
 }

@@ -2,9 +2,9 @@
 //! server and `trawl token ...` in another process can use it at once.
 
 use super::{
-    check_version, decode_search, decode_submission, encode_submission, join, Dialect,
-    LoggedSearch, SearchRow, Store, StoreError, TokenRow, MIGRATIONS, SEARCH_COLUMNS,
-    TOKEN_COLUMNS,
+    check_version, decode_search, decode_submission, encode_submission, join, Dialect, FleetSensor,
+    LoggedSearch, SearchRow, Store, StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS,
+    RECORD_PULL_SQL, SEARCH_COLUMNS, TOKEN_COLUMNS,
 };
 use crate::token::{Grant, Token, TokenHash};
 use matcher::{Indicator, IndicatorType, UnixTime};
@@ -404,5 +404,49 @@ impl Store for SqliteStore {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(|e| self.db(e))
+    }
+
+    fn record_pull(&self, s: &FleetSensor) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                RECORD_PULL_SQL,
+                params![
+                    s.name,
+                    s.user,
+                    s.grant_key,
+                    s.release,
+                    s.version,
+                    s.last_pull
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.db(e))
+    }
+
+    fn fleet_sensors(&self) -> Result<Vec<FleetSensor>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {FLEET_COLUMNS} FROM fleet_sensors ORDER BY name, username"
+            ))
+            .map_err(|e| self.db(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(FleetSensor {
+                    name: r.get(0)?,
+                    user: r.get(1)?,
+                    grant_key: r.get(2)?,
+                    release: r.get(3)?,
+                    version: r.get(4)?,
+                    first_pull: r.get(5)?,
+                    last_pull: r.get(6)?,
+                    pulls: r.get(7)?,
+                    last_sighting_batch: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.db(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db(e));
+        rows
     }
 }

@@ -270,4 +270,47 @@ fn headless_chromium_signs_in_searches_and_sees_only_its_groups_rows() {
         s.store.searches().unwrap().is_empty(),
         "the ticked box kept both searches out of the log"
     );
+
+    // The Fleet page: linked for an admin only, every value escaped, a silent sensor stale.
+    assert_eq!(d.count("#fleet-link"), 0, "a reader gets no Fleet link");
+    d.open(&format!("{}/web/fleet", s.url));
+    assert!(d.source().contains("admin tokens only"));
+    s.store
+        .record_pull(&server::store::FleetSensor {
+            name: "ids<b>1</b>".into(),
+            user: "branch".into(),
+            grant_key: "0123456789abcdef".into(),
+            release: "3-0123456789ab".into(),
+            version: "0.1.0".into(),
+            first_pull: 1_000,
+            last_pull: 1_000,
+            pulls: 1,
+            last_sighting_batch: None,
+        })
+        .unwrap();
+    let mut g = crate::harness::grant("ops", &[], Tlp::Red);
+    g.admin = true;
+    let admin = s.token(g);
+    d.sign_in_and_search(&s.url, &admin, "csirt-only.example");
+    assert!(d.text("#summary").contains("1 value(s) searched"));
+    d.click("#fleet-link");
+    let summary = d.text("#fleet-summary");
+    assert!(summary.contains("1 sensor(s), 1 stale"), "{summary}");
+    let table = d.text("#fleet");
+    for cell in [
+        "ids<b>1</b>",
+        "branch",
+        "3-0123456789ab",
+        "stale",
+        "0.1.0",
+        "never",
+    ] {
+        assert!(table.contains(cell), "{cell} not in {table}");
+    }
+    assert_eq!(
+        d.count("#fleet b"),
+        0,
+        "a sensor name is text, never markup"
+    );
+    assert_eq!(d.count("#fleet tbody tr"), 1);
 }

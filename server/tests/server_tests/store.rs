@@ -3,7 +3,7 @@
 
 use crate::harness::{on_both_stores, Backend, Db};
 use matcher::{Indicator, IndicatorType, Tlp};
-use server::store::{LoggedSearch, MIGRATIONS};
+use server::store::{FleetSensor, LoggedSearch, MIGRATIONS};
 use server::token::{Grant, Secret};
 use std::path::Path;
 
@@ -113,7 +113,9 @@ on_both_stores! {
     }
 
     fn submissions_expire_and_delete_and_searches_count_up(backend) {
-        let s = Db::new(backend).open();
+        // The Db holds the PostgreSQL cluster: kept alive for the whole test.
+        let db = Db::new(backend);
+        let s = db.open();
         let (g0, h0) = s.generations().unwrap();
         let mut a = Indicator::new("a.example", IndicatorType::Fqdn, "trawl-serve");
         a.expires = Some(100);
@@ -170,6 +172,33 @@ on_both_stores! {
         assert_eq!(two.revoke_user("alice").unwrap(), 1);
         assert!(one.token(&secret.hash()).unwrap().unwrap().revoked);
         assert_eq!(backend == Backend::Postgres, db.cluster.is_some());
+    }
+
+    fn fleet_pulls_upsert_one_row_per_sensor_and_user(backend) {
+        let db = Db::new(backend);
+        let (one, two) = (db.open(), db.open());
+        let pull = |name: &str, user: &str, release: &str, t: i64| FleetSensor {
+            name: name.into(),
+            user: user.into(),
+            grant_key: "0123456789abcdef".into(),
+            release: release.into(),
+            version: "0.1.0".into(),
+            first_pull: t,
+            last_pull: t,
+            pulls: 1,
+            last_sighting_batch: None,
+        };
+        one.record_pull(&pull("ids-1", "branch", "", 10)).unwrap();
+        two.record_pull(&pull("ids-1", "branch", "1-0123456789ab", 20)).unwrap();
+        one.record_pull(&pull("ids-1", "hq", "", 30)).unwrap();
+        let rows = two.fleet_sensors().unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let first = &rows[0];
+        assert_eq!((first.name.as_str(), first.user.as_str()), ("ids-1", "branch"));
+        assert_eq!(first.release, "1-0123456789ab");
+        assert_eq!((first.first_pull, first.last_pull, first.pulls), (10, 20, 2));
+        assert_eq!(first.last_sighting_batch, None);
+        assert_eq!(rows[1].user, "hq");
     }
 }
 
