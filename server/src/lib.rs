@@ -11,6 +11,7 @@
 //! * [`query`]: the query-parameter parser (CIF's names and scales).
 //! * [`cif`]: CIF v3's and the native API's JSON shapes, submission parsing.
 //! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
+//! * [`sighting`]: sightings batches sensors push back, and their per-indicator summary.
 //! * [`web`]: the analyst web page at `/` (sign in, search, feeds; no script, strict CSP).
 //! * [`serve`]: binding, TLS, reloads, shutdown.
 //! * [`config`]: the `[server]` table.
@@ -22,6 +23,7 @@ pub mod intel;
 pub mod limit;
 pub mod query;
 pub mod serve;
+pub mod sighting;
 pub mod store;
 pub mod token;
 pub mod token_cache;

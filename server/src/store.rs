@@ -6,6 +6,7 @@
 pub mod postgres;
 pub mod sqlite;
 
+use crate::sighting::{LastBatch, SightingBatch, SightingRow};
 use crate::token::{Grant, Token, TokenHash};
 use matcher::{Indicator, IndicatorType, Tlp, UnixTime};
 use serde::Serialize;
@@ -90,7 +91,40 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE changes (submissions BIGINT NOT NULL, searches BIGINT NOT NULL);
     INSERT INTO changes (submissions, searches) VALUES (0, 0);",
+    SIGHTINGS_MIGRATION,
 ];
+
+/// The step adding sightings (issue 19): the batches seen (for idempotency, with the answer
+/// each got), the per-(indicator, sensor, groups) aggregates and the client addresses.
+/// Kept as a named constant so its position in [`MIGRATIONS`] can move at a merge.
+pub const SIGHTINGS_MIGRATION: &str = "CREATE TABLE sighting_batches (
+        username TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        received BIGINT NOT NULL,
+        answer TEXT NOT NULL,
+        PRIMARY KEY (username, batch_id)
+    );
+    CREATE INDEX sighting_batches_sensor ON sighting_batches (sensor, received);
+    CREATE INDEX sighting_batches_received ON sighting_batches (received);
+    CREATE TABLE sightings (
+        itype TEXT NOT NULL,
+        value TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (itype, value, sensor, groups)
+    );
+    CREATE TABLE sighting_clients (
+        itype TEXT NOT NULL,
+        value TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        client TEXT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (itype, value, sensor, client)
+    );";
 
 /// The SQL dialect a step of [`MIGRATIONS`] is run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +265,102 @@ pub trait Store: Send + Sync {
     /// Two numbers that change whenever the submissions, resp. the search log, change (from
     /// any process sharing the store).
     fn generations(&self) -> Result<(i64, i64), StoreError>;
+    /// Store a checked sightings batch sent by `user` with `groups` (who may see its rows),
+    /// with `answer` (the text the sender gets), in one transaction. A batch id this user
+    /// sent before changes nothing: the answer stored then is returned as `Some`.
+    fn add_sightings(
+        &self,
+        user: &str,
+        groups: &[String],
+        batch: &SightingBatch,
+        answer: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError>;
+    /// The stored sighting rows, of one type and one value when given.
+    fn sightings(
+        &self,
+        itype: Option<IndicatorType>,
+        value: Option<&str>,
+    ) -> Result<Vec<SightingRow>, StoreError>;
+    /// Per sensor, the last batch it delivered (by sensor name).
+    fn last_sighting_batches(&self) -> Result<Vec<LastBatch>, StoreError>;
+}
+
+/// The columns of a sighting row, in [`SightingDbRow`] order.
+pub(crate) const SIGHTING_COLUMNS: &str =
+    "itype, value, sensor, groups, count, first_seen, last_seen";
+
+/// The `WHERE` clause selecting the sighting rows of [`Store::sightings`]'s arguments (with
+/// `$1`/`$2` placeholders; SQLite reads them as numbered ones too), so that a lookup of
+/// one value uses the key's index rather than a scan.
+pub(crate) fn sighting_filter(itype: bool, value: bool) -> &'static str {
+    match (itype, value) {
+        (true, true) => "WHERE itype = $1 AND value = $2",
+        (true, false) => "WHERE itype = $1",
+        (false, true) => "WHERE value = $1",
+        (false, false) => "",
+    }
+}
+
+/// A sighting row as stored.
+pub(crate) type SightingDbRow = (String, String, String, String, i64, i64, i64);
+
+/// Decode a sighting row of the store at `path`.
+pub(crate) fn decode_sighting(path: &str, row: SightingDbRow) -> Result<SightingRow, StoreError> {
+    let (itype, value, sensor, groups, count, first, last) = row;
+    Ok(SightingRow {
+        itype: itype
+            .parse()
+            .map_err(|e: matcher::UnknownName| StoreError::Damaged {
+                path: path.to_string(),
+                table: "sightings",
+                reason: e.to_string(),
+            })?,
+        value,
+        sensor,
+        groups: split(&groups),
+        count: u64::try_from(count).unwrap_or(0),
+        first_seen: first,
+        last_seen: last,
+    })
+}
+
+/// The last batch of each sensor among `(sensor, user, batch id, received)` rows.
+pub(crate) fn last_batches(rows: Vec<(String, String, String, i64)>) -> Vec<LastBatch> {
+    let mut by: std::collections::BTreeMap<String, LastBatch> = Default::default();
+    for (sensor, user, batch_id, received) in rows {
+        let newer = by.get(&sensor).is_none_or(|b| received >= b.received);
+        if newer {
+            by.insert(
+                sensor.clone(),
+                LastBatch {
+                    sensor,
+                    user,
+                    batch_id,
+                    received,
+                },
+            );
+        }
+    }
+    by.into_values().collect()
+}
+
+/// The client rows of a batch: (itype, value, client, last_seen).
+pub(crate) fn client_rows(batch: &SightingBatch) -> Vec<(&'static str, &str, &str, i64)> {
+    batch
+        .items
+        .iter()
+        .flat_map(|it| {
+            it.clients.iter().map(move |c| {
+                (
+                    it.itype.as_str(),
+                    it.value.as_str(),
+                    c.as_str(),
+                    it.last_seen,
+                )
+            })
+        })
+        .collect()
 }
 
 /// Comma-joined names (group names and itypes never contain a comma).
