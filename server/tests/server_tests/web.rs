@@ -315,7 +315,10 @@ fn searches_are_logged_unless_the_box_is_ticked() {
         .find(|r| r.contains("<td>test-feed</td>"))
         .unwrap_or_else(|| panic!("{}", p.text));
     // Times searched, then the (empty) sightings cell.
-    assert!(row.contains("<td>1</td><td></td></tr>"), "searched once: {row}");
+    assert!(
+        row.contains("<td>1</td><td></td></tr>"),
+        "searched once: {row}"
+    );
 }
 
 #[test]
