@@ -162,9 +162,32 @@ pub struct UpstreamConfig {
     /// HTTP timeout (default 30s).
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
+    /// `trawl run` reports what it alerted on to the server (`POST /v1/sightings`).
+    #[serde(default)]
+    pub sightings: bool,
+    /// Include client addresses (`source.ip`) in sightings (default false).
+    #[serde(default)]
+    pub sightings_clients: bool,
+    /// How often a sightings batch is written (default 60s).
+    #[serde(default)]
+    pub sightings_flush: Option<DurationSpec>,
+    /// Where sightings go (default: `url` + `/v1/sightings`, for a `trawl serve`).
+    #[serde(default)]
+    pub sightings_url: Option<String>,
+    /// Most undelivered sightings kept on disk (default 64 MiB; the oldest batches go first).
+    #[serde(default)]
+    pub sightings_max_bytes: Option<ByteSize>,
 }
 
 impl UpstreamConfig {
+    /// Where sightings are POSTed: `sightings_url`, else `url` + `/v1/sightings`.
+    pub fn sightings_endpoint(&self) -> String {
+        match &self.sightings_url {
+            Some(u) => u.clone(),
+            None => format!("{}/v1/sightings", self.url.trim_end_matches('/')),
+        }
+    }
+
     /// The token to present, if any (see [`RemoteConfig::token`]).
     pub fn token(&self) -> Result<Option<String>, String> {
         resolve_token("upstream", self.token.as_deref(), self.token_env.as_deref())
@@ -190,6 +213,17 @@ impl UpstreamConfig {
                 ))
             }
             Err(e) => return Err(bad("url", format!("{:?} is not a URL: {e}", self.url))),
+        }
+        if let Some(u) = &self.sightings_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(bad(
+                        "sightings_url",
+                        format!("{u:?} is not an http:// or https:// URL"),
+                    ))
+                }
+            }
         }
         if !(0.0..=1.0).contains(&self.max_shrink()) {
             return Err(bad(
