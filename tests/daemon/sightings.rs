@@ -172,5 +172,76 @@ fn sightings_spooled_while_the_server_is_down_arrive_once_after_a_restart() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(ask("evil.fleet.example")["count"], 8);
     assert_eq!(metric(admin, "trawl_sightings_batches_dropped"), Some(0));
+    // `trawl query --remote` shows them too.
+    let url = format!("http://127.0.0.1:{port}");
+    let table = trawl_ok(&[
+        "query",
+        "-n",
+        "--remote",
+        &url,
+        "--token",
+        &reader,
+        "evil.fleet.example",
+    ]);
+    assert!(
+        table.contains("sighted 8x by 1 sensor(s), last 2025-11-28T"),
+        "{table}"
+    );
+    assert!(daemon.term().success());
+}
+
+#[test]
+fn past_its_bound_the_sightings_spool_drops_its_oldest_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let intel: String = (0..5).map(|i| format!("h{i}.fleet.example\n")).collect();
+    std::fs::write(d.join("intel.txt"), intel).unwrap();
+    trawl_ok(&["keygen", "--out", p(&d.join("fleet"))]);
+    let (port, admin) = (free_port(), free_port());
+    let log = d.join("access.log");
+    std::fs::write(&log, "").unwrap();
+    let config = d.join("sensor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sensor]\nname = \"ids-1\"\ndata = \"{data}\"\nmetrics = \"127.0.0.1:{admin}\"\n\
+             [upstream]\nurl = \"http://127.0.0.1:{port}\"\npublic_key = \"{key}\"\n\
+             refresh = \"1h\"\nsightings = true\nsightings_flush = \"1s\"\n\
+             sightings_max_bytes = 400\n\
+             [[feed]]\nname = \"intel\"\nsource = \"intel.txt\"\n\
+             [[source]]\nkind = \"file\"\npaths = [\"{log}\"]\nformat = \"squid\"\n\
+             read_from = \"beginning\"\n\
+             [[sink]]\nkind = \"jsonl\"\npath = \"{alerts}\"\n",
+            data = p(&d.join("sdata")),
+            key = p(&d.join("fleet.pub")),
+            log = p(&log),
+            alerts = p(&d.join("alerts.jsonl")),
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    // Batches of ~200 bytes each, a second apart, never delivered (no server): the spool
+    // keeps the newest within 400 bytes and counts the rest as dropped; alerting goes on.
+    for wave in 0..5u64 {
+        append(
+            &log,
+            wave * 10,
+            wave * 10 + 3,
+            &format!("h{wave}.fleet.example"),
+        );
+        wait_for("the wave's batch", Duration::from_secs(30), || {
+            metric(admin, "trawl_sightings_batches_spooled").unwrap_or(0) > wave
+        });
+    }
+    wait_for("the oldest dropped", Duration::from_secs(30), || {
+        metric(admin, "trawl_sightings_batches_dropped").unwrap_or(0) >= 2
+    });
+    assert_eq!(metric(admin, "trawl_alerts_total"), Some(15));
+    let held = std::fs::read_to_string(d.join("sdata/spool/sightings/spool.jsonl")).unwrap();
+    assert!(held.contains("h4.fleet.example"), "the newest kept: {held}");
+    assert!(
+        !held.contains("h0.fleet.example"),
+        "the oldest dropped: {held}"
+    );
     assert!(daemon.term().success());
 }
