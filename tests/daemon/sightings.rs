@@ -32,6 +32,14 @@ fn serve(cfg: &std::path::Path, port: u16) -> Serve {
     s
 }
 
+/// A new token of the server configured by `cfg`.
+fn token(cfg: &std::path::Path, args: &[&str]) -> String {
+    let mut all = vec!["token", "create", "--config", p(cfg), "--format", "json"];
+    all.extend_from_slice(args);
+    let v: serde_json::Value = serde_json::from_str(trawl_ok(&all).trim()).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
 fn squid(n: u64, host: &str) -> String {
     format!(
         "1764309600.{:03} 10 10.0.0.{} TCP_MISS/200 100 GET http://{host}/n/{n} - HIER_DIRECT/93.184.216.34 text/html\n",
@@ -69,34 +77,8 @@ fn sightings_spooled_while_the_server_is_down_arrive_once_after_a_restart() {
     )
     .unwrap();
     trawl_ok(&["-q", "update", "--config", p(&server_cfg)]);
-    let created = trawl_ok(&[
-        "token",
-        "create",
-        "--config",
-        p(&server_cfg),
-        "--format",
-        "json",
-        "--user",
-        "ids-1",
-        "--read",
-        "--write",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
-    let token = v["token"].as_str().unwrap().to_string();
-    let reader = {
-        let out = trawl_ok(&[
-            "token",
-            "create",
-            "--config",
-            p(&server_cfg),
-            "--format",
-            "json",
-            "--user",
-            "analyst",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        v["token"].as_str().unwrap().to_string()
-    };
+    let token = token(&server_cfg, &["--user", "ids-1", "--read", "--write"]);
+    let reader = token(&server_cfg, &["--user", "analyst"]);
     trawl_ok(&["keygen", "--out", p(&d.join("fleet"))]);
 
     // The sensor: its own feed, sightings every second to a server not running yet.
