@@ -33,7 +33,7 @@ fn serve(cfg: &std::path::Path, port: u16) -> Serve {
 }
 
 /// A new token of the server configured by `cfg`.
-fn token(cfg: &std::path::Path, args: &[&str]) -> String {
+fn new_token(cfg: &std::path::Path, args: &[&str]) -> String {
     let mut all = vec!["token", "create", "--config", p(cfg), "--format", "json"];
     all.extend_from_slice(args);
     let v: serde_json::Value = serde_json::from_str(trawl_ok(&all).trim()).unwrap();
@@ -77,8 +77,8 @@ fn sightings_spooled_while_the_server_is_down_arrive_once_after_a_restart() {
     )
     .unwrap();
     trawl_ok(&["-q", "update", "--config", p(&server_cfg)]);
-    let token = token(&server_cfg, &["--user", "ids-1", "--read", "--write"]);
-    let reader = token(&server_cfg, &["--user", "analyst"]);
+    let token = new_token(&server_cfg, &["--user", "ids-1", "--read", "--write"]);
+    let reader = new_token(&server_cfg, &["--user", "analyst"]);
     trawl_ok(&["keygen", "--out", p(&d.join("fleet"))]);
 
     // The sensor: its own feed, sightings every second to a server not running yet.
