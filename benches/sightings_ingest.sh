@@ -19,6 +19,9 @@ distinct=${DISTINCT:-1}
 cd "$root"
 [ -n "${NO_BUILD:-}${TRAWL:-}" ] || cargo build --release --bin trawl >/dev/null
 trawl=${TRAWL:-$root/target/release/trawl}
+if [ -d "$work/pg/data" ]; then
+  "$pgbin"/pg_ctl -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true
+fi
 rm -rf "$work"; mkdir -p "$work"
 printf 'evil.example\n' > "$work/intel.txt"
 pids=()
@@ -29,13 +32,16 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# PostgreSQL refuses to run as root: its commands run as nobody then (set here, not in
+# start_pg, which runs in a subshell, so the cleanup can stop the cluster).
 as_pg=""
+if [ "$(id -u)" = 0 ]; then as_pg="runuser -u nobody --"; fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 start_pg() {
   [ -x "$pgbin/initdb" ] || { echo "PostgreSQL server binaries missing: make deps" >&2; exit 2; }
   mkdir -p "$work/pg"
-  if [ "$(id -u)" = 0 ]; then chown nobody "$work/pg"; as_pg="runuser -u nobody --"; fi
+  if [ "$(id -u)" = 0 ]; then chown nobody "$work/pg"; fi
   pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   $as_pg "$pgbin/initdb" -D "$work/pg/data" -U trawl --auth=trust --no-locale -E UTF8 >/dev/null
   $as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -t 60 \
