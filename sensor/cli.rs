@@ -555,7 +555,7 @@ pub enum TokenAction {
         /// May search and pull feeds (the default when no right is given).
         #[arg(long)]
         read: bool,
-        /// May submit indicators.
+        /// May submit indicators, and post sightings (a sensor with `[upstream] sightings`).
         #[arg(long)]
         write: bool,
         /// Sees every group; may delete indicators and manage tokens over the API.

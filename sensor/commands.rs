@@ -580,6 +580,14 @@ fn table_line(row: &serde_json::Value) -> String {
     if let Some(n) = row["searched"].as_u64().filter(|n| *n > 0) {
         line.push_str(&format!("  searched {n}x"));
     }
+    let seen = &row["sightings"];
+    if let Some(n) = seen["count"].as_u64() {
+        line.push_str(&format!(
+            "  sighted {n}x by {} sensor(s), last {}",
+            seen["sensors"].as_u64().unwrap_or(0),
+            seen["last_seen"].as_str().unwrap_or("?")
+        ));
+    }
     line
 }
 

@@ -130,7 +130,7 @@ fn resolve_token(
     }
 }
 
-/// `[upstream]`: the signed snapshot a sensor pulls (ARCHITECTURE.md §10).
+/// `[upstream]`: the signed snapshot a sensor pulls (ARCHITECTURE.md §11).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -166,6 +166,21 @@ pub struct UpstreamConfig {
     /// 1-64 letters, digits, `-`, `.`, `_` (default: the host name).
     #[serde(default)]
     pub name: Option<String>,
+    /// `trawl run` reports what it alerted on to the server (`POST /v1/sightings`).
+    #[serde(default)]
+    pub sightings: bool,
+    /// Include client addresses (`source.ip`) in sightings (default false).
+    #[serde(default)]
+    pub sightings_clients: bool,
+    /// How often a sightings batch is written (default 60s).
+    #[serde(default)]
+    pub sightings_flush: Option<DurationSpec>,
+    /// Where sightings go (default: `url` + `/v1/sightings`, for a `trawl serve`).
+    #[serde(default)]
+    pub sightings_url: Option<String>,
+    /// Most undelivered sightings kept on disk (default 64 MiB; the oldest batches go first).
+    #[serde(default)]
+    pub sightings_max_bytes: Option<ByteSize>,
 }
 
 /// This host's name as the kernel (else `/etc/hostname`) has it, trimmed; empty if neither
@@ -210,6 +225,19 @@ impl UpstreamConfig {
         }
     }
 
+    /// Where sightings are POSTed: `sightings_url`, else the server's `/v1/sightings` (`url`
+    /// with a trailing `/v1/snapshot/`, where `trawl serve` serves releases, taken off).
+    pub fn sightings_endpoint(&self) -> String {
+        match &self.sightings_url {
+            Some(u) => u.clone(),
+            None => {
+                let base = self.url.trim_end_matches('/');
+                let base = base.strip_suffix("/v1/snapshot").unwrap_or(base);
+                format!("{base}/v1/sightings")
+            }
+        }
+    }
+
     /// The token to present, if any (see [`RemoteConfig::token`]).
     pub fn token(&self) -> Result<Option<String>, String> {
         resolve_token("upstream", self.token.as_deref(), self.token_env.as_deref())
@@ -235,6 +263,17 @@ impl UpstreamConfig {
                 ))
             }
             Err(e) => return Err(bad("url", format!("{:?} is not a URL: {e}", self.url))),
+        }
+        if let Some(u) = &self.sightings_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(bad(
+                        "sightings_url",
+                        format!("{u:?} is not an http:// or https:// URL"),
+                    ))
+                }
+            }
         }
         if !(0.0..=1.0).contains(&self.max_shrink()) {
             return Err(bad(
@@ -1188,6 +1227,33 @@ path = "/tmp/a.jsonl"
             let text = format!("[[feed]]\nname = \"a\"\nsource = \"x\"\nmin_ratio = {v}\n");
             assert_eq!(Config::from_toml_str(&text).is_ok(), ok, "{v}");
         }
+    }
+
+    #[test]
+    fn sightings_go_to_the_server_the_releases_come_from() {
+        let endpoint = |upstream: &str| {
+            let text = format!("[upstream]\n{upstream}\npublic_key = \"k.pub\"\n");
+            Config::from_toml_str(&text)
+                .unwrap()
+                .upstream
+                .unwrap()
+                .sightings_endpoint()
+        };
+        for url in [
+            "https://intel.example:5000/v1/snapshot/",
+            "https://intel.example:5000/v1/snapshot",
+            "https://intel.example:5000/",
+        ] {
+            assert_eq!(
+                endpoint(&format!("url = \"{url}\"")),
+                "https://intel.example:5000/v1/sightings",
+                "{url}"
+            );
+        }
+        assert_eq!(
+            endpoint("url = \"https://cdn.example/fleet/\"\nsightings_url = \"https://intel.example/v1/sightings\""),
+            "https://intel.example/v1/sightings"
+        );
     }
 
     #[test]

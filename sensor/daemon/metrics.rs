@@ -42,6 +42,12 @@ pub struct Metrics {
     pub lines_truncated: AtomicU64,
     /// Sink failures, all sinks: failed deliveries and refused spool appends (each retried).
     pub sink_errors: AtomicU64,
+    /// Sightings batches the server took (`[upstream] sightings`).
+    pub sightings_sent: AtomicU64,
+    /// Sightings batches written to the sightings spool.
+    pub sightings_spooled: AtomicU64,
+    /// Sightings batches dropped (the spool full, or not writable).
+    pub sightings_dropped: AtomicU64,
     /// Snapshots loaded since start (the first counts).
     pub reloads: AtomicU64,
     /// Version of the snapshot in use.
@@ -223,7 +229,7 @@ impl Metrics {
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             ("trawl_lines_total", "Log lines read.", &self.lines),
             ("trawl_bytes_total", "Log bytes read.", &self.bytes),
             (
@@ -281,6 +287,21 @@ impl Metrics {
                 "trawl_lines_truncated_total",
                 "Over-long lines cut by the tailers.",
                 &self.lines_truncated,
+            ),
+            (
+                "trawl_sightings_batches_sent",
+                "Sightings batches the upstream server took.",
+                &self.sightings_sent,
+            ),
+            (
+                "trawl_sightings_batches_spooled",
+                "Sightings batches written to the sightings spool.",
+                &self.sightings_spooled,
+            ),
+            (
+                "trawl_sightings_batches_dropped",
+                "Sightings batches dropped: the spool full (oldest first) or not writable.",
+                &self.sightings_dropped,
             ),
         ];
         for (name, help, v) in counters {

@@ -22,6 +22,7 @@
 
 mod admin;
 pub mod config;
+mod fleet_sightings;
 mod metrics;
 mod retro;
 mod sighting;
@@ -65,6 +66,9 @@ use crate::data_files::{DataFileError, DataLock, Role};
 /// Why `trawl run` could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// `[upstream] sightings = true` cannot be set up.
+    #[error("[upstream] sightings: {0}")]
+    Sightings(String),
     /// The `[[source]]` / `[[sink]]` tables.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -306,6 +310,36 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         spool_dirs.push(dir);
         sinks.push((Box::new(sinks::StdoutSink), spool, WhenFull::Block));
     }
+    // `[upstream] sightings = true`: its own spool, delivered like a sink's.
+    let sightings = match config.upstream.as_ref().filter(|u| u.sightings) {
+        Some(u) => {
+            let token = u.token().map_err(DaemonError::Sightings)?;
+            let keep = u
+                .sightings_max_bytes
+                .map_or(fleet_sightings::DEFAULT_SPOOL_BYTES, |b| b.0);
+            let dir = spool_root.join("sightings");
+            // Twice the bound: the delivery thread drops the oldest past `keep`; only when it
+            // cannot keep up at all does an append find the spool full (the newest dropped).
+            let spool = Spool::open(&dir, keep.saturating_mul(2))?;
+            spool_dirs.push(dir);
+            let flush = u
+                .sightings_flush
+                .map_or(Duration::from_secs(60), |d| d.0)
+                .max(Duration::from_secs(1));
+            let timeout = u.timeout.map_or(Duration::from_secs(30), |d| d.0);
+            Some((
+                u.sightings_endpoint(),
+                token,
+                keep,
+                timeout,
+                flush,
+                u.sightings_clients,
+                spool,
+                u.sensor_name(),
+            ))
+        }
+        None => None,
+    };
     for (dir, bytes) in spool::orphans(&spool_root, &spool_dirs) {
         tracing::warn!(
             "{} holds {bytes} bytes of alerts for a sink no longer configured there; \
@@ -448,6 +482,37 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                 .map_err(thread_error)?,
         );
     }
+    let mut sightings_out = None;
+    if let Some((url, token, keep, timeout, flush, clients, spool, name)) = sightings {
+        let sink = fleet_sightings::SightingsSink::new(&url, token, timeout, keep, metrics.clone())
+            .map_err(|e| DaemonError::Sightings(one_line(&e)))?;
+        let spool = Arc::new(spool);
+        let (wake_tx, wake_rx) = mpsc::sync_channel::<()>(1);
+        sightings_out = Some(SightingsOut {
+            aggregator: fleet_sightings::Aggregator::new(name, clients),
+            spool: spool.clone(),
+            wake: wake_tx,
+            flush,
+            last: Instant::now(),
+        });
+        tracing::info!("sightings go to {} every {flush:?}", url);
+        let metrics = metrics.clone();
+        let closing = closing.clone();
+        let mut sink: Box<dyn Sink> = Box::new(sink);
+        sink_threads.push(
+            std::thread::Builder::new()
+                .name("sightings".into())
+                .spawn(move || {
+                    let r = supervise("sightings", &metrics, &closing, || {
+                        deliver_spool(sink.as_mut(), &spool, &wake_rx, &metrics, &closing)
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("sightings: {}", one_line(&e));
+                    }
+                })
+                .map_err(thread_error)?,
+        );
+    }
     {
         let metrics = metrics.clone();
         let window = opts.suppress;
@@ -460,14 +525,28 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                     let mut suppressor = (!window.is_zero()).then(|| Suppressor::new(window));
                     let never = AtomicBool::new(false);
                     let r = supervise("sinks", &metrics, &never, || {
-                        dispatch(&sink_rx, &slots, &mut suppressor, &metrics, &stop)
+                        dispatch(
+                            &sink_rx,
+                            &slots,
+                            &mut suppressor,
+                            &mut sightings_out,
+                            &metrics,
+                            &stop,
+                        )
                     });
                     if let Err(e) = r {
                         tracing::error!("{e:#}");
                     }
+                    // What was seen since the last flush goes to the spool before stopping.
+                    if let Some(out) = sightings_out.as_mut() {
+                        out.flush(&metrics);
+                    }
                     closing.store(true, Ordering::SeqCst);
                     for slot in &slots {
                         let _ = slot.wake.try_send(());
+                    }
+                    if let Some(out) = &sightings_out {
+                        let _ = out.wake.try_send(());
                     }
                 })
                 .map_err(thread_error)?,
@@ -992,9 +1071,21 @@ fn dispatch(
     rx: &Receiver<SinkJob>,
     slots: &[SinkSlot],
     suppressor: &mut Option<Suppressor>,
+    sightings: &mut Option<SightingsOut>,
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<(), Infallible> {
+    // Alerts the sinks took count as sightings (`[upstream] sightings`).
+    let mut spool_all = |slots: &[SinkSlot], lines: &[u8], metrics: &Metrics, stop: &AtomicBool| {
+        let r = spool_all(slots, lines, metrics, stop);
+        if let (Ok(()), Some(out)) = (&r, sightings.as_mut()) {
+            out.aggregator.offer(lines, server::http::now());
+            if out.last.elapsed() >= out.flush {
+                out.flush(metrics);
+            }
+        }
+        r
+    };
     let mut emit = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -1035,7 +1126,10 @@ fn dispatch(
                     let _ = done.send(result);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // No alert for a while: an open sightings batch still goes out on time.
+                spool_all(slots, &[], metrics, stop).ok();
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if let Some(sup) = suppressor.as_mut() {
@@ -1075,6 +1169,57 @@ fn dispatch(
     Ok(())
 }
 
+/// The dispatcher's side of `[upstream] sightings`: the alerts folded since the last flush,
+/// and the spool the batches go to.
+struct SightingsOut {
+    aggregator: fleet_sightings::Aggregator,
+    spool: Arc<Spool>,
+    wake: SyncSender<()>,
+    flush: Duration,
+    last: Instant,
+}
+
+impl SightingsOut {
+    /// Write what was seen since the last flush to the spool as batches (each with a fresh
+    /// batch id) and wake the delivery thread. Never retried nor waited for: alerting goes
+    /// on, a batch the spool refuses is dropped and counted.
+    fn flush(&mut self, metrics: &Metrics) {
+        self.last = Instant::now();
+        if self.aggregator.is_empty() {
+            return;
+        }
+        let batches = match self.aggregator.take_batches() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("sightings: no batch id from the random source: {e}");
+                metrics.sightings_dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        for b in batches {
+            match self.spool.append(&b) {
+                Ok(Appended::Written) => {
+                    metrics.sightings_spooled.fetch_add(1, Ordering::Relaxed);
+                    metrics.health.recover("sightings spool");
+                }
+                Ok(Appended::Full(pending)) => {
+                    metrics.sightings_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        "sightings: spool full ({pending} bytes undelivered): a batch dropped"
+                    );
+                }
+                Err(e) => {
+                    metrics.sightings_dropped.fetch_add(1, Ordering::Relaxed);
+                    let e = one_line(&e);
+                    metrics.health.degrade("sightings spool", &e);
+                    tracing::error!("sightings: a batch dropped: {e}");
+                }
+            }
+        }
+        let _ = self.wake.try_send(());
+    }
+}
+
 /// A sink's delivery thread: hand its spool to the sink in order, moving the spool position
 /// on by what the sink took; a failure is retried with backoff (100 ms doubling to 5 s), a
 /// refusal for good goes to the dead-letter file. Returns once `closing` is set and the
@@ -1093,6 +1238,24 @@ fn deliver_spool(
     let mut tries_closing = 0;
     let count = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
     loop {
+        if let Some(keep) = sink.keep_at_most() {
+            // Only this thread consumes, so the head it drops is not being delivered.
+            let mut dropped = 0;
+            while spool.pending_bytes() > keep {
+                let Some(head) = spool.next_batch(1, usize::MAX)? else {
+                    break;
+                };
+                spool.consume(&head, head.lines.len())?;
+                dropped += head.count as u64;
+            }
+            if dropped > 0 {
+                tracing::warn!(
+                    "sink {name}: {dropped} oldest line(s) dropped: more than {keep} bytes undelivered"
+                );
+                metrics.sink(&name, |c| c.dropped += dropped);
+                sink.dropped_oldest(dropped);
+            }
+        }
         let pending = spool.pending_bytes();
         metrics.sink(&name, |c| c.spool_bytes = pending);
         let Some(batch) = spool.next_batch(sink.batch_lines(), sinks::MAX_WRITE_BYTES)? else {

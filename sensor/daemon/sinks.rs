@@ -91,6 +91,13 @@ pub trait Sink: Send {
     fn batch_lines(&self) -> usize {
         500
     }
+    /// For a sink that would rather lose its oldest lines than its newest: the most bytes
+    /// its spool keeps undelivered, the oldest lines past it dropped before each delivery.
+    fn keep_at_most(&self) -> Option<u64> {
+        None
+    }
+    /// `lines` of the oldest were dropped by [`Sink::keep_at_most`].
+    fn dropped_oldest(&mut self, _lines: u64) {}
     /// Deliver JSON lines (each ending in `\n`); delivered (durable for files) when Ok.
     fn write(&mut self, lines: &[u8]) -> Result<(), SinkError>;
     /// Periodic work (time-based rotation).
@@ -556,6 +563,26 @@ impl HttpSink {
         Ok(sink)
     }
 
+    /// A sink POSTing each line as it is (a sightings batch, [`super::fleet_sightings`]) to
+    /// `url` with `token` as a Bearer token.
+    pub fn sightings(
+        url: &str,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, SinkFailure> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(timeout)
+            .redirects(0)
+            .build();
+        Ok(HttpSink {
+            url: url.to_string(),
+            format: "sightings".into(),
+            auth: token.map(|t| format!("Bearer {t}")),
+            batch: 1,
+            agent,
+        })
+    }
+
     fn body(&self, lines: &[&[u8]]) -> Vec<u8> {
         if self.format == "taxii" {
             return super::sighting::envelope(lines).unwrap_or_default();
@@ -595,7 +622,7 @@ impl HttpSink {
     /// rather than blocking the stream forever.
     fn post(&self, lines: &[&[u8]]) -> Result<(), SinkError> {
         let ctype = match self.format.as_str() {
-            "splunk-hec" => "application/json",
+            "splunk-hec" | "sightings" => "application/json",
             "taxii" => feeds::taxii::ACCEPT,
             _ => "application/x-ndjson",
         };

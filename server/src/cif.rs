@@ -20,7 +20,7 @@ fn cif_tlp(t: Tlp) -> &'static str {
 pub fn cif_row(r: &Row) -> Value {
     let i = &r.ind;
     let time = |t: Option<UnixTime>| t.and_then(format_time);
-    json!({
+    let v = json!({
         "indicator": i.value,
         "itype": i.itype.as_str(),
         "confidence": cif_confidence(i.confidence),
@@ -37,7 +37,16 @@ pub fn cif_row(r: &Row) -> Value {
         "count": r.searched.max(1),
         "severity": i.severity.as_str(),
         "matched": r.kind.as_str(),
-    })
+    });
+    with_sightings(v, r)
+}
+
+/// `v` with the row's `sightings` summary, when there is one.
+fn with_sightings(mut v: Value, r: &Row) -> Value {
+    if let (Some(s), Some(o)) = (r.sightings, v.as_object_mut()) {
+        o.insert("sightings".into(), s.json());
+    }
+    v
 }
 
 /// One row as trawl's native JSON: `trawl query --format json`'s fields plus where it came
@@ -51,7 +60,7 @@ pub fn native_row(query: &str, r: &Row) -> Value {
         o.insert("exact_only".into(), json!(r.ind.exact_only));
         o.insert("reported".into(), json!(r.ind.reported));
     }
-    v
+    with_sightings(v, r)
 }
 
 /// Most indicators in one submission.
@@ -106,6 +115,22 @@ pub fn parse_submission(
     }
 }
 
+/// A submitted or sighted value in normal form, checked for breadth like a feed's (the one
+/// check of submissions and sightings).
+fn normal_form(raw: &str, hint: Option<IndicatorType>) -> Result<matcher::Normalized, String> {
+    let n = normalize(raw.trim(), hint).map_err(|e| format!("{}: {e}", short(raw)))?;
+    feeds::breadth::check_feed_value(n.itype, &n.value, None)?;
+    Ok(n)
+}
+
+/// [`normal_form`]'s type and value.
+pub fn normal_value(
+    raw: &str,
+    hint: Option<IndicatorType>,
+) -> Result<(IndicatorType, String), String> {
+    normal_form(raw, hint).map(|n| (n.itype, n.value))
+}
+
 fn text<'a>(o: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
     keys.iter()
         .find_map(|k| o.get(*k).and_then(Value::as_str))
@@ -127,8 +152,7 @@ fn one(
         ),
         None => None,
     };
-    let n = normalize(raw, hint).map_err(|e| format!("{}: {e}", short(raw)))?;
-    feeds::breadth::check_feed_value(n.itype, &n.value, None)?;
+    let n = normal_form(raw, hint)?;
     if !token.may_use_itype(n.itype) {
         return Err(format!("this token may not use itype {}", n.itype));
     }

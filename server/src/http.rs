@@ -379,6 +379,7 @@ fn handle(
         (&Method::GET, "/indicators" | "/search" | "/feed") => Right::Read,
         (&Method::GET, e) if native && e.starts_with("/snapshot/") => Right::Read,
         (&Method::POST, "/indicators") => Right::Write,
+        (&Method::POST, "/sightings") if native => Right::Write,
         (&Method::DELETE, "/indicators") => Right::Admin,
         (_, "/tokens") => Right::Admin,
         (&Method::GET, "/fleet") if native => Right::Admin,
@@ -403,6 +404,10 @@ fn handle(
         }
         (&Method::POST, "/indicators") => match inflate(headers, body, app.config.max_body()) {
             Ok(b) => submit(app, &token, &b, scale),
+            Err(r) => r,
+        },
+        (&Method::POST, "/sightings") => match inflate(headers, body, app.config.max_body()) {
+            Ok(b) => sightings(app, &token, &b),
             Err(r) => r,
         },
         (&Method::DELETE, "/indicators") => match inflate(headers, body, app.config.max_body()) {
@@ -466,9 +471,10 @@ fn help() -> Reply {
     Reply::ok(json!({
         "GET /ping": "check the token (write=1: the write right)",
         "GET /health": "liveness, no token",
-        "GET /indicators, /search": "q or indicator, itype, confidence (0-10), tags (!tag excludes), provider, limit, nolog, days, hours, reporttime, reporttimeend, groups, tlp",
+        "GET /indicators, /search": "q or indicator, itype, confidence (0-10), tags (!tag excludes), provider, limit, nolog, days, hours, reporttime, reporttimeend, groups, tlp, seen_within (7d: sighted by a sensor in the last 7 days)",
         "POST /indicators": "one indicator object or a list (indicator, itype, confidence, tags, tlp, group, description, reference, expires); 201, or 422 naming each refused item (then nothing is stored)",
         "DELETE /indicators": "admin: delete submissions of {\"indicator\": ..., \"itype\": ...}",
+        "POST /v1/sightings": "write right: a sensor's batch {\"batch_id\": UUID, \"sensor\": NAME, \"sightings\": [{\"itype\", \"value\", \"count\", \"first_seen\", \"last_seen\", \"clients\"}]}; at most 10000 items; a batch id sent before gets the same answer and changes nothing",
         "GET /feed": "itype required; the filters of /search; allowlist applied, deduplicated, by confidence then time",
         "GET|POST|DELETE /tokens": "admin: list, create ({\"username\", \"groups\", \"read\", \"write\", \"admin\", \"max_tlp\", \"itypes\", \"expires\"}), revoke ({\"username\"} or {\"token\"})",
         "GET /v1/fleet": "admin: every sensor that pulled a release (name, user, release, version, last pull, stale, behind)",
@@ -536,8 +542,40 @@ pub(crate) fn search_rows(
         }
         None => (String::new(), app.intel.list(token, f, false)),
     };
-    rows.truncate(limit);
+    sighted(app, token, f, &mut rows, limit)?;
     Ok((q, rows))
+}
+
+/// Keep at most `limit` of `rows`, each with the sightings `token` may see; with
+/// `seen_within`, only rows sighted since then (filtered before the limit applies).
+fn sighted(
+    app: &App,
+    token: &Token,
+    f: &Filters,
+    rows: &mut Vec<Row>,
+    limit: usize,
+) -> Result<(), Reply> {
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::error!("reading sightings: {e}");
+        Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+    };
+    match f.seen_since {
+        Some(since) => {
+            app.intel
+                .attach_sightings(token, rows, f.itype)
+                .map_err(unavailable)?;
+            rows.retain(|r| r.sightings.is_some_and(|s| s.last_seen >= since));
+            rows.truncate(limit);
+        }
+        None => {
+            rows.truncate(limit);
+            if let Err(e) = app.intel.attach_sightings(token, rows, f.itype) {
+                // Answer without them rather than not at all.
+                tracing::warn!("sightings left out: {e}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn render(q: &str, rows: &[Row], native: bool) -> Reply {
@@ -623,7 +661,7 @@ pub(crate) fn feed_rows(app: &App, token: &Token, f: &Filters) -> Result<Vec<Row
     }
     let limit = f.limit.unwrap_or(FEED_LIMIT).min(app.config.max_results());
     let mut rows = dedup_sorted(app.intel.list(token, f, true));
-    rows.truncate(limit);
+    sighted(app, token, f, &mut rows, limit)?;
     Ok(rows)
 }
 
@@ -689,6 +727,48 @@ fn submit(app: &App, token: &Token, body: &[u8], scale: Scale) -> Reply {
     let mut r = Reply::envelope(StatusCode::CREATED, "success", json!(n));
     r.results = n;
     r
+}
+
+/// `POST /v1/sightings`: a sensor's batch, stored once (a batch id this token's user sent
+/// before gets the answer it got then and changes nothing); bad items are counted and named,
+/// the good ones stored.
+fn sightings(app: &App, token: &Token, body: &[u8]) -> Reply {
+    use crate::sighting::{parse_batch, BatchError};
+    let t = now();
+    let batch = match parse_batch(body, t) {
+        Ok(b) => b,
+        Err(e @ BatchError::TooMany(_)) => {
+            return Reply::error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+        }
+        Err(e) => return bad_request(e),
+    };
+    let groups = if token.grant.groups.is_empty() {
+        vec![crate::intel::ADMIN_GROUP.to_string()]
+    } else {
+        token.grant.groups.clone()
+    };
+    let answer = batch.answer();
+    let text = answer.to_string();
+    match app
+        .intel
+        .store()
+        .add_sightings(&token.grant.user, &groups, &batch, &text, t)
+    {
+        Ok(None) => {
+            let mut r = Reply::ok(answer);
+            r.results = batch.accepted;
+            r
+        }
+        Ok(Some(before)) => {
+            let mut r = Reply::ok(serde_json::from_str(&before).unwrap_or(Value::Null));
+            r.headers.push(("x-trawl-replayed", "1".into()));
+            r
+        }
+        Err(e) => {
+            tracing::error!("storing sightings: {e}");
+            Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+        }
+    }
 }
 
 /// A JSON body's object, else the query string's parameters, as one map.

@@ -57,6 +57,9 @@ pub struct Row {
     pub origin: Origin,
     /// How often its value was searched, by searches this token may see.
     pub searched: u64,
+    /// What sensors reported of it, as far as this token may see (filled by
+    /// [`Intel::attach_sightings`]).
+    pub sightings: Option<crate::sighting::Sighted>,
 }
 
 /// The server's searchable state.
@@ -298,6 +301,7 @@ impl Intel {
                 kind,
                 origin,
                 searched: 0,
+                sightings: None,
             }));
         };
         if let Some(s) = Option::as_ref(&**snap) {
@@ -312,6 +316,7 @@ impl Intel {
                 kind: MatchKind::Exact,
                 origin: Origin::SearchLog,
                 searched: 0,
+                sightings: None,
             }));
         }
         rows.retain(|r| token.may_see(&r.ind) && f.keeps(&r.ind));
@@ -319,6 +324,37 @@ impl Intel {
             r.searched = searched(&searches, token, r.ind.itype, &r.ind.value);
         }
         Ok((normal, itype, rows))
+    }
+
+    /// Fill each row's sightings with what `token` may see of its indicator's: one store
+    /// lookup per indicator for a few rows, one read of the type's rows (`itype`, else all)
+    /// for many.
+    pub fn attach_sightings(
+        &self,
+        token: &Token,
+        rows: &mut [Row],
+        itype: Option<IndicatorType>,
+    ) -> Result<(), StoreError> {
+        const PER_VALUE: usize = 32;
+        let mut found = Vec::new();
+        if rows.len() <= PER_VALUE {
+            let mut keys: Vec<(IndicatorType, &str)> = rows
+                .iter()
+                .map(|r| (r.ind.itype, r.ind.value.as_str()))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for (t, v) in keys {
+                found.extend(self.store.sightings(Some(t), Some(v))?);
+            }
+        } else {
+            found = self.store.sightings(itype, None)?;
+        }
+        let summary = crate::sighting::summarize(token, &found);
+        for r in rows {
+            r.sightings = summary.get(&(r.ind.itype, r.ind.value.clone())).copied();
+        }
+        Ok(())
     }
 
     /// Every indicator `token` may see that `f` keeps (no searched value): snapshot and
@@ -341,6 +377,7 @@ impl Intel {
                 kind: MatchKind::Exact,
                 origin: Origin::Snapshot,
                 searched: 0,
+                sightings: None,
             }));
         }
         rows.extend(
@@ -351,6 +388,7 @@ impl Intel {
                     kind: MatchKind::Exact,
                     origin: Origin::Submission,
                     searched: 0,
+                    sightings: None,
                 }),
         );
         if f.tags.iter().any(|t| t == SEARCH_TAG) {
@@ -363,6 +401,7 @@ impl Intel {
                             kind: MatchKind::Exact,
                             origin: Origin::SearchLog,
                             searched: 0,
+                            sightings: None,
                         });
                     }
                 }

@@ -13,6 +13,7 @@
 //! * [`http`]: the endpoints, authentication, rate limits, compression, the audit log.
 //! * [`fleet`]: the fleet registry (who pulls which release) and its `/metrics`.
 //! * [`releases`]: fleet releases per token grant at `/v1/snapshot/...`.
+//! * [`sighting`]: sightings batches sensors push back, and their per-indicator summary.
 //! * [`web`]: the analyst web page at `/` (sign in, search, feeds; no script, strict CSP).
 //! * [`serve`]: binding, TLS, reloads, shutdown.
 //! * [`config`]: the `[server]` table.
@@ -26,6 +27,7 @@ pub mod limit;
 pub mod query;
 pub mod releases;
 pub mod serve;
+pub mod sighting;
 pub mod store;
 pub mod token;
 pub mod token_cache;

@@ -67,6 +67,9 @@ pub struct Filters {
     pub tlp: Option<Tlp>,
     /// `format` (`/v1/feed` only).
     pub format: Option<String>,
+    /// `seen_within` (`7d`, `12h`; a bare number is days): only indicators a sensor
+    /// reported a sighting of at or after this time (sightings the token may see).
+    pub seen_since: Option<UnixTime>,
 }
 
 /// A parameter that could not be used.
@@ -98,6 +101,7 @@ const KNOWN: &[&str] = &[
     "tlp",
     "format",
     "write",
+    "seen_within",
 ];
 
 /// CIF filters trawl cannot apply: refused rather than silently ignored.
@@ -209,6 +213,22 @@ impl Filters {
                     }
                 }
                 "format" => f.format = Some(v.to_string()),
+                "seen_within" => {
+                    if !v.is_empty() {
+                        let secs = match v.parse::<i64>() {
+                            Ok(days) => days.checked_mul(86_400),
+                            Err(_) => v
+                                .parse::<feeds::config::DurationSpec>()
+                                .ok()
+                                .and_then(|d| i64::try_from(d.0.as_secs()).ok()),
+                        }
+                        .filter(|s| (1..=36_500 * 86_400).contains(s))
+                        .ok_or_else(|| {
+                            bad("expected a duration like 7d or 12h (a bare number is days)".into())
+                        })?;
+                        f.seen_since = Some(now - secs);
+                    }
+                }
                 other if UNSUPPORTED.contains(&other) => {
                     if !v.is_empty() {
                         return Err(bad("this server cannot filter by it".into()));

@@ -6,6 +6,7 @@
 pub mod postgres;
 pub mod sqlite;
 
+use crate::sighting::{SightingBatch, SightingRow};
 use crate::token::{Grant, Token, TokenHash};
 use matcher::{Indicator, IndicatorType, Tlp, UnixTime};
 use serde::Serialize;
@@ -91,7 +92,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE changes (submissions BIGINT NOT NULL, searches BIGINT NOT NULL);
     INSERT INTO changes (submissions, searches) VALUES (0, 0);",
     // 3 (fleet registry, issue 19): one row per sensor (name, token user) pulling releases.
-    // `last_sighting_batch` is filled by the sightings side.
+    // `last_sighting_batch`: when its last sightings batch arrived.
     "CREATE TABLE fleet_sensors (
         name TEXT NOT NULL,
         username TEXT NOT NULL,
@@ -104,6 +105,8 @@ pub const MIGRATIONS: &[&str] = &[
         last_sighting_batch BIGINT,
         PRIMARY KEY (name, username)
     );",
+    // 4 (sightings, issue 19).
+    SIGHTINGS_MIGRATION,
 ];
 
 /// The upsert of one pull into `fleet_sensors` (parameters: name, user, grant key, release,
@@ -114,6 +117,12 @@ pub(crate) const RECORD_PULL_SQL: &str = "INSERT INTO fleet_sensors (name, usern
      grant_key = excluded.grant_key, release_id = excluded.release_id, \
      version = excluded.version, last_pull = excluded.last_pull, \
      pulls = fleet_sensors.pulls + 1";
+
+/// A sightings batch's arrival noted on its sensor's fleet row (parameters: now, sensor name,
+/// user), in SQLite's `?N` spelling; PostgreSQL's is the same with `$N`. A sensor that sends
+/// sightings but never pulls releases has no row, and nothing is noted.
+pub(crate) const SIGHTING_SEEN_SQL: &str =
+    "UPDATE fleet_sensors SET last_sighting_batch = ?1 WHERE name = ?2 AND username = ?3";
 
 /// The columns of a fleet sensor row, in [`FleetSensor`] order.
 pub(crate) const FLEET_COLUMNS: &str = "name, username, grant_key, release_id, version, \
@@ -141,6 +150,38 @@ pub struct FleetSensor {
     /// When its last sighting batch arrived (filled by the sightings side; `None`: never).
     pub last_sighting_batch: Option<UnixTime>,
 }
+
+/// The step adding sightings (issue 19): the batches seen (for idempotency, with the answer
+/// each got), the per-(indicator, sensor, groups) aggregates and the client addresses.
+/// Kept as a named constant so its position in [`MIGRATIONS`] can move at a merge.
+pub const SIGHTINGS_MIGRATION: &str = "CREATE TABLE sighting_batches (
+        username TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        received BIGINT NOT NULL,
+        answer TEXT NOT NULL,
+        PRIMARY KEY (username, batch_id)
+    );
+    CREATE INDEX sighting_batches_sensor ON sighting_batches (sensor, received);
+    CREATE INDEX sighting_batches_received ON sighting_batches (received);
+    CREATE TABLE sightings (
+        itype TEXT NOT NULL,
+        value TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (itype, value, sensor, groups)
+    );
+    CREATE TABLE sighting_clients (
+        itype TEXT NOT NULL,
+        value TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        client TEXT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (itype, value, sensor, client)
+    );";
 
 /// The SQL dialect a step of [`MIGRATIONS`] is run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,6 +327,80 @@ pub trait Store: Send + Sync {
     fn record_pull(&self, sensor: &FleetSensor) -> Result<(), StoreError>;
     /// Every sensor seen, by name then user.
     fn fleet_sensors(&self) -> Result<Vec<FleetSensor>, StoreError>;
+    /// Store a checked sightings batch sent by `user` with `groups` (who may see its rows),
+    /// with `answer` (the text the sender gets), in one transaction. A batch id this user
+    /// sent before changes nothing: the answer stored then is returned as `Some`.
+    fn add_sightings(
+        &self,
+        user: &str,
+        groups: &[String],
+        batch: &SightingBatch,
+        answer: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError>;
+    /// The stored sighting rows, of one type and one value when given.
+    fn sightings(
+        &self,
+        itype: Option<IndicatorType>,
+        value: Option<&str>,
+    ) -> Result<Vec<SightingRow>, StoreError>;
+}
+
+/// The columns of a sighting row, in [`SightingDbRow`] order.
+pub(crate) const SIGHTING_COLUMNS: &str =
+    "itype, value, sensor, groups, count, first_seen, last_seen";
+
+/// The `WHERE` clause selecting the sighting rows of [`Store::sightings`]'s arguments (with
+/// `$1`/`$2` placeholders; SQLite reads them as numbered ones too), so that a lookup of
+/// one value uses the key's index rather than a scan.
+pub(crate) fn sighting_filter(itype: bool, value: bool) -> &'static str {
+    match (itype, value) {
+        (true, true) => "WHERE itype = $1 AND value = $2",
+        (true, false) => "WHERE itype = $1",
+        (false, true) => "WHERE value = $1",
+        (false, false) => "",
+    }
+}
+
+/// A sighting row as stored.
+pub(crate) type SightingDbRow = (String, String, String, String, i64, i64, i64);
+
+/// Decode a sighting row of the store at `path`.
+pub(crate) fn decode_sighting(path: &str, row: SightingDbRow) -> Result<SightingRow, StoreError> {
+    let (itype, value, sensor, groups, count, first, last) = row;
+    Ok(SightingRow {
+        itype: itype
+            .parse()
+            .map_err(|e: matcher::UnknownName| StoreError::Damaged {
+                path: path.to_string(),
+                table: "sightings",
+                reason: e.to_string(),
+            })?,
+        value,
+        sensor,
+        groups: split(&groups),
+        count: u64::try_from(count).unwrap_or(0),
+        first_seen: first,
+        last_seen: last,
+    })
+}
+
+/// The client rows of a batch: (itype, value, client, last_seen).
+pub(crate) fn client_rows(batch: &SightingBatch) -> Vec<(&'static str, &str, &str, i64)> {
+    batch
+        .items
+        .iter()
+        .flat_map(|it| {
+            it.clients.iter().map(move |c| {
+                (
+                    it.itype.as_str(),
+                    it.value.as_str(),
+                    c.as_str(),
+                    it.last_seen,
+                )
+            })
+        })
+        .collect()
 }
 
 /// Comma-joined names (group names and itypes never contain a comma).

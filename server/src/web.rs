@@ -466,7 +466,7 @@ fn short(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 15] = [
     "Searched",
     "Indicator",
     "Type",
@@ -481,6 +481,7 @@ const COLUMNS: [&str; 14] = [
     "First seen",
     "Last seen",
     "Times searched",
+    "Sightings",
 ];
 
 fn results_html(
@@ -545,6 +546,14 @@ fn row_html(searched: &str, r: &Row) -> String {
         esc(&time(i.first_seen)),
         esc(&time(i.last_seen.or(i.reported))),
         r.searched.to_string(),
+        r.sightings.map_or_else(String::new, |s| {
+            esc(&format!(
+                "{} by {} sensor(s), last {}",
+                s.count,
+                s.sensors,
+                time(Some(s.last_seen))
+            ))
+        }),
     ];
     let mut o = String::from("<tr>");
     for (n, c) in cells.iter().enumerate() {

@@ -11,4 +11,5 @@ mod fleet;
 mod log_formats;
 mod pcap;
 mod retro;
+mod sightings;
 mod sinks;

@@ -8,10 +8,12 @@
 //! `prefer`, which falls back to plain); meant for loopback or a trusted network.
 
 use super::{
-    check_version, decode_search, decode_submission, encode_submission, join, Dialect, FleetSensor,
-    LoggedSearch, SearchRow, Store, StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS,
-    RECORD_PULL_SQL, SEARCH_COLUMNS, TOKEN_COLUMNS,
+    check_version, decode_search, decode_sighting, decode_submission, encode_submission, join,
+    sighting_filter, Dialect, FleetSensor, LoggedSearch, SearchRow, SightingDbRow, Store,
+    StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS, RECORD_PULL_SQL, SEARCH_COLUMNS,
+    SIGHTING_COLUMNS, SIGHTING_SEEN_SQL, TOKEN_COLUMNS,
 };
+use crate::sighting::{SightingBatch, SightingRow, BATCH_MEMORY};
 use crate::token::{Grant, Token, TokenHash};
 use ::postgres::config::{Host, SslMode};
 use ::postgres::error::SqlState;
@@ -48,6 +50,18 @@ struct Pool {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").field("url", &self.shown).finish()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a sync client blocks on a runtime of its own, which panics on an async
+        // worker (where the last holder of a server's state may drop it): close them on a
+        // plain thread.
+        let idle = std::mem::take(&mut self.lock().idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
     }
 }
 
@@ -629,6 +643,133 @@ impl Store for PgStore {
             })
             .collect()
         })
+    }
+
+    fn add_sightings(
+        &self,
+        user: &str,
+        groups: &[String],
+        batch: &SightingBatch,
+        answer: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
+        // Column arrays: one statement per table, whatever the batch's size (a round trip
+        // per row would cap ingestion at the loopback's latency).
+        let groups = join(groups);
+        let mut itypes = Vec::with_capacity(batch.items.len());
+        let mut values = Vec::with_capacity(batch.items.len());
+        let (mut counts, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
+        for it in &batch.items {
+            itypes.push(it.itype.as_str());
+            values.push(it.value.as_str());
+            counts.push(i64::try_from(it.count).unwrap_or(i64::MAX));
+            firsts.push(it.first_seen);
+            lasts.push(it.last_seen);
+        }
+        let clients = super::client_rows(batch);
+        let c_itypes: Vec<&str> = clients.iter().map(|c| c.0).collect();
+        let c_values: Vec<&str> = clients.iter().map(|c| c.1).collect();
+        let c_clients: Vec<&str> = clients.iter().map(|c| c.2).collect();
+        let c_lasts: Vec<i64> = clients.iter().map(|c| c.3).collect();
+        let oldest = now - BATCH_MEMORY;
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            // Claim the id first: a concurrent copy of the batch waits here for this
+            // transaction, then finds the id taken and reads the answer.
+            let claimed = tx.execute(
+                "INSERT INTO sighting_batches (username, batch_id, sensor, received, answer) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username, batch_id) DO NOTHING",
+                &[&user, &batch.batch_id, &batch.sensor, &now, &answer],
+            )?;
+            if claimed == 0 {
+                let row = tx.query_one(
+                    "SELECT answer FROM sighting_batches WHERE username = $1 AND batch_id = $2",
+                    &[&user, &batch.batch_id],
+                )?;
+                return Ok(Some(row.try_get(0)?));
+            }
+            tx.execute(
+                "DELETE FROM sighting_batches WHERE received < $1",
+                &[&oldest],
+            )?;
+            tx.execute(
+                SIGHTING_SEEN_SQL.replace('?', "$").as_str(),
+                &[&now, &batch.sensor, &user],
+            )?;
+            if !itypes.is_empty() {
+                tx.execute(
+                    "INSERT INTO sightings (itype, value, sensor, groups, count, first_seen, \
+                     last_seen) \
+                     SELECT t.itype, t.value, $3, $4, t.count, t.first_seen, t.last_seen \
+                     FROM UNNEST($1::text[], $2::text[], $5::bigint[], $6::bigint[], \
+                     $7::bigint[]) AS t (itype, value, count, first_seen, last_seen) \
+                     ON CONFLICT (itype, value, sensor, groups) DO UPDATE SET \
+                     count = sightings.count + excluded.count, \
+                     first_seen = LEAST(sightings.first_seen, excluded.first_seen), \
+                     last_seen = GREATEST(sightings.last_seen, excluded.last_seen)",
+                    &[
+                        &itypes,
+                        &values,
+                        &batch.sensor,
+                        &groups,
+                        &counts,
+                        &firsts,
+                        &lasts,
+                    ],
+                )?;
+            }
+            if !c_itypes.is_empty() {
+                tx.execute(
+                    "INSERT INTO sighting_clients (itype, value, sensor, client, last_seen) \
+                     SELECT t.itype, t.value, $3, t.client, t.last_seen \
+                     FROM UNNEST($1::text[], $2::text[], $4::text[], $5::bigint[]) \
+                     AS t (itype, value, client, last_seen) \
+                     ON CONFLICT (itype, value, sensor, client) DO UPDATE SET \
+                     last_seen = GREATEST(sighting_clients.last_seen, excluded.last_seen)",
+                    &[&c_itypes, &c_values, &batch.sensor, &c_clients, &c_lasts],
+                )?;
+            }
+            commit(tx)?;
+            Ok(None)
+        })
+    }
+
+    fn sightings(
+        &self,
+        itype: Option<IndicatorType>,
+        value: Option<&str>,
+    ) -> Result<Vec<SightingRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SIGHTING_COLUMNS} FROM sightings {}",
+            sighting_filter(itype.is_some(), value.is_some())
+        );
+        let t = itype.map(|t| t.as_str());
+        let rows: Vec<SightingDbRow> = self.with(|c| {
+            let mut args: Vec<&(dyn ::postgres::types::ToSql + Sync)> = Vec::new();
+            if let Some(t) = &t {
+                args.push(t);
+            }
+            if let Some(v) = &value {
+                args.push(v);
+            }
+            c.query(&sql, &args)?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                        r.try_get(5)?,
+                        r.try_get(6)?,
+                    ))
+                })
+                .collect()
+        })?;
+        rows.into_iter()
+            .map(|r| decode_sighting(&self.shown, r))
+            .collect()
     }
 }
 

@@ -2,10 +2,12 @@
 //! server and `trawl token ...` in another process can use it at once.
 
 use super::{
-    check_version, decode_search, decode_submission, encode_submission, join, Dialect, FleetSensor,
-    LoggedSearch, SearchRow, Store, StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS,
-    RECORD_PULL_SQL, SEARCH_COLUMNS, TOKEN_COLUMNS,
+    check_version, client_rows, decode_search, decode_sighting, decode_submission,
+    encode_submission, join, sighting_filter, Dialect, FleetSensor, LoggedSearch, SearchRow,
+    SightingDbRow, Store, StoreError, TokenRow, FLEET_COLUMNS, MIGRATIONS, RECORD_PULL_SQL,
+    SEARCH_COLUMNS, SIGHTING_COLUMNS, SIGHTING_SEEN_SQL, TOKEN_COLUMNS,
 };
+use crate::sighting::{SightingBatch, SightingRow, BATCH_MEMORY};
 use crate::token::{Grant, Token, TokenHash};
 use matcher::{Indicator, IndicatorType, UnixTime};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -448,5 +450,118 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.db(e));
         rows
+    }
+
+    fn add_sightings(
+        &self,
+        user: &str,
+        groups: &[String],
+        batch: &SightingBatch,
+        answer: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.lock();
+        let db = |e: rusqlite::Error| self.db(e);
+        let tx = conn.transaction().map_err(db)?;
+        let seen: Option<String> = tx
+            .query_row(
+                "SELECT answer FROM sighting_batches WHERE username = ?1 AND batch_id = ?2",
+                params![user, batch.batch_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if seen.is_some() {
+            return Ok(seen);
+        }
+        tx.execute(
+            "DELETE FROM sighting_batches WHERE received < ?1",
+            [now - BATCH_MEMORY],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO sighting_batches (username, batch_id, sensor, received, answer) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user, batch.batch_id, batch.sensor, now, answer],
+        )
+        .map_err(db)?;
+        tx.execute(SIGHTING_SEEN_SQL, params![now, batch.sensor, user])
+            .map_err(db)?;
+        let groups = join(groups);
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO sightings (itype, value, sensor, groups, count, first_seen, \
+                     last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (itype, value, sensor, groups) DO UPDATE SET \
+                     count = sightings.count + excluded.count, \
+                     first_seen = MIN(sightings.first_seen, excluded.first_seen), \
+                     last_seen = MAX(sightings.last_seen, excluded.last_seen)",
+                )
+                .map_err(db)?;
+            for it in &batch.items {
+                st.execute(params![
+                    it.itype.as_str(),
+                    it.value,
+                    batch.sensor,
+                    groups,
+                    i64::try_from(it.count).unwrap_or(i64::MAX),
+                    it.first_seen,
+                    it.last_seen,
+                ])
+                .map_err(db)?;
+            }
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO sighting_clients (itype, value, sensor, client, last_seen) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (itype, value, sensor, client) DO UPDATE SET \
+                     last_seen = MAX(sighting_clients.last_seen, excluded.last_seen)",
+                )
+                .map_err(db)?;
+            for (itype, value, client, last) in client_rows(batch) {
+                st.execute(params![itype, value, batch.sensor, client, last])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(None)
+    }
+
+    fn sightings(
+        &self,
+        itype: Option<IndicatorType>,
+        value: Option<&str>,
+    ) -> Result<Vec<SightingRow>, StoreError> {
+        // On the read-only connection: a search never waits behind a batch being stored.
+        let rows: Vec<SightingDbRow> = {
+            let conn = self.lock_probe();
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT {SIGHTING_COLUMNS} FROM sightings {}",
+                    sighting_filter(itype.is_some(), value.is_some())
+                ))
+                .map_err(|e| self.db(e))?;
+            let args: Vec<&str> = itype.map(|t| t.as_str()).into_iter().chain(value).collect();
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(|e| self.db(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.db(e))?;
+            rows
+        };
+        rows.into_iter()
+            .map(|r| decode_sighting(&self.path, r))
+            .collect()
     }
 }

@@ -261,6 +261,11 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Answer {
     }
 }
 
+/// The answer of a request made by hand.
+pub fn answer_of(r: Result<ureq::Response, ureq::Error>) -> Answer {
+    answer(r)
+}
+
 pub fn get(url: &str, token: Option<&str>) -> Answer {
     let mut r = ureq::get(url);
     if let Some(t) = token {

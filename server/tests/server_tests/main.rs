@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod harness;
 mod pg;
+mod sightings;
 mod store;
 mod transport;
 mod web;

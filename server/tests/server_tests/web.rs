@@ -314,7 +314,11 @@ fn searches_are_logged_unless_the_box_is_ticked() {
         .split("<tr>")
         .find(|r| r.contains("<td>test-feed</td>"))
         .unwrap_or_else(|| panic!("{}", p.text));
-    assert!(row.contains("<td>1</td></tr>"), "searched once: {row}");
+    // Times searched, then the (empty) sightings cell.
+    assert!(
+        row.contains("<td>1</td><td></td></tr>"),
+        "searched once: {row}"
+    );
 }
 
 #[test]
