@@ -17,7 +17,12 @@ the server's CPU seconds (utime + stime from /proc, the lazy per-grant publish i
 `trawl update`'s CPU seconds, the time until every sensor holds the new release, and the
 server's own trawl_fleet_sensors_behind after the pulls (0: the registry agrees).
 
-Usage: fleet_sim.py DIR [--scale 0.1] [--sensors 100] [--cycles 4] [--trawl PATH] [--real-sensor]
+After the pulls each sensor POSTs one sightings batch (--sightings items, 1,000 by default:
+an hour of alerts folded per indicator) to /v1/sightings, all at once; the row gives the
+sightings/s the server took and its CPU for them.
+
+Usage: fleet_sim.py DIR [--scale 0.1] [--sensors 100] [--cycles 4] [--sightings 1000]
+                    [--trawl PATH] [--real-sensor]
 """
 import argparse
 import concurrent.futures
@@ -42,6 +47,8 @@ ap.add_argument("--cycles", type=int, default=4, help="releases (the first is a 
 ap.add_argument("--change", type=float, default=0.02, help="fraction of lines replaced a cycle")
 ap.add_argument("--trawl", default=None, help="trawl binary (default target/release, else debug)")
 ap.add_argument("--real-sensor", action="store_true", help="also run one real `trawl update`")
+ap.add_argument("--sightings", type=int, default=1000,
+                help="sightings each sensor pushes a cycle, one batch (0: none)")
 args = ap.parse_args()
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,7 +125,7 @@ wall, cpu = server_update()
 print(f"set: {total} indicators (scale {args.scale}); first trawl update {wall:.1f} s, "
       f"{cpu:.1f} CPU-s; trawl: {trawl}", flush=True)
 token = json.loads(run(trawl, "token", "create", "--config", "trawl.toml", "--user", "fleet",
-                       "--format", "json").stdout)["token"]
+                       "--read", "--write", "--format", "json").stdout)["token"]
 admin = json.loads(run(trawl, "token", "create", "--config", "trawl.toml", "--user", "ops",
                        "--admin", "--format", "json").stdout)["token"]
 ready = f"{d}/ready"
@@ -200,6 +207,26 @@ try:
                  "If-None-Match": etag})
             return ("delta" if delta else "bundle"), size, time.time() - t
 
+        def push(self, cycle):
+            """One sightings batch, as `trawl run` with `[upstream] sightings` sends it: the
+            sensor's alerts of the last hour folded per indicator (here: --sightings domains
+            of the set). Returns the items the server accepted."""
+            now = int(time.time())
+            items = [{"itype": "fqdn", "value": v, "count": rng.randint(1, 20),
+                      "first_seen": now - 3600, "last_seen": now - rng.randint(0, 3599)}
+                     for v in rng.sample(lines["domains"], args.sightings)]
+            body = json.dumps({"batch_id": f"{rng.getrandbits(128):032x}", "sensor": self.name,
+                               "sightings": items}).encode()
+            conn = http.client.HTTPConnection(host.hostname, host.port, timeout=600)
+            conn.request("POST", "/v1/sightings", body=body,
+                         headers={"Authorization": f"Bearer {token}",
+                                  "Content-Type": "application/json"})
+            r = conn.getresponse()
+            answer = r.read()
+            conn.close()
+            assert r.status == 200, (r.status, answer[:200])
+            return json.loads(answer)["data"]["accepted"]
+
     sensors = [Sensor(i) for i in range(args.sensors)]
     if args.real_sensor:
         with open(f"{d}/sensor.toml", "w") as f:
@@ -237,11 +264,18 @@ try:
             real = (f"real sensor: {st['last_outcome']}, {time.time() - t:.1f} s, "
                     f"{child_cpu() - c0:.1f} CPU-s, hash {'ok' if ok else 'MISMATCH'}")
         behind = metric("trawl_fleet_sensors_behind")
+        pushed, push_s, push_cpu = 0, 0.0, 0.0
+        if args.sightings:
+            cpu0, t0 = server_cpu(), time.time()
+            pushed = sum(pool.map(lambda s: s.push(cycle), sensors))
+            push_s, push_cpu = time.time() - t0, server_cpu() - cpu0
         row = {
             "cycle": cycle, "release": sensors[0].held, "how": sorted(hows),
             "bytes_per_sensor": max(per), "server_cpu_s": round(cpu, 2),
             "server_update_s": round(up_wall, 1), "server_update_cpu_s": round(up_cpu, 1),
             "fleet_converged_s": round(converge, 2), "fleet_behind_after": behind,
+            "sightings": pushed, "sightings_per_s": round(pushed / push_s) if push_s else 0,
+            "sightings_server_cpu_s": round(push_cpu, 2),
         }
         rows.append(row)
         print(json.dumps(row), real, flush=True)
@@ -252,6 +286,11 @@ try:
                       "server_cpu_s": round(server_cpu() - cpu0, 2),
                       "seconds": round(time.time() - t0, 2),
                       "fleet_sensors": metric("trawl_fleet_sensors")}), flush=True)
+    if args.sightings:
+        # The registry noted every sensor's last batch (the fleet view's SIGHTINGS column).
+        _, _, body = get(None, "/v1/fleet", {}, tok=admin)
+        noted = sum(1 for r in json.loads(body)["data"] if r.get("last_sighting_batch"))
+        print(json.dumps({"sensors_with_a_sighting_batch_noted": noted}), flush=True)
 finally:
     server.terminate()
     server.wait()
