@@ -610,7 +610,7 @@ fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
 /// Sort by (itype, value) and merge equal keys; returns how many were merged away.
 /// Sorts compact keys (itype, first 8 value bytes, index) rather than the indicators
 /// (large to move, and their values live behind a pointer), then moves each once.
-fn sort_merge(v: &mut Vec<Indicator>) -> usize {
+pub(crate) fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
@@ -631,6 +631,8 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
             (a.0, a.1)
                 .cmp(&(b.0, b.1))
                 .then_with(|| items[a.2 as usize].value.cmp(&items[b.2 as usize].value))
+                // Equal keys in list order: the merge's first-wins fields are deterministic.
+                .then(a.2.cmp(&b.2))
         });
     }
     let idx = keyed.into_iter().map(|k| k.2 as usize);
@@ -655,7 +657,7 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
 
 /// Merge lists each sorted by (itype, value) with no repeats inside one, merging equal
 /// keys across them: one sequential pass, each indicator moved once.
-fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
+pub(crate) fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
     let total = parts.iter().map(Vec::len).sum();
     let mut out: Vec<Indicator> = Vec::with_capacity(total);
     let mut iters: Vec<std::vec::IntoIter<Indicator>> =
