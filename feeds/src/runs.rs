@@ -271,7 +271,8 @@ impl Merged {
 
     /// The run whose head sorts first (the earliest run on a tie).
     fn smallest(&self) -> Option<usize> {
-        let mut best: Option<(usize, Option<(u8, &[u8])>)> = None;
+        type Key<'a> = Option<(u8, &'a [u8])>;
+        let mut best: Option<(usize, Key<'_>)> = None;
         for (k, h) in self.heads.iter().enumerate() {
             if !self.live[k] {
                 continue;

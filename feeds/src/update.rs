@@ -5,6 +5,7 @@ use crate::allowlist::{self, AllowlistIndex, CONFIG_SOURCE, IANA_SOURCE};
 use crate::config::{Config, FeedConfig, Format};
 use crate::fetch::{self, Fetched, Validators};
 use crate::parse::{parse_feed, FeedRecord, Reject};
+use crate::runs::{RunError, Runs, Sorter};
 use crate::Progress;
 use matcher::{
     normalize, Indicator, IndicatorType, Snapshot, SnapshotBuilder, SnapshotError, UnixTime,
@@ -46,6 +47,9 @@ pub enum UpdateError {
     /// Publishing the snapshot failed.
     #[error("publishing the snapshot: {0}")]
     Snapshot(#[from] SnapshotError),
+    /// Sorting the indicators on disk failed.
+    #[error("merging the indicators: {0}")]
+    Runs(#[from] RunError),
     /// Writing feed state failed.
     #[error("{path}: {source}")]
     Io {
@@ -603,13 +607,17 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
+#[cfg(test)]
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     (a.itype, &a.value).cmp(&(b.itype, &b.value))
 }
 
-/// Sort by (itype, value) and merge equal keys; returns how many were merged away.
+/// Sort by (itype, value) and merge equal keys; returns how many were merged away. The
+/// in-memory merge `update` did before [`crate::runs`]: the reference they are tested
+/// against.
 /// Sorts compact keys (itype, first 8 value bytes, index) rather than the indicators
 /// (large to move, and their values live behind a pointer), then moves each once.
+#[cfg(test)]
 pub(crate) fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
@@ -657,6 +665,7 @@ pub(crate) fn sort_merge(v: &mut Vec<Indicator>) -> usize {
 
 /// Merge lists each sorted by (itype, value) with no repeats inside one, merging equal
 /// keys across them: one sequential pass, each indicator moved once.
+#[cfg(test)]
 pub(crate) fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
     let total = parts.iter().map(Vec::len).sum();
     let mut out: Vec<Indicator> = Vec::with_capacity(total);
@@ -694,7 +703,7 @@ pub(crate) fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
 struct FeedRun {
     summary: FeedSummary,
     /// `None`: keep the previous snapshot's entries.
-    indicators: Option<Vec<Indicator>>,
+    indicators: Option<Runs>,
     state: FeedState,
 }
 
@@ -750,11 +759,51 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("panic")
 }
 
-/// Where a feed's relative paths start, and the data directory (TAXII stores).
+/// Where a feed's relative paths start, the data directory (TAXII stores), and how its
+/// indicators are sorted.
 #[derive(Clone, Copy)]
 struct Dirs<'a> {
     config: &'a Path,
     data: &'a Path,
+    spill: Spill<'a>,
+}
+
+/// How one sort may use memory (ARCHITECTURE.md §2.1): `budget` bytes of compact records,
+/// then sorted runs in `dir` (none: in memory only), and `held`, the bytes of finished
+/// feeds' runs kept in memory, shared by every feed of an update, with its cap.
+#[derive(Clone, Copy)]
+pub(crate) struct Spill<'a> {
+    budget: usize,
+    dir: Option<&'a Path>,
+    held: Option<(&'a std::sync::atomic::AtomicUsize, usize)>,
+}
+
+impl Spill<'_> {
+    /// Everything in memory.
+    const MEMORY: Spill<'static> = Spill {
+        budget: usize::MAX,
+        dir: None,
+        held: None,
+    };
+
+    fn sorter(&self) -> Sorter {
+        Sorter::new(self.budget, self.dir)
+    }
+
+    /// Keep a finished feed's runs in memory while the update's cap allows, else move them
+    /// to disk.
+    fn settle(&self, runs: Runs) -> Result<Runs, RunError> {
+        use std::sync::atomic::Ordering;
+        let (Some(dir), Some((held, cap))) = (self.dir, self.held) else {
+            return Ok(runs);
+        };
+        let n = runs.mem_bytes();
+        if held.fetch_add(n, Ordering::Relaxed) + n <= cap {
+            return Ok(runs);
+        }
+        held.fetch_sub(n, Ordering::Relaxed);
+        runs.spill_to(dir)
+    }
 }
 
 /// [`run_feed`], with a panic anywhere in fetching or parsing turned into that feed's
@@ -828,15 +877,7 @@ fn run_feed(
         state.file_stamp = stamp;
     }
     if matches!(feed.format, Format::Taxii | Format::MispFeed) {
-        return run_pulled(
-            feed,
-            dirs.data,
-            state,
-            same_config && keep,
-            hash,
-            now,
-            progress,
-        );
+        return run_pulled(feed, dirs, state, same_config && keep, hash, now, progress);
     }
     let validators = Validators {
         etag: state.etag.clone(),
@@ -868,7 +909,18 @@ fn run_feed(
             };
         }
     };
-    let (mut summary, indicators) = process_bytes(&bytes, feed, now);
+    let (mut summary, indicators) = match process_runs(&bytes, feed, now, dirs.spill) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = e.to_string();
+            state.failed(&reason);
+            return FeedRun {
+                summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
+                indicators: None,
+                state,
+            };
+        }
+    };
     // The shrink guard compares with the last good parse of the same config, when there
     // are previous entries to keep (`keep` is false without a previous snapshot).
     let baseline = (same_config && keep).then_some(state.accepted);
@@ -884,17 +936,31 @@ fn run_feed(
     }
     state.etag = v.etag;
     state.last_modified = v.last_modified;
-    succeeded(state, summary, indicators, hash, now)
+    succeeded(state, summary, indicators, hash, now, dirs.spill)
 }
 
 /// A feed's run that fetched and parsed usable content: its state says so.
 fn succeeded(
     mut state: FeedState,
-    summary: FeedSummary,
-    indicators: Vec<Indicator>,
+    mut summary: FeedSummary,
+    indicators: Runs,
     hash: u64,
     now: UnixTime,
+    spill: Spill<'_>,
 ) -> FeedRun {
+    let indicators = match spill.settle(indicators) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = e.to_string();
+            state.failed(&reason);
+            summary.status = FeedStatus::Failed { reason };
+            return FeedRun {
+                summary,
+                indicators: None,
+                state,
+            };
+        }
+    };
     state.last_success = Some(now);
     state.last_error = None;
     state.consecutive_failures = 0;
@@ -912,7 +978,7 @@ fn succeeded(
 /// the store, and save it (the next pull's starting point) only when the parse is usable.
 fn run_pulled(
     feed: &FeedConfig,
-    data_dir: &Path,
+    dirs: Dirs<'_>,
     state: FeedState,
     guard: bool,
     hash: u64,
@@ -931,14 +997,17 @@ fn run_pulled(
         }
     };
     let pulled = match feed.format {
-        Format::Taxii => crate::taxii::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
-        _ => crate::misp_feed::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+        Format::Taxii => crate::taxii::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
+        _ => crate::misp_feed::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
     };
     let pulled = match pulled {
         Ok(p) => p,
         Err(e) => return failed(state, None, e),
     };
-    let (mut summary, indicators) = process_bytes(&pulled.bytes, feed, now);
+    let (mut summary, indicators) = match process_runs(&pulled.bytes, feed, now, dirs.spill) {
+        Ok(r) => r,
+        Err(e) => return failed(state, None, e.to_string()),
+    };
     summary.skipped += pulled.skipped;
     summary.pull = Some(PullCounts {
         requests: pulled.requests,
@@ -956,7 +1025,7 @@ fn run_pulled(
         let reason = format!("{}: {e}", pulled.path.display());
         return failed(state, Some(summary), reason);
     }
-    succeeded(state, summary, indicators, hash, now)
+    succeeded(state, summary, indicators, hash, now, dirs.spill)
 }
 
 /// Parse, normalise, derive, dedup and expire one feed's bytes (no I/O). Exposed for
@@ -966,6 +1035,41 @@ pub fn process_bytes(
     feed: &FeedConfig,
     now: UnixTime,
 ) -> (FeedSummary, Vec<Indicator>) {
+    match process_runs(bytes, feed, now, Spill::MEMORY) {
+        // In memory, runs cannot fail but on a record they wrote themselves.
+        Ok((summary, runs)) => (
+            summary,
+            runs.merge()
+                .filter_map(|r| r.ok())
+                .map(|(i, _)| i)
+                .collect(),
+        ),
+        Err(e) => {
+            let mut summary = FeedSummary::new(
+                &feed.name,
+                FeedStatus::Failed {
+                    reason: e.to_string(),
+                },
+            );
+            summary.bytes = bytes.len() as u64;
+            (summary, Vec::new())
+        }
+    }
+}
+
+/// Records normalised at a time: bounds the indicators held besides the sorter's records.
+const NORMALISE_CHUNK: usize = 1 << 16;
+
+/// [`process_bytes`] into sorted runs of compact records (ARCHITECTURE.md §2.1): values
+/// are normalised a chunk at a time into a [`Sorter`], merged (within-feed duplicates
+/// folded and counted), and the merged ones and the hosts derived from them are the feed's
+/// runs (the derived after, so equal keys fold as when appended and merged in memory).
+pub(crate) fn process_runs(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    now: UnixTime,
+    spill: Spill<'_>,
+) -> Result<(FeedSummary, Runs), RunError> {
     let mut summary = FeedSummary::new(&feed.name, FeedStatus::Fetched);
     summary.bytes = bytes.len() as u64;
     let parsed = parse_feed(bytes, feed);
@@ -974,35 +1078,11 @@ pub fn process_bytes(
     summary.revoked = parsed.revoked;
     summary.rejected = parsed.rejected;
     let mut samples = parsed.rejects;
-    let results: Vec<Result<Indicator, (usize, String)>> = parsed
-        .records
-        .par_iter()
-        .with_min_len(4096)
-        .map(|r| to_indicator(r, feed).map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value)))))
-        .collect();
-    let mut out = Vec::with_capacity(results.len());
-    let mut norm_rejects = Vec::new();
-    for r in results {
-        match r {
-            Ok(i) => out.push(i),
-            Err((line, reason)) => {
-                summary.rejected += 1;
-                if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
-                    norm_rejects.push(Reject { line, reason });
-                }
-            }
-        }
-    }
-    samples.extend(norm_rejects);
-    samples.sort_by_key(|r| r.line);
-    samples.truncate(crate::parse::MAX_KEPT_REJECTS);
-    summary.reject_samples = samples;
     // Expiry and max_age.
     let min_time = feed
         .max_age
         .map(|d| now.saturating_sub(d.0.as_secs() as i64));
-    let before = out.len();
-    out.retain(|i| {
+    let current = |i: &Indicator| {
         if i.expires.is_some_and(|e| e <= now) {
             return false;
         }
@@ -1012,19 +1092,51 @@ pub fn process_bytes(
             }
         }
         true
-    });
-    summary.expired = before - out.len();
-    summary.duplicates = sort_merge(&mut out);
-    summary.accepted = out.len();
-    if feed.derive_enabled() {
-        let derived: Vec<Indicator> = out.iter().filter_map(derive_host).collect();
-        summary.derived = derived.len();
-        if !derived.is_empty() {
-            out.extend(derived);
-            sort_merge(&mut out);
+    };
+    let mut sorter = spill.sorter();
+    let mut norm_rejects = Vec::new();
+    for chunk in parsed.records.chunks(NORMALISE_CHUNK) {
+        let results: Vec<Result<Indicator, (usize, String)>> = chunk
+            .par_iter()
+            .with_min_len(4096)
+            .map(|r| {
+                to_indicator(r, feed).map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value))))
+            })
+            .collect();
+        for r in results {
+            match r {
+                Ok(i) if current(&i) => sorter.push(&i)?,
+                Ok(_) => summary.expired += 1,
+                Err((line, reason)) => {
+                    summary.rejected += 1;
+                    if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
+                        norm_rejects.push(Reject { line, reason });
+                    }
+                }
+            }
         }
     }
-    (summary, out)
+    drop(parsed.records);
+    samples.extend(norm_rejects);
+    samples.sort_by_key(|r| r.line);
+    samples.truncate(crate::parse::MAX_KEPT_REJECTS);
+    summary.reject_samples = samples;
+    let derive = feed.derive_enabled();
+    let mut merged = spill.sorter();
+    let mut derived = spill.sorter();
+    for m in sorter.finish()?.merge() {
+        let (ind, folded) = m?;
+        summary.duplicates += folded;
+        summary.accepted += 1;
+        if derive {
+            if let Some(d) = derive_host(&ind) {
+                summary.derived += 1;
+                derived.push(&d)?;
+            }
+        }
+        merged.push(&ind)?;
+    }
+    Ok((summary, merged.finish()?.then(derived.finish()?)))
 }
 
 fn short(v: &str) -> String {
@@ -1158,6 +1270,18 @@ pub fn update(
         ..opts.clone()
     };
     let keep = previous.is_ok();
+    // Sorting in bounded memory: each sorter gets a share of `[update] memory` (feeds are
+    // parsed in parallel, three sorters each), finished feeds keep a quarter in memory
+    // between them, and the rest goes to sorted runs in DATA/tmp.
+    let memory = usize::try_from(config.update.memory()).unwrap_or(usize::MAX);
+    let threads = rayon::current_num_threads().max(1);
+    let tmp = data_dir.join("tmp");
+    let held = std::sync::atomic::AtomicUsize::new(0);
+    let spill = Spill {
+        budget: (memory / 4 / threads / 3).max(1),
+        dir: Some(&tmp),
+        held: Some((&held, memory / 4)),
+    };
     // 1. Fetch and parse every feed (in parallel).
     let runs: Vec<FeedRun> = config
         .feeds
@@ -1168,6 +1292,7 @@ pub fn update(
                 Dirs {
                     config: config_dir,
                     data: data_dir,
+                    spill,
                 },
                 prev_state.get(&f.name),
                 &run_opts,
@@ -1330,22 +1455,35 @@ pub fn update(
         }
         None => Vec::new(),
     };
-    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted, upstream_set];
+    // Runs in this order fold equal keys as merging the parts in this order did: what is
+    // carried, the built-in allowlist, submissions, the upstream set, then the feeds.
+    let mut parts = Runs::empty();
+    let whole = Spill {
+        budget: (memory / 4).max(1),
+        ..spill
+    };
+    for part in [carried, builtin, submitted, upstream_set] {
+        let mut sorter = whole.sorter();
+        // Drop expired carried entries too.
+        for i in part.iter().filter(|i| i.expires.is_none_or(|e| e > now)) {
+            sorter.push(i)?;
+        }
+        drop(part);
+        parts = parts.then(sorter.finish()?);
+    }
     for run in runs {
         let mut summary = run.summary;
         summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
         if let Some(inds) = run.indicators {
-            parts.push(inds);
+            parts = parts.then(inds);
         }
         states.insert(summary.name.clone(), run.state);
         summaries.push(summary);
     }
-    for p in &mut parts {
-        // Drop expired carried entries too.
-        p.retain(|i| i.expires.is_none_or(|e| e > now));
-        sort_merge(p);
-    }
-    let mut all = merge_sorted(parts);
+    let mut all = parts
+        .merge()
+        .map(|r| r.map(|(i, _)| i))
+        .collect::<Result<Vec<Indicator>, RunError>>()?;
     phase("merged");
     if !opts.allow_empty && prev_from_feeds > 0 && !all.iter().any(from_a_feed) {
         return Err(UpdateError::WouldEmpty {
