@@ -244,12 +244,20 @@ impl Runs {
 
     /// Every record in key order, equal keys folded into one indicator.
     pub fn merge(self) -> Merged {
+        self.merge_where(None)
+    }
+
+    /// [`Runs::merge`] of only the keys one of whose records passes `only` (tested on the
+    /// raw record, e.g. [`record::is_allowlist`]); the others are skipped undecoded.
+    pub fn merge_where(self, only: Option<fn(&[u8]) -> bool>) -> Merged {
         let n = self.sources.len();
         Merged {
             sources: self.sources,
             heads: vec![Vec::new(); n],
             live: vec![false; n],
             started: false,
+            only,
+            group: Vec::new(),
         }
     }
 }
@@ -261,9 +269,27 @@ pub struct Merged {
     heads: Vec<Vec<u8>>,
     live: Vec<bool>,
     started: bool,
+    only: Option<fn(&[u8]) -> bool>,
+    /// The records of one key, while [`Merged::only`] decides on it.
+    group: Vec<Vec<u8>>,
 }
 
 impl Merged {
+    /// The runs again, each back at its start, for another walk.
+    pub fn rewind(self) -> Result<Runs, RunError> {
+        let mut sources = self.sources;
+        for s in &mut sources {
+            match s {
+                Source::Mem { next, .. } => *next = 0,
+                Source::File { reader, dir } => reader.rewind().map_err(|source| RunError::Io {
+                    path: dir.clone(),
+                    source,
+                })?,
+            }
+        }
+        Ok(Runs { sources })
+    }
+
     fn advance(&mut self, k: usize) -> Result<(), RunError> {
         self.live[k] = self.sources[k].next_into(&mut self.heads[k])?;
         Ok(())
@@ -300,6 +326,9 @@ impl Merged {
                 self.advance(k)?;
             }
         }
+        if let Some(only) = self.only {
+            return self.step_where(only);
+        }
         let Some(k) = self.smallest() else {
             return Ok(None);
         };
@@ -319,6 +348,61 @@ impl Merged {
             self.advance(j)?;
         }
         Ok(Some((ind, folded)))
+    }
+}
+
+impl Merged {
+    /// [`Merged::step`] for [`Runs::merge_where`]: gather each key's records and decode
+    /// them only when one passes `only`.
+    fn step_where(
+        &mut self,
+        only: fn(&[u8]) -> bool,
+    ) -> Result<Option<(Indicator, usize)>, RunError> {
+        loop {
+            let Some(k) = self.smallest() else {
+                return Ok(None);
+            };
+            let mut group = std::mem::take(&mut self.group);
+            let mut n = 0;
+            let mut push = |group: &mut Vec<Vec<u8>>, rec: &[u8]| {
+                if group.len() <= n {
+                    group.push(Vec::new());
+                }
+                group[n].clear();
+                group[n].extend_from_slice(rec);
+                n += 1;
+            };
+            push(&mut group, &self.heads[k]);
+            self.advance(k)?;
+            while let Some(j) = self.smallest() {
+                if record::key(&self.heads[j]) != record::key(&group[0]) {
+                    break;
+                }
+                push(&mut group, &self.heads[j]);
+                self.advance(j)?;
+            }
+            let recs = &group[..n];
+            if recs.iter().any(|r| only(r)) {
+                let mut merged: Option<Indicator> = None;
+                let mut damaged = false;
+                for r in recs {
+                    match (record::decode(r), merged.as_mut()) {
+                        (Some(o), Some(m)) => m.merge(&o),
+                        (Some(o), None) => merged = Some(o),
+                        (None, _) => damaged = true,
+                    }
+                }
+                let folded = recs.len() - 1;
+                self.group = group;
+                return match merged.filter(|_| !damaged) {
+                    Some(ind) => Ok(Some((ind, folded))),
+                    None => Err(RunError::Damaged {
+                        path: PathBuf::from("<sorted runs>"),
+                    }),
+                };
+            }
+            self.group = group;
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::parse::{parse_feed, FeedRecord, Reject};
 use crate::runs::{RunError, Runs, Sorter};
 use crate::Progress;
 use matcher::{
-    normalize, Indicator, IndicatorType, Snapshot, SnapshotBuilder, SnapshotError, UnixTime,
+    normalize, Indicator, IndicatorType, Snapshot, SnapshotError, StreamBuilder, UnixTime,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -1480,65 +1480,23 @@ pub fn update(
         states.insert(summary.name.clone(), run.state);
         summaries.push(summary);
     }
-    let mut all = parts
-        .merge()
+    // 4. Two walks over the merged runs: the allowlist entries first (only their keys are
+    // decoded), then every indicator once, marked, dated, counted and handed to the
+    // snapshot builder, so the set is never held as indicators.
+    let mut walk = parts.merge_where(Some(crate::runs::record::is_allowlist));
+    let allow_entries = walk
+        .by_ref()
         .map(|r| r.map(|(i, _)| i))
         .collect::<Result<Vec<Indicator>, RunError>>()?;
-    phase("merged");
-    if !opts.allow_empty && prev_from_feeds > 0 && !all.iter().any(from_a_feed) {
-        return Err(UpdateError::WouldEmpty {
-            previous: prev_from_feeds,
-        });
-    }
-
-    // 4. Allowlists.
-    let index = AllowlistIndex::new(all.iter().filter(|i| i.allowlist));
+    let index = AllowlistIndex::new(&allow_entries);
+    drop(allow_entries);
+    let merged = walk.rewind()?.merge();
+    phase("allowlist read");
+    let is_allowlist_source =
+        |s: &str| allowlist_feeds.contains(s) || s == IANA_SOURCE || s == CONFIG_SOURCE;
     let mut allowlisted_per_feed: HashMap<String, usize> = HashMap::new();
     let mut allowlisted = 0;
-    if !index.is_empty() {
-        let marks: Vec<Option<String>> = all
-            .par_iter()
-            .map(|i| {
-                if i.allowlist {
-                    None
-                } else {
-                    index.covers(i).map(str::to_string)
-                }
-            })
-            .collect();
-        for (ind, mark) in all.iter_mut().zip(marks) {
-            if let Some(m) = mark {
-                allowlisted += 1;
-                for s in &ind.sources {
-                    *allowlisted_per_feed.entry(s.clone()).or_default() += 1;
-                }
-                ind.allowlisted_by = Some(m);
-            }
-        }
-    }
-    // Allowlist entries that are also blocklist values are covered by themselves.
-    for ind in all.iter_mut().filter(|i| i.allowlist) {
-        if ind.sources.iter().any(|s| {
-            !allowlist_feeds.contains(s.as_str()) && s != IANA_SOURCE && s != CONFIG_SOURCE
-        }) {
-            ind.allowlisted_by = Some(format!(
-                "{}:{}",
-                ind.sources
-                    .iter()
-                    .find(|s| allowlist_feeds.contains(s.as_str())
-                        || *s == IANA_SOURCE
-                        || *s == CONFIG_SOURCE)
-                    .map_or("allowlist", String::as_str),
-                ind.value
-            ));
-        }
-    }
-    for s in &mut summaries {
-        s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
-    }
-
-    phase("allowlists applied");
-    // 5. History and diff (both lists sorted by key).
+    // History and diff (both in key order).
     let fresh: HashSet<&str> = summaries
         .iter()
         .filter(|s| s.status == FeedStatus::Fetched)
@@ -1547,7 +1505,37 @@ pub fn update(
     let (mut added, mut changed) = (0, 0);
     let mut matched = 0;
     let mut pi = 0;
-    for ind in all.iter_mut() {
+    // Counted per itype and per source without a tree walk per indicator.
+    let mut type_counts = [0usize; IndicatorType::ALL.len()];
+    let mut allowlist_entries = 0;
+    let mut per_source: HashMap<String, usize> = HashMap::new();
+    let mut next_expiry: Option<UnixTime> = None;
+    let mut any_from_a_feed = false;
+    let mut builder = StreamBuilder::new();
+    for m in merged {
+        let (mut ind, _) = m?;
+        any_from_a_feed |= from_a_feed(&ind);
+        // Allowlists.
+        if !ind.allowlist {
+            if let Some(mark) = index.covers(&ind) {
+                allowlisted += 1;
+                for s in &ind.sources {
+                    *allowlisted_per_feed.entry(s.clone()).or_default() += 1;
+                }
+                ind.allowlisted_by = Some(mark.to_string());
+            }
+        } else if ind.sources.iter().any(|s| !is_allowlist_source(s)) {
+            // An allowlist entry that is also a blocklist value is covered by itself.
+            ind.allowlisted_by = Some(format!(
+                "{}:{}",
+                ind.sources
+                    .iter()
+                    .find(|s| is_allowlist_source(s))
+                    .map_or("allowlist", String::as_str),
+                ind.value
+            ));
+        }
+        // History and diff.
         while pi < prev.len() && (prev[pi].itype, &prev[pi].value) < (ind.itype, &ind.value) {
             pi += 1;
         }
@@ -1565,7 +1553,7 @@ pub fn update(
                 if !listed_now {
                     ind.last_seen = ind.last_seen.max(p.last_seen);
                 }
-                if fingerprint(ind) != p.fp {
+                if fingerprint(&ind) != p.fp {
                     changed += 1;
                 }
             }
@@ -1579,45 +1567,56 @@ pub fn update(
                 }
             }
         }
-    }
-    let removed = prev.len() - matched;
-
-    // 6. Publish.
-    // Counted per itype and per source without an allocation or tree walk per indicator.
-    let mut type_counts = [0usize; IndicatorType::ALL.len()];
-    let mut allowlist_entries = 0;
-    let mut per_source: HashMap<&str, usize> = HashMap::new();
-    for i in &all {
+        // Counts.
         if let Some(n) = IndicatorType::ALL
             .iter()
-            .position(|t| *t == i.itype)
+            .position(|t| *t == ind.itype)
             .and_then(|k| type_counts.get_mut(k))
         {
             *n += 1;
         }
-        allowlist_entries += usize::from(i.allowlist);
-        for s in &i.sources {
-            *per_source.entry(s.as_str()).or_default() += 1;
+        allowlist_entries += usize::from(ind.allowlist);
+        for s in &ind.sources {
+            match per_source.get_mut(s.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    per_source.insert(s.clone(), 1);
+                }
+            }
         }
+        if let Some(e) = ind.expires {
+            next_expiry = Some(next_expiry.map_or(e, |n| n.min(e)));
+        }
+        builder.push(ind)?;
     }
+    phase("merged, allowlists applied, history and diff");
+    if !opts.allow_empty && prev_from_feeds > 0 && !any_from_a_feed {
+        return Err(UpdateError::WouldEmpty {
+            previous: prev_from_feeds,
+        });
+    }
+    for s in &mut summaries {
+        s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
+    }
+    let removed = prev.len() - matched;
+    drop(prev);
+
+    // 5. Publish.
     let by_type: BTreeMap<String, usize> = IndicatorType::ALL
         .iter()
         .zip(type_counts)
         .filter(|(_, n)| *n > 0)
         .map(|(t, n)| (t.as_str().to_string(), n))
         .collect();
-    let total = all.len();
+    let total = builder.len();
     let mut facts = PublishedFacts {
         inputs: inputs_fingerprint(config, submitted_hash, upstream_hash),
-        next_expiry: all.iter().filter_map(|i| i.expires).min(),
+        next_expiry,
         allowlist_entries,
         allowlisted,
         ..PublishedFacts::default()
     };
-    facts.per_source = per_source
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    facts.per_source = per_source.into_iter().collect();
     facts.allowlisted_per_source = allowlisted_per_feed
         .iter()
         .map(|(k, v)| (k.clone(), *v))
@@ -1625,10 +1624,6 @@ pub fn update(
     for (name, state) in &mut states {
         state.indicators = Some(facts.per_source.get(name).copied().unwrap_or(0));
     }
-    phase("history and diff");
-    // `all` is sorted and merged: the builder takes it without re-hashing.
-    let builder = SnapshotBuilder::from_indicators(all);
-    phase("builder filled");
     let extra = serde_json::json!({ "feeds": &states, "facts": &facts });
     let snapshot = builder.publish(data_dir, extra)?;
     phase("published");

@@ -109,6 +109,15 @@ pub fn key(rec: &[u8]) -> Option<(u8, &[u8])> {
     Some((t, value))
 }
 
+/// Whether a record is an allowlist entry's, read without decoding it.
+pub fn is_allowlist(rec: &[u8]) -> bool {
+    let Some((_, value)) = key(rec) else {
+        return false;
+    };
+    let flags_at = (value.as_ptr() as usize - rec.as_ptr() as usize) + value.len() + 3;
+    rec.get(flags_at).is_some_and(|f| f & ALLOWLIST != 0)
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,

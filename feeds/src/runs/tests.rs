@@ -63,7 +63,7 @@ fn in_memory(parts: &[Vec<Indicator>]) -> Vec<Indicator> {
     merge_sorted(parts)
 }
 
-fn streamed(parts: &[Vec<Indicator>], budget: usize, dir: Option<&Path>) -> Vec<Indicator> {
+fn runs_of(parts: &[Vec<Indicator>], budget: usize, dir: Option<&Path>) -> Runs {
     let mut runs = Runs::empty();
     for p in parts {
         let mut s = Sorter::new(budget, dir);
@@ -72,7 +72,14 @@ fn streamed(parts: &[Vec<Indicator>], budget: usize, dir: Option<&Path>) -> Vec<
         }
         runs = runs.then(s.finish().unwrap());
     }
-    runs.merge().map(|r| r.unwrap().0).collect()
+    runs
+}
+
+fn streamed(parts: &[Vec<Indicator>], budget: usize, dir: Option<&Path>) -> Vec<Indicator> {
+    runs_of(parts, budget, dir)
+        .merge()
+        .map(|r| r.unwrap().0)
+        .collect()
 }
 
 proptest! {
@@ -86,6 +93,14 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         prop_assert_eq!(&streamed(&parts, budget, Some(dir.path())), &want);
         prop_assert_eq!(&streamed(&parts, usize::MAX, None), &want);
+        // The allowlist entries alone (as the update's first walk reads them), then the
+        // same runs rewound for the whole walk.
+        let mut walk = runs_of(&parts, budget, Some(dir.path())).merge_where(Some(record::is_allowlist));
+        let allow: Vec<Indicator> = walk.by_ref().map(|r| r.unwrap().0).collect();
+        let want_allow: Vec<Indicator> = want.iter().filter(|i| i.allowlist).cloned().collect();
+        prop_assert_eq!(allow, want_allow);
+        let again: Vec<Indicator> = walk.rewind().unwrap().merge().map(|r| r.unwrap().0).collect();
+        prop_assert_eq!(&again, &want);
     }
 }
 
