@@ -1212,9 +1212,8 @@ fn fingerprint(i: &Indicator) -> u64 {
     h.finish()
 }
 
+/// What the diff needs of a previous snapshot's entry.
 struct PrevEntry {
-    itype: IndicatorType,
-    value: String,
     first_seen: Option<UnixTime>,
     last_seen: Option<UnixTime>,
     fp: u64,
@@ -1342,47 +1341,35 @@ pub fn update(
         .map(|f| (f.name.as_str(), f.min_prefix.unwrap_or_default()))
         .collect();
     let mut too_broad_dropped = 0usize;
-    let mut prev: Vec<PrevEntry> = Vec::new();
-    let mut carried: Vec<Indicator> = Vec::new();
+    // The previous snapshot is scanned once (it is mapped; records are decoded a block at
+    // a time) into two sorters: every entry, walked beside the merge for history and the
+    // diff, and the entries of kept feeds, merged first.
+    let whole = Spill {
+        budget: (memory / 4).max(1),
+        ..spill
+    };
+    let mut prev_sorter = whole.sorter();
+    let mut prev_len = 0usize;
+    let mut carried = whole.sorter();
+    let mut carried_len = 0usize;
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
     let mut prev_from_feeds = 0;
     match previous {
         Ok(snap) => {
-            let kept_ref = &kept;
-            let snap_ref = &snap;
-            // Decode in parallel; keep every key for history/diff and the full records of
-            // entries that kept feeds listed.
-            // Values in one streaming pass per FST (rebuilding each from its id would walk
-            // the FST backwards once per indicator), then the records in parallel.
-            let values = snap.all_values();
-            let decoded: Vec<(PrevEntry, bool, Option<Indicator>)> = values
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(4096)
-                .map(|(id, value)| {
-                    // An undecodable record becomes the same placeholder `indicator` gives.
-                    let ind = snap_ref
-                        .record_with_value(id as matcher::IndicatorId, value)
-                        .unwrap_or_else(|| {
-                            Indicator::new(String::new(), IndicatorType::Pattern, "")
-                        });
-                    let entry = PrevEntry {
-                        itype: ind.itype,
-                        value: ind.value.clone(),
-                        first_seen: ind.first_seen,
-                        last_seen: ind.last_seen,
-                        fp: fingerprint(&ind),
-                    };
-                    let keep = !kept_ref.is_empty()
-                        && ind.sources.iter().any(|s| kept_ref.contains(s.as_str()));
-                    (entry, from_a_feed(&ind), keep.then_some(ind))
-                })
-                .collect();
-            prev.reserve(decoded.len());
-            for (entry, feed_entry, ind) in decoded {
-                prev.push(entry);
-                prev_from_feeds += usize::from(feed_entry);
-                let Some(mut ind) = ind else { continue };
+            let mut failed: Option<RunError> = None;
+            snap.scan(|mut ind| {
+                if failed.is_some() {
+                    return;
+                }
+                prev_len += 1;
+                prev_from_feeds += usize::from(from_a_feed(&ind));
+                if let Err(e) = prev_sorter.push(&ind) {
+                    failed = Some(e);
+                    return;
+                }
+                if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
+                    return;
+                }
                 ind.sources.retain(|s| kept.contains(s.as_str()));
                 let broad_for = |s: &String| {
                     let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
@@ -1390,7 +1377,7 @@ pub fn update(
                 };
                 if ind.sources.iter().all(broad_for) {
                     too_broad_dropped += 1;
-                    continue;
+                    return;
                 }
                 for s in &ind.sources {
                     *kept_counts.entry(s.clone()).or_default() += 1;
@@ -1400,7 +1387,16 @@ pub fn update(
                     .sources
                     .iter()
                     .any(|s| allowlist_feeds.contains(s.as_str()));
-                carried.push(ind);
+                carried_len += 1;
+                // Drop expired carried entries.
+                if ind.expires.is_none_or(|e| e > now) {
+                    if let Err(e) = carried.push(&ind) {
+                        failed = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
             }
         }
         Err(SnapshotError::NoSnapshot(_)) => {}
@@ -1414,12 +1410,12 @@ pub fn update(
              public suffixes) and were not carried over"
         ));
     }
-    prev.par_sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
+    let mut prev = prev_sorter.finish()?.merge().peekable();
     phase("previous snapshot read");
 
     // Nothing usable?
     let any_fresh = runs.iter().any(|r| r.indicators.is_some());
-    if !config.feeds.is_empty() && !any_fresh && carried.is_empty() {
+    if !config.feeds.is_empty() && !any_fresh && carried_len == 0 {
         let reasons: Vec<String> = runs
             .iter()
             .map(|r| match &r.summary.status {
@@ -1457,14 +1453,9 @@ pub fn update(
     };
     // Runs in this order fold equal keys as merging the parts in this order did: what is
     // carried, the built-in allowlist, submissions, the upstream set, then the feeds.
-    let mut parts = Runs::empty();
-    let whole = Spill {
-        budget: (memory / 4).max(1),
-        ..spill
-    };
-    for part in [carried, builtin, submitted, upstream_set] {
+    let mut parts = carried.finish()?;
+    for part in [builtin, submitted, upstream_set] {
         let mut sorter = whole.sorter();
-        // Drop expired carried entries too.
         for i in part.iter().filter(|i| i.expires.is_none_or(|e| e > now)) {
             sorter.push(i)?;
         }
@@ -1504,7 +1495,6 @@ pub fn update(
         .collect();
     let (mut added, mut changed) = (0, 0);
     let mut matched = 0;
-    let mut pi = 0;
     // Counted per itype and per source without a tree walk per indicator.
     let mut type_counts = [0usize; IndicatorType::ALL.len()];
     let mut allowlist_entries = 0;
@@ -1536,13 +1526,30 @@ pub fn update(
             ));
         }
         // History and diff.
-        while pi < prev.len() && (prev[pi].itype, &prev[pi].value) < (ind.itype, &ind.value) {
-            pi += 1;
+        let mut p = None;
+        while let Some(next) = prev.peek() {
+            let Ok((pv, _)) = next else {
+                if let Some(Err(e)) = prev.next() {
+                    return Err(e.into());
+                }
+                break;
+            };
+            match (pv.itype, &pv.value).cmp(&(ind.itype, &ind.value)) {
+                std::cmp::Ordering::Less => {
+                    prev.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    p = prev.next().and_then(Result::ok).map(|(pv, _)| PrevEntry {
+                        first_seen: pv.first_seen,
+                        last_seen: pv.last_seen,
+                        fp: fingerprint(&pv),
+                    });
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
         }
         let listed_now = ind.sources.iter().any(|s| fresh.contains(s.as_str()));
-        let p = prev
-            .get(pi)
-            .filter(|p| p.itype == ind.itype && p.value == ind.value);
         if listed_now {
             ind.last_seen = Some(now);
         }
@@ -1598,7 +1605,7 @@ pub fn update(
     for s in &mut summaries {
         s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
     }
-    let removed = prev.len() - matched;
+    let removed = prev_len.saturating_sub(matched);
     drop(prev);
 
     // 5. Publish.

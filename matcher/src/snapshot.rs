@@ -1135,6 +1135,52 @@ impl Snapshot {
         vals
     }
 
+    /// Every indicator, a block at a time (each block's records decoded on rayon's pool),
+    /// without holding the set (`trawl update` reads the previous snapshot so): the
+    /// non-domain types in `(itype, value)` order, then the domains in label-reversed
+    /// order. A record that does not decode is skipped.
+    pub fn scan(&self, mut f: impl FnMut(Indicator)) {
+        use fst::Streamer;
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 16;
+        let flush = |block: &mut Vec<(u32, String)>, f: &mut dyn FnMut(Indicator)| {
+            let decoded: Vec<Option<Indicator>> = std::mem::take(block)
+                .into_par_iter()
+                .with_min_len(1024)
+                .map(|(id, value)| self.record_with_value(id, value))
+                .collect();
+            decoded.into_iter().flatten().for_each(f);
+        };
+        let mut block: Vec<(u32, String)> = Vec::with_capacity(BLOCK);
+        let mut stream = self.values.stream();
+        while let Some((key, id)) = stream.next() {
+            let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
+            if let (Ok(id), Some(v)) = (u32::try_from(id), v) {
+                block.push((id, v.to_string()));
+                if block.len() >= BLOCK {
+                    flush(&mut block, &mut f);
+                }
+            }
+        }
+        let dom_base = self.type_start[2];
+        for shard in &self.domains {
+            let mut stream = shard.map.stream();
+            while let Some((key, rank)) = stream.next() {
+                let Some((i, _)) = u32::try_from(rank).ok().and_then(|r| self.dom_idx.id_of(r))
+                else {
+                    continue;
+                };
+                if let (Some(id), Ok(rev)) = (dom_base.checked_add(i), std::str::from_utf8(key)) {
+                    block.push((id, unreverse(rev)));
+                    if block.len() >= BLOCK {
+                        flush(&mut block, &mut f);
+                    }
+                }
+            }
+        }
+        flush(&mut block, &mut f);
+    }
+
     /// Every indicator in id order: by itype, then by value, except that domains come in
     /// the order of their label-reversed names (`com.example`, `com.example.www`, `net.a`),
     /// as the domain FST holds them. Records are decoded a block at a time, each block split

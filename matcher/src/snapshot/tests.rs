@@ -1194,5 +1194,14 @@ proptest! {
                 prop_assert!(g == w, "{} differs", name);
             }
         }
+        // `scan` (how an update reads the previous snapshot) sees what `iter` sees.
+        let snap = from_files(got).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut scanned = Vec::new();
+        snap.scan(|i| scanned.push(i));
+        let key = |x: &Indicator, y: &Indicator| (x.itype, &x.value).cmp(&(y.itype, &y.value));
+        scanned.sort_by(key);
+        let mut all: Vec<Indicator> = snap.iter().collect();
+        all.sort_by(key);
+        prop_assert_eq!(scanned, all);
     }
 }
