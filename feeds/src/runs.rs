@@ -14,6 +14,8 @@ pub mod record;
 
 use matcher::Indicator;
 use rayon::slice::ParallelSliceMut;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ pub enum RunError {
 
 /// Bytes of bookkeeping per buffered record, counted against the budget.
 const PER_RECORD: usize = 8;
+/// Read buffer of each run file: a merge may read from many at once.
+const READ_BUFFER: usize = 128 << 10;
 /// Longest record read back from a run (a value plus its metadata; far above any real one).
 const MAX_RECORD: usize = 1 << 26;
 
@@ -161,7 +165,7 @@ impl Source {
         let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
         file.rewind().map_err(io)?;
         Ok(Source::File {
-            reader: BufReader::with_capacity(1 << 20, file),
+            reader: BufReader::with_capacity(READ_BUFFER, file),
             dir: dir.to_path_buf(),
         })
     }
@@ -254,7 +258,8 @@ impl Runs {
         Merged {
             sources: self.sources,
             heads: vec![Vec::new(); n],
-            live: vec![false; n],
+            heap: BinaryHeap::with_capacity(n),
+            spare: Vec::new(),
             started: false,
             only,
             group: Vec::new(),
@@ -266,8 +271,13 @@ impl Runs {
 /// were folded into it beyond the first.
 pub struct Merged {
     sources: Vec<Source>,
+    /// The current record of each run.
     heads: Vec<Vec<u8>>,
-    live: Vec<bool>,
+    /// (type byte ‖ value of a run's head, the run): the smallest first, then the earliest
+    /// run. The bytes compare as the (type, value) pair does, the type being one byte.
+    heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+    /// Key buffers to reuse.
+    spare: Vec<Vec<u8>>,
     started: bool,
     only: Option<fn(&[u8]) -> bool>,
     /// The records of one key, while [`Merged::only`] decides on it.
@@ -290,27 +300,6 @@ impl Merged {
         Ok(Runs { sources })
     }
 
-    fn advance(&mut self, k: usize) -> Result<(), RunError> {
-        self.live[k] = self.sources[k].next_into(&mut self.heads[k])?;
-        Ok(())
-    }
-
-    /// The run whose head sorts first (the earliest run on a tie).
-    fn smallest(&self) -> Option<usize> {
-        type Key<'a> = Option<(u8, &'a [u8])>;
-        let mut best: Option<(usize, Key<'_>)> = None;
-        for (k, h) in self.heads.iter().enumerate() {
-            if !self.live[k] {
-                continue;
-            }
-            let key = record::key(h);
-            if best.as_ref().is_none_or(|(_, b)| key < *b) {
-                best = Some((k, key));
-            }
-        }
-        best.map(|(k, _)| k)
-    }
-
     fn damaged(&self, k: usize) -> RunError {
         let path = match &self.sources[k] {
             Source::File { dir, .. } => dir.clone(),
@@ -319,89 +308,122 @@ impl Merged {
         RunError::Damaged { path }
     }
 
-    fn step(&mut self) -> Result<Option<(Indicator, usize)>, RunError> {
+    /// Read run `k`'s next record and queue its key.
+    fn advance(&mut self, k: usize) -> Result<(), RunError> {
+        if !self.sources[k].next_into(&mut self.heads[k])? {
+            return Ok(());
+        }
+        let Some((t, v)) = record::key(&self.heads[k]) else {
+            return Err(self.damaged(k));
+        };
+        let mut key = self.spare.pop().unwrap_or_default();
+        key.clear();
+        key.push(t);
+        key.extend_from_slice(v);
+        self.heap.push(Reverse((key, k)));
+        Ok(())
+    }
+
+    /// Take the smallest head: its run, with its key in `key`; the run moves on.
+    fn take(&mut self, key: &mut Vec<u8>) -> Result<Option<usize>, RunError> {
+        let Some(Reverse((k_key, k))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let old = std::mem::replace(key, k_key);
+        self.spare.push(old);
+        Ok(Some(k))
+    }
+
+    /// Whether the smallest head has this key.
+    fn next_is(&self, key: &[u8]) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|Reverse((k_key, _))| k_key.as_slice() == key)
+    }
+
+    fn start(&mut self) -> Result<(), RunError> {
         if !self.started {
             self.started = true;
             for k in 0..self.sources.len() {
                 self.advance(k)?;
             }
         }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<(Indicator, usize)>, RunError> {
+        self.start()?;
         if let Some(only) = self.only {
             return self.step_where(only);
         }
-        let Some(k) = self.smallest() else {
+        let mut key = Vec::new();
+        let Some(k) = self.take(&mut key)? else {
             return Ok(None);
         };
         let mut ind = record::decode(&self.heads[k]).ok_or_else(|| self.damaged(k))?;
         self.advance(k)?;
         let mut folded = 0;
-        while let Some(j) = self.smallest() {
-            let same = record::key(&self.heads[j]).is_some_and(|(t, v)| {
-                t == record::type_byte(ind.itype) && v == ind.value.as_bytes()
-            });
-            if !same {
+        while self.next_is(&key) {
+            let mut same = Vec::new();
+            let Some(j) = self.take(&mut same)? else {
                 break;
-            }
+            };
             let other = record::decode(&self.heads[j]).ok_or_else(|| self.damaged(j))?;
             ind.merge(&other);
             folded += 1;
             self.advance(j)?;
         }
+        self.spare.push(key);
         Ok(Some((ind, folded)))
     }
-}
 
-impl Merged {
     /// [`Merged::step`] for [`Runs::merge_where`]: gather each key's records and decode
     /// them only when one passes `only`.
     fn step_where(
         &mut self,
         only: fn(&[u8]) -> bool,
     ) -> Result<Option<(Indicator, usize)>, RunError> {
+        let mut key = Vec::new();
+        let mut group = std::mem::take(&mut self.group);
         loop {
-            let Some(k) = self.smallest() else {
-                return Ok(None);
-            };
-            let mut group = std::mem::take(&mut self.group);
             let mut n = 0;
-            let mut push = |group: &mut Vec<Vec<u8>>, rec: &[u8]| {
+            while n == 0 || self.next_is(&key) {
+                let Some(k) = self.take(&mut key)? else {
+                    break;
+                };
                 if group.len() <= n {
                     group.push(Vec::new());
                 }
                 group[n].clear();
-                group[n].extend_from_slice(rec);
+                group[n].extend_from_slice(&self.heads[k]);
                 n += 1;
-            };
-            push(&mut group, &self.heads[k]);
-            self.advance(k)?;
-            while let Some(j) = self.smallest() {
-                if record::key(&self.heads[j]) != record::key(&group[0]) {
-                    break;
-                }
-                push(&mut group, &self.heads[j]);
-                self.advance(j)?;
+                self.advance(k)?;
+            }
+            if n == 0 {
+                self.group = group;
+                return Ok(None);
             }
             let recs = &group[..n];
-            if recs.iter().any(|r| only(r)) {
-                let mut merged: Option<Indicator> = None;
-                let mut damaged = false;
-                for r in recs {
-                    match (record::decode(r), merged.as_mut()) {
-                        (Some(o), Some(m)) => m.merge(&o),
-                        (Some(o), None) => merged = Some(o),
-                        (None, _) => damaged = true,
-                    }
-                }
-                let folded = recs.len() - 1;
-                self.group = group;
-                return match merged.filter(|_| !damaged) {
-                    Some(ind) => Ok(Some((ind, folded))),
-                    None => Err(RunError::Damaged {
-                        path: PathBuf::from("<sorted runs>"),
-                    }),
-                };
+            if !recs.iter().any(|r| only(r)) {
+                continue;
             }
+            let mut merged: Option<Indicator> = None;
+            let mut damaged = false;
+            for r in recs {
+                match (record::decode(r), merged.as_mut()) {
+                    (Some(o), Some(m)) => m.merge(&o),
+                    (Some(o), None) => merged = Some(o),
+                    (None, _) => damaged = true,
+                }
+            }
+            let folded = n - 1;
             self.group = group;
+            return match merged.filter(|_| !damaged) {
+                Some(ind) => Ok(Some((ind, folded))),
+                None => Err(RunError::Damaged {
+                    path: PathBuf::from("<sorted runs>"),
+                }),
+            };
         }
     }
 }
