@@ -4,7 +4,7 @@
 use crate::allowlist::{self, AllowlistIndex, CONFIG_SOURCE, IANA_SOURCE};
 use crate::config::{Config, FeedConfig, Format};
 use crate::fetch::{self, Fetched, Validators};
-use crate::parse::{parse_feed, FeedRecord, Reject};
+use crate::parse::{FeedRecord, Reject};
 use crate::runs::{RunError, Runs, Sorter};
 use crate::Progress;
 use matcher::{
@@ -1059,6 +1059,8 @@ pub fn process_bytes(
 
 /// Records normalised at a time: bounds the indicators held besides the sorter's records.
 const NORMALISE_CHUNK: usize = 1 << 16;
+/// Bytes of a line-by-line feed parsed into records at a time.
+const PARSE_CHUNK: usize = 16 << 20;
 
 /// [`process_bytes`] into sorted runs of compact records (ARCHITECTURE.md §2.1): values
 /// are normalised a chunk at a time into a [`Sorter`], merged (within-feed duplicates
@@ -1072,12 +1074,6 @@ pub(crate) fn process_runs(
 ) -> Result<(FeedSummary, Runs), RunError> {
     let mut summary = FeedSummary::new(&feed.name, FeedStatus::Fetched);
     summary.bytes = bytes.len() as u64;
-    let parsed = parse_feed(bytes, feed);
-    summary.format = Some(parsed.format);
-    summary.skipped = parsed.skipped;
-    summary.revoked = parsed.revoked;
-    summary.rejected = parsed.rejected;
-    let mut samples = parsed.rejects;
     // Expiry and max_age.
     let min_time = feed
         .max_age
@@ -1094,29 +1090,51 @@ pub(crate) fn process_runs(
         true
     };
     let mut sorter = spill.sorter();
+    let mut samples: Vec<Reject> = Vec::new();
     let mut norm_rejects = Vec::new();
-    for chunk in parsed.records.chunks(NORMALISE_CHUNK) {
-        let results: Vec<Result<Indicator, (usize, String)>> = chunk
-            .par_iter()
-            .with_min_len(4096)
-            .map(|r| {
-                to_indicator(r, feed).map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value))))
-            })
-            .collect();
-        for r in results {
-            match r {
-                Ok(i) if current(&i) => sorter.push(&i)?,
-                Ok(_) => summary.expired += 1,
-                Err((line, reason)) => {
-                    summary.rejected += 1;
-                    if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
-                        norm_rejects.push(Reject { line, reason });
+    let mut failed: Option<RunError> = None;
+    crate::parse::parse_feed_chunks(bytes, feed, PARSE_CHUNK, |parsed| {
+        if failed.is_some() {
+            return;
+        }
+        summary.format = Some(parsed.format);
+        summary.skipped += parsed.skipped;
+        summary.revoked += parsed.revoked;
+        summary.rejected += parsed.rejected;
+        if samples.len() < crate::parse::MAX_KEPT_REJECTS {
+            samples.extend(parsed.rejects);
+        }
+        for chunk in parsed.records.chunks(NORMALISE_CHUNK) {
+            let results: Vec<Result<Indicator, (usize, String)>> = chunk
+                .par_iter()
+                .with_min_len(4096)
+                .map(|r| {
+                    to_indicator(r, feed)
+                        .map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value))))
+                })
+                .collect();
+            for r in results {
+                match r {
+                    Ok(i) if current(&i) => {
+                        if let Err(e) = sorter.push(&i) {
+                            failed = Some(e);
+                            return;
+                        }
+                    }
+                    Ok(_) => summary.expired += 1,
+                    Err((line, reason)) => {
+                        summary.rejected += 1;
+                        if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
+                            norm_rejects.push(Reject { line, reason });
+                        }
                     }
                 }
             }
         }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    drop(parsed.records);
     samples.extend(norm_rejects);
     samples.sort_by_key(|r| r.line);
     samples.truncate(crate::parse::MAX_KEPT_REJECTS);
