@@ -330,8 +330,15 @@ impl Merged {
             return Ok(None);
         };
         let old = std::mem::replace(key, k_key);
-        self.spare.push(old);
+        self.recycle(old);
         Ok(Some(k))
+    }
+
+    /// Keep a key buffer for reuse: at most one per run (more would only pile up).
+    fn recycle(&mut self, key: Vec<u8>) {
+        if key.capacity() > 0 && self.spare.len() <= self.heads.len() {
+            self.spare.push(key);
+        }
     }
 
     /// Whether the smallest head has this key.
@@ -372,8 +379,9 @@ impl Merged {
             ind.merge(&other);
             folded += 1;
             self.advance(j)?;
+            self.recycle(same);
         }
-        self.spare.push(key);
+        self.recycle(key);
         Ok(Some((ind, folded)))
     }
 

@@ -159,3 +159,28 @@ fn a_sorter_without_a_directory_stays_in_memory_and_can_spill_later() {
     let got: Vec<String> = runs.merge().map(|r| r.unwrap().0.value).collect();
     assert_eq!(got, ["a.example", "b.example"]);
 }
+
+#[test]
+fn a_long_merge_keeps_a_bounded_set_of_key_buffers() {
+    let mut runs = Runs::empty();
+    for part in 0..3 {
+        let mut s = Sorter::new(usize::MAX, None);
+        for i in 0..2000 {
+            s.push(&Indicator::new(
+                format!("d{i}.p{}.example", part % 2),
+                IndicatorType::Fqdn,
+                "f",
+            ))
+            .unwrap();
+        }
+        runs = runs.then(s.finish().unwrap());
+    }
+    let mut m = runs.merge();
+    let n = m.by_ref().map(|r| r.unwrap()).count();
+    assert_eq!(n, 4000, "parts 0 and 2 list the same values");
+    assert!(
+        m.spare.len() <= m.heads.len() + 1,
+        "{} spare buffers",
+        m.spare.len()
+    );
+}
