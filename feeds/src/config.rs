@@ -38,6 +38,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// An `[update]` value that is not acceptable.
+    #[error("{path}: [update] {reason}")]
+    Update {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// An `[allowlist]` entry so broad it would silence everything under it.
     #[error("{path}: [allowlist] {entry}")]
     BroadAllowlist {
@@ -82,9 +90,33 @@ pub struct Config {
     /// `trawl update` pulls and combines with the local feeds ([`crate::fleet`]).
     #[serde(default)]
     pub upstream: Option<UpstreamConfig>,
+    /// `[update]`: how `trawl update` sorts and merges.
+    #[serde(default)]
+    pub update: UpdateConfig,
     /// The config file's directory (empty: the working directory).
     #[serde(skip)]
     base_dir: PathBuf,
+}
+
+/// `[update]`: how `trawl update` works.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Memory for sorting and merging the indicators (`"1GiB"`; default
+    /// [`DEFAULT_UPDATE_MEMORY`]): past it, sorted runs of compact records spill to
+    /// `DATA/tmp` and are merged back from disk.
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+}
+
+/// `[update] memory` when not set: 512 MiB.
+pub const DEFAULT_UPDATE_MEMORY: u64 = 512 << 20;
+
+impl UpdateConfig {
+    /// `memory`, else [`DEFAULT_UPDATE_MEMORY`].
+    pub fn memory(&self) -> u64 {
+        self.memory.map_or(DEFAULT_UPDATE_MEMORY, |b| b.0)
+    }
 }
 
 /// `[remote]`: where `trawl query`, `export` and `submit` find a `trawl serve`, and the
@@ -845,6 +877,12 @@ impl Config {
         }
         if let Some(u) = &config.upstream {
             u.validate()?;
+        }
+        if config.update.memory == Some(ByteSize(0)) {
+            return Err(ConfigError::Update {
+                path: path.to_path_buf(),
+                reason: "memory must be more than 0 (e.g. \"512MiB\")".into(),
+            });
         }
         crate::breadth::check_allowlist(&config.allowlist).map_err(|entry| {
             ConfigError::BroadAllowlist {

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod misp_feed;
 pub mod parse;
 pub mod pull_store;
+pub mod runs;
 pub mod status;
 pub mod taxii;
 pub mod update;

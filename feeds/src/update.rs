@@ -4,10 +4,11 @@
 use crate::allowlist::{self, AllowlistIndex, CONFIG_SOURCE, IANA_SOURCE};
 use crate::config::{Config, FeedConfig, Format};
 use crate::fetch::{self, Fetched, Validators};
-use crate::parse::{parse_feed, FeedRecord, Reject};
+use crate::parse::{FeedRecord, Reject};
+use crate::runs::{RunError, Runs, Sorter};
 use crate::Progress;
 use matcher::{
-    normalize, Indicator, IndicatorType, Snapshot, SnapshotBuilder, SnapshotError, UnixTime,
+    normalize, Indicator, IndicatorType, Snapshot, SnapshotError, StreamBuilder, UnixTime,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub enum UpdateError {
     /// Publishing the snapshot failed.
     #[error("publishing the snapshot: {0}")]
     Snapshot(#[from] SnapshotError),
+    /// Sorting the indicators on disk failed.
+    #[error("merging the indicators: {0}")]
+    Runs(#[from] RunError),
     /// Writing feed state failed.
     #[error("{path}: {source}")]
     Io {
@@ -603,14 +607,18 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
+#[cfg(test)]
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
     (a.itype, &a.value).cmp(&(b.itype, &b.value))
 }
 
-/// Sort by (itype, value) and merge equal keys; returns how many were merged away.
+/// Sort by (itype, value) and merge equal keys; returns how many were merged away. The
+/// in-memory merge `update` did before [`crate::runs`]: the reference they are tested
+/// against.
 /// Sorts compact keys (itype, first 8 value bytes, index) rather than the indicators
 /// (large to move, and their values live behind a pointer), then moves each once.
-fn sort_merge(v: &mut Vec<Indicator>) -> usize {
+#[cfg(test)]
+pub(crate) fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
@@ -631,6 +639,8 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
             (a.0, a.1)
                 .cmp(&(b.0, b.1))
                 .then_with(|| items[a.2 as usize].value.cmp(&items[b.2 as usize].value))
+                // Equal keys in list order: the merge's first-wins fields are deterministic.
+                .then(a.2.cmp(&b.2))
         });
     }
     let idx = keyed.into_iter().map(|k| k.2 as usize);
@@ -655,7 +665,8 @@ fn sort_merge(v: &mut Vec<Indicator>) -> usize {
 
 /// Merge lists each sorted by (itype, value) with no repeats inside one, merging equal
 /// keys across them: one sequential pass, each indicator moved once.
-fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
+#[cfg(test)]
+pub(crate) fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
     let total = parts.iter().map(Vec::len).sum();
     let mut out: Vec<Indicator> = Vec::with_capacity(total);
     let mut iters: Vec<std::vec::IntoIter<Indicator>> =
@@ -692,7 +703,7 @@ fn merge_sorted(parts: Vec<Vec<Indicator>>) -> Vec<Indicator> {
 struct FeedRun {
     summary: FeedSummary,
     /// `None`: keep the previous snapshot's entries.
-    indicators: Option<Vec<Indicator>>,
+    indicators: Option<Runs>,
     state: FeedState,
 }
 
@@ -748,11 +759,51 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("panic")
 }
 
-/// Where a feed's relative paths start, and the data directory (TAXII stores).
+/// Where a feed's relative paths start, the data directory (TAXII stores), and how its
+/// indicators are sorted.
 #[derive(Clone, Copy)]
 struct Dirs<'a> {
     config: &'a Path,
     data: &'a Path,
+    spill: Spill<'a>,
+}
+
+/// How one sort may use memory (ARCHITECTURE.md §2.1): `budget` bytes of compact records,
+/// then sorted runs in `dir` (none: in memory only), and `held`, the bytes of finished
+/// feeds' runs kept in memory, shared by every feed of an update, with its cap.
+#[derive(Clone, Copy)]
+pub(crate) struct Spill<'a> {
+    budget: usize,
+    dir: Option<&'a Path>,
+    held: Option<(&'a std::sync::atomic::AtomicUsize, usize)>,
+}
+
+impl Spill<'_> {
+    /// Everything in memory.
+    const MEMORY: Spill<'static> = Spill {
+        budget: usize::MAX,
+        dir: None,
+        held: None,
+    };
+
+    fn sorter(&self) -> Sorter {
+        Sorter::new(self.budget, self.dir)
+    }
+
+    /// Keep a finished feed's runs in memory while the update's cap allows, else move them
+    /// to disk.
+    fn settle(&self, runs: Runs) -> Result<Runs, RunError> {
+        use std::sync::atomic::Ordering;
+        let (Some(dir), Some((held, cap))) = (self.dir, self.held) else {
+            return Ok(runs);
+        };
+        let n = runs.mem_bytes();
+        if held.fetch_add(n, Ordering::Relaxed) + n <= cap {
+            return Ok(runs);
+        }
+        held.fetch_sub(n, Ordering::Relaxed);
+        runs.spill_to(dir)
+    }
 }
 
 /// [`run_feed`], with a panic anywhere in fetching or parsing turned into that feed's
@@ -826,15 +877,7 @@ fn run_feed(
         state.file_stamp = stamp;
     }
     if matches!(feed.format, Format::Taxii | Format::MispFeed) {
-        return run_pulled(
-            feed,
-            dirs.data,
-            state,
-            same_config && keep,
-            hash,
-            now,
-            progress,
-        );
+        return run_pulled(feed, dirs, state, same_config && keep, hash, now, progress);
     }
     let validators = Validators {
         etag: state.etag.clone(),
@@ -866,7 +909,18 @@ fn run_feed(
             };
         }
     };
-    let (mut summary, indicators) = process_bytes(&bytes, feed, now);
+    let (mut summary, indicators) = match process_runs(&bytes, feed, now, dirs.spill) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = e.to_string();
+            state.failed(&reason);
+            return FeedRun {
+                summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
+                indicators: None,
+                state,
+            };
+        }
+    };
     // The shrink guard compares with the last good parse of the same config, when there
     // are previous entries to keep (`keep` is false without a previous snapshot).
     let baseline = (same_config && keep).then_some(state.accepted);
@@ -882,17 +936,31 @@ fn run_feed(
     }
     state.etag = v.etag;
     state.last_modified = v.last_modified;
-    succeeded(state, summary, indicators, hash, now)
+    succeeded(state, summary, indicators, hash, now, dirs.spill)
 }
 
 /// A feed's run that fetched and parsed usable content: its state says so.
 fn succeeded(
     mut state: FeedState,
-    summary: FeedSummary,
-    indicators: Vec<Indicator>,
+    mut summary: FeedSummary,
+    indicators: Runs,
     hash: u64,
     now: UnixTime,
+    spill: Spill<'_>,
 ) -> FeedRun {
+    let indicators = match spill.settle(indicators) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = e.to_string();
+            state.failed(&reason);
+            summary.status = FeedStatus::Failed { reason };
+            return FeedRun {
+                summary,
+                indicators: None,
+                state,
+            };
+        }
+    };
     state.last_success = Some(now);
     state.last_error = None;
     state.consecutive_failures = 0;
@@ -910,7 +978,7 @@ fn succeeded(
 /// the store, and save it (the next pull's starting point) only when the parse is usable.
 fn run_pulled(
     feed: &FeedConfig,
-    data_dir: &Path,
+    dirs: Dirs<'_>,
     state: FeedState,
     guard: bool,
     hash: u64,
@@ -929,14 +997,17 @@ fn run_pulled(
         }
     };
     let pulled = match feed.format {
-        Format::Taxii => crate::taxii::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
-        _ => crate::misp_feed::pull(feed, data_dir, progress).map_err(|e| e.to_string()),
+        Format::Taxii => crate::taxii::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
+        _ => crate::misp_feed::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
     };
     let pulled = match pulled {
         Ok(p) => p,
         Err(e) => return failed(state, None, e),
     };
-    let (mut summary, indicators) = process_bytes(&pulled.bytes, feed, now);
+    let (mut summary, indicators) = match process_runs(&pulled.bytes, feed, now, dirs.spill) {
+        Ok(r) => r,
+        Err(e) => return failed(state, None, e.to_string()),
+    };
     summary.skipped += pulled.skipped;
     summary.pull = Some(PullCounts {
         requests: pulled.requests,
@@ -954,7 +1025,7 @@ fn run_pulled(
         let reason = format!("{}: {e}", pulled.path.display());
         return failed(state, Some(summary), reason);
     }
-    succeeded(state, summary, indicators, hash, now)
+    succeeded(state, summary, indicators, hash, now, dirs.spill)
 }
 
 /// Parse, normalise, derive, dedup and expire one feed's bytes (no I/O). Exposed for
@@ -964,43 +1035,50 @@ pub fn process_bytes(
     feed: &FeedConfig,
     now: UnixTime,
 ) -> (FeedSummary, Vec<Indicator>) {
-    let mut summary = FeedSummary::new(&feed.name, FeedStatus::Fetched);
-    summary.bytes = bytes.len() as u64;
-    let parsed = parse_feed(bytes, feed);
-    summary.format = Some(parsed.format);
-    summary.skipped = parsed.skipped;
-    summary.revoked = parsed.revoked;
-    summary.rejected = parsed.rejected;
-    let mut samples = parsed.rejects;
-    let results: Vec<Result<Indicator, (usize, String)>> = parsed
-        .records
-        .par_iter()
-        .with_min_len(4096)
-        .map(|r| to_indicator(r, feed).map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value)))))
-        .collect();
-    let mut out = Vec::with_capacity(results.len());
-    let mut norm_rejects = Vec::new();
-    for r in results {
-        match r {
-            Ok(i) => out.push(i),
-            Err((line, reason)) => {
-                summary.rejected += 1;
-                if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
-                    norm_rejects.push(Reject { line, reason });
-                }
-            }
+    match process_runs(bytes, feed, now, Spill::MEMORY) {
+        // In memory, runs cannot fail but on a record they wrote themselves.
+        Ok((summary, runs)) => (
+            summary,
+            runs.merge()
+                .filter_map(|r| r.ok())
+                .map(|(i, _)| i)
+                .collect(),
+        ),
+        Err(e) => {
+            let mut summary = FeedSummary::new(
+                &feed.name,
+                FeedStatus::Failed {
+                    reason: e.to_string(),
+                },
+            );
+            summary.bytes = bytes.len() as u64;
+            (summary, Vec::new())
         }
     }
-    samples.extend(norm_rejects);
-    samples.sort_by_key(|r| r.line);
-    samples.truncate(crate::parse::MAX_KEPT_REJECTS);
-    summary.reject_samples = samples;
+}
+
+/// Records normalised at a time: bounds the indicators held besides the sorter's records.
+const NORMALISE_CHUNK: usize = 1 << 16;
+/// Bytes of a line-by-line feed parsed into records at a time.
+const PARSE_CHUNK: usize = 16 << 20;
+
+/// [`process_bytes`] into sorted runs of compact records (ARCHITECTURE.md §2.1): values
+/// are normalised a chunk at a time into a [`Sorter`], merged (within-feed duplicates
+/// folded and counted), and the merged ones and the hosts derived from them are the feed's
+/// runs (the derived after, so equal keys fold as when appended and merged in memory).
+pub(crate) fn process_runs(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    now: UnixTime,
+    spill: Spill<'_>,
+) -> Result<(FeedSummary, Runs), RunError> {
+    let mut summary = FeedSummary::new(&feed.name, FeedStatus::Fetched);
+    summary.bytes = bytes.len() as u64;
     // Expiry and max_age.
     let min_time = feed
         .max_age
         .map(|d| now.saturating_sub(d.0.as_secs() as i64));
-    let before = out.len();
-    out.retain(|i| {
+    let current = |i: &Indicator| {
         if i.expires.is_some_and(|e| e <= now) {
             return false;
         }
@@ -1010,19 +1088,73 @@ pub fn process_bytes(
             }
         }
         true
-    });
-    summary.expired = before - out.len();
-    summary.duplicates = sort_merge(&mut out);
-    summary.accepted = out.len();
-    if feed.derive_enabled() {
-        let derived: Vec<Indicator> = out.iter().filter_map(derive_host).collect();
-        summary.derived = derived.len();
-        if !derived.is_empty() {
-            out.extend(derived);
-            sort_merge(&mut out);
+    };
+    let mut sorter = spill.sorter();
+    let mut samples: Vec<Reject> = Vec::new();
+    let mut norm_rejects = Vec::new();
+    let mut failed: Option<RunError> = None;
+    crate::parse::parse_feed_chunks(bytes, feed, PARSE_CHUNK, |parsed| {
+        if failed.is_some() {
+            return;
         }
+        summary.format = Some(parsed.format);
+        summary.skipped += parsed.skipped;
+        summary.revoked += parsed.revoked;
+        summary.rejected += parsed.rejected;
+        if samples.len() < crate::parse::MAX_KEPT_REJECTS {
+            samples.extend(parsed.rejects);
+        }
+        for chunk in parsed.records.chunks(NORMALISE_CHUNK) {
+            let results: Vec<Result<Indicator, (usize, String)>> = chunk
+                .par_iter()
+                .with_min_len(4096)
+                .map(|r| {
+                    to_indicator(r, feed)
+                        .map_err(|e| (r.line, format!("{:?}: {e}", short(&r.value))))
+                })
+                .collect();
+            for r in results {
+                match r {
+                    Ok(i) if current(&i) => {
+                        if let Err(e) = sorter.push(&i) {
+                            failed = Some(e);
+                            return;
+                        }
+                    }
+                    Ok(_) => summary.expired += 1,
+                    Err((line, reason)) => {
+                        summary.rejected += 1;
+                        if norm_rejects.len() < crate::parse::MAX_KEPT_REJECTS {
+                            norm_rejects.push(Reject { line, reason });
+                        }
+                    }
+                }
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    (summary, out)
+    samples.extend(norm_rejects);
+    samples.sort_by_key(|r| r.line);
+    samples.truncate(crate::parse::MAX_KEPT_REJECTS);
+    summary.reject_samples = samples;
+    let derive = feed.derive_enabled();
+    let mut merged = spill.sorter();
+    let mut derived = spill.sorter();
+    for m in sorter.finish()?.merge() {
+        let (ind, folded) = m?;
+        summary.duplicates += folded;
+        summary.accepted += 1;
+        if derive {
+            if let Some(d) = derive_host(&ind) {
+                summary.derived += 1;
+                derived.push(&d)?;
+            }
+        }
+        merged.push(&ind)?;
+    }
+    Ok((summary, merged.finish()?.then(derived.finish()?)))
 }
 
 fn short(v: &str) -> String {
@@ -1098,9 +1230,8 @@ fn fingerprint(i: &Indicator) -> u64 {
     h.finish()
 }
 
+/// What the diff needs of a previous snapshot's entry.
 struct PrevEntry {
-    itype: IndicatorType,
-    value: String,
     first_seen: Option<UnixTime>,
     last_seen: Option<UnixTime>,
     fp: u64,
@@ -1156,6 +1287,18 @@ pub fn update(
         ..opts.clone()
     };
     let keep = previous.is_ok();
+    // Sorting in bounded memory: each sorter gets a share of `[update] memory` (feeds are
+    // parsed in parallel, three sorters each), finished feeds keep a quarter in memory
+    // between them, and the rest goes to sorted runs in DATA/tmp.
+    let memory = usize::try_from(config.update.memory()).unwrap_or(usize::MAX);
+    let threads = rayon::current_num_threads().max(1);
+    let tmp = data_dir.join("tmp");
+    let held = std::sync::atomic::AtomicUsize::new(0);
+    let spill = Spill {
+        budget: (memory / 4 / threads / 3).max(1),
+        dir: Some(&tmp),
+        held: Some((&held, memory / 4)),
+    };
     // 1. Fetch and parse every feed (in parallel).
     let runs: Vec<FeedRun> = config
         .feeds
@@ -1166,6 +1309,7 @@ pub fn update(
                 Dirs {
                     config: config_dir,
                     data: data_dir,
+                    spill,
                 },
                 prev_state.get(&f.name),
                 &run_opts,
@@ -1215,47 +1359,35 @@ pub fn update(
         .map(|f| (f.name.as_str(), f.min_prefix.unwrap_or_default()))
         .collect();
     let mut too_broad_dropped = 0usize;
-    let mut prev: Vec<PrevEntry> = Vec::new();
-    let mut carried: Vec<Indicator> = Vec::new();
+    // The previous snapshot is scanned once (it is mapped; records are decoded a block at
+    // a time) into two sorters: every entry, walked beside the merge for history and the
+    // diff, and the entries of kept feeds, merged first.
+    let whole = Spill {
+        budget: (memory / 4).max(1),
+        ..spill
+    };
+    let mut prev_sorter = whole.sorter();
+    let mut prev_len = 0usize;
+    let mut carried = whole.sorter();
+    let mut carried_len = 0usize;
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
     let mut prev_from_feeds = 0;
     match previous {
         Ok(snap) => {
-            let kept_ref = &kept;
-            let snap_ref = &snap;
-            // Decode in parallel; keep every key for history/diff and the full records of
-            // entries that kept feeds listed.
-            // Values in one streaming pass per FST (rebuilding each from its id would walk
-            // the FST backwards once per indicator), then the records in parallel.
-            let values = snap.all_values();
-            let decoded: Vec<(PrevEntry, bool, Option<Indicator>)> = values
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(4096)
-                .map(|(id, value)| {
-                    // An undecodable record becomes the same placeholder `indicator` gives.
-                    let ind = snap_ref
-                        .record_with_value(id as matcher::IndicatorId, value)
-                        .unwrap_or_else(|| {
-                            Indicator::new(String::new(), IndicatorType::Pattern, "")
-                        });
-                    let entry = PrevEntry {
-                        itype: ind.itype,
-                        value: ind.value.clone(),
-                        first_seen: ind.first_seen,
-                        last_seen: ind.last_seen,
-                        fp: fingerprint(&ind),
-                    };
-                    let keep = !kept_ref.is_empty()
-                        && ind.sources.iter().any(|s| kept_ref.contains(s.as_str()));
-                    (entry, from_a_feed(&ind), keep.then_some(ind))
-                })
-                .collect();
-            prev.reserve(decoded.len());
-            for (entry, feed_entry, ind) in decoded {
-                prev.push(entry);
-                prev_from_feeds += usize::from(feed_entry);
-                let Some(mut ind) = ind else { continue };
+            let mut failed: Option<RunError> = None;
+            snap.scan(|mut ind| {
+                if failed.is_some() {
+                    return;
+                }
+                prev_len += 1;
+                prev_from_feeds += usize::from(from_a_feed(&ind));
+                if let Err(e) = prev_sorter.push(&ind) {
+                    failed = Some(e);
+                    return;
+                }
+                if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
+                    return;
+                }
                 ind.sources.retain(|s| kept.contains(s.as_str()));
                 let broad_for = |s: &String| {
                     let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
@@ -1263,7 +1395,7 @@ pub fn update(
                 };
                 if ind.sources.iter().all(broad_for) {
                     too_broad_dropped += 1;
-                    continue;
+                    return;
                 }
                 for s in &ind.sources {
                     *kept_counts.entry(s.clone()).or_default() += 1;
@@ -1273,7 +1405,16 @@ pub fn update(
                     .sources
                     .iter()
                     .any(|s| allowlist_feeds.contains(s.as_str()));
-                carried.push(ind);
+                carried_len += 1;
+                // Drop expired carried entries.
+                if ind.expires.is_none_or(|e| e > now) {
+                    if let Err(e) = carried.push(&ind) {
+                        failed = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
             }
         }
         Err(SnapshotError::NoSnapshot(_)) => {}
@@ -1287,12 +1428,12 @@ pub fn update(
              public suffixes) and were not carried over"
         ));
     }
-    prev.par_sort_unstable_by(|a, b| (a.itype, &a.value).cmp(&(b.itype, &b.value)));
+    let mut prev = prev_sorter.finish()?.merge().peekable();
     phase("previous snapshot read");
 
     // Nothing usable?
     let any_fresh = runs.iter().any(|r| r.indicators.is_some());
-    if !config.feeds.is_empty() && !any_fresh && carried.is_empty() {
+    if !config.feeds.is_empty() && !any_fresh && carried_len == 0 {
         let reasons: Vec<String> = runs
             .iter()
             .map(|r| match &r.summary.status {
@@ -1328,77 +1469,43 @@ pub fn update(
         }
         None => Vec::new(),
     };
-    let mut parts: Vec<Vec<Indicator>> = vec![carried, builtin, submitted, upstream_set];
+    // Runs in this order fold equal keys as merging the parts in this order did: what is
+    // carried, the built-in allowlist, submissions, the upstream set, then the feeds.
+    let mut parts = carried.finish()?;
+    for part in [builtin, submitted, upstream_set] {
+        let mut sorter = whole.sorter();
+        for i in part.iter().filter(|i| i.expires.is_none_or(|e| e > now)) {
+            sorter.push(i)?;
+        }
+        drop(part);
+        parts = parts.then(sorter.finish()?);
+    }
     for run in runs {
         let mut summary = run.summary;
         summary.kept = kept_counts.get(&summary.name).copied().unwrap_or(0);
         if let Some(inds) = run.indicators {
-            parts.push(inds);
+            parts = parts.then(inds);
         }
         states.insert(summary.name.clone(), run.state);
         summaries.push(summary);
     }
-    for p in &mut parts {
-        // Drop expired carried entries too.
-        p.retain(|i| i.expires.is_none_or(|e| e > now));
-        sort_merge(p);
-    }
-    let mut all = merge_sorted(parts);
-    phase("merged");
-    if !opts.allow_empty && prev_from_feeds > 0 && !all.iter().any(from_a_feed) {
-        return Err(UpdateError::WouldEmpty {
-            previous: prev_from_feeds,
-        });
-    }
-
-    // 4. Allowlists.
-    let index = AllowlistIndex::new(all.iter().filter(|i| i.allowlist));
+    // 4. Two walks over the merged runs: the allowlist entries first (only their keys are
+    // decoded), then every indicator once, marked, dated, counted and handed to the
+    // snapshot builder, so the set is never held as indicators.
+    let mut walk = parts.merge_where(Some(crate::runs::record::is_allowlist));
+    let allow_entries = walk
+        .by_ref()
+        .map(|r| r.map(|(i, _)| i))
+        .collect::<Result<Vec<Indicator>, RunError>>()?;
+    let index = AllowlistIndex::new(&allow_entries);
+    drop(allow_entries);
+    let merged = walk.rewind()?.merge();
+    phase("allowlist read");
+    let is_allowlist_source =
+        |s: &str| allowlist_feeds.contains(s) || s == IANA_SOURCE || s == CONFIG_SOURCE;
     let mut allowlisted_per_feed: HashMap<String, usize> = HashMap::new();
     let mut allowlisted = 0;
-    if !index.is_empty() {
-        let marks: Vec<Option<String>> = all
-            .par_iter()
-            .map(|i| {
-                if i.allowlist {
-                    None
-                } else {
-                    index.covers(i).map(str::to_string)
-                }
-            })
-            .collect();
-        for (ind, mark) in all.iter_mut().zip(marks) {
-            if let Some(m) = mark {
-                allowlisted += 1;
-                for s in &ind.sources {
-                    *allowlisted_per_feed.entry(s.clone()).or_default() += 1;
-                }
-                ind.allowlisted_by = Some(m);
-            }
-        }
-    }
-    // Allowlist entries that are also blocklist values are covered by themselves.
-    for ind in all.iter_mut().filter(|i| i.allowlist) {
-        if ind.sources.iter().any(|s| {
-            !allowlist_feeds.contains(s.as_str()) && s != IANA_SOURCE && s != CONFIG_SOURCE
-        }) {
-            ind.allowlisted_by = Some(format!(
-                "{}:{}",
-                ind.sources
-                    .iter()
-                    .find(|s| allowlist_feeds.contains(s.as_str())
-                        || *s == IANA_SOURCE
-                        || *s == CONFIG_SOURCE)
-                    .map_or("allowlist", String::as_str),
-                ind.value
-            ));
-        }
-    }
-    for s in &mut summaries {
-        s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
-    }
-
-    phase("allowlists applied");
-    // 5. History and diff (both lists sorted by key).
+    // History and diff (both in key order).
     let fresh: HashSet<&str> = summaries
         .iter()
         .filter(|s| s.status == FeedStatus::Fetched)
@@ -1406,15 +1513,61 @@ pub fn update(
         .collect();
     let (mut added, mut changed) = (0, 0);
     let mut matched = 0;
-    let mut pi = 0;
-    for ind in all.iter_mut() {
-        while pi < prev.len() && (prev[pi].itype, &prev[pi].value) < (ind.itype, &ind.value) {
-            pi += 1;
+    // Counted per itype and per source without a tree walk per indicator.
+    let mut type_counts = [0usize; IndicatorType::ALL.len()];
+    let mut allowlist_entries = 0;
+    let mut per_source: HashMap<String, usize> = HashMap::new();
+    let mut next_expiry: Option<UnixTime> = None;
+    let mut any_from_a_feed = false;
+    let mut builder = StreamBuilder::new();
+    for m in merged {
+        let (mut ind, _) = m?;
+        any_from_a_feed |= from_a_feed(&ind);
+        // Allowlists.
+        if !ind.allowlist {
+            if let Some(mark) = index.covers(&ind) {
+                allowlisted += 1;
+                for s in &ind.sources {
+                    *allowlisted_per_feed.entry(s.clone()).or_default() += 1;
+                }
+                ind.allowlisted_by = Some(mark.to_string());
+            }
+        } else if ind.sources.iter().any(|s| !is_allowlist_source(s)) {
+            // An allowlist entry that is also a blocklist value is covered by itself.
+            ind.allowlisted_by = Some(format!(
+                "{}:{}",
+                ind.sources
+                    .iter()
+                    .find(|s| is_allowlist_source(s))
+                    .map_or("allowlist", String::as_str),
+                ind.value
+            ));
+        }
+        // History and diff.
+        let mut p = None;
+        while let Some(next) = prev.peek() {
+            let Ok((pv, _)) = next else {
+                if let Some(Err(e)) = prev.next() {
+                    return Err(e.into());
+                }
+                break;
+            };
+            match (pv.itype, &pv.value).cmp(&(ind.itype, &ind.value)) {
+                std::cmp::Ordering::Less => {
+                    prev.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    p = prev.next().and_then(Result::ok).map(|(pv, _)| PrevEntry {
+                        first_seen: pv.first_seen,
+                        last_seen: pv.last_seen,
+                        fp: fingerprint(&pv),
+                    });
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
         }
         let listed_now = ind.sources.iter().any(|s| fresh.contains(s.as_str()));
-        let p = prev
-            .get(pi)
-            .filter(|p| p.itype == ind.itype && p.value == ind.value);
         if listed_now {
             ind.last_seen = Some(now);
         }
@@ -1425,7 +1578,7 @@ pub fn update(
                 if !listed_now {
                     ind.last_seen = ind.last_seen.max(p.last_seen);
                 }
-                if fingerprint(ind) != p.fp {
+                if fingerprint(&ind) != p.fp {
                     changed += 1;
                 }
             }
@@ -1439,45 +1592,56 @@ pub fn update(
                 }
             }
         }
-    }
-    let removed = prev.len() - matched;
-
-    // 6. Publish.
-    // Counted per itype and per source without an allocation or tree walk per indicator.
-    let mut type_counts = [0usize; IndicatorType::ALL.len()];
-    let mut allowlist_entries = 0;
-    let mut per_source: HashMap<&str, usize> = HashMap::new();
-    for i in &all {
+        // Counts.
         if let Some(n) = IndicatorType::ALL
             .iter()
-            .position(|t| *t == i.itype)
+            .position(|t| *t == ind.itype)
             .and_then(|k| type_counts.get_mut(k))
         {
             *n += 1;
         }
-        allowlist_entries += usize::from(i.allowlist);
-        for s in &i.sources {
-            *per_source.entry(s.as_str()).or_default() += 1;
+        allowlist_entries += usize::from(ind.allowlist);
+        for s in &ind.sources {
+            match per_source.get_mut(s.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    per_source.insert(s.clone(), 1);
+                }
+            }
         }
+        if let Some(e) = ind.expires {
+            next_expiry = Some(next_expiry.map_or(e, |n| n.min(e)));
+        }
+        builder.push(ind)?;
     }
+    phase("merged, allowlists applied, history and diff");
+    if !opts.allow_empty && prev_from_feeds > 0 && !any_from_a_feed {
+        return Err(UpdateError::WouldEmpty {
+            previous: prev_from_feeds,
+        });
+    }
+    for s in &mut summaries {
+        s.allowlisted = allowlisted_per_feed.get(&s.name).copied().unwrap_or(0);
+    }
+    let removed = prev_len.saturating_sub(matched);
+    drop(prev);
+
+    // 5. Publish.
     let by_type: BTreeMap<String, usize> = IndicatorType::ALL
         .iter()
         .zip(type_counts)
         .filter(|(_, n)| *n > 0)
         .map(|(t, n)| (t.as_str().to_string(), n))
         .collect();
-    let total = all.len();
+    let total = builder.len();
     let mut facts = PublishedFacts {
         inputs: inputs_fingerprint(config, submitted_hash, upstream_hash),
-        next_expiry: all.iter().filter_map(|i| i.expires).min(),
+        next_expiry,
         allowlist_entries,
         allowlisted,
         ..PublishedFacts::default()
     };
-    facts.per_source = per_source
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    facts.per_source = per_source.into_iter().collect();
     facts.allowlisted_per_source = allowlisted_per_feed
         .iter()
         .map(|(k, v)| (k.clone(), *v))
@@ -1485,10 +1649,6 @@ pub fn update(
     for (name, state) in &mut states {
         state.indicators = Some(facts.per_source.get(name).copied().unwrap_or(0));
     }
-    phase("history and diff");
-    // `all` is sorted and merged: the builder takes it without re-hashing.
-    let builder = SnapshotBuilder::from_indicators(all);
-    phase("builder filled");
     let extra = serde_json::json!({ "feeds": &states, "facts": &facts });
     let snapshot = builder.publish(data_dir, extra)?;
     phase("published");

@@ -32,4 +32,4 @@ pub use model::{
 };
 pub use naive::NaiveMatcher;
 pub use normalize::{normalize, NormalizeError, Normalized};
-pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotError, SnapshotMeta};
+pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotError, SnapshotMeta, StreamBuilder};

@@ -211,13 +211,12 @@ impl SnapshotBuilder {
 
     /// Compile into an in-memory snapshot (tests, `trawl demo`); its version is 0.
     pub fn build(self) -> Result<Snapshot, SnapshotError> {
-        let files = build::compile(self.items, self.sorted, 0, serde_json::Value::Null)?;
-        let dir = PathBuf::from("<memory>");
-        let blobs = files
-            .into_iter()
-            .map(|(name, bytes)| (name, Blob::Mem(bytes)))
-            .collect();
-        Snapshot::from_blobs(&dir, blobs)
+        from_files(build::compile(
+            self.items,
+            self.sorted,
+            0,
+            serde_json::Value::Null,
+        )?)
     }
 
     /// Compile and publish atomically as a new version under `data_dir`; returns its directory.
@@ -231,64 +230,159 @@ impl SnapshotBuilder {
         data_dir: &Path,
         extra: serde_json::Value,
     ) -> Result<PathBuf, SnapshotError> {
-        let snaps = data_dir.join("snapshots");
-        fs::create_dir_all(&snaps).map_err(io_err(&snaps))?;
-        let mut version = newest_version(data_dir, &snaps)? + 1;
-        let files = build::compile(self.items, self.sorted, version, extra)?;
-        let tmp = snaps.join(format!(".tmp-{}-{}", std::process::id(), next_tmp()));
-        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-        let written = (|| {
-            let mut manifest = String::from("trawl-snapshot 1\n");
-            for (name, bytes) in &files {
-                let p = tmp.join(name);
-                write_synced(&p, bytes)?;
-                manifest.push_str(&format!(
-                    "{name} {} {:08x}\n",
-                    bytes.len(),
-                    crc32fast::hash(bytes)
-                ));
-            }
-            let crc = crc32fast::hash(manifest.as_bytes());
-            manifest.push_str(&format!("end {crc:08x}\n"));
-            write_synced(&tmp.join("manifest"), manifest.as_bytes())?;
-            sync_dir(&tmp)
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        // Another publisher may have taken the version meanwhile: move on to the next one.
-        // The version number inside meta.json then lags; rewrite it if so.
-        let mut final_dir = snaps.join(version.to_string());
-        let mut attempts = 0;
-        while let Err(e) = fs::rename(&tmp, &final_dir) {
-            attempts += 1;
-            if attempts > 16 || !final_dir.exists() {
-                let _ = fs::remove_dir_all(&tmp);
-                return Err(SnapshotError::Io {
-                    path: final_dir,
-                    source: e,
+        publish_with(data_dir, |version| {
+            build::compile(self.items, self.sorted, version, extra)
+        })
+    }
+}
+
+/// Takes merged indicators one at a time in `(itype, value)` order (as `trawl update`
+/// streams them from its sorted runs) and keeps only what the compiler needs: the type,
+/// the value's bytes, two flags and the metadata interned, about 14 bytes besides the
+/// value per indicator. Compiles to the same bytes as a [`SnapshotBuilder`] of the same
+/// indicators.
+#[derive(Default)]
+pub struct StreamBuilder {
+    lean: build::Lean,
+    last: Option<(IndicatorType, String)>,
+}
+
+impl std::fmt::Debug for StreamBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamBuilder")
+            .field("len", &self.lean.len())
+            .finish()
+    }
+}
+
+impl StreamBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add the next indicator (tags and sources are tidied); one that does not sort after
+    /// the previous one (or equals it) is refused.
+    pub fn push(&mut self, mut indicator: Indicator) -> Result<(), SnapshotError> {
+        if let Some((t, v)) = &self.last {
+            if (*t, v.as_str()) >= (indicator.itype, indicator.value.as_str()) {
+                return Err(SnapshotError::Build {
+                    what: "snapshot",
+                    reason: format!(
+                        "indicators out of order: {} {:?} after {} {v:?}",
+                        indicator.itype.as_str(),
+                        indicator.value,
+                        t.as_str()
+                    ),
                 });
             }
-            version += 1;
-            final_dir = snaps.join(version.to_string());
         }
-        if attempts > 0 {
-            fix_version(&final_dir, version)?;
-        }
-        sync_dir(&snaps)?;
-        let cur_tmp = data_dir.join(format!(
-            ".current.tmp-{}-{}",
-            std::process::id(),
-            next_tmp()
-        ));
-        write_synced(&cur_tmp, format!("{version}\n").as_bytes())?;
-        let cur = data_dir.join("current");
-        fs::rename(&cur_tmp, &cur).map_err(io_err(&cur))?;
-        sync_dir(data_dir)?;
-        prune(&snaps, KEEP_VERSIONS);
-        Ok(final_dir)
+        indicator.tidy();
+        self.lean.push(&indicator)?;
+        self.last = Some((indicator.itype, indicator.value));
+        Ok(())
     }
+
+    /// Number of indicators so far.
+    pub fn len(&self) -> usize {
+        self.lean.len()
+    }
+
+    /// True when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Compile into an in-memory snapshot (tests); its version is 0.
+    pub fn build(self) -> Result<Snapshot, SnapshotError> {
+        let files = build::compile_lean(self.lean, true, 0, serde_json::Value::Null)?;
+        from_files(files)
+    }
+
+    /// Compile and publish atomically, as [`SnapshotBuilder::publish`].
+    pub fn publish(
+        self,
+        data_dir: &Path,
+        extra: serde_json::Value,
+    ) -> Result<PathBuf, SnapshotError> {
+        publish_with(data_dir, |version| {
+            build::compile_lean(self.lean, true, version, extra)
+        })
+    }
+}
+
+/// An in-memory snapshot of compiled files.
+fn from_files(files: Vec<(&'static str, Vec<u8>)>) -> Result<Snapshot, SnapshotError> {
+    let dir = PathBuf::from("<memory>");
+    let blobs = files
+        .into_iter()
+        .map(|(name, bytes)| (name, Blob::Mem(bytes)))
+        .collect();
+    Snapshot::from_blobs(&dir, blobs)
+}
+
+/// Compile (given the version) and publish atomically; see [`SnapshotBuilder::publish`].
+fn publish_with(
+    data_dir: &Path,
+    compile: impl FnOnce(u64) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError>,
+) -> Result<PathBuf, SnapshotError> {
+    let snaps = data_dir.join("snapshots");
+    fs::create_dir_all(&snaps).map_err(io_err(&snaps))?;
+    let mut version = newest_version(data_dir, &snaps)? + 1;
+    let files = compile(version)?;
+    let tmp = snaps.join(format!(".tmp-{}-{}", std::process::id(), next_tmp()));
+    fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+    let written = (|| {
+        let mut manifest = String::from("trawl-snapshot 1\n");
+        for (name, bytes) in &files {
+            let p = tmp.join(name);
+            write_synced(&p, bytes)?;
+            manifest.push_str(&format!(
+                "{name} {} {:08x}\n",
+                bytes.len(),
+                crc32fast::hash(bytes)
+            ));
+        }
+        let crc = crc32fast::hash(manifest.as_bytes());
+        manifest.push_str(&format!("end {crc:08x}\n"));
+        write_synced(&tmp.join("manifest"), manifest.as_bytes())?;
+        sync_dir(&tmp)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    // Another publisher may have taken the version meanwhile: move on to the next one.
+    // The version number inside meta.json then lags; rewrite it if so.
+    let mut final_dir = snaps.join(version.to_string());
+    let mut attempts = 0;
+    while let Err(e) = fs::rename(&tmp, &final_dir) {
+        attempts += 1;
+        if attempts > 16 || !final_dir.exists() {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(SnapshotError::Io {
+                path: final_dir,
+                source: e,
+            });
+        }
+        version += 1;
+        final_dir = snaps.join(version.to_string());
+    }
+    if attempts > 0 {
+        fix_version(&final_dir, version)?;
+    }
+    sync_dir(&snaps)?;
+    let cur_tmp = data_dir.join(format!(
+        ".current.tmp-{}-{}",
+        std::process::id(),
+        next_tmp()
+    ));
+    write_synced(&cur_tmp, format!("{version}\n").as_bytes())?;
+    let cur = data_dir.join("current");
+    fs::rename(&cur_tmp, &cur).map_err(io_err(&cur))?;
+    sync_dir(data_dir)?;
+    prune(&snaps, KEEP_VERSIONS);
+    Ok(final_dir)
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -1039,6 +1133,52 @@ impl Snapshot {
             }
         }
         vals
+    }
+
+    /// Every indicator, a block at a time (each block's records decoded on rayon's pool),
+    /// without holding the set (`trawl update` reads the previous snapshot so): the
+    /// non-domain types in `(itype, value)` order, then the domains in label-reversed
+    /// order. A record that does not decode is skipped.
+    pub fn scan(&self, mut f: impl FnMut(Indicator)) {
+        use fst::Streamer;
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 16;
+        let flush = |block: &mut Vec<(u32, String)>, f: &mut dyn FnMut(Indicator)| {
+            let decoded: Vec<Option<Indicator>> = std::mem::take(block)
+                .into_par_iter()
+                .with_min_len(1024)
+                .map(|(id, value)| self.record_with_value(id, value))
+                .collect();
+            decoded.into_iter().flatten().for_each(f);
+        };
+        let mut block: Vec<(u32, String)> = Vec::with_capacity(BLOCK);
+        let mut stream = self.values.stream();
+        while let Some((key, id)) = stream.next() {
+            let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
+            if let (Ok(id), Some(v)) = (u32::try_from(id), v) {
+                block.push((id, v.to_string()));
+                if block.len() >= BLOCK {
+                    flush(&mut block, &mut f);
+                }
+            }
+        }
+        let dom_base = self.type_start[2];
+        for shard in &self.domains {
+            let mut stream = shard.map.stream();
+            while let Some((key, rank)) = stream.next() {
+                let Some((i, _)) = u32::try_from(rank).ok().and_then(|r| self.dom_idx.id_of(r))
+                else {
+                    continue;
+                };
+                if let (Some(id), Ok(rev)) = (dom_base.checked_add(i), std::str::from_utf8(key)) {
+                    block.push((id, unreverse(rev)));
+                    if block.len() >= BLOCK {
+                        flush(&mut block, &mut f);
+                    }
+                }
+            }
+        }
+        flush(&mut block, &mut f);
     }
 
     /// Every indicator in id order: by itype, then by value, except that domains come in

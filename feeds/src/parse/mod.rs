@@ -211,6 +211,57 @@ pub fn parse_feed(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
     out
 }
 
+/// Formats whose lines are each parsed on their own: a body of one of them can be parsed a
+/// chunk of lines at a time.
+fn line_by_line(format: Format) -> bool {
+    matches!(
+        format,
+        Format::Plain | Format::Netset | Format::SpamhausDrop | Format::Hosts
+    )
+}
+
+/// [`parse_feed`], handing `each` the records of about `chunk` bytes of whole lines at a
+/// time (line numbers as in the whole body) for the formats read line by line, so a large
+/// list is never held as records all at once; other formats are parsed whole.
+pub fn parse_feed_chunks(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    chunk: usize,
+    mut each: impl FnMut(ParsedFeed),
+) {
+    let body = strip_bom(bytes);
+    let format = match feed.format {
+        Format::Auto => detect_format(body),
+        f => f,
+    };
+    let utf16 = body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF");
+    if !line_by_line(format) || utf16 || body.len() <= chunk {
+        each(parse_feed(bytes, feed));
+        return;
+    }
+    let mut concrete = feed.clone();
+    concrete.format = format;
+    let mut before = 0;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let cut = rest
+            .get(chunk..)
+            .and_then(|t| memchr::memchr(b'\n', t))
+            .map_or(rest.len(), |i| chunk + i + 1);
+        let (part, tail) = rest.split_at(cut);
+        let mut parsed = parse_feed(part, &concrete);
+        for r in &mut parsed.records {
+            r.line += before;
+        }
+        for r in &mut parsed.rejects {
+            r.line += before;
+        }
+        before += memchr::memchr_iter(b'\n', part).count();
+        each(parsed);
+        rest = tail;
+    }
+}
+
 fn unsupported_reason(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(4096)];
     if memchr::memmem::find(head, b"stix").is_some()

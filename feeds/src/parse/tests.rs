@@ -365,3 +365,62 @@ proptest::proptest! {
         let _ = stix_pattern::parse(&s);
     }
 }
+
+/// Parsing a line-by-line feed a chunk at a time gives the records, rejects and counts of
+/// parsing it whole, line numbers included.
+#[test]
+fn chunked_parse_equals_whole_parse() {
+    let mut body = String::from("\u{feff}# a comment\n");
+    for i in 0..300 {
+        match i % 7 {
+            0 => body.push_str(&format!("d{i}.example ; with a note\n")),
+            1 => body.push_str("\r\n"),
+            2 => body.push_str(&format!("0.0.0.0 h{i}.example\n")),
+            3 => body.push_str(" ; no value\n"),
+            4 => body.push_str(&format!("198.51.{}.0/24\r\n", i % 250)),
+            5 => body.push_str("\u{e9}t\u{e9}.example\n"),
+            _ => body.push_str(&format!("http://u{i}.example/p\n")),
+        }
+    }
+    body.push_str("last.example");
+    for format in [
+        Format::Plain,
+        Format::Auto,
+        Format::Hosts,
+        Format::SpamhausDrop,
+    ] {
+        let mut feed = FeedConfig::new("t", "t");
+        feed.format = format;
+        let whole = parse_feed(body.as_bytes(), &feed);
+        for chunk in [1, 10, 97, 4096] {
+            let mut parts = Vec::new();
+            parse_feed_chunks(body.as_bytes(), &feed, chunk, |p| parts.push(p));
+            let records: Vec<(usize, String)> = parts
+                .iter()
+                .flat_map(|p| p.records.iter().map(|r| (r.line, r.value.clone())))
+                .collect();
+            let want: Vec<(usize, String)> = whole
+                .records
+                .iter()
+                .map(|r| (r.line, r.value.clone()))
+                .collect();
+            assert_eq!(records, want, "{format:?} in chunks of {chunk}");
+            // Each part keeps its first MAX_KEPT_REJECTS: the first of them all are the same.
+            let rejects: Vec<(usize, String)> = parts
+                .iter()
+                .flat_map(|p| p.rejects.iter().map(|r| (r.line, r.reason.clone())))
+                .take(MAX_KEPT_REJECTS)
+                .collect();
+            let want: Vec<(usize, String)> = whole
+                .rejects
+                .iter()
+                .map(|r| (r.line, r.reason.clone()))
+                .collect();
+            assert_eq!(rejects, want, "{format:?} in chunks of {chunk}");
+            let rejected: usize = parts.iter().map(|p| p.rejected).sum();
+            assert_eq!(rejected, whole.rejected);
+            assert!(parts.iter().all(|p| p.format == whole.format));
+            assert_eq!(parts.len() > 1, chunk < body.len());
+        }
+    }
+}

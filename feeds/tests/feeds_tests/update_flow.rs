@@ -1,6 +1,8 @@
 //! `feeds::update::update` end to end: real files and a real local HTTP server, a real
 //! snapshot published and re-opened in a temp data directory.
 
+#[path = "update_flow/bounded.rs"]
+mod bounded;
 #[path = "update_flow/breadth.rs"]
 mod breadth;
 #[path = "update_flow/groups.rs"]

@@ -1,12 +1,13 @@
 //! Compiling indicators into the snapshot files (in memory).
 
 use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
-use super::{type_byte, SnapshotError, SnapshotMeta};
+use super::{SnapshotError, SnapshotMeta};
 use crate::fxhash::FxBuild;
 use crate::model::{order_prefix, Indicator, IndicatorType, Severity, Tlp};
 use crate::normalize::{parse_cidr, prefix_range};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// `TRAWL_COMPILE_TIMING=1`: print when each piece of the compile ends (stderr), to see
 /// where the time goes and whether a core idles.
@@ -31,40 +32,129 @@ fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
     }
 }
 
+/// What the compiler keeps of each indicator (ARCHITECTURE.md §4, "bounded memory"): its
+/// type and value, the two flags the indexes need, and its metadata interned into a
+/// profile and a reference id as it arrives. About the value's bytes plus 14 bytes per
+/// indicator, where an [`Indicator`] is about 250 before its strings.
+#[derive(Default)]
+pub(crate) struct Lean {
+    arena: Vec<u8>,
+    /// End of each value in `arena`.
+    ends: Vec<u32>,
+    /// Type byte, with [`EXACT`] and [`QUIET`].
+    kinds: Vec<u8>,
+    /// (profile id, reference: 0 or 1 + string id) per item.
+    rows: Vec<[u32; 2]>,
+    interner: Interner,
+}
+
+/// Domains only: exact-only (`domains.idx`).
+const EXACT: u8 = 0x40;
+/// An allowlist entry or an allowlisted indicator (the prefilter's quiet bits).
+const QUIET: u8 = 0x80;
+
+impl Lean {
+    /// Add one tidied indicator (the next item index).
+    pub(crate) fn push(&mut self, it: &Indicator) -> Result<(), SnapshotError> {
+        let too_big = || SnapshotError::Build {
+            what: "snapshot",
+            reason: "too many indicators or value bytes (ids are 30 bits, values 4 GiB)".into(),
+        };
+        if self.ends.len() >= 0x3fff_ffff {
+            return Err(too_big());
+        }
+        self.arena.extend_from_slice(it.value.as_bytes());
+        self.ends
+            .push(u32::try_from(self.arena.len()).map_err(|_| too_big())?);
+        let mut kind = super::type_byte(it.itype);
+        if it.exact_only {
+            kind |= EXACT;
+        }
+        if it.allowlist || it.allowlisted_by.is_some() {
+            kind |= QUIET;
+        }
+        self.kinds.push(kind);
+        let prof = profile(it, &mut self.interner);
+        let pid = self.interner.profile(prof);
+        let reference = self.interner.opt(&it.reference) as u32;
+        self.rows.push([pid, reference]);
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn value(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    fn type_byte(&self, i: u32) -> u8 {
+        self.kinds[i as usize] & 0x3f
+    }
+
+    fn exact(&self, i: u32) -> bool {
+        self.kinds[i as usize] & EXACT != 0
+    }
+
+    fn quiet(&self, i: u32) -> bool {
+        self.kinds[i as usize] & QUIET != 0
+    }
+
+    /// The value as text (pushed from a `String`; a damaged one reads as empty).
+    fn text(&self, i: u32) -> &str {
+        std::str::from_utf8(self.value(i)).unwrap_or("")
+    }
+}
+
 /// Compile merged, tidied indicators into `(file name, bytes)` for every snapshot file.
 /// `sorted`: the caller knows `items` are sorted by (itype, value), so the order checks
 /// (a pass over every value) are skipped.
-///
-/// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
-/// rest is sorted into `values.fst` and the IP tables and the metadata is interned; then
-/// the metadata is encoded.
 pub(crate) fn compile(
     items: Vec<Indicator>,
     sorted: bool,
     version: u64,
     extra: serde_json::Value,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
-    if items.len() >= 0x3fff_ffff {
-        return Err(SnapshotError::Build {
-            what: "snapshot",
-            reason: "too many indicators (ids are 30 bits)".into(),
-        });
+    let mut lean = Lean::default();
+    for it in &items {
+        lean.push(it)?;
     }
+    // Freeing a million indicators' strings takes a good part of a second: a thread does
+    // it while the compile goes on (if it cannot start, they are freed here).
+    let _ = std::thread::Builder::new()
+        .name("trawl-free".into())
+        .spawn(move || drop(items));
+    compile_lean(lean, sorted, version, extra)
+}
+
+/// [`compile`] of what [`Lean`] kept.
+///
+/// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
+/// rest is sorted into `values.fst` and the IP tables; then the metadata is encoded.
+pub(crate) fn compile_lean(
+    lean: Lean,
+    sorted: bool,
+    version: u64,
+    extra: serde_json::Value,
+) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
     let tm = Timing::new();
     let tm = &tm;
     // Id order: type order, then value bytes (domains: label-reversed key bytes, the FST's
     // order); sort indices per type, not the records.
     let mut by_type: Vec<Vec<u32>> = vec![Vec::new(); 13];
-    for (i, it) in items.iter().enumerate() {
-        by_type[type_byte(it.itype) as usize].push(i as u32);
+    for i in 0..lean.len() as u32 {
+        by_type[usize::from(lean.type_byte(i)).min(12)].push(i);
     }
     let mut type_counts = [0u32; 13];
     for (c, v) in type_counts.iter_mut().zip(&by_type) {
         *c = v.len() as u32;
     }
-    let fqdn_b = type_byte(IndicatorType::Fqdn) as usize;
+    let fqdn_b = super::type_byte(IndicatorType::Fqdn) as usize;
     let mut doms = std::mem::take(&mut by_type[fqdn_b]);
-    let items_ref = &items;
+    let items_ref = &lean;
     let by_value = |v: &mut Vec<u32>| {
         if !sorted {
             sort_by_value(items_ref, v);
@@ -73,7 +163,7 @@ pub(crate) fn compile(
 
     // Two branches joined on rayon's pool, so whichever thread is free picks up the next
     // piece: the domain keys and then their two FST shards on one side; the other values'
-    // FST, the IP tables and the metadata interning on the other.
+    // FST and the IP tables on the other.
     let (dom_part, other_part) = rayon::join(
         || {
             // Domain ids follow the label-reversed key order, so an FST output (the key's
@@ -115,56 +205,62 @@ pub(crate) fn compile(
                 }
             }
             let by_type = &by_type;
-            let ((vals, ip), (interner, by_item)) = rayon::join(
-                || {
-                    let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
-                    tm.at("values.fst");
-                    let ip = ip_tables(items_ref, by_type);
-                    tm.at("ip.bin");
-                    (vals, ip)
-                },
-                || {
-                    // Metadata interned per item (ids are not known yet; rows are reordered
-                    // below).
-                    let mut interner = Interner::default();
-                    let by_item: Vec<[u64; 2]> = items_ref
-                        .iter()
-                        .map(|it| {
-                            let prof = profile(it, &mut interner);
-                            let pid = interner.profile(prof);
-                            [u64::from(pid), interner.opt(&it.reference)]
-                        })
-                        .collect();
-                    // Most used profiles get the smallest ids (shortest varints).
-                    let by_item = interner.renumber_profiles_by_use(by_item);
-                    tm.at("metadata interned");
-                    (interner, by_item)
-                },
-            );
-            Ok::<_, SnapshotError>((vals?, ip, interner, by_item))
+            let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
+            tm.at("values.fst");
+            let ip = ip_tables(items_ref, by_type);
+            tm.at("ip.bin");
+            Ok::<_, SnapshotError>((vals?, ip))
         },
     );
     tm.at("join");
     let (doms, domains_fst, domains1_fst, dom_idx) = dom_part?;
-    let (values_fst, ip, interner, by_item) = other_part?;
+    let (values_fst, ip) = other_part?;
     by_type[fqdn_b] = doms;
+    let Lean {
+        arena,
+        ends,
+        kinds,
+        rows: by_item,
+        mut interner,
+    } = lean;
+    // Most used profiles get the smallest ids (shortest varints).
+    let by_item = interner.renumber_profiles_by_use(by_item);
+    tm.at("metadata interned");
+    let lean = Lean {
+        arena,
+        ends,
+        kinds,
+        rows: Vec::new(),
+        interner: Interner::default(),
+    };
 
     // Metadata: records (profile id, reference) in id order; profiles hold the rest. The
     // prefilter (hashes of a million names) is built beside it.
     let (prefilter_file, rec_file) = rayon::join(
-        || super::prefilter::write(&items, by_type.iter().flatten().copied()),
+        || {
+            super::prefilter::write(by_type.iter().flatten().map(|&i| {
+                let host = match IndicatorType::ALL.get(usize::from(lean.type_byte(i))) {
+                    Some(IndicatorType::Fqdn) => Some(lean.text(i)),
+                    Some(IndicatorType::Url) => crate::text::url_host(lean.text(i)),
+                    _ => None,
+                };
+                (lean.quiet(i), host)
+            }))
+        },
         || {
             let rows: Vec<[u64; 2]> = by_type
                 .iter()
                 .flatten()
-                .map(|&i| by_item[i as usize])
+                .map(|&i| by_item[i as usize].map(u64::from))
                 .collect();
             Rows::<2>::write(*b"TRWR", &type_counts, &rows, false)
         },
     );
     drop(by_item);
     let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
-    let strings_file = Strings::write(&interner.strings);
+    let strings: Vec<&str> = interner.strings.iter().map(|s| &**s).collect();
+    let strings_file = Strings::write(&strings);
+    drop(strings);
     let sets_file = Table::write(*b"TRWT", interner.sets.iter().map(|s| s.as_slice()));
     let mut counts = std::collections::BTreeMap::new();
     for (i, c) in type_counts.iter().enumerate() {
@@ -186,12 +282,8 @@ pub(crate) fn compile(
         reason: e.to_string(),
     })?;
     drop(interner);
+    drop(lean);
     tm.at("metadata written");
-    // Freeing a million indicators' strings takes a good part of a second: a thread does
-    // it while the caller writes the files (if it cannot start, they are freed here).
-    let _ = std::thread::Builder::new()
-        .name("trawl-free".into())
-        .spawn(move || drop(items));
     Ok(vec![
         ("meta.json", meta_json),
         ("domains.fst", domains_fst),
@@ -209,19 +301,17 @@ pub(crate) fn compile(
 
 /// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them
 /// over: one pass to check).
-fn sort_by_value(items: &[Indicator], v: &mut Vec<u32>) {
-    if v.windows(2)
-        .all(|w| items[w[0] as usize].value <= items[w[1] as usize].value)
-    {
+fn sort_by_value(items: &Lean, v: &mut Vec<u32>) {
+    if v.windows(2).all(|w| items.value(w[0]) <= items.value(w[1])) {
         return;
     }
     let mut keyed: Vec<(u128, u32)> = v
         .iter()
-        .map(|&i| (order_prefix(items[i as usize].value.as_bytes()), i))
+        .map(|&i| (order_prefix(items.value(i)), i))
         .collect();
     keyed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
-            .then_with(|| items[a.1 as usize].value.cmp(&items[b.1 as usize].value))
+            .then_with(|| items.value(a.1).cmp(items.value(b.1)))
     });
     v.clear();
     v.extend(keyed.into_iter().map(|k| k.1));
@@ -240,20 +330,18 @@ const SHARD_MIN: usize = 3;
 /// Label-reversed keys of the domains sorted by value, sorted; plus what `domains.idx`
 /// is written from. Returns (arena, entries (start, len, domain index) in key order,
 /// (domain index, exact-only) in key order).
-fn domain_keys(items: &[Indicator], doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<(u32, bool)>) {
+fn domain_keys(items: &Lean, doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<(u32, bool)>) {
     use rayon::slice::ParallelSliceMut;
-    let mut arena: Vec<u8> =
-        Vec::with_capacity(doms.iter().map(|&d| items[d as usize].value.len()).sum());
+    let mut arena: Vec<u8> = Vec::with_capacity(doms.iter().map(|&d| items.value(d).len()).sum());
     let mut entries: Vec<(u32, u32, u32)> = Vec::with_capacity(doms.len());
     // Read in domain order (sequential in `items` when they come sorted), so the key-order
     // pass below looks flags up here instead of chasing each indicator again.
     let mut exact = Vec::with_capacity(doms.len());
     for (i, &d) in doms.iter().enumerate() {
         let start = arena.len();
-        let it = &items[d as usize];
-        exact.push(it.exact_only);
+        exact.push(items.exact(d));
         // Labels last to first (as `rsplit('.')` joined by dots), in one backward scan.
-        let v = it.value.as_bytes();
+        let v = items.value(d);
         let mut end = v.len();
         for j in (0..v.len()).rev() {
             if v[j] == b'.' {
@@ -321,7 +409,7 @@ fn shard_fst(
 
 /// `values.fst`: every non-domain indicator, key = type byte ‖ value, output = id.
 fn values_fst(
-    items: &[Indicator],
+    items: &Lean,
     by_type: &[Vec<u32>],
     fqdn_b: usize,
     n_domains: u32,
@@ -337,7 +425,7 @@ fn values_fst(
         for &i in list {
             key.clear();
             key.push(t as u8);
-            key.extend_from_slice(items[i as usize].value.as_bytes());
+            key.extend_from_slice(items.value(i));
             vb.insert(&key, id).map_err(build_err("value FST"))?;
             id += 1;
         }
@@ -346,7 +434,7 @@ fn values_fst(
 }
 
 /// `ip.bin` from the ipv4/ipv6 indicators (types 0 and 1, ids from 0).
-fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
+fn ip_tables(items: &Lean, by_type: &[Vec<u32>]) -> Vec<u8> {
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
     let mut id = 0u32;
@@ -354,7 +442,7 @@ fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
         for &i in list {
             let tag_id = id;
             id += 1;
-            let Some((net, p)) = parse_cidr(&items[i as usize].value) else {
+            let Some((net, p)) = parse_cidr(items.text(i)) else {
                 continue;
             };
             match net {
@@ -386,32 +474,35 @@ fn ip_tables(items: &[Indicator], by_type: &[Vec<u32>]) -> Vec<u8> {
 /// a column past its writer's, so they read back as `everyone`.
 pub(crate) const NPROFILE: usize = 12;
 
+/// Strings, string sets and profiles, each kept once (owned: indicators arrive one at a
+/// time and are gone after).
 #[derive(Default)]
-struct Interner<'a> {
-    strings: Vec<&'a str>,
-    string_ids: HashMap<&'a str, u32, FxBuild>,
+struct Interner {
+    strings: Vec<Arc<str>>,
+    string_ids: HashMap<Arc<str>, u32, FxBuild>,
     sets: Vec<Vec<u8>>,
-    set_ids: HashMap<&'a [String], u32, FxBuild>,
+    set_ids: HashMap<Vec<String>, u32, FxBuild>,
     profiles: Vec<[u64; NPROFILE]>,
     profile_ids: HashMap<[u64; NPROFILE], u32, FxBuild>,
 }
 
-impl<'a> Interner<'a> {
-    fn string(&mut self, s: &'a str) -> u32 {
+impl Interner {
+    fn string(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.string_ids.get(s) {
             return i;
         }
         let i = self.strings.len() as u32;
-        self.strings.push(s);
+        let s: Arc<str> = Arc::from(s);
+        self.strings.push(s.clone());
         self.string_ids.insert(s, i);
         i
     }
 
-    fn opt(&mut self, s: &'a Option<String>) -> u64 {
+    fn opt(&mut self, s: &Option<String>) -> u64 {
         s.as_deref().map_or(0, |s| u64::from(self.string(s)) + 1)
     }
 
-    fn set(&mut self, list: &'a [String]) -> u64 {
+    fn set(&mut self, list: &[String]) -> u64 {
         if let Some(&i) = self.set_ids.get(list) {
             return u64::from(i);
         }
@@ -422,12 +513,12 @@ impl<'a> Interner<'a> {
         }
         let i = self.sets.len() as u32;
         self.sets.push(b);
-        self.set_ids.insert(list, i);
+        self.set_ids.insert(list.to_vec(), i);
         u64::from(i)
     }
 
     /// Renumber profiles so the most used come first; rewrites the rows' profile ids.
-    fn renumber_profiles_by_use(&mut self, mut rows: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
+    fn renumber_profiles_by_use(&mut self, mut rows: Vec<[u32; 2]>) -> Vec<[u32; 2]> {
         let mut uses = vec![0u32; self.profiles.len()];
         for r in &rows {
             if let Some(u) = uses.get_mut(r[0] as usize) {
@@ -444,7 +535,7 @@ impl<'a> Interner<'a> {
         self.profile_ids.clear();
         for r in &mut rows {
             if let Some(&n) = new_id.get(r[0] as usize) {
-                r[0] = u64::from(n);
+                r[0] = n;
             }
         }
         rows
@@ -466,7 +557,7 @@ fn time(t: Option<i64>) -> u64 {
 }
 
 /// The profile fields of one indicator (layout read back by `Snapshot::try_indicator`).
-fn profile<'a>(it: &'a Indicator, int: &mut Interner<'a>) -> [u64; NPROFILE] {
+fn profile(it: &Indicator, int: &mut Interner) -> [u64; NPROFILE] {
     let sev = match it.severity {
         Severity::Low => 0,
         Severity::Medium => 1,

@@ -15,7 +15,6 @@
 
 use super::format::Blob;
 use super::SnapshotError;
-use crate::model::Indicator;
 use std::path::Path;
 
 const MAGIC: [u8; 4] = *b"TRWF";
@@ -170,29 +169,23 @@ fn block_and_mask(h: u64, n_blocks: u64) -> (usize, u64) {
     (block as usize, mask)
 }
 
-/// Write `prefilter.bin` for `items` (ids follow `order`, the id-ordered item indices).
-pub(crate) fn write(items: &[Indicator], order: impl Iterator<Item = u32>) -> Vec<u8> {
-    use crate::model::IndicatorType as T;
+/// Write `prefilter.bin` from each indicator in id order: whether it is quiet (an
+/// allowlist entry or allowlisted) and its host (a domain's name, a URL's host).
+pub(crate) fn write<'a>(order: impl Iterator<Item = (bool, Option<&'a str>)>) -> Vec<u8> {
     let mut hashes: Vec<u64> = Vec::new();
     let mut quiet: Vec<u64> = Vec::new();
     let mut n_ids = 0u32;
     // No key has fewer labels: shorter suffixes of an observed name need no probe.
     let mut min_labels = u32::MAX;
-    for (id, i) in order.enumerate() {
+    for (id, (is_quiet, host)) in order.enumerate() {
         n_ids = id as u32 + 1;
-        let it = &items[i as usize];
-        if it.allowlist || it.allowlisted_by.is_some() {
+        if is_quiet {
             if quiet.len() <= id / 64 {
                 quiet.resize(id / 64 + 1, 0);
             }
             quiet[id / 64] |= 1 << (id % 64);
             continue;
         }
-        let host = match it.itype {
-            T::Fqdn => Some(it.value.as_str()),
-            T::Url => crate::text::url_host(&it.value),
-            _ => None,
-        };
         if let Some(host) = host {
             hashes.push(host_hash(host.as_bytes()));
             let labels = host.bytes().filter(|&b| b == b'.').count() as u32 + 1;

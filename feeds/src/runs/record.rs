@@ -1,0 +1,267 @@
+//! One indicator as a compact byte record (ARCHITECTURE.md §2.1, "bounded memory"): what
+//! `trawl update` holds and spills per indicator instead of an [`Indicator`] (about 250
+//! bytes of struct before its strings).
+//!
+//! Layout: type byte (position in [`IndicatorType::ALL`], which is also the type order),
+//! varint value length, value bytes — so the sort key is a prefix of the record — then
+//! confidence, severity, TLP, a flag byte (derived, exact-only, allowlist, and which
+//! optional fields follow), the present times (zigzag varints), the present strings
+//! (varint length + bytes), tags, sources and groups (varint count + strings; no groups
+//! for the default set).
+
+use matcher::model::Groups;
+use matcher::snapshot::{get_varint, put_varint};
+use matcher::{Indicator, IndicatorType, Severity, Tlp};
+
+const DERIVED: u8 = 1;
+const EXACT_ONLY: u8 = 1 << 1;
+const ALLOWLIST: u8 = 1 << 2;
+const PROVIDER: u8 = 1 << 3;
+const DESCRIPTION: u8 = 1 << 4;
+const REFERENCE: u8 = 1 << 5;
+const ALLOWLISTED_BY: u8 = 1 << 6;
+
+/// The byte a record starts with: the position of `t` in [`IndicatorType::ALL`].
+pub fn type_byte(t: IndicatorType) -> u8 {
+    IndicatorType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_list<'a>(out: &mut Vec<u8>, list: impl ExactSizeIterator<Item = &'a str>) {
+    put_varint(out, list.len() as u64);
+    for s in list {
+        put_str(out, s);
+    }
+}
+
+/// Append `ind` as one record to `out`.
+pub fn encode(ind: &Indicator, out: &mut Vec<u8>) {
+    out.push(type_byte(ind.itype));
+    put_str(out, &ind.value);
+    out.push(ind.confidence);
+    out.push(ind.severity as u8);
+    out.push(ind.tlp as u8);
+    let mut flags = 0;
+    for (on, bit) in [
+        (ind.derived, DERIVED),
+        (ind.exact_only, EXACT_ONLY),
+        (ind.allowlist, ALLOWLIST),
+        (ind.provider.is_some(), PROVIDER),
+        (ind.description.is_some(), DESCRIPTION),
+        (ind.reference.is_some(), REFERENCE),
+        (ind.allowlisted_by.is_some(), ALLOWLISTED_BY),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    out.push(flags);
+    let times = [ind.first_seen, ind.last_seen, ind.reported, ind.expires];
+    let mut present = 0u8;
+    for (k, t) in times.iter().enumerate() {
+        if t.is_some() {
+            present |= 1 << k;
+        }
+    }
+    out.push(present);
+    for t in times.into_iter().flatten() {
+        put_varint(out, zigzag(t));
+    }
+    for s in [
+        &ind.provider,
+        &ind.description,
+        &ind.reference,
+        &ind.allowlisted_by,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        put_str(out, s);
+    }
+    put_list(out, ind.tags.iter().map(String::as_str));
+    put_list(out, ind.sources.iter().map(String::as_str));
+    if ind.groups.is_everyone() {
+        put_varint(out, 0);
+    } else {
+        let names: Vec<&str> = ind.groups.iter().collect();
+        put_list(out, names.into_iter());
+    }
+}
+
+/// The sort key of a record: its type byte and value bytes (`None` when cut short).
+pub fn key(rec: &[u8]) -> Option<(u8, &[u8])> {
+    let t = *rec.first()?;
+    let mut pos = 1;
+    let len = usize::try_from(get_varint(rec, &mut pos)?).ok()?;
+    let value = rec.get(pos..pos.checked_add(len)?)?;
+    Some((t, value))
+}
+
+/// Whether a record is an allowlist entry's, read without decoding it.
+pub fn is_allowlist(rec: &[u8]) -> bool {
+    let Some((_, value)) = key(rec) else {
+        return false;
+    };
+    let flags_at = (value.as_ptr() as usize - rec.as_ptr() as usize) + value.len() + 3;
+    rec.get(flags_at).is_some_and(|f| f & ALLOWLIST != 0)
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        get_varint(self.b, &mut self.pos)
+    }
+
+    fn str(&mut self) -> Option<String> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        let s = self.b.get(self.pos..self.pos.checked_add(len)?)?;
+        self.pos += len;
+        String::from_utf8(s.to_vec()).ok()
+    }
+
+    fn list(&mut self) -> Option<Vec<String>> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        // Every string takes at least its length byte: a count past the rest is corrupt.
+        if n > self.b.len().saturating_sub(self.pos) {
+            return None;
+        }
+        (0..n).map(|_| self.str()).collect()
+    }
+}
+
+/// The indicator of one record (`None` when the record is damaged).
+pub fn decode(rec: &[u8]) -> Option<Indicator> {
+    let mut r = Reader { b: rec, pos: 0 };
+    let itype = *IndicatorType::ALL.get(usize::from(r.byte()?))?;
+    let value = r.str()?;
+    let mut ind = Indicator::new(value, itype, "");
+    ind.sources.clear();
+    ind.confidence = r.byte()?;
+    ind.severity = match r.byte()? {
+        0 => Severity::Low,
+        1 => Severity::Medium,
+        2 => Severity::High,
+        _ => return None,
+    };
+    ind.tlp = match r.byte()? {
+        0 => Tlp::Clear,
+        1 => Tlp::Green,
+        2 => Tlp::Amber,
+        3 => Tlp::AmberStrict,
+        4 => Tlp::Red,
+        _ => return None,
+    };
+    let flags = r.byte()?;
+    ind.derived = flags & DERIVED != 0;
+    ind.exact_only = flags & EXACT_ONLY != 0;
+    ind.allowlist = flags & ALLOWLIST != 0;
+    let present = r.byte()?;
+    let mut times = [None; 4];
+    for (k, t) in times.iter_mut().enumerate() {
+        if present & (1 << k) != 0 {
+            *t = Some(unzigzag(r.varint()?));
+        }
+    }
+    [ind.first_seen, ind.last_seen, ind.reported, ind.expires] = times;
+    for (bit, field) in [
+        (PROVIDER, &mut ind.provider),
+        (DESCRIPTION, &mut ind.description),
+        (REFERENCE, &mut ind.reference),
+        (ALLOWLISTED_BY, &mut ind.allowlisted_by),
+    ] {
+        if flags & bit != 0 {
+            *field = Some(r.str()?);
+        }
+    }
+    ind.tags = r.list()?;
+    ind.sources = r.list()?;
+    let groups = r.list()?;
+    ind.groups = Groups::from_names(groups);
+    (r.pos == rec.len()).then_some(ind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Indicator {
+        let mut i = Indicator::new("http://evil.example/a?b", IndicatorType::Url, "f1");
+        i.sources = vec!["f1".into(), "f2".into()];
+        i.tags = vec!["c2".into(), "phishing".into()];
+        i.confidence = 85;
+        i.severity = Severity::High;
+        i.tlp = Tlp::AmberStrict;
+        i.provider = Some("abuse.ch".into());
+        i.description = Some("a long ✓ description".into());
+        i.reference = Some("indicator--0d3b".into());
+        i.allowlisted_by = Some("allow:example".into());
+        i.first_seen = Some(-5);
+        i.last_seen = Some(1_700_000_000);
+        i.reported = None;
+        i.expires = Some(i64::MAX);
+        i.derived = true;
+        i.exact_only = true;
+        i.allowlist = true;
+        i.groups = Groups::from_names(["red", "blue"]);
+        i
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        for ind in [
+            full(),
+            Indicator::new("a.example", IndicatorType::Fqdn, "f"),
+        ] {
+            let mut b = Vec::new();
+            encode(&ind, &mut b);
+            assert_eq!(decode(&b), Some(ind.clone()));
+            assert_eq!(key(&b), Some((type_byte(ind.itype), ind.value.as_bytes())));
+        }
+    }
+
+    #[test]
+    fn the_type_byte_orders_like_the_type() {
+        for a in IndicatorType::ALL {
+            for b in IndicatorType::ALL {
+                assert_eq!(type_byte(a).cmp(&type_byte(b)), a.cmp(&b));
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_refused_not_panicked_on() {
+        let mut b = Vec::new();
+        encode(&full(), &mut b);
+        for cut in 0..b.len() {
+            assert_eq!(decode(&b[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), None);
+        let mut bad_type = b.clone();
+        bad_type[0] = 200;
+        assert_eq!(decode(&bad_type), None);
+    }
+}
