@@ -6,10 +6,12 @@ CARGO ?= cargo
 CORPUS ?= $(abspath ../shared/corpus)
 export TRAWL_CORPUS := $(CORPUS)
 
-# Debian packages the build and the tests need (real parsers and tools, no mocks).
+# Debian packages the build and the tests need (real parsers and tools, no mocks). cmake,
+# libssl-dev and libcurl4-openssl-dev build librdkafka (the `kafka` feature) from source:
+# librdkafka 2.12's cmake build includes curl.h whenever TLS is on, though it links no curl.
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql \
-                openssl curl wrk
+                openssl curl wrk cmake libssl-dev libcurl4-openssl-dev
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
 # server that feeds_tests/taxii.rs pulls from.

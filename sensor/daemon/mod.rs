@@ -22,6 +22,8 @@
 
 mod admin;
 pub mod config;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod metrics;
 mod retro;
 mod sighting;
@@ -210,6 +212,17 @@ pub enum SourceError {
     /// The sink thread is gone.
     #[error("the sink thread stopped")]
     SinkThread,
+    /// A message-broker source's table, client or subscription.
+    #[error("{0}")]
+    Broker(String),
+}
+
+/// A source that runs its own loop (the Kafka consumer): it matches with
+/// [`SourceEnv::match_batch`] and acknowledges upstream only once [`SourceEnv::deliver`]
+/// returned, so what it read is durable in every sink's spool first.
+trait RunSource: Send {
+    /// Read, match and deliver until `env.stop`.
+    fn run(&mut self, src: &SourceConfig, env: &SourceEnv) -> Result<(), SourceError>;
 }
 
 /// Daemon options read from `[sensor]` (beyond name and data).
@@ -272,13 +285,14 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         return Err(DaemonError::NoSource(path));
     }
     let sources = expand_pcap_workers(sources)?;
+    let metrics = Arc::new(Metrics::default());
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
     let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let sink = build_sink(c)?;
+            let sink = build_sink(c, &metrics)?;
             let (max, when_full) = c.spool();
             let dir = spool_root.join(format!("{}-{i}", c.kind()));
             let spool = Spool::open(&dir, max.unwrap_or(DEFAULT_SPOOL_MAX))?;
@@ -313,7 +327,6 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         }
         None => None,
     };
-    let metrics = Arc::new(Metrics::default());
     metrics.watch_feeds(config.clone(), data.clone());
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
@@ -1321,6 +1334,9 @@ enum Prepared {
     Stdin(Receiver<Vec<u8>>, u64),
     /// `None` once handed to the capture loop.
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
+    /// A source with its own loop.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    Runner(Box<dyn RunSource>),
 }
 
 /// A pcap source with `workers = N` becomes N sources on its interface, one capture thread
@@ -1445,6 +1461,17 @@ fn prepare_source(
             })?;
             Prepared::Pcap(Some(Box::new(cap)), opts)
         }
+        #[cfg(feature = "kafka")]
+        SourceConfig::Kafka(c) => Prepared::Runner(Box::new(kafka::source::KafkaConsumer::open(
+            c, index, metrics,
+        )?)),
+        #[cfg(not(feature = "kafka"))]
+        SourceConfig::Kafka(_) => {
+            return Err(SourceError::Config(
+                "kind = \"kafka\": this trawl was built without Kafka support (build it with \
+                 the default features, or `--features kafka`)",
+            ))
+        }
     })
 }
 
@@ -1457,6 +1484,7 @@ fn run_source(
         Prepared::File(tailer) => run_file_source(src, tailer, env),
         Prepared::Stdin(rx, offset) => run_stdin_source(src, rx, offset, env),
         Prepared::Pcap(cap, opts) => run_pcap_source(cap.take(), opts, env),
+        Prepared::Runner(r) => r.run(src, env),
     }
 }
 

@@ -38,6 +38,9 @@ pub enum SinkFailure {
     /// The HTTP endpoint failed, or answered what cannot count as delivered.
     #[error("{0}")]
     Http(String),
+    /// The message brokers failed or did not acknowledge the alerts.
+    #[error("{0}")]
+    Broker(String),
 }
 
 impl SinkFailure {
@@ -112,7 +115,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
 /// host down or not resolving) still starts: it fails its writes, which are retried.
-pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
+pub fn build_sink(
+    cfg: &SinkConfig,
+    metrics: &std::sync::Arc<super::metrics::Metrics>,
+) -> Result<Box<dyn Sink>, SinkFailure> {
     Ok(match cfg {
         SinkConfig::Stdout(_) => Box::new(StdoutSink),
         SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
@@ -129,6 +135,17 @@ pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
         )?),
         SinkConfig::Http(c) => Box::new(HttpSink::new(c)?),
         SinkConfig::Taxii(c) => Box::new(HttpSink::taxii(c)?),
+        #[cfg(feature = "kafka")]
+        SinkConfig::Kafka(c) => Box::new(super::kafka::sink::KafkaSink::new(c, metrics.clone())?),
+        #[cfg(not(feature = "kafka"))]
+        SinkConfig::Kafka(_) => {
+            let _ = metrics;
+            return Err(SinkFailure::Config(
+                "kind = \"kafka\": this trawl was built without Kafka support (build it with \
+                 the default features, or `--features kafka`)"
+                    .into(),
+            ));
+        }
     })
 }
 
