@@ -16,6 +16,9 @@ APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
 # server that feeds_tests/taxii.rs pulls from.
 PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion
+# Tansu, the Kafka-protocol broker (Rust, from crates.io) that tests/daemon/kafka.rs starts:
+# built once by `make deps` (minutes on 2 cores) and kept in ~/.cargo/bin.
+TANSU_VERSION := 0.6.0
 
 .PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 
@@ -34,6 +37,11 @@ deps:
 	  python3 -c "import $$mod" 2>/dev/null || python3 -m pip install -q "$$req" || \
 	  python3 -m pip install -q --break-system-packages "$$req"; \
 	done
+	@if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$$HOME/.cargo/bin/tansu" ]; then \
+	  echo "installing tansu $(TANSU_VERSION) (the Kafka broker of the tests) into ~/.cargo/bin"; \
+	  $(CARGO) install tansu --version $(TANSU_VERSION) --locked --no-default-features \
+	    --features dynostore; \
+	fi
 
 build: deps
 	$(CARGO) build --release --bin trawl
