@@ -486,6 +486,41 @@ mod tests {
     }
 
     #[test]
+    fn kafka_tables_take_brokers_in_either_form_and_pass_options_through() {
+        let (sources, sinks) = load_text(
+            "[[source]]\nkind = \"kafka\"\nbrokers = \"a:9092, b:9092\"\ntopics = [\"^zeek-.*\"]\n[source.options]\n\"session.timeout.ms\" = 6000\n\"enable.ssl.certificate.verification\" = false\n\"security.protocol\" = \"SSL\"\n\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"a:9092\", \"b:9092\"]\ntopic = \"alerts\"\nkey = \"source.ip\"\n",
+        )
+        .unwrap();
+        let SourceConfig::Kafka(k) = &sources[0] else {
+            panic!("{sources:?}")
+        };
+        assert_eq!(k.brokers.joined(), "a:9092, b:9092");
+        let opts: Vec<(String, String)> = k
+            .options
+            .iter()
+            .map(|(a, b)| (a.clone(), b.to_string()))
+            .collect();
+        assert_eq!(
+            opts,
+            [
+                ("enable.ssl.certificate.verification".into(), "false".into()),
+                ("security.protocol".into(), "SSL".into()),
+                ("session.timeout.ms".into(), "6000".into()),
+            ]
+        );
+        let SinkConfig::Kafka(s) = &sinks[0] else {
+            panic!("{sinks:?}")
+        };
+        assert_eq!(s.brokers.joined(), "a:9092,b:9092");
+        let err = format!(
+            "{:#}",
+            load_text("[[sink]]\nkind = \"kafka\"\nbrokers = \"a:1\"\ntopic = \"t\"\ncompresion = \"lz4\"\n")
+                .unwrap_err()
+        );
+        assert!(err.contains("did you mean `compression`?"), "{err}");
+    }
+
+    #[test]
     fn relative_paths_are_relative_to_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();

@@ -362,6 +362,7 @@ compression = "lz4"
             && m.get(r#"trawl_kafka_messages_total{topic="eve"}"#) == Some(&5)
             && m.get(r#"trawl_kafka_produced_total{sink="kafka:alerts"}"#) == Some(&(want as u64))
             && m.get(r#"trawl_kafka_rebalances_total{group="g1"}"#) >= Some(&1)
+            && m.get(r#"trawl_kafka_assigned_partitions{group="g1"}"#) == Some(&5)
             && (0..4).all(|p| {
                 m.get(&format!(
                     r#"trawl_kafka_consumer_lag{{group="g1",topic="dns",partition="{p}"}}"#
@@ -479,9 +480,9 @@ fn two_members_split_the_partitions_and_a_kill_9_loses_no_hit() {
     let a = Daemon::start(&config_a);
     let bd = Daemon::start(&config_b);
     // Two partitions each once the group has settled (lag gauges list the assigned ones).
-    let assigned = |port: u16| samples(port, r#"trawl_kafka_consumer_lag{group="pair""#).len();
+    let assigned = |port: u16| metric(port, r#"trawl_kafka_assigned_partitions{group="pair"}"#);
     wait_for("two partitions each", Duration::from_secs(60), || {
-        assigned(port_a) == 2 && assigned(port_b) == 2
+        assigned(port_a) == Some(2) && assigned(port_b) == Some(2)
     });
     let (r1, mut hits) = dns_round(1, 2000);
     produce(&b, "dns", 4, &r1);

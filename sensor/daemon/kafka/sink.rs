@@ -52,6 +52,9 @@ impl ProducerContext for Reports {
 /// Produces alerts to a topic.
 pub struct KafkaSink {
     producer: BaseProducer<Reports>,
+    /// To create the producer again after a fatal error (an idempotent producer the
+    /// brokers no longer know, after they lost their state).
+    config: rdkafka::config::ClientConfig,
     topic: String,
     /// JSON pointer of the alert field used as the message key.
     key: Option<&'static str>,
@@ -137,14 +140,10 @@ impl KafkaSink {
             &c.options,
         )
         .map_err(bad)?;
-        let producer = cfg
-            .create_with_context(Reports {
-                name: name.clone(),
-                results: Mutex::new(Vec::new()),
-            })
-            .map_err(|e| bad(format!("creating the Kafka producer: {e}")))?;
+        let producer = create(&cfg, &name)?;
         Ok(KafkaSink {
             producer,
+            config: cfg,
             topic: c.topic.clone(),
             key,
             wait: Duration::from_secs(timeout) + Duration::from_secs(5),
@@ -155,6 +154,17 @@ impl KafkaSink {
     fn name_(&self) -> String {
         format!("kafka:{}", self.topic)
     }
+}
+
+fn create(
+    cfg: &rdkafka::config::ClientConfig,
+    name: &str,
+) -> Result<BaseProducer<Reports>, SinkFailure> {
+    cfg.create_with_context(Reports {
+        name: name.to_string(),
+        results: Mutex::new(Vec::new()),
+    })
+    .map_err(|e| SinkFailure::Config(format!("creating the Kafka producer: {e}")))
 }
 
 impl Sink for KafkaSink {
@@ -236,6 +246,15 @@ impl Sink for KafkaSink {
         );
         // The lines before the first failure are delivered; the rest is written again
         // (at least once: some of it may have been acknowledged).
+        if let Some((code, why)) = self.producer.client().fatal_error() {
+            tracing::warn!(
+                "{name}: fatal producer error ({code}: {why}); creating the producer again"
+            );
+            // Undelivered messages of the old producer are produced again from the spool.
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            self.producer = create(&self.config, &name)?;
+        }
         let first_bad = results
             .iter()
             .position(|r| !matches!(r, Some(Ok(()))))

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 const CONSUMED: &str = "trawl_kafka_messages_total";
 /// Consumer lag per partition.
 const LAG: &str = "trawl_kafka_consumer_lag";
+/// Partitions assigned to this member, per group.
+const ASSIGNED: &str = "trawl_kafka_assigned_partitions";
 /// Rebalances seen per group.
 const REBALANCES: &str = "trawl_kafka_rebalances_total";
 /// In-flight messages dropped at a revocation (read again by the partition's next owner).
@@ -113,6 +115,17 @@ impl ConsumerContext for Group {
             }
             Rebalance::Error(e) => tracing::warn!("{}: rebalance: {e}", self.name),
         }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        let n = consumer.assignment().map_or(0, |a| a.count() as u64);
+        let labels = label_set(&[("group", &self.group)]);
+        self.metrics.set_gauges(
+            ASSIGNED,
+            "Partitions assigned to this member per consumer group.",
+            &labels,
+            [(labels.clone(), n)],
+        );
     }
 }
 
