@@ -244,17 +244,24 @@ impl Sink for KafkaSink {
             &[("sink", &name)],
             failed,
         );
-        // The lines before the first failure are delivered; the rest is written again
-        // (at least once: some of it may have been acknowledged).
-        if let Some((code, why)) = self.producer.client().fatal_error() {
-            tracing::warn!(
-                "{name}: fatal producer error ({code}: {why}); creating the producer again"
-            );
-            // Undelivered messages of the old producer are produced again from the spool.
+        // A fatal error, or nothing of the batch acknowledged (brokers that came back
+        // without the state of this idempotent producer leave its messages waiting for
+        // good): a new producer for the retry. What the old one did not deliver is produced
+        // again from the spool.
+        let fatal = self.producer.client().fatal_error();
+        if fatal.is_some() || ok == 0 {
+            match fatal {
+                Some((code, why)) => tracing::warn!(
+                    "{name}: fatal producer error ({code}: {why}); creating the producer again"
+                ),
+                None => tracing::info!("{name}: nothing acknowledged; creating the producer again"),
+            }
             self.producer
                 .purge(PurgeConfig::default().queue().inflight());
             self.producer = create(&self.config, &name)?;
         }
+        // The lines before the first failure are delivered; the rest is written again
+        // (at least once: some of it may have been acknowledged).
         let first_bad = results
             .iter()
             .position(|r| !matches!(r, Some(Ok(()))))
