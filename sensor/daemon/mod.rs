@@ -9,6 +9,8 @@
 //!   answer before acknowledging them all (`ack_many`: one checkpoint write), so a crash never
 //!   skips a line; pcap sources match what was captured every 200 ms (or 4096 observations)
 //!   and publish libpcap's packet, byte and drop counters as they go;
+//!   Kafka sources (`kafka/`, feature `kafka`) run their own loop behind `RunSource` and
+//!   commit offsets only after the same answer;
 //! * the sink dispatcher: suppression, then the alerts are appended to every sink's own
 //!   durable spool (`spool.rs`) and the source answered; one thread per sink delivers its
 //!   spool in order, retrying with backoff, so a failing sink never holds up the others;
@@ -94,7 +96,7 @@ pub enum DaemonError {
         reason: String,
     },
     /// The config has no `[[source]]`.
-    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")", .0.display())]
+    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\", \"stdin\" or \"kafka\")", .0.display())]
     NoSource(PathBuf),
     /// The data directory could not be created.
     #[error("creating {}", path.display())]

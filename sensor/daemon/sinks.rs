@@ -1,5 +1,5 @@
 //! Alert sinks of the daemon: jsonl file (rotation), stdout, syslog (RFC 5424), HTTP (batched
-//! POST).
+//! POST); the Kafka sink is in `kafka/sink.rs`.
 //!
 //! Each sink runs on its own thread and is fed from its own durable spool (`spool.rs`): a
 //! sink's `write` returns once the alerts are delivered in the sink's sense (written and synced
