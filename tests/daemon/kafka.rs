@@ -456,6 +456,23 @@ timeout = 2
     drop(broker);
 }
 
+/// Like [`wait_for`], but a timeout shows `show()` (the members' logs and metrics).
+fn wait_or_show(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> bool,
+    show: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}\n{}", show());
+}
+
 #[test]
 fn two_members_split_the_partitions_and_a_kill_9_loses_no_hit() {
     let s = Setup::new();
@@ -477,18 +494,39 @@ fn two_members_split_the_partitions_and_a_kill_9_loses_no_hit() {
     let (config_a, port_a) = member("a");
     let (config_b, port_b) = member("b");
     let files = [s.path("alerts-a.jsonl"), s.path("alerts-b.jsonl")];
+    let show = || {
+        let tail = |c: &Path| {
+            let t = Daemon::stderr(c);
+            let lines: Vec<&str> = t.lines().collect();
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        };
+        format!(
+            "alerted {} distinct\n--- a: {:?}\n{}\n--- b: {:?}\n{}",
+            alerted(&files).iter().collect::<BTreeSet<_>>().len(),
+            samples(port_a, "trawl_kafka_"),
+            tail(&config_a),
+            samples(port_b, "trawl_kafka_"),
+            tail(&config_b)
+        )
+    };
     let a = Daemon::start(&config_a);
     let bd = Daemon::start(&config_b);
     // Two partitions each once the group has settled (lag gauges list the assigned ones).
     let assigned = |port: u16| metric(port, r#"trawl_kafka_assigned_partitions{group="pair"}"#);
-    wait_for("two partitions each", Duration::from_secs(60), || {
-        assigned(port_a) == Some(2) && assigned(port_b) == Some(2)
-    });
+    wait_or_show(
+        "two partitions each",
+        Duration::from_secs(60),
+        || assigned(port_a) == Some(2) && assigned(port_b) == Some(2),
+        show,
+    );
     let (r1, mut hits) = dns_round(1, 2000);
     produce(&b, "dns", 4, &r1);
-    wait_for("round 1 alerted", Duration::from_secs(60), || {
-        alerted(&files).iter().collect::<BTreeSet<_>>().len() == hits.len()
-    });
+    wait_or_show(
+        "round 1 alerted",
+        Duration::from_secs(60),
+        || alerted(&files).iter().collect::<BTreeSet<_>>().len() == hits.len(),
+        show,
+    );
     let per_member: Vec<usize> = files.iter().map(|f| json_lines(f).len()).collect();
     assert!(
         per_member.iter().all(|&n| n > 0),
@@ -510,9 +548,12 @@ fn two_members_split_the_partitions_and_a_kill_9_loses_no_hit() {
     a.kill9();
     let a = Daemon::start(&config_a);
     producer.join().unwrap();
-    wait_for("every hit alerted", Duration::from_secs(90), || {
-        alerted(&files).iter().collect::<BTreeSet<_>>().len() == hits.len()
-    });
+    wait_or_show(
+        "every hit alerted",
+        Duration::from_secs(90),
+        || alerted(&files).iter().collect::<BTreeSet<_>>().len() == hits.len(),
+        show,
+    );
     let all = alerted(&files);
     let distinct: BTreeSet<u64> = all.iter().copied().collect();
     assert_eq!(distinct, hits, "every planted hit alerted");
