@@ -6,16 +6,23 @@ CARGO ?= cargo
 CORPUS ?= $(abspath ../shared/corpus)
 export TRAWL_CORPUS := $(CORPUS)
 
-# Debian packages the build and the tests need (real parsers and tools, no mocks).
+# Debian packages the build and the tests need (real parsers and tools, no mocks). cmake,
+# libssl-dev and libcurl4-openssl-dev build librdkafka (the `kafka` feature) from source:
+# librdkafka 2.12's cmake build includes curl.h whenever TLS is on, though it links no curl.
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql \
-                openssl curl wrk
+                openssl curl wrk cmake libssl-dev libcurl4-openssl-dev
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
 # server that feeds_tests/taxii.rs pulls from.
 PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion
+# Tansu, the Kafka-protocol broker (Rust, from crates.io) that tests/daemon/kafka.rs starts:
+# built once by `make test-deps` and kept in ~/.cargo/bin. An unoptimised build without debug
+# info (6 CPU-minutes here; the optimised one took 45 wall-minutes on a busy 2-core machine):
+# the tests need a correct broker, not a fast one. `make demo` does not need it.
+TANSU_VERSION := 0.6.0
 
-.PHONY: demo test deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
+.PHONY: demo test deps test-deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -33,6 +40,13 @@ deps:
 	  python3 -m pip install -q --break-system-packages "$$req"; \
 	done
 
+test-deps: deps
+	@if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$$HOME/.cargo/bin/tansu" ]; then \
+	  echo "installing tansu $(TANSU_VERSION) (the Kafka broker of the tests) into ~/.cargo/bin"; \
+	  CARGO_PROFILE_DEV_DEBUG=0 $(CARGO) install --debug tansu --version $(TANSU_VERSION) \
+	    --locked --no-default-features --features dynostore; \
+	fi
+
 build: deps
 	$(CARGO) build --release --bin trawl
 
@@ -49,7 +63,7 @@ NOT_OURS := --exclude fst
 clippy: deps
 	$(CARGO) clippy --workspace $(NOT_OURS) --all-targets -- -D warnings
 
-unit: deps
+unit: test-deps
 	$(CARGO) test --workspace $(NOT_OURS) --no-fail-fast
 
 corpus-check:

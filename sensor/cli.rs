@@ -428,7 +428,8 @@ pub enum Command {
         #[arg(required = true, value_name = "VALUE")]
         values: Vec<String>,
     },
-    /// The daemon: tail logs, sniff, refresh feeds, hot-reload, ship alerts (see [[source]]/[[sink]]).
+    /// The daemon: tail logs, sniff, consume Kafka topics as a consumer group, refresh feeds,
+    /// hot-reload, ship alerts to files, syslog, HTTP, TAXII or Kafka (see [[source]]/[[sink]]).
     Run {
         /// Config file.
         #[arg(long, value_name = "FILE", env = "TRAWL_CONFIG")]

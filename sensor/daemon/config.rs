@@ -32,6 +32,8 @@ pub enum SourceConfig {
     Pcap(PcapSource),
     /// Standard input, until its end.
     Stdin(StdinSource),
+    /// Kafka topics, read as a member of a consumer group.
+    Kafka(KafkaSource),
 }
 
 /// `kind = "file"`.
@@ -82,6 +84,75 @@ pub struct StdinSource {
     pub logformat: Option<String>,
 }
 
+/// `kind = "kafka"`: one record per message, offsets committed once the alerts are durable
+/// in every sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSource {
+    /// Bootstrap brokers, `host:port` (a list, or one comma-separated string).
+    pub brokers: Brokers,
+    /// Topics to subscribe to; a name starting with `^` is a regular expression.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// The consumer group (default `trawl`): processes in one group split the partitions.
+    pub group: Option<String>,
+    /// Log format or `auto` (detected per topic from its first messages).
+    pub format: Option<String>,
+    /// The server's format string (`--logformat`), with `format` squid, nginx or apache.
+    pub logformat: Option<String>,
+    /// Where a group with no committed offset starts: `earliest` (default) or `latest`.
+    pub start: Option<String>,
+    /// librdkafka settings passed through as they are (`security.protocol`, `sasl.*`,
+    /// `ssl.*`, `session.timeout.ms`, ...).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, ClientValue>,
+}
+
+/// `brokers = ["a:9092", "b:9092"]` or `brokers = "a:9092,b:9092"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Brokers {
+    /// One string, librdkafka's `bootstrap.servers`.
+    One(String),
+    /// A list of `host:port`.
+    Many(Vec<String>),
+}
+
+impl Brokers {
+    /// librdkafka's `bootstrap.servers`.
+    pub fn joined(&self) -> String {
+        match self {
+            Brokers::One(s) => s.trim().to_string(),
+            Brokers::Many(v) => v.join(","),
+        }
+    }
+}
+
+/// A pass-through client setting: TOML strings, integers, floats and booleans.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ClientValue {
+    /// `"SASL_SSL"`.
+    Text(String),
+    /// `6000`.
+    Integer(i64),
+    /// `0.5`.
+    Float(f64),
+    /// `true`.
+    Bool(bool),
+}
+
+impl std::fmt::Display for ClientValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientValue::Text(s) => f.write_str(s),
+            ClientValue::Integer(n) => write!(f, "{n}"),
+            ClientValue::Float(x) => write!(f, "{x}"),
+            ClientValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 impl SourceConfig {
     /// The `kind` as written.
     pub fn kind(&self) -> &'static str {
@@ -89,6 +160,7 @@ impl SourceConfig {
             SourceConfig::File(_) => "file",
             SourceConfig::Pcap(_) => "pcap",
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -97,6 +169,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(f) => f.format.as_deref(),
             SourceConfig::Stdin(s) => s.format.as_deref(),
+            SourceConfig::Kafka(k) => k.format.as_deref(),
             SourceConfig::Pcap(_) => None,
         }
     }
@@ -106,6 +179,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(f) => f.logformat.as_deref(),
             SourceConfig::Stdin(s) => s.logformat.as_deref(),
+            SourceConfig::Kafka(k) => k.logformat.as_deref(),
             SourceConfig::Pcap(_) => None,
         }
     }
@@ -125,6 +199,38 @@ pub enum SinkConfig {
     Http(HttpSinkConfig),
     /// STIX 2.1 sightings POSTed to a TAXII 2.1 collection.
     Taxii(TaxiiSinkConfig),
+    /// Produced to a Kafka topic.
+    Kafka(KafkaSinkConfig),
+}
+
+/// `kind = "kafka"`: one message per alert; a write is done when the broker acknowledged
+/// every message of it (`acks = all`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, `host:port` (a list, or one comma-separated string).
+    pub brokers: Brokers,
+    /// The topic alerts are produced to.
+    pub topic: String,
+    /// The message key, so one flow, host or indicator stays on one partition:
+    /// `community_id`, `source.ip`, `threat.indicator.name` or `none` (default).
+    pub key: Option<String>,
+    /// `none` (default), `gzip`, `snappy` or `lz4`.
+    pub compression: Option<String>,
+    /// Broker acknowledgements awaited: `all` (default), `1` or `0`.
+    pub acks: Option<String>,
+    /// Idempotent production (default true): no duplicates from the client's own retries.
+    pub idempotence: Option<bool>,
+    /// Seconds a message may wait for the broker before the write fails and is retried from
+    /// the spool (default 30).
+    pub timeout: Option<u64>,
+    /// Undelivered bytes kept in the spool while the brokers are down (default 1 GiB).
+    pub spool_max_bytes: Option<u64>,
+    /// What to do when the spool is full: `block` (default) or `drop`.
+    pub when_full: Option<WhenFull>,
+    /// librdkafka settings passed through as they are (`security.protocol`, `sasl.*`, ...).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, ClientValue>,
 }
 
 /// What a sink's spool does when it is full (the sink has been failing for long).
@@ -233,6 +339,7 @@ impl SinkConfig {
             SinkConfig::Syslog(_) => "syslog",
             SinkConfig::Http(_) => "http",
             SinkConfig::Taxii(_) => "taxii",
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -244,6 +351,7 @@ impl SinkConfig {
             SinkConfig::Syslog(c) => (c.spool_max_bytes, c.when_full),
             SinkConfig::Http(c) => (c.spool_max_bytes, c.when_full),
             SinkConfig::Taxii(c) => (c.spool_max_bytes, c.when_full),
+            SinkConfig::Kafka(c) => (c.spool_max_bytes, c.when_full),
         }
     }
 }
@@ -375,6 +483,41 @@ mod tests {
             let text = format!("[[sink]]\nkind = \"jsonl\"\npath = \"a\"\n{head}\n{key} = 1\n{tail}");
             let _ = load_text(&text);
         }
+    }
+
+    #[test]
+    fn kafka_tables_take_brokers_in_either_form_and_pass_options_through() {
+        let (sources, sinks) = load_text(
+            "[[source]]\nkind = \"kafka\"\nbrokers = \"a:9092, b:9092\"\ntopics = [\"^zeek-.*\"]\n[source.options]\n\"session.timeout.ms\" = 6000\n\"enable.ssl.certificate.verification\" = false\n\"security.protocol\" = \"SSL\"\n\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"a:9092\", \"b:9092\"]\ntopic = \"alerts\"\nkey = \"source.ip\"\n",
+        )
+        .unwrap();
+        let SourceConfig::Kafka(k) = &sources[0] else {
+            panic!("{sources:?}")
+        };
+        assert_eq!(k.brokers.joined(), "a:9092, b:9092");
+        let opts: Vec<(String, String)> = k
+            .options
+            .iter()
+            .map(|(a, b)| (a.clone(), b.to_string()))
+            .collect();
+        assert_eq!(
+            opts,
+            [
+                ("enable.ssl.certificate.verification".into(), "false".into()),
+                ("security.protocol".into(), "SSL".into()),
+                ("session.timeout.ms".into(), "6000".into()),
+            ]
+        );
+        let SinkConfig::Kafka(s) = &sinks[0] else {
+            panic!("{sinks:?}")
+        };
+        assert_eq!(s.brokers.joined(), "a:9092,b:9092");
+        let err = format!(
+            "{:#}",
+            load_text("[[sink]]\nkind = \"kafka\"\nbrokers = \"a:1\"\ntopic = \"t\"\ncompresion = \"lz4\"\n")
+                .unwrap_err()
+        );
+        assert!(err.contains("did you mean `compression`?"), "{err}");
     }
 
     #[test]

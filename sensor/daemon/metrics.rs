@@ -73,6 +73,31 @@ pub struct Metrics {
     /// The feeds whose state (`trawl feeds`) is published as gauges, and the data directory
     /// holding it; read at each scrape, so updates by another process show too.
     pub feed_status: Mutex<Option<(feeds::config::Config, std::path::PathBuf)>>,
+    /// Labelled series of optional sources and sinks (the Kafka ones), by metric name,
+    /// rendered after the built-in metrics.
+    pub families: Mutex<BTreeMap<&'static str, Family>>,
+}
+
+/// One labelled metric family published by an optional source or sink.
+#[derive(Debug, Default)]
+pub struct Family {
+    /// `counter` or `gauge`.
+    pub kind: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Value by rendered label set (`topic="a",partition="0"`).
+    pub series: BTreeMap<String, u64>,
+}
+
+// Used by the optional sources and sinks only.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+/// A label set in exposition form, values escaped: `topic="a",partition="0"`.
+pub fn label_set(labels: &[(&str, &str)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Counters of one sink.
@@ -197,6 +222,38 @@ impl Metrics {
     /// Count one for `key` in a labelled counter.
     pub fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
         *lock(map).entry(key.to_string()).or_default() += 1;
+    }
+
+    /// Add `n` to the counter `name` (a [`Family`]) for `labels`.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub fn count(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], n: u64) {
+        let mut f = lock(&self.families);
+        let fam = f.entry(name).or_insert_with(|| Family {
+            kind: "counter",
+            help,
+            series: BTreeMap::new(),
+        });
+        *fam.series.entry(label_set(labels)).or_default() += n;
+    }
+
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    /// Replace the series of gauge `name` whose label set starts with `prefix` (one source's)
+    /// by `series`.
+    pub fn set_gauges(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        prefix: &str,
+        series: impl IntoIterator<Item = (String, u64)>,
+    ) {
+        let mut f = lock(&self.families);
+        let fam = f.entry(name).or_insert_with(|| Family {
+            kind: "gauge",
+            help,
+            series: BTreeMap::new(),
+        });
+        fam.series.retain(|k, _| !k.starts_with(prefix));
+        fam.series.extend(series);
     }
 
     /// Update the counters of sink `name`.
@@ -462,6 +519,12 @@ impl Metrics {
                 upstream_gauges(&mut s, &feeds::fleet::pull::load_state(data), now);
             }
         }
+        for (name, fam) in lock(&self.families).iter() {
+            let _ = writeln!(s, "# HELP {name} {}\n# TYPE {name} {}", fam.help, fam.kind);
+            for (labels, n) in &fam.series {
+                let _ = writeln!(s, "{name}{{{labels}}} {n}");
+            }
+        }
         s
     }
 }
@@ -623,6 +686,41 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_of_optional_components_render_with_their_labels() {
+        let m = Metrics::default();
+        m.count("x_total", "X.", &[("topic", "a\"b")], 2);
+        m.count("x_total", "X.", &[("topic", "a\"b")], 3);
+        m.set_gauges(
+            "lag",
+            "Lag.",
+            "group=\"g\",",
+            [(label_set(&[("group", "g"), ("partition", "0")]), 7)],
+        );
+        m.set_gauges(
+            "lag",
+            "Lag.",
+            "group=\"g2\",",
+            [(label_set(&[("group", "g2"), ("partition", "0")]), 1)],
+        );
+        // A new statistics round replaces that group's series only.
+        m.set_gauges(
+            "lag",
+            "Lag.",
+            "group=\"g\",",
+            [(label_set(&[("group", "g"), ("partition", "1")]), 4)],
+        );
+        let s = m.render();
+        assert!(
+            s.contains("# TYPE x_total counter\nx_total{topic=\"a\\\"b\"} 5\n"),
+            "{s}"
+        );
+        assert!(s.contains("# TYPE lag gauge\n"), "{s}");
+        assert!(s.contains("lag{group=\"g\",partition=\"1\"} 4\n"), "{s}");
+        assert!(s.contains("lag{group=\"g2\",partition=\"0\"} 1\n"), "{s}");
+        assert!(!s.contains("lag{group=\"g\",partition=\"0\"}"), "{s}");
+    }
 
     #[test]
     fn renders_counters_and_labels() {

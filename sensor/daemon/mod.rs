@@ -9,6 +9,8 @@
 //!   answer before acknowledging them all (`ack_many`: one checkpoint write), so a crash never
 //!   skips a line; pcap sources match what was captured every 200 ms (or 4096 observations)
 //!   and publish libpcap's packet, byte and drop counters as they go;
+//!   Kafka sources (`kafka/`, feature `kafka`) run their own loop behind `RunSource` and
+//!   commit offsets only after the same answer;
 //! * the sink dispatcher: suppression, then the alerts are appended to every sink's own
 //!   durable spool (`spool.rs`) and the source answered; one thread per sink delivers its
 //!   spool in order, retrying with backoff, so a failing sink never holds up the others;
@@ -23,6 +25,8 @@
 mod admin;
 pub mod config;
 mod fleet_sightings;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod metrics;
 mod retro;
 mod sighting;
@@ -97,7 +101,7 @@ pub enum DaemonError {
         reason: String,
     },
     /// The config has no `[[source]]`.
-    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\" or \"stdin\")", .0.display())]
+    #[error("no [[source]] in {}: add one (kind = \"file\", \"pcap\", \"stdin\" or \"kafka\")", .0.display())]
     NoSource(PathBuf),
     /// The data directory could not be created.
     #[error("creating {}", path.display())]
@@ -215,6 +219,17 @@ pub enum SourceError {
     /// The sink thread is gone.
     #[error("the sink thread stopped")]
     SinkThread,
+    /// A message-broker source's table, client or subscription.
+    #[error("{0}")]
+    Broker(String),
+}
+
+/// A source that runs its own loop (the Kafka consumer): it matches with
+/// [`SourceEnv::match_batch`] and acknowledges upstream only once [`SourceEnv::deliver`]
+/// returned, so what it read is durable in every sink's spool first.
+trait RunSource: Send {
+    /// Read, match and deliver until `env.stop`.
+    fn run(&mut self, src: &SourceConfig, env: &SourceEnv) -> Result<(), SourceError>;
 }
 
 /// Daemon options read from `[sensor]` (beyond name and data).
@@ -290,13 +305,14 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         return Err(DaemonError::NoSource(path));
     }
     let sources = expand_pcap_workers(sources)?;
+    let metrics = Arc::new(Metrics::default());
     let spool_root = data.join("spool");
     let mut spool_dirs = Vec::new();
     let mut sinks: Vec<(Box<dyn Sink>, Spool, WhenFull)> = sink_configs
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let sink = build_sink(c)?;
+            let sink = build_sink(c, &metrics)?;
             let (max, when_full) = c.spool();
             let dir = spool_root.join(format!("{}-{i}", c.kind()));
             let spool = Spool::open(&dir, max.unwrap_or(DEFAULT_SPOOL_MAX))?;
@@ -361,7 +377,6 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
         }
         None => None,
     };
-    let metrics = Arc::new(Metrics::default());
     metrics.watch_feeds(config.clone(), data.clone());
     // A first snapshot: the published one, else compile the feeds now.
     let snapshot = match Snapshot::open_current(&data) {
@@ -1506,6 +1521,9 @@ enum Prepared {
     Stdin(Receiver<Vec<u8>>, u64),
     /// `None` once handed to the capture loop.
     Pcap(Option<Box<LiveCapture>>, LiveOptions),
+    /// A source with its own loop.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    Runner(Box<dyn RunSource>),
 }
 
 /// A pcap source with `workers = N` becomes N sources on its interface, one capture thread
@@ -1630,6 +1648,17 @@ fn prepare_source(
             })?;
             Prepared::Pcap(Some(Box::new(cap)), opts)
         }
+        #[cfg(feature = "kafka")]
+        SourceConfig::Kafka(c) => Prepared::Runner(Box::new(kafka::source::KafkaConsumer::open(
+            c, index, metrics,
+        )?)),
+        #[cfg(not(feature = "kafka"))]
+        SourceConfig::Kafka(_) => {
+            return Err(SourceError::Config(
+                "kind = \"kafka\": this trawl was built without Kafka support (build it with \
+                 the default features, or `--features kafka`)",
+            ))
+        }
     })
 }
 
@@ -1642,6 +1671,7 @@ fn run_source(
         Prepared::File(tailer) => run_file_source(src, tailer, env),
         Prepared::Stdin(rx, offset) => run_stdin_source(src, rx, offset, env),
         Prepared::Pcap(cap, opts) => run_pcap_source(cap.take(), opts, env),
+        Prepared::Runner(r) => r.run(src, env),
     }
 }
 

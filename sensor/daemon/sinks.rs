@@ -1,5 +1,5 @@
 //! Alert sinks of the daemon: jsonl file (rotation), stdout, syslog (RFC 5424), HTTP (batched
-//! POST).
+//! POST); the Kafka sink is in `kafka/sink.rs`.
 //!
 //! Each sink runs on its own thread and is fed from its own durable spool (`spool.rs`): a
 //! sink's `write` returns once the alerts are delivered in the sink's sense (written and synced
@@ -38,6 +38,9 @@ pub enum SinkFailure {
     /// The HTTP endpoint failed, or answered what cannot count as delivered.
     #[error("{0}")]
     Http(String),
+    /// The message brokers failed or did not acknowledge the alerts.
+    #[error("{0}")]
+    Broker(String),
 }
 
 impl SinkFailure {
@@ -119,7 +122,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Build the sink a table describes. A sink that cannot reach its destination yet (a syslog
 /// host down or not resolving) still starts: it fails its writes, which are retried.
-pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
+pub fn build_sink(
+    cfg: &SinkConfig,
+    metrics: &std::sync::Arc<super::metrics::Metrics>,
+) -> Result<Box<dyn Sink>, SinkFailure> {
     Ok(match cfg {
         SinkConfig::Stdout(_) => Box::new(StdoutSink),
         SinkConfig::Jsonl(c) => Box::new(JsonlSink::open(
@@ -136,6 +142,17 @@ pub fn build_sink(cfg: &SinkConfig) -> Result<Box<dyn Sink>, SinkFailure> {
         )?),
         SinkConfig::Http(c) => Box::new(HttpSink::new(c)?),
         SinkConfig::Taxii(c) => Box::new(HttpSink::taxii(c)?),
+        #[cfg(feature = "kafka")]
+        SinkConfig::Kafka(c) => Box::new(super::kafka::sink::KafkaSink::new(c, metrics.clone())?),
+        #[cfg(not(feature = "kafka"))]
+        SinkConfig::Kafka(_) => {
+            let _ = metrics;
+            return Err(SinkFailure::Config(
+                "kind = \"kafka\": this trawl was built without Kafka support (build it with \
+                 the default features, or `--features kafka`)"
+                    .into(),
+            ));
+        }
     })
 }
 

@@ -8,6 +8,8 @@ mod daemon_support;
 
 mod files;
 mod fleet;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod log_formats;
 mod pcap;
 mod retro;

@@ -794,7 +794,12 @@ fn a_bad_file_source_fails_the_start_with_the_reason() {
             "format = \"squid\"\nread_from = \"middle\"",
             "middle",
         ),
-        ("kind = \"file\"", "kind = \"kafka\"", "kafka"),
+        // Kafka is a kind now: a misspelt one is named with the nearest.
+        (
+            "kind = \"file\"",
+            "kind = \"kafak\"",
+            "did you mean `kafka`?",
+        ),
     ] {
         std::fs::write(&s.config, good.replace(from, to)).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_trawl"))

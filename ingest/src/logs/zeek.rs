@@ -742,12 +742,39 @@ fn ip_of(c: &Option<Cow<'_, str>>) -> Option<IpAddr> {
     c.as_deref().and_then(parse_ip_str)
 }
 
+/// Zeek's Kafka writer with `tag_json`: the record wrapped in an object named for its log,
+/// `{"dns": {...}}`; the log's name and the record. (`result` is Splunk's wrapper.)
+fn untag(line: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = line.strip_prefix(b"{")?;
+    let rest = super::tokens::trim(rest).strip_prefix(b"\"")?;
+    let q = memchr::memchr(b'"', rest)?;
+    let key = &rest[..q];
+    if key.is_empty()
+        || key == b"result"
+        || !key
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    {
+        return None;
+    }
+    let rest = super::tokens::trim(&rest[q + 1..]).strip_prefix(b":")?;
+    let inner = super::tokens::trim(super::tokens::trim(rest).strip_suffix(b"}")?);
+    if inner.first() != Some(&b'{') || inner.last() != Some(&b'}') {
+        return None;
+    }
+    Some((std::str::from_utf8(key).ok()?, inner))
+}
+
 /// Parse one JSON object as a Zeek record.
 fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
     let line = super::tokens::trim(trim_eol(line));
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
     }
+    let (tag, line) = match untag(line) {
+        Some((tag, inner)) => (Some(tag), inner),
+        None => (None, line),
+    };
     let z: ZJson<'_> = json_from_line(line).map_err(|e| ParseError {
         reason: "invalid json",
         detail: Some(e.to_string()),
@@ -762,7 +789,7 @@ fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
         None => None,
     };
     let rec = ZRec {
-        path: z.path.as_deref().map_or("", path_kind),
+        path: z.path.as_deref().or(tag).map_or("", path_kind),
         ts,
         orig_h: ip_of(&z.orig_h),
         orig_p: z.orig_p,
@@ -1019,6 +1046,26 @@ mod tests {
             .into_owned();
         assert_eq!(a, b, "{path}");
         a
+    }
+
+    #[test]
+    fn kafka_tagged_records_are_read_as_their_log() {
+        // Zeek's Kafka writer with tag_json: no _path, the log's name around the record.
+        let tagged = br#"{"dns": {"ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":5000,"id.resp_h":"10.0.0.53","id.resp_p":53,"proto":"udp","query":"Evil.Example","qtype_name":"A"}}"#;
+        let plain = br#"{"_path":"dns","ts":1.5,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":5000,"id.resp_h":"10.0.0.53","id.resp_p":53,"proto":"udp","query":"Evil.Example","qtype_name":"A"}"#;
+        let a = ZeekJsonParser.parse(tagged).unwrap().unwrap().into_owned();
+        let b = ZeekJsonParser.parse(plain).unwrap().unwrap().into_owned();
+        assert_eq!(a, b);
+        assert_eq!(a.dataset, "dns");
+        assert_eq!(
+            crate::logs::detect_format(tagged),
+            Some(crate::logs::LogFormat::ZeekJson)
+        );
+        // Not a tag: a field whose value is an object, Splunk's wrapper, broken ones.
+        assert!(untag(br#"{"ts": 1.5}"#).is_none());
+        assert!(untag(br#"{"result": {"_raw": "x"}}"#).is_none());
+        assert!(untag(br#"{"dns": {"ts": 1}"#).is_none());
+        assert!(ZeekJsonParser.parse(br#"{"dns": {"ts": "#).is_err());
     }
 
     #[test]
