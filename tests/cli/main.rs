@@ -6,6 +6,8 @@
 mod common;
 #[path = "../export_support/mod.rs"]
 mod export_support;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 mod bad_input;
 mod cif_pull;
@@ -17,6 +19,7 @@ mod first_run;
 mod fleet;
 mod log_formats;
 mod replay_filter;
+mod report;
 mod retro;
 mod samples;
 mod serve;
