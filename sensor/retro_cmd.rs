@@ -12,6 +12,7 @@ use sensor::report::Report;
 use sensor::retro::config::RetroConfig;
 use sensor::retro::hunt::{hunt, HuntScope, Sighting};
 use sensor::retro::record::{now_secs, Recorder};
+use sensor::retro::segment::Check;
 use sensor::retro::store::RetroStore;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -126,7 +127,7 @@ pub fn hunt_cmd(data: &DataArgs, args: HuntArgs) -> Result<ExitCode> {
             dir.display()
         );
     }
-    let store = RetroStore::open(&index_dir)
+    let store = RetroStore::open_read_only(&index_dir, Check::Full)
         .with_context(|| format!("opening the retro index in {}", index_dir.display()))?;
     for e in &store.set_aside {
         eprintln!("trawl: warning: retro index: {e}; set aside, the rest still answers");

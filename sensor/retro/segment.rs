@@ -14,6 +14,7 @@ use matcher::snapshot::{get_varint, put_varint};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MAGIC: &[u8; 4] = b"TRRS";
 const HEADER: usize = 48;
@@ -42,6 +43,19 @@ impl Stats {
             count: 1,
             fields,
             clients: client.filter(|_| cap > 0).into_iter().collect(),
+        }
+    }
+
+    /// One more sighting at `t` (what merging [`Stats::one`] does, without making one).
+    pub fn add(&mut self, t: i64, fields: u32, client: Option<IpAddr>, cap: usize) {
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        self.count = self.count.saturating_add(1);
+        self.fields |= fields;
+        if let Some(c) = client {
+            if self.clients.len() < cap && !self.clients.contains(&c) {
+                self.clients.push(c);
+            }
         }
     }
 
@@ -88,7 +102,43 @@ impl Span {
     }
 }
 
-/// An open segment (read whole into memory and checked).
+/// A segment file's bytes: mapped (segments are immutable: written to a temporary file and
+/// renamed, never changed in place, as the snapshot's files) or, for bytes handed over,
+/// owned.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+/// One section of a segment's bytes (its FST, its data), shareable.
+#[derive(Clone)]
+struct Section {
+    bytes: Arc<Bytes>,
+    range: std::ops::Range<usize>,
+}
+
+impl AsRef<[u8]> for Section {
+    fn as_ref(&self) -> &[u8] {
+        let all: &[u8] = match &*self.bytes {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        };
+        all.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+/// How much of a segment is checked when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The CRC-32 of the whole file: what the recorder does (so every byte is read once).
+    Full,
+    /// The header, the section lengths and the FST's own header and footer: what `trawl
+    /// hunt` does, touching only the pages a lookup needs. Segments are checksummed when
+    /// written and at every open by a recorder.
+    Structure,
+}
+
+/// An open segment (mapped and checked).
 pub struct Segment {
     /// Its partition's length.
     pub span: Span,
@@ -101,8 +151,8 @@ pub struct Segment {
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
-    map: fst::Map<Vec<u8>>,
-    data: Vec<u8>,
+    map: fst::Map<Section>,
+    data: Section,
 }
 
 /// The file name of a segment: `h<start>-<seq>.seg` or `d<start>-<seq>.seg`.
@@ -188,15 +238,48 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl Segment {
-    /// Read and check a segment file: a short, mis-sized or mis-summed file, or one whose
-    /// FST does not parse, is [`RetroError::Damaged`].
+    /// Map and check a segment file (the whole checksum): a short, mis-sized or mis-summed
+    /// file, or one whose FST does not parse, is [`RetroError::Damaged`].
     pub fn open(path: &Path) -> Result<Segment, RetroError> {
-        let bytes = std::fs::read(path).map_err(RetroError::io(path))?;
-        Segment::parse(&bytes, path)
+        Segment::open_checked(path, Check::Full)
+    }
+
+    /// Map a segment file, checking as much as `check` says.
+    pub fn open_checked(path: &Path, check: Check) -> Result<Segment, RetroError> {
+        let file = std::fs::File::open(path).map_err(RetroError::io(path))?;
+        let len = file.metadata().map_err(RetroError::io(path))?.len();
+        if len < (HEADER + 4) as u64 {
+            return Err(RetroError::Damaged {
+                path: path.display().to_string(),
+                reason: "not a segment (no TRRS header)".into(),
+            });
+        }
+        // SAFETY: segments are immutable once renamed into place (written whole to a
+        // temporary file first) and only ever replaced by rename or deleted, both of which
+        // leave this mapping's pages intact; the same stance as the snapshot's mapped files.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(RetroError::io(path))?;
+        Segment::from_bytes(Arc::new(Bytes::Mapped(map)), path, check)
     }
 
     /// [`Segment::open`] of bytes already read (`path` names them in errors).
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Segment, RetroError> {
+        Segment::from_bytes(Arc::new(Bytes::Owned(bytes.to_vec())), path, Check::Full)
+    }
+
+    /// [`Segment::parse`] checking only the structure ([`Check::Structure`]).
+    pub fn parse_structure(bytes: &[u8], path: &Path) -> Result<Segment, RetroError> {
+        Segment::from_bytes(
+            Arc::new(Bytes::Owned(bytes.to_vec())),
+            path,
+            Check::Structure,
+        )
+    }
+
+    fn from_bytes(all: Arc<Bytes>, path: &Path, check: Check) -> Result<Segment, RetroError> {
+        let bytes: &[u8] = match &*all {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        };
         let damaged = |reason: &str| RetroError::Damaged {
             path: path.display().to_string(),
             reason: reason.to_string(),
@@ -208,10 +291,12 @@ impl Segment {
             return Err(damaged(&format!("unknown segment version {}", bytes[4])));
         }
         let body = bytes.len() - 4;
-        let mut crc = [0u8; 4];
-        crc.copy_from_slice(&bytes[body..]);
-        if crc32fast::hash(&bytes[..body]) != u32::from_le_bytes(crc) {
-            return Err(damaged("checksum mismatch"));
+        if check == Check::Full {
+            let mut crc = [0u8; 4];
+            crc.copy_from_slice(&bytes[body..]);
+            if crc32fast::hash(&bytes[..body]) != u32::from_le_bytes(crc) {
+                return Err(damaged("checksum mismatch"));
+            }
         }
         let span = match bytes[5] {
             0 => Span::Hour,
@@ -229,17 +314,21 @@ impl Segment {
         {
             return Err(damaged("section lengths do not add up to the file's"));
         }
-        let map = fst::Map::new(bytes[HEADER..HEADER + fst_len].to_vec())
+        let size = bytes.len() as u64;
+        let section = |range| Section {
+            bytes: all.clone(),
+            range,
+        };
+        let map = fst::Map::new(section(HEADER..HEADER + fst_len))
             .map_err(|e| damaged(&format!("FST: {e}")))?;
-        let data = bytes[HEADER + fst_len..body].to_vec();
         Ok(Segment {
             span,
             start,
             seq,
             path: path.to_path_buf(),
-            bytes: bytes.len() as u64,
+            bytes: size,
             map,
-            data,
+            data: section(HEADER + fst_len..body),
         })
     }
 
@@ -259,7 +348,7 @@ impl Segment {
     }
 
     fn stats_at(&self, at: u64) -> Option<Stats> {
-        let b = &self.data;
+        let b = self.data.as_ref();
         let mut pos = usize::try_from(at).ok()?;
         let first = self
             .start
