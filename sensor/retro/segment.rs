@@ -138,7 +138,8 @@ pub enum Check {
     Structure,
 }
 
-/// An open segment (mapped and checked).
+/// An open segment (mapped and checked). A clone shares the mapping.
+#[derive(Clone)]
 pub struct Segment {
     /// Its partition's length.
     pub span: Span,

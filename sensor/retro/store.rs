@@ -147,6 +147,17 @@ impl RetroStore {
         });
     }
 
+    /// The index as it is now, to read without holding the recorder: the segments share
+    /// their mappings (one deleted by a later compaction or prune stays readable here).
+    pub fn view(&self) -> RetroStore {
+        RetroStore {
+            dir: self.dir.clone(),
+            segments: self.segments.clone(),
+            next_seq: self.next_seq,
+            set_aside: Vec::new(),
+        }
+    }
+
     /// The open segments, oldest partition first.
     pub fn segments(&self) -> &[Segment] {
         &self.segments
