@@ -1,12 +1,18 @@
 //! One segment file: the observed values of one partition (an hour or a day) and their
 //! statistics, immutable once written.
 //!
-//! Layout (integers little-endian): `TRRS`, version (u8 = 1), span (u8: 0 hour, 1 day), two
-//! zero bytes, partition start (i64, Unix seconds), sequence number (u64), key count (u64),
-//! FST length (u64), data length (u64); the FST (key → offset of its stats in the data); the
-//! data; a CRC-32 of everything before it. Stats, as varints: first seen − start, last −
-//! first, count, field set ([`super::key::field_bit`]), client count, then each client as a
-//! family byte (4 or 6) and its address bytes.
+//! Layout (integers little-endian): `TRRS`, version (u8 = 2; 1 is still read), span (u8: 0
+//! hour, 1 day), two zero bytes, partition start (i64, Unix seconds), sequence number (u64),
+//! key count (u64), FST length (u64), data length (u64); the FST (key → offset of its stats
+//! in the data); the data; a CRC-32 of everything before it.
+//!
+//! Stats (version 2): a tag byte — bits 0-3 the field's index in [`ingest::MATCH_FIELDS`]
+//! when the value was seen in one field, bit 4 set when in several (their set follows), bit 5
+//! set when seen more than once (count and last − first follow), bits 6-7 the client count
+//! (3: a varint count follows) — then as varints first seen − start, [the field set], [count,
+//! last − first], [client count], then each client as a family byte (4 or 6) and its address
+//! bytes. A value seen once in one field costs the tag and its time. Version 1 wrote every
+//! number: first − start, last − first, count, field set, client count.
 
 use super::{RetroError, DAY, HOUR};
 use fst::{IntoStreamer, Streamer};
@@ -18,6 +24,8 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 4] = b"TRRS";
 const HEADER: usize = 48;
+/// The version written.
+const VERSION: u8 = 2;
 
 /// What is known of one observed value in one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -152,6 +160,7 @@ pub struct Segment {
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
+    version: u8,
     map: fst::Map<Section>,
     data: Section,
 }
@@ -174,11 +183,29 @@ pub fn write(
     let mut builder = fst::MapBuilder::memory();
     for (key, s) in entries {
         let at = data.len() as u64;
+        let one_field = s.fields.count_ones() == 1 && s.fields.trailing_zeros() < 16;
+        let many = s.count > 1;
+        let mut tag = if one_field {
+            s.fields.trailing_zeros() as u8
+        } else {
+            0x10
+        };
+        if many {
+            tag |= 0x20;
+        }
+        tag |= (s.clients.len().min(3) as u8) << 6;
+        data.push(tag);
         put_varint(&mut data, u64::try_from(s.first - start).unwrap_or(0));
-        put_varint(&mut data, u64::try_from(s.last - s.first).unwrap_or(0));
-        put_varint(&mut data, s.count);
-        put_varint(&mut data, u64::from(s.fields));
-        put_varint(&mut data, s.clients.len() as u64);
+        if !one_field {
+            put_varint(&mut data, u64::from(s.fields));
+        }
+        if many {
+            put_varint(&mut data, s.count);
+            put_varint(&mut data, u64::try_from(s.last - s.first).unwrap_or(0));
+        }
+        if s.clients.len() >= 3 {
+            put_varint(&mut data, s.clients.len() as u64);
+        }
         for c in &s.clients {
             match c {
                 IpAddr::V4(a) => {
@@ -202,7 +229,7 @@ pub fn write(
     })?;
     let mut out = Vec::with_capacity(HEADER + fst_bytes.len() + data.len() + 4);
     out.extend_from_slice(MAGIC);
-    out.push(1);
+    out.push(VERSION);
     out.push(u8::from(span == Span::Day));
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&start.to_le_bytes());
@@ -288,8 +315,9 @@ impl Segment {
         if bytes.len() < HEADER + 4 || &bytes[..4] != MAGIC {
             return Err(damaged("not a segment (no TRRS header)"));
         }
-        if bytes[4] != 1 {
-            return Err(damaged(&format!("unknown segment version {}", bytes[4])));
+        let version = bytes[4];
+        if version != 1 && version != VERSION {
+            return Err(damaged(&format!("unknown segment version {version}")));
         }
         let body = bytes.len() - 4;
         if check == Check::Full {
@@ -323,6 +351,7 @@ impl Segment {
         let map = fst::Map::new(section(HEADER..HEADER + fst_len))
             .map_err(|e| damaged(&format!("FST: {e}")))?;
         Ok(Segment {
+            version,
             span,
             start,
             seq,
@@ -351,13 +380,37 @@ impl Segment {
     fn stats_at(&self, at: u64) -> Option<Stats> {
         let b = self.data.as_ref();
         let mut pos = usize::try_from(at).ok()?;
-        let first = self
-            .start
-            .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-        let last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-        let count = get_varint(b, &mut pos)?;
-        let fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
-        let n = get_varint(b, &mut pos)?;
+        let (first, last, count, fields, n);
+        if self.version == 1 {
+            first = self
+                .start
+                .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+            last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+            count = get_varint(b, &mut pos)?;
+            fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
+            n = get_varint(b, &mut pos)?;
+        } else {
+            let tag = *b.get(pos)?;
+            pos += 1;
+            first = self
+                .start
+                .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+            fields = if tag & 0x10 == 0 {
+                1 << (tag & 0x0f)
+            } else {
+                u32::try_from(get_varint(b, &mut pos)?).ok()?
+            };
+            if tag & 0x20 == 0 {
+                (count, last) = (1, first);
+            } else {
+                count = get_varint(b, &mut pos)?;
+                last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+            }
+            n = match tag >> 6 {
+                3 => get_varint(b, &mut pos)?,
+                k => u64::from(k),
+            };
+        }
         let mut clients = Vec::new();
         for _ in 0..n.min(super::config::MAX_CLIENTS as u64) {
             let family = *b.get(pos)?;
@@ -477,5 +530,50 @@ mod tests {
             std::fs::write(&bad, &b).unwrap();
             assert!(Segment::open(&bad).is_err(), "flipped byte {i}");
         }
+    }
+
+    #[test]
+    fn every_stats_shape_round_trips_and_version_1_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        let mut four = Stats::one(100, 1 << 15, Some(ip(1)), 8);
+        for i in 2..5 {
+            four.merge(&Stats::one(100 + i64::from(i), 1 << 15, Some(ip(i)), 8), 8);
+        }
+        let entries = vec![
+            (b"a".to_vec(), Stats::one(86_399, 0, None, 0)),
+            (b"b".to_vec(), four),
+            (
+                b"c".to_vec(),
+                Stats::one(5, 1 << 3, Some("::1".parse().unwrap()), 1),
+            ),
+        ];
+        let (path, _) = write(dir.path(), Span::Day, 0, 1, &entries).unwrap();
+        assert_eq!(Segment::open(&path).unwrap().entries(), entries);
+
+        // A version 1 segment, as the first release wrote it: every number a varint.
+        let mut data = Vec::new();
+        let mut b = fst::MapBuilder::memory();
+        b.insert(b"dcom.example", 0).unwrap();
+        for v in [7u64, 3, 2, 1 << 4, 1] {
+            put_varint(&mut data, v);
+        }
+        data.push(4);
+        data.extend_from_slice(&[192, 0, 2, 1]);
+        let f = b.into_inner().unwrap();
+        let mut out = b"TRRS\x01\x01\0\0".to_vec();
+        for n in [3600i64 as u64, 9, 1, f.len() as u64, data.len() as u64] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&f);
+        out.extend_from_slice(&data);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        let v1 = Segment::parse(&out, Path::new("v1.seg")).unwrap();
+        let s = v1.get(b"dcom.example").unwrap();
+        assert_eq!(
+            (s.first, s.last, s.count, s.fields, s.clients),
+            (3607, 3610, 2, 1 << 4, vec![IpAddr::from([192, 0, 2, 1])])
+        );
     }
 }
