@@ -189,10 +189,11 @@ fn a_full_disk_stops_recording_with_a_warning_and_never_stops_alerting() {
             } else {
                 "www.good.example"
             };
+            let tail = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             log.push_str(&format!(
-                "{}.000 10 10.0.0.5 TCP_MISS/200 100 GET http://{host}/{i}/{} - HIER_DIRECT/93.184.216.34 text/html\n",
+                "{}.000 10 10.0.0.5 TCP_MISS/200 100 GET http://{host}/{i}/{tail:016x}{:016x} - HIER_DIRECT/93.184.216.34 text/html\n",
                 now - 600 + i / 100,
-                "x".repeat(60)
+                tail.rotate_left(17)
             ));
         }
         log
