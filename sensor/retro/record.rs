@@ -8,7 +8,6 @@ use super::store::{day_of, Partitions, RetroStore};
 use super::{RetroError, DAY, HOUR};
 use crate::data_files::{DataLock, Role};
 use ingest::Observation;
-use rayon::slice::ParallelSliceMut;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -27,17 +26,38 @@ type Entry = (i64, Box<[u8]>, Stats);
 /// The order of sealed runs: day, then key, then hour, so that at a flush a closed day's
 /// entries of one key are adjacent (merged into its day segment) and an open day's split
 /// into hours stays in key order.
+/// A sealed worker's values in [`entry_order`]: the keys end to end in one buffer, so the
+/// flush's merge reads each run front to back instead of chasing one allocation per key.
+#[derive(Debug, Default)]
+struct Run {
+    keys: Vec<u8>,
+    /// Hour, the key's end in `keys` (it starts where the previous one ends), stats.
+    entries: Vec<(i64, usize, Stats)>,
+}
+
+impl Run {
+    /// The `i`th entry's hour and key.
+    fn at(&self, i: usize) -> Option<(i64, &[u8])> {
+        let (hour, end, _) = self.entries.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => self.entries[i - 1].1,
+        };
+        Some((*hour, self.keys.get(start..*end)?))
+    }
+}
+
 fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     (day_of(a.0), &a.1, a.0).cmp(&(day_of(b.0), &b.1, b.0))
 }
 
 /// Observations not yet written: each worker's values by hour in hash maps (a value already
 /// seen costs a lookup, no allocation), sealed into sorted runs when absorbed; a flush
-/// merges the runs (already sorted: one stable merge) into segments.
+/// merges the runs into segments.
 #[derive(Debug, Default)]
 pub struct Pending {
     hours: HashMap<i64, HourMap>,
-    runs: Vec<Vec<Entry>>,
+    runs: Vec<Run>,
     held: usize,
     clients: usize,
     oldest: i64,
@@ -141,8 +161,16 @@ impl Pending {
             return;
         }
         run.sort_unstable_by(entry_order);
-        self.held += run.len();
-        self.runs.push(run);
+        let mut sealed = Run {
+            keys: Vec::with_capacity(run.iter().map(|e| e.1.len()).sum()),
+            entries: Vec::with_capacity(run.len()),
+        };
+        for (hour, key, stats) in run {
+            sealed.keys.extend_from_slice(&key);
+            sealed.entries.push((hour, sealed.keys.len(), stats));
+        }
+        self.held += sealed.entries.len();
+        self.runs.push(sealed);
     }
 
     /// Fold another buffer (a worker's, [`Pending::seal`]ed) into this one: its run is
@@ -160,17 +188,22 @@ impl Pending {
     /// segments' order.
     fn take_partitions(&mut self, now: i64) -> (Partitions, Partitions) {
         self.seal();
-        let mut all: Vec<Entry> = Vec::with_capacity(self.held);
-        for run in self.runs.drain(..) {
-            all.extend(run);
-        }
+        let runs = std::mem::take(&mut self.runs);
         self.held = 0;
-        // Stable and parallel: the runs already sorted make this a merge.
-        all.par_sort_by(entry_order);
+        // A k-way merge: each run's head in a heap ordered by (day, key, hour).
+        let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
+        for (r, run) in runs.iter().enumerate() {
+            if let Some((hour, key)) = run.at(0) {
+                heap.push(std::cmp::Reverse((day_of(hour), key, hour, r, 0usize)));
+            }
+        }
         let (mut days, mut hours) = (Partitions::new(), Partitions::new());
         let cap = self.clients;
-        for (hour, key, s) in all {
-            let day = day_of(hour);
+        while let Some(std::cmp::Reverse((day, key, hour, r, i))) = heap.pop() {
+            let s = &runs[r].entries[i].2;
+            if let Some((h, k)) = runs[r].at(i + 1) {
+                heap.push(std::cmp::Reverse((day_of(h), k, h, r, i + 1)));
+            }
             let (part, start) = if day + DAY + HOUR <= now {
                 (&mut days, day)
             } else {
@@ -178,8 +211,8 @@ impl Pending {
             };
             let entries = part.entry(start).or_default();
             match entries.last_mut() {
-                Some((k, have)) if k[..] == key[..] => have.merge(&s, cap),
-                _ => entries.push((key.into_vec(), s)),
+                Some((k, have)) if k[..] == key[..] => have.merge(s, cap),
+                _ => entries.push((key.to_vec(), s.clone())),
             }
         }
         (days, hours)
