@@ -79,8 +79,9 @@ pub fn hunt(
             if damaged[i] {
                 continue;
             }
-            // A segment opened for structure only (`trawl hunt`) whose FST is damaged inside
-            // can make the FST reader panic: that segment is skipped, the rest answers.
+            // A segment opened for structure only ([`super::segment::Check::Structure`])
+            // whose FST is damaged inside can make the FST reader panic: that segment is
+            // skipped, the rest answers.
             let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &p {
                 Probe::Exact(k) => {
                     if let Some(s) = seg.get(k) {
