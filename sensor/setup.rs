@@ -204,6 +204,16 @@ impl AlertOut {
     /// The destination of `alert` (-o or stdout), folding when --suppress was given, and
     /// counted into `report` when given.
     pub fn open(alert: &AlertArgs, report: Option<ReportTarget>) -> Result<AlertOut> {
+        if let (Some(r), Some(o)) = (&report, &alert.output) {
+            if r.path == *o {
+                return Err(crate::exit::Usage(format!(
+                    "--report {} is also the -o alert file: give the report its own name \
+                     (FILE.html)",
+                    r.path.display()
+                ))
+                .into());
+            }
+        }
         let mut out = alert_output(alert)?;
         let report = report.map(|t| (t, SharedReport::new()));
         if let Some((_, shared)) = &report {

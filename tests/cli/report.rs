@@ -134,6 +134,23 @@ fn reports_render_in_chromium_with_the_counts_written_and_inert_markup() {
         String::from_utf8_lossy(&out.stderr)
     );
     let scan_alerts = json_lines(&std::fs::read_to_string(&alerts).unwrap());
+    // The report never replaces the alert file.
+    let same = trawl(&[
+        "scan",
+        "--data",
+        d,
+        "-o",
+        p(&alerts),
+        "--report",
+        p(&alerts),
+        p(&log),
+    ]);
+    assert_eq!(same.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&same.stderr).contains("give the report its own name"));
+    assert_eq!(
+        json_lines(&std::fs::read_to_string(&alerts).unwrap()),
+        scan_alerts
+    );
     assert!(scan_alerts.len() >= 8, "{}", scan_alerts.len());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!(
         "report of {} alert(s) written to",
