@@ -236,6 +236,11 @@ pub enum Command {
         /// `trawl hunt`.
         #[arg(long)]
         record: bool,
+        /// Also write a self-contained HTML report of the alerts written (FILE.html): a
+        /// timeline per hour by severity, the top indicators, clients and feeds, and the
+        /// alert table. Opens in any browser, offline; nothing in it runs.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         /// Log files; - reads stdin.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -257,6 +262,11 @@ pub enum Command {
         /// Also record every observed value in the retro index (see `trawl scan --record`).
         #[arg(long)]
         record: bool,
+        /// Also write a self-contained HTML report of the alerts written (FILE.html): a
+        /// timeline per hour by severity, the top indicators, clients and feeds, and the
+        /// alert table. Opens in any browser, offline; nothing in it runs.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         /// Capture files, or directories of them (replayed in the order of their first
         /// packet's timestamp; flows continue from one file to the next).
         #[arg(required = true, value_name = "FILE|DIR")]
@@ -367,6 +377,10 @@ pub enum Command {
         /// Hunt every indicator of this feed in the current snapshot.
         #[arg(long, value_name = "NAME", conflicts_with = "values")]
         feed: Option<String>,
+        /// Also write a self-contained HTML report of what was found (FILE.html), each
+        /// sighting as the retro alert it would be (see `trawl scan --report`).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         /// Values to hunt (defanged spellings accepted).
         #[arg(value_name = "VALUE")]
         values: Vec<String>,

@@ -5,7 +5,9 @@ use crate::cli::{AlertArgs, Cli, Command, DataArgs, ExportArgs, RemoteArgs};
 use crate::correlate::Correlator;
 use crate::remote::{Remote, Submission};
 use crate::scan::{self, Mode, ScanOptions, ScanStats};
-use crate::setup::{data_dir, load_config, match_setup, open_snapshot, refuse_overwrite, AlertOut};
+use crate::setup::{
+    data_dir, load_config, match_setup, open_snapshot, refuse_overwrite, AlertOut, ReportTarget,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use ingest::logs::LogFormat;
 use matcher::Snapshot;
@@ -36,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             strict,
             no_prefilter,
             record,
+            report,
             files,
         } => {
             let format = if raw { Some(LogFormat::Raw) } else { format };
@@ -49,7 +52,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     .then(|| crate::retro_cmd::open_recorder(&data))
                     .transpose()?,
             };
-            let code = scan_cmd(&data, &alert, &opts, &files, quiet)?;
+            let report = ReportTarget::of(report.as_deref(), "trawl scan", &files);
+            let code = scan_cmd(&data, &alert, &opts, &files, report, quiet)?;
             if let Some(r) = &opts.record {
                 crate::retro_cmd::finish_recorder(r, quiet)?;
             }
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             threads,
             bpf,
             record,
+            report,
             files,
         } => {
             let recorder = record
@@ -73,6 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 bpf.as_deref(),
                 recorder.as_deref(),
                 &files,
+                ReportTarget::of(report.as_deref(), "trawl replay", &files),
                 quiet,
             )?;
             if let Some(r) = &recorder {
@@ -86,6 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             format,
             indicators,
             feed,
+            report,
             values,
         } => crate::retro_cmd::hunt_cmd(
             &data,
@@ -95,6 +102,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 indicators,
                 feed,
                 values,
+                report,
             },
         ),
         Command::Sniff {
@@ -219,15 +227,17 @@ fn scan_cmd(
     alert: &AlertArgs,
     opts: &ScanOptions,
     files: &[PathBuf],
+    report: Option<ReportTarget>,
     quiet: bool,
 ) -> Result<ExitCode> {
     let setup = match_setup(data, alert)?;
     refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
+    refuse_overwrite(report.as_ref().map(|r| r.path.as_path()), files, &setup.dir)?;
     let mut correlator = Correlator::new(&setup.snapshot, setup.filter);
     if opts.no_prefilter {
         correlator = correlator.without_prefilter();
     }
-    let mut out = AlertOut::open(alert)?;
+    let mut out = AlertOut::open(alert, report)?;
     let mut stats = ScanStats::default();
     let mut failed = Vec::new();
     for file in files {
@@ -247,7 +257,7 @@ fn scan_cmd(
             }
         }
     }
-    let folded = out.finish()?;
+    let folded = out.finish(quiet)?;
     if folded > 0 && !quiet {
         eprintln!("--suppress folded {folded} repeated alert(s) into trawl.repeat_count");
     }

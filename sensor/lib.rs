@@ -15,5 +15,6 @@ pub mod error_chain;
 pub mod mapped;
 pub mod packets;
 pub mod privilege;
+pub mod report;
 pub mod retro;
 pub mod scan;

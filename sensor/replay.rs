@@ -4,7 +4,7 @@ use crate::alert::{AlertBatch, AlertOutput};
 use crate::cli::{AlertArgs, DataArgs};
 use crate::correlate::Correlator;
 use crate::scan::{now_ns, write_json_line};
-use crate::setup::{match_setup, refuse_overwrite, AlertOut};
+use crate::setup::{match_setup, refuse_overwrite, AlertOut, ReportTarget};
 use anyhow::{Context, Result};
 use ingest::packet::LiveEvent;
 use ingest::packet::{self, DecoderLimits, PacketDecoder};
@@ -28,6 +28,7 @@ struct PacketAlerts {
 }
 
 /// `trawl replay FILE...`.
+#[allow(clippy::too_many_arguments)]
 pub fn replay_cmd(
     data: &DataArgs,
     alert: &AlertArgs,
@@ -35,12 +36,14 @@ pub fn replay_cmd(
     bpf: Option<&str>,
     record: Option<&Mutex<Recorder>>,
     files: &[PathBuf],
+    report: Option<ReportTarget>,
     quiet: bool,
 ) -> Result<ExitCode> {
     let filter = bpf.map(packet::BpfFilter::new).transpose()?;
     let files = &capture_files(files)?;
     let setup = match_setup(data, alert)?;
     refuse_overwrite(alert.output.as_deref(), files, &setup.dir)?;
+    refuse_overwrite(report.as_ref().map(|r| r.path.as_path()), files, &setup.dir)?;
     let correlator = Correlator::new(&setup.snapshot, setup.filter);
     let workers = threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let started = Instant::now();
@@ -94,7 +97,8 @@ pub fn replay_cmd(
         if let Ok(mut r) = made.lock() {
             r.extend(local);
         }
-        if let (Some(p), Some(r)) = (recording, record) {
+        if let (Some(mut p), Some(r)) = (recording, record) {
+            p.seal();
             let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = r.absorb(p) {
                 tracing::warn!("recording the retro index: {e}");
@@ -111,13 +115,13 @@ pub fn replay_cmd(
         .context("replaying captures")?;
     let mut made = made.into_inner().unwrap_or_default();
     made.sort_by_key(|r| r.key);
-    let mut out = AlertOut::open(alert)?;
+    let mut out = AlertOut::open(alert, report)?;
     let mut alerts = 0u64;
     for r in made {
         alerts += r.alerts.len() as u64;
         out.write_batch(r.alerts).context("writing alerts")?;
     }
-    let folded = out.finish()?;
+    let folded = out.finish(quiet)?;
     // Like tshark: each capture read only in part (or not at all) is an error on stderr, and
     // the alerts of what could be read are kept.
     for e in &stats.errors {
@@ -281,7 +285,7 @@ pub fn sniff_cmd(
         let stop = stop.clone();
         ctrlc_like(move || stop.store(true, Ordering::SeqCst));
     }
-    let mut out = AlertOut::open(alert)?;
+    let mut out = AlertOut::open(alert, None)?;
     let now = now_ns();
     let typed = out.wants_typed();
     if args.workers > 1 && args.count.is_some() {
@@ -386,7 +390,7 @@ pub fn sniff_cmd(
             .with_context(|| format!("capturing on {}", args.interface))?;
         stats.merge(&st);
     }
-    out.finish()?;
+    out.finish(true)?;
     if !quiet {
         eprintln!(
             "captured {} packets on {}: {} dropped by the kernel (ring full), {} by the \

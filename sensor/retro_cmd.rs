@@ -4,13 +4,15 @@
 use crate::alert::AlertContext;
 use crate::cli::DataArgs;
 use crate::correlate::{Correlator, HitFilter};
-use crate::setup::{data_dir, load_config, sensor_name};
+use crate::setup::{data_dir, load_config, refuse_overwrite, sensor_name, ReportTarget};
 use anyhow::{bail, Context, Result};
 use feeds::config::Config;
 use matcher::{Indicator, Snapshot, SnapshotBuilder};
+use sensor::report::Report;
 use sensor::retro::config::RetroConfig;
 use sensor::retro::hunt::{hunt, HuntScope, Sighting};
 use sensor::retro::record::{now_secs, Recorder};
+use sensor::retro::segment::Check;
 use sensor::retro::store::RetroStore;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -72,6 +74,8 @@ pub struct HuntArgs {
     pub feed: Option<String>,
     /// The values on the command line.
     pub values: Vec<String>,
+    /// `--report FILE.html`.
+    pub report: Option<PathBuf>,
 }
 
 /// The values to hunt, normalised: each refused one is said on stderr with its line.
@@ -123,7 +127,7 @@ pub fn hunt_cmd(data: &DataArgs, args: HuntArgs) -> Result<ExitCode> {
             dir.display()
         );
     }
-    let store = RetroStore::open(&index_dir)
+    let store = RetroStore::open_read_only(&index_dir, Check::Full)
         .with_context(|| format!("opening the retro index in {}", index_dir.display()))?;
     for e in &store.set_aside {
         eprintln!("trawl: warning: retro index: {e}; set aside, the rest still answers");
@@ -184,8 +188,8 @@ pub fn hunt_cmd(data: &DataArgs, args: HuntArgs) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let now_ns = now.saturating_mul(1_000_000_000);
     if args.json {
-        let now_ns = now.saturating_mul(1_000_000_000);
         for s in &found {
             s.alert(&ctx, now_ns).write_line(&mut out)?;
         }
@@ -193,6 +197,27 @@ pub fn hunt_cmd(data: &DataArgs, args: HuntArgs) -> Result<ExitCode> {
         write_table(&mut out, &found)?;
     }
     out.flush()?;
+    let what = match &args.feed {
+        Some(f) => vec![PathBuf::from(format!("feed {f}"))],
+        None => args
+            .values
+            .iter()
+            .map(PathBuf::from)
+            .chain(args.indicators.iter().cloned())
+            .collect(),
+    };
+    if let Some(target) = ReportTarget::of(args.report.as_deref(), "trawl hunt", &what) {
+        refuse_overwrite(
+            Some(&target.path),
+            &args.indicators.iter().cloned().collect::<Vec<_>>(),
+            &dir,
+        )?;
+        let mut report = Report::new();
+        for s in &found {
+            report.add(s.alert(&ctx, now_ns).doc());
+        }
+        target.write(&report, false)?;
+    }
     let indicators: std::collections::BTreeSet<u32> = found.iter().map(|s| s.hit.hit.id).collect();
     eprintln!(
         "{} observed value(s) matched {} of {} indicator(s) in {} partition(s) of {}",

@@ -846,7 +846,8 @@ fn process_piece(
             }
         }
     }
-    if let (Some(p), Some(r)) = (recording, job.record) {
+    if let (Some(mut p), Some(r)) = (recording, job.record) {
+        p.seal();
         let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = r.absorb(p) {
             st.record_errors.push(e.to_string());

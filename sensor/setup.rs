@@ -10,6 +10,7 @@ use crate::daemon::suppress::SuppressWriter;
 use anyhow::{bail, Context, Result};
 use feeds::config::Config;
 use matcher::Snapshot;
+use sensor::report::{write_report_file, Report, ReportTee, SharedReport};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -148,53 +149,117 @@ pub fn refuse_overwrite(output: Option<&Path>, inputs: &[PathBuf], data_dir: &Pa
     Ok(())
 }
 
-/// The alert stream of scan/replay/sniff: plain, or folded by `--suppress`.
-pub enum AlertOut {
+/// The alert stream of scan/replay/sniff: plain, or folded by `--suppress`; with
+/// `--report`, every line written is also counted into the HTML report.
+pub struct AlertOut {
+    stream: Stream,
+    report: Option<(ReportTarget, SharedReport)>,
+}
+
+enum Stream {
     /// Every alert as it comes.
     Plain(Box<dyn Write>),
     /// Repeats folded by event time.
     Folding(SuppressWriter<Box<dyn Write>>),
 }
 
-impl AlertOut {
-    /// The destination of `alert` (-o or stdout), folding when --suppress was given.
-    pub fn open(alert: &AlertArgs) -> Result<AlertOut> {
-        let out = alert_output(alert)?;
-        Ok(match alert.suppress {
-            None => AlertOut::Plain(out),
-            Some(w) => AlertOut::Folding(SuppressWriter::new(out, w)),
+/// `--report FILE.html` and what the page's title says was run.
+pub struct ReportTarget {
+    /// The page to write.
+    pub path: PathBuf,
+    /// What was run over what (`scan of access.log`).
+    pub title: String,
+}
+
+impl ReportTarget {
+    /// The target of `--report`, titled `what` and the inputs' names.
+    pub fn of(path: Option<&Path>, what: &str, inputs: &[PathBuf]) -> Option<ReportTarget> {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        let mut title = format!("{what} of {}", names.join(", "));
+        if title.chars().count() > 200 {
+            title = format!("{what} of {} and {} more", names[0], names.len() - 1);
+        }
+        path.map(|p| ReportTarget {
+            path: p.to_path_buf(),
+            title,
         })
     }
 
-    /// Flush (and emit what is still folded); returns how many alerts were folded.
-    pub fn finish(self) -> Result<u64> {
-        Ok(match self {
-            AlertOut::Plain(mut w) => {
+    /// Write `report` to the target, saying where.
+    pub fn write(&self, report: &Report, quiet: bool) -> Result<()> {
+        write_report_file(report, &self.title, &self.path)
+            .with_context(|| format!("writing the report {}", self.path.display()))?;
+        if !quiet {
+            eprintln!(
+                "report of {} alert(s) written to {}",
+                report.alerts,
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl AlertOut {
+    /// The destination of `alert` (-o or stdout), folding when --suppress was given, and
+    /// counted into `report` when given.
+    pub fn open(alert: &AlertArgs, report: Option<ReportTarget>) -> Result<AlertOut> {
+        if let (Some(r), Some(o)) = (&report, &alert.output) {
+            if r.path == *o {
+                return Err(crate::exit::Usage(format!(
+                    "--report {} is also the -o alert file: give the report its own name \
+                     (FILE.html)",
+                    r.path.display()
+                ))
+                .into());
+            }
+        }
+        let mut out = alert_output(alert)?;
+        let report = report.map(|t| (t, SharedReport::new()));
+        if let Some((_, shared)) = &report {
+            out = Box::new(ReportTee::new(out, shared.clone()));
+        }
+        let stream = match alert.suppress {
+            None => Stream::Plain(out),
+            Some(w) => Stream::Folding(SuppressWriter::new(out, w)),
+        };
+        Ok(AlertOut { stream, report })
+    }
+
+    /// Flush (and emit what is still folded), write the report; returns how many alerts
+    /// were folded.
+    pub fn finish(self, quiet: bool) -> Result<u64> {
+        let folded = match self.stream {
+            Stream::Plain(mut w) => {
                 w.flush().context("writing alerts")?;
                 0
             }
-            AlertOut::Folding(w) => w.finish().context("writing alerts")?,
-        })
+            Stream::Folding(w) => w.finish().context("writing alerts")?,
+        };
+        if let Some((target, shared)) = &self.report {
+            shared.with(|r| target.write(r, quiet))?;
+        }
+        Ok(folded)
     }
 }
 
 impl AlertOutput for AlertOut {
     fn wants_typed(&self) -> bool {
-        match self {
-            AlertOut::Plain(w) => w.wants_typed(),
-            AlertOut::Folding(w) => w.wants_typed(),
+        match &self.stream {
+            Stream::Plain(w) => w.wants_typed(),
+            Stream::Folding(w) => w.wants_typed(),
         }
     }
     fn write_batch(&mut self, batch: AlertBatch) -> std::io::Result<()> {
-        match self {
-            AlertOut::Plain(w) => w.write_batch(batch),
-            AlertOut::Folding(w) => w.write_batch(batch),
+        match &mut self.stream {
+            Stream::Plain(w) => w.write_batch(batch),
+            Stream::Folding(w) => w.write_batch(batch),
         }
     }
     fn flush_alerts(&mut self) -> std::io::Result<()> {
-        match self {
-            AlertOut::Plain(w) => w.flush_alerts(),
-            AlertOut::Folding(w) => w.flush_alerts(),
+        match &mut self.stream {
+            Stream::Plain(w) => w.flush_alerts(),
+            Stream::Folding(w) => w.flush_alerts(),
         }
     }
 }

@@ -1384,11 +1384,16 @@ impl SourceEnv {
         let mut out = AlertBatch::new(self.typed);
         let mut by_feed = std::collections::BTreeMap::new();
         if let Some(retro) = &self.retro {
-            let mut r = retro.recorder().lock().unwrap_or_else(|p| p.into_inner());
-            let mut buffer = r.buffer();
+            // Observed and sorted without the recorder's lock; taken only to hand over.
+            let recorder = retro.recorder();
+            let mut buffer = recorder
+                .lock()
+                .map_or_else(|p| p.into_inner().buffer(), |r| r.buffer());
             for obs in pending.iter() {
                 buffer.observe(obs, now);
             }
+            buffer.seal();
+            let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = r.absorb(buffer) {
                 tracing::warn!("retro index: {e}");
             }

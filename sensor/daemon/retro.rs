@@ -128,12 +128,18 @@ impl RetroDaemon {
             clients: self.cfg.clients,
         };
         let correlator = Correlator::new(new, HitFilter::default());
-        let found = {
-            let r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            hunt(r.store(), new, &correlator, ids.iter().copied(), scope)
-        };
+        // The recorder is held only to take a view of the index: the sources keep
+        // recording while the indicators are hunted.
+        let view = self
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .store()
+            .view();
+        let found = hunt(&view, new, &correlator, ids.iter().copied(), scope);
         let mut batch = AlertBatch::new(typed);
         let mut keys = Vec::new();
+        let mut in_batch = HashSet::new();
         {
             let alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
             for s in &found {
@@ -143,7 +149,7 @@ impl RetroDaemon {
                     &s.observed.text(),
                     s.partition.unwrap_or(0),
                 );
-                if alerted.contains(&key) || keys.contains(&key) {
+                if alerted.contains(&key) || !in_batch.insert(key.clone()) {
                     continue;
                 }
                 batch.push(s.alert(ctx, now.saturating_mul(1_000_000_000)));
@@ -194,4 +200,95 @@ fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retro::key::key_of;
+    use crate::retro::segment::Stats;
+    use crate::retro::store::Partitions;
+    use crate::retro::{DAY, HOUR};
+    use ingest::{MatchValue, Observation};
+    use matcher::{Indicator, IndicatorType, SnapshotBuilder};
+    use std::borrow::Cow;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn sources_keep_recording_while_a_retro_check_hunts() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_secs();
+        // 10 days of 2,000 names each.
+        let names: Vec<String> = (0..2000).map(|i| format!("n{i}.example")).collect();
+        {
+            let mut store = RetroStore::open(&RetroStore::dir_of(dir.path())).unwrap();
+            let mut days = Partitions::new();
+            for d in 2..12 {
+                let day = (now / DAY - d) * DAY;
+                let mut entries: Vec<(Vec<u8>, Stats)> = names
+                    .iter()
+                    .map(|n| {
+                        let k = key_of(MatchValue::Domain(n)).unwrap();
+                        (k, Stats::one(day + HOUR, 1, None, 0))
+                    })
+                    .collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                days.insert(day, entries);
+            }
+            store.write_days(days, 0).unwrap();
+        }
+        let table: toml::Table = "retention = \"90d\"".parse().unwrap();
+        let retro = RetroDaemon::open(dir.path(), &table).unwrap();
+        // 10 indicators seen, 10,000 not: the check is mostly hunting.
+        let wanted = (0..10)
+            .map(|i| format!("n{i}.example"))
+            .chain((0..10_000).map(|i| format!("m{i}.example")));
+        let snap = SnapshotBuilder::from_indicators(
+            wanted
+                .map(|n| Indicator::new(n, IndicatorType::Fqdn, "t"))
+                .collect(),
+        )
+        .build()
+        .unwrap();
+        let ctx = AlertContext {
+            observer_name: "t".into(),
+        };
+        let done = AtomicBool::new(false);
+        let (elapsed, max_wait) = std::thread::scope(|s| {
+            let recorder = s.spawn(|| {
+                let mut max_wait = Duration::ZERO;
+                let obs = Observation {
+                    timestamp_ns: Some(now * 1_000_000_000),
+                    dns_question_name: Some(Cow::Borrowed("live.example")),
+                    ..Observation::default()
+                };
+                while !done.load(Ordering::SeqCst) {
+                    let asked = Instant::now();
+                    let mut r = retro.recorder().lock().unwrap();
+                    max_wait = max_wait.max(asked.elapsed());
+                    let mut b = r.buffer();
+                    b.observe(&obs, 0);
+                    r.absorb(b).unwrap();
+                    drop(r);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                max_wait
+            });
+            let started = Instant::now();
+            let n = retro.check(None, &snap, &ctx, false, |_| Ok(())).unwrap();
+            let elapsed = started.elapsed();
+            done.store(true, Ordering::SeqCst);
+            assert_eq!(n, 10 * 10, "one retro alert per name and day");
+            (elapsed, recorder.join().unwrap())
+        });
+        // The check hunts for most of its time; the live source never waits that long.
+        assert!(
+            elapsed > Duration::from_millis(200),
+            "{elapsed:?}: too quick to tell"
+        );
+        assert!(
+            max_wait < elapsed / 3,
+            "a live source waited {max_wait:?} for the recorder during a {elapsed:?} check"
+        );
+    }
 }

@@ -53,6 +53,7 @@ pub fn hunt(
         .iter()
         .filter(|s| s.end() > scope.since)
         .collect();
+    let mut damaged = vec![false; segments.len()];
     let mut out = Vec::new();
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
@@ -74,8 +75,14 @@ pub fn hunt(
                 }
             }
         };
-        for seg in &segments {
-            match &p {
+        for (i, seg) in segments.iter().enumerate() {
+            if damaged[i] {
+                continue;
+            }
+            // A segment opened for structure only ([`super::segment::Check::Structure`])
+            // whose FST is damaged inside can make the FST reader panic: that segment is
+            // skipped, the rest answers.
+            let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &p {
                 Probe::Exact(k) => {
                     if let Some(s) = seg.get(k) {
                         add(k, s, seg.start);
@@ -92,6 +99,14 @@ pub fn hunt(
                     add(k, s, seg.start);
                     true
                 }),
+            }));
+            if looked.is_err() {
+                damaged[i] = true;
+                tracing::warn!(
+                    "retro index: {}: damaged segment (its FST could not be read); skipped, \
+                     the rest still answers",
+                    seg.path.display()
+                );
             }
         }
         // One correlator check per observed value, shared by its partitions.

@@ -21,25 +21,66 @@ const EMAIL: u8 = b'e';
 /// Longest URL recorded (longer ones are not indexed).
 pub const MAX_URL: usize = 2048;
 
-/// The index key of one matchable value; `None` for what the index does not hold
-/// (substring patterns, over-long or empty values).
-pub fn key_of(value: MatchValue<'_>) -> Option<Vec<u8>> {
+/// Append the index key of one matchable value to `out`; false (and `out` as it was, or
+/// longer: the caller truncates) for what the index does not hold. No allocation for a URL
+/// already in normal form, an address or a hash already lower-case.
+pub fn key_into(value: MatchValue<'_>, out: &mut Vec<u8>) -> bool {
     match value {
         MatchValue::Domain(name) => {
             match matcher::text::trim_host(name).and_then(matcher::text::host_as_ip) {
-                Some(ip) => Some(address_key(ip)),
-                None => domain_key(name).map(|k| tagged(DOMAIN, &k)),
+                Some(ip) => address_into(ip, out),
+                None => match domain_key(name) {
+                    Some(k) => {
+                        out.push(DOMAIN);
+                        out.extend_from_slice(&k);
+                    }
+                    None => return false,
+                },
             }
         }
-        MatchValue::Address(ip, _) => Some(address_key(ip)),
+        MatchValue::Address(ip, _) => address_into(ip, out),
         MatchValue::Url(url) => {
             let u = normalize_observed_url(url);
-            (!u.is_empty() && u.len() <= MAX_URL).then(|| tagged(URL, u.as_bytes()))
+            if u.is_empty() || u.len() > MAX_URL {
+                return false;
+            }
+            out.push(URL);
+            out.extend_from_slice(u.as_bytes());
         }
-        MatchValue::Hash(h) => lowered(HASH, h, 128),
-        MatchValue::Email(a) => lowered(EMAIL, a, 320),
-        MatchValue::Pattern(_) => None,
+        MatchValue::Hash(h) => return lowered_into(HASH, h, 128, out),
+        MatchValue::Email(a) => return lowered_into(EMAIL, a, 320, out),
+        MatchValue::Pattern(_) => return false,
     }
+    true
+}
+
+fn address_into(ip: IpAddr, out: &mut Vec<u8>) {
+    match ip {
+        IpAddr::V4(a) => {
+            out.push(ADDR4);
+            out.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            out.push(ADDR6);
+            out.extend_from_slice(&a.octets());
+        }
+    }
+}
+
+fn lowered_into(tag: u8, v: &str, max: usize, out: &mut Vec<u8>) -> bool {
+    if v.is_empty() || v.len() > max {
+        return false;
+    }
+    out.push(tag);
+    out.extend(v.bytes().map(|b| b.to_ascii_lowercase()));
+    true
+}
+
+/// The index key of one matchable value; `None` for what the index does not hold
+/// (substring patterns, over-long or empty values).
+pub fn key_of(value: MatchValue<'_>) -> Option<Vec<u8>> {
+    let mut k = Vec::new();
+    key_into(value, &mut k).then_some(k)
 }
 
 fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
@@ -50,14 +91,14 @@ fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 fn lowered(tag: u8, v: &str, max: usize) -> Option<Vec<u8>> {
-    (!v.is_empty() && v.len() <= max).then(|| tagged(tag, v.to_ascii_lowercase().as_bytes()))
+    let mut k = Vec::new();
+    lowered_into(tag, v, max, &mut k).then_some(k)
 }
 
 fn address_key(ip: IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(a) => tagged(ADDR4, &a.octets()),
-        IpAddr::V6(a) => tagged(ADDR6, &a.octets()),
-    }
+    let mut k = Vec::with_capacity(17);
+    address_into(ip, &mut k);
+    k
 }
 
 /// An observed value read back from its key.

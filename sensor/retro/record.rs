@@ -2,7 +2,7 @@
 //! hour segments at each flush ([`Recorder`]), then compaction and pruning.
 
 use super::config::RetroConfig;
-use super::key::{field_bit, key_of};
+use super::key::{field_bit, key_into};
 use super::segment::Stats;
 use super::store::{day_of, Partitions, RetroStore};
 use super::{RetroError, DAY, HOUR};
@@ -16,10 +16,49 @@ pub const MAX_FUTURE_SECS: i64 = 86_400;
 /// Distinct (hour, value) pairs held in memory before a flush is forced.
 pub const MAX_PENDING: usize = 2_000_000;
 
-/// Observations not yet written: stats per (hour start, key).
+/// A worker's values of one hour: key → stats. Keys are hostile (observed values), so the
+/// hasher is keyed per process (aHash's random state), not Fx.
+type HourMap = HashMap<Box<[u8]>, Stats, ahash::RandomState>;
+
+/// One pending value: its hour, key and stats.
+type Entry = (i64, Box<[u8]>, Stats);
+
+/// The order of sealed runs: day, then key, then hour, so that at a flush a closed day's
+/// entries of one key are adjacent (merged into its day segment) and an open day's split
+/// into hours stays in key order.
+/// A sealed worker's values in [`entry_order`]: the keys end to end in one buffer, so the
+/// flush's merge reads each run front to back instead of chasing one allocation per key.
+#[derive(Debug, Default)]
+struct Run {
+    keys: Vec<u8>,
+    /// Hour, the key's end in `keys` (it starts where the previous one ends), stats.
+    entries: Vec<(i64, usize, Stats)>,
+}
+
+impl Run {
+    /// The `i`th entry's hour and key.
+    fn at(&self, i: usize) -> Option<(i64, &[u8])> {
+        let (hour, end, _) = self.entries.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => self.entries[i - 1].1,
+        };
+        Some((*hour, self.keys.get(start..*end)?))
+    }
+}
+
+fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    (day_of(a.0), &a.1, a.0).cmp(&(day_of(b.0), &b.1, b.0))
+}
+
+/// Observations not yet written: each worker's values by hour in hash maps (a value already
+/// seen costs a lookup, no allocation), sealed into sorted runs when absorbed; a flush
+/// merges the runs into segments.
 #[derive(Debug, Default)]
 pub struct Pending {
-    map: HashMap<(i64, Vec<u8>), Stats>,
+    hours: HashMap<i64, HourMap>,
+    runs: Vec<Run>,
+    held: usize,
     clients: usize,
     oldest: i64,
     newest: i64,
@@ -28,31 +67,31 @@ pub struct Pending {
     pub rejected: u64,
     /// Observations recorded.
     pub observed: u64,
-    scratch: Vec<(Vec<u8>, u32)>,
+    /// The keys of the observation being recorded, end to end, and (end, field bits) of each.
+    keys: Vec<u8>,
+    spans: Vec<(usize, u32)>,
 }
 
 impl Pending {
     /// An empty buffer accepting events from `now − retention` to `now + 1 day`.
     pub fn new(cfg: &RetroConfig, now: i64) -> Pending {
         Pending {
-            map: HashMap::new(),
             clients: cfg.clients,
             oldest: now.saturating_sub(cfg.retention_secs()),
             newest: now.saturating_add(MAX_FUTURE_SECS),
-            rejected: 0,
-            observed: 0,
-            scratch: Vec::new(),
+            ..Pending::default()
         }
     }
 
-    /// Distinct (hour, value) pairs held.
+    /// Distinct (hour, value) pairs held (a value held by two absorbed workers counts
+    /// twice until the flush merges them).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.held + self.hours.values().map(HashMap::len).sum::<usize>()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// Record every matchable value of `obs` (patterns aside) at its time, else at
@@ -71,70 +110,109 @@ impl Pending {
         let client = obs.source_ip;
         let cap = self.clients;
         // A value seen in several fields of one observation counts once.
-        let mut keys = std::mem::take(&mut self.scratch);
+        let (mut keys, mut spans) = (
+            std::mem::take(&mut self.keys),
+            std::mem::take(&mut self.spans),
+        );
+        keys.clear();
+        spans.clear();
         obs.for_each_matchable(true, |field, value| {
-            let Some(key) = key_of(value) else { return };
-            let bit = field_bit(field);
-            match keys.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, bits)) => *bits |= bit,
-                None => keys.push((key, bit)),
+            let from = keys.len();
+            if !key_into(value, &mut keys) {
+                keys.truncate(from);
+                return;
             }
+            let bit = field_bit(field);
+            let mut start = 0;
+            for (end, bits) in spans.iter_mut() {
+                if keys[start..*end] == keys[from..] {
+                    *bits |= bit;
+                    keys.truncate(from);
+                    return;
+                }
+                start = *end;
+            }
+            spans.push((keys.len(), bit));
         });
-        for (key, bits) in keys.drain(..) {
-            let one = Stats::one(t, bits, client, cap);
-            match self.map.entry((hour, key)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&one, cap),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(one);
+        let map = self.hours.entry(hour).or_default();
+        let mut start = 0;
+        for &(end, bits) in &spans {
+            let key = &keys[start..end];
+            start = end;
+            match map.get_mut(key) {
+                Some(s) => s.add(t, bits, client, cap),
+                None => {
+                    map.insert(key.into(), Stats::one(t, bits, client, cap));
                 }
             }
         }
-        self.scratch = keys;
+        self.keys = keys;
+        self.spans = spans;
     }
 
-    /// Fold another buffer (a worker's) into this one.
-    pub fn absorb(&mut self, other: Pending) {
-        self.rejected += other.rejected;
-        self.observed += other.observed;
-        let cap = self.clients;
-        if self.map.is_empty() {
-            self.map = other.map;
+    /// Sort what was observed into a run: done by [`Pending::absorb`], but a worker calls
+    /// it first, before it takes the recorder's lock, so the sorting is not under the lock.
+    pub fn seal(&mut self) {
+        let mut run: Vec<Entry> = Vec::with_capacity(self.hours.values().map(HashMap::len).sum());
+        for (hour, map) in self.hours.drain() {
+            run.extend(map.into_iter().map(|(k, s)| (hour, k, s)));
+        }
+        if run.is_empty() {
             return;
         }
-        for (k, s) in other.map {
-            match self.map.get_mut(&k) {
-                Some(m) => m.merge(&s, cap),
-                None => {
-                    self.map.insert(k, s);
-                }
-            }
+        run.sort_unstable_by(entry_order);
+        let mut sealed = Run {
+            keys: Vec::with_capacity(run.iter().map(|e| e.1.len()).sum()),
+            entries: Vec::with_capacity(run.len()),
+        };
+        for (hour, key, stats) in run {
+            sealed.keys.extend_from_slice(&key);
+            sealed.entries.push((hour, sealed.keys.len(), stats));
         }
+        self.held += sealed.entries.len();
+        self.runs.push(sealed);
+    }
+
+    /// Fold another buffer (a worker's, [`Pending::seal`]ed) into this one: its run is
+    /// kept as it is; runs are merged at the flush.
+    pub fn absorb(&mut self, mut other: Pending) {
+        other.seal();
+        self.rejected += other.rejected;
+        self.observed += other.observed;
+        self.held += other.held;
+        self.runs.append(&mut other.runs);
     }
 
     /// Everything held, by partition: the days over at `now` (a day and an hour of grace
-    /// before it) as whole days, the others by hour; sorted once into the segments' order.
+    /// before it) as whole days, the others by hour; the sorted runs merged once into the
+    /// segments' order.
     fn take_partitions(&mut self, now: i64) -> (Partitions, Partitions) {
-        let mut all: Vec<(bool, i64, Vec<u8>, Stats)> = self
-            .map
-            .drain()
-            .map(|((hour, key), s)| {
-                let day = day_of(hour);
-                if day + DAY + HOUR <= now {
-                    (true, day, key, s)
-                } else {
-                    (false, hour, key, s)
-                }
-            })
-            .collect();
-        all.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        self.seal();
+        let runs = std::mem::take(&mut self.runs);
+        self.held = 0;
+        // A k-way merge: each run's head in a heap ordered by (day, key, hour).
+        let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
+        for (r, run) in runs.iter().enumerate() {
+            if let Some((hour, key)) = run.at(0) {
+                heap.push(std::cmp::Reverse((day_of(hour), key, hour, r, 0usize)));
+            }
+        }
         let (mut days, mut hours) = (Partitions::new(), Partitions::new());
         let cap = self.clients;
-        for (closed, start, key, s) in all {
-            let part = if closed { &mut days } else { &mut hours };
+        while let Some(std::cmp::Reverse((day, key, hour, r, i))) = heap.pop() {
+            let s = &runs[r].entries[i].2;
+            if let Some((h, k)) = runs[r].at(i + 1) {
+                heap.push(std::cmp::Reverse((day_of(h), k, h, r, i + 1)));
+            }
+            let (part, start) = if day + DAY + HOUR <= now {
+                (&mut days, day)
+            } else {
+                (&mut hours, hour)
+            };
             let entries = part.entry(start).or_default();
             match entries.last_mut() {
-                Some((k, have)) if *k == key => have.merge(&s, cap),
-                _ => entries.push((key, s)),
+                Some((k, have)) if k[..] == key[..] => have.merge(s, cap),
+                _ => entries.push((key.to_vec(), s.clone())),
             }
         }
         (days, hours)
@@ -229,6 +307,8 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retro::key::key_of;
+    use ingest::MatchValue;
     use std::borrow::Cow;
 
     #[test]
@@ -273,5 +353,54 @@ mod tests {
             crate::retro::key::field_names(s.fields),
             ["dns.question.name", "tls.client.server_name"]
         );
+    }
+
+    #[test]
+    fn runs_of_several_workers_merge_by_day_and_by_hour() {
+        let cfg = RetroConfig::default();
+        let now = 100 * DAY + 2 * HOUR;
+        let at = |t: i64, name: &'static str| Observation {
+            timestamp_ns: Some(t * 1_000_000_000),
+            dns_question_name: Some(Cow::Borrowed(name)),
+            ..Observation::default()
+        };
+        let mut main = Pending::new(&cfg, now);
+        // Two workers see the same names in two hours of a closed day and of today.
+        for (dt, name) in [
+            (10, "a.example"),
+            (HOUR + 5, "a.example"),
+            (20, "b.example"),
+        ] {
+            let mut w = Pending::new(&cfg, now);
+            w.observe(&at(99 * DAY + dt, name), 0);
+            w.observe(&at(100 * DAY + dt, name), 0);
+            w.observe(&at(100 * DAY + dt + 1, name), 0);
+            w.seal();
+            main.absorb(w);
+        }
+        assert_eq!((main.observed, main.len()), (9, 6));
+        let (days, hours) = main.take_partitions(now);
+        let day: Vec<(Vec<u8>, u64, i64, i64)> = days[&(99 * DAY)]
+            .iter()
+            .map(|(k, s)| (k.clone(), s.count, s.first, s.last))
+            .collect();
+        let (a, b) = (
+            key_of(MatchValue::Domain("a.example")).unwrap(),
+            key_of(MatchValue::Domain("b.example")).unwrap(),
+        );
+        assert_eq!(
+            day,
+            vec![
+                (a.clone(), 2, 99 * DAY + 10, 99 * DAY + HOUR + 5),
+                (b.clone(), 1, 99 * DAY + 20, 99 * DAY + 20)
+            ]
+        );
+        let h0: Vec<(Vec<u8>, u64)> = hours[&(100 * DAY)]
+            .iter()
+            .map(|(k, s)| (k.clone(), s.count))
+            .collect();
+        assert_eq!(h0, vec![(a.clone(), 2), (b, 2)]);
+        assert_eq!(hours[&(100 * DAY + HOUR)][0].1.count, 2);
+        assert!(main.is_empty());
     }
 }

@@ -79,25 +79,83 @@ impl RetroStore {
         Ok(store)
     }
 
-    /// Remove the segments a newer compacted day already holds.
-    fn drop_folded(&mut self) {
+    /// Open the index in `dir` to read it (`trawl hunt`) while a recorder may be writing:
+    /// segments are mapped and checked as `check` says; a damaged one is renamed
+    /// `<name>.damaged` and said in [`RetroStore::set_aside`] as at [`RetroStore::open`],
+    /// but a writer's temporary files and the segments a compacted day already holds are
+    /// left alone (the latter left out of the answers).
+    pub fn open_read_only(dir: &Path, check: segment::Check) -> Result<RetroStore, RetroError> {
+        let mut store = RetroStore {
+            dir: dir.to_path_buf(),
+            segments: Vec::new(),
+            next_seq: 1,
+            set_aside: Vec::new(),
+        };
+        for entry in std::fs::read_dir(dir).map_err(RetroError::io(dir))? {
+            let entry = entry.map_err(RetroError::io(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".seg") || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            match Segment::open_checked(&entry.path(), check) {
+                Ok(seg) => store.segments.push(seg),
+                Err(e @ RetroError::Damaged { .. }) => {
+                    tracing::warn!("retro index: {e}; set aside as {name}.damaged");
+                    let _ = std::fs::rename(entry.path(), dir.join(format!("{name}.damaged")));
+                    store.set_aside.push(e.to_string());
+                }
+                // A segment compacted away between the listing and the open.
+                Err(RetroError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("retro index: {e}; skipped"),
+            }
+        }
+        let folded = store.folded();
+        store.segments.retain(|s| !folded.contains(&s.path));
+        store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        Ok(store)
+    }
+
+    /// The segments a newer compacted day already holds.
+    fn folded(&self) -> std::collections::HashSet<PathBuf> {
         let mut newest_day: BTreeMap<i64, u64> = BTreeMap::new();
         for s in self.segments.iter().filter(|s| s.span == Span::Day) {
             let e = newest_day.entry(s.start).or_insert(s.seq);
             *e = (*e).max(s.seq);
         }
-        self.segments.retain(|s| {
-            let folded = match s.span {
+        self.segments
+            .iter()
+            .filter(|s| match s.span {
                 Span::Day => newest_day.get(&s.start).is_some_and(|&n| n > s.seq),
                 Span::Hour => newest_day
                     .get(&day_of(s.start))
                     .is_some_and(|&n| n >= s.seq),
-            };
-            if folded {
+            })
+            .map(|s| s.path.clone())
+            .collect()
+    }
+
+    /// Remove the segments a newer compacted day already holds.
+    fn drop_folded(&mut self) {
+        let folded = self.folded();
+        self.segments.retain(|s| {
+            let gone = folded.contains(&s.path);
+            if gone {
                 let _ = std::fs::remove_file(&s.path);
             }
-            !folded
+            !gone
         });
+    }
+
+    /// The index as it is now, to read without holding the recorder: the segments share
+    /// their mappings (one deleted by a later compaction or prune stays readable here).
+    pub fn view(&self) -> RetroStore {
+        RetroStore {
+            dir: self.dir.clone(),
+            segments: self.segments.clone(),
+            next_seq: self.next_seq,
+            set_aside: Vec::new(),
+        }
     }
 
     /// The open segments, oldest partition first.

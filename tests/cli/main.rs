@@ -6,6 +6,8 @@
 mod common;
 #[path = "../export_support/mod.rs"]
 mod export_support;
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
 mod bad_input;
 mod cif_pull;
@@ -18,6 +20,7 @@ mod fleet;
 mod fleet_serve;
 mod log_formats;
 mod replay_filter;
+mod report;
 mod retro;
 mod samples;
 mod serve;

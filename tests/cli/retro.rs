@@ -285,6 +285,10 @@ fn kill_9_mid_recording_leaves_only_whole_segments() {
                 .unwrap_or_else(|| panic!("{k:?} not in the full recording"));
             assert!(count <= f.2, "{k:?}: {count} > {}", f.2);
         }
+        // A hunt leaves a writer's temporary files alone; the next recorder removes them.
+        let empty = dir.path().join("empty.log");
+        std::fs::write(&empty, "").unwrap();
+        trawl_ok(&["-q", "scan", "--config", p(&cfg), "--record", p(&empty)]);
         assert!(!std::fs::read_dir(&retro).unwrap().any(|e| e
             .unwrap()
             .file_name()
@@ -292,4 +296,71 @@ fn kill_9_mid_recording_leaves_only_whole_segments() {
             .ends_with(".tmp")));
     }
     eprintln!("kill -9 runs that had written segments: {killed_with_segments}");
+}
+
+/// What tshark says of a capture's DNS query names under `zone`: per name (lower-cased),
+/// first and last time, packets, source addresses.
+fn tshark_names(pcap: &Path, zone: &str) -> BTreeMap<String, Seen> {
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            p(pcap),
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+        ])
+        .args(["-e", "dns.qry.name", "-Y", "dns"])
+        .output()
+        .expect("tshark runs (Debian package tshark, `make deps`)");
+    assert!(out.status.success());
+    let mut names: BTreeMap<String, Seen> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (t, src, name) = (f[0], f[1], f[2].to_ascii_lowercase());
+        if !(name == zone || name.ends_with(&format!(".{zone}"))) {
+            continue;
+        }
+        let t = t.parse::<f64>().unwrap().floor() as i64;
+        let e = names.entry(name).or_insert((t, t, 0, BTreeSet::new()));
+        e.0 = e.0.min(t);
+        e.1 = e.1.max(t);
+        e.2 += 1;
+        e.3.insert(src.to_string());
+    }
+    names
+}
+
+#[test]
+fn replay_record_of_a_capture_then_hunt_agrees_with_tshark() {
+    let Some(corpus) = corpus() else { return };
+    // An iodine DNS tunnel: 164 packets, 80-odd distinct names under srv.tunnel.com.
+    let pcap = corpus.join("pcaps/suricata-verify/dns_bug-1158/input.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "10000d");
+    let out = trawl(&["replay", "--config", p(&cfg), "--record", p(&pcap)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("164 observations recorded, 0 rejected"),
+        "{err}"
+    );
+    let want = tshark_names(&pcap, "srv.tunnel.com");
+    assert!(want.len() > 50, "{}", want.len());
+    let got = hunt_json(&cfg, &["srv.tunnel.com"]);
+    let got_names: BTreeSet<&str> = got.keys().map(|(_, v)| v.as_str()).collect();
+    let want_names: BTreeSet<&str> = want.keys().map(String::as_str).collect();
+    assert_eq!(got_names, want_names, "none missing, none extra");
+    for ((_, name), (first, last, count, clients)) in &got {
+        let w = &want[name];
+        assert_eq!(
+            (first.as_str(), last.as_str(), *count),
+            (rfc3339(w.0).as_str(), rfc3339(w.1).as_str(), w.2),
+            "{name}"
+        );
+        assert_eq!(clients.len(), w.3.len().min(2), "{name}: {clients:?}");
+        assert!(clients.iter().all(|c| w.3.contains(c)), "{name}");
+    }
 }

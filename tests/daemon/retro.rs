@@ -133,3 +133,103 @@ fn an_indicator_published_later_alerts_once_on_what_was_recorded() {
     let log = Daemon::stderr(&cfg);
     assert!(!log.contains("set aside"), "{log}");
 }
+
+/// A tmpfs of `kib` KiB mounted on `dir` (root only), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, kib: u32) -> SmallDisk {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "this test needs root (make test runs as root): it mounts a small tmpfs"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k"),
+                "tmpfs",
+                p(dir),
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "mounting a tmpfs on {}", dir.display());
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_recording_with_a_warning_and_never_stops_alerting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("logs")).unwrap();
+    config(d, 60, "bad.example\n");
+    let cfg = d.join("trawl.toml");
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    // The index's directory is a 200 KiB disk; the alerts go to the ordinary one.
+    let _disk = SmallDisk::mount(&d.join("data/retro"), 200);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let lines = |from: i64, n: i64| {
+        let mut log = String::new();
+        for i in from..from + n {
+            // 20,000 distinct long URLs: megabytes of index, far more than the disk holds.
+            let host = if i % 1000 == 0 {
+                "c2.bad.example"
+            } else {
+                "www.good.example"
+            };
+            let tail = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            log.push_str(&format!(
+                "{}.000 10 10.0.0.5 TCP_MISS/200 100 GET http://{host}/{i}/{tail:016x}{:016x} - HIER_DIRECT/93.184.216.34 text/html\n",
+                now - 600 + i / 100,
+                tail.rotate_left(17)
+            ));
+        }
+        log
+    };
+    std::fs::write(d.join("logs/access.log"), lines(0, 20_000)).unwrap();
+    let daemon = Daemon::start(&cfg);
+    let live = || {
+        json_lines(&d.join("alerts.jsonl"))
+            .into_iter()
+            .filter(|a| a["trawl"]["retro"] != true)
+            .count()
+    };
+    wait_for("the first alerts", Duration::from_secs(60), || live() == 20);
+    wait_for(
+        "the recording failure said",
+        Duration::from_secs(30),
+        || Daemon::stderr(&cfg).contains("recording failed"),
+    );
+    // The disk is still full; new lines still alert.
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("logs/access.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut more, lines(20_000, 5_000).as_bytes()).unwrap();
+    wait_for(
+        "the alerts after the failure",
+        Duration::from_secs(60),
+        || live() == 25,
+    );
+    assert!(daemon.term().success());
+    let log = Daemon::stderr(&cfg);
+    assert!(log.contains("No space left on device"), "{log}");
+    // Nothing half-written left on the full disk.
+    assert!(!std::fs::read_dir(d.join("data/retro")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
+}
