@@ -81,7 +81,7 @@ fn headless_chromium_signs_in_searches_and_sees_only_its_groups_rows() {
     let mut g = crate::harness::grant("ops", &[], Tlp::Red);
     g.admin = true;
     let admin = s.token(g);
-    d.sign_in_and_search(&s.url, &admin, "csirt-only.example");
+    sign_in_and_search(&d, &s.url, &admin, "csirt-only.example");
     assert!(d.text("#summary").contains("1 value(s) searched"));
     d.click("#fleet-link");
     let summary = d.text("#fleet-summary");
