@@ -707,6 +707,18 @@ struct FeedRun {
     state: FeedState,
 }
 
+impl FeedRun {
+    /// A feed that failed for `reason`: recorded in its state, its previous entries kept.
+    fn failed(name: &str, mut state: FeedState, reason: String) -> FeedRun {
+        state.failed(&reason);
+        FeedRun {
+            summary: FeedSummary::new(name, FeedStatus::Failed { reason }),
+            indicators: None,
+            state,
+        }
+    }
+}
+
 /// Why freshly parsed content must not replace the feed's previous entries, if it must not:
 /// an empty body, an HTML page (a login or error page), every record rejected, or fewer
 /// entries than `min_ratio` of `baseline` (the last good parse, when there is one to keep).
@@ -825,12 +837,7 @@ fn run_feed_caught(
         );
         let mut state = prev.cloned().unwrap_or_default();
         state.last_attempt = Some(now);
-        state.failed(&reason);
-        FeedRun {
-            summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
-            indicators: None,
-            state,
-        }
+        FeedRun::failed(&feed.name, state, reason)
     })
 }
 
@@ -899,27 +906,11 @@ fn run_feed(
             };
         }
         Ok(Fetched::Body { bytes, validators }) => (bytes, validators),
-        Err(e) => {
-            let reason = e.to_string();
-            state.failed(&reason);
-            return FeedRun {
-                summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
-                indicators: None,
-                state,
-            };
-        }
+        Err(e) => return FeedRun::failed(&feed.name, state, e.to_string()),
     };
     let (mut summary, indicators) = match process_runs(&bytes, feed, now, dirs.spill) {
         Ok(r) => r,
-        Err(e) => {
-            let reason = e.to_string();
-            state.failed(&reason);
-            return FeedRun {
-                summary: FeedSummary::new(&feed.name, FeedStatus::Failed { reason }),
-                indicators: None,
-                state,
-            };
-        }
+        Err(e) => return FeedRun::failed(&feed.name, state, e.to_string()),
     };
     // The shrink guard compares with the last good parse of the same config, when there
     // are previous entries to keep (`keep` is false without a previous snapshot).
