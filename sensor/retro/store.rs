@@ -46,33 +46,7 @@ impl RetroStore {
     /// them) removed.
     pub fn open(dir: &Path) -> Result<RetroStore, RetroError> {
         std::fs::create_dir_all(dir).map_err(RetroError::io(dir))?;
-        let mut store = RetroStore {
-            dir: dir.to_path_buf(),
-            segments: Vec::new(),
-            next_seq: 1,
-            set_aside: Vec::new(),
-        };
-        for entry in std::fs::read_dir(dir).map_err(RetroError::io(dir))? {
-            let entry = entry.map_err(RetroError::io(dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            if !name.ends_with(".seg") || !entry.file_type().is_ok_and(|t| t.is_file()) {
-                continue;
-            }
-            match Segment::open(&path) {
-                Ok(seg) => store.segments.push(seg),
-                Err(e @ RetroError::Damaged { .. }) => {
-                    tracing::warn!("retro index: {e}; set aside as {name}.damaged");
-                    let _ = std::fs::rename(&path, dir.join(format!("{name}.damaged")));
-                    store.set_aside.push(e.to_string());
-                }
-                Err(e) => tracing::warn!("retro index: {e}; skipped"),
-            }
-        }
+        let mut store = RetroStore::list(dir, segment::Check::Full, true)?;
         store.drop_folded();
         store.next_seq = store.segments.iter().map(|s| s.seq).max().unwrap_or(0) + 1;
         store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
@@ -85,6 +59,17 @@ impl RetroStore {
     /// but a writer's temporary files and the segments a compacted day already holds are
     /// left alone (the latter left out of the answers).
     pub fn open_read_only(dir: &Path, check: segment::Check) -> Result<RetroStore, RetroError> {
+        let mut store = RetroStore::list(dir, check, false)?;
+        let folded = store.folded();
+        store.segments.retain(|s| !folded.contains(&s.path));
+        store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        Ok(store)
+    }
+
+    /// The segments of `dir`, opened and checked as `check` says; damaged ones renamed
+    /// `<name>.damaged` and named in `set_aside`. The `writer` (the one recorder) also removes
+    /// temporary files an interrupted write left; a reader leaves them to it.
+    fn list(dir: &Path, check: segment::Check, writer: bool) -> Result<RetroStore, RetroError> {
         let mut store = RetroStore {
             dir: dir.to_path_buf(),
             segments: Vec::new(),
@@ -94,25 +79,27 @@ impl RetroStore {
         for entry in std::fs::read_dir(dir).map_err(RetroError::io(dir))? {
             let entry = entry.map_err(RetroError::io(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if writer && name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if !name.ends_with(".seg") || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
-            match Segment::open_checked(&entry.path(), check) {
+            match Segment::open_checked(&path, check) {
                 Ok(seg) => store.segments.push(seg),
                 Err(e @ RetroError::Damaged { .. }) => {
                     tracing::warn!("retro index: {e}; set aside as {name}.damaged");
-                    let _ = std::fs::rename(entry.path(), dir.join(format!("{name}.damaged")));
+                    let _ = std::fs::rename(&path, dir.join(format!("{name}.damaged")));
                     store.set_aside.push(e.to_string());
                 }
-                // A segment compacted away between the listing and the open.
+                // A reader: a segment compacted away between the listing and the open.
                 Err(RetroError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                    if !writer && source.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!("retro index: {e}; skipped"),
             }
         }
-        let folded = store.folded();
-        store.segments.retain(|s| !folded.contains(&s.path));
-        store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
         Ok(store)
     }
 
