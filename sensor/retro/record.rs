@@ -14,7 +14,7 @@ use std::path::Path;
 /// Events more than this far ahead of now are rejected (clock skew allowance).
 pub const MAX_FUTURE_SECS: i64 = 86_400;
 /// Distinct (hour, value) pairs held in memory before a flush is forced.
-pub const MAX_PENDING: usize = 2_000_000;
+pub const MAX_PENDING: usize = 4_000_000;
 
 /// A worker's values of one hour: key → stats. Keys are hostile (observed values), so the
 /// hasher is keyed per process (aHash's random state), not Fx.
@@ -183,13 +183,22 @@ impl Pending {
         self.runs.append(&mut other.runs);
     }
 
-    /// Everything held, by partition: the days over at `now` (a day and an hour of grace
-    /// before it) as whole days, the others by hour; the sorted runs merged once into the
-    /// segments' order.
-    fn take_partitions(&mut self, now: i64) -> (Partitions, Partitions) {
+    /// Merge every run into one (equal (hour, key) entries folded): what the flush
+    /// writes, and what [`Recorder::absorb`] does when the runs hold many values twice,
+    /// so that the pending cap counts distinct values and a day is written once.
+    fn consolidate(&mut self) {
         self.seal();
+        if self.runs.len() <= 1 {
+            return;
+        }
         let runs = std::mem::take(&mut self.runs);
-        self.held = 0;
+        let cap = self.clients;
+        let total_keys: usize = runs.iter().map(|r| r.keys.len()).sum();
+        let total: usize = runs.iter().map(|r| r.entries.len()).sum();
+        let mut merged = Run {
+            keys: Vec::with_capacity(total_keys),
+            entries: Vec::with_capacity(total),
+        };
         // A k-way merge: each run's head in a heap ordered by (day, key, hour).
         let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
         for (r, run) in runs.iter().enumerate() {
@@ -197,26 +206,57 @@ impl Pending {
                 heap.push(std::cmp::Reverse((day_of(hour), key, hour, r, 0usize)));
             }
         }
-        let (mut days, mut hours) = (Partitions::new(), Partitions::new());
-        let cap = self.clients;
-        while let Some(std::cmp::Reverse((day, key, hour, r, i))) = heap.pop() {
+        let mut last_start = 0;
+        while let Some(std::cmp::Reverse((_, key, hour, r, i))) = heap.pop() {
             let s = &runs[r].entries[i].2;
             if let Some((h, k)) = runs[r].at(i + 1) {
                 heap.push(std::cmp::Reverse((day_of(h), k, h, r, i + 1)));
             }
-            let (part, start) = if day + DAY + HOUR <= now {
-                (&mut days, day)
-            } else {
-                (&mut hours, hour)
-            };
-            let entries = part.entry(start).or_default();
-            match entries.last_mut() {
-                Some((k, have)) if k[..] == key[..] => have.merge(s, cap),
-                _ => entries.push((key.to_vec(), s.clone())),
+            match merged.entries.last_mut() {
+                Some((h, end, have)) if *h == hour && merged.keys[last_start..*end] == *key => {
+                    have.merge(s, cap);
+                }
+                _ => {
+                    last_start = merged.keys.len();
+                    merged.keys.extend_from_slice(key);
+                    merged.entries.push((hour, merged.keys.len(), s.clone()));
+                }
             }
         }
-        (days, hours)
+        self.held = merged.entries.len();
+        self.runs.push(merged);
     }
+
+    /// Everything held as one run in (day, key, hour) order, each (hour, key) once; the
+    /// buffer is left empty (its counters aside).
+    fn take_run(&mut self) -> Run {
+        self.consolidate();
+        self.held = 0;
+        self.runs.pop().unwrap_or_default()
+    }
+}
+
+/// A run split by partition: the days over at `now` (a day and an hour of grace before it)
+/// as whole days (a key's hours folded), the others by hour; each partition in key order,
+/// borrowing the run's keys.
+fn partitions(run: &Run, now: i64, cap: usize) -> (Partitions<&[u8]>, Partitions<&[u8]>) {
+    let (mut days, mut hours) = (Partitions::new(), Partitions::new());
+    for i in 0..run.entries.len() {
+        let Some((hour, key)) = run.at(i) else { break };
+        let s = &run.entries[i].2;
+        let day = day_of(hour);
+        let (part, start) = if day + DAY + HOUR <= now {
+            (&mut days, day)
+        } else {
+            (&mut hours, hour)
+        };
+        let entries: &mut Vec<(&[u8], Stats)> = part.entry(start).or_default();
+        match entries.last_mut() {
+            Some((k, have)) if *k == key => have.merge(s, cap),
+            _ => entries.push((key, s.clone())),
+        }
+    }
+    (days, hours)
 }
 
 /// What a recording did, for the summary line.
@@ -237,6 +277,8 @@ pub struct Recorder {
     store: RetroStore,
     cfg: RetroConfig,
     pending: Pending,
+    /// How many held (hour, value) pairs make [`Recorder::absorb`] merge the runs.
+    merge_at: usize,
     totals: RecordTotals,
 }
 
@@ -258,6 +300,7 @@ impl Recorder {
             pending: Pending::new(&cfg, now_secs()),
             store,
             cfg,
+            merge_at: MAX_PENDING,
             totals: RecordTotals::default(),
         })
     }
@@ -267,11 +310,21 @@ impl Recorder {
         Pending::new(&self.cfg, now_secs())
     }
 
-    /// Take a worker's buffer; flushes when too much is held.
+    /// Take a worker's buffer. Past [`MAX_PENDING`] held, the runs are merged first (a
+    /// value every worker saw counts once); the buffer is flushed only when the distinct
+    /// values still reach the cap, so a backfill under it writes each day once.
     pub fn absorb(&mut self, p: Pending) -> Result<(), RetroError> {
         self.pending.absorb(p);
-        if self.pending.len() >= MAX_PENDING {
-            self.flush()?;
+        if self.pending.len() >= self.merge_at {
+            self.pending.consolidate();
+            let distinct = self.pending.len();
+            if distinct >= MAX_PENDING {
+                self.flush()?;
+            } else {
+                // The next merge once a quarter of the cap more is held: each merge costs
+                // what is held, so merges stay few, and memory stays within 1.25 caps.
+                self.merge_at = distinct + MAX_PENDING / 4;
+            }
         }
         Ok(())
     }
@@ -279,7 +332,8 @@ impl Recorder {
     /// Write what is held as hour segments, compact the days that are over and prune.
     pub fn flush(&mut self) -> Result<(), RetroError> {
         let now = now_secs();
-        let (days, hours) = self.pending.take_partitions(now);
+        let run = self.pending.take_run();
+        let (days, hours) = partitions(&run, now, self.cfg.clients);
         self.totals.segments += (days.len() + hours.len()) as u64;
         self.totals.observed += std::mem::take(&mut self.pending.observed);
         self.totals.rejected += std::mem::take(&mut self.pending.rejected);
@@ -289,7 +343,9 @@ impl Recorder {
         self.store.compact(now, self.cfg.clients)?;
         self.store
             .prune(now, self.cfg.retention_secs(), self.cfg.max_bytes);
+        drop(run);
         self.pending = Pending::new(&self.cfg, now);
+        self.merge_at = MAX_PENDING;
         Ok(())
     }
 
@@ -343,7 +399,8 @@ mod tests {
         old.timestamp_ns = Some((now - 91 * 86_400) * 1_000_000_000);
         p.observe(&old, 0);
         assert_eq!((p.observed, p.rejected, p.len()), (1, 2, 1));
-        let (days, hours) = p.take_partitions(now);
+        let run = p.take_run();
+        let (days, hours) = partitions(&run, now, 0);
         assert!(days.is_empty());
         let (hour, values) = hours.iter().next().unwrap();
         assert_eq!(*hour, (now - 10).div_euclid(HOUR) * HOUR);
@@ -379,10 +436,11 @@ mod tests {
             main.absorb(w);
         }
         assert_eq!((main.observed, main.len()), (9, 6));
-        let (days, hours) = main.take_partitions(now);
+        let run = main.take_run();
+        let (days, hours) = partitions(&run, now, 0);
         let day: Vec<(Vec<u8>, u64, i64, i64)> = days[&(99 * DAY)]
             .iter()
-            .map(|(k, s)| (k.clone(), s.count, s.first, s.last))
+            .map(|(k, s)| (k.to_vec(), s.count, s.first, s.last))
             .collect();
         let (a, b) = (
             key_of(MatchValue::Domain("a.example")).unwrap(),
@@ -397,10 +455,54 @@ mod tests {
         );
         let h0: Vec<(Vec<u8>, u64)> = hours[&(100 * DAY)]
             .iter()
-            .map(|(k, s)| (k.clone(), s.count))
+            .map(|(k, s)| (k.to_vec(), s.count))
             .collect();
         assert_eq!(h0, vec![(a.clone(), 2), (b, 2)]);
         assert_eq!(hours[&(100 * DAY + HOUR)][0].1.count, 2);
+        assert!(main.is_empty());
+    }
+
+    #[test]
+    fn merging_runs_counts_each_hour_and_value_once_and_keeps_the_order() {
+        let cfg = RetroConfig::default();
+        let now = 100 * DAY;
+        let at = |t: i64, name: String| Observation {
+            timestamp_ns: Some(t * 1_000_000_000),
+            dns_question_name: Some(Cow::Owned(name)),
+            ..Observation::default()
+        };
+        let mut main = Pending::new(&cfg, now);
+        // Five workers each see the same 100 names in two hours, and 10 of their own.
+        for w in 0..5 {
+            let mut p = Pending::new(&cfg, now);
+            for i in 0..100 {
+                p.observe(&at(now - 2 * HOUR + i, format!("n{i}.example")), 0);
+                p.observe(&at(now - HOUR + i, format!("n{i}.example")), 0);
+            }
+            for i in 0..10 {
+                p.observe(&at(now - HOUR, format!("w{w}-{i}.example")), 0);
+            }
+            main.absorb(p);
+        }
+        assert_eq!(main.len(), 5 * 210);
+        main.consolidate();
+        assert_eq!(main.len(), 2 * 100 + 50);
+        let run = main.take_run();
+        let order: Vec<(i64, i64, Vec<u8>)> = (0..run.entries.len())
+            .map(|i| {
+                let (h, k) = run.at(i).unwrap();
+                (day_of(h), h, k.to_vec())
+            })
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_by(|a, b| (a.0, &a.2, a.1).cmp(&(b.0, &b.2, b.1)));
+        assert_eq!(order, sorted);
+        let n0 = key_of(MatchValue::Domain("n0.example")).unwrap();
+        let counts: Vec<u64> = (0..run.entries.len())
+            .filter(|&i| run.at(i).unwrap().1 == &n0[..])
+            .map(|i| run.entries[i].2.count)
+            .collect();
+        assert_eq!(counts, vec![5, 5]);
         assert!(main.is_empty());
     }
 }

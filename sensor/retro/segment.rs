@@ -173,12 +173,12 @@ pub fn file_name(span: Span, start: i64, seq: u64) -> String {
 
 /// Write a segment of `entries` (sorted by key, each key once) to `dir`, crash-safely: a temporary file,
 /// fsynced, renamed, the directory fsynced. Returns its path and size.
-pub fn write(
+pub fn write<K: AsRef<[u8]>>(
     dir: &Path,
     span: Span,
     start: i64,
     seq: u64,
-    entries: &[(Vec<u8>, Stats)],
+    entries: &[(K, Stats)],
 ) -> Result<(PathBuf, u64), RetroError> {
     let mut data = Vec::new();
     let mut builder = fst::MapBuilder::memory();
@@ -219,10 +219,12 @@ pub fn write(
                 }
             }
         }
-        builder.insert(key, at).map_err(|e| RetroError::Damaged {
-            path: dir.display().to_string(),
-            reason: format!("building the segment: {e}"),
-        })?;
+        builder
+            .insert(key.as_ref(), at)
+            .map_err(|e| RetroError::Damaged {
+                path: dir.display().to_string(),
+                reason: format!("building the segment: {e}"),
+            })?;
     }
     let fst_bytes = builder.into_inner().map_err(|e| RetroError::Damaged {
         path: dir.display().to_string(),

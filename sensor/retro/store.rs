@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Values by partition start, each partition's sorted by key, each key once: what one
-/// flush writes.
-pub type Partitions = BTreeMap<i64, Vec<(Vec<u8>, Stats)>>;
+/// flush writes (keys owned, or borrowed from the recorder's run).
+pub type Partitions<K = Vec<u8>> = BTreeMap<i64, Vec<(K, Stats)>>;
 
 /// The open index.
 pub struct RetroStore {
@@ -156,7 +156,7 @@ impl RetroStore {
     }
 
     /// Write one hour segment per partition.
-    pub fn write_hours(&mut self, parts: Partitions) -> Result<(), RetroError> {
+    pub fn write_hours<K: AsRef<[u8]>>(&mut self, parts: Partitions<K>) -> Result<(), RetroError> {
         for (start, entries) in parts {
             if entries.is_empty() {
                 continue;
@@ -173,7 +173,11 @@ impl RetroStore {
     /// Write what was observed in days already over straight into their day segments
     /// (merged with what the index holds for those days), skipping the hour segments a
     /// backfill would only write to compact at once.
-    pub fn write_days(&mut self, days: Partitions, clients: usize) -> Result<(), RetroError> {
+    pub fn write_days<K: AsRef<[u8]>>(
+        &mut self,
+        days: Partitions<K>,
+        clients: usize,
+    ) -> Result<(), RetroError> {
         for (day, entries) in days {
             if entries.is_empty() {
                 continue;
@@ -186,36 +190,38 @@ impl RetroStore {
     /// Merge every segment of `day` and `extra` into one new day segment, then delete the
     /// inputs. Its sequence number is above every input's, so an interrupted fold is
     /// finished at the next open ([`RetroStore::open`]).
-    fn fold_day(
+    fn fold_day<K: AsRef<[u8]>>(
         &mut self,
         day: i64,
-        extra: Vec<(Vec<u8>, Stats)>,
+        extra: Vec<(K, Stats)>,
         clients: usize,
     ) -> Result<(), RetroError> {
         let (inputs, rest): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
             .into_iter()
             .partition(|s| day_of(s.start) == day);
         self.segments = rest;
-        let merged: Vec<(Vec<u8>, Stats)> = if inputs.is_empty() {
-            extra
-        } else {
-            let mut m: BTreeMap<Vec<u8>, Stats> = extra.into_iter().collect();
-            for seg in &inputs {
-                for (k, s) in seg.entries() {
-                    match m.get_mut(&k) {
-                        Some(have) => have.merge(&s, clients),
-                        None => {
-                            m.insert(k, s);
-                        }
-                    }
-                }
-            }
-            m.into_iter().collect()
-        };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let written = segment::write(&self.dir, Span::Day, day, seq, &merged)
-            .and_then(|(path, _)| Segment::open(&path));
+        let written = if inputs.is_empty() {
+            segment::write(&self.dir, Span::Day, day, seq, &extra)
+        } else {
+            let mut lists: Vec<Vec<(Vec<u8>, Stats)>> =
+                inputs.iter().map(Segment::entries).collect();
+            lists.push(
+                extra
+                    .into_iter()
+                    .map(|(k, s)| (k.as_ref().to_vec(), s))
+                    .collect(),
+            );
+            segment::write(
+                &self.dir,
+                Span::Day,
+                day,
+                seq,
+                &merge_sorted(lists, clients),
+            )
+        }
+        .and_then(|(path, _)| Segment::open(&path));
         let result = match written {
             Ok(seg) => {
                 for old in &inputs {
@@ -244,7 +250,7 @@ impl RetroStore {
             .filter(|&d| d + DAY + HOUR <= now)
             .collect();
         for &day in &days {
-            self.fold_day(day, Vec::new(), clients)?;
+            self.fold_day(day, Vec::<(Vec<u8>, Stats)>::new(), clients)?;
         }
         self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
         Ok(days.len())
@@ -272,6 +278,36 @@ impl RetroStore {
         }
         before - self.segments.len()
     }
+}
+
+/// Lists each sorted by key (each key once in a list) merged into one, a key's stats
+/// folded: a k-way merge, each list read front to back.
+fn merge_sorted(lists: Vec<Vec<(Vec<u8>, Stats)>>, clients: usize) -> Vec<(Vec<u8>, Stats)> {
+    let mut out: Vec<(Vec<u8>, Stats)> = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    let mut iters: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
+    // The heap orders (key, list); each list's head stats wait in `heads`.
+    let mut heads: Vec<Stats> = vec![Stats::default(); iters.len()];
+    let mut heap = std::collections::BinaryHeap::with_capacity(iters.len());
+    for (i, it) in iters.iter_mut().enumerate() {
+        if let Some((k, s)) = it.next() {
+            heads[i] = s;
+            heap.push(std::cmp::Reverse((k, i)));
+        }
+    }
+    while let Some(std::cmp::Reverse((k, i))) = heap.pop() {
+        let s = match iters[i].next() {
+            Some((nk, ns)) => {
+                heap.push(std::cmp::Reverse((nk, i)));
+                std::mem::replace(&mut heads[i], ns)
+            }
+            None => std::mem::take(&mut heads[i]),
+        };
+        match out.last_mut() {
+            Some((have_k, have)) if *have_k == k => have.merge(&s, clients),
+            _ => out.push((k, s)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -367,5 +403,36 @@ mod tests {
         assert_eq!(st.prune(4 * HOUR, 100 * HOUR, Some(2 * one)), 1);
         let starts: Vec<i64> = st.segments().iter().map(|s| s.start).collect();
         assert_eq!(starts, vec![2 * HOUR, 3 * HOUR]);
+    }
+
+    #[test]
+    fn sorted_lists_merge_with_each_key_once() {
+        let list = |keys: &[(&str, i64)]| -> Vec<(Vec<u8>, Stats)> {
+            keys.iter()
+                .map(|(k, t)| (k.as_bytes().to_vec(), Stats::one(*t, 1, None, 0)))
+                .collect()
+        };
+        let merged = merge_sorted(
+            vec![
+                list(&[("a", 5), ("c", 7)]),
+                list(&[]),
+                list(&[("a", 1), ("b", 2), ("c", 9)]),
+                list(&[("d", 3)]),
+            ],
+            0,
+        );
+        let got: Vec<(&[u8], i64, i64, u64)> = merged
+            .iter()
+            .map(|(k, s)| (&k[..], s.first, s.last, s.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"a"[..], 1, 5, 2),
+                (&b"b"[..], 2, 2, 1),
+                (&b"c"[..], 7, 9, 2),
+                (&b"d"[..], 3, 3, 1)
+            ]
+        );
     }
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 fn config(d: &Path, confidence: u8, feed: &str) {
     std::fs::write(d.join("bad.txt"), feed).unwrap();
+    // Through a rename: a daemon starting as the test rewrites the config must never read
+    // a half-written file (it did, under load: "no [[source]]").
     std::fs::write(
-        d.join("trawl.toml"),
+        d.join("trawl.toml.tmp"),
         format!(
             r#"[sensor]
 data = "{data}"
@@ -41,6 +43,7 @@ clients = 2
         ),
     )
     .unwrap();
+    std::fs::rename(d.join("trawl.toml.tmp"), d.join("trawl.toml")).unwrap();
 }
 
 fn retro_alerts(d: &Path) -> Vec<serde_json::Value> {
