@@ -9,6 +9,14 @@
       Compiles DOMAINS domains (default 1000000), starts the daemon, then publishes RELOADS
       (default 20) new snapshots with `trawl update --force`; reports each reload's time
       (update published -> /metrics shows the version) and the daemon's RSS after each.
+  benches/daemon_bench.py throughput [LINES]
+      Writes LINES Squid lines (default 1000000, each a distinct URL on one of 20,000
+      hosts from 500 clients, every 1000th a hit), starts the daemon on them and times the
+      catch-up: lines/s and the daemon's CPU seconds until /metrics counts them all.
+
+  --retro (any mode): the config gets `[retro]` (flush every 60 s, no client sample), so
+  every line's values are also recorded in the retro index (issue 20: its cost on the
+  daemon's lines/s).
 
 Needs a release build (cargo build --release); uses only the standard library.
 """
@@ -20,6 +28,8 @@ TRAWL = os.path.join(ROOT, "target", "release", "trawl")
 def free_port():
     import socket
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+RETRO = False
 
 def setup(work, domains):
     os.makedirs(f"{work}/logs", exist_ok=True)
@@ -46,7 +56,7 @@ format = "squid"
 [[sink]]
 kind = "jsonl"
 path = "{work}/alerts.jsonl"
-''')
+''' + ('\n[retro]\nretention = "30d"\nflush = "60s"\n' if RETRO else ""))
     subprocess.run([TRAWL, "-q", "update", "--config", f"{work}/trawl.toml"], check=True)
     return port
 
@@ -136,6 +146,51 @@ def latency(rate, seconds):
     finally:
         d.terminate(); d.wait()
 
+def cpu_secs(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def throughput(lines):
+    work = tempfile.mkdtemp(prefix="trawl-thr-")
+    port = setup(work, ["bad.example"])
+    rng = random.Random(20)
+    now = int(time.time()) - 3600
+    with open(f"{work}/logs/access.log", "w") as f:
+        for i in range(lines):
+            host = "www.bad.example" if i % 1000 == 0 else f"h{rng.randrange(20000)}.example"
+            f.write(f"{now + i * 3600 // lines}.000 5 10.0.{rng.randrange(2)}.{rng.randrange(1, 251)} "
+                    f"TCP_MISS/200 10 GET http://{host}/p/{i}/{rng.getrandbits(32):08x} - "
+                    f"HIER_DIRECT/93.184.216.{rng.randrange(1, 250)} text/html\n")
+    d = subprocess.Popen([TRAWL, "run", "--config", f"{work}/trawl.toml"], stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        wait_metrics(port)
+        while metrics(port).get("trawl_lines_total", 0) < lines:
+            if time.time() - t0 > 600:
+                raise SystemExit("the daemon did not catch up in 600 s")
+            time.sleep(0.02)
+        took = time.time() - t0
+        cpu = cpu_secs(d.pid)
+        print(f"throughput{' --retro' if RETRO else ''}: {lines} lines in {took:.2f} s wall "
+              f"({lines / took:,.0f} lines/s), daemon {cpu:.2f} CPU-s ({lines / cpu:,.0f} lines per "
+              f"CPU-s), RSS {rss_kb(d.pid) / 1024:.0f} MiB; load {os.getloadavg()[0]:.1f}")
+        d.terminate()
+        _, _, ru = os.wait4(d.pid, 0)
+        total = ru.ru_utime + ru.ru_stime
+        print(f"  with the stop (the last flush writes what is pending): {total:.2f} CPU-s "
+              f"({lines / total:,.0f} lines per CPU-s), max RSS {ru.ru_maxrss / 1024:.0f} MiB")
+    finally:
+        if d.returncode is None:
+            try:
+                d.terminate(); d.wait()
+            except ChildProcessError:
+                pass
+    if RETRO:
+        segs = [n for n in os.listdir(f"{work}/data/retro") if n.endswith(".seg")]
+        size = sum(os.path.getsize(f"{work}/data/retro/{n}") for n in segs)
+        print(f"  retro index after the stop: {len(segs)} segments, {size:,} bytes")
+
 def reload_bench(n_domains, reloads):
     work = tempfile.mkdtemp(prefix="trawl-reload-")
     rng = random.Random(7)
@@ -167,8 +222,13 @@ def reload_bench(n_domains, reloads):
 if __name__ == "__main__":
     if not os.path.exists(TRAWL):
         raise SystemExit("build first: cargo build --release")
+    if "--retro" in sys.argv:
+        sys.argv.remove("--retro")
+        RETRO = True
     cmd = sys.argv[1] if len(sys.argv) > 1 else "latency"
-    if cmd == "latency":
+    if cmd == "throughput":
+        throughput(int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000)
+    elif cmd == "latency":
         latency(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000, float(sys.argv[3]) if len(sys.argv) > 3 else 10)
     elif cmd == "reload":
         reload_bench(int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000, int(sys.argv[3]) if len(sys.argv) > 3 else 20)
