@@ -5,7 +5,7 @@
 //! confidence and severity filters) decide, not a second implementation of them.
 
 use super::key::{field_names, probe, Observed, Probe};
-use super::segment::Stats;
+use super::segment::{Segment, Stats};
 use super::store::{day_of, RetroStore};
 use crate::alert::{build_alert, Alert, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
@@ -38,9 +38,19 @@ pub struct HuntScope {
     pub clients: usize,
 }
 
+/// From how many indicators [`hunt`] intersects their probes with each segment in one pass
+/// instead of looking each one up in each segment.
+pub const MERGE_FROM: usize = 256;
+
+/// What an indicator's candidates are, keyed by (observed key, day partition).
+type Found = BTreeMap<(Vec<u8>, Option<i64>), Stats>;
+
 /// Every sighting of the indicators `ids` of `snapshot` in `store`, in id order, then
 /// observed-key order, then partition. Allowlist entries and indicators the correlator's
-/// filter refuses give none; so do patterns (the index holds no free text).
+/// filter refuses give none; so do patterns (the index holds no free text). Up to
+/// [`MERGE_FROM`] indicators each probe is looked up in each segment; from there on, the
+/// probes become one FST walked together with each segment's (a retro check of 1M
+/// indicators reads each segment once). Both give the same candidates.
 pub fn hunt(
     store: &RetroStore,
     snapshot: &Snapshot,
@@ -48,70 +58,65 @@ pub fn hunt(
     ids: impl IntoIterator<Item = u32>,
     scope: HuntScope,
 ) -> Vec<Sighting> {
-    let segments: Vec<_> = store
+    let ids: Vec<u32> = ids.into_iter().collect();
+    let merged = ids.len() >= MERGE_FROM;
+    hunt_by(store, snapshot, correlator, &ids, scope, merged)
+}
+
+/// [`hunt`], choosing the way candidates are found.
+fn hunt_by(
+    store: &RetroStore,
+    snapshot: &Snapshot,
+    correlator: &Correlator<'_>,
+    ids: &[u32],
+    scope: HuntScope,
+    merged: bool,
+) -> Vec<Sighting> {
+    let segments: Vec<&Segment> = store
         .segments()
         .iter()
         .filter(|s| s.end() > scope.since)
         .collect();
     let mut damaged = vec![false; segments.len()];
-    let mut out = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut hits = Vec::new();
-    for id in ids {
+    let mut probes: HashMap<u32, Probe> = HashMap::new();
+    for &id in ids {
         let Some(ind) = snapshot.try_indicator(id) else {
             continue;
         };
         if ind.allowlist {
             continue;
         }
-        let Some(p) = probe(&ind) else { continue };
-        let mut found: BTreeMap<(Vec<u8>, Option<i64>), Stats> = BTreeMap::new();
-        let mut add = |k: &[u8], s: Stats, start: i64| {
-            let part = scope.per_partition.then(|| day_of(start));
-            match found.get_mut(&(k.to_vec(), part)) {
-                Some(m) => m.merge(&s, scope.clients),
-                None => {
-                    found.insert((k.to_vec(), part), s);
-                }
-            }
-        };
-        for (i, seg) in segments.iter().enumerate() {
-            if damaged[i] {
-                continue;
-            }
-            // A segment opened for structure only ([`super::segment::Check::Structure`])
-            // whose FST is damaged inside can make the FST reader panic: that segment is
-            // skipped, the rest answers.
-            let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &p {
-                Probe::Exact(k) => {
-                    if let Some(s) = seg.get(k) {
-                        add(k, s, seg.start);
-                    }
-                }
-                Probe::Prefix(pre) => seg.range(pre, None, |k, s| {
-                    let inside = k.starts_with(pre);
-                    if inside {
-                        add(k, s, seg.start);
-                    }
-                    inside
-                }),
-                Probe::Range(lo, hi) => seg.range(lo, Some(hi), |k, s| {
-                    add(k, s, seg.start);
-                    true
-                }),
-            }));
-            if looked.is_err() {
-                damaged[i] = true;
-                tracing::warn!(
-                    "retro index: {}: damaged segment (its FST could not be read); skipped, \
-                     the rest still answers",
-                    seg.path.display()
-                );
+        if let Some(p) = probe(&ind) {
+            probes.insert(id, p);
+        }
+    }
+    let mut found: HashMap<u32, Found> = HashMap::new();
+    if merged {
+        let each = intersect(&segments, &mut damaged, &probes, scope, &mut found);
+        for id in each {
+            if let Some(p) = probes.get(&id) {
+                let f = lookups(&segments, &mut damaged, p, scope);
+                found.insert(id, f);
             }
         }
+    } else {
+        for &id in ids {
+            if let Some(p) = probes.get(&id) {
+                let f = lookups(&segments, &mut damaged, p, scope);
+                found.insert(id, f);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut hits = Vec::new();
+    for &id in ids {
+        let Some(candidates) = found.get_mut(&id) else {
+            continue;
+        };
         // One correlator check per observed value, shared by its partitions.
         let mut judged: HashMap<Vec<u8>, Option<(Observed, FieldHit)>> = HashMap::new();
-        for ((key, part), stats) in found {
+        for ((key, part), stats) in std::mem::take(candidates) {
             let verdict = judged.entry(key.clone()).or_insert_with(|| {
                 let observed = Observed::from_key(&key)?;
                 let field = field_names(stats.fields).first().copied().unwrap_or("");
@@ -132,6 +137,243 @@ pub fn hunt(
         }
     }
     out
+}
+
+/// Add one candidate of an indicator: per partition (retro alerts) or merged over them.
+fn add(found: &mut Found, k: &[u8], s: Stats, start: i64, scope: HuntScope) {
+    let part = scope.per_partition.then(|| day_of(start));
+    match found.get_mut(&(k.to_vec(), part)) {
+        Some(m) => m.merge(&s, scope.clients),
+        None => {
+            found.insert((k.to_vec(), part), s);
+        }
+    }
+}
+
+/// Run `f` on a segment unless it is known damaged. A segment opened for structure only
+/// ([`super::segment::Check::Structure`]) whose FST is damaged inside can make the FST
+/// reader panic: that segment is then skipped, the rest answers.
+fn guarded(seg: &Segment, damaged: &mut bool, f: impl FnOnce()) {
+    if *damaged {
+        return;
+    }
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        *damaged = true;
+        tracing::warn!(
+            "retro index: {}: damaged segment (its FST could not be read); skipped, the rest \
+             still answers",
+            seg.path.display()
+        );
+    }
+}
+
+/// The candidates of one probe, looked up in each segment.
+fn lookups(segments: &[&Segment], damaged: &mut [bool], p: &Probe, scope: HuntScope) -> Found {
+    let mut found = Found::new();
+    for (seg, bad) in segments.iter().zip(damaged.iter_mut()) {
+        let f = &mut found;
+        guarded(seg, bad, || match p {
+            Probe::Exact(k) => {
+                if let Some(s) = seg.get(k) {
+                    add(f, k, s, seg.start, scope);
+                }
+            }
+            Probe::Prefix(pre) => seg.range(pre, None, |k, s| {
+                let inside = k.starts_with(pre);
+                if inside {
+                    add(f, k, s, seg.start, scope);
+                }
+                inside
+            }),
+            Probe::Range(lo, hi) => seg.range(lo, Some(hi), |k, s| {
+                add(f, k, s, seg.start, scope);
+                true
+            }),
+        });
+    }
+    found
+}
+
+/// The key prefixes whose keys are exactly a probe's: its key (an exact key counts only
+/// when the whole key is met), or for an address range the one or more prefixes a CIDR's
+/// range is; `None` for a range of another shape (looked up alone).
+fn prefixes(p: &Probe) -> Option<Vec<Vec<u8>>> {
+    match p {
+        Probe::Exact(k) | Probe::Prefix(k) => Some(vec![k.clone()]),
+        Probe::Range(lo, hi) => {
+            if lo.len() != hi.len() || lo > hi {
+                return None;
+            }
+            let c = lo.iter().zip(hi).take_while(|(a, b)| a == b).count();
+            let whole = |from: usize| {
+                lo[from..].iter().all(|&b| b == 0) && hi[from..].iter().all(|&b| b == 0xff)
+            };
+            if c == lo.len() || whole(c) {
+                Some(vec![lo[..c].to_vec()])
+            } else if whole(c + 1) {
+                Some(
+                    (lo[c]..=hi[c])
+                        .map(|b| {
+                            let mut k = lo[..c].to_vec();
+                            k.push(b);
+                            k
+                        })
+                        .collect(),
+                )
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The probes as one FST of key prefixes, each prefix → its group of (indicator, exact).
+struct ProbeSet {
+    fst: fst::raw::Fst<Vec<u8>>,
+    groups: Vec<Vec<(u32, bool)>>,
+}
+
+/// Where the walk of a segment's key is in the probe FST.
+#[derive(Clone, Copy)]
+enum At {
+    /// No probe prefix can come.
+    Dead,
+    /// At this node of the probe FST.
+    Node(fst::raw::CompiledAddr),
+    /// Past a whole prefix: every key from here on is a candidate.
+    Under,
+}
+
+/// The automaton accepting the keys some probe prefix starts.
+struct UnderAny<'a>(&'a fst::raw::Fst<Vec<u8>>);
+
+impl fst::Automaton for UnderAny<'_> {
+    type State = At;
+
+    fn start(&self) -> At {
+        At::Node(self.0.root().addr())
+    }
+
+    fn is_match(&self, state: &At) -> bool {
+        match *state {
+            At::Under => true,
+            At::Node(a) => self.0.node(a).is_final(),
+            At::Dead => false,
+        }
+    }
+
+    fn can_match(&self, state: &At) -> bool {
+        !matches!(state, At::Dead)
+    }
+
+    fn will_always_match(&self, state: &At) -> bool {
+        matches!(state, At::Under)
+    }
+
+    fn accept(&self, state: &At, byte: u8) -> At {
+        match *state {
+            At::Node(a) => {
+                let node = self.0.node(a);
+                if node.is_final() {
+                    return At::Under;
+                }
+                match node.find_input(byte) {
+                    Some(i) => At::Node(node.transition(i).addr),
+                    None => At::Dead,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl ProbeSet {
+    /// The groups of every probe prefix `key` starts with (an exact probe's only when it
+    /// is the whole key).
+    fn covering(&self, key: &[u8], mut f: impl FnMut(u32)) {
+        let mut node = self.fst.root();
+        let mut out = fst::raw::Output::zero();
+        for i in 0..=key.len() {
+            if node.is_final() {
+                let g = out.cat(node.final_output()).value();
+                for &(id, exact) in self.groups.get(g as usize).into_iter().flatten() {
+                    if !exact || i == key.len() {
+                        f(id);
+                    }
+                }
+            }
+            let Some(&b) = key.get(i) else { break };
+            let Some(t) = node.find_input(b).map(|t| node.transition(t)) else {
+                break;
+            };
+            out = out.cat(t.out);
+            node = self.fst.node(t.addr);
+        }
+    }
+}
+
+/// The candidates of every probe, each segment walked once together with the FST of the
+/// probes' prefixes; returns the indicators whose probe has no prefix form (looked up
+/// one by one).
+fn intersect(
+    segments: &[&Segment],
+    damaged: &mut [bool],
+    probes: &HashMap<u32, Probe>,
+    scope: HuntScope,
+    found: &mut HashMap<u32, Found>,
+) -> Vec<u32> {
+    let mut each = Vec::new();
+    let mut pairs: Vec<(Vec<u8>, u32, bool)> = Vec::with_capacity(probes.len());
+    for (&id, p) in probes {
+        match prefixes(p) {
+            Some(ks) => {
+                let exact = matches!(p, Probe::Exact(_));
+                pairs.extend(ks.into_iter().map(|k| (k, id, exact)));
+            }
+            None => each.push(id),
+        }
+    }
+    pairs.sort_unstable();
+    let mut builder = fst::MapBuilder::memory();
+    let mut groups: Vec<Vec<(u32, bool)>> = Vec::new();
+    let mut last: Option<Vec<u8>> = None;
+    for (k, id, exact) in pairs {
+        if last.as_deref() == Some(&k[..]) {
+            if let Some(g) = groups.last_mut() {
+                g.push((id, exact));
+            }
+            continue;
+        }
+        if builder.insert(&k, groups.len() as u64).is_err() {
+            // Not reachable (sorted, distinct keys); looked up alone if it were.
+            each.push(id);
+            continue;
+        }
+        groups.push(vec![(id, exact)]);
+        last = Some(k);
+    }
+    let Ok(set) = builder
+        .into_inner()
+        .and_then(fst::raw::Fst::new)
+        .map(|fst| ProbeSet { fst, groups })
+    else {
+        // An FST built in memory from sorted keys: not expected to fail; if it did, every
+        // probe is looked up alone.
+        each.extend(probes.keys());
+        each.sort_unstable();
+        each.dedup();
+        return each;
+    };
+    for (seg, bad) in segments.iter().zip(damaged.iter_mut()) {
+        guarded(seg, bad, || {
+            seg.search(UnderAny(&set.fst), |k, s| {
+                set.covering(k, |id| {
+                    add(found.entry(id).or_default(), k, s.clone(), seg.start, scope);
+                });
+            });
+        });
+    }
+    each
 }
 
 impl Sighting {
@@ -166,5 +408,137 @@ impl Sighting {
         }
         alert.insert_path("trawl.observed", Value::Object(o));
         alert
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::HitFilter;
+    use crate::retro::key::{field_bit, key_of};
+    use crate::retro::store::Partitions;
+    use crate::retro::DAY;
+    use ingest::MatchValue;
+    use matcher::{Indicator, IndicatorType, SnapshotBuilder};
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+        fn pick<'a>(&mut self, of: &[&'a str]) -> &'a str {
+            of[self.below(of.len() as u64) as usize]
+        }
+    }
+
+    const LABELS: &[&str] = &["a", "b", "ab", "www", "c2"];
+    const ZONES: &[&str] = &["x.example", "y.example", "example", "x.examplex"];
+
+    fn name(r: &mut Rng) -> String {
+        match r.below(3) {
+            0 => r.pick(ZONES).to_string(),
+            1 => format!("{}.{}", r.pick(LABELS), r.pick(ZONES)),
+            _ => format!("{}.{}.{}", r.pick(LABELS), r.pick(LABELS), r.pick(ZONES)),
+        }
+    }
+
+    fn addr(r: &mut Rng) -> String {
+        format!("10.{}.{}.{}", r.below(2), r.below(4) * 64, r.below(8))
+    }
+
+    fn url(r: &mut Rng) -> String {
+        let mut u = format!("http://{}/", name(r));
+        for _ in 0..r.below(3) {
+            u.push_str(r.pick(&["p", "q", "pq", "p/", "x?y=1"]));
+        }
+        u
+    }
+
+    fn hash(r: &mut Rng) -> String {
+        [
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "d41d8cd98f00b204e9800998ecf8427f",
+        ][r.below(2) as usize]
+            .to_string()
+    }
+
+    /// The intersected probes find exactly what each probe looked up alone finds: every
+    /// indicator kind (domains, CIDRs of every length, URLs, hashes), per partition and
+    /// merged.
+    #[test]
+    fn intersecting_the_probes_finds_what_looking_each_up_finds() {
+        for case in 0..12u64 {
+            let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ (case + 1));
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = RetroStore::open(dir.path()).unwrap();
+            for day in 1..=3i64 {
+                let mut values: BTreeMap<Vec<u8>, Stats> = BTreeMap::new();
+                for i in 0..150 {
+                    let (k, field) = match r.below(4) {
+                        0 => (
+                            key_of(MatchValue::Domain(&name(&mut r))),
+                            "dns.question.name",
+                        ),
+                        1 => (
+                            key_of(MatchValue::Address(addr(&mut r).parse().unwrap(), None)),
+                            "destination.ip",
+                        ),
+                        2 => (key_of(MatchValue::Url(&url(&mut r))), "url.full"),
+                        _ => (key_of(MatchValue::Hash(&hash(&mut r))), "file.hash.md5"),
+                    };
+                    let s = Stats::one(day * DAY + i, field_bit(field), None, 0);
+                    values.entry(k.unwrap()).or_insert(s).count += 1;
+                }
+                let mut p = Partitions::new();
+                p.insert(day * DAY, values.into_iter().collect());
+                store.write_days(p, 0).unwrap();
+            }
+            let mut inds = Vec::new();
+            for _ in 0..60 {
+                inds.push(match r.below(4) {
+                    0 => Indicator::new(name(&mut r), IndicatorType::Fqdn, "t"),
+                    1 => {
+                        let len = [8, 16, 18, 24, 26, 30, 32][r.below(7) as usize];
+                        Indicator::new(format!("{}/{len}", addr(&mut r)), IndicatorType::Ipv4, "t")
+                    }
+                    2 => Indicator::new(url(&mut r), IndicatorType::Url, "t"),
+                    _ => Indicator::new(hash(&mut r), IndicatorType::Md5, "t"),
+                });
+            }
+            let snap = match SnapshotBuilder::from_indicators(inds).build() {
+                Ok(s) => s,
+                Err(e) => panic!("case {case}: {e}"),
+            };
+            let correlator = Correlator::new(&snap, HitFilter::default());
+            let ids: Vec<u32> = (0..snap.len() as u32).collect();
+            for per_partition in [false, true] {
+                let scope = HuntScope {
+                    since: 0,
+                    per_partition,
+                    clients: 0,
+                };
+                let view = |merged| -> Vec<(u32, String, Option<i64>, u64, i64, i64)> {
+                    hunt_by(&store, &snap, &correlator, &ids, scope, merged)
+                        .into_iter()
+                        .map(|s| {
+                            (
+                                s.hit.hit.id,
+                                s.observed.text(),
+                                s.partition,
+                                s.stats.count,
+                                s.stats.first,
+                                s.stats.last,
+                            )
+                        })
+                        .collect()
+                };
+                let (each, merged) = (view(false), view(true));
+                assert!(!each.is_empty(), "case {case}: the generators overlap");
+                assert_eq!(each, merged, "case {case}, per partition {per_partition}");
+            }
+        }
     }
 }

@@ -446,6 +446,17 @@ impl Segment {
         }
     }
 
+    /// Every key `aut` accepts and its stats, in key order (one pass over the FST's paths the
+    /// automaton allows: [`super::hunt`] intersects a set of indicator probes with it).
+    pub fn search<A: fst::Automaton>(&self, aut: A, mut f: impl FnMut(&[u8], Stats)) {
+        let mut stream = self.map.search(aut).into_stream();
+        while let Some((k, at)) = stream.next() {
+            if let Some(s) = self.stats_at(at) {
+                f(k, s);
+            }
+        }
+    }
+
     /// The stats of exactly `key`.
     pub fn get(&self, key: &[u8]) -> Option<Stats> {
         self.map.get(key).and_then(|at| self.stats_at(at))
