@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench retro_check` (env: `TRAWL_RETRO_DIR`, default
 //! `/tmp/trawl-retro-check`; `TRAWL_RETRO_DAYS` 30; `TRAWL_RETRO_PER_DAY` 2000000;
-//! `TRAWL_RETRO_INDICATORS` 1000000). The first run writes the index (day segments through
+//! `TRAWL_RETRO_INDICATORS` 1000000; `TRAWL_RETRO_EACH=1`: each probe looked up in each
+//! segment, the path below `retro::hunt::MERGE_FROM` indicators). The first run writes the index (day segments through
 //! the recorder's own store, ~40 B a value on disk: ~2.3 GB for the default) and the
 //! indicators (`indicators.txt`, one value a line, and `trawl.toml`), kept for the next runs
 //! and for the command-line path: `trawl hunt --config DIR/trawl.toml --indicators
@@ -253,7 +254,24 @@ fn main() {
         per_partition: true,
         clients: 0,
     };
-    let found = hunt(&store, &snapshot, &correlator, ids, scope);
+    // TRAWL_RETRO_EACH=1: the per-lookup path (what the check did before: each probe
+    // looked up in each segment), through `hunt` in batches under its merge threshold.
+    let found = if std::env::var_os("TRAWL_RETRO_EACH").is_some() {
+        let ids: Vec<u32> = ids.collect();
+        let mut found = Vec::new();
+        for batch in ids.chunks(sensor::retro::hunt::MERGE_FROM - 1) {
+            found.extend(hunt(
+                &store,
+                &snapshot,
+                &correlator,
+                batch.iter().copied(),
+                scope,
+            ));
+        }
+        found
+    } else {
+        hunt(&store, &snapshot, &correlator, ids, scope)
+    };
     let took = t.elapsed().as_secs_f64();
     println!(
         "retro check: {} indicators against {} day partitions ({values} values): {} sightings \
