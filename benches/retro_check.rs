@@ -189,6 +189,24 @@ fn indicators(n: usize) -> Vec<(String, IndicatorType)> {
     out
 }
 
+/// This process's CPU seconds (user + system), from `/proc/self/stat` (0 where unreadable):
+/// the machine is shared, so wall time says as much about the others as about this.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, r)| r.split_whitespace().collect());
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn main() {
     let dir = PathBuf::from(
         std::env::var("TRAWL_RETRO_DIR").unwrap_or_else(|_| "/tmp/trawl-retro-check".into()),
@@ -246,7 +264,7 @@ fn main() {
         store.segments().len(),
         store.total_bytes()
     );
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let correlator = Correlator::new(&snapshot, HitFilter::default());
     let ids = (0..snapshot.len()).filter_map(|i| u32::try_from(i).ok());
     let scope = HuntScope {
@@ -256,7 +274,7 @@ fn main() {
     };
     // TRAWL_RETRO_EACH=1: the per-lookup path (what the check did before: each probe
     // looked up in each segment), through `hunt` in batches under its merge threshold.
-    let found = if std::env::var_os("TRAWL_RETRO_EACH").is_some() {
+    let found = if std::env::var("TRAWL_RETRO_EACH").is_ok_and(|v| v == "1") {
         let ids: Vec<u32> = ids.collect();
         let mut found = Vec::new();
         for batch in ids.chunks(sensor::retro::hunt::MERGE_FROM - 1) {
@@ -273,12 +291,15 @@ fn main() {
         hunt(&store, &snapshot, &correlator, ids, scope)
     };
     let took = t.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "retro check: {} indicators against {} day partitions ({values} values): {} sightings \
-         (expected {EXPECTED}) in {took:.2} s",
+         (expected {EXPECTED}) in {took:.2} s wall, {cpu:.2} CPU-s (load {})",
         snapshot.len(),
         store.segments().len(),
-        found.len()
+        found.len(),
+        load.split_whitespace().next().unwrap_or("?")
     );
     if found.len() != EXPECTED {
         eprintln!("MISMATCH: {} sightings, expected {EXPECTED}", found.len());
