@@ -12,7 +12,7 @@
 //! DIR/indicators.txt --format json`.
 //!
 //! Each day holds 60% URLs (distinct), 20% domains and 20% IPv4 addresses; the indicators
-//! are 40% domains, 30% URLs, 25% addresses and 5% /24 CIDRs, none of which occurs in the
+//! (distinct) are 40% domains, 30% URLs, 25% addresses and 5% /24 CIDRs, none of which occurs in the
 //! index except the planted ones: 1,000 domains seen (as a subdomain) on 3 days each, 1,000
 //! URLs on 2 days, 1,000 addresses on 1 day and 100 CIDRs holding 5 seen addresses on 1
 //! day: 6,500 sightings expected.
@@ -162,18 +162,13 @@ fn indicators(n: usize) -> Vec<(String, IndicatorType)> {
                 format!("http://absent{}.example/{i}/{:x}", x % 50_000, x >> 40),
                 IndicatorType::Url,
             ),
+            // 11.0.0.0/8 and 12.0.0.0/8: never in the index; each indicator distinct.
             14..=18 => (
-                // 198.18.0.0/15 and 203.0.113.0/24 aside: TEST-NET/benchmark space.
-                format!(
-                    "198.{}.{}.{}",
-                    18 + (x % 2),
-                    (x >> 8) % 256,
-                    (x >> 16) % 256
-                ),
+                format!("11.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
                 IndicatorType::Ipv4,
             ),
             _ => (
-                format!("192.{}.{}.0/24", 168 + (x % 2), (x >> 8) % 256),
+                format!("12.{}.{}.0/24", (i / 20 >> 8) & 255, i / 20 & 255),
                 IndicatorType::Ipv4,
             ),
         });
