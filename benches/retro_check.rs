@@ -168,7 +168,7 @@ fn indicators(n: usize) -> Vec<(String, IndicatorType)> {
                 IndicatorType::Ipv4,
             ),
             _ => (
-                format!("12.{}.{}.0/24", (i / 20 >> 8) & 255, i / 20 & 255),
+                format!("12.{}.{}.0/24", ((i / 20) >> 8) & 255, (i / 20) & 255),
                 IndicatorType::Ipv4,
             ),
         });
