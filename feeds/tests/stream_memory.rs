@@ -61,6 +61,9 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
 }
 
+/// Bytes of lines parsed at a time here (`trawl update` reads 16 MiB at a time).
+const CHUNK: usize = 256 << 10;
+
 fn feed(format: Format) -> FeedConfig {
     FeedConfig {
         name: "big".into(),
@@ -74,7 +77,7 @@ fn feed(format: Format) -> FeedConfig {
 fn chunked(body: &[u8], feed: &FeedConfig) -> (Vec<FeedRecord>, ParsedFeed) {
     let mut records = Vec::new();
     let mut counts = ParsedFeed::default();
-    parse_feed_chunks(body, feed, 1 << 20, |p| {
+    parse_feed_chunks(body, feed, CHUNK, |p| {
         counts.format = p.format;
         counts.rejected += p.rejected;
         counts.skipped += p.skipped;
@@ -97,7 +100,7 @@ fn check(
     let feed = feed(format);
     let ((), streamed) = peak_of(|| {
         let mut seen = 0;
-        parse_feed_chunks(body, &feed, 1 << 20, |p| seen += p.records.len());
+        parse_feed_chunks(body, &feed, CHUNK, |p| seen += p.records.len());
         assert_eq!(seen, n, "{name}: records");
     });
     let held = baseline();
@@ -127,6 +130,7 @@ fn check(
         counts.rejects.get(..whole.rejects.len()),
         Some(&whole.rejects[..])
     );
+    (records, counts)
 }
 
 fn value_tree(body: &[u8]) -> usize {
