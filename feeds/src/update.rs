@@ -1247,6 +1247,7 @@ pub fn update(
     let timing = std::env::var_os("TRAWL_FEEDS_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let phase = |name: &str| {
+        tracing::debug!(elapsed = ?t0.elapsed(), "update: {name}");
         if timing {
             eprintln!("update: {name} at {:?}", t0.elapsed());
         }
