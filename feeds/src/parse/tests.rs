@@ -488,7 +488,7 @@ proptest::proptest! {
 
     /// What `trawl update` parses a piece at a time is what the whole parse gives.
     #[test]
-    fn chunked_parse_equals_the_whole_parse((format, body) in streamed_body(), chunk in 1usize..200) {
+    fn chunked_parse_of_every_streamed_format_equals_the_whole_parse((format, body) in streamed_body(), chunk in 1usize..200) {
         let f = feed(format);
         let whole = parse_feed(&body, &f);
         let mut got = ParsedFeed::new(whole.format);
