@@ -13,8 +13,11 @@ work=${1:-/tmp/trawl-update-scale}
 memory=${2:-512MiB}
 mkdir -p "$work"
 cd "$root"
-cargo build --release --bin trawl >/dev/null 2>&1
-trawl="$root/target/release/trawl"
+# TRAWL=/path/to/trawl measures that binary (an A/B of two builds) instead of building one.
+if [ -z "${TRAWL:-}" ]; then
+  cargo build --release --bin trawl >/dev/null 2>&1
+fi
+trawl=${TRAWL:-"$root/target/release/trawl"}
 
 python3 - "$work" <<'PY'
 import os, random, sys

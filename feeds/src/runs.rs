@@ -39,8 +39,8 @@ pub enum RunError {
     },
 }
 
-/// Bytes of bookkeeping per buffered record, counted against the budget.
-const PER_RECORD: usize = 8;
+/// Bytes of bookkeeping per buffered record ([`Slot`]), counted against the budget.
+const PER_RECORD: usize = std::mem::size_of::<Slot>();
 /// Read buffer of each run file: a merge may read from many at once.
 const READ_BUFFER: usize = 128 << 10;
 /// Longest record read back from a run (a value plus its metadata; far above any real one).
@@ -52,9 +52,40 @@ pub struct Sorter {
     /// `None`: never spill (tests, benchmarks, small inputs).
     dir: Option<PathBuf>,
     buf: Vec<u8>,
-    /// (start, length) of each record in `buf`, in push order.
-    recs: Vec<(u32, u32)>,
+    /// One slot per record of `buf`, in push order.
+    recs: Vec<Slot>,
     runs: Vec<Source>,
+}
+
+/// Where a buffered record is, and the first bytes of its sort key to compare first.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The key's first 8 bytes (type byte, then value), big-endian, zero-padded: two
+    /// prefixes that differ order as their whole keys do; equal ones need the whole keys.
+    prefix: u64,
+    start: u32,
+    len: u32,
+}
+
+impl Slot {
+    fn new(buf: &[u8], start: usize) -> Slot {
+        let rec = &buf[start..];
+        let mut p = [0u8; 8];
+        if let Some((t, v)) = record::key(rec) {
+            p[0] = t;
+            let n = v.len().min(7);
+            p[1..=n].copy_from_slice(&v[..n]);
+        }
+        Slot {
+            prefix: u64::from_be_bytes(p),
+            start: start as u32,
+            len: rec.len() as u32,
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
 }
 
 impl Sorter {
@@ -75,8 +106,20 @@ impl Sorter {
     pub fn push(&mut self, ind: &Indicator) -> Result<(), RunError> {
         let start = self.buf.len();
         record::encode(ind, &mut self.buf);
-        self.recs
-            .push((start as u32, (self.buf.len() - start) as u32));
+        self.pushed(start)
+    }
+
+    /// Add one record encoded elsewhere: it starts with its sort key as [`record::key`]
+    /// reads it (e.g. [`record::encode_prev`]'s); read back with [`Merged::next_record`].
+    pub fn push_record(&mut self, rec: &[u8]) -> Result<(), RunError> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(rec);
+        self.pushed(start)
+    }
+
+    /// Index the record appended at `start`; spill over the budget.
+    fn pushed(&mut self, start: usize) -> Result<(), RunError> {
+        self.recs.push(Slot::new(&self.buf, start));
         if self.dir.is_some()
             && (self.buf.len() + self.recs.len() * PER_RECORD >= self.budget
                 || self.buf.len() >= (1 << 31) - MAX_RECORD)
@@ -93,10 +136,15 @@ impl Sorter {
 
     fn sort(&mut self) {
         let buf = &self.buf;
-        let slice = |r: &(u32, u32)| &buf[r.0 as usize..(r.0 + r.1) as usize];
-        // Stable: equal keys keep their push order, which the merge folds in.
-        self.recs
-            .par_sort_by(|a, b| record::key(slice(a)).cmp(&record::key(slice(b))));
+        let key = |r: &Slot| record::key(&buf[r.range()]);
+        // Equal keys keep their push order (the order of their starts), which the merge
+        // folds in: the result of a stable sort, at an unstable sort's cost.
+        self.recs.par_sort_unstable_by(|a, b| {
+            a.prefix
+                .cmp(&b.prefix)
+                .then_with(|| key(a).cmp(&key(b)))
+                .then(a.start.cmp(&b.start))
+        });
     }
 
     fn spill(&mut self) -> Result<(), RunError> {
@@ -135,7 +183,7 @@ impl Sorter {
 enum Source {
     Mem {
         buf: Vec<u8>,
-        recs: Vec<(u32, u32)>,
+        recs: Vec<Slot>,
         next: usize,
     },
     File {
@@ -157,10 +205,9 @@ impl Source {
         std::fs::create_dir_all(dir).map_err(io)?;
         let file = tempfile::tempfile_in(dir).map_err(io)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        for &(start, len) in recs.iter().skip(next) {
-            w.write_all(&len.to_le_bytes()).map_err(io)?;
-            w.write_all(&buf[start as usize..(start + len) as usize])
-                .map_err(io)?;
+        for r in recs.iter().skip(next) {
+            w.write_all(&r.len.to_le_bytes()).map_err(io)?;
+            w.write_all(&buf[r.range()]).map_err(io)?;
         }
         let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
         file.rewind().map_err(io)?;
@@ -182,11 +229,11 @@ impl Source {
         out.clear();
         match self {
             Source::Mem { buf, recs, next } => {
-                let Some(&(start, len)) = recs.get(*next) else {
+                let Some(r) = recs.get(*next) else {
                     return Ok(false);
                 };
                 *next += 1;
-                out.extend_from_slice(&buf[start as usize..(start + len) as usize]);
+                out.extend_from_slice(&buf[r.range()]);
                 Ok(true)
             }
             Source::File { reader, dir } => {
@@ -356,6 +403,21 @@ impl Merged {
             }
         }
         Ok(())
+    }
+
+    /// The next record itself into `out`, in key order, equal keys not folded (runs of
+    /// records pushed with [`Sorter::push_record`], which do not decode as indicators);
+    /// false at the end.
+    pub fn next_record(&mut self, out: &mut Vec<u8>) -> Result<bool, RunError> {
+        self.start()?;
+        let mut key = Vec::new();
+        let Some(k) = self.take(&mut key)? else {
+            return Ok(false);
+        };
+        std::mem::swap(out, &mut self.heads[k]);
+        self.advance(k)?;
+        self.recycle(key);
+        Ok(true)
     }
 
     fn step(&mut self) -> Result<Option<(Indicator, usize)>, RunError> {

@@ -1048,6 +1048,8 @@ pub fn process_bytes(
     }
 }
 
+/// Previous snapshot entries fingerprinted at a time (on every core).
+const PREV_BATCH: usize = 1 << 16;
 /// Records normalised at a time: bounds the indicators held besides the sorter's records.
 const NORMALISE_CHUNK: usize = 1 << 16;
 /// Bytes of a line-by-line feed parsed into records at a time.
@@ -1221,13 +1223,6 @@ fn fingerprint(i: &Indicator) -> u64 {
     h.finish()
 }
 
-/// What the diff needs of a previous snapshot's entry.
-struct PrevEntry {
-    first_seen: Option<UnixTime>,
-    last_seen: Option<UnixTime>,
-    fp: u64,
-}
-
 /// Whether an entry comes from a `[[feed]]` (not only from the built-in or config allowlist).
 fn from_a_feed(i: &Indicator) -> bool {
     i.sources
@@ -1252,6 +1247,7 @@ pub fn update(
     let timing = std::env::var_os("TRAWL_FEEDS_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let phase = |name: &str| {
+        tracing::debug!(elapsed = ?t0.elapsed(), "update: {name}");
         if timing {
             eprintln!("update: {name} at {:?}", t0.elapsed());
         }
@@ -1366,44 +1362,74 @@ pub fn update(
     match previous {
         Ok(snap) => {
             let mut failed: Option<RunError> = None;
-            snap.scan(|mut ind| {
+            // Each entry's history record is made on every core a batch at a time (the
+            // fingerprint is the costly part), then the entry goes on alone.
+            let mut batch: Vec<Indicator> = Vec::with_capacity(PREV_BATCH);
+            let mut take_batch = |batch: &mut Vec<Indicator>| -> Result<(), RunError> {
+                let encoded: Vec<(Vec<u8>, Vec<usize>)> = batch
+                    .par_chunks(4096)
+                    .map(|part| {
+                        let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(part.len()));
+                        for ind in part {
+                            crate::runs::record::encode_prev(ind, fingerprint(ind), &mut buf);
+                            ends.push(buf.len());
+                        }
+                        (buf, ends)
+                    })
+                    .collect();
+                for (buf, ends) in &encoded {
+                    let mut start = 0;
+                    for &end in ends {
+                        prev_sorter.push_record(&buf[start..end])?;
+                        start = end;
+                    }
+                }
+                drop(encoded);
+                for mut ind in batch.drain(..) {
+                    prev_len += 1;
+                    prev_from_feeds += usize::from(from_a_feed(&ind));
+                    if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
+                        continue;
+                    }
+                    ind.sources.retain(|s| kept.contains(s.as_str()));
+                    let broad_for = |s: &String| {
+                        let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
+                        crate::breadth::too_broad(ind.itype, &ind.value, min).is_some()
+                    };
+                    if ind.sources.iter().all(broad_for) {
+                        too_broad_dropped += 1;
+                        continue;
+                    }
+                    for s in &ind.sources {
+                        *kept_counts.entry(s.clone()).or_default() += 1;
+                    }
+                    ind.allowlisted_by = None;
+                    ind.allowlist = ind
+                        .sources
+                        .iter()
+                        .any(|s| allowlist_feeds.contains(s.as_str()));
+                    carried_len += 1;
+                    // Drop expired carried entries.
+                    if ind.expires.is_none_or(|e| e > now) {
+                        carried.push(&ind)?;
+                    }
+                }
+                Ok(())
+            };
+            snap.scan(|ind| {
                 if failed.is_some() {
                     return;
                 }
-                prev_len += 1;
-                prev_from_feeds += usize::from(from_a_feed(&ind));
-                if let Err(e) = prev_sorter.push(&ind) {
-                    failed = Some(e);
-                    return;
-                }
-                if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
-                    return;
-                }
-                ind.sources.retain(|s| kept.contains(s.as_str()));
-                let broad_for = |s: &String| {
-                    let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
-                    crate::breadth::too_broad(ind.itype, &ind.value, min).is_some()
-                };
-                if ind.sources.iter().all(broad_for) {
-                    too_broad_dropped += 1;
-                    return;
-                }
-                for s in &ind.sources {
-                    *kept_counts.entry(s.clone()).or_default() += 1;
-                }
-                ind.allowlisted_by = None;
-                ind.allowlist = ind
-                    .sources
-                    .iter()
-                    .any(|s| allowlist_feeds.contains(s.as_str()));
-                carried_len += 1;
-                // Drop expired carried entries.
-                if ind.expires.is_none_or(|e| e > now) {
-                    if let Err(e) = carried.push(&ind) {
+                batch.push(ind);
+                if batch.len() >= PREV_BATCH {
+                    if let Err(e) = take_batch(&mut batch) {
                         failed = Some(e);
                     }
                 }
             });
+            if failed.is_none() {
+                failed = take_batch(&mut batch).err();
+            }
             if let Some(e) = failed {
                 return Err(e.into());
             }
@@ -1419,7 +1445,9 @@ pub fn update(
              public suffixes) and were not carried over"
         ));
     }
-    let mut prev = prev_sorter.finish()?.merge().peekable();
+    let mut prev = prev_sorter.finish()?.merge();
+    let mut prev_rec = Vec::new();
+    let mut prev_live = prev.next_record(&mut prev_rec)?;
     phase("previous snapshot read");
 
     // Nothing usable?
@@ -1536,26 +1564,23 @@ pub fn update(
         }
         // History and diff.
         let mut p = None;
-        while let Some(next) = prev.peek() {
-            let Ok((pv, _)) = next else {
-                if let Some(Err(e)) = prev.next() {
-                    return Err(e.into());
-                }
-                break;
-            };
-            match (pv.itype, &pv.value).cmp(&(ind.itype, &ind.value)) {
-                std::cmp::Ordering::Less => {
-                    prev.next();
-                }
+        let want = (
+            crate::runs::record::type_byte(ind.itype),
+            ind.value.as_bytes(),
+        );
+        while prev_live {
+            let damaged = || RunError::Damaged { path: tmp.clone() };
+            let have = crate::runs::record::key(&prev_rec).ok_or_else(damaged)?;
+            match have.cmp(&want) {
+                std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => {
-                    p = prev.next().and_then(Result::ok).map(|(pv, _)| PrevEntry {
-                        first_seen: pv.first_seen,
-                        last_seen: pv.last_seen,
-                        fp: fingerprint(&pv),
-                    });
-                    break;
+                    p = Some(crate::runs::record::decode_prev(&prev_rec).ok_or_else(damaged)?);
                 }
                 std::cmp::Ordering::Greater => break,
+            }
+            prev_live = prev.next_record(&mut prev_rec)?;
+            if p.is_some() {
+                break;
             }
         }
         let listed_now = ind.sources.iter().any(|s| fresh.contains(s.as_str()));

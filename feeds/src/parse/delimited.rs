@@ -216,74 +216,110 @@ pub(crate) fn misp_values<'a>(t: &str, v: &'a str) -> Vec<(&'a str, Option<Indic
 /// Parse delimited text.
 pub(crate) fn parse(bytes: &[u8], feed: &FeedConfig, format: Format) -> ParsedFeed {
     let mut out = ParsedFeed::new(format);
-    let delim = feed.delimiter_byte().unwrap_or(match format {
-        Format::Tsv => b'\t',
-        Format::Delimited => detect_in(bytes).unwrap_or(b','),
-        _ => b',',
-    });
-    let scale = feed
-        .confidence_scale
-        .unwrap_or(if format == Format::Cif { 10.0 } else { 1.0 });
+    Delimited::new(bytes, feed, format).lines(&mut out, bytes, 0);
+    out
+}
 
-    let mut last_comment: Option<(usize, String)> = None;
-    let mut plan: Option<Plan> = None;
+/// A delimited body read a chunk of lines at a time ([`super::parse_feed_chunks`]): the
+/// delimiter, header and columns decided once, on the first data line, hold for the rest.
+pub(crate) struct Delimited<'f> {
+    feed: &'f FeedConfig,
+    format: Format,
+    delim: u8,
+    scale: f64,
+    last_comment: Option<(usize, String)>,
+    plan: Option<Plan>,
+    /// No usable columns: the rest of the body is not read (one reject says why).
+    stopped: bool,
+}
 
-    for (n, line) in Lines::new(bytes) {
-        let Some(s) = line_str(&mut out, n, line) else {
-            continue;
-        };
-        let t = s.trim();
-        if t.is_empty() {
-            last_comment = None;
-            continue;
+impl<'f> Delimited<'f> {
+    /// A reader of `body` (its start is sampled for the delimiter under `delimited`).
+    pub(crate) fn new(body: &[u8], feed: &'f FeedConfig, format: Format) -> Self {
+        let delim = feed.delimiter_byte().unwrap_or(match format {
+            Format::Tsv => b'\t',
+            Format::Delimited => detect_in(body).unwrap_or(b','),
+            _ => b',',
+        });
+        let scale = feed
+            .confidence_scale
+            .unwrap_or(if format == Format::Cif { 10.0 } else { 1.0 });
+        Delimited {
+            feed,
+            format,
+            delim,
+            scale,
+            last_comment: None,
+            plan: None,
+            stopped: false,
         }
-        if is_comment(t) {
-            if plan.is_none() {
-                let c = t.trim_start_matches(['#', ';', '/']).trim();
-                last_comment = (!c.is_empty()).then(|| (n, c.to_string()));
-            }
-            continue;
+    }
+
+    /// Read the whole lines of `part`, whose first line is line `before + 1` of the body.
+    pub(crate) fn lines(&mut self, out: &mut ParsedFeed, part: &[u8], before: usize) {
+        if self.stopped {
+            return;
         }
-        if plan.is_none() {
-            // First data line: decide on the header and the columns.
-            let fields = match split_fields(t, delim) {
-                Ok(f) => f,
-                Err(e) => {
-                    out.reject(n, e);
-                    continue;
-                }
+        let delim = self.delim;
+        for (n, line) in Lines::new(part) {
+            let n = n + before;
+            let Some(s) = line_str(out, n, line) else {
+                continue;
             };
-            let is_header = fields.len() >= 2 && fields.iter().all(|f| guess_itype(f).is_none());
-            let mut header: Option<Vec<String>> = None;
-            if is_header {
-                header = Some(fields.iter().map(|f| norm_header(f)).collect());
-            } else if let Some((cn, c)) = last_comment.take() {
-                // abuse.ch style: the header is the comment line right above the data.
-                if cn + 1 == n {
-                    if let Ok(hf) = split_fields(&c, delim) {
-                        if hf.len() == fields.len() && hf.len() >= 2 {
-                            header = Some(hf.iter().map(|f| norm_header(f)).collect());
+            let t = s.trim();
+            if t.is_empty() {
+                self.last_comment = None;
+                continue;
+            }
+            if is_comment(t) {
+                if self.plan.is_none() {
+                    let c = t.trim_start_matches(['#', ';', '/']).trim();
+                    self.last_comment = (!c.is_empty()).then(|| (n, c.to_string()));
+                }
+                continue;
+            }
+            if self.plan.is_none() {
+                // First data line: decide on the header and the columns.
+                let fields = match split_fields(t, delim) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        out.reject(n, e);
+                        continue;
+                    }
+                };
+                let is_header =
+                    fields.len() >= 2 && fields.iter().all(|f| guess_itype(f).is_none());
+                let mut header: Option<Vec<String>> = None;
+                if is_header {
+                    header = Some(fields.iter().map(|f| norm_header(f)).collect());
+                } else if let Some((cn, c)) = self.last_comment.take() {
+                    // abuse.ch style: the header is the comment line right above the data.
+                    if cn + 1 == n {
+                        if let Ok(hf) = split_fields(&c, delim) {
+                            if hf.len() == fields.len() && hf.len() >= 2 {
+                                header = Some(hf.iter().map(|f| norm_header(f)).collect());
+                            }
                         }
                     }
                 }
-            }
-            let rows: Vec<Vec<Cow<str>>> = if is_header { Vec::new() } else { vec![fields] };
-            match Plan::new(feed, header.as_deref(), &rows, format, scale) {
-                Ok(p) => plan = Some(p),
-                Err(e) => {
-                    out.reject(n, e);
-                    return out;
+                let rows: Vec<Vec<Cow<str>>> = if is_header { Vec::new() } else { vec![fields] };
+                match Plan::new(self.feed, header.as_deref(), &rows, self.format, self.scale) {
+                    Ok(p) => self.plan = Some(p),
+                    Err(e) => {
+                        out.reject(n, e);
+                        self.stopped = true;
+                        return;
+                    }
+                }
+                if is_header {
+                    continue;
                 }
             }
-            if is_header {
-                continue;
+            if let Some(p) = &self.plan {
+                p.row(out, n, t, delim);
             }
         }
-        if let Some(p) = &plan {
-            p.row(&mut out, n, t, delim);
-        }
     }
-    out
 }
 
 fn detect_in(bytes: &[u8]) -> Option<u8> {

@@ -188,22 +188,14 @@ pub(crate) fn parse_json(bytes: &[u8], feed: &FeedConfig, format: Format) -> Par
     let mut out = ParsedFeed::new(format);
     let scale = feed.confidence_scale.unwrap_or(1.0);
     if format == Format::Jsonl {
-        let mut field: Option<String> = feed.field.clone();
-        for (n, line) in Lines::new(bytes) {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(line) {
-                Ok(v) => {
-                    if field.is_none() {
-                        field = auto_field(&v);
-                    }
-                    json_item(&mut out, n, &v, field.as_deref(), feed, scale);
-                }
-                Err(e) => out.reject(n, format!("invalid JSON: {e}")),
-            }
-        }
+        let mut field = feed.field.clone();
+        jsonl_lines(&mut out, bytes, 0, feed, &mut field);
         return out;
+    }
+    if super::first_non_ws(bytes) == Some(b'[') {
+        let mut whole = None;
+        json_array_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
+        return whole.unwrap_or(out);
     }
     let Some(doc) = load(bytes, &mut out) else {
         return out;
@@ -218,6 +210,69 @@ pub(crate) fn parse_json(bytes: &[u8], feed: &FeedConfig, format: Format) -> Par
         json_item(&mut out, i + 1, item, field.as_deref(), feed, scale);
     }
     out
+}
+
+/// The JSON lines of `part`, whose first line is line `before + 1` of the body; `field`
+/// (the configured one, else found on the first item that has one) carries over chunks.
+pub(crate) fn jsonl_lines(
+    out: &mut ParsedFeed,
+    part: &[u8],
+    before: usize,
+    feed: &FeedConfig,
+    field: &mut Option<String>,
+) {
+    let scale = feed.confidence_scale.unwrap_or(1.0);
+    for (n, line) in Lines::new(part) {
+        let n = n + before;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => {
+                if field.is_none() {
+                    *field = auto_field(&v);
+                }
+                json_item(out, n, &v, field.as_deref(), feed, scale);
+            }
+            Err(e) => out.reject(n, format!("invalid JSON: {e}")),
+        }
+    }
+}
+
+/// A generic JSON document that is an array, an element at a time
+/// ([`super::json_items`]): a first walk checks the document and finds the indicator
+/// field (unless configured), a second converts each element and drops it, handing `each`
+/// the records about every `batch` of them, and the rest at the end. As
+/// [`parse_json`] does for such a document.
+pub(crate) fn json_array_chunks(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    batch: usize,
+    each: &mut dyn FnMut(ParsedFeed),
+) {
+    let mut out = ParsedFeed::new(Format::Json);
+    let mut field = feed.field.clone();
+    let first = super::json_items::each_item(bytes, "", &mut |item| {
+        if field.is_none() {
+            field = auto_field(&item);
+        }
+    });
+    if let Err(e) = first {
+        out.reject(e.line(), format!("invalid JSON: {e}"));
+        each(out);
+        return;
+    }
+    let scale = feed.confidence_scale.unwrap_or(1.0);
+    let mut n = 0;
+    // The first walk read the whole document: this one cannot fail.
+    let _ = super::json_items::each_item(bytes, "", &mut |item| {
+        if out.records.len() >= batch {
+            each(std::mem::replace(&mut out, ParsedFeed::new(Format::Json)));
+        }
+        n += 1;
+        json_item(&mut out, n, &item, field.as_deref(), feed, scale);
+    });
+    each(out);
 }
 
 fn json_item(
@@ -319,50 +374,45 @@ fn get_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// STIX 2.0 / 2.1 bundles.
+/// STIX 2.0 / 2.1 bundles, whole.
 pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
+    let mut whole = None;
+    stix2_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
+    whole.unwrap_or_default()
+}
+
+/// STIX 2.0 / 2.1 bundles, an object at a time ([`super::json_items`]): a first walk keeps
+/// the TLP markings and identities (which may follow the objects marked with them), a
+/// second converts each object and drops it, handing `each` the records about every
+/// `batch` of them, and the rest at the end (at least one call).
+pub(crate) fn stix2_chunks(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    batch: usize,
+    each: &mut dyn FnMut(ParsedFeed),
+) {
     let taxii = feed.format == Format::Taxii;
-    let mut out = ParsedFeed::new(if taxii { Format::Taxii } else { Format::Stix2 });
-    let Some(doc) = load(bytes, &mut out) else {
-        return out;
-    };
-    let objects: Vec<&Value> = match &doc {
-        Value::Array(a) => a.iter().collect(),
-        Value::Object(o) => match o.get("objects") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            _ => vec![&doc],
-        },
-        _ => Vec::new(),
-    };
-    let mut markings: HashMap<&str, Tlp> = HashMap::new();
-    let mut identities: HashMap<&str, &str> = HashMap::new();
-    for o in &objects {
-        match get_str(o, "type") {
-            Some("marking-definition") => {
-                let id = get_str(o, "id").unwrap_or("");
-                let tlp = tlp_marking(id)
-                    .or_else(|| {
-                        o.get("definition")
-                            .and_then(|d| d.get("tlp"))
-                            .and_then(Value::as_str)
-                            .and_then(|t| t.parse().ok())
-                    })
-                    .or_else(|| get_str(o, "name").and_then(|n| n.parse().ok()));
-                if let Some(t) = tlp {
-                    markings.insert(id, t);
-                }
-            }
-            Some("identity") => {
-                if let (Some(id), Some(name)) = (get_str(o, "id"), get_str(o, "name")) {
-                    identities.insert(id, name);
-                }
-            }
-            _ => {}
-        }
+    let format = if taxii { Format::Taxii } else { Format::Stix2 };
+    let mut out = ParsedFeed::new(format);
+    let mut markings: HashMap<String, Tlp> = HashMap::new();
+    let mut identities: HashMap<String, String> = HashMap::new();
+    let first = super::json_items::each_item(bytes, "objects", &mut |o| {
+        stix_context(&o, &mut markings, &mut identities)
+    });
+    if let Err(e) = first {
+        out.reject(e.line(), format!("invalid JSON: {e}"));
+        each(out);
+        return;
     }
     let scale = feed.confidence_scale.unwrap_or(1.0);
-    for (i, o) in objects.iter().enumerate() {
-        let n = i + 1;
+    let mut n = 0;
+    // The first walk read the whole document: this one cannot fail.
+    let _ = super::json_items::each_item(bytes, "objects", &mut |o| {
+        if out.records.len() >= batch {
+            each(std::mem::replace(&mut out, ParsedFeed::new(format)));
+        }
+        let o = &o;
+        n += 1;
         let mut meta = RecordMeta::default();
         if let Some(Value::Array(refs)) = o.get("object_marking_refs") {
             meta.tlp = refs
@@ -382,11 +432,11 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                 let pattern_type = get_str(o, "pattern_type").unwrap_or("stix");
                 if pattern_type != "stix" {
                     out.reject(n, format!("pattern_type {pattern_type:?} is not supported"));
-                    continue;
+                    return;
                 }
                 let Some(pattern) = get_str(o, "pattern") else {
                     out.reject(n, "indicator without a pattern");
-                    continue;
+                    return;
                 };
                 let comparisons = match super::stix_pattern::parse(pattern) {
                     Ok(p) => {
@@ -408,7 +458,7 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
                             n,
                             format!("{}: {e}", get_str(o, "id").unwrap_or("indicator")),
                         );
-                        continue;
+                        return;
                     }
                 };
                 if let Some(c) = o.get("confidence").and_then(as_text) {
@@ -460,8 +510,38 @@ pub(crate) fn parse_stix2(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             }
             None => out.reject(n, "object without a type"),
         }
+    });
+    each(out);
+}
+
+/// Keep `o` if it is a TLP marking definition or an identity.
+fn stix_context(
+    o: &Value,
+    markings: &mut HashMap<String, Tlp>,
+    identities: &mut HashMap<String, String>,
+) {
+    match get_str(o, "type") {
+        Some("marking-definition") => {
+            let id = get_str(o, "id").unwrap_or("");
+            let tlp = tlp_marking(id)
+                .or_else(|| {
+                    o.get("definition")
+                        .and_then(|d| d.get("tlp"))
+                        .and_then(Value::as_str)
+                        .and_then(|t| t.parse().ok())
+                })
+                .or_else(|| get_str(o, "name").and_then(|n| n.parse().ok()));
+            if let Some(t) = tlp {
+                markings.insert(id.to_string(), t);
+            }
+        }
+        Some("identity") => {
+            if let (Some(id), Some(name)) = (get_str(o, "id"), get_str(o, "name")) {
+                identities.insert(id.to_string(), name.to_string());
+            }
+        }
+        _ => {}
     }
-    out
 }
 
 /// Push a STIX cyber-observable; false when it is not one we use.

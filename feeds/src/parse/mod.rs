@@ -9,6 +9,7 @@
 
 mod delimited;
 mod json;
+mod json_items;
 mod lines;
 mod rss;
 pub mod stix_pattern;
@@ -221,8 +222,9 @@ fn line_by_line(format: Format) -> bool {
 }
 
 /// [`parse_feed`], handing `each` the records of about `chunk` bytes of whole lines at a
-/// time (line numbers as in the whole body) for the formats read line by line, so a large
-/// list is never held as records all at once; other formats are parsed whole.
+/// time (line numbers as in the whole body) for the formats read line by line (plain lines,
+/// delimited text, JSON lines), so a large list is never held as records all at once;
+/// other formats are parsed whole.
 pub fn parse_feed_chunks(
     bytes: &[u8],
     feed: &FeedConfig,
@@ -235,12 +237,60 @@ pub fn parse_feed_chunks(
         f => f,
     };
     let utf16 = body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF");
-    if !line_by_line(format) || utf16 || body.len() <= chunk {
+    if utf16 || body.len() <= chunk {
         each(parse_feed(bytes, feed));
         return;
     }
     let mut concrete = feed.clone();
     concrete.format = format;
+    let not_json = first_non_ws(body).is_some_and(|b| b != b'[' && b != b'{');
+    if line_by_line(format) {
+        line_chunks(body, chunk, |part, before| {
+            let mut parsed = parse_feed(part, &concrete);
+            for r in &mut parsed.records {
+                r.line += before;
+            }
+            for r in &mut parsed.rejects {
+                r.line += before;
+            }
+            each(parsed);
+        });
+    } else if matches!(
+        format,
+        Format::Csv | Format::Tsv | Format::Delimited | Format::Csirtg
+    ) || (matches!(format, Format::Cif | Format::Misp) && not_json)
+    {
+        let mut reader = delimited::Delimited::new(body, &concrete, format);
+        line_chunks(body, chunk, |part, before| {
+            let mut parsed = ParsedFeed::new(format);
+            reader.lines(&mut parsed, part, before);
+            each(parsed);
+        });
+    } else if format == Format::Jsonl {
+        let mut field = concrete.field.clone();
+        line_chunks(body, chunk, |part, before| {
+            let mut parsed = ParsedFeed::new(format);
+            json::jsonl_lines(&mut parsed, part, before, &concrete, &mut field);
+            each(parsed);
+        });
+    } else if format == Format::Json && first_non_ws(body) == Some(b'[') {
+        json::json_array_chunks(body, &concrete, json_batch(chunk), &mut each);
+    } else if matches!(format, Format::Stix2 | Format::Taxii) {
+        json::stix2_chunks(body, &concrete, json_batch(chunk), &mut each);
+    } else {
+        each(parse_feed(bytes, feed));
+    }
+}
+
+/// Records of a JSON document handed on at a time when lines would be read `chunk` bytes
+/// at a time (a record of a JSON document stands for a few hundred bytes of it).
+fn json_batch(chunk: usize) -> usize {
+    (chunk / 256).max(1024)
+}
+
+/// Cut `body` into parts of about `chunk` bytes of whole lines; `f` gets each part and the
+/// number of lines before it.
+fn line_chunks(body: &[u8], chunk: usize, mut f: impl FnMut(&[u8], usize)) {
     let mut before = 0;
     let mut rest = body;
     while !rest.is_empty() {
@@ -249,15 +299,8 @@ pub fn parse_feed_chunks(
             .and_then(|t| memchr::memchr(b'\n', t))
             .map_or(rest.len(), |i| chunk + i + 1);
         let (part, tail) = rest.split_at(cut);
-        let mut parsed = parse_feed(part, &concrete);
-        for r in &mut parsed.records {
-            r.line += before;
-        }
-        for r in &mut parsed.rejects {
-            r.line += before;
-        }
+        f(part, before);
         before += memchr::memchr_iter(b'\n', part).count();
-        each(parsed);
         rest = tail;
     }
 }

@@ -424,3 +424,91 @@ fn chunked_parse_equals_whole_parse() {
         }
     }
 }
+
+/// Feed-like bodies of every streamed format: lines of values, CSV with a header, JSON
+/// lines, a JSON array, a STIX bundle (some entries broken).
+fn streamed_body() -> impl proptest::strategy::Strategy<Value = (Format, Vec<u8>)> {
+    use proptest::prelude::*;
+    let value = "[a-z0-9]{1,6}(\\.[a-z]{2,3}|/x|\\.1\\.2\\.3)?";
+    (0usize..6, proptest::collection::vec((value, 0u8..8), 0..40)).prop_map(|(k, rows)| {
+        let mut out = String::new();
+        let bad = |b: u8| b == 7;
+        match k {
+            0 => {
+                for (v, b) in &rows {
+                    out += &format!("{}{v}\n", if *b == 6 { "# " } else { "" });
+                }
+                (Format::Plain, out.into_bytes())
+            }
+            1 => {
+                out += "# comment\nurl,tags\n";
+                for (v, b) in &rows {
+                    out += &if bad(*b) { format!("\"{v}\n") } else { format!("{v},\"t{b},x\"\n") };
+                }
+                (Format::Csv, out.into_bytes())
+            }
+            2 => {
+                for (v, b) in &rows {
+                    out += &if bad(*b) { format!("{{\"ioc\":\"{v}\"\n") } else { format!("{{\"ioc\":\"{v}\",\"t\":{b}}}\n") };
+                }
+                (Format::Jsonl, out.into_bytes())
+            }
+            3 | 4 => {
+                let items: Vec<String> = rows
+                    .iter()
+                    .map(|(v, b)| match (k, *b) {
+                        (3, 6) => format!("{{\"other\":\"{v}\"}}"),
+                        (3, _) => format!("{{\"domain\":\"{v}\",\"type\":\"domain\"}}"),
+                        (_, 6) => format!("{{\"type\":\"indicator\",\"id\":\"indicator--{v}\",\"revoked\":true,\"pattern\":\"[domain-name:value = '{v}']\"}}"),
+                        (_, 7) => format!("{{\"type\":\"indicator\",\"pattern\":\"[nonsense {v}\"}}"),
+                        _ => format!("{{\"type\":\"domain-name\",\"value\":\"{v}\",\"object_marking_refs\":[\"m\"],\"created_by_ref\":\"i\"}}"),
+                    })
+                    .collect();
+                if k == 3 {
+                    (Format::Json, format!("[{}]", items.join(",\n")).into_bytes())
+                } else {
+                    let context = "{\"type\":\"marking-definition\",\"id\":\"m\",\"name\":\"TLP:RED\"},{\"type\":\"identity\",\"id\":\"i\",\"name\":\"Org\"}";
+                    let mut objects = items;
+                    objects.push(context.to_string());
+                    (Format::Stix2, format!("{{\"type\":\"bundle\",\"objects\":[{}]}}", objects.join(",\n")).into_bytes())
+                }
+            }
+            _ => {
+                for (v, b) in &rows {
+                    out += &format!("{v}\t{b}\n");
+                }
+                (Format::Tsv, out.into_bytes())
+            }
+        }
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// What `trawl update` parses a piece at a time is what the whole parse gives.
+    #[test]
+    fn chunked_parse_of_every_streamed_format_equals_the_whole_parse((format, body) in streamed_body(), chunk in 1usize..200) {
+        let f = feed(format);
+        let whole = parse_feed(&body, &f);
+        let mut got = ParsedFeed::new(whole.format);
+        let mut calls = 0;
+        parse_feed_chunks(&body, &f, chunk, |p| {
+            calls += 1;
+            got.format = p.format;
+            got.records.extend(p.records);
+            got.rejects.extend(p.rejects);
+            got.rejected += p.rejected;
+            got.skipped += p.skipped;
+            got.revoked += p.revoked;
+        });
+        proptest::prop_assert!(calls >= 1);
+        proptest::prop_assert_eq!(got.format, whole.format);
+        proptest::prop_assert_eq!(&got.records, &whole.records);
+        proptest::prop_assert_eq!(&got.rejects, &whole.rejects);
+        proptest::prop_assert_eq!(
+            (got.rejected, got.skipped, got.revoked),
+            (whole.rejected, whole.skipped, whole.revoked)
+        );
+    }
+}

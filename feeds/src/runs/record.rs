@@ -100,6 +100,53 @@ pub fn encode(ind: &Indicator, out: &mut Vec<u8>) {
     }
 }
 
+/// What the update's history and diff need of a previous snapshot's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prev {
+    /// When it was first seen.
+    pub first_seen: Option<i64>,
+    /// When it was last seen.
+    pub last_seen: Option<i64>,
+    /// A fingerprint of the metadata whose change counts as "changed".
+    pub fp: u64,
+}
+
+/// Append a previous entry's record to `out`: the sort key as [`encode`] writes it (type
+/// byte, value), then [`Prev`]'s fields, so the entry is never decoded again whole.
+pub fn encode_prev(ind: &Indicator, fp: u64, out: &mut Vec<u8>) {
+    out.push(type_byte(ind.itype));
+    put_str(out, &ind.value);
+    let times = [ind.first_seen, ind.last_seen];
+    out.push(u8::from(times[0].is_some()) | u8::from(times[1].is_some()) << 1);
+    for t in times.into_iter().flatten() {
+        put_varint(out, zigzag(t));
+    }
+    out.extend_from_slice(&fp.to_le_bytes());
+}
+
+/// The [`Prev`] of an [`encode_prev`] record (`None` when damaged).
+pub fn decode_prev(rec: &[u8]) -> Option<Prev> {
+    let (_, value) = key(rec)?;
+    let mut r = Reader {
+        b: rec,
+        pos: (value.as_ptr() as usize - rec.as_ptr() as usize) + value.len(),
+    };
+    let present = r.byte()?;
+    let mut times = [None; 2];
+    for (k, t) in times.iter_mut().enumerate() {
+        if present & (1 << k) != 0 {
+            *t = Some(unzigzag(r.varint()?));
+        }
+    }
+    let fp = rec.get(r.pos..)?;
+    let fp = u64::from_le_bytes(fp.try_into().ok()?);
+    Some(Prev {
+        first_seen: times[0],
+        last_seen: times[1],
+        fp,
+    })
+}
+
 /// The sort key of a record: its type byte and value bytes (`None` when cut short).
 pub fn key(rec: &[u8]) -> Option<(u8, &[u8])> {
     let t = *rec.first()?;
@@ -239,6 +286,26 @@ mod tests {
             assert_eq!(decode(&b), Some(ind.clone()));
             assert_eq!(key(&b), Some((type_byte(ind.itype), ind.value.as_bytes())));
         }
+    }
+
+    #[test]
+    fn prev_records_round_trip_and_refuse_damage() {
+        let ind = full();
+        let mut b = Vec::new();
+        encode_prev(&ind, 0xDEAD_BEEF_0123, &mut b);
+        assert_eq!(key(&b), Some((type_byte(ind.itype), ind.value.as_bytes())));
+        let want = Prev {
+            first_seen: Some(-5),
+            last_seen: Some(1_700_000_000),
+            fp: 0xDEAD_BEEF_0123,
+        };
+        assert_eq!(decode_prev(&b), Some(want));
+        for cut in 0..b.len() {
+            assert_eq!(decode_prev(&b[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert_eq!(decode_prev(&longer), None);
     }
 
     #[test]
