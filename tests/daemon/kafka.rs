@@ -347,6 +347,21 @@ compression = "lz4"
         .filter(|q| q.starts_with('e'))
         .collect();
     assert_eq!(eve_alerts.len(), 5, "{eve_alerts:?}");
+    // Each alert says where its message is: `log.file.path` = kafka:TOPIC/PARTITION and
+    // `log.offset` = the message's Kafka offset (record i went to partition i % 4 at offset
+    // i / 4; the EVE records to partition 0 in order).
+    for a in json_lines(&file) {
+        let q = query(&a);
+        let (want_path, want_offset) = if let Some(n) = q.strip_prefix('e') {
+            let n: u64 = n.strip_suffix(".bad.example").unwrap().parse().unwrap();
+            ("kafka:eve/0".to_string(), n - 1)
+        } else {
+            let n: u64 = q[1..q.len() - ".bad.example".len()].parse().unwrap();
+            (format!("kafka:dns/{}", (n - 1) % 4), (n - 1) / 4)
+        };
+        assert_eq!(a["log"]["file"]["path"], want_path.as_str(), "{a}");
+        assert_eq!(a["log"]["offset"], want_offset, "{a}");
+    }
 
     // The same alerts in the output topic, keyed by source.ip.
     let want = hits.len() + eve.len();

@@ -206,6 +206,8 @@ impl KafkaConsumer {
 struct Pending {
     /// Their payloads, one line each.
     lines: Vec<u8>,
+    /// Where each payload's line starts in `lines` and its message's offset (`log.offset`).
+    records: Vec<(u64, u64)>,
     /// The offset of the last one.
     last: i64,
     count: u64,
@@ -265,6 +267,8 @@ impl RunSource for KafkaConsumer {
                             .or_default();
                         if let Some(payload) = m.payload() {
                             bytes += payload.len();
+                            let offset = u64::try_from(m.offset()).unwrap_or_default();
+                            p.records.push((p.lines.len() as u64, offset));
                             push_record(&mut p.lines, payload);
                         }
                         p.last = m.offset();
@@ -295,7 +299,14 @@ impl RunSource for KafkaConsumer {
                     }
                 };
                 let path = format!("kafka:{topic}/{partition}");
-                alerts.append(env.match_batch(parser.as_ref(), *raw, &path, &p.lines, 0));
+                alerts.append(env.match_batch(
+                    parser.as_ref(),
+                    *raw,
+                    &path,
+                    &p.lines,
+                    0,
+                    Some(&p.records),
+                ));
             }
             for (topic, n) in by_topic {
                 env.metrics.count(
