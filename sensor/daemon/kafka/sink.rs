@@ -6,7 +6,7 @@
 use super::super::config::KafkaSinkConfig;
 use super::super::metrics::{lock, Metrics};
 use super::super::sinks::{Sink, SinkError, SinkFailure};
-use super::{client_config, forward_log};
+use super::{client_config, forward_log, handshake_hint};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,7 +32,8 @@ impl ClientContext for Reports {
         forward_log(&self.name, level, fac, log_message);
     }
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("{}: {error}: {reason}", self.name);
+        let hint = handshake_hint(reason, "[sink.options]");
+        tracing::warn!("{}: {error}: {reason}{hint}", self.name);
     }
 }
 

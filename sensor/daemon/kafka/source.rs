@@ -8,7 +8,7 @@
 use super::super::config::KafkaSource;
 use super::super::metrics::{label_set, lock, Metrics};
 use super::super::{log_format, source_parser, RunSource, SourceConfig, SourceEnv, SourceError};
-use super::{client_config, forward_log};
+use super::{client_config, forward_log, handshake_hint};
 use crate::alert::AlertBatch;
 use ingest::logs::{LineParser, LogFormat};
 use rdkafka::client::ClientContext;
@@ -56,7 +56,8 @@ impl ClientContext for Group {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("{}: {error}: {reason}", self.name);
+        let hint = handshake_hint(reason, "[source.options]");
+        tracing::warn!("{}: {error}: {reason}{hint}", self.name);
         self.metrics
             .health
             .degrade_for(&self.name, reason, Duration::from_secs(30));
