@@ -787,3 +787,51 @@ timeout = 5
     );
     assert!(daemon.term().success());
 }
+
+#[test]
+fn zstd_compressed_records_are_read_and_alerts_are_produced_zstd_compressed() {
+    let s = Setup::new();
+    let broker = Broker::start(s.dir.path(), free_port());
+    let b = broker.addr();
+    create_topic(&b, "dns", 2);
+    create_topic(&b, "alerts", 1);
+    // Records compressed with zstd by their producer (as Vector or Zeek may be set to).
+    let mut zstd = client(&b);
+    zstd.set("compression.type", "zstd");
+    let (records, hits) = dns_round(1, 300);
+    produce_with(&zstd, "dns", 2, &records);
+    let config = s.daemon(
+        "zstd",
+        free_port(),
+        &format!(
+            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"zstd\"\n",
+            kafka_source(&b, r#"["dns"]"#, "z")
+        ),
+    );
+    let daemon = Daemon::start(&config);
+    let got = consume(&b, "alerts", 1, hits.len(), Duration::from_secs(60));
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|(_, a)| query(&serde_json::from_str(a).unwrap()))
+        .collect();
+    names.sort_unstable();
+    let mut want: Vec<String> = hits.iter().map(|n| format!("h{n}.bad.example")).collect();
+    want.sort_unstable();
+    assert_eq!(names, want, "{}", Daemon::stderr(&config));
+    assert!(daemon.term().success());
+    // A codec the sink does not know is refused at start, naming the ones it does.
+    let bad = s.daemon(
+        "brotli",
+        free_port(),
+        &format!(
+            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"brotli\"\n",
+            kafka_source(&b, r#"["dns"]"#, "z2")
+        ),
+    );
+    let mut daemon = Daemon::start(&bad);
+    wait_for("the refusal", Duration::from_secs(30), || {
+        daemon.exited().is_some()
+    });
+    let err = Daemon::stderr(&bad);
+    assert!(err.contains(r#""lz4" or "zstd""#), "{err}");
+}

@@ -99,11 +99,11 @@ impl KafkaSink {
         }
         let key = key_pointer(c.key.as_deref())?;
         let compression = match c.compression.as_deref().unwrap_or("none") {
-            v @ ("none" | "gzip" | "snappy" | "lz4") => v,
+            v @ ("none" | "gzip" | "snappy" | "lz4" | "zstd") => v,
             other => {
                 return Err(bad(format!(
-                    "compression = {other:?}: use \"none\", \"gzip\", \"snappy\" or \"lz4\""
-                )))
+                "compression = {other:?}: use \"none\", \"gzip\", \"snappy\", \"lz4\" or \"zstd\""
+            )))
             }
         };
         let acks = match c.acks.as_deref().unwrap_or("all") {
