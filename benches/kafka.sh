@@ -11,8 +11,8 @@
 #   benches/kafka.sh [WORKDIR]
 #   env: RECORDS (2000000) HITS (1000) LIVE_RECORDS (100000) LIVE_HITS (100) LIVE_RATE (20000)
 #        TANSU (a release build of tansu 0.6.0; default /tmp/tansu-release-bin, else
-#        ~/.cargo/bin/tansu, which `make test-deps` builds in debug: slower), NO_BUILD=1,
-#        TRAWL and CLIENT (the binaries to use instead of building them)
+#        ~/.cargo/bin/tansu, which `make test-deps` builds in debug: slower), TRAWL and
+#        CLIENT (binaries to use instead of those built)
 # One command, a printed summary at the end (also in WORKDIR/summary.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,15 +27,16 @@ tansu_src=${TANSU:-/tmp/tansu-release-bin}
 [ -x "$tansu_src" ] || { echo "no tansu binary: set TANSU=/path/to/tansu (make test-deps builds one)" >&2; exit 1; }
 mkdir -p "$work"
 cd "$root"
-if [ -z "${NO_BUILD:-}" ]; then
-  cargo build --release --bin trawl >/dev/null 2>&1
-fi
-trawl=${TRAWL:-$root/target/release/trawl}
-client=${CLIENT:-$(cargo build --release --bench kafka_client --message-format=json 2>/dev/null |
+# One cargo command for both: the bench target's dev-dependencies change the features some
+# shared crates are built with, so building them apart rebuilds trawl each time.
+built=$(cargo build --release --bin trawl --bench kafka_client --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("executable"): print(m["executable"])' | tail -1)}
+    if m.get("executable"): print(m["target"]["name"], m["executable"])')
+trawl=${TRAWL:-$(awk '$1 == "trawl" {print $2}' <<< "$built")}
+client=${CLIENT:-$(awk '$1 == "kafka_client" {print $2}' <<< "$built")}
+[ -x "$trawl" ] && [ -x "$client" ] || { echo "building trawl and kafka_client failed: cargo build --release --bin trawl --bench kafka_client" >&2; exit 1; }
 tick=$(getconf CLK_TCK)
 summary="$work/summary.txt"
 : > "$summary"
