@@ -12,7 +12,8 @@
 #   env: RECORDS (2000000) HITS (1000) LIVE_RECORDS (100000) LIVE_HITS (100) LIVE_RATE (20000)
 #        TANSU (a release build of tansu 0.6.0; default /tmp/tansu-release-bin, else
 #        ~/.cargo/bin/tansu, which `make test-deps` builds in debug: slower), TRAWL and
-#        CLIENT (binaries to use instead of those built)
+#        CLIENT (binaries to use instead of those built), SOURCE_OPTIONS (lines added to the
+#        members' [source.options], e.g. '"fetch.wait.max.ms" = 100')
 # One command, a printed summary at the end (also in WORKDIR/summary.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,6 +102,7 @@ start = "earliest"
 "statistics.interval.ms" = 1000
 "session.timeout.ms" = 6000
 "heartbeat.interval.ms" = 500
+${SOURCE_OPTIONS:-}
 
 [[sink]]
 kind = "kafka"
