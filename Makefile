@@ -11,7 +11,7 @@ export TRAWL_CORPUS := $(CORPUS)
 # librdkafka 2.12's cmake build includes curl.h whenever TLS is on, though it links no curl.
 APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute2 iptables ipset \
                 nftables bind9-utils ripgrep chromium chromium-driver python3-pip postgresql \
-                openssl curl wrk cmake libssl-dev libcurl4-openssl-dev
+                openssl curl wrk cmake libssl-dev libcurl4-openssl-dev socat
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
 # server that feeds_tests/taxii.rs pulls from.

@@ -323,6 +323,32 @@ pub(crate) struct LineJob<'a> {
     pub typed: bool,
     /// Where observations are recorded (`--record`, the daemon's `[retro]`).
     pub record: Option<&'a std::sync::Mutex<Recorder>>,
+    /// Lines that are records with offsets of their own (Kafka messages): `(byte where the
+    /// record starts in the buffer, counting `base`, its offset)`, sorted by byte. `log.offset`
+    /// is then the record's offset instead of the line's byte offset.
+    pub records: Option<&'a [(u64, u64)]>,
+}
+
+impl LineJob<'_> {
+    /// `log.offset` of the line starting at byte `at`: the byte itself, or the offset of the
+    /// record holding it.
+    fn log_offset(&self, at: u64) -> u64 {
+        match self.records {
+            None => at,
+            Some(r) => match r.partition_point(|&(start, _)| start <= at).checked_sub(1) {
+                Some(i) => r[i].1,
+                None => at,
+            },
+        }
+    }
+
+    /// Where a line is, for a parse failure's message.
+    fn place(&self, at: u64) -> String {
+        match self.records {
+            None => format!("{} at byte {at}", self.path),
+            Some(_) => format!("{} at offset {}", self.path, self.log_offset(at)),
+        }
+    }
 }
 
 /// Scan one file (`-` = stdin), writing alerts or observations to `out` in input order.
@@ -415,6 +441,7 @@ fn scan_one(
                 now_ns,
                 typed,
                 record: opts.record.as_deref(),
+                records: None,
             };
             let shrunk = || {
                 let now = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -492,6 +519,7 @@ fn scan_one(
             now_ns,
             typed,
             record: opts.record.as_deref(),
+            records: None,
         };
         let cut = if eof {
             filled
@@ -817,7 +845,7 @@ fn process_piece(
                 *st.failures.entry(e.reason).or_default() += 1;
                 if st.first_failures.len() < 10 {
                     st.first_failures
-                        .push(format!("{} at byte {}: {}", job.path, offset, e));
+                        .push(format!("{}: {}", job.place(offset), e));
                 }
             }
             Ok(Some(mut obs)) => {
@@ -827,7 +855,7 @@ fn process_piece(
                 }
                 obs.origin = Origin::Log {
                     path: Cow::Borrowed(job.path),
-                    offset,
+                    offset: job.log_offset(offset),
                 };
                 match (job.mode, job.correlator) {
                     (Mode::Observations, _) | (_, None) => {

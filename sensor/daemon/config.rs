@@ -215,7 +215,7 @@ pub struct KafkaSinkConfig {
     /// The message key, so one flow, host or indicator stays on one partition:
     /// `community_id`, `source.ip`, `threat.indicator.name` or `none` (default).
     pub key: Option<String>,
-    /// `none` (default), `gzip`, `snappy` or `lz4`.
+    /// `none` (default), `gzip`, `snappy`, `lz4` or `zstd`.
     pub compression: Option<String>,
     /// Broker acknowledgements awaited: `all` (default), `1` or `0`.
     pub acks: Option<String>,

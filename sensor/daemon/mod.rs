@@ -1424,7 +1424,7 @@ impl SourceEnv {
         }
     }
 
-    /// Match whole lines with the snapshot loaded now.
+    /// Match whole lines with the snapshot loaded now (`records`: see `LineJob::records`).
     fn match_batch(
         &self,
         parser: &dyn LineParser,
@@ -1432,6 +1432,7 @@ impl SourceEnv {
         path: &str,
         bytes: &[u8],
         base: u64,
+        records: Option<&[(u64, u64)]>,
     ) -> AlertBatch {
         let snapshot = self.current.load_full();
         let correlator = Correlator::new(&snapshot, HitFilter::default());
@@ -1445,6 +1446,7 @@ impl SourceEnv {
             now_ns: crate::scan::now_ns(),
             typed: self.typed,
             record: self.retro.as_deref().map(retro::RetroDaemon::recorder),
+            records,
         };
         let (out, stats) = match_lines(&job, bytes, base);
         self.metrics.lines.fetch_add(stats.lines, Ordering::Relaxed);
@@ -1747,6 +1749,7 @@ fn run_file_source(
                     &path,
                     &batch.bytes,
                     batch.offset,
+                    None,
                 ));
                 follow_directive(parser, &batch.bytes);
             }
@@ -1849,7 +1852,7 @@ fn run_stdin_source(
             parser = Some((source_parser(src, format, &buf)?, format == LogFormat::Raw));
         }
         if let Some((p, raw)) = &mut parser {
-            let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset);
+            let alerts = env.match_batch(p.as_ref(), *raw, "-", &buf, *offset, None);
             follow_directive(p, &buf);
             env.deliver(alerts)?;
         }

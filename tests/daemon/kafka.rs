@@ -48,7 +48,13 @@ struct Broker {
 
 impl Broker {
     fn start(dir: &Path, port: u16) -> Broker {
+        Broker::start_advertising(dir, port, port)
+    }
+
+    /// A broker listening on `port` that tells clients (metadata) to connect to `advertised`.
+    fn start_advertising(dir: &Path, port: u16, advertised: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised}");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -60,7 +66,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -96,7 +102,11 @@ fn client(brokers: &str) -> ClientConfig {
 }
 
 fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
+    create_topic_with(&client(brokers), name, partitions)
+}
+
+fn create_topic_with(cfg: &ClientConfig, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = cfg.create().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,7 +121,11 @@ fn create_topic(brokers: &str, name: &str, partitions: i32) {
 
 /// Produce `records`, the i-th to partition `i % partitions`, and wait for the acks.
 fn produce(brokers: &str, topic: &str, partitions: i32, records: &[String]) {
-    let p: BaseProducer = client(brokers).create().unwrap();
+    produce_with(&client(brokers), topic, partitions, records)
+}
+
+fn produce_with(cfg: &ClientConfig, topic: &str, partitions: i32, records: &[String]) {
+    let p: BaseProducer = cfg.create().unwrap();
     for (i, r) in records.iter().enumerate() {
         let mut rec = BaseRecord::<(), str>::to(topic)
             .payload(r.as_str())
@@ -138,7 +152,18 @@ fn consume(
     want: usize,
     timeout: Duration,
 ) -> Vec<(Option<String>, String)> {
-    let c: BaseConsumer = client(brokers)
+    consume_with(&client(brokers), topic, partitions, want, timeout)
+}
+
+fn consume_with(
+    cfg: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    timeout: Duration,
+) -> Vec<(Option<String>, String)> {
+    let c: BaseConsumer = cfg
+        .clone()
         .set("group.id", "test-reader")
         .set("enable.auto.commit", "false")
         .create()
@@ -347,6 +372,21 @@ compression = "lz4"
         .filter(|q| q.starts_with('e'))
         .collect();
     assert_eq!(eve_alerts.len(), 5, "{eve_alerts:?}");
+    // Each alert says where its message is: `log.file.path` = kafka:TOPIC/PARTITION and
+    // `log.offset` = the message's Kafka offset (record i went to partition i % 4 at offset
+    // i / 4; the EVE records to partition 0 in order).
+    for a in json_lines(&file) {
+        let q = query(&a);
+        let (want_path, want_offset) = if let Some(n) = q.strip_prefix('e') {
+            let n: u64 = n.strip_suffix(".bad.example").unwrap().parse().unwrap();
+            ("kafka:eve/0".to_string(), n - 1)
+        } else {
+            let n: u64 = q[1..q.len() - ".bad.example".len()].parse().unwrap();
+            (format!("kafka:dns/{}", (n - 1) % 4), (n - 1) / 4)
+        };
+        assert_eq!(a["log"]["file"]["path"], want_path.as_str(), "{a}");
+        assert_eq!(a["log"]["offset"], want_offset, "{a}");
+    }
 
     // The same alerts in the output topic, keyed by source.ip.
     let want = hits.len() + eve.len();
@@ -617,4 +657,181 @@ fn the_sample_kafka_config_loads_and_runs_against_a_broker() {
     let want: BTreeSet<String> = hits.iter().map(|n| format!("h{n}.bad.example")).collect();
     assert_eq!(names, want, "{}", Daemon::stderr(&config));
     assert!(daemon.term().success());
+}
+
+/// A self-signed CA-capable certificate for 127.0.0.1 made by `openssl req` in `dir`:
+/// (NAME.pem, NAME.key).
+fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN=trawl test {name}")])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// A TLS terminator (socat, from Debian) on 127.0.0.1:`port` forwarding to the broker's plain
+/// port; killed when dropped.
+struct Terminator(Child);
+
+impl Terminator {
+    fn start(dir: &Path, port: u16, to: u16, cert: &Path, key: &Path) -> Terminator {
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            p(cert),
+            p(key)
+        );
+        let child = Command::new("socat")
+            .args([listen.as_str(), &format!("TCP:127.0.0.1:{to}")])
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("socat.log")).unwrap())
+            .spawn()
+            .expect("socat (apt-get install socat)");
+        let mut t = Terminator(child);
+        wait_for("socat to listen", Duration::from_secs(10), || {
+            assert!(t.0.try_wait().unwrap().is_none(), "socat exited");
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        t
+    }
+}
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn source_and_sink_speak_tls_and_a_wrong_ca_is_named() {
+    let s = Setup::new();
+    let (cert, key) = certificate(s.dir.path(), "broker");
+    let (wrong, _) = certificate(s.dir.path(), "other-ca");
+    // Tansu 0.6 has no TLS listener of its own: socat terminates TLS in front of it, and the
+    // broker advertises the TLS port so that metadata sends every client back through it.
+    let (plain, tls) = (free_port(), free_port());
+    let _broker = Broker::start_advertising(s.dir.path(), plain, tls);
+    let _tls = Terminator::start(s.dir.path(), tls, plain, &cert, &key);
+    let b = format!("127.0.0.1:{tls}");
+    let mut over_tls = client(&b);
+    over_tls
+        .set("security.protocol", "ssl")
+        .set("ssl.ca.location", p(&cert));
+    create_topic_with(&over_tls, "dns", 2);
+    create_topic_with(&over_tls, "alerts", 1);
+    let (records, hits) = dns_round(1, 200);
+    produce_with(&over_tls, "dns", 2, &records);
+
+    let tables = |group: &str, ca: &Path| {
+        let ca = p(ca);
+        format!(
+            r#"{}"security.protocol" = "ssl"
+"ssl.ca.location" = "{ca}"
+
+[[sink]]
+kind = "kafka"
+brokers = ["{b}"]
+topic = "alerts"
+timeout = 5
+
+[sink.options]
+"security.protocol" = "ssl"
+"ssl.ca.location" = "{ca}"
+"#,
+            kafka_source(&b, r#"["dns"]"#, group)
+        )
+    };
+    let config = s.daemon("tls", free_port(), &tables("tls", &cert));
+    let daemon = Daemon::start(&config);
+    let got = consume_with(&over_tls, "alerts", 1, hits.len(), Duration::from_secs(60));
+    let names: BTreeSet<String> = got
+        .iter()
+        .map(|(_, a)| query(&serde_json::from_str(a).unwrap()))
+        .collect();
+    let want: BTreeSet<String> = hits.iter().map(|n| format!("h{n}.bad.example")).collect();
+    assert_eq!(names, want, "{}", Daemon::stderr(&config));
+    assert!(daemon.term().success());
+
+    // A CA that did not sign the broker's certificate: nothing is read, and the log says
+    // which broker refused and what to check.
+    let port = free_port();
+    let config = s.daemon("wrong-ca", port, &tables("wrong", &wrong));
+    let mut daemon = Daemon::start(&config);
+    wait_for("the certificate error", Duration::from_secs(30), || {
+        assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
+        let log = Daemon::stderr(&config);
+        log.contains("certificate verify failed")
+            && log.contains(&format!("ssl://{b}"))
+            && log.contains(r#"check "ssl.ca.location" in [source.options]"#)
+    });
+    assert_eq!(
+        metric(port, r#"trawl_kafka_messages_total{topic="dns"}"#),
+        None,
+        "nothing consumed through an unverified broker"
+    );
+    assert!(daemon.term().success());
+}
+
+#[test]
+fn zstd_compressed_records_are_read_and_alerts_are_produced_zstd_compressed() {
+    let s = Setup::new();
+    let broker = Broker::start(s.dir.path(), free_port());
+    let b = broker.addr();
+    create_topic(&b, "dns", 2);
+    create_topic(&b, "alerts", 1);
+    // Records compressed with zstd by their producer (as Vector or Zeek may be set to).
+    let mut zstd = client(&b);
+    zstd.set("compression.type", "zstd");
+    let (records, hits) = dns_round(1, 300);
+    produce_with(&zstd, "dns", 2, &records);
+    let config = s.daemon(
+        "zstd",
+        free_port(),
+        &format!(
+            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"zstd\"\n",
+            kafka_source(&b, r#"["dns"]"#, "z")
+        ),
+    );
+    let daemon = Daemon::start(&config);
+    let got = consume(&b, "alerts", 1, hits.len(), Duration::from_secs(60));
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|(_, a)| query(&serde_json::from_str(a).unwrap()))
+        .collect();
+    names.sort_unstable();
+    let mut want: Vec<String> = hits.iter().map(|n| format!("h{n}.bad.example")).collect();
+    want.sort_unstable();
+    assert_eq!(names, want, "{}", Daemon::stderr(&config));
+    assert!(daemon.term().success());
+    // A codec the sink does not know is refused at start, naming the ones it does.
+    let bad = s.daemon(
+        "brotli",
+        free_port(),
+        &format!(
+            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"brotli\"\n",
+            kafka_source(&b, r#"["dns"]"#, "z2")
+        ),
+    );
+    let mut daemon = Daemon::start(&bad);
+    wait_for("the refusal", Duration::from_secs(30), || {
+        daemon.exited().is_some()
+    });
+    let err = Daemon::stderr(&bad);
+    assert!(err.contains(r#""lz4" or "zstd""#), "{err}");
 }

@@ -46,3 +46,18 @@ fn forward_log(component: &str, level: RDKafkaLogLevel, fac: &str, message: &str
         RDKafkaLogLevel::Debug => tracing::debug!("{component}: librdkafka {fac}: {message}"),
     }
 }
+
+/// What to check after a client error whose `reason` is a failed TLS or SASL handshake
+/// (empty for other errors); `table` is where the client's settings are (`[source.options]`).
+fn handshake_hint(reason: &str, table: &str) -> String {
+    if reason.contains("certificate verify failed") || reason.contains("SSL handshake failed") {
+        format!(
+            " (check \"ssl.ca.location\" in {table}: the CA file that signed the broker's \
+             certificate, and that the certificate names the host in brokers)"
+        )
+    } else if reason.contains("SASL") && reason.contains("authentication") {
+        format!(" (check \"sasl.mechanism\", \"sasl.username\" and \"sasl.password\" in {table})")
+    } else {
+        String::new()
+    }
+}

@@ -6,7 +6,7 @@
 use super::super::config::KafkaSinkConfig;
 use super::super::metrics::{lock, Metrics};
 use super::super::sinks::{Sink, SinkError, SinkFailure};
-use super::{client_config, forward_log};
+use super::{client_config, forward_log, handshake_hint};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,7 +32,8 @@ impl ClientContext for Reports {
         forward_log(&self.name, level, fac, log_message);
     }
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("{}: {error}: {reason}", self.name);
+        let hint = handshake_hint(reason, "[sink.options]");
+        tracing::warn!("{}: {error}: {reason}{hint}", self.name);
     }
 }
 
@@ -98,11 +99,11 @@ impl KafkaSink {
         }
         let key = key_pointer(c.key.as_deref())?;
         let compression = match c.compression.as_deref().unwrap_or("none") {
-            v @ ("none" | "gzip" | "snappy" | "lz4") => v,
+            v @ ("none" | "gzip" | "snappy" | "lz4" | "zstd") => v,
             other => {
                 return Err(bad(format!(
-                    "compression = {other:?}: use \"none\", \"gzip\", \"snappy\" or \"lz4\""
-                )))
+                "compression = {other:?}: use \"none\", \"gzip\", \"snappy\", \"lz4\" or \"zstd\""
+            )))
             }
         };
         let acks = match c.acks.as_deref().unwrap_or("all") {

@@ -8,7 +8,7 @@
 use super::super::config::KafkaSource;
 use super::super::metrics::{label_set, lock, Metrics};
 use super::super::{log_format, source_parser, RunSource, SourceConfig, SourceEnv, SourceError};
-use super::{client_config, forward_log};
+use super::{client_config, forward_log, handshake_hint};
 use crate::alert::AlertBatch;
 use ingest::logs::{LineParser, LogFormat};
 use rdkafka::client::ClientContext;
@@ -56,7 +56,8 @@ impl ClientContext for Group {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("{}: {error}: {reason}", self.name);
+        let hint = handshake_hint(reason, "[source.options]");
+        tracing::warn!("{}: {error}: {reason}{hint}", self.name);
         self.metrics
             .health
             .degrade_for(&self.name, reason, Duration::from_secs(30));
@@ -127,6 +128,25 @@ impl ConsumerContext for Group {
             [(labels.clone(), n)],
         );
     }
+}
+
+/// The pending messages of `topic`/`partition`, added when it has none yet.
+fn pending_for<'a>(
+    pending: &'a mut Vec<((String, i32), Pending)>,
+    topic: &str,
+    partition: i32,
+) -> &'a mut Pending {
+    let i = match pending
+        .iter()
+        .position(|((t, p), _)| *p == partition && t == topic)
+    {
+        Some(i) => i,
+        None => {
+            pending.push(((topic.to_string(), partition), Pending::default()));
+            pending.len() - 1
+        }
+    };
+    &mut pending[i].1
 }
 
 fn show(parts: &[(String, i32)]) -> String {
@@ -206,6 +226,8 @@ impl KafkaConsumer {
 struct Pending {
     /// Their payloads, one line each.
     lines: Vec<u8>,
+    /// Where each payload's line starts in `lines` and its message's offset (`log.offset`).
+    records: Vec<(u64, u64)>,
     /// The offset of the last one.
     last: i64,
     count: u64,
@@ -231,7 +253,9 @@ fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
 impl RunSource for KafkaConsumer {
     fn run(&mut self, src: &SourceConfig, env: &SourceEnv) -> Result<(), SourceError> {
         let mut parsers: HashMap<String, (Box<dyn LineParser>, bool)> = HashMap::new();
-        let mut pending: BTreeMap<(String, i32), Pending> = BTreeMap::new();
+        // A batch's partitions: few, so a list searched without allocating beats a map
+        // keyed by an owned topic name made for every message.
+        let mut pending: Vec<((String, i32), Pending)> = Vec::new();
         while !env.stop.load(Ordering::Relaxed) {
             // A batch: what arrives within the linger after the first message.
             let mut messages = 0usize;
@@ -260,11 +284,11 @@ impl RunSource for KafkaConsumer {
                     }
                     Some(Ok(m)) => {
                         first_at.get_or_insert_with(Instant::now);
-                        let p = pending
-                            .entry((m.topic().to_string(), m.partition()))
-                            .or_default();
+                        let p = pending_for(&mut pending, m.topic(), m.partition());
                         if let Some(payload) = m.payload() {
                             bytes += payload.len();
+                            let offset = u64::try_from(m.offset()).unwrap_or_default();
+                            p.records.push((p.lines.len() as u64, offset));
                             push_record(&mut p.lines, payload);
                         }
                         p.last = m.offset();
@@ -295,7 +319,14 @@ impl RunSource for KafkaConsumer {
                     }
                 };
                 let path = format!("kafka:{topic}/{partition}");
-                alerts.append(env.match_batch(parser.as_ref(), *raw, &path, &p.lines, 0));
+                alerts.append(env.match_batch(
+                    parser.as_ref(),
+                    *raw,
+                    &path,
+                    &p.lines,
+                    0,
+                    Some(&p.records),
+                ));
             }
             for (topic, n) in by_topic {
                 env.metrics.count(
@@ -337,10 +368,11 @@ impl RunSource for KafkaConsumer {
 impl KafkaConsumer {
     /// Forget the in-flight messages of partitions revoked by a rebalance: not committed,
     /// their next owner reads them again.
-    fn drop_revoked(&self, pending: &mut BTreeMap<(String, i32), Pending>, env: &SourceEnv) {
+    fn drop_revoked(&self, pending: &mut Vec<((String, i32), Pending)>, env: &SourceEnv) {
         let revoked = std::mem::take(&mut *lock(&self.consumer.context().revoked));
         for key in revoked {
-            if let Some(p) = pending.remove(&key) {
+            if let Some(i) = pending.iter().position(|(k, _)| *k == key) {
+                let (_, p) = pending.swap_remove(i);
                 tracing::info!(
                     "{}: {}/{} revoked: {} in-flight message(s) left to its next owner",
                     self.name,
