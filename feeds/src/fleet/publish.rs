@@ -7,6 +7,10 @@
 //! DIR/deltas/FROM-ID.delta.gz          from each of the last `keep` releases to the latest
 //! ```
 //!
+//! The delta from the previous release is computed from its bundle; the older ones are the
+//! previous release's deltas composed with it ([`Delta::then`]), so a publish reads one
+//! earlier bundle whatever `keep` is.
+//!
 //! Publishing an unchanged set writes nothing, so `latest.json` keeps its bytes (and a web
 //! server its ETag: a sensor's conditional GET costs one 304).
 
