@@ -21,8 +21,13 @@ After the pulls each sensor POSTs one sightings batch (--sightings items, 1,000 
 an hour of alerts folded per indicator) to /v1/sightings, all at once; the row gives the
 sightings/s the server took and its CPU for them.
 
+The row also gives how many deltas the release offers (one from each kept release, the
+older ones composed from the previous release's) and their stored bytes. With
+--real-sensor-every N the real sensor pulls only every N cycles, so it applies a delta
+spanning N releases.
+
 Usage: fleet_sim.py DIR [--scale 0.1] [--sensors 100] [--cycles 4] [--sightings 1000]
-                    [--trawl PATH] [--real-sensor]
+                    [--trawl PATH] [--real-sensor] [--real-sensor-every N]
 """
 import argparse
 import concurrent.futures
@@ -47,6 +52,9 @@ ap.add_argument("--cycles", type=int, default=4, help="releases (the first is a 
 ap.add_argument("--change", type=float, default=0.02, help="fraction of lines replaced a cycle")
 ap.add_argument("--trawl", default=None, help="trawl binary (default target/release, else debug)")
 ap.add_argument("--real-sensor", action="store_true", help="also run one real `trawl update`")
+ap.add_argument("--real-sensor-every", type=int, default=1,
+                help="the real sensor pulls every N cycles (N > 1: it applies a delta from "
+                     "N releases back, composed by the server)")
 ap.add_argument("--sightings", type=int, default=1000,
                 help="sightings each sensor pushes a cycle, one batch (0: none)")
 args = ap.parse_args()
@@ -251,8 +259,11 @@ try:
         cpu = server_cpu() - cpu0
         hows = {h for h, _, _ in results}
         per = [b for _, b, _ in results]
+        # What the release offers: deltas from how many kept releases, their stored bytes.
+        _, _, body = get(None, "/v1/snapshot/latest.json", {})
+        offered = json.loads(json.loads(body)["manifest"])["deltas"]
         real = ""
-        if args.real_sensor:
+        if args.real_sensor and cycle % args.real_sensor_every == 0:
             t = time.time()
             c0 = child_cpu()
             out = subprocess.run([trawl, "update", "--force", "--config", "sensor.toml"], cwd=d,
@@ -272,6 +283,8 @@ try:
         row = {
             "cycle": cycle, "release": sensors[0].held, "how": sorted(hows),
             "bytes_per_sensor": max(per), "server_cpu_s": round(cpu, 2),
+            "deltas_offered": len(offered),
+            "deltas_bytes": sum(x["file"]["bytes"] for x in offered),
             "server_update_s": round(up_wall, 1), "server_update_cpu_s": round(up_cpu, 1),
             "fleet_converged_s": round(converge, 2), "fleet_behind_after": behind,
             "sightings": pushed, "sightings_per_s": round(pushed / push_s) if push_s else 0,

@@ -181,6 +181,10 @@ pub struct UpstreamConfig {
     /// Pull no more often than this (default 1h; `trawl update --force` ignores it).
     #[serde(default)]
     pub refresh: Option<DurationSpec>,
+    /// `trawl run`'s scheduled pulls come up to this much later, at random (default a tenth
+    /// of `refresh`; `"0s"`: none), so sensors started together spread their pulls.
+    #[serde(default)]
+    pub jitter: Option<DurationSpec>,
     /// Intel older than this (since the last good pull) is stale: `/healthz` degraded.
     #[serde(default)]
     pub max_age: Option<DurationSpec>,
@@ -232,6 +236,9 @@ pub fn valid_sensor_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
 }
 
+/// Default `[upstream] refresh`.
+pub const DEFAULT_UPSTREAM_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl UpstreamConfig {
     /// The name sent as `X-Trawl-Sensor`: `name`, else the host name made into a valid name
     /// (other characters become `-`; none at all: `trawl`).
@@ -275,6 +282,16 @@ impl UpstreamConfig {
         resolve_token("upstream", self.token.as_deref(), self.token_env.as_deref())
     }
 
+    /// `refresh`, default [`DEFAULT_UPSTREAM_REFRESH`].
+    pub fn refresh(&self) -> std::time::Duration {
+        self.refresh.map_or(DEFAULT_UPSTREAM_REFRESH, |r| r.0)
+    }
+
+    /// `jitter`, default a tenth of [`UpstreamConfig::refresh`].
+    pub fn jitter(&self) -> std::time::Duration {
+        self.jitter.map_or(self.refresh() / 10, |j| j.0)
+    }
+
     /// `max_shrink`, default 0.5.
     pub fn max_shrink(&self) -> f64 {
         self.max_shrink.unwrap_or(0.5)
@@ -311,6 +328,15 @@ impl UpstreamConfig {
             return Err(bad(
                 "max_shrink",
                 "must be between 0 and 1 (0.5: half)".into(),
+            ));
+        }
+        if !self.jitter().is_zero() && self.jitter() >= self.refresh() {
+            return Err(bad(
+                "jitter",
+                format!(
+                    "must be shorter than refresh ({}s), e.g. a tenth of it",
+                    self.refresh().as_secs()
+                ),
             ));
         }
         if let Some(n) = self.name.as_deref().filter(|n| !valid_sensor_name(n)) {

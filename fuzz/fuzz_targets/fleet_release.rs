@@ -1,7 +1,8 @@
 #![no_main]
 //! Fuzz what a sensor reads from a fleet publisher: any bytes as a signed manifest (refused
 //! unless signed, never a panic), as a set (`IndicatorSet::parse`) and as a delta applied to
-//! a small held set; a set that parses has a content hash its own bytes reproduce.
+//! a small held set (format 1 or 2); a set that parses has a content hash its own bytes
+//! reproduce.
 use feeds::fleet::{keys::SigningKey, manifest::Manifest, set::IndicatorSet};
 use libfuzzer_sys::fuzz_target;
 

@@ -708,12 +708,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
     // update itself skips those not yet due); without any, snapshots come from `trawl update`
     // run elsewhere (cron, another host) and are picked up by the reload thread.
     // An `[upstream]` is pulled by the same scheduler, every `refresh` (default 1h).
-    let upstream_refresh = config.upstream.as_ref().map(|u| {
-        u.refresh.map_or(
-            Duration::from_secs(feeds::fleet::pull::DEFAULT_REFRESH),
-            |r| r.0,
-        )
-    });
+    let upstream_refresh = config.upstream.as_ref().map(|u| u.refresh());
     let min_refresh = config
         .feeds
         .iter()
@@ -911,8 +906,14 @@ fn schedule_feeds(
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<(), DataFileError> {
+    // Each wake comes up to `[upstream] jitter` late, at random: sensors started together
+    // (a fleet-wide restart) drift apart instead of all pulling at the same second.
+    let jitter = config
+        .upstream
+        .as_ref()
+        .map_or(Duration::ZERO, |u| u.jitter());
     while !stop.load(Ordering::Relaxed) {
-        sleep_unless(stop, interval);
+        sleep_unless(stop, interval + random_up_to(jitter));
         // Wait for an update running in another process, but stay stoppable.
         let _lock = loop {
             if stop.load(Ordering::Relaxed) {
@@ -943,6 +944,19 @@ fn schedule_feeds(
         }
     }
     Ok(())
+}
+
+/// A random duration from zero to `max` (millisecond steps; not for secrets).
+fn random_up_to(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ms = max.as_millis() as u64;
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    // `RandomState` is seeded from the system's random source, per process and per call.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    Duration::from_millis(h.finish() % (ms + 1))
 }
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
@@ -1925,4 +1939,25 @@ fn run_pcap_source(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_wakes_spread_over_the_jitter() {
+        assert_eq!(random_up_to(Duration::ZERO), Duration::ZERO);
+        let max = Duration::from_secs(360);
+        let draws: Vec<Duration> = (0..200).map(|_| random_up_to(max)).collect();
+        assert!(draws.iter().all(|d| *d <= max));
+        // Spread over the whole range: some in each quarter.
+        for q in 0..4u32 {
+            let (lo, hi) = (max * q / 4, max * (q + 1) / 4);
+            assert!(
+                draws.iter().any(|d| *d >= lo && *d < hi),
+                "quarter {q}: {draws:?}"
+            );
+        }
+    }
 }

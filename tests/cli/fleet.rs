@@ -176,6 +176,9 @@ fn a_sensor_pulls_a_bundle_then_deltas_equal_to_the_publishers_set_then_a_304() 
     assert!(out.contains("applied bundle"), "{out}");
     let m1 = f.manifest();
     assert_eq!(f.held_hash("s1"), m1["content_hash"].as_str().unwrap());
+    // s2 holds release 1 too, and skips release 2 (below).
+    f.sensor("s2", &server.url, "fleet.pub", "v3.fleet.example");
+    assert!(f.pull("s2").0);
     // Upstream and the sensor's own feed in one snapshot; the local allowlist wins.
     assert!(present(&f.query("s1", "v7.fleet.example")));
     assert!(f
@@ -222,6 +225,26 @@ fn a_sensor_pulls_a_bundle_then_deltas_equal_to_the_publishers_set_then_a_304() 
     let state = f.state("s1");
     assert_eq!(state["deltas_total"], 2);
     assert_eq!(state["bundles_total"], 1);
+    // s2, still on release 1, applies the delta 1 -> 3 the publisher composed from its
+    // deltas 1 -> 2 and 2 -> 3 (format 2), and holds exactly release 3.
+    let m3 = f.manifest();
+    let from1 = m3["deltas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["from"] == m1["id"])
+        .expect("a delta from release 1");
+    let path = f.path(&format!("www/{}", from1["file"]["path"].as_str().unwrap()));
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    assert!(text.starts_with("trawl-delta 2 "), "{text}");
+    let (good, out) = f.pull("s2");
+    assert!(good && out.contains("applied delta"), "{out}");
+    assert_eq!(f.held_hash("s2"), m3["content_hash"].as_str().unwrap());
 }
 
 #[test]

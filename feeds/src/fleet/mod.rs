@@ -4,12 +4,14 @@
 //! bundle, refuse what looks wrong (fail closed: the last good set stays) and hand the set to
 //! the update pipeline, which combines it with their own feeds and allowlist.
 //!
+//! - [`delta`]: deltas between releases (format 2 composes), applying and composing them.
 //! - [`keys`]: Ed25519 keys (`trawl keygen`).
 //! - [`set`]: the published indicator set, its canonical bytes and content hash, deltas.
 //! - [`manifest`]: the signed manifest (`latest.json`).
 //! - [`publish`]: `trawl publish --to DIR`.
 //! - [`pull`]: the sensor side, `[upstream]` in `trawl update`.
 
+pub mod delta;
 pub mod keys;
 pub mod manifest;
 pub mod publish;

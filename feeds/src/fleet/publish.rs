@@ -7,12 +7,17 @@
 //! DIR/deltas/FROM-ID.delta.gz          from each of the last `keep` releases to the latest
 //! ```
 //!
+//! The delta from the previous release is computed from its bundle; the older ones are the
+//! previous release's deltas composed with it ([`Delta::then`]), so a publish reads one
+//! earlier bundle whatever `keep` is.
+//!
 //! Publishing an unchanged set writes nothing, so `latest.json` keeps its bytes (and a web
 //! server its ETag: a sensor's conditional GET costs one 304).
 
+use super::delta::Delta;
 use super::keys::SigningKey;
 use super::manifest::{DeltaRef, FileRef, Manifest, FORMAT};
-use super::set::{sha256_hex, IndicatorSet};
+use super::set::{known_key, sha256_hex, IndicatorSet};
 use super::FleetError;
 use matcher::Snapshot;
 use serde::Serialize;
@@ -113,6 +118,30 @@ fn read_set(to: &Path, id: &str) -> Option<IndicatorSet> {
     IndicatorSet::parse_known(&bytes, &name).ok()
 }
 
+/// The delta from `from` to the new release: `prev`'s delta from `from` (read back and
+/// checked against `prev`'s manifest) followed by `step` (from `prev` to the new release).
+fn compose(to: &Path, prev: &Manifest, from: &str, step: &Delta) -> Result<Delta, FleetError> {
+    let d = prev
+        .deltas
+        .iter()
+        .find(|d| d.from == from)
+        .ok_or_else(|| FleetError::Local(format!("{} has no delta from {from}", prev.id)))?;
+    let path = to.join(&d.file.path);
+    let name = path.display().to_string();
+    let bytes = crate::fetch::read_file(
+        &path,
+        &name,
+        crate::fetch::DEFAULT_MAX_BYTES,
+        &crate::NoProgress,
+    )?;
+    if sha256_hex(&bytes) != d.file.sha256 {
+        return Err(FleetError::Local(format!(
+            "{name}: not the content its manifest names"
+        )));
+    }
+    Delta::parse(&bytes, from, &prev.id, known_key)?.then(step)
+}
+
 /// Publish the data directory's current snapshot to `to` (see the module docs).
 pub fn publish(
     data_dir: &Path,
@@ -177,13 +206,44 @@ pub fn publish_set(
             }
         }
     }
+    // The delta from the previous release, from its set; those from older releases by
+    // composing the previous release's deltas with it (their cost is the changes, not the
+    // set), and only when that fails (a format 1 delta, a missing file) from their bundles.
+    let step = prev.as_ref().and_then(|p| match read_set(to, &p.id) {
+        Some(old) => Some(Delta::between(&old, set, &p.id, &id)),
+        None => {
+            tracing::warn!(release = %p.id, "its bundle is gone or unreadable: no delta from it");
+            None
+        }
+    });
     let mut deltas = Vec::new();
+    let mut composed = 0;
     for from in &history {
-        let Some(old) = read_set(to, from) else {
-            tracing::warn!(release = %from, "its bundle is gone or unreadable: no delta from it");
-            continue;
+        let delta = match (&step, &prev) {
+            (Some(step), Some(p)) if *from == p.id => Some(step.clone()),
+            (Some(step), Some(p)) => match compose(to, p, from, step) {
+                Ok(d) => {
+                    composed += 1;
+                    Some(d)
+                }
+                Err(e) => {
+                    tracing::info!(release = %from, reason = %e, "delta not composed: reading its bundle");
+                    None
+                }
+            },
+            _ => None,
         };
-        let delta = old.delta_to(set, from, &id);
+        let delta = match delta {
+            Some(d) => d,
+            None => match read_set(to, from) {
+                Some(old) => Delta::between(&old, set, from, &id),
+                None => {
+                    tracing::warn!(release = %from, "its bundle is gone or unreadable: no delta from it");
+                    continue;
+                }
+            },
+        }
+        .to_bytes();
         let path = delta_path(from, &id);
         let stored = write_atomic(&to.join(&path), &delta, true)?;
         deltas.push(DeltaRef {
@@ -195,6 +255,7 @@ pub fn publish_set(
             },
         });
     }
+    tracing::debug!(release = %id, deltas = deltas.len(), composed, "deltas written");
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
@@ -248,5 +309,69 @@ fn prune(to: &Path, latest: &Manifest, prev: Option<&Manifest>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::set::SetCounts;
+    use matcher::{Indicator, IndicatorType};
+
+    fn set(values: &[(usize, u8)]) -> IndicatorSet {
+        let lines: std::collections::BTreeMap<String, String> = values
+            .iter()
+            .map(|(n, c)| {
+                let mut i = Indicator::new(format!("k{n:03}.example"), IndicatorType::Fqdn, "f");
+                i.confidence = *c;
+                (i.value.clone(), serde_json::to_string(&i).unwrap() + "\n")
+            })
+            .collect();
+        IndicatorSet::parse(lines.values().cloned().collect::<String>().as_bytes(), "t").unwrap()
+    }
+
+    /// Releases 2.. write their older deltas by composing the previous release's: with every
+    /// bundle but the previous one deleted before each publish, every delta in the manifest
+    /// still takes its release's set to the latest one exactly.
+    #[test]
+    fn older_deltas_are_composed_without_their_bundles() {
+        let dir = std::env::temp_dir().join(format!("trawl-compose-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = SigningKey::generate().unwrap();
+        let opts = PublishOptions {
+            keep: 4,
+            intended: false,
+            now: 1_700_000_000,
+        };
+        let mut held: Vec<(String, IndicatorSet)> = Vec::new();
+        for cycle in 0..7usize {
+            // Each cycle drops two keys, adds two, changes one (and brings one back).
+            let values: Vec<(usize, u8)> = (2 * cycle..2 * cycle + 20)
+                .map(|n| (n, if n == 3 * cycle { 90 } else { 50 }))
+                .collect();
+            let s = set(&values);
+            if let Some((prev, _)) = held.last() {
+                for e in std::fs::read_dir(dir.join("bundles")).unwrap().flatten() {
+                    if !e.file_name().to_string_lossy().starts_with(prev.as_str()) {
+                        std::fs::remove_file(e.path()).unwrap();
+                    }
+                }
+            }
+            let r = publish_set(&s, SetCounts::default(), 1, &dir, &key, &opts).unwrap();
+            let m = previous(&dir, &key).unwrap().unwrap();
+            assert_eq!(m.deltas.len(), cycle.min(4), "cycle {cycle}: {r:?}");
+            for d in &m.deltas {
+                let (_, old) = held.iter().find(|(id, _)| *id == d.from).unwrap();
+                let path = dir.join(&d.file.path);
+                let bytes =
+                    crate::fetch::read_file(&path, "d", 1 << 20, &crate::NoProgress).unwrap();
+                assert_eq!(sha256_hex(&bytes), d.file.sha256);
+                let mut applied = old.clone();
+                applied.apply_delta(&bytes, &d.from, &m.id).unwrap();
+                assert_eq!(applied.content_hash(), m.content_hash, "from {}", d.from);
+            }
+            held.push((m.id.clone(), s));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

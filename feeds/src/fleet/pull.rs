@@ -25,7 +25,7 @@ pub const STATE_FILE: &str = "upstream/state.json";
 pub const SOURCE_PREFIX: &str = "upstream:";
 
 /// Default `[upstream] refresh`, in seconds.
-pub const DEFAULT_REFRESH: u64 = 3600;
+pub const DEFAULT_REFRESH: u64 = crate::config::DEFAULT_UPSTREAM_REFRESH.as_secs();
 
 /// The release a sensor holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,10 +288,7 @@ pub fn pull(
     force: bool,
 ) -> UpstreamSummary {
     let mut state = load_state(data_dir);
-    let refresh = cfg
-        .refresh
-        .as_ref()
-        .map_or(DEFAULT_REFRESH, |d| d.0.as_secs()) as i64;
+    let refresh = cfg.refresh().as_secs() as i64;
     let has_set = data_dir.join(SET_FILE).is_file();
     let due = force || !has_set || state.held.is_none() || now - state.last_attempt >= refresh;
     let outcome = if due {
@@ -541,11 +538,20 @@ mod tests {
     #[test]
     fn upstream_config_is_checked_at_load() {
         assert_eq!(upstream("").max_shrink(), 0.5);
+        assert_eq!(
+            upstream("").jitter().as_secs(),
+            360,
+            "a tenth of the default 1h"
+        );
+        assert_eq!(upstream("refresh = \"10m\"\n").jitter().as_secs(), 60);
+        assert_eq!(upstream("jitter = \"0s\"\n").jitter().as_secs(), 0);
         for bad in [
             "max_shrink = 1.5\n",
             "refesh = \"1h\"\n",
             "url2 = 1\n",
             "name = \"a b\"\n",
+            "jitter = \"1h\"\n",
+            "refresh = \"10m\"\njitter = \"20m\"\n",
         ] {
             let text = format!("[upstream]\nurl = \"http://x/\"\npublic_key = \"k\"\n{bad}");
             assert!(Config::from_toml_str(&text).is_err(), "{bad}");

@@ -4,6 +4,7 @@
 //! another lists removed keys and added or changed lines, so applying it reproduces the new
 //! set's exact bytes (and hash) without re-serialising anything.
 
+use super::delta::Delta;
 use super::FleetError;
 use matcher::{Indicator, Snapshot};
 use sha2::{Digest, Sha256};
@@ -11,9 +12,6 @@ use std::collections::BTreeMap;
 
 /// An indicator's key in a set: its itype name and value.
 pub type Key = (String, String);
-
-/// First line of a delta: `trawl-delta 1 FROM TO`.
-const DELTA_MAGIC: &str = "trawl-delta 1";
 
 /// A published indicator set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,19 +113,13 @@ impl IndicatorSet {
     /// JSON with an `itype` and a `value`, unique and in order; values are not normalised
     /// again (a tenth of [`IndicatorSet::parse`]'s cost on a large set).
     pub fn parse_known(bytes: &[u8], origin: &str) -> Result<IndicatorSet, FleetError> {
-        #[derive(serde::Deserialize)]
-        struct KeyOnly {
-            itype: matcher::IndicatorType,
-            value: String,
-        }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| FleetError::Local(format!("{origin}: not UTF-8: {e}")))?;
         let mut set = IndicatorSet::default();
         let mut last: Option<Key> = None;
         for (n, line) in text.lines().enumerate() {
-            let k: KeyOnly = serde_json::from_str(line)
+            let key = known_key(line)
                 .map_err(|e| FleetError::Local(format!("{origin}:{}: {e}", n + 1)))?;
-            let key = (k.itype.as_str().to_string(), k.value);
             if last.as_ref().is_some_and(|l| *l >= key) {
                 return Err(FleetError::Local(format!(
                     "{origin}:{}: out of order or repeated",
@@ -165,67 +157,28 @@ impl IndicatorSet {
         self.lines.is_empty()
     }
 
-    /// The delta from `self` (release `from`) to `new` (release `to`): a header, `-KEY`
-    /// lines (a JSON `[itype, value]`) for removed indicators, `+LINE` for added or changed
-    /// ones.
+    /// The delta from `self` (release `from`) to `new` (release `to`), as bytes in the
+    /// format this build writes (see [`Delta`]).
     pub fn delta_to(&self, new: &IndicatorSet, from: &str, to: &str) -> Vec<u8> {
-        let mut out = format!("{DELTA_MAGIC} {from} {to}\n").into_bytes();
-        for (k, _) in self
-            .lines
-            .iter()
-            .filter(|(k, _)| !new.lines.contains_key(*k))
-        {
-            out.push(b'-');
-            out.extend_from_slice(
-                serde_json::to_string(&[&k.0, &k.1])
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            out.push(b'\n');
-        }
-        for (k, l) in &new.lines {
-            if self.lines.get(k) != Some(l) {
-                out.push(b'+');
-                out.extend_from_slice(l.as_bytes());
-                out.push(b'\n');
-            }
-        }
-        out
+        Delta::between(self, new, from, to).to_bytes()
     }
 
-    /// Apply a delta made by [`IndicatorSet::delta_to`] from release `from` to `to`. A
-    /// delta for other releases, a malformed line, or a removal of an absent key is an
-    /// error (the caller then fetches the full bundle).
+    /// Apply delta bytes from release `from` to `to` (format 1 or 2), every added or changed
+    /// line checked as a served indicator. A delta for other releases, a malformed line, or
+    /// an operation that does not fit the held set is an error (the caller then fetches the
+    /// full bundle).
     pub fn apply_delta(&mut self, delta: &[u8], from: &str, to: &str) -> Result<(), FleetError> {
-        let bad = |n: usize, why: String| FleetError::Refused(format!("delta line {n}: {why}"));
-        let text = std::str::from_utf8(delta).map_err(|e| bad(1, format!("not UTF-8: {e}")))?;
-        let mut lines = text.lines().enumerate();
-        let header = lines.next().map(|(_, l)| l).unwrap_or_default();
-        if header != format!("{DELTA_MAGIC} {from} {to}") {
-            return Err(bad(
-                1,
-                format!("header {header:?} is not a delta from {from} to {to}"),
-            ));
-        }
-        for (n, line) in lines {
-            let n = n + 1;
-            if let Some(k) = line.strip_prefix('-') {
-                let (itype, value): (String, String) =
-                    serde_json::from_str(k).map_err(|e| bad(n, format!("removal: {e}")))?;
-                if self.lines.remove(&(itype, value)).is_none() {
-                    return Err(bad(
-                        n,
-                        "removes an indicator the held set does not have".into(),
-                    ));
-                }
-            } else if let Some(l) = line.strip_prefix('+') {
-                let ind = checked_line(l).map_err(|e| bad(n, e))?;
-                self.lines.insert(key_of(&ind), l.to_string());
-            } else {
-                return Err(bad(n, "neither a removal (-) nor an addition (+)".into()));
-            }
-        }
-        Ok(())
+        Delta::parse(delta, from, to, |l| checked_line(l).map(|i| key_of(&i)))?.apply(self)
+    }
+
+    /// The lines by key.
+    pub(super) fn lines(&self) -> &BTreeMap<Key, String> {
+        &self.lines
+    }
+
+    /// The lines by key, for applying a delta.
+    pub(super) fn lines_mut(&mut self) -> &mut BTreeMap<Key, String> {
+        &mut self.lines
     }
 
     /// The indicators, for the update pipeline.
@@ -234,6 +187,17 @@ impl IndicatorSet {
             .values()
             .filter_map(|l| serde_json::from_str::<Indicator>(l).ok())
     }
+}
+
+/// The key of a line this trawl verified before (only `itype` and `value` are read).
+pub(super) fn known_key(line: &str) -> Result<Key, String> {
+    #[derive(serde::Deserialize)]
+    struct KeyOnly {
+        itype: matcher::IndicatorType,
+        value: String,
+    }
+    let k: KeyOnly = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    Ok((k.itype.as_str().to_string(), k.value))
 }
 
 /// One line of a set or delta as an indicator, checked like a served submission.

@@ -76,4 +76,11 @@ proptest! {
     ) {
         fleet_release(data.as_bytes());
     }
+
+    #[test]
+    fn fleet_delta_2_like_text_never_panics(
+        data in "trawl-delta 2 1-aaaaaaaaaaaa 2-bbbbbbbbbbbb\n([-+~][ -~]{0,60}\n){0,10}"
+    ) {
+        fleet_release(data.as_bytes());
+    }
 }
