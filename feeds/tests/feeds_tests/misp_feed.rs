@@ -144,12 +144,10 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
     let got_values: Vec<&str> = got.iter().map(|i| i.value.as_str()).collect();
     let want: Vec<&str> = expected.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(got_values, want);
-    // Each keeps its MISP attribute uuid, but for an address that is also the host of a
-    // listed URL: the merge with the derived host may keep the URL as its reference.
+    // Each keeps its MISP attribute uuid as its external id (a derived host carries none,
+    // so an address that is also a listed URL's host keeps its own).
     for (i, (_, uuid, _)) in got.iter().zip(&expected) {
-        let r = i.reference.as_deref().unwrap_or_default();
-        let url_host = r.starts_with("http://") && r.contains(&format!("//{}", i.value));
-        assert!(r == uuid || url_host, "{}: {r} (want {uuid})", i.value);
+        assert_eq!(i.external_id.as_deref(), Some(uuid.as_str()), "{}", i.value);
     }
     for i in &got {
         assert_eq!(i.tlp, Tlp::Clear, "tlp:white");

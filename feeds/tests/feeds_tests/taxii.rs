@@ -273,9 +273,13 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
     let e = entries(dir.path());
     let evil = find(&e, "evil.example").expect("evil.example");
     assert_eq!(
-        evil.reference.as_deref(),
+        evil.external_id.as_deref(),
         Some("indicator--00000000-0000-4000-8000-000000000001"),
         "the STIX id is kept"
+    );
+    assert_eq!(
+        evil.reference, None,
+        "reference is for a URL or an identifier"
     );
     assert_eq!(evil.confidence, 80);
     assert_eq!(evil.description.as_deref(), Some("test indicator 1"));

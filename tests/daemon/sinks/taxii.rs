@@ -167,6 +167,17 @@ auth_scheme = "Basic"
         },
     );
     daemon.term();
+    // The pulled indicator's STIX id rides in the alert as `threat.indicator.id`.
+    let alerts = json_lines(&d.join("alerts.jsonl"));
+    for a in &alerts {
+        let ti = &a["threat"]["indicator"];
+        if a["trawl"]["matched"]["indicator"] == "sighted.example" {
+            assert_eq!(ti["id"], INDICATOR, "{a}");
+            assert!(ti.get("reference").is_none(), "{a}");
+        } else {
+            assert!(ti.get("id").is_none(), "{a}");
+        }
+    }
     let objs = sightings(taxii_port);
     let identity = objs
         .iter()
