@@ -11,6 +11,9 @@ mod default_feeds;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
+#[path = "../../../tests/common/medallion.rs"]
+mod medallion;
 mod misp_feed;
 mod taxii;
+mod taxii_tls;
 mod update_flow;
