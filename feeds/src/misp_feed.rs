@@ -79,12 +79,12 @@ fn timestamp(v: &Value) -> Option<String> {
 /// Events kept between pulls: uuid → (manifest timestamp, event object).
 type Events = BTreeMap<String, (String, Value)>;
 
-/// `hashes.csv` read: event uuid → the sorted, unique MD5s of its values.
-type ValueHashes = BTreeMap<String, Vec<[u8; 16]>>;
+/// `hashes.csv` read: event uuid (lower case) → the sorted, unique MD5s of its values.
+pub type ValueHashes = BTreeMap<String, Vec<[u8; 16]>>;
 
 /// Parse `hashes.csv`: one `md5,event_uuid` a line (32 hex digits, a uuid; blank lines and
-/// a trailing `\r` allowed). Other lines are counted and skipped.
-fn parse_hashes(body: &[u8]) -> (ValueHashes, usize) {
+/// a trailing `\r` allowed). Other lines are counted (the second value) and skipped.
+pub fn parse_hashes(body: &[u8]) -> (ValueHashes, usize) {
     let mut out = ValueHashes::new();
     let mut bad = 0;
     for line in body.split(|&b| b == b'\n') {
