@@ -8,6 +8,7 @@ mod corpus;
 #[path = "../../../tests/common/corpus.rs"]
 mod corpus_dir;
 mod default_feeds;
+mod external_id;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
