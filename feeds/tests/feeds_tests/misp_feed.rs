@@ -75,6 +75,28 @@ impl HttpServer {
     }
 }
 
+/// The corpus's two DigitalSide events and their manifest in `dir/www/feed`, served over
+/// HTTP, and a `misp-feed` config pulling them; the feed directory.
+fn serve_digitalside(src: &Path, dir: &Path) -> (HttpServer, Config, std::path::PathBuf) {
+    let root = dir.join("www");
+    let feed_dir = root.join("feed");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    for f in [
+        "manifest.json",
+        &format!("{FIRST}.json"),
+        &format!("{SECOND}.json"),
+    ] {
+        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
+    }
+    let server = HttpServer::start(&root, &dir.join("http.log"));
+    let cfg = Config::from_toml_str(&format!(
+        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
+        server.url
+    ))
+    .unwrap();
+    (server, cfg, feed_dir)
+}
+
 fn run(config: &Config, dir: &Path) -> UpdateReport {
     let opts = UpdateOptions {
         force: true,
@@ -106,22 +128,7 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("www");
-    let feed_dir = root.join("feed");
-    std::fs::create_dir_all(&feed_dir).unwrap();
-    for f in [
-        "manifest.json",
-        &format!("{FIRST}.json"),
-        &format!("{SECOND}.json"),
-    ] {
-        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
-    }
-    let server = HttpServer::start(&root, &dir.path().join("http.log"));
-    let cfg = Config::from_toml_str(&format!(
-        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
-        server.url
-    ))
-    .unwrap();
+    let (server, cfg, feed_dir) = serve_digitalside(&src, dir.path());
 
     // The truth: every attribute MISP flags to_ids with a type a sensor matches on.
     let mut expected: Vec<(String, String, String)> = truth
@@ -241,28 +248,13 @@ fn hashes_csv_refetches_an_event_whose_values_changed_under_the_same_timestamp()
     };
     let src = corpus.join("intel/misp-feed/digitalside");
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("www");
-    let feed_dir = root.join("feed");
-    std::fs::create_dir_all(&feed_dir).unwrap();
-    for f in [
-        "manifest.json",
-        &format!("{FIRST}.json"),
-        &format!("{SECOND}.json"),
-    ] {
-        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
-    }
+    let (server, cfg, feed_dir) = serve_digitalside(&src, dir.path());
     let events = [
         feed_dir.join(format!("{FIRST}.json")),
         feed_dir.join(format!("{SECOND}.json")),
     ];
     let hashes = feed_dir.join("hashes.csv");
     pymisp_hashes(dir.path(), &hashes, &events);
-    let server = HttpServer::start(&root, &dir.path().join("http.log"));
-    let cfg = Config::from_toml_str(&format!(
-        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
-        server.url
-    ))
-    .unwrap();
     let r = run(&cfg, dir.path());
     assert_eq!(
         r.feeds[0].status,

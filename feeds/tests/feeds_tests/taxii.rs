@@ -72,7 +72,7 @@ fn config(url: &str, auth: &str) -> Config {
     .unwrap()
 }
 
-fn run(config: &Config, dir: &Path) -> UpdateReport {
+pub(crate) fn run(config: &Config, dir: &Path) -> UpdateReport {
     let opts = UpdateOptions {
         force: true,
         now: None,

@@ -4,9 +4,9 @@
 //! the private CA) the pull works; without a certificate, with one of another CA, without
 //! `tls_ca`, or with a wrong file, the feed fails with an error that says what to do.
 
+use crate::taxii::run;
 use feeds::config::Config;
-use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
-use feeds::NoProgress;
+use feeds::update::{FeedStatus, UpdateReport};
 use matcher::Snapshot;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -92,15 +92,6 @@ fn leaf(dir: &Path, name: &str, ca: &str, ext: &str) {
             &format!("{name}.ext"),
         ],
     );
-}
-
-fn run(config: &Config, dir: &Path) -> UpdateReport {
-    let opts = UpdateOptions {
-        force: true,
-        now: None,
-        allow_empty: true,
-    };
-    update(config, dir, &dir.join("data"), &opts, &NoProgress).unwrap()
 }
 
 fn failure(r: &UpdateReport) -> String {
