@@ -13,8 +13,9 @@
 //! to look values up without the events. A pull reads it as a second opinion on which events
 //! changed: an event kept because its manifest timestamp did not move is fetched again when
 //! the MD5s of its stored values disagree with the ones `hashes.csv` lists for it (a value
-//! held is not listed, or more or fewer are: a feed regenerated without new timestamps). Absent (404) it is simply not used; unreadable, it
-//! is skipped with a warning and the manifest decides alone.
+//! held is not listed, or more or fewer are: a feed regenerated without new timestamps).
+//! Absent (404) it is simply not used; unreadable, it is skipped with a warning and the
+//! manifest decides alone.
 
 use crate::config::FeedConfig;
 use crate::fetch::{self, FetchError, HeaderExchange};
@@ -111,7 +112,7 @@ pub fn parse_hashes(body: &[u8]) -> (ValueHashes, usize) {
 }
 
 fn hex16(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 16];
@@ -409,6 +410,7 @@ mod tests {
              96119EB3210DAA472225FBAD69FA9770,{}\n\
              526291673f8700ef4e4902e29550a03b,{ev}\n\
              not-a-hash,{ev}\n\
+             +6119eb3210daa472225fbad69fa9770,{ev}\n\
              96119eb3210daa472225fbad69fa9770,../../etc/passwd\n\
              96119eb3210daa472225fbad69fa9770\n",
             ev.to_uppercase()
@@ -416,7 +418,7 @@ mod tests {
         let mut body = body.into_bytes();
         body.extend_from_slice(b"\xff,\xfe\n");
         let (got, bad) = parse_hashes(&body);
-        assert_eq!(bad, 4);
+        assert_eq!(bad, 5);
         assert_eq!(got.len(), 1, "one event, its uuid lower-cased");
         assert_eq!(
             got[ev],
