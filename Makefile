@@ -14,8 +14,9 @@ APT_PACKAGES := libpcap-dev pkg-config dpkg-dev tshark tcpdump tcpreplay iproute
                 openssl curl wrk cmake libssl-dev libcurl4-openssl-dev socat
 # module:requirement (module alone when both are the same name). cifsdk 3.x is CIF v3's own
 # client, run against `trawl serve` by tests/cli/serve.rs; medallion is the OASIS TAXII 2.1
-# server that feeds_tests/taxii.rs pulls from.
-PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion
+# server that feeds_tests/taxii.rs pulls from; pymisp (MISP's own library) writes the MISP feed
+# `hashes.csv` that feeds_tests/misp_feed.rs serves.
+PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion pymisp
 # Tansu, the Kafka-protocol broker (Rust, from crates.io) that tests/daemon/kafka.rs starts:
 # built once by `make test-deps` and kept in ~/.cargo/bin. An unoptimised build without debug
 # info (6 CPU-minutes here; the optimised one took 45 wall-minutes on a busy 2-core machine):

@@ -282,6 +282,9 @@ pub fn build_alert(
     if let Some(r) = &ind.reference {
         indicator.insert("reference".into(), r.clone().into());
     }
+    if let Some(id) = &ind.external_id {
+        indicator.insert("id".into(), id.clone().into());
+    }
     insert_path(&mut indicator, "marking.tlp", ind.tlp.ecs_name().into());
     if let Some(t) = ind.first_seen {
         indicator.insert("first_seen".into(), rfc3339(t).into());
@@ -385,6 +388,44 @@ mod tests {
         assert!(doc.get("source").is_none());
         assert_eq!(a.time_ns, 1_700_000_000_000_000_000);
         assert_eq!(doc["@timestamp"], format_timestamp(a.time_ns));
+    }
+
+    /// `threat.indicator` of an indicator pulled from TAXII, pinned byte for byte: the
+    /// STIX id under `id`, the external reference URL under `reference`.
+    #[test]
+    fn the_stix_id_is_threat_indicator_id() {
+        let ctx = AlertContext {
+            observer_name: "s".into(),
+        };
+        let mut hit = hit_on("evil.example", IndicatorType::Fqdn);
+        hit.indicator.external_id = Some("indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d".into());
+        hit.indicator.reference = Some("https://intel.example/r/1".into());
+        hit.indicator.first_seen = Some(1_764_306_000);
+        let obs = Observation {
+            dns_question_name: Some("www.evil.example".into()),
+            timestamp_ns: Some(1_764_306_000_000_000_000),
+            ..Default::default()
+        };
+        let doc = rendered(&build_alert(&ctx, &obs, &hit, None, 0));
+        assert_eq!(
+            doc["threat"]["indicator"].to_string(),
+            concat!(
+                r#"{"confidence":"Medium","first_seen":"2025-11-28T05:00:00Z","#,
+                r#""id":"indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d","#,
+                r#""marking":{"tlp":"GREEN"},"name":"evil.example","#,
+                r#""reference":"https://intel.example/r/1","type":"domain-name","#,
+                r#""url":{"domain":"evil.example"}}"#
+            )
+        );
+        // Without one, no `id` at all (not a null).
+        let doc = rendered(&build_alert(
+            &ctx,
+            &obs,
+            &hit_on("evil.example", IndicatorType::Fqdn),
+            None,
+            0,
+        ));
+        assert!(doc["threat"]["indicator"].get("id").is_none());
     }
 
     #[test]

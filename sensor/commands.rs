@@ -587,6 +587,9 @@ fn table_line(row: &serde_json::Value) -> String {
     if row["derived"].as_bool() == Some(true) {
         line.push_str("  (derived)");
     }
+    if let Some(id) = row["external_id"].as_str() {
+        line.push_str(&format!("  id {id}"));
+    }
     if let Some(n) = row["searched"].as_u64().filter(|n| *n > 0) {
         line.push_str(&format!("  searched {n}x"));
     }

@@ -286,6 +286,7 @@ fn indicator_of(row: &Value) -> Result<matcher::Indicator> {
     ind.provider = text("provider");
     ind.description = text("description");
     ind.reference = text("reference");
+    ind.external_id = text("external_id").filter(|id| matcher::model::is_external_id(id));
     ind.first_seen = row["first_seen"].as_i64();
     ind.last_seen = row["last_seen"].as_i64();
     ind.reported = row["reported"].as_i64();

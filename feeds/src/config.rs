@@ -625,6 +625,17 @@ pub struct FeedConfig {
     /// fetch time (`"Authorization: Bearer ${OTX_KEY}"`).
     #[serde(default)]
     pub auth_header: Option<String>,
+    /// HTTPS: a client certificate (PEM, the leaf first, then any intermediates) presented
+    /// to servers that ask for one (a TAXII server's mutual TLS); relative to the config file.
+    #[serde(default)]
+    pub tls_client_cert: Option<PathBuf>,
+    /// HTTPS: the private key of `tls_client_cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_client_key: Option<PathBuf>,
+    /// HTTPS: the CA certificates (PEM) that server certificates must chain to, instead of
+    /// the built-in public roots (a private CA).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// HTTP timeout (default 30s).
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
@@ -771,6 +782,21 @@ impl FeedConfig {
         if self.source.trim().is_empty() {
             return Err(bad("source", "must not be empty".into()));
         }
+        match (&self.tls_client_cert, &self.tls_client_key) {
+            (Some(_), None) => {
+                return Err(bad(
+                    "tls_client_key",
+                    "tls_client_cert needs tls_client_key, the PEM file of its private key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "tls_client_cert",
+                    "tls_client_key needs tls_client_cert, the PEM file of its certificate".into(),
+                ))
+            }
+            _ => {}
+        }
         if let Some(c) = self.confidence {
             if c > 100 {
                 return Err(bad("confidence", format!("{c} is above 100")));
@@ -890,6 +916,14 @@ impl Config {
             message: toml_message(text, &e),
         })?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for f in &mut config.feeds {
+            for p in [&mut f.tls_client_cert, &mut f.tls_client_key, &mut f.tls_ca]
+                .into_iter()
+                .flatten()
+            {
+                *p = config.base_dir.join(&*p);
+            }
+        }
         let mut names = HashSet::new();
         for f in &config.feeds {
             f.validate()?;

@@ -5,6 +5,8 @@
 use crate::config::{FeedConfig, SourceLocation};
 use crate::Progress;
 use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default cap on a feed's body, raw and decompressed (a feed's `max_bytes` changes it).
@@ -70,6 +72,129 @@ pub enum FetchError {
     /// The body could not be decompressed.
     #[error("decompressing: {0}")]
     Decompress(String),
+    /// A feed's TLS file (`tls_client_cert`, `tls_client_key`, `tls_ca`) is unusable.
+    #[error("{key} {path}: {reason}")]
+    Tls {
+        /// The config key naming the file.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+}
+
+/// The TLS settings of a feed's HTTPS requests, when it has any of its own: the client
+/// certificate and key it presents, and the CA its servers must chain to (else the built-in
+/// public roots). `None`: ureq's defaults.
+pub fn tls_config(feed: &FeedConfig) -> Result<Option<Arc<rustls::ClientConfig>>, FetchError> {
+    if feed.tls_client_cert.is_none() && feed.tls_client_key.is_none() && feed.tls_ca.is_none() {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &feed.tls_ca {
+        Some(ca) => {
+            for c in pem_certs("tls_ca", ca)? {
+                roots
+                    .add(c)
+                    .map_err(|e| tls_err("tls_ca", ca, format!("not a CA certificate: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| FetchError::Transport {
+        url: feed.source.clone(),
+        reason: format!("TLS setup: {e}"),
+    })?
+    .with_root_certificates(roots);
+    let config = match (&feed.tls_client_cert, &feed.tls_client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = pem_certs("tls_client_cert", cert)?;
+            let private = pem_key(key)?;
+            builder.with_client_auth_cert(chain, private).map_err(|e| {
+                tls_err(
+                    "tls_client_key",
+                    key,
+                    format!("does not go with tls_client_cert {}: {e}", cert.display()),
+                )
+            })?
+        }
+        (Some(p), None) => {
+            return Err(tls_err(
+                "tls_client_key",
+                p,
+                "missing: tls_client_cert needs its key".into(),
+            ))
+        }
+        (None, Some(p)) => {
+            return Err(tls_err(
+                "tls_client_cert",
+                p,
+                "missing: tls_client_key needs its certificate".into(),
+            ))
+        }
+        (None, None) => builder.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(config)))
+}
+
+fn tls_err(key: &'static str, path: &Path, reason: String) -> FetchError {
+    FetchError::Tls {
+        key,
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// A TLS file, small by nature: more than 1 MiB is not one.
+fn read_pem(key: &'static str, path: &Path) -> Result<Vec<u8>, FetchError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| tls_err(key, path, format!("cannot be read: {e}")))?;
+    if bytes.len() > 1 << 20 {
+        return Err(tls_err(
+            key,
+            path,
+            "larger than 1 MiB: not a PEM file".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn pem_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, FetchError> {
+    let bytes = read_pem(key, path)?;
+    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err(key, path, format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_err(
+            key,
+            path,
+            "holds no certificate (expected PEM, -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+fn pem_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, FetchError> {
+    let key = "tls_client_key";
+    let bytes = read_pem(key, path)?;
+    rustls_pemfile::private_key(&mut bytes.as_slice())
+        .map_err(|e| tls_err(key, path, format!("not PEM: {e}")))?
+        .ok_or_else(|| {
+            tls_err(
+                key,
+                path,
+                "holds no private key (expected PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+                    .into(),
+            )
+        })
 }
 
 /// Validators from the previous successful fetch.
@@ -350,12 +475,15 @@ fn http_get(
         reason: format!("bad URL: {e}"),
     })?;
     let timeout = feed.timeout.map_or(Duration::from_secs(30), |d| d.0);
-    let agent = ureq::AgentBuilder::new()
+    let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout(timeout)
         .redirects(0)
-        .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
-        .build();
+        .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = tls_config(feed)? {
+        builder = builder.tls_config(tls);
+    }
+    let agent = builder.build();
     let auth = match &feed.auth_header {
         Some(h) => {
             let h = expand_env(h)?;
@@ -429,7 +557,7 @@ fn http_get(
             }
             Err(ureq::Error::Transport(t)) => FetchError::Transport {
                 url: current.to_string(),
-                reason: t.to_string(),
+                reason: transport_reason(feed, &t.to_string()),
             },
         };
         if attempt >= retries {
@@ -438,6 +566,39 @@ fn http_get(
         std::thread::sleep(Duration::from_millis(500u64 << attempt.min(4)));
         attempt += 1;
     }
+}
+
+/// A transport error's text, with what to do when it is about certificates.
+fn transport_reason(feed: &FeedConfig, text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        if feed.tls_client_cert.is_none() {
+            return format!(
+                "{text} (the server asks for a client certificate: set tls_client_cert and tls_client_key)"
+            );
+        }
+        return format!(
+            "{text} (the server refused tls_client_cert: is it signed by a CA it trusts?)"
+        );
+    }
+    if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        let hint = if feed.tls_ca.is_some() {
+            "the server's certificate does not chain to tls_ca"
+        } else {
+            "the server's certificate is not from a public CA: set tls_ca to its CA's PEM"
+        };
+        return format!("{text} ({hint})");
+    }
+    if lower.contains("badcertificate")
+        || lower.contains("bad certificate")
+        || lower.contains("unknownca")
+        || lower.contains("unknown ca")
+    {
+        return format!(
+            "{text} (the server refused tls_client_cert: is it signed by a CA it trusts?)"
+        );
+    }
+    text.to_string()
 }
 
 fn read_response(

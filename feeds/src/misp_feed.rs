@@ -6,8 +6,16 @@
 //! `<uuid>.json` per event. Each pull reads the manifest, fetches only the events whose
 //! timestamp differs from the one kept, keeps the rest from the feed's store
 //! (`DATA/feeds/misp/<feed>.json`, a `{"response": [{"Event": ...}]}` document the MISP parser
-//! reads) and drops events the manifest no longer lists. `hashes.csv` (MD5s of attribute
-//! values, for correlation) holds no indicator and is not read.
+//! reads) and drops events the manifest no longer lists.
+//!
+//! The optional `hashes.csv` lists `md5(value),event_uuid` for every attribute value of the
+//! feed (each part of a composite `a|b` value, object attributes included), which MISP uses
+//! to look values up without the events. A pull reads it as a second opinion on which events
+//! changed: an event kept because its manifest timestamp did not move is fetched again when
+//! the MD5s of its stored values disagree with the ones `hashes.csv` lists for it (a value
+//! held is not listed, or more or fewer are: a feed regenerated without new timestamps).
+//! Absent (404) it is simply not used; unreadable, it is skipped with a warning and the
+//! manifest decides alone.
 
 use crate::config::FeedConfig;
 use crate::fetch::{self, FetchError, HeaderExchange};
@@ -71,6 +79,133 @@ fn timestamp(v: &Value) -> Option<String> {
 
 /// Events kept between pulls: uuid → (manifest timestamp, event object).
 type Events = BTreeMap<String, (String, Value)>;
+
+/// `hashes.csv` read: event uuid (lower case) → the sorted, unique MD5s of its values.
+pub type ValueHashes = BTreeMap<String, Vec<[u8; 16]>>;
+
+/// Parse `hashes.csv`: one `md5,event_uuid` a line (32 hex digits, a uuid; blank lines and
+/// a trailing `\r` allowed). Other lines are counted (the second value) and skipped.
+pub fn parse_hashes(body: &[u8]) -> (ValueHashes, usize) {
+    let mut out = ValueHashes::new();
+    let mut bad = 0;
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(line).ok().and_then(|l| {
+            let (md5, uuid) = l.trim().split_once(',')?;
+            let md5 = hex16(md5.trim())?;
+            let uuid = uuid.trim();
+            is_uuid(uuid).then(|| (md5, uuid.to_ascii_lowercase()))
+        });
+        match parsed {
+            Some((md5, uuid)) => out.entry(uuid).or_default().push(md5),
+            None => bad += 1,
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (out, bad)
+}
+
+fn hex16(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The MD5s `hashes.csv` would list for `event`: of every attribute value, its own and its
+/// objects', each `|`-separated part of a composite type's (and of a `malware-sample`'s)
+/// hashed alone; sorted and unique. Returns (all of them, those of attributes other than
+/// `datetime`): PyMISP's generator hashes a `datetime` as Python prints it, not as stored.
+fn event_value_hashes(event: &Value) -> (Vec<[u8; 16]>, Vec<[u8; 16]>) {
+    use md5::Digest;
+    let (mut all, mut checkable) = (Vec::new(), Vec::new());
+    let mut add = |attrs: Option<&Value>| {
+        for a in attrs.and_then(Value::as_array).into_iter().flatten() {
+            let Some(value) = a.get("value").and_then(Value::as_str) else {
+                continue;
+            };
+            let ty = a.get("type").and_then(Value::as_str).unwrap_or_default();
+            let parts: Vec<&str> = if ty.contains('|') || ty == "malware-sample" {
+                value.split('|').collect()
+            } else {
+                vec![value]
+            };
+            for part in parts {
+                let h: [u8; 16] = md5::Md5::digest(part.as_bytes()).into();
+                all.push(h);
+                if ty != "datetime" {
+                    checkable.push(h);
+                }
+            }
+        }
+    };
+    add(event.get("Attribute"));
+    for o in event
+        .get("Object")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        add(o.get("Attribute"));
+    }
+    for v in [&mut all, &mut checkable] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (all, checkable)
+}
+
+/// Whether the values of a stored event still agree with the MD5s `hashes.csv` lists for it:
+/// every value held (but a `datetime`'s) is listed, and as many values are listed as held.
+fn agrees(event: &Value, listed: &[[u8; 16]]) -> bool {
+    let (all, checkable) = event_value_hashes(event);
+    all.len() == listed.len() && checkable.iter().all(|h| listed.binary_search(h).is_ok())
+}
+
+/// Fetch and read `hashes.csv` beside the manifest: `None` when the feed has none (404 or
+/// 410) or it cannot be read (a warning; the manifest decides alone then).
+fn fetch_hashes(
+    feed: &FeedConfig,
+    base: &url::Url,
+    progress: &dyn Progress,
+) -> (Option<ValueHashes>, usize, usize) {
+    let Ok(url) = base.join("hashes.csv") else {
+        return (None, 0, 0);
+    };
+    let none = HeaderExchange::default();
+    match fetch::get_with_headers(feed, url.as_str(), &none, progress) {
+        Ok((body, _)) => {
+            let (hashes, bad) = parse_hashes(&body);
+            if bad > 0 {
+                tracing::warn!(
+                    feed = %feed.name,
+                    "{url}: {bad} lines are not `md5,event_uuid`; skipped"
+                );
+            }
+            (Some(hashes), bad, body.len())
+        }
+        Err(FetchError::Status {
+            status: 404 | 410, ..
+        }) => (None, 0, 0),
+        Err(e) => {
+            tracing::warn!(
+                feed = %feed.name,
+                "hashes.csv not used (the manifest's timestamps decide alone): {e}"
+            );
+            (None, 0, 0)
+        }
+    }
+}
 
 fn load(path: &Path, feed: &FeedConfig) -> Result<Events, MispFeedError> {
     let mut events = Events::new();
@@ -175,10 +310,14 @@ pub fn pull(
             reason: "the manifest is not a JSON object of event uuids".into(),
         });
     };
+    let (hashes, bad_lines, hashes_len) = fetch_hashes(feed, &base, progress);
+    total += hashes_len;
+    let mut refetched = 0;
     let mut events = Events::new();
-    let mut requests = 1;
+    let mut requests = 2;
     let mut received = 0;
-    let mut skipped = 0;
+    // Manifest keys that are not uuids and `hashes.csv` lines that are not `md5,uuid`.
+    let mut skipped = bad_lines;
     for (uuid, header) in &manifest {
         if !is_uuid(uuid) {
             skipped += 1;
@@ -187,8 +326,15 @@ pub fn pull(
         let ts = timestamp(header).unwrap_or_default();
         if let Some((old_ts, ev)) = kept.remove(uuid) {
             if old_ts == ts && !ts.is_empty() {
-                events.insert(uuid.clone(), (ts, ev));
-                continue;
+                let listed = hashes.as_ref().map(|h| {
+                    h.get(&uuid.to_ascii_lowercase())
+                        .map_or(&[][..], Vec::as_slice)
+                });
+                if listed.is_none_or(|l| agrees(&ev, l)) {
+                    events.insert(uuid.clone(), (ts, ev));
+                    continue;
+                }
+                refetched += 1;
             }
         }
         let url = base
@@ -219,6 +365,12 @@ pub fn pull(
     if bytes.len() as u64 > limit {
         return Err(MispFeedError::TooLarge(limit));
     }
+    if refetched > 0 {
+        tracing::info!(
+            feed = %feed.name,
+            "{refetched} events fetched again: their values differ from hashes.csv's"
+        );
+    }
     Ok(Pulled {
         bytes,
         requests,
@@ -244,6 +396,70 @@ mod tests {
         ] {
             assert!(!is_uuid(bad), "{bad}");
         }
+    }
+
+    fn h(hex: &str) -> [u8; 16] {
+        hex16(hex).unwrap()
+    }
+
+    #[test]
+    fn hashes_csv_lines_are_md5_comma_uuid() {
+        let ev = "5ecea68b-9bc0-493b-9c23-7555c0a80102";
+        let body = format!(
+            "96119eb3210daa472225fbad69fa9770,{ev}\r\n\n\
+             96119EB3210DAA472225FBAD69FA9770,{}\n\
+             526291673f8700ef4e4902e29550a03b,{ev}\n\
+             not-a-hash,{ev}\n\
+             +6119eb3210daa472225fbad69fa9770,{ev}\n\
+             96119eb3210daa472225fbad69fa9770,../../etc/passwd\n\
+             96119eb3210daa472225fbad69fa9770\n",
+            ev.to_uppercase()
+        );
+        let mut body = body.into_bytes();
+        body.extend_from_slice(b"\xff,\xfe\n");
+        let (got, bad) = parse_hashes(&body);
+        assert_eq!(bad, 5);
+        assert_eq!(got.len(), 1, "one event, its uuid lower-cased");
+        assert_eq!(
+            got[ev],
+            vec![
+                h("526291673f8700ef4e4902e29550a03b"),
+                h("96119eb3210daa472225fbad69fa9770")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_s_value_hashes_split_composites_and_include_objects() {
+        let ev = serde_json::json!({
+            "Attribute": [
+                {"type": "domain", "value": "evil.example"},
+                {"type": "filename|md5", "value": "a.exe|d41d8cd98f00b204e9800998ecf8427e"},
+                {"type": "datetime", "value": "2020-05-18T15:45:24.000000+0000"},
+                {"type": "domain", "value": "evil.example"},
+            ],
+            "Object": [{"Attribute": [{"type": "ip-dst", "value": "198.51.100.7"}]}],
+        });
+        let (all, checkable) = event_value_hashes(&ev);
+        let mut want = vec![
+            h("96119eb3210daa472225fbad69fa9770"),
+            h("2c3ccd32927839768639b88829a5c04a"),
+            h("74be16979710d4c4e7c6647856088456"),
+            h("526291673f8700ef4e4902e29550a03b"),
+        ];
+        want.sort_unstable();
+        assert_eq!(checkable, want);
+        assert_eq!(all.len(), 5, "the datetime's own hash too");
+        // PyMISP lists the datetime as Python prints it: still agrees.
+        let mut listed = want.clone();
+        listed.push(h("733888b7fa13cdfec6b85496950457c0"));
+        listed.sort_unstable();
+        assert!(agrees(&ev, &listed));
+        // A value no longer listed, or one more listed: the event changed.
+        assert!(!agrees(&ev, &listed[1..]));
+        listed.push(h("00000000000000000000000000000001"));
+        listed.sort_unstable();
+        assert!(!agrees(&ev, &listed));
     }
 
     #[test]

@@ -424,6 +424,11 @@ pub fn check_served_line(line: &str) -> Result<Indicator, String> {
     for g in i.groups.iter() {
         crate::config::check_group_name(g)?;
     }
+    if let Some(id) = i.external_id.as_deref() {
+        if !matcher::model::is_external_id(id) {
+            return Err(format!("{}: external_id is not a STIX id or uuid", i.value));
+        }
+    }
     Ok(i)
 }
 
@@ -565,6 +570,15 @@ pub fn to_indicator(rec: &FeedRecord, feed: &FeedConfig) -> Result<Indicator, St
         }
         ind.description.clone_from(&m.description);
         ind.reference.clone_from(&m.reference);
+        if let Some(id) = &m.external_id {
+            if !matcher::model::is_external_id(id) {
+                let shown: String = id.chars().take(80).collect();
+                return Err(format!(
+                    "id {shown:?} is neither a STIX id (type--uuid) nor a uuid"
+                ));
+            }
+            ind.external_id = Some(id.clone());
+        }
         ind.first_seen = m.first_seen;
         ind.last_seen = m.last_seen;
         ind.reported = m.reported;
@@ -602,6 +616,8 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
         _ => return None,
     }
     d.reference = Some(url.value.clone());
+    // The host is not the platform's indicator: a sighting of it is not one of the URL's.
+    d.external_id = None;
     d.tags.push("derived".into());
     d.tidy();
     Some(d)
@@ -1220,6 +1236,7 @@ fn fingerprint(i: &Indicator) -> u64 {
         .hash(&mut h);
     (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
     (&i.description, &i.reference, &i.provider, &i.groups).hash(&mut h);
+    i.external_id.hash(&mut h);
     h.finish()
 }
 
@@ -1722,6 +1739,32 @@ mod tests {
         assert_eq!(i.provider.as_deref(), Some("example.org"));
         assert_eq!(i.expires, Some(5));
         assert!(to_indicator(&FeedRecord::new(1, "nul\0.example"), &feed()).is_err());
+    }
+
+    #[test]
+    fn an_external_id_is_kept_checked_and_not_derived() {
+        let with_id = |id: &str| {
+            let mut r = FeedRecord::new(2, "http://a.evil.example/x");
+            r.meta = Some(Box::new(RecordMeta {
+                external_id: Some(id.to_string()),
+                ..RecordMeta::default()
+            }));
+            to_indicator(&r, &feed())
+        };
+        let id = "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d";
+        let url = with_id(id).unwrap();
+        assert_eq!(url.external_id.as_deref(), Some(id));
+        assert_eq!(url.reference, None);
+        assert_eq!(derive_host(&url).unwrap().external_id, None);
+        let why = with_id("indicator--1\n<script>").unwrap_err();
+        assert!(why.contains("neither a STIX id"), "{why}");
+        // A served line (fleet set, remote) is held to the same shape.
+        let mut served = url.clone();
+        served.external_id = Some("../../etc".into());
+        let line = serde_json::to_string(&served).unwrap();
+        assert!(check_served_line(&line).is_err());
+        let line = serde_json::to_string(&url).unwrap();
+        assert_eq!(check_served_line(&line).unwrap(), url);
     }
 
     #[test]

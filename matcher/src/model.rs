@@ -314,6 +314,11 @@ pub struct Indicator {
     pub description: Option<String>,
     /// A reference URL or identifier (e.g. `SBL256893`).
     pub reference: Option<String>,
+    /// The indicator's own id at the intel platform it came from (ARCHITECTURE.md §3): a
+    /// STIX id (`indicator--<uuid>`, from STIX files and TAXII) or a MISP attribute uuid.
+    /// What a sighting refers to and what STIX/MISP-shaped exports reuse as their id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// First time any feed listed it.
     pub first_seen: Option<UnixTime>,
     /// Last time any feed listed it.
@@ -451,6 +456,7 @@ impl Indicator {
             provider: None,
             description: None,
             reference: None,
+            external_id: None,
             first_seen: None,
             last_seen: None,
             reported: None,
@@ -466,7 +472,8 @@ impl Indicator {
 
     /// Merge another record of the same `(itype, value)` into this one (ARCHITECTURE.md §3): highest
     /// confidence and severity, union of tags and sources, widest time range, most
-    /// restrictive TLP, first non-empty descriptive fields, union of groups (seen only by a
+    /// restrictive TLP, first non-empty descriptive fields, one external id (a STIX
+    /// indicator id first, then the smallest), union of groups (seen only by a
     /// token in all of them). A derived record merged with a direct one yields a direct one.
     pub fn merge(&mut self, other: &Indicator) {
         debug_assert_eq!(self.itype, other.itype);
@@ -491,6 +498,15 @@ impl Indicator {
         }
         if self.reference.is_none() {
             self.reference.clone_from(&other.reference);
+        }
+        if let Some(o) = &other.external_id {
+            if self
+                .external_id
+                .as_deref()
+                .is_none_or(|s| external_id_rank(o) < external_id_rank(s))
+            {
+                self.external_id = Some(o.clone());
+            }
         }
         self.derived = self.derived && other.derived;
         self.exact_only = self.exact_only && other.exact_only;
@@ -524,6 +540,39 @@ pub fn order_prefix(b: &[u8]) -> u128 {
     let n = b.len().min(16);
     a[..n].copy_from_slice(&b[..n]);
     u128::from_be_bytes(a)
+}
+
+/// Whether `id` has the shape of an external id (ARCHITECTURE.md §3): a UUID in its
+/// canonical 8-4-4-4-12 hex form (a MISP uuid), optionally after a STIX object type and
+/// `--` (`indicator--<uuid>`; the type lower-case ASCII letters, digits and `-`, at most 64).
+pub fn is_external_id(id: &str) -> bool {
+    let uuid = match id.rsplit_once("--") {
+        Some((ty, uuid)) => {
+            let ty_ok = !ty.is_empty()
+                && ty.len() <= 64
+                && ty
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ty_ok {
+                return false;
+            }
+            uuid
+        }
+        None => id,
+    };
+    let groups: Vec<&str> = uuid.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The merge order of external ids (ARCHITECTURE.md §3): a STIX indicator id before any
+/// other id (a sighting can refer only to it), then the smaller string, so the id kept does
+/// not depend on the order feeds are merged in.
+fn external_id_rank(id: &str) -> (bool, &str) {
+    (!id.starts_with("indicator--"), id)
 }
 
 fn min_opt(a: Option<UnixTime>, b: Option<UnixTime>) -> Option<UnixTime> {
@@ -633,6 +682,69 @@ mod tests {
         assert_eq!(a.groups.to_vec(), vec!["csirt", DEFAULT_GROUP]);
         assert_eq!(private.groups, a.groups);
         assert!(!a.groups.is_everyone());
+    }
+
+    #[test]
+    fn external_ids_are_uuids_with_an_optional_stix_type() {
+        for ok in [
+            "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+            "x-acme-thing--0D3B5B1C-2F3A-4B8E-9C1D-7E6F5A4B3C2D",
+            "5f0c8a3e-1111-4000-8000-000000000003",
+        ] {
+            assert!(is_external_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "indicator--",
+            "--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+            "Indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+            "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2",
+            "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d-0",
+            "indicator--0d3b5b1c_2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+            "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2g",
+            "in dicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+            "https://example.com/0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d",
+        ] {
+            assert!(!is_external_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn merge_keeps_one_external_id_whatever_the_order() {
+        let with = |source: &str, id: Option<&str>| {
+            let mut i = Indicator::new("evil.example", IndicatorType::Fqdn, source);
+            i.external_id = id.map(str::to_string);
+            i
+        };
+        let misp = with("misp", Some("5f0c8a3e-0000-4000-8000-000000000001"));
+        let stix_b = with(
+            "taxii-b",
+            Some("indicator--b0000000-0000-4000-8000-000000000000"),
+        );
+        let stix_a = with(
+            "taxii-a",
+            Some("indicator--a0000000-0000-4000-8000-000000000000"),
+        );
+        let none = with("plain", None);
+        let feeds = [&misp, &stix_b, &none, &stix_a];
+        // Every order of merging keeps the same id: a STIX indicator id (a sighting can
+        // refer only to one), the smallest of them.
+        for first in 0..feeds.len() {
+            let mut m = feeds[first].clone();
+            for (i, f) in feeds.iter().enumerate() {
+                if i != first {
+                    m.merge(f);
+                }
+            }
+            assert_eq!(m.external_id, stix_a.external_id, "starting from {first}");
+        }
+        // A MISP uuid is kept when no STIX id is there; no id at all stays none.
+        let mut m = none.clone();
+        m.merge(&misp);
+        assert_eq!(m.external_id, misp.external_id);
+        let mut m = none.clone();
+        m.merge(&none);
+        assert_eq!(m.external_id, None);
     }
 
     /// The default set is stored as nothing, spelled out when read or serialised, and

@@ -100,6 +100,7 @@ pub fn row_json(query: &str, ind: &Indicator, kind: MatchKind) -> serde_json::Va
         "provider": ind.provider,
         "description": ind.description,
         "reference": ind.reference,
+        "external_id": ind.external_id,
         "first_seen": ind.first_seen,
         "last_seen": ind.last_seen,
         "expires": ind.expires,

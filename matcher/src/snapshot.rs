@@ -15,6 +15,8 @@
 //!   provider, description, allowlisted_by, times, groups) tuples, many indicators sharing one;
 //!   `strings.bin` (interned strings, front-coded in blocks) and `sets.bin` (interned tag and
 //!   source sets).
+//! * `ids.bin` (optional; older snapshots lack it): the external ids (STIX ids, MISP
+//!   uuids) of the indicators that have one, sparse, sorted by indicator id.
 //! * `prefilter.bin` (optional; older snapshots lack it): a Bloom filter over the domain
 //!   names and URL hosts of the indicators that can alert and a bitset of the ids that
 //!   cannot (allowlist entries, allowlisted indicators), for the `may_alert_*` pre-checks.
@@ -35,7 +37,7 @@ use crate::normalize::normalize_observed_url;
 use crate::text;
 /// The varint coding of the snapshot files, for other compact files built beside them.
 pub use format::{get_varint, put_varint};
-use format::{Blob, DomainIdx, IpTables, Rows, Strings, Table};
+use format::{Blob, DomainIdx, ExternalIds, IpTables, Rows, Strings, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -503,7 +505,7 @@ pub(crate) const FILES: [&str; 10] = [
 ];
 
 /// Files a snapshot may lack (older snapshots): loaded when the manifest lists them.
-pub(crate) const OPTIONAL_FILES: [&str; 1] = ["prefilter.bin"];
+pub(crate) const OPTIONAL_FILES: [&str; 2] = ["prefilter.bin", "ids.bin"];
 
 /// A loaded, immutable, `Send + Sync` compiled indicator set.
 pub struct Snapshot {
@@ -519,6 +521,8 @@ pub struct Snapshot {
     profiles: Rows<{ build::NPROFILE }>,
     strings: Strings,
     sets: Table,
+    /// `ids.bin` (absent in snapshots written before external ids: none has one).
+    external_ids: Option<ExternalIds>,
     /// First id of each type, in `IndicatorType::ALL` order, plus the total at the end.
     type_start: [u32; 14],
     patterns: Option<aho_corasick::AhoCorasick>,
@@ -688,6 +692,10 @@ impl Snapshot {
         )?;
         let strings = Strings::parse(take("strings.bin")?, &dir.join("strings.bin"))?;
         let sets = Table::parse(take("sets.bin")?, &dir.join("sets.bin"), *b"TRWT")?;
+        let external_ids = map
+            .remove("ids.bin")
+            .map(|b| ExternalIds::parse(b, &dir.join("ids.bin")))
+            .transpose()?;
         let (prefilter, prefilter_outdated) = match map.remove("prefilter.bin") {
             Some(b) => {
                 let pf = prefilter::Prefilter::parse(b, &dir.join("prefilter.bin"))?;
@@ -769,6 +777,7 @@ impl Snapshot {
             profiles,
             strings,
             sets,
+            external_ids,
             type_start,
             patterns,
             pattern_ids,
@@ -1068,6 +1077,10 @@ impl Snapshot {
             provider: string(f[4])?,
             description: string(f[5])?,
             reference: string(reference)?,
+            external_id: match self.external_ids.as_ref().and_then(|e| e.get(id)) {
+                Some(sid) => string(u64::from(sid) + 1)?,
+                None => None,
+            },
             first_seen: time(f[7]),
             last_seen: time(f[8]),
             reported: time(f[9]),

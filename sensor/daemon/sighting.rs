@@ -1,8 +1,8 @@
 //! STIX 2.1 sightings of alerted indicators, for the `taxii` sink (ARCHITECTURE.md §2.5).
 //!
 //! A batch of alert lines becomes one TAXII envelope: the sensor as an `identity` (from
-//! `observer.name`) and one `sighting` per indicator whose `threat.indicator.reference` is a
-//! STIX indicator id (what a `format = "taxii"` feed keeps), with the batch's `count` and the
+//! `observer.name`) and one `sighting` per indicator whose `threat.indicator.id` is a
+//! STIX indicator id (the indicator's `external_id`, kept from STIX and TAXII), with the batch's `count` and the
 //! first and last `@timestamp`. Alerts of other indicators are not sent. Ids and times come
 //! from the alerts alone, so a batch retried from the spool is the same objects again (the
 //! server keeps one version).
@@ -57,12 +57,16 @@ pub(crate) fn envelope(lines: &[&[u8]]) -> Option<Vec<u8>> {
         let Ok(alert) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
-        let Some(id) = alert["threat"]["indicator"]["reference"].as_str() else {
+        // `threat.indicator.id`; alerts spooled by a trawl before it carried the STIX id
+        // in `reference`.
+        let ti = &alert["threat"]["indicator"];
+        let Some(id) = [&ti["id"], &ti["reference"]]
+            .into_iter()
+            .filter_map(Value::as_str)
+            .find(|id| is_indicator_id(id))
+        else {
             continue;
         };
-        if !is_indicator_id(id) {
-            continue;
-        }
         let Some(at) = alert["@timestamp"].as_str() else {
             continue;
         };
@@ -123,7 +127,7 @@ mod tests {
         let mut a = json!({
             "@timestamp": at,
             "observer": {"name": "edge-1"},
-            "threat": {"indicator": {"reference": id}},
+            "threat": {"indicator": {"id": id}},
         });
         if let Some(r) = repeats {
             a["trawl"] = json!({ "repeat_count": r });
@@ -157,6 +161,38 @@ mod tests {
         let sid = s["id"].as_str().unwrap();
         assert!(sid.starts_with("sighting--") && sid.len() == "sighting--".len() + 36);
         assert_eq!(&sid[24..25], "4", "{sid}");
+    }
+
+    #[test]
+    fn the_id_field_is_read_and_a_spooled_older_alert_s_reference_too() {
+        let new_id = "indicator--00000000-0000-4000-8000-00000000000a";
+        let old_id = "indicator--00000000-0000-4000-8000-00000000000b";
+        let with_url = json!({
+            "@timestamp": "2026-01-01T00:00:00Z",
+            "threat": {"indicator": {"id": new_id, "reference": "https://ref.example/1"}},
+        })
+        .to_string()
+        .into_bytes();
+        let older = json!({
+            "@timestamp": "2026-01-01T00:00:01Z",
+            "threat": {"indicator": {"reference": old_id}},
+        })
+        .to_string()
+        .into_bytes();
+        let misp = alert(
+            "5f0c8a3e-1111-4000-8000-000000000003",
+            "2026-01-01T00:00:02Z",
+            None,
+        );
+        let refs: Vec<&[u8]> = vec![&with_url, &older, &misp];
+        let env: Value = serde_json::from_slice(&envelope(&refs).unwrap()).unwrap();
+        let of: Vec<&str> = env["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["sighting_of_ref"].as_str())
+            .collect();
+        assert_eq!(of, vec![new_id, old_id]);
     }
 
     #[test]

@@ -38,7 +38,17 @@ pub fn cif_row(r: &Row) -> Value {
         "severity": i.severity.as_str(),
         "matched": r.kind.as_str(),
     });
+    let v = with_external_id(v, i.external_id.as_deref());
     with_sightings(v, r)
+}
+
+/// `v` with the indicator's STIX id or MISP uuid as `external_id`, when it has one (so a
+/// CIF pull from this server keeps it).
+fn with_external_id(mut v: Value, id: Option<&str>) -> Value {
+    if let (Some(id), Some(o)) = (id, v.as_object_mut()) {
+        o.insert("external_id".into(), Value::from(id));
+    }
+    v
 }
 
 /// `v` with the row's `sightings` summary, when there is one.
@@ -229,6 +239,15 @@ fn one(
             }
             *field = Some(s.to_string());
         }
+    }
+    if let Some(id) = text(o, &["external_id"]) {
+        if !matcher::model::is_external_id(id) {
+            return Err(format!(
+                "external_id: not a STIX id (type--uuid) or a uuid: {}",
+                short(id)
+            ));
+        }
+        ind.external_id = Some(id.to_string());
     }
     for (key, field) in [
         ("firsttime", &mut ind.first_seen),

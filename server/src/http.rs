@@ -472,7 +472,7 @@ fn help() -> Reply {
         "GET /ping": "check the token (write=1: the write right)",
         "GET /health": "liveness, no token",
         "GET /indicators, /search": "q or indicator, itype, confidence (0-10), tags (!tag excludes), provider, limit, nolog, days, hours, reporttime, reporttimeend, groups, tlp, seen_within (7d: sighted by a sensor in the last 7 days)",
-        "POST /indicators": "one indicator object or a list (indicator, itype, confidence, tags, tlp, group, description, reference, expires); 201, or 422 naming each refused item (then nothing is stored)",
+        "POST /indicators": "one indicator object or a list (indicator, itype, confidence, tags, tlp, group, description, reference, external_id, expires); 201, or 422 naming each refused item (then nothing is stored)",
         "DELETE /indicators": "admin: delete submissions of {\"indicator\": ..., \"itype\": ...}",
         "POST /v1/sightings": "write right: a sensor's batch {\"batch_id\": UUID, \"sensor\": NAME, \"sightings\": [{\"itype\", \"value\", \"count\", \"first_seen\", \"last_seen\", \"clients\"}]}; at most 10000 items; a batch id sent before gets the same answer and changes nothing",
         "GET /feed": "itype required; the filters of /search; allowlist applied, deduplicated, by confidence then time",

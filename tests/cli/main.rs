@@ -15,6 +15,7 @@ mod corpus;
 mod evasion;
 mod export_golden;
 mod export_tools;
+mod external_id;
 mod first_run;
 mod fleet;
 mod fleet_serve;

@@ -5,6 +5,8 @@
 mod common;
 #[path = "../daemon_support/mod.rs"]
 mod daemon_support;
+#[path = "../common/medallion.rs"]
+mod medallion;
 
 mod files;
 mod fleet;

@@ -79,6 +79,8 @@ pub fn fixture() -> Vec<Indicator> {
     e.provider = Some("abuse.ch".into());
     e.tlp = Tlp::Amber;
     e.expires = Some(1_770_000_000);
+    // Its STIX id: in the JSON exports and Zeek's meta.desc, nowhere else.
+    e.external_id = Some("indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d".into());
     v.push(e);
     let mut p = ind(
         "login.phish.example",

@@ -1,6 +1,7 @@
 //! JSON lines (one object per indicator) or one JSON array, with the keys of
 //! `trawl query --format json`: value, itype, confidence, severity, tags, sources, tlp,
-//! provider, description, reference, first_seen, last_seen, expires (RFC 3339), derived.
+//! provider, description, reference, external_id (only when set), first_seen, last_seen,
+//! expires (RFC 3339), derived.
 
 use super::{ExportError, ExportStats, Prepared, Row};
 use std::io::Write;

@@ -940,6 +940,9 @@ pub(crate) struct Row<'a> {
     pub provider: Option<&'a str>,
     pub description: Option<&'a str>,
     pub reference: Option<&'a str>,
+    /// JSON formats only, and only when there is one (not a column of the tabular ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<&'a str>,
     pub first_seen: Option<Stamp>,
     pub last_seen: Option<Stamp>,
     pub expires: Option<Stamp>,
@@ -959,6 +962,7 @@ impl<'a> Row<'a> {
             provider: ind.provider.as_deref(),
             description: ind.description.as_deref(),
             reference: ind.reference.as_deref(),
+            external_id: ind.external_id.as_deref(),
             first_seen: ind.first_seen.and_then(Stamp::new),
             last_seen: ind.last_seen.and_then(Stamp::new),
             expires: ind.expires.and_then(Stamp::new),

@@ -1,6 +1,7 @@
 //! Zeek intel framework TSV (`Intel::read_files`): `Intel::ADDR` / `SUBNET` / `DOMAIN` /
 //! `URL` (without scheme, as Zeek builds `host/path` for matching) / `EMAIL` / `FILE_HASH` /
-//! `CERT_HASH`, with `meta.source`, `meta.desc`, `meta.url` and `meta.do_notice` (load
+//! `CERT_HASH`, with `meta.source`, `meta.desc` (ending in `id=` the STIX id or MISP uuid
+//! when there is one), `meta.url` and `meta.do_notice` (load
 //! `frameworks/intel/do_notice` in Zeek). Fields never contain tabs, newlines or controls;
 //! empty fields are `-`.
 
@@ -125,6 +126,19 @@ pub(crate) fn write(
             text.push_str(itoa::Buffer::new().format(ind.confidence));
             text.push(' ');
             text.push_str(ind.severity.as_str());
+            // The STIX id or MISP uuid last, kept whole when a long description is cut.
+            if let Some(id) = ind
+                .external_id
+                .as_deref()
+                .filter(|id| matcher::model::is_external_id(id))
+            {
+                let room = 300 - " id=".len() - id.len();
+                if let Some((cut, _)) = text.char_indices().nth(room) {
+                    text.truncate(cut);
+                }
+                text.push_str(" id=");
+                text.push_str(id);
+            }
             push_field(out, text, 300);
             out.push(b'\t');
             let url = ind

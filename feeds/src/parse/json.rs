@@ -479,10 +479,8 @@ pub(crate) fn stix2_chunks(
                             .find_map(|r| get_str(r, "url").or_else(|| get_str(r, "external_id")))
                     })
                     .map(str::to_string);
-                if taxii {
-                    // The STIX id: what a sighting refers to (ARCHITECTURE.md §2.5).
-                    meta.reference = get_str(o, "id").map(str::to_string).or(meta.reference);
-                }
+                // The STIX id: what a sighting refers to (ARCHITECTURE.md §3).
+                meta.external_id = get_str(o, "id").map(str::to_string);
                 for (hint, value) in comparisons {
                     out.push(
                         FeedRecord::new(n, value)
@@ -708,10 +706,8 @@ pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             }
             let mut meta = ev_meta.clone();
             misp_tags(a.get("Tag"), &mut meta, misp_feed);
-            if misp_feed {
-                // The attribute's uuid: what a sighting refers to (ARCHITECTURE.md §2.5).
-                meta.reference = get_str(a, "uuid").map(str::to_string);
-            }
+            // The attribute's uuid (ARCHITECTURE.md §3).
+            meta.external_id = get_str(a, "uuid").map(str::to_string);
             if let Some(c) = get_str(a, "comment") {
                 meta.description = Some(c.to_string());
             }
@@ -766,6 +762,7 @@ pub(crate) fn parse_cif(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
             reference: get_str(item, "reference")
                 .or_else(|| get_str(item, "altid"))
                 .map(str::to_string),
+            external_id: get_str(item, "external_id").map(str::to_string),
             provider: get_str(item, "provider").map(str::to_string),
             first_seen: first(&["firsttime", "first_at"]),
             last_seen: first(&["lasttime", "last_at"]),

@@ -43,6 +43,8 @@ pub struct RecordMeta {
     pub description: Option<String>,
     /// Reference (URL or id).
     pub reference: Option<String>,
+    /// The record's own id at its platform: a STIX id or a MISP attribute uuid.
+    pub external_id: Option<String>,
     /// Provider.
     pub provider: Option<String>,
     /// Feed-given first-seen time.

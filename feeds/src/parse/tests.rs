@@ -304,6 +304,9 @@ fn stix_markings_confidence_valid_until() {
     assert_eq!(m.expires, Some(1_924_992_000));
     assert_eq!(m.provider.as_deref(), Some("ACME CERT"));
     assert_eq!(m.tags, vec!["malicious-activity"]);
+    // A STIX file keeps the id as a TAXII pull does; `reference` is for external references.
+    assert_eq!(m.external_id.as_deref(), Some("indicator--1"));
+    assert_eq!(m.reference, None);
     assert_eq!(p.rejected, 1);
     assert!(p.rejects[0].reason.contains("sigma"));
 }

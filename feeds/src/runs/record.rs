@@ -6,8 +6,8 @@
 //! varint value length, value bytes — so the sort key is a prefix of the record — then
 //! confidence, severity, TLP, a flag byte (derived, exact-only, allowlist, and which
 //! optional fields follow), the present times (zigzag varints), the present strings
-//! (varint length + bytes), tags, sources and groups (varint count + strings; no groups
-//! for the default set).
+//! (provider, description, reference, allowlisted_by, external id; varint length + bytes),
+//! tags, sources and groups (varint count + strings; no groups for the default set).
 
 use matcher::model::Groups;
 use matcher::snapshot::{get_varint, put_varint};
@@ -20,6 +20,7 @@ const PROVIDER: u8 = 1 << 3;
 const DESCRIPTION: u8 = 1 << 4;
 const REFERENCE: u8 = 1 << 5;
 const ALLOWLISTED_BY: u8 = 1 << 6;
+const EXTERNAL_ID: u8 = 1 << 7;
 
 /// The byte a record starts with: the position of `t` in [`IndicatorType::ALL`].
 pub fn type_byte(t: IndicatorType) -> u8 {
@@ -62,6 +63,7 @@ pub fn encode(ind: &Indicator, out: &mut Vec<u8>) {
         (ind.description.is_some(), DESCRIPTION),
         (ind.reference.is_some(), REFERENCE),
         (ind.allowlisted_by.is_some(), ALLOWLISTED_BY),
+        (ind.external_id.is_some(), EXTERNAL_ID),
     ] {
         if on {
             flags |= bit;
@@ -84,6 +86,7 @@ pub fn encode(ind: &Indicator, out: &mut Vec<u8>) {
         &ind.description,
         &ind.reference,
         &ind.allowlisted_by,
+        &ind.external_id,
     ]
     .into_iter()
     .flatten()
@@ -237,6 +240,7 @@ pub fn decode(rec: &[u8]) -> Option<Indicator> {
         (DESCRIPTION, &mut ind.description),
         (REFERENCE, &mut ind.reference),
         (ALLOWLISTED_BY, &mut ind.allowlisted_by),
+        (EXTERNAL_ID, &mut ind.external_id),
     ] {
         if flags & bit != 0 {
             *field = Some(r.str()?);
@@ -262,7 +266,8 @@ mod tests {
         i.tlp = Tlp::AmberStrict;
         i.provider = Some("abuse.ch".into());
         i.description = Some("a long ✓ description".into());
-        i.reference = Some("indicator--0d3b".into());
+        i.reference = Some("https://ref.example/0d3b".into());
+        i.external_id = Some("indicator--0d3b".into());
         i.allowlisted_by = Some("allow:example".into());
         i.first_seen = Some(-5);
         i.last_seen = Some(1_700_000_000);

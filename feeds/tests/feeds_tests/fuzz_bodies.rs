@@ -1,5 +1,5 @@
-//! The bodies of the `feed_auto`, `normalize` and `feed_export` fuzz targets as proptests,
-//! so every `cargo test` runs them on arbitrary input.
+//! The bodies of the `feed_auto`, `normalize`, `feed_export` and `feed_misp_hashes` fuzz
+//! targets as proptests, so every `cargo test` runs them on arbitrary input.
 
 #[path = "fuzz_bodies/feed_export.rs"]
 mod feed_export;
@@ -30,6 +30,18 @@ proptest! {
         let mut data = vec![pick];
         data.extend_from_slice(text.as_bytes());
         feed_export::feed_export(&data);
+    }
+
+    /// The body of the `feed_misp_hashes` fuzz target, on hashes.csv-like text.
+    #[test]
+    fn misp_hashes_csv_never_panics(data in "([0-9a-fA-F]{0,33},?[0-9a-f-]{0,37}[\r]?\n){0,20}") {
+        let (hashes, bad) = feeds::misp_feed::parse_hashes(data.as_bytes());
+        let lines = data.as_bytes().split(|&b| b == b'\n').count();
+        let kept: usize = hashes.values().map(Vec::len).sum();
+        prop_assert!(kept + bad <= lines);
+        for list in hashes.values() {
+            prop_assert!(!list.is_empty() && list.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 
     #[test]

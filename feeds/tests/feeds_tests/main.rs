@@ -8,9 +8,13 @@ mod corpus;
 #[path = "../../../tests/common/corpus.rs"]
 mod corpus_dir;
 mod default_feeds;
+mod external_id;
 mod fetch_http;
 mod fuzz_bodies;
 mod itype_counts;
+#[path = "../../../tests/common/medallion.rs"]
+mod medallion;
 mod misp_feed;
 mod taxii;
+mod taxii_tls;
 mod update_flow;

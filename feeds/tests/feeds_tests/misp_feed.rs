@@ -75,6 +75,28 @@ impl HttpServer {
     }
 }
 
+/// The corpus's two DigitalSide events and their manifest in `dir/www/feed`, served over
+/// HTTP, and a `misp-feed` config pulling them; the feed directory.
+fn serve_digitalside(src: &Path, dir: &Path) -> (HttpServer, Config, std::path::PathBuf) {
+    let root = dir.join("www");
+    let feed_dir = root.join("feed");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    for f in [
+        "manifest.json",
+        &format!("{FIRST}.json"),
+        &format!("{SECOND}.json"),
+    ] {
+        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
+    }
+    let server = HttpServer::start(&root, &dir.join("http.log"));
+    let cfg = Config::from_toml_str(&format!(
+        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
+        server.url
+    ))
+    .unwrap();
+    (server, cfg, feed_dir)
+}
+
 fn run(config: &Config, dir: &Path) -> UpdateReport {
     let opts = UpdateOptions {
         force: true,
@@ -106,22 +128,7 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("www");
-    let feed_dir = root.join("feed");
-    std::fs::create_dir_all(&feed_dir).unwrap();
-    for f in [
-        "manifest.json",
-        &format!("{FIRST}.json"),
-        &format!("{SECOND}.json"),
-    ] {
-        std::fs::copy(src.join(f), feed_dir.join(f)).unwrap();
-    }
-    let server = HttpServer::start(&root, &dir.path().join("http.log"));
-    let cfg = Config::from_toml_str(&format!(
-        "[[feed]]\nname = \"digitalside\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\n",
-        server.url
-    ))
-    .unwrap();
+    let (server, cfg, feed_dir) = serve_digitalside(&src, dir.path());
 
     // The truth: every attribute MISP flags to_ids with a type a sensor matches on.
     let mut expected: Vec<(String, String, String)> = truth
@@ -139,31 +146,37 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
     let f = &r.feeds[0];
     assert_eq!(f.status, FeedStatus::Fetched, "{}", r.render_text());
     let pull = f.pull.unwrap();
-    assert_eq!((pull.requests, pull.received), (3, 2));
+    // The manifest, `hashes.csv` (absent here: a 404, not an error) and both events.
+    assert_eq!((pull.requests, pull.received), (4, 2));
     let got = values(dir.path());
     let got_values: Vec<&str> = got.iter().map(|i| i.value.as_str()).collect();
     let want: Vec<&str> = expected.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(got_values, want);
-    // Each keeps its MISP attribute uuid, but for an address that is also the host of a
-    // listed URL: the merge with the derived host may keep the URL as its reference.
+    // Each keeps its MISP attribute uuid as its external id (a derived host carries none,
+    // so an address that is also a listed URL's host keeps its own).
     for (i, (_, uuid, _)) in got.iter().zip(&expected) {
-        let r = i.reference.as_deref().unwrap_or_default();
-        let url_host = r.starts_with("http://") && r.contains(&format!("//{}", i.value));
-        assert!(r == uuid || url_host, "{}: {r} (want {uuid})", i.value);
+        assert_eq!(i.external_id.as_deref(), Some(uuid.as_str()), "{}", i.value);
     }
     for i in &got {
         assert_eq!(i.tlp, Tlp::Clear, "tlp:white");
         assert!(i.tags.iter().any(|t| t == "type:osint"), "{:?}", i.tags);
         assert!(i.tags.iter().any(|t| t == "source:digitalside.it"));
     }
-    assert_eq!(server.gets().len(), 3);
+    assert_eq!(server.gets().len(), 4);
+    assert_eq!(server.gets()[1], "/feed/hashes.csv");
 
-    // Nothing changed: only the manifest is read, every entry kept.
+    // Nothing changed: only the manifest (and the absent hashes.csv) is asked for.
     let r = run(&cfg, dir.path());
     let pull = r.feeds[0].pull.unwrap();
-    assert_eq!((pull.requests, pull.received), (1, 0));
+    assert_eq!((pull.requests, pull.received), (2, 0));
     assert_eq!(values(dir.path()).len(), 42);
-    assert_eq!(server.gets()[3..], ["/feed/manifest.json".to_string()]);
+    assert_eq!(
+        server.gets()[4..],
+        [
+            "/feed/manifest.json".to_string(),
+            "/feed/hashes.csv".to_string()
+        ]
+    );
 
     // The second event changes (a new timestamp) and the first leaves the manifest.
     let manifest_path = feed_dir.join("manifest.json");
@@ -179,14 +192,15 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
     let pull = r.feeds[0].pull.unwrap();
     assert_eq!(
         (pull.requests, pull.received),
-        (2, 1),
+        (3, 1),
         "{}",
         r.render_text()
     );
     assert_eq!(
-        server.gets()[4..],
+        server.gets()[6..],
         [
             "/feed/manifest.json".to_string(),
+            "/feed/hashes.csv".to_string(),
             format!("/feed/{SECOND}.json")
         ]
     );
@@ -197,4 +211,112 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
         .map(|(v, _, _)| v.clone())
         .collect();
     assert_eq!(left, want);
+}
+
+/// `hashes.csv` as PyMISP's feed generator writes it (`MISPEvent.to_feed(with_meta=True)`'s
+/// `_hashes`, one `md5,event_uuid` a line) for the event files given.
+fn pymisp_hashes(dir: &Path, out: &Path, events: &[std::path::PathBuf]) {
+    let script = dir.join("gen_hashes.py");
+    std::fs::write(
+        &script,
+        r#"import sys
+from pymisp import MISPEvent
+lines = []
+for path in sys.argv[2:]:
+    ev = MISPEvent()
+    ev.load_file(path)
+    feed = ev.to_feed(with_meta=True)
+    feed = feed.get("Event", feed)
+    lines += ["{},{}".format(h, ev.uuid) for h in feed["_hashes"]]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+"#,
+    )
+    .unwrap();
+    let st = Command::new("python3")
+        .arg(&script)
+        .arg(out)
+        .args(events)
+        .status()
+        .expect("python3 with pymisp (pip install pymisp; `make deps` does)");
+    assert!(st.success(), "PyMISP's feed hashes");
+}
+
+#[test]
+fn hashes_csv_refetches_an_event_whose_values_changed_under_the_same_timestamp() {
+    let Some(corpus) = crate::corpus_dir::corpus_dir() else {
+        return;
+    };
+    let src = corpus.join("intel/misp-feed/digitalside");
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cfg, feed_dir) = serve_digitalside(&src, dir.path());
+    let events = [
+        feed_dir.join(format!("{FIRST}.json")),
+        feed_dir.join(format!("{SECOND}.json")),
+    ];
+    let hashes = feed_dir.join("hashes.csv");
+    pymisp_hashes(dir.path(), &hashes, &events);
+    let r = run(&cfg, dir.path());
+    assert_eq!(
+        r.feeds[0].status,
+        FeedStatus::Fetched,
+        "{}",
+        r.render_text()
+    );
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!((pull.requests, pull.received), (4, 2));
+    // Attributes the parser skips (not to_ids, types a sensor does not match on).
+    let skipped = r.feeds[0].skipped;
+
+    // Nothing changed: the MD5s of every stored value (composite parts and object
+    // attributes included) are PyMISP's, so no event is fetched again.
+    let r = run(&cfg, dir.path());
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!(
+        (pull.requests, pull.received),
+        (2, 0),
+        "{}",
+        r.render_text()
+    );
+
+    // The feed is regenerated with a changed address but the same timestamps (event and
+    // manifest): the manifest alone would keep the stale event; hashes.csv tells.
+    let second = &events[1];
+    let text = std::fs::read_to_string(second).unwrap();
+    assert!(text.contains("\"2.57.122.167\""));
+    std::fs::write(second, text.replace("\"2.57.122.167\"", "\"2.57.122.168\"")).unwrap();
+    pymisp_hashes(dir.path(), &hashes, &events);
+    let before = server.gets().len();
+    let r = run(&cfg, dir.path());
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!(
+        (pull.requests, pull.received),
+        (3, 1),
+        "{}",
+        r.render_text()
+    );
+    assert_eq!(
+        server.gets()[before..],
+        [
+            "/feed/manifest.json".to_string(),
+            "/feed/hashes.csv".to_string(),
+            format!("/feed/{SECOND}.json")
+        ]
+    );
+    let now: Vec<String> = values(dir.path()).into_iter().map(|i| i.value).collect();
+    assert!(now.iter().any(|v| v == "2.57.122.168"), "{now:?}");
+    assert!(!now.iter().any(|v| v == "2.57.122.167"), "{now:?}");
+
+    // Lines that are not `md5,uuid` are skipped and counted; the rest still serve.
+    let mut csv = std::fs::read_to_string(&hashes).unwrap();
+    csv.push_str("not-a-hash,../../etc/passwd\nzz,\n");
+    std::fs::write(&hashes, csv).unwrap();
+    let r = run(&cfg, dir.path());
+    assert_eq!(r.feeds[0].skipped, skipped + 2, "{}", r.render_text());
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!(
+        (pull.requests, pull.received),
+        (2, 0),
+        "{}",
+        r.render_text()
+    );
 }

@@ -2,32 +2,22 @@
 //! started here with its memory backend on 127.0.0.1: paging (a page size of 2), basic auth,
 //! revoked and expired indicators, an AND pattern, incremental pulls and what they merge.
 
-use base64::Engine;
 use feeds::config::Config;
 use feeds::update::{update, FeedStatus, UpdateOptions, UpdateReport};
 use feeds::NoProgress;
 use matcher::{Indicator, IndicatorType, Snapshot};
 use serde_json::{json, Value};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
 /// `u:p` in base64, the user the server's config holds.
 const BASIC: &str = "dTpw";
 
-/// A medallion process, killed when dropped.
+/// A medallion (`tests/common/medallion.rs`) and the objects URL of its collection.
 struct Medallion {
-    child: Child,
+    _server: crate::medallion::Medallion,
     objects_url: String,
-}
-
-impl Drop for Medallion {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn indicator(id: u32, pattern: &str, extra: Value) -> Value {
@@ -49,115 +39,17 @@ fn indicator(id: u32, pattern: &str, extra: Value) -> Value {
     o
 }
 
-fn manifest_entry(o: &Value, day: u32) -> Value {
-    json!({
-        "id": o["id"],
-        "date_added": format!("2024-02-{day:02}T00:00:00.000000Z"),
-        "version": o["modified"],
-        "media_type": "application/stix+json;version=2.1",
-    })
-}
-
 fn start(dir: &Path, objects: &[Value]) -> Medallion {
-    let manifest: Vec<Value> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, o)| manifest_entry(o, i as u32 + 1))
-        .collect();
-    spawn(dir, ("u", "p"), 2, |port| {
-        let data = json!({
-            "/discovery": {"title": "trawl test", "default": format!("http://127.0.0.1:{port}/api1/"),
-                           "api_roots": [format!("http://127.0.0.1:{port}/api1/")]},
-            "api1": {
-                "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
-                                "max_content_length": 10_000_000},
-                "status": [],
-                "collections": [{
-                    "id": COLLECTION, "title": "indicators", "can_read": true, "can_write": true,
-                    "media_types": ["application/stix+json;version=2.1"],
-                    "objects": objects, "manifest": manifest,
-                }],
-            },
-        });
-        let url = format!("http://127.0.0.1:{port}/api1/collections/{COLLECTION}/objects/");
-        (data, url)
-    })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Start medallion on a free port serving what `build(port)` returns (the memory backend's
-/// data and the objects URL). The port is free when chosen but another process may take it
-/// before medallion binds it (tests run in parallel), so the server is asked for a discovery
-/// title unique to this start, with this start's credentials, and started again on another
-/// port when the answer is not its own.
-fn spawn(
-    dir: &Path,
-    user: (&str, &str),
-    page: usize,
-    build: impl Fn(u16) -> (Value, String),
-) -> Medallion {
-    let config_path = dir.join("medallion.json");
-    let data_path = dir.join("medallion-data.json");
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.0, user.1))
-    );
-    for attempt in 0..5 {
-        let port = free_port();
-        let (mut data, objects_url) = build(port);
-        let title = format!("trawl test {} #{attempt}", dir.display());
-        data["/discovery"]["title"] = json!(title);
-        std::fs::write(&data_path, data.to_string()).unwrap();
-        let config = json!({
-            "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                        "filename": data_path},
-            "users": {user.0: user.1},
-            "taxii": {"max_page_size": page},
-        });
-        std::fs::write(&config_path, config.to_string()).unwrap();
-        let child = Command::new("medallion")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("medallion (pip install medallion; `make deps` does) must be on PATH");
-        let mut server = Medallion { child, objects_url };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ours = loop {
-            if server.child.try_wait().unwrap().is_some() {
-                break false;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                let answer = ureq::get(&format!("http://127.0.0.1:{port}/taxii2/"))
-                    .set("Authorization", &auth)
-                    .set("Accept", "application/taxii+json;version=2.1")
-                    .call()
-                    .ok()
-                    .and_then(|r| serde_json::from_reader::<_, Value>(r.into_reader()).ok());
-                match answer {
-                    Some(doc) if doc["title"] == json!(title) => break true,
-                    // Someone else's server holds the port; ours exits when its bind fails.
-                    _ => {}
-                }
-            }
-            assert!(Instant::now() < deadline, "medallion did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        if ours {
-            return server;
-        }
-        drop(server);
+    let data = crate::medallion::api_root(vec![crate::medallion::collection(
+        COLLECTION,
+        true,
+        objects.to_vec(),
+    )]);
+    let server = crate::medallion::start(dir, &data, &[("u", "p")], 2, None);
+    Medallion {
+        objects_url: server.url(&format!("/api1/collections/{COLLECTION}/objects/")),
+        _server: server,
     }
-    panic!("medallion could not get a free port in 5 attempts");
 }
 
 /// Add objects the way a producer does: POST an envelope to the collection.
@@ -180,7 +72,7 @@ fn config(url: &str, auth: &str) -> Config {
     .unwrap()
 }
 
-fn run(config: &Config, dir: &Path) -> UpdateReport {
+pub(crate) fn run(config: &Config, dir: &Path) -> UpdateReport {
     let opts = UpdateOptions {
         force: true,
         now: None,
@@ -273,9 +165,13 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
     let e = entries(dir.path());
     let evil = find(&e, "evil.example").expect("evil.example");
     assert_eq!(
-        evil.reference.as_deref(),
+        evil.external_id.as_deref(),
         Some("indicator--00000000-0000-4000-8000-000000000001"),
         "the STIX id is kept"
+    );
+    assert_eq!(
+        evil.reference, None,
+        "reference is for a URL or an identifier"
     );
     assert_eq!(evil.confidence, 80);
     assert_eq!(evil.description.as_deref(), Some("test indicator 1"));
@@ -358,10 +254,12 @@ fn corpus_collection_matches_its_truth() {
         .unwrap()
         .to_string();
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn(dir.path(), ("trawl", "trawl-test-only"), 5, |port| {
-        let url = format!("http://127.0.0.1:{port}/intel/collections/{collection}/objects/");
-        (doc.clone(), url)
-    });
+    let server =
+        crate::medallion::start(dir.path(), &doc, &[("trawl", "trawl-test-only")], 5, None);
+    let server = Medallion {
+        objects_url: server.url(&format!("/intel/collections/{collection}/objects/")),
+        _server: server,
+    };
 
     // The truth: rows with status ok (or partial: an AND, which we refuse whole).
     let now = time_now();

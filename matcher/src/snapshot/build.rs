@@ -1,6 +1,6 @@
 //! Compiling indicators into the snapshot files (in memory).
 
-use super::format::{zigzag, DomainIdx, IpTables, Rows, Strings, Table};
+use super::format::{zigzag, DomainIdx, ExternalIds, IpTables, Rows, Strings, Table};
 use super::{SnapshotError, SnapshotMeta};
 use crate::fxhash::FxBuild;
 use crate::model::{order_prefix, Indicator, IndicatorType, Severity, Tlp};
@@ -45,6 +45,8 @@ pub(crate) struct Lean {
     kinds: Vec<u8>,
     /// (profile id, reference: 0 or 1 + string id) per item.
     rows: Vec<[u32; 2]>,
+    /// (item, string id) of the few items with an external id, in item order.
+    external_ids: Vec<(u32, u32)>,
     interner: Interner,
 }
 
@@ -77,6 +79,10 @@ impl Lean {
         let prof = profile(it, &mut self.interner);
         let pid = self.interner.profile(prof);
         let reference = self.interner.opt(&it.reference) as u32;
+        if let Some(e) = &it.external_id {
+            let item = self.rows.len() as u32;
+            self.external_ids.push((item, self.interner.string(e)));
+        }
         self.rows.push([pid, reference]);
         Ok(())
     }
@@ -221,6 +227,7 @@ pub(crate) fn compile_lean(
         ends,
         kinds,
         rows: by_item,
+        external_ids,
         mut interner,
     } = lean;
     // Most used profiles get the smallest ids (shortest varints).
@@ -231,6 +238,7 @@ pub(crate) fn compile_lean(
         ends,
         kinds,
         rows: Vec::new(),
+        external_ids: Vec::new(),
         interner: Interner::default(),
     };
 
@@ -257,6 +265,8 @@ pub(crate) fn compile_lean(
         },
     );
     drop(by_item);
+    let ids_file = external_ids_file(&by_type, &external_ids);
+    drop(external_ids);
     let prof_file = Rows::<NPROFILE>::write(*b"TRWP", &[], &interner.profiles, true);
     let strings: Vec<&str> = interner.strings.iter().map(|s| &**s).collect();
     let strings_file = Strings::write(&strings);
@@ -296,7 +306,21 @@ pub(crate) fn compile_lean(
         ("strings.bin", strings_file),
         ("sets.bin", sets_file),
         ("prefilter.bin", prefilter_file),
+        ("ids.bin", ids_file),
     ])
+}
+
+/// `ids.bin`: (indicator id, string id) of the items with an external id, in id order.
+fn external_ids_file(by_type: &[Vec<u32>], external_ids: &[(u32, u32)]) -> Vec<u8> {
+    let mut pairs = Vec::with_capacity(external_ids.len());
+    if !external_ids.is_empty() {
+        for (id, &item) in by_type.iter().flatten().enumerate() {
+            if let Ok(k) = external_ids.binary_search_by_key(&item, |p| p.0) {
+                pairs.push((id as u32, external_ids[k].1));
+            }
+        }
+    }
+    ExternalIds::write(&pairs)
 }
 
 /// Sort indices into `items` by value bytes (already sorted, as `trawl update` hands them

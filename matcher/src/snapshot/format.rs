@@ -609,6 +609,61 @@ impl Iterator for IdList<'_> {
     }
 }
 
+/// `ids.bin`: the indicators that carry an external id (ARCHITECTURE.md §3), sparse:
+/// `TRWI`, n, then n × (u32 indicator id, u32 string id) sorted by indicator id, looked up
+/// by binary search. Optional (snapshots written before it read as "no ids").
+pub(crate) struct ExternalIds {
+    blob: Blob,
+    n: usize,
+}
+
+impl ExternalIds {
+    pub(crate) fn write(pairs: &[(u32, u32)]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 8 * pairs.len());
+        out.extend_from_slice(b"TRWI");
+        out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+        for (id, sid) in pairs {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&sid.to_le_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn parse(blob: Blob, path: &Path) -> Result<ExternalIds, SnapshotError> {
+        let b = blob.as_ref();
+        header(b, *b"TRWI", path)?;
+        let n = u32_at(b, 4).ok_or_else(|| corrupt(path, "truncated header"))? as usize;
+        if b.len() as u64 != 8 + 8 * n as u64 {
+            return Err(corrupt(path, "length does not match the count"));
+        }
+        let ids = ExternalIds { blob, n };
+        for i in 1..n {
+            if ids.id_at(i - 1) >= ids.id_at(i) {
+                return Err(corrupt(path, "ids out of order"));
+            }
+        }
+        Ok(ids)
+    }
+
+    fn id_at(&self, i: usize) -> Option<u32> {
+        u32_at(self.blob.as_ref(), 8 + 8 * i)
+    }
+
+    /// The string id of indicator `id`'s external id, if it has one.
+    pub(crate) fn get(&self, id: u32) -> Option<u32> {
+        let (mut lo, mut hi) = (0, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.id_at(mid)?.cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return u32_at(self.blob.as_ref(), 12 + 8 * mid),
+            }
+        }
+        None
+    }
+}
+
 /// A table of byte strings (`strings.bin` `TRWS`, `sets.bin` `TRWT`): magic, n,
 /// (n+1) × u32 offsets into the data that follows.
 pub(crate) struct Table {

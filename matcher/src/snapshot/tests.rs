@@ -1060,6 +1060,7 @@ fn sorted_input_compiles_to_the_same_files() {
         i.tags = vec![["malware", "c2", "phishing"][n % 3].to_string()];
         i.confidence = 50 + n as u8;
         i.reference = (n % 2 == 0).then(|| format!("https://ref.example/{n}"));
+        i.external_id = (n % 3 == 0).then(|| format!("indicator--{n:08}"));
         i
     })
     .collect();
@@ -1084,6 +1085,63 @@ fn sorted_input_compiles_to_the_same_files() {
             assert_eq!(fbytes, sbytes, "{fname} differs");
         }
     }
+}
+
+/// External ids (STIX ids, MISP uuids) survive the published snapshot in `ids.bin`; a
+/// snapshot written before `ids.bin` existed opens and reads every id as none.
+#[test]
+fn external_ids_round_trip_and_older_snapshots_have_none() -> Result<(), SnapshotError> {
+    let dir = tempfile::tempdir().map_err(io_err(Path::new("tmp")))?;
+    let mut list = Vec::new();
+    for (n, v) in [
+        "evil.example",
+        "b.evil.example",
+        "198.51.100.0/24",
+        "2001:db8::1",
+        "http://evil.example/gate.php",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "quiet.example",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut i = ind(v);
+        i.reference = Some(format!("https://ref.example/{n}"));
+        if n != 1 && n != 6 {
+            i.external_id = Some(format!(
+                "indicator--{n}c1f7b4e-0000-4000-8000-00000000000{n}"
+            ));
+        }
+        list.push(i);
+    }
+    list[3].external_id = Some("5f0c8a3e-1111-4000-8000-000000000003".into());
+    let mut b = SnapshotBuilder::new();
+    for i in &list {
+        b.insert(i.clone());
+    }
+    let snap_dir = b.publish(dir.path(), serde_json::Value::Null)?;
+    let s = Snapshot::open(&snap_dir)?;
+    let by_value = |s: &Snapshot| -> BTreeMap<String, Indicator> {
+        s.iter().map(|i| (i.value.clone(), i)).collect()
+    };
+    let got = by_value(&s);
+    for want in &list {
+        let g = &got[&want.value];
+        assert_eq!(g.external_id, want.external_id, "{}", want.value);
+        assert_eq!(g.reference, want.reference, "{}", want.value);
+    }
+    // As written before external ids: no `ids.bin` in the manifest or on disk.
+    drop(s);
+    reseal_manifest(&snap_dir, "ids.bin", None)?;
+    fs::remove_file(snap_dir.join("ids.bin")).map_err(io_err(&snap_dir))?;
+    let old = Snapshot::open(&snap_dir)?;
+    let got = by_value(&old);
+    for want in &list {
+        let g = &got[&want.value];
+        assert_eq!(g.external_id, None, "{}", want.value);
+        assert_eq!(g.reference, want.reference, "{}", want.value);
+    }
+    Ok(())
 }
 
 /// Groups survive the published snapshot; the default group costs nothing in the profile.
@@ -1170,6 +1228,7 @@ proptest! {
                 ind.allowlisted_by = Some(format!("allow {}", i % 2));
             }
             ind.reference = (i % 3 == 0).then(|| format!("ref {}", i % 4));
+            ind.external_id = (i % 4 == 1).then(|| format!("indicator--{i}"));
             b.insert(ind);
         }
         let mut items = b.items;

@@ -397,7 +397,8 @@ on_both_stores! {
         let reader = s.reader(&["everyone"], Tlp::Green);
         let csirt = s.reader(&["csirt", "everyone"], Tlp::Red);
         let url = format!("{}/indicators", s.url);
-        let body = br#"[{"indicator": "new-bad.example", "confidence": 9, "tags": "phishing,c2", "provider": "someone-else"},
+        let body = br#"[{"indicator": "new-bad.example", "confidence": 9, "tags": "phishing,c2", "provider": "someone-else",
+                        "external_id": "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d"},
                        {"indicator": "hxxp://evil[.]example/x", "tlp": "amber"}]"#;
         let r = send("POST", &url, &writer, body);
         assert_eq!(r.status, 201, "{}", r.text);
@@ -409,6 +410,14 @@ on_both_stores! {
         assert_eq!(r.values(), vec!["new-bad.example"]);
         assert_eq!(r.json["data"][0]["provider"], "writer", "no impersonation");
         assert_eq!(r.json["data"][0]["confidence"], 90);
+        // The STIX id is stored (SQLite or PostgreSQL) and served, natively and as CIF.
+        let id = "indicator--0d3b5b1c-2f3a-4b8e-9c1d-7e6f5a4b3c2d";
+        assert_eq!(r.json["data"][0]["external_id"], id);
+        let r = get(
+            &format!("{}/search?q=new-bad.example&nolog=1", s.url),
+            Some(&reader),
+        );
+        assert_eq!(r.json["data"][0]["external_id"], id, "{}", r.text);
         // amber submission hidden from a green reader
         let r = get(
             &format!("{}/search?q=http://evil.example/x&nolog=1", s.url),
@@ -431,6 +440,7 @@ on_both_stores! {
             br#"{"indicator": "0.0.0.0/1"}"#,
             br#"{"indicator": "com"}"#,
             br#"{"indicator": "a.example", "confidence": 11}"#,
+            br#"{"indicator": "a.example", "external_id": "indicator--../x"}"#,
             br#"{"nothing": 1}"#,
             b"not json",
         ] {

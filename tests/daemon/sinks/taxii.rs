@@ -5,9 +5,7 @@
 use crate::daemon_support::*;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const INTEL: &str = "a6e7a9b5-6c8a-4d4e-9a51-2f0d3c1b7e10";
 const SIGHTINGS: &str = "c2f1d7e4-3b5a-4f6e-8d2c-9e4b1a0f5d21";
@@ -15,67 +13,18 @@ const INDICATOR: &str = "indicator--00000000-0000-4000-8000-0000000000aa";
 /// `u:p` in base64.
 const BASIC: &str = "dTpw";
 
-struct Medallion(Child);
-
-impl Drop for Medallion {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn medallion(dir: &std::path::Path, port: u16) -> Medallion {
+fn medallion(dir: &std::path::Path) -> crate::medallion::Medallion {
     let indicator = json!({
         "type": "indicator", "spec_version": "2.1", "id": INDICATOR,
         "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
         "pattern": "[domain-name:value = 'sighted.example']", "pattern_type": "stix",
         "valid_from": "2024-01-01T00:00:00Z",
     });
-    let collection = |id: &str, write: bool, objects: Vec<Value>| {
-        let manifest: Vec<Value> = objects
-            .iter()
-            .map(|o| json!({"id": o["id"], "date_added": "2024-02-01T00:00:00.000000Z",
-                            "version": o["modified"], "media_type": "application/stix+json;version=2.1"}))
-            .collect();
-        json!({"id": id, "title": id, "can_read": true, "can_write": write,
-               "media_types": ["application/stix+json;version=2.1"],
-               "objects": objects, "manifest": manifest})
-    };
-    let data = json!({
-        "/discovery": {"title": "t", "api_roots": [format!("http://127.0.0.1:{port}/api1/")]},
-        "api1": {
-            "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
-                            "max_content_length": 10_000_000},
-            "status": [],
-            "collections": [collection(INTEL, false, vec![indicator]),
-                            collection(SIGHTINGS, true, vec![])],
-        },
-    });
-    let data_path = dir.join("medallion-data.json");
-    std::fs::write(&data_path, data.to_string()).unwrap();
-    let config = json!({
-        "backend": {"module": "medallion.backends.memory_backend",
-                    "module_class": "MemoryBackend", "filename": data_path},
-        "users": {"u": "p"},
-        "taxii": {"max_page_size": 100},
-    });
-    let config_path = dir.join("medallion.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let child = Command::new("medallion")
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("medallion (pip install medallion; `make deps` does) must be on PATH");
-    let server = Medallion(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "medallion did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
+    let data = crate::medallion::api_root(vec![
+        crate::medallion::collection(INTEL, false, vec![indicator]),
+        crate::medallion::collection(SIGHTINGS, true, vec![]),
+    ]);
+    crate::medallion::start(dir, &data, &[("u", "p")], 100, None)
 }
 
 fn sightings(port: u16) -> Vec<Value> {
@@ -95,8 +44,8 @@ fn sightings(port: u16) -> Vec<Value> {
 fn taxii_sink_posts_sightings_of_taxii_indicators() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let taxii_port = free_port();
-    let _server = medallion(d, taxii_port);
+    let server = medallion(d);
+    let taxii_port = server.port;
     std::fs::create_dir_all(d.join("logs")).unwrap();
     std::fs::write(d.join("local.txt"), "local.example\n").unwrap();
     let config = d.join("trawl.toml");
@@ -167,6 +116,17 @@ auth_scheme = "Basic"
         },
     );
     daemon.term();
+    // The pulled indicator's STIX id rides in the alert as `threat.indicator.id`.
+    let alerts = json_lines(&d.join("alerts.jsonl"));
+    for a in &alerts {
+        let ti = &a["threat"]["indicator"];
+        if a["trawl"]["matched"]["indicator"] == "sighted.example" {
+            assert_eq!(ti["id"], INDICATOR, "{a}");
+            assert!(ti.get("reference").is_none(), "{a}");
+        } else {
+            assert!(ti.get("id").is_none(), "{a}");
+        }
+    }
     let objs = sightings(taxii_port);
     let identity = objs
         .iter()
