@@ -40,20 +40,28 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The end (after the closing quote) of the string opening at `i`.
 fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    let len = memchr::memchr(b'"', b.get(i + 1..)?)?;
-    let s = &b[i + 1..i + 1 + len];
-    if s.iter().any(|&c| c < 0x20) {
-        return None;
+    // A plain loop: the strings of a record are short, where a SIMD search costs more to set
+    // up than it saves.
+    let mut j = i + 1;
+    loop {
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            c if c < 0x20 => return None,
+            _ => j += 1,
+        }
     }
-    Some(i + len + 2)
 }
 
 /// The end of the number or literal opening at `i`, when it is valid JSON.
 fn token_end(b: &[u8], i: usize) -> Option<usize> {
-    for lit in [&b"true"[..], b"false", b"null"] {
-        if b[i..].starts_with(lit) {
-            return Some(i + lit.len());
-        }
+    let lit: &[u8] = match b.get(i)? {
+        b't' => b"true",
+        b'f' => b"false",
+        b'n' => b"null",
+        _ => b"",
+    };
+    if !lit.is_empty() {
+        return b[i..].starts_with(lit).then_some(i + lit.len());
     }
     let digits = |mut j: usize| {
         let start = j;
