@@ -61,6 +61,7 @@ mod detect;
 mod dns;
 mod ecs_values;
 mod eve;
+mod flat_json;
 mod format_plan;
 mod fortigate;
 mod http;
@@ -515,6 +516,12 @@ pub fn fuzz_parse(format: LogFormat, data: &[u8]) {
             }
             let p: &dyn LineParser = switched.as_deref().unwrap_or(first.as_ref());
             let parsed = p.parse(line);
+            // Zeek JSON's field scanner reads a line exactly as serde does.
+            assert!(
+                format != LogFormat::ZeekJson || zeek::fast_json_agrees(line),
+                "the Zeek JSON field scanner and serde disagree on {:?}",
+                String::from_utf8_lossy(line)
+            );
             // The pre-screen never calls a line clean that `parse` rejects, and asks
             // exactly what the correlator would look up.
             if let Err(e) = check_screen(p, line) {

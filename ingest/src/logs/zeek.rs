@@ -4,6 +4,7 @@
 
 use super::address::{parse_ip, parse_ip_str, parse_u16};
 use super::ecs_values::{answer_type_of, is_hex, norm_hash};
+use super::flat_json;
 use super::serde_helpers::{json_from_line, opt_str, opt_str_vec};
 use super::timestamps::{is_epoch, parse_epoch, parse_iso8601};
 use super::tokens::{text, trim_eol};
@@ -729,13 +730,115 @@ struct SplunkResult<'a> {
     raw: Option<Cow<'a, str>>,
 }
 
-fn json_ts(raw: &RawValue) -> Result<i64, ParseError> {
-    let s = raw.get().as_bytes();
-    let r = match s {
-        [b'"', inner @ .., b'"'] => parse_iso8601(inner).or_else(|| parse_epoch(inner)),
-        _ => parse_epoch(s),
+/// A `ts` value as written: a string's text (`true`), or a number or other JSON (`false`).
+type TsText<'a> = (bool, &'a str);
+
+fn raw_ts(raw: &RawValue) -> TsText<'_> {
+    let s = raw.get();
+    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => (true, inner),
+        None => (false, s),
+    }
+}
+
+fn json_ts((quoted, s): TsText<'_>) -> Result<i64, ParseError> {
+    let s = s.as_bytes();
+    let r = if quoted {
+        parse_iso8601(s).or_else(|| parse_epoch(s))
+    } else {
+        parse_epoch(s)
     };
     r.ok_or(ParseError::new("bad timestamp"))
+}
+
+/// The fields of a flat Zeek JSON record read by [`flat_json::scan`], without serde; `None`
+/// for anything serde would read differently or refuse (a known field twice, of another
+/// type, a Splunk wrapper, ...): the caller then takes the full parser.
+fn fast_fields(line: &[u8]) -> Option<(ZJson<'_>, Option<TsText<'_>>)> {
+    use flat_json::Value;
+    fn set<'a>(slot: &mut Option<Cow<'a, str>>, v: Value<'a>) -> bool {
+        match v {
+            Value::Str(s) => *slot = Some(Cow::Borrowed(s)),
+            Value::Null => {}
+            _ => return false,
+        }
+        true
+    }
+    fn set_vec<'a>(slot: &mut Option<Vec<Cow<'a, str>>>, v: Value<'a>) -> bool {
+        if v == Value::Null {
+            return true;
+        }
+        match v.strings() {
+            Some(it) => *slot = Some(it.map(Cow::Borrowed).collect()),
+            None => return false,
+        }
+        true
+    }
+    fn set_u16(slot: &mut Option<u16>, v: Value<'_>) -> bool {
+        match v {
+            Value::Token(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
+                *slot = t.parse().ok();
+                slot.is_some()
+            }
+            Value::Null => true,
+            _ => false,
+        }
+    }
+    let mut z = ZJson::default();
+    let mut ts: Option<TsText<'_>> = None;
+    // The known fields seen (serde refuses one given twice).
+    let mut seen = 0u32;
+    flat_json::scan(line, |key, v| {
+        let (bit, ok) = match key {
+            "_path" => (0, set(&mut z.path, v)),
+            "ts" => (
+                1,
+                match v {
+                    Value::Str(s) => {
+                        ts = Some((true, s));
+                        true
+                    }
+                    Value::Token(t) => {
+                        ts = Some((false, t));
+                        true
+                    }
+                    _ => false,
+                },
+            ),
+            "id.orig_h" => (2, set(&mut z.orig_h, v)),
+            "id.orig_p" => (3, set_u16(&mut z.orig_p, v)),
+            "id.resp_h" => (4, set(&mut z.resp_h, v)),
+            "id.resp_p" => (5, set_u16(&mut z.resp_p, v)),
+            "proto" => (6, set(&mut z.proto, v)),
+            "service" => (7, set(&mut z.service, v)),
+            "query" => (8, set(&mut z.query, v)),
+            "qtype_name" => (9, set(&mut z.qtype_name, v)),
+            "answers" => (10, set_vec(&mut z.answers, v)),
+            "host" => (11, set(&mut z.host, v)),
+            "uri" => (12, set(&mut z.uri, v)),
+            "method" => (13, set(&mut z.method, v)),
+            "user_agent" => (14, set(&mut z.user_agent, v)),
+            "status_code" => (15, set_u16(&mut z.status_code, v)),
+            "server_name" => (16, set(&mut z.server_name, v)),
+            "ja3" => (17, set(&mut z.ja3, v)),
+            "ja4" => (18, set(&mut z.ja4, v)),
+            "cert_chain_fps" => (19, set_vec(&mut z.cert_chain_fps, v)),
+            "md5" => (20, set(&mut z.md5, v)),
+            "sha1" => (21, set(&mut z.sha1, v)),
+            "sha256" => (22, set(&mut z.sha256, v)),
+            "tx_hosts" => (23, set_vec(&mut z.tx_hosts, v)),
+            "rx_hosts" => (24, set_vec(&mut z.rx_hosts, v)),
+            "fingerprint" => (25, set(&mut z.fingerprint, v)),
+            "src" => (26, set(&mut z.src, v)),
+            "dst" => (27, set(&mut z.dst, v)),
+            "result" => return false, // Splunk's wrapper: the full parser
+            _ => return true,
+        };
+        let first = seen & (1 << bit) == 0;
+        seen |= 1 << bit;
+        ok && first
+    })?;
+    Some((z, ts))
 }
 
 fn ip_of(c: &Option<Cow<'_, str>>) -> Option<IpAddr> {
@@ -766,7 +869,8 @@ fn untag(line: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 /// Parse one JSON object as a Zeek record.
-fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
+/// `fast`: try [`fast_fields`] first (the parser always does; the tests compare both ways).
+fn parse_zeek_json(line: &[u8], fast: bool) -> Result<Option<Observation<'_>>, ParseError> {
     let line = super::tokens::trim(trim_eol(line));
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
@@ -775,17 +879,24 @@ fn parse_zeek_json(line: &[u8]) -> Result<Option<Observation<'_>>, ParseError> {
         Some((tag, inner)) => (Some(tag), inner),
         None => (None, line),
     };
-    let z: ZJson<'_> = json_from_line(line).map_err(|e| ParseError {
-        reason: "invalid json",
-        detail: Some(e.to_string()),
-    })?;
-    if z.ts.is_none() && z.orig_h.is_none() {
-        if let Some(raw) = z.result.as_ref().and_then(|r| r.raw.as_deref()) {
-            return Ok(parse_zeek_json(raw.as_bytes())?.map(Observation::into_owned));
+    let (z, ts) = match fast.then(|| fast_fields(line)).flatten() {
+        Some(read) => read,
+        None => {
+            let z: ZJson<'_> = json_from_line(line).map_err(|e| ParseError {
+                reason: "invalid json",
+                detail: Some(e.to_string()),
+            })?;
+            if z.ts.is_none() && z.orig_h.is_none() {
+                if let Some(raw) = z.result.as_ref().and_then(|r| r.raw.as_deref()) {
+                    return Ok(parse_zeek_json(raw.as_bytes(), fast)?.map(Observation::into_owned));
+                }
+            }
+            let ts = z.ts.map(raw_ts);
+            (z, ts)
         }
-    }
-    let ts = match z.ts {
-        Some(r) => Some(json_ts(r)?),
+    };
+    let ts = match ts {
+        Some(t) => Some(json_ts(t)?),
         None => None,
     };
     let rec = ZRec {
@@ -838,8 +949,15 @@ pub struct ZeekJsonParser;
 
 impl LineParser for ZeekJsonParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
-        parse_zeek_json(line)
+        parse_zeek_json(line, true)
     }
+}
+
+/// Whether the field scanner and serde read `line` the same (the fuzz target and the
+/// proptests assert it).
+pub(crate) fn fast_json_agrees(line: &[u8]) -> bool {
+    let show = |r: Result<Option<Observation<'_>>, ParseError>| format!("{r:?}");
+    show(parse_zeek_json(line, true)) == show(parse_zeek_json(line, false))
 }
 
 /// A certificate fingerprint `parse` keeps: SHA-1 or SHA-256, lower-case hex.
@@ -1158,5 +1276,114 @@ mod tests {
             o.tls_server_sha256.as_deref(),
             Some(sha256.to_ascii_lowercase().as_str())
         );
+    }
+
+    /// A JSON value for the field-scanner property: plain and escaped strings, unicode,
+    /// control characters, numbers valid and not, literals, arrays, nesting.
+    fn json_value() -> impl Strategy<Value = String> {
+        let scalar = prop::sample::select(vec![
+            r#""evil.example""#,
+            r#""10.0.0.1""#,
+            r#""2001:db8::1""#,
+            r#""a\u002eb.example""#,
+            r#""x\"y""#,
+            r#""\ud800""#,
+            "\"tab\there\"",
+            r#""ünï.example""#,
+            r#""-""#,
+            r#""""#,
+            r#""2024-01-02T03:04:05Z""#,
+            r#""1700000000.5""#,
+            "1700000000.123456",
+            "53",
+            "65536",
+            "053",
+            "-1",
+            "1e3",
+            "1.",
+            "0",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "[]",
+            r#"["a.example", "10.0.0.2"]"#,
+            r#"[300.0, 1]"#,
+            r#"["x\"y"]"#,
+            r#"["a", null]"#,
+            r#"{"a": 1}"#,
+            r#"[["a"]]"#,
+        ]);
+        scalar.prop_map(str::to_string)
+    }
+
+    fn json_key() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "ts",
+            "_path",
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "proto",
+            "query",
+            "qtype_name",
+            "answers",
+            "host",
+            "uri",
+            "status_code",
+            "server_name",
+            "cert_chain_fps",
+            "tx_hosts",
+            "fingerprint",
+            "result",
+            "uid",
+            "TTLs",
+            "qu\\u0065ry",
+        ])
+    }
+
+    proptest! {
+        /// The field scanner reads every record as serde does: the same observation or the
+        /// same error, whatever the escapes, unicode, duplicates, types and missing fields.
+        #[test]
+        fn zeek_json_fast_path_equals_serde(
+            fields in prop::collection::vec((json_key(), json_value(), prop::sample::select(vec!["", " ", "\t"])), 0..12),
+            tag in prop::sample::select(vec!["", "dns", "http"]),
+            tail in prop::sample::select(vec!["", " ", ",", "}", "x", "\n"]),
+        ) {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(k, v, ws)| format!("\"{k}\"{ws}:{ws}{v}"))
+                .collect();
+            let mut line = format!("{{{}}}{tail}", body.join(","));
+            if !tag.is_empty() {
+                line = format!("{{\"{tag}\": {line}}}");
+            }
+            prop_assert!(fast_json_agrees(line.as_bytes()), "{}", line);
+        }
+    }
+
+    /// Plain records take the scanner (not the serde fallback) and read as serde reads them.
+    #[test]
+    fn plain_zeek_json_takes_the_field_scanner() {
+        let rec = br#"{"ts":1765065600.000772,"uid":"C0","id.orig_h":"10.110.28.232","id.orig_p":1024,"id.resp_h":"10.0.0.53","id.resp_p":53,"proto":"udp","trans_id":0,"rtt":0.00087,"query":"serviceopen86.net","qtype_name":"A","AA":false,"answers":["203.0.113.1"],"TTLs":[300.0],"rejected":false}"#;
+        let (z, ts) = fast_fields(rec).unwrap();
+        assert_eq!(ts, Some((false, "1765065600.000772")));
+        assert_eq!(z.query.as_deref(), Some("serviceopen86.net"));
+        assert_eq!(z.resp_p, Some(53));
+        assert!(fast_json_agrees(rec));
+        let o = parse_zeek_json(rec, true).unwrap().unwrap();
+        assert_eq!(o.dns_question_name.as_deref(), Some("serviceopen86.net"));
+        for refused in [
+            &br#"{"query":"a\u002eb"}"#[..],
+            br#"{"query":"a","query":"b"}"#,
+            br#"{"query":null,"query":"b"}"#,
+            br#"{"id.orig_p":"53"}"#,
+            br#"{"result":{"_raw":"{}"}}"#,
+        ] {
+            assert!(fast_fields(refused).is_none());
+            assert!(fast_json_agrees(refused));
+        }
     }
 }

@@ -40,6 +40,8 @@ const COMMIT_FAILURES: &str = "trawl_kafka_commit_failures_total";
 const BATCH_MESSAGES: usize = 20_000;
 const BATCH_BYTES: usize = 8 << 20;
 const BATCH_LINGER: Duration = Duration::from_millis(100);
+/// While messages keep coming, the linger is checked once per this many polls.
+const CLOCK_EVERY: usize = 256;
 
 /// The group member's context: rebalances, statistics (lag) and logs.
 struct Group {
@@ -242,9 +244,12 @@ fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
     }
     let start = out.len();
     out.extend_from_slice(&payload[..end]);
-    for b in &mut out[start..] {
-        if matches!(*b, b'\n' | b'\r') {
-            *b = b' ';
+    // Most payloads have no line break: one SIMD search instead of a loop over every byte.
+    if memchr::memchr2(b'\n', b'\r', &payload[..end]).is_some() {
+        for b in &mut out[start..] {
+            if matches!(*b, b'\n' | b'\r') {
+                *b = b' ';
+            }
         }
     }
     out.push(b'\n');
@@ -261,16 +266,28 @@ impl RunSource for KafkaConsumer {
             let mut messages = 0usize;
             let mut bytes = 0usize;
             let mut first_at: Option<Instant> = None;
+            // While messages are queued, poll without a timeout (librdkafka then skips its
+            // deadline arithmetic) and look at the clock once per `CLOCK_EVERY` messages:
+            // clock reads were a sixth of the consumer's CPU when every poll waited.
+            let mut queued = false;
+            let mut since_clock = 0usize;
             while messages < BATCH_MESSAGES && bytes < BATCH_BYTES {
                 let wait = match first_at {
                     None => Duration::from_millis(250),
-                    Some(t) => match BATCH_LINGER.checked_sub(t.elapsed()) {
-                        Some(w) => w,
-                        None => break,
-                    },
+                    Some(_) if queued && since_clock < CLOCK_EVERY => Duration::ZERO,
+                    Some(t) => {
+                        since_clock = 0;
+                        match BATCH_LINGER.checked_sub(t.elapsed()) {
+                            Some(w) if !queued => w,
+                            Some(_) => Duration::ZERO,
+                            None => break,
+                        }
+                    }
                 };
                 let polled = self.consumer.poll(wait);
                 self.drop_revoked(&mut pending, env);
+                queued = matches!(polled, Some(Ok(_)));
+                since_clock += 1;
                 match polled {
                     None if first_at.is_none() => break,
                     None => continue,
