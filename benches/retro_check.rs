@@ -16,6 +16,10 @@
 //! index except the planted ones: 1,000 domains seen (as a subdomain) on 3 days each, 1,000
 //! URLs on 2 days, 1,000 addresses on 1 day and 100 CIDRs holding 5 seen addresses on 1
 //! day: 6,500 sightings expected.
+//!
+//! A benchmark program over data it generates itself, not an input path: a failure to write
+//! or read its own files (disk full, a directory left half-written by an interrupted run: delete
+//! it) ends the run with the step named by its `expect`, as there is nothing to carry on with.
 
 use matcher::{Indicator, IndicatorType, SnapshotBuilder};
 use sensor::correlate::{Correlator, HitFilter};
