@@ -239,6 +239,28 @@ pub(crate) fn jsonl_lines(
     }
 }
 
+/// The first of the two walks over the items at `path` of one JSON document: `read` sees
+/// every item (what later items refer to) and the whole document is checked; a syntax error
+/// is handed to `each` as a rejection with its line and false returned, so the second walk,
+/// which converts, never starts on a broken document.
+fn first_walk(
+    bytes: &[u8],
+    path: &str,
+    format: Format,
+    each: &mut dyn FnMut(ParsedFeed),
+    read: &mut dyn FnMut(Value),
+) -> bool {
+    match super::json_items::each_item(bytes, path, read) {
+        Ok(()) => true,
+        Err(e) => {
+            let mut out = ParsedFeed::new(format);
+            out.reject(e.line(), format!("invalid JSON: {e}"));
+            each(out);
+            false
+        }
+    }
+}
+
 /// A generic JSON document that is an array, an element at a time
 /// ([`super::json_items`]): a first walk checks the document and finds the indicator
 /// field (unless configured), a second converts each element and drops it, handing `each`
@@ -250,18 +272,16 @@ pub(crate) fn json_array_chunks(
     batch: usize,
     each: &mut dyn FnMut(ParsedFeed),
 ) {
-    let mut out = ParsedFeed::new(Format::Json);
     let mut field = feed.field.clone();
-    let first = super::json_items::each_item(bytes, "", &mut |item| {
+    let read = first_walk(bytes, "", Format::Json, each, &mut |item| {
         if field.is_none() {
             field = auto_field(&item);
         }
     });
-    if let Err(e) = first {
-        out.reject(e.line(), format!("invalid JSON: {e}"));
-        each(out);
+    if !read {
         return;
     }
+    let mut out = ParsedFeed::new(Format::Json);
     let scale = feed.confidence_scale.unwrap_or(1.0);
     let mut n = 0;
     // The first walk read the whole document: this one cannot fail.
@@ -393,17 +413,15 @@ pub(crate) fn stix2_chunks(
 ) {
     let taxii = feed.format == Format::Taxii;
     let format = if taxii { Format::Taxii } else { Format::Stix2 };
-    let mut out = ParsedFeed::new(format);
     let mut markings: HashMap<String, Tlp> = HashMap::new();
     let mut identities: HashMap<String, String> = HashMap::new();
-    let first = super::json_items::each_item(bytes, "objects", &mut |o| {
+    let read = first_walk(bytes, "objects", format, each, &mut |o| {
         stix_context(&o, &mut markings, &mut identities)
     });
-    if let Err(e) = first {
-        out.reject(e.line(), format!("invalid JSON: {e}"));
-        each(out);
+    if !read {
         return;
     }
+    let mut out = ParsedFeed::new(format);
     let scale = feed.confidence_scale.unwrap_or(1.0);
     let mut n = 0;
     // The first walk read the whole document: this one cannot fail.
