@@ -1,5 +1,5 @@
 //! Large feeds are parsed in bounded memory (ARCHITECTURE.md §2.1.1): a STIX bundle, a
-//! JSON array, CSV and JSON lines, each of hundreds of thousands of entries, parsed by
+//! JSON array, the same wrapped in an object, CIF JSON, a MISP event, CSV and JSON lines, each of hundreds of thousands of entries, parsed by
 //! `parse_feed_chunks` (what `trawl update` calls) with a peak of live heap far below
 //! holding the document as a `serde_json::Value` tree, or every record at once, and with
 //! exactly the records and counts of the whole parse.
@@ -180,6 +180,55 @@ fn big_documents_parse_in_bounded_memory_with_the_whole_parses_result() {
     arr.push(']');
     let body = arr.into_bytes();
     check("json array", &body, Format::Json, n, || value_tree(&body));
+
+    // The same list wrapped in an object, and as CIF JSON.
+    let wrapped = format!(
+        r#"{{"count":{n},"data":{}}}"#,
+        String::from_utf8_lossy(&body)
+    );
+    let wrapped = wrapped.into_bytes();
+    check("json wrapper", &wrapped, Format::Json, n, || {
+        value_tree(&wrapped)
+    });
+    let mut cif = String::from(r#"{"status":"success","data":["#);
+    for i in 0..n {
+        if i > 0 {
+            cif.push(',');
+        }
+        cif.push_str(&format!(
+            r#"{{"indicator":"c{i}.example.net","itype":"fqdn","confidence":7,"tags":["phishing"],"provider":"cif.example","reporttime":"2026-01-02T00:00:00Z","tlp":"green"}}"#
+        ));
+    }
+    cif.push_str("]}");
+    let cif = cif.into_bytes();
+    check("cif", &cif, Format::Cif, n, || value_tree(&cif));
+
+    // One MISP event of many attributes (half in objects), its tags after them.
+    let mut misp =
+        String::from(r#"{"Event":{"info":"big event","threat_level_id":"2","Attribute":["#);
+    for i in 0..n / 2 {
+        if i > 0 {
+            misp.push(',');
+        }
+        misp.push_str(&format!(
+            r#"{{"type":"domain","category":"Network activity","to_ids":true,"uuid":"5f0c{i:08}-0000-4000-8000-000000000000","timestamp":"1767225600","value":"m{i}.example.com","comment":"seen"}}"#
+        ));
+    }
+    misp.push_str(r#"],"Object":["#);
+    for i in 0..n / 2 {
+        if i > 0 {
+            misp.push(',');
+        }
+        misp.push_str(&format!(
+            r#"{{"name":"url","Attribute":[{{"type":"url","to_ids":true,"uuid":"6f0c{i:08}-0000-4000-8000-000000000000","value":"http://o{i}.example.org/x"}}]}}"#
+        ));
+    }
+    misp.push_str(r#"],"Tag":[{"name":"tlp:amber"},{"name":"malware"}]}}"#);
+    let misp = misp.into_bytes();
+    let (records, _) = check("misp", &misp, Format::Misp, n, || value_tree(&misp));
+    let meta = records[n - 1].meta.as_deref().cloned().unwrap_or_default();
+    assert_eq!(meta.tlp, Some(matcher::Tlp::Amber));
+    assert_eq!(meta.tags, vec!["malware".to_string()]);
 
     // CSV with a header and JSON lines: against every record held at once.
     let mut csv = String::from("# a comment\nfirst_seen,url,threat,tags\n");

@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
         Format::Json,
         Format::Stix2,
         Format::Plain,
+        Format::Misp,
+        Format::MispFeed,
+        Format::Cif,
     ];
     let mut feed = FeedConfig::new("fuzz", "fuzz.txt");
     feed.format = formats[usize::from(pick) % formats.len()];

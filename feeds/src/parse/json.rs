@@ -35,43 +35,164 @@ pub(crate) fn detect(bytes: &[u8]) -> Format {
     }
 }
 
-fn load(bytes: &[u8], out: &mut ParsedFeed) -> Option<Value> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            out.reject(e.line(), format!("invalid JSON: {e}"));
-            None
+/// The members a generic JSON object (or CIF JSON) may hold its list in, by priority.
+const LIST_KEYS: [&str; 6] = [
+    "data",
+    "results",
+    "indicators",
+    "items",
+    "objects",
+    "response",
+];
+
+/// Where the items of a generic JSON document (or CIF JSON) are, as a first walk found:
+/// a top-level array's elements; else, in an object that has no member named like the
+/// field's first step, the first of [`LIST_KEYS`] that is an array (of objects, when the
+/// field is given); else the object itself; a scalar document has none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Listed {
+    Elements,
+    Member(usize),
+    Whole,
+    Nothing,
+}
+
+/// The first walk over a generic document: where its items are, and each candidate item
+/// shown to `sample` with the place it is in (`None`: a top-level array's).
+struct ListScan<'a, 's> {
+    first_key: Option<&'a str>,
+    sample: &'s mut dyn FnMut(Option<usize>, &Value),
+    depth: usize,
+    array: Option<bool>,
+    /// The object has a member named `first_key`.
+    has_first: bool,
+    /// Per [`LIST_KEYS`]: an array of it was walked, and it held an object.
+    lists: [(bool, bool); 6],
+    current: Option<usize>,
+}
+
+impl ListScan<'_, '_> {
+    fn listed(&self) -> Listed {
+        match self.array {
+            None => Listed::Nothing,
+            Some(true) => Listed::Elements,
+            Some(false) if self.has_first => Listed::Whole,
+            Some(false) => self
+                .lists
+                .iter()
+                .position(|&(array, objects)| array && (self.first_key.is_none() || objects))
+                .map_or(Listed::Whole, Listed::Member),
         }
     }
 }
 
-/// Items of a document: array elements, or the first array of objects inside an object
-/// (`{"data": [...]}`), or the object itself.
-fn items<'a>(doc: &'a Value, first_key: Option<&str>) -> Vec<&'a Value> {
-    match doc {
-        Value::Array(a) => a.iter().collect(),
-        Value::Object(o) => {
-            if first_key.is_some_and(|k| o.contains_key(k)) {
-                return vec![doc];
+impl super::json_items::Visit for ListScan<'_, '_> {
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool {
+        if self.depth == 1 && key.is_some() && key == self.first_key {
+            self.has_first = true;
+        }
+        let walk = match self.depth {
+            0 => {
+                self.array = Some(array);
+                true
             }
-            for key in [
-                "data",
-                "results",
-                "indicators",
-                "items",
-                "objects",
-                "response",
-            ] {
-                if let Some(Value::Array(a)) = o.get(key) {
-                    if first_key.is_none() || a.iter().any(|x| x.is_object()) {
-                        return a.iter().collect();
-                    }
+            1 if array => {
+                self.current = key.and_then(|k| LIST_KEYS.iter().position(|l| *l == k));
+                if let Some(i) = self.current {
+                    self.lists[i].0 = true;
+                }
+                self.current.is_some()
+            }
+            _ => false,
+        };
+        self.depth += usize::from(walk);
+        walk
+    }
+
+    fn value(&mut self, key: Option<&str>, v: Value) {
+        match self.depth {
+            1 if key.is_none() => (self.sample)(None, &v),
+            1 => self.has_first |= key == self.first_key,
+            2 => {
+                if let Some(i) = self.current {
+                    self.lists[i].1 |= v.is_object();
+                    (self.sample)(Some(i), &v);
                 }
             }
-            vec![doc]
+            _ => {}
         }
-        _ => Vec::new(),
     }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+}
+
+/// The second walk over a generic document: each item where the first found them.
+struct ListItems<'f> {
+    listed: Listed,
+    depth: usize,
+    f: &'f mut dyn FnMut(Value),
+}
+
+impl super::json_items::Visit for ListItems<'_> {
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool {
+        let walk = match (self.depth, self.listed) {
+            (0, Listed::Elements) => array,
+            (0, Listed::Member(_)) => !array,
+            (1, Listed::Member(i)) => array && key == Some(LIST_KEYS[i]),
+            _ => false,
+        };
+        self.depth += usize::from(walk);
+        walk
+    }
+
+    fn value(&mut self, key: Option<&str>, v: Value) {
+        match (self.depth, self.listed) {
+            (0, Listed::Whole) if v.is_object() => (self.f)(v),
+            (1, Listed::Elements) | (2, Listed::Member(_)) if key.is_none() => (self.f)(v),
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+}
+
+/// The first walk over a generic JSON document or CIF JSON: checks it (a syntax error is
+/// the `Err`, a rejection with its line) and shows `sample` every candidate item; where
+/// the items are is the answer, for [`each_listed`].
+fn scan_list(
+    bytes: &[u8],
+    first_key: Option<&str>,
+    format: Format,
+    sample: &mut dyn FnMut(Option<usize>, &Value),
+) -> Result<Listed, ParsedFeed> {
+    let mut scan = ListScan {
+        first_key,
+        sample,
+        depth: 0,
+        array: None,
+        has_first: false,
+        lists: [(false, false); 6],
+        current: None,
+    };
+    checked(super::json_items::walk(bytes, &mut scan), format)?;
+    Ok(scan.listed())
+}
+
+/// The second walk: `f` gets each item where [`scan_list`] found them, as the whole
+/// document's `Value` tree would give them, never holding it (unless the document is its
+/// own single item).
+fn each_listed(bytes: &[u8], listed: Listed, f: &mut dyn FnMut(Value)) {
+    let mut items = ListItems {
+        listed,
+        depth: 0,
+        f,
+    };
+    // The first walk read the whole document: this one cannot fail.
+    let _ = super::json_items::walk(bytes, &mut items);
 }
 
 /// Walk a dotted path, descending into arrays; collect `(container, value)` pairs.
@@ -186,30 +307,14 @@ fn json_type(t: &str) -> Option<Option<IndicatorType>> {
 /// Generic `json` and `jsonl`.
 pub(crate) fn parse_json(bytes: &[u8], feed: &FeedConfig, format: Format) -> ParsedFeed {
     let mut out = ParsedFeed::new(format);
-    let scale = feed.confidence_scale.unwrap_or(1.0);
     if format == Format::Jsonl {
         let mut field = feed.field.clone();
         jsonl_lines(&mut out, bytes, 0, feed, &mut field);
         return out;
     }
-    if super::first_non_ws(bytes) == Some(b'[') {
-        let mut whole = None;
-        json_array_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
-        return whole.unwrap_or(out);
-    }
-    let Some(doc) = load(bytes, &mut out) else {
-        return out;
-    };
-    let first_key = feed.field.as_deref().and_then(|f| f.split('.').next());
-    let list = items(&doc, first_key);
-    let field = feed
-        .field
-        .clone()
-        .or_else(|| list.iter().find_map(|i| auto_field(i)));
-    for (i, item) in list.iter().enumerate() {
-        json_item(&mut out, i + 1, item, field.as_deref(), feed, scale);
-    }
-    out
+    let mut whole = None;
+    json_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
+    whole.unwrap_or(out)
 }
 
 /// The JSON lines of `part`, whose first line is line `before + 1` of the body; `field`
@@ -239,53 +344,54 @@ pub(crate) fn jsonl_lines(
     }
 }
 
-/// The first of the two walks over the items at `path` of one JSON document: `read` sees
-/// every item (what later items refer to) and the whole document is checked; a syntax error
-/// is handed to `each` as a rejection with its line and false returned, so the second walk,
-/// which converts, never starts on a broken document.
-fn first_walk(
-    bytes: &[u8],
-    path: &str,
-    format: Format,
-    each: &mut dyn FnMut(ParsedFeed),
-    read: &mut dyn FnMut(Value),
-) -> bool {
-    match super::json_items::each_item(bytes, path, read) {
-        Ok(()) => true,
-        Err(e) => {
-            let mut out = ParsedFeed::new(format);
-            out.reject(e.line(), format!("invalid JSON: {e}"));
-            each(out);
-            false
-        }
-    }
+/// The first walk over a document read it whole, or its syntax error as a rejection with
+/// its line: the second walk, which converts, never starts on a broken document.
+fn checked(read: Result<(), serde_json::Error>, format: Format) -> Result<(), ParsedFeed> {
+    read.map_err(|e| {
+        let mut out = ParsedFeed::new(format);
+        out.reject(e.line(), format!("invalid JSON: {e}"));
+        out
+    })
 }
 
-/// A generic JSON document that is an array, an element at a time
-/// ([`super::json_items`]): a first walk checks the document and finds the indicator
-/// field (unless configured), a second converts each element and drops it, handing `each`
-/// the records about every `batch` of them, and the rest at the end. As
-/// [`parse_json`] does for such a document.
-pub(crate) fn json_array_chunks(
+/// A generic JSON document (not JSON lines), an item at a time ([`each_listed`]): the
+/// first walk also finds the indicator field (unless configured) on the first item of the
+/// list that has one; each item is converted and dropped, `each` getting the records about
+/// every `batch` of them, and the rest at the end (at least one call).
+pub(crate) fn json_chunks(
     bytes: &[u8],
     feed: &FeedConfig,
     batch: usize,
     each: &mut dyn FnMut(ParsedFeed),
 ) {
-    let mut field = feed.field.clone();
-    let read = first_walk(bytes, "", Format::Json, each, &mut |item| {
-        if field.is_none() {
-            field = auto_field(&item);
-        }
-    });
-    if !read {
-        return;
-    }
+    let first_key = feed.field.as_deref().and_then(|f| f.split('.').next());
+    // The field found on each candidate list's first item that has one.
+    let mut found: [Option<String>; 7] = Default::default();
     let mut out = ParsedFeed::new(Format::Json);
     let scale = feed.confidence_scale.unwrap_or(1.0);
     let mut n = 0;
-    // The first walk read the whole document: this one cannot fail.
-    let _ = super::json_items::each_item(bytes, "", &mut |item| {
+    let mut field = feed.field.clone();
+    let sample = &mut |at: Option<usize>, item: &Value| {
+        let slot = &mut found[at.unwrap_or(6)];
+        if feed.field.is_none() && slot.is_none() {
+            *slot = auto_field(item);
+        }
+    };
+    let listed = match scan_list(bytes, first_key, Format::Json, sample) {
+        Ok(listed) => listed,
+        Err(rejected) => return each(rejected),
+    };
+    if field.is_none() {
+        field = match listed {
+            Listed::Elements => found[6].take(),
+            Listed::Member(i) => found[i].take(),
+            Listed::Whole | Listed::Nothing => None,
+        };
+    }
+    each_listed(bytes, listed, &mut |item| {
+        if listed == Listed::Whole && field.is_none() {
+            field = auto_field(&item);
+        }
         if out.records.len() >= batch {
             each(std::mem::replace(&mut out, ParsedFeed::new(Format::Json)));
         }
@@ -415,10 +521,11 @@ pub(crate) fn stix2_chunks(
     let format = if taxii { Format::Taxii } else { Format::Stix2 };
     let mut markings: HashMap<String, Tlp> = HashMap::new();
     let mut identities: HashMap<String, String> = HashMap::new();
-    let read = first_walk(bytes, "objects", format, each, &mut |o| {
+    let read = super::json_items::each_item(bytes, "objects", &mut |o| {
         stix_context(&o, &mut markings, &mut identities)
     });
-    if !read {
+    if let Err(rejected) = checked(read, format) {
+        each(rejected);
         return;
     }
     let mut out = ParsedFeed::new(format);
@@ -635,159 +742,339 @@ fn misp_tags(tags: Option<&Value>, meta: &mut RecordMeta, taxonomies: bool) {
     }
 }
 
-fn misp_events(doc: &Value) -> Vec<&Value> {
-    match doc {
-        Value::Array(a) => a.iter().flat_map(misp_events).collect(),
-        Value::Object(o) => {
-            if let Some(Value::Array(r)) = o.get("response") {
-                r.iter().flat_map(misp_events).collect()
-            } else if let Some(e) = o.get("Event") {
-                vec![e]
-            } else {
-                vec![doc]
+/// Where a MISP walk is (the stack of [`MispWalk`]): which containers it walked into.
+#[derive(Clone, Copy)]
+enum MispAt {
+    /// An array whose elements may be events or wrap them (the document, `response`).
+    List,
+    /// An object that may be an event or wrap them (`{"response": [...]}`, `{"Event":
+    /// ...}`): candidate `usize`.
+    Wrapper(usize),
+    /// The object of an `Event` member: candidate `usize`.
+    Event(usize),
+    /// The `Attribute` array of candidate `usize`.
+    Attributes(usize),
+    /// The `Object` array of candidate `usize` (each object's own `Attribute` array).
+    Objects(usize),
+}
+
+/// An object that may be a MISP event, in the order the walk meets them.
+#[derive(Default)]
+struct Candidate {
+    /// The wrapper whose `Event` member it is.
+    parent: Option<usize>,
+    /// A wrapper: it has a `response` array, or an `Event` member (so is not an event).
+    response: bool,
+    event: bool,
+    /// Its event-level members (`threat_level_id`, `info`, `Orgc`, `Tag`), which may come
+    /// after its attributes.
+    fields: serde_json::Map<String, Value>,
+}
+
+/// The [`super::json_items::Visit`] of MISP event JSON: a single event, `{"Event": ...}`,
+/// `{"response": [...]}` and arrays of them, nested. The first walk (`events` empty)
+/// gathers the candidates; the second hands each attribute to `attribute` with the
+/// event's metadata (`None` for one of an object that turned out not to be an event).
+struct MispWalk<'a, 'f> {
+    stack: Vec<MispAt>,
+    candidates: Vec<Candidate>,
+    /// The second walk: each candidate's event metadata, if it is an event.
+    events: &'a [Option<RecordMeta>],
+    next: usize,
+    attribute: &'f mut dyn FnMut(&Value, &RecordMeta),
+}
+
+impl MispWalk<'_, '_> {
+    fn candidate(&mut self, parent: Option<usize>) -> usize {
+        let c = self.next;
+        self.next += 1;
+        if self.events.is_empty() {
+            self.candidates.push(Candidate {
+                parent,
+                ..Candidate::default()
+            });
+        }
+        c
+    }
+
+    fn attributes_of(&mut self, c: usize, attrs: &[Value]) {
+        if let Some(Some(meta)) = self.events.get(c) {
+            for a in attrs {
+                (self.attribute)(a, meta);
             }
         }
-        _ => Vec::new(),
     }
 }
 
-/// MISP event JSON (single event, `{"Event": ...}`, `{"response": [...]}`, arrays).
+impl super::json_items::Visit for MispWalk<'_, '_> {
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool {
+        let at = match (self.stack.last().copied(), key, array) {
+            (None | Some(MispAt::List), None, true) => MispAt::List,
+            (None | Some(MispAt::List), None, false) => MispAt::Wrapper(self.candidate(None)),
+            (Some(MispAt::Wrapper(c)), Some("response"), true) => {
+                if let Some(w) = self.candidates.get_mut(c) {
+                    w.response = true;
+                }
+                MispAt::List
+            }
+            (Some(MispAt::Wrapper(c)), Some("Event"), false) => {
+                if let Some(w) = self.candidates.get_mut(c) {
+                    w.event = true;
+                }
+                MispAt::Event(self.candidate(Some(c)))
+            }
+            (Some(MispAt::Wrapper(c) | MispAt::Event(c)), Some("Attribute"), true) => {
+                MispAt::Attributes(c)
+            }
+            (Some(MispAt::Wrapper(c) | MispAt::Event(c)), Some("Object"), true) => {
+                MispAt::Objects(c)
+            }
+            _ => return false,
+        };
+        self.stack.push(at);
+        true
+    }
+
+    fn value(&mut self, key: Option<&str>, v: Value) {
+        match (self.stack.last().copied(), key) {
+            (Some(MispAt::Wrapper(c) | MispAt::Event(c)), Some(k)) => {
+                let Some(cand) = self.candidates.get_mut(c) else {
+                    return;
+                };
+                match k {
+                    "Event" => cand.event = true,
+                    "threat_level_id" | "info" | "Orgc" | "Tag" => {
+                        cand.fields.insert(k.to_string(), v);
+                    }
+                    _ => {}
+                }
+            }
+            (Some(MispAt::Attributes(c)), None) => self.attributes_of(c, &[v]),
+            (Some(MispAt::Objects(c)), None) => {
+                if let Some(Value::Array(attrs)) = v.get("Attribute") {
+                    self.attributes_of(c, attrs);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self) {
+        self.stack.pop();
+    }
+}
+
+/// An event's own metadata (`ev` holds its event-level members).
+fn misp_event_meta(ev: &Value, misp_feed: bool) -> RecordMeta {
+    let mut ev_meta = RecordMeta {
+        severity: ev
+            .get("threat_level_id")
+            .and_then(as_text)
+            .and_then(|t| match t.trim() {
+                "1" => Some(Severity::High),
+                "2" => Some(Severity::Medium),
+                "3" | "4" => Some(Severity::Low),
+                _ => None,
+            }),
+        description: get_str(ev, "info").map(str::to_string),
+        provider: ev
+            .get("Orgc")
+            .and_then(|o| get_str(o, "name"))
+            .map(str::to_string),
+        ..RecordMeta::default()
+    };
+    misp_tags(ev.get("Tag"), &mut ev_meta, misp_feed);
+    ev_meta
+}
+
+/// One MISP attribute `a` (number `n`) of an event with `ev_meta`.
+fn misp_attribute(
+    out: &mut ParsedFeed,
+    n: usize,
+    a: &Value,
+    ev_meta: &RecordMeta,
+    to_ids_only: bool,
+    misp_feed: bool,
+) {
+    if a.get("deleted").and_then(Value::as_bool) == Some(true) {
+        out.skipped += 1;
+        return;
+    }
+    let t = get_str(a, "type").unwrap_or("");
+    let Some(v) = get_str(a, "value") else {
+        out.reject(n, "attribute without a value");
+        return;
+    };
+    if misp_type(t).is_none() {
+        out.skipped += 1;
+        return;
+    }
+    let to_ids = match a.get("to_ids") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "1" || s.eq_ignore_ascii_case("true"),
+        Some(Value::Number(x)) => x.as_u64() == Some(1),
+        _ => false,
+    };
+    if to_ids_only && !to_ids {
+        out.skipped += 1;
+        return;
+    }
+    let mut meta = ev_meta.clone();
+    misp_tags(a.get("Tag"), &mut meta, misp_feed);
+    // The attribute's uuid (ARCHITECTURE.md §3).
+    meta.external_id = get_str(a, "uuid").map(str::to_string);
+    if let Some(c) = get_str(a, "comment") {
+        meta.description = Some(c.to_string());
+    }
+    meta.reported = a
+        .get("timestamp")
+        .and_then(as_text)
+        .and_then(|t| parse_time(&t));
+    meta.first_seen = get_str(a, "first_seen").and_then(parse_time);
+    meta.last_seen = get_str(a, "last_seen").and_then(parse_time);
+    for (value, hint) in misp_values(t, v) {
+        out.push(
+            FeedRecord::new(n, value.trim())
+                .with_itype(hint)
+                .with_meta(meta.clone()),
+        );
+    }
+}
+
+/// MISP event JSON (single event, `{"Event": ...}`, `{"response": [...]}`, arrays), whole.
 pub(crate) fn parse_misp(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
     if super::first_non_ws(bytes).is_some_and(|b| b != b'{' && b != b'[') {
         return super::delimited::parse(bytes, feed, Format::Misp);
     }
+    let mut whole = None;
+    misp_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
+    whole.unwrap_or_default()
+}
+
+/// MISP event JSON an attribute at a time ([`super::json_items`]): a first walk finds the
+/// events and keeps their own fields (MISP writes an event's `Tag` after its attributes),
+/// a second converts each attribute (of the event's `Attribute` array and of its objects',
+/// in document order) and drops it, handing `each` the records about every `batch` of
+/// them, and the rest at the end (at least one call).
+pub(crate) fn misp_chunks(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    batch: usize,
+    each: &mut dyn FnMut(ParsedFeed),
+) {
     let misp_feed = feed.format == Format::MispFeed;
-    let mut out = ParsedFeed::new(if misp_feed {
+    let format = if misp_feed {
         Format::MispFeed
     } else {
         Format::Misp
-    });
-    let Some(doc) = load(bytes, &mut out) else {
-        return out;
     };
-    let to_ids_only = feed.to_ids_only.unwrap_or(true);
-    let mut n = 0;
-    for ev in misp_events(&doc) {
-        let mut ev_meta = RecordMeta {
-            severity: ev
-                .get("threat_level_id")
-                .and_then(as_text)
-                .and_then(|t| match t.trim() {
-                    "1" => Some(Severity::High),
-                    "2" => Some(Severity::Medium),
-                    "3" | "4" => Some(Severity::Low),
-                    _ => None,
-                }),
-            description: get_str(ev, "info").map(str::to_string),
-            provider: ev
-                .get("Orgc")
-                .and_then(|o| get_str(o, "name"))
-                .map(str::to_string),
-            ..RecordMeta::default()
-        };
-        misp_tags(ev.get("Tag"), &mut ev_meta, misp_feed);
-        let mut attrs: Vec<&Value> = Vec::new();
-        if let Some(Value::Array(a)) = ev.get("Attribute") {
-            attrs.extend(a.iter());
-        }
-        if let Some(Value::Array(objs)) = ev.get("Object") {
-            for o in objs {
-                if let Some(Value::Array(a)) = o.get("Attribute") {
-                    attrs.extend(a.iter());
-                }
-            }
-        }
-        for a in attrs {
-            n += 1;
-            if a.get("deleted").and_then(Value::as_bool) == Some(true) {
-                out.skipped += 1;
-                continue;
-            }
-            let t = get_str(a, "type").unwrap_or("");
-            let Some(v) = get_str(a, "value") else {
-                out.reject(n, "attribute without a value");
-                continue;
-            };
-            if misp_type(t).is_none() {
-                out.skipped += 1;
-                continue;
-            }
-            let to_ids = match a.get("to_ids") {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => s == "1" || s.eq_ignore_ascii_case("true"),
-                Some(Value::Number(x)) => x.as_u64() == Some(1),
-                _ => false,
-            };
-            if to_ids_only && !to_ids {
-                out.skipped += 1;
-                continue;
-            }
-            let mut meta = ev_meta.clone();
-            misp_tags(a.get("Tag"), &mut meta, misp_feed);
-            // The attribute's uuid (ARCHITECTURE.md §3).
-            meta.external_id = get_str(a, "uuid").map(str::to_string);
-            if let Some(c) = get_str(a, "comment") {
-                meta.description = Some(c.to_string());
-            }
-            meta.reported = a
-                .get("timestamp")
-                .and_then(as_text)
-                .and_then(|t| parse_time(&t));
-            meta.first_seen = get_str(a, "first_seen").and_then(parse_time);
-            meta.last_seen = get_str(a, "last_seen").and_then(parse_time);
-            for (value, hint) in misp_values(t, v) {
-                out.push(
-                    FeedRecord::new(n, value.trim())
-                        .with_itype(hint)
-                        .with_meta(meta.clone()),
-                );
-            }
-        }
+    let mut first = MispWalk {
+        stack: Vec::new(),
+        candidates: Vec::new(),
+        events: &[],
+        next: 0,
+        attribute: &mut |_, _| {},
+    };
+    if let Err(rejected) = checked(super::json_items::walk(bytes, &mut first), format) {
+        return each(rejected);
     }
-    out
+    let candidates = first.candidates;
+    let events: Vec<Option<RecordMeta>> = candidates
+        .iter()
+        .map(|c| {
+            let is_event = match c.parent {
+                None => !c.response && !c.event,
+                Some(p) => candidates.get(p).is_some_and(|w| !w.response),
+            };
+            is_event.then(|| misp_event_meta(&Value::Object(c.fields.clone()), misp_feed))
+        })
+        .collect();
+    drop(candidates);
+    let to_ids_only = feed.to_ids_only.unwrap_or(true);
+    let mut out = ParsedFeed::new(format);
+    let mut n = 0;
+    let mut second = MispWalk {
+        stack: Vec::new(),
+        candidates: Vec::new(),
+        events: &events,
+        next: 0,
+        attribute: &mut |a, ev_meta| {
+            if out.records.len() >= batch {
+                each(std::mem::replace(&mut out, ParsedFeed::new(format)));
+            }
+            n += 1;
+            misp_attribute(&mut out, n, a, ev_meta, to_ids_only, misp_feed);
+        },
+    };
+    // The first walk read the whole document: this one cannot fail.
+    let _ = super::json_items::walk(bytes, &mut second);
+    each(out);
 }
 
 // ---------------------------------------------------------------- CIF
 
-/// CIF v3/v4 JSON indicators (confidence × `confidence_scale`, default 10).
+/// CIF v3/v4 JSON indicators (confidence × `confidence_scale`, default 10), whole.
 pub(crate) fn parse_cif(bytes: &[u8], feed: &FeedConfig) -> ParsedFeed {
-    let mut out = ParsedFeed::new(Format::Cif);
-    let Some(doc) = load(bytes, &mut out) else {
-        return out;
+    let mut whole = None;
+    cif_chunks(bytes, feed, usize::MAX, &mut |p| whole = Some(p));
+    whole.unwrap_or_default()
+}
+
+/// CIF JSON an indicator at a time ([`scan_list`], [`each_listed`]), handing `each` the
+/// records about every `batch` of them, and the rest at the end (at least one call).
+pub(crate) fn cif_chunks(
+    bytes: &[u8],
+    feed: &FeedConfig,
+    batch: usize,
+    each: &mut dyn FnMut(ParsedFeed),
+) {
+    let listed = match scan_list(bytes, Some("indicator"), Format::Cif, &mut |_, _| {}) {
+        Ok(listed) => listed,
+        Err(rejected) => return each(rejected),
     };
+    let mut out = ParsedFeed::new(Format::Cif);
     let scale = feed.confidence_scale.unwrap_or(10.0);
-    for (i, item) in items(&doc, Some("indicator")).iter().enumerate() {
-        let n = i + 1;
-        let Some(value) = get_str(item, "indicator") else {
-            out.reject(n, "CIF record without an indicator");
-            continue;
-        };
-        let itype = get_str(item, "itype").and_then(|t| t.parse::<IndicatorType>().ok());
-        let first = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|k| get_str(item, k))
-                .and_then(parse_time)
-        };
-        let meta = RecordMeta {
-            confidence: item
-                .get("confidence")
-                .and_then(as_text)
-                .and_then(|c| scale_confidence(&c, scale)),
-            severity: get_str(item, "severity").and_then(|s| s.parse().ok()),
-            tlp: get_str(item, "tlp").and_then(|s| s.parse().ok()),
-            tags: str_list(item.get("tags")),
-            description: get_str(item, "description").map(str::to_string),
-            reference: get_str(item, "reference")
-                .or_else(|| get_str(item, "altid"))
-                .map(str::to_string),
-            external_id: get_str(item, "external_id").map(str::to_string),
-            provider: get_str(item, "provider").map(str::to_string),
-            first_seen: first(&["firsttime", "first_at"]),
-            last_seen: first(&["lasttime", "last_at"]),
-            reported: first(&["reporttime", "reported_at"]),
-            expires: first(&["expires", "expire_at", "valid_until"]),
-        };
-        out.push(FeedRecord::new(n, value).with_itype(itype).with_meta(meta));
-    }
-    out
+    let mut n = 0;
+    each_listed(bytes, listed, &mut |item| {
+        if out.records.len() >= batch {
+            each(std::mem::replace(&mut out, ParsedFeed::new(Format::Cif)));
+        }
+        n += 1;
+        cif_item(&mut out, n, &item, scale);
+    });
+    each(out);
+}
+
+/// One CIF indicator.
+fn cif_item(out: &mut ParsedFeed, n: usize, item: &Value, scale: f64) {
+    let Some(value) = get_str(item, "indicator") else {
+        out.reject(n, "CIF record without an indicator");
+        return;
+    };
+    let itype = get_str(item, "itype").and_then(|t| t.parse::<IndicatorType>().ok());
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| get_str(item, k))
+            .and_then(parse_time)
+    };
+    let meta = RecordMeta {
+        confidence: item
+            .get("confidence")
+            .and_then(as_text)
+            .and_then(|c| scale_confidence(&c, scale)),
+        severity: get_str(item, "severity").and_then(|s| s.parse().ok()),
+        tlp: get_str(item, "tlp").and_then(|s| s.parse().ok()),
+        tags: str_list(item.get("tags")),
+        description: get_str(item, "description").map(str::to_string),
+        reference: get_str(item, "reference")
+            .or_else(|| get_str(item, "altid"))
+            .map(str::to_string),
+        external_id: get_str(item, "external_id").map(str::to_string),
+        provider: get_str(item, "provider").map(str::to_string),
+        first_seen: first(&["firsttime", "first_at"]),
+        last_seen: first(&["lasttime", "last_at"]),
+        reported: first(&["reporttime", "reported_at"]),
+        expires: first(&["expires", "expire_at", "valid_until"]),
+    };
+    out.push(FeedRecord::new(n, value).with_itype(itype).with_meta(meta));
 }

@@ -1,33 +1,114 @@
 //! The items of one JSON document, each handed over as a [`Value`] and dropped before the
-//! next is read (ARCHITECTURE.md §2.1.1): a STIX bundle of millions of objects is walked
-//! with serde's `DeserializeSeed`, never held as one `Value` tree.
+//! next is read (ARCHITECTURE.md §2.1.1): a STIX bundle of millions of objects, a MISP
+//! event of a million attributes or a `{"data": [...]}` wrapper is walked with serde's
+//! `DeserializeSeed`, never held as one `Value` tree.
+//!
+//! [`walk`] is the one walker: a [`Visit`] says which arrays and objects to walk into and
+//! gets every other value whole; [`each_item`] is the common shape over it (an array's
+//! elements, or those of one member of an object).
 
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// What a [`walk`] does at each value of the document; the visitor keeps its own place
+/// (`enter` and `leave` nest).
+pub(crate) trait Visit {
+    /// Whether to walk into the array (`array`) or object that is member `key` of the
+    /// object being walked (`None`: the document itself, or an element of an array being
+    /// walked); declined, it is handed to [`Visit::value`] whole.
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool;
+    /// A value not walked into: a scalar, or an array or object `enter` declined.
+    fn value(&mut self, key: Option<&str>, v: Value);
+    /// The end of an array or object walked into.
+    fn leave(&mut self);
+}
+
+/// Walk the JSON document in `bytes` with `v`. The whole document is checked: a syntax
+/// error anywhere is the error (the one a `Value` parse gives), after `v` saw what came
+/// before it; walk twice to act only on a valid document.
+pub(crate) fn walk(bytes: &[u8], v: &mut dyn Visit) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Node { key: None, v }.deserialize(&mut de)?;
+    de.end()
+}
+
 /// Hand `f` each item of the document in `bytes`: a top-level array's elements, else the
 /// elements of the top-level object's `key` array, else that object itself (a scalar
-/// document has none). The whole document is checked: a syntax error anywhere is the
-/// error (after `f` saw the items before it; walk twice to act only on a valid document).
+/// document has none). Errors as [`walk`].
 pub(crate) fn each_item(
     bytes: &[u8],
     key: &str,
     f: &mut dyn FnMut(Value),
 ) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    Doc { key, f }.deserialize(&mut de)?;
-    de.end()
+    let mut items = Items {
+        key,
+        f,
+        depth: 0,
+        object: false,
+        streamed: false,
+        rest: Map::new(),
+    };
+    walk(bytes, &mut items)
 }
 
-/// The top level of the document.
-struct Doc<'a, 'f> {
+/// The [`Visit`] of [`each_item`].
+struct Items<'a, 'f> {
     key: &'a str,
     f: &'f mut dyn FnMut(Value),
+    depth: usize,
+    /// The document is an object.
+    object: bool,
+    /// Its `key` array was walked.
+    streamed: bool,
+    /// Its other members, the item when there is no `key` array.
+    rest: Map<String, Value>,
 }
 
-impl<'de> DeserializeSeed<'de> for Doc<'_, '_> {
+impl Visit for Items<'_, '_> {
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool {
+        let walk = match self.depth {
+            0 => {
+                self.object = !array;
+                true
+            }
+            1 if array && !self.streamed && key == Some(self.key) => {
+                self.streamed = true;
+                true
+            }
+            _ => false,
+        };
+        self.depth += usize::from(walk);
+        walk
+    }
+
+    fn value(&mut self, key: Option<&str>, v: Value) {
+        match (self.depth, key) {
+            (1, Some(k)) => {
+                self.rest.insert(k.to_string(), v);
+            }
+            (1, None) | (2, _) => (self.f)(v),
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+        if self.depth == 0 && self.object && !self.streamed {
+            (self.f)(Value::Object(std::mem::take(&mut self.rest)));
+        }
+    }
+}
+
+/// One value of the document: walked into or handed over, as the [`Visit`] says.
+struct Node<'k, 'v> {
+    key: Option<&'k str>,
+    v: &'v mut dyn Visit,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -35,126 +116,79 @@ impl<'de> DeserializeSeed<'de> for Doc<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Doc<'_, '_> {
+impl<'de> Visitor<'de> for Node<'_, '_> {
     type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON document")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.f)(v);
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut rest = Map::new();
-        let mut streamed = false;
-        while let Some(k) = map.next_key::<String>()? {
-            if !streamed && k == self.key {
-                match map.next_value_seed(Member { f: &mut *self.f })? {
-                    None => streamed = true,
-                    Some(v) => {
-                        rest.insert(k, v);
-                    }
-                }
-            } else {
-                let v: Value = map.next_value()?;
-                rest.insert(k, v);
-            }
-        }
-        if !streamed {
-            (self.f)(Value::Object(rest));
-        }
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// The value of the object's `key`: an array is streamed (`None`), anything else is
-/// returned whole (the document is then its own item).
-struct Member<'f> {
-    f: &'f mut dyn FnMut(Value),
-}
-
-impl<'de> DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Member<'_> {
-    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.f)(v);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.v.enter(self.key, true) {
+            while seq
+                .next_element_seed(Node {
+                    key: None,
+                    v: &mut *self.v,
+                })?
+                .is_some()
+            {}
+            self.v.leave();
+        } else {
+            let a = Vec::<Value>::deserialize(SeqAccessDeserializer::new(seq))?;
+            self.v.value(self.key, Value::Array(a));
         }
-        Ok(None)
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Value>, A::Error> {
-        let m = Map::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(Some(Value::Object(m)))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.v.enter(self.key, false) {
+            while let Some(k) = map.next_key::<String>()? {
+                map.next_value_seed(Node {
+                    key: Some(&k),
+                    v: &mut *self.v,
+                })?;
+            }
+            self.v.leave();
+        } else {
+            let m = Map::deserialize(MapAccessDeserializer::new(map))?;
+            self.v.value(self.key, Value::Object(m));
+        }
+        Ok(())
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Bool(v)))
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        self.v.value(self.key, Value::Bool(b));
+        Ok(())
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Option<Value>, E> {
-        Ok(Some(Value::from(v)))
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        self.v.value(self.key, Value::from(n));
+        Ok(())
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Option<Value>, E> {
-        Ok(Some(Value::from(v)))
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        self.v.value(self.key, Value::from(n));
+        Ok(())
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Option<Value>, E> {
-        Ok(Some(Value::from(v)))
+    fn visit_f64<E>(self, n: f64) -> Result<(), E> {
+        self.v.value(self.key, Value::from(n));
+        Ok(())
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Option<Value>, E> {
-        Ok(Some(Value::String(v.to_string())))
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        self.v.value(self.key, Value::String(s.to_string()));
+        Ok(())
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Option<Value>, E> {
-        Ok(Some(Value::String(v)))
+    fn visit_string<E>(self, s: String) -> Result<(), E> {
+        self.v.value(self.key, Value::String(s));
+        Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Null))
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.v.value(self.key, Value::Null);
+        Ok(())
     }
 }
 

@@ -275,10 +275,14 @@ pub fn parse_feed_chunks(
             json::jsonl_lines(&mut parsed, part, before, &concrete, &mut field);
             each(parsed);
         });
-    } else if format == Format::Json && first_non_ws(body) == Some(b'[') {
-        json::json_array_chunks(body, &concrete, json_batch(chunk), &mut each);
+    } else if format == Format::Json {
+        json::json_chunks(body, &concrete, json_batch(chunk), &mut each);
     } else if matches!(format, Format::Stix2 | Format::Taxii) {
         json::stix2_chunks(body, &concrete, json_batch(chunk), &mut each);
+    } else if matches!(format, Format::Misp | Format::MispFeed) && !not_json {
+        json::misp_chunks(body, &concrete, json_batch(chunk), &mut each);
+    } else if format == Format::Cif && !not_json {
+        json::cif_chunks(body, &concrete, json_batch(chunk), &mut each);
     } else {
         each(parse_feed(bytes, feed));
     }

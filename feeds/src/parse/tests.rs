@@ -429,11 +429,12 @@ fn chunked_parse_equals_whole_parse() {
 }
 
 /// Feed-like bodies of every streamed format: lines of values, CSV with a header, JSON
-/// lines, a JSON array, a STIX bundle (some entries broken).
+/// lines, a JSON array, a STIX bundle (some entries broken), a `{"data": [...]}` wrapper,
+/// MISP events (tags after the attributes, objects, a `response` list) and CIF JSON.
 fn streamed_body() -> impl proptest::strategy::Strategy<Value = (Format, Vec<u8>)> {
     use proptest::prelude::*;
     let value = "[a-z0-9]{1,6}(\\.[a-z]{2,3}|/x|\\.1\\.2\\.3)?";
-    (0usize..6, proptest::collection::vec((value, 0u8..8), 0..40)).prop_map(|(k, rows)| {
+    (0usize..9, proptest::collection::vec((value, 0u8..8), 0..40)).prop_map(|(k, rows)| {
         let mut out = String::new();
         let bad = |b: u8| b == 7;
         match k {
@@ -476,6 +477,42 @@ fn streamed_body() -> impl proptest::strategy::Strategy<Value = (Format, Vec<u8>
                     (Format::Stix2, format!("{{\"type\":\"bundle\",\"objects\":[{}]}}", objects.join(",\n")).into_bytes())
                 }
             }
+            5 => {
+                let items: Vec<String> = rows
+                    .iter()
+                    .map(|(v, b)| if *b == 6 { format!("{{\"x\":{b}}}") } else { format!("{{\"url\":\"{v}\",\"n\":{b}}}") })
+                    .collect();
+                (Format::Json, format!("{{\"count\":{},\"data\":[{}],\"more\":false}}", items.len(), items.join(",")).into_bytes())
+            }
+            6 => {
+                // Events of a `response` list, an attribute in an object, tags last.
+                let mut events = Vec::new();
+                for (i, pair) in rows.chunks(3).enumerate() {
+                    let attrs: Vec<String> = pair
+                        .iter()
+                        .map(|(v, b)| match b {
+                            6 => format!("{{\"type\":\"domain\",\"to_ids\":false,\"value\":\"{v}\"}}"),
+                            7 => "{\"type\":\"domain\",\"to_ids\":true}".to_string(),
+                            _ => format!("{{\"type\":\"domain\",\"to_ids\":true,\"value\":\"{v}\",\"uuid\":\"u-{v}\",\"Tag\":[{{\"name\":\"t{b}\"}}]}}"),
+                        })
+                        .collect();
+                    let (own, objs) = attrs.split_at(attrs.len() / 2);
+                    events.push(format!(
+                        "{{\"Event\":{{\"info\":\"event {i}\",\"Attribute\":[{}],\"Object\":[{{\"name\":\"o\",\"Attribute\":[{}]}}],\"threat_level_id\":\"{}\",\"Tag\":[{{\"name\":\"tlp:amber\"}}]}}}}",
+                        own.join(","),
+                        objs.join(","),
+                        i % 4 + 1
+                    ));
+                }
+                (Format::Misp, format!("{{\"response\":[{}]}}", events.join(",\n")).into_bytes())
+            }
+            7 => {
+                let items: Vec<String> = rows
+                    .iter()
+                    .map(|(v, b)| if *b == 7 { "{\"itype\":\"fqdn\"}".to_string() } else { format!("{{\"indicator\":\"{v}\",\"itype\":\"fqdn\",\"confidence\":{b},\"tags\":[\"x\"]}}") })
+                    .collect();
+                (Format::Cif, format!("[{}]", items.join(",\n")).into_bytes())
+            }
             _ => {
                 for (v, b) in &rows {
                     out += &format!("{v}\t{b}\n");
@@ -514,4 +551,85 @@ proptest::proptest! {
             (whole.rejected, whole.skipped, whole.revoked)
         );
     }
+}
+
+/// MISP event JSON walked an attribute at a time keeps the Value tree's meaning: an event's
+/// tags and threat level written after its attributes still apply to them, attributes of
+/// objects count, `{"Event": ...}` and `response` lists nest, and a wrapper's own
+/// `Attribute` is not an event's.
+#[test]
+fn misp_events_streamed_keep_their_late_fields() {
+    let doc = br#"{"Attribute":[{"type":"domain","to_ids":true,"value":"wrapper.example"}],
+      "response":[
+        {"Event":{"info":"first","Attribute":[
+            {"type":"domain","to_ids":true,"value":"a.example","uuid":"u-a"},
+            {"type":"domain","to_ids":false,"value":"quiet.example"},
+            {"type":"ip-dst|port","to_ids":true,"value":"198.51.100.7|443"}],
+          "Object":[{"name":"file","Attribute":[{"type":"sha256","to_ids":true,
+            "value":"0000000000000000000000000000000000000000000000000000000000000001"}]}],
+          "threat_level_id":"1","Orgc":{"name":"CIRCL"},
+          "Tag":[{"name":"tlp:amber"},{"name":"phishing"}]}},
+        [{"info":"second","Tag":[{"name":"tlp:clear"}],
+          "Attribute":[{"type":"url","to_ids":"1","value":"http://b.example/x","deleted":false}]}]
+      ]}"#;
+    let p = parse_feed(doc, &feed(Format::Misp));
+    assert_eq!(
+        vals(&p),
+        vec![
+            "a.example",
+            "198.51.100.7",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+            "http://b.example/x"
+        ]
+    );
+    assert_eq!(p.skipped, 1);
+    let first = p.records[0].meta.as_deref().cloned().unwrap_or_default();
+    assert_eq!(first.tlp, Some(matcher::Tlp::Amber));
+    assert_eq!(first.severity, Some(matcher::Severity::High));
+    assert_eq!(first.provider.as_deref(), Some("CIRCL"));
+    assert_eq!(first.tags, vec!["phishing".to_string()]);
+    assert_eq!(first.external_id.as_deref(), Some("u-a"));
+    let hash = p.records[2].meta.as_deref().cloned().unwrap_or_default();
+    assert_eq!(hash.description.as_deref(), Some("first"));
+    let last = p.records[3].meta.as_deref().cloned().unwrap_or_default();
+    assert_eq!(
+        (last.tlp, last.description.as_deref()),
+        (Some(matcher::Tlp::Clear), Some("second"))
+    );
+    // A broken document is one reject with its line, and no records.
+    let broken = parse_feed(
+        b"{\"Event\":{\"Attribute\":[\n{\"value\":}]}}",
+        &feed(Format::Misp),
+    );
+    assert!(broken.records.is_empty());
+    assert_eq!(broken.rejects.first().map(|r| r.line), Some(2));
+}
+
+/// A JSON object wrapping its list: the first of the known wrapper members that is an
+/// array (of objects, when the field is given), in that priority, not document order; an
+/// object naming the field's first step is its own single item.
+#[test]
+fn json_wrappers_pick_the_list_the_value_tree_rule_picks() {
+    let doc = br#"{"objects":[{"domain":"late.example"}],"meta":{"n":2},"data":[{"domain":"a.example"},{"domain":"b.example"}]}"#;
+    assert_eq!(
+        vals(&parse_feed(doc, &feed(Format::Json))),
+        vec!["a.example", "b.example"]
+    );
+    let mut f = feed(Format::Json);
+    f.field = Some("host.name".into());
+    let doc = br#"{"data":["not","objects"],"results":[{"host":{"name":"r.example"}}]}"#;
+    assert_eq!(vals(&parse_feed(doc, &f)), vec!["r.example"]);
+    f.field = Some("data.host".into());
+    let doc = br#"{"data":[{"host":"x.example"},{"host":"y.example"}]}"#;
+    let p = parse_feed(doc, &f);
+    assert_eq!(vals(&p), vec!["x.example", "y.example"]);
+    assert!(p.records.iter().all(|r| r.line == 1));
+    let cif =
+        br#"{"status":"success","data":[{"indicator":"c.example","itype":"fqdn","confidence":8}]}"#;
+    let p = parse_feed(cif, &feed(Format::Cif));
+    assert_eq!(vals(&p), vec!["c.example"]);
+    assert_eq!(
+        p.records[0].meta.as_deref().and_then(|m| m.confidence),
+        Some(80)
+    );
 }
