@@ -1,11 +1,14 @@
 //! Getting a feed's bytes: local files, and HTTP(S) with conditional GET (ETag /
 //! Last-Modified), timeouts, retries with backoff, redirects (http(s) only, bounded), an auth
-//! header from the environment, and gzip / zip bodies, all under a size cap.
+//! header from the environment, and gzip / zip bodies, all under a size cap. A body past
+//! the [`Spool`]'s threshold is written to an unnamed file of `DATA/tmp` and mapped, never
+//! held in memory (ARCHITECTURE.md §2.1.1).
 
 use crate::config::{FeedConfig, SourceLocation};
 use crate::Progress;
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +75,16 @@ pub enum FetchError {
     /// The body could not be decompressed.
     #[error("decompressing: {0}")]
     Decompress(String),
+    /// A large body could not be written to the spool directory (`DATA/tmp`).
+    #[error("{origin}: spooling the body to {dir}: {reason}")]
+    Spool {
+        /// The file or URL.
+        origin: String,
+        /// The spool directory.
+        dir: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A feed's TLS file (`tls_client_cert`, `tls_client_key`, `tls_ca`) is unusable.
     #[error("{key} {path}: {reason}")]
     Tls {
@@ -206,18 +219,229 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
-/// The result of a fetch.
+/// The result of a fetch: the body as `B` ([`fetch`]: a `Vec<u8>`; [`fetch_spooled`]: a
+/// [`Body`]).
 #[derive(Debug)]
-pub enum Fetched {
+pub enum Fetched<B = Vec<u8>> {
     /// New content.
     Body {
         /// Decompressed bytes.
-        bytes: Vec<u8>,
+        bytes: B,
         /// New validators.
         validators: Validators,
     },
     /// The server said 304 Not Modified.
     NotModified,
+}
+
+/// Bodies up to this many bytes stay in memory; larger ones go to the spool's file.
+pub const SPOOL_THRESHOLD: u64 = 8 << 20;
+
+/// Bytes of fetched bodies spooled at once (every feed of an update together), unless a
+/// [`Spool`] says otherwise: a few bodies of the default `max_bytes`.
+pub const DEFAULT_SPOOL_DISK: u64 = 4 * DEFAULT_MAX_BYTES;
+
+/// Bytes in spool files now, in this process (what [`Spool::disk`] bounds).
+static SPOOLED: AtomicU64 = AtomicU64::new(0);
+
+/// Where a fetched body goes once it is larger than `threshold`: an unnamed file of `dir`
+/// (gone when closed, and after a crash: nothing to clean up at start-up), mapped for the
+/// parse, so a large feed never sits in memory. At most `disk` bytes of such files exist
+/// at once in the process; past that a fetch fails ([`FetchError::Spool`]).
+#[derive(Debug, Clone)]
+pub struct Spool {
+    /// The directory (`DATA/tmp`); `None`: every body stays in memory.
+    pub dir: Option<PathBuf>,
+    /// Bodies up to this many bytes stay in memory.
+    pub threshold: u64,
+    /// Bytes of spool files the process may hold at once.
+    pub disk: u64,
+}
+
+impl Spool {
+    /// Every body in memory (bounded only by `max_bytes`).
+    pub const MEMORY: Spool = Spool {
+        dir: None,
+        threshold: u64::MAX,
+        disk: 0,
+    };
+
+    /// Bodies past [`SPOOL_THRESHOLD`] to unnamed files of `dir`, at most
+    /// [`DEFAULT_SPOOL_DISK`] bytes of them at once.
+    pub fn in_dir(dir: PathBuf) -> Spool {
+        Spool {
+            dir: Some(dir),
+            threshold: SPOOL_THRESHOLD,
+            disk: DEFAULT_SPOOL_DISK,
+        }
+    }
+}
+
+/// A fetched body, decompressed: in memory, or in a spool file mapped read-only. Derefs to
+/// its bytes.
+#[derive(Debug)]
+pub struct Body(BodyBytes);
+
+#[derive(Debug)]
+enum BodyBytes {
+    Memory(Vec<u8>),
+    Spooled { map: memmap2::Mmap, _held: Held },
+}
+
+impl Body {
+    /// Whether the body is in a spool file rather than in memory.
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.0, BodyBytes::Spooled { .. })
+    }
+
+    /// The bytes in memory (copied out of a spool file).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.0 {
+            BodyBytes::Memory(v) => v,
+            BodyBytes::Spooled { map, .. } => map.to_vec(),
+        }
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            BodyBytes::Memory(v) => v,
+            BodyBytes::Spooled { map, .. } => map,
+        }
+    }
+}
+
+/// Bytes counted in [`SPOOLED`], given back when dropped (with the file).
+#[derive(Debug, Default)]
+struct Held(u64);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        SPOOLED.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// A body being written: in memory up to the spool's threshold, then to its file; more
+/// than `limit` bytes is [`FetchError::TooLarge`].
+struct BodyWriter<'a> {
+    spool: &'a Spool,
+    origin: &'a str,
+    limit: u64,
+    mem: Vec<u8>,
+    file: Option<(std::io::BufWriter<std::fs::File>, Held)>,
+    len: u64,
+    /// The last byte written.
+    last: Option<u8>,
+}
+
+impl<'a> BodyWriter<'a> {
+    fn new(spool: &'a Spool, origin: &'a str, limit: u64) -> Self {
+        BodyWriter {
+            spool,
+            origin,
+            limit,
+            mem: Vec::new(),
+            file: None,
+            len: 0,
+            last: None,
+        }
+    }
+
+    fn spool_err(&self, dir: &Path, reason: String) -> FetchError {
+        FetchError::Spool {
+            origin: self.origin.to_string(),
+            dir: dir.display().to_string(),
+            reason,
+        }
+    }
+
+    fn io_err(&self, dir: &Path, e: &std::io::Error) -> FetchError {
+        self.spool_err(
+            dir,
+            format!("{e} (free disk space there, or lower the feed's max_bytes)"),
+        )
+    }
+
+    fn ends_with_newline(&self) -> bool {
+        self.last == Some(b'\n')
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<(), FetchError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let n = buf.len() as u64;
+        if self.len + n > self.limit {
+            return Err(FetchError::TooLarge {
+                origin: self.origin.to_string(),
+                limit: self.limit,
+            });
+        }
+        self.len += n;
+        self.last = buf.last().copied();
+        if let (None, Some(dir)) = (&self.file, &self.spool.dir) {
+            if self.mem.len() as u64 + n > self.spool.threshold {
+                std::fs::create_dir_all(dir).map_err(|e| self.io_err(dir, &e))?;
+                let file = tempfile::tempfile_in(dir).map_err(|e| self.io_err(dir, &e))?;
+                self.file = Some((std::io::BufWriter::new(file), Held::default()));
+                let mem = std::mem::take(&mut self.mem);
+                self.append_file(&mem)?;
+            }
+        }
+        if self.file.is_some() {
+            self.append_file(buf)
+        } else {
+            self.mem.extend_from_slice(buf);
+            Ok(())
+        }
+    }
+
+    /// Append to the spool file, counted against the spool's disk bound.
+    fn append_file(&mut self, buf: &[u8]) -> Result<(), FetchError> {
+        let dir = self.spool.dir.clone().unwrap_or_default();
+        let n = buf.len() as u64;
+        let now = SPOOLED.fetch_add(n, Ordering::Relaxed) + n;
+        let Some((w, held)) = &mut self.file else {
+            SPOOLED.fetch_sub(n, Ordering::Relaxed);
+            return Ok(());
+        };
+        held.0 += n;
+        if now > self.spool.disk {
+            let disk = self.spool.disk;
+            return Err(self.spool_err(
+                &dir,
+                format!(
+                    "more than {disk} bytes of fetched bodies would be spooled at once (the \
+                     spool's disk bound): update fewer large feeds at once, or lower their max_bytes"
+                ),
+            ));
+        }
+        if let Err(e) = w.write_all(buf) {
+            return Err(self.io_err(&dir, &e));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Body, FetchError> {
+        let Some((w, held)) = self.file else {
+            return Ok(Body(BodyBytes::Memory(self.mem)));
+        };
+        let dir = self.spool.dir.clone().unwrap_or_default();
+        let origin = self.origin;
+        let err = |e: &dyn std::fmt::Display| FetchError::Spool {
+            origin: origin.to_string(),
+            dir: dir.display().to_string(),
+            reason: format!("{e} (free disk space there, or lower the feed's max_bytes)"),
+        };
+        let file = w.into_inner().map_err(|e| err(&e.error().to_string()))?;
+        // SAFETY: the file is unnamed (made by `tempfile_in`, unlinked at once) and only
+        // this process holds it: nothing can shrink it beneath the mapping.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(&e))?;
+        Ok(Body(BodyBytes::Spooled { map, _held: held }))
+    }
 }
 
 /// Expand `${VAR}` references from the environment.
@@ -255,27 +479,35 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
-/// Everything `r` yields, or `None` when that is more than `limit` bytes (read stops there).
-fn read_capped(r: impl Read, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut out = Vec::new();
-    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
-    Ok((out.len() as u64 <= limit).then_some(out))
+/// Copy everything `r` yields into `out`; `read_err` turns a read error into the
+/// caller's error.
+fn copy_into(
+    mut r: impl Read,
+    out: &mut BodyWriter<'_>,
+    read_err: &dyn Fn(std::io::Error) -> FetchError,
+) -> Result<(), FetchError> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.write(&buf[..n])?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_err(e)),
+        }
+    }
 }
 
 /// Read a body, decompressing gzip (also concatenated members, while streaming) and zip
 /// (all files concatenated), recognised by their magic bytes; more than `limit` bytes, raw or
 /// decompressed, is [`FetchError::TooLarge`]. `io_err` turns a read error of `r` into the
-/// caller's error.
+/// caller's error. Past the spool's threshold the body goes to its file.
 fn read_body(
     mut r: impl Read,
     limit: u64,
     origin: &str,
     io_err: &dyn Fn(std::io::Error) -> FetchError,
-) -> Result<Vec<u8>, FetchError> {
-    let too_large = || FetchError::TooLarge {
-        origin: origin.to_string(),
-        limit,
-    };
+    spool: &Spool,
+) -> Result<Body, FetchError> {
     let mut head = [0u8; 4];
     let mut got = 0;
     while got < head.len() {
@@ -288,46 +520,44 @@ fn read_body(
     }
     let head = &head[..got];
     let r = head.chain(r);
+    let mut out = BodyWriter::new(spool, origin, limit);
     if head.starts_with(&[0x1f, 0x8b]) {
-        return read_capped(flate2::read::MultiGzDecoder::new(r), limit)
-            .map_err(|e| FetchError::Decompress(format!("gzip: {e}")))?
-            .ok_or_else(too_large);
+        let gz_err = |e: std::io::Error| FetchError::Decompress(format!("gzip: {e}"));
+        copy_into(flate2::read::MultiGzDecoder::new(r), &mut out, &gz_err)?;
+        return out.finish();
     }
-    let raw = read_capped(r, limit)
-        .map_err(io_err)?
-        .ok_or_else(too_large)?;
+    copy_into(r, &mut out, io_err)?;
+    let raw = out.finish()?;
     if !raw.starts_with(b"PK\x03\x04") {
         return Ok(raw);
     }
     let zip_err = |e: &dyn std::fmt::Display| FetchError::Decompress(format!("zip: {e}"));
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&raw[..])).map_err(|e| zip_err(&e))?;
-    let mut out = Vec::new();
+    let mut out = BodyWriter::new(spool, origin, limit);
     for i in 0..zip.len() {
-        let mut f = zip.by_index(i).map_err(|e| zip_err(&e))?;
+        let f = zip.by_index(i).map_err(|e| zip_err(&e))?;
         if f.is_dir() {
             continue;
         }
-        if !out.is_empty() && !out.ends_with(b"\n") {
-            out.push(b'\n');
+        if out.len > 0 && !out.ends_with_newline() {
+            out.write(b"\n")?;
         }
-        let budget = limit.saturating_sub(out.len() as u64);
-        (&mut f)
-            .take(budget.saturating_add(1))
-            .read_to_end(&mut out)
-            .map_err(|e| zip_err(&e))?;
-        if out.len() as u64 > limit {
-            return Err(too_large());
-        }
+        copy_into(f, &mut out, &|e| zip_err(&e))?;
     }
-    Ok(out)
+    out.finish()
 }
 
 /// Decode a body held in memory as a fetched one is decoded (gzip or zip by their magic
 /// bytes, at most `limit` bytes out): the fuzz targets' way in.
 pub fn decode_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
-    read_body(bytes, limit, "<memory>", &|e| {
-        FetchError::Decompress(e.to_string())
-    })
+    read_body(
+        bytes,
+        limit,
+        "<memory>",
+        &|e| FetchError::Decompress(e.to_string()),
+        &Spool::MEMORY,
+    )
+    .map(Body::into_vec)
 }
 
 /// What a file type is, for [`FetchError::NotAFile`].
@@ -354,6 +584,17 @@ pub fn read_file(
     limit: u64,
     progress: &dyn Progress,
 ) -> Result<Vec<u8>, FetchError> {
+    read_file_spooled(path, name, limit, progress, &Spool::MEMORY).map(Body::into_vec)
+}
+
+/// [`read_file`], a large body going to `spool`'s file.
+fn read_file_spooled(
+    path: &std::path::Path,
+    name: &str,
+    limit: u64,
+    progress: &dyn Progress,
+    spool: &Spool,
+) -> Result<Body, FetchError> {
     use std::os::unix::fs::FileTypeExt;
     let shown = path.display().to_string();
     let io = |source| FetchError::Io {
@@ -381,7 +622,7 @@ pub fn read_file(
         name,
         progress,
     };
-    read_body(counted, limit, &shown, &io)
+    read_body(counted, limit, &shown, &io, spool)
 }
 
 /// Where a redirect from `from` goes, when it may be followed: http(s) with a host only.
@@ -408,18 +649,41 @@ pub fn fetch(
     validators: Option<&Validators>,
     progress: &dyn Progress,
 ) -> Result<Fetched, FetchError> {
+    fetch_spooled(feed, location, validators, &Spool::MEMORY, progress).map(in_memory)
+}
+
+/// [`fetch`], a body larger than the spool's threshold going to its file (what `trawl
+/// update` does: ARCHITECTURE.md §2.1.1).
+pub fn fetch_spooled(
+    feed: &FeedConfig,
+    location: &SourceLocation,
+    validators: Option<&Validators>,
+    spool: &Spool,
+    progress: &dyn Progress,
+) -> Result<Fetched<Body>, FetchError> {
     let limit = feed.max_bytes();
     let url = match location {
         SourceLocation::File(p) => {
             return Ok(Fetched::Body {
-                bytes: read_file(p, &feed.name, limit, progress)?,
+                bytes: read_file_spooled(p, &feed.name, limit, progress, spool)?,
                 validators: Validators::default(),
             })
         }
         SourceLocation::Http(u) => u,
     };
     let none = HeaderExchange::default();
-    http_get(feed, url, validators, &none, progress).map(|(f, _)| f)
+    http_get(feed, url, validators, &none, spool, progress).map(|(f, _)| f)
+}
+
+/// A fetch's body in memory.
+fn in_memory(f: Fetched<Body>) -> Fetched {
+    match f {
+        Fetched::Body { bytes, validators } => Fetched::Body {
+            bytes: bytes.into_vec(),
+            validators,
+        },
+        Fetched::NotModified => Fetched::NotModified,
+    }
 }
 
 /// [`fetch`] of an http(s) `url` sending the extra request headers `send` too.
@@ -431,7 +695,7 @@ pub fn fetch_sending(
     progress: &dyn Progress,
 ) -> Result<Fetched, FetchError> {
     let exchange = HeaderExchange { send, want: &[] };
-    http_get(feed, url, validators, &exchange, progress).map(|(f, _)| f)
+    http_get(feed, url, validators, &exchange, &Spool::MEMORY, progress).map(|(f, _)| in_memory(f))
 }
 
 /// Extra request headers to send and response headers to hand back, for protocols on top of
@@ -452,8 +716,8 @@ pub fn get_with_headers(
     exchange: &HeaderExchange<'_>,
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, Vec<Option<String>>), FetchError> {
-    match http_get(feed, url, None, exchange, progress)? {
-        (Fetched::Body { bytes, .. }, headers) => Ok((bytes, headers)),
+    match http_get(feed, url, None, exchange, &Spool::MEMORY, progress)? {
+        (Fetched::Body { bytes, .. }, headers) => Ok((bytes.into_vec(), headers)),
         // No validators were sent: a 304 is the server's mistake.
         (Fetched::NotModified, _) => Err(FetchError::Status {
             status: 304,
@@ -467,8 +731,9 @@ fn http_get(
     url: &str,
     validators: Option<&Validators>,
     exchange: &HeaderExchange<'_>,
+    spool: &Spool,
     progress: &dyn Progress,
-) -> Result<(Fetched, Vec<Option<String>>), FetchError> {
+) -> Result<(Fetched<Body>, Vec<Option<String>>), FetchError> {
     let limit = feed.max_bytes();
     let start = url::Url::parse(url).map_err(|e| FetchError::Transport {
         url: url.to_string(),
@@ -542,7 +807,8 @@ fn http_get(
                     .iter()
                     .map(|h| resp.header(h).map(str::to_string))
                     .collect();
-                let body = read_response(resp, current.as_str(), &feed.name, limit, progress)?;
+                let body =
+                    read_response(resp, current.as_str(), &feed.name, limit, spool, progress)?;
                 return Ok((body, wanted));
             }
             Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => FetchError::Status {
@@ -606,8 +872,9 @@ fn read_response(
     url: &str,
     name: &str,
     limit: u64,
+    spool: &Spool,
     progress: &dyn Progress,
-) -> Result<Fetched, FetchError> {
+) -> Result<Fetched<Body>, FetchError> {
     let validators = Validators {
         etag: resp.header("ETag").map(str::to_string),
         last_modified: resp.header("Last-Modified").map(str::to_string),
@@ -630,7 +897,7 @@ fn read_response(
         reason: format!("reading body: {e}"),
     };
     Ok(Fetched::Body {
-        bytes: read_body(counted, limit, url, &io_err)?,
+        bytes: read_body(counted, limit, url, &io_err, spool)?,
         validators,
     })
 }
