@@ -906,10 +906,13 @@ fn run_feed(
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
     };
-    let fetched = fetch::fetch(
+    // A large body goes to an unnamed file of DATA/tmp, parsed mapped (§2.1.1).
+    let spool = fetch::Spool::in_dir(dirs.data.join("tmp"));
+    let fetched = fetch::fetch_spooled(
         feed,
         &location,
         conditional.then_some(&validators),
+        &spool,
         progress,
     );
     let (bytes, v) = match fetched {
