@@ -398,7 +398,8 @@ pub enum Command {
     /// right). The provider is the token's user; values are normalised as feeds' are.
     ///
     ///   trawl submit --remote https://cif.example:5000 evil.example 203.0.113.7 \
-    ///       -c 80 -s high --tags c2,phishing --tlp amber --group csirt --expires 30d
+    ///       -c 80 -s high --tags c2,phishing --tlp amber --group csirt --expires 30d \
+    ///       --external-id indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f
     #[command(verbatim_doc_comment)]
     Submit {
         /// Config file, for its [remote] table.
@@ -435,6 +436,10 @@ pub enum Command {
         /// A reference (a URL, a ticket).
         #[arg(long, value_name = "TEXT")]
         reference: Option<String>,
+        /// The id the indicator has in your intel platform, kept beside it (and in STIX
+        /// exports and sightings): a STIX id (`indicator--<uuid>`) or a MISP uuid.
+        #[arg(long, value_name = "ID")]
+        external_id: Option<String>,
         /// Output: table or json (one object per line).
         #[arg(long, default_value = "table", value_name = "FMT", value_parser = ["table", "json"])]
         format: String,

@@ -160,6 +160,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             expires,
             description,
             reference,
+            external_id,
             format,
             values,
         } => {
@@ -167,6 +168,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Some(e) => Some(expiry(&e)?),
                 None => None,
             };
+            if let Some(id) = external_id.as_deref() {
+                if !matcher::model::is_external_id(id) {
+                    bail!(crate::exit::Usage(format!(
+                        "--external-id {id:?}: not a STIX id or a MISP uuid; give one like \
+                         indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f or \
+                         5f0c8a3e-1111-4000-8000-000000000003"
+                    )));
+                }
+            }
             let sub = Submission {
                 itype,
                 confidence,
@@ -177,6 +187,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 expires,
                 description,
                 reference,
+                external_id,
             };
             submit(config.as_deref(), &remote, &sub, &format, &values)
         }

@@ -318,6 +318,8 @@ pub struct Submission {
     pub description: Option<String>,
     /// `--reference`.
     pub reference: Option<String>,
+    /// `--external-id`: the STIX id or MISP uuid.
+    pub external_id: Option<String>,
 }
 
 impl Submission {
@@ -352,6 +354,9 @@ impl Submission {
         if let Some(r) = &self.reference {
             o.insert("reference".into(), Value::from(r.as_str()));
         }
+        if let Some(id) = &self.external_id {
+            o.insert("external_id".into(), Value::from(id.as_str()));
+        }
         Value::Object(o)
     }
 
@@ -377,6 +382,7 @@ impl Submission {
         i.expires = self.expires;
         i.description.clone_from(&self.description);
         i.reference.clone_from(&self.reference);
+        i.external_id.clone_from(&self.external_id);
         i.first_seen = Some(now);
         i.last_seen = Some(now);
         i.tidy();

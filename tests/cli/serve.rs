@@ -586,3 +586,61 @@ fn submit_stores_prints_and_explains_refusals() {
         "{err}"
     );
 }
+
+/// `trawl submit --external-id`: the STIX id reaches the server and comes back on the
+/// stored indicator (`trawl query` against the same server); a malformed id is refused
+/// before anything is sent.
+#[test]
+fn submit_sends_the_external_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = sample_server_config(dir.path(), 1);
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let writer = token(&cfg, &["--user", "erin", "--write", "--read"]);
+    let s = serve(&cfg);
+    let id = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+    let out = trawl_ok(&[
+        "submit",
+        "--remote",
+        &s.url,
+        "--token",
+        &writer,
+        "--format",
+        "json",
+        "--external-id",
+        id,
+        "stix-submitted.example",
+    ]);
+    let row: serde_json::Value =
+        serde_json::from_str(out.lines().next().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(row["external_id"], id, "{out}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let q = trawl_ok(&[
+        "query",
+        "-n",
+        "--format",
+        "json",
+        "--remote",
+        &s.url,
+        "--token",
+        &writer,
+        "stix-submitted.example",
+    ]);
+    let row: serde_json::Value =
+        serde_json::from_str(q.lines().next().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(row["external_id"], id, "{q}");
+    assert_eq!(row["provider"], "erin", "{q}");
+    // Not an id: a usage error saying what one looks like, nothing sent.
+    let out = trawl(&[
+        "submit",
+        "--remote",
+        &s.url,
+        "--token",
+        &writer,
+        "--external-id",
+        "ticket-42",
+        "other.example",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("indicator--"), "{err}");
+}
