@@ -44,6 +44,7 @@ fn ext(f: ExportFormat) -> &'static str {
         ExportFormat::Json => "json",
         ExportFormat::Table => "txt",
         ExportFormat::Html => "html",
+        ExportFormat::Stix => "json",
     }
 }
 

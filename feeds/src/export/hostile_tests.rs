@@ -129,6 +129,25 @@ fn check_structure(f: ExportFormat, out: &str, stats: &ExportStats) {
             .expect("json array")
             .len(),
         ExportFormat::Table => out.lines().count() - 1,
+        ExportFormat::Stix => {
+            // One valid bundle whatever the values; every pattern reads back with trawl's
+            // own parser, each of its comparisons an indicator written.
+            let bundle: serde_json::Value = serde_json::from_str(out).expect("stix bundle");
+            let objects = bundle["objects"].as_array().expect("objects");
+            let mut comparisons = 0;
+            let indicators = objects
+                .iter()
+                .filter(|o| o["type"] == "indicator")
+                .inspect(|o| {
+                    let p = o["pattern"].as_str().expect("pattern");
+                    let parsed = crate::parse::stix_pattern::parse(p).expect("pattern parses");
+                    assert!(parsed.dropped.is_empty(), "{p}");
+                    comparisons += parsed.comparisons.len();
+                })
+                .count();
+            assert_eq!(comparisons as u64, stats.written, "{out}");
+            indicators
+        }
         ExportFormat::Html => {
             assert_eq!(out.matches("<script").count(), 1, "one static script");
             assert_eq!(
@@ -161,6 +180,7 @@ fn tabular(f: ExportFormat) -> bool {
             | ExportFormat::Json
             | ExportFormat::Table
             | ExportFormat::Html
+            | ExportFormat::Stix
     )
 }
 

@@ -1,6 +1,6 @@
 //! Exporters (ARCHITECTURE.md §2.1, §7): the same indicator sets as IDS rules (Snort 2.9/3, Suricata),
 //! firewall input (`iptables-restore`, `ipset restore`, `nft -f`), Zeek intel, a BIND RPZ zone
-//! and CSV / JSON lines / JSON / aligned table / self-contained HTML.
+//! and CSV / JSON lines / JSON / aligned table / self-contained HTML / a STIX 2.1 bundle.
 //!
 //! Every export goes through [`export`]: indicators are filtered ([`Filter`]), every value is
 //! re-validated for its itype (a value that fails is counted in
@@ -22,6 +22,9 @@ mod json;
 mod nftables;
 mod rpz;
 mod rules;
+mod stix;
+/// The deterministic STIX ids of the STIX export (uuid5 in the STIX 2.1 namespace).
+pub use stix::uuid5_id;
 mod table;
 mod validate;
 mod zeek;
@@ -66,11 +69,13 @@ pub enum ExportFormat {
     Table,
     /// One self-contained HTML page.
     Html,
+    /// A STIX 2.1 bundle of indicators (ids kept, else stable uuid5s).
+    Stix,
 }
 
 impl ExportFormat {
     /// Every format, in a stable order.
-    pub const ALL: [ExportFormat; 13] = [
+    pub const ALL: [ExportFormat; 14] = [
         ExportFormat::Snort,
         ExportFormat::Suricata,
         ExportFormat::Iptables,
@@ -84,6 +89,7 @@ impl ExportFormat {
         ExportFormat::Json,
         ExportFormat::Table,
         ExportFormat::Html,
+        ExportFormat::Stix,
     ];
 
     /// The CLI name (`snort`, `ip6tables`, `nftables`, ...).
@@ -102,6 +108,7 @@ impl ExportFormat {
             ExportFormat::Json => "json",
             ExportFormat::Table => "table",
             ExportFormat::Html => "html",
+            ExportFormat::Stix => "stix",
         }
     }
 }
@@ -121,6 +128,7 @@ impl FromStr for ExportFormat {
             "bind" | "rpz" => ExportFormat::Rpz,
             "zeek" | "bro" => ExportFormat::Zeek,
             "ndjson" | "jsonl" => ExportFormat::Jsonl,
+            "stix2" | "stix21" => ExportFormat::Stix,
             other => ExportFormat::ALL
                 .into_iter()
                 .find(|f| f.as_str() == other)
@@ -342,7 +350,7 @@ pub enum ExportError {
         needed: usize,
     },
     /// `--format` named no format.
-    #[error("unknown export format {0:?}; expected one of: snort suricata iptables ip6tables ipset nftables zeek rpz csv jsonl json table html")]
+    #[error("unknown export format {0:?}; expected one of: snort suricata iptables ip6tables ipset nftables zeek rpz csv jsonl json table html stix")]
     UnknownFormat(String),
 }
 
@@ -395,6 +403,7 @@ pub fn export(
         ExportFormat::Json => json::write(true, &prepared, &mut w, &mut stats)?,
         ExportFormat::Table => table::write(&prepared, &mut w, &mut stats)?,
         ExportFormat::Html => html::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Stix => stix::write(&prepared, opts, &mut w, &mut stats)?,
     }
     w.flush()?;
     Ok(stats)

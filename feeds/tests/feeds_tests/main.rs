@@ -15,6 +15,7 @@ mod itype_counts;
 #[path = "../../../tests/common/medallion.rs"]
 mod medallion;
 mod misp_feed;
+mod stix_export;
 mod taxii;
 mod taxii_tls;
 mod update_flow;
