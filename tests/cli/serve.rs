@@ -404,6 +404,7 @@ fn remote_export_is_the_local_export() {
         vec!["-f", "json", "-s", "high", "--tlp", "green"],
         vec!["-f", "zeek", "--feed", "demo-c2-domains"],
         vec!["-f", "html"],
+        vec!["-f", "stix", "--tlp", "amber"],
     ] {
         let mut local = vec!["-q", "export", "--config", p(&cfg)];
         local.extend(args.iter().copied());

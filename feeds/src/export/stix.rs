@@ -139,7 +139,12 @@ pub(crate) fn write(
     stats: &mut ExportStats,
 ) -> Result<(), ExportError> {
     let created = stamp(opts.created);
-    let identity = uuid5_id("identity", &opts.sensor_name);
+    // STIX requires the identity's name: an unnamed sensor is "trawl".
+    let name = match opts.sensor_name.trim() {
+        "" => "trawl",
+        n => n,
+    };
+    let identity = uuid5_id("identity", name);
     // Indicators that came from one STIX indicator (an OR pattern) go back as one.
     let mut groups: Vec<(String, Vec<(&Item, String)>)> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
@@ -157,12 +162,12 @@ pub(crate) fn write(
             g.1.push((it, c));
         }
     }
-    let bundle = uuid5_id("bundle", &format!("{}|{}", opts.sensor_name, created));
+    let bundle = uuid5_id("bundle", &format!("{name}|{created}"));
     writeln!(out, r#"{{"type":"bundle","id":"{bundle}","objects":["#)?;
     let sensor = json!({
         "type": "identity", "spec_version": "2.1", "id": identity,
         "created": created, "modified": created,
-        "name": opts.sensor_name, "identity_class": "system",
+        "name": name, "identity_class": "system",
     });
     write!(out, "{sensor}")?;
     let mut used: Vec<Tlp> = groups
@@ -246,6 +251,23 @@ mod tests {
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "variant: {u}");
         assert_eq!(id, uuid5_id("indicator", "fqdn:evil.example"));
         assert_ne!(id, uuid5_id("indicator", "fqdn:evil.example."));
+    }
+
+    #[test]
+    fn an_unnamed_sensor_is_named_trawl() {
+        let p = Prepared {
+            items: Vec::new(),
+            allow: Vec::new(),
+        };
+        let opts = ExportOptions {
+            sensor_name: " ".into(),
+            ..ExportOptions::default()
+        };
+        let mut out = Vec::new();
+        write(&p, &opts, &mut out, &mut ExportStats::default()).unwrap();
+        let bundle: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(bundle["objects"][0]["name"], "trawl");
+        assert_eq!(bundle["objects"][0]["id"], uuid5_id("identity", "trawl"));
     }
 
     #[test]
