@@ -637,7 +637,8 @@ pub enum GenerateWhat {
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// snort, suricata, iptables, ip6tables, ipset, nftables, zeek, rpz, csv, jsonl, json, table,
-    /// html, stix (a STIX 2.1 bundle for TAXII servers, MISP and OpenCTI; ids kept).
+    /// html, stix (a STIX 2.1 bundle for TAXII servers, MISP and OpenCTI; ids kept), misp (a
+    /// MISP event, a MISP feed's event file; uuids kept).
     #[arg(long, short = 'f', value_name = "FORMAT", value_parser = named::<ExportFormat>)]
     pub format: ExportFormat,
     /// Only these indicator types (repeatable: ipv4, ipv6, fqdn, url, sha256, ...).

@@ -686,7 +686,7 @@ pub(crate) fn export_feed(format: &str, rows: Vec<Row>) -> Reply {
             body: out,
             content_type: match fmt {
                 ExportFormat::Html => "text/html; charset=utf-8",
-                ExportFormat::Json => "application/json",
+                ExportFormat::Json | ExportFormat::Misp => "application/json",
                 ExportFormat::Stix => "application/stix+json;version=2.1",
                 ExportFormat::Jsonl => "application/x-ndjson",
                 ExportFormat::Csv => "text/csv; charset=utf-8",

@@ -668,7 +668,7 @@ fn feed(app: &App, headers: &HeaderMap, query: &str) -> Reply {
     if r.status.is_success() {
         let ext = match format.parse::<ExportFormat>() {
             Ok(ExportFormat::Csv) => "csv",
-            Ok(ExportFormat::Json | ExportFormat::Stix) => "json",
+            Ok(ExportFormat::Json | ExportFormat::Stix | ExportFormat::Misp) => "json",
             Ok(ExportFormat::Jsonl) => "jsonl",
             Ok(ExportFormat::Html) => "html",
             Ok(ExportFormat::Snort | ExportFormat::Suricata) => "rules",

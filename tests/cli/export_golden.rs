@@ -44,7 +44,7 @@ fn ext(f: ExportFormat) -> &'static str {
         ExportFormat::Json => "json",
         ExportFormat::Table => "txt",
         ExportFormat::Html => "html",
-        ExportFormat::Stix => "json",
+        ExportFormat::Stix | ExportFormat::Misp => "json",
     }
 }
 

@@ -405,6 +405,7 @@ fn remote_export_is_the_local_export() {
         vec!["-f", "zeek", "--feed", "demo-c2-domains"],
         vec!["-f", "html"],
         vec!["-f", "stix", "--tlp", "amber"],
+        vec!["-f", "misp", "-c", "50"],
     ] {
         let mut local = vec!["-q", "export", "--config", p(&cfg)];
         local.extend(args.iter().copied());

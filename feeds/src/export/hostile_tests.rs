@@ -148,6 +148,14 @@ fn check_structure(f: ExportFormat, out: &str, stats: &ExportStats) {
             assert_eq!(comparisons as u64, stats.written, "{out}");
             indicators
         }
+        ExportFormat::Misp => {
+            // One valid event whatever the values, an attribute per indicator written.
+            let event: serde_json::Value = serde_json::from_str(out).expect("misp event");
+            event["Event"]["Attribute"]
+                .as_array()
+                .expect("attributes")
+                .len()
+        }
         ExportFormat::Html => {
             assert_eq!(out.matches("<script").count(), 1, "one static script");
             assert_eq!(
@@ -181,6 +189,7 @@ fn tabular(f: ExportFormat) -> bool {
             | ExportFormat::Table
             | ExportFormat::Html
             | ExportFormat::Stix
+            | ExportFormat::Misp
     )
 }
 

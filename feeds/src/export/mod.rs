@@ -1,6 +1,7 @@
 //! Exporters (ARCHITECTURE.md §2.1, §7): the same indicator sets as IDS rules (Snort 2.9/3, Suricata),
 //! firewall input (`iptables-restore`, `ipset restore`, `nft -f`), Zeek intel, a BIND RPZ zone
-//! and CSV / JSON lines / JSON / aligned table / self-contained HTML / a STIX 2.1 bundle.
+//! and CSV / JSON lines / JSON / aligned table / self-contained HTML / a STIX 2.1 bundle / a
+//! MISP event.
 //!
 //! Every export goes through [`export`]: indicators are filtered ([`Filter`]), every value is
 //! re-validated for its itype (a value that fails is counted in
@@ -19,6 +20,7 @@ pub use html::esc as html_escape;
 mod ipset;
 mod iptables;
 mod json;
+mod misp;
 mod nftables;
 mod rpz;
 mod rules;
@@ -71,11 +73,13 @@ pub enum ExportFormat {
     Html,
     /// A STIX 2.1 bundle of indicators (ids kept, else stable uuid5s).
     Stix,
+    /// A MISP event (a MISP feed's event file), attribute uuids kept, else stable uuid5s.
+    Misp,
 }
 
 impl ExportFormat {
     /// Every format, in a stable order.
-    pub const ALL: [ExportFormat; 14] = [
+    pub const ALL: [ExportFormat; 15] = [
         ExportFormat::Snort,
         ExportFormat::Suricata,
         ExportFormat::Iptables,
@@ -90,6 +94,7 @@ impl ExportFormat {
         ExportFormat::Table,
         ExportFormat::Html,
         ExportFormat::Stix,
+        ExportFormat::Misp,
     ];
 
     /// The CLI name (`snort`, `ip6tables`, `nftables`, ...).
@@ -109,6 +114,7 @@ impl ExportFormat {
             ExportFormat::Table => "table",
             ExportFormat::Html => "html",
             ExportFormat::Stix => "stix",
+            ExportFormat::Misp => "misp",
         }
     }
 }
@@ -350,7 +356,7 @@ pub enum ExportError {
         needed: usize,
     },
     /// `--format` named no format.
-    #[error("unknown export format {0:?}; expected one of: snort suricata iptables ip6tables ipset nftables zeek rpz csv jsonl json table html stix")]
+    #[error("unknown export format {0:?}; expected one of: snort suricata iptables ip6tables ipset nftables zeek rpz csv jsonl json table html stix misp")]
     UnknownFormat(String),
 }
 
@@ -404,6 +410,7 @@ pub fn export(
         ExportFormat::Table => table::write(&prepared, &mut w, &mut stats)?,
         ExportFormat::Html => html::write(&prepared, opts, &mut w, &mut stats)?,
         ExportFormat::Stix => stix::write(&prepared, opts, &mut w, &mut stats)?,
+        ExportFormat::Misp => misp::write(&prepared, opts, &mut w, &mut stats)?,
     }
     w.flush()?;
     Ok(stats)

@@ -16,9 +16,10 @@ const FIRST: &str = "5ecea68b-9bc0-493b-9c23-7555c0a80102";
 const SECOND: &str = "6b1f53f8-296c-4c09-9556-6a2045024452";
 
 /// `python3 -m http.server` over a directory, killed when dropped; its log is a file.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
-    url: String,
+    /// `http://127.0.0.1:PORT/feed`.
+    pub(crate) url: String,
     log: std::path::PathBuf,
 }
 
@@ -30,7 +31,8 @@ impl Drop for HttpServer {
 }
 
 impl HttpServer {
-    fn start(root: &Path, log: &Path) -> HttpServer {
+    /// Serve `root` (its `feed` directory at [`HttpServer::url`]), logging to `log`.
+    pub(crate) fn start(root: &Path, log: &Path) -> HttpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -28,6 +28,10 @@ fn entries(data: &Path) -> BTreeMap<(IndicatorType, String), Indicator> {
 }
 
 fn stix_export(data: &Path) -> String {
+    exported(data, ExportFormat::Stix)
+}
+
+fn exported(data: &Path, format: ExportFormat) -> String {
     let snap = Snapshot::open_current(data).unwrap();
     let opts = ExportOptions {
         sensor_name: "edge-1".into(),
@@ -36,7 +40,7 @@ fn stix_export(data: &Path) -> String {
     };
     let mut out = Vec::new();
     let stats = export(
-        ExportFormat::Stix,
+        format,
         &mut snap.iter(),
         &Filter::default(),
         &opts,
@@ -147,4 +151,74 @@ fn a_stix_export_posted_to_taxii_pulls_back_the_same_indicators_and_ids() {
     let range = &got[&(IndicatorType::Ipv4, "45.76.10.0/24".to_string())];
     assert_eq!(range.description.as_deref(), Some("scanner range"));
     assert!(range.expires.is_some());
+}
+
+/// `trawl export --format misp` round trip: the event, named in a `manifest.json` beside
+/// it and served over HTTP from 127.0.0.1, pulled with `format = "misp-feed"`: the same
+/// indicators, each attribute's uuid the kept MISP uuid or the uuid5 the STIX export uses.
+#[test]
+fn a_misp_export_served_as_a_feed_pulls_back_the_same_indicators_and_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    const KEPT: &str = "5f0c8a3e-1111-4000-8000-000000000003";
+    let event = json!({"Event": {"info": "source", "Tag": [{"name": "tlp:amber"}],
+        "Attribute": [
+            {"type": "domain", "to_ids": true, "value": "misp-kept.example", "uuid": KEPT,
+             "timestamp": "1767312000", "Tag": [{"name": "phishing"}]},
+            {"type": "sha256", "to_ids": true, "uuid": "6a0c8a3e-2222-4000-8000-000000000004",
+             "value": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}});
+    std::fs::write(d.join("event.json"), event.to_string()).unwrap();
+    std::fs::write(
+        d.join("list.txt"),
+        "plain.example\n45.76.11.9\nhttp://x.example/a\n",
+    )
+    .unwrap();
+    let cfg = Config::from_toml_str(
+        "[[feed]]\nname = \"misp\"\nsource = \"event.json\"\nformat = \"misp\"\n\
+         [[feed]]\nname = \"list\"\nsource = \"list.txt\"\n",
+    )
+    .unwrap();
+    let first = d.join("first");
+    crate::taxii::run(&cfg, d);
+    std::fs::rename(d.join("data"), &first).unwrap();
+    let want = entries(&first);
+
+    let text = exported(&first, ExportFormat::Misp);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let ev = &doc["Event"];
+    let uuid = ev["uuid"].as_str().unwrap().to_string();
+    let feed_dir = d.join("www").join("feed");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    std::fs::write(feed_dir.join(format!("{uuid}.json")), &text).unwrap();
+    let manifest = json!({ &uuid: {"info": ev["info"], "timestamp": ev["timestamp"],
+                                   "Orgc": ev["Orgc"], "Tag": []} });
+    std::fs::write(feed_dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let server = crate::misp_feed::HttpServer::start(&d.join("www"), &d.join("http.log"));
+    let pull = Config::from_toml_str(&format!(
+        "[[feed]]\nname = \"back\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\nmin_ratio = 0\n",
+        server.url
+    ))
+    .unwrap();
+    crate::taxii::run(&pull, d);
+    let got = entries(&d.join("data"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the same indicators"
+    );
+    for (key, w) in &want {
+        let g = &got[key];
+        let id = match w.external_id.as_deref() {
+            Some(id) if !id.contains("--") => id.to_string(),
+            _ => uuid5_id("indicator", &format!("{}:{}", key.0.as_str(), key.1))
+                .trim_start_matches("indicator--")
+                .to_string(),
+        };
+        assert_eq!(g.external_id.as_deref(), Some(id.as_str()), "{key:?}");
+        assert_eq!(g.tlp, w.tlp, "{key:?}");
+        assert!(w.tags.iter().all(|t| g.tags.contains(t)), "{key:?}: {g:?}");
+    }
+    let kept = &got[&(IndicatorType::Fqdn, "misp-kept.example".to_string())];
+    assert_eq!(kept.external_id.as_deref(), Some(KEPT));
+    assert_eq!(kept.tlp, Tlp::Amber);
 }
