@@ -123,7 +123,8 @@ deb-check: deb
 # `make test` runs fmt first, then its parts side by side under one jobserver of TEST_JOBS
 # slots (2 cores here): the tests' run mostly waits on the services it starts (PostgreSQL,
 # Chromium, Tansu, medallion), and the fuzz and release builds use that time. Tansu's first
-# build (test-deps) runs beside clippy; unit waits for it. Each part writes
+# build (test-deps) runs beside clippy; unit waits for both (it would otherwise hold a slot
+# while cargo waits for clippy's lock on target/debug). Each part writes
 # target/test-parts/PART.log, printed whole when the part ends (parts never interleave),
 # followed by its wall and CPU time; a failing part fails the run once the parts still running
 # have ended, and its log is the one that ends in FAILED. `make PART` runs one part alone.
@@ -138,7 +139,7 @@ test: fmt deps
 	for p in test-deps $(TEST_PARTS); do echo "  $$p: $$(cat $(PART_LOGS)/$$p.time)"; done
 	@$(MAKE) --no-print-directory corpus-check
 
-part-unit: part-test-deps
+part-unit: part-test-deps part-clippy
 
 part-%:
 	+@echo "[$*] started"; TIMEFORMAT='%0R s wall, %0U+%0S s CPU'; \
