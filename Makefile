@@ -25,6 +25,9 @@ TANSU_VERSION := 0.6.0
 
 .PHONY: demo test deps test-deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
 
+# Cargo lines start with `+`: under `make -jN` (as `make test` runs its parts) every cargo then
+# draws its compiler jobs from make's one jobserver, so N bounds the rustc processes in total.
+
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -49,7 +52,7 @@ test-deps: deps
 	fi
 
 build: deps
-	$(CARGO) build --release --bin trawl
+	+$(CARGO) build --release --bin trawl
 
 demo: build
 	./target/release/trawl demo
@@ -62,10 +65,10 @@ fmt:
 NOT_OURS := --exclude fst
 
 clippy: deps
-	$(CARGO) clippy --workspace $(NOT_OURS) --all-targets -- -D warnings
+	+$(CARGO) clippy --workspace $(NOT_OURS) --all-targets -- -D warnings
 
 unit: test-deps
-	$(CARGO) test --workspace $(NOT_OURS) --no-fail-fast
+	+$(CARGO) test --workspace $(NOT_OURS) --no-fail-fast
 
 corpus-check:
 	@if [ -d "$(CORPUS)" ]; then \
@@ -81,7 +84,7 @@ corpus-check:
 FUZZ_RUNS ?= 30000
 fuzz-smoke:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	+cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
 	@set -e; cd fuzz; for t in $$(ls fuzz_targets | sed 's/\.rs$$//'); do \
 	  dir=$$(mktemp -d); \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t $$dir -- -seed=1 -runs=$(FUZZ_RUNS) -rss_limit_mb=2048 >$$dir.log 2>&1 \
@@ -117,7 +120,33 @@ deb-check: deb
 	dpkg -s trawl | grep -q '^Depends:.*libpcap'; \
 	echo "deb-check: $$deb installs, runs and carries its man pages, completions, unit and config"
 
-test: fmt clippy unit fuzz-smoke deb-check corpus-check
+# `make test` runs fmt first, then its parts side by side under one jobserver of TEST_JOBS
+# slots (2 cores here): the tests' run mostly waits on the services it starts (PostgreSQL,
+# Chromium, Tansu, medallion), and the fuzz and release builds use that time. Tansu's first
+# build (test-deps) runs beside clippy; unit waits for both (it would otherwise hold a slot
+# while cargo waits for clippy's lock on target/debug). Each part writes
+# target/test-parts/PART.log, printed whole when the part ends (parts never interleave),
+# followed by its wall and CPU time; a failing part fails the run once the parts still running
+# have ended, and its log is the one that ends in FAILED. `make PART` runs one part alone.
+TEST_PARTS := clippy unit fuzz-smoke deb-check
+TEST_JOBS ?= 4
+PART_LOGS := target/test-parts
+
+test: fmt deps
+	@rm -rf $(PART_LOGS) && mkdir -p $(PART_LOGS)
+	+@$(MAKE) --no-print-directory -j$(TEST_JOBS) $(addprefix part-,test-deps $(TEST_PARTS))
+	@echo "make test parts (wall, CPU = user+sys of the part and its children):"; \
+	for p in test-deps $(TEST_PARTS); do echo "  $$p: $$(cat $(PART_LOGS)/$$p.time)"; done
+	@$(MAKE) --no-print-directory corpus-check
+
+part-unit: part-test-deps part-clippy
+
+part-%:
+	+@echo "[$*] started"; TIMEFORMAT='%0R s wall, %0U+%0S s CPU'; \
+	{ time $(MAKE) --no-print-directory $* >$(PART_LOGS)/$*.log 2>&1; } 2>$(PART_LOGS)/$*.time; \
+	rc=$$?; cat $(PART_LOGS)/$*.log; \
+	if [ $$rc = 0 ]; then echo "[$*] ok: $$(cat $(PART_LOGS)/$*.time)"; \
+	else echo "[$*] FAILED (exit $$rc) after $$(cat $(PART_LOGS)/$*.time); its log: $(PART_LOGS)/$*.log"; exit 1; fi
 
 bench: deps
 	$(CARGO) bench

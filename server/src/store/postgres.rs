@@ -260,6 +260,33 @@ impl PgStore {
     }
 }
 
+/// A row read as the tuple of its columns, column i into field i (the tuples that
+/// `decode_search` and `decode_sighting` check, shared with SQLite).
+trait RowTuple: Sized {
+    fn from_row(r: &Row) -> Result<Self, ::postgres::Error>;
+}
+
+macro_rules! row_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: for<'a> ::postgres::types::FromSql<'a>),+> RowTuple for ($($t,)+) {
+            fn from_row(r: &Row) -> Result<Self, ::postgres::Error> {
+                Ok(($(r.try_get($i)?,)+))
+            }
+        }
+    };
+}
+row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// Every row of `sql` as a [`RowTuple`].
+fn select_rows<T: RowTuple>(
+    c: &mut Client,
+    sql: &str,
+    args: &[&(dyn ::postgres::types::ToSql + Sync)],
+) -> Result<Vec<T>, ::postgres::Error> {
+    c.query(sql, args)?.iter().map(T::from_row).collect()
+}
+
 thread_local! {
     /// Whether the call running on this thread has sent its COMMIT ([`commit`]).
     static COMMITTING: Cell<bool> = const { Cell::new(false) };
@@ -571,26 +598,8 @@ impl Store for PgStore {
     }
 
     fn searches(&self) -> Result<Vec<LoggedSearch>, StoreError> {
-        let rows: Vec<SearchRow> = self.with(|c| {
-            c.query(
-                &format!("SELECT {SEARCH_COLUMNS} FROM search_log ORDER BY itype, value"),
-                &[],
-            )?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                    r.try_get(6)?,
-                    r.try_get(7)?,
-                ))
-            })
-            .collect()
-        })?;
+        let sql = format!("SELECT {SEARCH_COLUMNS} FROM search_log ORDER BY itype, value");
+        let rows: Vec<SearchRow> = self.with(|c| select_rows(c, &sql, &[]))?;
         rows.into_iter()
             .map(|r| decode_search(&self.shown, r))
             .collect()
@@ -752,20 +761,7 @@ impl Store for PgStore {
             if let Some(v) = &value {
                 args.push(v);
             }
-            c.query(&sql, &args)?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get(2)?,
-                        r.try_get(3)?,
-                        r.try_get(4)?,
-                        r.try_get(5)?,
-                        r.try_get(6)?,
-                    ))
-                })
-                .collect()
+            select_rows(c, &sql, &args)
         })?;
         rows.into_iter()
             .map(|r| decode_sighting(&self.shown, r))

@@ -113,6 +113,26 @@ impl SqliteStore {
         }
     }
 
+    /// Every row of `sql` as the tuple of its columns, column i into field i (the tuples that
+    /// `decode_search` and `decode_sighting` check, shared with PostgreSQL).
+    fn select_rows<T>(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut st = conn.prepare_cached(sql).map_err(|e| self.db(e))?;
+        let rows = st
+            .query_map(args, |r| T::try_from(r))
+            .map_err(|e| self.db(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db(e));
+        rows
+    }
+
     fn bump(conn: &Connection, what: Changed) -> rusqlite::Result<usize> {
         conn.execute(
             match what {
@@ -370,31 +390,11 @@ impl Store for SqliteStore {
     }
 
     fn searches(&self) -> Result<Vec<LoggedSearch>, StoreError> {
-        let rows: Vec<SearchRow> = {
-            let conn = self.lock();
-            let mut st = conn
-                .prepare(&format!(
-                    "SELECT {SEARCH_COLUMNS} FROM search_log ORDER BY itype, value"
-                ))
-                .map_err(|e| self.db(e))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
-                .map_err(|e| self.db(e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| self.db(e))?;
-            rows
-        };
+        let rows: Vec<SearchRow> = self.select_rows(
+            &self.lock(),
+            &format!("SELECT {SEARCH_COLUMNS} FROM search_log ORDER BY itype, value"),
+            [],
+        )?;
         rows.into_iter()
             .map(|r| decode_search(&self.path, r))
             .collect()
@@ -534,32 +534,15 @@ impl Store for SqliteStore {
         value: Option<&str>,
     ) -> Result<Vec<SightingRow>, StoreError> {
         // On the read-only connection: a search never waits behind a batch being stored.
-        let rows: Vec<SightingDbRow> = {
-            let conn = self.lock_probe();
-            let mut st = conn
-                .prepare_cached(&format!(
-                    "SELECT {SIGHTING_COLUMNS} FROM sightings {}",
-                    sighting_filter(itype.is_some(), value.is_some())
-                ))
-                .map_err(|e| self.db(e))?;
-            let args: Vec<&str> = itype.map(|t| t.as_str()).into_iter().chain(value).collect();
-            let rows = st
-                .query_map(rusqlite::params_from_iter(args), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .map_err(|e| self.db(e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| self.db(e))?;
-            rows
-        };
+        let args: Vec<&str> = itype.map(|t| t.as_str()).into_iter().chain(value).collect();
+        let rows: Vec<SightingDbRow> = self.select_rows(
+            &self.lock_probe(),
+            &format!(
+                "SELECT {SIGHTING_COLUMNS} FROM sightings {}",
+                sighting_filter(itype.is_some(), value.is_some())
+            ),
+            rusqlite::params_from_iter(args),
+        )?;
         rows.into_iter()
             .map(|r| decode_sighting(&self.path, r))
             .collect()

@@ -12,6 +12,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/common/certs.rs"]
+mod certs;
+
 fn secs(s: u64) -> Option<feeds::config::DurationSpec> {
     Some(feeds::config::DurationSpec(Duration::from_secs(s)))
 }
@@ -105,34 +108,6 @@ fn a_body_that_never_finishes_is_answered_408() {
     assert_eq!(get(&format!("{}/ping", s.url), Some(&t)).status, 200);
 }
 
-/// A self-signed certificate for 127.0.0.1 made by `openssl req` in `dir`: (cert, key).
-fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// `curl` over HTTPS trusting `cert`: (exit code, body, HTTP version).
 fn curl(url: &str, cert: &Path, token: &str, version: &str) -> (i32, String, String) {
     let out = Command::new("curl")
@@ -154,7 +129,7 @@ fn curl(url: &str, cert: &Path, token: &str, version: &str) -> (i32, String, Str
 #[test]
 fn tls_serves_http1_and_http2_and_refuses_plain_http() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path());
+    let (cert, key) = certs::self_signed(dir.path(), "cert", "127.0.0.1");
     let tls = server::serve::tls_from_pem(&cert, &key).unwrap();
     let config = ServerConfig {
         tls_cert: Some(cert.clone()),
