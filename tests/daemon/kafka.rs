@@ -659,32 +659,6 @@ fn the_sample_kafka_config_loads_and_runs_against_a_broker() {
     assert!(daemon.term().success());
 }
 
-/// A self-signed CA-capable certificate for 127.0.0.1 made by `openssl req` in `dir`:
-/// (NAME.pem, NAME.key).
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.key")),
-    );
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", &format!("/CN=trawl test {name}")])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// A TLS terminator (socat, from Debian) on 127.0.0.1:`port` forwarding to the broker's plain
 /// port; killed when dropped.
 struct Terminator(Child);
@@ -721,8 +695,8 @@ impl Drop for Terminator {
 #[test]
 fn source_and_sink_speak_tls_and_a_wrong_ca_is_named() {
     let s = Setup::new();
-    let (cert, key) = certificate(s.dir.path(), "broker");
-    let (wrong, _) = certificate(s.dir.path(), "other-ca");
+    let (cert, key) = crate::certs::self_signed(s.dir.path(), "broker", "trawl test broker");
+    let (wrong, _) = crate::certs::self_signed(s.dir.path(), "other-ca", "trawl test other-ca");
     // Tansu 0.6 has no TLS listener of its own: socat terminates TLS in front of it, and the
     // broker advertises the TLS port so that metadata sends every client back through it.
     let (plain, tls) = (free_port(), free_port());

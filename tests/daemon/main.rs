@@ -1,6 +1,8 @@
 //! `trawl run` end to end, one test binary: file sources (rotation, `kill -9`, hot reload),
 //! live capture, every sink, and the daemon under bad conditions.
 
+#[path = "../common/certs.rs"]
+mod certs;
 #[path = "../common/mod.rs"]
 mod common;
 #[path = "../daemon_support/mod.rs"]

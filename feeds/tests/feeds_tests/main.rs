@@ -4,6 +4,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../../../tests/common/certs.rs"]
+mod certs;
 mod corpus;
 #[path = "../../../tests/common/corpus.rs"]
 mod corpus_dir;

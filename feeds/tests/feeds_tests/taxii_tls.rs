@@ -4,95 +4,16 @@
 //! the private CA) the pull works; without a certificate, with one of another CA, without
 //! `tls_ca`, or with a wrong file, the feed fails with an error that says what to do.
 
+use crate::certs::{ca, leaf};
 use crate::taxii::run;
 use feeds::config::Config;
 use feeds::update::{FeedStatus, UpdateReport};
 use matcher::Snapshot;
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 const COLLECTION: &str = "5d0f3b7e-1c2a-4e5f-8a9b-0c1d2e3f4a5b";
 const ID: &str = "indicator--00000000-0000-4000-8000-0000000000c1";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl (the CLI; `make deps` installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `NAME-ca.{crt,key}` in `dir`.
-fn ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}-ca.key"),
-            "-out",
-            &format!("{name}-ca.crt"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} test CA"),
-        ],
-    );
-}
-
-/// `NAME.{crt,key}` signed by `CA-ca`, with the given extensions.
-fn leaf(dir: &Path, name: &str, ca: &str, ext: &str) {
-    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}-ca.crt"),
-            "-CAkey",
-            &format!("{ca}-ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-        ],
-    );
-}
 
 fn failure(r: &UpdateReport) -> String {
     match &r.feeds[0].status {
