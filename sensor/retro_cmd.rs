@@ -127,7 +127,7 @@ pub fn hunt_cmd(data: &DataArgs, args: HuntArgs) -> Result<ExitCode> {
             dir.display()
         );
     }
-    let store = RetroStore::open_read_only(&index_dir, Check::Full)
+    let store = RetroStore::open_read_only(&index_dir, Check::Structure)
         .with_context(|| format!("opening the retro index in {}", index_dir.display()))?;
     for e in &store.set_aside {
         eprintln!("trawl: warning: retro index: {e}; set aside, the rest still answers");
