@@ -150,6 +150,16 @@ fn add(found: &mut Found, k: &[u8], s: Stats, start: i64, scope: HuntScope) {
     }
 }
 
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is reading a segment under [`hunt`]'s guard, where a panic is caught
+/// and said as a warning: a panic hook (`trawl hunt`'s) keeps quiet about those.
+pub fn reading_guarded() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
+
 /// Run `f` on a segment unless it is known damaged. A segment opened for structure only
 /// ([`super::segment::Check::Structure`]: checked whole before, [`super::verified`]) but
 /// damaged since can make the FST reader panic (never loop: see `Check::Structure`): that
@@ -159,7 +169,10 @@ fn guarded(seg: &Segment, damaged: &mut bool, f: impl FnOnce()) {
     if *damaged {
         return;
     }
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+    GUARDED.with(|g| g.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    if result.is_err() {
         *damaged = true;
         tracing::warn!(
             "retro index: {}: damaged segment (its FST could not be read); skipped, the rest \

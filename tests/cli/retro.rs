@@ -233,6 +233,7 @@ fn a_segment_damaged_after_a_hunt_verified_it_never_crashes_the_next() {
         ]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "flip {k}: {err}");
+        assert!(!err.contains("panicked"), "flip {k}: {err}");
         if err.contains("damaged segment") {
             reported += 1;
             // Dropped from the record: the next hunt checks it whole and sets it aside.
