@@ -150,20 +150,38 @@ fn add(found: &mut Found, k: &[u8], s: Stats, start: i64, scope: HuntScope) {
     }
 }
 
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is reading a segment under [`hunt`]'s guard, where a panic is caught
+/// and said as a warning: a panic hook (`trawl hunt`'s) keeps quiet about those.
+pub fn reading_guarded() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
+
 /// Run `f` on a segment unless it is known damaged. A segment opened for structure only
-/// ([`super::segment::Check::Structure`]) whose FST is damaged inside can make the FST
-/// reader panic: that segment is then skipped, the rest answers.
+/// ([`super::segment::Check::Structure`]: checked whole before, [`super::verified`]) but
+/// damaged since can make the FST reader panic (never loop: see `Check::Structure`): that
+/// segment is then skipped, the rest answers, and it is dropped from the record of
+/// verified segments so that the next open checks it whole and sets it aside.
 fn guarded(seg: &Segment, damaged: &mut bool, f: impl FnOnce()) {
     if *damaged {
         return;
     }
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+    GUARDED.with(|g| g.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    if result.is_err() {
         *damaged = true;
         tracing::warn!(
             "retro index: {}: damaged segment (its FST could not be read); skipped, the rest \
              still answers",
             seg.path.display()
         );
+        if let (Some(dir), Some(name)) = (seg.path.parent(), seg.path.file_name()) {
+            super::verified::forget(dir, &name.to_string_lossy());
+        }
     }
 }
 
@@ -463,6 +481,103 @@ mod tests {
             "d41d8cd98f00b204e9800998ecf8427f",
         ][r.below(2) as usize]
             .to_string()
+    }
+
+    /// A day segment checked whole once, then damaged in place with its length, time and
+    /// inode kept (what the record of verified segments cannot see): for every byte of its
+    /// FST changed, a hunt over the structure-checked index never panics or hangs, the
+    /// intact day answers as before, and a walk that failed drops the segment from the
+    /// record, so the next open checks it whole and sets it aside.
+    #[test]
+    fn a_segment_damaged_after_verification_never_brings_the_hunt_down() {
+        use crate::retro::segment::Check;
+        use crate::retro::verified::{Verified, FILE};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RetroStore::open(dir.path()).unwrap();
+        for day in 1..=2i64 {
+            let mut values: BTreeMap<Vec<u8>, Stats> = BTreeMap::new();
+            for i in 0..40 {
+                for name in [format!("a{i}.c2.example"), format!("b{i}.other.example")] {
+                    let k = key_of(MatchValue::Domain(&name)).unwrap();
+                    values.insert(k, Stats::one(day * DAY + i, 1, None, 0));
+                }
+            }
+            let mut p = Partitions::new();
+            p.insert(day * DAY, values.into_iter().collect());
+            store.write_days(p, 0).unwrap();
+        }
+        drop(store);
+        let snap = SnapshotBuilder::from_indicators(vec![Indicator::new(
+            "c2.example",
+            IndicatorType::Fqdn,
+            "t",
+        )])
+        .build()
+        .unwrap();
+        let correlator = Correlator::new(&snap, HitFilter::default());
+        let scope = HuntScope {
+            since: 0,
+            per_partition: true,
+            clients: 0,
+        };
+        let day_one = |st: &RetroStore| -> Vec<(String, u64)> {
+            hunt(st, &snap, &correlator, [0], scope)
+                .into_iter()
+                .filter(|s| s.partition == Some(DAY))
+                .map(|s| (s.observed.text(), s.stats.count))
+                .collect()
+        };
+        let st = RetroStore::open_read_only(dir.path(), Check::Structure).unwrap();
+        let want = day_one(&st);
+        assert_eq!(want.len(), 40);
+        let victim = st.segments()[1].path.clone();
+        let id = st.segments()[1].file_id.unwrap();
+        let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(Verified::load(dir.path()).holds(&name, &id));
+        drop(st);
+        let record = std::fs::read(dir.path().join(FILE)).unwrap();
+        let good = std::fs::read(&victim).unwrap();
+        let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
+        let fst_len = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
+        let (mut failed, mut set_aside) = (0, 0);
+        for i in 48..48 + fst_len {
+            for flip in [0x01u8, 0x40, 0xff] {
+                let mut bad = good.clone();
+                bad[i] ^= flip;
+                // In place: the same inode, length and time as when it was checked.
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&victim)
+                    .unwrap();
+                std::io::Write::write_all(&mut &f, &bad).unwrap();
+                f.set_modified(mtime).unwrap();
+                drop(f);
+                std::fs::write(dir.path().join(FILE), &record).unwrap();
+                let st = RetroStore::open_read_only(dir.path(), Check::Structure).unwrap();
+                if st.segments().len() == 2 {
+                    assert_eq!(day_one(&st), want, "byte {i} ^ {flip:#x}");
+                    if !Verified::load(dir.path()).holds(&name, &id) {
+                        failed += 1;
+                        let again =
+                            RetroStore::open_read_only(dir.path(), Check::Structure).unwrap();
+                        assert_eq!(again.set_aside.len(), 1, "byte {i} ^ {flip:#x}");
+                        assert_eq!(day_one(&again), want);
+                        set_aside += 1;
+                    }
+                } else {
+                    // The FST's own header or footer no longer parses: set aside at open.
+                    assert_eq!(st.set_aside.len(), 1, "byte {i} ^ {flip:#x}");
+                    assert_eq!(day_one(&st), want);
+                    set_aside += 1;
+                }
+                let damaged = victim.with_extension("seg.damaged");
+                if damaged.exists() {
+                    std::fs::rename(&damaged, &victim).unwrap();
+                }
+            }
+        }
+        eprintln!("{fst_len} FST bytes x 3: {failed} walks failed, {set_aside} set aside");
+        assert!(failed > 0 && set_aside >= failed);
     }
 
     /// The intersected probes find exactly what each probe looked up alone finds: every

@@ -14,6 +14,7 @@
 //!   prune by retention and size.
 //! * [`record`]: observations → pending per-hour stats → segments (`--record`, `[retro]`).
 //! * [`hunt`]: indicators → observed values, checked with the snapshot's own matching.
+//! * [`verified`]: the segments already checked whole, so a reader checks them once.
 
 pub mod config;
 pub mod hunt;
@@ -21,6 +22,7 @@ pub mod key;
 pub mod record;
 pub mod segment;
 pub mod store;
+pub mod verified;
 
 /// Seconds in one hour partition.
 pub const HOUR: i64 = 3600;

@@ -14,6 +14,7 @@
 //! bytes. A value seen once in one field costs the tag and its time. Version 1 wrote every
 //! number: first − start, last − first, count, field set, client count.
 
+use super::verified::FileId;
 use super::{RetroError, DAY, HOUR};
 use fst::{IntoStreamer, Streamer};
 use matcher::snapshot::{get_varint, put_varint};
@@ -141,9 +142,11 @@ pub enum Check {
     /// The CRC-32 of the whole file: what the recorder does (so every byte is read once).
     Full,
     /// The header, the section lengths and the FST's own header and footer, touching only
-    /// the pages a lookup needs, for an index too large to checksum at every hunt (a
-    /// damaged FST can then make its reader panic: [`super::hunt::hunt`] skips such a
-    /// segment). `trawl hunt` checks [`Check::Full`]: 10-30 ms over 90 days of 40k values.
+    /// the pages a lookup needs: for a segment already checked whole
+    /// ([`super::verified`]), so that `trawl hunt` over a large index reads only what it
+    /// looks up. A segment damaged since can make the FST reader panic (every transition
+    /// leads to a lower address, so a walk cannot loop, and is at most as deep as the FST
+    /// is long): [`super::hunt::hunt`] catches that and skips the segment.
     Structure,
 }
 
@@ -161,6 +164,8 @@ pub struct Segment {
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The file's identity when it was opened (`None` for bytes handed over).
+    pub file_id: Option<FileId>,
     version: u8,
     map: fst::Map<Section>,
     data: Section,
@@ -278,7 +283,8 @@ impl Segment {
     /// Map a segment file, checking as much as `check` says.
     pub fn open_checked(path: &Path, check: Check) -> Result<Segment, RetroError> {
         let file = std::fs::File::open(path).map_err(RetroError::io(path))?;
-        let len = file.metadata().map_err(RetroError::io(path))?.len();
+        let meta = file.metadata().map_err(RetroError::io(path))?;
+        let len = meta.len();
         if len < (HEADER + 4) as u64 {
             return Err(RetroError::Damaged {
                 path: path.display().to_string(),
@@ -289,7 +295,46 @@ impl Segment {
         // temporary file first) and only ever replaced by rename or deleted, both of which
         // leave this mapping's pages intact; the same stance as the snapshot's mapped files.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(RetroError::io(path))?;
-        Segment::from_bytes(Arc::new(Bytes::Mapped(map)), path, check)
+        let mut seg = Segment::from_bytes(Arc::new(Bytes::Mapped(map)), path, check)?;
+        seg.file_id = Some(FileId::of(&meta, seg.stored_crc()));
+        Ok(seg)
+    }
+
+    /// [`Segment::open_checked`] of bytes already read.
+    pub fn parse_checked(bytes: &[u8], path: &Path, check: Check) -> Result<Segment, RetroError> {
+        Segment::from_bytes(Arc::new(Bytes::Owned(bytes.to_vec())), path, check)
+    }
+
+    fn all_bytes(&self) -> &[u8] {
+        match &*self.data.bytes {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    /// The CRC-32 stored at the segment's end (what [`Check::Full`] compares).
+    pub fn stored_crc(&self) -> u32 {
+        let b = self.all_bytes();
+        let mut crc = [0u8; 4];
+        if let Some(end) = b.get(b.len().saturating_sub(4)..) {
+            crc.copy_from_slice(end);
+        }
+        u32::from_le_bytes(crc)
+    }
+
+    /// Check every byte against the stored CRC-32 (what [`Check::Full`] does at open, for
+    /// a segment opened with [`Check::Structure`]).
+    pub fn verify(&self) -> Result<(), RetroError> {
+        let b = self.all_bytes();
+        let body = b.len().saturating_sub(4);
+        if crc32fast::hash(&b[..body]) == self.stored_crc() {
+            Ok(())
+        } else {
+            Err(RetroError::Damaged {
+                path: self.path.display().to_string(),
+                reason: "checksum mismatch".into(),
+            })
+        }
     }
 
     /// [`Segment::open`] of bytes already read (`path` names them in errors).
@@ -351,6 +396,7 @@ impl Segment {
             seq,
             path: path.to_path_buf(),
             bytes: size,
+            file_id: None,
             map,
             data: section(HEADER + fst_len..body),
         })
@@ -464,7 +510,8 @@ impl Segment {
 
     /// Every key and its stats, in key order.
     pub fn entries(&self) -> Vec<(Vec<u8>, Stats)> {
-        let mut out = Vec::with_capacity(self.len());
+        // At most one key per byte of stats: a damaged key count cannot ask for more.
+        let mut out = Vec::with_capacity(self.len().min(self.data.as_ref().len()));
         self.range(&[], None, |k, s| {
             out.push((k.to_vec(), s));
             true

@@ -2,7 +2,8 @@
 //! written one segment per hour partition, compacted into days once a day is over, pruned
 //! by retention and size, oldest first.
 
-use super::segment::{self, Segment, Span, Stats};
+use super::segment::{self, Check, Segment, Span, Stats};
+use super::verified::Verified;
 use super::{RetroError, DAY, HOUR};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,22 +44,42 @@ impl RetroStore {
     /// Open (creating) the index in `dir`: temporary files of an interrupted write are
     /// removed, damaged segments renamed `<name>.damaged` with a warning, and segments
     /// already folded into a compacted day (a compaction interrupted before it deleted
-    /// them) removed.
+    /// them) removed. Every segment is checked whole, and remembered as such
+    /// ([`super::verified`]) for the readers.
     pub fn open(dir: &Path) -> Result<RetroStore, RetroError> {
         std::fs::create_dir_all(dir).map_err(RetroError::io(dir))?;
-        let mut store = RetroStore::list(dir, segment::Check::Full, true)?;
+        let mut store = RetroStore::list(dir, Check::Full, true)?;
         store.drop_folded();
         store.next_seq = store.segments.iter().map(|s| s.seq).max().unwrap_or(0) + 1;
         store.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        store.remember();
         Ok(store)
     }
 
+    /// Write the record of verified segments as this writer's segments are (each checked
+    /// whole when opened or written).
+    fn remember(&self) {
+        let mut v = Verified::load(&self.dir);
+        let name = |s: &Segment| s.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let names: std::collections::HashSet<String> =
+            self.segments.iter().filter_map(name).collect();
+        v.retain(|n| names.contains(n));
+        for s in &self.segments {
+            if let (Some(n), Some(id)) = (name(s), s.file_id) {
+                v.insert(&n, id);
+            }
+        }
+        v.save();
+    }
+
     /// Open the index in `dir` to read it (`trawl hunt`) while a recorder may be writing:
-    /// segments are mapped and checked as `check` says; a damaged one is renamed
+    /// segments are mapped and checked as `check` says ([`Check::Structure`]: only for the
+    /// segments the record of [`super::verified`] holds unchanged; any other is checked
+    /// whole and added to the record); a damaged one is renamed
     /// `<name>.damaged` and said in [`RetroStore::set_aside`] as at [`RetroStore::open`],
     /// but a writer's temporary files and the segments a compacted day already holds are
     /// left alone (the latter left out of the answers).
-    pub fn open_read_only(dir: &Path, check: segment::Check) -> Result<RetroStore, RetroError> {
+    pub fn open_read_only(dir: &Path, check: Check) -> Result<RetroStore, RetroError> {
         let mut store = RetroStore::list(dir, check, false)?;
         let folded = store.folded();
         store.segments.retain(|s| !folded.contains(&s.path));
@@ -69,13 +90,15 @@ impl RetroStore {
     /// The segments of `dir`, opened and checked as `check` says; damaged ones renamed
     /// `<name>.damaged` and named in `set_aside`. The `writer` (the one recorder) also removes
     /// temporary files an interrupted write left; a reader leaves them to it.
-    fn list(dir: &Path, check: segment::Check, writer: bool) -> Result<RetroStore, RetroError> {
+    fn list(dir: &Path, check: Check, writer: bool) -> Result<RetroStore, RetroError> {
         let mut store = RetroStore {
             dir: dir.to_path_buf(),
             segments: Vec::new(),
             next_seq: 1,
             set_aside: Vec::new(),
         };
+        let mut verified = (check == Check::Structure).then(|| Verified::load(dir));
+        let mut listed = std::collections::HashSet::new();
         for entry in std::fs::read_dir(dir).map_err(RetroError::io(dir))? {
             let entry = entry.map_err(RetroError::io(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -87,7 +110,17 @@ impl RetroStore {
             if !name.ends_with(".seg") || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
-            match Segment::open_checked(&path, check) {
+            listed.insert(name.clone());
+            let opened = Segment::open_checked(&path, check).and_then(|seg| {
+                if let (Some(v), Some(id)) = (verified.as_mut(), seg.file_id) {
+                    if !v.holds(&name, &id) {
+                        seg.verify()?;
+                        v.insert(&name, id);
+                    }
+                }
+                Ok(seg)
+            });
+            match opened {
                 Ok(seg) => store.segments.push(seg),
                 Err(e @ RetroError::Damaged { .. }) => {
                     tracing::warn!("retro index: {e}; set aside as {name}.damaged");
@@ -99,6 +132,10 @@ impl RetroStore {
                     if !writer && source.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!("retro index: {e}; skipped"),
             }
+        }
+        if let Some(mut v) = verified {
+            v.retain(|n| listed.contains(n));
+            v.save();
         }
         Ok(store)
     }
@@ -167,6 +204,7 @@ impl RetroStore {
             self.segments.push(Segment::open(&path)?);
         }
         self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        self.remember();
         Ok(())
     }
 
@@ -236,6 +274,7 @@ impl RetroStore {
             }
         };
         self.segments.sort_by_key(|s| (s.start, s.span, s.seq));
+        self.remember();
         result
     }
 
@@ -347,7 +386,17 @@ mod tests {
             .collect();
         assert_eq!(days.len(), 1);
         assert_eq!(days[0].get(b"da").unwrap().count, 3);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // The day, the hour of the next day and the record of verified segments.
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[2], super::super::verified::FILE);
+        let record = std::fs::read_to_string(dir.path().join(&names[2])).unwrap();
+        assert!(names[..2].iter().all(|n| record.contains(n.as_str())));
+        assert_eq!(record.lines().count(), 3, "{record}");
     }
 
     #[test]

@@ -189,6 +189,66 @@ fn hunt_answers_exactly_what_the_recorded_zeek_dns_log_holds() {
     assert!(seg.with_extension("seg.damaged").exists());
 }
 
+/// A segment damaged after a hunt checked it whole, with its length, time and inode kept
+/// (what the record of verified segments, `data/retro/verified`, cannot see): the next hunts
+/// check only its structure and never crash; a walk that fails is said on stderr and the
+/// segment is set aside by the hunt after it.
+#[test]
+fn a_segment_damaged_after_a_hunt_verified_it_never_crashes_the_next() {
+    let Some(corpus) = corpus() else { return };
+    let log = corpus.join("logs/zeek-wrccdc/dns.log");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "10000d");
+    trawl_ok(&["-q", "scan", "--config", p(&cfg), "--record", p(&log)]);
+    let want = hunt_json(&cfg, &["google.com"]);
+    assert!(!want.is_empty());
+    let index = dir.path().join("data/retro");
+    let record = std::fs::read_to_string(index.join("verified")).unwrap();
+    let seg = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let name = seg.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(record.contains(&name), "{record}");
+    let good = std::fs::read(&seg).unwrap();
+    let mtime = std::fs::metadata(&seg).unwrap().modified().unwrap();
+    let fst_len = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
+    let mut reported = 0;
+    for k in 0..16 {
+        let mut bad = good.clone();
+        bad[48 + fst_len - 40 - k * 7] ^= 0x40;
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        std::io::Write::write_all(&mut &f, &bad).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        std::fs::write(index.join("verified"), &record).unwrap();
+        let out = trawl(&[
+            "hunt",
+            "--config",
+            p(&cfg),
+            "--format",
+            "json",
+            "google.com",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "flip {k}: {err}");
+        assert!(!err.contains("panicked"), "flip {k}: {err}");
+        if err.contains("damaged segment") {
+            reported += 1;
+            // Dropped from the record: the next hunt checks it whole and sets it aside.
+            let out = trawl(&["hunt", "--config", p(&cfg), "google.com"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && err.contains("set aside"), "{err}");
+            std::fs::rename(seg.with_extension("seg.damaged"), &seg).unwrap();
+        }
+    }
+    assert!(reported > 0, "no flip made the walk fail");
+    // Whole again (the same bytes, time and record): the same answers.
+    std::fs::write(&seg, &good).unwrap();
+    assert_eq!(hunt_json(&cfg, &["google.com"]), want);
+}
+
 #[test]
 fn events_outside_the_retention_are_counted_as_rejected() {
     let Some(corpus) = corpus() else { return };
