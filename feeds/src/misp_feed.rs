@@ -354,13 +354,13 @@ pub fn pull(
                 url: feed.source.clone(),
                 reason: e.to_string(),
             })?;
-        let (doc, len) = get_json(feed, url.as_str(), progress)?;
+        let (mut doc, len) = get_json(feed, url.as_str(), progress)?;
         requests += 1;
         total += len;
         if total as u64 > limit {
             return Err(MispFeedError::TooLarge(limit));
         }
-        let Some(Value::Object(ev)) = doc.get("Event").cloned() else {
+        let Some(Value::Object(ev)) = doc.get_mut("Event").map(Value::take) else {
             return Err(MispFeedError::Document {
                 url: url.to_string(),
                 reason: "not a MISP event (no \"Event\" object)".into(),
