@@ -668,6 +668,11 @@ pub struct ExportArgs {
     /// Write to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// misp: write a whole MISP feed into DIR, a new directory (the event, `manifest.json`
+    /// and `hashes.csv`, as PyMISP writes them; a MISP instance or a trawl `misp-feed` pulls
+    /// it) instead of the one event.
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub feed_dir: Option<PathBuf>,
     /// Snort: first sid of the range trawl's stable sids are drawn from (its 10,000,000 sids
     /// must fit in 32 bits: 1-4284967295).
     #[arg(long, default_value_t = 9_000_000,

@@ -809,6 +809,20 @@ fn export(data: &DataArgs, req: ExportArgs, remote: &RemoteArgs, quiet: bool) ->
         sensor_name: cfg.map(|c| c.sensor.name.clone()).unwrap_or_default(),
         ..Default::default()
     };
+    if let Some(dir) = &req.feed_dir {
+        if format != feeds::export::ExportFormat::Misp {
+            bail!(
+                "--feed-dir writes a MISP feed: use it with --format misp (or -o FILE for {})",
+                format.as_str()
+            );
+        }
+        let stats = feeds::export::export_misp_feed(&mut snapshot.iter(), &filter, &opts, dir)
+            .with_context(|| format!("writing the MISP feed {}", dir.display()))?;
+        if !quiet {
+            eprintln!("{}", serde_json::to_string(&stats)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out: Box<dyn Write> = match &req.output {
         Some(p) => Box::new(BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

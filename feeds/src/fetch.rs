@@ -294,6 +294,18 @@ impl Body {
         matches!(self.0, BodyBytes::Spooled { .. })
     }
 
+    /// `file` (unnamed, made by `tempfile::tempfile_in` and written by this process alone)
+    /// mapped read-only.
+    pub(crate) fn map_unnamed(file: &std::fs::File) -> std::io::Result<Body> {
+        // SAFETY: as for a spool file: the file is unnamed and only this process holds it,
+        // so nothing can shrink it beneath the mapping.
+        let map = unsafe { memmap2::Mmap::map(file) }?;
+        Ok(Body(BodyBytes::Spooled {
+            map,
+            _held: Held::default(),
+        }))
+    }
+
     /// The bytes in memory (copied out of a spool file).
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {

@@ -21,7 +21,7 @@ use crate::config::FeedConfig;
 use crate::fetch::{self, FetchError, HeaderExchange};
 use crate::pull_store::Pulled;
 use crate::Progress;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -209,55 +209,66 @@ fn fetch_hashes(
 
 fn load(path: &Path, feed: &FeedConfig) -> Result<Events, MispFeedError> {
     let mut events = Events::new();
-    if !path.exists() {
+    let doc = crate::pull_store::read_doc(path, feed.max_bytes()).map_err(|reason| {
+        MispFeedError::Store {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
+    let Some(mut doc) = doc else {
         return Ok(events);
-    }
-    let store_err = |reason: String| MispFeedError::Store {
-        path: path.to_path_buf(),
-        reason,
     };
-    let bytes = fetch::read_file(path, &feed.name, feed.max_bytes(), &crate::NoProgress)
-        .map_err(|e| store_err(e.to_string()))?;
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| store_err(format!("{e} (delete the file to pull the feed afresh)")))?;
     if doc.get("x_trawl_source").and_then(Value::as_str) != Some(feed.source.as_str()) {
         return Ok(events);
     }
-    let stamps = doc.get("x_trawl_timestamps").and_then(Value::as_object);
-    if let (Some(stamps), Some(Value::Array(list))) = (stamps, doc.get("response")) {
-        for item in list {
-            let Some(ev) = item.get("Event") else {
+    let stamps = doc
+        .get_mut("x_trawl_timestamps")
+        .map(Value::take)
+        .unwrap_or_default();
+    // Events are moved out of the document, not copied: one tree of them at a time.
+    if let (Value::Object(stamps), Some(Value::Array(list))) =
+        (stamps, doc.get_mut("response").map(Value::take))
+    {
+        for mut item in list {
+            let Some(ev) = item.get_mut("Event").map(Value::take) else {
                 continue;
             };
             let Some(uuid) = ev.get("uuid").and_then(Value::as_str) else {
                 continue;
             };
             if let Some(ts) = stamps.get(uuid).and_then(Value::as_str) {
-                events.insert(uuid.to_string(), (ts.to_string(), ev.clone()));
+                events.insert(uuid.to_string(), (ts.to_string(), ev));
             }
         }
     }
     Ok(events)
 }
 
-fn to_bytes(source: &str, events: &Events) -> Vec<u8> {
-    let mut doc = Map::new();
-    doc.insert("x_trawl_source".into(), Value::from(source));
-    let stamps: Map<String, Value> = events
-        .iter()
-        .map(|(u, (ts, _))| (u.clone(), Value::from(ts.clone())))
-        .collect();
-    doc.insert("x_trawl_timestamps".into(), Value::Object(stamps));
-    let list = events
-        .values()
-        .map(|(_, ev)| {
-            let mut wrap = Map::new();
-            wrap.insert("Event".into(), ev.clone());
-            Value::Object(wrap)
-        })
-        .collect();
-    doc.insert("response".into(), Value::Array(list));
-    serde_json::to_vec(&Value::Object(doc)).unwrap_or_default()
+/// The store, a `{"response": [{"Event": ...}]}` document with trawl's source and the
+/// manifest timestamps, written a piece at a time.
+fn write_store(w: &mut impl std::io::Write, source: &str, events: &Events) -> std::io::Result<()> {
+    w.write_all(br#"{"response":["#)?;
+    for (i, (_, ev)) in events.values().enumerate() {
+        w.write_all(if i > 0 {
+            br#",{"Event":"#
+        } else {
+            br#"{"Event":"#
+        })?;
+        serde_json::to_writer(&mut *w, ev)?;
+        w.write_all(b"}")?;
+    }
+    w.write_all(br#"],"x_trawl_source":"#)?;
+    serde_json::to_writer(&mut *w, source)?;
+    w.write_all(br#","x_trawl_timestamps":{"#)?;
+    for (i, (uuid, (ts, _))) in events.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *w, uuid)?;
+        w.write_all(b":")?;
+        serde_json::to_writer(&mut *w, ts)?;
+    }
+    w.write_all(b"}}")
 }
 
 /// `base` as a directory URL (a trailing slash), so file names join below it.
@@ -343,13 +354,13 @@ pub fn pull(
                 url: feed.source.clone(),
                 reason: e.to_string(),
             })?;
-        let (doc, len) = get_json(feed, url.as_str(), progress)?;
+        let (mut doc, len) = get_json(feed, url.as_str(), progress)?;
         requests += 1;
         total += len;
         if total as u64 > limit {
             return Err(MispFeedError::TooLarge(limit));
         }
-        let Some(Value::Object(ev)) = doc.get("Event").cloned() else {
+        let Some(Value::Object(ev)) = doc.get_mut("Event").map(Value::take) else {
             return Err(MispFeedError::Document {
                 url: url.to_string(),
                 reason: "not a MISP event (no \"Event\" object)".into(),
@@ -361,10 +372,22 @@ pub fn pull(
         received += 1;
         events.insert(uuid.clone(), (ts, ev));
     }
-    let bytes = to_bytes(&feed.source, &events);
-    if bytes.len() as u64 > limit {
-        return Err(MispFeedError::TooLarge(limit));
+    // Written to an unnamed file and mapped: the parse reads it while the events' tree is
+    // freed, never a second copy on the heap.
+    let store_err = |e: std::io::Error| MispFeedError::Store {
+        path: path.clone(),
+        reason: format!("writing the pulled store beside it: {e}"),
+    };
+    let mut w = crate::pull_store::StoreWriter::new(&path, limit).map_err(store_err)?;
+    if let Err(e) = write_store(&mut w, &feed.source, &events) {
+        return Err(if w.over() {
+            MispFeedError::TooLarge(limit)
+        } else {
+            store_err(e)
+        });
     }
+    drop(events);
+    let bytes = w.finish().map_err(store_err)?;
     if refetched > 0 {
         tracing::info!(
             feed = %feed.name,

@@ -81,26 +81,24 @@ struct Store {
 
 impl Store {
     fn load(path: &Path, feed: &FeedConfig) -> Result<Store, TaxiiError> {
-        if !path.exists() {
-            return Ok(Store::default());
-        }
-        let bytes = fetch::read_file(path, &feed.name, feed.max_bytes(), &crate::NoProgress)
-            .map_err(|e| TaxiiError::Store {
+        let doc = crate::pull_store::read_doc(path, feed.max_bytes()).map_err(|reason| {
+            TaxiiError::Store {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let doc: Value = serde_json::from_slice(&bytes).map_err(|e| TaxiiError::Store {
-            path: path.to_path_buf(),
-            reason: format!("{e} (delete the file to pull the collection afresh)"),
+                reason,
+            }
         })?;
+        let Some(mut doc) = doc else {
+            return Ok(Store::default());
+        };
         let mut store = Store {
             source: str_field(&doc, "x_trawl_source").unwrap_or_default(),
             cursor: str_field(&doc, "x_trawl_added_after"),
             objects: BTreeMap::new(),
         };
-        if let Some(Value::Array(objs)) = doc.get("objects") {
+        // Moved out of the document, not copied: one tree of the objects at a time.
+        if let Some(Value::Array(objs)) = doc.get_mut("objects").map(Value::take) {
             for o in objs {
-                store.merge(o.clone());
+                store.merge(o);
             }
         }
         Ok(store)
@@ -121,17 +119,23 @@ impl Store {
         newer
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut doc = Map::new();
-        doc.insert("x_trawl_source".into(), Value::from(self.source.clone()));
-        if let Some(c) = &self.cursor {
-            doc.insert("x_trawl_added_after".into(), Value::from(c.clone()));
+    /// The store as a STIX envelope (with trawl's source and cursor), a piece at a time.
+    fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(br#"{"objects":["#)?;
+        for (i, o) in self.objects.values().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, o)?;
         }
-        doc.insert(
-            "objects".into(),
-            Value::Array(self.objects.values().cloned().collect()),
-        );
-        serde_json::to_vec(&Value::Object(doc)).unwrap_or_default()
+        w.write_all(b"]")?;
+        if let Some(c) = &self.cursor {
+            w.write_all(br#","x_trawl_added_after":"#)?;
+            serde_json::to_writer(&mut *w, c)?;
+        }
+        w.write_all(br#","x_trawl_source":"#)?;
+        serde_json::to_writer(&mut *w, &self.source)?;
+        w.write_all(b"}")
     }
 }
 
@@ -269,10 +273,22 @@ pub fn pull(
             }
         }
     }
-    let bytes = store.to_bytes();
-    if bytes.len() as u64 > limit {
-        return Err(TaxiiError::TooLarge(limit));
+    // Written to an unnamed file and mapped: the parse reads it while the objects' tree is
+    // freed, never a second copy on the heap.
+    let store_err = |e: std::io::Error| TaxiiError::Store {
+        path: path.clone(),
+        reason: format!("writing the pulled store beside it: {e}"),
+    };
+    let mut w = crate::pull_store::StoreWriter::new(&path, limit).map_err(store_err)?;
+    if let Err(e) = store.write_to(&mut w) {
+        return Err(if w.over() {
+            TaxiiError::TooLarge(limit)
+        } else {
+            store_err(e)
+        });
     }
+    drop(store);
+    let bytes = w.finish().map_err(store_err)?;
     Ok(crate::pull_store::Pulled {
         bytes,
         requests: pages,

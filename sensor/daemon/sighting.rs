@@ -7,32 +7,18 @@
 //! from the alerts alone, so a batch retried from the spool is the same objects again (the
 //! server keeps one version).
 
+use feeds::export::uuid5_id;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// A STIX id of the type named, with a UUID (version 4 layout) made from `seed`: the same
-/// seed, the same id.
-fn stix_id(kind: &str, seed: &[u8]) -> String {
-    let h = |salt: u64| {
-        seed.iter().fold(0xcbf2_9ce4_8422_2325u64 ^ salt, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    let (a, b) = (h(0), h(0x9e37_79b9_7f4a_7c15));
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&a.to_be_bytes());
-    bytes[8..].copy_from_slice(&b.to_be_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{kind}--{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+/// The name the sensor's STIX identity is made from: the alerts' `observer.name`, an empty
+/// one being `trawl` as in `trawl export --format stix`, so a sensor's sightings and its
+/// exports carry one identity id.
+fn identity_name(observer: Option<&str>) -> &str {
+    match observer.map(str::trim) {
+        None | Some("") => "trawl",
+        Some(n) => n,
+    }
 }
 
 /// A STIX indicator id (`indicator--` and a UUID's 36 characters).
@@ -71,7 +57,7 @@ pub(crate) fn envelope(lines: &[&[u8]]) -> Option<Vec<u8>> {
             continue;
         };
         if sensor.is_empty() {
-            sensor = alert["observer"]["name"].as_str().unwrap_or("trawl").into();
+            sensor = identity_name(alert["observer"]["name"].as_str()).into();
         }
         let repeats = alert["trawl"]["repeat_count"].as_u64().unwrap_or(1).max(1);
         let e = seen.entry(id.to_string()).or_insert_with(|| Seen {
@@ -90,7 +76,7 @@ pub(crate) fn envelope(lines: &[&[u8]]) -> Option<Vec<u8>> {
     if seen.is_empty() {
         return None;
     }
-    let identity = stix_id("identity", sensor.as_bytes());
+    let identity = uuid5_id("identity", &sensor);
     let mut objects = vec![json!({
         "type": "identity",
         "spec_version": "2.1",
@@ -105,7 +91,7 @@ pub(crate) fn envelope(lines: &[&[u8]]) -> Option<Vec<u8>> {
         objects.push(json!({
             "type": "sighting",
             "spec_version": "2.1",
-            "id": stix_id("sighting", seed.as_bytes()),
+            "id": uuid5_id("sighting", &seed),
             "created": s.last,
             "modified": s.last,
             "created_by_ref": identity,
@@ -160,7 +146,8 @@ mod tests {
         assert_eq!(envelope(&refs), envelope(&refs));
         let sid = s["id"].as_str().unwrap();
         assert!(sid.starts_with("sighting--") && sid.len() == "sighting--".len() + 36);
-        assert_eq!(&sid[24..25], "4", "{sid}");
+        // uuid5 (the export's id function), not a random or a home-made layout.
+        assert_eq!(&sid[24..25], "5", "{sid}");
     }
 
     #[test]
@@ -193,6 +180,29 @@ mod tests {
             .filter_map(|o| o["sighting_of_ref"].as_str())
             .collect();
         assert_eq!(of, vec![new_id, old_id]);
+    }
+
+    #[test]
+    fn the_sensor_identity_is_the_export_s() {
+        let lines = [alert(
+            "indicator--00000000-0000-4000-8000-000000000001",
+            "2026-01-01T00:00:00Z",
+            None,
+        )];
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let env: Value = serde_json::from_slice(&envelope(&refs).unwrap()).unwrap();
+        assert_eq!(env["objects"][0]["id"], uuid5_id("identity", "edge-1"));
+        // An alert without an observer name is the export's unnamed sensor, "trawl".
+        let bare = json!({
+            "@timestamp": "2026-01-01T00:00:00Z",
+            "observer": {"name": " "},
+            "threat": {"indicator": {"id": "indicator--00000000-0000-4000-8000-000000000001"}},
+        })
+        .to_string()
+        .into_bytes();
+        let env: Value = serde_json::from_slice(&envelope(&[&bare]).unwrap()).unwrap();
+        assert_eq!(env["objects"][0]["id"], uuid5_id("identity", "trawl"));
+        assert_eq!(env["objects"][0]["name"], "trawl");
     }
 
     #[test]

@@ -99,3 +99,77 @@ format = "misp"
         "{zeek}"
     );
 }
+
+#[test]
+fn export_feed_dir_writes_a_misp_feed_with_the_kept_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let misp = serde_json::json!({"Event": {"uuid": "5f0c8a3e-0000-4000-8000-000000000000",
+        "info": "x", "Attribute": [{"uuid": MISP_UUID, "type": "domain",
+        "category": "Network activity", "value": "misp.example", "to_ids": true}]}});
+    std::fs::write(d.join("misp.json"), misp.to_string()).unwrap();
+    std::fs::write(d.join("list.txt"), "plain.example\n45.76.11.9\n").unwrap();
+    let cfg = d.join("trawl.toml");
+    std::fs::write(
+        &cfg,
+        "[sensor]\nname = \"edge-9\"\ndata = \"state\"\n\n[[feed]]\nname = \"m\"\n\
+         source = \"misp.json\"\nformat = \"misp\"\n\n[[feed]]\nname = \"l\"\nsource = \"list.txt\"\n",
+    )
+    .unwrap();
+    trawl_ok(&["-q", "update", "--config", p(&cfg)]);
+    let feed = d.join("feed");
+    trawl_ok(&[
+        "-q",
+        "export",
+        "--config",
+        p(&cfg),
+        "-f",
+        "misp",
+        "--feed-dir",
+        p(&feed),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(feed.join("manifest.json")).unwrap())
+            .unwrap();
+    let (uuid, head) = manifest.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(head["Orgc"]["name"], "edge-9", "{manifest}");
+    let event = std::fs::read_to_string(feed.join(format!("{uuid}.json"))).unwrap();
+    assert_eq!(
+        event,
+        trawl_ok(&["-q", "export", "--config", p(&cfg), "-f", "misp"]),
+        "the event file is the one-event export"
+    );
+    assert!(event.contains(MISP_UUID), "{event}");
+    let hashes = std::fs::read_to_string(feed.join("hashes.csv")).unwrap();
+    assert_eq!(hashes.lines().count(), 3, "{hashes}");
+    assert!(hashes
+        .lines()
+        .all(|l| l.len() == 33 + uuid.len() && l.ends_with(&format!(",{uuid}"))));
+    // Never over an existing directory, and only for MISP; both say what to do instead.
+    for (args, says) in [
+        (vec!["-f", "misp"], "exists"),
+        (vec!["-f", "stix"], "--format misp"),
+    ] {
+        let mut all = vec!["-q", "export", "--config", p(&cfg), "--feed-dir", p(&feed)];
+        all.extend(args);
+        let out = trawl(&all);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&feed).unwrap().count(), 3);
+    assert_eq!(
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".misp-feed-")
+            })
+            .count(),
+        0,
+        "no temporary directory left"
+    );
+}

@@ -2,7 +2,7 @@
 //! indicator, `to_ids` set, its uuid the kept MISP uuid or the uuid5 of its type and value
 //! (as the STIX export names it), TLP and tags as MISP tags, the sensor as the `Orgc`. A
 //! MISP instance imports it; with a `manifest.json` naming it, it is a MISP feed trawl's
-//! own `misp-feed` pull reads back.
+//! own `misp-feed` pull reads back; [`write_feed`] writes that whole feed directory.
 
 use super::stix::uuid5_id;
 use super::{ExportError, ExportOptions, ExportStats, Item, Prepared};
@@ -57,19 +57,14 @@ fn sensor(opts: &ExportOptions) -> &str {
     }
 }
 
-/// Write the event.
-pub(crate) fn write(
-    p: &Prepared,
-    opts: &ExportOptions,
-    out: &mut dyn Write,
-    stats: &mut ExportStats,
-) -> Result<(), ExportError> {
+/// The event's own fields (everything but its attributes).
+fn head(opts: &ExportOptions) -> Value {
     let name = sensor(opts);
     let created = opts.created.to_string();
     let date = super::rfc3339(opts.created)
         .and_then(|s| s.get(..10).map(str::to_string))
         .unwrap_or_else(|| "1970-01-01".into());
-    let head = json!({
+    json!({
         "uuid": event_uuid(opts),
         "info": format!("trawl indicators of {name}"),
         "date": date,
@@ -80,7 +75,17 @@ pub(crate) fn write(
         "threat_level_id": "4",
         "distribution": "3",
         "Orgc": {"name": name, "uuid": uuid5_id("identity", name).trim_start_matches("identity--")},
-    });
+    })
+}
+
+/// Write the event.
+pub(crate) fn write(
+    p: &Prepared,
+    opts: &ExportOptions,
+    out: &mut dyn Write,
+    stats: &mut ExportStats,
+) -> Result<(), ExportError> {
+    let head = head(opts);
     // The event's own fields, then its attributes one per line, so a large export is
     // written a line at a time.
     let text = head.to_string();
@@ -113,5 +118,49 @@ pub(crate) fn write(
         stats.rules += 1;
     }
     writeln!(out, "\n]}}}}")?;
+    Ok(())
+}
+
+/// The event's entry in a feed's `manifest.json`, as PyMISP's `MISPEvent.manifest` makes it
+/// (numbers where the event has strings; no tags, the event has none of its own).
+fn manifest(opts: &ExportOptions) -> Value {
+    let h = head(opts);
+    json!({ event_uuid(opts): {
+        "Orgc": h["Orgc"], "Tag": [], "info": h["info"], "date": h["date"],
+        "analysis": 2, "threat_level_id": 4, "timestamp": opts.created,
+    }})
+}
+
+/// Write a MISP feed into the empty directory `dir`: `<uuid>.json` (the event [`write`]
+/// writes), `manifest.json` naming it and `hashes.csv` (`md5(value),event uuid` per
+/// attribute, in the event's order), as PyMISP's feed generator writes them.
+pub(crate) fn write_feed(
+    p: &Prepared,
+    opts: &ExportOptions,
+    dir: &std::path::Path,
+    stats: &mut ExportStats,
+) -> Result<(), ExportError> {
+    use md5::Digest;
+    let uuid = event_uuid(opts);
+    let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>, ExportError> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(
+            dir.join(name),
+        )?))
+    };
+    let mut event = create(&format!("{uuid}.json"))?;
+    write(p, opts, &mut event, stats)?;
+    event.flush()?;
+    let mut hashes = create("hashes.csv")?;
+    for it in &p.items {
+        if misp_type(it.ind.itype).is_some() {
+            let md5 = md5::Md5::digest(it.ind.value.as_bytes());
+            let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(hashes, "{hex},{uuid}")?;
+        }
+    }
+    hashes.flush()?;
+    let mut m = create("manifest.json")?;
+    writeln!(m, "{}", manifest(opts))?;
+    m.flush()?;
     Ok(())
 }

@@ -416,6 +416,53 @@ pub fn export(
     Ok(stats)
 }
 
+/// Export `indicators` that pass `filter` as a MISP feed directory at `dir` (which must not
+/// exist): the event of [`ExportFormat::Misp`], `manifest.json` and `hashes.csv`, as PyMISP's
+/// feed generator writes them. Crash-safe: written into a temporary directory beside `dir`
+/// and renamed, so `dir` is either absent or whole.
+pub fn export_misp_feed(
+    indicators: &mut dyn Iterator<Item = Indicator>,
+    filter: &Filter,
+    opts: &ExportOptions,
+    dir: &std::path::Path,
+) -> Result<ExportStats, ExportError> {
+    if dir.exists() {
+        return Err(ExportError::Io(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists: a MISP feed is written to a new directory (remove it, or name another)",
+                dir.display()
+            ),
+        )));
+    }
+    let format = ExportFormat::Misp;
+    check_options(format, opts)?;
+    let mut stats = ExportStats {
+        format: "misp-feed".to_string(),
+        ..ExportStats::default()
+    };
+    let mut prepared = prepare(indicators, filter, &mut stats);
+    withhold(format, &mut prepared, opts, &mut stats);
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".misp-feed-")
+        .tempdir_in(parent)?;
+    misp::write_feed(&prepared, opts, tmp.path(), &mut stats)?;
+    // A feed is served: readable like the files in it, not the temporary directory's 0700.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    std::fs::rename(tmp.path(), dir)?;
+    // Renamed away: nothing left for the guard to remove.
+    let _ = tmp.keep();
+    Ok(stats)
+}
+
 /// Take out of `p` what `format` must not write, counted: URLs only text can carry (rule
 /// formats) and entries wider than the breadth limits (blocking formats).
 fn withhold(format: ExportFormat, p: &mut Prepared, opts: &ExportOptions, stats: &mut ExportStats) {

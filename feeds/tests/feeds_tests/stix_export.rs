@@ -5,7 +5,7 @@
 //! ids again, stable uuid5 ids for the rest, and the same metadata.
 
 use feeds::config::Config;
-use feeds::export::{export, uuid5_id, ExportFormat, ExportOptions, Filter};
+use feeds::export::{export, export_misp_feed, uuid5_id, ExportFormat, ExportOptions, Filter};
 use matcher::{Indicator, IndicatorType, Snapshot, Tlp};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -153,8 +153,9 @@ fn a_stix_export_posted_to_taxii_pulls_back_the_same_indicators_and_ids() {
     assert!(range.expires.is_some());
 }
 
-/// `trawl export --format misp` round trip: the event, named in a `manifest.json` beside
-/// it and served over HTTP from 127.0.0.1, pulled with `format = "misp-feed"`: the same
+/// MISP feed export round trip: the feed directory `export_misp_feed` writes (the event of
+/// `--format misp`, a `manifest.json` and `hashes.csv` equal to PyMISP's), served over HTTP
+/// from 127.0.0.1, pulled with `format = "misp-feed"`: the same
 /// indicators, each attribute's uuid the kept MISP uuid or the uuid5 the STIX export uses.
 #[test]
 fn a_misp_export_served_as_a_feed_pulls_back_the_same_indicators_and_uuids() {
@@ -183,16 +184,49 @@ fn a_misp_export_served_as_a_feed_pulls_back_the_same_indicators_and_uuids() {
     std::fs::rename(d.join("data"), &first).unwrap();
     let want = entries(&first);
 
-    let text = exported(&first, ExportFormat::Misp);
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    let ev = &doc["Event"];
-    let uuid = ev["uuid"].as_str().unwrap().to_string();
+    // The whole feed directory, as `trawl export --format misp-feed` writes it.
+    let snap = Snapshot::open_current(&first).unwrap();
+    let opts = ExportOptions {
+        sensor_name: "edge-1".into(),
+        created: 1_767_225_600,
+        ..ExportOptions::default()
+    };
     let feed_dir = d.join("www").join("feed");
-    std::fs::create_dir_all(&feed_dir).unwrap();
-    std::fs::write(feed_dir.join(format!("{uuid}.json")), &text).unwrap();
-    let manifest = json!({ &uuid: {"info": ev["info"], "timestamp": ev["timestamp"],
-                                   "Orgc": ev["Orgc"], "Tag": []} });
-    std::fs::write(feed_dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::create_dir_all(d.join("www")).unwrap();
+    let stats = export_misp_feed(&mut snap.iter(), &Filter::default(), &opts, &feed_dir).unwrap();
+    assert_eq!(stats.read, stats.accounted(), "{stats:?}");
+    drop(snap);
+    // Never over an existing directory (it is left as it was).
+    let again = export_misp_feed(
+        &mut std::iter::empty(),
+        &Filter::default(),
+        &opts,
+        &feed_dir,
+    );
+    assert!(again.is_err());
+    let mut names: Vec<String> = std::fs::read_dir(&feed_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let event_file = feed_dir.join(names.iter().find(|n| n.len() == 41).unwrap());
+    let text = std::fs::read_to_string(&event_file).unwrap();
+    // The event file is the one-event export, byte for byte.
+    assert_eq!(text, exported(&first, ExportFormat::Misp));
+    // manifest.json and hashes.csv are what PyMISP's feed generator makes of the event.
+    let (manifest, hashes) = pymisp_feed_meta(d, &event_file);
+    let ours: Value =
+        serde_json::from_str(&std::fs::read_to_string(feed_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(ours, manifest);
+    let uuid = event_file.file_stem().unwrap().to_str().unwrap();
+    assert!(ours.get(uuid).is_some(), "{ours}");
+    assert_eq!(
+        std::fs::read_to_string(feed_dir.join("hashes.csv")).unwrap(),
+        hashes
+    );
+    assert_eq!(hashes.lines().count(), want.len(), "{hashes}");
     let server = crate::misp_feed::HttpServer::start(&d.join("www"), &d.join("http.log"));
     let pull = Config::from_toml_str(&format!(
         "[[feed]]\nname = \"back\"\nsource = \"{}\"\nformat = \"misp-feed\"\nretries = 0\nmin_ratio = 0\n",
@@ -221,4 +255,37 @@ fn a_misp_export_served_as_a_feed_pulls_back_the_same_indicators_and_uuids() {
     let kept = &got[&(IndicatorType::Fqdn, "misp-kept.example".to_string())];
     assert_eq!(kept.external_id.as_deref(), Some(KEPT));
     assert_eq!(kept.tlp, Tlp::Amber);
+}
+
+/// PyMISP's `manifest.json` entry (`MISPEvent.manifest`) and `hashes.csv` lines
+/// (`to_feed(with_meta=True)`'s `_hashes`, `md5,uuid`) for the event file at `event`.
+fn pymisp_feed_meta(dir: &Path, event: &Path) -> (Value, String) {
+    let script = dir.join("feed_meta.py");
+    std::fs::write(
+        &script,
+        r#"import json, sys
+from pymisp import MISPEvent
+ev = MISPEvent()
+ev.load_file(sys.argv[1])
+feed = ev.to_feed(with_meta=True)
+feed = feed.get("Event", feed)
+print(json.dumps(ev.manifest))
+for h in feed["_hashes"]:
+    print("{},{}".format(h, ev.uuid))
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(event)
+        .output()
+        .expect("python3 with pymisp (pip install pymisp; `make deps` does)");
+    assert!(
+        out.status.success(),
+        "PyMISP: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (manifest, hashes) = text.split_once('\n').unwrap();
+    (serde_json::from_str(manifest).unwrap(), hashes.to_string())
 }

@@ -133,6 +133,21 @@ auth_scheme = "Basic"
         .find(|o| o["type"] == "identity")
         .unwrap_or_else(|| panic!("{objs:?}"));
     assert_eq!(identity["name"], "taxii-sensor");
+    // One identity per sensor: its STIX export names itself by the same id.
+    let export: Value = serde_json::from_str(&trawl_ok(&[
+        "-q",
+        "export",
+        "--config",
+        p(&config),
+        "--format",
+        "stix",
+    ]))
+    .unwrap();
+    let exported = export["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["type"] == "identity"))
+        .unwrap_or_else(|| panic!("{export}"));
+    assert_eq!(exported["id"], identity["id"], "{export}");
     let seen: Vec<&Value> = objs.iter().filter(|o| o["type"] == "sighting").collect();
     assert!(
         seen.iter()
