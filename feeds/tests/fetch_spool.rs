@@ -8,60 +8,13 @@
 use feeds::config::FeedConfig;
 use feeds::fetch::{fetch_spooled, FetchError, Fetched, Spool};
 use feeds::NoProgress;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, forwarded.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            grew(l.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, forwarded.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-            grew(new);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// The most live heap `f` added above what was live before it.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
+#[path = "common/heap.rs"]
+mod heap;
+use heap::peak_of;
 
 /// An HTTP/1.1 server on 127.0.0.1 answering every GET with `body` (sent from the shared
 /// buffer, never copied: the peak measured is the client's), `ETag: "big"` and 304 to
@@ -139,7 +92,7 @@ fn large_bodies_are_spooled_to_disk_and_parsed_mapped() {
     let url = serve(text.clone(), false);
     let f = feed(&url, 64 << 20);
     let loc = f.location(std::path::Path::new("."));
-    let (fetched, peak) = peak_of(|| fetch_spooled(&f, &loc, None, &spool, &NoProgress));
+    let (fetched, peak, _) = peak_of(|| fetch_spooled(&f, &loc, None, &spool, &NoProgress));
     let Ok(Fetched::Body { bytes, validators }) = fetched else {
         panic!("expected a body")
     };
@@ -166,7 +119,7 @@ fn large_bodies_are_spooled_to_disk_and_parsed_mapped() {
     let gz_url = serve(gz.clone(), true);
     let f = feed(&gz_url, 64 << 20);
     let loc = f.location(std::path::Path::new("."));
-    let (fetched, peak) = peak_of(|| fetch_spooled(&f, &loc, None, &spool, &NoProgress));
+    let (fetched, peak, _) = peak_of(|| fetch_spooled(&f, &loc, None, &spool, &NoProgress));
     let Ok(Fetched::Body { bytes, .. }) = fetched else {
         panic!("expected a body")
     };

@@ -9,57 +9,10 @@
 
 use feeds::config::{FeedConfig, Format};
 use feeds::parse::{parse_feed, parse_feed_chunks, FeedRecord, ParsedFeed};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, forwarded.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            grew(l.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, forwarded.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-            grew(new);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// The most live heap `f` added above what was live before it.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
+#[path = "common/heap.rs"]
+mod heap;
+use heap::peak_of;
 
 /// Bytes of lines parsed at a time here (`trawl update` reads 16 MiB at a time).
 const CHUNK: usize = 256 << 10;
@@ -98,7 +51,7 @@ fn check(
     baseline: impl FnOnce() -> usize,
 ) -> (Vec<FeedRecord>, ParsedFeed) {
     let feed = feed(format);
-    let ((), streamed) = peak_of(|| {
+    let ((), streamed, _) = peak_of(|| {
         let mut seen = 0;
         parse_feed_chunks(body, &feed, CHUNK, |p| seen += p.records.len());
         assert_eq!(seen, n, "{name}: records");
