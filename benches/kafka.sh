@@ -30,11 +30,15 @@ mkdir -p "$work"
 cd "$root"
 # One cargo command for both: the bench target's dev-dependencies change the features some
 # shared crates are built with, so building them apart rebuilds trawl each time.
+# Nothing is built when both binaries are given (A/B runs of an old and a new trawl).
+built=""
+if [ -z "${TRAWL:-}" ] || [ -z "${CLIENT:-}" ]; then
 built=$(cargo build --release --bin trawl --bench kafka_client --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("executable"): print(m["target"]["name"], m["executable"])')
+fi
 trawl=${TRAWL:-$(awk '$1 == "trawl" {print $2}' <<< "$built")}
 client=${CLIENT:-$(awk '$1 == "kafka_client" {print $2}' <<< "$built")}
 [ -x "$trawl" ] && [ -x "$client" ] || { echo "building trawl and kafka_client failed: cargo build --release --bin trawl --bench kafka_client" >&2; exit 1; }
