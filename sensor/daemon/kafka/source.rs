@@ -42,6 +42,8 @@ const ASSIGNED: &str = "trawl_kafka_assigned_partitions";
 const REBALANCES: &str = "trawl_kafka_rebalances_total";
 /// In-flight messages dropped at a revocation (read again by the partition's next owner).
 const DROPPED: &str = "trawl_kafka_revoked_in_flight_total";
+const DROPPED_HELP: &str =
+    "In-flight messages dropped at a revocation (read again by the next owner).";
 /// Offset commits that failed (the messages are read again: at least once).
 const COMMIT_FAILURES: &str = "trawl_kafka_commit_failures_total";
 
@@ -61,6 +63,9 @@ struct Group {
     metrics: Arc<Metrics>,
     /// Partitions revoked since the run loop last looked.
     revoked: Mutex<Vec<(String, i32)>>,
+    /// The partitions assigned now: a message of any other (fetched before its revocation
+    /// and still queued) is dropped, never committed over the ones dropped at the revocation.
+    assigned: Mutex<Vec<(String, i32)>>,
     /// The member's message queue (owned by [`KafkaConsumer`]; null until it is made and
     /// again once it is gone), where assigned partitions' messages are forwarded.
     messages: AtomicPtr<rdsys::rd_kafka_queue_t>,
@@ -169,6 +174,7 @@ impl ConsumerContext for Group {
                     .map(|e| (e.topic().to_string(), e.partition()))
                     .collect();
                 tracing::info!("{}: partitions revoked: {}", self.name, show(&parts));
+                lock(&self.assigned).retain(|a| !parts.contains(a));
                 lock(&self.revoked).extend(parts);
             }
             Rebalance::Assign(tpl) => {
@@ -180,6 +186,12 @@ impl ConsumerContext for Group {
                 tracing::info!("{}: partitions assigned: {}", self.name, show(&parts));
                 for (topic, partition) in &parts {
                     self.forward(consumer, topic, *partition);
+                }
+                let mut assigned = lock(&self.assigned);
+                for part in parts {
+                    if !assigned.contains(&part) {
+                        assigned.push(part);
+                    }
                 }
                 self.metrics.count(
                     REBALANCES,
@@ -292,6 +304,7 @@ impl KafkaConsumer {
                 group,
                 metrics: metrics.clone(),
                 revoked: Mutex::new(Vec::new()),
+                assigned: Mutex::new(Vec::new()),
                 messages: AtomicPtr::new(std::ptr::null_mut()),
                 forwarded: Mutex::new(Vec::new()),
             })
@@ -336,6 +349,21 @@ struct Pending {
 struct Taken {
     messages: usize,
     bytes: usize,
+}
+
+/// Whether a message (topic, partition, offset) is of a partition not assigned now: then it
+/// is counted as dropped at a revocation and left out.
+fn fenced(
+    assigned: &[(String, i32)],
+    (topic, partition, _): (&str, i32, i64),
+    env: &SourceEnv,
+) -> bool {
+    if assigned.iter().any(|(t, p)| *p == partition && t == topic) {
+        return false;
+    }
+    env.metrics
+        .count(DROPPED, DROPPED_HELP, &[("topic", topic)], 1);
+    true
 }
 
 /// Add a message to its partition's pending batch.
@@ -485,36 +513,43 @@ impl KafkaConsumer {
     /// a message found there (a partition librdkafka had no queue for when it was assigned)
     /// joins the batch as the arrays' do.
     fn serve_events(
-        &self,
+        &mut self,
         pending: &mut Vec<((String, i32), Pending)>,
         taken: &mut Taken,
         env: &SourceEnv,
     ) {
         for _ in 0..EVENT_POLLS {
             let polled = self.consumer.poll(Duration::ZERO);
-            self.drop_revoked(pending, env);
             match polled {
                 None => {}
                 Some(Err(e)) => self.consume_error(&e.to_string(), env),
-                Some(Ok(m)) => add(
-                    pending,
-                    taken,
-                    (m.topic(), m.partition(), m.offset()),
-                    m.payload(),
-                ),
+                Some(Ok(m)) => {
+                    let assigned = lock(&self.consumer.context().assigned).clone();
+                    let key = (m.topic(), m.partition(), m.offset());
+                    if fenced(&assigned, key, env) {
+                        continue;
+                    }
+                    add(pending, taken, key, m.payload())
+                }
+            }
+            if self.drop_revoked(pending, env) {
+                // What librdkafka fetched of the revoked partitions before they stopped:
+                // taken now and dropped (see `Group::assigned`); the others' kept.
+                while self.take(Duration::ZERO, pending, taken, env) > 0 {}
             }
         }
     }
 
     /// Take one array of messages from the message queue (waiting up to `wait` for it to
-    /// fill) into `pending`.
+    /// fill) into `pending`; how many librdkafka handed over.
     fn take(
         &mut self,
         wait: Duration,
         pending: &mut Vec<((String, i32), Pending)>,
         taken: &mut Taken,
         env: &SourceEnv,
-    ) {
+    ) -> usize {
+        let assigned = lock(&self.consumer.context().assigned).clone();
         let ms = std::os::raw::c_int::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: the queue is live and the array has `len` slots, of which librdkafka
         // fills the first `n` with messages that are ours to destroy.
@@ -537,11 +572,15 @@ impl KafkaConsumer {
                 } else if let Some(topic) = topic_name(msg.rkt) {
                     let payload = (!msg.payload.is_null())
                         .then(|| std::slice::from_raw_parts(msg.payload as *const u8, msg.len));
-                    add(pending, taken, (topic, msg.partition, msg.offset), payload);
+                    let key = (topic, msg.partition, msg.offset);
+                    if !fenced(&assigned, key, env) {
+                        add(pending, taken, key, payload);
+                    }
                 }
                 rdsys::rd_kafka_message_destroy(m);
             }
         }
+        n
     }
 
     /// A consumer error (the broker, a partition): logged, the source degraded for a while.
@@ -554,8 +593,10 @@ impl KafkaConsumer {
 
     /// Forget the in-flight messages of partitions revoked by a rebalance: not committed,
     /// their next owner reads them again.
-    fn drop_revoked(&self, pending: &mut Vec<((String, i32), Pending)>, env: &SourceEnv) {
+    /// Whether any partition was revoked.
+    fn drop_revoked(&self, pending: &mut Vec<((String, i32), Pending)>, env: &SourceEnv) -> bool {
         let revoked = std::mem::take(&mut *lock(&self.consumer.context().revoked));
+        let any = !revoked.is_empty();
         for key in revoked {
             if let Some(i) = pending.iter().position(|(k, _)| *k == key) {
                 let (_, p) = pending.swap_remove(i);
@@ -566,14 +607,11 @@ impl KafkaConsumer {
                     key.1,
                     p.count
                 );
-                env.metrics.count(
-                    DROPPED,
-                    "In-flight messages dropped at a revocation (read again by the next owner).",
-                    &[("topic", &key.0)],
-                    p.count,
-                );
+                env.metrics
+                    .count(DROPPED, DROPPED_HELP, &[("topic", &key.0)], p.count);
             }
         }
+        any
     }
 }
 
