@@ -30,11 +30,15 @@ mkdir -p "$work"
 cd "$root"
 # One cargo command for both: the bench target's dev-dependencies change the features some
 # shared crates are built with, so building them apart rebuilds trawl each time.
+# Nothing is built when both binaries are given (A/B runs of an old and a new trawl).
+built=""
+if [ -z "${TRAWL:-}" ] || [ -z "${CLIENT:-}" ]; then
 built=$(cargo build --release --bin trawl --bench kafka_client --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("executable"): print(m["target"]["name"], m["executable"])')
+fi
 trawl=${TRAWL:-$(awk '$1 == "trawl" {print $2}' <<< "$built")}
 client=${CLIENT:-$(awk '$1 == "kafka_client" {print $2}' <<< "$built")}
 [ -x "$trawl" ] && [ -x "$client" ] || { echo "building trawl and kafka_client failed: cargo build --release --bin trawl --bench kafka_client" >&2; exit 1; }
@@ -44,6 +48,8 @@ summary="$work/summary.txt"
 say() { echo "$*" | tee -a "$summary"; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }   # ticks, user + system
 now() { date +%s.%N; }
+# Context switches of every thread of a process (voluntary: waits, i.e. wake-ups; and forced).
+ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 
 # Data: the standard indicator set (gen_perf_data.py; its Squid log is not used) and the records.
 if [ ! -f "$work/domains.txt" ]; then
@@ -131,21 +137,22 @@ run() {
     "$trawl" run --config "$work/$name-$i/trawl.toml" 2> "$work/$name-$i/stderr" &
     mpids+=("$!"); pids+=("$!")
   done
-  local t0="" c0=0 bc0=0 n=0 deadline=$((SECONDS + 1800))
+  local t0="" c0=0 bc0=0 w0=0 n=0 deadline=$((SECONDS + 1800))
   while [ "$SECONDS" -lt "$deadline" ]; do
     n=$(consumed "${mports[@]}")
     if [ -z "$t0" ] && [ "$n" -gt 0 ]; then
-      t0=$(now); n0=$n; c0=0; for p in "${mpids[@]}"; do c0=$((c0 + $(cpu "$p"))); done; bc0=$(cpu "$broker")
+      t0=$(now); n0=$n; c0=0; w0=0; for p in "${mpids[@]}"; do c0=$((c0 + $(cpu "$p"))); w0=$((w0 + $(ctxsw "$p"))); done; bc0=$(cpu "$broker")
     fi
     [ "$n" -ge "$records" ] && break
     sleep 0.2
   done
-  local t1 c1=0 bc1
-  t1=$(now); for p in "${mpids[@]}"; do c1=$((c1 + $(cpu "$p"))); done; bc1=$(cpu "$broker")
+  local t1 c1=0 bc1 w1=0
+  t1=$(now); for p in "${mpids[@]}"; do c1=$((c1 + $(cpu "$p"))); w1=$((w1 + $(ctxsw "$p"))); done; bc1=$(cpu "$broker")
   [ "$n" -ge "$records" ] || { say "$name: only $n of $records consumed in 30 min"; return 1; }
   say "$name: $members trawl run in group $group: $((n - n0)) messages in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s: $(awk -v a="$t0" -v b="$t1" -v n="$((n - n0))" 'BEGIN{printf "%.0f", n/(b-a)}') messages/s consumed and matched"
   say "  trawl CPU: $(awk -v a="$c0" -v b="$c1" -v t="$tick" -v n="$((n - n0))" 'BEGIN{printf "%.2f s, %.2f CPU-s per million messages", (b-a)/t, (b-a)/t/(n/1e6)}');" \
     "broker CPU: $(awk -v a="$bc0" -v b="$bc1" -v t="$tick" -v n="$((n - n0))" 'BEGIN{printf "%.2f s, %.2f CPU-s per million messages", (b-a)/t, (b-a)/t/(n/1e6)}')"
+  say "  trawl context switches (all threads): $((w1 - w0)), $(awk -v w="$((w1 - w0))" -v n="$((n - n0))" 'BEGIN{printf "%.0f", w/(n/1e6)}') per million messages"
   if [ "$n" -gt "$records" ]; then say "  $((n - records)) messages read twice (in flight at a rebalance)"; fi
   for i in $(seq "$members"); do
     say "  member $i: $(consumed "${mports[$((i - 1))]}") messages; max RSS $(awk '/VmHWM/ {print int($2/1024)}' "/proc/${mpids[$((i - 1))]}/status") MB"

@@ -868,16 +868,24 @@ fn untag(line: &[u8]) -> Option<(&str, &[u8])> {
     Some((std::str::from_utf8(key).ok()?, inner))
 }
 
+/// A Zeek JSON line without its line end, surrounding blanks and Kafka tag: the log's name
+/// (from the tag) and the record; `None` for a blank or comment line.
+fn zeek_json_record(line: &[u8]) -> Option<(Option<&str>, &[u8])> {
+    let line = super::tokens::trim(trim_eol(line));
+    if line.is_empty() || line[0] == b'#' {
+        return None;
+    }
+    Some(match untag(line) {
+        Some((tag, inner)) => (Some(tag), inner),
+        None => (None, line),
+    })
+}
+
 /// Parse one JSON object as a Zeek record.
 /// `fast`: try [`fast_fields`] first (the parser always does; the tests compare both ways).
 fn parse_zeek_json(line: &[u8], fast: bool) -> Result<Option<Observation<'_>>, ParseError> {
-    let line = super::tokens::trim(trim_eol(line));
-    if line.is_empty() || line[0] == b'#' {
+    let Some((tag, line)) = zeek_json_record(line) else {
         return Ok(None);
-    }
-    let (tag, line) = match untag(line) {
-        Some((tag, inner)) => (Some(tag), inner),
-        None => (None, line),
     };
     let (z, ts) = match fast.then(|| fast_fields(line)).flatten() {
         Some(read) => read,
@@ -895,11 +903,21 @@ fn parse_zeek_json(line: &[u8], fast: bool) -> Result<Option<Observation<'_>>, P
             (z, ts)
         }
     };
+    Ok(Some(json_record(z, ts, tag)?.into_observation()))
+}
+
+/// The [`ZRec`] of a Zeek JSON record's fields (`tag`: the Kafka tag, the log's name when
+/// the record has no `_path`).
+fn json_record<'a>(
+    z: ZJson<'a>,
+    ts: Option<TsText<'a>>,
+    tag: Option<&str>,
+) -> Result<ZRec<'a>, ParseError> {
     let ts = match ts {
         Some(t) => Some(json_ts(t)?),
         None => None,
     };
-    let rec = ZRec {
+    Ok(ZRec {
         path: z.path.as_deref().or(tag).map_or("", path_kind),
         ts,
         orig_h: ip_of(&z.orig_h),
@@ -939,8 +957,65 @@ fn parse_zeek_json(line: &[u8], fast: bool) -> Result<Option<Observation<'_>>, P
         fingerprint: nonempty(z.fingerprint),
         src: ip_of(&z.src),
         dst: ip_of(&z.dst),
-    };
-    Ok(Some(rec.into_observation()))
+    })
+}
+
+impl ZRec<'_> {
+    /// [`LineParser::screen`] of a record read into a `ZRec`: the values
+    /// [`ZRec::into_observation`] would make `source.ip`, `destination.ip`,
+    /// `dns.question.name`, `dns.answers`, `tls.client.server_name`, the certificate hashes,
+    /// `url.*` and `user_agent.original` of, asked of the probe as the correlator looks them
+    /// up, without building the observation.
+    fn screen(&self, probe: &dyn AlertProbe) -> Screened {
+        // Hashes, which the prefilter cannot answer for: full path.
+        if [&self.ja3, &self.ja4, &self.md5, &self.sha1, &self.sha256]
+            .iter()
+            .any(|h| h.is_some())
+        {
+            return Screened::Unsure;
+        }
+        let source = endpoint(self.orig_h, self.src, self.rx_host);
+        let destination = endpoint(self.resp_h, self.dst, self.tx_host);
+        for ip in [source, destination].into_iter().flatten() {
+            probe.prefetch_ip(ip);
+        }
+        for name in [&self.query, &self.server_name].into_iter().flatten() {
+            let name = norm_domain(Cow::Borrowed(name.as_ref()));
+            if !name.is_empty() && probe.domain(&name) {
+                return Screened::Unsure;
+            }
+        }
+        let name_type = answer_name_type(self.qtype_name.as_deref().unwrap_or(""));
+        for a in &self.answers {
+            // As the correlator looks a `dns.answers.data` value up (a normalised name may
+            // read as an address: `1.2.3.4.`).
+            if let Some((_, data, ip)) = zeek_answer(Cow::Borrowed(a.as_ref()), name_type) {
+                let may_alert = match ip.or_else(|| parse_ip_str(&data)) {
+                    Some(ip) => probe.ip(ip),
+                    None => !data.is_empty() && probe.domain(&data),
+                };
+                if may_alert {
+                    return Screened::Unsure;
+                }
+            }
+        }
+        // A fingerprint kept as `tls.server.hash.*` is a hash lookup: full path.
+        for fp in [&self.cert_fp, &self.fingerprint].into_iter().flatten() {
+            if is_fingerprint(&norm_hash(Cow::Borrowed(fp.as_ref()))) {
+                return Screened::Unsure;
+            }
+        }
+        let (host, uri) = (self.host.as_deref(), self.uri.as_deref());
+        if (host.is_some() || uri.is_some()) && http_may_alert(host, uri, probe) {
+            return Screened::Unsure;
+        }
+        Screened::unless(
+            self.user_agent
+                .as_deref()
+                .is_some_and(|ua| probe.pattern(ua.as_bytes()))
+                || any_ip_may_alert([source, destination], probe),
+        )
+    }
 }
 
 /// Zeek JSON logs (Zeek's `LogAscii::use_json`, epoch or ISO `ts`, optional `_path`).
@@ -950,6 +1025,20 @@ pub struct ZeekJsonParser;
 impl LineParser for ZeekJsonParser {
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Option<Observation<'a>>, ParseError> {
         parse_zeek_json(line, true)
+    }
+
+    fn screen(&self, line: &[u8], probe: &dyn AlertProbe) -> Screened {
+        // Only what the field scanner reads (as `parse` does); the rest takes the full path.
+        let Some((tag, line)) = zeek_json_record(line) else {
+            return Screened::Unsure;
+        };
+        let Some((z, ts)) = fast_fields(line) else {
+            return Screened::Unsure;
+        };
+        match json_record(z, ts, tag) {
+            Ok(rec) => rec.screen(probe),
+            Err(_) => Screened::Unsure, // `parse` fails
+        }
     }
 }
 
@@ -1361,6 +1450,41 @@ mod tests {
                 line = format!("{{\"{tag}\": {line}}}");
             }
             prop_assert!(fast_json_agrees(line.as_bytes()), "{}", line);
+            check_screen(&ZeekJsonParser, line.as_bytes()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    /// Plain dns, http and ssl records, tagged or not, are settled by the screen; hashes,
+    /// fingerprints, escapes, a bad time and the Splunk wrapper take the full path.
+    #[test]
+    fn zeek_json_screen_settles_plain_records() {
+        for clean in [
+            &br#"{"dns":{"ts":1765065600.000772,"id.orig_h":"10.1.2.3","id.orig_p":1024,"id.resp_h":"10.0.0.53","id.resp_p":53,"proto":"udp","query":"Serviceopen86.NET.","qtype_name":"A","answers":["203.0.113.1","cname.example","TXT a b"],"TTLs":[300.0]}}"#[..],
+            br#"{"_path":"http","ts":"2024-01-02T03:04:05Z","id.orig_h":"10.1.2.3","host":"a.example:8080","uri":"/x?y=1","user_agent":"curl/8","method":"GET","status_code":200}"#,
+            br#"{"ts":1.5,"uri":"http://b.example/p","user_agent":"-"}"#,
+            br#"{"_path":"ssl","ts":1.5,"server_name":"c.example","cert_chain_fps":["not-a-hash"]}"#,
+            &b"  {\"ts\":1.5,\"tx_hosts\":[\"10.0.0.9\"],\"rx_hosts\":[\"10.0.0.8\"]}\r\n"[..],
+        ] {
+            let text = String::from_utf8_lossy(clean);
+            assert_eq!(check_screen(&ZeekJsonParser, clean), Ok(true), "{text}");
+        }
+        let sha1 = "a".repeat(40);
+        for unsure in [
+            format!(r#"{{"ts":1.5,"server_name":"c.example","cert_chain_fps":["{sha1}"]}}"#),
+            format!(r#"{{"ts":1.5,"fingerprint":"{}"}}"#, "B".repeat(64)),
+            r#"{"ts":1.5,"md5":"d41d8cd98f00b204e9800998ecf8427e"}"#.into(),
+            r#"{"ts":1.5,"ja3":"x"}"#.into(),
+            r#"{"ts":1.5,"query":"a\u002eexample"}"#.into(),
+            r#"{"ts":"yesterday","query":"a.example"}"#.into(),
+            r#"{"result":{"_raw":"{\"ts\":1.5}"}}"#.into(),
+            "# a comment".into(),
+            "".into(),
+        ] {
+            assert_eq!(
+                check_screen(&ZeekJsonParser, unsure.as_bytes()),
+                Ok(false),
+                "{unsure}"
+            );
         }
     }
 
