@@ -564,6 +564,22 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// Profiles [`Snapshot::record_cached`] keeps decoded: direct-mapped by profile id.
+const PROFILE_CACHE: usize = 64;
+
+/// The decoded profiles of a scan (bounded: [`PROFILE_CACHE`] slots).
+struct ProfileCache {
+    slots: Vec<Option<(u32, Indicator)>>,
+}
+
+impl Default for ProfileCache {
+    fn default() -> Self {
+        ProfileCache {
+            slots: vec![None; PROFILE_CACHE],
+        }
+    }
+}
+
 /// One domain FST shard.
 struct DomainShard {
     map: fst::Map<Blob>,
@@ -1042,17 +1058,57 @@ impl Snapshot {
     /// The record of `id` around its already known value (from [`Snapshot::all_values`]),
     /// `None` when out of range or undecodable.
     pub fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
+        self.record_cached(id, value, None)
+    }
+
+    /// [`Snapshot::record_with_value`], the profile part (everything but the value, the
+    /// reference and the external id) decoded once per profile while `cache` holds it:
+    /// a scan's neighbours mostly share a few profiles, and a profile's sets and strings
+    /// cost more to decode than to clone.
+    fn record_cached(
+        &self,
+        id: IndicatorId,
+        value: String,
+        cache: Option<&mut ProfileCache>,
+    ) -> Option<Indicator> {
         let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
-        let f = self.profiles.row(u32::try_from(pid).ok()?)?;
-        let string = |v: u64| -> Option<Option<String>> {
-            if v == 0 {
-                Some(None)
-            } else {
-                let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
-                Some(Some(String::from_utf8(b).ok()?))
+        let pid = u32::try_from(pid).ok()?;
+        let mut ind = match cache {
+            Some(cache) => {
+                let slot = &mut cache.slots[pid as usize % PROFILE_CACHE];
+                match slot {
+                    Some((p, t)) if *p == pid => t.clone(),
+                    _ => slot.insert((pid, self.profile_indicator(pid)?)).1.clone(),
+                }
             }
+            None => self.profile_indicator(pid)?,
         };
+        ind.value = value;
+        ind.itype = itype;
+        ind.reference = self.opt_string(reference)?;
+        ind.external_id = match self.external_ids.as_ref().and_then(|e| e.get(id)) {
+            Some(sid) => self.opt_string(u64::from(sid) + 1)?,
+            None => None,
+        };
+        Some(ind)
+    }
+
+    /// An interned string by its 1-based id (0: none); `None` when undecodable.
+    fn opt_string(&self, v: u64) -> Option<Option<String>> {
+        if v == 0 {
+            Some(None)
+        } else {
+            let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
+            Some(Some(String::from_utf8(b).ok()?))
+        }
+    }
+
+    /// The indicator profile `pid` describes, with an empty value and no reference or
+    /// external id.
+    fn profile_indicator(&self, pid: u32) -> Option<Indicator> {
+        let f = self.profiles.row(pid)?;
+        let string = |v: u64| self.opt_string(v);
         let set = |v: u64| -> Option<Vec<String>> {
             let b = self.sets.get(u32::try_from(v).ok()?)?;
             b.chunks_exact(4)
@@ -1085,19 +1141,16 @@ impl Snapshot {
             _ => crate::model::Tlp::Red,
         };
         Some(Indicator {
-            value,
-            itype,
+            value: String::new(),
+            itype: IndicatorType::Pattern,
             confidence: u8::try_from(f[0]).ok()?,
             severity,
             tags: set(f[2])?,
             tlp,
             provider: string(f[4])?,
             description: string(f[5])?,
-            reference: string(reference)?,
-            external_id: match self.external_ids.as_ref().and_then(|e| e.get(id)) {
-                Some(sid) => string(u64::from(sid) + 1)?,
-                None => None,
-            },
+            reference: None,
+            external_id: None,
             first_seen: time(f[7]),
             last_seen: time(f[8]),
             reported: time(f[9]),
@@ -1177,7 +1230,9 @@ impl Snapshot {
             let decoded: Vec<Option<Indicator>> = std::mem::take(block)
                 .into_par_iter()
                 .with_min_len(1024)
-                .map(|(id, value)| self.record_with_value(id, value))
+                .map_init(ProfileCache::default, |cache, (id, value)| {
+                    self.record_cached(id, value, Some(cache))
+                })
                 .collect();
             decoded.into_iter().flatten().for_each(f);
         };

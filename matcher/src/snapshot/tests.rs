@@ -1263,3 +1263,24 @@ proptest! {
         prop_assert_eq!(scanned, all);
     }
 }
+
+/// `scan` decodes each profile once while its cache slot holds it: with more profiles than
+/// slots, interleaved, every indicator still reads back as `iter` (no cache) reads it.
+#[test]
+fn scan_with_more_profiles_than_cache_slots_reads_every_record() {
+    let mut b = SnapshotBuilder::new();
+    for i in 0..600u32 {
+        let mut ind = Indicator::new(format!("h{i}.example"), T::Fqdn, &format!("feed{}", i % 7));
+        ind.confidence = (i % 101) as u8;
+        ind.tags = vec![format!("t{}", i % 13)];
+        ind.reference = (i % 3 == 0).then(|| format!("ref {i}"));
+        ind.external_id = (i % 5 == 0).then(|| format!("indicator--{i}"));
+        b.insert(ind);
+    }
+    let snap = b.build().unwrap();
+    let mut scanned = Vec::new();
+    snap.scan(|i| scanned.push(i));
+    let all: Vec<Indicator> = snap.iter().collect();
+    assert_eq!(scanned.len(), 600);
+    assert_eq!(scanned, all);
+}
