@@ -1217,47 +1217,21 @@ pub fn builtin_allowlist(config: &Config) -> (Vec<Indicator>, Vec<String>) {
     (out, warnings)
 }
 
-/// The metadata whose change counts as "changed" (not the seen times), as one value.
-#[allow(clippy::type_complexity)]
-fn fingerprint_fields(
-    i: &Indicator,
-) -> (
-    (
-        u8,
-        matcher::Severity,
-        matcher::Tlp,
-        &[String],
-        &[String],
-        Option<i64>,
-    ),
-    (&Option<String>, bool, bool, bool),
-    (
-        &Option<String>,
-        &Option<String>,
-        &Option<String>,
-        &matcher::model::Groups,
-    ),
-    &Option<String>,
-) {
-    (
-        (
-            i.confidence,
-            i.severity,
-            i.tlp,
-            &i.tags,
-            &i.sources,
-            i.expires,
-        ),
-        (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only),
-        (&i.description, &i.reference, &i.provider, &i.groups),
-        &i.external_id,
-    )
-}
-
 /// Fingerprint of the metadata that counts as "changed" (not the seen times).
 fn fingerprint(i: &Indicator) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    fingerprint_fields(i).hash(&mut h);
+    (
+        i.confidence,
+        i.severity,
+        i.tlp,
+        &i.tags,
+        &i.sources,
+        i.expires,
+    )
+        .hash(&mut h);
+    (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
+    (&i.description, &i.reference, &i.provider, &i.groups).hash(&mut h);
+    i.external_id.hash(&mut h);
     h.finish()
 }
 
@@ -1410,20 +1384,8 @@ pub fn update(
                     .par_chunks(4096)
                     .map(|part| {
                         let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(part.len()));
-                        // Neighbours mostly share their metadata: comparing it with the
-                        // last one's costs less than hashing it again.
-                        let mut last: Option<(&Indicator, u64)> = None;
                         for ind in part {
-                            let fp = match last {
-                                Some((l, fp))
-                                    if fingerprint_fields(l) == fingerprint_fields(ind) =>
-                                {
-                                    fp
-                                }
-                                _ => fingerprint(ind),
-                            };
-                            last = Some((ind, fp));
-                            crate::runs::record::encode_prev(ind, fp, &mut buf);
+                            crate::runs::record::encode_prev(ind, fingerprint(ind), &mut buf);
                             ends.push(buf.len());
                         }
                         (buf, ends)
