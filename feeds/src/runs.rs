@@ -55,6 +55,13 @@ pub struct Sorter {
     /// One slot per record of `buf`, in push order.
     recs: Vec<Slot>,
     runs: Vec<Source>,
+    /// Records come in key order ([`Sorter::presorted`]): kept in push order, unsorted, and
+    /// past the budget appended to `run`, one file.
+    presorted: bool,
+    /// The last record's key while presorted (type byte ‖ key bytes).
+    last: Vec<u8>,
+    /// The one run file of a presorted sorter, being written.
+    run: Option<BufWriter<File>>,
 }
 
 /// Where a buffered record is, and the first bytes of its sort key to compare first.
@@ -99,6 +106,21 @@ impl Sorter {
             buf: Vec::new(),
             recs: Vec::new(),
             runs: Vec::new(),
+            presorted: false,
+            last: Vec::new(),
+            run: None,
+        }
+    }
+
+    /// A sorter for records pushed already in key order (a previous snapshot's entries,
+    /// scanned in its id order, which is the records' order): they are never sorted, and
+    /// past the budget they are appended to one run file, so they stay one run that the
+    /// merge reads straight through. A record pushed out of order is no error: the records
+    /// before it stay that one run and the rest is sorted as [`Sorter::new`] sorts.
+    pub fn presorted(budget: usize, dir: Option<&Path>) -> Self {
+        Sorter {
+            presorted: true,
+            ..Sorter::new(budget, dir)
         }
     }
 
@@ -119,6 +141,9 @@ impl Sorter {
 
     /// Index the record appended at `start`; spill over the budget.
     fn pushed(&mut self, start: usize) -> Result<(), RunError> {
+        if self.presorted {
+            self.check_order(start)?;
+        }
         self.recs.push(Slot::new(&self.buf, start));
         if self.dir.is_some()
             && (self.buf.len() + self.recs.len() * PER_RECORD >= self.budget
@@ -147,8 +172,45 @@ impl Sorter {
         });
     }
 
+    /// While presorted: keep the key of the record appended at `start` if it is in order;
+    /// if not, end the presorted run (the records before it) and sort from here on.
+    fn check_order(&mut self, start: usize) -> Result<(), RunError> {
+        let Some((t, v)) = record::key(&self.buf[start..]) else {
+            return Ok(());
+        };
+        let in_order = match self.last.split_first() {
+            Some((lt, lv)) => (*lt, lv) <= (t, v),
+            None => true,
+        };
+        if in_order {
+            self.last.clear();
+            self.last.push(t);
+            self.last.extend_from_slice(v);
+            return Ok(());
+        }
+        self.presorted = false;
+        self.last = Vec::new();
+        if let Some(w) = self.run.take() {
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            self.runs.push(Source::finish_file(w, &dir)?);
+        }
+        Ok(())
+    }
+
     fn spill(&mut self) -> Result<(), RunError> {
         if self.recs.is_empty() {
+            return Ok(());
+        }
+        if self.presorted {
+            // Append to the one run, in push order (which is key order).
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            let w = match &mut self.run {
+                Some(w) => w,
+                None => self.run.insert(Source::create_file(&dir)?),
+            };
+            Source::write_recs(w, &self.buf, &self.recs, &dir)?;
+            self.buf.clear();
+            self.recs.clear();
             return Ok(());
         }
         self.sort();
@@ -164,6 +226,25 @@ impl Sorter {
 
     /// The sorted runs: one in memory when nothing was spilled, else the files on disk.
     pub fn finish(mut self) -> Result<Runs, RunError> {
+        if self.presorted && self.run.is_none() {
+            // In memory, already in order.
+            return Ok(Runs {
+                sources: vec![Source::Mem {
+                    buf: self.buf,
+                    recs: self.recs,
+                    next: 0,
+                }],
+            });
+        }
+        if self.presorted {
+            self.spill()?;
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            if let Some(w) = self.run.take() {
+                return Ok(Runs {
+                    sources: vec![Source::finish_file(w, &dir)?],
+                });
+            }
+        }
         if self.runs.is_empty() {
             self.sort();
             return Ok(Runs {
@@ -198,17 +279,46 @@ impl Source {
         let Source::Mem { buf, recs, next } = self else {
             return Ok(self);
         };
+        let mut w = Source::create_file(dir)?;
+        Source::write_recs(&mut w, &buf, recs.get(next..).unwrap_or_default(), dir)?;
+        Source::finish_file(w, dir)
+    }
+
+    /// A new unnamed run file in `dir` (created when missing).
+    fn create_file(dir: &Path) -> Result<BufWriter<File>, RunError> {
         let io = |source| RunError::Io {
             path: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         let file = tempfile::tempfile_in(dir).map_err(io)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        for r in recs.iter().skip(next) {
+        Ok(BufWriter::with_capacity(1 << 20, file))
+    }
+
+    /// Append the records `recs` of `buf` to a run file, each after its length.
+    fn write_recs(
+        w: &mut BufWriter<File>,
+        buf: &[u8],
+        recs: &[Slot],
+        dir: &Path,
+    ) -> Result<(), RunError> {
+        let io = |source| RunError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        for r in recs {
             w.write_all(&r.len.to_le_bytes()).map_err(io)?;
             w.write_all(&buf[r.range()]).map_err(io)?;
         }
+        Ok(())
+    }
+
+    /// A written run file, ready to be read from its start.
+    fn finish_file(w: BufWriter<File>, dir: &Path) -> Result<Source, RunError> {
+        let io = |source| RunError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
         file.rewind().map_err(io)?;
         Ok(Source::File {

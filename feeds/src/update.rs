@@ -623,9 +623,11 @@ pub fn derive_host(url: &Indicator) -> Option<Indicator> {
     Some(d)
 }
 
+/// The merge's order: a snapshot's id order (domains by their label-reversed names), the
+/// order of [`crate::runs::record`]'s keys.
 #[cfg(test)]
 fn key_cmp(a: &Indicator, b: &Indicator) -> std::cmp::Ordering {
-    (a.itype, &a.value).cmp(&(b.itype, &b.value))
+    matcher::snapshot::id_order(a, b)
 }
 
 /// Sort by (itype, value) and merge equal keys; returns how many were merged away. The
@@ -638,28 +640,16 @@ pub(crate) fn sort_merge(v: &mut Vec<Indicator>) -> usize {
     if v.windows(2).all(|w| key_cmp(&w[0], &w[1]).is_lt()) {
         return 0;
     }
-    let mut keyed: Vec<(u8, u128, u32)> = v
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            (
-                it.itype as u8,
-                matcher::model::order_prefix(it.value.as_bytes()),
-                i as u32,
-            )
-        })
-        .collect();
+    let mut keyed: Vec<u32> = (0..v.len() as u32).collect();
     {
         let items: &[Indicator] = v;
-        keyed.par_sort_unstable_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| items[a.2 as usize].value.cmp(&items[b.2 as usize].value))
+        keyed.par_sort_unstable_by(|&a, &b| {
+            key_cmp(&items[a as usize], &items[b as usize])
                 // Equal keys in list order: the merge's first-wins fields are deterministic.
-                .then(a.2.cmp(&b.2))
+                .then(a.cmp(&b))
         });
     }
-    let idx = keyed.into_iter().map(|k| k.2 as usize);
+    let idx = keyed.into_iter().map(|k| k as usize);
     let mut slots: Vec<Option<Indicator>> = std::mem::take(v).into_iter().map(Some).collect();
     let mut out: Vec<Indicator> = Vec::with_capacity(slots.len());
     let mut merged = 0;
@@ -816,6 +806,11 @@ impl Spill<'_> {
 
     fn sorter(&self) -> Sorter {
         Sorter::new(self.budget, self.dir)
+    }
+
+    /// A sorter of records pushed in key order ([`Sorter::presorted`]).
+    fn presorted(&self) -> Sorter {
+        Sorter::presorted(self.budget, self.dir)
     }
 
     /// Keep a finished feed's runs in memory while the update's cap allows, else move them
@@ -1367,15 +1362,17 @@ pub fn update(
         .collect();
     let mut too_broad_dropped = 0usize;
     // The previous snapshot is scanned once (it is mapped; records are decoded a block at
-    // a time) into two sorters: every entry, walked beside the merge for history and the
-    // diff, and the entries of kept feeds, merged first.
+    // a time) in its id order, which is the records' key order, into two presorted runs
+    // (never sorted; past the budget, appended to one file each): every entry, walked
+    // beside the merge for history and the diff, and the entries of kept feeds, merged
+    // first.
     let whole = Spill {
         budget: (memory / 4).max(1),
         ..spill
     };
-    let mut prev_sorter = whole.sorter();
+    let mut prev_sorter = whole.presorted();
     let mut prev_len = 0usize;
-    let mut carried = whole.sorter();
+    let mut carried = whole.presorted();
     let mut carried_len = 0usize;
     let mut kept_counts: HashMap<String, usize> = HashMap::new();
     let mut prev_from_feeds = 0;
@@ -1559,6 +1556,7 @@ pub fn update(
     let mut next_expiry: Option<UnixTime> = None;
     let mut any_from_a_feed = false;
     let mut builder = StreamBuilder::new();
+    let mut want_key = Vec::new();
     for m in merged {
         let (mut ind, _) = m?;
         any_from_a_feed |= from_a_feed(&ind);
@@ -1584,10 +1582,7 @@ pub fn update(
         }
         // History and diff.
         let mut p = None;
-        let want = (
-            crate::runs::record::type_byte(ind.itype),
-            ind.value.as_bytes(),
-        );
+        let want = crate::runs::record::key_of(ind.itype, &ind.value, &mut want_key);
         while prev_live {
             let damaged = || RunError::Damaged { path: tmp.clone() };
             let have = crate::runs::record::key(&prev_rec).ok_or_else(damaged)?;

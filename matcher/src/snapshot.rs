@@ -238,15 +238,19 @@ impl SnapshotBuilder {
     }
 }
 
-/// Takes merged indicators one at a time in `(itype, value)` order (as `trawl update`
-/// streams them from its sorted runs) and keeps only what the compiler needs: the type,
-/// the value's bytes, two flags and the metadata interned, about 14 bytes besides the
-/// value per indicator. Compiles to the same bytes as a [`SnapshotBuilder`] of the same
-/// indicators.
+/// Takes merged indicators one at a time in id order ([`id_order`]: by itype, then by
+/// value, domains by their label-reversed names, as `trawl update` streams them from its
+/// sorted runs) and keeps only what the compiler needs: the type, the value's bytes, two
+/// flags and the metadata interned, about 14 bytes besides the value per indicator.
+/// Compiles to the same bytes as a [`SnapshotBuilder`] of the same indicators in the same
+/// order.
 #[derive(Default)]
 pub struct StreamBuilder {
     lean: build::Lean,
-    last: Option<(IndicatorType, String)>,
+    /// The last indicator's type and order key (a domain's label-reversed name).
+    last: Option<(IndicatorType, Vec<u8>)>,
+    /// The order key of the indicator being pushed.
+    key: Vec<u8>,
 }
 
 impl std::fmt::Debug for StreamBuilder {
@@ -264,24 +268,37 @@ impl StreamBuilder {
     }
 
     /// Add the next indicator (tags and sources are tidied); one that does not sort after
-    /// the previous one (or equals it) is refused.
+    /// the previous one in id order (or equals it) is refused.
     pub fn push(&mut self, mut indicator: Indicator) -> Result<(), SnapshotError> {
-        if let Some((t, v)) = &self.last {
-            if (*t, v.as_str()) >= (indicator.itype, indicator.value.as_str()) {
+        self.key.clear();
+        if indicator.itype == IndicatorType::Fqdn {
+            reverse_labels_into(indicator.value.as_bytes(), &mut self.key);
+        } else {
+            self.key.extend_from_slice(indicator.value.as_bytes());
+        }
+        if let Some((t, k)) = &self.last {
+            if (*t, k.as_slice()) >= (indicator.itype, self.key.as_slice()) {
                 return Err(SnapshotError::Build {
                     what: "snapshot",
                     reason: format!(
-                        "indicators out of order: {} {:?} after {} {v:?}",
+                        "indicators out of order: {} {:?} after {} {:?}",
                         indicator.itype.as_str(),
                         indicator.value,
-                        t.as_str()
+                        t.as_str(),
+                        String::from_utf8_lossy(k)
                     ),
                 });
             }
         }
         indicator.tidy();
         self.lean.push(&indicator)?;
-        self.last = Some((indicator.itype, indicator.value));
+        match &mut self.last {
+            Some((t, k)) => {
+                *t = indicator.itype;
+                std::mem::swap(k, &mut self.key);
+            }
+            None => self.last = Some((indicator.itype, std::mem::take(&mut self.key))),
+        }
         Ok(())
     }
 
@@ -544,6 +561,22 @@ impl std::fmt::Debug for Snapshot {
             .field("dir", &self.dir)
             .field("meta", &self.meta)
             .finish()
+    }
+}
+
+/// Profiles [`Snapshot::record_cached`] keeps decoded: direct-mapped by profile id.
+const PROFILE_CACHE: usize = 64;
+
+/// The decoded profiles of a scan (bounded: [`PROFILE_CACHE`] slots).
+struct ProfileCache {
+    slots: Vec<Option<(u32, Indicator)>>,
+}
+
+impl Default for ProfileCache {
+    fn default() -> Self {
+        ProfileCache {
+            slots: vec![None; PROFILE_CACHE],
+        }
     }
 }
 
@@ -1025,17 +1058,57 @@ impl Snapshot {
     /// The record of `id` around its already known value (from [`Snapshot::all_values`]),
     /// `None` when out of range or undecodable.
     pub fn record_with_value(&self, id: IndicatorId, value: String) -> Option<Indicator> {
+        self.record_cached(id, value, None)
+    }
+
+    /// [`Snapshot::record_with_value`], the profile part (everything but the value, the
+    /// reference and the external id) decoded once per profile while `cache` holds it:
+    /// a scan's neighbours mostly share a few profiles, and a profile's sets and strings
+    /// cost more to decode than to clone.
+    fn record_cached(
+        &self,
+        id: IndicatorId,
+        value: String,
+        cache: Option<&mut ProfileCache>,
+    ) -> Option<Indicator> {
         let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
-        let f = self.profiles.row(u32::try_from(pid).ok()?)?;
-        let string = |v: u64| -> Option<Option<String>> {
-            if v == 0 {
-                Some(None)
-            } else {
-                let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
-                Some(Some(String::from_utf8(b).ok()?))
+        let pid = u32::try_from(pid).ok()?;
+        let mut ind = match cache {
+            Some(cache) => {
+                let slot = &mut cache.slots[pid as usize % PROFILE_CACHE];
+                match slot {
+                    Some((p, t)) if *p == pid => t.clone(),
+                    _ => slot.insert((pid, self.profile_indicator(pid)?)).1.clone(),
+                }
             }
+            None => self.profile_indicator(pid)?,
         };
+        ind.value = value;
+        ind.itype = itype;
+        ind.reference = self.opt_string(reference)?;
+        ind.external_id = match self.external_ids.as_ref().and_then(|e| e.get(id)) {
+            Some(sid) => self.opt_string(u64::from(sid) + 1)?,
+            None => None,
+        };
+        Some(ind)
+    }
+
+    /// An interned string by its 1-based id (0: none); `None` when undecodable.
+    fn opt_string(&self, v: u64) -> Option<Option<String>> {
+        if v == 0 {
+            Some(None)
+        } else {
+            let b = self.strings.get(u32::try_from(v - 1).ok()?)?;
+            Some(Some(String::from_utf8(b).ok()?))
+        }
+    }
+
+    /// The indicator profile `pid` describes, with an empty value and no reference or
+    /// external id.
+    fn profile_indicator(&self, pid: u32) -> Option<Indicator> {
+        let f = self.profiles.row(pid)?;
+        let string = |v: u64| self.opt_string(v);
         let set = |v: u64| -> Option<Vec<String>> {
             let b = self.sets.get(u32::try_from(v).ok()?)?;
             b.chunks_exact(4)
@@ -1068,19 +1141,16 @@ impl Snapshot {
             _ => crate::model::Tlp::Red,
         };
         Some(Indicator {
-            value,
-            itype,
+            value: String::new(),
+            itype: IndicatorType::Pattern,
             confidence: u8::try_from(f[0]).ok()?,
             severity,
             tags: set(f[2])?,
             tlp,
             provider: string(f[4])?,
             description: string(f[5])?,
-            reference: string(reference)?,
-            external_id: match self.external_ids.as_ref().and_then(|e| e.get(id)) {
-                Some(sid) => string(u64::from(sid) + 1)?,
-                None => None,
-            },
+            reference: None,
+            external_id: None,
             first_seen: time(f[7]),
             last_seen: time(f[8]),
             reported: time(f[9]),
@@ -1148,33 +1218,45 @@ impl Snapshot {
         vals
     }
 
-    /// Every indicator, a block at a time (each block's records decoded on rayon's pool),
-    /// without holding the set (`trawl update` reads the previous snapshot so): the
-    /// non-domain types in `(itype, value)` order, then the domains in label-reversed
-    /// order. A record that does not decode is skipped.
+    /// Every indicator in id order ([`id_order`]: by itype, then by value, domains by their
+    /// label-reversed names), a block at a time (each block's records decoded on rayon's
+    /// pool), without holding the set: how `trawl update` reads the previous snapshot, as
+    /// one already sorted run. A record that does not decode is skipped.
     pub fn scan(&self, mut f: impl FnMut(Indicator)) {
-        use fst::Streamer;
+        use fst::{IntoStreamer, Streamer};
         use rayon::prelude::*;
         const BLOCK: usize = 1 << 16;
         let flush = |block: &mut Vec<(u32, String)>, f: &mut dyn FnMut(Indicator)| {
             let decoded: Vec<Option<Indicator>> = std::mem::take(block)
                 .into_par_iter()
                 .with_min_len(1024)
-                .map(|(id, value)| self.record_with_value(id, value))
+                .map_init(ProfileCache::default, |cache, (id, value)| {
+                    self.record_cached(id, value, Some(cache))
+                })
                 .collect();
             decoded.into_iter().flatten().for_each(f);
         };
         let mut block: Vec<(u32, String)> = Vec::with_capacity(BLOCK);
-        let mut stream = self.values.stream();
-        while let Some((key, id)) = stream.next() {
-            let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
-            if let (Ok(id), Some(v)) = (u32::try_from(id), v) {
-                block.push((id, v.to_string()));
-                if block.len() >= BLOCK {
-                    flush(&mut block, &mut f);
+        let fqdn = type_byte(IndicatorType::Fqdn);
+        // The other values in two ranges around the domains' place in the type order.
+        let values = |block: &mut Vec<(u32, String)>,
+                      f: &mut dyn FnMut(Indicator),
+                      mut stream: fst::map::Stream<'_>| {
+            while let Some((key, id)) = stream.next() {
+                let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
+                if let (Ok(id), Some(v)) = (u32::try_from(id), v) {
+                    block.push((id, v.to_string()));
+                    if block.len() >= BLOCK {
+                        flush(block, f);
+                    }
                 }
             }
-        }
+        };
+        values(
+            &mut block,
+            &mut f,
+            self.values.range().lt([fqdn]).into_stream(),
+        );
         let dom_base = self.type_start[2];
         for shard in &self.domains {
             let mut stream = shard.map.stream();
@@ -1191,6 +1273,11 @@ impl Snapshot {
                 }
             }
         }
+        values(
+            &mut block,
+            &mut f,
+            self.values.range().gt([fqdn]).into_stream(),
+        );
         flush(&mut block, &mut f);
     }
 
@@ -1356,24 +1443,28 @@ fn reverse_labels(name: &str) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(name.len());
-    for (i, l) in name.rsplit('.').enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        out.extend_from_slice(l.as_bytes());
-    }
+    reverse_labels_into(name.as_bytes(), &mut out);
     Some(out)
 }
 
-fn unreverse(rev: &str) -> String {
-    let mut out = String::with_capacity(rev.len());
-    for (i, l) in rev.rsplit('.').enumerate() {
+/// Append `name`'s dot-separated labels last to first to `out` (`www.example.com` →
+/// `com.example.www`), bytes as they are: the domain FST's key of a stored name. Its own
+/// inverse, so the same call turns a key back into its name.
+pub fn reverse_labels_into(name: &[u8], out: &mut Vec<u8>) {
+    out.reserve(name.len());
+    for (i, l) in name.rsplit(|&b| b == b'.').enumerate() {
         if i > 0 {
-            out.push('.');
+            out.push(b'.');
         }
-        out.push_str(l);
+        out.extend_from_slice(l);
     }
-    out
+}
+
+fn unreverse(rev: &str) -> String {
+    let mut out = Vec::with_capacity(rev.len());
+    reverse_labels_into(rev.as_bytes(), &mut out);
+    // Labels of valid UTF-8 split at an ASCII dot stay valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Ask the CPU to start loading the cache line of `p` (no effect on other targets).

@@ -3,14 +3,16 @@
 //! bytes of struct before its strings).
 //!
 //! Layout: type byte (position in [`IndicatorType::ALL`], which is also the type order),
-//! varint value length, value bytes — so the sort key is a prefix of the record — then
+//! varint key length, key bytes — the value, or a domain's label-reversed name
+//! (`com.example.www`), so records sort in a snapshot's id order ([`matcher::snapshot::id_order`])
+//! and the sort key is a prefix of the record — then
 //! confidence, severity, TLP, a flag byte (derived, exact-only, allowlist, and which
 //! optional fields follow), the present times (zigzag varints), the present strings
 //! (provider, description, reference, allowlisted_by, external id; varint length + bytes),
 //! tags, sources and groups (varint count + strings; no groups for the default set).
 
 use matcher::model::Groups;
-use matcher::snapshot::{get_varint, put_varint};
+use matcher::snapshot::{get_varint, put_varint, reverse_labels_into};
 use matcher::{Indicator, IndicatorType, Severity, Tlp};
 
 const DERIVED: u8 = 1;
@@ -47,10 +49,33 @@ fn put_list<'a>(out: &mut Vec<u8>, list: impl ExactSizeIterator<Item = &'a str>)
     }
 }
 
+/// Append the sort key of `(itype, value)` to `out` as a record starts with it: type
+/// byte, varint length, then the value or, for a domain, its label-reversed name.
+pub fn put_key(itype: IndicatorType, value: &str, out: &mut Vec<u8>) {
+    out.push(type_byte(itype));
+    put_varint(out, value.len() as u64);
+    if itype == IndicatorType::Fqdn {
+        reverse_labels_into(value.as_bytes(), out);
+    } else {
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// The key bytes [`key`] reads for `(itype, value)` (the value, or a domain's
+/// label-reversed name) into `buf`.
+pub fn key_of<'b>(itype: IndicatorType, value: &str, buf: &'b mut Vec<u8>) -> (u8, &'b [u8]) {
+    buf.clear();
+    if itype == IndicatorType::Fqdn {
+        reverse_labels_into(value.as_bytes(), buf);
+    } else {
+        buf.extend_from_slice(value.as_bytes());
+    }
+    (type_byte(itype), buf)
+}
+
 /// Append `ind` as one record to `out`.
 pub fn encode(ind: &Indicator, out: &mut Vec<u8>) {
-    out.push(type_byte(ind.itype));
-    put_str(out, &ind.value);
+    put_key(ind.itype, &ind.value, out);
     out.push(ind.confidence);
     out.push(ind.severity as u8);
     out.push(ind.tlp as u8);
@@ -117,8 +142,7 @@ pub struct Prev {
 /// Append a previous entry's record to `out`: the sort key as [`encode`] writes it (type
 /// byte, value), then [`Prev`]'s fields, so the entry is never decoded again whole.
 pub fn encode_prev(ind: &Indicator, fp: u64, out: &mut Vec<u8>) {
-    out.push(type_byte(ind.itype));
-    put_str(out, &ind.value);
+    put_key(ind.itype, &ind.value, out);
     let times = [ind.first_seen, ind.last_seen];
     out.push(u8::from(times[0].is_some()) | u8::from(times[1].is_some()) << 1);
     for t in times.into_iter().flatten() {
@@ -150,7 +174,8 @@ pub fn decode_prev(rec: &[u8]) -> Option<Prev> {
     })
 }
 
-/// The sort key of a record: its type byte and value bytes (`None` when cut short).
+/// The sort key of a record: its type byte and key bytes (the value, or a domain's
+/// label-reversed name; `None` when cut short).
 pub fn key(rec: &[u8]) -> Option<(u8, &[u8])> {
     let t = *rec.first()?;
     let mut pos = 1;
@@ -205,7 +230,15 @@ impl<'a> Reader<'a> {
 pub fn decode(rec: &[u8]) -> Option<Indicator> {
     let mut r = Reader { b: rec, pos: 0 };
     let itype = *IndicatorType::ALL.get(usize::from(r.byte()?))?;
-    let value = r.str()?;
+    let value = if itype == IndicatorType::Fqdn {
+        let (_, k) = key(rec)?;
+        r.pos = (k.as_ptr() as usize - rec.as_ptr() as usize) + k.len();
+        let mut v = Vec::with_capacity(k.len());
+        reverse_labels_into(k, &mut v);
+        String::from_utf8(v).ok()?
+    } else {
+        r.str()?
+    };
     let mut ind = Indicator::new(value, itype, "");
     ind.sources.clear();
     ind.confidence = r.byte()?;
@@ -289,8 +322,27 @@ mod tests {
             let mut b = Vec::new();
             encode(&ind, &mut b);
             assert_eq!(decode(&b), Some(ind.clone()));
-            assert_eq!(key(&b), Some((type_byte(ind.itype), ind.value.as_bytes())));
+            let mut k = Vec::new();
+            assert_eq!(key(&b), Some(key_of(ind.itype, &ind.value, &mut k)));
         }
+    }
+
+    #[test]
+    fn domains_sort_by_their_label_reversed_names() {
+        let mut k = Vec::new();
+        assert_eq!(
+            key_of(IndicatorType::Fqdn, "www.example.com", &mut k),
+            (2, &b"com.example.www"[..])
+        );
+        let rec = |v: &str| {
+            let mut b = Vec::new();
+            encode(&Indicator::new(v, IndicatorType::Fqdn, "f"), &mut b);
+            b
+        };
+        // `b.a` (key `a.b`) before `a.b` (key `b.a`): the snapshot's id order.
+        let (ba, ab) = (rec("b.a"), rec("a.b"));
+        assert!(key(&ba) < key(&ab));
+        assert_eq!(decode(&ba).map(|i| i.value), Some("b.a".to_string()));
     }
 
     #[test]
@@ -298,7 +350,8 @@ mod tests {
         let ind = full();
         let mut b = Vec::new();
         encode_prev(&ind, 0xDEAD_BEEF_0123, &mut b);
-        assert_eq!(key(&b), Some((type_byte(ind.itype), ind.value.as_bytes())));
+        let mut k = Vec::new();
+        assert_eq!(key(&b), Some(key_of(ind.itype, &ind.value, &mut k)));
         let want = Prev {
             first_seen: Some(-5),
             last_seen: Some(1_700_000_000),
