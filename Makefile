@@ -23,7 +23,7 @@ PIP_PACKAGES := idstools cifsdk:cifsdk~=3.0 medallion pymisp
 # the tests need a correct broker, not a fast one. `make demo` does not need it.
 TANSU_VERSION := 0.6.0
 
-.PHONY: demo test deps test-deps build fmt clippy unit corpus-check fuzz-smoke bench perf deb deb-check
+.PHONY: demo test deps test-deps build fmt clippy unit-build unit corpus-check fuzz-smoke bench perf deb deb-check
 
 # Cargo lines start with `+`: under `make -jN` (as `make test` runs its parts) every cargo then
 # draws its compiler jobs from make's one jobserver, so N bounds the rustc processes in total.
@@ -120,26 +120,29 @@ deb-check: deb
 	dpkg -s trawl | grep -q '^Depends:.*libpcap'; \
 	echo "deb-check: $$deb installs, runs and carries its man pages, completions, unit and config"
 
-# `make test` runs fmt first, then its parts side by side under one jobserver of TEST_JOBS
-# slots (2 cores here): the tests' run mostly waits on the services it starts (PostgreSQL,
-# Chromium, Tansu, medallion), and the fuzz and release builds use that time. Tansu's first
-# build (test-deps) runs beside clippy; unit waits for both (it would otherwise hold a slot
-# while cargo waits for clippy's lock on target/debug). Each part writes
-# target/test-parts/PART.log, printed whole when the part ends (parts never interleave),
-# followed by its wall and CPU time; a failing part fails the run once the parts still running
-# have ended, and its log is the one that ends in FAILED. `make PART` runs one part alone.
-TEST_PARTS := clippy unit fuzz-smoke deb-check
+# `make test` runs fmt, then three stages; each part writes target/test-parts/PART.log,
+# printed whole when the part ends (parts never interleave) with its wall and CPU time, and a
+# failing part stops the run once the parts beside it have ended (its log ends in FAILED):
+#   1. clippy, beside Tansu's first build (test-deps);
+#   2. the test binaries built (unit-build) with every core: clippy and this are the critical path;
+#   3. the tests run (unit), which mostly waits on the services they start (PostgreSQL,
+#      Chromium, Tansu, medallion), beside the fuzz build and smoke and the release build
+#      and .deb check, which use that idle time.
+# The parts share make's one jobserver of TEST_JOBS slots. `make PART` runs one part alone.
 TEST_JOBS ?= 4
 PART_LOGS := target/test-parts
 
+unit-build: test-deps
+	+$(CARGO) test --workspace $(NOT_OURS) --no-run
+
 test: fmt deps
 	@rm -rf $(PART_LOGS) && mkdir -p $(PART_LOGS)
-	+@$(MAKE) --no-print-directory -j$(TEST_JOBS) $(addprefix part-,test-deps $(TEST_PARTS))
+	+@$(MAKE) --no-print-directory -j$(TEST_JOBS) part-clippy part-test-deps
+	+@$(MAKE) --no-print-directory part-unit-build
+	+@$(MAKE) --no-print-directory -j$(TEST_JOBS) part-unit part-fuzz-smoke part-deb-check
 	@echo "make test parts (wall, CPU = user+sys of the part and its children):"; \
-	for p in test-deps $(TEST_PARTS); do echo "  $$p: $$(cat $(PART_LOGS)/$$p.time)"; done
+	for p in clippy test-deps unit-build unit fuzz-smoke deb-check; do echo "  $$p: $$(cat $(PART_LOGS)/$$p.time)"; done
 	@$(MAKE) --no-print-directory corpus-check
-
-part-unit: part-test-deps part-clippy
 
 part-%:
 	+@echo "[$*] started"; TIMEFORMAT='%0R s wall, %0U+%0S s CPU'; \
