@@ -166,18 +166,46 @@ pub fn open_append(path: &Path) -> Result<File, DataFileError> {
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), DataFileError> {
     let mut tmp = PathBuf::from(path);
     tmp.as_mut_os_string().push(".tmp");
+    replace_via(path, &tmp, bytes, false)
+}
+
+/// [`replace`], crash-safe and for files more than one process may write: the temporary file
+/// is this process's own (`.NAME.PID.tmp`), fsynced before the rename, and removed on failure.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<(), DataFileError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let done = replace_via(path, &tmp, bytes, true);
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), DataFileError> {
     let written = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| refusing_symlink(&tmp, e))
-        .and_then(|mut f| f.write_all(bytes));
+        .open(tmp)
+        .map_err(|e| refusing_symlink(tmp, e))
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(())
+        });
     if let Err(source) = written {
-        return Err(DataFileError::Write { path: tmp, source });
+        return Err(DataFileError::Write {
+            path: tmp.to_path_buf(),
+            source,
+        });
     }
-    std::fs::rename(&tmp, path).map_err(|source| DataFileError::Replace {
+    std::fs::rename(tmp, path).map_err(|source| DataFileError::Replace {
         path: path.to_path_buf(),
         source,
     })

@@ -161,7 +161,10 @@ impl RetroDaemon {
             deliver(batch)?;
             self.remember(&keys).map_err(|e| e.to_string())?;
         }
-        let _ = write_small(&self.dir.join("checked"), &new.meta().version.to_string());
+        let _ = crate::data_files::replace_durably(
+            &self.dir.join("checked"),
+            new.meta().version.to_string().as_bytes(),
+        );
         tracing::info!(
             indicators = ids.len(),
             alerts = n,
@@ -191,15 +194,6 @@ impl RetroDaemon {
         alerted.extend(keys.iter().cloned());
         Ok(())
     }
-}
-
-/// Replace a small file crash-safely (temp, fsync, rename).
-fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

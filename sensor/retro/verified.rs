@@ -15,7 +15,7 @@
 //! checked whole), a line that does not parse is ignored.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "trawl-retro-verified 1";
@@ -111,7 +111,7 @@ impl Verified {
         self.changed |= self.files.len() != before;
     }
 
-    /// Write the record if it changed: a temporary file of this process, fsynced, renamed.
+    /// Write the record if it changed ([`crate::data_files::replace_durably`]).
     /// A failure is logged and otherwise harmless (the segments are checked whole again).
     pub fn save(&mut self) {
         if !self.changed {
@@ -125,19 +125,9 @@ impl Verified {
             ));
         }
         let path = self.dir.join(FILE);
-        let tmp = self.dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        match written {
+        match crate::data_files::replace_durably(&path, text.as_bytes()) {
             Ok(()) => self.changed = false,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                tracing::debug!("retro index: {}: not saved: {e}", path.display());
-            }
+            Err(e) => tracing::debug!("retro index: {}: not saved: {e}", path.display()),
         }
     }
 }
