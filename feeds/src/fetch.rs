@@ -294,11 +294,13 @@ impl Body {
         matches!(self.0, BodyBytes::Spooled { .. })
     }
 
-    /// `file` (unnamed, made by `tempfile::tempfile_in` and written by this process alone)
-    /// mapped read-only.
+    /// `file` (unnamed, made by `tempfile::tempfile_in`, or a pulled store's own temporary
+    /// file, made by `tempfile` with a random name; written by this process alone) mapped
+    /// read-only.
     pub(crate) fn map_unnamed(file: &std::fs::File) -> std::io::Result<Body> {
-        // SAFETY: as for a spool file: the file is unnamed and only this process holds it,
-        // so nothing can shrink it beneath the mapping.
+        // SAFETY: as for a spool file: the file is unnamed, or named at random in trawl's
+        // data directory and replaced only by a rename, and only this process writes it, so
+        // nothing of trawl's shrinks it beneath the mapping.
         let map = unsafe { memmap2::Mmap::map(file) }?;
         Ok(Body(BodyBytes::Spooled {
             map,

@@ -19,10 +19,11 @@
 
 use crate::config::FeedConfig;
 use crate::fetch::{self, FetchError, HeaderExchange};
-use crate::pull_store::Pulled;
+use crate::pull_store::{walk_store, Ascending, Commas, Pulled, StoreWriter};
 use crate::Progress;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why a pull failed.
@@ -76,9 +77,6 @@ fn timestamp(v: &Value) -> Option<String> {
         _ => None,
     }
 }
-
-/// Events kept between pulls: uuid → (manifest timestamp, event object).
-type Events = BTreeMap<String, (String, Value)>;
 
 /// `hashes.csv` read: event uuid (lower case) → the sorted, unique MD5s of its values.
 pub type ValueHashes = BTreeMap<String, Vec<[u8; 16]>>;
@@ -207,68 +205,222 @@ fn fetch_hashes(
     }
 }
 
-fn load(path: &Path, feed: &FeedConfig) -> Result<Events, MispFeedError> {
-    let mut events = Events::new();
-    let doc = crate::pull_store::read_doc(path, feed.max_bytes()).map_err(|reason| {
-        MispFeedError::Store {
-            path: path.to_path_buf(),
-            reason,
+/// The manifest timestamps of the store's events (uuid → timestamp), read in a first walk
+/// that also checks the store whole and its events in uuid order; `None` when there is no
+/// store to merge with: none yet, another feed's, or one not in uuid order (not written by
+/// this version: every event is fetched afresh).
+fn read_stamps(
+    path: &Path,
+    feed: &FeedConfig,
+) -> Result<Option<Map<String, Value>>, MispFeedError> {
+    let mut order = Ascending::default();
+    let meta = walk_store(path, feed.max_bytes(), "response", &mut |item| {
+        if let Some(uuid) = event_uuid(&item) {
+            order.next(uuid);
         }
+    })
+    .map_err(|reason| MispFeedError::Store {
+        path: path.to_path_buf(),
+        reason,
     })?;
-    let Some(mut doc) = doc else {
-        return Ok(events);
+    let Some(mut meta) = meta else {
+        return Ok(None);
     };
-    if doc.get("x_trawl_source").and_then(Value::as_str) != Some(feed.source.as_str()) {
-        return Ok(events);
+    if meta.get("x_trawl_source").and_then(Value::as_str) != Some(feed.source.as_str()) {
+        return Ok(None);
     }
-    let stamps = doc
-        .get_mut("x_trawl_timestamps")
-        .map(Value::take)
-        .unwrap_or_default();
-    // Events are moved out of the document, not copied: one tree of them at a time.
-    if let (Value::Object(stamps), Some(Value::Array(list))) =
-        (stamps, doc.get_mut("response").map(Value::take))
-    {
-        for mut item in list {
-            let Some(ev) = item.get_mut("Event").map(Value::take) else {
-                continue;
-            };
-            let Some(uuid) = ev.get("uuid").and_then(Value::as_str) else {
-                continue;
-            };
-            if let Some(ts) = stamps.get(uuid).and_then(Value::as_str) {
-                events.insert(uuid.to_string(), (ts.to_string(), ev));
+    if order.broken {
+        tracing::warn!(
+            feed = %feed.name,
+            "{}: events not in uuid order (an older store?): every event is fetched afresh",
+            path.display()
+        );
+        return Ok(None);
+    }
+    match meta.remove("x_trawl_timestamps") {
+        Some(Value::Object(stamps)) => Ok(Some(stamps)),
+        _ => Ok(None),
+    }
+}
+
+/// The uuid of a store item's event (`{"Event": {"uuid": ...}}`).
+fn event_uuid(item: &Value) -> Option<&str> {
+    item.get("Event")?.get("uuid")?.as_str()
+}
+
+/// The one-pass merge of the store's events (walked in uuid order) with the manifest
+/// (sorted by uuid), written as the new store: an event kept while its manifest timestamp
+/// and `hashes.csv` say it did not change, else fetched, one at a time.
+struct Merge<'a> {
+    feed: &'a FeedConfig,
+    /// The store.
+    path: &'a Path,
+    base: &'a url::Url,
+    progress: &'a dyn Progress,
+    /// The manifest's events, (uuid, timestamp), sorted by uuid.
+    manifest: &'a [(String, String)],
+    /// The next manifest event not written yet.
+    at: usize,
+    /// The store's manifest timestamps.
+    stamps: Map<String, Value>,
+    hashes: Option<&'a ValueHashes>,
+    out: &'a mut StoreWriter,
+    commas: Commas,
+    order: Ascending,
+    /// Bytes fetched (bounded by `max_bytes`).
+    total: usize,
+    requests: usize,
+    received: usize,
+    refetched: usize,
+    failed: Option<MispFeedError>,
+}
+
+impl Merge<'_> {
+    /// Fetch the manifest's events before `uuid` (all the rest, when `None`).
+    fn fetch_before(&mut self, uuid: Option<&str>) -> Result<(), MispFeedError> {
+        let manifest = self.manifest;
+        while let Some((u, _)) = manifest.get(self.at) {
+            if uuid.is_some_and(|uuid| u.as_str() >= uuid) {
+                break;
+            }
+            self.at += 1;
+            self.fetch(u)?;
+        }
+        Ok(())
+    }
+
+    /// Fetch event `uuid` and write it.
+    fn fetch(&mut self, uuid: &str) -> Result<(), MispFeedError> {
+        let url = self
+            .base
+            .join(&format!("{uuid}.json"))
+            .map_err(|e| MispFeedError::Document {
+                url: self.feed.source.clone(),
+                reason: e.to_string(),
+            })?;
+        let (mut doc, len) = get_json(self.feed, url.as_str(), self.progress)?;
+        self.requests += 1;
+        self.total += len;
+        if self.total as u64 > self.feed.max_bytes() {
+            return Err(MispFeedError::TooLarge(self.feed.max_bytes()));
+        }
+        let Some(Value::Object(ev)) = doc.get_mut("Event").map(Value::take) else {
+            return Err(MispFeedError::Document {
+                url: url.to_string(),
+                reason: "not a MISP event (no \"Event\" object)".into(),
+            });
+        };
+        drop(doc);
+        let mut ev = Value::Object(ev);
+        // The manifest's uuid is the event's (what the store is keyed by).
+        ev["uuid"] = Value::from(uuid);
+        self.received += 1;
+        self.write(&ev)
+    }
+
+    fn write(&mut self, ev: &Value) -> Result<(), MispFeedError> {
+        let mut write = || -> std::io::Result<()> {
+            self.commas.next(self.out)?;
+            self.out.write_all(br#"{"Event":"#)?;
+            serde_json::to_writer(&mut *self.out, ev)?;
+            self.out.write_all(b"}")
+        };
+        write().map_err(|e| self.write_error(e))
+    }
+
+    fn write_error(&self, e: std::io::Error) -> MispFeedError {
+        if self.out.over() {
+            MispFeedError::TooLarge(self.feed.max_bytes())
+        } else {
+            MispFeedError::Store {
+                path: self.path.to_path_buf(),
+                reason: format!("writing the pulled store beside it: {e}"),
             }
         }
     }
-    Ok(events)
+
+    /// One item of the store: its event kept when the manifest lists it unchanged, fetched
+    /// when changed, dropped when no longer listed; after the manifest's events before it.
+    fn store_item(&mut self, mut item: Value) -> Result<(), MispFeedError> {
+        let Some(uuid) = event_uuid(&item).map(str::to_string) else {
+            return Ok(());
+        };
+        if !self.order.next(&uuid) {
+            return Err(MispFeedError::Store {
+                path: self.path.to_path_buf(),
+                reason: format!(
+                    "event {uuid} is not after the one before it (the store changed during \
+                     the pull?)"
+                ),
+            });
+        }
+        self.fetch_before(Some(&uuid))?;
+        let manifest = self.manifest;
+        let Some((u, ts)) = manifest.get(self.at) else {
+            return Ok(());
+        };
+        if *u != uuid {
+            return Ok(());
+        }
+        self.at += 1;
+        let old_ts = self.stamps.get(&uuid).and_then(Value::as_str);
+        if old_ts == Some(ts.as_str()) && !ts.is_empty() {
+            let ev = item.get_mut("Event").map(Value::take).unwrap_or_default();
+            let listed = self.hashes.map(|h| {
+                h.get(&uuid.to_ascii_lowercase())
+                    .map_or(&[][..], Vec::as_slice)
+            });
+            if listed.is_none_or(|l| agrees(&ev, l)) {
+                return self.write(&ev);
+            }
+            self.refetched += 1;
+        }
+        drop(item);
+        self.fetch(&uuid)
+    }
 }
 
-/// The store, a `{"response": [{"Event": ...}]}` document with trawl's source and the
-/// manifest timestamps, written a piece at a time.
-fn write_store(w: &mut impl std::io::Write, source: &str, events: &Events) -> std::io::Result<()> {
-    w.write_all(br#"{"response":["#)?;
-    for (i, (_, ev)) in events.values().enumerate() {
-        w.write_all(if i > 0 {
-            br#",{"Event":"#
-        } else {
-            br#"{"Event":"#
+/// Write the new store, a `{"response": [{"Event": ...}]}` document of the events in uuid
+/// order, with trawl's source and the manifest timestamps.
+fn write_store(merge: &mut Merge<'_>, store: bool) -> Result<(), MispFeedError> {
+    let path = merge.path;
+    let err = |m: &Merge<'_>, e| m.write_error(e);
+    merge
+        .out
+        .write_all(br#"{"response":["#)
+        .map_err(|e| err(merge, e))?;
+    if store {
+        walk_store(path, merge.feed.max_bytes(), "response", &mut |item| {
+            if merge.failed.is_none() {
+                if let Err(e) = merge.store_item(item) {
+                    merge.failed = Some(e);
+                }
+            }
+        })
+        .map_err(|reason| MispFeedError::Store {
+            path: path.to_path_buf(),
+            reason,
         })?;
-        serde_json::to_writer(&mut *w, ev)?;
-        w.write_all(b"}")?;
-    }
-    w.write_all(br#"],"x_trawl_source":"#)?;
-    serde_json::to_writer(&mut *w, source)?;
-    w.write_all(br#","x_trawl_timestamps":{"#)?;
-    for (i, (uuid, (ts, _))) in events.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",")?;
+        if let Some(e) = merge.failed.take() {
+            return Err(e);
         }
-        serde_json::to_writer(&mut *w, uuid)?;
-        w.write_all(b":")?;
-        serde_json::to_writer(&mut *w, ts)?;
     }
-    w.write_all(b"}}")
+    merge.fetch_before(None)?;
+    let mut tail = || -> std::io::Result<()> {
+        let w = &mut *merge.out;
+        w.write_all(br#"],"x_trawl_source":"#)?;
+        serde_json::to_writer(&mut *w, &merge.feed.source)?;
+        w.write_all(br#","x_trawl_timestamps":{"#)?;
+        let mut commas = Commas::new();
+        for (uuid, ts) in merge.manifest {
+            commas.next(w)?;
+            serde_json::to_writer(&mut *w, uuid)?;
+            w.write_all(b":")?;
+            serde_json::to_writer(&mut *w, ts)?;
+        }
+        w.write_all(b"}}")
+    };
+    tail().map_err(|e| err(merge, e))
 }
 
 /// `base` as a directory URL (a trailing slash), so file names join below it.
@@ -305,7 +457,7 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<Pulled, MispFeedError> {
     let path = store_path(data_dir, &feed.name);
-    let mut kept = load(&path, feed)?;
+    let stamps = read_stamps(&path, feed)?;
     let base = directory(&feed.source)?;
     let limit = feed.max_bytes();
     let manifest_url = base
@@ -321,72 +473,49 @@ pub fn pull(
             reason: "the manifest is not a JSON object of event uuids".into(),
         });
     };
+    // Manifest keys that are not uuids and `hashes.csv` lines that are not `md5,uuid`.
+    let mut skipped = 0;
+    let mut events: Vec<(String, String)> = Vec::with_capacity(manifest.len());
+    for (uuid, header) in manifest {
+        if is_uuid(&uuid) {
+            let ts = timestamp(&header).unwrap_or_default();
+            events.push((uuid, ts));
+        } else {
+            skipped += 1;
+        }
+    }
+    events.sort_unstable();
     let (hashes, bad_lines, hashes_len) = fetch_hashes(feed, &base, progress);
     total += hashes_len;
-    let mut refetched = 0;
-    let mut events = Events::new();
-    let mut requests = 2;
-    let mut received = 0;
-    // Manifest keys that are not uuids and `hashes.csv` lines that are not `md5,uuid`.
-    let mut skipped = bad_lines;
-    for (uuid, header) in &manifest {
-        if !is_uuid(uuid) {
-            skipped += 1;
-            continue;
-        }
-        let ts = timestamp(header).unwrap_or_default();
-        if let Some((old_ts, ev)) = kept.remove(uuid) {
-            if old_ts == ts && !ts.is_empty() {
-                let listed = hashes.as_ref().map(|h| {
-                    h.get(&uuid.to_ascii_lowercase())
-                        .map_or(&[][..], Vec::as_slice)
-                });
-                if listed.is_none_or(|l| agrees(&ev, l)) {
-                    events.insert(uuid.clone(), (ts, ev));
-                    continue;
-                }
-                refetched += 1;
-            }
-        }
-        let url = base
-            .join(&format!("{uuid}.json"))
-            .map_err(|e| MispFeedError::Document {
-                url: feed.source.clone(),
-                reason: e.to_string(),
-            })?;
-        let (mut doc, len) = get_json(feed, url.as_str(), progress)?;
-        requests += 1;
-        total += len;
-        if total as u64 > limit {
-            return Err(MispFeedError::TooLarge(limit));
-        }
-        let Some(Value::Object(ev)) = doc.get_mut("Event").map(Value::take) else {
-            return Err(MispFeedError::Document {
-                url: url.to_string(),
-                reason: "not a MISP event (no \"Event\" object)".into(),
-            });
-        };
-        let mut ev = Value::Object(ev);
-        // The manifest's uuid is the event's (what the store is keyed by).
-        ev["uuid"] = Value::from(uuid.clone());
-        received += 1;
-        events.insert(uuid.clone(), (ts, ev));
-    }
-    // Written to an unnamed file and mapped: the parse reads it while the events' tree is
-    // freed, never a second copy on the heap.
+    skipped += bad_lines;
+    // Written to a file beside the store and mapped: the parse reads it, never a copy on
+    // the heap.
     let store_err = |e: std::io::Error| MispFeedError::Store {
         path: path.clone(),
         reason: format!("writing the pulled store beside it: {e}"),
     };
-    let mut w = crate::pull_store::StoreWriter::new(&path, limit).map_err(store_err)?;
-    if let Err(e) = write_store(&mut w, &feed.source, &events) {
-        return Err(if w.over() {
-            MispFeedError::TooLarge(limit)
-        } else {
-            store_err(e)
-        });
-    }
-    drop(events);
+    let mut w = StoreWriter::new(&path, limit).map_err(store_err)?;
+    let has_store = stamps.is_some();
+    let mut merge = Merge {
+        feed,
+        path: &path,
+        base: &base,
+        progress,
+        manifest: &events,
+        at: 0,
+        stamps: stamps.unwrap_or_default(),
+        hashes: hashes.as_ref(),
+        out: &mut w,
+        commas: Commas::new(),
+        order: Ascending::default(),
+        total,
+        requests: 2,
+        received: 0,
+        refetched: 0,
+        failed: None,
+    };
+    write_store(&mut merge, has_store)?;
+    let (requests, received, refetched) = (merge.requests, merge.received, merge.refetched);
     let bytes = w.finish().map_err(store_err)?;
     if refetched > 0 {
         tracing::info!(
@@ -394,13 +523,7 @@ pub fn pull(
             "{refetched} events fetched again: their values differ from hashes.csv's"
         );
     }
-    Ok(Pulled {
-        bytes,
-        requests,
-        received,
-        skipped,
-        path,
-    })
+    Ok(Pulled::new(bytes, requests, received, skipped, path))
 }
 
 #[cfg(test)]

@@ -1,8 +1,16 @@
 //! The per-feed stores of pulled feeds (TAXII collections, MISP feeds) in the data directory:
 //! `DATA/feeds/<kind>/<feed>-<hash>.json`, what earlier pulls brought, written atomically once
 //! an update accepts them (ARCHITECTURE.md §2.5).
+//!
+//! A store is a JSON envelope the feed's parser reads, its items (STIX objects, MISP
+//! events) in increasing id order. A pull walks the old store an item at a time beside
+//! what it brought, sorted by id the same way, and writes the merged store in one pass to a
+//! temporary file beside it: the heap holds an item (and the pull's sort buffer), never the
+//! store.
 
 use crate::fetch::Body;
+use crate::parse::json_items::{walk, walk_reader, Visit};
+use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -34,8 +42,8 @@ pub fn path(data_dir: &Path, kind: &str, feed: &str) -> PathBuf {
 /// pulls the same again next time.
 #[derive(Debug)]
 pub struct Pulled {
-    /// The merged store, in a format the feed's parser reads: an unnamed file beside the
-    /// store, mapped (written by a [`StoreWriter`]), so it is not on the heap a second time.
+    /// The merged store, in a format the feed's parser reads: the new store file beside the
+    /// old one (written by a [`StoreWriter`]), mapped, so it is not on the heap.
     pub bytes: Body,
     /// HTTP requests made.
     pub requests: usize,
@@ -45,18 +53,131 @@ pub struct Pulled {
     pub skipped: usize,
     /// Where the store is kept.
     pub path: PathBuf,
+    /// The new store's temporary file, until [`Pulled::save`] renames it into place.
+    temp: Option<tempfile::NamedTempFile>,
 }
 
 impl Pulled {
-    /// Write the store back, making this pull's state the next one's.
-    pub fn save(&self) -> std::io::Result<()> {
-        save(&self.path, &self.bytes)
+    /// The pull's result, `temp` being the new store [`StoreWriter::finish`] gave.
+    pub(crate) fn new(
+        (bytes, temp): (Body, tempfile::NamedTempFile),
+        requests: usize,
+        received: usize,
+        skipped: usize,
+        path: PathBuf,
+    ) -> Pulled {
+        Pulled {
+            bytes,
+            requests,
+            received,
+            skipped,
+            path,
+            temp: Some(temp),
+        }
+    }
+
+    /// Make this pull's store the next one's, crash-safely: the new store's file is
+    /// fsynced, renamed over the old one and the directory fsynced, so after a crash the
+    /// store is the old one or the new one, whole. A second call does nothing.
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let Some(temp) = self.temp.take() else {
+            return Ok(());
+        };
+        temp.as_file().sync_all()?;
+        temp.persist(&self.path).map_err(|e| e.error)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
-/// The store document at `path`, parsed straight from the file (not read into memory
-/// first), or `None` when there is none yet; larger than `limit` bytes is an error.
-pub(crate) fn read_doc(path: &Path, limit: u64) -> Result<Option<serde_json::Value>, String> {
+/// A store or a TAXII page (`{"objects": [...], ...}`), walked: each element of its
+/// `items` array is handed to `f` as it is read and dropped before the next, so the heap
+/// holds one item at a time; the other top-level members are kept in `meta`.
+struct Envelope<'a, 'f> {
+    items: &'a str,
+    f: &'f mut dyn FnMut(Value),
+    depth: usize,
+    /// The document is an array or a scalar, not an object.
+    not_object: bool,
+    meta: Map<String, Value>,
+}
+
+impl Visit for Envelope<'_, '_> {
+    fn enter(&mut self, key: Option<&str>, array: bool) -> bool {
+        let walk = match self.depth {
+            0 => {
+                // A top-level array is walked too (its elements dropped one at a time).
+                self.not_object = array;
+                true
+            }
+            1 => array && !self.not_object && key == Some(self.items),
+            _ => false,
+        };
+        self.depth += usize::from(walk);
+        walk
+    }
+
+    fn value(&mut self, key: Option<&str>, v: Value) {
+        match (self.depth, key) {
+            (0, _) => self.not_object = true,
+            (1, Some(k)) if !self.not_object => {
+                self.meta.insert(k.to_string(), v);
+            }
+            (2, _) => (self.f)(v),
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+}
+
+/// Walk the envelope `read` gives ([`Envelope`]): `f` gets each item of its `items` array;
+/// returns the other top-level members. A document that is not a JSON object, or not JSON,
+/// is the error (after `f` saw the items before the damage: walk twice to act only on a
+/// whole document).
+fn walk_envelope(
+    read: impl FnOnce(&mut dyn Visit) -> Result<(), serde_json::Error>,
+    items: &str,
+    f: &mut dyn FnMut(Value),
+) -> Result<Map<String, Value>, String> {
+    let mut env = Envelope {
+        items,
+        f,
+        depth: 0,
+        not_object: false,
+        meta: Map::new(),
+    };
+    read(&mut env).map_err(|e| e.to_string())?;
+    if env.not_object {
+        return Err("the document is not a JSON object".into());
+    }
+    match env.meta.remove(items) {
+        None | Some(Value::Null) => Ok(env.meta),
+        Some(_) => Err(format!("`{items}` is not an array")),
+    }
+}
+
+/// [`walk_envelope`] of a page in memory (or mapped).
+pub(crate) fn walk_page(
+    bytes: &[u8],
+    items: &str,
+    f: &mut dyn FnMut(Value),
+) -> Result<Map<String, Value>, String> {
+    walk_envelope(|v| walk(bytes, v), items, f)
+}
+
+/// [`walk_envelope`] of the store at `path`, read a buffer at a time, or `None` when there
+/// is none yet; larger than `limit` bytes is an error.
+pub(crate) fn walk_store(
+    path: &Path,
+    limit: u64,
+    items: &str,
+    f: &mut dyn FnMut(Value),
+) -> Result<Option<Map<String, Value>>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -69,27 +190,66 @@ pub(crate) fn read_doc(path: &Path, limit: u64) -> Result<Option<serde_json::Val
              file to pull afresh)"
         ));
     }
-    serde_json::from_reader(std::io::BufReader::new(file))
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    walk_envelope(|v| walk_reader(reader, v), items, f)
         .map(Some)
         .map_err(|e| format!("{e} (delete the file to pull afresh)"))
 }
 
-/// A store document being written, a piece at a time, into an unnamed file in the store's
-/// directory; more than `limit` bytes fails ([`StoreWriter::over`] says so).
+/// Whether a store's items come in strictly increasing key order, which the one-pass merge
+/// of a pull needs (every store trawl writes does; one that does not is pulled afresh).
+#[derive(Debug, Default)]
+pub(crate) struct Ascending {
+    last: Option<String>,
+    /// A key came not after the one before it.
+    pub(crate) broken: bool,
+}
+
+impl Ascending {
+    /// Note the next item's key; false (and broken) when it is not after the last one.
+    pub(crate) fn next(&mut self, key: &str) -> bool {
+        let after = self.last.as_deref().is_none_or(|l| l < key);
+        if after {
+            let last = self.last.get_or_insert_with(String::new);
+            last.clear();
+            last.push_str(key);
+        } else {
+            self.broken = true;
+        }
+        after
+    }
+}
+
+/// A new store being written, a piece at a time, into its own temporary file beside the
+/// store (`.<store name>.<random>.tmp`); more than `limit` bytes fails ([`StoreWriter::over`]
+/// says so).
 pub(crate) struct StoreWriter {
-    out: std::io::BufWriter<std::fs::File>,
+    out: std::io::BufWriter<tempfile::NamedTempFile>,
     len: u64,
     limit: u64,
     over: bool,
 }
+
+/// A temporary store file left by a crash is removed by a later pull once it is this old
+/// (a pull's own lives from the end of its pages to the end of its update).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl StoreWriter {
     /// A writer for the store at `path`, bounded by `limit` bytes.
     pub(crate) fn new(path: &Path, limit: u64) -> std::io::Result<StoreWriter> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
+        let prefix = format!(
+            ".{}.",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        remove_stale(dir, &prefix);
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
         Ok(StoreWriter {
-            out: std::io::BufWriter::new(tempfile::tempfile_in(dir)?),
+            out: std::io::BufWriter::with_capacity(1 << 16, temp),
             len: 0,
             limit,
             over: false,
@@ -101,10 +261,34 @@ impl StoreWriter {
         self.over
     }
 
-    /// The written document, mapped.
-    pub(crate) fn finish(self) -> std::io::Result<Body> {
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        Body::map_unnamed(&file)
+    /// The written store, mapped, and its file (for [`Pulled::new`]).
+    pub(crate) fn finish(self) -> std::io::Result<(Body, tempfile::NamedTempFile)> {
+        let temp = self.out.into_inner().map_err(|e| e.into_error())?;
+        let bytes = Body::map_unnamed(temp.as_file())?;
+        Ok((bytes, temp))
+    }
+}
+
+/// Remove the temporary store files (`prefix…tmp`) in `dir` that crashed pulls left.
+fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(prefix) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
@@ -124,19 +308,89 @@ impl Write for StoreWriter {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename.
-pub fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Writes the items of a store's array, a comma between two.
+pub(crate) struct Commas {
+    first: bool,
+}
+
+impl Commas {
+    /// Before the first item.
+    pub(crate) fn new() -> Commas {
+        Commas { first: true }
     }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+
+    /// Separate the next item from the one before it.
+    pub(crate) fn next(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            w.write_all(b",")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The naive reading of an envelope: the whole document as one tree.
+    fn as_tree(bytes: &[u8], items: &str) -> Result<(Vec<Value>, Map<String, Value>), ()> {
+        let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(bytes) else {
+            return Err(());
+        };
+        let list = match doc.remove(items) {
+            Some(Value::Array(a)) => a,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(()),
+        };
+        Ok((list, doc))
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z\\\"é]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                prop::collection::btree_map("(objects|id|[a-c])", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Walked an item at a time, an envelope gives what its tree gives, and fails where
+        /// the tree is not an envelope.
+        #[test]
+        fn walking_an_envelope_is_reading_its_tree(doc in json(), cut in any::<prop::sample::Index>()) {
+            let text = doc.to_string();
+            for bytes in [text.as_bytes(), &text.as_bytes()[..cut.index(text.len() + 1)]] {
+                let mut got = Vec::new();
+                let walked = walk_page(bytes, "objects", &mut |v| got.push(v));
+                match (walked, as_tree(bytes, "objects")) {
+                    (Ok(meta), Ok((items, rest))) => {
+                        prop_assert_eq!(got, items);
+                        prop_assert_eq!(meta, rest);
+                    }
+                    (Err(_), Err(())) => {}
+                    (w, t) => prop_assert!(false, "{:?} vs {:?} of {:?}", w, t, String::from_utf8_lossy(bytes)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_must_ascend() {
+        let mut a = Ascending::default();
+        assert!(a.next("b") && a.next("c"));
+        assert!(!a.next("c"));
+        assert!(!a.next("a"));
+        assert!(a.broken);
+    }
 
     #[test]
     fn paths_are_safe_and_distinct() {

@@ -1002,10 +1002,11 @@ fn run_pulled(
         }
     };
     let pulled = match feed.format {
-        Format::Taxii => crate::taxii::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
+        Format::Taxii => crate::taxii::pull(feed, dirs.data, dirs.spill.sorter(), progress)
+            .map_err(|e| e.to_string()),
         _ => crate::misp_feed::pull(feed, dirs.data, progress).map_err(|e| e.to_string()),
     };
-    let pulled = match pulled {
+    let mut pulled = match pulled {
         Ok(p) => p,
         Err(e) => return failed(state, None, e),
     };

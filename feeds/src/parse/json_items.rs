@@ -30,7 +30,21 @@ pub(crate) trait Visit {
 /// error anywhere is the error (the one a `Value` parse gives), after `v` saw what came
 /// before it; walk twice to act only on a valid document.
 pub(crate) fn walk(bytes: &[u8], v: &mut dyn Visit) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    walk_with(serde_json::Deserializer::from_slice(bytes), v)
+}
+
+/// [`walk`] of the document `r` reads (a file read a buffer at a time, never whole).
+pub(crate) fn walk_reader(
+    r: impl std::io::Read,
+    v: &mut dyn Visit,
+) -> Result<(), serde_json::Error> {
+    walk_with(serde_json::Deserializer::from_reader(r), v)
+}
+
+fn walk_with<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    v: &mut dyn Visit,
+) -> Result<(), serde_json::Error> {
     Node { key: None, v }.deserialize(&mut de)?;
     de.end()
 }

@@ -9,7 +9,7 @@
 
 mod delimited;
 mod json;
-mod json_items;
+pub(crate) mod json_items;
 mod lines;
 mod rss;
 pub mod stix_pattern;

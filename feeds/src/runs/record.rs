@@ -52,13 +52,21 @@ fn put_list<'a>(out: &mut Vec<u8>, list: impl ExactSizeIterator<Item = &'a str>)
 /// Append the sort key of `(itype, value)` to `out` as a record starts with it: type
 /// byte, varint length, then the value or, for a domain, its label-reversed name.
 pub fn put_key(itype: IndicatorType, value: &str, out: &mut Vec<u8>) {
-    out.push(type_byte(itype));
-    put_varint(out, value.len() as u64);
     if itype == IndicatorType::Fqdn {
+        out.push(type_byte(itype));
+        put_varint(out, value.len() as u64);
         reverse_labels_into(value.as_bytes(), out);
     } else {
-        out.extend_from_slice(value.as_bytes());
+        put_raw_key(type_byte(itype), value.as_bytes(), out);
     }
+}
+
+/// Append a sort key as [`key`] reads it, `t` then `key`, to `out`: how records that are not
+/// indicators' (a pulled STIX object's, by its id) start.
+pub fn put_raw_key(t: u8, key: &[u8], out: &mut Vec<u8>) {
+    out.push(t);
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
 }
 
 /// The key bytes [`key`] reads for `(itype, value)` (the value, or a domain's

@@ -118,3 +118,46 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// An HTTP/1.1 server on 127.0.0.1 answering a GET of a path ending in one of `pages`'
+/// names with its body, anything else 404 (a MISP feed's files, a TAXII collection's
+/// pages); its URL, `http://ADDR/feed/`. It stops with the test process.
+pub fn serve_paths(pages: Vec<(&'static str, Vec<u8>)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/feed/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(read) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(read);
+            let mut line = String::new();
+            let mut path = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                    break;
+                }
+                if path.is_empty() {
+                    path = line.split(' ').nth(1).unwrap_or("").to_string();
+                }
+            }
+            let path = path.split('?').next().unwrap_or("");
+            let page = pages.iter().find(|(name, _)| path.ends_with(name));
+            let (status, body) = match page {
+                Some((_, body)) => ("200 OK", body.as_slice()),
+                None => ("404 Not Found", &b"not found"[..]),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(body);
+            let _ = stream.flush();
+        }
+    });
+    url
+}

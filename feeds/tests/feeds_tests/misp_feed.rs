@@ -108,6 +108,30 @@ fn run(config: &Config, dir: &Path) -> UpdateReport {
     update(config, dir, &dir.join("data"), &opts, &NoProgress).unwrap()
 }
 
+/// Update with `cfg`: the pull made `counts` (requests, events received) and asked the
+/// server for the manifest, hashes.csv and the events `fetched` (by uuid), nothing else.
+fn pull_asking(
+    server: &HttpServer,
+    cfg: &Config,
+    dir: &Path,
+    counts: (usize, usize),
+    fetched: &[&str],
+) -> UpdateReport {
+    let before = server.gets().len();
+    let r = run(cfg, dir);
+    let pull = r.feeds[0].pull.unwrap();
+    assert_eq!(
+        (pull.requests, pull.received),
+        counts,
+        "{}",
+        r.render_text()
+    );
+    let mut want = vec!["/feed/manifest.json".to_string(), "/feed/hashes.csv".into()];
+    want.extend(fetched.iter().map(|u| format!("/feed/{u}.json")));
+    assert_eq!(server.gets()[before..], want);
+    r
+}
+
 fn values(dir: &Path) -> Vec<Indicator> {
     let mut v: Vec<Indicator> = Snapshot::open_current(&dir.join("data"))
         .unwrap()
@@ -168,17 +192,8 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
     assert_eq!(server.gets()[1], "/feed/hashes.csv");
 
     // Nothing changed: only the manifest (and the absent hashes.csv) is asked for.
-    let r = run(&cfg, dir.path());
-    let pull = r.feeds[0].pull.unwrap();
-    assert_eq!((pull.requests, pull.received), (2, 0));
+    pull_asking(&server, &cfg, dir.path(), (2, 0), &[]);
     assert_eq!(values(dir.path()).len(), 42);
-    assert_eq!(
-        server.gets()[4..],
-        [
-            "/feed/manifest.json".to_string(),
-            "/feed/hashes.csv".to_string()
-        ]
-    );
 
     // The second event changes (a new timestamp) and the first leaves the manifest.
     let manifest_path = feed_dir.join("manifest.json");
@@ -190,22 +205,7 @@ fn misp_feed_pulled_incrementally_matches_its_truth() {
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let mut cfg2 = cfg.clone();
     cfg2.feeds[0].min_ratio = Some(0.0);
-    let r = run(&cfg2, dir.path());
-    let pull = r.feeds[0].pull.unwrap();
-    assert_eq!(
-        (pull.requests, pull.received),
-        (3, 1),
-        "{}",
-        r.render_text()
-    );
-    assert_eq!(
-        server.gets()[6..],
-        [
-            "/feed/manifest.json".to_string(),
-            "/feed/hashes.csv".to_string(),
-            format!("/feed/{SECOND}.json")
-        ]
-    );
+    pull_asking(&server, &cfg2, dir.path(), (3, 1), &[SECOND]);
     let left: Vec<String> = values(dir.path()).into_iter().map(|i| i.value).collect();
     let want: Vec<String> = expected
         .iter()
@@ -271,14 +271,7 @@ fn hashes_csv_refetches_an_event_whose_values_changed_under_the_same_timestamp()
 
     // Nothing changed: the MD5s of every stored value (composite parts and object
     // attributes included) are PyMISP's, so no event is fetched again.
-    let r = run(&cfg, dir.path());
-    let pull = r.feeds[0].pull.unwrap();
-    assert_eq!(
-        (pull.requests, pull.received),
-        (2, 0),
-        "{}",
-        r.render_text()
-    );
+    pull_asking(&server, &cfg, dir.path(), (2, 0), &[]);
 
     // The feed is regenerated with a changed address but the same timestamps (event and
     // manifest): the manifest alone would keep the stale event; hashes.csv tells.
@@ -287,23 +280,7 @@ fn hashes_csv_refetches_an_event_whose_values_changed_under_the_same_timestamp()
     assert!(text.contains("\"2.57.122.167\""));
     std::fs::write(second, text.replace("\"2.57.122.167\"", "\"2.57.122.168\"")).unwrap();
     pymisp_hashes(dir.path(), &hashes, &events);
-    let before = server.gets().len();
-    let r = run(&cfg, dir.path());
-    let pull = r.feeds[0].pull.unwrap();
-    assert_eq!(
-        (pull.requests, pull.received),
-        (3, 1),
-        "{}",
-        r.render_text()
-    );
-    assert_eq!(
-        server.gets()[before..],
-        [
-            "/feed/manifest.json".to_string(),
-            "/feed/hashes.csv".to_string(),
-            format!("/feed/{SECOND}.json")
-        ]
-    );
+    pull_asking(&server, &cfg, dir.path(), (3, 1), &[SECOND]);
     let now: Vec<String> = values(dir.path()).into_iter().map(|i| i.value).collect();
     assert!(now.iter().any(|v| v == "2.57.122.168"), "{now:?}");
     assert!(!now.iter().any(|v| v == "2.57.122.167"), "{now:?}");
@@ -312,13 +289,36 @@ fn hashes_csv_refetches_an_event_whose_values_changed_under_the_same_timestamp()
     let mut csv = std::fs::read_to_string(&hashes).unwrap();
     csv.push_str("not-a-hash,../../etc/passwd\nzz,\n");
     std::fs::write(&hashes, csv).unwrap();
-    let r = run(&cfg, dir.path());
+    let r = pull_asking(&server, &cfg, dir.path(), (2, 0), &[]);
     assert_eq!(r.feeds[0].skipped, skipped + 2, "{}", r.render_text());
-    let pull = r.feeds[0].pull.unwrap();
-    assert_eq!(
-        (pull.requests, pull.received),
-        (2, 0),
-        "{}",
-        r.render_text()
-    );
+}
+
+/// The merge needs a store in uuid order, which every store trawl writes is: one that is not
+/// (hand-edited, or not trawl's) is set aside and every event fetched afresh, into a store in
+/// uuid order that the next pull merges with.
+#[test]
+fn a_store_out_of_uuid_order_fetches_every_event_afresh() {
+    let Some(corpus) = crate::corpus_dir::corpus_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cfg, _) =
+        serve_digitalside(&corpus.join("intel/misp-feed/digitalside"), dir.path());
+    pull_asking(&server, &cfg, dir.path(), (4, 2), &[FIRST, SECOND]);
+    let want = values(dir.path()).len();
+    let store = feeds::misp_feed::store_path(&dir.path().join("data"), "digitalside");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    doc["response"].as_array_mut().unwrap().reverse();
+    std::fs::write(&store, doc.to_string()).unwrap();
+    pull_asking(&server, &cfg, dir.path(), (4, 2), &[FIRST, SECOND]);
+    assert_eq!(values(dir.path()).len(), want);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    let uuids: Vec<&str> = doc["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Event"]["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uuids, [FIRST, SECOND]);
+    pull_asking(&server, &cfg, dir.path(), (2, 0), &[]);
 }

@@ -52,9 +52,10 @@ fn start(dir: &Path, objects: &[Value]) -> Medallion {
     }
 }
 
-/// Add objects the way a producer does: POST an envelope to the collection.
-fn post(server: &Medallion, objects: &[Value]) {
-    let resp = ureq::post(&server.objects_url)
+/// Add objects the way a producer does: POST an envelope to the collection at
+/// `objects_url` (all must land).
+pub(crate) fn post(objects_url: &str, objects: &[Value]) {
+    let resp = ureq::post(objects_url)
         .set("Authorization", &format!("Basic {BASIC}"))
         .set("Accept", "application/taxii+json;version=2.1")
         .set("Content-Type", "application/taxii+json;version=2.1")
@@ -209,7 +210,7 @@ fn taxii_collection_pulled_in_pages_incrementally_with_revocation_and_expiry() {
     revoked["modified"] = json!("2024-03-01T00:00:00.000Z");
     revoked["revoked"] = json!(true);
     post(
-        &server,
+        &server.objects_url,
         &[
             revoked,
             indicator(7, "[email-addr:value = 'phish@bad.example']", json!({})),
@@ -479,4 +480,74 @@ fn a_server_that_misbehaves_fails_the_feed_and_keeps_its_entries() {
             "{n}: the last good entries stay"
         );
     }
+}
+
+/// The merge needs a store in id order, which every store trawl writes is: one that is not
+/// (hand-edited, or not trawl's) is set aside and the collection pulled afresh, without the
+/// cursor, into a store in id order; one that is not JSON fails the feed, naming the file.
+#[test]
+fn a_store_out_of_id_order_is_pulled_afresh_and_a_damaged_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = scripted_server(move |_| {
+        let objects = [
+            indicator(3, "[domain-name:value = 'three.example']", json!({})),
+            indicator(1, "[domain-name:value = 'one.example']", json!({})),
+        ];
+        let body = json!({"more": false, "objects": objects}).to_string();
+        (200, Some("2024-02-01T00:00:00.000Z"), body)
+    });
+    let store = feeds::taxii::store_path(&dir.path().join("data"), "taxii-test");
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    let unsorted = json!({"x_trawl_source": url, "x_trawl_added_after": "2024-01-15T00:00:00Z",
+    "objects": [
+        indicator(9, "[domain-name:value = 'nine.example']", json!({})),
+        indicator(2, "[domain-name:value = 'two.example']", json!({})),
+    ]});
+    std::fs::write(&store, unsorted.to_string()).unwrap();
+    let r = run(&config(&url, BASIC), dir.path());
+    assert_eq!(
+        r.feeds[0].status,
+        FeedStatus::Fetched,
+        "{}",
+        r.render_text()
+    );
+    assert!(
+        !seen.lock().unwrap()[0].contains("added_after"),
+        "pulled afresh: {seen:?}"
+    );
+    let e = entries(dir.path());
+    assert!(find(&e, "one.example").is_some() && find(&e, "three.example").is_some());
+    assert!(
+        find(&e, "nine.example").is_none(),
+        "the set-aside store is gone"
+    );
+    let kept: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    let ids: Vec<&str> = kept["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "indicator--00000000-0000-4000-8000-000000000001",
+            "indicator--00000000-0000-4000-8000-000000000003"
+        ]
+    );
+    assert_eq!(kept["x_trawl_added_after"], "2024-02-01T00:00:00.000Z");
+    // The next pull merges with it from the cursor.
+    run(&config(&url, BASIC), dir.path());
+    assert!(seen.lock().unwrap()[1].contains("added_after=2024-02-01"));
+
+    std::fs::write(&store, br#"{"objects":[{"id":"indicator--1"},"#).unwrap();
+    let r = run(&config(&url, BASIC), dir.path());
+    let FeedStatus::Failed { reason } = &r.feeds[0].status else {
+        panic!("{:?}", r.feeds[0].status)
+    };
+    assert!(
+        reason.contains(&store.display().to_string()) && reason.contains("pull afresh"),
+        "{reason}"
+    );
+    assert!(find(&entries(dir.path()), "one.example").is_some());
 }
