@@ -229,12 +229,7 @@ fn read_stamps(
     if meta.get("x_trawl_source").and_then(Value::as_str) != Some(feed.source.as_str()) {
         return Ok(None);
     }
-    if order.broken {
-        tracing::warn!(
-            feed = %feed.name,
-            "{}: events not in uuid order (an older store?): every event is fetched afresh",
-            path.display()
-        );
+    if !order.whole(&feed.name, path) {
         return Ok(None);
     }
     match meta.remove("x_trawl_timestamps") {

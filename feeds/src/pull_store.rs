@@ -218,6 +218,19 @@ impl Ascending {
         }
         after
     }
+
+    /// Whether every key of the store at `path` came in order; if not, says (a warning) that
+    /// feed `feed` is pulled afresh.
+    pub(crate) fn whole(&self, feed: &str, path: &Path) -> bool {
+        if self.broken {
+            tracing::warn!(
+                feed = %feed,
+                "{}: items not in id order (not written by this trawl?): pulled afresh",
+                path.display()
+            );
+        }
+        !self.broken
+    }
 }
 
 /// A new store being written, a piece at a time, into its own temporary file beside the

@@ -109,12 +109,7 @@ fn read_head(path: &Path, feed: &FeedConfig) -> Result<Option<Head>, TaxiiError>
     if head.source != feed.source {
         return Ok(None);
     }
-    if order.broken {
-        tracing::warn!(
-            feed = %feed.name,
-            "{}: objects not in id order (an older store?): the collection is pulled afresh",
-            path.display()
-        );
+    if !order.whole(&feed.name, path) {
         return Ok(None);
     }
     Ok(Some(head))
