@@ -131,20 +131,43 @@ fn export_feed_dir_writes_a_misp_feed_with_the_kept_uuid() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(feed.join("manifest.json")).unwrap())
             .unwrap();
-    let (uuid, head) = manifest.as_object().unwrap().iter().next().unwrap();
-    assert_eq!(head["Orgc"]["name"], "edge-9", "{manifest}");
-    let event = std::fs::read_to_string(feed.join(format!("{uuid}.json"))).unwrap();
-    assert_eq!(
-        event,
-        trawl_ok(&["-q", "export", "--config", p(&cfg), "-f", "misp"]),
-        "the event file is the one-event export"
-    );
-    assert!(event.contains(MISP_UUID), "{event}");
+    // An event per feed, each of the sensor.
+    let events = manifest.as_object().unwrap();
+    assert_eq!(events.len(), 2, "{manifest}");
+    let mut held = Vec::new();
+    for (uuid, head) in events {
+        assert_eq!(head["Orgc"]["name"], "edge-9", "{manifest}");
+        let event = std::fs::read_to_string(feed.join(format!("{uuid}.json"))).unwrap();
+        let ev: serde_json::Value = serde_json::from_str(&event).unwrap();
+        assert_eq!(ev["Event"]["uuid"], uuid.as_str());
+        let values: Vec<String> = ev["Event"]["Attribute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["value"].as_str().unwrap().to_string())
+            .collect();
+        if head["info"].as_str().unwrap().ends_with(" from m") {
+            assert!(event.contains(MISP_UUID), "{event}");
+            assert_eq!(values, ["misp.example"]);
+        } else {
+            assert!(
+                head["info"].as_str().unwrap().ends_with(" from l"),
+                "{head}"
+            );
+            assert_eq!(values, ["45.76.11.9", "plain.example"]);
+        }
+        held.push((uuid.clone(), values.len()));
+    }
     let hashes = std::fs::read_to_string(feed.join("hashes.csv")).unwrap();
     assert_eq!(hashes.lines().count(), 3, "{hashes}");
-    assert!(hashes
-        .lines()
-        .all(|l| l.len() == 33 + uuid.len() && l.ends_with(&format!(",{uuid}"))));
+    for (uuid, n) in held {
+        let of = hashes.lines().filter(|l| l.ends_with(&format!(",{uuid}")));
+        assert_eq!(
+            of.filter(|l| l.len() == 33 + uuid.len()).count(),
+            n,
+            "{hashes}"
+        );
+    }
     // Never over an existing directory, and only for MISP; both say what to do instead.
     for (args, says) in [
         (vec!["-f", "misp"], "exists"),
@@ -157,7 +180,7 @@ fn export_feed_dir_writes_a_misp_feed_with_the_kept_uuid() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{err}");
     }
-    assert_eq!(std::fs::read_dir(&feed).unwrap().count(), 3);
+    assert_eq!(std::fs::read_dir(&feed).unwrap().count(), 4);
     assert_eq!(
         std::fs::read_dir(d)
             .unwrap()

@@ -1,8 +1,8 @@
 //! A MISP event (the event file of a MISP feed, `{"Event": {...}}`): one attribute per
 //! indicator, `to_ids` set, its uuid the kept MISP uuid or the uuid5 of its type and value
 //! (as the STIX export names it), TLP and tags as MISP tags, the sensor as the `Orgc`. A
-//! MISP instance imports it; with a `manifest.json` naming it, it is a MISP feed trawl's
-//! own `misp-feed` pull reads back; [`write_feed`] writes that whole feed directory.
+//! MISP instance imports it. [`write_feed`] writes a whole MISP feed directory, an event per
+//! feed, which trawl's own `misp-feed` pull (and MISP's feed fetcher) reads back.
 
 use super::stix::uuid5_id;
 use super::{ExportError, ExportOptions, ExportStats, Item, Prepared};
@@ -42,12 +42,57 @@ fn attribute_uuid(it: &Item) -> String {
     }
 }
 
-/// The event's uuid: stable for a sensor (each export is a new version of one event).
-pub(crate) fn event_uuid(opts: &ExportOptions) -> String {
-    let name = sensor(opts);
-    uuid5_id("event", &format!("misp-event:{name}"))
+/// One event to write: its uuid, its `info`, and its time (`timestamp`, `date`).
+struct Event {
+    uuid: String,
+    info: String,
+    timestamp: i64,
+}
+
+/// The bare uuid5 of an event named `name`.
+fn event_uuid(name: &str) -> String {
+    uuid5_id("event", name)
         .trim_start_matches("event--")
         .to_string()
+}
+
+/// The one event of `--format misp`: stable for a sensor (each export is a new version of
+/// one event), of the export's time.
+fn whole_export(opts: &ExportOptions) -> Event {
+    let name = sensor(opts);
+    Event {
+        uuid: event_uuid(&format!("misp-event:{name}")),
+        info: format!("trawl indicators of {name}"),
+        timestamp: opts.created,
+    }
+}
+
+/// The event of one feed in a MISP feed export: its uuid stable for the sensor and the
+/// feed, its time the newest of its attributes' ([`attribute_time`]), so that exporting
+/// again changes only the events of feeds that gained indicators.
+fn feed_event<'a>(
+    opts: &ExportOptions,
+    feed: &str,
+    items: impl Iterator<Item = &'a Item>,
+) -> Event {
+    let name = sensor(opts);
+    Event {
+        uuid: event_uuid(&format!("misp-event:{name}:{feed}")),
+        info: format!("trawl indicators of {name} from {feed}"),
+        timestamp: items
+            .map(|it| attribute_time(it, opts))
+            .max()
+            .unwrap_or(opts.created),
+    }
+}
+
+/// An attribute's time: when the feed reported the indicator, else when it was first seen,
+/// else the export's.
+fn attribute_time(it: &Item, opts: &ExportOptions) -> i64 {
+    it.ind
+        .reported
+        .or(it.ind.first_seen)
+        .unwrap_or(opts.created)
 }
 
 fn sensor(opts: &ExportOptions) -> &str {
@@ -58,15 +103,15 @@ fn sensor(opts: &ExportOptions) -> &str {
 }
 
 /// The event's own fields (everything but its attributes).
-fn head(opts: &ExportOptions) -> Value {
+fn head(opts: &ExportOptions, ev: &Event) -> Value {
     let name = sensor(opts);
-    let created = opts.created.to_string();
-    let date = super::rfc3339(opts.created)
+    let created = ev.timestamp.to_string();
+    let date = super::rfc3339(ev.timestamp)
         .and_then(|s| s.get(..10).map(str::to_string))
         .unwrap_or_else(|| "1970-01-01".into());
     json!({
-        "uuid": event_uuid(opts),
-        "info": format!("trawl indicators of {name}"),
+        "uuid": ev.uuid,
+        "info": ev.info,
         "date": date,
         "timestamp": created,
         "publish_timestamp": created,
@@ -78,23 +123,35 @@ fn head(opts: &ExportOptions) -> Value {
     })
 }
 
-/// Write the event.
+/// Write the one event of every exportable indicator (`--format misp`).
 pub(crate) fn write(
     p: &Prepared,
     opts: &ExportOptions,
     out: &mut dyn Write,
     stats: &mut ExportStats,
 ) -> Result<(), ExportError> {
-    let head = head(opts);
+    let written = write_event(opts, &whole_export(opts), p.items.iter(), out)?;
+    stats.written += written as u64;
+    stats.rules += written as u64;
+    stats.skipped_unsupported += (p.items.len() - written) as u64;
+    Ok(())
+}
+
+/// Write event `ev` of `items` (those MISP can say); returns how many it holds.
+fn write_event<'a>(
+    opts: &ExportOptions,
+    ev: &Event,
+    items: impl Iterator<Item = &'a Item>,
+    out: &mut dyn Write,
+) -> std::io::Result<usize> {
     // The event's own fields, then its attributes one per line, so a large export is
     // written a line at a time.
-    let text = head.to_string();
+    let text = head(opts, ev).to_string();
     let open = text.strip_suffix('}').unwrap_or(&text);
     write!(out, "{{\"Event\":{open},\"Attribute\":[")?;
-    let mut first = true;
-    for it in &p.items {
+    let mut written = 0;
+    for it in items {
         let Some((kind, category)) = misp_type(it.ind.itype) else {
-            stats.skipped_unsupported += 1;
             continue;
         };
         let ind = &it.ind;
@@ -106,34 +163,43 @@ pub(crate) fn write(
             "category": category,
             "value": ind.value,
             "to_ids": true,
-            "timestamp": ind.reported.or(ind.first_seen).unwrap_or(opts.created).to_string(),
+            "timestamp": attribute_time(it, opts).to_string(),
             "Tag": tags,
         });
         if let Some(d) = &ind.description {
             a["comment"] = json!(d);
         }
-        write!(out, "{}\n{a}", if first { "" } else { "," })?;
-        first = false;
-        stats.written += 1;
-        stats.rules += 1;
+        write!(out, "{}\n{a}", if written == 0 { "" } else { "," })?;
+        written += 1;
     }
     writeln!(out, "\n]}}}}")?;
-    Ok(())
+    Ok(written)
 }
 
 /// The event's entry in a feed's `manifest.json`, as PyMISP's `MISPEvent.manifest` makes it
 /// (numbers where the event has strings; no tags, the event has none of its own).
-fn manifest(opts: &ExportOptions) -> Value {
-    let h = head(opts);
-    json!({ event_uuid(opts): {
+fn manifest_entry(opts: &ExportOptions, ev: &Event) -> Value {
+    let h = head(opts, ev);
+    json!({
         "Orgc": h["Orgc"], "Tag": [], "info": h["info"], "date": h["date"],
-        "analysis": 2, "threat_level_id": 4, "timestamp": opts.created,
-    }})
+        "analysis": 2, "threat_level_id": 4, "timestamp": ev.timestamp,
+    })
 }
 
-/// Write a MISP feed into the empty directory `dir`: `<uuid>.json` (the event [`write`]
-/// writes), `manifest.json` naming it and `hashes.csv` (`md5(value),event uuid` per
-/// attribute, in the event's order), as PyMISP's feed generator writes them.
+/// The feeds an indicator is exported under: those that listed it, else its provider, else
+/// the sensor's own (`trawl`).
+fn feeds_of(it: &Item) -> Vec<&str> {
+    if !it.ind.sources.is_empty() {
+        return it.ind.sources.iter().map(String::as_str).collect();
+    }
+    vec![it.ind.provider.as_deref().unwrap_or("trawl")]
+}
+
+/// Write a MISP feed into the empty directory `dir`, as PyMISP's feed generator writes one:
+/// an event per feed (`<uuid>.json`, the attributes of the indicators that feed listed, in
+/// the export's order; an indicator of several feeds is in each of their events),
+/// `manifest.json` naming every event, and `hashes.csv` (`md5(value),event uuid` per
+/// attribute, event by event in the order of the feeds' names).
 pub(crate) fn write_feed(
     p: &Prepared,
     opts: &ExportOptions,
@@ -141,26 +207,41 @@ pub(crate) fn write_feed(
     stats: &mut ExportStats,
 ) -> Result<(), ExportError> {
     use md5::Digest;
-    let uuid = event_uuid(opts);
+    // Each feed's items, in the export's order.
+    let mut by_feed: std::collections::BTreeMap<&str, Vec<&Item>> = Default::default();
+    for it in &p.items {
+        if misp_type(it.ind.itype).is_none() {
+            stats.skipped_unsupported += 1;
+            continue;
+        }
+        stats.written += 1;
+        stats.rules += 1;
+        for feed in feeds_of(it) {
+            by_feed.entry(feed).or_default().push(it);
+        }
+    }
     let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>, ExportError> {
         Ok(std::io::BufWriter::new(std::fs::File::create(
             dir.join(name),
         )?))
     };
-    let mut event = create(&format!("{uuid}.json"))?;
-    write(p, opts, &mut event, stats)?;
-    event.flush()?;
+    let mut manifest = serde_json::Map::new();
     let mut hashes = create("hashes.csv")?;
-    for it in &p.items {
-        if misp_type(it.ind.itype).is_some() {
+    for (feed, items) in &by_feed {
+        let ev = feed_event(opts, feed, items.iter().copied());
+        let mut event = create(&format!("{}.json", ev.uuid))?;
+        write_event(opts, &ev, items.iter().copied(), &mut event)?;
+        event.flush()?;
+        for it in items {
             let md5 = md5::Md5::digest(it.ind.value.as_bytes());
             let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(hashes, "{hex},{uuid}")?;
+            writeln!(hashes, "{hex},{}", ev.uuid)?;
         }
+        manifest.insert(ev.uuid.clone(), manifest_entry(opts, &ev));
     }
     hashes.flush()?;
     let mut m = create("manifest.json")?;
-    writeln!(m, "{}", manifest(opts))?;
+    writeln!(m, "{}", Value::Object(manifest))?;
     m.flush()?;
     Ok(())
 }
