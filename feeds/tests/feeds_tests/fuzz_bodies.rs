@@ -1,8 +1,11 @@
-//! The bodies of the `feed_auto`, `normalize`, `feed_export` and `feed_misp_hashes` fuzz
-//! targets as proptests, so every `cargo test` runs them on arbitrary input.
+//! The bodies of the `feed_auto`, `normalize`, `feed_export`, `feed_misp_hashes` and
+//! `feed_pull_envelope` fuzz targets as proptests, so every `cargo test` runs them on
+//! arbitrary input.
 
 #[path = "fuzz_bodies/feed_export.rs"]
 mod feed_export;
+#[path = "fuzz_bodies/pull_envelope.rs"]
+mod pull_envelope;
 
 use proptest::prelude::*;
 
@@ -94,5 +97,41 @@ proptest! {
         data in "trawl-delta 2 1-aaaaaaaaaaaa 2-bbbbbbbbbbbb\n([-+~][ -~]{0,60}\n){0,10}"
     ) {
         fleet_release(data.as_bytes());
+    }
+}
+
+/// JSON documents of a few levels, with `objects` and `id` among their keys: envelopes,
+/// and things that are almost envelopes.
+fn json_doc() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-z\\\\\"é]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+            proptest::collection::btree_map("(objects|id|[a-c])", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The body of the `feed_pull_envelope` fuzz target, on JSON documents whole and cut.
+    #[test]
+    fn pull_envelope_walk_is_the_tree(doc in json_doc(), cut in any::<prop::sample::Index>()) {
+        let text = doc.to_string();
+        pull_envelope::pull_envelope(text.as_bytes());
+        pull_envelope::pull_envelope(&text.as_bytes()[..cut.index(text.len() + 1)]);
+    }
+
+    #[test]
+    fn pull_envelope_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        pull_envelope::pull_envelope(&data);
     }
 }
