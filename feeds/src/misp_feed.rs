@@ -68,13 +68,30 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// A manifest entry's or an event's `timestamp`, as text (MISP writes strings, some tools
-/// numbers).
-fn timestamp(v: &Value) -> Option<String> {
-    match v.get("timestamp")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// A manifest entry as the pull reads it: its `timestamp` (MISP writes strings, some tools
+/// numbers), the rest skipped unread; an entry that is not an object has none.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Header {
+    Event {
+        #[serde(default)]
+        timestamp: Option<Value>,
+    },
+    Other(serde::de::IgnoredAny),
+}
+
+impl Header {
+    /// The timestamp as text (empty when there is none).
+    fn timestamp(&self) -> String {
+        match self {
+            Header::Event {
+                timestamp: Some(Value::String(s)),
+            } => s.clone(),
+            Header::Event {
+                timestamp: Some(Value::Number(n)),
+            } => n.to_string(),
+            _ => String::new(),
+        }
     }
 }
 
@@ -461,20 +478,23 @@ pub fn pull(
             url: feed.source.clone(),
             reason: e.to_string(),
         })?;
-    let (manifest, mut total) = get_json(feed, manifest_url.as_str(), progress)?;
-    let Value::Object(manifest) = manifest else {
-        return Err(MispFeedError::Document {
+    // Read into each entry's timestamp alone: a small list an event, not a tree of the
+    // manifest.
+    let none = HeaderExchange::default();
+    let (body, _) = fetch::get_with_headers(feed, manifest_url.as_str(), &none, progress)?;
+    let mut total = body.len();
+    let manifest: BTreeMap<String, Header> =
+        serde_json::from_slice(&body).map_err(|e| MispFeedError::Document {
             url: manifest_url.to_string(),
-            reason: "the manifest is not a JSON object of event uuids".into(),
-        });
-    };
+            reason: format!("the manifest is not a JSON object of event uuids: {e}"),
+        })?;
+    drop(body);
     // Manifest keys that are not uuids and `hashes.csv` lines that are not `md5,uuid`.
     let mut skipped = 0;
     let mut events: Vec<(String, String)> = Vec::with_capacity(manifest.len());
     for (uuid, header) in manifest {
         if is_uuid(&uuid) {
-            let ts = timestamp(&header).unwrap_or_default();
-            events.push((uuid, ts));
+            events.push((uuid, header.timestamp()));
         } else {
             skipped += 1;
         }

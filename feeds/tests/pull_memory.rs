@@ -93,7 +93,7 @@ fn quiet_pull<E: std::fmt::Debug>(
 }
 
 /// Heap a MISP feed's pull may hold per event the manifest lists.
-const MISP_EVENT: usize = 1_500;
+const MISP_EVENT: usize = 600;
 
 /// A stored STIX indicator (compact, keys in order, as the pull writes it).
 fn indicator(i: usize, modified: &str) -> Value {
