@@ -349,6 +349,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_crashed_pull_s_temporary_store_is_removed_a_day_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("f-1.json");
+        let old = dir.path().join(".f-1.json.abc.tmp");
+        let recent = dir.path().join(".f-1.json.def.tmp");
+        let other = dir.path().join(".g-2.json.abc.tmp");
+        for p in [&old, &recent, &other] {
+            std::fs::write(p, b"{").unwrap();
+        }
+        let two_days = std::time::SystemTime::now() - 2 * STALE_TEMP;
+        for p in [&old, &other] {
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(two_days).unwrap();
+        }
+        let mut w = StoreWriter::new(&store, 10).unwrap();
+        assert!(!old.exists(), "stale: removed");
+        assert!(recent.exists(), "maybe a running pull's: kept");
+        assert!(other.exists(), "another store's: not this pull's to judge");
+        // Past the limit, a write fails and says so.
+        assert!(w.write_all(b"0123456789ab").is_err());
+        assert!(w.over());
+    }
+
+    #[test]
     fn ids_must_ascend() {
         let mut a = Ascending::default();
         assert!(a.next("b") && a.next("c"));
