@@ -25,7 +25,7 @@ fn read_all(seg: &Segment) {
         n < 10_000
     });
     let _ = seg.range(b"d", Some(b"e"), |_, _| true);
-    let _ = seg.under_prefixes(&PREFIXES, |_, _, _| {});
+    let _ = seg.under_prefixes(&PREFIXES[..], |_, _, _| {});
     let _ = seg.entries();
 }
 

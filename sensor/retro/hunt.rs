@@ -407,7 +407,7 @@ fn intersect(
                 continue;
             }
         }
-        guarded(seg, bad, || by_prefixes(*seg, found));
+        guarded(seg, bad, || by_prefixes(seg, found));
     }
     each
 }

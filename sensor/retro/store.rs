@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// flush writes (keys owned, or borrowed from the recorder's run).
 pub type Partitions<K = Vec<u8>> = BTreeMap<i64, Vec<(K, Stats)>>;
 
+/// One segment's keys and stats, in key order.
+type Entries = Vec<(Vec<u8>, Stats)>;
+
 /// The open index.
 pub struct RetroStore {
     dir: PathBuf,
@@ -243,7 +246,7 @@ impl RetroStore {
         let written = if inputs.is_empty() {
             segment::write(&self.dir, Span::Day, day, seq, &extra)
         } else {
-            let lists: Result<Vec<Vec<(Vec<u8>, Stats)>>, RetroError> =
+            let lists: Result<Vec<Entries>, RetroError> =
                 inputs.iter().map(Segment::entries).collect();
             lists.and_then(|mut lists| {
                 lists.push(
