@@ -552,13 +552,12 @@ impl Segment {
         let count = get_varint(b, &mut pos)?;
         let fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
         let n = get_varint(b, &mut pos)?;
-        let clients = read_clients(b, &mut pos, n)?;
         Some(Stats {
             first,
             last,
             count,
             fields,
-            clients,
+            clients: read_clients(b, &mut pos, n)?,
         })
     }
 
