@@ -7,6 +7,7 @@
 use super::key::{field_names, probe, Observed, Probe};
 use super::segment::{Segment, Stats};
 use super::store::{day_of, RetroStore};
+use super::RetroError;
 use crate::alert::{build_alert, Alert, AlertContext};
 use crate::correlate::{Correlator, FieldHit, Scratch};
 use ingest::observation::format_timestamp;
@@ -162,23 +163,32 @@ pub fn reading_guarded() -> bool {
 
 /// Run `f` on a segment unless it is known damaged. A segment opened for structure only
 /// ([`super::segment::Check::Structure`]: checked whole before, [`super::verified`]) but
-/// damaged since can make the FST reader panic (never loop: see `Check::Structure`): that
-/// segment is then skipped, the rest answers, and it is dropped from the record of
-/// verified segments so that the next open checks it whole and sets it aside.
-fn guarded(seg: &Segment, damaged: &mut bool, f: impl FnOnce()) {
+/// damaged since is found out as it is read: a version 3 block that does not decode (its own
+/// CRC-32, bounds) is an error; the FST reader of versions 1-2 can panic instead (never
+/// loop: see `Check::Structure`), which is caught here. Either way that segment is then
+/// skipped, the rest answers, and it is dropped from the record of verified segments so that
+/// the next open checks it whole and sets it aside.
+fn guarded(seg: &Segment, damaged: &mut bool, f: impl FnOnce() -> Result<(), RetroError>) {
     if *damaged {
         return;
     }
-    GUARDED.with(|g| g.set(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(false));
-    if result.is_err() {
+    let result = if seg.is_blocked() {
+        f().map_err(|e| e.to_string())
+    } else {
+        GUARDED.with(|g| g.set(true));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        GUARDED.with(|g| g.set(false));
+        match caught {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "{}: damaged segment (its FST could not be read)",
+                seg.path.display()
+            )),
+        }
+    };
+    if let Err(e) = result {
         *damaged = true;
-        tracing::warn!(
-            "retro index: {}: damaged segment (its FST could not be read); skipped, the rest \
-             still answers",
-            seg.path.display()
-        );
+        tracing::warn!("retro index: {e}; skipped, the rest still answers");
         if let (Some(dir), Some(name)) = (seg.path.parent(), seg.path.file_name()) {
             super::verified::forget(dir, &name.to_string_lossy());
         }
@@ -192,9 +202,10 @@ fn lookups(segments: &[&Segment], damaged: &mut [bool], p: &Probe, scope: HuntSc
         let f = &mut found;
         guarded(seg, bad, || match p {
             Probe::Exact(k) => {
-                if let Some(s) = seg.get(k) {
+                if let Some(s) = seg.get(k)? {
                     add(f, k, s, seg.start, scope);
                 }
+                Ok(())
             }
             Probe::Prefix(pre) => seg.range(pre, None, |k, s| {
                 let inside = k.starts_with(pre);
@@ -245,10 +256,11 @@ fn prefixes(p: &Probe) -> Option<Vec<Vec<u8>>> {
     }
 }
 
-/// The probes as one FST of key prefixes, each prefix → its group of (indicator, exact).
-struct ProbeSet {
+/// The probes as one FST of key prefixes, each prefix → its group of (indicator, exact): how
+/// a version 1-2 segment's FST is walked with them.
+struct ProbeSet<'a> {
     fst: fst::raw::Fst<Vec<u8>>,
-    groups: Vec<Vec<(u32, bool)>>,
+    groups: &'a [Vec<(u32, bool)>],
 }
 
 /// Where the walk of a segment's key is in the probe FST.
@@ -305,7 +317,7 @@ impl fst::Automaton for UnderAny<'_> {
     }
 }
 
-impl ProbeSet {
+impl ProbeSet<'_> {
     /// The groups of every probe prefix `key` starts with (an exact probe's only when it
     /// is the whole key).
     fn covering(&self, key: &[u8], mut f: impl FnMut(u32)) {
@@ -330,9 +342,10 @@ impl ProbeSet {
     }
 }
 
-/// The candidates of every probe, each segment walked once together with the FST of the
-/// probes' prefixes; returns the indicators whose probe has no prefix form (looked up
-/// one by one).
+/// The candidates of every probe, each segment read once: a version 3 segment's blocks
+/// merged with the probes' sorted prefixes in one forward pass, a version 1-2 segment's FST
+/// walked together with an FST of those prefixes. Returns the indicators whose probe has no
+/// prefix form (looked up one by one).
 fn intersect(
     segments: &[&Segment],
     damaged: &mut [bool],
@@ -352,46 +365,61 @@ fn intersect(
         }
     }
     pairs.sort_unstable();
-    let mut builder = fst::MapBuilder::memory();
+    // The distinct prefixes, sorted, each with its group of (indicator, exact).
+    let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut groups: Vec<Vec<(u32, bool)>> = Vec::new();
-    let mut last: Option<Vec<u8>> = None;
     for (k, id, exact) in pairs {
-        if last.as_deref() == Some(&k[..]) {
-            if let Some(g) = groups.last_mut() {
-                g.push((id, exact));
+        match (keys.last(), groups.last_mut()) {
+            (Some(last), Some(g)) if *last == k => g.push((id, exact)),
+            _ => {
+                keys.push(k);
+                groups.push(vec![(id, exact)]);
             }
-            continue;
         }
-        if builder.insert(&k, groups.len() as u64).is_err() {
-            // Not reachable (sorted, distinct keys); looked up alone if it were.
-            each.push(id);
-            continue;
-        }
-        groups.push(vec![(id, exact)]);
-        last = Some(k);
     }
-    let Ok(set) = builder
-        .into_inner()
-        .and_then(fst::raw::Fst::new)
-        .map(|fst| ProbeSet { fst, groups })
-    else {
-        // An FST built in memory from sorted keys: not expected to fail; if it did, every
-        // probe is looked up alone.
-        each.extend(probes.keys());
-        each.sort_unstable();
-        each.dedup();
-        return each;
-    };
-    for (seg, bad) in segments.iter().zip(damaged.iter_mut()) {
-        guarded(seg, bad, || {
-            seg.search(UnderAny(&set.fst), |k, s| {
-                set.covering(k, |id| {
+    // Each key under a prefix, for that prefix's indicators.
+    let by_prefixes = |seg: &Segment, found: &mut HashMap<u32, Found>| {
+        seg.under_prefixes(&keys, |i, k, s| {
+            let (Some(p), Some(g)) = (keys.get(i), groups.get(i)) else {
+                return;
+            };
+            for &(id, exact) in g {
+                if !exact || k == &p[..] {
                     add(found.entry(id).or_default(), k, s.clone(), seg.start, scope);
+                }
+            }
+        })
+    };
+    let mut set: Option<Option<ProbeSet>> = None;
+    for (seg, bad) in segments.iter().zip(damaged.iter_mut()) {
+        if !seg.is_blocked() {
+            // An FST built in memory from sorted, distinct keys is not expected to fail; if
+            // it did, such a segment is read prefix by prefix (below).
+            if let Some(set) = set.get_or_insert_with(|| probe_set(&keys, &groups)) {
+                guarded(seg, bad, || {
+                    seg.search(UnderAny(&set.fst), |k, s| {
+                        set.covering(k, |id| {
+                            add(found.entry(id).or_default(), k, s.clone(), seg.start, scope);
+                        });
+                    });
+                    Ok(())
                 });
-            });
-        });
+                continue;
+            }
+        }
+        guarded(seg, bad, || by_prefixes(seg, found));
     }
     each
+}
+
+/// The FST of the probes' sorted, distinct prefixes, each → its group's index.
+fn probe_set<'a>(keys: &[Vec<u8>], groups: &'a [Vec<(u32, bool)>]) -> Option<ProbeSet<'a>> {
+    let mut builder = fst::MapBuilder::memory();
+    for (i, k) in keys.iter().enumerate() {
+        builder.insert(k, i as u64).ok()?;
+    }
+    let fst = builder.into_inner().and_then(fst::raw::Fst::new).ok()?;
+    Some(ProbeSet { fst, groups })
 }
 
 impl Sighting {
@@ -434,6 +462,8 @@ mod tests {
     use super::*;
     use crate::correlate::HitFilter;
     use crate::retro::key::{field_bit, key_of};
+    use crate::retro::segment::tests::v2_bytes;
+    use crate::retro::segment::{file_name, Span};
     use crate::retro::store::Partitions;
     use crate::retro::DAY;
     use ingest::MatchValue;
@@ -485,9 +515,10 @@ mod tests {
 
     /// A day segment checked whole once, then damaged in place with its length, time and
     /// inode kept (what the record of verified segments cannot see): for every byte of its
-    /// FST changed, a hunt over the structure-checked index never panics or hangs, the
-    /// intact day answers as before, and a walk that failed drops the segment from the
-    /// record, so the next open checks it whole and sets it aside.
+    /// index and blocks changed, a hunt over the structure-checked index never panics (the
+    /// blocked format's reads are not guarded by `catch_unwind`: a panic fails this test) or
+    /// hangs, the intact day answers as before, and a read that failed drops the segment from
+    /// the record, so the next open checks it whole and sets it aside.
     #[test]
     fn a_segment_damaged_after_verification_never_brings_the_hunt_down() {
         use crate::retro::segment::Check;
@@ -538,9 +569,9 @@ mod tests {
         let record = std::fs::read(dir.path().join(FILE)).unwrap();
         let good = std::fs::read(&victim).unwrap();
         let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
-        let fst_len = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
+        assert_eq!(good[4], 3, "a version 3 segment");
         let (mut failed, mut set_aside) = (0, 0);
-        for i in 48..48 + fst_len {
+        for i in 48..good.len() - 4 {
             for flip in [0x01u8, 0x40, 0xff] {
                 let mut bad = good.clone();
                 bad[i] ^= flip;
@@ -565,7 +596,7 @@ mod tests {
                         set_aside += 1;
                     }
                 } else {
-                    // The FST's own header or footer no longer parses: set aside at open.
+                    // The header's view of the index no longer holds: set aside at open.
                     assert_eq!(st.set_aside.len(), 1, "byte {i} ^ {flip:#x}");
                     assert_eq!(day_one(&st), want);
                     set_aside += 1;
@@ -576,13 +607,16 @@ mod tests {
                 }
             }
         }
-        eprintln!("{fst_len} FST bytes x 3: {failed} walks failed, {set_aside} set aside");
+        eprintln!(
+            "{} bytes x 3: {failed} reads failed, {set_aside} set aside",
+            good.len() - 52
+        );
         assert!(failed > 0 && set_aside >= failed);
     }
 
     /// The intersected probes find exactly what each probe looked up alone finds: every
     /// indicator kind (domains, CIDRs of every length, URLs, hashes), per partition and
-    /// merged.
+    /// merged, over a version 2 day (FST walk) and version 3 days (block merge).
     #[test]
     fn intersecting_the_probes_finds_what_looking_each_up_finds() {
         for case in 0..12u64 {
@@ -607,10 +641,20 @@ mod tests {
                     let s = Stats::one(day * DAY + i, field_bit(field), None, 0);
                     values.entry(k.unwrap()).or_insert(s).count += 1;
                 }
+                let values: Vec<(Vec<u8>, Stats)> = values.into_iter().collect();
+                if day == 1 {
+                    // A day of the FST format (version 2), still read: walked as an FST.
+                    let b = v2_bytes(Span::Day, DAY, 100, &values);
+                    std::fs::write(dir.path().join(file_name(Span::Day, DAY, 100)), b).unwrap();
+                    continue;
+                }
                 let mut p = Partitions::new();
-                p.insert(day * DAY, values.into_iter().collect());
+                p.insert(day * DAY, values);
                 store.write_days(p, 0).unwrap();
             }
+            let store = RetroStore::open(dir.path()).unwrap();
+            let versions: Vec<u8> = store.segments().iter().map(Segment::version).collect();
+            assert_eq!(versions, [2, 3, 3], "case {case}");
             let mut inds = Vec::new();
             for _ in 0..60 {
                 inds.push(match r.below(4) {

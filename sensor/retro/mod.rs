@@ -9,13 +9,15 @@
 //!
 //! * [`config`]: `[retro]` (`retention`, `max_bytes`, `clients`, `flush`).
 //! * [`key`]: observed value ↔ index key, and the key ranges an indicator covers.
-//! * [`segment`]: one segment file (FST + per-key stats + CRC), written crash-safely.
+//! * [`segment`]: one segment file (header, index, data, CRC), written crash-safely.
+//! * [`blocks`]: a segment's keys and stats in front-coded, compressed blocks under their heads.
 //! * [`store`]: the directory of segments: open (damaged ones set aside), write, compact,
 //!   prune by retention and size.
 //! * [`record`]: observations → pending per-hour stats → segments (`--record`, `[retro]`).
 //! * [`hunt`]: indicators → observed values, checked with the snapshot's own matching.
 //! * [`verified`]: the segments already checked whole, so a reader checks them once.
 
+pub mod blocks;
 pub mod config;
 pub mod hunt;
 pub mod key;

@@ -1,19 +1,26 @@
 //! One segment file: the observed values of one partition (an hour or a day) and their
 //! statistics, immutable once written.
 //!
-//! Layout (integers little-endian): `TRRS`, version (u8 = 2; 1 is still read), span (u8: 0
-//! hour, 1 day), two zero bytes, partition start (i64, Unix seconds), sequence number (u64),
-//! key count (u64), FST length (u64), data length (u64); the FST (key → offset of its stats
-//! in the data); the data; a CRC-32 of everything before it.
+//! Layout (integers little-endian): `TRRS`, version (u8 = 3; 1 and 2 are still read), span
+//! (u8: 0 hour, 1 day), keys per block (u16; 0 before version 3), partition start (i64, Unix
+//! seconds), sequence number (u64), key count (u64), index length (u64), data length (u64);
+//! the index; the data; a CRC-32 of everything before it.
 //!
-//! Stats (version 2): a tag byte — bits 0-3 the field's index in [`ingest::MATCH_FIELDS`]
-//! when the value was seen in one field, bit 4 set when in several (their set follows), bit 5
-//! set when seen more than once (count and last − first follow), bits 6-7 the client count
-//! (3: a varint count follows) — then as varints first seen − start, [the field set], [count,
-//! last − first], [client count], then each client as a family byte (4 or 6) and its address
-//! bytes. A value seen once in one field costs the tag and its time. Version 1 wrote every
-//! number: first − start, last − first, count, field set, client count.
+//! Version 3: the index is the heads of front-coded blocks of keys and stats, the data the
+//! blocks ([`super::blocks`]): ~13 B a value on the benchmark log, where an FST of the same
+//! keys alone took 16 (random URL tails share no FST nodes). Versions 1-2: the index is an FST
+//! (key → offset of its stats in the data).
+//!
+//! Stats (versions 2 and 3, [`put_stats`]): a tag byte — bits 0-3 the field's index in
+//! [`ingest::MATCH_FIELDS`] when the value was seen in one field, bit 4 set when in several
+//! (their set follows), bit 5 set when seen more than once (count and last − first follow),
+//! bits 6-7 the client count (3: a varint count follows) — then as varints first seen −
+//! start, [the field set], [count, last − first], [client count], then each client as a
+//! family byte (4 or 6) and its address bytes. A value seen once in one field costs the tag
+//! and its time. Version 1 wrote every number: first − start, last − first, count, field set,
+//! client count.
 
+use super::blocks::{self, Blocks, Cursor, PER_BLOCK};
 use super::verified::FileId;
 use super::{RetroError, DAY, HOUR};
 use fst::{IntoStreamer, Streamer};
@@ -26,7 +33,7 @@ use std::sync::Arc;
 const MAGIC: &[u8; 4] = b"TRRS";
 const HEADER: usize = 48;
 /// The version written.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
 /// What is known of one observed value in one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -85,6 +92,102 @@ impl Stats {
     }
 }
 
+/// Append `s` in the stats encoding of versions 2 and 3 (times from `start`): a tag byte —
+/// bits 0-3 the field when there is one, bit 4 a field set follows, bit 5 count and last −
+/// first follow, bits 6-7 the client count (3: a varint count follows) — then the varints
+/// and the clients.
+pub(super) fn put_stats(data: &mut Vec<u8>, s: &Stats, start: i64) {
+    let one_field = s.fields.count_ones() == 1 && s.fields.trailing_zeros() < 16;
+    let many = s.count > 1;
+    let mut tag = if one_field {
+        s.fields.trailing_zeros() as u8
+    } else {
+        0x10
+    };
+    if many {
+        tag |= 0x20;
+    }
+    tag |= (s.clients.len().min(3) as u8) << 6;
+    data.push(tag);
+    put_varint(data, u64::try_from(s.first - start).unwrap_or(0));
+    if !one_field {
+        put_varint(data, u64::from(s.fields));
+    }
+    if many {
+        put_varint(data, s.count);
+        put_varint(data, u64::try_from(s.last - s.first).unwrap_or(0));
+    }
+    if s.clients.len() >= 3 {
+        put_varint(data, s.clients.len() as u64);
+    }
+    for c in &s.clients {
+        match c {
+            IpAddr::V4(a) => {
+                data.push(4);
+                data.extend_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                data.push(6);
+                data.extend_from_slice(&a.octets());
+            }
+        }
+    }
+}
+
+/// Read stats of [`put_stats`] at `*pos`, advancing it; `None` for bytes that are not.
+pub(super) fn read_stats(b: &[u8], pos: &mut usize, start: i64) -> Option<Stats> {
+    let tag = *b.get(*pos)?;
+    *pos += 1;
+    let first = start.checked_add(i64::try_from(get_varint(b, pos)?).ok()?)?;
+    let fields = if tag & 0x10 == 0 {
+        1 << (tag & 0x0f)
+    } else {
+        u32::try_from(get_varint(b, pos)?).ok()?
+    };
+    let (count, last) = if tag & 0x20 == 0 {
+        (1, first)
+    } else {
+        let count = get_varint(b, pos)?;
+        (
+            count,
+            first.checked_add(i64::try_from(get_varint(b, pos)?).ok()?)?,
+        )
+    };
+    let n = match tag >> 6 {
+        3 => get_varint(b, pos)?,
+        k => u64::from(k),
+    };
+    let clients = read_clients(b, pos, n)?;
+    Some(Stats {
+        first,
+        last,
+        count,
+        fields,
+        clients,
+    })
+}
+
+/// `n` clients (at most [`super::config::MAX_CLIENTS`]), each a family byte and its address.
+fn read_clients(b: &[u8], pos: &mut usize, n: u64) -> Option<Vec<IpAddr>> {
+    let mut clients = Vec::new();
+    for _ in 0..n.min(super::config::MAX_CLIENTS as u64) {
+        let family = *b.get(*pos)?;
+        *pos += 1;
+        let ip = match family {
+            4 => IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(b.get(*pos..*pos + 4)?).ok()?,
+            )),
+            6 => IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(b.get(*pos..*pos + 16)?).ok()?,
+            )),
+            _ => return None,
+        };
+        *pos += if family == 4 { 4 } else { 16 };
+        clients.push(ip);
+    }
+    Some(clients)
+}
+
 /// A partition's length: an hour (as recorded) or a day (compacted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Span {
@@ -119,7 +222,7 @@ enum Bytes {
     Owned(Vec<u8>),
 }
 
-/// One section of a segment's bytes (its FST, its data), shareable.
+/// One section of a segment's bytes (its index, its data), shareable.
 #[derive(Clone)]
 struct Section {
     bytes: Arc<Bytes>,
@@ -141,13 +244,27 @@ impl AsRef<[u8]> for Section {
 pub enum Check {
     /// The CRC-32 of the whole file: what the recorder does (so every byte is read once).
     Full,
-    /// The header, the section lengths and the FST's own header and footer, touching only
-    /// the pages a lookup needs: for a segment already checked whole
+    /// The header and the section lengths (and for versions 1-2 the FST's own header and
+    /// footer), touching only the pages a lookup needs: for a segment already checked whole
     /// ([`super::verified`]), so that `trawl hunt` over a large index reads only what it
-    /// looks up. A segment damaged since can make the FST reader panic (every transition
-    /// leads to a lower address, so a walk cannot loop, and is at most as deep as the FST
-    /// is long): [`super::hunt::hunt`] catches that and skips the segment.
+    /// looks up. A version 3 segment damaged since is refused block by block as it is read
+    /// (each block has its own CRC-32, every read is bounds-checked): an error, never a
+    /// panic. For versions 1-2 the FST reader can panic (every transition leads to a lower
+    /// address, so a walk cannot loop, and is at most as deep as the FST is long):
+    /// [`super::hunt::hunt`] catches that and skips the segment.
     Structure,
+}
+
+/// What a segment holds its keys in.
+#[derive(Clone)]
+enum Body {
+    /// Versions 1 and 2: an FST (key → offset of its stats in the data), the stats.
+    Fst {
+        map: fst::Map<Section>,
+        data: Section,
+    },
+    /// Version 3: front-coded blocks under their heads ([`blocks`]).
+    Blocks(Blocks<Section>),
 }
 
 /// An open segment (mapped and checked). A clone shares the mapping.
@@ -167,8 +284,9 @@ pub struct Segment {
     /// The file's identity when it was opened (`None` for bytes handed over).
     pub file_id: Option<FileId>,
     version: u8,
-    map: fst::Map<Section>,
-    data: Section,
+    count: u64,
+    all: Arc<Bytes>,
+    body: Body,
 }
 
 /// The file name of a segment: `h<start>-<seq>.seg` or `d<start>-<seq>.seg`.
@@ -185,68 +303,36 @@ pub fn write<K: AsRef<[u8]>>(
     seq: u64,
     entries: &[(K, Stats)],
 ) -> Result<(PathBuf, u64), RetroError> {
-    let mut data = Vec::new();
-    let mut builder = fst::MapBuilder::memory();
-    for (key, s) in entries {
-        let at = data.len() as u64;
-        let one_field = s.fields.count_ones() == 1 && s.fields.trailing_zeros() < 16;
-        let many = s.count > 1;
-        let mut tag = if one_field {
-            s.fields.trailing_zeros() as u8
-        } else {
-            0x10
-        };
-        if many {
-            tag |= 0x20;
-        }
-        tag |= (s.clients.len().min(3) as u8) << 6;
-        data.push(tag);
-        put_varint(&mut data, u64::try_from(s.first - start).unwrap_or(0));
-        if !one_field {
-            put_varint(&mut data, u64::from(s.fields));
-        }
-        if many {
-            put_varint(&mut data, s.count);
-            put_varint(&mut data, u64::try_from(s.last - s.first).unwrap_or(0));
-        }
-        if s.clients.len() >= 3 {
-            put_varint(&mut data, s.clients.len() as u64);
-        }
-        for c in &s.clients {
-            match c {
-                IpAddr::V4(a) => {
-                    data.push(4);
-                    data.extend_from_slice(&a.octets());
-                }
-                IpAddr::V6(a) => {
-                    data.push(6);
-                    data.extend_from_slice(&a.octets());
-                }
-            }
-        }
-        builder
-            .insert(key.as_ref(), at)
-            .map_err(|e| RetroError::Damaged {
-                path: dir.display().to_string(),
-                reason: format!("building the segment: {e}"),
-            })?;
-    }
-    let fst_bytes = builder.into_inner().map_err(|e| RetroError::Damaged {
+    write_blocks(dir, span, start, seq, entries, PER_BLOCK)
+}
+
+/// [`write`] with `per_block` keys a block (at most [`blocks::MAX_PER_BLOCK`]).
+fn write_blocks<K: AsRef<[u8]>>(
+    dir: &Path,
+    span: Span,
+    start: i64,
+    seq: u64,
+    entries: &[(K, Stats)],
+    per_block: usize,
+) -> Result<(PathBuf, u64), RetroError> {
+    let per_block = per_block.clamp(1, blocks::MAX_PER_BLOCK);
+    let damaged = |reason: String| RetroError::Damaged {
         path: dir.display().to_string(),
-        reason: format!("building the segment: {e}"),
-    })?;
-    let mut out = Vec::with_capacity(HEADER + fst_bytes.len() + data.len() + 4);
+        reason: format!("building the segment: {reason}"),
+    };
+    let (index, area) = blocks::encode(entries, start, per_block).map_err(damaged)?;
+    let mut out = Vec::with_capacity(HEADER + index.len() + area.len() + 4);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(u8::from(span == Span::Day));
-    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&(per_block as u16).to_le_bytes());
     out.extend_from_slice(&start.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(fst_bytes.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    out.extend_from_slice(&fst_bytes);
-    out.extend_from_slice(&data);
+    out.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(area.len() as u64).to_le_bytes());
+    out.extend_from_slice(&index);
+    out.extend_from_slice(&area);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
 
@@ -269,13 +355,15 @@ pub fn write<K: AsRef<[u8]>>(
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
+    if let Some(from) = b.get(at..at + 8) {
+        w.copy_from_slice(from);
+    }
     u64::from_le_bytes(w)
 }
 
 impl Segment {
     /// Map and check a segment file (the whole checksum): a short, mis-sized or mis-summed
-    /// file, or one whose FST does not parse, is [`RetroError::Damaged`].
+    /// file, or one whose index does not parse, is [`RetroError::Damaged`].
     pub fn open(path: &Path) -> Result<Segment, RetroError> {
         Segment::open_checked(path, Check::Full)
     }
@@ -306,7 +394,7 @@ impl Segment {
     }
 
     fn all_bytes(&self) -> &[u8] {
-        match &*self.data.bytes {
+        match &*self.all {
             Bytes::Mapped(m) => m,
             Bytes::Owned(v) => v,
         }
@@ -326,20 +414,24 @@ impl Segment {
     /// a segment opened with [`Check::Structure`]).
     pub fn verify(&self) -> Result<(), RetroError> {
         let b = self.all_bytes();
-        let body = b.len().saturating_sub(4);
-        if crc32fast::hash(&b[..body]) == self.stored_crc() {
+        let body = b.get(..b.len().saturating_sub(4)).unwrap_or_default();
+        if crc32fast::hash(body) == self.stored_crc() {
             Ok(())
         } else {
-            Err(RetroError::Damaged {
-                path: self.path.display().to_string(),
-                reason: "checksum mismatch".into(),
-            })
+            Err(self.damaged("checksum mismatch".into()))
         }
     }
 
     /// [`Segment::open`] of bytes already read (`path` names them in errors).
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Segment, RetroError> {
         Segment::from_bytes(Arc::new(Bytes::Owned(bytes.to_vec())), path, Check::Full)
+    }
+
+    fn damaged(&self, reason: String) -> RetroError {
+        RetroError::Damaged {
+            path: self.path.display().to_string(),
+            reason,
+        }
     }
 
     fn from_bytes(all: Arc<Bytes>, path: &Path, check: Check) -> Result<Segment, RetroError> {
@@ -351,11 +443,11 @@ impl Segment {
             path: path.display().to_string(),
             reason: reason.to_string(),
         };
-        if bytes.len() < HEADER + 4 || &bytes[..4] != MAGIC {
+        if bytes.len() < HEADER + 4 || bytes.get(..4) != Some(&MAGIC[..]) {
             return Err(damaged("not a segment (no TRRS header)"));
         }
         let version = bytes[4];
-        if version != 1 && version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(damaged(&format!("unknown segment version {version}")));
         }
         let body = bytes.len() - 4;
@@ -373,10 +465,11 @@ impl Segment {
         };
         let start = u64_at(bytes, 8) as i64;
         let seq = u64_at(bytes, 16);
-        let fst_len = usize::try_from(u64_at(bytes, 32)).map_err(|_| damaged("FST length"))?;
+        let count = u64_at(bytes, 24);
+        let index_len = usize::try_from(u64_at(bytes, 32)).map_err(|_| damaged("index length"))?;
         let data_len = usize::try_from(u64_at(bytes, 40)).map_err(|_| damaged("data length"))?;
         if HEADER
-            .checked_add(fst_len)
+            .checked_add(index_len)
             .and_then(|n| n.checked_add(data_len))
             != Some(body)
         {
@@ -387,8 +480,24 @@ impl Segment {
             bytes: all.clone(),
             range,
         };
-        let map = fst::Map::new(section(HEADER..HEADER + fst_len))
-            .map_err(|e| damaged(&format!("FST: {e}")))?;
+        let (index, data) = (
+            section(HEADER..HEADER + index_len),
+            section(HEADER + index_len..body),
+        );
+        let body = if version >= 3 {
+            let per_block = usize::from(u16::from_le_bytes([bytes[6], bytes[7]]));
+            Body::Blocks(
+                Blocks::new(index, data, count, per_block, start)
+                    .map_err(|e| damaged(&format!("index: {e}")))?,
+            )
+        } else {
+            let map = fst::Map::new(index).map_err(|e| damaged(&format!("FST: {e}")))?;
+            Body::Fst { map, data }
+        };
+        let count = match &body {
+            Body::Fst { map, .. } => map.len() as u64,
+            Body::Blocks(_) => count,
+        };
         Ok(Segment {
             version,
             span,
@@ -397,8 +506,9 @@ impl Segment {
             path: path.to_path_buf(),
             bytes: size,
             file_id: None,
-            map,
-            data: section(HEADER + fst_len..body),
+            count,
+            all,
+            body,
         })
     }
 
@@ -409,119 +519,174 @@ impl Segment {
 
     /// How many values it holds.
     pub fn len(&self) -> usize {
-        self.map.len()
+        usize::try_from(self.count).unwrap_or(usize::MAX)
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.count == 0
     }
 
-    fn stats_at(&self, at: u64) -> Option<Stats> {
-        let b = self.data.as_ref();
+    /// Its format version (3 is written; 1 and 2 are still read).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Whether its keys are in blocks (version 3: read by [`Segment::under_prefixes`]'s
+    /// merge, no FST).
+    pub fn is_blocked(&self) -> bool {
+        matches!(self.body, Body::Blocks(_))
+    }
+
+    /// Version 1-2 stats at `at` in the data.
+    fn stats_at(&self, data: &Section, at: u64) -> Option<Stats> {
+        let b = data.as_ref();
         let mut pos = usize::try_from(at).ok()?;
-        let (first, last, count, fields, n);
-        if self.version == 1 {
-            first = self
-                .start
-                .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-            last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-            count = get_varint(b, &mut pos)?;
-            fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
-            n = get_varint(b, &mut pos)?;
-        } else {
-            let tag = *b.get(pos)?;
-            pos += 1;
-            first = self
-                .start
-                .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-            fields = if tag & 0x10 == 0 {
-                1 << (tag & 0x0f)
-            } else {
-                u32::try_from(get_varint(b, &mut pos)?).ok()?
-            };
-            if tag & 0x20 == 0 {
-                (count, last) = (1, first);
-            } else {
-                count = get_varint(b, &mut pos)?;
-                last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
-            }
-            n = match tag >> 6 {
-                3 => get_varint(b, &mut pos)?,
-                k => u64::from(k),
-            };
+        if self.version != 1 {
+            return read_stats(b, &mut pos, self.start);
         }
-        let mut clients = Vec::new();
-        for _ in 0..n.min(super::config::MAX_CLIENTS as u64) {
-            let family = *b.get(pos)?;
-            pos += 1;
-            let ip = match family {
-                4 => IpAddr::V4(Ipv4Addr::from(
-                    <[u8; 4]>::try_from(b.get(pos..pos + 4)?).ok()?,
-                )),
-                6 => IpAddr::V6(Ipv6Addr::from(
-                    <[u8; 16]>::try_from(b.get(pos..pos + 16)?).ok()?,
-                )),
-                _ => return None,
-            };
-            pos += if family == 4 { 4 } else { 16 };
-            clients.push(ip);
-        }
+        let first = self
+            .start
+            .checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+        let last = first.checked_add(i64::try_from(get_varint(b, &mut pos)?).ok()?)?;
+        let count = get_varint(b, &mut pos)?;
+        let fields = u32::try_from(get_varint(b, &mut pos)?).ok()?;
+        let n = get_varint(b, &mut pos)?;
         Some(Stats {
             first,
             last,
             count,
             fields,
-            clients,
+            clients: read_clients(b, &mut pos, n)?,
         })
     }
 
-    /// Every key and its stats within `lo..=hi` (`hi = None`: to the end), while `keep`
-    /// says the key still qualifies (a prefix scan stops at the first key past the prefix).
-    pub fn range(&self, lo: &[u8], hi: Option<&[u8]>, mut f: impl FnMut(&[u8], Stats) -> bool) {
-        let mut r = self.map.range().ge(lo);
-        if let Some(hi) = hi {
-            r = r.le(hi);
-        }
-        let mut stream = r.into_stream();
-        while let Some((k, at)) = stream.next() {
-            let Some(s) = self.stats_at(at) else { continue };
-            if !f(k, s) {
-                break;
+    /// Every key and its stats within `lo..=hi` (`hi = None`: to the end), while `f` says
+    /// the key still qualifies (a prefix scan stops at the first key past the prefix). A
+    /// version 3 block that does not decode is [`RetroError::Damaged`].
+    pub fn range(
+        &self,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], Stats) -> bool,
+    ) -> Result<(), RetroError> {
+        match &self.body {
+            Body::Fst { map, data } => {
+                let mut r = map.range().ge(lo);
+                if let Some(hi) = hi {
+                    r = r.le(hi);
+                }
+                let mut stream = r.into_stream();
+                while let Some((k, at)) = stream.next() {
+                    let Some(s) = self.stats_at(data, at) else {
+                        continue;
+                    };
+                    if !f(k, s) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Body::Blocks(b) => {
+                let mut c = Cursor::new(b);
+                c.seek(lo).map_err(|e| self.damaged(e))?;
+                while let Some((k, s)) = c.current() {
+                    if hi.is_some_and(|hi| k > hi) || !f(k, s.clone()) {
+                        break;
+                    }
+                    c.advance().map_err(|e| self.damaged(e))?;
+                }
+                Ok(())
             }
         }
     }
 
-    /// Every key `aut` accepts and its stats, in key order (one pass over the FST's paths the
-    /// automaton allows: [`super::hunt`] intersects a set of indicator probes with it).
+    /// Version 1-2: every key `aut` accepts and its stats, in key order (one pass over the
+    /// FST's paths the automaton allows: [`super::hunt`] intersects a set of indicator probes
+    /// with it). A version 3 segment has no FST: nothing ([`Segment::under_prefixes`]).
     pub fn search<A: fst::Automaton>(&self, aut: A, mut f: impl FnMut(&[u8], Stats)) {
-        let mut stream = self.map.search(aut).into_stream();
-        while let Some((k, at)) = stream.next() {
-            if let Some(s) = self.stats_at(at) {
-                f(k, s);
+        if let Body::Fst { map, data } = &self.body {
+            let mut stream = map.search(aut).into_stream();
+            while let Some((k, at)) = stream.next() {
+                if let Some(s) = self.stats_at(data, at) {
+                    f(k, s);
+                }
             }
         }
+    }
+
+    /// Version 3: for each of `prefixes` (sorted), every key starting with it, as
+    /// `f(prefix's index, key, stats)`, in one forward pass over the blocks (each block
+    /// decoded at most once, a block no prefix reaches not at all, nested prefixes each
+    /// given their keys). For versions 1-2: each prefix looked up alone (use
+    /// [`Segment::search`] there).
+    pub fn under_prefixes<P: AsRef<[u8]>>(
+        &self,
+        prefixes: &[P],
+        mut f: impl FnMut(usize, &[u8], &Stats),
+    ) -> Result<(), RetroError> {
+        let Body::Blocks(b) = &self.body else {
+            for (i, p) in prefixes.iter().enumerate() {
+                let p = p.as_ref();
+                self.range(p, None, |k, s| {
+                    let inside = k.starts_with(p);
+                    if inside {
+                        f(i, k, &s);
+                    }
+                    inside
+                })?;
+            }
+            return Ok(());
+        };
+        let mut c = Cursor::new(b);
+        for (i, p) in prefixes.iter().enumerate() {
+            let p = p.as_ref();
+            c.seek(p).map_err(|e| self.damaged(e))?;
+            if !c.current().is_some_and(|(k, _)| k.starts_with(p)) {
+                continue;
+            }
+            // Keys under a prefix may also be under the next ones (nested prefixes): a
+            // second cursor reads them, the first stays at the prefix's first key.
+            let mut under = c.clone();
+            while let Some((k, s)) = under.current() {
+                if !k.starts_with(p) {
+                    break;
+                }
+                f(i, k, s);
+                under.advance().map_err(|e| self.damaged(e))?;
+            }
+        }
+        Ok(())
     }
 
     /// The stats of exactly `key`.
-    pub fn get(&self, key: &[u8]) -> Option<Stats> {
-        self.map.get(key).and_then(|at| self.stats_at(at))
+    pub fn get(&self, key: &[u8]) -> Result<Option<Stats>, RetroError> {
+        match &self.body {
+            Body::Fst { map, data } => Ok(map.get(key).and_then(|at| self.stats_at(data, at))),
+            Body::Blocks(b) => {
+                let mut c = Cursor::new(b);
+                c.seek(key).map_err(|e| self.damaged(e))?;
+                Ok(c.current()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, s)| s.clone()))
+            }
+        }
     }
 
     /// Every key and its stats, in key order.
-    pub fn entries(&self) -> Vec<(Vec<u8>, Stats)> {
-        // At most one key per byte of stats: a damaged key count cannot ask for more.
-        let mut out = Vec::with_capacity(self.len().min(self.data.as_ref().len()));
+    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Stats)>, RetroError> {
+        // At most one key per byte of the file: a damaged key count cannot ask for more.
+        let mut out = Vec::with_capacity(self.len().min(self.all_bytes().len()));
         self.range(&[], None, |k, s| {
             out.push((k.to_vec(), s));
             true
-        });
-        out
+        })?;
+        Ok(out)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample() -> Vec<(Vec<u8>, Stats)> {
@@ -546,7 +711,7 @@ mod tests {
             (seg.span, seg.start, seg.seq, seg.len()),
             (Span::Hour, 7200, 3, 2)
         );
-        let www = seg.get(b"dcom.example.www").unwrap();
+        let www = seg.get(b"dcom.example.www").unwrap().unwrap();
         assert_eq!(
             (www.first, www.last, www.count, www.fields),
             (7209, 7299, 2, 7)
@@ -556,9 +721,11 @@ mod tests {
         seg.range(b"dcom.example", None, |k, _| {
             seen.push(k.to_vec());
             true
-        });
+        })
+        .unwrap();
         assert_eq!(seen.len(), 2);
-        assert_eq!(seg.entries(), sample());
+        assert_eq!(seg.entries().unwrap(), sample());
+        assert_eq!(seg.version(), 3);
         assert!(!dir.path().read_dir().unwrap().any(|e| e
             .unwrap()
             .file_name()
@@ -601,7 +768,7 @@ mod tests {
             ),
         ];
         let (path, _) = write(dir.path(), Span::Day, 0, 1, &entries).unwrap();
-        assert_eq!(Segment::open(&path).unwrap().entries(), entries);
+        assert_eq!(Segment::open(&path).unwrap().entries().unwrap(), entries);
 
         // A version 1 segment, as the first release wrote it: every number a varint.
         let mut data = Vec::new();
@@ -622,10 +789,171 @@ mod tests {
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         let v1 = Segment::parse(&out, Path::new("v1.seg")).unwrap();
-        let s = v1.get(b"dcom.example").unwrap();
+        let s = v1.get(b"dcom.example").unwrap().unwrap();
         assert_eq!(
             (s.first, s.last, s.count, s.fields, s.clients),
             (3607, 3610, 2, 1 << 4, vec![IpAddr::from([192, 0, 2, 1])])
+        );
+    }
+
+    /// A version 2 segment as the second release wrote it: an FST of key → stats offset.
+    pub(crate) fn v2_bytes(
+        span: Span,
+        start: i64,
+        seq: u64,
+        entries: &[(Vec<u8>, Stats)],
+    ) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut b = fst::MapBuilder::memory();
+        for (k, s) in entries {
+            b.insert(k, data.len() as u64).unwrap();
+            put_stats(&mut data, s, start);
+        }
+        let f = b.into_inner().unwrap();
+        let mut out = b"TRRS\x02".to_vec();
+        out.extend_from_slice(&[u8::from(span == Span::Day), 0, 0]);
+        for n in [
+            start as u64,
+            seq,
+            entries.len() as u64,
+            f.len() as u64,
+            data.len() as u64,
+        ] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&f);
+        out.extend_from_slice(&data);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn version_2_is_still_read() {
+        let v2 = Segment::parse(
+            &v2_bytes(Span::Hour, 7200, 3, &sample()),
+            Path::new("v2.seg"),
+        )
+        .unwrap();
+        assert_eq!((v2.version(), v2.is_blocked(), v2.len()), (2, false, 2));
+        assert_eq!(v2.entries().unwrap(), sample());
+        let mut seen = Vec::new();
+        v2.under_prefixes(&[&b"dcom.example"[..], b"dcom.example.w"], |i, k, _| {
+            seen.push((i, k.to_vec()))
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+    }
+
+    /// Keys over a small alphabet (so they share prefixes and nest), each with stats.
+    fn keyed(keys: std::collections::BTreeSet<Vec<u8>>) -> Vec<(Vec<u8>, Stats)> {
+        keys.into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut s = Stats::one(3600 + i as i64 % 3000, 1 << (i % 20), None, 0);
+                if i % 3 == 0 {
+                    s.merge(
+                        &Stats::one(9000, 1, Some(IpAddr::from([10, 0, 0, i as u8])), 4),
+                        4,
+                    );
+                }
+                (k, s)
+            })
+            .collect()
+    }
+
+    fn key_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'b', b'.', 0, 0xff]),
+            0..12,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Lookups, ranges and the prefix merge of a version 3 segment equal a sorted Vec's.
+        #[test]
+        fn blocked_queries_equal_a_sorted_vec(
+            keys in proptest::collection::btree_set(key_strategy(), 0..300),
+            probes in proptest::collection::vec(key_strategy(), 1..40),
+            per_block in 1usize..20,
+        ) {
+            let entries = keyed(keys);
+            let dir = tempfile::tempdir().unwrap();
+            let (path, _) =
+                write_blocks(dir.path(), Span::Hour, 3600, 1, &entries, per_block).unwrap();
+            let seg = Segment::open(&path).unwrap();
+            proptest::prop_assert_eq!(seg.entries().unwrap(), entries.clone());
+            for p in &probes {
+                let want = entries.iter().find(|(k, _)| k == p).map(|(_, s)| s.clone());
+                proptest::prop_assert_eq!(seg.get(p).unwrap(), want);
+                for hi in &probes {
+                    let want: Vec<&[u8]> = entries
+                        .iter()
+                        .map(|(k, _)| &k[..])
+                        .filter(|k| *k >= &p[..] && *k <= &hi[..])
+                        .collect();
+                    let mut got = Vec::new();
+                    seg.range(p, Some(hi), |k, _| {
+                        got.push(k.to_vec());
+                        true
+                    })
+                    .unwrap();
+                    proptest::prop_assert_eq!(got, want);
+                }
+            }
+            let mut sorted = probes.clone();
+            sorted.sort();
+            sorted.dedup();
+            let mut want = Vec::new();
+            for (i, p) in sorted.iter().enumerate() {
+                for (k, s) in &entries {
+                    if k.starts_with(p) {
+                        want.push((i, k.clone(), s.clone()));
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            seg.under_prefixes(&sorted, |i, k, s| got.push((i, k.to_vec(), s.clone())))
+                .unwrap();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    /// A version 3 segment damaged after it was checked whole (opened for structure only):
+    /// for every byte flipped three ways, every read ends in an answer or a "damaged" error,
+    /// never a panic (no `catch_unwind` here: a panic fails the test).
+    #[test]
+    fn a_damaged_blocked_segment_read_unchecked_never_panics() {
+        let keys: std::collections::BTreeSet<Vec<u8>> = (0..200u32)
+            .map(|i| format!("uhttp://h{}.example/p/{i:x}", i % 17).into_bytes())
+            .collect();
+        let entries = keyed(keys);
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write_blocks(dir.path(), Span::Day, 0, 1, &entries, 16).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let (mut refused, mut errors) = (0, 0);
+        for i in 0..good.len() {
+            for flip in [0x01u8, 0x40, 0xff] {
+                let mut b = good.clone();
+                b[i] ^= flip;
+                let Ok(seg) = Segment::parse_checked(&b, Path::new("x.seg"), Check::Structure)
+                else {
+                    refused += 1;
+                    continue;
+                };
+                let reads = [
+                    seg.entries().map(|_| ()),
+                    seg.get(b"uhttp://h3.example/p/3").map(|_| ()),
+                    seg.range(b"uhttp://h1", Some(b"uhttp://h2"), |_, _| true),
+                    seg.under_prefixes(&[&b"u"[..], b"uhttp://h1", b"uhttp://h9.e"], |_, _, _| {}),
+                ];
+                errors += reads.iter().filter(|r| r.is_err()).count();
+            }
+        }
+        assert!(
+            refused > 0 && errors > 0,
+            "{refused} refused, {errors} errors"
         );
     }
 }

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// flush writes (keys owned, or borrowed from the recorder's run).
 pub type Partitions<K = Vec<u8>> = BTreeMap<i64, Vec<(K, Stats)>>;
 
+/// One segment's keys and stats, in key order.
+type Entries = Vec<(Vec<u8>, Stats)>;
+
 /// The open index.
 pub struct RetroStore {
     dir: PathBuf,
@@ -243,21 +246,23 @@ impl RetroStore {
         let written = if inputs.is_empty() {
             segment::write(&self.dir, Span::Day, day, seq, &extra)
         } else {
-            let mut lists: Vec<Vec<(Vec<u8>, Stats)>> =
+            let lists: Result<Vec<Entries>, RetroError> =
                 inputs.iter().map(Segment::entries).collect();
-            lists.push(
-                extra
-                    .into_iter()
-                    .map(|(k, s)| (k.as_ref().to_vec(), s))
-                    .collect(),
-            );
-            segment::write(
-                &self.dir,
-                Span::Day,
-                day,
-                seq,
-                &merge_sorted(lists, clients),
-            )
+            lists.and_then(|mut lists| {
+                lists.push(
+                    extra
+                        .into_iter()
+                        .map(|(k, s)| (k.as_ref().to_vec(), s))
+                        .collect(),
+                );
+                segment::write(
+                    &self.dir,
+                    Span::Day,
+                    day,
+                    seq,
+                    &merge_sorted(lists, clients),
+                )
+            })
         }
         .and_then(|(path, _)| Segment::open(&path));
         let result = match written {
@@ -373,7 +378,7 @@ mod tests {
         assert_eq!(st.compact(DAY + 2 * HOUR, 0).unwrap(), 1);
         let spans: Vec<_> = st.segments().iter().map(|s| (s.span, s.start)).collect();
         assert_eq!(spans, vec![(Span::Day, 0), (Span::Hour, DAY)]);
-        let da = st.segments()[0].get(b"da").unwrap();
+        let da = st.segments()[0].get(b"da").unwrap().unwrap();
         assert_eq!((da.first, da.last, da.count), (10, 3700, 2));
         // A late event for the compacted day, then compaction again.
         st.write_hours(part(7200, &[("da", 7300)])).unwrap();
@@ -385,7 +390,7 @@ mod tests {
             .filter(|s| s.span == Span::Day)
             .collect();
         assert_eq!(days.len(), 1);
-        assert_eq!(days[0].get(b"da").unwrap().count, 3);
+        assert_eq!(days[0].get(b"da").unwrap().unwrap().count, 3);
         // The day, the hour of the next day and the record of verified segments.
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -411,7 +416,7 @@ mod tests {
         std::fs::write(&hour, kept).unwrap();
         let st = RetroStore::open(dir.path()).unwrap();
         assert_eq!(st.segments().len(), 1);
-        assert_eq!(st.segments()[0].get(b"da").unwrap().count, 1);
+        assert_eq!(st.segments()[0].get(b"da").unwrap().unwrap().count, 1);
         assert!(!hour.exists());
     }
 
