@@ -1294,7 +1294,6 @@ impl Snapshot {
         stop: impl Fn() -> bool,
         mut f: impl FnMut(Indicator),
     ) -> bool {
-        use fst::{IntoStreamer, Streamer};
         use rayon::prelude::*;
         const BLOCK: usize = 1 << 16;
         /// Keys of one block in one arena: (id, end in `keys`, a domain's reversed name).
@@ -1333,58 +1332,19 @@ impl Snapshot {
             decoded.into_iter().flatten().for_each(f);
         };
         let mut block = Block::default();
-        let fqdn = type_byte(IndicatorType::Fqdn);
-        // The other values in two ranges around the domains' place in the type order.
-        let values = |block: &mut Block,
-                      f: &mut dyn FnMut(Indicator),
-                      mut stream: fst::map::Stream<'_>|
-         -> bool {
-            while let Some((key, id)) = stream.next() {
-                if let (Ok(id), Some(v)) = (u32::try_from(id), key.get(1..)) {
-                    if block.push(id, v, false) {
-                        if stop() {
-                            return false;
-                        }
-                        flush(block, f);
-                    }
+        let whole = self.walk_keys(|id, itype, key| {
+            if block.push(id, key, itype == IndicatorType::Fqdn) {
+                if stop() {
+                    return false;
                 }
+                flush(&mut block, &mut f);
             }
             true
-        };
-        if !values(
-            &mut block,
-            &mut f,
-            self.values.range().lt([fqdn]).into_stream(),
-        ) {
-            return false;
+        });
+        if whole {
+            flush(&mut block, &mut f);
         }
-        let dom_base = self.type_start[2];
-        for shard in &self.domains {
-            let mut stream = shard.map.stream();
-            while let Some((key, rank)) = stream.next() {
-                let Some((i, _)) = u32::try_from(rank).ok().and_then(|r| self.dom_idx.id_of(r))
-                else {
-                    continue;
-                };
-                if let Some(id) = dom_base.checked_add(i) {
-                    if block.push(id, key, true) {
-                        if stop() {
-                            return false;
-                        }
-                        flush(&mut block, &mut f);
-                    }
-                }
-            }
-        }
-        if !values(
-            &mut block,
-            &mut f,
-            self.values.range().gt([fqdn]).into_stream(),
-        ) {
-            return false;
-        }
-        flush(&mut block, &mut f);
-        true
+        whole
     }
 
     /// Every entry's order key, profile, reference and external id in id order (as
@@ -1393,10 +1353,9 @@ impl Snapshot {
     /// times and fingerprints), a profile's part once per profile. `stop` is checked every
     /// 65,536 entries; false when it ended the scan. An entry that does not decode is skipped.
     pub fn scan_keys(&self, stop: impl Fn() -> bool, mut f: impl FnMut(KeyEntry<'_>)) -> bool {
-        use fst::{IntoStreamer, Streamer};
         const CHECK: u32 = 1 << 16;
         let mut n = 0u32;
-        let mut entry = |id: u32, itype: IndicatorType, key: &[u8]| -> bool {
+        let entry = |id: u32, itype: IndicatorType, key: &[u8]| -> bool {
             n = n.wrapping_add(1);
             if n.is_multiple_of(CHECK) && stop() {
                 return false;
@@ -1425,25 +1384,33 @@ impl Snapshot {
             });
             true
         };
+        self.walk_keys(entry)
+    }
+
+    /// Every entry's id, type and FST key (the value, or a domain's label-reversed name)
+    /// in id order, until `f` says false (false then): the walk of every scan.
+    fn walk_keys(&self, mut f: impl FnMut(u32, IndicatorType, &[u8]) -> bool) -> bool {
+        use fst::{IntoStreamer, Streamer};
         /// The values of one stream (key: type byte ‖ value, output: id).
         fn values(
             mut stream: fst::map::Stream<'_>,
-            entry: &mut impl FnMut(u32, IndicatorType, &[u8]) -> bool,
+            f: &mut impl FnMut(u32, IndicatorType, &[u8]) -> bool,
         ) -> bool {
             while let Some((key, id)) = stream.next() {
                 let itype = key
                     .first()
                     .and_then(|&t| IndicatorType::ALL.get(usize::from(t)));
                 if let (Ok(id), Some(&itype), Some(v)) = (u32::try_from(id), itype, key.get(1..)) {
-                    if !entry(id, itype, v) {
+                    if !f(id, itype, v) {
                         return false;
                     }
                 }
             }
             true
         }
+        // The other values in two ranges around the domains' place in the type order.
         let fqdn = type_byte(IndicatorType::Fqdn);
-        if !values(self.values.range().lt([fqdn]).into_stream(), &mut entry) {
+        if !values(self.values.range().lt([fqdn]).into_stream(), &mut f) {
             return false;
         }
         let dom_base = self.type_start[2];
@@ -1455,13 +1422,13 @@ impl Snapshot {
                     continue;
                 };
                 if let Some(id) = dom_base.checked_add(i) {
-                    if !entry(id, IndicatorType::Fqdn, key) {
+                    if !f(id, IndicatorType::Fqdn, key) {
                         return false;
                     }
                 }
             }
         }
-        values(self.values.range().gt([fqdn]).into_stream(), &mut entry)
+        values(self.values.range().gt([fqdn]).into_stream(), &mut f)
     }
 
     /// Profile `pid` of [`KeyEntry::profile`] as an indicator: its metadata, with an empty
