@@ -370,6 +370,7 @@ impl Source {
 }
 
 /// Finished sorted runs (of one sorter, or several joined in order).
+#[derive(Default)]
 pub struct Runs {
     sources: Vec<Source>,
 }

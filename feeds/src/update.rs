@@ -10,11 +10,15 @@ use crate::Progress;
 use matcher::{
     normalize, Indicator, IndicatorType, Snapshot, SnapshotError, StreamBuilder, UnixTime,
 };
+use previous::{fingerprint, read_carried, read_history, Carried, Keep};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+mod previous;
 
 /// Options for [`update`].
 #[derive(Debug, Clone, Default)]
@@ -1063,8 +1067,6 @@ pub fn process_bytes(
     }
 }
 
-/// Previous snapshot entries fingerprinted at a time (on every core).
-const PREV_BATCH: usize = 1 << 16;
 /// Records normalised at a time: bounds the indicators held besides the sorter's records.
 const NORMALISE_CHUNK: usize = 1 << 16;
 /// Bytes of a line-by-line feed parsed into records at a time.
@@ -1221,24 +1223,6 @@ pub fn builtin_allowlist(config: &Config) -> (Vec<Indicator>, Vec<String>) {
     (out, warnings)
 }
 
-/// Fingerprint of the metadata that counts as "changed" (not the seen times).
-fn fingerprint(i: &Indicator) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (
-        i.confidence,
-        i.severity,
-        i.tlp,
-        &i.tags,
-        &i.sources,
-        i.expires,
-    )
-        .hash(&mut h);
-    (&i.allowlisted_by, i.allowlist, i.derived, i.exact_only).hash(&mut h);
-    (&i.description, &i.reference, &i.provider, &i.groups).hash(&mut h);
-    i.external_id.hash(&mut h);
-    h.finish()
-}
-
 /// Whether an entry comes from a `[[feed]]` (not only from the built-in or config allowlist).
 fn from_a_feed(i: &Indicator) -> bool {
     i.sources
@@ -1302,47 +1286,74 @@ pub fn update(
         dir: Some(&tmp),
         held: Some((&held, memory / 4)),
     };
-    // 1. Fetch and parse every feed (in parallel).
-    let runs: Vec<FeedRun> = config
-        .feeds
-        .par_iter()
-        .map(|f| {
-            let run = run_feed_caught(
-                f,
-                Dirs {
-                    config: config_dir,
-                    data: data_dir,
-                    spill,
-                },
-                prev_state.get(&f.name),
-                &run_opts,
-                keep,
-                now,
-                progress,
-            );
-            progress.feed_finished(&f.name, &run.summary);
-            run
-        })
-        .collect();
-
-    phase("fetched and parsed");
-    if let Ok(snap) = &previous {
-        if let Some(report) =
+    let whole = Spill {
+        budget: (memory / 4).max(1),
+        ..spill
+    };
+    // 1. Fetch and parse every feed (in parallel), and meanwhile read the previous
+    // snapshot's history on a thread of its own: it does not depend on the fetch (only the
+    // kept feeds' entries do, read after it). It is dropped when the update turns out
+    // unchanged.
+    let stop = AtomicBool::new(false);
+    let (runs, unchanged, history) = std::thread::scope(|s| {
+        let reader = previous.as_ref().ok().map(|snap| {
+            std::thread::Builder::new()
+                .name("trawl-history".into())
+                .spawn_scoped(s, || read_history(snap, whole, &stop))
+        });
+        let runs: Vec<FeedRun> = config
+            .feeds
+            .par_iter()
+            .map(|f| {
+                let run = run_feed_caught(
+                    f,
+                    Dirs {
+                        config: config_dir,
+                        data: data_dir,
+                        spill,
+                    },
+                    prev_state.get(&f.name),
+                    &run_opts,
+                    keep,
+                    now,
+                    progress,
+                );
+                progress.feed_finished(&f.name, &run.summary);
+                run
+            })
+            .collect();
+        phase("fetched and parsed");
+        let unchanged = previous.as_ref().ok().and_then(|snap| {
             unchanged_report(snap, config, submitted_hash, upstream_hash, &runs, now)
-        {
-            let states: BTreeMap<String, FeedState> = runs
-                .into_iter()
-                .zip(&report.feeds)
-                .map(|(mut r, summary)| {
-                    r.state.indicators = Some(summary.kept);
-                    (r.summary.name, r.state)
-                })
-                .collect();
-            save_state(data_dir, &states)?;
-            return Ok(UpdateReport { upstream, ..report });
+        });
+        if unchanged.is_some() {
+            stop.store(true, Ordering::Relaxed);
         }
+        let history = match (reader, &previous) {
+            (Some(Ok(thread)), _) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: read here.
+            (_, Ok(snap)) if unchanged.is_none() => read_history(snap, whole, &stop),
+            _ => Ok(None),
+        };
+        (runs, unchanged, history)
+    });
+    if let Some(report) = unchanged {
+        let states: BTreeMap<String, FeedState> = runs
+            .into_iter()
+            .zip(&report.feeds)
+            .map(|(mut r, summary)| {
+                r.state.indicators = Some(summary.kept);
+                (r.summary.name, r.state)
+            })
+            .collect();
+        save_state(data_dir, &states)?;
+        return Ok(UpdateReport { upstream, ..report });
     }
-    // 2. The previous snapshot: history for everything, entries of kept feeds.
+    let history = history?;
+    phase("previous snapshot's history read");
+    // 2. The previous snapshot's entries of kept feeds.
     let kept: HashSet<&str> = runs
         .iter()
         .filter(|r| r.indicators.is_none())
@@ -1354,116 +1365,41 @@ pub fn update(
         .filter(|f| f.allowlist)
         .map(|f| f.name.as_str())
         .collect();
-    // Each feed's breadth limits: an entry an older build accepted and the rule now refuses
-    // is not carried over (it would otherwise stay until its feed fetches again).
-    let min_prefix: HashMap<&str, crate::breadth::MinPrefix> = config
-        .feeds
-        .iter()
-        .map(|f| (f.name.as_str(), f.min_prefix.unwrap_or_default()))
-        .collect();
-    let mut too_broad_dropped = 0usize;
-    // The previous snapshot is scanned once (it is mapped; records are decoded a block at
-    // a time) in its id order, which is the records' key order, into two presorted runs
-    // (never sorted; past the budget, appended to one file each): every entry, walked
-    // beside the merge for history and the diff, and the entries of kept feeds, merged
-    // first.
-    let whole = Spill {
-        budget: (memory / 4).max(1),
-        ..spill
-    };
-    let mut prev_sorter = whole.presorted();
-    let mut prev_len = 0usize;
-    let mut carried = whole.presorted();
-    let mut carried_len = 0usize;
-    let mut kept_counts: HashMap<String, usize> = HashMap::new();
-    let mut prev_from_feeds = 0;
-    match previous {
-        Ok(snap) => {
-            let mut failed: Option<RunError> = None;
-            // Each entry's history record is made on every core a batch at a time (the
-            // fingerprint is the costly part), then the entry goes on alone.
-            let mut batch: Vec<Indicator> = Vec::with_capacity(PREV_BATCH);
-            let mut take_batch = |batch: &mut Vec<Indicator>| -> Result<(), RunError> {
-                let encoded: Vec<(Vec<u8>, Vec<usize>)> = batch
-                    .par_chunks(4096)
-                    .map(|part| {
-                        let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(part.len()));
-                        for ind in part {
-                            crate::runs::record::encode_prev(ind, fingerprint(ind), &mut buf);
-                            ends.push(buf.len());
-                        }
-                        (buf, ends)
-                    })
-                    .collect();
-                for (buf, ends) in &encoded {
-                    let mut start = 0;
-                    for &end in ends {
-                        prev_sorter.push_record(&buf[start..end])?;
-                        start = end;
-                    }
-                }
-                drop(encoded);
-                for mut ind in batch.drain(..) {
-                    prev_len += 1;
-                    prev_from_feeds += usize::from(from_a_feed(&ind));
-                    if kept.is_empty() || !ind.sources.iter().any(|s| kept.contains(s.as_str())) {
-                        continue;
-                    }
-                    ind.sources.retain(|s| kept.contains(s.as_str()));
-                    let broad_for = |s: &String| {
-                        let min = min_prefix.get(s.as_str()).copied().unwrap_or_default();
-                        crate::breadth::too_broad(ind.itype, &ind.value, min).is_some()
-                    };
-                    if ind.sources.iter().all(broad_for) {
-                        too_broad_dropped += 1;
-                        continue;
-                    }
-                    for s in &ind.sources {
-                        *kept_counts.entry(s.clone()).or_default() += 1;
-                    }
-                    ind.allowlisted_by = None;
-                    ind.allowlist = ind
-                        .sources
-                        .iter()
-                        .any(|s| allowlist_feeds.contains(s.as_str()));
-                    carried_len += 1;
-                    // Drop expired carried entries.
-                    if ind.expires.is_none_or(|e| e > now) {
-                        carried.push(&ind)?;
-                    }
-                }
-                Ok(())
+    let mut carried = Carried::default();
+    match &previous {
+        Ok(snap) if !kept.is_empty() => {
+            let keep = Keep {
+                feeds: &kept,
+                allowlist_feeds: &allowlist_feeds,
+                // Each feed's breadth limits: an entry an older build accepted and the rule
+                // now refuses is not carried over (it would otherwise stay until its feed
+                // fetches again).
+                min_prefix: config
+                    .feeds
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.min_prefix.unwrap_or_default()))
+                    .collect(),
+                now,
             };
-            snap.scan(|ind| {
-                if failed.is_some() {
-                    return;
-                }
-                batch.push(ind);
-                if batch.len() >= PREV_BATCH {
-                    if let Err(e) = take_batch(&mut batch) {
-                        failed = Some(e);
-                    }
-                }
-            });
-            if failed.is_none() {
-                failed = take_batch(&mut batch).err();
-            }
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
+            carried = read_carried(snap, &keep, whole)?;
         }
-        Err(SnapshotError::NoSnapshot(_)) => {}
+        Ok(_) | Err(SnapshotError::NoSnapshot(_)) => {}
         Err(e) => warnings.push(format!(
             "previous snapshot unreadable, starting afresh: {e}"
         )),
     }
-    if too_broad_dropped > 0 {
+    if carried.too_broad > 0 {
         warnings.push(format!(
-            "{too_broad_dropped} entries of the previous snapshot are too broad (min_prefix, \
-             public suffixes) and were not carried over"
+            "{} entries of the previous snapshot are too broad (min_prefix, \
+             public suffixes) and were not carried over",
+            carried.too_broad
         ));
     }
-    let mut prev = prev_sorter.finish()?.merge();
+    let carried_len = carried.len;
+    let kept_counts = std::mem::take(&mut carried.counts);
+    let (prev_len, prev_from_feeds, prev_runs) =
+        history.map_or((0, 0, Runs::empty()), |h| (h.len, h.from_feeds, h.runs));
+    let mut prev = prev_runs.merge();
     let mut prev_rec = Vec::new();
     let mut prev_live = prev.next_record(&mut prev_rec)?;
     phase("previous snapshot read");
@@ -1508,7 +1444,7 @@ pub fn update(
     };
     // Runs in this order fold equal keys as merging the parts in this order did: what is
     // carried, the built-in allowlist, submissions, the upstream set, then the feeds.
-    let mut parts = carried.finish()?;
+    let mut parts = carried.runs;
     for part in [builtin, submitted, upstream_set] {
         let mut sorter = whole.sorter();
         for i in part.iter().filter(|i| i.expires.is_none_or(|e| e > now)) {

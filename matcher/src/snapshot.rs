@@ -24,6 +24,7 @@
 //!   check-summed): a damaged or truncated file is refused at open.
 
 mod build;
+mod early;
 mod format;
 #[cfg(test)]
 mod fst_fork_tests;
@@ -251,6 +252,8 @@ pub struct StreamBuilder {
     last: Option<(IndicatorType, Vec<u8>)>,
     /// The order key of the indicator being pushed.
     key: Vec<u8>,
+    /// The FSTs, built on threads of their own as the indicators arrive.
+    early: early::EarlyFsts,
 }
 
 impl std::fmt::Debug for StreamBuilder {
@@ -292,6 +295,8 @@ impl StreamBuilder {
         }
         indicator.tidy();
         self.lean.push(&indicator)?;
+        self.early
+            .push(indicator.itype, &self.key, indicator.exact_only);
         match &mut self.last {
             Some((t, k)) => {
                 *t = indicator.itype;
@@ -314,8 +319,7 @@ impl StreamBuilder {
 
     /// Compile into an in-memory snapshot (tests); its version is 0.
     pub fn build(self) -> Result<Snapshot, SnapshotError> {
-        let files = build::compile_lean(self.lean, true, 0, serde_json::Value::Null)?;
-        from_files(files)
+        from_files(self.compile(0, serde_json::Value::Null)?)
     }
 
     /// Compile and publish atomically, as [`SnapshotBuilder::publish`].
@@ -324,9 +328,17 @@ impl StreamBuilder {
         data_dir: &Path,
         extra: serde_json::Value,
     ) -> Result<PathBuf, SnapshotError> {
-        publish_with(data_dir, |version| {
-            build::compile_lean(self.lean, true, version, extra)
-        })
+        publish_with(data_dir, |version| self.compile(version, extra))
+    }
+
+    /// The snapshot's files, with the FSTs built while the indicators arrived.
+    fn compile(
+        self,
+        version: u64,
+        extra: serde_json::Value,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
+        let early = self.early.finish().transpose()?;
+        build::compile_lean(self.lean, true, early, version, extra)
     }
 }
 
@@ -567,9 +579,10 @@ impl std::fmt::Debug for Snapshot {
 /// Profiles [`Snapshot::record_cached`] keeps decoded: direct-mapped by profile id.
 const PROFILE_CACHE: usize = 64;
 
-/// The decoded profiles of a scan (bounded: [`PROFILE_CACHE`] slots).
+/// The decoded profiles of a scan (bounded: [`PROFILE_CACHE`] slots), each with whether
+/// the scan wants its entries.
 struct ProfileCache {
-    slots: Vec<Option<(u32, Indicator)>>,
+    slots: Vec<Option<(u32, Indicator, bool)>>,
 }
 
 impl Default for ProfileCache {
@@ -578,6 +591,22 @@ impl Default for ProfileCache {
             slots: vec![None; PROFILE_CACHE],
         }
     }
+}
+
+/// One entry as [`Snapshot::scan_keys`] hands it on: no profile decoded, no value made.
+#[derive(Debug, Clone)]
+pub struct KeyEntry<'a> {
+    /// Its type.
+    pub itype: IndicatorType,
+    /// Its order key: the value, or a domain's label-reversed name (the FST's key).
+    pub key: &'a [u8],
+    /// Its profile ([`Snapshot::profile`]): everything but the value, the reference and
+    /// the external id.
+    pub profile: u32,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Its external id.
+    pub external_id: Option<String>,
 }
 
 /// One domain FST shard.
@@ -1071,27 +1100,55 @@ impl Snapshot {
         value: String,
         cache: Option<&mut ProfileCache>,
     ) -> Option<Indicator> {
+        let all = |_: &Indicator| true;
+        self.record_where(id, || Some(value), cache, &all)?
+    }
+
+    /// [`Snapshot::record_cached`] of an entry whose profile passes `want` (`Some(None)`
+    /// when it does not; the value is made only for a wanted entry).
+    fn record_where(
+        &self,
+        id: IndicatorId,
+        value: impl FnOnce() -> Option<String>,
+        cache: Option<&mut ProfileCache>,
+        want: &dyn Fn(&Indicator) -> bool,
+    ) -> Option<Option<Indicator>> {
         let itype = self.itype(id)?;
         let [pid, reference] = self.records.row(id)?;
         let pid = u32::try_from(pid).ok()?;
         let mut ind = match cache {
             Some(cache) => {
                 let slot = &mut cache.slots[pid as usize % PROFILE_CACHE];
-                match slot {
-                    Some((p, t)) if *p == pid => t.clone(),
-                    _ => slot.insert((pid, self.profile_indicator(pid)?)).1.clone(),
+                let (t, wanted) = match slot {
+                    Some((p, t, w)) if *p == pid => (t, *w),
+                    _ => {
+                        let t = self.profile_indicator(pid)?;
+                        let w = want(&t);
+                        let (_, t, _) = slot.insert((pid, t, w));
+                        (t, w)
+                    }
+                };
+                if !wanted {
+                    return Some(None);
                 }
+                t.clone()
             }
-            None => self.profile_indicator(pid)?,
+            None => {
+                let t = self.profile_indicator(pid)?;
+                if !want(&t) {
+                    return Some(None);
+                }
+                t
+            }
         };
-        ind.value = value;
+        ind.value = value()?;
         ind.itype = itype;
         ind.reference = self.opt_string(reference)?;
         ind.external_id = match self.external_ids.as_ref().and_then(|e| e.get(id)) {
             Some(sid) => self.opt_string(u64::from(sid) + 1)?,
             None => None,
         };
-        Some(ind)
+        Some(Some(ind))
     }
 
     /// An interned string by its 1-based id (0: none); `None` when undecodable.
@@ -1222,41 +1279,140 @@ impl Snapshot {
     /// label-reversed names), a block at a time (each block's records decoded on rayon's
     /// pool), without holding the set: how `trawl update` reads the previous snapshot, as
     /// one already sorted run. A record that does not decode is skipped.
-    pub fn scan(&self, mut f: impl FnMut(Indicator)) {
-        use fst::{IntoStreamer, Streamer};
+    pub fn scan(&self, f: impl FnMut(Indicator)) {
+        self.scan_where(|_| true, || false, f);
+    }
+
+    /// [`Snapshot::scan`] of the entries whose metadata passes `want` (asked once per
+    /// profile while the scan's cache holds it, of the profile's indicator: no value,
+    /// reference or external id; an entry not wanted is never made), checking `stop` before
+    /// each block: how `trawl update` reads only the kept feeds' entries, and drops a read
+    /// it no longer needs. False when `stop` ended it.
+    pub fn scan_where(
+        &self,
+        want: impl Fn(&Indicator) -> bool + Sync,
+        stop: impl Fn() -> bool,
+        mut f: impl FnMut(Indicator),
+    ) -> bool {
         use rayon::prelude::*;
         const BLOCK: usize = 1 << 16;
-        let flush = |block: &mut Vec<(u32, String)>, f: &mut dyn FnMut(Indicator)| {
-            let decoded: Vec<Option<Indicator>> = std::mem::take(block)
+        /// Keys of one block in one arena: (id, end in `keys`, a domain's reversed name).
+        #[derive(Default)]
+        struct Block {
+            keys: Vec<u8>,
+            items: Vec<(u32, u32, bool)>,
+        }
+        impl Block {
+            fn push(&mut self, id: u32, key: &[u8], domain: bool) -> bool {
+                self.keys.extend_from_slice(key);
+                let end = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+                self.items.push((id, end, domain));
+                self.items.len() >= BLOCK || end == u32::MAX
+            }
+        }
+        let want = &want;
+        let flush = |block: &mut Block, f: &mut dyn FnMut(Indicator)| {
+            let b = &*block;
+            let decoded: Vec<Option<Indicator>> = (0..b.items.len())
                 .into_par_iter()
                 .with_min_len(1024)
-                .map_init(ProfileCache::default, |cache, (id, value)| {
-                    self.record_cached(id, value, Some(cache))
+                .map_init(ProfileCache::default, |cache, k| {
+                    let (id, end, domain) = b.items[k];
+                    let start = k.checked_sub(1).map_or(0, |j| b.items[j].1 as usize);
+                    let key = b.keys.get(start..end as usize)?;
+                    let value = || {
+                        let v = std::str::from_utf8(key).ok()?;
+                        Some(if domain { unreverse(v) } else { v.to_string() })
+                    };
+                    self.record_where(id, value, Some(cache), want).flatten()
                 })
                 .collect();
+            block.keys.clear();
+            block.items.clear();
             decoded.into_iter().flatten().for_each(f);
         };
-        let mut block: Vec<(u32, String)> = Vec::with_capacity(BLOCK);
-        let fqdn = type_byte(IndicatorType::Fqdn);
-        // The other values in two ranges around the domains' place in the type order.
-        let values = |block: &mut Vec<(u32, String)>,
-                      f: &mut dyn FnMut(Indicator),
-                      mut stream: fst::map::Stream<'_>| {
+        let mut block = Block::default();
+        let whole = self.walk_keys(|id, itype, key| {
+            if block.push(id, key, itype == IndicatorType::Fqdn) {
+                if stop() {
+                    return false;
+                }
+                flush(&mut block, &mut f);
+            }
+            true
+        });
+        if whole {
+            flush(&mut block, &mut f);
+        }
+        whole
+    }
+
+    /// Every entry's order key, profile, reference and external id in id order (as
+    /// [`Snapshot::scan`], on the calling thread alone), decoding no profile and making no
+    /// value: how `trawl update` reads the previous snapshot's history (its keys, seen
+    /// times and fingerprints), a profile's part once per profile. `stop` is checked every
+    /// 65,536 entries; false when it ended the scan. An entry that does not decode is skipped.
+    pub fn scan_keys(&self, stop: impl Fn() -> bool, mut f: impl FnMut(KeyEntry<'_>)) -> bool {
+        const CHECK: u32 = 1 << 16;
+        let mut n = 0u32;
+        let entry = |id: u32, itype: IndicatorType, key: &[u8]| -> bool {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(CHECK) && stop() {
+                return false;
+            }
+            let Some([profile, reference]) = self.records.row(id) else {
+                return true;
+            };
+            let (Ok(profile), Some(reference)) =
+                (u32::try_from(profile), self.opt_string(reference))
+            else {
+                return true;
+            };
+            let external_id = match self.external_ids.as_ref().and_then(|e| e.get(id)) {
+                Some(sid) => match self.opt_string(u64::from(sid) + 1) {
+                    Some(e) => e,
+                    None => return true,
+                },
+                None => None,
+            };
+            f(KeyEntry {
+                itype,
+                key,
+                profile,
+                reference,
+                external_id,
+            });
+            true
+        };
+        self.walk_keys(entry)
+    }
+
+    /// Every entry's id, type and FST key (the value, or a domain's label-reversed name)
+    /// in id order, until `f` says false (false then): the walk of every scan.
+    fn walk_keys(&self, mut f: impl FnMut(u32, IndicatorType, &[u8]) -> bool) -> bool {
+        use fst::{IntoStreamer, Streamer};
+        /// The values of one stream (key: type byte ‖ value, output: id).
+        fn values(
+            mut stream: fst::map::Stream<'_>,
+            f: &mut impl FnMut(u32, IndicatorType, &[u8]) -> bool,
+        ) -> bool {
             while let Some((key, id)) = stream.next() {
-                let v = key.get(1..).and_then(|v| std::str::from_utf8(v).ok());
-                if let (Ok(id), Some(v)) = (u32::try_from(id), v) {
-                    block.push((id, v.to_string()));
-                    if block.len() >= BLOCK {
-                        flush(block, f);
+                let itype = key
+                    .first()
+                    .and_then(|&t| IndicatorType::ALL.get(usize::from(t)));
+                if let (Ok(id), Some(&itype), Some(v)) = (u32::try_from(id), itype, key.get(1..)) {
+                    if !f(id, itype, v) {
+                        return false;
                     }
                 }
             }
-        };
-        values(
-            &mut block,
-            &mut f,
-            self.values.range().lt([fqdn]).into_stream(),
-        );
+            true
+        }
+        // The other values in two ranges around the domains' place in the type order.
+        let fqdn = type_byte(IndicatorType::Fqdn);
+        if !values(self.values.range().lt([fqdn]).into_stream(), &mut f) {
+            return false;
+        }
         let dom_base = self.type_start[2];
         for shard in &self.domains {
             let mut stream = shard.map.stream();
@@ -1265,20 +1421,20 @@ impl Snapshot {
                 else {
                     continue;
                 };
-                if let (Some(id), Ok(rev)) = (dom_base.checked_add(i), std::str::from_utf8(key)) {
-                    block.push((id, unreverse(rev)));
-                    if block.len() >= BLOCK {
-                        flush(&mut block, &mut f);
+                if let Some(id) = dom_base.checked_add(i) {
+                    if !f(id, IndicatorType::Fqdn, key) {
+                        return false;
                     }
                 }
             }
         }
-        values(
-            &mut block,
-            &mut f,
-            self.values.range().gt([fqdn]).into_stream(),
-        );
-        flush(&mut block, &mut f);
+        values(self.values.range().gt([fqdn]).into_stream(), &mut f)
+    }
+
+    /// Profile `pid` of [`KeyEntry::profile`] as an indicator: its metadata, with an empty
+    /// value and no reference or external id (`None` when undecodable).
+    pub fn profile(&self, pid: u32) -> Option<Indicator> {
+        self.profile_indicator(pid)
     }
 
     /// Every indicator in id order: by itype, then by value, except that domains come in

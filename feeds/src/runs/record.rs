@@ -148,10 +148,13 @@ pub struct Prev {
 }
 
 /// Append a previous entry's record to `out`: the sort key as [`encode`] writes it (type
-/// byte, value), then [`Prev`]'s fields, so the entry is never decoded again whole.
-pub fn encode_prev(ind: &Indicator, fp: u64, out: &mut Vec<u8>) {
-    put_key(ind.itype, &ind.value, out);
-    let times = [ind.first_seen, ind.last_seen];
+/// byte, then `key`: the value, or a domain's label-reversed name, as a snapshot's FST
+/// holds it), then [`Prev`]'s fields, so the entry is never decoded whole.
+pub fn encode_prev(itype: IndicatorType, key: &[u8], prev: &Prev, out: &mut Vec<u8>) {
+    out.push(type_byte(itype));
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
+    let (times, fp) = ([prev.first_seen, prev.last_seen], prev.fp);
     out.push(u8::from(times[0].is_some()) | u8::from(times[1].is_some()) << 1);
     for t in times.into_iter().flatten() {
         put_varint(out, zigzag(t));
@@ -357,14 +360,22 @@ mod tests {
     fn prev_records_round_trip_and_refuse_damage() {
         let ind = full();
         let mut b = Vec::new();
-        encode_prev(&ind, 0xDEAD_BEEF_0123, &mut b);
-        let mut k = Vec::new();
-        assert_eq!(key(&b), Some(key_of(ind.itype, &ind.value, &mut k)));
         let want = Prev {
-            first_seen: Some(-5),
-            last_seen: Some(1_700_000_000),
+            first_seen: ind.first_seen,
+            last_seen: ind.last_seen,
             fp: 0xDEAD_BEEF_0123,
         };
+        let mut k = Vec::new();
+        let (_, reversed) = key_of(ind.itype, &ind.value, &mut k);
+        encode_prev(ind.itype, reversed, &want, &mut b);
+        // The key a full record of the same indicator starts with.
+        let mut full_rec = Vec::new();
+        encode(&ind, &mut full_rec);
+        assert_eq!(key(&b), key(&full_rec));
+        assert_eq!(
+            (want.first_seen, want.last_seen),
+            (Some(-5), Some(1_700_000_000))
+        );
         assert_eq!(decode_prev(&b), Some(want));
         for cut in 0..b.len() {
             assert_eq!(decode_prev(&b[..cut]), None, "cut at {cut}");
@@ -372,6 +383,12 @@ mod tests {
         let mut longer = b.clone();
         longer.push(0);
         assert_eq!(decode_prev(&longer), None);
+        // A domain's record keys it by its label-reversed name, as the full record does.
+        let dom = Indicator::new("www.evil.example", IndicatorType::Fqdn, "f1");
+        let (mut d, mut full_rec) = (Vec::new(), Vec::new());
+        encode_prev(dom.itype, b"example.evil.www", &want, &mut d);
+        encode(&dom, &mut full_rec);
+        assert_eq!(key(&d), key(&full_rec));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Compiling indicators into the snapshot files (in memory).
 
+use super::early::Early;
 use super::format::{zigzag, DomainIdx, ExternalIds, IpTables, Rows, Strings, Table};
 use super::{SnapshotError, SnapshotMeta};
 use crate::fxhash::FxBuild;
@@ -25,7 +26,7 @@ impl Timing {
     }
 }
 
-fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
+pub(super) fn build_err(what: &'static str) -> impl FnOnce(fst::Error) -> SnapshotError {
     move |e| SnapshotError::Build {
         what,
         reason: e.to_string(),
@@ -133,16 +134,19 @@ pub(crate) fn compile(
     let _ = std::thread::Builder::new()
         .name("trawl-free".into())
         .spawn(move || drop(items));
-    compile_lean(lean, sorted, version, extra)
+    compile_lean(lean, sorted, None, version, extra)
 }
 
 /// [`compile`] of what [`Lean`] kept.
 ///
 /// On rayon's pool: the domains are sorted into the two `domains*.fst` shards while the
 /// rest is sorted into `values.fst` and the IP tables; then the metadata is encoded.
+/// `early`: the FSTs a [`super::StreamBuilder`] built while the items arrived (in id
+/// order), which are not built again.
 pub(crate) fn compile_lean(
     lean: Lean,
     sorted: bool,
+    early: Option<Early>,
     version: u64,
     extra: serde_json::Value,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, SnapshotError> {
@@ -159,65 +163,18 @@ pub(crate) fn compile_lean(
         *c = v.len() as u32;
     }
     let fqdn_b = super::type_byte(IndicatorType::Fqdn) as usize;
-    let mut doms = std::mem::take(&mut by_type[fqdn_b]);
+    let doms = std::mem::take(&mut by_type[fqdn_b]);
     let items_ref = &lean;
-    let by_value = |v: &mut Vec<u32>| {
-        if !sorted {
-            sort_by_value(items_ref, v);
-        }
-    };
-
-    // Two branches joined on rayon's pool, so whichever thread is free picks up the next
-    // piece: the domain keys and then their two FST shards on one side; the other values'
-    // FST and the IP tables on the other.
-    let (dom_part, other_part) = rayon::join(
-        || {
-            // Domain ids follow the label-reversed key order, so an FST output (the key's
-            // rank) is the id itself: no rank/id permutation on disk or per lookup.
-            let (arena, entries, r2i) = domain_keys(items_ref, &doms);
-            tm.at("domain keys sorted");
-            let in_key_order: Vec<u32> = r2i.iter().map(|&(i, _)| doms[i as usize]).collect();
-            doms = in_key_order;
-            let split = shard_split(&arena, &entries);
-            let (first, second) = entries.split_at(split);
-            // The exact-only bits (`domains.idx`) beside the two shards.
-            let ((s0, s1), idx) = rayon::join(
-                || {
-                    rayon::join(
-                        || {
-                            let r = shard_fst(&arena, first, 0);
-                            tm.at("domain shard 0");
-                            r
-                        },
-                        || {
-                            let r = shard_fst(&arena, second, split);
-                            tm.at("domain shard 1");
-                            r
-                        },
-                    )
-                },
-                || {
-                    let r = DomainIdx::write_identity(r2i.iter().map(|&(_, exact)| exact));
-                    tm.at("domains.idx");
-                    r
-                },
-            );
-            Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
-        },
-        || {
-            for (t, v) in by_type.iter_mut().enumerate() {
-                if t != fqdn_b {
-                    by_value(v);
-                }
-            }
-            let by_type = &by_type;
-            let vals = values_fst(items_ref, by_type, fqdn_b, type_counts[fqdn_b]);
-            tm.at("values.fst");
-            let ip = ip_tables(items_ref, by_type);
+    let (dom_part, other_part) = match early {
+        Some(early) => {
+            // Built beside the pushes: the domains came in key order.
+            let (s0, s1, idx) = early.domains;
+            let ip = ip_tables(items_ref, &by_type);
             tm.at("ip.bin");
-            Ok::<_, SnapshotError>((vals?, ip))
-        },
-    );
+            (Ok((doms, s0, s1, idx)), Ok((early.values, ip)))
+        }
+        None => compile_fsts(items_ref, sorted, &mut by_type, doms, &type_counts, tm),
+    };
     tm.at("join");
     let (doms, domains_fst, domains1_fst, dom_idx) = dom_part?;
     let (values_fst, ip) = other_part?;
@@ -310,6 +267,85 @@ pub(crate) fn compile_lean(
     ])
 }
 
+/// The domains in key order, their two shards and `domains.idx`.
+type DomainPart = (Vec<u32>, Vec<u8>, Vec<u8>, Vec<u8>);
+/// `values.fst` and `ip.bin`.
+type OtherPart = (Vec<u8>, Vec<u8>);
+
+/// The domain files (`doms` put in key order, the two shards, `domains.idx`) and the
+/// others (`values.fst`, `ip.bin`) of what [`Lean`] kept, each list of `by_type` sorted by
+/// value unless `sorted`.
+///
+/// Two branches joined on rayon's pool, so whichever thread is free picks up the next
+/// piece: the domain keys and then their two FST shards on one side; the other values'
+/// FST and the IP tables on the other.
+fn compile_fsts(
+    items: &Lean,
+    sorted: bool,
+    by_type: &mut [Vec<u32>],
+    mut doms: Vec<u32>,
+    type_counts: &[u32; 13],
+    tm: &Timing,
+) -> (
+    Result<DomainPart, SnapshotError>,
+    Result<OtherPart, SnapshotError>,
+) {
+    let fqdn_b = super::type_byte(IndicatorType::Fqdn) as usize;
+    rayon::join(
+        || {
+            // Domain ids follow the label-reversed key order, so an FST output (the key's
+            // rank) is the id itself: no rank/id permutation on disk or per lookup.
+            let (arena, entries, r2i) = domain_keys(items, &doms);
+            tm.at("domain keys sorted");
+            let in_key_order: Vec<u32> = r2i.iter().map(|&(i, _)| doms[i as usize]).collect();
+            doms = in_key_order;
+            let split = shard_split(entries.len(), |i| {
+                entries
+                    .get(i)
+                    .and_then(|e| arena.get(e.0 as usize))
+                    .copied()
+            });
+            let (first, second) = entries.split_at(split);
+            // The exact-only bits (`domains.idx`) beside the two shards.
+            let ((s0, s1), idx) = rayon::join(
+                || {
+                    rayon::join(
+                        || {
+                            let r = shard_fst(key_slices(&arena, first), 0);
+                            tm.at("domain shard 0");
+                            r
+                        },
+                        || {
+                            let r = shard_fst(key_slices(&arena, second), split);
+                            tm.at("domain shard 1");
+                            r
+                        },
+                    )
+                },
+                || {
+                    let r = DomainIdx::write_identity(r2i.iter().map(|&(_, exact)| exact));
+                    tm.at("domains.idx");
+                    r
+                },
+            );
+            Ok::<_, SnapshotError>((doms, s0?, s1?, idx))
+        },
+        || {
+            for (t, v) in by_type.iter_mut().enumerate() {
+                if t != fqdn_b && !sorted {
+                    sort_by_value(items, v);
+                }
+            }
+            let by_type = &*by_type;
+            let vals = values_fst(items, by_type, fqdn_b, type_counts[fqdn_b]);
+            tm.at("values.fst");
+            let ip = ip_tables(items, by_type);
+            tm.at("ip.bin");
+            Ok::<_, SnapshotError>((vals?, ip))
+        },
+    )
+}
+
 /// `ids.bin`: (indicator id, string id) of the items with an external id, in id order.
 fn external_ids_file(by_type: &[Vec<u32>], external_ids: &[(u32, u32)]) -> Vec<u8> {
     let mut pairs = Vec::with_capacity(external_ids.len());
@@ -343,6 +379,12 @@ fn sort_by_value(items: &Lean, v: &mut Vec<u32>) {
 
 /// (start in the arena, length, domain index) of one label-reversed key.
 type KeyRef = (u32, u32, u32);
+
+/// The keys `part` refers to in `arena`.
+fn key_slices<'a>(arena: &'a [u8], part: &'a [KeyRef]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    part.iter()
+        .map(move |e| &arena[e.0 as usize..(e.0 + e.1) as usize])
+}
 
 /// Domains below this count go into one FST shard (tiny in tests, so property tests cover
 /// the two-shard layout).
@@ -391,12 +433,11 @@ fn domain_keys(items: &Lean, doms: &[u32]) -> (Vec<u8>, Vec<KeyRef>, Vec<(u32, b
 /// Where to split the sorted keys into two shards: where the first byte changes, nearest
 /// the middle. A name and all its parents start with the same byte (they share the
 /// top-level label), so one shard holds them all.
-fn shard_split(arena: &[u8], entries: &[(u32, u32, u32)]) -> usize {
-    let n = entries.len();
+/// `first(i)`: the first byte of key `i` of `n`.
+pub(super) fn shard_split(n: usize, first: impl Fn(usize) -> Option<u8>) -> usize {
     if n < SHARD_MIN {
         return n;
     }
-    let first = |i: usize| arena.get(entries[i].0 as usize).copied();
     let mid = n / 2;
     let b = first(mid);
     let mut start = mid;
@@ -414,19 +455,15 @@ fn shard_split(arena: &[u8], entries: &[(u32, u32, u32)]) -> usize {
     }
 }
 
-/// One shard FST of keys `entries[range]`, outputs = global rank.
-fn shard_fst(
-    arena: &[u8],
-    entries: &[(u32, u32, u32)],
+/// One shard FST of `keys` (in order), outputs = global rank from `first_rank`.
+pub(super) fn shard_fst<'k>(
+    keys: impl Iterator<Item = &'k [u8]>,
     first_rank: usize,
 ) -> Result<Vec<u8>, SnapshotError> {
     let mut db = fst::MapBuilder::memory();
-    for (i, e) in entries.iter().enumerate() {
-        db.insert(
-            &arena[e.0 as usize..(e.0 + e.1) as usize],
-            (first_rank + i) as u64,
-        )
-        .map_err(build_err("domain FST"))?;
+    for (i, key) in keys.enumerate() {
+        db.insert(key, (first_rank + i) as u64)
+            .map_err(build_err("domain FST"))?;
     }
     db.into_inner().map_err(build_err("domain FST"))
 }

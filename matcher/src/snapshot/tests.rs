@@ -1244,7 +1244,7 @@ proptest! {
         if let Some(first) = items.first() {
             prop_assert!(s.push(first.clone()).is_err(), "an out-of-order push is refused");
         }
-        let got = build::compile_lean(s.lean, true, 1, serde_json::Value::Null)
+        let got = s.compile(1, serde_json::Value::Null)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let names = |f: &[(&str, Vec<u8>)]| f.iter().map(|x| x.0.to_string()).collect::<Vec<_>>();
         prop_assert_eq!(names(&got), names(&want));
@@ -1260,8 +1260,63 @@ proptest! {
         snap.scan(|i| scanned.push(i));
         let all: Vec<Indicator> = snap.iter().collect();
         prop_assert!(scanned.windows(2).all(|w| id_order(&w[0], &w[1]).is_lt()));
-        prop_assert_eq!(scanned, all);
+        prop_assert_eq!(&scanned, &all);
+        // `scan_keys` (how an update reads the history) sees the same entries: each key,
+        // reference and external id, and a profile holding the rest.
+        let mut keyed = Vec::new();
+        prop_assert!(snap.scan_keys(|| false, |e| keyed.push((
+            e.itype,
+            e.key.to_vec(),
+            e.profile,
+            e.reference,
+            e.external_id
+        ))));
+        prop_assert_eq!(keyed.len(), all.len());
+        for ((itype, key, pid, reference, external_id), want) in keyed.into_iter().zip(&all) {
+            let mut want_key = Vec::new();
+            if want.itype == T::Fqdn {
+                reverse_labels_into(want.value.as_bytes(), &mut want_key);
+            } else {
+                want_key.extend_from_slice(want.value.as_bytes());
+            }
+            prop_assert_eq!((itype, key), (want.itype, want_key));
+            let mut got = snap.profile(pid).ok_or_else(|| TestCaseError::fail("no profile"))?;
+            got.value.clone_from(&want.value);
+            got.itype = itype;
+            got.reference = reference;
+            got.external_id = external_id;
+            prop_assert_eq!(&got, want);
+        }
     }
+}
+
+/// `scan_where` makes only the entries whose profile passes its filter, in `scan`'s order,
+/// and both it and `scan_keys` end when told to stop (checked each 65,536 entries).
+#[test]
+fn scan_where_filters_by_profile_and_scans_stop_when_told() {
+    let mut b = SnapshotBuilder::new();
+    let n = 70_000u32;
+    for i in 0..n {
+        let mut ind = Indicator::new(format!("h{i}.example"), T::Fqdn, &format!("feed{}", i % 3));
+        ind.reference = (i % 5 == 0).then(|| format!("ref {i}"));
+        b.insert(ind);
+    }
+    b.insert(Indicator::new("http://a.example/x", T::Url, "feed1"));
+    let snap = b.build().unwrap();
+    let mut all = Vec::new();
+    snap.scan(|i| all.push(i));
+    let mut some = Vec::new();
+    let whole = snap.scan_where(|p| p.sources == ["feed1"], || false, |i| some.push(i));
+    assert!(whole);
+    let want: Vec<Indicator> = all.into_iter().filter(|i| i.sources == ["feed1"]).collect();
+    assert_eq!(want.len(), n as usize / 3 + 1);
+    assert_eq!(some, want);
+    let mut seen = 0;
+    assert!(!snap.scan_where(|_| true, || true, |_| seen += 1));
+    assert!(seen < n as usize);
+    let mut keys = 0;
+    assert!(!snap.scan_keys(|| true, |_| keys += 1));
+    assert!(keys < n as usize);
 }
 
 /// `scan` decodes each profile once while its cache slot holds it: with more profiles than
