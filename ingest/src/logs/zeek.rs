@@ -751,84 +751,6 @@ fn json_ts((quoted, s): TsText<'_>) -> Result<i64, ParseError> {
     r.ok_or(ParseError::new("bad timestamp"))
 }
 
-/// The keys [`fast_fields`] reads, at their `seen` bit; Splunk's wrapper `result` last.
-const FAST_FIELDS: [&str; 29] = [
-    "_path",
-    "ts",
-    "id.orig_h",
-    "id.orig_p",
-    "id.resp_h",
-    "id.resp_p",
-    "proto",
-    "service",
-    "query",
-    "qtype_name",
-    "answers",
-    "host",
-    "uri",
-    "method",
-    "user_agent",
-    "status_code",
-    "server_name",
-    "ja3",
-    "ja4",
-    "cert_chain_fps",
-    "md5",
-    "sha1",
-    "sha256",
-    "tx_hosts",
-    "rx_hosts",
-    "fingerprint",
-    "src",
-    "dst",
-    "result",
-];
-/// The index of `result` in [`FAST_FIELDS`].
-const RESULT: usize = 28;
-
-/// The index of `key` in [`FAST_FIELDS`]: its length and a byte or two pick the one
-/// candidate, a single comparison confirms it (a `match` over the names compared a record's
-/// every unread key with most of them).
-fn fast_field(key: &str) -> Option<usize> {
-    let b = key.as_bytes();
-    let at = |i: usize| b.get(i).copied().unwrap_or(0);
-    let i = match (b.len(), at(0)) {
-        (2, b't') => 1,
-        (3, b'u') => 12,
-        (3, b'j') if at(2) == b'3' => 17,
-        (3, b'j') => 18,
-        (3, b'm') => 20,
-        (3, b's') => 26,
-        (3, b'd') => 27,
-        (4, b'h') => 11,
-        (4, b's') => 21,
-        (5, b'_') => 0,
-        (5, b'p') => 6,
-        (5, b'q') => 8,
-        (6, b'm') => 13,
-        (6, b's') => 22,
-        (6, b'r') => RESULT,
-        (7, b's') => 7,
-        (7, b'a') => 10,
-        (8, b't') => 23,
-        (8, b'r') => 24,
-        (9, b'i') => match (at(3), at(8)) {
-            (b'o', b'h') => 2,
-            (b'o', _) => 3,
-            (_, b'h') => 4,
-            _ => 5,
-        },
-        (10, b'q') => 9,
-        (10, b'u') => 14,
-        (11, b's') if at(1) == b't' => 15,
-        (11, b's') => 16,
-        (11, b'f') => 25,
-        (14, b'c') => 19,
-        _ => return None,
-    };
-    FAST_FIELDS.get(i).is_some_and(|&n| n == key).then_some(i)
-}
-
 /// The fields of a flat Zeek JSON record read by [`flat_json::scan`], without serde; `None`
 /// for anything serde would read differently or refuse (a known field twice, of another
 /// type, a Splunk wrapper, ...): the caller then takes the full parser.
@@ -867,50 +789,50 @@ fn fast_fields(line: &[u8]) -> Option<(ZJson<'_>, Option<TsText<'_>>)> {
     // The known fields seen (serde refuses one given twice).
     let mut seen = 0u32;
     flat_json::scan(line, |key, v| {
-        let Some(bit) = fast_field(key) else {
-            return true;
-        };
-        let ok = match bit {
-            0 => set(&mut z.path, v),
-            1 => match v {
-                Value::Str(s) => {
-                    ts = Some((true, s));
-                    true
-                }
-                Value::Token(t) => {
-                    ts = Some((false, t));
-                    true
-                }
-                _ => false,
-            },
-            2 => set(&mut z.orig_h, v),
-            3 => set_u16(&mut z.orig_p, v),
-            4 => set(&mut z.resp_h, v),
-            5 => set_u16(&mut z.resp_p, v),
-            6 => set(&mut z.proto, v),
-            7 => set(&mut z.service, v),
-            8 => set(&mut z.query, v),
-            9 => set(&mut z.qtype_name, v),
-            10 => set_vec(&mut z.answers, v),
-            11 => set(&mut z.host, v),
-            12 => set(&mut z.uri, v),
-            13 => set(&mut z.method, v),
-            14 => set(&mut z.user_agent, v),
-            15 => set_u16(&mut z.status_code, v),
-            16 => set(&mut z.server_name, v),
-            17 => set(&mut z.ja3, v),
-            18 => set(&mut z.ja4, v),
-            19 => set_vec(&mut z.cert_chain_fps, v),
-            20 => set(&mut z.md5, v),
-            21 => set(&mut z.sha1, v),
-            22 => set(&mut z.sha256, v),
-            23 => set_vec(&mut z.tx_hosts, v),
-            24 => set_vec(&mut z.rx_hosts, v),
-            25 => set(&mut z.fingerprint, v),
-            26 => set(&mut z.src, v),
-            27 => set(&mut z.dst, v),
-            RESULT => return false, // Splunk's wrapper: the full parser
-            _ => true,
+        let (bit, ok) = match key {
+            "_path" => (0, set(&mut z.path, v)),
+            "ts" => (
+                1,
+                match v {
+                    Value::Str(s) => {
+                        ts = Some((true, s));
+                        true
+                    }
+                    Value::Token(t) => {
+                        ts = Some((false, t));
+                        true
+                    }
+                    _ => false,
+                },
+            ),
+            "id.orig_h" => (2, set(&mut z.orig_h, v)),
+            "id.orig_p" => (3, set_u16(&mut z.orig_p, v)),
+            "id.resp_h" => (4, set(&mut z.resp_h, v)),
+            "id.resp_p" => (5, set_u16(&mut z.resp_p, v)),
+            "proto" => (6, set(&mut z.proto, v)),
+            "service" => (7, set(&mut z.service, v)),
+            "query" => (8, set(&mut z.query, v)),
+            "qtype_name" => (9, set(&mut z.qtype_name, v)),
+            "answers" => (10, set_vec(&mut z.answers, v)),
+            "host" => (11, set(&mut z.host, v)),
+            "uri" => (12, set(&mut z.uri, v)),
+            "method" => (13, set(&mut z.method, v)),
+            "user_agent" => (14, set(&mut z.user_agent, v)),
+            "status_code" => (15, set_u16(&mut z.status_code, v)),
+            "server_name" => (16, set(&mut z.server_name, v)),
+            "ja3" => (17, set(&mut z.ja3, v)),
+            "ja4" => (18, set(&mut z.ja4, v)),
+            "cert_chain_fps" => (19, set_vec(&mut z.cert_chain_fps, v)),
+            "md5" => (20, set(&mut z.md5, v)),
+            "sha1" => (21, set(&mut z.sha1, v)),
+            "sha256" => (22, set(&mut z.sha256, v)),
+            "tx_hosts" => (23, set_vec(&mut z.tx_hosts, v)),
+            "rx_hosts" => (24, set_vec(&mut z.rx_hosts, v)),
+            "fingerprint" => (25, set(&mut z.fingerprint, v)),
+            "src" => (26, set(&mut z.src, v)),
+            "dst" => (27, set(&mut z.dst, v)),
+            "result" => return false, // Splunk's wrapper: the full parser
+            _ => return true,
         };
         let first = seen & (1 << bit) == 0;
         seen |= 1 << bit;
@@ -1529,61 +1451,6 @@ mod tests {
             }
             prop_assert!(fast_json_agrees(line.as_bytes()), "{}", line);
             check_screen(&ZeekJsonParser, line.as_bytes()).map_err(TestCaseError::fail)?;
-        }
-    }
-
-    /// The lookup by length and bytes finds exactly what a search of the names finds.
-    #[test]
-    fn fast_field_finds_each_name_and_nothing_else() {
-        let linear = |k: &str| FAST_FIELDS.iter().position(|&n| n == k);
-        for (i, name) in FAST_FIELDS.iter().enumerate() {
-            assert_eq!(fast_field(name), Some(i), "{name}");
-        }
-        assert_eq!(FAST_FIELDS[RESULT], "result");
-        // Zeek's other keys, and names one byte off those read (same length and first byte).
-        let mut others: Vec<String> = [
-            "uid",
-            "trans_id",
-            "rtt",
-            "qclass",
-            "qclass_name",
-            "qtype",
-            "rcode",
-            "rcode_name",
-            "AA",
-            "TC",
-            "RD",
-            "RA",
-            "Z",
-            "TTLs",
-            "rejected",
-            "id.orig_x",
-            "id.resp_x",
-            "ja5",
-            "status_codE",
-            "server_namE",
-            "",
-            "t",
-            "s",
-        ]
-        .map(String::from)
-        .to_vec();
-        for name in FAST_FIELDS {
-            for at in 0..name.len() {
-                let mut b = name.as_bytes().to_vec();
-                b[at] ^= 1;
-                others.push(String::from_utf8(b).unwrap());
-            }
-        }
-        for k in &others {
-            assert_eq!(fast_field(k), linear(k), "{k}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn fast_field_equals_a_search_of_the_names(k in "[a-z_.A-Z0-9]{0,15}") {
-            prop_assert_eq!(fast_field(&k), FAST_FIELDS.iter().position(|&n| n == k));
         }
     }
 
