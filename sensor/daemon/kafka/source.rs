@@ -14,7 +14,7 @@ use ingest::logs::{LineParser, LogFormat};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
@@ -90,7 +90,30 @@ impl ClientContext for Group {
     }
 }
 
+impl Group {
+    /// An offset commit that failed: not lost, read again (by this member or the
+    /// partition's next owner).
+    fn commit_failed(&self, e: &KafkaError) {
+        tracing::warn!(
+            "{}: committing offsets: {e} (those messages will be read again)",
+            self.name
+        );
+        self.metrics.count(
+            COMMIT_FAILURES,
+            "Offset commits that failed per consumer group (their messages are read again).",
+            &[("source", &self.name)],
+            1,
+        );
+    }
+}
+
 impl ConsumerContext for Group {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            self.commit_failed(&e);
+        }
+    }
+
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
@@ -364,18 +387,12 @@ impl RunSource for KafkaConsumer {
                 }
             }
             pending.clear();
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
-                // Not lost: read again (by this member or the partition's next owner).
-                tracing::warn!(
-                    "{}: committing offsets: {e} (those messages will be read again)",
-                    self.name
-                );
-                env.metrics.count(
-                    COMMIT_FAILURES,
-                    "Offset commits that failed per consumer group (their messages are read again).",
-                    &[("source", &self.name)],
-                    1,
-                );
+            // Asynchronous: the loop takes the next batch while the broker answers (a failure
+            // comes back as an event, counted by `Group::commit_callback`). A commit still in
+            // flight at a stop is awaited by the consumer's close; at a `kill -9` its
+            // messages are read again.
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                self.consumer.context().commit_failed(&e);
             }
         }
         Ok(())
