@@ -493,7 +493,7 @@ pub enum Command {
     /// Publish the current snapshot as a signed release (and deltas) for a sensor fleet.
     ///
     /// Writes DIR/latest.json (the signed manifest), DIR/bundles/ID.jsonl.gz (the full set)
-    /// and DIR/deltas/FROM-ID.delta.gz (from each of the last K releases): serve DIR with any
+    /// and DIR/deltas/FROM-TO.delta.gz (a step from each of the last K releases): serve DIR with any
     /// static web server and point sensors' [upstream] url at it. Publishing an unchanged
     /// snapshot writes nothing (sensors then get a 304). Run it after each `trawl update`.
     ///

@@ -225,8 +225,8 @@ fn a_sensor_pulls_a_bundle_then_deltas_equal_to_the_publishers_set_then_a_304() 
     let state = f.state("s1");
     assert_eq!(state["deltas_total"], 2);
     assert_eq!(state["bundles_total"], 1);
-    // s2, still on release 1, applies the delta 1 -> 3 the publisher composed from its
-    // deltas 1 -> 2 and 2 -> 3 (format 2), and holds exactly release 3.
+    // s2, still on release 1, follows the publisher's steps 1 -> 2 and 2 -> 3 (format 2),
+    // and holds exactly release 3.
     let m3 = f.manifest();
     let from1 = m3["deltas"]
         .as_array()

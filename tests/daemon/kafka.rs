@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use toml::Table;
 
 /// The Tansu binary: `$TANSU`, else `~/.cargo/bin/tansu`, else `tansu` on the PATH.
 fn tansu_bin() -> PathBuf {
@@ -264,51 +265,50 @@ impl Setup {
         self.dir.path().join(name)
     }
 
-    /// Write `trawl-NAME.toml` (data in `data-NAME`, admin on `port`) with `tables`
-    /// (`{dir}` replaced), compile the feed into its data directory, return the config.
-    fn daemon(&self, name: &str, port: u16, tables: &str) -> PathBuf {
-        let d = p(self.dir.path());
+    /// Write `trawl-NAME.toml` (data in `data-NAME`, admin on `port`) with the sources and
+    /// sinks `tables` adds, compile the feed into its data directory, return the config.
+    fn daemon(
+        &self,
+        name: &str,
+        port: u16,
+        tables: impl FnOnce(DaemonConfig) -> DaemonConfig,
+    ) -> PathBuf {
         let config = self.path(&format!("trawl-{name}.toml"));
-        let text = format!(
-            r#"[sensor]
-name = "kafka-{name}"
-data = "{d}/data-{name}"
-metrics = "127.0.0.1:{port}"
-
-[[feed]]
-name = "bad"
-source = "bad.txt"
-format = "plain"
-itype = "fqdn"
-confidence = 90
-severity = "high"
-
-{}"#,
-            tables.replace("{dir}", d)
-        );
-        std::fs::write(&config, text).unwrap();
-        trawl_ok(&["-q", "update", "--config", p(&config)]);
+        let data = self.path(&format!("data-{name}"));
+        tables(DaemonConfig::new(&format!("kafka-{name}"), &data, port)).write(&config);
         config
     }
 }
 
-/// A Kafka source on `topics` in `group`, quick to join and to notice a dead member.
-fn kafka_source(brokers: &str, topics: &str, group: &str) -> String {
-    format!(
-        r#"[[source]]
-kind = "kafka"
-brokers = ["{brokers}"]
-topics = {topics}
-group = "{group}"
-start = "earliest"
+/// A Kafka source's keys: `topics` in `group`, quick to join and to notice a dead member,
+/// with `options` added to its `[source.options]`.
+fn kafka_source(brokers: &str, topics: &[&str], group: &str, options: Table) -> Table {
+    let mut all = table([
+        ("session.timeout.ms", 6000.into()),
+        ("heartbeat.interval.ms", 300.into()),
+        ("statistics.interval.ms", 500.into()),
+        ("topic.metadata.refresh.interval.ms", 1000.into()),
+    ]);
+    all.extend(options);
+    table([
+        ("brokers", vec![brokers].into()),
+        ("topics", topics.to_vec().into()),
+        ("group", group.into()),
+        ("start", "earliest".into()),
+        ("options", all.into()),
+    ])
+}
 
-[source.options]
-"session.timeout.ms" = 6000
-"heartbeat.interval.ms" = 300
-"statistics.interval.ms" = 500
-"topic.metadata.refresh.interval.ms" = 1000
-"#
-    )
+/// A Kafka sink's keys: `topic` on `brokers`, and `more`.
+fn kafka_sink(brokers: &str, topic: &str, more: Table) -> Table {
+    let mut t = table([("brokers", vec![brokers].into()), ("topic", topic.into())]);
+    t.extend(more);
+    t
+}
+
+/// A JSONL alert file sink's keys.
+fn jsonl_sink(path: &Path) -> Table {
+    table([("path", p(path).into())])
 }
 
 /// The `/metrics` samples whose name and labels start with `prefix`.
@@ -337,25 +337,22 @@ fn a_consumer_group_member_alerts_every_planted_hit_and_produces_the_alerts_to_k
     produce(&b, "eve", 1, &eve);
 
     let port = free_port();
-    let config = s.daemon(
-        "a",
-        port,
-        &format!(
-            r#"{}
-[[sink]]
-kind = "jsonl"
-path = "{{dir}}/alerts-a.jsonl"
-
-[[sink]]
-kind = "kafka"
-brokers = "{b}"
-topic = "alerts"
-key = "source.ip"
-compression = "lz4"
-"#,
-            kafka_source(&b, r#"["^(dns|eve)$"]"#, "g1")
-        ),
-    );
+    let config = s.daemon("a", port, |c| {
+        c.source(
+            "kafka",
+            kafka_source(&b, &["^(dns|eve)$"], "g1", Table::new()),
+        )
+        .sink("jsonl", jsonl_sink(&s.path("alerts-a.jsonl")))
+        .sink(
+            "kafka",
+            table([
+                ("brokers", b.as_str().into()),
+                ("topic", "alerts".into()),
+                ("key", "source.ip".into()),
+                ("compression", "lz4".into()),
+            ]),
+        )
+    });
     let file = s.path("alerts-a.jsonl");
     let mut daemon = Daemon::start(&config);
     wait_for("every planted hit alerted", Duration::from_secs(60), || {
@@ -446,25 +443,23 @@ fn the_kafka_sink_spools_while_the_broker_is_down_and_delivers_when_it_returns()
         }
     };
     let port = free_port();
-    let config = s.daemon(
-        "sink",
-        port,
-        &format!(
-            r#"[[source]]
-kind = "file"
-paths = ["{{dir}}/logs/dns.log"]
-
-[[sink]]
-kind = "kafka"
-brokers = ["{b}"]
-topic = "alerts"
-timeout = 2
-
-[sink.options]
-"reconnect.backoff.max.ms" = 500
-"#
-        ),
-    );
+    let config = s.daemon("sink", port, |c| {
+        c.source("file", table([("paths", vec![p(&log)].into())]))
+            .sink(
+                "kafka",
+                kafka_sink(
+                    &b,
+                    "alerts",
+                    table([
+                        ("timeout", 2.into()),
+                        (
+                            "options",
+                            table([("reconnect.backoff.max.ms", 500.into())]).into(),
+                        ),
+                    ]),
+                ),
+            )
+    });
     let mut daemon = Daemon::start(&config);
     append(1..=5);
     let got = consume(&b, "alerts", 1, 5, Duration::from_secs(30));
@@ -521,14 +516,13 @@ fn two_members_split_the_partitions_and_a_kill_9_loses_no_hit() {
     create_topic(&b, "dns", 4);
     let member = |name: &str| {
         let port = free_port();
-        let config = s.daemon(
-            name,
-            port,
-            &format!(
-                "{}\n[[sink]]\nkind = \"jsonl\"\npath = \"{{dir}}/alerts-{name}.jsonl\"\n",
-                kafka_source(&b, r#"["dns"]"#, "pair")
-            ),
-        );
+        let config = s.daemon(name, port, |c| {
+            c.source("kafka", kafka_source(&b, &["dns"], "pair", Table::new()))
+                .sink(
+                    "jsonl",
+                    jsonl_sink(&s.path(&format!("alerts-{name}.jsonl"))),
+                )
+        });
         (config, port)
     };
     let (config_a, port_a) = member("a");
@@ -645,7 +639,7 @@ fn the_sample_kafka_config_loads_and_runs_against_a_broker() {
         .collect::<Vec<_>>()
         .join("\n");
     let port = free_port();
-    let config = s.daemon("sample", port, &tables);
+    let config = s.daemon("sample", port, |c| c.tables(&tables));
     let (records, hits) = dns_round(1, 40);
     produce(&b, "zeek-dns", 2, &records);
     let daemon = Daemon::start(&config);
@@ -713,25 +707,16 @@ fn source_and_sink_speak_tls_and_a_wrong_ca_is_named() {
     produce_with(&over_tls, "dns", 2, &records);
 
     let tables = |group: &str, ca: &Path| {
-        let ca = p(ca);
-        format!(
-            r#"{}"security.protocol" = "ssl"
-"ssl.ca.location" = "{ca}"
-
-[[sink]]
-kind = "kafka"
-brokers = ["{b}"]
-topic = "alerts"
-timeout = 5
-
-[sink.options]
-"security.protocol" = "ssl"
-"ssl.ca.location" = "{ca}"
-"#,
-            kafka_source(&b, r#"["dns"]"#, group)
-        )
+        let tls = table([
+            ("security.protocol", "ssl".into()),
+            ("ssl.ca.location", p(ca).into()),
+        ]);
+        let source = kafka_source(&b, &["dns"], group, tls.clone());
+        let sink = table([("timeout", 5.into()), ("options", tls.into())]);
+        let sink = kafka_sink(&b, "alerts", sink);
+        move |c: DaemonConfig| c.source("kafka", source).sink("kafka", sink)
     };
-    let config = s.daemon("tls", free_port(), &tables("tls", &cert));
+    let config = s.daemon("tls", free_port(), tables("tls", &cert));
     let daemon = Daemon::start(&config);
     let got = consume_with(&over_tls, "alerts", 1, hits.len(), Duration::from_secs(60));
     let names: BTreeSet<String> = got
@@ -745,7 +730,7 @@ timeout = 5
     // A CA that did not sign the broker's certificate: nothing is read, and the log says
     // which broker refused and what to check.
     let port = free_port();
-    let config = s.daemon("wrong-ca", port, &tables("wrong", &wrong));
+    let config = s.daemon("wrong-ca", port, tables("wrong", &wrong));
     let mut daemon = Daemon::start(&config);
     wait_for("the certificate error", Duration::from_secs(30), || {
         assert!(daemon.exited().is_none(), "{}", Daemon::stderr(&config));
@@ -774,14 +759,12 @@ fn zstd_compressed_records_are_read_and_alerts_are_produced_zstd_compressed() {
     zstd.set("compression.type", "zstd");
     let (records, hits) = dns_round(1, 300);
     produce_with(&zstd, "dns", 2, &records);
-    let config = s.daemon(
-        "zstd",
-        free_port(),
-        &format!(
-            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"zstd\"\n",
-            kafka_source(&b, r#"["dns"]"#, "z")
-        ),
-    );
+    let zstd_sink = |group: &str, codec: &str| {
+        let sink = kafka_sink(&b, "alerts", table([("compression", codec.into())]));
+        let source = kafka_source(&b, &["dns"], group, Table::new());
+        move |c: DaemonConfig| c.source("kafka", source).sink("kafka", sink)
+    };
+    let config = s.daemon("zstd", free_port(), zstd_sink("z", "zstd"));
     let daemon = Daemon::start(&config);
     let got = consume(&b, "alerts", 1, hits.len(), Duration::from_secs(60));
     let mut names: Vec<String> = got
@@ -794,14 +777,7 @@ fn zstd_compressed_records_are_read_and_alerts_are_produced_zstd_compressed() {
     assert_eq!(names, want, "{}", Daemon::stderr(&config));
     assert!(daemon.term().success());
     // A codec the sink does not know is refused at start, naming the ones it does.
-    let bad = s.daemon(
-        "brotli",
-        free_port(),
-        &format!(
-            "{}\n[[sink]]\nkind = \"kafka\"\nbrokers = [\"{b}\"]\ntopic = \"alerts\"\ncompression = \"brotli\"\n",
-            kafka_source(&b, r#"["dns"]"#, "z2")
-        ),
-    );
+    let bad = s.daemon("brotli", free_port(), zstd_sink("z2", "brotli"));
     let mut daemon = Daemon::start(&bad);
     wait_for("the refusal", Duration::from_secs(30), || {
         daemon.exited().is_some()

@@ -62,46 +62,46 @@ impl Setup {
     }
 }
 
-/// A feed listing `bad.example`, a file source on `logs/access.log*`, and `sensor_extra` /
-/// `rest` spliced into the config (`{dir}` in them is replaced by the test directory).
-fn setup(sensor_extra: &str, rest: &str) -> Setup {
+/// A feed listing `bad.example`, a file source on `logs/access.log*`, and what `tables`
+/// adds (given the test directory).
+fn setup_with(tables: impl FnOnce(DaemonConfig, &Path) -> DaemonConfig) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("logs")).unwrap();
     std::fs::write(d.join("bad.txt"), "bad.example\n").unwrap();
     let port = free_port();
     let config = d.join("trawl.toml");
-    let text = format!(
-        r#"[sensor]
-name = "sinks-test"
-data = "{{dir}}/data"
-metrics = "127.0.0.1:{port}"
-{sensor_extra}
-
-[[feed]]
-name = "bad"
-source = "bad.txt"
-format = "plain"
-itype = "fqdn"
-confidence = 90
-severity = "high"
-
-[[source]]
-kind = "file"
-paths = ["{{dir}}/logs/access.log*"]
-format = "squid"
-
-{rest}"#
-    )
-    .replace("{dir}", p(d));
-    std::fs::write(&config, text).unwrap();
-    trawl_ok(&["-q", "update", "--config", p(&config)]);
+    let logs = format!("{}/logs/access.log*", p(d));
+    let base = DaemonConfig::new("sinks-test", &d.join("data"), port).source(
+        "file",
+        table([("paths", vec![logs].into()), ("format", "squid".into())]),
+    );
+    tables(base, d).write(&config);
     Setup {
         log: d.join("logs/access.log"),
         dir,
         config,
         port,
     }
+}
+
+/// [`setup_with`] from TOML text: `sensor_extra` keys of `[sensor]` and the `rest` tables
+/// (`{dir}` in them replaced by the test directory).
+fn setup(sensor_extra: &str, rest: &str) -> Setup {
+    let extra: toml::Table = sensor_extra.parse().expect("[sensor] keys");
+    setup_with(|c, d| {
+        extra
+            .into_iter()
+            .fold(c, |c, (k, v)| c.sensor(&k, v))
+            .tables(&rest.replace("{dir}", p(d)))
+    })
+}
+
+/// A `jsonl` sink's keys: the alert file `path`, and `more`.
+fn jsonl(path: &Path, more: toml::Table) -> toml::Table {
+    let mut t = table([("path", p(path).into())]);
+    t.extend(more);
+    t
 }
 
 /// The plain alert file sink most tests write to.
@@ -142,19 +142,16 @@ fn once(range: std::ops::RangeInclusive<u64>) -> BTreeMap<u64, u32> {
 
 #[test]
 fn jsonl_sink_rotates_by_size_and_by_time_without_losing_an_alert() {
-    let s = setup(
-        "",
-        r#"[[sink]]
-kind = "jsonl"
-path = "{dir}/size.jsonl"
-max_bytes = 4000
-
-[[sink]]
-kind = "jsonl"
-path = "{dir}/time.jsonl"
-rotate = "1s"
-"#,
-    );
+    let s = setup_with(|c, d| {
+        c.sink(
+            "jsonl",
+            jsonl(&d.join("size.jsonl"), table([("max_bytes", 4000.into())])),
+        )
+        .sink(
+            "jsonl",
+            jsonl(&d.join("time.jsonl"), table([("rotate", "1s".into())])),
+        )
+    });
     let d = s.dir.path().to_path_buf();
     let daemon = Daemon::start(&s.config);
     s.hits(1..=20);
@@ -259,29 +256,14 @@ fn syslog_sink_sends_rfc5424_over_udp_tcp_and_unix_socket() {
     let unix = std::os::unix::net::UnixDatagram::bind(&unix_path).unwrap();
     unix.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    let s = setup(
-        "",
-        &format!(
-            r#"[[sink]]
-kind = "jsonl"
-path = "{{dir}}/alerts.jsonl"
-
-[[sink]]
-kind = "syslog"
-endpoint = "udp://{udp}"
-
-[[sink]]
-kind = "syslog"
-endpoint = "tcp://{tcp_addr}"
-
-[[sink]]
-kind = "syslog"
-endpoint = "unix://{unix}"
-"#,
-            udp = udp.local_addr().unwrap(),
-            unix = p(&unix_path),
-        ),
-    );
+    let udp_addr = udp.local_addr().unwrap();
+    let s = setup_with(|c, d| {
+        let syslog = |endpoint: String| table([("endpoint", endpoint.into())]);
+        c.sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
+            .sink("syslog", syslog(format!("udp://{udp_addr}")))
+            .sink("syslog", syslog(format!("tcp://{tcp_addr}")))
+            .sink("syslog", syslog(format!("unix://{}", p(&unix_path))))
+    });
     let tcp_got = Arc::new(Mutex::new(Vec::new()));
     tcp_syslog_server(tcp, tcp_got.clone());
     let daemon = Daemon::start(&s.config);
@@ -403,27 +385,33 @@ fn http_sink_splunk_hec_and_elasticsearch_bulk_with_tokens_from_the_environment(
             format!(r#"{{"errors":{},"items":[{}]}}"#, n == 0, items.join(",")),
         )
     });
-    let sinks = format!(
-        r#"[[sink]]
-kind = "jsonl"
-path = "{{dir}}/alerts.jsonl"
-
-[[sink]]
-kind = "http"
-endpoint = "http://127.0.0.1:{hec_port}/services/collector/event"
-format = "splunk-hec"
-token_env = "TRAWL_TEST_HEC_TOKEN"
-
-[[sink]]
-kind = "http"
-endpoint = "http://127.0.0.1:{es_port}/trawl-alerts/_bulk"
-format = "es-bulk"
-token_env = "TRAWL_TEST_ES_TOKEN"
-auth_scheme = "ApiKey"
-batch = 3
-"#
-    );
-    let s = setup("", &sinks);
+    let s = setup_with(|c, d| {
+        c.sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
+            .sink(
+                "http",
+                table([
+                    (
+                        "endpoint",
+                        format!("http://127.0.0.1:{hec_port}/services/collector/event").into(),
+                    ),
+                    ("format", "splunk-hec".into()),
+                    ("token_env", "TRAWL_TEST_HEC_TOKEN".into()),
+                ]),
+            )
+            .sink(
+                "http",
+                table([
+                    (
+                        "endpoint",
+                        format!("http://127.0.0.1:{es_port}/trawl-alerts/_bulk").into(),
+                    ),
+                    ("format", "es-bulk".into()),
+                    ("token_env", "TRAWL_TEST_ES_TOKEN".into()),
+                    ("auth_scheme", "ApiKey".into()),
+                    ("batch", 3.into()),
+                ]),
+            )
+    });
     // Without the variable the daemon refuses to start, naming it.
     let mut bad = Daemon::start(&s.config);
     wait_for("the daemon to refuse", Duration::from_secs(20), || {
@@ -526,21 +514,20 @@ batch = 3
 #[test]
 fn http_spool_is_bounded_on_disk_while_down_and_delivers_everything_after_kill9() {
     let http_port = free_port();
-    let s = setup(
-        "",
-        &format!(
-            r#"[[sink]]
-kind = "jsonl"
-path = "{{dir}}/alerts.jsonl"
-
-[[sink]]
-kind = "http"
-endpoint = "http://127.0.0.1:{http_port}/ingest"
-spool_max_bytes = 20000
-batch = 4
-"#
-        ),
-    );
+    let s = setup_with(|c, d| {
+        c.sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
+            .sink(
+                "http",
+                table([
+                    (
+                        "endpoint",
+                        format!("http://127.0.0.1:{http_port}/ingest").into(),
+                    ),
+                    ("spool_max_bytes", 20000.into()),
+                    ("batch", 4.into()),
+                ]),
+            )
+    });
     let spool = s.path("data/spool/http-1/spool.jsonl");
     let daemon = Daemon::start(&s.config);
     wait_for("the daemon", Duration::from_secs(30), || {
@@ -615,7 +602,10 @@ batch = 4
 
 #[test]
 fn suppression_counts_repeats_and_metrics_expose_every_name() {
-    let s = setup("suppress = \"1s\"", JSONL_SINK);
+    let s = setup_with(|c, d| {
+        c.sensor("suppress", "1s")
+            .sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
+    });
     let daemon = Daemon::start(&s.config);
     // Four hits on one (indicator, source ip) in one write, one unparseable line.
     s.hits(1..=4);
@@ -685,20 +675,13 @@ fn suppression_counts_repeats_and_metrics_expose_every_name() {
 #[test]
 fn stdin_source_matches_until_end_of_input_then_the_daemon_exits() {
     let s = setup("", JSONL_SINK);
-    // The same config with the file source replaced by stdin.
-    let text = std::fs::read_to_string(&s.config).unwrap();
-    let start = text.find("[[source]]").unwrap();
-    let end = text.find("[[sink]]").unwrap();
+    // The same config with the file source replaced by stdin, and a stdout sink.
     let stdin_cfg = s.path("stdin.toml");
-    std::fs::write(
-        &stdin_cfg,
-        format!(
-            "{}[[source]]\nkind = \"stdin\"\nformat = \"squid\"\n\n{}\n[[sink]]\nkind = \"stdout\"\n",
-            &text[..start],
-            &text[end..]
-        ),
-    )
-    .unwrap();
+    DaemonConfig::new("sinks-test", &s.path("data"), s.port)
+        .source("stdin", table([("format", "squid".into())]))
+        .sink("jsonl", jsonl(&s.path("alerts.jsonl"), table([])))
+        .sink("stdout", table([]))
+        .write(&stdin_cfg);
     let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .args(["run", "--config", p(&stdin_cfg)])
         .stdin(Stdio::piped())

@@ -2,6 +2,9 @@
 //! endpoint and its alert files with deadlines.
 #![allow(dead_code)]
 
+mod config;
+pub use config::{table, DaemonConfig};
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;

@@ -32,6 +32,21 @@ pub struct DeltaRef {
     pub file: FileRef,
 }
 
+impl DeltaRef {
+    /// The release the delta makes, from its file name (`deltas/FROM-TO.delta.gz`, as
+    /// publish names it); None for another shape.
+    pub fn to(&self) -> Option<&str> {
+        let to = self
+            .file
+            .path
+            .strip_prefix("deltas/")?
+            .strip_prefix(self.from.as_str())?
+            .strip_prefix('-')?
+            .strip_suffix(".delta.gz")?;
+        valid_id(to).then_some(to)
+    }
+}
+
 /// What a release is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! DIR/latest.json                      the signed manifest (written last, atomically)
-//! DIR/bundles/ID.jsonl.gz              the full set of each kept release
-//! DIR/deltas/FROM-ID.delta.gz          from each of the last `keep` releases to the latest
+//! DIR/bundles/ID.jsonl.gz              the full set of the latest and the previous release
+//! DIR/deltas/FROM-TO.delta.gz          a step: from each of the last `keep` releases to
+//!                                      the release after it
 //! ```
 //!
-//! The delta from the previous release is computed from its bundle; the older ones are the
-//! previous release's deltas composed with it ([`Delta::then`]), so a publish reads one
-//! earlier bundle whatever `keep` is.
+//! A publish computes one step, from the previous release (read back from its bundle) to
+//! the new one, and lists it with the previous release's steps (each written once, at its
+//! own release, never rewritten): a sensor `i` releases behind applies the `i` steps in
+//! order. So a publish reads one bundle and writes one delta whatever `keep` is, and the
+//! stored deltas grow with `keep`, not with its square (one delta per kept release, each
+//! re-composed to the latest, held `keep` times the changes at the oldest).
 //!
 //! Publishing an unchanged set writes nothing, so `latest.json` keeps its bytes (and a web
 //! server its ETag: a sensor's conditional GET costs one 304).
@@ -17,7 +21,7 @@
 use super::delta::Delta;
 use super::keys::SigningKey;
 use super::manifest::{DeltaRef, FileRef, Manifest, FORMAT};
-use super::set::{known_key, sha256_hex, IndicatorSet};
+use super::set::{sha256_hex, IndicatorSet};
 use super::FleetError;
 use matcher::Snapshot;
 use serde::Serialize;
@@ -60,6 +64,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FleetError + '_ {
 /// Write `bytes` to `path` through a temporary file and a rename, gzip-compressed when
 /// `gzip`; returns the stored size.
 fn write_atomic(path: &Path, bytes: &[u8], gzip: bool) -> Result<u64, FleetError> {
+    #[cfg(test)]
+    io_count::write();
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -108,6 +114,8 @@ fn previous(to: &Path, key: &SigningKey) -> Result<Option<Manifest>, FleetError>
 fn read_set(to: &Path, id: &str) -> Option<IndicatorSet> {
     let path = to.join(bundle_path(id));
     let name = path.display().to_string();
+    #[cfg(test)]
+    io_count::read();
     let bytes = crate::fetch::read_file(
         &path,
         &name,
@@ -116,30 +124,6 @@ fn read_set(to: &Path, id: &str) -> Option<IndicatorSet> {
     )
     .ok()?;
     IndicatorSet::parse_known(&bytes, &name).ok()
-}
-
-/// The delta from `from` to the new release: `prev`'s delta from `from` (read back and
-/// checked against `prev`'s manifest) followed by `step` (from `prev` to the new release).
-fn compose(to: &Path, prev: &Manifest, from: &str, step: &Delta) -> Result<Delta, FleetError> {
-    let d = prev
-        .deltas
-        .iter()
-        .find(|d| d.from == from)
-        .ok_or_else(|| FleetError::Local(format!("{} has no delta from {from}", prev.id)))?;
-    let path = to.join(&d.file.path);
-    let name = path.display().to_string();
-    let bytes = crate::fetch::read_file(
-        &path,
-        &name,
-        crate::fetch::DEFAULT_MAX_BYTES,
-        &crate::NoProgress,
-    )?;
-    if sha256_hex(&bytes) != d.file.sha256 {
-        return Err(FleetError::Local(format!(
-            "{name}: not the content its manifest names"
-        )));
-    }
-    Delta::parse(&bytes, from, &prev.id, known_key)?.then(step)
 }
 
 /// Publish the data directory's current snapshot to `to` (see the module docs).
@@ -197,65 +181,40 @@ pub fn publish_set(
         bytes: write_atomic(&to.join(bundle_path(&id)), &bytes, true)?,
         sha256: hash.clone(),
     };
-    // The releases deltas start from: the previous one, then those it had deltas from.
-    let mut history: Vec<String> = Vec::new();
-    if let Some(p) = &prev {
-        for from in std::iter::once(&p.id).chain(p.deltas.iter().map(|d| &d.from)) {
-            if history.len() < opts.keep && !history.contains(from) && *from != id {
-                history.push(from.clone());
+    // The step from the previous release, from its set; then the previous release's own
+    // list (its step and those before it, or, from a publisher before steps, its deltas
+    // straight to it: either way a sensor there follows them to the previous release).
+    let mut deltas: Vec<DeltaRef> = Vec::new();
+    if let Some(p) = prev.as_ref().filter(|_| opts.keep > 0) {
+        match read_set(to, &p.id) {
+            Some(old) => {
+                let delta = Delta::between(&old, set, &p.id, &id).to_bytes();
+                let path = delta_path(&p.id, &id);
+                let stored = write_atomic(&to.join(&path), &delta, true)?;
+                deltas.push(DeltaRef {
+                    from: p.id.clone(),
+                    file: FileRef {
+                        path,
+                        sha256: sha256_hex(&delta),
+                        bytes: stored,
+                    },
+                });
+                for d in &p.deltas {
+                    if deltas.len() < opts.keep
+                        && d.from != id
+                        && d.to().is_some()
+                        && !deltas.iter().any(|k| k.from == d.from)
+                    {
+                        deltas.push(d.clone());
+                    }
+                }
+            }
+            None => {
+                tracing::warn!(release = %p.id, "its bundle is gone or unreadable: no delta to this release");
             }
         }
     }
-    // The delta from the previous release, from its set; those from older releases by
-    // composing the previous release's deltas with it (their cost is the changes, not the
-    // set), and only when that fails (a format 1 delta, a missing file) from their bundles.
-    let step = prev.as_ref().and_then(|p| match read_set(to, &p.id) {
-        Some(old) => Some(Delta::between(&old, set, &p.id, &id)),
-        None => {
-            tracing::warn!(release = %p.id, "its bundle is gone or unreadable: no delta from it");
-            None
-        }
-    });
-    let mut deltas = Vec::new();
-    let mut composed = 0;
-    for from in &history {
-        let delta = match (&step, &prev) {
-            (Some(step), Some(p)) if *from == p.id => Some(step.clone()),
-            (Some(step), Some(p)) => match compose(to, p, from, step) {
-                Ok(d) => {
-                    composed += 1;
-                    Some(d)
-                }
-                Err(e) => {
-                    tracing::info!(release = %from, reason = %e, "delta not composed: reading its bundle");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let delta = match delta {
-            Some(d) => d,
-            None => match read_set(to, from) {
-                Some(old) => Delta::between(&old, set, from, &id),
-                None => {
-                    tracing::warn!(release = %from, "its bundle is gone or unreadable: no delta from it");
-                    continue;
-                }
-            },
-        }
-        .to_bytes();
-        let path = delta_path(from, &id);
-        let stored = write_atomic(&to.join(&path), &delta, true)?;
-        deltas.push(DeltaRef {
-            from: from.clone(),
-            file: FileRef {
-                path,
-                sha256: sha256_hex(&delta),
-                bytes: stored,
-            },
-        });
-    }
-    tracing::debug!(release = %id, deltas = deltas.len(), composed, "deltas written");
+    tracing::debug!(release = %id, deltas = deltas.len(), "step written");
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
@@ -286,15 +245,15 @@ pub fn publish_set(
     })
 }
 
-/// Remove bundles no delta starts from and deltas of neither this nor the previous release
-/// (a sensor that read the previous `latest.json` a moment ago still finds its files).
+/// Remove the files neither this nor the previous release names (a sensor that read the
+/// previous `latest.json` a moment ago still finds its files; the next publish reads this
+/// release's bundle).
 fn prune(to: &Path, latest: &Manifest, prev: Option<&Manifest>) {
     let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
     for m in std::iter::once(latest).chain(prev) {
         keep.insert(m.bundle.path.clone());
         for d in &m.deltas {
             keep.insert(d.file.path.clone());
-            keep.insert(bundle_path(&d.from));
         }
     }
     for dir in ["bundles", "deltas"] {
@@ -330,12 +289,95 @@ mod tests {
         IndicatorSet::parse(lines.values().cloned().collect::<String>().as_bytes(), "t").unwrap()
     }
 
-    /// Releases 2.. write their older deltas by composing the previous release's: with every
-    /// bundle but the previous one deleted before each publish, every delta in the manifest
-    /// still takes its release's set to the latest one exactly.
+    /// Files published and read back per publish (latest.json aside), in this thread.
+    fn counted(f: impl FnOnce()) -> (usize, usize) {
+        io_count::reset();
+        f();
+        io_count::get()
+    }
+
+    /// Each cycle drops two keys, adds two, changes one (and brings one back).
+    fn cycle_set(cycle: usize) -> IndicatorSet {
+        let values: Vec<(usize, u8)> = (2 * cycle..2 * cycle + 20)
+            .map(|n| (n, if n == 3 * cycle { 90 } else { 50 }))
+            .collect();
+        set(&values)
+    }
+
+    /// Every delta of the latest manifest is a step, and from every release the manifest
+    /// lists a sensor follows the steps to the latest set exactly; each publish reads one
+    /// bundle and writes one bundle and one delta whatever `keep` is, and older bundles are
+    /// pruned.
     #[test]
-    fn older_deltas_are_composed_without_their_bundles() {
-        let dir = std::env::temp_dir().join(format!("trawl-compose-{}", std::process::id()));
+    fn a_publish_writes_one_step_and_sensors_follow_the_steps_to_the_latest() {
+        for keep in [1usize, 4, 16] {
+            let dir =
+                std::env::temp_dir().join(format!("trawl-steps-{}-{keep}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let key = SigningKey::generate().unwrap();
+            let opts = PublishOptions {
+                keep,
+                intended: false,
+                now: 1_700_000_000,
+            };
+            let mut held: Vec<(String, IndicatorSet)> = Vec::new();
+            for cycle in 0..20usize {
+                let s = cycle_set(cycle);
+                let (reads, writes) = counted(|| {
+                    publish_set(&s, SetCounts::default(), 1, &dir, &key, &opts).unwrap();
+                });
+                let m = previous(&dir, &key).unwrap().unwrap();
+                let first = cycle == 0;
+                assert_eq!(reads, usize::from(!first), "keep {keep} cycle {cycle}");
+                // The bundle, the step (none at the first), the manifest.
+                assert_eq!(
+                    writes,
+                    if first { 2 } else { 3 },
+                    "keep {keep} cycle {cycle}"
+                );
+                assert_eq!(m.deltas.len(), cycle.min(keep), "keep {keep} cycle {cycle}");
+                for (n, d) in m.deltas.iter().enumerate() {
+                    // Newest first: the step from the previous release, then the one before.
+                    assert_eq!(d.from, held[held.len() - 1 - n].0);
+                    assert_eq!(
+                        d.to(),
+                        Some(
+                            held.get(held.len() - n)
+                                .map_or(m.id.as_str(), |h| h.0.as_str())
+                        )
+                    );
+                }
+                for (from, old) in held.iter().rev().take(keep) {
+                    let mut applied = old.clone();
+                    let mut at = from.clone();
+                    while at != m.id {
+                        let d = m.deltas.iter().find(|d| d.from == at).unwrap();
+                        let to = d.to().unwrap().to_string();
+                        let path = dir.join(&d.file.path);
+                        let bytes =
+                            crate::fetch::read_file(&path, "d", 1 << 20, &crate::NoProgress)
+                                .unwrap();
+                        assert_eq!(sha256_hex(&bytes), d.file.sha256);
+                        applied.apply_delta(&bytes, &at, &to).unwrap();
+                        at = to;
+                    }
+                    assert_eq!(applied.content_hash(), m.content_hash, "from {from}");
+                }
+                let bundles = std::fs::read_dir(dir.join("bundles")).unwrap().count();
+                assert_eq!(bundles, if first { 1 } else { 2 }, "latest and previous");
+                let stored = std::fs::read_dir(dir.join("deltas")).unwrap().count();
+                assert!(stored <= keep + 1, "keep {keep}: {stored} delta files");
+                held.push((m.id.clone(), s));
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    /// A previous release published before steps (its deltas go straight to it): the new
+    /// release lists them after its step, and a sensor on any of them follows two deltas.
+    #[test]
+    fn deltas_straight_to_the_previous_release_are_followed_by_the_step() {
+        let dir = std::env::temp_dir().join(format!("trawl-straight-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let key = SigningKey::generate().unwrap();
         let opts = PublishOptions {
@@ -343,35 +385,68 @@ mod tests {
             intended: false,
             now: 1_700_000_000,
         };
-        let mut held: Vec<(String, IndicatorSet)> = Vec::new();
-        for cycle in 0..7usize {
-            // Each cycle drops two keys, adds two, changes one (and brings one back).
-            let values: Vec<(usize, u8)> = (2 * cycle..2 * cycle + 20)
-                .map(|n| (n, if n == 3 * cycle { 90 } else { 50 }))
-                .collect();
-            let s = set(&values);
-            if let Some((prev, _)) = held.last() {
-                for e in std::fs::read_dir(dir.join("bundles")).unwrap().flatten() {
-                    if !e.file_name().to_string_lossy().starts_with(prev.as_str()) {
-                        std::fs::remove_file(e.path()).unwrap();
-                    }
-                }
-            }
-            let r = publish_set(&s, SetCounts::default(), 1, &dir, &key, &opts).unwrap();
-            let m = previous(&dir, &key).unwrap().unwrap();
-            assert_eq!(m.deltas.len(), cycle.min(4), "cycle {cycle}: {r:?}");
-            for d in &m.deltas {
-                let (_, old) = held.iter().find(|(id, _)| *id == d.from).unwrap();
-                let path = dir.join(&d.file.path);
-                let bytes =
-                    crate::fetch::read_file(&path, "d", 1 << 20, &crate::NoProgress).unwrap();
-                assert_eq!(sha256_hex(&bytes), d.file.sha256);
-                let mut applied = old.clone();
-                applied.apply_delta(&bytes, &d.from, &m.id).unwrap();
-                assert_eq!(applied.content_hash(), m.content_hash, "from {}", d.from);
-            }
-            held.push((m.id.clone(), s));
+        let sets: Vec<IndicatorSet> = (0..3).map(cycle_set).collect();
+        let mut ids = Vec::new();
+        for s in &sets[..2] {
+            publish_set(s, SetCounts::default(), 1, &dir, &key, &opts).unwrap();
+            ids.push(previous(&dir, &key).unwrap().unwrap().id);
         }
+        // Rewrite release 2's manifest as an older publisher would have: a delta from
+        // release 1 straight to 2 (which is its step) and one from a release 0 straight to 2.
+        let mut m2 = previous(&dir, &key).unwrap().unwrap();
+        let zero = "0-000000000000".to_string();
+        let delta = Delta::between(&set(&[]), &sets[1], &zero, &m2.id).to_bytes();
+        let path = delta_path(&zero, &m2.id);
+        let bytes = write_atomic(&dir.join(&path), &delta, true).unwrap();
+        m2.deltas.push(DeltaRef {
+            from: zero.clone(),
+            file: FileRef {
+                path,
+                sha256: sha256_hex(&delta),
+                bytes,
+            },
+        });
+        write_atomic(&dir.join("latest.json"), &m2.sign(&key), false).unwrap();
+        publish_set(&sets[2], SetCounts::default(), 1, &dir, &key, &opts).unwrap();
+        let m3 = previous(&dir, &key).unwrap().unwrap();
+        let froms: Vec<&str> = m3.deltas.iter().map(|d| d.from.as_str()).collect();
+        assert_eq!(froms, [ids[1].as_str(), ids[0].as_str(), zero.as_str()]);
+        let mut applied = set(&[]);
+        for d in [&m3.deltas[2], &m3.deltas[0]] {
+            let bytes =
+                crate::fetch::read_file(&dir.join(&d.file.path), "d", 1 << 20, &crate::NoProgress)
+                    .unwrap();
+            applied
+                .apply_delta(&bytes, &d.from, d.to().unwrap())
+                .unwrap();
+        }
+        assert_eq!(applied.content_hash(), m3.content_hash);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Files the publisher wrote and read back in this thread (tests count them).
+#[cfg(test)]
+mod io_count {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    pub(super) fn read() {
+        COUNT.with(|c| c.set((c.get().0 + 1, c.get().1)));
+    }
+
+    pub(super) fn write() {
+        COUNT.with(|c| c.set((c.get().0, c.get().1 + 1)));
+    }
+
+    pub(super) fn reset() {
+        COUNT.with(|c| c.set((0, 0)));
+    }
+
+    pub(super) fn get() -> (usize, usize) {
+        COUNT.with(Cell::get)
     }
 }

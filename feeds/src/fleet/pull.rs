@@ -1,5 +1,5 @@
 //! The sensor side of a fleet: `[upstream]` in `trawl update`. Fetch the signed manifest
-//! (conditional GET), then the delta from the held release or else the full bundle, verify
+//! (conditional GET), then the deltas from the held release or else the full bundle, verify
 //! the signature and every hash, apply, check the result's content hash (a mismatch fetches
 //! the full bundle), refuse an older release (a replay), an empty set or one that shrank by
 //! more than `max_shrink` (unless the publisher marked it intended). Anything refused or
@@ -7,7 +7,7 @@
 //! `DATA/upstream/state.json` (which `trawl run`'s `/metrics` and `/healthz` read).
 
 use super::keys::PublicKey;
-use super::manifest::{FileRef, Manifest};
+use super::manifest::{DeltaRef, FileRef, Manifest};
 use super::set::{sha256_hex, IndicatorSet};
 use super::FleetError;
 use crate::config::{FeedConfig, UpstreamConfig};
@@ -428,8 +428,30 @@ fn pull_once(
     })
 }
 
-/// The release's set: the delta from the held release applied to the held set when the
-/// manifest offers one and the result has the manifest's content hash, else the bundle.
+/// The deltas that take release `from` to `m`'s, in order: each starts where the one
+/// before ends (a publisher lists a step from each of its last releases to the next; one
+/// before steps listed deltas straight to the latest). None when the manifest offers none.
+fn chain<'m>(m: &'m Manifest, from: &str) -> Option<Vec<(&'m DeltaRef, &'m str)>> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at != m.id {
+        if out.len() >= m.deltas.len() {
+            return None;
+        }
+        let link = m
+            .deltas
+            .iter()
+            .filter(|d| d.from == at)
+            .filter_map(|d| Some((d, d.to()?)))
+            .max_by_key(|(_, to)| *to == m.id)?;
+        at = link.1;
+        out.push(link);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The release's set: the deltas from the held release applied to the held set when the
+/// manifest offers them and the result has the manifest's content hash, else the bundle.
 fn fetch_set(
     client: &Client,
     m: &Manifest,
@@ -438,11 +460,13 @@ fn fetch_set(
 ) -> Result<(IndicatorSet, &'static str, u64), FleetError> {
     let mut downloaded = 0;
     if let Some(h) = held {
-        if let Some(d) = m.deltas.iter().find(|d| d.from == h.id) {
-            downloaded += d.file.bytes;
+        if let Some(links) = chain(m, &h.id) {
+            downloaded += links.iter().map(|(d, _)| d.file.bytes).sum::<u64>();
             let applied = read_held(data_dir).and_then(|mut set| {
-                let delta = client.file(&d.file)?;
-                set.apply_delta(&delta, &h.id, &m.id)?;
+                for (d, to) in &links {
+                    let delta = client.file(&d.file)?;
+                    set.apply_delta(&delta, &d.from, to)?;
+                }
                 Ok(set)
             });
             match applied {
