@@ -10,6 +10,9 @@ use super::{DAY, HOUR};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
+/// A flush's partitions: (days over, hours), keys borrowed from the runs.
+pub type Split<'r> = (Partitions<&'r [u8]>, Partitions<&'r [u8]>);
+
 /// Values below which one range is merged alone (splitting costs more than it saves).
 const SPLIT_AT: usize = 1 << 15;
 
@@ -22,7 +25,7 @@ pub fn day_is_over(day: i64, now: i64) -> bool {
 /// The partitions of `runs` at `now`: (days over, as whole days with a key's hours folded;
 /// the others by hour), each partition in key order with each key once, the keys borrowed
 /// from the runs. `cap` bounds the client sample.
-pub fn partitions(runs: &[Run], now: i64, cap: usize) -> (Partitions<&[u8]>, Partitions<&[u8]>) {
+pub fn partitions(runs: &[Run], now: i64, cap: usize) -> Split<'_> {
     let total: usize = runs.iter().map(Run::len).sum();
     let pieces = if total < SPLIT_AT {
         1
@@ -51,7 +54,7 @@ pub fn partitions(runs: &[Run], now: i64, cap: usize) -> (Partitions<&[u8]>, Par
     let ranges: Vec<Vec<(usize, usize)>> = (0..=points.len())
         .map(|p| cuts.iter().map(|c| (c[p], c[p + 1])).collect())
         .collect();
-    let parts: Vec<(Partitions<&[u8]>, Partitions<&[u8]>)> = ranges
+    let parts: Vec<Split<'_>> = ranges
         .par_iter()
         .map(|range| split(merge_range(runs, range, cap), now, cap))
         .collect();
@@ -111,7 +114,7 @@ struct Merged<'r> {
 }
 
 /// Merged values in (day, key, hour) order → (days over, hours).
-fn split(merged: Vec<Merged<'_>>, now: i64, cap: usize) -> (Partitions<&[u8]>, Partitions<&[u8]>) {
+fn split(merged: Vec<Merged<'_>>, now: i64, cap: usize) -> Split<'_> {
     let (mut days, mut hours) = (Partitions::new(), Partitions::new());
     for m in merged {
         let (part, start) = if day_is_over(m.day, now) {
@@ -160,16 +163,11 @@ mod tests {
     /// One sighting: worker, hour index, key index, second in the hour, field, client.
     type Sighting = (usize, i64, u8, i64, u8, Option<u8>);
 
+    /// Partition start → key → stats.
+    type Folded = BTreeMap<i64, BTreeMap<Vec<u8>, Stats>>;
+
     /// The naive answer: every sighting folded into a `BTreeMap` per partition.
-    fn naive(
-        sightings: &[Sighting],
-        base: i64,
-        now: i64,
-        cap: usize,
-    ) -> (
-        BTreeMap<i64, BTreeMap<Vec<u8>, Stats>>,
-        BTreeMap<i64, BTreeMap<Vec<u8>, Stats>>,
-    ) {
+    fn naive(sightings: &[Sighting], base: i64, now: i64, cap: usize) -> (Folded, Folded) {
         let (mut days, mut hours) = (BTreeMap::new(), BTreeMap::new());
         for &(_, h, k, s, f, c) in sightings {
             let hour = base + h * HOUR;
@@ -217,7 +215,7 @@ mod tests {
         tables.into_iter().map(ValueTable::into_run).collect()
     }
 
-    fn owned(p: Partitions<&[u8]>) -> BTreeMap<i64, BTreeMap<Vec<u8>, Stats>> {
+    fn owned(p: Partitions<&[u8]>) -> Folded {
         p.into_iter()
             .map(|(start, list)| {
                 let keys: Vec<&[u8]> = list.iter().map(|(k, _)| *k).collect();
@@ -235,9 +233,7 @@ mod tests {
             .collect()
     }
 
-    fn sorted_clients(
-        mut p: BTreeMap<i64, BTreeMap<Vec<u8>, Stats>>,
-    ) -> BTreeMap<i64, BTreeMap<Vec<u8>, Stats>> {
+    fn sorted_clients(mut p: Folded) -> Folded {
         for m in p.values_mut() {
             for s in m.values_mut() {
                 s.clients.sort();
