@@ -217,6 +217,28 @@ mod tests {
     use std::borrow::Cow;
     use std::sync::atomic::AtomicBool;
 
+    /// A live source: records `live.example` every 2 ms until `done`; returns the longest
+    /// it waited for the recorder.
+    fn record_live_until(retro: &RetroDaemon, now: i64, done: &AtomicBool) -> Duration {
+        let mut max_wait = Duration::ZERO;
+        let obs = Observation {
+            timestamp_ns: Some(now * 1_000_000_000),
+            dns_question_name: Some(Cow::Borrowed("live.example")),
+            ..Observation::default()
+        };
+        while !done.load(Ordering::SeqCst) {
+            let asked = Instant::now();
+            let mut r = retro.recorder().lock().unwrap();
+            max_wait = max_wait.max(asked.elapsed());
+            let mut b = r.buffer();
+            b.observe(&obs, 0);
+            r.absorb(b).unwrap();
+            drop(r);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        max_wait
+    }
+
     #[test]
     fn sources_keep_recording_while_a_retro_check_hunts() {
         let dir = tempfile::tempdir().unwrap();
@@ -258,25 +280,7 @@ mod tests {
         };
         let done = AtomicBool::new(false);
         let (elapsed, max_wait) = std::thread::scope(|s| {
-            let recorder = s.spawn(|| {
-                let mut max_wait = Duration::ZERO;
-                let obs = Observation {
-                    timestamp_ns: Some(now * 1_000_000_000),
-                    dns_question_name: Some(Cow::Borrowed("live.example")),
-                    ..Observation::default()
-                };
-                while !done.load(Ordering::SeqCst) {
-                    let asked = Instant::now();
-                    let mut r = retro.recorder().lock().unwrap();
-                    max_wait = max_wait.max(asked.elapsed());
-                    let mut b = r.buffer();
-                    b.observe(&obs, 0);
-                    r.absorb(b).unwrap();
-                    drop(r);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                max_wait
-            });
+            let recorder = s.spawn(|| record_live_until(&retro, now, &done));
             let started = Instant::now();
             let n = retro.check(None, &snap, &ctx, false, |_| Ok(())).unwrap();
             let elapsed = started.elapsed();
@@ -318,25 +322,7 @@ mod tests {
         }
         let done = AtomicBool::new(false);
         let (elapsed, max_wait) = std::thread::scope(|s| {
-            let source = s.spawn(|| {
-                let mut max_wait = Duration::ZERO;
-                let obs = Observation {
-                    timestamp_ns: Some(now * 1_000_000_000),
-                    dns_question_name: Some(Cow::Borrowed("live.example")),
-                    ..Observation::default()
-                };
-                while !done.load(Ordering::SeqCst) {
-                    let asked = Instant::now();
-                    let mut r = retro.recorder().lock().unwrap();
-                    max_wait = max_wait.max(asked.elapsed());
-                    let mut b = r.buffer();
-                    b.observe(&obs, 0);
-                    r.absorb(b).unwrap();
-                    drop(r);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                max_wait
-            });
+            let source = s.spawn(|| record_live_until(&retro, now, &done));
             let started = Instant::now();
             retro.flush();
             let elapsed = started.elapsed();
