@@ -212,6 +212,8 @@ def throughput(lines):
         segs = [n for n in os.listdir(f"{work}/data/retro") if n.endswith(".seg")]
         size = sum(os.path.getsize(f"{work}/data/retro/{n}") for n in segs)
         print(f"  retro index after the stop: {len(segs)} segments, {size:,} bytes")
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
 
 def reload_bench(n_domains, reloads):
     work = tempfile.mkdtemp(prefix="trawl-reload-")
