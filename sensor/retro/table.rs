@@ -162,10 +162,25 @@ impl ValueTable {
             })
         };
         order.par_sort_unstable_by(cmp);
-        Run {
-            order: order.into_iter().map(|(_, _, _, i)| i).collect(),
-            table: self,
+        // The keys copied end to end in that order, the stats moved beside them: the
+        // merge then reads each run front to back instead of the arena at random.
+        let mut slots = self.slots;
+        let mut run = Run {
+            keys: Vec::with_capacity(self.keys.len()),
+            entries: Vec::with_capacity(order.len()),
+        };
+        for &(_, _, _, i) in &order {
+            let s = &mut slots[i as usize];
+            let start = s.start as usize;
+            run.keys.extend_from_slice(
+                self.keys
+                    .get(start..start + s.len as usize)
+                    .unwrap_or_default(),
+            );
+            run.entries
+                .push((s.hour, run.keys.len(), std::mem::take(&mut s.stats)));
         }
+        run
     }
 }
 
@@ -178,11 +193,12 @@ fn prefix(key: &[u8]) -> u128 {
     u128::from_be_bytes(b)
 }
 
-/// A table's values in (day, key, hour) order: one of the runs a flush merges.
+/// A table's values in (day, key, hour) order: one of the runs a flush merges. The keys
+/// end to end; each entry is (hour, its key's end, stats).
 #[derive(Debug, Default)]
 pub struct Run {
-    table: ValueTable,
-    order: Vec<u32>,
+    keys: Vec<u8>,
+    entries: Vec<(i64, usize, Stats)>,
 }
 
 /// One value of a run: (day, key, hour) and its stats.
@@ -191,18 +207,22 @@ pub type Item<'r> = (i64, &'r [u8], i64, &'r Stats);
 impl Run {
     /// Values held.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.entries.len()
     }
 
     /// Whether the run is empty.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.entries.is_empty()
     }
 
     /// The `i`th value in order.
     pub fn at(&self, i: usize) -> Option<Item<'_>> {
-        let s = self.table.slots.get(*self.order.get(i)? as usize)?;
-        Some((day_of(s.hour), self.table.key(s), s.hour, &s.stats))
+        let (hour, end, stats) = self.entries.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.entries.get(p)?.1,
+            None => 0,
+        };
+        Some((day_of(*hour), self.keys.get(start..*end)?, *hour, stats))
     }
 
     /// How many values come before (day, key, hour) `probe`.
