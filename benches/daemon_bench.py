@@ -17,19 +17,39 @@
   --retro (any mode): the config gets `[retro]` (flush every 60 s, no client sample), so
   every line's values are also recorded in the retro index (issue 20: its cost on the
   daemon's lines/s).
+  --no-prescreen (any mode): the snapshot's prefilter is removed after `trawl update` (its
+  manifest resealed), so the daemon parses and looks up every line as `[retro]` must: the
+  honest baseline for recording's cost (a snapshot without a prefilter screens nothing).
 
-Needs a release build (cargo build --release); uses only the standard library.
+Needs a release build (cargo build --release), or the binary in $TRAWL (for A/B runs of two
+builds); uses only the standard library.
 """
 import json, os, random, re, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAWL = os.path.join(ROOT, "target", "release", "trawl")
+TRAWL = os.environ.get("TRAWL") or os.path.join(ROOT, "target", "release", "trawl")
 
 def free_port():
     import socket
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 RETRO = False
+NO_PRESCREEN = False
+
+def drop_prefilter(data):
+    """Remove prefilter.bin from every snapshot in `data` and reseal the manifests."""
+    import zlib
+    snaps = f"{data}/snapshots"
+    for v in os.listdir(snaps):
+        d = f"{snaps}/{v}"
+        if not v.isdigit() or not os.path.exists(f"{d}/prefilter.bin"):
+            continue
+        lines = open(f"{d}/manifest").read().splitlines()
+        body = "".join(l + "\n" for l in lines
+                       if not l.startswith("prefilter.bin ") and not l.startswith("end "))
+        with open(f"{d}/manifest", "w") as f:
+            f.write(body + f"end {zlib.crc32(body.encode()):08x}\n")
+        os.remove(f"{d}/prefilter.bin")
 
 def setup(work, domains):
     os.makedirs(f"{work}/logs", exist_ok=True)
@@ -58,6 +78,8 @@ kind = "jsonl"
 path = "{work}/alerts.jsonl"
 ''' + ('\n[retro]\nretention = "30d"\nflush = "60s"\n' if RETRO else ""))
     subprocess.run([TRAWL, "-q", "update", "--config", f"{work}/trawl.toml"], check=True)
+    if NO_PRESCREEN:
+        drop_prefilter(f"{work}/data")
     return port
 
 def metrics(port):
@@ -172,7 +194,7 @@ def throughput(lines):
             time.sleep(0.02)
         took = time.time() - t0
         cpu = cpu_secs(d.pid)
-        print(f"throughput{' --retro' if RETRO else ''}: {lines} lines in {took:.2f} s wall "
+        print(f"throughput{' --retro' if RETRO else ''}{' --no-prescreen' if NO_PRESCREEN else ''}: {lines} lines in {took:.2f} s wall "
               f"({lines / took:,.0f} lines/s), daemon {cpu:.2f} CPU-s ({lines / cpu:,.0f} lines per "
               f"CPU-s), RSS {rss_kb(d.pid) / 1024:.0f} MiB; load {os.getloadavg()[0]:.1f}")
         d.terminate()
@@ -190,6 +212,8 @@ def throughput(lines):
         segs = [n for n in os.listdir(f"{work}/data/retro") if n.endswith(".seg")]
         size = sum(os.path.getsize(f"{work}/data/retro/{n}") for n in segs)
         print(f"  retro index after the stop: {len(segs)} segments, {size:,} bytes")
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
 
 def reload_bench(n_domains, reloads):
     work = tempfile.mkdtemp(prefix="trawl-reload-")
@@ -225,6 +249,9 @@ if __name__ == "__main__":
     if "--retro" in sys.argv:
         sys.argv.remove("--retro")
         RETRO = True
+    if "--no-prescreen" in sys.argv:
+        sys.argv.remove("--no-prescreen")
+        NO_PRESCREEN = True
     cmd = sys.argv[1] if len(sys.argv) > 1 else "latency"
     if cmd == "throughput":
         throughput(int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000)

@@ -97,8 +97,7 @@ pub fn replay_cmd(
         if let Ok(mut r) = made.lock() {
             r.extend(local);
         }
-        if let (Some(mut p), Some(r)) = (recording, record) {
-            p.seal();
+        if let (Some(p), Some(r)) = (recording, record) {
             let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = r.absorb(p) {
                 tracing::warn!("recording the retro index: {e}");

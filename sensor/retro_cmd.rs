@@ -35,7 +35,7 @@ pub fn open_recorder(data: &DataArgs) -> Result<Arc<Mutex<Recorder>>> {
     let dir = data_dir(data, cfg);
     let recorder = Recorder::open(&dir, retro_config(cfg)?)
         .with_context(|| format!("opening the retro index in {}", dir.display()))?;
-    for e in &recorder.store().set_aside {
+    for e in &recorder.set_aside() {
         eprintln!("trawl: warning: retro index: {e}; set aside, the rest still answers");
     }
     Ok(Arc::new(Mutex::new(recorder)))
@@ -47,7 +47,7 @@ pub fn finish_recorder(recorder: &Mutex<Recorder>, quiet: bool) -> Result<()> {
     r.flush().context("writing the retro index")?;
     let t = r.totals();
     if !quiet {
-        let store = r.store();
+        let store = r.view();
         let values: usize = store.segments().iter().map(|s| s.len()).sum();
         eprintln!(
             "retro index: {} observations recorded, {} rejected for their time (older than the \

@@ -874,8 +874,7 @@ fn process_piece(
             }
         }
     }
-    if let (Some(mut p), Some(r)) = (recording, job.record) {
-        p.seal();
+    if let (Some(p), Some(r)) = (recording, job.record) {
         let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = r.absorb(p) {
             st.record_errors.push(e.to_string());

@@ -1398,7 +1398,7 @@ impl SourceEnv {
         let mut out = AlertBatch::new(self.typed);
         let mut by_feed = std::collections::BTreeMap::new();
         if let Some(retro) = &self.retro {
-            // Observed and sorted without the recorder's lock; taken only to hand over.
+            // Observed without the recorder's lock; taken only to fetch and hand back.
             let recorder = retro.recorder();
             let mut buffer = recorder
                 .lock()
@@ -1406,7 +1406,6 @@ impl SourceEnv {
             for obs in pending.iter() {
                 buffer.observe(obs, now);
             }
-            buffer.seal();
             let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = r.absorb(buffer) {
                 tracing::warn!("retro index: {e}");

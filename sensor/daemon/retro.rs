@@ -1,5 +1,6 @@
 //! `[retro]` in the daemon (ARCHITECTURE.md §10): every batch's observations recorded, the
-//! index flushed every `flush`, and at every snapshot load the indicators that are new or
+//! index flushed every `flush` (taken from the recorder under its lock, written without it,
+//! so the sources keep recording while the segments are built), and at every snapshot load the indicators that are new or
 //! whose confidence rose checked against the index; each hit is a retro alert to the sinks,
 //! once per (indicator, observed value, day partition), remembered across restarts in
 //! `DATA/retro/alerted` (written only after the sinks made the alerts durable).
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 /// The daemon's retro index: the recorder its sources feed and what was already alerted.
 pub struct RetroDaemon {
     recorder: Mutex<Recorder>,
+    /// Held while a flush is taken and written, so flushes write in the order taken.
+    flushing: Mutex<()>,
     cfg: RetroConfig,
     dir: PathBuf,
     alerted: Mutex<HashSet<String>>,
@@ -38,7 +41,7 @@ impl RetroDaemon {
     pub fn open(data: &Path, table: &toml::Table) -> Result<RetroDaemon, RetroError> {
         let cfg = RetroConfig::from_table(table)?;
         let recorder = Recorder::open(data, cfg.clone())?;
-        for e in &recorder.store().set_aside {
+        for e in &recorder.set_aside() {
             tracing::warn!("retro index: {e}; set aside, the rest still answers");
         }
         let dir = RetroStore::dir_of(data);
@@ -57,6 +60,7 @@ impl RetroDaemon {
             .collect();
         Ok(RetroDaemon {
             recorder: Mutex::new(recorder),
+            flushing: Mutex::new(()),
             cfg,
             dir,
             alerted: Mutex::new(alerted),
@@ -69,10 +73,16 @@ impl RetroDaemon {
     }
 
     /// Write what was observed; a failure (a full disk) is a warning and recording goes on
-    /// trying at the next flush, while alerting never stops.
+    /// trying at the next flush, while alerting never stops. The recorder is held only to
+    /// take what its buffers hold: the sources record into new ones while it is written.
     pub fn flush(&self) {
-        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = r.flush() {
+        let _one = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = self
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Err(e) = taken.write() {
             tracing::warn!("retro index: recording failed, retrying at the next flush: {e}");
         }
     }
@@ -134,7 +144,6 @@ impl RetroDaemon {
             .recorder
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .store()
             .view();
         let found = hunt(&view, new, &correlator, ids.iter().copied(), scope);
         let mut batch = AlertBatch::new(typed);
@@ -208,6 +217,28 @@ mod tests {
     use std::borrow::Cow;
     use std::sync::atomic::AtomicBool;
 
+    /// A live source: records `live.example` every 2 ms until `done`; returns the longest
+    /// it waited for the recorder.
+    fn record_live_until(retro: &RetroDaemon, now: i64, done: &AtomicBool) -> Duration {
+        let mut max_wait = Duration::ZERO;
+        let obs = Observation {
+            timestamp_ns: Some(now * 1_000_000_000),
+            dns_question_name: Some(Cow::Borrowed("live.example")),
+            ..Observation::default()
+        };
+        while !done.load(Ordering::SeqCst) {
+            let asked = Instant::now();
+            let mut r = retro.recorder().lock().unwrap();
+            max_wait = max_wait.max(asked.elapsed());
+            let mut b = r.buffer();
+            b.observe(&obs, 0);
+            r.absorb(b).unwrap();
+            drop(r);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        max_wait
+    }
+
     #[test]
     fn sources_keep_recording_while_a_retro_check_hunts() {
         let dir = tempfile::tempdir().unwrap();
@@ -249,25 +280,7 @@ mod tests {
         };
         let done = AtomicBool::new(false);
         let (elapsed, max_wait) = std::thread::scope(|s| {
-            let recorder = s.spawn(|| {
-                let mut max_wait = Duration::ZERO;
-                let obs = Observation {
-                    timestamp_ns: Some(now * 1_000_000_000),
-                    dns_question_name: Some(Cow::Borrowed("live.example")),
-                    ..Observation::default()
-                };
-                while !done.load(Ordering::SeqCst) {
-                    let asked = Instant::now();
-                    let mut r = retro.recorder().lock().unwrap();
-                    max_wait = max_wait.max(asked.elapsed());
-                    let mut b = r.buffer();
-                    b.observe(&obs, 0);
-                    r.absorb(b).unwrap();
-                    drop(r);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                max_wait
-            });
+            let recorder = s.spawn(|| record_live_until(&retro, now, &done));
             let started = Instant::now();
             let n = retro.check(None, &snap, &ctx, false, |_| Ok(())).unwrap();
             let elapsed = started.elapsed();
@@ -284,5 +297,53 @@ mod tests {
             max_wait < elapsed / 3,
             "a live source waited {max_wait:?} for the recorder during a {elapsed:?} check"
         );
+    }
+
+    #[test]
+    fn sources_keep_recording_while_a_flush_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_secs();
+        let table: toml::Table = "retention = \"90d\"".parse().unwrap();
+        let retro = RetroDaemon::open(dir.path(), &table).unwrap();
+        // 200,000 distinct URLs held: the flush sorts, merges and writes them.
+        {
+            let mut r = retro.recorder().lock().unwrap();
+            let mut b = r.buffer();
+            for i in 0..200_000 {
+                let url = format!("http://h{}.example/p/{i}", i % 5000);
+                let obs = Observation {
+                    timestamp_ns: Some(now * 1_000_000_000),
+                    url_full: Some(Cow::Owned(url)),
+                    ..Observation::default()
+                };
+                b.observe(&obs, 0);
+            }
+            r.absorb(b).unwrap();
+        }
+        let done = AtomicBool::new(false);
+        let (elapsed, max_wait) = std::thread::scope(|s| {
+            let source = s.spawn(|| record_live_until(&retro, now, &done));
+            let started = Instant::now();
+            retro.flush();
+            let elapsed = started.elapsed();
+            done.store(true, Ordering::SeqCst);
+            (elapsed, source.join().unwrap())
+        });
+        assert!(
+            elapsed > Duration::from_millis(100),
+            "{elapsed:?}: too quick to tell"
+        );
+        assert!(
+            max_wait < elapsed / 3,
+            "a source waited {max_wait:?} for the recorder during a {elapsed:?} flush"
+        );
+        // What the source recorded meanwhile is written by the next flush.
+        let live = key_of(MatchValue::Domain("live.example")).unwrap();
+        let url = key_of(MatchValue::Url("http://h0.example/p/0")).unwrap();
+        let view = retro.recorder().lock().unwrap().view();
+        assert!(view.segments().iter().any(|s| s.get(&url).is_some()));
+        retro.flush();
+        let view = retro.recorder().lock().unwrap().view();
+        assert!(view.segments().iter().any(|s| s.get(&live).is_some()));
     }
 }

@@ -14,6 +14,8 @@
 //! * [`store`]: the directory of segments: open (damaged ones set aside), write, compact,
 //!   prune by retention and size.
 //! * [`record`]: observations → pending per-hour stats → segments (`--record`, `[retro]`).
+//! * [`table`]: a worker's pending values, (hour, value) → stats over one key arena.
+//! * [`merge`]: a flush's sorted tables merged by key range on both cores into partitions.
 //! * [`hunt`]: indicators → observed values, checked with the snapshot's own matching.
 //! * [`verified`]: the segments already checked whole, so a reader checks them once.
 
@@ -21,9 +23,11 @@ pub mod blocks;
 pub mod config;
 pub mod hunt;
 pub mod key;
+pub mod merge;
 pub mod record;
 pub mod segment;
 pub mod store;
+pub mod table;
 pub mod verified;
 
 /// Seconds in one hour partition.
