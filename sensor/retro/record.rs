@@ -430,7 +430,7 @@ mod tests {
         let seg = &view.segments()[0];
         assert_eq!(seg.len(), 120);
         let n0 = key_of(MatchValue::Domain("n0.example")).unwrap();
-        assert_eq!(seg.get(&n0).unwrap().count, 3);
+        assert_eq!(seg.get(&n0).unwrap().unwrap().count, 3);
         // Nothing is held after the flush: the next one writes no segment.
         assert!(r.buffer().is_empty());
         r.flush().unwrap();
@@ -459,7 +459,12 @@ mod tests {
         taken.write().unwrap();
         let before = key_of(MatchValue::Domain("before.example")).unwrap();
         let after = key_of(MatchValue::Domain("after.example")).unwrap();
-        let find = |r: &Recorder, k: &[u8]| r.view().segments().iter().any(|s| s.get(k).is_some());
+        let find = |r: &Recorder, k: &[u8]| {
+            r.view()
+                .segments()
+                .iter()
+                .any(|s| matches!(s.get(k), Ok(Some(_))))
+        };
         assert!(find(&r, &before) && !find(&r, &after));
         r.flush().unwrap();
         assert!(find(&r, &after));
