@@ -239,6 +239,24 @@ mod tests {
         max_wait
     }
 
+    /// Runs `work` while a live source records (`record_live_until`); returns what `work`
+    /// returned, how long it took and the longest the source waited for the recorder.
+    fn beside_a_live_source<T>(
+        retro: &RetroDaemon,
+        now: i64,
+        work: impl FnOnce() -> T,
+    ) -> (T, Duration, Duration) {
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let source = s.spawn(|| record_live_until(retro, now, &done));
+            let started = Instant::now();
+            let out = work();
+            let elapsed = started.elapsed();
+            done.store(true, Ordering::SeqCst);
+            (out, elapsed, source.join().unwrap())
+        })
+    }
+
     #[test]
     fn sources_keep_recording_while_a_retro_check_hunts() {
         let dir = tempfile::tempdir().unwrap();
@@ -278,16 +296,10 @@ mod tests {
         let ctx = AlertContext {
             observer_name: "t".into(),
         };
-        let done = AtomicBool::new(false);
-        let (elapsed, max_wait) = std::thread::scope(|s| {
-            let recorder = s.spawn(|| record_live_until(&retro, now, &done));
-            let started = Instant::now();
-            let n = retro.check(None, &snap, &ctx, false, |_| Ok(())).unwrap();
-            let elapsed = started.elapsed();
-            done.store(true, Ordering::SeqCst);
-            assert_eq!(n, 10 * 10, "one retro alert per name and day");
-            (elapsed, recorder.join().unwrap())
+        let (n, elapsed, max_wait) = beside_a_live_source(&retro, now, || {
+            retro.check(None, &snap, &ctx, false, |_| Ok(())).unwrap()
         });
+        assert_eq!(n, 10 * 10, "one retro alert per name and day");
         // The check hunts for most of its time; the live source never waits that long.
         assert!(
             elapsed > Duration::from_millis(200),
@@ -320,15 +332,7 @@ mod tests {
             }
             r.absorb(b).unwrap();
         }
-        let done = AtomicBool::new(false);
-        let (elapsed, max_wait) = std::thread::scope(|s| {
-            let source = s.spawn(|| record_live_until(&retro, now, &done));
-            let started = Instant::now();
-            retro.flush();
-            let elapsed = started.elapsed();
-            done.store(true, Ordering::SeqCst);
-            (elapsed, source.join().unwrap())
-        });
+        let ((), elapsed, max_wait) = beside_a_live_source(&retro, now, || retro.flush());
         assert!(
             elapsed > Duration::from_millis(100),
             "{elapsed:?}: too quick to tell"
