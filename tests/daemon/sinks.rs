@@ -104,6 +104,13 @@ fn jsonl(path: &Path, more: toml::Table) -> toml::Table {
     t
 }
 
+/// An `http` sink's keys: its `endpoint`, and `more`.
+fn http(endpoint: String, more: toml::Table) -> toml::Table {
+    let mut t = table([("endpoint", endpoint.into())]);
+    t.extend(more);
+    t
+}
+
 /// The plain alert file sink most tests write to.
 const JSONL_SINK: &str = r#"[[sink]]
 kind = "jsonl"
@@ -389,27 +396,25 @@ fn http_sink_splunk_hec_and_elasticsearch_bulk_with_tokens_from_the_environment(
         c.sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
             .sink(
                 "http",
-                table([
-                    (
-                        "endpoint",
-                        format!("http://127.0.0.1:{hec_port}/services/collector/event").into(),
-                    ),
-                    ("format", "splunk-hec".into()),
-                    ("token_env", "TRAWL_TEST_HEC_TOKEN".into()),
-                ]),
+                http(
+                    format!("http://127.0.0.1:{hec_port}/services/collector/event"),
+                    table([
+                        ("format", "splunk-hec".into()),
+                        ("token_env", "TRAWL_TEST_HEC_TOKEN".into()),
+                    ]),
+                ),
             )
             .sink(
                 "http",
-                table([
-                    (
-                        "endpoint",
-                        format!("http://127.0.0.1:{es_port}/trawl-alerts/_bulk").into(),
-                    ),
-                    ("format", "es-bulk".into()),
-                    ("token_env", "TRAWL_TEST_ES_TOKEN".into()),
-                    ("auth_scheme", "ApiKey".into()),
-                    ("batch", 3.into()),
-                ]),
+                http(
+                    format!("http://127.0.0.1:{es_port}/trawl-alerts/_bulk"),
+                    table([
+                        ("format", "es-bulk".into()),
+                        ("token_env", "TRAWL_TEST_ES_TOKEN".into()),
+                        ("auth_scheme", "ApiKey".into()),
+                        ("batch", 3.into()),
+                    ]),
+                ),
             )
     });
     // Without the variable the daemon refuses to start, naming it.
@@ -518,14 +523,10 @@ fn http_spool_is_bounded_on_disk_while_down_and_delivers_everything_after_kill9(
         c.sink("jsonl", jsonl(&d.join("alerts.jsonl"), table([])))
             .sink(
                 "http",
-                table([
-                    (
-                        "endpoint",
-                        format!("http://127.0.0.1:{http_port}/ingest").into(),
-                    ),
-                    ("spool_max_bytes", 20000.into()),
-                    ("batch", 4.into()),
-                ]),
+                http(
+                    format!("http://127.0.0.1:{http_port}/ingest"),
+                    table([("spool_max_bytes", 20000.into()), ("batch", 4.into())]),
+                ),
             )
     });
     let spool = s.path("data/spool/http-1/spool.jsonl");
