@@ -170,7 +170,8 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), DataFileError> {
 }
 
 /// [`replace`], crash-safe and for files more than one process may write: the temporary file
-/// is this process's own (`.NAME.PID.tmp`), fsynced before the rename, and removed on failure.
+/// is this process's own (`.NAME.PID.tmp`), fsynced before the rename, and removed on failure;
+/// the directory is fsynced after the rename.
 pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<(), DataFileError> {
     let name = path
         .file_name()
@@ -205,7 +206,13 @@ fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), 
             source,
         });
     }
-    std::fs::rename(tmp, path).map_err(|source| DataFileError::Replace {
+    let replaced = std::fs::rename(tmp, path).and_then(|()| match (sync, path.parent()) {
+        // The rename is durable only once the directory holding it is on disk.
+        (true, Some(dir)) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        (true, _) => std::fs::File::open(".")?.sync_all(),
+        (false, _) => Ok(()),
+    });
+    replaced.map_err(|source| DataFileError::Replace {
         path: path.to_path_buf(),
         source,
     })
