@@ -499,7 +499,7 @@ pub fn pull(
             skipped += 1;
         }
     }
-    events.sort_unstable();
+    // In uuid order already: the manifest is a BTreeMap, the merge walks the store in it.
     let (hashes, bad_lines, hashes_len) = fetch_hashes(feed, &base, progress);
     total += hashes_len;
     skipped += bad_lines;

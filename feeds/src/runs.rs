@@ -376,13 +376,6 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// No runs at all.
-    pub fn empty() -> Runs {
-        Runs {
-            sources: Vec::new(),
-        }
-    }
-
     /// Bytes held in memory.
     pub fn mem_bytes(&self) -> usize {
         self.sources.iter().map(Source::mem_bytes).sum()

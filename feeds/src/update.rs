@@ -772,15 +772,6 @@ fn unusable(
     None
 }
 
-/// The text of a caught panic's payload.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("panic")
-}
-
 /// Where a feed's relative paths start, the data directory (TAXII stores), and how its
 /// indicators are sorted.
 #[derive(Clone, Copy)]
@@ -848,7 +839,7 @@ fn run_feed_caught(
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
         let reason = format!(
             "internal error while fetching or parsing (please report it): {}",
-            panic_text(payload.as_ref())
+            matcher::panics::panic_text(payload.as_ref())
         );
         let mut state = prev.cloned().unwrap_or_default();
         state.last_attempt = Some(now);
@@ -1398,7 +1389,7 @@ pub fn update(
     let carried_len = carried.len;
     let kept_counts = std::mem::take(&mut carried.counts);
     let (prev_len, prev_from_feeds, prev_runs) =
-        history.map_or((0, 0, Runs::empty()), |h| (h.len, h.from_feeds, h.runs));
+        history.map_or((0, 0, Runs::default()), |h| (h.len, h.from_feeds, h.runs));
     let mut prev = prev_runs.merge();
     let mut prev_rec = Vec::new();
     let mut prev_live = prev.next_record(&mut prev_rec)?;

@@ -151,9 +151,7 @@ pub struct Prev {
 /// byte, then `key`: the value, or a domain's label-reversed name, as a snapshot's FST
 /// holds it), then [`Prev`]'s fields, so the entry is never decoded whole.
 pub fn encode_prev(itype: IndicatorType, key: &[u8], prev: &Prev, out: &mut Vec<u8>) {
-    out.push(type_byte(itype));
-    put_varint(out, key.len() as u64);
-    out.extend_from_slice(key);
+    put_raw_key(type_byte(itype), key, out);
     let (times, fp) = ([prev.first_seen, prev.last_seen], prev.fp);
     out.push(u8::from(times[0].is_some()) | u8::from(times[1].is_some()) << 1);
     for t in times.into_iter().flatten() {

@@ -65,7 +65,7 @@ fn in_memory(parts: &[Vec<Indicator>]) -> Vec<Indicator> {
 }
 
 fn runs_of(parts: &[Vec<Indicator>], budget: usize, dir: Option<&Path>) -> Runs {
-    let mut runs = Runs::empty();
+    let mut runs = Runs::default();
     for p in parts {
         let mut s = Sorter::new(budget, dir);
         for i in p {
@@ -163,7 +163,7 @@ fn a_sorter_without_a_directory_stays_in_memory_and_can_spill_later() {
 
 #[test]
 fn a_long_merge_keeps_a_bounded_set_of_key_buffers() {
-    let mut runs = Runs::empty();
+    let mut runs = Runs::default();
     for part in 0..3 {
         let mut s = Sorter::new(usize::MAX, None);
         for i in 0..2000 {
