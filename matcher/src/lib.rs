@@ -20,6 +20,7 @@ pub mod matcher;
 pub mod model;
 pub mod naive;
 pub mod normalize;
+pub mod panics;
 pub mod query;
 pub mod simd;
 pub mod snapshot;

@@ -26,7 +26,7 @@ pub async fn serve(listener: Arc<TcpListener>, metrics: Arc<Metrics>) {
             Some(done) = conns.join_next(), if !conns.is_empty() => {
                 if let Err(e) = done {
                     if e.is_panic() {
-                        let msg = super::supervise::panic_message(e.into_panic().as_ref());
+                        let msg = matcher::panics::panic_text(e.into_panic().as_ref()).to_string();
                         tracing::error!("admin endpoint connection panicked: {msg}");
                         Metrics::bump(&metrics.worker_panics, "admin");
                     }

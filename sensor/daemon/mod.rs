@@ -806,7 +806,7 @@ pub fn run(config: Config, path: &Path, data: PathBuf) -> Result<ExitCode, Daemo
                             let why = match task.await {
                                 Err(e) if e.is_panic() => {
                                     Metrics::bump(&metrics.worker_panics, "admin");
-                                    supervise::panic_message(e.into_panic().as_ref())
+                                    matcher::panics::panic_text(e.into_panic().as_ref()).to_string()
                                 }
                                 Err(e) => e.to_string(),
                                 Ok(()) => "ended".into(),

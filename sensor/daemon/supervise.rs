@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 /// How long a restart shows on `/healthz`.
 const RESTART_SHOWN: Duration = Duration::from_secs(60);
 
-/// The text of a panic payload.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
-}
-
 /// A worker that the daemon stopped while it was failing.
 #[derive(Debug, thiserror::Error)]
 pub enum Stopped<E: Error + 'static> {
@@ -63,7 +54,10 @@ pub fn supervise<E: Error + 'static>(
             }
             Err(payload) => {
                 Metrics::bump(&metrics.worker_panics, worker);
-                format!("panicked: {}", panic_message(payload.as_ref()))
+                format!(
+                    "panicked: {}",
+                    matcher::panics::panic_text(payload.as_ref())
+                )
             }
         };
         if started.elapsed() > Duration::from_secs(60) {

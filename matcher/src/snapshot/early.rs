@@ -190,10 +190,13 @@ impl EarlyFsts {
 
 /// A thread's result; its panic as an error.
 fn joined<T>(t: JoinHandle<Result<T, SnapshotError>>) -> Result<T, SnapshotError> {
-    t.join().unwrap_or_else(|_| {
+    t.join().unwrap_or_else(|payload| {
         Err(SnapshotError::Build {
             what: "snapshot",
-            reason: "a compiler thread panicked".into(),
+            reason: format!(
+                "a compiler thread panicked: {}",
+                crate::panics::panic_text(payload.as_ref())
+            ),
         })
     })
 }
