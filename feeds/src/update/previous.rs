@@ -8,6 +8,7 @@ use crate::breadth::MinPrefix;
 use crate::runs::record::{self, Prev};
 use crate::runs::{RunError, Runs};
 use matcher::{Indicator, Snapshot, UnixTime};
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,8 +83,10 @@ pub(super) fn read_history(
     let mut slots: Vec<Option<ProfilePart>> = vec![None; PROFILE_SLOTS];
     let mut rec = Vec::new();
     let mut failed = None;
+    // Set with `failed`, so the walk stops at the first error instead of running to the end.
+    let broken = Cell::new(false);
     let done = snap.scan_keys(
-        || stop.load(Ordering::Relaxed),
+        || stop.load(Ordering::Relaxed) || broken.get(),
         |e| {
             if failed.is_some() {
                 return;
@@ -119,6 +122,7 @@ pub(super) fn read_history(
             record::encode_prev(e.itype, e.key, &prev, &mut rec);
             if let Err(err) = sorter.push_record(&rec) {
                 failed = Some(err);
+                broken.set(true);
             }
         },
     );
@@ -171,10 +175,11 @@ pub(super) fn read_carried(
     let mut carried = Carried::default();
     let mut sorter = spill.presorted();
     let mut failed = None;
+    let broken = Cell::new(false);
     let kept = |s: &String| keep.feeds.contains(s.as_str());
     snap.scan_where(
         |p| p.sources.iter().any(kept),
-        || false,
+        || broken.get(),
         |mut ind| {
             if failed.is_some() {
                 return;
@@ -201,6 +206,7 @@ pub(super) fn read_carried(
             if ind.expires.is_none_or(|e| e > keep.now) {
                 if let Err(e) = sorter.push(&ind) {
                     failed = Some(e);
+                    broken.set(true);
                 }
             }
         },
