@@ -374,6 +374,8 @@ pub fn pull(
     let mut next: Option<String> = None;
     let mut pages = 0;
     let mut received = 0;
+    // Indicators without a string `id`: nothing to merge them by, so counted and dropped.
+    let mut no_id = 0;
     let mut pulled_bytes = 0u64;
     let mut rec = Vec::new();
     let run_error = |e: RunError| TaxiiError::Store {
@@ -384,6 +386,7 @@ pub fn pull(
         let url = page_url(&feed.source, added_after.as_deref(), next.as_deref());
         let (body, headers) = fetch::get_with_headers(feed, &url, &exchange, progress)?;
         pages += 1;
+        let no_id_before = no_id;
         pulled_bytes += body.len() as u64;
         if pulled_bytes > limit {
             return Err(TaxiiError::TooLarge(limit));
@@ -398,7 +401,9 @@ pub fn pull(
             // `match[type]` is a filter servers may ignore: keep indicators only.
             if o.get("type").and_then(Value::as_str) == Some("indicator") {
                 received += 1;
-                if sorted.is_ok() && encode_object(&o, &mut rec) {
+                if !encode_object(&o, &mut rec) {
+                    no_id += 1;
+                } else if sorted.is_ok() {
                     sorted = objects.push_record(&rec);
                 }
             }
@@ -410,6 +415,13 @@ pub fn pull(
             walk_page(&body, "objects", &mut keep).map_err(envelope)?
         };
         sorted.map_err(run_error)?;
+        if no_id > no_id_before {
+            tracing::warn!(
+                "{}: {url}: {} indicator(s) without an `id` skipped",
+                feed.name,
+                no_id - no_id_before
+            );
+        }
         let date_added_last = headers.into_iter().next().flatten();
         if let Some(d) = &date_added_last {
             let later = head
@@ -469,7 +481,7 @@ pub fn pull(
         Err(MergeError::Damaged(reason)) => return Err(store_error(&path)(reason)),
     }
     let bytes = w.finish().map_err(store_err)?;
-    Ok(Pulled::new(bytes, pages, received, 0, path))
+    Ok(Pulled::new(bytes, pages, received, no_id, path))
 }
 
 #[cfg(test)]

@@ -551,3 +551,39 @@ fn a_store_out_of_id_order_is_pulled_afresh_and_a_damaged_one_is_named() {
     );
     assert!(find(&entries(dir.path()), "one.example").is_some());
 }
+
+/// An indicator without an `id` has nothing to merge by: counted as skipped, its
+/// neighbours on the page kept.
+#[test]
+fn an_indicator_without_an_id_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = crate::common::Server::start("/api1/collections/c/objects/");
+    let indicator = |i: usize| {
+        json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--00000000-0000-4000-8000-{i:012}"),
+            "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+            "pattern": format!("[domain-name:value = 'host-{i}.bad.example']"),
+            "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
+        })
+    };
+    let mut no_id = indicator(1);
+    no_id.as_object_mut().unwrap().remove("id");
+    let page = json!({"more": false, "objects": [indicator(0), no_id, indicator(2)]});
+    server.serve(&serde_json::to_vec(&page).unwrap(), "\"p\"");
+    let mut feed = feeds::config::FeedConfig::new("no-id", &server.url);
+    feed.format = feeds::config::Format::Taxii;
+    feed.retries = Some(0);
+    let sorter = feeds::runs::Sorter::new(4 << 20, Some(&data.join("tmp")));
+    let pulled = feeds::taxii::pull(&feed, &data, sorter, &NoProgress).unwrap();
+    assert_eq!((pulled.received, pulled.skipped), (3, 1));
+    let store: Value = serde_json::from_slice(pulled.bytes.as_ref()).unwrap();
+    let ids: Vec<&str> = store["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+}
